@@ -1,0 +1,214 @@
+package model
+
+import (
+	"math"
+	"sync"
+)
+
+// Loss functions of the linear model (Args.Loss).
+const (
+	// LossLog is scikit-learn's SGDClassifier(loss="log_loss"): one binary
+	// logistic regression per class (one-vs-rest), whose sigmoid outputs are
+	// normalised to sum to 1 for probabilities.
+	LossLog = "log_loss"
+	// LossSoftmax is multinomial logistic regression: one softmax over the
+	// classes, trained on the cross-entropy.
+	LossSoftmax = "softmax"
+	// LossModifiedHuber is scikit-learn's SGDClassifier(loss="modified_huber")
+	// one-vs-rest: per class, with m = y·z, L = max(0, 1-m)² for m >= -1 and
+	// -4m below; probabilities are (clip(z, -1, 1) + 1)/2 normalised to sum
+	// to 1 (uniform when all are 0).
+	LossModifiedHuber = "modified_huber"
+)
+
+// OtherTag is the tag of projects outside the accepted tags, and the
+// fallback tag when the classifier is not confident enough.
+const OtherTag = "other"
+
+// Prediction is the classifier's answer for one text.
+type Prediction struct {
+	// Tag is the predicted tag after the threshold fallback: the class of
+	// highest probability, or "other" when that probability is not above
+	// Classifier.Threshold().
+	Tag string
+	// Probabilities holds one probability per class, aligned with
+	// Classifier.Classes(); they sum to 1.
+	Probabilities []float64
+}
+
+// Classifier tags texts: it cleans a text, turns it into a TF-IDF vector
+// and applies a linear model. It is immutable once built, and its methods
+// are safe for concurrent use.
+type Classifier struct {
+	classes   []string
+	threshold float64
+	clean     CleanOptions
+	loss      string
+	vec       *vectorizer
+	// weights holds the weight of feature j for class k at j*K+k
+	// (feature-major, so that the K weights of a feature share a cache
+	// line); bias the intercept of each class.
+	weights []float32
+	bias    []float32
+
+	scratch *sync.Pool // of *predictScratch
+}
+
+type predictScratch struct {
+	text   []byte
+	sparse sparseScratch
+	idx    []int32
+	val    []float64
+	scores []float64
+}
+
+func newClassifier(classes []string, clean CleanOptions, loss string, vec *vectorizer, weights, bias []float32, threshold float64) *Classifier {
+	if len(weights) != vec.numFeatures()*len(classes) || len(bias) != len(classes) {
+		panic("model: weights do not match the vocabulary and classes")
+	}
+	c := &Classifier{
+		classes: classes, threshold: threshold, clean: clean, loss: loss,
+		vec: vec, weights: weights, bias: bias,
+	}
+	numFeatures, k := vec.numFeatures(), len(classes)
+	c.scratch = &sync.Pool{New: func() any {
+		return &predictScratch{
+			text:   make([]byte, 0, 512),
+			sparse: sparseScratch{dense: make([]float64, numFeatures), touched: make([]int32, 0, 1024)},
+			idx:    make([]int32, 0, 1024),
+			val:    make([]float64, 0, 1024),
+			scores: make([]float64, k),
+		}
+	}}
+	return c
+}
+
+// Classes returns the class names in sorted order, the order of
+// Prediction.Probabilities. The caller must not modify the slice.
+func (c *Classifier) Classes() []string { return c.classes }
+
+// Threshold returns the fallback threshold: a prediction whose winning
+// probability is not above it is tagged "other". 0 means no fallback.
+func (c *Classifier) Threshold() float64 { return c.threshold }
+
+// CleanOptions returns how the classifier cleans text, which is how its
+// training text was cleaned.
+func (c *Classifier) CleanOptions() CleanOptions { return c.clean }
+
+// NumFeatures returns the size of the vocabulary.
+func (c *Classifier) NumFeatures() int { return c.vec.numFeatures() }
+
+// WithThreshold returns a classifier that shares c's model but falls back
+// to "other" with threshold t; t = 0 turns the fallback off.
+func (c *Classifier) WithThreshold(t float64) *Classifier {
+	cp := *c
+	cp.threshold = t
+	return &cp
+}
+
+// Predict tags text, which it cleans with Clean and the classifier's
+// CleanOptions first.
+func (c *Classifier) Predict(text string) Prediction {
+	s := c.scratch.Get().(*predictScratch)
+	probs := make([]float64, len(c.classes))
+	win := c.predictInto(probs, text, s)
+	c.scratch.Put(s)
+	return Prediction{Tag: c.tag(win, probs[win]), Probabilities: probs}
+}
+
+// PredictBatch tags each text, in order; it is Predict on each text with
+// one allocation for all the probabilities.
+func (c *Classifier) PredictBatch(texts []string) []Prediction {
+	out := make([]Prediction, len(texts))
+	k := len(c.classes)
+	probs := make([]float64, len(texts)*k)
+	s := c.scratch.Get().(*predictScratch)
+	for i, text := range texts {
+		p := probs[i*k : (i+1)*k : (i+1)*k]
+		win := c.predictInto(p, text, s)
+		out[i] = Prediction{Tag: c.tag(win, p[win]), Probabilities: p}
+	}
+	c.scratch.Put(s)
+	return out
+}
+
+// tag applies the fallback: the winning class when its probability is above
+// the threshold, else "other".
+func (c *Classifier) tag(win int, p float64) string {
+	if p > c.threshold {
+		return c.classes[win]
+	}
+	return OtherTag
+}
+
+// predictInto writes the probabilities of text to dst and returns the index
+// of the winning class (the first of highest probability).
+func (c *Classifier) predictInto(dst []float64, text string, s *predictScratch) int {
+	s.text = AppendClean(s.text[:0], text, c.clean)
+	s.idx, s.val = c.vec.transform(s.text, &s.sparse, s.idx[:0], s.val[:0])
+	c.scores(s.scores, s.idx, s.val)
+	return probabilities(dst, s.scores, c.loss)
+}
+
+// scores writes the decision function z_k = b_k + sum_j x_j w_jk to dst.
+func (c *Classifier) scores(dst []float64, idx []int32, val []float64) {
+	k := len(c.classes)
+	for i := range dst {
+		dst[i] = float64(c.bias[i])
+	}
+	for n, j := range idx {
+		x := val[n]
+		w := c.weights[int(j)*k : int(j)*k+k]
+		for i, wi := range w {
+			dst[i] += x * float64(wi)
+		}
+	}
+}
+
+// probabilities turns the decision function z into probabilities in dst and
+// returns the index of the largest.
+//
+// For LossSoftmax, p_k = exp(z_k - max z) / sum_i exp(z_i - max z). For
+// LossLog, as scikit-learn's predict_proba for a one-vs-rest linear model,
+// p_k = sigmoid(z_k) / sum_i sigmoid(z_i), with sigmoid(z) = 1/(1+exp(-z)).
+func probabilities(dst, z []float64, loss string) int {
+	win := 0
+	for i := range z {
+		if z[i] > z[win] {
+			win = i
+		}
+	}
+	sum := 0.0
+	for i, zi := range z {
+		var p float64
+		switch loss {
+		case LossSoftmax:
+			p = math.Exp(zi - z[win])
+		case LossModifiedHuber:
+			p = (min(max(zi, -1), 1) + 1) / 2
+		default:
+			p = sigmoid(zi)
+		}
+		dst[i] = p
+		sum += p
+	}
+	if sum == 0 { // every sigmoid underflowed: no class is likely
+		for i := range dst {
+			dst[i] = 1 / float64(len(dst))
+		}
+		return win
+	}
+	for i := range dst {
+		dst[i] /= sum
+	}
+	return win
+}
+
+// sigmoid is 1/(1+exp(-z)), computed without overflow.
+func sigmoid(z float64) float64 {
+	if z >= 0 {
+		return 1 / (1 + math.Exp(-z))
+	}
+	e := math.Exp(z)
+	return e / (1 + e)
+}

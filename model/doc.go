@@ -1,0 +1,21 @@
+// Package model is the TagIfAI text classifier: it cleans the title and
+// description of a machine-learning project, turns them into TF-IDF
+// features and tags the project as computer-vision, mlops,
+// natural-language-processing or other with a linear model trained by
+// stochastic gradient descent.
+//
+// The pipeline reproduces the Made With ML lesson's scikit-learn pipeline
+// (Clean, char_wb TF-IDF, SGD on log loss after random over-sampling, a
+// fallback threshold on the winning probability) and extends it with word
+// n-grams, sublinear tf and a multinomial (softmax) loss; every extension is
+// an Args field, so the lesson's pipeline is one setting of Args.
+//
+// Training is deterministic: the same examples, Args and seed give the same
+// Classifier and, with the same creation time, byte-identical artifact
+// files. One Clean function serves training and prediction, so the text a
+// Classifier sees at prediction time is cleaned exactly as its training
+// text was.
+//
+// The package imports no web code; the server and the command line are its
+// clients.
+package model
