@@ -1,0 +1,320 @@
+// Package registry keeps the versions of trained models and the users who
+// may use them: metadata (models, versions, the serving pointer, users) in a
+// SQL database behind Store, and the artifact files themselves in a
+// directory. It imports no web code.
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/tagifai/tagifai/model"
+)
+
+// Error codes, in the manner of an application error: the web layer maps
+// each to one HTTP status.
+const (
+	ENOTFOUND = "not_found"
+	ECONFLICT = "conflict"
+	EINVALID  = "invalid"
+)
+
+// Error is an error the caller caused.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return "registry: " + e.Message }
+
+// Errorf returns an *Error with code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err when it is an *Error, and "" otherwise.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// Model is a named model and which of its versions serves.
+type Model struct {
+	Name string
+	// ServingVersion is the version that answers predictions; 0 for none.
+	ServingVersion int
+	VersionCount   int
+	CreatedAt      time.Time
+}
+
+// Version is one uploaded artifact of a model.
+type Version struct {
+	Model       string
+	Version     int
+	Checksum    string // hex SHA-256 of the artifact file
+	Size        int64  // bytes of the artifact file
+	RunID       string
+	Classes     []string
+	Args        json.RawMessage // model.Args as JSON
+	Performance json.RawMessage // model.Performance as JSON
+	CreatedAt   time.Time
+	UploadedBy  string
+	Serving     bool
+}
+
+// namePattern is what a model name may look like: it becomes part of a URL
+// path and of a directory name.
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// ValidName reports whether name can name a model.
+func ValidName(name string) bool { return namePattern.MatchString(name) }
+
+// MaxArtifactBytes bounds an uploaded artifact.
+const MaxArtifactBytes = 64 << 20
+
+// Registry stores model versions: metadata in a Store, artifact files under
+// a directory, written atomically so that a crash at any moment leaves either
+// the old state or the new one.
+type Registry struct {
+	store Store
+	dir   string
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New returns a registry over store that keeps artifact files under dir.
+func New(store Store, dir string, log *slog.Logger) (*Registry, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	// Temporary files of uploads that a crash interrupted are garbage.
+	leftovers, err := filepath.Glob(filepath.Join(dir, "*", tempPrefix+"*"))
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	for _, f := range leftovers {
+		if err := os.Remove(f); err != nil {
+			return nil, fmt.Errorf("registry: remove interrupted upload: %w", err)
+		}
+		log.Warn("removed the file of an interrupted upload", slog.String("file", f))
+	}
+	return &Registry{store: store, dir: dir, log: log, now: time.Now}, nil
+}
+
+// tempPrefix starts the names of files being written.
+const tempPrefix = ".upload-"
+
+// Store returns the metadata store.
+func (r *Registry) Store() Store { return r.store }
+
+func (r *Registry) path(name string, version int) string {
+	return filepath.Join(r.dir, name, strconv.Itoa(version)+".tagifai")
+}
+
+// Upload stores data as version of model name, creating the model if it is
+// new. Uploading the same bytes again is not an error (created is false);
+// different bytes for an existing version are a conflict. data must decode
+// as an artifact; nothing is changed when it does not.
+func (r *Registry) Upload(ctx context.Context, name string, version int, data []byte, uploadedBy string) (v Version, created bool, err error) {
+	if !ValidName(name) {
+		return Version{}, false, Errorf(EINVALID, "model name %q must be 1 to 63 lower-case letters, digits and dashes", name)
+	}
+	if version < 1 {
+		return Version{}, false, Errorf(EINVALID, "version must be a positive integer, got %d", version)
+	}
+	sum := sha256.Sum256(data)
+	checksum := hex.EncodeToString(sum[:])
+
+	existing, err := r.store.Version(ctx, name, version)
+	switch {
+	case err == nil && existing.Checksum == checksum:
+		return existing, false, nil
+	case err == nil:
+		return Version{}, false, Errorf(ECONFLICT, "version %d of %s exists with other content (sha256 %s); upload under a new version", version, name, existing.Checksum)
+	case ErrorCode(err) != ENOTFOUND:
+		return Version{}, false, err
+	}
+
+	art, err := model.Decode(bytes.NewReader(data))
+	if err != nil {
+		return Version{}, false, Errorf(EINVALID, "not a valid model artifact: %v", err)
+	}
+	v, err = describe(name, version, art, checksum, int64(len(data)))
+	if err != nil {
+		return Version{}, false, err
+	}
+	v.CreatedAt = r.now().UTC()
+	v.UploadedBy = uploadedBy
+
+	path := r.path(name, version)
+	if err := writeFileAtomic(path, data); err != nil {
+		return Version{}, false, fmt.Errorf("registry: store artifact: %w", err)
+	}
+	if err := r.store.CreateVersion(ctx, v); err != nil {
+		// Another upload may have won the race for this version; its file
+		// is the one on disk only if its bytes were the same.
+		if ErrorCode(err) == ECONFLICT {
+			if other, gerr := r.store.Version(ctx, name, version); gerr == nil && other.Checksum == checksum {
+				return other, false, nil
+			}
+		} else {
+			_ = os.Remove(path)
+		}
+		return Version{}, false, err
+	}
+	return v, true, nil
+}
+
+// describe builds the metadata of an artifact.
+func describe(name string, version int, art *model.Artifact, checksum string, size int64) (Version, error) {
+	args, err := json.Marshal(art.Args)
+	if err != nil {
+		return Version{}, fmt.Errorf("registry: encode args: %w", err)
+	}
+	perf, err := json.Marshal(art.Performance)
+	if err != nil {
+		return Version{}, fmt.Errorf("registry: encode performance: %w", err)
+	}
+	return Version{
+		Model: name, Version: version, Checksum: checksum, Size: size, RunID: art.RunID,
+		Classes: art.Classifier.Classes(), Args: args, Performance: perf,
+	}, nil
+}
+
+// Open loads version of model name and checks its file against the
+// checksum recorded at upload.
+func (r *Registry) Open(ctx context.Context, name string, version int) (*model.Artifact, Version, error) {
+	v, err := r.store.Version(ctx, name, version)
+	if err != nil {
+		return nil, Version{}, err
+	}
+	data, err := os.ReadFile(r.path(name, version))
+	if err != nil {
+		return nil, Version{}, fmt.Errorf("registry: read artifact of %s version %d: %w", name, version, err)
+	}
+	sum := sha256.Sum256(data)
+	if got := hex.EncodeToString(sum[:]); got != v.Checksum {
+		return nil, Version{}, fmt.Errorf("registry: artifact of %s version %d is corrupt: sha256 %s, recorded %s", name, version, got, v.Checksum)
+	}
+	art, err := model.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, Version{}, fmt.Errorf("registry: decode artifact of %s version %d: %w", name, version, err)
+	}
+	return art, v, nil
+}
+
+// Delete removes a version that is not serving.
+func (r *Registry) Delete(ctx context.Context, name string, version int) error {
+	if err := r.store.DeleteVersion(ctx, name, version); err != nil {
+		return err
+	}
+	if err := os.Remove(r.path(name, version)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		r.log.Warn("remove artifact file", slog.String("model", name), slog.Int("version", version), slog.String("error", err.Error()))
+	}
+	return nil
+}
+
+// ImportIfEmpty makes the artifact in dir version 1 of model name, serving,
+// when the model does not exist yet. It reports whether it imported.
+func (r *Registry) ImportIfEmpty(ctx context.Context, name, dir, uploadedBy string) (bool, error) {
+	_, err := r.store.Model(ctx, name)
+	if err == nil {
+		return false, nil
+	}
+	if ErrorCode(err) != ENOTFOUND {
+		return false, err
+	}
+	data, err := os.ReadFile(filepath.Join(dir, model.ArtifactFile))
+	if err != nil {
+		return false, fmt.Errorf("registry: import: %w", err)
+	}
+	if _, _, err := r.Upload(ctx, name, 1, data, uploadedBy); err != nil {
+		return false, fmt.Errorf("registry: import %s: %w", dir, err)
+	}
+	if err := r.store.SetServing(ctx, name, 1); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Verify checks every version's file against its recorded checksum and
+// returns the versions that fail, with the reason.
+func (r *Registry) Verify(ctx context.Context) (map[string]error, error) {
+	models, err := r.store.Models(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bad := map[string]error{}
+	for _, m := range models {
+		versions, err := r.store.Versions(ctx, m.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range versions {
+			data, err := os.ReadFile(r.path(v.Model, v.Version))
+			if err == nil {
+				sum := sha256.Sum256(data)
+				if got := hex.EncodeToString(sum[:]); got != v.Checksum {
+					err = fmt.Errorf("sha256 %s, recorded %s", got, v.Checksum)
+				}
+			}
+			if err != nil {
+				bad[fmt.Sprintf("%s/%d", v.Model, v.Version)] = err
+			}
+		}
+	}
+	return bad, nil
+}
+
+// writeFileAtomic writes data to path so that path holds either its old
+// content or all of data, whatever happens: a temporary file in the same
+// directory, fsync, rename, fsync of the directory.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after a successful rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

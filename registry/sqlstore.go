@@ -1,0 +1,369 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// SQLStore is a Store on a SQL database. Its queries use $N placeholders
+// and portable SQL, so that the same code serves SQLite and PostgreSQL.
+type SQLStore struct {
+	db      *sql.DB
+	dialect string
+}
+
+var _ Store = (*SQLStore)(nil)
+
+// OpenSQLite opens (creating if needed) the SQLite database at path and
+// applies the pending migrations. The database runs in WAL mode with full
+// fsync, so a committed transaction survives a crash of the process or the
+// machine.
+func OpenSQLite(ctx context.Context, path string) (*SQLStore, error) {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("registry: open %s: %w", path, err)
+	}
+	s := &SQLStore{db: db, dialect: "sqlite"}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// migrate applies, in order and each in its own transaction, the migrations
+// of the store's dialect that the database has not seen.
+func (s *SQLStore) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("registry: migrations table: %w", err)
+	}
+	dir := path.Join("migrations", s.dialect)
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		return fmt.Errorf("registry: migrations: %w", err)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	for _, e := range entries {
+		num, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("registry: migration %s: name must start with its number", e.Name())
+		}
+		body, err := fs.ReadFile(migrations, path.Join(dir, e.Name()))
+		if err != nil {
+			return fmt.Errorf("registry: migration %s: %w", e.Name(), err)
+		}
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, num).Scan(&n); err != nil || n > 0 {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, num, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("registry: migration %s: %w", e.Name(), err)
+		}
+	}
+	return nil
+}
+
+// tx runs fn in a transaction, committing when it returns nil.
+func (s *SQLStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Ping implements Store.
+func (s *SQLStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Close implements Store.
+func (s *SQLStore) Close() error { return s.db.Close() }
+
+const modelColumns = `m.name, COALESCE(m.serving_version, 0), m.created_at, (SELECT COUNT(*) FROM versions v WHERE v.model = m.name)`
+
+func scanModel(row interface{ Scan(...any) error }) (Model, error) {
+	var m Model
+	var created int64
+	if err := row.Scan(&m.Name, &m.ServingVersion, &created, &m.VersionCount); err != nil {
+		return Model{}, err
+	}
+	m.CreatedAt = time.Unix(0, created).UTC()
+	return m, nil
+}
+
+// Models implements Store.
+func (s *SQLStore) Models(ctx context.Context) ([]Model, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+modelColumns+` FROM models m ORDER BY m.name`)
+	if err != nil {
+		return nil, fmt.Errorf("registry: list models: %w", err)
+	}
+	defer rows.Close()
+	var out []Model
+	for rows.Next() {
+		m, err := scanModel(rows)
+		if err != nil {
+			return nil, fmt.Errorf("registry: list models: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Model implements Store.
+func (s *SQLStore) Model(ctx context.Context, name string) (Model, error) {
+	m, err := scanModel(s.db.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM models m WHERE m.name = $1`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Model{}, Errorf(ENOTFOUND, "no model named %q", name)
+	}
+	if err != nil {
+		return Model{}, fmt.Errorf("registry: get model: %w", err)
+	}
+	return m, nil
+}
+
+const versionColumns = `v.model, v.version, v.checksum, v.size, v.run_id, v.classes, v.args, v.performance, v.created_at, v.uploaded_by,
+	COALESCE((SELECT m.serving_version FROM models m WHERE m.name = v.model), 0) = v.version`
+
+func scanVersion(row interface{ Scan(...any) error }) (Version, error) {
+	var v Version
+	var classes, args, perf string
+	var created int64
+	if err := row.Scan(&v.Model, &v.Version, &v.Checksum, &v.Size, &v.RunID, &classes, &args, &perf, &created, &v.UploadedBy, &v.Serving); err != nil {
+		return Version{}, err
+	}
+	if err := json.Unmarshal([]byte(classes), &v.Classes); err != nil {
+		return Version{}, fmt.Errorf("classes: %w", err)
+	}
+	v.Args, v.Performance = json.RawMessage(args), json.RawMessage(perf)
+	v.CreatedAt = time.Unix(0, created).UTC()
+	return v, nil
+}
+
+// Versions implements Store.
+func (s *SQLStore) Versions(ctx context.Context, name string) ([]Version, error) {
+	if _, err := s.Model(ctx, name); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+versionColumns+` FROM versions v WHERE v.model = $1 ORDER BY v.version`, name)
+	if err != nil {
+		return nil, fmt.Errorf("registry: list versions: %w", err)
+	}
+	defer rows.Close()
+	var out []Version
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return nil, fmt.Errorf("registry: list versions: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// Version implements Store.
+func (s *SQLStore) Version(ctx context.Context, name string, version int) (Version, error) {
+	v, err := scanVersion(s.db.QueryRowContext(ctx, `SELECT `+versionColumns+` FROM versions v WHERE v.model = $1 AND v.version = $2`, name, version))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Version{}, Errorf(ENOTFOUND, "model %q has no version %d", name, version)
+	}
+	if err != nil {
+		return Version{}, fmt.Errorf("registry: get version: %w", err)
+	}
+	return v, nil
+}
+
+// CreateVersion implements Store.
+func (s *SQLStore) CreateVersion(ctx context.Context, v Version) error {
+	classes, err := json.Marshal(v.Classes)
+	if err != nil {
+		return fmt.Errorf("registry: encode classes: %w", err)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM versions WHERE model = $1 AND version = $2`, v.Model, v.Version).Scan(&n); err != nil {
+			return fmt.Errorf("registry: create version: %w", err)
+		}
+		if n > 0 {
+			return Errorf(ECONFLICT, "version %d of %s exists", v.Version, v.Model)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO models (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
+			v.Model, v.CreatedAt.UnixNano()); err != nil {
+			return fmt.Errorf("registry: create model: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO versions (model, version, checksum, size, run_id, classes, args, performance, created_at, uploaded_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			v.Model, v.Version, v.Checksum, v.Size, v.RunID, string(classes), string(v.Args), string(v.Performance), v.CreatedAt.UnixNano(), v.UploadedBy)
+		if err != nil {
+			return fmt.Errorf("registry: create version: %w", err)
+		}
+		return nil
+	})
+}
+
+// DeleteVersion implements Store.
+func (s *SQLStore) DeleteVersion(ctx context.Context, name string, version int) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var serving sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT serving_version FROM models WHERE name = $1`, name).Scan(&serving)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Errorf(ENOTFOUND, "no model named %q", name)
+		}
+		if err != nil {
+			return fmt.Errorf("registry: delete version: %w", err)
+		}
+		if serving.Valid && int(serving.Int64) == version {
+			return Errorf(ECONFLICT, "version %d of %s is serving; make another version serve first", version, name)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM versions WHERE model = $1 AND version = $2`, name, version)
+		if err != nil {
+			return fmt.Errorf("registry: delete version: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
+		}
+		return nil
+	})
+}
+
+// SetServing implements Store.
+func (s *SQLStore) SetServing(ctx context.Context, name string, version int) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM versions WHERE model = $1 AND version = $2`, name, version).Scan(&n); err != nil {
+			return fmt.Errorf("registry: set serving: %w", err)
+		}
+		if n == 0 {
+			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE models SET serving_version = $1 WHERE name = $2`, version, name)
+		if err != nil {
+			return fmt.Errorf("registry: set serving: %w", err)
+		}
+		return nil
+	})
+}
+
+const userColumns = `name, role, created_at, revoked_at, key_hash`
+
+func scanUser(row interface{ Scan(...any) error }) (User, error) {
+	var u User
+	var created int64
+	var revoked sql.NullInt64
+	if err := row.Scan(&u.Name, &u.Role, &created, &revoked, &u.keyHash); err != nil {
+		return User{}, err
+	}
+	u.CreatedAt = time.Unix(0, created).UTC()
+	if revoked.Valid {
+		t := time.Unix(0, revoked.Int64).UTC()
+		u.RevokedAt = &t
+	}
+	return u, nil
+}
+
+// CreateUser implements Store.
+func (s *SQLStore) CreateUser(ctx context.Context, u User, keyHash string) (User, error) {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE name = $1 AND revoked_at IS NULL`, u.Name).Scan(&n); err != nil {
+			return fmt.Errorf("registry: create user: %w", err)
+		}
+		if n > 0 {
+			return Errorf(ECONFLICT, "an active user is named %q; revoke them first", u.Name)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (name, role, key_hash, created_at) VALUES ($1, $2, $3, $4)`,
+			u.Name, string(u.Role), keyHash, u.CreatedAt.UnixNano())
+		if err != nil {
+			return fmt.Errorf("registry: create user: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return User{}, err
+	}
+	u.keyHash = ""
+	return u, nil
+}
+
+// Users implements Store.
+func (s *SQLStore) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name, created_at`)
+	if err != nil {
+		return nil, fmt.Errorf("registry: list users: %w", err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("registry: list users: %w", err)
+		}
+		u.keyHash = ""
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// UserByKeyHash implements Store.
+func (s *SQLStore) UserByKeyHash(ctx context.Context, keyHash string) (User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE key_hash = $1 AND revoked_at IS NULL`, keyHash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, Errorf(ENOTFOUND, "unknown API key")
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("registry: authenticate: %w", err)
+	}
+	return u, nil
+}
+
+// RevokeUser implements Store.
+func (s *SQLStore) RevokeUser(ctx context.Context, name string) (User, error) {
+	var u User
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		u, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = $1 AND revoked_at IS NULL`, name))
+		if errors.Is(err, sql.ErrNoRows) {
+			return Errorf(ENOTFOUND, "no active user named %q", name)
+		}
+		if err != nil {
+			return fmt.Errorf("registry: revoke user: %w", err)
+		}
+		now := time.Now().UTC()
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL`, now.UnixNano(), name); err != nil {
+			return fmt.Errorf("registry: revoke user: %w", err)
+		}
+		u.RevokedAt, u.keyHash = &now, ""
+		return nil
+	})
+	return u, err
+}

@@ -1,0 +1,54 @@
+package registry
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps the registry's metadata. Every method is one transaction.
+// SQLStore implements it on SQLite; the same SQL is written to run on
+// PostgreSQL.
+type Store interface {
+	// Models lists the models by name.
+	Models(ctx context.Context) ([]Model, error)
+	// Model returns one model; ENOTFOUND when there is none.
+	Model(ctx context.Context, name string) (Model, error)
+	// Versions lists a model's versions, oldest first; ENOTFOUND for an
+	// unknown model.
+	Versions(ctx context.Context, name string) ([]Version, error)
+	// Version returns one version; ENOTFOUND when there is none.
+	Version(ctx context.Context, name string, version int) (Version, error)
+	// CreateVersion records a new version, creating its model if needed;
+	// ECONFLICT when the version exists.
+	CreateVersion(ctx context.Context, v Version) error
+	// DeleteVersion removes a version; ECONFLICT when it is serving.
+	DeleteVersion(ctx context.Context, name string, version int) error
+	// SetServing makes version the serving version of model name.
+	SetServing(ctx context.Context, name string, version int) error
+
+	// CreateUser records a user with the hash of their key; ECONFLICT when
+	// an active user has the name.
+	CreateUser(ctx context.Context, u User, keyHash string) (User, error)
+	// Users lists the users, revoked ones included.
+	Users(ctx context.Context) ([]User, error)
+	// UserByKeyHash returns the active user whose key hashes to keyHash;
+	// ENOTFOUND when there is none.
+	UserByKeyHash(ctx context.Context, keyHash string) (User, error)
+	// RevokeUser revokes the active user called name; ENOTFOUND when there
+	// is none.
+	RevokeUser(ctx context.Context, name string) (User, error)
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
+
+// User is someone who holds an API key.
+type User struct {
+	Name      string
+	Role      Role
+	CreatedAt time.Time
+	RevokedAt *time.Time
+	keyHash   string // set by the store on lookups by key
+}
