@@ -43,6 +43,45 @@ func (e PerformanceFilter) Valid() bool {
 	}
 }
 
+// Defines values for ProbeEnvelopeDataStatus.
+const (
+	Alive ProbeEnvelopeDataStatus = "alive"
+	Ready ProbeEnvelopeDataStatus = "ready"
+)
+
+// Valid indicates whether the value is a known member of the ProbeEnvelopeDataStatus enum.
+func (e ProbeEnvelopeDataStatus) Valid() bool {
+	switch e {
+	case Alive:
+		return true
+	case Ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Role.
+const (
+	Admin     Role = "admin"
+	Predictor Role = "predictor"
+	Viewer    Role = "viewer"
+)
+
+// Valid indicates whether the value is a known member of the Role enum.
+func (e Role) Valid() bool {
+	switch e {
+	case Admin:
+		return true
+	case Predictor:
+		return true
+	case Viewer:
+		return true
+	default:
+		return false
+	}
+}
+
 // ArgEnvelope One training argument's envelope.
 type ArgEnvelope struct {
 	// Data The argument's value, keyed by its name.
@@ -106,6 +145,17 @@ type ArgsEnvelope struct {
 	//
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
+}
+
+// CreateUserRequest A new user.
+type CreateUserRequest struct {
+	// Name The user's name, 1 to 63 lower-case letters, digits and dashes.
+	//
+	// Example: ci-bot
+	Name string `json:"name"`
+
+	// Role What a user may do; each role may do all that the roles before it may.
+	Role Role `json:"role"`
 }
 
 // Envelope The fields every response has.
@@ -172,6 +222,11 @@ type ErrorEnvelope struct {
 
 // Health What the server is serving and for how long it has been up.
 type Health struct {
+	// Model The name of the serving model.
+	//
+	// Example: tagifai
+	Model string `json:"model"`
+
 	// RunId The run id of the serving model.
 	//
 	// Example: 3f2a9c1d5b7e4a60
@@ -181,6 +236,11 @@ type Health struct {
 	//
 	// Example: 42.5
 	UptimeSeconds float64 `json:"uptime_seconds"`
+
+	// Version The serving version.
+	//
+	// Example: 1
+	Version int `json:"version"`
 }
 
 // HealthEnvelope The health check's envelope.
@@ -235,6 +295,133 @@ type Metrics struct {
 	//
 	// Example: 0.9
 	Recall float64 `json:"recall"`
+}
+
+// ModelEnvelope A model's envelope.
+type ModelEnvelope struct {
+	// Data A model in the registry.
+	Data ModelSummary `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// ModelSummary A model in the registry.
+type ModelSummary struct {
+	// CreatedAt When the model's first version was uploaded.
+	//
+	// Example: 2026-11-20T09:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Name The model's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// ServingVersion The version that serves predictions; 0 when none does.
+	//
+	// Example: 2
+	ServingVersion int `json:"serving_version"`
+
+	// VersionCount How many versions the model has.
+	//
+	// Example: 2
+	VersionCount int `json:"version_count"`
+}
+
+// ModelsEnvelope The models' envelope.
+type ModelsEnvelope struct {
+	// Data The models.
+	Data struct {
+		// Models The models, by name.
+		Models []ModelSummary `json:"models"`
+	} `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// NewUserEnvelope A new user's envelope, with their key.
+type NewUserEnvelope struct {
+	// Data The user and their key.
+	Data struct {
+		// ApiKey The user's API key. It is shown here once and never again.
+		//
+		// Example: tgf_3q2-7wQxkq0b6m2Jx8l1pVd9zG4sYhT5cN0aRuEiBfk
+		ApiKey string `json:"api_key"`
+
+		// User Someone who holds an API key.
+		User User `json:"user"`
+	} `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
 }
 
 // Performance The performance report. With a filter, only that part is present.
@@ -314,6 +501,11 @@ type Prediction struct {
 
 // Predictions The predictions and the model that made them.
 type Predictions struct {
+	// Model The name of the model that made the predictions.
+	//
+	// Example: tagifai
+	Model string `json:"model"`
+
 	// Predictions One prediction for each text, in input order.
 	Predictions []Prediction `json:"predictions"`
 
@@ -321,6 +513,11 @@ type Predictions struct {
 	//
 	// Example: 3f2a9c1d5b7e4a60
 	RunId string `json:"run_id"`
+
+	// Version The version of the model that made the predictions.
+	//
+	// Example: 1
+	Version int `json:"version"`
 }
 
 // PredictionsEnvelope The predictions' envelope.
@@ -354,6 +551,43 @@ type PredictionsEnvelope struct {
 	Url string `json:"url"`
 }
 
+// ProbeEnvelope A probe's envelope.
+type ProbeEnvelope struct {
+	// Data The probe's verdict.
+	Data struct {
+		// Status `alive` or `ready`.
+		Status ProbeEnvelopeDataStatus `json:"status"`
+	} `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// ProbeEnvelopeDataStatus `alive` or `ready`.
+type ProbeEnvelopeDataStatus string
+
 // Problem One problem with a request.
 type Problem struct {
 	// Location Where the problem is, from the outside in; empty when it is not in the request.
@@ -370,11 +604,22 @@ type Problem struct {
 	// `too_short`, `too_long`, `too_few`, `too_many`, `pattern`, `enum`,
 	// `extra_field`, `invalid`, `not_found`, `route_not_found`,
 	// `method_not_allowed`, `body_too_large`, `unsupported_media_type`,
-	// `internal` or `not_ready`.
+	// `unauthorized`, `forbidden`, `conflict`, `internal` or `not_ready`.
 	//
 	//
 	// Example: missing
 	Type string `json:"type"`
+}
+
+// Role What a user may do; each role may do all that the roles before it may.
+type Role string
+
+// ServingVersionRequest Which version to serve.
+type ServingVersionRequest struct {
+	// Version The version number.
+	//
+	// Example: 1
+	Version int `json:"version"`
 }
 
 // TextInput One project to tag.
@@ -385,8 +630,225 @@ type TextInput struct {
 	Text string `json:"text"`
 }
 
+// User Someone who holds an API key.
+type User struct {
+	// CreatedAt When the user was created.
+	//
+	// Example: 2026-11-21T09:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Name The user's name.
+	//
+	// Example: ci-bot
+	Name string `json:"name"`
+
+	// RevokedAt When the user's key was revoked; absent while it is active.
+	//
+	// Example: 2026-11-22T09:00:00Z
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+
+	// Role What a user may do; each role may do all that the roles before it may.
+	Role Role `json:"role"`
+}
+
+// UserEnvelope A user's envelope.
+type UserEnvelope struct {
+	// Data Someone who holds an API key.
+	Data User `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// UsersEnvelope The users' envelope.
+type UsersEnvelope struct {
+	// Data The users.
+	Data struct {
+		// Users The users, by name.
+		Users []User `json:"users"`
+	} `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// VersionEnvelope A version's envelope.
+type VersionEnvelope struct {
+	// Data A version of a model.
+	Data VersionInfo `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// VersionInfo A version of a model.
+type VersionInfo struct {
+	// Args The training arguments (in single-version responses).
+	Args *map[string]interface{} `json:"args,omitempty"`
+
+	// Checksum The hex SHA-256 of the artifact file.
+	//
+	// Example: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+	Checksum string `json:"checksum"`
+
+	// Classes The classes the model predicts.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Classes []string `json:"classes"`
+
+	// CreatedAt When the version was uploaded.
+	//
+	// Example: 2026-11-20T09:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Model The model's name.
+	//
+	// Example: tagifai
+	Model string `json:"model"`
+
+	// Performance The performance report. With a filter, only that part is present.
+	Performance *Performance `json:"performance,omitempty"`
+
+	// RunId The training run that produced the artifact.
+	//
+	// Example: 3f2a9c1d5b7e4a60
+	RunId string `json:"run_id"`
+
+	// Serving Whether this version serves predictions.
+	//
+	// Example: true
+	Serving bool `json:"serving"`
+
+	// SizeBytes The size of the artifact file.
+	//
+	// Example: 5242880
+	SizeBytes int64 `json:"size_bytes"`
+
+	// UploadedBy The user who uploaded it.
+	//
+	// Example: admin
+	UploadedBy string `json:"uploaded_by"`
+
+	// Version The version number.
+	//
+	// Example: 1
+	Version int `json:"version"`
+}
+
+// VersionsEnvelope The versions' envelope.
+type VersionsEnvelope struct {
+	// Data The versions.
+	Data struct {
+		// Versions The versions, oldest first.
+		Versions []VersionInfo `json:"versions"`
+	} `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// ModelName defines model for ModelName.
+type ModelName = string
+
+// Version defines model for Version.
+type Version = int
+
 // BadRequest An error's envelope.
 type BadRequest = ErrorEnvelope
+
+// Conflict An error's envelope.
+type Conflict = ErrorEnvelope
+
+// Forbidden An error's envelope.
+type Forbidden = ErrorEnvelope
 
 // InternalError An error's envelope.
 type InternalError = ErrorEnvelope
@@ -403,6 +865,9 @@ type NotReady = ErrorEnvelope
 // PayloadTooLarge An error's envelope.
 type PayloadTooLarge = ErrorEnvelope
 
+// Unauthorized An error's envelope.
+type Unauthorized = ErrorEnvelope
+
 // UnsupportedMediaType An error's envelope.
 type UnsupportedMediaType = ErrorEnvelope
 
@@ -415,8 +880,17 @@ type GetPerformanceParams struct {
 	Filter *PerformanceFilter `form:"filter,omitempty" json:"filter,omitempty"`
 }
 
+// SetServingVersionJSONRequestBody defines body for SetServingVersion for application/json ContentType.
+type SetServingVersionJSONRequestBody = ServingVersionRequest
+
+// PredictWithVersionJSONRequestBody defines body for PredictWithVersion for application/json ContentType.
+type PredictWithVersionJSONRequestBody = PredictRequest
+
 // PredictJSONRequestBody defines body for Predict for application/json ContentType.
 type PredictJSONRequestBody = PredictRequest
+
+// CreateUserJSONRequestBody defines body for CreateUser for application/json ContentType.
+type CreateUserJSONRequestBody = CreateUserRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -514,6 +988,127 @@ type ClientInterface interface {
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArg(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// Liveness Liveness probe
+	//
+	// Answers 200 while the process can serve HTTP at all, model or not. An
+	// orchestrator restarts the server when this fails.
+	//
+	// Corresponds with GET /health/live (the `Liveness` operationId).
+	Liveness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Readiness Readiness probe
+	//
+	// Answers 200 once a model is loaded and the server can answer predictions,
+	// 503 before that. A load balancer sends traffic only to ready servers.
+	//
+	// Corresponds with GET /health/ready (the `Readiness` operationId).
+	Readiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMetrics Prometheus metrics
+	//
+	// The server's metrics in the Prometheus text exposition format (version
+	// 0.0.4): request durations by route template, method and status code,
+	// requests in flight, predictions by model, version and tag, the winning
+	// probability of each prediction, texts per request, the model's load time,
+	// and Go runtime, process and build information.
+	//
+	// Corresponds with GET /metrics (the `GetMetrics` operationId).
+	GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListModels List models
+	//
+	// Every model in the registry, with its serving version and how many versions it has.
+	//
+	// Corresponds with GET /models (the `ListModels` operationId).
+	ListModels(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetModel One model
+	//
+	// A model's serving version and how many versions it has.
+	//
+	// Corresponds with GET /models/{model-name} (the `GetModel` operationId).
+	GetModel(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetServingVersionWithBody Serve a version (deploy or roll back)
+	//
+	// Makes a version the one that answers `POST /predict` and that `/performance`
+	// and `/args` describe. The version is loaded and checked before it is swapped
+	// in; requests in flight finish on the version they started with, and no
+	// request fails during the swap. Setting an older version is a rollback.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
+	SetServingVersionWithBody(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SetServingVersion Serve a version (deploy or roll back)
+	//
+	// Makes a version the one that answers `POST /predict` and that `/performance`
+	// and `/args` describe. The version is loaded and checked before it is swapped
+	// in; requests in flight finish on the version they started with, and no
+	// request fails during the swap. Setting an older version is a rollback.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
+	SetServingVersion(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListVersions List a model's versions
+	//
+	// Every version of a model, oldest first, with its metadata.
+	//
+	// Corresponds with GET /models/{model-name}/versions (the `ListVersions` operationId).
+	ListVersions(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteVersion Delete a version
+	//
+	// Deletes a version and its artifact. The serving version cannot be deleted (409).
+	//
+	// Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
+	DeleteVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetVersion One version
+	//
+	// A version's metadata, its training arguments and its performance.
+	//
+	// Corresponds with GET /models/{model-name}/versions/{version} (the `GetVersion` operationId).
+	GetVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UploadVersionWithBody Upload a version
+	//
+	// Stores an artifact (the `model.tagifai` file that `tagifai train` writes) as a
+	// version of a model, creating the model if it is new. Idempotent: the same bytes
+	// again answer 200; other bytes for an existing version are a 409. The artifact
+	// is checked (format, checksum) before anything is stored; an invalid one is a
+	// 422 and changes nothing. Uploading does not make the version serve.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /models/{model-name}/versions/{version} (the `UploadVersion` operationId).
+	UploadVersionWithBody(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PredictWithVersionWithBody Tag projects with a given version
+	//
+	// Like `POST /predict`, with a version of a model named in the path instead
+	// of the serving one: for comparing versions before serving one. A key with
+	// the `predictor` role is needed when the server runs with `--require-auth`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
+	PredictWithVersionWithBody(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PredictWithVersion Tag projects with a given version
+	//
+	// Like `POST /predict`, with a version of a model named in the path instead
+	// of the serving one: for comparing versions before serving one. A key with
+	// the `predictor` role is needed when the server runs with `--require-auth`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
+	PredictWithVersion(ctx context.Context, modelName ModelName, version Version, body PredictWithVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetPerformance Performance of the serving model
 	//
 	// Weighted precision, recall and F1 of the serving model on its evaluation set,
@@ -529,6 +1124,8 @@ type ClientInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may predict.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -541,11 +1138,47 @@ type ClientInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may predict.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /predict (the `Predict` operationId).
 	Predict(ctx context.Context, body PredictJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListUsers List users
+	//
+	// Every user, revoked ones included. Keys are never shown again after creation.
+	//
+	// Corresponds with GET /users (the `ListUsers` operationId).
+	ListUsers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateUserWithBody Create a user
+	//
+	// Creates a user with a role and a new API key. The key is in this response
+	// and nowhere else: the server keeps only its hash.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /users (the `CreateUser` operationId).
+	CreateUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateUser Create a user
+	//
+	// Creates a user with a role and a new API key. The key is in this response
+	// and nowhere else: the server keeps only its hash.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /users (the `CreateUser` operationId).
+	CreateUser(ctx context.Context, body CreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeUser Revoke a user
+	//
+	// Revokes the user's key at once. The record stays, marked revoked.
+	//
+	// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
+	RevokeUser(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // HealthCheck Health check
@@ -600,6 +1233,257 @@ func (c *Client) GetArg(ctx context.Context, arg string, reqEditors ...RequestEd
 	return c.Client.Do(req)
 }
 
+// Liveness Liveness probe
+//
+// Answers 200 while the process can serve HTTP at all, model or not. An
+// orchestrator restarts the server when this fails.
+//
+// Corresponds with GET /health/live (the `Liveness` operationId).
+func (c *Client) Liveness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLivenessRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Readiness Readiness probe
+//
+// Answers 200 once a model is loaded and the server can answer predictions,
+// 503 before that. A load balancer sends traffic only to ready servers.
+//
+// Corresponds with GET /health/ready (the `Readiness` operationId).
+func (c *Client) Readiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReadinessRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetMetrics Prometheus metrics
+//
+// The server's metrics in the Prometheus text exposition format (version
+// 0.0.4): request durations by route template, method and status code,
+// requests in flight, predictions by model, version and tag, the winning
+// probability of each prediction, texts per request, the model's load time,
+// and Go runtime, process and build information.
+//
+// Corresponds with GET /metrics (the `GetMetrics` operationId).
+func (c *Client) GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMetricsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListModels List models
+//
+// Every model in the registry, with its serving version and how many versions it has.
+//
+// Corresponds with GET /models (the `ListModels` operationId).
+func (c *Client) ListModels(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListModelsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetModel One model
+//
+// A model's serving version and how many versions it has.
+//
+// Corresponds with GET /models/{model-name} (the `GetModel` operationId).
+func (c *Client) GetModel(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetModelRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetServingVersionWithBody Serve a version (deploy or roll back)
+//
+// Makes a version the one that answers `POST /predict` and that `/performance`
+// and `/args` describe. The version is loaded and checked before it is swapped
+// in; requests in flight finish on the version they started with, and no
+// request fails during the swap. Setting an older version is a rollback.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
+func (c *Client) SetServingVersionWithBody(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetServingVersionRequestWithBody(c.Server, modelName, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SetServingVersion Serve a version (deploy or roll back)
+//
+// Makes a version the one that answers `POST /predict` and that `/performance`
+// and `/args` describe. The version is loaded and checked before it is swapped
+// in; requests in flight finish on the version they started with, and no
+// request fails during the swap. Setting an older version is a rollback.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
+func (c *Client) SetServingVersion(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetServingVersionRequest(c.Server, modelName, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListVersions List a model's versions
+//
+// Every version of a model, oldest first, with its metadata.
+//
+// Corresponds with GET /models/{model-name}/versions (the `ListVersions` operationId).
+func (c *Client) ListVersions(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListVersionsRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteVersion Delete a version
+//
+// Deletes a version and its artifact. The serving version cannot be deleted (409).
+//
+// Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
+func (c *Client) DeleteVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteVersionRequest(c.Server, modelName, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetVersion One version
+//
+// A version's metadata, its training arguments and its performance.
+//
+// Corresponds with GET /models/{model-name}/versions/{version} (the `GetVersion` operationId).
+func (c *Client) GetVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetVersionRequest(c.Server, modelName, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UploadVersionWithBody Upload a version
+//
+// Stores an artifact (the `model.tagifai` file that `tagifai train` writes) as a
+// version of a model, creating the model if it is new. Idempotent: the same bytes
+// again answer 200; other bytes for an existing version are a 409. The artifact
+// is checked (format, checksum) before anything is stored; an invalid one is a
+// 422 and changes nothing. Uploading does not make the version serve.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /models/{model-name}/versions/{version} (the `UploadVersion` operationId).
+func (c *Client) UploadVersionWithBody(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUploadVersionRequestWithBody(c.Server, modelName, version, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PredictWithVersionWithBody Tag projects with a given version
+//
+// Like `POST /predict`, with a version of a model named in the path instead
+// of the serving one: for comparing versions before serving one. A key with
+// the `predictor` role is needed when the server runs with `--require-auth`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
+func (c *Client) PredictWithVersionWithBody(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPredictWithVersionRequestWithBody(c.Server, modelName, version, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PredictWithVersion Tag projects with a given version
+//
+// Like `POST /predict`, with a version of a model named in the path instead
+// of the serving one: for comparing versions before serving one. A key with
+// the `predictor` role is needed when the server runs with `--require-auth`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
+func (c *Client) PredictWithVersion(ctx context.Context, modelName ModelName, version Version, body PredictWithVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPredictWithVersionRequest(c.Server, modelName, version, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetPerformance Performance of the serving model
 //
 // Weighted precision, recall and F1 of the serving model on its evaluation set,
@@ -625,6 +1509,8 @@ func (c *Client) GetPerformance(ctx context.Context, params *GetPerformanceParam
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may predict.
 //
 // Takes any type of body and a specified content type.
 //
@@ -647,12 +1533,88 @@ func (c *Client) PredictWithBody(ctx context.Context, contentType string, body i
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may predict.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /predict (the `Predict` operationId).
 func (c *Client) Predict(ctx context.Context, body PredictJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPredictRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListUsers List users
+//
+// Every user, revoked ones included. Keys are never shown again after creation.
+//
+// Corresponds with GET /users (the `ListUsers` operationId).
+func (c *Client) ListUsers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListUsersRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateUserWithBody Create a user
+//
+// Creates a user with a role and a new API key. The key is in this response
+// and nowhere else: the server keeps only its hash.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /users (the `CreateUser` operationId).
+func (c *Client) CreateUserWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateUserRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateUser Create a user
+//
+// Creates a user with a role and a new API key. The key is in this response
+// and nowhere else: the server keeps only its hash.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /users (the `CreateUser` operationId).
+func (c *Client) CreateUser(ctx context.Context, body CreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateUserRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeUser Revoke a user
+//
+// Revokes the user's key at once. The record stays, marked revoked.
+//
+// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
+func (c *Client) RevokeUser(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeUserRequest(c.Server, userName)
 	if err != nil {
 		return nil, err
 	}
@@ -751,6 +1713,408 @@ func NewGetArgRequest(server string, arg string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewLivenessRequest constructs an http.Request for the Liveness method
+func NewLivenessRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/health/live")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReadinessRequest constructs an http.Request for the Readiness method
+func NewReadinessRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/health/ready")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetMetricsRequest constructs an http.Request for the GetMetrics method
+func NewGetMetricsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/metrics")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListModelsRequest constructs an http.Request for the ListModels method
+func NewListModelsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetModelRequest constructs an http.Request for the GetModel method
+func NewGetModelRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSetServingVersionRequest calls the generic SetServingVersion builder with application/json body
+func NewSetServingVersionRequest(server string, modelName ModelName, body SetServingVersionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSetServingVersionRequestWithBody(server, modelName, "application/json", bodyReader)
+}
+
+// NewSetServingVersionRequestWithBody constructs an http.Request for the SetServingVersion method, with any body, and a specified content type
+func NewSetServingVersionRequestWithBody(server string, modelName ModelName, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/serving-version", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListVersionsRequest constructs an http.Request for the ListVersions method
+func NewListVersionsRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/versions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteVersionRequest constructs an http.Request for the DeleteVersion method
+func NewDeleteVersionRequest(server string, modelName ModelName, version Version) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/versions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetVersionRequest constructs an http.Request for the GetVersion method
+func NewGetVersionRequest(server string, modelName ModelName, version Version) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/versions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUploadVersionRequestWithBody constructs an http.Request for the UploadVersion method, with any body, and a specified content type
+func NewUploadVersionRequestWithBody(server string, modelName ModelName, version Version, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/versions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewPredictWithVersionRequest calls the generic PredictWithVersion builder with application/json body
+func NewPredictWithVersionRequest(server string, modelName ModelName, version Version, body PredictWithVersionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPredictWithVersionRequestWithBody(server, modelName, version, "application/json", bodyReader)
+}
+
+// NewPredictWithVersionRequestWithBody constructs an http.Request for the PredictWithVersion method, with any body, and a specified content type
+func NewPredictWithVersionRequestWithBody(server string, modelName ModelName, version Version, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/versions/%s/predictions", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetPerformanceRequest constructs an http.Request for the GetPerformance method
 func NewGetPerformanceRequest(server string, params *GetPerformanceParams) (*http.Request, error) {
 	var err error
@@ -845,6 +2209,107 @@ func NewPredictRequestWithBody(server string, contentType string, body io.Reader
 	return req, nil
 }
 
+// NewListUsersRequest constructs an http.Request for the ListUsers method
+func NewListUsersRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/users")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateUserRequest calls the generic CreateUser builder with application/json body
+func NewCreateUserRequest(server string, body CreateUserJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateUserRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateUserRequestWithBody constructs an http.Request for the CreateUser method, with any body, and a specified content type
+func NewCreateUserRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/users")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevokeUserRequest constructs an http.Request for the RevokeUser method
+func NewRevokeUserRequest(server string, userName string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user-name", userName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/users/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -917,6 +2382,143 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArgWithResponse(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*GetArgResponse, error)
 
+	// LivenessWithResponse Liveness probe
+	//
+	// Answers 200 while the process can serve HTTP at all, model or not. An
+	// orchestrator restarts the server when this fails.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /health/live (the `Liveness` operationId).
+	LivenessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivenessResponse, error)
+
+	// ReadinessWithResponse Readiness probe
+	//
+	// Answers 200 once a model is loaded and the server can answer predictions,
+	// 503 before that. A load balancer sends traffic only to ready servers.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /health/ready (the `Readiness` operationId).
+	ReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadinessResponse, error)
+
+	// GetMetricsWithResponse Prometheus metrics
+	//
+	// The server's metrics in the Prometheus text exposition format (version
+	// 0.0.4): request durations by route template, method and status code,
+	// requests in flight, predictions by model, version and tag, the winning
+	// probability of each prediction, texts per request, the model's load time,
+	// and Go runtime, process and build information.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /metrics (the `GetMetrics` operationId).
+	GetMetricsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMetricsResponse, error)
+
+	// ListModelsWithResponse List models
+	//
+	// Every model in the registry, with its serving version and how many versions it has.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /models (the `ListModels` operationId).
+	ListModelsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListModelsResponse, error)
+
+	// GetModelWithResponse One model
+	//
+	// A model's serving version and how many versions it has.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /models/{model-name} (the `GetModel` operationId).
+	GetModelWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetModelResponse, error)
+
+	// SetServingVersionWithBodyWithResponse Serve a version (deploy or roll back)
+	//
+	// Makes a version the one that answers `POST /predict` and that `/performance`
+	// and `/args` describe. The version is loaded and checked before it is swapped
+	// in; requests in flight finish on the version they started with, and no
+	// request fails during the swap. Setting an older version is a rollback.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
+	SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
+
+	// SetServingVersionWithResponse Serve a version (deploy or roll back)
+	//
+	// Makes a version the one that answers `POST /predict` and that `/performance`
+	// and `/args` describe. The version is loaded and checked before it is swapped
+	// in; requests in flight finish on the version they started with, and no
+	// request fails during the swap. Setting an older version is a rollback.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
+	SetServingVersionWithResponse(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
+
+	// ListVersionsWithResponse List a model's versions
+	//
+	// Every version of a model, oldest first, with its metadata.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /models/{model-name}/versions (the `ListVersions` operationId).
+	ListVersionsWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*ListVersionsResponse, error)
+
+	// DeleteVersionWithResponse Delete a version
+	//
+	// Deletes a version and its artifact. The serving version cannot be deleted (409).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
+	DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error)
+
+	// GetVersionWithResponse One version
+	//
+	// A version's metadata, its training arguments and its performance.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /models/{model-name}/versions/{version} (the `GetVersion` operationId).
+	GetVersionWithResponse(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*GetVersionResponse, error)
+
+	// UploadVersionWithBodyWithResponse Upload a version
+	//
+	// Stores an artifact (the `model.tagifai` file that `tagifai train` writes) as a
+	// version of a model, creating the model if it is new. Idempotent: the same bytes
+	// again answer 200; other bytes for an existing version are a 409. The artifact
+	// is checked (format, checksum) before anything is stored; an invalid one is a
+	// 422 and changes nothing. Uploading does not make the version serve.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /models/{model-name}/versions/{version} (the `UploadVersion` operationId).
+	UploadVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadVersionResponse, error)
+
+	// PredictWithVersionWithBodyWithResponse Tag projects with a given version
+	//
+	// Like `POST /predict`, with a version of a model named in the path instead
+	// of the serving one: for comparing versions before serving one. A key with
+	// the `predictor` role is needed when the server runs with `--require-auth`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
+	PredictWithVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PredictWithVersionResponse, error)
+
+	// PredictWithVersionWithResponse Tag projects with a given version
+	//
+	// Like `POST /predict`, with a version of a model named in the path instead
+	// of the serving one: for comparing versions before serving one. A key with
+	// the `predictor` role is needed when the server runs with `--require-auth`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
+	PredictWithVersionWithResponse(ctx context.Context, modelName ModelName, version Version, body PredictWithVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*PredictWithVersionResponse, error)
+
 	// GetPerformanceWithResponse Performance of the serving model
 	//
 	// Weighted precision, recall and F1 of the serving model on its evaluation set,
@@ -934,6 +2536,8 @@ type ClientWithResponsesInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may predict.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -946,11 +2550,51 @@ type ClientWithResponsesInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may predict.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /predict (the `Predict` operationId).
 	PredictWithResponse(ctx context.Context, body PredictJSONRequestBody, reqEditors ...RequestEditorFn) (*PredictResponse, error)
+
+	// ListUsersWithResponse List users
+	//
+	// Every user, revoked ones included. Keys are never shown again after creation.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /users (the `ListUsers` operationId).
+	ListUsersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListUsersResponse, error)
+
+	// CreateUserWithBodyWithResponse Create a user
+	//
+	// Creates a user with a role and a new API key. The key is in this response
+	// and nowhere else: the server keeps only its hash.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /users (the `CreateUser` operationId).
+	CreateUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateUserResponse, error)
+
+	// CreateUserWithResponse Create a user
+	//
+	// Creates a user with a role and a new API key. The key is in this response
+	// and nowhere else: the server keeps only its hash.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /users (the `CreateUser` operationId).
+	CreateUserWithResponse(ctx context.Context, body CreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateUserResponse, error)
+
+	// RevokeUserWithResponse Revoke a user
+	//
+	// Revokes the user's key at once. The record stays, marked revoked.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
+	RevokeUserWithResponse(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*RevokeUserResponse, error)
 }
 
 // HealthCheckResponse405Headers the declared response headers of an HTTP 405 response for HealthCheck
@@ -1174,6 +2818,996 @@ func (r GetArgResponse) ContentType() string {
 	return ""
 }
 
+// LivenessResponse405Headers the declared response headers of an HTTP 405 response for Liveness
+type LivenessResponse405Headers struct {
+	Allow *string
+}
+
+type LivenessResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ProbeEnvelope
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *LivenessResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r LivenessResponse) GetJSON200() *ProbeEnvelope {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r LivenessResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r LivenessResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r LivenessResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LivenessResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LivenessResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LivenessResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReadinessResponse405Headers the declared response headers of an HTTP 405 response for Readiness
+type ReadinessResponse405Headers struct {
+	Allow *string
+}
+
+type ReadinessResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ProbeEnvelope
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ReadinessResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReadinessResponse) GetJSON200() *ProbeEnvelope {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ReadinessResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReadinessResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReadinessResponse) GetJSON503() *NotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReadinessResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReadinessResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReadinessResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReadinessResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetMetricsResponse405Headers the declared response headers of an HTTP 405 response for GetMetrics
+type GetMetricsResponse405Headers struct {
+	Allow *string
+}
+
+type GetMetricsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetMetricsResponse405Headers
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetMetricsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetMetricsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMetricsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMetricsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMetricsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMetricsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListModelsResponse401Headers the declared response headers of an HTTP 401 response for ListModels
+type ListModelsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListModelsResponse405Headers the declared response headers of an HTTP 405 response for ListModels
+type ListModelsResponse405Headers struct {
+	Allow *string
+}
+
+type ListModelsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ModelsEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListModelsResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListModelsResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListModelsResponse) GetJSON200() *ModelsEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListModelsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListModelsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListModelsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListModelsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListModelsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListModelsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListModelsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetModelResponse401Headers the declared response headers of an HTTP 401 response for GetModel
+type GetModelResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetModelResponse405Headers the declared response headers of an HTTP 405 response for GetModel
+type GetModelResponse405Headers struct {
+	Allow *string
+}
+
+type GetModelResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ModelEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetModelResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetModelResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetModelResponse) GetJSON200() *ModelEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetModelResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetModelResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetModelResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetModelResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetModelResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetModelResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetModelResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetModelResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetModelResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetServingVersionResponse401Headers the declared response headers of an HTTP 401 response for SetServingVersion
+type SetServingVersionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SetServingVersionResponse405Headers the declared response headers of an HTTP 405 response for SetServingVersion
+type SetServingVersionResponse405Headers struct {
+	Allow *string
+}
+
+type SetServingVersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ModelEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SetServingVersionResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *SetServingVersionResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SetServingVersionResponse) GetJSON200() *ModelEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SetServingVersionResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SetServingVersionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SetServingVersionResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SetServingVersionResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r SetServingVersionResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SetServingVersionResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r SetServingVersionResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SetServingVersionResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SetServingVersionResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r SetServingVersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SetServingVersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SetServingVersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SetServingVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListVersionsResponse401Headers the declared response headers of an HTTP 401 response for ListVersions
+type ListVersionsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListVersionsResponse405Headers the declared response headers of an HTTP 405 response for ListVersions
+type ListVersionsResponse405Headers struct {
+	Allow *string
+}
+
+type ListVersionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *VersionsEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListVersionsResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListVersionsResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListVersionsResponse) GetJSON200() *VersionsEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListVersionsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListVersionsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListVersionsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListVersionsResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListVersionsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListVersionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListVersionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListVersionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListVersionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteVersionResponse401Headers the declared response headers of an HTTP 401 response for DeleteVersion
+type DeleteVersionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteVersionResponse405Headers the declared response headers of an HTTP 405 response for DeleteVersion
+type DeleteVersionResponse405Headers struct {
+	Allow *string
+}
+
+type DeleteVersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *VersionEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteVersionResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *DeleteVersionResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteVersionResponse) GetJSON200() *VersionEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteVersionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteVersionResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteVersionResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r DeleteVersionResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteVersionResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r DeleteVersionResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteVersionResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteVersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteVersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteVersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetVersionResponse401Headers the declared response headers of an HTTP 401 response for GetVersion
+type GetVersionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetVersionResponse405Headers the declared response headers of an HTTP 405 response for GetVersion
+type GetVersionResponse405Headers struct {
+	Allow *string
+}
+
+type GetVersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *VersionEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetVersionResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetVersionResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetVersionResponse) GetJSON200() *VersionEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetVersionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetVersionResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetVersionResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetVersionResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetVersionResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetVersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetVersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetVersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UploadVersionResponse401Headers the declared response headers of an HTTP 401 response for UploadVersion
+type UploadVersionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// UploadVersionResponse405Headers the declared response headers of an HTTP 405 response for UploadVersion
+type UploadVersionResponse405Headers struct {
+	Allow *string
+}
+
+type UploadVersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *VersionEnvelope
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *VersionEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UploadVersionResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *UploadVersionResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UploadVersionResponse) GetJSON200() *VersionEnvelope {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r UploadVersionResponse) GetJSON201() *VersionEnvelope {
+	return r.JSON201
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UploadVersionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UploadVersionResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r UploadVersionResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r UploadVersionResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UploadVersionResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r UploadVersionResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r UploadVersionResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UploadVersionResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r UploadVersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UploadVersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UploadVersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UploadVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PredictWithVersionResponse401Headers the declared response headers of an HTTP 401 response for PredictWithVersion
+type PredictWithVersionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// PredictWithVersionResponse405Headers the declared response headers of an HTTP 405 response for PredictWithVersion
+type PredictWithVersionResponse405Headers struct {
+	Allow *string
+}
+
+type PredictWithVersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PredictionsEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PredictWithVersionResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *PredictWithVersionResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PredictWithVersionResponse) GetJSON200() *PredictionsEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PredictWithVersionResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PredictWithVersionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PredictWithVersionResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PredictWithVersionResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r PredictWithVersionResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PredictWithVersionResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r PredictWithVersionResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r PredictWithVersionResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PredictWithVersionResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r PredictWithVersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PredictWithVersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PredictWithVersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PredictWithVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetPerformanceResponse405Headers the declared response headers of an HTTP 405 response for GetPerformance
 type GetPerformanceResponse405Headers struct {
 	Allow *string
@@ -1250,6 +3884,11 @@ func (r GetPerformanceResponse) ContentType() string {
 	return ""
 }
 
+// PredictResponse401Headers the declared response headers of an HTTP 401 response for Predict
+type PredictResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
 // PredictResponse405Headers the declared response headers of an HTTP 405 response for Predict
 type PredictResponse405Headers struct {
 	Allow *string
@@ -1262,6 +3901,10 @@ type PredictResponse struct {
 	JSON200 *PredictionsEnvelope
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *MethodNotAllowed
 	// JSON413 the response for an HTTP 413 `application/json` response
@@ -1274,6 +3917,8 @@ type PredictResponse struct {
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *NotReady
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PredictResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *PredictResponse405Headers
 }
@@ -1286,6 +3931,16 @@ func (r PredictResponse) GetJSON200() *PredictionsEnvelope {
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
 func (r PredictResponse) GetJSON400() *BadRequest {
 	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PredictResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PredictResponse) GetJSON403() *Forbidden {
+	return r.JSON403
 }
 
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
@@ -1347,6 +4002,304 @@ func (r PredictResponse) ContentType() string {
 	return ""
 }
 
+// ListUsersResponse401Headers the declared response headers of an HTTP 401 response for ListUsers
+type ListUsersResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListUsersResponse405Headers the declared response headers of an HTTP 405 response for ListUsers
+type ListUsersResponse405Headers struct {
+	Allow *string
+}
+
+type ListUsersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UsersEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListUsersResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListUsersResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListUsersResponse) GetJSON200() *UsersEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListUsersResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListUsersResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListUsersResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListUsersResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListUsersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListUsersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListUsersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListUsersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateUserResponse401Headers the declared response headers of an HTTP 401 response for CreateUser
+type CreateUserResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateUserResponse405Headers the declared response headers of an HTTP 405 response for CreateUser
+type CreateUserResponse405Headers struct {
+	Allow *string
+}
+
+type CreateUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *NewUserEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateUserResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *CreateUserResponse405Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateUserResponse) GetJSON201() *NewUserEnvelope {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateUserResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateUserResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateUserResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r CreateUserResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateUserResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateUserResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r CreateUserResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r CreateUserResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateUserResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeUserResponse401Headers the declared response headers of an HTTP 401 response for RevokeUser
+type RevokeUserResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RevokeUserResponse405Headers the declared response headers of an HTTP 405 response for RevokeUser
+type RevokeUserResponse405Headers struct {
+	Allow *string
+}
+
+type RevokeUserResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UserEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeUserResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *RevokeUserResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RevokeUserResponse) GetJSON200() *UserEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RevokeUserResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RevokeUserResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RevokeUserResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r RevokeUserResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r RevokeUserResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RevokeUserResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeUserResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeUserResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeUserResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // HealthCheckWithResponse Health check
 //
 // Reports that the server is up and which model it serves. Answers 503 until a
@@ -1393,6 +4346,221 @@ func (c *ClientWithResponses) GetArgWithResponse(ctx context.Context, arg string
 	return ParseGetArgResponse(rsp)
 }
 
+// LivenessWithResponse Liveness probe
+//
+// Answers 200 while the process can serve HTTP at all, model or not. An
+// orchestrator restarts the server when this fails.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /health/live (the `Liveness` operationId).
+func (c *ClientWithResponses) LivenessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivenessResponse, error) {
+	rsp, err := c.Liveness(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLivenessResponse(rsp)
+}
+
+// ReadinessWithResponse Readiness probe
+//
+// Answers 200 once a model is loaded and the server can answer predictions,
+// 503 before that. A load balancer sends traffic only to ready servers.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /health/ready (the `Readiness` operationId).
+func (c *ClientWithResponses) ReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadinessResponse, error) {
+	rsp, err := c.Readiness(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReadinessResponse(rsp)
+}
+
+// GetMetricsWithResponse Prometheus metrics
+//
+// The server's metrics in the Prometheus text exposition format (version
+// 0.0.4): request durations by route template, method and status code,
+// requests in flight, predictions by model, version and tag, the winning
+// probability of each prediction, texts per request, the model's load time,
+// and Go runtime, process and build information.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /metrics (the `GetMetrics` operationId).
+func (c *ClientWithResponses) GetMetricsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMetricsResponse, error) {
+	rsp, err := c.GetMetrics(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMetricsResponse(rsp)
+}
+
+// ListModelsWithResponse List models
+//
+// Every model in the registry, with its serving version and how many versions it has.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /models (the `ListModels` operationId).
+func (c *ClientWithResponses) ListModelsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListModelsResponse, error) {
+	rsp, err := c.ListModels(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListModelsResponse(rsp)
+}
+
+// GetModelWithResponse One model
+//
+// A model's serving version and how many versions it has.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /models/{model-name} (the `GetModel` operationId).
+func (c *ClientWithResponses) GetModelWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetModelResponse, error) {
+	rsp, err := c.GetModel(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetModelResponse(rsp)
+}
+
+// SetServingVersionWithBodyWithResponse Serve a version (deploy or roll back)
+//
+// Makes a version the one that answers `POST /predict` and that `/performance`
+// and `/args` describe. The version is loaded and checked before it is swapped
+// in; requests in flight finish on the version they started with, and no
+// request fails during the swap. Setting an older version is a rollback.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
+func (c *ClientWithResponses) SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
+	rsp, err := c.SetServingVersionWithBody(ctx, modelName, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetServingVersionResponse(rsp)
+}
+
+// SetServingVersionWithResponse Serve a version (deploy or roll back)
+//
+// Makes a version the one that answers `POST /predict` and that `/performance`
+// and `/args` describe. The version is loaded and checked before it is swapped
+// in; requests in flight finish on the version they started with, and no
+// request fails during the swap. Setting an older version is a rollback.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
+func (c *ClientWithResponses) SetServingVersionWithResponse(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
+	rsp, err := c.SetServingVersion(ctx, modelName, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSetServingVersionResponse(rsp)
+}
+
+// ListVersionsWithResponse List a model's versions
+//
+// Every version of a model, oldest first, with its metadata.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /models/{model-name}/versions (the `ListVersions` operationId).
+func (c *ClientWithResponses) ListVersionsWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*ListVersionsResponse, error) {
+	rsp, err := c.ListVersions(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListVersionsResponse(rsp)
+}
+
+// DeleteVersionWithResponse Delete a version
+//
+// Deletes a version and its artifact. The serving version cannot be deleted (409).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
+func (c *ClientWithResponses) DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error) {
+	rsp, err := c.DeleteVersion(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteVersionResponse(rsp)
+}
+
+// GetVersionWithResponse One version
+//
+// A version's metadata, its training arguments and its performance.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /models/{model-name}/versions/{version} (the `GetVersion` operationId).
+func (c *ClientWithResponses) GetVersionWithResponse(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*GetVersionResponse, error) {
+	rsp, err := c.GetVersion(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetVersionResponse(rsp)
+}
+
+// UploadVersionWithBodyWithResponse Upload a version
+//
+// Stores an artifact (the `model.tagifai` file that `tagifai train` writes) as a
+// version of a model, creating the model if it is new. Idempotent: the same bytes
+// again answer 200; other bytes for an existing version are a 409. The artifact
+// is checked (format, checksum) before anything is stored; an invalid one is a
+// 422 and changes nothing. Uploading does not make the version serve.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /models/{model-name}/versions/{version} (the `UploadVersion` operationId).
+func (c *ClientWithResponses) UploadVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadVersionResponse, error) {
+	rsp, err := c.UploadVersionWithBody(ctx, modelName, version, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUploadVersionResponse(rsp)
+}
+
+// PredictWithVersionWithBodyWithResponse Tag projects with a given version
+//
+// Like `POST /predict`, with a version of a model named in the path instead
+// of the serving one: for comparing versions before serving one. A key with
+// the `predictor` role is needed when the server runs with `--require-auth`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
+func (c *ClientWithResponses) PredictWithVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PredictWithVersionResponse, error) {
+	rsp, err := c.PredictWithVersionWithBody(ctx, modelName, version, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePredictWithVersionResponse(rsp)
+}
+
+// PredictWithVersionWithResponse Tag projects with a given version
+//
+// Like `POST /predict`, with a version of a model named in the path instead
+// of the serving one: for comparing versions before serving one. A key with
+// the `predictor` role is needed when the server runs with `--require-auth`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
+func (c *ClientWithResponses) PredictWithVersionWithResponse(ctx context.Context, modelName ModelName, version Version, body PredictWithVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*PredictWithVersionResponse, error) {
+	rsp, err := c.PredictWithVersion(ctx, modelName, version, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePredictWithVersionResponse(rsp)
+}
+
 // GetPerformanceWithResponse Performance of the serving model
 //
 // Weighted precision, recall and F1 of the serving model on its evaluation set,
@@ -1416,6 +4584,8 @@ func (c *ClientWithResponses) GetPerformanceWithResponse(ctx context.Context, pa
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may predict.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1434,6 +4604,8 @@ func (c *ClientWithResponses) PredictWithBodyWithResponse(ctx context.Context, c
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may predict.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1444,6 +4616,68 @@ func (c *ClientWithResponses) PredictWithResponse(ctx context.Context, body Pred
 		return nil, err
 	}
 	return ParsePredictResponse(rsp)
+}
+
+// ListUsersWithResponse List users
+//
+// Every user, revoked ones included. Keys are never shown again after creation.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /users (the `ListUsers` operationId).
+func (c *ClientWithResponses) ListUsersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListUsersResponse, error) {
+	rsp, err := c.ListUsers(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListUsersResponse(rsp)
+}
+
+// CreateUserWithBodyWithResponse Create a user
+//
+// Creates a user with a role and a new API key. The key is in this response
+// and nowhere else: the server keeps only its hash.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /users (the `CreateUser` operationId).
+func (c *ClientWithResponses) CreateUserWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateUserResponse, error) {
+	rsp, err := c.CreateUserWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateUserResponse(rsp)
+}
+
+// CreateUserWithResponse Create a user
+//
+// Creates a user with a role and a new API key. The key is in this response
+// and nowhere else: the server keeps only its hash.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /users (the `CreateUser` operationId).
+func (c *ClientWithResponses) CreateUserWithResponse(ctx context.Context, body CreateUserJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateUserResponse, error) {
+	rsp, err := c.CreateUser(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateUserResponse(rsp)
+}
+
+// RevokeUserWithResponse Revoke a user
+//
+// Revokes the user's key at once. The record stays, marked revoked.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
+func (c *ClientWithResponses) RevokeUserWithResponse(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*RevokeUserResponse, error) {
+	rsp, err := c.RevokeUser(ctx, userName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeUserResponse(rsp)
 }
 
 // ParseHealthCheckResponse parses an HTTP response from a HealthCheckWithResponse call
@@ -1640,6 +4874,921 @@ func ParseGetArgResponse(rsp *http.Response) (*GetArgResponse, error) {
 	return response, nil
 }
 
+// ParseLivenessResponse parses an HTTP response from a LivenessWithResponse call
+func ParseLivenessResponse(rsp *http.Response) (*LivenessResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LivenessResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ProbeEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers LivenessResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReadinessResponse parses an HTTP response from a ReadinessWithResponse call
+func ParseReadinessResponse(rsp *http.Response) (*ReadinessResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReadinessResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ProbeEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers ReadinessResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMetricsResponse parses an HTTP response from a GetMetricsWithResponse call
+func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMetricsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers GetMetricsResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListModelsResponse parses an HTTP response from a ListModelsWithResponse call
+func ParseListModelsResponse(rsp *http.Response) (*ListModelsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListModelsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ModelsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListModelsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListModelsResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetModelResponse parses an HTTP response from a GetModelWithResponse call
+func ParseGetModelResponse(rsp *http.Response) (*GetModelResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetModelResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ModelEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetModelResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetModelResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSetServingVersionResponse parses an HTTP response from a SetServingVersionWithResponse call
+func ParseSetServingVersionResponse(rsp *http.Response) (*SetServingVersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SetServingVersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ModelEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SetServingVersionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers SetServingVersionResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListVersionsResponse parses an HTTP response from a ListVersionsWithResponse call
+func ParseListVersionsResponse(rsp *http.Response) (*ListVersionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListVersionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest VersionsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListVersionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListVersionsResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteVersionResponse parses an HTTP response from a DeleteVersionWithResponse call
+func ParseDeleteVersionResponse(rsp *http.Response) (*DeleteVersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteVersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest VersionEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteVersionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers DeleteVersionResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetVersionResponse parses an HTTP response from a GetVersionWithResponse call
+func ParseGetVersionResponse(rsp *http.Response) (*GetVersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetVersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest VersionEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetVersionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetVersionResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUploadVersionResponse parses an HTTP response from a UploadVersionWithResponse call
+func ParseUploadVersionResponse(rsp *http.Response) (*UploadVersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UploadVersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest VersionEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest VersionEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers UploadVersionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers UploadVersionResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePredictWithVersionResponse parses an HTTP response from a PredictWithVersionWithResponse call
+func ParsePredictWithVersionResponse(rsp *http.Response) (*PredictWithVersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PredictWithVersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PredictionsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers PredictWithVersionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers PredictWithVersionResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetPerformanceResponse parses an HTTP response from a GetPerformanceWithResponse call
 func ParseGetPerformanceResponse(rsp *http.Response) (*GetPerformanceResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -1735,6 +5884,20 @@ func ParsePredictResponse(rsp *http.Response) (*PredictResponse, error) {
 		}
 		response.JSON400 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
 		var dest MethodNotAllowed
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -1780,8 +5943,298 @@ func ParsePredictResponse(rsp *http.Response) (*PredictResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 401:
+		var headers PredictResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
 	case rsp.StatusCode == 405:
 		var headers PredictResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListUsersResponse parses an HTTP response from a ListUsersWithResponse call
+func ParseListUsersResponse(rsp *http.Response) (*ListUsersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListUsersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UsersEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListUsersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListUsersResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateUserResponse parses an HTTP response from a CreateUserWithResponse call
+func ParseCreateUserResponse(rsp *http.Response) (*CreateUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest NewUserEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CreateUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers CreateUserResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeUserResponse parses an HTTP response from a RevokeUserWithResponse call
+func ParseRevokeUserResponse(rsp *http.Response) (*RevokeUserResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeUserResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UserEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeUserResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers RevokeUserResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -1806,12 +6259,54 @@ type ServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx echo.Context, arg string) error
+	// Liveness Liveness probe
+	// (GET /health/live)
+	Liveness(ctx echo.Context) error
+	// Readiness Readiness probe
+	// (GET /health/ready)
+	Readiness(ctx echo.Context) error
+	// GetMetrics Prometheus metrics
+	// (GET /metrics)
+	GetMetrics(ctx echo.Context) error
+	// ListModels List models
+	// (GET /models)
+	ListModels(ctx echo.Context) error
+	// GetModel One model
+	// (GET /models/{model-name})
+	GetModel(ctx echo.Context, modelName ModelName) error
+	// SetServingVersion Serve a version (deploy or roll back)
+	// (PUT /models/{model-name}/serving-version)
+	SetServingVersion(ctx echo.Context, modelName ModelName) error
+	// ListVersions List a model's versions
+	// (GET /models/{model-name}/versions)
+	ListVersions(ctx echo.Context, modelName ModelName) error
+	// DeleteVersion Delete a version
+	// (DELETE /models/{model-name}/versions/{version})
+	DeleteVersion(ctx echo.Context, modelName ModelName, version Version) error
+	// GetVersion One version
+	// (GET /models/{model-name}/versions/{version})
+	GetVersion(ctx echo.Context, modelName ModelName, version Version) error
+	// UploadVersion Upload a version
+	// (PUT /models/{model-name}/versions/{version})
+	UploadVersion(ctx echo.Context, modelName ModelName, version Version) error
+	// PredictWithVersion Tag projects with a given version
+	// (POST /models/{model-name}/versions/{version}/predictions)
+	PredictWithVersion(ctx echo.Context, modelName ModelName, version Version) error
 	// GetPerformance Performance of the serving model
 	// (GET /performance)
 	GetPerformance(ctx echo.Context, params GetPerformanceParams) error
 	// Predict Tag projects
 	// (POST /predict)
 	Predict(ctx echo.Context) error
+	// ListUsers List users
+	// (GET /users)
+	ListUsers(ctx echo.Context) error
+	// CreateUser Create a user
+	// (POST /users)
+	CreateUser(ctx echo.Context) error
+	// RevokeUser Revoke a user
+	// (DELETE /users/{user-name})
+	RevokeUser(ctx echo.Context, userName string) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -1853,6 +6348,186 @@ func (w *ServerInterfaceWrapper) GetArg(ctx echo.Context) error {
 	return err
 }
 
+// Liveness converts echo context to params.
+func (w *ServerInterfaceWrapper) Liveness(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.Liveness(ctx)
+	return err
+}
+
+// Readiness converts echo context to params.
+func (w *ServerInterfaceWrapper) Readiness(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.Readiness(ctx)
+	return err
+}
+
+// GetMetrics converts echo context to params.
+func (w *ServerInterfaceWrapper) GetMetrics(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetMetrics(ctx)
+	return err
+}
+
+// ListModels converts echo context to params.
+func (w *ServerInterfaceWrapper) ListModels(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListModels(ctx)
+	return err
+}
+
+// GetModel converts echo context to params.
+func (w *ServerInterfaceWrapper) GetModel(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetModel(ctx, modelName)
+	return err
+}
+
+// SetServingVersion converts echo context to params.
+func (w *ServerInterfaceWrapper) SetServingVersion(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SetServingVersion(ctx, modelName)
+	return err
+}
+
+// ListVersions converts echo context to params.
+func (w *ServerInterfaceWrapper) ListVersions(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListVersions(ctx, modelName)
+	return err
+}
+
+// DeleteVersion converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteVersion(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version Version
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteVersion(ctx, modelName, version)
+	return err
+}
+
+// GetVersion converts echo context to params.
+func (w *ServerInterfaceWrapper) GetVersion(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version Version
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetVersion(ctx, modelName, version)
+	return err
+}
+
+// UploadVersion converts echo context to params.
+func (w *ServerInterfaceWrapper) UploadVersion(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version Version
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UploadVersion(ctx, modelName, version)
+	return err
+}
+
+// PredictWithVersion converts echo context to params.
+func (w *ServerInterfaceWrapper) PredictWithVersion(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version Version
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.PredictWithVersion(ctx, modelName, version)
+	return err
+}
+
 // GetPerformance converts echo context to params.
 func (w *ServerInterfaceWrapper) GetPerformance(ctx echo.Context) error {
 	var err error
@@ -1877,6 +6552,40 @@ func (w *ServerInterfaceWrapper) Predict(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.Predict(ctx)
+	return err
+}
+
+// ListUsers converts echo context to params.
+func (w *ServerInterfaceWrapper) ListUsers(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListUsers(ctx)
+	return err
+}
+
+// CreateUser converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateUser(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateUser(ctx)
+	return err
+}
+
+// RevokeUser converts echo context to params.
+func (w *ServerInterfaceWrapper) RevokeUser(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "user-name" -------------
+	var userName string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user-name", ctx.Param("user-name"), &userName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter user-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RevokeUser(ctx, userName)
 	return err
 }
 
@@ -1928,14 +6637,32 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	}
 
 	router.GET(options.BaseURL+"/", wrapper.HealthCheck, options.OperationMiddlewares["healthCheck"]...)
+	router.GET(options.BaseURL+"/health/live", wrapper.Liveness, options.OperationMiddlewares["liveness"]...)
+	router.GET(options.BaseURL+"/health/ready", wrapper.Readiness, options.OperationMiddlewares["readiness"]...)
+	router.GET(options.BaseURL+"/metrics", wrapper.GetMetrics, options.OperationMiddlewares["getMetrics"]...)
 	router.GET(options.BaseURL+"/performance", wrapper.GetPerformance, options.OperationMiddlewares["getPerformance"]...)
 	router.GET(options.BaseURL+"/args", wrapper.GetArgs, options.OperationMiddlewares["getArgs"]...)
 	router.GET(options.BaseURL+"/args/:arg", wrapper.GetArg, options.OperationMiddlewares["getArg"]...)
 	router.POST(options.BaseURL+"/predict", wrapper.Predict, options.OperationMiddlewares["predict"]...)
+	router.GET(options.BaseURL+"/models", wrapper.ListModels, options.OperationMiddlewares["listModels"]...)
+	router.GET(options.BaseURL+"/models/:model-name", wrapper.GetModel, options.OperationMiddlewares["getModel"]...)
+	router.PUT(options.BaseURL+"/models/:model-name/serving-version", wrapper.SetServingVersion, options.OperationMiddlewares["setServingVersion"]...)
+	router.GET(options.BaseURL+"/models/:model-name/versions", wrapper.ListVersions, options.OperationMiddlewares["listVersions"]...)
+	router.DELETE(options.BaseURL+"/models/:model-name/versions/:version", wrapper.DeleteVersion, options.OperationMiddlewares["deleteVersion"]...)
+	router.GET(options.BaseURL+"/models/:model-name/versions/:version", wrapper.GetVersion, options.OperationMiddlewares["getVersion"]...)
+	router.PUT(options.BaseURL+"/models/:model-name/versions/:version", wrapper.UploadVersion, options.OperationMiddlewares["uploadVersion"]...)
+	router.POST(options.BaseURL+"/models/:model-name/versions/:version/predictions", wrapper.PredictWithVersion, options.OperationMiddlewares["predictWithVersion"]...)
+	router.GET(options.BaseURL+"/users", wrapper.ListUsers, options.OperationMiddlewares["listUsers"]...)
+	router.POST(options.BaseURL+"/users", wrapper.CreateUser, options.OperationMiddlewares["createUser"]...)
+	router.DELETE(options.BaseURL+"/users/:user-name", wrapper.RevokeUser, options.OperationMiddlewares["revokeUser"]...)
 
 }
 
 type BadRequestJSONResponse ErrorEnvelope
+
+type ConflictJSONResponse ErrorEnvelope
+
+type ForbiddenJSONResponse ErrorEnvelope
 
 type InternalErrorJSONResponse ErrorEnvelope
 
@@ -1953,6 +6680,15 @@ type NotFoundJSONResponse ErrorEnvelope
 type NotReadyJSONResponse ErrorEnvelope
 
 type PayloadTooLargeJSONResponse ErrorEnvelope
+
+type UnauthorizedResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type UnauthorizedJSONResponse struct {
+	Body ErrorEnvelope
+
+	Headers UnauthorizedResponseHeaders
+}
 
 type UnsupportedMediaTypeJSONResponse ErrorEnvelope
 
@@ -2185,6 +6921,1137 @@ func (response GetArg503JSONResponse) VisitGetArgResponse(w http.ResponseWriter)
 	return err
 }
 
+type LivenessRequestObject struct {
+}
+
+type LivenessResponseObject interface {
+	VisitLivenessResponse(w http.ResponseWriter) error
+}
+
+type Liveness200JSONResponse ProbeEnvelope
+
+func (response Liveness200JSONResponse) VisitLivenessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Liveness405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response Liveness405JSONResponse) VisitLivenessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Liveness500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response Liveness500JSONResponse) VisitLivenessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadinessRequestObject struct {
+}
+
+type ReadinessResponseObject interface {
+	VisitReadinessResponse(w http.ResponseWriter) error
+}
+
+type Readiness200JSONResponse ProbeEnvelope
+
+func (response Readiness200JSONResponse) VisitReadinessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Readiness405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response Readiness405JSONResponse) VisitReadinessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Readiness500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response Readiness500JSONResponse) VisitReadinessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Readiness503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response Readiness503JSONResponse) VisitReadinessResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetricsRequestObject struct {
+}
+
+type GetMetricsResponseObject interface {
+	VisitGetMetricsResponse(w http.ResponseWriter) error
+}
+
+type GetMetrics200TextResponse string
+
+func (response GetMetrics200TextResponse) VisitGetMetricsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(200)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
+type GetMetrics405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response GetMetrics405JSONResponse) VisitGetMetricsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetrics500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetMetrics500JSONResponse) VisitGetMetricsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListModelsRequestObject struct {
+}
+
+type ListModelsResponseObject interface {
+	VisitListModelsResponse(w http.ResponseWriter) error
+}
+
+type ListModels200JSONResponse ModelsEnvelope
+
+func (response ListModels200JSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListModels401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListModels401JSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListModels405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response ListModels405JSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListModels500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListModels500JSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetModelRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type GetModelResponseObject interface {
+	VisitGetModelResponse(w http.ResponseWriter) error
+}
+
+type GetModel200JSONResponse ModelEnvelope
+
+func (response GetModel200JSONResponse) VisitGetModelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetModel401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetModel401JSONResponse) VisitGetModelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetModel404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetModel404JSONResponse) VisitGetModelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetModel405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response GetModel405JSONResponse) VisitGetModelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetModel422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetModel422JSONResponse) VisitGetModelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetModel500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetModel500JSONResponse) VisitGetModelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersionRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Body      *SetServingVersionJSONRequestBody
+}
+
+type SetServingVersionResponseObject interface {
+	VisitSetServingVersionResponse(w http.ResponseWriter) error
+}
+
+type SetServingVersion200JSONResponse ModelEnvelope
+
+func (response SetServingVersion200JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SetServingVersion400JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SetServingVersion401JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response SetServingVersion403JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response SetServingVersion404JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response SetServingVersion405JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SetServingVersion413JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SetServingVersion415JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response SetServingVersion422JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response SetServingVersion500JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListVersionsRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type ListVersionsResponseObject interface {
+	VisitListVersionsResponse(w http.ResponseWriter) error
+}
+
+type ListVersions200JSONResponse VersionsEnvelope
+
+func (response ListVersions200JSONResponse) VisitListVersionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListVersions401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListVersions401JSONResponse) VisitListVersionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListVersions404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListVersions404JSONResponse) VisitListVersionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListVersions405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response ListVersions405JSONResponse) VisitListVersionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListVersions422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ListVersions422JSONResponse) VisitListVersionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListVersions500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListVersions500JSONResponse) VisitListVersionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVersionRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Version   Version   `json:"version"`
+}
+
+type DeleteVersionResponseObject interface {
+	VisitDeleteVersionResponse(w http.ResponseWriter) error
+}
+
+type DeleteVersion200JSONResponse VersionEnvelope
+
+func (response DeleteVersion200JSONResponse) VisitDeleteVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVersion401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteVersion401JSONResponse) VisitDeleteVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVersion403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteVersion403JSONResponse) VisitDeleteVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVersion404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteVersion404JSONResponse) VisitDeleteVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVersion405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response DeleteVersion405JSONResponse) VisitDeleteVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVersion409JSONResponse struct{ ConflictJSONResponse }
+
+func (response DeleteVersion409JSONResponse) VisitDeleteVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVersion422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response DeleteVersion422JSONResponse) VisitDeleteVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVersion500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response DeleteVersion500JSONResponse) VisitDeleteVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVersionRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Version   Version   `json:"version"`
+}
+
+type GetVersionResponseObject interface {
+	VisitGetVersionResponse(w http.ResponseWriter) error
+}
+
+type GetVersion200JSONResponse VersionEnvelope
+
+func (response GetVersion200JSONResponse) VisitGetVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVersion401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetVersion401JSONResponse) VisitGetVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVersion404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetVersion404JSONResponse) VisitGetVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVersion405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response GetVersion405JSONResponse) VisitGetVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVersion422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetVersion422JSONResponse) VisitGetVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVersion500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetVersion500JSONResponse) VisitGetVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadVersionRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Version   Version   `json:"version"`
+	Body      io.Reader
+}
+
+type UploadVersionResponseObject interface {
+	VisitUploadVersionResponse(w http.ResponseWriter) error
+}
+
+type UploadVersion200JSONResponse VersionEnvelope
+
+func (response UploadVersion200JSONResponse) VisitUploadVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadVersion201JSONResponse VersionEnvelope
+
+func (response UploadVersion201JSONResponse) VisitUploadVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadVersion401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UploadVersion401JSONResponse) VisitUploadVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadVersion403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response UploadVersion403JSONResponse) VisitUploadVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadVersion405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response UploadVersion405JSONResponse) VisitUploadVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadVersion409JSONResponse struct{ ConflictJSONResponse }
+
+func (response UploadVersion409JSONResponse) VisitUploadVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadVersion413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response UploadVersion413JSONResponse) VisitUploadVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadVersion415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response UploadVersion415JSONResponse) VisitUploadVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadVersion422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response UploadVersion422JSONResponse) VisitUploadVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadVersion500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response UploadVersion500JSONResponse) VisitUploadVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PredictWithVersionRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Version   Version   `json:"version"`
+	Body      *PredictWithVersionJSONRequestBody
+}
+
+type PredictWithVersionResponseObject interface {
+	VisitPredictWithVersionResponse(w http.ResponseWriter) error
+}
+
+type PredictWithVersion200JSONResponse PredictionsEnvelope
+
+func (response PredictWithVersion200JSONResponse) VisitPredictWithVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PredictWithVersion400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response PredictWithVersion400JSONResponse) VisitPredictWithVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PredictWithVersion401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response PredictWithVersion401JSONResponse) VisitPredictWithVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PredictWithVersion403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response PredictWithVersion403JSONResponse) VisitPredictWithVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PredictWithVersion404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response PredictWithVersion404JSONResponse) VisitPredictWithVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PredictWithVersion405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response PredictWithVersion405JSONResponse) VisitPredictWithVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PredictWithVersion413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response PredictWithVersion413JSONResponse) VisitPredictWithVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PredictWithVersion415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response PredictWithVersion415JSONResponse) VisitPredictWithVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PredictWithVersion422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response PredictWithVersion422JSONResponse) VisitPredictWithVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PredictWithVersion500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response PredictWithVersion500JSONResponse) VisitPredictWithVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetPerformanceRequestObject struct {
 	Params GetPerformanceParams
 }
@@ -2302,6 +8169,37 @@ func (response Predict400JSONResponse) VisitPredictResponse(w http.ResponseWrite
 	return err
 }
 
+type Predict401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response Predict401JSONResponse) VisitPredictResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Predict403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response Predict403JSONResponse) VisitPredictResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type Predict405JSONResponse struct{ MethodNotAllowedJSONResponse }
 
 func (response Predict405JSONResponse) VisitPredictResponse(w http.ResponseWriter) error {
@@ -2391,6 +8289,357 @@ func (response Predict503JSONResponse) VisitPredictResponse(w http.ResponseWrite
 	return err
 }
 
+type ListUsersRequestObject struct {
+}
+
+type ListUsersResponseObject interface {
+	VisitListUsersResponse(w http.ResponseWriter) error
+}
+
+type ListUsers200JSONResponse UsersEnvelope
+
+func (response ListUsers200JSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListUsers401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListUsers401JSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListUsers403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListUsers403JSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListUsers405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response ListUsers405JSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListUsers500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListUsers500JSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUserRequestObject struct {
+	Body *CreateUserJSONRequestBody
+}
+
+type CreateUserResponseObject interface {
+	VisitCreateUserResponse(w http.ResponseWriter) error
+}
+
+type CreateUser201JSONResponse NewUserEnvelope
+
+func (response CreateUser201JSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUser400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateUser400JSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateUser401JSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateUser403JSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUser405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response CreateUser405JSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUser409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CreateUser409JSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUser413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateUser413JSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUser415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateUser415JSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUser422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response CreateUser422JSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateUser500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CreateUser500JSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeUserRequestObject struct {
+	UserName string `json:"user-name"`
+}
+
+type RevokeUserResponseObject interface {
+	VisitRevokeUserResponse(w http.ResponseWriter) error
+}
+
+type RevokeUser200JSONResponse UserEnvelope
+
+func (response RevokeUser200JSONResponse) VisitRevokeUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeUser401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RevokeUser401JSONResponse) VisitRevokeUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeUser403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RevokeUser403JSONResponse) VisitRevokeUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeUser404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RevokeUser404JSONResponse) VisitRevokeUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeUser405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response RevokeUser405JSONResponse) VisitRevokeUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeUser422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response RevokeUser422JSONResponse) VisitRevokeUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeUser500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response RevokeUser500JSONResponse) VisitRevokeUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// HealthCheck Health check
@@ -2402,12 +8651,54 @@ type StrictServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx context.Context, request GetArgRequestObject) (GetArgResponseObject, error)
+	// Liveness Liveness probe
+	// (GET /health/live)
+	Liveness(ctx context.Context, request LivenessRequestObject) (LivenessResponseObject, error)
+	// Readiness Readiness probe
+	// (GET /health/ready)
+	Readiness(ctx context.Context, request ReadinessRequestObject) (ReadinessResponseObject, error)
+	// GetMetrics Prometheus metrics
+	// (GET /metrics)
+	GetMetrics(ctx context.Context, request GetMetricsRequestObject) (GetMetricsResponseObject, error)
+	// ListModels List models
+	// (GET /models)
+	ListModels(ctx context.Context, request ListModelsRequestObject) (ListModelsResponseObject, error)
+	// GetModel One model
+	// (GET /models/{model-name})
+	GetModel(ctx context.Context, request GetModelRequestObject) (GetModelResponseObject, error)
+	// SetServingVersion Serve a version (deploy or roll back)
+	// (PUT /models/{model-name}/serving-version)
+	SetServingVersion(ctx context.Context, request SetServingVersionRequestObject) (SetServingVersionResponseObject, error)
+	// ListVersions List a model's versions
+	// (GET /models/{model-name}/versions)
+	ListVersions(ctx context.Context, request ListVersionsRequestObject) (ListVersionsResponseObject, error)
+	// DeleteVersion Delete a version
+	// (DELETE /models/{model-name}/versions/{version})
+	DeleteVersion(ctx context.Context, request DeleteVersionRequestObject) (DeleteVersionResponseObject, error)
+	// GetVersion One version
+	// (GET /models/{model-name}/versions/{version})
+	GetVersion(ctx context.Context, request GetVersionRequestObject) (GetVersionResponseObject, error)
+	// UploadVersion Upload a version
+	// (PUT /models/{model-name}/versions/{version})
+	UploadVersion(ctx context.Context, request UploadVersionRequestObject) (UploadVersionResponseObject, error)
+	// PredictWithVersion Tag projects with a given version
+	// (POST /models/{model-name}/versions/{version}/predictions)
+	PredictWithVersion(ctx context.Context, request PredictWithVersionRequestObject) (PredictWithVersionResponseObject, error)
 	// GetPerformance Performance of the serving model
 	// (GET /performance)
 	GetPerformance(ctx context.Context, request GetPerformanceRequestObject) (GetPerformanceResponseObject, error)
 	// Predict Tag projects
 	// (POST /predict)
 	Predict(ctx context.Context, request PredictRequestObject) (PredictResponseObject, error)
+	// ListUsers List users
+	// (GET /users)
+	ListUsers(ctx context.Context, request ListUsersRequestObject) (ListUsersResponseObject, error)
+	// CreateUser Create a user
+	// (POST /users)
+	CreateUser(ctx context.Context, request CreateUserRequestObject) (CreateUserResponseObject, error)
+	// RevokeUser Revoke a user
+	// (DELETE /users/{user-name})
+	RevokeUser(ctx context.Context, request RevokeUserRequestObject) (RevokeUserResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -2493,6 +8784,325 @@ func (sh *strictHandler) GetArg(ctx echo.Context, arg string) error {
 	return nil
 }
 
+// Liveness operation middleware
+func (sh *strictHandler) Liveness(ctx echo.Context) error {
+	var request LivenessRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.Liveness(ctx.Request().Context(), request.(LivenessRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Liveness")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(LivenessResponseObject); ok {
+		return validResponse.VisitLivenessResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// Readiness operation middleware
+func (sh *strictHandler) Readiness(ctx echo.Context) error {
+	var request ReadinessRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.Readiness(ctx.Request().Context(), request.(ReadinessRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Readiness")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ReadinessResponseObject); ok {
+		return validResponse.VisitReadinessResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetMetrics operation middleware
+func (sh *strictHandler) GetMetrics(ctx echo.Context) error {
+	var request GetMetricsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMetrics(ctx.Request().Context(), request.(GetMetricsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMetrics")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetMetricsResponseObject); ok {
+		return validResponse.VisitGetMetricsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListModels operation middleware
+func (sh *strictHandler) ListModels(ctx echo.Context) error {
+	var request ListModelsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListModels(ctx.Request().Context(), request.(ListModelsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListModels")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListModelsResponseObject); ok {
+		return validResponse.VisitListModelsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetModel operation middleware
+func (sh *strictHandler) GetModel(ctx echo.Context, modelName ModelName) error {
+	var request GetModelRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetModel(ctx.Request().Context(), request.(GetModelRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetModel")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetModelResponseObject); ok {
+		return validResponse.VisitGetModelResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// SetServingVersion operation middleware
+func (sh *strictHandler) SetServingVersion(ctx echo.Context, modelName ModelName) error {
+	var request SetServingVersionRequestObject
+
+	request.ModelName = modelName
+
+	var body SetServingVersionJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SetServingVersion(ctx.Request().Context(), request.(SetServingVersionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SetServingVersion")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SetServingVersionResponseObject); ok {
+		return validResponse.VisitSetServingVersionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListVersions operation middleware
+func (sh *strictHandler) ListVersions(ctx echo.Context, modelName ModelName) error {
+	var request ListVersionsRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListVersions(ctx.Request().Context(), request.(ListVersionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListVersions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListVersionsResponseObject); ok {
+		return validResponse.VisitListVersionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteVersion operation middleware
+func (sh *strictHandler) DeleteVersion(ctx echo.Context, modelName ModelName, version Version) error {
+	var request DeleteVersionRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteVersion(ctx.Request().Context(), request.(DeleteVersionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteVersion")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteVersionResponseObject); ok {
+		return validResponse.VisitDeleteVersionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetVersion operation middleware
+func (sh *strictHandler) GetVersion(ctx echo.Context, modelName ModelName, version Version) error {
+	var request GetVersionRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetVersion(ctx.Request().Context(), request.(GetVersionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetVersion")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetVersionResponseObject); ok {
+		return validResponse.VisitGetVersionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UploadVersion operation middleware
+func (sh *strictHandler) UploadVersion(ctx echo.Context, modelName ModelName, version Version) error {
+	var request UploadVersionRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	request.Body = ctx.Request().Body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UploadVersion(ctx.Request().Context(), request.(UploadVersionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UploadVersion")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UploadVersionResponseObject); ok {
+		return validResponse.VisitUploadVersionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// PredictWithVersion operation middleware
+func (sh *strictHandler) PredictWithVersion(ctx echo.Context, modelName ModelName, version Version) error {
+	var request PredictWithVersionRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	var body PredictWithVersionJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.PredictWithVersion(ctx.Request().Context(), request.(PredictWithVersionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PredictWithVersion")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(PredictWithVersionResponseObject); ok {
+		return validResponse.VisitPredictWithVersionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // GetPerformance operation middleware
 func (sh *strictHandler) GetPerformance(ctx echo.Context, params GetPerformanceParams) error {
 	var request GetPerformanceRequestObject
@@ -2564,84 +9174,246 @@ func (sh *strictHandler) Predict(ctx echo.Context) error {
 	return nil
 }
 
+// ListUsers operation middleware
+func (sh *strictHandler) ListUsers(ctx echo.Context) error {
+	var request ListUsersRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListUsers(ctx.Request().Context(), request.(ListUsersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListUsers")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListUsersResponseObject); ok {
+		return validResponse.VisitListUsersResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateUser operation middleware
+func (sh *strictHandler) CreateUser(ctx echo.Context) error {
+	var request CreateUserRequestObject
+
+	var body CreateUserJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateUser(ctx.Request().Context(), request.(CreateUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateUserResponseObject); ok {
+		return validResponse.VisitCreateUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RevokeUser operation middleware
+func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
+	var request RevokeUserRequestObject
+
+	request.UserName = userName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeUser(ctx.Request().Context(), request.(RevokeUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeUser")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RevokeUserResponseObject); ok {
+		return validResponse.VisitRevokeUserResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5Fz5j9u2l/9XHtQFkgAajzxH23iwWKTZpM1umwSps11sPLA5Em2xkUiVpMZjtP7fF++RknXZM4OZ9MD3",
-	"l4lMUyTfyc87nN+DWOWFklxaE0x+DzQ3hZKG04fvWPKB/1ZyY/FTrKTlkh5ZUWQiZlYoefyrURLH+A3L",
-	"i4zjY8IsoyGtlTbB5NPvQabc9GDyKbhSySa4DIOcG8NWPJjQCAgDUlm4ZplI4L9+fvd2AqXkNwWPLU+A",
-	"ywTUksZByKK0QRjYTYFv4wnmQtKLwfZy21z5O5ZARQOO21QlwSR4/+7naRAGxjJbmqNYJTyYnEVRGFiR",
-	"c2NZXgST4CQ6+fpoPD46OZuOv55E0SSK/i8Ig1JnwSRIrS0mx8dIV5YqYyffRlF0XGieiNgG2zAwccpz",
-	"YsO/ab4MJsFXxztWH7tvzfErZNErec0zVfBgu92GQcJNrEXhuBVMUw5N9qx5lh0tlc65Y9II93ojLdeS",
-	"ZbTaY8qqJSXhdwGaewGGc7ApB8P1NdeQqRUslQbt2A3fJOP4hD9nO0FVC3SFVB0ffnYrOTJuEdf531Zc",
-	"nh9LJjKejACHPK0oxBWXXIv4AhJumcgMMM1ByWwDQjbY+cQgQ0MoZcI1jVd8FQnJ/CdizltlX2SZWvPk",
-	"UU3Uc74lfjcG37+aVrrI3M6gJNSsrIXtps+lsnM/ryt2RwG8VRYqGhoy//7VgIWe/01FXjCbAr8RxpoQ",
-	"rkrrTFXYFGwqDDiiRkEYpJwlXJN3JZpJFr3l3HxDYqelWRzzwhpcoRZibRU1GZ7zxmohV3jUbRi8Vfa1",
-	"KuXjqgeeKQgDpldtFZEKrGZCCrkCpldlzqUFydBXzQKp5qaM0znTq1mw0xNUkCWdsKMeqBfu6LdpxdmD",
-	"tYLplTluHPAR1eOtAlwVtCotB/KPRpU65mTFb5X9wFmy+WJOWyrIVcIztNlMsYQnsOG2zX5NJ+iwH32x",
-	"iDl8lOyaiYxdZfwWQZxHpw8WxOMyfoDyC7B6A2zFhISMWa5JDO/ZBqdMlfqR6RX/k+BOhnuhc2cSzsbP",
-	"z06jM7jaWG524sGpc6vUnOZ2ZeSRDbySVtgNTJUCd/7boM749G8OdZqsaWCM2g9uw+CjNGVRKG158hNP",
-	"BJsSxx5RcM5XB2Hw0q14RDu0JOn3ApQWzALLb+xxkTEhZ0F1SdaHvIDScOgdqRZ1uaNnniNBc/qiI/IG",
-	"1UBkA53qVoGf/wOw7aLLnAUJ+n8Q2NPgo+NbZ5whCQ6tLvLPbSkvBc8SPCRCMKEJp1QoRxhDl21XSoVW",
-	"MX68yrg3z1tldHLyN5VRjTxNK/xAnHOlOfvsgIpbchRs680dzNGren0UV5a9W5IYDh6rPlH4e1BoVXBt",
-	"hQtKK4GyJBF4Rpa9b3/fO36FRJ4YDC5Ld/HePi2Ez3yDZG5AWEMwBvFXzm6aG47DIBeyM+KVQ139ylEY",
-	"2zCoNWfyyVFw2Zt12T3UO8n7cOqJAe6ZQ3S80CvzRfjbZ1DvLIRH228jkHp06by65nozgCyvNrVUDnOc",
-	"TnX5WHIZ5sWTtlyaMum/Th7FACfCqpwLpGyAo7VTGVrnh+n0PWjOjJJQpJoZDmrprJFcC6BraUcN7/57",
-	"x64qUth5pr2b+OjPr+49QntlBwl7S7ec3N71G+cNQfOCM7zhllrlTXIyIdvknFAWYJdeWHGNezbcaHfH",
-	"X1IuPQ2e7WtmIGe474fXL+H09PQ5huIfpy/b5O1xx+gMmQ0mqD78CDceYgI57SHiP3748SBT98Dk3hYd",
-	"Xa60ppZsWw5NDrnD9fU+DNqXw5dzLr+kzJIU1lrJVd8Eqrt7iH+FVlcZzw1QDBkCs5BxZiwopynC8tzc",
-	"dgu+d4uQIQj5xr2y8+NMa7bpsdif6tHcygvpEmtdD/8DZ5lN93CtgY2FoSdySjKhVFyq1pApuQJh0bnA",
-	"FecSyqLPYV3Kudhj/rqUIGrLr7ag0KqtqqfLE/Y8HifnV9/wM/Z1NGgHBSre3PBYyWRApD+7L8AIGbey",
-	"i8YyxLytHc9ORudNA1SlC1Kr0LbMr9AddOThae2dZcgCHO+/iAkcet2L/CEXVEpLQJzy+HNXo37iVot4",
-	"gPvvNY+FEUqiC45ZlpEmvR7D0zUXq9Q6NOQDEFinXKN8rrlmGcQZM4a7dKaQ1yq75smzvqYtx/1tX49D",
-	"EnXKdK6kiCHnTKLCFdV56BzuSC0NiEbPhxQgZzciL/MKnbnnqKcYIT7NDa01wI0f1BpyJjfgZ9AZc8c7",
-	"IhMlV1pKgLZONX4+vG/jgqopOyCELqXjB5HquNff7sNjc7WjtDtK6zOEqAVt5g8Z33uu6RAy3gMcit0E",
-	"hAxK2xH8ImwKDJYis1yHLrFu0VMWTFMEU2huuLR9zSQFPoRdD1lsZVI97Oq/QG3mLE6dmYRoRvS0D8CG",
-	"gSKzyu6xsclEzL8gBRLcDtVVwBGvUyQNhluiiSYQTRNYmFRpO8dwejGTTynExleXfF1ldr6FtdKJeUbm",
-	"vZBZMY+lXMBTyWypWXaUMbkq2Yof+WhayNUMI2vkkXFiReyNJ3j59q0BpSFW6HtKHDPPRjM5GBscUrU/",
-	"KZjy+trTwqKt9AdRS2Nqz+oa3z1q4NO3ue7t0jjWa7LCPgNeOGv0ejRgxuiNJLqXT7UdhN5Aaz2/HIAX",
-	"713+o1G1HjaFJcsMH4zrSEutAssGgKhLEw0Hx40XCYXmylgYR1F0ZxQ65Tf2DZW2t+RsKxwaYYxzd1zq",
-	"DjnoUB13Bm8dooGtUCZKOnL69FPhnSx6PxOAGYSbCOcrP7uDiFPNpFlyjRhdU/zsimQ0rHTOtSHgSguR",
-	"vMXSJ/dGQ3DS57t4Msc4gF2JTNSZiD0+8AFX6HD04XbdHPTwF6joiJxyVJFxiymuBaO0XB9de0gQjaKT",
-	"MMgzVRj6MA6DAy6RLuzzMFA2RWPDl4d83I5Xlq32BVN+CqrCBSxoxQUCPRcyr4UkoTXJrmrBV+raAXaK",
-	"DJ6ge9bcpCprY/aDhNwW1Tb0r0vPfl04bAnmICdwAl1ONWH+1mEJEZsPOPBDS7+TzaVJ1UlnkKQQhHSt",
-	"LaB0wvU9otfarLdd3xDeI7QboK/Jh/sGe/vCriaDbpHNnx54NfXiQbfkbp1OXrBKNexRDfrSOUXWTAi1",
-	"SdlVMAayW7qSnFtLmHCXRlOlNSLBAO0CeF7YjbNtYSszFnJvKupgsaRW1J6L7urj3nwm5TOETwKFZBsM",
-	"sYHpREKHyjHdbe+2h1YrzfIJLJqdZIsQFr66g4+yzDL8F9ddhDO5sErNCeHSqFLzTLmZ+Lzk6+oRI0h8",
-	"Lpi1XEt8RGhDa/Abq9mc6MHxxs51VwR+oNaBeWNoJhf99hqc2S4X48hwVZGWqNqxFoibF3UjwMKh5h2/",
-	"qxrXbRZea2XYSD9aXzPtmfkO7dwPpXk7wWUO4rS96UJ8E68nYTNOvr0xC35VQrosBwNTsJhfNLBcGEUR",
-	"xCnTLLZcm9DbaSPj6Lxn1aqXCsvdKo+KgnJ28yOXK5s6bOjAYT0SBl7Tgkkwm/18q9QqC+6GCNswEHKp",
-	"qmori4mjCGaCSWDZSiyZgJwJaZmQXA8EjlO2erN88QZFZIBBzuJUSH5UE+1lEcJKXJMT2iOUEJiZycUB",
-	"4ICK3gFRZL4IoJx2OyQzmsmZ/OorqG6JmXzVqsCEYMoY18R3KBkbojCZazt1rKnaujgYlvPauU/IJknr",
-	"F/DUDtZmnuGZyG7xdI18PPmKKiGPwXJViAjh4/QlvlbqzC/78cOPTssQYXs/zRMfQuMdtaOSEtQz2Ugs",
-	"04SRy1wvHGmZMNbl2lwiPXSIxF9Bi8qo8VQu4de+Iiaw+DSjm2EWhL4FwrjHaDcyCy6Rxk+z4LeSaz/V",
-	"5Wjoq5nE7wpmU/cV9YhdLp6FwCAtcyaP0DVRMX3HZaR4p1a7CeTgRjM5retGLi05Qb78UZWS/nBX3x84",
-	"dHR0BP4vfjyLIviDiDzUeQtPzUZadhOC1aV0XEIM5xqYP05fH30bguTGoq5bpSDhvHhW7XAGf4BstoaF",
-	"qHP1iO8Rg6cEEZ3nACahlJ+lWst+/bFe+NwfvdGSuLcj0WnUgjoRF+D6XUgh6lxnqhJTLT0+7XBluEnn",
-	"iYFM5MJWb50P8LLf6eFnn5z42ffpOYCn/ooKAa9pZGQuDKpB4iutoUc7DmejMCixS8qKOkaeFoczwgUN",
-	"RpO+usq058N5rR2tRt8Lz7Juo28dPtyl37fa4dRpx0D/Gs7oui2ImdYClVzC4n+PfPbj6M1/VjKdOPAn",
-	"HTKMM8GlpeiclI6B5Guql9HFn4mYS8Mb3v6nN9NW34mZHB+rgkvfx6j06ti/ZI5xLhVgrbvq3B0QhME1",
-	"1y64DcajaBRRirPgkhUCo4lRNDoN6OpK6QY/xj8rbofy1YhmfPavXf4qC2L2OhVxWvHOuu/NCF5Is8ab",
-	"FblbSisyYDPZ4bDjAEIJUs03CVJMlZSXKY8/Uwq78QOJkyi6ezcSvaE+419T5jnTm6rLkrAVqVgzTqkC",
-	"t6FQq1tGOzsZnbcakKjKf6hZ8+QR2ucdSrhbo1Gnkna4dX4ny7qiWRUct2FwFp3v262WznGvPX4bBudO",
-	"XIdfbP+Wgt46vf2tuo+XOFKL94dGFQ6RGFsZxFzfo2tgWXCJs4+rnplBdXeWXre89EqwBAPoNuAJ+fdR",
-	"T4FX3L7ALR6svNVBd/S9yLJdB8yQEtf9QFmRMspNRdE4DCoMONfMUsFpfPb1c8Kx86XmvwWTb87DQGJU",
-	"Ns/ZzVwziVr97fbP13Ei4B563urH2qPl/eahXSvTP0u/p31KhvoEGqr/E33eKf7x70yvtnvVH9lFSlUn",
-	"prs7omOvb+vaTgjankVn+6yB7hrNcm657wrt74sCqcjpbYtBCUElFy0uvn81BSJo0Y712pqOMVUwqX4/",
-	"4a9XRsfZxWRWl7ypbo147+uzbrDXDe4uH2zl1Yk/kGk2rb1LS8/aB836r7HZ4/ZZ7mfBtxnwnVpFyZLP",
-	"7mRa7mcuDzH9s5OT21/sNlL/JS5jsKv1Pl6jUyEddBu/VO0qxb6OlqENQbksRKewPZO+BhlCwbWv6uAy",
-	"vYo4RdewcIHtAgzPqFCNfqtg2l7MJN7QqrQg0IFkGQ27kEBzW2o5DEFX3DaLvXfwXc36qqupglV+j7aD",
-	"2tVXyTVRvLPzTY6U4K6206/9PoZHarRC7PTInezfd8fveaOOojRWWY59k0ur/4fadhqNOa7lpuqbiUbP",
-	"t38B/mgQ8R8dku/h04b6G/b9lLFXjacg0TaUSlgXfdWKjspiRv8iDqzBy3u5Lf/TDFRMZYagDluZXTWw",
-	"kWZsdVxCXWdXS1e7oKSkMO386UwezGqPoFHpgljlHK5Y/LlKSVD90RM3kz5LsksL2oHKN4Up5BpH8Eu3",
-	"XkzjTwz17tyjcOy6Ai1b4dxdCrfnHne/PfZZo+/UfX5R6VGP8aMNdLtWFYNbwY1vA/lUFRoeltDfhvU6",
-	"Li604poDS665NkwLloHkdq30Z4PiuVI2hfebqdJxSpfQlEuj9OtMrUfB9vI+PqHdK7MvVuk0xLRh6vYR",
-	"0Obd+V479maJ/VO7LeWhxZUDHSVfpE2j05VxcAHUlBatD9WX+5L77bhJ7smt5EZNcsdD5HY3IbSwN/F1",
-	"4Pod+kXdyWP+FxH3NqxWA8OAdd2vF4Tu1jtcdY3/s+VB1/H4Dhdk91fT9N4dNhz85e4/CgNM2arpoar7",
-	"vtGJ4z0x5TP3gXSf7SQs5bLUrjiTqNilNmrdPCbD8Nv0+tRdkrGBRVzzkIfwVbIRvUe/wf1wQhEdRqrW",
-	"VIJB2OfBoWks7zBOf/Emi/aBmd0qzR6my+3/BwAA//8=",
+	"7H35c9u2uui/gmHPTJIZSqLkJbY8Z96kOWmbe9vUL3Gad1/ka0EkJOGYBFQAsqym/t/v4ANAgos2W3bT",
+	"3v6SyBKJ5dvw7fgSxDybcUaYkkH/SzDDAmdEEQF//cQTkr7DGdF/JETGgs4U5SzoBxdTgjL98zOJGM5I",
+	"OwgDcouzWUqCfqDwhI4xDcKA6odnWE2DMGAwUgCvteCPMBDk1zkVJAn6SsxJGMh4SjJslqIUEfr1//6M",
+	"W79FrdNL+3/r8ksUHvfu/hGEgVrO9JhSCcomwd1dGPxChIQ1Ni35xvyI2DwbEVFadLdxsfaFtSvN8C3N",
+	"5lnQ73UPXx6eHBwfvgyDjDLzZTdfJGWKTIgI7vQyBZEzziQBQH+Lk/fk1zmRSv8Vc6YIg494NktpjPUO",
+	"Ov+WZlf5ir8ECVawAiIE1yj7/CVIuXk86H8ORjxZBpdhkBEp8UQvQX+DqESMK3SDU5qg//jw87s+mjNy",
+	"OyOxIgkiLEF8DN8jymZzVUBZr+CKMngxuLu880f+FifI7UF/r6Y8CfrB+c8fLoIwkAqruWzFPCFB/zCK",
+	"wkDRjEiFs1nQD3pR77jV7bZ6hxfd434U9aPo/wdhMBdp0A+mSs36nY7eVzrlUvVPoijqzARJaKyCOx8R",
+	"/xBkHPSDbzoFUXfMr7LzRoPoDbshKZ8Rg4I6efjgWZA0bY25yIgBUlvP9Zqzcarn3SeaLMU5UishzBFs",
+	"V+PEspVeoSTihrLJGcrwNUGYcTUlIidv/StBYyqkh73Yrb2CuXxPHtr+9ebHNxdv6og7fTDigPtlx26l",
+	"Y1csO909o1IYWkRu1xItqJqixRQrgJ/igiSA0++4GNEkIWyvSJ0SnBARhMGruZpyQX8zv5SQq6aa1ghJ",
+	"JFJTgnCSUYYET8kZ/H1NlmiKzW83lCyIgB8LjI7zlVdQWmzJZ8WPDZx48GgI7e0Zoa/O32qIPJMABJTh",
+	"JbBpwpEGI2DyLdMnBk5hvH1is4Q1amdB8OwZkoQAioDpBEr5BI25yAnwZdKNe+QUB6VzQA9QxZpbPvpg",
+	"RjLb2CBMj75aYWrhMcY0JUkbgcZg9qoZcEIYETQ+QwlRmKYSYUEQZ+kSUeaB85nUAA3RnCVEwPcOrtRw",
+	"708AnHdcvUpTvtDH8x6Z2EK+hH7zHfr+zYU7KbCZGXGGclDmyDaPXzGuruxzVbSbHaB3XCG3Bw/n379p",
+	"4NqjrxTl+iRD5JZKJUM0mitzkGq5C6LObEprXUY6gu4De16hYMLzRgDC0DiOyUzJsrLpuCLfRlUn1Gt9",
+	"x9V3fM6Sxzi4sZiUSYRxpASmjLIJwmIyzwhToCUnaBAwfiXn8fQKi8kgKOhEE8gYVlghD00XZumbqOLw",
+	"wVSBxUR2vAXukTzecaRHRYLPFUEgHyWfi5gAF7/j6j3ByfLRhDbjxlzRPJtynJAELYkqg1/ACirg17KY",
+	"xgR9ZPgG0xSP4ABeh4ijPRyq+wV8w87PkBJLhCeYMpRipW2huzA4x0v9yAXnP2IxIU9kjKR6Li3cMUOH",
+	"3dPDg+gQjZaKyAI9+tErxfkVPFvFkbU70BumqFqiC86RWf8mQ6R78JUbIj5oPB0jl4N3YfCRYath7vnw",
+	"20aDxczpZXq1zkTuI6mtyEH5zT76lmBBBBrMo+ggviZL+EB8KTj3N1PBcmmjm2Rhd0967SNZJVqtZ9zB",
+	"LtTykLOSGplwYrSLa8YX6DkHIlBogTWYb/g1SV5UDtJPnz61NMAJUxrpK5w2sFyCFEfYexYO6fKxapC1",
+	"8WD9yOR8NuNCkeQnklB8Ac88Bhm+NiO2YIYSFdq5kF4fGgSK3KrOLMWUDQKno+WLPENzSVBtSR4F5o9e",
+	"ZXpDV/BDjRbzpxBsG8GqNsqboz+B42NYBc4Q5MwvOKUJfLl388qcDSEgTgv9yH4uY3lMSZr4YsZTsqmU",
+	"QJJVLM0Ej/Wfo5TY02Ejjnq9rxRHueEjS74prWaPBMHXRk82Q7bBFWqHBy1bTPLxNbrS9OcxoGHtsvIV",
+	"hV+CmeAzIhQ1HkuHUJwkVK8Rp+fl32vLd4rwM4lucDo3et/mx0ItIPU2l4iqwtec4Vt/wi44XCvfWOLg",
+	"o38TjYw734f72ezgsvbUZXVRP2u5XNXmn0lELHBgH6/ERD4KfOsAqq0FzKHy21qP3zt23twQsWwwbEbL",
+	"HCvrIQ6rutwXXpph8ayMl9eCYEU+SiI8/3ozVMY4laQ6ySvEyEKfGKIOZLYyMKKft3GREHX1WXt8gLRl",
+	"L1oxlgSlRCkiZIgSOtFEjVmCEiynpGLZxrQ14tpIuVcsJAzAW7hB9LzXz1Rx4IIz+rc6KsLAJ/X69kFQ",
+	"S0SAXlycQ6s8dRjmsrppnB8uLs6RIFhyhmZToSHHx0bIgcRGWmKXIfbzfzbBwQn8lZNYn44d3Qra8shG",
+	"y6wNXTo7Vo7vrTdEgsw0USZoLHjmbyelrLydHvj2KsGj0ulUnfHTlDC7Bwt2rTBmWM/7/rvX6ODg4BRR",
+	"hj5evC5vb8Upp88YrIK+5krS0hM3AQHOwqbNf3z/41qgrjB+m8J6Pnk6qskxW8aDDyGzuEYaLp25jyez",
+	"Pzm1fSE4m9RZwKlETfCbCT5KSSYReIZChBVKCZZKGwt6JKpIJjdx+LkZBBiBsrfmleJ4xELgZQ3EdlV7",
+	"k9avmHGXVw/OHwhO1XQF1DxzqAh5gbQcc4GmfIFSziaIGntqRAhD81mDkNGWXDOAtaDLhYodHx5fFc+u",
+	"y9g5u6IrZIuYM0STLcY/GPfwadxNjkYvySE+jhqZbKap+kqSmLOkgV4+mB+QpCwuWZJSYW2nlGY87LWP",
+	"fO7m85EfWDLhcT3rzbpoutuRfagaTq+FvStcDGgJ/RC7gWVtr03sawjnUfh33euWXh+itExhCBRPSXxd",
+	"ZYefiBI0bsDuuSAx1WDS50eM0xTY4Lsuer4gdDJVRkO2RilaTInQ6LkhAqcoTrGUxERYKLvh6Y11HpS3",
+	"P+7Wp/2uGwIpTbHIOKMxyghmmqBnbj2wDrOkEv6j9mkTgeW5El0vRSJqIDw2z64kjNUAjR/4AmWYLZF9",
+	"AtaYGdjBNjXm5gpiMmWqPG2e1ztd852tQUJ1p90HbdVArz7d+31DtUK0xU7zNYSaCsrAb2I+SAx6ct6D",
+	"WT/MswyL5f0Pojxtqcx4/tg1TLxyLnSnXE2oVGJZ56EY7I3kCqs1uplbAORn5DkbWkWYz4yHfoVuFl1E",
+	"p7vqZuxB6Vt1fdeI/KubbbKswGMJp5BE1idCOZNnKNISiiHGGQFHZ1nrbeJKO+RVzOdMrREILv2gALQz",
+	"PNaN32z+VPdaXUXoo3slmzyVX8D4q1doP3LdO6Fvwm+lUpY5cYMqaRewV8PfjFkx9t+Rhbb0nwje2siH",
+	"w09NCRXomjSIAzyjV9dkudZLYGMAbfTWJCZN+YIhOL+5VuT0DIxA0GeCKasw6mR8dfBrr/Vy8X9vr3+N",
+	"RsdZ7z9uT9Lu7Jfk9LfvD+V/TS+O4ncRfj9/Q78dXzeqlZKITejWUK2hC14M8y3uz1LIXS6ejA5dFkEO",
+	"6rswOCcCZCCLV0i4WfGAtrq5UG30SY+D0ZimiojQZJyAnJphAQiYCSIJUw2yXatR67xqaznGKnY1r5r9",
+	"QetUBMdTo6wBR8KnVa61MOCg3KU7TCxTGpNH3AFDZgZn8JAbnM7Bx48kUbAneAD21EdDOeVCXSlyq4YD",
+	"9hyc//rVMWS6QcjzBC24SOQL4IIhS2dXMWND9JxhNRc4baWYTeZ4QlrWz0/ZZMBmgmsYSYPWjDBYwet3",
+	"7yTiAsVca8BzOIhetAes0WtZA7ZHak8kXiy91qhwVib6tYa/92hN9/N+26tkrvNcVdXylvUdcGGTvgXc",
+	"aOmogY21FGRayf2c80FoGTSn88sGaXdutJD7OYPB4wxUqjhSuMGXYwJYzW5770Vw5GRcKtSNomjrU/eC",
+	"3Kq3kJF9Byq/c+VEUbSLa8cssklfOc91tBV7wBONE4hUk9sG4oR8ceDo1UBAWCJqPGJOzhYH2oXATI6J",
+	"QCnBAjz7Ru7D11xkREjw/cBAgG86tmHHdtPpZrVOklzNBB/hEU1pfjavkIEPMOSaHXhm1uVaCQ8Jv9p+",
+	"zzSJdEtAMTUac0VE68YaplE76oVBlvKZhD+6Ws9fKRLBbDwKA8gRNy83ybgCVgpPVvkj7SOaFM7QEEYc",
+	"GmVec+qCMkCav22XJDniN6Rk/qipIHLK04q1s24jmxzDHv1V97OaFtZzglwLCTA1rBJozQ1z6uAENpvd",
+	"2xvZMJg/6dYG22zdTn5m/qDAWUCiGoKhtnYBoIiLxATAtvQ351KkZhrs4i/dCQLbeFC3slnvMfmDXJ0+",
+	"fjZQ4pM7XHwueJBOUIxTMdnOBR89lUaluZ48kxrTejV1zjQxpPrLQ5zSGzLU2uMQckSHvv4BP4IHDSfL",
+	"BqWjAjc7yR7NJbevGmBTkq1iefjRnK3YD82VAVKk6DT4soRjCjMWlWER0ORzJWlCEGVniGQztTRHBFXu",
+	"NMgdafWg4NpsoFwA1Zi7KmdWRpY/2QogCMeFIPOwVjFlxa27Lt+oOu12cwg+ETjro6FfRzcM0dCmL+mP",
+	"bJ6m+n897jAcsKHi/AoMJfiW86uUmyf15zFZuI8ZZkv92aYK6I+aQmEMcqsEvoL96O+9mfOsc/0HpGZf",
+	"eV8N2LBevqCfLKfj6m+a0+ZgCD+nUz+aVy3pP1x5llmXqX8xnJZnZA+NlVYgxmV7bWK1nHxDL2KsbPZg",
+	"TdC+t8kSDZjExtmT4SVK+Jk5IvMipIQjnNqjAmiap0SiERlzQTTFZ3jpiwtTyFUIfqjwgcqvRoPlg/FB",
+	"2qLW+9ktn6Y0nhZOWW5csnV2v7l/5ezuJbBlVHm1jzXEFGbPbtu2kk4Ps9ZgW3la6De1nkpVavxw3lPo",
+	"35wyE3TDSM5wTM48oy6MogjFUyxwbBJ9jKT1oveGXlyp6ZQqYkbZqzmU4dsfCZuoqTESjZWYf+OnFQ0G",
+	"Hzayk5PBNQR9lE02/AeeEb3RxZQjreVrPTl3dt4vcAJcqA1H+/SKMEl3r2ESL5lrRXZWPSfAJGhv3swz",
+	"CanzXlL3GcIjbRZrmkiJPTFxrOgNWbHb3j12u5fEsI3hj0dzxu/sq95emar4ndtuH/IJowoNQRz4es0b",
+	"u4dwDJw2uIrMtHv1D8KQFSvAnm5PTit23rdszB9AMvbsqlKNP3iDg9OzN3GREvQEabzNebPoOWVIa1Up",
+	"abml5S0qXjQGICCBRc6z5pVMyS368MOrVu/o2NnUWCg6xrFCY5pWpNnp+OQ4iU66JyeH8cvk+OgU98YE",
+	"4yg+OsJJ1D3CB6Px4bg76o2i0UmvFyfdo+Q47h6NonEU4eikScjZtJfm5bmcmMLWt/qYrBgjVd+bc7uF",
+	"GxxVxtm2k8my1Rn4yOkCa7xT98oXuG+4Yr2jKKdfMbdZBjPBk3lMkhKh7e4isiH/RvhDhw2oYy612ZAr",
+	"/UKmT0xewchTgsElJulv5MoUODan1dHfyGaeOeod9k5OIg+xlKnjw6Ape8IRytVoTSwaNDX3JKIV6BkT",
+	"5b5etWarYWevmUOP5z/LpVAJrgX3l9iqDIkmncVK7ac67l26ykpjTK5/L0Q8TYhUJpdo68O/dPBt0AHy",
+	"hexVDXCjljQBYMB4LqhafoAyRdjICAoRX82b0oRfsaKGEtRmLNFwq6rTYRv9J1nabEFDIWBcDdjQtdkB",
+	"VcX+aHwS5z9/uEAd+H4IFqHJ1uAsJm30BsdTpFEI8z6TAza8bTn4tLTKPATZaQ4dYwmCF4Eq0wSmj4bG",
+	"OzC0i0XD3ElQfAWMaH0ipphTSxdXrGlhP1VqZurIqNU/Ys4UNo2LbGsrt80MU6YwZVrVq2sLePJ2/Oqt",
+	"tp6lVlRwPKWMtHJ71JrJIZrQG/DwrbCXQ4Q1QNacmcYbVDpswTemT1sDfRNtag/YgH3zDXL8NmBvSoUm",
+	"IZLzWI+p34Gc8xBsKNPRyhBlnk2CJM5IToJ9cHiBp2iInqvGEpQXek3gFNOr88oOwBHn6g6GA/bc1VuE",
+	"6OPFa/3aXKR22I/vf/TLecGpQxKb5qDZqNgl5OEPmJc/Dw+0TYL+0GwtpVKZrFxTLxAaH5X17w6dI0yv",
+	"yqQGl/2vfTT8PAC36yAIbQGtNB+j4ptBcKn3+HkQ/Donwj5q8mjgpwHTv82wmpqfoMHF5fBFiDCazjPM",
+	"WoLgBEoxCyjrHRdkVTwA3sP2gF3k5TEmgbmv4fK7q5j53fiVf9dftVotZP/Vfx5GEfodNrmuqRd6LpdM",
+	"4dsQKTFnBkohsg5S9PHiu9ZJiBiRStO64hwlhMxeuBm66PfdqriH1RptJ52G+ZgHdtWrWx25Jw/N7EVX",
+	"DVhA/o1tr4GeQ1TPnLoIMzRnei2sbgPkSziyS/C6uaxs5mLoeQhNXIbI1GoDOeY52VOeyHzoUzv0Vt25",
+	"0HOcKxC5XmJaVsDTpucZHPghSkhKDJbqhQlu+u5BhSSa2ys8kyilGVXuraMGQqoXSdune73KFrcp10XP",
+	"rU87RGyephqPGZWaBxJbTRfaOIqJzGpKhHRX4FTNYOAB1F+nEHHw8AzMaqxBC4ejnDVKLZrOLMaqLZry",
+	"+PY2nZrcDAeGOBs6j6DnkhA0/P7NBeqYUoiOcfPD6qrSHMVYCErAeTj8fy3rAG+9/Zcjtr4JOFm2i1Oq",
+	"tQCtCgA3YEgm5IyY8zKlMWGSeIfgT28vSsXcst/p8BlhtjcNF5OOfUl29LNQfqeMc9YcjZ6C2g+67agd",
+	"QXbejDA8o9rsaEftA1PDOQV9pqP/mRDVlPA/48IlrpWLn+YzQMMCXPkWqi63uo1eMbnQuoqG+5wpmiI8",
+	"YBXYGwjk+snbRO8Y4P9aq9BBpSVlL4q2L/GHN/g1BFFdDr0LXWj4aOLzFWFrZXqGo7P2mqy0auWTKV7K",
+	"gd4t1fxDBei63iC9PTRMM6rVdrX9lUKl9c3SCkzn1W7OOXQXBofR0arZctx1ag3R7sLgyCBz/Yvl7nnw",
+	"1sHmt/LOTb72brovFaTwg1fypJVUPJHaYPheCxicBpf63Y7zdjWyhpEKec15rZ4ONCk40qwe364R+4So",
+	"V3qKBxO6W2ixv1dpWrjSmgg+9+SlsymGFKwo6oaBU6OvBPRridrdw+NTiNJcjQX5Nei/PAoDNhE4u8rw",
+	"7ZXATNP4yd3TUzxsYAeqLzVEWEHzDV7I3Iv9Z6b2i/q+mkpAPUaAegqPDTpfsJjcrWQGMKA1ieXZmNUZ",
+	"9ZGQawA514CtcBgdruINOKWKBtCfN+Wo1abVVh5ofyYyag55vaFh2ZlUpvvGxssYlrO26bKLZB4fVgOb",
+	"1UDm5YN53q34vW2sVGC7upca7zcy+R/DwZ3yWnbj503svFXnFuDrw60YzTQ9fIggOOz1Nr9Y7Wv0FQiQ",
+	"xpYzu8gQq1dDZtoqIeJ0xl4U2WCzTecC30mMXRdpcIFg6HIa2rMWzEyQMQPGRTwlUgmsTE9HhYW1/axK",
+	"Y5ODqQQzQzapoXqdjMh9HM1uy/7ZbPLzanzp0v3sS0/PkT6WdmDFcs7kqk6sFo9a5KeQPPDUJ+oa+v7R",
+	"4tukLq5UCH3rcCsyNgVzNaPT2a+WIDVpY3jLj9yEA6atJ5u3pS2wNnoFI6ARTjGLiYCuhqBljsc0tqVj",
+	"HMH67OCN5K0foPuh7xwWBTCNOFlH37av6R9F33b6PRN4YTAZ+EMalMHMn1t7fO+oZQN3ZEWriJVKYu6Z",
+	"cb0RrMfmXHCNfDKXxnFEbmdcUlcDkGGFnlvzesCidtQ+fNHP/VnJ3JA2KOumm68i2SzFioTOKQgGrNfz",
+	"aMDs27CCcUonUxWWaihGS8O2Ye7xA67Fk9AvLIHivlpBTTFOaMusZiTvvx6Wak6AnzVZhwOmJ/ieIzFn",
+	"8EUuMvX3ozlNE0SZgQblrImvJ0S5osiNjF30pCx1Rgy+QT+8+fHc3exw5YHkSnGFU+Tl4Ns+Ts2gKpXm",
+	"tAfsG3TxX+dv1gwMNexEDNjKR77ANP8cODfNIAgVnvxzYDIgBkFo5//nIOgOgjt0UMSkcFPzjE00B5TW",
+	"UMbVLAAsSX9VB5u3xyynjBXsm5flr/F3NHadsNmkWqeu+LmBEKa1VgimP1K7Qe2SyrQo2IPzj1XULq3D",
+	"5gH8Rv+fsTD9pJdVqSvlgGVDZ4Z+r9YholfpBfokJ57rGbz9WVdpEbGK1qt9GoDmu5tJt9Qz+Y9llHIg",
+	"//PlXUUllMpu02OZ95bkg8swqMTSg75LpffYqfOluFxqtfukaAHzMP7R8t9S+AO5x1F2iYNsxa2J0a/i",
+	"pMdjnz+IedxFMjsz0VY89BDO+St6LXZhUV+i78agNbdi0xqLRzrFvXMgxJuYu2NpuOWln91/kjCw5SWV",
+	"zhb4mkiEvX5GpKjdwNbwtElBVnsaWmsTKzTseMmPQ6NvDo031GbGjIi5FseNXzZZIVpCEq+UiEokF3g2",
+	"I8mAUXaG6ko1GlNG5RTxcrKoKS43fQBBewhNXxmeK+bGOaOV+zyGvsCzNvpAlDJNFyHTTPhrxUjwNB3h",
+	"+LpJO5ZElYuXrDuXSPUt3+WmD2P42pkqti9PU6S/1nZ4flWaLye9KOH28qS56GqFXGmqqyq7re8ebvbz",
+	"NCXJt7X9/5LfDmciwY93QnR3OiEarhrb/wlREwH7PjHy5FW+cJF2I9i3kLPejY73P3G2cCkUN7097RnV",
+	"3WJt1dtk4L2jbQDRcKXEV3wwwnVt3jHxPCGzlC/hkiMnoF5sfWiaROtVSm3HzwteYznWy0vKqcKeEZkR",
+	"hSGlsNFAdAnRe1ByF7yi4C5yod0ouYqtajsxrzbZR7FIXhuyhwKPbQTsbgkveRWCDXp69QJ51n8ppT/P",
+	"zveOu8s/WoMvSHUHwVzLv18vm+XfCv0DbW6cG8MeK/7x6n1+jegX++nOSLqUNF1s9C/43lfVtXoLVyu4",
+	"UiDU0LAaxZgxrtCImPRRkqDnh9Hpi7okND/7iuyDRKGdrVmZ67nFNGpzhRg8jg6iA0x6vdHp6cnJcXcU",
+	"k4NR72R8cEBI3B2Rl0cnuNc9iE+O49ODOHp5nIzI6fjo6CTuduOXR70nEYNl4bFGDJ7E3XFEevh0dJAc",
+	"xkcvfTFoy/vvIwfXaanNlxw/oiDs9O4hCrfVUhdYOsI5M/F2Km1CNdQZtP+aimh0uvnF/Ibrr1gYGxFW",
+	"SLBd9cVwla+zKE92il5oynTqWWpOaHp+i0av597kYC1q8EuTDb82ibJUiPzXUA0rNbNeo9dx17aAL3XH",
+	"h6b2Xtt605DedZWP2qd3d0+gb34t2man+3hC9m9t82Hu411l2x40zHDjw06arXQDf1BcmAqUvBrbVD2Z",
+	"kIIlwCGUaFvXr4vbgJAdooWgisgXCEuEB6zJNgdJ4VyvNuw7dg3TyKKN3iYkm3EtWPtF4SIw6YCZmiib",
+	"09SLojO/NMp0H2OmkKsU7BIE0oFPjW7s9jZgVOa+5+cmNB8iJ2NfOHc0Zks11cPl5VpnehZXOscZlBDh",
+	"ATvs9aw7G7OJqYbT77XRR5Aoeoi8Si7D16TkuDYe1QbvshFHu3qWeayIakklCIa2FatyFeBKTAAe4KgJ",
+	"0W2/pcKIMk3kW2YulGr6IWW6Ti9cEVuCvw9f8l5lYUF5aEE0JaQ2A84U7WFZapIAIrNnROYOmoE9OVdZ",
+	"SGauvw2kfRtIry3YN/nyu39aE8lQztMaQ09m2/ztlS+EhTle7m9Qbe+Z6lR6LD+VrsJlg7LyI70m1Zi0",
+	"6z/YEBWAfKLEpZhBxTdlUhGcDFil4IAz0gdlQi8NC0+VyNtdeo+20SvT2w56aoC65DWzMH0vJPS9IEnR",
+	"QNxm9Yo5sxXhw5bDT0vz4bBJF7DjfqJquo9Qc0qkOzZLoQp3r4R/6tiG/59dJ8mHdWzUBGDHMcmCit4Q",
+	"hBMNZiwoThEjasHFNUT8R1xN0fnygot4ChrWBWGSi+9SvmgHd5c7JVyXbkVYVa5Xufrg6RSTph7YDYvc",
+	"rZv535HcvyO51TPjAucdbaSTmaaxTf0Q8drcNx4jRX9fOEoqTp1GZ90nd5XjbNVtj001YIibvjuV63YG",
+	"zDqOQkiHN3dN6GFq9/RA8BcNTSuXIZIkhf1rE26GhTobMA0KPleIqhCaHc+gyEsbkIKouWDN3QUmRPk9",
+	"3bYoLvVvfTE3vZgCGz1HuYK0uPUFakehyUWRyGK2Emwt/2o30uyjZNTz2xUUZlb2z2L5NQPmEbx/T++b",
+	"8zbxfypb3uVcarh1aVW9W+2OIOj/oTyioso6ZxyhQzOu9v/KClMPsrvUlVqZBmTaqH1e4IksDl2vzVbp",
+	"7mOU3wUEiqhr0k1luX/YgK1tuN0u1cbEPCMmFdDqsnDM280NmG2UU7TFUg2380DmDAjKNvpUvdMGvn8m",
+	"yyVImy+3MfVHCoOjrGhhVijH6L668YBVleMzVBLUbKlFeIaXTitaozz/rTH/STTm+8J9deudkvX6uXyJ",
+	"10M70K+5f+tRLrWq3GG1dgBNO6W9PpSCdt3uSdffbm/jdiN/u92m7VYnAS1mTeBvq/Dd+c8fHkdHsJJn",
+	"d7b7X2UI/m3XPYo6tL0heH+bL+/avyZRVz8TutsftM2l5UyczhOSeB1qzQ3AptusjfaNlbbqIGxoZG09",
+	"dxcuLnikxN25Hbt2wNhN71ba6cISlZyWVWN0m8bI7+Pwr99YdU9GHWF/QL6sAdUO8q98E8UKrcNeIfEn",
+	"kFFPkuDqCNXx8Ed3p8WaVKpm48YEx6S7DsrdnsZtt2PTazK/zvvCNHEFq8Y2wHGbMrVgjJtevCSVpO9r",
+	"+NeEzKTtsKkkmmI5bdLcDWt8NNdw31951zxTbphjrLWYuM765l4En9drHFcXf1vT9Ot8Gxu0aXct+Daa",
+	"9F7CzWZ7rjt4Y0aau9/9Hjexu4vXtwkLbwHvTVHcRiWu+/QirHpJ/xoh1njp+19RVfs7zvsAIW+I3Qrl",
+	"neR8rqJ1vuj/iq4Bq8oM3oNiIavXd2FlbwAw97bHXED3m6UMUYaFVuusRtJuaA2lf8hl+AN7Q8EkjTLM",
+	"/bZ1feh9NKyy1KjLqD8iE9/g1y58R01rk4xySrs5lP6SwcGvlOcNI96H57cIQm2+8K+hXWkuQNY2LS0u",
+	"XPzvz7j1W9Q6vbT/ty6/ROFx7+4fDUmEl3f2ZqLVa7aaIyhs9lYi0DgTHpt+sDmbdMApZAFWHcr2afYi",
+	"Akbdspt0HYy0YVZ5kS829GR2rVUWJIXW5TZgI73hTaShPng9KlubCoI9TQFbb/jSveTVOd4yOYN7TEy6",
+	"XGibX+pV5zW8RboLH9teNd7weVJRfXAgS9eGkApnI/hvG8q9u7z7nwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/labstack/echo/v4"
+	oapimiddleware "github.com/oapi-codegen/echo-middleware"
+
+	"github.com/tagifai/tagifai/registry"
+)
+
+// requiredRoleExtension names, in openapi.yaml, the least role an operation
+// needs.
+const requiredRoleExtension = "x-required-role"
+
+// Authenticator resolves API keys to users. *registry.Registry is one.
+type Authenticator interface {
+	Authenticate(ctx context.Context, key string) (registry.User, error)
+}
+
+// userKey is the context key of the authenticated user.
+type userKey struct{}
+
+// userFrom returns the user who made the request, or "" for an anonymous
+// one.
+func userFrom(ctx context.Context) string {
+	u, _ := ctx.Value(userKey{}).(registry.User)
+	return u.Name
+}
+
+// requiredRole reads an operation's x-required-role.
+func requiredRole(op *openapi3.Operation) (registry.Role, error) {
+	v, ok := op.Extensions[requiredRoleExtension]
+	if !ok {
+		return "", nil
+	}
+	s, _ := v.(string)
+	if role := registry.Role(s); role.Valid() {
+		return role, nil
+	}
+	return "", fmt.Errorf("server: operation %s: %s %v is not a role", op.OperationID, requiredRoleExtension, v)
+}
+
+// optionalAuth lists the roles that --require-auth turns on: without it,
+// operations needing only these are open to anonymous callers.
+var optionalAuth = map[registry.Role]bool{registry.RolePredictor: true}
+
+// authenticate is the validator's authentication hook: it checks the
+// bearer key of an operation that declares a security requirement against
+// the role the operation needs, and puts the user in the request's context.
+// Keys are never logged or echoed.
+func authenticate(auth Authenticator, requireAuth bool) openapi3filter.AuthenticationFunc {
+	return func(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+		op := in.RequestValidationInput.Route.Operation
+		need, err := requiredRole(op)
+		if err != nil {
+			return err
+		}
+		header := in.RequestValidationInput.Request.Header.Get(echo.HeaderAuthorization)
+		if header == "" && !requireAuth && optionalAuth[need] {
+			return nil
+		}
+		if header == "" {
+			return authError(http.StatusUnauthorized, typeUnauthorized, `an API key is required: send "Authorization: Bearer <key>"`)
+		}
+		scheme, key, ok := strings.Cut(header, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" {
+			return authError(http.StatusUnauthorized, typeUnauthorized, `the Authorization header must be "Bearer <key>"`)
+		}
+		if auth == nil {
+			return authError(http.StatusUnauthorized, typeUnauthorized, "this server has no users")
+		}
+		user, err := auth.Authenticate(ctx, strings.TrimSpace(key))
+		if registry.ErrorCode(err) == registry.ENOTFOUND {
+			return authError(http.StatusUnauthorized, typeUnauthorized, "the API key is unknown or revoked")
+		}
+		if err != nil {
+			return fmt.Errorf("server: authenticate: %w", err)
+		}
+		if need != "" && !user.Role.Allows(need) {
+			return authError(http.StatusForbidden, typeForbidden, fmt.Sprintf("this needs the %s role; the key has the %s role", need, user.Role))
+		}
+		if c := oapimiddleware.GetEchoContext(ctx); c != nil {
+			c.Set(echoUserKey, user)
+		}
+		return nil
+	}
+}
+
+// echoUserKey is where authenticate leaves the user in Echo's context.
+const echoUserKey = "tagifai.user"
+
+// withUser moves the authenticated user from Echo's context into the
+// request's, where the strict handlers can see it. It runs after the
+// validator, which may still replace the request's body while it works.
+func withUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if u, ok := c.Get(echoUserKey).(registry.User); ok {
+			r := c.Request()
+			c.SetRequest(r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
+		}
+		return next(c)
+	}
+}
+
+// authError is how the authentication hook reports a refusal: the
+// validator passes an *echo.HTTPError through, and the error handler
+// unwraps our *Error from it.
+func authError(status int, typ, msg string) error {
+	return &echo.HTTPError{Code: status, Internal: problemError(status, typ, msg, "header", echo.HeaderAuthorization)}
+}
+
+// authOnly authenticates requests the way the validator would, for a server
+// that runs without the validator: turning validation off never turns
+// authentication off.
+func authOnly(ops operations, auth openapi3filter.AuthenticationFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			op := ops.find(c)
+			if op == nil || op.Security == nil || len(*op.Security) == 0 {
+				return next(c)
+			}
+			ctx := context.WithValue(c.Request().Context(), oapimiddleware.EchoContextKey, c)
+			in := &openapi3filter.AuthenticationInput{RequestValidationInput: &openapi3filter.RequestValidationInput{
+				Request: c.Request(), Route: &routers.Route{Operation: op},
+			}}
+			if err := auth(ctx, in); err != nil {
+				var he *echo.HTTPError
+				if errors.As(err, &he) && he.Internal != nil {
+					return he.Internal
+				}
+				return err
+			}
+			return next(c)
+		}
+	}
+}

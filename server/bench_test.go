@@ -1,0 +1,56 @@
+package server
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// benchText is a 120-character project text.
+var benchText = strings.Repeat("Fine-tuning BERT transformers for named entity recognition ", 3)[:120]
+
+// BenchmarkHandler measures the server's own cost per request (routing,
+// validation, JSON, envelope) with a predictor that costs nothing.
+func BenchmarkHandler(b *testing.B) {
+	one := `{"texts":[{"text":"` + benchText + `"}]}`
+	batch := `{"texts":[` + strings.Repeat(`{"text":"`+benchText+`"},`, 99) + `{"text":"` + benchText + `"}]}`
+	for _, bc := range []struct {
+		name       string
+		method     string
+		path, body string
+		validation bool
+	}{
+		{"health", "GET", "/", "", true},
+		{"predict-1", "POST", "/predict", one, true},
+		{"predict-1-no-validation", "POST", "/predict", one, false},
+		{"predict-100", "POST", "/predict", batch, true},
+		{"predict-100-no-validation", "POST", "/predict", batch, false},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s, err := New(Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), DisableValidation: !bc.validation})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := NewServing(ModelInfo{Name: "tagifai", Version: 1, RunID: fakeRunID, Args: fakeArgs{}, Performance: fakePerformance}, fakePredictor{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.SetServing(m)
+			body := []byte(bc.body)
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(bc.method, bc.path, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,453 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tagifai/tagifai/gen"
+	"github.com/tagifai/tagifai/registry"
+)
+
+// loadSpec loads openapi.yaml, the contract, from the repository root.
+func loadSpec(t testing.TB) *openapi3.T {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromFile("../openapi.yaml")
+	require.NoError(t, err)
+	return doc
+}
+
+func TestSpecIsValid(t *testing.T) {
+	doc := loadSpec(t)
+	require.NoError(t, doc.Validate(context.Background(), openapi3.EnableExamplesValidation()))
+}
+
+func TestEmbeddedSpecMatchesFile(t *testing.T) {
+	embedded, err := gen.GetSwagger()
+	require.NoError(t, err)
+	want, err := json.Marshal(loadSpec(t))
+	require.NoError(t, err)
+	got, err := json.Marshal(embedded)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(want), string(got), "gen/ is stale: run make generate")
+}
+
+// contractCase is one request whose response must match the spec's
+// description of operation op at status.
+type contractCase struct {
+	name     string
+	op       string // operationId whose responses describe this one
+	req      request
+	status   int
+	notReady bool          // serve without a model
+	breakIt  func(*Server) // make the server fail
+	check    func(*testing.T, map[string]any)
+
+	// With registry, the server has a registry holding the committed model
+	// as version 1, and a user for each role; caller names whose key the
+	// request carries.
+	registry     bool
+	caller       string
+	requireAuth  bool
+	prepare      func(*testing.T, *registry.Registry)
+	smallUploads bool // a server that takes uploads of at most 1 KiB
+}
+
+// failEveryRequest makes every routed request panic just before its
+// handler, to exercise the 500 path of every operation.
+func failEveryRequest(s *Server) {
+	s.echo.Use(func(echo.HandlerFunc) echo.HandlerFunc {
+		return func(echo.Context) error { panic("database on fire: secret detail") }
+	})
+}
+
+const jsonCT = "application/json"
+
+func contractCases() []contractCase {
+	predictBody := `{"texts":[{"text":"Transfer learning with transformers for text classification."},{"text":"Object detection with CNNs"}]}`
+	return []contractCase{
+		{name: "health", op: "healthCheck", req: request{method: "GET", path: "/"}, status: 200,
+			check: func(t *testing.T, body map[string]any) {
+				data := body["data"].(map[string]any)
+				assert.Equal(t, fakeRunID, data["run_id"])
+				assert.GreaterOrEqual(t, data["uptime_seconds"], 0.0)
+			}},
+		{name: "health wrong method", op: "healthCheck", req: request{method: "DELETE", path: "/"}, status: 405},
+		{name: "health failure", op: "healthCheck", req: request{method: "GET", path: "/"}, status: 500, breakIt: failEveryRequest},
+		{name: "health not ready", op: "healthCheck", req: request{method: "GET", path: "/"}, status: 503, notReady: true},
+
+		{name: "live", op: "liveness", req: request{method: "GET", path: "/health/live"}, status: 200,
+			check: func(t *testing.T, body map[string]any) {
+				assert.Equal(t, "alive", body["data"].(map[string]any)["status"])
+			}},
+		{name: "live without a model", op: "liveness", req: request{method: "GET", path: "/health/live"}, status: 200, notReady: true},
+		{name: "live wrong method", op: "liveness", req: request{method: "POST", path: "/health/live"}, status: 405},
+		{name: "live failure", op: "liveness", req: request{method: "GET", path: "/health/live"}, status: 500, breakIt: failEveryRequest},
+		{name: "ready", op: "readiness", req: request{method: "GET", path: "/health/ready"}, status: 200,
+			check: func(t *testing.T, body map[string]any) {
+				assert.Equal(t, "ready", body["data"].(map[string]any)["status"])
+			}},
+		{name: "ready wrong method", op: "readiness", req: request{method: "PUT", path: "/health/ready"}, status: 405},
+		{name: "ready failure", op: "readiness", req: request{method: "GET", path: "/health/ready"}, status: 500, breakIt: failEveryRequest},
+		{name: "ready without a model", op: "readiness", req: request{method: "GET", path: "/health/ready"}, status: 503, notReady: true},
+
+		{name: "metrics", op: "getMetrics", req: request{method: "GET", path: "/metrics"}, status: 200},
+		{name: "metrics wrong method", op: "getMetrics", req: request{method: "POST", path: "/metrics"}, status: 405},
+		{name: "metrics failure", op: "getMetrics", req: request{method: "GET", path: "/metrics"}, status: 500, breakIt: failEveryRequest},
+
+		{name: "performance all", op: "getPerformance", req: request{method: "GET", path: "/performance"}, status: 200,
+			check: func(t *testing.T, body map[string]any) {
+				perf := body["data"].(map[string]any)["performance"].(map[string]any)
+				assert.ElementsMatch(t, []string{"overall", "class", "slices"}, keys(perf))
+				assert.Equal(t, 0.85, perf["overall"].(map[string]any)["f1"])
+			}},
+		{name: "performance overall", op: "getPerformance", req: request{method: "GET", path: "/performance?filter=overall"}, status: 200,
+			check: func(t *testing.T, body map[string]any) {
+				assert.Equal(t, []string{"overall"}, keys(body["data"].(map[string]any)["performance"].(map[string]any)))
+			}},
+		{name: "performance class", op: "getPerformance", req: request{method: "GET", path: "/performance?filter=class"}, status: 200,
+			check: func(t *testing.T, body map[string]any) {
+				perf := body["data"].(map[string]any)["performance"].(map[string]any)
+				assert.Equal(t, []string{"class"}, keys(perf))
+				assert.ElementsMatch(t, []string{"computer-vision", "other"}, keys(perf["class"].(map[string]any)))
+			}},
+		{name: "performance slices", op: "getPerformance", req: request{method: "GET", path: "/performance?filter=slices"}, status: 200,
+			check: func(t *testing.T, body map[string]any) {
+				assert.Equal(t, []string{"slices"}, keys(body["data"].(map[string]any)["performance"].(map[string]any)))
+			}},
+		{name: "performance unknown filter", op: "getPerformance", req: request{method: "GET", path: "/performance?filter=everything"}, status: 422,
+			check: expectProblem("query.filter", "enum", "overall, class, slices")},
+		{name: "performance wrong method", op: "getPerformance", req: request{method: "POST", path: "/performance"}, status: 405},
+		{name: "performance failure", op: "getPerformance", req: request{method: "GET", path: "/performance"}, status: 500, breakIt: failEveryRequest},
+		{name: "performance not ready", op: "getPerformance", req: request{method: "GET", path: "/performance"}, status: 503, notReady: true},
+
+		{name: "args", op: "getArgs", req: request{method: "GET", path: "/args"}, status: 200,
+			check: func(t *testing.T, body map[string]any) {
+				args := body["data"].(map[string]any)["args"].(map[string]any)
+				assert.Equal(t, 0.1, args["learning_rate"])
+				assert.Equal(t, false, args["stem"])
+			}},
+		{name: "args wrong method", op: "getArgs", req: request{method: "PUT", path: "/args"}, status: 405},
+		{name: "args failure", op: "getArgs", req: request{method: "GET", path: "/args"}, status: 500, breakIt: failEveryRequest},
+		{name: "args not ready", op: "getArgs", req: request{method: "GET", path: "/args"}, status: 503, notReady: true},
+
+		{name: "arg", op: "getArg", req: request{method: "GET", path: "/args/learning_rate"}, status: 200,
+			check: func(t *testing.T, body map[string]any) {
+				assert.Equal(t, map[string]any{"learning_rate": 0.1}, body["data"])
+			}},
+		{name: "arg unknown", op: "getArg", req: request{method: "GET", path: "/args/no_such_arg"}, status: 404,
+			check: expectProblem("path.arg", "not_found", "no_such_arg")},
+		{name: "arg name too long", op: "getArg", req: request{method: "GET", path: "/args/" + strings.Repeat("a", 65)}, status: 422,
+			check: expectProblem("path.arg", "too_long", "64")},
+		{name: "arg wrong method", op: "getArg", req: request{method: "POST", path: "/args/alpha"}, status: 405},
+		{name: "arg failure", op: "getArg", req: request{method: "GET", path: "/args/alpha"}, status: 500, breakIt: failEveryRequest},
+		{name: "arg not ready", op: "getArg", req: request{method: "GET", path: "/args/alpha"}, status: 503, notReady: true},
+
+		{name: "predict", op: "predict", req: request{method: "POST", path: "/predict", body: predictBody, contentType: jsonCT}, status: 200,
+			check: func(t *testing.T, body map[string]any) {
+				data := body["data"].(map[string]any)
+				assert.Equal(t, fakeRunID, data["run_id"])
+				preds := data["predictions"].([]any)
+				require.Len(t, preds, 2)
+				first, second := preds[0].(map[string]any), preds[1].(map[string]any)
+				assert.Equal(t, "Transfer learning with transformers for text classification.", first["input_text"])
+				assert.Equal(t, "natural-language-processing", first["predicted_tag"])
+				assert.Equal(t, "computer-vision", second["predicted_tag"])
+				assert.ElementsMatch(t, fakeClasses, keys(first["predicted_probabilities"].(map[string]any)))
+			}},
+		{name: "predict malformed JSON", op: "predict", req: request{method: "POST", path: "/predict", body: `{"texts": [`, contentType: jsonCT}, status: 400,
+			check: expectProblem("body", "json_invalid", "JSON")},
+		{name: "predict wrong method", op: "predict", req: request{method: "GET", path: "/predict"}, status: 405},
+		{name: "predict body too large", op: "predict", req: request{method: "POST", path: "/predict",
+			body: `{"texts":[{"text":"` + strings.Repeat("a", DefaultMaxBodyBytes) + `"}]}`, contentType: jsonCT}, status: 413,
+			check: expectProblem("body", "body_too_large", "larger than")},
+		{name: "predict wrong content type", op: "predict", req: request{method: "POST", path: "/predict", body: predictBody, contentType: "text/plain"}, status: 415,
+			check: expectProblem("header.Content-Type", "unsupported_media_type", "application/json")},
+		{name: "predict missing text", op: "predict", req: request{method: "POST", path: "/predict", body: `{"texts":[{}]}`, contentType: jsonCT}, status: 422,
+			check: expectProblem("body.texts.0.text", "missing", "required")},
+		{name: "predict failure", op: "predict", req: request{method: "POST", path: "/predict", body: predictBody, contentType: jsonCT}, status: 500, breakIt: failEveryRequest},
+		{name: "predict not ready", op: "predict", req: request{method: "POST", path: "/predict", body: predictBody, contentType: jsonCT}, status: 503, notReady: true},
+	}
+}
+
+// TestContract checks every documented response of every operation: each
+// case's response must match the spec, and every status the spec documents
+// for an operation must have a case.
+func TestContract(t *testing.T) {
+	doc := loadSpec(t)
+	routes := specRoutes(doc)
+	covered := map[string]map[int]bool{}
+
+	for _, tc := range append(contractCases(), registryContractCases(t, doc)...) {
+		t.Run(tc.name, func(t *testing.T) {
+			route, ok := routes[tc.op]
+			require.True(t, ok, "no operation %q in the spec", tc.op)
+			var s *Server
+			req := tc.req
+			if tc.registry {
+				var reg *registry.Registry
+				var k apiKeys
+				s, reg, k = newRegistryServer(t, tc.requireAuth, func(c *Config) {
+					if tc.smallUploads {
+						c.MaxUploadBytes = 1 << 10
+					}
+				})
+				if tc.prepare != nil {
+					tc.prepare(t, reg)
+				}
+				req = req.withHeader(k.as(tc.caller))
+			} else {
+				s = newTestServer(t, !tc.notReady)
+			}
+			if tc.breakIt != nil {
+				tc.breakIt(s)
+			}
+			rec := do(s, req)
+			require.Equal(t, tc.status, rec.Code, "body: %s", rec.Body.String())
+			body := validateResponse(t, route, tc.req, rec.Code, rec.Header(), rec.Body.Bytes())
+			if tc.check != nil {
+				tc.check(t, body)
+			}
+			if covered[tc.op] == nil {
+				covered[tc.op] = map[int]bool{}
+			}
+			covered[tc.op][tc.status] = true
+		})
+	}
+
+	for op, route := range routes {
+		for code := range route.Operation.Responses.Map() {
+			status, err := strconv.Atoi(code)
+			require.NoError(t, err, "operation %s documents a non-numeric status %q", op, code)
+			assert.True(t, covered[op][status], "operation %s documents status %d but no contract case produces it", op, status)
+		}
+	}
+}
+
+// specRoutes indexes the spec's operations by operationId.
+func specRoutes(doc *openapi3.T) map[string]*routers.Route {
+	out := map[string]*routers.Route{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			out[op.OperationID] = &routers.Route{Spec: doc, Path: path, PathItem: item, Method: method, Operation: op}
+		}
+	}
+	return out
+}
+
+// validateResponse checks a response against route's description of status
+// with kin-openapi, checks the envelope against the request, and returns
+// the decoded body.
+func validateResponse(t *testing.T, route *routers.Route, r request, status int, header http.Header, body []byte) map[string]any {
+	t.Helper()
+	req, err := http.NewRequest(route.Method, "http://localhost"+r.path, nil)
+	require.NoError(t, err)
+	input := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, Route: route},
+		Status:                 status,
+		Header:                 header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	require.NoError(t, openapi3filter.ValidateResponse(context.Background(), input), "response %d of %s: %s", status, route.Operation.OperationID, body)
+	if !strings.HasPrefix(header.Get(echo.HeaderContentType), echo.MIMEApplicationJSON) {
+		return nil // GET /metrics: the schema is all there is to check
+	}
+	return checkEnvelope(t, r, status, header, body)
+}
+
+// checkEnvelope checks the fields every response has and returns the body.
+func checkEnvelope(t *testing.T, r request, status int, header http.Header, body []byte) map[string]any {
+	t.Helper()
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(body, &got), "body is not JSON: %s", body)
+	assert.Equal(t, float64(status), got["status-code"])
+	assert.Equal(t, http.StatusText(status), got["message"])
+	assert.Equal(t, r.method, got["method"])
+	assert.True(t, strings.HasSuffix(got["url"].(string), r.path), "url %q does not end with %q", got["url"], r.path)
+	assert.NotEmpty(t, header.Get(echo.HeaderXRequestID))
+	if status >= 400 {
+		assert.NotContains(t, string(body), "secret detail", "an internal error leaked to the client")
+		assert.NotContains(t, string(body), "goroutine", "a stack trace leaked to the client")
+	}
+	if status == http.StatusMethodNotAllowed {
+		assert.NotEmpty(t, header.Get(echo.HeaderAllow))
+	}
+	return got
+}
+
+// validateErrorBody checks a response that belongs to no operation (an
+// unknown route) against the spec's ErrorEnvelope schema.
+func validateErrorBody(t *testing.T, doc *openapi3.T, body []byte) {
+	t.Helper()
+	var v any
+	require.NoError(t, json.Unmarshal(body, &v))
+	schema := doc.Components.Schemas["ErrorEnvelope"].Value
+	require.NoError(t, schema.VisitJSON(v), "body: %s", body)
+}
+
+// expectProblem checks that an error body names a problem at location
+// (dot-separated) of type typ whose message contains msg.
+func expectProblem(location, typ, msg string) func(*testing.T, map[string]any) {
+	return func(t *testing.T, body map[string]any) {
+		t.Helper()
+		var seen []string
+		for _, p := range body["data"].(map[string]any)["errors"].([]any) {
+			p := p.(map[string]any)
+			var loc []string
+			for _, l := range p["location"].([]any) {
+				loc = append(loc, l.(string))
+			}
+			got := fmt.Sprintf("%s/%s/%s", strings.Join(loc, "."), p["type"], p["message"])
+			if strings.Join(loc, ".") == location && p["type"] == typ && strings.Contains(p["message"].(string), msg) {
+				return
+			}
+			seen = append(seen, got)
+		}
+		t.Errorf("no problem at %s of type %s mentioning %q; got %v", location, typ, msg, seen)
+	}
+}
+
+func keys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// registryContractCases covers the operations that need a key: a 401, a
+// 405 and a 500 for each, derived from its sample request, then the cases
+// particular to each.
+func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
+	v1, v2 := artifacts(t)
+	samples := sampleRequests(v2)
+	var cases []contractCase
+	for op, r := range samples {
+		cases = append(cases,
+			contractCase{name: op + " without a key", op: op, req: r, status: 401, registry: true, caller: "anonymous", requireAuth: true},
+			contractCase{name: op + " failure", op: op, req: r, status: 500, registry: true, caller: "admin", breakIt: failEveryRequest},
+			contractCase{name: op + " wrong method", op: op, req: request{method: otherMethod(doc, r.path), path: r.path}, status: 405, registry: true, caller: "admin"},
+		)
+	}
+	reg := func(name, op string, r request, status int, caller string) contractCase {
+		return contractCase{name: name, op: op, req: r, status: status, registry: true, caller: caller}
+	}
+	uploadV2 := func(t *testing.T, r *registry.Registry) {
+		_, _, err := r.Upload(context.Background(), "tagifai", 2, v2, "test")
+		require.NoError(t, err)
+	}
+	big := `{"version":1,"pad":"` + strings.Repeat("x", DefaultMaxBodyBytes) + `"}`
+	octet := "application/octet-stream"
+	post := func(path, body, ct string) request {
+		return request{method: "POST", path: path, body: body, contentType: ct}
+	}
+	put := func(path, body, ct string) request {
+		return request{method: "PUT", path: path, body: body, contentType: ct}
+	}
+	get := func(path string) request { return request{method: "GET", path: path} }
+	del := func(path string) request { return request{method: "DELETE", path: path} }
+	const serving, versioned = "/models/tagifai/serving-version", "/models/tagifai/versions/1/predictions"
+
+	cases = append(cases,
+		reg("predict with a viewer key", "predict", samples["predict"], 403, "viewer"),
+		reg("list models", "listModels", samples["listModels"], 200, "viewer"),
+		reg("get model", "getModel", samples["getModel"], 200, "viewer"),
+		reg("get unknown model", "getModel", get("/models/nope"), 404, "viewer"),
+		reg("get model with a bad name", "getModel", get("/models/Not_A_Name"), 422, "viewer"),
+		reg("list versions", "listVersions", samples["listVersions"], 200, "viewer"),
+		reg("list versions of unknown model", "listVersions", get("/models/nope/versions"), 404, "viewer"),
+		reg("list versions with a bad name", "listVersions", get("/models/-x/versions"), 422, "viewer"),
+		reg("get version", "getVersion", samples["getVersion"], 200, "viewer"),
+		reg("get unknown version", "getVersion", get("/models/tagifai/versions/9"), 404, "viewer"),
+		reg("get version not a number", "getVersion", get("/models/tagifai/versions/latest"), 422, "viewer"),
+		reg("upload", "uploadVersion", samples["uploadVersion"], 201, "admin"),
+		reg("upload the same bytes again", "uploadVersion", put("/models/tagifai/versions/1", string(v1), octet), 200, "admin"),
+		reg("upload as a predictor", "uploadVersion", samples["uploadVersion"], 403, "predictor"),
+		reg("upload other bytes", "uploadVersion", put("/models/tagifai/versions/1", string(v2), octet), 409, "admin"),
+		reg("upload JSON", "uploadVersion", put("/models/tagifai/versions/2", `{}`, jsonCT), 415, "admin"),
+		reg("upload garbage", "uploadVersion", put("/models/tagifai/versions/2", "garbage", octet), 422, "admin"),
+		contractCase{name: "upload too large", op: "uploadVersion", req: samples["uploadVersion"], status: 413, registry: true, caller: "admin", smallUploads: true},
+		contractCase{name: "delete", op: "deleteVersion", req: samples["deleteVersion"], status: 200, registry: true, caller: "admin", prepare: uploadV2},
+		contractCase{name: "delete as a viewer", op: "deleteVersion", req: samples["deleteVersion"], status: 403, registry: true, caller: "viewer", prepare: uploadV2},
+		reg("delete unknown version", "deleteVersion", del("/models/tagifai/versions/9"), 404, "admin"),
+		reg("delete the serving version", "deleteVersion", del("/models/tagifai/versions/1"), 409, "admin"),
+		reg("delete version zero", "deleteVersion", del("/models/tagifai/versions/0"), 422, "admin"),
+		reg("serve", "setServingVersion", samples["setServingVersion"], 200, "admin"),
+		reg("serve as a predictor", "setServingVersion", samples["setServingVersion"], 403, "predictor"),
+		reg("serve malformed JSON", "setServingVersion", put(serving, `{"version":`, jsonCT), 400, "admin"),
+		reg("serve unknown version", "setServingVersion", put(serving, `{"version":9}`, jsonCT), 404, "admin"),
+		reg("serve a huge body", "setServingVersion", put(serving, big, jsonCT), 413, "admin"),
+		reg("serve as text", "setServingVersion", put(serving, `{"version":1}`, "text/plain"), 415, "admin"),
+		reg("serve version zero", "setServingVersion", put(serving, `{"version":0}`, jsonCT), 422, "admin"),
+		reg("predict with version", "predictWithVersion", samples["predictWithVersion"], 200, "predictor"),
+		reg("predict with version as a viewer", "predictWithVersion", samples["predictWithVersion"], 403, "viewer"),
+		reg("predict with version, malformed", "predictWithVersion", post(versioned, `{`, jsonCT), 400, "predictor"),
+		reg("predict with unknown version", "predictWithVersion", post("/models/tagifai/versions/9/predictions", samples["predict"].body, jsonCT), 404, "predictor"),
+		reg("predict with version, huge", "predictWithVersion", post(versioned, big, jsonCT), 413, "predictor"),
+		reg("predict with version, as text", "predictWithVersion", post(versioned, "hi", "text/plain"), 415, "predictor"),
+		reg("predict with version, no texts", "predictWithVersion", post(versioned, `{"texts":[]}`, jsonCT), 422, "predictor"),
+		reg("list users", "listUsers", samples["listUsers"], 200, "admin"),
+		reg("list users as a predictor", "listUsers", samples["listUsers"], 403, "predictor"),
+		reg("create user", "createUser", samples["createUser"], 201, "admin"),
+		reg("create user as a viewer", "createUser", samples["createUser"], 403, "viewer"),
+		reg("create user, malformed", "createUser", post("/users", `{"name":`, jsonCT), 400, "admin"),
+		reg("create user who exists", "createUser", post("/users", `{"name":"admin-user","role":"viewer"}`, jsonCT), 409, "admin"),
+		reg("create user, huge", "createUser", post("/users", big, jsonCT), 413, "admin"),
+		reg("create user as form", "createUser", post("/users", "name=x", "application/x-www-form-urlencoded"), 415, "admin"),
+		reg("create user with no such role", "createUser", post("/users", `{"name":"x","role":"king"}`, jsonCT), 422, "admin"),
+		reg("revoke user", "revokeUser", samples["revokeUser"], 200, "admin"),
+		reg("revoke user as a predictor", "revokeUser", samples["revokeUser"], 403, "predictor"),
+		reg("revoke unknown user", "revokeUser", del("/users/nobody"), 404, "admin"),
+		reg("revoke user with a bad name", "revokeUser", del("/users/No!"), 422, "admin"),
+	)
+	return cases
+}
+
+// otherMethod returns a method that path does not take.
+func otherMethod(doc *openapi3.T, path string) string {
+	item := findPathItem(doc, path)
+	for _, m := range []string{"PATCH", "DELETE", "PUT", "POST", "GET"} {
+		if item != nil && item.GetOperation(m) == nil {
+			return m
+		}
+	}
+	panic("server: no free method on " + path)
+}
+
+// findPathItem returns the spec's path item whose template matches path.
+func findPathItem(doc *openapi3.T, path string) *openapi3.PathItem {
+	parts := strings.Split(path, "/")
+	for tmpl, item := range doc.Paths.Map() {
+		tparts := strings.Split(tmpl, "/")
+		if len(tparts) != len(parts) {
+			continue
+		}
+		match := true
+		for i := range parts {
+			if !strings.HasPrefix(tparts[i], "{") && tparts[i] != parts[i] {
+				match = false
+				break
+			}
+		}
+		if match {
+			return item
+		}
+	}
+	return nil
+}

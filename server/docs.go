@@ -1,0 +1,93 @@
+package server
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/oasdiff/yaml"
+)
+
+// docsFS holds the Swagger UI and ReDoc pages and the bundles they load, so
+// that the docs work without a CDN. scripts/docs-assets.sh copies the
+// bundles from the npm packages pinned in scripts/package-lock.json.
+//
+//go:embed docs
+var docsFS embed.FS
+
+// docsCSP keeps the docs pages from loading anything from outside this
+// server. ReDoc styles inline and runs its search in a blob: worker.
+const docsCSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; " +
+	"font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
+
+// docsAssets are the files the docs pages load.
+var docsAssets = map[string]bool{
+	"swagger-ui-bundle.js": true, "swagger-ui.css": true, "swagger-init.js": true,
+	"redoc.standalone.js": true, "redoc-init.js": true,
+}
+
+// registerDocs serves the spec (/openapi.json, /openapi.yaml) and its
+// renderings (/docs, /redoc). specYAML, when nil, is derived from spec.
+func registerDocs(e *echo.Echo, spec *openapi3.T, specYAML []byte) error {
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("server: encode spec: %w", err)
+	}
+	if specYAML == nil {
+		if specYAML, err = yaml.JSONToYAML(specJSON); err != nil {
+			return fmt.Errorf("server: encode spec as YAML: %w", err)
+		}
+	}
+	sub, err := fs.Sub(docsFS, "docs")
+	if err != nil {
+		return fmt.Errorf("server: docs assets: %w", err)
+	}
+	page := func(name string) (echo.HandlerFunc, error) {
+		b, err := fs.ReadFile(sub, name)
+		if err != nil {
+			return nil, fmt.Errorf("server: docs page: %w", err)
+		}
+		return func(c echo.Context) error {
+			c.Response().Header().Set("Content-Security-Policy", docsCSP)
+			return c.HTMLBlob(http.StatusOK, b)
+		}, nil
+	}
+	swagger, err := page("swagger.html")
+	if err != nil {
+		return err
+	}
+	redoc, err := page("redoc.html")
+	if err != nil {
+		return err
+	}
+	e.GET("/docs", swagger)
+	e.GET("/redoc", redoc)
+	e.GET("/docs/:asset", func(c echo.Context) error {
+		name := c.Param("asset")
+		if !docsAssets[name] {
+			return echo.ErrNotFound
+		}
+		f, err := sub.Open(name)
+		if err != nil {
+			return fmt.Errorf("server: open docs asset %s: %w", name, err)
+		}
+		defer f.Close()
+		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+		http.ServeContent(c.Response(), c.Request(), name, time.Time{}, f.(io.ReadSeeker))
+		return nil
+	}, middleware.Gzip())
+	e.GET("/openapi.json", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON)
+	})
+	e.GET("/openapi.yaml", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, "application/yaml", specYAML)
+	})
+	return nil
+}

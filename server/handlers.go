@@ -1,0 +1,151 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tagifai/tagifai/gen"
+)
+
+// HealthCheck implements GET /.
+func (s *Server) HealthCheck(ctx context.Context, _ gen.HealthCheckRequestObject) (gen.HealthCheckResponseObject, error) {
+	m := s.serving.Load()
+	if m == nil {
+		return nil, errNotReady
+	}
+	e := metaFrom(ctx, http.StatusOK)
+	return gen.HealthCheck200JSONResponse{
+		Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
+		Data: gen.Health{Model: m.Name, Version: m.Version, RunId: m.RunID, UptimeSeconds: time.Since(s.started).Seconds()},
+	}, nil
+}
+
+// GetPerformance implements GET /performance.
+func (s *Server) GetPerformance(ctx context.Context, req gen.GetPerformanceRequestObject) (gen.GetPerformanceResponseObject, error) {
+	m := s.serving.Load()
+	if m == nil {
+		return nil, errNotReady
+	}
+	perf := m.performance
+	if f := req.Params.Filter; f != nil {
+		switch *f {
+		case gen.Overall:
+			perf = gen.Performance{Overall: perf.Overall}
+		case gen.Class:
+			perf = gen.Performance{Class: perf.Class}
+		case gen.Slices:
+			perf = gen.Performance{Slices: perf.Slices}
+		}
+	}
+	e := metaFrom(ctx, http.StatusOK)
+	resp := gen.GetPerformance200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url}
+	resp.Data.Performance = perf
+	return resp, nil
+}
+
+// GetArgs implements GET /args.
+func (s *Server) GetArgs(ctx context.Context, _ gen.GetArgsRequestObject) (gen.GetArgsResponseObject, error) {
+	m := s.serving.Load()
+	if m == nil {
+		return nil, errNotReady
+	}
+	e := metaFrom(ctx, http.StatusOK)
+	resp := gen.GetArgs200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url}
+	resp.Data.Args = m.args
+	return resp, nil
+}
+
+// GetArg implements GET /args/{arg}.
+func (s *Server) GetArg(ctx context.Context, req gen.GetArgRequestObject) (gen.GetArgResponseObject, error) {
+	m := s.serving.Load()
+	if m == nil {
+		return nil, errNotReady
+	}
+	v, ok := m.args[req.Arg]
+	if !ok {
+		return nil, problemError(http.StatusNotFound, typeNotFound,
+			fmt.Sprintf("no training argument named %q; GET /args lists them", req.Arg), "path", "arg")
+	}
+	e := metaFrom(ctx, http.StatusOK)
+	return gen.GetArg200JSONResponse{
+		Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
+		Data: map[string]any{req.Arg: v},
+	}, nil
+}
+
+// Predict implements POST /predict.
+func (s *Server) Predict(ctx context.Context, req gen.PredictRequestObject) (gen.PredictResponseObject, error) {
+	m := s.serving.Load()
+	if m == nil {
+		return nil, errNotReady
+	}
+	texts, err := textsOf(req.Body.Texts)
+	if err != nil {
+		return nil, err
+	}
+	e := metaFrom(ctx, http.StatusOK)
+	return gen.Predict200JSONResponse{
+		Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
+		Data: gen.Predictions{Model: m.Name, Version: m.Version, RunId: m.RunID, Predictions: s.predict(m, texts)},
+	}, nil
+}
+
+// textsOf extracts the texts of a prediction request and checks them.
+func textsOf(in []gen.TextInput) ([]string, error) {
+	texts := make([]string, len(in))
+	for i, t := range in {
+		texts[i] = t.Text
+	}
+	if err := checkTexts(texts); err != nil {
+		return nil, err
+	}
+	return texts, nil
+}
+
+// predict runs m on texts, records metrics, and shapes the result for the
+// API.
+func (s *Server) predict(m *Serving, texts []string) []gen.Prediction {
+	classes := m.Predictor.Classes()
+	preds := m.Predictor.PredictBatch(texts)
+	s.metrics.observePredictions(m, preds)
+	out := make([]gen.Prediction, len(preds))
+	for i, pr := range preds {
+		probs := make(map[string]float64, len(classes))
+		for j, c := range classes {
+			probs[c] = pr.Probabilities[j]
+		}
+		out[i] = gen.Prediction{InputText: texts[i], PredictedTag: pr.Tag, PredictedProbabilities: probs}
+	}
+	return out
+}
+
+// Liveness implements GET /health/live: the process answers HTTP.
+func (s *Server) Liveness(ctx context.Context, _ gen.LivenessRequestObject) (gen.LivenessResponseObject, error) {
+	e := metaFrom(ctx, http.StatusOK)
+	resp := gen.Liveness200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url}
+	resp.Data.Status = gen.Alive
+	return resp, nil
+}
+
+// Readiness implements GET /health/ready: a model is loaded and the
+// registry's database answers.
+func (s *Server) Readiness(ctx context.Context, _ gen.ReadinessRequestObject) (gen.ReadinessResponseObject, error) {
+	if !s.Ready() {
+		return nil, errNotReady
+	}
+	if s.registry != nil {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if err := s.registry.Store().Ping(pctx); err != nil {
+			s.log.Error("readiness: database does not answer", slog.String("error", err.Error()))
+			return nil, problemError(http.StatusServiceUnavailable, typeNotReady, "the registry's database does not answer")
+		}
+	}
+	e := metaFrom(ctx, http.StatusOK)
+	resp := gen.Readiness200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url}
+	resp.Data.Status = gen.Ready
+	return resp, nil
+}

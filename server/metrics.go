@@ -1,0 +1,122 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/tagifai/tagifai/gen"
+	"github.com/tagifai/tagifai/model"
+)
+
+// metrics are the server's Prometheus metrics. Every label has a bounded
+// set of values: route templates, not raw paths; model versions that were
+// loaded; the model's classes.
+type metrics struct {
+	registry         *prometheus.Registry
+	requestDuration  *prometheus.HistogramVec
+	inFlight         prometheus.Gauge
+	predictions      *prometheus.CounterVec
+	confidence       *prometheus.HistogramVec
+	textsPerRequest  prometheus.Histogram
+	modelLoadSeconds *prometheus.GaugeVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tagifai_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route template, method and status code.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "method", "code"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tagifai_http_requests_in_flight",
+			Help: "HTTP requests being answered.",
+		}),
+		predictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tagifai_predictions_total",
+			Help: "Predictions made, by model, version and predicted tag.",
+		}, []string{"model", "version", "tag"}),
+		confidence: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tagifai_prediction_confidence",
+			Help:    "Probability of the winning class of each prediction, by model and version; a shift shows drift.",
+			Buckets: []float64{.3, .4, .5, .6, .7, .8, .9, .95, .99},
+		}, []string{"model", "version"}),
+		textsPerRequest: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tagifai_texts_per_request",
+			Help:    "Texts in each prediction request.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
+		}),
+		modelLoadSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tagifai_model_load_duration_seconds",
+			Help: "Time it took to load a model, by model and version.",
+		}, []string{"model", "version"}),
+	}
+	m.registry.MustRegister(
+		m.requestDuration, m.inFlight, m.predictions, m.confidence, m.textsPerRequest, m.modelLoadSeconds,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+	)
+	return m
+}
+
+// instrument records the duration and status of every request.
+func (m *metrics) instrument(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		m.inFlight.Inc()
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			// Write the error response now, so its status is the one recorded.
+			c.Error(err)
+		}
+		m.inFlight.Dec()
+		route := c.Path()
+		if route == "" || route == "/*" {
+			route = "unmatched"
+		}
+		m.requestDuration.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).
+			Observe(time.Since(start).Seconds())
+		return nil
+	}
+}
+
+// observePredictions counts predictions by tag and records their confidence.
+func (m *metrics) observePredictions(s *Serving, preds []model.Prediction) {
+	m.textsPerRequest.Observe(float64(len(preds)))
+	version := strconv.Itoa(s.Version)
+	conf := m.confidence.WithLabelValues(s.Name, version)
+	for _, p := range preds {
+		best := 0.0
+		for _, v := range p.Probabilities {
+			best = max(best, v)
+		}
+		conf.Observe(best)
+		m.predictions.WithLabelValues(s.Name, version, p.Tag).Inc()
+	}
+}
+
+// GetMetrics implements GET /metrics.
+func (s *Server) GetMetrics(context.Context, gen.GetMetricsRequestObject) (gen.GetMetricsResponseObject, error) {
+	families, err := s.metrics.registry.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("server: gather metrics: %w", err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range families {
+		if err := enc.Encode(f); err != nil {
+			return nil, fmt.Errorf("server: encode metrics: %w", err)
+		}
+	}
+	return gen.GetMetrics200TextResponse(buf.String()), nil
+}

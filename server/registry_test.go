@@ -1,0 +1,322 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/registry"
+)
+
+// committedArtifact is the model in artifacts/, which every registry test
+// imports as version 1.
+const committedArtifactDir = "../artifacts"
+
+// artifacts returns the committed artifact's bytes and those of a second,
+// different but valid artifact: the same model under another run id.
+func artifacts(t testing.TB) (v1, v2 []byte) {
+	t.Helper()
+	v1, err := os.ReadFile(filepath.Join(committedArtifactDir, model.ArtifactFile))
+	require.NoError(t, err)
+	art, err := model.Decode(bytes.NewReader(v1))
+	require.NoError(t, err)
+	art.RunID = "second-run"
+	var buf bytes.Buffer
+	require.NoError(t, model.Encode(&buf, art))
+	require.NotEqual(t, v1, buf.Bytes())
+	return v1, buf.Bytes()
+}
+
+// apiKeys are the API keys of a registry test server, by who holds them.
+type apiKeys map[string]string
+
+// The callers of the role matrix, from none to most privileged.
+var callers = []string{"anonymous", "garbage", "revoked", "viewer", "predictor", "admin"}
+
+// newRegistryServer returns a server whose registry holds the committed
+// model as version 1 (serving) and a user for each role.
+func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*Config)) (*Server, *registry.Registry, apiKeys) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := registry.OpenSQLite(ctx, filepath.Join(dir, "registry.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	log := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
+	reg, err := registry.New(store, filepath.Join(dir, "artifacts"), log)
+	require.NoError(t, err)
+	imported, err := reg.ImportIfEmpty(ctx, DefaultModelName, committedArtifactDir, "test")
+	require.NoError(t, err)
+	require.True(t, imported)
+
+	k := apiKeys{"garbage": "tgf_not-a-real-key"}
+	for _, role := range []registry.Role{registry.RoleViewer, registry.RolePredictor, registry.RoleAdmin} {
+		_, key, err := reg.CreateUser(ctx, string(role)+"-user", role)
+		require.NoError(t, err)
+		k[string(role)] = key
+	}
+	_, key, err := reg.CreateUser(ctx, "former", registry.RoleAdmin)
+	require.NoError(t, err)
+	_, err = store.RevokeUser(ctx, "former")
+	require.NoError(t, err)
+	k["revoked"] = key
+
+	cfg := Config{Logger: log, Registry: reg, RequireAuth: requireAuth}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	s, err := New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, s.LoadServing(ctx))
+	return s, reg, k
+}
+
+// as returns a header that authenticates as caller.
+func (k apiKeys) as(caller string) http.Header {
+	h := http.Header{}
+	if key, ok := k[caller]; ok {
+		h.Set("Authorization", "Bearer "+key)
+	}
+	return h
+}
+
+// sampleRequests holds, for each operation that needs a key, a request
+// that succeeds with enough privilege on a fresh registry server.
+func sampleRequests(v2 []byte) map[string]request {
+	predict := `{"texts":[{"text":"Transfer learning with transformers for text classification."}]}`
+	return map[string]request{
+		"predict":            {method: "POST", path: "/predict", body: predict, contentType: jsonCT},
+		"listModels":         {method: "GET", path: "/models"},
+		"getModel":           {method: "GET", path: "/models/tagifai"},
+		"listVersions":       {method: "GET", path: "/models/tagifai/versions"},
+		"getVersion":         {method: "GET", path: "/models/tagifai/versions/1"},
+		"uploadVersion":      {method: "PUT", path: "/models/tagifai/versions/2", body: string(v2), contentType: "application/octet-stream"},
+		"deleteVersion":      {method: "DELETE", path: "/models/tagifai/versions/2"},
+		"setServingVersion":  {method: "PUT", path: "/models/tagifai/serving-version", body: `{"version":1}`, contentType: jsonCT},
+		"predictWithVersion": {method: "POST", path: "/models/tagifai/versions/1/predictions", body: predict, contentType: jsonCT},
+		"listUsers":          {method: "GET", path: "/users"},
+		"createUser":         {method: "POST", path: "/users", body: `{"name":"ci-bot","role":"predictor"}`, contentType: jsonCT},
+		"revokeUser":         {method: "DELETE", path: "/users/viewer-user"},
+	}
+}
+
+// withHeader returns r with h added.
+func (r request) withHeader(h http.Header) request {
+	out := r
+	out.header = http.Header{}
+	for k, v := range r.header {
+		out.header[k] = v
+	}
+	for k, v := range h {
+		out.header[k] = v
+	}
+	return out
+}
+
+// TestRoleMatrix checks every cell of caller x operation, for every
+// operation the spec marks with x-required-role, with and without
+// --require-auth: 401 without a valid key, 403 with too low a role, and no
+// refusal with enough privilege.
+func TestRoleMatrix(t *testing.T) {
+	doc := loadSpec(t)
+	_, v2 := artifacts(t)
+	samples := sampleRequests(v2)
+	rank := map[string]int{"viewer": 1, "predictor": 2, "admin": 3}
+
+	var ops []*openapi3.Operation
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			if _, ok := op.Extensions[requiredRoleExtension]; ok {
+				ops = append(ops, op)
+			}
+		}
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].OperationID < ops[j].OperationID })
+	require.NotEmpty(t, ops)
+
+	for _, requireAuth := range []bool{false, true} {
+		for _, op := range ops {
+			need, err := requiredRole(op)
+			require.NoError(t, err)
+			sample, ok := samples[op.OperationID]
+			require.True(t, ok, "operation %s needs a role but has no sample request", op.OperationID)
+			for _, caller := range callers {
+				name := fmt.Sprintf("require-auth=%v/%s/%s", requireAuth, op.OperationID, caller)
+				t.Run(name, func(t *testing.T) {
+					s, _, k := newRegistryServer(t, requireAuth)
+					rec := do(s, sample.withHeader(k.as(caller)))
+					var want int
+					switch {
+					case caller == "anonymous" && !requireAuth && optionalAuth[need]:
+						want = 0 // open to anyone
+					case rank[caller] == 0:
+						want = http.StatusUnauthorized
+					case rank[caller] < rank[string(need)]:
+						want = http.StatusForbidden
+					}
+					if want == 0 {
+						assert.Less(t, rec.Code, 300, "body: %s", rec.Body)
+						return
+					}
+					require.Equal(t, want, rec.Code, "body: %s", rec.Body)
+					if want == http.StatusUnauthorized {
+						assert.Equal(t, "Bearer", rec.Header().Get("WWW-Authenticate"))
+					}
+					for _, key := range k {
+						assert.NotContains(t, rec.Body.String(), key, "a key was echoed")
+					}
+				})
+			}
+		}
+	}
+}
+
+func decodeBody(t testing.TB, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m), "body: %s", b)
+	return m
+}
+
+// TestRegistryLifecycle walks through what an operator does: upload,
+// upload again, conflicting upload, serve, roll back, delete.
+func TestRegistryLifecycle(t *testing.T) {
+	s, _, k := newRegistryServer(t, false)
+	v1, v2 := artifacts(t)
+	admin := k.as("admin")
+	upload := func(version int, body []byte) *requestResult {
+		return doResult(s, request{method: "PUT", path: fmt.Sprintf("/models/tagifai/versions/%d", version), body: string(body),
+			contentType: "application/octet-stream", header: admin})
+	}
+
+	r := upload(2, v2)
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	assert.Equal(t, "admin-user", r.data()["uploaded_by"])
+	assert.Equal(t, false, r.data()["serving"])
+	assert.Equal(t, http.StatusOK, upload(2, v2).status, "the same bytes again are fine")
+	r = upload(2, v1)
+	assert.Equal(t, http.StatusConflict, r.status, "other bytes for an existing version conflict")
+	assert.Equal(t, "conflict", r.problemType())
+
+	predictText := `{"texts":[{"text":"Transfer learning with transformers for text classification."}]}`
+	predict := func() map[string]any {
+		r := doResult(s, request{method: "POST", path: "/predict", body: predictText, contentType: jsonCT})
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		return r.data()
+	}
+	assert.Equal(t, 1.0, predict()["version"])
+
+	r = doResult(s, request{method: "PUT", path: "/models/tagifai/serving-version", body: `{"version":2}`, contentType: jsonCT, header: admin})
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	assert.Equal(t, 2.0, r.data()["serving_version"])
+	got := predict()
+	assert.Equal(t, 2.0, got["version"])
+	assert.Equal(t, "second-run", got["run_id"])
+
+	r = doResult(s, request{method: "DELETE", path: "/models/tagifai/versions/2", header: admin})
+	assert.Equal(t, http.StatusConflict, r.status, "the serving version cannot be deleted")
+
+	r = doResult(s, request{method: "PUT", path: "/models/tagifai/serving-version", body: `{"version":1}`, contentType: jsonCT, header: admin})
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	assert.Equal(t, 1.0, predict()["version"], "rolled back")
+
+	r = doResult(s, request{method: "DELETE", path: "/models/tagifai/versions/2", header: admin})
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	r = doResult(s, request{method: "GET", path: "/models/tagifai/versions", header: admin})
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Len(t, r.data()["versions"], 1)
+}
+
+func TestUploadRefusesBadArtifacts(t *testing.T) {
+	_, v2 := artifacts(t)
+	tests := []struct {
+		name string
+		body []byte
+	}{
+		{"truncated", v2[:len(v2)/2]},
+		{"one byte flipped", flipByte(v2, len(v2)/2)},
+		{"not an artifact", []byte("hello, this is not a model")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, k := newRegistryServer(t, false)
+			r := doResult(s, request{method: "PUT", path: "/models/tagifai/versions/2", body: string(tc.body),
+				contentType: "application/octet-stream", header: k.as("admin")})
+			require.Equal(t, http.StatusUnprocessableEntity, r.status, r.body)
+			assert.Contains(t, r.problemMessage(), "not a valid model artifact")
+			r = doResult(s, request{method: "GET", path: "/models/tagifai", header: k.as("admin")})
+			assert.Equal(t, 1.0, r.data()["version_count"], "a refused upload changes nothing")
+		})
+	}
+}
+
+func flipByte(b []byte, i int) []byte {
+	out := bytes.Clone(b)
+	out[i] ^= 0xff
+	return out
+}
+
+// requestResult is a response, decoded.
+type requestResult struct {
+	status int
+	body   string
+	header http.Header
+}
+
+func doResult(s http.Handler, r request) *requestResult {
+	rec := do(s, r)
+	return &requestResult{status: rec.Code, body: rec.Body.String(), header: rec.Header()}
+}
+
+func (r *requestResult) decoded() map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal([]byte(r.body), &m)
+	return m
+}
+
+func (r *requestResult) data() map[string]any {
+	d, _ := r.decoded()["data"].(map[string]any)
+	return d
+}
+
+func (r *requestResult) problemType() string {
+	errs, _ := r.data()["errors"].([]any)
+	if len(errs) == 0 {
+		return ""
+	}
+	return errs[0].(map[string]any)["type"].(string)
+}
+
+func (r *requestResult) problemMessage() string {
+	errs, _ := r.data()["errors"].([]any)
+	var msgs []string
+	for _, e := range errs {
+		msgs = append(msgs, e.(map[string]any)["message"].(string))
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// TestReadinessNeedsDatabase: a server whose database stops answering is
+// not ready, though its model is loaded; it stays alive.
+func TestReadinessNeedsDatabase(t *testing.T) {
+	s, reg, _ := newRegistryServer(t, false)
+	assert.Equal(t, http.StatusOK, do(s, request{method: "GET", path: "/health/ready"}).Code)
+	require.NoError(t, reg.Store().Close())
+	r := doResult(s, request{method: "GET", path: "/health/ready"})
+	assert.Equal(t, http.StatusServiceUnavailable, r.status)
+	assert.Contains(t, r.problemMessage(), "database")
+	assert.Equal(t, http.StatusOK, do(s, request{method: "GET", path: "/health/live"}).Code)
+}

@@ -1,0 +1,262 @@
+// Package server serves the TagIfAI API described by openapi.yaml: it
+// implements gen.StrictServerInterface on top of a model.Classifier, validates
+// every request against the embedded spec, and answers errors in the
+// documented envelope.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/labstack/echo/v4"
+
+	"github.com/tagifai/tagifai/gen"
+	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/registry"
+)
+
+// Predictor tags texts. *model.Classifier is one; tests use fakes.
+type Predictor interface {
+	// Classes returns the class names, in the order of Prediction.Probabilities.
+	Classes() []string
+	// PredictBatch returns one prediction for each text, in order.
+	PredictBatch(texts []string) []model.Prediction
+}
+
+// ModelInfo is what the API reports about a model.
+type ModelInfo struct {
+	// Name and Version identify the model in metrics and responses.
+	Name    string
+	Version int
+	// RunID identifies the training run that produced the model.
+	RunID string
+	// Args is any value that encodes to a JSON object (model.Args).
+	Args any
+	// Performance is what GET /performance reports.
+	Performance model.Performance
+	// LoadDuration is how long loading the model took.
+	LoadDuration time.Duration
+}
+
+// Serving is a model ready to answer requests: the predictor and what the
+// API reports about it, computed once when the model is loaded.
+type Serving struct {
+	ModelInfo
+	Predictor   Predictor
+	args        map[string]any
+	performance gen.Performance
+}
+
+// NewServing makes predictor servable with the API's view of info.
+func NewServing(info ModelInfo, predictor Predictor) (*Serving, error) {
+	raw, err := json.Marshal(info.Args)
+	if err != nil {
+		return nil, fmt.Errorf("server: encode args: %w", err)
+	}
+	var args map[string]any
+	if err := json.Unmarshal(raw, &args); err != nil {
+		return nil, fmt.Errorf("server: args must encode to a JSON object: %w", err)
+	}
+	return &Serving{ModelInfo: info, Predictor: predictor, args: args, performance: toPerformance(info.Performance)}, nil
+}
+
+// FromArtifact makes a trained artifact servable under name and version.
+func FromArtifact(name string, version int, a *model.Artifact, loadDuration time.Duration) (*Serving, error) {
+	return NewServing(ModelInfo{
+		Name: name, Version: version, RunID: a.RunID,
+		Args: a.Args, Performance: a.Performance, LoadDuration: loadDuration,
+	}, a.Classifier)
+}
+
+func toPerformance(p model.Performance) gen.Performance {
+	overall := toMetrics(p.Overall)
+	return gen.Performance{Overall: &overall, Class: toMetricsMap(p.Class), Slices: toMetricsMap(p.Slices)}
+}
+
+func toMetricsMap(m map[string]model.Metrics) *map[string]gen.Metrics {
+	out := make(map[string]gen.Metrics, len(m))
+	for k, v := range m {
+		out[k] = toMetrics(v)
+	}
+	return &out
+}
+
+func toMetrics(m model.Metrics) gen.Metrics {
+	return gen.Metrics{Precision: m.Precision, Recall: m.Recall, F1: m.F1, NumSamples: m.NumSamples}
+}
+
+// Config holds the server's settings. The zero value of a field means its
+// default.
+type Config struct {
+	// Logger receives access logs and errors; default: slog.Default().
+	Logger *slog.Logger
+	// MaxBodyBytes bounds request bodies; default: DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// SpecYAML is served at /openapi.yaml; default: the embedded spec as JSON
+	// converted to YAML.
+	SpecYAML []byte
+	// DisableValidation turns the OpenAPI request validator off. It exists to
+	// measure the validator's cost; never set it in production.
+	DisableValidation bool
+	// Registry holds model versions and users. Without it the registry and
+	// user operations answer 503 and every API key is refused.
+	Registry *registry.Registry
+	// ModelName is the model whose serving version answers POST /predict;
+	// default: DefaultModelName.
+	ModelName string
+	// RequireAuth demands a predictor's API key for predictions.
+	RequireAuth bool
+	// MaxUploadBytes bounds uploaded artifacts; default: registry.MaxArtifactBytes.
+	MaxUploadBytes int64
+}
+
+// versionCacheSize is how many versions besides the serving one stay loaded
+// for named-version predictions.
+const versionCacheSize = 4
+
+// DefaultModelName names the model that POST /predict serves by default.
+const DefaultModelName = "tagifai"
+
+// DefaultMaxBodyBytes is the default limit on request bodies: room for the
+// largest valid /predict request (1,000 texts) at typical lengths.
+const DefaultMaxBodyBytes = 4 << 20
+
+// Server is the TagIfAI HTTP API.
+type Server struct {
+	echo      *echo.Echo
+	log       *slog.Logger
+	spec      *openapi3.T
+	started   time.Time
+	metrics   *metrics
+	registry  *registry.Registry
+	modelName string
+	serving   atomic.Pointer[Serving]
+	// swapMu serialises changes of the serving version, so that the
+	// database's serving pointer and the one in memory agree.
+	swapMu sync.Mutex
+	// versions caches versions loaded for named-version predictions.
+	versions *versionCache
+}
+
+var _ gen.StrictServerInterface = (*Server)(nil)
+
+// New builds the server: the embedded spec, the request validator, the
+// strict handlers, the docs and the error handler. It serves 503 until
+// SetServing is called.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = registry.MaxArtifactBytes
+	}
+	if cfg.ModelName == "" {
+		cfg.ModelName = DefaultModelName
+	}
+	spec, err := gen.GetSwagger()
+	if err != nil {
+		return nil, fmt.Errorf("server: load embedded spec: %w", err)
+	}
+	s := &Server{log: cfg.Logger, spec: spec, started: time.Now(), metrics: newMetrics(),
+		registry: cfg.Registry, modelName: cfg.ModelName, versions: newVersionCache(versionCacheSize)}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	s.echo = e
+
+	ops, err := newOperations(spec)
+	if err != nil {
+		return nil, err
+	}
+	e.Pre(s.requestContext)
+	e.Use(s.metrics.instrument, s.accessLog, s.recoverPanic)
+	e.Use(bodyGuard(ops, cfg.MaxBodyBytes, cfg.MaxUploadBytes))
+	var auth Authenticator
+	if cfg.Registry != nil {
+		auth = cfg.Registry
+	}
+	authFn := authenticate(auth, cfg.RequireAuth)
+	if cfg.DisableValidation {
+		e.Use(authOnly(ops, authFn), withUser)
+	} else {
+		validator, err := newValidator(ops, authFn)
+		if err != nil {
+			return nil, err
+		}
+		e.Use(validator, withUser)
+	}
+	gen.RegisterHandlers(e, gen.NewStrictHandler(s, nil))
+	if err := registerDocs(e, spec, cfg.SpecYAML); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SetServing makes m the model that answers requests. Requests already
+// running finish on the model they started with.
+func (s *Server) SetServing(m *Serving) {
+	s.metrics.modelLoadSeconds.WithLabelValues(m.Name, strconv.Itoa(m.Version)).Set(m.LoadDuration.Seconds())
+	s.serving.Store(m)
+	s.log.Info("serving model", slog.String("model", m.Name), slog.Int("version", m.Version), slog.String("run_id", m.RunID))
+}
+
+// Ready reports whether a model is loaded.
+func (s *Server) Ready() bool { return s.serving.Load() != nil }
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Timeouts of the http.Server that Serve runs.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+)
+
+// Serve answers requests on ln until ctx is done, then shuts down
+// gracefully: it stops accepting, lets requests in flight finish for up to
+// shutdownTimeout, and returns. A clean shutdown returns nil.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout time.Duration) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", slog.Duration("timeout", shutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("server: %w", err)
+	}
+	return nil
+}
