@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tagifai/tagifai/model"
+)
+
+// When TAGIFAI_TEST_MAIN is set, the test binary is the tagifai command:
+// the crash tests start it as a real process and kill -9 it.
+func TestMain(m *testing.M) {
+	if os.Getenv("TAGIFAI_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// process is a tagifai serve started by a test.
+type process struct {
+	cmd *exec.Cmd
+	url string
+}
+
+// startServe starts `tagifai serve` on dataDir in a child process and
+// waits until it is ready.
+func startServe(t *testing.T, dataDir string) *process {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--artifacts", "artifacts")
+	cmd.Env = append(os.Environ(), "TAGIFAI_TEST_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				addr <- line.Addr
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		return &process{cmd: cmd, url: "http://" + a}
+	case <-time.After(30 * time.Second):
+		t.Fatal("tagifai serve did not start listening")
+		return nil
+	}
+}
+
+// kill9 kills the process without letting it clean up.
+func (p *process) kill9(t *testing.T) {
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	_ = p.cmd.Wait()
+}
+
+func getJSON(t *testing.T, url, key string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	require.NoError(t, err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var body map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+	return res.StatusCode, body
+}
+
+// createAdmin makes an admin in dataDir's registry and returns their key.
+func createAdmin(t *testing.T, dataDir string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"users", "create", "--data-dir", dataDir, "--name", "ops", "--role", "admin"},
+		env{getenv: func(string) string { return "" }, stdout: &out, stderr: &errOut})
+	require.NoError(t, err, errOut.String())
+	return strings.TrimSpace(out.String())
+}
+
+// secondArtifact returns a valid artifact other than the committed one.
+func secondArtifact(t *testing.T) []byte {
+	t.Helper()
+	art, err := model.Load("artifacts")
+	require.NoError(t, err)
+	art.RunID = "second-run"
+	var buf bytes.Buffer
+	require.NoError(t, model.Encode(&buf, art))
+	return buf.Bytes()
+}
+
+// TestCrashDuringUpload kills the server with SIGKILL half-way through an
+// upload; after a restart it serves the previous version and the registry
+// is intact. A completed upload survives a SIGKILL right after it.
+func TestCrashDuringUpload(t *testing.T) {
+	dataDir := t.TempDir()
+	key := createAdmin(t, dataDir)
+	v2 := secondArtifact(t)
+
+	p := startServe(t, dataDir)
+	code, health := getJSON(t, p.url+"/", "")
+	require.Equal(t, 200, code)
+	assert.Equal(t, 1.0, health["data"].(map[string]any)["version"])
+
+	// Half an upload, then SIGKILL.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
+	require.NoError(t, err)
+	fmt.Fprintf(conn, "PUT /models/tagifai/versions/2 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", key, len(v2))
+	_, err = conn.Write(v2[:len(v2)/2])
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond)
+	p.kill9(t)
+	conn.Close()
+
+	p = startServe(t, dataDir)
+	code, m := getJSON(t, p.url+"/models/tagifai", key)
+	require.Equal(t, 200, code, "%v", m)
+	assert.Equal(t, 1.0, m["data"].(map[string]any)["serving_version"])
+	assert.Equal(t, 1.0, m["data"].(map[string]any)["version_count"], "the interrupted upload left no version")
+	code, _ = getJSON(t, p.url+"/", "")
+	assert.Equal(t, 200, code)
+
+	// A whole upload, serve it, then SIGKILL: both survive.
+	req, err := http.NewRequest("PUT", p.url+"/models/tagifai/versions/2", bytes.NewReader(v2))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Equal(t, http.StatusCreated, res.StatusCode, string(body))
+	req, err = http.NewRequest("PUT", p.url+"/models/tagifai/serving-version", strings.NewReader(`{"version":2}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	p.kill9(t)
+
+	p = startServe(t, dataDir)
+	code, health = getJSON(t, p.url+"/", "")
+	require.Equal(t, 200, code)
+	assert.Equal(t, 2.0, health["data"].(map[string]any)["version"], "the serving pointer survived SIGKILL")
+	assert.Equal(t, "second-run", health["data"].(map[string]any)["run_id"])
+
+	leftovers, err := filepath.Glob(filepath.Join(dataDir, "artifacts", "tagifai", ".upload-*"))
+	require.NoError(t, err)
+	assert.Empty(t, leftovers, "temporary files of interrupted uploads are cleaned up at start")
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/server"
+)
+
+// openapiYAML is the contract, served as written at /openapi.yaml.
+//
+//go:embed openapi.yaml
+var openapiYAML []byte
+
+func init() {
+	commands["serve"] = command{summary: "serve the model over HTTP", run: runServe}
+}
+
+// serveConfig is what `tagifai serve` is told by flags and TAGIFAI_*
+// environment variables; a flag wins over its variable.
+type serveConfig struct {
+	artifacts       string
+	dataDir         string
+	modelName       string
+	requireAuth     bool
+	addr            string
+	maxBodyBytes    int64
+	shutdownTimeout time.Duration
+	logLevel        slog.Level
+	noValidation    bool
+}
+
+func parseServeFlags(args []string, e env) (serveConfig, error) {
+	cfg := serveConfig{
+		artifacts:       envOr(e, "TAGIFAI_ARTIFACTS", "artifacts"),
+		dataDir:         envOr(e, "TAGIFAI_DATA_DIR", "data"),
+		modelName:       envOr(e, "TAGIFAI_MODEL", server.DefaultModelName),
+		addr:            envOr(e, "TAGIFAI_ADDR", ":8000"),
+		maxBodyBytes:    server.DefaultMaxBodyBytes,
+		shutdownTimeout: 15 * time.Second,
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.StringVar(&cfg.artifacts, "artifacts", cfg.artifacts, "directory of the model imported as version 1 when the registry is empty (env TAGIFAI_ARTIFACTS)")
+	fs.StringVar(&cfg.dataDir, "data-dir", cfg.dataDir, "directory of the registry: its database and artifact files (env TAGIFAI_DATA_DIR)")
+	fs.StringVar(&cfg.modelName, "model", cfg.modelName, "model whose serving version answers POST /predict (env TAGIFAI_MODEL)")
+	fs.BoolVar(&cfg.requireAuth, "require-auth", envBool(e, "TAGIFAI_REQUIRE_AUTH"), "demand a predictor's API key for predictions (env TAGIFAI_REQUIRE_AUTH)")
+	fs.StringVar(&cfg.addr, "addr", cfg.addr, "HOST:PORT to listen on (env TAGIFAI_ADDR)")
+	fs.Int64Var(&cfg.maxBodyBytes, "max-body-bytes", cfg.maxBodyBytes, "largest request body accepted, in bytes")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", cfg.shutdownTimeout, "how long in-flight requests may take to finish on SIGTERM")
+	fs.TextVar(&cfg.logLevel, "log-level", cfg.logLevel, "debug, info, warn or error")
+	fs.BoolVar(&cfg.noValidation, "no-validation", false, "turn request validation off (for measuring its cost only)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "serve: unexpected arguments %q\n", fs.Args())
+		return cfg, errUsage
+	}
+	if cfg.maxBodyBytes <= 0 {
+		return cfg, fmt.Errorf("serve: --max-body-bytes must be positive, got %d", cfg.maxBodyBytes)
+	}
+	if cfg.shutdownTimeout <= 0 {
+		return cfg, fmt.Errorf("serve: --shutdown-timeout must be positive, got %s", cfg.shutdownTimeout)
+	}
+	return cfg, nil
+}
+
+// envBool reads a boolean environment variable: 1, true, yes or on.
+func envBool(e env, key string) bool {
+	switch strings.ToLower(e.getenv(key)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
+func envOr(e env, key, def string) string {
+	if v := e.getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// runServe loads the model, then binds the listener and serves until ctx is
+// done. The model is loaded before the first connection is accepted.
+func runServe(ctx context.Context, args []string, e env) error {
+	cfg, err := parseServeFlags(args, e)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+
+	start := time.Now()
+	reg, err := openRegistry(ctx, cfg.dataDir, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer reg.Store().Close()
+	imported, err := reg.ImportIfEmpty(ctx, cfg.modelName, cfg.artifacts, "tagifai-serve")
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if imported {
+		log.Info("registry was empty: imported the model as version 1", slog.String("model", cfg.modelName), slog.String("from", cfg.artifacts))
+	}
+	bad, err := reg.Verify(ctx)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	for version, problem := range bad {
+		log.Error("artifact fails its checksum; it cannot be served", slog.String("version", version), slog.String("error", problem.Error()))
+	}
+
+	srv, err := server.New(server.Config{
+		Logger:            log,
+		MaxBodyBytes:      cfg.maxBodyBytes,
+		SpecYAML:          openapiYAML,
+		DisableValidation: cfg.noValidation,
+		Registry:          reg,
+		ModelName:         cfg.modelName,
+		RequireAuth:       cfg.requireAuth,
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.LoadServing(ctx); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("model loaded", slog.String("model", cfg.modelName), slog.Duration("duration", time.Since(start)))
+	if cfg.noValidation {
+		log.Warn("request validation is off")
+	}
+	if !cfg.requireAuth {
+		log.Warn("predictions need no API key; start with --require-auth to demand one")
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("listening", slog.String("addr", ln.Addr().String()))
+	if err := srv.Serve(ctx, ln, cfg.shutdownTimeout); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openRegistry opens the registry under dataDir: registry.db and artifacts/.
+func openRegistry(ctx context.Context, dataDir string, log *slog.Logger) (*registry.Registry, error) {
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, err
+	}
+	store, err := registry.OpenSQLite(ctx, filepath.Join(dataDir, "registry.db"))
+	if err != nil {
+		return nil, err
+	}
+	reg, err := registry.New(store, filepath.Join(dataDir, "artifacts"), log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return reg, nil
+}
