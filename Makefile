@@ -1,35 +1,52 @@
 # tagifai: spec-first model server for the TagIfAI text classifier.
+# `make help` lists the targets.
 
 DATA      ?= ../shared/data
 ARTIFACTS ?= artifacts
 ADDR      ?= :8000
 SEED      ?= 42
 GO        ?= go
+NPM_CI    := cd scripts && npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: all build run test train evaluate generate check-generated vet fmt bench clean
+.PHONY: help build run test train evaluate generate check-generated lint-spec node-deps ci clean
 
-all: build
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-## build: compile the tagifai binary into ./bin/tagifai
-build:
+build: ## compile the tagifai binary into ./bin/tagifai
 	$(GO) build -trimpath -o bin/tagifai .
 
-## run: serve the committed model on $(ADDR)
-run: build
+run: build ## serve the committed model on $(ADDR)
 	./bin/tagifai serve --artifacts $(ARTIFACTS) --addr $(ADDR)
 
-## test: vet and run every test (race detector on)
-test:
+test: ## vet and run every Go test with the race detector
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-## train: train the model from $(DATA) into $(ARTIFACTS)
-train:
+train: ## train the model from $(DATA) into $(ARTIFACTS)
 	$(GO) run . train --data $(DATA)/dataset.csv --holdout $(DATA)/holdout.csv --out $(ARTIFACTS) --seed $(SEED)
 
-## evaluate: score the committed model on the holdout set
-evaluate:
+evaluate: ## score the committed model on the holdout set
 	$(GO) run . evaluate --artifacts $(ARTIFACTS) --data $(DATA)/holdout.csv
+
+node-deps: scripts/node_modules/.package-lock.json
+
+scripts/node_modules/.package-lock.json: scripts/package-lock.json
+	$(NPM_CI)
+
+generate: node-deps ## regenerate gen/ and the docs bundles from openapi.yaml and scripts/package-lock.json
+	$(GO) generate ./gen/
+	scripts/docs-assets.sh
+
+check-generated: generate ## fail if generated files are stale or missing
+	@git diff --exit-code -- gen server/docs || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@untracked=$$(git status --porcelain --untracked-files=all -- gen server/docs); \
+	  if [ -n "$$untracked" ]; then echo "generated files are not committed:"; echo "$$untracked"; exit 1; fi
+
+lint-spec: node-deps ## lint openapi.yaml with Redocly's recommended-strict rules
+	cd scripts && npx --no-install redocly lint --config redocly.yaml ../openapi.yaml
+
+ci: check-generated lint-spec test ## what CI runs
 
 clean:
 	rm -rf bin
