@@ -1,0 +1,52 @@
+# Sourced by scripts/soak.sh, sigterm.sh and slowclient.sh: build tagifai,
+# start it on loopback with the committed model and a scratch data directory,
+# and stop it on exit. Set PORT before sourcing.
+#
+#   start_server [FLAGS...]   start ./bin/tagifai serve; sets $pid, $URL
+#   rss_kb                    the server's resident set size in KiB
+#   $work                     a scratch directory, removed on exit
+
+: "${PORT:?PORT must be set}"
+ADDR=127.0.0.1:$PORT
+URL=http://$ADDR
+work=$(mktemp -d)
+pid=
+
+cleanup() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+make -s build
+
+# A 120-character project text.
+TEXT="Fine-tuning BERT transformers for named entity recognition and sentiment analysis on customer reviews with PyTorch"
+TEXT=$(printf '%-120.120s' "$TEXT")
+
+# write_body FILE N: a POST /predict body of N copies of $TEXT.
+write_body() {
+  local file=$1 n=$2 i
+  { printf '{"texts":['
+    for i in $(seq 1 "$n"); do [ "$i" -gt 1 ] && printf ','; printf '{"text":"%s"}' "$TEXT"; done
+    printf ']}'; } > "$file"
+}
+
+start_server() {
+  TAGIFAI_DATA_DIR="$work/data" ./bin/tagifai serve --artifacts artifacts --addr "$ADDR" "$@" 2>"$work/server.log" &
+  pid=$!
+  local _
+  for _ in $(seq 1 1000); do
+    curl -fso /dev/null "$URL/health/ready" && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.01
+  done
+  echo "$0: server did not become ready" >&2
+  tail -20 "$work/server.log" >&2
+  exit 1
+}
+
+rss_kb() { ps -o rss= -p "$pid" | tr -d ' '; }
