@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -140,10 +141,13 @@ func TestStore(t *testing.T) {
 	}
 }
 
-// TestSQLiteReopen: data and migrations survive closing and reopening.
+// TestSQLiteReopen: data and migrations survive closing and reopening, in
+// a directory whose name would end a URL early.
 func TestSQLiteReopen(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "registry.db")
+	dir := filepath.Join(t.TempDir(), "a#b?c")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	path := filepath.Join(dir, "registry.db")
 	s, err := OpenSQLite(ctx, path)
 	require.NoError(t, err)
 	require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa")))
@@ -156,4 +160,23 @@ func TestSQLiteReopen(t *testing.T) {
 	m, err := s.Model(ctx, "tagifai")
 	require.NoError(t, err)
 	assert.Equal(t, 1, m.ServingVersion)
+}
+
+// TestSQLiteSeparatePaths: two databases whose paths differ only after a
+// '#' are two databases.
+func TestSQLiteSeparatePaths(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	for _, name := range []string{"x#1", "x#2"} {
+		require.NoError(t, os.Mkdir(filepath.Join(base, name), 0o700))
+	}
+	a, err := OpenSQLite(ctx, filepath.Join(base, "x#1", "registry.db"))
+	require.NoError(t, err)
+	defer a.Close()
+	require.NoError(t, a.CreateVersion(ctx, testVersion("tagifai", 1, "aaa")))
+	b, err := OpenSQLite(ctx, filepath.Join(base, "x#2", "registry.db"))
+	require.NoError(t, err)
+	defer b.Close()
+	_, err = b.Model(ctx, "tagifai")
+	assert.Equal(t, ENOTFOUND, ErrorCode(err))
 }
