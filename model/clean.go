@@ -23,8 +23,8 @@ var DefaultCleanOptions = CleanOptions{Lower: true, Stem: false, Stopwords: true
 
 // Clean returns text cleaned as the lesson's clean_text did, in one pass:
 //
-//   - links are removed: every white-space separated field that starts with
-//     "http://" or "https://" (case-insensitively);
+//   - links are removed: "http://" or "https://" (in any case) at the start
+//     of a word, up to the next white space;
 //   - with opts.Lower, the text is lower-cased;
 //   - with opts.Stopwords, every stop word is removed as a whole word, where
 //     words are maximal runs of letters, digits and underscores as Python's
@@ -61,10 +61,11 @@ func AppendClean(dst []byte, text string, opts CleanOptions) []byte {
 		}
 		wordStart = -1
 	}
-	fieldStart := true // at the start of a white-space separated field
 	i := 0
 	for i < len(text) {
-		if fieldStart && isLink(text[i:]) {
+		// Each iteration starts at a separator or at the first character of
+		// a word, where a link may start.
+		if isLink(text[i:]) {
 			for i < len(text) {
 				r, size := decodeRune(text[i:])
 				if unicode.IsSpace(r) {
@@ -78,11 +79,9 @@ func AppendClean(dst []byte, text string, opts CleanOptions) []byte {
 		if !isWordRune(r) {
 			// A separator: punctuation or white space.
 			endWord()
-			fieldStart = unicode.IsSpace(r)
 			i += size
 			continue
 		}
-		fieldStart = false
 		// A maximal run of word characters: text[i:j].
 		j := i + size
 		for j < len(text) {
