@@ -239,6 +239,23 @@ func decodePayload(p []byte) (*Artifact, error) {
 		return out
 	}
 	idf, weights, bias := floats(d), floats(d*k), floats(k)
+	for _, fs := range [][]float32{idf, weights, bias} {
+		for _, f := range fs {
+			if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+				return nil, errors.New("non-finite idf, weight or intercept")
+			}
+		}
+	}
+	if math.IsNaN(meta.Threshold) || meta.Threshold < 0 || meta.Threshold > 1 {
+		return nil, fmt.Errorf("threshold %v outside [0, 1]", meta.Threshold)
+	}
+	seen := map[string]bool{}
+	for _, c := range meta.Classes {
+		if c == "" || seen[c] {
+			return nil, fmt.Errorf("classes %q: empty or repeated", meta.Classes)
+		}
+		seen[c] = true
+	}
 	vec := &vectorizer{
 		cfg: featureConfig{
 			charMin: meta.CharMin, charMax: meta.CharMax, wordMax: meta.WordMax,

@@ -174,6 +174,8 @@ func (c *Classifier) scores(dst []float64, idx []int32, val []float64) {
 func probabilities(dst, z []float64, loss string) int {
 	win := 0
 	for i := range z {
+		// Finite weights can still sum to ±Inf; keep exp(z - max z) defined.
+		z[i] = min(max(z[i], -math.MaxFloat64), math.MaxFloat64)
 		if z[i] > z[win] {
 			win = i
 		}

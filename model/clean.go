@@ -47,7 +47,7 @@ func Clean(text string, opts CleanOptions) string {
 }
 
 // AppendClean appends Clean(text, opts) to dst and returns the extended
-// buffer. It allocates nothing when dst has room and opts.Stem is false.
+// buffer. It allocates nothing when dst has room.
 func AppendClean(dst []byte, text string, opts CleanOptions) []byte {
 	start := len(dst)
 	wordStart := -1 // start in dst of the word being written, or -1
@@ -56,8 +56,8 @@ func AppendClean(dst []byte, text string, opts CleanOptions) []byte {
 			return
 		}
 		if opts.Stem {
-			stemmed := Stem(string(dst[wordStart:]), opts.Lower)
-			dst = append(dst[:wordStart], stemmed...)
+			// The word is lower-cased already when opts.Lower is set.
+			dst = stemInPlace(dst, wordStart)
 		}
 		wordStart = -1
 	}

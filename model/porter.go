@@ -1,6 +1,9 @@
 package model
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // Stem returns the Porter stem of word as NLTK's PorterStemmer computes it
 // in its default NLTK_EXTENSIONS mode (nltk/stem/porter.py): M. F. Porter,
@@ -13,25 +16,44 @@ import "strings"
 // other bytes, upper-case letters included, count as consonants, as in
 // NLTK.
 func Stem(word string, lower bool) string {
-	s := word
-	if lower {
-		s = strings.ToLower(word)
-	}
+	// NLTK looks the word up among the irregular forms before lower-casing.
 	if irregular, ok := porterIrregular[word]; ok {
 		return irregular
 	}
-	if len(word) <= 2 {
-		return s
+	if lower {
+		word = strings.ToLower(word)
 	}
-	s = porterStep1a(s)
-	s = porterStep1b(s)
-	s = porterStep1c(s)
-	s = porterStep2(s)
-	s = porterStep3(s)
-	s = porterStep4(s)
-	s = porterStep5a(s)
-	s = porterStep5b(s)
-	return s
+	if utf8.RuneCountInString(word) <= 2 {
+		return word
+	}
+	return string(stemSteps([]byte(word), 0))
+}
+
+// stemInPlace replaces the word dst[start:] by its stem, as Stem(word,
+// false) would. Stems are never longer than their word, so it works in
+// place and allocates nothing.
+func stemInPlace(dst []byte, start int) []byte {
+	if irregular, ok := porterIrregular[string(dst[start:])]; ok {
+		return append(dst[:start], irregular...)
+	}
+	if utf8.RuneCount(dst[start:]) <= 2 {
+		return dst
+	}
+	return stemSteps(dst, start)
+}
+
+// stemSteps applies Porter's steps to the word dst[start:].
+func stemSteps(dst []byte, start int) []byte {
+	w := stemmer{b: dst[start:]}
+	w.step1a()
+	w.step1b()
+	w.step1c()
+	w.step2()
+	w.step3()
+	w.step4()
+	w.step5a()
+	w.step5b()
+	return dst[:start+len(w.b)]
 }
 
 var porterIrregular = map[string]string{
@@ -44,7 +66,21 @@ var porterIrregular = map[string]string{
 	"howe": "howe", "proceed": "proceed", "exceed": "exceed", "succeed": "succeed",
 }
 
-func isConsonant(w string, i int) bool {
+// stemmer holds the word being stemmed; every step shortens or rewrites
+// b in place.
+type stemmer struct{ b []byte }
+
+func (w *stemmer) hasSuffix(s string) bool {
+	return len(w.b) >= len(s) && string(w.b[len(w.b)-len(s):]) == s
+}
+
+// replace replaces the last n bytes by repl (len(repl) <= n + 1 only when
+// the caller knows there is room: stems never outgrow the word).
+func (w *stemmer) replace(n int, repl string) {
+	w.b = append(w.b[:len(w.b)-n], repl...)
+}
+
+func isConsonant(w []byte, i int) bool {
 	switch w[i] {
 	case 'a', 'e', 'i', 'o', 'u':
 		return false
@@ -56,7 +92,7 @@ func isConsonant(w string, i int) bool {
 
 // measure is Porter's m: the number of vowel-consonant sequences in
 // [C](VC){m}[V].
-func measure(w string) int {
+func measure(w []byte) int {
 	m := 0
 	for i := 1; i < len(w); i++ {
 		if isConsonant(w, i) && !isConsonant(w, i-1) {
@@ -66,8 +102,8 @@ func measure(w string) int {
 	return m
 }
 
-func containsVowel(w string) bool {
-	for i := range len(w) {
+func containsVowel(w []byte) bool {
+	for i := range w {
 		if !isConsonant(w, i) {
 			return true
 		}
@@ -75,13 +111,13 @@ func containsVowel(w string) bool {
 	return false
 }
 
-func endsDoubleConsonant(w string) bool {
+func endsDoubleConsonant(w []byte) bool {
 	n := len(w)
 	return n >= 2 && w[n-1] == w[n-2] && isConsonant(w, n-1)
 }
 
 // endsCVC is Porter's *o, with NLTK's extension to two-letter stems.
-func endsCVC(w string) bool {
+func endsCVC(w []byte) bool {
 	n := len(w)
 	if n >= 3 && isConsonant(w, n-3) && !isConsonant(w, n-2) && isConsonant(w, n-1) &&
 		w[n-1] != 'w' && w[n-1] != 'x' && w[n-1] != 'y' {
@@ -91,83 +127,81 @@ func endsCVC(w string) bool {
 }
 
 // porterRule replaces suffix by repl when the stem before it satisfies
-// cond (nil: always).
+// cond.
 type porterRule struct {
 	suffix, repl string
-	cond         func(stem string) bool
+	cond         func(stem []byte) bool
 }
 
-func positiveMeasure(stem string) bool { return measure(stem) > 0 }
-func measureAbove1(stem string) bool   { return measure(stem) > 1 }
+func positiveMeasure(stem []byte) bool { return measure(stem) > 0 }
+func measureAbove1(stem []byte) bool   { return measure(stem) > 1 }
 
 // applyRules applies the first rule whose suffix matches; a matching rule
-// whose condition fails ends the step with w unchanged.
-func applyRules(w string, rules []porterRule) string {
+// whose condition fails ends the step with the word unchanged.
+func (w *stemmer) applyRules(rules []porterRule) {
 	for _, r := range rules {
-		if strings.HasSuffix(w, r.suffix) {
-			stem := w[:len(w)-len(r.suffix)]
-			if r.cond == nil || r.cond(stem) {
-				return stem + r.repl
+		if w.hasSuffix(r.suffix) {
+			if r.cond(w.b[:len(w.b)-len(r.suffix)]) {
+				w.replace(len(r.suffix), r.repl)
 			}
-			return w
+			return
 		}
 	}
-	return w
 }
 
-func porterStep1a(w string) string {
-	if len(w) == 4 && strings.HasSuffix(w, "ies") {
-		return w[:1] + "ie"
-	}
-	return applyRules(w, []porterRule{{"sses", "ss", nil}, {"ies", "i", nil}, {"ss", "ss", nil}, {"s", "", nil}})
-}
-
-func porterStep1b(w string) string {
-	if strings.HasSuffix(w, "ied") {
-		if len(w) == 4 {
-			return w[:1] + "ie"
-		}
-		return w[:len(w)-3] + "i"
-	}
-	if strings.HasSuffix(w, "eed") {
-		if stem := w[:len(w)-3]; measure(stem) > 0 {
-			return stem + "ee"
-		}
-		return w
-	}
-	var stem string
+func (w *stemmer) step1a() {
 	switch {
-	case strings.HasSuffix(w, "ed") && containsVowel(w[:len(w)-2]):
-		stem = w[:len(w)-2]
-	case strings.HasSuffix(w, "ing") && containsVowel(w[:len(w)-3]):
-		stem = w[:len(w)-3]
-	default:
-		return w
+	case len(w.b) == 4 && w.hasSuffix("ies"):
+		w.replace(3, "ie")
+	case w.hasSuffix("sses"):
+		w.replace(4, "ss")
+	case w.hasSuffix("ies"):
+		w.replace(3, "i")
+	case w.hasSuffix("ss"):
+	case w.hasSuffix("s"):
+		w.replace(1, "")
 	}
-	for _, suffix := range []string{"at", "bl", "iz"} {
-		if strings.HasSuffix(stem, suffix) {
-			return stem + "e"
-		}
-	}
-	if endsDoubleConsonant(stem) {
-		if last := stem[len(stem)-1]; last != 'l' && last != 's' && last != 'z' {
-			return stem[:len(stem)-1]
-		}
-		return stem
-	}
-	if measure(stem) == 1 && endsCVC(stem) {
-		return stem + "e"
-	}
-	return stem
 }
 
-func porterStep1c(w string) string {
-	if strings.HasSuffix(w, "y") {
-		if stem := w[:len(w)-1]; len(stem) > 1 && isConsonant(stem, len(stem)-1) {
-			return stem + "i"
+func (w *stemmer) step1b() {
+	if w.hasSuffix("ied") {
+		if len(w.b) == 4 {
+			w.replace(3, "ie")
+		} else {
+			w.replace(3, "i")
 		}
+		return
 	}
-	return w
+	if w.hasSuffix("eed") {
+		if measure(w.b[:len(w.b)-3]) > 0 {
+			w.replace(3, "ee")
+		}
+		return
+	}
+	switch {
+	case w.hasSuffix("ed") && containsVowel(w.b[:len(w.b)-2]):
+		w.replace(2, "")
+	case w.hasSuffix("ing") && containsVowel(w.b[:len(w.b)-3]):
+		w.replace(3, "")
+	default:
+		return
+	}
+	switch {
+	case w.hasSuffix("at"), w.hasSuffix("bl"), w.hasSuffix("iz"):
+		w.replace(0, "e")
+	case endsDoubleConsonant(w.b):
+		if last := w.b[len(w.b)-1]; last != 'l' && last != 's' && last != 'z' {
+			w.replace(1, "")
+		}
+	case measure(w.b) == 1 && endsCVC(w.b):
+		w.replace(0, "e")
+	}
+}
+
+func (w *stemmer) step1c() {
+	if n := len(w.b); n > 2 && w.b[n-1] == 'y' && isConsonant(w.b, n-2) {
+		w.b[n-1] = 'i'
+	}
 }
 
 var porterStep2Rules = []porterRule{
@@ -193,14 +227,16 @@ var porterStep2Rules = []porterRule{
 	{"biliti", "ble", positiveMeasure},
 	{"fulli", "ful", positiveMeasure},
 	// NLTK keeps the "l" of "logi" with the stem it measures.
-	{"logi", "log", func(stem string) bool { return measure(stem+"l") > 0 }},
+	{"logi", "log", func(stem []byte) bool { return measure(stem[:len(stem)+1]) > 0 }},
 }
 
-func porterStep2(w string) string {
-	if strings.HasSuffix(w, "alli") && positiveMeasure(w[:len(w)-4]) {
-		return porterStep2(w[:len(w)-4] + "al")
+func (w *stemmer) step2() {
+	if w.hasSuffix("alli") && positiveMeasure(w.b[:len(w.b)-4]) {
+		w.replace(4, "al")
+		w.step2()
+		return
 	}
-	return applyRules(w, porterStep2Rules)
+	w.applyRules(porterStep2Rules)
 }
 
 var porterStep3Rules = []porterRule{
@@ -213,7 +249,7 @@ var porterStep3Rules = []porterRule{
 	{"ness", "", positiveMeasure},
 }
 
-func porterStep3(w string) string { return applyRules(w, porterStep3Rules) }
+func (w *stemmer) step3() { w.applyRules(porterStep3Rules) }
 
 var porterStep4Rules = []porterRule{
 	{"al", "", measureAbove1},
@@ -227,7 +263,7 @@ var porterStep4Rules = []porterRule{
 	{"ement", "", measureAbove1},
 	{"ment", "", measureAbove1},
 	{"ent", "", measureAbove1},
-	{"ion", "", func(stem string) bool {
+	{"ion", "", func(stem []byte) bool {
 		return measure(stem) > 1 && (stem[len(stem)-1] == 's' || stem[len(stem)-1] == 't')
 	}},
 	{"ou", "", measureAbove1},
@@ -239,21 +275,19 @@ var porterStep4Rules = []porterRule{
 	{"ize", "", measureAbove1},
 }
 
-func porterStep4(w string) string { return applyRules(w, porterStep4Rules) }
+func (w *stemmer) step4() { w.applyRules(porterStep4Rules) }
 
-func porterStep5a(w string) string {
-	if strings.HasSuffix(w, "e") {
-		stem := w[:len(w)-1]
+func (w *stemmer) step5a() {
+	if w.hasSuffix("e") {
+		stem := w.b[:len(w.b)-1]
 		if m := measure(stem); m > 1 || m == 1 && !endsCVC(stem) {
-			return stem
+			w.replace(1, "")
 		}
 	}
-	return w
 }
 
-func porterStep5b(w string) string {
-	if strings.HasSuffix(w, "ll") && measure(w[:len(w)-1]) > 1 {
-		return w[:len(w)-1]
+func (w *stemmer) step5b() {
+	if w.hasSuffix("ll") && measure(w.b[:len(w.b)-1]) > 1 {
+		w.replace(1, "")
 	}
-	return w
 }

@@ -336,7 +336,7 @@ func (v *vectorizer) transform(text []byte, s *sparseScratch, idx []int32, val [
 	for _, i := range s.touched {
 		tf := s.dense[i]
 		if v.cfg.sublinearTF {
-			tf = 1 + math.Log(tf)
+			tf = sublinear(tf)
 		}
 		x := tf * float64(v.idf[i])
 		s.dense[i] = x
@@ -365,4 +365,20 @@ func (v *vectorizer) transform(text []byte, s *sparseScratch, idx []int32, val [
 		val = append(val, x)
 	}
 	return idx, val
+}
+
+// logTable holds 1 + ln(n) for small counts n.
+var logTable = func() (t [64]float64) {
+	for n := 1; n < len(t); n++ {
+		t[n] = 1 + math.Log(float64(n))
+	}
+	return t
+}()
+
+// sublinear returns 1 + ln(count).
+func sublinear(count float64) float64 {
+	if n := int(count); n < len(logTable) && float64(n) == count {
+		return logTable[n]
+	}
+	return 1 + math.Log(count)
 }
