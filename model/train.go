@@ -73,8 +73,9 @@ type Args struct {
 // LessonArgs returns the Made With ML lesson's arguments: char_wb 2..8
 // n-grams, one-vs-rest log loss, alpha 1e-4, constant learning rate
 // 0.1469, 100 epochs, over-sampling and the 25th-percentile threshold.
-// The lesson's min_freq of 75 was set for 955 projects; 60 is the same
-// proportion of the 764 in dataset.csv.
+// The lesson's min_freq of 75 was set for its 955 projects, where mlops had
+// 79; dataset.csv has 764 projects and 63 mlops ones (about 50 in a
+// cross-validation fold), so min_freq is 30, which keeps the four classes.
 func LessonArgs() Args {
 	return Args{
 		AcceptedTags: []string{"computer-vision", "graph-learning", "mlops", "natural-language-processing"},
@@ -92,15 +93,21 @@ func LessonArgs() Args {
 }
 
 // DefaultArgs returns the arguments of the committed model, chosen by
-// repeated 5-fold cross-validation on dataset.csv (CrossValidate; the
-// holdout played no part). They change the lesson's as follows:
+// stratified 5-fold cross-validation on dataset.csv, repeated with three
+// fold seeds (CrossValidate; the holdout played no part). They change the
+// lesson's as follows:
 //
 //   - word unigrams beside the char_wb n-grams, sublinear tf and Porter
 //     stemming;
 //   - the modified Huber loss with alpha 1e-3 and learning rate 0.01;
-//   - no fallback threshold, since on every fold the fallback cost more F1
-//     than it saved; with it off the validation split has no use, so
-//     val_size and test_size are 0 and the model trains on every example.
+//   - no fallback threshold: with a 15% validation split, the cross-validated
+//     weighted F1 was 0.893 without the fallback and 0.876, 0.861 and 0.797
+//     with the quantile at 0.05, 0.10 and 0.25; with the fallback off the
+//     validation split has no use, so val_size and test_size are 0 and the
+//     model trains on every example (0.895 in cross-validation).
+//
+// The lesson's arguments score 0.810 in the same cross-validation (0.863
+// without their fallback).
 func DefaultArgs() Args {
 	a := LessonArgs()
 	a.ValSize, a.TestSize = 0, 0
