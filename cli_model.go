@@ -91,8 +91,9 @@ type trainReport struct {
 
 // runTrain trains on --data, evaluates on --holdout and writes --out. The
 // run id is derived from the arguments, the seed and the bytes of both data
-// files; the creation time is $SOURCE_DATE_EPOCH when set (for
-// reproducible artifacts), else now.
+// files; the creation time is $SOURCE_DATE_EPOCH when set, else now, in
+// whole seconds, so that SOURCE_DATE_EPOCH set to an artifact's creation
+// time reproduces its bytes exactly.
 func runTrain(ctx context.Context, argv []string, e env) error {
 	fs := newFlagSet("train", "", e)
 	data := fs.String("data", "", "training CSV (id,created_on,title,description,tag)")
@@ -109,7 +110,7 @@ func runTrain(ctx context.Context, argv []string, e env) error {
 	if fs.NArg() > 0 {
 		return usageError(fs, e, fmt.Sprintf("unexpected arguments %q", fs.Args()))
 	}
-	createdAt := time.Now().UTC()
+	createdAt := time.Now().UTC().Truncate(time.Second)
 	if s := e.getenv("SOURCE_DATE_EPOCH"); s != "" {
 		sec, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
