@@ -2,17 +2,14 @@ package server
 
 import (
 	"embed"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/oasdiff/yaml"
 )
 
 // docsFS holds the Swagger UI and ReDoc pages and the bundles they load, so
@@ -34,17 +31,8 @@ var docsAssets = map[string]bool{
 }
 
 // registerDocs serves the spec (/openapi.json, /openapi.yaml) and its
-// renderings (/docs, /redoc). specYAML, when nil, is derived from spec.
-func registerDocs(e *echo.Echo, spec *openapi3.T, specYAML []byte) error {
-	specJSON, err := json.Marshal(spec)
-	if err != nil {
-		return fmt.Errorf("server: encode spec: %w", err)
-	}
-	if specYAML == nil {
-		if specYAML, err = yaml.JSONToYAML(specJSON); err != nil {
-			return fmt.Errorf("server: encode spec as YAML: %w", err)
-		}
-	}
+// renderings (/docs, /redoc). specYAML, when nil, is derived from specJSON.
+func registerDocs(e *echo.Echo, specJSON, specYAML []byte) error {
 	sub, err := fs.Sub(docsFS, "docs")
 	if err != nil {
 		return fmt.Errorf("server: docs assets: %w", err)
@@ -87,7 +75,14 @@ func registerDocs(e *echo.Echo, spec *openapi3.T, specYAML []byte) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON)
 	})
 	e.GET("/openapi.yaml", func(c echo.Context) error {
-		return c.Blob(http.StatusOK, "application/yaml", specYAML)
+		b := specYAML
+		if b == nil {
+			var err error
+			if b, err = embeddedSpecYAML(); err != nil {
+				return fmt.Errorf("server: spec as YAML: %w", err)
+			}
+		}
+		return c.Blob(http.StatusOK, "application/yaml", b)
 	})
 	return nil
 }

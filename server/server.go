@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 
 	"github.com/tagifai/tagifai/gen"
@@ -135,7 +134,6 @@ const DefaultMaxBodyBytes = 4 << 20
 type Server struct {
 	echo      *echo.Echo
 	log       *slog.Logger
-	spec      *openapi3.T
 	started   time.Time
 	metrics   *metrics
 	registry  *registry.Registry
@@ -166,11 +164,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ModelName == "" {
 		cfg.ModelName = DefaultModelName
 	}
-	spec, err := gen.GetSwagger()
+	spec, err := loadEmbeddedSpec()
 	if err != nil {
-		return nil, fmt.Errorf("server: load embedded spec: %w", err)
+		return nil, err
 	}
-	s := &Server{log: cfg.Logger, spec: spec, started: time.Now(), metrics: newMetrics(),
+	s := &Server{log: cfg.Logger, started: time.Now(), metrics: newMetrics(),
 		registry: cfg.Registry, modelName: cfg.ModelName, versions: newVersionCache(versionCacheSize)}
 
 	e := echo.New()
@@ -178,7 +176,7 @@ func New(cfg Config) (*Server, error) {
 	e.HTTPErrorHandler = s.handleError
 	s.echo = e
 
-	ops, err := newOperations(spec)
+	ops, err := newOperations(spec.doc)
 	if err != nil {
 		return nil, err
 	}
@@ -193,14 +191,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DisableValidation {
 		e.Use(authOnly(ops, authFn), withUser)
 	} else {
-		validator, err := newValidator(ops, authFn)
+		validator, err := newValidator(spec.doc, ops, authFn)
 		if err != nil {
 			return nil, err
 		}
 		e.Use(validator, withUser)
 	}
 	gen.RegisterHandlers(e, gen.NewStrictHandler(s, nil))
-	if err := registerDocs(e, spec, cfg.SpecYAML); err != nil {
+	if err := registerDocs(e, spec.json, cfg.SpecYAML); err != nil {
 		return nil, err
 	}
 	return s, nil

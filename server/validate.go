@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,8 +10,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
 	oapimiddleware "github.com/oapi-codegen/echo-middleware"
-
-	"github.com/tagifai/tagifai/gen"
 )
 
 // operations maps "METHOD /echo/:path" to the spec's operation, so that
@@ -45,20 +42,9 @@ func (ops operations) find(c echo.Context) *openapi3.Operation {
 }
 
 // newValidator returns the middleware that validates every API request
-// against spec with kin-openapi. Requests that are not API operations pass
+// against spec (whose servers must be cleared) with kin-openapi. Requests that are not API operations pass
 // through to Echo's router, which answers 404 or 405.
-func newValidator(ops operations, auth openapi3filter.AuthenticationFunc) (echo.MiddlewareFunc, error) {
-	// A copy of the spec of its own: without servers the validator matches
-	// on path alone; with them it would also check the Host header and
-	// reject valid requests.
-	spec, err := gen.GetSwagger()
-	if err != nil {
-		return nil, fmt.Errorf("server: load embedded spec: %w", err)
-	}
-	spec.Servers = nil
-	if err := spec.Validate(context.Background()); err != nil {
-		return nil, fmt.Errorf("server: invalid embedded spec: %w", err)
-	}
+func newValidator(spec *openapi3.T, ops operations, auth openapi3filter.AuthenticationFunc) (echo.MiddlewareFunc, error) {
 	return oapimiddleware.OapiRequestValidatorWithOptions(spec, &oapimiddleware.Options{
 		Options: openapi3filter.Options{
 			MultiError:         true,
