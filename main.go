@@ -4,10 +4,12 @@
 //
 // Usage:
 //
-//	tagifai serve    --artifacts DIR --addr HOST:PORT
+//	tagifai serve    --addr HOST:PORT --data-dir DIR --artifacts DIR [--require-auth]
 //	tagifai train    --data CSV --holdout CSV --out DIR [--args JSON] [--seed N]
-//	tagifai evaluate --artifacts DIR --data CSV
+//	tagifai evaluate --artifacts DIR --data CSV [--no-fallback]
 //	tagifai predict  --artifacts DIR TEXT...
+//	tagifai cv       --data CSV [--args JSON] [--seed N] [--folds K]
+//	tagifai users    create --name NAME --role ROLE | revoke --name NAME | list
 package main
 
 import (

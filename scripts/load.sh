@@ -38,7 +38,7 @@ LUA
 done
 
 start_server() {
-  ./bin/tagifai serve --artifacts artifacts --addr "$ADDR" "$@" 2>"$work/server.log" &
+  TAGIFAI_DATA_DIR="$work/data" ./bin/tagifai serve --artifacts artifacts --addr "$ADDR" "$@" 2>"$work/server.log" &
   pid=$!
   for _ in $(seq 1 500); do curl -fso /dev/null "$URL/" && return 0; sleep 0.01; done
   echo "load.sh: server did not start" >&2; cat "$work/server.log" >&2; exit 1
@@ -74,4 +74,4 @@ run "POST /predict, 1 text, no validator" /predict "$work/one.lua"
 run "POST /predict, 100 texts, no validator" /predict "$work/batch.lua"
 stop_server
 
-go run ./scripts/startuptime -url "$URL/" -runs 5 -- ./bin/tagifai serve --artifacts artifacts --addr "$ADDR" | tail -1
+go run ./scripts/startuptime -url "$URL/" -runs 5 -- ./bin/tagifai serve --artifacts artifacts --data-dir "$work/startup" --addr "$ADDR" | tail -1
