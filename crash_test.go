@@ -173,3 +173,69 @@ func TestCrashDuringUpload(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, leftovers, "temporary files of interrupted uploads are cleaned up at start")
 }
+
+// TestCrashDuringBatchJob kills the server with SIGKILL while a batch job
+// runs; after a restart the job resumes and ends with every item stored
+// exactly once.
+func TestCrashDuringBatchJob(t *testing.T) {
+	const n = 12000
+	dataDir := t.TempDir()
+	p := startServe(t, dataDir)
+
+	var b strings.Builder
+	b.WriteString("id,text\n")
+	for i := range n {
+		fmt.Fprintf(&b, "item-%05d,Deploying machine learning models with Kubernetes, run %d\n", i, i)
+	}
+	res, err := http.Post(p.url+"/batch-jobs", "text/csv", strings.NewReader(b.String()))
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusAccepted, res.StatusCode)
+	loc := res.Header.Get("Location")
+
+	// Kill it half-way: after the first chunk, before the last.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, job := getJSON(t, p.url+loc, "")
+		require.Equal(t, 200, code)
+		done := job["data"].(map[string]any)["done"].(float64)
+		require.Less(t, done, float64(n), "the job finished before it could be killed")
+		if done > 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the job did not start")
+		time.Sleep(time.Millisecond)
+	}
+	p.kill9(t)
+
+	p = startServe(t, dataDir)
+	var job map[string]any
+	for time.Now().Before(deadline) {
+		_, body := getJSON(t, p.url+loc, "")
+		job = body["data"].(map[string]any)
+		if job["status"] == "succeeded" || job["status"] == "failed" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Equal(t, "succeeded", job["status"], "%v", job)
+	assert.Equal(t, float64(n), job["done"])
+
+	seen := map[string]bool{}
+	next := ""
+	for {
+		_, page := getJSON(t, p.url+loc+"/predictions?limit=1000"+next, "")
+		data := page["data"].(map[string]any)
+		for _, pr := range data["predictions"].([]any) {
+			id := pr.(map[string]any)["item_id"].(string)
+			require.False(t, seen[id], "item %s stored twice", id)
+			seen[id] = true
+		}
+		c, ok := data["next_cursor"].(string)
+		if !ok {
+			break
+		}
+		next = "&cursor=" + c
+	}
+	assert.Len(t, seen, n, "every item stored exactly once")
+}

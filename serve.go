@@ -33,6 +33,7 @@ type serveConfig struct {
 	dataDir         string
 	modelName       string
 	requireAuth     bool
+	batchWorkers    int
 	addr            string
 	maxBodyBytes    int64
 	shutdownTimeout time.Duration
@@ -59,6 +60,7 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	fs.Int64Var(&cfg.maxBodyBytes, "max-body-bytes", cfg.maxBodyBytes, "largest request body accepted, in bytes")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", cfg.shutdownTimeout, "how long in-flight requests may take to finish on SIGTERM")
 	fs.TextVar(&cfg.logLevel, "log-level", cfg.logLevel, "debug, info, warn or error")
+	fs.IntVar(&cfg.batchWorkers, "batch-workers", 1, "batch jobs that run at once")
 	fs.BoolVar(&cfg.noValidation, "no-validation", false, "turn request validation off (for measuring its cost only)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -72,6 +74,9 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	}
 	if cfg.maxBodyBytes <= 0 {
 		return cfg, fmt.Errorf("serve: --max-body-bytes must be positive, got %d", cfg.maxBodyBytes)
+	}
+	if cfg.batchWorkers < 1 {
+		return cfg, fmt.Errorf("serve: --batch-workers must be at least 1, got %d", cfg.batchWorkers)
 	}
 	if cfg.shutdownTimeout <= 0 {
 		return cfg, fmt.Errorf("serve: --shutdown-timeout must be positive, got %s", cfg.shutdownTimeout)
@@ -136,11 +141,15 @@ func runServe(ctx context.Context, args []string, e env) error {
 		Registry:          reg,
 		ModelName:         cfg.modelName,
 		RequireAuth:       cfg.requireAuth,
+		BatchWorkers:      cfg.batchWorkers,
 	})
 	if err != nil {
 		return err
 	}
 	if err := srv.LoadServing(ctx); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if err := srv.StartBatch(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("model loaded", slog.String("model", cfg.modelName), slog.Duration("duration", time.Since(start)))

@@ -22,6 +22,30 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for BatchJobStatus.
+const (
+	Failed    BatchJobStatus = "failed"
+	Queued    BatchJobStatus = "queued"
+	Running   BatchJobStatus = "running"
+	Succeeded BatchJobStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the BatchJobStatus enum.
+func (e BatchJobStatus) Valid() bool {
+	switch e {
+	case Failed:
+		return true
+	case Queued:
+		return true
+	case Running:
+		return true
+	case Succeeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PerformanceFilter.
 const (
 	Class   PerformanceFilter = "class"
@@ -145,6 +169,129 @@ type ArgsEnvelope struct {
 	//
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
+}
+
+// BatchItem One item to predict.
+type BatchItem struct {
+	// Id The item's id; `GET /predictions/{item-id}` finds it by this.
+	//
+	// Example: 6
+	Id string `json:"id"`
+
+	// Text The project's title and description joined by a space.
+	//
+	// Example: Comparison between YOLO and RCNN on real world videos
+	Text string `json:"text"`
+}
+
+// BatchJob A batch job.
+type BatchJob struct {
+	// CreatedAt When the job was created.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// Done How many items have been handled (predicted and stored, or skipped as already stored).
+	//
+	// Example: 50000
+	Done int `json:"done"`
+
+	// Error Why the job failed.
+	//
+	// Example: version 3 of tagifai was deleted
+	Error *string `json:"error,omitempty"`
+
+	// Failed How many items could not be predicted.
+	//
+	// Example: 0
+	Failed int `json:"failed"`
+
+	// FinishedAt When the job finished.
+	//
+	// Example: 2026-11-24T16:00:09Z
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+
+	// Id The job's id.
+	//
+	// Example: 5f0c9a7e2b1d4c38
+	Id string `json:"id"`
+
+	// Model The model that predicts the items.
+	//
+	// Example: tagifai
+	Model string `json:"model"`
+
+	// Progress The fraction of items handled.
+	//
+	// Example: 0.5
+	Progress float64 `json:"progress"`
+
+	// StartedAt When the job started running.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	StartedAt *time.Time `json:"started_at,omitempty"`
+
+	// Status `queued`, `running`, `succeeded` or `failed` (with `error`).
+	//
+	// Example: running
+	Status BatchJobStatus `json:"status"`
+
+	// Total How many items the job has.
+	//
+	// Example: 100000
+	Total int `json:"total"`
+
+	// Version The version that predicts the items.
+	//
+	// Example: 1
+	Version int `json:"version"`
+}
+
+// BatchJobStatus `queued`, `running`, `succeeded` or `failed` (with `error`).
+//
+// Example: running
+type BatchJobStatus string
+
+// BatchJobEnvelope A batch job's envelope.
+type BatchJobEnvelope struct {
+	// Data A batch job.
+	Data BatchJob `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// BatchJobRequest Items to predict in the background.
+type BatchJobRequest struct {
+	// Items The items, each with an id of its own.
+	Items []BatchItem `json:"items"`
+
+	// Version The version to predict with; the serving version when absent.
+	//
+	// Example: 1
+	Version *int `json:"version,omitempty"`
 }
 
 // CreateUserRequest A new user.
@@ -622,6 +769,114 @@ type ServingVersionRequest struct {
 	Version int `json:"version"`
 }
 
+// StoredPrediction A prediction stored by a batch.
+type StoredPrediction struct {
+	// CreatedAt When the prediction was stored.
+	//
+	// Example: 2026-11-24T16:00:01Z
+	CreatedAt time.Time `json:"created_at"`
+
+	// ItemId The item's id.
+	//
+	// Example: 6
+	ItemId string `json:"item_id"`
+
+	// Model The model that made the prediction.
+	//
+	// Example: tagifai
+	Model string `json:"model"`
+
+	// PredictedProbabilities The probability of each class, by class name.
+	//
+	// Example: {"computer-vision":0.9,"mlops":0.02,"natural-language-processing":0.03,"other":0.05}
+	PredictedProbabilities map[string]float64 `json:"predicted_probabilities"`
+
+	// PredictedTag The predicted tag.
+	//
+	// Example: computer-vision
+	PredictedTag string `json:"predicted_tag"`
+
+	// TextSha256 The hex SHA-256 of the text that was predicted.
+	//
+	// Example: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+	TextSha256 string `json:"text_sha256"`
+
+	// Version The version that made the prediction.
+	//
+	// Example: 1
+	Version int `json:"version"`
+}
+
+// StoredPredictionEnvelope A stored prediction's envelope.
+type StoredPredictionEnvelope struct {
+	// Data A prediction stored by a batch.
+	Data StoredPrediction `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// StoredPredictionsEnvelope A page of stored predictions.
+type StoredPredictionsEnvelope struct {
+	// Data The page.
+	Data struct {
+		// NextCursor The cursor of the next page; absent on the last page.
+		//
+		// Example: 100
+		NextCursor *string `json:"next_cursor,omitempty"`
+
+		// Predictions The predictions, in the order of the job's items.
+		Predictions []StoredPrediction `json:"predictions"`
+	} `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
 // TextInput One project to tag.
 type TextInput struct {
 	// Text The project's title and description joined by a space; at most 10,000 characters, with at least one that is not white space.
@@ -835,6 +1090,9 @@ type VersionsEnvelope struct {
 	Url string `json:"url"`
 }
 
+// JobID defines model for JobID.
+type JobID = string
+
 // ModelName defines model for ModelName.
 type ModelName = string
 
@@ -874,11 +1132,23 @@ type UnsupportedMediaType = ErrorEnvelope
 // ValidationError An error's envelope.
 type ValidationError = ErrorEnvelope
 
+// ListBatchJobPredictionsParams defines parameters for ListBatchJobPredictions.
+type ListBatchJobPredictionsParams struct {
+	// Cursor Where to continue, from a previous page's `next_cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit The most predictions on one page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // GetPerformanceParams defines parameters for GetPerformance.
 type GetPerformanceParams struct {
 	// Filter The part of the report to return.
 	Filter *PerformanceFilter `form:"filter,omitempty" json:"filter,omitempty"`
 }
+
+// CreateBatchJobJSONRequestBody defines body for CreateBatchJob for application/json ContentType.
+type CreateBatchJobJSONRequestBody = BatchJobRequest
 
 // SetServingVersionJSONRequestBody defines body for SetServingVersion for application/json ContentType.
 type SetServingVersionJSONRequestBody = ServingVersionRequest
@@ -987,6 +1257,56 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArg(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateBatchJobWithBody Start a batch job
+	//
+	// Queues items to be predicted in the background by the serving version (or
+	// the version named in the request) and stored, so that `GET /predictions/{item-id}`
+	// answers them later without running the model. Send JSON, or a CSV file with a
+	// header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
+	// (title and description are joined). Answers 202 at once with the job and its
+	// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
+	// and no item is stored twice. An item already predicted by the same version is
+	// not predicted again. A key with the `predictor` role is needed when the server
+	// runs with `--require-auth`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
+	CreateBatchJobWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateBatchJob Start a batch job
+	//
+	// Queues items to be predicted in the background by the serving version (or
+	// the version named in the request) and stored, so that `GET /predictions/{item-id}`
+	// answers them later without running the model. Send JSON, or a CSV file with a
+	// header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
+	// (title and description are joined). Answers 202 at once with the job and its
+	// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
+	// and no item is stored twice. An item already predicted by the same version is
+	// not predicted again. A key with the `predictor` role is needed when the server
+	// runs with `--require-auth`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
+	CreateBatchJob(ctx context.Context, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBatchJob Follow a batch job
+	//
+	// The job's status, counts, progress and model version.
+	//
+	// Corresponds with GET /batch-jobs/{job-id} (the `GetBatchJob` operationId).
+	GetBatchJob(ctx context.Context, jobId JobID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListBatchJobPredictions Page through a job's predictions
+	//
+	// The job's stored predictions in the order of its items, `limit` at a time.
+	// Pass the `next_cursor` of a page as `cursor` to get the next one; the last
+	// page has none. Items not predicted yet are not listed.
+	//
+	// Corresponds with GET /batch-jobs/{job-id}/predictions (the `ListBatchJobPredictions` operationId).
+	ListBatchJobPredictions(ctx context.Context, jobId JobID, params *ListBatchJobPredictionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// Liveness Liveness probe
 	//
@@ -1146,6 +1466,16 @@ type ClientInterface interface {
 	// Corresponds with POST /predict (the `Predict` operationId).
 	Predict(ctx context.Context, body PredictJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetStoredPrediction A stored prediction
+	//
+	// The prediction stored for an item by the serving version, without running the
+	// model. When the serving version has none (the item was never predicted, or
+	// only by another version), the answer is a 404 that says which: a prediction
+	// by an old version is never served as a current one.
+	//
+	// Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
+	GetStoredPrediction(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListUsers List users
 	//
 	// Every user, revoked ones included. Keys are never shown again after creation.
@@ -1223,6 +1553,96 @@ func (c *Client) GetArgs(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 // Corresponds with GET /args/{arg} (the `GetArg` operationId).
 func (c *Client) GetArg(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetArgRequest(c.Server, arg)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateBatchJobWithBody Start a batch job
+//
+// Queues items to be predicted in the background by the serving version (or
+// the version named in the request) and stored, so that `GET /predictions/{item-id}`
+// answers them later without running the model. Send JSON, or a CSV file with a
+// header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
+// (title and description are joined). Answers 202 at once with the job and its
+// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
+// and no item is stored twice. An item already predicted by the same version is
+// not predicted again. A key with the `predictor` role is needed when the server
+// runs with `--require-auth`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
+func (c *Client) CreateBatchJobWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBatchJobRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateBatchJob Start a batch job
+//
+// Queues items to be predicted in the background by the serving version (or
+// the version named in the request) and stored, so that `GET /predictions/{item-id}`
+// answers them later without running the model. Send JSON, or a CSV file with a
+// header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
+// (title and description are joined). Answers 202 at once with the job and its
+// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
+// and no item is stored twice. An item already predicted by the same version is
+// not predicted again. A key with the `predictor` role is needed when the server
+// runs with `--require-auth`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
+func (c *Client) CreateBatchJob(ctx context.Context, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBatchJobRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBatchJob Follow a batch job
+//
+// The job's status, counts, progress and model version.
+//
+// Corresponds with GET /batch-jobs/{job-id} (the `GetBatchJob` operationId).
+func (c *Client) GetBatchJob(ctx context.Context, jobId JobID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBatchJobRequest(c.Server, jobId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListBatchJobPredictions Page through a job's predictions
+//
+// The job's stored predictions in the order of its items, `limit` at a time.
+// Pass the `next_cursor` of a page as `cursor` to get the next one; the last
+// page has none. Items not predicted yet are not listed.
+//
+// Corresponds with GET /batch-jobs/{job-id}/predictions (the `ListBatchJobPredictions` operationId).
+func (c *Client) ListBatchJobPredictions(ctx context.Context, jobId JobID, params *ListBatchJobPredictionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListBatchJobPredictionsRequest(c.Server, jobId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1551,6 +1971,26 @@ func (c *Client) Predict(ctx context.Context, body PredictJSONRequestBody, reqEd
 	return c.Client.Do(req)
 }
 
+// GetStoredPrediction A stored prediction
+//
+// The prediction stored for an item by the serving version, without running the
+// model. When the serving version has none (the item was never predicted, or
+// only by another version), the answer is a 404 that says which: a prediction
+// by an old version is never served as a current one.
+//
+// Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
+func (c *Client) GetStoredPrediction(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetStoredPredictionRequest(c.Server, itemId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListUsers List users
 //
 // Every user, revoked ones included. Keys are never shown again after creation.
@@ -1703,6 +2143,153 @@ func NewGetArgRequest(server string, arg string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateBatchJobRequest calls the generic CreateBatchJob builder with application/json body
+func NewCreateBatchJobRequest(server string, body CreateBatchJobJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateBatchJobRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateBatchJobRequestWithBody constructs an http.Request for the CreateBatchJob method, with any body, and a specified content type
+func NewCreateBatchJobRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/batch-jobs")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetBatchJobRequest constructs an http.Request for the GetBatchJob method
+func NewGetBatchJobRequest(server string, jobId JobID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "job-id", jobId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/batch-jobs/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListBatchJobPredictionsRequest constructs an http.Request for the ListBatchJobPredictions method
+func NewListBatchJobPredictionsRequest(server string, jobId JobID, params *ListBatchJobPredictionsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "job-id", jobId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/batch-jobs/%s/predictions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -2209,6 +2796,40 @@ func NewPredictRequestWithBody(server string, contentType string, body io.Reader
 	return req, nil
 }
 
+// NewGetStoredPredictionRequest constructs an http.Request for the GetStoredPrediction method
+func NewGetStoredPredictionRequest(server string, itemId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "item-id", itemId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/predictions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListUsersRequest constructs an http.Request for the ListUsers method
 func NewListUsersRequest(server string) (*http.Request, error) {
 	var err error
@@ -2381,6 +3002,60 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArgWithResponse(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*GetArgResponse, error)
+
+	// CreateBatchJobWithBodyWithResponse Start a batch job
+	//
+	// Queues items to be predicted in the background by the serving version (or
+	// the version named in the request) and stored, so that `GET /predictions/{item-id}`
+	// answers them later without running the model. Send JSON, or a CSV file with a
+	// header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
+	// (title and description are joined). Answers 202 at once with the job and its
+	// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
+	// and no item is stored twice. An item already predicted by the same version is
+	// not predicted again. A key with the `predictor` role is needed when the server
+	// runs with `--require-auth`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
+	CreateBatchJobWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBatchJobResponse, error)
+
+	// CreateBatchJobWithResponse Start a batch job
+	//
+	// Queues items to be predicted in the background by the serving version (or
+	// the version named in the request) and stored, so that `GET /predictions/{item-id}`
+	// answers them later without running the model. Send JSON, or a CSV file with a
+	// header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
+	// (title and description are joined). Answers 202 at once with the job and its
+	// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
+	// and no item is stored twice. An item already predicted by the same version is
+	// not predicted again. A key with the `predictor` role is needed when the server
+	// runs with `--require-auth`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
+	CreateBatchJobWithResponse(ctx context.Context, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBatchJobResponse, error)
+
+	// GetBatchJobWithResponse Follow a batch job
+	//
+	// The job's status, counts, progress and model version.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /batch-jobs/{job-id} (the `GetBatchJob` operationId).
+	GetBatchJobWithResponse(ctx context.Context, jobId JobID, reqEditors ...RequestEditorFn) (*GetBatchJobResponse, error)
+
+	// ListBatchJobPredictionsWithResponse Page through a job's predictions
+	//
+	// The job's stored predictions in the order of its items, `limit` at a time.
+	// Pass the `next_cursor` of a page as `cursor` to get the next one; the last
+	// page has none. Items not predicted yet are not listed.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /batch-jobs/{job-id}/predictions (the `ListBatchJobPredictions` operationId).
+	ListBatchJobPredictionsWithResponse(ctx context.Context, jobId JobID, params *ListBatchJobPredictionsParams, reqEditors ...RequestEditorFn) (*ListBatchJobPredictionsResponse, error)
 
 	// LivenessWithResponse Liveness probe
 	//
@@ -2557,6 +3232,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /predict (the `Predict` operationId).
 	PredictWithResponse(ctx context.Context, body PredictJSONRequestBody, reqEditors ...RequestEditorFn) (*PredictResponse, error)
+
+	// GetStoredPredictionWithResponse A stored prediction
+	//
+	// The prediction stored for an item by the serving version, without running the
+	// model. When the serving version has none (the item was never predicted, or
+	// only by another version), the answer is a 404 that says which: a prediction
+	// by an old version is never served as a current one.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
+	GetStoredPredictionWithResponse(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error)
 
 	// ListUsersWithResponse List users
 	//
@@ -2812,6 +3499,332 @@ func (r GetArgResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetArgResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateBatchJobResponse202Headers the declared response headers of an HTTP 202 response for CreateBatchJob
+type CreateBatchJobResponse202Headers struct {
+	Location *string
+}
+
+// CreateBatchJobResponse401Headers the declared response headers of an HTTP 401 response for CreateBatchJob
+type CreateBatchJobResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateBatchJobResponse405Headers the declared response headers of an HTTP 405 response for CreateBatchJob
+type CreateBatchJobResponse405Headers struct {
+	Allow *string
+}
+
+type CreateBatchJobResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *BatchJobEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *CreateBatchJobResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateBatchJobResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *CreateBatchJobResponse405Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r CreateBatchJobResponse) GetJSON202() *BatchJobEnvelope {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateBatchJobResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateBatchJobResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateBatchJobResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreateBatchJobResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r CreateBatchJobResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateBatchJobResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r CreateBatchJobResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r CreateBatchJobResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateBatchJobResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateBatchJobResponse) GetJSON503() *NotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateBatchJobResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateBatchJobResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateBatchJobResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateBatchJobResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetBatchJobResponse401Headers the declared response headers of an HTTP 401 response for GetBatchJob
+type GetBatchJobResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetBatchJobResponse405Headers the declared response headers of an HTTP 405 response for GetBatchJob
+type GetBatchJobResponse405Headers struct {
+	Allow *string
+}
+
+type GetBatchJobResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BatchJobEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetBatchJobResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetBatchJobResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBatchJobResponse) GetJSON200() *BatchJobEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetBatchJobResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetBatchJobResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetBatchJobResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetBatchJobResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetBatchJobResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetBatchJobResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBatchJobResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBatchJobResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBatchJobResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBatchJobResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListBatchJobPredictionsResponse401Headers the declared response headers of an HTTP 401 response for ListBatchJobPredictions
+type ListBatchJobPredictionsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListBatchJobPredictionsResponse405Headers the declared response headers of an HTTP 405 response for ListBatchJobPredictions
+type ListBatchJobPredictionsResponse405Headers struct {
+	Allow *string
+}
+
+type ListBatchJobPredictionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StoredPredictionsEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListBatchJobPredictionsResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListBatchJobPredictionsResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListBatchJobPredictionsResponse) GetJSON200() *StoredPredictionsEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListBatchJobPredictionsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListBatchJobPredictionsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListBatchJobPredictionsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListBatchJobPredictionsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListBatchJobPredictionsResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListBatchJobPredictionsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListBatchJobPredictionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListBatchJobPredictionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListBatchJobPredictionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListBatchJobPredictionsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4002,6 +5015,110 @@ func (r PredictResponse) ContentType() string {
 	return ""
 }
 
+// GetStoredPredictionResponse401Headers the declared response headers of an HTTP 401 response for GetStoredPrediction
+type GetStoredPredictionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetStoredPredictionResponse405Headers the declared response headers of an HTTP 405 response for GetStoredPrediction
+type GetStoredPredictionResponse405Headers struct {
+	Allow *string
+}
+
+type GetStoredPredictionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StoredPredictionEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetStoredPredictionResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetStoredPredictionResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetStoredPredictionResponse) GetJSON200() *StoredPredictionEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetStoredPredictionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetStoredPredictionResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetStoredPredictionResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetStoredPredictionResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetStoredPredictionResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetStoredPredictionResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetStoredPredictionResponse) GetJSON503() *NotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetStoredPredictionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetStoredPredictionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetStoredPredictionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetStoredPredictionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListUsersResponse401Headers the declared response headers of an HTTP 401 response for ListUsers
 type ListUsersResponse401Headers struct {
 	WWWAuthenticate *string
@@ -4346,6 +5463,84 @@ func (c *ClientWithResponses) GetArgWithResponse(ctx context.Context, arg string
 	return ParseGetArgResponse(rsp)
 }
 
+// CreateBatchJobWithBodyWithResponse Start a batch job
+//
+// Queues items to be predicted in the background by the serving version (or
+// the version named in the request) and stored, so that `GET /predictions/{item-id}`
+// answers them later without running the model. Send JSON, or a CSV file with a
+// header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
+// (title and description are joined). Answers 202 at once with the job and its
+// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
+// and no item is stored twice. An item already predicted by the same version is
+// not predicted again. A key with the `predictor` role is needed when the server
+// runs with `--require-auth`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
+func (c *ClientWithResponses) CreateBatchJobWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBatchJobResponse, error) {
+	rsp, err := c.CreateBatchJobWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBatchJobResponse(rsp)
+}
+
+// CreateBatchJobWithResponse Start a batch job
+//
+// Queues items to be predicted in the background by the serving version (or
+// the version named in the request) and stored, so that `GET /predictions/{item-id}`
+// answers them later without running the model. Send JSON, or a CSV file with a
+// header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
+// (title and description are joined). Answers 202 at once with the job and its
+// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
+// and no item is stored twice. An item already predicted by the same version is
+// not predicted again. A key with the `predictor` role is needed when the server
+// runs with `--require-auth`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
+func (c *ClientWithResponses) CreateBatchJobWithResponse(ctx context.Context, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBatchJobResponse, error) {
+	rsp, err := c.CreateBatchJob(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBatchJobResponse(rsp)
+}
+
+// GetBatchJobWithResponse Follow a batch job
+//
+// The job's status, counts, progress and model version.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /batch-jobs/{job-id} (the `GetBatchJob` operationId).
+func (c *ClientWithResponses) GetBatchJobWithResponse(ctx context.Context, jobId JobID, reqEditors ...RequestEditorFn) (*GetBatchJobResponse, error) {
+	rsp, err := c.GetBatchJob(ctx, jobId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBatchJobResponse(rsp)
+}
+
+// ListBatchJobPredictionsWithResponse Page through a job's predictions
+//
+// The job's stored predictions in the order of its items, `limit` at a time.
+// Pass the `next_cursor` of a page as `cursor` to get the next one; the last
+// page has none. Items not predicted yet are not listed.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /batch-jobs/{job-id}/predictions (the `ListBatchJobPredictions` operationId).
+func (c *ClientWithResponses) ListBatchJobPredictionsWithResponse(ctx context.Context, jobId JobID, params *ListBatchJobPredictionsParams, reqEditors ...RequestEditorFn) (*ListBatchJobPredictionsResponse, error) {
+	rsp, err := c.ListBatchJobPredictions(ctx, jobId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListBatchJobPredictionsResponse(rsp)
+}
+
 // LivenessWithResponse Liveness probe
 //
 // Answers 200 while the process can serve HTTP at all, model or not. An
@@ -4618,6 +5813,24 @@ func (c *ClientWithResponses) PredictWithResponse(ctx context.Context, body Pred
 	return ParsePredictResponse(rsp)
 }
 
+// GetStoredPredictionWithResponse A stored prediction
+//
+// The prediction stored for an item by the serving version, without running the
+// model. When the serving version has none (the item was never predicted, or
+// only by another version), the answer is a 404 that says which: a prediction
+// by an old version is never served as a current one.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
+func (c *ClientWithResponses) GetStoredPredictionWithResponse(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error) {
+	rsp, err := c.GetStoredPrediction(ctx, itemId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetStoredPredictionResponse(rsp)
+}
+
 // ListUsersWithResponse List users
 //
 // Every user, revoked ones included. Keys are never shown again after creation.
@@ -4861,6 +6074,317 @@ func ParseGetArgResponse(rsp *http.Response) (*GetArgResponse, error) {
 	switch {
 	case rsp.StatusCode == 405:
 		var headers GetArgResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateBatchJobResponse parses an HTTP response from a CreateBatchJobWithResponse call
+func ParseCreateBatchJobResponse(rsp *http.Response) (*CreateBatchJobResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateBatchJobResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest BatchJobEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers CreateBatchJobResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateBatchJobResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers CreateBatchJobResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetBatchJobResponse parses an HTTP response from a GetBatchJobWithResponse call
+func ParseGetBatchJobResponse(rsp *http.Response) (*GetBatchJobResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBatchJobResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BatchJobEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetBatchJobResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetBatchJobResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListBatchJobPredictionsResponse parses an HTTP response from a ListBatchJobPredictionsWithResponse call
+func ParseListBatchJobPredictionsResponse(rsp *http.Response) (*ListBatchJobPredictionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListBatchJobPredictionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StoredPredictionsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListBatchJobPredictionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListBatchJobPredictionsResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -5968,6 +7492,104 @@ func ParsePredictResponse(rsp *http.Response) (*PredictResponse, error) {
 	return response, nil
 }
 
+// ParseGetStoredPredictionResponse parses an HTTP response from a GetStoredPredictionWithResponse call
+func ParseGetStoredPredictionResponse(rsp *http.Response) (*GetStoredPredictionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetStoredPredictionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StoredPredictionEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetStoredPredictionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetStoredPredictionResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListUsersResponse parses an HTTP response from a ListUsersWithResponse call
 func ParseListUsersResponse(rsp *http.Response) (*ListUsersResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -6259,6 +7881,15 @@ type ServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx echo.Context, arg string) error
+	// CreateBatchJob Start a batch job
+	// (POST /batch-jobs)
+	CreateBatchJob(ctx echo.Context) error
+	// GetBatchJob Follow a batch job
+	// (GET /batch-jobs/{job-id})
+	GetBatchJob(ctx echo.Context, jobId JobID) error
+	// ListBatchJobPredictions Page through a job's predictions
+	// (GET /batch-jobs/{job-id}/predictions)
+	ListBatchJobPredictions(ctx echo.Context, jobId JobID, params ListBatchJobPredictionsParams) error
 	// Liveness Liveness probe
 	// (GET /health/live)
 	Liveness(ctx echo.Context) error
@@ -6298,6 +7929,9 @@ type ServerInterface interface {
 	// Predict Tag projects
 	// (POST /predict)
 	Predict(ctx echo.Context) error
+	// GetStoredPrediction A stored prediction
+	// (GET /predictions/{item-id})
+	GetStoredPrediction(ctx echo.Context, itemId string) error
 	// ListUsers List users
 	// (GET /users)
 	ListUsers(ctx echo.Context) error
@@ -6345,6 +7979,63 @@ func (w *ServerInterfaceWrapper) GetArg(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetArg(ctx, arg)
+	return err
+}
+
+// CreateBatchJob converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateBatchJob(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateBatchJob(ctx)
+	return err
+}
+
+// GetBatchJob converts echo context to params.
+func (w *ServerInterfaceWrapper) GetBatchJob(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "job-id" -------------
+	var jobId JobID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "job-id", ctx.Param("job-id"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter job-id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetBatchJob(ctx, jobId)
+	return err
+}
+
+// ListBatchJobPredictions converts echo context to params.
+func (w *ServerInterfaceWrapper) ListBatchJobPredictions(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "job-id" -------------
+	var jobId JobID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "job-id", ctx.Param("job-id"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter job-id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListBatchJobPredictionsParams
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListBatchJobPredictions(ctx, jobId, params)
 	return err
 }
 
@@ -6555,6 +8246,22 @@ func (w *ServerInterfaceWrapper) Predict(ctx echo.Context) error {
 	return err
 }
 
+// GetStoredPrediction converts echo context to params.
+func (w *ServerInterfaceWrapper) GetStoredPrediction(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "item-id" -------------
+	var itemId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "item-id", ctx.Param("item-id"), &itemId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter item-id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetStoredPrediction(ctx, itemId)
+	return err
+}
+
 // ListUsers converts echo context to params.
 func (w *ServerInterfaceWrapper) ListUsers(ctx echo.Context) error {
 	var err error
@@ -6652,6 +8359,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/models/:model-name/versions/:version", wrapper.GetVersion, options.OperationMiddlewares["getVersion"]...)
 	router.PUT(options.BaseURL+"/models/:model-name/versions/:version", wrapper.UploadVersion, options.OperationMiddlewares["uploadVersion"]...)
 	router.POST(options.BaseURL+"/models/:model-name/versions/:version/predictions", wrapper.PredictWithVersion, options.OperationMiddlewares["predictWithVersion"]...)
+	router.POST(options.BaseURL+"/batch-jobs", wrapper.CreateBatchJob, options.OperationMiddlewares["createBatchJob"]...)
+	router.GET(options.BaseURL+"/batch-jobs/:job-id", wrapper.GetBatchJob, options.OperationMiddlewares["getBatchJob"]...)
+	router.GET(options.BaseURL+"/batch-jobs/:job-id/predictions", wrapper.ListBatchJobPredictions, options.OperationMiddlewares["listBatchJobPredictions"]...)
+	router.GET(options.BaseURL+"/predictions/:item-id", wrapper.GetStoredPrediction, options.OperationMiddlewares["getStoredPrediction"]...)
 	router.GET(options.BaseURL+"/users", wrapper.ListUsers, options.OperationMiddlewares["listUsers"]...)
 	router.POST(options.BaseURL+"/users", wrapper.CreateUser, options.OperationMiddlewares["createUser"]...)
 	router.DELETE(options.BaseURL+"/users/:user-name", wrapper.RevokeUser, options.OperationMiddlewares["revokeUser"]...)
@@ -6917,6 +8628,412 @@ func (response GetArg503JSONResponse) VisitGetArgResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBatchJobRequestObject struct {
+	JSONBody *CreateBatchJobJSONRequestBody
+	Body     io.Reader
+}
+
+type CreateBatchJobResponseObject interface {
+	VisitCreateBatchJobResponse(w http.ResponseWriter) error
+}
+
+type CreateBatchJob202ResponseHeaders struct {
+	Location *string
+}
+
+type CreateBatchJob202JSONResponse struct {
+	Body    BatchJobEnvelope
+	Headers CreateBatchJob202ResponseHeaders
+}
+
+func (response CreateBatchJob202JSONResponse) VisitCreateBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBatchJob400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateBatchJob400JSONResponse) VisitCreateBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBatchJob401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateBatchJob401JSONResponse) VisitCreateBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBatchJob403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CreateBatchJob403JSONResponse) VisitCreateBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBatchJob404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateBatchJob404JSONResponse) VisitCreateBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBatchJob405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response CreateBatchJob405JSONResponse) VisitCreateBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBatchJob413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateBatchJob413JSONResponse) VisitCreateBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBatchJob415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateBatchJob415JSONResponse) VisitCreateBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBatchJob422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response CreateBatchJob422JSONResponse) VisitCreateBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBatchJob500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CreateBatchJob500JSONResponse) VisitCreateBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBatchJob503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response CreateBatchJob503JSONResponse) VisitCreateBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBatchJobRequestObject struct {
+	JobId JobID `json:"job-id"`
+}
+
+type GetBatchJobResponseObject interface {
+	VisitGetBatchJobResponse(w http.ResponseWriter) error
+}
+
+type GetBatchJob200JSONResponse BatchJobEnvelope
+
+func (response GetBatchJob200JSONResponse) VisitGetBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBatchJob401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetBatchJob401JSONResponse) VisitGetBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBatchJob403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetBatchJob403JSONResponse) VisitGetBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBatchJob404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetBatchJob404JSONResponse) VisitGetBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBatchJob405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response GetBatchJob405JSONResponse) VisitGetBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBatchJob422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetBatchJob422JSONResponse) VisitGetBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBatchJob500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetBatchJob500JSONResponse) VisitGetBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobPredictionsRequestObject struct {
+	JobId  JobID `json:"job-id"`
+	Params ListBatchJobPredictionsParams
+}
+
+type ListBatchJobPredictionsResponseObject interface {
+	VisitListBatchJobPredictionsResponse(w http.ResponseWriter) error
+}
+
+type ListBatchJobPredictions200JSONResponse StoredPredictionsEnvelope
+
+func (response ListBatchJobPredictions200JSONResponse) VisitListBatchJobPredictionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobPredictions401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListBatchJobPredictions401JSONResponse) VisitListBatchJobPredictionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobPredictions403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListBatchJobPredictions403JSONResponse) VisitListBatchJobPredictionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobPredictions404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListBatchJobPredictions404JSONResponse) VisitListBatchJobPredictionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobPredictions405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response ListBatchJobPredictions405JSONResponse) VisitListBatchJobPredictionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobPredictions422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ListBatchJobPredictions422JSONResponse) VisitListBatchJobPredictionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobPredictions500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListBatchJobPredictions500JSONResponse) VisitListBatchJobPredictionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8289,6 +10406,132 @@ func (response Predict503JSONResponse) VisitPredictResponse(w http.ResponseWrite
 	return err
 }
 
+type GetStoredPredictionRequestObject struct {
+	ItemId string `json:"item-id"`
+}
+
+type GetStoredPredictionResponseObject interface {
+	VisitGetStoredPredictionResponse(w http.ResponseWriter) error
+}
+
+type GetStoredPrediction200JSONResponse StoredPredictionEnvelope
+
+func (response GetStoredPrediction200JSONResponse) VisitGetStoredPredictionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStoredPrediction401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetStoredPrediction401JSONResponse) VisitGetStoredPredictionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStoredPrediction403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response GetStoredPrediction403JSONResponse) VisitGetStoredPredictionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStoredPrediction404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetStoredPrediction404JSONResponse) VisitGetStoredPredictionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStoredPrediction405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response GetStoredPrediction405JSONResponse) VisitGetStoredPredictionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStoredPrediction422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetStoredPrediction422JSONResponse) VisitGetStoredPredictionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStoredPrediction500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetStoredPrediction500JSONResponse) VisitGetStoredPredictionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStoredPrediction503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response GetStoredPrediction503JSONResponse) VisitGetStoredPredictionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListUsersRequestObject struct {
 }
 
@@ -8651,6 +10894,15 @@ type StrictServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx context.Context, request GetArgRequestObject) (GetArgResponseObject, error)
+	// CreateBatchJob Start a batch job
+	// (POST /batch-jobs)
+	CreateBatchJob(ctx context.Context, request CreateBatchJobRequestObject) (CreateBatchJobResponseObject, error)
+	// GetBatchJob Follow a batch job
+	// (GET /batch-jobs/{job-id})
+	GetBatchJob(ctx context.Context, request GetBatchJobRequestObject) (GetBatchJobResponseObject, error)
+	// ListBatchJobPredictions Page through a job's predictions
+	// (GET /batch-jobs/{job-id}/predictions)
+	ListBatchJobPredictions(ctx context.Context, request ListBatchJobPredictionsRequestObject) (ListBatchJobPredictionsResponseObject, error)
 	// Liveness Liveness probe
 	// (GET /health/live)
 	Liveness(ctx context.Context, request LivenessRequestObject) (LivenessResponseObject, error)
@@ -8690,6 +10942,9 @@ type StrictServerInterface interface {
 	// Predict Tag projects
 	// (POST /predict)
 	Predict(ctx context.Context, request PredictRequestObject) (PredictResponseObject, error)
+	// GetStoredPrediction A stored prediction
+	// (GET /predictions/{item-id})
+	GetStoredPrediction(ctx context.Context, request GetStoredPredictionRequestObject) (GetStoredPredictionResponseObject, error)
 	// ListUsers List users
 	// (GET /users)
 	ListUsers(ctx context.Context, request ListUsersRequestObject) (ListUsersResponseObject, error)
@@ -8778,6 +11033,109 @@ func (sh *strictHandler) GetArg(ctx echo.Context, arg string) error {
 		return err
 	} else if validResponse, ok := response.(GetArgResponseObject); ok {
 		return validResponse.VisitGetArgResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateBatchJob operation middleware
+func (sh *strictHandler) CreateBatchJob(ctx echo.Context) error {
+	var request CreateBatchJobRequestObject
+
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
+		var body CreateBatchJobJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "text/csv") {
+		request.Body = ctx.Request().Body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateBatchJob(ctx.Request().Context(), request.(CreateBatchJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateBatchJob")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateBatchJobResponseObject); ok {
+		return validResponse.VisitCreateBatchJobResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetBatchJob operation middleware
+func (sh *strictHandler) GetBatchJob(ctx echo.Context, jobId JobID) error {
+	var request GetBatchJobRequestObject
+
+	request.JobId = jobId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetBatchJob(ctx.Request().Context(), request.(GetBatchJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetBatchJob")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetBatchJobResponseObject); ok {
+		return validResponse.VisitGetBatchJobResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListBatchJobPredictions operation middleware
+func (sh *strictHandler) ListBatchJobPredictions(ctx echo.Context, jobId JobID, params ListBatchJobPredictionsParams) error {
+	var request ListBatchJobPredictionsRequestObject
+
+	request.JobId = jobId
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListBatchJobPredictions(ctx.Request().Context(), request.(ListBatchJobPredictionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListBatchJobPredictions")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListBatchJobPredictionsResponseObject); ok {
+		return validResponse.VisitListBatchJobPredictionsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -9174,6 +11532,31 @@ func (sh *strictHandler) Predict(ctx echo.Context) error {
 	return nil
 }
 
+// GetStoredPrediction operation middleware
+func (sh *strictHandler) GetStoredPrediction(ctx echo.Context, itemId string) error {
+	var request GetStoredPredictionRequestObject
+
+	request.ItemId = itemId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetStoredPrediction(ctx.Request().Context(), request.(GetStoredPredictionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetStoredPrediction")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetStoredPredictionResponseObject); ok {
+		return validResponse.VisitGetStoredPredictionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListUsers operation middleware
 func (sh *strictHandler) ListUsers(ctx echo.Context) error {
 	var request ListUsersRequestObject
@@ -9273,147 +11656,182 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H35c9u2uui/gmHPTJIZSqLkJbY8Z96kOWmbe9vUL3Gad1/ka0EkJOGYBFQAsqym/t/v4ANAgos2W3bT",
-	"3v6SyBKJ5dvw7fgSxDybcUaYkkH/SzDDAmdEEQF//cQTkr7DGdF/JETGgs4U5SzoBxdTgjL98zOJGM5I",
-	"OwgDcouzWUqCfqDwhI4xDcKA6odnWE2DMGAwUgCvteCPMBDk1zkVJAn6SsxJGMh4SjJslqIUEfr1//6M",
-	"W79FrdNL+3/r8ksUHvfu/hGEgVrO9JhSCcomwd1dGPxChIQ1Ni35xvyI2DwbEVFadLdxsfaFtSvN8C3N",
-	"5lnQ73UPXx6eHBwfvgyDjDLzZTdfJGWKTIgI7vQyBZEzziQBQH+Lk/fk1zmRSv8Vc6YIg494NktpjPUO",
-	"Ov+WZlf5ir8ECVawAiIE1yj7/CVIuXk86H8ORjxZBpdhkBEp8UQvQX+DqESMK3SDU5qg//jw87s+mjNy",
-	"OyOxIgkiLEF8DN8jymZzVUBZr+CKMngxuLu880f+FifI7UF/r6Y8CfrB+c8fLoIwkAqruWzFPCFB/zCK",
-	"wkDRjEiFs1nQD3pR77jV7bZ6hxfd434U9aPo/wdhMBdp0A+mSs36nY7eVzrlUvVPoijqzARJaKyCOx8R",
-	"/xBkHPSDbzoFUXfMr7LzRoPoDbshKZ8Rg4I6efjgWZA0bY25yIgBUlvP9Zqzcarn3SeaLMU5UishzBFs",
-	"V+PEspVeoSTihrLJGcrwNUGYcTUlIidv/StBYyqkh73Yrb2CuXxPHtr+9ebHNxdv6og7fTDigPtlx26l",
-	"Y1csO909o1IYWkRu1xItqJqixRQrgJ/igiSA0++4GNEkIWyvSJ0SnBARhMGruZpyQX8zv5SQq6aa1ghJ",
-	"JFJTgnCSUYYET8kZ/H1NlmiKzW83lCyIgB8LjI7zlVdQWmzJZ8WPDZx48GgI7e0Zoa/O32qIPJMABJTh",
-	"JbBpwpEGI2DyLdMnBk5hvH1is4Q1amdB8OwZkoQAioDpBEr5BI25yAnwZdKNe+QUB6VzQA9QxZpbPvpg",
-	"RjLb2CBMj75aYWrhMcY0JUkbgcZg9qoZcEIYETQ+QwlRmKYSYUEQZ+kSUeaB85nUAA3RnCVEwPcOrtRw",
-	"708AnHdcvUpTvtDH8x6Z2EK+hH7zHfr+zYU7KbCZGXGGclDmyDaPXzGuruxzVbSbHaB3XCG3Bw/n379p",
-	"4NqjrxTl+iRD5JZKJUM0mitzkGq5C6LObEprXUY6gu4De16hYMLzRgDC0DiOyUzJsrLpuCLfRlUn1Gt9",
-	"x9V3fM6Sxzi4sZiUSYRxpASmjLIJwmIyzwhToCUnaBAwfiXn8fQKi8kgKOhEE8gYVlghD00XZumbqOLw",
-	"wVSBxUR2vAXukTzecaRHRYLPFUEgHyWfi5gAF7/j6j3ByfLRhDbjxlzRPJtynJAELYkqg1/ACirg17KY",
-	"xgR9ZPgG0xSP4ABeh4ijPRyq+wV8w87PkBJLhCeYMpRipW2huzA4x0v9yAXnP2IxIU9kjKR6Li3cMUOH",
-	"3dPDg+gQjZaKyAI9+tErxfkVPFvFkbU70BumqFqiC86RWf8mQ6R78JUbIj5oPB0jl4N3YfCRYath7vnw",
-	"20aDxczpZXq1zkTuI6mtyEH5zT76lmBBBBrMo+ggviZL+EB8KTj3N1PBcmmjm2Rhd0967SNZJVqtZ9zB",
-	"LtTykLOSGplwYrSLa8YX6DkHIlBogTWYb/g1SV5UDtJPnz61NMAJUxrpK5w2sFyCFEfYexYO6fKxapC1",
-	"8WD9yOR8NuNCkeQnklB8Ac88Bhm+NiO2YIYSFdq5kF4fGgSK3KrOLMWUDQKno+WLPENzSVBtSR4F5o9e",
-	"ZXpDV/BDjRbzpxBsG8GqNsqboz+B42NYBc4Q5MwvOKUJfLl388qcDSEgTgv9yH4uY3lMSZr4YsZTsqmU",
-	"QJJVLM0Ej/Wfo5TY02Ejjnq9rxRHueEjS74prWaPBMHXRk82Q7bBFWqHBy1bTPLxNbrS9OcxoGHtsvIV",
-	"hV+CmeAzIhQ1HkuHUJwkVK8Rp+fl32vLd4rwM4lucDo3et/mx0ItIPU2l4iqwtec4Vt/wi44XCvfWOLg",
-	"o38TjYw734f72ezgsvbUZXVRP2u5XNXmn0lELHBgH6/ERD4KfOsAqq0FzKHy21qP3zt23twQsWwwbEbL",
-	"HCvrIQ6rutwXXpph8ayMl9eCYEU+SiI8/3ozVMY4laQ6ySvEyEKfGKIOZLYyMKKft3GREHX1WXt8gLRl",
-	"L1oxlgSlRCkiZIgSOtFEjVmCEiynpGLZxrQ14tpIuVcsJAzAW7hB9LzXz1Rx4IIz+rc6KsLAJ/X69kFQ",
-	"S0SAXlycQ6s8dRjmsrppnB8uLs6RIFhyhmZToSHHx0bIgcRGWmKXIfbzfzbBwQn8lZNYn44d3Qra8shG",
-	"y6wNXTo7Vo7vrTdEgsw0USZoLHjmbyelrLydHvj2KsGj0ulUnfHTlDC7Bwt2rTBmWM/7/rvX6ODg4BRR",
-	"hj5evC5vb8Upp88YrIK+5krS0hM3AQHOwqbNf3z/41qgrjB+m8J6Pnk6qskxW8aDDyGzuEYaLp25jyez",
-	"Pzm1fSE4m9RZwKlETfCbCT5KSSYReIZChBVKCZZKGwt6JKpIJjdx+LkZBBiBsrfmleJ4xELgZQ3EdlV7",
-	"k9avmHGXVw/OHwhO1XQF1DxzqAh5gbQcc4GmfIFSziaIGntqRAhD81mDkNGWXDOAtaDLhYodHx5fFc+u",
-	"y9g5u6IrZIuYM0STLcY/GPfwadxNjkYvySE+jhqZbKap+kqSmLOkgV4+mB+QpCwuWZJSYW2nlGY87LWP",
-	"fO7m85EfWDLhcT3rzbpoutuRfagaTq+FvStcDGgJ/RC7gWVtr03sawjnUfh33euWXh+itExhCBRPSXxd",
-	"ZYefiBI0bsDuuSAx1WDS50eM0xTY4Lsuer4gdDJVRkO2RilaTInQ6LkhAqcoTrGUxERYKLvh6Y11HpS3",
-	"P+7Wp/2uGwIpTbHIOKMxyghmmqBnbj2wDrOkEv6j9mkTgeW5El0vRSJqIDw2z64kjNUAjR/4AmWYLZF9",
-	"AtaYGdjBNjXm5gpiMmWqPG2e1ztd852tQUJ1p90HbdVArz7d+31DtUK0xU7zNYSaCsrAb2I+SAx6ct6D",
-	"WT/MswyL5f0Pojxtqcx4/tg1TLxyLnSnXE2oVGJZ56EY7I3kCqs1uplbAORn5DkbWkWYz4yHfoVuFl1E",
-	"p7vqZuxB6Vt1fdeI/KubbbKswGMJp5BE1idCOZNnKNISiiHGGQFHZ1nrbeJKO+RVzOdMrREILv2gALQz",
-	"PNaN32z+VPdaXUXoo3slmzyVX8D4q1doP3LdO6Fvwm+lUpY5cYMqaRewV8PfjFkx9t+Rhbb0nwje2siH",
-	"w09NCRXomjSIAzyjV9dkudZLYGMAbfTWJCZN+YIhOL+5VuT0DIxA0GeCKasw6mR8dfBrr/Vy8X9vr3+N",
-	"RsdZ7z9uT9Lu7Jfk9LfvD+V/TS+O4ncRfj9/Q78dXzeqlZKITejWUK2hC14M8y3uz1LIXS6ejA5dFkEO",
-	"6rswOCcCZCCLV0i4WfGAtrq5UG30SY+D0ZimiojQZJyAnJphAQiYCSIJUw2yXatR67xqaznGKnY1r5r9",
-	"QetUBMdTo6wBR8KnVa61MOCg3KU7TCxTGpNH3AFDZgZn8JAbnM7Bx48kUbAneAD21EdDOeVCXSlyq4YD",
-	"9hyc//rVMWS6QcjzBC24SOQL4IIhS2dXMWND9JxhNRc4baWYTeZ4QlrWz0/ZZMBmgmsYSYPWjDBYwet3",
-	"7yTiAsVca8BzOIhetAes0WtZA7ZHak8kXiy91qhwVib6tYa/92hN9/N+26tkrvNcVdXylvUdcGGTvgXc",
-	"aOmogY21FGRayf2c80FoGTSn88sGaXdutJD7OYPB4wxUqjhSuMGXYwJYzW5770Vw5GRcKtSNomjrU/eC",
-	"3Kq3kJF9Byq/c+VEUbSLa8cssklfOc91tBV7wBONE4hUk9sG4oR8ceDo1UBAWCJqPGJOzhYH2oXATI6J",
-	"QCnBAjz7Ru7D11xkREjw/cBAgG86tmHHdtPpZrVOklzNBB/hEU1pfjavkIEPMOSaHXhm1uVaCQ8Jv9p+",
-	"zzSJdEtAMTUac0VE68YaplE76oVBlvKZhD+6Ws9fKRLBbDwKA8gRNy83ybgCVgpPVvkj7SOaFM7QEEYc",
-	"GmVec+qCMkCav22XJDniN6Rk/qipIHLK04q1s24jmxzDHv1V97OaFtZzglwLCTA1rBJozQ1z6uAENpvd",
-	"2xvZMJg/6dYG22zdTn5m/qDAWUCiGoKhtnYBoIiLxATAtvQ351KkZhrs4i/dCQLbeFC3slnvMfmDXJ0+",
-	"fjZQ4pM7XHwueJBOUIxTMdnOBR89lUaluZ48kxrTejV1zjQxpPrLQ5zSGzLU2uMQckSHvv4BP4IHDSfL",
-	"BqWjAjc7yR7NJbevGmBTkq1iefjRnK3YD82VAVKk6DT4soRjCjMWlWER0ORzJWlCEGVniGQztTRHBFXu",
-	"NMgdafWg4NpsoFwA1Zi7KmdWRpY/2QogCMeFIPOwVjFlxa27Lt+oOu12cwg+ETjro6FfRzcM0dCmL+mP",
-	"bJ6m+n897jAcsKHi/AoMJfiW86uUmyf15zFZuI8ZZkv92aYK6I+aQmEMcqsEvoL96O+9mfOsc/0HpGZf",
-	"eV8N2LBevqCfLKfj6m+a0+ZgCD+nUz+aVy3pP1x5llmXqX8xnJZnZA+NlVYgxmV7bWK1nHxDL2KsbPZg",
-	"TdC+t8kSDZjExtmT4SVK+Jk5IvMipIQjnNqjAmiap0SiERlzQTTFZ3jpiwtTyFUIfqjwgcqvRoPlg/FB",
-	"2qLW+9ktn6Y0nhZOWW5csnV2v7l/5ezuJbBlVHm1jzXEFGbPbtu2kk4Ps9ZgW3la6De1nkpVavxw3lPo",
-	"35wyE3TDSM5wTM48oy6MogjFUyxwbBJ9jKT1oveGXlyp6ZQqYkbZqzmU4dsfCZuoqTESjZWYf+OnFQ0G",
-	"Hzayk5PBNQR9lE02/AeeEb3RxZQjreVrPTl3dt4vcAJcqA1H+/SKMEl3r2ESL5lrRXZWPSfAJGhv3swz",
-	"CanzXlL3GcIjbRZrmkiJPTFxrOgNWbHb3j12u5fEsI3hj0dzxu/sq95emar4ndtuH/IJowoNQRz4es0b",
-	"u4dwDJw2uIrMtHv1D8KQFSvAnm5PTit23rdszB9AMvbsqlKNP3iDg9OzN3GREvQEabzNebPoOWVIa1Up",
-	"abml5S0qXjQGICCBRc6z5pVMyS368MOrVu/o2NnUWCg6xrFCY5pWpNnp+OQ4iU66JyeH8cvk+OgU98YE",
-	"4yg+OsJJ1D3CB6Px4bg76o2i0UmvFyfdo+Q47h6NonEU4eikScjZtJfm5bmcmMLWt/qYrBgjVd+bc7uF",
-	"GxxVxtm2k8my1Rn4yOkCa7xT98oXuG+4Yr2jKKdfMbdZBjPBk3lMkhKh7e4isiH/RvhDhw2oYy612ZAr",
-	"/UKmT0xewchTgsElJulv5MoUODan1dHfyGaeOeod9k5OIg+xlKnjw6Ape8IRytVoTSwaNDX3JKIV6BkT",
-	"5b5etWarYWevmUOP5z/LpVAJrgX3l9iqDIkmncVK7ac67l26ykpjTK5/L0Q8TYhUJpdo68O/dPBt0AHy",
-	"hexVDXCjljQBYMB4LqhafoAyRdjICAoRX82b0oRfsaKGEtRmLNFwq6rTYRv9J1nabEFDIWBcDdjQtdkB",
-	"VcX+aHwS5z9/uEAd+H4IFqHJ1uAsJm30BsdTpFEI8z6TAza8bTn4tLTKPATZaQ4dYwmCF4Eq0wSmj4bG",
-	"OzC0i0XD3ElQfAWMaH0ipphTSxdXrGlhP1VqZurIqNU/Ys4UNo2LbGsrt80MU6YwZVrVq2sLePJ2/Oqt",
-	"tp6lVlRwPKWMtHJ71JrJIZrQG/DwrbCXQ4Q1QNacmcYbVDpswTemT1sDfRNtag/YgH3zDXL8NmBvSoUm",
-	"IZLzWI+p34Gc8xBsKNPRyhBlnk2CJM5IToJ9cHiBp2iInqvGEpQXek3gFNOr88oOwBHn6g6GA/bc1VuE",
-	"6OPFa/3aXKR22I/vf/TLecGpQxKb5qDZqNgl5OEPmJc/Dw+0TYL+0GwtpVKZrFxTLxAaH5X17w6dI0yv",
-	"yqQGl/2vfTT8PAC36yAIbQGtNB+j4ptBcKn3+HkQ/Donwj5q8mjgpwHTv82wmpqfoMHF5fBFiDCazjPM",
-	"WoLgBEoxCyjrHRdkVTwA3sP2gF3k5TEmgbmv4fK7q5j53fiVf9dftVotZP/Vfx5GEfodNrmuqRd6LpdM",
-	"4dsQKTFnBkohsg5S9PHiu9ZJiBiRStO64hwlhMxeuBm66PfdqriH1RptJ52G+ZgHdtWrWx25Jw/N7EVX",
-	"DVhA/o1tr4GeQ1TPnLoIMzRnei2sbgPkSziyS/C6uaxs5mLoeQhNXIbI1GoDOeY52VOeyHzoUzv0Vt25",
-	"0HOcKxC5XmJaVsDTpucZHPghSkhKDJbqhQlu+u5BhSSa2ys8kyilGVXuraMGQqoXSdune73KFrcp10XP",
-	"rU87RGyephqPGZWaBxJbTRfaOIqJzGpKhHRX4FTNYOAB1F+nEHHw8AzMaqxBC4ejnDVKLZrOLMaqLZry",
-	"+PY2nZrcDAeGOBs6j6DnkhA0/P7NBeqYUoiOcfPD6qrSHMVYCErAeTj8fy3rAG+9/Zcjtr4JOFm2i1Oq",
-	"tQCtCgA3YEgm5IyY8zKlMWGSeIfgT28vSsXcst/p8BlhtjcNF5OOfUl29LNQfqeMc9YcjZ6C2g+67agd",
-	"QXbejDA8o9rsaEftA1PDOQV9pqP/mRDVlPA/48IlrpWLn+YzQMMCXPkWqi63uo1eMbnQuoqG+5wpmiI8",
-	"YBXYGwjk+snbRO8Y4P9aq9BBpSVlL4q2L/GHN/g1BFFdDr0LXWj4aOLzFWFrZXqGo7P2mqy0auWTKV7K",
-	"gd4t1fxDBei63iC9PTRMM6rVdrX9lUKl9c3SCkzn1W7OOXQXBofR0arZctx1ag3R7sLgyCBz/Yvl7nnw",
-	"1sHmt/LOTb72brovFaTwg1fypJVUPJHaYPheCxicBpf63Y7zdjWyhpEKec15rZ4ONCk40qwe364R+4So",
-	"V3qKBxO6W2ixv1dpWrjSmgg+9+SlsymGFKwo6oaBU6OvBPRridrdw+NTiNJcjQX5Nei/PAoDNhE4u8rw",
-	"7ZXATNP4yd3TUzxsYAeqLzVEWEHzDV7I3Iv9Z6b2i/q+mkpAPUaAegqPDTpfsJjcrWQGMKA1ieXZmNUZ",
-	"9ZGQawA514CtcBgdruINOKWKBtCfN+Wo1abVVh5ofyYyag55vaFh2ZlUpvvGxssYlrO26bKLZB4fVgOb",
-	"1UDm5YN53q34vW2sVGC7upca7zcy+R/DwZ3yWnbj503svFXnFuDrw60YzTQ9fIggOOz1Nr9Y7Wv0FQiQ",
-	"xpYzu8gQq1dDZtoqIeJ0xl4U2WCzTecC30mMXRdpcIFg6HIa2rMWzEyQMQPGRTwlUgmsTE9HhYW1/axK",
-	"Y5ODqQQzQzapoXqdjMh9HM1uy/7ZbPLzanzp0v3sS0/PkT6WdmDFcs7kqk6sFo9a5KeQPPDUJ+oa+v7R",
-	"4tukLq5UCH3rcCsyNgVzNaPT2a+WIDVpY3jLj9yEA6atJ5u3pS2wNnoFI6ARTjGLiYCuhqBljsc0tqVj",
-	"HMH67OCN5K0foPuh7xwWBTCNOFlH37av6R9F33b6PRN4YTAZ+EMalMHMn1t7fO+oZQN3ZEWriJVKYu6Z",
-	"cb0RrMfmXHCNfDKXxnFEbmdcUlcDkGGFnlvzesCidtQ+fNHP/VnJ3JA2KOumm68i2SzFioTOKQgGrNfz",
-	"aMDs27CCcUonUxWWaihGS8O2Ye7xA67Fk9AvLIHivlpBTTFOaMusZiTvvx6Wak6AnzVZhwOmJ/ieIzFn",
-	"8EUuMvX3ozlNE0SZgQblrImvJ0S5osiNjF30pCx1Rgy+QT+8+fHc3exw5YHkSnGFU+Tl4Ns+Ts2gKpXm",
-	"tAfsG3TxX+dv1gwMNexEDNjKR77ANP8cODfNIAgVnvxzYDIgBkFo5//nIOgOgjt0UMSkcFPzjE00B5TW",
-	"UMbVLAAsSX9VB5u3xyynjBXsm5flr/F3NHadsNmkWqeu+LmBEKa1VgimP1K7Qe2SyrQo2IPzj1XULq3D",
-	"5gH8Rv+fsTD9pJdVqSvlgGVDZ4Z+r9YholfpBfokJ57rGbz9WVdpEbGK1qt9GoDmu5tJt9Qz+Y9llHIg",
-	"//PlXUUllMpu02OZ95bkg8swqMTSg75LpffYqfOluFxqtfukaAHzMP7R8t9S+AO5x1F2iYNsxa2J0a/i",
-	"pMdjnz+IedxFMjsz0VY89BDO+St6LXZhUV+i78agNbdi0xqLRzrFvXMgxJuYu2NpuOWln91/kjCw5SWV",
-	"zhb4mkiEvX5GpKjdwNbwtElBVnsaWmsTKzTseMmPQ6NvDo031GbGjIi5FseNXzZZIVpCEq+UiEokF3g2",
-	"I8mAUXaG6ko1GlNG5RTxcrKoKS43fQBBewhNXxmeK+bGOaOV+zyGvsCzNvpAlDJNFyHTTPhrxUjwNB3h",
-	"+LpJO5ZElYuXrDuXSPUt3+WmD2P42pkqti9PU6S/1nZ4flWaLye9KOH28qS56GqFXGmqqyq7re8ebvbz",
-	"NCXJt7X9/5LfDmciwY93QnR3OiEarhrb/wlREwH7PjHy5FW+cJF2I9i3kLPejY73P3G2cCkUN7097RnV",
-	"3WJt1dtk4L2jbQDRcKXEV3wwwnVt3jHxPCGzlC/hkiMnoF5sfWiaROtVSm3HzwteYznWy0vKqcKeEZkR",
-	"hSGlsNFAdAnRe1ByF7yi4C5yod0ouYqtajsxrzbZR7FIXhuyhwKPbQTsbgkveRWCDXp69QJ51n8ppT/P",
-	"zveOu8s/WoMvSHUHwVzLv18vm+XfCv0DbW6cG8MeK/7x6n1+jegX++nOSLqUNF1s9C/43lfVtXoLVyu4",
-	"UiDU0LAaxZgxrtCImPRRkqDnh9Hpi7okND/7iuyDRKGdrVmZ67nFNGpzhRg8jg6iA0x6vdHp6cnJcXcU",
-	"k4NR72R8cEBI3B2Rl0cnuNc9iE+O49ODOHp5nIzI6fjo6CTuduOXR70nEYNl4bFGDJ7E3XFEevh0dJAc",
-	"xkcvfTFoy/vvIwfXaanNlxw/oiDs9O4hCrfVUhdYOsI5M/F2Km1CNdQZtP+aimh0uvnF/Ibrr1gYGxFW",
-	"SLBd9cVwla+zKE92il5oynTqWWpOaHp+i0av597kYC1q8EuTDb82ibJUiPzXUA0rNbNeo9dx17aAL3XH",
-	"h6b2Xtt605DedZWP2qd3d0+gb34t2man+3hC9m9t82Hu411l2x40zHDjw06arXQDf1BcmAqUvBrbVD2Z",
-	"kIIlwCGUaFvXr4vbgJAdooWgisgXCEuEB6zJNgdJ4VyvNuw7dg3TyKKN3iYkm3EtWPtF4SIw6YCZmiib",
-	"09SLojO/NMp0H2OmkKsU7BIE0oFPjW7s9jZgVOa+5+cmNB8iJ2NfOHc0Zks11cPl5VpnehZXOscZlBDh",
-	"ATvs9aw7G7OJqYbT77XRR5Aoeoi8Si7D16TkuDYe1QbvshFHu3qWeayIakklCIa2FatyFeBKTAAe4KgJ",
-	"0W2/pcKIMk3kW2YulGr6IWW6Ti9cEVuCvw9f8l5lYUF5aEE0JaQ2A84U7WFZapIAIrNnROYOmoE9OVdZ",
-	"SGauvw2kfRtIry3YN/nyu39aE8lQztMaQ09m2/ztlS+EhTle7m9Qbe+Z6lR6LD+VrsJlg7LyI70m1Zi0",
-	"6z/YEBWAfKLEpZhBxTdlUhGcDFil4IAz0gdlQi8NC0+VyNtdeo+20SvT2w56aoC65DWzMH0vJPS9IEnR",
-	"QNxm9Yo5sxXhw5bDT0vz4bBJF7DjfqJquo9Qc0qkOzZLoQp3r4R/6tiG/59dJ8mHdWzUBGDHMcmCit4Q",
-	"hBMNZiwoThEjasHFNUT8R1xN0fnygot4ChrWBWGSi+9SvmgHd5c7JVyXbkVYVa5Xufrg6RSTph7YDYvc",
-	"rZv535HcvyO51TPjAucdbaSTmaaxTf0Q8drcNx4jRX9fOEoqTp1GZ90nd5XjbNVtj001YIibvjuV63YG",
-	"zDqOQkiHN3dN6GFq9/RA8BcNTSuXIZIkhf1rE26GhTobMA0KPleIqhCaHc+gyEsbkIKouWDN3QUmRPk9",
-	"3bYoLvVvfTE3vZgCGz1HuYK0uPUFakehyUWRyGK2Emwt/2o30uyjZNTz2xUUZlb2z2L5NQPmEbx/T++b",
-	"8zbxfypb3uVcarh1aVW9W+2OIOj/oTyioso6ZxyhQzOu9v/KClMPsrvUlVqZBmTaqH1e4IksDl2vzVbp",
-	"7mOU3wUEiqhr0k1luX/YgK1tuN0u1cbEPCMmFdDqsnDM280NmG2UU7TFUg2380DmDAjKNvpUvdMGvn8m",
-	"yyVImy+3MfVHCoOjrGhhVijH6L668YBVleMzVBLUbKlFeIaXTitaozz/rTH/STTm+8J9deudkvX6uXyJ",
-	"10M70K+5f+tRLrWq3GG1dgBNO6W9PpSCdt3uSdffbm/jdiN/u92m7VYnAS1mTeBvq/Dd+c8fHkdHsJJn",
-	"d7b7X2UI/m3XPYo6tL0heH+bL+/avyZRVz8TutsftM2l5UyczhOSeB1qzQ3AptusjfaNlbbqIGxoZG09",
-	"dxcuLnikxN25Hbt2wNhN71ba6cISlZyWVWN0m8bI7+Pwr99YdU9GHWF/QL6sAdUO8q98E8UKrcNeIfEn",
-	"kFFPkuDqCNXx8Ed3p8WaVKpm48YEx6S7DsrdnsZtt2PTazK/zvvCNHEFq8Y2wHGbMrVgjJtevCSVpO9r",
-	"+NeEzKTtsKkkmmI5bdLcDWt8NNdw31951zxTbphjrLWYuM765l4En9drHFcXf1vT9Ot8Gxu0aXct+Daa",
-	"9F7CzWZ7rjt4Y0aau9/9Hjexu4vXtwkLbwHvTVHcRiWu+/QirHpJ/xoh1njp+19RVfs7zvsAIW+I3Qrl",
-	"neR8rqJ1vuj/iq4Bq8oM3oNiIavXd2FlbwAw97bHXED3m6UMUYaFVuusRtJuaA2lf8hl+AN7Q8EkjTLM",
-	"/bZ1feh9NKyy1KjLqD8iE9/g1y58R01rk4xySrs5lP6SwcGvlOcNI96H57cIQm2+8K+hXWkuQNY2LS0u",
-	"XPzvz7j1W9Q6vbT/ty6/ROFx7+4fDUmEl3f2ZqLVa7aaIyhs9lYi0DgTHpt+sDmbdMApZAFWHcr2afYi",
-	"Akbdspt0HYy0YVZ5kS829GR2rVUWJIXW5TZgI73hTaShPng9KlubCoI9TQFbb/jSveTVOd4yOYN7TEy6",
-	"XGibX+pV5zW8RboLH9teNd7weVJRfXAgS9eGkApnI/hvG8q9u7z7nwAAAP//",
+	"7L0Lc9s29jf8VTDcnUkyLyVTsuX4Mjv/SbNJm/7TNJs4zbtP5MeCSEhiTQEqAFpRU3/3Z3AAkCAJ3SzZ",
+	"TXczs7N1RBLXcw7O9YcvQcymM0YJlSI4+xLMMMdTIgmHf/3Ihq/+qf5IiIh5OpMpo8FZcDEh6Fc2fCRQ",
+	"mrSDMCCf8XSWkeAs6I2i+BQ/Jd1hJzmKD0+CMEjVFzMsJ0EYUDxVb/3Khq00CcKAk9/ylJMkOJM8J2Eg",
+	"4gmZYj0OKQlXn/7fT1HrFLdGl186x7d/D8JALmaqESF5SsfB7W0Y/MQSkr2Btn1DnarHjwRSvVeHK/E4",
+	"HeHUP0r4rAX/2HSkuPV71Dq9NP9tXX6JwuPukkH/QriAMfqGfKMfIppPh4RXBt3xDtZ8sHKkU/w5nebT",
+	"4KzbOXp6dHJ4fPQ0DKYp1T92ikGmVJIx4cGtGiYnYsaoIEAP3+HkHfktJ0Kqf8WMSkLhTzybZWmM1QwO",
+	"fhV6VsWIvwQJljACwjlTlPXpS5Ax/Xpw9ikYsmQRXIbBlAiBx2oI6heUCkSZRDc4SxP04/uf35yhnJLP",
+	"MxJLkiBCE8RG8DtK6SyX5SqrEVylFD4Mbi9v3Za/wwmyc1C/ywlLgrPg7c/vL4IwEBLLXLRilpDg7CiK",
+	"wkCmUyIkns6Cs6AbdY9bnU6re3TROT6LorMo+j9BGOQ8C86CiZSzs4MDNa9swoQ8O4mi6GDGSZLGMrh1",
+	"N+LvnIyCs+BvByXvHein4uCFWqIX9IZkbEb0FjTJw12eOcmy1ojxKdGL1FZ9PWd0lKl+97lNhuIsqVU2",
+	"zBJsR+2JYSs1QkH4TUrH52iKrwnClMkJ4QV5q6cEjVIunN2L7dhrO1fMydm2f754/eLiRXPjTnfeOOB+",
+	"cWCmcmBGLA46e95KrmkR2VkLNE/lBM0nWML6ScZJAnv6kvFhmiSE7nVTJwQnhAdh8CyXE8bT3/WTyubK",
+	"iaI1QhKB5IQgnExTijjLyDn8+5os0ATrZzcpmRMOD8sdHRUjr21pOSWXFT94OPHw3ja0u+cNffb2lVqR",
+	"RwIWAU3xAtg0YUgtI+zkK6pODJxBe/vczcqupaYXBO+eI0EIbBEwHUcZG6MR4wUBPk06cZec4qByDqgG",
+	"6rtmh4/e65b0NNYI095XK0zNeoxwmpGkjUBj0HNVDDgmlPA0PkcJkTjNBMKcIEazBUqps5yPhFrQEOU0",
+	"IRx+t+uaau79CRbnDZPPsozN1fG8RyY2K1/Zfv0b+v7FhT0psO4ZMYqKpSw2W79+RZm8Mu/Vt13PAL1h",
+	"Etk5OHv+/QsP1/a+0i1XJxkin1MhRYiGudQHqZK7IOr0pJTWpaUj6D4w5yUKJryvBSA0jeOYzKSoKpuW",
+	"K4pp1HVCNdY3TL5kOU3u4+DGfFwlEcqQ5DilKR0jzMf5lFAJWnKC+gFlVyKPJ1eYj/tBSSeKQEYwwhp5",
+	"KLrQQ19HFUc7UwXmY3HgDHCP5PGGIdUq4iyXBIF8FCznMQEufsPkO4KTxb0Jbcq0uaJ4NmM4IQlaEFld",
+	"fg4jqC2/ksVpTNAHim9wmuEhHMCrNqK3h0N1vwvvmfk5knyB8BinFGVYKlvoNgze4oV65YKx15iPyQMZ",
+	"I5nqSwl3TNFR5/ToMDpCw4Ukotwe9eqVZOwK3q3vkbE70AsqU7lAF4whPf51hkjn8Cs3RNylcXSMQg7e",
+	"hsEHio2GuefDbxMNFlOrl6nRWhP5DAllRfarX56h7wjmhKN+HkWH8TVZwB/ElYK5O5naLlcmuk4Wdvak",
+	"196TVaLUesrs2oVKHjJaUSMTRrR2cU3ZHD1mQAQSzbFa5ht2TZIntYP048ePLbXghEq16UucNjBcgiRD",
+	"2HkXDunqsao3a+3B+oGKfDZjXJLkJ5Kk+ALeuQ8yfK5bbEEPFSo0fSE1PtQPJPksD2YZTmk/sDpaMchz",
+	"lAuCGkNyKLB49WqqJnQFDxq0WLyFYNoIRrVW3vT+Ao6PQX1xBiBnfsFZmsCPezev9NkQwsYpoR+Zv6u7",
+	"PEpJlrhixlGyUyGAJOu7NOMsVv8cZsScDmv3qNv9SveoMHxExTel1OwhJ/ha68m6yTa4Qk3zoGXzcdG+",
+	"2q4s+3kE27ByWMWIwi/BjLMZ4TLVHku7oThJUjVGnL2tPm8M3yrCjwS6wVmu9b71r4VKQKppLlAqS1/z",
+	"FH92O+yAw7X2iyEONvyVqM24dX24n/QMLhtvXdYH9bOSy3Vt/pFAxCwOzOMZH4t7Wd/mAjXGAuZQ9Wul",
+	"x+99d17cEL7wGDbDRbErq1ccRnW5r33xr8Wj6r58h2U8eSXJdPlqjHAmiG/TU0mm6pw03Nxc5TTxr6X6",
+	"EGI452jw/YuLwikAbrEv6mkrTW4HaJTSRKAUVlD7sNzz91hT+WtCx3ISnHW6J0Djxb8bsQ8jM71DmnGm",
+	"lvGRQDKVGUGYJsh5C/3KUqqZDCMxw3EtnvOcTWeYp4JRNCRyTghF//759c/QzLvnb94gRhEnOENzxrME",
+	"3aQJYaI2/iiKovoMyhhPv//eG81xKQNCW/ZcqJGH2eof2bC5AM/QUD1Dv7JhcxNjTrA667Fn5T5OiFa7",
+	"f2VD0LzMy9XFWXJAKPGsGlUETVrqRAk8W5Yw6lHUfmBzNMV0AaQk0ATfEDRUqz7BNMlIgh4bkiIJ7IH2",
+	"ZoMaKa7T2Uz9LBDOwKI1T59URt3T21GPTIX6hPYtxaJYCePRqyyCjTwcunEKtWQJyYh0z+py7rqdtbOP",
+	"WZ4loJkMCSrmXeneO5NRSlMx2WRr7Zvr9vV0831dJhs2Du82WgR7ZEUgVtsHZn20LgDrtywy2+hgxtmY",
+	"E7HkgBhxDBJM7a+lSqDF6ka0e+4Ksdy4S2yEtOMERstN09FYUJck5htxo3kR8ZyqA2CPHKm1wWb3g99y",
+	"kpNkEKKB6VT9KfI4JiQhyUAx30CT9AA9BqfnAJhpoDmPqjl/CnQrQRiYRpT+adsICp64dKdTvtmU+Ezi",
+	"bC0H2UWb4Co1gEz28s7NJkH0TQjOF/32SHWz6JbKQyfurqdoJGWxQA65hq4MX3Uy3IuCturz4ki6q47j",
+	"nFx1jdO27eQNbKHfvNJ0USg3NugyxPH1mLOcJh51R32zXOMRISI4nmh3P6YoTbSoEIjNqWqt+H7tkoHC",
+	"dgti45X+yFLqNKX2l2L1MOd4sTnRlnNWIz0vfC5KjbQvzZWowUNBqKxT8/bJHjVyh+H7yPQ5UPEHQfjd",
+	"9vQZomSOcqHzWqp7R5cm8aj3TQ5PiDpqeY4PUcbmhLdiLAjKiFLRRIiSdKw2EzRHLCakdrDEaWvIZBDe",
+	"LW8nDCCyvYY43ql36gtqE4nUM9+yulzvOdZSkiUCEbBtbE6OFZTVNSz8Cr52fri4eKtUYKUizyZcrZxS",
+	"hBRtgWhDMUtqSvXP/+s95o1zYmknJv5oWjdOgWrL2iO65GQzfo6l7TvjDREnMxCtaMTZ1J1OltLqdLr+",
+	"g8TxpCw9z4tlV/riFKt+3718jg4PD0+VXPpw8XyPxzv4bXyT//Du9cpFXRKoWWe0WKopdra6D+4K6cF5",
+	"abjiH7o//8JH62Kec6aVqupX1n23xMQcZupUgShmiLBEGcFCIqYpZSPx/1Y3AoywXNTXltiMam+ehWdU",
+	"p3bUj9wfCM6U4epdNcd1X6ZngbQcMY4mbI4yRsfK2p9goY25fOYRMsu1fCXoCqFi2ofXN9bweU6vlhkm",
+	"PLdH9pr2D0ddfBp3kt7wKTnCx5GXyWaKqq8EiRlNPPTyXj9AIqVxJeph1PpKj0ddv1HRMB5Wnv+1I35L",
+	"JbWplpq1bMzVx76acB5c/TT0uouDbQJNoHhC4us6O/xEJE9jz+6+5SRO1TKp8yPGWQZs8LKDHs9JOp5I",
+	"7WgyARSla3G1PTeE4wzFGRaC6GyglN6w7MZ4LqrTH3Wa3b7shEBKE8ynjKYxmhIM5urMjgfGoYdUs1pP",
+	"d7JaaT69EtCWWGGLmTdgjFO9djBNtXO5hPyhKlWe+vt1TtdiZis2oT7Tzk5T1avX7O7dvle1RrTlTIsx",
+	"hIoKqovvYz5IYn9w3oNe3+fTKeaLHcw/m2JfZTy3bY+306R7WOVqnArJF3f0fNoBQC5xaR9hgfKZziZZ",
+	"optFF9HptroZ3anUoKnvapF/tbkzA04hgRx//TmKtDVIGSUQlK9qvSucJ1cxy6lcIRBsqmy50A0PTXft",
+	"yWTMn/pc66NY6yQBonqoGJbOrVii/YhV34RuuGkjlbLKiWtUSTOAvQapdJu1wNQbMleW/gOttzLy4fCT",
+	"E5JydE084gDP0qtrsljpJTD5Km30SifRT9icIji/mVLkVA+UQILSGKe0xqjj0dXhb93W0/m/Pl//Fg2P",
+	"p90fP59kndkvyenv3x+Jf08uevGbCL/LX6Tfja69aqUgfN12q1VtbBd8GBZT3J+lULhcHBkd2ozXYqlv",
+	"w+At4SADabxEws3KF5TVzbhso4/gSkOjNJOEhzo7WjtdMYcNmHFifVQ12a7UqFUR4JUcYxS7RgTYPFA6",
+	"Fbj6oBfgSPhrWRg4DBgod9kWHYssjck9zoAi3YM1eMgNznLIR0GCSJgTvABzOkMDMWFcXknyWQ769DEk",
+	"qqhPR1CVAel5J2jOeCKeABcMaDa7iikdoMcUy5zjrJVhOs7xmLRMTkpKx31q4rJCb+uUUBjB8zdvBGIc",
+	"xUxpwDkcRE/afeqNsDcW2yG1BxIvhl4bVDirEv1Kw995taH7Oc/2KpmbPFdXtZxhvQQu9OlbwI2Gjjxs",
+	"7AR/LB+EhkELOr/0SLu3Wgu5mzMYsiOASiVDEnt8OTrZyp9i4nwIjpwpExJ1oija+NS9IJ/lK6gebPjx",
+	"t3Ht6EH69JW3hY62ZA54rPYEsirJZ1/2hhrd1fKUCfUEYcjPUOpuIxYQXHBMxYhwlBHMIQtFy334mfEp",
+	"4QJ8P9AQ7Hc6MilybX/81YS2r2acDfEwzdLibF4iA3cw5PwOPN3rYqWEh5CJst8hO6ZTWRRd9pxLwls3",
+	"xjCN2lE3DKYZmwn4R0fp+UtFIpiNvTCAekb9sU/GlWsl8XiZP9JmSEg8PkcDaHGglXnFqfMUoqqVaduC",
+	"niG7IRXzR044EROW1aydVRNZm81S0l99PstpYTUniJUrAaaGUQLdlIEpTmCy0zt7Iz2NuZ1ukYGwYiY/",
+	"U7dR4CwgUbWCobJ2YUER44kOgG3oby6kyG0zoLi5v3SrFdjEg7qRzXqHzndydbr7s4YSH9zh4nLBTjpB",
+	"2U7NZHvL2fChNCrF9eSRUDvtzz1cmqWCs/SG6GQUyP4auPoHPAQPGk4WHqWjtm6mkz2aS3ZejYXNdIqm",
+	"j+XhoUkrcENz1QUp08k9vixumUK3lYqwDGiyXIo0ISil54hMZ3Khj4hU2tOgcKQ1g4IrM9cLAdTM2qnJ",
+	"maWR5Y+mWh3CcSHIPKxUTFFz667Kja93u1kfnI05np6hgYv5MAjRwKTaqz9pnmXqv6rdQdinA8nYFRhK",
+	"8CtjVxnTb6q/R2Ru/5xiulB/m1QB9aeiUGiDfJYcX8F81O9Oz0WFJKRgsVySK+enPh00S23Vm9XSMfWL",
+	"v8QDmnDrj9SrRYW9+oeFEtDj0rXamtOK6sGBttLKjbGVCetYrSDf0IkYS1Pp0hC070yyhGcnsXb2TPEC",
+	"JexcH5FFwXzCEM7MUQE0zTIi0JCMGCeK4qd44YoLDTpQCn6oRgeUAq/B8l77IA0Ay93slo+TNJ64yTrg",
+	"km2y+83dUV52zeBxcDoaG/MeUm1X2SbPXCVGZ+bqtGvI9Lqjl95pEmwVA26xOmmis0U2qyTTq7Xp7s38",
+	"9TsmsXq0mG11yK/eilpvNp26VlN3rdUUHbpWU28fVlMtw6s2xCUFCFdigru9Y3/zE/IZvf/hWavbO7ba",
+	"K5jHRW2jP7876Mbd4+HR8fD4ZDSK1f+dng6PeodxJzmMjjqH6n/dbvI0Oj46ORyOcDQ6PcE9cnJy3D0+",
+	"Jk8xubOKvRE9bpb1p3VoT4Krs2ibW4JrAzp1UfTgGnlDFt5dbTRyslz+ugpZ7+uhAlkzPPYcTlTtaJxz",
+	"4aukUJ/pZ5YD1OvQ0rnJOUVMi/UMC1l0UTJDJ4q2tp5rpk1otVowl+1ATHGCTeLeyIJu7vIal95qI/Lu",
+	"lgUegz+iQSq6Sr70R25fCGac9Cs9qXsquzp3vK1hFEUonmCOY52Bq00gJ61OSyeLVzZJJfEVb+3op9xv",
+	"DdfS8q0Pwudcf8+mRE10PmFowrJEoBJx4I66EqjH64u5OnvNX3CyrJekTTeT9XSV//rJPBKAv+AgAxRy",
+	"ZD5JM2JMWRzL9IYsmW33DrPdS8b22mPs3qLkWweRN5dFtYBw285DPGC435NdAT+v+GL73Aq9TmsEvu52",
+	"r4E7aLLmnjNm54PTiun3FR2xHUjGqIN1qnEb95iSjiMYl7m6D1AL7i++Ro9TipQ9kpGWHVqBc/rEmxkA",
+	"maUin25sLmAu0xGOJRqlWU2anY5OjpPopHNychQ/TY57p7g7IhhHca+Hk6jTw4fD0dGoM+wOo+FJtxsn",
+	"nV5yHHd6w2gURTjyVl2afNQlapxJVi2d8LYaruYlbJpO2rIL10SQtD23lS9xozPwnvP41ln52yby3TWP",
+	"YHUEp6Bfnhe1jCzJY5JUCG372I3JxfOuP8C0AhheBatVLA3YaLDhAgaLZQSDji3S38mVRsny57unv5P1",
+	"PNPrHnVPTiJnY1Mqj48CX1qjJZSr4YokMdDU7Jsora2e9h3e1Rb3u/O2DmfZ7XECW4UUqqxryf0Vtqqu",
+	"hE9nMVL7oY57m0e61EsqVn8XIpYlREid5Lvx4V85+NboAMVA9qoG2FYrmgAwYJzzVC7eA9YVTGQIaFbP",
+	"cl/9zjNaAnGB2owFGmwEXTZoo/8lC5PGrykEjKs+HVgMBFBVzEMdLHj78/sLdAC/DzR6A6RRMhqTNnqB",
+	"4wlSW4i1m6NPB59bdn1aSmUegOzUh462BMG9n0qNJHyGBtptPzCDRYPCe1/+BIxoghUaEUxJF4v4ZdZ+",
+	"IuVMgxGlRv+IGZVYo18bfHQ7zSlOqcQpVapeU1vA41ejZ6+U9SyUooLjSUpJq7BHjZkconF6A6G3JfZy",
+	"iLBakBVnpg7TVA5bCFqp01avvk4Dafdpn/7tb8jyW5++qFSAhgiK8gWk4UExWAg2lIZF10RZpHkigaek",
+	"IMEziERBCGeAHktvbegTNSaIVgGGQFkPCBEyWxA46NPHthAyRB8unqvPcp6ZZj+8e+1iwkG0hSQm/1Cx",
+	"UTlLKJDrU6ewDV5o68q5gZ5algqpy2V0IV+lnhsNbIRKjUrX7FQDo2do8KkP8dB+EBoUNqH/jMpf+sGl",
+	"muOnfvBbTrh5VSe4wqM+Vc9mWE70I0BJvRw8CRFGk3yKaYsTnACeV7nKasYlWZUvQFiv3acXRd2qriw6",
+	"U+vyhy1l/UMHfP9QP7VaLWT+X/3zKIrQH7owfgUyPHosFlTizyGSPKd6lUJkIpfow8XL1kmIKBFS0bpk",
+	"DCWEzJ7YHjroj+2gAAd1oD8rnQZFm4dm1Mvxsu2bR7r3EpoVBlD8YjBa0WNIt9GnLsIU5VSNhTZtgGII",
+	"PTMEBxJ4KSKwpucBIAEPkAb8A3IsiqUmLBFF06em6Y0g3tFjXCgQhV6icU/hbQ2cDwd+qMFqYJeaFYO2",
+	"+85hjST8GJ2PBMrSaSrtVz0PITWR9szb3W5tiptgvqHHJtgcIppnmdrHaSoUDySmzD00CQ46ZUpRItSh",
+	"AKcqBtOhGMagVDV09xmYVVuDZh16BWtUcL7PzY7Vcb6LxLNN4L5tD4eaOD3wteixIMSga+kaxQMdf4fR",
+	"1aU5ijHnKQHn4eD/b5nIdOvVPy2xnWlfuGG7OEuVFqBUAeAGDFn+jBJ9XmZpTKggziH406uLCiKgODs4",
+	"YDNCDcAx4+MD85E4UO9CXbzUzll9NDoK6lnQaUftCNLmZ4TiWarMjnbUPtTgChPQZw7U/42J9FXizRi3",
+	"GeXVquR8Btswhxi7WVVb9NRGz6iYK11FrXtOZZoh3Ke1tdcrUOgnrxI1Y1j/50qFDmr3mnSjaHOcSPiC",
+	"XUN2ky1uszkFan0U8bmKsLEyHcPRWns+K61ekqyriotF71SAIwGaYRXAbHcPqPtatdoMILJWQbwacb/c",
+	"6aIM3TqHbsPgKOot663Yu4MGqv5tGPT0Zq7+sHoFA3x1uP6rAv7b1d41hHdJCj84tchKScVjoQyG75WA",
+	"wVlwqb49sN4uL2toqVAAFzYK3UGTgiPN6PHtBrGPiXymutiZ0O1Ay/k9y7LSleYj+MKTl80mGKL8UdQJ",
+	"A6tGX3EA/Y3anaPjU4jSXI04+S04e9oLAzrmeHo1xZ+vOKaKxk9uH57iYQJbUH0FVXMJzXu8kIUX+69M",
+	"7RfNefmwGRxGgEJHhw0OvmA+vl3KDGBAKxIryiTqPaojodAACq4BW+EoOlrGG3BKlZedfVqXPN7oVll5",
+	"oP3pyKg+5NWEBlVnUpXuvbd3YRjOypu7bCTz+GgNvObt5c48b0f8zqBzl7tdn0uD971M/udw8EF1LNvx",
+	"8zp23gj+F/j6aCNG0zdn7CIIjrrd9R/WwbG/AgHixS3eRoZAQmLrVzbUtXxMeITIv3KSE2FhBlkFobOJ",
+	"KaeBbptwa48Z71M3LqHvSqn6F55UkE4F0wruKoDdPsVGpZUTMtXXXMCxznJpgSPL2E0bvSdUG/RG63/+",
+	"/hfwmBsXSJ8ay5Sz+RkapEkI5aDwsmrlJ5wQXbL702sUsyyfUgGvWd8xoyGo/aHr0pJ4DBWl3vwQZSTp",
+	"HJEnpX7ejboIS11xXbigfmVD+DqVok8Hr62vpo1+ZEOBRM5v0hsC+fMAsXMGCH2K+Hg+U3ulvudE5FMi",
+	"DCKLsgwkm81IEqqFTJQlBpDIpWkt52lM4JSABxZvtqQAu99K3Nu9TUWfKuPXQbCFYnH0TKcx2Bm5bkvt",
+	"4dR3pSnVzMaxtMLbpzynxvgftKy3tIVzORn4DBa9HwU4oz4giJDfsW0uoNHhuDmrCvKLObPuzIoOZzzq",
+	"nzRqtE6OhbShO2Ir34ampadlSzsl+txebiHI6+CTtyb38yAWNxXk/8BwSZ8eh3eaaJ8+DXeZV+nhxr4A",
+	"eo3FUcnhYcnh4DfehI89ZZ3+Uy6twW+2G1rKbUPZ6G5JmgZotkKd/7Lgsw39wg0bL1MMNFZ1VAI3Rxrn",
+	"2Adf3DTOS3jhqATZLeFwDZJtd6lN/gzuvKle/eK7wKEb7X6Bg3P03YEr1uk4StamAump1y5xeb2ujImh",
+	"EVPKiZX6VZ3YGfmBZ1dWX+VytInG4lxVC5901n9SubgHPtpAxymvsHxYba+zwdjq12TBd71NFsJzV85f",
+	"S8WsRlI/Xd5WdM73SrewtSyKOh3VErgjuAyDWjxTGW1FeVFN8Tz4oq+0Xm3F6rRlLQRCBHhHIkRW3sD5",
+	"ot07DvZfw3KtqAM7WXkWrrsieX/A2QgZCOsdhK+B7d9VALd7Vaj1ZZ0WYtqBINdy2gIy36MDtbe5lG7K",
+	"uvsR2+3/TJn3gOJnG2nyUh90u4iThi/KN9jylQN9MT9cI+UTQwe1Gou1Iqlei9Aou0ilsOjpA4gXDhAU",
+	"cSrWaPfpWyx0iG/g1JQMdL4nVDxggQb2V8nQmMiypIRRc5F0hoXsU3hfXzxHSRtpCPiqJbYgEmxO9av2",
+	"wPnsJ/XEMo1bdr/G8VcoMEqWpjQnpggbqwHcpCwXMKVHojpZX+0LuPogJln6+ky9zRL33mG3ikwetU4v",
+	"/7+/+8oV/FmLQla2kVFwmTZqczpKrPlGB3tbM0VGOM+k+aasOLQlFsvLUXd3RM5MtbkTfIC5+A6nSjFT",
+	"0KnBQKhtXnN8QZ1pUUGq7zXyHE5LyzbvozSyVgnpq210Sxn3UX/onJSXX9VZ6Qq1/wE6/Udnm/Nzee2d",
+	"5yAtC7XqFVrfjtUHOlbfqg2QE87y8QRhc1TNKnL84Q5Zk7wBuCTLDtTS8RmZiiYD5gEJejE2OdQ6zw7D",
+	"feyh0fghlwkCWX3KeDwhQnIs9e3TSv8VboaEcSumAnJZhP/ouyFUXzqza/zXTtkNAGt0loYILtRw/dHD",
+	"h33cXdpCMlQRc5bdGW/2MRUIpvfwYdsVQZTXZr81cM3SrAM3BWkjMtZwqY3MJpskZQhSkbYOYVRqd/u0",
+	"Fx1a1A45wYq+oQU0xBmmMeFw/zKkMoxGaWyAQxky18FB417yVi+k+6HvYi3KxdQOhVX0bW5g/7Po23S/",
+	"ZwIvs3L0+oOrWu/MXztF4Z2lljXcMS0vClhqMBXpfxYZ3xhKbzlTm09yod375POMidQiwE2xRI+NYtWn",
+	"UTtqHz05K5Imk1yTNmSEQHIrkmQ6y7Akoc081THF8sabPjVfwwhGWTqeyLCi+g8Xmm3DIqIFXIvHoQsr",
+	"CNCuDSCQsp3QgGzOCLfjDSuIg8DPiqxN9O17hnhO4YdCZKrfh3maJSilejWKkEfDv2Uhcdcydnl7djWS",
+	"8zf0w4vXb+3djlfOklyBTwg5GqC5xce/VFWIkT79G7r499sXKxoGjx7hfbr0lS/QzT/61qDoB6HE43/0",
+	"tZXQD0LT/z/6Qacf3KLDlWGh9TQHlLZxtMeQ9Fd1sDlznBaUsYR9C1D2FUl13jsHDGRBKkUj5K8IYdIA",
+	"wte347S9HgcNUL+HDFNaU7t+pqTIg/Anma4yc6v1kdWqGA8uvxPgsvcDdO/BHlx74pl5bXHW1S4IWEbr",
+	"dZT+u1t2fxqjrDafXqdCmmk6LPPOkLzfWDJAag47HWiR1VKLtDy6UV4Ashv/KPlvKHxH7rGUXU160HjL",
+	"uhBsGSfdH/v8ScxzYIe5LRNtxEO7cM5/u4fDlejbMei2rgzYzzeKarU7w8PcB4aGW06N8907CQODYVS7",
+	"1wBfE4GwA1tGSoAgmwVnKk+N9jQw1iaWaHDgVNgPtL450Cm3Jh1tSNrILcWumqyQkk8SB0gyFUjM8WxG",
+	"kj5N6TlqKtXm0m0LdeUMfFFc7qy0h1DfKsIKxVw7Z5RyXxRqzfGsjd4TKfWVe1DOzN2xYsRZlg1xfO3T",
+	"jgWRVejKnVLCbE8125dlGWRCKjvcjqzjyknHP7yF79ULublErvhQNddlHUV3mD1JvmvM/xc7ZVNudH8n",
+	"RGerE+Lthwc4IRoiYN8nRpE3y+a2nCv4ltDz35HQs1V+DvjJy2PicUJmGVsgxkFAgoB6svGhqdE8lim1",
+	"By74xArLsYlhVMWjcIzIKZEY6ta9BqJF3diDkuvL6r0pm29IrnKqyk4sII32gUhUABDtAUVoEwG7XVVl",
+	"AXVjKmscUJoCWqaCG1NAwNxrOHRb+Vzs3xaCuQHyslo2i28K/Y42Ny6MYYcV/3z13g7m4Iv561ZLuoxI",
+	"DxjkP+F3V1U3VRsl3hTyXFeMYgxFE0OiMQpIgh4fRadPmpJQP3YV2Z1EoenNr8x17WC82lwpBo+jw+gQ",
+	"k253eHp6cnLcGcbkcNg9GR0eEhJ3huRp7wR3O4fxyXF8ehhHT4+TITkd9XoncacTP+11H0QMVoXHCjF4",
+	"EndGEeni0+FhchT3nrpi0GDI3kUOrtJS//ni9YuLFw8oCA+6dxCFm2qpcyws4ZzreHsqDGoHgNn8h6aD",
+	"RKfrP3xuoEy+ZmGsRVgpwbbVF8Nlvs4SA9MqeqHGgmqWQluh6fgtvF7PvcnBRtTgF58Nv7JSv4J2+Z+h",
+	"GtaAGZ1rPkcdk6dXuRsdrjR3Li3X15HbO8Wj9unt7QPom1+LtnnQuT8h+03b3M19vK1s24OGGa592Uqz",
+	"pW5gSMUEmKMC8lNDa+mQgiHAgS551K5fG7cBITtAc55KIp4gLBDuU59tDpKiUjmN0pG9LovM2+hVQqYz",
+	"pgTrWVn9C0zapxp4y+Q0daPo3MXf0ndPUY0WVgl2cQKYE6daN7Zz69NUFL7nxzo0HyIrY59YdzSmCzlR",
+	"zRWFy+e6+lnjszEKpcW4T4+6XePOxnSsIdfUd230ASSKaqKAYpvia1JxXGuPqse7rMXRtp5lFksiW0Jy",
+	"ggEbeVmugloPvXiwR76Nbru4vcOUYshL3yhzoQIcC7gcTXphkhic1334kvcqC0vKQ3OiKMEUqJu6DCwq",
+	"SLwgMrtaZG6hGZiTc5mFpPv6ZiDt20B6bpZ9nS+/85c1kewtXg9pDD2YbfPNK18KC3283N2g2twzVa9f",
+	"eyhdxYsd8zq9JvWYtL3kxhMVqILCAKxoSoUkOOnTGqoNo+QMlIlYQ06UqkRx2aHzqos8omFoNoceQdsh",
+	"j5h2P6Zyso9Qc0aEPTbXApCY694/fdkPWkhYtKOTBSXAyyRqmTFPcYYokXPGryHiP2Rygt4uLhiPJ6Bh",
+	"XRAqGH+ZsfmWwCO1O/GXYcLVLr5/OMVkwyqo7e6y/hbJ/RbJrZ8ZF7iATRdWZmr09OYh4lzOtgn8Qs2p",
+	"43XWfSTpeCJ1bbN25oRIu3GAv192vEBjiGlwd6KkEtY3oBIZ9qlxHIWQDq/vyFTNqOdZGpMC+hCCv2ig",
+	"8cIHSJAM5q9Lcbk871ML75XKEK66nUGRlzIgOZE5p/6K5jGR7sUhGyAYqnbtqDgg7uoCG9VHtWLZOsX8",
+	"dcF6KsHG8q8c5Uv95T7KgR2/XUlhemT/KIffMGDuwfv38L45ZxL/U5vyNudS2craerfyVUM5BYKcJarU",
+	"XIhaEDrc+ND+r4QxdFZ2G/BCI9OWIxde4LEoD13nLge3ce1vghc05IK5CTIV1Usq+nTlrY7tSm1MzKYa",
+	"FNF3B2efGjT28u4F6blVGDJnQFC2UXGrkyk90r8/EtUSJAM5j4fshlQKjeSEEzFhWaLrjyQGR1l5T8ad",
+	"YflK3bhP68rxOaoIarpQInyKC+zAFcrzN435L6Ix33Xdl+O714EnQEu+2sfubAtAEXVdBIrOWgSK056L",
+	"QNH1IFCsagDAHt257kpB2073pLMl4IY73U53A8AN0GJWBP42Ct/54QD3oCMYybM92/1XGYLf7Lo/AXLP",
+	"NQR3sPl8AMorC7YdqjXhFBO9AyhgP9Bz6ENfNneMOHpMPffNYlbpWCa0P1c/KS2orCZWWnSfAtSB0ryo",
+	"Dizay3u0cmMCjxbCXmvZAi+EvhPlTGNRmXn1KbSDWJa4tSS6W1BxIISEUZxzrm9tJ0uMy8Yl6TsfqCas",
+	"VL0rRe/DcOEvMNkQbfAbXFMdrunBwZpcbjzeBYppbYC0DlD3DYnpqxb2z5o7tjtakx+e+pFAaQIhf+1W",
+	"VLYBgPkbKEYAxbbJAPBrDanv2H8lhzlcNr2Wo9M9WXsvhzrAirvNV1SaqHdCe0e+ktZKUY6zPCGJc4+n",
+	"ke9wJ6dJVxlJwk3eiw89NkuFhOvd76nyJDdtNyS5mfR22AQ2rl5LylzWRsfXRpy2hkxb4rCYtW+6lW+a",
+	"JPgnFHzopdpClFbv618iP81F+38BJftBKjQsoVqB9MHe/L8iF9jvndPZHUq50pdK6wAH+Jv0ZZ+UzO2V",
+	"mdpJd03Ax5UaBDc7KXt1hb7TgmSCnLkuqmtCZsLcQyiF0jQny2+MUNPZyfukeKaGugm6bkzs/eP69niX",
+	"1xsc19TfN6bp58U01riD1Oqqhd/EFbSXfCk9PXuHsjelepZeXRP1rhyPrg5/67aezv/1+fq3aHg87f74",
+	"+STrzH5JTn///kj8e3LRi99E+F3+Iv1udK0Eg9q4DXG2N1jvdWlIXi9E5+FF2BsyV3u9iRALCwdvyoGn",
+	"/lN9Dd8SlXYQ8prYjVDeSs4XKtrBF/WfEvZmWZ3cO1AsNDyn+uKRAAlv7j3SIp+TmHGAb1uIEE0xV2qd",
+	"0UjaHmxD9aCQ4TuCG0InXhlmn21sed9Fw6pKDZ+S//ClZHp/zcC31LTWySirtOtD6ZuN+nA8rxnxLjy/",
+	"gaFpOFsjhbnGY0H+HguyECArbUgX7B23fo9ap5fmv63LL1F43L31ob9f6rUBgNQlYzaao3YdAtaG1jgT",
+	"FutbMws2OYCohlmwelPmNlsnpK3VLTNJC8HXxKP/wdz9s/zmWosNNicZXPBsMg6E07wOlXvA7htpRY2u",
+	"IFvBl3HkNO94Opt9vKJiRmIZmuvYQ4PerEZdgFCU+ZpsZMDWnOaLrNhm46ZnjYumr9lqXkOousoYu0b5",
+	"TM+vcU+D05n2qjR7AgawiL0pt9aI+6nmkdvL2/8XAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

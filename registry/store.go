@@ -38,6 +38,9 @@ type Store interface {
 	// is none.
 	RevokeUser(ctx context.Context, name string) (User, error)
 
+	// BatchStore keeps batch jobs and stored predictions.
+	BatchStore
+
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database.

@@ -209,6 +209,9 @@ func TestContract(t *testing.T) {
 				if tc.prepare != nil {
 					tc.prepare(t, reg)
 				}
+				if tc.notReady {
+					s.serving.Store(nil) // as before the first model loads
+				}
 				req = req.withHeader(k.as(tc.caller))
 			} else {
 				s = newTestServer(t, !tc.notReady)
@@ -364,6 +367,39 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 	del := func(path string) request { return request{method: "DELETE", path: path} }
 	const serving, versioned = "/models/tagifai/serving-version", "/models/tagifai/versions/1/predictions"
 
+	prepared := func(op string) func(*testing.T, *registry.Registry) {
+		return func(t *testing.T, r *registry.Registry) { prepareSample(t, r, op, v2) }
+	}
+	for i := range cases {
+		cases[i].prepare = prepared(cases[i].op)
+	}
+	const jobs = "/batch-jobs"
+	csvBody := "id,text\n6,YOLO for object detection\n7,BERT for named entity recognition\n"
+	cases = append(cases,
+		reg("batch job", "createBatchJob", samples["createBatchJob"], 202, "predictor"),
+		reg("batch job from CSV", "createBatchJob", post(jobs, csvBody, "text/csv"), 202, "predictor"),
+		reg("batch job, malformed", "createBatchJob", post(jobs, `{"items":[`, jsonCT), 400, "predictor"),
+		reg("batch job as a viewer", "createBatchJob", samples["createBatchJob"], 403, "viewer"),
+		reg("batch job, unknown version", "createBatchJob", post(jobs, `{"items":[{"id":"1","text":"x"}],"version":9}`, jsonCT), 404, "predictor"),
+		reg("batch job, huge", "createBatchJob", post(jobs, big, jsonCT), 413, "predictor"),
+		reg("batch job as text", "createBatchJob", post(jobs, "6,x", "text/plain"), 415, "predictor"),
+		reg("batch job, no items", "createBatchJob", post(jobs, `{"items":[]}`, jsonCT), 422, "predictor"),
+		reg("batch job, CSV without ids", "createBatchJob", post(jobs, "text\nYOLO\n", "text/csv"), 422, "predictor"),
+		contractCase{name: "batch job before a model loads", op: "createBatchJob", req: samples["createBatchJob"], status: 503, registry: true, caller: "predictor", notReady: true},
+		contractCase{name: "get batch job", op: "getBatchJob", req: samples["getBatchJob"], status: 200, registry: true, caller: "predictor", prepare: prepared("getBatchJob")},
+		reg("get batch job as a viewer", "getBatchJob", samples["getBatchJob"], 403, "viewer"),
+		reg("get unknown batch job", "getBatchJob", get(jobs+"/ffffffffffffffff"), 404, "predictor"),
+		reg("get batch job, bad id", "getBatchJob", get(jobs+"/not-an-id"), 422, "predictor"),
+		contractCase{name: "batch predictions", op: "listBatchJobPredictions", req: samples["listBatchJobPredictions"], status: 200, registry: true, caller: "predictor", prepare: prepared("listBatchJobPredictions")},
+		reg("batch predictions as a viewer", "listBatchJobPredictions", samples["listBatchJobPredictions"], 403, "viewer"),
+		reg("batch predictions of unknown job", "listBatchJobPredictions", get(jobs+"/ffffffffffffffff/predictions"), 404, "predictor"),
+		reg("batch predictions, limit 0", "listBatchJobPredictions", get(jobs+"/ffffffffffffffff/predictions?limit=0"), 422, "predictor"),
+		contractCase{name: "stored prediction", op: "getStoredPrediction", req: samples["getStoredPrediction"], status: 200, registry: true, caller: "predictor", prepare: prepared("getStoredPrediction")},
+		reg("stored prediction as a viewer", "getStoredPrediction", samples["getStoredPrediction"], 403, "viewer"),
+		reg("no stored prediction", "getStoredPrediction", get("/predictions/never-seen"), 404, "predictor"),
+		reg("stored prediction, id too long", "getStoredPrediction", get("/predictions/"+strings.Repeat("x", 129)), 422, "predictor"),
+		contractCase{name: "stored prediction before a model loads", op: "getStoredPrediction", req: samples["getStoredPrediction"], status: 503, registry: true, caller: "predictor", notReady: true},
+	)
 	cases = append(cases,
 		reg("predict with a viewer key", "predict", samples["predict"], 403, "viewer"),
 		reg("list models", "listModels", samples["listModels"], 200, "viewer"),
@@ -432,6 +468,7 @@ func otherMethod(doc *openapi3.T, path string) string {
 
 // findPathItem returns the spec's path item whose template matches path.
 func findPathItem(doc *openapi3.T, path string) *openapi3.PathItem {
+	path, _, _ = strings.Cut(path, "?")
 	parts := strings.Split(path, "/")
 	for tmpl, item := range doc.Paths.Map() {
 		tparts := strings.Split(tmpl, "/")

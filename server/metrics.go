@@ -27,6 +27,8 @@ type metrics struct {
 	confidence       *prometheus.HistogramVec
 	textsPerRequest  prometheus.Histogram
 	modelLoadSeconds *prometheus.GaugeVec
+	batchJobs        *prometheus.CounterVec
+	batchItems       prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -59,9 +61,18 @@ func newMetrics() *metrics {
 			Name: "tagifai_model_load_duration_seconds",
 			Help: "Time it took to load a model, by model and version.",
 		}, []string{"model", "version"}),
+		batchJobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tagifai_batch_jobs_total",
+			Help: "Batch jobs finished, by status (succeeded, failed).",
+		}, []string{"status"}),
+		batchItems: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tagifai_batch_items_predicted_total",
+			Help: "Items predicted and stored by batch jobs.",
+		}),
 	}
 	m.registry.MustRegister(
 		m.requestDuration, m.inFlight, m.predictions, m.confidence, m.textsPerRequest, m.modelLoadSeconds,
+		m.batchJobs, m.batchItems,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),

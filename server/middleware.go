@@ -138,7 +138,7 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 
 // bodyGuard checks what a schema cannot, before the body is decoded: that the
 // body's content type is one the operation takes (415), that it fits the
-// limit (413: maxJSON for JSON, maxUpload for uploads), and for JSON that it
+// limit (413: maxJSON for JSON, maxUpload for files), and for JSON that it
 // is valid UTF-8 (400: Go's JSON decoder would silently replace bad bytes)
 // and one well-formed JSON value (400).
 func bodyGuard(ops operations, maxJSON, maxUpload int64) echo.MiddlewareFunc {

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/stretchr/testify/assert"
@@ -81,6 +82,9 @@ func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*Config
 	s, err := New(cfg)
 	require.NoError(t, err)
 	require.NoError(t, s.LoadServing(ctx))
+	bctx, stop := context.WithCancel(ctx)
+	require.NoError(t, s.StartBatch(bctx))
+	t.Cleanup(func() { stop(); s.batch.Wait() })
 	return s, reg, k
 }
 
@@ -110,6 +114,37 @@ func sampleRequests(v2 []byte) map[string]request {
 		"listUsers":          {method: "GET", path: "/users"},
 		"createUser":         {method: "POST", path: "/users", body: `{"name":"ci-bot","role":"predictor"}`, contentType: jsonCT},
 		"revokeUser":         {method: "DELETE", path: "/users/viewer-user"},
+
+		"createBatchJob":          {method: "POST", path: "/batch-jobs", body: `{"items":[{"id":"6","text":"YOLO for object detection"}]}`, contentType: jsonCT},
+		"getBatchJob":             {method: "GET", path: "/batch-jobs/" + sampleJobID},
+		"listBatchJobPredictions": {method: "GET", path: "/batch-jobs/" + sampleJobID + "/predictions?limit=1"},
+		"getStoredPrediction":     {method: "GET", path: "/predictions/" + sampleItemID},
+	}
+}
+
+// The job and the stored prediction that prepareSample makes.
+const (
+	sampleJobID  = "0123456789abcdef"
+	sampleItemID = "item-6"
+)
+
+// prepareSample makes what op's sample request needs to succeed: a second
+// version to delete, a finished job, a stored prediction.
+func prepareSample(t testing.TB, reg *registry.Registry, op string, v2 []byte) {
+	t.Helper()
+	ctx := context.Background()
+	switch op {
+	case "deleteVersion":
+		_, _, err := reg.Upload(ctx, DefaultModelName, 2, v2, "test")
+		require.NoError(t, err)
+	case "getBatchJob", "listBatchJobPredictions", "getStoredPrediction":
+		now := time.Now().UTC()
+		items := []registry.Item{{ID: sampleItemID, Text: "Transfer learning with transformers"}}
+		require.NoError(t, reg.Store().CreateJob(ctx, registry.Job{ID: sampleJobID, Model: DefaultModelName, Version: 1,
+			Status: registry.JobSucceeded, Total: 1, CreatedBy: "test", CreatedAt: now}, items))
+		require.NoError(t, reg.Store().SaveChunk(ctx, sampleJobID, 1, 0, []registry.StoredPrediction{{
+			Model: DefaultModelName, Version: 1, ItemID: sampleItemID, TextSHA256: "00", Tag: "natural-language-processing",
+			Probabilities: map[string]float64{"natural-language-processing": 0.9, "other": 0.1}, CreatedAt: now}}))
 	}
 }
 
@@ -156,10 +191,7 @@ func TestRoleMatrix(t *testing.T) {
 			// One server per operation: callers go from least to most
 			// privileged, so only the last of them can change anything.
 			s, reg, k := newRegistryServer(t, requireAuth)
-			if op.OperationID == "deleteVersion" {
-				_, _, err := reg.Upload(context.Background(), DefaultModelName, 2, v2, "test")
-				require.NoError(t, err)
-			}
+			prepareSample(t, reg, op.OperationID, v2)
 			for _, caller := range callers {
 				name := fmt.Sprintf("require-auth=%v/%s/%s", requireAuth, op.OperationID, caller)
 				t.Run(name, func(t *testing.T) {

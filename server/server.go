@@ -19,6 +19,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tagifai/tagifai/batch"
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
@@ -115,8 +116,11 @@ type Config struct {
 	ModelName string
 	// RequireAuth demands a predictor's API key for predictions.
 	RequireAuth bool
-	// MaxUploadBytes bounds uploaded artifacts; default: registry.MaxArtifactBytes.
+	// MaxUploadBytes bounds uploaded artifacts and CSV files; default:
+	// registry.MaxArtifactBytes.
 	MaxUploadBytes int64
+	// BatchWorkers is how many batch jobs run at once; default: 1.
+	BatchWorkers int
 }
 
 // versionCacheSize is how many versions besides the serving one stay loaded
@@ -144,6 +148,8 @@ type Server struct {
 	swapMu sync.Mutex
 	// versions caches versions loaded for named-version predictions.
 	versions *versionCache
+	// batch runs batch jobs; nil without a registry.
+	batch *batch.Runner
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -170,6 +176,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{log: cfg.Logger, started: time.Now(), metrics: newMetrics(),
 		registry: cfg.Registry, modelName: cfg.ModelName, versions: newVersionCache(versionCacheSize)}
+
+	if cfg.Registry != nil {
+		s.batch = batch.NewRunner(cfg.Registry.Store(), s.loadClassifier, cfg.Logger, batchObserver{s.metrics}, cfg.BatchWorkers)
+	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -255,6 +265,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("server: %w", err)
+	}
+	if s.batch != nil {
+		s.batch.Wait() // each worker stops after its current chunk
 	}
 	return nil
 }

@@ -1,0 +1,135 @@
+// Package batch predicts many items ahead of time and stores the
+// predictions, so that they can be looked up later without running the
+// model: the CSV reader for batch inputs, the prediction of a chunk, and the
+// Runner that works through batch jobs in the background, resuming them
+// after a restart.
+package batch
+
+import (
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tagifai/tagifai/registry"
+)
+
+// RowError is a CSV row that could not be read; the rows after it still are.
+type RowError struct {
+	Line int
+	Err  error
+}
+
+func (e *RowError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+
+// MaxTextLen bounds one item's text, as for POST /predict.
+const MaxTextLen = 10000
+
+// ReadItems reads batch items from CSV with a header row: either `id,text`
+// or the Made With ML columns `id,created_on,title,description,tag`, whose
+// title and description are joined by a space. A malformed row becomes a
+// RowError in bad and does not stop the rest; err is for a file that cannot
+// be read at all.
+func ReadItems(r io.Reader) (items []registry.Item, bad []*RowError, err error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		return nil, nil, fmt.Errorf("batch: read header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
+	}
+	idCol, hasID := col["id"]
+	textCol, hasText := col["text"]
+	titleCol, hasTitle := col["title"]
+	descCol, hasDesc := col["description"]
+	if !hasID || !(hasText || hasTitle && hasDesc) {
+		return nil, nil, fmt.Errorf("batch: header %q needs the columns id,text or id,title,description", strings.Join(header, ","))
+	}
+	for {
+		line, _ := cr.FieldPos(0)
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return items, bad, nil
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			bad = append(bad, &RowError{Line: pe.StartLine, Err: pe.Err})
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("batch: read: %w", err)
+		}
+		line, _ = cr.FieldPos(0)
+		get := func(i int) (string, bool) {
+			if i >= len(rec) {
+				return "", false
+			}
+			return rec[i], true
+		}
+		id, ok := get(idCol)
+		id = strings.TrimSpace(id)
+		if !ok || id == "" {
+			bad = append(bad, &RowError{Line: line, Err: errors.New("no id")})
+			continue
+		}
+		var text string
+		if hasText {
+			text, ok = get(textCol)
+		} else {
+			var title, desc string
+			title, ok = get(titleCol)
+			if d, dok := get(descCol); ok && dok {
+				desc = d
+			} else {
+				ok = false
+			}
+			text = strings.TrimSpace(title + " " + desc)
+		}
+		switch {
+		case !ok:
+			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: too few columns", id)})
+		case strings.TrimSpace(text) == "":
+			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: empty text", id)})
+		case !utf8.ValidString(text) || !utf8.ValidString(id):
+			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: not valid UTF-8", id)})
+		case utf8.RuneCountInString(text) > MaxTextLen:
+			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: text longer than %d characters", id, MaxTextLen)})
+		case len(id) > 128:
+			bad = append(bad, &RowError{Line: line, Err: errors.New("id longer than 128 bytes")})
+		default:
+			items = append(items, registry.Item{ID: id, Text: text})
+		}
+	}
+}
+
+// Predict predicts items with c, as version of model name, stamped at.
+func Predict(c Classifier, name string, version int, items []registry.Item, at time.Time) []registry.StoredPrediction {
+	texts := make([]string, len(items))
+	for i, it := range items {
+		texts[i] = it.Text
+	}
+	preds := c.PredictBatch(texts)
+	classes := c.Classes()
+	out := make([]registry.StoredPrediction, len(items))
+	for i, p := range preds {
+		probs := make(map[string]float64, len(classes))
+		for j, cl := range classes {
+			probs[cl] = p.Probabilities[j]
+		}
+		sum := sha256.Sum256([]byte(items[i].Text))
+		out[i] = registry.StoredPrediction{
+			Model: name, Version: version, ItemID: items[i].ID, TextSHA256: hex.EncodeToString(sum[:]),
+			Tag: p.Tag, Probabilities: probs, CreatedAt: at,
+		}
+	}
+	return out
+}

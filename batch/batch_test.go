@@ -1,0 +1,203 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/registry"
+)
+
+func TestReadItems(t *testing.T) {
+	tests := []struct {
+		name    string
+		csv     string
+		want    []registry.Item
+		badRows []int
+		err     string
+	}{
+		{name: "id,text", csv: "id,text\n1,YOLO for detection\n2,\"BERT, for NER\"\n",
+			want: []registry.Item{{ID: "1", Text: "YOLO for detection"}, {ID: "2", Text: "BERT, for NER"}}},
+		{name: "Made With ML columns", csv: "id,created_on,title,description,tag\n6,2020-02-20,YOLO,\"Object\ndetection\",computer-vision\n",
+			want: []registry.Item{{ID: "6", Text: "YOLO Object\ndetection"}}},
+		{name: "malformed rows are skipped with their line", csv: "id,text\n1,ok\n,no id\n3,\n4,\"unterminated\n5,fine\n",
+			want: []registry.Item{{ID: "1", Text: "ok"}}, badRows: []int{3, 4, 5}},
+		{name: "too few columns", csv: "id,created_on,title,description\n7,2020,Title only\n8,2020,T,D\n",
+			want: []registry.Item{{ID: "8", Text: "T D"}}, badRows: []int{2}},
+		{name: "no usable header", csv: "name,body\nx,y\n", err: "needs the columns"},
+		{name: "empty file", csv: "", err: "read header"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			items, bad, err := ReadItems(strings.NewReader(tc.csv))
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, items)
+			var lines []int
+			for _, b := range bad {
+				lines = append(lines, b.Line)
+			}
+			assert.Equal(t, tc.badRows, lines, "bad rows: %v", bad)
+		})
+	}
+}
+
+// testRegistry opens a registry holding the committed model as version 1.
+func testRegistry(t *testing.T) (*registry.Registry, *model.Classifier) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := registry.OpenSQLite(ctx, filepath.Join(t.TempDir(), "registry.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	reg, err := registry.New(store, filepath.Join(t.TempDir(), "artifacts"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	_, err = reg.ImportIfEmpty(ctx, "tagifai", "../artifacts", "test")
+	require.NoError(t, err)
+	art, _, err := reg.Open(ctx, "tagifai", 1)
+	require.NoError(t, err)
+	return reg, art.Classifier
+}
+
+func loaderOf(c *model.Classifier) Loader {
+	return func(context.Context, string, int) (Classifier, error) { return c, nil }
+}
+
+// waitFor polls a job until it finishes.
+func waitFor(t *testing.T, store registry.Store, id string) registry.Job {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		j, err := store.Job(context.Background(), id)
+		require.NoError(t, err)
+		if j.Status == registry.JobSucceeded || j.Status == registry.JobFailed {
+			return j
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("job %s did not finish", id)
+	return registry.Job{}
+}
+
+// allPredictions pages through a job's predictions.
+func allPredictions(t *testing.T, store registry.Store, id string) []registry.StoredPrediction {
+	t.Helper()
+	var out []registry.StoredPrediction
+	from := 0
+	for {
+		page, next, err := store.JobPredictions(context.Background(), id, from, 700)
+		require.NoError(t, err)
+		out = append(out, page...)
+		if next == 0 {
+			return out
+		}
+		from = next
+	}
+}
+
+func items(n int, prefix string) []registry.Item {
+	out := make([]registry.Item, n)
+	texts := []string{"YOLO for object detection in videos", "Fine-tuning BERT transformers for NER", "Deploying models with Kubernetes and MLflow"}
+	for i := range out {
+		out[i] = registry.Item{ID: fmt.Sprintf("%s%05d", prefix, i), Text: texts[i%len(texts)]}
+	}
+	return out
+}
+
+// TestRunnerResumes: a job interrupted after its first chunk resumes when
+// the runner starts again, and ends with every item stored exactly once.
+func TestRunnerResumes(t *testing.T) {
+	reg, c := testRegistry(t)
+	store := reg.Store()
+	ctx := context.Background()
+	in := items(2500, "it")
+	job := registry.Job{ID: "0000000000000001", Model: "tagifai", Version: 1, Status: registry.JobQueued, Total: len(in), CreatedBy: "t", CreatedAt: time.Now()}
+	require.NoError(t, store.CreateJob(ctx, job, in))
+	// What a run killed after one chunk leaves behind.
+	require.NoError(t, store.StartJob(ctx, job.ID, time.Now()))
+	require.NoError(t, store.SaveChunk(ctx, job.ID, ChunkSize, 0, Predict(c, "tagifai", 1, in[:ChunkSize], time.Now())))
+
+	r := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 1)
+	rctx, stop := context.WithCancel(ctx)
+	require.NoError(t, r.Start(rctx))
+	got := waitFor(t, store, job.ID)
+	stop()
+	r.Wait()
+
+	assert.Equal(t, registry.JobSucceeded, got.Status)
+	assert.Equal(t, len(in), got.Done)
+	preds := allPredictions(t, store, job.ID)
+	require.Len(t, preds, len(in))
+	seen := map[string]bool{}
+	for i, p := range preds {
+		assert.Equal(t, in[i].ID, p.ItemID, "predictions come in item order")
+		assert.False(t, seen[p.ItemID], "item %s stored twice", p.ItemID)
+		seen[p.ItemID] = true
+	}
+	assert.Equal(t, "computer-vision", preds[0].Tag)
+	assert.Equal(t, "natural-language-processing", preds[1].Tag)
+	assert.Equal(t, "mlops", preds[2].Tag)
+}
+
+// TestRunnerSkipsStoredItems: items the version has already predicted, in
+// an earlier job or twice in this one, are stored once.
+func TestRunnerSkipsStoredItems(t *testing.T) {
+	reg, c := testRegistry(t)
+	store := reg.Store()
+	ctx := context.Background()
+	first := items(10, "a")
+	_, err := store.SavePredictions(ctx, Predict(c, "tagifai", 1, first[:5], time.Now()))
+	require.NoError(t, err)
+
+	in := append(append([]registry.Item{}, first...), first[0], first[9])
+	r := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 2)
+	rctx, stop := context.WithCancel(ctx)
+	defer func() { stop(); r.Wait() }()
+	require.NoError(t, r.Start(rctx))
+	job := registry.Job{ID: "0000000000000002", Model: "tagifai", Version: 1, Status: registry.JobQueued, Total: len(in), CreatedBy: "t", CreatedAt: time.Now()}
+	require.NoError(t, r.Submit(ctx, job, in))
+	got := waitFor(t, store, job.ID)
+	assert.Equal(t, registry.JobSucceeded, got.Status)
+	stored, err := store.StoredItems(ctx, "tagifai", 1, []string{"a00000", "a00009", "a00010"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{"a00000": true, "a00009": true}, stored)
+	n, err := store.SavePredictions(ctx, Predict(c, "tagifai", 1, first, time.Now()))
+	require.NoError(t, err)
+	assert.Zero(t, n, "every item was stored, once")
+}
+
+// TestRunnerFailsJobOfMissingVersion: a job whose version cannot be loaded
+// fails with the reason.
+func TestRunnerFailsJobOfMissingVersion(t *testing.T) {
+	reg, _ := testRegistry(t)
+	store := reg.Store()
+	ctx := context.Background()
+	load := func(ctx context.Context, name string, version int) (Classifier, error) {
+		art, _, err := reg.Open(ctx, name, version)
+		if err != nil {
+			return nil, err
+		}
+		return art.Classifier, nil
+	}
+	r := NewRunner(store, load, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 1)
+	rctx, stop := context.WithCancel(ctx)
+	defer func() { stop(); r.Wait() }()
+	require.NoError(t, r.Start(rctx))
+	job := registry.Job{ID: "0000000000000003", Model: "tagifai", Version: 7, Status: registry.JobQueued, Total: 1, CreatedBy: "t", CreatedAt: time.Now()}
+	require.NoError(t, r.Submit(ctx, job, items(1, "x")))
+	got := waitFor(t, store, job.ID)
+	assert.Equal(t, registry.JobFailed, got.Status)
+	assert.Contains(t, got.Error, "version 7")
+}

@@ -1,0 +1,379 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Job statuses.
+const (
+	JobQueued    = "queued"
+	JobRunning   = "running"
+	JobSucceeded = "succeeded"
+	JobFailed    = "failed"
+)
+
+// Job is a batch of items predicted in the background.
+type Job struct {
+	ID         string
+	Model      string
+	Version    int
+	Status     string
+	Total      int
+	Done       int // items handled, in order: those before Done are stored
+	Failed     int
+	Error      string
+	CreatedBy  string
+	CreatedAt  time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+}
+
+// Item is one input of a batch.
+type Item struct {
+	ID   string
+	Text string
+}
+
+// StoredPrediction is a prediction kept for lookup by item id.
+type StoredPrediction struct {
+	Model         string
+	Version       int
+	ItemID        string
+	TextSHA256    string
+	Tag           string
+	Probabilities map[string]float64
+	CreatedAt     time.Time
+}
+
+// BatchStore keeps batch jobs and stored predictions. SQLStore implements it.
+type BatchStore interface {
+	// CreateJob records a job and its items.
+	CreateJob(ctx context.Context, j Job, items []Item) error
+	// Job returns a job; ENOTFOUND when there is none.
+	Job(ctx context.Context, id string) (Job, error)
+	// UnfinishedJobs lists the queued and running jobs, oldest first.
+	UnfinishedJobs(ctx context.Context) ([]Job, error)
+	// JobItems returns up to limit items of a job from index from on.
+	JobItems(ctx context.Context, id string, from, limit int) ([]Item, error)
+	// StartJob marks a job running.
+	StartJob(ctx context.Context, id string, at time.Time) error
+	// SaveChunk stores predictions (keeping any already stored for the same
+	// model, version and item) and moves the job's counts forward, in one
+	// transaction: a crash leaves either both or neither.
+	SaveChunk(ctx context.Context, id string, done, failed int, preds []StoredPrediction) error
+	// FinishJob marks a job succeeded, or failed with reason.
+	FinishJob(ctx context.Context, id, status, reason string, at time.Time) error
+	// SavePredictions stores predictions, keeping any already stored, and
+	// returns how many it added.
+	SavePredictions(ctx context.Context, preds []StoredPrediction) (int, error)
+	// StoredItems returns which of ids have a prediction by model's version.
+	StoredItems(ctx context.Context, model string, version int, ids []string) (map[string]bool, error)
+	// Prediction returns the prediction of item by model's version;
+	// ENOTFOUND when there is none.
+	Prediction(ctx context.Context, model string, version int, item string) (StoredPrediction, error)
+	// PredictionVersions lists the versions of model with a prediction for item.
+	PredictionVersions(ctx context.Context, model, item string) ([]int, error)
+	// JobPredictions returns up to limit stored predictions of a job's items
+	// from index from on, in item order, and the index to continue from (0
+	// when there are no more).
+	JobPredictions(ctx context.Context, id string, from, limit int) ([]StoredPrediction, int, error)
+}
+
+var _ BatchStore = (*SQLStore)(nil)
+
+func unixOrNil(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// CreateJob implements BatchStore.
+func (s *SQLStore) CreateJob(ctx context.Context, j Job, items []Item) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO batch_jobs (id, model, version, status, total, created_by, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, j.ID, j.Model, j.Version, j.Status, j.Total, j.CreatedBy, j.CreatedAt.UnixNano())
+		if err != nil {
+			return fmt.Errorf("registry: create job: %w", err)
+		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO batch_items (job_id, idx, item_id, text) VALUES ($1, $2, $3, $4)`)
+		if err != nil {
+			return fmt.Errorf("registry: create job: %w", err)
+		}
+		defer stmt.Close()
+		for i, it := range items {
+			if _, err := stmt.ExecContext(ctx, j.ID, i, it.ID, it.Text); err != nil {
+				return fmt.Errorf("registry: create job item %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+}
+
+const jobColumns = `id, model, version, status, total, done, failed, error, created_by, created_at, started_at, finished_at`
+
+func scanJob(row interface{ Scan(...any) error }) (Job, error) {
+	var j Job
+	var created int64
+	var started, finished sql.NullInt64
+	if err := row.Scan(&j.ID, &j.Model, &j.Version, &j.Status, &j.Total, &j.Done, &j.Failed, &j.Error, &j.CreatedBy,
+		&created, &started, &finished); err != nil {
+		return Job{}, err
+	}
+	j.CreatedAt = time.Unix(0, created).UTC()
+	if started.Valid {
+		t := time.Unix(0, started.Int64).UTC()
+		j.StartedAt = &t
+	}
+	if finished.Valid {
+		t := time.Unix(0, finished.Int64).UTC()
+		j.FinishedAt = &t
+	}
+	return j, nil
+}
+
+// Job implements BatchStore.
+func (s *SQLStore) Job(ctx context.Context, id string) (Job, error) {
+	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, Errorf(ENOTFOUND, "no batch job %q", id)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("registry: get job: %w", err)
+	}
+	return j, nil
+}
+
+// UnfinishedJobs implements BatchStore.
+func (s *SQLStore) UnfinishedJobs(ctx context.Context) ([]Job, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs WHERE status IN ('queued', 'running') ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("registry: unfinished jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("registry: unfinished jobs: %w", err)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// JobItems implements BatchStore.
+func (s *SQLStore) JobItems(ctx context.Context, id string, from, limit int) ([]Item, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT item_id, text FROM batch_items WHERE job_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3`, id, from, limit)
+	if err != nil {
+		return nil, fmt.Errorf("registry: job items: %w", err)
+	}
+	defer rows.Close()
+	var out []Item
+	for rows.Next() {
+		var it Item
+		if err := rows.Scan(&it.ID, &it.Text); err != nil {
+			return nil, fmt.Errorf("registry: job items: %w", err)
+		}
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// StartJob implements BatchStore.
+func (s *SQLStore) StartJob(ctx context.Context, id string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE batch_jobs SET status = 'running', started_at = COALESCE(started_at, $1) WHERE id = $2`, at.UnixNano(), id)
+	if err != nil {
+		return fmt.Errorf("registry: start job: %w", err)
+	}
+	return nil
+}
+
+// insertPredictions adds preds within tx, keeping rows already stored.
+func insertPredictions(ctx context.Context, tx *sql.Tx, preds []StoredPrediction) (int, error) {
+	if len(preds) == 0 {
+		return 0, nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO predictions (model, version, item_id, text_sha256, tag, probabilities, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (model, version, item_id) DO NOTHING`)
+	if err != nil {
+		return 0, err
+	}
+	defer stmt.Close()
+	added := 0
+	for _, p := range preds {
+		probs, err := json.Marshal(p.Probabilities)
+		if err != nil {
+			return 0, err
+		}
+		res, err := stmt.ExecContext(ctx, p.Model, p.Version, p.ItemID, p.TextSHA256, p.Tag, string(probs), p.CreatedAt.UnixNano())
+		if err != nil {
+			return 0, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		added += int(n)
+	}
+	return added, nil
+}
+
+// SaveChunk implements BatchStore.
+func (s *SQLStore) SaveChunk(ctx context.Context, id string, done, failed int, preds []StoredPrediction) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := insertPredictions(ctx, tx, preds); err != nil {
+			return fmt.Errorf("registry: save chunk: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET done = $1, failed = $2 WHERE id = $3`, done, failed, id); err != nil {
+			return fmt.Errorf("registry: save chunk: %w", err)
+		}
+		return nil
+	})
+}
+
+// FinishJob implements BatchStore.
+func (s *SQLStore) FinishJob(ctx context.Context, id, status, reason string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE batch_jobs SET status = $1, error = $2, finished_at = $3 WHERE id = $4`, status, reason, at.UnixNano(), id)
+	if err != nil {
+		return fmt.Errorf("registry: finish job: %w", err)
+	}
+	return nil
+}
+
+// SavePredictions implements BatchStore.
+func (s *SQLStore) SavePredictions(ctx context.Context, preds []StoredPrediction) (int, error) {
+	var added int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		added, err = insertPredictions(ctx, tx, preds)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("registry: save predictions: %w", err)
+	}
+	return added, nil
+}
+
+// storedItemsBatch bounds the ids of one IN list, under every database's
+// limit on parameters.
+const storedItemsBatch = 500
+
+// StoredItems implements BatchStore.
+func (s *SQLStore) StoredItems(ctx context.Context, model string, version int, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for start := 0; start < len(ids); start += storedItemsBatch {
+		part := ids[start:min(start+storedItemsBatch, len(ids))]
+		args := make([]any, 0, len(part)+2)
+		args = append(args, model, version)
+		marks := make([]string, len(part))
+		for i, id := range part {
+			args = append(args, id)
+			marks[i] = fmt.Sprintf("$%d", i+3)
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT item_id FROM predictions WHERE model = $1 AND version = $2 AND item_id IN (`+
+			strings.Join(marks, ", ")+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("registry: stored items: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("registry: stored items: %w", err)
+			}
+			out[id] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("registry: stored items: %w", err)
+		}
+	}
+	return out, nil
+}
+
+const predictionColumns = `p.model, p.version, p.item_id, p.text_sha256, p.tag, p.probabilities, p.created_at`
+
+func scanPrediction(row interface{ Scan(...any) error }, extra ...any) (StoredPrediction, error) {
+	var p StoredPrediction
+	var probs string
+	var created int64
+	dest := append([]any{&p.Model, &p.Version, &p.ItemID, &p.TextSHA256, &p.Tag, &probs, &created}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return StoredPrediction{}, err
+	}
+	if err := json.Unmarshal([]byte(probs), &p.Probabilities); err != nil {
+		return StoredPrediction{}, fmt.Errorf("probabilities: %w", err)
+	}
+	p.CreatedAt = time.Unix(0, created).UTC()
+	return p, nil
+}
+
+// Prediction implements BatchStore.
+func (s *SQLStore) Prediction(ctx context.Context, model string, version int, item string) (StoredPrediction, error) {
+	p, err := scanPrediction(s.db.QueryRowContext(ctx, `SELECT `+predictionColumns+` FROM predictions p
+		WHERE p.model = $1 AND p.version = $2 AND p.item_id = $3`, model, version, item))
+	if errors.Is(err, sql.ErrNoRows) {
+		return StoredPrediction{}, Errorf(ENOTFOUND, "no prediction for item %q by %s version %d", item, model, version)
+	}
+	if err != nil {
+		return StoredPrediction{}, fmt.Errorf("registry: get prediction: %w", err)
+	}
+	return p, nil
+}
+
+// PredictionVersions implements BatchStore.
+func (s *SQLStore) PredictionVersions(ctx context.Context, model, item string) ([]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT version FROM predictions WHERE model = $1 AND item_id = $2 ORDER BY version`, model, item)
+	if err != nil {
+		return nil, fmt.Errorf("registry: prediction versions: %w", err)
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("registry: prediction versions: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// JobPredictions implements BatchStore.
+func (s *SQLStore) JobPredictions(ctx context.Context, id string, from, limit int) ([]StoredPrediction, int, error) {
+	j, err := s.Job(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	// One more than asked for tells whether there is a next page.
+	rows, err := s.db.QueryContext(ctx, `SELECT `+predictionColumns+`, i.idx FROM batch_items i
+		JOIN predictions p ON p.model = $1 AND p.version = $2 AND p.item_id = i.item_id
+		WHERE i.job_id = $3 AND i.idx >= $4 ORDER BY i.idx LIMIT $5`, j.Model, j.Version, id, from, limit+1)
+	if err != nil {
+		return nil, 0, fmt.Errorf("registry: job predictions: %w", err)
+	}
+	defer rows.Close()
+	var out []StoredPrediction
+	next := 0
+	for rows.Next() {
+		var idx int
+		p, err := scanPrediction(rows, &idx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("registry: job predictions: %w", err)
+		}
+		if len(out) == limit {
+			next = idx
+			break
+		}
+		out = append(out, p)
+	}
+	return out, next, rows.Err()
+}

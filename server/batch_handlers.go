@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tagifai/tagifai/batch"
+	"github.com/tagifai/tagifai/gen"
+	"github.com/tagifai/tagifai/registry"
+)
+
+// batchObserver counts batch work in the server's metrics.
+type batchObserver struct{ m *metrics }
+
+func (o batchObserver) JobFinished(status string) { o.m.batchJobs.WithLabelValues(status).Inc() }
+func (o batchObserver) ItemsPredicted(n int)      { o.m.batchItems.Add(float64(n)) }
+
+// StartBatch resumes the batch jobs a previous run left unfinished and
+// starts the workers; they stop when ctx is done.
+func (s *Server) StartBatch(ctx context.Context) error {
+	if s.batch == nil {
+		return nil
+	}
+	return s.batch.Start(ctx)
+}
+
+// loadClassifier is the batch runner's Loader: versions come from the same
+// cache as named-version predictions.
+func (s *Server) loadClassifier(ctx context.Context, name string, version int) (batch.Classifier, error) {
+	m, err := s.versionFor(ctx, name, version)
+	if err != nil {
+		return nil, err
+	}
+	return m.Predictor, nil
+}
+
+func toBatchJob(j registry.Job) gen.BatchJob {
+	out := gen.BatchJob{
+		Id: j.ID, Status: gen.BatchJobStatus(j.Status), Model: j.Model, Version: j.Version,
+		Total: j.Total, Done: j.Done, Failed: j.Failed, CreatedAt: j.CreatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
+	}
+	if j.Total > 0 {
+		out.Progress = float64(j.Done) / float64(j.Total)
+	}
+	if j.Error != "" {
+		out.Error = &j.Error
+	}
+	return out
+}
+
+func toStoredPrediction(p registry.StoredPrediction) gen.StoredPrediction {
+	return gen.StoredPrediction{
+		ItemId: p.ItemID, Model: p.Model, Version: p.Version, TextSha256: p.TextSHA256,
+		PredictedTag: p.Tag, PredictedProbabilities: p.Probabilities, CreatedAt: p.CreatedAt,
+	}
+}
+
+func newJobID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// CreateBatchJob implements POST /batch-jobs.
+func (s *Server) CreateBatchJob(ctx context.Context, req gen.CreateBatchJobRequestObject) (gen.CreateBatchJobResponseObject, error) {
+	if s.batch == nil {
+		return nil, errNoRegistry
+	}
+	var items []registry.Item
+	var version *int
+	if req.JSONBody != nil {
+		items = make([]registry.Item, len(req.JSONBody.Items))
+		texts := make([]string, len(items))
+		for i, it := range req.JSONBody.Items {
+			items[i], texts[i] = registry.Item{ID: it.Id, Text: it.Text}, it.Text
+		}
+		if err := checkTexts(texts); err != nil {
+			return nil, err
+		}
+		version = req.JSONBody.Version
+	} else {
+		var bad []*batch.RowError
+		var err error
+		items, bad, err = batch.ReadItems(req.Body)
+		if err != nil {
+			return nil, problemError(http.StatusUnprocessableEntity, typeInvalid, strings.TrimPrefix(err.Error(), "batch: "), "body")
+		}
+		if len(bad) > 0 {
+			problems := &Error{Status: http.StatusUnprocessableEntity}
+			for _, b := range bad[:min(len(bad), 20)] {
+				problems.Problems = append(problems.Problems, problemError(0, typeInvalid, b.Error(), "body", "line", strconv.Itoa(b.Line)).Problems...)
+			}
+			return nil, problems
+		}
+		if len(items) == 0 {
+			return nil, problemError(http.StatusUnprocessableEntity, typeTooFew, "the CSV file has no items", "body")
+		}
+	}
+
+	v := 0
+	if version != nil {
+		v = *version
+		if _, err := s.registry.Store().Version(ctx, s.modelName, v); err != nil {
+			return nil, err
+		}
+	} else if cur := s.serving.Load(); cur != nil {
+		v = cur.Version
+	} else {
+		return nil, errNotReady
+	}
+	job := registry.Job{
+		ID: newJobID(), Model: s.modelName, Version: v, Status: registry.JobQueued, Total: len(items),
+		CreatedBy: userFrom(ctx), CreatedAt: time.Now().UTC(),
+	}
+	if err := s.batch.Submit(ctx, job, items); err != nil {
+		if errors.Is(err, batch.ErrQueueFull) {
+			return nil, problemError(http.StatusServiceUnavailable, typeNotReady, err.Error())
+		}
+		return nil, err
+	}
+	location := "/batch-jobs/" + job.ID
+	e := metaFrom(ctx, http.StatusAccepted)
+	resp := gen.CreateBatchJob202JSONResponse{Headers: gen.CreateBatchJob202ResponseHeaders{Location: &location}}
+	resp.Body = gen.BatchJobEnvelope{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url, Data: toBatchJob(job)}
+	return resp, nil
+}
+
+// GetBatchJob implements GET /batch-jobs/{job-id}.
+func (s *Server) GetBatchJob(ctx context.Context, req gen.GetBatchJobRequestObject) (gen.GetBatchJobResponseObject, error) {
+	r, err := s.reg()
+	if err != nil {
+		return nil, err
+	}
+	j, err := r.Store().Job(ctx, req.JobId)
+	if err != nil {
+		return nil, err
+	}
+	e := metaFrom(ctx, http.StatusOK)
+	return gen.GetBatchJob200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url, Data: toBatchJob(j)}, nil
+}
+
+// ListBatchJobPredictions implements GET /batch-jobs/{job-id}/predictions.
+func (s *Server) ListBatchJobPredictions(ctx context.Context, req gen.ListBatchJobPredictionsRequestObject) (gen.ListBatchJobPredictionsResponseObject, error) {
+	r, err := s.reg()
+	if err != nil {
+		return nil, err
+	}
+	from, limit := 0, 100
+	if req.Params.Cursor != nil {
+		if from, err = strconv.Atoi(*req.Params.Cursor); err != nil {
+			return nil, problemError(http.StatusUnprocessableEntity, typeInvalid, "cursor is not one this server gave", "query", "cursor")
+		}
+	}
+	if req.Params.Limit != nil {
+		limit = *req.Params.Limit
+	}
+	preds, next, err := r.Store().JobPredictions(ctx, req.JobId, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gen.StoredPrediction, len(preds))
+	for i, p := range preds {
+		out[i] = toStoredPrediction(p)
+	}
+	e := metaFrom(ctx, http.StatusOK)
+	resp := gen.ListBatchJobPredictions200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url}
+	resp.Data.Predictions = out
+	if next > 0 {
+		c := strconv.Itoa(next)
+		resp.Data.NextCursor = &c
+	}
+	return resp, nil
+}
+
+// GetStoredPrediction implements GET /predictions/{item-id}: only the
+// serving version's prediction is an answer.
+func (s *Server) GetStoredPrediction(ctx context.Context, req gen.GetStoredPredictionRequestObject) (gen.GetStoredPredictionResponseObject, error) {
+	r, err := s.reg()
+	if err != nil {
+		return nil, err
+	}
+	cur := s.serving.Load()
+	if cur == nil {
+		return nil, errNotReady
+	}
+	p, err := r.Store().Prediction(ctx, cur.Name, cur.Version, req.ItemId)
+	if registry.ErrorCode(err) == registry.ENOTFOUND {
+		msg := fmt.Sprintf("no stored prediction for item %q by %s version %d, the serving version", req.ItemId, cur.Name, cur.Version)
+		if others, oerr := r.Store().PredictionVersions(ctx, cur.Name, req.ItemId); oerr == nil && len(others) > 0 {
+			vs := make([]string, len(others))
+			for i, v := range others {
+				vs[i] = strconv.Itoa(v)
+			}
+			msg += fmt.Sprintf("; version %s has one, which is not served as current: run a batch with the serving version", strings.Join(vs, ", "))
+		}
+		return nil, problemError(http.StatusNotFound, typeNotFound, msg, "path", "item-id")
+	}
+	if err != nil {
+		return nil, err
+	}
+	e := metaFrom(ctx, http.StatusOK)
+	return gen.GetStoredPrediction200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
+		Data: toStoredPrediction(p)}, nil
+}
