@@ -316,10 +316,17 @@ func scanPrediction(row interface{ Scan(...any) error }, extra ...any) (StoredPr
 	return p, nil
 }
 
+// predictionQuery is the lookup behind GET /predictions/{item-id}, the
+// hottest query of batch serving: it is prepared once per store.
+const predictionQuery = `SELECT ` + predictionColumns + ` FROM predictions p WHERE p.model = $1 AND p.version = $2 AND p.item_id = $3`
+
 // Prediction implements BatchStore.
 func (s *SQLStore) Prediction(ctx context.Context, model string, version int, item string) (StoredPrediction, error) {
-	p, err := scanPrediction(s.db.QueryRowContext(ctx, `SELECT `+predictionColumns+` FROM predictions p
-		WHERE p.model = $1 AND p.version = $2 AND p.item_id = $3`, model, version, item))
+	stmt, err := s.prepared(ctx, predictionQuery)
+	if err != nil {
+		return StoredPrediction{}, fmt.Errorf("registry: get prediction: %w", err)
+	}
+	p, err := scanPrediction(stmt.QueryRowContext(ctx, model, version, item))
 	if errors.Is(err, sql.ErrNoRows) {
 		return StoredPrediction{}, Errorf(ENOTFOUND, "no prediction for item %q by %s version %d", item, model, version)
 	}
@@ -376,4 +383,23 @@ func (s *SQLStore) JobPredictions(ctx context.Context, id string, from, limit in
 		out = append(out, p)
 	}
 	return out, next, rows.Err()
+}
+
+// prepared returns query prepared on the store's pool, preparing it on
+// first use. database/sql prepares it again on each connection as needed.
+func (s *SQLStore) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if stmt, ok := s.stmts[query]; ok {
+		return stmt, nil
+	}
+	stmt, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[query] = stmt
+	return stmt, nil
 }

@@ -2,12 +2,17 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tagifai/tagifai/registry"
 )
 
 // benchText is a 120-character project text.
@@ -52,5 +57,26 @@ func BenchmarkHandler(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkStoredLookup measures GET /predictions/{item-id} against SQLite.
+func BenchmarkStoredLookup(b *testing.B) {
+	s, reg, _ := newRegistryServer(b, false)
+	var preds []registry.StoredPrediction
+	for i := range 1000 {
+		preds = append(preds, registry.StoredPrediction{Model: "tagifai", Version: 1, ItemID: fmt.Sprintf("p%d", i), TextSHA256: "x", Tag: "mlops", Probabilities: map[string]float64{"mlops": 1}, CreatedAt: time.Now()})
+	}
+	if _, err := reg.Store().SavePredictions(context.Background(), preds); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		rec := do(s, request{method: "GET", path: fmt.Sprintf("/predictions/p%d", i%1000)})
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
+		}
+		i++
 	}
 }
