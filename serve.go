@@ -42,26 +42,22 @@ type serveConfig struct {
 }
 
 func parseServeFlags(args []string, e env) (serveConfig, error) {
-	cfg := serveConfig{
-		artifacts:       envOr(e, "TAGIFAI_ARTIFACTS", "artifacts"),
-		dataDir:         envOr(e, "TAGIFAI_DATA_DIR", "data"),
-		modelName:       envOr(e, "TAGIFAI_MODEL", server.DefaultModelName),
-		addr:            envOr(e, "TAGIFAI_ADDR", ":8000"),
-		maxBodyBytes:    server.DefaultMaxBodyBytes,
-		shutdownTimeout: 15 * time.Second,
-	}
+	var cfg serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	fs.StringVar(&cfg.artifacts, "artifacts", cfg.artifacts, "directory of the model imported as version 1 when the registry is empty (env TAGIFAI_ARTIFACTS)")
-	fs.StringVar(&cfg.dataDir, "data-dir", cfg.dataDir, "directory of the registry: its database and artifact files (env TAGIFAI_DATA_DIR)")
-	fs.StringVar(&cfg.modelName, "model", cfg.modelName, "model whose serving version answers POST /predict (env TAGIFAI_MODEL)")
-	fs.BoolVar(&cfg.requireAuth, "require-auth", envBool(e, "TAGIFAI_REQUIRE_AUTH"), "demand a predictor's API key for predictions (env TAGIFAI_REQUIRE_AUTH)")
-	fs.StringVar(&cfg.addr, "addr", cfg.addr, "HOST:PORT to listen on (env TAGIFAI_ADDR)")
-	fs.Int64Var(&cfg.maxBodyBytes, "max-body-bytes", cfg.maxBodyBytes, "largest request body accepted, in bytes")
-	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", cfg.shutdownTimeout, "how long in-flight requests may take to finish on SIGTERM")
-	fs.TextVar(&cfg.logLevel, "log-level", cfg.logLevel, "debug, info, warn or error")
+	fs.StringVar(&cfg.addr, "addr", ":8000", "HOST:PORT to listen on")
+	fs.StringVar(&cfg.dataDir, "data-dir", "data", "directory of the registry: its database and artifact files")
+	fs.StringVar(&cfg.artifacts, "artifacts", "artifacts", "directory of the model imported as version 1 when the registry is empty")
+	fs.StringVar(&cfg.modelName, "model", server.DefaultModelName, "model whose serving version answers POST /predict")
+	fs.BoolVar(&cfg.requireAuth, "require-auth", false, "demand a predictor's API key for predictions")
+	fs.Int64Var(&cfg.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest JSON request body accepted, in bytes")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long requests in flight may take to finish on SIGTERM")
 	fs.IntVar(&cfg.batchWorkers, "batch-workers", 1, "batch jobs that run at once")
-	fs.BoolVar(&cfg.noValidation, "no-validation", false, "turn request validation off (for measuring its cost only)")
+	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
+	fs.BoolVar(&cfg.noValidation, "no-validation", false, "turn request validation off (only to measure its cost)")
+	if err := setFromEnv(fs, e); err != nil {
+		return cfg, err
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, err
@@ -72,8 +68,11 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 		fmt.Fprintf(e.stderr, "serve: unexpected arguments %q\n", fs.Args())
 		return cfg, errUsage
 	}
-	if cfg.maxBodyBytes <= 0 {
-		return cfg, fmt.Errorf("serve: --max-body-bytes must be positive, got %d", cfg.maxBodyBytes)
+	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
+		return cfg, fmt.Errorf("serve: --addr %q must be HOST:PORT (HOST may be empty): %w", cfg.addr, err)
+	}
+	if cfg.maxBodyBytes < 1024 {
+		return cfg, fmt.Errorf("serve: --max-body-bytes must be at least 1024, got %d", cfg.maxBodyBytes)
 	}
 	if cfg.batchWorkers < 1 {
 		return cfg, fmt.Errorf("serve: --batch-workers must be at least 1, got %d", cfg.batchWorkers)
@@ -84,13 +83,26 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	return cfg, nil
 }
 
-// envBool reads a boolean environment variable: 1, true, yes or on.
-func envBool(e env, key string) bool {
-	switch strings.ToLower(e.getenv(key)) {
-	case "1", "true", "yes", "on":
-		return true
-	}
-	return false
+// envName is the environment variable that sets a flag: TAGIFAI_ and the
+// flag's name in capitals, dashes as underscores.
+func envName(flagName string) string {
+	return "TAGIFAI_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// setFromEnv sets each flag of fs whose variable is set; a flag given on
+// the command line still wins. Each flag's usage names its variable.
+func setFromEnv(fs *flag.FlagSet, e env) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envName(f.Name)
+		f.Usage += " (env " + name + ")"
+		if v := e.getenv(name); v != "" && err == nil {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("serve: %s=%q: %w", name, v, serr)
+			}
+		}
+	})
+	return err
 }
 
 func envOr(e env, key, def string) string {

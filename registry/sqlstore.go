@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/url"
 	"path"
 	"path/filepath"
@@ -27,6 +28,16 @@ var migrations embed.FS
 type SQLStore struct {
 	db      *sql.DB
 	dialect string
+	// txOptions are the options of the transactions tx runs; nil for the
+	// driver's default.
+	txOptions *sql.TxOptions
+	// retryable reports whether a transaction that failed with err may be
+	// run again; nil when none may.
+	retryable func(err error) bool
+	// migrationLock is a statement, given migrationLockKey as $1, that
+	// serialises migrations between processes; "" when beginning a
+	// transaction already does (SQLite's BEGIN IMMEDIATE).
+	migrationLock string
 }
 
 var _ Store = (*SQLStore)(nil)
@@ -61,8 +72,26 @@ func OpenSQLite(ctx context.Context, path string) (*SQLStore, error) {
 
 // migrate applies, in order and each in its own transaction, the migrations
 // of the store's dialect that the database has not seen.
+//
+// The transactions run at the driver's default isolation (READ COMMITTED on
+// PostgreSQL), so that the check for a migration, made after the lock is
+// taken, sees what another process committed while this one waited.
 func (s *SQLStore) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+	lock := func(tx *sql.Tx) error {
+		if s.migrationLock == "" {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, s.migrationLock, migrationLockKey)
+		return err
+	}
+	err := s.txOnce(ctx, nil, func(tx *sql.Tx) error {
+		if err := lock(tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("registry: migrations table: %w", err)
 	}
 	dir := path.Join("migrations", s.dialect)
@@ -80,7 +109,10 @@ func (s *SQLStore) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("registry: migration %s: %w", e.Name(), err)
 		}
-		err = s.tx(ctx, func(tx *sql.Tx) error {
+		err = s.txOnce(ctx, nil, func(tx *sql.Tx) error {
+			if err := lock(tx); err != nil {
+				return err
+			}
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, num).Scan(&n); err != nil || n > 0 {
 				return err
@@ -98,9 +130,34 @@ func (s *SQLStore) migrate(ctx context.Context) error {
 	return nil
 }
 
-// tx runs fn in a transaction, committing when it returns nil.
+// maxTxAttempts bounds how often tx runs a transaction that the database
+// aborted to keep transactions serializable.
+const maxTxAttempts = 10
+
+// tx runs fn in a transaction with the store's options, committing when it
+// returns nil. When the database aborts the transaction for a reason that
+// running it again may cure (a serialization failure on PostgreSQL), tx runs
+// it again, fn included, after a short random pause: fn must be safe to run
+// more than once and must not keep what it learned from an aborted attempt.
 func (s *SQLStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	for attempt := 1; ; attempt++ {
+		err := s.txOnce(ctx, s.txOptions, fn)
+		if err == nil || s.retryable == nil || !s.retryable(err) || attempt == maxTxAttempts {
+			return err
+		}
+		pause := time.Duration(rand.Int64N(int64(attempt) * int64(2*time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
+}
+
+// txOnce runs fn in one transaction with opts, committing when it returns
+// nil.
+func (s *SQLStore) txOnce(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}
