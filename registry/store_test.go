@@ -2,9 +2,18 @@ package registry
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,17 +21,106 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// postgresURLVar names the environment variable that holds the URL of a
+// PostgreSQL database the tests may create schemas in; `make
+// test-postgres` (scripts/test-postgres.sh) sets it.
+const postgresURLVar = "TAGIFAI_TEST_POSTGRES_URL"
+
+// databaseFactories are the databases the SQL tests run against: each
+// makes a new, empty database and returns a function that opens a store on
+// it, as one more replica would. PostgreSQL is among them only when
+// TAGIFAI_TEST_POSTGRES_URL is set.
+func databaseFactories(t *testing.T) map[string]func(t *testing.T) func(context.Context) (*SQLStore, error) {
+	f := map[string]func(t *testing.T) func(context.Context) (*SQLStore, error){
+		"sqlite": func(t *testing.T) func(context.Context) (*SQLStore, error) {
+			path := filepath.Join(t.TempDir(), "registry.db")
+			return func(ctx context.Context) (*SQLStore, error) { return OpenSQLite(ctx, path) }
+		},
+	}
+	if base := os.Getenv(postgresURLVar); base != "" {
+		f["postgres"] = func(t *testing.T) func(context.Context) (*SQLStore, error) {
+			u := postgresSchema(t, base)
+			return func(ctx context.Context) (*SQLStore, error) { return OpenPostgres(ctx, u) }
+		}
+	}
+	return f
+}
+
+// postgresSchema creates a schema with a random name in the database at
+// base, drops it when t ends, and returns base with search_path set to it.
+func postgresSchema(t *testing.T, base string) string {
+	t.Helper()
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	schema := "test_" + hex.EncodeToString(b[:])
+	admin, err := sql.Open("pgx", base)
+	require.NoError(t, err)
+	t.Cleanup(func() { admin.Close() })
+	_, err = admin.Exec(`CREATE SCHEMA ` + schema)
+	require.NoError(t, err, "%s must name a database we may create schemas in", postgresURLVar)
+	t.Cleanup(func() {
+		_, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		assert.NoError(t, err)
+	})
+	if !strings.Contains(base, "://") { // key=value form
+		return base + " search_path=" + schema
+	}
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // storeFactories are the Store implementations the suite runs against; each
-// returns an empty store.
+// returns an empty store, closed when the test ends.
 func storeFactories(t *testing.T) map[string]func(t *testing.T) Store {
-	return map[string]func(t *testing.T) Store{
-		"sqlite": func(t *testing.T) Store {
-			s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "registry.db"))
+	f := map[string]func(t *testing.T) Store{}
+	for name, newDatabase := range databaseFactories(t) {
+		f[name] = func(t *testing.T) Store {
+			s, err := newDatabase(t)(context.Background())
 			require.NoError(t, err)
 			t.Cleanup(func() { s.Close() })
 			return s
-		},
+		}
 	}
+	return f
+}
+
+// concurrently runs fn(i) for i in [0, n) in n goroutines released at the
+// same moment, and returns their errors by i.
+func concurrently(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// countOutcomes counts the nil errors and the ECONFLICT ones among errs, and
+// fails t for any other error: a race between callers must end in a
+// conflict the caller can act on, never in an internal error.
+func countOutcomes(t *testing.T, errs []error, want string) (ok, coded int) {
+	t.Helper()
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case ErrorCode(err) == want:
+			coded++
+		default:
+			t.Errorf("got %v, want nil or a %s error", err, want)
+		}
+	}
+	return ok, coded
 }
 
 func testVersion(name string, version int, checksum string) Version {
@@ -134,6 +232,163 @@ func TestStore(t *testing.T) {
 				assert.Empty(t, users[0].keyHash, "hashes do not leave the store in listings")
 			})
 
+			t.Run("batch jobs and stored predictions", func(t *testing.T) {
+				s := open(t)
+				at := func(sec int64) time.Time { return time.Unix(1700000000+sec, 0).UTC() }
+				pred := func(version int, item string) StoredPrediction {
+					return StoredPrediction{Model: "tagifai", Version: version, ItemID: item, TextSHA256: "sha-" + item, Tag: "mlops",
+						Probabilities: map[string]float64{"mlops": 0.75, "nlp": 0.25}, CreatedAt: at(10)}
+				}
+				job := Job{ID: "job1", Model: "tagifai", Version: 1, Status: JobQueued, Total: 3, CreatedBy: "alice", CreatedAt: at(0)}
+				items := []Item{{ID: "a", Text: "text a"}, {ID: "b", Text: "text b"}, {ID: "c", Text: "text c"}}
+				require.NoError(t, s.CreateJob(ctx, job, items))
+				got, err := s.Job(ctx, "job1")
+				require.NoError(t, err)
+				assert.Equal(t, job, got)
+				_, err = s.Job(ctx, "nope")
+				assert.Equal(t, ENOTFOUND, ErrorCode(err))
+				gotItems, err := s.JobItems(ctx, "job1", 1, 10)
+				require.NoError(t, err)
+				assert.Equal(t, items[1:], gotItems)
+
+				require.NoError(t, s.StartJob(ctx, "job1", at(1)))
+				require.NoError(t, s.StartJob(ctx, "job1", at(2)), "a resumed job")
+				unfinished, err := s.UnfinishedJobs(ctx)
+				require.NoError(t, err)
+				require.Len(t, unfinished, 1)
+				assert.Equal(t, JobRunning, unfinished[0].Status)
+				require.NotNil(t, unfinished[0].StartedAt)
+				assert.Equal(t, at(1), *unfinished[0].StartedAt, "a resumed job keeps its first start")
+
+				require.NoError(t, s.SaveChunk(ctx, "job1", 2, 0, []StoredPrediction{pred(1, "a"), pred(1, "b")}))
+				added, err := s.SavePredictions(ctx, []StoredPrediction{pred(1, "c"), pred(1, "a"), pred(2, "a")})
+				require.NoError(t, err)
+				assert.Equal(t, 2, added, "a stored prediction is kept, not stored twice")
+				got, err = s.Job(ctx, "job1")
+				require.NoError(t, err)
+				assert.Equal(t, 2, got.Done)
+
+				ids := []string{"a", "b", "c"}
+				for i := range 1200 { // more than one IN list
+					ids = append(ids, fmt.Sprintf("x%d", i))
+				}
+				stored, err := s.StoredItems(ctx, "tagifai", 1, ids)
+				require.NoError(t, err)
+				assert.Equal(t, map[string]bool{"a": true, "b": true, "c": true}, stored)
+				p, err := s.Prediction(ctx, "tagifai", 1, "b")
+				require.NoError(t, err)
+				assert.Equal(t, pred(1, "b"), p)
+				_, err = s.Prediction(ctx, "tagifai", 2, "b")
+				assert.Equal(t, ENOTFOUND, ErrorCode(err), "no prediction by that version")
+				versions, err := s.PredictionVersions(ctx, "tagifai", "a")
+				require.NoError(t, err)
+				assert.Equal(t, []int{1, 2}, versions)
+
+				page, next, err := s.JobPredictions(ctx, "job1", 0, 2)
+				require.NoError(t, err)
+				assert.Equal(t, []StoredPrediction{pred(1, "a"), pred(1, "b")}, page)
+				assert.Equal(t, 2, next)
+				page, next, err = s.JobPredictions(ctx, "job1", next, 2)
+				require.NoError(t, err)
+				assert.Equal(t, []StoredPrediction{pred(1, "c")}, page)
+				assert.Equal(t, 0, next)
+
+				require.NoError(t, s.FinishJob(ctx, "job1", JobSucceeded, "", at(3)))
+				got, err = s.Job(ctx, "job1")
+				require.NoError(t, err)
+				assert.Equal(t, JobSucceeded, got.Status)
+				require.NotNil(t, got.FinishedAt)
+				assert.Equal(t, at(3), *got.FinishedAt)
+				unfinished, err = s.UnfinishedJobs(ctx)
+				require.NoError(t, err)
+				assert.Empty(t, unfinished)
+			})
+
+			t.Run("concurrent writers", func(t *testing.T) {
+				// n callers race in each of n rounds; the later rounds find
+				// the connections of a pool open, and so race harder.
+				const n = 8
+				tests := []struct {
+					name string
+					// run makes n concurrent calls on a new store and checks
+					// what they did.
+					run func(t *testing.T, s Store)
+				}{
+					{"the same version: one creates it, the rest conflict", func(t *testing.T, s Store) {
+						for round := range n {
+							name := fmt.Sprintf("m%d", round)
+							errs := concurrently(n, func(i int) error {
+								return s.CreateVersion(ctx, testVersion(name, 1, fmt.Sprintf("sum%d", i)))
+							})
+							ok, conflicts := countOutcomes(t, errs, ECONFLICT)
+							assert.Equal(t, 1, ok, "round %d", round)
+							assert.Equal(t, n-1, conflicts, "round %d", round)
+							m, err := s.Model(ctx, name)
+							require.NoError(t, err)
+							assert.Equal(t, 1, m.VersionCount, "round %d", round)
+						}
+					}},
+					{"distinct versions of a new model: all created", func(t *testing.T, s Store) {
+						for round := range n {
+							name := fmt.Sprintf("m%d", round)
+							errs := concurrently(n, func(i int) error {
+								return s.CreateVersion(ctx, testVersion(name, i+1, fmt.Sprintf("sum%d", i)))
+							})
+							ok, _ := countOutcomes(t, errs, ECONFLICT)
+							assert.Equal(t, n, ok, "round %d", round)
+							m, err := s.Model(ctx, name)
+							require.NoError(t, err)
+							assert.Equal(t, n, m.VersionCount, "round %d", round)
+						}
+					}},
+					{"the same user name: one creates it, the rest conflict", func(t *testing.T, s Store) {
+						for round := range n {
+							name := fmt.Sprintf("user%d", round)
+							errs := concurrently(n, func(i int) error {
+								_, err := s.CreateUser(ctx, User{Name: name, Role: RoleViewer, CreatedAt: time.Now()}, fmt.Sprintf("hash-%d-%d", round, i))
+								return err
+							})
+							ok, conflicts := countOutcomes(t, errs, ECONFLICT)
+							assert.Equal(t, 1, ok, "round %d", round)
+							assert.Equal(t, n-1, conflicts, "round %d", round)
+						}
+						users, err := s.Users(ctx)
+						require.NoError(t, err)
+						assert.Len(t, users, n)
+					}},
+					{"delete against set serving: never a serving version that is gone", func(t *testing.T, s Store) {
+						for round := range n {
+							name := fmt.Sprintf("m%d", round)
+							require.NoError(t, s.CreateVersion(ctx, testVersion(name, 1, "aaa")))
+							require.NoError(t, s.CreateVersion(ctx, testVersion(name, 2, "bbb")))
+							require.NoError(t, s.SetServing(ctx, name, 1))
+							errs := concurrently(2, func(i int) error {
+								if i == 0 {
+									return s.DeleteVersion(ctx, name, 2)
+								}
+								return s.SetServing(ctx, name, 2)
+							})
+							// Either the delete wins (and setting a version
+							// that is gone is ENOTFOUND) or the switch wins
+							// (and deleting the serving version is ECONFLICT).
+							if errs[0] == nil {
+								assert.Equal(t, ENOTFOUND, ErrorCode(errs[1]), "round %d: set serving after the delete", round)
+							} else {
+								assert.Equal(t, ECONFLICT, ErrorCode(errs[0]), "round %d: delete", round)
+								assert.NoError(t, errs[1], "round %d: set serving", round)
+							}
+							m, err := s.Model(ctx, name)
+							require.NoError(t, err)
+							_, err = s.Version(ctx, name, m.ServingVersion)
+							assert.NoError(t, err, "round %d: the serving version %d exists", round, m.ServingVersion)
+						}
+					}},
+				}
+				for _, tt := range tests {
+					t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
+				}
+			})
+
 			t.Run("ping", func(t *testing.T) {
 				assert.NoError(t, open(t).Ping(ctx))
 			})
@@ -179,4 +434,57 @@ func TestSQLiteSeparatePaths(t *testing.T) {
 	defer b.Close()
 	_, err = b.Model(ctx, "tagifai")
 	assert.Equal(t, ENOTFOUND, ErrorCode(err))
+}
+
+// TestSQLConcurrentOpen: replicas that start at once against one new
+// database all open it, and each migration is applied exactly once.
+func TestSQLConcurrentOpen(t *testing.T) {
+	ctx := context.Background()
+	for name, newDatabase := range databaseFactories(t) {
+		t.Run(name, func(t *testing.T) {
+			open := newDatabase(t)
+			const replicas = 4
+			stores := make([]*SQLStore, replicas)
+			errs := concurrently(replicas, func(i int) error {
+				var err error
+				stores[i], err = open(ctx)
+				return err
+			})
+			for i, err := range errs {
+				require.NoError(t, err, "replica %d", i)
+				t.Cleanup(func() { stores[i].Close() })
+			}
+			files, err := fs.ReadDir(migrations, path.Join("migrations", stores[0].dialect))
+			require.NoError(t, err)
+			var applied, distinct int
+			require.NoError(t, stores[0].db.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations`).Scan(&applied, &distinct))
+			assert.Equal(t, len(files), applied)
+			assert.Equal(t, len(files), distinct)
+			// Every replica works on the same data.
+			require.NoError(t, stores[1].CreateVersion(ctx, testVersion("tagifai", 1, "aaa")))
+			_, err = stores[replicas-1].Version(ctx, "tagifai", 1)
+			assert.NoError(t, err)
+		})
+	}
+}
+
+// TestSQLMigrationsMatch: every dialect has the same migrations, by number
+// and name, so that a schema change is never made for one database only.
+func TestSQLMigrationsMatch(t *testing.T) {
+	names := func(dialect string) []string {
+		entries, err := fs.ReadDir(migrations, path.Join("migrations", dialect))
+		require.NoError(t, err)
+		var out []string
+		for _, e := range entries {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	sqlite := names("sqlite")
+	require.NotEmpty(t, sqlite)
+	for _, dialect := range []string{"postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			assert.Equal(t, sqlite, names(dialect))
+		})
+	}
 }
