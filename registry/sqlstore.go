@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
@@ -28,6 +29,9 @@ var migrations embed.FS
 type SQLStore struct {
 	db      *sql.DB
 	dialect string
+	// stmts are the prepared statements of hot queries, by query text.
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 	// txOptions are the options of the transactions tx runs; nil for the
 	// driver's default.
 	txOptions *sql.TxOptions
@@ -41,6 +45,10 @@ type SQLStore struct {
 }
 
 var _ Store = (*SQLStore)(nil)
+
+// sqliteConns is the size of a SQLite store's connection pool: readers run
+// in parallel under WAL, writers wait for each other anyway.
+const sqliteConns = 8
 
 // OpenSQLite opens (creating if needed) the SQLite database at path and
 // applies the pending migrations. The database runs in WAL mode with full
@@ -62,6 +70,11 @@ func OpenSQLite(ctx context.Context, path string) (*SQLStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: open %s: %w", path, err)
 	}
+	// Keep the connections open: database/sql keeps only two idle ones by
+	// default, and opening a SQLite connection (file, pragmas) on every
+	// request costs more than the query.
+	db.SetMaxOpenConns(sqliteConns)
+	db.SetMaxIdleConns(sqliteConns)
 	s := &SQLStore{db: db, dialect: "sqlite"}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
