@@ -50,3 +50,5 @@ start_server() {
 }
 
 rss_kb() { ps -o rss= -p "$pid" | tr -d ' '; }
+# cpu_s: the server's user + system CPU time so far, in seconds.
+cpu_s() { awk '{ print ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$pid/stat"; }

@@ -18,6 +18,7 @@
 #
 #   scripts/soak.sh                          # 5,000 req/s for 60 s
 #   RATE=1000 DURATION=10s scripts/soak.sh
+#   SERVER_FLAGS="--log-level warn" scripts/soak.sh   # extra flags for tagifai serve
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,14 +40,19 @@ attack() { # attack DURATION OUT
     -connections="$CONNS" -max-connections="$CONNS" -keepalive=true -timeout=5s > "$2"
 }
 
-start_server
+start_server ${SERVER_FLAGS:-}
 rss_idle=$(rss_kb)
 attack "$WARMUP" "$work/warmup.bin"
 rss_start=$(rss_kb)
+cpu_start=$(cpu_s)
 attack "$DURATION" "$work/soak.bin"
+cpu_end=$(cpu_s)
 rss_end=$(rss_kb)
 "$work/bin/vegeta" report -type=json "$work/soak.bin" > "$work/report.json"
 
+# The server's CPU over the run, in cores (1.0 = one core busy throughout).
+secs=$("$work/bin/vegeta" report -type=json "$work/soak.bin" | jq '.duration / 1e9')
+cores=$(awk -v a="$cpu_start" -v b="$cpu_end" -v d="$secs" 'BEGIN { printf "%.2f", (b - a) / d }')
 read -r requests ok rate p50 p99 pmax < <(jq -r '[.requests, (.status_codes["200"] // 0), .rate,
   (.latencies["50th"] / 1e6), (.latencies["99th"] / 1e6), (.latencies.max / 1e6)] | @tsv' "$work/report.json")
 errors=$((requests - ok))
@@ -58,7 +64,7 @@ verdict=PASS
 awk -v p="$p99" 'BEGIN { exit !(p <= 5) }' || verdict=FAIL
 [ "$growth_kb" -le 5120 ] || verdict=FAIL
 awk -v v="$verdict" -v n="$requests" -v rate="$rate" -v d="$DURATION" -v w="$WARMUP" -v e="$errors" \
-  -v p50="$p50" -v p99="$p99" -v pmax="$pmax" -v idle="$rss_idle" -v s="$rss_start" -v end="$rss_end" 'BEGIN {
-  printf "soak %s: %d requests at %.0f req/s for %s (after %s warm-up), %d errors, p50 %.3f ms, p99 %.3f ms, max %.1f ms, rss %.1f MiB idle, %.1f MiB -> %.1f MiB (%+.1f MiB)\n",
-    v, n, rate, d, w, e, p50, p99, pmax, idle/1024, s/1024, end/1024, (end-s)/1024 }'
+  -v p50="$p50" -v p99="$p99" -v pmax="$pmax" -v idle="$rss_idle" -v s="$rss_start" -v end="$rss_end" -v cores="$cores" -v ncpu="$(nproc)" 'BEGIN {
+  printf "soak %s: %d requests at %.0f req/s for %s (after %s warm-up), %d errors, p50 %.3f ms, p99 %.3f ms, max %.1f ms, rss %.1f MiB idle, %.1f MiB -> %.1f MiB (%+.1f MiB), server cpu %.2f of %d cores\n",
+    v, n, rate, d, w, e, p50, p99, pmax, idle/1024, s/1024, end/1024, (end-s)/1024, cores, ncpu }'
 [ "$verdict" = PASS ]
