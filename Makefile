@@ -8,7 +8,7 @@ SEED      ?= 42
 GO        ?= go
 NPM_CI    := cd scripts && npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: help build run test train evaluate generate check-generated lint-spec node-deps ci clean
+.PHONY: help build run test train evaluate bench generate check-generated lint-spec node-deps ci clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ train: ## train the model from $(DATA) into $(ARTIFACTS)
 
 evaluate: ## score the committed model on the holdout set
 	$(GO) run . evaluate --artifacts $(ARTIFACTS) --data $(DATA)/holdout.csv
+
+bench: ## Go benchmarks and wrk scenarios as one table (needs wrk)
+	scripts/bench.sh
 
 node-deps: scripts/node_modules/.package-lock.json
 
