@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Run the store tests against a throwaway PostgreSQL (scripts/postgres.sh):
+# start it, run every test that reads TAGIFAI_TEST_POSTGRES_URL, and stop it
+# whatever the tests did. Needs Debian's postgresql package installed.
+#
+# The tests run are those named TestStore*, TestSQL* and TestPostgres* in
+# ./registry/ and in every other package whose tests mention
+# TAGIFAI_TEST_POSTGRES_URL. GOTESTFLAGS are go test's flags: -race unless
+# set (GOTESTFLAGS= for none, GOTESTFLAGS='-race -v' to list the tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+started=$(date +%s%N)
+env_file=$(mktemp)
+trap 'rm -f "$env_file"' EXIT
+scripts/postgres.sh start >"$env_file"
+# shellcheck disable=SC1090
+. "$env_file"
+trap 'scripts/postgres.sh stop "$TAGIFAI_POSTGRES_DIR"; rm -f "$env_file"' EXIT
+export TAGIFAI_TEST_POSTGRES_URL
+
+pkgs=(./registry/)
+while IFS= read -r dir; do
+	[[ "./$dir/" == ./registry/ ]] || pkgs+=("./$dir/")
+done < <(grep -rl --include='*_test.go' --exclude-dir=node_modules --exclude-dir=.git TAGIFAI_TEST_POSTGRES_URL . |
+	xargs -r -n1 dirname | sed 's|^\./||' | sort -u)
+
+echo "== go test against PostgreSQL: ${pkgs[*]}"
+# shellcheck disable=SC2086
+go test -count=1 ${GOTESTFLAGS--race} -run 'TestStore|TestSQL|TestPostgres' "${pkgs[@]}"
+echo "== test-postgres took $((($(date +%s%N) - started) / 1000000)) ms"
