@@ -18,7 +18,8 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+	"modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 //go:embed migrations
@@ -76,11 +77,35 @@ func OpenSQLite(ctx context.Context, path string) (*SQLStore, error) {
 	db.SetMaxOpenConns(sqliteConns)
 	db.SetMaxIdleConns(sqliteConns)
 	s := &SQLStore{db: db, dialect: "sqlite"}
+	if err := sqliteFirstConn(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("registry: open %s: %w", path, err)
+	}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// sqliteFirstConn opens a first connection to db. While another process
+// turns a new database file to WAL, PRAGMA journal_mode fails at once with
+// SQLITE_BUSY, without waiting for busy_timeout; it waits and tries again
+// for as long as busy_timeout would have.
+func sqliteFirstConn(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := db.PingContext(ctx)
+		var e *sqlite.Error
+		if err == nil || !errors.As(err, &e) || e.Code() != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(5+rand.IntN(20)) * time.Millisecond):
+		}
+	}
 }
 
 // migrate applies, in order and each in its own transaction, the migrations
