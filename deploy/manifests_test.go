@@ -409,7 +409,7 @@ func shutdownTimeout(t *testing.T, c corev1.Container) time.Duration {
 	}
 	src, err := os.ReadFile("../serve.go")
 	require.NoError(t, err)
-	match := regexp.MustCompile(`shutdownTimeout:\s*(\d+)\s*\*\s*time\.Second`).FindSubmatch(src)
+	match := regexp.MustCompile(`(?:shutdownTimeout:|"shutdown-timeout",)\s*(\d+)\s*\*\s*time\.Second`).FindSubmatch(src)
 	require.NotNil(t, match, "no --shutdown-timeout in the container's args, and no default found in serve.go")
 	n, err := strconv.Atoi(string(match[1]))
 	require.NoError(t, err)
