@@ -33,6 +33,7 @@ func runBatch(ctx context.Context, args []string, e env) error {
 	fs.SetOutput(e.stderr)
 	input := fs.String("input", "", "CSV file: id,text or id,created_on,title,description,tag (required)")
 	dataDir := fs.String("data-dir", envOr(e, "TAGIFAI_DATA_DIR", "data"), "directory of the registry (env TAGIFAI_DATA_DIR)")
+	databaseURL := fs.String("database-url", envOr(e, "TAGIFAI_DATABASE_URL", ""), "postgres:// URL of the registry's database; default: SQLite under --data-dir (env TAGIFAI_DATABASE_URL)")
 	name := fs.String("model", envOr(e, "TAGIFAI_MODEL", server.DefaultModelName), "model to predict with")
 	version := fs.Int("version", 0, "version to predict with; default: the serving version")
 	artifacts := fs.String("artifacts", envOr(e, "TAGIFAI_ARTIFACTS", "artifacts"), "model imported as version 1 when the registry is empty (env TAGIFAI_ARTIFACTS)")
@@ -57,7 +58,7 @@ func runBatch(ctx context.Context, args []string, e env) error {
 		fmt.Fprintf(e.stderr, "%s:%v (skipped)\n", *input, b)
 	}
 
-	reg, err := openRegistry(ctx, *dataDir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}

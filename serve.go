@@ -31,6 +31,7 @@ func init() {
 type serveConfig struct {
 	artifacts       string
 	dataDir         string
+	databaseURL     string
 	modelName       string
 	requireAuth     bool
 	batchWorkers    int
@@ -47,6 +48,7 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	fs.SetOutput(e.stderr)
 	fs.StringVar(&cfg.addr, "addr", ":8000", "HOST:PORT to listen on")
 	fs.StringVar(&cfg.dataDir, "data-dir", "data", "directory of the registry: its database and artifact files")
+	fs.StringVar(&cfg.databaseURL, "database-url", "", "postgres:// URL of a PostgreSQL database shared by replicas; default: SQLite under --data-dir")
 	fs.StringVar(&cfg.artifacts, "artifacts", "artifacts", "directory of the model imported as version 1 when the registry is empty")
 	fs.StringVar(&cfg.modelName, "model", server.DefaultModelName, "model whose serving version answers POST /predict")
 	fs.BoolVar(&cfg.requireAuth, "require-auth", false, "demand a predictor's API key for predictions")
@@ -125,7 +127,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 
 	start := time.Now()
-	reg, err := openRegistry(ctx, cfg.dataDir, log)
+	reg, err := openRegistry(ctx, cfg.dataDir, cfg.databaseURL, log)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -184,12 +186,23 @@ func runServe(ctx context.Context, args []string, e env) error {
 	return nil
 }
 
-// openRegistry opens the registry under dataDir: registry.db and artifacts/.
-func openRegistry(ctx context.Context, dataDir string, log *slog.Logger) (*registry.Registry, error) {
+// openRegistry opens the registry: its artifact files under dataDir/artifacts,
+// its metadata in PostgreSQL when databaseURL is a postgres:// URL, else in
+// dataDir/registry.db (SQLite).
+func openRegistry(ctx context.Context, dataDir, databaseURL string, log *slog.Logger) (*registry.Registry, error) {
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return nil, err
 	}
-	store, err := registry.OpenSQLite(ctx, filepath.Join(dataDir, "registry.db"))
+	var store *registry.SQLStore
+	var err error
+	switch {
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		store, err = registry.OpenPostgres(ctx, databaseURL)
+	case databaseURL == "":
+		store, err = registry.OpenSQLite(ctx, filepath.Join(dataDir, "registry.db"))
+	default:
+		err = fmt.Errorf("--database-url must be a postgres:// URL")
+	}
 	if err != nil {
 		return nil, err
 	}

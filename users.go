@@ -26,12 +26,13 @@ func runUsers(ctx context.Context, args []string, e env) error {
 	fs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	dataDir := fs.String("data-dir", envOr(e, "TAGIFAI_DATA_DIR", "data"), "directory of the registry (env TAGIFAI_DATA_DIR)")
+	databaseURL := fs.String("database-url", envOr(e, "TAGIFAI_DATABASE_URL", ""), "postgres:// URL of the registry's database; default: SQLite under --data-dir (env TAGIFAI_DATABASE_URL)")
 	name := fs.String("name", "", "the user's name")
 	role := fs.String("role", "", "admin, predictor or viewer")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	reg, err := openRegistry(ctx, *dataDir, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return fmt.Errorf("users: %w", err)
 	}

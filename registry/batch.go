@@ -195,24 +195,34 @@ func (s *SQLStore) StartJob(ctx context.Context, id string, at time.Time) error 
 	return nil
 }
 
-// insertPredictions adds preds within tx, keeping rows already stored.
+// insertRows is how many predictions one INSERT statement carries: a round
+// trip per row is what limits PostgreSQL, and 100 rows of 7 columns stay far
+// below every database's limit on parameters.
+const insertRows = 100
+
+// insertPredictions adds preds within tx, keeping rows already stored, and
+// returns how many it added.
 func insertPredictions(ctx context.Context, tx *sql.Tx, preds []StoredPrediction) (int, error) {
-	if len(preds) == 0 {
-		return 0, nil
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO predictions (model, version, item_id, text_sha256, tag, probabilities, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (model, version, item_id) DO NOTHING`)
-	if err != nil {
-		return 0, err
-	}
-	defer stmt.Close()
 	added := 0
-	for _, p := range preds {
-		probs, err := json.Marshal(p.Probabilities)
-		if err != nil {
-			return 0, err
+	for start := 0; start < len(preds); start += insertRows {
+		part := preds[start:min(start+insertRows, len(preds))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO predictions (model, version, item_id, text_sha256, tag, probabilities, created_at) VALUES `)
+		args := make([]any, 0, len(part)*7)
+		for i, p := range part {
+			probs, err := json.Marshal(p.Probabilities)
+			if err != nil {
+				return 0, err
+			}
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+			args = append(args, p.Model, p.Version, p.ItemID, p.TextSHA256, p.Tag, string(probs), p.CreatedAt.UnixNano())
 		}
-		res, err := stmt.ExecContext(ctx, p.Model, p.Version, p.ItemID, p.TextSHA256, p.Tag, string(probs), p.CreatedAt.UnixNano())
+		q.WriteString(` ON CONFLICT (model, version, item_id) DO NOTHING`)
+		res, err := tx.ExecContext(ctx, q.String(), args...)
 		if err != nil {
 			return 0, err
 		}
