@@ -237,11 +237,30 @@ const (
 )
 
 // Serve answers requests on ln until ctx is done, then shuts down
-// gracefully: it stops accepting, lets requests in flight finish for up to
-// shutdownTimeout, and returns. A clean shutdown returns nil.
+// gracefully, as a lame duck: it closes the listener, answers what still
+// arrives on open connections with "Connection: close" until their clients
+// go (at most min(shutdownTimeout/2, 2s)), lets requests in flight finish
+// for up to shutdownTimeout, and stops batch jobs between chunks. Closing
+// idle keep-alive connections at once would race with requests a client
+// is sending on them. A clean shutdown returns nil.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout time.Duration) error {
+	var draining atomic.Bool
+	var open atomic.Int64
 	hs := &http.Server{
-		Handler:           s,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if draining.Load() {
+				w.Header().Set("Connection", "close")
+			}
+			s.ServeHTTP(w, r)
+		}),
+		ConnState: func(_ net.Conn, state http.ConnState) {
+			switch state {
+			case http.StateNew:
+				open.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				open.Add(-1)
+			}
+		},
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -249,6 +268,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	ln = &closeOnceListener{Listener: ln}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 
@@ -260,14 +280,34 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 	s.log.Info("shutting down", slog.Duration("timeout", shutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+
+	draining.Store(true)
+	_ = ln.Close()
+	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("server: %w", err)
+	}
+	drainUntil := time.Now().Add(min(shutdownTimeout/2, 2*time.Second))
+	for open.Load() > 0 && time.Now().Before(drainUntil) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("server: shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("server: %w", err)
 	}
 	if s.batch != nil {
 		s.batch.Wait() // each worker stops after its current chunk
 	}
 	return nil
+}
+
+// closeOnceListener lets Serve close the listener before http.Server's
+// Shutdown closes it again.
+type closeOnceListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *closeOnceListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }
