@@ -94,6 +94,7 @@ func hostileCases() []hostileCase {
 		{name: "PATCH /args", method: "PATCH", path: "/args", status: 405, problemType: typeMethodNotAllowed, op: "getArgs"},
 		{name: "made-up method", method: "BREW", path: "/predict", status: 405, problemType: typeMethodNotAllowed, op: "predict"},
 		{name: "filter in capitals", method: "GET", path: "/performance?filter=OVERALL", status: 422, problemType: typeEnum, op: "getPerformance"},
+		{name: "filter given twice", method: "GET", path: "/performance?filter=overall&filter=class", status: 422, problemType: typeInvalid, op: "getPerformance"},
 		{name: "empty filter", method: "GET", path: "/performance?filter=", status: 422, problemType: typeEnum, op: "getPerformance"},
 		{name: "NUL in arg name", method: "GET", path: "/args/%00", status: 404, problemType: typeNotFound, op: "getArg"},
 	}

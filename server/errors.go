@@ -135,6 +135,19 @@ func fromHTTPError(c echo.Context, he *echo.HTTPError) (*Error, bool) {
 		return problemError(http.StatusUnsupportedMediaType, typeUnsupportedMediaType,
 			"content type is not supported; use application/json", "header", echo.HeaderContentType), false
 	case http.StatusBadRequest:
+		// The generated parameter binder: a value the validator let through
+		// (a query parameter given twice, say) but that does not bind.
+		if msg, ok := he.Message.(string); ok {
+			if rest, ok := strings.CutPrefix(msg, "Invalid format for parameter "); ok {
+				name, _, _ := strings.Cut(rest, ":")
+				in := "path"
+				if c.QueryParams().Has(name) {
+					in = "query"
+				}
+				return problemError(http.StatusUnprocessableEntity, typeInvalid,
+					fmt.Sprintf("%s parameter %q has a value of the wrong form (given twice?)", in, name), in, name), false
+			}
+		}
 		// Echo's binder: the body could not be decoded. The validator runs
 		// first on every API route, so this is a last line of defence.
 		return problemError(http.StatusBadRequest, typeJSONInvalid, "body is not valid JSON", "body"), false
