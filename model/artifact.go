@@ -180,12 +180,14 @@ func Decode(r io.Reader) (*Artifact, error) {
 	if size > MaxPayloadBytes {
 		return nil, fmt.Errorf("%w: payload length %d exceeds %d bytes", ErrCorrupted, size, MaxPayloadBytes)
 	}
-	payload := make([]byte, size)
-	if n, err := io.ReadFull(r, payload); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: payload has %d of %d bytes", ErrTruncated, n, size)
-		}
+	// Read what is there rather than allocate what the header claims: a
+	// short file with a huge length must not cost a gigabyte.
+	payload, err := io.ReadAll(io.LimitReader(r, int64(size)))
+	if err != nil {
 		return nil, fmt.Errorf("model: decode: %w", err)
+	}
+	if uint64(len(payload)) < size {
+		return nil, fmt.Errorf("%w: payload has %d of %d bytes", ErrTruncated, len(payload), size)
 	}
 	var extra [1]byte
 	if n, _ := io.ReadFull(r, extra[:]); n > 0 {
