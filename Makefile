@@ -8,7 +8,10 @@ SEED      ?= 42
 GO        ?= go
 NPM_CI    := cd scripts && npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: help build run test train evaluate bench generate check-generated lint-spec node-deps ci clean
+FUZZTIME  ?= 5s
+FUZZ_PKGS ?= ./server ./model
+
+.PHONY: help build run test test-postgres fuzz-smoke soak fault train evaluate bench generate check-generated lint-spec node-deps ci clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -19,9 +22,26 @@ build: ## compile the tagifai binary into ./bin/tagifai
 run: build ## serve the committed model on $(ADDR)
 	./bin/tagifai serve --artifacts $(ARTIFACTS) --addr $(ADDR)
 
-test: ## vet and run every Go test with the race detector
+test: ## vet and run every Go test with the race detector, and the manifests' test module
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+test-postgres: ## run the store suite against a throwaway PostgreSQL (needs Debian's postgresql package)
+	scripts/test-postgres.sh
+
+fuzz-smoke: ## run every fuzz target for $(FUZZTIME)
+	@set -e; for pkg in $(FUZZ_PKGS); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test $$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME); \
+	  done; done
+
+soak: build ## 60 s at 5,000 req/s of POST /predict
+	scripts/soak.sh
+
+fault: build ## SIGTERM under load, then slow clients
+	scripts/sigterm.sh
+	scripts/slowclient.sh
 
 train: ## train the model from $(DATA) into $(ARTIFACTS)
 	$(GO) run . train --data $(DATA)/dataset.csv --holdout $(DATA)/holdout.csv --out $(ARTIFACTS) --seed $(SEED)
