@@ -9,10 +9,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
 )
 
@@ -229,15 +233,39 @@ type predictionJSON struct {
 	PredictedProbabilities map[string]float64 `json:"predicted_probabilities"`
 }
 
-// runPredict prints one JSON line per text argument.
+// runPredict prints one JSON line per text argument: predicted by the
+// artifact in --artifacts, or, with --url, by a tagifai server through the
+// generated client.
 func runPredict(ctx context.Context, argv []string, e env) error {
 	fs := newFlagSet("predict", " TEXT...", e)
 	dir := fs.String("artifacts", "artifacts", "artifact directory")
+	serverURL := fs.String("url", "", "base URL of a tagifai server (http://HOST:PORT) to predict with instead of --artifacts")
+	apiKey := fs.String("api-key", "", "with --url: API key to send, for a server run with --require-auth (default $TAGIFAI_API_KEY)")
+	timeout := fs.Duration("timeout", 60*time.Second, "with --url: how long the request may take")
 	if done, err := parseFlags(fs, argv); done {
 		return err
 	}
 	if fs.NArg() == 0 {
 		return usageError(fs, e, "give at least one TEXT")
+	}
+	if *serverURL != "" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["artifacts"] {
+			return usageError(fs, e, "--artifacts and --url exclude each other")
+		}
+		u, err := url.Parse(*serverURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageError(fs, e, fmt.Sprintf("--url %q must be http://HOST:PORT or https://HOST:PORT", *serverURL))
+		}
+		if *timeout <= 0 {
+			return usageError(fs, e, fmt.Sprintf("--timeout must be positive, got %s", *timeout))
+		}
+		key := *apiKey
+		if key == "" {
+			key = e.getenv("TAGIFAI_API_KEY")
+		}
+		return predictRemote(ctx, e, *serverURL, key, *timeout, fs.Args())
 	}
 	art, err := model.Load(*dir)
 	if err != nil {
@@ -255,6 +283,69 @@ func runPredict(ctx context.Context, argv []string, e env) error {
 		}
 	}
 	return nil
+}
+
+// predictRemote asks the server at baseURL to tag texts, through POST
+// /predict of the generated client, and prints one JSON line per text as
+// the local predict does. An error response becomes an error that carries
+// the status and each of the server's problems.
+func predictRemote(ctx context.Context, e env, baseURL, apiKey string, timeout time.Duration, texts []string) error {
+	opts := []gen.ClientOption{gen.WithHTTPClient(&http.Client{Timeout: timeout})}
+	if apiKey != "" {
+		opts = append(opts, gen.WithRequestEditorFn(func(_ context.Context, req *http.Request) error {
+			req.Header.Set("Authorization", "Bearer "+apiKey)
+			return nil
+		}))
+	}
+	client, err := gen.NewClientWithResponses(baseURL, opts...)
+	if err != nil {
+		return fmt.Errorf("predict: %w", err)
+	}
+	body := gen.PredictRequest{Texts: make([]gen.TextInput, len(texts))}
+	for i, t := range texts {
+		body.Texts[i].Text = t
+	}
+	resp, err := client.PredictWithResponse(ctx, body)
+	if err != nil {
+		return fmt.Errorf("predict: %w", err)
+	}
+	if resp.JSON200 == nil {
+		return remoteError(resp.HTTPResponse, resp.Body)
+	}
+	preds := resp.JSON200.Data.Predictions
+	if len(preds) != len(texts) {
+		return fmt.Errorf("predict: %s answered %d predictions for %d texts", baseURL, len(preds), len(texts))
+	}
+	for _, p := range preds {
+		line := predictionJSON{InputText: p.InputText, PredictedTag: p.PredictedTag, PredictedProbabilities: p.PredictedProbabilities}
+		if err := writeJSON(e.stdout, line, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remoteError describes an error response of a tagifai server: its status
+// and the problems listed in the body's data.errors, each as
+// "location: message (type)"; a body that is not the documented error
+// envelope is quoted, cut to 200 bytes.
+func remoteError(resp *http.Response, body []byte) error {
+	where := resp.Request.Method + " " + resp.Request.URL.String()
+	var envelope gen.ErrorEnvelope
+	if err := json.Unmarshal(body, &envelope); err != nil || len(envelope.Data.Errors) == 0 {
+		if len(body) > 200 {
+			body = body[:200]
+		}
+		return fmt.Errorf("predict: %s: %s: %q", where, resp.Status, body)
+	}
+	problems := make([]string, len(envelope.Data.Errors))
+	for i, p := range envelope.Data.Errors {
+		problems[i] = p.Message + " (" + p.Type + ")"
+		if len(p.Location) > 0 {
+			problems[i] = strings.Join(p.Location, ".") + ": " + problems[i]
+		}
+	}
+	return fmt.Errorf("predict: %s: %s: %s", where, resp.Status, strings.Join(problems, "; "))
 }
 
 // runCV prints the cross-validated F1 of training arguments on --data.
