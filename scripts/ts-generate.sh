@@ -15,4 +15,4 @@ if [ ! scripts/node_modules/.package-lock.json -nt scripts/package-lock.json ]; 
   (cd scripts && npm ci --no-audit --no-fund --loglevel=error)
 fi
 cd scripts
-npx --no-install openapi-typescript "$spec" --output "$out" --silent
+npx --no-install openapi-typescript "$spec" --output "$out"
