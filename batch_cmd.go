@@ -90,27 +90,15 @@ func runBatch(ctx context.Context, args []string, e env) error {
 			return fmt.Errorf("batch: interrupted after %d rows; run again to resume", from)
 		}
 		chunk := items[from:min(from+batchChunk, len(items))]
-		ids := make([]string, len(chunk))
-		for i, it := range chunk {
-			ids[i] = it.ID
-		}
-		stored, err := reg.Store().StoredItems(ctx, *name, *version, ids)
-		if err != nil {
-			return fmt.Errorf("batch: %w", err)
-		}
-		todo := chunk[:0:0]
-		for _, it := range chunk {
-			if !stored[it.ID] {
-				stored[it.ID] = true
-				todo = append(todo, it)
-			}
-		}
-		skipped += len(chunk) - len(todo)
-		preds := predictParallel(art.Classifier, *name, *version, todo)
+		// Rows the version has stored already are predicted again but kept
+		// once: the insert keeps the stored row, which costs less than
+		// asking first.
+		preds := predictParallel(art.Classifier, *name, *version, chunk)
 		n, err := reg.Store().SavePredictions(context.WithoutCancel(ctx), preds)
 		if err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}
+		skipped += len(chunk) - n
 		added += n
 		bar.set(from + len(chunk))
 	}

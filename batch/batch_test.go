@@ -170,9 +170,12 @@ func TestRunnerSkipsStoredItems(t *testing.T) {
 	require.NoError(t, r.Submit(ctx, job, in))
 	got := waitFor(t, store, job.ID)
 	assert.Equal(t, registry.JobSucceeded, got.Status)
-	stored, err := store.StoredItems(ctx, "tagifai", 1, []string{"a00000", "a00009", "a00010"})
-	require.NoError(t, err)
-	assert.Equal(t, map[string]bool{"a00000": true, "a00009": true}, stored)
+	for _, id := range []string{"a00000", "a00009"} {
+		_, err := store.Prediction(ctx, "tagifai", 1, id)
+		assert.NoError(t, err, "item %s is stored", id)
+	}
+	_, err = store.Prediction(ctx, "tagifai", 1, "a00010")
+	assert.Equal(t, registry.ENOTFOUND, registry.ErrorCode(err))
 	n, err := store.SavePredictions(ctx, Predict(c, "tagifai", 1, first, time.Now()))
 	require.NoError(t, err)
 	assert.Zero(t, n, "every item was stored, once")

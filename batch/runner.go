@@ -148,11 +148,10 @@ func (r *Runner) run(ctx context.Context, id string) {
 			log.Error("batch job items", slog.String("error", err.Error()))
 			return
 		}
-		preds, err := r.predictNew(store, c, job, items)
-		if err != nil {
-			log.Error("batch chunk", slog.String("error", err.Error()))
-			return // stays running; resumed at the next start
-		}
+		// Items the version has stored already (from another job, or twice
+		// in this one) are predicted again but kept once: the insert keeps
+		// the stored row, which costs less than asking first.
+		preds := Predict(c, job.Model, job.Version, items, r.now().UTC())
 		if err := r.store.SaveChunk(store, id, job.Done+len(items), job.Failed, preds); err != nil {
 			log.Error("store batch chunk", slog.String("error", err.Error()))
 			return
@@ -165,27 +164,6 @@ func (r *Runner) run(ctx context.Context, id string) {
 	log.Info("batch job done", slog.Int("items", job.Total),
 		slog.Float64("items_per_second", float64(job.Done-startDone)/time.Since(start).Seconds()))
 	r.finish(store, log, id, registry.JobSucceeded, "")
-}
-
-// predictNew predicts the items of a chunk that the job's version has not
-// predicted yet.
-func (r *Runner) predictNew(ctx context.Context, c Classifier, job registry.Job, items []registry.Item) ([]registry.StoredPrediction, error) {
-	ids := make([]string, len(items))
-	for i, it := range items {
-		ids[i] = it.ID
-	}
-	stored, err := r.store.StoredItems(ctx, job.Model, job.Version, ids)
-	if err != nil {
-		return nil, err
-	}
-	todo := make([]registry.Item, 0, len(items))
-	for _, it := range items {
-		if !stored[it.ID] {
-			stored[it.ID] = true // an id twice in one chunk is predicted once
-			todo = append(todo, it)
-		}
-	}
-	return Predict(c, job.Model, job.Version, todo, r.now().UTC()), nil
 }
 
 func (r *Runner) finish(ctx context.Context, log *slog.Logger, id, status, reason string) {

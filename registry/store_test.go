@@ -268,13 +268,6 @@ func TestStore(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, 2, got.Done)
 
-				ids := []string{"a", "b", "c"}
-				for i := range 1200 { // more than one IN list
-					ids = append(ids, fmt.Sprintf("x%d", i))
-				}
-				stored, err := s.StoredItems(ctx, "tagifai", 1, ids)
-				require.NoError(t, err)
-				assert.Equal(t, map[string]bool{"a": true, "b": true, "c": true}, stored)
 				p, err := s.Prediction(ctx, "tagifai", 1, "b")
 				require.NoError(t, err)
 				assert.Equal(t, pred(1, "b"), p)
