@@ -11,7 +11,7 @@ NPM_CI    := cd scripts && npm ci --no-audit --no-fund --loglevel=error
 FUZZTIME  ?= 5s
 FUZZ_PKGS ?= ./server ./model
 
-.PHONY: help build run test test-postgres fuzz-smoke soak fault train evaluate bench generate check-generated lint-spec node-deps ci clean
+.PHONY: help build run test test-postgres fuzz-smoke soak fault sdk-check browser-test train evaluate bench generate check-generated lint-spec node-deps ci clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -57,19 +57,28 @@ node-deps: scripts/node_modules/.package-lock.json
 scripts/node_modules/.package-lock.json: scripts/package-lock.json
 	$(NPM_CI)
 
-generate: node-deps ## regenerate gen/ and the docs bundles from openapi.yaml and scripts/package-lock.json
+GENERATED := gen server/docs scripts/ts/src/api.d.ts
+
+generate: node-deps ## regenerate gen/, the docs bundles and the TypeScript types from openapi.yaml and scripts/package-lock.json
 	$(GO) generate ./gen/
 	scripts/docs-assets.sh
+	scripts/ts-generate.sh
 
 check-generated: generate ## fail if generated files are stale or missing
-	@git diff --exit-code -- gen server/docs || { echo "generated files are stale: run make generate and commit"; exit 1; }
-	@untracked=$$(git status --porcelain --untracked-files=all -- gen server/docs); \
+	@git diff --exit-code -- $(GENERATED) || { echo "generated files are stale: run make generate and commit"; exit 1; }
+	@untracked=$$(git status --porcelain --untracked-files=all -- $(GENERATED)); \
 	  if [ -n "$$untracked" ]; then echo "generated files are not committed:"; echo "$$untracked"; exit 1; fi
+
+sdk-check: node-deps ## the TypeScript SDK (openapi-fetch) against a live server
+	scripts/ts-check.sh
+
+browser-test: node-deps ## /docs and /redoc in Debian's Chromium; screenshots in scripts/browser/out
+	scripts/browser-test.sh
 
 lint-spec: node-deps ## lint openapi.yaml with Redocly's recommended-strict rules
 	cd scripts && npx --no-install redocly lint --config redocly.yaml ../openapi.yaml
 
-ci: check-generated lint-spec test ## what CI runs
+ci: check-generated lint-spec test sdk-check browser-test ## the checks of .ci/run that need no system packages beyond Chromium
 
 clean:
 	rm -rf bin

@@ -71,8 +71,6 @@ function watch(page: Page, name: string): void {
   page.on("requestfailed", (r) => pageErrors.push(`${name}: request failed: ${r.url()}: ${r.failure()?.errorText ?? ""}`));
   page.on("console", (m) => {
     if (m.type() !== "error") return;
-    // The browser asks for /favicon.ico by itself; the pages do not name one.
-    if (new URL(m.location().url || baseURL).pathname === "/favicon.ico") return;
     pageErrors.push(`${name}: console: ${m.text()}${m.location().url ? ` (${m.location().url})` : ""}`);
   });
   page.on("pageerror", (e) => pageErrors.push(`${name}: uncaught: ${e.message}`));
