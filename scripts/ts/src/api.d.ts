@@ -1844,6 +1844,7 @@ export interface operations {
         /** @description The artifact file, as `tagifai train` wrote it. */
         requestBody: {
             content: {
+                /** @example (the bytes of artifacts/model.tagifai) */
                 "application/octet-stream": string;
             };
         };
