@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Loopback load test of the API with wrk: the scenarios of README's
-# Performance section. Builds and starts the server with the committed model,
-# runs each scenario for DURATION, prints one summary line per scenario, and
-# stops the server. Needs wrk (apt-get install wrk).
+# Performance section. Starts the server with the committed model (see
+# serverlib.sh), runs each scenario for DURATION, prints one summary line per
+# scenario, and stops the server. Needs wrk (apt-get install wrk).
 #
 #   scripts/load.sh            # all scenarios, 10 s each
 #   DURATION=3s scripts/load.sh
@@ -12,21 +12,12 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
 PORT=${PORT:-18000}
-ADDR=127.0.0.1:$PORT
-URL=http://$ADDR
 command -v wrk >/dev/null || { echo "load.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+# shellcheck source=scripts/serverlib.sh
+source scripts/serverlib.sh
 
-make -s build
-work=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-# A 120-character project text, and a batch of 100 of them.
-text="Fine-tuning BERT transformers for named entity recognition and sentiment analysis on customer reviews with PyTorch"
-text=$(printf '%-120.120s' "$text")
-printf '{"texts":[{"text":"%s"}]}' "$text" > "$work/one.json"
-{ printf '{"texts":['; for i in $(seq 1 100); do [ "$i" -gt 1 ] && printf ','; printf '{"text":"%s"}' "$text"; done; printf ']}'; } > "$work/batch.json"
+write_body "$work/one.json" 1
+write_body "$work/batch.json" 100
 for f in one batch; do
   cat > "$work/$f.lua" <<LUA
 wrk.method = "POST"
@@ -37,12 +28,6 @@ f:close()
 LUA
 done
 
-start_server() {
-  TAGIFAI_DATA_DIR="$work/data" ./bin/tagifai serve --artifacts artifacts --addr "$ADDR" "$@" 2>"$work/server.log" &
-  pid=$!
-  for _ in $(seq 1 500); do curl -fso /dev/null "$URL/" && return 0; sleep 0.01; done
-  echo "load.sh: server did not start" >&2; cat "$work/server.log" >&2; exit 1
-}
 stop_server() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 
 # run NAME PATH [LUA]: one wrk scenario, summarised on one line.
@@ -51,12 +36,12 @@ run() {
   local args=(-t1 -c"$CONNS" -d"$DURATION" --latency)
   [ -n "$script" ] && args+=(-s "$script")
   wrk "${args[@]}" "$URL$path" > "$work/wrk.out"
-  local rps p50 p99 errors
+  local rps p50 p99 errors sockerr
   rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.out")
   p50=$(awk '$1 == "50%" {print $2}' "$work/wrk.out")
   p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.out")
   errors=$(awk '/Non-2xx/ {print $5}' "$work/wrk.out"); errors=${errors:-0}
-  local sockerr; sockerr=$(awk '/Socket errors/ {print $0}' "$work/wrk.out")
+  sockerr=$(awk '/Socket errors/ {print $0}' "$work/wrk.out")
   printf '%-34s %10s req/s   p50 %8s   p99 %8s   non-2xx %s %s\n' "$name" "$rps" "$p50" "$p99" "$errors" "$sockerr"
 }
 
@@ -65,8 +50,7 @@ start_server
 run "GET /" /
 run "POST /predict, 1 text" /predict "$work/one.lua"
 run "POST /predict, 100 texts" /predict "$work/batch.lua"
-rss=$(ps -o rss= -p "$pid")
-echo "resident memory after the runs: $((rss / 1024)) MB"
+echo "resident memory after the runs: $(($(rss_kb) / 1024)) MB"
 stop_server
 
 start_server --no-validation
