@@ -55,7 +55,6 @@ func ReadItems(r io.Reader) (items []registry.Item, bad []*RowError, err error) 
 		return nil, nil, fmt.Errorf("batch: header %q needs the columns id,text or id,title,description", strings.Join(header, ","))
 	}
 	for {
-		line, _ := cr.FieldPos(0)
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			return items, bad, nil
@@ -68,7 +67,7 @@ func ReadItems(r io.Reader) (items []registry.Item, bad []*RowError, err error) 
 		if err != nil {
 			return nil, nil, fmt.Errorf("batch: read: %w", err)
 		}
-		line, _ = cr.FieldPos(0)
+		line, _ := cr.FieldPos(0)
 		get := func(i int) (string, bool) {
 			if i >= len(rec) {
 				return "", false

@@ -85,13 +85,6 @@ type BatchStore interface {
 
 var _ BatchStore = (*SQLStore)(nil)
 
-func unixOrNil(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return t.UnixNano()
-}
-
 // CreateJob implements BatchStore.
 func (s *SQLStore) CreateJob(ctx context.Context, j Job, items []Item) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {

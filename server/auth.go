@@ -127,6 +127,8 @@ func authOnly(ops operations, auth openapi3filter.AuthenticationFunc) echo.Middl
 			if op == nil || op.Security == nil || len(*op.Security) == 0 {
 				return next(c)
 			}
+			// The validator's own key, which GetEchoContext reads.
+			//lint:ignore SA1029 the key is echo-middleware's, not ours to choose
 			ctx := context.WithValue(c.Request().Context(), oapimiddleware.EchoContextKey, c)
 			in := &openapi3filter.AuthenticationInput{RequestValidationInput: &openapi3filter.RequestValidationInput{
 				Request: c.Request(), Route: &routers.Route{Operation: op},

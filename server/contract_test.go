@@ -37,7 +37,7 @@ func TestSpecIsValid(t *testing.T) {
 }
 
 func TestEmbeddedSpecMatchesFile(t *testing.T) {
-	embedded, err := gen.GetSwagger()
+	embedded, err := gen.GetSpec()
 	require.NoError(t, err)
 	want, err := json.Marshal(loadSpec(t))
 	require.NoError(t, err)

@@ -222,13 +222,6 @@ func TestRoleMatrix(t *testing.T) {
 	}
 }
 
-func decodeBody(t testing.TB, b []byte) map[string]any {
-	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(b, &m), "body: %s", b)
-	return m
-}
-
 // TestRegistryLifecycle walks through what an operator does: upload,
 // upload again, conflicting upload, serve, roll back, delete.
 func TestRegistryLifecycle(t *testing.T) {

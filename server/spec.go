@@ -24,7 +24,7 @@ type embeddedSpec struct {
 }
 
 var loadEmbeddedSpec = sync.OnceValues(func() (*embeddedSpec, error) {
-	doc, err := gen.GetSwagger()
+	doc, err := gen.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("server: load embedded spec: %w", err)
 	}
