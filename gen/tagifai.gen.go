@@ -1382,7 +1382,7 @@ type ClientInterface interface {
 
 	// DeleteVersion Delete a version
 	//
-	// Deletes a version and its artifact. The serving version cannot be deleted (409).
+	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
 	//
 	// Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
 	DeleteVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1807,7 +1807,7 @@ func (c *Client) ListVersions(ctx context.Context, modelName ModelName, reqEdito
 
 // DeleteVersion Delete a version
 //
-// Deletes a version and its artifact. The serving version cannot be deleted (409).
+// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
 //
 // Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
 func (c *Client) DeleteVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3143,7 +3143,7 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteVersionWithResponse Delete a version
 	//
-	// Deletes a version and its artifact. The serving version cannot be deleted (409).
+	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5675,7 +5675,7 @@ func (c *ClientWithResponses) ListVersionsWithResponse(ctx context.Context, mode
 
 // DeleteVersionWithResponse Delete a version
 //
-// Deletes a version and its artifact. The serving version cannot be deleted (409).
+// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -11797,42 +11797,44 @@ var swaggerSpec = []string{
 	"QnS2OiHefniAE6IhAvZ9YhR5s2xuy7mCbwk9/x0JPVvl54CfvDwmHidklrEFYhwEJAioJxsfmhrNY5lS",
 	"e+CCT6ywHJsYRlU8CseInBKJoW7dayBa1I09KLm+rN6bsvmG5CqnquzEAtJoH4hEBQDRHlCENhGw21VV",
 	"FlA3prLGAaUpoGUquDEFBMy9hkO3lc/F/m0hmBsgL6tls/im0O9oc+PCGHZY8a9X7+1gDj6bv261pMuI",
-	"9IBB/hN+d1V1U7VR4k0hz3XFKMZQNDEkGqOAJOjxUXT6pCkJ9WNXkd1JFJre/Mpc1w7Gq82VYvA4OowO",
-	"Mel2h6enJyfHnWFMDofdk9HhISFxZ0ie9k5wt3MYnxzHp4dx9PQ4GZLTUa93Enc68dNe90HEYFV4rBCD",
-	"J3FnFJEuPh0eJkdx76krBg2G7F3k4Cot9Z8vXr+4ePGAgvCgewdRuKmWOsfCEs65jrenwqB2AJjNf2g6",
-	"SHS6/sPnBsrkSxbGWoSVEmxbfTFc5ussMTCtohdqLKhmKbQVmo7fwuv13JscbEQNfvHZ8Csr9Stol/8Z",
-	"qmENmNG55nPUMXl6lbvR4Upz59JyfR25vVM8ap/e3j6AvvmlaJsHnfsTst+0zd3cx9vKtj1omOHal600",
-	"W+oGhlRMgDkqID81tJYOKRgCHOiSR+36tXEbELIDNOepJOIJwgLhPvXZ5iApKpXTKB3Z67LIvI1eJWQ6",
-	"Y0qwnpXVv8CkfaqBt0xOUzeKzl38LX33FNVoYZVgFyeAOXGqdWM7tz5NReF7fqxD8yGyMvaJdUdjupAT",
-	"1VxRuHyuq581PhujUFqM+/So2zXubEzHGnJNfddGH0CiqCYKKLYpviYVx7X2qHq8y1ocbetZZrEksiUk",
-	"J3hazcOADdXrpbbFrIU4qGzxkxXpDReV77200XahfocpxZDKvlGyQwVrFqA8miTGJDHQsPt2PwN9LTFW",
-	"whr+2zej5X6Nlju41ntfmMVSii40J0qUGIQDU9iDRQXKGc7crj5zt6BZs7PLTGzd1zdi3TexPjfLvo5i",
-	"O1+tjW2vgXtIa/rBjONvYZ1SWGj95O4W+eauzXoB5EMpu17wodfpNaknNdhbkjxhpSqqEODSplRIgpM+",
-	"rcEiMUrOQBuNNWZJqYsWt2U6r7rQNRrHaHPsGrQddI1p99dUTvaRq5ARYX5dj2Cjr7hVu7wXuJmwaEdn",
-	"m0rAJ0rUMmOe4gxRIueMX0PKyJDJCXq7uGA8noCKfkGoYPxlxuZbIteYJOU1mRI6N7u872vfaqohps7y",
-	"lQ/9SSLLsU/rRZnO9fI7XwG2VXFmWZq5pi6zUxZleioyV30K4Efu/HYloe2m2Nl4itHKKdYbhsLeFc6v",
-	"jVxYfkice/RhVY6E7TlxXQh1u2v/vyW9fEt6qWtHF7i4YUJY7UBfNNFUl5x7LDdBqqn5v71xjV9JOp5I",
-	"DQOh/d4h0h5vEEMvO15MRsT0PRhEiX6sL4smMuxT42MPoXJIXyesmlHPszQmBUos5Mmggb5aYYAEyWD+",
-	"GrWAy/M+tUiIqQzhVvAZ1MNiThAnMufUD/4wJtK9Y2kDsFfVrh0VB3ByXYuo+qiCO9j4gR9CQU8l2Fi+",
-	"lKN8qb/cB3KCE+IoKUyP7B/l8Bvn9T0ESh4+jOFM4n9qU95G7petrC0NLl81lFOAbVqiSs3d0QWhw+U4",
-	"7f9KxFdnZbfBeTUybTnI6wUei/LQda69cRvXrnl4QaPTmEtzU1G9z6dPV16A266UEcZsqvFjfdcV96m5",
-	"uKK8pkZ6LmCHJEMQlG1UXIBnqjT1749EtVrT3M6Bh+yGVGoy5YQTMWFZoks1JYaYQnml0J0RTEsrsE/r",
-	"ZuA5qghqulAifIoLmNUVZuI32/ArtA23WfevwBwEfJ4SrKezFqzntOeC9XS/LtMwap90tsQmcqfb6X7t",
-	"ZqKVPN8MwXtxk39DJ90BndQ1BHew+XxY8yuxLRyqNYFDk+gAqOl+TPzQB1RvrmNy9Jh6mrCF99NpH9D+",
-	"XP2ktKASeEFp0X0KqDBK86I6B8Pec6aVG5OjYW/70Fq2wAuhr48607B9Zl59Cu0gliVu2Z3uFlQcCJZi",
-	"FOecwzUElCwxLutoYrun7pkAavVaKb0Pw8VqN+s3ZLstke0eHNfO5cbjXVDr1qYC1LE8v4HWfdHC/llz",
-	"x3YHtvMj+T8SKE0g1Um7FZVtAPeeGNRauD/AJkHBrzVQ02P/7UXmcNn0BqNO92TtFUbqAIObh9cU5al3",
-	"QsTJDbsmkCKnFOU4yxOSOFceG/kO1xebzL6RJNykCPqAtrNUyA/Q//0U6eWm7YYkN5PeDsbFZpDU8teX",
-	"tdHxtRGnrSHTljgsZu2bbuWbJgn+BbVxeqm2EKWwoevkJ7T6VeSiPEgxmyVUK5A0U6wum/B753Qek1Ku",
-	"9P37OsAB/iZ9LzIlc3u7sHbSXRPwcaUG7NJOyt7yo6//IZkgZ66L6pqQmTBXtkqhNM3J8st11HR28j4p",
-	"nqkBFIOuG5u8ZcMiFV5vcFxTf9+Ypp8X01jjDlKrqxZ+E1fQXjID9fTsdfPe6pNZenVN1LtyPLo6/L3b",
-	"ejr/16fr36Ph8bT746eTrDP7JTn94/sj8e/JRS9+E+F3+Yv0u9G1Egxq4za8kmCD9V6XcOf1QnQeXoS9",
-	"IXO115sIsbBw8KYceOo/1dfwLSVvByGvid0I5a3kfKGiHXxW/ykRwpaVFL8DxUIjGasvHgmQ8OaKOC3y",
-	"OYkZB6TLhQjRFHOl1hmNpO2BgVUPChm+Iw4sdOKVYfbZxpb3XTSsqtTwKfkPX3Wr99cMfEtNa52Mskq7",
-	"PpS+2agPx/OaEe/C8xsYmoazNaiiazwW5O+xIAsBstKGdO/FwK0/otbppflv6/JzFB53b30XZVzqtQEs",
-	"6SVjNpqjdh0CLJHWOBMW6wuGCzY5gKiGWbB6U+bibyekrdUtM0mLVtq8uuMHc03a8ku+LYzinGRwF77J",
-	"OBBO8zpU7rkXpJFW1OgKshV8GUdO846ns9nHKypmJJa2cik0QPdq1AVeT5mZzEYGl9Jpvsj/bjZuetYQ",
-	"kvpGwuaNraqrjLFrlM/0/BpX2jidaa9KsydgAAtunnJrjbifah65vbz9fwEAAP//",
+	"9IBB/hN+d1T1ECRbgdBkI0AVjzOW8YQU6UQjxlEqyxIYbCpbNJ+hnCaEl2UXGjQJmWgniFKd/+O5FDk0",
+	"SBoFPJh6u0i+shnLcFrofMAQxRiKOYZEYyeQBD0+ik6fNCW0fuwq2DuJaNObX8ns2sF4tcxSPB9Hh9Eh",
+	"Jt3u8PT05OS4M4zJ4bB7Mjo8JCTuDMnT3gnudg7jk+P49DCOnh4nQ3I66vVO4k4nftrrPoh4rgq1FeL5",
+	"JO6MItLFp8PD5CjuPXXFs8G2vYt8XqU9//PF6xcXLx5QQB907yCiN9We51hYwjnXeQCpMGgiALLzH5qm",
+	"Ep2u//C5gVj5kg8JLVpL8bWtHhsu88GW2JxWAdVC21N6bkrw3GsAvd7YvcnBRjTjF59vYSWCQAWF8z9D",
+	"Za0BRjrXj446Jn+wcmc7XLXuXKaur0m3d51H7dPb2wfQg78ULfigc39C9psWvJtbe1vZtgfNN1z7spVm",
+	"S93TkCIK8EuFoqshv3SowxDgQJdiape0jSeBkB2gOU8lEU8QFgj3qc9nAJKiUtGN0pG9xovM2+hVQqYz",
+	"pgTrWakeA5P2qQYEM7lW3Sg6d3HB9J1YVKOYVYJwnAAWxqnWpu3c+jQVhU/8sU4ZCJGVsU+smxzThZyo",
+	"5oqC6nNdla1x4xiFkmfcp0fdrnGzYzrWUHDquzb6ABJFNVFAxE3xNak41LWn1+P11uJoW483iyWRLSE5",
+	"wdNqfghsqF4vtS1mLcRBZYufrEi7uKh876WNtgtBPEwphhT7jZIwKhi4ADHSJDEmiYGs3bdbHOhribES",
+	"1nDpvhkt92u03MHl3/vCLJZSdKE5UaLEIC8YDwEWFYhpOHO7+szdgmbNzi4zsXVf34h138T63Cz7Oort",
+	"fLU2tr2e7iGt6Qczjr+Fm0phofWTu1vkm7tc64WZD6XsekGRXqfXpJ5sYW9v8oS7qmhHgJebUiEJTvq0",
+	"BtfEKDkDbTTWWCqlLlrc4um86kLqaHylzTF10HaQOqbdX1M52UcORUaE+XU9so6+elft8l5gcMKiHZ0F",
+	"KwE3KVHLjHmKM0SJnDN+DaksQyYn6O3igvF4Air6BaGC8ZcZm2+JqGOSp9dkcOic8fIesn2rqYaYOstX",
+	"PvQnryzHZK0XizrX3u98NdlWRaNlyeiaetFOWSzqqRRd9SmAMrnz25WEtptiZ+MpRiunWG8YCo5XOL82",
+	"cmH5oXru0YdVORK258R1oV19MWBx7S7go+N4YrC1U2XHz3KpC/2/JeN8S8ZpakcXuLj5QljtQF+A0VSX",
+	"nPs1N0HQqfm/vXGNX0k6nkgNT6H93iHSHm8QQy87XqxIxPT9HESJfqwvsSYy7FPjYw+hoklfc6yaUc+z",
+	"NCYFei3k76CBvvJhgATJYP4aTYHL8z61CI2pDOG28hlErjEniBOZc+oHpRgT6d79tAEIrWrXjooDaLqu",
+	"kVR9VEEnbPzAD+2gpxJsLF/KUb7UX+4D0cEJcZQUpkf2j3L4jfP6HgIlDx/GcCbxP7UpbyP3y1bWliyX",
+	"rxrKKUBALVGl5k7rgtDh0p72fyUSrbOy2+DPGpm2HHz2Ao9Feeg61/G4jWvXPLygUXPMZb6pqN4z1Kcr",
+	"L+ZtV8obYzbVuLa+a5T71FyoUV6fIz0Xw0PyIwjKNiou5jPVo/r3R6JaRWpuDcFDdkMqtaJywomYsCzR",
+	"JaQSQ0yhvOrozsiqpRXYp3Uz8BxVBDVdKBE+xQX86woz8Ztt+BXahtus+1dgDgJuUAki1FkLInTac0GE",
+	"ul+XaRi1TzpbYia50+10v3Yz0Uqeb4bgvbjJv6Gm7oCa6hqCO9h8Pgz8lZgbDtU6qcXYoLn7sfpDH4C+",
+	"uSbK0WPq5coWdlCnfUD7c/WT0oJKQAilRfcpoNUozYvqHAx7/5pWbkyOhr2FRGvZAi+EvtbqTMMJmnn1",
+	"KbSDWJa45YC6W1BxIFiKUZxzDtcjULLEuKyjnO2eumcCqNXrrvQ+DBer3azfEPe2RNx7cLw9lxuPd0HT",
+	"W5sKUMcY/Qam90UL+2fNHdsdcM9/w8AjgdIEUp20W1HZBnAfiynogHsNbBIU/FoDWz3236pkDpdNb1bq",
+	"dE/WXq2kDjC4EXlNsaB6J0Sc3LBrAilySlGOszwhiXMVs5HvcK2yyewbScJNiqAPADxLhfwA/d9P8WBu",
+	"2m5IcjPp7eBlbAZJLX99WRsdXxtx2hoybYnDYta+6Va+aZLgX1Czp5dqC1EKG7pOfkKrX0UuyoMU2VlC",
+	"tQJJM8Xqsgm/d07nMSnlSrVpAxzgb9JVZpTM7a3H2kl3TcDHlRoQTjspe/uQvpaIZIKcuS6qa0Jmwlwl",
+	"K4XSNCfLL/1R09nJ+6R4pgacDLpubPKWDYtUeL3BcU39fWOafl5MY407SK2uWvhNXEF7yQzU07PX4Hur",
+	"T2bp1TVR78rx6Orw927r6fxfn65/j4bH0+6Pn06yzuyX5PSP74/EvycXvfhNhN/lL9LvRtdKMKiN2/Cq",
+	"hA3We13CndcL0Xl4EfaGzNVebyLEwsLBm3Lgqf9UX8O3lLwdhLwmdiOUt5LzhYp28Fn9p0QuW1bq/A4U",
+	"C42wrL54JEDCm6vrtMjnJGYcEDgXIkRTzJVaZzSStgeeVj0oZPiO+LTQiVeG2WcbW9530bCqUsOn5D98",
+	"1a3eXzPwLTWtdTLKKu36UPpmoz4cz2tGvAvPb2BoGs7WYI+u8ViQv8eCLATIShvSva8Dt/6IWqeX5r+t",
+	"y89ReNy99V3gcanXBjCul4zZaI7adQhwSVrjTFisLz4u2OQAohpmwepNmQvJnZC2VrfMJC2KavNKkR/M",
+	"9W3LLx+38I5zksEd/SbjQDjN61C5576SRlpRoyvIVvBlHDnNO57OZh+vqJiRWNrKpdAA8KtRFzhCZWYy",
+	"Gxm8TKf5Iv+72bjpWUNb6psSmzfJqq4yxq5RPtPza1y143SmvSrNnoABLORGyq014n6qeeT28vb/BQAA",
+	"//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -201,6 +201,9 @@ func (s *SQLStore) insertRows() int {
 // returns how many it added. Full groups of insertRows share one prepared
 // statement.
 func (s *SQLStore) insertPredictions(ctx context.Context, tx *sql.Tx, preds []StoredPrediction) (int, error) {
+	if err := versionsExist(ctx, tx, preds); err != nil {
+		return 0, err
+	}
 	insertRows := s.insertRows()
 	var full *sql.Stmt
 	added := 0
@@ -237,6 +240,33 @@ func (s *SQLStore) insertPredictions(ctx context.Context, tx *sql.Tx, preds []St
 		added += int(n)
 	}
 	return added, nil
+}
+
+// versionsExist checks, within tx, that the versions which made preds are
+// still in the registry: predictions of a version deleted while a batch ran
+// must not be stored, or they would answer for a later upload under the
+// same number.
+func versionsExist(ctx context.Context, tx *sql.Tx, preds []StoredPrediction) error {
+	type key struct {
+		model   string
+		version int
+	}
+	seen := map[key]bool{}
+	for _, p := range preds {
+		k := key{p.Model, p.Version}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM versions WHERE model = $1 AND version = $2`, p.Model, p.Version).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return Errorf(ENOTFOUND, "model %q has no version %d: it may have been deleted", p.Model, p.Version)
+		}
+	}
+	return nil
 }
 
 // insertPredictionsSQL is an INSERT of rows predictions that keeps the rows

@@ -347,12 +347,25 @@ func (s *SQLStore) DeleteVersion(ctx context.Context, name string, version int) 
 		if serving.Valid && int(serving.Int64) == version {
 			return Errorf(ECONFLICT, "version %d of %s is serving; make another version serve first", version, name)
 		}
+		var jobs int
+		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM batch_jobs WHERE model = $1 AND version = $2 AND status IN ('queued', 'running')`, name, version).Scan(&jobs)
+		if err != nil {
+			return fmt.Errorf("registry: delete version: %w", err)
+		}
+		if jobs > 0 {
+			return Errorf(ECONFLICT, "version %d of %s has %d batch jobs queued or running; wait for them to finish", version, name, jobs)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM versions WHERE model = $1 AND version = $2`, name, version)
 		if err != nil {
 			return fmt.Errorf("registry: delete version: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
+		}
+		// Its stored predictions go with it: a later upload under the same
+		// number is another model, whose answers these are not.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM predictions WHERE model = $1 AND version = $2`, name, version); err != nil {
+			return fmt.Errorf("registry: delete version: %w", err)
 		}
 		return nil
 	})

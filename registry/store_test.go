@@ -239,6 +239,10 @@ func TestStore(t *testing.T) {
 					return StoredPrediction{Model: "tagifai", Version: version, ItemID: item, TextSHA256: "sha-" + item, Tag: "mlops",
 						Probabilities: map[string]float64{"mlops": 0.75, "nlp": 0.25}, CreatedAt: at(10)}
 				}
+				_, err := s.SavePredictions(ctx, []StoredPrediction{pred(1, "a")})
+				assert.Equal(t, ENOTFOUND, ErrorCode(err), "predictions of a version the registry does not have")
+				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa")))
+				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 2, "bbb")))
 				job := Job{ID: "job1", Model: "tagifai", Version: 1, Status: JobQueued, Total: 3, CreatedBy: "alice", CreatedAt: at(0)}
 				items := []Item{{ID: "a", Text: "text a"}, {ID: "b", Text: "text b"}, {ID: "c", Text: "text c"}}
 				require.NoError(t, s.CreateJob(ctx, job, items))
@@ -251,6 +255,7 @@ func TestStore(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, items[1:], gotItems)
 
+				assert.Equal(t, ECONFLICT, ErrorCode(s.DeleteVersion(ctx, "tagifai", 1)), "a version with a queued job")
 				require.NoError(t, s.StartJob(ctx, "job1", at(1)))
 				require.NoError(t, s.StartJob(ctx, "job1", at(2)), "a resumed job")
 				unfinished, err := s.UnfinishedJobs(ctx)
@@ -295,6 +300,21 @@ func TestStore(t *testing.T) {
 				unfinished, err = s.UnfinishedJobs(ctx)
 				require.NoError(t, err)
 				assert.Empty(t, unfinished)
+
+				// Deleting a version deletes its stored predictions, so that a
+				// new upload under the same number starts with none.
+				require.NoError(t, s.DeleteVersion(ctx, "tagifai", 2))
+				_, err = s.Prediction(ctx, "tagifai", 2, "a")
+				assert.Equal(t, ENOTFOUND, ErrorCode(err))
+				versions, err = s.PredictionVersions(ctx, "tagifai", "a")
+				require.NoError(t, err)
+				assert.Equal(t, []int{1}, versions)
+				_, err = s.SavePredictions(ctx, []StoredPrediction{pred(2, "b")})
+				assert.Equal(t, ENOTFOUND, ErrorCode(err), "a batch that outlives its version stores nothing")
+				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 2, "ccc")))
+				_, err = s.Prediction(ctx, "tagifai", 2, "a")
+				assert.Equal(t, ENOTFOUND, ErrorCode(err), "the new version 2 has no predictions of the old one")
+				require.NoError(t, s.DeleteVersion(ctx, "tagifai", 1), "a finished job does not hold its version")
 			})
 
 			t.Run("concurrent writers", func(t *testing.T) {

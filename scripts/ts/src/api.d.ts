@@ -314,7 +314,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a version
-         * @description Deletes a version and its artifact. The serving version cannot be deleted (409).
+         * @description Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
          */
         delete: operations["deleteVersion"];
         options?: never;
