@@ -35,6 +35,7 @@ type serveConfig struct {
 	modelName       string
 	requireAuth     bool
 	batchWorkers    int
+	storedCache     int
 	addr            string
 	maxBodyBytes    int64
 	shutdownTimeout time.Duration
@@ -55,6 +56,7 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	fs.Int64Var(&cfg.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest JSON request body accepted, in bytes")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long requests in flight may take to finish on SIGTERM")
 	fs.IntVar(&cfg.batchWorkers, "batch-workers", 1, "batch jobs that run at once")
+	fs.IntVar(&cfg.storedCache, "stored-prediction-cache", server.DefaultStoredCacheItems, "stored predictions of the serving version kept in memory for GET /predictions/{item-id}; 0 turns the cache off")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	fs.BoolVar(&cfg.noValidation, "no-validation", false, "turn request validation off (only to measure its cost)")
 	if err := setFromEnv(fs, e); err != nil {
@@ -78,6 +80,9 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	}
 	if cfg.batchWorkers < 1 {
 		return cfg, fmt.Errorf("serve: --batch-workers must be at least 1, got %d", cfg.batchWorkers)
+	}
+	if cfg.storedCache < 0 {
+		return cfg, fmt.Errorf("serve: --stored-prediction-cache must be 0 (off) or more, got %d", cfg.storedCache)
 	}
 	if cfg.shutdownTimeout <= 0 {
 		return cfg, fmt.Errorf("serve: --shutdown-timeout must be positive, got %s", cfg.shutdownTimeout)
@@ -156,6 +161,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		ModelName:         cfg.modelName,
 		RequireAuth:       cfg.requireAuth,
 		BatchWorkers:      cfg.batchWorkers,
+		StoredCacheItems:  storedCacheItems(cfg.storedCache),
 	})
 	if err != nil {
 		return err
@@ -163,7 +169,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if err := srv.LoadServing(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	if err := srv.StartBatch(ctx); err != nil {
+	if err := srv.Start(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("model loaded", slog.String("model", cfg.modelName), slog.Duration("duration", time.Since(start)))
@@ -212,4 +218,13 @@ func openRegistry(ctx context.Context, dataDir, databaseURL string, log *slog.Lo
 		return nil, err
 	}
 	return reg, nil
+}
+
+// storedCacheItems maps the flag, where 0 means off, to
+// server.Config.StoredCacheItems, where 0 means the default.
+func storedCacheItems(flagValue int) int {
+	if flagValue == 0 {
+		return -1
+	}
+	return flagValue
 }

@@ -24,7 +24,13 @@ func TestParseServeFlags(t *testing.T) {
 			assert.Equal(t, 15*time.Second, c.shutdownTimeout)
 			assert.Equal(t, slog.LevelInfo, c.logLevel)
 			assert.False(t, c.requireAuth)
+			assert.Equal(t, 100_000, c.storedCache)
 		}},
+		{name: "stored prediction cache off", env: map[string]string{"TAGIFAI_STORED_PREDICTION_CACHE": "0"},
+			check: func(t *testing.T, c serveConfig) {
+				assert.Equal(t, 0, c.storedCache)
+				assert.Negative(t, storedCacheItems(c.storedCache), "0 on the command line turns the server's cache off")
+			}},
 		{name: "environment", env: map[string]string{"TAGIFAI_ADDR": "127.0.0.1:9", "TAGIFAI_REQUIRE_AUTH": "true",
 			"TAGIFAI_SHUTDOWN_TIMEOUT": "3s", "TAGIFAI_LOG_LEVEL": "debug", "TAGIFAI_BATCH_WORKERS": "2"},
 			check: func(t *testing.T, c serveConfig) {
@@ -41,6 +47,7 @@ func TestParseServeFlags(t *testing.T) {
 		{name: "address without port", args: []string{"--addr", "localhost"}, wantErr: "HOST:PORT"},
 		{name: "tiny body limit", args: []string{"--max-body-bytes", "10"}, wantErr: "at least 1024"},
 		{name: "no workers", args: []string{"--batch-workers", "0"}, wantErr: "at least 1"},
+		{name: "negative cache", args: []string{"--stored-prediction-cache", "-5"}, wantErr: "0 (off) or more"},
 		{name: "negative timeout", args: []string{"--shutdown-timeout", "-1s"}, wantErr: "positive"},
 		{name: "unknown flag", args: []string{"--port", "80"}, wantErr: "usage"},
 		{name: "stray argument", args: []string{"now"}, wantErr: "usage"},

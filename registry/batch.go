@@ -75,6 +75,9 @@ type BatchStore interface {
 	// Prediction returns the prediction of item by model's version;
 	// ENOTFOUND when there is none.
 	Prediction(ctx context.Context, model string, version int, item string) (StoredPrediction, error)
+	// VersionPredictions returns up to limit stored predictions of model's
+	// version whose item ids sort after after, in item id order.
+	VersionPredictions(ctx context.Context, model string, version int, after string, limit int) ([]StoredPrediction, error)
 	// PredictionVersions lists the versions of model with a prediction for item.
 	PredictionVersions(ctx context.Context, model, item string) ([]int, error)
 	// JobPredictions returns up to limit stored predictions of a job's items
@@ -356,6 +359,28 @@ func (s *SQLStore) Prediction(ctx context.Context, model string, version int, it
 		return StoredPrediction{}, fmt.Errorf("registry: get prediction: %w", err)
 	}
 	return p, nil
+}
+
+// VersionPredictions implements BatchStore.
+func (s *SQLStore) VersionPredictions(ctx context.Context, model string, version int, after string, limit int) ([]StoredPrediction, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+predictionColumns+` FROM predictions p
+		WHERE p.model = $1 AND p.version = $2 AND p.item_id > $3 ORDER BY p.item_id LIMIT $4`, model, version, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("registry: version predictions: %w", err)
+	}
+	defer rows.Close()
+	var out []StoredPrediction
+	for rows.Next() {
+		p, err := scanPrediction(rows)
+		if err != nil {
+			return nil, fmt.Errorf("registry: version predictions: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("registry: version predictions: %w", err)
+	}
+	return out, nil
 }
 
 // PredictionVersions implements BatchStore.

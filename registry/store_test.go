@@ -282,6 +282,16 @@ func TestStore(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, []int{1, 2}, versions)
 
+				all, err := s.VersionPredictions(ctx, "tagifai", 1, "", 10)
+				require.NoError(t, err)
+				assert.Equal(t, []StoredPrediction{pred(1, "a"), pred(1, "b"), pred(1, "c")}, all)
+				first, err := s.VersionPredictions(ctx, "tagifai", 1, "a", 1)
+				require.NoError(t, err)
+				assert.Equal(t, []StoredPrediction{pred(1, "b")}, first, "a page starts after the cursor")
+				last, err := s.VersionPredictions(ctx, "tagifai", 1, "c", 10)
+				require.NoError(t, err)
+				assert.Empty(t, last)
+
 				page, next, err := s.JobPredictions(ctx, "job1", 0, 2)
 				require.NoError(t, err)
 				assert.Equal(t, []StoredPrediction{pred(1, "a"), pred(1, "b")}, page)

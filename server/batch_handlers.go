@@ -22,15 +22,6 @@ type batchObserver struct{ m *metrics }
 func (o batchObserver) JobFinished(status string) { o.m.batchJobs.WithLabelValues(status).Inc() }
 func (o batchObserver) ItemsPredicted(n int)      { o.m.batchItems.Add(float64(n)) }
 
-// StartBatch resumes the batch jobs a previous run left unfinished and
-// starts the workers; they stop when ctx is done.
-func (s *Server) StartBatch(ctx context.Context) error {
-	if s.batch == nil {
-		return nil
-	}
-	return s.batch.Start(ctx)
-}
-
 // loadClassifier is the batch runner's Loader: versions come from the same
 // cache as named-version predictions.
 func (s *Server) loadClassifier(ctx context.Context, name string, version int) (batch.Classifier, error) {
@@ -190,6 +181,17 @@ func (s *Server) GetStoredPrediction(ctx context.Context, req gen.GetStoredPredi
 	if cur == nil {
 		return nil, errNotReady
 	}
+	cache := s.stored.Load()
+	if cache != nil && cache.owner != cur {
+		cache = nil // a swap is under way: this request keeps to the database
+	}
+	if cache != nil {
+		if p, ok := cache.get(req.ItemId); ok {
+			s.metrics.storedCacheHits.Inc()
+			return storedPredictionResponse(ctx, p), nil
+		}
+		s.metrics.storedCacheMisses.Inc()
+	}
 	p, err := r.Store().Prediction(ctx, cur.Name, cur.Version, req.ItemId)
 	if registry.ErrorCode(err) == registry.ENOTFOUND {
 		msg := fmt.Sprintf("no stored prediction for item %q by %s version %d, the serving version", req.ItemId, cur.Name, cur.Version)
@@ -205,7 +207,14 @@ func (s *Server) GetStoredPrediction(ctx context.Context, req gen.GetStoredPredi
 	if err != nil {
 		return nil, err
 	}
+	if cache != nil {
+		cache.put(p)
+	}
+	return storedPredictionResponse(ctx, p), nil
+}
+
+func storedPredictionResponse(ctx context.Context, p registry.StoredPrediction) gen.GetStoredPrediction200JSONResponse {
 	e := metaFrom(ctx, http.StatusOK)
 	return gen.GetStoredPrediction200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
-		Data: toStoredPrediction(p)}, nil
+		Data: toStoredPrediction(p)}
 }

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tagifai/tagifai/registry"
 )
@@ -60,23 +59,34 @@ func BenchmarkHandler(b *testing.B) {
 	}
 }
 
-// BenchmarkStoredLookup measures GET /predictions/{item-id} against SQLite.
+// BenchmarkStoredLookup measures GET /predictions/{item-id} against SQLite,
+// from the stored-prediction cache and without it.
 func BenchmarkStoredLookup(b *testing.B) {
-	s, reg, _ := newRegistryServer(b, false)
-	var preds []registry.StoredPrediction
-	for i := range 1000 {
-		preds = append(preds, registry.StoredPrediction{Model: "tagifai", Version: 1, ItemID: fmt.Sprintf("p%d", i), TextSHA256: "x", Tag: "mlops", Probabilities: map[string]float64{"mlops": 1}, CreatedAt: time.Now()})
-	}
-	if _, err := reg.Store().SavePredictions(context.Background(), preds); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		rec := do(s, request{method: "GET", path: fmt.Sprintf("/predictions/p%d", i%1000)})
-		if rec.Code != http.StatusOK {
-			b.Fatal(rec.Code)
-		}
-		i++
+	for _, bc := range []struct {
+		name  string
+		items int
+	}{{"cache", 0}, {"no-cache", -1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s, reg, _ := newRegistryServer(b, false, func(c *Config) {
+				c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+				c.StoredCacheItems = bc.items
+			})
+			var preds []registry.StoredPrediction
+			for i := range 1000 {
+				preds = append(preds, storedPred(1, fmt.Sprintf("p%d", i), "mlops"))
+			}
+			if _, err := reg.Store().SavePredictions(context.Background(), preds); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				rec := do(s, request{method: "GET", path: fmt.Sprintf("/predictions/p%d", i%1000)})
+				if rec.Code != http.StatusOK {
+					b.Fatal(rec.Code)
+				}
+				i++
+			}
+		})
 	}
 }

@@ -29,6 +29,10 @@ type metrics struct {
 	modelLoadSeconds *prometheus.GaugeVec
 	batchJobs        *prometheus.CounterVec
 	batchItems       prometheus.Counter
+	// storedCacheHits and storedCacheMisses count lookups of stored
+	// predictions answered from memory and from the database.
+	storedCacheHits   prometheus.Counter
+	storedCacheMisses prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -70,9 +74,15 @@ func newMetrics() *metrics {
 			Help: "Items predicted and stored by batch jobs.",
 		}),
 	}
+	storedCache := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tagifai_stored_prediction_cache_lookups_total",
+		Help: "Lookups of stored predictions of the serving version, by result: hit (answered from memory) or miss (asked the database).",
+	}, []string{"result"})
+	m.storedCacheHits = storedCache.WithLabelValues("hit")
+	m.storedCacheMisses = storedCache.WithLabelValues("miss")
 	m.registry.MustRegister(
 		m.requestDuration, m.inFlight, m.predictions, m.confidence, m.textsPerRequest, m.modelLoadSeconds,
-		m.batchJobs, m.batchItems,
+		m.batchJobs, m.batchItems, storedCache,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),

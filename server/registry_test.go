@@ -83,8 +83,8 @@ func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*Config
 	require.NoError(t, err)
 	require.NoError(t, s.LoadServing(ctx))
 	bctx, stop := context.WithCancel(ctx)
-	require.NoError(t, s.StartBatch(bctx))
-	t.Cleanup(func() { stop(); s.batch.Wait() })
+	require.NoError(t, s.Start(bctx))
+	t.Cleanup(func() { stop(); s.Wait() })
 	return s, reg, k
 }
 

@@ -121,6 +121,10 @@ type Config struct {
 	MaxUploadBytes int64
 	// BatchWorkers is how many batch jobs run at once; default: 1.
 	BatchWorkers int
+	// StoredCacheItems bounds how many stored predictions of the serving
+	// version stay in memory for GET /predictions/{item-id}; default:
+	// DefaultStoredCacheItems; negative turns the cache off.
+	StoredCacheItems int
 }
 
 // versionCacheSize is how many versions besides the serving one stay loaded
@@ -150,6 +154,17 @@ type Server struct {
 	versions *versionCache
 	// batch runs batch jobs; nil without a registry.
 	batch *batch.Runner
+	// stored caches the serving version's stored predictions; nil when
+	// off. It is replaced before each new serving version is.
+	stored           atomic.Pointer[storedCache]
+	storedCacheItems int
+
+	// bgMu guards bgCtx and bgStopped: background work (cache warming)
+	// starts only between Start and Wait.
+	bgMu      sync.Mutex
+	bgCtx     context.Context
+	bgStopped bool
+	bg        sync.WaitGroup
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -170,12 +185,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ModelName == "" {
 		cfg.ModelName = DefaultModelName
 	}
+	if cfg.StoredCacheItems == 0 {
+		cfg.StoredCacheItems = DefaultStoredCacheItems
+	}
 	spec, err := loadEmbeddedSpec()
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{log: cfg.Logger, started: time.Now(), metrics: newMetrics(),
-		registry: cfg.Registry, modelName: cfg.ModelName, versions: newVersionCache(versionCacheSize)}
+		registry: cfg.Registry, modelName: cfg.ModelName, versions: newVersionCache(versionCacheSize),
+		storedCacheItems: cfg.StoredCacheItems}
 
 	if cfg.Registry != nil {
 		s.batch = batch.NewRunner(cfg.Registry.Store(), s.loadClassifier, cfg.Logger, batchObserver{s.metrics}, cfg.BatchWorkers)
@@ -218,8 +237,39 @@ func New(cfg Config) (*Server, error) {
 // running finish on the model they started with.
 func (s *Server) SetServing(m *Serving) {
 	s.metrics.modelLoadSeconds.WithLabelValues(m.Name, strconv.Itoa(m.Version)).Set(m.LoadDuration.Seconds())
+	cache := newStoredCache(m, s.storedCacheItems)
+	s.stored.Store(cache)
 	s.serving.Store(m)
 	s.log.Info("serving model", slog.String("model", m.Name), slog.Int("version", m.Version), slog.String("run_id", m.RunID))
+	s.warm(cache)
+}
+
+// Start starts the server's background work until ctx is done: it resumes
+// the batch jobs a previous run left unfinished, starts the batch workers,
+// and from now on fills each serving version's stored-prediction cache
+// from the database. Wait waits for that work to stop.
+func (s *Server) Start(ctx context.Context) error {
+	s.bgMu.Lock()
+	s.bgCtx = ctx
+	s.bgMu.Unlock()
+	s.warm(s.stored.Load())
+	if s.batch == nil {
+		return nil
+	}
+	return s.batch.Start(ctx)
+}
+
+// Wait waits for the background work that Start began to stop, after the
+// context given to Start is done: batch workers stop after their current
+// chunk.
+func (s *Server) Wait() {
+	s.bgMu.Lock()
+	s.bgStopped = true
+	s.bgMu.Unlock()
+	s.bg.Wait()
+	if s.batch != nil {
+		s.batch.Wait()
+	}
 }
 
 // Ready reports whether a model is loaded.
@@ -293,9 +343,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("server: shutdown: %w", err)
 	}
-	if s.batch != nil {
-		s.batch.Wait() // each worker stops after its current chunk
-	}
+	s.Wait() // ctx is done: batch workers stop after their current chunk
 	return nil
 }
 
