@@ -1,8 +1,11 @@
-# Sourced by scripts/soak.sh, sigterm.sh and slowclient.sh: build tagifai,
-# start it on loopback with the committed model and a scratch data directory,
+# Sourced by the scripts that measure a running server (load.sh, soak.sh,
+# sigterm.sh, slowclient.sh, swap.sh, batch-bench.sh, batch-crash.sh): build
+# tagifai, start it on loopback with the committed model and a scratch data directory,
 # and stop it on exit. Set PORT before sourcing.
 #
 #   start_server [FLAGS...]   start ./bin/tagifai serve; sets $pid, $URL
+#                             (under $SERVE_PREFIX, e.g. "taskset -c 0", if set)
+#   stop_server               stop it and wait for it to exit
 #   rss_kb                    the server's resident set size in KiB
 #   $work                     a scratch directory, removed on exit
 
@@ -36,7 +39,8 @@ write_body() {
 }
 
 start_server() {
-  TAGIFAI_DATA_DIR="$work/data" ./bin/tagifai serve --artifacts artifacts --addr "$ADDR" "$@" 2>"$work/server.log" &
+  # shellcheck disable=SC2086 # SERVE_PREFIX is a command and its arguments
+  TAGIFAI_DATA_DIR="$work/data" ${SERVE_PREFIX:-} ./bin/tagifai serve --artifacts artifacts --addr "$ADDR" "$@" 2>"$work/server.log" &
   pid=$!
   local _
   for _ in $(seq 1 1000); do
@@ -47,6 +51,14 @@ start_server() {
   echo "$0: server did not become ready" >&2
   tail -20 "$work/server.log" >&2
   exit 1
+}
+
+stop_server() {
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=
+  fi
 }
 
 rss_kb() { ps -o rss= -p "$pid" | tr -d ' '; }
