@@ -167,7 +167,7 @@ func (r *Registry) Upload(ctx context.Context, name string, version int, data []
 	if err := writeFileAtomic(path, data); err != nil {
 		return Version{}, false, fmt.Errorf("registry: store artifact: %w", err)
 	}
-	if err := r.store.CreateVersion(ctx, v); err != nil {
+	if err := r.store.CreateVersion(ctx, v, data); err != nil {
 		// Another upload may have won the race for this version; its file
 		// is the one on disk only if its bytes were the same.
 		if ErrorCode(err) == ECONFLICT {
@@ -198,26 +198,61 @@ func describe(name string, version int, art *model.Artifact, checksum string, si
 	}, nil
 }
 
-// Open loads version of model name and checks its file against the
-// checksum recorded at upload.
+// Open loads version of model name and checks its bytes against the
+// checksum recorded at upload. The bytes come from the local file, or, when
+// this replica has none or a stale one (the version was uploaded through
+// another replica, or deleted and uploaded again there), from the database,
+// and are then kept as the local file.
 func (r *Registry) Open(ctx context.Context, name string, version int) (*model.Artifact, Version, error) {
 	v, err := r.store.Version(ctx, name, version)
 	if err != nil {
 		return nil, Version{}, err
 	}
-	data, err := os.ReadFile(r.path(name, version))
+	data, err := r.artifactBytes(ctx, v)
 	if err != nil {
-		return nil, Version{}, fmt.Errorf("registry: read artifact of %s version %d: %w", name, version, err)
-	}
-	sum := sha256.Sum256(data)
-	if got := hex.EncodeToString(sum[:]); got != v.Checksum {
-		return nil, Version{}, fmt.Errorf("registry: artifact of %s version %d is corrupt: sha256 %s, recorded %s", name, version, got, v.Checksum)
+		return nil, Version{}, err
 	}
 	art, err := model.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, Version{}, fmt.Errorf("registry: decode artifact of %s version %d: %w", name, version, err)
 	}
 	return art, v, nil
+}
+
+// artifactBytes returns v's artifact, checked against v.Checksum: the
+// local file when it matches, else the database's copy, which then
+// replaces the local file.
+func (r *Registry) artifactBytes(ctx context.Context, v Version) ([]byte, error) {
+	path := r.path(v.Model, v.Version)
+	data, err := os.ReadFile(path)
+	if err == nil && checksum(data) == v.Checksum {
+		return data, nil
+	}
+	local := "missing"
+	if err == nil {
+		local = "sha256 " + checksum(data)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		local = err.Error()
+	}
+	data, err = r.store.Artifact(ctx, v.Model, v.Version)
+	if err != nil {
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, fmt.Errorf("registry: artifact of %s version %d: local file %s (recorded sha256 %s) and none in the database", v.Model, v.Version, local, v.Checksum)
+		}
+		return nil, err
+	}
+	if got := checksum(data); got != v.Checksum {
+		return nil, fmt.Errorf("registry: artifact of %s version %d is corrupt: sha256 %s in the database, recorded %s", v.Model, v.Version, got, v.Checksum)
+	}
+	if err := writeFileAtomic(path, data); err != nil {
+		r.log.Warn("keep a local copy of an artifact", slog.String("model", v.Model), slog.Int("version", v.Version), slog.String("error", err.Error()))
+	}
+	return data, nil
+}
+
+func checksum(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // Delete removes a version that is not serving.
@@ -254,8 +289,10 @@ func (r *Registry) ImportIfEmpty(ctx context.Context, name, dir, uploadedBy stri
 	return true, nil
 }
 
-// Verify checks every version's file against its recorded checksum and
-// returns the versions that fail, with the reason.
+// Verify checks that every version's artifact can be had with its
+// recorded checksum, from the local file or the database, and returns the
+// versions that fail, with the reason. A version recorded before the
+// database kept artifacts gets its bytes from a matching local file.
 func (r *Registry) Verify(ctx context.Context) (map[string]error, error) {
 	models, err := r.store.Models(ctx)
 	if err != nil {
@@ -268,12 +305,9 @@ func (r *Registry) Verify(ctx context.Context) (map[string]error, error) {
 			return nil, err
 		}
 		for _, v := range versions {
-			data, err := os.ReadFile(r.path(v.Model, v.Version))
+			data, err := r.artifactBytes(ctx, v)
 			if err == nil {
-				sum := sha256.Sum256(data)
-				if got := hex.EncodeToString(sum[:]); got != v.Checksum {
-					err = fmt.Errorf("sha256 %s, recorded %s", got, v.Checksum)
-				}
+				err = r.store.PutArtifact(ctx, v.Model, v.Version, data)
 			}
 			if err != nil {
 				bad[fmt.Sprintf("%s/%d", v.Model, v.Version)] = err

@@ -306,7 +306,7 @@ func (s *SQLStore) Version(ctx context.Context, name string, version int) (Versi
 }
 
 // CreateVersion implements Store.
-func (s *SQLStore) CreateVersion(ctx context.Context, v Version) error {
+func (s *SQLStore) CreateVersion(ctx context.Context, v Version, artifact []byte) error {
 	classes, err := json.Marshal(v.Classes)
 	if err != nil {
 		return fmt.Errorf("registry: encode classes: %w", err)
@@ -328,6 +328,41 @@ func (s *SQLStore) CreateVersion(ctx context.Context, v Version) error {
 			v.Model, v.Version, v.Checksum, v.Size, v.RunID, string(classes), string(v.Args), string(v.Performance), v.CreatedAt.UnixNano(), v.UploadedBy)
 		if err != nil {
 			return fmt.Errorf("registry: create version: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO artifacts (model, version, data) VALUES ($1, $2, $3)
+			ON CONFLICT (model, version) DO UPDATE SET data = excluded.data`, v.Model, v.Version, artifact); err != nil {
+			return fmt.Errorf("registry: store artifact: %w", err)
+		}
+		return nil
+	})
+}
+
+// Artifact implements Store.
+func (s *SQLStore) Artifact(ctx context.Context, name string, version int) ([]byte, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM artifacts WHERE model = $1 AND version = $2`, name, version).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, Errorf(ENOTFOUND, "the database has no artifact for %s version %d", name, version)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("registry: read artifact: %w", err)
+	}
+	return data, nil
+}
+
+// PutArtifact implements Store.
+func (s *SQLStore) PutArtifact(ctx context.Context, name string, version int, artifact []byte) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM versions WHERE model = $1 AND version = $2`, name, version).Scan(&n); err != nil {
+			return fmt.Errorf("registry: store artifact: %w", err)
+		}
+		if n == 0 {
+			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO artifacts (model, version, data) VALUES ($1, $2, $3)
+			ON CONFLICT (model, version) DO NOTHING`, name, version, artifact); err != nil {
+			return fmt.Errorf("registry: store artifact: %w", err)
 		}
 		return nil
 	})
@@ -362,10 +397,13 @@ func (s *SQLStore) DeleteVersion(ctx context.Context, name string, version int) 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
 		}
-		// Its stored predictions go with it: a later upload under the same
-		// number is another model, whose answers these are not.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM predictions WHERE model = $1 AND version = $2`, name, version); err != nil {
-			return fmt.Errorf("registry: delete version: %w", err)
+		// Its artifact and stored predictions go with it: a later upload
+		// under the same number is another model, whose answers these are
+		// not.
+		for _, table := range []string{"artifacts", "predictions"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE model = $1 AND version = $2`, name, version); err != nil {
+				return fmt.Errorf("registry: delete version: %w", err)
+			}
 		}
 		return nil
 	})

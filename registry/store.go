@@ -18,10 +18,18 @@ type Store interface {
 	Versions(ctx context.Context, name string) ([]Version, error)
 	// Version returns one version; ENOTFOUND when there is none.
 	Version(ctx context.Context, name string, version int) (Version, error)
-	// CreateVersion records a new version, creating its model if needed;
-	// ECONFLICT when the version exists.
-	CreateVersion(ctx context.Context, v Version) error
-	// DeleteVersion removes a version; ECONFLICT when it is serving.
+	// CreateVersion records a new version and the bytes of its artifact,
+	// creating its model if needed; ECONFLICT when the version exists.
+	CreateVersion(ctx context.Context, v Version, artifact []byte) error
+	// Artifact returns the bytes of a version's artifact; ENOTFOUND when
+	// the store has none (a version recorded before it kept them).
+	Artifact(ctx context.Context, name string, version int) ([]byte, error)
+	// PutArtifact records the bytes of an existing version's artifact
+	// unless it has them already.
+	PutArtifact(ctx context.Context, name string, version int, artifact []byte) error
+	// DeleteVersion removes a version, its artifact and its stored
+	// predictions; ECONFLICT when it is serving or has batch jobs queued or
+	// running.
 	DeleteVersion(ctx context.Context, name string, version int) error
 	// SetServing makes version the serving version of model name.
 	SetServing(ctx context.Context, name string, version int) error

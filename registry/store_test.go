@@ -131,6 +131,12 @@ func testVersion(name string, version int, checksum string) Version {
 	}
 }
 
+// testArtifact stands for the bytes of the artifact of testVersion(name,
+// version, checksum).
+func testArtifact(name string, version int, checksum string) []byte {
+	return []byte(fmt.Sprintf("artifact of %s version %d, %s", name, version, checksum))
+}
+
 // TestStore is the one suite every Store implementation must pass.
 func TestStore(t *testing.T) {
 	ctx := context.Background()
@@ -143,10 +149,10 @@ func TestStore(t *testing.T) {
 				_, err = s.Versions(ctx, "tagifai")
 				assert.Equal(t, ENOTFOUND, ErrorCode(err))
 
-				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa")))
-				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 2, "bbb")))
-				require.NoError(t, s.CreateVersion(ctx, testVersion("other", 7, "ccc")))
-				assert.Equal(t, ECONFLICT, ErrorCode(s.CreateVersion(ctx, testVersion("tagifai", 2, "zzz"))))
+				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa"), testArtifact("tagifai", 1, "aaa")))
+				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 2, "bbb"), testArtifact("tagifai", 2, "bbb")))
+				require.NoError(t, s.CreateVersion(ctx, testVersion("other", 7, "ccc"), testArtifact("other", 7, "ccc")))
+				assert.Equal(t, ECONFLICT, ErrorCode(s.CreateVersion(ctx, testVersion("tagifai", 2, "zzz"), testArtifact("tagifai", 2, "zzz"))))
 
 				models, err := s.Models(ctx)
 				require.NoError(t, err)
@@ -167,12 +173,23 @@ func TestStore(t *testing.T) {
 				require.NoError(t, err)
 				require.Len(t, versions, 2)
 				assert.Equal(t, []int{1, 2}, []int{versions[0].Version, versions[1].Version})
+
+				data, err := s.Artifact(ctx, "tagifai", 2)
+				require.NoError(t, err)
+				assert.Equal(t, testArtifact("tagifai", 2, "bbb"), data, "the refused second upload left the bytes alone")
+				_, err = s.Artifact(ctx, "tagifai", 3)
+				assert.Equal(t, ENOTFOUND, ErrorCode(err))
+				assert.Equal(t, ENOTFOUND, ErrorCode(s.PutArtifact(ctx, "tagifai", 3, []byte("x"))), "bytes of no version")
+				require.NoError(t, s.PutArtifact(ctx, "tagifai", 2, []byte("other bytes")))
+				data, err = s.Artifact(ctx, "tagifai", 2)
+				require.NoError(t, err)
+				assert.Equal(t, testArtifact("tagifai", 2, "bbb"), data, "PutArtifact keeps the bytes a version has")
 			})
 
 			t.Run("serving pointer and delete", func(t *testing.T) {
 				s := open(t)
-				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa")))
-				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 2, "bbb")))
+				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa"), testArtifact("tagifai", 1, "aaa")))
+				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 2, "bbb"), testArtifact("tagifai", 2, "bbb")))
 				assert.Equal(t, ENOTFOUND, ErrorCode(s.SetServing(ctx, "tagifai", 3)))
 				assert.Equal(t, ENOTFOUND, ErrorCode(s.SetServing(ctx, "nope", 1)))
 				require.NoError(t, s.SetServing(ctx, "tagifai", 2))
@@ -191,6 +208,8 @@ func TestStore(t *testing.T) {
 				require.NoError(t, s.SetServing(ctx, "tagifai", 1)) // roll back
 				require.NoError(t, s.DeleteVersion(ctx, "tagifai", 2))
 				assert.Equal(t, ENOTFOUND, ErrorCode(s.DeleteVersion(ctx, "tagifai", 2)))
+				_, err = s.Artifact(ctx, "tagifai", 2)
+				assert.Equal(t, ENOTFOUND, ErrorCode(err), "the artifact goes with its version")
 				assert.Equal(t, ENOTFOUND, ErrorCode(s.DeleteVersion(ctx, "nope", 1)))
 				m, err = s.Model(ctx, "tagifai")
 				require.NoError(t, err)
@@ -241,8 +260,8 @@ func TestStore(t *testing.T) {
 				}
 				_, err := s.SavePredictions(ctx, []StoredPrediction{pred(1, "a")})
 				assert.Equal(t, ENOTFOUND, ErrorCode(err), "predictions of a version the registry does not have")
-				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa")))
-				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 2, "bbb")))
+				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa"), testArtifact("tagifai", 1, "aaa")))
+				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 2, "bbb"), testArtifact("tagifai", 2, "bbb")))
 				job := Job{ID: "job1", Model: "tagifai", Version: 1, Status: JobQueued, Total: 3, CreatedBy: "alice", CreatedAt: at(0)}
 				items := []Item{{ID: "a", Text: "text a"}, {ID: "b", Text: "text b"}, {ID: "c", Text: "text c"}}
 				require.NoError(t, s.CreateJob(ctx, job, items))
@@ -321,7 +340,7 @@ func TestStore(t *testing.T) {
 				assert.Equal(t, []int{1}, versions)
 				_, err = s.SavePredictions(ctx, []StoredPrediction{pred(2, "b")})
 				assert.Equal(t, ENOTFOUND, ErrorCode(err), "a batch that outlives its version stores nothing")
-				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 2, "ccc")))
+				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 2, "ccc"), testArtifact("tagifai", 2, "ccc")))
 				_, err = s.Prediction(ctx, "tagifai", 2, "a")
 				assert.Equal(t, ENOTFOUND, ErrorCode(err), "the new version 2 has no predictions of the old one")
 				require.NoError(t, s.DeleteVersion(ctx, "tagifai", 1), "a finished job does not hold its version")
@@ -341,7 +360,7 @@ func TestStore(t *testing.T) {
 						for round := range n {
 							name := fmt.Sprintf("m%d", round)
 							errs := concurrently(n, func(i int) error {
-								return s.CreateVersion(ctx, testVersion(name, 1, fmt.Sprintf("sum%d", i)))
+								return s.CreateVersion(ctx, testVersion(name, 1, fmt.Sprintf("sum%d", i)), testArtifact(name, 1, fmt.Sprintf("sum%d", i)))
 							})
 							ok, conflicts := countOutcomes(t, errs, ECONFLICT)
 							assert.Equal(t, 1, ok, "round %d", round)
@@ -355,7 +374,7 @@ func TestStore(t *testing.T) {
 						for round := range n {
 							name := fmt.Sprintf("m%d", round)
 							errs := concurrently(n, func(i int) error {
-								return s.CreateVersion(ctx, testVersion(name, i+1, fmt.Sprintf("sum%d", i)))
+								return s.CreateVersion(ctx, testVersion(name, i+1, fmt.Sprintf("sum%d", i)), testArtifact(name, i+1, fmt.Sprintf("sum%d", i)))
 							})
 							ok, _ := countOutcomes(t, errs, ECONFLICT)
 							assert.Equal(t, n, ok, "round %d", round)
@@ -382,8 +401,8 @@ func TestStore(t *testing.T) {
 					{"delete against set serving: never a serving version that is gone", func(t *testing.T, s Store) {
 						for round := range n {
 							name := fmt.Sprintf("m%d", round)
-							require.NoError(t, s.CreateVersion(ctx, testVersion(name, 1, "aaa")))
-							require.NoError(t, s.CreateVersion(ctx, testVersion(name, 2, "bbb")))
+							require.NoError(t, s.CreateVersion(ctx, testVersion(name, 1, "aaa"), testArtifact(name, 1, "aaa")))
+							require.NoError(t, s.CreateVersion(ctx, testVersion(name, 2, "bbb"), testArtifact(name, 2, "bbb")))
 							require.NoError(t, s.SetServing(ctx, name, 1))
 							errs := concurrently(2, func(i int) error {
 								if i == 0 {
@@ -428,7 +447,7 @@ func TestSQLiteReopen(t *testing.T) {
 	path := filepath.Join(dir, "registry.db")
 	s, err := OpenSQLite(ctx, path)
 	require.NoError(t, err)
-	require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa")))
+	require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa"), testArtifact("tagifai", 1, "aaa")))
 	require.NoError(t, s.SetServing(ctx, "tagifai", 1))
 	require.NoError(t, s.Close())
 
@@ -451,7 +470,7 @@ func TestSQLiteSeparatePaths(t *testing.T) {
 	a, err := OpenSQLite(ctx, filepath.Join(base, "x#1", "registry.db"))
 	require.NoError(t, err)
 	defer a.Close()
-	require.NoError(t, a.CreateVersion(ctx, testVersion("tagifai", 1, "aaa")))
+	require.NoError(t, a.CreateVersion(ctx, testVersion("tagifai", 1, "aaa"), testArtifact("tagifai", 1, "aaa")))
 	b, err := OpenSQLite(ctx, filepath.Join(base, "x#2", "registry.db"))
 	require.NoError(t, err)
 	defer b.Close()
@@ -484,7 +503,7 @@ func TestSQLConcurrentOpen(t *testing.T) {
 			assert.Equal(t, len(files), applied)
 			assert.Equal(t, len(files), distinct)
 			// Every replica works on the same data.
-			require.NoError(t, stores[1].CreateVersion(ctx, testVersion("tagifai", 1, "aaa")))
+			require.NoError(t, stores[1].CreateVersion(ctx, testVersion("tagifai", 1, "aaa"), testArtifact("tagifai", 1, "aaa")))
 			_, err = stores[replicas-1].Version(ctx, "tagifai", 1)
 			assert.NoError(t, err)
 		})
