@@ -36,6 +36,7 @@ type serveConfig struct {
 	requireAuth     bool
 	batchWorkers    int
 	storedCache     int
+	servingPoll     time.Duration
 	addr            string
 	maxBodyBytes    int64
 	shutdownTimeout time.Duration
@@ -56,6 +57,7 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	fs.Int64Var(&cfg.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest JSON request body accepted, in bytes")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long requests in flight may take to finish on SIGTERM")
 	fs.IntVar(&cfg.batchWorkers, "batch-workers", 1, "batch jobs that run at once")
+	fs.DurationVar(&cfg.servingPoll, "serving-poll-interval", server.DefaultServingPollInterval, "how often to read the serving version from the database, to follow deployments and rollbacks made through other replicas; 0 turns following off")
 	fs.IntVar(&cfg.storedCache, "stored-prediction-cache", server.DefaultStoredCacheItems, "stored predictions of the serving version kept in memory for GET /predictions/{item-id}; 0 turns the cache off")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	fs.BoolVar(&cfg.noValidation, "no-validation", false, "turn request validation off (only to measure its cost)")
@@ -80,6 +82,9 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	}
 	if cfg.batchWorkers < 1 {
 		return cfg, fmt.Errorf("serve: --batch-workers must be at least 1, got %d", cfg.batchWorkers)
+	}
+	if cfg.servingPoll < 0 {
+		return cfg, fmt.Errorf("serve: --serving-poll-interval must be 0 (off) or more, got %s", cfg.servingPoll)
 	}
 	if cfg.storedCache < 0 {
 		return cfg, fmt.Errorf("serve: --stored-prediction-cache must be 0 (off) or more, got %d", cfg.storedCache)
@@ -153,15 +158,16 @@ func runServe(ctx context.Context, args []string, e env) error {
 	}
 
 	srv, err := server.New(server.Config{
-		Logger:            log,
-		MaxBodyBytes:      cfg.maxBodyBytes,
-		SpecYAML:          openapiYAML,
-		DisableValidation: cfg.noValidation,
-		Registry:          reg,
-		ModelName:         cfg.modelName,
-		RequireAuth:       cfg.requireAuth,
-		BatchWorkers:      cfg.batchWorkers,
-		StoredCacheItems:  storedCacheItems(cfg.storedCache),
+		Logger:              log,
+		MaxBodyBytes:        cfg.maxBodyBytes,
+		SpecYAML:            openapiYAML,
+		DisableValidation:   cfg.noValidation,
+		Registry:            reg,
+		ModelName:           cfg.modelName,
+		RequireAuth:         cfg.requireAuth,
+		BatchWorkers:        cfg.batchWorkers,
+		StoredCacheItems:    storedCacheItems(cfg.storedCache),
+		ServingPollInterval: servingPollInterval(cfg.servingPoll),
 	})
 	if err != nil {
 		return err
@@ -223,6 +229,15 @@ func openRegistry(ctx context.Context, dataDir, databaseURL string, log *slog.Lo
 // storedCacheItems maps the flag, where 0 means off, to
 // server.Config.StoredCacheItems, where 0 means the default.
 func storedCacheItems(flagValue int) int {
+	if flagValue == 0 {
+		return -1
+	}
+	return flagValue
+}
+
+// servingPollInterval maps the flag, where 0 means off, to
+// server.Config.ServingPollInterval, where 0 means the default.
+func servingPollInterval(flagValue time.Duration) time.Duration {
 	if flagValue == 0 {
 		return -1
 	}

@@ -25,7 +25,13 @@ func TestParseServeFlags(t *testing.T) {
 			assert.Equal(t, slog.LevelInfo, c.logLevel)
 			assert.False(t, c.requireAuth)
 			assert.Equal(t, 100_000, c.storedCache)
+			assert.Equal(t, 5*time.Second, c.servingPoll)
 		}},
+		{name: "following the serving version off", args: []string{"--serving-poll-interval", "0"},
+			check: func(t *testing.T, c serveConfig) {
+				assert.Negative(t, servingPollInterval(c.servingPoll), "0 on the command line turns following off")
+				assert.Equal(t, 2*time.Second, servingPollInterval(2*time.Second))
+			}},
 		{name: "stored prediction cache off", env: map[string]string{"TAGIFAI_STORED_PREDICTION_CACHE": "0"},
 			check: func(t *testing.T, c serveConfig) {
 				assert.Equal(t, 0, c.storedCache)
@@ -47,6 +53,7 @@ func TestParseServeFlags(t *testing.T) {
 		{name: "address without port", args: []string{"--addr", "localhost"}, wantErr: "HOST:PORT"},
 		{name: "tiny body limit", args: []string{"--max-body-bytes", "10"}, wantErr: "at least 1024"},
 		{name: "no workers", args: []string{"--batch-workers", "0"}, wantErr: "at least 1"},
+		{name: "negative poll interval", env: map[string]string{"TAGIFAI_SERVING_POLL_INTERVAL": "-1s"}, wantErr: "0 (off) or more"},
 		{name: "negative cache", args: []string{"--stored-prediction-cache", "-5"}, wantErr: "0 (off) or more"},
 		{name: "negative timeout", args: []string{"--shutdown-timeout", "-1s"}, wantErr: "positive"},
 		{name: "unknown flag", args: []string{"--port", "80"}, wantErr: "usage"},

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -204,8 +205,15 @@ func (s *Server) SetServingVersion(ctx context.Context, req gen.SetServingVersio
 func (s *Server) ServeVersion(ctx context.Context, name string, version int) error {
 	s.swapMu.Lock()
 	defer s.swapMu.Unlock()
+	return s.loadAndServe(ctx, name, version, true)
+}
+
+// loadAndServe loads version of model name and, when name is the server's
+// model, serves it; movePointer makes it the database's serving version
+// too. The caller holds swapMu.
+func (s *Server) loadAndServe(ctx context.Context, name string, version int, movePointer bool) error {
 	start := time.Now()
-	art, _, err := s.registry.Open(ctx, name, version)
+	art, v, err := s.registry.Open(ctx, name, version)
 	if err != nil {
 		if registry.ErrorCode(err) != "" {
 			return err
@@ -218,12 +226,84 @@ func (s *Server) ServeVersion(ctx context.Context, name string, version int) err
 	if err != nil {
 		return err
 	}
-	if err := s.registry.Store().SetServing(ctx, name, version); err != nil {
-		return err
+	serving.Checksum = v.Checksum
+	if movePointer {
+		if err := s.registry.Store().SetServing(ctx, name, version); err != nil {
+			return err
+		}
 	}
 	if name == s.modelName {
 		s.SetServing(serving)
 	}
+	return nil
+}
+
+// DefaultServingPollInterval is how often a server reads the serving
+// version from the database by default, to follow changes made through
+// other replicas.
+const DefaultServingPollInterval = 5 * time.Second
+
+// followServing keeps the serving version in memory the one the database
+// names, checking every interval until ctx is done: replicas that share a
+// database follow a deployment or a rollback made through any of them. A
+// failure is logged when it first happens and when it clears, not at
+// every check.
+func (s *Server) followServing(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	failing := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := s.syncServing(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil && err.Error() != failing:
+			failing = err.Error()
+			s.log.Warn("following the database's serving version failed; serving the version in memory", slog.String("error", failing))
+		case err == nil && failing != "":
+			failing = ""
+			s.log.Info("following the database's serving version again")
+		}
+	}
+}
+
+// syncServing serves the version the database names for the server's
+// model, if the one in memory is another version, or the same number with
+// other bytes (deleted and uploaded again through another replica).
+func (s *Server) syncServing(ctx context.Context) error {
+	s.swapMu.Lock()
+	defer s.swapMu.Unlock()
+	store := s.registry.Store()
+	m, err := store.Model(ctx, s.modelName)
+	if err != nil {
+		return err
+	}
+	if m.ServingVersion == 0 {
+		return nil
+	}
+	cur := s.serving.Load()
+	if cur != nil && cur.Version == m.ServingVersion {
+		v, err := store.Version(ctx, s.modelName, m.ServingVersion)
+		if err != nil {
+			return err
+		}
+		if v.Checksum == cur.Checksum {
+			return nil
+		}
+	}
+	if err := s.loadAndServe(ctx, s.modelName, m.ServingVersion, false); err != nil {
+		var apiErr *Error
+		if errors.As(err, &apiErr) && len(apiErr.Problems) > 0 {
+			return fmt.Errorf("version %d of %s: %s", m.ServingVersion, s.modelName, apiErr.Problems[0].Message)
+		}
+		return err
+	}
+	s.log.Info("the database names another serving version; now serving it", slog.String("model", s.modelName), slog.Int("version", m.ServingVersion))
 	return nil
 }
 
@@ -270,12 +350,29 @@ func (s *Server) versionFor(ctx context.Context, name string, version int) (*Ser
 	if cur := s.serving.Load(); cur != nil && cur.Name == name && cur.Version == version {
 		return cur, nil
 	}
-	return s.versions.get(name, version, func() (*Serving, error) {
+	// The version may have been deleted, or deleted and uploaded again
+	// with other bytes, through another replica since it was cached.
+	v, err := s.registry.Store().Version(ctx, name, version)
+	if err != nil {
+		return nil, err
+	}
+	load := func() (*Serving, error) {
 		start := time.Now()
-		art, _, err := s.registry.Open(ctx, name, version)
+		art, v, err := s.registry.Open(ctx, name, version)
 		if err != nil {
 			return nil, err
 		}
-		return FromArtifact(name, version, art, time.Since(start))
-	})
+		m, err := FromArtifact(name, version, art, time.Since(start))
+		if err != nil {
+			return nil, err
+		}
+		m.Checksum = v.Checksum
+		return m, nil
+	}
+	m, err := s.versions.get(name, version, load)
+	if err == nil && m.Checksum != v.Checksum {
+		s.versions.forget(name, version)
+		m, err = s.versions.get(name, version, load)
+	}
+	return m, err
 }

@@ -40,6 +40,10 @@ type ModelInfo struct {
 	Version int
 	// RunID identifies the training run that produced the model.
 	RunID string
+	// Checksum is the hex SHA-256 of the artifact, when it came from the
+	// registry; it tells a version from another uploaded under the same
+	// number.
+	Checksum string
 	// Args is any value that encodes to a JSON object (model.Args).
 	Args any
 	// Performance is what GET /performance reports.
@@ -125,6 +129,11 @@ type Config struct {
 	// version stay in memory for GET /predictions/{item-id}; default:
 	// DefaultStoredCacheItems; negative turns the cache off.
 	StoredCacheItems int
+	// ServingPollInterval is how often, once started, the server reads the
+	// serving version from the database to follow changes made through
+	// other replicas; default: DefaultServingPollInterval; negative turns
+	// following off.
+	ServingPollInterval time.Duration
 }
 
 // versionCacheSize is how many versions besides the serving one stay loaded
@@ -158,6 +167,9 @@ type Server struct {
 	// off. It is replaced before each new serving version is.
 	stored           atomic.Pointer[storedCache]
 	storedCacheItems int
+	// servingPoll is how often to follow the database's serving version;
+	// 0 for never.
+	servingPoll time.Duration
 
 	// bgMu guards bgCtx and bgStopped: background work (cache warming)
 	// starts only between Start and Wait.
@@ -188,13 +200,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StoredCacheItems == 0 {
 		cfg.StoredCacheItems = DefaultStoredCacheItems
 	}
+	switch {
+	case cfg.ServingPollInterval == 0:
+		cfg.ServingPollInterval = DefaultServingPollInterval
+	case cfg.ServingPollInterval < 0:
+		cfg.ServingPollInterval = 0
+	}
 	spec, err := loadEmbeddedSpec()
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{log: cfg.Logger, started: time.Now(), metrics: newMetrics(),
 		registry: cfg.Registry, modelName: cfg.ModelName, versions: newVersionCache(versionCacheSize),
-		storedCacheItems: cfg.StoredCacheItems}
+		storedCacheItems: cfg.StoredCacheItems, servingPoll: cfg.ServingPollInterval}
 
 	if cfg.Registry != nil {
 		s.batch = batch.NewRunner(cfg.Registry.Store(), s.loadClassifier, cfg.Logger, batchObserver{s.metrics}, cfg.BatchWorkers)
@@ -246,11 +264,19 @@ func (s *Server) SetServing(m *Serving) {
 
 // Start starts the server's background work until ctx is done: it resumes
 // the batch jobs a previous run left unfinished, starts the batch workers,
-// and from now on fills each serving version's stored-prediction cache
-// from the database. Wait waits for that work to stop.
+// follows the database's serving version (see followServing), and from
+// now on fills each serving version's stored-prediction cache from the
+// database. Wait waits for that work to stop.
 func (s *Server) Start(ctx context.Context) error {
 	s.bgMu.Lock()
 	s.bgCtx = ctx
+	if s.registry != nil && s.servingPoll > 0 {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.followServing(ctx, s.servingPoll)
+		}()
+	}
 	s.bgMu.Unlock()
 	s.warm(s.stored.Load())
 	if s.batch == nil {

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/registry"
+)
+
+// newReplica returns a started server over the SQLite database at dbPath,
+// with an artifact directory of its own, as one of several replicas
+// sharing a database.
+func newReplica(t *testing.T, dbPath string) *Server {
+	t.Helper()
+	ctx := context.Background()
+	store, err := registry.OpenSQLite(ctx, dbPath)
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg, err := registry.New(store, filepath.Join(t.TempDir(), "artifacts"), log)
+	require.NoError(t, err)
+	_, err = reg.ImportIfEmpty(ctx, DefaultModelName, committedArtifactDir, "test")
+	require.NoError(t, err)
+	s, err := New(Config{Logger: log, Registry: reg, ServingPollInterval: 10 * time.Millisecond})
+	require.NoError(t, err)
+	require.NoError(t, s.LoadServing(ctx))
+	bctx, stop := context.WithCancel(ctx)
+	require.NoError(t, s.Start(bctx))
+	t.Cleanup(func() { stop(); s.Wait() })
+	return s
+}
+
+// servedRun returns the version and run id that POST /predict answers with.
+func servedRun(t *testing.T, s http.Handler) string {
+	t.Helper()
+	r := doResult(s, request{method: "POST", path: "/predict", contentType: jsonCT, body: `{"texts":[{"text":"Transfer learning with transformers."}]}`})
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	return fmt.Sprintf("%v/%v", r.data()["version"], r.data()["run_id"])
+}
+
+// TestReplicasFollowServingVersion: two replicas share a database and
+// nothing else. A version uploaded through one is served by the other once
+// made serving through the first; so are a rollback, and a version deleted
+// and uploaded again under the same number with other bytes.
+func TestReplicasFollowServingVersion(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "registry.db")
+	a := newReplica(t, db)
+	b := newReplica(t, db)
+	_, v2 := artifacts(t)
+	v1run := servedRun(t, b)
+
+	admin := http.Header{}
+	_, key, err := a.registry.CreateUser(context.Background(), "ops", registry.RoleAdmin)
+	require.NoError(t, err)
+	admin.Set("Authorization", "Bearer "+key)
+	upload := func(version int, data []byte) {
+		t.Helper()
+		r := doResult(a, request{method: "PUT", path: fmt.Sprintf("/models/tagifai/versions/%d", version), body: string(data), contentType: "application/octet-stream", header: admin})
+		require.Equal(t, http.StatusCreated, r.status, r.body)
+	}
+	serve := func(version int) {
+		t.Helper()
+		r := doResult(a, request{method: "PUT", path: "/models/tagifai/serving-version", body: fmt.Sprintf(`{"version":%d}`, version), contentType: jsonCT, header: admin})
+		require.Equal(t, http.StatusOK, r.status, r.body)
+	}
+	follows := func(want string) {
+		t.Helper()
+		require.Eventually(t, func() bool { return servedRun(t, b) == want }, 10*time.Second, 10*time.Millisecond,
+			"replica b should serve %s, serves %s", want, servedRun(t, b))
+	}
+
+	upload(2, v2)
+	serve(2)
+	assert.Equal(t, "2/second-run", servedRun(t, a))
+	follows("2/second-run")
+
+	serve(1) // roll back
+	follows(v1run)
+
+	namedRun := func(version int) *requestResult {
+		t.Helper()
+		return doResult(b, request{method: "POST", path: fmt.Sprintf("/models/tagifai/versions/%d/predictions", version), contentType: jsonCT, body: `{"texts":[{"text":"a CNN"}]}`})
+	}
+	r := namedRun(2)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	assert.Equal(t, "second-run", r.data()["run_id"], "b loads version 2 for named-version predictions")
+
+	r = doResult(a, request{method: "DELETE", path: "/models/tagifai/versions/2", header: admin})
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	r = namedRun(2)
+	assert.Equal(t, http.StatusNotFound, r.status, "b does not answer for a version deleted through a: %s", r.body)
+
+	art, err := model.Decode(bytes.NewReader(v2))
+	require.NoError(t, err)
+	art.RunID = "third-run"
+	var v2again bytes.Buffer
+	require.NoError(t, model.Encode(&v2again, art))
+	upload(2, v2again.Bytes())
+	r = namedRun(2)
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	assert.Equal(t, "third-run", r.data()["run_id"], "b loads the new bytes, not the version it had cached")
+
+	serve(2)
+	follows("2/third-run")
+}
