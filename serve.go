@@ -37,6 +37,7 @@ type serveConfig struct {
 	batchWorkers    int
 	storedCache     int
 	servingPoll     time.Duration
+	replicaID       string
 	addr            string
 	maxBodyBytes    int64
 	shutdownTimeout time.Duration
@@ -57,6 +58,7 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	fs.Int64Var(&cfg.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest JSON request body accepted, in bytes")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long requests in flight may take to finish on SIGTERM")
 	fs.IntVar(&cfg.batchWorkers, "batch-workers", 1, "batch jobs that run at once")
+	fs.StringVar(&cfg.replicaID, "replica-id", "", "this server's name among replicas sharing a database, unique to each; batch jobs are claimed under it (default: the host name)")
 	fs.DurationVar(&cfg.servingPoll, "serving-poll-interval", server.DefaultServingPollInterval, "how often to read the serving version from the database, to follow deployments and rollbacks made through other replicas; 0 turns following off")
 	fs.IntVar(&cfg.storedCache, "stored-prediction-cache", server.DefaultStoredCacheItems, "stored predictions of the serving version kept in memory for GET /predictions/{item-id}; 0 turns the cache off")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
@@ -168,6 +170,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		BatchWorkers:        cfg.batchWorkers,
 		StoredCacheItems:    storedCacheItems(cfg.storedCache),
 		ServingPollInterval: servingPollInterval(cfg.servingPoll),
+		ReplicaID:           cfg.replicaID,
 	})
 	if err != nil {
 		return err

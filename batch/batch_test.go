@@ -116,39 +116,88 @@ func items(n int, prefix string) []registry.Item {
 	return out
 }
 
-// TestRunnerResumes: a job interrupted after its first chunk resumes when
-// the runner starts again, and ends with every item stored exactly once.
+// TestRunnerResumes: a job interrupted after its first chunk resumes, by
+// the runner that claimed it when it starts again or by another once the
+// claim lapses, and ends with every item stored exactly once.
 func TestRunnerResumes(t *testing.T) {
+	tests := []struct {
+		name       string
+		claimedBy  string
+		leaseUntil time.Duration // from now
+	}{
+		{name: "restarted under the same name", claimedBy: "replica-a", leaseUntil: time.Hour},
+		{name: "another replica's lapsed claim", claimedBy: "replica-gone", leaseUntil: -time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reg, c := testRegistry(t)
+			store := reg.Store()
+			ctx := context.Background()
+			in := items(2500, "it")
+			job := registry.Job{ID: "0000000000000001", Model: "tagifai", Version: 1, Status: registry.JobQueued, Total: len(in), CreatedBy: "t", CreatedAt: time.Now()}
+			require.NoError(t, store.CreateJob(ctx, job, in))
+			// What a run killed after one chunk leaves behind.
+			now := time.Now()
+			_, err := store.ClaimJob(ctx, job.ID, tc.claimedBy, now, now.Add(tc.leaseUntil))
+			require.NoError(t, err)
+			require.NoError(t, store.SaveChunk(ctx, job.ID, tc.claimedBy, now.Add(tc.leaseUntil), ChunkSize, 0, Predict(c, "tagifai", 1, in[:ChunkSize], now)))
+
+			r := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 1, "replica-a")
+			rctx, stop := context.WithCancel(ctx)
+			require.NoError(t, r.Start(rctx))
+			got := waitFor(t, store, job.ID)
+			stop()
+			r.Wait()
+
+			assert.Equal(t, registry.JobSucceeded, got.Status)
+			assert.Equal(t, len(in), got.Done)
+			assert.Empty(t, got.Owner, "a finished job is nobody's")
+			preds := allPredictions(t, store, job.ID)
+			require.Len(t, preds, len(in))
+			seen := map[string]bool{}
+			for i, p := range preds {
+				assert.Equal(t, in[i].ID, p.ItemID, "predictions come in item order")
+				assert.False(t, seen[p.ItemID], "item %s stored twice", p.ItemID)
+				seen[p.ItemID] = true
+			}
+			assert.Equal(t, "computer-vision", preds[0].Tag)
+			assert.Equal(t, "natural-language-processing", preds[1].Tag)
+			assert.Equal(t, "mlops", preds[2].Tag)
+		})
+	}
+}
+
+// TestRunnersShareJobs: a runner leaves alone a job that another holds, and
+// takes it over when the other gives it back or its claim lapses.
+func TestRunnersShareJobs(t *testing.T) {
 	reg, c := testRegistry(t)
 	store := reg.Store()
 	ctx := context.Background()
-	in := items(2500, "it")
-	job := registry.Job{ID: "0000000000000001", Model: "tagifai", Version: 1, Status: registry.JobQueued, Total: len(in), CreatedBy: "t", CreatedAt: time.Now()}
+	in := items(1500, "s")
+	job := registry.Job{ID: "0000000000000004", Model: "tagifai", Version: 1, Status: registry.JobQueued, Total: len(in), CreatedBy: "t", CreatedAt: time.Now()}
 	require.NoError(t, store.CreateJob(ctx, job, in))
-	// What a run killed after one chunk leaves behind.
-	require.NoError(t, store.StartJob(ctx, job.ID, time.Now()))
-	require.NoError(t, store.SaveChunk(ctx, job.ID, ChunkSize, 0, Predict(c, "tagifai", 1, in[:ChunkSize], time.Now())))
+	now := time.Now()
+	_, err := store.ClaimJob(ctx, job.ID, "replica-a", now, now.Add(time.Hour))
+	require.NoError(t, err)
 
-	r := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 1)
-	rctx, stop := context.WithCancel(ctx)
-	require.NoError(t, r.Start(rctx))
-	got := waitFor(t, store, job.ID)
-	stop()
-	r.Wait()
+	b := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 1, "replica-b")
+	b.scanEvery = 5 * time.Millisecond
+	bctx, stop := context.WithCancel(ctx)
+	defer func() { stop(); b.Wait() }()
+	require.NoError(t, b.Start(bctx))
+	time.Sleep(100 * time.Millisecond) // twenty scans
+	got, err := store.Job(ctx, job.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 0, got.Done, "replica b leaves a job that replica a holds")
+	assert.Equal(t, "replica-a", got.Owner)
 
+	require.NoError(t, store.ReleaseJob(ctx, job.ID, "replica-a"))
+	got = waitFor(t, store, job.ID)
 	assert.Equal(t, registry.JobSucceeded, got.Status)
-	assert.Equal(t, len(in), got.Done)
-	preds := allPredictions(t, store, job.ID)
-	require.Len(t, preds, len(in))
-	seen := map[string]bool{}
-	for i, p := range preds {
-		assert.Equal(t, in[i].ID, p.ItemID, "predictions come in item order")
-		assert.False(t, seen[p.ItemID], "item %s stored twice", p.ItemID)
-		seen[p.ItemID] = true
-	}
-	assert.Equal(t, "computer-vision", preds[0].Tag)
-	assert.Equal(t, "natural-language-processing", preds[1].Tag)
-	assert.Equal(t, "mlops", preds[2].Tag)
+	assert.Len(t, allPredictions(t, store, job.ID), len(in))
+
+	err = store.SaveChunk(ctx, job.ID, "replica-a", now.Add(time.Hour), 1, 0, nil)
+	assert.Equal(t, registry.ECONFLICT, registry.ErrorCode(err), "replica a lost its claim")
 }
 
 // TestRunnerSkipsStoredItems: items the version has already predicted, in
@@ -162,7 +211,7 @@ func TestRunnerSkipsStoredItems(t *testing.T) {
 	require.NoError(t, err)
 
 	in := append(append([]registry.Item{}, first...), first[0], first[9])
-	r := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 2)
+	r := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 2, "replica-a")
 	rctx, stop := context.WithCancel(ctx)
 	defer func() { stop(); r.Wait() }()
 	require.NoError(t, r.Start(rctx))
@@ -194,7 +243,7 @@ func TestRunnerFailsJobOfMissingVersion(t *testing.T) {
 		}
 		return art.Classifier, nil
 	}
-	r := NewRunner(store, load, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 1)
+	r := NewRunner(store, load, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 1, "replica-a")
 	rctx, stop := context.WithCancel(ctx)
 	defer func() { stop(); r.Wait() }()
 	require.NoError(t, r.Start(rctx))

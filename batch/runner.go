@@ -34,45 +34,78 @@ const ChunkSize = 1000
 // ErrQueueFull is returned by Submit when too many jobs wait to run.
 var ErrQueueFull = errors.New("batch: too many jobs are queued; try again later")
 
+// Lease is how long a runner's claim on a job holds without a word from
+// it; every stored chunk renews it. A replica that stops without giving
+// its jobs back (a crash, a lost node) has them taken over by another
+// replica at most this long afterwards.
+const Lease = 30 * time.Second
+
+// ScanInterval is how often a runner looks for unfinished jobs that nobody
+// holds: jobs of a replica that stopped.
+const ScanInterval = 10 * time.Second
+
 // Runner works through batch jobs in the background, at most workers at a
 // time. Each chunk of a job is stored with the job's progress in one
 // transaction, so a job interrupted by a crash or a shutdown resumes from
-// its last chunk when the runner starts again, and no item is lost or
-// stored twice.
+// its last chunk, and no item is lost or stored twice.
+//
+// Several runners (one per replica) may share a store: each job is claimed
+// by one runner, named owner, for Lease at a time, renewed by every chunk
+// it stores. A runner that shuts down gives its unfinished jobs back; the
+// jobs of one that stops without doing so are taken over once its claims
+// lapse. A runner restarted under the same owner name takes its own jobs
+// back at once.
 type Runner struct {
 	store   registry.BatchStore
 	load    Loader
 	log     *slog.Logger
 	obs     Observer
 	workers int
+	owner   string
 	queue   chan string
 	wg      sync.WaitGroup
 	now     func() time.Time
+	// lease and scanEvery are Lease and ScanInterval; tests shorten them.
+	lease     time.Duration
+	scanEvery time.Duration
+
+	mu     sync.Mutex
+	active map[string]bool // jobs queued or running here
 }
 
-// NewRunner returns a runner over store; obs may be nil.
-func NewRunner(store registry.BatchStore, load Loader, log *slog.Logger, obs Observer, workers int) *Runner {
+// NewRunner returns a runner over store that claims jobs as owner, a name
+// unique among the runners sharing store; obs may be nil.
+func NewRunner(store registry.BatchStore, load Loader, log *slog.Logger, obs Observer, workers int, owner string) *Runner {
 	if workers < 1 {
 		workers = 1
 	}
-	return &Runner{store: store, load: load, log: log, obs: obs, workers: workers, queue: make(chan string, 1024), now: time.Now}
+	return &Runner{store: store, load: load, log: log, obs: obs, workers: workers, owner: owner,
+		queue: make(chan string, 1024), now: time.Now, lease: Lease, scanEvery: ScanInterval, active: map[string]bool{}}
 }
 
-// Start queues the jobs left unfinished by the last run, then starts the
-// workers, which stop when ctx is done; Wait waits for them.
+// Start queues the unfinished jobs that no other runner holds, starts the
+// workers, and from then on looks for such jobs every ScanInterval, until
+// ctx is done; Wait waits for all of it.
 func (r *Runner) Start(ctx context.Context) error {
-	unfinished, err := r.store.UnfinishedJobs(ctx)
-	if err != nil {
+	if err := r.scan(ctx); err != nil {
 		return err
 	}
-	for _, j := range unfinished {
-		r.log.Info("resuming batch job", slog.String("job", j.ID), slog.Int("done", j.Done), slog.Int("total", j.Total))
-		select {
-		case r.queue <- j.ID:
-		default:
-			r.log.Warn("batch queue full at start; job waits for the next start", slog.String("job", j.ID))
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTicker(r.scanEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := r.scan(ctx); err != nil && ctx.Err() == nil {
+					r.log.Warn("looking for batch jobs to resume failed", slog.String("error", err.Error()))
+				}
+			}
 		}
-	}
+	}()
 	for range r.workers {
 		r.wg.Add(1)
 		go func() {
@@ -83,6 +116,9 @@ func (r *Runner) Start(ctx context.Context) error {
 					return
 				case id := <-r.queue:
 					r.run(ctx, id)
+					r.mu.Lock()
+					delete(r.active, id)
+					r.mu.Unlock()
 				}
 			}
 		}()
@@ -93,6 +129,43 @@ func (r *Runner) Start(ctx context.Context) error {
 // Wait waits for the workers to stop, each after its current chunk.
 func (r *Runner) Wait() { r.wg.Wait() }
 
+// scan queues the unfinished jobs this runner may claim and does not have
+// already.
+func (r *Runner) scan(ctx context.Context) error {
+	unfinished, err := r.store.UnfinishedJobs(ctx)
+	if err != nil {
+		return err
+	}
+	now := r.now()
+	for _, j := range unfinished {
+		if !j.Claimable(r.owner, now) {
+			continue
+		}
+		if r.enqueue(j.ID) {
+			r.log.Info("resuming batch job", slog.String("job", j.ID), slog.Int("done", j.Done), slog.Int("total", j.Total),
+				slog.String("claimed_by", j.Owner))
+		}
+	}
+	return nil
+}
+
+// enqueue queues job id unless it is queued or running here already or the
+// queue is full, and reports whether it did.
+func (r *Runner) enqueue(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.active[id] {
+		return false
+	}
+	select {
+	case r.queue <- id:
+		r.active[id] = true
+		return true
+	default:
+		return false // stored as queued: a later scan, here or elsewhere, takes it
+	}
+}
+
 // Submit stores a new job and queues it.
 func (r *Runner) Submit(ctx context.Context, j registry.Job, items []registry.Item) error {
 	if len(r.queue) == cap(r.queue) {
@@ -101,13 +174,12 @@ func (r *Runner) Submit(ctx context.Context, j registry.Job, items []registry.It
 	if err := r.store.CreateJob(ctx, j, items); err != nil {
 		return err
 	}
-	select {
-	case r.queue <- j.ID:
-		return nil
-	default:
-		// Stored as queued: the next start resumes it.
+	if !r.enqueue(j.ID) {
+		// Stored as queued: a later scan, here or on another replica,
+		// takes it.
 		return ErrQueueFull
 	}
+	return nil
 }
 
 // run works job id to its end, or until ctx is done.
@@ -116,16 +188,17 @@ func (r *Runner) run(ctx context.Context, id string) {
 	// Chunks are stored with a context of their own: a shutdown stops the
 	// job between chunks, never in the middle of storing one.
 	store := context.WithoutCancel(ctx)
-	job, err := r.store.Job(store, id)
+	now := r.now().UTC()
+	job, err := r.store.ClaimJob(store, id, r.owner, now, now.Add(r.lease))
+	if registry.ErrorCode(err) == registry.ECONFLICT {
+		log.Debug("another replica runs the batch job", slog.String("reason", err.Error()))
+		return
+	}
 	if err != nil {
-		log.Error("batch job vanished", slog.String("error", err.Error()))
+		log.Error("claim batch job", slog.String("error", err.Error()))
 		return
 	}
 	if job.Status == registry.JobSucceeded || job.Status == registry.JobFailed {
-		return
-	}
-	if err := r.store.StartJob(store, id, r.now().UTC()); err != nil {
-		log.Error("start batch job", slog.String("error", err.Error()))
 		return
 	}
 	c, err := r.load(store, job.Model, job.Version)
@@ -136,7 +209,10 @@ func (r *Runner) run(ctx context.Context, id string) {
 	start, startDone := time.Now(), job.Done
 	for job.Done < job.Total {
 		if ctx.Err() != nil {
-			log.Info("batch job paused by shutdown; it resumes at the next start", slog.Int("done", job.Done))
+			if err := r.store.ReleaseJob(store, id, r.owner); err != nil {
+				log.Warn("give back batch job", slog.String("error", err.Error()))
+			}
+			log.Info("batch job paused by shutdown; it resumes at the next start, here or on another replica", slog.Int("done", job.Done))
 			return
 		}
 		items, err := r.store.JobItems(store, id, job.Done, ChunkSize)
@@ -152,7 +228,11 @@ func (r *Runner) run(ctx context.Context, id string) {
 		// in this one) are predicted again but kept once: the insert keeps
 		// the stored row, which costs less than asking first.
 		preds := Predict(c, job.Model, job.Version, items, r.now().UTC())
-		if err := r.store.SaveChunk(store, id, job.Done+len(items), job.Failed, preds); err != nil {
+		if err := r.store.SaveChunk(store, id, r.owner, r.now().UTC().Add(r.lease), job.Done+len(items), job.Failed, preds); err != nil {
+			if registry.ErrorCode(err) == registry.ECONFLICT {
+				log.Warn("batch job taken over by another replica; stopping here", slog.String("reason", err.Error()))
+				return
+			}
 			log.Error("store batch chunk", slog.String("error", err.Error()))
 			return
 		}
@@ -167,7 +247,7 @@ func (r *Runner) run(ctx context.Context, id string) {
 }
 
 func (r *Runner) finish(ctx context.Context, log *slog.Logger, id, status, reason string) {
-	if err := r.store.FinishJob(ctx, id, status, reason, r.now().UTC()); err != nil {
+	if err := r.store.FinishJob(ctx, id, r.owner, status, reason, r.now().UTC()); err != nil {
 		log.Error("finish batch job", slog.String("error", err.Error()))
 		return
 	}

@@ -32,6 +32,19 @@ type Job struct {
 	CreatedAt  time.Time
 	StartedAt  *time.Time
 	FinishedAt *time.Time
+	// Owner is the replica that claimed the job, "" for none; its claim
+	// holds until LeaseUntil unless it renews it.
+	Owner      string
+	LeaseUntil time.Time
+}
+
+// Claimable reports whether a replica called owner may run j at now: j is
+// unfinished and nobody else holds a claim on it that is still good.
+func (j Job) Claimable(owner string, now time.Time) bool {
+	if j.Status != JobQueued && j.Status != JobRunning {
+		return false
+	}
+	return j.Owner == "" || j.Owner == owner || !now.Before(j.LeaseUntil)
 }
 
 // Item is one input of a batch.
@@ -61,14 +74,21 @@ type BatchStore interface {
 	UnfinishedJobs(ctx context.Context) ([]Job, error)
 	// JobItems returns up to limit items of a job from index from on.
 	JobItems(ctx context.Context, id string, from, limit int) ([]Item, error)
-	// StartJob marks a job running.
-	StartJob(ctx context.Context, id string, at time.Time) error
+	// ClaimJob marks a job running for the replica owner until leaseUntil
+	// and returns it; ECONFLICT when another replica's claim holds, and the
+	// job unchanged when it is finished.
+	ClaimJob(ctx context.Context, id, owner string, at, leaseUntil time.Time) (Job, error)
 	// SaveChunk stores predictions (keeping any already stored for the same
-	// model, version and item) and moves the job's counts forward, in one
-	// transaction: a crash leaves either both or neither.
-	SaveChunk(ctx context.Context, id string, done, failed int, preds []StoredPrediction) error
-	// FinishJob marks a job succeeded, or failed with reason.
-	FinishJob(ctx context.Context, id, status, reason string, at time.Time) error
+	// model, version and item), moves the job's counts forward and renews
+	// owner's claim until leaseUntil, in one transaction: a crash leaves
+	// either all or nothing. ECONFLICT when owner's claim was lost.
+	SaveChunk(ctx context.Context, id, owner string, leaseUntil time.Time, done, failed int, preds []StoredPrediction) error
+	// ReleaseJob gives up owner's claim on an unfinished job, so that any
+	// replica may take it at once.
+	ReleaseJob(ctx context.Context, id, owner string) error
+	// FinishJob marks a job succeeded, or failed with reason; ECONFLICT
+	// when owner's claim was lost.
+	FinishJob(ctx context.Context, id, owner, status, reason string, at time.Time) error
 	// SavePredictions stores predictions, keeping any already stored, and
 	// returns how many it added.
 	SavePredictions(ctx context.Context, preds []StoredPrediction) (int, error)
@@ -110,17 +130,21 @@ func (s *SQLStore) CreateJob(ctx context.Context, j Job, items []Item) error {
 	})
 }
 
-const jobColumns = `id, model, version, status, total, done, failed, error, created_by, created_at, started_at, finished_at`
+const jobColumns = `id, model, version, status, total, done, failed, error, created_by, created_at, started_at, finished_at, owner, lease_until`
 
 func scanJob(row interface{ Scan(...any) error }) (Job, error) {
 	var j Job
 	var created int64
 	var started, finished sql.NullInt64
+	var lease int64
 	if err := row.Scan(&j.ID, &j.Model, &j.Version, &j.Status, &j.Total, &j.Done, &j.Failed, &j.Error, &j.CreatedBy,
-		&created, &started, &finished); err != nil {
+		&created, &started, &finished, &j.Owner, &lease); err != nil {
 		return Job{}, err
 	}
 	j.CreatedAt = time.Unix(0, created).UTC()
+	if lease != 0 {
+		j.LeaseUntil = time.Unix(0, lease).UTC()
+	}
 	if started.Valid {
 		t := time.Unix(0, started.Int64).UTC()
 		j.StartedAt = &t
@@ -180,11 +204,56 @@ func (s *SQLStore) JobItems(ctx context.Context, id string, from, limit int) ([]
 	return out, rows.Err()
 }
 
-// StartJob implements BatchStore.
-func (s *SQLStore) StartJob(ctx context.Context, id string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE batch_jobs SET status = 'running', started_at = COALESCE(started_at, $1) WHERE id = $2`, at.UnixNano(), id)
+// ClaimJob implements BatchStore.
+func (s *SQLStore) ClaimJob(ctx context.Context, id, owner string, at, leaseUntil time.Time) (Job, error) {
+	var j Job
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs WHERE id = $1`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return Errorf(ENOTFOUND, "no batch job %q", id)
+		}
+		if err != nil {
+			return fmt.Errorf("registry: claim job: %w", err)
+		}
+		if j.Status == JobSucceeded || j.Status == JobFailed {
+			return nil
+		}
+		if !j.Claimable(owner, at) {
+			return Errorf(ECONFLICT, "batch job %s is claimed by %s until %s", id, j.Owner, j.LeaseUntil.Format(time.RFC3339Nano))
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET status = 'running', started_at = COALESCE(started_at, $1), owner = $2, lease_until = $3 WHERE id = $4`,
+			at.UnixNano(), owner, leaseUntil.UnixNano(), id); err != nil {
+			return fmt.Errorf("registry: claim job: %w", err)
+		}
+		j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs WHERE id = $1`, id))
+		return err
+	})
+	return j, err
+}
+
+// holdsJob checks, within tx, that owner holds the claim on job id.
+func holdsJob(ctx context.Context, tx *sql.Tx, id, owner string) error {
+	var held string
+	err := tx.QueryRowContext(ctx, `SELECT owner FROM batch_jobs WHERE id = $1`, id).Scan(&held)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Errorf(ENOTFOUND, "no batch job %q", id)
+	}
 	if err != nil {
-		return fmt.Errorf("registry: start job: %w", err)
+		return err
+	}
+	if held != owner {
+		return Errorf(ECONFLICT, "batch job %s is claimed by %q, not %q", id, held, owner)
+	}
+	return nil
+}
+
+// ReleaseJob implements BatchStore.
+func (s *SQLStore) ReleaseJob(ctx context.Context, id, owner string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE batch_jobs SET owner = '', lease_until = 0
+		WHERE id = $1 AND owner = $2 AND status IN ('queued', 'running')`, id, owner)
+	if err != nil {
+		return fmt.Errorf("registry: release job: %w", err)
 	}
 	return nil
 }
@@ -289,12 +358,15 @@ func insertPredictionsSQL(rows int) string {
 }
 
 // SaveChunk implements BatchStore.
-func (s *SQLStore) SaveChunk(ctx context.Context, id string, done, failed int, preds []StoredPrediction) error {
+func (s *SQLStore) SaveChunk(ctx context.Context, id, owner string, leaseUntil time.Time, done, failed int, preds []StoredPrediction) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := holdsJob(ctx, tx, id, owner); err != nil {
+			return err
+		}
 		if _, err := s.insertPredictions(ctx, tx, preds); err != nil {
 			return fmt.Errorf("registry: save chunk: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET done = $1, failed = $2 WHERE id = $3`, done, failed, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET done = $1, failed = $2, lease_until = $3 WHERE id = $4`, done, failed, leaseUntil.UnixNano(), id); err != nil {
 			return fmt.Errorf("registry: save chunk: %w", err)
 		}
 		return nil
@@ -302,12 +374,18 @@ func (s *SQLStore) SaveChunk(ctx context.Context, id string, done, failed int, p
 }
 
 // FinishJob implements BatchStore.
-func (s *SQLStore) FinishJob(ctx context.Context, id, status, reason string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE batch_jobs SET status = $1, error = $2, finished_at = $3 WHERE id = $4`, status, reason, at.UnixNano(), id)
-	if err != nil {
-		return fmt.Errorf("registry: finish job: %w", err)
-	}
-	return nil
+func (s *SQLStore) FinishJob(ctx context.Context, id, owner, status, reason string, at time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := holdsJob(ctx, tx, id, owner); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET status = $1, error = $2, finished_at = $3, owner = '', lease_until = 0 WHERE id = $4`,
+			status, reason, at.UnixNano(), id)
+		if err != nil {
+			return fmt.Errorf("registry: finish job: %w", err)
+		}
+		return nil
+	})
 }
 
 // SavePredictions implements BatchStore.

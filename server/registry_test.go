@@ -140,11 +140,15 @@ func prepareSample(t testing.TB, reg *registry.Registry, op string, v2 []byte) {
 	case "getBatchJob", "listBatchJobPredictions", "getStoredPrediction":
 		now := time.Now().UTC()
 		items := []registry.Item{{ID: sampleItemID, Text: "Transfer learning with transformers"}}
+		// A job that a replica other than the test server's ran to its end.
 		require.NoError(t, reg.Store().CreateJob(ctx, registry.Job{ID: sampleJobID, Model: DefaultModelName, Version: 1,
-			Status: registry.JobSucceeded, Total: 1, CreatedBy: "test", CreatedAt: now}, items))
-		require.NoError(t, reg.Store().SaveChunk(ctx, sampleJobID, 1, 0, []registry.StoredPrediction{{
+			Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, items))
+		_, err := reg.Store().ClaimJob(ctx, sampleJobID, "elsewhere", now, now.Add(time.Hour))
+		require.NoError(t, err)
+		require.NoError(t, reg.Store().SaveChunk(ctx, sampleJobID, "elsewhere", now.Add(time.Hour), 1, 0, []registry.StoredPrediction{{
 			Model: DefaultModelName, Version: 1, ItemID: sampleItemID, TextSHA256: "00", Tag: "natural-language-processing",
 			Probabilities: map[string]float64{"natural-language-processing": 0.9, "other": 0.1}, CreatedAt: now}}))
+		require.NoError(t, reg.Store().FinishJob(ctx, sampleJobID, "elsewhere", registry.JobSucceeded, "", now))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -125,6 +126,11 @@ type Config struct {
 	MaxUploadBytes int64
 	// BatchWorkers is how many batch jobs run at once; default: 1.
 	BatchWorkers int
+	// ReplicaID names this server among the replicas sharing a database:
+	// it claims batch jobs under this name, and, restarted under the same
+	// name, takes back at once the jobs it left unfinished; default: the
+	// host name.
+	ReplicaID string
 	// StoredCacheItems bounds how many stored predictions of the serving
 	// version stay in memory for GET /predictions/{item-id}; default:
 	// DefaultStoredCacheItems; negative turns the cache off.
@@ -197,6 +203,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ModelName == "" {
 		cfg.ModelName = DefaultModelName
 	}
+	if cfg.ReplicaID == "" {
+		cfg.ReplicaID = defaultReplicaID()
+	}
 	if cfg.StoredCacheItems == 0 {
 		cfg.StoredCacheItems = DefaultStoredCacheItems
 	}
@@ -215,7 +224,7 @@ func New(cfg Config) (*Server, error) {
 		storedCacheItems: cfg.StoredCacheItems, servingPoll: cfg.ServingPollInterval}
 
 	if cfg.Registry != nil {
-		s.batch = batch.NewRunner(cfg.Registry.Store(), s.loadClassifier, cfg.Logger, batchObserver{s.metrics}, cfg.BatchWorkers)
+		s.batch = batch.NewRunner(cfg.Registry.Store(), s.loadClassifier, cfg.Logger, batchObserver{s.metrics}, cfg.BatchWorkers, cfg.ReplicaID)
 	}
 
 	e := echo.New()
@@ -384,4 +393,13 @@ type closeOnceListener struct {
 func (l *closeOnceListener) Close() error {
 	l.once.Do(func() { l.err = l.Listener.Close() })
 	return l.err
+}
+
+// defaultReplicaID is the host name, which is unique among the pods of a
+// Kubernetes Deployment, or "tagifai" when there is none.
+func defaultReplicaID() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "tagifai"
 }
