@@ -12,9 +12,14 @@
 #   - GET / under the same conditions, as the floor: a route that does no
 #     work at all.
 #
+# With DATABASE_URL set (a postgres:// URL, e.g. from scripts/postgres.sh),
+# everything runs against that PostgreSQL database instead of SQLite; the
+# database should be empty.
+#
 # Needs wrk and taskset.
 #
 #   scripts/batch-bench.sh
+#   DATABASE_URL=postgres://... scripts/batch-bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-100000}
@@ -27,11 +32,16 @@ command -v taskset >/dev/null || { echo "batch-bench.sh: taskset is not installe
 # shellcheck source=scripts/serverlib.sh
 source scripts/serverlib.sh
 
+db=SQLite db_flags=()
+if [[ -n ${DATABASE_URL:-} ]]; then
+  db=PostgreSQL db_flags=(--database-url "$DATABASE_URL")
+fi
+
 go run ./scripts/batchdata -n "$N" "$DATA/dataset.csv" "$DATA/holdout.csv" > "$work/items.csv"
-echo "tagifai batch, $N rows into SQLite:"
-./bin/tagifai batch --input "$work/items.csv" --data-dir "$work/data" 2>/dev/null
+echo "tagifai batch, $N rows into $db:"
+./bin/tagifai batch --input "$work/items.csv" --data-dir "$work/data" "${db_flags[@]}" 2>/dev/null
 echo "again (everything stored already):"
-./bin/tagifai batch --input "$work/items.csv" --data-dir "$work/data" 2>/dev/null
+./bin/tagifai batch --input "$work/items.csv" --data-dir "$work/data" "${db_flags[@]}" 2>/dev/null
 
 cat > "$work/lookup.lua" <<LUA
 math.randomseed(42)
@@ -59,14 +69,14 @@ scenario() {
   local cores=$1 sprefix=$2 wprefix=$3 cache=on
   shift 3
   [[ " $* " == *" --stored-prediction-cache 0 "* ]] && cache=off
-  SERVE_PREFIX=$sprefix start_server "$@"
+  SERVE_PREFIX=$sprefix start_server "${db_flags[@]}" "$@"
   $wprefix wrk -t1 -c32 -d"$WARMUP" -s "$work/lookup.lua" "$URL" > /dev/null
   run_wrk "GET /predictions/{item-id}, cache $cache, $cores" "$wprefix" -s "$work/lookup.lua" "$URL"
   [[ $cache == on ]] && run_wrk "GET / (the floor), $cores" "$wprefix" "$URL/"
   stop_server
 }
 
-echo "wrk -t1 -c32 -d$DURATION on loopback, after $WARMUP of warm-up:"
+echo "wrk -t1 -c32 -d$DURATION on loopback, $db, after $WARMUP of warm-up:"
 scenario "cores shared" "" ""
 scenario "cores shared" "" "" --stored-prediction-cache 0
 if [[ $(nproc) -ge 2 ]]; then
