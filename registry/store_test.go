@@ -2,29 +2,21 @@ package registry
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// postgresURLVar names the environment variable that holds the URL of a
-// PostgreSQL database the tests may create schemas in; `make
-// test-postgres` (scripts/test-postgres.sh) sets it.
-const postgresURLVar = "TAGIFAI_TEST_POSTGRES_URL"
+	"github.com/tagifai/tagifai/registry/registrytest"
+)
 
 // databaseFactories are the databases the SQL tests run against: each
 // makes a new, empty database and returns a function that opens a store on
@@ -37,40 +29,13 @@ func databaseFactories(t *testing.T) map[string]func(t *testing.T) func(context.
 			return func(ctx context.Context) (*SQLStore, error) { return OpenSQLite(ctx, path) }
 		},
 	}
-	if base := os.Getenv(postgresURLVar); base != "" {
+	if base := registrytest.PostgresURL(); base != "" {
 		f["postgres"] = func(t *testing.T) func(context.Context) (*SQLStore, error) {
-			u := postgresSchema(t, base)
+			u := registrytest.PostgresSchema(t, base)
 			return func(ctx context.Context) (*SQLStore, error) { return OpenPostgres(ctx, u) }
 		}
 	}
 	return f
-}
-
-// postgresSchema creates a schema with a random name in the database at
-// base, drops it when t ends, and returns base with search_path set to it.
-func postgresSchema(t *testing.T, base string) string {
-	t.Helper()
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	schema := "test_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", base)
-	require.NoError(t, err)
-	t.Cleanup(func() { admin.Close() })
-	_, err = admin.Exec(`CREATE SCHEMA ` + schema)
-	require.NoError(t, err, "%s must name a database we may create schemas in", postgresURLVar)
-	t.Cleanup(func() {
-		_, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		assert.NoError(t, err)
-	})
-	if !strings.Contains(base, "://") { // key=value form
-		return base + " search_path=" + schema
-	}
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // storeFactories are the Store implementations the suite runs against; each

@@ -16,15 +16,37 @@ import (
 
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/registry/registrytest"
 )
 
-// newReplica returns a started server over the SQLite database at dbPath,
-// with an artifact directory of its own, as one of several replicas
-// sharing a database.
-func newReplica(t *testing.T, dbPath string) *Server {
+// sharedDatabases are the databases replicas share in tests: a SQLite file,
+// and a PostgreSQL schema when TAGIFAI_TEST_POSTGRES_URL names a database
+// (`make test-postgres`). Each returns a function that opens a new store on
+// one new database.
+func sharedDatabases(t *testing.T) map[string]func(t *testing.T) func() (registry.Store, error) {
+	ctx := context.Background()
+	dbs := map[string]func(t *testing.T) func() (registry.Store, error){
+		"sqlite": func(t *testing.T) func() (registry.Store, error) {
+			path := filepath.Join(t.TempDir(), "registry.db")
+			return func() (registry.Store, error) { return registry.OpenSQLite(ctx, path) }
+		},
+	}
+	if base := registrytest.PostgresURL(); base != "" {
+		dbs["postgres"] = func(t *testing.T) func() (registry.Store, error) {
+			u := registrytest.PostgresSchema(t, base)
+			return func() (registry.Store, error) { return registry.OpenPostgres(ctx, u) }
+		}
+	}
+	return dbs
+}
+
+// newReplica returns a started server over a store that open opens, with
+// an artifact directory of its own, as one of several replicas sharing a
+// database.
+func newReplica(t *testing.T, open func() (registry.Store, error)) *Server {
 	t.Helper()
 	ctx := context.Background()
-	store, err := registry.OpenSQLite(ctx, dbPath)
+	store, err := open()
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -54,9 +76,15 @@ func servedRun(t *testing.T, s http.Handler) string {
 // made serving through the first; so are a rollback, and a version deleted
 // and uploaded again under the same number with other bytes.
 func TestReplicasFollowServingVersion(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "registry.db")
-	a := newReplica(t, db)
-	b := newReplica(t, db)
+	for name, newDatabase := range sharedDatabases(t) {
+		t.Run(name, func(t *testing.T) {
+			open := newDatabase(t)
+			testReplicasFollow(t, newReplica(t, open), newReplica(t, open))
+		})
+	}
+}
+
+func testReplicasFollow(t *testing.T, a, b *Server) {
 	_, v2 := artifacts(t)
 	v1run := servedRun(t, b)
 
