@@ -43,6 +43,10 @@ func toBatchJob(j registry.Job) gen.BatchJob {
 	if j.Error != "" {
 		out.Error = &j.Error
 	}
+	if j.Owner != "" {
+		out.Replica = &j.Owner
+		out.ClaimExpiresAt = &j.LeaseUntil
+	}
 	return out
 }
 

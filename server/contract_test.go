@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -387,6 +388,21 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		reg("batch job, CSV without ids", "createBatchJob", post(jobs, "text\nYOLO\n", "text/csv"), 422, "predictor"),
 		contractCase{name: "batch job before a model loads", op: "createBatchJob", req: samples["createBatchJob"], status: 503, registry: true, caller: "predictor", notReady: true},
 		contractCase{name: "get batch job", op: "getBatchJob", req: samples["getBatchJob"], status: 200, registry: true, caller: "predictor", prepare: prepared("getBatchJob")},
+		contractCase{name: "get batch job that another replica runs", op: "getBatchJob", req: get(jobs + "/00000000000000aa"), status: 200, registry: true, caller: "predictor",
+			prepare: func(t *testing.T, r *registry.Registry) {
+				ctx := context.Background()
+				now := time.Now()
+				require.NoError(t, r.Store().CreateJob(ctx, registry.Job{ID: "00000000000000aa", Model: DefaultModelName, Version: 1,
+					Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, []registry.Item{{ID: "1", Text: "x"}}))
+				_, err := r.Store().ClaimJob(ctx, "00000000000000aa", "replica-x", now, time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+				require.NoError(t, err)
+			},
+			check: func(t *testing.T, body map[string]any) {
+				data := body["data"].(map[string]any)
+				assert.Equal(t, "running", data["status"])
+				assert.Equal(t, "replica-x", data["replica"])
+				assert.Equal(t, "2030-01-02T03:04:05Z", data["claim_expires_at"])
+			}},
 		reg("get batch job as a viewer", "getBatchJob", samples["getBatchJob"], 403, "viewer"),
 		reg("get unknown batch job", "getBatchJob", get(jobs+"/ffffffffffffffff"), 404, "predictor"),
 		reg("get batch job, bad id", "getBatchJob", get(jobs+"/not-an-id"), 422, "predictor"),

@@ -611,6 +611,17 @@ export interface components {
              * @example 2026-11-24T16:00:09Z
              */
             finished_at?: string;
+            /**
+             * @description The replica (its `--replica-id`) that has claimed the unfinished job; absent when none has. Several replicas sharing a database run each job on one of them.
+             * @example tagifai-7d9f8c6b5-x2x9k
+             */
+            replica?: string;
+            /**
+             * Format: date-time
+             * @description When the replica's claim lapses unless it stores another chunk first; another replica may then take the job over from its last stored chunk.
+             * @example 2026-11-24T16:00:39Z
+             */
+            claim_expires_at?: string;
         };
         /** @description A batch job's envelope. */
         BatchJobEnvelope: components["schemas"]["Envelope"] & {
