@@ -425,6 +425,12 @@ const predictionQuery = `SELECT ` + predictionColumns + ` FROM predictions p WHE
 
 // Prediction implements BatchStore.
 func (s *SQLStore) Prediction(ctx context.Context, model string, version int, item string) (StoredPrediction, error) {
+	select {
+	case s.lookupSlots <- struct{}{}:
+		defer func() { <-s.lookupSlots }()
+	case <-ctx.Done():
+		return StoredPrediction{}, fmt.Errorf("registry: get prediction: %w", ctx.Err())
+	}
 	stmt, err := s.prepared(ctx, predictionQuery)
 	if err != nil {
 		return StoredPrediction{}, fmt.Errorf("registry: get prediction: %w", err)

@@ -49,6 +49,7 @@ func OpenPostgres(ctx context.Context, url string) (*SQLStore, error) {
 	s := &SQLStore{
 		db:            db,
 		dialect:       "postgres",
+		lookupSlots:   make(chan struct{}, postgresMaxConns),
 		txOptions:     &sql.TxOptions{Isolation: sql.LevelSerializable},
 		retryable:     postgresRetryable,
 		migrationLock: `SELECT pg_advisory_xact_lock($1)`,

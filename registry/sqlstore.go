@@ -30,6 +30,11 @@ var migrations embed.FS
 type SQLStore struct {
 	db      *sql.DB
 	dialect string
+	// lookupSlots admits lookups of stored predictions to the connection
+	// pool first come, first served: database/sql hands a freed
+	// connection to a waiter chosen at random, which under load leaves
+	// some lookups waiting far longer than the rest.
+	lookupSlots chan struct{}
 	// stmts are the prepared statements of hot queries, by query text.
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
@@ -76,7 +81,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLStore, error) {
 	// request costs more than the query.
 	db.SetMaxOpenConns(sqliteConns)
 	db.SetMaxIdleConns(sqliteConns)
-	s := &SQLStore{db: db, dialect: "sqlite"}
+	s := &SQLStore{db: db, dialect: "sqlite", lookupSlots: make(chan struct{}, sqliteConns)}
 	if err := sqliteFirstConn(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("registry: open %s: %w", path, err)

@@ -519,3 +519,26 @@ func TestSQLMigrationsMatch(t *testing.T) {
 		})
 	}
 }
+
+// TestLookupWaitsForItsTurn: a lookup that finds every connection taken
+// waits for one, and gives up when its request does.
+func TestLookupWaitsForItsTurn(t *testing.T) {
+	for name, newDatabase := range databaseFactories(t) {
+		t.Run(name, func(t *testing.T) {
+			s, err := newDatabase(t)(context.Background())
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+			for range cap(s.lookupSlots) {
+				s.lookupSlots <- struct{}{}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			_, err = s.Prediction(ctx, "tagifai", 1, "a")
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+
+			<-s.lookupSlots // a connection frees up
+			_, err = s.Prediction(context.Background(), "tagifai", 1, "a")
+			assert.Equal(t, ENOTFOUND, ErrorCode(err))
+		})
+	}
+}
