@@ -116,6 +116,15 @@ func items(n int, prefix string) []registry.Item {
 	return out
 }
 
+// createJob stores a queued job of version 1 over in, as POST /batch-jobs
+// does, and returns it.
+func createJob(t *testing.T, store registry.BatchStore, id string, in []registry.Item) registry.Job {
+	t.Helper()
+	job := registry.Job{ID: id, Model: "tagifai", Version: 1, Status: registry.JobQueued, Total: len(in), CreatedBy: "t", CreatedAt: time.Now()}
+	require.NoError(t, store.CreateJob(context.Background(), job, in))
+	return job
+}
+
 // TestRunnerResumes: a job interrupted after its first chunk resumes, by
 // the runner that claimed it when it starts again or by another once the
 // claim lapses, and ends with every item stored exactly once.
@@ -134,8 +143,7 @@ func TestRunnerResumes(t *testing.T) {
 			store := reg.Store()
 			ctx := context.Background()
 			in := items(2500, "it")
-			job := registry.Job{ID: "0000000000000001", Model: "tagifai", Version: 1, Status: registry.JobQueued, Total: len(in), CreatedBy: "t", CreatedAt: time.Now()}
-			require.NoError(t, store.CreateJob(ctx, job, in))
+			job := createJob(t, store, "0000000000000001", in)
 			// What a run killed after one chunk leaves behind.
 			now := time.Now()
 			_, err := store.ClaimJob(ctx, job.ID, tc.claimedBy, now, now.Add(tc.leaseUntil))
@@ -174,8 +182,7 @@ func TestRunnersShareJobs(t *testing.T) {
 	store := reg.Store()
 	ctx := context.Background()
 	in := items(1500, "s")
-	job := registry.Job{ID: "0000000000000004", Model: "tagifai", Version: 1, Status: registry.JobQueued, Total: len(in), CreatedBy: "t", CreatedAt: time.Now()}
-	require.NoError(t, store.CreateJob(ctx, job, in))
+	job := createJob(t, store, "0000000000000004", in)
 	now := time.Now()
 	_, err := store.ClaimJob(ctx, job.ID, "replica-a", now, now.Add(time.Hour))
 	require.NoError(t, err)

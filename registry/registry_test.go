@@ -23,8 +23,9 @@ func committedArtifact(t *testing.T) []byte {
 }
 
 // replicas returns two registries over one database, each with an artifact
-// directory of its own, as two replicas on two machines would have.
-func replicas(t *testing.T) (a, b *Registry, store *SQLStore) {
+// directory of its own, as two replicas on two machines would have, after
+// uploading the committed model through a as version 1 of tagifai.
+func replicas(t *testing.T) (a, b *Registry, store *SQLStore, v1 Version, data []byte) {
 	t.Helper()
 	ctx := context.Background()
 	store, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "registry.db"))
@@ -35,7 +36,11 @@ func replicas(t *testing.T) (a, b *Registry, store *SQLStore) {
 	require.NoError(t, err)
 	b, err = New(store, filepath.Join(t.TempDir(), "b"), log)
 	require.NoError(t, err)
-	return a, b, store
+	data = committedArtifact(t)
+	v1, created, err := a.Upload(ctx, "tagifai", 1, data, "alice")
+	require.NoError(t, err)
+	require.True(t, created)
+	return a, b, store, v1, data
 }
 
 // TestArtifactsReachEveryReplica: a version uploaded through one replica
@@ -43,14 +48,10 @@ func replicas(t *testing.T) (a, b *Registry, store *SQLStore) {
 // missing or damaged loads the database's and repairs its copy.
 func TestArtifactsReachEveryReplica(t *testing.T) {
 	ctx := context.Background()
-	a, b, _ := replicas(t)
-	data := committedArtifact(t)
-	v, created, err := a.Upload(ctx, "tagifai", 1, data, "alice")
-	require.NoError(t, err)
-	require.True(t, created)
+	_, b, _, v, data := replicas(t)
 
 	bFile := b.path("tagifai", 1)
-	_, err = os.Stat(bFile)
+	_, err := os.Stat(bFile)
 	require.ErrorIs(t, err, os.ErrNotExist)
 	art, got, err := b.Open(ctx, "tagifai", 1)
 	require.NoError(t, err)
@@ -79,11 +80,8 @@ func TestArtifactsReachEveryReplica(t *testing.T) {
 // neither is reported.
 func TestVerifyKeepsOldVersions(t *testing.T) {
 	ctx := context.Background()
-	a, b, store := replicas(t)
-	data := committedArtifact(t)
-	_, _, err := a.Upload(ctx, "tagifai", 1, data, "alice")
-	require.NoError(t, err)
-	_, err = store.db.ExecContext(ctx, `DELETE FROM artifacts`) // as a database from before migration 003
+	a, b, store, _, data := replicas(t)
+	_, err := store.db.ExecContext(ctx, `DELETE FROM artifacts`) // as a database from before migration 003
 	require.NoError(t, err)
 
 	bad, err := b.Verify(ctx)

@@ -88,6 +88,24 @@ func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*Config
 	return s, reg, k
 }
 
+// putVersion uploads data as version of the default model through s,
+// with the credentials in header, and requires 201.
+func putVersion(t *testing.T, s http.Handler, header http.Header, version int, data []byte) {
+	t.Helper()
+	r := doResult(s, request{method: "PUT", path: fmt.Sprintf("/models/tagifai/versions/%d", version), body: string(data),
+		contentType: "application/octet-stream", header: header})
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+}
+
+// serveVersion makes version of the default model serve through s, with
+// the credentials in header, and requires 200.
+func serveVersion(t *testing.T, s http.Handler, header http.Header, version int) {
+	t.Helper()
+	r := doResult(s, request{method: "PUT", path: "/models/tagifai/serving-version", body: fmt.Sprintf(`{"version":%d}`, version),
+		contentType: jsonCT, header: header})
+	require.Equal(t, http.StatusOK, r.status, r.body)
+}
+
 // as returns a header that authenticates as caller.
 func (k apiKeys) as(caller string) http.Header {
 	h := http.Header{}

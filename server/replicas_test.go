@@ -92,28 +92,18 @@ func testReplicasFollow(t *testing.T, a, b *Server) {
 	_, key, err := a.registry.CreateUser(context.Background(), "ops", registry.RoleAdmin)
 	require.NoError(t, err)
 	admin.Set("Authorization", "Bearer "+key)
-	upload := func(version int, data []byte) {
-		t.Helper()
-		r := doResult(a, request{method: "PUT", path: fmt.Sprintf("/models/tagifai/versions/%d", version), body: string(data), contentType: "application/octet-stream", header: admin})
-		require.Equal(t, http.StatusCreated, r.status, r.body)
-	}
-	serve := func(version int) {
-		t.Helper()
-		r := doResult(a, request{method: "PUT", path: "/models/tagifai/serving-version", body: fmt.Sprintf(`{"version":%d}`, version), contentType: jsonCT, header: admin})
-		require.Equal(t, http.StatusOK, r.status, r.body)
-	}
 	follows := func(want string) {
 		t.Helper()
 		require.Eventually(t, func() bool { return servedRun(t, b) == want }, 10*time.Second, 10*time.Millisecond,
 			"replica b should serve %s, serves %s", want, servedRun(t, b))
 	}
 
-	upload(2, v2)
-	serve(2)
+	putVersion(t, a, admin, 2, v2)
+	serveVersion(t, a, admin, 2)
 	assert.Equal(t, "2/second-run", servedRun(t, a))
 	follows("2/second-run")
 
-	serve(1) // roll back
+	serveVersion(t, a, admin, 1) // roll back
 	follows(v1run)
 
 	namedRun := func(version int) *requestResult {
@@ -134,11 +124,11 @@ func testReplicasFollow(t *testing.T, a, b *Server) {
 	art.RunID = "third-run"
 	var v2again bytes.Buffer
 	require.NoError(t, model.Encode(&v2again, art))
-	upload(2, v2again.Bytes())
+	putVersion(t, a, admin, 2, v2again.Bytes())
 	r = namedRun(2)
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	assert.Equal(t, "third-run", r.data()["run_id"], "b loads the new bytes, not the version it had cached")
 
-	serve(2)
+	serveVersion(t, a, admin, 2)
 	follows("2/third-run")
 }

@@ -57,8 +57,7 @@ func TestStoredPredictionLookups(t *testing.T) {
 			s, reg, k := newRegistryServer(t, false, func(c *Config) { c.StoredCacheItems = tc.items })
 			_, v2 := artifacts(t)
 			admin := k.as("admin")
-			r := doResult(s, request{method: "PUT", path: "/models/tagifai/versions/2", body: string(v2), contentType: "application/octet-stream", header: admin})
-			require.Equal(t, http.StatusCreated, r.status, r.body)
+			putVersion(t, s, admin, 2, v2)
 			_, err := reg.Store().SavePredictions(ctx, []registry.StoredPrediction{
 				storedPred(1, "a", "mlops"), storedPred(1, "b", "other"), storedPred(2, "a", "computer-vision"),
 			})
@@ -68,23 +67,19 @@ func TestStoredPredictionLookups(t *testing.T) {
 				t.Helper()
 				return doResult(s, request{method: "GET", path: "/predictions/" + item})
 			}
-			serve := func(version int) {
-				t.Helper()
-				r := doResult(s, request{method: "PUT", path: "/models/tagifai/serving-version", body: fmt.Sprintf(`{"version":%d}`, version), contentType: jsonCT, header: admin})
-				require.Equal(t, http.StatusOK, r.status, r.body)
-			}
 			want := map[string]any{
 				"item_id": "a", "model": "tagifai", "version": 1.0, "text_sha256": fmt.Sprintf("%064x", 1001),
 				"predicted_tag": "mlops", "created_at": "2023-11-14T22:13:20.123456789Z",
 				"predicted_probabilities": map[string]any{"computer-vision": 0.125, "mlops": 0.625, "natural-language-processing": 0.125, "other": 0.125},
 			}
+			var r *requestResult
 			for range 2 { // from the database, then (cache on) from memory
 				r = lookup("a")
 				require.Equal(t, http.StatusOK, r.status, r.body)
 				assert.Equal(t, want, r.data())
 			}
 
-			serve(2)
+			serveVersion(t, s, admin, 2)
 			r = lookup("a")
 			require.Equal(t, http.StatusOK, r.status, r.body)
 			assert.Equal(t, 2.0, r.data()["version"], "version 1's cached answer is not version 2's")
@@ -93,7 +88,7 @@ func TestStoredPredictionLookups(t *testing.T) {
 			require.Equal(t, http.StatusNotFound, r.status, r.body)
 			assert.Contains(t, r.problemMessage(), "version 1 has one")
 
-			serve(1) // roll back
+			serveVersion(t, s, admin, 1) // roll back
 			r = lookup("a")
 			require.Equal(t, http.StatusOK, r.status, r.body)
 			assert.Equal(t, want, r.data())
@@ -104,9 +99,8 @@ func TestStoredPredictionLookups(t *testing.T) {
 			// gone with it.
 			r = doResult(s, request{method: "DELETE", path: "/models/tagifai/versions/2", header: admin})
 			require.Equal(t, http.StatusOK, r.status, r.body)
-			r = doResult(s, request{method: "PUT", path: "/models/tagifai/versions/2", body: string(v2), contentType: "application/octet-stream", header: admin})
-			require.Equal(t, http.StatusCreated, r.status, r.body)
-			serve(2)
+			putVersion(t, s, admin, 2, v2)
+			serveVersion(t, s, admin, 2)
 			r = lookup("a")
 			require.Equal(t, http.StatusNotFound, r.status, r.body)
 			assert.Contains(t, r.problemMessage(), "version 1 has one")
@@ -155,8 +149,7 @@ func TestStoredCacheWarming(t *testing.T) {
 			s, reg, k := newRegistryServer(t, false, func(c *Config) { c.StoredCacheItems = tc.capacity })
 			_, v2 := artifacts(t)
 			admin := k.as("admin")
-			r := doResult(s, request{method: "PUT", path: "/models/tagifai/versions/2", body: string(v2), contentType: "application/octet-stream", header: admin})
-			require.Equal(t, http.StatusCreated, r.status, r.body)
+			putVersion(t, s, admin, 2, v2)
 			var preds []registry.StoredPrediction
 			for i := range tc.stored {
 				preds = append(preds, storedPred(2, fmt.Sprintf("item%05d", i), "mlops"))
@@ -165,8 +158,7 @@ func TestStoredCacheWarming(t *testing.T) {
 				_, err := reg.Store().SavePredictions(ctx, preds)
 				require.NoError(t, err)
 			}
-			r = doResult(s, request{method: "PUT", path: "/models/tagifai/serving-version", body: `{"version":2}`, contentType: jsonCT, header: admin})
-			require.Equal(t, http.StatusOK, r.status, r.body)
+			serveVersion(t, s, admin, 2)
 
 			cache := s.stored.Load()
 			require.NotNil(t, cache)
@@ -187,7 +179,7 @@ func TestStoredCacheWarming(t *testing.T) {
 				return
 			}
 			before := metricValue(t, s, `tagifai_stored_prediction_cache_lookups_total{result="hit"}`)
-			r = doResult(s, request{method: "GET", path: "/predictions/" + cached})
+			r := doResult(s, request{method: "GET", path: "/predictions/" + cached})
 			require.Equal(t, http.StatusOK, r.status, r.body)
 			assert.Equal(t, 2.0, r.data()["version"])
 			after := metricValue(t, s, `tagifai_stored_prediction_cache_lookups_total{result="hit"}`)
