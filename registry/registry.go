@@ -307,7 +307,7 @@ func (r *Registry) Verify(ctx context.Context) (map[string]error, error) {
 		for _, v := range versions {
 			data, err := r.artifactBytes(ctx, v)
 			if err == nil {
-				err = r.store.PutArtifact(ctx, v.Model, v.Version, data)
+				err = r.backfill(ctx, v, data)
 			}
 			if err != nil {
 				bad[fmt.Sprintf("%s/%d", v.Model, v.Version)] = err
@@ -315,6 +315,18 @@ func (r *Registry) Verify(ctx context.Context) (map[string]error, error) {
 		}
 	}
 	return bad, nil
+}
+
+// backfill gives the database the bytes of v's artifact, data, if it has
+// none: v was recorded before the database kept artifacts. Asking first
+// spares sending every artifact to the database at every start.
+func (r *Registry) backfill(ctx context.Context, v Version, data []byte) error {
+	has, err := r.store.HasArtifact(ctx, v.Model, v.Version)
+	if err != nil || has {
+		return err
+	}
+	r.log.Info("storing an artifact in the database", slog.String("model", v.Model), slog.Int("version", v.Version))
+	return r.store.PutArtifact(ctx, v.Model, v.Version, data)
 }
 
 // writeFileAtomic writes data to path so that path holds either its old

@@ -355,6 +355,15 @@ func (s *SQLStore) Artifact(ctx context.Context, name string, version int) ([]by
 	return data, nil
 }
 
+// HasArtifact implements Store.
+func (s *SQLStore) HasArtifact(ctx context.Context, name string, version int) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM artifacts WHERE model = $1 AND version = $2`, name, version).Scan(&n); err != nil {
+		return false, fmt.Errorf("registry: find artifact: %w", err)
+	}
+	return n > 0, nil
+}
+
 // PutArtifact implements Store.
 func (s *SQLStore) PutArtifact(ctx context.Context, name string, version int, artifact []byte) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {

@@ -24,6 +24,9 @@ type Store interface {
 	// Artifact returns the bytes of a version's artifact; ENOTFOUND when
 	// the store has none (a version recorded before it kept them).
 	Artifact(ctx context.Context, name string, version int) ([]byte, error)
+	// HasArtifact reports whether the store has the bytes of a version's
+	// artifact.
+	HasArtifact(ctx context.Context, name string, version int) (bool, error)
 	// PutArtifact records the bytes of an existing version's artifact
 	// unless it has them already.
 	PutArtifact(ctx context.Context, name string, version int, artifact []byte) error

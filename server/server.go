@@ -177,8 +177,9 @@ type Server struct {
 	// 0 for never.
 	servingPoll time.Duration
 
-	// bgMu guards bgCtx and bgStopped: background work (cache warming)
-	// starts only between Start and Wait.
+	// bgMu guards bgCtx and bgStopped: background work (following the
+	// serving version, filling caches) starts only between Start and Wait,
+	// and bg counts it.
 	bgMu      sync.Mutex
 	bgCtx     context.Context
 	bgStopped bool
