@@ -139,12 +139,11 @@ func (r *Registry) Upload(ctx context.Context, name string, version int, data []
 	if version < 1 {
 		return Version{}, false, Errorf(EINVALID, "version must be a positive integer, got %d", version)
 	}
-	sum := sha256.Sum256(data)
-	checksum := hex.EncodeToString(sum[:])
+	sum := checksum(data)
 
 	existing, err := r.store.Version(ctx, name, version)
 	switch {
-	case err == nil && existing.Checksum == checksum:
+	case err == nil && existing.Checksum == sum:
 		return existing, false, nil
 	case err == nil:
 		return Version{}, false, Errorf(ECONFLICT, "version %d of %s exists with other content (sha256 %s); upload under a new version", version, name, existing.Checksum)
@@ -156,7 +155,7 @@ func (r *Registry) Upload(ctx context.Context, name string, version int, data []
 	if err != nil {
 		return Version{}, false, Errorf(EINVALID, "not a valid model artifact: %v", err)
 	}
-	v, err = describe(name, version, art, checksum, int64(len(data)))
+	v, err = describe(name, version, art, sum, int64(len(data)))
 	if err != nil {
 		return Version{}, false, err
 	}
@@ -171,7 +170,7 @@ func (r *Registry) Upload(ctx context.Context, name string, version int, data []
 		// Another upload may have won the race for this version; its file
 		// is the one on disk only if its bytes were the same.
 		if ErrorCode(err) == ECONFLICT {
-			if other, gerr := r.store.Version(ctx, name, version); gerr == nil && other.Checksum == checksum {
+			if other, gerr := r.store.Version(ctx, name, version); gerr == nil && other.Checksum == sum {
 				return other, false, nil
 			}
 		} else {
