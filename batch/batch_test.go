@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,7 +149,8 @@ func TestRunnerResumes(t *testing.T) {
 			now := time.Now()
 			_, err := store.ClaimJob(ctx, job.ID, tc.claimedBy, now, now.Add(tc.leaseUntil))
 			require.NoError(t, err)
-			require.NoError(t, store.SaveChunk(ctx, job.ID, tc.claimedBy, now.Add(tc.leaseUntil), ChunkSize, 0, Predict(c, "tagifai", 1, in[:ChunkSize], now)))
+			require.NoError(t, store.SaveChunk(ctx, job.ID, tc.claimedBy, now.Add(tc.leaseUntil),
+				registry.Chunk{Done: ChunkSize, Predictions: Predict(c, "tagifai", 1, in[:ChunkSize], now)}))
 
 			r := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 1, "replica-a")
 			rctx, stop := context.WithCancel(ctx)
@@ -203,8 +205,62 @@ func TestRunnersShareJobs(t *testing.T) {
 	assert.Equal(t, registry.JobSucceeded, got.Status)
 	assert.Len(t, allPredictions(t, store, job.ID), len(in))
 
-	err = store.SaveChunk(ctx, job.ID, "replica-a", now.Add(time.Hour), 1, 0, nil)
+	err = store.SaveChunk(ctx, job.ID, "replica-a", now.Add(time.Hour), registry.Chunk{Done: 1})
 	assert.Equal(t, registry.ECONFLICT, registry.ErrorCode(err), "replica a lost its claim")
+}
+
+// countingObserver counts what runners report, from any goroutine.
+type countingObserver struct {
+	mu        sync.Mutex
+	predicted int
+	finished  map[string]int
+}
+
+func (o *countingObserver) JobFinished(status string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.finished[status]++
+}
+
+func (o *countingObserver) ItemsPredicted(n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.predicted += n
+}
+
+// TestRunnersUnderOneName: two runners given the same name (two replicas
+// started with the same --replica-id) share every claim, yet each chunk is
+// stored and counted once, and the job finishes once.
+func TestRunnersUnderOneName(t *testing.T) {
+	reg, c := testRegistry(t)
+	store := reg.Store()
+	in := items(8*ChunkSize, "tw")
+	job := createJob(t, store, "0000000000000006", in)
+	obs := &countingObserver{finished: map[string]int{}}
+	ctx, stop := context.WithCancel(context.Background())
+	var runners []*Runner
+	defer func() {
+		stop()
+		for _, r := range runners {
+			r.Wait()
+		}
+	}()
+	for range 2 {
+		r := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(io.Discard, nil)), obs, 1, "replica-a")
+		r.scanEvery = 5 * time.Millisecond
+		runners = append(runners, r)
+		require.NoError(t, r.Start(ctx))
+	}
+	got := waitFor(t, store, job.ID)
+	assert.Equal(t, registry.JobSucceeded, got.Status)
+	assert.Equal(t, len(in), got.Done)
+	assert.Len(t, allPredictions(t, store, job.ID), len(in))
+	stop()
+	for _, r := range runners {
+		r.Wait()
+	}
+	assert.Equal(t, len(in), obs.predicted, "items counted once")
+	assert.Equal(t, map[string]int{registry.JobSucceeded: 1}, obs.finished, "the job finished once")
 }
 
 // TestRunnerSkipsStoredItems: items the version has already predicted, in

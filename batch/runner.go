@@ -54,7 +54,9 @@ const ScanInterval = 10 * time.Second
 // it stores. A runner that shuts down gives its unfinished jobs back; the
 // jobs of one that stops without doing so are taken over once its claims
 // lapse. A runner restarted under the same owner name takes its own jobs
-// back at once.
+// back at once. Two live runners given the same name both run its jobs,
+// but a chunk is stored only where the job's progress is, so one of them
+// loses each chunk it races for and nothing is stored or counted twice.
 type Runner struct {
 	store   registry.BatchStore
 	load    Loader
@@ -228,7 +230,8 @@ func (r *Runner) run(ctx context.Context, id string) {
 		// in this one) are predicted again but kept once: the insert keeps
 		// the stored row, which costs less than asking first.
 		preds := Predict(c, job.Model, job.Version, items, r.now().UTC())
-		if err := r.store.SaveChunk(store, id, r.owner, r.now().UTC().Add(r.lease), job.Done+len(items), job.Failed, preds); err != nil {
+		chunk := registry.Chunk{From: job.Done, Done: job.Done + len(items), Failed: job.Failed, Predictions: preds}
+		if err := r.store.SaveChunk(store, id, r.owner, r.now().UTC().Add(r.lease), chunk); err != nil {
 			if registry.ErrorCode(err) == registry.ECONFLICT {
 				log.Warn("batch job taken over by another replica; stopping here", slog.String("reason", err.Error()))
 				return

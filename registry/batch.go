@@ -78,11 +78,13 @@ type BatchStore interface {
 	// and returns it; ECONFLICT when another replica's claim holds, and the
 	// job unchanged when it is finished.
 	ClaimJob(ctx context.Context, id, owner string, at, leaseUntil time.Time) (Job, error)
-	// SaveChunk stores predictions (keeping any already stored for the same
-	// model, version and item), moves the job's counts forward and renews
-	// owner's claim until leaseUntil, in one transaction: a crash leaves
-	// either all or nothing. ECONFLICT when owner's claim was lost.
-	SaveChunk(ctx context.Context, id, owner string, leaseUntil time.Time, done, failed int, preds []StoredPrediction) error
+	// SaveChunk stores a chunk's predictions (keeping any already stored
+	// for the same model, version and item), moves the job's counts
+	// forward and renews owner's claim until leaseUntil, in one
+	// transaction: a crash leaves either all or nothing. ECONFLICT, and
+	// nothing stored, when owner's claim was lost or the job's progress is
+	// not where the chunk starts (another runner stored it first).
+	SaveChunk(ctx context.Context, id, owner string, leaseUntil time.Time, c Chunk) error
 	// ReleaseJob gives up owner's claim on an unfinished job, so that any
 	// replica may take it at once.
 	ReleaseJob(ctx context.Context, id, owner string) error
@@ -232,20 +234,21 @@ func (s *SQLStore) ClaimJob(ctx context.Context, id, owner string, at, leaseUnti
 	return j, err
 }
 
-// holdsJob checks, within tx, that owner holds the claim on job id.
-func holdsJob(ctx context.Context, tx *sql.Tx, id, owner string) error {
+// holdsJob checks, within tx, that owner holds the claim on job id, and
+// returns how many of its items are done.
+func holdsJob(ctx context.Context, tx *sql.Tx, id, owner string) (done int, err error) {
 	var held string
-	err := tx.QueryRowContext(ctx, `SELECT owner FROM batch_jobs WHERE id = $1`, id).Scan(&held)
+	err = tx.QueryRowContext(ctx, `SELECT owner, done FROM batch_jobs WHERE id = $1`, id).Scan(&held, &done)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Errorf(ENOTFOUND, "no batch job %q", id)
+		return 0, Errorf(ENOTFOUND, "no batch job %q", id)
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if held != owner {
-		return Errorf(ECONFLICT, "batch job %s is claimed by %q, not %q", id, held, owner)
+		return 0, Errorf(ECONFLICT, "batch job %s is claimed by %q, not %q", id, held, owner)
 	}
-	return nil
+	return done, nil
 }
 
 // ReleaseJob implements BatchStore.
@@ -357,16 +360,31 @@ func insertPredictionsSQL(rows int) string {
 	return q.String()
 }
 
+// Chunk is one step of a batch job: the items from index From up to Done
+// were worked through, Failed of the job's items have failed so far, and
+// Predictions are the chunk's predictions.
+type Chunk struct {
+	From, Done, Failed int
+	Predictions        []StoredPrediction
+}
+
 // SaveChunk implements BatchStore.
-func (s *SQLStore) SaveChunk(ctx context.Context, id, owner string, leaseUntil time.Time, done, failed int, preds []StoredPrediction) error {
+func (s *SQLStore) SaveChunk(ctx context.Context, id, owner string, leaseUntil time.Time, c Chunk) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := holdsJob(ctx, tx, id, owner); err != nil {
+		done, err := holdsJob(ctx, tx, id, owner)
+		if err != nil {
 			return err
 		}
-		if _, err := s.insertPredictions(ctx, tx, preds); err != nil {
+		// Two runners share a claim when two replicas were given the same
+		// name; the progress check keeps the second from storing a chunk
+		// again or moving the job's progress back.
+		if done != c.From {
+			return Errorf(ECONFLICT, "batch job %s has %d items done, not %d: another runner stored this chunk", id, done, c.From)
+		}
+		if _, err := s.insertPredictions(ctx, tx, c.Predictions); err != nil {
 			return fmt.Errorf("registry: save chunk: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET done = $1, failed = $2, lease_until = $3 WHERE id = $4`, done, failed, leaseUntil.UnixNano(), id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET done = $1, failed = $2, lease_until = $3 WHERE id = $4`, c.Done, c.Failed, leaseUntil.UnixNano(), id); err != nil {
 			return fmt.Errorf("registry: save chunk: %w", err)
 		}
 		return nil
@@ -376,7 +394,7 @@ func (s *SQLStore) SaveChunk(ctx context.Context, id, owner string, leaseUntil t
 // FinishJob implements BatchStore.
 func (s *SQLStore) FinishJob(ctx context.Context, id, owner, status, reason string, at time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := holdsJob(ctx, tx, id, owner); err != nil {
+		if _, err := holdsJob(ctx, tx, id, owner); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET status = $1, error = $2, finished_at = $3, owner = '', lease_until = 0 WHERE id = $4`,

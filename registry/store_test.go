@@ -254,14 +254,14 @@ func TestStore(t *testing.T) {
 				assert.Equal(t, at(31), claimed.LeaseUntil)
 				_, err = s.ClaimJob(ctx, "job1", "replica-b", at(2), at(32))
 				assert.Equal(t, ECONFLICT, ErrorCode(err), "replica a's claim holds")
-				assert.Equal(t, ECONFLICT, ErrorCode(s.SaveChunk(ctx, "job1", "replica-b", at(32), 1, 0, nil)), "only the holder stores chunks")
+				assert.Equal(t, ECONFLICT, ErrorCode(s.SaveChunk(ctx, "job1", "replica-b", at(32), Chunk{Done: 1})), "only the holder stores chunks")
 				assert.Equal(t, ECONFLICT, ErrorCode(s.FinishJob(ctx, "job1", "replica-b", JobSucceeded, "", at(2))), "only the holder finishes")
 				_, err = s.ClaimJob(ctx, "job1", "replica-a", at(2), at(32))
 				require.NoError(t, err, "a replica restarted under the same name takes its job back")
 				claimed, err = s.ClaimJob(ctx, "job1", "replica-b", at(32), at(62))
 				require.NoError(t, err, "a lapsed claim can be taken")
 				assert.Equal(t, "replica-b", claimed.Owner)
-				assert.Equal(t, ECONFLICT, ErrorCode(s.SaveChunk(ctx, "job1", "replica-a", at(40), 1, 0, nil)), "replica a lost its claim")
+				assert.Equal(t, ECONFLICT, ErrorCode(s.SaveChunk(ctx, "job1", "replica-a", at(40), Chunk{Done: 1})), "replica a lost its claim")
 				require.NoError(t, s.ReleaseJob(ctx, "job1", "replica-a"), "releasing a claim one does not hold changes nothing")
 				unfinished, err := s.UnfinishedJobs(ctx)
 				require.NoError(t, err)
@@ -279,7 +279,14 @@ func TestStore(t *testing.T) {
 				_, err = s.ClaimJob(ctx, "job1", "replica-a", at(33), at(63))
 				require.NoError(t, err)
 
-				require.NoError(t, s.SaveChunk(ctx, "job1", "replica-a", at(63), 2, 0, []StoredPrediction{pred(1, "a"), pred(1, "b")}))
+				stale := Chunk{From: 1, Done: 2, Predictions: []StoredPrediction{pred(1, "b")}}
+				assert.Equal(t, ECONFLICT, ErrorCode(s.SaveChunk(ctx, "job1", "replica-a", at(63), stale)),
+					"a chunk that does not start where the job's progress is (a twin under the same name stored it)")
+				_, err = s.Prediction(ctx, "tagifai", 1, "b")
+				assert.Equal(t, ENOTFOUND, ErrorCode(err), "a refused chunk stores nothing")
+				require.NoError(t, s.SaveChunk(ctx, "job1", "replica-a", at(63), Chunk{From: 0, Done: 2, Predictions: []StoredPrediction{pred(1, "a"), pred(1, "b")}}))
+				assert.Equal(t, ECONFLICT, ErrorCode(s.SaveChunk(ctx, "job1", "replica-a", at(63), Chunk{From: 0, Done: 1, Predictions: []StoredPrediction{pred(1, "a")}})),
+					"progress never moves back")
 				added, err := s.SavePredictions(ctx, []StoredPrediction{pred(1, "c"), pred(1, "a"), pred(2, "a")})
 				require.NoError(t, err)
 				assert.Equal(t, 2, added, "a stored prediction is kept, not stored twice")

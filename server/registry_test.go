@@ -163,9 +163,9 @@ func prepareSample(t testing.TB, reg *registry.Registry, op string, v2 []byte) {
 			Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, items))
 		_, err := reg.Store().ClaimJob(ctx, sampleJobID, "elsewhere", now, now.Add(time.Hour))
 		require.NoError(t, err)
-		require.NoError(t, reg.Store().SaveChunk(ctx, sampleJobID, "elsewhere", now.Add(time.Hour), 1, 0, []registry.StoredPrediction{{
+		require.NoError(t, reg.Store().SaveChunk(ctx, sampleJobID, "elsewhere", now.Add(time.Hour), registry.Chunk{Done: 1, Predictions: []registry.StoredPrediction{{
 			Model: DefaultModelName, Version: 1, ItemID: sampleItemID, TextSHA256: "00", Tag: "natural-language-processing",
-			Probabilities: map[string]float64{"natural-language-processing": 0.9, "other": 0.1}, CreatedAt: now}}))
+			Probabilities: map[string]float64{"natural-language-processing": 0.9, "other": 0.1}, CreatedAt: now}}}))
 		require.NoError(t, reg.Store().FinishJob(ctx, sampleJobID, "elsewhere", registry.JobSucceeded, "", now))
 	}
 }
