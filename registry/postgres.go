@@ -13,11 +13,12 @@ import (
 )
 
 // Pool settings for OpenPostgres. Every replica holds up to
-// postgresMaxConns connections, so that ten replicas stay within
+// postgresMaxConns connections, and one more while it listens for
+// serving-version changes (WatchServing), so that ten replicas stay within
 // PostgreSQL's default max_connections of 100; connections are recycled
 // now and then so that a replica follows a fail-over or a DNS change.
 const (
-	postgresMaxConns        = 10
+	postgresMaxConns        = 9
 	postgresConnMaxLifetime = 30 * time.Minute
 	postgresConnMaxIdleTime = 5 * time.Minute
 )
@@ -53,6 +54,7 @@ func OpenPostgres(ctx context.Context, url string) (*SQLStore, error) {
 		txOptions:     &sql.TxOptions{Isolation: sql.LevelSerializable},
 		retryable:     postgresRetryable,
 		migrationLock: `SELECT pg_advisory_xact_lock($1)`,
+		listen:        cfg,
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
@@ -77,4 +79,55 @@ func postgresRetryable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// servingChannel is the PostgreSQL notification channel on which
+// SetServing announces a model's new serving version, the model's name as
+// payload. Channels are per database, not per schema: stores in other
+// schemas of the same database hear each other's announcements, which
+// costs them a needless look at their serving version, nothing more.
+const servingChannel = "tagifai_serving"
+
+// announceServing announces, within tx, that model's serving version
+// changed; PostgreSQL delivers the announcement when tx commits, and not at
+// all if it does not. Nothing on SQLite.
+func (s *SQLStore) announceServing(ctx context.Context, tx *sql.Tx, model string) error {
+	if s.listen == nil {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, servingChannel, model); err != nil {
+		return fmt.Errorf("registry: announce serving version: %w", err)
+	}
+	return nil
+}
+
+// WatchServing implements ServingWatcher on a connection of its own, which
+// it closes when it returns. On SQLite it returns errors.ErrUnsupported.
+func (s *SQLStore) WatchServing(ctx context.Context, changed func(model string)) error {
+	if s.listen == nil {
+		return errors.ErrUnsupported
+	}
+	conn, err := pgx.ConnectConfig(ctx, s.listen.Copy())
+	if err != nil {
+		return fmt.Errorf("registry: listen for serving versions: %w", err)
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(closeCtx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+servingChannel); err != nil {
+		return fmt.Errorf("registry: listen for serving versions: %w", err)
+	}
+	changed("")
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("registry: listen for serving versions: %w", err)
+		}
+		changed(n.Payload)
+	}
 }

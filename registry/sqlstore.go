@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -48,9 +49,15 @@ type SQLStore struct {
 	// serialises migrations between processes; "" when beginning a
 	// transaction already does (SQLite's BEGIN IMMEDIATE).
 	migrationLock string
+	// listen is the configuration of the connections WatchServing opens;
+	// nil when the database announces nothing (SQLite).
+	listen *pgx.ConnConfig
 }
 
-var _ Store = (*SQLStore)(nil)
+var (
+	_ Store          = (*SQLStore)(nil)
+	_ ServingWatcher = (*SQLStore)(nil)
+)
 
 // sqliteConns is the size of a SQLite store's connection pool: readers run
 // in parallel under WAL, writers wait for each other anyway.
@@ -437,7 +444,7 @@ func (s *SQLStore) SetServing(ctx context.Context, name string, version int) err
 		if err != nil {
 			return fmt.Errorf("registry: set serving: %w", err)
 		}
-		return nil
+		return s.announceServing(ctx, tx, name)
 	})
 }
 

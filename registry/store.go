@@ -66,3 +66,17 @@ type User struct {
 	RevokedAt *time.Time
 	keyHash   string // set by the store on lookups by key
 }
+
+// ServingWatcher is a Store that announces changes of serving versions as
+// they are made, so that replicas sharing its database follow a deployment
+// or a rollback at once rather than at their next look.
+type ServingWatcher interface {
+	// WatchServing listens for changes of serving versions made through
+	// any store on the same database. It calls changed with "" once it
+	// listens (what changed before is not announced: read it then), and
+	// with a model's name each time that model's serving version changes,
+	// from one goroutine, until ctx is done or the connection fails, and
+	// returns why it stopped. errors.ErrUnsupported when the database
+	// cannot announce changes.
+	WatchServing(ctx context.Context, changed func(model string)) error
+}

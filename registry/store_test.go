@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -552,6 +553,63 @@ func TestLookupWaitsForItsTurn(t *testing.T) {
 			<-s.lookupSlots // a connection frees up
 			_, err = s.Prediction(context.Background(), "tagifai", 1, "a")
 			assert.Equal(t, ENOTFOUND, ErrorCode(err))
+		})
+	}
+}
+
+// TestServingAnnouncements: on PostgreSQL a store hears, from any other
+// store on the same database, each committed change of a serving version
+// and nothing of a change that failed; SQLite says it cannot.
+func TestServingAnnouncements(t *testing.T) {
+	ctx := context.Background()
+	for name, newDatabase := range databaseFactories(t) {
+		t.Run(name, func(t *testing.T) {
+			open := newDatabase(t)
+			writer, err := open(ctx)
+			require.NoError(t, err)
+			t.Cleanup(func() { writer.Close() })
+			watcher, err := open(ctx)
+			require.NoError(t, err)
+			t.Cleanup(func() { watcher.Close() })
+			if name == "sqlite" {
+				err := watcher.WatchServing(ctx, func(string) { t.Error("SQLite announced a change") })
+				assert.ErrorIs(t, err, errors.ErrUnsupported)
+				return
+			}
+
+			heard := make(chan string, 16)
+			wctx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- watcher.WatchServing(wctx, func(model string) { heard <- model }) }()
+			next := func() string {
+				t.Helper()
+				select {
+				case model := <-heard:
+					return model
+				case err := <-done:
+					t.Fatalf("WatchServing stopped: %v", err)
+				case <-time.After(10 * time.Second):
+					t.Fatal("no announcement within 10 s")
+				}
+				return ""
+			}
+			require.Equal(t, "", next(), "listening")
+
+			require.NoError(t, writer.CreateVersion(ctx, testVersion("tagifai", 1, "aaa"), testArtifact("tagifai", 1, "aaa")))
+			require.NoError(t, writer.CreateVersion(ctx, testVersion("other", 1, "bbb"), testArtifact("other", 1, "bbb")))
+			require.NoError(t, writer.SetServing(ctx, "tagifai", 1))
+			assert.Equal(t, "tagifai", next())
+			assert.Equal(t, ENOTFOUND, ErrorCode(writer.SetServing(ctx, "tagifai", 9)))
+			require.NoError(t, writer.SetServing(ctx, "other", 1))
+			assert.Equal(t, "other", next(), "a change that failed is not announced")
+
+			stop()
+			select {
+			case err := <-done:
+				assert.ErrorIs(t, err, context.Canceled)
+			case <-time.After(10 * time.Second):
+				t.Fatal("WatchServing did not return when its context ended")
+			}
 		})
 	}
 }

@@ -3,8 +3,9 @@
 # start it, run every test that reads TAGIFAI_TEST_POSTGRES_URL, and stop it
 # whatever the tests did. Needs Debian's postgresql package installed.
 #
-# The tests run are those named TestStore*, TestSQL*, TestPostgres* and
-# TestReplicas* in ./registry/ and in every other package whose tests
+# The tests run are those named TestStore*, TestSQL*, TestPostgres*,
+# TestReplicas*, TestServingAnnouncements and TestLookupWaitsForItsTurn in
+# ./registry/ and in every other package whose tests
 # mention TAGIFAI_TEST_POSTGRES_URL. GOTESTFLAGS are go test's flags: -race unless
 # set (GOTESTFLAGS= for none, GOTESTFLAGS='-race -v' to list the tests).
 set -euo pipefail
@@ -27,5 +28,5 @@ done < <(grep -rl --include='*_test.go' --exclude-dir=node_modules --exclude-dir
 
 echo "== go test against PostgreSQL: ${pkgs[*]}"
 # shellcheck disable=SC2086
-go test -count=1 ${GOTESTFLAGS--race} -run 'TestStore|TestSQL|TestPostgres|TestReplicas' "${pkgs[@]}"
+go test -count=1 ${GOTESTFLAGS--race} -run 'TestStore|TestSQL|TestPostgres|TestReplicas|TestServingAnnouncements|TestLookupWaitsForItsTurn' "${pkgs[@]}"
 echo "== test-postgres took $((($(date +%s%N) - started) / 1000000)) ms"

@@ -272,6 +272,46 @@ func (s *Server) followServing(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// watchServing follows the database's announcements of serving-version
+// changes, when it makes them (PostgreSQL), until ctx is done: a
+// deployment or a rollback made through another replica reaches this one
+// in milliseconds instead of at the next poll. It listens again after a
+// lost connection, waiting longer after each failure (up to 30 s); it
+// reads the serving version each time it starts listening, so a change
+// announced while it was not is not missed. followServing keeps polling
+// all the same.
+func (s *Server) watchServing(ctx context.Context, w registry.ServingWatcher) {
+	const minWait, maxWait = 500 * time.Millisecond, 30 * time.Second
+	wait := minWait
+	for {
+		listening := false
+		err := w.WatchServing(ctx, func(model string) {
+			listening = true
+			if model != "" && model != s.modelName {
+				return
+			}
+			if err := s.syncServing(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("serving the version the database announced failed; serving the version in memory",
+					slog.String("error", err.Error()))
+			}
+		})
+		switch {
+		case errors.Is(err, errors.ErrUnsupported), ctx.Err() != nil:
+			return
+		case listening:
+			wait = minWait
+		}
+		s.log.Warn("listening for serving-version changes failed; polling until it listens again",
+			slog.String("error", err.Error()), slog.Duration("retry_in", wait))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxWait)
+	}
+}
+
 // syncServing serves the version the database names for the server's
 // model, if the one in memory is another version, or the same number with
 // other bytes (deleted and uploaded again through another replica).

@@ -42,8 +42,8 @@ func sharedDatabases(t *testing.T) map[string]func(t *testing.T) func() (registr
 
 // newReplica returns a started server over a store that open opens, with
 // an artifact directory of its own, as one of several replicas sharing a
-// database.
-func newReplica(t *testing.T, open func() (registry.Store, error)) *Server {
+// database, that reads the serving version every poll.
+func newReplica(t *testing.T, open func() (registry.Store, error), poll time.Duration) *Server {
 	t.Helper()
 	ctx := context.Background()
 	store, err := open()
@@ -54,7 +54,7 @@ func newReplica(t *testing.T, open func() (registry.Store, error)) *Server {
 	require.NoError(t, err)
 	_, err = reg.ImportIfEmpty(ctx, DefaultModelName, committedArtifactDir, "test")
 	require.NoError(t, err)
-	s, err := New(Config{Logger: log, Registry: reg, ServingPollInterval: 10 * time.Millisecond})
+	s, err := New(Config{Logger: log, Registry: reg, ServingPollInterval: poll})
 	require.NoError(t, err)
 	require.NoError(t, s.LoadServing(ctx))
 	bctx, stop := context.WithCancel(ctx)
@@ -75,12 +75,19 @@ func servedRun(t *testing.T, s http.Handler) string {
 // nothing else. A version uploaded through one is served by the other once
 // made serving through the first; so are a rollback, and a version deleted
 // and uploaded again under the same number with other bytes.
+//
+// With polling every 10 ms on each database, and on PostgreSQL also with
+// polling every hour, where replica b can only follow in time through the
+// database's announcements (see Server.watchServing).
 func TestReplicasFollowServingVersion(t *testing.T) {
+	polls := map[string][]time.Duration{"sqlite": {10 * time.Millisecond}, "postgres": {10 * time.Millisecond, time.Hour}}
 	for name, newDatabase := range sharedDatabases(t) {
-		t.Run(name, func(t *testing.T) {
-			open := newDatabase(t)
-			testReplicasFollow(t, newReplica(t, open), newReplica(t, open))
-		})
+		for _, poll := range polls[name] {
+			t.Run(fmt.Sprintf("%s, polling every %s", name, poll), func(t *testing.T) {
+				open := newDatabase(t)
+				testReplicasFollow(t, newReplica(t, open, poll), newReplica(t, open, poll))
+			})
+		}
 	}
 }
 

@@ -274,7 +274,8 @@ func (s *Server) SetServing(m *Serving) {
 
 // Start starts the server's background work until ctx is done: it resumes
 // the batch jobs a previous run left unfinished, starts the batch workers,
-// follows the database's serving version (see followServing), and from
+// follows the database's serving version (see followServing and
+// watchServing), and from
 // now on fills each serving version's stored-prediction cache from the
 // database. Wait waits for that work to stop.
 func (s *Server) Start(ctx context.Context) error {
@@ -286,6 +287,13 @@ func (s *Server) Start(ctx context.Context) error {
 			defer s.bg.Done()
 			s.followServing(ctx, s.servingPoll)
 		}()
+		if w, ok := s.registry.Store().(registry.ServingWatcher); ok {
+			s.bg.Add(1)
+			go func() {
+				defer s.bg.Done()
+				s.watchServing(ctx, w)
+			}()
+		}
 	}
 	s.bgMu.Unlock()
 	s.warm(s.stored.Load())
