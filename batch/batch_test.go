@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -261,6 +262,61 @@ func TestRunnersUnderOneName(t *testing.T) {
 	}
 	assert.Equal(t, len(in), obs.predicted, "items counted once")
 	assert.Equal(t, map[string]int{registry.JobSucceeded: 1}, obs.finished, "the job finished once")
+}
+
+// TestRunnerStopsDeletedJob: a job deleted while it runs stops at its next
+// chunk, quietly: it is not marked finished, nothing is logged as an error,
+// and what it stored before stays.
+func TestRunnerStopsDeletedJob(t *testing.T) {
+	reg, c := testRegistry(t)
+	store := reg.Store()
+	in := items(10*ChunkSize, "del")
+	job := createJob(t, store, "0000000000000007", in)
+	var logs syncBuffer
+	obs := &countingObserver{finished: map[string]int{}}
+	r := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(&logs, nil)), obs, 1, "replica-a")
+	ctx, stop := context.WithCancel(context.Background())
+	defer func() { stop(); r.Wait() }()
+	require.NoError(t, r.Start(ctx))
+
+	require.Eventually(t, func() bool {
+		j, err := store.Job(ctx, job.ID)
+		return err == nil && j.Done > 0
+	}, 10*time.Second, time.Millisecond)
+	deleted, err := store.DeleteJob(ctx, job.ID)
+	require.NoError(t, err)
+	require.Less(t, deleted.Done, deleted.Total, "deleted while running")
+	require.Eventually(t, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.active) == 0
+	}, 10*time.Second, time.Millisecond, "the runner lets the job go")
+
+	stored, err := store.VersionPredictions(ctx, "tagifai", 1, "", len(in))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, len(stored), deleted.Done, "what it stored before stays")
+	assert.Less(t, len(stored), len(in), "it stopped")
+	assert.Empty(t, obs.finished, "a deleted job is not marked finished")
+	assert.NotContains(t, logs.String(), "level=ERROR")
+	assert.Contains(t, logs.String(), "batch job deleted")
+}
+
+// syncBuffer is a bytes.Buffer that goroutines may write at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestRunnerSkipsStoredItems: items the version has already predicted, in

@@ -192,8 +192,12 @@ func (r *Runner) run(ctx context.Context, id string) {
 	store := context.WithoutCancel(ctx)
 	now := r.now().UTC()
 	job, err := r.store.ClaimJob(store, id, r.owner, now, now.Add(r.lease))
-	if registry.ErrorCode(err) == registry.ECONFLICT {
+	switch registry.ErrorCode(err) {
+	case registry.ECONFLICT:
 		log.Debug("another replica runs the batch job", slog.String("reason", err.Error()))
+		return
+	case registry.ENOTFOUND:
+		log.Info("batch job deleted before it started")
 		return
 	}
 	if err != nil {
@@ -219,6 +223,10 @@ func (r *Runner) run(ctx context.Context, id string) {
 		}
 		items, err := r.store.JobItems(store, id, job.Done, ChunkSize)
 		if err == nil && len(items) == 0 {
+			if _, err := r.store.Job(store, id); registry.ErrorCode(err) == registry.ENOTFOUND {
+				log.Info("batch job deleted; stopping", slog.Int("done", job.Done))
+				return
+			}
 			err = fmt.Errorf("job has %d items, expected %d", job.Done, job.Total)
 		}
 		if err != nil {
@@ -232,8 +240,12 @@ func (r *Runner) run(ctx context.Context, id string) {
 		preds := Predict(c, job.Model, job.Version, items, r.now().UTC())
 		chunk := registry.Chunk{From: job.Done, Done: job.Done + len(items), Failed: job.Failed, Predictions: preds}
 		if err := r.store.SaveChunk(store, id, r.owner, r.now().UTC().Add(r.lease), chunk); err != nil {
-			if registry.ErrorCode(err) == registry.ECONFLICT {
+			switch registry.ErrorCode(err) {
+			case registry.ECONFLICT:
 				log.Warn("batch job taken over by another replica; stopping here", slog.String("reason", err.Error()))
+				return
+			case registry.ENOTFOUND:
+				log.Info("batch job deleted; stopping", slog.Int("done", job.Done))
 				return
 			}
 			log.Error("store batch chunk", slog.String("error", err.Error()))
@@ -251,6 +263,10 @@ func (r *Runner) run(ctx context.Context, id string) {
 
 func (r *Runner) finish(ctx context.Context, log *slog.Logger, id, status, reason string) {
 	if err := r.store.FinishJob(ctx, id, r.owner, status, reason, r.now().UTC()); err != nil {
+		if registry.ErrorCode(err) == registry.ENOTFOUND {
+			log.Info("batch job deleted before it was marked finished")
+			return
+		}
 		log.Error("finish batch job", slog.String("error", err.Error()))
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -72,6 +73,13 @@ type BatchStore interface {
 	Job(ctx context.Context, id string) (Job, error)
 	// UnfinishedJobs lists the queued and running jobs, oldest first.
 	UnfinishedJobs(ctx context.Context) ([]Job, error)
+	// Jobs lists up to limit jobs, newest first, from the one after
+	// (JobKey{} for the newest), only those with status unless it is "".
+	Jobs(ctx context.Context, status string, after JobKey, limit int) ([]Job, error)
+	// DeleteJob deletes a job and its items, whatever its status, and
+	// returns it as it was; the predictions it stored stay. ENOTFOUND when
+	// there is none. A runner working on it stops at its next chunk.
+	DeleteJob(ctx context.Context, id string) (Job, error)
 	// JobItems returns up to limit items of a job from index from on.
 	JobItems(ctx context.Context, id string, from, limit int) ([]Item, error)
 	// ClaimJob marks a job running for the replica owner until leaseUntil
@@ -186,6 +194,63 @@ func (s *SQLStore) UnfinishedJobs(ctx context.Context) ([]Job, error) {
 		out = append(out, j)
 	}
 	return out, rows.Err()
+}
+
+// JobKey is a job's place in the listing of jobs, newest first: by
+// creation time, then by id.
+type JobKey struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// Key returns j's place in the listing of jobs.
+func (j Job) Key() JobKey { return JobKey{CreatedAt: j.CreatedAt, ID: j.ID} }
+
+// Jobs implements BatchStore.
+func (s *SQLStore) Jobs(ctx context.Context, status string, after JobKey, limit int) ([]Job, error) {
+	before, id := int64(math.MaxInt64), ""
+	if after != (JobKey{}) {
+		before, id = after.CreatedAt.UnixNano(), after.ID
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs
+		WHERE ($1 = '' OR status = $1) AND (created_at < $2 OR (created_at = $2 AND id < $3))
+		ORDER BY created_at DESC, id DESC LIMIT $4`, status, before, id, limit)
+	if err != nil {
+		return nil, fmt.Errorf("registry: list jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("registry: list jobs: %w", err)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// DeleteJob implements BatchStore.
+func (s *SQLStore) DeleteJob(ctx context.Context, id string) (Job, error) {
+	var j Job
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs WHERE id = $1`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return Errorf(ENOTFOUND, "no batch job %q", id)
+		}
+		if err != nil {
+			return fmt.Errorf("registry: delete job: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM batch_items WHERE job_id = $1`, id); err != nil {
+			return fmt.Errorf("registry: delete job: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM batch_jobs WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("registry: delete job: %w", err)
+		}
+		return nil
+	})
+	return j, err
 }
 
 // JobItems implements BatchStore.

@@ -349,6 +349,79 @@ func TestStore(t *testing.T) {
 				require.NoError(t, s.DeleteVersion(ctx, "tagifai", 1), "a finished job does not hold its version")
 			})
 
+			t.Run("listing and deleting batch jobs", func(t *testing.T) {
+				s := open(t)
+				at := func(sec int64) time.Time { return time.Unix(1700000000+sec, 0).UTC() }
+				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa"), testArtifact("tagifai", 1, "aaa")))
+				// Five jobs; two share a creation time, so ids break the tie.
+				created := map[string]int64{"job-a": 1, "job-b": 2, "job-c": 2, "job-d": 3, "job-e": 4}
+				for id, sec := range created {
+					require.NoError(t, s.CreateJob(ctx, Job{ID: id, Model: "tagifai", Version: 1, Status: JobQueued, Total: 1, CreatedBy: "alice", CreatedAt: at(sec)},
+						[]Item{{ID: "item-" + id, Text: "text"}}))
+				}
+				_, err := s.ClaimJob(ctx, "job-d", "replica-a", at(5), at(35))
+				require.NoError(t, err)
+				require.NoError(t, s.SaveChunk(ctx, "job-d", "replica-a", at(35), Chunk{Done: 1, Predictions: []StoredPrediction{{Model: "tagifai", Version: 1,
+					ItemID: "item-job-d", TextSHA256: "sha", Tag: "a", Probabilities: map[string]float64{"a": 1, "b": 0}, CreatedAt: at(5)}}}))
+				require.NoError(t, s.FinishJob(ctx, "job-d", "replica-a", JobSucceeded, "", at(6)))
+
+				ids := func(jobs []Job) []string {
+					out := []string{}
+					for _, j := range jobs {
+						out = append(out, j.ID)
+					}
+					return out
+				}
+				// Page through all of them, two at a time.
+				var pages [][]string
+				after := JobKey{}
+				for {
+					page, err := s.Jobs(ctx, "", after, 2)
+					require.NoError(t, err)
+					if len(page) == 0 {
+						break
+					}
+					pages = append(pages, ids(page))
+					after = page[len(page)-1].Key()
+				}
+				assert.Equal(t, [][]string{{"job-e", "job-d"}, {"job-c", "job-b"}, {"job-a"}}, pages, "newest first, then by id")
+				queued, err := s.Jobs(ctx, JobQueued, JobKey{}, 10)
+				require.NoError(t, err)
+				assert.Equal(t, []string{"job-e", "job-c", "job-b", "job-a"}, ids(queued))
+				succeeded, err := s.Jobs(ctx, JobSucceeded, JobKey{}, 10)
+				require.NoError(t, err)
+				require.Equal(t, []string{"job-d"}, ids(succeeded))
+				assert.Equal(t, 1, succeeded[0].Done)
+
+				assert.Equal(t, ECONFLICT, ErrorCode(s.DeleteVersion(ctx, "tagifai", 1)), "queued jobs hold the version")
+				deleted, err := s.DeleteJob(ctx, "job-d")
+				require.NoError(t, err)
+				assert.Equal(t, succeeded[0], deleted, "the job as it was")
+				_, err = s.Job(ctx, "job-d")
+				assert.Equal(t, ENOTFOUND, ErrorCode(err))
+				items, err := s.JobItems(ctx, "job-d", 0, 10)
+				require.NoError(t, err)
+				assert.Empty(t, items, "its items are gone")
+				_, err = s.Prediction(ctx, "tagifai", 1, "item-job-d")
+				assert.NoError(t, err, "its predictions stay")
+				_, err = s.DeleteJob(ctx, "job-d")
+				assert.Equal(t, ENOTFOUND, ErrorCode(err))
+
+				_, err = s.ClaimJob(ctx, "job-e", "replica-a", at(7), at(37))
+				require.NoError(t, err)
+				_, err = s.DeleteJob(ctx, "job-e")
+				require.NoError(t, err, "a running job can be deleted")
+				assert.Equal(t, ENOTFOUND, ErrorCode(s.SaveChunk(ctx, "job-e", "replica-a", at(8), Chunk{Done: 1})), "its runner's next chunk is refused")
+				for _, id := range []string{"job-a", "job-b", "job-c"} {
+					_, err := s.DeleteJob(ctx, id)
+					require.NoError(t, err)
+				}
+				all, err := s.Jobs(ctx, "", JobKey{}, 10)
+				require.NoError(t, err)
+				assert.Empty(t, all)
+				require.NoError(t, s.DeleteVersion(ctx, "tagifai", 1), "with its jobs deleted, the version can be")
+			})
+
 			t.Run("concurrent writers", func(t *testing.T) {
 				// n callers race in each of n rounds; the later rounds find
 				// the connections of a pool open, and so race harder.
