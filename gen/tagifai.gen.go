@@ -24,22 +24,22 @@ import (
 
 // Defines values for BatchJobStatus.
 const (
-	Failed    BatchJobStatus = "failed"
-	Queued    BatchJobStatus = "queued"
-	Running   BatchJobStatus = "running"
-	Succeeded BatchJobStatus = "succeeded"
+	BatchJobStatusFailed    BatchJobStatus = "failed"
+	BatchJobStatusQueued    BatchJobStatus = "queued"
+	BatchJobStatusRunning   BatchJobStatus = "running"
+	BatchJobStatusSucceeded BatchJobStatus = "succeeded"
 )
 
 // Valid indicates whether the value is a known member of the BatchJobStatus enum.
 func (e BatchJobStatus) Valid() bool {
 	switch e {
-	case Failed:
+	case BatchJobStatusFailed:
 		return true
-	case Queued:
+	case BatchJobStatusQueued:
 		return true
-	case Running:
+	case BatchJobStatusRunning:
 		return true
-	case Succeeded:
+	case BatchJobStatusSucceeded:
 		return true
 	default:
 		return false
@@ -100,6 +100,30 @@ func (e Role) Valid() bool {
 	case Predictor:
 		return true
 	case Viewer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListBatchJobsParamsStatus.
+const (
+	ListBatchJobsParamsStatusFailed    ListBatchJobsParamsStatus = "failed"
+	ListBatchJobsParamsStatusQueued    ListBatchJobsParamsStatus = "queued"
+	ListBatchJobsParamsStatusRunning   ListBatchJobsParamsStatus = "running"
+	ListBatchJobsParamsStatusSucceeded ListBatchJobsParamsStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the ListBatchJobsParamsStatus enum.
+func (e ListBatchJobsParamsStatus) Valid() bool {
+	switch e {
+	case ListBatchJobsParamsStatusFailed:
+		return true
+	case ListBatchJobsParamsStatusQueued:
+		return true
+	case ListBatchJobsParamsStatusRunning:
+		return true
+	case ListBatchJobsParamsStatusSucceeded:
 		return true
 	default:
 		return false
@@ -302,6 +326,45 @@ type BatchJobRequest struct {
 	//
 	// Example: 1
 	Version *int `json:"version,omitempty"`
+}
+
+// BatchJobsEnvelope A page of batch jobs.
+type BatchJobsEnvelope struct {
+	// Data The page.
+	Data struct {
+		// Jobs The jobs, newest first.
+		Jobs []BatchJob `json:"jobs"`
+
+		// NextCursor The cursor of the next page; absent on the last page.
+		//
+		// Example: 1795536000000000000-5f0c9a7e2b1d4c38
+		NextCursor *string `json:"next_cursor,omitempty"`
+	} `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
 }
 
 // CreateUserRequest A new user.
@@ -1142,6 +1205,21 @@ type UnsupportedMediaType = ErrorEnvelope
 // ValidationError An error's envelope.
 type ValidationError = ErrorEnvelope
 
+// ListBatchJobsParams defines parameters for ListBatchJobs.
+type ListBatchJobsParams struct {
+	// Status Only the jobs with this status.
+	Status *ListBatchJobsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Cursor Where to continue, from a previous page's `next_cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit The most jobs on one page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// ListBatchJobsParamsStatus defines parameters for ListBatchJobs.
+type ListBatchJobsParamsStatus string
+
 // ListBatchJobPredictionsParams defines parameters for ListBatchJobPredictions.
 type ListBatchJobPredictionsParams struct {
 	// Cursor Where to continue, from a previous page's `next_cursor`.
@@ -1268,6 +1346,16 @@ type ClientInterface interface {
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArg(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListBatchJobs List batch jobs
+	//
+	// The batch jobs, newest first, `limit` at a time, optionally only those with one
+	// `status`. Pass the `next_cursor` of a page as `cursor` to get the next one; the
+	// last page has none. A key with the `predictor` role is needed when the server
+	// runs with `--require-auth`.
+	//
+	// Corresponds with GET /batch-jobs (the `ListBatchJobs` operationId).
+	ListBatchJobs(ctx context.Context, params *ListBatchJobsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CreateBatchJobWithBody Start a batch job
 	//
 	// Queues items to be predicted in the background by the serving version (or
@@ -1301,6 +1389,19 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
 	CreateBatchJob(ctx context.Context, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteBatchJob Cancel and delete a batch job
+	//
+	// Deletes the job and its items, stopping it first if it is queued or running:
+	// a running job stops before its next chunk is stored. The predictions it has
+	// stored stay, since they are the version's predictions of those items, and
+	// `GET /predictions/{item-id}` goes on answering them. Answers the job as it
+	// was when deleted. A version cannot be deleted while it has jobs queued or
+	// running; deleting those jobs lets it be. A key with the `predictor` role is
+	// needed when the server runs with `--require-auth`.
+	//
+	// Corresponds with DELETE /batch-jobs/{job-id} (the `DeleteBatchJob` operationId).
+	DeleteBatchJob(ctx context.Context, jobId JobID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetBatchJob Follow a batch job
 	//
@@ -1573,6 +1674,26 @@ func (c *Client) GetArg(ctx context.Context, arg string, reqEditors ...RequestEd
 	return c.Client.Do(req)
 }
 
+// ListBatchJobs List batch jobs
+//
+// The batch jobs, newest first, `limit` at a time, optionally only those with one
+// `status`. Pass the `next_cursor` of a page as `cursor` to get the next one; the
+// last page has none. A key with the `predictor` role is needed when the server
+// runs with `--require-auth`.
+//
+// Corresponds with GET /batch-jobs (the `ListBatchJobs` operationId).
+func (c *Client) ListBatchJobs(ctx context.Context, params *ListBatchJobsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListBatchJobsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CreateBatchJobWithBody Start a batch job
 //
 // Queues items to be predicted in the background by the serving version (or
@@ -1617,6 +1738,29 @@ func (c *Client) CreateBatchJobWithBody(ctx context.Context, contentType string,
 // Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
 func (c *Client) CreateBatchJob(ctx context.Context, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateBatchJobRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteBatchJob Cancel and delete a batch job
+//
+// Deletes the job and its items, stopping it first if it is queued or running:
+// a running job stops before its next chunk is stored. The predictions it has
+// stored stay, since they are the version's predictions of those items, and
+// `GET /predictions/{item-id}` goes on answering them. Answers the job as it
+// was when deleted. A version cannot be deleted while it has jobs queued or
+// running; deleting those jobs lets it be. A key with the `predictor` role is
+// needed when the server runs with `--require-auth`.
+//
+// Corresponds with DELETE /batch-jobs/{job-id} (the `DeleteBatchJob` operationId).
+func (c *Client) DeleteBatchJob(ctx context.Context, jobId JobID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteBatchJobRequest(c.Server, jobId)
 	if err != nil {
 		return nil, err
 	}
@@ -2163,6 +2307,84 @@ func NewGetArgRequest(server string, arg string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListBatchJobsRequest constructs an http.Request for the ListBatchJobs method
+func NewListBatchJobsRequest(server string, params *ListBatchJobsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/batch-jobs")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewCreateBatchJobRequest calls the generic CreateBatchJob builder with application/json body
 func NewCreateBatchJobRequest(server string, body CreateBatchJobJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -2199,6 +2421,40 @@ func NewCreateBatchJobRequestWithBody(server string, contentType string, body io
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteBatchJobRequest constructs an http.Request for the DeleteBatchJob method
+func NewDeleteBatchJobRequest(server string, jobId JobID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "job-id", jobId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/batch-jobs/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -3013,6 +3269,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArgWithResponse(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*GetArgResponse, error)
 
+	// ListBatchJobsWithResponse List batch jobs
+	//
+	// The batch jobs, newest first, `limit` at a time, optionally only those with one
+	// `status`. Pass the `next_cursor` of a page as `cursor` to get the next one; the
+	// last page has none. A key with the `predictor` role is needed when the server
+	// runs with `--require-auth`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /batch-jobs (the `ListBatchJobs` operationId).
+	ListBatchJobsWithResponse(ctx context.Context, params *ListBatchJobsParams, reqEditors ...RequestEditorFn) (*ListBatchJobsResponse, error)
+
 	// CreateBatchJobWithBodyWithResponse Start a batch job
 	//
 	// Queues items to be predicted in the background by the serving version (or
@@ -3046,6 +3314,21 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
 	CreateBatchJobWithResponse(ctx context.Context, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBatchJobResponse, error)
+
+	// DeleteBatchJobWithResponse Cancel and delete a batch job
+	//
+	// Deletes the job and its items, stopping it first if it is queued or running:
+	// a running job stops before its next chunk is stored. The predictions it has
+	// stored stay, since they are the version's predictions of those items, and
+	// `GET /predictions/{item-id}` goes on answering them. Answers the job as it
+	// was when deleted. A version cannot be deleted while it has jobs queued or
+	// running; deleting those jobs lets it be. A key with the `predictor` role is
+	// needed when the server runs with `--require-auth`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /batch-jobs/{job-id} (the `DeleteBatchJob` operationId).
+	DeleteBatchJobWithResponse(ctx context.Context, jobId JobID, reqEditors ...RequestEditorFn) (*DeleteBatchJobResponse, error)
 
 	// GetBatchJobWithResponse Follow a batch job
 	//
@@ -3515,6 +3798,96 @@ func (r GetArgResponse) ContentType() string {
 	return ""
 }
 
+// ListBatchJobsResponse401Headers the declared response headers of an HTTP 401 response for ListBatchJobs
+type ListBatchJobsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListBatchJobsResponse405Headers the declared response headers of an HTTP 405 response for ListBatchJobs
+type ListBatchJobsResponse405Headers struct {
+	Allow *string
+}
+
+type ListBatchJobsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BatchJobsEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListBatchJobsResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListBatchJobsResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListBatchJobsResponse) GetJSON200() *BatchJobsEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListBatchJobsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListBatchJobsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListBatchJobsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListBatchJobsResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListBatchJobsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListBatchJobsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListBatchJobsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListBatchJobsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListBatchJobsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // CreateBatchJobResponse202Headers the declared response headers of an HTTP 202 response for CreateBatchJob
 type CreateBatchJobResponse202Headers struct {
 	Location *string
@@ -3641,6 +4014,103 @@ func (r CreateBatchJobResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateBatchJobResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteBatchJobResponse401Headers the declared response headers of an HTTP 401 response for DeleteBatchJob
+type DeleteBatchJobResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteBatchJobResponse405Headers the declared response headers of an HTTP 405 response for DeleteBatchJob
+type DeleteBatchJobResponse405Headers struct {
+	Allow *string
+}
+
+type DeleteBatchJobResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BatchJobEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteBatchJobResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *DeleteBatchJobResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteBatchJobResponse) GetJSON200() *BatchJobEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteBatchJobResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteBatchJobResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteBatchJobResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r DeleteBatchJobResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r DeleteBatchJobResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteBatchJobResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteBatchJobResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteBatchJobResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteBatchJobResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteBatchJobResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5473,6 +5943,24 @@ func (c *ClientWithResponses) GetArgWithResponse(ctx context.Context, arg string
 	return ParseGetArgResponse(rsp)
 }
 
+// ListBatchJobsWithResponse List batch jobs
+//
+// The batch jobs, newest first, `limit` at a time, optionally only those with one
+// `status`. Pass the `next_cursor` of a page as `cursor` to get the next one; the
+// last page has none. A key with the `predictor` role is needed when the server
+// runs with `--require-auth`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /batch-jobs (the `ListBatchJobs` operationId).
+func (c *ClientWithResponses) ListBatchJobsWithResponse(ctx context.Context, params *ListBatchJobsParams, reqEditors ...RequestEditorFn) (*ListBatchJobsResponse, error) {
+	rsp, err := c.ListBatchJobs(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListBatchJobsResponse(rsp)
+}
+
 // CreateBatchJobWithBodyWithResponse Start a batch job
 //
 // Queues items to be predicted in the background by the serving version (or
@@ -5517,6 +6005,27 @@ func (c *ClientWithResponses) CreateBatchJobWithResponse(ctx context.Context, bo
 		return nil, err
 	}
 	return ParseCreateBatchJobResponse(rsp)
+}
+
+// DeleteBatchJobWithResponse Cancel and delete a batch job
+//
+// Deletes the job and its items, stopping it first if it is queued or running:
+// a running job stops before its next chunk is stored. The predictions it has
+// stored stay, since they are the version's predictions of those items, and
+// `GET /predictions/{item-id}` goes on answering them. Answers the job as it
+// was when deleted. A version cannot be deleted while it has jobs queued or
+// running; deleting those jobs lets it be. A key with the `predictor` role is
+// needed when the server runs with `--require-auth`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /batch-jobs/{job-id} (the `DeleteBatchJob` operationId).
+func (c *ClientWithResponses) DeleteBatchJobWithResponse(ctx context.Context, jobId JobID, reqEditors ...RequestEditorFn) (*DeleteBatchJobResponse, error) {
+	rsp, err := c.DeleteBatchJob(ctx, jobId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteBatchJobResponse(rsp)
 }
 
 // GetBatchJobWithResponse Follow a batch job
@@ -6097,6 +6606,90 @@ func ParseGetArgResponse(rsp *http.Response) (*GetArgResponse, error) {
 	return response, nil
 }
 
+// ParseListBatchJobsResponse parses an HTTP response from a ListBatchJobsWithResponse call
+func ParseListBatchJobsResponse(rsp *http.Response) (*ListBatchJobsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListBatchJobsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BatchJobsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListBatchJobsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListBatchJobsResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseCreateBatchJobResponse parses an HTTP response from a CreateBatchJobWithResponse call
 func ParseCreateBatchJobResponse(rsp *http.Response) (*CreateBatchJobResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -6213,6 +6806,97 @@ func ParseCreateBatchJobResponse(rsp *http.Response) (*CreateBatchJobResponse, e
 		response.Headers401 = &headers
 	case rsp.StatusCode == 405:
 		var headers CreateBatchJobResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteBatchJobResponse parses an HTTP response from a DeleteBatchJobWithResponse call
+func ParseDeleteBatchJobResponse(rsp *http.Response) (*DeleteBatchJobResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteBatchJobResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BatchJobEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteBatchJobResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers DeleteBatchJobResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -7891,9 +8575,15 @@ type ServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx echo.Context, arg string) error
+	// ListBatchJobs List batch jobs
+	// (GET /batch-jobs)
+	ListBatchJobs(ctx echo.Context, params ListBatchJobsParams) error
 	// CreateBatchJob Start a batch job
 	// (POST /batch-jobs)
 	CreateBatchJob(ctx echo.Context) error
+	// DeleteBatchJob Cancel and delete a batch job
+	// (DELETE /batch-jobs/{job-id})
+	DeleteBatchJob(ctx echo.Context, jobId JobID) error
 	// GetBatchJob Follow a batch job
 	// (GET /batch-jobs/{job-id})
 	GetBatchJob(ctx echo.Context, jobId JobID) error
@@ -7992,12 +8682,60 @@ func (w *ServerInterfaceWrapper) GetArg(ctx echo.Context) error {
 	return err
 }
 
+// ListBatchJobs converts echo context to params.
+func (w *ServerInterfaceWrapper) ListBatchJobs(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListBatchJobsParams
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", ctx.QueryParams(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter status: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListBatchJobs(ctx, params)
+	return err
+}
+
 // CreateBatchJob converts echo context to params.
 func (w *ServerInterfaceWrapper) CreateBatchJob(ctx echo.Context) error {
 	var err error
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.CreateBatchJob(ctx)
+	return err
+}
+
+// DeleteBatchJob converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteBatchJob(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "job-id" -------------
+	var jobId JobID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "job-id", ctx.Param("job-id"), &jobId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter job-id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteBatchJob(ctx, jobId)
 	return err
 }
 
@@ -8369,7 +9107,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/models/:model-name/versions/:version", wrapper.GetVersion, options.OperationMiddlewares["getVersion"]...)
 	router.PUT(options.BaseURL+"/models/:model-name/versions/:version", wrapper.UploadVersion, options.OperationMiddlewares["uploadVersion"]...)
 	router.POST(options.BaseURL+"/models/:model-name/versions/:version/predictions", wrapper.PredictWithVersion, options.OperationMiddlewares["predictWithVersion"]...)
+	router.GET(options.BaseURL+"/batch-jobs", wrapper.ListBatchJobs, options.OperationMiddlewares["listBatchJobs"]...)
 	router.POST(options.BaseURL+"/batch-jobs", wrapper.CreateBatchJob, options.OperationMiddlewares["createBatchJob"]...)
+	router.DELETE(options.BaseURL+"/batch-jobs/:job-id", wrapper.DeleteBatchJob, options.OperationMiddlewares["deleteBatchJob"]...)
 	router.GET(options.BaseURL+"/batch-jobs/:job-id", wrapper.GetBatchJob, options.OperationMiddlewares["getBatchJob"]...)
 	router.GET(options.BaseURL+"/batch-jobs/:job-id/predictions", wrapper.ListBatchJobPredictions, options.OperationMiddlewares["listBatchJobPredictions"]...)
 	router.GET(options.BaseURL+"/predictions/:item-id", wrapper.GetStoredPrediction, options.OperationMiddlewares["getStoredPrediction"]...)
@@ -8642,6 +9382,104 @@ func (response GetArg503JSONResponse) VisitGetArgResponse(w http.ResponseWriter)
 	return err
 }
 
+type ListBatchJobsRequestObject struct {
+	Params ListBatchJobsParams
+}
+
+type ListBatchJobsResponseObject interface {
+	VisitListBatchJobsResponse(w http.ResponseWriter) error
+}
+
+type ListBatchJobs200JSONResponse BatchJobsEnvelope
+
+func (response ListBatchJobs200JSONResponse) VisitListBatchJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobs401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListBatchJobs401JSONResponse) VisitListBatchJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobs403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListBatchJobs403JSONResponse) VisitListBatchJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobs405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response ListBatchJobs405JSONResponse) VisitListBatchJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobs422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ListBatchJobs422JSONResponse) VisitListBatchJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobs500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListBatchJobs500JSONResponse) VisitListBatchJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateBatchJobRequestObject struct {
 	JSONBody *CreateBatchJobJSONRequestBody
 	Body     io.Reader
@@ -8819,6 +9657,118 @@ func (response CreateBatchJob503JSONResponse) VisitCreateBatchJobResponse(w http
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteBatchJobRequestObject struct {
+	JobId JobID `json:"job-id"`
+}
+
+type DeleteBatchJobResponseObject interface {
+	VisitDeleteBatchJobResponse(w http.ResponseWriter) error
+}
+
+type DeleteBatchJob200JSONResponse BatchJobEnvelope
+
+func (response DeleteBatchJob200JSONResponse) VisitDeleteBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteBatchJob401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteBatchJob401JSONResponse) VisitDeleteBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteBatchJob403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response DeleteBatchJob403JSONResponse) VisitDeleteBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteBatchJob404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteBatchJob404JSONResponse) VisitDeleteBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteBatchJob405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response DeleteBatchJob405JSONResponse) VisitDeleteBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteBatchJob422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response DeleteBatchJob422JSONResponse) VisitDeleteBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteBatchJob500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response DeleteBatchJob500JSONResponse) VisitDeleteBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10904,9 +11854,15 @@ type StrictServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx context.Context, request GetArgRequestObject) (GetArgResponseObject, error)
+	// ListBatchJobs List batch jobs
+	// (GET /batch-jobs)
+	ListBatchJobs(ctx context.Context, request ListBatchJobsRequestObject) (ListBatchJobsResponseObject, error)
 	// CreateBatchJob Start a batch job
 	// (POST /batch-jobs)
 	CreateBatchJob(ctx context.Context, request CreateBatchJobRequestObject) (CreateBatchJobResponseObject, error)
+	// DeleteBatchJob Cancel and delete a batch job
+	// (DELETE /batch-jobs/{job-id})
+	DeleteBatchJob(ctx context.Context, request DeleteBatchJobRequestObject) (DeleteBatchJobResponseObject, error)
 	// GetBatchJob Follow a batch job
 	// (GET /batch-jobs/{job-id})
 	GetBatchJob(ctx context.Context, request GetBatchJobRequestObject) (GetBatchJobResponseObject, error)
@@ -11049,6 +12005,31 @@ func (sh *strictHandler) GetArg(ctx echo.Context, arg string) error {
 	return nil
 }
 
+// ListBatchJobs operation middleware
+func (sh *strictHandler) ListBatchJobs(ctx echo.Context, params ListBatchJobsParams) error {
+	var request ListBatchJobsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListBatchJobs(ctx.Request().Context(), request.(ListBatchJobsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListBatchJobs")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListBatchJobsResponseObject); ok {
+		return validResponse.VisitListBatchJobsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // CreateBatchJob operation middleware
 func (sh *strictHandler) CreateBatchJob(ctx echo.Context) error {
 	var request CreateBatchJobRequestObject
@@ -11095,6 +12076,31 @@ func (sh *strictHandler) CreateBatchJob(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(CreateBatchJobResponseObject); ok {
 		return validResponse.VisitCreateBatchJobResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteBatchJob operation middleware
+func (sh *strictHandler) DeleteBatchJob(ctx echo.Context, jobId JobID) error {
+	var request DeleteBatchJobRequestObject
+
+	request.JobId = jobId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteBatchJob(ctx.Request().Context(), request.(DeleteBatchJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteBatchJob")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteBatchJobResponseObject); ok {
+		return validResponse.VisitDeleteBatchJobResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -11666,187 +12672,196 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s29jf8VTDcnUkyLyVT8iW2Mzv/SdOkTf9pmk2c9t2n8mNBJCSxpgCVAK24WX/3Z3AOQIIkdLNl",
-	"N93NzM7WEUlcDw7O9Xc+B7GYzQVnXMng9HMwpzmdMcVy+NcPYvT6W/1HwmScp3OVCh6cBmdTRn4To0eS",
-	"pEk3CAP2ic7mGQtOg8NxFJ/Qp6w/6iUH8f5xEAap/mJO1TQIA05n+q3fxKiTJkEY5Oz3Is1ZEpyqvGBh",
-	"IOMpm1Ech1Is15/+31+jzgntjM8/945u/h6Egbqe60akylM+CW5uwuBHkbDsLbTtG+pMP34kie69PlxF",
-	"J+mYpv5Rwmcd+MemI6WdP6LOybn5b+f8cxQe9ZcM+meWSxijb8hX+JDwYjZieW3QPe9gzQcrRzqjn9JZ",
-	"MQtO+72DpwfH+0cHT8NglnL8sVcOMuWKTVge3Ohh5kzOBZcM6OEbmrxnvxdMKv2vWHDFOPxJ5/Msjame",
-	"wd5vEmdVjvhzkFAFI2B5LjRl/fo5yAS+Hpz+GoxEch2ch8GMSUknegj6F5JKwoUiVzRLE/LDh5/enpKC",
-	"s09zFiuWEMYTIsbwO0n5vFDVKusRXKQcPgxuzm/clr+hCbFz0L+rqUiC0+DdTx/OgjCQiqpCdmKRsOD0",
-	"IIrCQKUzJhWdzYPToB/1jzq9Xqd/cNY7Oo2i0yj6P0EYFHkWnAZTpeane3t6XtlUSHV6HEXR3jxnSRqr",
-	"4MbdiL/nbBycBn/bq87eHj6Vey/1Er3kVywTc4Zb0CYPd3kWLMs6Y5HPGC5SV/f1QvBxpvvd5TYZirOk",
-	"VtswS7A9vSfmWOkRSpZfpXzyjMzoJSOUCzVleUne+ikj4zSXzu7FduyNnSvn5Gzbty/fvDx72d64kztv",
-	"HJx+uWemsmdGLPd6O97KHGmR2FlLskjVlCymVMH6KZGzBPb0lchHaZIwvtNNnTKasDwIg+eFmoo8/QOf",
-	"1DZXTTWtMZZIoqaM0GSWcpKLjD2Df1+yazKl+OwqZQuWw8NqR8flyBtbWk3JPYofPSdx/942tL/jDX3+",
-	"7rVekUcSFoHM6DUc00QQvYywk6+5vjFoBu3tcjdru5aaXgi8+4xIxmCL4NDlJBMTMhZ5SYBPk17cZyc0",
-	"qN0DuoHmrtnhkw/YEk5jDTM9/GKZqVmPMU0zlnQJSAw4V30AJ4yzPI2fkYQpmmaS0JwRwbNrknJnOR9J",
-	"vaAhKXjCcvjdrmuKp/dHWJy3Qj3PMrHQ1/MOD7FZ+dr242/ku5dn9qag2DMRnJRLWW42vn7Bhbow7zW3",
-	"HWdA3gpF7BycPf/upefUHn6hW65vMsI+pVLJkIwKhRep5rvA6nBSWupC7giyD8x5iYAJ7yMDhKZpHLO5",
-	"knVh056KchpNmVCP9a1Qr0TBk/u4uGk+qZMIF0TlNOUpnxCaT4oZ4wqk5IQMAi4uZBFPL2g+GQQVnWgC",
-	"GcMIG+Sh6QKHvo4qDu5MFTSfyD1ngDskj7eC6FZJLgrFCPBHKYo8ZnCK3wr1ntHk+t6YNheorugzmwma",
-	"sIRcM1Vf/hxG0Fh+zYvTmJGPnF7RNKMjuIBXbcThDi7V3S68Z+bPiMqvCZ3QlJOMKq0L3YTBO3qtXzkT",
-	"4g3NJ+yBlJFM96WZO+XkoHdysB8dkNG1YrLaHv3qhRLiAt5t7pHRO8hLrlJ1Tc6EIDj+dYpIb/8LV0Tc",
-	"pXFkjJIP3oTBR06NhLnjy28TCZZyK5fp0VoV+ZRIrUUO6l+ekm8YzVlOBkUU7ceX7Br+YC4XLNzJNHa5",
-	"NtF1vLC3I7n2nrQSLdZzYdcu1PxQ8JoYmQiG0sUlFwvyWAARKLKgepmvxCVLnjQu0l9++aWjF5xxpTd9",
-	"idEGhsuIEoQ678IlXb9WcbPWXqwfuSzmc5ErlvzIkpSewTv3QYYvsMUO9FCjQtMX0eMjg0CxT2pvntGU",
-	"DwIro5WDfEYKyUhrSA4Flq9ezPSELuBBixbLtwhMm8Co1vKbw7+A4WPYXJwh8JmfaZYm8OPO1Su8G0LY",
-	"OM30I/N3fZfHKcsSl804QnYqJZBkc5fmuYj1P0cZM7fD2j3q97/QPSoVH1mzTWkxe5QzeolyMjbZBVOo",
-	"aR6k7HxStq+3K8t+GsM2rBxWOaLwczDPxZzlKkWLpd1QmiSpHiPN3tWft4ZvBeFHklzRrEC5b/1roWaQ",
-	"eprXJFWVrXlGP7kd9sDg2vjFEIcY/cb0Zty4NtxfcQbnrbfOm4P6SfPlpjT/SBJmFgfm8TyfyHtZ3/YC",
-	"tcYC6lD9ay3H73x3Xl6x/Nqj2Iyuy11ZveIwqvNd7Yt/LR7V9+UbquLpa8Vmy1djTDPJfJueKjbT96Q5",
-	"ze1VThP/WuoPwYfzjAy/e3lWGgXALPZZP+2kyc2QjFOeSJLCCqINy71/j5DK3zA+UdPgtNc/Bhov/93y",
-	"fRie6R3SPBd6GR9JolKVMUJ5Qpy3yG8i5XjIKJFzGjf8OS/EbE7zVApORkwtGOPkXz+9+Qmaef/i7Vsi",
-	"OMkZzchC5FlCrtKECdkYfxRFUXMGlY9nMPjg9ea4lAGuLXsvNMjDbPUPYtRegOdkpJ+R38SovYlxRtPZ",
-	"Bfs0T3MmL6hn/X6ZMm4sT3DHPZIEPiIZnUsmScEzJmEfwagsS2t8PC34JVrhn5U/mkbAfqmgZXqJgt9v",
-	"YkQEWMxyMQNml1FpGk2wsfqutG6m/RN9M+l7Qc9DnyTW0VdZ4KGVOGdUyzgrZ6yHpCVO8/Ka7vFi3Kz7",
-	"RHCPgPq9WJAZ5ddwhCSZ0itGRprappQnGUvIY3OUWAK0h2sD4rO8TOdz/bMkNANN3jx9Uhv1IZJh0yMX",
-	"omTiW4rrciWMJbO2CNbjsu/6Z/SSJSxjypVRqrljO2tnH4siS0AiGzFSzrvWvXcm45SncrrJ1to31+3r",
-	"FmS1jCdu7NZutQh62AoHNOpFZn1QBoL1W+aRbnUwz8UkZ3LJxTjOKXBuvb+WKoEW6xvRPXRXSBTGTGQ9",
-	"wz3HIVxtGnqhA2BzwBX8Q7As47HmCcNOx/y7kybDJzh7rU4CT2IJLEDB7dbqhX9G6Ejqm3qhN59rRXNK",
-	"ZZd8YFcsp5ltXxI5pTncpkRfwiMqGckLThhF5qm5vP5YU/qUzbwL3HmanIyP46PRYedT/9PJpW/BpaL5",
-	"RqzHvKgHoW/5HbIfFPnb3Q9/L1jBkmFIhqZT/acs4pixhCVDzWmGeH6H5DFYtofAOYbIZrje4F8DbCUI",
-	"A9OIVjJsG0HJAM7d6VRvtq91oWi2ll3YRdNbW4triJaxvKtNIiU2OV2+EAfP1W0W3R7p0AmuwCmaa6Fc",
-	"IOds1i6sVdf/vUjhqz4v5Y7bCrKOeNJUK2zbTnDIFkLsa6SLUoK1nrURjS8nuSh44pFp9TfLxVoZIjcA",
-	"yqecpAnyRUnEguvWyu/XLhlI5TfAI1/jR5ZSZym3v5SrR/OcXm9OtNWc9UiflYY1zd3sS8ANkTM2qXn7",
-	"iJ4GucPwfWT6Aqj4o2T57fb0OeFsQQqJwUv1veNLI7X0+yZQKyQ9vTxH+yQTC5Z3Ys3lM6blcBmSJJ3o",
-	"zQT1gMopa9yicdoZCRWEtwvOCgMIX1hDHO/1O80FtdFi+plvWd1T77nDU5YlkjBQYG3glWWU9TUsjUe+",
-	"dr4/O3un9RytB82nuV45vAsJsjYSi6ShOf30v16ZxliglnZinMymdWP5qbeMZu8lN5sxZi1t3xlvqO9/",
-	"YK2oeDjTyVJen07ff5E45rIVypNZdi0cz6ju9/2rF2R/f/9E86WPZy92eL2Dcc43+Y/v36xc1CXeuHWa",
-	"qaWacmfr++CuEA7OS8M1I+D9GZF+sX6ERS5QqKp/ZW20S+wIo0zfKuCqDglVJGNaSxVIKRux/3fYCByE",
-	"5ay+scRmVDszHz3nGL/TvHK/ZzRT0yWr5vhnqhg84JZjkZOpWJBM8AlJUSIHzbWYe5jMcpVGM7qSqZj2",
-	"4fWN1Zm84BfLtDAtzafJBu3vj/v0JO4lh6On7IAeRd5DNtdUfSFZLHjioZcP+IDIlMc115YR62s9HvT9",
-	"GlRLU1p5/zeu+C2F1LZYatayNVff8UXCeXDx09DrXayoU2iCxFMWXzaPw49M5Wns2d13OYtTvUz6/ohp",
-	"lsExeNUjjxcsnUwVWhONl0zLWrneHlQ444xKyTDkK+VXIrsyZpr69Me9dreveiGQ0pTmM8HTmMwYBd18",
-	"bscD48AhNVT0kzup6LyYXUhoS67QxcwbMMYZrh1MU+9coSBIrE6VJ/5+ndu1nNmKTWjOtHdHa4RevXZ3",
-	"73e9qg2irWZajiHUVFBffN/hg0yFBz970OuHYjaj+fUd1D+bR1E/eG7bHpO2iemxwtUklSq/9pi3NzHz",
-	"2gGAqbrSj6gkxRxDhpbIZtFZdLKtbMbvlE/SlneR5V9sbsyAW0gSxynzjESObSwRDbWnv8J4chGLgqsV",
-	"DMHGQ1cL3bLQ9NfeTEb9ac61OYq1RhIgqodyVGIAzRLpR676JnR9ihuJlPWTuEaUNAPYqScS22x4H9+y",
-	"hdb0H2i9tZIPl5+asjQnl8zDDug8vbhk1yutBCYoqUteY6bEVCw4gftbaEFO98AZRKFNaMobB3Uyvtj/",
-	"vd95uvjnp8vfo9HRrP/Dp+OsN/85OfnjuwP5r+nZYfw2ou+Ll+k3Y691WI9i3XbrVW1tF3wYllPcnaZQ",
-	"mlwcHh3asOZyqW/C4B3LgQfyeAmHm1cvaK1b5KpLfgFTGhmnmWJ5iCHwaHSlOWzAPGfWRtVyXcqVbv6V",
-	"J8YIdi03v3mgZSow9UEvcCLhr2W+/jAQINxlW3QsszRm9zgDTrAHq/CwK5oVEHREJFMwJ3gB5nRKhnIq",
-	"cnWh2Cc1HPDHEI2kPx1D6g3EYB6ThcgT+QROwZBn84uY8yF5zKkqcpp1MsonBZ2wjgk8SvlkwI3zXeK2",
-	"zhiHEbx4+1YSkZNYaAm4gIvoSXfAvWEUrcV2SO2B2Iuh1xYVzutEv1Lxd15tyX7Os51y5vaZa4pazrBe",
-	"wSn0yVtwGg0deY6x4/yx5yA0B7Sk83MPt3uHUsjtjMEQAgNUqgRR1GPLwYg6fxyR8yEYcmZCKtKLomjj",
-	"W/eMfVKvIUW0ZcffxrSDg/TJK+9KGW3JHOhE7wmEzrJPvhAdPbqL5XEx+gmhELyhxd2WLyA4yymXY5aT",
-	"jNEcQo2Q78PPIp+xXILtBxqC/U7HJg6y63c2Gz/+xTwXIzpKs7S8m5fwwDsocn4DHvZ6vZLDg8tE6+8Q",
-	"AtWrLQrmtheK5Z0ro5hG3agfBrNMzCX8o6fl/KUsEdTGwzCAiBj82MfjqrVSdLLMHmnDQRSdPCNDaHGI",
-	"wrw+qYsUvKq1adusrZG4YjX1R01zJqcia2g7qyayNmSpor/mfJbTwuqTIFeuBKgaRgh04yNmNGGl1/5W",
-	"1khPY26nW4RbrJjJT9xtFE4WkKhewVBru7CgROQJOsA2tDeXXOSm7VDc3F661QpsYkHdSGe9Red3MnW6",
-	"+7OGEh/c4OKegjvJBFU7DZXtXS5GDyVR6VPPHkm90/4A06VRKjRLrxgGo0Co29CVP+AhWNBocu0ROhrr",
-	"ZjrZobpk59Va2AzjcH1HHh6asALXNVdfkCpnwGPLyu2hwLZSGVYOTVEomSaMpPwZYbO5usYrIlX2NigN",
-	"aW2n4Mr0hJIBtaN2GnxmqWf5FwNJAO64EHge1SKmbJh1VyVANLvdrI9cTHI6OyVDF9hjGJKhyafQf/Ii",
-	"y/R/dbvDcMCHSogLUJTgVyEuMoFv6r/HbGH/nFF+rf82oQL6T02h0Ab7pHJ6AfPRvzs9l2mwEIIlCsUu",
-	"nJ8GfNjOp9Zv1vMD9S/+PB5owk0y06+WMAr6HxYvAseFCfl40soU0SFqadXG2PSTdUetJN/Q8Rgrk87U",
-	"YrTvTbCEZycpGntm9Jok4hlekSUqQiIIzcxVATQtMibJiI1FzjTFz+i1yy4QWaJi/AA5AFAUXoXlA9og",
-	"DcrO7fSWX6ZpPHWDdcAk2z7uV7eH8rlrBI8DxtLamA8QV7xKN3nuCjEmgBti6yHS65ZWeqdJ0FUMgsnq",
-	"oIneFqG7is0u1uY0tJMUbhmx65FitpUhv3gtar3adOJqTf21WlO072pNh7vQmhoRXo0hLskyuZBT2j88",
-	"8jc/ZZ/Ih++fd/qHR1Z6BfW4TGD1B7MH/bh/NDo4Gh0dj8ex/r+Tk9HB4X7cS/ajg96+/l+/nzyNjg6O",
-	"90djGo1PjukhOz4+6h8dsaeU3VrE3ogeN4v6QxnaE+DqLNrmmuBah06TFT24RN7ihbcXGw2frJa/KUI2",
-	"+3ooR9acTjyXE9c7Ghe59KWN6M/wmT0B+nVoqYzGF8jWIcnHdlEdhl4Uba09N1Sb0Eq1oC7bgZhMDBvE",
-	"vZEG3d7lNSa91Urk7TULOgF7RItUEAqhskdun+1njPQrLak7yq175lhbwyiKSDylOY0xAhdVICesDrmT",
-	"BaWbpor5MvTuaKfcbaLe0hy9j9JnXP8gZkxPdDEVZCqyRJIKVuKWshKIx+sz13o7jV9woqyXhE23g/UQ",
-	"ymH9ZB5JANlw4B+crJ40Y0aVpbFKr9iS2fZvMdudRGyvvcbuzUu+tRN5c17UcAh37TzkA7r7PdEV8POK",
-	"L7aPrcB1WsPwsdudOu6gyYZ5zqidD04rpt/XfCzuQDJGHGxSjdu4R5V0DMG0itV9gIR/f4Y9eZxyovWR",
-	"jHXs0Eow2yfeyACILJXFbGN1geYqHdNYkXGaNbjZyfj4KImOe8fHB/HT5OjwhPbHjNIoPjykSdQ7pPuj",
-	"8cG4N+qPotFxvx8nvcPkKO4djqJxFNHIm2Jq4lGXiHEmWLUywttsuIaVsK06oWYXrvEgoT63lS1xozvw",
-	"nuP41mn52wby3TaOYLUHp6TfvChzGUVSxCZR1hLa9r4bE4vnXX9I9AfEwxogr1zqsEFE6RLrTGSMgowt",
-	"0z/YBUKh+ePd0z/Y+jNz2D/oHx9HzsamXB0dBL6wRksoF6MVQWIgqdk3SdpYPbQd3lYX95vztnZn2e1x",
-	"HFslF6qta3X6a8eqvhI+mcVw7Ye67m0c6VIrqVz9XUhEljCpMMh348u/dvGtkQHKgexUDLCt1iQBOIBx",
-	"kafq+gMAmsFERgBZ9rzw5e885xXaGojNVJLhRvh0wy75X3ZtwviRQkC5GvChBXwAUcU8RGfBu58+nJE9",
-	"+H2IUBUQRil4zLrkJY2nRG8hRTPHgA8/dez6dLTIPATeiZcOaoJg3k8VwkWfkiGa7YdmsGRYWu+rn+Ag",
-	"GmcFwr5p7mJh3czaT5WaI+JUauSPWHBFEeLcgODbac5oyhVNuRb12tICnbweP3+ttWepBRUaT1POOqU+",
-	"atTkkEzSK3C9LdGXQ0L1gqy4M9FNU7tswWmlb1tcfQwD6Q74gP/tb8SetwF/WcsADQkk5UsIw4NksBB0",
-	"KMS+R6IswzyJpDNWkuApeKLAhTMkj5U3N/SJHhN4qwBDoMoHBA+ZTQgcDvhjmwgZko9nL/RnRZ6ZZj++",
-	"f+MC/4G3hSUm/lAfo2qWkCA34E5iG7zQxcy5IU4tS6XCdBlM5Kvlc5Oh9VDpUWHOTt0xekqGvw7AHzoI",
-	"QgO1J/HPqPplEJzrOf46CH4vWG5exQBXeDTg+tmcqik+Aijc8+GTkFAyLWaUd3JGEwBtq1ZZz7giq+oF",
-	"cOt1B/yszFvFzKJTvS7/tqms/0aH77/1T51Oh5j/1/88iCLyb0yMXwH/Tx7La67op5CovOC4SiExnkvy",
-	"8exV5zgknEmlaV0JQRLG5k9sDz3y7+3wHodNNEfLnYZlm/tm1MtB0e2bB9h7hb8LAyh/MUC85DGE2+Ct",
-	"SygnBddj4W0doBzCoRmCg/u8FPYZ6XkIcM9DgqiOQI5lstRUJLJs+sQ0vRGOP3lMSwGilEsQ3BbeRugl",
-	"uPBDROaBXWpnDNrue/sNkvADsT6SJEtnqbJfHXoIqQ2naN7u9xtT3ATYjzw2zuaQ8CLL9D7OUqnPQGLS",
-	"3EMT4IAhU5oSIQ8FTqo+YOiKEQJSVUN3n+GwojZo1uGwPBo1MPdnZseaYO5l4NkmmO62h30kTg9GMXks",
-	"GTMQapijuIf+dxhdk5uTmOZ5CvBbZPj/d4xnuvP6W0tsp2gLN8cuzlItBWhRAE4DhSh/wRnel1kaMy6Z",
-	"cwn++PqsBvsoT/f2xJxxg2It8sme+Uju6XchL16hcRavRkdAPQ163agbQdj8nHE6T7Xa0Y26+wiuMAV5",
-	"Zk//34QpXybeXOQ2oryelVzMYRsW4GM3q2qTnrrkOZcLLavodS+4SjNCB7yx9rgCpXzyOtEzhvV/oUXo",
-	"oFG8ph9Fm4OBwhfiEqKbbHKbjSnQ66OJzxWEjZbpKI5W2/Npac2UZMwqLhe9V0MHBWiGVSjC/R2UVkDR",
-	"ajMU0EYG8eqyCtVOl2no1jh0EwYH0eGy3sq922uVTrgJg0PczNUf1utswFf7678qMd5d6R1x2itS+N7J",
-	"RdZCKp1IrTB8pxkMzYJz/e2etXZ5jwZyhRKdspXoDpIUXGlGju+2iH3C1HPdxZ0J3Q60mt/zLKtMaT6C",
-	"Ly152XxKwcsfRb0wsGL0RQ7IzlG3d3B0Al6ai3HOfg9Onx6GAZ/kdHYxo58ucso1jR/fPDzFwwS2oPoa",
-	"dOoSmvdYIUsr9l+Z2s/a8/JhMzgHARIdnWOw95nmk5ulhwEUaE1iZZpEs0d9JZQSQHlqQFc4iA6WnQ24",
-	"paqKdr+uCx5vdau1PJD+0DOKl7ye0LBuTKrTvbdEG4XhrCzPZj2ZRwdrMFRvzu985u2I3xsI9mq3m3Np",
-	"nX3vIf9zTvBefSzbned1x3kjjGc41wcbHTQsj3IXRnDQ76//sImA/gUwEC849TY8BAISO7+JEebyCelh",
-	"Iv8sWMGkhRkUNTjSNqYcohm34dYei3zAXb8EFsSp2xee1GBdpUABdxWK8oBTI9KqKZthLRO41kWhLHBk",
-	"5bvpkg+Mo0JvpP4XH34Gi7kxgQy40UxzsTglwzQJIR0UXtat/EgThim7P74hsciKGZfwmrUdCx6C2B+6",
-	"Ji1FJ5BR6o0P0UoSxog8qeTzftQnVGHGdWmC+k2M4OtUyQEfvrG2mi75QYwkkUV+lV4xiJ8HiJ1TQOjT",
-	"xJcXc4VYoPpZMWPSILIgaPF8zpJQL2SiNTHAva5Ua7VIYwa3BDyw4LoVBdj91uze7m0qB1wrvw5cLySL",
-	"k+cYxmBn5Jot0cKJBfG0aGb9WCjwDnhecKP8AwYqsPsOLdR06FNYcD9KcEa8IJhU34htqgyhO24h6oz8",
-	"bCGsObMmwxmL+q8IDY7BsRA2dEsA7ZvQtPS0aulOgT4351sw8ib45I2J/dyL5VWtvENgTsmAH4W3muiA",
-	"Pw3vMq/Kwk19DvTGESfVCQ+rEw52403OsSet03/LpQ34zW5LSrlpCRv9LUnTAM3WqPOfFny2JV+4buNl",
-	"ggECc0cVSnWEoM4+rOa2cl5hKUcVyG4Fh2uQbPtLdfLnUNioXt/HV6WjH929Sodz9d3iVKyTcTSvTSXB",
-	"qTcq9bxZl8YkyFho4cRy/bpM7Ix8z7Mrq+v1HGwisTj1iOGT3vpPatWZ4KMNZJyqTunDSnu9DcbWrIUG",
-	"3x1ushCegkh/LRGz7kn99fymJnN+0LKFzWXR1OmIlnA6gvMwaPgztdJWphc1BM+9z1i3fLUWi2HLyARC",
-	"AnhHMiSW38D9guYdB/uvpbnWxIE7aXkWrrvGeb+n2ZgYCOs7MF9To+CuDLh7WIdaX9ZpyaYdCHLk0xaQ",
-	"+R4NqIebc+k2r7sftt39z+R5D8h+tuEmr/Ciuws7admifIOtXtn7QYxef4u1wnxsaK+RY7GWJTVzEVpp",
-	"F6mSFj19CP7CIYEkTn00ugP+jkp08Q2dnJIhxntCxgOVZGh/VYJMmKpSSgQ31cIzKtWAw/tYXZCzLkEI",
-	"+Lomds0U6Jz6V7TA+fQn/cQeGjftfo3hrxRgNC9NecFMEjbVA7hKRSFhSo9kfbK+3Bcw9YFPsrL1mXyb",
-	"Jea9/X4dmTzqnJz/f3/3pSv4oxalqm2jKXfRys3pabbmGx3sbUMVGdMiU+abKuPQplgsT0e9uyFybrLN",
-	"HecDzMV3OdWSmYJeAwZCb/Oa6wvyTMsMUixe5bmclqZt3kdqZCMT0pfb6KYy7iL/0Lkpz7+ou9Jlav8D",
-	"dPqP3jb35/LcO89FWiVqNTO0vl6rD3StvtMboKa5KCZTQs1VNa/x8Ye7ZE3wBuCSLLtQK8NnZDKaDJgH",
-	"BOjF1MRQY5wdhaL7oZH4IZYJHFkDLvJ4yqTKqcIS41r+lW6EhDErphJiWaT/6rtiHIvO3NX/a6fsOoAR",
-	"naXFgksxHD96eLePu0tbcIY6Ys4SsdruYyoJTO/h3bYrnChvzH4jcM3SqAM3BGkjMka41FZkkw2SMgSp",
-	"SRtdGLXc3QE/jPYtaoeaUk3f0AIZ0YzymOVQZBtCGcbjNDbAoYKY2nfQuJe89Qvpbui7XItqMdGgsIq+",
-	"TZn9P4u+Tfc7JvAqKgfXH0zVuDN/7RCF95Za1pyOWVUoYKnCVIb/WWR8oyi9y4XefFZINO+zT3MhU4sA",
-	"N6OKPDaC1YBH3ah78OS0DJpMCiRtiAiB4Fai2GyeUcVCG3mKPsWq4s2Am69hBOMsnUxVWBP9R9d4bMPS",
-	"owWnlk5CF1YQoF1bQCBVO6EB2ZxD3U/oMawhDsJ51mRtvG/fCZIXHH4oWab+fVSkWUJSjqtRujxa9i0L",
-	"ibv2YFcl0uuenL+R71++eWcLWV44S3IBNiHiSICmio9/qeoQIwP+N3L2r3cvVzQMFj2WD/jSVz5DN/8Y",
-	"WIViEISKTv4xQC1hEISm/38Mgt4guCH7K91C62kOKG1jb48h6S/qYnPmOCspY8nxLUHZVwTVeWsOGMiC",
-	"VMmWy18TwrQFhI/VcbpeiwMC1O8gwpQ3xK6fOCvjIPxBpqvU3Hp+ZD0rxoPL7zi4bH2A/j3og2tvPDOv",
-	"Le66RoGAZbTeROm/vWb3px2U1erTm1QqM03nyLw3JO9XlgyQmnOc9pBldfQiLfduVAVA7nZ+NP83FH7H",
-	"02Mpux70gHjLmAi27CTd3/H5kw7Pnh3mtodoozN0l5Pz327hcDn6dgd0W1MG7OdbTbVozvAc7j1Dwx0n",
-	"x/n2nYSBwTBq1DWgl0wS6sCWsQogyEbBmcxTIz0NjbZJFRnuORn2Q5Q3hxhya8LRRqxL3FTsusoKIfks",
-	"cYAkU0nkgs7nLBnwlD8jbaHaVBi3UFfOwK/L4s5aegixqogoBXM0zmjhvkzUWtB5l3xgSmHJPUhnzt2x",
-	"UpKLLBvR+NInHUum6tCVdwoJsz01dF+RZRAJqfVwO7Keyycd+/AWtlcv5OYSvuJD1VwXdRTdYvYs+aY1",
-	"/5/tlE260f3dEL2tboh3Hx/ghmixgF3fGGXcrFjYdK7ga0DPf0dAz1bxOWAnr66JxwmbZ+KaiBwYJDCo",
-	"JxtfmojmsUyo3XPBJ1Zojm0MozoehaNEzpiikLfuVRAt6sYOhFxfVO9V1XyLc1VT1XpiCWm0C0SiEoBo",
-	"ByhCmzDY7bIqS6gbk1njgNKU0DI13JgSAuZe3aHb8udy/7ZgzC2Ql9W8WX4V6O+oc9NSGXaO4p8v3tvB",
-	"7H02f90gp8uY8oBBfgu/O6J6CJytRGiyHqCaxZmqeMrKcKKxyEmqqhQYajJb8JyRgicsr9IuEDSJGG8n",
-	"sFKM//EURQ4NkkYJD6bfLoOvbMQy3BYYDxiSmEIyx4ghdgJLyOOD6ORJm0PjY1fAvhOLNr35hcy+HYxX",
-	"yqzY81G0H+1T1u+PTk6Oj496o5jtj/rH4/19xuLeiD09PKb93n58fBSf7MfR06NkxE7Gh4fHca8XPz3s",
-	"Pwh7rjO1Fez5OO6NI9anJ6P95CA+fOqyZ4Ntexv+vEp6/vblm5dnLx+QQe/1b8GiN5WeF1RawnmGcQCp",
-	"NGgiALLzHxqmEp2s//CFgVj5ki8JZK0V+9pWjg2X2WArbE4rgCLT9qSemxQ8twyg1xq7Mz7Y8mb87LMt",
-	"rEQQqKFw/meIrA3ASKf86Lhn4gdrNduh1LpTTB3LpNta51H35ObmAeTgL0UK3uvdH5P9KgXfzay9LW/b",
-	"geQbrn3ZcrOl5mkIEQX4pVLQRcgvdHUYAhxiKiaapK0/CZjskCzyVDH5hFBJ6ID7bAbAKWoZ3SQd2zJe",
-	"bNElrxM2mwvNWE8r8RgO6YAjIJiJtepH0TMXFwxrYnFEMas54XIGWBgnKE3buQ14Kkub+GMMGQiJ5bFP",
-	"rJmc8ms11c2VCdXPMCsbceMEh5RnOuAH/b4xs1M+QSg4/V2XfASOopsoIeJm9JLVDOpo6fVYvZEdbWvx",
-	"FrFiqiNVzuisHh8CG4rrpbfFrIXcq23xkxVhF2e177200XUhiEcppxBiv1EQRg0DFyBG2iQmFDOQtbs2",
-	"iwN9LVFWwgYu3Vel5X6VlluY/A+/MI2lYl1kwTQrMcgLxkJAZQ1iGu7cPt65W9Cs2dllKjb29ZVYd02s",
-	"L8yyr6PY3l9Wx7bl6R5Sm34w5firu6liFiif3F4j39zk2kzMfChh1wuK9Ca9ZM1gC1u9yePuqqMdAV5u",
-	"yqViNBnwBlyT4OwUpNEYsVQqWbSs4um86kLqIL7S5pg6ZDtIHdPuL6ma7iKGImPS/LoeWQdL7+pd3gkM",
-	"Tli2g1GwCnCTEr3MNE9pRjhTC5FfQijLSKgpeXd9JvJ4CiL6GeNS5K8ysdgSUccET6+J4MCY8aoO2a7F",
-	"VENMveUrH/qDV5ZjsjaTRZ2y93cuTbZV0miVMromX7RXJYt6MkVXfQqgTO787kpC202xt/EUo5VTbDYM",
-	"CccrjF8bmbD8UD33aMOqXQnbn8R1rl0sDFiW3QV8dBpPDbZ2qvX4eaEw0f9rMM7XYJy2dHRGy8oX0koH",
-	"WACjLS459TU3QdBp2L+9fo1fWDqZKoSnQLt3SNDiDWzoVc+LFUkE1udgmvVTLGLNVDjgxsYeQkYTljnW",
-	"zejnWRqzEr0W4nfIEEs+DIlkGcwf0RRy9WzALUJjqkKoVj4HzzXNGcmZKnLuB6WYMOXWftoAhFa3a0eV",
-	"A2g65kjqPuqgE9Z/4Id2wKkEG/OXapSv8MtdIDo4Lo6KwnBk/6iG37qv78FR8vBuDGcS/9OY8jZ8v2pl",
-	"bcpy9aqhnBIE1BJVampal4QORXu6/5VItM7KboM/a3jacvDZMzqR1aXrlONxG0fTPLyAqDmmmG8q63WG",
-	"BnxlYd5uLb0xFjPEtfWVUR5wU1CjKp+jPIXhIfgRGGWXlIX5TPYo/v5I1rNITdUQOhJXrJYrqqY5k1OR",
-	"JZhCqij4FKpSR7dGVq20wAFvqoHPSI1R82vNwme0hH9doSZ+1Q3/grrhNuv+F1AHATeoAhHqrQUROjl0",
-	"QYT6fy3VMOoe97bETHKn2+v/1dVEy3m+KoL3Yib/ipp6B9RUVxG8g87nw8BfibnhUK0TWkwNmrsfqz/0",
-	"AeibMlGOHNNMV7awgxj2Ae0v9E9aCqoAIbQUPeCAVqMlL44xGLb+Ggo3JkbDViFBKVvSa4llrU4RTtDM",
-	"a8ChHSKyxE0HxG5BxAFnKSVxkedQHoGzJcplE+Xs7qF7xoFaL3eF+zC6Xm1m/Yq4tyXi3oPj7bmn8egu",
-	"aHprQwGaGKNfwfS+aGb/vL1jdwfc81cYeCRJmkCoE5oVtW4A9VhMQgfUNbBBUPBrA2z1yF9VyVwum1ZW",
-	"6vWP15ZW0hcYVERekyyo3wlJzq7EJYMQOS0ox1mRsMQpxWz4O5RVNpF9Y8VyEyLoAwDPUqk+Qv/3kzxY",
-	"mLZbnNxMejt4GRtB0ohfX9ZGz9dGnHZGAjVxWMzGN/3aN20S/BNy9nCptmClsKHr+Ce0+peIRXmQJDtL",
-	"qJYh4aFYnTbht85hHJMWrnSb1sEB9ibMMuNsYaseo5HukoGNKzUgnHZStvoQliVimWSnronqkrG5NKVk",
-	"ldSS5nR50R89nTtZn/SZaQAng6wbm7hlc0RqZ7114try+8Y0/aKcxhpzkF5dvfCbmIJ2EhmI07Nl8L3Z",
-	"J/P04pLpd9VkfLH/e7/zdPHPT5e/R6OjWf+HT8dZb/5zcvLHdwfyX9Ozw/htRN8XL9NvxpeaMeiN27BU",
-	"wgbrvS7gzmuF6D08C3vLFnqvN2FiYWngTXM4U/+ptoavIXl3YPJI7IYpb8XnSxFt77P+T4VctizV+T0I",
-	"FoiwrL94JIHDm9J1yPJzFoscEDivZUhmNNdinZFIuh54Wv2g5OF3xKeFTrw8zD7bWPO+jYRV5xo+If/h",
-	"s25xf83At5S01vEoK7TjpfRVR324M48H8TZnfgNF05xsBHt0lceS/D0aZMlAVuqQbr0O2vkj6pycm/92",
-	"zj9H4VH/xlfA4xzXBjCul4zZSI5oOgS4JJQ4ExFj4ePymOyBV8MsWLMpU5DccWmjuGUmaVFU2yVFvjfl",
-	"25YXH7fwjguWQY1+E3EgnebRVe6pV9IKK2p1BdEKvogjp3nH0tnu4zWXcxYrm7kUGgB+PeoSR6iKTBZj",
-	"g5fpNF/Gf7cbNz0jtCVWSmxXktVdZUJckmKO82uV2nE6Q6tKuyc4ABZyI82tNuJ+imfk5vzm/wUAAP//",
+	"7L0Lc9s29jf8VTDc/0ySeSmZki/xZXb+46ZJm26aZhOnffeJ/FgQCUmsKUAlQMtq1t/9GZwDkOBFN0t2",
+	"k93s7DSyROJ6cHCuv/PZC8VkKjjjSnqnn70pTemEKZbCXz+Jwevv9YeIyTCNpyoW3Dv1LsaM/C4GTySJ",
+	"o7bne+yWTqYJ8069w2EQntDnrDvoRAfh/rHne7F+Y0rV2PM9Tif6qd/FoBVHnu+l7I8sTlnknao0Y74n",
+	"wzGbUByHUizVr/7fT0HrhLaGl587R3f/4/memk91I1KlMR95d3e+97OIWPIW2m4a6kT//EQS3Xt5uIqO",
+	"4iGNm0cJr7Xgj3VHSlt/Bq2TS/Nv6/Jz4B91Fwz6V5ZKGGPTkG/wR8KzyYClpUF3GgdrXlg60gm9jSfZ",
+	"xDvtdg6eHxzvHx08971JzPHLTj7ImCs2Yql3p4eZMjkVXDKgh+9o9J79kTGp9F+h4Ipx+Ein0yQOqZ7B",
+	"3u8SZ5WP+LMXUQUjYGkqNGV9+uwlAh/3Tj95AxHNvUvfmzAp6UgPQX9DYkm4UOSGJnFEfvrwy9tTknF2",
+	"O2WhYhFhPCJiCN+TmE8zVayyHsFVzOFF7+7yzm35OxoROwf9vRqLyDv13v3y4cLzPamoymQrFBHzTg+C",
+	"wPdUPGFS0cnUO/W6Qfeo1em0ugcXnaPTIDgNgv/j+V6WJt6pN1Zqerq3p+eVjIVUp8dBEOxNUxbFofLu",
+	"3I34n5QNvVPvb3vF2dvDX+XeS71EL/kNS8SU4RbUycNdnhlLktZQpBOGi9TWfb0QfJjofne5TYbiLKmV",
+	"NswSbEfviTlWeoSSpTcxH52RCb1mhHKhxizNyVv/ysgwTqWze6Ede2Xn8jk52/b9yzcvL17WN+5k642D",
+	"0y/3zFT2zIjlXmfHW5kiLRI7a0lmsRqT2ZgqWD8lUhbBnr4S6SCOIsZ3uqljRiOWer53nqmxSOM/8ZfS",
+	"5qqxpjXGIknUmBEaTWJOUpGwM/j7ms3JmOJvNzGbsRR+LHZ0mI+8sqXFlNyj+LHhJO4/2IZ2d7yh5+9e",
+	"6xV5ImERyITO4ZhGguhlhJ18zfWNQRNob5e7Wdq12PRC4NkzIhmDLYJDl5JEjMhQpDkBPo86YZedUK90",
+	"D+gGqrtmh08+YEs4jRXM9PCLZaZmPYY0TljUJiAx4Fz1ARwxztI4PCMRUzROJKEpI4IncxJzZzmfSL2g",
+	"Psl4xFL43q5rjKf3Z1ict0KdJ4mY6et5h4fYrHxp+/E78sPLC3tTUOyZCE7ypcw3Gx+/4kJdmeeq244z",
+	"IG+FInYOzp7/8LLh1B5+oVuubzLCbmOppE8GmcKLVPNdYHU4KS11IXcE2QfmvEDAhOeRAULTNAzZVMmy",
+	"sGlPRT6Nqkyox/pWqFci49FDXNw0HZVJhAuiUhrzmI8ITUfZhHEFUnJEeh4XVzILx1c0HfW8gk40gQxh",
+	"hBXy0HSBQ19FFQdbUwVNR3LPGeAOyeOtILpVkopMMQL8UYosDRmc4rdCvWc0mj8Y0+YC1RV9ZhNBIxaR",
+	"OVPl5U9hBJXl17w4Dhn5yOkNjRM6gAt42UYc7uBS3e3CN8z8jKh0TuiIxpwkVGld6M733tG5fuRCiDc0",
+	"HbFHUkYS3Zdm7pSTg87JwX5wQAZzxWSxPfrRKyXEFTxb3SOjd5CXXMVqTi6EIDj+VYpIZ/8LV0TcpXFk",
+	"jJwP3vneR06NhLnjy28dCZZyK5fp0VoV+ZRIrUX2ym+eku8YTVlKelkQ7IfXbA4fmMsFM3cylV0uTXQV",
+	"L+zsSK59IK1Ei/Vc2LXzNT8UvCRGRoKhdHHNxYw8FUAEisyoXuYbcc2iZ5WL9LfffmvpBWdc6U1fYLSB",
+	"4TKiBKHOs3BJl69V3KyVF+tHLrPpVKSKRT+zKKYX8MxDkOELbLEFPZSo0PRF9PhIz1PsVu1NExrznmdl",
+	"tHyQZySTjNSG5FBg/ujVRE/oCn6o0WL+FIFpExjVSn5z+BUYPvrVxekDn/mVJnEEX+5cvcK7wYeN00w/",
+	"MJ/LuzyMWRK5bMYRsmMpgSSruzRNRaj/HCTM3A4r96jb/UL3KFd8ZMk2pcXsQcroNcrJ2GQbTKGmeZCy",
+	"01Hevt6uJPllCNuwdFj5iPzP3jQVU5aqGC2WdkNpFMV6jDR5V/69NnwrCD+R5IYmGcp9qx/zNYPU05yT",
+	"WBW25gm9dTvsgMG18o0hDjH4nenNuHNtuJ9wBpe1py6rg/pF8+WqNP9EEmYWB+Zxno7kg6xvfYFqYwF1",
+	"qPy2luN3vjsvb1g6b1BsBvN8V5avOIzqclf70rwWT8r78h1V4fi1YpPFqzGkiWRNmx4rNtH3pDnN9VWO",
+	"o+a11C+CD+eM9H94eZEbBcAs9ln/2oqjuz4ZxjySJIYVRBuWe/8eIZW/YXykxt5pp3sMNJ7/XfN9GJ7Z",
+	"OKRpKvQyPpFExSphhPKIOE+R30XM8ZBRIqc0rPhzXojJlKaxFJwMmJoxxsm/fnnzCzTz/sXbt0RwkjKa",
+	"kJlIk4jcxBETsjL+IAiC6gwKH0+v96HRm+NSBri27L1QIQ+z1T+JQX0BzslA/0Z+F4P6JoYJjSdX7HYa",
+	"p0xe0Yb1+23MuLE8wR33RBJ4iSR0KpkkGU+YhH0Eo7LMrfHhOOPXaIU/y780jYD9UkHL9BoFv9/FgAiw",
+	"mKViAswuodI0GmFj5V2p3Uz7J/pm0veCnoc+SaylrzKvgVbClFEt4yydsR6SljjNwyu6x4txve4jwRsE",
+	"1B/FjEwon8MRkmRMbxgZaGobUx4lLCJPzVFiEdAerg2Iz/I6nk7115LQBDR58+uz0qgPkQyrHjkfJZOm",
+	"pZjnK2EsmaVFsB6Xfdc/o5csYglTroxSzB3bWTn7UGRJBBLZgJF83qXuG2cyjHksx+tsrX1y1b5uQFaL",
+	"eOLabu1ai6CHLXFAo15k1gdlIFi/RR7pWgfTVIxSJhdcjMOUAufW+2upEmixvBHtQ3eFRGbMRNYz3HEc",
+	"wsWmoRfaAzYHXKF5CJZlPNU8od9qmb9bcdR/hrPX6iTwJBbBAmTcbq1e+DNCB1Lf1DO9+VwrmmMq2+QD",
+	"u2EpTWz7ksgxTeE2JfoSHlDJSJpxwigyT83l9cua0sds0rjArefRyfA4PBoctm67tyfXTQsuFU3XYj3m",
+	"QT0IfcvvkP2gyF/vvv9HxjIW9X3SN53qjzILQ8YiFvU1p+nj+e2Tp2DZ7gPn6COb4XqDP3nYiud7phGt",
+	"ZNg2vJwBXLrTKZ6sX+tC0WQlu7CLpre2FNcQLGJ5N+tESqxzuppCHBqubrPo9kj7TnAFTtFcC/kCOWez",
+	"dGEtu/4fRApf9noud9xXkHXEk6paYdt2gkM2EGJfI13kEqz1rA1oeD1KRcajBplWv7NYrJU+cgOgfMpJ",
+	"HCFflETMuG4tf3/lkoFUfgc88jW+ZCl1EnP7Tb56NE3pfH2iLeasR3qWG9Y0d7MPATdEzlil5s0jeirk",
+	"DsNfRqaPpS1O6YjVd/l3MZAL72npE85mTCoUXTfbVTgI9V3j7FZdhVkqm2Qs3S/+Zq4Woh+HoedXl0DS",
+	"BYnYzqlgnp3nJ4eH+0eB87/WatmismmwKDtTT89hmHpC+elGe/0L4GMfJUvvd6rP9e6QTGL4Wnlf+cJY",
+	"Pf28CdXzSUcfkKN9kogZS1uhvucTpjUx6ZMoHunjDAoilWNWkaPCuDUQyvPvF57nexDAsoKQ3utnqutu",
+	"4wX1b00Hyz1PDVJczJJIEgYmDBt6Z6/K8hrm5sOmdn68uHinNV2tCU/HqV45Q7J4uZFQRBXa/OUfjVKt",
+	"sUEu7MSEGZjWje2v3DI6PhbINsacubB9Z7y+lgDhckXV05lOEvPydLrNooRjMF2iPptl1+rRhOp+3796",
+	"Qfb390/0zfTx4sUOBTwwzzZN/uP7N0sXdYE/dhXzsFST72x5H9wVwsE10nDJDPxwF8Nv1pM0SwWK1eW3",
+	"rJV+gSVpkGi5AoIVfEIVSZjmygIpZa2r4h02Agdh8WVfWWIzqt1xaI4RXFWh60dGEzVesGqOh66IwgRu",
+	"ORQpGYsZSQQfkRh1MrBdZNMGJrNYqdWMLmcqpn14fG2FNs341SI9XOtzcbRG+/vDLj0JO9Hh4Dk7oEdB",
+	"4yGbaqq+kiwUPGqglw/4A5ExD0vOTaPYlXo86Dbr0DVdeakEWBHyNlRT6oqJWcvaXJuOLxLOoysghl63",
+	"saOPoQkSjll4XT0OPzOVxmHD7r5LWRjrZdL3R0iTBI7Bqw55OmPxaKzQnmz8pFraTvX2oMkhTKiUDIP+",
+	"Yn4jkhtjqCtPf9ipd/uq4wMpjWk6ETwOyYRRsM5M7XhgHDikipHmZCsjDc8mVxLakku0cfMEjHGCawfT",
+	"1DuXKQgTLFPlSXO/zu2az2zJJlRn2tnSHqVXr97d+12vaoVoi5nmY/A1FZQXv+nwQa7Ko5896PVDNpnQ",
+	"dL6FqmAzacoHz227walhorqscDWKpUrnDQ6OdQz9dgCg8RUaMpUkm2LQ2ALZLLgITjaVzfhWGUV1eRdZ",
+	"/tX65iy4hSRx3HJnJHCso5GoqD3dJeazq1BkXC1hCDYivljomo2uu/JmMupPda7VUaw0kwFRPZbxAUOo",
+	"Fkg/ctk7vutVXkukLJ/EFaKkGcBOfdHYZsX//JbNtKb/SOutlXy4/NSYxSm5Zg3sgE7jq2s2X2olMGFp",
+	"bfIac2XGYsYJ3N9CC3K6B84gDnFEY145qKPh1f4f3dbz2T9vr/8IBkeT7k+3x0ln+mt08ucPB/Jf44vD",
+	"8G1A32cv4++Gjf4BPYpV261XtbZd8KKfT3GHthxrcnF4tG8D2/OlvvO9dywFHsjDBRxuWjygtW6Rqjb5",
+	"DYypZBgniqU+JkGg2Z2msAHTlFkrZc15LZcGeiw9MUawqwV6mB+0TAXGXugFTiR8WhTt4XsChLtkg45l",
+	"EofsAWfACfZgFR52Q5MMws6IZArmBA/AnE5JX45Fqq4Uu1X9Hn8K8Wj61SEkX0EU7jGZiTSSz+AU9Hky",
+	"vQo575OnnKospUkroXyU0RFrmdCzmI963IRfSNzWCeMwghdv30oiUhIKLQFncBE9a/d4YyBNbbEdUnsk",
+	"9mLotUaF0zLRL1X8nUdrsp/z2045c/3MVUUtZ1iv4BQ2yVtwGg0dNRxjx/1nz4FvDmhO55cN3O4dSiH3",
+	"MwZDEBRQqRJE0QZbDsZUNkeSOS+CIWcipCKdIAjWvnUv2K16DUnCNU/OJqYdHGSTvPIul9EWzIGO9J5A",
+	"8DS7bQrS0qO7WhwZpX8hFMJ3tLhb8wZ5FynlcshSkjCaQrAZ8n34WqQTlkqw/UBDsN/x0ETCtpvDDUwk",
+	"x9U0FQM6iJM4v5sX8MAtFLlmAx72Ol/K4cFppvV3CILrlBYF0Q0yxdLWjVFMg3bQ9b1JIqYS/uhoOX8h",
+	"SwS18dD3ICYKX27iccVaKTpaZI+0AUGKjs5IH1rsozCvT+osBr96ado2b28gblhJ/VHjlMmxSCrazrKJ",
+	"rAxaK+ivOp/FtLD8JMilKwGqhhEC3QiZCY1YHrdxL2tkQ2NupxsE3CyZyS/cbRROFpCoXkFfa7uwoESk",
+	"ETrA1rQ351ykwTm5vr10oxVYx4K6ls56j863MnW6+7OCEh/d4OKegq1kgqKdisr2LhWDx5Ko9KlnT6Te",
+	"6eYQ44VxSjSJbxiGI0GwY9+VP+BHsKDRaN4gdFTWzXSyS9e3mVdtYROMxG468vCjCSxxXXPlBSmyRhps",
+	"Wak9FNhWLP3CoSkyJeOIkZifETaZqjleEbGyt0FuSKs7BZcmqOQMqB63VeEzCz3LvxlQCnDH+cDzqBYx",
+	"ZcWsuywFptrten2kYpTSySnpu9AufZ/0TUaN/sizJNH/6nb7fo/3lRBXoCjBt0JcJQKf1J+HbGY/Tiif",
+	"688mVEB/1BQKbbBbldIrmI/+3uk5T4SGIDyRKXblfNXj/XpGvX6ynCGqv2nO5IIm3DRD/WgOpKH/sIgh",
+	"OC6EZMCTlicJ91FLKzbGJiCtOmo5+fqOx1iZhLYao31vgiUadpKisWdC5yQSZ3hF5rgYkSA0MVcF0LRI",
+	"mCQDNhQp0xQ/oXOXXSC2SMH4AXQCwEgaFZYPaIM0OEv301t+G8fh2A3XApNs/bjf3B/MadsYLgeOp7Yx",
+	"HyCyfJlucu4KMSaEH7IrIBronlZ6p0nQVQyGzfKgic4GwduKTa5WZrXU01TuGbPdIMVsKkN+8VrUarXp",
+	"xNWauiu1pmDf1ZoOd6E1VSK8KkNckGd0Jce0e3jU3PyY3ZIPP563uodHVnoF9ThPYW5OZ/C6YfdocHA0",
+	"ODoeDkP9n5OTwcHhftiJ9oODzr7+f7cbPQ+ODo73B0MaDE+O6SE7Pj7qHh2x55TdW8Reix7Xi/tEGboh",
+	"xNlZtPU1wZUOnSorenSJvMYL7y82Gj5ZLH9VhKz29ddG0T50UGsQbKw9V1Qb30q1oC7bgZhcHBvGv5YG",
+	"Xd/lFSa95Urk1kG1NVLB4NrCHrl5vqcx0i+1pO4ou/LMsbb6QRCQcExTGmIELqpATlgdcicLSziOFWvK",
+	"0dzSTrnbVM2FWZofZZNx/YOYMD3R2ViQsUgiSQpgkXvKSiAer85d7Ow0fsGJsl4QNl0P1kMwj9WTeSIB",
+	"ZsUBAHHyuuKEGVWWhiq+YQtm273HbHcSsb3yGnswL/nGTuT1eVHFIdy285CP6O5viK6Ar5e8sXlsBa7T",
+	"CoaP3e7UcQdNVsxzRu18dFox/b7mQ7EFyRhxsEo1buMNqqRjCKZFrO4jQD40YyyQpzEnWh9JWMsOLYcz",
+	"ftYYGQCRpTKbrK0u0FTFQxoqMoyTCjc7GR4fRcFx5/j4IHweHR2e0O6QURqEh4c0CjqHdH8wPBh2Bt1B",
+	"MDjudsOocxgdhZ3DQTAMAho0JhmbeNQFYpwJVi2M8DYfsmIlrKtOqNn5KzxIqM9tZEtc6w584Di+VVr+",
+	"poF8940jWO7Byek3zfJsVhFloUmVtoS2ue/GxOI1rj9APQDmZQmSWS502CCmeI52JxJGQcaW8Z/sCsHw",
+	"muPd4z/Z6jNz2D3oHh8HzsbGXB0deE1hjZZQrgZLgsRAUrNPkriyemg7vK8u3mzO29idZbfHcWzlXKi0",
+	"rsXpLx2r8ko0ySyGaz/WdW/jSBdaSeXy93wikmjztM7SxbdCBsgHslMxwLZakgTgAIZZGqv5B4C0g4kM",
+	"ALTuPGvK3znnBd4eiM1Ukv5aCIX9NvkHm5swfqQQUK56vG8hP0BUMT+is+DdLx8uyB5830ewEgijFDxk",
+	"bfKShmOit5CimaPH+7ctuz4tLTL3gXfipYOaIJj3Y4WA4aekj2b7vhks6efW++IrOIjGWYHAf5q7WGA/",
+	"s/ZjpaaIORYb+SMUXFEEuTdlEOw0JzTmisZci3p1aYGOXg/PX2vtWWpBhYbjmLNWro8aNdkno/gGXG8L",
+	"9GWfUL0gS+5MdNOULltwWunbFlcfw0DaPd7jf/sbseetx1+WMkB9ArAMEsLwIBnMBx0Kqx8gUeZhnkTS",
+	"CctJ8BQ8UeDC6ZOnqjE39JkeE3irAEWiyAcED5lNCOz3+FObCOmTjxcv9GtZmphmP75/40I/greFRSb+",
+	"UB+jYpaQINfjTmIbPNDGzLk+Ti2JpcJ0GUzkK2X0k771UOlRYc5O2TF6SvqfeuAP7Xm+AVuU+DEovul5",
+	"l3qOn3reHxlLzaMY4Ao/9bj+bUrVGH8CMOTL/jOfUDLOJpS3UkYjgO0rVlnPuCCr4gFw67V7/CLPW8XM",
+	"olO9Lv+2qaz/Rofvv/VXrVaLmP/qPw+CgPwboRGWFIAgT+WcK3rrE5VmHFfJJ8ZzST5evGod+4QzqTSt",
+	"KyFIxNj0me2hQ/69GeJnv4rnablTP29z34x6MSy+ffIAey8QmGEA+TcGipk8hXAbvHUJ5STjeiy8rgPk",
+	"Qzg0Q3CQvxcCfyM99wHwu08Q1xPIMU+WGotI5k2fmKbXquRAntJcgMjlEoQ3hqcRfAsufB+xmWCX6hmD",
+	"tvvOfoUkmqF4n0iSxJNY2bcOGwipDqhpnu52K1NcB9qRPDXOZp/wLEn0Pk5iqc9AZNLcfRPggCFTmhIh",
+	"DwVOqj5g6IoRAlJVfXef4bCiNmjW4TA/GiU4/zOzY1U4/zzwbB1Uf9vDPhJnA0o1eSoZMyB6mKO4h/53",
+	"GF2Vm5OQpmkMAGyk//+3jGe69fp7S2ynaAs3xy5MYi0FaFEATgOFKH/BGd6XSRwyLplzCf78+qIE/ClP",
+	"9/bElHGDYy7S0Z55Se7pZyEvXqFxFq9GR0A99TrtoB1A2PyUcTqNtdrRDtr7CK4wBnlmT/9nxFRTJt5U",
+	"pDaivJyVnE1hG2bgYzerapOe2uScy5mWVfS6Z1zFCaE9Xll7XIFcPnkd6RnD+r/QIrRXKV/UDYL14WDh",
+	"DXEN0U02uc3GFOj10cTnCsJGy3QUR6vtNWlp1ZRkzCrOF71TwocFaIZlONLdHRTXQNFqPRzYSgbx8sIa",
+	"xU7naejWOHTnewfB4aLe8r3bqxXPuPO9Q9zM5S+WK63AW/ur38pR/l3pHZH6C1L40clF1kIqHUmtMPyg",
+	"GQxNvEv97p61djUeDeQKOT5pLdEdJCm40owc364R+4ipc93F1oRuB1rM7zxJClNaE8HnlrxkOqbg5Q+C",
+	"ju9ZMfoqBWzvoN05ODoBL83VMGV/eKfPD32Pj1I6uZrQ26uUck3jx3ePT/EwgQ2ovgSeu4DmG6yQuRX7",
+	"a6b2i/q8mrAZnIMAiY7OMdj7TNPR3cLDAAq0JrE8TaLao74ScgkgPzWgKxwEB4vOBtxSRU3DT6uCx2vd",
+	"ai0PpD/0jOIlryfULxuTynTfWKSPwnCWFuiznsyjgxUouneXW595O+L3BoS/2O3qXGpnv/GQ/zUneK88",
+	"ls3O86rjvBbKN5zrg7UOGhbI2YYRHHS7q1+sYuB/AQykEZ58Ex4CAYktiwi3kIcUKGZleDif9EEB6hOI",
+	"StWE5xMxRRdUMrfZrEIyo4hx1uPGFtJvk3dUonLTd6Jp+ujpglgPKknffqsEGTFVBNMIjllKPZ6H0JjK",
+	"Gpy1yTn6y631xrWPoSkNa+9pGcA6TFCy6vE040bLBLhV4Cstmqlxv0ky1kwsx/VbxRd/wfVApD1HRcYV",
+	"KbO+AhMUmB5oZwXXy+E0i1O5Mf5oLYpjQVS90Nq3irk+qRBST8k0ZTexyCQs+xNZ3sB7wfM1TdKEVy3h",
+	"5pWKtpefO37n5K61srpts9tKKtwYA3Vbi8rqBs3jhDNQGmbEhjRLFL5SRJqayJrFUcjb3z9Tk2RQZhKG",
+	"FPT0fDIRoJeX49KaLiTkC5/KQTeLrhQE9TYQ2xblOkBQ6Cas57pqV2AxA6KyixS8qFObIuMi6CJgrsUT",
+	"dbS/ywoU5XqkufML+HDVBVww5f8Fyvp7Z5MLuA4y2nANF7F0OTTlQdBZfSuVyjDBS2tcZUVB0q/lji5f",
+	"uWXP0qfLu9Id/CaWyrkgnYsWdkIz2op3R4uwebLFne9NhWy4d/+p2bi0+M6ihANfB/PFMhJ1nNunIu1x",
+	"NxwAKxGWzfrPSnj6UqBdaVn5ih6nxpKkxmyCReTgPhOZyplNHjLRJh8YRzu6Mba9+PArOKqN56HHjUE4",
+	"FbNT0o8jH1AY4GHdys80YoiU8fMbEookm3AJj1nGJLgP1jbf9SQpOgIgh8awTJoyE5r5rDCLdYOulmQA",
+	"6CSXHX4XA3g7VrLH+2+si6RN9CEjMktv4hsGaWvAsU4BGlnTU5pNFYKw69+yCZMGCA2rRUynLPL1QkaE",
+	"Cyw4Uli01SwOGShn8IOtalBQgN1vrWXZvY1lj3OhnKcQo+XxpCHcjxwMGPUyJtV3YpPyjhgFMxPle+xi",
+	"JqwXsWQ6MY7sT1iTBXNSIFr3npVLtHQALT0vWtoqvvbu8h7s26ZW3ZmUi71Q3pTqannmlPT4kX+vifb4",
+	"c3+beRWOZdoUt1Y54qQ44X5xwsFdu845bkBTaFYu4wruebtmHLiryVjdDUnTSNgl6vynlbprUtT6wtMO",
+	"BCdHJMr1ACMRdReaws+homS5sGJTebRusH15NEfjvMepWGVa0Lw2lgSnXimR+GZV9rAgQ6HlDcv1y3qM",
+	"M/K9hl1ZXijxYB0h5Dsa5af+EeWxRzOydNYYW7UILbx3uM5CNFSi/LosO8vFzA9atrAppJo6NxY0y/ae",
+	"vc+/i4GW5fA4JKypZuj38L2sikG2GgQIMTEiHiN4ZDw0mQh4AqHUM0qDpz1OXTUUXnbykiWqolg2K5eD",
+	"sHK8C26C4Mo9buQkqejcLzCG5yDXOfLuk1LUJZrGhMzrWVAe9fjSOm0jwcAggPKuEWsnhciYL40eWo8D",
+	"sLaWoUwJKC17WfEspNwUdDI/FrkbYyrR9JCvG0heerHO3IgFPXR4LmEKq8etZevq8Wbxjmwm3eGwS9Ld",
+	"VraKkPKQJdWb9LxsrTCSMhnTZNia0fl2V+yXbJ9YbGj4/uWblxcvH9bWUL/UHuZ+9h3ArdJJ+c+89L5Q",
+	"q8ULOHpGK9brv9XV4i92HWC+KdKtTwCoVvrEHiUYAPrlHdD2mstxdyzHnsMSx/mRJkNiqk/91/GWBzdi",
+	"PhZj+cZAHpOBvEJVaTuuUXGWNQ22eGTvJzF4/T2W+W4SZPcqyfErWVI1ibyWL++IujU/Z7vHd+K+BACA",
+	"Hq+4L7F6W9mWN2cKpFv9LYZOrPJHunhpKzyTu3H1AWjB5p68/W7dk/f/bea3Kwn5C9x34H7b0H+HLjvH",
+	"gfdXePDOF3roKv6sCn7fGq47AAjKoX+w7nTD5bQQb+chMG0qEDZNoDQuBs0ugGNcL+EXdVe6TO0+3sDF",
+	"oClLvYJVaI1v1+ojXavv9AaocSqy0ZhQc1VNS3z88S5ZE3UPgJKLLtTCdRYYc4ZBYYTMqpCa5FdMkNK3",
+	"Z5L4RuKHJBSIQOxxkYZjJlVKlUitJ026lgpjuYglJCHI5qvvhnGsF7tt4K6dshu5i7CaNRaci+H40uPH",
+	"67m7tAFnKEOdLhCr7T7GksD0Hj/edkn02xuz34g4ujBc3M0dWYuMsc5FLSXFZrcYgtSkjUbBEuhSjx8G",
+	"+9asqcZU0ze0QAY00Up3SiTjEcSgD4dxaGLkBDFl66HxRvLWD8S7oe98LYrFRJP0MvrGl/4y+jbd75jA",
+	"i3QKXH9wduLOfN2x5e8ttaw4HZOiwttChSnP27IlzYyi9C4VevNZJtFBzG6nQsYWuntCFXlqBKseD9pB",
+	"++DZaZ7tFmVI2hDKD1mJRLHJNKGK+TZlEKNSilKlPW7ehhEMk3g0Vn5J9B/M8dj6udEdTi0d+S4ePNTk",
+	"qCE4Fu34pjrClKV2vH4JKh7OM0S7YvzGD4KkGcfwV8sy9feDLE4iEnNcjdxpXrNv2VomKw82RAJMExrz",
+	"cizA38iPL9+8I0Zkv3KW5ApsQsSRAE351ealKmND9vjfyMW/3r1c0jBY9Fja4wsf+Qzd/L1nFYqe5ys6",
+	"+nsPtYSe55v+/97zOj3vjuwvDSxYTXNAaWvHCxiS/qIuNmeOk5wyFhzfvJrWkmyoxmJxBmsuVrIWNKYJ",
+	"YVyrYIZuqnajxQEri+0gNZA3BK/m8B6N2YHL1NwysE0ZzqChoJoTImELu3UfQB9ceeOZeW1w11Uquy2i",
+	"9Wp5tftrdn/ZQVkjGHNiidEemfeG5JuVJYOA7RynPWRZLb1Ii5OrisqN250fzf8NhW95eixll8PmsFAO",
+	"IngsOkkPd3z+osOzZ4e56SFa6wxtc3L+2y0cLkff7IBuasqA/XyrqRbNGQ2He8/QcMsBp7p/J75nwGcr",
+	"BenoNZOEOnjTrEB2tXHUBjLISE99o21SRfp7DjRaH+XNPuZKmoDmAcMwmSIM2FVZIZeaRU4FgFgSOaPT",
+	"KYt6POZnpC5Uk2HMYzm2SSLOwOe2fDdIDz6WgxS5YI7GGS3c5wgbMzptkw9MKayVDjhUqTtWSlKRJAMa",
+	"XjdJx5Kpcs2BrYKKbU8V3VckCcTSaz3cjqzj8knHPryB7bWxVsICvtJUDmFV3Gpwj9mz6Lva/H+1UzY4",
+	"EQ93Q3Q2uiHefXyEG6LGAnZ9Y+SZF2JmcTi8byGh/x0hoRtFeIKdvLgmnkZsmog5xFBaBvVs7UsTYRgX",
+	"CbV7LmrgEs2xDj5bBhJ0lMgJUxQAxxoVRAuXuAMhtykv5KZovsa5iqlqPTHHot0FlGyOHLsD+Nd1GOxm",
+	"cDg5RqmBRHDQRHNM0BLgZ47d+aDu0E35c75/GzDmGjrnct4svwn0W+rcNFeGnaP414v3djB7n82ntcLd",
+	"cx7sA2fLoXWtB6hkcaYqHLM8nGgoUhKrIomSmtxIPGck4xFLi8Q9RLslxtsJrBTjfy7qqZy+gUDMcZ31",
+	"00XeaT3i3m8IOH96EJw8ay8I7HYF7K1YtOmtWcjs2sE0SpkFez4K9oN9yrrdwcnJ8fFRZxCy/UH3eLi/",
+	"z1jYGbDnh8e029kPj4/Ck/0weH4UDdjJ8PDwOOx0wueH3Udhz2WmtoQ9H4edYcC69GSwHx2Eh89d9myK",
+	"ktyHP3cfImj8vgx6r3sPFr2u9Dyj0hLOGcYBxNLAQEIs+X9omEpwsvrFFwYb80u+JL63QeZOTaxN5Fh/",
+	"kQ22yPOxAigy7QbMMJu95NhTGq2xO+ODNW/Gr022haXQb6XyCf8ZImsF6d/Wyz/97A07Jn6QZ5Mradex",
+	"c9KBmMCwiDDs6K0J4a2gfXJ39why8JciBe91Ho7JfpOCtzNrb8rbdiD5+isfttxsoXkaQkQBNzcXdBGr",
+	"GV0dhgD7mMyPJmnrTwIm2yezNFZMPiNUEtrjTTYD4BQlTJAiVZSzWZu8jthkKjRjPS3EYzikPY5IzibW",
+	"qhsEZy6gMxYz5gg/XXLCpQxADE9QmrZz6/FY5jbxpxgy4BPLY59ZMznlczWG1FYr2p8hrgcCfgsOoBm0",
+	"xw+6XWNmp3yEGN76vTb5CBxFN5Fje0/odSk51Vh6G6zeyI42tXiLUDHVkipldFKOD4ENxfXS22LWQu6V",
+	"tvjZkrCLi9L7jbTRdmvHDGJOIcR+rSCMUvESSBCsk5hQzNQa2bVZHOhrgbLiVwDFvyktD6u03MPkf/iF",
+	"aSwF6yIzplmJwe4xFgIqS7WB4M7t4p27Seo07uwiFRv7+kasuybWF2bZV1Fs56vVsW1d8a8BEW5j5fib",
+	"u6lgFiif3F8jX9/kWk3MfCxhtxFW7018zarBFrbsboO7q4yXB4VOYi4Vo1GPV3B2BWenII2GiMZVyKI5",
+	"zInzqAvbgQh966OybQjbYdr9LVbjXcRQJEyab1djs0EcNezyToDU/LwdjIJVgLwX6WWmaUwTwpmaifQa",
+	"QlkGQo3Ju/mFSMMxiOgXjEuRvkrEbENMNhM8vSKCA2PGiwLSuxZTDTF1Fq+83xy8sriYRjVZNObTTF3t",
+	"Yqs2TBotUkZX5It2imTRhkzRZa8CrJ87v21JaLMpdtaeYrB0itWGIeF4ifFrLRNWM9jbA9qwSlfC5idx",
+	"lWsXK7rbR4FKIcUDiyLFWo+fZgoT/b8F43wLxqlLRxc0L1korXSAlQvr4lJBlGthsFXs341+jd9YPBor",
+	"hKdAu7dP0OINbOhVpxHknwgsrMg064f1IpIpv8eNjd2HjCZg1dCM/j2JQ5aXHYH4HdLHWn19IlkC80c0",
+	"hVSd9bjF+I2VT/RopuC5pikjKVNZyptBKUZMuUV716geotu1o0qh2hXmSOo+yqAT1n/QDO2AU/HW5i/F",
+	"KF/hm7tAdHBcHAWF4cj+Xgy/dl8/gKPk8d0YziT+tzLlTfh+0crKlOXiUUM5OYy0JapYGTu2JXSottr+",
+	"rywh4qzsJoVDDE8DMm3Usy7oSBaXrlNH1W0cTfPwAKLmIMfVmk+pQGyPu9DdCNtNBnNCiZzSkLVL6Y2h",
+	"mCAyeg3PB6qFmEqIRd1Tg1dQygeF4EdglG2SV1Q32aP4/RNZziI15R7pQNywUq6oGqdMjkUSYQqpouBT",
+	"KGrU3hubu9ACe7yqBp6REqPmc83CJzQHEF+iJn7TDb9C3XCTdf8K1EHADSpAhDorQYRODl0Qoe7XpRoG",
+	"7ePOhphJ7nQ73a9dTbSc55si+CBm8m+421vgbruK4BY6XxO49FLMDYdqndBiauqBNFd78ZtKsJj6vo4c",
+	"U01XtrCDGPYB7c/0V1oKKgAhfAClBrQaLXlxjMGwhbNRuDExGrZ8JErZks4l1iM+RThBM68eh3aISCI3",
+	"HRC7BREHnKWUhFmaQl07zhYol1WUs+1D94wDtVynGPdhMF9uZv2GuLch4t6j4+25p/FoGzS9laEAVYzR",
+	"b2B6XzSzP6/v2PaAe801ap5IEkcQ6oRmRa0buJU2oTKODYKCbytgq0fN5XDN5bJuSdxO93hlTVx9gWXS",
+	"VFFZkiyon/FJym7ENYMQOS0oh0kWsahN/sHmaCc0/H0MBYcxsm+oWGpCBJsAwJNYqo/Q/8MkD2am7Ron",
+	"N5PeDF7GRpBU4tcXtdFpaiOMWwOBmjgsZuWdbumdOgn+BTl7uFQbsFLY0FX8E1r9KmJRHiXJzhKqZUh4",
+	"KJanTTRb5zCOSQtXuk3r4AB7E2aZcTYj5+9ek2s2RyPdNQMbV2xAOO2kbP06LGzHEslOXRPVNWNTiRCH",
+	"sZJa0hwvLhunp7OV9UmfmQpwMsi6oYlbNkekdNZrJ64uv69N0y/yaawwB+nV1Qu/jiloJ5GBOD0S5uFr",
+	"9eyTaXx1zfSzajS82v+j23o+++ft9R/B4GjS/en2OOlMf41O/vzhQP5rfHEYvg3o++xl/N3wWjMGvXFr",
+	"lkpYY71XBdw1WiE6j8/C3rKZ3ut1mJifG3jjFM7Uf6qt4VtI3jZFWYDYDVPeiM/nItreZ/1PgVy2KNX5",
+	"PQgWiLCs33gigcOb4qfI8lMWihRLbEmfTGiqxTojkbQb4Gn1DzkP3xKfFjpp5GH2t7U17/tIWGWu0STk",
+	"P37WLe6vGfiGktYqHmWFdryUvumoj3fm8SDe58yvoWiak41gj67ymJN/gwaZM5ClOqRbr4O2/gxaJ5fm",
+	"39bl58A/6jYW3r/EtQGM6wVjNpIjmg4BLgklzkiEkMfbzo/JHng1zIJVm/oRUKNdlzaKW2aSFkW1XlLk",
+	"R1MAtBxZM6Mmpdigqo3FjMxYkpBY2YgD6TSPrvKGeiW1sKJaVxCt0BRx5DTvWDrrfbzmcspCZTOXfAPA",
+	"r0ed4wgVkcliaPAynebz+O9646ZnhLbEWrv1WuS6q0SIa5JNcX61UjtOZ2hVqfcEB8BCbsSp1UbcV/GM",
+	"3F3e/b8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

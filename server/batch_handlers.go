@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -139,6 +140,79 @@ func (s *Server) GetBatchJob(ctx context.Context, req gen.GetBatchJobRequestObje
 	}
 	e := metaFrom(ctx, http.StatusOK)
 	return gen.GetBatchJob200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url, Data: toBatchJob(j)}, nil
+}
+
+// ListBatchJobs implements GET /batch-jobs: newest first, a page at a
+// time, the cursor being the last job's creation time (Unix nanoseconds)
+// and id.
+func (s *Server) ListBatchJobs(ctx context.Context, req gen.ListBatchJobsRequestObject) (gen.ListBatchJobsResponseObject, error) {
+	r, err := s.reg()
+	if err != nil {
+		return nil, err
+	}
+	var after registry.JobKey
+	if req.Params.Cursor != nil {
+		if after, err = parseJobCursor(*req.Params.Cursor); err != nil {
+			return nil, problemError(http.StatusUnprocessableEntity, typeInvalid, "cursor is not one this server gave", "query", "cursor")
+		}
+	}
+	status, limit := "", 20
+	if req.Params.Status != nil {
+		status = string(*req.Params.Status)
+	}
+	if req.Params.Limit != nil {
+		limit = *req.Params.Limit
+	}
+	jobs, err := r.Store().Jobs(ctx, status, after, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	e := metaFrom(ctx, http.StatusOK)
+	resp := gen.ListBatchJobs200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url}
+	if len(jobs) > limit {
+		jobs = jobs[:limit]
+		c := jobCursor(jobs[limit-1].Key())
+		resp.Data.NextCursor = &c
+	}
+	resp.Data.Jobs = make([]gen.BatchJob, len(jobs))
+	for i, j := range jobs {
+		resp.Data.Jobs[i] = toBatchJob(j)
+	}
+	return resp, nil
+}
+
+// jobCursor is the cursor of GET /batch-jobs that continues after k.
+func jobCursor(k registry.JobKey) string {
+	return strconv.FormatInt(k.CreatedAt.UnixNano(), 10) + "-" + k.ID
+}
+
+// parseJobCursor reads a cursor that jobCursor made.
+func parseJobCursor(c string) (registry.JobKey, error) {
+	ns, id, ok := strings.Cut(c, "-")
+	if !ok || id == "" {
+		return registry.JobKey{}, errors.New("server: malformed job cursor")
+	}
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
+		return registry.JobKey{}, err
+	}
+	return registry.JobKey{CreatedAt: time.Unix(0, n).UTC(), ID: id}, nil
+}
+
+// DeleteBatchJob implements DELETE /batch-jobs/{job-id}.
+func (s *Server) DeleteBatchJob(ctx context.Context, req gen.DeleteBatchJobRequestObject) (gen.DeleteBatchJobResponseObject, error) {
+	r, err := s.reg()
+	if err != nil {
+		return nil, err
+	}
+	j, err := r.Store().DeleteJob(ctx, req.JobId)
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "batch job deleted", slog.String("job", j.ID), slog.String("status", j.Status),
+		slog.Int("done", j.Done), slog.Int("total", j.Total), slog.String("by", userFrom(ctx)))
+	e := metaFrom(ctx, http.StatusOK)
+	return gen.DeleteBatchJob200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url, Data: toBatchJob(j)}, nil
 }
 
 // ListBatchJobPredictions implements GET /batch-jobs/{job-id}/predictions.

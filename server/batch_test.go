@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tagifai/tagifai/registry"
 )
 
 // TestBatchJobOverHTTP: a job queued over HTTP runs in the background; its
@@ -76,4 +78,73 @@ func TestBatchJobOverHTTP(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, r.status, r.body)
 	assert.Contains(t, r.problemMessage(), "version 2, the serving version")
 	assert.Contains(t, r.problemMessage(), "version 1 has one")
+}
+
+// TestBatchJobListAndDelete: jobs list newest first, a page at a time;
+// deleting one stops and forgets it but keeps its predictions, and lets
+// its version be deleted.
+func TestBatchJobListAndDelete(t *testing.T) {
+	s, reg, k := newRegistryServer(t, false)
+	_, v2 := artifacts(t)
+	create := func(body string) string {
+		t.Helper()
+		r := doResult(s, request{method: "POST", path: "/batch-jobs", body: body, contentType: jsonCT})
+		require.Equal(t, http.StatusAccepted, r.status, r.body)
+		time.Sleep(2 * time.Millisecond) // distinct creation times
+		return r.data()["id"].(string)
+	}
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, create(fmt.Sprintf(`{"items":[{"id":"job%d-item","text":"Object detection with YOLO"}]}`, i)))
+	}
+	list := func(query string) ([]string, string) {
+		t.Helper()
+		r := doResult(s, request{method: "GET", path: "/batch-jobs" + query})
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		var got []string
+		for _, j := range r.data()["jobs"].([]any) {
+			got = append(got, j.(map[string]any)["id"].(string))
+		}
+		next, _ := r.data()["next_cursor"].(string)
+		return got, next
+	}
+	page, next := list("?limit=2")
+	assert.Equal(t, []string{ids[2], ids[1]}, page, "newest first")
+	require.NotEmpty(t, next)
+	page, next = list("?limit=2&cursor=" + next)
+	assert.Equal(t, []string{ids[0]}, page)
+	assert.Empty(t, next, "the last page")
+
+	require.Eventually(t, func() bool {
+		page, _ := list("?status=succeeded")
+		return len(page) == 3
+	}, 30*time.Second, 10*time.Millisecond)
+	r := doResult(s, request{method: "DELETE", path: "/batch-jobs/" + ids[1]})
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	assert.Equal(t, "succeeded", r.data()["status"])
+	r = doResult(s, request{method: "GET", path: "/batch-jobs/" + ids[1]})
+	assert.Equal(t, http.StatusNotFound, r.status, r.body)
+	page, _ = list("")
+	assert.Equal(t, []string{ids[2], ids[0]}, page)
+	r = doResult(s, request{method: "GET", path: "/predictions/job1-item"})
+	assert.Equal(t, http.StatusOK, r.status, "a deleted job's predictions stay: %s", r.body)
+
+	// A job that holds version 2 from being deleted, until it is deleted.
+	admin := k.as("admin")
+	r = doResult(s, request{method: "PUT", path: "/models/tagifai/versions/2", body: string(v2), contentType: "application/octet-stream", header: admin})
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	// Running on another replica, for as long as the test takes.
+	const long = "00000000000000bb"
+	ctx := context.Background()
+	now := time.Now()
+	require.NoError(t, reg.Store().CreateJob(ctx, registry.Job{ID: long, Model: DefaultModelName, Version: 2,
+		Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, []registry.Item{{ID: "v2-item", Text: "Kubernetes"}}))
+	_, err := reg.Store().ClaimJob(ctx, long, "elsewhere", now, now.Add(time.Hour))
+	require.NoError(t, err)
+	r = doResult(s, request{method: "DELETE", path: "/models/tagifai/versions/2", header: admin})
+	require.Equal(t, http.StatusConflict, r.status, r.body)
+	r = doResult(s, request{method: "DELETE", path: "/batch-jobs/" + long})
+	require.Equal(t, http.StatusOK, r.status, r.body)
+	r = doResult(s, request{method: "DELETE", path: "/models/tagifai/versions/2", header: admin})
+	require.Equal(t, http.StatusOK, r.status, r.body)
 }

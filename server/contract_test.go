@@ -406,6 +406,28 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		reg("get batch job as a viewer", "getBatchJob", samples["getBatchJob"], 403, "viewer"),
 		reg("get unknown batch job", "getBatchJob", get(jobs+"/ffffffffffffffff"), 404, "predictor"),
 		reg("get batch job, bad id", "getBatchJob", get(jobs+"/not-an-id"), 422, "predictor"),
+		contractCase{name: "list batch jobs", op: "listBatchJobs", req: samples["listBatchJobs"], status: 200, registry: true, caller: "predictor", prepare: prepared("listBatchJobs"),
+			check: func(t *testing.T, body map[string]any) {
+				data := body["data"].(map[string]any)
+				jobs := data["jobs"].([]any)
+				require.Len(t, jobs, 1)
+				assert.Equal(t, sampleJobID, jobs[0].(map[string]any)["id"])
+				assert.NotContains(t, data, "next_cursor", "the only job")
+			}},
+		reg("list batch jobs as a viewer", "listBatchJobs", samples["listBatchJobs"], 403, "viewer"),
+		reg("list batch jobs, unknown status", "listBatchJobs", get(jobs+"?status=paused"), 422, "predictor"),
+		reg("list batch jobs, limit 101", "listBatchJobs", get(jobs+"?limit=101"), 422, "predictor"),
+		reg("list batch jobs, made-up cursor", "listBatchJobs", get(jobs+"?cursor=x"), 422, "predictor"),
+		reg("list batch jobs, cursor out of range", "listBatchJobs", get(jobs+"?cursor=9999999999999999999-0123456789abcdef"), 422, "predictor"),
+		contractCase{name: "delete batch job", op: "deleteBatchJob", req: samples["deleteBatchJob"], status: 200, registry: true, caller: "predictor", prepare: prepared("deleteBatchJob"),
+			check: func(t *testing.T, body map[string]any) {
+				data := body["data"].(map[string]any)
+				assert.Equal(t, sampleJobID, data["id"])
+				assert.Equal(t, "succeeded", data["status"], "the job as it was")
+			}},
+		reg("delete batch job as a viewer", "deleteBatchJob", samples["deleteBatchJob"], 403, "viewer"),
+		reg("delete unknown batch job", "deleteBatchJob", request{method: "DELETE", path: jobs + "/ffffffffffffffff"}, 404, "predictor"),
+		reg("delete batch job, bad id", "deleteBatchJob", request{method: "DELETE", path: jobs + "/not-an-id"}, 422, "predictor"),
 		contractCase{name: "batch predictions", op: "listBatchJobPredictions", req: samples["listBatchJobPredictions"], status: 200, registry: true, caller: "predictor", prepare: prepared("listBatchJobPredictions")},
 		reg("batch predictions as a viewer", "listBatchJobPredictions", samples["listBatchJobPredictions"], 403, "viewer"),
 		reg("batch predictions of unknown job", "listBatchJobPredictions", get(jobs+"/ffffffffffffffff/predictions"), 404, "predictor"),

@@ -135,6 +135,8 @@ func sampleRequests(v2 []byte) map[string]request {
 
 		"createBatchJob":          {method: "POST", path: "/batch-jobs", body: `{"items":[{"id":"6","text":"YOLO for object detection"}]}`, contentType: jsonCT},
 		"getBatchJob":             {method: "GET", path: "/batch-jobs/" + sampleJobID},
+		"listBatchJobs":           {method: "GET", path: "/batch-jobs?status=succeeded&limit=1"},
+		"deleteBatchJob":          {method: "DELETE", path: "/batch-jobs/" + sampleJobID},
 		"listBatchJobPredictions": {method: "GET", path: "/batch-jobs/" + sampleJobID + "/predictions?limit=1"},
 		"getStoredPrediction":     {method: "GET", path: "/predictions/" + sampleItemID},
 	}
@@ -147,7 +149,8 @@ const (
 )
 
 // prepareSample makes what op's sample request needs to succeed: a second
-// version to delete, a finished job, a stored prediction.
+// version to delete, a finished job (unless there is one), a stored
+// prediction.
 func prepareSample(t testing.TB, reg *registry.Registry, op string, v2 []byte) {
 	t.Helper()
 	ctx := context.Background()
@@ -155,7 +158,10 @@ func prepareSample(t testing.TB, reg *registry.Registry, op string, v2 []byte) {
 	case "deleteVersion":
 		_, _, err := reg.Upload(ctx, DefaultModelName, 2, v2, "test")
 		require.NoError(t, err)
-	case "getBatchJob", "listBatchJobPredictions", "getStoredPrediction":
+	case "getBatchJob", "listBatchJobs", "deleteBatchJob", "listBatchJobPredictions", "getStoredPrediction":
+		if _, err := reg.Store().Job(ctx, sampleJobID); err == nil {
+			return // prepared already
+		}
 		now := time.Now().UTC()
 		items := []registry.Item{{ID: sampleItemID, Text: "Transfer learning with transformers"}}
 		// A job that a replica other than the test server's ran to its end.
@@ -217,6 +223,11 @@ func TestRoleMatrix(t *testing.T) {
 			for _, caller := range callers {
 				name := fmt.Sprintf("require-auth=%v/%s/%s", requireAuth, op.OperationID, caller)
 				t.Run(name, func(t *testing.T) {
+					if op.OperationID == "deleteBatchJob" {
+						// Open to anonymous callers without --require-auth,
+						// so not only the last caller may succeed.
+						prepareSample(t, reg, op.OperationID, v2)
+					}
 					rec := do(s, sample.withHeader(k.as(caller)))
 					var want int
 					switch {

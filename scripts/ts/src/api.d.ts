@@ -362,7 +362,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List batch jobs
+         * @description The batch jobs, newest first, `limit` at a time, optionally only those with one
+         *     `status`. Pass the `next_cursor` of a page as `cursor` to get the next one; the
+         *     last page has none. A key with the `predictor` role is needed when the server
+         *     runs with `--require-auth`.
+         */
+        get: operations["listBatchJobs"];
         put?: never;
         /**
          * Start a batch job
@@ -403,7 +410,17 @@ export interface paths {
         get: operations["getBatchJob"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Cancel and delete a batch job
+         * @description Deletes the job and its items, stopping it first if it is queued or running:
+         *     a running job stops before its next chunk is stored. The predictions it has
+         *     stored stay, since they are the version's predictions of those items, and
+         *     `GET /predictions/{item-id}` goes on answering them. Answers the job as it
+         *     was when deleted. A version cannot be deleted while it has jobs queued or
+         *     running; deleting those jobs lets it be. A key with the `predictor` role is
+         *     needed when the server runs with `--require-auth`.
+         */
+        delete: operations["deleteBatchJob"];
         options?: never;
         head?: never;
         patch?: never;
@@ -626,6 +643,19 @@ export interface components {
         /** @description A batch job's envelope. */
         BatchJobEnvelope: components["schemas"]["Envelope"] & {
             data: components["schemas"]["BatchJob"];
+        };
+        /** @description A page of batch jobs. */
+        BatchJobsEnvelope: components["schemas"]["Envelope"] & {
+            /** @description The page. */
+            data: {
+                /** @description The jobs, newest first. */
+                jobs: components["schemas"]["BatchJob"][];
+                /**
+                 * @description The cursor of the next page; absent on the last page.
+                 * @example 1795536000000000000-5f0c9a7e2b1d4c38
+                 */
+                next_cursor?: string;
+            };
         };
         /** @description A prediction stored by a batch. */
         StoredPrediction: {
@@ -1971,6 +2001,47 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    listBatchJobs: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only the jobs with this status.
+                 * @example running
+                 */
+                status?: "queued" | "running" | "succeeded" | "failed";
+                /**
+                 * @description Where to continue, from a previous page's `next_cursor`.
+                 * @example 1795536000000000000-5f0c9a7e2b1d4c38
+                 */
+                cursor?: string;
+                /**
+                 * @description The most jobs on one page.
+                 * @example 20
+                 */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of jobs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchJobsEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     createBatchJob: {
         parameters: {
             query?: never;
@@ -2033,6 +2104,38 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description The job. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchJobEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteBatchJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The job's id.
+                 * @example 5f0c9a7e2b1d4c38
+                 */
+                "job-id": components["parameters"]["JobID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job, as it was when deleted. */
             200: {
                 headers: {
                     [name: string]: unknown;
