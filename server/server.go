@@ -275,9 +275,9 @@ func (s *Server) SetServing(m *Serving) {
 // Start starts the server's background work until ctx is done: it resumes
 // the batch jobs a previous run left unfinished, starts the batch workers,
 // follows the database's serving version (see followServing and
-// watchServing), and from
-// now on fills each serving version's stored-prediction cache from the
-// database. Wait waits for that work to stop.
+// watchServing), and from now on fills each serving version's
+// stored-prediction cache from the database. Wait waits for that work to
+// stop.
 func (s *Server) Start(ctx context.Context) error {
 	s.bgMu.Lock()
 	s.bgCtx = ctx
