@@ -74,7 +74,8 @@ type BatchStore interface {
 	// UnfinishedJobs lists the queued and running jobs, oldest first.
 	UnfinishedJobs(ctx context.Context) ([]Job, error)
 	// Jobs lists up to limit jobs, newest first, from the one after
-	// (JobKey{} for the newest), only those with status unless it is "".
+	// (JobKey{}, with no ID, for the newest), only those with status unless
+	// it is "".
 	Jobs(ctx context.Context, status string, after JobKey, limit int) ([]Job, error)
 	// DeleteJob deletes a job and its items, whatever its status, and
 	// returns it as it was; the predictions it stored stay. ENOTFOUND when
@@ -209,7 +210,7 @@ func (j Job) Key() JobKey { return JobKey{CreatedAt: j.CreatedAt, ID: j.ID} }
 // Jobs implements BatchStore.
 func (s *SQLStore) Jobs(ctx context.Context, status string, after JobKey, limit int) ([]Job, error) {
 	before, id := int64(math.MaxInt64), ""
-	if after != (JobKey{}) {
+	if after.ID != "" {
 		before, id = after.CreatedAt.UnixNano(), after.ID
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs
