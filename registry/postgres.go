@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -82,11 +83,18 @@ func postgresRetryable(err error) bool {
 }
 
 // servingChannel is the PostgreSQL notification channel on which
-// SetServing announces a model's new serving version, the model's name as
-// payload. Channels are per database, not per schema: stores in other
-// schemas of the same database hear each other's announcements, which
-// costs them a needless look at their serving version, nothing more.
+// SetServing announces a model's new serving version. Channels belong to
+// the database, not to a schema, so the payload names both (a
+// servingAnnouncement in JSON), and a store hears only the announcements of
+// its own schema: deployments that share a database in schemas of their
+// own do not hear each other.
 const servingChannel = "tagifai_serving"
+
+// servingAnnouncement is the payload of a notification on servingChannel.
+type servingAnnouncement struct {
+	Schema string `json:"schema"`
+	Model  string `json:"model"`
+}
 
 // announceServing announces, within tx, that model's serving version
 // changed; PostgreSQL delivers the announcement when tx commits, and not at
@@ -95,7 +103,9 @@ func (s *SQLStore) announceServing(ctx context.Context, tx *sql.Tx, model string
 	if s.listen == nil {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, servingChannel, model); err != nil {
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, json_build_object('schema', current_schema(), 'model', $2::text)::text)`,
+		servingChannel, model)
+	if err != nil {
 		return fmt.Errorf("registry: announce serving version: %w", err)
 	}
 	return nil
@@ -116,6 +126,10 @@ func (s *SQLStore) WatchServing(ctx context.Context, changed func(model string))
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
+	var schema string
+	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return fmt.Errorf("registry: listen for serving versions: %w", err)
+	}
 	if _, err := conn.Exec(ctx, "LISTEN "+servingChannel); err != nil {
 		return fmt.Errorf("registry: listen for serving versions: %w", err)
 	}
@@ -128,6 +142,10 @@ func (s *SQLStore) WatchServing(ctx context.Context, changed func(model string))
 			}
 			return fmt.Errorf("registry: listen for serving versions: %w", err)
 		}
-		changed(n.Payload)
+		var a servingAnnouncement
+		if json.Unmarshal([]byte(n.Payload), &a) != nil || a.Schema != schema {
+			continue // another schema's, or not ours at all
+		}
+		changed(a.Model)
 	}
 }

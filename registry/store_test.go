@@ -631,8 +631,9 @@ func TestLookupWaitsForItsTurn(t *testing.T) {
 }
 
 // TestServingAnnouncements: on PostgreSQL a store hears, from any other
-// store on the same database, each committed change of a serving version
-// and nothing of a change that failed; SQLite says it cannot.
+// store on the same database and schema, each committed change of a
+// serving version, and nothing of a change that failed or of one in
+// another schema; SQLite says it cannot.
 func TestServingAnnouncements(t *testing.T) {
 	ctx := context.Background()
 	for name, newDatabase := range databaseFactories(t) {
@@ -673,8 +674,14 @@ func TestServingAnnouncements(t *testing.T) {
 			require.NoError(t, writer.SetServing(ctx, "tagifai", 1))
 			assert.Equal(t, "tagifai", next())
 			assert.Equal(t, ENOTFOUND, ErrorCode(writer.SetServing(ctx, "tagifai", 9)))
+			// Another deployment, in a schema of its own in the same database.
+			elsewhere, err := newDatabase(t)(ctx)
+			require.NoError(t, err)
+			t.Cleanup(func() { elsewhere.Close() })
+			require.NoError(t, elsewhere.CreateVersion(ctx, testVersion("tagifai", 1, "ccc"), testArtifact("tagifai", 1, "ccc")))
+			require.NoError(t, elsewhere.SetServing(ctx, "tagifai", 1))
 			require.NoError(t, writer.SetServing(ctx, "other", 1))
-			assert.Equal(t, "other", next(), "a change that failed is not announced")
+			assert.Equal(t, "other", next(), "neither a change that failed nor one in another schema is announced here")
 
 			stop()
 			select {
