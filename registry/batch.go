@@ -181,20 +181,29 @@ func (s *SQLStore) Job(ctx context.Context, id string) (Job, error) {
 
 // UnfinishedJobs implements BatchStore.
 func (s *SQLStore) UnfinishedJobs(ctx context.Context) ([]Job, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs WHERE status IN ('queued', 'running') ORDER BY created_at, id`)
+	return s.queryJobs(ctx, "unfinished jobs", `SELECT `+jobColumns+` FROM batch_jobs WHERE status IN ('queued', 'running') ORDER BY created_at, id`)
+}
+
+// queryJobs runs query, which selects jobColumns, and returns its jobs;
+// what names the query in errors.
+func (s *SQLStore) queryJobs(ctx context.Context, what, query string, args ...any) ([]Job, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("registry: unfinished jobs: %w", err)
+		return nil, fmt.Errorf("registry: %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []Job
 	for rows.Next() {
 		j, err := scanJob(rows)
 		if err != nil {
-			return nil, fmt.Errorf("registry: unfinished jobs: %w", err)
+			return nil, fmt.Errorf("registry: %s: %w", what, err)
 		}
 		out = append(out, j)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("registry: %s: %w", what, err)
+	}
+	return out, nil
 }
 
 // JobKey is a job's place in the listing of jobs, newest first: by
@@ -213,22 +222,9 @@ func (s *SQLStore) Jobs(ctx context.Context, status string, after JobKey, limit 
 	if after.ID != "" {
 		before, id = after.CreatedAt.UnixNano(), after.ID
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs
+	return s.queryJobs(ctx, "list jobs", `SELECT `+jobColumns+` FROM batch_jobs
 		WHERE ($1 = '' OR status = $1) AND (created_at < $2 OR (created_at = $2 AND id < $3))
 		ORDER BY created_at DESC, id DESC LIMIT $4`, status, before, id, limit)
-	if err != nil {
-		return nil, fmt.Errorf("registry: list jobs: %w", err)
-	}
-	defer rows.Close()
-	var out []Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("registry: list jobs: %w", err)
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
 }
 
 // DeleteJob implements BatchStore.
