@@ -169,12 +169,20 @@ func scanJob(row interface{ Scan(...any) error }) (Job, error) {
 
 // Job implements BatchStore.
 func (s *SQLStore) Job(ctx context.Context, id string) (Job, error) {
-	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs WHERE id = $1`, id))
+	return readJob(ctx, s.db, id, "get job")
+}
+
+// readJob reads job id through q (the database, or a transaction); what
+// names the caller in errors. ENOTFOUND when there is none.
+func readJob(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, id, what string) (Job, error) {
+	j, err := scanJob(q.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Job{}, Errorf(ENOTFOUND, "no batch job %q", id)
 	}
 	if err != nil {
-		return Job{}, fmt.Errorf("registry: get job: %w", err)
+		return Job{}, fmt.Errorf("registry: %s: %w", what, err)
 	}
 	return j, nil
 }
@@ -232,12 +240,8 @@ func (s *SQLStore) DeleteJob(ctx context.Context, id string) (Job, error) {
 	var j Job
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs WHERE id = $1`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return Errorf(ENOTFOUND, "no batch job %q", id)
-		}
-		if err != nil {
-			return fmt.Errorf("registry: delete job: %w", err)
+		if j, err = readJob(ctx, tx, id, "delete job"); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM batch_items WHERE job_id = $1`, id); err != nil {
 			return fmt.Errorf("registry: delete job: %w", err)
@@ -273,12 +277,8 @@ func (s *SQLStore) ClaimJob(ctx context.Context, id, owner string, at, leaseUnti
 	var j Job
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs WHERE id = $1`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return Errorf(ENOTFOUND, "no batch job %q", id)
-		}
-		if err != nil {
-			return fmt.Errorf("registry: claim job: %w", err)
+		if j, err = readJob(ctx, tx, id, "claim job"); err != nil {
+			return err
 		}
 		if j.Status == JobSucceeded || j.Status == JobFailed {
 			return nil
