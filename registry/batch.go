@@ -290,7 +290,7 @@ func (s *SQLStore) ClaimJob(ctx context.Context, id, owner string, at, leaseUnti
 			at.UnixNano(), owner, leaseUntil.UnixNano(), id); err != nil {
 			return fmt.Errorf("registry: claim job: %w", err)
 		}
-		j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs WHERE id = $1`, id))
+		j, err = readJob(ctx, tx, id, "claim job")
 		return err
 	})
 	return j, err
