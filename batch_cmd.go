@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tagifai/tagifai/batch"
@@ -21,13 +25,15 @@ func init() {
 	commands["batch"] = command{summary: "predict a CSV file ahead of time and store the predictions", run: runBatch}
 }
 
-// batchChunk is how many rows are predicted and stored in one transaction.
-const batchChunk = 5000
+// batchCreator is who creates the jobs of `tagifai batch` in the registry.
+const batchCreator = "tagifai-batch"
 
-// runBatch implements `tagifai batch --input CSV [--model NAME] [--version V]`:
-// it predicts every row with the serving version (or --version) and stores
-// the predictions in the registry's database, skipping rows that version
-// has already stored, so that an interrupted run can simply be run again.
+// runBatch implements `tagifai batch --input CSV [--shard I/N] [--model NAME] [--version V]`:
+// it submits the rows (of its shard) as a batch job, the same kind of job as
+// POST /batch-jobs makes, and works it in this process with the same queue
+// (replicas of the server sharing the database help). The job is named by
+// the input's content, shard and version: running the command again after
+// an interruption resumes the same job rather than starting another.
 func runBatch(ctx context.Context, args []string, e env) error {
 	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
@@ -37,33 +43,50 @@ func runBatch(ctx context.Context, args []string, e env) error {
 	name := fs.String("model", envOr(e, "TAGIFAI_MODEL", server.DefaultModelName), "model to predict with")
 	version := fs.Int("version", 0, "version to predict with; default: the serving version")
 	artifacts := fs.String("artifacts", envOr(e, "TAGIFAI_ARTIFACTS", "artifacts"), "model imported as version 1 when the registry is empty (env TAGIFAI_ARTIFACTS)")
+	shardFlag := fs.String("shard", envOr(e, "TAGIFAI_SHARD", "0/1"), "INDEX/N: predict only the rows whose number modulo N is INDEX, so that N processes share one file (env TAGIFAI_SHARD)")
+	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "chunks predicted at once")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	if *input == "" || fs.NArg() > 0 {
-		fmt.Fprintln(e.stderr, "usage: tagifai batch --input CSV [--model NAME] [--version V] [--data-dir DIR]")
+	shard, shards, serr := parseShard(*shardFlag)
+	if *input == "" || fs.NArg() > 0 || serr != nil || *workers < 1 {
+		if serr != nil {
+			fmt.Fprintln(e.stderr, "batch:", serr)
+		}
+		fmt.Fprintln(e.stderr, "usage: tagifai batch --input CSV [--shard INDEX/N] [--model NAME] [--version V] [--data-dir DIR]")
 		return errUsage
 	}
 
-	f, err := os.Open(*input)
+	data, err := os.ReadFile(*input)
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
-	items, bad, err := batch.ReadItems(f)
-	f.Close()
+	all, bad, err := batch.ReadItems(strings.NewReader(string(data)), math.MaxInt)
 	if err != nil {
 		return fmt.Errorf("batch: %s: %w", *input, err)
 	}
 	for _, b := range bad {
 		fmt.Fprintf(e.stderr, "%s:%v (skipped)\n", *input, b)
 	}
+	items := all
+	if shards > 1 {
+		items = make([]registry.Item, 0, len(all)/shards+1)
+		for i := shard; i < len(all); i += shards {
+			items = append(items, all[i])
+		}
+	}
+	if len(items) == 0 {
+		fmt.Fprintf(e.stdout, "0 rows in shard %d/%d of %s: nothing to do\n", shard, shards, *input)
+		return nil
+	}
 
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
 	defer reg.Store().Close()
-	if _, err := reg.ImportIfEmpty(ctx, *name, *artifacts, "tagifai-batch"); err != nil {
+	if _, err := reg.ImportIfEmpty(ctx, *name, *artifacts, batchCreator); err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
 	if *version == 0 {
@@ -76,56 +99,93 @@ func runBatch(ctx context.Context, args []string, e env) error {
 		}
 		*version = m.ServingVersion
 	}
-	art, _, err := reg.Open(ctx, *name, *version)
-	if err != nil {
+	if _, err := reg.Store().Version(ctx, *name, *version); err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
 
-	start := time.Now()
-	bar := newProgress(e.stderr, len(items))
-	added, skipped := 0, 0
-	for from := 0; from < len(items); from += batchChunk {
-		if ctx.Err() != nil {
-			bar.finish()
-			return fmt.Errorf("batch: interrupted after %d rows; run again to resume", from)
-		}
-		chunk := items[from:min(from+batchChunk, len(items))]
-		// Rows the version has stored already are predicted again but kept
-		// once: the insert keeps the stored row, which costs less than
-		// asking first.
-		preds := predictParallel(art.Classifier, *name, *version, chunk)
-		n, err := reg.Store().SavePredictions(context.WithoutCancel(ctx), preds)
-		if err != nil {
-			return fmt.Errorf("batch: %w", err)
-		}
-		skipped += len(chunk) - n
-		added += n
-		bar.set(from + len(chunk))
+	replica := fmt.Sprintf("%s-batch-%d", defaultReplicaID(), os.Getpid())
+	queue, err := openQueue(ctx, reg, log, *workers, replica, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("batch: %w", err)
 	}
+	sum := sha256.Sum256(fmt.Appendf(data, "\x00shard %d/%d\x00%s version %d", shard, shards, *name, *version))
+	key := hex.EncodeToString(sum[:])
+	job, created, err := queue.Submit(ctx, registry.Job{
+		ID: newBatchJobID(key), Model: *name, Version: *version, Status: registry.JobQueued, Total: len(items),
+		CreatedBy: batchCreator, CreatedAt: time.Now().UTC(), IdempotencyKey: key, RequestSHA256: key,
+	}, items)
+	if err != nil {
+		return fmt.Errorf("batch: %w", err)
+	}
+	if created {
+		fmt.Fprintf(e.stderr, "batch job %s: %d rows of %s (shard %d/%d)\n", job.ID, len(items), *input, shard, shards)
+	} else {
+		fmt.Fprintf(e.stderr, "batch job %s: resuming (%d/%d rows done)\n", job.ID, job.Done, job.Total)
+	}
+
+	start, startDone := time.Now(), job.Done
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	runDone := make(chan error, 1)
+	go func() { runDone <- queue.Run(runCtx) }()
+	bar := newProgress(e.stderr, job.Total)
+	job, err = waitForJob(runCtx, reg.Store(), job.ID, func(j registry.Job) { bar.set(j.Done) })
 	bar.finish()
+	stop()
+	if rerr := <-runDone; rerr != nil && err == nil {
+		err = rerr
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("batch: interrupted at %d/%d rows; run the same command again to resume job %s", job.Done, job.Total, job.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("batch: %w", err)
+	}
+	if job.Status == registry.JobFailed {
+		return fmt.Errorf("batch: job %s failed: %s", job.ID, job.Error)
+	}
 	elapsed := time.Since(start)
-	fmt.Fprintf(e.stdout, "%d rows: %d predictions stored, %d already stored by %s version %d, %d malformed rows skipped; %.0f rows/s\n",
-		len(items), added, skipped, *name, *version, len(bad), float64(len(items))/elapsed.Seconds())
+	fmt.Fprintf(e.stdout, "%d rows: job %s succeeded with %s version %d, %d malformed rows skipped; %.0f rows/s\n",
+		len(items), job.ID, *name, *version, len(bad), float64(job.Done-startDone)/elapsed.Seconds())
 	return nil
 }
 
-// predictParallel predicts items on every core.
-func predictParallel(c batch.Classifier, name string, version int, items []registry.Item) []registry.StoredPrediction {
-	workers := runtime.GOMAXPROCS(0)
-	out := make([]registry.StoredPrediction, len(items))
-	per := (len(items) + workers - 1) / workers
-	var wg sync.WaitGroup
-	now := time.Now().UTC()
-	for w := 0; w < workers && w*per < len(items); w++ {
-		lo, hi := w*per, min((w+1)*per, len(items))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			copy(out[lo:hi], batch.Predict(c, name, version, items[lo:hi], now))
-		}()
+// waitForJob follows job id until it finishes or ctx is done, calling
+// progress now and then, and returns the job as last seen.
+func waitForJob(ctx context.Context, store registry.BatchStore, id string, progress func(registry.Job)) (registry.Job, error) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	var j registry.Job
+	for {
+		var err error
+		if j, err = store.Job(context.WithoutCancel(ctx), id); err != nil {
+			return j, err
+		}
+		progress(j)
+		if j.Finished() {
+			return j, nil
+		}
+		select {
+		case <-ctx.Done():
+			return j, nil
+		case <-t.C:
+		}
 	}
-	wg.Wait()
-	return out
+}
+
+// newBatchJobID is the id of the job under key: 16 hex digits, like the
+// jobs of POST /batch-jobs.
+func newBatchJobID(key string) string { return key[:16] }
+
+// parseShard reads INDEX/N.
+func parseShard(s string) (index, n int, err error) {
+	a, b, ok := strings.Cut(s, "/")
+	index, ierr := strconv.Atoi(a)
+	n, nerr := strconv.Atoi(b)
+	if !ok || ierr != nil || nerr != nil || n < 1 || index < 0 || index >= n {
+		return 0, 0, errors.New("--shard must be INDEX/N with 0 <= INDEX < N")
+	}
+	return index, n, nil
 }
 
 // progress draws a progress bar with rows/s and ETA on a terminal line.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tagifai/tagifai/batch"
 	"github.com/tagifai/tagifai/registry"
 	"github.com/tagifai/tagifai/server"
 )
@@ -57,8 +58,8 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	fs.BoolVar(&cfg.requireAuth, "require-auth", false, "demand a predictor's API key for predictions")
 	fs.Int64Var(&cfg.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest JSON request body accepted, in bytes")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long requests in flight may take to finish on SIGTERM")
-	fs.IntVar(&cfg.batchWorkers, "batch-workers", 1, "batch jobs that run at once")
-	fs.StringVar(&cfg.replicaID, "replica-id", "", "this server's name among replicas sharing a database, unique to each; batch jobs are claimed under it (default: the host name)")
+	fs.IntVar(&cfg.batchWorkers, "batch-workers", 1, "batch chunks this replica predicts at once (each on one core); keep it below the cores so that /predict keeps its own")
+	fs.StringVar(&cfg.replicaID, "replica-id", "", "this server's name among replicas sharing a database, unique to each; it names the replica in each batch job's per-replica counts and as the batch queue's client (default: the host name)")
 	fs.DurationVar(&cfg.servingPoll, "serving-poll-interval", server.DefaultServingPollInterval, "how often to read the serving version from the database, to follow deployments and rollbacks made through other replicas; 0 turns following off")
 	fs.IntVar(&cfg.storedCache, "stored-prediction-cache", server.DefaultStoredCacheItems, "stored predictions of the serving version kept in memory for GET /predictions/{item-id}; 0 turns the cache off")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
@@ -159,6 +160,10 @@ func runServe(ctx context.Context, args []string, e env) error {
 		log.Error("artifact fails its checksum; it cannot be served", slog.String("version", version), slog.String("error", problem.Error()))
 	}
 
+	queue, err := openQueue(ctx, reg, log, cfg.batchWorkers, cfg.replicaID, cfg.shutdownTimeout)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	srv, err := server.New(server.Config{
 		Logger:              log,
 		MaxBodyBytes:        cfg.maxBodyBytes,
@@ -167,10 +172,10 @@ func runServe(ctx context.Context, args []string, e env) error {
 		Registry:            reg,
 		ModelName:           cfg.modelName,
 		RequireAuth:         cfg.requireAuth,
-		BatchWorkers:        cfg.batchWorkers,
+		Batch:               queue,
+		BatchMetrics:        queue.Collector(),
 		StoredCacheItems:    storedCacheItems(cfg.storedCache),
 		ServingPollInterval: servingPollInterval(cfg.servingPoll),
-		ReplicaID:           cfg.replicaID,
 	})
 	if err != nil {
 		return err
@@ -194,11 +199,43 @@ func runServe(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("listening", slog.String("addr", ln.Addr().String()))
-	if err := srv.Serve(ctx, ln, cfg.shutdownTimeout); err != nil {
+	// The batch queue works until ctx is done and stops within
+	// --shutdown-timeout, while the HTTP server drains.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	batchDone := make(chan error, 1)
+	go func() { batchDone <- queue.Run(runCtx) }()
+	serveErr := srv.Serve(ctx, ln, cfg.shutdownTimeout)
+	stop()
+	batchErr := <-batchDone
+	if err := errors.Join(serveErr, batchErr); err != nil {
 		return err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// openQueue opens the batch queue on reg's database, working as replica
+// (default: the host name) with workers workers.
+func openQueue(ctx context.Context, reg *registry.Registry, log *slog.Logger, workers int, replica string, stopTimeout time.Duration) (*batch.Queue, error) {
+	store, ok := reg.Store().(*registry.SQLStore)
+	if !ok {
+		return nil, fmt.Errorf("batch jobs need a SQL registry, not %T", reg.Store())
+	}
+	if replica == "" {
+		replica = defaultReplicaID()
+	}
+	return batch.NewQueue(ctx, batch.Config{Store: store, Load: batch.RegistryLoader(reg), Logger: log,
+		Workers: workers, Replica: replica, StopTimeout: stopTimeout})
+}
+
+// defaultReplicaID is the host name, which is unique among the pods of a
+// Kubernetes Deployment, or "tagifai" when there is none.
+func defaultReplicaID() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "tagifai"
 }
 
 // openRegistry opens the registry: its artifact files under dataDir/artifacts,

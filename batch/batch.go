@@ -1,11 +1,11 @@
 // Package batch predicts many items ahead of time and stores the
 // predictions, so that they can be looked up later without running the
 // model: the CSV reader for batch inputs, the prediction of a chunk, and the
-// Runner that works through batch jobs in the background, resuming them
-// after a restart.
+// Queue that works batch jobs on River, shared by every replica.
 package batch
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -14,8 +14,10 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
+	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
 )
 
@@ -30,12 +32,40 @@ func (e *RowError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.
 // MaxTextLen bounds one item's text, as for POST /predict.
 const MaxTextLen = 10000
 
+// MaxItems bounds the items of one batch job, whatever the format it came
+// in.
+const MaxItems = 100_000
+
+// TooManyItemsError is returned by ReadItems for input with more than its
+// limit of items; it stops reading at the first row past the limit.
+type TooManyItemsError struct {
+	Max  int
+	Line int // the first line past the limit
+}
+
+func (e *TooManyItemsError) Error() string {
+	return fmt.Sprintf("more than %d items (line %d is item %d); split the input into several jobs", e.Max, e.Line, e.Max+1)
+}
+
+// ControlChar returns the first control character of s other than tab,
+// line feed and carriage return, and its byte offset; ok is false when
+// there is none. It is the rule for every text the API takes.
+func ControlChar(s string) (r rune, at int, ok bool) {
+	for i, c := range s {
+		if unicode.IsControl(c) && c != '\t' && c != '\n' && c != '\r' {
+			return c, i, true
+		}
+	}
+	return 0, 0, false
+}
+
 // ReadItems reads batch items from CSV with a header row: either `id,text`
 // or the Made With ML columns `id,created_on,title,description,tag`, whose
 // title and description are joined by a space. A malformed row becomes a
 // RowError in bad and does not stop the rest; err is for a file that cannot
-// be read at all.
-func ReadItems(r io.Reader) (items []registry.Item, bad []*RowError, err error) {
+// be read at all, or a *TooManyItemsError when it has more than maxItems
+// rows (good or bad), found at the first row past them.
+func ReadItems(r io.Reader, maxItems int) (items []registry.Item, bad []*RowError, err error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
@@ -54,10 +84,14 @@ func ReadItems(r io.Reader) (items []registry.Item, bad []*RowError, err error) 
 	if !hasID || !(hasText || hasTitle && hasDesc) {
 		return nil, nil, fmt.Errorf("batch: header %q needs the columns id,text or id,title,description", strings.Join(header, ","))
 	}
-	for {
+	for rows := 0; ; rows++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			return items, bad, nil
+		}
+		if rows == maxItems {
+			line, _ := cr.FieldPos(0)
+			return nil, nil, &TooManyItemsError{Max: maxItems, Line: line}
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
@@ -100,6 +134,12 @@ func ReadItems(r io.Reader) (items []registry.Item, bad []*RowError, err error) 
 			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: empty text", id)})
 		case !utf8.ValidString(text) || !utf8.ValidString(id):
 			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: not valid UTF-8", id)})
+		case hasControl(text):
+			c, at, _ := ControlChar(text)
+			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: text must not contain control character %U (at byte %d)", id, c, at)})
+		case hasControl(id):
+			c, at, _ := ControlChar(id)
+			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("id must not contain control character %U (at byte %d)", c, at)})
 		case utf8.RuneCountInString(text) > MaxTextLen:
 			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: text longer than %d characters", id, MaxTextLen)})
 		case len(id) > 128:
@@ -108,6 +148,11 @@ func ReadItems(r io.Reader) (items []registry.Item, bad []*RowError, err error) 
 			items = append(items, registry.Item{ID: id, Text: text})
 		}
 	}
+}
+
+func hasControl(s string) bool {
+	_, _, ok := ControlChar(s)
+	return ok
 }
 
 // Predict predicts items with c, as version of model name, stamped at.
@@ -132,3 +177,12 @@ func Predict(c Classifier, name string, version int, items []registry.Item, at t
 	}
 	return out
 }
+
+// Classifier predicts; *model.Classifier is one.
+type Classifier interface {
+	Classes() []string
+	PredictBatch(texts []string) []model.Prediction
+}
+
+// Loader returns the classifier of version of model name.
+type Loader func(ctx context.Context, name string, version int) (Classifier, error)

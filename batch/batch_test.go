@@ -1,8 +1,9 @@
 package batch
 
 import (
-	"bytes"
+	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,12 +21,14 @@ import (
 )
 
 func TestReadItems(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		csv     string
 		want    []registry.Item
 		badRows []int
 		err     string
+		max     int // of items; default 100
 	}{
 		{name: "id,text", csv: "id,text\n1,YOLO for detection\n2,\"BERT, for NER\"\n",
 			want: []registry.Item{{ID: "1", Text: "YOLO for detection"}, {ID: "2", Text: "BERT, for NER"}}},
@@ -35,12 +38,18 @@ func TestReadItems(t *testing.T) {
 			want: []registry.Item{{ID: "1", Text: "ok"}}, badRows: []int{3, 4, 5}},
 		{name: "too few columns", csv: "id,created_on,title,description\n7,2020,Title only\n8,2020,T,D\n",
 			want: []registry.Item{{ID: "8", Text: "T D"}}, badRows: []int{2}},
+		{name: "control characters, as in JSON items and /predict", csv: "id,text\n1,\"NUL\x00here\"\n2,\x01start\n3,\"tab\tand\r\nnewline ok\"\n",
+			want: []registry.Item{{ID: "3", Text: "tab\tand\nnewline ok"}}, badRows: []int{2, 3}},
+		{name: "control character in an id", csv: "id,text\na\x7fb,text\n", badRows: []int{2}},
+		{name: "as many rows as the limit", max: 3, csv: "id,text\n1,a\n,bad\n3,c\n",
+			want: []registry.Item{{ID: "1", Text: "a"}, {ID: "3", Text: "c"}}, badRows: []int{3}},
+		{name: "a row past the limit, good or bad", max: 3, csv: "id,text\n1,a\n,bad\n3,c\n4,d\n5,e\n", err: "more than 3 items (line 5 is item 4)"},
 		{name: "no usable header", csv: "name,body\nx,y\n", err: "needs the columns"},
 		{name: "empty file", csv: "", err: "read header"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			items, bad, err := ReadItems(strings.NewReader(tc.csv))
+			items, bad, err := ReadItems(strings.NewReader(tc.csv), cmp.Or(tc.max, 100))
 			if tc.err != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.err)
@@ -60,8 +69,16 @@ func TestReadItems(t *testing.T) {
 // testRegistry opens a registry holding the committed model as version 1.
 func testRegistry(t *testing.T) (*registry.Registry, *model.Classifier) {
 	t.Helper()
+	return testRegistryAt(t, filepath.Join(t.TempDir(), "registry.db"))
+}
+
+// testRegistryAt opens the registry whose database is at path, importing
+// the committed model as version 1 if it is empty: several calls with one
+// path are several replicas sharing a database.
+func testRegistryAt(t *testing.T, path string) (*registry.Registry, *model.Classifier) {
+	t.Helper()
 	ctx := context.Background()
-	store, err := registry.OpenSQLite(ctx, filepath.Join(t.TempDir(), "registry.db"))
+	store, err := registry.OpenSQLite(ctx, path)
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	reg, err := registry.New(store, filepath.Join(t.TempDir(), "artifacts"), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -118,257 +135,184 @@ func items(n int, prefix string) []registry.Item {
 	return out
 }
 
-// createJob stores a queued job of version 1 over in, as POST /batch-jobs
-// does, and returns it.
-func createJob(t *testing.T, store registry.BatchStore, id string, in []registry.Item) registry.Job {
+// startQueue opens a queue over reg's database as replica, with workers
+// workers, and runs it until the test ends; jobs, when not nil, replaces
+// the store its workers use.
+func startQueue(t *testing.T, reg *registry.Registry, load Loader, replica string, workers int, jobs registry.BatchStore) *Queue {
 	t.Helper()
-	job := registry.Job{ID: id, Model: "tagifai", Version: 1, Status: registry.JobQueued, Total: len(in), CreatedBy: "t", CreatedAt: time.Now()}
-	require.NoError(t, store.CreateJob(context.Background(), job, in))
-	return job
-}
-
-// TestRunnerResumes: a job interrupted after its first chunk resumes, by
-// the runner that claimed it when it starts again or by another once the
-// claim lapses, and ends with every item stored exactly once.
-func TestRunnerResumes(t *testing.T) {
-	tests := []struct {
-		name       string
-		claimedBy  string
-		leaseUntil time.Duration // from now
-	}{
-		{name: "restarted under the same name", claimedBy: "replica-a", leaseUntil: time.Hour},
-		{name: "another replica's lapsed claim", claimedBy: "replica-gone", leaseUntil: -time.Second},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			reg, c := testRegistry(t)
-			store := reg.Store()
-			ctx := context.Background()
-			in := items(2500, "it")
-			job := createJob(t, store, "0000000000000001", in)
-			// What a run killed after one chunk leaves behind.
-			now := time.Now()
-			_, err := store.ClaimJob(ctx, job.ID, tc.claimedBy, now, now.Add(tc.leaseUntil))
-			require.NoError(t, err)
-			require.NoError(t, store.SaveChunk(ctx, job.ID, tc.claimedBy, now.Add(tc.leaseUntil),
-				registry.Chunk{Done: ChunkSize, Predictions: Predict(c, "tagifai", 1, in[:ChunkSize], now)}))
-
-			r := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 1, "replica-a")
-			rctx, stop := context.WithCancel(ctx)
-			require.NoError(t, r.Start(rctx))
-			got := waitFor(t, store, job.ID)
-			stop()
-			r.Wait()
-
-			assert.Equal(t, registry.JobSucceeded, got.Status)
-			assert.Equal(t, len(in), got.Done)
-			assert.Empty(t, got.Owner, "a finished job is nobody's")
-			preds := allPredictions(t, store, job.ID)
-			require.Len(t, preds, len(in))
-			seen := map[string]bool{}
-			for i, p := range preds {
-				assert.Equal(t, in[i].ID, p.ItemID, "predictions come in item order")
-				assert.False(t, seen[p.ItemID], "item %s stored twice", p.ItemID)
-				seen[p.ItemID] = true
-			}
-			assert.Equal(t, "computer-vision", preds[0].Tag)
-			assert.Equal(t, "natural-language-processing", preds[1].Tag)
-			assert.Equal(t, "mlops", preds[2].Tag)
-		})
-	}
-}
-
-// TestRunnersShareJobs: a runner leaves alone a job that another holds, and
-// takes it over when the other gives it back or its claim lapses.
-func TestRunnersShareJobs(t *testing.T) {
-	reg, c := testRegistry(t)
-	store := reg.Store()
-	ctx := context.Background()
-	in := items(1500, "s")
-	job := createJob(t, store, "0000000000000004", in)
-	now := time.Now()
-	_, err := store.ClaimJob(ctx, job.ID, "replica-a", now, now.Add(time.Hour))
+	q, err := NewQueue(context.Background(), Config{Store: reg.Store().(*registry.SQLStore), Jobs: jobs, Load: load,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Workers: workers, Replica: replica, StopTimeout: 5 * time.Second})
 	require.NoError(t, err)
-
-	b := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 1, "replica-b")
-	b.scanEvery = 5 * time.Millisecond
-	bctx, stop := context.WithCancel(ctx)
-	defer func() { stop(); b.Wait() }()
-	require.NoError(t, b.Start(bctx))
-	time.Sleep(100 * time.Millisecond) // twenty scans
-	got, err := store.Job(ctx, job.ID)
-	require.NoError(t, err)
-	assert.Equal(t, 0, got.Done, "replica b leaves a job that replica a holds")
-	assert.Equal(t, "replica-a", got.Owner)
-
-	require.NoError(t, store.ReleaseJob(ctx, job.ID, "replica-a"))
-	got = waitFor(t, store, job.ID)
-	assert.Equal(t, registry.JobSucceeded, got.Status)
-	assert.Len(t, allPredictions(t, store, job.ID), len(in))
-
-	err = store.SaveChunk(ctx, job.ID, "replica-a", now.Add(time.Hour), registry.Chunk{Done: 1})
-	assert.Equal(t, registry.ECONFLICT, registry.ErrorCode(err), "replica a lost its claim")
-}
-
-// countingObserver counts what runners report, from any goroutine.
-type countingObserver struct {
-	mu        sync.Mutex
-	predicted int
-	finished  map[string]int
-}
-
-func (o *countingObserver) JobFinished(status string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.finished[status]++
-}
-
-func (o *countingObserver) ItemsPredicted(n int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.predicted += n
-}
-
-// TestRunnersUnderOneName: two runners given the same name (two replicas
-// started with the same --replica-id) share every claim, yet each chunk is
-// stored and counted once, and the job finishes once.
-func TestRunnersUnderOneName(t *testing.T) {
-	reg, c := testRegistry(t)
-	store := reg.Store()
-	in := items(8*ChunkSize, "tw")
-	job := createJob(t, store, "0000000000000006", in)
-	obs := &countingObserver{finished: map[string]int{}}
 	ctx, stop := context.WithCancel(context.Background())
-	var runners []*Runner
-	defer func() {
+	done := make(chan error, 1)
+	go func() { done <- q.Run(ctx) }()
+	t.Cleanup(func() {
 		stop()
-		for _, r := range runners {
-			r.Wait()
-		}
-	}()
-	for range 2 {
-		r := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(io.Discard, nil)), obs, 1, "replica-a")
-		r.scanEvery = 5 * time.Millisecond
-		runners = append(runners, r)
-		require.NoError(t, r.Start(ctx))
-	}
-	got := waitFor(t, store, job.ID)
-	assert.Equal(t, registry.JobSucceeded, got.Status)
-	assert.Equal(t, len(in), got.Done)
-	assert.Len(t, allPredictions(t, store, job.ID), len(in))
-	stop()
-	for _, r := range runners {
-		r.Wait()
-	}
-	assert.Equal(t, len(in), obs.predicted, "items counted once")
-	assert.Equal(t, map[string]int{registry.JobSucceeded: 1}, obs.finished, "the job finished once")
+		assert.NoError(t, <-done)
+	})
+	return q
 }
 
-// TestRunnerStopsDeletedJob: a job deleted while it runs stops at its next
-// chunk, quietly: it is not marked finished, nothing is logged as an error,
-// and what it stored before stays.
-func TestRunnerStopsDeletedJob(t *testing.T) {
+func newJob(id string, n int) registry.Job {
+	return registry.Job{ID: id, Model: "tagifai", Version: 1, Status: registry.JobQueued, Total: n, CreatedBy: "t", CreatedAt: time.Now().UTC()}
+}
+
+// TestQueueRunsJob: a job of several chunks is predicted and stored whole,
+// each item once, and its replica count says who did it.
+func TestQueueRunsJob(t *testing.T) {
+	t.Parallel()
 	reg, c := testRegistry(t)
-	store := reg.Store()
-	in := items(10*ChunkSize, "del")
-	job := createJob(t, store, "0000000000000007", in)
-	var logs syncBuffer
-	obs := &countingObserver{finished: map[string]int{}}
-	r := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(&logs, nil)), obs, 1, "replica-a")
-	ctx, stop := context.WithCancel(context.Background())
-	defer func() { stop(); r.Wait() }()
-	require.NoError(t, r.Start(ctx))
-
-	require.Eventually(t, func() bool {
-		j, err := store.Job(ctx, job.ID)
-		return err == nil && j.Done > 0
-	}, 10*time.Second, time.Millisecond)
-	deleted, err := store.DeleteJob(ctx, job.ID)
+	q := startQueue(t, reg, loaderOf(c), "replica-a", 2, nil)
+	in := items(2*ChunkSize+321, "a")
+	job, created, err := q.Submit(context.Background(), newJob("0000000000000001", len(in)), in)
 	require.NoError(t, err)
-	require.Less(t, deleted.Done, deleted.Total, "deleted while running")
-	require.Eventually(t, func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return len(r.active) == 0
-	}, 10*time.Second, time.Millisecond, "the runner lets the job go")
+	require.True(t, created)
+	got := waitFor(t, reg.Store(), job.ID)
+	assert.Equal(t, registry.JobSucceeded, got.Status, got.Error)
+	assert.Equal(t, len(in), got.Done)
+	assert.Equal(t, []registry.ReplicaCount{{Replica: "replica-a", Items: len(in)}}, got.Replicas)
+	preds := allPredictions(t, reg.Store(), job.ID)
+	require.Len(t, preds, len(in))
+	want := Predict(c, "tagifai", 1, in, time.Time{})
+	for i, p := range preds {
+		assert.Equal(t, in[i].ID, p.ItemID)
+		assert.Equal(t, want[i].Tag, p.Tag)
+	}
+}
 
-	stored, err := store.VersionPredictions(ctx, "tagifai", 1, "", len(in))
+// TestQueuesShareJob: two replicas on one database finish one job
+// together; every item is counted once, by one of them.
+func TestQueuesShareJob(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "registry.db")
+	regA, c := testRegistryAt(t, path)
+	regB, _ := testRegistryAt(t, path)
+	qa := startQueue(t, regA, loaderOf(c), "replica-a", 1, nil)
+	startQueue(t, regB, loaderOf(c), "replica-b", 1, nil)
+	in := items(6*ChunkSize, "s")
+	job, _, err := qa.Submit(context.Background(), newJob("0000000000000002", len(in)), in)
 	require.NoError(t, err)
-	assert.GreaterOrEqual(t, len(stored), deleted.Done, "what it stored before stays")
-	assert.Less(t, len(stored), len(in), "it stopped")
-	assert.Empty(t, obs.finished, "a deleted job is not marked finished")
-	assert.NotContains(t, logs.String(), "level=ERROR")
-	assert.Contains(t, logs.String(), "batch job deleted")
+	got := waitFor(t, regB.Store(), job.ID)
+	assert.Equal(t, registry.JobSucceeded, got.Status, got.Error)
+	assert.Equal(t, len(in), got.Done)
+	sum := 0
+	for _, r := range got.Replicas {
+		assert.Contains(t, []string{"replica-a", "replica-b"}, r.Replica)
+		sum += r.Items
+	}
+	assert.Equal(t, len(in), sum, "each item counted once: %v", got.Replicas)
+	assert.Len(t, allPredictions(t, regA.Store(), job.ID), len(in))
 }
 
-// syncBuffer is a bytes.Buffer that goroutines may write at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// TestRunnerSkipsStoredItems: items the version has already predicted, in
+// TestQueueSkipsStoredItems: items the version has already predicted, in
 // an earlier job or twice in this one, are stored once.
-func TestRunnerSkipsStoredItems(t *testing.T) {
+func TestQueueSkipsStoredItems(t *testing.T) {
+	t.Parallel()
 	reg, c := testRegistry(t)
 	store := reg.Store()
 	ctx := context.Background()
 	first := items(10, "a")
 	_, err := store.SavePredictions(ctx, Predict(c, "tagifai", 1, first[:5], time.Now()))
 	require.NoError(t, err)
-
+	q := startQueue(t, reg, loaderOf(c), "replica-a", 1, nil)
 	in := append(append([]registry.Item{}, first...), first[0], first[9])
-	r := NewRunner(store, loaderOf(c), slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 2, "replica-a")
-	rctx, stop := context.WithCancel(ctx)
-	defer func() { stop(); r.Wait() }()
-	require.NoError(t, r.Start(rctx))
-	job := registry.Job{ID: "0000000000000002", Model: "tagifai", Version: 1, Status: registry.JobQueued, Total: len(in), CreatedBy: "t", CreatedAt: time.Now()}
-	require.NoError(t, r.Submit(ctx, job, in))
+	job, _, err := q.Submit(ctx, newJob("0000000000000003", len(in)), in)
+	require.NoError(t, err)
 	got := waitFor(t, store, job.ID)
 	assert.Equal(t, registry.JobSucceeded, got.Status)
-	for _, id := range []string{"a00000", "a00009"} {
-		_, err := store.Prediction(ctx, "tagifai", 1, id)
-		assert.NoError(t, err, "item %s is stored", id)
-	}
-	_, err = store.Prediction(ctx, "tagifai", 1, "a00010")
-	assert.Equal(t, registry.ENOTFOUND, registry.ErrorCode(err))
+	assert.Equal(t, len(in), got.Done)
 	n, err := store.SavePredictions(ctx, Predict(c, "tagifai", 1, first, time.Now()))
 	require.NoError(t, err)
 	assert.Zero(t, n, "every item was stored, once")
 }
 
-// TestRunnerFailsJobOfMissingVersion: a job whose version cannot be loaded
+// TestQueueFailsJobOfMissingVersion: a job whose version cannot be loaded
 // fails with the reason.
-func TestRunnerFailsJobOfMissingVersion(t *testing.T) {
+func TestQueueFailsJobOfMissingVersion(t *testing.T) {
+	t.Parallel()
 	reg, _ := testRegistry(t)
-	store := reg.Store()
-	ctx := context.Background()
-	load := func(ctx context.Context, name string, version int) (Classifier, error) {
-		art, _, err := reg.Open(ctx, name, version)
-		if err != nil {
-			return nil, err
-		}
-		return art.Classifier, nil
-	}
-	r := NewRunner(store, load, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 1, "replica-a")
-	rctx, stop := context.WithCancel(ctx)
-	defer func() { stop(); r.Wait() }()
-	require.NoError(t, r.Start(rctx))
-	job := registry.Job{ID: "0000000000000003", Model: "tagifai", Version: 7, Status: registry.JobQueued, Total: 1, CreatedBy: "t", CreatedAt: time.Now()}
-	require.NoError(t, r.Submit(ctx, job, items(1, "x")))
-	got := waitFor(t, store, job.ID)
+	q := startQueue(t, reg, RegistryLoader(reg), "replica-a", 1, nil)
+	job := newJob("0000000000000004", 1)
+	job.Version = 7
+	_, _, err := q.Submit(context.Background(), job, items(1, "x"))
+	require.NoError(t, err)
+	got := waitFor(t, reg.Store(), job.ID)
 	assert.Equal(t, registry.JobFailed, got.Status)
 	assert.Contains(t, got.Error, "version 7")
+}
+
+// TestQueueStopsDeletedJob: the chunks of a job deleted while it runs store
+// nothing more, and the queue carries on with the next job.
+func TestQueueStopsDeletedJob(t *testing.T) {
+	t.Parallel()
+	reg, c := testRegistry(t)
+	store := reg.Store()
+	ctx := context.Background()
+	started := make(chan struct{})
+	var once sync.Once
+	release := make(chan struct{})
+	slow := func(ctx context.Context, name string, version int) (Classifier, error) {
+		once.Do(func() { close(started) })
+		<-release
+		return c, nil
+	}
+	q := startQueue(t, reg, slow, "replica-a", 1, nil)
+	job, _, err := q.Submit(ctx, newJob("0000000000000005", 3*ChunkSize), items(3*ChunkSize, "d"))
+	require.NoError(t, err)
+	<-started
+	_, err = store.DeleteJob(ctx, job.ID)
+	require.NoError(t, err)
+	close(release)
+	next, _, err := q.Submit(ctx, newJob("0000000000000006", 1), items(1, "n"))
+	require.NoError(t, err)
+	assert.Equal(t, registry.JobSucceeded, waitFor(t, store, next.ID).Status)
+	for _, id := range []string{"d00000", "d01000", "d02000"} {
+		_, err := store.Prediction(ctx, "tagifai", 1, id)
+		assert.Equal(t, registry.ENOTFOUND, registry.ErrorCode(err), "nothing of the deleted job is stored: %s", id)
+	}
+}
+
+// hangingStore is a store whose SaveChunk waits until its context is done,
+// like a database that stops answering, and tells whether that context had
+// a deadline.
+type hangingStore struct {
+	registry.BatchStore
+	entered     chan struct{}
+	hadDeadline chan bool
+}
+
+func (s hangingStore) SaveChunk(ctx context.Context, _ string, _ registry.Chunk, _ func(*sql.Tx) error) (string, error) {
+	_, ok := ctx.Deadline()
+	s.hadDeadline <- ok
+	close(s.entered)
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+// TestQueueStopsWhenStoreHangs: a store call that never returns does not
+// hold the queue's shutdown: every store call of a chunk has a deadline,
+// and Run returns once StopTimeout has passed (issue 11, defect 13: the
+// runner stored chunks with a context that nothing cancelled, so SIGTERM
+// could wait for ever).
+func TestQueueStopsWhenStoreHangs(t *testing.T) {
+	t.Parallel()
+	reg, c := testRegistry(t)
+	hung := hangingStore{BatchStore: reg.Store(), entered: make(chan struct{}), hadDeadline: make(chan bool, 1)}
+	q, err := NewQueue(context.Background(), Config{Store: reg.Store().(*registry.SQLStore), Jobs: hung, Load: loaderOf(c),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Replica: "replica-a", StopTimeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- q.Run(ctx) }()
+	_, _, err = q.Submit(context.Background(), newJob("0000000000000007", 1), items(1, "h"))
+	require.NoError(t, err)
+	<-hung.entered
+	assert.True(t, <-hung.hadDeadline, "a chunk's store calls have a deadline")
+	stop()
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("Run did not return while a store call hung")
+	}
 }

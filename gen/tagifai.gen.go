@@ -210,11 +210,6 @@ type BatchItem struct {
 
 // BatchJob A batch job.
 type BatchJob struct {
-	// ClaimExpiresAt When the replica's claim lapses unless it stores another chunk first; another replica may then take the job over from its last stored chunk.
-	//
-	// Example: 2026-11-24T16:00:39Z
-	ClaimExpiresAt *time.Time `json:"claim_expires_at,omitempty"`
-
 	// CreatedAt When the job was created.
 	//
 	// Example: 2026-11-24T16:00:00Z
@@ -255,10 +250,8 @@ type BatchJob struct {
 	// Example: 0.5
 	Progress float64 `json:"progress"`
 
-	// Replica The replica (its `--replica-id`) that has claimed the unfinished job; absent when none has. Several replicas sharing a database run each job on one of them.
-	//
-	// Example: tagifai-7d9f8c6b5-x2x9k
-	Replica *string `json:"replica,omitempty"`
+	// Replicas How many items each replica (by its `--replica-id`, or the host name) has predicted and stored; replicas sharing a database share a job's chunks. Only `GET /batch-jobs/{job-id}` and `POST /batch-jobs` report it.
+	Replicas *[]ReplicaCount `json:"replicas,omitempty"`
 
 	// StartedAt When the job started running.
 	//
@@ -831,6 +824,19 @@ type Problem struct {
 	Type string `json:"type"`
 }
 
+// ReplicaCount How many of a job's items one replica predicted.
+type ReplicaCount struct {
+	// Items Items it predicted and stored.
+	//
+	// Example: 50000
+	Items int `json:"items"`
+
+	// Replica The replica's name.
+	//
+	// Example: tagifai-7d9f8c6b5-x2x9k
+	Replica string `json:"replica"`
+}
+
 // Role What a user may do; each role may do all that the roles before it may.
 type Role string
 
@@ -1220,6 +1226,12 @@ type ListBatchJobsParams struct {
 // ListBatchJobsParamsStatus defines parameters for ListBatchJobs.
 type ListBatchJobsParamsStatus string
 
+// CreateBatchJobParams defines parameters for CreateBatchJob.
+type CreateBatchJobParams struct {
+	// IdempotencyKey The client's name for this request, unique to it among the user's requests (a UUID is a good choice); 1 to 255 printable ASCII characters.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+}
+
 // ListBatchJobPredictionsParams defines parameters for ListBatchJobPredictions.
 type ListBatchJobPredictionsParams struct {
 	// Cursor Where to continue, from a previous page's `next_cursor`.
@@ -1362,16 +1374,26 @@ type ClientInterface interface {
 	// the version named in the request) and stored, so that `GET /predictions/{item-id}`
 	// answers them later without running the model. Send JSON, or a CSV file with a
 	// header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
-	// (title and description are joined). Answers 202 at once with the job and its
-	// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
-	// and no item is stored twice. An item already predicted by the same version is
+	// (title and description are joined). A job has at most 100,000 items in either
+	// format: a CSV file with more rows is refused with 422 at the first row past the
+	// limit, before anything is stored. A JSON body may be up to 32 MiB, a CSV file up
+	// to 64 MiB. Answers 202 with the job and its `Location` once the job and its items
+	// are stored. The job is split into chunks that the workers of every replica
+	// sharing the database take, so several replicas finish one job together. Jobs
+	// survive a restart or a crash: a chunk interrupted by one is done again, and no
+	// item is stored or counted twice. An item already predicted by the same version is
 	// not predicted again. A key with the `predictor` role is needed when the server
 	// runs with `--require-auth`.
+	//
+	// Send an `Idempotency-Key` to retry safely: a request with a key this user sent
+	// before, and the same content (items and version), answers 202 with the job the
+	// first one created, and creates nothing; with other content it answers 409. A
+	// job created by the first request is never reported as not created.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
-	CreateBatchJobWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateBatchJobWithBody(ctx context.Context, params *CreateBatchJobParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateBatchJob Start a batch job
 	//
@@ -1379,16 +1401,26 @@ type ClientInterface interface {
 	// the version named in the request) and stored, so that `GET /predictions/{item-id}`
 	// answers them later without running the model. Send JSON, or a CSV file with a
 	// header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
-	// (title and description are joined). Answers 202 at once with the job and its
-	// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
-	// and no item is stored twice. An item already predicted by the same version is
+	// (title and description are joined). A job has at most 100,000 items in either
+	// format: a CSV file with more rows is refused with 422 at the first row past the
+	// limit, before anything is stored. A JSON body may be up to 32 MiB, a CSV file up
+	// to 64 MiB. Answers 202 with the job and its `Location` once the job and its items
+	// are stored. The job is split into chunks that the workers of every replica
+	// sharing the database take, so several replicas finish one job together. Jobs
+	// survive a restart or a crash: a chunk interrupted by one is done again, and no
+	// item is stored or counted twice. An item already predicted by the same version is
 	// not predicted again. A key with the `predictor` role is needed when the server
 	// runs with `--require-auth`.
+	//
+	// Send an `Idempotency-Key` to retry safely: a request with a key this user sent
+	// before, and the same content (items and version), answers 202 with the job the
+	// first one created, and creates nothing; with other content it answers 409. A
+	// job created by the first request is never reported as not created.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
-	CreateBatchJob(ctx context.Context, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateBatchJob(ctx context.Context, params *CreateBatchJobParams, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteBatchJob Cancel and delete a batch job
 	//
@@ -1405,7 +1437,7 @@ type ClientInterface interface {
 
 	// GetBatchJob Follow a batch job
 	//
-	// The job's status, counts, progress and model version.
+	// The job's status, counts, progress and model version, and how many items each replica predicted.
 	//
 	// Corresponds with GET /batch-jobs/{job-id} (the `GetBatchJob` operationId).
 	GetBatchJob(ctx context.Context, jobId JobID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1700,17 +1732,27 @@ func (c *Client) ListBatchJobs(ctx context.Context, params *ListBatchJobsParams,
 // the version named in the request) and stored, so that `GET /predictions/{item-id}`
 // answers them later without running the model. Send JSON, or a CSV file with a
 // header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
-// (title and description are joined). Answers 202 at once with the job and its
-// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
-// and no item is stored twice. An item already predicted by the same version is
+// (title and description are joined). A job has at most 100,000 items in either
+// format: a CSV file with more rows is refused with 422 at the first row past the
+// limit, before anything is stored. A JSON body may be up to 32 MiB, a CSV file up
+// to 64 MiB. Answers 202 with the job and its `Location` once the job and its items
+// are stored. The job is split into chunks that the workers of every replica
+// sharing the database take, so several replicas finish one job together. Jobs
+// survive a restart or a crash: a chunk interrupted by one is done again, and no
+// item is stored or counted twice. An item already predicted by the same version is
 // not predicted again. A key with the `predictor` role is needed when the server
 // runs with `--require-auth`.
+//
+// Send an `Idempotency-Key` to retry safely: a request with a key this user sent
+// before, and the same content (items and version), answers 202 with the job the
+// first one created, and creates nothing; with other content it answers 409. A
+// job created by the first request is never reported as not created.
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
-func (c *Client) CreateBatchJobWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateBatchJobRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateBatchJobWithBody(ctx context.Context, params *CreateBatchJobParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBatchJobRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1727,17 +1769,27 @@ func (c *Client) CreateBatchJobWithBody(ctx context.Context, contentType string,
 // the version named in the request) and stored, so that `GET /predictions/{item-id}`
 // answers them later without running the model. Send JSON, or a CSV file with a
 // header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
-// (title and description are joined). Answers 202 at once with the job and its
-// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
-// and no item is stored twice. An item already predicted by the same version is
+// (title and description are joined). A job has at most 100,000 items in either
+// format: a CSV file with more rows is refused with 422 at the first row past the
+// limit, before anything is stored. A JSON body may be up to 32 MiB, a CSV file up
+// to 64 MiB. Answers 202 with the job and its `Location` once the job and its items
+// are stored. The job is split into chunks that the workers of every replica
+// sharing the database take, so several replicas finish one job together. Jobs
+// survive a restart or a crash: a chunk interrupted by one is done again, and no
+// item is stored or counted twice. An item already predicted by the same version is
 // not predicted again. A key with the `predictor` role is needed when the server
 // runs with `--require-auth`.
+//
+// Send an `Idempotency-Key` to retry safely: a request with a key this user sent
+// before, and the same content (items and version), answers 202 with the job the
+// first one created, and creates nothing; with other content it answers 409. A
+// job created by the first request is never reported as not created.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
-func (c *Client) CreateBatchJob(ctx context.Context, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateBatchJobRequest(c.Server, body)
+func (c *Client) CreateBatchJob(ctx context.Context, params *CreateBatchJobParams, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBatchJobRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1773,7 +1825,7 @@ func (c *Client) DeleteBatchJob(ctx context.Context, jobId JobID, reqEditors ...
 
 // GetBatchJob Follow a batch job
 //
-// The job's status, counts, progress and model version.
+// The job's status, counts, progress and model version, and how many items each replica predicted.
 //
 // Corresponds with GET /batch-jobs/{job-id} (the `GetBatchJob` operationId).
 func (c *Client) GetBatchJob(ctx context.Context, jobId JobID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2386,18 +2438,18 @@ func NewListBatchJobsRequest(server string, params *ListBatchJobsParams) (*http.
 }
 
 // NewCreateBatchJobRequest calls the generic CreateBatchJob builder with application/json body
-func NewCreateBatchJobRequest(server string, body CreateBatchJobJSONRequestBody) (*http.Request, error) {
+func NewCreateBatchJobRequest(server string, params *CreateBatchJobParams, body CreateBatchJobJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateBatchJobRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateBatchJobRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateBatchJobRequestWithBody constructs an http.Request for the CreateBatchJob method, with any body, and a specified content type
-func NewCreateBatchJobRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateBatchJobRequestWithBody(server string, params *CreateBatchJobParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -2421,6 +2473,21 @@ func NewCreateBatchJobRequestWithBody(server string, contentType string, body io
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -3287,16 +3354,26 @@ type ClientWithResponsesInterface interface {
 	// the version named in the request) and stored, so that `GET /predictions/{item-id}`
 	// answers them later without running the model. Send JSON, or a CSV file with a
 	// header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
-	// (title and description are joined). Answers 202 at once with the job and its
-	// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
-	// and no item is stored twice. An item already predicted by the same version is
+	// (title and description are joined). A job has at most 100,000 items in either
+	// format: a CSV file with more rows is refused with 422 at the first row past the
+	// limit, before anything is stored. A JSON body may be up to 32 MiB, a CSV file up
+	// to 64 MiB. Answers 202 with the job and its `Location` once the job and its items
+	// are stored. The job is split into chunks that the workers of every replica
+	// sharing the database take, so several replicas finish one job together. Jobs
+	// survive a restart or a crash: a chunk interrupted by one is done again, and no
+	// item is stored or counted twice. An item already predicted by the same version is
 	// not predicted again. A key with the `predictor` role is needed when the server
 	// runs with `--require-auth`.
+	//
+	// Send an `Idempotency-Key` to retry safely: a request with a key this user sent
+	// before, and the same content (items and version), answers 202 with the job the
+	// first one created, and creates nothing; with other content it answers 409. A
+	// job created by the first request is never reported as not created.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
-	CreateBatchJobWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBatchJobResponse, error)
+	CreateBatchJobWithBodyWithResponse(ctx context.Context, params *CreateBatchJobParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBatchJobResponse, error)
 
 	// CreateBatchJobWithResponse Start a batch job
 	//
@@ -3304,16 +3381,26 @@ type ClientWithResponsesInterface interface {
 	// the version named in the request) and stored, so that `GET /predictions/{item-id}`
 	// answers them later without running the model. Send JSON, or a CSV file with a
 	// header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
-	// (title and description are joined). Answers 202 at once with the job and its
-	// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
-	// and no item is stored twice. An item already predicted by the same version is
+	// (title and description are joined). A job has at most 100,000 items in either
+	// format: a CSV file with more rows is refused with 422 at the first row past the
+	// limit, before anything is stored. A JSON body may be up to 32 MiB, a CSV file up
+	// to 64 MiB. Answers 202 with the job and its `Location` once the job and its items
+	// are stored. The job is split into chunks that the workers of every replica
+	// sharing the database take, so several replicas finish one job together. Jobs
+	// survive a restart or a crash: a chunk interrupted by one is done again, and no
+	// item is stored or counted twice. An item already predicted by the same version is
 	// not predicted again. A key with the `predictor` role is needed when the server
 	// runs with `--require-auth`.
+	//
+	// Send an `Idempotency-Key` to retry safely: a request with a key this user sent
+	// before, and the same content (items and version), answers 202 with the job the
+	// first one created, and creates nothing; with other content it answers 409. A
+	// job created by the first request is never reported as not created.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
-	CreateBatchJobWithResponse(ctx context.Context, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBatchJobResponse, error)
+	CreateBatchJobWithResponse(ctx context.Context, params *CreateBatchJobParams, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBatchJobResponse, error)
 
 	// DeleteBatchJobWithResponse Cancel and delete a batch job
 	//
@@ -3332,7 +3419,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetBatchJobWithResponse Follow a batch job
 	//
-	// The job's status, counts, progress and model version.
+	// The job's status, counts, progress and model version, and how many items each replica predicted.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3890,7 +3977,8 @@ func (r ListBatchJobsResponse) ContentType() string {
 
 // CreateBatchJobResponse202Headers the declared response headers of an HTTP 202 response for CreateBatchJob
 type CreateBatchJobResponse202Headers struct {
-	Location *string
+	IdempotentReplayed *string
+	Location           *string
 }
 
 // CreateBatchJobResponse401Headers the declared response headers of an HTTP 401 response for CreateBatchJob
@@ -3918,6 +4006,8 @@ type CreateBatchJobResponse struct {
 	JSON404 *NotFound
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *MethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -3964,6 +4054,11 @@ func (r CreateBatchJobResponse) GetJSON404() *NotFound {
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
 func (r CreateBatchJobResponse) GetJSON405() *MethodNotAllowed {
 	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateBatchJobResponse) GetJSON409() *Conflict {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -5967,17 +6062,27 @@ func (c *ClientWithResponses) ListBatchJobsWithResponse(ctx context.Context, par
 // the version named in the request) and stored, so that `GET /predictions/{item-id}`
 // answers them later without running the model. Send JSON, or a CSV file with a
 // header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
-// (title and description are joined). Answers 202 at once with the job and its
-// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
-// and no item is stored twice. An item already predicted by the same version is
+// (title and description are joined). A job has at most 100,000 items in either
+// format: a CSV file with more rows is refused with 422 at the first row past the
+// limit, before anything is stored. A JSON body may be up to 32 MiB, a CSV file up
+// to 64 MiB. Answers 202 with the job and its `Location` once the job and its items
+// are stored. The job is split into chunks that the workers of every replica
+// sharing the database take, so several replicas finish one job together. Jobs
+// survive a restart or a crash: a chunk interrupted by one is done again, and no
+// item is stored or counted twice. An item already predicted by the same version is
 // not predicted again. A key with the `predictor` role is needed when the server
 // runs with `--require-auth`.
+//
+// Send an `Idempotency-Key` to retry safely: a request with a key this user sent
+// before, and the same content (items and version), answers 202 with the job the
+// first one created, and creates nothing; with other content it answers 409. A
+// job created by the first request is never reported as not created.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
-func (c *ClientWithResponses) CreateBatchJobWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBatchJobResponse, error) {
-	rsp, err := c.CreateBatchJobWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateBatchJobWithBodyWithResponse(ctx context.Context, params *CreateBatchJobParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBatchJobResponse, error) {
+	rsp, err := c.CreateBatchJobWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -5990,17 +6095,27 @@ func (c *ClientWithResponses) CreateBatchJobWithBodyWithResponse(ctx context.Con
 // the version named in the request) and stored, so that `GET /predictions/{item-id}`
 // answers them later without running the model. Send JSON, or a CSV file with a
 // header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
-// (title and description are joined). Answers 202 at once with the job and its
-// `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
-// and no item is stored twice. An item already predicted by the same version is
+// (title and description are joined). A job has at most 100,000 items in either
+// format: a CSV file with more rows is refused with 422 at the first row past the
+// limit, before anything is stored. A JSON body may be up to 32 MiB, a CSV file up
+// to 64 MiB. Answers 202 with the job and its `Location` once the job and its items
+// are stored. The job is split into chunks that the workers of every replica
+// sharing the database take, so several replicas finish one job together. Jobs
+// survive a restart or a crash: a chunk interrupted by one is done again, and no
+// item is stored or counted twice. An item already predicted by the same version is
 // not predicted again. A key with the `predictor` role is needed when the server
 // runs with `--require-auth`.
+//
+// Send an `Idempotency-Key` to retry safely: a request with a key this user sent
+// before, and the same content (items and version), answers 202 with the job the
+// first one created, and creates nothing; with other content it answers 409. A
+// job created by the first request is never reported as not created.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /batch-jobs (the `CreateBatchJob` operationId).
-func (c *ClientWithResponses) CreateBatchJobWithResponse(ctx context.Context, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBatchJobResponse, error) {
-	rsp, err := c.CreateBatchJob(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateBatchJobWithResponse(ctx context.Context, params *CreateBatchJobParams, body CreateBatchJobJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBatchJobResponse, error) {
+	rsp, err := c.CreateBatchJob(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -6030,7 +6145,7 @@ func (c *ClientWithResponses) DeleteBatchJobWithResponse(ctx context.Context, jo
 
 // GetBatchJobWithResponse Follow a batch job
 //
-// The job's status, counts, progress and model version.
+// The job's status, counts, progress and model version, and how many items each replica predicted.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -6746,6 +6861,13 @@ func ParseCreateBatchJobResponse(rsp *http.Response) (*CreateBatchJobResponse, e
 		}
 		response.JSON405 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6786,6 +6908,13 @@ func ParseCreateBatchJobResponse(rsp *http.Response) (*CreateBatchJobResponse, e
 	switch {
 	case rsp.StatusCode == 202:
 		var headers CreateBatchJobResponse202Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -8580,7 +8709,7 @@ type ServerInterface interface {
 	ListBatchJobs(ctx echo.Context, params ListBatchJobsParams) error
 	// CreateBatchJob Start a batch job
 	// (POST /batch-jobs)
-	CreateBatchJob(ctx echo.Context) error
+	CreateBatchJob(ctx echo.Context, params CreateBatchJobParams) error
 	// DeleteBatchJob Cancel and delete a batch job
 	// (DELETE /batch-jobs/{job-id})
 	DeleteBatchJob(ctx echo.Context, jobId JobID) error
@@ -8718,8 +8847,28 @@ func (w *ServerInterfaceWrapper) ListBatchJobs(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateBatchJob(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateBatchJobParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateBatchJob(ctx)
+	err = w.Handler.CreateBatchJob(ctx, params)
 	return err
 }
 
@@ -9481,6 +9630,7 @@ func (response ListBatchJobs500JSONResponse) VisitListBatchJobsResponse(w http.R
 }
 
 type CreateBatchJobRequestObject struct {
+	Params   CreateBatchJobParams
 	JSONBody *CreateBatchJobJSONRequestBody
 	Body     io.Reader
 }
@@ -9490,7 +9640,8 @@ type CreateBatchJobResponseObject interface {
 }
 
 type CreateBatchJob202ResponseHeaders struct {
-	Location *string
+	IdempotentReplayed *string
+	Location           *string
 }
 
 type CreateBatchJob202JSONResponse struct {
@@ -9505,6 +9656,9 @@ func (response CreateBatchJob202JSONResponse) VisitCreateBatchJobResponse(w http
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	if response.Headers.Location != nil {
 		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
 	}
@@ -9585,6 +9739,20 @@ func (response CreateBatchJob405JSONResponse) VisitCreateBatchJobResponse(w http
 		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
 	}
 	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBatchJob409JSONResponse struct{ ConflictJSONResponse }
+
+func (response CreateBatchJob409JSONResponse) VisitCreateBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -12031,9 +12199,10 @@ func (sh *strictHandler) ListBatchJobs(ctx echo.Context, params ListBatchJobsPar
 }
 
 // CreateBatchJob operation middleware
-func (sh *strictHandler) CreateBatchJob(ctx echo.Context) error {
+func (sh *strictHandler) CreateBatchJob(ctx echo.Context, params CreateBatchJobParams) error {
 	var request CreateBatchJobRequestObject
 
+	request.Params = params
 	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
 		var body CreateBatchJobJSONRequestBody
 		var err error
@@ -12672,196 +12841,205 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s29jf8VTDc/0ySeSmZki/xZXb+46ZJm26aZhOnffeJ/FgQCUmsKUAlQMtq1t/9GZwDkOBFN0t2",
-	"k93s7DSyROJ6cHCuv/PZC8VkKjjjSnqnn70pTemEKZbCXz+Jwevv9YeIyTCNpyoW3Dv1LsaM/C4GTySJ",
-	"o7bne+yWTqYJ8069w2EQntDnrDvoRAfh/rHne7F+Y0rV2PM9Tif6qd/FoBVHnu+l7I8sTlnknao0Y74n",
-	"wzGbUByHUizVr/7fT0HrhLaGl587R3f/4/memk91I1KlMR95d3e+97OIWPIW2m4a6kT//EQS3Xt5uIqO",
-	"4iGNm0cJr7Xgj3VHSlt/Bq2TS/Nv6/Jz4B91Fwz6V5ZKGGPTkG/wR8KzyYClpUF3GgdrXlg60gm9jSfZ",
-	"xDvtdg6eHxzvHx08971JzPHLTj7ImCs2Yql3p4eZMjkVXDKgh+9o9J79kTGp9F+h4Ipx+Ein0yQOqZ7B",
-	"3u8SZ5WP+LMXUQUjYGkqNGV9+uwlAh/3Tj95AxHNvUvfmzAp6UgPQX9DYkm4UOSGJnFEfvrwy9tTknF2",
-	"O2WhYhFhPCJiCN+TmE8zVayyHsFVzOFF7+7yzm35OxoROwf9vRqLyDv13v3y4cLzPamoymQrFBHzTg+C",
-	"wPdUPGFS0cnUO/W6Qfeo1em0ugcXnaPTIDgNgv/j+V6WJt6pN1Zqerq3p+eVjIVUp8dBEOxNUxbFofLu",
-	"3I34n5QNvVPvb3vF2dvDX+XeS71EL/kNS8SU4RbUycNdnhlLktZQpBOGi9TWfb0QfJjofne5TYbiLKmV",
-	"NswSbEfviTlWeoSSpTcxH52RCb1mhHKhxizNyVv/ysgwTqWze6Ede2Xn8jk52/b9yzcvL17WN+5k642D",
-	"0y/3zFT2zIjlXmfHW5kiLRI7a0lmsRqT2ZgqWD8lUhbBnr4S6SCOIsZ3uqljRiOWer53nqmxSOM/8ZfS",
-	"5qqxpjXGIknUmBEaTWJOUpGwM/j7ms3JmOJvNzGbsRR+LHZ0mI+8sqXFlNyj+LHhJO4/2IZ2d7yh5+9e",
-	"6xV5ImERyITO4ZhGguhlhJ18zfWNQRNob5e7Wdq12PRC4NkzIhmDLYJDl5JEjMhQpDkBPo86YZedUK90",
-	"D+gGqrtmh08+YEs4jRXM9PCLZaZmPYY0TljUJiAx4Fz1ARwxztI4PCMRUzROJKEpI4IncxJzZzmfSL2g",
-	"Psl4xFL43q5rjKf3Z1ict0KdJ4mY6et5h4fYrHxp+/E78sPLC3tTUOyZCE7ypcw3Gx+/4kJdmeeq244z",
-	"IG+FInYOzp7/8LLh1B5+oVuubzLCbmOppE8GmcKLVPNdYHU4KS11IXcE2QfmvEDAhOeRAULTNAzZVMmy",
-	"sGlPRT6Nqkyox/pWqFci49FDXNw0HZVJhAuiUhrzmI8ITUfZhHEFUnJEeh4XVzILx1c0HfW8gk40gQxh",
-	"hBXy0HSBQ19FFQdbUwVNR3LPGeAOyeOtILpVkopMMQL8UYosDRmc4rdCvWc0mj8Y0+YC1RV9ZhNBIxaR",
-	"OVPl5U9hBJXl17w4Dhn5yOkNjRM6gAt42UYc7uBS3e3CN8z8jKh0TuiIxpwkVGld6M733tG5fuRCiDc0",
-	"HbFHUkYS3Zdm7pSTg87JwX5wQAZzxWSxPfrRKyXEFTxb3SOjd5CXXMVqTi6EIDj+VYpIZ/8LV0TcpXFk",
-	"jJwP3vneR06NhLnjy28dCZZyK5fp0VoV+ZRIrUX2ym+eku8YTVlKelkQ7IfXbA4fmMsFM3cylV0uTXQV",
-	"L+zsSK59IK1Ei/Vc2LXzNT8UvCRGRoKhdHHNxYw8FUAEisyoXuYbcc2iZ5WL9LfffmvpBWdc6U1fYLSB",
-	"4TKiBKHOs3BJl69V3KyVF+tHLrPpVKSKRT+zKKYX8MxDkOELbLEFPZSo0PRF9PhIz1PsVu1NExrznmdl",
-	"tHyQZySTjNSG5FBg/ujVRE/oCn6o0WL+FIFpExjVSn5z+BUYPvrVxekDn/mVJnEEX+5cvcK7wYeN00w/",
-	"MJ/LuzyMWRK5bMYRsmMpgSSruzRNRaj/HCTM3A4r96jb/UL3KFd8ZMk2pcXsQcroNcrJ2GQbTKGmeZCy",
-	"01Hevt6uJPllCNuwdFj5iPzP3jQVU5aqGC2WdkNpFMV6jDR5V/69NnwrCD+R5IYmGcp9qx/zNYPU05yT",
-	"WBW25gm9dTvsgMG18o0hDjH4nenNuHNtuJ9wBpe1py6rg/pF8+WqNP9EEmYWB+Zxno7kg6xvfYFqYwF1",
-	"qPy2luN3vjsvb1g6b1BsBvN8V5avOIzqclf70rwWT8r78h1V4fi1YpPFqzGkiWRNmx4rNtH3pDnN9VWO",
-	"o+a11C+CD+eM9H94eZEbBcAs9ln/2oqjuz4ZxjySJIYVRBuWe/8eIZW/YXykxt5pp3sMNJ7/XfN9GJ7Z",
-	"OKRpKvQyPpFExSphhPKIOE+R30XM8ZBRIqc0rPhzXojJlKaxFJwMmJoxxsm/fnnzCzTz/sXbt0RwkjKa",
-	"kJlIk4jcxBETsjL+IAiC6gwKH0+v96HRm+NSBri27L1QIQ+z1T+JQX0BzslA/0Z+F4P6JoYJjSdX7HYa",
-	"p0xe0Yb1+23MuLE8wR33RBJ4iSR0KpkkGU+YhH0Eo7LMrfHhOOPXaIU/y780jYD9UkHL9BoFv9/FgAiw",
-	"mKViAswuodI0GmFj5V2p3Uz7J/pm0veCnoc+SaylrzKvgVbClFEt4yydsR6SljjNwyu6x4txve4jwRsE",
-	"1B/FjEwon8MRkmRMbxgZaGobUx4lLCJPzVFiEdAerg2Iz/I6nk7115LQBDR58+uz0qgPkQyrHjkfJZOm",
-	"pZjnK2EsmaVFsB6Xfdc/o5csYglTroxSzB3bWTn7UGRJBBLZgJF83qXuG2cyjHksx+tsrX1y1b5uQFaL",
-	"eOLabu1ai6CHLXFAo15k1gdlIFi/RR7pWgfTVIxSJhdcjMOUAufW+2upEmixvBHtQ3eFRGbMRNYz3HEc",
-	"wsWmoRfaAzYHXKF5CJZlPNU8od9qmb9bcdR/hrPX6iTwJBbBAmTcbq1e+DNCB1Lf1DO9+VwrmmMq2+QD",
-	"u2EpTWz7ksgxTeE2JfoSHlDJSJpxwigyT83l9cua0sds0rjArefRyfA4PBoctm67tyfXTQsuFU3XYj3m",
-	"QT0IfcvvkP2gyF/vvv9HxjIW9X3SN53qjzILQ8YiFvU1p+nj+e2Tp2DZ7gPn6COb4XqDP3nYiud7phGt",
-	"ZNg2vJwBXLrTKZ6sX+tC0WQlu7CLpre2FNcQLGJ5N+tESqxzuppCHBqubrPo9kj7TnAFTtFcC/kCOWez",
-	"dGEtu/4fRApf9noud9xXkHXEk6paYdt2gkM2EGJfI13kEqz1rA1oeD1KRcajBplWv7NYrJU+cgOgfMpJ",
-	"HCFflETMuG4tf3/lkoFUfgc88jW+ZCl1EnP7Tb56NE3pfH2iLeasR3qWG9Y0d7MPATdEzlil5s0jeirk",
-	"DsNfRqaPpS1O6YjVd/l3MZAL72npE85mTCoUXTfbVTgI9V3j7FZdhVkqm2Qs3S/+Zq4Woh+HoedXl0DS",
-	"BYnYzqlgnp3nJ4eH+0eB87/WatmismmwKDtTT89hmHpC+elGe/0L4GMfJUvvd6rP9e6QTGL4Wnlf+cJY",
-	"Pf28CdXzSUcfkKN9kogZS1uhvucTpjUx6ZMoHunjDAoilWNWkaPCuDUQyvPvF57nexDAsoKQ3utnqutu",
-	"4wX1b00Hyz1PDVJczJJIEgYmDBt6Z6/K8hrm5sOmdn68uHinNV2tCU/HqV45Q7J4uZFQRBXa/OUfjVKt",
-	"sUEu7MSEGZjWje2v3DI6PhbINsacubB9Z7y+lgDhckXV05lOEvPydLrNooRjMF2iPptl1+rRhOp+3796",
-	"Qfb390/0zfTx4sUOBTwwzzZN/uP7N0sXdYE/dhXzsFST72x5H9wVwsE10nDJDPxwF8Nv1pM0SwWK1eW3",
-	"rJV+gSVpkGi5AoIVfEIVSZjmygIpZa2r4h02Agdh8WVfWWIzqt1xaI4RXFWh60dGEzVesGqOh66IwgRu",
-	"ORQpGYsZSQQfkRh1MrBdZNMGJrNYqdWMLmcqpn14fG2FNs341SI9XOtzcbRG+/vDLj0JO9Hh4Dk7oEdB",
-	"4yGbaqq+kiwUPGqglw/4A5ExD0vOTaPYlXo86Dbr0DVdeakEWBHyNlRT6oqJWcvaXJuOLxLOoysghl63",
-	"saOPoQkSjll4XT0OPzOVxmHD7r5LWRjrZdL3R0iTBI7Bqw55OmPxaKzQnmz8pFraTvX2oMkhTKiUDIP+",
-	"Yn4jkhtjqCtPf9ipd/uq4wMpjWk6ETwOyYRRsM5M7XhgHDikipHmZCsjDc8mVxLakku0cfMEjHGCawfT",
-	"1DuXKQgTLFPlSXO/zu2az2zJJlRn2tnSHqVXr97d+12vaoVoi5nmY/A1FZQXv+nwQa7Ko5896PVDNpnQ",
-	"dL6FqmAzacoHz227walhorqscDWKpUrnDQ6OdQz9dgCg8RUaMpUkm2LQ2ALZLLgITjaVzfhWGUV1eRdZ",
-	"/tX65iy4hSRx3HJnJHCso5GoqD3dJeazq1BkXC1hCDYivljomo2uu/JmMupPda7VUaw0kwFRPZbxAUOo",
-	"Fkg/ctk7vutVXkukLJ/EFaKkGcBOfdHYZsX//JbNtKb/SOutlXy4/NSYxSm5Zg3sgE7jq2s2X2olMGFp",
-	"bfIac2XGYsYJ3N9CC3K6B84gDnFEY145qKPh1f4f3dbz2T9vr/8IBkeT7k+3x0ln+mt08ucPB/Jf44vD",
-	"8G1A32cv4++Gjf4BPYpV261XtbZd8KKfT3GHthxrcnF4tG8D2/OlvvO9dywFHsjDBRxuWjygtW6Rqjb5",
-	"DYypZBgniqU+JkGg2Z2msAHTlFkrZc15LZcGeiw9MUawqwV6mB+0TAXGXugFTiR8WhTt4XsChLtkg45l",
-	"EofsAWfACfZgFR52Q5MMws6IZArmBA/AnE5JX45Fqq4Uu1X9Hn8K8Wj61SEkX0EU7jGZiTSSz+AU9Hky",
-	"vQo575OnnKospUkroXyU0RFrmdCzmI963IRfSNzWCeMwghdv30oiUhIKLQFncBE9a/d4YyBNbbEdUnsk",
-	"9mLotUaF0zLRL1X8nUdrsp/z2045c/3MVUUtZ1iv4BQ2yVtwGg0dNRxjx/1nz4FvDmhO55cN3O4dSiH3",
-	"MwZDEBRQqRJE0QZbDsZUNkeSOS+CIWcipCKdIAjWvnUv2K16DUnCNU/OJqYdHGSTvPIul9EWzIGO9J5A",
-	"8DS7bQrS0qO7WhwZpX8hFMJ3tLhb8wZ5FynlcshSkjCaQrAZ8n34WqQTlkqw/UBDsN/x0ETCtpvDDUwk",
-	"x9U0FQM6iJM4v5sX8MAtFLlmAx72Ol/K4cFppvV3CILrlBYF0Q0yxdLWjVFMg3bQ9b1JIqYS/uhoOX8h",
-	"SwS18dD3ICYKX27iccVaKTpaZI+0AUGKjs5IH1rsozCvT+osBr96ado2b28gblhJ/VHjlMmxSCrazrKJ",
-	"rAxaK+ivOp/FtLD8JMilKwGqhhEC3QiZCY1YHrdxL2tkQ2NupxsE3CyZyS/cbRROFpCoXkFfa7uwoESk",
-	"ETrA1rQ351ykwTm5vr10oxVYx4K6ls56j863MnW6+7OCEh/d4OKegq1kgqKdisr2LhWDx5Ko9KlnT6Te",
-	"6eYQ44VxSjSJbxiGI0GwY9+VP+BHsKDRaN4gdFTWzXSyS9e3mVdtYROMxG468vCjCSxxXXPlBSmyRhps",
-	"Wak9FNhWLP3CoSkyJeOIkZifETaZqjleEbGyt0FuSKs7BZcmqOQMqB63VeEzCz3LvxlQCnDH+cDzqBYx",
-	"ZcWsuywFptrten2kYpTSySnpu9AufZ/0TUaN/sizJNH/6nb7fo/3lRBXoCjBt0JcJQKf1J+HbGY/Tiif",
-	"688mVEB/1BQKbbBbldIrmI/+3uk5T4SGIDyRKXblfNXj/XpGvX6ynCGqv2nO5IIm3DRD/WgOpKH/sIgh",
-	"OC6EZMCTlicJ91FLKzbGJiCtOmo5+fqOx1iZhLYao31vgiUadpKisWdC5yQSZ3hF5rgYkSA0MVcF0LRI",
-	"mCQDNhQp0xQ/oXOXXSC2SMH4AXQCwEgaFZYPaIM0OEv301t+G8fh2A3XApNs/bjf3B/MadsYLgeOp7Yx",
-	"HyCyfJlucu4KMSaEH7IrIBronlZ6p0nQVQyGzfKgic4GwduKTa5WZrXU01TuGbPdIMVsKkN+8VrUarXp",
-	"xNWauiu1pmDf1ZoOd6E1VSK8KkNckGd0Jce0e3jU3PyY3ZIPP563uodHVnoF9ThPYW5OZ/C6YfdocHA0",
-	"ODoeDkP9n5OTwcHhftiJ9oODzr7+f7cbPQ+ODo73B0MaDE+O6SE7Pj7qHh2x55TdW8Reix7Xi/tEGboh",
-	"xNlZtPU1wZUOnSorenSJvMYL7y82Gj5ZLH9VhKz29ddG0T50UGsQbKw9V1Qb30q1oC7bgZhcHBvGv5YG",
-	"Xd/lFSa95Urk1kG1NVLB4NrCHrl5vqcx0i+1pO4ou/LMsbb6QRCQcExTGmIELqpATlgdcicLSziOFWvK",
-	"0dzSTrnbVM2FWZofZZNx/YOYMD3R2ViQsUgiSQpgkXvKSiAer85d7Ow0fsGJsl4QNl0P1kMwj9WTeSIB",
-	"ZsUBAHHyuuKEGVWWhiq+YQtm273HbHcSsb3yGnswL/nGTuT1eVHFIdy285CP6O5viK6Ar5e8sXlsBa7T",
-	"CoaP3e7UcQdNVsxzRu18dFox/b7mQ7EFyRhxsEo1buMNqqRjCKZFrO4jQD40YyyQpzEnWh9JWMsOLYcz",
-	"ftYYGQCRpTKbrK0u0FTFQxoqMoyTCjc7GR4fRcFx5/j4IHweHR2e0O6QURqEh4c0CjqHdH8wPBh2Bt1B",
-	"MDjudsOocxgdhZ3DQTAMAho0JhmbeNQFYpwJVi2M8DYfsmIlrKtOqNn5KzxIqM9tZEtc6w584Di+VVr+",
-	"poF8940jWO7Byek3zfJsVhFloUmVtoS2ue/GxOI1rj9APQDmZQmSWS502CCmeI52JxJGQcaW8Z/sCsHw",
-	"muPd4z/Z6jNz2D3oHh8HzsbGXB0deE1hjZZQrgZLgsRAUrNPkriyemg7vK8u3mzO29idZbfHcWzlXKi0",
-	"rsXpLx2r8ko0ySyGaz/WdW/jSBdaSeXy93wikmjztM7SxbdCBsgHslMxwLZakgTgAIZZGqv5B4C0g4kM",
-	"ALTuPGvK3znnBd4eiM1Ukv5aCIX9NvkHm5swfqQQUK56vG8hP0BUMT+is+DdLx8uyB5830ewEgijFDxk",
-	"bfKShmOit5CimaPH+7ctuz4tLTL3gXfipYOaIJj3Y4WA4aekj2b7vhks6efW++IrOIjGWYHAf5q7WGA/",
-	"s/ZjpaaIORYb+SMUXFEEuTdlEOw0JzTmisZci3p1aYGOXg/PX2vtWWpBhYbjmLNWro8aNdkno/gGXG8L",
-	"9GWfUL0gS+5MdNOULltwWunbFlcfw0DaPd7jf/sbseetx1+WMkB9ArAMEsLwIBnMBx0Kqx8gUeZhnkTS",
-	"CctJ8BQ8UeDC6ZOnqjE39JkeE3irAEWiyAcED5lNCOz3+FObCOmTjxcv9GtZmphmP75/40I/greFRSb+",
-	"UB+jYpaQINfjTmIbPNDGzLk+Ti2JpcJ0GUzkK2X0k771UOlRYc5O2TF6SvqfeuAP7Xm+AVuU+DEovul5",
-	"l3qOn3reHxlLzaMY4Ao/9bj+bUrVGH8CMOTL/jOfUDLOJpS3UkYjgO0rVlnPuCCr4gFw67V7/CLPW8XM",
-	"olO9Lv+2qaz/Rofvv/VXrVaLmP/qPw+CgPwboRGWFIAgT+WcK3rrE5VmHFfJJ8ZzST5evGod+4QzqTSt",
-	"KyFIxNj0me2hQ/69GeJnv4rnablTP29z34x6MSy+ffIAey8QmGEA+TcGipk8hXAbvHUJ5STjeiy8rgPk",
-	"Qzg0Q3CQvxcCfyM99wHwu08Q1xPIMU+WGotI5k2fmKbXquRAntJcgMjlEoQ3hqcRfAsufB+xmWCX6hmD",
-	"tvvOfoUkmqF4n0iSxJNY2bcOGwipDqhpnu52K1NcB9qRPDXOZp/wLEn0Pk5iqc9AZNLcfRPggCFTmhIh",
-	"DwVOqj5g6IoRAlJVfXef4bCiNmjW4TA/GiU4/zOzY1U4/zzwbB1Uf9vDPhJnA0o1eSoZMyB6mKO4h/53",
-	"GF2Vm5OQpmkMAGyk//+3jGe69fp7S2ynaAs3xy5MYi0FaFEATgOFKH/BGd6XSRwyLplzCf78+qIE/ClP",
-	"9/bElHGDYy7S0Z55Se7pZyEvXqFxFq9GR0A99TrtoB1A2PyUcTqNtdrRDtr7CK4wBnlmT/9nxFRTJt5U",
-	"pDaivJyVnE1hG2bgYzerapOe2uScy5mWVfS6Z1zFCaE9Xll7XIFcPnkd6RnD+r/QIrRXKV/UDYL14WDh",
-	"DXEN0U02uc3GFOj10cTnCsJGy3QUR6vtNWlp1ZRkzCrOF71TwocFaIZlONLdHRTXQNFqPRzYSgbx8sIa",
-	"xU7naejWOHTnewfB4aLe8r3bqxXPuPO9Q9zM5S+WK63AW/ur38pR/l3pHZH6C1L40clF1kIqHUmtMPyg",
-	"GQxNvEv97p61djUeDeQKOT5pLdEdJCm40owc364R+4ipc93F1oRuB1rM7zxJClNaE8HnlrxkOqbg5Q+C",
-	"ju9ZMfoqBWzvoN05ODoBL83VMGV/eKfPD32Pj1I6uZrQ26uUck3jx3ePT/EwgQ2ovgSeu4DmG6yQuRX7",
-	"a6b2i/q8mrAZnIMAiY7OMdj7TNPR3cLDAAq0JrE8TaLao74ScgkgPzWgKxwEB4vOBtxSRU3DT6uCx2vd",
-	"ai0PpD/0jOIlryfULxuTynTfWKSPwnCWFuiznsyjgxUouneXW595O+L3BoS/2O3qXGpnv/GQ/zUneK88",
-	"ls3O86rjvBbKN5zrg7UOGhbI2YYRHHS7q1+sYuB/AQykEZ58Ex4CAYktiwi3kIcUKGZleDif9EEB6hOI",
-	"StWE5xMxRRdUMrfZrEIyo4hx1uPGFtJvk3dUonLTd6Jp+ujpglgPKknffqsEGTFVBNMIjllKPZ6H0JjK",
-	"Gpy1yTn6y631xrWPoSkNa+9pGcA6TFCy6vE040bLBLhV4Cstmqlxv0ky1kwsx/VbxRd/wfVApD1HRcYV",
-	"KbO+AhMUmB5oZwXXy+E0i1O5Mf5oLYpjQVS90Nq3irk+qRBST8k0ZTexyCQs+xNZ3sB7wfM1TdKEVy3h",
-	"5pWKtpefO37n5K61srpts9tKKtwYA3Vbi8rqBs3jhDNQGmbEhjRLFL5SRJqayJrFUcjb3z9Tk2RQZhKG",
-	"FPT0fDIRoJeX49KaLiTkC5/KQTeLrhQE9TYQ2xblOkBQ6Cas57pqV2AxA6KyixS8qFObIuMi6CJgrsUT",
-	"dbS/ywoU5XqkufML+HDVBVww5f8Fyvp7Z5MLuA4y2nANF7F0OTTlQdBZfSuVyjDBS2tcZUVB0q/lji5f",
-	"uWXP0qfLu9Id/CaWyrkgnYsWdkIz2op3R4uwebLFne9NhWy4d/+p2bi0+M6ihANfB/PFMhJ1nNunIu1x",
-	"NxwAKxGWzfrPSnj6UqBdaVn5ih6nxpKkxmyCReTgPhOZyplNHjLRJh8YRzu6Mba9+PArOKqN56HHjUE4",
-	"FbNT0o8jH1AY4GHdys80YoiU8fMbEookm3AJj1nGJLgP1jbf9SQpOgIgh8awTJoyE5r5rDCLdYOulmQA",
-	"6CSXHX4XA3g7VrLH+2+si6RN9CEjMktv4hsGaWvAsU4BGlnTU5pNFYKw69+yCZMGCA2rRUynLPL1QkaE",
-	"Cyw4Uli01SwOGShn8IOtalBQgN1vrWXZvY1lj3OhnKcQo+XxpCHcjxwMGPUyJtV3YpPyjhgFMxPle+xi",
-	"JqwXsWQ6MY7sT1iTBXNSIFr3npVLtHQALT0vWtoqvvbu8h7s26ZW3ZmUi71Q3pTqannmlPT4kX+vifb4",
-	"c3+beRWOZdoUt1Y54qQ44X5xwsFdu845bkBTaFYu4wruebtmHLiryVjdDUnTSNgl6vynlbprUtT6wtMO",
-	"BCdHJMr1ACMRdReaws+homS5sGJTebRusH15NEfjvMepWGVa0Lw2lgSnXimR+GZV9rAgQ6HlDcv1y3qM",
-	"M/K9hl1ZXijxYB0h5Dsa5af+EeWxRzOydNYYW7UILbx3uM5CNFSi/LosO8vFzA9atrAppJo6NxY0y/ae",
-	"vc+/i4GW5fA4JKypZuj38L2sikG2GgQIMTEiHiN4ZDw0mQh4AqHUM0qDpz1OXTUUXnbykiWqolg2K5eD",
-	"sHK8C26C4Mo9buQkqejcLzCG5yDXOfLuk1LUJZrGhMzrWVAe9fjSOm0jwcAggPKuEWsnhciYL40eWo8D",
-	"sLaWoUwJKC17WfEspNwUdDI/FrkbYyrR9JCvG0heerHO3IgFPXR4LmEKq8etZevq8Wbxjmwm3eGwS9Ld",
-	"VraKkPKQJdWb9LxsrTCSMhnTZNia0fl2V+yXbJ9YbGj4/uWblxcvH9bWUL/UHuZ+9h3ArdJJ+c+89L5Q",
-	"q8ULOHpGK9brv9XV4i92HWC+KdKtTwCoVvrEHiUYAPrlHdD2mstxdyzHnsMSx/mRJkNiqk/91/GWBzdi",
-	"PhZj+cZAHpOBvEJVaTuuUXGWNQ22eGTvJzF4/T2W+W4SZPcqyfErWVI1ibyWL++IujU/Z7vHd+K+BACA",
-	"Hq+4L7F6W9mWN2cKpFv9LYZOrPJHunhpKzyTu3H1AWjB5p68/W7dk/f/bea3Kwn5C9x34H7b0H+HLjvH",
-	"gfdXePDOF3roKv6sCn7fGq47AAjKoX+w7nTD5bQQb+chMG0qEDZNoDQuBs0ugGNcL+EXdVe6TO0+3sDF",
-	"oClLvYJVaI1v1+ojXavv9AaocSqy0ZhQc1VNS3z88S5ZE3UPgJKLLtTCdRYYc4ZBYYTMqpCa5FdMkNK3",
-	"Z5L4RuKHJBSIQOxxkYZjJlVKlUitJ026lgpjuYglJCHI5qvvhnGsF7tt4K6dshu5i7CaNRaci+H40uPH",
-	"67m7tAFnKEOdLhCr7T7GksD0Hj/edkn02xuz34g4ujBc3M0dWYuMsc5FLSXFZrcYgtSkjUbBEuhSjx8G",
-	"+9asqcZU0ze0QAY00Up3SiTjEcSgD4dxaGLkBDFl66HxRvLWD8S7oe98LYrFRJP0MvrGl/4y+jbd75jA",
-	"i3QKXH9wduLOfN2x5e8ttaw4HZOiwttChSnP27IlzYyi9C4VevNZJtFBzG6nQsYWuntCFXlqBKseD9pB",
-	"++DZaZ7tFmVI2hDKD1mJRLHJNKGK+TZlEKNSilKlPW7ehhEMk3g0Vn5J9B/M8dj6udEdTi0d+S4ePNTk",
-	"qCE4Fu34pjrClKV2vH4JKh7OM0S7YvzGD4KkGcfwV8sy9feDLE4iEnNcjdxpXrNv2VomKw82RAJMExrz",
-	"cizA38iPL9+8I0Zkv3KW5ApsQsSRAE351ealKmND9vjfyMW/3r1c0jBY9Fja4wsf+Qzd/L1nFYqe5ys6",
-	"+nsPtYSe55v+/97zOj3vjuwvDSxYTXNAaWvHCxiS/qIuNmeOk5wyFhzfvJrWkmyoxmJxBmsuVrIWNKYJ",
-	"YVyrYIZuqnajxQEri+0gNZA3BK/m8B6N2YHL1NwysE0ZzqChoJoTImELu3UfQB9ceeOZeW1w11Uquy2i",
-	"9Wp5tftrdn/ZQVkjGHNiidEemfeG5JuVJYOA7RynPWRZLb1Ii5OrisqN250fzf8NhW95eixll8PmsFAO",
-	"IngsOkkPd3z+osOzZ4e56SFa6wxtc3L+2y0cLkff7IBuasqA/XyrqRbNGQ2He8/QcMsBp7p/J75nwGcr",
-	"BenoNZOEOnjTrEB2tXHUBjLISE99o21SRfp7DjRaH+XNPuZKmoDmAcMwmSIM2FVZIZeaRU4FgFgSOaPT",
-	"KYt6POZnpC5Uk2HMYzm2SSLOwOe2fDdIDz6WgxS5YI7GGS3c5wgbMzptkw9MKayVDjhUqTtWSlKRJAMa",
-	"XjdJx5Kpcs2BrYKKbU8V3VckCcTSaz3cjqzj8knHPryB7bWxVsICvtJUDmFV3Gpwj9mz6Lva/H+1UzY4",
-	"EQ93Q3Q2uiHefXyEG6LGAnZ9Y+SZF2JmcTi8byGh/x0hoRtFeIKdvLgmnkZsmog5xFBaBvVs7UsTYRgX",
-	"CbV7LmrgEs2xDj5bBhJ0lMgJUxQAxxoVRAuXuAMhtykv5KZovsa5iqlqPTHHot0FlGyOHLsD+Nd1GOxm",
-	"cDg5RqmBRHDQRHNM0BLgZ47d+aDu0E35c75/GzDmGjrnct4svwn0W+rcNFeGnaP414v3djB7n82ntcLd",
-	"cx7sA2fLoXWtB6hkcaYqHLM8nGgoUhKrIomSmtxIPGck4xFLi8Q9RLslxtsJrBTjfy7qqZy+gUDMcZ31",
-	"00XeaT3i3m8IOH96EJw8ay8I7HYF7K1YtOmtWcjs2sE0SpkFez4K9oN9yrrdwcnJ8fFRZxCy/UH3eLi/",
-	"z1jYGbDnh8e029kPj4/Ck/0weH4UDdjJ8PDwOOx0wueH3Udhz2WmtoQ9H4edYcC69GSwHx2Eh89d9myK",
-	"ktyHP3cfImj8vgx6r3sPFr2u9Dyj0hLOGcYBxNLAQEIs+X9omEpwsvrFFwYb80u+JL63QeZOTaxN5Fh/",
-	"kQ22yPOxAigy7QbMMJu95NhTGq2xO+ODNW/Gr022haXQb6XyCf8ZImsF6d/Wyz/97A07Jn6QZ5Mradex",
-	"c9KBmMCwiDDs6K0J4a2gfXJ39why8JciBe91Ho7JfpOCtzNrb8rbdiD5+isfttxsoXkaQkQBNzcXdBGr",
-	"GV0dhgD7mMyPJmnrTwIm2yezNFZMPiNUEtrjTTYD4BQlTJAiVZSzWZu8jthkKjRjPS3EYzikPY5IzibW",
-	"qhsEZy6gMxYz5gg/XXLCpQxADE9QmrZz6/FY5jbxpxgy4BPLY59ZMznlczWG1FYr2p8hrgcCfgsOoBm0",
-	"xw+6XWNmp3yEGN76vTb5CBxFN5Fje0/odSk51Vh6G6zeyI42tXiLUDHVkipldFKOD4ENxfXS22LWQu6V",
-	"tvjZkrCLi9L7jbTRdmvHDGJOIcR+rSCMUvESSBCsk5hQzNQa2bVZHOhrgbLiVwDFvyktD6u03MPkf/iF",
-	"aSwF6yIzplmJwe4xFgIqS7WB4M7t4p27Seo07uwiFRv7+kasuybWF2bZV1Fs56vVsW1d8a8BEW5j5fib",
-	"u6lgFiif3F8jX9/kWk3MfCxhtxFW7018zarBFrbsboO7q4yXB4VOYi4Vo1GPV3B2BWenII2GiMZVyKI5",
-	"zInzqAvbgQh966OybQjbYdr9LVbjXcRQJEyab1djs0EcNezyToDU/LwdjIJVgLwX6WWmaUwTwpmaifQa",
-	"QlkGQo3Ju/mFSMMxiOgXjEuRvkrEbENMNhM8vSKCA2PGiwLSuxZTDTF1Fq+83xy8sriYRjVZNObTTF3t",
-	"Yqs2TBotUkZX5It2imTRhkzRZa8CrJ87v21JaLMpdtaeYrB0itWGIeF4ifFrLRNWM9jbA9qwSlfC5idx",
-	"lWsXK7rbR4FKIcUDiyLFWo+fZgoT/b8F43wLxqlLRxc0L1korXSAlQvr4lJBlGthsFXs341+jd9YPBor",
-	"hKdAu7dP0OINbOhVpxHknwgsrMg064f1IpIpv8eNjd2HjCZg1dCM/j2JQ5aXHYH4HdLHWn19IlkC80c0",
-	"hVSd9bjF+I2VT/RopuC5pikjKVNZyptBKUZMuUV716geotu1o0qh2hXmSOo+yqAT1n/QDO2AU/HW5i/F",
-	"KF/hm7tAdHBcHAWF4cj+Xgy/dl8/gKPk8d0YziT+tzLlTfh+0crKlOXiUUM5OYy0JapYGTu2JXSottr+",
-	"rywh4qzsJoVDDE8DMm3Usy7oSBaXrlNH1W0cTfPwAKLmIMfVmk+pQGyPu9DdCNtNBnNCiZzSkLVL6Y2h",
-	"mCAyeg3PB6qFmEqIRd1Tg1dQygeF4EdglG2SV1Q32aP4/RNZziI15R7pQNywUq6oGqdMjkUSYQqpouBT",
-	"KGrU3hubu9ACe7yqBp6REqPmc83CJzQHEF+iJn7TDb9C3XCTdf8K1EHADSpAhDorQYRODl0Qoe7XpRoG",
-	"7ePOhphJ7nQ73a9dTbSc55si+CBm8m+421vgbruK4BY6XxO49FLMDYdqndBiauqBNFd78ZtKsJj6vo4c",
-	"U01XtrCDGPYB7c/0V1oKKgAhfAClBrQaLXlxjMGwhbNRuDExGrZ8JErZks4l1iM+RThBM68eh3aISCI3",
-	"HRC7BREHnKWUhFmaQl07zhYol1WUs+1D94wDtVynGPdhMF9uZv2GuLch4t6j4+25p/FoGzS9laEAVYzR",
-	"b2B6XzSzP6/v2PaAe801ap5IEkcQ6oRmRa0buJU2oTKODYKCbytgq0fN5XDN5bJuSdxO93hlTVx9gWXS",
-	"VFFZkiyon/FJym7ENYMQOS0oh0kWsahN/sHmaCc0/H0MBYcxsm+oWGpCBJsAwJNYqo/Q/8MkD2am7Ron",
-	"N5PeDF7GRpBU4tcXtdFpaiOMWwOBmjgsZuWdbumdOgn+BTl7uFQbsFLY0FX8E1r9KmJRHiXJzhKqZUh4",
-	"KJanTTRb5zCOSQtXuk3r4AB7E2aZcTYj5+9ek2s2RyPdNQMbV2xAOO2kbP06LGzHEslOXRPVNWNTiRCH",
-	"sZJa0hwvLhunp7OV9UmfmQpwMsi6oYlbNkekdNZrJ64uv69N0y/yaawwB+nV1Qu/jiloJ5GBOD0S5uFr",
-	"9eyTaXx1zfSzajS82v+j23o+++ft9R/B4GjS/en2OOlMf41O/vzhQP5rfHEYvg3o++xl/N3wWjMGvXFr",
-	"lkpYY71XBdw1WiE6j8/C3rKZ3ut1mJifG3jjFM7Uf6qt4VtI3jZFWYDYDVPeiM/nItreZ/1PgVy2KNX5",
-	"PQgWiLCs33gigcOb4qfI8lMWihRLbEmfTGiqxTojkbQb4Gn1DzkP3xKfFjpp5GH2t7U17/tIWGWu0STk",
-	"P37WLe6vGfiGktYqHmWFdryUvumoj3fm8SDe58yvoWiak41gj67ymJN/gwaZM5ClOqRbr4O2/gxaJ5fm",
-	"39bl58A/6jYW3r/EtQGM6wVjNpIjmg4BLgklzkiEkMfbzo/JHng1zIJVm/oRUKNdlzaKW2aSFkW1XlLk",
-	"R1MAtBxZM6Mmpdigqo3FjMxYkpBY2YgD6TSPrvKGeiW1sKJaVxCt0BRx5DTvWDrrfbzmcspCZTOXfAPA",
-	"r0ed4wgVkcliaPAynebz+O9646ZnhLbEWrv1WuS6q0SIa5JNcX61UjtOZ2hVqfcEB8BCbsSp1UbcV/GM",
-	"3F3e/b8AAAD//w==",
+	"7L2Lc9s2tj/+r2C4dybJXEqmZMvxY3buuGnappum2cRpfvuLfC2IhCTWFKASoGU16//9OzgHIMGHXrbs",
+	"Jndz587WEUk8Dw7O83M+e6GYzgRnXEnv5LM3oymdMsVS+NfPYvjqe/1HxGSYxjMVC+6deOcTRn4XwyeS",
+	"xFHb8z12Q6ezhHknXm8UhMf0OesOO9FBuH/k+V6sv5hRNfF8j9Opfut3MWzFked7Kfsji1MWeScqzZjv",
+	"yXDCphTHoRRL9af/+yloHdPW6OJz5/D2vzzfU4uZbkSqNOZj7/bW934REUveQNtNQ53qx08k0b2Xh6vo",
+	"OB7RuHmU8FkL/rHpSGnrz6B1fGH+27r4HPiH3SWD/o2lEsbYNORrfEh4Nh2ytDToTuNgzQcrRzqlN/E0",
+	"m3on3c7B84Oj/cOD5743jTn+2MkHGXPFxiz1bvUwUyZngksG9PAdjd6xPzImlf5XKLhiHP6ks1kSh1TP",
+	"YO93ibPKR/zZi6iCEbA0FZqyPn32EoGveyefvKGIFt6F702ZlHSsh6B/IbEkXChyTZM4Ij+///XNCck4",
+	"u5mxULGIMB4RMYLfScxnmSpWWY/gMubwoXd7ceu2/B2NiJ2D/l1NROSdeG9/fX/u+Z5UVGWyFYqIeScH",
+	"QeB7Kp4yqeh05p143aB72Op0Wt2D887hSRCcBMH/7/lelibeiTdRanayt6fnlUyEVCdHQRDszVIWxaHy",
+	"bt2N+K+UjbwT7297xdnbw6dy76Veopf8miVixnAL6uThLs+cJUlrJNIpw0Vq675eCD5KdL+73CZDcZbU",
+	"ShtmCbaj98QcKz1CydLrmI9PyZReMUK5UBOW5uStnzIyilPp7F5ox17ZuXxOzrZ9//L1y/OX9Y07vvfG",
+	"wemXe2Yqe2bEcq+z461MkRaJnbUk81hNyHxCFayfEimLYE9/EOkwjiLGd7qpE0Yjlnq+d5apiUjjP/FJ",
+	"aXPVRNMaY5EkasIIjaYxJ6lI2Cn8+4otyITis+uYzVkKD4sdHeUjr2xpMSX3KH5oOIn7D7ah3R1v6Nnb",
+	"V3pFnkhYBDKlCzimkSB6GWEnX3F9Y9AE2tvlbpZ2LTa9EHj3lEjGYIvg0KUkEWMyEmlOgM+jTthlx9Qr",
+	"3QO6gequ2eGT99gSTmMNM+19sczUrMeIxgmL2gQkBpyrPoBjxlkah6ckYorGiSQ0ZUTwZEFi7iznE6kX",
+	"1CcZj1gKv9t1jfH0/gKL80aosyQRc3097/AQm5UvbT/+Rn58eW5vCoo9E8FJvpT5ZuPrl1yoS/Neddtx",
+	"BuSNUMTOwdnzH182nNreF7rl+iYj7CaWSvpkmCm8SDXfBVaHk9JSF3JHkH1gzksETHgfGSA0TcOQzZQs",
+	"C5v2VOTTqMqEeqxvhPpBZDx6iIubpuMyiXBBVEpjHvMxoek4mzKuQEqOSN/j4lJm4eSSpuO+V9CJJpAR",
+	"jLBCHpoucOjrqOLg3lRB07Hccwa4Q/J4I4hulaQiU4wAf5QiS0MGp/iNUO8YjRYPxrS5QHVFn9lE0IhF",
+	"ZMFUeflTGEFl+TUvjkNGPnB6TeOEDuECXrURvR1cqrtd+IaZnxKVLggd05iThCqtC9363lu60K+cC/Ga",
+	"pmP2SMpIovvSzJ1yctA5PtgPDshwoZgstke/eqmEuIR3q3tk9A7ykqtYLci5EATHv04R6ex/4YqIuzSO",
+	"jJHzwVvf+8CpkTB3fPltIsFSbuUyPVqrIp8QqbXIfvnLE/IdoylLST8Lgv3wii3gD+ZywcydTGWXSxNd",
+	"xws7O5JrH0gr0WI9F3btfM0PBS+JkZFgKF1ccTEnTwUQgSJzqpf5Wlyx6FnlIv348WNLLzjjSm/6EqMN",
+	"DJcRJQh13oVLunyt4matvVg/cJnNZiJVLPqFRTE9h3ceggxfYIst6KFEhaYvosdH+p5iN2pvltCY9z0r",
+	"o+WDPCWZZKQ2JIcC81cvp3pCl/CgRov5WwSmTWBUa/lN7yswfAyqizMAPvMbTeIIfty5eoV3gw8bp5l+",
+	"YP4u7/IoZknkshlHyI6lBJKs7tIsFaH+5zBh5nZYu0fd7he6R7niI0u2KS1mD1NGr1BOxibbYAo1zYOU",
+	"nY7z9vV2JcmvI9iGlcPKR+R/9mapmLFUxWixtBtKoyjWY6TJ2/Lz2vCtIPxEkmuaZCj3rX/N1wxST3NB",
+	"YlXYmqf0xu2wAwbXyi+GOMTwd6Y349a14X7CGVzU3rqoDupXzZer0vwTSZhZHJjHWTqWD7K+9QWqjQXU",
+	"ofLXWo7f+e68vGbpokGxGS7yXVm94jCqi13tS/NaPCnvy3dUhZNXik2Xr8aIJpI1bXqs2FTfk+Y011c5",
+	"jprXUn8IPpxTMvjx5XluFACz2Gf9tBVHtwMyinkkSQwriDYs9/49RCp/zfhYTbyTTvcIaDz/d833YXhm",
+	"45BmqdDL+EQSFauEEcoj4rxFfhcxx0NGiZzRsOLPeSGmM5rGUnAyZGrOGCf/+vX1r9DMuxdv3hDBScpo",
+	"QuYiTSJyHUdMyMr4gyAIqjMofDz9/vtGb45LGeDasvdChTzMVv8shvUFOCND/Yz8Lob1TQxTRvVdTxtW",
+	"7uOEodj9uxiC5GVeLi/OkgtCs2fdqCZo1tI3itewZZHgDYLaT2JOppQvgJQkmdBrRoZ61SeURwmLyFND",
+	"UiyCPUBrNoiR8iqezfTPktAENFrz9Flp1D3cjqpnyscbumkpFvlKGIteaRGs52Hf9VPoJYtYwpR7Vxdz",
+	"x3bWzj4UWRKBZDJkJJ93qfvGmYxiHsvJJltr31y3r8eb7+sy3rCxe7fWIugjKxyxqB+Y9UFZANZvmWe2",
+	"1sEsFeOUySUXxCilwMH0/lqqBFosb0S7566QyIy5xHpIO45jtNg09MZ6cNxBjJRriYLRcELM2+SpEQ4G",
+	"rZb5qRVHAzgOehm0YAZX1DPQu5qOzqltSxI5oSlcKUTfREMqGfzECDWbF04yfiXb5FeeLAyDB/7S+l0M",
+	"5d5ndMLfDqD1gRYx3ecD3ZFIFYnhQoHJrJMO3+HQXoiMA6eb0ptX+F3HPcQ0TekCZE5F041YmnmRpBnX",
+	"t+gO2RqK1PXuB39kLGN6bwamU/2nzMKQsYhFA71lA+QLA/IULMcD4EgDZF9cE84nD1vxfM80ooV424aX",
+	"M5YLdzrFm/VrUyiarKU4u2gTWj5ScLE1MqDrTSIRNjm1TSEEDVejWXTLKnwneAGnaK6bfIGcM++7F+Gq",
+	"6/VBpNxVn+f3+l0FRef6r4rttm0n+GILIfEV0kUuIVrP1ZCGV+NUZDxqkBntgW8WG6WPnA0on3ISR8hv",
+	"JRFzvjHDKKTeGrcwMpj9pc48NiPaYs56pKe54UozTvvSXLMaOpSMqyo1bx8xUyF3GP4qMn0sbWxGx6y+",
+	"y5rTL73/pU84m2tNHgI0tttVOAj1XePsRl2GWSqbZDfdLz4D4WzCiH4dhn5qNogIJN2ESpXPqWCenefH",
+	"vd7+YeD8X2u9zFLZNFiUnal/ZzBMPaH8dKM9/AXwsQ+SpXc71Wd6d0gmMTysvK98aSycft+Ewvmkow/I",
+	"4T5JxJylrVCLEAnTmo70SRSP9XEGBYzKCavIZ2HcGgrl+XcLf/M9CBBZJ0/od6rrbuPx9LOmg+Wepwbp",
+	"MGZJJAkDE4ENbbNXZXkNc/NcUzs/nZ+/1Zqk1jRnk1SvnCFZvNxIKKIKbf76j0Zp2dj4lnZi3PimdWNb",
+	"K7eMjoUlso0xFy5t3xmvr2U+uFzJKBVTdzpJzMvT6TaLEo5BcqlEly+7VrumVPf77ocXZH9//1jfTB/O",
+	"X+xQwAPzZ9PkP7x7vXJRl/g71zEPSzX5zpb3wV0hHFwjDZfMrA93MXy0npp5KlCsLn9lreBLLDXDRMsV",
+	"EAzgE6pIwjRXFkgpG10Vb7EROAjLL/vKEptR7Y5Dc4yQqgpdPzGaqMmSVXM8YEWUI3DLkUjJRMxJIviY",
+	"xOhCA5tINmtgMsuVZc3ocqZi2ofXN1aU04xfLtPv08wKbWva3x916XHYiXrD5+yAHgaNh2ymqfpSslDw",
+	"qIFe3uMDImMelpyHRrEr9XjQbdbNazr4SgmwIuRtqabUFROzlrW5Nh1fJJxHV0AMvd7HTj2BJkg4YeFV",
+	"9Tj8wlQahw27+zZlYayXSd8fIU0SOAY/dMjTOYvHE4X2WuOH1NJ2qrfnmqU0IWFCpWQYVBfza5FcGwNg",
+	"efqjTr3bHzo+Wk1oOhU8DsmUUbD6zOx4YBw4pIrx5/hexh+eTS8ltLXK/mPegDFOce1gmnrnMgVheGWq",
+	"PG7u17ld85mt2ITqTDv3tHPp1at3927Xq1oh2mKm+Rh8TQXlxW86fJAL8uhnD3p9n02nNF3cQ1WwmSrl",
+	"g+e23eA0MFFTVrgax1Klizs6EOwAQOMrNGQqSTbDoKwlsllwHhxvK5vxe2Xs1OVdZPmXm5uz4BbKDa2x",
+	"4PKUBGgP4IIziG0pS70rzGeXIdg9lzMEG3FeLHTNRtddezMZ9ac61+oo1prJgKgey/iAIUpLpB+56hvf",
+	"9dpuJFKWT+IaUdIMYKe+Xmyz4t99w+Za03+k9dZKPlx+asLilFyxBnZAZ/HlFVustBKYsK82eYW5KBMx",
+	"5wTub6EFOd0DZxDnN6YxrxzU8ehy/49u6/n8nzdXfwTDw2n355ujpDP7LTr+88cD+a/JeS98E9B32cv4",
+	"u9FVo1gpWbpuu/Wq1rYLPvTzKe7QlmNNLg6P9m3geL7Ut773lqXAA3m4hMPNiheMp6VNPoIxlYziRLHU",
+	"xyQDNLvTFDZgljJrpazwdi1GrQqkWHlijGBXC6QwD7RMBcZe6AVOJPy1LJrC9wQId8kWHcskDtkDzoAT",
+	"7MEqPOyaJhmEdRHJFMwJXoA5nZCBnIhUXSp2owZ9/hTivfSnI0hugijXIzIXaSSfofuMJ7PLkPMBecqp",
+	"ylKatBLKxxkds5YJ7Yr5uM9NeIPEbZ0yDiN48eaNJCIlodAScAYX0bN2nzcGqtQW2yG1R2Ivhl5rVDgr",
+	"E/1Kxd95tSb7Oc92ypnrZ64qajnD+gFOYZO8BafR0FHDMXbcf/Yc+OaA5nR+0cDt3qIUcjdjMAQZAZUq",
+	"QRRtsOVgzGJzpJbzIRhypkIq0gmCYONb95zdqFeQhNvg993ctIODbJJX3uYy2pI50LHeEwhOZjdNQVB6",
+	"dJfLI4/0E0IhzEmLuzVvkHeeUi5HLCUJoykEcyHfh59FOmWpBNsPNAT7HY9MpGm7OYzBuPcvZ6kY0mGc",
+	"xPndvIQH3kORazbgYa+LlRwenGZaf4cgs05pURA9IFMsbV0bxTRoB13fmyZiJuEfHS3nL2WJoDb2fA/S",
+	"gvHjJh5XrJWi42X2SBstoej4lAygxQEK8/qkzmPwq5embfPihuKaldQfNUmZnIikou2smsjaoLCC/qrz",
+	"WU4Lq0+CXLkSoGoYIdCNvJnSCCY7vbM1sqExt9MtAnlWzORX7jYKJwtIVK+gr7VdWFAi0ggdYBvam3Mu",
+	"0uCc3NxeutUKbGJB3UhnvUPn9zJ1uvuzhhIf3eDinoJ7yQRFOxWV7W0qho8lUelTz55IvdPNIbxL45Ro",
+	"El8zDEeCIMqBK3/AQ7Cg0WjRIHRU1s10skvXt5lXbWETjHRuOvLw0ASWuK658oIUWRkNtqzUHgpsK5Z+",
+	"4dAUmZJxxEjMTwmbztQCr4hY2dsgN6TVnYIrE0ByBlSP26rwmaWe5Y8G9AHccT7wPKpFTFkx665KMal2",
+	"u1kfqRindHpCBi50ysAnA5Oxov/kWZLo/+p2B36fD5QQl6Aowa9CXCYC39R/j9jc/jmlfKH/NqEC+k9N",
+	"odAGu1EpvYT56N+dnvNEYwjCE5lil85PfT6oZ6zrN8sZmPqX5kwpaMJN49Ov5kAV+h8WkQPHhZAHeNLy",
+	"JNwBamnFxtgEn3VHLSdf3/EYK5MwVmO0pcDK5QZGMcpjPzEUUEvDNva0FJC8UawXho3FqjEQdbMgbdP5",
+	"UjVSP1xl5m09j45HR+HhsNe66d4cX61dV9uhvyL06p0JPWk4FxRNZ1O6IJE4NcG7FsUjEoQm5uIFDiES",
+	"JsmQjUTK9DJN6cJlvoiEUlyjAJEB0CmN6t97tOgaVKi7aYEfJ3E4cYPfwMBd3/Dru0NP3TcizgEPqm3M",
+	"e6CsVZremSsSIiFiLgjEVt3R5+E0CZpfnb4bQlA6W4TYKza9XJuDU0+quWNkfYNMuK1E/sXrpOuV0GNX",
+	"B+2u1UGDfVcH7e1CB63Ey1WGuCQr6lJOaLd32Nz8hN2Q9z+dtbq9Q6sLgLEhT7huTjrxumH3cHhwODw8",
+	"Go1C/T/Hx8OD3n7YifaDg86+/v9uN3oeHB4c7Q9HNBgdH9EeOzo67B4esueU3Vlh2YgeN4uiRY2kIWDc",
+	"WbTN9eq17rEqK3p0/abGC+8uhBs+WSx/VSCv9vXXxiQ/dIhwEGxti6goir7VEcD4YAfiCF4b2yPqu7zG",
+	"QLpaJb93iHKNVDBUubDubp+dalweK+3SO8oFPXVs134QBCSc0JSGGM+MCqUTpIjcyYIoTmLFmjJK72n1",
+	"3W1i6dKc0g+yyVXxXkyZnuh8IshEJJEkBQzKHWUlEI/XZ5h2dhoN4sSsLwlCr4c+IvTI+sk8kQAK48CV",
+	"5HxkPokTZgwDNFTxNVsy2+4dZruT+Pe119iDxRxs7ZLfnBdV3OttOw/5iMETDbEq8POKL7aPVMF1WsPw",
+	"sdudukGhyYqx06idj04rpt9XfCTuQTJGHKxSjdt4gyrpmNVpEfn8CAAVzYgQ5GnMidZHEtayQ8vBl581",
+	"xllAnK7MphurCzRV8YiGiozipMLNjkdHh1Fw1Dk6OgifR4e9Y9odMUqDsNejUdDp0f3h6GDUGXaHwfCo",
+	"2w2jTi86DDu9YTAKAho0poKb6N4lYpwJ/S1cGja7tGJzratOqNn5a/xxqM9tZZnd6A584KjIdVr+tmGR",
+	"d43KWO0Py+k3zfLcYBFlIYtKhLa9J8xENjauP2BHA0JnCUBaLnV/IQJ6js0nEkZBxpbxn+wSofuaswfi",
+	"P9n6M9PrHnSPjgJnY2OuDg+8JkuoJZTL4YqQO5DU7Jsm875YPbQd3lUXbzbnbe0ctNvjuAlzLlRa1+L0",
+	"l45VeSWaZBbDtR/rurdRuUutpHL1dz4RSbR9kmzp4lsjA+QD2akYYFstSQJwAMMsjdXiPQDwwUSGALF3",
+	"ljVlQ53xAh0QxGYqyWAjPMVBm/yDLUxSBFIIKFd9PrDALCCqmIfoekGcCvgdkSswKFXwkLXJSxpOiN5C",
+	"imaOPh/ctOz6tLTIPADeiZcOaoJg3o8VwpufkAGa7QdmsGSQW++Ln+AgGtcPwhRq7mJhCM3aT5SaIUJa",
+	"bOSPUHBFEZLfFG2w05zSmCsacy3q1aUFOn41OnultWepBRUaTmLOWrk+atRkn4zja3BkLtGXfUL1gqy4",
+	"M9HpVbpswQWob1tcfQyqafd5n//tb8Setz5/Wcqn9QmAXEgIaoTUOh90KKzVgESZB80SSacsJ8ET8OuB",
+	"Q2xAnqrGTNtnekzg+wNMjiK7EvyNNr1y0OdPbVqpTz6cv9CfZWlimv3w7rULVAneFhaZaE59jIpZQrph",
+	"nztpgvBCG/MQBzi1JJYKk48wLbKEj0AG1t+nR4UZUGU38wkZfOqDd7nv+QYaUuKfQfFL37vQc/zU9/7I",
+	"WGpexXBheNTn+tmMqgk+Aujmi8Ezn1AyyaaUt1JGIwAZLFZZz7ggq+IFcJK2+/w8zwLGPK0TvS7/tonB",
+	"/0b3+b/1T61Wi5j/1f88CALybwSaWFGugjyVC67ojU9UmnFcJZ8YPzD5cP5D68gnnEmlaV0JQSLGZs9s",
+	"Dx3y7+3wSQdV9FHLnQZ5m/tm1MtB/O2bB9h7gRcNA8h/McDR5CkEL+GtSygnGddj4XUdIB9CzwzBwSlf",
+	"ClOO9DwAePIBQRRSIMc89WwiIpk3fWya3qjuBHlKcwEil0sQjBnexmoecOH7iKAFu1TPv7Tdd/YrJNEM",
+	"HPxEkiSexsp+1WsgpDr8p3m7261McRMgSvLUuO59wrMk0fs4jaU+A5EBDfBNuAgGoGlKBKc7nFR9wNAV",
+	"IwQk/vruPsNhRW3QrEMvPxql4gOnZseqxQfyML5NahDYHvaROBswtclTyZhBhMKMzz2MZoDRVbk5CWma",
+	"xgyMh4P/r2U8061X31tiO0FbuDl2YRJrKUCLAnAaKORMCM7wvkzikHHJnEvwl1fnJZhSebK3J2aMG9R1",
+	"kY73zEdyT78LKAMKjbN4NToC6onXaQftAJIQZozTWazVjnbQ3keoignIM3v6f8ZMNeU1zkRq4/PLOd7Z",
+	"DLZhDj52s6o2haxNzrica1lFr3vGVZwQ2ueVtccVyOWTV5GeMaz/Cy1Ce5ViS90g2By8Fr4QVxArZlMF",
+	"bUyBXh9NfK4gbLRMR3G02l6TllZN8MYc7XzROyU0WwC6WIV63d1BKRAUrTZDra3kY68uA1LsdJ7Ub41D",
+	"t753EPSW9Zbv3V6t1Met7/VwM1d/WK4LA1/tr/8qr0ngSu9YV6AghZ+czG4tpNKx1ArDj5rB0MS70N/u",
+	"WWtX49FArpCjqdZgA0CSgivNyPHtGrGPmTrTXdyb0O1Ai/mdJUlhSmsi+NySl8wmFLz8QdDxPStGX6aA",
+	"RB60OweHx+CluRyl7A/v5HnP9/g4pdPLKb25TCnXNH50+/gUDxPYgupLUL9LaL7BCplbsb9maj+vz6sJ",
+	"6cI5CJA26hyDvc80Hd8uPQygQGsSy5NOqj3qKyGXAPJTA7rCQXCw7GzALVVUYPy0LhS/1q3W8kD6Q88o",
+	"XvJ6QoOyMalM940lBSkMZ2U5QevJPDxYg/l7e3HvM29H/M6UDCh2uzqX2tlvPOR/zQneK49lu/O87jhv",
+	"hEkO5/pgo4OG5XzuwwgOut31H1YR+78ABtIIpr4NDymQVFfykAITrgy255MBKEADAlGpmvB8ImbogkoW",
+	"NjdYSGYUMc763NhCBm3ylkpUbgZONM0APV0Q60ElGdhflSBjpopgGsEx56vP8xAaUweEszY5Q3+5td64",
+	"9jE0pWGlQC0DWIcJSlZ9nmbcaJkAgAt8pUUzNRk0ScaaieUoiev44q+4Hohb6KjIuCJl1lcgrALTA+2s",
+	"4Ho5OGlxKrdGc61FcSzJURBa+1Yx1ycVEhQgTPs6FpmEZX8iyxt4J7DDpkma8KoV3LxSf/fic8fvHN+2",
+	"1tbibXZbSYUbIzhclrWorG7QPE44A6VhRmxEs0ThJ0WkqYmsWR6FfP/7Z2ZSNspMwpCCnp5PpgL08nJc",
+	"WtOFhHzhUznoZtmVgtDrJsbeYpEHCN3dhMhdV+0KxGzAvXZxl5d1ahOOXDxihB+26KyO9ndRAfbcjDR3",
+	"fgH31l3ABVP+H6Csv3e2uYDrkK0N13ARS5cDfR4EnfW3UqloFHy0wVVWlE/9Wu7o8pVb9ix9urgt3cGv",
+	"Y6mcC9K5aGEnNKOteHe0CJsnW9z63kzIhnv3n5qN2xQZJUpo/XVoZCx6UUcNfirSPnfDAbBuYtms/6xU",
+	"9UAKtCutKrbR59RYktSETbHkHdxnIlM5s8lDJtrkPeNoRzfGthfvfwNHtfE89LkxCKdifkIGceQDpkUO",
+	"Of8LjRjijvzymoQiyaZcwmuWMQnug7XNdz1Jio4BFqMxLJOmzIRmPtPSgoEid2EFIDYTlz/mhMVqoqUD",
+	"dKKf1OYATDUVc4n5bqNMGvsCWHqNmQ7xqlIxJzMts6D0oo+4bxN0KF+oiV68oqgyOUMPBFiVp3ShKSGb",
+	"aZLY75Jf4u98dyzZrM+VIIcH+klh7+sG3UIY0nPVywEY/6+tywfBcqrPYf59rlfLDsfgLsMIZ0msSKx7",
+	"RBj/wiI5F+mV7lmMchhbuLj63FYEAEuxrQmg6BUD0rOQe3kBAawmARey7lWJMQRYtInmcX0us/Q6vmaQ",
+	"hAk3BhJYmFI50bsE4yKQGJdmM6Nv6sZiSfSVhX4CH1GCRJ9DmZrCswB4JxmHZIl5HDLQl+EdWw6kOJT2",
+	"CGrF1x63WPY5F6XkNAAhejABtc/hrFFOBq8iNp0JxXi4aP2DLUCETplKF0TSEUsWJ0XmqvUA6jGBRApx",
+	"HpJx1edImX5u3Yf52RpxT/GA6GfWh6LfXEJ1QPB4CPTSm9OLTeM/wGkygVLsjuvG9harvO2D4LhNzvpc",
+	"N2vd8mYDzCkr3CqI/oTAJ1jLRW+JjQ1uEOrxUY4QvoG1A/0JJugJQ60nce6y9UnG4z8ykKX1HKbC0L+J",
+	"IjWvSfKUkg8fXn2PBpixEBEJJyIO2bNTRMHu9npklsZcgfPz7P2LV6+c8PFqGNNh2KXHrHUUdQ5aB8Pn",
+	"tHU8ClirF3ajzvA5PWQHgRW886qARqKtkM4yEbzb6y0PFf/fT/3+TbfT6vdvnr+8+O8mOfwCDTdMqu/E",
+	"NtVqMUxuLsqC7vlc2DCDkm3VRLp8whJTmLQG4fx3LMSk1Qdo6XnR0r0C8G8v7iDf2dzLW5OTtRfK61KZ",
+	"QM9co31+6N9pon3+3L/PvIrIE9oU2FqRAUghAviFCADxHJtc9A3gNc3Wp7hSZqJdsx7e1pSw7pakaVTw",
+	"EnX+06rlNTVrc+1qB5qVozPlhgKjMnWX+srOoEBuuU5sU7XHbnD/ao+OSeoOp2Kd7dEILjh1LR1bbAG8",
+	"GIu6+HDL1a5Q373KKhdNcZvJHKdhXq0qmzeoWu/YLKGLpopdA02FDiiQ7SHHvaecMJomMcM4knWjdu7X",
+	"yN6vlcDcNGONxiR40AjJ8XodtIUgI6HVN7tk5R7dIk8NNLy6Su7BJjrddzTKeeQjqrePZrMOjtd/+MKE",
+	"zcAHnQ0mUy1ZDt/1Nlm5hrrFX5dlfbWa/x50C1po+s2K/pTetLSi1jJh2/v7vd7BwX53jRGgbIvPq57h",
+	"2UpYU/Xp7+F32ayx+Vp/mc1ixPZHPhWPDFsyzE+kVlM/6XPqmgjhYwczQqKZ0KhSsqQJujBeWEagz43u",
+	"JBVd+AWa/gJ0bscW8aQUEY9uCyHzyk2UR32+suLnWDAw1qJOYHTKaaH15kujh9bnUEJC81RTRFErYVZP",
+	"Cyk3JRHNwyKvbkIlmoXzdQMVjIOS4kST6aHDewlTWId0Iz9EnzfreWQ7PwQO21FZ7mlHDikPWVIVYs7K",
+	"lmQgMhaRCU1GrTld3E+6+ZJtx8uNwN+/fP3y/OXD2oHrN+TDiEa+Ay1ZOin/N2/QL9Si/AKOnrFY6vVf",
+	"f+2stC8vdesiFgDSrY92LukTe5RgABgzZQ4CGmomK0qHlqA9apEju+NO9siWmNNPNBkRU5Lxy2BDRf3V",
+	"T7kZonsAzeeYUw0gUunBVXeGZgbzzeHabxB4Cgjp8XjfgzvAHovxfWNwj8ngfkC98H5crWKSbRps8cre",
+	"z2L46nvv9mKJoL1XAVZZyzKrACQ1rBVHFK/FyLT7fCehLwAe0+eV0BcExCs7HRZMgfStf8Wwu3WxLC5y",
+	"6Rr7927CRILgTlEgWrWqRoH893YxHyUlZEnoB4RubBn7geEeTvDHXxH9cbY0uqMSC1FB0t0g7APA5XLY",
+	"OLCrN92IS7HaHgIPrQJ/1gRo5uKX7QJ0zI0w+aLuSpep3SWSZDng1sqIkios07dr9ZGu1bd6A9QkFdl4",
+	"kkOszkp8/PEuWZOxBdDOyy7UIjohMOYWg4cMWbkhNcAJmFyrb88k8Y1GAgmMEL3e5yINJ0yqlCqR2igA",
+	"6VpSjGUllpDAJpuvvmvGsXL7fZM+7JTdrA8EuK6x4FwMx48eP9bb3aUtOEMZdHyJWG33MZYEpvf4uRor",
+	"Iqdfm/1G7O+lqUZu3uFGZIwVp2rpjHnsBBKkJm00WpYA+/q8F+xbs6uaUE3f0AIZ0oTyEEMyIshfGo3i",
+	"0MRXC4KRKNh4I3nrF+Ld0He+FsViojl9FX3jR38ZfZvud0zgRSoerj/4wXFnvu68pHeWWtacjmlRa3Wp",
+	"wpTn/NriokZRepsKvfkskxg7wG5mQsa2iMaUKvLUCFZ9HrSD9sGzk9wPGmVI2pAGBhntRLHpLKGK+Tbd",
+	"HCMai6LhfZ4H2cScjJJ4PFF+SfQfLvDY+rlTAE4tHftuZRaojlVD/y3a8U2dohlEHJnoH7doC5xnyJTo",
+	"c93Bj4KkGcfUCcsy9e/DLE4iEpuAwzyeomZUs1XF1h5sCBKZJTTm5TCRv5GfXr5+S4zIfuksySXYhIgj",
+	"AZpC6M1LVcYV7vO/kfN/vX25omGMrEv7fOkrn6Gbv/etQtH3fEXHf++jltD3fNP/3/tep+/dkv2VMSfr",
+	"aQ4obeNQEkPSX9TF5sxxmlPGkuOb17VckUnbWLbV4JTGStYCjksW4ryWKLrR2o0WB6zxuYO0ct6Q+JBD",
+	"QzVmlq9Sc8ugaGUonIbSpk70jC2x2n0AfXDtjWfmtcVdV6mxuozWq4VO767Z/WUHZYNA/qklRntk3hmS",
+	"b1aWTPUE5zjtIctq6UVanphb1FC+3/nR/N9Q+D1Pj6XsckQllqxD9KdlJ+nhjs9fdHj27DC3PUQbnaH7",
+	"nJz/dAuHy9G3O6DbmjJgP99oqkVzRsPh3jM03HKADe/eie8Z4PJKaVh6xSShTq0CVqCC21h4AzdnpKeB",
+	"0TapIoM9B1ZzgPLmAPPsTTLMkGEYT5Gv4KqsgMPBIqd6TCyJnNPZjEV9HvNTUheqi4SNEgwpVmdE1yRI",
+	"D0XKhRXrwTijhfscnWlOZ23ynimIsKEcMAxTd6yUpCJJhjS8apKOJVPlejXefeLNbU8V3VckCeRhaT3c",
+	"jqzj8knHPryF7bWxzs4SvtJUSmddSHNwh9mz6Lva/H+zUzYYQw93Q3S2uiHefniEG6LGAnZ9Y+RZe2Ju",
+	"MZy8b/Gv0X9EOOtW0algJy+uiacRmyViATGelkE92/jSRAjfZULtnos4u0JzrAOXl0FoHSVyyhQFsMpG",
+	"BdFC7e5AyG1KGboumq9xrmKqWk/Mccx3AUOeo47vADp8Ewa7HZRajm9t4HQcJOocT7oEFp3jPj+oO3Rb",
+	"/pzv3xaMuYbsvJo3y28C/T11bporw85R/OvFezuYvc/mr43C8WkRLKk5Ww7Lbj1AJYszVeGE5eFEI5GS",
+	"WBUJ+NTk1eM5q2b5IFI6Md5OYKUY/3NehwHwDXxuXhNAv11gFtQzAvyGgPinB8Hxs/aSwHNXwL4Xiza9",
+	"NQuZXTuYRimzYM+HwX6wT1m3Ozw+Pjo67AxDtj/sHo329xkLO0P2vHdEu5398OgwPN4Pg+eH0ZAdj3q9",
+	"o7DTCZ/3uo/CnstMbQV7Pgo7o4B16fFwPzoIe89d9mwKWt2FP3cfIqj9rgx6r3sHFr2p9Dyn0hLOKcYB",
+	"xNJACEOse/tbgtiXfEl8b4PgnXqK28ix/jIbbJGHZAVQZNoNeJM2u8qxpzRaY3fGB2vejN+abAsrYUNL",
+	"pXf+b4islSoxArBCoAzNqGPiB3k2vZR2HTvHHYgJDIsIw47emhC+CtrHt7ePIAd/KVLwXufhmOw3Kfh+",
+	"Zu1tedsOJF9/7cuWmy01T0OIKGCu54Iu4vyjq8MQ4ABxHtAkbf1JwGQHZJ7GislnhEpC+7zJZgCcooQn",
+	"VaSycjZvkyKn/qQQj+GQ9jlWATCxVt0gOHWLAWDqP8fSBSUnXMoAAPcYpWk7tz6PZW4Tf4ohAz6xPPbZ",
+	"cgynU92LLRZhwIdonwMyFJjZKR8X0Ddt8gE4im4irwsxpVel5Flj6W2weiM72tbiLULFVEuqlNFpOT4E",
+	"NhTXS2+LWQu5V9riZyvCLs5L3zfSRtutOzaMOYUQ+42CMEqFryCBsU5iQjFTp2rXZnGgryXKil8pRvFN",
+	"aXlYpeUOJv/eF6axFKyLzJlmJQZkzFgIqCzVlYM7t4t37jap3bizy1Rs7Osbse6aWF+YZV9HsZ2vVsc2",
+	"uBBfBZroN/SUewisKJ/cXSPf3ORaTcx8LGG3EZL1dXzFqsEWtmR7g7urjLUKRbJiLhWjUZ9XMNoFZycg",
+	"jYYI1FbIojkMi/OqCyuC6K6bw0duCSti2v0Yq8kuYigSJs2v62H7II4adnknGHt+3g5GwSpADY30MtM0",
+	"pgnhTM1FegWhLEOhJuTt4lyk4QRE9HPGpUh/SMR8S7g+Ezy9JoIDY8aVgMjpBxBTDTF1lq+83xy8srwQ",
+	"UzVZNOazTF3uYqu2TBotUkbX5It2imTRhkzRVZ8CFIM7v/uS0HZT7Gw8xWDlFKsNQ8LxCuPXRiasZhzA",
+	"B7Rhla6E7U/iOtfur9x10gGVQooHFtSLtR4/yxQm+n8LxvkWjFOXjs5pXu5WWukAq97WxaWCKNdm42qh",
+	"qWL/bvRrfGTxeKIQngLt3j5BizewoR86jQViiMCivEyzflgvIpny+9zY2H3IaAJWDc3o50kcsrxkFcTv",
+	"kAHWeR0QyRKYP6IppOq0zy0+fKx8okczA881TRlJmcpS3gxKMWbKLfi+ARbzDFDARyZjRROOQb7OUl4G",
+	"nbD+g2ZoB5yKtzF/KUb5A365C0QHx8VRUBiO7O/F8Gv39QM4Sh7fjeFM4n8qU96G7xetrE1ZLl41lJOX",
+	"ILBEFStjx7aEDpW62/+R5aecld2m6JThaUCmjXrWOR3L4tJ1anC7jaNpHl5A1BzkuFrzKRUX73O37AOW",
+	"fCDDBaFEzmjI2qX0xlBMsapGDc8HoOtNFd2iZrbBKyjlg0LwIzDKNvlolS+TPYq/P5HlLFJTKpgOxTUr",
+	"5YqqScrkRCQRppAqCj6For75nYsIFFpgn1fVwFNSYtR8oVn4lOaVDlaoid90w69QN9xm3b8CdRBwgwoQ",
+	"oc5aEKHjngsi1P26VMOgfdTZEjPJnW6n+7WriZbzfFMEH8RM/g0z/B6Y4a4ieA+drwn8eiXmhkO1Tmgx",
+	"NYWLmiuF+U3lu0xteEeOqaYrW9hBDPuA9ufUVtzJGYsPoNmAVqMlL44xGEXBIP2tidGwpYdRypZ0IbGW",
+	"/Qmhzrz6HNohIoncdEDsFkQccJZSEmZpCjVROVuiXFZRzu4fumccqOUa97gPw8VqM+s3xL0tEfceHW/P",
+	"PY2H90HTWxsKUMUY/Qam90Uz+7P6jt0fcK+5fNETSWKsM4NmRa0buFWaoWiSDYKCXytgq4fNpdTN5bJp",
+	"OfVO92htPXV9gWXSFL9ZkSyo3/FJyq7FFYMQOS0oh0kWsahN/sEWaCc0/H0Cxeoxsm+kWGpCBFFZqOcP",
+	"foD+HyZ5MDNt1zi5mfR28DI2gqQSv76sjU5TG2HcGgrUxGExK990S9/USfAvyNnDpdqClcKGruOf0OpX",
+	"EYvyKEl2llAtQ8JDsTptotk698IUaqRYJNI4OMDehFlmnM3J2dtX5Iot0Eh3xcDGFXNbFBEnhXgUXMwB",
+	"P5olkp24JqorxmYSIQ5jJbWkOVleq1FP517WJ31mKsDJIOuGJm7ZHJHSWa+duLr8vjFNv8inscYcpFdX",
+	"L/wmpqCdRAbi9Gz9sMbsk1l8ecX0u2o8utz/o9t6Pv/nzdUfwfBw2v355ijpzH6Ljv/88UD+a3LeC98E",
+	"9F32Mv5udKUZg964DeszbLDe6wLuGq0QncdnYW/YXO/1JkzMzw28cQpn6v+qreFbSN59isYAsRumvBWf",
+	"z0W0vc/6PwVy2bJU53cgWEi3gK3m8FQB+i2y/JSFIsUSYNInU5pqsc5IJO0GeFr9IOfh98SnhU4aeZh9",
+	"trHmfRcJq8w1moT8x8+6xf01A99S0lrHo6zQjpfSNx318c48HsS7nPkNFE1zshHs0VUec/Jv0CBzBrJS",
+	"h3TrddDWn0Hr+ML8t3XxOfAPu7eNxaJxbQDjesmYjeSIpkOAS0KJMxIh5PG282OyB14Ns2DVpn4C1GjX",
+	"pY3ilpmkRVGtlxT5yVQ7LUfWzKlJKTaoahMxJ3OWJCRWNuJAOs2jq7yhXkktrKjWFUQrNEUcOc07ls56",
+	"H6+4nLFQ2cwl3wDw61HnOEJFZLIYGbxMp/k8/rveuOnZLR5mvOy62XGqzyl0lQhxRbIZzq9WasfpDK0q",
+	"9Z7gAFjIjTi12oj7KZ6R24vb/xcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -26,27 +26,32 @@ type Job struct {
 	Version    int
 	Status     string
 	Total      int
-	Done       int // items handled, in order: those before Done are stored
+	Done       int // items predicted and stored
 	Failed     int
 	Error      string
 	CreatedBy  string
 	CreatedAt  time.Time
 	StartedAt  *time.Time
 	FinishedAt *time.Time
-	// Owner is the replica that claimed the job, "" for none; its claim
-	// holds until LeaseUntil unless it renews it.
-	Owner      string
-	LeaseUntil time.Time
+	// IdempotencyKey is the client's name for the request that created
+	// the job, "" for none; RequestSHA256 identifies that request's
+	// content (items and version), so that a retry is told from another
+	// request under the same key.
+	IdempotencyKey string
+	RequestSHA256  string
+	// Replicas says how many items each replica predicted, by replica
+	// name; only Job fills it.
+	Replicas []ReplicaCount
 }
 
-// Claimable reports whether a replica called owner may run j at now: j is
-// unfinished and nobody else holds a claim on it that is still good.
-func (j Job) Claimable(owner string, now time.Time) bool {
-	if j.Status != JobQueued && j.Status != JobRunning {
-		return false
-	}
-	return j.Owner == "" || j.Owner == owner || !now.Before(j.LeaseUntil)
+// ReplicaCount is how many of a job's items one replica predicted.
+type ReplicaCount struct {
+	Replica string
+	Items   int
 }
+
+// Finished reports whether j has ended, well or not.
+func (j Job) Finished() bool { return j.Status == JobSucceeded || j.Status == JobFailed }
 
 // Item is one input of a batch.
 type Item struct {
@@ -67,39 +72,48 @@ type StoredPrediction struct {
 
 // BatchStore keeps batch jobs and stored predictions. SQLStore implements it.
 type BatchStore interface {
-	// CreateJob records a job and its items.
-	CreateJob(ctx context.Context, j Job, items []Item) error
-	// Job returns a job; ENOTFOUND when there is none.
+	// CreateJob stores job j and its items and calls enqueue within the
+	// transaction that makes it visible, and returns it with created true.
+	// The items are stored in transactions of at most IntakeTxItems each,
+	// so that no write of the registry waits long for them; until the last
+	// one commits the job is invisible, and a job whose intake was
+	// interrupted is removed by PurgeAbandonedIntakes.
+	//
+	// When j has an IdempotencyKey that its creator used before, nothing is
+	// stored: CreateJob returns that job, with created false, when its
+	// RequestSHA256 is j's, and ECONFLICT when it is not or when that
+	// job's intake is still under way.
+	CreateJob(ctx context.Context, j Job, items []Item, enqueue Enqueue) (job Job, created bool, err error)
+	// Job returns a job with its replica counts; ENOTFOUND when there is none.
 	Job(ctx context.Context, id string) (Job, error)
-	// UnfinishedJobs lists the queued and running jobs, oldest first.
-	UnfinishedJobs(ctx context.Context) ([]Job, error)
 	// Jobs lists up to limit jobs, newest first, from the one after
 	// (JobKey{}, with no ID, for the newest), only those with status unless
 	// it is "".
 	Jobs(ctx context.Context, status string, after JobKey, limit int) ([]Job, error)
 	// DeleteJob deletes a job and its items, whatever its status, and
 	// returns it as it was; the predictions it stored stay. ENOTFOUND when
-	// there is none. A runner working on it stops at its next chunk.
+	// there is none. Chunks of it that are running store nothing more.
 	DeleteJob(ctx context.Context, id string) (Job, error)
 	// JobItems returns up to limit items of a job from index from on.
 	JobItems(ctx context.Context, id string, from, limit int) ([]Item, error)
-	// ClaimJob marks a job running for the replica owner until leaseUntil
-	// and returns it; ECONFLICT when another replica's claim holds, and the
-	// job unchanged when it is finished.
-	ClaimJob(ctx context.Context, id, owner string, at, leaseUntil time.Time) (Job, error)
 	// SaveChunk stores a chunk's predictions (keeping any already stored
-	// for the same model, version and item), moves the job's counts
-	// forward and renews owner's claim until leaseUntil, in one
-	// transaction: a crash leaves either all or nothing. ECONFLICT, and
-	// nothing stored, when owner's claim was lost or the job's progress is
-	// not where the chunk starts (another runner stored it first).
-	SaveChunk(ctx context.Context, id, owner string, leaseUntil time.Time, c Chunk) error
-	// ReleaseJob gives up owner's claim on an unfinished job, so that any
-	// replica may take it at once.
-	ReleaseJob(ctx context.Context, id, owner string) error
-	// FinishJob marks a job succeeded, or failed with reason; ECONFLICT
-	// when owner's claim was lost.
-	FinishJob(ctx context.Context, id, owner, status, reason string, at time.Time) error
+	// for the same model, version and item), adds them to the job's
+	// progress and to c.Replica's count, marks the job succeeded with its
+	// last items, and calls within, all in one transaction: a crash leaves
+	// either all or nothing. It returns the job's status after the chunk.
+	// ENOTFOUND, and nothing stored, when the job was deleted; a job that
+	// has failed stores nothing more, but within is still called.
+	SaveChunk(ctx context.Context, id string, c Chunk, within func(*sql.Tx) error) (status string, err error)
+	// FailJob marks an unfinished job failed with reason.
+	FailJob(ctx context.Context, id, reason string, at time.Time) error
+	// EnqueueUnchunked calls enqueue, each within its own transaction, for
+	// the unfinished jobs that have no chunk tasks yet (stored by a version
+	// that ran jobs without them), and returns how many it enqueued.
+	EnqueueUnchunked(ctx context.Context, enqueue Enqueue) (int, error)
+	// PurgeAbandonedIntakes deletes the jobs whose intake began before
+	// before and never finished (the process stopped half-way), and
+	// returns how many.
+	PurgeAbandonedIntakes(ctx context.Context, before time.Time) (int, error)
 	// SavePredictions stores predictions, keeping any already stored, and
 	// returns how many it added.
 	SavePredictions(ctx context.Context, preds []StoredPrediction) (int, error)
@@ -117,45 +131,276 @@ type BatchStore interface {
 	JobPredictions(ctx context.Context, id string, from, limit int) ([]StoredPrediction, int, error)
 }
 
+// Enqueue queues the work of job j, whose first j.Done items are done,
+// within tx: the transaction that makes the job visible.
+type Enqueue func(ctx context.Context, tx *sql.Tx, j Job) error
+
 var _ BatchStore = (*SQLStore)(nil)
 
+// IntakeTxItems bounds how many items of a job one transaction stores: on
+// SQLite, what bounds how long a job's intake holds the write lock at a
+// time (a multiple of itemsPerRow).
+const IntakeTxItems = 10 * itemsPerRow
+
+// AbandonedIntakeAge is how long after its start an intake that has not
+// finished is taken as abandoned: far longer than any request may last.
+const AbandonedIntakeAge = 15 * time.Minute
+
 // CreateJob implements BatchStore.
-func (s *SQLStore) CreateJob(ctx context.Context, j Job, items []Item) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO batch_jobs (id, model, version, status, total, created_by, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, j.ID, j.Model, j.Version, j.Status, j.Total, j.CreatedBy, j.CreatedAt.UnixNano())
-		if err != nil {
-			return fmt.Errorf("registry: create job: %w", err)
+func (s *SQLStore) CreateJob(ctx context.Context, j Job, items []Item, enqueue Enqueue) (Job, bool, error) {
+	existing, err := s.beginIntake(ctx, j)
+	if err != nil {
+		return Job{}, false, err
+	}
+	if existing != nil {
+		if existing.RequestSHA256 != j.RequestSHA256 {
+			return Job{}, false, Errorf(ECONFLICT, "Idempotency-Key %q was used for another request (batch job %s); use a new key for a new job", j.IdempotencyKey, existing.ID)
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO batch_items (job_id, idx, item_id, text) VALUES ($1, $2, $3, $4)`)
+		got, err := s.Job(ctx, existing.ID)
+		return got, false, err
+	}
+	for from := 0; from < len(items); from += IntakeTxItems {
+		part := items[from:min(from+IntakeTxItems, len(items))]
+		began := time.Now()
+		err := s.tx(ctx, func(tx *sql.Tx) error { return s.insertItems(ctx, tx, j.ID, from, part) })
 		if err != nil {
-			return fmt.Errorf("registry: create job: %w", err)
+			s.abandonIntake(ctx, j.ID)
+			return Job{}, false, fmt.Errorf("registry: create job items: %w", err)
 		}
-		defer stmt.Close()
-		for i, it := range items {
-			if _, err := stmt.ExecContext(ctx, j.ID, i, it.ID, it.Text); err != nil {
-				return fmt.Errorf("registry: create job item %d: %w", i, err)
+		if s.intakeCommitted != nil {
+			s.intakeCommitted(len(part), time.Since(began))
+		}
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET received = 1, chunked = 1 WHERE id = $1`, j.ID); err != nil {
+			return err
+		}
+		return enqueue(ctx, tx, j)
+	})
+	if err != nil {
+		// The commit may have happened all the same (a connection lost
+		// while committing): a stored job is never reported as not created.
+		if got, gerr := s.Job(context.WithoutCancel(ctx), j.ID); gerr == nil {
+			return got, true, nil
+		}
+		s.abandonIntake(ctx, j.ID)
+		return Job{}, false, fmt.Errorf("registry: create job: %w", err)
+	}
+	return j, true, nil
+}
+
+// beginIntake stores j's row, not yet received, unless j's idempotency key
+// names a job already: then it returns that job.
+func (s *SQLStore) beginIntake(ctx context.Context, j Job) (*Job, error) {
+	var existing *Job
+	begin := func(tx *sql.Tx) error {
+		existing = nil
+		if j.IdempotencyKey != "" {
+			old, received, err := jobByKey(ctx, tx, j.CreatedBy, j.IdempotencyKey)
+			switch {
+			case err == nil && received:
+				existing = &old
+				return nil
+			case err == nil && j.CreatedAt.Sub(old.CreatedAt) > AbandonedIntakeAge:
+				if err := deleteJobRows(ctx, tx, old.ID); err != nil {
+					return err
+				}
+			case err == nil:
+				return errIntakeUnderWay(j.IdempotencyKey, old.ID)
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
 			}
 		}
-		return nil
+		var key any
+		if j.IdempotencyKey != "" {
+			key = j.IdempotencyKey
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO batch_jobs (id, model, version, status, total, created_by, created_at, received, chunked, idempotency_key, request_sha256)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8, $9)`, j.ID, j.Model, j.Version, j.Status, j.Total, j.CreatedBy, j.CreatedAt.UnixNano(), key, j.RequestSHA256)
+		return err
+	}
+	err := s.tx(ctx, begin)
+	if err != nil && j.IdempotencyKey != "" && ErrorCode(err) == "" {
+		// Most likely a request under the same key that began at the same
+		// moment: the unique index refused this one. Look again.
+		if again := s.tx(ctx, begin); again == nil || ErrorCode(again) != "" {
+			err = again
+		}
+	}
+	if err != nil && ErrorCode(err) == "" {
+		return nil, fmt.Errorf("registry: create job: %w", err)
+	}
+	return existing, err
+}
+
+func errIntakeUnderWay(key, id string) error {
+	return Errorf(ECONFLICT, "a request with Idempotency-Key %q is still being stored as batch job %s; retry it in a moment", key, id)
+}
+
+// jobByKey returns the job creator made under idempotency key, and whether
+// it was received; sql.ErrNoRows when there is none.
+func jobByKey(ctx context.Context, tx *sql.Tx, creator, key string) (Job, bool, error) {
+	var received int
+	j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+`, received FROM batch_jobs WHERE created_by = $1 AND idempotency_key = $2`, creator, key), &received)
+	return j, received == 1, err
+}
+
+// itemsPerRow is how many items of a job one row of batch_chunks keeps
+// (migration 006 assumes 1000).
+const itemsPerRow = 1000
+
+// insertItems stores items as the job's items from index from on (a
+// multiple of itemsPerRow), itemsPerRow to a row.
+func (s *SQLStore) insertItems(ctx context.Context, tx *sql.Tx, id string, from int, items []Item) error {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO batch_chunks (job_id, idx, n, items) VALUES ($1, $2, $3, $4)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	pairs := make([][2]string, 0, itemsPerRow)
+	for start := 0; start < len(items); start += itemsPerRow {
+		pairs = pairs[:0]
+		for _, it := range items[start:min(start+itemsPerRow, len(items))] {
+			pairs = append(pairs, [2]string{it.ID, it.Text})
+		}
+		b, err := json.Marshal(pairs)
+		if err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(ctx, id, from+start, len(pairs), string(b)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// itemRows reads the rows of job id's items that hold items from index
+// from up to to, and returns those items and the index of the first.
+func itemRows(ctx context.Context, q queryer, id string, from, to int) ([]Item, int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT idx, items FROM batch_chunks WHERE job_id = $1 AND idx < $2 AND idx + n > $3 ORDER BY idx`, id, to, from)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []Item
+	first := -1
+	for rows.Next() {
+		var idx int
+		var raw string
+		if err := rows.Scan(&idx, &raw); err != nil {
+			return nil, 0, err
+		}
+		if first < 0 {
+			first = idx
+		}
+		var pairs [][2]string
+		if err := json.Unmarshal([]byte(raw), &pairs); err != nil {
+			return nil, 0, fmt.Errorf("items of job %s from %d: %w", id, idx, err)
+		}
+		for _, p := range pairs {
+			out = append(out, Item{ID: p[0], Text: p[1]})
+		}
+	}
+	return out, max(first, 0), rows.Err()
+}
+
+// abandonIntake deletes what an intake that failed stored of job id, if
+// the job was not received after all. It runs even when ctx is done (the
+// client went away), within a deadline of its own; what it cannot delete,
+// PurgeAbandonedIntakes does later.
+func (s *SQLStore) abandonIntake(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = s.tx(ctx, func(tx *sql.Tx) error {
+		var received int
+		err := tx.QueryRowContext(ctx, `SELECT received FROM batch_jobs WHERE id = $1`, id).Scan(&received)
+		if err != nil || received == 1 {
+			return err
+		}
+		return deleteJobRows(ctx, tx, id)
 	})
 }
 
-const jobColumns = `id, model, version, status, total, done, failed, error, created_by, created_at, started_at, finished_at, owner, lease_until`
+// deleteJobRows deletes job id's rows within tx.
+func deleteJobRows(ctx context.Context, tx *sql.Tx, id string) error {
+	for _, q := range []string{
+		`DELETE FROM batch_chunks WHERE job_id = $1`,
+		`DELETE FROM batch_job_replicas WHERE job_id = $1`,
+		`DELETE FROM batch_jobs WHERE id = $1`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-func scanJob(row interface{ Scan(...any) error }) (Job, error) {
+// PurgeAbandonedIntakes implements BatchStore.
+func (s *SQLStore) PurgeAbandonedIntakes(ctx context.Context, before time.Time) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM batch_jobs WHERE received = 0 AND created_at < $1`, before.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("registry: abandoned intakes: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("registry: abandoned intakes: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("registry: abandoned intakes: %w", err)
+	}
+	for _, id := range ids {
+		if err := s.tx(ctx, func(tx *sql.Tx) error { return deleteJobRows(ctx, tx, id) }); err != nil {
+			return 0, fmt.Errorf("registry: abandoned intakes: %w", err)
+		}
+	}
+	return len(ids), nil
+}
+
+// EnqueueUnchunked implements BatchStore.
+func (s *SQLStore) EnqueueUnchunked(ctx context.Context, enqueue Enqueue) (int, error) {
+	jobs, err := s.queryJobs(ctx, "unchunked jobs", `SELECT `+jobColumns+` FROM batch_jobs
+		WHERE received = 1 AND chunked = 0 AND status IN ('queued', 'running') ORDER BY created_at, id`)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, j := range jobs {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET chunked = 1 WHERE id = $1 AND chunked = 0`, j.ID)
+			if err != nil {
+				return err
+			}
+			if k, err := res.RowsAffected(); err != nil || k == 0 {
+				return err // another replica enqueued it
+			}
+			n++
+			return enqueue(ctx, tx, j)
+		})
+		if err != nil {
+			return n, fmt.Errorf("registry: enqueue job %s: %w", j.ID, err)
+		}
+	}
+	return n, nil
+}
+
+const jobColumns = `id, model, version, status, total, done, failed, error, created_by, created_at, started_at, finished_at, COALESCE(idempotency_key, ''), request_sha256`
+
+func scanJob(row interface{ Scan(...any) error }, extra ...any) (Job, error) {
 	var j Job
 	var created int64
 	var started, finished sql.NullInt64
-	var lease int64
-	if err := row.Scan(&j.ID, &j.Model, &j.Version, &j.Status, &j.Total, &j.Done, &j.Failed, &j.Error, &j.CreatedBy,
-		&created, &started, &finished, &j.Owner, &lease); err != nil {
+	dest := append([]any{&j.ID, &j.Model, &j.Version, &j.Status, &j.Total, &j.Done, &j.Failed, &j.Error, &j.CreatedBy,
+		&created, &started, &finished, &j.IdempotencyKey, &j.RequestSHA256}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return Job{}, err
 	}
 	j.CreatedAt = time.Unix(0, created).UTC()
-	if lease != 0 {
-		j.LeaseUntil = time.Unix(0, lease).UTC()
-	}
 	if started.Valid {
 		t := time.Unix(0, started.Int64).UTC()
 		j.StartedAt = &t
@@ -167,17 +412,45 @@ func scanJob(row interface{ Scan(...any) error }) (Job, error) {
 	return j, nil
 }
 
-// Job implements BatchStore.
-func (s *SQLStore) Job(ctx context.Context, id string) (Job, error) {
-	return readJob(ctx, s.db, id, "get job")
+// queryer is a database or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// readJob reads job id through q (the database, or a transaction); what
-// names the caller in errors. ENOTFOUND when there is none.
-func readJob(ctx context.Context, q interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}, id, what string) (Job, error) {
-	j, err := scanJob(q.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs WHERE id = $1`, id))
+// Job implements BatchStore.
+func (s *SQLStore) Job(ctx context.Context, id string) (Job, error) {
+	return readJobAndReplicas(ctx, s.db, id, "get job")
+}
+
+// readJobAndReplicas is readJob with the job's replica counts.
+func readJobAndReplicas(ctx context.Context, q queryer, id, what string) (Job, error) {
+	j, err := readJob(ctx, q, id, what)
+	if err != nil {
+		return Job{}, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT replica, items FROM batch_job_replicas WHERE job_id = $1 ORDER BY replica`, id)
+	if err != nil {
+		return Job{}, fmt.Errorf("registry: %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c ReplicaCount
+		if err := rows.Scan(&c.Replica, &c.Items); err != nil {
+			return Job{}, fmt.Errorf("registry: %s: %w", what, err)
+		}
+		j.Replicas = append(j.Replicas, c)
+	}
+	if err := rows.Err(); err != nil {
+		return Job{}, fmt.Errorf("registry: %s: %w", what, err)
+	}
+	return j, nil
+}
+
+// readJob reads received job id through q; what names the caller in
+// errors. ENOTFOUND when there is none.
+func readJob(ctx context.Context, q queryer, id, what string) (Job, error) {
+	j, err := scanJob(q.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM batch_jobs WHERE id = $1 AND received = 1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Job{}, Errorf(ENOTFOUND, "no batch job %q", id)
 	}
@@ -185,11 +458,6 @@ func readJob(ctx context.Context, q interface {
 		return Job{}, fmt.Errorf("registry: %s: %w", what, err)
 	}
 	return j, nil
-}
-
-// UnfinishedJobs implements BatchStore.
-func (s *SQLStore) UnfinishedJobs(ctx context.Context) ([]Job, error) {
-	return s.queryJobs(ctx, "unfinished jobs", `SELECT `+jobColumns+` FROM batch_jobs WHERE status IN ('queued', 'running') ORDER BY created_at, id`)
 }
 
 // queryJobs runs query, which selects jobColumns, and returns its jobs;
@@ -231,7 +499,7 @@ func (s *SQLStore) Jobs(ctx context.Context, status string, after JobKey, limit 
 		before, id = after.CreatedAt.UnixNano(), after.ID
 	}
 	return s.queryJobs(ctx, "list jobs", `SELECT `+jobColumns+` FROM batch_jobs
-		WHERE ($1 = '' OR status = $1) AND (created_at < $2 OR (created_at = $2 AND id < $3))
+		WHERE received = 1 AND ($1 = '' OR status = $1) AND (created_at < $2 OR (created_at = $2 AND id < $3))
 		ORDER BY created_at DESC, id DESC LIMIT $4`, status, before, id, limit)
 }
 
@@ -240,13 +508,10 @@ func (s *SQLStore) DeleteJob(ctx context.Context, id string) (Job, error) {
 	var j Job
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if j, err = readJob(ctx, tx, id, "delete job"); err != nil {
+		if j, err = readJobAndReplicas(ctx, tx, id, "delete job"); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM batch_items WHERE job_id = $1`, id); err != nil {
-			return fmt.Errorf("registry: delete job: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM batch_jobs WHERE id = $1`, id); err != nil {
+		if err := deleteJobRows(ctx, tx, id); err != nil {
 			return fmt.Errorf("registry: delete job: %w", err)
 		}
 		return nil
@@ -256,71 +521,12 @@ func (s *SQLStore) DeleteJob(ctx context.Context, id string) (Job, error) {
 
 // JobItems implements BatchStore.
 func (s *SQLStore) JobItems(ctx context.Context, id string, from, limit int) ([]Item, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT item_id, text FROM batch_items WHERE job_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3`, id, from, limit)
+	items, first, err := itemRows(ctx, s.db, id, from, from+limit)
 	if err != nil {
 		return nil, fmt.Errorf("registry: job items: %w", err)
 	}
-	defer rows.Close()
-	var out []Item
-	for rows.Next() {
-		var it Item
-		if err := rows.Scan(&it.ID, &it.Text); err != nil {
-			return nil, fmt.Errorf("registry: job items: %w", err)
-		}
-		out = append(out, it)
-	}
-	return out, rows.Err()
-}
-
-// ClaimJob implements BatchStore.
-func (s *SQLStore) ClaimJob(ctx context.Context, id, owner string, at, leaseUntil time.Time) (Job, error) {
-	var j Job
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if j, err = readJob(ctx, tx, id, "claim job"); err != nil {
-			return err
-		}
-		if j.Status == JobSucceeded || j.Status == JobFailed {
-			return nil
-		}
-		if !j.Claimable(owner, at) {
-			return Errorf(ECONFLICT, "batch job %s is claimed by %s until %s", id, j.Owner, j.LeaseUntil.Format(time.RFC3339Nano))
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET status = 'running', started_at = COALESCE(started_at, $1), owner = $2, lease_until = $3 WHERE id = $4`,
-			at.UnixNano(), owner, leaseUntil.UnixNano(), id); err != nil {
-			return fmt.Errorf("registry: claim job: %w", err)
-		}
-		j, err = readJob(ctx, tx, id, "claim job")
-		return err
-	})
-	return j, err
-}
-
-// holdsJob checks, within tx, that owner holds the claim on job id, and
-// returns how many of its items are done.
-func holdsJob(ctx context.Context, tx *sql.Tx, id, owner string) (done int, err error) {
-	var held string
-	err = tx.QueryRowContext(ctx, `SELECT owner, done FROM batch_jobs WHERE id = $1`, id).Scan(&held, &done)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, Errorf(ENOTFOUND, "no batch job %q", id)
-	}
-	if err != nil {
-		return 0, err
-	}
-	if held != owner {
-		return 0, Errorf(ECONFLICT, "batch job %s is claimed by %q, not %q", id, held, owner)
-	}
-	return done, nil
-}
-
-// ReleaseJob implements BatchStore.
-func (s *SQLStore) ReleaseJob(ctx context.Context, id, owner string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE batch_jobs SET owner = '', lease_until = 0
-		WHERE id = $1 AND owner = $2 AND status IN ('queued', 'running')`, id, owner)
-	if err != nil {
-		return fmt.Errorf("registry: release job: %w", err)
-	}
-	return nil
+	lo := min(max(from-first, 0), len(items))
+	return items[lo:min(lo+limit, len(items))], nil
 }
 
 // insertRows is how many predictions one INSERT statement carries. On
@@ -422,47 +628,61 @@ func insertPredictionsSQL(rows int) string {
 	return q.String()
 }
 
-// Chunk is one step of a batch job: the items from index From up to Done
-// were worked through, Failed of the job's items have failed so far, and
-// Predictions are the chunk's predictions.
+// Chunk is the work of one chunk task of a job: Items of its items were
+// predicted by Replica at At, giving Predictions.
 type Chunk struct {
-	From, Done, Failed int
-	Predictions        []StoredPrediction
+	Replica     string
+	Items       int
+	At          time.Time
+	Predictions []StoredPrediction
 }
 
-// SaveChunk implements BatchStore.
-func (s *SQLStore) SaveChunk(ctx context.Context, id, owner string, leaseUntil time.Time, c Chunk) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		done, err := holdsJob(ctx, tx, id, owner)
+// SaveChunk implements BatchStore. It runs at the database's default
+// isolation (READ COMMITTED on PostgreSQL) and moves the job's progress
+// with one UPDATE as its last statement, so that chunks stored at once by
+// several replicas wait for each other only for that row, never fail for
+// it.
+func (s *SQLStore) SaveChunk(ctx context.Context, id string, c Chunk, within func(*sql.Tx) error) (string, error) {
+	var status string
+	err := s.txWith(ctx, nil, func(tx *sql.Tx) error {
+		j, err := readJob(ctx, tx, id, "save chunk")
 		if err != nil {
 			return err
 		}
-		// Two runners share a claim when two replicas were given the same
-		// name; the progress check keeps the second from storing a chunk
-		// again or moving the job's progress back.
-		if done != c.From {
-			return Errorf(ECONFLICT, "batch job %s has %d items done, not %d: another runner stored this chunk", id, done, c.From)
+		if status = j.Status; j.Finished() {
+			return within(tx)
 		}
 		if _, err := s.insertPredictions(ctx, tx, c.Predictions); err != nil {
 			return fmt.Errorf("registry: save chunk: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET done = $1, failed = $2, lease_until = $3 WHERE id = $4`, c.Done, c.Failed, leaseUntil.UnixNano(), id); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO batch_job_replicas (job_id, replica, items) VALUES ($1, $2, $3)
+			ON CONFLICT (job_id, replica) DO UPDATE SET items = batch_job_replicas.items + excluded.items`, id, c.Replica, c.Items); err != nil {
 			return fmt.Errorf("registry: save chunk: %w", err)
 		}
-		return nil
+		at := c.At.UnixNano()
+		err = tx.QueryRowContext(ctx, `UPDATE batch_jobs SET done = done + $1,
+			status = CASE WHEN done + $1 >= total THEN 'succeeded' ELSE 'running' END,
+			started_at = COALESCE(started_at, $2),
+			finished_at = CASE WHEN done + $1 >= total THEN $2 ELSE NULL END
+			WHERE id = $3 AND status IN ('queued', 'running') RETURNING status`, c.Items, at, id).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Errorf(ENOTFOUND, "batch job %s was deleted or ended while its chunk ran", id)
+		}
+		if err != nil {
+			return fmt.Errorf("registry: save chunk: %w", err)
+		}
+		return within(tx)
 	})
+	return status, err
 }
 
-// FinishJob implements BatchStore.
-func (s *SQLStore) FinishJob(ctx context.Context, id, owner, status, reason string, at time.Time) error {
+// FailJob implements BatchStore.
+func (s *SQLStore) FailJob(ctx context.Context, id, reason string, at time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := holdsJob(ctx, tx, id, owner); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET status = $1, error = $2, finished_at = $3, owner = '', lease_until = 0 WHERE id = $4`,
-			status, reason, at.UnixNano(), id)
+		_, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET status = 'failed', error = $1, finished_at = $2
+			WHERE id = $3 AND status IN ('queued', 'running')`, reason, at.UnixNano(), id)
 		if err != nil {
-			return fmt.Errorf("registry: finish job: %w", err)
+			return fmt.Errorf("registry: fail job: %w", err)
 		}
 		return nil
 	})
@@ -571,29 +791,75 @@ func (s *SQLStore) JobPredictions(ctx context.Context, id string, from, limit in
 	if err != nil {
 		return nil, 0, err
 	}
-	// One more than asked for tells whether there is a next page.
-	rows, err := s.db.QueryContext(ctx, `SELECT `+predictionColumns+`, i.idx FROM batch_items i
-		JOIN predictions p ON p.model = $1 AND p.version = $2 AND p.item_id = i.item_id
-		WHERE i.job_id = $3 AND i.idx >= $4 ORDER BY i.idx LIMIT $5`, j.Model, j.Version, id, from, limit+1)
-	if err != nil {
-		return nil, 0, fmt.Errorf("registry: job predictions: %w", err)
-	}
-	defer rows.Close()
 	var out []StoredPrediction
-	next := 0
-	for rows.Next() {
-		var idx int
-		p, err := scanPrediction(rows, &idx)
+	// Pages of the job's items, from from on, until limit predictions
+	// are found: items not predicted yet have none.
+	for at := from; at < j.Total; {
+		items, first, err := itemRows(ctx, s.db, id, at, at+max(limit, itemsPerRow))
 		if err != nil {
 			return nil, 0, fmt.Errorf("registry: job predictions: %w", err)
 		}
-		if len(out) == limit {
-			next = idx
+		lo := min(max(at-first, 0), len(items))
+		items = items[lo:]
+		if len(items) == 0 {
 			break
 		}
-		out = append(out, p)
+		found, err := s.predictionsOf(ctx, j.Model, j.Version, items)
+		if err != nil {
+			return nil, 0, fmt.Errorf("registry: job predictions: %w", err)
+		}
+		for i, it := range items {
+			p, ok := found[it.ID]
+			if !ok {
+				continue
+			}
+			if len(out) == limit {
+				return out, at + i, nil
+			}
+			out = append(out, p)
+		}
+		at += len(items)
 	}
-	return out, next, rows.Err()
+	return out, 0, nil
+}
+
+// predictionsOf returns the stored predictions of model's version for
+// items, by item id.
+func (s *SQLStore) predictionsOf(ctx context.Context, model string, version int, items []Item) (map[string]StoredPrediction, error) {
+	found := make(map[string]StoredPrediction, len(items))
+	const perQuery = 500
+	for start := 0; start < len(items); start += perQuery {
+		part := items[start:min(start+perQuery, len(items))]
+		args := make([]any, 0, len(part)+2)
+		args = append(args, model, version)
+		var q strings.Builder
+		q.WriteString(`SELECT ` + predictionColumns + ` FROM predictions p WHERE p.model = $1 AND p.version = $2 AND p.item_id IN (`)
+		for i, it := range part {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "$%d", i+3)
+			args = append(args, it.ID)
+		}
+		q.WriteString(")")
+		rows, err := s.db.QueryContext(ctx, q.String(), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			p, err := scanPrediction(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			found[p.ItemID] = p
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
 }
 
 // prepared returns query prepared on the store's pool, preparing it on

@@ -31,6 +31,10 @@ var migrations embed.FS
 type SQLStore struct {
 	db      *sql.DB
 	dialect string
+	// intakeCommitted, when set (by tests and benchmarks), hears of each
+	// committed transaction of a job's intake: how many items it stored
+	// and how long it took from its start to its commit.
+	intakeCommitted func(items int, took time.Duration)
 	// lookupSlots admits lookups of stored predictions to the connection
 	// pool first come, first served: database/sql hands a freed
 	// connection to a waiter chosen at random, which under load leaves
@@ -180,6 +184,20 @@ func (s *SQLStore) migrate(ctx context.Context) error {
 	return nil
 }
 
+// Migrating runs fn in a transaction that holds the lock under which
+// migrations run, so that migrations of other schemas kept in the same
+// database (a job queue's) run once when replicas start at once.
+func (s *SQLStore) Migrating(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.txOnce(ctx, nil, func(tx *sql.Tx) error {
+		if s.migrationLock != "" {
+			if _, err := tx.ExecContext(ctx, s.migrationLock, migrationLockKey); err != nil {
+				return err
+			}
+		}
+		return fn(tx)
+	})
+}
+
 // maxTxAttempts bounds how often tx runs a transaction that the database
 // aborted to keep transactions serializable.
 const maxTxAttempts = 10
@@ -190,8 +208,13 @@ const maxTxAttempts = 10
 // it again, fn included, after a short random pause: fn must be safe to run
 // more than once and must not keep what it learned from an aborted attempt.
 func (s *SQLStore) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.txWith(ctx, s.txOptions, fn)
+}
+
+// txWith is tx with opts instead of the store's options.
+func (s *SQLStore) txWith(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.txOnce(ctx, s.txOptions, fn)
+		err := s.txOnce(ctx, opts, fn)
 		if err == nil || s.retryable == nil || !s.retryable(err) || attempt == maxTxAttempts {
 			return err
 		}
@@ -217,6 +240,13 @@ func (s *SQLStore) txOnce(ctx context.Context, opts *sql.TxOptions, fn func(*sql
 	}
 	return tx.Commit()
 }
+
+// DB returns the store's database, for a job queue that keeps its tables
+// beside the registry's and works within its transactions.
+func (s *SQLStore) DB() *sql.DB { return s.db }
+
+// Dialect is "sqlite" or "postgres".
+func (s *SQLStore) Dialect() string { return s.dialect }
 
 // Ping implements Store.
 func (s *SQLStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -102,6 +103,12 @@ func testVersion(name string, version int, checksum string) Version {
 func testArtifact(name string, version int, checksum string) []byte {
 	return []byte(fmt.Sprintf("artifact of %s version %d, %s", name, version, checksum))
 }
+
+// enqueueNothing queues no work for a job: the tests play the workers.
+func enqueueNothing(context.Context, *sql.Tx, Job) error { return nil }
+
+// withinNothing adds nothing to a chunk's transaction.
+func withinNothing(*sql.Tx) error { return nil }
 
 // TestStore is the one suite every Store implementation must pass.
 func TestStore(t *testing.T) {
@@ -236,7 +243,10 @@ func TestStore(t *testing.T) {
 				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 2, "bbb"), testArtifact("tagifai", 2, "bbb")))
 				job := Job{ID: "job1", Model: "tagifai", Version: 1, Status: JobQueued, Total: 3, CreatedBy: "alice", CreatedAt: at(0)}
 				items := []Item{{ID: "a", Text: "text a"}, {ID: "b", Text: "text b"}, {ID: "c", Text: "text c"}}
-				require.NoError(t, s.CreateJob(ctx, job, items))
+				stored, created, err := s.CreateJob(ctx, job, items, enqueueNothing)
+				require.NoError(t, err)
+				assert.True(t, created)
+				assert.Equal(t, job, stored)
 				got, err := s.Job(ctx, "job1")
 				require.NoError(t, err)
 				assert.Equal(t, job, got)
@@ -247,53 +257,36 @@ func TestStore(t *testing.T) {
 				assert.Equal(t, items[1:], gotItems)
 
 				assert.Equal(t, ECONFLICT, ErrorCode(s.DeleteVersion(ctx, "tagifai", 1)), "a version with a queued job")
-				// Claims: one replica at a time, until its lease lapses.
-				claimed, err := s.ClaimJob(ctx, "job1", "replica-a", at(1), at(31))
-				require.NoError(t, err)
-				assert.Equal(t, JobRunning, claimed.Status)
-				assert.Equal(t, "replica-a", claimed.Owner)
-				assert.Equal(t, at(31), claimed.LeaseUntil)
-				_, err = s.ClaimJob(ctx, "job1", "replica-b", at(2), at(32))
-				assert.Equal(t, ECONFLICT, ErrorCode(err), "replica a's claim holds")
-				assert.Equal(t, ECONFLICT, ErrorCode(s.SaveChunk(ctx, "job1", "replica-b", at(32), Chunk{Done: 1})), "only the holder stores chunks")
-				assert.Equal(t, ECONFLICT, ErrorCode(s.FinishJob(ctx, "job1", "replica-b", JobSucceeded, "", at(2))), "only the holder finishes")
-				_, err = s.ClaimJob(ctx, "job1", "replica-a", at(2), at(32))
-				require.NoError(t, err, "a replica restarted under the same name takes its job back")
-				claimed, err = s.ClaimJob(ctx, "job1", "replica-b", at(32), at(62))
-				require.NoError(t, err, "a lapsed claim can be taken")
-				assert.Equal(t, "replica-b", claimed.Owner)
-				assert.Equal(t, ECONFLICT, ErrorCode(s.SaveChunk(ctx, "job1", "replica-a", at(40), Chunk{Done: 1})), "replica a lost its claim")
-				require.NoError(t, s.ReleaseJob(ctx, "job1", "replica-a"), "releasing a claim one does not hold changes nothing")
-				unfinished, err := s.UnfinishedJobs(ctx)
-				require.NoError(t, err)
-				require.Len(t, unfinished, 1)
-				assert.Equal(t, JobRunning, unfinished[0].Status)
-				assert.Equal(t, "replica-b", unfinished[0].Owner)
-				require.NotNil(t, unfinished[0].StartedAt)
-				assert.Equal(t, at(1), *unfinished[0].StartedAt, "a resumed job keeps its first start")
-				assert.False(t, unfinished[0].Claimable("replica-c", at(33)))
-				assert.True(t, unfinished[0].Claimable("replica-c", at(62)))
-				require.NoError(t, s.ReleaseJob(ctx, "job1", "replica-b"))
-				released, err := s.Job(ctx, "job1")
-				require.NoError(t, err)
-				assert.True(t, released.Claimable("replica-c", at(33)), "a released job is anyone's")
-				_, err = s.ClaimJob(ctx, "job1", "replica-a", at(33), at(63))
-				require.NoError(t, err)
-
-				stale := Chunk{From: 1, Done: 2, Predictions: []StoredPrediction{pred(1, "b")}}
-				assert.Equal(t, ECONFLICT, ErrorCode(s.SaveChunk(ctx, "job1", "replica-a", at(63), stale)),
-					"a chunk that does not start where the job's progress is (a twin under the same name stored it)")
+				// A chunk whose transaction fails stores nothing.
+				failing := errors.New("the task could not be completed")
+				_, err = s.SaveChunk(ctx, "job1", Chunk{Replica: "replica-a", Items: 1, At: at(1), Predictions: []StoredPrediction{pred(1, "b")}},
+					func(*sql.Tx) error { return failing })
+				assert.ErrorIs(t, err, failing)
 				_, err = s.Prediction(ctx, "tagifai", 1, "b")
-				assert.Equal(t, ENOTFOUND, ErrorCode(err), "a refused chunk stores nothing")
-				require.NoError(t, s.SaveChunk(ctx, "job1", "replica-a", at(63), Chunk{From: 0, Done: 2, Predictions: []StoredPrediction{pred(1, "a"), pred(1, "b")}}))
-				assert.Equal(t, ECONFLICT, ErrorCode(s.SaveChunk(ctx, "job1", "replica-a", at(63), Chunk{From: 0, Done: 1, Predictions: []StoredPrediction{pred(1, "a")}})),
-					"progress never moves back")
+				assert.Equal(t, ENOTFOUND, ErrorCode(err), "a failed chunk stores nothing")
+				got, err = s.Job(ctx, "job1")
+				require.NoError(t, err)
+				assert.Equal(t, job, got, "nor moves the job")
+
+				// Chunks from two replicas, in any order.
+				status, err := s.SaveChunk(ctx, "job1", Chunk{Replica: "replica-b", Items: 1, At: at(1), Predictions: []StoredPrediction{pred(1, "b")}}, withinNothing)
+				require.NoError(t, err)
+				assert.Equal(t, JobRunning, status)
+				status, err = s.SaveChunk(ctx, "job1", Chunk{Replica: "replica-a", Items: 1, At: at(2), Predictions: []StoredPrediction{pred(1, "a")}}, withinNothing)
+				require.NoError(t, err)
+				assert.Equal(t, JobRunning, status)
+				got, err = s.Job(ctx, "job1")
+				require.NoError(t, err)
+				assert.Equal(t, JobRunning, got.Status)
+				assert.Equal(t, 2, got.Done)
+				require.NotNil(t, got.StartedAt)
+				assert.Equal(t, at(1), *got.StartedAt, "the first chunk starts the job")
+				assert.Nil(t, got.FinishedAt)
+				assert.Equal(t, []ReplicaCount{{"replica-a", 1}, {"replica-b", 1}}, got.Replicas)
+
 				added, err := s.SavePredictions(ctx, []StoredPrediction{pred(1, "c"), pred(1, "a"), pred(2, "a")})
 				require.NoError(t, err)
 				assert.Equal(t, 2, added, "a stored prediction is kept, not stored twice")
-				got, err = s.Job(ctx, "job1")
-				require.NoError(t, err)
-				assert.Equal(t, 2, got.Done)
 
 				p, err := s.Prediction(ctx, "tagifai", 1, "b")
 				require.NoError(t, err)
@@ -323,15 +316,29 @@ func TestStore(t *testing.T) {
 				assert.Equal(t, []StoredPrediction{pred(1, "c")}, page)
 				assert.Equal(t, 0, next)
 
-				require.NoError(t, s.FinishJob(ctx, "job1", "replica-a", JobSucceeded, "", at(3)))
+				// The last chunk ends the job, and its task's completion
+				// (within) commits with it.
+				completed := false
+				status, err = s.SaveChunk(ctx, "job1", Chunk{Replica: "replica-a", Items: 1, At: at(3), Predictions: []StoredPrediction{pred(1, "c")}},
+					func(*sql.Tx) error { completed = true; return nil })
+				require.NoError(t, err)
+				assert.True(t, completed)
+				assert.Equal(t, JobSucceeded, status)
 				got, err = s.Job(ctx, "job1")
 				require.NoError(t, err)
 				assert.Equal(t, JobSucceeded, got.Status)
+				assert.Equal(t, 3, got.Done)
 				require.NotNil(t, got.FinishedAt)
 				assert.Equal(t, at(3), *got.FinishedAt)
-				unfinished, err = s.UnfinishedJobs(ctx)
+				assert.Equal(t, []ReplicaCount{{"replica-a", 2}, {"replica-b", 1}}, got.Replicas)
+				completed = false
+				status, err = s.SaveChunk(ctx, "job1", Chunk{Replica: "replica-c", Items: 1, At: at(4)}, func(*sql.Tx) error { completed = true; return nil })
 				require.NoError(t, err)
-				assert.Empty(t, unfinished)
+				assert.Equal(t, JobSucceeded, status)
+				assert.True(t, completed, "a chunk of a finished job completes its task")
+				got, err = s.Job(ctx, "job1")
+				require.NoError(t, err)
+				assert.Equal(t, 3, got.Done, "and counts nothing")
 
 				// Deleting a version deletes its stored predictions, so that a
 				// new upload under the same number starts with none.
@@ -356,14 +363,13 @@ func TestStore(t *testing.T) {
 				// Five jobs; two share a creation time, so ids break the tie.
 				created := map[string]int64{"job-a": 1, "job-b": 2, "job-c": 2, "job-d": 3, "job-e": 4}
 				for id, sec := range created {
-					require.NoError(t, s.CreateJob(ctx, Job{ID: id, Model: "tagifai", Version: 1, Status: JobQueued, Total: 1, CreatedBy: "alice", CreatedAt: at(sec)},
-						[]Item{{ID: "item-" + id, Text: "text"}}))
+					_, _, err := s.CreateJob(ctx, Job{ID: id, Model: "tagifai", Version: 1, Status: JobQueued, Total: 1, CreatedBy: "alice", CreatedAt: at(sec)},
+						[]Item{{ID: "item-" + id, Text: "text"}}, enqueueNothing)
+					require.NoError(t, err)
 				}
-				_, err := s.ClaimJob(ctx, "job-d", "replica-a", at(5), at(35))
+				_, err := s.SaveChunk(ctx, "job-d", Chunk{Replica: "replica-a", Items: 1, At: at(5), Predictions: []StoredPrediction{{Model: "tagifai", Version: 1,
+					ItemID: "item-job-d", TextSHA256: "sha", Tag: "a", Probabilities: map[string]float64{"a": 1, "b": 0}, CreatedAt: at(5)}}}, withinNothing)
 				require.NoError(t, err)
-				require.NoError(t, s.SaveChunk(ctx, "job-d", "replica-a", at(35), Chunk{Done: 1, Predictions: []StoredPrediction{{Model: "tagifai", Version: 1,
-					ItemID: "item-job-d", TextSHA256: "sha", Tag: "a", Probabilities: map[string]float64{"a": 1, "b": 0}, CreatedAt: at(5)}}}))
-				require.NoError(t, s.FinishJob(ctx, "job-d", "replica-a", JobSucceeded, "", at(6)))
 
 				ids := func(jobs []Job) []string {
 					out := []string{}
@@ -396,6 +402,7 @@ func TestStore(t *testing.T) {
 				assert.Equal(t, ECONFLICT, ErrorCode(s.DeleteVersion(ctx, "tagifai", 1)), "queued jobs hold the version")
 				deleted, err := s.DeleteJob(ctx, "job-d")
 				require.NoError(t, err)
+				succeeded[0].Replicas = []ReplicaCount{{"replica-a", 1}}
 				assert.Equal(t, succeeded[0], deleted, "the job as it was")
 				_, err = s.Job(ctx, "job-d")
 				assert.Equal(t, ENOTFOUND, ErrorCode(err))
@@ -407,11 +414,10 @@ func TestStore(t *testing.T) {
 				_, err = s.DeleteJob(ctx, "job-d")
 				assert.Equal(t, ENOTFOUND, ErrorCode(err))
 
-				_, err = s.ClaimJob(ctx, "job-e", "replica-a", at(7), at(37))
-				require.NoError(t, err)
 				_, err = s.DeleteJob(ctx, "job-e")
-				require.NoError(t, err, "a running job can be deleted")
-				assert.Equal(t, ENOTFOUND, ErrorCode(s.SaveChunk(ctx, "job-e", "replica-a", at(8), Chunk{Done: 1})), "its runner's next chunk is refused")
+				require.NoError(t, err, "a queued job can be deleted")
+				_, err = s.SaveChunk(ctx, "job-e", Chunk{Replica: "replica-a", Items: 1, At: at(8)}, withinNothing)
+				assert.Equal(t, ENOTFOUND, ErrorCode(err), "a chunk of it that was running is refused")
 				for _, id := range []string{"job-a", "job-b", "job-c"} {
 					_, err := s.DeleteJob(ctx, id)
 					require.NoError(t, err)

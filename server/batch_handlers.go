@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,20 +18,11 @@ import (
 	"github.com/tagifai/tagifai/registry"
 )
 
-// batchObserver counts batch work in the server's metrics.
-type batchObserver struct{ m *metrics }
-
-func (o batchObserver) JobFinished(status string) { o.m.batchJobs.WithLabelValues(status).Inc() }
-func (o batchObserver) ItemsPredicted(n int)      { o.m.batchItems.Add(float64(n)) }
-
-// loadClassifier is the batch runner's Loader: versions come from the same
-// cache as named-version predictions.
-func (s *Server) loadClassifier(ctx context.Context, name string, version int) (batch.Classifier, error) {
-	m, err := s.versionFor(ctx, name, version)
-	if err != nil {
-		return nil, err
-	}
-	return m.Predictor, nil
+// BatchQueue takes batch jobs; *batch.Queue is one.
+type BatchQueue interface {
+	// Submit stores a job and its items and queues its work; see
+	// registry.BatchStore.CreateJob.
+	Submit(ctx context.Context, j registry.Job, items []registry.Item) (registry.Job, bool, error)
 }
 
 func toBatchJob(j registry.Job) gen.BatchJob {
@@ -44,12 +36,18 @@ func toBatchJob(j registry.Job) gen.BatchJob {
 	if j.Error != "" {
 		out.Error = &j.Error
 	}
-	if j.Owner != "" {
-		out.Replica = &j.Owner
-		out.ClaimExpiresAt = &j.LeaseUntil
+	if len(j.Replicas) > 0 {
+		rs := make([]gen.ReplicaCount, min(len(j.Replicas), maxReplicaCounts))
+		for i := range rs {
+			rs[i] = gen.ReplicaCount{Replica: j.Replicas[i].Replica, Items: j.Replicas[i].Items}
+		}
+		out.Replicas = &rs
 	}
 	return out
 }
+
+// maxReplicaCounts bounds the replica counts a job reports, as documented.
+const maxReplicaCounts = 1000
 
 func toStoredPrediction(p registry.StoredPrediction) gen.StoredPrediction {
 	return gen.StoredPrediction{
@@ -73,24 +71,39 @@ func (s *Server) CreateBatchJob(ctx context.Context, req gen.CreateBatchJobReque
 	var version *int
 	if req.JSONBody != nil {
 		items = make([]registry.Item, len(req.JSONBody.Items))
-		texts := make([]string, len(items))
+		var problems *Error
 		for i, it := range req.JSONBody.Items {
-			items[i], texts[i] = registry.Item{ID: it.Id, Text: it.Text}, it.Text
+			items[i] = registry.Item{ID: it.Id, Text: it.Text}
+			for _, f := range []struct{ name, value string }{{"id", it.Id}, {"text", it.Text}} {
+				if c, at, ok := batch.ControlChar(f.value); ok {
+					if problems == nil {
+						problems = &Error{Status: http.StatusUnprocessableEntity}
+					}
+					if len(problems.Problems) < maxItemProblems {
+						problems.Problems = append(problems.Problems, problemError(0, typeInvalid,
+							fmt.Sprintf("must not contain control character %U (at byte %d)", c, at), "body", "items", strconv.Itoa(i), f.name).Problems...)
+					}
+				}
+			}
 		}
-		if err := checkTexts(texts); err != nil {
-			return nil, err
+		if problems != nil {
+			return nil, problems
 		}
 		version = req.JSONBody.Version
 	} else {
 		var bad []*batch.RowError
 		var err error
-		items, bad, err = batch.ReadItems(req.Body)
+		items, bad, err = batch.ReadItems(req.Body, batch.MaxItems)
+		var tooMany *batch.TooManyItemsError
+		if errors.As(err, &tooMany) {
+			return nil, problemError(http.StatusUnprocessableEntity, typeTooMany, err.Error(), "body", "line", strconv.Itoa(tooMany.Line))
+		}
 		if err != nil {
 			return nil, problemError(http.StatusUnprocessableEntity, typeInvalid, strings.TrimPrefix(err.Error(), "batch: "), "body")
 		}
 		if len(bad) > 0 {
 			problems := &Error{Status: http.StatusUnprocessableEntity}
-			for _, b := range bad[:min(len(bad), 20)] {
+			for _, b := range bad[:min(len(bad), maxItemProblems)] {
 				problems.Problems = append(problems.Problems, problemError(0, typeInvalid, b.Error(), "body", "line", strconv.Itoa(b.Line)).Problems...)
 			}
 			return nil, problems
@@ -115,17 +128,45 @@ func (s *Server) CreateBatchJob(ctx context.Context, req gen.CreateBatchJobReque
 		ID: newJobID(), Model: s.modelName, Version: v, Status: registry.JobQueued, Total: len(items),
 		CreatedBy: userFrom(ctx), CreatedAt: time.Now().UTC(),
 	}
-	if err := s.batch.Submit(ctx, job, items); err != nil {
-		if errors.Is(err, batch.ErrQueueFull) {
-			return nil, problemError(http.StatusServiceUnavailable, typeNotReady, err.Error())
-		}
+	if req.Params.IdempotencyKey != nil {
+		job.IdempotencyKey = *req.Params.IdempotencyKey
+		job.RequestSHA256 = requestSHA256(version, items)
+	}
+	job, created, err := s.batch.Submit(ctx, job, items)
+	var conflict *registry.Error
+	if errors.As(err, &conflict) && conflict.Code == registry.ECONFLICT && req.Params.IdempotencyKey != nil {
+		return nil, problemError(http.StatusConflict, typeConflict, conflict.Message, "header", "Idempotency-Key")
+	}
+	if err != nil {
 		return nil, err
 	}
 	location := "/batch-jobs/" + job.ID
 	e := metaFrom(ctx, http.StatusAccepted)
 	resp := gen.CreateBatchJob202JSONResponse{Headers: gen.CreateBatchJob202ResponseHeaders{Location: &location}}
+	if !created {
+		replayed := "true"
+		resp.Headers.IdempotentReplayed = &replayed
+	}
 	resp.Body = gen.BatchJobEnvelope{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url, Data: toBatchJob(job)}
 	return resp, nil
+}
+
+// maxItemProblems bounds the problems one refused batch request reports.
+const maxItemProblems = 20
+
+// requestSHA256 identifies the content of a batch request: the version it
+// names (none for the serving one) and its items, in order.
+func requestSHA256(version *int, items []registry.Item) string {
+	h := sha256.New()
+	if version != nil {
+		fmt.Fprintf(h, "version %d\n", *version)
+	} else {
+		fmt.Fprint(h, "serving version\n")
+	}
+	for _, it := range items {
+		fmt.Fprintf(h, "%d:%s%d:%s", len(it.ID), it.ID, len(it.Text), it.Text)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // GetBatchJob implements GET /batch-jobs/{job-id}.

@@ -133,13 +133,12 @@ func TestBatchJobListAndDelete(t *testing.T) {
 	admin := k.as("admin")
 	r = doResult(s, request{method: "PUT", path: "/models/tagifai/versions/2", body: string(v2), contentType: "application/octet-stream", header: admin})
 	require.Equal(t, http.StatusCreated, r.status, r.body)
-	// Running on another replica, for as long as the test takes.
+	// Queued, worked by no replica of this test.
 	const long = "00000000000000bb"
 	ctx := context.Background()
 	now := time.Now()
-	require.NoError(t, reg.Store().CreateJob(ctx, registry.Job{ID: long, Model: DefaultModelName, Version: 2,
-		Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, []registry.Item{{ID: "v2-item", Text: "Kubernetes"}}))
-	_, err := reg.Store().ClaimJob(ctx, long, "elsewhere", now, now.Add(time.Hour))
+	_, _, err := reg.Store().CreateJob(ctx, registry.Job{ID: long, Model: DefaultModelName, Version: 2,
+		Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, []registry.Item{{ID: "v2-item", Text: "Kubernetes"}}, enqueueNothing)
 	require.NoError(t, err)
 	r = doResult(s, request{method: "DELETE", path: "/models/tagifai/versions/2", header: admin})
 	require.Equal(t, http.StatusConflict, r.status, r.body)

@@ -382,26 +382,44 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		reg("batch job, malformed", "createBatchJob", post(jobs, `{"items":[`, jsonCT), 400, "predictor"),
 		reg("batch job as a viewer", "createBatchJob", samples["createBatchJob"], 403, "viewer"),
 		reg("batch job, unknown version", "createBatchJob", post(jobs, `{"items":[{"id":"1","text":"x"}],"version":9}`, jsonCT), 404, "predictor"),
-		reg("batch job, huge", "createBatchJob", post(jobs, big, jsonCT), 413, "predictor"),
+		contractCase{name: "batch job, CSV too large", op: "createBatchJob", req: post(jobs, "id,text\n1,"+strings.Repeat("x", 2<<10)+"\n", "text/csv"),
+			status: 413, registry: true, caller: "predictor", smallUploads: true},
+		contractCase{name: "batch job, key used for another request", op: "createBatchJob", status: 409, registry: true, caller: "predictor",
+			req: samples["createBatchJob"].withHeader(http.Header{"Idempotency-Key": {"contract-key"}}),
+			prepare: func(t *testing.T, r *registry.Registry) {
+				_, _, err := r.Store().CreateJob(context.Background(), registry.Job{ID: "00000000000000cc", Model: DefaultModelName, Version: 1,
+					Status: registry.JobQueued, Total: 1, CreatedBy: "predictor-user", CreatedAt: time.Now(), IdempotencyKey: "contract-key", RequestSHA256: "other"},
+					[]registry.Item{{ID: "1", Text: "x"}}, enqueueNothing)
+				require.NoError(t, err)
+			},
+			check: func(t *testing.T, body map[string]any) {
+				problem := body["data"].(map[string]any)["errors"].([]any)[0].(map[string]any)
+				assert.Equal(t, []any{"header", "Idempotency-Key"}, problem["location"])
+				assert.Contains(t, problem["message"], "00000000000000cc")
+			}},
 		reg("batch job as text", "createBatchJob", post(jobs, "6,x", "text/plain"), 415, "predictor"),
 		reg("batch job, no items", "createBatchJob", post(jobs, `{"items":[]}`, jsonCT), 422, "predictor"),
 		reg("batch job, CSV without ids", "createBatchJob", post(jobs, "text\nYOLO\n", "text/csv"), 422, "predictor"),
 		contractCase{name: "batch job before a model loads", op: "createBatchJob", req: samples["createBatchJob"], status: 503, registry: true, caller: "predictor", notReady: true},
 		contractCase{name: "get batch job", op: "getBatchJob", req: samples["getBatchJob"], status: 200, registry: true, caller: "predictor", prepare: prepared("getBatchJob")},
-		contractCase{name: "get batch job that another replica runs", op: "getBatchJob", req: get(jobs + "/00000000000000aa"), status: 200, registry: true, caller: "predictor",
+		contractCase{name: "get batch job that two replicas run", op: "getBatchJob", req: get(jobs + "/00000000000000aa"), status: 200, registry: true, caller: "predictor",
 			prepare: func(t *testing.T, r *registry.Registry) {
 				ctx := context.Background()
 				now := time.Now()
-				require.NoError(t, r.Store().CreateJob(ctx, registry.Job{ID: "00000000000000aa", Model: DefaultModelName, Version: 1,
-					Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, []registry.Item{{ID: "1", Text: "x"}}))
-				_, err := r.Store().ClaimJob(ctx, "00000000000000aa", "replica-x", now, time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+				_, _, err := r.Store().CreateJob(ctx, registry.Job{ID: "00000000000000aa", Model: DefaultModelName, Version: 1,
+					Status: registry.JobQueued, Total: 3, CreatedBy: "test", CreatedAt: now},
+					[]registry.Item{{ID: "1", Text: "x"}, {ID: "2", Text: "y"}, {ID: "3", Text: "z"}}, enqueueNothing)
 				require.NoError(t, err)
+				for _, replica := range []string{"replica-x", "replica-y"} {
+					_, err = r.Store().SaveChunk(ctx, "00000000000000aa", registry.Chunk{Replica: replica, Items: 1, At: now}, withinNothing)
+					require.NoError(t, err)
+				}
 			},
 			check: func(t *testing.T, body map[string]any) {
 				data := body["data"].(map[string]any)
 				assert.Equal(t, "running", data["status"])
-				assert.Equal(t, "replica-x", data["replica"])
-				assert.Equal(t, "2030-01-02T03:04:05Z", data["claim_expires_at"])
+				assert.Equal(t, 2.0, data["done"])
+				assert.Equal(t, []any{map[string]any{"replica": "replica-x", "items": 1.0}, map[string]any{"replica": "replica-y", "items": 1.0}}, data["replicas"])
 			}},
 		reg("get batch job as a viewer", "getBatchJob", samples["getBatchJob"], 403, "viewer"),
 		reg("get unknown batch job", "getBatchJob", get(jobs+"/ffffffffffffffff"), 404, "predictor"),

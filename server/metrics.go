@@ -27,8 +27,6 @@ type metrics struct {
 	confidence       *prometheus.HistogramVec
 	textsPerRequest  prometheus.Histogram
 	modelLoadSeconds *prometheus.GaugeVec
-	batchJobs        *prometheus.CounterVec
-	batchItems       prometheus.Counter
 	// storedCacheHits and storedCacheMisses count lookups of stored
 	// predictions answered from memory and from the database.
 	storedCacheHits   prometheus.Counter
@@ -65,14 +63,6 @@ func newMetrics() *metrics {
 			Name: "tagifai_model_load_duration_seconds",
 			Help: "Time it took to load a model, by model and version.",
 		}, []string{"model", "version"}),
-		batchJobs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tagifai_batch_jobs_total",
-			Help: "Batch jobs finished, by status (succeeded, failed).",
-		}, []string{"status"}),
-		batchItems: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tagifai_batch_items_predicted_total",
-			Help: "Items predicted and stored by batch jobs.",
-		}),
 	}
 	storedCache := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tagifai_stored_prediction_cache_lookups_total",
@@ -82,7 +72,7 @@ func newMetrics() *metrics {
 	m.storedCacheMisses = storedCache.WithLabelValues("miss")
 	m.registry.MustRegister(
 		m.requestDuration, m.inFlight, m.predictions, m.confidence, m.textsPerRequest, m.modelLoadSeconds,
-		m.batchJobs, m.batchItems, storedCache,
+		storedCache,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),

@@ -141,6 +141,21 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 // limit (413: maxJSON for JSON, maxUpload for files), and for JSON that it
 // is valid UTF-8 (400: Go's JSON decoder would silently replace bad bytes)
 // and one well-formed JSON value (400).
+// opMaxBodyBytes is the JSON body limit an operation's x-max-body-bytes
+// sets, 0 for none: an operation that takes many items at once (a batch
+// job) needs more room than the server's default.
+func opMaxBodyBytes(op *openapi3.Operation) int64 {
+	switch n := op.Extensions["x-max-body-bytes"].(type) {
+	case float64:
+		return int64(n)
+	case int:
+		return int64(n)
+	case int64:
+		return n
+	}
+	return 0
+}
+
 func bodyGuard(ops operations, maxJSON, maxUpload int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -163,7 +178,7 @@ func bodyGuard(ops operations, maxJSON, maxUpload int64) echo.MiddlewareFunc {
 			isJSON := mt == echo.MIMEApplicationJSON
 			limit := maxUpload
 			if isJSON {
-				limit = maxJSON
+				limit = max(maxJSON, opMaxBodyBytes(op))
 			}
 			tooLarge := problemError(http.StatusRequestEntityTooLarge, typeBodyTooLarge,
 				fmt.Sprintf("body is larger than %d bytes", limit), "body")

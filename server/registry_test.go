@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tagifai/tagifai/batch"
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
 )
@@ -75,7 +77,9 @@ func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*Config
 	require.NoError(t, err)
 	k["revoked"] = key
 
-	cfg := Config{Logger: log, Registry: reg, RequireAuth: requireAuth}
+	queue, err := batch.NewQueue(ctx, batch.Config{Store: store, Load: batch.RegistryLoader(reg), Logger: log, Replica: "test-replica"})
+	require.NoError(t, err)
+	cfg := Config{Logger: log, Registry: reg, RequireAuth: requireAuth, Batch: queue, BatchMetrics: queue.Collector()}
 	for _, c := range configure {
 		c(&cfg)
 	}
@@ -84,7 +88,13 @@ func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*Config
 	require.NoError(t, s.LoadServing(ctx))
 	bctx, stop := context.WithCancel(ctx)
 	require.NoError(t, s.Start(bctx))
-	t.Cleanup(func() { stop(); s.Wait() })
+	queueDone := make(chan error, 1)
+	go func() { queueDone <- queue.Run(bctx) }()
+	t.Cleanup(func() {
+		stop()
+		s.Wait()
+		assert.NoError(t, <-queueDone)
+	})
 	return s, reg, k
 }
 
@@ -165,16 +175,22 @@ func prepareSample(t testing.TB, reg *registry.Registry, op string, v2 []byte) {
 		now := time.Now().UTC()
 		items := []registry.Item{{ID: sampleItemID, Text: "Transfer learning with transformers"}}
 		// A job that a replica other than the test server's ran to its end.
-		require.NoError(t, reg.Store().CreateJob(ctx, registry.Job{ID: sampleJobID, Model: DefaultModelName, Version: 1,
-			Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, items))
-		_, err := reg.Store().ClaimJob(ctx, sampleJobID, "elsewhere", now, now.Add(time.Hour))
+		_, _, err := reg.Store().CreateJob(ctx, registry.Job{ID: sampleJobID, Model: DefaultModelName, Version: 1,
+			Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, items, enqueueNothing)
 		require.NoError(t, err)
-		require.NoError(t, reg.Store().SaveChunk(ctx, sampleJobID, "elsewhere", now.Add(time.Hour), registry.Chunk{Done: 1, Predictions: []registry.StoredPrediction{{
+		_, err = reg.Store().SaveChunk(ctx, sampleJobID, registry.Chunk{Replica: "elsewhere", Items: 1, At: now, Predictions: []registry.StoredPrediction{{
 			Model: DefaultModelName, Version: 1, ItemID: sampleItemID, TextSHA256: "00", Tag: "natural-language-processing",
-			Probabilities: map[string]float64{"natural-language-processing": 0.9, "other": 0.1}, CreatedAt: now}}}))
-		require.NoError(t, reg.Store().FinishJob(ctx, sampleJobID, "elsewhere", registry.JobSucceeded, "", now))
+			Probabilities: map[string]float64{"natural-language-processing": 0.9, "other": 0.1}, CreatedAt: now}}}, withinNothing)
+		require.NoError(t, err)
 	}
 }
+
+// enqueueNothing queues no work for a job stored by a test: another
+// replica, in the test's story, runs it.
+func enqueueNothing(context.Context, *sql.Tx, registry.Job) error { return nil }
+
+// withinNothing adds nothing to a chunk's transaction.
+func withinNothing(*sql.Tx) error { return nil }
 
 // withHeader returns r with h added.
 func (r request) withHeader(h http.Header) request {

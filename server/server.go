@@ -12,15 +12,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tagifai/tagifai/batch"
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
@@ -124,13 +123,11 @@ type Config struct {
 	// MaxUploadBytes bounds uploaded artifacts and CSV files; default:
 	// registry.MaxArtifactBytes.
 	MaxUploadBytes int64
-	// BatchWorkers is how many batch jobs run at once; default: 1.
-	BatchWorkers int
-	// ReplicaID names this server among the replicas sharing a database:
-	// it claims batch jobs under this name, and, restarted under the same
-	// name, takes back at once the jobs it left unfinished; default: the
-	// host name.
-	ReplicaID string
+	// Batch takes batch jobs; without it POST /batch-jobs answers 503.
+	// Its work runs apart from the server (see batch.Queue.Run).
+	Batch BatchQueue
+	// BatchMetrics, when set, adds the batch queue's figures to /metrics.
+	BatchMetrics prometheus.Collector
 	// StoredCacheItems bounds how many stored predictions of the serving
 	// version stay in memory for GET /predictions/{item-id}; default:
 	// DefaultStoredCacheItems; negative turns the cache off.
@@ -167,8 +164,8 @@ type Server struct {
 	swapMu sync.Mutex
 	// versions caches versions loaded for named-version predictions.
 	versions *versionCache
-	// batch runs batch jobs; nil without a registry.
-	batch *batch.Runner
+	// batch takes batch jobs; nil without one.
+	batch BatchQueue
 	// stored caches the serving version's stored predictions; nil when
 	// off. It is replaced before each new serving version is.
 	stored           atomic.Pointer[storedCache]
@@ -204,9 +201,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ModelName == "" {
 		cfg.ModelName = DefaultModelName
 	}
-	if cfg.ReplicaID == "" {
-		cfg.ReplicaID = defaultReplicaID()
-	}
 	if cfg.StoredCacheItems == 0 {
 		cfg.StoredCacheItems = DefaultStoredCacheItems
 	}
@@ -225,7 +219,10 @@ func New(cfg Config) (*Server, error) {
 		storedCacheItems: cfg.StoredCacheItems, servingPoll: cfg.ServingPollInterval}
 
 	if cfg.Registry != nil {
-		s.batch = batch.NewRunner(cfg.Registry.Store(), s.loadClassifier, cfg.Logger, batchObserver{s.metrics}, cfg.BatchWorkers, cfg.ReplicaID)
+		s.batch = cfg.Batch
+	}
+	if cfg.BatchMetrics != nil {
+		s.metrics.registry.MustRegister(cfg.BatchMetrics)
 	}
 
 	e := echo.New()
@@ -272,8 +269,7 @@ func (s *Server) SetServing(m *Serving) {
 	s.warm(cache)
 }
 
-// Start starts the server's background work until ctx is done: it resumes
-// the batch jobs a previous run left unfinished, starts the batch workers,
+// Start starts the server's background work until ctx is done: it
 // follows the database's serving version (see followServing and
 // watchServing), and from now on fills each serving version's
 // stored-prediction cache from the database. Wait waits for that work to
@@ -297,23 +293,16 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.bgMu.Unlock()
 	s.warm(s.stored.Load())
-	if s.batch == nil {
-		return nil
-	}
-	return s.batch.Start(ctx)
+	return nil
 }
 
 // Wait waits for the background work that Start began to stop, after the
-// context given to Start is done: batch workers stop after their current
-// chunk.
+// context given to Start is done.
 func (s *Server) Wait() {
 	s.bgMu.Lock()
 	s.bgStopped = true
 	s.bgMu.Unlock()
 	s.bg.Wait()
-	if s.batch != nil {
-		s.batch.Wait()
-	}
 }
 
 // Ready reports whether a model is loaded.
@@ -334,7 +323,7 @@ const (
 // gracefully, as a lame duck: it closes the listener, answers what still
 // arrives on open connections with "Connection: close" until their clients
 // go (at most min(shutdownTimeout/2, 2s)), lets requests in flight finish
-// for up to shutdownTimeout, and stops batch jobs between chunks. Closing
+// for up to shutdownTimeout, and waits for the background work. Closing
 // idle keep-alive connections at once would race with requests a client
 // is sending on them. A clean shutdown returns nil.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout time.Duration) error {
@@ -387,7 +376,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("server: shutdown: %w", err)
 	}
-	s.Wait() // ctx is done: batch workers stop after their current chunk
+	s.Wait()
 	return nil
 }
 
@@ -402,13 +391,4 @@ type closeOnceListener struct {
 func (l *closeOnceListener) Close() error {
 	l.once.Do(func() { l.err = l.Listener.Close() })
 	return l.err
-}
-
-// defaultReplicaID is the host name, which is unique among the pods of a
-// Kubernetes Deployment, or "tagifai" when there is none.
-func defaultReplicaID() string {
-	if h, err := os.Hostname(); err == nil && h != "" {
-		return h
-	}
-	return "tagifai"
 }

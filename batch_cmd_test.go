@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tagifai/tagifai/registry"
+)
+
+// TestCLIBatch: `tagifai batch` submits a job like POST /batch-jobs and
+// works it in-process; the job is listed with the others, running the
+// same command again finds the same job rather than predicting again, and
+// --shard splits a file between processes.
+func TestCLIBatch(t *testing.T) {
+	dataDir := t.TempDir()
+	input := filepath.Join(t.TempDir(), "items.csv")
+	var b strings.Builder
+	b.WriteString("id,text\n")
+	for i := range 2500 {
+		fmt.Fprintf(&b, "row-%04d,Serving transformer models with Kubernetes, part %d\n", i, i)
+	}
+	b.WriteString(",no id\n")
+	require.NoError(t, os.WriteFile(input, []byte(b.String()), 0o644))
+	args := []string{"batch", "--input", input, "--data-dir", dataDir, "--artifacts", "artifacts", "--workers", "2"}
+
+	stdout, stderr, err := runCLI(t, nil, args...)
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, "2500 rows: job ")
+	assert.Contains(t, stdout, "succeeded with tagifai version 1, 1 malformed rows skipped")
+	assert.Contains(t, stderr, "line 2502")
+
+	stdout, stderr, err = runCLI(t, nil, args...)
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stderr, "resuming (2500/2500 rows done)", "the same input is the same job")
+	assert.Contains(t, stdout, "succeeded")
+
+	_, stderr, err = runCLI(t, nil, append(args, "--shard", "1/2")...)
+	require.NoError(t, err, stderr)
+
+	ctx := context.Background()
+	reg, err := openRegistry(ctx, dataDir, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	defer reg.Store().Close()
+	jobs, err := reg.Store().Jobs(ctx, "", registry.JobKey{}, 10)
+	require.NoError(t, err)
+	require.Len(t, jobs, 2, "one job per input and shard")
+	assert.Equal(t, 1250, jobs[0].Total, "shard 1/2 has every other row")
+	assert.Equal(t, 2500, jobs[1].Total)
+	for _, j := range jobs {
+		assert.Equal(t, registry.JobSucceeded, j.Status)
+		assert.Equal(t, j.Total, j.Done)
+		assert.Equal(t, batchCreator, j.CreatedBy)
+	}
+	for _, id := range []string{"row-0000", "row-2499"} {
+		_, err := reg.Store().Prediction(ctx, "tagifai", 1, id)
+		assert.NoError(t, err, id)
+	}
+
+	for _, bad := range []string{"2/2", "x", "1/0", "-1/2"} {
+		_, stderr, err := runCLI(t, nil, append(args, "--shard", bad)...)
+		assert.ErrorIs(t, err, errUsage, bad)
+		assert.Contains(t, stderr, "--shard must be INDEX/N")
+	}
+}
