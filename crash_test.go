@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/registry/registrytest"
 )
 
 // When TAGIFAI_TEST_MAIN is set, the test binary is the tagifai command:
@@ -40,10 +41,10 @@ type process struct {
 }
 
 // startServe starts `tagifai serve` on dataDir in a child process and
-// waits until it is ready.
-func startServe(t *testing.T, dataDir string) *process {
+// waits until it is ready; extra are more flags.
+func startServe(t *testing.T, dataDir string, extra ...string) *process {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--artifacts", "artifacts")
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--artifacts", "artifacts"}, extra...)...)
 	cmd.Env = append(os.Environ(), "TAGIFAI_TEST_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -176,11 +177,26 @@ func TestCrashDuringUpload(t *testing.T) {
 
 // TestCrashDuringBatchJob kills the server with SIGKILL while a batch job
 // runs; after a restart the job resumes and ends with every item stored
-// exactly once.
+// exactly once. TestPostgresCrashDuringBatchJob does the same on
+// PostgreSQL.
 func TestCrashDuringBatchJob(t *testing.T) {
+	crashDuringBatchJob(t)
+}
+
+// TestPostgresCrashDuringBatchJob is TestCrashDuringBatchJob on the
+// PostgreSQL at TAGIFAI_TEST_POSTGRES_URL; skipped without one.
+func TestPostgresCrashDuringBatchJob(t *testing.T) {
+	base := registrytest.PostgresURL()
+	if base == "" {
+		t.Skip("TAGIFAI_TEST_POSTGRES_URL is not set")
+	}
+	crashDuringBatchJob(t, "--database-url", registrytest.PostgresSchema(t, base))
+}
+
+func crashDuringBatchJob(t *testing.T, serveFlags ...string) {
 	const n = 12000
 	dataDir := t.TempDir()
-	p := startServe(t, dataDir)
+	p := startServe(t, dataDir, serveFlags...)
 
 	var b strings.Builder
 	b.WriteString("id,text\n")
@@ -208,7 +224,10 @@ func TestCrashDuringBatchJob(t *testing.T) {
 	}
 	p.kill9(t)
 
-	p = startServe(t, dataDir)
+	// Chunks that were running are redone once River rescues them: at
+	// most RescueAfter plus River's 30 s between looks.
+	p = startServe(t, dataDir, serveFlags...)
+	deadline = time.Now().Add(2 * time.Minute)
 	var job map[string]any
 	for time.Now().Before(deadline) {
 		_, body := getJSON(t, p.url+loc, "")
@@ -220,6 +239,11 @@ func TestCrashDuringBatchJob(t *testing.T) {
 	}
 	require.Equal(t, "succeeded", job["status"], "%v", job)
 	assert.Equal(t, float64(n), job["done"])
+	counted := 0.0
+	for _, r := range job["replicas"].([]any) {
+		counted += r.(map[string]any)["items"].(float64)
+	}
+	assert.Equal(t, float64(n), counted, "each item counted once")
 
 	seen := map[string]bool{}
 	next := ""

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/registry/registrytest"
 )
 
 func TestReadItems(t *testing.T) {
@@ -180,28 +181,58 @@ func TestQueueRunsJob(t *testing.T) {
 	}
 }
 
-// TestQueuesShareJob: two replicas on one database finish one job
-// together; every item is counted once, by one of them.
-func TestQueuesShareJob(t *testing.T) {
+// TestReplicasShareJob: two replicas on one database finish one job
+// together; every item is counted once, by one of them. It runs on SQLite,
+// and on the PostgreSQL at TAGIFAI_TEST_POSTGRES_URL when it is set.
+func TestReplicasShareJob(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "registry.db")
-	regA, c := testRegistryAt(t, path)
-	regB, _ := testRegistryAt(t, path)
-	qa := startQueue(t, regA, loaderOf(c), "replica-a", 1, nil)
-	startQueue(t, regB, loaderOf(c), "replica-b", 1, nil)
-	in := items(6*ChunkSize, "s")
-	job, _, err := qa.Submit(context.Background(), newJob("0000000000000002", len(in)), in)
-	require.NoError(t, err)
-	got := waitFor(t, regB.Store(), job.ID)
-	assert.Equal(t, registry.JobSucceeded, got.Status, got.Error)
-	assert.Equal(t, len(in), got.Done)
-	sum := 0
-	for _, r := range got.Replicas {
-		assert.Contains(t, []string{"replica-a", "replica-b"}, r.Replica)
-		sum += r.Items
+	databases := map[string]func(t *testing.T) func(context.Context) (*registry.SQLStore, error){
+		"sqlite": func(t *testing.T) func(context.Context) (*registry.SQLStore, error) {
+			path := filepath.Join(t.TempDir(), "registry.db")
+			return func(ctx context.Context) (*registry.SQLStore, error) { return registry.OpenSQLite(ctx, path) }
+		},
 	}
-	assert.Equal(t, len(in), sum, "each item counted once: %v", got.Replicas)
-	assert.Len(t, allPredictions(t, regA.Store(), job.ID), len(in))
+	if base := registrytest.PostgresURL(); base != "" {
+		databases["postgres"] = func(t *testing.T) func(context.Context) (*registry.SQLStore, error) {
+			url := registrytest.PostgresSchema(t, base)
+			return func(ctx context.Context) (*registry.SQLStore, error) { return registry.OpenPostgres(ctx, url) }
+		}
+	}
+	for name, database := range databases {
+		t.Run(name, func(t *testing.T) {
+			open := database(t)
+			replica := func() (*registry.Registry, *model.Classifier) {
+				ctx := context.Background()
+				store, err := open(ctx)
+				require.NoError(t, err)
+				t.Cleanup(func() { store.Close() })
+				reg, err := registry.New(store, filepath.Join(t.TempDir(), "artifacts"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+				require.NoError(t, err)
+				_, err = reg.ImportIfEmpty(ctx, "tagifai", "../artifacts", "test")
+				require.NoError(t, err)
+				art, _, err := reg.Open(ctx, "tagifai", 1)
+				require.NoError(t, err)
+				return reg, art.Classifier
+			}
+			regA, c := replica()
+			regB, _ := replica()
+			qa := startQueue(t, regA, loaderOf(c), "replica-a", 1, nil)
+			startQueue(t, regB, loaderOf(c), "replica-b", 1, nil)
+			in := items(6*ChunkSize, "s")
+			job, _, err := qa.Submit(context.Background(), newJob("0000000000000002", len(in)), in)
+			require.NoError(t, err)
+			got := waitFor(t, regB.Store(), job.ID)
+			assert.Equal(t, registry.JobSucceeded, got.Status, got.Error)
+			assert.Equal(t, len(in), got.Done)
+			sum := 0
+			for _, r := range got.Replicas {
+				assert.Contains(t, []string{"replica-a", "replica-b"}, r.Replica)
+				sum += r.Items
+			}
+			assert.Equal(t, len(in), sum, "each item counted once: %v", got.Replicas)
+			assert.Len(t, allPredictions(t, regA.Store(), job.ID), len(in))
+		})
+	}
 }
 
 // TestQueueSkipsStoredItems: items the version has already predicted, in

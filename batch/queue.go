@@ -29,10 +29,10 @@ const QueueName = "tagifai_batch"
 // for ChunkTimeout is cancelled and retried with River's backoff, and one
 // left running by a replica that died (kill -9, a lost node) is rescued by
 // River, on whichever replica leads its maintenance, RescueAfter after it
-// started.
+// started (River looks every 30 s, so 15 to 45 s after the crash).
 const (
-	ChunkTimeout = 20 * time.Second
-	RescueAfter  = 30 * time.Second
+	ChunkTimeout = 10 * time.Second
+	RescueAfter  = 15 * time.Second
 	// MaxAttempts bounds how often a chunk is tried before its job fails.
 	MaxAttempts = 8
 	// Retention of finished chunk tasks in River's table; the batch jobs
@@ -138,6 +138,10 @@ func NewQueue(ctx context.Context, cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("batch: %w", err)
 	}
 	err = cfg.Store.Migrating(ctx, func(tx *sql.Tx) error {
+		if tx == nil {
+			_, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+			return err
+		}
 		_, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil)
 		return err
 	})

@@ -36,12 +36,12 @@ func manyItems(n int) []Item {
 	return items
 }
 
-// TestIntakeIsBounded: a large job is stored in transactions of at most
+// TestStoreIntakeIsBounded: a large job is stored in transactions of at most
 // IntakeTxItems items, and between them other writes go through (issue 11,
 // defect 2: one transaction held SQLite's write lock for the whole job,
 // and other writes failed meanwhile). The job becomes visible, with all its
 // items and its work queued, in one last transaction.
-func TestIntakeIsBounded(t *testing.T) {
+func TestStoreIntakeIsBounded(t *testing.T) {
 	ctx := context.Background()
 	for name, open := range openSQL(t) {
 		t.Run(name, func(t *testing.T) {
@@ -78,9 +78,9 @@ func TestIntakeIsBounded(t *testing.T) {
 	}
 }
 
-// TestIntakeFailure: an intake that fails stores nothing, and one
+// TestStoreIntakeFailure: an intake that fails stores nothing, and one
 // abandoned half-way by a crash is removed by PurgeAbandonedIntakes.
-func TestIntakeFailure(t *testing.T) {
+func TestStoreIntakeFailure(t *testing.T) {
 	ctx := context.Background()
 	for name, open := range openSQL(t) {
 		t.Run(name, func(t *testing.T) {
@@ -115,10 +115,10 @@ func TestIntakeFailure(t *testing.T) {
 	}
 }
 
-// TestIdempotencyKey: a job created under a key is found again by the same
+// TestStoreIdempotencyKey: a job created under a key is found again by the same
 // creator's same request, refused for another request under the same key,
 // and independent of other creators' keys (issue 11, defect 4).
-func TestIdempotencyKey(t *testing.T) {
+func TestStoreIdempotencyKey(t *testing.T) {
 	ctx := context.Background()
 	for name, open := range openSQL(t) {
 		t.Run(name, func(t *testing.T) {
@@ -171,9 +171,9 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 }
 
-// TestEnqueueUnchunked: jobs stored before batch work ran on chunk tasks
+// TestStoreEnqueueUnchunked: jobs stored before batch work ran on chunk tasks
 // are queued once, from where they stopped.
-func TestEnqueueUnchunked(t *testing.T) {
+func TestStoreEnqueueUnchunked(t *testing.T) {
 	ctx := context.Background()
 	for name, open := range openSQL(t) {
 		t.Run(name, func(t *testing.T) {

@@ -184,18 +184,26 @@ func (s *SQLStore) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Migrating runs fn in a transaction that holds the lock under which
-// migrations run, so that migrations of other schemas kept in the same
-// database (a job queue's) run once when replicas start at once.
+// Migrating runs the migrations of another schema kept in the same
+// database (a job queue's) under the lock under which the registry's own
+// run, so that they run once when replicas start at once. On SQLite, fn
+// gets the one transaction to run them in (BEGIN IMMEDIATE: the lock); on
+// PostgreSQL, where some migrations need transactions of their own, fn gets
+// nil and runs them as it will while a session holds the lock.
 func (s *SQLStore) Migrating(ctx context.Context, fn func(*sql.Tx) error) error {
-	return s.txOnce(ctx, nil, func(tx *sql.Tx) error {
-		if s.migrationLock != "" {
-			if _, err := tx.ExecContext(ctx, s.migrationLock, migrationLockKey); err != nil {
-				return err
-			}
-		}
-		return fn(tx)
-	})
+	if s.migrationLock == "" {
+		return s.txOnce(ctx, nil, fn)
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLockKey) //nolint:errcheck // the session ends with the connection anyway
+	return fn(nil)
 }
 
 // maxTxAttempts bounds how often tx runs a transaction that the database
