@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -38,6 +39,7 @@ var kinds = map[schema.GroupVersionKind]func() any{
 	corev1.SchemeGroupVersion.WithKind("Service"):                        func() any { return &corev1.Service{} },
 	autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"): func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
 	policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"):          func() any { return &policyv1.PodDisruptionBudget{} },
+	batchv1.SchemeGroupVersion.WithKind("Job"):                           func() any { return &batchv1.Job{} },
 }
 
 // kustomizationFile is not a Kubernetes API object; TestKustomization
@@ -93,6 +95,7 @@ type manifests struct {
 	service    *corev1.Service
 	pdb        *policyv1.PodDisruptionBudget
 	hpas       map[string]*autoscalingv2.HorizontalPodAutoscaler // by file
+	batchJob   *batchv1.Job
 }
 
 func loadManifests(t *testing.T) manifests {
@@ -121,6 +124,9 @@ func loadManifests(t *testing.T) manifests {
 			m.pdb = o
 		case *autoscalingv2.HorizontalPodAutoscaler:
 			m.hpas[f] = o
+		case *batchv1.Job:
+			require.Nil(t, m.batchJob, "%s: a second Job", f)
+			m.batchJob = o
 		}
 	}
 	require.NotNil(t, m.deployment, "no Deployment")
@@ -128,6 +134,7 @@ func loadManifests(t *testing.T) manifests {
 	require.NotNil(t, m.pdb, "no PodDisruptionBudget")
 	require.Contains(t, m.hpas, "hpa.yaml")
 	require.Contains(t, m.hpas, "hpa-inflight.yaml")
+	require.NotNil(t, m.batchJob, "no batch Job")
 	return m
 }
 
@@ -507,9 +514,81 @@ func TestKustomization(t *testing.T) {
 	require.NoError(t, err)
 	var want []string
 	for _, f := range files {
-		if f != kustomizationFile && f != "hpa-inflight.yaml" {
+		if f != kustomizationFile && f != "hpa-inflight.yaml" && f != "batch-job.yaml" {
 			want = append(want, f)
 		}
 	}
-	assert.ElementsMatch(t, want, k.Resources, "every manifest but the HPA variant, which replaces hpa.yaml")
+	assert.ElementsMatch(t, want, k.Resources, "every manifest but the HPA variant, which replaces hpa.yaml, and the batch Job, created on demand")
+}
+
+// TestBatchJobShardsItsInput: the offline batch Job is an Indexed Job whose
+// pods each run `tagifai batch` on their own shard of the input (the shard
+// count being the Job's completions), into the shared PostgreSQL, with the
+// server's image and the same hardening.
+func TestBatchJobShardsItsInput(t *testing.T) {
+	m := loadManifests(t)
+	job := m.batchJob
+	require.NotNil(t, job.Spec.CompletionMode)
+	assert.Equal(t, batchv1.IndexedCompletion, *job.Spec.CompletionMode)
+	require.NotNil(t, job.Spec.Completions)
+	require.NotNil(t, job.Spec.Parallelism)
+	n := *job.Spec.Completions
+	assert.Equal(t, n, *job.Spec.Parallelism, "every shard at once")
+	assert.NotNil(t, job.Spec.BackoffLimitPerIndex, "a failed shard is retried alone")
+
+	pod := job.Spec.Template.Spec
+	assert.Equal(t, corev1.RestartPolicyNever, pod.RestartPolicy, "backoffLimitPerIndex needs Never")
+	require.Len(t, pod.Containers, 1)
+	c := pod.Containers[0]
+	assert.Equal(t, m.container(t).Image, c.Image, "the server's image")
+	assert.Equal(t, []string{"/usr/local/bin/tagifai"}, c.Command)
+	require.NotEmpty(t, c.Args)
+	assert.Equal(t, "batch", c.Args[0])
+	assert.Contains(t, c.Args, fmt.Sprintf("--shard=$(JOB_COMPLETION_INDEX)/%d", n), "N of --shard is the Job's completions")
+	var input string
+	for _, a := range c.Args {
+		if v, ok := strings.CutPrefix(a, "--input="); ok {
+			input = v
+		}
+	}
+	require.NotEmpty(t, input, "--input")
+
+	index := envVar(c, "JOB_COMPLETION_INDEX")
+	require.NotNil(t, index, "JOB_COMPLETION_INDEX is defined before --shard uses it")
+	require.NotNil(t, index.ValueFrom)
+	require.NotNil(t, index.ValueFrom.FieldRef)
+	assert.Equal(t, "metadata.annotations['batch.kubernetes.io/job-completion-index']", index.ValueFrom.FieldRef.FieldPath)
+	db := envVar(c, "TAGIFAI_DATABASE_URL")
+	require.NotNil(t, db, "the shards write into the shared PostgreSQL")
+	require.NotNil(t, db.ValueFrom)
+	assert.NotNil(t, db.ValueFrom.SecretKeyRef, "from a Secret")
+
+	mounted := false
+	for _, vm := range c.VolumeMounts {
+		if strings.HasPrefix(input, vm.MountPath+"/") {
+			mounted = true
+			assert.True(t, vm.ReadOnly, "the input is mounted read-only")
+		}
+	}
+	assert.True(t, mounted, "%s is on a mounted volume", input)
+	require.NotNil(t, c.SecurityContext)
+	assert.True(t, *c.SecurityContext.ReadOnlyRootFilesystem)
+	assert.False(t, *c.SecurityContext.AllowPrivilegeEscalation)
+	require.NotNil(t, pod.SecurityContext)
+	assert.True(t, *pod.SecurityContext.RunAsNonRoot)
+	assert.Equal(t, c.Resources.Requests.Cpu().String(), c.Resources.Limits.Cpu().String(), "a shard has the cores it asks for")
+
+	kust, err := os.ReadFile(kustomizationFile)
+	require.NoError(t, err)
+	assert.NotContains(t, string(kust), "batch-job.yaml", "the Job is created on demand, not applied with the servers")
+}
+
+// envVar returns c's variable called name, nil when it has none.
+func envVar(c corev1.Container, name string) *corev1.EnvVar {
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			return &c.Env[i]
+		}
+	}
+	return nil
 }
