@@ -110,10 +110,21 @@ func runBatch(ctx context.Context, args []string, e env) error {
 	}
 	sum := sha256.Sum256(fmt.Appendf(data, "\x00shard %d/%d\x00%s version %d", shard, shards, *name, *version))
 	key := hex.EncodeToString(sum[:])
-	job, created, err := queue.Submit(ctx, registry.Job{
-		ID: newBatchJobID(key), Model: *name, Version: *version, Status: registry.JobQueued, Total: len(items),
-		CreatedBy: batchCreator, CreatedAt: time.Now().UTC(), IdempotencyKey: key, RequestSHA256: key,
-	}, items)
+	// The key is the content: the only conflict is another process storing
+	// the same job at this moment (a second replica of the same shard).
+	// Wait for it, then share the job.
+	var job registry.Job
+	var created bool
+	for wait := time.Now().Add(registry.AbandonedIntakeAge); ; {
+		job, created, err = queue.Submit(ctx, registry.Job{
+			ID: newBatchJobID(key), Model: *name, Version: *version, Status: registry.JobQueued, Total: len(items),
+			CreatedBy: batchCreator, CreatedAt: time.Now().UTC(), IdempotencyKey: key, RequestSHA256: key,
+		}, items)
+		if registry.ErrorCode(err) != registry.ECONFLICT || time.Now().After(wait) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
