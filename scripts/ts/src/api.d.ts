@@ -377,11 +377,21 @@ export interface paths {
          *     the version named in the request) and stored, so that `GET /predictions/{item-id}`
          *     answers them later without running the model. Send JSON, or a CSV file with a
          *     header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
-         *     (title and description are joined). Answers 202 at once with the job and its
-         *     `Location`. Jobs survive a restart: an interrupted job resumes where it stopped,
-         *     and no item is stored twice. An item already predicted by the same version is
+         *     (title and description are joined). A job has at most 100,000 items in either
+         *     format: a CSV file with more rows is refused with 422 at the first row past the
+         *     limit, before anything is stored. A JSON body may be up to 32 MiB, a CSV file up
+         *     to 64 MiB. Answers 202 with the job and its `Location` once the job and its items
+         *     are stored. The job is split into chunks that the workers of every replica
+         *     sharing the database take, so several replicas finish one job together. Jobs
+         *     survive a restart or a crash: a chunk interrupted by one is done again, and no
+         *     item is stored or counted twice. An item already predicted by the same version is
          *     not predicted again. A key with the `predictor` role is needed when the server
          *     runs with `--require-auth`.
+         *
+         *     Send an `Idempotency-Key` to retry safely: a request with a key this user sent
+         *     before, and the same content (items and version), answers 202 with the job the
+         *     first one created, and creates nothing; with other content it answers 409. A
+         *     job created by the first request is never reported as not created.
          */
         post: operations["createBatchJob"];
         delete?: never;
@@ -405,7 +415,7 @@ export interface paths {
         };
         /**
          * Follow a batch job
-         * @description The job's status, counts, progress and model version.
+         * @description The job's status, counts, progress and model version, and how many items each replica predicted.
          */
         get: operations["getBatchJob"];
         put?: never;
@@ -628,17 +638,21 @@ export interface components {
              * @example 2026-11-24T16:00:09Z
              */
             finished_at?: string;
+            /** @description How many items each replica (by its `--replica-id`, or the host name) has predicted and stored; replicas sharing a database share a job's chunks. Only `GET /batch-jobs/{job-id}` and `POST /batch-jobs` report it. */
+            replicas?: components["schemas"]["ReplicaCount"][];
+        };
+        /** @description How many of a job's items one replica predicted. */
+        ReplicaCount: {
             /**
-             * @description The replica (its `--replica-id`) that has claimed the unfinished job; absent when none has. Several replicas sharing a database run each job on one of them.
+             * @description The replica's name.
              * @example tagifai-7d9f8c6b5-x2x9k
              */
-            replica?: string;
+            replica: string;
             /**
-             * Format: date-time
-             * @description When the replica's claim lapses unless it stores another chunk first; another replica may then take the job over from its last stored chunk.
-             * @example 2026-11-24T16:00:39Z
+             * @description Items it predicted and stored.
+             * @example 50000
              */
-            claim_expires_at?: string;
+            items: number;
         };
         /** @description A batch job's envelope. */
         BatchJobEnvelope: components["schemas"]["Envelope"] & {
@@ -2045,7 +2059,13 @@ export interface operations {
     createBatchJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The client's name for this request, unique to it among the user's requests (a UUID is a good choice); 1 to 255 printable ASCII characters.
+                 * @example 3f6c2a9e-8d14-4b7a-9f0e-5c2d1b7a6e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2062,7 +2082,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The job is queued. */
+            /** @description The job is queued (or, for a retry under the same `Idempotency-Key`, the job the first request created, as it is now). */
             202: {
                 headers: {
                     /**
@@ -2070,6 +2090,11 @@ export interface operations {
                      * @example /batch-jobs/5f0c9a7e2b1d4c38
                      */
                     Location?: string;
+                    /**
+                     * @description `true` when the request repeated an earlier one under the same `Idempotency-Key` and created nothing.
+                     * @example true
+                     */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2081,6 +2106,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
