@@ -79,7 +79,7 @@ func (c *Classifier) Explain(text string, top int) (Prediction, Explanation) {
 		// from Clean's output and give no spans.
 		words, spans = strings.Fields(Clean(text, c.clean)), nil
 	}
-	feats := c.features(words, spans)
+	feats := c.features(words)
 	k := len(c.classes)
 	scores := make([]float64, k)
 	for i := range scores {
@@ -97,26 +97,47 @@ func (c *Classifier) Explain(text string, top int) (Prediction, Explanation) {
 		}
 	}
 	ex := Explanation{Class: c.classes[win], Score: scores[win], Intercept: float64(c.bias[win]), NumFeatures: len(feats)}
-	ex.Features = make([]Contribution, len(feats))
-	for n, f := range feats {
-		w := float64(c.weights[int(f.index)*k+win])
-		kind := FeatureCharNgram
-		if int(f.index) >= c.vec.numChar {
-			kind = FeatureWord
-		}
-		ex.Features[n] = Contribution{Feature: f.name, Kind: kind, Value: f.value, Weight: w, Contribution: f.value * w, Spans: f.spans}
+	// Rank by contribution; name and locate only the features shown.
+	type ranked struct {
+		contribution float64
+		name         string
+		n            int
 	}
-	slices.SortStableFunc(ex.Features, func(a, b Contribution) int {
-		if a.Contribution != b.Contribution {
-			if a.Contribution > b.Contribution {
+	order := make([]ranked, len(feats))
+	for n, f := range feats {
+		order[n] = ranked{f.value * float64(c.weights[int(f.index)*k+win]), f.first.name(words), n}
+	}
+	slices.SortFunc(order, func(a, b ranked) int {
+		if a.contribution != b.contribution {
+			if a.contribution > b.contribution {
 				return -1
 			}
 			return 1
 		}
-		return strings.Compare(a.Feature, b.Feature)
+		if a.name != b.name {
+			return strings.Compare(a.name, b.name)
+		}
+		return int(feats[a.n].index) - int(feats[b.n].index)
 	})
-	if top > 0 && len(ex.Features) > top {
-		ex.Features = ex.Features[:top:top]
+	if top > 0 && len(order) > top {
+		order = order[:top]
+	}
+	ex.Features = make([]Contribution, len(order))
+	for i, r := range order {
+		f := feats[r.n]
+		kind := FeatureCharNgram
+		if int(f.index) >= c.vec.numChar {
+			kind = FeatureWord
+		}
+		w := float64(c.weights[int(f.index)*k+win])
+		cont := Contribution{Feature: r.name, Kind: kind, Value: f.value, Weight: w, Contribution: r.contribution, Spans: []Span{}}
+		if spans != nil {
+			slices.Sort(f.words)
+			for _, wi := range slices.Compact(f.words) {
+				cont.Spans = append(cont.Spans, spans[wi])
+			}
+		}
+		ex.Features[i] = cont
 	}
 	return pred, ex
 }
@@ -124,18 +145,18 @@ func (c *Classifier) Explain(text string, top int) (Prediction, Explanation) {
 // textFeature is one vocabulary feature present in a text.
 type textFeature struct {
 	index int32
-	name  string
+	first ngram // its first occurrence, which names it
 	count float64
 	value float64
-	spans []Span
+	words []int // the indices of the words it came from, repeats included
 }
 
 // features returns the vocabulary features of the cleaned words with
 // their TF-IDF values, as transform computes them, in order of first
-// occurrence; spans, if not nil, locates each word in the original text.
-func (c *Classifier) features(words []string, spans []Span) []textFeature {
+// occurrence.
+func (c *Classifier) features(words []string) []textFeature {
 	var feats []textFeature
-	at := map[int32]int{}
+	at := make(map[int32]int, 8*len(words))
 	c.vec.eachNgram(words, func(g ngram) {
 		j, ok := c.vec.index.lookup(g.hash)
 		if !ok {
@@ -145,15 +166,13 @@ func (c *Classifier) features(words []string, spans []Span) []textFeature {
 		if !seen {
 			n = len(feats)
 			at[j] = n
-			feats = append(feats, textFeature{index: j, name: g.name(words)})
+			feats = append(feats, textFeature{index: j, first: g})
 		}
 		f := &feats[n]
 		f.count++
-		if spans != nil {
-			for _, t := range g.tokens {
-				if !slices.Contains(f.spans, spans[t]) {
-					f.spans = append(f.spans, spans[t])
-				}
+		for _, t := range g.tokens {
+			if len(f.words) == 0 || f.words[len(f.words)-1] != t {
+				f.words = append(f.words, t)
 			}
 		}
 	})
@@ -170,7 +189,6 @@ func (c *Classifier) features(words []string, spans []Span) []textFeature {
 		} else {
 			sumWord += f.value * f.value
 		}
-		slices.SortFunc(f.spans, func(a, b Span) int { return a.Start - b.Start })
 	}
 	for n := range feats {
 		f := &feats[n]
