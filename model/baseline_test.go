@@ -91,3 +91,39 @@ func TestTextStats(t *testing.T) {
 	}
 	assert.Equal(t, TextStats{Tokens: 2, NGrams: 10, KnownNGrams: 5, Features: 4}.OOVRate(), 0.5)
 }
+
+// TestCommittedArtifactHasBaseline: the committed model carries its
+// holdout baseline and confusion matrix, consistent with its report.
+func TestCommittedArtifactHasBaseline(t *testing.T) {
+	t.Parallel()
+	a := loadCommitted(t)
+	assert.Equal(t, FormatVersion, a.FormatVersion)
+	b := a.Baseline
+	require.NotNil(t, b)
+	assert.Equal(t, "holdout", b.Source)
+	n := a.Performance.Overall.NumSamples
+	assert.Equal(t, n, b.NumTexts)
+	assert.Len(t, b.Confidence, n)
+	cm := a.Performance.ConfusionMatrix
+	require.NotNil(t, cm)
+	predicted := map[string]int{}
+	total := 0
+	for i, row := range cm.Matrix {
+		support := 0
+		for j, count := range row {
+			predicted[cm.Labels[j]] += count
+			support += count
+			total += count
+		}
+		if m, ok := a.Performance.Class[cm.Labels[i]]; ok {
+			assert.Equal(t, m.NumSamples, support, cm.Labels[i])
+			if support > 0 {
+				assert.InDelta(t, m.Recall, float64(row[i])/float64(support), 1e-12, cm.Labels[i])
+			}
+		}
+	}
+	assert.Equal(t, n, total)
+	for tag, count := range b.TagCounts {
+		assert.Equal(t, predicted[tag], count, "the baseline's predicted tags are the matrix's columns: %s", tag)
+	}
+}
