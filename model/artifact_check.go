@@ -17,6 +17,9 @@ const (
 	MaxCharNgram = 32
 	// MaxWordNgram bounds the length of word n-grams.
 	MaxWordNgram = 8
+	// MaxFeatures bounds the vocabulary: a prediction keeps a dense
+	// scratch vector of this many float64 (32 MiB at most).
+	MaxFeatures = 1 << 22
 	// MaxClasses bounds the number of classes (they become metric labels).
 	MaxClasses = 64
 	// MaxTagBytes bounds the length of a class name.
@@ -42,8 +45,8 @@ func checkMeta(meta *artifactMeta) error {
 	switch {
 	case k < 2 || k > MaxClasses:
 		return fmt.Errorf("metadata: %d classes, want 2 to %d", k, MaxClasses)
-	case d < 1 || d > MaxPayloadBytes/12:
-		return fmt.Errorf("metadata: %d features, want 1 to %d", d, MaxPayloadBytes/12)
+	case d < 1 || d > MaxFeatures:
+		return fmt.Errorf("metadata: %d features, want 1 to %d", d, MaxFeatures)
 	case nChar < 0 || nChar > d:
 		return fmt.Errorf("metadata: %d char features of %d", nChar, d)
 	}
@@ -56,7 +59,8 @@ func checkMeta(meta *artifactMeta) error {
 		}
 	}
 	if meta.CharMax == 0 {
-		if meta.CharMin != 0 || nChar != 0 {
+		// No char n-grams; the unused min is whatever training was given.
+		if meta.CharMin < 0 || meta.CharMin > MaxCharNgram || nChar != 0 {
 			return fmt.Errorf("metadata: no char n-grams (max 0) but min %d and %d char features", meta.CharMin, nChar)
 		}
 	} else if meta.CharMin < 1 || meta.CharMin > meta.CharMax || meta.CharMax > MaxCharNgram {

@@ -60,6 +60,7 @@ func TestDecodeRefusesCraftedArtifacts(t *testing.T) {
 		{"char n-gram min above max", set("char_ngram_min", 9), "char n-gram range"},
 		{"char n-gram max huge", set("char_ngram_max", 1<<40), "char n-gram range"},
 		{"char n-gram min 0", set("char_ngram_min", 0), "char n-gram range"},
+		{"too many features", set("num_features", MaxFeatures+1), "features"},
 		{"word n-gram max -1", set("word_ngram_max", -1), "word n-gram max"},
 		{"word n-gram max 9", set("word_ngram_max", 9), "word n-gram max"},
 		{"no word n-grams but word features", set("word_ngram_max", 0), "word features"},
@@ -134,6 +135,15 @@ func TestDecodeRefusesCraftedArtifacts(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.msg)
 		})
 	}
+	t.Run("word n-grams only", func(t *testing.T) {
+		t.Parallel()
+		args := fixtureArgs()
+		args.NgramMaxRange, args.WordNgramMaxRange = 0, 2
+		res := trainFixture(t, args, 1)
+		got, err := Decode(bytes.NewReader(encoded(t, &Artifact{RunID: "words", Args: args, Classifier: res.Classifier})))
+		require.NoError(t, err, "an artifact without char n-grams (and an unused min of %d) decodes", args.NgramMinRange)
+		assert.Equal(t, res.Classifier.Predict("BERT for text"), got.Classifier.Predict("BERT for text"))
+	})
 	t.Run("unedited recraft decodes", func(t *testing.T) {
 		_, err := Decode(bytes.NewReader(recraft(t, data, func(_ map[string]any, a []byte) []byte { return a })))
 		require.NoError(t, err)
