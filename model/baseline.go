@@ -61,9 +61,9 @@ func NewBaseline(c *Classifier, texts []string, source string) *Baseline {
 	conf, margin, tokens, oov := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
 	for i, p := range c.PredictBatch(texts) {
 		b.TagCounts[p.Tag]++
-		win, second := topTwo(p.Probabilities)
-		conf[i], margin[i] = win, win-second
-		if p.Tag == OtherTag && c.classes[slices.Index(p.Probabilities, win)] != OtherTag {
+		var fallback bool
+		conf[i], margin[i], fallback = c.Signals(p)
+		if fallback {
 			b.Fallbacks++
 		}
 		st := c.TextStats(texts[i])
@@ -74,6 +74,16 @@ func NewBaseline(c *Classifier, texts []string, source string) *Baseline {
 	}
 	b.Confidence, b.Margin, b.Tokens, b.OOVRate = sketch(conf), sketch(margin), sketch(tokens), sketch(oov)
 	return b
+}
+
+// Signals returns what monitoring records of a prediction p of c: its
+// confidence (the winning probability), its margin (the winning
+// probability minus the runner-up's) and whether the threshold fallback,
+// rather than the winning class, tagged it "other".
+func (c *Classifier) Signals(p Prediction) (confidence, margin float64, fallback bool) {
+	win, second := topTwo(p.Probabilities)
+	fallback = p.Tag == OtherTag && c.classes[slices.Index(p.Probabilities, win)] != OtherTag
+	return win, win - second, fallback
 }
 
 // topTwo returns the largest and the second largest of p (len(p) >= 2).

@@ -127,3 +127,26 @@ func TestCommittedArtifactHasBaseline(t *testing.T) {
 		assert.Equal(t, predicted[tag], count, "the baseline's predicted tags are the matrix's columns: %s", tag)
 	}
 }
+
+func TestSignals(t *testing.T) {
+	t.Parallel()
+	c := &Classifier{classes: []string{"a", "b", OtherTag}, threshold: 0.5}
+	tests := []struct {
+		name     string
+		p        Prediction
+		conf     float64
+		margin   float64
+		fallback bool
+	}{
+		{"confident", Prediction{Tag: "a", Probabilities: []float64{0.7, 0.2, 0.1}}, 0.7, 0.5, false},
+		{"fallback", Prediction{Tag: OtherTag, Probabilities: []float64{0.4, 0.35, 0.25}}, 0.4, 0.05, true},
+		{"other won", Prediction{Tag: OtherTag, Probabilities: []float64{0.1, 0.2, 0.7}}, 0.7, 0.5, false},
+		{"tie", Prediction{Tag: "a", Probabilities: []float64{0.5, 0.5, 0}}, 0.5, 0, false},
+	}
+	for _, tt := range tests {
+		conf, margin, fallback := c.Signals(tt.p)
+		assert.Equal(t, tt.conf, conf, tt.name)
+		assert.InDelta(t, tt.margin, margin, 1e-15, tt.name)
+		assert.Equal(t, tt.fallback, fallback, tt.name)
+	}
+}
