@@ -485,6 +485,11 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		}),
 		withCheck(reg("predict, explained", "predict", post("/predict", explainBody, jsonCT), 200, "predictor"), checkExplained),
 		withCheck(reg("predict with version, explained", "predictWithVersion", post(versioned, explainBody, jsonCT), 200, "predictor"), checkExplained),
+		withCheck(reg("predict, explained by default", "predict", post("/predict", `{"texts":[{"text":"Transfer learning with transformers for text classification."}],"explain":{}}`, jsonCT), 200, "predictor"),
+			func(t *testing.T, body map[string]any) {
+				p := body["data"].(map[string]any)["predictions"].([]any)[0].(map[string]any)
+				assert.Len(t, p["explanation"].(map[string]any)["features"], DefaultExplainFeatures, "explain: {} shows the default number of features")
+			}),
 		withCheck(reg("predict, explain too many features", "predict", post("/predict", `{"texts":[{"text":"x"}],"explain":{"features":51}}`, jsonCT), 422, "predictor"),
 			expectProblem("body.explain.features", "invalid", "at most 50")),
 		withCheck(reg("predict with version, explain an unknown option", "predictWithVersion", post(versioned, `{"texts":[{"text":"x"}],"explain":{"why":true}}`, jsonCT), 422, "predictor"),
