@@ -129,6 +129,9 @@ func New(tags []string, ref *Reference, cfg Config) (*Monitor, error) {
 	}
 	m := &Monitor{cfg: cfg, ref: ref, tags: slices.Clone(tags), tagIndex: map[string]uint16{}, ring: make([]record, cfg.Capacity)}
 	for i, t := range tags {
+		if _, dup := m.tagIndex[t]; dup {
+			return nil, errors.New("monitor: a tag is repeated")
+		}
 		m.tagIndex[t] = uint16(i)
 	}
 	return m, nil
