@@ -46,6 +46,24 @@ func (e BatchJobStatus) Valid() bool {
 	}
 }
 
+// Defines values for FeatureContributionKind.
+const (
+	CharNgram FeatureContributionKind = "char_ngram"
+	Word      FeatureContributionKind = "word"
+)
+
+// Valid indicates whether the value is a known member of the FeatureContributionKind enum.
+func (e FeatureContributionKind) Valid() bool {
+	switch e {
+	case CharNgram:
+		return true
+	case Word:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PerformanceFilter.
 const (
 	Class   PerformanceFilter = "class"
@@ -360,6 +378,22 @@ type BatchJobsEnvelope struct {
 	Url string `json:"url"`
 }
 
+// ConfusionMatrix How many evaluation examples of each true label were predicted as each label:
+// `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+// `labels[j]` (rows true, columns predicted). Absent for models trained before
+// the report had it.
+type ConfusionMatrix struct {
+	// Labels The labels, the model's classes first, in the order of the rows and of the columns.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Matrix One row per true label, one count per predicted label.
+	//
+	// Example: [[50,1,2,3],[0,10,1,2],[1,0,70,4],[2,1,3,41]]
+	Matrix [][]int `json:"matrix"`
+}
+
 // CreateUserRequest A new user.
 type CreateUserRequest struct {
 	// Name The user's name, 1 to 63 lower-case letters, digits and dashes.
@@ -432,6 +466,86 @@ type ErrorEnvelope struct {
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
 }
+
+// ExplainRequest Asks for an explanation of each prediction: the features (words and character
+// n-grams of the cleaned text) that contributed most to the score of the winning
+// class. The model is linear, so the explanation is exact: each contribution is the
+// feature's TF-IDF value times the class weight, and the contributions of all the
+// text's features plus the intercept add up to the class score. Explaining costs
+// more than predicting; without `explain`, nothing is computed.
+type ExplainRequest struct {
+	// Features How many features to return per prediction, those of largest contribution first.
+	//
+	// Example: 5
+	Features *int `json:"features,omitempty"`
+}
+
+// Explanation Why the winning class scored what it did, present only when the request asked to
+// `explain`. The class score is the intercept plus the contributions of all the
+// text's features; `features` holds the largest contributions, in descending order.
+type Explanation struct {
+	// Class The class explained, the one of highest score; it is the predicted tag unless the threshold turned the prediction into `other`.
+	//
+	// Example: natural-language-processing
+	Class string `json:"class"`
+
+	// Features The features of largest contribution to the class score, in descending order of contribution.
+	Features []FeatureContribution `json:"features"`
+
+	// Intercept The class intercept, the score of a text without features.
+	//
+	// Example: -0.178
+	Intercept float64 `json:"intercept"`
+
+	// Score The class score (the linear model's decision function) before it becomes a probability.
+	//
+	// Example: 1.7011
+	Score float64 `json:"score"`
+}
+
+// FeatureContribution One feature of the text and what it adds to the class score.
+type FeatureContribution struct {
+	// Contribution value times weight, what the feature adds to the class score.
+	//
+	// Example: 0.3402
+	Contribution float64 `json:"contribution"`
+
+	// Feature The feature as the model sees it: a word of the cleaned text (lower-cased,
+	// stemmed when the model stems, so `classif` for "classification"), or a
+	// character n-gram of one word, padded with a space at each end of the word
+	// (` tra`).
+	//
+	//
+	// Example: transform
+	Feature string `json:"feature"`
+
+	// Kind `word` for a word (or word n-gram), `char_ngram` for a character n-gram.
+	//
+	// Example: word
+	Kind FeatureContributionKind `json:"kind"`
+
+	// Spans Where the words the feature came from are in `input_text`: [start, end)
+	// offsets in Unicode code points, in order. Empty when they cannot be derived.
+	//
+	//
+	// Example: [[23,35]]
+	Spans [][]int `json:"spans"`
+
+	// Value The feature's TF-IDF value in the text.
+	//
+	// Example: 0.4333
+	Value float64 `json:"value"`
+
+	// Weight The class weight of the feature.
+	//
+	// Example: 0.7851
+	Weight float64 `json:"weight"`
+}
+
+// FeatureContributionKind `word` for a word (or word n-gram), `char_ngram` for a character n-gram.
+//
+// Example: word
+type FeatureContributionKind string
 
 // Health What the server is serving and for how long it has been up.
 type Health struct {
@@ -642,6 +756,12 @@ type Performance struct {
 	// Class Metrics of each class, by class name.
 	Class *map[string]Metrics `json:"class,omitempty"`
 
+	// ConfusionMatrix How many evaluation examples of each true label were predicted as each label:
+	// `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+	// `labels[j]` (rows true, columns predicted). Absent for models trained before
+	// the report had it.
+	ConfusionMatrix *ConfusionMatrix `json:"confusion_matrix,omitempty"`
+
 	// Overall Precision, recall and F1 (weighted by support where several classes are involved).
 	Overall *Metrics `json:"overall,omitempty"`
 
@@ -690,12 +810,25 @@ type PerformanceFilter string
 
 // PredictRequest The texts to tag.
 type PredictRequest struct {
+	// Explain Asks for an explanation of each prediction: the features (words and character
+	// n-grams of the cleaned text) that contributed most to the score of the winning
+	// class. The model is linear, so the explanation is exact: each contribution is the
+	// feature's TF-IDF value times the class weight, and the contributions of all the
+	// text's features plus the intercept add up to the class score. Explaining costs
+	// more than predicting; without `explain`, nothing is computed.
+	Explain *ExplainRequest `json:"explain,omitempty"`
+
 	// Texts The texts to tag, at most 1000.
 	Texts []TextInput `json:"texts"`
 }
 
 // Prediction The tag of one text.
 type Prediction struct {
+	// Explanation Why the winning class scored what it did, present only when the request asked to
+	// `explain`. The class score is the intercept plus the contributions of all the
+	// text's features; `features` holds the largest contributions, in descending order.
+	Explanation *Explanation `json:"explanation,omitempty"`
+
 	// InputText The text as it was sent.
 	//
 	// Example: Transfer learning with transformers for text classification.
@@ -1587,6 +1720,8 @@ type ClientInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -1601,6 +1736,8 @@ type ClientInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -2135,6 +2272,8 @@ func (c *Client) GetPerformance(ctx context.Context, params *GetPerformanceParam
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -2159,6 +2298,8 @@ func (c *Client) PredictWithBody(ctx context.Context, contentType string, body i
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -3591,6 +3732,8 @@ type ClientWithResponsesInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -3605,6 +3748,8 @@ type ClientWithResponsesInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -6413,6 +6558,8 @@ func (c *ClientWithResponses) GetPerformanceWithResponse(ctx context.Context, pa
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -6433,6 +6580,8 @@ func (c *ClientWithResponses) PredictWithBodyWithResponse(ctx context.Context, c
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -12841,205 +12990,233 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L2Lc9s2tj/+r2C4dybJXEqmZMvxY3buuGnappum2cRpfvuLfC2IhCTWFKASoGU16//9OzgHIMGHXrbs",
-	"Jndz587WEUk8Dw7O83M+e6GYzgRnXEnv5LM3oymdMsVS+NfPYvjqe/1HxGSYxjMVC+6deOcTRn4XwyeS",
-	"xFHb8z12Q6ezhHknXm8UhMf0OesOO9FBuH/k+V6sv5hRNfF8j9Opfut3MWzFked7Kfsji1MWeScqzZjv",
-	"yXDCphTHoRRL9af/+yloHdPW6OJz5/D2vzzfU4uZbkSqNOZj7/bW934REUveQNtNQ53qx08k0b2Xh6vo",
-	"OB7RuHmU8FkL/rHpSGnrz6B1fGH+27r4HPiH3SWD/o2lEsbYNORrfEh4Nh2ytDToTuNgzQcrRzqlN/E0",
-	"m3on3c7B84Oj/cOD5743jTn+2MkHGXPFxiz1bvUwUyZngksG9PAdjd6xPzImlf5XKLhiHP6ks1kSh1TP",
-	"YO93ibPKR/zZi6iCEbA0FZqyPn32EoGveyefvKGIFt6F702ZlHSsh6B/IbEkXChyTZM4Ij+///XNCck4",
-	"u5mxULGIMB4RMYLfScxnmSpWWY/gMubwoXd7ceu2/B2NiJ2D/l1NROSdeG9/fX/u+Z5UVGWyFYqIeScH",
-	"QeB7Kp4yqeh05p143aB72Op0Wt2D887hSRCcBMH/7/lelibeiTdRanayt6fnlUyEVCdHQRDszVIWxaHy",
-	"bt2N+K+UjbwT7297xdnbw6dy76Veopf8miVixnAL6uThLs+cJUlrJNIpw0Vq675eCD5KdL+73CZDcZbU",
-	"ShtmCbaj98QcKz1CydLrmI9PyZReMUK5UBOW5uStnzIyilPp7F5ox17ZuXxOzrZ9//L1y/OX9Y07vvfG",
-	"wemXe2Yqe2bEcq+z461MkRaJnbUk81hNyHxCFayfEimLYE9/EOkwjiLGd7qpE0Yjlnq+d5apiUjjP/FJ",
-	"aXPVRNMaY5EkasIIjaYxJ6lI2Cn8+4otyITis+uYzVkKD4sdHeUjr2xpMSX3KH5oOIn7D7ah3R1v6Nnb",
-	"V3pFnkhYBDKlCzimkSB6GWEnX3F9Y9AE2tvlbpZ2LTa9EHj3lEjGYIvg0KUkEWMyEmlOgM+jTthlx9Qr",
-	"3QO6gequ2eGT99gSTmMNM+19sczUrMeIxgmL2gQkBpyrPoBjxlkah6ckYorGiSQ0ZUTwZEFi7iznE6kX",
-	"1CcZj1gKv9t1jfH0/gKL80aosyQRc3097/AQm5UvbT/+Rn58eW5vCoo9E8FJvpT5ZuPrl1yoS/Neddtx",
-	"BuSNUMTOwdnzH182nNreF7rl+iYj7CaWSvpkmCm8SDXfBVaHk9JSF3JHkH1gzksETHgfGSA0TcOQzZQs",
-	"C5v2VOTTqMqEeqxvhPpBZDx6iIubpuMyiXBBVEpjHvMxoek4mzKuQEqOSN/j4lJm4eSSpuO+V9CJJpAR",
-	"jLBCHpoucOjrqOLg3lRB07Hccwa4Q/J4I4hulaQiU4wAf5QiS0MGp/iNUO8YjRYPxrS5QHVFn9lE0IhF",
-	"ZMFUeflTGEFl+TUvjkNGPnB6TeOEDuECXrURvR1cqrtd+IaZnxKVLggd05iThCqtC9363lu60K+cC/Ga",
-	"pmP2SMpIovvSzJ1yctA5PtgPDshwoZgstke/eqmEuIR3q3tk9A7ykqtYLci5EATHv04R6ex/4YqIuzSO",
-	"jJHzwVvf+8CpkTB3fPltIsFSbuUyPVqrIp8QqbXIfvnLE/IdoylLST8Lgv3wii3gD+ZywcydTGWXSxNd",
-	"xws7O5JrH0gr0WI9F3btfM0PBS+JkZFgKF1ccTEnTwUQgSJzqpf5Wlyx6FnlIv348WNLLzjjSm/6EqMN",
-	"DJcRJQh13oVLunyt4matvVg/cJnNZiJVLPqFRTE9h3ceggxfYIst6KFEhaYvosdH+p5iN2pvltCY9z0r",
-	"o+WDPCWZZKQ2JIcC81cvp3pCl/CgRov5WwSmTWBUa/lN7yswfAyqizMAPvMbTeIIfty5eoV3gw8bp5l+",
-	"YP4u7/IoZknkshlHyI6lBJKs7tIsFaH+5zBh5nZYu0fd7he6R7niI0u2KS1mD1NGr1BOxibbYAo1zYOU",
-	"nY7z9vV2JcmvI9iGlcPKR+R/9mapmLFUxWixtBtKoyjWY6TJ2/Lz2vCtIPxEkmuaZCj3rX/N1wxST3NB",
-	"YlXYmqf0xu2wAwbXyi+GOMTwd6Y349a14X7CGVzU3rqoDupXzZer0vwTSZhZHJjHWTqWD7K+9QWqjQXU",
-	"ofLXWo7f+e68vGbpokGxGS7yXVm94jCqi13tS/NaPCnvy3dUhZNXik2Xr8aIJpI1bXqs2FTfk+Y011c5",
-	"jprXUn8IPpxTMvjx5XluFACz2Gf9tBVHtwMyinkkSQwriDYs9/49RCp/zfhYTbyTTvcIaDz/d833YXhm",
-	"45BmqdDL+EQSFauEEcoj4rxFfhcxx0NGiZzRsOLPeSGmM5rGUnAyZGrOGCf/+vX1r9DMuxdv3hDBScpo",
-	"QuYiTSJyHUdMyMr4gyAIqjMofDz9/vtGb45LGeDasvdChTzMVv8shvUFOCND/Yz8Lob1TQxTRvVdTxtW",
-	"7uOEodj9uxiC5GVeLi/OkgtCs2fdqCZo1tI3itewZZHgDYLaT2JOppQvgJQkmdBrRoZ61SeURwmLyFND",
-	"UiyCPUBrNoiR8iqezfTPktAENFrz9Flp1D3cjqpnyscbumkpFvlKGIteaRGs52Hf9VPoJYtYwpR7Vxdz",
-	"x3bWzj4UWRKBZDJkJJ93qfvGmYxiHsvJJltr31y3r8eb7+sy3rCxe7fWIugjKxyxqB+Y9UFZANZvmWe2",
-	"1sEsFeOUySUXxCilwMH0/lqqBFosb0S7566QyIy5xHpIO45jtNg09MZ6cNxBjJRriYLRcELM2+SpEQ4G",
-	"rZb5qRVHAzgOehm0YAZX1DPQu5qOzqltSxI5oSlcKUTfREMqGfzECDWbF04yfiXb5FeeLAyDB/7S+l0M",
-	"5d5ndMLfDqD1gRYx3ecD3ZFIFYnhQoHJrJMO3+HQXoiMA6eb0ptX+F3HPcQ0TekCZE5F041YmnmRpBnX",
-	"t+gO2RqK1PXuB39kLGN6bwamU/2nzMKQsYhFA71lA+QLA/IULMcD4EgDZF9cE84nD1vxfM80ooV424aX",
-	"M5YLdzrFm/VrUyiarKU4u2gTWj5ScLE1MqDrTSIRNjm1TSEEDVejWXTLKnwneAGnaK6bfIGcM++7F+Gq",
-	"6/VBpNxVn+f3+l0FRef6r4rttm0n+GILIfEV0kUuIVrP1ZCGV+NUZDxqkBntgW8WG6WPnA0on3ISR8hv",
-	"JRFzvjHDKKTeGrcwMpj9pc48NiPaYs56pKe54UozTvvSXLMaOpSMqyo1bx8xUyF3GP4qMn0sbWxGx6y+",
-	"y5rTL73/pU84m2tNHgI0tttVOAj1XePsRl2GWSqbZDfdLz4D4WzCiH4dhn5qNogIJN2ESpXPqWCenefH",
-	"vd7+YeD8X2u9zFLZNFiUnal/ZzBMPaH8dKM9/AXwsQ+SpXc71Wd6d0gmMTysvK98aSycft+Ewvmkow/I",
-	"4T5JxJylrVCLEAnTmo70SRSP9XEGBYzKCavIZ2HcGgrl+XcLf/M9CBBZJ0/od6rrbuPx9LOmg+Wepwbp",
-	"MGZJJAkDE4ENbbNXZXkNc/NcUzs/nZ+/1Zqk1jRnk1SvnCFZvNxIKKIKbf76j0Zp2dj4lnZi3PimdWNb",
-	"K7eMjoUlso0xFy5t3xmvr2U+uFzJKBVTdzpJzMvT6TaLEo5BcqlEly+7VrumVPf77ocXZH9//1jfTB/O",
-	"X+xQwAPzZ9PkP7x7vXJRl/g71zEPSzX5zpb3wV0hHFwjDZfMrA93MXy0npp5KlCsLn9lreBLLDXDRMsV",
-	"EAzgE6pIwjRXFkgpG10Vb7EROAjLL/vKEptR7Y5Dc4yQqgpdPzGaqMmSVXM8YEWUI3DLkUjJRMxJIviY",
-	"xOhCA5tINmtgMsuVZc3ocqZi2ofXN1aU04xfLtPv08wKbWva3x916XHYiXrD5+yAHgaNh2ymqfpSslDw",
-	"qIFe3uMDImMelpyHRrEr9XjQbdbNazr4SgmwIuRtqabUFROzlrW5Nh1fJJxHV0AMvd7HTj2BJkg4YeFV",
-	"9Tj8wlQahw27+zZlYayXSd8fIU0SOAY/dMjTOYvHE4X2WuOH1NJ2qrfnmqU0IWFCpWQYVBfza5FcGwNg",
-	"efqjTr3bHzo+Wk1oOhU8DsmUUbD6zOx4YBw4pIrx5/hexh+eTS8ltLXK/mPegDFOce1gmnrnMgVheGWq",
-	"PG7u17ld85mt2ITqTDv3tHPp1at3927Xq1oh2mKm+Rh8TQXlxW86fJAL8uhnD3p9n02nNF3cQ1WwmSrl",
-	"g+e23eA0MFFTVrgax1Klizs6EOwAQOMrNGQqSTbDoKwlsllwHhxvK5vxe2Xs1OVdZPmXm5uz4BbKDa2x",
-	"4PKUBGgP4IIziG0pS70rzGeXIdg9lzMEG3FeLHTNRtddezMZ9ac61+oo1prJgKgey/iAIUpLpB+56hvf",
-	"9dpuJFKWT+IaUdIMYKe+Xmyz4t99w+Za03+k9dZKPlx+asLilFyxBnZAZ/HlFVustBKYsK82eYW5KBMx",
-	"5wTub6EFOd0DZxDnN6YxrxzU8ehy/49u6/n8nzdXfwTDw2n355ujpDP7LTr+88cD+a/JeS98E9B32cv4",
-	"u9FVo1gpWbpuu/Wq1rYLPvTzKe7QlmNNLg6P9m3geL7Ut773lqXAA3m4hMPNiheMp6VNPoIxlYziRLHU",
-	"xyQDNLvTFDZgljJrpazwdi1GrQqkWHlijGBXC6QwD7RMBcZe6AVOJPy1LJrC9wQId8kWHcskDtkDzoAT",
-	"7MEqPOyaJhmEdRHJFMwJXoA5nZCBnIhUXSp2owZ9/hTivfSnI0hugijXIzIXaSSfofuMJ7PLkPMBecqp",
-	"ylKatBLKxxkds5YJ7Yr5uM9NeIPEbZ0yDiN48eaNJCIlodAScAYX0bN2nzcGqtQW2yG1R2Ivhl5rVDgr",
-	"E/1Kxd95tSb7Oc92ypnrZ64qajnD+gFOYZO8BafR0FHDMXbcf/Yc+OaA5nR+0cDt3qIUcjdjMAQZAZUq",
-	"QRRtsOVgzGJzpJbzIRhypkIq0gmCYONb95zdqFeQhNvg993ctIODbJJX3uYy2pI50LHeEwhOZjdNQVB6",
-	"dJfLI4/0E0IhzEmLuzVvkHeeUi5HLCUJoykEcyHfh59FOmWpBNsPNAT7HY9MpGm7OYzBuPcvZ6kY0mGc",
-	"xPndvIQH3kORazbgYa+LlRwenGZaf4cgs05pURA9IFMsbV0bxTRoB13fmyZiJuEfHS3nL2WJoDb2fA/S",
-	"gvHjJh5XrJWi42X2SBstoej4lAygxQEK8/qkzmPwq5embfPihuKaldQfNUmZnIikou2smsjaoLCC/qrz",
-	"WU4Lq0+CXLkSoGoYIdCNvJnSCCY7vbM1sqExt9MtAnlWzORX7jYKJwtIVK+gr7VdWFAi0ggdYBvam3Mu",
-	"0uCc3NxeutUKbGJB3UhnvUPn9zJ1uvuzhhIf3eDinoJ7yQRFOxWV7W0qho8lUelTz55IvdPNIbxL45Ro",
-	"El8zDEeCIMqBK3/AQ7Cg0WjRIHRU1s10skvXt5lXbWETjHRuOvLw0ASWuK658oIUWRkNtqzUHgpsK5Z+",
-	"4dAUmZJxxEjMTwmbztQCr4hY2dsgN6TVnYIrE0ByBlSP26rwmaWe5Y8G9AHccT7wPKpFTFkx665KMal2",
-	"u1kfqRindHpCBi50ysAnA5Oxov/kWZLo/+p2B36fD5QQl6Aowa9CXCYC39R/j9jc/jmlfKH/NqEC+k9N",
-	"odAGu1EpvYT56N+dnvNEYwjCE5lil85PfT6oZ6zrN8sZmPqX5kwpaMJN49Ov5kAV+h8WkQPHhZAHeNLy",
-	"JNwBamnFxtgEn3VHLSdf3/EYK5MwVmO0pcDK5QZGMcpjPzEUUEvDNva0FJC8UawXho3FqjEQdbMgbdP5",
-	"UjVSP1xl5m09j45HR+HhsNe66d4cX61dV9uhvyL06p0JPWk4FxRNZ1O6IJE4NcG7FsUjEoQm5uIFDiES",
-	"JsmQjUTK9DJN6cJlvoiEUlyjAJEB0CmN6t97tOgaVKi7aYEfJ3E4cYPfwMBd3/Dru0NP3TcizgEPqm3M",
-	"e6CsVZremSsSIiFiLgjEVt3R5+E0CZpfnb4bQlA6W4TYKza9XJuDU0+quWNkfYNMuK1E/sXrpOuV0GNX",
-	"B+2u1UGDfVcH7e1CB63Ey1WGuCQr6lJOaLd32Nz8hN2Q9z+dtbq9Q6sLgLEhT7huTjrxumH3cHhwODw8",
-	"Go1C/T/Hx8OD3n7YifaDg86+/v9uN3oeHB4c7Q9HNBgdH9EeOzo67B4esueU3Vlh2YgeN4uiRY2kIWDc",
-	"WbTN9eq17rEqK3p0/abGC+8uhBs+WSx/VSCv9vXXxiQ/dIhwEGxti6goir7VEcD4YAfiCF4b2yPqu7zG",
-	"QLpaJb93iHKNVDBUubDubp+dalweK+3SO8oFPXVs134QBCSc0JSGGM+MCqUTpIjcyYIoTmLFmjJK72n1",
-	"3W1i6dKc0g+yyVXxXkyZnuh8IshEJJEkBQzKHWUlEI/XZ5h2dhoN4sSsLwlCr4c+IvTI+sk8kQAK48CV",
-	"5HxkPokTZgwDNFTxNVsy2+4dZruT+Pe119iDxRxs7ZLfnBdV3OttOw/5iMETDbEq8POKL7aPVMF1WsPw",
-	"sdudukGhyYqx06idj04rpt9XfCTuQTJGHKxSjdt4gyrpmNVpEfn8CAAVzYgQ5GnMidZHEtayQ8vBl581",
-	"xllAnK7MphurCzRV8YiGiozipMLNjkdHh1Fw1Dk6OgifR4e9Y9odMUqDsNejUdDp0f3h6GDUGXaHwfCo",
-	"2w2jTi86DDu9YTAKAho0poKb6N4lYpwJ/S1cGja7tGJzratOqNn5a/xxqM9tZZnd6A584KjIdVr+tmGR",
-	"d43KWO0Py+k3zfLcYBFlIYtKhLa9J8xENjauP2BHA0JnCUBaLnV/IQJ6js0nEkZBxpbxn+wSofuaswfi",
-	"P9n6M9PrHnSPjgJnY2OuDg+8JkuoJZTL4YqQO5DU7Jsm875YPbQd3lUXbzbnbe0ctNvjuAlzLlRa1+L0",
-	"l45VeSWaZBbDtR/rurdRuUutpHL1dz4RSbR9kmzp4lsjA+QD2akYYFstSQJwAMMsjdXiPQDwwUSGALF3",
-	"ljVlQ53xAh0QxGYqyWAjPMVBm/yDLUxSBFIIKFd9PrDALCCqmIfoekGcCvgdkSswKFXwkLXJSxpOiN5C",
-	"imaOPh/ctOz6tLTIPADeiZcOaoJg3o8VwpufkAGa7QdmsGSQW++Ln+AgGtcPwhRq7mJhCM3aT5SaIUJa",
-	"bOSPUHBFEZLfFG2w05zSmCsacy3q1aUFOn41OnultWepBRUaTmLOWrk+atRkn4zja3BkLtGXfUL1gqy4",
-	"M9HpVbpswQWob1tcfQyqafd5n//tb8Setz5/Wcqn9QmAXEgIaoTUOh90KKzVgESZB80SSacsJ8ET8OuB",
-	"Q2xAnqrGTNtnekzg+wNMjiK7EvyNNr1y0OdPbVqpTz6cv9CfZWlimv3w7rULVAneFhaZaE59jIpZQrph",
-	"nztpgvBCG/MQBzi1JJYKk48wLbKEj0AG1t+nR4UZUGU38wkZfOqDd7nv+QYaUuKfQfFL37vQc/zU9/7I",
-	"WGpexXBheNTn+tmMqgk+Aujmi8Ezn1AyyaaUt1JGIwAZLFZZz7ggq+IFcJK2+/w8zwLGPK0TvS7/tonB",
-	"/0b3+b/1T61Wi5j/1f88CALybwSaWFGugjyVC67ojU9UmnFcJZ8YPzD5cP5D68gnnEmlaV0JQSLGZs9s",
-	"Dx3y7+3wSQdV9FHLnQZ5m/tm1MtB/O2bB9h7gRcNA8h/McDR5CkEL+GtSygnGddj4XUdIB9CzwzBwSlf",
-	"ClOO9DwAePIBQRRSIMc89WwiIpk3fWya3qjuBHlKcwEil0sQjBnexmoecOH7iKAFu1TPv7Tdd/YrJNEM",
-	"HPxEkiSexsp+1WsgpDr8p3m7261McRMgSvLUuO59wrMk0fs4jaU+A5EBDfBNuAgGoGlKBKc7nFR9wNAV",
-	"IwQk/vruPsNhRW3QrEMvPxql4gOnZseqxQfyML5NahDYHvaROBswtclTyZhBhMKMzz2MZoDRVbk5CWma",
-	"xgyMh4P/r2U8061X31tiO0FbuDl2YRJrKUCLAnAaKORMCM7wvkzikHHJnEvwl1fnJZhSebK3J2aMG9R1",
-	"kY73zEdyT78LKAMKjbN4NToC6onXaQftAJIQZozTWazVjnbQ3keoignIM3v6f8ZMNeU1zkRq4/PLOd7Z",
-	"DLZhDj52s6o2haxNzrica1lFr3vGVZwQ2ueVtccVyOWTV5GeMaz/Cy1Ce5ViS90g2By8Fr4QVxArZlMF",
-	"bUyBXh9NfK4gbLRMR3G02l6TllZN8MYc7XzROyU0WwC6WIV63d1BKRAUrTZDra3kY68uA1LsdJ7Ub41D",
-	"t753EPSW9Zbv3V6t1Met7/VwM1d/WK4LA1/tr/8qr0ngSu9YV6AghZ+czG4tpNKx1ArDj5rB0MS70N/u",
-	"WWtX49FArpCjqdZgA0CSgivNyPHtGrGPmTrTXdyb0O1Ai/mdJUlhSmsi+NySl8wmFLz8QdDxPStGX6aA",
-	"RB60OweHx+CluRyl7A/v5HnP9/g4pdPLKb25TCnXNH50+/gUDxPYgupLUL9LaL7BCplbsb9maj+vz6sJ",
-	"6cI5CJA26hyDvc80Hd8uPQygQGsSy5NOqj3qKyGXAPJTA7rCQXCw7GzALVVUYPy0LhS/1q3W8kD6Q88o",
-	"XvJ6QoOyMalM940lBSkMZ2U5QevJPDxYg/l7e3HvM29H/M6UDCh2uzqX2tlvPOR/zQneK49lu/O87jhv",
-	"hEkO5/pgo4OG5XzuwwgOut31H1YR+78ABtIIpr4NDymQVFfykAITrgy255MBKEADAlGpmvB8ImbogkoW",
-	"NjdYSGYUMc763NhCBm3ylkpUbgZONM0APV0Q60ElGdhflSBjpopgGsEx56vP8xAaUweEszY5Q3+5td64",
-	"9jE0pWGlQC0DWIcJSlZ9nmbcaJkAgAt8pUUzNRk0ScaaieUoiev44q+4Hohb6KjIuCJl1lcgrALTA+2s",
-	"4Ho5OGlxKrdGc61FcSzJURBa+1Yx1ycVEhQgTPs6FpmEZX8iyxt4J7DDpkma8KoV3LxSf/fic8fvHN+2",
-	"1tbibXZbSYUbIzhclrWorG7QPE44A6VhRmxEs0ThJ0WkqYmsWR6FfP/7Z2ZSNspMwpCCnp5PpgL08nJc",
-	"WtOFhHzhUznoZtmVgtDrJsbeYpEHCN3dhMhdV+0KxGzAvXZxl5d1ahOOXDxihB+26KyO9ndRAfbcjDR3",
-	"fgH31l3ABVP+H6Csv3e2uYDrkK0N13ARS5cDfR4EnfW3UqloFHy0wVVWlE/9Wu7o8pVb9ix9urgt3cGv",
-	"Y6mcC9K5aGEnNKOteHe0CJsnW9z63kzIhnv3n5qN2xQZJUpo/XVoZCx6UUcNfirSPnfDAbBuYtms/6xU",
-	"9UAKtCutKrbR59RYktSETbHkHdxnIlM5s8lDJtrkPeNoRzfGthfvfwNHtfE89LkxCKdifkIGceQDpkUO",
-	"Of8LjRjijvzymoQiyaZcwmuWMQnug7XNdz1Jio4BFqMxLJOmzIRmPtPSgoEid2EFIDYTlz/mhMVqoqUD",
-	"dKKf1OYATDUVc4n5bqNMGvsCWHqNmQ7xqlIxJzMts6D0oo+4bxN0KF+oiV68oqgyOUMPBFiVp3ShKSGb",
-	"aZLY75Jf4u98dyzZrM+VIIcH+klh7+sG3UIY0nPVywEY/6+tywfBcqrPYf59rlfLDsfgLsMIZ0msSKx7",
-	"RBj/wiI5F+mV7lmMchhbuLj63FYEAEuxrQmg6BUD0rOQe3kBAawmARey7lWJMQRYtInmcX0us/Q6vmaQ",
-	"hAk3BhJYmFI50bsE4yKQGJdmM6Nv6sZiSfSVhX4CH1GCRJ9DmZrCswB4JxmHZIl5HDLQl+EdWw6kOJT2",
-	"CGrF1x63WPY5F6XkNAAhejABtc/hrFFOBq8iNp0JxXi4aP2DLUCETplKF0TSEUsWJ0XmqvUA6jGBRApx",
-	"HpJx1edImX5u3Yf52RpxT/GA6GfWh6LfXEJ1QPB4CPTSm9OLTeM/wGkygVLsjuvG9harvO2D4LhNzvpc",
-	"N2vd8mYDzCkr3CqI/oTAJ1jLRW+JjQ1uEOrxUY4QvoG1A/0JJugJQ60nce6y9UnG4z8ykKX1HKbC0L+J",
-	"IjWvSfKUkg8fXn2PBpixEBEJJyIO2bNTRMHu9npklsZcgfPz7P2LV6+c8PFqGNNh2KXHrHUUdQ5aB8Pn",
-	"tHU8ClirF3ajzvA5PWQHgRW886qARqKtkM4yEbzb6y0PFf/fT/3+TbfT6vdvnr+8+O8mOfwCDTdMqu/E",
-	"NtVqMUxuLsqC7vlc2DCDkm3VRLp8whJTmLQG4fx3LMSk1Qdo6XnR0r0C8G8v7iDf2dzLW5OTtRfK61KZ",
-	"QM9co31+6N9pon3+3L/PvIrIE9oU2FqRAUghAviFCADxHJtc9A3gNc3Wp7hSZqJdsx7e1pSw7pakaVTw",
-	"EnX+06rlNTVrc+1qB5qVozPlhgKjMnWX+srOoEBuuU5sU7XHbnD/ao+OSeoOp2Kd7dEILjh1LR1bbAG8",
-	"GIu6+HDL1a5Q373KKhdNcZvJHKdhXq0qmzeoWu/YLKGLpopdA02FDiiQ7SHHvaecMJomMcM4knWjdu7X",
-	"yN6vlcDcNGONxiR40AjJ8XodtIUgI6HVN7tk5R7dIk8NNLy6Su7BJjrddzTKeeQjqrePZrMOjtd/+MKE",
-	"zcAHnQ0mUy1ZDt/1Nlm5hrrFX5dlfbWa/x50C1po+s2K/pTetLSi1jJh2/v7vd7BwX53jRGgbIvPq57h",
-	"2UpYU/Xp7+F32ayx+Vp/mc1ixPZHPhWPDFsyzE+kVlM/6XPqmgjhYwczQqKZ0KhSsqQJujBeWEagz43u",
-	"JBVd+AWa/gJ0bscW8aQUEY9uCyHzyk2UR32+suLnWDAw1qJOYHTKaaH15kujh9bnUEJC81RTRFErYVZP",
-	"Cyk3JRHNwyKvbkIlmoXzdQMVjIOS4kST6aHDewlTWId0Iz9EnzfreWQ7PwQO21FZ7mlHDikPWVIVYs7K",
-	"lmQgMhaRCU1GrTld3E+6+ZJtx8uNwN+/fP3y/OXD2oHrN+TDiEa+Ay1ZOin/N2/QL9Si/AKOnrFY6vVf",
-	"f+2stC8vdesiFgDSrY92LukTe5RgABgzZQ4CGmomK0qHlqA9apEju+NO9siWmNNPNBkRU5Lxy2BDRf3V",
-	"T7kZonsAzeeYUw0gUunBVXeGZgbzzeHabxB4Cgjp8XjfgzvAHovxfWNwj8ngfkC98H5crWKSbRps8cre",
-	"z2L46nvv9mKJoL1XAVZZyzKrACQ1rBVHFK/FyLT7fCehLwAe0+eV0BcExCs7HRZMgfStf8Wwu3WxLC5y",
-	"6Rr7927CRILgTlEgWrWqRoH893YxHyUlZEnoB4RubBn7geEeTvDHXxH9cbY0uqMSC1FB0t0g7APA5XLY",
-	"OLCrN92IS7HaHgIPrQJ/1gRo5uKX7QJ0zI0w+aLuSpep3SWSZDng1sqIkios07dr9ZGu1bd6A9QkFdl4",
-	"kkOszkp8/PEuWZOxBdDOyy7UIjohMOYWg4cMWbkhNcAJmFyrb88k8Y1GAgmMEL3e5yINJ0yqlCqR2igA",
-	"6VpSjGUllpDAJpuvvmvGsXL7fZM+7JTdrA8EuK6x4FwMx48eP9bb3aUtOEMZdHyJWG33MZYEpvf4uRor",
-	"Iqdfm/1G7O+lqUZu3uFGZIwVp2rpjHnsBBKkJm00WpYA+/q8F+xbs6uaUE3f0AIZ0oTyEEMyIshfGo3i",
-	"0MRXC4KRKNh4I3nrF+Ld0He+FsViojl9FX3jR38ZfZvud0zgRSoerj/4wXFnvu68pHeWWtacjmlRa3Wp",
-	"wpTn/NriokZRepsKvfkskxg7wG5mQsa2iMaUKvLUCFZ9HrSD9sGzk9wPGmVI2pAGBhntRLHpLKGK+Tbd",
-	"HCMai6LhfZ4H2cScjJJ4PFF+SfQfLvDY+rlTAE4tHftuZRaojlVD/y3a8U2dohlEHJnoH7doC5xnyJTo",
-	"c93Bj4KkGcfUCcsy9e/DLE4iEpuAwzyeomZUs1XF1h5sCBKZJTTm5TCRv5GfXr5+S4zIfuksySXYhIgj",
-	"AZpC6M1LVcYV7vO/kfN/vX25omGMrEv7fOkrn6Gbv/etQtH3fEXHf++jltD3fNP/3/tep+/dkv2VMSfr",
-	"aQ4obeNQEkPSX9TF5sxxmlPGkuOb17VckUnbWLbV4JTGStYCjksW4ryWKLrR2o0WB6zxuYO0ct6Q+JBD",
-	"QzVmlq9Sc8ugaGUonIbSpk70jC2x2n0AfXDtjWfmtcVdV6mxuozWq4VO767Z/WUHZYNA/qklRntk3hmS",
-	"b1aWTPUE5zjtIctq6UVanphb1FC+3/nR/N9Q+D1Pj6XsckQllqxD9KdlJ+nhjs9fdHj27DC3PUQbnaH7",
-	"nJz/dAuHy9G3O6DbmjJgP99oqkVzRsPh3jM03HKADe/eie8Z4PJKaVh6xSShTq0CVqCC21h4AzdnpKeB",
-	"0TapIoM9B1ZzgPLmAPPsTTLMkGEYT5Gv4KqsgMPBIqd6TCyJnNPZjEV9HvNTUheqi4SNEgwpVmdE1yRI",
-	"D0XKhRXrwTijhfscnWlOZ23ynimIsKEcMAxTd6yUpCJJhjS8apKOJVPlejXefeLNbU8V3VckCeRhaT3c",
-	"jqzj8knHPryF7bWxzs4SvtJUSmddSHNwh9mz6Lva/H+zUzYYQw93Q3S2uiHefniEG6LGAnZ9Y+RZe2Ju",
-	"MZy8b/Gv0X9EOOtW0algJy+uiacRmyViATGelkE92/jSRAjfZULtnos4u0JzrAOXl0FoHSVyyhQFsMpG",
-	"BdFC7e5AyG1KGboumq9xrmKqWk/Mccx3AUOeo47vADp8Ewa7HZRajm9t4HQcJOocT7oEFp3jPj+oO3Rb",
-	"/pzv3xaMuYbsvJo3y28C/T11bporw85R/OvFezuYvc/mr43C8WkRLKk5Ww7Lbj1AJYszVeGE5eFEI5GS",
-	"WBUJ+NTk1eM5q2b5IFI6Md5OYKUY/3NehwHwDXxuXhNAv11gFtQzAvyGgPinB8Hxs/aSwHNXwL4Xiza9",
-	"NQuZXTuYRimzYM+HwX6wT1m3Ozw+Pjo67AxDtj/sHo329xkLO0P2vHdEu5398OgwPN4Pg+eH0ZAdj3q9",
-	"o7DTCZ/3uo/CnstMbQV7Pgo7o4B16fFwPzoIe89d9mwKWt2FP3cfIqj9rgx6r3sHFr2p9Dyn0hLOKcYB",
-	"xNJACEOse/tbgtiXfEl8b4PgnXqK28ix/jIbbJGHZAVQZNoNeJM2u8qxpzRaY3fGB2vejN+abAsrYUNL",
-	"pXf+b4islSoxArBCoAzNqGPiB3k2vZR2HTvHHYgJDIsIw47emhC+CtrHt7ePIAd/KVLwXufhmOw3Kfh+",
-	"Zu1tedsOJF9/7cuWmy01T0OIKGCu54Iu4vyjq8MQ4ABxHtAkbf1JwGQHZJ7GislnhEpC+7zJZgCcooQn",
-	"VaSycjZvkyKn/qQQj+GQ9jlWATCxVt0gOHWLAWDqP8fSBSUnXMoAAPcYpWk7tz6PZW4Tf4ohAz6xPPbZ",
-	"cgynU92LLRZhwIdonwMyFJjZKR8X0Ddt8gE4im4irwsxpVel5Flj6W2weiM72tbiLULFVEuqlNFpOT4E",
-	"NhTXS2+LWQu5V9riZyvCLs5L3zfSRtutOzaMOYUQ+42CMEqFryCBsU5iQjFTp2rXZnGgryXKil8pRvFN",
-	"aXlYpeUOJv/eF6axFKyLzJlmJQZkzFgIqCzVlYM7t4t37jap3bizy1Rs7Osbse6aWF+YZV9HsZ2vVsc2",
-	"uBBfBZroN/SUewisKJ/cXSPf3ORaTcx8LGG3EZL1dXzFqsEWtmR7g7urjLUKRbJiLhWjUZ9XMNoFZycg",
-	"jYYI1FbIojkMi/OqCyuC6K6bw0duCSti2v0Yq8kuYigSJs2v62H7II4adnknGHt+3g5GwSpADY30MtM0",
-	"pgnhTM1FegWhLEOhJuTt4lyk4QRE9HPGpUh/SMR8S7g+Ezy9JoIDY8aVgMjpBxBTDTF1lq+83xy8srwQ",
-	"UzVZNOazTF3uYqu2TBotUkbX5It2imTRhkzRVZ8CFIM7v/uS0HZT7Gw8xWDlFKsNQ8LxCuPXRiasZhzA",
-	"B7Rhla6E7U/iOtfur9x10gGVQooHFtSLtR4/yxQm+n8LxvkWjFOXjs5pXu5WWukAq97WxaWCKNdm42qh",
-	"qWL/bvRrfGTxeKIQngLt3j5BizewoR86jQViiMCivEyzflgvIpny+9zY2H3IaAJWDc3o50kcsrxkFcTv",
-	"kAHWeR0QyRKYP6IppOq0zy0+fKx8okczA881TRlJmcpS3gxKMWbKLfi+ARbzDFDARyZjRROOQb7OUl4G",
-	"nbD+g2ZoB5yKtzF/KUb5A365C0QHx8VRUBiO7O/F8Gv39QM4Sh7fjeFM4n8qU96G7xetrE1ZLl41lJOX",
-	"ILBEFStjx7aEDpW62/+R5aecld2m6JThaUCmjXrWOR3L4tJ1anC7jaNpHl5A1BzkuFrzKRUX73O37AOW",
-	"fCDDBaFEzmjI2qX0xlBMsapGDc8HoOtNFd2iZrbBKyjlg0LwIzDKNvlolS+TPYq/P5HlLFJTKpgOxTUr",
-	"5YqqScrkRCQRppAqCj6For75nYsIFFpgn1fVwFNSYtR8oVn4lOaVDlaoid90w69QN9xm3b8CdRBwgwoQ",
-	"oc5aEKHjngsi1P26VMOgfdTZEjPJnW6n+7WriZbzfFMEH8RM/g0z/B6Y4a4ieA+drwn8eiXmhkO1Tmgx",
-	"NYWLmiuF+U3lu0xteEeOqaYrW9hBDPuA9ufUVtzJGYsPoNmAVqMlL44xGEXBIP2tidGwpYdRypZ0IbGW",
-	"/Qmhzrz6HNohIoncdEDsFkQccJZSEmZpCjVROVuiXFZRzu4fumccqOUa97gPw8VqM+s3xL0tEfceHW/P",
-	"PY2H90HTWxsKUMUY/Qam90Uz+7P6jt0fcK+5fNETSWKsM4NmRa0buFWaoWiSDYKCXytgq4fNpdTN5bJp",
-	"OfVO92htPXV9gWXSFL9ZkSyo3/FJyq7FFYMQOS0oh0kWsahN/sEWaCc0/H0Cxeoxsm+kWGpCBFFZqOcP",
-	"foD+HyZ5MDNt1zi5mfR28DI2gqQSv76sjU5TG2HcGgrUxGExK990S9/USfAvyNnDpdqClcKGruOf0OpX",
-	"EYvyKEl2llAtQ8JDsTptotk698IUaqRYJNI4OMDehFlmnM3J2dtX5Iot0Eh3xcDGFXNbFBEnhXgUXMwB",
-	"P5olkp24JqorxmYSIQ5jJbWkOVleq1FP517WJ31mKsDJIOuGJm7ZHJHSWa+duLr8vjFNv8inscYcpFdX",
-	"L/wmpqCdRAbi9Gz9sMbsk1l8ecX0u2o8utz/o9t6Pv/nzdUfwfBw2v355ijpzH6Ljv/88UD+a3LeC98E",
-	"9F32Mv5udKUZg964DeszbLDe6wLuGq0QncdnYW/YXO/1JkzMzw28cQpn6v+qreFbSN59isYAsRumvBWf",
-	"z0W0vc/6PwVy2bJU53cgWEi3gK3m8FQB+i2y/JSFIsUSYNInU5pqsc5IJO0GeFr9IOfh98SnhU4aeZh9",
-	"trHmfRcJq8w1moT8x8+6xf01A99S0lrHo6zQjpfSNx318c48HsS7nPkNFE1zshHs0VUec/Jv0CBzBrJS",
-	"h3TrddDWn0Hr+ML8t3XxOfAPu7eNxaJxbQDjesmYjeSIpkOAS0KJMxIh5PG282OyB14Ns2DVpn4C1GjX",
-	"pY3ilpmkRVGtlxT5yVQ7LUfWzKlJKTaoahMxJ3OWJCRWNuJAOs2jq7yhXkktrKjWFUQrNEUcOc07ls56",
-	"H6+4nLFQ2cwl3wDw61HnOEJFZLIYGbxMp/k8/rveuOnZLR5mvOy62XGqzyl0lQhxRbIZzq9WasfpDK0q",
-	"9Z7gAFjIjTi12oj7KZ6R24vb/xcAAP//",
+	"7L0Jc9s4ljj+VVCarUpSS8nU5bOmttLpZDoz6XQmcbr/87e8FkRCEtsUoCZAy+qMv/uv8B5AgocuW3an",
+	"Z7O1NR2LJI6Hh3cfXxqBmM0FZ1zJxumXxpwmdMYUS+Cvv4vR2+/1P0ImgySaq0jwxmnjfMrIr2L0TJIo",
+	"bDW8Bruls3nMGqeN/tgPTugR64zaYS/oHje8RqS/mFM1bXgNTmf6rV/FqBmFDa+RsN/SKGFh41QlKfMa",
+	"MpiyGcV1KMUS/en/XvjNE9ocX35pH979V8NrqOVcDyJVEvFJ4+7Oa/woQha/h7HrljrTj59JomcvLlfR",
+	"STSmUf0q4bMm/LHtSmnzd795cmn+27z84nuHnRWL/pklEtZYt+QbfEh4OhuxpLDodu1izQdrVzqjt9Es",
+	"nTVOO+3eUe+4e9g78hqziOOP7WyREVdswpLGnV5mwuRccMkAH76j4Uf2W8qk0n8FgivG4Z90Po+jgOod",
+	"HPwqcVfZir80QqpgBSxJhMasiy+NWODrjdOLxkiEy8al15gxKelEL0H/QiJJuFDkhsZRSP7+6af3pyTl",
+	"7HbOAsVCwnhIxBh+JxGfpyqHsl7BVcThw8bd5Z078nc0JHYP+nc1FWHjtPHhp0/nDa8hFVWpbAYiZI3T",
+	"nu97DRXNmFR0Nm+cNjp+57DZbjc7vfP24anvn/r+/9/wGmkSN04bU6XmpwcHel/xVEh1euz7/sE8YWEU",
+	"qMadexD/lbBx47Txl4P87h3gU3nwWoPoNb9hsZgzPIIqerjgWbA4bo5FMmMIpJae65Xg41jPu89jMhhn",
+	"Ua1wYBZh2/pMzLXSK5QsuYn45IzM6DUjlAs1ZUmG3vopI+Mokc7pBXbtpZPL9uQc2/ev370+f109uJMH",
+	"HxzcfnlgtnJgViwP2ns+ygRxkdhdS7KI1JQsplQB/JRIWAhn+kYkoygMGd/roU4ZDVnS8BovUzUVSfQ7",
+	"PikcrppqXGMslERNGaHhLOIkETE7g7+v2ZJMKT67idiCJfAwP9FxtvLSkeZbcq/i55qb2H20A+3s+UBf",
+	"fnirIfJMAhDIjC7hmoaCaDDCSb7lmmPQGMbb52kWTi0ysxB494xIxuCI4NIlJBYTMhZJhoBHYTvosBPa",
+	"KPABPUD51OzyySccCbexgZj2v1piauAxplHMwhYBiQH3qi/ghHGWRMEZCZmiUSwJTRgRPF6SiDvgfCY1",
+	"QD2S8pAl8LuFa4S390cAznuhXsaxWGj2vMdLbCBfOH78jfzt9bnlFBRnJoKTDJTZYePrV1yoK/Ne+dhx",
+	"B+S9UMTuwTnzv72uubX9r/TINScj7DaSSnpklCpkpJruAqnDTWmpC6kjyD6w5xUCJryPBBCGpkHA5koW",
+	"hU17K7JtlGVCvdb3Qr0RKQ8fg3HTZFJEES6ISmjEIz4hNJmkM8YVSMkhGTS4uJJpML2iyWTQyPFEI8gY",
+	"VlhCD40XuPRNWNF7MFbQZCIPnAXuET3eC6JHJYlIFSNAH6VIk4DBLX4v1EdGw+WjEW0uUF3RdzYWNGQh",
+	"WTJVBH8CKyiBX9PiKGDkM6c3NIrpCBjwuoPo74Gp7hfwNTs/IypZEjqhEScxVVoXuvMaH+hSv3IuxDua",
+	"TNgTKSOxnksTd8pJr33S6/o9MloqJvPj0a9eKSGu4N3yGRm9g7zmKlJLci4EwfVvUkTa3a9cEXFB48gY",
+	"GR288xqfOTUS5p6Z3zYSLOVWLtOrtSryKZFaixwUvzwl3zGasIQMUt/vBtdsCf9gLhVM3c2UTrmw0U20",
+	"sL0nufaRtBIt1nNhYedpeih4QYwMBUPp4pqLBXkuAAkUWVAN5htxzcIXJUb6yy+/NDXAGVf60FcYbWC5",
+	"jChBqPMuMOkiW8XD2shYP3OZzuciUSz8kYURPYd3HgMNX+GITZihgIVmLqLXRwYNxW7VwTymER80rIyW",
+	"LfKMpJKRypIcDMxevZrpDV3BgwouZm8R2DaBVW2kN/0/geFjWAbOEOjMzzSOQvhx7+oV8gYPDk4Tfd/8",
+	"u3jK44jFoUtmHCE7khJQsnxK80QE+s9RzAx32HhGnc5XekaZ4iMLtiktZo8SRq9RTsYhW2AKNcODlJ1M",
+	"svH1ccXxT2M4hrXLylbkfWnMEzFniYrQYmkPlIZhpNdI4w/F55XlW0H4mSQ3NE5R7tv8mqcJpN7mkkQq",
+	"tzXP6K07YRsMrqVfDHKI0a9MH8ada8O9wB1cVt66LC/qJ02Xy9L8M0mYAQ7s42UykY8C3yqAKmsBdaj4",
+	"tZbj9346r29YsqxRbEbL7FTWQxxWdbmvc6mHxbPiuXxHVTB9q9hsNTTGNJas7tAjxWaaT5rbXIVyFNbD",
+	"Un8IPpwzMvzb6/PMKABmsS/6aTMK74ZkHPFQkgggiDYsl/8eIpa/Y3yipo3TducYcDz7u+L7MDSzdknz",
+	"RGgwPpNERSpmhPKQOG+RX0XE8ZJRIuc0KPlzXonZnCaRFJyMmFowxsm/fnr3Ewzz8dX790RwkjAak4VI",
+	"4pDcRCETsrR+3/f98g5yH89g8KnWm+NiBri2LF8ooYc56r+LURUAL8lIPyO/ilH1EIOEUc3raQ3kfpky",
+	"FLt/FSOQvMzLReCsYBCaPOtBNUKzpuYojZojCwWvEdR+EAsyo3wJqCTJlN4wMtJQn1Iexiwkzw1KsRDO",
+	"AK3ZIEbK62g+1z9LQmPQaM3TF4VV9/E4yp4pDzl0HSiWGSSMRa8ABOt56Lp+Cg2ykMVMubw63zuOs3H3",
+	"gUjjECSTESPZvgvT1+5kHPFITrc5WvvmpnM92f5cV9GGrd27lRFBH1njiEX9wMAHZQGA3yrPbGWCeSIm",
+	"CZMrGMQ4oUDB9PlarARcLB5Eq+9CSKTGXGI9pG3HMZofGnpjG3DdQYyUG5GC0WBKzNvkuREOhs2m+akZ",
+	"hUO4DhoMWjADFvUC9K66q3Nmx5JETmkCLIVoTjSiksFPjFBzeME05deyRX7i8dIQeKAvzV/FSB58QSf8",
+	"3RBGH2oR030+1BOJRJEIGApsZpN0+BGX9kqkHCjdjN6+xe/a7iWmSUKXIHMqmmxF0syLJEm55qJ7JGso",
+	"UlenH/6WspTpsxmaSfU/ZRoEjIUsHOojGyJdGJLnYDkeAkUaIvniGnEuGjhKw2uYQbQQb8doZITl0t1O",
+	"/maVbQpF440YZ4E2pcUrBYytlgDdbBOJsM2trQshqGGNBuiWVHhO8AJu0bCbDEDOnfdcRriOvT6KlLvu",
+	"84yv31dQdNh/WWy3YzvBFzsIiW8RLzIJ0XquRjS4niQi5WGNzGgvfL3YKD2kbID5lJMoRHoriVjwrQlG",
+	"LvVWqIWRwewvVeKxHdLme9YrPcsMV5pw2pcWmtTQkWRclbF594iZErrD8teh6VNpY3M6YdVT1pR+Jf+X",
+	"HuFsoTV5CNDY7VThIlRPjbNbdRWkiayT3fS8+AyEsykj+nVY+pk5ICIQdWMqVbannHi2j076/e6h7/xf",
+	"c7PMUjo0AMre1L+XsEy9oex2yyxEJ9UI+CNVSXS7hq4zremCDYqYrUo9HlxAlaQaGiMWkwVLmCs0GOED",
+	"Hp4O+HAG81xElxe/Xg61tMoNIXcHdcYbwn/kRXQ5LAw74PaJHud5IhYSPvNIIOJ0xh3J5UWLvMRzG4sE",
+	"xT+JyrBW4thYJGzA0VkOwsaUhlrgGPAKpuKM9TiDzzzYi431C2IqJZOIup6leCIJWYZcsHCKUWT6b7P6",
+	"AkZdQHhkqljSvIkMj5rFYi4h8k6lCY2bMeWTlE5Y0xjxkHtDoJNGkOzOVPl56XLMViCCVvITsSBzljjn",
+	"44ElHo4RnuRHBI+L27jo+17b63jdS+/C99rwx6V30fZ878j3epfeRcdre12v1750l1xzPxFtxBj9AM5q",
+	"Rsu6JWRD1YjTjghSBkXx79LVM7iQAayOvr4CKeGzZMn9eOZLTftIKjH4soiLfGWkqX7fBJp6pK3Zz2GX",
+	"xGLBkmagBfSYKcUS6ZEwmmhmCeYNKqespP0EUXMkVMO7X3Cp14Dwq03Sun6nDFob7aqf1YHV5VY1ulfE",
+	"4lASBgY4GzhqBdEiDDPjd904P5yffyAJo1JwMp8mGnLmjqLoSAIRlij/T/+o1UWNBX3lJCZIxlIERJXi",
+	"yOi2W6E5GGP8yvGd9XqayIHoSsaJmLnbiSNe3E6nXlB3zP0r9aUM7AsqyYzqeT++eUW63e6JpoKfz1/t",
+	"UX0C50Ld5j9/fLcWqCuiCTaxZos12ckWz8GFEC6uFocLTozHE7t+sX7QRSJQaS1+ZX1MK+ygo1hL7RBq",
+	"4xGqSMy0zCMQU7YSxD7gIHARVovSJRCbVe1P/uEYf1hWaV7fgufzntRZXksQKagWieYx5dTafEDmyQ3Z",
+	"p4CDY6Z5NZPk+UIkIdLdYEoTGiiWDDhvThI6k5kgEDOqBRTFbtULVHwDwVUSjVJ9e2dCKk3a0Yslkow4",
+	"LSJQ3QcchA8TSZiFtESc0cQjUhiZK191JLUIFqhTXHw2l3mmpmzAzQ6eSXL+pvn2+zfo/SCA72bRVEqy",
+	"YNFkqjzYIMo0+ViwPxrHOKDe3DOZQ2Yep0at54olAZsrQsOQpHO7VZwANtwi5vS0GhUIqeSAzzQgIP7D",
+	"Ap9PzkDrEqkiQ4YfDD3ChZrq7yJNFkG2CusEPrswvB9jmsZKa4beKiE524gSJGEqTbgrFUWCa/lQICeB",
+	"aBWpipDOlJzc9uwogH1/o+JXJTT5Ga82VBukccEbmuhvRcIo9PQWjOoTL1FZdcNLqbzWqCoGPIMxYp4z",
+	"oMEi52iz094aQc7I0P5zSKYiNuGOdaCUIG/r7TIe6r2B2F13yLDGFYImLN9siYUo3WuZU4zJNJpM9aSw",
+	"uTMNKLPBXABVdEJSHjOJD9Q0YVKvmmjMYKH7NlwzrgQZgsw+LHKq9VJ+1VdQQNuKgGSRdBUSVu9aLSz1",
+	"9+53W7OEN7iAV863RdtLv8ZOm6HNupPKXvKKhJECGc0IgYVAAchNv9U+Oq4zyFcM7zDuunXgxM8BN4Hk",
+	"ZiphyAJQ4cg45XDqL4wKCq5NFghNSimwXjqK4kgti+ag1pHfbm+xyBKjRBy3K3eh6WBLnZxSd1a1uqEZ",
+	"xbIhgLdmAJaK0DCUdVS8eh3XTuVyHMtnYAqHw66by3G+dHt+Z6vjNsOuvU3EpJ4gq5WMSRKpU0KJ5vV1",
+	"PJ08z1Wy0BtwqdhsBlTX0FYzEto5pSBD2Ek0HoLMMWiYP00c0aDxAlw4dMAzmYKgSGH1ZL0Sj8xpGOpp",
+	"wGaK7mst2AHTZ7kdQr884M+HRCV0+ALJpuMYSyiXGnJ11Oc64jXazlCPiGs3QHkuEvwHLvOFR4Z66Vdc",
+	"/2XfLG/GdWzojxteI/+o6MQwj6tK05xyWau8JCzbuywgVEBnDBUmqm8qJ0NI9rvSBzk8JRfgG/I0/F4M",
+	"uBiPJVMSFB0eaZ0AVC8yFxFXyJaQF5HXs7nKuemSBJQbz23IkujGyiSOBaXT9br9NdaRl4W1kIRyNPs5",
+	"C9jBIJJT5I4rvXc2mUo8vKZrL0xZiDTGMQ3R0j3tdbvdre4p0oN1dBnfsDhuVlKa7ui4fw8Ca2mEQX8L",
+	"gWxRXpGuWSysI7k/MBqr6QpVzgl6zRMbgdDq+zIVCxILLddi1CyEQaTzGsvHav8417huLR1mfHh9a994",
+	"kvKrVS79JLV+mg3jd8cdehK0w/7oiPXooV+r+c81I7iSLBA8rLkNn/ABkREPCvHCxpdbmLHXqXfHV9Bs",
+	"rdOn5NfZ0TNZ9UUaWFb2uhpxntznaPD1IaFpUxiCBFMWXJd19B+ZSqKg5nQ/JEaW8kjCAq0y6Gvwpk2e",
+	"453DEC0TeqypbKKP54YlNM4s80jOb0R8Y2J+SvpfuzrtmzYKl1OazASPAjJjFJT+uV0PrAOXVKItJw+K",
+	"9+Dp7Eqil2SNo8a8gTIEwg62afVcUsbKk/p5HT6Q7WzNIZR32n5gaIuGXnW6j/uGaglp851ma/A0FhSB",
+	"X3f5oPzDk989mPVTOpvRZPkA76DVTooXzx27RtIwViVrCZhEUiXLe8YM2gWA/SN3ilNJ0jnmYa0wGPvn",
+	"/smuBmP+oCIdVXkSSf7V9hEswIWko/rLM+KjHMi1pB6Kkm7aWRMxcwXesDUEwSaZO1pFOSyns5EzGZ9M",
+	"ea/lVWyMjAGkeqp4A/T1rpB+5LpvPDdQeyujRvEmbrBvmwXsNbwbxyyFdL9ni8+SJU8E71SyxFp9o4Rc",
+	"sxpyQOfR1TVbrnVdmkyvFnmL5SemYsEJ8G+hBTk9A2eQ2jehES9d1Mn4qvtbp3m0+Oft9W/+6HDW+fvt",
+	"cdye/xye/P63nvzX9LwfvPfpx/R19N34ulaslCzZdNwaqpXjgg+9bIt7DN+wfmCHRns2VzwD9Z3X+MAS",
+	"oIE8WEHh5vkLJt6hRX5BW8A4ihVLPDTxYqQdTeAAjPG3tdp0uip3Yu2NMYJdJXfCPMgcKTAL3EjU4lYk",
+	"UICKhdEsV3kUw7oVlKNf7ryGAPkw3mHtMo4C9ohA4ARnsDqTE4gjmQKwwAsAllMylFORGMvEgD+HLDH9",
+	"6RhKooBv5BgtHC8w6JbH86uA8yF5vsbKPOAmKUIiZswYhxW8ev9eEpGQQGghGg3vxlpURf3KeTnY+kQU",
+	"yqB8BZHnxXuz1qHpvFoRH51neyXu1WtbltacZb2Bi1wnssGFNnhUQwkc25q9B15uOkY8v6whmB9QkLmf",
+	"G/XcWH3QYkvrfNTof9mYF1h05t7ZFMn6xDBnRvBsg0O17fv+1hz/nN2qt1DzqybMfHtfNy6yTlb6kMmH",
+	"K/ZAJ1kMlDGb1QAu9/1tBJ55Fbwt1ry5GnyEQj6WFtIrYauNc7AQs4TEjCbgW0RuZQ3HLEHfOQxUNGW3",
+	"6vMtjFPtKneNROvJ7gPUz/pYCOOQWcuXztCSK1PIhmsXgPKlEsd36rf8jg3m03+010f0aWW3b8P64OM6",
+	"sprDStHJqtAOx0d5Zp2OufPBOoTdbdsCPiNxwwpKW+bXfIDTshyznONfeT+rcWH9HZJrIQEKkg1YcFKE",
+	"ZjSEzc7ubUOtGcyddIeMozU7+YkXPMn6ZmFkLrvFwFMAqPE7bB+6k9GfGhP/9lbenSCwjd13K037HpM/",
+	"yEDrns8GTHxyM5F7Cx4khuTjlBTND4kYPZUQp289eyb1SdfnGq9MqKJxdMMwbwqyPYeuyAMPwe5Hw2WN",
+	"nFOCm5lknzH6Zl8VwMaYkl135eGh9eY6UY6lwPWsfMRqr6cdK5JeHhsqUiWjkJGInxGWeysx2EVzg4iv",
+	"jK9cW6lih4D0VUG6v5jqlBDZ6Bl/8ZwlsmSMXlcLozztdnMkYpLQ2SkZujVehx4ZmtIa+p88jWP9Xz3u",
+	"0BvwoRLiCnQz+FWIq1jgm/rfY7aw/5xRvtT/NlHX+p8aQ2EMdqsSegX70b87M2cV0SBbUKSKXTk/Dfiw",
+	"WlpPv1ksFaV/qS/pAkO49Yb0q1lFTf2HLR2K68LajHjTsmphw3IYga1EsumqZejrOcG3ylS2qRDaQgbo",
+	"arMohAWZDGPITdNytE2SLWROb5WUhvltkarNmN0um9xMvlJz1Q/XGaebR+HJ+Dg4HPWbt53bk+uNcLUT",
+	"emtyxD6aKP6ae0HR4DejSxKKM5NlbMuNhsJE8RmntX4gnVinGV26xBdLtuZsFGp5Qo3XWo3zE9qhTfnq",
+	"+ymev0yjYOpm6YFZvnrgN/evkf3Q1D2nynHlYD4BZq3TEV+6IiEiIhatgCSwe3pqnCFB86vid000f3uH",
+	"WgCKza42FgupVv+4ZwmAGplwV4n8q9dJNyuhJ64O2tmog/pdVwft70MHLaUeVfLdasu3XMkp7fQP64ef",
+	"slvy6YeXzU7/sBCUmFWGq6+O0egEncNR73B0eDweB/p/Tk5GvX43aIddv9fu6v/vdMIj/7B33B2NqT8+",
+	"OaZ9dnx82Dk8ZEeU3Vth2Qoft0v3RY2kJrPdAdr2evVGp16ZFD25flOhhfcXwg2dzMFfFsjLc/2xydOP",
+	"ncvs+zvbIkqKYn3eqyN4bW2PqJ7yBtPqepX8wbnUFVTBnOrcLrx7GS3jZVlpCt9j0aozx+rt+b6fh9pK",
+	"41p0872QOtluD9NIsbrSVw+0+u63AtbK4lefZZ135JOYMQiTngqTWpLXa72nrATi8eZSWO29xrA46b8r",
+	"8nmrAZtYI3XzZp5JqF7r1FXN6MhiGsXMGAZooKIbtmK3nXvsdi+pxBvZ2KNFSuwcSLA9LSoFBbTsPuQT",
+	"hnzURNjAz2u+2D2+BuG0geDjtHv1vMKQJWOnUTufHFfMvG/5WDwAZYw4WMYad/AaVdIxq9M8XvsJKmnW",
+	"l64kzyNOtD4Ss6ZdWtYl6kV9dMiUBdcynW2tLtBERWMaKDKO4hI1OxkfH4b+cfv4uBcchYf9E9oZM0r9",
+	"oN+nod/u0+5o3Bu3R52RPzrudIKw3Q8Pg3Z/5I99n/q1NetMTPKa/AXmxvDZMlh/XKmQrXjgI8dybtLy",
+	"dw3mvG8gyHp/WIa/SZoVMRNhGpgcUItou3vCTDxmLfyhyRW0Eil0upIr3V/Yqi1rIiBiRkHGltHv7Ap7",
+	"DNTnPES/s813pt/pdY6PfedgI64Oe406S6hFlKvRmkBBkNTsm6ZEYA49tB3eVxevN+ft7By0x+O4CTMq",
+	"VIBrfvsL16oIiTqZxVDtp2L3NpZ4pZVUrv/OIyIOd6/mVWB8G2SAbCF7FQPsqAVJAC5gkCaRWn6CTgGw",
+	"kRH0AniZ1uVwveR5GwMQm6kkw60aPwxb5B9saVI5EENAuRrwoa0gC6KKeYiuFyyoCb9jiU0MpRU8YC3y",
+	"mgZToo+QopljwIe3TQufphaZh0A7TY49aIJg3o8U9mE7JUM02w/NYskws97nP8FFNK4f7KegqYvtl2Bg",
+	"P1VqjqXcIyN/BIIrir0DTXdJu80ZjbiiEdeiXlVaoJO345dvtfYstaBCg2nEWTPTR42a7JFJdAOOzBX6",
+	"soc1xtbwTHR6FZgtuAA1t0Xom0z+AR/wv/yF2Ps24K8LpYk8AtU4JcRRQpUSD3QobCqJSJmF+hJJZyxD",
+	"QSiohg6xIWabV4sWvdBrAt8fFA/NC9WAv9FWqhkO+HNboccjn89f6c/SJDbDfv74zu2oAd4WFpoAUn2N",
+	"8l1C5ZYBdyquwAstLOkyxK3FkVSYMoUVZgqFHMnQ+vv0qjBvq+hmPiXDiwF4lwcNz/SwkPhPP/9l0LjU",
+	"e7wYNH5LWWJexSBneDTg+tmcqik+gh5Tl8MXHqFkms4obyaMhtANIYey3nGOVvkL4CRtDfh5VlAJs8tO",
+	"NVz+bWss/Rvd5//WPzWbTWL+V//Z833yb6yIuaavJnkul1zRW4+oJOUIJY8YPzD5fP6meewRzqTSuK6E",
+	"ICFj8xd2hjb5926NVIblNimWOg2zMbtm1au7Ddo3ezh73tgKFpD9YjpckecQvIRcl1BOUq7Xwqs6QLaE",
+	"vlmC01BtZT81xOch9FEbEmyXAuiYJcxNRSizoU/M0Fs1yCTPaSZAZHIJdo2Ct7HtKDB8D0t9wylVs0bt",
+	"9O1uCSXqOxw9kySOZpGyX/VrEKnap8S83emUtrhNxwzy3LjuPcLTONbnOIukvgOhqb/mmXARDEDTmAhO",
+	"d7ipnq3HoX+OIbDCOWe4rKgNGjj0s6tR6JJ4Zk6s3CUxC+PbplminaGLyFnT/Is8l4yZ0tWYp3qA0Qyw",
+	"ujI1JwFNkoiB8XD4/zWNZ7r59nuLbKdZDRmsCBFpKUCLAli+ATI9BGfIL+MoYFwyhwn++Pa80E9Fnh4c",
+	"iDnjpj2cSCYH5iN5oN+Fgm0KjbPIGh0B9bTRbvktH/Ie5ozTeaTVjpbf6mLVvynIMwf6fyZM1WVjzkVi",
+	"UwKKmenp3FT/iIKphapNfGuRl1wutKyi4Z5yFcWEDngJ9giBTD55G+odA/xfaRG6UeoK3fH97bvswBfi",
+	"GmLFbIKjjSlouNULjCBstExHcbTaXp2WVk5Lx8zyDOjtQtsdqBm4rj1XZw89S1G02q69TimLfH2/0vyk",
+	"s1IE1jh05zV6fn/VbNnZHVR6kt55jT4e5voPiw1s4avu5q+y5omu9I4NEHNU+MHJR9dCKp1IrTD8TRMY",
+	"Gjcu9bcH1tpVezWQKmRtXyrFDkCSskVobT+xIrJPmHqpp3gwotuF5vt7Gce5Ka0O4TNLXjyfUvDy+37b",
+	"a1gx+iqBlml+q907PAEvzdU4Yb81To/6XgNKsVzN6O0VlB9pnB7fPT3GwwZ2wPpCT6IVOF9jhcys2H9m",
+	"bD+v7quuPodzESDZ1bkGB19oMrlbeRlAgYYqL1nJ3tKMmiVkEkB2a0BX6Pm9VXcDuFRCZ0wx0ydtfSh+",
+	"ZVqt5YH0h55RZPJ6Q6X6a0W810pq49Q2tDWMmcJycvMCGtNy5HN8m4e9Dc2J7i4ffOftij+a3ob5aZf3",
+	"Urn7tZf8j7nBB8W17HafN13nrZqnwb3ubXXRsO/wQwhBr9PZ/GG5teBXQEBqu77tQkPyli9raUhevL7Y",
+	"FcAjQ1CAhgSiUjXieUTM0QUVL21Gs5DMKGKcDbixhQxb5AM1BRqHTjTNED1dEOtBJRnaX5UgE6byYBrB",
+	"MedrwLMQGtOwlLMWeYn+cmu9ce1jaEqTYEpz676hZDXgScqNlgmdeoCuNGmqpsM6yVgTsaydwya6+BPC",
+	"AxssOCoyQqRI+vJWMED0QDvLqV7WRSW/lTu3nalEcazIURBQbTLi+qZiLTYyT9hNJFIJYH8miwd4r64M",
+	"dZs04VVrqLlbId1vnlx+aXvtk7um/jdtji+/tA/rSqRXd4puK6nwYAQHZlmJyur49euEO1BYZlazVn+S",
+	"R5r6m+rIPpz/zE3KRpFIGFTQ2/MIFOs14WdZXFodQ0K6cFEMulnFUrBHnImxt03TfOwxVtc6rKra5a29",
+	"oEGX2yBq1aQ24chtnIR9kmwbGUf7uyx1INkONffOgPubGHBOlP8HMOuv7V0YcLW3TA0bzmPpso4kPb+9",
+	"mSsVulvDR1uwsjc2XeVPw6OLLLfoWbq4vCvw4HeRVA6DdBgtnIQmtCXvjhZhs2SLO68xF7KG7/5Tk3Gb",
+	"IqNEoa1gtYcTduestjd6LhLssZI5WOks/96YHl8U2jNCjXKq1nYFHXBqLElqymbYmz+r8muJTRYy0SKf",
+	"GEc7ujG2vfr0MziqjedhwI1BOBGLUzKMQg/KaGS98X6kIcNqKT++y/rM6NcsYRLcA2ub53qSFJ1AJY7a",
+	"sEyaMBOa+UJLC6ZnmluQAGIzEfwRJyxSUy0doBP9tLIHIKrQVAby3captMVee50OsXVyocoWdHPRMgtK",
+	"L/qKezZBh/JlViDdpHiQl+iBAKvyjC41JmBh9m6H/Bh957lrSecDrgQ57Oknub2v43dyYUjvVYMDmhG+",
+	"sy4fLPFTfg77H3ANLbsc0yAKVjiPI4Xls7HfYG6RXIjkWs8sxllHEGBcA25bF4Kl2DYvVPSaAerZQoFZ",
+	"p0NsewkMWc+qxAQCLFpE07gBl2lyE90wSMIEjoEIFiRUTk+hjm3Kr7E+dZLOjb6pB4sk0SwL/QRYM5+L",
+	"AYd+urlnAUqspBySJRZRwEBfhnds39L8UtorqBVfe90iOYDSsk5yGpROejQBdcDhrlFOhm9DNpsLxXiw",
+	"bP6DLYemOH6yJJKOWbw8zTNXrQdQrwkkUojzkIyrAUfMzLsKwP5sM/vneEH0M+tD0W+uwDpsZgCXANoX",
+	"4e3FofEPaTsEnLmuGztbpLKxe/5Ji7wccD2sdcubAzC3LHerYM0qrLWCvbH0kdjY4BqhHh9lrcy2sHag",
+	"P8EEPWGo9TTKXLYeSXn0WwqytN7DTBj8N1Gk5jVJnlPy+fPb79EAMxEiJMFURAF7cYYNhTr9PpknEVfg",
+	"/Hz56dXbt074eDmM6TDo0BPWPA7bvWZvdESbJ2OfNftBJ2yPjugh6/lW8Ebym0u0JdRZJYJ3+v3VoeL/",
+	"ezEY3HbazcHg9uj15X/XyeGXaLhhUn0nwuWOkq5aiKKge74QNsygYFs1kS4X2Asbk9YgnP+eHaO1+gAj",
+	"HeUjPSgA/+7yHvJdVm7H5GQdBPLGAZFWK5CNDvihd6+NDviR95B95ZEntC6wtSQDkFwE8HIRAOI5tmH0",
+	"NcVr6q1PUakfZqtiPbyrKGGdHVHTqOAF7PynVcsratb22tUeNCtHZ8oMBUZl6qz0lb0MAjbH/tiZ8vPh",
+	"p0812k/nweZHxyR1j1uxyfZoBBfcupaObW0BZIwpD1mSc7kKC/VcVlZiNDk3k1mdhgVERCNmA2ZkA6rm",
+	"RzaP6bKutfhQY+Gw2u0layFGOWE0iSOGcSSbVu3w19Dy11JgbgI106vGJHhQW5Lj3abSFoKMhVbfLMiK",
+	"M7rdqGtwOF9J5VKDErmFTvcdDZ2SZE+m3j6Zzdo/2fzhKxM2Ax+0t9jMB7qMBQ3PhXhHkwnD7/rbQC6r",
+	"XvEjCyN6vpyzP5llfb2a/wl0C5pr+vWK/ozeNrWi1jRh291uv9/rdTsbjABFW3zWnh3vVsxUTcrZ9/C7",
+	"rNfYPK2/zOcRdiRAOhWNDVkyxE8kVlM/HXDqmgjhY6dmhEQzoVGlZEETdMt4YfODATe6k1R06eU9AJag",
+	"czu2iGeFiHh0WwiZtZimPBzwdUYIMhEMjLWoExidcpZrvRlo9NIGHLrxaZqKIAXN2uppbgcQeJjn1U2p",
+	"RLNwBjdQwTgoKU40mV46vBdDExI92DZq3oDX63lkNz8ELttRWR5oRw4oD1hcFmJeFi3JgGQsJFMaj5sL",
+	"unyYdPM1245XG4G/f/3u9fnrx7UDVznk44hGnlNasnBT/jM56FdqUX4FV89YLDX8N7OdtfbllW5drAWA",
+	"eOuZ5s4esVcJFoAxU+YioKFmags5oSaF1YfqyjdVIkf2R53slS0Qpx9oPAab3ldDhqwRE40PpolTD4bP",
+	"ak7VFJFKetedOZoZzDeHG7/BwlOASE9H+x7dAfZUhO8bgXtKAvcG9cKHUbWSSbZusfkrB38Xo7ffN+4u",
+	"VwjaB6XCKhtJZrkASaXWiiOKV2JkWgO+l9AXKB4z4KXQFyyIV3Q6LJkC6Vv/imF3m2JZ3MqlG+zf+wkT",
+	"8f17RYFo1aocBfLfu8V8FJSQFaEfELqxY+wHhns4wR9/RPTHy5XRHaVYiFIl3S3CPqC4XFY2DuzqdRxx",
+	"Za22x6iHVip/VlfQzK1fto+iY26EyVfFK12idp9IktUFt9ZGlJTLMn1jq0/EVj/oA1DTRKSTaVZidV6g",
+	"40/HZE3GFpR2XsVQ8+gE35hbTD1kyMoNqCmcgMm1mnvGsWc0EkhghOj1ARdJMGVSJVSJxEYBSNeSYiwr",
+	"kYQENlnP+m4YZ3IfSR92y27WBxa4rpDgTAzHj54+1ts9pR0oQ7Ho+Aqx2p5jJAls7+lzNdZETr8z5421",
+	"v1emGrl5h1uhMfbJqqQzZrETiJAatdFoWSjYN+B9v2vNrmpKNX7DCGREY8oDDMkIIX9pPI4CE18tCEai",
+	"4OC16K1fiPaD3xkscmCiOX0dfuNHfxh+m+n3jOB5Kh7CH/zgeDJ/7rykjxZbNtyOWd4hdqXClOX82pao",
+	"RlH6kAh9+CyVGDvAbudCRraJxowq8twIVgPut/xW78Vp5gcNU0RtSAODjHai2GweU8U8m26OEY2Q/K/R",
+	"yRvwLMgm4mQcYwd7V/QfLfHaeplTAG4tnXhuZxZoyFWp/puP45kOR3OIODLRP27TFrjPkCkx4HqCvwmS",
+	"pBxTJyzJ1L+P0igOSWQCDrN4iopRzTYy23ixIUgka+iUa15/IT+8fveBGJH9ygHJFdiEiCMBQplcbwWo",
+	"inWFB/wv5PxfH16vGRgj65IBX/nKF5jmrwOrUAwanqKTvw5QSxg0PDP/XweN9qBxR7prY0424xxg2tah",
+	"JAalvyrG5uxxlmHGiuubdeNck0lb22zW1CmNlKwEHBcsxFkHVHSjtWotDtiZdA9p5bwm8SErDVWbWb5O",
+	"zS0WRSuWwqlpyOpEz9jGsJ1H0Ac3cjyzrx14Xakz7CpcL7dnvb9m94ddlC0C+WcWGe2V+WhQvl5ZMt0T",
+	"nOt0gCSrqYG0OjE37/z8sPuj6b/B8AfeHovZxYhKbHaH1Z9W3aTHuz5/0OU5sMvc9RJtdYcecnP+r1s4",
+	"XIq+2wXd1ZQB5/leYy2aM2ou94HB4aZT2PD+k3gNU7i81I2WXjNJqNOrgOVVwW0svCk3Z6SnodE2qSLD",
+	"A6es5hDlzSHm2ZtkmBHDMJ48X8FVWaEOBwud7jGRJHJB53MWDnjEz0hVqM4TNgplSLE7I7omQXrIUy6s",
+	"WA/GGS3cZ9WZFnTeIp+YgggbyqGGYeKulZJExPGIBtd10rFkqtivpvGQeHM7U0n3FXEMeVhaD7cra7t0",
+	"0rEP72B7re2zs4Ku1LXS2RTS7N9j9yz8rrL/n+2WTY2hx+MQ7Z04xIfPT8AhKiRg3xwjy9oTC1vDqfEt",
+	"/jX8PxHOulN0KtjJczbxPGTzWCwhxtMSqBdbM00s4btKqD1wK86u0RyrhcuLRWgdJXLGFIVilbUKoi21",
+	"uwchty5l6CYfvkK58q1qPTGrY76PMuRZ1fE9lA7fhsDuVkotq29tyuk4laizetKFYtFZ3edHdYfuSp+z",
+	"89uBMFcqO6+nzfKbQP9AnZtmyrBzFf948d4u5uCL+ddW4fg0D5bUlC0ry249QAWLM1XBlGXhRGORkEjl",
+	"CfjU5NXjPStn+WCldGK8nUBKMf7nvFoGwDPlc7OeAPrtvGZBNSPAqwmIf97zT160VgSeuwL2g0i0ma1e",
+	"yOzYxdRKmTl5PvS7fpeyTmd0cnJ8fNgeBaw76hyPu13GgvaIHfWPaafdDY4Pg5Nu4B8dhiN2Mu73j4N2",
+	"Ozjqd56EPBeJ2hryfBy0xz7r0JNRN+wF/SOXPJuGVvehz53HCGq/L4E+6NyDRG8rPS+otIhzhnEAkTQl",
+	"hCHWvfUtQexrZhLf2yB4p5/iLnKst8oGm+chWQEUiXZNvUmbXeXYU2qtsXujgxVvxs91toW1ZUMLrXf+",
+	"M0TWUpcYAbVCoA3NuG3iB3k6u5IWju2TNsQEBnmEYVsfTQBf+a2Tu7snkIO/Fin4oP14RPabFPwws/au",
+	"tG0Pkq+38WVLzVaapyFEFGquZ4Iu1vlHV4dBwCHWeUCTtPUnAZEdkkUSKSZfECoJHfA6mwFQikI9qTyV",
+	"lbNFi+Q59ae5eAyXdMCxC4CJter4/pnbDABT/zm2Lig44RIGBXBPUJq2exvwSGY28ecYMuARS2NfrK7h",
+	"dKZnsc0iTPEhOuBQGQrM7JRP8tI3LfIZKIoeIusLMaPXheRZY+mtsXojOdrV4i0CxVRTqoTRWTE+BA4U",
+	"4aWPxcBCHhSO+MWasIvzwve1uNFy+46NIk4hxH6rIIxC4ytIYKyimFDM9Knat1kc8GuFsuKVmlF8U1oe",
+	"V2m5h8m//5VpLDnpIgumSYkpMmYsBFQW+soBz+0gz90ltRtPdpWKjXN9Q9Z9I+srA/ZNGNv+0+rYpi7E",
+	"n6Ka6LfqKQ8QWFE+ub9Gvr3JtZyY+VTCbm1J1nfRNSsHW9iW7TXurmKtVWiSFXGpGA0HvFSjXXB2CtJo",
+	"gIXaclk0K8PivOqWFcHqrtuXj9yxrIgZ95dITfcRQxEzaX7dXLYP4qjhlPdSY8/LxsEoWAVVQ0MNZppE",
+	"NCacqYVIriGUZSTUlHxYnoskmIKIfs64FMmbWCx2LNdngqc3RHBgzLgSEDn9CGKqQab2ash79cErqxsx",
+	"lZNFIz5P1dU+jmrHpNE8ZXRDvmg7TxatyRRd9ymUYnD391AU2m2L7a236K/dYnlgSDheY/zayoRVXwfw",
+	"EW1YBZaw+03c5Nr9ibtOOsBSSPHAhnqR1uPnqcJE/2/BON+CcarS0TnN2t1KKx1g19uquJQj5cZsXC00",
+	"lezftX6NX1g0mSosT4F2b4+gxRvI0Jt2bYMYIrApL9OkH+BFJFPegBsbuwcZTUCqYRj9PI4ClrWsgvgd",
+	"MsQ+r0MiWQz7x2oKiTobcFsfPlIe0auZg+eaJowkTKUJry9KMWHKbfi+RS3mOVQBH5uMFY04pvJ1mvBi",
+	"0QnrP6gv7YBbaWxNX/JVvsEv91HRYZyif6MYlL+YaiEPN1fHrkt4AsdWy1oyx0mv5DnpH5YdJ/2C46R7",
+	"lzElO8Zxt+x96ZfGOD50xzi+28DNssX1SwMfnZQX1yss7vAu44PZ4o5KY/TKniH9hrM4aJ4XCD5OIeR0",
+	"RlUS3YIMS0eYOfRws4Ud9OKi3/F8r+11L70L32t3vLbXufQu2l7bOzr02pfeBfzkdQ8vL/XeKn6vzmbH",
+	"V6cAoo6maHCBoRZIPL8KeIYP7dJo3cJYjgdNCwZyKhIrGGXQPi6NcFwG9nEZ2H9Ar0L3ltwVwZpfN6QC",
+	"f81JxabLtg+n5B8Ki/8pbXkXGSsfZWN5gPxVQ8iydh+WgEfK+IwsU4Gu+K3/k63eHMju0uDNyA+AprU2",
+	"jXM6kbmA6/S7dwdHNxi8gBWqULohkSw28h9wt8UKtlchoyWhRM5pwFqFVOJAzLCDTaV2FrSJMB2r8/70",
+	"pjZIIfcaAo2Bu7XIL9bQYTK18fdnspixbdpy05G4YYW8bDVNmJyKOMR0bUXBfzcEWj1sDTi0nxmyW8ig",
+	"HnrlvG9CYymIpEtpei8vRBJK697DBg2ENycJnUkw/wDgNERnNGTVdeu/TAfs13pOjl1aXrQG/N6tQ3Lb",
+	"z4CXjT9npCCe8aUW3GY062+yxjj0IIuQAWg1c9fgmEfMG3mDSCXmpEvGTPPYYsKJM1j2+LRrGiTs0ZYE",
+	"d+ubLeuPsWXtgDH3s2Sx/L45wvMGmS7HtwvcTRKNUmX4e9/X8o55Rc+tD89rXEdcXyNNKTRLn1NYwEXP",
+	"93q9y8ts7X6r1+12vcYCFLvGabvVPuq1NRKU5+n2/E5hHotOqyfrdL1uf81kfuvouF87Wcc/OXQnM1i6",
+	"Zl99r39SnOqke+RO1ev0+lpngnZNAZurxmnTb7WPjjWGCj1Lu3Xkt7XU+R9tbvya7XKW6O9KAv8ElmQo",
+	"OZjXH2xvrD+oFdO8/mDnz2VV9lvH7R3LLbrbbXf+7BbmHJO/2ZAfwcP+rd3IA9qNuDbkB5iL6/pmrC3X",
+	"5WCtk5VETc/D+iajXl3nzwE3muMvrg7iBlnaisUYMQrjL6ht1pcRFg/6bUChO61IcgzfzHsN6m9NeCfU",
+	"A+j5PTQa5KrYKaHOvgYcxiEiDt1KAjgt6EkQZ0VJkCYJtFPnbIVdulwg9eFR/yb2qsBQcRa9+7Ue2m/F",
+	"encs1vvkpXrd23j4kEK8G6MIy+XJv9Xh/aqJ/cvqiT28Vm9958NnkkTYog49klpNh0bSJhcU+i3a+Gn4",
+	"tVSn/dA6y+ZUTXNfmWEuFXV/RdX2due43Di00htUM7BUmr55a+oM6Hc8krAbcc0gul4LykGchixskX+w",
+	"JboYDX2figUnJilgrFhisgtQWaiWHvgM8z9O3YHUjF2h5GbTu1Wms8GnpdS3VWO068YIouZIoDkPgFn6",
+	"plP4poqCf0C6P4JqB1IKB7qJfsKof4ow1ifJz7eIagkSXor1GZf1zoZXpsczxf7SJjYCjNaYoM7Zgrz8",
+	"8JZcsyX6HK4ZmOwjbvsp46awlBUXC2g9wWLJTl079zVjc4nVkSMltaQ5Xd3mWW/nQSZsfWdKPRdA1g1M",
+	"ypO5IoW7XrlxVfl9a5x+lW1jg2VWQ1cDfhur7F6SCnB7tvVobeLqPLq6ZvpdNRlfdX/rNI8W/7y9/s0f",
+	"Hc46f789jtvzn8OT3//Wk/+anveD9z79mL6Ovhtfa8Ig0cG/TfD/FvDeFKtfa4VoPz0Je88W+qy3IWJe",
+	"5iWKErhT/6m2hm/R/A/pNwfIbojyTnQ+E9EOvuj/5EVPV1VJ+QiChXR732sKTxUUzkeSn7BAJNg9VHpk",
+	"RhMt1hmJpFVT2V4/yGj4A0vbwyS1NMw+21rzvo+EVaQadUL+0xfswPM1C99R0tpEo6zQjkzpm476dHce",
+	"L+J97vwWiqa52Vgn2lUeM/Sv0SAzArJWh3RbfdHm737z5NL8t3n5xfcOO3d1vb8uETbQHmPFmo3kiKZD",
+	"qLSIEmcoAigB0squyQF4NQzAykP9AA0n3AgdFLfMJm0B9mo3sh9Mo/RiUO6CmmokpiDrVCzIgsUxiZQN",
+	"oJLO8Bj5U9PqrBKRXJkKgq/qgpWd4R1LZ3WOt1zOwfuOSZGe6d2jV52VIMyTmsTYlNp2hs9Sx6qDm5nd",
+	"vqMmaEgPO0n0PYWpYiGuSTrH/VW69DmToVWlOhNcAFutK0qsNuJ+infk7vLu/wUAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
