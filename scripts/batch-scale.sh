@@ -4,7 +4,9 @@
 # ratio of their times. Each replica is a `tagifai batch` process with one
 # worker: the second, given the same input, finds the same job and shares its
 # chunks. Also prints where the CPU time went: each replica's, and the
-# database's (the CPU time of PostgreSQL's processes during the run).
+# database's (the CPU time of PostgreSQL's processes during the run). The
+# binary and the model are copied first, so the run does not see later
+# changes to the tree.
 #
 #   DATABASE_URL=postgres://... scripts/batch-scale.sh     # e.g. from scripts/postgres.sh
 set -euo pipefail
@@ -17,6 +19,7 @@ command -v psql >/dev/null || { echo "batch-scale.sh: psql is not installed (apt
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/tagifai" .
+cp -r artifacts "$work/artifacts"
 go run ./scripts/batchdata -n "$N" "$DATA/dataset.csv" "$DATA/holdout.csv" > "$work/items.csv"
 
 # postgres_cpu: CPU seconds used so far by the cluster in
@@ -40,18 +43,19 @@ run() {
   local url="$DATABASE_URL"
   [[ $url == *\?* ]] && url+="&search_path=$schema" || url+="?search_path=$schema"
   # The registry and its model first, so that the replicas start together.
-  "$work/tagifai" batch --input <(head -2 "$work/items.csv") --data-dir "$work/d0" --database-url "$url" >/dev/null 2>&1
+  "$work/tagifai" batch --input <(head -2 "$work/items.csv") --data-dir "$work/d0" --artifacts "$work/artifacts" --database-url "$url" >/dev/null
   pg0=$(postgres_cpu)
   start=$(date +%s.%N)
   for cpu in "$@"; do
     i=$((i + 1))
     taskset -c "$cpu" /usr/bin/time -f "  replica $i on CPU $cpu: %e s wall, %U s user, %S s sys" \
-      "$work/tagifai" batch --input "$work/items.csv" --data-dir "$work/d$i" --database-url "$url" --workers 1 \
+      "$work/tagifai" batch --input "$work/items.csv" --data-dir "$work/d$i" --artifacts "$work/artifacts" --database-url "$url" --workers 1 \
       > "$work/out$i" 2> "$work/err$i" &
     pids+=($!)
   done
-  for p in "${pids[@]}"; do wait "$p"; done
+  for p in "${pids[@]}"; do wait "$p" || { cat "$work"/err*; exit 1; }; done
   end=$(date +%s.%N)
+  sleep 1 # for the postmaster to reap the replicas' backends, and count their time
   pg1=$(postgres_cpu)
   local secs
   secs=$(echo "$end - $start" | bc)
