@@ -20,7 +20,10 @@ db_flags=()
 if [[ -n ${DATABASE_URL:-} ]]; then
   command -v psql >/dev/null || { echo "batch-crash.sh: psql is not installed" >&2; exit 1; }
   db_flags=(--database-url "$DATABASE_URL")
-  count() { psql "$DATABASE_URL" -qtAc "$1"; }
+  # psql takes no search_path in a URL (pgx does): pass it as an option.
+  schema=$(sed -n 's/.*[?&]search_path=\([^&]*\).*/\1/p' <<< "$DATABASE_URL")
+  psql_url=$(sed -e 's/?search_path=[^&]*&/?/' -e 's/[?&]search_path=[^&]*//' <<< "$DATABASE_URL")
+  count() { PGOPTIONS=${schema:+-csearch_path=$schema} psql "$psql_url" -qtAc "$1"; }
 else
   command -v sqlite3 >/dev/null || { echo "batch-crash.sh: sqlite3 is not installed" >&2; exit 1; }
   count() { sqlite3 "$work/data/registry.db" "$1"; }
