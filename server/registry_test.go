@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,7 +57,9 @@ func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*Config
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := registry.OpenSQLite(ctx, filepath.Join(dir, "registry.db"))
+	path := filepath.Join(dir, "registry.db")
+	require.NoError(t, os.WriteFile(path, migratedDatabase(t), 0o600))
+	store, err := registry.OpenSQLite(ctx, path)
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	log := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
@@ -96,6 +100,47 @@ func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*Config
 		assert.NoError(t, <-queueDone)
 	})
 	return s, reg, k
+}
+
+// migrated is an empty SQLite registry with the registry's and the batch
+// queue's migrations applied, made once: applying them for every test
+// server is most of what a server costs to start under the race detector.
+var migrated struct {
+	once sync.Once
+	data []byte
+	err  error
+}
+
+// migratedDatabase returns the bytes of an empty, migrated SQLite registry.
+func migratedDatabase(t testing.TB) []byte {
+	t.Helper()
+	migrated.once.Do(func() {
+		dir, err := os.MkdirTemp("", "tagifai-migrated-")
+		if err != nil {
+			migrated.err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		path := filepath.Join(dir, "registry.db")
+		store, err := registry.OpenSQLite(context.Background(), path)
+		if err != nil {
+			migrated.err = err
+			return
+		}
+		_, err = batch.NewQueue(context.Background(), batch.Config{Store: store, Load: func(context.Context, string, int) (batch.Classifier, error) {
+			return nil, errors.New("unused")
+		}, Replica: "template"})
+		if cerr := store.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			migrated.err = err
+			return
+		}
+		migrated.data, migrated.err = os.ReadFile(path)
+	})
+	require.NoError(t, migrated.err)
+	return migrated.data
 }
 
 // putVersion uploads data as version of the default model through s,
