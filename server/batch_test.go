@@ -18,6 +18,7 @@ import (
 // version only.
 func TestBatchJobOverHTTP(t *testing.T) {
 	s, _, k := newRegistryServer(t, false)
+	workBatchJobs(t, s)
 	_, v2 := artifacts(t)
 	var b strings.Builder
 	b.WriteString("id,text\n")
@@ -85,6 +86,7 @@ func TestBatchJobOverHTTP(t *testing.T) {
 // its version be deleted.
 func TestBatchJobListAndDelete(t *testing.T) {
 	s, reg, k := newRegistryServer(t, false)
+	workBatchJobs(t, s)
 	_, v2 := artifacts(t)
 	create := func(body string) string {
 		t.Helper()

@@ -92,14 +92,25 @@ func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*Config
 	require.NoError(t, s.LoadServing(ctx))
 	bctx, stop := context.WithCancel(ctx)
 	require.NoError(t, s.Start(bctx))
-	queueDone := make(chan error, 1)
-	go func() { queueDone <- queue.Run(bctx) }()
+	t.Cleanup(func() { stop(); s.Wait() })
+	return s, reg, k
+}
+
+// workBatchJobs runs the batch queue of s, a server of newRegistryServer,
+// until the test ends. Servers take jobs without it, but only a test that
+// needs them worked runs it: a queue polls its database, which costs tests
+// that make many servers.
+func workBatchJobs(t testing.TB, s *Server) {
+	t.Helper()
+	q, ok := s.batch.(*batch.Queue)
+	require.True(t, ok, "the server has a batch queue")
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- q.Run(ctx) }()
 	t.Cleanup(func() {
 		stop()
-		s.Wait()
-		assert.NoError(t, <-queueDone)
+		assert.NoError(t, <-done)
 	})
-	return s, reg, k
 }
 
 // migrated is an empty SQLite registry with the registry's and the batch
