@@ -121,9 +121,6 @@ func New(store Store, dir string, log *slog.Logger) (*Registry, error) {
 // tempPrefix starts the names of files being written.
 const tempPrefix = ".upload-"
 
-// Store returns the metadata store.
-func (r *Registry) Store() Store { return r.store }
-
 func (r *Registry) path(name string, version int) string {
 	return filepath.Join(r.dir, name, strconv.Itoa(version)+".tagifai")
 }

@@ -41,10 +41,10 @@ func databaseFactories(t *testing.T) map[string]func(t *testing.T) func(context.
 
 // storeFactories are the Store implementations the suite runs against; each
 // returns an empty store, closed when the test ends.
-func storeFactories(t *testing.T) map[string]func(t *testing.T) Store {
-	f := map[string]func(t *testing.T) Store{}
+func storeFactories(t *testing.T) map[string]func(t *testing.T) *SQLStore {
+	f := map[string]func(t *testing.T) *SQLStore{}
 	for name, newDatabase := range databaseFactories(t) {
-		f[name] = func(t *testing.T) Store {
+		f[name] = func(t *testing.T) *SQLStore {
 			s, err := newDatabase(t)(context.Background())
 			require.NoError(t, err)
 			t.Cleanup(func() { s.Close() })
@@ -430,9 +430,9 @@ func TestStore(t *testing.T) {
 					name string
 					// run makes n concurrent calls on a new store and checks
 					// what they did.
-					run func(t *testing.T, s Store)
+					run func(t *testing.T, s *SQLStore)
 				}{
-					{"the same version: one creates it, the rest conflict", func(t *testing.T, s Store) {
+					{"the same version: one creates it, the rest conflict", func(t *testing.T, s *SQLStore) {
 						for round := range n {
 							name := fmt.Sprintf("m%d", round)
 							errs := concurrently(n, func(i int) error {
@@ -446,7 +446,7 @@ func TestStore(t *testing.T) {
 							assert.Equal(t, 1, m.VersionCount, "round %d", round)
 						}
 					}},
-					{"distinct versions of a new model: all created", func(t *testing.T, s Store) {
+					{"distinct versions of a new model: all created", func(t *testing.T, s *SQLStore) {
 						for round := range n {
 							name := fmt.Sprintf("m%d", round)
 							errs := concurrently(n, func(i int) error {
@@ -459,7 +459,7 @@ func TestStore(t *testing.T) {
 							assert.Equal(t, n, m.VersionCount, "round %d", round)
 						}
 					}},
-					{"the same user name: one creates it, the rest conflict", func(t *testing.T, s Store) {
+					{"the same user name: one creates it, the rest conflict", func(t *testing.T, s *SQLStore) {
 						for round := range n {
 							name := fmt.Sprintf("user%d", round)
 							errs := concurrently(n, func(i int) error {
@@ -474,7 +474,7 @@ func TestStore(t *testing.T) {
 						require.NoError(t, err)
 						assert.Len(t, users, n)
 					}},
-					{"delete against set serving: never a serving version that is gone", func(t *testing.T, s Store) {
+					{"delete against set serving: never a serving version that is gone", func(t *testing.T, s *SQLStore) {
 						for round := range n {
 							name := fmt.Sprintf("m%d", round)
 							require.NoError(t, s.CreateVersion(ctx, testVersion(name, 1, "aaa"), testArtifact(name, 1, "aaa")))

@@ -137,9 +137,9 @@ func TestBatchJobListAndDelete(t *testing.T) {
 	const long = "00000000000000bb"
 	ctx := context.Background()
 	now := time.Now()
-	require.NoError(t, reg.Store().CreateJob(ctx, registry.Job{ID: long, Model: DefaultModelName, Version: 2,
+	require.NoError(t, reg.CreateJob(ctx, registry.Job{ID: long, Model: DefaultModelName, Version: 2,
 		Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, []registry.Item{{ID: "v2-item", Text: "Kubernetes"}}))
-	_, err := reg.Store().ClaimJob(ctx, long, "elsewhere", now, now.Add(time.Hour))
+	_, err := reg.ClaimJob(ctx, long, "elsewhere", now, now.Add(time.Hour))
 	require.NoError(t, err)
 	r = doResult(s, request{method: "DELETE", path: "/models/tagifai/versions/2", header: admin})
 	require.Equal(t, http.StatusConflict, r.status, r.body)

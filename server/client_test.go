@@ -113,9 +113,7 @@ func (b blockingPredictor) PredictBatch(texts []string) []model.Prediction {
 func TestGracefulShutdown(t *testing.T) {
 	s := newTestServer(t, false)
 	bp := blockingPredictor{started: make(chan struct{}, 1), release: make(chan struct{})}
-	m, err := NewServing(ModelInfo{Name: "tagifai", Version: 1, RunID: "slow", Args: fakeArgs{}, Performance: fakePerformance}, bp)
-	require.NoError(t, err)
-	s.SetServing(m)
+	s.serving.Set(fakeVersion(t, "slow", bp))
 	url, stop := serveOnLoopback(t, s)
 
 	type result struct {
@@ -188,9 +186,7 @@ func (panickingPredictor) PredictBatch([]string) []model.Prediction {
 
 func TestPredictorPanicIsA500(t *testing.T) {
 	s := newTestServer(t, false)
-	m, err := NewServing(ModelInfo{Name: "tagifai", Version: 1, RunID: "broken", Args: fakeArgs{}, Performance: fakePerformance}, panickingPredictor{})
-	require.NoError(t, err)
-	s.SetServing(m)
+	s.serving.Set(fakeVersion(t, "broken", panickingPredictor{}))
 
 	rec := do(s, request{method: "POST", path: "/predict", body: `{"texts":[{"text":"x"}]}`, contentType: jsonCT})
 	require.Equal(t, http.StatusInternalServerError, rec.Code)
@@ -203,8 +199,7 @@ func TestPredictorPanicIsA500(t *testing.T) {
 
 func TestDocs(t *testing.T) {
 	yamlSpec := []byte("openapi: 3.0.3\n# as written\n")
-	s, err := New(Config{SpecYAML: yamlSpec})
-	require.NoError(t, err)
+	s := newTestServer(t, false, func(c *testConfig) { c.SpecYAML = yamlSpec })
 
 	tests := []struct {
 		path, contentType, contains string

@@ -64,7 +64,7 @@ type contractCase struct {
 	registry     bool
 	caller       string
 	requireAuth  bool
-	prepare      func(*testing.T, *registry.Registry)
+	prepare      func(*testing.T, testRegistry)
 	smallUploads bool // a server that takes uploads of at most 1 KiB
 }
 
@@ -200,18 +200,16 @@ func TestContract(t *testing.T) {
 			var s *Server
 			req := tc.req
 			if tc.registry {
-				var reg *registry.Registry
+				var reg testRegistry
 				var k apiKeys
-				s, reg, k = newRegistryServer(t, tc.requireAuth, func(c *Config) {
+				s, reg, k = newRegistryServer(t, tc.requireAuth, func(c *testConfig) {
 					if tc.smallUploads {
 						c.MaxUploadBytes = 1 << 10
 					}
+					c.notServing = tc.notReady // as before the first model loads
 				})
 				if tc.prepare != nil {
 					tc.prepare(t, reg)
-				}
-				if tc.notReady {
-					s.serving.Store(nil) // as before the first model loads
 				}
 				req = req.withHeader(k.as(tc.caller))
 			} else {
@@ -352,7 +350,7 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 	reg := func(name, op string, r request, status int, caller string) contractCase {
 		return contractCase{name: name, op: op, req: r, status: status, registry: true, caller: caller}
 	}
-	uploadV2 := func(t *testing.T, r *registry.Registry) {
+	uploadV2 := func(t *testing.T, r testRegistry) {
 		_, _, err := r.Upload(context.Background(), "tagifai", 2, v2, "test")
 		require.NoError(t, err)
 	}
@@ -368,8 +366,8 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 	del := func(path string) request { return request{method: "DELETE", path: path} }
 	const serving, versioned = "/models/tagifai/serving-version", "/models/tagifai/versions/1/predictions"
 
-	prepared := func(op string) func(*testing.T, *registry.Registry) {
-		return func(t *testing.T, r *registry.Registry) { prepareSample(t, r, op, v2) }
+	prepared := func(op string) func(*testing.T, testRegistry) {
+		return func(t *testing.T, r testRegistry) { prepareSample(t, r, op, v2) }
 	}
 	for i := range cases {
 		cases[i].prepare = prepared(cases[i].op)
@@ -389,12 +387,12 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		contractCase{name: "batch job before a model loads", op: "createBatchJob", req: samples["createBatchJob"], status: 503, registry: true, caller: "predictor", notReady: true},
 		contractCase{name: "get batch job", op: "getBatchJob", req: samples["getBatchJob"], status: 200, registry: true, caller: "predictor", prepare: prepared("getBatchJob")},
 		contractCase{name: "get batch job that another replica runs", op: "getBatchJob", req: get(jobs + "/00000000000000aa"), status: 200, registry: true, caller: "predictor",
-			prepare: func(t *testing.T, r *registry.Registry) {
+			prepare: func(t *testing.T, r testRegistry) {
 				ctx := context.Background()
 				now := time.Now()
-				require.NoError(t, r.Store().CreateJob(ctx, registry.Job{ID: "00000000000000aa", Model: DefaultModelName, Version: 1,
+				require.NoError(t, r.CreateJob(ctx, registry.Job{ID: "00000000000000aa", Model: DefaultModelName, Version: 1,
 					Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, []registry.Item{{ID: "1", Text: "x"}}))
-				_, err := r.Store().ClaimJob(ctx, "00000000000000aa", "replica-x", now, time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+				_, err := r.ClaimJob(ctx, "00000000000000aa", "replica-x", now, time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 				require.NoError(t, err)
 			},
 			check: func(t *testing.T, body map[string]any) {

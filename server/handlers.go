@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/tagifai/tagifai/gen"
+	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // HealthCheck implements GET /.
 func (s *Server) HealthCheck(ctx context.Context, _ gen.HealthCheckRequestObject) (gen.HealthCheckResponseObject, error) {
-	m := s.serving.Load()
+	m := s.serving.Current()
 	if m == nil {
 		return nil, errNotReady
 	}
@@ -25,11 +27,11 @@ func (s *Server) HealthCheck(ctx context.Context, _ gen.HealthCheckRequestObject
 
 // GetPerformance implements GET /performance.
 func (s *Server) GetPerformance(ctx context.Context, req gen.GetPerformanceRequestObject) (gen.GetPerformanceResponseObject, error) {
-	m := s.serving.Load()
+	m := s.serving.Current()
 	if m == nil {
 		return nil, errNotReady
 	}
-	perf := m.performance
+	perf := toPerformance(m.Performance)
 	if f := req.Params.Filter; f != nil {
 		switch *f {
 		case gen.Overall:
@@ -48,23 +50,23 @@ func (s *Server) GetPerformance(ctx context.Context, req gen.GetPerformanceReque
 
 // GetArgs implements GET /args.
 func (s *Server) GetArgs(ctx context.Context, _ gen.GetArgsRequestObject) (gen.GetArgsResponseObject, error) {
-	m := s.serving.Load()
+	m := s.serving.Current()
 	if m == nil {
 		return nil, errNotReady
 	}
 	e := metaFrom(ctx, http.StatusOK)
 	resp := gen.GetArgs200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url}
-	resp.Data.Args = m.args
+	resp.Data.Args = m.Args
 	return resp, nil
 }
 
 // GetArg implements GET /args/{arg}.
 func (s *Server) GetArg(ctx context.Context, req gen.GetArgRequestObject) (gen.GetArgResponseObject, error) {
-	m := s.serving.Load()
+	m := s.serving.Current()
 	if m == nil {
 		return nil, errNotReady
 	}
-	v, ok := m.args[req.Arg]
+	v, ok := m.Args[req.Arg]
 	if !ok {
 		return nil, problemError(http.StatusNotFound, typeNotFound,
 			fmt.Sprintf("no training argument named %q; GET /args lists them", req.Arg), "path", "arg")
@@ -78,9 +80,9 @@ func (s *Server) GetArg(ctx context.Context, req gen.GetArgRequestObject) (gen.G
 
 // Predict implements POST /predict.
 func (s *Server) Predict(ctx context.Context, req gen.PredictRequestObject) (gen.PredictResponseObject, error) {
-	m := s.serving.Load()
-	if m == nil {
-		return nil, errNotReady
+	m, err := s.serving.Route(ctx)
+	if err != nil {
+		return nil, err
 	}
 	texts, err := textsOf(req.Body.Texts)
 	if err != nil {
@@ -105,19 +107,15 @@ func textsOf(in []gen.TextInput) ([]string, error) {
 	return texts, nil
 }
 
-// predict runs m on texts, records metrics, and shapes the result for the
-// API.
-func (s *Server) predict(m *Serving, texts []string) []gen.Prediction {
+// predict runs m on texts, reports the predictions to the serving
+// lifecycle, and shapes the result for the API.
+func (s *Server) predict(m *serving.Version, texts []string) []gen.Prediction {
 	classes := m.Predictor.Classes()
 	preds := m.Predictor.PredictBatch(texts)
-	s.metrics.observePredictions(m, preds)
+	s.serving.Report(m, preds)
 	out := make([]gen.Prediction, len(preds))
 	for i, pr := range preds {
-		probs := make(map[string]float64, len(classes))
-		for j, c := range classes {
-			probs[c] = pr.Probabilities[j]
-		}
-		out[i] = gen.Prediction{InputText: texts[i], PredictedTag: pr.Tag, PredictedProbabilities: probs}
+		out[i] = gen.Prediction{InputText: texts[i], PredictedTag: pr.Tag, PredictedProbabilities: model.ProbabilitiesByClass(classes, pr.Probabilities)}
 	}
 	return out
 }
@@ -136,13 +134,11 @@ func (s *Server) Readiness(ctx context.Context, _ gen.ReadinessRequestObject) (g
 	if !s.Ready() {
 		return nil, errNotReady
 	}
-	if s.registry != nil {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		if err := s.registry.Store().Ping(pctx); err != nil {
-			s.log.Error("readiness: database does not answer", slog.String("error", err.Error()))
-			return nil, problemError(http.StatusServiceUnavailable, typeNotReady, "the registry's database does not answer")
-		}
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := s.store.Ping(pctx); err != nil {
+		s.log.Error("readiness: database does not answer", slog.String("error", err.Error()))
+		return nil, problemError(http.StatusServiceUnavailable, typeNotReady, "the registry's database does not answer")
 	}
 	e := metaFrom(ctx, http.StatusOK)
 	resp := gen.Readiness200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url}

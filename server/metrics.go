@@ -14,6 +14,7 @@ import (
 
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // metrics are the server's Prometheus metrics. Every label has a bounded
@@ -112,7 +113,7 @@ func (m *metrics) instrument(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // observePredictions counts predictions by tag and records their confidence.
-func (m *metrics) observePredictions(s *Serving, preds []model.Prediction) {
+func (m *metrics) observePredictions(s *serving.Version, preds []model.Prediction) {
 	m.textsPerRequest.Observe(float64(len(preds)))
 	version := strconv.Itoa(s.Version)
 	conf := m.confidence.WithLabelValues(s.Name, version)

@@ -49,16 +49,11 @@ var callers = []string{"anonymous", "garbage", "revoked", "viewer", "predictor",
 
 // newRegistryServer returns a server whose registry holds the committed
 // model as version 1 (serving) and a user for each role.
-func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*Config)) (*Server, *registry.Registry, apiKeys) {
+func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*testConfig)) (*Server, testRegistry, apiKeys) {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	store, err := registry.OpenSQLite(ctx, filepath.Join(dir, "registry.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { store.Close() })
 	log := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
-	reg, err := registry.New(store, filepath.Join(dir, "artifacts"), log)
-	require.NoError(t, err)
+	store, reg := openTestRegistry(t, log)
 	imported, err := reg.ImportIfEmpty(ctx, DefaultModelName, committedArtifactDir, "test")
 	require.NoError(t, err)
 	require.True(t, imported)
@@ -75,17 +70,21 @@ func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*Config
 	require.NoError(t, err)
 	k["revoked"] = key
 
-	cfg := Config{Logger: log, Registry: reg, RequireAuth: requireAuth}
+	tc := testConfig{Config: Config{Logger: log, RequireAuth: requireAuth}}
 	for _, c := range configure {
-		c(&cfg)
+		c(&tc)
 	}
-	s, err := New(cfg)
-	require.NoError(t, err)
-	require.NoError(t, s.LoadServing(ctx))
-	bctx, stop := context.WithCancel(ctx)
-	require.NoError(t, s.Start(bctx))
-	t.Cleanup(func() { stop(); s.Wait() })
-	return s, reg, k
+	s := wireServer(t, store, reg, true, tc)
+	if !tc.notServing {
+		require.NoError(t, s.serving.LoadServing(ctx))
+	}
+	return s, testRegistry{store, reg}, k
+}
+
+// testRegistry is a test's registry: its database and its files.
+type testRegistry struct {
+	*registry.SQLStore
+	*registry.Registry
 }
 
 // putVersion uploads data as version of the default model through s,
@@ -151,7 +150,7 @@ const (
 // prepareSample makes what op's sample request needs to succeed: a second
 // version to delete, a finished job (unless there is one), a stored
 // prediction.
-func prepareSample(t testing.TB, reg *registry.Registry, op string, v2 []byte) {
+func prepareSample(t testing.TB, reg testRegistry, op string, v2 []byte) {
 	t.Helper()
 	ctx := context.Background()
 	switch op {
@@ -159,20 +158,20 @@ func prepareSample(t testing.TB, reg *registry.Registry, op string, v2 []byte) {
 		_, _, err := reg.Upload(ctx, DefaultModelName, 2, v2, "test")
 		require.NoError(t, err)
 	case "getBatchJob", "listBatchJobs", "deleteBatchJob", "listBatchJobPredictions", "getStoredPrediction":
-		if _, err := reg.Store().Job(ctx, sampleJobID); err == nil {
+		if _, err := reg.Job(ctx, sampleJobID); err == nil {
 			return // prepared already
 		}
 		now := time.Now().UTC()
 		items := []registry.Item{{ID: sampleItemID, Text: "Transfer learning with transformers"}}
 		// A job that a replica other than the test server's ran to its end.
-		require.NoError(t, reg.Store().CreateJob(ctx, registry.Job{ID: sampleJobID, Model: DefaultModelName, Version: 1,
+		require.NoError(t, reg.CreateJob(ctx, registry.Job{ID: sampleJobID, Model: DefaultModelName, Version: 1,
 			Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, items))
-		_, err := reg.Store().ClaimJob(ctx, sampleJobID, "elsewhere", now, now.Add(time.Hour))
+		_, err := reg.ClaimJob(ctx, sampleJobID, "elsewhere", now, now.Add(time.Hour))
 		require.NoError(t, err)
-		require.NoError(t, reg.Store().SaveChunk(ctx, sampleJobID, "elsewhere", now.Add(time.Hour), registry.Chunk{Done: 1, Predictions: []registry.StoredPrediction{{
+		require.NoError(t, reg.SaveChunk(ctx, sampleJobID, "elsewhere", now.Add(time.Hour), registry.Chunk{Done: 1, Predictions: []registry.StoredPrediction{{
 			Model: DefaultModelName, Version: 1, ItemID: sampleItemID, TextSHA256: "00", Tag: "natural-language-processing",
 			Probabilities: map[string]float64{"natural-language-processing": 0.9, "other": 0.1}, CreatedAt: now}}}))
-		require.NoError(t, reg.Store().FinishJob(ctx, sampleJobID, "elsewhere", registry.JobSucceeded, "", now))
+		require.NoError(t, reg.FinishJob(ctx, sampleJobID, "elsewhere", registry.JobSucceeded, "", now))
 	}
 }
 
@@ -378,7 +377,7 @@ func (r *requestResult) problemMessage() string {
 func TestReadinessNeedsDatabase(t *testing.T) {
 	s, reg, _ := newRegistryServer(t, false)
 	assert.Equal(t, http.StatusOK, do(s, request{method: "GET", path: "/health/ready"}).Code)
-	require.NoError(t, reg.Store().Close())
+	require.NoError(t, reg.Close())
 	r := doResult(s, request{method: "GET", path: "/health/ready"})
 	assert.Equal(t, http.StatusServiceUnavailable, r.status)
 	assert.Contains(t, r.problemMessage(), "database")
