@@ -49,6 +49,7 @@ func writeFixtureArgs(t *testing.T) string {
 }
 
 func TestCLITrainEvaluatePredict(t *testing.T) {
+	t.Parallel()
 	argsPath := writeFixtureArgs(t)
 	out := filepath.Join(t.TempDir(), "artifacts")
 	environ := map[string]string{"SOURCE_DATE_EPOCH": "1700000000"}
@@ -129,6 +130,7 @@ func mustRead(t *testing.T, path string) []model.Example {
 }
 
 func TestCLIUsageErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		args   []string
@@ -156,6 +158,7 @@ func TestCLIUsageErrors(t *testing.T) {
 }
 
 func TestCLIErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -211,6 +214,7 @@ func serveCommittedModel(t *testing.T, requireAuth bool) (baseURL, key string) {
 // with the same model's artifacts prints, and turns an error response into
 // an error that carries the server's problems.
 func TestCLIPredictRemote(t *testing.T) {
+	t.Parallel()
 	texts := []string{
 		"Transfer learning with transformers for text classification.",
 		"Generative adversarial networks in both PyTorch and TensorFlow.",

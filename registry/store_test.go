@@ -105,6 +105,7 @@ func testArtifact(name string, version int, checksum string) []byte {
 
 // TestStore is the one suite every Store implementation must pass.
 func TestStore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for name, open := range storeFactories(t) {
 		t.Run(name, func(t *testing.T) {
@@ -517,6 +518,7 @@ func TestStore(t *testing.T) {
 // TestSQLiteReopen: data and migrations survive closing and reopening, in
 // a directory whose name would end a URL early.
 func TestSQLiteReopen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "a#b?c")
 	require.NoError(t, os.Mkdir(dir, 0o700))
@@ -538,6 +540,7 @@ func TestSQLiteReopen(t *testing.T) {
 // TestSQLiteSeparatePaths: two databases whose paths differ only after a
 // '#' are two databases.
 func TestSQLiteSeparatePaths(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	base := t.TempDir()
 	for _, name := range []string{"x#1", "x#2"} {
@@ -557,6 +560,7 @@ func TestSQLiteSeparatePaths(t *testing.T) {
 // TestSQLConcurrentOpen: replicas that start at once against one new
 // database all open it, and each migration is applied exactly once.
 func TestSQLConcurrentOpen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for name, newDatabase := range databaseFactories(t) {
 		t.Run(name, func(t *testing.T) {
@@ -589,6 +593,7 @@ func TestSQLConcurrentOpen(t *testing.T) {
 // TestSQLMigrationsMatch: every dialect has the same migrations, by number
 // and name, so that a schema change is never made for one database only.
 func TestSQLMigrationsMatch(t *testing.T) {
+	t.Parallel()
 	names := func(dialect string) []string {
 		entries, err := fs.ReadDir(migrations, path.Join("migrations", dialect))
 		require.NoError(t, err)
@@ -610,6 +615,7 @@ func TestSQLMigrationsMatch(t *testing.T) {
 // TestLookupWaitsForItsTurn: a lookup that finds every connection taken
 // waits for one, and gives up when its request does.
 func TestLookupWaitsForItsTurn(t *testing.T) {
+	t.Parallel()
 	for name, newDatabase := range databaseFactories(t) {
 		t.Run(name, func(t *testing.T) {
 			s, err := newDatabase(t)(context.Background())
@@ -635,6 +641,7 @@ func TestLookupWaitsForItsTurn(t *testing.T) {
 // serving version, and nothing of a change that failed or of one in
 // another schema; SQLite says it cannot.
 func TestServingAnnouncements(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for name, newDatabase := range databaseFactories(t) {
 		t.Run(name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 // predictions page in order; lookups answer from the store for the serving
 // version only.
 func TestBatchJobOverHTTP(t *testing.T) {
+	t.Parallel()
 	s, _, k := newRegistryServer(t, false)
 	_, v2 := artifacts(t)
 	var b strings.Builder
@@ -84,6 +85,7 @@ func TestBatchJobOverHTTP(t *testing.T) {
 // deleting one stops and forgets it but keeps its predictions, and lets
 // its version be deleted.
 func TestBatchJobListAndDelete(t *testing.T) {
+	t.Parallel()
 	s, reg, k := newRegistryServer(t, false)
 	_, v2 := artifacts(t)
 	create := func(body string) string {

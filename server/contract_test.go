@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,11 +34,13 @@ func loadSpec(t testing.TB) *openapi3.T {
 }
 
 func TestSpecIsValid(t *testing.T) {
+	t.Parallel()
 	doc := loadSpec(t)
 	require.NoError(t, doc.Validate(context.Background(), openapi3.EnableExamplesValidation()))
 }
 
 func TestEmbeddedSpecMatchesFile(t *testing.T) {
+	t.Parallel()
 	embedded, err := gen.GetSpec()
 	require.NoError(t, err)
 	want, err := json.Marshal(loadSpec(t))
@@ -189,47 +192,54 @@ func contractCases() []contractCase {
 // case's response must match the spec, and every status the spec documents
 // for an operation must have a case.
 func TestContract(t *testing.T) {
+	t.Parallel()
 	doc := loadSpec(t)
 	routes := specRoutes(doc)
 	covered := map[string]map[int]bool{}
 
-	for _, tc := range append(contractCases(), registryContractCases(t, doc)...) {
-		t.Run(tc.name, func(t *testing.T) {
-			route, ok := routes[tc.op]
-			require.True(t, ok, "no operation %q in the spec", tc.op)
-			var s *Server
-			req := tc.req
-			if tc.registry {
-				var reg testRegistry
-				var k apiKeys
-				s, reg, k = newRegistryServer(t, tc.requireAuth, func(c *testConfig) {
-					if tc.smallUploads {
-						c.MaxUploadBytes = 1 << 10
+	var mu sync.Mutex
+	t.Run("cases", func(t *testing.T) {
+		for _, tc := range append(contractCases(), registryContractCases(t, doc)...) {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				route, ok := routes[tc.op]
+				require.True(t, ok, "no operation %q in the spec", tc.op)
+				var s *Server
+				req := tc.req
+				if tc.registry {
+					var reg testRegistry
+					var k apiKeys
+					s, reg, k = newRegistryServer(t, tc.requireAuth, func(c *testConfig) {
+						if tc.smallUploads {
+							c.MaxUploadBytes = 1 << 10
+						}
+						c.notServing = tc.notReady // as before the first model loads
+					})
+					if tc.prepare != nil {
+						tc.prepare(t, reg)
 					}
-					c.notServing = tc.notReady // as before the first model loads
-				})
-				if tc.prepare != nil {
-					tc.prepare(t, reg)
+					req = req.withHeader(k.as(tc.caller))
+				} else {
+					s = newTestServer(t, !tc.notReady)
 				}
-				req = req.withHeader(k.as(tc.caller))
-			} else {
-				s = newTestServer(t, !tc.notReady)
-			}
-			if tc.breakIt != nil {
-				tc.breakIt(s)
-			}
-			rec := do(s, req)
-			require.Equal(t, tc.status, rec.Code, "body: %s", rec.Body.String())
-			body := validateResponse(t, route, tc.req, rec.Code, rec.Header(), rec.Body.Bytes())
-			if tc.check != nil {
-				tc.check(t, body)
-			}
-			if covered[tc.op] == nil {
-				covered[tc.op] = map[int]bool{}
-			}
-			covered[tc.op][tc.status] = true
-		})
-	}
+				if tc.breakIt != nil {
+					tc.breakIt(s)
+				}
+				rec := do(s, req)
+				require.Equal(t, tc.status, rec.Code, "body: %s", rec.Body.String())
+				body := validateResponse(t, route, tc.req, rec.Code, rec.Header(), rec.Body.Bytes())
+				if tc.check != nil {
+					tc.check(t, body)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if covered[tc.op] == nil {
+					covered[tc.op] = map[int]bool{}
+				}
+				covered[tc.op][tc.status] = true
+			})
+		}
+	})
 
 	for op, route := range routes {
 		for code := range route.Operation.Responses.Map() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -67,6 +68,9 @@ func startExampleServer() (baseURL string, stop func()) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
 	return "http://" + ln.Addr().String(), func() {
+		// The examples' clients are done: a server shutting down as a lame
+		// duck need not wait for their idle connections.
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		cancel()
 		if err := <-done; err != nil {
 			panic(err)

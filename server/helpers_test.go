@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,6 +66,14 @@ var fakePerformance = model.Performance{
 }
 
 const fakeRunID = "run-test-1"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if template.dir != "" {
+		os.RemoveAll(template.dir)
+	}
+	os.Exit(code)
+}
 
 // testConfig is what a test may set of a server wired as main wires it.
 type testConfig struct {

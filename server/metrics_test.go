@@ -10,6 +10,7 @@ import (
 )
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t, true)
 	rec := do(s, request{method: "POST", path: "/predict", contentType: jsonCT,
 		body: `{"texts":[{"text":"a CNN"},{"text":"another CNN"},{"text":"deploy it"}]}`})

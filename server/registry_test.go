@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,22 +54,14 @@ func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*testCo
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
-	store, reg := openTestRegistry(t, log)
-	imported, err := reg.ImportIfEmpty(ctx, DefaultModelName, committedArtifactDir, "test")
+	dir := t.TempDir()
+	template, k := registryTemplate(t)
+	require.NoError(t, os.CopyFS(dir, os.DirFS(template)))
+	store, err := registry.OpenSQLite(ctx, filepath.Join(dir, "registry.db"))
 	require.NoError(t, err)
-	require.True(t, imported)
-
-	k := apiKeys{"garbage": "tgf_not-a-real-key"}
-	for _, role := range []registry.Role{registry.RoleViewer, registry.RolePredictor, registry.RoleAdmin} {
-		_, key, err := reg.CreateUser(ctx, string(role)+"-user", role)
-		require.NoError(t, err)
-		k[string(role)] = key
-	}
-	_, key, err := reg.CreateUser(ctx, "former", registry.RoleAdmin)
+	t.Cleanup(func() { store.Close() })
+	reg, err := registry.New(store, filepath.Join(dir, "artifacts"), log)
 	require.NoError(t, err)
-	_, err = store.RevokeUser(ctx, "former")
-	require.NoError(t, err)
-	k["revoked"] = key
 
 	tc := testConfig{Config: Config{Logger: log, RequireAuth: requireAuth}}
 	for _, c := range configure {
@@ -79,6 +72,67 @@ func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*testCo
 		require.NoError(t, s.serving.LoadServing(ctx))
 	}
 	return s, testRegistry{store, reg}, k
+}
+
+// template is a registry built once for the whole test binary, which each
+// registry test copies: the committed model as version 1 (serving) and a
+// user for each role. Building it costs a few synchronous writes each test
+// would otherwise repeat.
+var template struct {
+	once sync.Once
+	dir  string
+	keys apiKeys
+	err  error
+}
+
+// registryTemplate returns the template's directory, to copy and never to
+// change, and its users' keys.
+func registryTemplate(t testing.TB) (string, apiKeys) {
+	t.Helper()
+	template.once.Do(func() { template.dir, template.keys, template.err = buildTemplate() })
+	require.NoError(t, template.err)
+	out := apiKeys{}
+	for who, key := range template.keys {
+		out[who] = key
+	}
+	return template.dir, out
+}
+
+func buildTemplate() (dir string, k apiKeys, err error) {
+	ctx := context.Background()
+	dir, err = os.MkdirTemp("", "tagifai-registry-template-")
+	if err != nil {
+		return "", nil, err
+	}
+	store, err := registry.OpenSQLite(ctx, filepath.Join(dir, "registry.db"))
+	if err != nil {
+		return "", nil, err
+	}
+	defer store.Close()
+	reg, err := registry.New(store, filepath.Join(dir, "artifacts"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return "", nil, err
+	}
+	if imported, err := reg.ImportIfEmpty(ctx, DefaultModelName, committedArtifactDir, "test"); err != nil || !imported {
+		return "", nil, fmt.Errorf("import: %v (imported %v)", err, imported)
+	}
+	k = apiKeys{"garbage": "tgf_not-a-real-key"}
+	for _, role := range []registry.Role{registry.RoleViewer, registry.RolePredictor, registry.RoleAdmin} {
+		_, key, err := reg.CreateUser(ctx, string(role)+"-user", role)
+		if err != nil {
+			return "", nil, err
+		}
+		k[string(role)] = key
+	}
+	_, key, err := reg.CreateUser(ctx, "former", registry.RoleAdmin)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := store.RevokeUser(ctx, "former"); err != nil {
+		return "", nil, err
+	}
+	k["revoked"] = key
+	return dir, k, store.Close()
 }
 
 // testRegistry is a test's registry: its database and its files.
@@ -193,6 +247,7 @@ func (r request) withHeader(h http.Header) request {
 // --require-auth: 401 without a valid key, 403 with too low a role, and no
 // refusal with enough privilege.
 func TestRoleMatrix(t *testing.T) {
+	t.Parallel()
 	doc := loadSpec(t)
 	_, v2 := artifacts(t)
 	samples := sampleRequests(v2)
@@ -215,41 +270,43 @@ func TestRoleMatrix(t *testing.T) {
 			require.NoError(t, err)
 			sample, ok := samples[op.OperationID]
 			require.True(t, ok, "operation %s needs a role but has no sample request", op.OperationID)
-			// One server per operation: callers go from least to most
-			// privileged, so only the last of them can change anything.
-			s, reg, k := newRegistryServer(t, requireAuth)
-			prepareSample(t, reg, op.OperationID, v2)
-			for _, caller := range callers {
-				name := fmt.Sprintf("require-auth=%v/%s/%s", requireAuth, op.OperationID, caller)
-				t.Run(name, func(t *testing.T) {
-					if op.OperationID == "deleteBatchJob" {
-						// Open to anonymous callers without --require-auth,
-						// so not only the last caller may succeed.
-						prepareSample(t, reg, op.OperationID, v2)
-					}
-					rec := do(s, sample.withHeader(k.as(caller)))
-					var want int
-					switch {
-					case caller == "anonymous" && !requireAuth && optionalAuth[need]:
-						want = 0 // open to anyone
-					case rank[caller] == 0:
-						want = http.StatusUnauthorized
-					case rank[caller] < rank[string(need)]:
-						want = http.StatusForbidden
-					}
-					if want == 0 {
-						assert.Less(t, rec.Code, 300, "body: %s", rec.Body)
-						return
-					}
-					require.Equal(t, want, rec.Code, "body: %s", rec.Body)
-					if want == http.StatusUnauthorized {
-						assert.Equal(t, "Bearer", rec.Header().Get("WWW-Authenticate"))
-					}
-					for _, key := range k {
-						assert.NotContains(t, rec.Body.String(), key, "a key was echoed")
-					}
-				})
-			}
+			t.Run(fmt.Sprintf("require-auth=%v/%s", requireAuth, op.OperationID), func(t *testing.T) {
+				t.Parallel()
+				// One server per operation: callers go from least to most
+				// privileged, so only the last of them can change anything.
+				s, reg, k := newRegistryServer(t, requireAuth)
+				prepareSample(t, reg, op.OperationID, v2)
+				for _, caller := range callers {
+					t.Run(caller, func(t *testing.T) {
+						if op.OperationID == "deleteBatchJob" {
+							// Open to anonymous callers without --require-auth,
+							// so not only the last caller may succeed.
+							prepareSample(t, reg, op.OperationID, v2)
+						}
+						rec := do(s, sample.withHeader(k.as(caller)))
+						var want int
+						switch {
+						case caller == "anonymous" && !requireAuth && optionalAuth[need]:
+							want = 0 // open to anyone
+						case rank[caller] == 0:
+							want = http.StatusUnauthorized
+						case rank[caller] < rank[string(need)]:
+							want = http.StatusForbidden
+						}
+						if want == 0 {
+							assert.Less(t, rec.Code, 300, "body: %s", rec.Body)
+							return
+						}
+						require.Equal(t, want, rec.Code, "body: %s", rec.Body)
+						if want == http.StatusUnauthorized {
+							assert.Equal(t, "Bearer", rec.Header().Get("WWW-Authenticate"))
+						}
+						for _, key := range k {
+							assert.NotContains(t, rec.Body.String(), key, "a key was echoed")
+						}
+					})
+				}
+			})
 		}
 	}
 }
@@ -257,6 +314,7 @@ func TestRoleMatrix(t *testing.T) {
 // TestRegistryLifecycle walks through what an operator does: upload,
 // upload again, conflicting upload, serve, roll back, delete.
 func TestRegistryLifecycle(t *testing.T) {
+	t.Parallel()
 	s, _, k := newRegistryServer(t, false)
 	v1, v2 := artifacts(t)
 	admin := k.as("admin")
@@ -304,6 +362,7 @@ func TestRegistryLifecycle(t *testing.T) {
 }
 
 func TestUploadRefusesBadArtifacts(t *testing.T) {
+	t.Parallel()
 	_, v2 := artifacts(t)
 	tests := []struct {
 		name string
@@ -375,6 +434,7 @@ func (r *requestResult) problemMessage() string {
 // TestReadinessNeedsDatabase: a server whose database stops answering is
 // not ready, though its model is loaded; it stays alive.
 func TestReadinessNeedsDatabase(t *testing.T) {
+	t.Parallel()
 	s, reg, _ := newRegistryServer(t, false)
 	assert.Equal(t, http.StatusOK, do(s, request{method: "GET", path: "/health/ready"}).Code)
 	require.NoError(t, reg.Close())

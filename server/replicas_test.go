@@ -77,6 +77,7 @@ func servedRun(t *testing.T, s http.Handler) string {
 // polling every hour, where replica b can only follow in time through the
 // database's announcements (see serving.Manager.watch).
 func TestReplicasFollowServingVersion(t *testing.T) {
+	t.Parallel()
 	polls := map[string][]time.Duration{"sqlite": {10 * time.Millisecond}, "postgres": {10 * time.Millisecond, time.Hour}}
 	for name, newDatabase := range sharedDatabases(t) {
 		for _, poll := range polls[name] {

@@ -44,6 +44,7 @@ func metricValue(t *testing.T, s http.Handler, sample string) string {
 // first, and never another version's, through swaps, rollbacks and a
 // version deleted and uploaded again.
 func TestStoredPredictionLookups(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		items int // serving.Config.StoredCacheItems
