@@ -46,6 +46,17 @@ func filesMatchDatabase(t *testing.T, store *SQLStore, dir string) {
 	}
 }
 
+// openStore opens a SQLite store in a temporary directory, closed when the
+// test ends, and names a directory for artifact files beside it.
+func openStore(t *testing.T) (store *SQLStore, files string) {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := OpenSQLite(context.Background(), filepath.Join(dir, "registry.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	return store, filepath.Join(dir, "artifacts")
+}
+
 // commitWatcher is a Store that notes, at each commit of a new version,
 // whether the version's file was already in place.
 type commitWatcher struct {
@@ -70,12 +81,8 @@ func (w *commitWatcher) CreateVersion(ctx context.Context, v Version, artifact [
 func TestNoOrphanFileAfterACrash(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir := t.TempDir()
-	store, err := OpenSQLite(ctx, filepath.Join(dir, "registry.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { store.Close() })
+	store, files := openStore(t)
 	log := slog.New(slog.DiscardHandler)
-	files := filepath.Join(dir, "artifacts")
 	watcher := &commitWatcher{SQLStore: store}
 	reg, err := New(watcher, files, log)
 	require.NoError(t, err)
@@ -115,11 +122,7 @@ func TestNoOrphanFileAfterACrash(t *testing.T) {
 func TestRacingUploadsOfOneVersion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir := t.TempDir()
-	store, err := OpenSQLite(ctx, filepath.Join(dir, "registry.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { store.Close() })
-	files := filepath.Join(dir, "artifacts")
+	store, files := openStore(t)
 	for version := 1; version <= 10; version++ {
 		racing := &racingStore{SQLStore: store, both: make(chan struct{})}
 		racing.arrived.Add(2)

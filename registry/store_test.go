@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -590,24 +594,46 @@ func TestSQLConcurrentOpen(t *testing.T) {
 	}
 }
 
+// dialectPorts are the only ways a PostgreSQL migration may differ from
+// SQLite's, besides comments and white space: each PostgreSQL phrase and
+// the SQLite phrase it ports.
+var dialectPorts = strings.NewReplacer(
+	"BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "INTEGER PRIMARY KEY", // SQLite's rowid
+	"BYTEA", "BLOB",
+)
+
+// sqlComment is an SQL comment to the end of its line.
+var sqlComment = regexp.MustCompile(`--[^\n]*`)
+
 // TestSQLMigrationsMatch: every dialect has the same migrations, by number
-// and name, so that a schema change is never made for one database only.
+// and name and by content (but for dialectPorts), so that a schema change
+// is never made for one database only.
 func TestSQLMigrationsMatch(t *testing.T) {
 	t.Parallel()
-	names := func(dialect string) []string {
+	read := func(dialect string) map[string]string {
 		entries, err := fs.ReadDir(migrations, path.Join("migrations", dialect))
 		require.NoError(t, err)
-		var out []string
+		out := map[string]string{}
 		for _, e := range entries {
-			out = append(out, e.Name())
+			data, err := fs.ReadFile(migrations, path.Join("migrations", dialect, e.Name()))
+			require.NoError(t, err)
+			text := strings.Join(strings.Fields(sqlComment.ReplaceAllString(string(data), "")), " ")
+			if dialect != "sqlite" {
+				text = dialectPorts.Replace(text)
+			}
+			out[e.Name()] = text
 		}
 		return out
 	}
-	sqlite := names("sqlite")
+	sqlite := read("sqlite")
 	require.NotEmpty(t, sqlite)
 	for _, dialect := range []string{"postgres"} {
 		t.Run(dialect, func(t *testing.T) {
-			assert.Equal(t, sqlite, names(dialect))
+			other := read(dialect)
+			assert.ElementsMatch(t, slices.Collect(maps.Keys(sqlite)), slices.Collect(maps.Keys(other)), "the same migrations by name")
+			for name, want := range sqlite {
+				assert.Equal(t, want, other[name], "%s/%s says what sqlite/%s says", dialect, name, name)
+			}
 		})
 	}
 }
