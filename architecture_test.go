@@ -44,6 +44,7 @@ func TestDependencyDirection(t *testing.T) {
 		{pkg: "registry", forbidden: append(webCode, module+"/serving", module+"/batch"), why: "storage imports no web code"},
 		{pkg: "batch", forbidden: append(webCode, module+"/serving"), why: "the batch runner imports no web code"},
 		{pkg: "serving", forbidden: append(webCode, module+"/batch"), why: "the serving lifecycle imports no web code"},
+		{pkg: "monitor", forbidden: append(webCode, module+"/serving", module+"/batch", module+"/registry"), why: "monitoring statistics are pure"},
 		{pkg: "server", direct: true, forbidden: databaseDrivers, why: "the HTTP layer reaches the database only through the registry"},
 		{pkg: "gen", forbidden: []string{module + "/"}, why: "generated code imports no package of the project"},
 	}

@@ -25,7 +25,11 @@ import (
 
 func toPerformance(p model.Performance) gen.Performance {
 	overall := toMetrics(p.Overall)
-	return gen.Performance{Overall: &overall, Class: toMetricsMap(p.Class), Slices: toMetricsMap(p.Slices)}
+	out := gen.Performance{Overall: &overall, Class: toMetricsMap(p.Class), Slices: toMetricsMap(p.Slices)}
+	if cm := p.ConfusionMatrix; cm != nil {
+		out.ConfusionMatrix = &gen.ConfusionMatrix{Labels: cm.Labels, Matrix: cm.Matrix}
+	}
+	return out
 }
 
 func toMetricsMap(m map[string]model.Metrics) *map[string]gen.Metrics {
