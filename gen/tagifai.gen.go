@@ -106,6 +106,27 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for OipContentEncoding.
+const (
+	OipContentEncodingDeflate  OipContentEncoding = "deflate"
+	OipContentEncodingGzip     OipContentEncoding = "gzip"
+	OipContentEncodingIdentity OipContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipContentEncoding enum.
+func (e OipContentEncoding) Valid() bool {
+	switch e {
+	case OipContentEncodingDeflate:
+		return true
+	case OipContentEncodingGzip:
+		return true
+	case OipContentEncodingIdentity:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListBatchJobsParamsStatus.
 const (
 	ListBatchJobsParamsStatusFailed    ListBatchJobsParamsStatus = "failed"
@@ -124,6 +145,48 @@ func (e ListBatchJobsParamsStatus) Valid() bool {
 	case ListBatchJobsParamsStatusRunning:
 		return true
 	case ListBatchJobsParamsStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OipInferParamsContentEncoding.
+const (
+	OipInferParamsContentEncodingDeflate  OipInferParamsContentEncoding = "deflate"
+	OipInferParamsContentEncodingGzip     OipInferParamsContentEncoding = "gzip"
+	OipInferParamsContentEncodingIdentity OipInferParamsContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipInferParamsContentEncoding enum.
+func (e OipInferParamsContentEncoding) Valid() bool {
+	switch e {
+	case OipInferParamsContentEncodingDeflate:
+		return true
+	case OipInferParamsContentEncodingGzip:
+		return true
+	case OipInferParamsContentEncodingIdentity:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OipVersionInferParamsContentEncoding.
+const (
+	OipVersionInferParamsContentEncodingDeflate  OipVersionInferParamsContentEncoding = "deflate"
+	OipVersionInferParamsContentEncodingGzip     OipVersionInferParamsContentEncoding = "gzip"
+	OipVersionInferParamsContentEncodingIdentity OipVersionInferParamsContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipVersionInferParamsContentEncoding enum.
+func (e OipVersionInferParamsContentEncoding) Valid() bool {
+	switch e {
+	case OipVersionInferParamsContentEncodingDeflate:
+		return true
+	case OipVersionInferParamsContentEncodingGzip:
+		return true
+	case OipVersionInferParamsContentEncodingIdentity:
 		return true
 	default:
 		return false
@@ -642,6 +705,279 @@ type NewUserEnvelope struct {
 	//
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
+}
+
+// OipConfigTensor A tensor of a Triton model configuration.
+type OipConfigTensor struct {
+	// DataType The tensor's Triton data type.
+	//
+	// Example: TYPE_STRING
+	DataType string `json:"data_type"`
+
+	// Dims The tensor's shape without the batch dimension.
+	//
+	// Example: [1]
+	Dims []int64 `json:"dims"`
+
+	// Name The tensor's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+}
+
+// OipError An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipError struct {
+	// Error What went wrong, for a person.
+	//
+	// Example: model 'nope' is unknown
+	Error string `json:"error"`
+}
+
+// OipInferenceRequest An inference request. Other members (such as `model_name`, which the KServe client sends) are ignored.
+type OipInferenceRequest struct {
+	// Id An id that the response echoes.
+	//
+	// Example: req-42
+	Id *string `json:"id,omitempty"`
+
+	// Inputs The input tensors; tagifai takes one, `text`.
+	Inputs []OipRequestInput `json:"inputs"`
+
+	// Outputs The outputs to return; all of them when absent.
+	Outputs *[]OipRequestOutput `json:"outputs,omitempty"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipInferenceResponse An inference response.
+type OipInferenceResponse struct {
+	// Id The request's id.
+	//
+	// Example: req-42
+	Id *string `json:"id,omitempty"`
+
+	// ModelName The model that answered.
+	//
+	// Example: tagifai
+	ModelName string `json:"model_name"`
+
+	// ModelVersion The version that answered.
+	//
+	// Example: 1
+	ModelVersion *string `json:"model_version,omitempty"`
+
+	// Outputs The outputs.
+	Outputs []OipResponseOutput `json:"outputs"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipLive Liveness.
+type OipLive struct {
+	// Live Always true when the server answers.
+	//
+	// Example: true
+	Live bool `json:"live"`
+}
+
+// OipModelConfig A minimal Triton model configuration.
+type OipModelConfig struct {
+	// Backend The backend that runs the model.
+	//
+	// Example: tagifai
+	Backend string `json:"backend"`
+
+	// Input The inputs, without the batch dimension.
+	Input []OipConfigTensor `json:"input"`
+
+	// MaxBatchSize The most texts one request may carry.
+	//
+	// Example: 1000
+	MaxBatchSize int `json:"max_batch_size"`
+
+	// Name The model's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Output The outputs, without the batch dimension.
+	Output []OipConfigTensor `json:"output"`
+
+	// Platform The framework that runs the model.
+	//
+	// Example: tagifai
+	Platform string `json:"platform"`
+}
+
+// OipModelMetadata A model version's metadata.
+type OipModelMetadata struct {
+	// Inputs The model's inputs.
+	Inputs []OipTensorMetadata `json:"inputs"`
+
+	// Name The model's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Outputs The model's outputs.
+	Outputs []OipTensorMetadata `json:"outputs"`
+
+	// Parameters What tagifai adds to a model's metadata.
+	Parameters *OipModelParameters `json:"parameters,omitempty"`
+
+	// Platform The framework that runs the model.
+	//
+	// Example: tagifai
+	Platform string `json:"platform"`
+
+	// Versions The versions that may be named in the path.
+	//
+	// Example: ["1","2"]
+	Versions *[]string `json:"versions,omitempty"`
+}
+
+// OipModelParameters What tagifai adds to a model's metadata.
+type OipModelParameters struct {
+	// Labels The classes, in the column order of `probabilities`.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Version The version this metadata describes.
+	//
+	// Example: 1
+	Version string `json:"version"`
+}
+
+// OipParameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+//
+// Example: {"binary_data_output":true}
+type OipParameters map[string]interface{}
+
+// OipReady Readiness of the server or of a model.
+type OipReady struct {
+	// Name The model's name, for a model's readiness.
+	//
+	// Example: tagifai
+	Name *string `json:"name,omitempty"`
+
+	// Ready True; a server or model that is not ready answers 503.
+	//
+	// Example: true
+	Ready bool `json:"ready"`
+}
+
+// OipRequestInput An input tensor.
+type OipRequestInput struct {
+	// Data The elements, flat or nested in row-major order; absent when `parameters.binary_data_size` says they follow the JSON header.
+	//
+	// Example: ["Object detection with CNNs."]
+	Data interface{} `json:"data,omitempty"`
+
+	// Datatype The tensor's data type; `text` is BYTES.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The input's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [1]
+	Shape []int64 `json:"shape"`
+}
+
+// OipRequestOutput An output to return.
+type OipRequestOutput struct {
+	// Name The output's name.
+	//
+	// Example: probabilities
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipResponseOutput An output tensor.
+type OipResponseOutput struct {
+	// Data The elements in row-major order; absent when the output is binary.
+	//
+	// Example: ["computer-vision"]
+	Data *[]interface{} `json:"data,omitempty"`
+
+	// Datatype The tensor's data type.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The output's name, as requested.
+	//
+	// Example: tag
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [1]
+	Shape []int64 `json:"shape"`
+}
+
+// OipServerMetadata The server's metadata.
+type OipServerMetadata struct {
+	// Extensions The protocol extensions the server supports.
+	//
+	// Example: ["binary_tensor_data","classification"]
+	Extensions []string `json:"extensions"`
+
+	// Name The server's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Version The server's version (the API's).
+	//
+	// Example: 1.0.0
+	Version string `json:"version"`
+}
+
+// OipTensorMetadata An input or output tensor of the model; -1 is a dimension of any size.
+type OipTensorMetadata struct {
+	// Datatype The tensor's data type.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The tensor's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [-1]
+	Shape []int64 `json:"shape"`
 }
 
 // Performance The performance report. With a filter, only that part is present.
@@ -1169,6 +1505,15 @@ type JobID = string
 // ModelName defines model for ModelName.
 type ModelName = string
 
+// OipContentEncoding defines model for OipContentEncoding.
+type OipContentEncoding string
+
+// OipHeaderLength defines model for OipHeaderLength.
+type OipHeaderLength = int64
+
+// OipVersion defines model for OipVersion.
+type OipVersion = string
+
 // Version defines model for Version.
 type Version = int
 
@@ -1192,6 +1537,51 @@ type NotFound = ErrorEnvelope
 
 // NotReady An error's envelope.
 type NotReady = ErrorEnvelope
+
+// OipBadRequest An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipBadRequest = OipError
+
+// OipForbidden An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipForbidden = OipError
+
+// OipInternalError An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipInternalError = OipError
+
+// OipMethodNotAllowed An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipMethodNotAllowed = OipError
+
+// OipNotFound An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipNotFound = OipError
+
+// OipNotReady An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipNotReady = OipError
+
+// OipPayloadTooLarge An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipPayloadTooLarge = OipError
+
+// OipUnauthorized An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipUnauthorized = OipError
+
+// OipUnsupportedMediaType An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipUnsupportedMediaType = OipError
 
 // PayloadTooLarge An error's envelope.
 type PayloadTooLarge = ErrorEnvelope
@@ -1235,6 +1625,34 @@ type GetPerformanceParams struct {
 	Filter *PerformanceFilter `form:"filter,omitempty" json:"filter,omitempty"`
 }
 
+// OipInferParams defines parameters for OipInfer.
+type OipInferParams struct {
+	// InferenceHeaderContentLength Binary tensor data extension: the length in bytes of the JSON header that
+	// starts the body; the raw tensors follow it. 0 means the whole body is the
+	// one element of the input `text`.
+	InferenceHeaderContentLength *OipHeaderLength `json:"Inference-Header-Content-Length,omitempty"`
+
+	// ContentEncoding How the body is compressed; the body limit applies to the decompressed bytes.
+	ContentEncoding *OipInferParamsContentEncoding `json:"Content-Encoding,omitempty"`
+}
+
+// OipInferParamsContentEncoding defines parameters for OipInfer.
+type OipInferParamsContentEncoding string
+
+// OipVersionInferParams defines parameters for OipVersionInfer.
+type OipVersionInferParams struct {
+	// InferenceHeaderContentLength Binary tensor data extension: the length in bytes of the JSON header that
+	// starts the body; the raw tensors follow it. 0 means the whole body is the
+	// one element of the input `text`.
+	InferenceHeaderContentLength *OipHeaderLength `json:"Inference-Header-Content-Length,omitempty"`
+
+	// ContentEncoding How the body is compressed; the body limit applies to the decompressed bytes.
+	ContentEncoding *OipVersionInferParamsContentEncoding `json:"Content-Encoding,omitempty"`
+}
+
+// OipVersionInferParamsContentEncoding defines parameters for OipVersionInfer.
+type OipVersionInferParamsContentEncoding string
+
 // CreateBatchJobJSONRequestBody defines body for CreateBatchJob for application/json ContentType.
 type CreateBatchJobJSONRequestBody = BatchJobRequest
 
@@ -1249,6 +1667,12 @@ type PredictJSONRequestBody = PredictRequest
 
 // CreateUserJSONRequestBody defines body for CreateUser for application/json ContentType.
 type CreateUserJSONRequestBody = CreateUserRequest
+
+// OipInferJSONRequestBody defines body for OipInfer for application/json ContentType.
+type OipInferJSONRequestBody = OipInferenceRequest
+
+// OipVersionInferJSONRequestBody defines body for OipVersionInfer for application/json ContentType.
+type OipVersionInferJSONRequestBody = OipInferenceRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1620,6 +2044,144 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 	RevokeUser(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	//
+	// The server's name, version and the protocol extensions it supports
+	// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+	// it answers errors as `{"error": "..."}`, not in the envelope.
+	//
+	// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+	OipServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerLive Server liveness (Open Inference Protocol)
+	//
+	// The process answers HTTP, with or without a model.
+	//
+	// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+	OipServerLive(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerReady Server readiness (Open Inference Protocol)
+	//
+	// A model is loaded and the registry's database answers, as for
+	// `GET /health/ready`; 503 otherwise.
+	//
+	// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+	OipServerReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	//
+	// The model's input and output tensors, the versions that may be named in
+	// the path, and in `parameters` the class labels (the column order of
+	// `probabilities`) and the serving version, which answers requests
+	// without a version.
+	//
+	// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+	OipModelMetadata(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelConfig Model configuration (Triton)
+	//
+	// A minimal Triton model configuration, which tools such as perf_analyzer
+	// read before they send requests: batches of up to 1000 texts, one string
+	// per batch element.
+	//
+	// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+	OipModelConfig(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipInferWithBody Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. The header, not the content
+	// type, decides how the body is read: a body without a content type is
+	// JSON without it and binary with it. Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithBody(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipInfer Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. The header, not the content
+	// type, decides how the body is read: a body without a content type is
+	// JSON without it and binary with it. Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInfer(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelReady Model readiness (Open Inference Protocol)
+	//
+	// The model has a serving version loaded; 503 while it has not.
+	//
+	// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+	OipModelReady(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	//
+	// Like `GET /v2/models/{model-name}`, for a version named in the path.
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+	OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipVersionInferWithBody Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithBody(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInfer(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	//
+	// The version can answer requests (loading it if it is not loaded yet).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+	OipModelVersionReady(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // HealthCheck Health check
@@ -2209,6 +2771,264 @@ func (c *Client) CreateUser(ctx context.Context, body CreateUserJSONRequestBody,
 // Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 func (c *Client) RevokeUser(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeUserRequest(c.Server, userName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerMetadata Server metadata (Open Inference Protocol)
+//
+// The server's name, version and the protocol extensions it supports
+// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+// it answers errors as `{"error": "..."}`, not in the envelope.
+//
+// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+func (c *Client) OipServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerMetadataRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerLive Server liveness (Open Inference Protocol)
+//
+// The process answers HTTP, with or without a model.
+//
+// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+func (c *Client) OipServerLive(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerLiveRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerReady Server readiness (Open Inference Protocol)
+//
+// A model is loaded and the registry's database answers, as for
+// `GET /health/ready`; 503 otherwise.
+//
+// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+func (c *Client) OipServerReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerReadyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelMetadata Model metadata (Open Inference Protocol)
+//
+// The model's input and output tensors, the versions that may be named in
+// the path, and in `parameters` the class labels (the column order of
+// `probabilities`) and the serving version, which answers requests
+// without a version.
+//
+// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+func (c *Client) OipModelMetadata(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelMetadataRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelConfig Model configuration (Triton)
+//
+// A minimal Triton model configuration, which tools such as perf_analyzer
+// read before they send requests: batches of up to 1000 texts, one string
+// per batch element.
+//
+// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+func (c *Client) OipModelConfig(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelConfigRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipInferWithBody Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. The header, not the content
+// type, decides how the body is read: a body without a content type is
+// JSON without it and binary with it. Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *Client) OipInferWithBody(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipInferRequestWithBody(c.Server, modelName, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipInfer Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. The header, not the content
+// type, decides how the body is read: a body without a content type is
+// JSON without it and binary with it. Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *Client) OipInfer(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipInferRequest(c.Server, modelName, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelReady Model readiness (Open Inference Protocol)
+//
+// The model has a serving version loaded; 503 while it has not.
+//
+// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+func (c *Client) OipModelReady(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelReadyRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+//
+// Like `GET /v2/models/{model-name}`, for a version named in the path.
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+func (c *Client) OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionMetadataRequest(c.Server, modelName, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipVersionInferWithBody Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *Client) OipVersionInferWithBody(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipVersionInferRequestWithBody(c.Server, modelName, version, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipVersionInfer Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *Client) OipVersionInfer(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipVersionInferRequest(c.Server, modelName, version, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionReady Model version readiness (Open Inference Protocol)
+//
+// The version can answer requests (loading it if it is not loaded yet).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+func (c *Client) OipModelVersionReady(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionReadyRequest(c.Server, modelName, version)
 	if err != nil {
 		return nil, err
 	}
@@ -3197,6 +4017,424 @@ func NewRevokeUserRequest(server string, userName string) (*http.Request, error)
 	return req, nil
 }
 
+// NewOipServerMetadataRequest constructs an http.Request for the OipServerMetadata method
+func NewOipServerMetadataRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipServerLiveRequest constructs an http.Request for the OipServerLive method
+func NewOipServerLiveRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/health/live")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipServerReadyRequest constructs an http.Request for the OipServerReady method
+func NewOipServerReadyRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/health/ready")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelMetadataRequest constructs an http.Request for the OipModelMetadata method
+func NewOipModelMetadataRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelConfigRequest constructs an http.Request for the OipModelConfig method
+func NewOipModelConfigRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/config", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipInferRequest calls the generic OipInfer builder with application/json body
+func NewOipInferRequest(server string, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOipInferRequestWithBody(server, modelName, params, "application/json", bodyReader)
+}
+
+// NewOipInferRequestWithBody constructs an http.Request for the OipInfer method, with any body, and a specified content type
+func NewOipInferRequestWithBody(server string, modelName ModelName, params *OipInferParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/infer", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.InferenceHeaderContentLength != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Inference-Header-Content-Length", *params.InferenceHeaderContentLength, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Inference-Header-Content-Length", headerParam0)
+		}
+
+		if params.ContentEncoding != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Content-Encoding", *params.ContentEncoding, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Content-Encoding", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewOipModelReadyRequest constructs an http.Request for the OipModelReady method
+func NewOipModelReadyRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/ready", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionMetadataRequest constructs an http.Request for the OipModelVersionMetadata method
+func NewOipModelVersionMetadataRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipVersionInferRequest calls the generic OipVersionInfer builder with application/json body
+func NewOipVersionInferRequest(server string, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOipVersionInferRequestWithBody(server, modelName, version, params, "application/json", bodyReader)
+}
+
+// NewOipVersionInferRequestWithBody constructs an http.Request for the OipVersionInfer method, with any body, and a specified content type
+func NewOipVersionInferRequestWithBody(server string, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/infer", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.InferenceHeaderContentLength != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Inference-Header-Content-Length", *params.InferenceHeaderContentLength, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Inference-Header-Content-Length", headerParam0)
+		}
+
+		if params.ContentEncoding != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Content-Encoding", *params.ContentEncoding, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Content-Encoding", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionReadyRequest constructs an http.Request for the OipModelVersionReady method
+func NewOipModelVersionReadyRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/ready", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -3575,6 +4813,160 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 	RevokeUserWithResponse(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*RevokeUserResponse, error)
+
+	// OipServerMetadataWithResponse Server metadata (Open Inference Protocol)
+	//
+	// The server's name, version and the protocol extensions it supports
+	// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+	// it answers errors as `{"error": "..."}`, not in the envelope.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+	OipServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerMetadataResponse, error)
+
+	// OipServerLiveWithResponse Server liveness (Open Inference Protocol)
+	//
+	// The process answers HTTP, with or without a model.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+	OipServerLiveWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerLiveResponse, error)
+
+	// OipServerReadyWithResponse Server readiness (Open Inference Protocol)
+	//
+	// A model is loaded and the registry's database answers, as for
+	// `GET /health/ready`; 503 otherwise.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+	OipServerReadyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerReadyResponse, error)
+
+	// OipModelMetadataWithResponse Model metadata (Open Inference Protocol)
+	//
+	// The model's input and output tensors, the versions that may be named in
+	// the path, and in `parameters` the class labels (the column order of
+	// `probabilities`) and the serving version, which answers requests
+	// without a version.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+	OipModelMetadataWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error)
+
+	// OipModelConfigWithResponse Model configuration (Triton)
+	//
+	// A minimal Triton model configuration, which tools such as perf_analyzer
+	// read before they send requests: batches of up to 1000 texts, one string
+	// per batch element.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+	OipModelConfigWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error)
+
+	// OipInferWithBodyWithResponse Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. The header, not the content
+	// type, decides how the body is read: a body without a content type is
+	// JSON without it and binary with it. Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithBodyWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
+
+	// OipInferWithResponse Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. The header, not the content
+	// type, decides how the body is read: a body without a content type is
+	// JSON without it and binary with it. Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
+
+	// OipModelReadyWithResponse Model readiness (Open Inference Protocol)
+	//
+	// The model has a serving version loaded; 503 while it has not.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+	OipModelReadyWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error)
+
+	// OipModelVersionMetadataWithResponse Model version metadata (Open Inference Protocol)
+	//
+	// Like `GET /v2/models/{model-name}`, for a version named in the path.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+	OipModelVersionMetadataWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error)
+
+	// OipVersionInferWithBodyWithResponse Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithBodyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
+
+	// OipVersionInferWithResponse Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
+
+	// OipModelVersionReadyWithResponse Model version readiness (Open Inference Protocol)
+	//
+	// The version can answer requests (loading it if it is not loaded yet).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+	OipModelVersionReadyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error)
 }
 
 // HealthCheckResponse405Headers the declared response headers of an HTTP 405 response for HealthCheck
@@ -5897,6 +7289,864 @@ func (r RevokeUserResponse) ContentType() string {
 	return ""
 }
 
+// OipServerMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipServerMetadata
+type OipServerMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipServerMetadata
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerMetadataResponse) GetJSON200() *OipServerMetadata {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipServerLiveResponse405Headers the declared response headers of an HTTP 405 response for OipServerLive
+type OipServerLiveResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerLiveResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipLive
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerLiveResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerLiveResponse) GetJSON200() *OipLive {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerLiveResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerLiveResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerLiveResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerLiveResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerLiveResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerLiveResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipServerReadyResponse405Headers the declared response headers of an HTTP 405 response for OipServerReady
+type OipServerReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipServerReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipModelMetadata
+type OipModelMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelMetadata
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelMetadataResponse) GetJSON200() *OipModelMetadata {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelMetadataResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelMetadataResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelMetadataResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelConfigResponse405Headers the declared response headers of an HTTP 405 response for OipModelConfig
+type OipModelConfigResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelConfigResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelConfig
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelConfigResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelConfigResponse) GetJSON200() *OipModelConfig {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelConfigResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelConfigResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelConfigResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelConfigResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelConfigResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelConfigResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelConfigResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelConfigResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipInferResponse200Headers the declared response headers of an HTTP 200 response for OipInfer
+type OipInferResponse200Headers struct {
+	InferenceHeaderContentLength *int
+}
+
+// OipInferResponse401Headers the declared response headers of an HTTP 401 response for OipInfer
+type OipInferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// OipInferResponse405Headers the declared response headers of an HTTP 405 response for OipInfer
+type OipInferResponse405Headers struct {
+	Allow *string
+}
+
+type OipInferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipInferenceResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *OipUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *OipForbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *OipPayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *OipUnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *OipInferResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *OipInferResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipInferResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipInferResponse) GetJSON200() *OipInferenceResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipInferResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OipInferResponse) GetJSON401() *OipUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OipInferResponse) GetJSON403() *OipForbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipInferResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipInferResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OipInferResponse) GetJSON413() *OipPayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r OipInferResponse) GetJSON415() *OipUnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipInferResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipInferResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipInferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipInferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipInferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipInferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelReadyResponse405Headers the declared response headers of an HTTP 405 response for OipModelReady
+type OipModelReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelReadyResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelReadyResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionMetadata
+type OipModelVersionMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelMetadata
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON200() *OipModelMetadata {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipVersionInferResponse200Headers the declared response headers of an HTTP 200 response for OipVersionInfer
+type OipVersionInferResponse200Headers struct {
+	InferenceHeaderContentLength *int
+}
+
+// OipVersionInferResponse401Headers the declared response headers of an HTTP 401 response for OipVersionInfer
+type OipVersionInferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// OipVersionInferResponse405Headers the declared response headers of an HTTP 405 response for OipVersionInfer
+type OipVersionInferResponse405Headers struct {
+	Allow *string
+}
+
+type OipVersionInferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipInferenceResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *OipUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *OipForbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *OipPayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *OipUnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *OipVersionInferResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *OipVersionInferResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipVersionInferResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipVersionInferResponse) GetJSON200() *OipInferenceResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipVersionInferResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OipVersionInferResponse) GetJSON401() *OipUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OipVersionInferResponse) GetJSON403() *OipForbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipVersionInferResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipVersionInferResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OipVersionInferResponse) GetJSON413() *OipPayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r OipVersionInferResponse) GetJSON415() *OipUnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipVersionInferResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipVersionInferResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipVersionInferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipVersionInferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipVersionInferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipVersionInferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionReadyResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionReady
+type OipModelVersionReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // HealthCheckWithResponse Health check
 //
 // Reports that the server is up and which model it serves. Answers 503 until a
@@ -6410,6 +8660,232 @@ func (c *ClientWithResponses) RevokeUserWithResponse(ctx context.Context, userNa
 		return nil, err
 	}
 	return ParseRevokeUserResponse(rsp)
+}
+
+// OipServerMetadataWithResponse Server metadata (Open Inference Protocol)
+//
+// The server's name, version and the protocol extensions it supports
+// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+// it answers errors as `{"error": "..."}`, not in the envelope.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+func (c *ClientWithResponses) OipServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerMetadataResponse, error) {
+	rsp, err := c.OipServerMetadata(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerMetadataResponse(rsp)
+}
+
+// OipServerLiveWithResponse Server liveness (Open Inference Protocol)
+//
+// The process answers HTTP, with or without a model.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+func (c *ClientWithResponses) OipServerLiveWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerLiveResponse, error) {
+	rsp, err := c.OipServerLive(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerLiveResponse(rsp)
+}
+
+// OipServerReadyWithResponse Server readiness (Open Inference Protocol)
+//
+// A model is loaded and the registry's database answers, as for
+// `GET /health/ready`; 503 otherwise.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+func (c *ClientWithResponses) OipServerReadyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerReadyResponse, error) {
+	rsp, err := c.OipServerReady(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerReadyResponse(rsp)
+}
+
+// OipModelMetadataWithResponse Model metadata (Open Inference Protocol)
+//
+// The model's input and output tensors, the versions that may be named in
+// the path, and in `parameters` the class labels (the column order of
+// `probabilities`) and the serving version, which answers requests
+// without a version.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+func (c *ClientWithResponses) OipModelMetadataWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error) {
+	rsp, err := c.OipModelMetadata(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelMetadataResponse(rsp)
+}
+
+// OipModelConfigWithResponse Model configuration (Triton)
+//
+// A minimal Triton model configuration, which tools such as perf_analyzer
+// read before they send requests: batches of up to 1000 texts, one string
+// per batch element.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+func (c *ClientWithResponses) OipModelConfigWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error) {
+	rsp, err := c.OipModelConfig(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelConfigResponse(rsp)
+}
+
+// OipInferWithBodyWithResponse Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. The header, not the content
+// type, decides how the body is read: a body without a content type is
+// JSON without it and binary with it. Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *ClientWithResponses) OipInferWithBodyWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
+	rsp, err := c.OipInferWithBody(ctx, modelName, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipInferResponse(rsp)
+}
+
+// OipInferWithResponse Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. The header, not the content
+// type, decides how the body is read: a body without a content type is
+// JSON without it and binary with it. Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *ClientWithResponses) OipInferWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
+	rsp, err := c.OipInfer(ctx, modelName, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipInferResponse(rsp)
+}
+
+// OipModelReadyWithResponse Model readiness (Open Inference Protocol)
+//
+// The model has a serving version loaded; 503 while it has not.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+func (c *ClientWithResponses) OipModelReadyWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error) {
+	rsp, err := c.OipModelReady(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelReadyResponse(rsp)
+}
+
+// OipModelVersionMetadataWithResponse Model version metadata (Open Inference Protocol)
+//
+// Like `GET /v2/models/{model-name}`, for a version named in the path.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+func (c *ClientWithResponses) OipModelVersionMetadataWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error) {
+	rsp, err := c.OipModelVersionMetadata(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionMetadataResponse(rsp)
+}
+
+// OipVersionInferWithBodyWithResponse Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *ClientWithResponses) OipVersionInferWithBodyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
+	rsp, err := c.OipVersionInferWithBody(ctx, modelName, version, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipVersionInferResponse(rsp)
+}
+
+// OipVersionInferWithResponse Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *ClientWithResponses) OipVersionInferWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
+	rsp, err := c.OipVersionInfer(ctx, modelName, version, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipVersionInferResponse(rsp)
+}
+
+// OipModelVersionReadyWithResponse Model version readiness (Open Inference Protocol)
+//
+// The version can answer requests (loading it if it is not loaded yet).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+func (c *ClientWithResponses) OipModelVersionReadyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error) {
+	rsp, err := c.OipModelVersionReady(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionReadyResponse(rsp)
 }
 
 // ParseHealthCheckResponse parses an HTTP response from a HealthCheckWithResponse call
@@ -8564,6 +11040,792 @@ func ParseRevokeUserResponse(rsp *http.Response) (*RevokeUserResponse, error) {
 	return response, nil
 }
 
+// ParseOipServerMetadataResponse parses an HTTP response from a OipServerMetadataWithResponse call
+func ParseOipServerMetadataResponse(rsp *http.Response) (*OipServerMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipServerMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipServerLiveResponse parses an HTTP response from a OipServerLiveWithResponse call
+func ParseOipServerLiveResponse(rsp *http.Response) (*OipServerLiveResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerLiveResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipLive
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerLiveResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipServerReadyResponse parses an HTTP response from a OipServerReadyWithResponse call
+func ParseOipServerReadyResponse(rsp *http.Response) (*OipServerReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelMetadataResponse parses an HTTP response from a OipModelMetadataWithResponse call
+func ParseOipModelMetadataResponse(rsp *http.Response) (*OipModelMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelConfigResponse parses an HTTP response from a OipModelConfigWithResponse call
+func ParseOipModelConfigResponse(rsp *http.Response) (*OipModelConfigResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelConfigResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelConfig
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelConfigResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipInferResponse parses an HTTP response from a OipInferWithResponse call
+func ParseOipInferResponse(rsp *http.Response) (*OipInferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipInferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipInferenceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest OipUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest OipForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest OipPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest OipUnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (application/octet-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers OipInferResponse200Headers
+		if values := rsp.Header.Values("Inference-Header-Content-Length"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.InferenceHeaderContentLength = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers OipInferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers OipInferResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelReadyResponse parses an HTTP response from a OipModelReadyWithResponse call
+func ParseOipModelReadyResponse(rsp *http.Response) (*OipModelReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionMetadataResponse parses an HTTP response from a OipModelVersionMetadataWithResponse call
+func ParseOipModelVersionMetadataResponse(rsp *http.Response) (*OipModelVersionMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipVersionInferResponse parses an HTTP response from a OipVersionInferWithResponse call
+func ParseOipVersionInferResponse(rsp *http.Response) (*OipVersionInferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipVersionInferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipInferenceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest OipUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest OipForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest OipPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest OipUnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (application/octet-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers OipVersionInferResponse200Headers
+		if values := rsp.Header.Values("Inference-Header-Content-Length"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.InferenceHeaderContentLength = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers OipVersionInferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers OipVersionInferResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionReadyResponse parses an HTTP response from a OipModelVersionReadyWithResponse call
+func ParseOipModelVersionReadyResponse(rsp *http.Response) (*OipModelVersionReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// HealthCheck Health check
@@ -8641,6 +11903,36 @@ type ServerInterface interface {
 	// RevokeUser Revoke a user
 	// (DELETE /users/{user-name})
 	RevokeUser(ctx echo.Context, userName string) error
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	// (GET /v2)
+	OipServerMetadata(ctx echo.Context) error
+	// OipServerLive Server liveness (Open Inference Protocol)
+	// (GET /v2/health/live)
+	OipServerLive(ctx echo.Context) error
+	// OipServerReady Server readiness (Open Inference Protocol)
+	// (GET /v2/health/ready)
+	OipServerReady(ctx echo.Context) error
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name})
+	OipModelMetadata(ctx echo.Context, modelName ModelName) error
+	// OipModelConfig Model configuration (Triton)
+	// (GET /v2/models/{model-name}/config)
+	OipModelConfig(ctx echo.Context, modelName ModelName) error
+	// OipInfer Inference (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/infer)
+	OipInfer(ctx echo.Context, modelName ModelName, params OipInferParams) error
+	// OipModelReady Model readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/ready)
+	OipModelReady(ctx echo.Context, modelName ModelName) error
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version})
+	OipModelVersionMetadata(ctx echo.Context, modelName ModelName, version OipVersion) error
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/versions/{version}/infer)
+	OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version}/ready)
+	OipModelVersionReady(ctx echo.Context, modelName ModelName, version OipVersion) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -9044,6 +12336,239 @@ func (w *ServerInterfaceWrapper) RevokeUser(ctx echo.Context) error {
 	return err
 }
 
+// OipServerMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerMetadata(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerMetadata(ctx)
+	return err
+}
+
+// OipServerLive converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerLive(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerLive(ctx)
+	return err
+}
+
+// OipServerReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerReady(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerReady(ctx)
+	return err
+}
+
+// OipModelMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelMetadata(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelMetadata(ctx, modelName)
+	return err
+}
+
+// OipModelConfig converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelConfig(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelConfig(ctx, modelName)
+	return err
+}
+
+// OipInfer converts echo context to params.
+func (w *ServerInterfaceWrapper) OipInfer(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params OipInferParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Inference-Header-Content-Length" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Inference-Header-Content-Length")]; found {
+		var InferenceHeaderContentLength OipHeaderLength
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Inference-Header-Content-Length, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", valueList[0], &InferenceHeaderContentLength, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Inference-Header-Content-Length: %s", err))
+		}
+
+		params.InferenceHeaderContentLength = &InferenceHeaderContentLength
+	}
+	// ------------- Optional header parameter "Content-Encoding" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Content-Encoding")]; found {
+		var ContentEncoding OipInferParamsContentEncoding
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Content-Encoding, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", valueList[0], &ContentEncoding, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Content-Encoding: %s", err))
+		}
+
+		params.ContentEncoding = &ContentEncoding
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipInfer(ctx, modelName, params)
+	return err
+}
+
+// OipModelReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelReady(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelReady(ctx, modelName)
+	return err
+}
+
+// OipModelVersionMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionMetadata(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionMetadata(ctx, modelName, version)
+	return err
+}
+
+// OipVersionInfer converts echo context to params.
+func (w *ServerInterfaceWrapper) OipVersionInfer(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params OipVersionInferParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Inference-Header-Content-Length" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Inference-Header-Content-Length")]; found {
+		var InferenceHeaderContentLength OipHeaderLength
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Inference-Header-Content-Length, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", valueList[0], &InferenceHeaderContentLength, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Inference-Header-Content-Length: %s", err))
+		}
+
+		params.InferenceHeaderContentLength = &InferenceHeaderContentLength
+	}
+	// ------------- Optional header parameter "Content-Encoding" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Content-Encoding")]; found {
+		var ContentEncoding OipVersionInferParamsContentEncoding
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Content-Encoding, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", valueList[0], &ContentEncoding, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Content-Encoding: %s", err))
+		}
+
+		params.ContentEncoding = &ContentEncoding
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipVersionInfer(ctx, modelName, version, params)
+	return err
+}
+
+// OipModelVersionReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionReady(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionReady(ctx, modelName, version)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -9116,6 +12641,16 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/users", wrapper.ListUsers, options.OperationMiddlewares["listUsers"]...)
 	router.POST(options.BaseURL+"/users", wrapper.CreateUser, options.OperationMiddlewares["createUser"]...)
 	router.DELETE(options.BaseURL+"/users/:user-name", wrapper.RevokeUser, options.OperationMiddlewares["revokeUser"]...)
+	router.GET(options.BaseURL+"/v2", wrapper.OipServerMetadata, options.OperationMiddlewares["oipServerMetadata"]...)
+	router.GET(options.BaseURL+"/v2/health/live", wrapper.OipServerLive, options.OperationMiddlewares["oipServerLive"]...)
+	router.GET(options.BaseURL+"/v2/health/ready", wrapper.OipServerReady, options.OperationMiddlewares["oipServerReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name", wrapper.OipModelMetadata, options.OperationMiddlewares["oipModelMetadata"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version", wrapper.OipModelVersionMetadata, options.OperationMiddlewares["oipModelVersionMetadata"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/ready", wrapper.OipModelReady, options.OperationMiddlewares["oipModelReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version/ready", wrapper.OipModelVersionReady, options.OperationMiddlewares["oipModelVersionReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/config", wrapper.OipModelConfig, options.OperationMiddlewares["oipModelConfig"]...)
+	router.POST(options.BaseURL+"/v2/models/:model-name/infer", wrapper.OipInfer, options.OperationMiddlewares["oipInfer"]...)
+	router.POST(options.BaseURL+"/v2/models/:model-name/versions/:version/infer", wrapper.OipVersionInfer, options.OperationMiddlewares["oipVersionInfer"]...)
 
 }
 
@@ -9139,6 +12674,53 @@ type MethodNotAllowedJSONResponse struct {
 type NotFoundJSONResponse ErrorEnvelope
 
 type NotReadyJSONResponse ErrorEnvelope
+
+type OipBadRequestJSONResponse OipError
+
+type OipForbiddenJSONResponse OipError
+
+type OipInferenceResponseResponseHeaders struct {
+	InferenceHeaderContentLength *int
+}
+type OipInferenceResponseJSONResponse struct {
+	Body OipInferenceResponse
+
+	Headers OipInferenceResponseResponseHeaders
+}
+type OipInferenceResponseApplicationoctetStreamResponse struct {
+	Body io.Reader
+
+	Headers       OipInferenceResponseResponseHeaders
+	ContentLength int64
+}
+
+type OipInternalErrorJSONResponse OipError
+
+type OipMethodNotAllowedResponseHeaders struct {
+	Allow *string
+}
+type OipMethodNotAllowedJSONResponse struct {
+	Body OipError
+
+	Headers OipMethodNotAllowedResponseHeaders
+}
+
+type OipNotFoundJSONResponse OipError
+
+type OipNotReadyJSONResponse OipError
+
+type OipPayloadTooLargeJSONResponse OipError
+
+type OipUnauthorizedResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type OipUnauthorizedJSONResponse struct {
+	Body OipError
+
+	Headers OipUnauthorizedResponseHeaders
+}
+
+type OipUnsupportedMediaTypeJSONResponse OipError
 
 type PayloadTooLargeJSONResponse ErrorEnvelope
 
@@ -11843,6 +15425,1046 @@ func (response RevokeUser500JSONResponse) VisitRevokeUserResponse(w http.Respons
 	return err
 }
 
+type OipServerMetadataRequestObject struct {
+}
+
+type OipServerMetadataResponseObject interface {
+	VisitOipServerMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipServerMetadata200JSONResponse OipServerMetadata
+
+func (response OipServerMetadata200JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerMetadata405JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerMetadata500JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLiveRequestObject struct {
+}
+
+type OipServerLiveResponseObject interface {
+	VisitOipServerLiveResponse(w http.ResponseWriter) error
+}
+
+type OipServerLive200JSONResponse OipLive
+
+func (response OipServerLive200JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLive405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerLive405JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLive500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerLive500JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReadyRequestObject struct {
+}
+
+type OipServerReadyResponseObject interface {
+	VisitOipServerReadyResponse(w http.ResponseWriter) error
+}
+
+type OipServerReady200JSONResponse OipReady
+
+func (response OipServerReady200JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerReady405JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerReady500JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipServerReady503JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadataRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelMetadataResponseObject interface {
+	VisitOipModelMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipModelMetadata200JSONResponse OipModelMetadata
+
+func (response OipModelMetadata200JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelMetadata400JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelMetadata404JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelMetadata405JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelMetadata500JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelMetadata503JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfigRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelConfigResponseObject interface {
+	VisitOipModelConfigResponse(w http.ResponseWriter) error
+}
+
+type OipModelConfig200JSONResponse OipModelConfig
+
+func (response OipModelConfig200JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelConfig400JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelConfig404JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelConfig405JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelConfig500JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelConfig503JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInferRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Params    OipInferParams
+	JSONBody  *OipInferJSONRequestBody
+	Body      io.Reader
+}
+
+type OipInferResponseObject interface {
+	VisitOipInferResponse(w http.ResponseWriter) error
+}
+
+type OipInfer200JSONResponse struct {
+	OipInferenceResponseJSONResponse
+}
+
+func (response OipInfer200JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer200ApplicationoctetStreamResponse struct {
+	OipInferenceResponseApplicationoctetStreamResponse
+}
+
+func (response OipInfer200ApplicationoctetStreamResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type OipInfer400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipInfer400JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer401JSONResponse struct{ OipUnauthorizedJSONResponse }
+
+func (response OipInfer401JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer403JSONResponse struct{ OipForbiddenJSONResponse }
+
+func (response OipInfer403JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipInfer404JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipInfer405JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer413JSONResponse struct{ OipPayloadTooLargeJSONResponse }
+
+func (response OipInfer413JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer415JSONResponse struct {
+	OipUnsupportedMediaTypeJSONResponse
+}
+
+func (response OipInfer415JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipInfer500JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipInfer503JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReadyRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelReadyResponseObject interface {
+	VisitOipModelReadyResponse(w http.ResponseWriter) error
+}
+
+type OipModelReady200JSONResponse OipReady
+
+func (response OipModelReady200JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelReady400JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelReady404JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelReady405JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelReady500JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelReady503JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadataRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionMetadataResponseObject interface {
+	VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionMetadata200JSONResponse OipModelMetadata
+
+func (response OipModelVersionMetadata200JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionMetadata400JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionMetadata404JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionMetadata405JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionMetadata500JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionMetadata503JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInferRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+	Params    OipVersionInferParams
+	JSONBody  *OipVersionInferJSONRequestBody
+	Body      io.Reader
+}
+
+type OipVersionInferResponseObject interface {
+	VisitOipVersionInferResponse(w http.ResponseWriter) error
+}
+
+type OipVersionInfer200JSONResponse struct {
+	OipInferenceResponseJSONResponse
+}
+
+func (response OipVersionInfer200JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer200ApplicationoctetStreamResponse struct {
+	OipInferenceResponseApplicationoctetStreamResponse
+}
+
+func (response OipVersionInfer200ApplicationoctetStreamResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type OipVersionInfer400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipVersionInfer400JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer401JSONResponse struct{ OipUnauthorizedJSONResponse }
+
+func (response OipVersionInfer401JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer403JSONResponse struct{ OipForbiddenJSONResponse }
+
+func (response OipVersionInfer403JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipVersionInfer404JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipVersionInfer405JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer413JSONResponse struct{ OipPayloadTooLargeJSONResponse }
+
+func (response OipVersionInfer413JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer415JSONResponse struct {
+	OipUnsupportedMediaTypeJSONResponse
+}
+
+func (response OipVersionInfer415JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipVersionInfer500JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipVersionInfer503JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReadyRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionReadyResponseObject interface {
+	VisitOipModelVersionReadyResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionReady200JSONResponse OipReady
+
+func (response OipModelVersionReady200JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionReady400JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionReady404JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionReady405JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionReady500JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionReady503JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// HealthCheck Health check
@@ -11920,6 +16542,36 @@ type StrictServerInterface interface {
 	// RevokeUser Revoke a user
 	// (DELETE /users/{user-name})
 	RevokeUser(ctx context.Context, request RevokeUserRequestObject) (RevokeUserResponseObject, error)
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	// (GET /v2)
+	OipServerMetadata(ctx context.Context, request OipServerMetadataRequestObject) (OipServerMetadataResponseObject, error)
+	// OipServerLive Server liveness (Open Inference Protocol)
+	// (GET /v2/health/live)
+	OipServerLive(ctx context.Context, request OipServerLiveRequestObject) (OipServerLiveResponseObject, error)
+	// OipServerReady Server readiness (Open Inference Protocol)
+	// (GET /v2/health/ready)
+	OipServerReady(ctx context.Context, request OipServerReadyRequestObject) (OipServerReadyResponseObject, error)
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name})
+	OipModelMetadata(ctx context.Context, request OipModelMetadataRequestObject) (OipModelMetadataResponseObject, error)
+	// OipModelConfig Model configuration (Triton)
+	// (GET /v2/models/{model-name}/config)
+	OipModelConfig(ctx context.Context, request OipModelConfigRequestObject) (OipModelConfigResponseObject, error)
+	// OipInfer Inference (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/infer)
+	OipInfer(ctx context.Context, request OipInferRequestObject) (OipInferResponseObject, error)
+	// OipModelReady Model readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/ready)
+	OipModelReady(ctx context.Context, request OipModelReadyRequestObject) (OipModelReadyResponseObject, error)
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version})
+	OipModelVersionMetadata(ctx context.Context, request OipModelVersionMetadataRequestObject) (OipModelVersionMetadataResponseObject, error)
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/versions/{version}/infer)
+	OipVersionInfer(ctx context.Context, request OipVersionInferRequestObject) (OipVersionInferResponseObject, error)
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version}/ready)
+	OipModelVersionReady(ctx context.Context, request OipModelVersionReadyRequestObject) (OipModelVersionReadyResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -12667,201 +17319,579 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 	return nil
 }
 
+// OipServerMetadata operation middleware
+func (sh *strictHandler) OipServerMetadata(ctx echo.Context) error {
+	var request OipServerMetadataRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerMetadata(ctx.Request().Context(), request.(OipServerMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerMetadataResponseObject); ok {
+		return validResponse.VisitOipServerMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipServerLive operation middleware
+func (sh *strictHandler) OipServerLive(ctx echo.Context) error {
+	var request OipServerLiveRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerLive(ctx.Request().Context(), request.(OipServerLiveRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerLive")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerLiveResponseObject); ok {
+		return validResponse.VisitOipServerLiveResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipServerReady operation middleware
+func (sh *strictHandler) OipServerReady(ctx echo.Context) error {
+	var request OipServerReadyRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerReady(ctx.Request().Context(), request.(OipServerReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerReadyResponseObject); ok {
+		return validResponse.VisitOipServerReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelMetadata operation middleware
+func (sh *strictHandler) OipModelMetadata(ctx echo.Context, modelName ModelName) error {
+	var request OipModelMetadataRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelMetadata(ctx.Request().Context(), request.(OipModelMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelMetadataResponseObject); ok {
+		return validResponse.VisitOipModelMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelConfig operation middleware
+func (sh *strictHandler) OipModelConfig(ctx echo.Context, modelName ModelName) error {
+	var request OipModelConfigRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelConfig(ctx.Request().Context(), request.(OipModelConfigRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelConfig")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelConfigResponseObject); ok {
+		return validResponse.VisitOipModelConfigResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipInfer operation middleware
+func (sh *strictHandler) OipInfer(ctx echo.Context, modelName ModelName, params OipInferParams) error {
+	var request OipInferRequestObject
+
+	request.ModelName = modelName
+	request.Params = params
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
+		var body OipInferJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/octet-stream") {
+		request.Body = ctx.Request().Body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipInfer(ctx.Request().Context(), request.(OipInferRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipInfer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipInferResponseObject); ok {
+		return validResponse.VisitOipInferResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelReady operation middleware
+func (sh *strictHandler) OipModelReady(ctx echo.Context, modelName ModelName) error {
+	var request OipModelReadyRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelReady(ctx.Request().Context(), request.(OipModelReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelReadyResponseObject); ok {
+		return validResponse.VisitOipModelReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionMetadata operation middleware
+func (sh *strictHandler) OipModelVersionMetadata(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionMetadataRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionMetadata(ctx.Request().Context(), request.(OipModelVersionMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionMetadataResponseObject); ok {
+		return validResponse.VisitOipModelVersionMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipVersionInfer operation middleware
+func (sh *strictHandler) OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error {
+	var request OipVersionInferRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+	request.Params = params
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
+		var body OipVersionInferJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/octet-stream") {
+		request.Body = ctx.Request().Body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipVersionInfer(ctx.Request().Context(), request.(OipVersionInferRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipVersionInfer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipVersionInferResponseObject); ok {
+		return validResponse.VisitOipVersionInferResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionReady operation middleware
+func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionReadyRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionReady(ctx.Request().Context(), request.(OipModelVersionReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionReadyResponseObject); ok {
+		return validResponse.VisitOipModelVersionReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s29jf8VTDc/0ySeSmZki/xZXb+46ZJm26aZhOnffeJ/FgQCUmsKUAlQMtq1t/9GZwDkOBFN0t2",
-	"k93s7DSyROJ6cHCuv/PZC8VkKjjjSnqnn70pTemEKZbCXz+Jwevv9YeIyTCNpyoW3Dv1LsaM/C4GTySJ",
-	"o7bne+yWTqYJ8069w2EQntDnrDvoRAfh/rHne7F+Y0rV2PM9Tif6qd/FoBVHnu+l7I8sTlnknao0Y74n",
-	"wzGbUByHUizVr/7fT0HrhLaGl587R3f/4/memk91I1KlMR95d3e+97OIWPIW2m4a6kT//EQS3Xt5uIqO",
-	"4iGNm0cJr7Xgj3VHSlt/Bq2TS/Nv6/Jz4B91Fwz6V5ZKGGPTkG/wR8KzyYClpUF3GgdrXlg60gm9jSfZ",
-	"xDvtdg6eHxzvHx08971JzPHLTj7ImCs2Yql3p4eZMjkVXDKgh+9o9J79kTGp9F+h4Ipx+Ein0yQOqZ7B",
-	"3u8SZ5WP+LMXUQUjYGkqNGV9+uwlAh/3Tj95AxHNvUvfmzAp6UgPQX9DYkm4UOSGJnFEfvrwy9tTknF2",
-	"O2WhYhFhPCJiCN+TmE8zVayyHsFVzOFF7+7yzm35OxoROwf9vRqLyDv13v3y4cLzPamoymQrFBHzTg+C",
-	"wPdUPGFS0cnUO/W6Qfeo1em0ugcXnaPTIDgNgv/j+V6WJt6pN1Zqerq3p+eVjIVUp8dBEOxNUxbFofLu",
-	"3I34n5QNvVPvb3vF2dvDX+XeS71EL/kNS8SU4RbUycNdnhlLktZQpBOGi9TWfb0QfJjofne5TYbiLKmV",
-	"NswSbEfviTlWeoSSpTcxH52RCb1mhHKhxizNyVv/ysgwTqWze6Ede2Xn8jk52/b9yzcvL17WN+5k642D",
-	"0y/3zFT2zIjlXmfHW5kiLRI7a0lmsRqT2ZgqWD8lUhbBnr4S6SCOIsZ3uqljRiOWer53nqmxSOM/8ZfS",
-	"5qqxpjXGIknUmBEaTWJOUpGwM/j7ms3JmOJvNzGbsRR+LHZ0mI+8sqXFlNyj+LHhJO4/2IZ2d7yh5+9e",
-	"6xV5ImERyITO4ZhGguhlhJ18zfWNQRNob5e7Wdq12PRC4NkzIhmDLYJDl5JEjMhQpDkBPo86YZedUK90",
-	"D+gGqrtmh08+YEs4jRXM9PCLZaZmPYY0TljUJiAx4Fz1ARwxztI4PCMRUzROJKEpI4IncxJzZzmfSL2g",
-	"Psl4xFL43q5rjKf3Z1ict0KdJ4mY6et5h4fYrHxp+/E78sPLC3tTUOyZCE7ypcw3Gx+/4kJdmeeq244z",
-	"IG+FInYOzp7/8LLh1B5+oVuubzLCbmOppE8GmcKLVPNdYHU4KS11IXcE2QfmvEDAhOeRAULTNAzZVMmy",
-	"sGlPRT6Nqkyox/pWqFci49FDXNw0HZVJhAuiUhrzmI8ITUfZhHEFUnJEeh4XVzILx1c0HfW8gk40gQxh",
-	"hBXy0HSBQ19FFQdbUwVNR3LPGeAOyeOtILpVkopMMQL8UYosDRmc4rdCvWc0mj8Y0+YC1RV9ZhNBIxaR",
-	"OVPl5U9hBJXl17w4Dhn5yOkNjRM6gAt42UYc7uBS3e3CN8z8jKh0TuiIxpwkVGld6M733tG5fuRCiDc0",
-	"HbFHUkYS3Zdm7pSTg87JwX5wQAZzxWSxPfrRKyXEFTxb3SOjd5CXXMVqTi6EIDj+VYpIZ/8LV0TcpXFk",
-	"jJwP3vneR06NhLnjy28dCZZyK5fp0VoV+ZRIrUX2ym+eku8YTVlKelkQ7IfXbA4fmMsFM3cylV0uTXQV",
-	"L+zsSK59IK1Ei/Vc2LXzNT8UvCRGRoKhdHHNxYw8FUAEisyoXuYbcc2iZ5WL9LfffmvpBWdc6U1fYLSB",
-	"4TKiBKHOs3BJl69V3KyVF+tHLrPpVKSKRT+zKKYX8MxDkOELbLEFPZSo0PRF9PhIz1PsVu1NExrznmdl",
-	"tHyQZySTjNSG5FBg/ujVRE/oCn6o0WL+FIFpExjVSn5z+BUYPvrVxekDn/mVJnEEX+5cvcK7wYeN00w/",
-	"MJ/LuzyMWRK5bMYRsmMpgSSruzRNRaj/HCTM3A4r96jb/UL3KFd8ZMk2pcXsQcroNcrJ2GQbTKGmeZCy",
-	"01Hevt6uJPllCNuwdFj5iPzP3jQVU5aqGC2WdkNpFMV6jDR5V/69NnwrCD+R5IYmGcp9qx/zNYPU05yT",
-	"WBW25gm9dTvsgMG18o0hDjH4nenNuHNtuJ9wBpe1py6rg/pF8+WqNP9EEmYWB+Zxno7kg6xvfYFqYwF1",
-	"qPy2luN3vjsvb1g6b1BsBvN8V5avOIzqclf70rwWT8r78h1V4fi1YpPFqzGkiWRNmx4rNtH3pDnN9VWO",
-	"o+a11C+CD+eM9H94eZEbBcAs9ln/2oqjuz4ZxjySJIYVRBuWe/8eIZW/YXykxt5pp3sMNJ7/XfN9GJ7Z",
-	"OKRpKvQyPpFExSphhPKIOE+R30XM8ZBRIqc0rPhzXojJlKaxFJwMmJoxxsm/fnnzCzTz/sXbt0RwkjKa",
-	"kJlIk4jcxBETsjL+IAiC6gwKH0+v96HRm+NSBri27L1QIQ+z1T+JQX0BzslA/0Z+F4P6JoYJjSdX7HYa",
-	"p0xe0Yb1+23MuLE8wR33RBJ4iSR0KpkkGU+YhH0Eo7LMrfHhOOPXaIU/y780jYD9UkHL9BoFv9/FgAiw",
-	"mKViAswuodI0GmFj5V2p3Uz7J/pm0veCnoc+SaylrzKvgVbClFEt4yydsR6SljjNwyu6x4txve4jwRsE",
-	"1B/FjEwon8MRkmRMbxgZaGobUx4lLCJPzVFiEdAerg2Iz/I6nk7115LQBDR58+uz0qgPkQyrHjkfJZOm",
-	"pZjnK2EsmaVFsB6Xfdc/o5csYglTroxSzB3bWTn7UGRJBBLZgJF83qXuG2cyjHksx+tsrX1y1b5uQFaL",
-	"eOLabu1ai6CHLXFAo15k1gdlIFi/RR7pWgfTVIxSJhdcjMOUAufW+2upEmixvBHtQ3eFRGbMRNYz3HEc",
-	"wsWmoRfaAzYHXKF5CJZlPNU8od9qmb9bcdR/hrPX6iTwJBbBAmTcbq1e+DNCB1Lf1DO9+VwrmmMq2+QD",
-	"u2EpTWz7ksgxTeE2JfoSHlDJSJpxwigyT83l9cua0sds0rjArefRyfA4PBoctm67tyfXTQsuFU3XYj3m",
-	"QT0IfcvvkP2gyF/vvv9HxjIW9X3SN53qjzILQ8YiFvU1p+nj+e2Tp2DZ7gPn6COb4XqDP3nYiud7phGt",
-	"ZNg2vJwBXLrTKZ6sX+tC0WQlu7CLpre2FNcQLGJ5N+tESqxzuppCHBqubrPo9kj7TnAFTtFcC/kCOWez",
-	"dGEtu/4fRApf9noud9xXkHXEk6paYdt2gkM2EGJfI13kEqz1rA1oeD1KRcajBplWv7NYrJU+cgOgfMpJ",
-	"HCFflETMuG4tf3/lkoFUfgc88jW+ZCl1EnP7Tb56NE3pfH2iLeasR3qWG9Y0d7MPATdEzlil5s0jeirk",
-	"DsNfRqaPpS1O6YjVd/l3MZAL72npE85mTCoUXTfbVTgI9V3j7FZdhVkqm2Qs3S/+Zq4Woh+HoedXl0DS",
-	"BYnYzqlgnp3nJ4eH+0eB87/WatmismmwKDtTT89hmHpC+elGe/0L4GMfJUvvd6rP9e6QTGL4Wnlf+cJY",
-	"Pf28CdXzSUcfkKN9kogZS1uhvucTpjUx6ZMoHunjDAoilWNWkaPCuDUQyvPvF57nexDAsoKQ3utnqutu",
-	"4wX1b00Hyz1PDVJczJJIEgYmDBt6Z6/K8hrm5sOmdn68uHinNV2tCU/HqV45Q7J4uZFQRBXa/OUfjVKt",
-	"sUEu7MSEGZjWje2v3DI6PhbINsacubB9Z7y+lgDhckXV05lOEvPydLrNooRjMF2iPptl1+rRhOp+3796",
-	"Qfb390/0zfTx4sUOBTwwzzZN/uP7N0sXdYE/dhXzsFST72x5H9wVwsE10nDJDPxwF8Nv1pM0SwWK1eW3",
-	"rJV+gSVpkGi5AoIVfEIVSZjmygIpZa2r4h02Agdh8WVfWWIzqt1xaI4RXFWh60dGEzVesGqOh66IwgRu",
-	"ORQpGYsZSQQfkRh1MrBdZNMGJrNYqdWMLmcqpn14fG2FNs341SI9XOtzcbRG+/vDLj0JO9Hh4Dk7oEdB",
-	"4yGbaqq+kiwUPGqglw/4A5ExD0vOTaPYlXo86Dbr0DVdeakEWBHyNlRT6oqJWcvaXJuOLxLOoysghl63",
-	"saOPoQkSjll4XT0OPzOVxmHD7r5LWRjrZdL3R0iTBI7Bqw55OmPxaKzQnmz8pFraTvX2oMkhTKiUDIP+",
-	"Yn4jkhtjqCtPf9ipd/uq4wMpjWk6ETwOyYRRsM5M7XhgHDikipHmZCsjDc8mVxLakku0cfMEjHGCawfT",
-	"1DuXKQgTLFPlSXO/zu2az2zJJlRn2tnSHqVXr97d+12vaoVoi5nmY/A1FZQXv+nwQa7Ko5896PVDNpnQ",
-	"dL6FqmAzacoHz227walhorqscDWKpUrnDQ6OdQz9dgCg8RUaMpUkm2LQ2ALZLLgITjaVzfhWGUV1eRdZ",
-	"/tX65iy4hSRx3HJnJHCso5GoqD3dJeazq1BkXC1hCDYivljomo2uu/JmMupPda7VUaw0kwFRPZbxAUOo",
-	"Fkg/ctk7vutVXkukLJ/EFaKkGcBOfdHYZsX//JbNtKb/SOutlXy4/NSYxSm5Zg3sgE7jq2s2X2olMGFp",
-	"bfIac2XGYsYJ3N9CC3K6B84gDnFEY145qKPh1f4f3dbz2T9vr/8IBkeT7k+3x0ln+mt08ucPB/Jf44vD",
-	"8G1A32cv4++Gjf4BPYpV261XtbZd8KKfT3GHthxrcnF4tG8D2/OlvvO9dywFHsjDBRxuWjygtW6Rqjb5",
-	"DYypZBgniqU+JkGg2Z2msAHTlFkrZc15LZcGeiw9MUawqwV6mB+0TAXGXugFTiR8WhTt4XsChLtkg45l",
-	"EofsAWfACfZgFR52Q5MMws6IZArmBA/AnE5JX45Fqq4Uu1X9Hn8K8Wj61SEkX0EU7jGZiTSSz+AU9Hky",
-	"vQo575OnnKospUkroXyU0RFrmdCzmI963IRfSNzWCeMwghdv30oiUhIKLQFncBE9a/d4YyBNbbEdUnsk",
-	"9mLotUaF0zLRL1X8nUdrsp/z2045c/3MVUUtZ1iv4BQ2yVtwGg0dNRxjx/1nz4FvDmhO55cN3O4dSiH3",
-	"MwZDEBRQqRJE0QZbDsZUNkeSOS+CIWcipCKdIAjWvnUv2K16DUnCNU/OJqYdHGSTvPIul9EWzIGO9J5A",
-	"8DS7bQrS0qO7WhwZpX8hFMJ3tLhb8wZ5FynlcshSkjCaQrAZ8n34WqQTlkqw/UBDsN/x0ETCtpvDDUwk",
-	"x9U0FQM6iJM4v5sX8MAtFLlmAx72Ol/K4cFppvV3CILrlBYF0Q0yxdLWjVFMg3bQ9b1JIqYS/uhoOX8h",
-	"SwS18dD3ICYKX27iccVaKTpaZI+0AUGKjs5IH1rsozCvT+osBr96ado2b28gblhJ/VHjlMmxSCrazrKJ",
-	"rAxaK+ivOp/FtLD8JMilKwGqhhEC3QiZCY1YHrdxL2tkQ2NupxsE3CyZyS/cbRROFpCoXkFfa7uwoESk",
-	"ETrA1rQ351ykwTm5vr10oxVYx4K6ls56j863MnW6+7OCEh/d4OKegq1kgqKdisr2LhWDx5Ko9KlnT6Te",
-	"6eYQ44VxSjSJbxiGI0GwY9+VP+BHsKDRaN4gdFTWzXSyS9e3mVdtYROMxG468vCjCSxxXXPlBSmyRhps",
-	"Wak9FNhWLP3CoSkyJeOIkZifETaZqjleEbGyt0FuSKs7BZcmqOQMqB63VeEzCz3LvxlQCnDH+cDzqBYx",
-	"ZcWsuywFptrten2kYpTSySnpu9AufZ/0TUaN/sizJNH/6nb7fo/3lRBXoCjBt0JcJQKf1J+HbGY/Tiif",
-	"688mVEB/1BQKbbBbldIrmI/+3uk5T4SGIDyRKXblfNXj/XpGvX6ynCGqv2nO5IIm3DRD/WgOpKH/sIgh",
-	"OC6EZMCTlicJ91FLKzbGJiCtOmo5+fqOx1iZhLYao31vgiUadpKisWdC5yQSZ3hF5rgYkSA0MVcF0LRI",
-	"mCQDNhQp0xQ/oXOXXSC2SMH4AXQCwEgaFZYPaIM0OEv301t+G8fh2A3XApNs/bjf3B/MadsYLgeOp7Yx",
-	"HyCyfJlucu4KMSaEH7IrIBronlZ6p0nQVQyGzfKgic4GwduKTa5WZrXU01TuGbPdIMVsKkN+8VrUarXp",
-	"xNWauiu1pmDf1ZoOd6E1VSK8KkNckGd0Jce0e3jU3PyY3ZIPP563uodHVnoF9ThPYW5OZ/C6YfdocHA0",
-	"ODoeDkP9n5OTwcHhftiJ9oODzr7+f7cbPQ+ODo73B0MaDE+O6SE7Pj7qHh2x55TdW8Reix7Xi/tEGboh",
-	"xNlZtPU1wZUOnSorenSJvMYL7y82Gj5ZLH9VhKz29ddG0T50UGsQbKw9V1Qb30q1oC7bgZhcHBvGv5YG",
-	"Xd/lFSa95Urk1kG1NVLB4NrCHrl5vqcx0i+1pO4ou/LMsbb6QRCQcExTGmIELqpATlgdcicLSziOFWvK",
-	"0dzSTrnbVM2FWZofZZNx/YOYMD3R2ViQsUgiSQpgkXvKSiAer85d7Ow0fsGJsl4QNl0P1kMwj9WTeSIB",
-	"ZsUBAHHyuuKEGVWWhiq+YQtm273HbHcSsb3yGnswL/nGTuT1eVHFIdy285CP6O5viK6Ar5e8sXlsBa7T",
-	"CoaP3e7UcQdNVsxzRu18dFox/b7mQ7EFyRhxsEo1buMNqqRjCKZFrO4jQD40YyyQpzEnWh9JWMsOLYcz",
-	"ftYYGQCRpTKbrK0u0FTFQxoqMoyTCjc7GR4fRcFx5/j4IHweHR2e0O6QURqEh4c0CjqHdH8wPBh2Bt1B",
-	"MDjudsOocxgdhZ3DQTAMAho0JhmbeNQFYpwJVi2M8DYfsmIlrKtOqNn5KzxIqM9tZEtc6w584Di+VVr+",
-	"poF8940jWO7Byek3zfJsVhFloUmVtoS2ue/GxOI1rj9APQDmZQmSWS502CCmeI52JxJGQcaW8Z/sCsHw",
-	"muPd4z/Z6jNz2D3oHh8HzsbGXB0deE1hjZZQrgZLgsRAUrNPkriyemg7vK8u3mzO29idZbfHcWzlXKi0",
-	"rsXpLx2r8ko0ySyGaz/WdW/jSBdaSeXy93wikmjztM7SxbdCBsgHslMxwLZakgTgAIZZGqv5B4C0g4kM",
-	"ALTuPGvK3znnBd4eiM1Ukv5aCIX9NvkHm5swfqQQUK56vG8hP0BUMT+is+DdLx8uyB5830ewEgijFDxk",
-	"bfKShmOit5CimaPH+7ctuz4tLTL3gXfipYOaIJj3Y4WA4aekj2b7vhks6efW++IrOIjGWYHAf5q7WGA/",
-	"s/ZjpaaIORYb+SMUXFEEuTdlEOw0JzTmisZci3p1aYGOXg/PX2vtWWpBhYbjmLNWro8aNdkno/gGXG8L",
-	"9GWfUL0gS+5MdNOULltwWunbFlcfw0DaPd7jf/sbseetx1+WMkB9ArAMEsLwIBnMBx0Kqx8gUeZhnkTS",
-	"CctJ8BQ8UeDC6ZOnqjE39JkeE3irAEWiyAcED5lNCOz3+FObCOmTjxcv9GtZmphmP75/40I/greFRSb+",
-	"UB+jYpaQINfjTmIbPNDGzLk+Ti2JpcJ0GUzkK2X0k771UOlRYc5O2TF6SvqfeuAP7Xm+AVuU+DEovul5",
-	"l3qOn3reHxlLzaMY4Ao/9bj+bUrVGH8CMOTL/jOfUDLOJpS3UkYjgO0rVlnPuCCr4gFw67V7/CLPW8XM",
-	"olO9Lv+2qaz/Rofvv/VXrVaLmP/qPw+CgPwboRGWFIAgT+WcK3rrE5VmHFfJJ8ZzST5evGod+4QzqTSt",
-	"KyFIxNj0me2hQ/69GeJnv4rnablTP29z34x6MSy+ffIAey8QmGEA+TcGipk8hXAbvHUJ5STjeiy8rgPk",
-	"Qzg0Q3CQvxcCfyM99wHwu08Q1xPIMU+WGotI5k2fmKbXquRAntJcgMjlEoQ3hqcRfAsufB+xmWCX6hmD",
-	"tvvOfoUkmqF4n0iSxJNY2bcOGwipDqhpnu52K1NcB9qRPDXOZp/wLEn0Pk5iqc9AZNLcfRPggCFTmhIh",
-	"DwVOqj5g6IoRAlJVfXef4bCiNmjW4TA/GiU4/zOzY1U4/zzwbB1Uf9vDPhJnA0o1eSoZMyB6mKO4h/53",
-	"GF2Vm5OQpmkMAGyk//+3jGe69fp7S2ynaAs3xy5MYi0FaFEATgOFKH/BGd6XSRwyLplzCf78+qIE/ClP",
-	"9/bElHGDYy7S0Z55Se7pZyEvXqFxFq9GR0A99TrtoB1A2PyUcTqNtdrRDtr7CK4wBnlmT/9nxFRTJt5U",
-	"pDaivJyVnE1hG2bgYzerapOe2uScy5mWVfS6Z1zFCaE9Xll7XIFcPnkd6RnD+r/QIrRXKV/UDYL14WDh",
-	"DXEN0U02uc3GFOj10cTnCsJGy3QUR6vtNWlp1ZRkzCrOF71TwocFaIZlONLdHRTXQNFqPRzYSgbx8sIa",
-	"xU7naejWOHTnewfB4aLe8r3bqxXPuPO9Q9zM5S+WK63AW/ur38pR/l3pHZH6C1L40clF1kIqHUmtMPyg",
-	"GQxNvEv97p61djUeDeQKOT5pLdEdJCm40owc364R+4ipc93F1oRuB1rM7zxJClNaE8HnlrxkOqbg5Q+C",
-	"ju9ZMfoqBWzvoN05ODoBL83VMGV/eKfPD32Pj1I6uZrQ26uUck3jx3ePT/EwgQ2ovgSeu4DmG6yQuRX7",
-	"a6b2i/q8mrAZnIMAiY7OMdj7TNPR3cLDAAq0JrE8TaLao74ScgkgPzWgKxwEB4vOBtxSRU3DT6uCx2vd",
-	"ai0PpD/0jOIlryfULxuTynTfWKSPwnCWFuiznsyjgxUouneXW595O+L3BoS/2O3qXGpnv/GQ/zUneK88",
-	"ls3O86rjvBbKN5zrg7UOGhbI2YYRHHS7q1+sYuB/AQykEZ58Ex4CAYktiwi3kIcUKGZleDif9EEB6hOI",
-	"StWE5xMxRRdUMrfZrEIyo4hx1uPGFtJvk3dUonLTd6Jp+ujpglgPKknffqsEGTFVBNMIjllKPZ6H0JjK",
-	"Gpy1yTn6y631xrWPoSkNa+9pGcA6TFCy6vE040bLBLhV4Cstmqlxv0ky1kwsx/VbxRd/wfVApD1HRcYV",
-	"KbO+AhMUmB5oZwXXy+E0i1O5Mf5oLYpjQVS90Nq3irk+qRBST8k0ZTexyCQs+xNZ3sB7wfM1TdKEVy3h",
-	"5pWKtpefO37n5K61srpts9tKKtwYA3Vbi8rqBs3jhDNQGmbEhjRLFL5SRJqayJrFUcjb3z9Tk2RQZhKG",
-	"FPT0fDIRoJeX49KaLiTkC5/KQTeLrhQE9TYQ2xblOkBQ6Cas57pqV2AxA6KyixS8qFObIuMi6CJgrsUT",
-	"dbS/ywoU5XqkufML+HDVBVww5f8Fyvp7Z5MLuA4y2nANF7F0OTTlQdBZfSuVyjDBS2tcZUVB0q/lji5f",
-	"uWXP0qfLu9Id/CaWyrkgnYsWdkIz2op3R4uwebLFne9NhWy4d/+p2bi0+M6ihANfB/PFMhJ1nNunIu1x",
-	"NxwAKxGWzfrPSnj6UqBdaVn5ih6nxpKkxmyCReTgPhOZyplNHjLRJh8YRzu6Mba9+PArOKqN56HHjUE4",
-	"FbNT0o8jH1AY4GHdys80YoiU8fMbEookm3AJj1nGJLgP1jbf9SQpOgIgh8awTJoyE5r5rDCLdYOulmQA",
-	"6CSXHX4XA3g7VrLH+2+si6RN9CEjMktv4hsGaWvAsU4BGlnTU5pNFYKw69+yCZMGCA2rRUynLPL1QkaE",
-	"Cyw4Uli01SwOGShn8IOtalBQgN1vrWXZvY1lj3OhnKcQo+XxpCHcjxwMGPUyJtV3YpPyjhgFMxPle+xi",
-	"JqwXsWQ6MY7sT1iTBXNSIFr3npVLtHQALT0vWtoqvvbu8h7s26ZW3ZmUi71Q3pTqannmlPT4kX+vifb4",
-	"c3+beRWOZdoUt1Y54qQ44X5xwsFdu845bkBTaFYu4wruebtmHLiryVjdDUnTSNgl6vynlbprUtT6wtMO",
-	"BCdHJMr1ACMRdReaws+homS5sGJTebRusH15NEfjvMepWGVa0Lw2lgSnXimR+GZV9rAgQ6HlDcv1y3qM",
-	"M/K9hl1ZXijxYB0h5Dsa5af+EeWxRzOydNYYW7UILbx3uM5CNFSi/LosO8vFzA9atrAppJo6NxY0y/ae",
-	"vc+/i4GW5fA4JKypZuj38L2sikG2GgQIMTEiHiN4ZDw0mQh4AqHUM0qDpz1OXTUUXnbykiWqolg2K5eD",
-	"sHK8C26C4Mo9buQkqejcLzCG5yDXOfLuk1LUJZrGhMzrWVAe9fjSOm0jwcAggPKuEWsnhciYL40eWo8D",
-	"sLaWoUwJKC17WfEspNwUdDI/FrkbYyrR9JCvG0heerHO3IgFPXR4LmEKq8etZevq8Wbxjmwm3eGwS9Ld",
-	"VraKkPKQJdWb9LxsrTCSMhnTZNia0fl2V+yXbJ9YbGj4/uWblxcvH9bWUL/UHuZ+9h3ArdJJ+c+89L5Q",
-	"q8ULOHpGK9brv9XV4i92HWC+KdKtTwCoVvrEHiUYAPrlHdD2mstxdyzHnsMSx/mRJkNiqk/91/GWBzdi",
-	"PhZj+cZAHpOBvEJVaTuuUXGWNQ22eGTvJzF4/T2W+W4SZPcqyfErWVI1ibyWL++IujU/Z7vHd+K+BACA",
-	"Hq+4L7F6W9mWN2cKpFv9LYZOrPJHunhpKzyTu3H1AWjB5p68/W7dk/f/bea3Kwn5C9x34H7b0H+HLjvH",
-	"gfdXePDOF3roKv6sCn7fGq47AAjKoX+w7nTD5bQQb+chMG0qEDZNoDQuBs0ugGNcL+EXdVe6TO0+3sDF",
-	"oClLvYJVaI1v1+ojXavv9AaocSqy0ZhQc1VNS3z88S5ZE3UPgJKLLtTCdRYYc4ZBYYTMqpCa5FdMkNK3",
-	"Z5L4RuKHJBSIQOxxkYZjJlVKlUitJ026lgpjuYglJCHI5qvvhnGsF7tt4K6dshu5i7CaNRaci+H40uPH",
-	"67m7tAFnKEOdLhCr7T7GksD0Hj/edkn02xuz34g4ujBc3M0dWYuMsc5FLSXFZrcYgtSkjUbBEuhSjx8G",
-	"+9asqcZU0ze0QAY00Up3SiTjEcSgD4dxaGLkBDFl66HxRvLWD8S7oe98LYrFRJP0MvrGl/4y+jbd75jA",
-	"i3QKXH9wduLOfN2x5e8ttaw4HZOiwttChSnP27IlzYyi9C4VevNZJtFBzG6nQsYWuntCFXlqBKseD9pB",
-	"++DZaZ7tFmVI2hDKD1mJRLHJNKGK+TZlEKNSilKlPW7ehhEMk3g0Vn5J9B/M8dj6udEdTi0d+S4ePNTk",
-	"qCE4Fu34pjrClKV2vH4JKh7OM0S7YvzGD4KkGcfwV8sy9feDLE4iEnNcjdxpXrNv2VomKw82RAJMExrz",
-	"cizA38iPL9+8I0Zkv3KW5ApsQsSRAE351ealKmND9vjfyMW/3r1c0jBY9Fja4wsf+Qzd/L1nFYqe5ys6",
-	"+nsPtYSe55v+/97zOj3vjuwvDSxYTXNAaWvHCxiS/qIuNmeOk5wyFhzfvJrWkmyoxmJxBmsuVrIWNKYJ",
-	"YVyrYIZuqnajxQEri+0gNZA3BK/m8B6N2YHL1NwysE0ZzqChoJoTImELu3UfQB9ceeOZeW1w11Uquy2i",
-	"9Wp5tftrdn/ZQVkjGHNiidEemfeG5JuVJYOA7RynPWRZLb1Ii5OrisqN250fzf8NhW95eixll8PmsFAO",
-	"IngsOkkPd3z+osOzZ4e56SFa6wxtc3L+2y0cLkff7IBuasqA/XyrqRbNGQ2He8/QcMsBp7p/J75nwGcr",
-	"BenoNZOEOnjTrEB2tXHUBjLISE99o21SRfp7DjRaH+XNPuZKmoDmAcMwmSIM2FVZIZeaRU4FgFgSOaPT",
-	"KYt6POZnpC5Uk2HMYzm2SSLOwOe2fDdIDz6WgxS5YI7GGS3c5wgbMzptkw9MKayVDjhUqTtWSlKRJAMa",
-	"XjdJx5Kpcs2BrYKKbU8V3VckCcTSaz3cjqzj8knHPryB7bWxVsICvtJUDmFV3Gpwj9mz6Lva/H+1UzY4",
-	"EQ93Q3Q2uiHefXyEG6LGAnZ9Y+SZF2JmcTi8byGh/x0hoRtFeIKdvLgmnkZsmog5xFBaBvVs7UsTYRgX",
-	"CbV7LmrgEs2xDj5bBhJ0lMgJUxQAxxoVRAuXuAMhtykv5KZovsa5iqlqPTHHot0FlGyOHLsD+Nd1GOxm",
-	"cDg5RqmBRHDQRHNM0BLgZ47d+aDu0E35c75/GzDmGjrnct4svwn0W+rcNFeGnaP414v3djB7n82ntcLd",
-	"cx7sA2fLoXWtB6hkcaYqHLM8nGgoUhKrIomSmtxIPGck4xFLi8Q9RLslxtsJrBTjfy7qqZy+gUDMcZ31",
-	"00XeaT3i3m8IOH96EJw8ay8I7HYF7K1YtOmtWcjs2sE0SpkFez4K9oN9yrrdwcnJ8fFRZxCy/UH3eLi/",
-	"z1jYGbDnh8e029kPj4/Ck/0weH4UDdjJ8PDwOOx0wueH3Udhz2WmtoQ9H4edYcC69GSwHx2Eh89d9myK",
-	"ktyHP3cfImj8vgx6r3sPFr2u9Dyj0hLOGcYBxNLAQEIs+X9omEpwsvrFFwYb80u+JL63QeZOTaxN5Fh/",
-	"kQ22yPOxAigy7QbMMJu95NhTGq2xO+ODNW/Gr022haXQb6XyCf8ZImsF6d/Wyz/97A07Jn6QZ5Mradex",
-	"c9KBmMCwiDDs6K0J4a2gfXJ39why8JciBe91Ho7JfpOCtzNrb8rbdiD5+isfttxsoXkaQkQBNzcXdBGr",
-	"GV0dhgD7mMyPJmnrTwIm2yezNFZMPiNUEtrjTTYD4BQlTJAiVZSzWZu8jthkKjRjPS3EYzikPY5IzibW",
-	"qhsEZy6gMxYz5gg/XXLCpQxADE9QmrZz6/FY5jbxpxgy4BPLY59ZMznlczWG1FYr2p8hrgcCfgsOoBm0",
-	"xw+6XWNmp3yEGN76vTb5CBxFN5Fje0/odSk51Vh6G6zeyI42tXiLUDHVkipldFKOD4ENxfXS22LWQu6V",
-	"tvjZkrCLi9L7jbTRdmvHDGJOIcR+rSCMUvESSBCsk5hQzNQa2bVZHOhrgbLiVwDFvyktD6u03MPkf/iF",
-	"aSwF6yIzplmJwe4xFgIqS7WB4M7t4p27Seo07uwiFRv7+kasuybWF2bZV1Fs56vVsW1d8a8BEW5j5fib",
-	"u6lgFiif3F8jX9/kWk3MfCxhtxFW7018zarBFrbsboO7q4yXB4VOYi4Vo1GPV3B2BWenII2GiMZVyKI5",
-	"zInzqAvbgQh966OybQjbYdr9LVbjXcRQJEyab1djs0EcNezyToDU/LwdjIJVgLwX6WWmaUwTwpmaifQa",
-	"QlkGQo3Ju/mFSMMxiOgXjEuRvkrEbENMNhM8vSKCA2PGiwLSuxZTDTF1Fq+83xy8sriYRjVZNObTTF3t",
-	"Yqs2TBotUkZX5It2imTRhkzRZa8CrJ87v21JaLMpdtaeYrB0itWGIeF4ifFrLRNWM9jbA9qwSlfC5idx",
-	"lWsXK7rbR4FKIcUDiyLFWo+fZgoT/b8F43wLxqlLRxc0L1korXSAlQvr4lJBlGthsFXs341+jd9YPBor",
-	"hKdAu7dP0OINbOhVpxHknwgsrMg064f1IpIpv8eNjd2HjCZg1dCM/j2JQ5aXHYH4HdLHWn19IlkC80c0",
-	"hVSd9bjF+I2VT/RopuC5pikjKVNZyptBKUZMuUV716geotu1o0qh2hXmSOo+yqAT1n/QDO2AU/HW5i/F",
-	"KF/hm7tAdHBcHAWF4cj+Xgy/dl8/gKPk8d0YziT+tzLlTfh+0crKlOXiUUM5OYy0JapYGTu2JXSottr+",
-	"rywh4qzsJoVDDE8DMm3Usy7oSBaXrlNH1W0cTfPwAKLmIMfVmk+pQGyPu9DdCNtNBnNCiZzSkLVL6Y2h",
-	"mCAyeg3PB6qFmEqIRd1Tg1dQygeF4EdglG2SV1Q32aP4/RNZziI15R7pQNywUq6oGqdMjkUSYQqpouBT",
-	"KGrU3hubu9ACe7yqBp6REqPmc83CJzQHEF+iJn7TDb9C3XCTdf8K1EHADSpAhDorQYRODl0Qoe7XpRoG",
-	"7ePOhphJ7nQ73a9dTbSc55si+CBm8m+421vgbruK4BY6XxO49FLMDYdqndBiauqBNFd78ZtKsJj6vo4c",
-	"U01XtrCDGPYB7c/0V1oKKgAhfAClBrQaLXlxjMGwhbNRuDExGrZ8JErZks4l1iM+RThBM68eh3aISCI3",
-	"HRC7BREHnKWUhFmaQl07zhYol1WUs+1D94wDtVynGPdhMF9uZv2GuLch4t6j4+25p/FoGzS9laEAVYzR",
-	"b2B6XzSzP6/v2PaAe801ap5IEkcQ6oRmRa0buJU2oTKODYKCbytgq0fN5XDN5bJuSdxO93hlTVx9gWXS",
-	"VFFZkiyon/FJym7ENYMQOS0oh0kWsahN/sHmaCc0/H0MBYcxsm+oWGpCBJsAwJNYqo/Q/8MkD2am7Ron",
-	"N5PeDF7GRpBU4tcXtdFpaiOMWwOBmjgsZuWdbumdOgn+BTl7uFQbsFLY0FX8E1r9KmJRHiXJzhKqZUh4",
-	"KJanTTRb5zCOSQtXuk3r4AB7E2aZcTYj5+9ek2s2RyPdNQMbV2xAOO2kbP06LGzHEslOXRPVNWNTiRCH",
-	"sZJa0hwvLhunp7OV9UmfmQpwMsi6oYlbNkekdNZrJ64uv69N0y/yaawwB+nV1Qu/jiloJ5GBOD0S5uFr",
-	"9eyTaXx1zfSzajS82v+j23o+++ft9R/B4GjS/en2OOlMf41O/vzhQP5rfHEYvg3o++xl/N3wWjMGvXFr",
-	"lkpYY71XBdw1WiE6j8/C3rKZ3ut1mJifG3jjFM7Uf6qt4VtI3jZFWYDYDVPeiM/nItreZ/1PgVy2KNX5",
-	"PQgWiLCs33gigcOb4qfI8lMWihRLbEmfTGiqxTojkbQb4Gn1DzkP3xKfFjpp5GH2t7U17/tIWGWu0STk",
-	"P37WLe6vGfiGktYqHmWFdryUvumoj3fm8SDe58yvoWiak41gj67ymJN/gwaZM5ClOqRbr4O2/gxaJ5fm",
-	"39bl58A/6jYW3r/EtQGM6wVjNpIjmg4BLgklzkiEkMfbzo/JHng1zIJVm/oRUKNdlzaKW2aSFkW1XlLk",
-	"R1MAtBxZM6Mmpdigqo3FjMxYkpBY2YgD6TSPrvKGeiW1sKJaVxCt0BRx5DTvWDrrfbzmcspCZTOXfAPA",
-	"r0ed4wgVkcliaPAynebz+O9646ZnhLbEWrv1WuS6q0SIa5JNcX61UjtOZ2hVqfcEB8BCbsSp1UbcV/GM",
-	"3F3e/b8AAAD//w==",
+	"7L0Lcxs30jb6V1Dcr8pSnSFFUhfrUltfOV4n8a5j+bXl5OQ1dURwBiQRDQFmAIpmvPrvp9ANzGBuvIiU",
+	"4ux6ayumyBlcGo1Gd6P76S+NUE6mUjChVeP8S2NKEzphmiXw1z/l4PU/zIeIqTDhU82laJw3rsaM/CYH",
+	"zxThUasRNNhnOpnGrHHeOB62wzP6nHUHnegoPDxtBA1u3phSPW4EDUEn5qnf5KDJo0bQSNjvM56wqHGu",
+	"kxkLGiocswnFcWjNEvPq//ep3TyjzeH1l87J/f9pBA29mJpGlE64GDXu74PGTzJi8Vtou2qoE/PzM0VM",
+	"7/nhajriQ8qrRwmvNeGPdUdKm3+0m2fX9t/m9Zd2cNKtGfQln76UQjOhX4lQRubr0uh/lHOix4wMZLQg",
+	"XBGzVglTikUX2fcxn3BN6HQac6aIlvBLxLJnyWChmcrPfPQHn7ppjxmNWJJN3A6rmY7Lny4Ts0nj/JNr",
+	"IGLDmGpDIR4xobleNK5rZvsjdPOGiZEel6f6HRc0WRDNhJIJiaimhH02f3EpzmFKMbxJuMD5EDmEr//5",
+	"4fItwSkQPaa6J5SmiVYpgZBUCZ3bxhUZyjiWc8J1i7TJhFGBD8/HMs5orcesJ6RghMVswoR2/XExnWnS",
+	"1+yz7rd6wqdqp9OtIelrMWQJEyFrIhWajsaWHD6FhzKZUN04b3ChT44aQWPCBZ8YqrdTynKh2YgljrQ/",
+	"s0QBGavY/w5/DAjFaV5OmSDpgMi7RGoZypjME27IyjXZowSXbv+CUEFm4lbIuSCGGFwRSo7aR3lu6lTv",
+	"INvz0u0zoZ8dSxx2Ya7uz04VH60zUyJmkwFLckPsbDNApH63c/T86PTw5Oi5tySdiiW5x+aY0t/JiDOQ",
+	"pJd8mpL8Pf5ovg6RDcxH2MAhNdM5+E3hFO3woQX3nZpNJjRZmCnPJTFsqMzKmm0QEC2nzS4JY6oUH9rW",
+	"DONOEzmgAx5zbcYTNO5oPANpyaPGuRlt86gLazidmXPg05eG2YFmn18lVKghS0jMaCK4GJE512Oi4WuZ",
+	"TBjspwQGUujYLMDl4DcWahIxzUIYDLz98u1b1TKCwvRi6ffdr1evPmRLY9oz22JMza+futf310FDznQ6",
+	"QPccHTXug/TP4kTz51l+fI3z7v39NaxXttz/J2HDxnnjbwfZuXiAv6qDqkU0b/tLJ0PNdFPphNGJt4SN",
+	"88aXnqVvz4y/ByPuNc57MNVeI+il1IBvgR7wNdDAvNS5DnrejHqN8y+9xgAE541590bxP8yDHZhXrzdr",
+	"t9un+E87/8+vl28uzSrkBE95Q/mydU8OSX+FHOujaN4PjKARPVEUvFyABJKJadCXpwpENxnTO9YT/WyK",
+	"reLsrMhNZST+XnHA3geF+bwQhKdCz+7Pc7ttZEL2BksOoADYtidWzn+f0BzR8KSBI9gnBE4iL3NQbKip",
+	"FAo3/Hc02lhSwDLCzv3SYEkiE9wrsXQc/6lhzjez9SZMKToyNHMnnpCa3NGYRzCFczIT7POUhZpFhInI",
+	"rBdMDRYso7gZwQ0X8GLj/vreb/k7GhE3B/O9Hksjb95dfrgynKepnqlmKCPWOD9qm9ONT5jSdDJtnDe6",
+	"7e5Js9Npdo+uOifn7fZ5u/2/jaAxS2Jzvmo9PT84MPOKx1Lp89N2u30wTVjEQ91Ye0O/MiR6Je5YLKes",
+	"immuPOXLkGfO4rgJYg+J1DJ9vZRiGJt+d7lM9qByJ1Ruwdw514E9hDqsGaFiyR0XowsyobeMUCH1mCXp",
+	"qWh+ZWTIE+WtXujGXli5dE7esv3j1ZtXV6/KC3e29cKBqq0O7FQO7IjVQWfHS2m3PXGzVngczY3sMfTT",
+	"MmERrOn3MhnwKGJip4uaqoUvZnosE/4H/pJbXD02vMZYhNoajSZckETGDPXYW7YgY6vJ3XE2Zwn8mK3o",
+	"MB15YUmzKflb8WPFTjx8tAXt7nhBX7x7bSjyTAERyIQuYJtGxgjiClbytTDmGY2hvV2uZm7VuO2FwLMX",
+	"RDEGSwSbLiGxHIGW5BjwedQJu+yMNnLqo2mguGpu+OQDtoTTWCFMj79aYWrpMaQ8ZlGLgHmOczUbcMQE",
+	"S3h4YfRFymNFaMKIFPHCaQ74+jNlCBqQmUCjL9vYHHfvT0Cct1K/wON3p5vYUj63/Pgd+eHVlTspqD34",
+	"pSApKdPFxsdvhNQ39rnisuMMyFupiZuDt+Y/vKrYtcdf6ZKbk4ywz1xpFZDBTONBCkaEEXU4KWMroHQE",
+	"3QfmXOPNgedRAELTNAzZVBf8G25XpNMo6Yf3QeOt1N/LmYge4+CmySjPIkIao4mDCUWT0Qx8CsYGiEiv",
+	"IeSNmoXjG5qMeo2MTwyDDGGEBfYwfIFDX8UVR1tzBU1G6sAb4A7Z460kplWSyJk2ZgFJmJKzJGSwi99K",
+	"/Z7RaPFoQltI9A2aPRtLGrGILJjOkz+BERTIb2QxDxn5KOgd5TEdwAG8bCGOd3Co7pbwFTO/IDpZEDqi",
+	"XJCYapbAMlzy6UNNEYZnLtq95JkxdJ+dE7BnyafDaxJJhtJyQnU4Jl3nawPnHizkJrY5Ho0rVD8jcWhs",
+	"VXhj6LkhDLkGmYJ02avzksGU9h1hHqgmOrqAAJRTlqCjJtP6rCSWSYXmh1rf7ihTrz+tSwXPKYL262bU",
+	"yPuggP43mXfHOujxa2cOocvRdwc5f5WgepbQuBlTMZrREWtOExkypdCPbcgz0yxp3nFnVi1xQdFR3gMV",
+	"ZN20W2fH7Xa7fd49X95ju9XuwoPt82Ln5sfTzpIfO/jm4TkYcssHu6njy5tY0L0G+fYQJ5hd7428YNkK",
+	"o/sL1xhcXblVhl878L1d6ZLnjI526zg7yxxnw0rHWXmZ1vSfoUssvYqwE2o9zJdl2rYtEKpuWWSMiwD9",
+	"sJ4fHHxqVKg5M2YteS2IdXKZLvGCw3dWcbWug4/E0mgxInLz6Qk3nPRuJSCMhmMjyJf68+zlFDjEPAVw",
+	"1YVJJbntDVHFxZAcEuom75xsOYWx2z7NOf2XXbncO6n3YMMyOxc3shqLt6u0M+iGh9HR7s6CnHl2YW8S",
+	"y6YY12CBrXs+bGeOOWJZGwu9UFVm1l13d4RYy2hZPf/dGjVWr1xq01zy6cPMmpTMoP88s1L5GagcQqYy",
+	"5dnZs91Q2en+2J9MsntKmZgOPcNgTTZ7mL3g5l1jDOxqruuo2+tO9B1dmFaupHxDkxF72HydWzs2TcDV",
+	"uSBHnbOjw/YRyuTdbSbTVZALSQiKPeedOxDRsCYxPgpqnakPFSxUOD+iGZW7lTknigljm+d8tefkO0YT",
+	"lhCjDhyGt2wBH1ivsTNOsWOBfSBF7kBIjZVbIecbSp9ffvmlaabChDY0qYmVgTEyoiWh3rMg+fKyCMmw",
+	"jjj6KNRsOpWJZtFPLOL0Ch57yELZN4jpiOC96cE0plz0Gu48SLu6IDPFSLFhQ9NaPXWn/A4DYhxuYEAT",
+	"ETIh5TtGWGVznDIbbGPecwEX6+yArWTBg68K64VGqi+ZR2+0lDfwbNGDYt0J5BXEDJErKQmOf9U1Yefw",
+	"K78mrJZq2YF+HzQeLrJ2cL+0I2mXrvPMn0xhlXMTXeWp7Ozo1umR7gytHrS+dJYYj0bm1JD5Tt6y6OuQ",
+	"ydsL5HXZ0Blt0EOOC7cX5T4Hpo/eTMyEbuCHEi+mTxGYNoFRrZQ3x3+BsIR+kTh9kDM/05hH8OXOLz/x",
+	"bAhg4YzQb9vP+VUechZHvpjxrsA4eshKq2S9Z3QQM3s6rFyjbvcrXSPP6exHjhh7cpAweosGHzbZamSB",
+	"aGguJqO0fbNccXw5hGVYOqx0RMGXxjSRU5ZoG4LoFpRGETdjpPG7/O+l4btrqmeKQMAgMNXqxwIjIDHm",
+	"yWg2Lux6Qj/7HXYgirLwjWUOCVGDDRdJiUFSn3AG16WnrouDujRyuXjX9szoWEgcmMeLZKQehb5lApXG",
+	"AnZ9/m2ajNTOV+fVHTPqZunacbBIV2U5xWFU17tal2paPMuvy3dUh+PXmk3qqTGksWJVi841m5hz0u7m",
+	"MpV5VE1L8yKkM1yQ/g+vrtIrewha+WJ+bfLovk+GXEQQIj1Y2AgT//w9QS5PA5i7pysCmq3MrBzSNJGG",
+	"jM8U0VzHDLyt3lPkN8kFbjJK1JSGhdSGl3IypQk3Ns+A6TljgkDQp2nm/cu3b4kUJGE0JnOZxBG54xGT",
+	"qjD+drvdLs4gS3fo9T5UJjb4nAFZHu5cKLCHXep/ykGZAC/IAG4Ef5OD8iKGMeWTG/Z5yhOmbmgF/X5J",
+	"Xe0MzrhnisBLJKZTxYyBFTMF6wghXyqNlQvHM3GLMXIX6Ze2EbgdQyc+vUXF7zc5IBIcpomcoFeUKtto",
+	"hI3lV6V0Mh2e/a9/BRBRzZrmKGtU8EqYMGp0nKUzNkMyGqd9eEX3eDCu130kBatOUZlQsYAtpCCClwwM",
+	"t42piGIWkT27lVgEvIe0AfVZ3fLp1HytCI3hnt3+up8b9TGyYdENHzi3QJkUi5QSNs4oRwTnyTz0oycN",
+	"ySIWM+3rKNncsZ2Vsw/lLI5AIxukd7iF7itnMuSCq/E6S+ueXLWuG7BVnUxcO8Or1CLYYUtysdAusvRB",
+	"HQjoV5ecVepgmshRwlTNwThMaOgSHxxXAi/mF6J17FNIzmwQh0v36FQm3mBqSQPEHEiF6iE4kbFnZEK/",
+	"2bR/N3nU33eh7lYmMbxEmwm3tIbwF4QOlDmp52bxIQ1pTFWLfGB3LKGxa18RNaYJnKbgTRpQxUgyE3j1",
+	"BtIJ03bwSmxSSeDm8+hseBqeDI6bn7ufz26rCA4pVevwp33QDMKc8jsUP6jyl7vv/z5jMxb1A9K3nZqP",
+	"ahaGjEUs6htJ08f92yd7cIXTB8nRRzFj89mwlUbQsI0YI8O10UgFwLU/nezJ8rEuNY1XigtHNLO0uWSl",
+	"dp3Iu1sn/Wmd3dWpTCUrHd2W6G5LB17GFE7RHgspgby9mTuwlh3/j6KFL3s91Tseqsh66knRrHBte/FS",
+	"Gyixr5EvUg3Wxb0OaHg7SuRMRBU6rXmnXq1V9iIeOJ8KwiOUi4rIOaRope+vJBlo5fcgI1/jS45TJ1y4",
+	"b1Lq0SShi/WZNpuzGelF6lgz0s09BNIQJWORmzdP0yuwOwx/GZs+lbU4pSNWXuXf5EDVntMqIILNmdKo",
+	"um62qrARyqsm2Gd9E84SVaVjmX7xNxdtYR6HoadHl0TWBY3YzclLGX1+dnx8eNL2/tdcrVsUFg2IsjPz",
+	"9AUM00wo3d3or38JcuyjYsnDdvULszpkpjAnNb+uojZt3Txvs9YD0jEb5OSQxHLOkmZozvmYGUtMBSTi",
+	"I7OdwUCkalxM9Q55cyB1I3hYpnrQgPSSFYz03jxTpLtLnTe/VW0sfz9VaHGcxZEiDFwYLmbHHZV5Gqbu",
+	"w6p2fry6emcsXWMJT8eJoZxlWTzcSCijAm9e/qtSq7U+yNpObFCIbd36/qoiOGp0G+vOrG3fG29gNEA4",
+	"XNH09KYTc1EMbapUJTyH6RLz2ZLdmEcTavp9//1Lcnh4eGZOpo9XL3eo4IF7tmryH9+/WUrUmmjpVcLD",
+	"cU26svl18CmEg6vk4Zwb+PEOhl/cTdI8kahW599yXvoaT9IgNnoFpBIEhGoSMyOVJXLKWkfFO2wENkL9",
+	"YV8gsR3V7iS0wKvvotL1I6NxVVAgUM27octyJEFaDmVCxnKO0YwcbTLwXcymFUKm3qg1gi4VKrZ9eHxt",
+	"gzaZiZs6O9zYczxao/3DYZeehZ3oePCcHdGTduUmmxquvlEslCKq4JcP+ANRXIS5y01r2OV6POpW29Al",
+	"W3mpBlhQ8jY0U8qGiaVlaa5V2xcZ58kNEMuv2/jRx9AECccsvC1uh5+YTnhYsbrvEhZyDLJLWEjjGLbB",
+	"9x2yN2d8NNboT7b3pEbbTszyoMsBQsgZxoFycSfjO+uoy09/2Cl3+30Hop/JmCYTKXgImCsIS2HHA+PA",
+	"IRWcNGdbOWnEbHKjMgyNGmvcPoHpH0g7mKYN9o5IkSvPOstRWQxR7MyWLEJxpp0t/VGGeuXu3u+aqgWm",
+	"zWaajiEwXJAnftXmA9imJ9970OsHC6LycFPBgUrlN57fdsWlhg0CdcrViCudLCouONZx9LsBgMWXWchU",
+	"kdkUY0xrdLP2VftsU91MbAWuVdZ3UeTfrO/OglNIEe9a7oK0Pe9oJAtmT3eJ++wmlDOhlwgEl6/uJYQV",
+	"fXTdlSeTNX+Kcy2OYqWbDJjqqZwPGEJVo/2oZe8E/q3yWiplfieuUCXtAHZ6F41tFu6f37K5sfSfiN7G",
+	"yHeJNDwht6xCHNApv7lli6VeAhuW1iKvEcliLOeCwPktjSJnehAM4hBHlIvCRh0Nbw5/7zafz//n8+3v",
+	"7cHJpPvPz6dxZ/pzdPbHD0fq1/HVcfi2Td/PXvHvhpX3A2YUq5bbULW0XPBikE5xh74c53LxZHTgMjhS",
+	"Uqc4fEM+uoKo3CqxbeN1IYnoKuFaCisUQnhxlqRwV+Vlx1i06rAQaPaZcm0C5pB5PL88V7++e3Xz4er9",
+	"67c/VF7L8jrvb9o+JtyaucuZtv5kHY5JxCeIb5Tr8FPn2tvAJTS6Ck9C0XNYe1ikI6o4LRDva7nJbkVq",
+	"Rlc7/SqxmQZplxfUWpG4oP2Du26/NtR6P0vPbZGPIub25j9hxn4eIsTVi3evA9sOZtulSFdT24xbhCC3",
+	"ChlfDlhIZ4r1BNeKhDGHHOg9DXyBf6IG/S9AAbFP7JOE0cjdZmWOoIGMFphQV+EjqHMtwGVjIsUI0wgp",
+	"mbJEFTjD5QYJOWXPvED1leuGPdesUhUu3mrorha5hOCMCTNaqSJ7kC9EFeln6aX9gMzHPByXSQfRzmof",
+	"jZmRQNifdYKFXoAtrp1fIXWQsXBc1ECylObylbvF2au8s4FceQsUdpEGKGh6yxSRggUOe3LdY/aSTy1l",
+	"XwNyV8WOTROpvyxJNNWSJEzPEnFBjOVor5SLdzIbDukSGq8aUz6BeUVr77KHSxc7SOvVzJelri/lvix5",
+	"dL3QMsuvFaEU9fzh58CviKJI03vX1b0LifQrNe/qDjpVTa/DRpvxCBL78ZnEI3g2jRqWecPvKpbFfCuY",
+	"qlCd48rnX8RzulBEJzOGW8jPFcFDJEdxhCVNc2tkzKgoTQO6qhk2aNuo6VSapsbgp/FG+s2AhrdM1PC9",
+	"/RGZKJn5xtTavIpQg/ViUgWrtJp1WS2nAlYw2oR+voHmIWu9blcqbQFZjUnqgr8ndEFCmqChn4vxqFKm",
+	"dmxpIy8v3ZFPRsNpTLVRJ2ujtiZsLpPbLTimWl1M+w1Sji0tqOO1lGLLdtFPTNNqk865eKwEfQaZ4vBs",
+	"xYGxRAlwa43PbLIISP50hBup51tw2Ip5PED4r57IRsIfFs4/AZ6CH1Nfj1p60Fr0WyMoBsxigjkDghaS",
+	"vD7B0dtt+DZaOfxsmSelvCssJ648+Yo0rLlvsxorjSJQGmnKBfV7IaaDWveSvXgIHElCGc8mIgMR7ueg",
+	"b/oFapUBWyaxnCoAzlmG25NC7qxL5bWD83hGCBvQPyhaDp2Voi3zJlrS1SxZfrWqY1ZQtSheUthU42yT",
+	"kb1+Cb0lIP53hT9vkJ3Mt3n8IfON5hMm4UcqIgLUVs5c86yyfCj4l0a5eYueXD39FA+ieCdCI260Nf9W",
+	"1XCT9Qmke3zdWB1fcjoD2n2XuM7Wvw2uHvVVMmMXhHqD9ewAmwmIYfTOC3HcPtxcicTer+sI6lmS1aZS",
+	"Zr5We8SqKeiQ3wIyjKkGDBCmNArCRM6bE/qbWR2z6fPB0cvRhRQo2WO2cMBEBWSggrRYCld/7+NvLXVv",
+	"pZ68C2usm+UBXKpCwq7F8NrgvgXou4EHbQsbKYUIW+1c3KUDseYaBYbircByBr2s0XtfCKuLZO6MTfY5",
+	"vltJ/iIA2+7WoYogtbPPWczLpv/gHbpyR+qUUIbtcU+uOJU9hqk4WDfddVtvstwyQ+EUa8xV+Fm+bTlE",
+	"pq43iq58bJ96HTCttlAfxmbRT9IHcwFKGLWiCpxmjwSkHZwMjaAIh7iRllfPNekcN7KfVsZGQZNOfdyz",
+	"9w3P1H5BZWy1W+11LeJMe/SIXrO6BTus/sw3wsCXLU63AiXlgjQ7WDwodS2AqiUWxBzU1XLoSff8xndT",
+	"D96rzcfYrCm93LCqlvMdS6A7EdYMe5o9QBJm9lOL/AKJI2TIY82SADEAMcWIJiDhpwlz3v9Soq5amtS+",
+	"NDrABrGVktrtD4Z9ILEFeoHoA/hUl9keNCQEssUbdKxiHrJHnIEg2IPbKuyOxjPEAlZMw5zgAZjTOemr",
+	"sUz0DWiUPbFnXY1DMoQyEIA4dErmMoGbLRGRvoinN6EQfbK3xNjtCZtq7twQTMAIjNZrNnUoxZ2MZxB0",
+	"s4/3iuU7+mWs9kShFJZfS1w4zTP90iBn79FSnJv3206jUMp7rhhW5g3re9iFVY5H2I2Wjyq2sZfq6PaB",
+	"PQcbKZ9fV8i4dxhx9bDEF5SEn/HyUNOKuHXEj6kRodmLELQO/vVOu91e2414xT5nl575rLVNwthxkJUC",
+	"NY1Hq5kDHZk1AaAo9lnXOIFv6lEgoKwaBaiCOVWklPm2bX22itRqm7V+kzdolsjALYJWq5MVsNfFUgl/",
+	"gVa9mgHgR6fgJiraF+ftVrvrXH/mj85y/995u3V27JyA8HKVjMtoZeyAGqXVgR9oOrogfWixn9lJcw45",
+	"xLlpO2jbgbxjuVBPPU6YGsu4YIQsd2SuAOjI+K84n3peWL4T1FJKgNrukKM9/9WERizNUX9Q5kVFY36n",
+	"G4ALLJnJpfAbhZ0FLGooCB5qpwtb39KauTWpFKkwONbPDdmIAutki6zl0X5A51uldfjrs4ITnzy43N8F",
+	"W+kEWTuF8NR3iRw8lUZldj1D47MaTqkWk4HG/I4h9AK4k/u+/gE/NoKSo7lGRNlOdpnma+dVImzMJnVb",
+	"Hn60SfR+GmLhHitFyKuI20/cpsC2uAqymD0504pHjHBxQdhkqhd4RPDUsZ8mDZQTIJeC8a3v2KjNov3F",
+	"3i+sDA9cAvdX7Ha9PhI5SujknPT9IpP9gPQteqD5KGZxDBdKiynrBz3R11LegKEE30p5E0t80nwesrn7",
+	"OKFiYT7btGjz0XAotME+64TewHzM917PaUkmAByRM81uvK96ol+u7QXXYjk0XPNNNWolNOFDqppH05J+",
+	"cJVmaxfiuLB+AO60tFxRsS51Cra4aqul7Bt42bG1rr/3NjG8YiUpBrZP6IJE8gKPyLTCTCQhgDALopQx",
+	"U2TAhjJhhuMndOGLC1vvJhX8UP4OyiJWGiwfMN/CFop+mN3yC1xDetAU4Icrb/e7h1ej3havwisMWlqY",
+	"D4Citcw2eeErMRauDJDkICTmgRlJXpNgq2iZrAaq6mwAVKXZ5GYlgl8Zku+B+FQVWsymOuRXb0WtNpvO",
+	"fKupu9Jqah/6VtPxLqymAppFKZ6jElPxRo1p9/ikuvkx+0w+/Pii2T0+cdormMcpXHM1dFujG3ZPBkcn",
+	"g5PT4TA0/zk7GxwdH4ad6LB91Dk0/+92o+ftk6PTw8GQtodnp/SYnZ6edE9O2HPKHqxir8WP62HcoA5d",
+	"AefkEW19S3Bl8lpRFD25Rl6ShQ9XG62czMhfVCGLff25iEGPDeDTbm9sPRdMm6CyILzFHXSQZWtZ0OVV",
+	"XuHSW25Ebg0gVGIVBBLK/JGbY9taJ/1ST+qOkGQvPG9r0G63STimCQ0RbQhNIA9CJBd/NB9zzarwaLf0",
+	"U+4WlrYWkfajqnKuf5ATZiY6H0sylnGkSFZE4YG6EqjHq3FaOzvN1fYQpWogoipC0aBwwerJPFNQUsIr",
+	"duAFhfCYWVOWhprfsZrZdh8w252gU608xh4tI3jjhNn1ZVEh+bXl5qGeMLW5Ih0Gvl7yxuZ55EinFQIf",
+	"u93pxR00WXDPWbPzyXnF9vtaDOUWLJOlLVRNChqvMCU9R3Bt6OyjwNtX48mTPS6IsUdi1nRDc2l7GDVT",
+	"2t6AoqNmk7XNBZpoPqShJkMeF6TZ2fD0JGqfdk5Pj8Ln0cnxGe0OGaXt8PiYRu3OMT0cDI+GnUF30B6c",
+	"drth1DmOTsLO8aA9bLdpuxJQ2YbAL42P95zwDvv1zwuFX+sMfGTMklVW/qaBWg+NI1h+g5PybzJLkXtl",
+	"NAstLLRjtM3vbizuSCX9IXMaMhHcGpTxVdYIHA8aiv/BbrDwV3X8Gv+Drd4zx92j7ulpO1gnFsoxys1g",
+	"CSAGaGruScIL1EPf4UNt8Wp33sbXWW55vIutVArl6Jrt/ty2ylOiSmexUvupjnuXy1TrJV2RAxUQGUeb",
+	"Q9jmDr4VOkA6kJ2qAa7VnCYAGzCcJVwvPkD5LkyYhQJdL2ZVWIUvRFZbDNRmqkh/rWps/Rb5F1tYyDLk",
+	"EDCueqLvcrFAVbE/4mXBu8sPV+QAvu9jYQaAjJEiZC3yCio3O+CLZ6on+p+bjj5NozL3QXbioYOWILj3",
+	"ucYi9uekj277vh0s6afe++wr2Ij2sgKLnBnp4oqYWdqPtZ5ifSVu9Y9QCk1DnUXqO6lNJpQLTbmwsdSF",
+	"taKj18MXr431rIyiQsMxF6yZ2qPWTA7IiN8xrHFcaS8HhBqCLDkz8Zomd9jCpZU5bZH6GAbS6ome+Nvf",
+	"iNtvPfEqh3YbEICgVxCGBxgaAcbQQgILMmUKaUMUnWSQIudwEwVXOH0MGi7j4O6bMcFtFSDmZ9inLj8L",
+	"wE/7PbHnQF8D8vHqpXltlsS22Y/v3/hl7myUvI0/hKSwdJYABtoTHognPNBClNA+Ti3mAKySgpbm0MtJ",
+	"391QmVEhPmH+YvSc9D/14D601whsYTmFH9vZN73GtZnjp17j9xlL7KMY4Ao/9YT5bUr1GH+iych8vx8Q",
+	"SsazCRXNhNEISpRlVDYzztgqewCu9Vo9cZVi9CKK4rmhy78dbO+/8cL33+arZrNJ7H/Nn0ftNvl3iuyS",
+	"elq8gmLAD3tqITT9HBCdzARSKSD25pJ8vPq+eRpATpXhdS0liRib7rseOuTfm1U37BdrFzrp1E/bPLSj",
+	"vmWLZyq7/jNtRBLVD/vkEfaelXzOF4FmSs6SkJE9CLfBU5dQkdZJLdkA6RCO7RC8ct5LqnmbJ/tQpbvv",
+	"CsfH8IrOSnSnTZ/Zpl2av7uXVdjw3DrFrCdwj6YKRKqXYOVneBoLDcGBH2AdGlilMjqq675zWGCJFcWU",
+	"7VvHFYxULh5on+52C1Ncp4wd2bOXzQERsxgKe0+4MnsgspDegQ1wwJApw4mAuQc71WwwvIqREmB5A3+d",
+	"YbOiNWjpcJxujYrK9XZnmmGPmGAJD9PAs6qi9nmqyZHr4RCZs6KAN9lTjNmCYYjHeoD37zC6ojQHEAgO",
+	"xaZI//9t2pvp5ut/OGY7R1+43XYZUJGG3UAB0UwK5uRpDWIVCpr08FZkJgwjIzyVmjJ6C83XlRbeszhJ",
+	"P3cDiwWy3xMg2mz4ihkf+xwy9B1rmUOyOrfgaqm9nb6WIWH1BJ5cKvCA7/AMgKf7X3oIGNVrnJNeo9Vq",
+	"9Rr3fdwnVlgaibhHyYBGjjeDnuAijGdQQtntPQo8zGLF4KjYD4ygM/85DEDo7DnGgrUNMkdG0hMghuCN",
+	"48BsN/Of4wAYTibAFXtpvq2Nio95yCyCkNVLfnp9las7qc4PDuSUCZRnLZmMDuxL6sA8C7DsGv3lqK14",
+	"NoPL8bkPGqYNOuXGEmy1W4eI7T8GFfPA/GfEdFXSM+RHZXEXGSj2bApLgdnXltEd5maLvMiyiclMaB4T",
+	"2hOF7YAUSLnudWRmDFvipbFqINrLsoQZWbfdXr8aKbwhbyHgzGGrujAPQx8jD3zbxBr+ni3vDPAqw7mI",
+	"iI2g1inRO7nypFAZYFkZYwTb364WKWq765UhLQBY19QhLa10ioLu/HX3QeOofVzXW7p2Bz/B3N9K/QJj",
+	"m8yLx7iYy198bUOVbOF089bh6rfeSo0p/L5B1Tj/dB14rPCjB4Vt7AY6UsaG+8HIfBo3rs27B84BWbk1",
+	"UFCn5TFLOOug3IKWYU2rVonZR0y/MF1szehuoNn8XsRx5t2sYvjUuRpPxxQCL9rtTtBwls1NAqWl263O",
+	"0ckZXJzdDBP2e+P8+XHQEKOETm4m9PNNQoXh8dP7p+d4mMAGXJ+r3VrD8xWO4fRi4a/M7VfleVWVBvA2",
+	"AsC2eNvg4AtNRve1mwF8GobF0syVYo/mSEiVsnTX4IHbPqrbG418XvSnVfH8pW4hEdso5HhZjXqXmVAe",
+	"86XA90GDm9bNAdlwl6NmxzR8jw/6NzPm866bT45WFHG9v956z7sRv7c14LPVLs6ltPcrN/mfs4MP8mPZ",
+	"bD+v2s5rFZmGfX201kb7Xs5EtJUgOOp2V79YLMH+FQiQyurYm8gQiBFtuoJktTIkK6KVr04WkD7YpH0C",
+	"gcKG8QIip3grGC9cgrFUzNrGgvWEdU/1W+QdVWhv9r0Apz5ePkL4DVWk777VkoyYzuKbpMDEsZ5Io5qg",
+	"6oswdhV5gSEMzqHmuyzRu6nAu2l0gDxiY08APBgWl2w6T2mTzvS4X6UZGyGWlpVbJRcvkR5Y6M3zWiBF",
+	"CpCiaUlKEHpgMGdSL63mmO3KjctflgJrahIdJDHyjwuzUyHLgZJpwu64nCkg+zOVX8AHVYermqSNeFsi",
+	"zf06aO3m2fWXTtA5u2+az7Q5vP7SOakqhFaeaYr5CAtjK62WAuW67epxwh7IDTNiQzqLNb6SBf/aYKf6",
+	"wPDtz5+pzfvICwnLCmZ6AZlIcJXkQwWrDiSUC5/ycVB1RwrWlLYVnl2R5TbWJK4qNVw27bJSwFDQ1y9U",
+	"W9epy1ryC7hivVZXztKz/q4LlRDXY82dH8DHqw7gTCj/X+Csv3c2OYDLNS4rjuEsvDGtjHjU7qw+lT56",
+	"6Sz40hpH2fcu5+Uvc0bnj9z8Zd+n6/vcGfyGK+0dkN5BCythBG3hwg0Qplz+y33QmMoqpPT/MWJcufLC",
+	"MleGvFxL1ihPVWVW92SCwPbpnbcPSWk9bvu5cu5Kol8JlXIvjODgixlMk0f3/Z5wuHQAHB5TzZIUe9YJ",
+	"mwxik3xgAq82rP/z5YefIXbAXgb1hPXRJ3J+Tvo8CgAYAx42rfxEI4bgJT+9saCRCh5zgkmKALxtgX+5",
+	"p+kIsDUqI2Vpwmy07H7mFuu2u0aTgTobqe7wmxzA21yrnui/cbdWLWI2GVGz5I7fMcgkBIl1DpV5DT8l",
+	"s6nGGuDmt9mEKVuHi2tD7OmURQE6ZIWEdfYuGfSchwyMM/jBFdXPOMCtt7Gy3Npy1RNCau8pLBHydNoQ",
+	"rkdaixbtMqb0dxJREDc4yPRc5s+xq7l0F7s514mNLfiEuO2YJgQB1I2XcjKlCVdSkAHTc8YE+fXyzSWs",
+	"5vuXb98SCCejMZnLJI7IHY+YVBApAS09z1raKuT5/voB4ttlu93bLJiDUN15JDJaA+6SnjgJHjTRnnge",
+	"bDOv7K6/Ej25sMVJtsODbIfDDfo6+7gC4KLauOSFstutknPgvqRjdTdkTath57jzf5zWXdKi1leedqA4",
+	"eSpRagdYjahb6wp/EYbMiCpft3l3+aFCuelu7V3wLM4H7IpVrgUja7kiOHWz9Mh1sGpvViV0Sx9Y9Dc5",
+	"yNsx3sgPKlYlm0eJTUHrWUMJ+Y5G6a5/Qn3syZwsnTXG9o4uYkmjKynf0GTE8L3jdQiRpmD/xCJOrxZT",
+	"9hfz7CxXMz8Y3cJl9Rru3FjRzPt7Dr78JgdGl8PtEDNdkWnyD/heFdUgFLIBKjEcC+5i7UI+tMkhuAON",
+	"eLfa4HlPUN8MhZe9VHGFpmg4nonbTA9qkSLeDNb27QmrJylNF0FW4naRXlJn8e/+2+Aak4q5GVAR9cQy",
+	"RZeMJNTqsTjMVq2dZCpjShoztJ6Aus5Gh0KSRkb3cupZSEE7GzD3Y5ZOM6YKXQ8p3UDzMsS68INIzNDh",
+	"uZjBMpDBWr6unqhW78hm2h0OO6fdbeWrCKkIWVw8SV/kvRVWUyZjGg+bc7rY7oj9mv0T9Y6Gf7x68+rq",
+	"1eP6GsqH2uOcz4GHgZbbKf+Zh95X6rV4CVvPWsWG/lsdLUH91QGmACPfBgTqpKqAuK0EA8jVWam8ctyd",
+	"yHH7MCdxfqTxkIB8+C+ULY/uxHwqwfJNgDylAPkeTaXtpEbhsqxqsNkjB/+Ug9f/aNxf1yiyBwW8gpUi",
+	"qZjXX4Iw8FTd0j1nqyd2cn0JmAw9Ubi+BDRTkvflLZgG7dZ8i6ETq+4jfQi7FTeTu7nqAxyJzW/yDrvl",
+	"m7z/Z7N7u5ySX3N9B9dvG97f4ZWdd4H3Z9zgvai9oSvcZxUgFde4ugPMphSNCZynVYdTLQTSY8AMFVCF",
+	"qnCCfFigXWD5+LeEX9VZ6Qu1h9wG1uPYLL0VLKKdfDtWn+hYfWcWQI8TORuNCbVH1TQnx5/ukLWJEK7q",
+	"aeWBml2dta07w6YIQLJbSG0+MuasmdMzjgOr8UNeEEQg9oRMwjFTOqFaJu4mLVcTxHouuIK8EFV99GHd",
+	"1h0E7rop+5G7iHRaEsGpGo4vPX28nr9KG0iGPPpsjVrt1pErAtN7+njbJdFvrk4vgsDWhov76TxrsTFc",
+	"/9JSlpBLOLIMaVgbnYI5HKyeOG4fOremHlPD39ACGdDYGN0JFiwnOqHDIQ9tjJy05d6w8Ur2TovP7cAK",
+	"drTIiIku6WX8jS/9afxtu98xg2fpFEh/uOzElflrx5ZndRGX746JrWyyzGDyKz5BtRNrKL1LpFl8NlN4",
+	"Qcw+T6XiDk19QjXZs4pVT7Rb7dbR/nmagBjNXFLbYIGJokSzyTSmmgUuixOjUiBNzLBT0BP2bRjBMOaj",
+	"sQ5yqv9gUUwAg11LR4EP0Q9lUkqgmlk7gS1YMWVJmpSWQ++H/QzRrhi/8YMkyUxg+KsTmeb7wYzHEeEC",
+	"qZFempf8W668zMqNDZEA05hykY8F+Bv58dWbd65e641HkhvwCRFPAwT0yaCGVHm4zp74G7n69d2rJQ2D",
+	"R48lPVH7yBfo5u89Z1D0GoGmo7/30EroNQLb/997jU6vcU8OlwYWrOY54LS14wUsS39VB5s3x0nKGTXb",
+	"19B2VTaUPclczNeIK50sLPwf16oUNGYYYSznmMybFjbGa6pWpcfhJxzG9qmBoiJ4NUVcqcwOXGbm5rGG",
+	"8ggTGXDLTWr9ZSESN8DXjfPuI9iDK088O68Nzjqk/6rDDtsNCslTD7Ls/rSNskYw5sQxo9sy7y3LVxtL",
+	"FpTc204HKLKahkj1yVUv0uNgu/1j5L/l8C13j+PsfNgc1i5CUJW6nfR42+dP2jwHbpibbqK19tA2O+e/",
+	"3cPhS/TNNuimrgxYz7eGa9GdUbG5DywPNz28sId3EjQqK/X+RG+ZItSDAGcZ2K6Lo7YoTlZ76ltrk2rS",
+	"P/DQ6vqob/YxVzKtOY9hMlkYsG+yQi41i7yiDFwRNafTKYt6gosLUlaqyZALrsYuScQb+ILYq0nQHhD2",
+	"QchUMUfnjFHuU9CTOZ22yAemIYKFCoAGS/yxUpLIOB7Q8LZKO1ZM58tAbBVU7Hoq2L4yjiGW3tjhbmQd",
+	"X056/uENfK+V5Stq5EpVhYpVcavtB8yeRd+V5v+zm7LFiXi8E6Kz0Qnx7uMTnBAlEbDrEyPNvJBzh8PR",
+	"+BYS+t8RErpRhCf4ybNjYi9i01guIIbSCaj9tQ9NRMasU2oPfCDHJZZjGQ84j+3oGZF+NfCygegQLHeg",
+	"5FblhdxlzZckVzZVYyem8MC7QPdNwXx3gMi7joDdDA4nhY21kAgewGsK05rDYE3hVB/1OnRT+Zyu3waC",
+	"uQSYulw2q28K/ZY2N02NYW8r/vnqvRvMwRf7aa1w91QGByDZUrRjdwOU8zhTHY5ZGk40lAnhOkuipDY3",
+	"EveZBXBLE/cQgJjY204QpRj/c1VO5QwsKmUKtW2ezvJOyxH3QUXA+d5R+2y/VRPY7SvYW4lo21u1ktl1",
+	"g6nUMjPxfNI+bB9S1u0Ozs5OT086g5AdDrqnw8NDxsLOgD0/PqXdzmF4ehKeHYbt5yfRgJ0Nj49Pw04n",
+	"fH7cfRLxnBdqS8TzadgZtlmXng0Oo6Pw+Lkvnm2dmIfI5+5jBI0/VEAfdB8gotfVnudUOca5wDgAriw6",
+	"IMSS/4eGqbTPVr/40sKVfs2HxD9ckLlXpmwTPTao88FmeT5OAUWhXYEZ5rKXPH9KpTd2Z3KwdJvxc5Vv",
+	"YSn0W66ixX+GylooviDvWEJjqO4w7Nj4QTGb3ChHx85ZB2ICwyzCsGOWJoS32q2z+/sn0IO/Fi34oPN4",
+	"QvabFrydW3tT2bYDzTdY+bCTZrXuaQgRBSjjVNFF+Gy86rAM2MdkfnRJu/skELJ9Mk+4ZmqfUEVoT1T5",
+	"DEBS5DBBslRRweYt8jpik6k0gvU8U49hk/YEgmvbWKtuu33hY2xjfWmBiOC5S7iEAYjhGWrTbm49wVXq",
+	"E9/DkIGAOBm779zkVCz0GFJbnWp/gbgeiMEuBYBm0J446natm52KEcKqm/da5CNIFNNECrc+obe55FTr",
+	"6a3weqM42tTjLUPNdFPphNFJPj4EFhTpZZbF0kId5JZ4f0nYxVXu/UreaPnlfAZcUAixXysII1dPBhIE",
+	"yywmNbPlX3btFgf+qjFWggLG+zej5XGNlge4/I+/MoslE11kzowosdg91kNAVa5cE5y5XTxzN0mdxpWt",
+	"M7Gxr2/MumtmfWnJvopjO39ZG9uVev8rIMJtbBx/u27KhAXqJw+3yNd3uRYTM59K2a2E1XvDb1kx2MJV",
+	"Qq647srj5UHtGS6UZjTqiQLOrhTsHLTRENG4Ml00hTnxHvVhOxChb31Utg1hO2y7v3A93kUMRcyU/XY1",
+	"NhvEUcMq7wRILUjbwShYDch7kSEzTTiNiWB6LpNbCGUZSD0m7xZXMgnHoKJfMaFk8n0s5xtistng6RUR",
+	"HBgzntX03rWaapmpU0/5oDp4pb6YRjFZlIvpTN/sYqk2TBrNUkZX5It2smTRikzRZa8CrJ8/v21ZaLMp",
+	"dtaeYnvpFIsNQ8LxEufXWi6sarC3R/Rh5Y6EzXfiqqtdLLLvHgUuhRQPrFPFjR0/nWlM9P8WjPMtGKes",
+	"HV3RtIqkctoBFpMsq0sZU66FwVbwf1fea/zC+GisEZ4C/d4BQY83iKHvO5Ug/0RirUtmRD/Qiyimg56w",
+	"PvYAMppAVEMz5veYhywtOwLxO6SP5RP7RLEY5o9oCom+6AmH8ct1QMxopnBzTRNGEqZniagGpRgx7ddR",
+	"XqN6iGnXjSqBaleYI2n6yINOuPuDamgHnEpjbfmSjfJ7fHMXiA7eFUfGYTiyv2fDL53Xj3BR8vTXGN4k",
+	"/m9hypvI/ayVlSnL2aOWc1IYacdUXFs/tmN0KIDb+q8sIeJRdpPCIVamAZtW2llXdKSyQ9crbes3jq55",
+	"eABRc1DiGssnV7O3J3zoboTtJoMFoURNachaufTGUE4QGb2E5wPVQmxxyqwUrcUryOWDQvAjCMoWSYvc",
+	"2+xR/P6ZymeR2gqcdCDvWC5XVI8TpsYyjjCFVFO4U8jKBj8YmzuzAnuiaAZekJygFgsjwic0BRBfYiZ+",
+	"sw3/grbhJnT/C5iDgBuUgQh1VoIInR37IELdv5Zp2G6ddjbETPKn2+n+1c1EJ3m+GYKP4ib/hru9Be62",
+	"bwhuYfNVgUsvxdzwuNYLLaa2Hkh1tZegqgSLre/r6THFdGUHO4hhH9D+3HxltKAMECIAUGpAqzGal8AY",
+	"DFfLHJUbG6Phykeilq3oQmE94nOEE7Tz6gloh8g48tMBsVtQceCylJJwliRQ106wGuOyiHK2feievUDN",
+	"1ynGdRgslrtZvyHubYi49+R4e/5uPNkGTW9lKEARY/QbmN5XLexflFdse8C96ho1zxThEYQ6oVvRVt9P",
+	"EzqgMo4LgoJvC2CrJ9XlcO3hsm5J3E73dGVNXHOAzZStorIkWdA8E5CE3clbBiFyRlEO41nEohb5F1ug",
+	"n9DK9zEUHMbIvqFmiQ0RrAIAj7nSH6H/x0kenNm2S5LcTnozeBkXQVKIX69ro1PVRsibA4mWOBCz8E43",
+	"906ZBf+EnD0k1QaiFBZ0lfyEVv8SsShPkmTnGNUJJNwUy9Mmqr1zGMdklCvTprvgAH8TZpkJNicv3r0m",
+	"t2yBTrpbBj4ubkE43aRc/TosbMdixc59F9UtY1OFEIdcK6NpjuvLxpnpbOV9MnumAJwMum5o45btFsnt",
+	"9dKOK+vva/P0y3QaK9xBhrqG8Ou4gnYSGYjTI2EavlbOPpnym1tmntWj4c3h793m8/n/fL79vT04mXT/",
+	"+fk07kx/js7++OFI/Tq+Og7ftun72Sv+3fDWCAazcGuWSliD3qsC7iq9EJ2nF2Fv2dys9TpCLEgdvDyB",
+	"PfWf6mv4FpK3TVEWYHYrlDeS86mKdvDF/JMhl9WlOr8HxQIRls0bzxRIeFv8FEV+wkKZYIktFZAJTYxa",
+	"ZzWSVgU8rfkhleFb4tNCJ5UyzP22tuX9EA0rLzWqlPynz7rF9bUD31DTWiWjnNKOh9I3G/Xp9jxuxIfs",
+	"+TUMTbuzEezRNx5T9q+wIFMBstSG9Ot10OYf7ebZtf23ef2lHZx0Kwvvgy15110PbdiMoQDki1e1WoYy",
+	"JuyzZiKFVrSSXvXEXh+Tj2403MjcGOnQD0g/fyfV328RiAXGu97+wV23T1KJFvQEz7DZmFlWBWlJX3oN",
+	"+KvXOCe9RqvV6jXu+wFc/drbZma3WpWeK/kUUH6Sn2yu8laiEj86IhimKU/c5Wik8zYsVcLpSp1xjU6r",
+	"3Wo31pYtl6UJLcXZfubDBK27my/59MEW1yWfrg+7izNJR0j2LqdMkNdiyBImQoC7Bs7zQZhqHrFREnfd",
+	"tWoo+Ej7jud+vLp6Z7VGmZVWpw5/spaz3mCZgu24Ckdr7ZG1OeFNWoFgGc76ZmUEnnrxXQ2JnS7+itID",
+	"tZUGHFTzMwWReQOq3BWLAs/hUCaueqnfU/+CHLcPMUl2ztVySeRw/7djGDvDTTnmfYbpvxKa/8/imTUd",
+	"zpd8ula8leWztJjDbhhtE9ziKy84Ca+/IRZ0ps1HPDpU4KcpK/SeTOiCDFiaEINJK0Z1QGQiLkg/U0j6",
+	"0ACGmsZ0wGKFt4uhjGcTkYZk9UQ/d8HV38+V2cjfbY45hFqgfHSgpVlIapq+U8PvEL62s4MXKGf1Lqqp",
+	"VXS++/Xq1QcPCZN9hrpiY2p+/dTsgPJXOn6R9isbo6NCW0Hu8e/fHXazp/P3hv57wVHxzUJHuF7eO0cw",
+	"bF/b/OIe2kXip6d9gFYbUz2UyaRKQ4EOO42g0W1cbyJo8mtfXwoAD/5CHGQeHWM9IVJ02xytK0E2s3S+",
+	"alEHRN+VOrUtOly1kDwIpRjy0bKzmQs+oTG5SriWwh7V+JatYOIkk5YyVkTNjJBCkKEbKmi8+IMlPWHk",
+	"fVYViC2gCFAqxM5TGDk5JLMp0ZJ02u02sbGqUjCCJlRPTFliLwlZzCZM6GXS7iXObltZN6DhLRNRbkOC",
+	"/Esl1o2VJFe/vnt18+Hq/eu3PzSCRsQnZq0613mBaITJhH6+gWncKP4Hc5UVayTj5t1QDOorvWNlpH3j",
+	"6LpGXIK4K4uhjSWOpX+NvMlx0Tehs0uhkyftHm7eP1XQcNPX1vDy9aH2Oo0ytowEh7pV8Prmlz7ZgwOd",
+	"9D+J635g/glIx3ySCel/uu6jKgXSxsqW/XLcvuNLcolKyzlEKfTJHvYHbe8HJb2O7Jmth33+y/SJimC5",
+	"5m4fFQtUBHvC/Zm1/6/r/v5FGiaPQPnuL4yW6iP2T8ypQokKI7TI+flhtcgvVnvsWyWsj3lNepwwls9r",
+	"Ii+E1ZJTuHsLg++SS3DRip6mc3LbT9VWWCY5JbfEQmf0BFWk32uoUCbsnIuIfT6HOfcafSv0VUDShQvI",
+	"7XW/1RM98R34eqzCDvbheTaYMaOGnv2Uw5s/wjfNlyj0mxjvcU7e9lGPH8hogXF7//xw+da9L4fkbQqz",
+	"hDsdynXRuTMUyB61QbSWezwboGXdUSCFjZjvX1iutOylML7vqGm66ImYax2zJhMRp4LEMMLUHIBR7ON6",
+	"kbfk76SNORljGWejt5UVesJ2gItveD/lVy89hCqCI8wyK+y69oS3mv4scP37LqEI/3ymcg/1YSTJDOs7",
+	"G15BGWb+EiSkScLtxQsgxSCp8cYFP6M7Ea0lWK2eMGdYQCIW8ogpqC3jL5pRLs4Jxb8zc8i+TczLhKue",
+	"gKXNEkOwRJmlAMJ4t8h3MjLDs8aeEUoJU4pFPbHXd8zzSoQy4mJ0TkZ/8ClQox+xYUw1M3sTqlrzienA",
+	"6BVMYYRPT0TMtQcS5CojuL97NJ8waYi8N+FhIhULpYjUPhmYQ0ohu5pn/DgDNYWaijK3ijWaEeyJxqZi",
+	"/pJPcQvZSKk1wCgu+dRSzBEMw/Dz8Q3Vx557hLsz0+5j73yv0unWOHzThvDbbfSLzlpvPeiW6JJPN78o",
+	"2qEys9a99CWfPvRqGuhSfTv9p+lRyy+qMmVpK0NujWD5Gg1quRc19WpBODstBbmjaxU9o1inGOtxQQni",
+	"WgNqN97RklnzGO7S1Inse0u/2Q2b2Q27css+khFRDWdfuR8Q5wjuBqob6weYUZLVpykiHdVvCwsj9M2Z",
+	"+jU7U7tflTP1mz9jG7nk9uif70xdS+3NYNg2EmY7cJJsOLx1UOKWOXT6WWDnhnLUjuGbMfLNGPlmjGxh",
+	"jFRhM/1ZFkqFRFtttLgxhzTFOE8Lcu45CHGuPbx0qV2gyILp/ZVa2l/IhvHSgL9ZMdtrC1+BNbOpunCP",
+	"qM31Ia3W4YeZ5VBNExOSIhlCmZdWGkV9AAecnV2xqR8hXsq/dMNsHMvmrsg+6Pb5F63vNQ+8Nqe24oyN",
+	"3hrLOZmzODZb1gJSKa95RFIqN15GnSt1FbhwwKLQ85r3EuHLfbwWaspC7YDtA5w8jDotM5lF/sihLafu",
+	"NZ/CA5cbtz1j5XOu2SS94DHNjhKz06CrWMpbuOmuypL2O8Ok23JPEB/tbgd44pLV/FcxhLqCymNGapid",
+	"7P0Ly3D+3A3slf++LdoGEcJoM2NoE3dFhXrCWVk2UkpNGb01S7+noQl8FmOqbPvuq5/eYEBYkA8Y2G/1",
+	"xGudpdmpwAUhu4zaAC6nnJZph/9M4U3RkoBkS5u6zX5/ff//BwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
