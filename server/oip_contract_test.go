@@ -52,7 +52,9 @@ func oipContractCases() []contractCase {
 	binInfer := func(path string) request { return oipBinaryRequest(path, binHeader, bytesTensor("YOLO with CNN")) }
 	huge := `{"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["` + strings.Repeat("a", DefaultMaxBodyBytes) + `"]}]}`
 	get := func(path string) request { return request{method: "GET", path: path} }
-	post := func(path, body, ct string) request { return request{method: "POST", path: path, body: body, contentType: ct} }
+	post := func(path, body, ct string) request {
+		return request{method: "POST", path: path, body: body, contentType: ct}
+	}
 	c := func(name, op string, r request, status int, check func(*testing.T, map[string]any)) contractCase {
 		return contractCase{name: "oip " + name, op: op, req: r, status: status, check: check}
 	}
