@@ -184,7 +184,7 @@ func (s *Server) handleOIPError(err error, c echo.Context) {
 		msgs := make([]string, len(apiErr.Problems))
 		for i, p := range apiErr.Problems {
 			msgs[i] = p.Message
-			if len(p.Location) > 1 {
+			if len(p.Location) > 0 && p.Type != typeRouteNotFound && p.Type != typeMethodNotAllowed && !strings.Contains(p.Message, p.Location[0]) {
 				msgs[i] = strings.Join(p.Location, ".") + ": " + p.Message
 			}
 		}

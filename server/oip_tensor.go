@@ -449,7 +449,7 @@ func intParam(p *gen.OipParameters, name, where string) (int64, bool, error) {
 	bad := oipErrorf(http.StatusBadRequest, "%s: parameter '%s' must be an integer", where, name)
 	switch v := v.(type) {
 	case float64:
-		if v != math.Trunc(v) || math.Abs(v) > 1<<53 {
+		if v != math.Trunc(v) || math.Abs(v) >= 1<<63 {
 			return 0, false, bad
 		}
 		return int64(v), true, nil
