@@ -29,7 +29,9 @@ func oipTextInput(shape, data string) string {
 func TestOIPBadInput(t *testing.T) {
 	t.Parallel()
 	const infer = "/v2/models/tagifai/infer"
-	post := func(body string) request { return request{method: "POST", path: infer, body: body, contentType: jsonCT} }
+	post := func(body string) request {
+		return request{method: "POST", path: infer, body: body, contentType: jsonCT}
+	}
 	withHeaderLength := func(r request, n string) request {
 		r.header = http.Header{oipHeaderLength: {n}}
 		return r
