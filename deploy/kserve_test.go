@@ -24,9 +24,9 @@ type servingRuntime struct {
 	Metadata   metav1.ObjectMeta `json:"metadata"`
 	Spec       struct {
 		SupportedModelFormats []supportedModelFormat `json:"supportedModelFormats"`
-		ProtocolVersions []string           `json:"protocolVersions"`
-		Containers       []corev1.Container `json:"containers"`
-		Volumes          []corev1.Volume    `json:"volumes,omitempty"`
+		ProtocolVersions      []string               `json:"protocolVersions"`
+		Containers            []corev1.Container     `json:"containers"`
+		Volumes               []corev1.Volume        `json:"volumes,omitempty"`
 	} `json:"spec"`
 }
 
