@@ -86,7 +86,7 @@ func TestOIPBadInput(t *testing.T) {
 		{"bytes after the header that no input claims", oipBinaryRequest(infer, oipTextInput("[1]", `["a"]`), []byte("xyz")), 400, "no input has the parameter 'binary_data_size'"},
 		{"more BYTES elements than the shape", oipBinaryRequest(infer, binHeader("10"), bytesTensor("a", "b")), 400, "more elements in its binary data"},
 		{"binary text not UTF-8", oipBinaryRequest(infer, binHeader("8"), bytesTensor("caf\xe9")), 400, "not valid UTF-8"},
-		{"binary body without the header", request{method: "POST", path: infer, body: "abc", contentType: "application/octet-stream"}, 400, "needs the header"},
+		{"binary body without the header is read as JSON", request{method: "POST", path: infer, body: "abc", contentType: "application/octet-stream"}, 400, "not valid JSON"},
 		// wrong datatype, unknown names
 		{"wrong datatype", post(`{"inputs":[{"name":"text","datatype":"FP32","shape":[1],"data":[1.0]}]}`), 400, "datatype 'FP32'"},
 		{"unknown input", post(`{"inputs":[{"name":"INPUT0","datatype":"BYTES","shape":[1],"data":["a"]}]}`), 400, "unknown input 'INPUT0'"},

@@ -146,7 +146,8 @@ func oipContractCases() []contractCase {
 			c(p.op+" unknown model", p.op, post(strings.Replace(p.path, "tagifai", "nope", 1), jsonInfer, jsonCT), 404, expectOIPError("'nope'")),
 			c(p.op+" wrong method", p.op, get(p.path), 405, expectOIPError("not allowed")),
 			c(p.op+" body too large", p.op, post(p.path, huge, jsonCT), 413, expectOIPError("larger than")),
-			c(p.op+" as text", p.op, post(p.path, jsonInfer, "text/plain"), 415, expectOIPError("text/plain")),
+			c(p.op+" as form data, as curl -d sends it", p.op, post(p.path, jsonInfer, "application/x-www-form-urlencoded"), 200, nil),
+			c(p.op+" compressed with brotli", p.op, request{method: "POST", path: p.path, body: jsonInfer, header: http.Header{"Content-Encoding": {"br"}}}, 415, expectOIPError("not supported")),
 			failing(p.op, p.op, post(p.path, jsonInfer, jsonCT)),
 			notReady(p.op, p.op, post(p.path, jsonInfer, jsonCT)),
 		)

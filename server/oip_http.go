@@ -40,9 +40,10 @@ const oipMaxJSONDepth = 100
 // and the validator: it decompresses a gzip or deflate body (bounding the
 // decompressed bytes by maxBody, so that a small compressed body cannot
 // expand without limit), checks Inference-Header-Content-Length against
-// the body, and names the body's media type by its framing: binary tensor
-// data (application/octet-stream) when the header is present, JSON
-// otherwise. Clients of the protocol often send no Content-Type at all.
+// the body, and names the body's media type by its framing, whatever the
+// client said: binary tensor data (application/octet-stream) when the
+// header is present, JSON otherwise. As with Triton, the Content-Type does
+// not matter: tritonclient sends none, curl -d a form type.
 func oipBody(maxBody int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -69,7 +70,7 @@ func oipBody(maxBody int64) echo.MiddlewareFunc {
 				}
 				jsonPart = body[:n]
 				r.Header.Set(echo.HeaderContentType, echo.MIMEOctetStream)
-			} else if r.Header.Get(echo.HeaderContentType) == "" {
+			} else {
 				r.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 			}
 			if jsonDepthExceeds(jsonPart, oipMaxJSONDepth) {

@@ -773,9 +773,10 @@ export interface paths {
          *     little-endian length and the bytes). With N = 0 the whole body is the one
          *     element of `text`. Outputs come back as binary when the request
          *     parameter `binary_data_output` or the output's `binary_data` is true; the
-         *     response then carries the same header. The header, not the content
-         *     type, decides how the body is read: a body without a content type is
-         *     JSON without it and binary with it. Bodies may be compressed
+         *     response then carries the same header. As with Triton, that header, not
+         *     the Content-Type, decides how the body is read (tritonclient sends no
+         *     Content-Type, `curl -d` a form type): JSON without it, binary with it.
+         *     Bodies may be compressed
          *     (`Content-Encoding: gzip` or `deflate`); the limit applies after
          *     decompression. The request parameter `timeout` (microseconds) bounds
          *     the time the server spends on the request.
@@ -2174,7 +2175,7 @@ export interface components {
                 "application/json": components["schemas"]["OipError"];
             };
         };
-        /** @description The body is neither JSON nor binary tensor data, or its encoding is unknown (Open Inference Protocol error). */
+        /** @description The body's Content-Encoding is not gzip, deflate or identity (Open Inference Protocol error). */
         OipUnsupportedMediaType: {
             headers: {
                 [name: string]: unknown;
@@ -2182,7 +2183,7 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "error": "content type \"text/plain\" is not supported; use application/json or application/octet-stream"
+                 *       "error": "content encoding \"br\" is not supported; use gzip or deflate"
                  *     }
                  */
                 "application/json": components["schemas"]["OipError"];
