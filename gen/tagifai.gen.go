@@ -2160,6 +2160,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
 	OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// OipModelVersionConfig Model version configuration (Triton)
+	//
+	// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+	OipModelVersionConfig(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// OipVersionInferWithBody Inference with a given version (Open Inference Protocol)
 	//
 	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
@@ -2978,6 +2985,23 @@ func (c *Client) OipModelReady(ctx context.Context, modelName ModelName, reqEdit
 // Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
 func (c *Client) OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOipModelVersionMetadataRequest(c.Server, modelName, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionConfig Model version configuration (Triton)
+//
+// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+func (c *Client) OipModelVersionConfig(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionConfigRequest(c.Server, modelName, version)
 	if err != nil {
 		return nil, err
 	}
@@ -4318,6 +4342,47 @@ func NewOipModelVersionMetadataRequest(server string, modelName ModelName, versi
 	return req, nil
 }
 
+// NewOipModelVersionConfigRequest constructs an http.Request for the OipModelVersionConfig method
+func NewOipModelVersionConfigRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/config", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewOipVersionInferRequest calls the generic OipVersionInfer builder with application/json body
 func NewOipVersionInferRequest(server string, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4946,6 +5011,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
 	OipModelVersionMetadataWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error)
+
+	// OipModelVersionConfigWithResponse Model version configuration (Triton)
+	//
+	// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+	OipModelVersionConfigWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error)
 
 	// OipVersionInferWithBodyWithResponse Inference with a given version (Open Inference Protocol)
 	//
@@ -7945,6 +8019,89 @@ func (r OipModelVersionMetadataResponse) ContentType() string {
 	return ""
 }
 
+// OipModelVersionConfigResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionConfig
+type OipModelVersionConfigResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionConfigResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelConfig
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionConfigResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON200() *OipModelConfig {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionConfigResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionConfigResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionConfigResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // OipVersionInferResponse200Headers the declared response headers of an HTTP 200 response for OipVersionInfer
 type OipVersionInferResponse200Headers struct {
 	InferenceHeaderContentLength *int
@@ -8849,6 +9006,21 @@ func (c *ClientWithResponses) OipModelVersionMetadataWithResponse(ctx context.Co
 		return nil, err
 	}
 	return ParseOipModelVersionMetadataResponse(rsp)
+}
+
+// OipModelVersionConfigWithResponse Model version configuration (Triton)
+//
+// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+func (c *ClientWithResponses) OipModelVersionConfigWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error) {
+	rsp, err := c.OipModelVersionConfig(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionConfigResponse(rsp)
 }
 
 // OipVersionInferWithBodyWithResponse Inference with a given version (Open Inference Protocol)
@@ -11635,6 +11807,80 @@ func ParseOipModelVersionMetadataResponse(rsp *http.Response) (*OipModelVersionM
 	return response, nil
 }
 
+// ParseOipModelVersionConfigResponse parses an HTTP response from a OipModelVersionConfigWithResponse call
+func ParseOipModelVersionConfigResponse(rsp *http.Response) (*OipModelVersionConfigResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionConfigResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelConfig
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionConfigResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseOipVersionInferResponse parses an HTTP response from a OipVersionInferWithResponse call
 func ParseOipVersionInferResponse(rsp *http.Response) (*OipVersionInferResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -11935,6 +12181,9 @@ type ServerInterface interface {
 	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
 	// (GET /v2/models/{model-name}/versions/{version})
 	OipModelVersionMetadata(ctx echo.Context, modelName ModelName, version OipVersion) error
+	// OipModelVersionConfig Model version configuration (Triton)
+	// (GET /v2/models/{model-name}/versions/{version}/config)
+	OipModelVersionConfig(ctx echo.Context, modelName ModelName, version OipVersion) error
 	// OipVersionInfer Inference with a given version (Open Inference Protocol)
 	// (POST /v2/models/{model-name}/versions/{version}/infer)
 	OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error
@@ -12494,6 +12743,30 @@ func (w *ServerInterfaceWrapper) OipModelVersionMetadata(ctx echo.Context) error
 	return err
 }
 
+// OipModelVersionConfig converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionConfig(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionConfig(ctx, modelName, version)
+	return err
+}
+
 // OipVersionInfer converts echo context to params.
 func (w *ServerInterfaceWrapper) OipVersionInfer(ctx echo.Context) error {
 	var err error
@@ -12657,6 +12930,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/v2/models/:model-name/ready", wrapper.OipModelReady, options.OperationMiddlewares["oipModelReady"]...)
 	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version/ready", wrapper.OipModelVersionReady, options.OperationMiddlewares["oipModelVersionReady"]...)
 	router.GET(options.BaseURL+"/v2/models/:model-name/config", wrapper.OipModelConfig, options.OperationMiddlewares["oipModelConfig"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version/config", wrapper.OipModelVersionConfig, options.OperationMiddlewares["oipModelVersionConfig"]...)
 	router.POST(options.BaseURL+"/v2/models/:model-name/infer", wrapper.OipInfer, options.OperationMiddlewares["oipInfer"]...)
 	router.POST(options.BaseURL+"/v2/models/:model-name/versions/:version/infer", wrapper.OipVersionInfer, options.OperationMiddlewares["oipVersionInfer"]...)
 
@@ -16186,6 +16460,104 @@ func (response OipModelVersionMetadata503JSONResponse) VisitOipModelVersionMetad
 	return err
 }
 
+type OipModelVersionConfigRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionConfigResponseObject interface {
+	VisitOipModelVersionConfigResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionConfig200JSONResponse OipModelConfig
+
+func (response OipModelVersionConfig200JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionConfig400JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionConfig404JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionConfig405JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionConfig500JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionConfig503JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type OipVersionInferRequestObject struct {
 	ModelName ModelName  `json:"model-name"`
 	Version   OipVersion `json:"version"`
@@ -16574,6 +16946,9 @@ type StrictServerInterface interface {
 	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
 	// (GET /v2/models/{model-name}/versions/{version})
 	OipModelVersionMetadata(ctx context.Context, request OipModelVersionMetadataRequestObject) (OipModelVersionMetadataResponseObject, error)
+	// OipModelVersionConfig Model version configuration (Triton)
+	// (GET /v2/models/{model-name}/versions/{version}/config)
+	OipModelVersionConfig(ctx context.Context, request OipModelVersionConfigRequestObject) (OipModelVersionConfigResponseObject, error)
 	// OipVersionInfer Inference with a given version (Open Inference Protocol)
 	// (POST /v2/models/{model-name}/versions/{version}/infer)
 	OipVersionInfer(ctx context.Context, request OipVersionInferRequestObject) (OipVersionInferResponseObject, error)
@@ -17551,6 +17926,32 @@ func (sh *strictHandler) OipModelVersionMetadata(ctx echo.Context, modelName Mod
 	return nil
 }
 
+// OipModelVersionConfig operation middleware
+func (sh *strictHandler) OipModelVersionConfig(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionConfigRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionConfig(ctx.Request().Context(), request.(OipModelVersionConfigRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionConfig")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionConfigResponseObject); ok {
+		return validResponse.VisitOipModelVersionConfigResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // OipVersionInfer operation middleware
 func (sh *strictHandler) OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error {
 	var request OipVersionInferRequestObject
@@ -17893,14 +18294,14 @@ var swaggerSpec = []string{
 	"x5lCgplnshEJagqEkLn1rtGhYPd4mx4Il3yKm83GVK0BW3HJp5ZijmAYsJ+PhKg+IN0j3J2udsdnNIEq",
 	"7W+NYzppCL/dRhNpr/XWo+6TLvl08yulHao9a91gX/LpYy+xgS7V99h/msa1/EorVau2MvnWCKuv0bWW",
 	"+1sT/xcEvtNSODw6YdGHihWNsXIXFCuuNbV240ctGUBP4VhN3M1Zv+o3C2MzC2NXDtwnMjeqge8r9wMi",
-	"IsEtQnVjfR9zT9JKNkVMpPptYQGHvrldv2a3a+ercrt+83xsI5fcHv3z3a5rqb0pYNtGwmwH7pQNh7cO",
-	"ntwy108/DQHdUI7aMXwzRr4ZI9+MkS2MkSoUpz/LQqmQaKuNFjfmgCZo6Enpzn0HNs51BlldahdSsmD6",
-	"YKWW9heyYTIJw9+smO21ha/AmtlUXXhAfOf64Ffr8MMcdKi7ialLoQygIEwzibc+hAPOzq7Y1I8QWZW9",
-	"nsO8Hcvmrhw/6Pb5F61TNg/RNqe2No2N8xrLOZmzKDJb1kJXqUzziLlUbryMT1fqyneBg0Whl2k+kzJf",
-	"7uONUFMWaAeB7+PkYdRJQco0RkgObeH1TPMJkHC5cdsz1kjnmk2SqyDT7Cg2Ow26iqS8hTvxqnzqbGeY",
-	"nlvuCSKp3T0Cj11aW/ZVDLauoPKYkRpmJ/v/woKdP3d867M/sOXdIJYYbWYMguKu/FBPOCvLxlSpKaO3",
-	"ZulzznqMvrLtu69+eouhY34+tOCg2RNvdJqQp3wXruxyb324xnJaph3+nsI7pSWhy5Y2dZv94frh/w8A",
-	"AP//",
+	"IsEtQnVjfR9zT9JKNkVMpPptYQGHvrldv2a3a+ercrt+83xsI5fcHv3z3a5rqb0pYNtGwmyV33alTLMN",
+	"7EC0ffOx/uV8rN8kzC4kzJ/jY31SqbK9k3bD4a2DUrnModxPA8s3FGF2DN9cHN9cHN9cHFu4OKqw4f4s",
+	"v0eFRFvtCknEOU1qLCQFgfddCQOuM/UapHaBagumD1YqSH8hz0gGhuCbb2R7DeEr8JFsqi48IGp8fUi9",
+	"vUZAZAuo5osJkaEMoMxUM8niOIQDzs6u2NSPEK+ZvfTHbEDL5ghAFKGCnX/RXvXkgR/n1Fa8stGjYzkn",
+	"cxZFZstaQDyVaR6R3MqNl1EvS135Lhy5KPQyzWeAOMp9vBFqygLtCmv4OHkYdVLmNo08lEPsNjv6BJ68",
+	"3LjtmUyoWECafXLBbJodxWanQVeRlLcQaVOF0pDtDJP+yz1Bfoa7neSxS5bNvoopHBVUHjNSw+xk/19Y",
+	"Bvjnjm9vAg9s0UjIUEBzFUMruStq1hPOjrKRmmrK6K1Z+twVIMZ02vbdVz+9xYBUPx+wdNDsiTc6TfNV",
+	"vkuCcBn9PlyOOy3TDn9P4U31koQIS5u6zf5w/fD/BwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

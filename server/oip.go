@@ -111,12 +111,29 @@ func (s *Server) OipModelVersionReady(ctx context.Context, req gen.OipModelVersi
 // Triton model configuration. With max_batch_size > 0 Triton's dims leave
 // out the batch dimension: `text` is [batch, 1], as perf_analyzer sends it.
 func (s *Server) OipModelConfig(ctx context.Context, req gen.OipModelConfigRequestObject) (gen.OipModelConfigResponseObject, error) {
-	m, err := s.oipModel(ctx, req.ModelName, "")
+	cfg, err := s.oipConfig(ctx, req.ModelName, "")
 	if err != nil {
 		return nil, err
 	}
+	return gen.OipModelConfig200JSONResponse(cfg), nil
+}
+
+// OipModelVersionConfig implements GET /v2/models/{model-name}/versions/{version}/config.
+func (s *Server) OipModelVersionConfig(ctx context.Context, req gen.OipModelVersionConfigRequestObject) (gen.OipModelVersionConfigResponseObject, error) {
+	cfg, err := s.oipConfig(ctx, req.ModelName, req.Version)
+	if err != nil {
+		return nil, err
+	}
+	return gen.OipModelVersionConfig200JSONResponse(cfg), nil
+}
+
+func (s *Server) oipConfig(ctx context.Context, name, version string) (gen.OipModelConfig, error) {
+	m, err := s.oipModel(ctx, name, version)
+	if err != nil {
+		return gen.OipModelConfig{}, err
+	}
 	k := int64(len(m.Predictor.Classes()))
-	return gen.OipModelConfig200JSONResponse{
+	return gen.OipModelConfig{
 		Name: m.Name, Platform: oipPlatform, Backend: oipPlatform, MaxBatchSize: oipMaxTexts,
 		Input: []gen.OipConfigTensor{{Name: oipInputText, DataType: "TYPE_STRING", Dims: []int64{1}}},
 		Output: []gen.OipConfigTensor{

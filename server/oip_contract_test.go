@@ -98,6 +98,7 @@ func oipContractCases() []contractCase {
 		{"oipModelReady", "/v2/models/%s/ready", ""},
 		{"oipModelVersionReady", "/v2/models/%s/versions/1/ready", ""},
 		{"oipModelConfig", "/v2/models/%s/config", ""},
+		{"oipModelVersionConfig", "/v2/models/%s/versions/1/config", ""},
 	} {
 		path := func(name string) string { return strings.Replace(p.path, "%s", name, 1) }
 		var check func(*testing.T, map[string]any)
@@ -110,7 +111,7 @@ func oipContractCases() []contractCase {
 				assert.Equal(t, "1", params["version"])
 				assert.Len(t, params["labels"], len(fakeClasses))
 			}
-		case "oipModelConfig":
+		case "oipModelConfig", "oipModelVersionConfig":
 			check = func(t *testing.T, body map[string]any) { assert.Equal(t, float64(1000), body["max_batch_size"]) }
 		default:
 			check = isReady

@@ -742,6 +742,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v2/models/{model-name}/versions/{version}/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+                /**
+                 * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
+                 * @example 1
+                 */
+                version: components["parameters"]["OipVersion"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Model version configuration (Triton)
+         * @description Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+         */
+        get: operations["oipModelVersionConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v2/models/{model-name}/infer": {
         parameters: {
             query?: never;
@@ -3451,6 +3482,75 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description The configuration of the serving version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "tagifai",
+                     *       "platform": "tagifai",
+                     *       "backend": "tagifai",
+                     *       "max_batch_size": 1000,
+                     *       "input": [
+                     *         {
+                     *           "name": "text",
+                     *           "data_type": "TYPE_STRING",
+                     *           "dims": [
+                     *             1
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "output": [
+                     *         {
+                     *           "name": "tag",
+                     *           "data_type": "TYPE_STRING",
+                     *           "dims": [
+                     *             1
+                     *           ]
+                     *         },
+                     *         {
+                     *           "name": "probabilities",
+                     *           "data_type": "TYPE_FP32",
+                     *           "dims": [
+                     *             4
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OipModelConfig"];
+                };
+            };
+            400: components["responses"]["OipBadRequest"];
+            404: components["responses"]["OipNotFound"];
+            405: components["responses"]["OipMethodNotAllowed"];
+            500: components["responses"]["OipInternalError"];
+            503: components["responses"]["OipNotReady"];
+        };
+    };
+    oipModelVersionConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+                /**
+                 * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
+                 * @example 1
+                 */
+                version: components["parameters"]["OipVersion"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The configuration of the version. */
             200: {
                 headers: {
                     [name: string]: unknown;
