@@ -46,6 +46,24 @@ func (e BatchJobStatus) Valid() bool {
 	}
 }
 
+// Defines values for FeatureContributionKind.
+const (
+	CharNgram FeatureContributionKind = "char_ngram"
+	Word      FeatureContributionKind = "word"
+)
+
+// Valid indicates whether the value is a known member of the FeatureContributionKind enum.
+func (e FeatureContributionKind) Valid() bool {
+	switch e {
+	case CharNgram:
+		return true
+	case Word:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PerformanceFilter.
 const (
 	Class   PerformanceFilter = "class"
@@ -430,6 +448,22 @@ type BatchJobsEnvelope struct {
 	Url string `json:"url"`
 }
 
+// ConfusionMatrix How many evaluation examples of each true label were predicted as each label:
+// `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+// `labels[j]` (rows true, columns predicted). Absent for models trained before
+// the report had it.
+type ConfusionMatrix struct {
+	// Labels The labels, the model's classes first, in the order of the rows and of the columns.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Matrix One row per true label, one count per predicted label.
+	//
+	// Example: [[50,1,2,3],[0,10,1,2],[1,0,70,4],[2,1,3,41]]
+	Matrix [][]int `json:"matrix"`
+}
+
 // CreateUserRequest A new user.
 type CreateUserRequest struct {
 	// Name The user's name, 1 to 63 lower-case letters, digits and dashes.
@@ -502,6 +536,86 @@ type ErrorEnvelope struct {
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
 }
+
+// ExplainRequest Asks for an explanation of each prediction: the features (words and character
+// n-grams of the cleaned text) that contributed most to the score of the winning
+// class. The model is linear, so the explanation is exact: each contribution is the
+// feature's TF-IDF value times the class weight, and the contributions of all the
+// text's features plus the intercept add up to the class score. Explaining costs
+// more than predicting; without `explain`, nothing is computed.
+type ExplainRequest struct {
+	// Features How many features to return per prediction, those of largest contribution first.
+	//
+	// Example: 5
+	Features *int `json:"features,omitempty"`
+}
+
+// Explanation Why the winning class scored what it did, present only when the request asked to
+// `explain`. The class score is the intercept plus the contributions of all the
+// text's features; `features` holds the largest contributions, in descending order.
+type Explanation struct {
+	// Class The class explained, the one of highest score; it is the predicted tag unless the threshold turned the prediction into `other`.
+	//
+	// Example: natural-language-processing
+	Class string `json:"class"`
+
+	// Features The features of largest contribution to the class score, in descending order of contribution.
+	Features []FeatureContribution `json:"features"`
+
+	// Intercept The class intercept, the score of a text without features.
+	//
+	// Example: -0.178
+	Intercept float64 `json:"intercept"`
+
+	// Score The class score (the linear model's decision function) before it becomes a probability.
+	//
+	// Example: 1.7011
+	Score float64 `json:"score"`
+}
+
+// FeatureContribution One feature of the text and what it adds to the class score.
+type FeatureContribution struct {
+	// Contribution value times weight, what the feature adds to the class score.
+	//
+	// Example: 0.3402
+	Contribution float64 `json:"contribution"`
+
+	// Feature The feature as the model sees it: a word of the cleaned text (lower-cased,
+	// stemmed when the model stems, so `classif` for "classification"), or a
+	// character n-gram of one word, padded with a space at each end of the word
+	// (` tra`).
+	//
+	//
+	// Example: transform
+	Feature string `json:"feature"`
+
+	// Kind `word` for a word (or word n-gram), `char_ngram` for a character n-gram.
+	//
+	// Example: word
+	Kind FeatureContributionKind `json:"kind"`
+
+	// Spans Where the words the feature came from are in `input_text`: [start, end)
+	// offsets in Unicode code points, in order. Empty when they cannot be derived.
+	//
+	//
+	// Example: [[23,35]]
+	Spans [][]int `json:"spans"`
+
+	// Value The feature's TF-IDF value in the text.
+	//
+	// Example: 0.4333
+	Value float64 `json:"value"`
+
+	// Weight The class weight of the feature.
+	//
+	// Example: 0.7851
+	Weight float64 `json:"weight"`
+}
+
+// FeatureContributionKind `word` for a word (or word n-gram), `char_ngram` for a character n-gram.
+//
+// Example: word
+type FeatureContributionKind string
 
 // Health What the server is serving and for how long it has been up.
 type Health struct {
@@ -985,6 +1099,12 @@ type Performance struct {
 	// Class Metrics of each class, by class name.
 	Class *map[string]Metrics `json:"class,omitempty"`
 
+	// ConfusionMatrix How many evaluation examples of each true label were predicted as each label:
+	// `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+	// `labels[j]` (rows true, columns predicted). Absent for models trained before
+	// the report had it.
+	ConfusionMatrix *ConfusionMatrix `json:"confusion_matrix,omitempty"`
+
 	// Overall Precision, recall and F1 (weighted by support where several classes are involved).
 	Overall *Metrics `json:"overall,omitempty"`
 
@@ -1033,12 +1153,25 @@ type PerformanceFilter string
 
 // PredictRequest The texts to tag.
 type PredictRequest struct {
+	// Explain Asks for an explanation of each prediction: the features (words and character
+	// n-grams of the cleaned text) that contributed most to the score of the winning
+	// class. The model is linear, so the explanation is exact: each contribution is the
+	// feature's TF-IDF value times the class weight, and the contributions of all the
+	// text's features plus the intercept add up to the class score. Explaining costs
+	// more than predicting; without `explain`, nothing is computed.
+	Explain *ExplainRequest `json:"explain,omitempty"`
+
 	// Texts The texts to tag, at most 1000.
 	Texts []TextInput `json:"texts"`
 }
 
 // Prediction The tag of one text.
 type Prediction struct {
+	// Explanation Why the winning class scored what it did, present only when the request asked to
+	// `explain`. The class score is the intercept plus the contributions of all the
+	// text's features; `features` holds the largest contributions, in descending order.
+	Explanation *Explanation `json:"explanation,omitempty"`
+
 	// InputText The text as it was sent.
 	//
 	// Example: Transfer learning with transformers for text classification.
@@ -1979,6 +2112,8 @@ type ClientInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -1993,6 +2128,8 @@ type ClientInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -2654,6 +2791,8 @@ func (c *Client) GetPerformance(ctx context.Context, params *GetPerformanceParam
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -2678,6 +2817,8 @@ func (c *Client) PredictWithBody(ctx context.Context, contentType string, body i
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -4811,6 +4952,8 @@ type ClientWithResponsesInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -4825,6 +4968,8 @@ type ClientWithResponsesInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -8711,6 +8856,8 @@ func (c *ClientWithResponses) GetPerformanceWithResponse(ctx context.Context, pa
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -8731,6 +8878,8 @@ func (c *ClientWithResponses) PredictWithBodyWithResponse(ctx context.Context, c
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -18038,270 +18187,300 @@ func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelN
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lcxs30jb6V1CzX5WkOkOKpC6WqNr6yvE6iXcdy68tJyevqSOCMyCJaAgwA1AU49V/P4VuYO7Di0gp",
-	"zq63tmKKnMGl0Wh0N7qf/uIFcjKVggmtvO4Xb0pjOmGaxfDXP+XgzT/Mh5CpIOZTzaXwut7VmJHf5GBP",
-	"ER42Pd9j93QyjZjX9U6GreCcvmCdQTs8Do7OPN/j5o0p1WPP9wSdmKd+k4MGDz3fi9nvMx6z0OvqeMZ8",
-	"TwVjNqE4Dq1ZbF79/z63Gue0Mbz+0j59+D+e7+nF1DSidMzFyHt48L2fZMiid9B21VAn5uc9RUzv+eFq",
-	"OuJDyqtHCa814I91R0obf7Qa59f238b1l5Z/2qkZ9CWfvpJCM6Ffi0CG5uvS6H+Uc6LHjAxkuCBcEbNW",
-	"MVOKhRfp9xGfcE3odBpxpoiW8EvI0mfJYKGZys989AefummPGQ1ZnE7cDquRjCs7XSZmE6/72TUQsmFE",
-	"taEQD5nQXC+865rZ/gjdvGVipMflqX7HBY0XRDOhZExCqilh9+YvLkUXphTBm4QLnA+RQ/j6nx8v3xGc",
-	"AtFjqntCaRprlRAISRXTuW1ckaGMIjknXDdJi0wYFfjwfCyjlNZ6zHpCCkZYxCZMaNcfF9OZJn3N7nW/",
-	"2RNZqrbbnRqSvhFDFjMRsAZSoeFobMmRpfBQxhOqva7HhT499nxvwgWfGKq3EspyodmIxY60P7NYARmr",
-	"2P8Of/QJxWleTpkgyYDI+1hqGciIzGNuyMo12acEl+7gglBBZuJWyLkghhhcEUqOW8d5bmpX7yDb89Lt",
-	"M6H3jiWOOjBX92e7io/WmSkRs8mAxbkhtrcZIFK/0z5+cXx2dHr8IrMk7YolecDmmNLfyZAzkKSXfJqQ",
-	"/AP+aL4OkA3MR9jAATXTOfxN4RTt8KEF952aTSY0XpgpzyUxbKjMyppt4BMtp40OCSKqFB/a1gzjTmM5",
-	"oAMecW3G43t3NJqBtOSh1zWjbRx3YA2nM3MOfP7imR1o9vlVTIUasphEjMaCixGZcz0mGr6W8YTBfoph",
-	"IIWOzQJcDn5jgSYh0yyAwcDbr969U00jKEwvln7f/Xr1+mO6NKY9sy3G1Pz6uXP9cO17cqaTAbrn6Mh7",
-	"8JM/ixPNn2f58XndzsPDNaxXutz/J2ZDr+v97TA9Fw/xV3VYtYjm7ezSyUAz3VA6ZnSSWUKv633pWfr2",
-	"zPh7MOKe1+3BVHue30uoAd8CPeBroIF5qX3t9zIz6nndLz1vAILzxrx7o/gf5sE2zKvXm7VarTP8p5X/",
-	"59fLt5dmFXKCp7yhsrJ1Xw5Jf4Uc66NoPvCNoBE9URS8XIAEkrFpMCtPFYhuMqZ3rCf66RSbxdlZkZvI",
-	"SPy94oB98AvzeSkIT4Se3Z9du21kTPYHSw4gH9i2J1bO/4DQHNHwpIEjOEsInERe5qDYUFMpFG7472i4",
-	"saSAZYSd+8VjcSxj3CuRdBz/2TPnm9l6E6YUHRmauRNPSE3uaMRDmEKXzAS7n7JAs5AwEZr1gqnBgqUU",
-	"NyO44QJe9B6uH7Itf0dD4uZgvtdjaeTN+8uPV4bzNNUz1QhkyLzuccucbnzClKaTqdf1Oq3OaaPdbnSO",
-	"r9qn3Var22r9r+d7szgy56vW0+7hoZlXNJZKd89ardbhNGYhD7S39oZ+bUj0WtyxSE5ZFdNcZZQvQ545",
-	"i6IGiD0kUtP09UqKYWT63eUy2YPKnVC5BXPnXBv2EOqwZoSKxXdcjC7IhN4yQoXUYxYnp6L5lZEhj1Vm",
-	"9QI39sLKJXPKLNs/Xr99ffW6vHDnWy8cqNrq0E7l0I5YHbZ3vJR22xM3a4XH0dzIHkM/LWMWwpp+L+MB",
-	"D0MmdrqoiVr4cqbHMuZ/4C+5xdVjw2uMhait0XDCBYllxFCPvWULMraa3B1ncxbDj+mKDpORF5Y0nVJ2",
-	"K36q2IlHT7agnR0v6Mv3bwxF9hQQgUzoArZpaIwgrmAl3whjntEI2tvlauZWjdteCDx7QRRjsESw6WIS",
-	"yRFoSY4BX4TtoMPOqZdTH00DxVVzwycfsSWcxgphevLVClNLjyHlEQubBMxznKvZgCMmWMyDC6MvUh4p",
-	"QmNGpIgWTnPA1/eUIahPZgKNvnRjc9y9PwFx3kn9Eo/fnW5iS/nc8uN35IfXV+6koPbgl4IkpEwWGx+/",
-	"EVLf2OeKy44zIO+kJm4OmTX/4XXFrj35SpfcnGSE3XOllU8GM40HKRgRRtThpIytgNIRdB+Yc403B55H",
-	"AQhN0yBgU13wb7hdkUyjpB8++N47qb+XMxE+xcFN41GeRYQ0RhMHE4rGoxn4FIwNEJKeJ+SNmgXjGxqP",
-	"el7KJ4ZBhjDCAnsYvsChr+KK4625gsYjdZgZ4A7Z450kplUSy5k2ZgGJmZKzOGCwi99J/YHRcPFkQltI",
-	"9A2aPRtJGrKQLJjOkz+GERTIb2QxDxj5JOgd5REdwAG8bCFOdnCo7pbwFTO/IDpeEDqiXJCIahbDMlzy",
-	"6WNNEYZnLtq9ZM8YuntdAvYs+Xx0TULJUFpOqA7GpON8beDcg4XcxDbHo3GF6mckDo2sCm8MPTeEIdcg",
-	"U5Au+3VeMpjSgSPMI9VERxcQgHLKYnTUpFqflcQyrtD8UOvbHWXq9ad1qZBxiqD9uhk18j4ooP9N6t2x",
-	"Dnr82plD6HLMuoOcv0pQPYtp1IioGM3oiDWmsQyYUujHNuSZaRY37rgzq5a4oOgo74Hy025azfOTVqvV",
-	"6na6y3tsNVsdeLDVLXZufjxrL/mxjW8edcGQWz7YTR1fmYn5nWuQb49xgtn13sgLlq4wur9wjcHVlVtl",
-	"+LUN39uVLnnO6Gi3jrPz1HE2rHSclZdpTf8ZusSSqwg7oebjfFmmbdsCoeqWhca48NEPm/GDg0+NCjVn",
-	"xqwlbwSxTi7TJV5wZJ1VXK3r4CORNFqMCN18esINJ7lb8QmjwdgI8qX+PHs5BQ6xjAK46sKkktz2hqji",
-	"YkgOCXWTd062nMLYaZ3lnP7LrlwenNR7tGGZnosbWY3F21XaHnSCo/B4d2dBzjy7sDeJZVOMa7DA1j0f",
-	"tjPHHLGsjYVeqCoz666zO0KsZbSsnv9ujRqrVy61aS759HFmTUJm0H/2rFTeA5VDyESm7J3v7YbKTvfH",
-	"/mSc3lPK2HSYMQzWZLPH2Qtu3jXGwK7muo66ve5E39OFaeVKyrc0HrHHzde5tSPTBFydC3LcPj8+ah2j",
-	"TN7dZjJd+bmQBL/Yc965AxENaxLjk6DWmfpYwUKF8yOaUblbmS5RTBjbPOer7ZLvGI1ZTIw6cBTcsgV8",
-	"YD1vZ5xixwL7QIrcgZAYK7dCzjeUPr/88kvDTIUJbWhSEysDY2RES0Izz4Lky8siJMM64uiTULPpVMaa",
-	"hT+xkNMreOwxC2XfIMwGppCeN4h7njsLkm4uyEwxMvqDT8HCsyEqO2XnPUWKYTJuGKZf3/VqBuAiY9bi",
-	"6K329qOv/uqFQKL/mEdvtJQ38GzRI2LdA+Q1zvRKSoLjX3Xt1z76yq/9qqVUekA/+N7jRdAO7ot2JL2S",
-	"dZ5lJ1NY5dxEV3ke2zu6RXqiO0Cr16wvbSXGl5E5NWS+k7cs/Dpk7PYCdl02dCIPeshxoRPNZnwEQ1oO",
-	"pxHlolY8l4aU4cDk0ZuJmdAN/FDixeQpAtMmMKqV8ubkLxBm0C8Spw9y5mca8RC+3PllJp4NPiycEfot",
-	"+zm/ykPOojArZjJXWhw9XqVVst4wOoiYPR1WrlGn85WuUcaJnI0EMfbhIGb0Fg04bLLppYFlaP7Fo6R9",
-	"s1xRdDmEZVg6rGRE/hdvGsspi7UNKXQLSsOQmzHS6H3+99Lw3bXTniIQAAhMtfox3whIjGEyhr8Lo57Q",
-	"+2yHbYiKLHxjmUNCFKDnIiMx6OkzzuC69NR1cVCXRi4X7872FGGWODCPl/FIPQl9ywQqjQXs9PzbNB6p",
-	"na/O6zsWLyquEQeLZFWWUxxGdb2rdammxV5+Xb6jOhi/0WxST40hjRSrWnSu2cSck3Y3l6nMw2pamhch",
-	"PeGC9H94fZVcwUMQyhfza4OHD30y5CKEkOfBwkaMZM/fU+TyJCC5c7YiQNnKzMohTWNpyLiniOY6YuA9",
-	"zTxFfpNc4CajRE1pUEhVeCUnUxpzJQUZMD1nTBAI4jTNfHj17h2RgsSMRmQu4ygkdzxkUhXG32q1WsUZ",
-	"pOkLvd7HykSFLGdA1oY7FwrsYZf6n3JQJsBLMoAbvt/koLyIQUT55IbdT3nM1A2toN8vieucwRm3pwi8",
-	"RCI6VUyRmYiYgnWEEC6VxL4F45m4xZi3i+RL2wjcdqFTnt6i4vebHBAJDtBYTtDLSZVtNMTG8qtSOpmO",
-	"zv8369IPqWYNc5R5FbwSxIwaHWfpjM2QjMZpH17RPR6M63UfSsGqU04mVCxgCymIyCUDw21jKsKIhWTf",
-	"biUWAu8hbUB9Vrd8OjVfK0IjuDe3vx7kRn2CbFh0q/vOzC+TYpFQwsYN5YjgPJNH2WhIQ7KQRUxndZR0",
-	"7tjOytkHchaFoJENkjvZQveVMxlywdV4naV1T65a1w3Yqk4mrp2xVWoR7LAluVVoF1n6oA4E9KtLtip1",
-	"MI3lKGaq5mAcxjRwiQyOK4EX8wvRPMlSSM5sUIZL32hXJtJgqogHYg6kQvUQnMjYNzKh32jYvxs87B+4",
-	"0HUrkxheis2EW1pD+AtCB8qc1HOz+JBWNKaqST6yOxbTyLWviBrTGE5TCH8YUMVIPBN4lQbSCdNw8Ipr",
-	"UkngxovwfHgWnA5OGved+/PbKoJDitQ6/GkfNIMwp/wOxQ+q/OXu+7/P2IyFfZ/0bafmo5oFAWMhC/tG",
-	"0vRx//bJPlzJ9EFy9FHM2Pw0bMXzPduIMTJcG14iAK6z00mfLB/rUtNopbhwRDNLm0s+atWJvLt10pnW",
-	"2V3tytSw0tFtie62tJ/JgMIp2mMhIVBmb+YOrGXH/5No4cteT/SOxyqyGfWkaFa4tjPxTxsosW+QLxIN",
-	"1sWxDmhwO4rlTIQVOq15p16tVfZiHTifCsJDlIuKyDmkXCXvryQZaOUPICPf4EuOUydcuG8S6tE4pov1",
-	"mTadsxnpReJYM9LNPQTSECVjkZs3T7srsDsMfxmbPpe1OKUjVl7l3+RA1Z7TyieCzZnSqLputqqwEcqr",
-	"Jti9vglmsarSsUy/+JuLnjCPw9CTo0si64JG7OaUSQF9cX5ycnTayvyvsVq3KCwaEGVn5ulLGKaZULK7",
-	"0V//CuTYJ8Xix+3ql2Z1yExhjml+XUVtGrp53mah+6RtNsjpEYnknMWNwJzzETOWmPJJyEdmO4OBSNW4",
-	"mLod8MZAas9/XOa570G6yApG+mCeKdLdpcKb36o2VnY/VWhxnEWhIgxcGC4Gxx2VeRom7sOqdn68unpv",
-	"LF1jCU/HsaGcZVk83EggwwJvXv6rUqu1PsjaTmyQh23d+v6qIjJqdBvrzqxtPzNe32iAcLii6ZmZTsRF",
-	"MVSpUpXIOEyXmM+W7MY8mlDT74fvX5Gjo6NzczJ9unq1QwUP3LNVk//04e1SotZEP68SHo5rkpXNr0OW",
-	"Qji4Sh7OuYGf7mD4xd0kzWOJanX+Leelr/EkDSKjV0BqgE+oJhEzUlkip6x1VLzHRmAj1B/2BRLbUe1O",
-	"Qgu8+i4qXT8yGlUF+QHVMjd0ac4jSMuhjMlYzjE6kaNNBr6L2bRCyNQbtUbQJULFtg+Pr23QxjNxU2eH",
-	"G3uOh2u0fzTs0POgHZ4MXrBjetqq3GRTw9U3igVShBX88hF/IIqLIHe5aQ27XI/HnWobumQrL9UAC0re",
-	"hmZK2TCxtCzNtWr7IuM8uwFi+XUbP/oYmiDBmAW3xe3wE9MxDypW933MAo5BczELaBTBNvi+TfbnjI/G",
-	"Gv3J9p7UaNuxWR50OUBIOMO4Ti7uZHRnHXX56Q/b5W6/b0M0MxnTeCIFDwBDBWEm7HhgHDikgpPmfCsn",
-	"jZhNblSKiVFjjdsnMJ0DaQfTtMHbISly5Xl7OcqKIYqd2ZJFKM60vaU/ylCv3N2HXVO1wLTpTJMx+IYL",
-	"8sSv2nwAw/Tsew96/WhBUR5vKjiQqPzGy7ZdcalhgzqdcjXiSseLiguOdRz9bgBg8aUWMlVkNsWY0Rrd",
-	"rHXVOt9UNxNbgWWV9V0U+Tfru7PgFFIkcy13QVoZ72goC2ZPZ4n77CaQM6GXCASXf55J8Cr66DorTyZr",
-	"/hTnWhzFSjcZMNVzOR8whKpG+1HL3vGzt8prqZT5nbhClbQD2OldNLZZuH9+x+bG0n8mehsj3yXG8Jjc",
-	"sgpxQKf85pYtlnoJbFhak7xBZIqxnAsC57c0ipzpQTCIQxxRLgobdTS8Ofq903gx/5/7299bg9NJ55/3",
-	"Z1F7+nN4/scPx+rX8dVJ8K5FP8xe8++GlfcDZhSrlttQtbRc8KKfTHGHvhzncsnIaN9lZCSkTnD1hnx0",
-	"BVg7VWLbYvxAUtBVzLUUVigE8OIsTuCrysuOsWjVYSHQ7J5ybQKGkHk8vzxXv75/ffPx6sObdz9UXsvy",
-	"Ou9v0j4m0Jq5y5m2/mQdjEnIJ4hXlOvwc/s6s4FL6HIVnoSi57D2sEhGVHFaIH7XcpPditSUrnb6VWIz",
-	"icouL6i1InFB+4d3nX5tqPVBmm7bJJ9ExO3Nf8yM/TxEyKqX79/4th3MnkuQq6a2GbcIfm4VUr4csIDO",
-	"FOsJrhUJIg45zfsa+AL/RA36X4DqYZ84IDGjobvNSh1BAxkuMEGuwkdQ51qAy8ZYihGmBVIyZbEqcIbL",
-	"9RFyyvaMmLFIfyvXDXuuWaUqnLvVUFxNcgnBGRNmtFJF9iH/hyrST9NF+z6Zj3kwLpMOop3VARozI4Ew",
-	"PusEC70EW1w7v0LiIGPBuKiBpCnK5St3i5tXeWcDue8W+OsiCVDQ9JYpIgXzHZbkusfsJZ9ayr4BJK6K",
-	"HZskRn9ZkjiqJYmZnsXighjL0V4pF+9kNhzSJTReNaZ8QvKK1t6nD5cudpDWq5kvTUVfyn1pMuh6oWWW",
-	"XytCKer5I5vTviKKIknXXVf3LiTGr9S8qztoVzW9DhttxiNI7KdnkgzB02nUsMxbflexLOZbwVSF6hxV",
-	"Pv8ymtOFIjqeMdxC2VwRPERyFEeY0SS3RkaMitI0oKuaYYO2jZpOpWlqDH4abaTfDGhwy0QN39sfkYni",
-	"WdaYWptXETqwXkwqf5VWsy6r5VTACkab0PsbaB6y0Ot2pdIWYNWYpC74e0IXJKAxGvq5GI8qZWrHljby",
-	"8tId+Ww0nEZUG3WyNmprwuYyvt2CY6rVxaRfP+HY0oI6XksotmwX/cQ0rTbpnIvHStA9yPyGZysOjCVK",
-	"gFtrfGaTRUDyJyPcSD3fgsNWzOMRwn/1RDYS/rBw2RPgOfgx8fWopQetRbM1gmLALMaXMyBoIcnrMxy9",
-	"HS9ro5XDz5Z5Usq7wnLiypOvSMOa+zarsdIwBKWRJlxQvxciOqh1L9mLB9+RJJDRbCJSUOB+DsqmX6BW",
-	"GYBlEsmpAiCcZTg8CYTOulReOziPp4SwAf2DouXQXinaUm+iJV3NkuVXqzpmBVWL4iWFTTVONxnZ75fQ",
-	"WHyS/a7w5w2yk/k2jydkvtF8wiT8SEVIgNrKmWsZqywfCv7FKzdv0ZCrp5/gOxTvRGjIjbaWvVU13GR9",
-	"AskeXzdWJys5nQHtvotdZ+vfBleP+iqesQtCM4PN2AE2ExDD6J0X4qR1tLkSib1f1xE0Y0lWm0qp+Vrt",
-	"EaumoENy88kwohowPZjSKAhjOW9M6G9mdcymzwdHL0cLUqBkj9nCAQ0VkH4K0mIp/PxDFk9rqXsr8eRd",
-	"WGPdLA/gTBUSdi0m1wb3LUDfDTxoW9hICeTXaufiLh2INdcoMJTMCixn0MsavfelsLpI6s7YZJ/ju5Xk",
-	"LwKq7W4dqghSO/ucxbxs+o/eoSt3pE4IZdge9+SKUznDMBUH66a7butNlltmKIRijbkKP8u3LYdI0/VG",
-	"0VUWq6deB0yqJ9SHsVn0k+TBXIASRq2oAqfZIwFpByeD5xfhDTfS8uq5JpnjRvbTytgoaNKpj/v2vmFP",
-	"HRRUxmar2VrXIk61xwzRa1a3YIfVn/lGGGRli9OtQEm5II02FgNKXAugaokFMQd1tRx61j2/8d3Uo/dq",
-	"4yk2a0IvN6yq5XzPYuhOBDXDnqYPkJiZ/dQkv0DiCBnySLPYR0w/TDGiMUj4acyc97+UqKuWJrUvjQ6w",
-	"QWylpHb7g2EfSGyBXiD6AD7VZbb7noRAtmiDjlXEA/aEMxAEe3Bbhd3RaIbYvoppmBM8AHPqkr4ay1jf",
-	"gEbZE/vW1TgkQyjrAIhDZ2QuY7jZEiHpi2h6EwjRJ/tLjN2esKnmzg3BBIzAaL1mUwdS3MloBkE3B3iv",
-	"WL6jX8ZqzxRKYfm1xIXTPNMvDXLOPFqKc8v8ttMolPKeK4aVZYb1PezCKscj7EbLRxXbOJPq6PaBPQe9",
-	"hM+vK2Tce4y4elziC0rCe7w81LQibh3xY2pEaPoiBK2Df73darXWdiNesfv00jOftbZJGDsOslKgJvFo",
-	"NXOgI7MmABTF7nWNE/imHgUCyqRRgCqYU0VKmW/b1lurSK22Wes3eYNmiQzcImi1OlkBe10slfAXaNWr",
-	"GQB+tAtuoqJ90W01Wx3n+jN/tJf7/7qt5vmJcwLCy1UyLqWVsQNqlFYHfqDp6IL0ocV+aifNOeQQ56bt",
-	"oGoH8o7lQj31OGZqLKOCEbLckbkCoCPlv+J86nlh+U5QSykBartDgs74ryY0ZEmO+qMyLyoay3a6AbjA",
-	"kplcimyjsLOARQ0FwUPtdGHrW1oztyaRIhUGx/q5IRtRYJ1skbU82o/ofKu0juz6rODEZw8uz+6CrXSC",
-	"tJ1CeOr7WA6eS6Myu56h8VkNp1SLyUAjfscQegHcyf2s/gE/en7J0Vwjomwnu0zztfMqETZik7otDz/a",
-	"JPpsGmLhHitByKuI24/dpsC2uPLTmD0504qHjHBxQdhkqhd4RPDEsZ8kDZQTIJeC8a3v2KjNov3F3i+s",
-	"DA9cAvdX7Ha9PmI5iumkS/rZopF9n/QteqD5KGZRBBdKiynr+z3R11LegKEE30p5E0l80nwesrn7OKFi",
-	"YT7btGjz0XAotMHudUxvYD7m+0zPSYklAByRM81uMl/1RL9cqwuuxXJouOabatRKaCILqWoeTUr0wVWa",
-	"rUWI48J6ALjTkvJDxTrTCdjiqq2WsK+fyY6tdf19sInhFStJMbB9QhcklBd4RCYVY0IJAYRpEKWMmCID",
-	"NpQxMxw/oYusuLD1axLBD+XsoMxhpcHyEfMtbOHnx9ktv8A1ZAaaAvxw5e1+9/jq0tviVWQKfZYW5iOg",
-	"aC2zTV5mlRgLVwZIchAS88iMpEyTYKtoGa8GqmpvAFSl2eRmJYJfGZLvkfhUFVrMpjrkV29FrTabzrNW",
-	"U2el1dQ6ylpNJ7uwmgpoFqV4jkpMxRs1pp2T0+rmx+yefPzxZaNzcuq0VzCPE7jmaug2rxN0TgfHp4PT",
-	"s+EwMP85Px8cnxwF7fCoddw+Mv/vdMIXrdPjs6PBkLaG52f0hJ2dnXZOT9kLyh6tYq/Fj+th3KAOXQHn",
-	"lCHa+pbgyuS1oih6do28JAsfrzZaOZmSv6hCFvv6cxGDnhrAp9Xa2HoumDZ+ZYF3izvoIMvWsqDLq7zC",
-	"pbfciNwaQKjEKggklPojN8e2tU76pZ7UHSHJXmS8rX6r1SLBmMY0QLQhNIEyECK5+KP5mGtWhUe7pZ9y",
-	"t7C0tYi0n1SVc/2jnDAz0flYkrGMQkXSIgqP1JVAPV6N09reaa52BlGqBiKqIhQNChesnsyegpISmWIH",
-	"maAQHjFrytJA8ztWM9vOI2a7E3SqlcfYk2UEb5wwu74sKiS/Nt081DOmNlekw8DXS97YPI8c6bRC4GO3",
-	"O724gyYL7jlrdj47r9h+34ih3IJl0rSFqklB4xWmZMYRXBs6+yTw9tV48mSfC2LskYg13NBc2h5GzZS2",
-	"N6DoqNlkbXOBxpoPaaDJkEcFaXY+PDsNW2fts7Pj4EV4enJOO0NGaSs4OaFhq31CjwbD42F70Bm0Bmed",
-	"ThC2T8LToH0yaA1bLdqqBFS2IfBL4+MzTniH/frnhcKvdQY+MWbJKit/00Ctx8YRLL/BSfg3niXIvTKc",
-	"BRYW2jHa5nc3Fnekkv6QOQ2ZCG4NyvgqawSO+57if7AbLPxVHb/G/2Cr98xJ57hzdtby14mFcoxyM1gC",
-	"iAGamnuS8AL10Hf4WFu82p238XWWW57MxVYihXJ0TXd/blvlKVGls1ip/VzHvctlqvWSrsiB8omMws0h",
-	"bHMH3wodIBnITtUA12pOE4ANGMxirhcfoXwXJsxCga6XsyqswpcirS0GajNVpL9WNbZ+k/yLLSxkGXII",
-	"GFc90Xe5WKCq2B/xsuD95ccrcgjf97EwA0DGSBGwJnkNlZgd8MWe6on+fcPRp2FU5j7ITjx00BIE9z7X",
-	"WJS+S/rotu/bwZJ+4r1Pv4KNaC8rsMiZkS6uiJml/VjrKdZX4lb/CKTQNNBppL6T2mRCudCUCxtLXVgr",
-	"OnozfPnGWM/KKCo0GHPBGok9as1kn4z4HcOaxZX2sk+oIciSMxOvaXKHLVxamdMWqY9hIM2e6Im//Y24",
-	"/dYTr3Notz4BCHoFYXiAoeFjDC0ksCBTJpA2RNFJCinShZsouMLpY9BwGQf3wIwJbqsAMT/FPnX5WQB+",
-	"2u+JfQf66pNPV6/Ma7M4ss1++vA2W+bORsnb+ENICktmCWCgPZEB8YQHmogS2sepRRyAVRLQ0hx6Oem7",
-	"GyozKsQnzF+Mdkn/cw/uQ3uebwvLKfzYSr/peddmjp973u8zFttHMcAVfuoJ89uU6jH+ROOR+f7AJ5SM",
-	"ZxMqGjGjIZQoS6lsZpyyVfoAXOs1e+IqwehFFMWuocu/HWzvv/HC99/mq0ajQex/zZ/HrRb5d4Lsknha",
-	"MgXFgB/21UJoeu8THc8EUskn9uaSfLr6vnHmQ06V4XUtJQkZmx64Htrk35tVN+wXaxc66dRP2jyyo75l",
-	"iz2VXv+ZNkKJ6od98hh7T0s454s6MyVnccDIPoTb4KlLqHDwM2UbIBnCiR1Cpjz3kurc5sk+VN3uu0Lw",
-	"Ebyi05LbSdPntmmX5u/uZRU2PLdOMesJ3KeJApHoJVjJGZ7GQkNw4PtYhwZWqYyO6rpvHxVYYkVxZPvW",
-	"SQUjlYsH2qc7ncIU1yljR/btZbNPxCyCQt0TrsweCC2kt28DHDBkynAiYO7BTjUbDK9ipARYXj+7zrBZ",
-	"0Rq0dDhJtkZFJXq7M82wR0ywmAdJ4FlVkfo81eTI9XCEzFlRkJvsK8ZswTDEYz3E+3cYXVGaAwgEh2JT",
-	"pP//NuzNdOPNPxyzddEXbrddClSkYTdQQDSTgjl5WoNYhYImObwVmQnDyAhPpaaM3kLzdaWF9y1O0s8d",
-	"32KBHPQEiDYbvmLGx+4Dhr5jLXNIVl0LrpbY28lrKRJWT+DJpfwM8B2eAfB0/0sPAaN6Xpf0vGaz2fMe",
-	"+rhPrLA0EnGfkgENHW/6PcFFEM2gsLLbexR4mEWKwVFx4BtBZ/5z5IPQ2XeMBWvrp46MuCdADMEbJ77Z",
-	"buY/Jz4wnIyBK/aTfFsbFR/xgFkEIauX/PTmKld3UnUPD+WUCZRnTRmPDu1L6tA8C7DsGv3lqK1kbAaX",
-	"4/Pge6YNOuXGEmy2mkeI7T8GFfPQ/GfEdFXSM+RHpXEXKSj2bApLgdnXltEd5maTvEyziclMaB4R2hOF",
-	"7YAUSLjuTWhmDFvilbFqINrLsoQZWafVWr8aKbwhbyHgzGGrujAPQx8jD7K2iTX8M7a8M8CrDOciIjaC",
-	"WidEb+fKk0JlgGVljBFsf7tapKjtrleGtABgXVOHtLTSCQq689c9+N5x66Sut2TtDn+Cub+T+iXGNpkX",
-	"T3Axl7/4xoYq2Urp5q2j1W+9kxpT+LMGldf9fO1nWOHHDBS2sRvoSBkb7gcj82nkXZt3D50DsnJroKBO",
-	"ymOWcNZBuQUtw5pWzRKzj5h+abrYmtHdQNP5vYyi1LtZxfCJczWajikEXrRabd9zls1NDKWlW8328ek5",
-	"XJzdDGP2u9d9ceJ7YhTTyc2E3t/EVBgeP3t4fo6HCWzA9bnarTU8X+EYTi4W/srcflWeV1VpgMxGANiW",
-	"zDY4/ELj0UPtZgCfhmGxJHOl2KM5EhKlLNk1eOC2juv2hpfPi/68Kp6/1C0kYhuFHC+rUe8yE8pjvhT4",
-	"3ve4ad0ckJ67HDU7xst6fNC/mTJf5rr59HhFEdeH6633vBvxB1sDPl3t4lxKe79yk/85O/gwP5bN9vOq",
-	"7bxWkWnY18drbbTv5UyEWwmC405n9YvFEuxfgQCprI69iQyBGNGGK0hWK0PSIlr56mQ+6YNN2icQKGwY",
-	"zydyireC0cIlGEvFrG0sWE9Y91S/Sd5ThfZmPxPg1MfLRwi/oYr03bdakhHTaXyTFJg41hNJVBNUfRHG",
-	"riIvMYTBOdSyLkv0birwbhodII/Y2BMAD4bFJRvOU9qgMz3uV2nGRoglZeVWycVLpAcWest4LZAiBUjR",
-	"pCQlCD0wmFOpl1RzTHflxuUvS4E1NYkOkhj5x4XZqZDlQMk0ZndczhSQfU/lF/BR1eGqJmkj3pZI82wd",
-	"tFbj/PpL22+fPzTMZ9oYXn9pn1YVQivPNMF8hIWxlVZLgXKdVvU4YQ/khhmyIZ1FGl9Jg39tsFN9YPj2",
-	"58/U5n3khYRlBTM9n0wkuEryoYJVBxLKhc/5OKi6IwVrStsKz67IcgtrEleVGi6bdmkpYCjomy1UW9ep",
-	"y1rKFnDFeq2unGXG+rsuVEJcjzV3fgCfrDqAU6H8f4Gz/t7e5AAu17isOIbT8MakMuJxq736VPqUSWfB",
-	"l9Y4yr53OS9/mTM6f+TmL/s+Xz/kzuC3XOnMAZk5aGEljKAtXLgBwpTLf3nwvamsQkr/HyPGlSsvLHNl",
-	"yMu1ZI3yVFVmdV/GCGyf3HlnISmtx+0gV85dSfQroVKeCSM4/GIG0+DhQ78nHC4dAIdHVLM4wZ51wiaF",
-	"2CQfmcCrDev/fPXxZ4gdsJdBPWF99LGcd0mfhz4AY8DDppWfaMgQvOSntxY0UsFjTjBJ4YO3zc9e7mk6",
-	"AmyNykhZGjMbLXuQusU6rY7RZKDORqI7/CYH8DbXqif6b92tVZOYTUbULL7jdwwyCUFidaEyr+GneDbV",
-	"WAPc/DabMGXrcHFtiD2dstBHh6yQsM6ZSwY95wED4wx+cEX1Uw5w622sLLe2XPWEkDrzFJYIeT5tCNcj",
-	"qUWLdhlT+juJKIgbHGR6LvPn2NVcuovdnOvExhZ8Rtx2TBOCAGrvlZxMacyVFGTA9JwxQX69fHsJq/nh",
-	"1bt3BMLJaETmMo5CcsdDJhVESkBLL9KWtgp5frh+hPh22W4PNgvmMFB3GRIZrQF3SU+c+o+aaE+88LeZ",
-	"V3rXX4meXNjiJN3hfrrD4QZ9nX1cAXBRbVzyQtntZsk58FDSsTobsqbVsHPc+T9O6y5pUesrTztQnDIq",
-	"UWIHWI2oU+sKfxkEzIiqrG7z/vJjhXLT2dq7kLE4H7ErVrkWjKzliuDUzdIj18GqvV2V0C2zwKK/yUHe",
-	"jsmM/LBiVdJ5lNgUtJ41lJDvaJjs+mfUx57NydJeY2zv6SKSNLyS8i2NRwzfO1mHEEkK9k8s5PRqMWV/",
-	"Mc/OcjXzo9EtXFav4c6NFc28v+fwy29yYHQ53A4R0xWZJv+A71VRDUIh66MSw7HgLtYu5EObHII70Ih3",
-	"qw12e4JmzVB4OZMqrtAUDcYzcZvqQU1SxJvB2r49YfUkpenCT0vcLpJL6jT+Pfs2uMakYm4GVIQ9sUzR",
-	"JSMJtXosDrNVayepypiQxgytJ6Cus9GhkKSh0b2cehZQ0M4GzP2YptOMqULXQ0I30LwMsS6yQSRm6PBc",
-	"xGAZyGAtX1dPVKt3ZDPtDoed0+628lUEVAQsKp6kL/PeCqspkzGNho05XWx3xH7N/ol6R8M/Xr99ffX6",
-	"aX0N5UPtac5nP4OBltsp/5mH3lfqtXgFW89axYb+Wx0tfv3VAaYAI9/6BOqkKp+4rQQDyNVZqbxy3J3I",
-	"cfswJ3F+pNGQgHz4L5QtT+7EfC7B8k2APKcA+R5Npe2kRuGyrGqw6SOH/5SDN//wHq5rFNnDAl7BSpFU",
-	"zOsvQRhkVN3SPWezJ3ZyfQmYDD1RuL4ENFOS9+UtmAbt1nyLoROr7iOzEHYrbiZ3c9UHOBKb3+Qddco3",
-	"ef/PZvd2OSW/5voOrt82vL/DK7vMBd6fcYP3svaGrnCfVYBUXOPqDjCbEjQmcJ5WHU61EEhPATNUQBWq",
-	"wgnKwgLtAssne0v4VZ2VWaH2mNvAehybpbeCRbSTb8fqMx2r780C6HEsZ6Mxofaomubk+PMdsjYRwlU9",
-	"rTxQ06uzlnVn2BQBSHYLqM1Hxpw1c3pGkW81fsgLggjEnpBxMGZKx1TL2N2k5WqCWM8FV5AXoqqPPqzb",
-	"uoPAXTflbOQuIp2WRHCihuNLzx+vl12lDSRDHn22Rq1268gVgek9f7ztkug3V6cXQWBrw8Wz6TxrsTFc",
-	"/9JSlpBLOLIMaVgbnYI5HKyeOGkdObemHlPD39ACGdDIGN0xFiwnOqbDIQ9sjJy05d6w8Ur2TorP7cAK",
-	"drRIiYku6WX8jS/9afxtu98xg6fpFEh/uOzElflrx5andRGX746JrWyyzGDKVnyCaifWUHofS7P4bKbw",
-	"gpjdT6XiDk19QjXZt4pVT7SarebxQTdJQAxnLqltsMBEUaLZZBpRzXyXxYlRKZAmZtjJ7wn7NoxgGPHR",
-	"WPs51X+wKCaAwa6lIz8L0Q9lUkqgmmk7vi1YMWVxkpSWQ++H/QzRrhi/8YMk8Uxg+KsTmeb7wYxHIeEC",
-	"qZFcmpf8W668zMqNDZEA04hykY8F+Bv58fXb965e602GJDfgEyIZDRDQJ/0aUuXhOnvib+Tq1/evlzQM",
-	"Hj0W90TtI1+gm7/3nEHR83xNR3/voZXQ83zb/997XrvnPZCjpYEFq3kOOG3teAHL0l/VwZaZ4yThjJrt",
-	"a2i7KhvKnmQu5mvElY4XFv6Pa1UKGjOMMJZzTOZNChvjNVWz0uPwEw5j+9RAURG8miCuVGYHLjNz81hD",
-	"eYSJFLjlJrH+0hCJG+Brr9t5Antw5Yln57XBWYf0X3XYYbt+IXnqUZbdn7ZR1gjGnDhmdFvmg2X5amPJ",
-	"gpJnttMhiqyGIVJ9ctXL5DjYbv8Y+W85fMvd4zg7HzaHtYsQVKVuJz3d9vmTNs+hG+amm2itPbTNzvlv",
-	"93BkJfpmG3RTVwas5zvDtejOqNjch5aHGxm8sMd34nuVlXp/ordMEZqBAGcp2K6Lo7YoTlZ76ltrk2rS",
-	"P8yg1fVR3+xjrmRScx7DZNIw4KzJCrnULMwUZeCKqDmdTlnYE1xckLJSTYZccDV2SSKZgS+IvZoE7QFh",
-	"H4RMFHN0zhjlPgE9mdNpk3xkGiJYqABosDg7VkpiGUUDGtxWaceK6XwZiK2Cil1PBdtXRhHE0hs73I2s",
-	"nZWTGf/wBr7XyvIVNXKlqkLFqrjV1iNmz8LvSvP/2U3Z4kQ83QnR3uiEeP/pGU6IkgjY9YmRZF7IucPh",
-	"8L6FhP53hIRuFOEJfvL0mNgP2TSSC4ihdALqYO1DE5Ex65TawyyQ4xLLsYwHnMd2zBiR2WrgZQPRIVju",
-	"QMmtygu5S5svSa50qsZOTOCBd4Hum4D57gCRdx0BuxkcTgIbayERMgCvCUxrDoM1gVN90uvQTeVzsn4b",
-	"COYSYOpy2ay+KfRb2tw0MYYzW/HPV+/dYA6/2E9rhbsnMtgHyZagHbsboJzHmepgzJJwoqGMCddpEiW1",
-	"uZG4zyyAW5K4hwDExN52gijF+J+rciqnb1EpE6ht83Sad1qOuPcrAs73j1vnB82awO6sgr2ViLa9VSuZ",
-	"HTeYSi0zFc+nraPWEWWdzuD8/OzstD0I2NGgczY8OmIsaA/Yi5Mz2mkfBWenwflR0HpxGg7Y+fDk5Cxo",
-	"t4MXJ51nEc95obZEPJ8F7WGLdej54Cg8Dk5eZMWzrRPzGPnceYqg8ccK6MPOI0T0utrznCrHOBcYB8CV",
-	"RQeEWPL/0DCV1vnqF19ZuNKv+ZD4hwsyz5Qp20SP9et8sGmej1NAUWhXYIa57KWMP6XSG7szOVi6zfi5",
-	"yrewFPotV9HiP0NlLRRfkHcsphFUdxi2bfygmE1ulKNj+7wNMYFBGmHYNksTwFut5vnDwzPowV+LFnzY",
-	"fjoh+00L3s6tvals24Hm66982EmzWvc0hIgClHGi6CJ8Nl51WAbsYzI/uqTdfRII2T6Zx1wzdUCoIrQn",
-	"qnwGIClymCBpqqhg8yZ5E7LJVBrB2k3VY9ikPYHg2jbWqtNqXWQxtrG+tEBE8NwlXMwAxPActWk3t57g",
-	"KvGJ72PIgE+cjD1wbnIqFnoMqa1Otb9AXA/EYJcCQDNoTxx3OtbNTsUIYdXNe03yCSSKaSKBW5/Q21xy",
-	"qvX0Vni9URxt6vGWgWa6oXTM6CQfHwILivQyy2JpoQ5zS3ywJOziKvd+JW80s+V8BlxQCLFfKwgjV08G",
-	"EgTLLCY1s+Vfdu0WB/6qMVb8Asb7N6PlaY2WR7j8T74yiyUVXWTOjCix2D3WQ0BVrlwTnLkdPHM3SZ3G",
-	"la0zsbGvb8y6a2Z9Zcm+imPbf1kb25V6/ysgwm1sHH+7bkqFBeonj7fI13e5FhMzn0vZrYTVe8tvWTHY",
-	"wlVCrrjuyuPlQe0ZLpRmNOyJAs6uFKwL2miAaFypLprAnGQezcJ2IELf+qhsG8J22HZ/4Xq8ixiKiCn7",
-	"7WpsNoijhlXeCZCan7SDUbAakPdCQ2YacxoRwfRcxrcQyjKQekzeL65kHIxBRb9iQsn4+0jON8Rks8HT",
-	"KyI4MGY8rem9azXVMlO7nvJ+dfBKfTGNYrIoF9OZvtnFUm2YNJqmjK7IF22nyaIVmaLLXgVYv+z8tmWh",
-	"zabYXnuKraVTLDYMCcdLnF9rubCqwd6e0IeVOxI234mrrnaxyL57FLgUUjywThU3dvx0pjHR/1swzrdg",
-	"nLJ2dEWTKpLKaQdYTLKsLqVMuRYGW8H/XXmv8Qvjo7FGeAr0e/sEPd4ghr5vV4L8E4m1LpkR/UAvopj2",
-	"e8L62H3IaAJRDc2Y3yMesKTsCMTvkD6WT+wTxSKYP6IpxPqiJxzGL9c+MaOZws01jRmJmZ7FohqUYsR0",
-	"to7yGtVDTLtuVDFUu8IcSdNHHnTC3R9UQzvgVLy15Us6yu/xzV0gOmSuOFIOw5H9PR1+6bx+gouS57/G",
-	"yEzi/xamvIncT1tZmbKcPmo5J4GRdkzFtfVjO0aHArjN/8oSIhnKblI4xMo0YNNKO+uKjlR66GZK22Yb",
-	"R9c8PICoOShxjeWTq9nbE1noboTtJoMFoURNacCaufTGQE4QGb2E5wPVQmxxyrQUrcUryOWDQvAjCMom",
-	"SYrc2+xR/H5P5bNIbQVOOpB3LJcrqscxU2MZhZhCqincKaRlgx+NzZ1agT1RNAMvSE5Qi4UR4ROaAIgv",
-	"MRO/2YZ/QdtwE7r/BcxBwA1KQYTaK0GEzk+yIEKdv5Zp2GqetTfETMpOt935q5uJTvJ8MwSfxE3+DXd7",
-	"C9ztrCG4hc1XBS69FHMjw7WZ0GJq64FUV3vxq0qw2Pq+GT2mmK7sYAcx7APan5uvjBaUAkL4AEoNaDVG",
-	"8xIYg+FqmaNyY2M0XPlI1LIVXSisR9xFOEE7r56AdoiMwmw6IHYLKg5cllISzOIY6toJVmNcFlHOtg/d",
-	"sxeo+TrFuA6DxXI36zfEvQ0R954dby+7G0+3QdNbGQpQxBj9Bqb3VQv7l+UV2x5wr7pGzZ4iPIRQJ3Qr",
-	"2ur7SUIHVMZxQVDwbQFs9bS6HK49XNYtidvunK2siWsOsJmyVVSWJAuaZ3wSszt5yyBEzijKQTQLWdgk",
-	"/2IL9BNa+T6GgsMY2TfULLYhglUA4BFX+hP0/zTJgzPbdkmS20lvBi/jIkgK8et1bbSr2gh4YyDREgdi",
-	"Ft7p5N4ps+CfkLOHpNpAlMKCrpKf0OpfIhblWZLsHKM6gYSbYnnaRLV3DuOYjHJl2nQXHOBvwiwzwebk",
-	"5fs35JYt0El3y8DHxS0Ip5uUq1+Hhe1YpFg366K6ZWyqEOKQa2U0zXF92Tgzna28T2bPFICTQdcNbNyy",
-	"3SK5vV7acWX9fW2efpVMY4U7yFDXEH4dV9BOIgNxeiRIwtfK2SdTfnPLzLN6NLw5+r3TeDH/n/vb31uD",
-	"00nnn/dnUXv6c3j+xw/H6tfx1UnwrkU/zF7z74a3RjCYhVuzVMIa9F4VcFfphWg/vwh7x+ZmrdcRYn7i",
-	"4OUx7Kn/VF/Dt5C8bYqyALNbobyRnE9UtMMv5p8Uuawu1fkDKBaIsGze2FMg4W3xUxT5MQtkjCW2lE8m",
-	"NDZqndVImhXwtOaHRIZviU8LnVTKMPfb2pb3YzSsvNSoUvKfP+sW19cOfENNa5WMcko7HkrfbNTn2/O4",
-	"ER+z59cwNO3ORrDHrPGYsH+FBZkIkKU2ZLZeB2380WqcX9t/G9dfWv5pp7LwPtiSd5310IbNGApAvnhV",
-	"q2UgI8LuNRMJtKKV9Kon9vuYfHSj4UbmxkiHvk/6+Tup/kGTQCww3vX2D+86fZJINL8neIrNxsyyKkhL",
-	"+tLz4K+e1yU9r9ls9ryHvg9Xv/a2mdmtVqXnSj4FlJ/4J5urvJWoxI+OCIZpyhN3ORrJvA1LlXC6Emec",
-	"1262mi1vbdlyWZrQUpztvSxM0Lq7+ZJPH21xXfLp+rC7OJNkhGT/csoEeSOGLGYiALhr4LwsCFPNIzZK",
-	"4q6zVg2FLNK+47kfr67eW61RpqXVqcOfrOWst1imYDuuwtFae2RtTnibVCBYhrO+WRmB5158V0Nip4u/",
-	"ovRAbaUBB9W8pyAyb0CVu2JR4DkcythVL8321L8gJ60jTJKdc7VcEjnc/+0Yxs5wU475kGL6r4Tm/7N4",
-	"Zk2H8yWfrhVvZfksKeawG0bbBLf4KhOchNffEAs60+YjHh3Kz6YpK/SeTOiCDFiSEINJK0Z1QGQiLkg/",
-	"VUj60ACGmkZ0wCKFt4uBjGYTkYRk9UQ/d8HVP8iV2cjfbY45hFqgfHSgpWlIapK+U8PvEL62s4MXKGf1",
-	"LqqpVXS++/Xq9ccMEia7h7piY2p+/dxog/JXOn6R9isbo6NCW37u8e/fH3XSp/P3htn3/OPim4WOcL0y",
-	"7xzDsLPa5hf30C4SPzPaB2i1EdVDGU+qNBTosO35Xse73kTQ5Ne+vhQAHvyFOMg8OsZ6QqTotjleV4Js",
-	"Zul81aIOiL4rdWpbdLhqIXkYSDHko2VnMxd8QiNyFXMthT2q8S1bwcRJJi1lpIiaGSGFIEM3VNBo8QeL",
-	"e8LI+7QqEFtAEaBEiHUTGDk5JLMp0ZK0W60WsbGqUjCCJlRPTFlsLwlZxCZM6GXS7hXObltZN6DBLRNh",
-	"bkOC/Esk1o2VJFe/vn998/Hqw5t3P3i+F/KJWav2dV4gGmEyofc3MI0bxf9grrJijWTcvBuKQX2ld6yM",
-	"tG8cX9eISxB3ZTG0scSx9K+RNzku+iZ0dil08qTdx837pwoabvraGl6+PtReJ1HGlpHgULcKXt/80if7",
-	"cKCT/mdx3ffNPz5pm08yJv3P131UpUDaWNlyUI7bd3xJLlFp6UKUQp/sY3/Q9oFf0uvIvtl62Oe/TJ+o",
-	"CJZr7vZRsUBFsCfcn2n7/7ruH1wkYfIIlO/+wmipPmL/RJwqlKgwQoucnx9Wk/xitce+VcL6mNekxzFj",
-	"+bwm8lJYLTmBu7cw+C65BBet6Gnqktt+orbCMskpuSUWOqMnqCL9nqcCGbMuFyG778Kce17fCn3lk2Th",
-	"fHJ73W/2RE98B74eq7CDfdhNBzNm1NCzn3B440f4pvEKhX4D4z265F0f9fiBDBcYt/fPj5fv3PtySN4l",
-	"MEu406FcF507Q4HsUxtEa7knYwM0rTsKpLAR8/0Ly5WWvRTG9x03TBc9EXGtI9ZgIuRUkAhGmJgDMIoD",
-	"XC/yjvydtDAnYyyjdPS2skJP2A5w8Q3vJ/yaSQ+hiuAI08wKu649kVnN7Cxw/fsuoQj/3FO5h/owkniG",
-	"9Z0Nr6AMM38JEtA45vbiBZBikNRN8tLmGaKs8tHmwh/Bv4jr5NbvajFlPglZwEOmoNhMdhVB29jX0FIQ",
-	"cUMJLDooZE/km+gHszgijbBPKBTQIua4POgiG2STSBypEO+72RPfydBMxJqFRnzFTCkW9sR+3/XxWgQy",
-	"5GLUJaM/+BTo1g/ZMKKamV0M9a/5hGsCGghTGAvUEyFz7YGsuUqXJrvPNJ8waZZjf8KDWCoWSBGqAzIw",
-	"x5lCgplnshEJagqEkLn1rtGhYPd4mx4Il3yKm83GVK0BW3HJp5ZijmAYsJ+PhKg+IN0j3J2udsdnNIEq",
-	"7W+NYzppCL/dRhNpr/XWo+6TLvl08yulHao9a91gX/LpYy+xgS7V99h/msa1/EorVau2MvnWCKuv0bWW",
-	"+1sT/xcEvtNSODw6YdGHihWNsXIXFCuuNbV240ctGUBP4VhN3M1Zv+o3C2MzC2NXDtwnMjeqge8r9wMi",
-	"IsEtQnVjfR9zT9JKNkVMpPptYQGHvrldv2a3a+ercrt+83xsI5fcHv3z3a5rqb0pYNtGwmyV33alTLMN",
-	"7EC0ffOx/uV8rN8kzC4kzJ/jY31SqbK9k3bD4a2DUrnModxPA8s3FGF2DN9cHN9cHN9cHFu4OKqw4f4s",
-	"v0eFRFvtCknEOU1qLCQFgfddCQOuM/UapHaBagumD1YqSH8hz0gGhuCbb2R7DeEr8JFsqi48IGp8fUi9",
-	"vUZAZAuo5osJkaEMoMxUM8niOIQDzs6u2NSPEK+ZvfTHbEDL5ghAFKGCnX/RXvXkgR/n1Fa8stGjYzkn",
-	"cxZFZstaQDyVaR6R3MqNl1EvS135Lhy5KPQyzWeAOMp9vBFqygLtCmv4OHkYdVLmNo08lEPsNjv6BJ68",
-	"3LjtmUyoWECafXLBbJodxWanQVeRlLcQaVOF0pDtDJP+yz1Bfoa7neSxS5bNvoopHBVUHjNSw+xk/19Y",
-	"Bvjnjm9vAg9s0UjIUEBzFUMruStq1hPOjrKRmmrK6K1Z+twVIMZ02vbdVz+9xYBUPx+wdNDsiTc6TfNV",
-	"vkuCcBn9PlyOOy3TDn9P4U31koQIS5u6zf5w/fD/BwAA//8=",
+	"7L2Lchs30jD6KijuX2WpzpDiRZIlqrb+crxO4l3H8mfL8ckn6mjAGZCcaAgwA1AU49W7n0I3MIO58SLR",
+	"srPrra1YJGdwaXQ3+t6fG4GYzgRnXMlG/3NjRhM6ZYol8OmfYvj6H/qPkMkgiWYqErzRb1xMGPldDJ9J",
+	"EoWthtdgd3Q6i1mj3zgatYNT+px1h53wMOidNLxGpN+YUTVpeA1Op/qp38WwGYUNr5GwP+ZRwsJGXyVz",
+	"5jVkMGFTiutQiiX61f/vst08pc3R1efO8f3/aXgNtZzpQaRKIj5u3N97jV9EyOK3MHbVUqf652eS6Nnz",
+	"y1V0HI1oVL1KeK0JHzZdKW3+2W6eXpl/m1ef295xt2bR59HspeCKcfWKByLUX5dW/7NYEDVhZCjCJYkk",
+	"0WeVMClZeJZ9H0fTSBE6m8URk0QJ+CVk2bNkuFRM5nc+/jOa2W1PGA1Zkm3cLKuZrsvdLuPzaaN/aQcI",
+	"2SimSkMoChlXkVo2rmp2+zNM84bxsZqUt/pDxGmyJIpxKRISUkUJu9OfIsH7sKUY3iQRx/0QMYKv//nh",
+	"/C3BLRA1oWrApaKJkimAEFQJXZjBJRmJOBYLEqkWaZMpoxwfXkxEnMFaTdiAC84Ii9mUcWXni/hsroiv",
+	"2J3yWwPuQrXT6daA9DUfsYTxgDURCk0LYwMOF8IjkUypavQbEVfHhw2vMY14NNVQb6eQjbhiY5ZY0P7K",
+	"EglgrEL/W/zRIxS3eT5jnKQLIu8SoUQgYrJIIg3WSJE9SvDo9s8I5WTOb7hYcKKBEUlCyWH7MI9NnWoK",
+	"MjOvJJ8pvbMo0evCXu3HThUebbJTwufTIUtyS+w8ZoEI/W7n8PnhSe/48LlzJJ2KI7nH4ZhUP4gwYsBJ",
+	"z6NZCvL3+KP+OkA00H8CAQdUb+fgd4lbNMuHEex3cj6d0mSpt7wQRKOh1CerycAjSsyaXRLEVMpoZEbT",
+	"iDtLxJAOozhSej1e45bGc+CWUdjo69U2D7twhrO5vgcuPzc0BWo6v0golyOWkJjRhEd8TBaRmhAFX4tk",
+	"yoCeElhIYWJ9AOfD31mgSMgUC2Ax8PbLt29lSzMKPYuB3w+/Xbz6kB2NHk+TxYTqXy+7V/dXXkPMVbpA",
+	"+xwdN+699GNxo/n7LL++Rr97f38F55Ud9/9J2KjRb/ztILsXD/BXeVB1iPpt9+hEoJhqSpUwOnWOsNFv",
+	"fB4Y+A70+gew4kGjP4CtDhreIIUGfAvwgK8BBvqlzpU3cHY0aPQ/DxpDYJzX+t1rGf2pH+zAvgaDebvd",
+	"PsF/2vl/fjt/c65PIcd4ygTl8tY9MSL+Gj7mI2ve9zSj4QNeZLwRBw4kEj2gy08lsG4yobdswP1si63i",
+	"7gzLTXkk/l5xwd57hf284CRKmZ6hz74hG5GQveGKC8gDtB3wtfvfJzQHNLxp4Ap2AYGbyPMcZBtyJrhE",
+	"gv+BhltzCjhGoNzPDZYkIkFaiYXF+MuGvt806U2ZlHSsYWZvPC4UuaVxFMIW+mTO2d2MBYqFhPFQnxds",
+	"DQ4sg7hewXXE4cXG/dW9O/IPNCR2D/p7NRGa37w7/3ChMU9RNZfNQISs0T9s69stmjKp6HTW6De67e5x",
+	"s9Npdg8vOsf9drvfbv9vw2vMk1jfr0rN+gcHel/xREjVP2m32wezhIVRoBobE/QrDaJX/JbFYsaqkObC",
+	"Eb40eBYsjpvA9hBILT3XS8FHsZ53l8dkLip7Q+UOzN5zHaAhlGH1CiVLbiM+PiNTesMI5UJNWJLeivpX",
+	"RkZRIp3TC+zaCyeX7sk5tn+8evPq4lX54E4ffXAgassDs5UDs2J50NnxURqyJ3bXEq+jheY9Gn5KJCyE",
+	"M/1RJMMoDBnf6aGmYuGLuZqIJPoTf8kdrppoXGMsRGmNhtOIk0TEDOXYG7YkEyPJ3UZswRL4MTvRUbry",
+	"wpFmW3JJ8WMFJfa+2IF2d3ygL9691hB5JgEIZEqXQKahVoIiCSf5mmv1jMYw3i5PM3dqkZmFwLNnRDIG",
+	"RwREl5BYjEFKsgj4POwEXXZKGznxUQ9QPDW7fPIBR8JtrGGmR98sMzXwGNEoZmGLgHqOe9UEOGacJVFw",
+	"puVFGsWS0IQRweOllRzw9WdSA9Qjc45KX0bYEVLvLwCct0K9wOt3p0RsIJ87fvyO/PTqwt4U1Fz8gpMU",
+	"lOlh4+PXXKhr81zx2HEH5K1QxO7BOfOfXlVQ7dE3euT6JiPsLpJKemQ4V3iRghKhWR1uSusKyB1B9oE9",
+	"11hz4HlkgDA0DQI2UwX7hqWKdBsl+fDea7wV6kcx5+GXuLhpMs6jCBdaaYpAhaLJeA42Ba0DhGTQ4OJa",
+	"zoPJNU3Gg0aGJxpBRrDCAnpovMClr8OKw0djBU3G8sBZ4A7R460gelSSiLnSagFJmBTzJGBAxW+Fes9o",
+	"uPxiTJsLtA1qmo0FDVlIlkzlwZ/ACgrg17w4Chj5yOktjWI6hAt41UEc7eBS3S3gK3Z+RlSyJHRMI05i",
+	"qlgCx3AezR6qijC8c1HvJc+0ovusT0CfJZe9KxIKhtxySlUwIV1rawPjHhzkNro5Xo1rRD/NcWhsRHit",
+	"6NkljCIFPAXhsldnJYMt7VvAPFBMtHABBihmLEFDTSb1GU4skgrJD6W+3UGmXn7aFAqOUQT11+2gkbdB",
+	"AfyvM+uOMdDj11YdQpOjaw6y9ipO1TyhcTOmfDynY9acJSJgUqIdW4NnrljSvI2sWrXCBEXHeQuUl03T",
+	"bp0etdvtdr/bXz1ju9XuwoPtfnFy/eNJZ8WPHXyz1wdFbvVitzV8ORvzulfA3x5iBDPnvZUVLDthNH/h",
+	"GYOpK3fK8GsHvjcnXbKc0fFuDWenmeFsVGk4Kx/ThvYzNImlrgizodbDbFl6bDMCofKGhVq58NAO69jB",
+	"waZGuVwwrdaS15wYI5eeEh0crrEqkpsa+EgstBTDQ7ufAbfLSX0rHmE0mGhGvtKeZ5xTYBBzBMB1DpNK",
+	"cBsPUYVjSIwItZu3RracwNhtn+SM/qtcLveW6z1Ysczuxa20xqJ3lXaG3aAXHu7uLsipZ2fGk1hWxSIF",
+	"Gtim98Pj1DELLKNjoRWqSs267e4OEBspLev3v1ulxsiVK3Wa82j2MLUmBTPIP88MV34GIgcXKU95dvps",
+	"N1C2sj/OJ5LMTykSPaGjGGyIZg/TF+y+a5SBXe11E3F7042+o0s9yoUQb2gyZg/brzVrx3oIcJ1zctg5",
+	"Pey1D5En746Y9FReLiTBK86cN+5ARMOGwPjIqTGmPpSxUG7tiHpV1ivTJ5JxrZvnbLV98gOjCUuIFgd6",
+	"wQ1bwh9s0NgZppi1AB0InrsQUmXlhovFltzn06dPTb0VxpWGSU2sDKyRESUIdZ4FzpfnRQiGTdjRRy7n",
+	"s5lIFAt/YWFEL+CxhxyUeYMwE5hCBo1hMmjYuyCd5ozMJSPjP6MZaHgmRGWn6PxMkmKYjF2Gntezs+oF",
+	"2MiYjTD6UbT9YNdfPRNI5R/96LUS4hqeLVpEjHmAvMKdXghBcP3r3H6d3jfu9qvmUtkFfe81Hs6CduAv",
+	"2hH3Ss957m6mcMq5ja6zPHZ25EX6Qj5AI9dszm0FxpeRBdVgvhU3LPw2eOzjGeymaGhZHsyQw0LLmvX6",
+	"CIa0HMxiGvFa9lxakoOB6aPXU72ha/ihhIvpUwS2TWBVa/nN0V8gzMAvAscHPvMrjaMQvty5MxPvBg8O",
+	"TjP9tvk7f8qjiMWhy2Ycl1aEFq/SKRlrGB3GzNwOa8+o2/1Gz8gxIruRIFo/HCaM3qACh0O2GllgGap/",
+	"yTgdXx9XHJ+P4BhWLitdkfe5MUvEjCXKhBTaA6VhGOk10vhd/vfS8q3b6ZkkEAAISLX+MU8zSIxh0oq/",
+	"DaOe0jt3wg5ERRa+McghIAqwYSMjMejpEndwVXrqqrioc82Xi76zZ5IwAxzYx4tkLL8IfMsAKq0F9PT8",
+	"2zQZy52fzqtbliwr3IjDZXoqqyEOq7ra1blUw+JZ/lx+oCqYvFZsWg+NEY0lqzr0SLGpvicNNZehHIXV",
+	"sNQvQnrCGfF/enWRuuAhCOWz/rUZhfc+GUU8hJDn4dJEjLj37zFieRqQ3D1ZE6BseGblkmaJ0GB8JomK",
+	"VMzAeuo8RX4XEUcio0TOaFBIVXgppjOaRFJwMmRqwRgnEMSph3n/8u1bIjhJGI3JQiRxSG6jkAlZWH+7",
+	"3W4Xd5ClLwwGHyoTFVzMgKwNey8U0MMc9T/FsAyAF2QIHr7fxbB8iEFMo+k1u5tFCZPXtAJ+n1LTOYM7",
+	"7pkk8BKJ6UwySeY8ZhLOEUK4ZBr7Fkzm/AZj3s7SL80g4O1Cozy9QcHvdzEkAgygiZiilZNKM2iIg+VP",
+	"pXQz9U7/1zXph1Sxpr7KGhW4EiSMahln5Y71krTEaR5eMz1ejJtNHwrOqlNOppQvgYQkROSSoca2CeVh",
+	"zEKyZ0iJhYB7CBsQn+VNNJvpryWhMfjNza/7uVUfIRoWzeqeVfPLoFimkDBxQzkgWMtkz42G1CALWcyU",
+	"K6Nke8dx1u4+EPM4BIlsmPpkC9NX7mQU8UhONjla++S6c90Crep44sYZW6URQQ9bkVuFepGBD8pAAL+6",
+	"ZKvSBLNEjBMmay7GUUIDm8hgsRJwMX8QrSMXQmJugjJs+kanMpEGU0UawOaAK1QvwbKMPc0T/GbTfG5G",
+	"ob9vQ9cNT2LoFJtze7Qa8GeEDqW+qRf68CGtaEJli3xgtyyhsR1fEjmhCdymEP4wpJKRZM7RlQbcCdNw",
+	"0MU1rQRw83l4OjoJjodHzbvu3elNFcAhRWoT/DQP6kXoW36H7AdF/vL0/h9zNmeh7xHfTKr/lPMgYCxk",
+	"oa85jY/065M9cMn4wDl8ZDMmPw1HaXgNM4hWMuwYjZQBXLnbyZ4sX+tC0Xgtu7BA00ebSz5q17G8203S",
+	"mTahrk5laljp6jZAtyTtORlQuEVzLaQAcmgzd2Gtuv6/iBS+6vVU7nioIOuIJ0W1wo7txD9tIcS+RrxI",
+	"JVgbxzqkwc04EXMeVsi0+p16sVYaxzpgPuUkCpEvSiIWkHKVvr8WZCCV3wOPfI0vWUydRtx+k0KPJgld",
+	"bo602Z71Ss9Sw5rmbvYh4IbIGYvYvH3aXQHdYfmr0PSptMUZHbPyKf8uhrL2npYe4WzBpELRdbtTBUIo",
+	"nxpnd+o6mCeySsbS8+JvNnpCPw5LT68ugagLErHdk5MC+vz06Kh33Hb+11wvWxQODYCyM/X0BSxTbyil",
+	"bpkm7Mw1Av5CVRLdreDrTGviGJxnczH1eECAKplraAxZTBYsceRDLQDDE/Bjf8D9KcxzGV1d/n7la6mS",
+	"G0buDuqM58M/8jK68nPDDrj9RY+zl4iFhNc8Eoh4PuUye3q/RV7guY1EgmKaRGVdK5lsJBJm8vPYTCRa",
+	"fglJpDAOJ4+pOGNNxA385mWBk6iZSa2UAep6lTl/sHCKOWX6s1l9DqMuG+VYq2ksZhJi3laF3KXRcinN",
+	"lO/zAnFMaxDhnMNiyYwlzvl4IIPBMcIv2RHBz/ltXB61vY7X9XpX3mXb68CHK++y47W9523v8Mq77Hod",
+	"r+cddq7cJVfQJ6KNGKGfwlnNcFm1hHSoVcFMZVDkPxdIz+BCCrAq/voSpISPkiUPuzNfaN5H5hIzuPO4",
+	"yGuLPOjnTY0Hj3T09XPcI7FYsKQZaCk6ZkqxRHokjMb6sgTzC5WTYmGEIGoOhWp4D6vr4DUgGWsNm36v",
+	"nymC1haa0L9VgdW9rSp0pIjFoSQMDIQ2ws0KonkYpsb5qnF+vrh4RxJGpeBkNkk05AyNouhIAhEWOP/5",
+	"vyp1RmPhr53EhFBZjoCoUhXvVKM5GGdB7fjOej3N5EB0RcOOs5044sVAwGoqydwRK4xTBuwLKsmU6nnf",
+	"//iS9Hq9U80FP1683KH6BM6Pqs1/fP9mJVBrcgvWXc0Wa9KTzZ+DCyFcXCUO55wsX07s+mT9tItEoNKa",
+	"f8v6wGrstMNYS+2QeOMRqkjMtMwjEFM2EsTe4SBACPWidAHEZlW7k384BpYUVZpXd+CZfSB3ljdY8IFq",
+	"kWgWU54WmQCZJzO0Y9WWEdN3NZNkbyGSEPluMKEJDRRLBpw3xwmdpsVcgphRLaAodqeMYSUQXCXRcK6p",
+	"dyqkshVuZCCSlDktIlDdBxyED5NXmEbcRZzRxCNSGJkrW3UktQgWqD4uPp3L/AYh0mYHzyS5+LH5+h8/",
+	"oneGAL6bRVMpyYJF44ny0qhodyzYH41jHBDSYGQGmVk8N2o9VywJ2EwRGoZkPrNbxQlgwy1iTk+rUYGQ",
+	"Sg74VAMC4lMs8Pn4DLQuMVfEZ/iC7xEu1MQEKhnZKqwS+OzCkD5GdB4rrRl6dUJyuhElSMLUPOGuVAQh",
+	"nWoi8CaBaBqp8pBOlZzMRuwogEfttYpfmdFkZ1xvUDZI44I3NLngioRR6OktGNUnXqKy6iabYuS9EgOe",
+	"whgxzxnQYJFztOlpb4wgZ8S3f/pkImITJ1wFSgnytt4u4xCTBmJ31SHDGmsETVi+2RILUbo3VsdJNJ7o",
+	"SWFzZxpQUS5jSQOEjq1DRv+gJgmTetVEY4axjma4oSEjiA8yu5+/qVZL+WWbfg5tSwKSRdI6JCzTWiUs",
+	"9fvuextfCT/iAl467+ZtL0ftsjCeos2qk0of8vKMkWJRHssILARyQG62W53nJ1WG85KBHMZdtQ6ceA9w",
+	"E1huqhKGLAAVjozmHE5936ig4HplgdCslDpVipZ5c1DrebvT2WCRhYsScdyu3IWmgy1VckrVWVXqhmYU",
+	"ew0BvPUFYLkIDUNZxcXL5LhyKvfGsfcMTOHcsKvmcpwkvcN2d6PjNsOupCZbUgyvWsmgfFifUKLv+qo7",
+	"nexlKlnoDbhUbDoFrmt4qxkJ7ZxSEN9krvkgcwwKiWyDxj54HumApzIFQZHC6sl6JR6Z0TDU04DNFN3r",
+	"WrCDS59ldgj98IDv+UQl1N8vVHdrpDWvqrjPTcQrtB1fj4hrN0DZEwn+gcvc94ivl37N9Sf7ZHEzrmND",
+	"v9zwGtlLeSeG+bmsNM0ol5XKS8LSvcscQgV0ylBhoppSOfEhj/caSt/1ySX4hjwNv/0BF6ORZApKPH3k",
+	"kdYJQPUiMxFxhdcS3kXk1XSmstt0SQLKjYc1ZEl0a2USx4LS7Xm9oxXWkRe5tZCEcjT7OQvYwiCSceSu",
+	"K71315lKnKpqtQRTFCKNcUxDtECnh71ebyM6RX6wii/jExbHzUoK0z0/OXoAg7U8wqC/hUC6KC/P1ywW",
+	"VrHcnxmNq/L6Plk2Z4JyszJHwGg1vUzEAhMSI3TDQrjCfFZh+aj3Y3ON69bSYcaHxzf2YSdzfl3nek/m",
+	"1k+zZvzeqEtPg054NHzODulxu1Lzn+mL4FqyQPCwgho+4A9ERjzIxTMbX25uxsNutdu8hGYrnT4Fv86W",
+	"nsmyL9LAsrTXesR5cp+jwdfHhM5NYAgSTFhwU9TRf2EqiYKK032XGFnKIwkLtMqgyeDHDtlDmsMQMhMa",
+	"rblsoo8HowysZR7Z+a2Ib01sTkH/65Sn/bGDwuWEJlPBowDKpmJlSSvb6XXgkgq85fRRcRl8Pr2WWRnM",
+	"Gh3UPIEyBMIOtmn1XFLEytOOt+YeSHe24hCKO+08MgRFQ6883ftdQ7WAtNlO0zV4GgvywK8iPqi8/OS0",
+	"B7N+MHVQH+4dtNpJnvDcsSskDWNVspaAcSRVsqyQ5zeJ7bMLAPtH5hSnksxnmCZaYzBuX7RPtzUY80fV",
+	"xy7Lk8jyrzePYIFbSDqqvzwjbScgKhQF3bS7ImLmGrxhKxiCLTnnaBXFsJzu2pvJ+GSKey2uYm1kDCDV",
+	"U8UboK+3RvqRq97x3EDyjYwaeUpcY982C9hp+DmOWQg5f8sWHyVLngjec8kSa/WNEnLDKtgBnUXXN2y5",
+	"0nVpMtFa5DUWo5yIBSdwfwstyOkZOIPUwzGNeIFQx6Pr3h/d5vPF/9zd/NEeHk+7/7w7iTuzX8PTP386",
+	"lL9NLo6Ct236fv4q+mFUGRKoV7HuuDVUS8cFL3rpFncYvmH9wA6P9mwRhhTUaSn9UTS+gPK6VWzblPUF",
+	"q9hFEinBDVMI4MV5klasLh87pp9VZ4LAsFqrwzGhbLB+PH88F7+9e3X94eL967c/VUZiR3U+/3R8rJll",
+	"TXkYQqaCCQmjKZYozgcddFxluVRQfn0QQP1lka6o4rbAkt2r/YiGpWZwNduvYptpInb5QI1rCw/UP7jt",
+	"+rXZ1ftZha0W+cjjyAT7J0xqpRijYF68e+2ZcbBgTlqsemaGsYfg5U4hw8shC+hcsgGPlCRBHEEZsz0F",
+	"eIEfUYL+FxTyNE/sk4TR0AawZt7poQiXVVb72hB5qsgC4osTwceeMSPNWCILmGHLe3AxY880mzHF/dee",
+	"G85cc0pVpe3XV99ukXPIx5gyLZVKsgclP6gkflYhyvfIYhIFkzLoIMFZ7qMyM+ZYuXeT/KAXoIsra1dI",
+	"vfYsmBQlkKwqWTnK3pTKrwzThHJ3ptb3WZqToOgNk0Rw5tn2EZtes+fRzED2NRTfrqDYtBba5xW1olIH",
+	"3Rk4m0wUeTEMc8slncPgVWvK1yBbM9q77OFSLCfCej3yZdXnVmJfVv9ps2wyg68V2RP1+OGWsVuTOJFW",
+	"6NpU9i7UwlsreVdP0KkaehM02g5HENhfHkkcgGfbqEGZN9FtxbHobzmTFaJzXPn8i3hBlxiAmTkwbHkI",
+	"vERyEMfOImk5DREzyssRdnqqmmWDtI2STqVqqhV+Gm8l3wxpcMN4Dd6bHxGJkrmrTG2Mq9gtoJ5NSm+d",
+	"VLMpquVEwMoYz7trGB4Kz9VRpVSmp4pWSa2nf0qXJKBJsiyldVQJUzvWtBGXV1Lkk8FwFlMFHrC6RK0p",
+	"W4jk5hEYUy0upvN6KcaWDtTiWgqxVVT0C1O0WqWzJh7DQZ9BsTd4tuLCWCEE2LPGZ7Y5BAR/usKtxPNH",
+	"YNiafTyA+a/fyFbMHw7OvQGeAh9TW49cedGaBjaaUQyZKettFQhaqOtyCVdvd5sI9bVUYTBx7c1XhGGN",
+	"v81IrDakgKZYUE8Lq9IEjOMhTQbAeP8soMbPVa/1v14ewIYyVZQBwuTwD4uaQ2cta8usiQZ0NUeWP63q",
+	"UE0ULYpOClNdLCMysueXCrB6xP2u8PEa0Ul/m4+80N+oaMoE/AipHBra0qprjlaWz/7+3CgPbxogVW8/",
+	"LelY9InQMNLSmutV1dhkbAIpjW+aQOByTqtA2+8SO9nm3uDqVV8kc3ZGqLNYRw8wxX8wc95aIY7ave2F",
+	"SJz9qg6gjiZZrSpl6mu1RawagrZ4u0dGMVVQxpNJhYwwEYvmlP6uT0cTfT4fenWBYAlC9oQtbW3hQnHf",
+	"ArdY2XHu3i2hvdK8lVryzoyyro8HSksXanSZMtxb+FsAvltY0B6hI6VVvtcbF3dpQKxxo8BSnBNYjaDn",
+	"NXLvC25kkcycsQ2d47uV4C/WUN/dOVQBpHb3OY151fYfTKFrKVKlgNJojzS55lZ2EKbiYt2W6h5NZLlj",
+	"ht6nRpmrsLN8JzlsLlWvFF245XnrZcC0YWJ9bo0peJo+mAtQwqiVYh6ouRIQdnAzNLxiR4OtpLx6rEn3",
+	"uJX+tDY2Coa04uOe8Tc8k/sFkbHVbrU31Ygz6dEBes3pFvSw+jtfMwOXt1jZCoSUM9LsYP/f1LQAohZf",
+	"En1RV/OhJ6X5rX1TD6bV5pcg1hRedllVx/mOJTAdD2qWPcseMLndLfIJ455HUaxY4mE6C1YVoQlweJPo",
+	"0qpPE6mrY7cyOsAEsZXq2Jkf0qQxmAWiDzBitaaYHYSTYub+dZaxvWoFxUz/e68hIBYu3mLtMo4C9gWB",
+	"wAnOYKnNKTogmQKwwAMAlj7x5UQkJgp7wPeMtXJERtAMEvLATjCaex8UM5/Hs+uAc5/srdCXB9wUqLOW",
+	"DMZhBVpw1nwhEPxWxJhkZCLjy27+Vdj6RNEYBuVLiDzL083K5E3n0VKonPPbTgNZymRbjExzlvUjEHKV",
+	"7RII2uBRBSdw8ggsHXhZmgzi+VUFm3yHQVsPSxm9MBHumJ1Cq/JxMddsbY3WfOLqvS1XW8O+sxkhixds",
+	"+512u72xCfOC3WUO13yRnG3yenGRlcw8jYWr2QMdp/UeTIpABeCyPMe1wDOPWr/MdX25SkxlgpqKCypJ",
+	"qUTPYxvDV9SAMwmE13k1bAXbfUSobXXet0k+W3kvnaEtQs6hMmmnYNwqakX9dqvdtQZL/aGz2mrZb7dO",
+	"j6zpEl6uYqsZrLT2UiNqO/mYZzbBMtPubPKru23bU2coblkuQDXN4XxEgmaVT//aiGX5/dTjwmoakish",
+	"AcqGTc52rG5TGrK0mN6D8kUqBnMn3aIK4oqdnPNc1qymLKxCxO6wyI6V4I1FbMMyBSn/qVCTNs9o2QoC",
+	"m+S4bGSHf8Dkj0pGcc9nDSY+eUi8SwWPEkOycQpBte8SMXwqIU5TPUOVubruc23xSBpHtwxrRIIR3HdF",
+	"Hvix4ZXM4zUsykyyy3pkZl8lwMZsWkfy8KPNXHUquhS8b2kp//oMTztWJL0s0lDMlYxCRiJ+RliWmRml",
+	"7oiI19aSWdk1YIviW3UFiT4Zr8jaoMYVfQmK0242RyLGCZ32if+7FPw64rc0jqAkqWlzoP/k8zgGN9hy",
+	"xnxvwH0lxDXoZvCtENexwCf13yO2sH9OKV/qv02FKf2nxlAYg92phF7DfvT3zsxpL2iojCrmil07Xw24",
+	"X24qDs68XNse/U11ew0Ywu39oh8d2fa24AAUfBRHgcJ1YeNCpLS0T7JfTJm2XSHWkVqKvp5TaKjWYPne",
+	"1NiqOEmK4fhTuiShOMMrMm1tGwpTY8OGfoqYSacSwZQuXXZhGu2mjB/67tNwGvFKHekDZon8ihfHw1Sl",
+	"T+A8dWpogvWwTO4b3Y8o7e66sKaduupgPkC571VazQtXiDF11aHkPQTyPDCPyhkSdBUlkvUVtTtbVNRW",
+	"bHq9ttVAuXfAAwtpV0gx28qQ37wWtV5tOnW1pu5arandc7Wmo11oTYXCgKUolMrmD9dyQrtHx9XDT9gd",
+	"+fDzi2b36DhXMiTtK1VdY77RDbrHw8Pj4fHJaBTo/5yeDg+PekEn7LUPOz39/243fN4+PjzpDUe0PTo9",
+	"oUfs5OS4e3zMnlP2YBF7I3zcrBgvytAVdacdoG2uCa5NuSuyoieXyEu88OFio+GTGfiLImRxrq9b2vhL",
+	"Vxput7fWnguqTXVVWtMgwdZW30iDLp/yGmPgaiXy0ZWOS6iCFY8zS+b2TXiMX6DWeLvDljdnjp3Wa7fb",
+	"WSEcE+Kcq8aYi5paTCLFqhrnPNJOudv+ObWtcz7KKnv+BzFlUMRoIkzht6zb4wNlJRCP1zeU6ew0w9wp",
+	"zltTbbcigA46LK7fzDMJvS+droxOKEsUM6PK0kBFt6xmt90H7HYnhX7XXmNfLI956zTfzXlRIWW3Zfch",
+	"nzAhuyKJB75e8cb22e8IpzUMH6fdqa8QhiyY54za+eS4YuZ9zUfiESiTJVtUbQoGr1AlHUNwbcDvF+nD",
+	"V934juxFnGh9JGZNuzSbbIixPuV4hgkLbuR8urG6QBMVjWigyCiKC9zsdHRyHLZPOicnh8Hz8PjolHZH",
+	"jNJ2cHREw3bniPaGo8NRZ9gdtocn3W4Qdo7C46BzNGyP2m3aruz8ZAL3V0b1O0Z426Tm6wXwb3QHfuFK",
+	"K+u0/G3Dyx4aurDag5PibzJPWwyJcB6YCq0W0bb33ZhqKZXwh3xvyJ+wZ1CuCrNBuLvXkNGf7Bo7lFdH",
+	"3UV/svU0c9Q97J6ctL1NIrgsolwPV5TxAEnNPkmiAvTQdvhQXbzanLe1O8sej+PYSrlQDq4Z9efIKg+J",
+	"KpnFcO2nuu5tBlatlXRN5pZHRBxu32snd/GtkQHShexUDLCj5iQBIMBgnkRq+QH6jGOaL3QSfzGvqrD4",
+	"gmdN0EFsppL4G7WN91vkX2xpCq0hhoByNeC+zSADUcX8iM6Cd+cfLsgBfO9jB0kodCN4wFrkFQ0mWbmO",
+	"Z3LA/bumhU9Ti8w+8E5TARs0QTDvR4pwxkLZJz6a7X2zWOKn1vvsKyBE46zAbuyau9hu6wb2E6Vm2Ag6",
+	"MvJHILiigcryCyzXJlMacUUjbiLAC2dFx69HL15r7VlqQYUGk4izZqqPGjXZI+PoFlxvNfqyhx2AVtyZ",
+	"6KbJXbbgtNK3LULf1Nke8AH/29+IpbcBf5VrHOIR6JUnIfIPKn94GPkLaTeIlGkhHiLpNCuEAu2O0IXj",
+	"Y6hzuaXIvl4TeKugtV/WRsJmlUEfCX/A92z/DI98vHipX5snsRn24/s3bj9+E9tvQh4hlS3dJfRVGHCn",
+	"HwI80MKGCz5uLY6gHEza/yHXZo341kOlV4VVFfOO0T7xLwfgDx00PNMBX+Kf7eybQeNK7/Fy0PhjzhLz",
+	"KIblwk8Drn+bUTXBn2gy1t/ve4SSyXxKeTNhNIRe6hmU9Y4ztMoeALdea8Av0nYnWPuxr+Hyb9sB5d/o",
+	"8P23/qrZbBLzX/3xsN0m/07r0aSWFqfzOeDDnlxyRe88opI5Ryh5xHguyceLH5snHmSCaVxXQpCQsdm+",
+	"naFD/k24yDiQSIxpJ80KCAXDiW+4WJA9/9OnT03NnhhXUUAVs9zJT8fsmVXfsOUzmbn/9BihQPHDPHmI",
+	"s0PhGfCpwgLSb5gU8yRgZA/CbfDWJZTbojllHSBdwpFZgj5Kwu4iqSS0iQcAIuFgEulEhIjP/os4Fgvf",
+	"JLUBOqblLCcilOnQp2ZoW5zA+mUlDrwwRjFjCdyjqQCRyiVQQAyfxo7IcOF72DAXTqlc09VO3+kVUAL8",
+	"yibuWLn5DnE0jZR966gCkXw6g66nGmEOfpeC++bpbrewxU367ZM942z2CJ/HMeRWRlLTQGi6I3kmwAFD",
+	"pjQmQqVAoFTPVsvXX8cQCuCcMxAraoMGDkcpaRgsxX6ZZ+bEgDL1sseMsyQK0sCzkCkaxXhlQhh+VISa",
+	"GNsZeoicWR8TPL0lU2RPMmY6m2MV2QP0v8PqitwcSldE0BWb+P9v03imm6//YZGtn3Z4wHrttrySwuLq",
+	"UIdNcGb5aU2dLWQ06eUtyZxrRMaiWnLG6A0MX/M22TPVnX7teqaCyf6AA2sz4St6fewuYDO3XUN67ZiS",
+	"cKm+nb6W1e8acLy5pOeU68M7AJ72Pw+wzNWg0SeDRqvVGjTufaQTwyw1R9yjZEhDi5vegEc8iOfQIcLS",
+	"HgUcZrFkcFXse5rR6f/0PGA6exax4Gy9zJCRDDiwIXjjyNPkpv9z5AHCiQSwYi/NEjaB+HEUMFP3yMgl",
+	"v7y+MG2YUI6R/YMDMWMc+VlLJOMD85I80M9ChyuF9nKUVhydwWYm3XsNPQadRVoTbLVbPWyTNgER80D/",
+	"Z8xUVao2ZHVlcRdZKe/5zLRLiIKJRXRbKbRFXmQ50GTOVRQTOuAFckAIpFj3OtQ7BpJ4qbUaiPYyKKFX",
+	"1m23rSTHsH5okQlhWHVWcFjcQMCZrQhrwzwabrl3o5sYxd/R5a0CXqU4F+t4YynuFOgdNzIKm6zZnmqm",
+	"MVquDxr2Lcu6lNV1F8twoqIJGEi7yE43q3+dKWz3lUay0kmntdutve7eaxy2j+pmS8/u4BfY+1uhXmBs",
+	"k37xCA9z9YuvTagSVhKEt3rr33orFBYecBWqRv/yynNQ4WengLfWG+hYah3uJ83zady40u8eWANkJWkg",
+	"o7bSQ7k6PAi3tmunZkStErKPmXqhp3g0otuFZvt7EceZdbMK4VPjajybUAi8aLc7XsNqNtcJVVCrunN4",
+	"fAqOs+tRwv5o9J8feQ3oXXE9pXfX0K+h0T+5f3qMhw1sgfUa0utwvsIwnDoW/srYflHeV1VDA4cQoNiM",
+	"QwYHn2kyvq8lBrBpQFuMtMdpYUZ9JaRCWUo1eOG2D+too5HP5r5cF89fmhbSx7VAjs5qlLv0hgoNq/J4",
+	"7zUiPbq+IBvWOaoppuFafNC+mSGf424+Piz6mou+5atH07xd8XsgVJf2i3sp0X4lkX8dCj7Ir2U7el5H",
+	"zkV3kKfVSkSESEmXrg83IrQfxZyHj2IEh93u+hd/1do3HLzDCr4uAzmvIulteAjEiDZt5/RaHpJ1+863",
+	"UfeIDzqpTyBQWCOeR8QMvYLx0qZFC8mMbszZgBvzlN8i76jpaOc7AU4+Oh8h/IZK4ttvlSBjprL4JsEx",
+	"cWzA06gm6FXDtV5FXmAIgzWouSZLtG5KsG66jbJQshpwKGoGb/pNaylt0rma+FWSsWZiaf/7dXzxHOGB",
+	"HekdqwVCpFAIdQ7pZJbpgcKccT2TSeFSpQ2y/mPO5hCvn40Atke924bXQLW6MlejJtFBQHu+iGtKxeZV",
+	"ZJaw20jMJYD9mcwf4IPa2Fdt0kS8reDmbkvpdvP06nPH65zeN/XftDm6+tw5ruopXd5pWqkSDkbrjZyV",
+	"A+W67ep1Ag3klpk2+dSvZMG/7XWNNx9//8xM3keeSRhU0NvzCHQ3NRGBaahg1YWEfOEyHwdVd6WEgrNG",
+	"/wgjugyS9TXANJVUHHhZtYMcESYhPvkILrZk3aQ2a8nBdSUUjU1oWTun/V15+UDKzVBz5xfw0boLOGPK",
+	"/xcw6++dbS7glBmtuoaz8EY9jbltO+tvpY9OOgu+tMFV9qPNefnL3NH5Kzfv7Lu8us/dwW8iqZwL0rlo",
+	"4SQ0oy043KAuls1/ufcaM1FV3/1/NBs3wbOaBw/dWHpj4xzS4GacaPFHC08VNmayJxIsx5/6vN1Cmsbi",
+	"hi4eNG+bps5UGaHcCSM4+KwX04zCe3/AbTU9KHceU8WStGKuZTZZYVDygXF0bRj758sPv0LsgHEGDbix",
+	"0Sdi0Sd+FHpQiwMe1qP8QkOGJVd+eWNKXUp4zDImwT2wtnmuc0/RMZTzqIyUpQkz0bL7mVms2+5qSQa6",
+	"g6Syw+9iCG9HSg64/8Z6rVpEExmR8+Q2umWQSQgcq08oxwayyXymz0q/nzA5h1aj6OdSGtizGTTshC4k",
+	"As7ZcTKoRRQwUM7gBxpjDcMMA+x5ay3Lnm0kB9D4MXsKG5s8nTSE52FZkNHLmFQ/CKzduMVFphYif49d",
+	"LIR17OZMJya24BKrzWOaEARQN16K6YwmkRScDJlaMMbJb+dvzuE03798+5ZAOBmNyUIkcUhuo5AJCZES",
+	"MNLzbKRHhTzfXz2AfaclOUwWzEEgbx0QaakBqWTAj70HbXTAn3uP2Vfm66+s+VwgcZJRuJdROHjQN6Hj",
+	"igIX1cplyi8NjrdKxoH7kozV3RI1jYSdw87/sVJ3SYraXHjageDkiESpHmAkom6tKfxFEDDNqlzZ5t35",
+	"hwrhpvto64KjcT6AKtaZFjSvjSTBreujR6yDU3uzLqFbuOVQfxfDvB7jrPyg4lSyfZTQFKSeDYSQH2jo",
+	"FOJ5MnnsyYwsnQ3W9o4uY0HDCyHe0GTM8L2jTQCRpmD/wsKIXixn7C9m2VktZn7QsoXN6tXYubWgmbf3",
+	"HHz+XQy1LIfkEDNVkWnyD/heFsUgZLIeCjERtgnGjovRyCSHIAVq9m6kwf6AU1cNhZedVHGJqmgwmfOb",
+	"TA5qkWK9GexIPOBGTpKKLr2sMe8ydVJn8e/u22AaE5LZHVAeDvgqQZeMBXQYMtWjjVg7zUTGFDR6aQO+",
+	"oBJlKARpqGUvK565bbnhxyydZkIlmh5SuIHkpYF15gaR6KXDczF0BteDbSLdDXi1eEe2k+5w2Tnp7lG2",
+	"ioDygMXFm/RF3lphJGUyofGouaDLx12x37J9ot7Q8I9Xb15dvPqytobypfZl7mfPqYGWo5T/zEvvG7Va",
+	"vATSM1qxhv+jrhav3nWAKcCItx6B7q7SI5aUYAG57jCVLsfdsRxLhzmO8zONRwT4w38hb/niRsynYizf",
+	"GchTMpAfUVV6HNcoOMuqFps9cvBPMXz9j8b9VY0ge1CoV7CWJRXz+kslDBxRt+TnbA34TtyXUJNhwAvu",
+	"S6iDSvK2vCVTIN3qbzF0Yp0/0i1ht8YzuRtXH9SR2N6T1+uWPXn/z3Z+u5yQX+O+A/fblv47dNk5Dryv",
+	"4cF7UeuhK/izCiUVN3DdQc2mtBoTGE+rLqfaEkhfosxQoapQVZ0gtyzQLmr5uF7Cb+qudJnaQ7yB9XVs",
+	"VnoFi9VOvl+rT3StvtMHoCaJmI8nhJqrapbj4093yZpECNurtfJCzVxnbWPOMCkCkOwWUJOPjDlr+vaM",
+	"Y89I/JAXBBGIAy6SYMKkSqgSifWk5TqZGMtFJCEvRFZffdhtdgeBu3bLbuQuVjotseBUDMeXnj5ezz2l",
+	"LThDvvpsjVhtzzGSBLb39PG2K6LfbHdhLAJbGy7upvNshMbg/qWlLCGbcGQQUqM2GgVzdbAG/Kjds2ZN",
+	"NaEav2EEMqSxVroTbLNOVEJHoygwMXLCNKnDwSvRO22ZtwMt2MIiAyaapFfhN7701fDbTL9jBM/SKRD+",
+	"4OzEk/lrx5Zn3RxXU8fUNFNZpTC5faqgwYpRlN4lQh8+m0t0ELO7mZCRraY+pYrsGcFqwNutdutwv58m",
+	"IIZzm9Q2XGKiKFFsOoupYp7N4sSoFEgT0+jkDbh5G1YwiqPxRHk50X+4LCaAAdXSseeW6IfOLKWimtk4",
+	"nml1MWNJmpSWq94P9AzRrhi/8ZMgyZxj+Ktlmfr74TyKQxJxhEbqNC/Zt2xHm7WEDZEAaWePTPP6G/n5",
+	"1Zt3tsvstQOSa7AJEUcChOqTXg2o8uU6B/xv5OK3d69WDAwWPZYMeO0jn2Gavw+sQjFoeIqO/z5ALWHQ",
+	"8Mz8fx80OoPGPemtDCxYj3OAaRvHCxiU/qYuNmeP0xQzashXw3ZdNpS5yWzM1ziSKlma8n+RkqWgMY0I",
+	"E7HAZN60HTO6qVqVFodfcBmPTw3kFcGracWVyuzAVWpuvtZQvsJEVrjlOtX+shCJa8DrRr/7BfTBtTee",
+	"2dcWdx3Cf91lh+N6heSpB2l2X41QNgjGnFpktCTz3qB8tbJkipI75HSALKupgVSfXPUivQ4eRz+a/xsM",
+	"fyT1WMzOh81h1yMsqlJHSV+OfL4S8RzYZW5LRBvR0GMo57/dwuFy9O0IdFtTBpznW421aM6oIO4Dg8NN",
+	"p17YwyfxGpX9hX+hN0wS6pQAZ1mxXRtHbao4GenJN9omVcQ/cKrV+Shv+pgrmXbKxzCZLAzYVVkhl5qF",
+	"TlOGSBK5oLMZCwc84mekLFSTUcQjObFJIs7Cl8S4JkF6wLIPXKSCORpntHCfFj1Z0FmLfGAKIlgoh9Jg",
+	"ibtWShIRx0Ma3FRJx5KpfBuIRwUV25kKuq+IY4il13q4XVnH5ZOOfXgL22tl+4oavlLVoWJd3Gr7Abtn",
+	"4Q+l/f9qt2zqRHy5G6Kz1Q3x7uMT3BAlFrDrGyPNvBALW4ej8T0k9L8jJHSrCE+wk2fXxF7IZrFYQgyl",
+	"ZVD7G1+aWBmzTqg9cAs5rtAcy/WA87UdHSXS7WFeVhBtBcsdCLlVeSG32fAlzpVtVeuJaXngXVT3TYv5",
+	"7qAi7yYMdrtyOGnZWFMSwSnwmpZpzdVgTcupflF36Lb8OT2/LRhzqWDqat4svwv0j9S5aaoMO6T49cV7",
+	"u5iDz+avjcLdUx7sAWdLqx1bD1DO4kxVMGFpONFIJCRSWRIlNbmRSGemgFuauIcFiInxdgIrxfifi3Iq",
+	"p2eqUqaltvXTWd5pOeLeqwg43ztsn+63agK7XQH7USzazFYtZHbtYiqlzIw9H7d77R5l3e7w9PTk5Lgz",
+	"DFhv2D0Z9XqMBZ0he350QrudXnByHJz2gvbz43DITkdHRydBpxM8P+o+CXvOM7UV7Pkk6IzarEtPh73w",
+	"MDh67rJn0yfmIfy5+yWCxh/KoA+6D2DRm0rPCyot4pxhHEAkTXVAiCX/Dw1TaZ+uf/GlKVf6LV8S/7BB",
+	"5k6bsm3kWK/OBpvl+VgBFJl2Rc0wm73k2FMqrbE744Mlb8avVbaFlaXfch0t/jNE1kLzBXHLEhpDd4dR",
+	"x8QP8vn0Wlo4dk47EBMYZBGGHX00AbzVbp3e3z+BHPytSMEHnS/HZL9LwY8za2/L23Yg+XprH7bcrNY8",
+	"DSGiUMo4FXSxfDa6OgwC+pjMjyZp608CJuuTRRIpJvcJlYQOeJXNADhFriZIlirK2aJFXodsOhOasfYz",
+	"8RiIdMCxuLaJteq222dujW3sL82xInjOCZcwKGJ4itK03duARzK1ie9hyIBHLI/dt2ZyypdqAqmtVrQ/",
+	"w7oeWINdcCiaQQf8sNs1ZnbKx1hWXb/XIh+Bo+gh0nLrU3qTS041lt4Kqzeyo20t3iJQTDWlShid5uND",
+	"4EARXvpYDCzkQe6I91eEXVzk3q/EjZbbzmcYcQoh9hsFYeT6yUCCYBnFhGKm/cuuzeKAXzXKileo8f5d",
+	"afmySssDTP5H35jGkrEusmCalZjaPcZCQGWuXRPcuV28c7dJncaTrVOxca7vyLprZH1pwL4OYzt/WR3b",
+	"tnr/K1SE21o5/u5uypgFyicP18g3N7kWEzOfStitLKv3JrphxWAL2wm5wt2Vr5cHvWciLhWj4YAX6uwK",
+	"zvogjQZYjSuTRdMyJ86jbtkOrNC3eVW2Lct2mHE/RWqyixiKmEnz7frabBBHDae8k0JqXjoORsEqqLwX",
+	"ajDTJKIx4UwtRHIDoSxDoSbk3fJCJMEERPQLxqVIfozFYsuabCZ4ek0EB8aMZz29dy2mGmTq1EPeqw5e",
+	"qW+mUUwWjfhsrq53cVRbJo1mKaNr8kU7WbJoRaboqlehrJ+7v8ei0HZb7Gy8xfbKLRYHhoTjFcavjUxY",
+	"1cXevqANK3clbE+J61y72GTfPgpYCike2Kcq0nr8bK4w0f97MM73YJyydHRB0y6S0koH2EyyLC5lSLlR",
+	"DbaC/bvSr/GJReOJwvIUaPf2CFq8gQ392Kks8k8E9rpkmvUDvIhkyhtwY2P3IKMJWDUMo3+Po4ClbUcg",
+	"fof42D7RJ5LFsH+sppCoswG3NX4j5RG9mhl4rmnCSMLUPOHVRSnGTLl9lDfoHqLHtatKoNsV5kjqOfJF",
+	"J6z/oLq0A26lsTF/yVb5I765i4oOozn6N/JB+YuJFvJwc1XXdQFP4Ngqr5bUcXJY8JwcHRcdJ0c5x0nv",
+	"Pr2U7BgnvaL35agwxsmxO8bJ/ZrbLF3cUWHg56fFxR3mFnd8n96D6eKeF8Y4LHqG9BPO4qABUiD4aA4h",
+	"p1OqkugOZFg6xMyhx5st7KCXl0ddr+11vN6Vd9n2Ol2v43WvvMuO1/GeH3udK+8SvvJ6x1dXem8lv1d3",
+	"veOrmwNRV3M0IGCoBRLPrgOe4kOnMFovN5bjQdOCgZyIxApGKbRPCiOcFIF9UgT2V+g35VLJfR6sGbkh",
+	"F/h7xirWEdsunJJfFRb/t7DlbWSsbJS15QGyRw0jS0u2WwYeKeMzspcKNJtu/Ve263Egu02THiM/AJpW",
+	"2jQu6FhmAq7TRtodHN1g8ABWqELphkQy3x97wN0y+VginwyXhBI5owFr5VKJAzHFLgSl2lnQmcc0gs3a",
+	"PpvaILncawg0htutRT5ZQ4fJ1Mbvn8l8xrbpdkuH4pbl8rLVJGFyIuIQ07UVBf9d1qIbWgj47A4yqH2v",
+	"mPdNaCwFkXQpTf/MhUhCad17CQ0USwhvjhM6lWD+AcBpiE5pyMrr1p9MY9lXek6OnQP2WwP+4Ir8me1n",
+	"wIvGnzOSE8/4UgtuU5q2DVhhHHqURcgAtJy5m/ZhN09kTb6UmJEeGTF9x+YTTpzB0p/7PVMFf4e2JKCt",
+	"77asr2PL2gJjHmbJYhm9OcLzGpkuw7dL3E0SDefK3O9HbS3vmEf03PrwvMZNxDUZaU6hr/QZhQVcHra9",
+	"w8Orq3Tt7dZhr9fzGgtQ7Br9Tqvz/LCjkaA4T++w3c3NY9GpfrJuz+sdrZis3Xp+clQ5Wbd9euxOZrB0",
+	"xb6OvKPT/FSnvefuVIfdwyOtM0ELlIDNVKPfbLc6z080hgo9S6f1vN3RUud/tLnxW7bLWaa/LQv8C1iS",
+	"oeRgVn+ws7b+oFZMs/qD3b+WVbndOulsWW7R3W6n+1e3MGeY/N2G/AU87N9bdjyiZYdrQ36EubiqL8XK",
+	"cl0O1jpZSdS0EqtuFOdVdW8bcKM5fnJ1EDfI0lYsxohRGH+hv9JKXVZLyoN+FlDoTiuSHMM3zRj7qKuZ",
+	"8E7beRqNBpkq1sdKxGZfAw7jEBGHbiUBnBb0JIizoiSYJwm0xOWsxi5dLJD6+Kh/E3uVu1BxFr37lR7a",
+	"78V6tyzW++Slel1qPH5MId61UYTF8uTf6/B+08z+RfnEHl+rt7q93TNJohCipNEjqdV0t0k3NNWz8dPw",
+	"baFO+3F1J31zuWzaTb/TPVnbTl9fYHNpGrCtqDOgn/FIwm7FDYPoei0oB/E8ZGGL/Ist0cVo+PtELDgx",
+	"SQEjxRKTXVDVOySOpPoI83+ZugNzM3aJk5tNb1eZzgafFlLf6sboVI0RRM2hQHMeALPwTjf3ThkFv0K6",
+	"P4JqC1YKB7qOf8Kof4kw1ifJz7eIahkSEsXqjMtqZwOGQGvhSo9pYyPAaI0J6pwtyIt3r8kNW6LP4YaB",
+	"yT4y9bvtpmzrW+yJy2LJ+q6d+4axmcTqyJGSWtKc1Hec1dt5lAlb00yh5wLIuoFJeTIkkqP1EsWV5feN",
+	"cfpluo01llkNXQ34TayyO0kqwO2RII18LyeuzqLrG6afVePRde+PbvP54n/ubv5oD4+n3X/encSd2a/h",
+	"6Z8/HcrfJhdHwds2fT9/Ff0wutGMQaKDf5Pg/w3gvS5Wv9IK0Xl6FvaWLfRZb8LEvNRLFCVAU/+ptobv",
+	"0fyP6ecGyG6Y8lZ8PhXRDj7rf7Kip3VVUt6DYIHNGfQbzyRweNM3HVl+wgKRYHdO6ZEpTbRYZySSVkVl",
+	"e/1DysMfWdoeJqnkYfa3jTXvh0hYea5RJeQ/fcEOPF+z8C0lrXU8ygrteCl911GfjuaREB9C8xsomoay",
+	"sU60qzym6F+hQaYMZKUO6bb6os0/283TK/Nv8+pz2zvu3lf1/gJd8ra7WaMCvYZCDwCMPFEiEDFhd4rx",
+	"tCqz4fRywPd8zFu+VuCRudbcwfeIn/dJ+fstAmlEGLriH9x2fZJyNG/Ao6ysK9PHKiGj+fOgAZ8GjT4Z",
+	"NFqt1qBx73sQyWKCZ5ghtSo5V0QzKBCY/GLKnDyKVeKfFggaacobt+md6b41SpVKfKbGuEan1W61Gxvz",
+	"lvPShla26HjmVhjclJrPo9mDNa7zaLZ5xX7cSbpCsnc+Y5y85iOWMB5ApwzAPLd+Y80jJujrtrtR+yW3",
+	"SY/FuZ8vLt4ZqVEkqV2f2tLVtZj1BjscPQ6rcLVGH9kYE96kzYtWtWjZrgPRUx++bT+108Nf07WotkmR",
+	"7fLwTEJQ/5BK62KRYDkcicQ2Pndn8s/IUbuH9TUWkVzNiWzLoMchjNnhthjzPmsHtLarz9fCmQ0NzufR",
+	"bKPwUYNnaR+o3SDaNi0PLpxYS3R/QxrJXOk/8eqQnlvhRKL1ZEqXZMjSXFrMd9WiAxY1jDjxM4HEhwEw",
+	"gBLj9NG7GIh4PuVphOmA+zkHl7+f69CV921CNKflj7beeZbNkmb+1uA7ROPu7OIFyBm5iypqBJ0ffrt4",
+	"9cEpoo3hZXJC9a+XzQ4If6XrF2G/djA6Lozl5R7/8V2vmz2d9xu673mHxTcLE5m8iuydQ1i2K23uNPnC",
+	"kT5Aqo2pglC5CgkFJuw0vEa3cbUNo8mffX0XIbz4C2Hd+cJamzGRotnmcFMOsp2m802zOgD6rsSpxxaW",
+	"rWaSB4Hgo2i86m6OeDSlMblIIiW4uarxLdP8zHImJUQsiZxrJoX1Ca8pp/HyT5YMuOb3WUNBtoT+gSkT",
+	"66cVaMWIzGdECdJpt9vEhN4LzgiqUAM+Y4lxErKYTRlXq7jdS9zdY3ndkAY3DCJJM4IE/pdyrGvDSS5+",
+	"e/fq+sPF+9dvf2p4jTCa6rPqXOUZ4j0kXN1dwzauZfQns02Zazjj9tNQDOorvWN4pHnj8KqGXQK7K7Oh",
+	"rTmOgX8Nv8lh0Xems0umkwftHhLvV2U0kZ7r0Z1p6jOHVBrwbxAJLnUj4Pn6F5/swYVO/Et+5Xv6H490",
+	"9F8iIf7llY+iFHAbw1v2y2lIFi/JOQotfYhS8Mkezgdj73sluY7sadLDOf+l50RBsNyu30fBAgXBAbcf",
+	"s/H/deXvn6W5Nthjx37CaCkfywbGEZXIUWGFpulOflkt8slIj74RwnxMiVaThLF8SjR5wY2UnHbKMR10",
+	"bK4cHlrR0tQnN34qtsIxiRm5Iabq1oBTSfwBhtX3Ix6yuz7sedDwDdOXHkkPziM3V35rwAf8B7D1GIEd",
+	"9MN+tpgJoxqeforhzZ/hm+ZLZPpNjPfok7c+yvFDES4xbu+fH87f2vfFiLxNKzQipUOnT7qwigLZoyaI",
+	"1mCPowO0jDkKuLBm8/6ZwUqDXhLj+w6beooBjyOlYtZkPIwoJzGsMFUHYBX7eF7kLfk7aWOqFuRf29Wb",
+	"pkwDbibAw9e4n+Krk+1GJcEVZulZ5lwH3DlNdxd4/r7Nj8SPz2TuIR9WkszZGYZfWh6mP3ES0CSJjOMF",
+	"iswhqFvkhSlRgLzKQ50LfwT7Ip6TPb+L5Yx5JGRBFDIJfercUwRpY0/BSEEcaUhgv2IuBjw/hB/Mk5g0",
+	"Q59Q6L1J9HW530c0cDPRLKiwVUhrwH8Qod6IUQs1+0qYlCwc8D3fzvGKByKM+LhPxn9GM4CbH7JRTBXT",
+	"VKzXDP3wCUggTGIs0ICHzI4HvOYiOxqXzlQ0ZUIfx940ChIhWSB4KPfJUF9nEgGmn3EjEuQMACFy510j",
+	"QwH1NLa9EM6jGRKbianaoOLVeTQzELMAw4D9fCRE9QVpH4ns7Woo3pEEqqS/Da7pdCD89jGSSGejtx7k",
+	"TzqPZtu7lHYo9mzkwT6PZg91YgNcqv3YX03iWu3SysSqR6l8G4TV18haq+2tqf0LAt9pKRwejbBoQ11M",
+	"opiZpp+aCbdqVa3d2FFLCtCXMKym5mbXrvpdw9hOw9iVAfcLqRvVPXMq6QGLKYIXoXow38Pck6wJXrGc",
+	"Yj1ZmFqF382u37LZtftNmV2/Wz4ew5csjX59s+tGYm9W63UrZrbObruWp5kBdsDavttY/3I21u8cZhcc",
+	"5uvYWL8oV3m8kXbL5W1S4HqVQdnPAsu3ZGFmDd9NHN9NHN9NHI8wcVSVlf1ado8KjrbeFJKyc5q2Z7Ju",
+	"abJnux9Fymn1JJQNVFsytb9WQPoLWUacMgTfbSOPlxC+ARvJtuLCPTacqQ+pN24ErGyh/zadgEIRQIfK",
+	"VprFcQAXnNldcaifIV7TdfpjNqBBcyxAFKOAnX/RuHryNaMX1DTLNNGjE7EgCxbHmmRNfU/pDI+FKcuD",
+	"lwtml6bybDhykek5wzuFOMpzvOZyBsXhsGePh5uHVacd8rPIQzHCad3Vp51NyoObmcmU8iWk2acOZj3s",
+	"ONGUBlPFQtxApE1VlQZ3Mkz6L88E+RnWOxklNlnWfRVTOCqgPGGkBtnJ3r8gQJT82vWMJ3Df9JuGDAVU",
+	"VzG0MrL9UAfc6lEmUlPOGL3RR59zAWJMpxnffvXLGwxI9fIBS/utAX+tsjRf6dkkCJvR74Fz3EqZZvnP",
+	"JHqqVyREGNjUEfv91f3/HwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
