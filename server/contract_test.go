@@ -200,7 +200,7 @@ func TestContract(t *testing.T) {
 
 	var mu sync.Mutex
 	t.Run("cases", func(t *testing.T) {
-		for _, tc := range append(contractCases(), registryContractCases(t, doc)...) {
+		for _, tc := range append(append(contractCases(), registryContractCases(t, doc)...), oipContractCases()...) {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
 				route, ok := routes[tc.op]
@@ -279,6 +279,9 @@ func validateResponse(t *testing.T, route *routers.Route, r request, status int,
 	require.NoError(t, openapi3filter.ValidateResponse(context.Background(), input), "response %d of %s: %s", status, route.Operation.OperationID, body)
 	if !strings.HasPrefix(header.Get(echo.HeaderContentType), echo.MIMEApplicationJSON) {
 		return nil // GET /metrics: the schema is all there is to check
+	}
+	if isOIPPath(r.path) {
+		return checkOIPBody(t, status, header, body) // the protocol's shapes, no envelope
 	}
 	return checkEnvelope(t, r, status, header, body)
 }

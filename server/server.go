@@ -165,6 +165,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	e.Pre(s.requestContext)
 	e.Use(s.metrics.instrument, s.accessLog, s.recoverPanic)
+	e.Use(oipBody(cfg.MaxBodyBytes)) // /v2 bodies: decompress, frame, bound
 	e.Use(bodyGuard(ops, cfg.MaxBodyBytes, cfg.MaxUploadBytes))
 	authFn := authenticate(cfg.Registry, cfg.RequireAuth)
 	if cfg.DisableValidation {
