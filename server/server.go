@@ -320,7 +320,7 @@ func (s *Server) Wait() {
 func (s *Server) Ready() bool { return s.serving.Load() != nil }
 
 // ServeHTTP makes Server an http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { serveHEADAsGET(s.echo, w, r) }
 
 // Timeouts of the http.Server that Serve runs.
 const (
