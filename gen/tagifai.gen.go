@@ -197,10 +197,17 @@ type ArgsEnvelope struct {
 
 // BatchItem One item to predict.
 type BatchItem struct {
-	// Id The item's id; `GET /predictions/{item-id}` finds it by this.
+	// Id An item's id; `GET /predictions/{item-id}` finds the item's prediction by it. One rule
+	// holds wherever an id is given (a JSON or CSV batch, the path of a lookup): 1 to 128
+	// characters (Unicode code points of the id itself, not of its percent-encoded form in a
+	// URL), no control character (U+0000 to U+001F, U+007F to U+009F), and neither `.` nor
+	// `..`, which URL clients remove as path segments. Any other character may be used, `/`,
+	// `?`, `#`, `%` and spaces included: percent-encode the id in the path
+	// (`/predictions/a%2Fb` for `a/b`).
+	//
 	//
 	// Example: 6
-	Id string `json:"id"`
+	Id ItemId `json:"id"`
 
 	// Text The project's title and description joined by a space.
 	//
@@ -493,6 +500,17 @@ type HealthEnvelope struct {
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
 }
+
+// ItemId An item's id; `GET /predictions/{item-id}` finds the item's prediction by it. One rule
+// holds wherever an id is given (a JSON or CSV batch, the path of a lookup): 1 to 128
+// characters (Unicode code points of the id itself, not of its percent-encoded form in a
+// URL), no control character (U+0000 to U+001F, U+007F to U+009F), and neither `.` nor
+// `..`, which URL clients remove as path segments. Any other character may be used, `/`,
+// `?`, `#`, `%` and spaces included: percent-encode the id in the path
+// (`/predictions/a%2Fb` for `a/b`).
+//
+// Example: 6
+type ItemId = string
 
 // Metrics Precision, recall and F1 (weighted by support where several classes are involved).
 type Metrics struct {
@@ -1585,7 +1603,7 @@ type ClientInterface interface {
 	// by an old version is never served as a current one.
 	//
 	// Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
-	GetStoredPrediction(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetStoredPrediction(ctx context.Context, itemId ItemId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListUsers List users
 	//
@@ -2133,7 +2151,7 @@ func (c *Client) Predict(ctx context.Context, body PredictJSONRequestBody, reqEd
 // by an old version is never served as a current one.
 //
 // Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
-func (c *Client) GetStoredPrediction(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) GetStoredPrediction(ctx context.Context, itemId ItemId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetStoredPredictionRequest(c.Server, itemId)
 	if err != nil {
 		return nil, err
@@ -3063,7 +3081,7 @@ func NewPredictRequestWithBody(server string, contentType string, body io.Reader
 }
 
 // NewGetStoredPredictionRequest constructs an http.Request for the GetStoredPrediction method
-func NewGetStoredPredictionRequest(server string, itemId string) (*http.Request, error) {
+func NewGetStoredPredictionRequest(server string, itemId ItemId) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3536,7 +3554,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
-	GetStoredPredictionWithResponse(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error)
+	GetStoredPredictionWithResponse(ctx context.Context, itemId ItemId, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error)
 
 	// ListUsersWithResponse List users
 	//
@@ -6342,7 +6360,7 @@ func (c *ClientWithResponses) PredictWithResponse(ctx context.Context, body Pred
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
-func (c *ClientWithResponses) GetStoredPredictionWithResponse(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error) {
+func (c *ClientWithResponses) GetStoredPredictionWithResponse(ctx context.Context, itemId ItemId, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error) {
 	rsp, err := c.GetStoredPrediction(ctx, itemId, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -8631,7 +8649,7 @@ type ServerInterface interface {
 	Predict(ctx echo.Context) error
 	// GetStoredPrediction A stored prediction
 	// (GET /predictions/{item-id})
-	GetStoredPrediction(ctx echo.Context, itemId string) error
+	GetStoredPrediction(ctx echo.Context, itemId ItemId) error
 	// ListUsers List users
 	// (GET /users)
 	ListUsers(ctx echo.Context) error
@@ -8998,7 +9016,7 @@ func (w *ServerInterfaceWrapper) Predict(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) GetStoredPrediction(ctx echo.Context) error {
 	var err error
 	// ------------- Path parameter "item-id" -------------
-	var itemId string
+	var itemId ItemId
 
 	err = runtime.BindStyledParameterWithOptions("simple", "item-id", ctx.Param("item-id"), &itemId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
 	if err != nil {
@@ -11367,7 +11385,7 @@ func (response Predict503JSONResponse) VisitPredictResponse(w http.ResponseWrite
 }
 
 type GetStoredPredictionRequestObject struct {
-	ItemId string `json:"item-id"`
+	ItemId ItemId `json:"item-id"`
 }
 
 type GetStoredPredictionResponseObject interface {
@@ -12549,7 +12567,7 @@ func (sh *strictHandler) Predict(ctx echo.Context) error {
 }
 
 // GetStoredPrediction operation middleware
-func (sh *strictHandler) GetStoredPrediction(ctx echo.Context, itemId string) error {
+func (sh *strictHandler) GetStoredPrediction(ctx echo.Context, itemId ItemId) error {
 	var request GetStoredPredictionRequestObject
 
 	request.ItemId = itemId
@@ -12672,196 +12690,201 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s29jf8VTDc/0ySeSmZki/xZXb+46ZJm26aZhOnffeJ/FgQCUmsKUAlQMtq1t/9GZwDkOBFN0t2",
-	"k93s7DSyROJ6cHCuv/PZC8VkKjjjSnqnn70pTemEKZbCXz+Jwevv9YeIyTCNpyoW3Dv1LsaM/C4GTySJ",
-	"o7bne+yWTqYJ8069w2EQntDnrDvoRAfh/rHne7F+Y0rV2PM9Tif6qd/FoBVHnu+l7I8sTlnknao0Y74n",
-	"wzGbUByHUizVr/7fT0HrhLaGl587R3f/4/memk91I1KlMR95d3e+97OIWPIW2m4a6kT//EQS3Xt5uIqO",
-	"4iGNm0cJr7Xgj3VHSlt/Bq2TS/Nv6/Jz4B91Fwz6V5ZKGGPTkG/wR8KzyYClpUF3GgdrXlg60gm9jSfZ",
-	"xDvtdg6eHxzvHx08971JzPHLTj7ImCs2Yql3p4eZMjkVXDKgh+9o9J79kTGp9F+h4Ipx+Ein0yQOqZ7B",
-	"3u8SZ5WP+LMXUQUjYGkqNGV9+uwlAh/3Tj95AxHNvUvfmzAp6UgPQX9DYkm4UOSGJnFEfvrwy9tTknF2",
-	"O2WhYhFhPCJiCN+TmE8zVayyHsFVzOFF7+7yzm35OxoROwf9vRqLyDv13v3y4cLzPamoymQrFBHzTg+C",
-	"wPdUPGFS0cnUO/W6Qfeo1em0ugcXnaPTIDgNgv/j+V6WJt6pN1Zqerq3p+eVjIVUp8dBEOxNUxbFofLu",
-	"3I34n5QNvVPvb3vF2dvDX+XeS71EL/kNS8SU4RbUycNdnhlLktZQpBOGi9TWfb0QfJjofne5TYbiLKmV",
-	"NswSbEfviTlWeoSSpTcxH52RCb1mhHKhxizNyVv/ysgwTqWze6Ede2Xn8jk52/b9yzcvL17WN+5k642D",
-	"0y/3zFT2zIjlXmfHW5kiLRI7a0lmsRqT2ZgqWD8lUhbBnr4S6SCOIsZ3uqljRiOWer53nqmxSOM/8ZfS",
-	"5qqxpjXGIknUmBEaTWJOUpGwM/j7ms3JmOJvNzGbsRR+LHZ0mI+8sqXFlNyj+LHhJO4/2IZ2d7yh5+9e",
-	"6xV5ImERyITO4ZhGguhlhJ18zfWNQRNob5e7Wdq12PRC4NkzIhmDLYJDl5JEjMhQpDkBPo86YZedUK90",
-	"D+gGqrtmh08+YEs4jRXM9PCLZaZmPYY0TljUJiAx4Fz1ARwxztI4PCMRUzROJKEpI4IncxJzZzmfSL2g",
-	"Psl4xFL43q5rjKf3Z1ict0KdJ4mY6et5h4fYrHxp+/E78sPLC3tTUOyZCE7ypcw3Gx+/4kJdmeeq244z",
-	"IG+FInYOzp7/8LLh1B5+oVuubzLCbmOppE8GmcKLVPNdYHU4KS11IXcE2QfmvEDAhOeRAULTNAzZVMmy",
-	"sGlPRT6Nqkyox/pWqFci49FDXNw0HZVJhAuiUhrzmI8ITUfZhHEFUnJEeh4XVzILx1c0HfW8gk40gQxh",
-	"hBXy0HSBQ19FFQdbUwVNR3LPGeAOyeOtILpVkopMMQL8UYosDRmc4rdCvWc0mj8Y0+YC1RV9ZhNBIxaR",
-	"OVPl5U9hBJXl17w4Dhn5yOkNjRM6gAt42UYc7uBS3e3CN8z8jKh0TuiIxpwkVGld6M733tG5fuRCiDc0",
-	"HbFHUkYS3Zdm7pSTg87JwX5wQAZzxWSxPfrRKyXEFTxb3SOjd5CXXMVqTi6EIDj+VYpIZ/8LV0TcpXFk",
-	"jJwP3vneR06NhLnjy28dCZZyK5fp0VoV+ZRIrUX2ym+eku8YTVlKelkQ7IfXbA4fmMsFM3cylV0uTXQV",
-	"L+zsSK59IK1Ei/Vc2LXzNT8UvCRGRoKhdHHNxYw8FUAEisyoXuYbcc2iZ5WL9LfffmvpBWdc6U1fYLSB",
-	"4TKiBKHOs3BJl69V3KyVF+tHLrPpVKSKRT+zKKYX8MxDkOELbLEFPZSo0PRF9PhIz1PsVu1NExrznmdl",
-	"tHyQZySTjNSG5FBg/ujVRE/oCn6o0WL+FIFpExjVSn5z+BUYPvrVxekDn/mVJnEEX+5cvcK7wYeN00w/",
-	"MJ/LuzyMWRK5bMYRsmMpgSSruzRNRaj/HCTM3A4r96jb/UL3KFd8ZMk2pcXsQcroNcrJ2GQbTKGmeZCy",
-	"01Hevt6uJPllCNuwdFj5iPzP3jQVU5aqGC2WdkNpFMV6jDR5V/69NnwrCD+R5IYmGcp9qx/zNYPU05yT",
-	"WBW25gm9dTvsgMG18o0hDjH4nenNuHNtuJ9wBpe1py6rg/pF8+WqNP9EEmYWB+Zxno7kg6xvfYFqYwF1",
-	"qPy2luN3vjsvb1g6b1BsBvN8V5avOIzqclf70rwWT8r78h1V4fi1YpPFqzGkiWRNmx4rNtH3pDnN9VWO",
-	"o+a11C+CD+eM9H94eZEbBcAs9ln/2oqjuz4ZxjySJIYVRBuWe/8eIZW/YXykxt5pp3sMNJ7/XfN9GJ7Z",
-	"OKRpKvQyPpFExSphhPKIOE+R30XM8ZBRIqc0rPhzXojJlKaxFJwMmJoxxsm/fnnzCzTz/sXbt0RwkjKa",
-	"kJlIk4jcxBETsjL+IAiC6gwKH0+v96HRm+NSBri27L1QIQ+z1T+JQX0BzslA/0Z+F4P6JoYJjSdX7HYa",
-	"p0xe0Yb1+23MuLE8wR33RBJ4iSR0KpkkGU+YhH0Eo7LMrfHhOOPXaIU/y780jYD9UkHL9BoFv9/FgAiw",
-	"mKViAswuodI0GmFj5V2p3Uz7J/pm0veCnoc+SaylrzKvgVbClFEt4yydsR6SljjNwyu6x4txve4jwRsE",
-	"1B/FjEwon8MRkmRMbxgZaGobUx4lLCJPzVFiEdAerg2Iz/I6nk7115LQBDR58+uz0qgPkQyrHjkfJZOm",
-	"pZjnK2EsmaVFsB6Xfdc/o5csYglTroxSzB3bWTn7UGRJBBLZgJF83qXuG2cyjHksx+tsrX1y1b5uQFaL",
-	"eOLabu1ai6CHLXFAo15k1gdlIFi/RR7pWgfTVIxSJhdcjMOUAufW+2upEmixvBHtQ3eFRGbMRNYz3HEc",
-	"wsWmoRfaAzYHXKF5CJZlPNU8od9qmb9bcdR/hrPX6iTwJBbBAmTcbq1e+DNCB1Lf1DO9+VwrmmMq2+QD",
-	"u2EpTWz7ksgxTeE2JfoSHlDJSJpxwigyT83l9cua0sds0rjArefRyfA4PBoctm67tyfXTQsuFU3XYj3m",
-	"QT0IfcvvkP2gyF/vvv9HxjIW9X3SN53qjzILQ8YiFvU1p+nj+e2Tp2DZ7gPn6COb4XqDP3nYiud7phGt",
-	"ZNg2vJwBXLrTKZ6sX+tC0WQlu7CLpre2FNcQLGJ5N+tESqxzuppCHBqubrPo9kj7TnAFTtFcC/kCOWez",
-	"dGEtu/4fRApf9noud9xXkHXEk6paYdt2gkM2EGJfI13kEqz1rA1oeD1KRcajBplWv7NYrJU+cgOgfMpJ",
-	"HCFflETMuG4tf3/lkoFUfgc88jW+ZCl1EnP7Tb56NE3pfH2iLeasR3qWG9Y0d7MPATdEzlil5s0jeirk",
-	"DsNfRqaPpS1O6YjVd/l3MZAL72npE85mTCoUXTfbVTgI9V3j7FZdhVkqm2Qs3S/+Zq4Woh+HoedXl0DS",
-	"BYnYzqlgnp3nJ4eH+0eB87/WatmismmwKDtTT89hmHpC+elGe/0L4GMfJUvvd6rP9e6QTGL4Wnlf+cJY",
-	"Pf28CdXzSUcfkKN9kogZS1uhvucTpjUx6ZMoHunjDAoilWNWkaPCuDUQyvPvF57nexDAsoKQ3utnqutu",
-	"4wX1b00Hyz1PDVJczJJIEgYmDBt6Z6/K8hrm5sOmdn68uHinNV2tCU/HqV45Q7J4uZFQRBXa/OUfjVKt",
-	"sUEu7MSEGZjWje2v3DI6PhbINsacubB9Z7y+lgDhckXV05lOEvPydLrNooRjMF2iPptl1+rRhOp+3796",
-	"Qfb390/0zfTx4sUOBTwwzzZN/uP7N0sXdYE/dhXzsFST72x5H9wVwsE10nDJDPxwF8Nv1pM0SwWK1eW3",
-	"rJV+gSVpkGi5AoIVfEIVSZjmygIpZa2r4h02Agdh8WVfWWIzqt1xaI4RXFWh60dGEzVesGqOh66IwgRu",
-	"ORQpGYsZSQQfkRh1MrBdZNMGJrNYqdWMLmcqpn14fG2FNs341SI9XOtzcbRG+/vDLj0JO9Hh4Dk7oEdB",
-	"4yGbaqq+kiwUPGqglw/4A5ExD0vOTaPYlXo86Dbr0DVdeakEWBHyNlRT6oqJWcvaXJuOLxLOoysghl63",
-	"saOPoQkSjll4XT0OPzOVxmHD7r5LWRjrZdL3R0iTBI7Bqw55OmPxaKzQnmz8pFraTvX2oMkhTKiUDIP+",
-	"Yn4jkhtjqCtPf9ipd/uq4wMpjWk6ETwOyYRRsM5M7XhgHDikipHmZCsjDc8mVxLakku0cfMEjHGCawfT",
-	"1DuXKQgTLFPlSXO/zu2az2zJJlRn2tnSHqVXr97d+12vaoVoi5nmY/A1FZQXv+nwQa7Ko5896PVDNpnQ",
-	"dL6FqmAzacoHz227walhorqscDWKpUrnDQ6OdQz9dgCg8RUaMpUkm2LQ2ALZLLgITjaVzfhWGUV1eRdZ",
-	"/tX65iy4hSRx3HJnJHCso5GoqD3dJeazq1BkXC1hCDYivljomo2uu/JmMupPda7VUaw0kwFRPZbxAUOo",
-	"Fkg/ctk7vutVXkukLJ/EFaKkGcBOfdHYZsX//JbNtKb/SOutlXy4/NSYxSm5Zg3sgE7jq2s2X2olMGFp",
-	"bfIac2XGYsYJ3N9CC3K6B84gDnFEY145qKPh1f4f3dbz2T9vr/8IBkeT7k+3x0ln+mt08ucPB/Jf44vD",
-	"8G1A32cv4++Gjf4BPYpV261XtbZd8KKfT3GHthxrcnF4tG8D2/OlvvO9dywFHsjDBRxuWjygtW6Rqjb5",
-	"DYypZBgniqU+JkGg2Z2msAHTlFkrZc15LZcGeiw9MUawqwV6mB+0TAXGXugFTiR8WhTt4XsChLtkg45l",
-	"EofsAWfACfZgFR52Q5MMws6IZArmBA/AnE5JX45Fqq4Uu1X9Hn8K8Wj61SEkX0EU7jGZiTSSz+AU9Hky",
-	"vQo575OnnKospUkroXyU0RFrmdCzmI963IRfSNzWCeMwghdv30oiUhIKLQFncBE9a/d4YyBNbbEdUnsk",
-	"9mLotUaF0zLRL1X8nUdrsp/z2045c/3MVUUtZ1iv4BQ2yVtwGg0dNRxjx/1nz4FvDmhO55cN3O4dSiH3",
-	"MwZDEBRQqRJE0QZbDsZUNkeSOS+CIWcipCKdIAjWvnUv2K16DUnCNU/OJqYdHGSTvPIul9EWzIGO9J5A",
-	"8DS7bQrS0qO7WhwZpX8hFMJ3tLhb8wZ5FynlcshSkjCaQrAZ8n34WqQTlkqw/UBDsN/x0ETCtpvDDUwk",
-	"x9U0FQM6iJM4v5sX8MAtFLlmAx72Ol/K4cFppvV3CILrlBYF0Q0yxdLWjVFMg3bQ9b1JIqYS/uhoOX8h",
-	"SwS18dD3ICYKX27iccVaKTpaZI+0AUGKjs5IH1rsozCvT+osBr96ado2b28gblhJ/VHjlMmxSCrazrKJ",
-	"rAxaK+ivOp/FtLD8JMilKwGqhhEC3QiZCY1YHrdxL2tkQ2NupxsE3CyZyS/cbRROFpCoXkFfa7uwoESk",
-	"ETrA1rQ351ykwTm5vr10oxVYx4K6ls56j863MnW6+7OCEh/d4OKegq1kgqKdisr2LhWDx5Ko9KlnT6Te",
-	"6eYQ44VxSjSJbxiGI0GwY9+VP+BHsKDRaN4gdFTWzXSyS9e3mVdtYROMxG468vCjCSxxXXPlBSmyRhps",
-	"Wak9FNhWLP3CoSkyJeOIkZifETaZqjleEbGyt0FuSKs7BZcmqOQMqB63VeEzCz3LvxlQCnDH+cDzqBYx",
-	"ZcWsuywFptrten2kYpTSySnpu9AufZ/0TUaN/sizJNH/6nb7fo/3lRBXoCjBt0JcJQKf1J+HbGY/Tiif",
-	"688mVEB/1BQKbbBbldIrmI/+3uk5T4SGIDyRKXblfNXj/XpGvX6ynCGqv2nO5IIm3DRD/WgOpKH/sIgh",
-	"OC6EZMCTlicJ91FLKzbGJiCtOmo5+fqOx1iZhLYao31vgiUadpKisWdC5yQSZ3hF5rgYkSA0MVcF0LRI",
-	"mCQDNhQp0xQ/oXOXXSC2SMH4AXQCwEgaFZYPaIM0OEv301t+G8fh2A3XApNs/bjf3B/MadsYLgeOp7Yx",
-	"HyCyfJlucu4KMSaEH7IrIBronlZ6p0nQVQyGzfKgic4GwduKTa5WZrXU01TuGbPdIMVsKkN+8VrUarXp",
-	"xNWauiu1pmDf1ZoOd6E1VSK8KkNckGd0Jce0e3jU3PyY3ZIPP563uodHVnoF9ThPYW5OZ/C6YfdocHA0",
-	"ODoeDkP9n5OTwcHhftiJ9oODzr7+f7cbPQ+ODo73B0MaDE+O6SE7Pj7qHh2x55TdW8Reix7Xi/tEGboh",
-	"xNlZtPU1wZUOnSorenSJvMYL7y82Gj5ZLH9VhKz29ddG0T50UGsQbKw9V1Qb30q1oC7bgZhcHBvGv5YG",
-	"Xd/lFSa95Urk1kG1NVLB4NrCHrl5vqcx0i+1pO4ou/LMsbb6QRCQcExTGmIELqpATlgdcicLSziOFWvK",
-	"0dzSTrnbVM2FWZofZZNx/YOYMD3R2ViQsUgiSQpgkXvKSiAer85d7Ow0fsGJsl4QNl0P1kMwj9WTeSIB",
-	"ZsUBAHHyuuKEGVWWhiq+YQtm273HbHcSsb3yGnswL/nGTuT1eVHFIdy285CP6O5viK6Ar5e8sXlsBa7T",
-	"CoaP3e7UcQdNVsxzRu18dFox/b7mQ7EFyRhxsEo1buMNqqRjCKZFrO4jQD40YyyQpzEnWh9JWMsOLYcz",
-	"ftYYGQCRpTKbrK0u0FTFQxoqMoyTCjc7GR4fRcFx5/j4IHweHR2e0O6QURqEh4c0CjqHdH8wPBh2Bt1B",
-	"MDjudsOocxgdhZ3DQTAMAho0JhmbeNQFYpwJVi2M8DYfsmIlrKtOqNn5KzxIqM9tZEtc6w584Di+VVr+",
-	"poF8940jWO7Byek3zfJsVhFloUmVtoS2ue/GxOI1rj9APQDmZQmSWS502CCmeI52JxJGQcaW8Z/sCsHw",
-	"muPd4z/Z6jNz2D3oHh8HzsbGXB0deE1hjZZQrgZLgsRAUrNPkriyemg7vK8u3mzO29idZbfHcWzlXKi0",
-	"rsXpLx2r8ko0ySyGaz/WdW/jSBdaSeXy93wikmjztM7SxbdCBsgHslMxwLZakgTgAIZZGqv5B4C0g4kM",
-	"ALTuPGvK3znnBd4eiM1Ukv5aCIX9NvkHm5swfqQQUK56vG8hP0BUMT+is+DdLx8uyB5830ewEgijFDxk",
-	"bfKShmOit5CimaPH+7ctuz4tLTL3gXfipYOaIJj3Y4WA4aekj2b7vhks6efW++IrOIjGWYHAf5q7WGA/",
-	"s/ZjpaaIORYb+SMUXFEEuTdlEOw0JzTmisZci3p1aYGOXg/PX2vtWWpBhYbjmLNWro8aNdkno/gGXG8L",
-	"9GWfUL0gS+5MdNOULltwWunbFlcfw0DaPd7jf/sbseetx1+WMkB9ArAMEsLwIBnMBx0Kqx8gUeZhnkTS",
-	"CctJ8BQ8UeDC6ZOnqjE39JkeE3irAEWiyAcED5lNCOz3+FObCOmTjxcv9GtZmphmP75/40I/greFRSb+",
-	"UB+jYpaQINfjTmIbPNDGzLk+Ti2JpcJ0GUzkK2X0k771UOlRYc5O2TF6SvqfeuAP7Xm+AVuU+DEovul5",
-	"l3qOn3reHxlLzaMY4Ao/9bj+bUrVGH8CMOTL/jOfUDLOJpS3UkYjgO0rVlnPuCCr4gFw67V7/CLPW8XM",
-	"olO9Lv+2qaz/Rofvv/VXrVaLmP/qPw+CgPwboRGWFIAgT+WcK3rrE5VmHFfJJ8ZzST5evGod+4QzqTSt",
-	"KyFIxNj0me2hQ/69GeJnv4rnablTP29z34x6MSy+ffIAey8QmGEA+TcGipk8hXAbvHUJ5STjeiy8rgPk",
-	"Qzg0Q3CQvxcCfyM99wHwu08Q1xPIMU+WGotI5k2fmKbXquRAntJcgMjlEoQ3hqcRfAsufB+xmWCX6hmD",
-	"tvvOfoUkmqF4n0iSxJNY2bcOGwipDqhpnu52K1NcB9qRPDXOZp/wLEn0Pk5iqc9AZNLcfRPggCFTmhIh",
-	"DwVOqj5g6IoRAlJVfXef4bCiNmjW4TA/GiU4/zOzY1U4/zzwbB1Uf9vDPhJnA0o1eSoZMyB6mKO4h/53",
-	"GF2Vm5OQpmkMAGyk//+3jGe69fp7S2ynaAs3xy5MYi0FaFEATgOFKH/BGd6XSRwyLplzCf78+qIE/ClP",
-	"9/bElHGDYy7S0Z55Se7pZyEvXqFxFq9GR0A99TrtoB1A2PyUcTqNtdrRDtr7CK4wBnlmT/9nxFRTJt5U",
-	"pDaivJyVnE1hG2bgYzerapOe2uScy5mWVfS6Z1zFCaE9Xll7XIFcPnkd6RnD+r/QIrRXKV/UDYL14WDh",
-	"DXEN0U02uc3GFOj10cTnCsJGy3QUR6vtNWlp1ZRkzCrOF71TwocFaIZlONLdHRTXQNFqPRzYSgbx8sIa",
-	"xU7naejWOHTnewfB4aLe8r3bqxXPuPO9Q9zM5S+WK63AW/ur38pR/l3pHZH6C1L40clF1kIqHUmtMPyg",
-	"GQxNvEv97p61djUeDeQKOT5pLdEdJCm40owc364R+4ipc93F1oRuB1rM7zxJClNaE8HnlrxkOqbg5Q+C",
-	"ju9ZMfoqBWzvoN05ODoBL83VMGV/eKfPD32Pj1I6uZrQ26uUck3jx3ePT/EwgQ2ovgSeu4DmG6yQuRX7",
-	"a6b2i/q8mrAZnIMAiY7OMdj7TNPR3cLDAAq0JrE8TaLao74ScgkgPzWgKxwEB4vOBtxSRU3DT6uCx2vd",
-	"ai0PpD/0jOIlryfULxuTynTfWKSPwnCWFuiznsyjgxUouneXW595O+L3BoS/2O3qXGpnv/GQ/zUneK88",
-	"ls3O86rjvBbKN5zrg7UOGhbI2YYRHHS7q1+sYuB/AQykEZ58Ex4CAYktiwi3kIcUKGZleDif9EEB6hOI",
-	"StWE5xMxRRdUMrfZrEIyo4hx1uPGFtJvk3dUonLTd6Jp+ujpglgPKknffqsEGTFVBNMIjllKPZ6H0JjK",
-	"Gpy1yTn6y631xrWPoSkNa+9pGcA6TFCy6vE040bLBLhV4Cstmqlxv0ky1kwsx/VbxRd/wfVApD1HRcYV",
-	"KbO+AhMUmB5oZwXXy+E0i1O5Mf5oLYpjQVS90Nq3irk+qRBST8k0ZTexyCQs+xNZ3sB7wfM1TdKEVy3h",
-	"5pWKtpefO37n5K61srpts9tKKtwYA3Vbi8rqBs3jhDNQGmbEhjRLFL5SRJqayJrFUcjb3z9Tk2RQZhKG",
-	"FPT0fDIRoJeX49KaLiTkC5/KQTeLrhQE9TYQ2xblOkBQ6Cas57pqV2AxA6KyixS8qFObIuMi6CJgrsUT",
-	"dbS/ywoU5XqkufML+HDVBVww5f8Fyvp7Z5MLuA4y2nANF7F0OTTlQdBZfSuVyjDBS2tcZUVB0q/lji5f",
-	"uWXP0qfLu9Id/CaWyrkgnYsWdkIz2op3R4uwebLFne9NhWy4d/+p2bi0+M6ihANfB/PFMhJ1nNunIu1x",
-	"NxwAKxGWzfrPSnj6UqBdaVn5ih6nxpKkxmyCReTgPhOZyplNHjLRJh8YRzu6Mba9+PArOKqN56HHjUE4",
-	"FbNT0o8jH1AY4GHdys80YoiU8fMbEookm3AJj1nGJLgP1jbf9SQpOgIgh8awTJoyE5r5rDCLdYOulmQA",
-	"6CSXHX4XA3g7VrLH+2+si6RN9CEjMktv4hsGaWvAsU4BGlnTU5pNFYKw69+yCZMGCA2rRUynLPL1QkaE",
-	"Cyw4Uli01SwOGShn8IOtalBQgN1vrWXZvY1lj3OhnKcQo+XxpCHcjxwMGPUyJtV3YpPyjhgFMxPle+xi",
-	"JqwXsWQ6MY7sT1iTBXNSIFr3npVLtHQALT0vWtoqvvbu8h7s26ZW3ZmUi71Q3pTqannmlPT4kX+vifb4",
-	"c3+beRWOZdoUt1Y54qQ44X5xwsFdu845bkBTaFYu4wruebtmHLiryVjdDUnTSNgl6vynlbprUtT6wtMO",
-	"BCdHJMr1ACMRdReaws+homS5sGJTebRusH15NEfjvMepWGVa0Lw2lgSnXimR+GZV9rAgQ6HlDcv1y3qM",
-	"M/K9hl1ZXijxYB0h5Dsa5af+EeWxRzOydNYYW7UILbx3uM5CNFSi/LosO8vFzA9atrAppJo6NxY0y/ae",
-	"vc+/i4GW5fA4JKypZuj38L2sikG2GgQIMTEiHiN4ZDw0mQh4AqHUM0qDpz1OXTUUXnbykiWqolg2K5eD",
-	"sHK8C26C4Mo9buQkqejcLzCG5yDXOfLuk1LUJZrGhMzrWVAe9fjSOm0jwcAggPKuEWsnhciYL40eWo8D",
-	"sLaWoUwJKC17WfEspNwUdDI/FrkbYyrR9JCvG0heerHO3IgFPXR4LmEKq8etZevq8Wbxjmwm3eGwS9Ld",
-	"VraKkPKQJdWb9LxsrTCSMhnTZNia0fl2V+yXbJ9YbGj4/uWblxcvH9bWUL/UHuZ+9h3ArdJJ+c+89L5Q",
-	"q8ULOHpGK9brv9XV4i92HWC+KdKtTwCoVvrEHiUYAPrlHdD2mstxdyzHnsMSx/mRJkNiqk/91/GWBzdi",
-	"PhZj+cZAHpOBvEJVaTuuUXGWNQ22eGTvJzF4/T2W+W4SZPcqyfErWVI1ibyWL++IujU/Z7vHd+K+BACA",
-	"Hq+4L7F6W9mWN2cKpFv9LYZOrPJHunhpKzyTu3H1AWjB5p68/W7dk/f/bea3Kwn5C9x34H7b0H+HLjvH",
-	"gfdXePDOF3roKv6sCn7fGq47AAjKoX+w7nTD5bQQb+chMG0qEDZNoDQuBs0ugGNcL+EXdVe6TO0+3sDF",
-	"oClLvYJVaI1v1+ojXavv9AaocSqy0ZhQc1VNS3z88S5ZE3UPgJKLLtTCdRYYc4ZBYYTMqpCa5FdMkNK3",
-	"Z5L4RuKHJBSIQOxxkYZjJlVKlUitJ026lgpjuYglJCHI5qvvhnGsF7tt4K6dshu5i7CaNRaci+H40uPH",
-	"67m7tAFnKEOdLhCr7T7GksD0Hj/edkn02xuz34g4ujBc3M0dWYuMsc5FLSXFZrcYgtSkjUbBEuhSjx8G",
-	"+9asqcZU0ze0QAY00Up3SiTjEcSgD4dxaGLkBDFl66HxRvLWD8S7oe98LYrFRJP0MvrGl/4y+jbd75jA",
-	"i3QKXH9wduLOfN2x5e8ttaw4HZOiwttChSnP27IlzYyi9C4VevNZJtFBzG6nQsYWuntCFXlqBKseD9pB",
-	"++DZaZ7tFmVI2hDKD1mJRLHJNKGK+TZlEKNSilKlPW7ehhEMk3g0Vn5J9B/M8dj6udEdTi0d+S4ePNTk",
-	"qCE4Fu34pjrClKV2vH4JKh7OM0S7YvzGD4KkGcfwV8sy9feDLE4iEnNcjdxpXrNv2VomKw82RAJMExrz",
-	"cizA38iPL9+8I0Zkv3KW5ApsQsSRAE351ealKmND9vjfyMW/3r1c0jBY9Fja4wsf+Qzd/L1nFYqe5ys6",
-	"+nsPtYSe55v+/97zOj3vjuwvDSxYTXNAaWvHCxiS/qIuNmeOk5wyFhzfvJrWkmyoxmJxBmsuVrIWNKYJ",
-	"YVyrYIZuqnajxQEri+0gNZA3BK/m8B6N2YHL1NwysE0ZzqChoJoTImELu3UfQB9ceeOZeW1w11Uquy2i",
-	"9Wp5tftrdn/ZQVkjGHNiidEemfeG5JuVJYOA7RynPWRZLb1Ii5OrisqN250fzf8NhW95eixll8PmsFAO",
-	"IngsOkkPd3z+osOzZ4e56SFa6wxtc3L+2y0cLkff7IBuasqA/XyrqRbNGQ2He8/QcMsBp7p/J75nwGcr",
-	"BenoNZOEOnjTrEB2tXHUBjLISE99o21SRfp7DjRaH+XNPuZKmoDmAcMwmSIM2FVZIZeaRU4FgFgSOaPT",
-	"KYt6POZnpC5Uk2HMYzm2SSLOwOe2fDdIDz6WgxS5YI7GGS3c5wgbMzptkw9MKayVDjhUqTtWSlKRJAMa",
-	"XjdJx5Kpcs2BrYKKbU8V3VckCcTSaz3cjqzj8knHPryB7bWxVsICvtJUDmFV3Gpwj9mz6Lva/H+1UzY4",
-	"EQ93Q3Q2uiHefXyEG6LGAnZ9Y+SZF2JmcTi8byGh/x0hoRtFeIKdvLgmnkZsmog5xFBaBvVs7UsTYRgX",
-	"CbV7LmrgEs2xDj5bBhJ0lMgJUxQAxxoVRAuXuAMhtykv5KZovsa5iqlqPTHHot0FlGyOHLsD+Nd1GOxm",
-	"cDg5RqmBRHDQRHNM0BLgZ47d+aDu0E35c75/GzDmGjrnct4svwn0W+rcNFeGnaP414v3djB7n82ntcLd",
-	"cx7sA2fLoXWtB6hkcaYqHLM8nGgoUhKrIomSmtxIPGck4xFLi8Q9RLslxtsJrBTjfy7qqZy+gUDMcZ31",
-	"00XeaT3i3m8IOH96EJw8ay8I7HYF7K1YtOmtWcjs2sE0SpkFez4K9oN9yrrdwcnJ8fFRZxCy/UH3eLi/",
-	"z1jYGbDnh8e029kPj4/Ck/0weH4UDdjJ8PDwOOx0wueH3Udhz2WmtoQ9H4edYcC69GSwHx2Eh89d9myK",
-	"ktyHP3cfImj8vgx6r3sPFr2u9Dyj0hLOGcYBxNLAQEIs+X9omEpwsvrFFwYb80u+JL63QeZOTaxN5Fh/",
-	"kQ22yPOxAigy7QbMMJu95NhTGq2xO+ODNW/Gr022haXQb6XyCf8ZImsF6d/Wyz/97A07Jn6QZ5Mradex",
-	"c9KBmMCwiDDs6K0J4a2gfXJ39why8JciBe91Ho7JfpOCtzNrb8rbdiD5+isfttxsoXkaQkQBNzcXdBGr",
-	"GV0dhgD7mMyPJmnrTwIm2yezNFZMPiNUEtrjTTYD4BQlTJAiVZSzWZu8jthkKjRjPS3EYzikPY5IzibW",
-	"qhsEZy6gMxYz5gg/XXLCpQxADE9QmrZz6/FY5jbxpxgy4BPLY59ZMznlczWG1FYr2p8hrgcCfgsOoBm0",
-	"xw+6XWNmp3yEGN76vTb5CBxFN5Fje0/odSk51Vh6G6zeyI42tXiLUDHVkipldFKOD4ENxfXS22LWQu6V",
-	"tvjZkrCLi9L7jbTRdmvHDGJOIcR+rSCMUvESSBCsk5hQzNQa2bVZHOhrgbLiVwDFvyktD6u03MPkf/iF",
-	"aSwF6yIzplmJwe4xFgIqS7WB4M7t4p27Seo07uwiFRv7+kasuybWF2bZV1Fs56vVsW1d8a8BEW5j5fib",
-	"u6lgFiif3F8jX9/kWk3MfCxhtxFW7018zarBFrbsboO7q4yXB4VOYi4Vo1GPV3B2BWenII2GiMZVyKI5",
-	"zInzqAvbgQh966OybQjbYdr9LVbjXcRQJEyab1djs0EcNezyToDU/LwdjIJVgLwX6WWmaUwTwpmaifQa",
-	"QlkGQo3Ju/mFSMMxiOgXjEuRvkrEbENMNhM8vSKCA2PGiwLSuxZTDTF1Fq+83xy8sriYRjVZNObTTF3t",
-	"Yqs2TBotUkZX5It2imTRhkzRZa8CrJ87v21JaLMpdtaeYrB0itWGIeF4ifFrLRNWM9jbA9qwSlfC5idx",
-	"lWsXK7rbR4FKIcUDiyLFWo+fZgoT/b8F43wLxqlLRxc0L1korXSAlQvr4lJBlGthsFXs341+jd9YPBor",
-	"hKdAu7dP0OINbOhVpxHknwgsrMg064f1IpIpv8eNjd2HjCZg1dCM/j2JQ5aXHYH4HdLHWn19IlkC80c0",
-	"hVSd9bjF+I2VT/RopuC5pikjKVNZyptBKUZMuUV716geotu1o0qh2hXmSOo+yqAT1n/QDO2AU/HW5i/F",
-	"KF/hm7tAdHBcHAWF4cj+Xgy/dl8/gKPk8d0YziT+tzLlTfh+0crKlOXiUUM5OYy0JapYGTu2JXSottr+",
-	"rywh4qzsJoVDDE8DMm3Usy7oSBaXrlNH1W0cTfPwAKLmIMfVmk+pQGyPu9DdCNtNBnNCiZzSkLVL6Y2h",
-	"mCAyeg3PB6qFmEqIRd1Tg1dQygeF4EdglG2SV1Q32aP4/RNZziI15R7pQNywUq6oGqdMjkUSYQqpouBT",
-	"KGrU3hubu9ACe7yqBp6REqPmc83CJzQHEF+iJn7TDb9C3XCTdf8K1EHADSpAhDorQYRODl0Qoe7XpRoG",
-	"7ePOhphJ7nQ73a9dTbSc55si+CBm8m+421vgbruK4BY6XxO49FLMDYdqndBiauqBNFd78ZtKsJj6vo4c",
-	"U01XtrCDGPYB7c/0V1oKKgAhfAClBrQaLXlxjMGwhbNRuDExGrZ8JErZks4l1iM+RThBM68eh3aISCI3",
-	"HRC7BREHnKWUhFmaQl07zhYol1WUs+1D94wDtVynGPdhMF9uZv2GuLch4t6j4+25p/FoGzS9laEAVYzR",
-	"b2B6XzSzP6/v2PaAe801ap5IEkcQ6oRmRa0buJU2oTKODYKCbytgq0fN5XDN5bJuSdxO93hlTVx9gWXS",
-	"VFFZkiyon/FJym7ENYMQOS0oh0kWsahN/sHmaCc0/H0MBYcxsm+oWGpCBJsAwJNYqo/Q/8MkD2am7Ron",
-	"N5PeDF7GRpBU4tcXtdFpaiOMWwOBmjgsZuWdbumdOgn+BTl7uFQbsFLY0FX8E1r9KmJRHiXJzhKqZUh4",
-	"KJanTTRb5zCOSQtXuk3r4AB7E2aZcTYj5+9ek2s2RyPdNQMbV2xAOO2kbP06LGzHEslOXRPVNWNTiRCH",
-	"sZJa0hwvLhunp7OV9UmfmQpwMsi6oYlbNkekdNZrJ64uv69N0y/yaawwB+nV1Qu/jiloJ5GBOD0S5uFr",
-	"9eyTaXx1zfSzajS82v+j23o+++ft9R/B4GjS/en2OOlMf41O/vzhQP5rfHEYvg3o++xl/N3wWjMGvXFr",
-	"lkpYY71XBdw1WiE6j8/C3rKZ3ut1mJifG3jjFM7Uf6qt4VtI3jZFWYDYDVPeiM/nItreZ/1PgVy2KNX5",
-	"PQgWiLCs33gigcOb4qfI8lMWihRLbEmfTGiqxTojkbQb4Gn1DzkP3xKfFjpp5GH2t7U17/tIWGWu0STk",
-	"P37WLe6vGfiGktYqHmWFdryUvumoj3fm8SDe58yvoWiak41gj67ymJN/gwaZM5ClOqRbr4O2/gxaJ5fm",
-	"39bl58A/6jYW3r/EtQGM6wVjNpIjmg4BLgklzkiEkMfbzo/JHng1zIJVm/oRUKNdlzaKW2aSFkW1XlLk",
-	"R1MAtBxZM6Mmpdigqo3FjMxYkpBY2YgD6TSPrvKGeiW1sKJaVxCt0BRx5DTvWDrrfbzmcspCZTOXfAPA",
-	"r0ed4wgVkcliaPAynebz+O9646ZnhLbEWrv1WuS6q0SIa5JNcX61UjtOZ2hVqfcEB8BCbsSp1UbcV/GM",
-	"3F3e/b8AAAD//w==",
+	"7H0Jcxs3tu5fQXXuLcvvNqkmtVhLTU0pjp0413E8tpy8eaZGBLtBElETYBpoUYyj//4K5wC9c5MoxZ7x",
+	"1FRMkd1YDw7O+p1PXignUymY0Mo7+eRNaUInTLME/vpRDl59Zz5ETIUJn2ouhXfinY8Z+U0OnijCo7bn",
+	"e+yGTqYx8068g2EQHtNnrDvoRPvh3pHne9y8MaV67PmeoBPz1G9y0OKR53sJ+z3lCYu8E52kzPdUOGYT",
+	"iuPQmiXm1X99DFrHtDW8+NQ5vP0vz/f0fGoaUTrhYuTd3vreTzJi8Rtou2moE/PzE0VM7+XhajriQ8qb",
+	"RwmvteCPdUdKW38EreML+2/r4lPgH3YXDPoXligYY9OQr/FHItLJgCWlQXcaB2tfWDrSCb3hk3TinXQ7",
+	"+8/2j/YO95/53oQL/LKTDZILzUYs8W7NMBOmplIoBvTwLY3esd9TprT5K5RCMwEf6XQa85CaGez+pnBW",
+	"2Yg/eRHVMAKWJNJQ1sdPXizxce/kozeQ0dy78L0JU4qOzBDMN4QrIqQm1zTmEfnx/c9vTkgq2M2UhZpF",
+	"hImIyCF8T7iYpjpfZTOCSy7gRe/24rbY8rc0Im4O5ns9lpF34r39+f2553tKU52qVigj5p3sB4HvaT5h",
+	"StPJ1DvxukH3sNXptLr7553DkyA4CYL/5/lemsTeiTfWenqyu2vmFY+l0idHQRDsThMW8VB7t8WN+K+E",
+	"Db0T75vd/Ozt4q9q94VZohfimsVyynAL6uRRXJ4Zi+PWUCYThovUNn09l2IYm363uU2W4hyplTbMEWzH",
+	"7Ik9VmaEiiXXXIxOyYReMUKF1GOWZORtfmVkyBNV2L3Qjb2yc9mcCtv23YvXL85f1Dfu+N4bB6df7dqp",
+	"7NoRq93OlrcyQVokbtaKzLgek9mYalg/LRMWwZ6+lMmARxETW93UMaMRSzzfO0v1WCb8D/yltLl6bGiN",
+	"sUgRPWaERhMuSCJjdgp/X7E5GVP87ZqzGUvgx3xHh9nIK1uaT6l4FD80nMS9B9vQ7pY39OztK7MiTxQs",
+	"ApnQORzTSBKzjLCTr4S5MWgM7W1zN0u7xm0vBJ49JYox2CI4dAmJ5YgMZZIR4LOoE3bZMfVK94BpoLpr",
+	"bvjkPbaE01jBTA8+W2Zq12NIecyiNgGJAedqDuCICZbw8JRETFMeK0ITRqSI54SLwnI+UWZBfZKKiCXw",
+	"vVtXjqf3J1icN1KfxbGcmet5i4fYrnxp+/E78v2Lc3dTUOyZSEGypcw2Gx+/FFJf2ueq244zIG+kJm4O",
+	"hT3//kXDqT34TLfc3GSE3XCllU8GqcaL1PBdYHU4KSN1IXcE2QfmvEDAhOeRAULTNAzZVKuysOlORTaN",
+	"qkxoxvpG6pcyFdFDXNw0GZVJREiiE8oFFyNCk1E6YUKDlByRnifkpUrD8SVNRj0vpxNDIEMYYYU8DF3g",
+	"0FdRxf69qYImI7VbGOAWyeONJKZVkshUMwL8Uck0CRmc4jdSv2M0mj8Y0xYS1RVzZmNJIxaROdPl5U9g",
+	"BJXlN7yYh4x8EPSa8pgO4AJethEHW7hUt7vwDTM/JTqZEzqiXJCYaqML3freWzo3j5xL+ZomI/ZIykhs",
+	"+jLMnQqy3zne3wv2yWCumcq3xzx6qaW8hGere2T1DvJCaK7n5FxKguNfpYh09j5zRaS4NAUZI+ODt773",
+	"QVArYW758ltHgqXCyWVmtE5FPiHKaJG98psn5FtGE5aQXhoEe+EVm8MHVuSCaXEylV0uTXQVL+xsSa59",
+	"IK3EiPVCurXzDT+UoiRGRpKhdHEl5IzsSCACTWbULPO1vGLR08pF+uuvv7bMgjOhzaYvMNrAcBnRktDC",
+	"s3BJl69V3KyVF+sHodLpVCaaRT+xiNNzeOYhyPA5ttiCHkpUaPsiZnyk52l2o3enMeWi5zkZLRvkKUkV",
+	"I7UhFSgwe/RyYiZ0CT/UaDF7isC0CYxqJb85+AIMH/3q4vSBz/xCYx7Bl1tXr/Bu8GHjDNMP7OfyLg85",
+	"i6MimykI2VwpIMnqLk0TGZo/BzGzt8PKPep2P9M9yhQfVbJNGTF7kDB6hXIyNtkGU6htHqTsZJS1b7Yr",
+	"jn8ewjYsHVY2Iv+TN03klCWao8XSbSiNIm7GSOO35d9rw3eC8BNFrmmcoty3+jHfMEgzzTnhOrc1T+hN",
+	"scMOGFwr31jikIPfmNmM26IN9yPO4KL21EV1UD8bvlyV5p8owuziwDzOkpF6kPWtL1BtLKAOld82cvzW",
+	"d+fFNUvmDYrNYJ7tyvIVh1FdbGtfmtfiSXlfvqU6HL/SbLJ4NYY0Vqxp07lmE3NP2tNcX2UerTrXpudX",
+	"kRkIsLPGlZ8m0szwiSKa65gRKiJSeIr8JrlA+qdETWlYcbU8l5MpTbiSggyYnjEmyD9/fv0zNPPu+Zs3",
+	"RAqSMBqTmUziiFzziEmFB+g1EyM99k46QRAEcICyb/yC+6XXe9/oaCluGnidHMuu7JzdhR/loL4AZ2Rg",
+	"fiO/yUF9fcOY8sklu5nyhKlL2rB+v46ZsEYhuH6eKAIvkZhOFVMkFTFTinCN9l6VGcrDcSqu0EB+mn1p",
+	"GwHTooaW6RXKZL/JAZFgzErkBPhQTJVtNMLGyrtSuzT2js2lYVi2mYchctYyt0x9ZX0vTBg14sfSGZsh",
+	"GWHQPryie7yz1us+kqJBdvxBzsiEijkcC0XG9JqRgaG2MRVRzCKyY88Ji4D2cG1AslVXfDo1XytCY1Cy",
+	"7a9PS6M+QDKsOst8FBqalmKerYQ1MpYWwTlD9oquE7NkEYuZLooP+dyxnZWzD2UaRyAsDRjJ5l3qvnEm",
+	"Qy64Gq+zte7JVfu6AVnx6J4e51qLoCIt8Q2jymLXB8UTWL9FzuJaB9NEjhKmFtxZw4SGwCLlMKNKoMXy",
+	"RrQPiiskU2vBcU7bTsFXm28aOog9YHPAFZqH4FjGjuEJ/VbL/t3iUf8pzt5oesCTWAQLkAq3tWbhTwkd",
+	"KHOJzszmC6MDjqlqk/fsmiU0du0rosY0gYuOmPtxQBUjSSoIo8g8DZc3LxtKH7NJ4wK3nkXHw6PwcHDQ",
+	"uuneHF81LbjSNFmL9dgHzSDMBbxF9oPSeL37/u8pS1nU90nfdmo+qjQMGYtY1Decpo/nt092wOjcB87R",
+	"RzYjzAZ/9LAVz/dsI0b+d214GQO4KE4nf7I2WC01jVeyC7doZmtLIQfBIpZ3vU4Qwzqnqyn6oOHqtovu",
+	"jrRfiHvAKdprIVugwtksXVjLrv8HEZCXvZ7JHXeVMQviSVXid20X4jY2kC9fIV1kwqVzeg1oeDVKZCqi",
+	"BnHTvNNMEfCTj9wAKJ8KwiPki4rImTCtZe+vXDIQmG+BR77ClxylTrhw32SrR5OEztcn2nzOZqSnmc3L",
+	"cDf3EHBD5IxVat482KZC7jD8ZWT6WIrclI5YfZd/kwO18J5WPhFsxpRG0XWzXYWDUN81wW70ZZgmqknG",
+	"Mv3ib/ZqIeZxGHp2dUkkXZCI3Zxy5tl5dnxwsHcYFP7XWi1bVDYNFmVrmuMZDNNMKDvdaEp/Dnzsg2LJ",
+	"3U71mdkdkiqMLCvvq1gYRmeet1F0PumYA3K4R2I5Y0krNPd8zIwmpnwS8ZE5zqAgUjVmFTkq5K2B1J5/",
+	"t8g534PYkhWE9M48U113F8pnfms6WMXz1CDFcRZHijCwLrioOHdVltcws+w1tfPD+flbo+kaTXg6TszK",
+	"WZLFy42EMqrQ5s//2yjVWvPgwk5sBIBt3Zrlyi2jT2KBbGMtjQvbL4zXNxIgXK6oehamE3NRnk63WZQo",
+	"2DKXqM922Y16NKGm33cvn5O9vb1jczN9OH++RQEPLKdNk//w7vXSRV3gKl3FPBzVZDtb3ofiCuHgGmm4",
+	"ZKF9uIvhV+fkmSUSxeryW86AvsCSNIiNXAFxBD6hmsTMcGWJlLLWVfEWG4GDsPiyryyxHdX2OLTA4Kqq",
+	"0PUDo7EeL1i1gvMsD5AEbjmUCRnLGYmlGBGOOhnYLtJpA5NZrNQaRpcxFds+PL62Qpuk4nKRHm70OR6t",
+	"0f7esEuPw050MHjG9ulh0HjIpoaqLxULpYga6OU9/kAUF2HJ72gVu1KP+91mHbqmKy+VACtC3oZqSl0x",
+	"sWtZm2vT8UXCeXQFxNLrfUzcY2iChGMWXlWPgzUv162qAjQCsOqckv73L86zwDQIzfxkfm3x6LZPhlxE",
+	"ue74RJH8OXS5tMnPwtBmzHpiLM1NPRuzhEEUAtArV2TEr5kgOxSDxmVCnr//BWUrP4/dkkNCSSzlVTp9",
+	"eoJyTqd71BPhmCY0NBIO2fkguOHJcPWRqeTCaC94HkxPWrF46IPdzao2U5aETOgWE+YVOOkTc2PRnvjw",
+	"7vVT8ywJpdCJjEnWEdn58D9GDjVDMJ86L33499lL983xy6c+cA7BOJiG++0+ETLpiX673ffJbMzDMdxX",
+	"YczNjpOETeQ1I1ThZBUboWuGnIk5cTZn1/+EzskABL/IJ/3dvt8T/b/3fdL/xvznv/toQJ3SkCnCRRin",
+	"EYtOKnPNFkVkS9wTO/3SPtP/7r4c9IH99enuoP+03RMlTnJYcQR0jxa7Af618/eTj//q9VIQ4eHfzkv4",
+	"59lL/PP45cX/+fiv9opHVrfxZ6/X/rTn3z5tFFN/YjrhYQNLe5uwkBveYISmkMYxLOPLDtmZMT4aa3Si",
+	"WL89UjFR1s4WxlQphkGoXFzL+Npap8tnftipd/uyg0Q+pslECh6SCaNgkpy68cA4cEgVy+TxvSyTIp1c",
+	"KmhLLTFB2SdgjBNcO5imYVephrDVMis+bu63IFJmM1uyCdWZdu5phDWrV+/u3bZXtcKp85lmY/ANFZQX",
+	"v+nGgdypR79woNf36WRCk/k99GOX2VW6bUptN3jybJSh0yhGXOlk3uDVW8e75QYAZo7cLEQVSacYxLhA",
+	"IQnOg+NNFRJxrwy3upKHcs7l+jZcEL2KV686JUHBJRDJiq7fXWIzvgxlKvQShuAyNPKFrhmmuyvFMavz",
+	"V+daHcVK2zAQ1WNZ3DCkb4HIr5a94xejHNbSo8oncYX+ZAew1dgIbLMSD/GGzT4oljzSeqcKpERwfPGE",
+	"XLEGdkCn/PKKzZeaxmyYZJu8wtytsZwJAve3NNoLCmogkY4oF5WDOhpe7v3ebT2b/ePm6vdgcDjp/nhz",
+	"FHemv0THf3y/r/45Pj8I3wT0XfqCfztsdIqZUazabrOqte2CF/1sils0YDo7Y4FH+y7RIlvqW997yxLg",
+	"gSJcwOGm+QMkYUYyapNfwYNAhjzWLPExKQd9TTSBDZgmzJnmaxEbamng0dITYwW7WuCR/cHIVODhgF7g",
+	"RMKnRdFHvidBuIs36FjFPGQPOANBsAen1bBrGqcQBkkU0zAneADmdEL6aiwTfanZje73xA7ER5pXh5AM",
+	"CFHhR2Qmk0g9hVPQF/H0MhSiT3YE1WlC41ZMxSilI9ayoZBcjHrCxhwp3FajqZgRPH/zRhntLZRGAk7h",
+	"IrIqQ51ua4tdILVHYi+WXmtUOC0T/VJrV+HRmuxX+G2rnLl+5qqiVmFYL+EUNslbcBotHTUc44LP250D",
+	"3x7QjM4vGrjdW5RC7uYBgaA8oFItiaYNBkyM8W2ObCy8CNbLiVSadIIgWPvWPWc3+hUkrdfcl5vYM3GQ",
+	"TfLK20xGWzAHOjJ7AsH87KYpaNCM7nJxOKD5hVCIWTPibs0F6p0nVKghS0jMaALBj8j34WuZTFiiQOOH",
+	"hmC/+dBGZrebY2xs+NLlNJEDOuAxz+7mBTzwHopcs9Uae50v5fDgKTb6OwRldkqLgmgbqWZJ69oqpkE7",
+	"6PreJJZTBX90jJy/kCWC2njge2CpwZebeFy+VpqOFhnhXRScpqNT0ocW+yjMm5M64xBMUpq2yyMdyGtW",
+	"Un/0OGFqLOOKtrNsIisjNXP6q85nMS0sPwlq6UqAqmGFwGJY2ISiEWtyZxN8Q2PFTjeIMlsyk59FsVE4",
+	"WUCiZgV9o+3CghKZROj1XdPJknGRBo/8+k6CjVZgHbfBWjrrHTq/l32/uD8rKPHRDS7FU3AvmSBvp6Ky",
+	"vU3k4LEkKnPq2RNldro55H1hcB6N+TXDGDyI8O0X5Q/4ESxoNJo3CB2VdbOdbDPew86rtrAxZgY0HXn4",
+	"0UZTFf3R5QXJs5gabFmJOxTYFld+7sWXqVY8YoSLU8ImUz3HK4JrdxtkhrS6J3xpwlTGgOrBihU+szCc",
+	"4lcLkgI+aB94HjUipqqYdZelZFW7Xa+PRI4SOjkh/SLUUN8nfZvhZT6KNI7Nv6ZdcJ1oKS9BUYJvpbyM",
+	"JT5pPg/ZzH2cUDE3n61Pw3w0FAptsBud0EuYj/m+0HOWmA+RpzLV7LLwVU/06wgP5slyxrL5pjmzEJoo",
+	"pr2aRzNgF/OHQ7DBcSFECJ60LGm9X3XsuIS4VUctI1+/ECahbYJljdG+sxFCDTtJ0dgzoXMSyVO8IjOc",
+	"lkgSGturAmhaxkyRARvKhBmKn9B5kV0g1k3O+AEEBcBxGhWW92iDtLhfd9NbfgWHXiFGEUyy9eN+fXdw",
+	"sfsGLhbgoWob8x7SKZbpJmdFIcbmrUBKEbhp72ilLzQJuorFVFoeKdTZIGNBs8lCSSjzcLdrLs07Jio0",
+	"SDGbypCfvRa1Wm06LmpN3ZVaU7BX1JoOtqE1VcIaK0NsumHYjb5UY9o9OGxufsxuyPsfzlrdg0MnvYJ6",
+	"nKXUN+fweN2wezjYPxwcHg2HofnP8fFg/2Av7ER7wX5nz/y/242eBYf7R3uDIQ2Gx0f0gB0dHXYPD9kz",
+	"yu4sYq9Fj+sFO6MM3RDXX1i09TXBlQ6dKit6dIm8xgvvLjZaPpkvf1WErPb114aOP3QkdxBsrD1XVBvf",
+	"SbWgLruB2AQ0l7uylgZd3+UVJr3lSuS9I8lrpIIR5bk9cvP8Y2ukX2pJ3VJK8WnB2uoHQZDHKinrVirG",
+	"kiJ3cjCZY65ZU2LyPe2U281PXpia/EE1GdffywkzE52NJcGgtxzo5o6yEojHqxN2O1uNXyikFizIFahH",
+	"qCK4zOrJPFEA+1MApCkkM/KYWVWWhppfswWz7d5htltJU1h5jT2Yl3xjJ/L6vKjiEG67eahHdPc3RFfA",
+	"10ve2Dy2AtdpBcPHbrfquIMmK+Y5q3Y+Oq3Yfl+JobwHyVhxsEo1xcYbVMmCIZjmAeqPAEHSjPlBdrgg",
+	"Rh+JWcsNLYPXftoYGQDh1CqdrK0u0ETzIQ01GfK4ws2Oh0eHUXDUOTraD59FhwfHtDtklAbhwQGNgs4B",
+	"3RsM94edQXcQDI663TDqHESHYedgEAyDgAaNmfU2HnWBGGeDVXMjvEsCrlgJ66oTanb+Cg8S6nMb2RLX",
+	"ugMfOI5vlZa/aSDfXeMIlntwMvpN0iyFW0ZpaPEBHKFt7ruxsXiN6w8B6IDBWoIIVwsdNohxn6EvyphR",
+	"kLEV/4NdIjhjc5IH/4OtPjMH3f3u0VFQ2Fgu9OG+1xTW6AjlcrAkSAwkNfck4ZXVQ9vhXXXxZnPexu4s",
+	"tz0Fx1bGhUrrmp/+0rEqr0STzGK59mNd9y6OdKGVVC1/zycyjjbPZS5dfCtkgGwgWxUDXKslSQAOYJgm",
+	"XM/fA8QiTGQAIIpnaVPS2pnI8R9BbKaK9NdCzOy3yf+yuQ3jRwoB5aon+g7nBkQV+yM6C97+/P6c7ML3",
+	"NsEEwiilCFmbvKDhmJgtpGjm6In+TcutT8uIzH3gnXjpoCYI5n2uEcD+hPTRbN+3gyX9zHqffwUH0Tor",
+	"EIjScBcHNGnXfqz1FDHwuJU/Qik0xaILtiyHm+aEcqEpF0bUq0sLdPRqePbKaM/KCCo0HHPBWpk+atVk",
+	"3+Yvcb1AX/YJNQuy5M5EN03psgWnlbltcfUxDKTdEz3xzTfEnbeeeFFKe/YJYJEoCMODDEgfdCibWAVE",
+	"mYV5EkUnLCPBE/BEgQunT3Z0Y0L0UzMm8FYBdEqeBAseMpcF2++JHZf965MP58/Na2kS22Y/vHtdhCIF",
+	"bwuLbPyhOUb5LCErtCcK2ZzwQBvTRfs4tZgrjekymL1agrEgfeehMqPCnJ2yY/SE9D/2wB/a83wL/qnw",
+	"Y5B/0/MuzBw/9rzfU5bYRzHAFX7qCfMbJFHBTwDOfdF/6hNKxumEilbCaAQwkvkqmxnnZJU/AG69dk+c",
+	"Z8namFl0YtblT5e//Sc6fP80X7VaLWL/a/7cDwLyJ+KBLClIQnbUXGh64xOdpAJXySfWc0k+nL9sHflE",
+	"MKUNrWspScTY9KnroUP+3AyBtl/Fl3XcqZ+1uWdHvbhMg3tyH3vPEcFhANk3Fhqc7EC4Dd66hAqSCjMW",
+	"UdcBsiEc2CEUkOgXAtEjPfcBgL5PEGcWyDFLlhrLSGVNH9um16osQnZoJkBkcgnCbcPTmBIIF76PgGSw",
+	"S/U0Wdd9Z69CEs3Q0E8UifmEa/fWQQMh1QFe7dPdbmWK60CNkh3rbPaJSOPY7OOEK3MGIovt4NsABwyZ",
+	"MpQIeShwUs0BQ1eMlJCf7Rf3GQ4raoN2HQ6yo1EqL3Fqd6xaXiILPFunyoTrYQ+JswE1newoxmxCLSbm",
+	"7qL/HUZX5eYkpEnCAXWQ9P9vy3qmW6++c8R2grZwe+wwlRREATgNFKL8pWB4X8Y8ZEKxwiX406vzEhCt",
+	"OtndlVMmLK6+TEa79iW1a54FMAiNxlm8GgsC6onXaQftAMLmp0zQKTdqRzto7yGiyBjkmV3znxHTTZl4",
+	"U5m4iPJyKn46hW3ApFm7qi7pqU3OhJoZWcWseyo0jwnticra4wpk8smryMwY1v+5EaG9SjmtbhCsD08M",
+	"b8griG5yyW0upsCsjyG+oiBstcyC4ui0vSYtrZqHj6n02aJ3SnjFgEeyDNe8u4ViLyharYdLXEmbX17o",
+	"Jd/pDHvBGYdufW8/OFjUW7Z3u7ViLre+d4CbufzFcuUfeGtv9VtZ1Ymi9I6VI3JS+KGQgG+EVDpSRmH4",
+	"3jAYGnsX5t1dZ+1qPBrIFTK83Bq6A0hScKVZOb5dI/YR02emi3sTuhtoPr+zOM5NaU0En1ny4umYgpc/",
+	"CDq+58ToywSw5oN2Z//wGLw0l8OE/e6dPDvwPTFK6ORyQm8uEyoMjR/dPj7FwwQ2oPoSmPMCmm+wQmZW",
+	"7C+Z2s/r82oCJCkcBEh0LByD3U80Gd0uPAygQBsSy9Ikqj2aKyGTALJTA7rCfrC/6GzALZXX2Py4Kni8",
+	"1q3R8kD6Q88oXvJmQv2yMalM941FIykMZ2nBSOfJPNyvOjarjsyLe595N+J3tihEvtvVudTOfuMh/2tO",
+	"8G55LJud51XHeS3UeTjX+2sdNCzYdB9GsN/trn6xWpPhM2AgjXD5m/AQCEhsORjEhTwkh+4rYyL6pA8K",
+	"UJ9AVKohPJ/IKbqg4rnLZpWKWUVMsJ6wtpB+m7ylCpWbfiGapo+eLoj1oIr03bdakhHTeTCNFJil1BNZ",
+	"CI2t9CJYm5yhv9xZb4r2MTSlYS1IIwM4hwlKVj2RpMJqmYAxDHylRVM97jdJxoaJZWCWq/jiz7geCC9Z",
+	"UJFxRcqsLwfCBaYH2lnO9TIM2fxUbgy6W4viWBBVj6g+XJiTCiH1lEwTds1lqmDZn6jyBt4Jk7Jpkja8",
+	"agk3r1RYvvjU8TvHt62V1Zab3VZK48ZYfOdaVFY3aB4nnIHSMCM2pGms8ZU80tRG1iyOQr7//TO1SQZl",
+	"JmFJwUzPJxMJenk5Lq3pQkK+8LEcdLPoSkEke4sr76DdA0RCbwI4r6t2OQA5wIgX4bEXdepSZIqw0YgS",
+	"7UB0C9rfRQV/dT3S3PoFfLDqAs6Z8t+Bsv7W2eQCriPrNlzDeSxdhse6H3RW30qlsmDw0hpXWV4g90u5",
+	"o8tXbtmz9PHitnQHv+ZKFy7IwkULO2EYbcW7Y0TYLNni1vemUjXcu/8wbFw5UHNZKn5QR7A2wlMTuPOO",
+	"THqiGA6AlTHLZv2npSISSqJdaRmUXU9Qa0nSYzbBooZwn8lUZ8wmC5lok/dMoB3dGtuev/8FHNXW89AT",
+	"1iCcyNkJ6fPIBxQGeNi08hONGCJl/PSahDJOJ0LBY44xSeGDtc0vepI0HQGQQ2NYJk2YDc18mpvFukHX",
+	"SDIAdJLJDr/JAbzNteqJ/mvnImkTc8iISpNrfs0gbQ041glA9Rl6StKpxsoD5rd0wiycny2RMp2yyDcL",
+	"GREhsQBObtHWMx4yUM7gB1fKI6cAt99Gy3J7y1VPCKkLTyFGy+NJQ7gfGQI26mVM6W/lJuVGMQpmJsv3",
+	"2PlMOi9iyXRiHdkfsUYQ5qRAtO4dy/UY6QBaepa3dK/42tuLO7Bvl1p1a1MudkN1Xarz5tlT0hOH/p0m",
+	"2hPP/PvMK3cs06a4tcoRJ/kJ9/MTDu7adc5xA5pCs3LJK2D/7Zpx4LYmY3U3JE0rYZeo8x9O6q5JUesL",
+	"T1sQnAoiUaYHWImou9AUfgYVTsuFPpvK9XWD+5frK2icdzgVq0wLhtdyRXDqlZKdr1dlD0sylEbecFy/",
+	"rMcURr7bsCvLC3furyOEfEuj7NQ/ojz2aEaWzhpjqxZFhvcO1lmIhsqoX5ZlZ7mY+d7IFi6F1FDnxoJm",
+	"2d6z++k3OTCyHB6HmDXVsP0OvldVMciVQAEhhiPMN4JH8qHNRMATCKXHURo86QlaVEPh5UJeskJVFGvF",
+	"ZXJQm1TBTRBRvCesnKQ0nfs5sPYc5LqCvFsCWbbmdamyIi5URD2xFLN5JBkYBFDetWLtJBcZs6UxQ+sJ",
+	"QJM3MpSte2ZkLyeehVTYKmb2xzx3Y0wVmh6ydQPJyyzWaTFiwQwdnosZbAMZrGXr6olm8Y5sJt3hsEvS",
+	"3b1sFSEVIYurN+lZ2VphJWUypvGwNaPz+12xn7N9YrGh4bsXr1+cv3hYW0P9UnuY+9kvAG6VTsq/56X3",
+	"mVotnsPRs1qxWf97XS3+YtcB5psi3foEgGqVT9xRggGgX75QqaDmctwey3HnsMRxfqDxkNiSa/9xvOXB",
+	"jZiPxVi+MpDHZCAvUVW6H9eoOMuaBps/svujHLz6DsvONwmyu5Xk+JUsqZpEXsuXL4i6NT9nuye24r4E",
+	"AICeqLgvsWRh2ZY3ZxqkW/Mthk6s8kcW8dJWeCa34+oD0ILNPXl73bon738289uVhPwF7jtwv23ov0OX",
+	"XcGB91d48M4Weugq/qwKft8arjsACMqgf7BGScPltBBv5yEwbSoQNk2gNEUMmm0AxxS9hJ/VXVlkanfx",
+	"Bi4GTVnqFaxCa3y9Vh/pWn1rNkCPE5mOxoTaq2pa4uOPd8naqHsAlFx0oeaus8CaMywKI2RWhdQmv2KC",
+	"lLk949i3Ej8koUAEYk/IJBwzpROqZeI8aapoqbCWC64gCUE1X33XTGCR5PsG7ropFyN3EVazxoIzMRxf",
+	"evx4veIubcAZylCnC8Rqt49cEZje48fbLol+e233GxFHF4aLF3NH1iJjrHNRS0lx2S2WIA1po1GwBLrU",
+	"EwfBnjNr6jE19A0tkAGNjdKdEMWgDFxCh0Me2hg5SdDBi403krd5gG+HvrO1yBcTTdLL6Btf+svo23a/",
+	"ZQLP0ylw/cHZiTvzZceWv3PUsuJ0TPIKbwsVpixvy5U0s4rS20SazWepQgcxu5lKxR1094RqsmMFq54I",
+	"2kF7/+lJlu0WpUjaEMoPWYlEs8k0ppr5LmUQo1Ly+rw9Yd+GEQxjPhprvyT6D+Z4bP3M6A6nlo78Ih48",
+	"1OSoITjm7fi2OsKUJW68fgkqHs4zRLti/Mb3kiSpwPBXxzLN94OUxxHhAlcjc5rX7FuulsnKgw2RANOY",
+	"clGOBfiG/PDi9VtiRfbLwpJcgk2IFCRAW3O4eanK2JA98Q05/+fbF0saBoseS3pi4SOfoJu/9ZxC0fN8",
+	"TUd/66GW0PN82//fel6n592SvaWBBatpDiht7XgBS9Kf1cVWmOMko4wFxzerprUkG6qxWJzFmuNa1YLG",
+	"DCGMaxXM0E3VbrQ4YGWxLaQGiobg1QzeozE7cJmaWwa2KcMZNBRUK4RIuMJu3QfQB1feeHZeG9x1lcpu",
+	"i2i9Wl7t7prdX3ZQ1gjGnDhidEfmnSX5ZmXJImAXjtMusqyWWaTFyVV55cb7nR/D/y2F3/P0OMouh81h",
+	"oRxE8Fh0kh7u+PxFh2fXDXPTQ7TWGbrPyflPt3AUOfpmB3RTUwbs5xtDtWjOaDjcu5aGWwVwqrt34nsW",
+	"fLZSkI5eMUVoAW+a5ciuLo7aQgZZ6alvtU2qSX+3AI3WR3mzj7mSNqB5wDBMJg8DLqqskEvNokIFAK6I",
+	"mtHplEU9wcUpqQvVZMgFV2OXJFIY+NzVrAfpwdbtlplgjsYZI9xnCBszOm2T90xDBAsVgEOVFMdKSSLj",
+	"eEDDqybpWDFdrjlwr6Bi11NF95VxDLH0Rg93I+sU+WTBPryB7bWxVsICvtJUDmFV3Gpwh9mz6Nva/H9x",
+	"U7Y4EQ93Q3Q2uiHefniEG6LGArZ9Y2SZF3LmcDi8ryGh/xkhoRtFeIKdPL8mdiI2jeUcYigdg3q69qWJ",
+	"MIyLhNrdImrgEs2xDj5bBhIsKJETpikAjjUqiA4ucQtCblNeyHXefI1z5VM1emKGRbsNKNkMOXYL8K/r",
+	"MNjN4HAyjFILiVBAE80wQUuAnxl254O6Qzflz9n+bcCYa+icy3mz+irQ31PnppkyXDiKf7147waz+8l+",
+	"WivcPePBPnC2DFrXeYBKFmeqwzHLwomGMiFc50mU1OZG4jkjqYhYkifuIdotsd5OYKUY/3NeT+X0LQRi",
+	"hutsns7zTusR935DwPnOfnD8tL0gsLsoYN+LRdvemoXMrhtMo5SZs+fDYC/Yo6zbHRwfHx0ddgYh2xt0",
+	"j4Z7e4yFnQF7dnBEu5298OgwPN4Lg2eH0YAdDw8OjsJOJ3x20H0U9lxmakvY81HYGQasS48He9F+ePCs",
+	"yJ5tUZK78OfuQwSN35VB73bvwKLXlZ5nVDnCOcU4AK4sDCTEkv+bhqkEx6tffG6xMT/nS+I7F2ReqIm1",
+	"iRzrL7LB5nk+TgBFpt2AGeaylwr2lEZr7Nb4YM2b8UuTbWEp9FupfMK/h8haQfp39fJPPnnDjo0fFOnk",
+	"Url17Bx3ICYwzCMMO2ZrQngraB/f3j6CHPy5SMG7nYdjsl+l4PuZtTflbVuQfP2VDztuttA8DSGigJub",
+	"CbqI1YyuDkuAfUzmR5O08ycBk+2TWcI1U08JVYT2RJPNADhFCRMkTxUVbNYmryI2mUrDWE9y8RgOaU8g",
+	"krONteoGwWkR0BmLGQuEny454RIGIIbHKE27ufUEV5lNfAdDBnzieOxTZyanYq7HkNrqRPtTxPVAwG8p",
+	"ADSD9sR+t2vN7FSMEMPbvNcmH4CjmCYybO8JvSolp1pLb4PVG9nRphZvGWqmW0onjE7K8SGwobheZlvs",
+	"Wqjd0hY/XRJ2cV56v5E22sXaMQMuKITYrxWEUSpeAgmCdRKTmtlaI9s2iwN9LVBW/Aqg+Fel5WGVljuY",
+	"/A8+M40lZ11kxgwrsdg91kJAVak2ENy5XbxzN0mdxp1dpGJjX1+JddvE+twu+yqK7XyxOrarK/4lIMJt",
+	"rBx/dTflzALlk7tr5OubXKuJmY8l7DbC6r3mV6wabOHK7ja4u8p4eVDohAulGY16ooKzKwU7AWk0RDSu",
+	"XBbNYE4KjxZhOxChb31Utg1hO2y7v3I93kYMRcyU/XY1NhvEUcMubwVIzc/awShYDch7kVlmmnAaE8H0",
+	"TCZXEMoykHpM3s7PZRKOQUQ/Z0LJ5GUsZxtistng6RURHBgznheQ3raYaomps3jl/ebglcXFNKrJolxM",
+	"U325ja3aMGk0TxldkS/ayZNFGzJFl70KsH7F+d2XhDabYmftKQZLp1htGBKOlxi/1jJhNYO9PaANq3Ql",
+	"bH4SV7l2saK7exSoFFI8sCgSN3r8NNWY6P81GOdrME5dOjqnWclC5aQDrFxYF5dyolwLg61i/270a/zK",
+	"+GisEZ4C7d4+QYs3sKGXnUaQfyKxsCIzrB/Wiyim/Z6wNnYfMpqAVUMz5veYhywrOwLxO6SPtfr6RLEY",
+	"5o9oCok+7QmH8cu1T8xopuC5pgkjCdNpIppBKUZMF4v2rlE9xLTrRpVAtSvMkTR9lEEnnP+gGdoBp+Kt",
+	"zV/yUb7EN7eB6FBwceQUhiP7Wz782n39AI6Sx3djFCbx98qUN+H7eSsrU5bzRy3lZDDSjqi4tnZsR+hQ",
+	"bbX9H1lCpLCymxQOsTwNyLRRzzqnI5VfuoU6qsXG0TQPDyBqDnJco/mUCsT2RBG6G2G7yWBOKFFTGrJ2",
+	"Kb0xlBNERq/h+UC1EFsJMa97avEKSvmgEPwIjLJNsorqNnsUv3+iylmkttwjHchrVsoV1eOEqbGMI0wh",
+	"1RR8CnmN2jtjc+daYE9U1cBTUmLUYm5Y+IRmAOJL1MSvuuEXqBtusu5fgDoIuEE5iFBnJYjQ8UERRKj7",
+	"ZamGQfuosyFmUnG6ne6XriY6zvNVEXwQM/lX3O174G4XFcF76HxN4NJLMTcKVFsILaa2HkhztRe/qQSL",
+	"re9bkGOq6coOdhDDPqD9mfnKSEE5IIQPoNSAVmMkL4ExGK5wNgo3NkbDlY9EKVvRucJ6xCcIJ2jn1RPQ",
+	"DpFxVEwHxG5BxAFnKSVhmiRQ106wBcplFeXs/qF71oFarlOM+zCYLzezfkXc2xBx79Hx9oqn8fA+aHor",
+	"QwGqGKNfwfQ+a2Z/Vt+x+wPuNdeoeaIIjyDUCc2KRjcoVtqEyjguCAq+7YP5LmRCt5gwhyEiO326O+iD",
+	"Pkn/u/ty0H9ato0dNpfMtRfQ0rK5y47BK80mryLvFvNuUmULrCzJIzTP+CRh1/KKQfSckaHDOI1Y1Cb/",
+	"y+ZoQrSsfwy1iDHob6hZYqMHm7DBY670B+j/YfIKU9t2jcnbSW+GPOOCSyqh7Yva6DS1EfLWQKKSDotZ",
+	"eadbeqdOnX9BOh8u1QZcFjZ0FWuFVr+IMJVHyb9zhOp4FR6K5RkVzYY7DHEycpdp0/k+wBSFCWiCzcjZ",
+	"21fkis3RfnfFwPzFLT6nm5QrbYc171is2EnRenXF2FQh+iHXygih48UV5cx07mWYMmemgqkMYnBoQ5rt",
+	"ESmd9dqJq4v2a9P082waKyxFZnXNwq9jJdpK0CBOj4RZZFs9MWXKL6+YeVaPhpd7v3dbz2b/uLn6PRgc",
+	"Tro/3hzFnekv0fEf3++rf47PD8I3AX2XvuDfDq8MYzAbt2YVhTXWe1UsXqOBovP4LOwNm5m9XoeJ+Znt",
+	"lydwpv5dzRBfo/XuU68FiN0y5Y34fCai7X4y/+SgZouyoN+BYIHgy+aNJwo4vK2Liiw/YaFMsPqW8smE",
+	"JkassxJJuwG51vyQ8fB7QtdCJ408zP22tlJ+FwmrzDWa5P/HT8jF/bUD31DSWsWjnNCOl9JX9fXxzjwe",
+	"xLuc+TV0UHuyEQeyqDNm5N+gOGYMZKnqWCzlQVt/BK3jC/tv6+JT4B92G2vyX+DaAPz1gjFbyRGtioCk",
+	"hBJnJENI8W1nx2QXHB52wapN/QCA0kVvN4pbdpIOYLVebeQHWxu0HHQzozbb2AKujeWMzFgcE65dMIIq",
+	"NI9e9IZSJrWIo1pXEMjQFIxUaL5gBK338UqoKQu1S2ryLTa/GXUGMZQHLcuhhdIsNJ+Fhtcbtz0j6iWW",
+	"4a2XKTddxVJekXSK86tV4Sl0hgaXek9wABwaB0+cNlJ8Fc/I7cXt/w8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
