@@ -1448,7 +1448,10 @@ type ClientInterface interface {
 	// Readiness Readiness probe
 	//
 	// Answers 200 once a model is loaded and the server can answer predictions,
-	// 503 before that. A load balancer sends traffic only to ready servers.
+	// 503 before that, and 503 while the registry's database does not answer or
+	// cannot be written (its files cannot be opened for writing, or a PostgreSQL
+	// session is read-only; checked at most once a second). A load balancer sends
+	// traffic only to ready servers.
 	//
 	// Corresponds with GET /health/ready (the `Readiness` operationId).
 	Readiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1846,7 +1849,10 @@ func (c *Client) Liveness(ctx context.Context, reqEditors ...RequestEditorFn) (*
 // Readiness Readiness probe
 //
 // Answers 200 once a model is loaded and the server can answer predictions,
-// 503 before that. A load balancer sends traffic only to ready servers.
+// 503 before that, and 503 while the registry's database does not answer or
+// cannot be written (its files cannot be opened for writing, or a PostgreSQL
+// session is read-only; checked at most once a second). A load balancer sends
+// traffic only to ready servers.
 //
 // Corresponds with GET /health/ready (the `Readiness` operationId).
 func (c *Client) Readiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3381,7 +3387,10 @@ type ClientWithResponsesInterface interface {
 	// ReadinessWithResponse Readiness probe
 	//
 	// Answers 200 once a model is loaded and the server can answer predictions,
-	// 503 before that. A load balancer sends traffic only to ready servers.
+	// 503 before that, and 503 while the registry's database does not answer or
+	// cannot be written (its files cannot be opened for writing, or a PostgreSQL
+	// session is read-only; checked at most once a second). A load balancer sends
+	// traffic only to ready servers.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6097,7 +6106,10 @@ func (c *ClientWithResponses) LivenessWithResponse(ctx context.Context, reqEdito
 // ReadinessWithResponse Readiness probe
 //
 // Answers 200 once a model is loaded and the server can answer predictions,
-// 503 before that. A load balancer sends traffic only to ready servers.
+// 503 before that, and 503 while the registry's database does not answer or
+// cannot be written (its files cannot be opened for writing, or a PostgreSQL
+// session is read-only; checked at most once a second). A load balancer sends
+// traffic only to ready servers.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12832,59 +12844,61 @@ var swaggerSpec = []string{
 	"Bi4GTVnqFaxCa3y9Vh/pWn1rNkCPE5mOxoTaq2pa4uOPd8naqHsAlFx0oeaus8CaMywKI2RWhdQmv2KC",
 	"lLk949i3Ej8koUAEYk/IJBwzpROqZeI8aapoqbCWC64gCUE1X33XTGCR5PsG7ropFyN3EVazxoIzMRxf",
 	"evx4veIubcAZylCnC8Rqt49cEZje48fbLol+e233GxFHF4aLF3NH1iJjrHNRS0lx2S2WIA1po1GwBLrU",
-	"EwfBnjNr6jE19A0tkAGNjdKdEMWgDFxCh0Me2hg5SdDBi403krd5gG+HvrO1yBcTTdLL6Btf+svo23a/",
-	"ZQLP0ylw/cHZiTvzZceWv3PUsuJ0TPIKbwsVpixvy5U0s4rS20SazWepQgcxu5lKxR1094RqsmMFq54I",
-	"2kF7/+lJlu0WpUjaEMoPWYlEs8k0ppr5LmUQo1Ly+rw9Yd+GEQxjPhprvyT6D+Z4bP3M6A6nlo78Ih48",
-	"1OSoITjm7fi2OsKUJW68fgkqHs4zRLti/Mb3kiSpwPBXxzLN94OUxxHhAlcjc5rX7FuulsnKgw2RANOY",
-	"clGOBfiG/PDi9VtiRfbLwpJcgk2IFCRAW3O4eanK2JA98Q05/+fbF0saBoseS3pi4SOfoJu/9ZxC0fN8",
-	"TUd/66GW0PN82//fel6n592SvaWBBatpDiht7XgBS9Kf1cVWmOMko4wFxzerprUkG6qxWJzFmuNa1YLG",
-	"DCGMaxXM0E3VbrQ4YGWxLaQGiobg1QzeozE7cJmaWwa2KcMZNBRUK4RIuMJu3QfQB1feeHZeG9x1lcpu",
-	"i2i9Wl7t7prdX3ZQ1gjGnDhidEfmnSX5ZmXJImAXjtMusqyWWaTFyVV55cb7nR/D/y2F3/P0OMouh81h",
-	"oRxE8Fh0kh7u+PxFh2fXDXPTQ7TWGbrPyflPt3AUOfpmB3RTUwbs5xtDtWjOaDjcu5aGWwVwqrt34nsW",
-	"fLZSkI5eMUVoAW+a5ciuLo7aQgZZ6alvtU2qSX+3AI3WR3mzj7mSNqB5wDBMJg8DLqqskEvNokIFAK6I",
-	"mtHplEU9wcUpqQvVZMgFV2OXJFIY+NzVrAfpwdbtlplgjsYZI9xnCBszOm2T90xDBAsVgEOVFMdKSSLj",
-	"eEDDqybpWDFdrjlwr6Bi11NF95VxDLH0Rg93I+sU+WTBPryB7bWxVsICvtJUDmFV3Gpwh9mz6Nva/H9x",
-	"U7Y4EQ93Q3Q2uiHefniEG6LGArZ9Y2SZF3LmcDi8ryGh/xkhoRtFeIKdPL8mdiI2jeUcYigdg3q69qWJ",
-	"MIyLhNrdImrgEs2xDj5bBhIsKJETpikAjjUqiA4ucQtCblNeyHXefI1z5VM1emKGRbsNKNkMOXYL8K/r",
-	"MNjN4HAyjFILiVBAE80wQUuAnxl254O6Qzflz9n+bcCYa+icy3mz+irQ31PnppkyXDiKf7147waz+8l+",
-	"WivcPePBPnC2DFrXeYBKFmeqwzHLwomGMiFc50mU1OZG4jkjqYhYkifuIdotsd5OYKUY/3NeT+X0LQRi",
-	"hutsns7zTusR935DwPnOfnD8tL0gsLsoYN+LRdvemoXMrhtMo5SZs+fDYC/Yo6zbHRwfHx0ddgYh2xt0",
-	"j4Z7e4yFnQF7dnBEu5298OgwPN4Lg2eH0YAdDw8OjsJOJ3x20H0U9lxmakvY81HYGQasS48He9F+ePCs",
-	"yJ5tUZK78OfuQwSN35VB73bvwKLXlZ5nVDnCOcU4AK4sDCTEkv+bhqkEx6tffG6xMT/nS+I7F2ReqIm1",
-	"iRzrL7LB5nk+TgBFpt2AGeaylwr2lEZr7Nb4YM2b8UuTbWEp9FupfMK/h8haQfp39fJPPnnDjo0fFOnk",
-	"Url17Bx3ICYwzCMMO2ZrQngraB/f3j6CHPy5SMG7nYdjsl+l4PuZtTflbVuQfP2VDztuttA8DSGigJub",
-	"CbqI1YyuDkuAfUzmR5O08ycBk+2TWcI1U08JVYT2RJPNADhFCRMkTxUVbNYmryI2mUrDWE9y8RgOaU8g",
-	"krONteoGwWkR0BmLGQuEny454RIGIIbHKE27ufUEV5lNfAdDBnzieOxTZyanYq7HkNrqRPtTxPVAwG8p",
-	"ADSD9sR+t2vN7FSMEMPbvNcmH4CjmCYybO8JvSolp1pLb4PVG9nRphZvGWqmW0onjE7K8SGwobheZlvs",
-	"Wqjd0hY/XRJ2cV56v5E22sXaMQMuKITYrxWEUSpeAgmCdRKTmtlaI9s2iwN9LVBW/Aqg+Fel5WGVljuY",
-	"/A8+M40lZ11kxgwrsdg91kJAVak2ENy5XbxzN0mdxp1dpGJjX1+JddvE+twu+yqK7XyxOrarK/4lIMJt",
-	"rBx/dTflzALlk7tr5OubXKuJmY8l7DbC6r3mV6wabOHK7ja4u8p4eVDohAulGY16ooKzKwU7AWk0RDSu",
-	"XBbNYE4KjxZhOxChb31Utg1hO2y7v3I93kYMRcyU/XY1NhvEUcMubwVIzc/awShYDch7kVlmmnAaE8H0",
-	"TCZXEMoykHpM3s7PZRKOQUQ/Z0LJ5GUsZxtistng6RURHBgznheQ3raYaomps3jl/ebglcXFNKrJolxM",
-	"U325ja3aMGk0TxldkS/ayZNFGzJFl70KsH7F+d2XhDabYmftKQZLp1htGBKOlxi/1jJhNYO9PaANq3Ql",
-	"bH4SV7l2saK7exSoFFI8sCgSN3r8NNWY6P81GOdrME5dOjqnWclC5aQDrFxYF5dyolwLg61i/270a/zK",
-	"+GisEZ4C7d4+QYs3sKGXnUaQfyKxsCIzrB/Wiyim/Z6wNnYfMpqAVUMz5veYhywrOwLxO6SPtfr6RLEY",
-	"5o9oCok+7QmH8cu1T8xopuC5pgkjCdNpIppBKUZMF4v2rlE9xLTrRpVAtSvMkTR9lEEnnP+gGdoBp+Kt",
-	"zV/yUb7EN7eB6FBwceQUhiP7Wz782n39AI6Sx3djFCbx98qUN+H7eSsrU5bzRy3lZDDSjqi4tnZsR+hQ",
-	"bbX9H1lCpLCymxQOsTwNyLRRzzqnI5VfuoU6qsXG0TQPDyBqDnJco/mUCsT2RBG6G2G7yWBOKFFTGrJ2",
-	"Kb0xlBNERq/h+UC1EFsJMa97avEKSvmgEPwIjLJNsorqNnsUv3+iylmkttwjHchrVsoV1eOEqbGMI0wh",
-	"1RR8CnmN2jtjc+daYE9U1cBTUmLUYm5Y+IRmAOJL1MSvuuEXqBtusu5fgDoIuEE5iFBnJYjQ8UERRKj7",
-	"ZamGQfuosyFmUnG6ne6XriY6zvNVEXwQM/lX3O174G4XFcF76HxN4NJLMTcKVFsILaa2HkhztRe/qQSL",
-	"re9bkGOq6coOdhDDPqD9mfnKSEE5IIQPoNSAVmMkL4ExGK5wNgo3NkbDlY9EKVvRucJ6xCcIJ2jn1RPQ",
-	"DpFxVEwHxG5BxAFnKSVhmiRQ106wBcplFeXs/qF71oFarlOM+zCYLzezfkXc2xBx79Hx9oqn8fA+aHor",
-	"QwGqGKNfwfQ+a2Z/Vt+x+wPuNdeoeaIIjyDUCc2KRjcoVtqEyjguCAq+7YP5LmRCt5gwhyEiO326O+iD",
-	"Pkn/u/ty0H9ato0dNpfMtRfQ0rK5y47BK80mryLvFvNuUmULrCzJIzTP+CRh1/KKQfSckaHDOI1Y1Cb/",
-	"y+ZoQrSsfwy1iDHob6hZYqMHm7DBY670B+j/YfIKU9t2jcnbSW+GPOOCSyqh7Yva6DS1EfLWQKKSDotZ",
-	"eadbeqdOnX9BOh8u1QZcFjZ0FWuFVr+IMJVHyb9zhOp4FR6K5RkVzYY7DHEycpdp0/k+wBSFCWiCzcjZ",
-	"21fkis3RfnfFwPzFLT6nm5QrbYc171is2EnRenXF2FQh+iHXygih48UV5cx07mWYMmemgqkMYnBoQ5rt",
-	"ESmd9dqJq4v2a9P082waKyxFZnXNwq9jJdpK0CBOj4RZZFs9MWXKL6+YeVaPhpd7v3dbz2b/uLn6PRgc",
-	"Tro/3hzFnekv0fEf3++rf47PD8I3AX2XvuDfDq8MYzAbt2YVhTXWe1UsXqOBovP4LOwNm5m9XoeJ+Znt",
-	"lydwpv5dzRBfo/XuU68FiN0y5Y34fCai7X4y/+SgZouyoN+BYIHgy+aNJwo4vK2Liiw/YaFMsPqW8smE",
-	"JkassxJJuwG51vyQ8fB7QtdCJ408zP22tlJ+FwmrzDWa5P/HT8jF/bUD31DSWsWjnNCOl9JX9fXxzjwe",
-	"xLuc+TV0UHuyEQeyqDNm5N+gOGYMZKnqWCzlQVt/BK3jC/tv6+JT4B92G2vyX+DaAPz1gjFbyRGtioCk",
-	"hBJnJENI8W1nx2QXHB52wapN/QCA0kVvN4pbdpIOYLVebeQHWxu0HHQzozbb2AKujeWMzFgcE65dMIIq",
-	"NI9e9IZSJrWIo1pXEMjQFIxUaL5gBK338UqoKQu1S2ryLTa/GXUGMZQHLcuhhdIsNJ+Fhtcbtz0j6iWW",
-	"4a2XKTddxVJekXSK86tV4Sl0hgaXek9wABwaB0+cNlJ8Fc/I7cXt/w8AAP//",
+	"EwfBnjNr6jHVWNvMfJkfD1ew54nKK8xnGWC2UZn0RG4xnCVcayaw9v2Qx0wVzIlyygTWY4PnID0I3Oxv",
+	"pdKjhL3/x+ueWVvrJCZmKVpSxPNTjLQ3k7OQRHbumELxtE3OYPZkQGMqQpYQxUSkekIndDjkoQ3wkwS9",
+	"07gyjWfTPMC3czizjcwpAe3pyw4nvvSXHU7b/ZZPZ54LgusPnlrcmS87MP6do5YVR3uSl6dbqO1lSWeu",
+	"HpvV8t4m0mw+SxV6t9nNVCrucMcnVJMdKxX2RNAO2vtPT7JUvShF0oY8BEipJJpNpjHVzHf5jhhSkxcX",
+	"7gn7NoxgGPPRWPslvWUwR57jZx4DYDl05BfB7KGgSA1+Mm/Ht6Udpixx4/VLOPdwoCFUF4NPvpckSQXG",
+	"7jp+b74fpDyOCBe4GpnHv2acc4VYVh5sCGOYxpSLciDDN+SHF6/fEqtvXBaW5BIMWqQgvtqCyc1LVQa2",
+	"7IlvyPk/375Y0jCYI1nSEwsf+QTd/K3ntKGe52s6+lsPVZye59v+/9bzOj3vluwtjYpYTXNAaWsHO1iS",
+	"/qxu5cIcJxllLDi+WSmwJalcjZXuLFCeuQyrEW+GEMa18mvoY2s3mkuwLNoW8hpFQ+Rthk3SmNq4TEcv",
+	"o/KUsRgaqsEV4jtcVbruAyizK288O68N7rpKWbpFtF6tDXd3tfQvOyhrRJJOHDG6I/POknyzpmfhuwvH",
+	"aRdZVsss0uLMsLzs5P3Oj+H/lsLveXocZZdj/rDKD8KPLDpJD3d8/qLDs+uGuekhWusM3efk/KebZ4oc",
+	"fbMDuqkdBvbzjaFatMU0HO5dS8OtArLW3TvxPYucW6mmR6+YIrQAls1yWFoXBG7xjqz01LeqMtWkv1vA",
+	"deujvNnHRE8bjT1gGOOTxzAX9W2nnublC7giakanUxb1BBenpC5UkyEXXI1dhkth4HNXcB+kB1t0XGaC",
+	"OVqWjHCfwYPM6LRN3jMN4TdUAIhWUhwrJYmM4wENr5qkY8V0uWDCvSKiXU8V3VfGMSQCGD3cjaxT5JMF",
+	"4/YGhuPGQg8L+EpTLYdVQbfBHWbPom9r8//FTdmCXDzcDdHZ6IZ4++ERbogaC9j2jZGljciZAxHxvsaz",
+	"/mfEs24UngpG/vya2InYNJZzCAB1DOrp2pcmYkguEmp3i5CHSzTHOnJuGQWxoEROmKaAltaoIDqsxy0I",
+	"uU1JLdd58zXOlU/V6IkZkO42cHAz2NstYNeuw2A3w/LJAFYtnkMBCjUDNC2hlWbAow/qy92UP2f7twFj",
+	"rkGLLufN6qtAf0+dm2bKcOEo/vXivRvM7if7aa1Y/YwH+8DZMlxg574qWZypDscsi4UayoRwnWeAUpvY",
+	"ieeMpCJiSZ51iFC9xLpqgZVi8NJ5PQ/Vt/iNGSi1eTpPmq2nC/gN0fI7+8Hx0/aCqPSigH0vFm17axYy",
+	"u24wjVJmzp4Pg71gj7Jud3B8fHR02BmEbG/QPRru7TEWdgbs2cER7Xb2wqPD8HgvDJ4dRgN2PDw4OAo7",
+	"nfDZQfdR2HOZqS1hz0dhZxiwLj0e7EX74cGzInu2FVXuwp+7DxHxflcGvdu9A4teV3qeUeUI5xSDGLiy",
+	"GJYQCP9vGmMTHK9+8bkF9vycL4nvXIR8oaDXJnKsv8gGmycpOQEUmXYD4JlLvSrYUxqtsVvjgzVvxi9N",
+	"toWluHWl2g//HiJrpUyBK/Z/8skbdmzwo0gnl8qtY+e4AwGNYR4e2TFbE8JbQfv49vYR5ODPRQre7Twc",
+	"k/0qBd/PrL0pb9uC5OuvfNhxs4XmaYhvBdDfTNBFoGl0dVgC7CMSAZqknT8JmGwfIqaYekqoIrQnmmwG",
+	"wClKgCZ5nqtgszZ5FbHJVBrGepKLx3BIewJhqG1MVzcIToto1FiJWSB2dskJlzBAYDxGadrNrSe4ymzi",
+	"Oxgy4BPHY586MzkVcz2GvFwn2p8iKAmilUsBiB+0J/a7XWtmp2KE4WfmvTb5ABzFNJGFpU3oVSmz1lp6",
+	"G6zeyI42tXjLUDPdUjphdFKOD4ENxfUy22LXQu2WtvjpkrCL89L7jbTRLha+GXBBIT9grSCMUuUVyG6s",
+	"k5jUzBZK2bZZHOhrgbLiV9DQvyotD6u03MHkf/CZaSw56yIzZliJBR6yFgKqSoWN4M7t4p27Sd437uwi",
+	"FRv7+kqs2ybW53bZV1Fs54vVsV1R9C8Bzm5j5firuylnFiif3F0jX9/kWs0qfSxhtxET8DW/YtVgC1cz",
+	"uMHdVQb7gyotXCjNaNQTFZBgKdgJSKMhQonlsmiG0VJ4tIg5gvCC60PKbYg5Ytv9levxNmIoYqbst6uB",
+	"5SCOGnZ5KyhwftYORsFqgA2MzDLThNOYCKZnMrmCUJaB1GPydn4uk3AMIvo5E0omL2M52xBQzgZPr4jg",
+	"wJjxvPr1tsVUS0ydxSvvNwevLK4EUs105WKa6sttbNWGGa95vuuKZNdOnunakOa67FXAJCzO774ktNkU",
+	"O2tPMVg6xWrDkC29xPi1lgmrGanuAW1YpSth85O4yrWL5ejdo0ClkOKBFZ240eOnqUaUgq/BOF+DcerS",
+	"0TnN6i0qJx1g2cW6uJQT5VoAchX7d6Nf41fGR2ON2Bpo9/YJWryBDb3sNFYoIBKrQjLD+mG9iGLa7wlr",
+	"Y/chowlYNTRjfo95yLKaKRC/Q/pYaLBPFIth/ggFkejTnnAAxVz7xIxmCp5rmjCSMJ0mohlRY8R0seLw",
+	"GqVPTLtuVAmU6sIcSdNHGTHD+Q+acSlwKt7a/CUf5Ut8cxtwFAUXR05hOLK/5cOv3dcP4Ch5fDdGYRJ/",
+	"r0x5E76ft7Iy3zp/1FJOhoHtiIpra8d2hA6lYtv/kfVPCiu7SdUTy9OATBv1rHM6UvmlWygCW2wcTfPw",
+	"AEL+IMc1mk+pum1PFHHHEXOcDOaEEjWlIWuX0htDOUFY9xoYEZQ6sWUc86KtFmyhlA8KwY/AKNskKwdv",
+	"s0fx+yeqnEVqa1XSgbxmpVxRPU6YGss4whRSTcGnkBfYvTOweK4F9kRVDTwlJUYt5oaFT2iGfr5ETfyq",
+	"G36BuuEm6/4FqIMAepQjIHVWIiAdHxQRkLpflmoYtI86GwI+Fafb6X7paqLjPF8VwQcxk38FDb8HaHhR",
+	"EbyHzteEjL0Uc6NAtYXQYmqLmTSXqvGb6sfY4sQFOaaaruwwEzHsA9qfma+MFJQDQvgApwNoNUbyEhiD",
+	"4ap+o3BjYzRc7UuUshWdKyymfIJYiHZePQHtEBlHxXRA7BZEHHCWUhKmSQJF+QRboFxWIdruH7pnHajl",
+	"Isu4D4P5cjPrV7jADeECHx0ssHgaD+8DBbgyFKAKkPoVCfCzZvZn9R27P1pgc4GdJ4rwCEKd0KxodINi",
+	"mVAo6+OCoODbPpjvQiZ0iwlzGCKy06e7gz7ok/S/uy8H/adl29hhc71fewEtrfm77Bi80mzyKvJuMe8m",
+	"VbY6zJI8QvOMTxJ2La8YRM8ZGTqM04hFbfK/bI4mRMv6x1BIGYP+hpolNnqwCdg85kp/gP4fJq8wtW3X",
+	"mLyd9GbIMy64pBLavqiNTlMbIW8NJCrpsJiVd7qld+rU+Rek8+FSbcBlYUNXsVZo9YsIU3mU/DtHqI5X",
+	"4aFYnlHRbLjDECcjd5k2ne8DTFGYgCbYjJy9fUWu2Bztd1cMzF/cgou6Sbm6fFiwj8WKnRStV1eMTRWi",
+	"H3KtjBA6XlwOz0znXoYpc2YqgNAgBoc2pNkekdJZr524umi/Nk0/z6axwlJkVtcs/DpWoq0EDeL0SJhF",
+	"ttUTU6b88oqZZ/VoeLn3e7f1bPaPm6vfg8HhpPvjzVHcmf4SHf/x/b765/j8IHwT0HfpC/7t8MowBrNx",
+	"a5aAWGO9V8XiNRooOo/Pwt6wmdnrdZiYn9l+eQJn6t/VDPE1Wu8+xWaA2C1T3ojPZyLa7ifzTw5qtigL",
+	"+h0IFogcbd54ooDD26KuyPITFsoES4cpn0xoYsQ6K5G0G5BrzQ8ZD78ndC100sjD3G9rK+V3kbDKXKNJ",
+	"/n/8hFzcXzvwDSWtVTzKCe14KX1VXx/vzONBvMuZX0MHtScbcSCLOmNG/g2KY8ZAlqqOxToktPVH0Dq+",
+	"sP+2Lj4F/mH3tqkwyQWuDcBfLxizlRzRqghISihxRjKEFN92dkx2weFhF6za1A8AKF30dqO4ZSfpAFbr",
+	"pVJ+sIVNy0E3M2qzjS3g2ljOyIzFMeHaBSOoQvPoRW+ow1KLOKp1BYEMTcFIheYLRtB6H6+EmrJQu6Qm",
+	"3xYWMKPOIIbyoGU5tFCaheaz0PB647ZnRL3EGsL1Guumq1jKK5JOcX61EkKFztDgUu8JDoBD4+CJ00aK",
+	"r+IZub24/f8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

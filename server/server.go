@@ -177,6 +177,9 @@ type Server struct {
 	// 0 for never.
 	servingPoll time.Duration
 
+	// writable caches the registry's write check for readiness.
+	writable writableCache
+
 	// bgMu guards bgCtx and bgStopped: background work (following the
 	// serving version, filling caches) starts only between Start and Wait,
 	// and bg counts it.
