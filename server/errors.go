@@ -41,6 +41,11 @@ const (
 	typeConflict             = "conflict"
 	typeInternal             = "internal"
 	typeNotReady             = "not_ready"
+	// Refused by the HTTP layer before routing (see transport.go).
+	typeMalformedRequest            = "malformed_request"
+	typeHeadersTooLarge             = "headers_too_large"
+	typeUnsupportedTransferEncoding = "unsupported_transfer_encoding"
+	typeUnsupportedHTTPVersion      = "unsupported_http_version"
 )
 
 // Error is an error a client can act on: an HTTP status and the problems that

@@ -70,6 +70,9 @@ func (s *Server) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
 		c.SetRequest(r.WithContext(context.WithValue(r.Context(), requestKey{}, r)))
+		if err := rejectAmbiguous(c); err != nil {
+			return err
+		}
 		return next(c)
 	}
 }

@@ -333,7 +333,8 @@ const (
 	idleTimeout       = 120 * time.Second
 )
 
-// Serve answers requests on ln until ctx is done, then shuts down
+// Serve answers requests on ln until ctx is done (hardened below the
+// handlers as transport.go describes), then shuts down
 // gracefully, as a lame duck: it closes the listener, answers what still
 // arrives on open connections with "Connection: close" until their clients
 // go (at most min(shutdownTimeout/2, 2s)), lets requests in flight finish
@@ -348,8 +349,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 			if draining.Load() {
 				w.Header().Set("Connection", "close")
 			}
-			s.ServeHTTP(w, r)
+			serveConn(s, w, r)
 		}),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+		// OPTIONS * reaches the handler like any request, so that every
+		// request read has its handler call (see framingConn).
+		DisableGeneralOptionsHandler: true,
 		ConnState: func(_ net.Conn, state http.ConnState) {
 			switch state {
 			case http.StateNew:
@@ -365,7 +372,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	ln = &closeOnceListener{Listener: ln}
+	ln = &closeOnceListener{Listener: framingListener{ln}}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 

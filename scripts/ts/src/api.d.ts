@@ -1136,7 +1136,9 @@ export interface components {
              *     `too_short`, `too_long`, `too_few`, `too_many`, `pattern`, `enum`,
              *     `extra_field`, `invalid`, `not_found`, `route_not_found`,
              *     `method_not_allowed`, `body_too_large`, `unsupported_media_type`,
-             *     `unauthorized`, `forbidden`, `conflict`, `internal` or `not_ready`.
+             *     `unauthorized`, `forbidden`, `conflict`, `internal`, `not_ready`,
+             *     `malformed_request`, `headers_too_large`, `unsupported_transfer_encoding`
+             *     or `unsupported_http_version`.
              * @example missing
              */
             type: string;
