@@ -122,7 +122,7 @@ func (c *framingConn) Write(p []byte) (int, error) {
 
 // takeHead returns what the framing reader saw of the head of r, the next
 // request the connection's handler serves; ok is false when it cannot
-// tell.
+// tell, which only bytes that net/http refuses too should cause.
 func (c *framingConn) takeHead(r *http.Request) (h requestHead, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -323,6 +323,9 @@ func (f *framing) endLine(line string) {
 		f.cl, f.te = nil, nil
 		f.state = stHeader
 	case stHeader:
+		if line != "" && (line[0] == ' ' || line[0] == '\t') {
+			return // continues the line before (obs-fold), as net/http reads it
+		}
 		if line != "" {
 			name, value, ok := strings.Cut(line, ":")
 			switch {
@@ -392,7 +395,13 @@ func (f *framing) bodyStart() {
 func serveConn(h http.Handler, w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	if fc, ok := r.Context().Value(connKey{}).(*framingConn); ok && r.ProtoMajor == 1 {
-		if head, ok := fc.takeHead(r); ok && head.ambiguous {
+		head, ok := fc.takeHead(r)
+		if !ok {
+			// The framing reader lost the thread: do not trust what
+			// follows on this connection either.
+			w.Header().Set("Connection", "close")
+		}
+		if head.ambiguous {
 			w.Header().Set("Connection", "close")
 			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ambiguousKey{}, true)))
 			_ = rc.Flush()

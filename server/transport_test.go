@@ -225,3 +225,28 @@ func TestNetHTTPErrorsInEnvelope(t *testing.T) {
 		})
 	}
 }
+
+// TestFramingFollowsKeepAlive: requests of every framing, pipelined on one
+// connection, are all served and none closes it: the framing reader keeps
+// step with net/http (else it would close the connection to be safe).
+func TestFramingFollowsKeepAlive(t *testing.T) {
+	t.Parallel()
+	addr := serveAddr(t, newTestServer(t, true))
+	body := `{"texts":[{"text":"a CNN"}]}`
+	requests := []string{
+		"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " + fmt.Sprint(len(body)) + "\r\n\r\n" + body,
+		"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			fmt.Sprintf("%x;ext=1\r\n%s\r\n", 10, body[:10]) + fmt.Sprintf("%X\r\n%s\r\n", len(body)-10, body[10:]) + "0\r\nX-Trailer: t\r\n\r\n",
+		"GET /performance HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n Content-Length: 5\r\n\r\n",
+		"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /" + strings.Repeat("a", 300) + " HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /health/ready HTTP/1.1\r\nHost: x\r\n\r\n",
+	}
+	res := exchange(t, addr, []byte(strings.Join(requests, "")))
+	require.Len(t, res, len(requests))
+	for i, want := range []int{200, 200, 200, 200, 404, 404, 200} {
+		assert.Equal(t, want, res[i].StatusCode, "response %d", i)
+		assert.False(t, res[i].Close, "response %d closes the connection", i)
+	}
+}
