@@ -118,3 +118,16 @@ func waitForJob(t *testing.T, s http.Handler, location string) {
 		return r.data()["status"] == "succeeded"
 	}, 30*time.Second, 10*time.Millisecond)
 }
+
+// TestCheckItemID: ids read outside the API (tagifai batch) follow the
+// spec's rule too.
+func TestCheckItemID(t *testing.T) {
+	t.Parallel()
+	for id, ok := range map[string]bool{
+		"6": true, "a/": true, "...": true, strings.Repeat("ü", 128): true,
+		"": false, ".": false, "..": false, "a\x00": false, strings.Repeat("ü", 129): false,
+	} {
+		err := CheckItemID(id)
+		assert.Equal(t, ok, err == nil, "id %q: %v", id, err)
+	}
+}

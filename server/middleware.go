@@ -308,8 +308,9 @@ func trailingSlashRedirect(c echo.Context, err error) (string, bool) {
 	}
 	p := r.URL.EscapedPath()
 	trimmed := strings.TrimRight(p, "/")
-	// "//host" would send the client to another host.
-	if trimmed == p || trimmed == "" || strings.HasPrefix(trimmed, "//") {
+	// "//host" (or "/\host", to some browsers) would send the client to
+	// another host.
+	if trimmed == p || trimmed == "" || strings.HasPrefix(trimmed, "//") || strings.HasPrefix(trimmed, "/\\") {
 		return "", false
 	}
 	probe := c.Echo().NewContext(r, nil)

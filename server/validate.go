@@ -170,33 +170,65 @@ func checkTexts(texts []string) error {
 	return problems
 }
 
-// checkItemIDs applies the spec's rule for item ids (the ItemId schema)
-// to ids that did not pass the validator: those of a CSV body, which the
-// spec describes as a string. It names at most maxProblems offenders.
-func checkItemIDs(items []registry.Item) error {
+// itemIDSchema is the spec's rule for item ids, the ItemId schema.
+func itemIDSchema() (*openapi3.Schema, error) {
 	spec, err := loadEmbeddedSpec()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ref := spec.doc.Components.Schemas["ItemId"]
 	if ref == nil || ref.Value == nil {
-		return fmt.Errorf("server: the spec has no ItemId schema")
+		return nil, fmt.Errorf("server: the spec has no ItemId schema")
+	}
+	return ref.Value, nil
+}
+
+// itemIDProblem describes what is wrong with id, at location; ok is false
+// when nothing is.
+func itemIDProblem(schema *openapi3.Schema, id string, location []string) (p gen.Problem, ok bool) {
+	err := schema.VisitJSON(id, openapi3.MultiErrors())
+	if err == nil {
+		return gen.Problem{}, false
+	}
+	var schemaErrs []*openapi3.SchemaError
+	collectSchemaErrors(err, &schemaErrs)
+	if len(schemaErrs) == 0 {
+		return gen.Problem{Location: location, Message: "is not a valid id", Type: typeInvalid}, true
+	}
+	return schemaProblem(location, schemaErrs[0]), true
+}
+
+// CheckItemID applies the spec's rule for item ids (the ItemId schema) to
+// an id read outside the API, as tagifai batch reads a CSV file, so that
+// every stored id can be looked up with GET /predictions/{item-id}.
+func CheckItemID(id string) error {
+	schema, err := itemIDSchema()
+	if err != nil {
+		return err
+	}
+	if p, bad := itemIDProblem(schema, id, nil); bad {
+		return fmt.Errorf("server: item id %s", p.Message)
+	}
+	return nil
+}
+
+// checkItemIDs applies the spec's rule for item ids to ids that did not
+// pass the validator: those of a CSV body, which the spec describes as a
+// string. It names at most maxProblems offenders.
+func checkItemIDs(items []registry.Item) error {
+	schema, err := itemIDSchema()
+	if err != nil {
+		return err
 	}
 	const maxProblems = 20
 	var problems []gen.Problem
 	for i, it := range items {
-		err := ref.Value.VisitJSON(it.ID, openapi3.MultiErrors())
-		if err == nil {
+		p, bad := itemIDProblem(schema, it.ID, []string{"body", "items", strconv.Itoa(i), "id"})
+		if !bad {
 			continue
 		}
-		var schemaErrs []*openapi3.SchemaError
-		collectSchemaErrors(err, &schemaErrs)
-		for _, se := range schemaErrs[:min(len(schemaErrs), 1)] {
-			p := schemaProblem([]string{"body", "items", strconv.Itoa(i), "id"}, se)
-			p.Message = fmt.Sprintf("item %q: id %s", clip(it.ID, 128), p.Message)
-			problems = append(problems, p)
-		}
-		if len(problems) == maxProblems {
+		p.Message = fmt.Sprintf("item %q: id %s", clip(it.ID, 128), p.Message)
+		if problems = append(problems, p); len(problems) == maxProblems {
 			break
 		}
 	}
