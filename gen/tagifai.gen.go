@@ -46,6 +46,24 @@ func (e BatchJobStatus) Valid() bool {
 	}
 }
 
+// Defines values for FeatureContributionKind.
+const (
+	CharNgram FeatureContributionKind = "char_ngram"
+	Word      FeatureContributionKind = "word"
+)
+
+// Valid indicates whether the value is a known member of the FeatureContributionKind enum.
+func (e FeatureContributionKind) Valid() bool {
+	switch e {
+	case CharNgram:
+		return true
+	case Word:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PerformanceFilter.
 const (
 	Class   PerformanceFilter = "class"
@@ -374,6 +392,22 @@ type BatchJobsEnvelope struct {
 	Url string `json:"url"`
 }
 
+// ConfusionMatrix How many evaluation examples of each true label were predicted as each label:
+// `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+// `labels[j]` (rows true, columns predicted). Absent for models trained before
+// the report had it.
+type ConfusionMatrix struct {
+	// Labels The labels, the model's classes first, in the order of the rows and of the columns.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Matrix One row per true label, one count per predicted label.
+	//
+	// Example: [[50,1,2,3],[0,10,1,2],[1,0,70,4],[2,1,3,41]]
+	Matrix [][]int `json:"matrix"`
+}
+
 // CreateUserRequest A new user.
 type CreateUserRequest struct {
 	// Name The user's name, 1 to 63 lower-case letters, digits and dashes.
@@ -446,6 +480,86 @@ type ErrorEnvelope struct {
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
 }
+
+// ExplainRequest Asks for an explanation of each prediction: the features (words and character
+// n-grams of the cleaned text) that contributed most to the score of the winning
+// class. The model is linear, so the explanation is exact: each contribution is the
+// feature's TF-IDF value times the class weight, and the contributions of all the
+// text's features plus the intercept add up to the class score. Explaining costs
+// more than predicting; without `explain`, nothing is computed.
+type ExplainRequest struct {
+	// Features How many features to return per prediction, those of largest contribution first.
+	//
+	// Example: 5
+	Features *int `json:"features,omitempty"`
+}
+
+// Explanation Why the winning class scored what it did, present only when the request asked to
+// `explain`. The class score is the intercept plus the contributions of all the
+// text's features; `features` holds the largest contributions, in descending order.
+type Explanation struct {
+	// Class The class explained, the one of highest score; it is the predicted tag unless the threshold turned the prediction into `other`.
+	//
+	// Example: natural-language-processing
+	Class string `json:"class"`
+
+	// Features The features of largest contribution to the class score, in descending order of contribution.
+	Features []FeatureContribution `json:"features"`
+
+	// Intercept The class intercept, the score of a text without features.
+	//
+	// Example: -0.178
+	Intercept float64 `json:"intercept"`
+
+	// Score The class score (the linear model's decision function) before it becomes a probability.
+	//
+	// Example: 1.7011
+	Score float64 `json:"score"`
+}
+
+// FeatureContribution One feature of the text and what it adds to the class score.
+type FeatureContribution struct {
+	// Contribution value times weight, what the feature adds to the class score.
+	//
+	// Example: 0.3402
+	Contribution float64 `json:"contribution"`
+
+	// Feature The feature as the model sees it: a word of the cleaned text (lower-cased,
+	// stemmed when the model stems, so `classif` for "classification"), or a
+	// character n-gram of one word, padded with a space at each end of the word
+	// (` tra`).
+	//
+	//
+	// Example: transform
+	Feature string `json:"feature"`
+
+	// Kind `word` for a word (or word n-gram), `char_ngram` for a character n-gram.
+	//
+	// Example: word
+	Kind FeatureContributionKind `json:"kind"`
+
+	// Spans Where the words the feature came from are in `input_text`: [start, end)
+	// offsets in Unicode code points, in order. Empty when they cannot be derived.
+	//
+	//
+	// Example: [[23,35]]
+	Spans [][]int `json:"spans"`
+
+	// Value The feature's TF-IDF value in the text.
+	//
+	// Example: 0.4333
+	Value float64 `json:"value"`
+
+	// Weight The class weight of the feature.
+	//
+	// Example: 0.7851
+	Weight float64 `json:"weight"`
+}
+
+// FeatureContributionKind `word` for a word (or word n-gram), `char_ngram` for a character n-gram.
+//
+// Example: word
+type FeatureContributionKind string
 
 // Health What the server is serving and for how long it has been up.
 type Health struct {
@@ -667,6 +781,12 @@ type Performance struct {
 	// Class Metrics of each class, by class name.
 	Class *map[string]Metrics `json:"class,omitempty"`
 
+	// ConfusionMatrix How many evaluation examples of each true label were predicted as each label:
+	// `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+	// `labels[j]` (rows true, columns predicted). Absent for models trained before
+	// the report had it.
+	ConfusionMatrix *ConfusionMatrix `json:"confusion_matrix,omitempty"`
+
 	// Overall Precision, recall and F1 (weighted by support where several classes are involved).
 	Overall *Metrics `json:"overall,omitempty"`
 
@@ -715,12 +835,25 @@ type PerformanceFilter string
 
 // PredictRequest The texts to tag.
 type PredictRequest struct {
+	// Explain Asks for an explanation of each prediction: the features (words and character
+	// n-grams of the cleaned text) that contributed most to the score of the winning
+	// class. The model is linear, so the explanation is exact: each contribution is the
+	// feature's TF-IDF value times the class weight, and the contributions of all the
+	// text's features plus the intercept add up to the class score. Explaining costs
+	// more than predicting; without `explain`, nothing is computed.
+	Explain *ExplainRequest `json:"explain,omitempty"`
+
 	// Texts The texts to tag, at most 1000.
 	Texts []TextInput `json:"texts"`
 }
 
 // Prediction The tag of one text.
 type Prediction struct {
+	// Explanation Why the winning class scored what it did, present only when the request asked to
+	// `explain`. The class score is the intercept plus the contributions of all the
+	// text's features; `features` holds the largest contributions, in descending order.
+	Explanation *Explanation `json:"explanation,omitempty"`
+
 	// InputText The text as it was sent.
 	//
 	// Example: Transfer learning with transformers for text classification.
@@ -1578,6 +1711,8 @@ type ClientInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -1592,6 +1727,8 @@ type ClientInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -2109,6 +2246,8 @@ func (c *Client) GetPerformance(ctx context.Context, params *GetPerformanceParam
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -2133,6 +2272,8 @@ func (c *Client) PredictWithBody(ctx context.Context, contentType string, body i
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -3533,6 +3674,8 @@ type ClientWithResponsesInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -3547,6 +3690,8 @@ type ClientWithResponsesInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -6330,6 +6475,8 @@ func (c *ClientWithResponses) GetPerformanceWithResponse(ctx context.Context, pa
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -6350,6 +6497,8 @@ func (c *ClientWithResponses) PredictWithBodyWithResponse(ctx context.Context, c
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -12704,212 +12853,240 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H0Jcxs30uhfQc1+W5beN6SG1GEdtbWlOHbirON4bTl5+0yvCM6AJKIhwAwwohhH//0VuoG5eUmUYu96",
-	"ayumyBkcje5G3/3JC+VkKgUTWnmnn7wpTeiEaZbAXz/IwctvzYeIqTDhU82l8E69izEjv8rBE0V41PZ8",
-	"j93QyTRm3ql3OAzCE/qUdQed6CDcP/Z8j5s3plSPPd8TdGKe+lUOWjzyfC9hv6U8YZF3qpOU+Z4Kx2xC",
-	"cR1as8S8+u8PQeuEtoYfP3WObv/H8z09n5pBlE64GHm3t773o4xY/BrGblrqxPz8RBEze3m5mo74kPLm",
-	"VcJrLfhj3ZXS1u9B6+Sj/bf18VPgH3UXLPpnlihYY9OSr/FHItLJgCWlRXcaF2tfWLrSCb3hk3TinXY7",
-	"B08PjvePDp763oQL/LKTLZILzUYs8W7NMhOmplIoBvjwDY3est9SprT5K5RCMwEf6XQa85CaHez9qnBX",
-	"2Yo/eRHVsAKWJNJg1odPXizxce/0gzeQ0dz76HsTphQdmSWYbwhXREhNrmnMI/LDu59en5JUsJspCzWL",
-	"CBMRkUP4nnAxTXUOZbOCSy7gRe/2421x5G9oRNwezPd6LCPv1Hvz07sLz/eUpjpVrVBGzDs9CALf03zC",
-	"lKaTqXfqdYPuUavTaXUPLjpHp0FwGgT/z/O9NIm9U2+s9fR0b8/sKx5LpU+PgyDYmyYs4qH2bosH8T8J",
-	"G3qn3l/2ctrbw1/V3nMDoufimsVyyvAI6uhRBM+MxXFrKJMJQyC1zVzPpBjGZt5tHpPFOIdqpQNzCNsx",
-	"Z2LJyqxQseSai9EZmdArRqiQesySDL3Nr4wMeaIKpxe6tVdOLttT4di+ff7q+cXz+sGd3PvggPrVnt3K",
-	"nl2x2uts+SgTxEXidq3IjOsxmY2pBvhpmbAIzvSFTAY8ipjY6qGOGY1Y4vneearHMuG/4y+lw9Vjg2uM",
-	"RYroMSM0mnBBEhmzM/j7is3JmOJv15zNWAI/5ic6zFZeOdJ8S0VSfN9AifsPdqDdLR/o+ZuXBiJPFACB",
-	"TOgcyDSSxIARTvKlMDcGjWG8bZ5m6dS4nYXAs2dEMQZHBESXkFiOyFAmGQI+jTphl51Qr3QPmAGqp+aW",
-	"T97hSLiNFcz08LNlphYeQ8pjFrUJSAy4V0OAIyZYwsMzEjFNeawITRiRIp4TLgrgfKIMQH2Siogl8L2D",
-	"K0fq/RGA81rq8ziWM3M9b5GILeRLx4/fke+eX7ibguLMRAqSgTI7bHz8Ukh9aZ+rHjvugLyWmrg9FM78",
-	"u+cNVHv4mR65uckIu+FKK58MUo0XqeG7wOpwU0bqQu4Isg/seYGACc8jA4ShaRiyqVZlYdNRRbaNqkxo",
-	"1vpa6hcyFdFDXNw0GZVRREiiE8oFFyNCk1E6YUKDlByRnifkpUrD8SVNRj0vxxODIENYYQU9DF7g0ldh",
-	"xcG9sYImI7VXWOAW0eO1JGZUkshUMwL8Uck0CRlQ8Wup3zIazR+MaQuJ6oqh2VjSiEVkznQZ/AmsoAJ+",
-	"w4t5yMh7Qa8pj+kALuBlB3G4hUt1u4Bv2PkZ0cmc0BHlgsRUG13o1vfe0Ll55ELKVzQZsUdSRmIzl2Hu",
-	"VJCDzsnBfnBABnPNVH485tFLLeUlPFs9I6t3kOdCcz0nF1ISXP8qRaSz/5krIkXQFGSMjA/e+t57Qa2E",
-	"ueXLbx0Jlgonl5nVOhX5lCijRfbKb56SbxhNWEJ6aRDsh1dsDh9YkQumxc1UTrm00VW8sLMlufaBtBIj",
-	"1gvpYOcbfihFSYyMJEPp4krIGdmRgASazKgB87W8YtFu5SL95ZdfWgbgTGhz6AuMNrBcRrQktPAsXNLl",
-	"axUPa+XF+l6odDqViWbRjyzi9AKeeQg0fIYjtmCGEhbauYhZH+l5mt3ovWlMueh5TkbLFnlGUsVIbUkF",
-	"DMwevZyYDV3CDzVczJ4isG0Cq1rJbw6/AMNHvwqcPvCZn2nMI/hy6+oV3g0+HJxh+oH9XD7lIWdxVGQz",
-	"BSGbKwUoWT2laSJD8+cgZvZ2WHlG3e5nekaZ4qNKtikjZg8SRq9QTsYh22AKtcODlJ2MsvHNccXxT0M4",
-	"hqXLylbkf/KmiZyyRHO0WLoDpVHEzRpp/Kb8e235ThB+osg1jVOU+1Y/5hsGabY5J1zntuYJvSlO2AGD",
-	"a+Ubixxy8Cszh3FbtOF+wB18rD31sbqonwxfrkrzTxRhFjiwj/NkpB4EvnUA1dYC6lD5bSPHb/10nl+z",
-	"ZN6g2Azm2akshzis6uO2zqUZFk/K5/IN1eH4pWaTxdAY0lixpkPnmk3MPWmpuQ5lHq2iazPzy8gsBNhZ",
-	"I+SniTQ7fKKI5jpmhIqIFJ4iv0ouEP8pUVMaVlwtz+RkShOupCADpmeMCfKvn179BMO8ffb6NZGCJIzG",
-	"ZCaTOCLXPGJSIQG9YmKkx95pJwiCAAgo+8YvuF96vXeNjpbioYHXybHsysnZU/hBDuoAOCcD8xv5VQ7q",
-	"8A1jyieX7GbKE6YuaQP8fhkzYY1CcP08UQReIjGdKqZIKmKmFOEa7b0qM5SH41RcoYH8LPvSDgKmRQ0j",
-	"0yuUyX6VAyLBmJXICfChmCo7aISDlU+ldmnsn5hLw7Bssw+D5Kxlbpk6ZH0vTBg14sfSHZslGWHQPrxi",
-	"eryz1ps+kqJBdvxezsiEijmQhSJjes3IwGDbmIooZhHZsXTCIsA9hA1ItuqKT6fma0VoDEq2/XW3tOpD",
-	"RMOqs8xHoaEJFPMMEtbIWAKCc4bsF10nBmQRi5kuig/53nGclbsPZRpHICwNGMn2XZq+cSdDLrgar3O0",
-	"7slV57oBWvHonh7n2oigIi3xDaPKYuGD4gnAb5GzuDbBNJGjhKkFd9YwoSGwSDnMsBJwsXwQ7cMihGRq",
-	"LTjOadsp+GrzQ0MHsQdsDrhC8xIcy9gxPKHfatm/Wzzq7+LujaYHPIlFAIBUuKM1gD8jdKDMJTozhy+M",
-	"Djimqk3esWuW0NiNr4ga0wQuOmLuxwFVjCSpIIwi8zRc3rxsMH3MJo0Abj2NTobH4dHgsHXTvTm5agK4",
-	"0jRZi/XYB80izAW8RfaD0nh9+v5vKUtZ1PdJ305qPqo0DBmLWNQ3nKaP9NsnO2B07gPn6CObEeaAP3g4",
-	"iud7dhAj/7sxvIwBfCxuJ3+ytlgtNY1XsgsHNHO0pZCDYBHLu14niGEd6mqKPmi4ui3QHUn7hbgH3KK9",
-	"FjIAFWizdGEtu/4fREBe9nomd9xVxiyIJ1WJ341diNvYQL58iXiRCZfO6TWg4dUokamIGsRN804zRsBP",
-	"PnIDwHwqCI+QLyoiZ8KMlr2/EmQgMN8Cj3yJLzlMnXDhvsmgR5OEztdH2nzPZqVnmc3LcDf3EHBD5IxV",
-	"bN482KaC7rD8ZWj6WIrclI5Y/ZR/lQO18J5WPhFsxpRG0XWzUwVCqJ+aYDf6MkwT1SRjmXnxN3u1EPM4",
-	"LD27uiSiLkjEbk858+w8PTk83D8KCv9rrZYtKocGQNma5ngOyzQbyqgbTenPgI+9Vyy5G1Wfm9MhqcLI",
-	"svK5ioVhdOZ5G0Xnk44hkKN9EssZS1qhuedjZjQx5ZOIjww5g4JI1ZhV5KiQtwZSe/7dIud8D2JLViDS",
-	"W/NMFe4ulM/81kRYRXpqkOI4iyNFGFgXXFScuyrLMMwse03jfH9x8cZoukYTno4TAzmLsni5kVBGFdz8",
-	"6R+NUq01Dy6cxEYA2NGtWa48MvokFsg21tK4cPzCen0jAcLliqpnYTsxF+XtdJtFiYItc4n6bMFu1KMJ",
-	"NfO+ffGM7O/vn5ib6f3Fsy0KeGA5bdr8+7evlgJ1gat0FfNwWJOdbPkcihDCxTXicMlC+3AXwy/OyTNL",
-	"JIrV5becAX2BJWkQG7kC4gh8QjWJmeHKEjFlraviDQ4ChLD4sq+A2K5qexxaYHBVVej6ntFYjxdAreA8",
-	"ywMkgVsOZULGckZiKUaEo04Gtot02sBkFiu1htFlTMWOD4+vrdAmqbhcpIcbfY5Ha4y/P+zSk7ATHQ6e",
-	"sgN6FDQS2dRg9aVioRRRA768wx+I4iIs+R2tYlea8aDbrEPXdOWlEmBFyNtQTakrJhaWtb02kS8izqMr",
-	"IBZf72PiHsMQJByz8KpKDta8XLeqCtAIwKpzRvrfPb/IAtMgNPOT+bXFo9s+GXIR5brjE0Xy59Dl0iY/",
-	"CYObMeuJsTQ39WzMEgZRCICvXJERv2aC7FAMGpcJefbuZ5St/Dx2Sw4JJbGUV+l09xTlnE73uCfCMU1o",
-	"aCQcsvNecMOT4eojU8mF0V6QHsxMWrF46IPdzao2U5aETOgWE+YVoPSJubFoT7x/+2rXPEtCKXQiY5JN",
-	"RHbe/6+RQ80SzKfOCx/+ffrCfXPyYtcHziEYB9Nwv90nQiY90W+3+z6ZjXk4hvsqjLk5cZKwibxmhCrc",
-	"rGIjdM2QczEnzubs5p/QORmA4Bf5pL/X93ui//e+T/p/Mf/5ax8NqFMaMkW4COM0YtFpZa8ZUEQG4p7Y",
-	"6ZfOmf61+2LQB/bXp3uD/m67J0qc5KjiCOgeL3YD/Hvn76cf/t3rpSDCw7+dF/DP0xf458mLj//nw7/b",
-	"Kx5ZPcYfvV77075/u9sopv7IdMLDBpb2JmEhN7zBCE0hjWMA44sO2ZkxPhprdKJYvz1iMVHWzhbGVCmG",
-	"QahcXMv42lqnyzQ/7NSnfdFBJB/TZCIFD8mEUTBJTt16YB24pIpl8uRelkmRTi4VjKWWmKDsE7DGCcIO",
-	"tmnYVaohbLXMik+a5y2IlNnOlhxCdaedexphDfTq073dNlQrnDrfabYG32BBGfhNNw7kTj36hQOzvksn",
-	"E5rM76Efu8yu0m1TGrvBk2ejDJ1GMeJKJ/MGr9463i23ADBz5GYhqkg6xSDGBQpJcBGcbKqQiHtluNWV",
-	"PJRzLte34YLoVbx61RkJCi6BSFZ0/e4Sm/FlKFOhlzAEl6GRA7pmmO6uFMeszl/da3UVK23DgFSPZXHD",
-	"kL4FIr9a9o5fjHJYS48qU+IK/ckuYKuxEThmJR7iNZu9Vyx5JHinCqREcHzxhFyxBnZAp/zyis2XmsZs",
-	"mGSbvMTcrbGcCQL3tzTaCwpqIJGOKBcVQh0NL/d/67aezv55c/VbMDiadH+4OY4705+jk9+/O1D/Gl8c",
-	"hq8D+jZ9zr8ZNjrFzCpWHbeBau244EU/2+IWDZjOzljg0b5LtMhAfet7b1gCPFCECzjcNH+AJMxIRm3y",
-	"C3gQyJDHmiU+JuWgr4kmcADThDnTfC1iQy0NPFpKMVawqwUe2R+MTAUeDpgFKBI+LYo+8j0Jwl28wcQq",
-	"5iF7wB0IgjM4rYZd0ziFMEiimIY9wQOwp1PSV2OZ6EvNbnS/J3YgPtK8OoRkQIgKPyYzmURqF6igL+Lp",
-	"ZShEn+wIqtOExq2YilFKR6xlQyG5GPWEjTlSeKxGUzErePb6tTLaWyiNBJzCRWRVhjre1oBdQLVHYi8W",
-	"X2tYOC0j/VJrV+HRmuxX+G2rnLlOc1VRq7CsF0CFTfIWUKPFowYyLvi8HR34lkAzPP/YwO3eoBRyNw8I",
-	"BOUBlmpJNG0wYGKMb3NkY+FFsF5OpNKkEwTB2rfuBbvRLyFpvea+3MSeiYtsklfeZDLagj3QkTkTCOZn",
-	"N01Bg2Z1l4vDAc0vhELMmhF3ay5Q7yKhQg1ZQmJGEwh+RL4PX8tkwhIFGj8MBOfNhzYyu90cY2PDly6n",
-	"iRzQAY95djcv4IH3UOSardY463wphwdPsdHfISizUwIKVttINUta11YxDdpB1/cmsZwq+KNj5PyFLBHU",
-	"xkPfA0sNvtzE43JYaTpaZIR3UXCajs5IH0bsozBvKHXGIZiktG2XRzqQ16yk/uhxwtRYxhVtZ9lGVkZq",
-	"5vhX3c9iXFhOCWopJEDVsEJgMSxsQtGINbmzCb5hsOKkG0SZLdnJT6I4KFAWoKiBoG+0XQAokUmEXt81",
-	"nSwZF2nwyK/vJNgIAuu4DdbSWe8w+b3s+8XzWYGJj25wKVLBvWSCfJyKyvYmkYPHkqgM1bMnypx0c8j7",
-	"wuA8GvNrhjF4EOHbL8of8CNY0Gg0bxA6KnCzk2wz3sPuqwbYGDMDmkgefrTRVEV/dBkgeRZTgy0rcUSB",
-	"Y3Hl5158mWrFI0a4OCNsMtVzvCK4drdBZkire8KXJkxlDKgerFjhMwvDKX6xRVLAB+0Dz6NGxFQVs+6y",
-	"lKzqtOvNkchRQienpF8sNdT3Sd9meJmPIo1j868ZF1wnWspLUJTgWykvY4lPms9DNnMfJ1TMzWfr0zAf",
-	"DYbCGOxGJ/QS9mO+L8ycJeZD5KlMNbssfNUT/XqFB/NkOWPZfNOcWQhDFNNezaNZYRfzh6tgg+vCEiFu",
-	"YUhrsAoaY0LYpcUY84jNDl28Dm2FyUtwKhkA94Sh4eIzY62nzsDXr3qQXObdKprO6MQvxGNom8lZ4+hv",
-	"bShSA8pQtCpN6JxE8gzv4qwgTCQJje2dBMQjY6bIgA1lwgxpTei8yJewqE5+w0C1FajC06gZvUNjpy0w",
-	"djcF6RfwHBaCIcH2W+cr13evYnbfCMlCHarawbyDvI1lStB5UVqyCTKQuwT+4Du6AwpDglJkizctD0nq",
-	"bJAaodlkociVudLbNd/pHTMiGsSlTYXVz15dW62fnRTVs+5K9SzYL6pnh9tQzyrxk5UlNl1l7EZfqjHt",
-	"Hh41Dz9mN+Td9+et7uGRE5NBD89y95uThbxu2D0aHBwNjo6Hw9D85+RkcHC4H3ai/eCgs2/+3+1GT4Oj",
-	"g+P9wZAGw5NjesiOj4+6R0fsKWV3luXXwsf1oqpRWG9IICgAbX2Vc6XnqMqKHl30r/HCu8unlk/m4K/K",
-	"qtW5/twY9YcOGQ+CjdX0ig7lO/EZ9HK3EJvp5pJk1lLV66e8wna4XFu9d8h6DVUwdD03fG6e6Gy9AUtN",
-	"tlvKXT4rmHX9IAjyoChl/VfFoFXkTq4e55hr1pQBfU+D6HYToRfmQL9XTVb8d3LCzEZnY0kwui6vqHNH",
-	"WQnE49WZwZ2tBkoUchgWJCXUQ2Gxis3qzTxRUF+oUPmmkDXJY2Z1Zhpqfs0W7LZ7h91uJR9i5TX2YO74",
-	"jb3V6/Oiiue57fahHjGuoCGMA75e8sbmQRwIpxUMH6fdqocQhqzYAa3a+ei4Yud9KYbyHihjxcEq1hQH",
-	"b1AlCxZnmkfCP0Ktk+biImSHC2L0kZi13NKyOt67jSEIELet0sna6gJNNB/SUJMhjyvc7GR4fBQFx53j",
-	"44PwaXR0eEK7Q0ZpEB4e0ijoHNL9wfBg2Bl0B8HguNsNo85hdBR2DgfBMAho0JjCbwNfF4hxNio2t/a7",
-	"bOOKObKuOqFm569wVaE+t5HRcq078IEDBldp+ZtGDN41YGG5qyjD3yTNcsVllIa2EIFDtM2dRDborxH+",
-	"EOkOxV5LtcjVQs8QFtPPyjzKmFGQsRX/nV1iFcjmbBL+O1tNM4fdg+7xcVA4WC700YHXFD/pEOVysCQa",
-	"DSQ19yThFeih7fCuunizOW9jv5k7noIHLeNCJbjm1F8iqzIkmmQWy7Uf67p3AasLraRq+Xs+kXG0edJ0",
-	"6eJbIQNkC9mqGOBGLUkCQIBhmnA9fwe1HGEjA6jWeJ42Zcedi7zQJIjNVJH+WqU5+23yDza3+QKIIaBc",
-	"9UTfFdQBUcX+iP6/Nz+9uyB78L3NZIF4TSlC1ibPaTgm5ggpmjl6on/TcvBpGZG5D7wTLx3UBMG8zzVW",
-	"yj8lfTTb9+1iST+z3udfASFaZwVWvDTcxVW0tLAfaz3FYnvcyh+hFJpidwfb/8Ntc0K50JQLI+rVpQU6",
-	"ejk8f2m0Z2UEFRqOuWCtTB+1arJvE6W4XqAv+4QagCy5M9EfVLpswTtmbluEPsabtHuiJ/7yF+LorSee",
-	"l/KrfQJFTxTE+0GqpQ86lM3gAqTM4kmJohOWoeApuLzAhdMnO7ox83rXrAncYlCjJc+2BVecS7ft98SO",
-	"SzP2yfuLZ+a1NIntsO/fvirWPAVvC4tsoKMho3yXkH7aE4W0UXigjXmpfdxazJXGvBxMky3VyyB956Ey",
-	"q8LkoLIH9pT0P/TA8drzfFtlVOHHIP+m5300e/zQ835LWWIfxUha+KknzG+QrQU/QRXwj/1dn1AyTidU",
-	"tBJGI6hXmUPZ7DhHq/wB8B+2e+IiywrHFKZTA5c/XKL4H+hZ/sN81Wq1iP2v+fMgCMgfWHhkSecTsqPm",
-	"QtMbn+gkFQgln1gXKXl/8aJ17BPBlDa4rqUkEWPTXTdDh/yxWanbfrWQreNO/WzMfbvqxf0g3JMHOHte",
-	"ehwWkH1ja5CTHYjrwVuXUEFSYdYi6jpAtoRDu4RCyfuFFe8Rn/tQ6b5P0CkL6JhlZY1lpLKhT+zQa7Uw",
-	"ITs0EyAyuQTresPTmHsIF76Plc/glOr5uG76zn4FJZprUD9RJOYTrt1bhw2IVK8ka5/uditbXKemKdmx",
-	"zmafiDSOzTlOuDI0ENkiEr6NpMDYLIOJkPAClGoIDF0xUkIiuF88ZyBW1AYtHA4z0ij1sTizJ1btY5FF",
-	"uK3TzsLNsI/I2VCenewoxmzmLmYA76GrH1bXE+/kJAMezpWwYarQ1prx5JjOzdmj+9tAIrt4zWzhWCom",
-	"fAIJivOeMJhsgywNjCi8o2bMIJndhLsDXH2tZ1IIFqIEEcZSMcPI9FimozERsify+TJsn7SzqwE5OTB8",
-	"KLc4lnGE2I319QZmV7RaaKMnYi4Y2cEXc1khA7A5TxpFCVPKZvEioySKzhWOnxVYqHJKqCC9gGFW2WZD",
-	"yEUFq2GhENhiad5wBPcSZo32v5fmvcLvDsezwh8Gz/OXZLkLCpQykPYsoDw2mq4tcJ1tvPXcxXcQuHJP",
-	"Op2uEQbRp37U7jjq3zfsuiFupGlnZgb7JGBLkVEcHZB/8G8cosOgy+NOyB/mEm5Yr7QqJRWkD5U2WdR3",
-	"4x5Wxy3FqpghBVJCZkjKB+u0A9hBp91BmjpH3pURUhY1gvIHjcjOQWffN1eaT9rt9i4GPlGsdxlxFdIk",
-	"MkeUTqGIzwH5kX/TEzBHQGx1Ap8oiVINtbnjLgVQRAokw9nYXGewFLsEM4dh1IohqpsxDV2eNY7Rfw6d",
-	"3E5JJwhaRqDlImV9MmL2tsF33djmHQ5VMdo90f/++fm3KC05wpfCVuaBew4XDr8p4E599NrIVGfM36wK",
-	"fjI7UQz5iit4b7t/GL44YCFNsUgPhXs2hj3GVI3JTn8vkqHa61sYRzzB5nQ7+0Fnl2jZE9nd6+aHHVTl",
-	"XBLSJOFQ+JX0/2/Lxuy0Xn7rSO4UvYRWILHQNEqSj4Qr2AzKp4AmEfOQCcUK6sGPLy9KtcDV6d6enDJh",
-	"W5vIZLRnX1J75lmox6PRbYVKQ0F1P/U67aAdQObSlAk65d6pt98O2vtY1GkMmt6e+c+I6aZkaEMFKg9/",
-	"yquhpFNAUqxbYO8bl3faJuf2RM2NlArNY0J7onIrIQQyhv4yMjuGm+nZmIVXXqWjYTcI1q8QD2/IKwgw",
-	"dfnFLtrKwMdcy0UTgbW/FUxqzg7WZL+qlkLBaiYZ0DulkvFQEmpZa4nuFvptodK5Xmn4SuWS5b228pPO",
-	"yt84s/mt7x0Eh4tmy85ur9ZP69b3DvEwl79Ybr4Gb+2vfitr/FO0a2DznhwVvi/UQDHqOx0p7/SD950R",
-	"vWjsfTTv7jk/QCNpIFfISpbXCuwAjwdh31o42jVkHzF9bqa4N6K7heb7O4/j3MnQhPCZjyOejinEPwVB",
-	"x/ecgeEygXYfQbtzcHQC/uvLYcJ+806fHvqeGCV0cjmhN5cJFQbHj28fH+NhAxtgfame/gKcb/DPZP69",
-	"LxnbL+r7aqoJVSAEyDUvkMHeJ5qMbhcSA5gWDYplmWrVGc2VkOlGGdWAFeUgOFhEG3BL5W2OP6zK36lN",
-	"6xOqQFNAPQbVH7OhftnMXsb7xr69FJaztGevi/E4OqiGfFRDPD7em+bdit/avjz5aVf3UqP9RiL/cyh4",
-	"r7yWzeh5FTmv1fgD6PpgLULDnnn3YQQH3e7qF6ttcT4DBtLYsWQTHgKh2i1XiXYhD8mrp5bL0vqkD6ah",
-	"PgE1xyCeT+QUnfPx3BUUkIpZE5VgPWGtxP02eUMVair9QpxhH/UEiIKjivTdt1oazSYPM5QCE0V7Igsu",
-	"tLqHYG1yjpFEzq5d9BygkwHb8RoZwLmSUbLqiSQV1v4GZd6Br7Roqsf9JsnYMLGsnvAqvvgTwgMr/BaM",
-	"hwiRMuvLa5ED0wO7Vc71sjLeOVVuXPe8Ft+2ILEJC6sZ5dJmNVEyTdg1l6kCsD9R5QO8U1ngpk3awNMl",
-	"3LzS5P7jp47fObltrWx43+zQVxoPxpbYr8WrdoPmdQINlJYZsSFNY42v5DH4NuZwcX7G/e+fqc3zKjMJ",
-	"iwpmez6ZSLBYliN2my4k5AsfyuGIi64UbCZiW3u47hoBNqNo6jFRV+3yHhDQyaHYoWDRpC5LsVi5Hwv1",
-	"uzrmBe3vY6UE9nqoufUL+HDVBZwz5b8DZv2ts8kFXC9u3nAN51HGWUnsg6Cz+lYqdWaEl9a4yvIe5V/K",
-	"HV2+css+9w8fb0t38CuudOGCLFy0cBKG0Vb83kaEzdLQbn1vKlXDvftPw8aV6yshS/1n6k0EnDegWl9/",
-	"RyZoQctCT6A5cdnhuVvq4+PMlsuqiTrDJBr6sa9sZp9zzCYLJmuTd0ygh9Ea2569+xlCeKxPtiesWTyR",
-	"s1PS55EPhXAyG/iPNGJYrOjHVySUcToRCh5zjEkKH6xtftHHrukIauk0BqzThNmg9d3cLNYNukaSgVpT",
-	"mezwqxzA21yrnui/cs7jNjFERlSaXPNrBpnDwLFOoVqqwacknWps/mJ+SyfMVlS1XaqmUxb5aDUWEnuQ",
-	"5b4+PeMhA+UMfnDdlHIMcOdttCx3tlz1hJC68BSWyXo8aQjPI2tCgHoZU/obuUnHZ4wPnMnyPXYxky6+",
-	"omQ6sSE+H7BNG2brQR7DHTumGekARnqaj3SvzIPbj3dg3y7p9NYmo+2F6rrUatOzVNITR/6dNtoTT/37",
-	"7CsPuaFNEb0VEic5hfs5hUMgyzp03FDQplm55JV+K+2aceC2JmN1N0RNK2GXsPOfTuquSVHrC09bEJwK",
-	"IlGmB1iJqLvQFH4OTabLvZabOqZ2g/t3TC1onHegilWmBcNruSK49UrX5FerCjhIMpRG3nBcv6zHFFa+",
-	"13Aqy3snH6wjhHxDo4zqH1EeezQjS2eNtVX70sN7h+sAoqE59Zdl2VkuZr4zsoVLrjfYubGgWbb37H36",
-	"VQ6MLIfkELOmNuLfwveqKga5LlQgxKBP2dbv5UObo4UUaNi7lQZPe4IW1VB4uVCxQaEqiu06MzmoTar1",
-	"pbCpQ09YOUlpOvfz3gZzkOsK8m6pzr01r0uV9dGiIuqJpWXzR5IpDJwxIqIVaye5yJiBxiytJyDexMhQ",
-	"tvWkkb2ceBZSYRtJ2h/zrLYxVWh6yOAGkpcB1lkxlsssHZ6LGRwDGaxl6+qJZvGObCbd4bJL0t29bBUh",
-	"FSGLqzfpedlaYSVlMqbxsDWj8/tdsZ+zfWKxoeHb56+eXzx/WFtD/VJ7mPvZL9Q8LFHKf+al95laLZ4B",
-	"6Vmt2MD/XleLv9h1gJn4iLc+gVrhyieOlGAB6JcvNIupuRy3x3IcHZY4zvc0HhLb9fK/jrc8uBHzsRjL",
-	"VwbymAzkBapK9+MaFWdZ02LzR/Z+kIOX33q3HxcIsnuVsiErWVK1vEatkkhB1K35Ods9sRX3JZRG6YmK",
-	"+xK7xpZteXOmQbo132LoxCp/ZLFk5QrP5HZcfVDOZXNP3n637sn73838diUhf4H7DtxvG/rv0GVXcOD9",
-	"GR6884Ueuoo/q1JCdQ3XHZROy4qiYZuohstpYSWyh6j2VSnu1VSuq1idaxsltYpews/qriwytbt4AxeX",
-	"k1rqFawWHfp6rT7StfrGHIAeJ5BYQ+1VNS3x8ce7ZG0+EtT0XXSh5q6zwJozbCFcyDkNqS0LgMkZ5vaM",
-	"Y99K/JCeBxGIPSGTcMyUTqiWifOkFbN9nOWCK0jPUs1X3zUT2Kf+voG7bsvFyF2sbFxjwZkYji89frxe",
-	"8ZQ24AzlatMLxGp3jlwR2N7jx9suiX57Zc8biz4vDBcvZtWthcbYaqiWrOfy/ixCGtS2GTbFcnQ9cRjs",
-	"O7OmHlONiWnmy5w8XM+0J4oYNBpQxfLcWDuoTHoitxjOEq41E2THyKRDHjNVMCfKKRPYEhOeg6QycLO/",
-	"kUqPEvbun696BrbWSQxpRi0p4vkZRtqbzdlibXbvmEKx2ybnsHsyoDEVIUsw86gndEKHQx7aAD9J0DuN",
-	"kGmkTcxs2gpxZgeZYwLa05cRJ770pxGnnX7L1JnngiD8wVOLJ/NlB8a/ddiygrQneYfQhdpeli3qWmJa",
-	"Le9NIs3hs1Shd5vdTKXirvXDhGqyY6XCngjaQftg9zRLioxSRG3IQ8BMN80m05hq5rtMcAypyfu790SW",
-	"xcsFGcZ8NNZ+SW8ZzJHn+JnHAFgOHfnFfiLQ06lWmDcfx7fddaYscev1S61GgKAhVBeDT76TJEkFxu46",
-	"fm++H6Q8jggXCI3M418zzrleWCsJG8IYpjHlohzI8Bfy/fNXb4jVNy4LILkEgxYpiK+2Z30zqMolf3vi",
-	"L+TiX2+eLxkYzJEs6YmFj3yCaf7Wc9pQz/M1Hf2thypOz/Pt/H/reZ2ed0v2l0ZFrMY5wLS1gx0sSn9W",
-	"t3Jhj5MMMxaQb9aNcUkqV2OzUVtC1FyG1Yg3yFWudcBEH1u70VyCnSm3kNcoGiJvs6pNjamNy3T0cr2y",
-	"cpWahoachfgO1xi0+wDK7Mobz+5rg7uu0hl0Ea5X23PeXS390whljUjSiUNGRzJvLco3a3q2sUGBnPaQ",
-	"ZbUMkBZnhuWdf+9HP4b/Wwy/J/U4zC7H/GGjNSzMtIiSHo58/iTi2XPL3JSI1qKh+1DOf7t5psjRNyPQ",
-	"Te0wcJ6vDdaiLaaBuPcsDrcKNQfvPonv2ZrilYam9IopQgttBFhesDsrEIGV4Kz01LeqMtWkv1eoeNlH",
-	"ebOPiZ42GnvAMMYnj2Eu6ttOPc1LdHBF1IxOpyzqCS7OSF2oJkMuuBq7DJfCwufE+lVBekDFXMhMMEfL",
-	"khHus8JJMzptk3dMQ/gNFVBeMCmulZJExvGAhldN0rFiutxK5l4R0W6miu4r4xgSAYwe7lbWKfLJgnF7",
-	"A8NxYwucBXylqcvNqqDb4A67Z9E3tf3/7LZsi1w83A3R2eiGePP+EW6IGgvY9o2RpY3ImSsi4n2NZ/3v",
-	"iGfdKDwVjPz5NbETsWks5xAA6hjU7tqXJlbXXSTU7hWLwS7RHOs1xcv1YQtK5IRpCnUkGxVEVwV3C0Ju",
-	"U1LLdT58jXPlWzV6YlZifBsVwrOC4Fuo6r0Og92slk9WetrWcygUic5KPZfqOGclmR/Ul7spf87ObwPG",
-	"XCu6vJw3q68C/T11bpopwwVS/PPFe7eYvU/201qx+hkP9oGzZRXTnfuqZHGmOhyzLBZqKBPCdbFwHSZ2",
-	"Ip2RVEQsybMOsYg5sa5aYKUYvHRRz0P1bWXbrFy/eTpPmq2nC/gN0fI7B8HJbntBVHpRwL4Xi7azNQuZ",
-	"XbeYRikzZ89HwX6wT1m3Ozg5OT4+6gxCtj/oHg/39xkLOwP29PCYdjv74fFReLIfBk+PogE7GR4eHoed",
-	"Tvj0sPso7LnM1Jaw5+OwMwxYl54M9qOD8PBpkT3bXlN34c/dh4h4vyuD3uvegUWvKz3PqHKIc4ZBDNzW",
-	"J8VA+P/QGJvgZPWLz2zJ48/5kvjWRcgXWh1uIsf6i2yweZKSE0CRaTcUPHOpVwV7SqM1dmt8sObN+LnJ",
-	"trC0bl2pK85/hshaaeAir1lCY+gQM+zY4EeRTi6Vg2PnpAMBjWEeHtkxRxPCW0H75Pb2EeTgz0UK3us8",
-	"HJP9KgXfz6y9KW/bguTrr3zYcbOF5mmIb4Wiv5mgiyX40dVhEbCPlQjQJO38ScBk+xAxxdQuoYrQnmiy",
-	"GQCnKBU0yfNcBZu1ycuITabSMNbTXDwGIu0JLNBvY7q6QXBWrNOPzfAFdhUoOeESBhUYT1CadnvrCajm",
-	"jjbxHQwZ8InjsbuFAvB6DHm5TrQ/w6Ik2MdBCqj4QXvioNu1ZnYqRhh+Zt5rk/fAUcwQWVjahF6VMmut",
-	"pbfB6o3saFOLtww10y2lE0Yn5fgQOFCElzkWCwu1Vzri3SVhFxel9xtxo11sCTbggkJ+wFpBGKWeVJDd",
-	"WEcxqZltIbVtszjg1wJlxa/0ifiqtDys0nIHk//hZ6ax5KyLzJhhJbbwkLUQUFVq+QZ3bhfv3E3yvvFk",
-	"F6nYONdXZN02sj6zYF+FsZ0vVse2RSO+iHJ2GyvHX91NObNA+eTuGvn6JtdqVuljCbuNNQFf8StWDbZw",
-	"3dQb3F3lYn/QQ4MLpRmNeqJSJFgKdgrSaIilxHJZVOUNRLJHizVHsLzg+iXlNqw5Ysf9hevxNmIoYqbs",
-	"t6sLy0EcNZzyVqrA+dk4GAWroWxgZMBME05jIpieyeQKQlmg08+b+YVMwjGI6BdMKJm8iOVsw4JyNnh6",
-	"RQQHxoxrCZHTDyCmWmTqLIa83xy8srgTSDXTlYtpqi+3cVQbZrzm+a4rkl07eaZrQ5rrslehJmFxf/dF",
-	"oc222Fl7i8HSLVYHhmzpJcavtUxYzZXqHtCGVboSNqfEVa7dn0TRSQdYCike2OuOGz1+mmqsUvA1GOdr",
-	"ME5dOrqgWSda5aQDbEhbF5dypFyrgFzF/t3o1/iF8dFYY20NtHv7BC3ewIZedBo7FBCJ/XKZYf3YSlAx",
-	"7feEtbH7kNEErBqGMb/HPGRZzxSI3yF9bMHaJ4rFsH8sBZHos57IG4j5xKxmCp5r7Kmo00Q0V9QYMV3s",
-	"xb5G6xMzbt7L0CAO5kiaOcoVM5z/oLkuBW7FW5u/5Kt8gW9uoxxFwcWRYxiu7G/58mv39QM4Sh7fjVHY",
-	"xN8rW96E7+ejrMy3zh+1mJPVwHZIxW0PwAzRoTFm+7+y/0kBspt0PbE8DdC0Uc+6oCOVX7qF9tjFwdE0",
-	"Dw9gyR/kuEbzKfX97oli3XGsOU4Gc0KJmtKQtUvpjaGcYFn3WjEiaHViG9zm7axtsYVSPigEPwKjbJNf",
-	"nPJls0fx+yeqnEVqu/jSgbxmpVxRPU6YGsvY9jDVFHwKeevxOxcWz7XAnqiqgWekxKjF3LDwCc2qny9R",
-	"E7/qhl+gbrgJ3L8AdRCKHuUVkDorKyCdHBYrIHW/LNUwaB93Niz4VNxup/ulq4mO83xVBB/ETP61aPg9",
-	"ioYXFcF76HxNlbGX1twoYG0htJjaZibNrWr8pv4xtjlxQY6ppiu7mokY9gHjz8xXRgrKC0L4UE4Hu1HP",
-	"CRUYg2HH2PWL7bJd70vbaRs7yfNwfIq1EO2+egLGITKOiumAOC2IOOAspSRMkwSa8gm2QLmslmi7f+ie",
-	"daCWmyzjOQzmy82sX8sFblgu8NGLBRap8eg+pQBXhgJUC6R+rQT4WTP78/qJ3b9aYHODnSeK8AhCndCs",
-	"aHSDYptQaOvjgqDg2z6Y70ImdIsJQwwR2enTvUEf9En61+6LQX+3bBs7au73ay+gpT1/l5HBS80mLyPv",
-	"FvNuUmW7wyzJIzTP+CRh1/KKQfSckaHDOI1Y1Cb/YHM0IVrWP4ZGyhj0N9QssdGDTYXNY670e5j/YfIK",
-	"Uzt2jcnbTW9WecYFl1RC2xeN0WkaI+StgUQlHYBZeadbeqeOnX9COh+CagMuCwe6irXCqF9EmMqj5N85",
-	"RHW8ColieUZFs+EOQ5yM3GXGdL4PMEVhAppgM3L+5iW5YnO0310xMH9xW1zUbcr15cOGfSxW7LRovbpi",
-	"bKqw+iHXygih48Xt8Mx27mWYMjRTKQgNYnBoQ5otiZRovUZxddF+bZx+lm1jhaXIQNcAfh0r0VaCBnF7",
-	"JMwi2+qJKVN+ecXMs3o0vNz/rdt6OvvnzdVvweBo0v3h5jjuTH+OTn7/7kD9a3xxGL4O6Nv0Of9meGUY",
-	"gzm4NVtArAHvVbF4jQaKzuOzsNdsZs56HSbmZ7ZfngBN/aeaIb5G692n2Qwgu2XKG/H5TETb+2T+yYua",
-	"LcqCfguCBVaONm88UcDhbVNXZPkJC2WCrcOUTyY0MWKdlUjaDZVrzQ8ZD79n6VqYpJGHud/WVsrvImGV",
-	"uUaT/P/4Cbl4vnbhG0paq3iUE9rxUvqqvj4ezSMh3oXm19BBLWVjHciizpihf4PimDGQpapjsQ8Jbf0e",
-	"tE4+2n9bHz8F/lH3tqkxyUeEDZS/XrBmKzmiVREqKaHEGckQUnzbGZnsgcPDAqw61PdQULro7UZxy27S",
-	"FVitt0r53jY2LQfdzKjNNrYF18ZyRmYsjgnXLhhBFYZHL3pDH5ZaxFFtKghkaApGKgxfMILW53gp1JSF",
-	"2iU1+baxgFl1VmIoD1qWQ1tKszB8FhpeH9zOjFUvsYdwvce6mSqW8oqkU9xfrYVQYTI0uNRnAgJw1Th4",
-	"4rSR4qtII7cfb/9/AAAA//8=",
+	"7L0Lc9s21gD6VzDa75vY96NkUg8/Z2cnTZM2u2maTZz27rW8FkRCEmsKUAnItpr6v9/BOQAJPvSyFTfd",
+	"zc5OY0kkHgcH5/341AjFdCY440o2Tj81ZjSlU6ZYCp/+Loavv9V/REyGaTxTseCN08b5hJFfxPCZJHHU",
+	"angNdkens4Q1Thu9kR+e0CPWHgZRN+wcN7xGrN+YUTVpeA1Op/qpX8SwGUcNr5GyX+dxyqLGqUrnzGvI",
+	"cMKmFNehFEv1q/++8JsntDm6/BQc3v9Pw2uoxUwPIlUa83Hj/t5r/CAilryFseuWOtU/P5NEz15crqLj",
+	"eETj+lXCa034sOlKafM3v3lyaf5tXn7yvcP2kkX/xFIJa6xb8g3+SPh8OmRpYdFB7WLNCytXOqV38XQ+",
+	"bZy2g+5R97hz2D3yGtOY45dBtsiYKzZmaeNeLzNlcia4ZIAP39DoPft1zqTSn0LBFePwJ53NkjikegcH",
+	"v0jcVbbiT42IKlgBS1OhMeviUyMR+Hjj9KIxFNGicek1pkxKOtZL0N+QWBIuFLmhSRyRv3/48e0pmXN2",
+	"N2OhYhFhPCJiBN+TmM/mKoeyXsFVzOHFxv3lvTvyNzQidg/6ezURUeO08e7HD+cNryEVVXPZDEXEGqdd",
+	"3/caKp4yqeh01jhttP32YTMImu3ueXB46vunvv//NbzGPE0ap42JUrPTgwO9r2QipDo99n3/YJayKA5V",
+	"4949iP9J2ahx2vjLQX73DvBXefBSg+glv2GJmDE8gip6uOC5ZUnSHIl0yhBILT3XC8FHiZ53l8dkMM6i",
+	"WuHALMIG+kzMtdIrlCy9ifn4jEzpNSOUCzVhaYbe+ldGRnEqndML7dpLJ5ftyTm2b1++eXn+snpwJ48+",
+	"OLj98sBs5cCsWB4EOz7KFHGR2F1LchurCbmdUAXwUyJlEZzpK5EO4yhifKeHOmE0YmnDazyfq4lI49/w",
+	"l8LhqonGNcYiSdSEERpNY05SkbAz+HzNFmRC8bebmN2yFH7MT3SUrbx0pPmW3Kv4seYmdj7bgbZ3fKDP",
+	"373WEHkmAQhkShdwTSNBNBjhJF9zzTFoAuPt8jQLpxabWQg8e0YkY3BEcOlSkogxGYk0Q8CjKAjb7IQ2",
+	"CnxAD1A+Nbt88gFHwm2sIaa9L5aYGniMaJywqEVAYsC96gs4ZpylcXhGIqZonEhCU0YETxYk5g44n0kN",
+	"UI/MecRS+N7CNcbb+wMA561Qz5NE3Gr2vMNLbCBfOH78jnz38txyCoozE8FJBsrssPHxKy7UlXmufOy4",
+	"A/JWKGL34Jz5dy9rbm3vCz1yzckIu4ulkh4ZzhUyUk13gdThprTUhdQRZB/Y8xIBE55HAghD0zBkMyWL",
+	"wqa9Fdk2yjKhXutboV6JOY8+B+Om6biIIlwQldKYx3xMaDqeTxlXICVHpN/g4krOw8kVTcf9Ro4nGkFG",
+	"sMISemi8wKWvw4ruo7GCpmN54Cxwh+jxVhA9KknFXDEC9FGKeRoyuMVvhXrPaLT4bESbC1RX9J1NBI1Y",
+	"RBZMFcGfwgpK4Ne0OA4Z+cjpDY0TOgQGvOogejtgqrsFfM3Oz4hKF4SOacxJQpXWhe69xju60I+cC/GG",
+	"pmP2RMpIoufSxJ1y0g1Ouh2/S4YLxWR+PPrRKyXEFTxbPiOjd5CXXMVqQc6FILj+dYpI0PnCFREXNI6M",
+	"kdHBe6/xkVMjYe6Y+W0iwVJu5TK9WqsinxKptch+8c1T8g2jKUtJf+77nfCaLeAP5lLBubuZ0ikXNrqO",
+	"FgY7kms/k1aixXouLOw8TQ8FL4iRkWAoXVxzcUv2BCCBIrdUg/lGXLNov8RIf/7556YGOONKH/oSow0s",
+	"lxElCHWeBSZdZKt4WGsZ60cu57OZSBWLfmBRTM/hmc+Bhi9wxCbMUMBCMxfR6yP9hmJ36mCW0Jj3G1ZG",
+	"yxZ5RuaSkcqSHAzMHr2a6g1dwQ8VXMyeIrBtAqtaS296fwLDx6AMnAHQmZ9oEkfw5c7VK+QNHhycJvq+",
+	"+bt4yqOYJZFLZhwhO5YSULJ8SrNUhPrjMGGGO6w9o3b7Cz2jTPGRBduUFrOHKaPXKCfjkC0whZrhQcpO",
+	"x9n4+riS5McRHMPKZWUr8j41ZqmYsVTFaLG0B0qjKNZrpMm74u+V5VtB+JkkNzSZo9y3/jFPE0i9zQWJ",
+	"VW5rntI7d8IADK6lbwxyiOEvTB/GvWvDvcAdXFaeuiwv6kdNl8vS/DNJmAEO7ON5OpafBb5VAFXWAupQ",
+	"8W0tx+/8dF7esHRRo9gMF9mprIY4rOpyV+dSD4tnxXP5hqpw8lqx6XJojGgiWd2hx4pNNZ80t7kK5Tha",
+	"d6/1zK8jvRAgZ7WQn6VC7/CZJCpWCSOUR8R5ivwiYo74T4mc0bDkankhpjOaxlJwMmTqljFO/vXjmx9h",
+	"mPcv3r4lgpOU0YTcijSJyE0cMSHxAr1hfKwmjdPA930fLlD2jee4X/r9D7WOFvfQwOtkSXbp5Mwp/F0M",
+	"qwB4Tob6N/KLGFbhGyY0nl6xu1mcMnlFa+D384RxYxQC9vNMEniJJHQmmSRznjApSazQ3iszQ3k4mfNr",
+	"NJCfZV+aQcC0qGBkeo0y2S9iSAQYs1IxBTqUUGkGjXCw4qlUmEbnRDMNTbL1PjSSs6bmMlXIeo0wZVSL",
+	"Hyt3rJekhUHz8JrpkWdtNn0keI3s+L24JVPKF3AtJJnQG0aGGtsmlEcJi8ieuScsAtxD2IBkK6/j2Ux/",
+	"LQlNQMk2v+4XVt1DNCw7yzwUGupAscggYYyMBSBYZ0jHdZ1okEUsYcoVH/K94zhrdx+KeRKBsDRkJNt3",
+	"YfranYxiHsvJJkdrn1x3rlugVRw90uNcGRFUpBW+YVRZDHxQPAH4LXMWVyaYpWKcMrmEZ41SGgKJFKMM",
+	"KwEXiwfR6rkQEnNjwbFO28Dx1eaHhg7iBpA5oAr1S7AkY0/ThEGzaT4342iwj7vXmh7QJBYBAObcHq0G",
+	"/BmhQ6mZ6K0+fK51wAmVLfKB3bCUJnZ8SeSEpsDoiOaPQyoZSeecMIrEU1N5/bLG9Amb1gK4eRSdjI7D",
+	"w2Gvede+O7muA7hUNN2I9JgH9SI0A94h+UFpvDr94Nc5m7No4JGBmVT/KedhyFjEooGmNAO8vwOyB0bn",
+	"AVCOAZIZrg/4ooGjNLyGGUTL/3aMRkYALt3t5E9WFquEoslacmGBpo+2EHLgLyN5N5sEMWxyu+qiD2pY",
+	"twG6vdKeE/eAWzRsIQOQczcLDGsV+/8sAvKq1zO546EypiOelCV+O7YTt7GFfPka8SITLq3Ta0jD63Eq",
+	"5jyqETf1O/UYAT95SA0A8ykncYR0URJxy/Vo2ftrQQYC8z3QyNf4ksXUacztNxn0aJrSxeZIm+9Zr/Qs",
+	"s3lp6mYfAmqIlLGMzdsH25TQHZa/Ck2fSpGb0TGrnvIvYiiX8mnpEc5umVQoum53qnARqqfG2Z26Cuep",
+	"rJOx9Lz4m2EtRD8OS89Yl0DUBYnY7iknnsHRSa/XOfSd/zXXyxalQwOg7ExzfA7L1BvKbrfMonvmGgF/",
+	"oCqN71bQdaaVZDBfEbNVqceDC6jSuYbGkCXklqWOfKgFYHgCfjzt88EU5rmILy9+uRxoqZIbQu4O6ow3",
+	"gH/kRXw5KAzb5/YXPc5eKm4lvOaRUCTzKZf50/st8hzPbSRSFNMk6tFayWQjkbI+NyqVSLX8EpFYtfq8",
+	"gqk4Yz3O4G8e7MWGCYYJlVopA9T1LMUTacQy5IKFUwxA05/N6gsYdQGRlXPF0uZNbHjUNBEzCUF7ap7S",
+	"pJlQPp7TMWsa+x9yb9DyNIJkd6bKz0uXY7oEEX7ksFgyY6lzPh7IYHCM8Et+RPBzcRsXPd8LvLbXufQu",
+	"fC+AD5feReD53pHvdS+9i7YXeB2vG1y6S665n4g2YoQuBGc1w0XdErKhasReRwQpg6L4uXT1DC5kAKuj",
+	"ry9ASvgoWfownvlc0z4ylxi3WcRFvjRIVT9vYlQ9Emj2c9ghibhlaTPUUnTClGKp9EgUjzWzBPMLlRNW",
+	"0lLCuDkUquE9LC7Va0Dk1hoy/V4/UwatDZTVv9WB1eVWNTpSzJJIEga2OxtzagXRIgwzu3ndON+fn78j",
+	"KaNScDKbpBpy5o6i6EhCEZUo/4//qNUZjfF96SQmvsZSBESV4sjo8VuiORg7/tLxnfV6msiB6IqGHWc7",
+	"ScyL22nXC+qOp2CFccqA/ZZKMqV63vevXpBOp3OiqeDH8xc7VJ/AL1G3+Y/v36wE6pJAhHWs2WJNdrLF",
+	"c3AhhIurxeGC/+PziV0/WxfqbSpQaS2+Zd1TS+y0w0RL7RCl4xGqSMK0zCMQUzYSxN7hIHARlovSJRCb",
+	"Ve1O/uEYulhWaV7egdP0gdRZXksQKagWiWYJ5dTaZkDmMYwI4gA0Do6Y5tVMkr1bkUZId8MJTWmoWNrn",
+	"vDlO6VRmgkDCqBZQFLtTxrASCq7SeDjXt3cqpNKkHR1gIs2I020Mqnufg/BhghCzaJiYM5p6RAojc+Wr",
+	"jqUWwUJ1iovP5jK/qQnrc7ODZ5Kcv2q+/vYVOk4I4LtZNJWS3LJ4PFEebBBlmnws2B9NEhxQb+6ZzCEz",
+	"S+ZGreeKpSGbKUKjiMxndqs4AWy4RczpaTUqFFLJPp9qQEDoiAU+H5+B1iXmigwYvjDwCBdqot+LNVkE",
+	"2SqqE/jswvB+jOg8UVoz9JYJydlGlCApU/OUu1JRLLiWDwVyEgh0kaoI6UzJyW3EjgLY89cqflVCk5/x",
+	"coOyQRoXvJEJHFckiiNPb8GoPskClVU3MpXKa42qos8zGCPmOQMaLHKONjvtjRHkjAzsnwMyEYmJlKwD",
+	"pQR5W2+X8UjvDcTuukOGNS4RNGH5ZkssQuneWB0n8XiiJ4XNnWlAmQ3mAqiiY+uQ0T+oScqkXjXRmGGs",
+	"ozluaMgIMgCZfVDkVKul/KpNv4C2FQHJIukyJKzetVpY6vfd9zZmCa9wAS+cd4u2l55fFcYztFl1UtlD",
+	"XpEwUiCjGSGwECgAuem3gqPjOsN5xUAO465aB068B7gJJDdTCSMWggpHRnMOp75vVFCNQEMWCk1KKbBe",
+	"OoyTWC2K5qDWkR8EGyyyxCgRx+3KXWg62FInp9SdVa1uaEaxbAjgrRmApSI0imQdFa9ex5VTuRzH8hmY",
+	"wuGwq+ZynCSdrt/e6LjNsCtvEzFZK8hqJWOSxOqUUKJ5fR1PJ3u5ShZ5fS4Vm06B6hraakZCO6cUZAA7",
+	"iUcDkDn6DfPRhCD1G/vgeaR9nskUBEUKqyfrlXhkRqNITwM2U3Sva8EOmD7L7RD64T7fGxCV0sE+kk3H",
+	"v5JSLjXk6qjPdcxrtJ2BHhHXboCyJ1L8A5e575GBXvoV15/sk+XNuI4N/XLDa+QvFZ0Y5ueq0jSjXNYq",
+	"LynL9i4LCBXSKUOFieqbyskA8gSv9EEOTskF+IY8Db/9PhejkWRKgqLDY60TgOpFZiLmCtkS8iLycjpT",
+	"OTddkJBy42GNWBrfWJnEsaC0O16nt8I68rywFpJSjmY/ZwFbGERyitx2pff2OlOJh9d05YUpC5HGOKYh",
+	"Wrqn3U6ns9E9RXqwii7jExbHzUpK0x0d9x5AYC2NMOhvIZAtyivSNYuFdST3e0YTNVmiyjnxsnlOJBBa",
+	"fV8m4pYkQsu16IaFcIX5rMbysdyPzTWuW0uHGR8e39iHnc751TLXezq3fpo143dGbXoSBlFveMS69NCv",
+	"1fxnmhFcSRYKHtXchg/4A5ExDwuhxsaXW5ix2653m1fQbKXTp+TX2dIzWfVFGlhW9roccZ7c52jw9TFR",
+	"bRMYgoQTFl6XdXQTUVYldRycgBDIcUYG3708z3LRIBvzk/61GUf3AzKKeZS7i59JV+iGKMsWAfP2PGF9",
+	"jmrFreYGkHgA+BpLMo5vGCd7FPPERUpefPgJ3Slenq4FsmYixPV8tn+KxtegfezwZEn2apiCvQ96JiVZ",
+	"MgIN1XozZ1pU46rJuH4FbvpU00va5x/fv9nXz6IgLhKHX+59/D/f9329BP1X8MqDf49e2W9OXu2jjs5Z",
+	"DNFgg9aAcJH2+aDVGmixKg4nYEQLk1ifOEnZVNyAqAOblWyM0ZjkOV8QG2Zm55/SheZkcy3ekMHBwOvz",
+	"wd8GHhn8Rf/nfwcYM6XlD80qw2Qesei0tNcMKDwDsRZKCudM/7f9aojiwoAeDKvCymEp9q99vDzy7997",
+	"fzu9+He/PwevHfwbvIJ/jl7hx5NXl//Pxb9bax5ZP8bv/X7rU8e736+1nf/AVBqHNSTtXWoUCI+kLNR6",
+	"sgbjq4DsIaPBuEkTqo9YTKQJrbHuKJRhbkRyYwLSSkaPoDrtqwCRfELTqeBxSKaMgqVrZtcD68AllRjq",
+	"yaOCkfh8eiXRNbjCO2meQMEZYQfbtMYdUibFJ/XzOsJPtrMVh1DeafDIuCsNvep073cN1RKlznearcHT",
+	"WFAEfh3HgXIpT85wYNYP8+mUpotHuMStSl7gNoWxa8RrY0q15q9xLFW6qFFiNwlotQsAo18eCUIlmc8w",
+	"b3GJl8Q/90+29ZLwRxW1qSpRKOdcbR62BaKXy3rlGfGdKMBIlAwy7RVhYlfgAl5BEGxRBkeVLseitdeK",
+	"Y8YRWd5reRVrw8EAqZ4qyAYDHJaI/HLVO56b2LCRJa94E9c4dcwCdpoOgWOWUiDestuPkqVPBO+5BCkR",
+	"rLlxSq5ZDTmgs/jqmi1W+utNZmSLvMZyLRNxywnwb6G1FxTUQCId05iXLup4dNX5td08uv3n3fWv/vBw",
+	"2v773XESzH6KTn77riv/NTnvhW99+n7+Mv5mVBsHq1ex7rg1VCvHBS962RZ3GLNkgx8cGu3Z2goZqO+9",
+	"xjuWAg3k4RIKN8sfMEE+LfIzGsBGcaJY6qFfA8NLaQoHYDwereX+gmW5RitvjBHsKrlG5ofMewizwI1E",
+	"08WShCOwK2AI11UeurNqBeWQr3uvIUA+TLZYu0zikH1GIHCCM1jFyIk+k0wBWOABAMspGciJSI05rs/3",
+	"IKtSvzqCEkLgEDxGs94+XKQBT2ZXIecDsrfCtdLnJlNJImZoZUev4MXbt1IrgKHQQjR6m4zWUUX9ynk5",
+	"2PpEFMqgfAWRZ8V7s9KL7zxaER+d33ZK3KvXtiytOct6BRe5TmSDC23wqIYSOAZlew+83F+CeH5ZQzDf",
+	"oSDzsNiBc2PqRDcFrQvMQKfj2jzaYgTDvU0prk+kdGaEcA6IIgh839+Y45+zO/UaauRVoqW3CfDARdbJ",
+	"Su8y+XDJHug4C/wztuIawOUO77XAM4+Ci9Ha9JeDj1BIrtNCeiVWu3EObhGWkoTRFBzqyK2st4SlGDAC",
+	"AxX9N636ZCDjSb7K/YHxarL7CPWzPgDIeCFX8qUzdF/IOWSPBgWgfKoEr576Lb9tI1j1h2B1GKtWdns2",
+	"lhVeriOrOawUHS+LZ3Ic82fW05573GwUhLttW/BqKG5YQWnLnPmP8NSXA/Vz/CvvZzkurL5DciUkQEGy",
+	"UTpO/tqUoult+mDHQc1g7qRbpMOt2MmPvBA+oW8WhqOzO4y2BoAaZ9vm8WoZ/anxa23u2tgKAps4OzbS",
+	"tB8w+aO8Eu75rMHEJzcTubfgUWJIPk5J0XyXiuFTCXH61rNnUp90fW7+0ixCmsQ3DJMFIRV54Io88CPY",
+	"/Wi0qJFzSnAzk+wyMcXsqwLYBEsY1F15+NGGMDihvaVsjazcynJXvx0rll4eEC3mSsYRIzE/Iyx30WOE",
+	"l+YGMV8aVLyysssWWRjLItN/NtVcIZzXM0ESM5bKkjF6Ve2Y8rSbzZGKcUqnp2Tg1kQeeGRgStHoP/k8",
+	"SfS/elxw+CghrkA3g2+FuEoEPqn/HrFb++eU8oX+23hi9J8aQ2EMdqdSegX70d87M2cVBCFFVswVu3K+",
+	"6vNBtRSlfrJYWk1/U18CCYZw63PpR7MKtPqDLbWL68JapnZheNdgFTTByjVXBmP0I6aM1fJ1KCNMXoEr",
+	"TAO4z/Uddp+ZKDWzZslB2e9lSwStu9PZPfGc0HZlSk5VKPp7k9VRgzIUbWFTuiCROENenFWujYSJ6jRB",
+	"DPoH6cS+TenCpUtY/TfnMFAWFsoF1ypjH9BEayqhP0wn+xn8nU7WJlisq3Tl5uHl1h+byukUzK4czAco",
+	"MLFKfXruSkumkgcUWQEv9gOdGM6QoBSZKtOrszuCLWo4KDZdKnJlAQCtisf3gaUbasSlbYXVL15dW6+f",
+	"nbjqWXuteuZ3XPWstwv1rJSKVsl/rLIydqeu5IS2e4f1w0/YHfnw/fNmu3dYCFLNigzWVzVptMP24bB7",
+	"ODw8Ho1C/Z+Tk2G31wmDqON3g47+f7sdHfmH3ePOcET90ckx7bHj48P24SE7ouzBsvxG+LhZ+jcK6zWV",
+	"Dhygba5yrvV3lUnRk4v+FVr4cPnU0Mkc/GVZtTzXH5tM/7lz231/azW9pEPV50Gbkjy2msdGqnr1lNdY",
+	"HVdrq4/Ora+gCubY5ybT7SuyGQfEUivxDousnTkGYc/3/TyUSxqvm5v/h9TJNg6ZxIrVlWp7pEF0txXb",
+	"lhZr+yjrHAcfxJRB2PxEmFSjvPTvA2UlEI/XlzALdhre4aSDL8nvrgbwYrnd9Zt5JqEQslOi1ynvFCfM",
+	"6Mw0VPENW7Lb9gN2u5PU8rVs7LMFEWztY9+cFpX85S27D/mE0RA1wSfw9Yo3tg89QTitIfg47U6dkjBk",
+	"yQ5o1M4nxxUz72s+Eo9AGSMOlrHGHbxGlXQszjSP33+Coqz1VVDJXsyJ1kcS1rRLyxqO7dcHTkxYeC3n",
+	"043VBZqqeERDRUZxUqJmJ6Pjw8g/Do6Pu+FRdNg7oe0Ro9QPez0a+UGPdoaj7igYtof+8LjdDqOgFx2G",
+	"QW/oj3yf+rW1Bk247op8FuaGt9myaH9c6ZiNeOBnDnNcp+VvG+f40BiJ1a6iDH/TeVbUTkTz0OQEW0Tb",
+	"3klkQhVr4Q/x+dCVptA0TS71DGHXv6wfhUgYBRlbxr+xK2xXUZ8DE//G1t+ZXrvbPj72nYONuTrsNuqi",
+	"Pi2iXA1XxNCBpGafJHEJemg7fKguXm/O29pvZo/H8aBlVKgA1/z2F65VERJ1Mouh2k/F7m2Y7VIrqVz9",
+	"nkdEEm1f3a3A+NbIANlCdioG2FELkgBcwHCexmrxAZpOwEaG0Fbi+bwup+85zztigNhMJRls1ENk0CL/",
+	"YAuT5YAYAspVnw9s5V8QVcyP6P979+OHc3IA35v8G4gyFTxkLfKShhOij5CimaPPB3dNC5+mFpkHQDtN",
+	"zQXQBMG8Hyts6XdKBmi2H5jFkkFmvc+/gotonBXYmkNTF9t6w8B+otQMuwLERv4IBVcU21CaRqV2m1Ma",
+	"c0VjrkW9qrRAx69Hz19r7VlqQYWGk5izZqaPGjXZM+ldsVqiL3tYc24Fz0R/UIHZgndMc1uEvqns0Od9",
+	"/pe/EHvf+vxloVSVR6A6q4QQQ6ha44EOZfLOACmzKFgi6ZRlKAgF9tCFM8DqA9UiVvt6TeAWg2KyeeEi",
+	"cMXZykWDPt+zFZs88vH8hX5tniZm2I/v37jNWcDbwiITW6mvUb5LqOTT504FHnighSV+Bri1JJYKs4mw",
+	"4lChsCcZWA+VXhWmNBU9sKdkcNEHx2u/4Zl2KBL/9PNv+o1LvceLfuPXOUvNoxj/Cz/1uf4NcszgJ2hX",
+	"djnY9wglk/mU8mbKaASNNXIo6x3naJU/AP7DVp+fZwW2MPHqVMPld1tz63f0LP+uv2o2m8T8V3/s+j75",
+	"HSukrmjRSvbkgit65xGVzjlCySPGRUo+nr9qHnuEM6k0rishSMTYbN/OEJDft+vJMyh33LHUaZCN2TGr",
+	"Xt640j7ZxdnzHmmwgOwb0yyN7EFcD3JdQjmZc70WXtUBsiX0zBKc3nxLW/MhPg+gJd+AoFMW0DHLJZuI",
+	"SGZDn5ihN+q1SvZoJkBkcgk2IIOnMWMSGL6HJdrhlKpZxHb6oFNCifpmWc8kSeJprOxbvRpEqra8MU+3",
+	"26UtbtJ8hewZZ7NH+DxJ9DlOY6nvQGTq8XkmkgJjszQmQpoO3FTP1mfRXycQc+CcM1xW1AYNHHrZ1Sg0",
+	"3DwzJ1ZuuJlFuG3Sd9PO0EHkrOkjR/YkYybfGPOWD9DVD6vr8w9imgEP50rZaC7R1prR5IQu9Nmj+1tD",
+	"ImO8UJNqIiTjHoG0ykWfa0w2QZYaRhTekbdMI5nZhOUBthD4C8E5M9XHwkRIpgmZmoj5eEK46PN8vgzb",
+	"p62MNSAlB4IPfSGgatEtFiGbJxEZ6l3Rcs3CPk9izsgevpjLChmA9XnSKEqZlCb3GAklkXQhcfysVl2Z",
+	"UkKrqyUEs0w2a0IuSlgNC4XAFnPnNUWwL2Gu6+B7od9zfrc4ntVQ1HievySK7VqhAIMwZwF9vNB0bYBr",
+	"bePNlza+gwDLPQmCthYG0ad+2Ars7e9ocl0TN1K3Mz2DeRKwxSUUh13yj/gbi+gw6Oq4E/K7ZsI16xVG",
+	"paScDKAlCIsGdtxeedxCrIoekuNNyAxJ+WBBy4cdBK0A79RzpF3ZRcqiRlD+oBHZ6wYdT7M0j7RarX0M",
+	"fKLYmCOKZUjTSB8RVpI77JIf4m/6HObwiampYMriQSALZrzbxEUeSZAMbyeancFSzBL0HJpQQ8EfqFiG",
+	"9/KsdozBS2g5f0oC329qgTbmczYgY2a4Db5rx5am2BbUIh58//L5tygt2YsvuClyCnwOFw6/SaBOAy+r",
+	"d2WJv14V/KR3IhnSFduZz7Qp1XRxyEI6l7ZyVkrjBPaYUDkhe4ODSITyYGBgHMUpdtHf6/jBPtSAy3iv",
+	"nR92UJZzSUjTNIYONWTw/zZNzE7z9bf2yp1m1dawdhJAUytJWOgI0sMEZ6hJJHHIuGSOevDD6/NC0zJ5",
+	"enAgZoybHqwiHR+Yl+SBfhZKmyp0W6HS4Kjup42g5bd8SJaaMU5nceO00Wn5rQ7Wx52Apneg/zNmqi6F",
+	"W98CmYc/5TVc5jNTJysOJ5bf2GzZFnluTlRzpDlXcUJon5e4EkIgI+ivI71j4EwvJiy8huhOYwnVK2v7",
+	"/uat7OANcQ0BpjYr2kZbNdw6P8ZEYOxvjknN2sHq7FflAi5YgyUDelDobQfVdVf1wGzvoDE4Kp2b9bAr",
+	"1VtZ3RQ8P+msaI81m997ja7fWzZbdnYHlcbf916jh4e5+sVil3h4q7P+raxDsWvXwC7DOSp871Ru0eo7",
+	"HcvG6UXjOy160aRxqd89sH6A2quBVCHrrVYpCwQ03pZrt007i8g+Zuq5nuLRiG4Xmu/veZLkToY6hM98",
+	"HMlsQiH+yfcDr2ENDFcp9CX1W0H38AT811ejlP3aOD3qeQ0oWnY1pXdXUKircXp8//QYDxvYAusLjf+W",
+	"4HyNfybz7/2Zsf28uq+6SlbORYAMeecaHHyi6fh+6WUA0yLUQ8uK25dm1Cwh042yWwNWlK7fXXY3gEul",
+	"dMoUM81IV+fvVKb1CJWgKaAeg+qP3lCpUmkR771GrEc3XeMNY6awnNzwim6GHPmcqI/Dbjnkoxzicfno",
+	"O29X/N40EM5Pu7yXyt2vveR/zA0+KK5lu/u87jpv1KEU7nV3o4uGzf0fQwi67fb6F8v9e78AAlLbWnUb",
+	"GgKh2k3bMmcpDcnbvBT753hkAKahAQE1RyOeR8QMnfPJwpZBEJIZExVnfW6sxIMWeUdNKeOBE2c4QD0B",
+	"ouCoJAP7rRJas8nDDAXHRNE+z4ILje7BWYs8x0gia9d2PQfoZJDgZHArpKJk1efpnBv7G/SjA7rSpHM1",
+	"GdRJxpqIZY2P1tHFHxEe2IrIMR4iRIqkL2+aBkQP7FY51cv6jeW3cusGbZX4tiWJTVgOTiuXJquJklnK",
+	"bmIxlwD2Z7J4gA/qX1S3SRN4uoKau71E/ObJ5afAC07um/pv2hxdfgoO65qJVHeKDn2p8GBML8BKvGrb",
+	"r18n3IHCMrPq7vqVPAbfX1dx/fH8Z2byvIpEwqCC3p5HoKy9CczNInbrGBLShYtiOOIyloJdT00PUtsG",
+	"1MeumXXNMKuqXd6sElpOuq0Ul01qsxTdFoPYUdA2XHO0v8tSr67NUHPnDLi3jgHnRPlvgFl/DbZhwNUu",
+	"bDVsOI8yznp3df1gPVf66KSv4UsbsLJXNsftT8Ojiyy36HO/uLwv8OA3sVQOg3QYLZyEJrQlv7cWYbM0",
+	"tHuvMROyhu/+U5NxaRtgikKj3Gq3Q+sNKDcC3BMpWtCy0BM6zd83Rt79QsNha7ZcVQPVGibR0E8Sqlia",
+	"2ecsscmCyVrkA+PoYTTGthcffoIQHuOT7XNjFk/F7SkZxJEHtXcyG/gPNGJYYumHN1lHNv2YJUyCe2Bt",
+	"81wfu6JjKN9TG7BOU2aC1vdzs1jbb2tJBipkZbLDL2IIb8dK9vngjXUet4i+ZETO05v4hkHmMFCsU6jx",
+	"qvEpnc8UdqnVv82hxjy6m6Hz9WwGldqhEpfAZum5r0/dxiED5Qx+sG2fcwyw5621LHu2sexDxW+nsx0U",
+	"93o6aQjPI+uWiHoZk+obES22ZGTqVhT52PmtsPEVBdOJCfG5wH7ymK0HeQwPbO2upQMY6Sgf6VGZB/eX",
+	"DyDfWQkek4x2EMobB0RaasBb0ueH3oM22udH3mP2lYfc0LqI3tIVJ/kN9/IbDoEsm9zjmoI29cplXGoM",
+	"26oYB+4rMlZ7S9Q0EnYBO/9ppe6KFLW58LQDwckRiTI9wEhE7aWm8OdhyGbY0D2Tbd79+KFGuGk/2rrg",
+	"aJwPuBXrTAua1saS4Nb10RuvpR7/zboCDoKMhJY3LNUv6jHOyg9qTiXfRwVNQerZQAj5hkZO4a0nk8ee",
+	"zMgSbLC2d3SRCBqdC/GGpmOG7/U2AUTmGv6BRTE9X8zYn8yys1rM/KBlC5tcr7Fza0GzaO85+PSLGGpZ",
+	"Dq9DwlRNwte38L0si0G2XTYIMehTNlWH45HJ0cIbqMm7kQZP+5y6aii87FRskKiKgt8/l4Ow7ZdbXwpb",
+	"UfS5kZOkogsv78iwALnOkXcL1fmNeV3IrOE35VGfryz2PxZMYuCMFhGNWDvNRcYMNHppfQ7xJlqGQpBG",
+	"Wvay4pnbjwV+zLPaJlSi6SGDG0heHBrOObFceunwXAItYfRgm0h3fV4v3pHtpDtcdkG6e5StIqQ8ZEmZ",
+	"kz4vWiuMpEwmNBk1b+nicSz2S7ZPLDc0fPvyzcvzl5/X1lBlap+HP3tOzcPCTfnPZHpfqNXiBVw9oxVr",
+	"+D+KtXjLXQeYiY9465lW2x6xVwkWgH55p8VNxeW4O5Jj72GB4nxPkxEB+vBfSFs+uxHzqQjLVwLylATk",
+	"FapKj6MaJWdZ3WLzRw7+Loavv23cXy4RZA9KZUPWkqRyeY1KJRFH1K34OVt9vhP3JZRG6fOS+xLqHpOi",
+	"LW/BFEi3+lsMnVjnj3RLVq7xTO7G1QflXLb35HXaVU/e/23ntysI+Uvcd+B+29J/hy47x4H3R3jwni/1",
+	"0JX8WaUSqhu47qB0WlYUDZtb1TCnpZXIPke1r1Jxr7pyXW51rl2U1HK9hF8Ur3SJ2kO8gcvLSa30CpaL",
+	"Dn1lq0/EVt/pA1CTFBJrqGFVswIdfzoma/KRoKbvMoaau858Y84whXAh5zSkpiwAJmdo7pkknpH4IT0P",
+	"IhD7XKThhEmVUiVS60lzs32s5SKWkJ4l61nfDeNM7iJw127ZjdzFysYVEpyJ4fjS08fruae0BWUoVpte",
+	"Ilbbc4wlge09fbztiui3N+a8sejz0nBxN6tuIzTGBkmVZD2b92cQUqO2ybBxy9H1ec/vWLOmmlCFiWn6",
+	"y/x62E5vzyTRaDSkkuW5sWZQkfZ5bjG8TWOlGCd7WiYdxQmTjjlRzBjHRp7wHCSVgZv9nZBqnLIP/3zT",
+	"17A1TmJIM2oKnizOMNJeb84UazN7xxSK/RZ5DrsnQ5pQHrIUM4/6XKV0NIpDE+AnCHqnETK1dxMzm3Zy",
+	"ObODzDEB7emrLie+9IddTjP9jm9nnguC8AdPLZ7Mnzsw/r3FljVXe5r3NV2q7WXZoraRp9Hy3qVCHz6b",
+	"S/Rus7uZkLFt/TCliuwZqbDP/Zbf6u6fZkmR0RxRG/IQMNNNseksoYp5NhMcQ2og21Sjk9fnWRZvzMko",
+	"iccT5RX0luECaY6XeQyA5NCx5/YTgTZSlcK8+Tie6cszY6ldr1doNQIXGkJ1MfjkO0HSOcfYXUvv9ffD",
+	"eZxEJOYIjczjXzHO2fZbay82hDFkbYhytfEv5PuXb94Ro29cOSC5AoMWccRXqGDrLQFVseRvn/+FnP/r",
+	"3csVA4M5kqV9vvSRTzDNX/tWG+o3PEXHf+2jitNveGb+v/YbQb9xTzoroyLW4xxg2sbBDgalvyiu7Oxx",
+	"mmHGkuub9ZBckcpV2yLVlBDVzLAc8Qa5ypW+nehja9WaS7Cf5g7yGnlN5G1Wtak2tXGVjl6sV1asUlPT",
+	"RtSJ77DtTNufQZldy/HMvrbgdaV+pstwvdxU9OFq6R92UTaIJJ1aZLRX5r1B+XpNzzQ2cK7TAZKspgbS",
+	"8sywvF/x4+6Ppv8Gwx95eyxmF2P+sEUbFmZadpM+3/X5gy7PgV3mtpdoozv0mJvz326ecSn6dhd0WzsM",
+	"nOdbjbVoi6m53AcGh5tOzcGHT+I1TE3xUg9Ves0koU4bAZYX7M4KRGAlOCM9DYyqTBUZHDgVLwcobw4w",
+	"0dNEYw8ZxvjkMcyuvm3V07xERyyJvKWzGYv6POZnpCpUk1HMYzmxGS7OwhfE+FVBekDFnItMMEfLkhbu",
+	"s8JJt3TWIh+YgvAbyqG8YOqulZJUJMmQhtd10rFkqthK5lER0Xamku4rkgQSAbQeblcWuHTSMW5vYTiu",
+	"bYGzhK7UdblZF3TrP2D3LPqmsv+f7JZNkYvPxyGCrTjEu49PwCEqJGDXHCNLGxG3tohI42s8639HPOtW",
+	"4alg5M/ZxF7EZolYQACoJVD7GzNNrK67TKg9cIvBrtAcqzXFi/VhHSVyyhSFOpK1CqKtgrsDIbcuqeUm",
+	"H75CufKtaj0xKzG+iwrhWUHwHVT13oTAblfLJys9beo5OEWis1LPhTrOWUnmz+rL3ZY+Z+e3BWGuFF1e",
+	"TZvlV4H+kTo3zZRh5yr+8eK9XczBJ/PXRrH6GQ32gLJlFdOt+6pgcaYqnLAsFmokUhIrt3AdJnbiPSNz",
+	"HrE0zzrEIubEuGqBlGLw0nk1D9UzlW2zcv366Txptpou4NVEy+91/ZP91pKodFfAfhSJNrPVC5ltu5ha",
+	"KTMnz4d+x+9Q1m4PT06Ojw+DYcg6w/bxqNNhLAyG7Kh3TNtBJzw+DE86oX90GA3ZyajXOw6DIDzqtZ+E",
+	"PBeJ2gryfBwGI5+16cmwE3XD3pFLnk2vqYfQ5/bniHh/KIE+aD+ARG8qPd9SaRHnDIMYYlOfFAPh/0Nj",
+	"bPyT9S++MCWPv2Qm8a2NkHdaHW4jx3rLbLB5kpIVQJFo1xQ8s6lXjj2l1hq7MzpY8Wb8VGdbWFm3rtAV",
+	"5z9DZC01cBE3LKUJdIgZBSb4kc+nV9LCMTgJIKAxzMMjA300Ibzlt07u759ADv5SpOCD4PMR2a9S8OPM",
+	"2tvSth1Ivt7ahy01W2qehvhWKPqbCbpYgh9dHQYBB1iJAE3S1p8ERHYAEVNM7hMqCe3zOpsBUIpCQZM8",
+	"z5Wz2xZ5HbHpTGjCepqLx3BJ+xwL9JuYrrbvn7l1+rEZPseuAgUnXMqgAuMJStN2b30O1dzRJr6HIQMe",
+	"sTR23ykAryaQl2tF+zMsSoJ9HASHih+0z7vttjGzUz7G8DP9Xot8BIqih8jC0qb0upBZayy9NVZvJEfb",
+	"WrxFqJhqSpUyOi3Gh8CBIrz0sRhYyIPCEe+vCLs4L7xfixsttyXYMOYU8gM2CsIo9KSC7MYqignFTAup",
+	"XZvFAb+WKCteqU/EV6Xl8yotDzD5974wjSUnXeSWaVJiCg8ZCwGVhZZvwHPbyHO3yfvGk12mYuNcX5F1",
+	"18j6woB9HcYGf1od2xSN+FOUs9taOf7qbsqJBconD9fINze5lrNKn0rYra0J+Ca+ZuVgC9tNvcbdVSz2",
+	"Bz00Yi4Vo1Gfl4oEC85OQRoNsZRYLovKvIFI9qhbcwTLC25eUm7LmiNm3J9jNdlFDEXCpPl2fWE5iKOG",
+	"U95JFTgvGwejYBWUDYw0mGka04Rwpm5Feg2hLNDp593iXKThBET0c8alSF8l4nbLgnImeHpNBAfGjCsB",
+	"kdOfQUw1yBQsh7xXH7yyvBNIOdM15rO5utrFUW2Z8Zrnu65Jdg3yTNeaNNdVr0JNQnd/j0Wh7bYYbLxF",
+	"f+UWywNDtvQK49dGJqz6SnWf0YZVYAnb38R1rt0fueukAyyFFA/sdRdrPX42V1il4GswztdgnKp0dE6z",
+	"TrTSSgfYkLYqLuVIuVEBuZL9u9av8TOLxxOFtTXQ7u0RtHgDGXoV1HYoIAL75TJN+rGVoGTK63NjY/cg",
+	"owlINQyjf0/ikGU9UyB+hwywBeuASJbA/rEURKrO+jxvIOYRvZoZeK6xp6Kap7y+osaYKbcX+watT/S4",
+	"eS9DjTiYI6nnKFbMsP6D+roUuJXGxvQlX+UrfHMX5ShGc/RvFIPysXcdbq6OXZfwBI6tlrVkjpNuyXPS",
+	"Oyw7TnoFx0nnPmNKdozjTtn70iuNcXzojnF8v4abZYvrlQY+OikvrltY3OF9xgezxR2VxuiWPUP6CWdx",
+	"0L0pFHw0h5DTKVVpfAcyLB1i5tDjzRZ20IuLXtvzvcDrXHoXvhe0vcBrX3oXgRd4R4decOldwFde5/Dy",
+	"Uu+t4vdqr3d8tQsgamuKBhcYCpkks6uQZ/gQlEbrFMZyPGhaMJATkVrBKIP2cWmE4zKwj8vA/gOaZbm3",
+	"5L4I1vy6IRX4a04q1l22XTgl/1BY/K205W1krHyUtbUN8kcNIcvqzVsCHpt+mxlTgSa0rf/KXkMOZLfp",
+	"MGTkB0DTWpvGOR3LXMB1WtG7g6MbDB7A8loo3ZBYFnvs97lb4x/r+5PhglAiZzRkrUIqcSim2EKhUvgL",
+	"2gqZZtJ563hT2KSQew2BxsDdWuRna+gwmdr4/TNZzNg2HbPpUNywQl62mqRMTkRi+gUrCv67vM0/9D8Y",
+	"sDvIoB545bxvQhMpbOfjWK9ZpJG07r2UhoqlhDfHKZ1KMP8A4DREpzRi1XXrT6Y59Us9J8e2B/utPn9w",
+	"O4Hc9tPnZePPGSmIZ3yhBbcpzXoerDAOPcoiZABazdw1OOYR80TeoUyJGemQEdM8tphw4gyW/XzaMSX8",
+	"d2hLgrv11Zb1x9iytsCYh1myWH7fHOF5jUyX49sF7iaNh3Nl+HvP1/KOeUTPrQ/Pa1zHXF8jTSk0S59R",
+	"WMBF1/e63cvLbO1+q9vpdLzGLSh2jdOgFRx1A40E5Xk6Xb9dmMei0/LJ2h2v01sxmd86Ou7VTtb2Tw7d",
+	"yQyWrthXz+udFKc66Ry5U3Xb3Z7WmaB/S8hmqnHa9FvB0bHGUKFnCVpHfqClzv9oc+OXbJezRH9bEvgn",
+	"sCRDvcS8eGKwtniiVkzz4ontP5dV2W8dB1vWinS3G7T/7BbmHJO/2pA/g4f9a7+RR/QbcW3IjzAX1zXV",
+	"WFmuy8FaJyuJmj5o9V3uvLrWc31uNMefXR3EDbK05ZYxYhTGv9VfaaUuryXlQSU+KHSnFUmO4ZtmjH3U",
+	"1Ux4p22bjUaDXBU7xTLKZl99DuMQkURuJQGcFvQkiLOiJJynKfTz5WyJXbpc3fXxUf8m9qrAUHEWvfuV",
+	"HtqvlYa3rDT85HWG3dt4+JgqwmujCMu11b8WEf6iif3z6ok9vtBwfW++Z5LEEURJo0dSq+luh3HoCGjj",
+	"p+HbAXj+QsZVk3F9GSKyN6AHwwGYx+j/tl8NB/tFt9qhdajNqJrk/jTDgComgU2vwWvFpq+jxj2m7M6l",
+	"aSy3ogSBfsYjKbsR1wwC77UMHSbziEUt8g+2QO+jIf0TccuJyRcYKZaaxIO6nihJLNVHmP/zlCSYm7Er",
+	"RN5seruidTYutZQVt2yMoG6MMG4OBVr6AJild9qFd6rY+QdUAkBQbUFl4UDXkVYY9U8R4fokqfsWUS2t",
+	"wkuxOhmz3g+B0dFa7tJj2rAJsGdj7jpnt+T5u9fkmi3QHXHNwJofm7rkdlO2pS/2+mWJZKeuCfyasZnE",
+	"wsmxkloInSzvpKu38yjrtr4zpV4SIAaHJhvKXJHCXa/cuKpovzFOv8i2scZoq6GrAb+JwXYn+Qa4PRJm",
+	"QfHVnNZZfHXN9LNqPLrq/NpuHt3+8+76V394OG3//e44CWY/RSe/fdeV/5qc98K3Pn0/fxl/M7rWhEGi",
+	"73+TvIAN4L0ujL/WQBE8PQl7y271WW9CxLzMgRSncKf+U80QXwP9H9OnDpDdEOWt6Hwmoh180v/k9VCX",
+	"FVB5D4IFNp3QbzyTQOFNP3gk+SkLRYpdR6VHpjTVYp2RSFo1Re/1DxkNf2TVe5iklobZ3zZWyh8iYRWp",
+	"Rp38//S1PPB8zcK3lLTW0SgrtCNT+qq+Pt2dx4v4kDu/gQ5qbjaWkHZ1xgz9axTHjICsVB3dFma0+Zvf",
+	"PLk0/zYvP/neYfu+rqfZJcIGOmcsWbORHNGqCEUYUeKMRAjVQVrZNTkAh4cBWHmo76EXhRu8g+KW2aSt",
+	"zV7tsva96YlejNe9paZQianVOhG35JYlCYmVja2SzvAYFFTTwq0SrFyZCuKy6uKYneEdI2h1jtdczsAx",
+	"j/mSnulJpFedVSfM853EyFThdobPssqqg5uZsWA2tAu08UR62HGq7ylMlQhxTeYz3F+l+6AzGRpcqjPB",
+	"BbCFvOLUaiPuq3hH7i/v//8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
