@@ -245,9 +245,9 @@ type framing struct {
 	remaining int64  // bytes of body or chunk left to skip
 	head      requestHead
 	cl, te    []string // Content-Length and Transfer-Encoding values
-	proto     string
+	http10    bool     // the request is HTTP/1.0
 	heads     []requestHead
-	lastLine  string // the last request line seen
+	lastLine  string // the last request line seen, cut to maxHeadLine bytes
 	lost      bool
 }
 
@@ -295,45 +295,38 @@ func (f *framing) feed(p []byte) {
 		}
 		f.line = append(f.line, p[:i]...)
 		p = p[i+1:]
-		line := strings.TrimSuffix(string(f.line), "\r")
+		f.endLine(bytes.TrimSuffix(f.line, []byte("\r")))
 		f.line = f.line[:0]
-		f.endLine(line)
 	}
 }
 
 func (f *framing) giveUp() { f.lost, f.heads, f.line = true, nil, nil }
 
-func (f *framing) endLine(line string) {
+func (f *framing) endLine(line []byte) {
 	switch f.state {
 	case stRequestLine:
-		if line == "" {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
 			return // tolerated before a request line (RFC 9112, section 2.2)
 		}
-		f.lastLine = clip(line, maxHeadLine)
-		f.head = requestHead{line: f.lastLine}
-		if len(line) > maxHeadLine {
-			f.head.line = line[:maxHeadLine]
-		}
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			f.giveUp()
-			return
-		}
-		f.proto = fields[len(fields)-1]
+		f.head = requestHead{line: string(line[:min(len(line), maxHeadLine)])}
+		f.lastLine = f.head.line
+		f.http10 = bytes.HasSuffix(line, []byte(" HTTP/1.0"))
 		f.cl, f.te = nil, nil
 		f.state = stHeader
 	case stHeader:
-		if line != "" && (line[0] == ' ' || line[0] == '\t') {
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
 			return // continues the line before (obs-fold), as net/http reads it
 		}
-		if line != "" {
-			name, value, ok := strings.Cut(line, ":")
+		if len(line) > 0 {
+			name, value, ok := bytes.Cut(line, []byte(":"))
+			name = bytes.TrimSpace(name)
 			switch {
 			case !ok:
-			case strings.EqualFold(strings.TrimSpace(name), "Content-Length"):
-				f.cl = append(f.cl, strings.TrimSpace(value))
-			case strings.EqualFold(strings.TrimSpace(name), "Transfer-Encoding"):
-				f.te = append(f.te, strings.TrimSpace(value))
+			case bytes.EqualFold(name, []byte("Content-Length")):
+				f.cl = append(f.cl, string(bytes.TrimSpace(value)))
+			case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+				f.te = append(f.te, string(bytes.TrimSpace(value)))
 			}
 			return
 		}
@@ -341,10 +334,10 @@ func (f *framing) endLine(line string) {
 		f.heads = append(f.heads, f.head)
 		f.bodyStart()
 	case stChunkSize:
-		size, _, _ := strings.Cut(line, ";")
-		n, err := strconv.ParseInt(strings.TrimSpace(size), 16, 64)
+		size, _, _ := bytes.Cut(line, []byte(";"))
+		n, ok := parseChunkSize(bytes.TrimSpace(size))
 		switch {
-		case err != nil || n < 0:
+		case !ok:
 			f.giveUp()
 		case n == 0:
 			f.state = stTrailer
@@ -352,23 +345,46 @@ func (f *framing) endLine(line string) {
 			f.state, f.remaining = stChunkData, n
 		}
 	case stChunkEnd:
-		if line != "" {
+		if len(line) != 0 {
 			f.giveUp()
 			return
 		}
 		f.state = stChunkSize
 	case stTrailer:
-		if line == "" {
+		if len(line) == 0 {
 			f.state = stRequestLine
 		}
 	}
+}
+
+// parseChunkSize reads a chunk size: 1 to 15 hexadecimal digits.
+func parseChunkSize(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		var d byte
+		switch {
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'a' <= c && c <= 'f':
+			d = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | int64(d)
+	}
+	return n, true
 }
 
 // bodyStart decides, as net/http does, how the body of the request whose
 // head just ended is framed.
 func (f *framing) bodyStart() {
 	f.state = stRequestLine
-	if len(f.te) > 0 && f.proto != "HTTP/1.0" {
+	if len(f.te) > 0 && !f.http10 {
 		if len(f.te) != 1 || !strings.EqualFold(f.te[0], "chunked") {
 			f.giveUp() // net/http answers 501 and closes
 			return

@@ -267,3 +267,21 @@ func BenchmarkFraming(b *testing.B) {
 	}
 	require.False(b, f.lost)
 }
+
+// FuzzFraming: the framing reader never panics, and reads the same heads
+// whether the bytes come at once or one by one.
+func FuzzFraming(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	f.Add([]byte("POST /p HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n0\r\nT: 1\r\n\r\nGET / HTTP/1.0\r\n\r\n"))
+	f.Add([]byte("POST /p HTTP/1.0\r\nContent-Length: 2\r\n\r\nab\r\n \r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var whole, bytewise framing
+		whole.feed(data)
+		for i := range data {
+			bytewise.feed(data[i : i+1])
+		}
+		assert.Equal(t, whole.lost, bytewise.lost)
+		assert.Equal(t, whole.heads, bytewise.heads)
+		assert.Equal(t, whole.state, bytewise.state)
+	})
+}
