@@ -124,6 +124,27 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for OipContentEncoding.
+const (
+	OipContentEncodingDeflate  OipContentEncoding = "deflate"
+	OipContentEncodingGzip     OipContentEncoding = "gzip"
+	OipContentEncodingIdentity OipContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipContentEncoding enum.
+func (e OipContentEncoding) Valid() bool {
+	switch e {
+	case OipContentEncodingDeflate:
+		return true
+	case OipContentEncodingGzip:
+		return true
+	case OipContentEncodingIdentity:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListBatchJobsParamsStatus.
 const (
 	ListBatchJobsParamsStatusFailed    ListBatchJobsParamsStatus = "failed"
@@ -142,6 +163,48 @@ func (e ListBatchJobsParamsStatus) Valid() bool {
 	case ListBatchJobsParamsStatusRunning:
 		return true
 	case ListBatchJobsParamsStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OipInferParamsContentEncoding.
+const (
+	OipInferParamsContentEncodingDeflate  OipInferParamsContentEncoding = "deflate"
+	OipInferParamsContentEncodingGzip     OipInferParamsContentEncoding = "gzip"
+	OipInferParamsContentEncodingIdentity OipInferParamsContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipInferParamsContentEncoding enum.
+func (e OipInferParamsContentEncoding) Valid() bool {
+	switch e {
+	case OipInferParamsContentEncodingDeflate:
+		return true
+	case OipInferParamsContentEncodingGzip:
+		return true
+	case OipInferParamsContentEncodingIdentity:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OipVersionInferParamsContentEncoding.
+const (
+	OipVersionInferParamsContentEncodingDeflate  OipVersionInferParamsContentEncoding = "deflate"
+	OipVersionInferParamsContentEncodingGzip     OipVersionInferParamsContentEncoding = "gzip"
+	OipVersionInferParamsContentEncodingIdentity OipVersionInferParamsContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipVersionInferParamsContentEncoding enum.
+func (e OipVersionInferParamsContentEncoding) Valid() bool {
+	switch e {
+	case OipVersionInferParamsContentEncodingDeflate:
+		return true
+	case OipVersionInferParamsContentEncodingGzip:
+		return true
+	case OipVersionInferParamsContentEncodingIdentity:
 		return true
 	default:
 		return false
@@ -776,6 +839,279 @@ type NewUserEnvelope struct {
 	Url string `json:"url"`
 }
 
+// OipConfigTensor A tensor of a Triton model configuration.
+type OipConfigTensor struct {
+	// DataType The tensor's Triton data type.
+	//
+	// Example: TYPE_STRING
+	DataType string `json:"data_type"`
+
+	// Dims The tensor's shape without the batch dimension.
+	//
+	// Example: [1]
+	Dims []int64 `json:"dims"`
+
+	// Name The tensor's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+}
+
+// OipError An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipError struct {
+	// Error What went wrong, for a person.
+	//
+	// Example: model 'nope' is unknown
+	Error string `json:"error"`
+}
+
+// OipInferenceRequest An inference request. Other members (such as `model_name`, which the KServe client sends) are ignored.
+type OipInferenceRequest struct {
+	// Id An id that the response echoes.
+	//
+	// Example: req-42
+	Id *string `json:"id,omitempty"`
+
+	// Inputs The input tensors; tagifai takes one, `text`.
+	Inputs []OipRequestInput `json:"inputs"`
+
+	// Outputs The outputs to return; all of them when absent.
+	Outputs *[]OipRequestOutput `json:"outputs,omitempty"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipInferenceResponse An inference response.
+type OipInferenceResponse struct {
+	// Id The request's id.
+	//
+	// Example: req-42
+	Id *string `json:"id,omitempty"`
+
+	// ModelName The model that answered.
+	//
+	// Example: tagifai
+	ModelName string `json:"model_name"`
+
+	// ModelVersion The version that answered.
+	//
+	// Example: 1
+	ModelVersion *string `json:"model_version,omitempty"`
+
+	// Outputs The outputs.
+	Outputs []OipResponseOutput `json:"outputs"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipLive Liveness.
+type OipLive struct {
+	// Live Always true when the server answers.
+	//
+	// Example: true
+	Live bool `json:"live"`
+}
+
+// OipModelConfig A minimal Triton model configuration.
+type OipModelConfig struct {
+	// Backend The backend that runs the model.
+	//
+	// Example: tagifai
+	Backend string `json:"backend"`
+
+	// Input The inputs, without the batch dimension.
+	Input []OipConfigTensor `json:"input"`
+
+	// MaxBatchSize The most texts one request may carry.
+	//
+	// Example: 1000
+	MaxBatchSize int `json:"max_batch_size"`
+
+	// Name The model's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Output The outputs, without the batch dimension.
+	Output []OipConfigTensor `json:"output"`
+
+	// Platform The framework that runs the model.
+	//
+	// Example: tagifai
+	Platform string `json:"platform"`
+}
+
+// OipModelMetadata A model version's metadata.
+type OipModelMetadata struct {
+	// Inputs The model's inputs.
+	Inputs []OipTensorMetadata `json:"inputs"`
+
+	// Name The model's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Outputs The model's outputs.
+	Outputs []OipTensorMetadata `json:"outputs"`
+
+	// Parameters What tagifai adds to a model's metadata.
+	Parameters *OipModelParameters `json:"parameters,omitempty"`
+
+	// Platform The framework that runs the model.
+	//
+	// Example: tagifai
+	Platform string `json:"platform"`
+
+	// Versions The versions that may be named in the path.
+	//
+	// Example: ["1","2"]
+	Versions *[]string `json:"versions,omitempty"`
+}
+
+// OipModelParameters What tagifai adds to a model's metadata.
+type OipModelParameters struct {
+	// Labels The classes, in the column order of `probabilities`.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Version The version this metadata describes.
+	//
+	// Example: 1
+	Version string `json:"version"`
+}
+
+// OipParameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+//
+// Example: {"binary_data_output":true}
+type OipParameters map[string]interface{}
+
+// OipReady Readiness of the server or of a model.
+type OipReady struct {
+	// Name The model's name, for a model's readiness.
+	//
+	// Example: tagifai
+	Name *string `json:"name,omitempty"`
+
+	// Ready True; a server or model that is not ready answers 503.
+	//
+	// Example: true
+	Ready bool `json:"ready"`
+}
+
+// OipRequestInput An input tensor.
+type OipRequestInput struct {
+	// Data The elements, flat or nested in row-major order; absent when `parameters.binary_data_size` says they follow the JSON header.
+	//
+	// Example: ["Object detection with CNNs."]
+	Data interface{} `json:"data,omitempty"`
+
+	// Datatype The tensor's data type; `text` is BYTES.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The input's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [1]
+	Shape []int64 `json:"shape"`
+}
+
+// OipRequestOutput An output to return.
+type OipRequestOutput struct {
+	// Name The output's name.
+	//
+	// Example: probabilities
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipResponseOutput An output tensor.
+type OipResponseOutput struct {
+	// Data The elements in row-major order; absent when the output is binary.
+	//
+	// Example: ["computer-vision"]
+	Data *[]interface{} `json:"data,omitempty"`
+
+	// Datatype The tensor's data type.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The output's name, as requested.
+	//
+	// Example: tag
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [1]
+	Shape []int64 `json:"shape"`
+}
+
+// OipServerMetadata The server's metadata.
+type OipServerMetadata struct {
+	// Extensions The protocol extensions the server supports.
+	//
+	// Example: ["binary_tensor_data","classification"]
+	Extensions []string `json:"extensions"`
+
+	// Name The server's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Version The server's version (the API's).
+	//
+	// Example: 1.0.0
+	Version string `json:"version"`
+}
+
+// OipTensorMetadata An input or output tensor of the model; -1 is a dimension of any size.
+type OipTensorMetadata struct {
+	// Datatype The tensor's data type.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The tensor's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [-1]
+	Shape []int64 `json:"shape"`
+}
+
 // Performance The performance report. With a filter, only that part is present.
 type Performance struct {
 	// Class Metrics of each class, by class name.
@@ -1322,6 +1658,15 @@ type JobID = string
 // ModelName defines model for ModelName.
 type ModelName = string
 
+// OipContentEncoding defines model for OipContentEncoding.
+type OipContentEncoding string
+
+// OipHeaderLength defines model for OipHeaderLength.
+type OipHeaderLength = int64
+
+// OipVersion defines model for OipVersion.
+type OipVersion = string
+
 // Version defines model for Version.
 type Version = int
 
@@ -1345,6 +1690,51 @@ type NotFound = ErrorEnvelope
 
 // NotReady An error's envelope.
 type NotReady = ErrorEnvelope
+
+// OipBadRequest An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipBadRequest = OipError
+
+// OipForbidden An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipForbidden = OipError
+
+// OipInternalError An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipInternalError = OipError
+
+// OipMethodNotAllowed An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipMethodNotAllowed = OipError
+
+// OipNotFound An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipNotFound = OipError
+
+// OipNotReady An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipNotReady = OipError
+
+// OipPayloadTooLarge An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipPayloadTooLarge = OipError
+
+// OipUnauthorized An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipUnauthorized = OipError
+
+// OipUnsupportedMediaType An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipUnsupportedMediaType = OipError
 
 // PayloadTooLarge An error's envelope.
 type PayloadTooLarge = ErrorEnvelope
@@ -1388,6 +1778,34 @@ type GetPerformanceParams struct {
 	Filter *PerformanceFilter `form:"filter,omitempty" json:"filter,omitempty"`
 }
 
+// OipInferParams defines parameters for OipInfer.
+type OipInferParams struct {
+	// InferenceHeaderContentLength Binary tensor data extension: the length in bytes of the JSON header that
+	// starts the body; the raw tensors follow it. 0 means the whole body is the
+	// one element of the input `text`.
+	InferenceHeaderContentLength *OipHeaderLength `json:"Inference-Header-Content-Length,omitempty"`
+
+	// ContentEncoding How the body is compressed; the body limit applies to the decompressed bytes.
+	ContentEncoding *OipInferParamsContentEncoding `json:"Content-Encoding,omitempty"`
+}
+
+// OipInferParamsContentEncoding defines parameters for OipInfer.
+type OipInferParamsContentEncoding string
+
+// OipVersionInferParams defines parameters for OipVersionInfer.
+type OipVersionInferParams struct {
+	// InferenceHeaderContentLength Binary tensor data extension: the length in bytes of the JSON header that
+	// starts the body; the raw tensors follow it. 0 means the whole body is the
+	// one element of the input `text`.
+	InferenceHeaderContentLength *OipHeaderLength `json:"Inference-Header-Content-Length,omitempty"`
+
+	// ContentEncoding How the body is compressed; the body limit applies to the decompressed bytes.
+	ContentEncoding *OipVersionInferParamsContentEncoding `json:"Content-Encoding,omitempty"`
+}
+
+// OipVersionInferParamsContentEncoding defines parameters for OipVersionInfer.
+type OipVersionInferParamsContentEncoding string
+
 // CreateBatchJobJSONRequestBody defines body for CreateBatchJob for application/json ContentType.
 type CreateBatchJobJSONRequestBody = BatchJobRequest
 
@@ -1402,6 +1820,12 @@ type PredictJSONRequestBody = PredictRequest
 
 // CreateUserJSONRequestBody defines body for CreateUser for application/json ContentType.
 type CreateUserJSONRequestBody = CreateUserRequest
+
+// OipInferJSONRequestBody defines body for OipInfer for application/json ContentType.
+type OipInferJSONRequestBody = OipInferenceRequest
+
+// OipVersionInferJSONRequestBody defines body for OipVersionInfer for application/json ContentType.
+type OipVersionInferJSONRequestBody = OipInferenceRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1780,6 +2204,153 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 	RevokeUser(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	//
+	// The server's name, version and the protocol extensions it supports
+	// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+	// it answers errors as `{"error": "..."}`, not in the envelope.
+	//
+	// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+	OipServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerLive Server liveness (Open Inference Protocol)
+	//
+	// The process answers HTTP, with or without a model.
+	//
+	// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+	OipServerLive(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerReady Server readiness (Open Inference Protocol)
+	//
+	// A model is loaded and the registry's database answers, as for
+	// `GET /health/ready`; 503 otherwise.
+	//
+	// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+	OipServerReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	//
+	// The model's input and output tensors, the versions that may be named in
+	// the path, and in `parameters` the class labels (the column order of
+	// `probabilities`) and the serving version, which answers requests
+	// without a version.
+	//
+	// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+	OipModelMetadata(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelConfig Model configuration (Triton)
+	//
+	// A minimal Triton model configuration, which tools such as perf_analyzer
+	// read before they send requests: batches of up to 1000 texts, one string
+	// per batch element.
+	//
+	// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+	OipModelConfig(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipInferWithBody Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithBody(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipInfer Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInfer(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelReady Model readiness (Open Inference Protocol)
+	//
+	// The model has a serving version loaded; 503 while it has not.
+	//
+	// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+	OipModelReady(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	//
+	// Like `GET /v2/models/{model-name}`, for a version named in the path.
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+	OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionConfig Model version configuration (Triton)
+	//
+	// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+	OipModelVersionConfig(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipVersionInferWithBody Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithBody(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInfer(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	//
+	// The version can answer requests (loading it if it is not loaded yet).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+	OipModelVersionReady(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // HealthCheck Health check
@@ -2376,6 +2947,283 @@ func (c *Client) CreateUser(ctx context.Context, body CreateUserJSONRequestBody,
 // Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 func (c *Client) RevokeUser(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeUserRequest(c.Server, userName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerMetadata Server metadata (Open Inference Protocol)
+//
+// The server's name, version and the protocol extensions it supports
+// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+// it answers errors as `{"error": "..."}`, not in the envelope.
+//
+// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+func (c *Client) OipServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerMetadataRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerLive Server liveness (Open Inference Protocol)
+//
+// The process answers HTTP, with or without a model.
+//
+// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+func (c *Client) OipServerLive(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerLiveRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerReady Server readiness (Open Inference Protocol)
+//
+// A model is loaded and the registry's database answers, as for
+// `GET /health/ready`; 503 otherwise.
+//
+// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+func (c *Client) OipServerReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerReadyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelMetadata Model metadata (Open Inference Protocol)
+//
+// The model's input and output tensors, the versions that may be named in
+// the path, and in `parameters` the class labels (the column order of
+// `probabilities`) and the serving version, which answers requests
+// without a version.
+//
+// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+func (c *Client) OipModelMetadata(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelMetadataRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelConfig Model configuration (Triton)
+//
+// A minimal Triton model configuration, which tools such as perf_analyzer
+// read before they send requests: batches of up to 1000 texts, one string
+// per batch element.
+//
+// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+func (c *Client) OipModelConfig(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelConfigRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipInferWithBody Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *Client) OipInferWithBody(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipInferRequestWithBody(c.Server, modelName, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipInfer Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *Client) OipInfer(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipInferRequest(c.Server, modelName, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelReady Model readiness (Open Inference Protocol)
+//
+// The model has a serving version loaded; 503 while it has not.
+//
+// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+func (c *Client) OipModelReady(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelReadyRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+//
+// Like `GET /v2/models/{model-name}`, for a version named in the path.
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+func (c *Client) OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionMetadataRequest(c.Server, modelName, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionConfig Model version configuration (Triton)
+//
+// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+func (c *Client) OipModelVersionConfig(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionConfigRequest(c.Server, modelName, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipVersionInferWithBody Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *Client) OipVersionInferWithBody(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipVersionInferRequestWithBody(c.Server, modelName, version, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipVersionInfer Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *Client) OipVersionInfer(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipVersionInferRequest(c.Server, modelName, version, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionReady Model version readiness (Open Inference Protocol)
+//
+// The version can answer requests (loading it if it is not loaded yet).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+func (c *Client) OipModelVersionReady(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionReadyRequest(c.Server, modelName, version)
 	if err != nil {
 		return nil, err
 	}
@@ -3364,6 +4212,465 @@ func NewRevokeUserRequest(server string, userName string) (*http.Request, error)
 	return req, nil
 }
 
+// NewOipServerMetadataRequest constructs an http.Request for the OipServerMetadata method
+func NewOipServerMetadataRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipServerLiveRequest constructs an http.Request for the OipServerLive method
+func NewOipServerLiveRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/health/live")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipServerReadyRequest constructs an http.Request for the OipServerReady method
+func NewOipServerReadyRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/health/ready")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelMetadataRequest constructs an http.Request for the OipModelMetadata method
+func NewOipModelMetadataRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelConfigRequest constructs an http.Request for the OipModelConfig method
+func NewOipModelConfigRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/config", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipInferRequest calls the generic OipInfer builder with application/json body
+func NewOipInferRequest(server string, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOipInferRequestWithBody(server, modelName, params, "application/json", bodyReader)
+}
+
+// NewOipInferRequestWithBody constructs an http.Request for the OipInfer method, with any body, and a specified content type
+func NewOipInferRequestWithBody(server string, modelName ModelName, params *OipInferParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/infer", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.InferenceHeaderContentLength != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Inference-Header-Content-Length", *params.InferenceHeaderContentLength, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Inference-Header-Content-Length", headerParam0)
+		}
+
+		if params.ContentEncoding != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Content-Encoding", *params.ContentEncoding, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Content-Encoding", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewOipModelReadyRequest constructs an http.Request for the OipModelReady method
+func NewOipModelReadyRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/ready", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionMetadataRequest constructs an http.Request for the OipModelVersionMetadata method
+func NewOipModelVersionMetadataRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionConfigRequest constructs an http.Request for the OipModelVersionConfig method
+func NewOipModelVersionConfigRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/config", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipVersionInferRequest calls the generic OipVersionInfer builder with application/json body
+func NewOipVersionInferRequest(server string, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOipVersionInferRequestWithBody(server, modelName, version, params, "application/json", bodyReader)
+}
+
+// NewOipVersionInferRequestWithBody constructs an http.Request for the OipVersionInfer method, with any body, and a specified content type
+func NewOipVersionInferRequestWithBody(server string, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/infer", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.InferenceHeaderContentLength != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Inference-Header-Content-Length", *params.InferenceHeaderContentLength, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Inference-Header-Content-Length", headerParam0)
+		}
+
+		if params.ContentEncoding != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Content-Encoding", *params.ContentEncoding, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Content-Encoding", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionReadyRequest constructs an http.Request for the OipModelVersionReady method
+func NewOipModelVersionReadyRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/ready", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -3749,6 +5056,171 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 	RevokeUserWithResponse(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*RevokeUserResponse, error)
+
+	// OipServerMetadataWithResponse Server metadata (Open Inference Protocol)
+	//
+	// The server's name, version and the protocol extensions it supports
+	// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+	// it answers errors as `{"error": "..."}`, not in the envelope.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+	OipServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerMetadataResponse, error)
+
+	// OipServerLiveWithResponse Server liveness (Open Inference Protocol)
+	//
+	// The process answers HTTP, with or without a model.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+	OipServerLiveWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerLiveResponse, error)
+
+	// OipServerReadyWithResponse Server readiness (Open Inference Protocol)
+	//
+	// A model is loaded and the registry's database answers, as for
+	// `GET /health/ready`; 503 otherwise.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+	OipServerReadyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerReadyResponse, error)
+
+	// OipModelMetadataWithResponse Model metadata (Open Inference Protocol)
+	//
+	// The model's input and output tensors, the versions that may be named in
+	// the path, and in `parameters` the class labels (the column order of
+	// `probabilities`) and the serving version, which answers requests
+	// without a version.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+	OipModelMetadataWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error)
+
+	// OipModelConfigWithResponse Model configuration (Triton)
+	//
+	// A minimal Triton model configuration, which tools such as perf_analyzer
+	// read before they send requests: batches of up to 1000 texts, one string
+	// per batch element.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+	OipModelConfigWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error)
+
+	// OipInferWithBodyWithResponse Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithBodyWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
+
+	// OipInferWithResponse Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
+
+	// OipModelReadyWithResponse Model readiness (Open Inference Protocol)
+	//
+	// The model has a serving version loaded; 503 while it has not.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+	OipModelReadyWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error)
+
+	// OipModelVersionMetadataWithResponse Model version metadata (Open Inference Protocol)
+	//
+	// Like `GET /v2/models/{model-name}`, for a version named in the path.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+	OipModelVersionMetadataWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error)
+
+	// OipModelVersionConfigWithResponse Model version configuration (Triton)
+	//
+	// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+	OipModelVersionConfigWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error)
+
+	// OipVersionInferWithBodyWithResponse Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithBodyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
+
+	// OipVersionInferWithResponse Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
+
+	// OipModelVersionReadyWithResponse Model version readiness (Open Inference Protocol)
+	//
+	// The version can answer requests (loading it if it is not loaded yet).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+	OipModelVersionReadyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error)
 }
 
 // HealthCheckResponse405Headers the declared response headers of an HTTP 405 response for HealthCheck
@@ -6071,6 +7543,947 @@ func (r RevokeUserResponse) ContentType() string {
 	return ""
 }
 
+// OipServerMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipServerMetadata
+type OipServerMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipServerMetadata
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerMetadataResponse) GetJSON200() *OipServerMetadata {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipServerLiveResponse405Headers the declared response headers of an HTTP 405 response for OipServerLive
+type OipServerLiveResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerLiveResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipLive
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerLiveResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerLiveResponse) GetJSON200() *OipLive {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerLiveResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerLiveResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerLiveResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerLiveResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerLiveResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerLiveResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipServerReadyResponse405Headers the declared response headers of an HTTP 405 response for OipServerReady
+type OipServerReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipServerReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipModelMetadata
+type OipModelMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelMetadata
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelMetadataResponse) GetJSON200() *OipModelMetadata {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelMetadataResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelMetadataResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelMetadataResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelConfigResponse405Headers the declared response headers of an HTTP 405 response for OipModelConfig
+type OipModelConfigResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelConfigResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelConfig
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelConfigResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelConfigResponse) GetJSON200() *OipModelConfig {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelConfigResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelConfigResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelConfigResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelConfigResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelConfigResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelConfigResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelConfigResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelConfigResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipInferResponse200Headers the declared response headers of an HTTP 200 response for OipInfer
+type OipInferResponse200Headers struct {
+	InferenceHeaderContentLength *int
+}
+
+// OipInferResponse401Headers the declared response headers of an HTTP 401 response for OipInfer
+type OipInferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// OipInferResponse405Headers the declared response headers of an HTTP 405 response for OipInfer
+type OipInferResponse405Headers struct {
+	Allow *string
+}
+
+type OipInferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipInferenceResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *OipUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *OipForbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *OipPayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *OipUnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *OipInferResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *OipInferResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipInferResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipInferResponse) GetJSON200() *OipInferenceResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipInferResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OipInferResponse) GetJSON401() *OipUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OipInferResponse) GetJSON403() *OipForbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipInferResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipInferResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OipInferResponse) GetJSON413() *OipPayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r OipInferResponse) GetJSON415() *OipUnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipInferResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipInferResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipInferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipInferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipInferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipInferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelReadyResponse405Headers the declared response headers of an HTTP 405 response for OipModelReady
+type OipModelReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelReadyResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelReadyResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionMetadata
+type OipModelVersionMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelMetadata
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON200() *OipModelMetadata {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionConfigResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionConfig
+type OipModelVersionConfigResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionConfigResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelConfig
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionConfigResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON200() *OipModelConfig {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionConfigResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionConfigResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionConfigResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipVersionInferResponse200Headers the declared response headers of an HTTP 200 response for OipVersionInfer
+type OipVersionInferResponse200Headers struct {
+	InferenceHeaderContentLength *int
+}
+
+// OipVersionInferResponse401Headers the declared response headers of an HTTP 401 response for OipVersionInfer
+type OipVersionInferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// OipVersionInferResponse405Headers the declared response headers of an HTTP 405 response for OipVersionInfer
+type OipVersionInferResponse405Headers struct {
+	Allow *string
+}
+
+type OipVersionInferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipInferenceResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *OipUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *OipForbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *OipPayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *OipUnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *OipVersionInferResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *OipVersionInferResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipVersionInferResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipVersionInferResponse) GetJSON200() *OipInferenceResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipVersionInferResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OipVersionInferResponse) GetJSON401() *OipUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OipVersionInferResponse) GetJSON403() *OipForbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipVersionInferResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipVersionInferResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OipVersionInferResponse) GetJSON413() *OipPayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r OipVersionInferResponse) GetJSON415() *OipUnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipVersionInferResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipVersionInferResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipVersionInferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipVersionInferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipVersionInferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipVersionInferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionReadyResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionReady
+type OipModelVersionReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // HealthCheckWithResponse Health check
 //
 // Reports that the server is up and which model it serves. Answers 503 until a
@@ -6591,6 +9004,249 @@ func (c *ClientWithResponses) RevokeUserWithResponse(ctx context.Context, userNa
 		return nil, err
 	}
 	return ParseRevokeUserResponse(rsp)
+}
+
+// OipServerMetadataWithResponse Server metadata (Open Inference Protocol)
+//
+// The server's name, version and the protocol extensions it supports
+// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+// it answers errors as `{"error": "..."}`, not in the envelope.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+func (c *ClientWithResponses) OipServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerMetadataResponse, error) {
+	rsp, err := c.OipServerMetadata(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerMetadataResponse(rsp)
+}
+
+// OipServerLiveWithResponse Server liveness (Open Inference Protocol)
+//
+// The process answers HTTP, with or without a model.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+func (c *ClientWithResponses) OipServerLiveWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerLiveResponse, error) {
+	rsp, err := c.OipServerLive(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerLiveResponse(rsp)
+}
+
+// OipServerReadyWithResponse Server readiness (Open Inference Protocol)
+//
+// A model is loaded and the registry's database answers, as for
+// `GET /health/ready`; 503 otherwise.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+func (c *ClientWithResponses) OipServerReadyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerReadyResponse, error) {
+	rsp, err := c.OipServerReady(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerReadyResponse(rsp)
+}
+
+// OipModelMetadataWithResponse Model metadata (Open Inference Protocol)
+//
+// The model's input and output tensors, the versions that may be named in
+// the path, and in `parameters` the class labels (the column order of
+// `probabilities`) and the serving version, which answers requests
+// without a version.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+func (c *ClientWithResponses) OipModelMetadataWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error) {
+	rsp, err := c.OipModelMetadata(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelMetadataResponse(rsp)
+}
+
+// OipModelConfigWithResponse Model configuration (Triton)
+//
+// A minimal Triton model configuration, which tools such as perf_analyzer
+// read before they send requests: batches of up to 1000 texts, one string
+// per batch element.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+func (c *ClientWithResponses) OipModelConfigWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error) {
+	rsp, err := c.OipModelConfig(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelConfigResponse(rsp)
+}
+
+// OipInferWithBodyWithResponse Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *ClientWithResponses) OipInferWithBodyWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
+	rsp, err := c.OipInferWithBody(ctx, modelName, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipInferResponse(rsp)
+}
+
+// OipInferWithResponse Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *ClientWithResponses) OipInferWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
+	rsp, err := c.OipInfer(ctx, modelName, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipInferResponse(rsp)
+}
+
+// OipModelReadyWithResponse Model readiness (Open Inference Protocol)
+//
+// The model has a serving version loaded; 503 while it has not.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+func (c *ClientWithResponses) OipModelReadyWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error) {
+	rsp, err := c.OipModelReady(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelReadyResponse(rsp)
+}
+
+// OipModelVersionMetadataWithResponse Model version metadata (Open Inference Protocol)
+//
+// Like `GET /v2/models/{model-name}`, for a version named in the path.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+func (c *ClientWithResponses) OipModelVersionMetadataWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error) {
+	rsp, err := c.OipModelVersionMetadata(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionMetadataResponse(rsp)
+}
+
+// OipModelVersionConfigWithResponse Model version configuration (Triton)
+//
+// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+func (c *ClientWithResponses) OipModelVersionConfigWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error) {
+	rsp, err := c.OipModelVersionConfig(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionConfigResponse(rsp)
+}
+
+// OipVersionInferWithBodyWithResponse Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *ClientWithResponses) OipVersionInferWithBodyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
+	rsp, err := c.OipVersionInferWithBody(ctx, modelName, version, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipVersionInferResponse(rsp)
+}
+
+// OipVersionInferWithResponse Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *ClientWithResponses) OipVersionInferWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
+	rsp, err := c.OipVersionInfer(ctx, modelName, version, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipVersionInferResponse(rsp)
+}
+
+// OipModelVersionReadyWithResponse Model version readiness (Open Inference Protocol)
+//
+// The version can answer requests (loading it if it is not loaded yet).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+func (c *ClientWithResponses) OipModelVersionReadyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error) {
+	rsp, err := c.OipModelVersionReady(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionReadyResponse(rsp)
 }
 
 // ParseHealthCheckResponse parses an HTTP response from a HealthCheckWithResponse call
@@ -8745,6 +11401,866 @@ func ParseRevokeUserResponse(rsp *http.Response) (*RevokeUserResponse, error) {
 	return response, nil
 }
 
+// ParseOipServerMetadataResponse parses an HTTP response from a OipServerMetadataWithResponse call
+func ParseOipServerMetadataResponse(rsp *http.Response) (*OipServerMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipServerMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipServerLiveResponse parses an HTTP response from a OipServerLiveWithResponse call
+func ParseOipServerLiveResponse(rsp *http.Response) (*OipServerLiveResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerLiveResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipLive
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerLiveResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipServerReadyResponse parses an HTTP response from a OipServerReadyWithResponse call
+func ParseOipServerReadyResponse(rsp *http.Response) (*OipServerReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelMetadataResponse parses an HTTP response from a OipModelMetadataWithResponse call
+func ParseOipModelMetadataResponse(rsp *http.Response) (*OipModelMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelConfigResponse parses an HTTP response from a OipModelConfigWithResponse call
+func ParseOipModelConfigResponse(rsp *http.Response) (*OipModelConfigResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelConfigResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelConfig
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelConfigResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipInferResponse parses an HTTP response from a OipInferWithResponse call
+func ParseOipInferResponse(rsp *http.Response) (*OipInferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipInferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipInferenceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest OipUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest OipForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest OipPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest OipUnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (application/octet-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers OipInferResponse200Headers
+		if values := rsp.Header.Values("Inference-Header-Content-Length"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.InferenceHeaderContentLength = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers OipInferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers OipInferResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelReadyResponse parses an HTTP response from a OipModelReadyWithResponse call
+func ParseOipModelReadyResponse(rsp *http.Response) (*OipModelReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionMetadataResponse parses an HTTP response from a OipModelVersionMetadataWithResponse call
+func ParseOipModelVersionMetadataResponse(rsp *http.Response) (*OipModelVersionMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionConfigResponse parses an HTTP response from a OipModelVersionConfigWithResponse call
+func ParseOipModelVersionConfigResponse(rsp *http.Response) (*OipModelVersionConfigResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionConfigResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelConfig
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionConfigResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipVersionInferResponse parses an HTTP response from a OipVersionInferWithResponse call
+func ParseOipVersionInferResponse(rsp *http.Response) (*OipVersionInferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipVersionInferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipInferenceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest OipUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest OipForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest OipPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest OipUnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (application/octet-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers OipVersionInferResponse200Headers
+		if values := rsp.Header.Values("Inference-Header-Content-Length"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.InferenceHeaderContentLength = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers OipVersionInferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers OipVersionInferResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionReadyResponse parses an HTTP response from a OipModelVersionReadyWithResponse call
+func ParseOipModelVersionReadyResponse(rsp *http.Response) (*OipModelVersionReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// HealthCheck Health check
@@ -8822,6 +12338,39 @@ type ServerInterface interface {
 	// RevokeUser Revoke a user
 	// (DELETE /users/{user-name})
 	RevokeUser(ctx echo.Context, userName string) error
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	// (GET /v2)
+	OipServerMetadata(ctx echo.Context) error
+	// OipServerLive Server liveness (Open Inference Protocol)
+	// (GET /v2/health/live)
+	OipServerLive(ctx echo.Context) error
+	// OipServerReady Server readiness (Open Inference Protocol)
+	// (GET /v2/health/ready)
+	OipServerReady(ctx echo.Context) error
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name})
+	OipModelMetadata(ctx echo.Context, modelName ModelName) error
+	// OipModelConfig Model configuration (Triton)
+	// (GET /v2/models/{model-name}/config)
+	OipModelConfig(ctx echo.Context, modelName ModelName) error
+	// OipInfer Inference (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/infer)
+	OipInfer(ctx echo.Context, modelName ModelName, params OipInferParams) error
+	// OipModelReady Model readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/ready)
+	OipModelReady(ctx echo.Context, modelName ModelName) error
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version})
+	OipModelVersionMetadata(ctx echo.Context, modelName ModelName, version OipVersion) error
+	// OipModelVersionConfig Model version configuration (Triton)
+	// (GET /v2/models/{model-name}/versions/{version}/config)
+	OipModelVersionConfig(ctx echo.Context, modelName ModelName, version OipVersion) error
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/versions/{version}/infer)
+	OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version}/ready)
+	OipModelVersionReady(ctx echo.Context, modelName ModelName, version OipVersion) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -9225,6 +12774,263 @@ func (w *ServerInterfaceWrapper) RevokeUser(ctx echo.Context) error {
 	return err
 }
 
+// OipServerMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerMetadata(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerMetadata(ctx)
+	return err
+}
+
+// OipServerLive converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerLive(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerLive(ctx)
+	return err
+}
+
+// OipServerReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerReady(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerReady(ctx)
+	return err
+}
+
+// OipModelMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelMetadata(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelMetadata(ctx, modelName)
+	return err
+}
+
+// OipModelConfig converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelConfig(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelConfig(ctx, modelName)
+	return err
+}
+
+// OipInfer converts echo context to params.
+func (w *ServerInterfaceWrapper) OipInfer(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params OipInferParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Inference-Header-Content-Length" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Inference-Header-Content-Length")]; found {
+		var InferenceHeaderContentLength OipHeaderLength
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Inference-Header-Content-Length, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", valueList[0], &InferenceHeaderContentLength, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Inference-Header-Content-Length: %s", err))
+		}
+
+		params.InferenceHeaderContentLength = &InferenceHeaderContentLength
+	}
+	// ------------- Optional header parameter "Content-Encoding" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Content-Encoding")]; found {
+		var ContentEncoding OipInferParamsContentEncoding
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Content-Encoding, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", valueList[0], &ContentEncoding, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Content-Encoding: %s", err))
+		}
+
+		params.ContentEncoding = &ContentEncoding
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipInfer(ctx, modelName, params)
+	return err
+}
+
+// OipModelReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelReady(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelReady(ctx, modelName)
+	return err
+}
+
+// OipModelVersionMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionMetadata(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionMetadata(ctx, modelName, version)
+	return err
+}
+
+// OipModelVersionConfig converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionConfig(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionConfig(ctx, modelName, version)
+	return err
+}
+
+// OipVersionInfer converts echo context to params.
+func (w *ServerInterfaceWrapper) OipVersionInfer(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params OipVersionInferParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Inference-Header-Content-Length" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Inference-Header-Content-Length")]; found {
+		var InferenceHeaderContentLength OipHeaderLength
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Inference-Header-Content-Length, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", valueList[0], &InferenceHeaderContentLength, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Inference-Header-Content-Length: %s", err))
+		}
+
+		params.InferenceHeaderContentLength = &InferenceHeaderContentLength
+	}
+	// ------------- Optional header parameter "Content-Encoding" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Content-Encoding")]; found {
+		var ContentEncoding OipVersionInferParamsContentEncoding
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Content-Encoding, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", valueList[0], &ContentEncoding, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Content-Encoding: %s", err))
+		}
+
+		params.ContentEncoding = &ContentEncoding
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipVersionInfer(ctx, modelName, version, params)
+	return err
+}
+
+// OipModelVersionReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionReady(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionReady(ctx, modelName, version)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -9297,6 +13103,17 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/users", wrapper.ListUsers, options.OperationMiddlewares["listUsers"]...)
 	router.POST(options.BaseURL+"/users", wrapper.CreateUser, options.OperationMiddlewares["createUser"]...)
 	router.DELETE(options.BaseURL+"/users/:user-name", wrapper.RevokeUser, options.OperationMiddlewares["revokeUser"]...)
+	router.GET(options.BaseURL+"/v2", wrapper.OipServerMetadata, options.OperationMiddlewares["oipServerMetadata"]...)
+	router.GET(options.BaseURL+"/v2/health/live", wrapper.OipServerLive, options.OperationMiddlewares["oipServerLive"]...)
+	router.GET(options.BaseURL+"/v2/health/ready", wrapper.OipServerReady, options.OperationMiddlewares["oipServerReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name", wrapper.OipModelMetadata, options.OperationMiddlewares["oipModelMetadata"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version", wrapper.OipModelVersionMetadata, options.OperationMiddlewares["oipModelVersionMetadata"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/ready", wrapper.OipModelReady, options.OperationMiddlewares["oipModelReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version/ready", wrapper.OipModelVersionReady, options.OperationMiddlewares["oipModelVersionReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/config", wrapper.OipModelConfig, options.OperationMiddlewares["oipModelConfig"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version/config", wrapper.OipModelVersionConfig, options.OperationMiddlewares["oipModelVersionConfig"]...)
+	router.POST(options.BaseURL+"/v2/models/:model-name/infer", wrapper.OipInfer, options.OperationMiddlewares["oipInfer"]...)
+	router.POST(options.BaseURL+"/v2/models/:model-name/versions/:version/infer", wrapper.OipVersionInfer, options.OperationMiddlewares["oipVersionInfer"]...)
 
 }
 
@@ -9320,6 +13137,53 @@ type MethodNotAllowedJSONResponse struct {
 type NotFoundJSONResponse ErrorEnvelope
 
 type NotReadyJSONResponse ErrorEnvelope
+
+type OipBadRequestJSONResponse OipError
+
+type OipForbiddenJSONResponse OipError
+
+type OipInferenceResponseResponseHeaders struct {
+	InferenceHeaderContentLength *int
+}
+type OipInferenceResponseJSONResponse struct {
+	Body OipInferenceResponse
+
+	Headers OipInferenceResponseResponseHeaders
+}
+type OipInferenceResponseApplicationoctetStreamResponse struct {
+	Body io.Reader
+
+	Headers       OipInferenceResponseResponseHeaders
+	ContentLength int64
+}
+
+type OipInternalErrorJSONResponse OipError
+
+type OipMethodNotAllowedResponseHeaders struct {
+	Allow *string
+}
+type OipMethodNotAllowedJSONResponse struct {
+	Body OipError
+
+	Headers OipMethodNotAllowedResponseHeaders
+}
+
+type OipNotFoundJSONResponse OipError
+
+type OipNotReadyJSONResponse OipError
+
+type OipPayloadTooLargeJSONResponse OipError
+
+type OipUnauthorizedResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type OipUnauthorizedJSONResponse struct {
+	Body OipError
+
+	Headers OipUnauthorizedResponseHeaders
+}
+
+type OipUnsupportedMediaTypeJSONResponse OipError
 
 type PayloadTooLargeJSONResponse ErrorEnvelope
 
@@ -12024,6 +15888,1144 @@ func (response RevokeUser500JSONResponse) VisitRevokeUserResponse(w http.Respons
 	return err
 }
 
+type OipServerMetadataRequestObject struct {
+}
+
+type OipServerMetadataResponseObject interface {
+	VisitOipServerMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipServerMetadata200JSONResponse OipServerMetadata
+
+func (response OipServerMetadata200JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerMetadata405JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerMetadata500JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLiveRequestObject struct {
+}
+
+type OipServerLiveResponseObject interface {
+	VisitOipServerLiveResponse(w http.ResponseWriter) error
+}
+
+type OipServerLive200JSONResponse OipLive
+
+func (response OipServerLive200JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLive405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerLive405JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLive500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerLive500JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReadyRequestObject struct {
+}
+
+type OipServerReadyResponseObject interface {
+	VisitOipServerReadyResponse(w http.ResponseWriter) error
+}
+
+type OipServerReady200JSONResponse OipReady
+
+func (response OipServerReady200JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerReady405JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerReady500JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipServerReady503JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadataRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelMetadataResponseObject interface {
+	VisitOipModelMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipModelMetadata200JSONResponse OipModelMetadata
+
+func (response OipModelMetadata200JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelMetadata400JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelMetadata404JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelMetadata405JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelMetadata500JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelMetadata503JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfigRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelConfigResponseObject interface {
+	VisitOipModelConfigResponse(w http.ResponseWriter) error
+}
+
+type OipModelConfig200JSONResponse OipModelConfig
+
+func (response OipModelConfig200JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelConfig400JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelConfig404JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelConfig405JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelConfig500JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelConfig503JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInferRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Params    OipInferParams
+	JSONBody  *OipInferJSONRequestBody
+	Body      io.Reader
+}
+
+type OipInferResponseObject interface {
+	VisitOipInferResponse(w http.ResponseWriter) error
+}
+
+type OipInfer200JSONResponse struct {
+	OipInferenceResponseJSONResponse
+}
+
+func (response OipInfer200JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer200ApplicationoctetStreamResponse struct {
+	OipInferenceResponseApplicationoctetStreamResponse
+}
+
+func (response OipInfer200ApplicationoctetStreamResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type OipInfer400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipInfer400JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer401JSONResponse struct{ OipUnauthorizedJSONResponse }
+
+func (response OipInfer401JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer403JSONResponse struct{ OipForbiddenJSONResponse }
+
+func (response OipInfer403JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipInfer404JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipInfer405JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer413JSONResponse struct{ OipPayloadTooLargeJSONResponse }
+
+func (response OipInfer413JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer415JSONResponse struct {
+	OipUnsupportedMediaTypeJSONResponse
+}
+
+func (response OipInfer415JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipInfer500JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipInfer503JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReadyRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelReadyResponseObject interface {
+	VisitOipModelReadyResponse(w http.ResponseWriter) error
+}
+
+type OipModelReady200JSONResponse OipReady
+
+func (response OipModelReady200JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelReady400JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelReady404JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelReady405JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelReady500JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelReady503JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadataRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionMetadataResponseObject interface {
+	VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionMetadata200JSONResponse OipModelMetadata
+
+func (response OipModelVersionMetadata200JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionMetadata400JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionMetadata404JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionMetadata405JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionMetadata500JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionMetadata503JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfigRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionConfigResponseObject interface {
+	VisitOipModelVersionConfigResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionConfig200JSONResponse OipModelConfig
+
+func (response OipModelVersionConfig200JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionConfig400JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionConfig404JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionConfig405JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionConfig500JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionConfig503JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInferRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+	Params    OipVersionInferParams
+	JSONBody  *OipVersionInferJSONRequestBody
+	Body      io.Reader
+}
+
+type OipVersionInferResponseObject interface {
+	VisitOipVersionInferResponse(w http.ResponseWriter) error
+}
+
+type OipVersionInfer200JSONResponse struct {
+	OipInferenceResponseJSONResponse
+}
+
+func (response OipVersionInfer200JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer200ApplicationoctetStreamResponse struct {
+	OipInferenceResponseApplicationoctetStreamResponse
+}
+
+func (response OipVersionInfer200ApplicationoctetStreamResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type OipVersionInfer400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipVersionInfer400JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer401JSONResponse struct{ OipUnauthorizedJSONResponse }
+
+func (response OipVersionInfer401JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer403JSONResponse struct{ OipForbiddenJSONResponse }
+
+func (response OipVersionInfer403JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipVersionInfer404JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipVersionInfer405JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer413JSONResponse struct{ OipPayloadTooLargeJSONResponse }
+
+func (response OipVersionInfer413JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer415JSONResponse struct {
+	OipUnsupportedMediaTypeJSONResponse
+}
+
+func (response OipVersionInfer415JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipVersionInfer500JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipVersionInfer503JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReadyRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionReadyResponseObject interface {
+	VisitOipModelVersionReadyResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionReady200JSONResponse OipReady
+
+func (response OipModelVersionReady200JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionReady400JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionReady404JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionReady405JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionReady500JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionReady503JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// HealthCheck Health check
@@ -12101,6 +17103,39 @@ type StrictServerInterface interface {
 	// RevokeUser Revoke a user
 	// (DELETE /users/{user-name})
 	RevokeUser(ctx context.Context, request RevokeUserRequestObject) (RevokeUserResponseObject, error)
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	// (GET /v2)
+	OipServerMetadata(ctx context.Context, request OipServerMetadataRequestObject) (OipServerMetadataResponseObject, error)
+	// OipServerLive Server liveness (Open Inference Protocol)
+	// (GET /v2/health/live)
+	OipServerLive(ctx context.Context, request OipServerLiveRequestObject) (OipServerLiveResponseObject, error)
+	// OipServerReady Server readiness (Open Inference Protocol)
+	// (GET /v2/health/ready)
+	OipServerReady(ctx context.Context, request OipServerReadyRequestObject) (OipServerReadyResponseObject, error)
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name})
+	OipModelMetadata(ctx context.Context, request OipModelMetadataRequestObject) (OipModelMetadataResponseObject, error)
+	// OipModelConfig Model configuration (Triton)
+	// (GET /v2/models/{model-name}/config)
+	OipModelConfig(ctx context.Context, request OipModelConfigRequestObject) (OipModelConfigResponseObject, error)
+	// OipInfer Inference (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/infer)
+	OipInfer(ctx context.Context, request OipInferRequestObject) (OipInferResponseObject, error)
+	// OipModelReady Model readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/ready)
+	OipModelReady(ctx context.Context, request OipModelReadyRequestObject) (OipModelReadyResponseObject, error)
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version})
+	OipModelVersionMetadata(ctx context.Context, request OipModelVersionMetadataRequestObject) (OipModelVersionMetadataResponseObject, error)
+	// OipModelVersionConfig Model version configuration (Triton)
+	// (GET /v2/models/{model-name}/versions/{version}/config)
+	OipModelVersionConfig(ctx context.Context, request OipModelVersionConfigRequestObject) (OipModelVersionConfigResponseObject, error)
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/versions/{version}/infer)
+	OipVersionInfer(ctx context.Context, request OipVersionInferRequestObject) (OipVersionInferResponseObject, error)
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version}/ready)
+	OipModelVersionReady(ctx context.Context, request OipModelVersionReadyRequestObject) (OipModelVersionReadyResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -12848,245 +17883,653 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 	return nil
 }
 
+// OipServerMetadata operation middleware
+func (sh *strictHandler) OipServerMetadata(ctx echo.Context) error {
+	var request OipServerMetadataRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerMetadata(ctx.Request().Context(), request.(OipServerMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerMetadataResponseObject); ok {
+		return validResponse.VisitOipServerMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipServerLive operation middleware
+func (sh *strictHandler) OipServerLive(ctx echo.Context) error {
+	var request OipServerLiveRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerLive(ctx.Request().Context(), request.(OipServerLiveRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerLive")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerLiveResponseObject); ok {
+		return validResponse.VisitOipServerLiveResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipServerReady operation middleware
+func (sh *strictHandler) OipServerReady(ctx echo.Context) error {
+	var request OipServerReadyRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerReady(ctx.Request().Context(), request.(OipServerReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerReadyResponseObject); ok {
+		return validResponse.VisitOipServerReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelMetadata operation middleware
+func (sh *strictHandler) OipModelMetadata(ctx echo.Context, modelName ModelName) error {
+	var request OipModelMetadataRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelMetadata(ctx.Request().Context(), request.(OipModelMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelMetadataResponseObject); ok {
+		return validResponse.VisitOipModelMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelConfig operation middleware
+func (sh *strictHandler) OipModelConfig(ctx echo.Context, modelName ModelName) error {
+	var request OipModelConfigRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelConfig(ctx.Request().Context(), request.(OipModelConfigRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelConfig")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelConfigResponseObject); ok {
+		return validResponse.VisitOipModelConfigResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipInfer operation middleware
+func (sh *strictHandler) OipInfer(ctx echo.Context, modelName ModelName, params OipInferParams) error {
+	var request OipInferRequestObject
+
+	request.ModelName = modelName
+	request.Params = params
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
+		var body OipInferJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/octet-stream") {
+		request.Body = ctx.Request().Body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipInfer(ctx.Request().Context(), request.(OipInferRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipInfer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipInferResponseObject); ok {
+		return validResponse.VisitOipInferResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelReady operation middleware
+func (sh *strictHandler) OipModelReady(ctx echo.Context, modelName ModelName) error {
+	var request OipModelReadyRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelReady(ctx.Request().Context(), request.(OipModelReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelReadyResponseObject); ok {
+		return validResponse.VisitOipModelReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionMetadata operation middleware
+func (sh *strictHandler) OipModelVersionMetadata(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionMetadataRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionMetadata(ctx.Request().Context(), request.(OipModelVersionMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionMetadataResponseObject); ok {
+		return validResponse.VisitOipModelVersionMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionConfig operation middleware
+func (sh *strictHandler) OipModelVersionConfig(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionConfigRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionConfig(ctx.Request().Context(), request.(OipModelVersionConfigRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionConfig")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionConfigResponseObject); ok {
+		return validResponse.VisitOipModelVersionConfigResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipVersionInfer operation middleware
+func (sh *strictHandler) OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error {
+	var request OipVersionInferRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+	request.Params = params
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
+		var body OipVersionInferJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/octet-stream") {
+		request.Body = ctx.Request().Body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipVersionInfer(ctx.Request().Context(), request.(OipVersionInferRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipVersionInfer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipVersionInferResponseObject); ok {
+		return validResponse.VisitOipVersionInferResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionReady operation middleware
+func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionReadyRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionReady(ctx.Request().Context(), request.(OipModelVersionReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionReadyResponseObject); ok {
+		return validResponse.VisitOipModelVersionReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s21gD6VzDa75vY96NkUg8/Z2cnTZM2u2maTZz27rW8FkRCEmsKUAnItpr6v9/BOQAJPvSyFTfd",
-	"zc5OY0kkHgcH5/341AjFdCY440o2Tj81ZjSlU6ZYCp/+Loavv9V/REyGaTxTseCN08b5hJFfxPCZJHHU",
-	"angNdkens4Q1Thu9kR+e0CPWHgZRN+wcN7xGrN+YUTVpeA1Op/qpX8SwGUcNr5GyX+dxyqLGqUrnzGvI",
-	"cMKmFNehFEv1q/++8JsntDm6/BQc3v9Pw2uoxUwPIlUa83Hj/t5r/CAilryFseuWOtU/P5NEz15crqLj",
-	"eETj+lXCa034sOlKafM3v3lyaf5tXn7yvcP2kkX/xFIJa6xb8g3+SPh8OmRpYdFB7WLNCytXOqV38XQ+",
-	"bZy2g+5R97hz2D3yGtOY45dBtsiYKzZmaeNeLzNlcia4ZIAP39DoPft1zqTSn0LBFePwJ53NkjikegcH",
-	"v0jcVbbiT42IKlgBS1OhMeviUyMR+Hjj9KIxFNGicek1pkxKOtZL0N+QWBIuFLmhSRyRv3/48e0pmXN2",
-	"N2OhYhFhPCJiBN+TmM/mKoeyXsFVzOHFxv3lvTvyNzQidg/6ezURUeO08e7HD+cNryEVVXPZDEXEGqdd",
-	"3/caKp4yqeh01jhttP32YTMImu3ueXB46vunvv//NbzGPE0ap42JUrPTgwO9r2QipDo99n3/YJayKA5V",
-	"4949iP9J2ahx2vjLQX73DvBXefBSg+glv2GJmDE8gip6uOC5ZUnSHIl0yhBILT3XC8FHiZ53l8dkMM6i",
-	"WuHALMIG+kzMtdIrlCy9ifn4jEzpNSOUCzVhaYbe+ldGRnEqndML7dpLJ5ftyTm2b1++eXn+snpwJ48+",
-	"OLj98sBs5cCsWB4EOz7KFHGR2F1LchurCbmdUAXwUyJlEZzpK5EO4yhifKeHOmE0YmnDazyfq4lI49/w",
-	"l8LhqonGNcYiSdSEERpNY05SkbAz+HzNFmRC8bebmN2yFH7MT3SUrbx0pPmW3Kv4seYmdj7bgbZ3fKDP",
-	"373WEHkmAQhkShdwTSNBNBjhJF9zzTFoAuPt8jQLpxabWQg8e0YkY3BEcOlSkogxGYk0Q8CjKAjb7IQ2",
-	"CnxAD1A+Nbt88gFHwm2sIaa9L5aYGniMaJywqEVAYsC96gs4ZpylcXhGIqZonEhCU0YETxYk5g44n0kN",
-	"UI/MecRS+N7CNcbb+wMA561Qz5NE3Gr2vMNLbCBfOH78jnz38txyCoozE8FJBsrssPHxKy7UlXmufOy4",
-	"A/JWKGL34Jz5dy9rbm3vCz1yzckIu4ulkh4ZzhUyUk13gdThprTUhdQRZB/Y8xIBE55HAghD0zBkMyWL",
-	"wqa9Fdk2yjKhXutboV6JOY8+B+Om6biIIlwQldKYx3xMaDqeTxlXICVHpN/g4krOw8kVTcf9Ro4nGkFG",
-	"sMISemi8wKWvw4ruo7GCpmN54Cxwh+jxVhA9KknFXDEC9FGKeRoyuMVvhXrPaLT4bESbC1RX9J1NBI1Y",
-	"RBZMFcGfwgpK4Ne0OA4Z+cjpDY0TOgQGvOogejtgqrsFfM3Oz4hKF4SOacxJQpXWhe69xju60I+cC/GG",
-	"pmP2RMpIoufSxJ1y0g1Ouh2/S4YLxWR+PPrRKyXEFTxbPiOjd5CXXMVqQc6FILj+dYpI0PnCFREXNI6M",
-	"kdHBe6/xkVMjYe6Y+W0iwVJu5TK9WqsinxKptch+8c1T8g2jKUtJf+77nfCaLeAP5lLBubuZ0ikXNrqO",
-	"FgY7kms/k1aixXouLOw8TQ8FL4iRkWAoXVxzcUv2BCCBIrdUg/lGXLNov8RIf/7556YGOONKH/oSow0s",
-	"lxElCHWeBSZdZKt4WGsZ60cu57OZSBWLfmBRTM/hmc+Bhi9wxCbMUMBCMxfR6yP9hmJ36mCW0Jj3G1ZG",
-	"yxZ5RuaSkcqSHAzMHr2a6g1dwQ8VXMyeIrBtAqtaS296fwLDx6AMnAHQmZ9oEkfw5c7VK+QNHhycJvq+",
-	"+bt4yqOYJZFLZhwhO5YSULJ8SrNUhPrjMGGGO6w9o3b7Cz2jTPGRBduUFrOHKaPXKCfjkC0whZrhQcpO",
-	"x9n4+riS5McRHMPKZWUr8j41ZqmYsVTFaLG0B0qjKNZrpMm74u+V5VtB+JkkNzSZo9y3/jFPE0i9zQWJ",
-	"VW5rntI7d8IADK6lbwxyiOEvTB/GvWvDvcAdXFaeuiwv6kdNl8vS/DNJmAEO7ON5OpafBb5VAFXWAupQ",
-	"8W0tx+/8dF7esHRRo9gMF9mprIY4rOpyV+dSD4tnxXP5hqpw8lqx6XJojGgiWd2hx4pNNZ80t7kK5Tha",
-	"d6/1zK8jvRAgZ7WQn6VC7/CZJCpWCSOUR8R5ivwiYo74T4mc0bDkankhpjOaxlJwMmTqljFO/vXjmx9h",
-	"mPcv3r4lgpOU0YTcijSJyE0cMSHxAr1hfKwmjdPA930fLlD2jee4X/r9D7WOFvfQwOtkSXbp5Mwp/F0M",
-	"qwB4Tob6N/KLGFbhGyY0nl6xu1mcMnlFa+D384RxYxQC9vNMEniJJHQmmSRznjApSazQ3iszQ3k4mfNr",
-	"NJCfZV+aQcC0qGBkeo0y2S9iSAQYs1IxBTqUUGkGjXCw4qlUmEbnRDMNTbL1PjSSs6bmMlXIeo0wZVSL",
-	"Hyt3rJekhUHz8JrpkWdtNn0keI3s+L24JVPKF3AtJJnQG0aGGtsmlEcJi8ieuScsAtxD2IBkK6/j2Ux/",
-	"LQlNQMk2v+4XVt1DNCw7yzwUGupAscggYYyMBSBYZ0jHdZ1okEUsYcoVH/K94zhrdx+KeRKBsDRkJNt3",
-	"YfranYxiHsvJJkdrn1x3rlugVRw90uNcGRFUpBW+YVRZDHxQPAH4LXMWVyaYpWKcMrmEZ41SGgKJFKMM",
-	"KwEXiwfR6rkQEnNjwbFO28Dx1eaHhg7iBpA5oAr1S7AkY0/ThEGzaT4342iwj7vXmh7QJBYBAObcHq0G",
-	"/BmhQ6mZ6K0+fK51wAmVLfKB3bCUJnZ8SeSEpsDoiOaPQyoZSeecMIrEU1N5/bLG9Amb1gK4eRSdjI7D",
-	"w2Gvede+O7muA7hUNN2I9JgH9SI0A94h+UFpvDr94Nc5m7No4JGBmVT/KedhyFjEooGmNAO8vwOyB0bn",
-	"AVCOAZIZrg/4ooGjNLyGGUTL/3aMRkYALt3t5E9WFquEoslacmGBpo+2EHLgLyN5N5sEMWxyu+qiD2pY",
-	"twG6vdKeE/eAWzRsIQOQczcLDGsV+/8sAvKq1zO546EypiOelCV+O7YTt7GFfPka8SITLq3Ta0jD63Eq",
-	"5jyqETf1O/UYAT95SA0A8ykncYR0URJxy/Vo2ftrQQYC8z3QyNf4ksXUacztNxn0aJrSxeZIm+9Zr/Qs",
-	"s3lp6mYfAmqIlLGMzdsH25TQHZa/Ck2fSpGb0TGrnvIvYiiX8mnpEc5umVQoum53qnARqqfG2Z26Cuep",
-	"rJOx9Lz4m2EtRD8OS89Yl0DUBYnY7iknnsHRSa/XOfSd/zXXyxalQwOg7ExzfA7L1BvKbrfMonvmGgF/",
-	"oCqN71bQdaaVZDBfEbNVqceDC6jSuYbGkCXklqWOfKgFYHgCfjzt88EU5rmILy9+uRxoqZIbQu4O6ow3",
-	"gH/kRXw5KAzb5/YXPc5eKm4lvOaRUCTzKZf50/st8hzPbSRSFNMk6tFayWQjkbI+NyqVSLX8EpFYtfq8",
-	"gqk4Yz3O4G8e7MWGCYYJlVopA9T1LMUTacQy5IKFUwxA05/N6gsYdQGRlXPF0uZNbHjUNBEzCUF7ap7S",
-	"pJlQPp7TMWsa+x9yb9DyNIJkd6bKz0uXY7oEEX7ksFgyY6lzPh7IYHCM8Et+RPBzcRsXPd8LvLbXufQu",
-	"fC+AD5feReD53pHvdS+9i7YXeB2vG1y6S665n4g2YoQuBGc1w0XdErKhasReRwQpg6L4uXT1DC5kAKuj",
-	"ry9ASvgoWfownvlc0z4ylxi3WcRFvjRIVT9vYlQ9Emj2c9ghibhlaTPUUnTClGKp9EgUjzWzBPMLlRNW",
-	"0lLCuDkUquE9LC7Va0Dk1hoy/V4/UwatDZTVv9WB1eVWNTpSzJJIEga2OxtzagXRIgwzu3ndON+fn78j",
-	"KaNScDKbpBpy5o6i6EhCEZUo/4//qNUZjfF96SQmvsZSBESV4sjo8VuiORg7/tLxnfV6msiB6IqGHWc7",
-	"ScyL22nXC+qOp2CFccqA/ZZKMqV63vevXpBOp3OiqeDH8xc7VJ/AL1G3+Y/v36wE6pJAhHWs2WJNdrLF",
-	"c3AhhIurxeGC/+PziV0/WxfqbSpQaS2+Zd1TS+y0w0RL7RCl4xGqSMK0zCMQUzYSxN7hIHARlovSJRCb",
-	"Ve1O/uEYulhWaV7egdP0gdRZXksQKagWiWYJ5dTaZkDmMYwI4gA0Do6Y5tVMkr1bkUZId8MJTWmoWNrn",
-	"vDlO6VRmgkDCqBZQFLtTxrASCq7SeDjXt3cqpNKkHR1gIs2I020Mqnufg/BhghCzaJiYM5p6RAojc+Wr",
-	"jqUWwUJ1iovP5jK/qQnrc7ODZ5Kcv2q+/vYVOk4I4LtZNJWS3LJ4PFEebBBlmnws2B9NEhxQb+6ZzCEz",
-	"S+ZGreeKpSGbKUKjiMxndqs4AWy4RczpaTUqFFLJPp9qQEDoiAU+H5+B1iXmigwYvjDwCBdqot+LNVkE",
-	"2SqqE/jswvB+jOg8UVoz9JYJydlGlCApU/OUu1JRLLiWDwVyEgh0kaoI6UzJyW3EjgLY89cqflVCk5/x",
-	"coOyQRoXvJEJHFckiiNPb8GoPskClVU3MpXKa42qos8zGCPmOQMaLHKONjvtjRHkjAzsnwMyEYmJlKwD",
-	"pQR5W2+X8UjvDcTuukOGNS4RNGH5ZkssQuneWB0n8XiiJ4XNnWlAmQ3mAqiiY+uQ0T+oScqkXjXRmGGs",
-	"ozluaMgIMgCZfVDkVKul/KpNv4C2FQHJIukyJKzetVpY6vfd9zZmCa9wAS+cd4u2l55fFcYztFl1UtlD",
-	"XpEwUiCjGSGwECgAuem3gqPjOsN5xUAO465aB068B7gJJDdTCSMWggpHRnMOp75vVFCNQEMWCk1KKbBe",
-	"OoyTWC2K5qDWkR8EGyyyxCgRx+3KXWg62FInp9SdVa1uaEaxbAjgrRmApSI0imQdFa9ex5VTuRzH8hmY",
-	"wuGwq+ZynCSdrt/e6LjNsCtvEzFZK8hqJWOSxOqUUKJ5fR1PJ3u5ShZ5fS4Vm06B6hraakZCO6cUZAA7",
-	"iUcDkDn6DfPRhCD1G/vgeaR9nskUBEUKqyfrlXhkRqNITwM2U3Sva8EOmD7L7RD64T7fGxCV0sE+kk3H",
-	"v5JSLjXk6qjPdcxrtJ2BHhHXboCyJ1L8A5e575GBXvoV15/sk+XNuI4N/XLDa+QvFZ0Y5ueq0jSjXNYq",
-	"LynL9i4LCBXSKUOFieqbyskA8gSv9EEOTskF+IY8Db/9PhejkWRKgqLDY60TgOpFZiLmCtkS8iLycjpT",
-	"OTddkJBy42GNWBrfWJnEsaC0O16nt8I68rywFpJSjmY/ZwFbGERyitx2pff2OlOJh9d05YUpC5HGOKYh",
-	"Wrqn3U6ns9E9RXqwii7jExbHzUpK0x0d9x5AYC2NMOhvIZAtyivSNYuFdST3e0YTNVmiyjnxsnlOJBBa",
-	"fV8m4pYkQsu16IaFcIX5rMbysdyPzTWuW0uHGR8e39iHnc751TLXezq3fpo143dGbXoSBlFveMS69NCv",
-	"1fxnmhFcSRYKHtXchg/4A5ExDwuhxsaXW5ix2653m1fQbKXTp+TX2dIzWfVFGlhW9roccZ7c52jw9TFR",
-	"bRMYgoQTFl6XdXQTUVYldRycgBDIcUYG3708z3LRIBvzk/61GUf3AzKKeZS7i59JV+iGKMsWAfP2PGF9",
-	"jmrFreYGkHgA+BpLMo5vGCd7FPPERUpefPgJ3Slenq4FsmYixPV8tn+KxtegfezwZEn2apiCvQ96JiVZ",
-	"MgIN1XozZ1pU46rJuH4FbvpU00va5x/fv9nXz6IgLhKHX+59/D/f9329BP1X8MqDf49e2W9OXu2jjs5Z",
-	"DNFgg9aAcJH2+aDVGmixKg4nYEQLk1ifOEnZVNyAqAOblWyM0ZjkOV8QG2Zm55/SheZkcy3ekMHBwOvz",
-	"wd8GHhn8Rf/nfwcYM6XlD80qw2Qesei0tNcMKDwDsRZKCudM/7f9aojiwoAeDKvCymEp9q99vDzy7997",
-	"fzu9+He/PwevHfwbvIJ/jl7hx5NXl//Pxb9bax5ZP8bv/X7rU8e736+1nf/AVBqHNSTtXWoUCI+kLNR6",
-	"sgbjq4DsIaPBuEkTqo9YTKQJrbHuKJRhbkRyYwLSSkaPoDrtqwCRfELTqeBxSKaMgqVrZtcD68AllRjq",
-	"yaOCkfh8eiXRNbjCO2meQMEZYQfbtMYdUibFJ/XzOsJPtrMVh1DeafDIuCsNvep073cN1RKlznearcHT",
-	"WFAEfh3HgXIpT85wYNYP8+mUpotHuMStSl7gNoWxa8RrY0q15q9xLFW6qFFiNwlotQsAo18eCUIlmc8w",
-	"b3GJl8Q/90+29ZLwRxW1qSpRKOdcbR62BaKXy3rlGfGdKMBIlAwy7RVhYlfgAl5BEGxRBkeVLseitdeK",
-	"Y8YRWd5reRVrw8EAqZ4qyAYDHJaI/HLVO56b2LCRJa94E9c4dcwCdpoOgWOWUiDestuPkqVPBO+5BCkR",
-	"rLlxSq5ZDTmgs/jqmi1W+utNZmSLvMZyLRNxywnwb6G1FxTUQCId05iXLup4dNX5td08uv3n3fWv/vBw",
-	"2v773XESzH6KTn77riv/NTnvhW99+n7+Mv5mVBsHq1ex7rg1VCvHBS962RZ3GLNkgx8cGu3Z2goZqO+9",
-	"xjuWAg3k4RIKN8sfMEE+LfIzGsBGcaJY6qFfA8NLaQoHYDwereX+gmW5RitvjBHsKrlG5ofMewizwI1E",
-	"08WShCOwK2AI11UeurNqBeWQr3uvIUA+TLZYu0zikH1GIHCCM1jFyIk+k0wBWOABAMspGciJSI05rs/3",
-	"IKtSvzqCEkLgEDxGs94+XKQBT2ZXIecDsrfCtdLnJlNJImZoZUev4MXbt1IrgKHQQjR6m4zWUUX9ynk5",
-	"2PpEFMqgfAWRZ8V7s9KL7zxaER+d33ZK3KvXtiytOct6BRe5TmSDC23wqIYSOAZlew+83F+CeH5ZQzDf",
-	"oSDzsNiBc2PqRDcFrQvMQKfj2jzaYgTDvU0prk+kdGaEcA6IIgh839+Y45+zO/UaauRVoqW3CfDARdbJ",
-	"Su8y+XDJHug4C/wztuIawOUO77XAM4+Ci9Ha9JeDj1BIrtNCeiVWu3EObhGWkoTRFBzqyK2st4SlGDAC",
-	"AxX9N636ZCDjSb7K/YHxarL7CPWzPgDIeCFX8qUzdF/IOWSPBgWgfKoEr576Lb9tI1j1h2B1GKtWdns2",
-	"lhVeriOrOawUHS+LZ3Ic82fW05573GwUhLttW/BqKG5YQWnLnPmP8NSXA/Vz/CvvZzkurL5DciUkQEGy",
-	"UTpO/tqUoult+mDHQc1g7qRbpMOt2MmPvBA+oW8WhqOzO4y2BoAaZ9vm8WoZ/anxa23u2tgKAps4OzbS",
-	"tB8w+aO8Eu75rMHEJzcTubfgUWJIPk5J0XyXiuFTCXH61rNnUp90fW7+0ixCmsQ3DJMFIRV54Io88CPY",
-	"/Wi0qJFzSnAzk+wyMcXsqwLYBEsY1F15+NGGMDihvaVsjazcynJXvx0rll4eEC3mSsYRIzE/Iyx30WOE",
-	"l+YGMV8aVLyysssWWRjLItN/NtVcIZzXM0ESM5bKkjF6Ve2Y8rSbzZGKcUqnp2Tg1kQeeGRgStHoP/k8",
-	"SfS/elxw+CghrkA3g2+FuEoEPqn/HrFb++eU8oX+23hi9J8aQ2EMdqdSegX70d87M2cVBCFFVswVu3K+",
-	"6vNBtRSlfrJYWk1/U18CCYZw63PpR7MKtPqDLbWL68JapnZheNdgFTTByjVXBmP0I6aM1fJ1KCNMXoEr",
-	"TAO4z/Uddp+ZKDWzZslB2e9lSwStu9PZPfGc0HZlSk5VKPp7k9VRgzIUbWFTuiCROENenFWujYSJ6jRB",
-	"DPoH6cS+TenCpUtY/TfnMFAWFsoF1ypjH9BEayqhP0wn+xn8nU7WJlisq3Tl5uHl1h+byukUzK4czAco",
-	"MLFKfXruSkumkgcUWQEv9gOdGM6QoBSZKtOrszuCLWo4KDZdKnJlAQCtisf3gaUbasSlbYXVL15dW6+f",
-	"nbjqWXuteuZ3XPWstwv1rJSKVsl/rLIydqeu5IS2e4f1w0/YHfnw/fNmu3dYCFLNigzWVzVptMP24bB7",
-	"ODw8Ho1C/Z+Tk2G31wmDqON3g47+f7sdHfmH3ePOcET90ckx7bHj48P24SE7ouzBsvxG+LhZ+jcK6zWV",
-	"Dhygba5yrvV3lUnRk4v+FVr4cPnU0Mkc/GVZtTzXH5tM/7lz231/azW9pEPV50Gbkjy2msdGqnr1lNdY",
-	"HVdrq4/Ora+gCubY5ybT7SuyGQfEUivxDousnTkGYc/3/TyUSxqvm5v/h9TJNg6ZxIrVlWp7pEF0txXb",
-	"lhZr+yjrHAcfxJRB2PxEmFSjvPTvA2UlEI/XlzALdhre4aSDL8nvrgbwYrnd9Zt5JqEQslOi1ynvFCfM",
-	"6Mw0VPENW7Lb9gN2u5PU8rVs7LMFEWztY9+cFpX85S27D/mE0RA1wSfw9Yo3tg89QTitIfg47U6dkjBk",
-	"yQ5o1M4nxxUz72s+Eo9AGSMOlrHGHbxGlXQszjSP33+Coqz1VVDJXsyJ1kcS1rRLyxqO7dcHTkxYeC3n",
-	"043VBZqqeERDRUZxUqJmJ6Pjw8g/Do6Pu+FRdNg7oe0Ro9QPez0a+UGPdoaj7igYtof+8LjdDqOgFx2G",
-	"QW/oj3yf+rW1Bk247op8FuaGt9myaH9c6ZiNeOBnDnNcp+VvG+f40BiJ1a6iDH/TeVbUTkTz0OQEW0Tb",
-	"3klkQhVr4Q/x+dCVptA0TS71DGHXv6wfhUgYBRlbxr+xK2xXUZ8DE//G1t+ZXrvbPj72nYONuTrsNuqi",
-	"Pi2iXA1XxNCBpGafJHEJemg7fKguXm/O29pvZo/H8aBlVKgA1/z2F65VERJ1Mouh2k/F7m2Y7VIrqVz9",
-	"nkdEEm1f3a3A+NbIANlCdioG2FELkgBcwHCexmrxAZpOwEaG0Fbi+bwup+85zztigNhMJRls1ENk0CL/",
-	"YAuT5YAYAspVnw9s5V8QVcyP6P979+OHc3IA35v8G4gyFTxkLfKShhOij5CimaPPB3dNC5+mFpkHQDtN",
-	"zQXQBMG8Hyts6XdKBmi2H5jFkkFmvc+/gotonBXYmkNTF9t6w8B+otQMuwLERv4IBVcU21CaRqV2m1Ma",
-	"c0VjrkW9qrRAx69Hz19r7VlqQYWGk5izZqaPGjXZM+ldsVqiL3tYc24Fz0R/UIHZgndMc1uEvqns0Od9",
-	"/pe/EHvf+vxloVSVR6A6q4QQQ6ha44EOZfLOACmzKFgi6ZRlKAgF9tCFM8DqA9UiVvt6TeAWg2KyeeEi",
-	"cMXZykWDPt+zFZs88vH8hX5tniZm2I/v37jNWcDbwiITW6mvUb5LqOTT504FHnighSV+Bri1JJYKs4mw",
-	"4lChsCcZWA+VXhWmNBU9sKdkcNEHx2u/4Zl2KBL/9PNv+o1LvceLfuPXOUvNoxj/Cz/1uf4NcszgJ2hX",
-	"djnY9wglk/mU8mbKaASNNXIo6x3naJU/AP7DVp+fZwW2MPHqVMPld1tz63f0LP+uv2o2m8T8V3/s+j75",
-	"HSukrmjRSvbkgit65xGVzjlCySPGRUo+nr9qHnuEM6k0rishSMTYbN/OEJDft+vJMyh33LHUaZCN2TGr",
-	"Xt640j7ZxdnzHmmwgOwb0yyN7EFcD3JdQjmZc70WXtUBsiX0zBKc3nxLW/MhPg+gJd+AoFMW0DHLJZuI",
-	"SGZDn5ihN+q1SvZoJkBkcgk2IIOnMWMSGL6HJdrhlKpZxHb6oFNCifpmWc8kSeJprOxbvRpEqra8MU+3",
-	"26UtbtJ8hewZZ7NH+DxJ9DlOY6nvQGTq8XkmkgJjszQmQpoO3FTP1mfRXycQc+CcM1xW1AYNHHrZ1Sg0",
-	"3DwzJ1ZuuJlFuG3Sd9PO0EHkrOkjR/YkYybfGPOWD9DVD6vr8w9imgEP50rZaC7R1prR5IQu9Nmj+1tD",
-	"ImO8UJNqIiTjHoG0ykWfa0w2QZYaRhTekbdMI5nZhOUBthD4C8E5M9XHwkRIpgmZmoj5eEK46PN8vgzb",
-	"p62MNSAlB4IPfSGgatEtFiGbJxEZ6l3Rcs3CPk9izsgevpjLChmA9XnSKEqZlCb3GAklkXQhcfysVl2Z",
-	"UkKrqyUEs0w2a0IuSlgNC4XAFnPnNUWwL2Gu6+B7od9zfrc4ntVQ1HievySK7VqhAIMwZwF9vNB0bYBr",
-	"bePNlza+gwDLPQmCthYG0ad+2Ars7e9ocl0TN1K3Mz2DeRKwxSUUh13yj/gbi+gw6Oq4E/K7ZsI16xVG",
-	"paScDKAlCIsGdtxeedxCrIoekuNNyAxJ+WBBy4cdBK0A79RzpF3ZRcqiRlD+oBHZ6wYdT7M0j7RarX0M",
-	"fKLYmCOKZUjTSB8RVpI77JIf4m/6HObwiampYMriQSALZrzbxEUeSZAMbyeancFSzBL0HJpQQ8EfqFiG",
-	"9/KsdozBS2g5f0oC329qgTbmczYgY2a4Db5rx5am2BbUIh58//L5tygt2YsvuClyCnwOFw6/SaBOAy+r",
-	"d2WJv14V/KR3IhnSFduZz7Qp1XRxyEI6l7ZyVkrjBPaYUDkhe4ODSITyYGBgHMUpdtHf6/jBPtSAy3iv",
-	"nR92UJZzSUjTNIYONWTw/zZNzE7z9bf2yp1m1dawdhJAUytJWOgI0sMEZ6hJJHHIuGSOevDD6/NC0zJ5",
-	"enAgZoybHqwiHR+Yl+SBfhZKmyp0W6HS4Kjup42g5bd8SJaaMU5nceO00Wn5rQ7Wx52Apneg/zNmqi6F",
-	"W98CmYc/5TVc5jNTJysOJ5bf2GzZFnluTlRzpDlXcUJon5e4EkIgI+ivI71j4EwvJiy8huhOYwnVK2v7",
-	"/uat7OANcQ0BpjYr2kZbNdw6P8ZEYOxvjknN2sHq7FflAi5YgyUDelDobQfVdVf1wGzvoDE4Kp2b9bAr",
-	"1VtZ3RQ8P+msaI81m997ja7fWzZbdnYHlcbf916jh4e5+sVil3h4q7P+raxDsWvXwC7DOSp871Ru0eo7",
-	"HcvG6UXjOy160aRxqd89sH6A2quBVCHrrVYpCwQ03pZrt007i8g+Zuq5nuLRiG4Xmu/veZLkToY6hM98",
-	"HMlsQiH+yfcDr2ENDFcp9CX1W0H38AT811ejlP3aOD3qeQ0oWnY1pXdXUKircXp8//QYDxvYAusLjf+W",
-	"4HyNfybz7/2Zsf28uq+6SlbORYAMeecaHHyi6fh+6WUA0yLUQ8uK25dm1Cwh042yWwNWlK7fXXY3gEul",
-	"dMoUM81IV+fvVKb1CJWgKaAeg+qP3lCpUmkR771GrEc3XeMNY6awnNzwim6GHPmcqI/Dbjnkoxzicfno",
-	"O29X/N40EM5Pu7yXyt2vveR/zA0+KK5lu/u87jpv1KEU7nV3o4uGzf0fQwi67fb6F8v9e78AAlLbWnUb",
-	"GgKh2k3bMmcpDcnbvBT753hkAKahAQE1RyOeR8QMnfPJwpZBEJIZExVnfW6sxIMWeUdNKeOBE2c4QD0B",
-	"ouCoJAP7rRJas8nDDAXHRNE+z4ILje7BWYs8x0gia9d2PQfoZJDgZHArpKJk1efpnBv7G/SjA7rSpHM1",
-	"GdRJxpqIZY2P1tHFHxEe2IrIMR4iRIqkL2+aBkQP7FY51cv6jeW3cusGbZX4tiWJTVgOTiuXJquJklnK",
-	"bmIxlwD2Z7J4gA/qX1S3SRN4uoKau71E/ObJ5afAC07um/pv2hxdfgoO65qJVHeKDn2p8GBML8BKvGrb",
-	"r18n3IHCMrPq7vqVPAbfX1dx/fH8Z2byvIpEwqCC3p5HoKy9CczNInbrGBLShYtiOOIyloJdT00PUtsG",
-	"1MeumXXNMKuqXd6sElpOuq0Ul01qsxTdFoPYUdA2XHO0v8tSr67NUHPnDLi3jgHnRPlvgFl/DbZhwNUu",
-	"bDVsOI8yznp3df1gPVf66KSv4UsbsLJXNsftT8Ojiyy36HO/uLwv8OA3sVQOg3QYLZyEJrQlv7cWYbM0",
-	"tHuvMROyhu/+U5NxaRtgikKj3Gq3Q+sNKDcC3BMpWtCy0BM6zd83Rt79QsNha7ZcVQPVGibR0E8Sqlia",
-	"2ecsscmCyVrkA+PoYTTGthcffoIQHuOT7XNjFk/F7SkZxJEHtXcyG/gPNGJYYumHN1lHNv2YJUyCe2Bt",
-	"81wfu6JjKN9TG7BOU2aC1vdzs1jbb2tJBipkZbLDL2IIb8dK9vngjXUet4i+ZETO05v4hkHmMFCsU6jx",
-	"qvEpnc8UdqnVv82hxjy6m6Hz9WwGldqhEpfAZum5r0/dxiED5Qx+sG2fcwyw5621LHu2sexDxW+nsx0U",
-	"93o6aQjPI+uWiHoZk+obES22ZGTqVhT52PmtsPEVBdOJCfG5wH7ymK0HeQwPbO2upQMY6Sgf6VGZB/eX",
-	"DyDfWQkek4x2EMobB0RaasBb0ueH3oM22udH3mP2lYfc0LqI3tIVJ/kN9/IbDoEsm9zjmoI29cplXGoM",
-	"26oYB+4rMlZ7S9Q0EnYBO/9ppe6KFLW58LQDwckRiTI9wEhE7aWm8OdhyGbY0D2Tbd79+KFGuGk/2rrg",
-	"aJwPuBXrTAua1saS4Nb10RuvpR7/zboCDoKMhJY3LNUv6jHOyg9qTiXfRwVNQerZQAj5hkZO4a0nk8ee",
-	"zMgSbLC2d3SRCBqdC/GGpmOG7/U2AUTmGv6BRTE9X8zYn8yys1rM/KBlC5tcr7Fza0GzaO85+PSLGGpZ",
-	"Dq9DwlRNwte38L0si0G2XTYIMehTNlWH45HJ0cIbqMm7kQZP+5y6aii87FRskKiKgt8/l4Ow7ZdbXwpb",
-	"UfS5kZOkogsv78iwALnOkXcL1fmNeV3IrOE35VGfryz2PxZMYuCMFhGNWDvNRcYMNHppfQ7xJlqGQpBG",
-	"Wvay4pnbjwV+zLPaJlSi6SGDG0heHBrOObFceunwXAItYfRgm0h3fV4v3pHtpDtcdkG6e5StIqQ8ZEmZ",
-	"kz4vWiuMpEwmNBk1b+nicSz2S7ZPLDc0fPvyzcvzl5/X1lBlap+HP3tOzcPCTfnPZHpfqNXiBVw9oxVr",
-	"+D+KtXjLXQeYiY9465lW2x6xVwkWgH55p8VNxeW4O5Jj72GB4nxPkxEB+vBfSFs+uxHzqQjLVwLylATk",
-	"FapKj6MaJWdZ3WLzRw7+Loavv23cXy4RZA9KZUPWkqRyeY1KJRFH1K34OVt9vhP3JZRG6fOS+xLqHpOi",
-	"LW/BFEi3+lsMnVjnj3RLVq7xTO7G1QflXLb35HXaVU/e/23ntysI+Uvcd+B+29J/hy47x4H3R3jwni/1",
-	"0JX8WaUSqhu47qB0WlYUDZtb1TCnpZXIPke1r1Jxr7pyXW51rl2U1HK9hF8Ur3SJ2kO8gcvLSa30CpaL",
-	"Dn1lq0/EVt/pA1CTFBJrqGFVswIdfzoma/KRoKbvMoaau858Y84whXAh5zSkpiwAJmdo7pkknpH4IT0P",
-	"IhD7XKThhEmVUiVS60lzs32s5SKWkJ4l61nfDeNM7iJw127ZjdzFysYVEpyJ4fjS08fruae0BWUoVpte",
-	"Ilbbc4wlge09fbztiui3N+a8sejz0nBxN6tuIzTGBkmVZD2b92cQUqO2ybBxy9H1ec/vWLOmmlCFiWn6",
-	"y/x62E5vzyTRaDSkkuW5sWZQkfZ5bjG8TWOlGCd7WiYdxQmTjjlRzBjHRp7wHCSVgZv9nZBqnLIP/3zT",
-	"17A1TmJIM2oKnizOMNJeb84UazN7xxSK/RZ5DrsnQ5pQHrIUM4/6XKV0NIpDE+AnCHqnETK1dxMzm3Zy",
-	"ObODzDEB7emrLie+9IddTjP9jm9nnguC8AdPLZ7Mnzsw/r3FljVXe5r3NV2q7WXZoraRp9Hy3qVCHz6b",
-	"S/Rus7uZkLFt/TCliuwZqbDP/Zbf6u6fZkmR0RxRG/IQMNNNseksoYp5NhMcQ2og21Sjk9fnWRZvzMko",
-	"iccT5RX0luECaY6XeQyA5NCx5/YTgTZSlcK8+Tie6cszY6ldr1doNQIXGkJ1MfjkO0HSOcfYXUvv9ffD",
-	"eZxEJOYIjczjXzHO2fZbay82hDFkbYhytfEv5PuXb94Ro29cOSC5AoMWccRXqGDrLQFVseRvn/+FnP/r",
-	"3csVA4M5kqV9vvSRTzDNX/tWG+o3PEXHf+2jitNveGb+v/YbQb9xTzoroyLW4xxg2sbBDgalvyiu7Oxx",
-	"mmHGkuub9ZBckcpV2yLVlBDVzLAc8Qa5ypW+nehja9WaS7Cf5g7yGnlN5G1Wtak2tXGVjl6sV1asUlPT",
-	"RtSJ77DtTNufQZldy/HMvrbgdaV+pstwvdxU9OFq6R92UTaIJJ1aZLRX5r1B+XpNzzQ2cK7TAZKspgbS",
-	"8sywvF/x4+6Ppv8Gwx95eyxmF2P+sEUbFmZadpM+3/X5gy7PgV3mtpdoozv0mJvz326ecSn6dhd0WzsM",
-	"nOdbjbVoi6m53AcGh5tOzcGHT+I1TE3xUg9Ves0koU4bAZYX7M4KRGAlOCM9DYyqTBUZHDgVLwcobw4w",
-	"0dNEYw8ZxvjkMcyuvm3V07xERyyJvKWzGYv6POZnpCpUk1HMYzmxGS7OwhfE+FVBekDFnItMMEfLkhbu",
-	"s8JJt3TWIh+YgvAbyqG8YOqulZJUJMmQhtd10rFkqthK5lER0Xamku4rkgQSAbQeblcWuHTSMW5vYTiu",
-	"bYGzhK7UdblZF3TrP2D3LPqmsv+f7JZNkYvPxyGCrTjEu49PwCEqJGDXHCNLGxG3tohI42s8639HPOtW",
-	"4alg5M/ZxF7EZolYQACoJVD7GzNNrK67TKg9cIvBrtAcqzXFi/VhHSVyyhSFOpK1CqKtgrsDIbcuqeUm",
-	"H75CufKtaj0xKzG+iwrhWUHwHVT13oTAblfLJys9beo5OEWis1LPhTrOWUnmz+rL3ZY+Z+e3BWGuFF1e",
-	"TZvlV4H+kTo3zZRh5yr+8eK9XczBJ/PXRrH6GQ32gLJlFdOt+6pgcaYqnLAsFmokUhIrt3AdJnbiPSNz",
-	"HrE0zzrEIubEuGqBlGLw0nk1D9UzlW2zcv366Txptpou4NVEy+91/ZP91pKodFfAfhSJNrPVC5ltu5ha",
-	"KTMnz4d+x+9Q1m4PT06Ojw+DYcg6w/bxqNNhLAyG7Kh3TNtBJzw+DE86oX90GA3ZyajXOw6DIDzqtZ+E",
-	"PBeJ2gryfBwGI5+16cmwE3XD3pFLnk2vqYfQ5/bniHh/KIE+aD+ARG8qPd9SaRHnDIMYYlOfFAPh/0Nj",
-	"bPyT9S++MCWPv2Qm8a2NkHdaHW4jx3rLbLB5kpIVQJFo1xQ8s6lXjj2l1hq7MzpY8Wb8VGdbWFm3rtAV",
-	"5z9DZC01cBE3LKUJdIgZBSb4kc+nV9LCMTgJIKAxzMMjA300Ibzlt07u759ADv5SpOCD4PMR2a9S8OPM",
-	"2tvSth1Ivt7ahy01W2qehvhWKPqbCbpYgh9dHQYBB1iJAE3S1p8ERHYAEVNM7hMqCe3zOpsBUIpCQZM8",
-	"z5Wz2xZ5HbHpTGjCepqLx3BJ+xwL9JuYrrbvn7l1+rEZPseuAgUnXMqgAuMJStN2b30O1dzRJr6HIQMe",
-	"sTR23ykAryaQl2tF+zMsSoJ9HASHih+0z7vttjGzUz7G8DP9Xot8BIqih8jC0qb0upBZayy9NVZvJEfb",
-	"WrxFqJhqSpUyOi3Gh8CBIrz0sRhYyIPCEe+vCLs4L7xfixsttyXYMOYU8gM2CsIo9KSC7MYqignFTAup",
-	"XZvFAb+WKCteqU/EV6Xl8yotDzD5974wjSUnXeSWaVJiCg8ZCwGVhZZvwHPbyHO3yfvGk12mYuNcX5F1",
-	"18j6woB9HcYGf1od2xSN+FOUs9taOf7qbsqJBconD9fINze5lrNKn0rYra0J+Ca+ZuVgC9tNvcbdVSz2",
-	"Bz00Yi4Vo1Gfl4oEC85OQRoNsZRYLovKvIFI9qhbcwTLC25eUm7LmiNm3J9jNdlFDEXCpPl2fWE5iKOG",
-	"U95JFTgvGwejYBWUDYw0mGka04Rwpm5Feg2hLNDp593iXKThBET0c8alSF8l4nbLgnImeHpNBAfGjCsB",
-	"kdOfQUw1yBQsh7xXH7yyvBNIOdM15rO5utrFUW2Z8Zrnu65Jdg3yTNeaNNdVr0JNQnd/j0Wh7bYYbLxF",
-	"f+UWywNDtvQK49dGJqz6SnWf0YZVYAnb38R1rt0fueukAyyFFA/sdRdrPX42V1il4GswztdgnKp0dE6z",
-	"TrTSSgfYkLYqLuVIuVEBuZL9u9av8TOLxxOFtTXQ7u0RtHgDGXoV1HYoIAL75TJN+rGVoGTK63NjY/cg",
-	"owlINQyjf0/ikGU9UyB+hwywBeuASJbA/rEURKrO+jxvIOYRvZoZeK6xp6Kap7y+osaYKbcX+watT/S4",
-	"eS9DjTiYI6nnKFbMsP6D+roUuJXGxvQlX+UrfHMX5ShGc/RvFIPysXcdbq6OXZfwBI6tlrVkjpNuyXPS",
-	"Oyw7TnoFx0nnPmNKdozjTtn70iuNcXzojnF8v4abZYvrlQY+OikvrltY3OF9xgezxR2VxuiWPUP6CWdx",
-	"0L0pFHw0h5DTKVVpfAcyLB1i5tDjzRZ20IuLXtvzvcDrXHoXvhe0vcBrX3oXgRd4R4decOldwFde5/Dy",
-	"Uu+t4vdqr3d8tQsgamuKBhcYCpkks6uQZ/gQlEbrFMZyPGhaMJATkVrBKIP2cWmE4zKwj8vA/gOaZbm3",
-	"5L4I1vy6IRX4a04q1l22XTgl/1BY/K205W1krHyUtbUN8kcNIcvqzVsCHpt+mxlTgSa0rf/KXkMOZLfp",
-	"MGTkB0DTWpvGOR3LXMB1WtG7g6MbDB7A8loo3ZBYFnvs97lb4x/r+5PhglAiZzRkrUIqcSim2EKhUvgL",
-	"2gqZZtJ563hT2KSQew2BxsDdWuRna+gwmdr4/TNZzNg2HbPpUNywQl62mqRMTkRi+gUrCv67vM0/9D8Y",
-	"sDvIoB545bxvQhMpbOfjWK9ZpJG07r2UhoqlhDfHKZ1KMP8A4DREpzRi1XXrT6Y59Us9J8e2B/utPn9w",
-	"O4Hc9tPnZePPGSmIZ3yhBbcpzXoerDAOPcoiZABazdw1OOYR80TeoUyJGemQEdM8tphw4gyW/XzaMSX8",
-	"d2hLgrv11Zb1x9iytsCYh1myWH7fHOF5jUyX49sF7iaNh3Nl+HvP1/KOeUTPrQ/Pa1zHXF8jTSk0S59R",
-	"WMBF1/e63cvLbO1+q9vpdLzGLSh2jdOgFRx1A40E5Xk6Xb9dmMei0/LJ2h2v01sxmd86Ou7VTtb2Tw7d",
-	"yQyWrthXz+udFKc66Ry5U3Xb3Z7WmaB/S8hmqnHa9FvB0bHGUKFnCVpHfqClzv9oc+OXbJezRH9bEvgn",
-	"sCRDvcS8eGKwtniiVkzz4ontP5dV2W8dB1vWinS3G7T/7BbmHJO/2pA/g4f9a7+RR/QbcW3IjzAX1zXV",
-	"WFmuy8FaJyuJmj5o9V3uvLrWc31uNMefXR3EDbK05ZYxYhTGv9VfaaUuryXlQSU+KHSnFUmO4ZtmjH3U",
-	"1Ux4p22bjUaDXBU7xTLKZl99DuMQkURuJQGcFvQkiLOiJJynKfTz5WyJXbpc3fXxUf8m9qrAUHEWvfuV",
-	"HtqvlYa3rDT85HWG3dt4+JgqwmujCMu11b8WEf6iif3z6ok9vtBwfW++Z5LEEURJo0dSq+luh3HoCGjj",
-	"p+HbAXj+QsZVk3F9GSKyN6AHwwGYx+j/tl8NB/tFt9qhdajNqJrk/jTDgComgU2vwWvFpq+jxj2m7M6l",
-	"aSy3ogSBfsYjKbsR1wwC77UMHSbziEUt8g+2QO+jIf0TccuJyRcYKZaaxIO6nihJLNVHmP/zlCSYm7Er",
-	"RN5seruidTYutZQVt2yMoG6MMG4OBVr6AJild9qFd6rY+QdUAkBQbUFl4UDXkVYY9U8R4fokqfsWUS2t",
-	"wkuxOhmz3g+B0dFa7tJj2rAJsGdj7jpnt+T5u9fkmi3QHXHNwJofm7rkdlO2pS/2+mWJZKeuCfyasZnE",
-	"wsmxkloInSzvpKu38yjrtr4zpV4SIAaHJhvKXJHCXa/cuKpovzFOv8i2scZoq6GrAb+JwXYn+Qa4PRJm",
-	"QfHVnNZZfHXN9LNqPLrq/NpuHt3+8+76V394OG3//e44CWY/RSe/fdeV/5qc98K3Pn0/fxl/M7rWhEGi",
-	"73+TvIAN4L0ujL/WQBE8PQl7y271WW9CxLzMgRSncKf+U80QXwP9H9OnDpDdEOWt6Hwmoh180v/k9VCX",
-	"FVB5D4IFNp3QbzyTQOFNP3gk+SkLRYpdR6VHpjTVYp2RSFo1Re/1DxkNf2TVe5iklobZ3zZWyh8iYRWp",
-	"Rp38//S1PPB8zcK3lLTW0SgrtCNT+qq+Pt2dx4v4kDu/gQ5qbjaWkHZ1xgz9axTHjICsVB3dFma0+Zvf",
-	"PLk0/zYvP/neYfu+rqfZJcIGOmcsWbORHNGqCEUYUeKMRAjVQVrZNTkAh4cBWHmo76EXhRu8g+KW2aSt",
-	"zV7tsva96YlejNe9paZQianVOhG35JYlCYmVja2SzvAYFFTTwq0SrFyZCuKy6uKYneEdI2h1jtdczsAx",
-	"j/mSnulJpFedVSfM853EyFThdobPssqqg5uZsWA2tAu08UR62HGq7ylMlQhxTeYz3F+l+6AzGRpcqjPB",
-	"BbCFvOLUaiPuq3hH7i/v//8AAAD//w==",
+	"7L0Lc9s4sij8V1Dacyr2dymZkmzHlmvrlJNNdrKbiXMSZ+bba/qYEAlJHFOAloAsa7L+77fQDfBNPWzl",
+	"MXuytTWxJBKPRnej3/25FYjpTHDGlWwNPrdmNKFTplgCn/4mhm/+ov8ImQySaKYiwVuD1uWEkd/E8Jkk",
+	"UdhpOS12T6ezmLUGraORG5zS56w37IaHQf+k5bQi/caMqknLaXE61U/9JobtKGw5rYT9cx4lLGwNVDJn",
+	"TksGEzaluA6lWKJf/Z8rt31K26Prz93jh/9oOS21nOlBpEoiPm49PDitn0XI4ncwdt1Sp/rnZ5Lo2YvL",
+	"VXQcjWhUv0p4rQ0fNl0pbf/utk+vzb/t68+uc9xrWPRFNHspuGJcveKBCPXXldX/JBZETRgZinBJIkn0",
+	"WSVMShaeZd/H0TRShM5mccQkUQJ+CVn2LBkuFZPFnY9/j2Z22xNGQ5ZkGzfLaqfrym+X8fm0NbiyA4Rs",
+	"FFOlIRSFjKtILVvXDbv9CaZ5y/hYTapbfRFxmiyJYlyKhIRUUcLu9adI8AFsKYY3ScRxP0SM4Ou/fbx4",
+	"R3ALRE2o8rhUNFEyBRCCKqELM7gkIxHHYkEi1SEumTLK8eHFRMQZrNWEeVxwRljMpowrO1/EZ3NFfMXu",
+	"ld/xeB6q3W6vAaRv+IgljAesjVBoWxgbcOQhPBLJlKrWoBVxdXzYclrTiEdTDXU3hWzEFRuzxIL2F5ZI",
+	"AGMd+t/hjw6huM2LGeMkXRB5nwglAhGTRRJpsEaK7FGCR7d/Rignc37LxYITDYxIEkoO3cMiNnXrKcjM",
+	"vJJ8pvTeokS/B3u1H7t1eLTJTgmfT4csKSyx+5QFIvR73cPnhyf948PnuSPp1hzJAw7HpHohwogBJ72I",
+	"ZinIP+CP+usA0UD/CQQcUL2dg98kbtEsH0aw38n5dEqTpd7yQhCNhlKfrCYDhygxa/dIEFMpo5EZTSPu",
+	"LBFDOoziSOn1OK07Gs+BW0Zha6BX2z7swRnO5voeuPrc0hSo6fwyoVyOWEJiRhMe8TFZRGpCFHwtkikD",
+	"ekpgIaWJ9QFcDH9jgSIhUyyAxcDbL9+9kx3NKPQsBn4v/nH56mN2NHo8TRYTqn+96l0/XDstMVfpAu1z",
+	"dNx6cNKP5Y0W77Pi+lqD3sPDNZxXdtz/kbBRa9D600F2Lx7gr/Kg7hD12/mjE4Fiqi1Vwug0d4StQeuz",
+	"Z+Dr6fV7sGKvNfBgq17L8VJowLcAD/gaYKBf6l47Xm5HXmvw2WsNgXHe6HdvZPS7frAL+/K8ueu6J/iP",
+	"W/znHxdvL/QpFBhPlaDyvHVPjIi/ho/5yJr3Hc1ouMfLjDfiwIFEogfM81MJrJtM6B3zuJ9tsVPenWG5",
+	"KY/E32su2AentJ9zTqKU6Rn6HBiyEQnZG664gBxAW4+v3f8+oQWg4U0DV3AeELiJIs9BtiFngksk+Bc0",
+	"3JpTwDEC5X5usSQRCdJKLCzGX7X0/aZJb8qkpGMNM3vjcaHIHY2jELYwIHPO7mcsUCwkjIf6vGBrcGAZ",
+	"xPUKbiIOL7Yerh/yI7+gIbF70N+ridD85v3Fx0uNeYqquWwHImStwaGrb7doyqSi01lr0Oq5veN2t9vu",
+	"HV52jweuO3Dd/9tyWvMk1verUrPBwYHeVzwRUg1OXNc9mCUsjALV2pigX2kQveJ3LBYzVoc0lznhS4Nn",
+	"weK4DWwPgdTRc70UfBTreXd5TOaisjdU4cDsPdcFGkIZVq9QsuQu4uMzMqW3jFAu1IQl6a2of2VkFCUy",
+	"d3qBXXvp5NI95Y7tL6/evrp8VT240ycfHIja8sBs5cCsWB50d3yUhuyJ3bXE62iheY+GnxIJC+FMX4tk",
+	"GIUh4zs91FQsPJ+riUii3/GXwuGqicY1xkKU1mg4jThJRMxQjr1lSzIxktxdxBYsgR+zEx2lKy8dabal",
+	"PCl+qqHE/hc70N6OD/T8/RsNkWcSgECmdAlkGmolKJJwkm+4Vs9oDOPt8jQLpxaZWQg8e0YkY3BEQHQJ",
+	"icUYpCSLgM/DbtBjp7RVEB/1AOVTs8snH3Ek3MYaZnr03TJTA48RjWIWdgio57hXTYBjxlkSBWdaXqRR",
+	"LAlNGBE8XlrJAV9/JjVAHTLnqPRlhB0h9f4MwHkn1DlevzslYgP5wvHjd+Svry7tTUHNxS84SUGZHjY+",
+	"fsOFujHPlY8dd0DeCUXsHnJn/tdXNVR79J0eub7JCLuPpJIOGc4VXqSgRGhWh5vSugJyR5B9YM8N1hx4",
+	"HhkgDE2DgM1Uyb5hqSLdRkU+fHBa74R6LeY8/BIXN03GRRThQitNEahQNBnPwaagdYCQeC0ubuQ8mNzQ",
+	"ZOy1MjzRCDKCFZbQQ+MFLn0dVhw+GStoMpYHuQXuED3eCaJHJYmYK60WkIRJMU8CBlT8TqgPjIbLL8a0",
+	"uUDboKbZWNCQhWTJVBH8CaygBH7Ni6OAkU+c3tEopkO4gFcdxNEOLtXdAr5m52dEJUtCxzTiJKaKJXAM",
+	"F9HssaoIwzsX9V7yTCu6zwYE9Fly1b8moWDILadUBRPSs7Y2MO7BQW6jm+PVuEb00xyHxkaE14qeXcIo",
+	"UsBTEC57TVYy2NK+BcwjxUQLF2CAYsYSNNRkUp/hxCKpkfxQ6tsdZJrlp02hkDOKoP66HTSKNiiA/01m",
+	"3TEGevzaqkNocsybg6y9ilM1T2jcjikfz+mYtWeJCJiUaMfW4JkrlrTvIqtWrTBB0XHRAuVk07id0yPX",
+	"dd1Bb7B6Rrfj9uBBd1CeXP940l3xYxff7A9AkVu92G0NX7mNOb1r4G+PMYKZ897KCpadMJq/8IzB1FU4",
+	"Zfi1C9+bk65Yzuh4t4az08xwNqo1nFWPaUP7GZrEUleE2VDncbYsPbYZgVB5y0KtXDhoh83ZwcGmRrlc",
+	"MK3WkjecGCOXnhIdHHljVSQ3NfCRWGgphod2Px63y0l9Kw5hNJhoRr7SnmecU2AQywmA6xwmteA2HqIa",
+	"x5AYEWo3b41sBYGx554UjP6rXC4Plus9WrHM7sWttMayd5V2h72gHx7u7i4oqGdnxpNYVcUiBRrYpvfD",
+	"09QxCyyjY6EVqk7NuuvtDhAbKS3r979bpcbIlSt1moto9ji1JgUzyD/PDFd+BiIHFylPeXb6bDdQtrI/",
+	"zieSzE8pEj1hTjHYEM0epy/YfTcoA7va6ybi9qYbfU+XepRLId7SZMwet19r1o71EOA65+Swe3rYdw+R",
+	"J++OmPRUTiEkwSnPXDTuQETDhsD4xKkxpj6WsVBu7Yh6VdYrMyCSca2bF2y1A/KC0YQlRIsD/eCWLeEP",
+	"5rV2hilmLUAHghcuhFRZueVisSX3+fXXX9t6K4wrDZOGWBlYIyNKEJp7FjhfkRchGDZhR5+4nM9mIlEs",
+	"/JmFEb2Exx5zUOYNwkxgCvFaw8Rr2bsgneaMzCUj49+jGWh4JkRlp+j8TJJymIxdhp7XsbPqBdjImI0w",
+	"+km0/WjXXzMTSOUf/eiNEuIGni1bRIx5gLzCnV4KQXD969x+3f537var51LZBf3gtB7PgnbgL9oR90rP",
+	"eZ7fTOmUCxtdZ3ns7siL9IV8gEau2ZzbCowvIwuqwXwnbln4ffDYpzPYTdHQsjyYoYCFljXr9REMaTmY",
+	"xTTijey5sqQcBqaP3kz1hm7ghwoupk8R2DaBVa3lN0d/gDADvwwcH/jMLzSOQvhy585MvBscODjN9F3z",
+	"d/GURxGLwzybybm0IrR4VU7JWMPoMGbmdlh7Rr3ed3pGOSNyPhJE64fDhNFbVOBwyE4rCyxD9S8Zp+Pr",
+	"44rjixEcw8plpStyPrdmiZixRJmQQnugNAwjvUYavy/+Xlm+dTs9kwQCAAGp1j/maAaJMUxa8bdh1FN6",
+	"n5+wC1GRpW8McgiIAmzZyEgMerrCHVxXnrouL+pC8+Wy7+yZJMwAB/ZxnozlF4FvFUCVtYCeXnybJmO5",
+	"89N5dceSZY0bcbhMT2U1xGFV17s6l3pYPCueywuqgskbxabN0BjRWLK6Q48Um+p70lBzFcpRuI6u9cxv",
+	"Qr0QYGe1kJ8lQu/wmSQqUjEDw2buKfKbiDjiPyVyRoNSFsFLMZ3RJJKCkyFTC8Y4gfhKPcyHl+/eEcFJ",
+	"wmhMFiKJQ3IXhUxIJKA01tl1Xbcc/ZxlFnjex9ocgvyhQUKFZdmlkzOn8DcxrALgnAzB+fabGFbhG8Q0",
+	"mt6w+1mUMHlDa+D3a2rVZnD9PJMEXiIxnUkmyZzHTEJUOURXyTQsLZjM+S2Go52lX5pBwBGF9nJ6izLZ",
+	"b2JIBNgmEzFFAySVZtAQByueSuXS6J/+37y1PaSKtfUtU4Ws0woSRrX4sXLHeklaGDQPr5ke76zNpg8F",
+	"Z/XZIFPKl0AWEoJlyVBj24TyMGYh2TN0wkLAPYQNSLbyNprN9NeS0Bhc2ubX/cKqjxANyxZvx2rgVVAs",
+	"U0iYkJ4CEKzRsJ8PVNQgC1nMVF58yPaO46zdfSDmcQjC0jB1l5amr93JKOKRnGxytPbJdee6BVpF4ROT",
+	"qSojgoq0Iu0JVRYDHxRPAH5NeVCVCWaJGCdMNtxZo4QGNsfAYiXgYvEgOkd5CIm5iZewmRXd2hwXzOJo",
+	"AZsDrlC/BMsy9jRP8Ntt87kdhf6+jSo3PImhv2rO7dFqwJ8ROpT6El3ow4eMnwmVHfKR3bGExnZ8SeSE",
+	"JnDRQWTCkEpGkjlHLxdwJ8yQQe/TtBbA7efh6egkOB4ete9796e3dQCH7KVN8NM8qBehL+Adsh+UxqvT",
+	"+/+cszkLfYf4ZlL9p5wHAWMhC33NaXykX5/sgbfEB87hI5sxqWM4SstpmUG0/G/HaKUM4Dq/nezJymKV",
+	"UDReyy4s0PTRFvKC3CaWd7dJptEm1NWtzdqqXN0G6JaknVxyEm7RXAspgHK0WbiwVl3/X0RAXvV6Knc8",
+	"VsbMiSdlid+OnQtN2kK+fIN4kQqXNsR0SIPbcSLmPKwRN/U79RgBPxmfN2A+5SQKkS9KIhaQDZW+vxZk",
+	"IDA/AI98gy9ZTJ1G3H6TQo8mCV1ujrTZnvVKz1Kbl+Zu9iHghsgZy9i8fUZcCd1h+avQ9GspcjM6ZtVT",
+	"/k0MZeM9LR3C2YJJhaLrdqcKhFA9Nc7u1U0wT2SdjKXnxd9sYIN+HJaeXl0CURckYrunXHbm89Ojo/6x",
+	"m/tfe71sUTo0AMrONMdzWKbeUErdMs2lmWsE/JmqJLpfwdeZVpIxbs6mSerxgABVMtfQGLKYLFiSkw+1",
+	"AAxPwI8Dj/tTmOcqur767drXUiU3jDw/aG48H/6RV9G1XxjW4/YXPc5eIhYSXnNIIOL5lMvs6f0OOcdz",
+	"G4kExTSJerRWMtlIJMykzrGZSLT8EpJIYYhMEVNxxoZgGPjNyWIaUTOTWikD1HVq0/Fg4RTTvfRns/oC",
+	"Rl21qmFQ01jMJISjrYqGSwPZUpqp3ucl4pg2IMIFh8WSGUty5+OADAbHCL9kRwQ/F7dxdeQ6Xafn9K+d",
+	"K9fpwodr56rruM5z1zm8dq56TtfpO4fd6/ySa+gT0UaM0IWQW81wWbeEdKhVcUZVUBQ/l0jP4EIKsDr+",
+	"+hKkhE+SJY+7M8817yNzicnVRVzkjfUX9POm/IJDuvr6Oe6TWCxY0g60FB0zpVgiHRJGY31ZgvmFykm5",
+	"ZkEQtYdCtZzHlVxwWpAntYZNf9DPlEFra0Do3+rAmr+tanSkiMWhJAxsdzb4zAqiRRimdvO6cX66vHxP",
+	"Ekal4GQ2STTkDI2i6EgCEZY4/8Xfa3VGY3xvnMREN1mOgKhSF4rUoDkYO37j+Ln1OprJgeiKhp3cduKI",
+	"l2P06qkk8xSsME4ZsC+oJFOq5/3w+iXp9/unmgt+uny5Q/UJ/BJ1m//04e1KoDaE/a+7mi3WpCdbPIc8",
+	"hHBxtThc8H98ObHrV+tCXSQCldbiW9Y91WCnHcZaaoecGIdQRWKmZR6BmLKRIPYeBwFCaBalSyA2q9qd",
+	"/MMx5qOs0ry6B6fpI7mzvMVaDFSLRLOY8rT+A8g85iJKC6qMmL6rmSR7C5GEyHeDCU1ooFjicd4eJ3Sa",
+	"1lkJYka1gKLYvTKGlUBwlUTDuabeqZDKFp+RgUhS5rSIQHX3OAgfJuUvDYaLOKOJQ6QwMle26khqESxQ",
+	"A1x8Opf5DaKXzQ6eSXL5uv3mL6/RcUIA382iqZRkwaLxRDlpwHJ+LNgfjWMcEDJUZAaZWTw3aj1XLAnY",
+	"TBEahmQ+s1vFCWDDHWJOT6tRgZBKenyqAQGhIxb4fHwGWpeYK+IzfMF3CBdqYmKIjGwV1gl8dmFIHyM6",
+	"j5XWDJ0mITndiBIkYWqe8LxUBNGWaiLwJoFAF6mKkE6VnMxGnFMAj9y1il+V0WRn3GxQNkiTB29o0rQV",
+	"CaPQ0Vswqk+8RGU1nweKQfFKeDyFMWJebkCDRbmjTU97YwQ5I7790ycTEZsQ3jpQSpC39XYZh3AxELvr",
+	"DhnW2CBowvLNlliI0r2xOk6i8URPCps704CKCslEGiB0bB0y+gc1SZjUqyYaM4x1NMMNDRlBfJDZ/eJN",
+	"tVrKr9r0C2hbEZAskjYhYZXWamGp38+/t/GV8BoX8DL3btH2cuRWhfEUbVadVPqQU2SMFOvlWEZgIVAA",
+	"ctvtdJ+f1BnOKwZyGHfVOnDiPcBNYLmpShiyAFQ4MppzOPV9o4JqBBqyQGhWSnMFhJZFc1DnudvtbrDI",
+	"0kWJOG5XnodmDlvq5JS6s6rVDc0o9hoCeOsLwHIRGoayjotXyXHlVPkbx94zMEXuhl01V85J0j90exsd",
+	"txl2JTXZal941UoGlb0GhBJ919fd6WQvU8lCx+NSsekUuK7hrWYktHNKQXyTVOaDzOGVcsy81j54HqnH",
+	"U5mCoEhh9WS9EofMaBjqacBmiu51LdjBpc8yO4R+2ON7PlEJ9fdLhddaaTmqOu5zG/EabcfXI+LaDVD2",
+	"RIJ/4DL3HeLrpd9w/ck+Wd5M3rGhX245reylohPD/FxVmmaUy1rlJWHp3mUBoQI6ZagwUU2pnPiQYnsD",
+	"VekG5Ap8Q46G377HxWgkmYLqS594pHUCUL3ITERc4bWEdxF5NZ2p7DZdkoBy42ENWRLdWZkkZ0Hp9Z3+",
+	"0QrryHlhLSShHM1+uQVsYRDJOHIvL7331plKcgXPGgmmLEQa45iGaIlOD/v9/kZ0ivxgFV/GJyyOm5WU",
+	"pnt+cvQIBmt5hEF/C4F0UU6Rr1ksrGO5PzEa16Xc/WrZnImXzSoQAaPV9DIRC8wVjNANC+EK81mN5aPZ",
+	"j801rltLhxkfHt/Yh53M+U2T6z2ZWz/NmvH7ox49Dbrh0fA5O6THbq3mP9MXwY1kgeBhDTV8xB+IjHhQ",
+	"CDU2vtzCjIe9erd5Bc1WOn1Kfp0tPZNVX6SBZWWvzYjz1X2OBl+fEtU2gSFIMGHBbVlHNxFlVVbHwQkI",
+	"gRxnxP/rq8u08gvUPvqsf21H4YNPRhEPM3fxM5kXuiHKskPAvD2PmcdRrVjo2wASDwBfI0nG0R3jZM8U",
+	"nBMJefnxF3SnOFkeIciasRC389n+AI2v3d5J7k6WZK/mUkiL84UkUpLFI9BQrTdzpkU1rtqQh4PJx1PN",
+	"L6nHP314u6+fRUFcxLn7cu/T/3Fd19VL0H91Xzvw7/PX9pvT1/uoo3MWQTSY3/EJF4nH/U7H12JVFEzA",
+	"iBbEEVSJSNhU3IGoA5uVbIzRmOScL4kNM7PzT+lS32RzSD/zD3zH4/5/+Q7x/6T/858+xkxp+UNflUE8",
+	"D1k4KO01BQpPQayFksI50//svR6iuODTg2FVWDkuxf71Tpoj//5n778GV/9jks/b8G/3Nfzz/DV+PH19",
+	"/f9d/U9nzSPrx/iX53U+952H/Vrb+c9MJVFQw9LeJ0aBcEjCAq0nazC+7pI9vGgwbtKE6iMWE2lCa6w7",
+	"CmWYOxHfmYC0ktGjW532dReRfEKTqeBRAGV8sdKpVWj0OnBJpQv19EnBSHw+vZFZWdYGw4t5AgVnhB1s",
+	"0xp3SJkVn3adNcJPurMVh1DeafeJcVcaetXpPuwaqiVOne00XYOjsaAI/LobByqBf/ULB2b9aOryPt4l",
+	"blXywm1TGLtGvDamVGv+GkdSJcsaJXaTgFa7ADD6ZZEgVJL5DNOWG7wk7qV7uq2XhD+pXntViUI552bz",
+	"sC0QvfJXrzwjbi4KMBQlg0xvRZjYDbiAVzAEWwIxp0qXY9F6a8Ux44gs77W8irXhYIBUXyvIBgMcGkR+",
+	"ueodJ5/YsJElr0iJa5w6ZgE7TYfAMUspEO/Y4pNkyVeC91yClAjW3Cght6yGHdBZdHPLliv99SYzskPe",
+	"YHHUiVhwAve30NoLCmogkY5pxEuEOh7d9P/Zaz9f/Pf97T/d4fG097f7k7g7+yU8/f2vh/Ifk8uj4J1L",
+	"P8xfRS9GtXGwehXrjltDtXJc8KKTbnGHMUs2+CHHox1bFCQFddraYRSNL6Hccx3bNmWmQTy/TCIluGEK",
+	"Abw4T9IK6tVjx3TI+swkGPaZtGNCGWv9ePF4Lv/x/tXNx8sPb979tTb9IGoKdEnHxxpu1n6NcZMqmJAw",
+	"mmLJ7GKkTTdvIao0OFgf+dJ8WaQrqrktsIT8aue5YakZXM3269hmWhigTvcDfy4eqH9w1/Mbs/33s4pv",
+	"HfKJx5HJcEmY1BoWhn6dv3/jmHGwgFNaPH1mhrGH4BROIcPLIQvoXDKPa43NKkx7CvACP6IE/XcoLGue",
+	"2CcJo6GN2s5CMoYiXNa5qhrzQqgiCwiqTwQfO8Z2OmOJLGGGLTfDxYw902zGNJtYe244c8Mp1bVaWF8N",
+	"vkMuQGWcMi2VSrIHJWioJH5WsSxVQyugg4R7uY/KzJhjJen6fLXqUkIUSQqhKiyYlCWQrEpeNbXEtG6o",
+	"jU2G8oum9vxZmoij6C2TRHDm2HYmm16zF9HMQPYNFIOvodi0Nt/nFbXLUq/0GXhYTepEOfZ4yyVdwOB1",
+	"ayrWxFsz2vvs4UoAM8J6PfJl1RBXYl9Wj2w9tuTSkGtShprxI19WcU22UFoxblPZu1Sbca3kXT9Bt27o",
+	"TdBoOxxBYH95JMkBPNtGA8q8je5qjkV/y5msEZ3j2ufP4wVdYtRx5rWz5UrwEilAHDvdpOVdRMwor4aV",
+	"6qkalg3SNko6taqpVvhpvJV8M6TBLeMNeG9+RCRK5nllamNcxe4VzWxSOuukmk1RrSAC1gY239/A8FAI",
+	"sYkqpTI9frRKasNbpnRJApoky0ouU50wtWNNG3F5JUV+NRjOYqrA7duUnThlC5HcPgFj6sXFdF4nxdjK",
+	"gVpcSyG2iop+ZorWq3TWxGM46DMoPgjP1lwYK4QAe9b4zDaHgOBPV7iVeP4EDFuzj0cw//Ub2Yr5w8Hl",
+	"b4CvgY+prUeuvGhNQyXj88Ay8zmnRSmdQ1+9vW3SMtZShcHEtTdfGYYNTmYjsdo4GppiQTMtrMqNMY6H",
+	"NAMGk1yyKDK/UE3Z/3bJLxvKVFEGCFO4YljWHLprWVtmTTSgaziy4mnVxyejaFF2UphqdxmRkT2/UhDY",
+	"IfnvSh9vEJ30t8VwI/2NiqZMwI+Qv6ShLa26ltPKiiUPPreqw5uGXPXbT0uMln0iNIy0tJYPJdDYZGwC",
+	"KY1vmjWT55xWgbbfJXayzUMg6ld9mczZGaG5xeb0AFOMCstFWCvEkdvfXojE2a+bAJrTJOtVpUx9rbeI",
+	"1UPQNhNwyCimCsrKMqmQESZi0Z7S3/TpaKIvFgFYXbBagpA9YUtb67pUbLrELVZ2QHzIl3Rfad5KLXln",
+	"RlnXxwOlzks140xZ+C38LQDfLSxoT9CR0qrz642LuzQgNrhRYCm5E1iNoBcNcu85N7JIZs7Yhs7x3Vrw",
+	"l2v67+4c6gDSuPuCxrxq+4+m0LUUqVJAabRHmlxzK+cQpuZi3ZbqnkxkhWOGXrxGmauxs/wgOWx21qwU",
+	"XebLRTfLgGkDz+aEMlOAN32wEJWHUSvl5GdzJSDs4GZoOeUOG1tJec1Yk+5xK/1pbUAgDGnFxz3jb3gm",
+	"90siY8ftuJtqxJn0mAN6w+mW9LDmO18zgzxvsbIVCClnpN3FftSpaQFELb4k+qKu50Nflea39k09mlbb",
+	"X4JYU3jZZdUd53uWwHQ8aFj2LHvAFDTokF8x2H8UxYolDuZwYSkdmgCHN9ldnebcqKa6iiujA0wQW6Wu",
+	"ovkhzZSEWSD6AMO0G4orQgw1lqu4ycoUrFpBubzFg9MSEAsXb7F2GUcB+4JA4ARnsNSWq7QhmQKwwAMA",
+	"lgHx5UQkJvXA43vGWjkiI2hOCsmPJ5jCsA+Kmc/j2U3AuU/2VujLHjdVGa0lg3FYgRacNV8IBL8TMWbW",
+	"mQjLqpt/FbZ+pWgMg/IVRJ4V6WZlxnLu0UqoXO63nQayVMm2HJmWW9ZrIOQ62yUQtMGjGk6QS56xdOBk",
+	"uWGI59c1bPI9Bm09Lk/60qR1YEoWrUtCxwTLtTWDi9naD7Z8cgP7zmaE1HWw7Xdd193YhHnJ7jOHa7Ey",
+	"1DbJ7LjIWmaexsI17IGO0yInJi+mBnBZcu9a4JlHrV/mprlGK+bvQSHRBZWkUpeqdQkpYCwhMaMJJA9j",
+	"ZI7NDGMJJsfDQEVprVNf+NBkzd4U1bAVbPcJobb1xQ5MxuXKe+kMbRFyDpVyuyXjVlkrGrgdt2cNlvpD",
+	"d7XVcuB2To+s6RJermOrGay09tIgaueSkM9sVnGm3dmM7/y2bY+nobhjhQDVNHH5CVnJdT79GyOWFffT",
+	"jAuraUiuhAQoG7YiQc7qNqWYZjB9dJJUzWD5Sbco/bliJxe8kCquKQtLb7F7rCxlJXhjEduwNkfKf2rU",
+	"pM3TuLaCwCaJXRvZ4R8x+ZMysPLnswYTv3pIfJ4KniSGZOOUgmrfJ2L4tYQ4TfUMVeb6OuSNFVNpHN0x",
+	"LIwKRnA/L/LAjy2nYh5vYFFmkl0W4TP7qgA2ZtMmkocfbbp2roxRyfuWtpZoTmu2Y0XSySINxVzJKGQk",
+	"4meEZenIUeqOiHhjAaWVXSy2qDjXVIXrV+MVWRvUuKJPRnnazeZIxDih0wHxf5OC30T8jsYR1OE1bTf0",
+	"n3wex+AGW84YJLcpIW5AN4NvhbiJBT6p/x6xhf1zSvlS/22yzvSfGkNhDHavEnoD+9Hf52ZOe5NDOWAx",
+	"V+wm95XH/WqTe3DmFdpI6W/q273AEPleRPrRkW23DA5AwUdxFChcFzbStAtDWoNV2GbPNwZj9COmZU/z",
+	"OpQRJm9sqzHf45qG889MlJrZoDe/nONn26Gso+mUTpxcGa9Gy+gHU8GuBmUoxv1P6ZKE4gzv4rSncyhM",
+	"BRsbYypiJnN1PqZ0medLpsN0esMIiKcPpxGvVcY+YjrKLwiKx+lkv4KXNlehFsyUVb6y0UWMYvWuy9ba",
+	"qesO5iMU01+lPp3npSXTtQAaSkDE0CMTtnJDglKkRLK+Xn13i3r1ik0bRa402blTyW59ZJn6GnFpW2H1",
+	"u1fX1utnp3n1rLdWPXP7efXsaBfqWansZiXcpXqVsXt1Iye0d3RcP/yE3ZOPP523e0fHhYI8aUO1+g4O",
+	"rV7QOx4eHg+PT0ajQP/n9HR4eNQPumHfPez29f97vfC5e3x40h+OqDs6PaFH7OTkuHd8zJ5T9mhZfiN8",
+	"3KzUNQrrNVXdc0DbXOVcm9tXZkVfXfSv8MLHy6eGT2bgL8uq5bm+beHwL13H23W3VtNLOlR9zWfTfsR2",
+	"LthIVa+e8hqr42pt9cl1xCuogvXEM5Pp9t2njAOi0Uq8w4ZSZzmDsOO6bla2wsRSF2qdFsKzFpNIsbq2",
+	"VE80iO62O1VjY6pPss5x8FFMGZQImwhTVjFrc/pIWQnE4/Xtmro7TWXPlb5uqGVdE6kHrUXXb+aZhKav",
+	"uXakuZiZKGZGZ6aBiu5Yw257j9jtTspor73GvljC9Nb5xJvzolJucMfuQ37FzO+abCH4esUb26fZI5zW",
+	"MHycdqdOSRiyZAc0audXxxUz7xs+Ek9AmSyro25TMHiNKpmzODdGFn+RBpT1HR/JXsSJ1kdi1rZLs1mN",
+	"GFRUDZyYsOBWzqcbqws0UdGIBoqMorjEzU5HJ8ehe9I9OTkMnofHR6e0N2KUusHREQ3d7hHtD0eHo+6w",
+	"N3SHJ71eEHaPwuOgezR0R65L3dq+aiZDYGX6QM7ab1tAfbtMgY3uwC9c0mWdlr9tHNtjYyRWu4pS/E3m",
+	"aQMvEc4DU//YItr2TiJTlqUW/pBYDoka9gyq5Wc2iKt3WjL6nd1ga/768L7od7aeZo56h72TE9fZJFTM",
+	"IsrNcEW9EJDU7JMkKkEPbYeP1cXrzXlb+83s8eQ8aCkXKsA1o/4CWRUhUSezGK79ta57m+rVaCVdkyLm",
+	"EBGH23eyKlx8a2SAdCE7FQPsqAVJAAgwmCeRWn6EBvuYTwwt9M/ndfVLz3nW/R/EZiqJf24cDhT7JGAL",
+	"fuLNXbcf3LIl/MH8Dvk7W5qKboghoFx53LepaiCqmB/R//f+4uMlOYDvTa1BqKgjeMA65BUNJlldkGfS",
+	"4/5928KnrUVmH3inqS8PmiCY9yNFOGOhHBAfzfa+WSzxU+t99hUQonFWwHkCd4E9ZuQ5UWqGHdAjI38E",
+	"gisaqCyRwXJtMqURVzTiJtS8dFZ0/GZ0/kZrz1ILKjSYRJy1U33UqMmOKWUZqQZ92cH+WivuTPQHFS5b",
+	"8I7p2xahb6rYe9zjf/oTsfTm8VeFtjwOgU6UEkIMocSIgyHGWGMTU3lsxR8i6TSruALNxNCF42NMdbVh",
+	"z75eE7jFoHFm1qTFpq9Blxbf43u2O41DPl2+1K/Nk9gM++nD28xumiYRmNhKyJlLdwldSzye6zYCD3Sw",
+	"nYmPW4sjqDuTdlcpNDEkvvVQ6VVh+caiB3ZA/CsPHK9eyyEe+l7xTzf7xmtd6z1eea1/zlliHsX4X/jJ",
+	"4/o3qKcJP9FkrL/fdwglk/mU8nbCaEiHMSMZlPWOM7TKHgD/Ycfjl2kzISwyOdBw+ZftL/Qv9Cz/S3/V",
+	"breJ+a/+eOi65F9p4ZvU0pJr+Q/4sCeXXNF7h6hkzhFKDjEuUvLp8nX7xIGUM43rSggSMjbbtzN0yb8I",
+	"FxkHEokx7aTpB6FgOPEtFwuy5//6669tzZ4YV1FAFbPcyU/H7JtV37LlM5m5//QYoUDxwzx5iLNDhRtw",
+	"3sIC0m+YFPMkYGQP4nrw1iWU2+o8VR0gXcKRWQIUZGX3kVSSDOcKAYiEg9mqExEiPvvncSwWvsmeA3RM",
+	"62ZORCjToU/N0LYKgnUASxx4YYxixhK4R1MBIpVLoFIZPo3VYeHCd7AdNZxStWKynb7bL6EEOI5NgLPK",
+	"J1bE0TRS9q2jGkTy6Qx6CmuEOfhNCu6bp3u90hYjWcA6DchhwuitSVOBG5nsGWezQ/g8jiGJM5KaBkLT",
+	"e8wxkRQYm6UxEUoSAqU6theF/jqGmIPcOQOxojZo4HCUkobBUuxGe2ZODCgTqhMzzpIoSCPcQqZoFOOV",
+	"CfH+URlqYmxn6CNyZl2C8PSWTJE9yZiprYw1mg/Q1Q+r8/hHMU2Bh3MlbDSXaGtNeXJMl/rs0f2tIZFe",
+	"vNB/ZyIk4w6BErJLj2tMNkGWGkYU3sECNnYT9g6wTY9fCs6Z6bQUxEIyzcjURMzHE8KFx7P5UmyfdtKr",
+	"ATk5MHzogQ8dWhbYcGkeh2TIsEpXsZWYx+OIM7KHL2ayQgpgfZ40DBMmpamzjIwSE1oXhb5cZU6pH2xi",
+	"mGW2WRNyUcJqWCgEthia1xzBvoRVyfyfhH4v97vF8bRfnMbz7CWRFKaAYvPCnIViXLXRdG2Aa23j7Vc2",
+	"voPAlXva7fa0MIg+9eNO11J/X7PrmriRup3pGcyTgC15RnF8SP4evbCIDoOujjsh/9KXcM16hVEpKSd+",
+	"MJnzWxb6dtyj8riFWBU9JEdKSA1J2WDdjgs76Ha6SFPnyLtSQkqjRlD+oCHZO+z2HX2lOaTT6exj4BMN",
+	"UYyLZECTUB8Rds06PiQ/Ry88DnO4xNSPNy3AIJDF1FMzRVp5KEEyXEz0dQZLMUvALPgxNjeB7kxIl2e1",
+	"Y/iv7mcsUAPSdd22FmgjPmc+GTNz2+C7dmxpGgtB31X/p1fnf0FpyRK+4KahI9xzuapWEriTX6qAI8Kl",
+	"XhX8pHciGfIVwFMu8ApGvmjq9pkuQQmNYthjTOWE7PkHoQjkgW9gHEYJA6f9Xt/t7kO/q/TutfPDDspy",
+	"LlQPihi4Vfz/v21idtpv/mJJbpB2lsI+MbbCncKmLlAKU3BmJc2GUocogqXcTpI51+SMdQ3ljNFbGL7h",
+	"bbJnCuz90nNMEal9xBtqIgj1+th9wGb5NlGpQG6qcqaWyPS1rISix1Gml06uYipKx/C0/9nDSoNea0C8",
+	"VqfT8VoPPkoQhjlqprdHyZCGlgs4Hsf68eBzM1IJhdudxZKBEL1v6OXQBco5JHv2yoVbz8koM/E4YAe8",
+	"ceQQpLXukQNXsUjgvtxLCzWYXKg4CpgpPWc0tp/fXJr2j6jhycHBgZgxjpJeRyTjA/OSPNDPQmdNhZ5E",
+	"1ONy1hSbHPrgtPQYdBa1Bq1+x+30sT3rBJTvA/2fMVN11TIgsTaLSMtaiMxnpk1TFEysCGCLNXfIeVaG",
+	"gsy5imJCPV4SFBACKda9CfWOQVh4OWHBLQTcGpTQK+u5rtVxGZZwLotnmNmS1XwXtxDza4ty2wC4Vr7N",
+	"jLHaGJNozsppTZN1JsVy/xBsAZICvZsPTsXmrraXq2nIWui/iv1Ss+6oTV1NM5yoaT4KdgAUNDfru5GZ",
+	"sh5q3QeVk057xlhPxoPTOnSPmmZLz+7gZ9j7O6HOMbxUv3iEh7n6xTcmWhSLucJb/fVvvRMKa7/kTU2t",
+	"wdW1k0OFn3KNQ1qOPnbZGly1/qqlYRq3rvW7B9Y1U0sayKitXlXtSgPXru0WrhlRp4LsY6bO9RRPRnS7",
+	"0Gx/53Gc+X3qED51O8WzCYWQNNftOi1r87lJqIJ2Ad3D41MIKbgZJeyfrcHzI6cFPbNupvT+BvpEtQYn",
+	"D18f42EDW2C9hvQ6nK9xmaUu1z8ytl9W91XXSClHCFDvK0cGB59pMn5oJAaw9kI7rrS3emlGfSWk6mpK",
+	"NXjhuodNtNEqFtS4WpdSVZkWKnho5Q1VS9RI9YZKjTKLeO+0Ij26viBbNmxEU0wrbwtHz0+GfLlAnOPD",
+	"chROOerm+sk0b1f8AQg1T/vlvVRov5bIvw0FHxTXsh09ryPnsqPcIbdsiYigNZUcXR9uRGivxZyHT2IE",
+	"h73e+hd/oXEUwsHnWMG3ZSAXdSS9DQ+B6Pn2b2IoV/IQLEGqH3O06pI6vRzig7XOJ6B5asRziJhhvES8",
+	"tJUphGTGasiZx43h3u+Q99R00vVzoZ8+qm4QmEgl8e23SmhlM4v8FBxzdz2exnsadZCzDjnH4C7rasg7",
+	"c9DvI8Hvk2/QiZKVx6GuJBqi2taH1KZzNfHrJGPNxF5o8PxNA3ENX7xAeEDIqMzZcxEipVrUc8jotUwP",
+	"TIkZ1zPJbHmqtOkn/5yzOaRMZSOAV0bvtuW00OBYmy7XkGuG3ci0vm8SzSiZJewuEnMJYH8miwdYCrt9",
+	"fnp01D92c/9rH43c4JQ+Z71hNzwM+icNmzSxwCu4ea7T15XbPr3+3HW6pw9t/Tdtj64/d48f/qO1wU7T",
+	"YsFwMFpv5KwaQtxz69cJNFBYZtpcXL+SpUW46xp+P/3+mZnUuyKTMKigt+cQ6KpuYqXTIOq6Cwn5wlUx",
+	"QrTpSgkFZ63BEca6GiQbaIBpKqk58KpqB2l6TELmxhFcbMm6SW3iaA7XlVA0NkG3bkH7u3aKIeaboebO",
+	"L+CjdRdwxpT/CzDrz91tLuCUGa26hrPAbz2NuW2762+lT7mMQnxpg6vstU07/MPc0cUrtxgGcXX9ULiD",
+	"30ZS5S7I3EULJ6EZbSkUAUoT2szAB6c1E3UtNv5bs3GTVqB58DCfZWQcJ0Ma3I4TLf5YB03J+0b2RIJG",
+	"zTQaKF/L2Fjc0PmNjr/MkryqBae1FaPvhcRUsSQ1mVpmk9VmJh8ZR6evsX++/PgLRFUZN7nHjaciEYsB",
+	"8aPQgXJIqVviZxoyrHr181tTbVjCY5YxCe6Atc3Jhz0oOoaKSrU5BDRhJo9gPzOL9dyelmSgQVMqO/wm",
+	"hvB2pKTH/bfWn98hmsiInCd30R2DZG7gWANoMarxKZnP9Fnp9xMm59DiHCMAlAb2bAaNwqERlIBzzrlf",
+	"1SIKGChn8AONsYxshgH2vLWWZc82kh40nM6ewt5SX08awvOwLMjoZUyqFwLL525xkamFKN5jlwthQ14K",
+	"phMTdXWFDT8wgRJSS1ovxXRGk0gKToZMLRjj5B8Xby/gND+8fPeOQKAtjclCJHFI7qKQCQkxZDDS82yk",
+	"JyWDPFw/gn2nVZFMfuBBIO9yINJSA1KJx4+dR23U48+dp+wri4KqLbtfInGSUbiTUTjEFm1CxzU1huqV",
+	"y5RfGhzvVIwDDxUZq7clahoJu4Cd/22l7ooUtbnwtAPBKScSpXqAkYh6jabw8yBgmlXlZZv3Fx9rhJve",
+	"k60LOY3zEVSxzrSgeW0kCW5dH71xJOvx366rqSHyFal/E8OiHpNb+UHNqWT7qKApSD0bCCEvaJirhfbV",
+	"5LGvZmTpbrC293QZCxpeCvGWJmOG7x1tAojUW/8zCyN6uZyxP5hlZ7WY+VHLFrbegcbOrQXNor3n4PNv",
+	"YqhlOSSHmKmaHLy/wPeyLAYhk3VQiEE3v2l6G41M2hxSoGbvRhoceJzm1VB4OVdEQ6IqCqEYmRzUIeWS",
+	"XxEEp3jcyElS0aVDZKQlNogxsk7qLDMo/zaYxoRkdgeUhx5f2Wt+LKDJmwlPMGLtNBMZU9DopXkcQoC0",
+	"DIUgDbXsZcWzgIJ0NmT2xyzRcEIlmh5SuIHkpYF1lg+v00uH52IGx0CGG9m6PF4v3pHtpDtcdkG6e5Kt",
+	"IqA8YHH5Jj0vWiuMpEwmNB61F3T5tCv2e7ZPNBsa/vLq7avLV1/W1lC91L7M/ezkylAWKOXf89L7Tq0W",
+	"L4H0jFas4f+kq8Vpdh1gcQTEW4dAg23pEEtKsIBCg65al+PuWI6lwwLH+YnGIwL84X8hb/niRsyvxVh+",
+	"MJCvyUBeo6r0NK5RcpbVLTZ75OBvYvjmL62H6wZB9qBUyWUtSypXPKkUd8mJuhU/Z8fjO3FfQrUaj5fc",
+	"l1CKmhRteUumQLrV32LoxDp/ZL6K6BrP5G5cfVBhZ3tPXr9X9eT9n+38dgUhv8F9B+63Lf136LLLOfC+",
+	"hQfvvNFDV/JnlarabuC6g2p2aZ06MJ7WXU6NxeG+RAG2Ur21ugpq+YJpu6hylvcSfld3ZZ6pPcYb2Fzh",
+	"a6VXsFwH6se1+pWu1ff6ANQkgVwnaq6qWYGPf71L1qSI2XbZtRdq5jpzjTnDpAhAGnBATaUGzJfRt2cc",
+	"O0bih4xJiED0uEiCCZMqoUok1pNWaCZlLBeRhIw5WX/1YcPvHQTu2i3nI3ex2HSFBadiOL709eP18qe0",
+	"BWcoFgBvEKvtOUaSwPa+frztiug32+Ad63A3hovnEx03QmNw/9JK/qRNxTQIqVHbJD3lKwR6/MjtW7Om",
+	"mlCFqTH6y4w8EjaOpEqWpl3WkEqWpSubQUXi8cxiuEgipRgne1omHUUxkzlzopgxzkJw1OnnIM8P3Ozv",
+	"hVTjhH3877eehq1xEkOmS1vweHmGkfZ6c6Z+ntk7plDsd8g57J4MaUx5wBJMBvO4SuhoFAUmwE+YJqcI",
+	"mVraTFuu7kCFtweZYQLa01cRJ770zYjTTL9j6sxyQRD+4KnFk/ljB8Zn3YBXk/bUNONape3l+xxCgy6j",
+	"5b1PhD58Npfo3Wb3MyEj241jShXZM1Khx92O2zncH6R5quHcZuQNlyb5ULHpLKaKOTY5H0NqIMdNo5Pj",
+	"8TSxOuJkFEfjiXIKestwWc5eA5ZDx06+xQt09qrUSs7GcUyrpBlL0oy6QvcXIGgI1cXgk78Kksw5xu5a",
+	"fq+/H86jOCQRR2ikHv+Kcc52RFtL2BDGkHaGytTGP5GfXr19b7uU3+RAcgMGLZITX6GosNMAqmIVZo//",
+	"iVz+4/2rFQODOZIlHm985DNM82fPakNey1F0/GcPVRyv5Zj5/+y1ul7rgfRXRkWsxznAtI2DHQxKf1e3",
+	"cm6P0xQzGshXw3ZdKpe5hnnh4jRVXfVlWI54g/RxscAaDWk7f/SxdWrNJT/jMp6e18hrIm/TQlq1qY2r",
+	"dPRiCbli4aCsHtdNqrpm8R03gNetQe8LKLNrbzyzry3uOoT/ussOx3VKmV+PUku/GaFsEEk6tchoSeaD",
+	"Qfl6Tc/0msiR0wGyrLYGUnNm2Hl6HTyNfjT/Nxj+ROqxmF2M+cOueVgrq4mSvhz5fCPiObDL3JaINqKh",
+	"p1DO/3bzTJ6jb0eg29ph4DzfaaxFW0wNcR8YHG7nykA+fhKnVduf/md6yyShuc4OLKuhntbswOJ8Rnry",
+	"japMFfEPckVIfZQ3fUz0NNHYQ4YxPlkMc17ftuppVjUlkkQu6GzGQo9H/IxUhWoyingkJzbDJbfwJTF+",
+	"VZAeUDHnIhXM0bKkhfu0ltWCzjrkI1MQfkM5VHxM8mulJBFxPKTBbZ10LJkqdvd5UkS0namk+4o4hkQA",
+	"rYfblXXzfDJn3N7CcFzblaiBr9Q1HloXdOs+YvcsfFHZ/y92y6bIxZe7Ibpb3RDvP32FG6LCAnZ9Y6Rp",
+	"I2Jhi4i0fsSz/u+IZ90qPBWM/Nk1sReyWSyWEABqGdT+xpcmFjxuEmoP8vV5V2iO1TLvxZK9OSVyyhSF",
+	"0p61CqItTLwDIbcuqeUuG77CubKtaj0xrfq+i6LtaY32HRRa34TBblfLJ60Gbuo55Op2p9W3C6W10yrZ",
+	"X9SXuy1/Ts9vC8ZcqYO9mjfLHwL9E3VumirDOVL89uK9XczBZ/PXRrH6KQ92gLOlReyt+6pgcaYqmLA0",
+	"FmokEhKpfC1BTOxEOjPV59KsQ6wrT4yrFlgpBi9dVvNQHVNsOO2goJ/Okmar6QJOTbT83qF7ut9piErP",
+	"C9hPYtFmtnohs2cXUytlZuz52O27fcp6veHp6cnJcXcYsP6wdzLq9xkLukP2/OiE9rr94OQ4OO0H7vPj",
+	"cMhOR0dHJ0G3Gzw/6n0V9lxkaivY80nQHbmsR0+H/fAwOHqeZ8+m/ddj+HPvS0S8P5ZBH/QewaI3lZ4X",
+	"VFrEOcMghsiUjMVA+H/TGBv3dP2LL00V6u/5kviLjZDPdZ/cRo51mmywWZKSFUCRadcUPLOpVzl7Sq01",
+	"dmd8sOLN+KXOtrCybl2hUdG/h8ha6qkj7lhCY2jaM+qa4Ec+n95IC8fuaRcCGoMsPLKrjyaAt9zO6cPD",
+	"V5CDvxcp+KD75ZjsDyn4aWbtbXnbDiRfZ+3Dlps1mqchvhXqMKeCLnZFQFeHQUAfKxGgSdr6k4DJ+hAx",
+	"xeQ+oZJQj9fZDIBTFAqaZHmunC065E3IpjOhGesgE4+BSD2OPRNMTFfPdc/yrRNA4qYcGz0UnHAJgwqM",
+	"pyhN2715HArso018D0MGHGJ57H6uJr+aQF6uFe3PsCgJttYQHCp+UI8f9nrGzE75GMPP9Hsd8gk4ih4i",
+	"DUub0ttCZq2x9NZYvZEdbWvxFoFiqi1Vwui0GB8CB4rw0sdiYCEPCke8vyLs4rLwfi1udPJd2oYRp5Af",
+	"sFEQRqFNGGQ3VlFMKGa6eu3aLA741aCsOKXWHT+Uli+rtDzC5H/0nWksGesiC6ZZiSk8ZCwEVBa68MGd",
+	"28M7d5u8bzzZJhUb5/qBrLtG1pcG7OswtvuH1bFN0Yg/RDm7rZXjH+6mjFmgfPJ4jXxzk2s5q/RrCbu1",
+	"NQHfRresHGxhG9zXuLuKxf6grUnEpWI09HipSLDgbADSaIClxDJZVGY9XdJH8zVHsLzg5iXltqw5Ysb9",
+	"NVKTXcRQxEyab9cXloM4ajjlnVSBc9JxMApWQdnAUIOZJhGNCWdqIZJbCGWB5kvvl5ciCSYgol8yLkXy",
+	"OhaLLQvKmeDpNREcGDOuBEROfwEx1SBTtxnyTn3wSnMnkHKma8Rnc3Wzi6PaMuM1y3ddk+zazTJda9Jc",
+	"V70KNQnz+3sqCm23xe7GW3RXbrE8MGRLrzB+bWTCqq9U9wVtWIUrYXtKXOfaveB5Jx1gKaR4YPvBSOvx",
+	"s7nCKgU/gnF+BONUpaNLmjYHllY6wB7BVXEpQ8qNCsiV7N+1fo1fWTSeKKytgXZvh6DFG9jQ625thwIi",
+	"sIUx06wfuztKphyPGxu7AxlNwKphGP17HAUs7ZkC8TvEx664PpEshv1jKYhEnXk86+nmEL2aGXiusc2l",
+	"mie8vqLGmKl8e/wNWp/ocbP2khpxMEdSz1GsmGH9B/V1KXArrY35S7bK1/jmLspRjObo3ygG5WM7Qdxc",
+	"3XVdwhM4ttqrJXWcHJY8J0fHZcfJUcFx0n9ILyU7xkm/7H05Ko1xcpwf4+RhzW2WLu6oNPDz0/LiDguL",
+	"O35I78F0cc9LYxyWPUP6idzioHtTIPhoDiGnU6qS6B5kWDrEzKGnmy3soFdXRz3HdbpO/9q5cp1uz+k6",
+	"vWvnqut0nefHTvfauYKvnP7x9bXeW8Xv1Vvv+OoVQNTTHA0IGAqZxLObgKf40C2N1i+MlfOgacFATkRi",
+	"BaMU2ielEU7KwD4pA/sbNMvKU8lDEawZuSEX+HPGKtYR2y6ckt8UFv9V2vI2MlY2ytraBtmjhpGl9eYt",
+	"A49MC9T0UoG+wJ3/lb2GcpDdpsOQkR8ATWttGpd0LDMBNytjWhgc3WDwAJbXQumGRNjcNi3x7/F8jX+s",
+	"70+GS0KJnNGAdQqpxIGYYguFSuEvaCtk+ntn3fxNYZNC7jUEGsPt1iG/WkOHydTG75/JYsa2aWJOh+KO",
+	"FfKy1SRhciJi08JZUfDf+cCr/Y7Hof+Bz+4hg9p3ynnfhMZS2GbUkV6zSEJp3XsJDRRLCG+PEzqVYP4B",
+	"wGmITmnIquvWn0y/8Fd6To5tD/Y7Hn90O4HM9uPxsvHnjBTEM77UgtuUpj0PVhiHnmQRMgCtZu4aHHOI",
+	"eSLrUKbEjPTJiOk7tphwkhss/XnQNyX8d2hLAtr6Ycv6NrasLTDmcZYsltFbTnheI9Nl+HaFu0mi4VyZ",
+	"+/3I1fKOeUTPrQ/Pad1GXJOR5hT6Sp9RWMDVoescHl5fp2t3O4f9ft9pLUCxaw26ne7zw65GgvI8/UO3",
+	"V5jHolPzZL2+0z9aMZnbeX5yVDtZzz09zk9msHTFvo6co9PiVKf95/mpDnuHR1pngv4tAZup1qDtdrrP",
+	"TzSGCj1Lt/Pc7Wqp89/a3Pg92+Us09+WBf4BLMlQLzErnthdWzxRK6ZZ8cTeH8uq7HZOulvWisxvt9v7",
+	"o1uYM0z+YUP+Ah72H/1GntBvJG9DfoK5uK6pxspyXTmszWUlUdMHrb7LnVPXes7jRnP8Na+D5IMsbbll",
+	"jBiF8Rf6K63UZbWkHKjEB4XutCLJMXzTjLGPupoJ77Rts9FokKliAyyjbPblcRiHiDjMVxLAaUFPgjgr",
+	"SoJ5kkA/X84a7NLl6q5Pj/o3sVeFCxVn0btf6aH9UWl4y0rDX73OcJ4aj59SRXhtFGG5tvqPIsLfNbM/",
+	"r57Y0wsN1/fmeyZJFEKUNHoktZqe7zAOHQFt/DR864PnL2BctRnXxBCSPZ8eDH0wj9H/7L0e+vtFt9qx",
+	"dajNqJpk/jRzAVVMApuSwRvFpm/C1gOm7M6laSy3ogSBfsYhCbsTtwwC77UMHcTzkIUd8ne2RO+jYf0T",
+	"seDE5AuMFEtM4kFdT5Q4kuoTzP9lShLMzdgVJm82vV3ROhuXWsqKaxqjWzdGELWHAi19AMzSO73CO1Xs",
+	"/AaVABBUW3BZONB1rBVG/UNEuH6V1H2LqJZXIVGsTsas90NgdLSWu/SYNmwC7NmYu87Zgpy/f0Nu2RLd",
+	"EbcMrPmRqUtuN2Vb+mKvXxZLNsibwG8Zm0ksnBwpqYXQSXMnXb2dJ1m3Nc2UekmAGByYbChDIgVar1Bc",
+	"VbTfGKdfpttYY7TV0NWA38Rgu5N8A9weCdKg+GpO6yy6uWX6WTUe3fT/2Ws/X/z3/e0/3eHxtPe3+5O4",
+	"O/slPP39r4fyH5PLo+CdSz/MX0UvRreaMUj0/W+SF7ABvNeF8dcaKLpfn4W9Ywt91pswMSd1IEUJ0NS/",
+	"qxniR6D/U/rUAbIbprwVn09FtIPP+p+sHmpTAZUPIFhg0wn9xjMJHN70g0eWn7BAJNh1VDpkShMt1hmJ",
+	"pFNT9F7/kPLwJ1a9h0lqeZj9bWOl/DESVpFr1Mn/X7+WB56vWfiWktY6HmWFdryUfqivX4/mkRAfQ/Mb",
+	"6KCGsrGEdF5nTNG/RnFMGchK1THfwoy2f3fbp9fm3/b1Z9c57j3U9TQDXfKut1kPA72GUnsADEpRIhAx",
+	"YfeK8bRgs+H00uN7PqY03yhw1txo7uA7xC+6q/z9DoEMI4xq8Q/uej5JOZrj8Sir+Mr0sUpIdv7steCT",
+	"1xoQr9XpdLzWg+9AkIuJq2GG1OrkXBHNoHZg8rOpgPIkVol/WiBopKlu3GZ+pvvWKFWp/pna6Vrdjttx",
+	"WxvzlovKhlZ273iWLz64KTVfRLNHa1wX0WzzYv64k3SFZO9ixjh5w0csYTyAJhqAefnSjg2PmHiwu95G",
+	"baXyzYcszv10efneSI0iSU3+1Fa1bsSst9i56WlYhas1+sjGmPA2bcq0qnvLdp2Vvvbh27ZaOz38Nd2Y",
+	"Gpsv1XVOMvgBRsWRSGxD9/xM/hl0YALr/yKSqzmR7Sb0NIQxO9wWYz5knYLWNvz5VjizoS36IpptFFlq",
+	"8CxtEbUbRNumG8JlLgwTPeOQYTJX+k+8OqSTL34i0XoypUsyZGmaLabCatEB6x1GnPiZQOLDABhbiSH8",
+	"6HgMRDyf8jT41ON+wffl7xc6jxXdnhDoafmjLYWeJbqkScEN+A6Buju7eAFyRu6iihpB58U/Ll99zNXX",
+	"xsgzOaH616t2F4S/yvWLsF87GB2XxnIKj79+3+9lTxddivn3nMPym6WJTMpF9s4hLDsvbe40LyMnfYBU",
+	"G1MFUXQ1EgpM2G05rV7rehtGUzz75gZDePGXIr6LNbc2YyJls83hphxkO03nu2Z1APRdiVNPrTlbzyQP",
+	"AsFH0XjV3RzxaEpjcplESnBzVeNbpi+a5UxKiFgSOddMCksX3lBO4+XvLPG45vdZo0S2hN6CKRMbpMVp",
+	"xYjMZ0QJ0nVdl5iofMEZQRXK4zOWGP8hi9mUcbWK273E3T2V1w1pcMsgyDQjSOB/Kce6MZzk8h/vX918",
+	"vPzw5t1fW04rjKb6rLrXRYb4ALlY9zewjRsZ/c5ss+kGzrj9NBTj/SrvGB5p3ji8bmCXwO6qbGhrjmPg",
+	"38BvClj0g+nskukUQbuHxPtNGU2k53py05rmpCKV5gIYRIJL3Qh4vv7FJ3twoRP/il/7jv7HIV39l0iI",
+	"f3XtoygF3Mbwlv1qhpLFS3KBQssAAhh8sofzwdj7TkWuI3ua9HDOv+s5URCUlWwkHwULFAQ9bj9m4//9",
+	"2t8/S9NwsP2O/YSBVD5WFIwjKpGjwgpNP57isjrkVyM9+kYI8zFbWk0SxorZ0uScGyk5baJjmuvYNDo8",
+	"tLKlaUBu/VRshWMSM3JLTEEuj1NJfA8j7gcRD9n9APbstXzD9KVD0oNzyO213/G4x1+ArccI7KAfDrLF",
+	"TBjV8PRTDG//BN+0XyLTb79lfKwmA/LORzl+KMIlhvT97ePFO/u+GJF3afFGpHRoAkoXVlEge9TE1xrs",
+	"yekAHWOOAi6s2bx/ZrDSoJfE0L/Dtp7C43GkVMzajIcR5SSGFabqAKxiH8+LvCN/Ji5mcUFqtl296dfk",
+	"cTMBHr7G/RRfc4lwVBJcYZa5Zc7V47nTzO8Cz9+3qZP48ZksPAShOloTPsPITMvD9CdOApokkXG8QP05",
+	"BHWHnJvqBcirHNS58EewL+I52fO7XM6YQ0IWRCGT0MIuf4ogbewpGCmIIw0J6GUMDaCKQ/jBPIlJO/QJ",
+	"hbacRF+X+wNEg3ySmgUVdhHpePyFCPVGjFqo2VfCpGShx/d8O8crHogw4uMBGf8ezQBufshGMVVMU7Fe",
+	"M/T5JyCBMImxQB4PmR0PeM1ldjR5OlPRlAl9HHvTKEgE9nGW+2SorzOJANPP5CMS5AwAIQrn3SBDAfW0",
+	"tr0QLqIZEhvS2CbFsC6imYGYBRjG8hcjIeovSPtIZG9XQ/E5SaBO+tvgmk4Hwm+fIol0N3rrUf6ki2i2",
+	"vUtph2LPRh7si2j2WCc2wKXej/3NJK7VLq1MrHqSyrdBxH2DrLXa3pravyAmnlYi5dEIe5brYo/9QDUT",
+	"7jSqWruxo1YUoC9hWE3NzXm76g8NYzsNY1cG3C+kbtS306mlB6yzCF6E+sF8B9NSsv545UqLzWRhyhj+",
+	"MLt+z2bX3ndldv1h+XgKX7I0+u3NrhuJvVkZ2K2Y2Tq77VqeZgbYAWv7YWP9w9lYf3CYXXCYb2Nj/aJc",
+	"5elG2i2Xt0nt61UGZT8LLN+ShZk1/DBx/DBx/DBxPMHEUVdx9lvZPWo42npTSMrOadq5ybqlyZ5tjBSp",
+	"XBcooWyg2pKp/bUC0h/IMpKrUPDDNvJ0CeE7sJFsKy48YC+a5pB640bAohf6b9MkKBQBNK/spFkcB3DB",
+	"md2Vh/oJ4jXzTn/MBjRojrWJYhSwiy8aV0+xnPSCmj6aJnp0IhZkweJYk6wp/Slzw2PNyurg1Vralakc",
+	"G45cZnq54XM1OqpzvOFyBnXjsJ2Pg5uHVafN87PIQzHCafOrT5ueVAc3M5Mp5UvIwE8dzHrYcaIpDaaK",
+	"hbiFSJu6Ag75ybAeQHUmyM+w3skoscmy+VcxhaMGyhNGGpCd7P0dAkTJLz3HeAL3TStqyFBAdRVDKyPb",
+	"KtXjVo8ykZpyxuitPvqCCxBjOs349quf32JAqlMMWNrvePyNytJ8pWOTIGxGvwPOcStlmuU/k+ipXpEQ",
+	"YWDTROwP1w//LwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

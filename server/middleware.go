@@ -112,8 +112,8 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		s.log.LogAttrs(req.Context(), level, "request",
 			slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
-			slog.String("method", clip(requestMethod(c), maxLoggedMethod)),
-			slog.String("path", clip(req.URL.Path, maxLoggedPath)),
+			slog.String("method", truncate(requestMethod(c), maxLoggedMethod)),
+			slog.String("path", truncate(req.URL.Path, maxLoggedPath)),
 			slog.String("route", c.Path()),
 			slog.Int("status", res.Status),
 			slog.Int64("bytes", res.Size),
@@ -131,8 +131,8 @@ const (
 	maxLoggedPath   = 1024
 )
 
-// clip returns s cut to at most n bytes, marked with "..." when cut.
-func clip(s string, n int) string {
+// truncate returns s cut to at most n bytes, marked with "..." when cut.
+func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -276,6 +276,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 		return
 	}
+	if isOIPPath(c.Request().URL.Path) {
+		s.handleOIPError(err, c)
+		return
+	}
 	env, internal := errorEnvelope(c, err)
 	switch env.StatusCode {
 	case http.StatusUnauthorized:
@@ -286,8 +290,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if internal {
 		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "internal error",
 			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
-			slog.String("method", clip(requestMethod(c), maxLoggedMethod)),
-			slog.String("path", clip(c.Request().URL.Path, maxLoggedPath)),
+			slog.String("method", truncate(requestMethod(c), maxLoggedMethod)),
+			slog.String("path", truncate(c.Request().URL.Path, maxLoggedPath)),
 			slog.String("error", err.Error()))
 	}
 	if err := c.JSON(env.StatusCode, env); err != nil {

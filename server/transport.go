@@ -165,7 +165,7 @@ func (c *framingConn) rewriteError(p []byte) ([]byte, bool) {
 	c.mu.Unlock()
 	method, target := "", ""
 	if fields := strings.Fields(line); len(fields) == 3 {
-		method, target = clip(fields[0], maxLoggedMethod), clip(fields[1], maxLoggedPath)
+		method, target = truncate(fields[0], maxLoggedMethod), truncate(fields[1], maxLoggedPath)
 	}
 	url := "http://" + c.LocalAddr().String()
 	if strings.HasPrefix(target, "/") {

@@ -227,7 +227,7 @@ func checkItemIDs(items []registry.Item) error {
 		if !bad {
 			continue
 		}
-		p.Message = fmt.Sprintf("item %q: id %s", clip(it.ID, 128), p.Message)
+		p.Message = fmt.Sprintf("item %q: id %s", truncate(it.ID, 128), p.Message)
 		if problems = append(problems, p); len(problems) == maxProblems {
 			break
 		}
