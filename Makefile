@@ -82,7 +82,7 @@ sdk-check: node-deps ## the TypeScript SDK (openapi-fetch) against a live server
 browser-test: node-deps ## /docs and /redoc in Debian's Chromium; screenshots in scripts/browser/out
 	scripts/browser-test.sh
 
-console-test: node-deps ## the web console (/console) in Debian's Chromium; screenshots in console/out
+console-test: ## the web console (/console) in Debian's Chromium; screenshots in console/out
 	scripts/console-test.sh
 
 lint-spec: node-deps ## lint openapi.yaml with Redocly's recommended-strict rules

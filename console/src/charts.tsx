@@ -86,7 +86,7 @@ export function heatMap(labels: string[], matrix: number[][]): ChartConfiguratio
         },
       },
       scales: {
-        x: { type: "category", labels, offset: true, position: "top", title: { display: true, text: "predicted" }, grid: { display: false } },
+        x: { type: "category", labels, offset: true, position: "top", title: { display: true, text: "predicted" }, grid: { display: false }, ticks: { autoSkip: false, maxRotation: 20 } },
         y: { type: "category", labels, offset: true, reverse: false, title: { display: true, text: "true" }, grid: { display: false } },
       },
     },

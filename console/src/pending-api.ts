@@ -24,8 +24,8 @@ export interface ExplanationFeature {
   weight: number;
   /** value x weight: what it adds to the class's score. */
   contribution: number;
-  /** [start, end) offsets, in Unicode code points, into input_text. */
-  spans: Array<[number, number]>;
+  /** [start, end) offsets, in Unicode code points, into input_text; each has two. */
+  spans: number[][];
 }
 
 /** Why a prediction has its class: the class score's intercept and top features. */

@@ -104,11 +104,13 @@ function Diff({ value, other }: { value: number; other: number | undefined }) {
 }
 
 function MetricsRow({ name, m, other }: { name: string; m: Metrics; other: Metrics | undefined }) {
+  // Metrics of no samples are not figures to compare.
+  const comparable = other !== undefined && other.num_samples > 0 ? other : undefined;
   return (
     <tr>
       <th scope="row">{name}</th>
       {metricNames.map((k) => (
-        <td key={k}>{num3(m[k])}<Diff value={m[k]} other={other?.[k]} /></td>
+        <td key={k}>{m.num_samples === 0 ? "—" : <>{num3(m[k])}<Diff value={m[k]} other={comparable?.[k]} /></>}</td>
       ))}
       <td>{m.num_samples}</td>
     </tr>

@@ -147,7 +147,7 @@ function ExplanationView({ text, explanation }: { text: string; explanation: Exp
   const cover: Array<{ feature: string; contribution: number } | undefined> = new Array(points.length);
   for (const f of explanation.features) {
     if (f.contribution <= 0) continue;
-    for (const [start, end] of f.spans) {
+    for (const [start = 0, end = 0] of f.spans) {
       for (let i = Math.max(0, start); i < Math.min(end, points.length); i++) {
         const c = cover[i];
         if (!c || c.contribution < f.contribution) cover[i] = { feature: f.feature, contribution: f.contribution };
@@ -178,11 +178,11 @@ function ExplanationView({ text, explanation }: { text: string; explanation: Exp
         <caption>
           Top features for <strong>{explanation.class}</strong>: score {explanation.score.toFixed(3)} = intercept {explanation.intercept.toFixed(3)} + contributions
         </caption>
-        <thead><tr><th scope="col">feature</th><th scope="col">kind</th><th scope="col">contribution</th></tr></thead>
+        <thead><tr><th scope="col">feature (␣ marks a word's edge)</th><th scope="col">kind</th><th scope="col">contribution</th></tr></thead>
         <tbody>
           {explanation.features.map((f) => (
             <tr key={`${f.kind}:${f.feature}`}>
-              <th scope="row"><code>{f.feature}</code></th>
+              <th scope="row"><code>{f.kind === "char_ngram" ? f.feature.replace(/ /g, "␣") : f.feature}</code></th>
               <td>{f.kind === "word" ? "word" : "character n-gram"}</td>
               <td class={f.contribution >= 0 ? "up" : "down"}>{f.contribution >= 0 ? "+" : "−"}{Math.abs(f.contribution).toFixed(3)}</td>
             </tr>
