@@ -105,7 +105,8 @@ async function runAxe(page: Page, name: string): Promise<void> {
   for (const v of bad) {
     check(false, `${name}: axe: ${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join("; ")})`);
   }
-  axeSummary.push(`${name} ${result.violations.length} violations (${bad.length} serious or critical)`);
+  const ids = result.violations.map((v) => `${v.id} (${v.impact ?? "?"})`).join(", ");
+  axeSummary.push(`${name} ${result.violations.length} violations${ids ? `: ${ids}` : ""}`);
 }
 
 /** goTo opens a page of the console through its navigation, as a person would. */
