@@ -46,6 +46,24 @@ func (e BatchJobStatus) Valid() bool {
 	}
 }
 
+// Defines values for FeatureContributionKind.
+const (
+	CharNgram FeatureContributionKind = "char_ngram"
+	Word      FeatureContributionKind = "word"
+)
+
+// Valid indicates whether the value is a known member of the FeatureContributionKind enum.
+func (e FeatureContributionKind) Valid() bool {
+	switch e {
+	case CharNgram:
+		return true
+	case Word:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PerformanceFilter.
 const (
 	Class   PerformanceFilter = "class"
@@ -367,6 +385,22 @@ type BatchJobsEnvelope struct {
 	Url string `json:"url"`
 }
 
+// ConfusionMatrix How many evaluation examples of each true label were predicted as each label:
+// `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+// `labels[j]` (rows true, columns predicted). Absent for models trained before
+// the report had it.
+type ConfusionMatrix struct {
+	// Labels The labels, the model's classes first, in the order of the rows and of the columns.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Matrix One row per true label, one count per predicted label.
+	//
+	// Example: [[50,1,2,3],[0,10,1,2],[1,0,70,4],[2,1,3,41]]
+	Matrix [][]int `json:"matrix"`
+}
+
 // CreateUserRequest A new user.
 type CreateUserRequest struct {
 	// Name The user's name, 1 to 63 lower-case letters, digits and dashes.
@@ -439,6 +473,86 @@ type ErrorEnvelope struct {
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
 }
+
+// ExplainRequest Asks for an explanation of each prediction: the features (words and character
+// n-grams of the cleaned text) that contributed most to the score of the winning
+// class. The model is linear, so the explanation is exact: each contribution is the
+// feature's TF-IDF value times the class weight, and the contributions of all the
+// text's features plus the intercept add up to the class score. Explaining costs
+// more than predicting; without `explain`, nothing is computed.
+type ExplainRequest struct {
+	// Features How many features to return per prediction, those of largest contribution first.
+	//
+	// Example: 5
+	Features *int `json:"features,omitempty"`
+}
+
+// Explanation Why the winning class scored what it did, present only when the request asked to
+// `explain`. The class score is the intercept plus the contributions of all the
+// text's features; `features` holds the largest contributions, in descending order.
+type Explanation struct {
+	// Class The class explained, the one of highest score; it is the predicted tag unless the threshold turned the prediction into `other`.
+	//
+	// Example: natural-language-processing
+	Class string `json:"class"`
+
+	// Features The features of largest contribution to the class score, in descending order of contribution.
+	Features []FeatureContribution `json:"features"`
+
+	// Intercept The class intercept, the score of a text without features.
+	//
+	// Example: -0.178
+	Intercept float64 `json:"intercept"`
+
+	// Score The class score (the linear model's decision function) before it becomes a probability.
+	//
+	// Example: 1.7011
+	Score float64 `json:"score"`
+}
+
+// FeatureContribution One feature of the text and what it adds to the class score.
+type FeatureContribution struct {
+	// Contribution value times weight, what the feature adds to the class score.
+	//
+	// Example: 0.3402
+	Contribution float64 `json:"contribution"`
+
+	// Feature The feature as the model sees it: a word of the cleaned text (lower-cased,
+	// stemmed when the model stems, so `classif` for "classification"), or a
+	// character n-gram of one word, padded with a space at each end of the word
+	// (` tra`).
+	//
+	//
+	// Example: transform
+	Feature string `json:"feature"`
+
+	// Kind `word` for a word (or word n-gram), `char_ngram` for a character n-gram.
+	//
+	// Example: word
+	Kind FeatureContributionKind `json:"kind"`
+
+	// Spans Where the words the feature came from are in `input_text`: [start, end)
+	// offsets in Unicode code points, in order. Empty when they cannot be derived.
+	//
+	//
+	// Example: [[23,35]]
+	Spans [][]int `json:"spans"`
+
+	// Value The feature's TF-IDF value in the text.
+	//
+	// Example: 0.4333
+	Value float64 `json:"value"`
+
+	// Weight The class weight of the feature.
+	//
+	// Example: 0.7851
+	Weight float64 `json:"weight"`
+}
+
+// FeatureContributionKind `word` for a word (or word n-gram), `char_ngram` for a character n-gram.
+//
+// Example: word
+type FeatureContributionKind string
 
 // Health What the server is serving and for how long it has been up.
 type Health struct {
@@ -649,6 +763,12 @@ type Performance struct {
 	// Class Metrics of each class, by class name.
 	Class *map[string]Metrics `json:"class,omitempty"`
 
+	// ConfusionMatrix How many evaluation examples of each true label were predicted as each label:
+	// `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+	// `labels[j]` (rows true, columns predicted). Absent for models trained before
+	// the report had it.
+	ConfusionMatrix *ConfusionMatrix `json:"confusion_matrix,omitempty"`
+
 	// Overall Precision, recall and F1 (weighted by support where several classes are involved).
 	Overall *Metrics `json:"overall,omitempty"`
 
@@ -697,12 +817,25 @@ type PerformanceFilter string
 
 // PredictRequest The texts to tag.
 type PredictRequest struct {
+	// Explain Asks for an explanation of each prediction: the features (words and character
+	// n-grams of the cleaned text) that contributed most to the score of the winning
+	// class. The model is linear, so the explanation is exact: each contribution is the
+	// feature's TF-IDF value times the class weight, and the contributions of all the
+	// text's features plus the intercept add up to the class score. Explaining costs
+	// more than predicting; without `explain`, nothing is computed.
+	Explain *ExplainRequest `json:"explain,omitempty"`
+
 	// Texts The texts to tag, at most 1000.
 	Texts []TextInput `json:"texts"`
 }
 
 // Prediction The tag of one text.
 type Prediction struct {
+	// Explanation Why the winning class scored what it did, present only when the request asked to
+	// `explain`. The class score is the intercept plus the contributions of all the
+	// text's features; `features` holds the largest contributions, in descending order.
+	Explanation *Explanation `json:"explanation,omitempty"`
+
 	// InputText The text as it was sent.
 	//
 	// Example: Transfer learning with transformers for text classification.
@@ -1555,6 +1688,8 @@ type ClientInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -1569,6 +1704,8 @@ type ClientInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -2083,6 +2220,8 @@ func (c *Client) GetPerformance(ctx context.Context, params *GetPerformanceParam
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -2107,6 +2246,8 @@ func (c *Client) PredictWithBody(ctx context.Context, contentType string, body i
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -3504,6 +3645,8 @@ type ClientWithResponsesInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -3518,6 +3661,8 @@ type ClientWithResponsesInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -6298,6 +6443,8 @@ func (c *ClientWithResponses) GetPerformanceWithResponse(ctx context.Context, pa
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -6318,6 +6465,8 @@ func (c *ClientWithResponses) PredictWithBodyWithResponse(ctx context.Context, c
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -12672,198 +12821,226 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s29jf8VTDc/0ySeSmZki/xZXb+46Zpm26aZhOnefeJ/FgQCUmsKUAlQMtq1t/9GZwDkOBFN0t2",
-	"k93s7DSyROJ6cHCuv/PZC8VkKjjjSnqnn70pTemEKZbCXz+Lwavv9YeIyTCNpyoW3Dv1LsaM/C4GTySJ",
-	"o7bne+yWTqYJ8069w2EQntDnrDvoRAfh/rHne7F+Y0rV2PM9Tif6qd/FoBVHnu+l7I8sTlnknao0Y74n",
-	"wzGbUByHUizVr/7fT0HrhLaGl587R3f/4/memk91I1KlMR95d3e+94uIWPIG2m4a6kT//EQS3Xt5uIqO",
-	"4iGNm0cJr7Xgj3VHSlt/Bq2TS/Nv6/Jz4B91Fwz6N5ZKGGPTkG/wR8KzyYClpUF3GgdrXlg60gm9jSfZ",
-	"xDvtdg6eHxzvHx08971JzPHLTj7ImCs2Yql3p4eZMjkVXDKgh+9o9I79kTGp9F+h4Ipx+Ein0yQOqZ7B",
-	"3u8SZ5WP+LMXUQUjYGkqNGV9+uwlAh/3Tj95AxHNvUvfmzAp6UgPQX9DYkm4UOSGJnFEfn7/65tTknF2",
-	"O2WhYhFhPCJiCN+TmE8zVayyHsFVzOFF7+7yzm35OxoROwf9vRqLyDv13v76/sLzPamoymQrFBHzTg+C",
-	"wPdUPGFS0cnUO/W6Qfeo1em0ugcXnaPTIDgNgv/j+V6WJt6pN1Zqerq3p+eVjIVUp8dBEOxNUxbFofLu",
-	"3I34n5QNvVPvb3vF2dvDX+XeS71EL/kNS8SU4RbUycNdnhlLktZQpBOGi9TWfb0QfJjofne5TYbiLKmV",
-	"NswSbEfviTlWeoSSpTcxH52RCb1mhHKhxizNyVv/ysgwTqWze6Ede2Xn8jk52/b9y9cvL17WN+5k642D",
-	"0y/3zFT2zIjlXmfHW5kiLRI7a0lmsRqT2ZgqWD8lUhbBnv4g0kEcRYzvdFPHjEYs9XzvPFNjkcZ/4i+l",
-	"zVVjTWuMRZKoMSM0msScpCJhZ/D3NZuTMcXfbmI2Yyn8WOzoMB95ZUuLKblH8UPDSdx/sA3t7nhDz9++",
-	"0ivyRMIikAmdwzGNBNHLCDv5iusbgybQ3i53s7RrsemFwLNnRDIGWwSHLiWJGJGhSHMCfB51wi47oV7p",
-	"HtANVHfNDp+8x5ZwGiuY6eEXy0zNegxpnLCoTUBiwLnqAzhinKVxeEYipmicSEJTRgRP5iTmznI+kXpB",
-	"fZLxiKXwvV3XGE/vL7A4b4Q6TxIx09fzDg+xWfnS9uN35MeXF/amoNgzEZzkS5lvNj5+xYW6Ms9Vtx1n",
-	"QN4IRewcnD3/8WXDqT38Qrdc32SE3cZSSZ8MMoUXqea7wOpwUlrqQu4Isg/MeYGACc8jA4SmaRiyqZJl",
-	"YdOeinwaVZlQj/WNUD+IjEcPcXHTdFQmES6ISmnMYz4iNB1lE8YVSMkR6XlcXMksHF/RdNTzCjrRBDKE",
-	"EVbIQ9MFDn0VVRxsTRU0Hck9Z4A7JI83guhWSSoyxQjwRymyNGRwit8I9Y7RaP5gTJsLVFf0mU0EjVhE",
-	"5kyVlz+FEVSWX/PiOGTkA6c3NE7oAC7gZRtxuINLdbcL3zDzM6LSOaEjGnOSUKV1oTvfe0vn+pELIV7T",
-	"dMQeSRlJdF+auVNODjonB/vBARnMFZPF9uhHr5QQV/BsdY+M3kFechWrObkQguD4Vykinf0vXBFxl8aR",
-	"MXI+eOd7Hzg1EuaOL791JFjKrVymR2tV5FMitRbZK795Sr5jNGUp6WVBsB9eszl8YC4XzNzJVHa5NNFV",
-	"vLCzI7n2gbQSLdZzYdfO1/xQ8JIYGQmG0sU1FzPyVAARKDKjeplvxDWLnlUu0o8fP7b0gjOu9KYvMNrA",
-	"cBlRglDnWbiky9cqbtbKi/UDl9l0KlLFol9YFNMLeOYhyPAFttiCHkpUaPoienyk5yl2q/amCY15z7My",
-	"Wj7IM5JJRmpDcigwf/Rqoid0BT/UaDF/isC0CYxqJb85/AoMH/3q4vSBz/xGkziCL3euXuHd4MPGaaYf",
-	"mM/lXR7GLIlcNuMI2bGUQJLVXZqmItR/DhJmboeVe9TtfqF7lCs+smSb0mL2IGX0GuVkbLINplDTPEjZ",
-	"6ShvX29Xkvw6hG1YOqx8RP5nb5qKKUtVjBZLu6E0imI9Rpq8Lf9eG74VhJ9IckOTDOW+1Y/5mkHqac5J",
-	"rApb84Teuh12wOBa+cYQhxj8zvRm3Lk23E84g8vaU5fVQf2q+XJVmn8iCTOLA/M4T0fyQda3vkC1sYA6",
-	"VH5by/E7352XNyydNyg2g3m+K8tXHEZ1uat9aV6LJ+V9+Y6qcPxKscni1RjSRLKmTY8Vm+h70pzm+irH",
-	"UfNa6hfBh3NG+j++vMiNAmAW+6x/bcXRXZ8MYx5JEsMKog3LvX+PkMpfMz5SY++00z0GGs//rvk+DM9s",
-	"HNI0FXoZn0iiYpUwQnlEnKfI7yLmeMgokVMaVvw5L8RkStNYCk4GTM0Y4+Rfv77+FZp59+LNGyI4SRlN",
-	"yEykSURu4ogJWRl/EARBdQaFj6fXe9/ozXEpA1xb9l6okIfZ6p/FoL4A52SgfyO/i0F9E8OExpMrdjuN",
-	"UyavaMP6fRwzbixPcMc9kQReIgmdSiZJxhMmYR/BqCxza3w4zvg1WuHP8i9NI2C/VNAyvUbB73cxIAIs",
-	"ZqmYALNLqDSNRthYeVdqN9P+ib6Z9L2g56FPEmvpq8xroJUwZVTLOEtnrIekJU7z8Iru8WJcr/tI8AYB",
-	"9ScxIxPK53CEJBnTG0YGmtrGlEcJi8hTc5RYBLSHawPis7yOp1P9tSQ0AU3e/PqsNOpDJMOqR85HyaRp",
-	"Keb5ShhLZmkRrMdl3/XP6CWLWMKUK6MUc8d2Vs4+FFkSgUQ2YCSfd6n7xpkMYx7L8Tpba59cta8bkNUi",
-	"nri2W7vWIuhhSxzQqBeZ9UEZCNZvkUe61sE0FaOUyQUX4zClwLn1/lqqBFosb0T70F0hkRkzkfUMdxyH",
-	"cLFp6IX2gM0BV2gegmUZTzVP6Lda5u9WHPWf4ey1Ogk8iUWwABm3W6sX/ozQgdQ39UxvPteK5pjKNnnP",
-	"blhKE9u+JHJMU7hNib6EB1QykmacMIrMU3N5/bKm9DGbNC5w63l0MjwOjwaHrdvu7cl104JLRdO1WI95",
-	"UA9C3/I7ZD8o8te77/+RsYxFfZ/0Taf6o8zCkLGIRX3Nafp4fvvkKVi2+8A5+shmuN7gTx624vmeaUQr",
-	"GbYNL2cAl+50iifr17pQNFnJLuyi6a0txTUEi1jezTqREuucrqYQh4ar2yy6PdK+E1yBUzTXQr5Aztks",
-	"XVjLrv8HkcKXvZ7LHfcVZB3xpKpW2Lad4JANhNhXSBe5BGs9awMaXo9SkfGoQabV7ywWa6WP3AAon3IS",
-	"R8gXJREzrlvL31+5ZCCV3wGPfIUvWUqdxNx+k68eTVM6X59oiznrkZ7lhjXN3exDwA2RM1apefOIngq5",
-	"w/CXkeljaYtTOmL1Xf5dDOTCe1r6hLMZkwpF1812FQ5Cfdc4u1VXYZbKJhlL94u/mauF6Mdh6PnVJZB0",
-	"QSK2cyqYZ+f5yeHh/lHg/K+1WraobBosys7U03MYpp5QfrrRXv8C+NgHydL7nepzvTskkxi+Vt5XvjBW",
-	"Tz9vQvV80tEH5GifJGLG0lao7/mEaU1M+iSKR/o4g4JI5ZhV5Kgwbg2E8vz7hef5HgSwrCCkd/qZ6rrb",
-	"eEH9W9PBcs9TgxQXsySShIEJw4be2auyvIa5+bCpnZ8uLt5qTVdrwtNxqlfOkCxebiQUUYU2f/1Ho1Rr",
-	"bJALOzFhBqZ1Y/srt4yOjwWyjTFnLmzfGa+vJUC4XFH1dKaTxLw8nW6zKOEYTJeoz2bZtXo0obrfdz+8",
-	"IPv7+yf6Zvpw8WKHAh6YZ5sm/+Hd66WLusAfu4p5WKrJd7a8D+4K4eAaabhkBn64i+Gj9STNUoFidfkt",
-	"a6VfYEkaJFqugGAFn1BFEqa5skBKWeuqeIuNwEFYfNlXltiManccmmMEV1Xo+onRRI0XrJrjoSuiMIFb",
-	"DkVKxmJGEsFHJEadDGwX2bSBySxWajWjy5mKaR8eX1uhTTN+tUgP1/pcHK3R/v6wS0/CTnQ4eM4O6FHQ",
-	"eMimmqqvJAsFjxro5T3+QGTMw5Jz0yh2pR4Pus06dE1XXioBVoS8DdWUumJi1rI216bji4Tz6AqIoddt",
-	"7OhjaIKEYxZeV4/DL0ylcdiwu29TFsZ6mfT9EdIkgWPwQ4c8nbF4NFZoTzZ+Ui1tp3p70OQQJlRKhkF/",
-	"Mb8RyY0x1JWnP+zUu/2h4wMpjWk6ETwOyYRRsM5M7XhgHDikipHmZCsjDc8mVxLakku0cfMEjHGCawfT",
-	"1DuXKQgTLFPlSXO/zu2az2zJJlRn2tnSHqVXr97du12vaoVoi5nmY/A1FZQXv+nwQa7Ko5896PV9NpnQ",
-	"dL6FqmAzacoHz227walhorqscDWKpUrnDQ6OdQz9dgCg8RUaMpUkm2LQ2ALZLLgITjaVzfhWGUV1eRdZ",
-	"/tX65iy4hSRx3HJnJHCso5GoqD3dJeazq1BkXC1hCDYivljomo2uu/JmMupPda7VUaw0kwFRPZbxAUOo",
-	"Fkg/ctk7vutVXkukLJ/EFaKkGcBOfdHYZsX//IbNtKb/SOutlXy4/NSYxSm5Zg3sgE7jq2s2X2olMGFp",
-	"bfIKc2XGYsYJ3N9CC3K6B84gDnFEY145qKPh1f4f3dbz2T9vr/8IBkeT7s+3x0ln+lt08uePB/Jf44vD",
-	"8E1A32Uv4++Gjf4BPYpV261XtbZd8KKfT3GHthxrcnF4tG8D2/OlvvO9tywFHsjDBRxuWjygtW6Rqjb5",
-	"CMZUMowTxVIfkyDQ7E5T2IBpyqyVsua8lksDPZaeGCPY1QI9zA9apgJjL/QCJxI+LYr28D0Bwl2yQccy",
-	"iUP2gDPgBHuwCg+7oUkGYWdEMgVzggdgTqekL8ciVVeK3ap+jz+FeDT96hCSryAK95jMRBrJZ3AK+jyZ",
-	"XoWc98lTTlWW0qSVUD7K6Ii1TOhZzEc9bsIvJG7rhHEYwYs3byQRKQmFloAzuIietXu8MZCmttgOqT0S",
-	"ezH0WqPCaZnolyr+zqM12c/5baecuX7mqqKWM6wf4BQ2yVtwGg0dNRxjx/1nz4FvDmhO55cN3O4tSiH3",
-	"MwZDEBRQqRJE0QZbDsZUNkeSOS+CIWcipCKdIAjWvnUv2K16BUnCNU/OJqYdHGSTvPI2l9EWzIGO9J5A",
-	"8DS7bQrS0qO7WhwZpX8hFMJ3tLhb8wZ5FynlcshSkjCaQrAZ8n34WqQTlkqw/UBDsN/x0ETCtpvDDUwk",
-	"x9U0FQM6iJM4v5sX8MAtFLlmAx72Ol/K4cFppvV3CILrlBYF0Q0yxdLWjVFMg3bQ9b1JIqYS/uhoOX8h",
-	"SwS18dD3ICYKX27iccVaKTpaZI+0AUGKjs5IH1rsozCvT+osBr96ado2b28gblhJ/VHjlMmxSCrazrKJ",
-	"rAxaK+ivOp/FtLD8JMilKwGqhhEC3QiZCY1YHrdxL2tkQ2NupxsE3CyZya/cbRROFpCoXkFfa7uwoESk",
-	"ETrA1rQ351ykwTm5vr10oxVYx4K6ls56j863MnW6+7OCEh/d4OKegq1kgqKdisr2NhWDx5Ko9KlnT6Te",
-	"6eYQ44VxSjSJbxiGI0GwY9+VP+BHsKDRaN4gdFTWzXSyS9e3mVdtYROMxG468vCjCSxxXXPlBSmyRhps",
-	"Wak9FNhWLP3CoSkyJeOIkZifETaZqjleEbGyt0FuSKs7BZcmqOQMqB63VeEzCz3LHw0oBbjjfOB5VIuY",
-	"smLWXZYCU+12vT5SMUrp5JT0XWiXvk/6JqNGf+RZkuh/dbt9v8f7SogrUJTgWyGuEoFP6s9DNrMfJ5TP",
-	"9WcTKqA/agqFNtitSukVzEd/7/ScJ0JDEJ7IFLtyvurxfj2jXj9ZzhDV3zRnckETbpqhfjQH0tB/WMQQ",
-	"HBdCMuBJy5OE+6ilFRtjE5BWHbWcfH3HY6xMQluN0b4zwRINO0nR2DOhcxKJM7wic1yMSBCamKsCaFok",
-	"TJIBG4qUaYqf0LnLLhBbpGD8ADoBYCSNCst7tEEanKX76S0fx3E4dsO1wCRbP+439wdz2jaGy4HjqW3M",
-	"e4gsX6abnLtCjAnhh+wKiAa6p5XeaRJ0FYNhszxoorNB8LZik6uVWS31NJV7xmw3SDGbypBfvBa1Wm06",
-	"cbWm7kqtKdh3tabDXWhNlQivyhAX5BldyTHtHh41Nz9mt+T9T+et7uGRlV5BPc5TmJvTGbxu2D0aHBwN",
-	"jo6Hw1D/5+RkcHC4H3ai/eCgs6//3+1Gz4Ojg+P9wZAGw5NjesiOj4+6R0fsOWX3FrHXosf14j5Rhm4I",
-	"cXYWbX1NcKVDp8qKHl0ir/HC+4uNhk8Wy18VIat9/bVRtA8d1BoEG2vPFdXGt1ItqMt2ICYXx4bxr6VB",
-	"13d5hUlvuRK5dVBtjVQwuLawR26e72mM9EstqTvKrjxzrK1+EAQkHNOUhhiBiyqQE1aH3MnCEo5jxZpy",
-	"NLe0U+42VXNhluYH2WRcfy8mTE90NhZkLJJIkgJY5J6yEojHq3MXOzuNX3CirBeETdeD9RDMY/VknkiA",
-	"WXEAQJy8rjhhRpWloYpv2ILZdu8x251EbK+8xh7MS76xE3l9XlRxCLftPOQjuvsboivg6yVvbB5bgeu0",
-	"guFjtzt13EGTFfOcUTsfnVZMv6/4UGxBMkYcrFKN23iDKukYgmkRq/sIkA/NGAvkacyJ1kcS1rJDy+GM",
-	"nzVGBkBkqcwma6sLNFXxkIaKDOOkws1OhsdHUXDcOT4+CJ9HR4cntDtklAbh4SGNgs4h3R8MD4adQXcQ",
-	"DI673TDqHEZHYedwEAyDgAaNScYmHnWBGGeCVQsjvM2HrFgJ66oTanb+Cg8S6nMb2RLXugMfOI5vlZa/",
-	"aSDffeMIlntwcvpNszybVURZaFKlLaFt7rsxsXiN6w9QD4B5WYJklgsdNogpnqPdiYRRkLFl/Ce7QjC8",
-	"5nj3+E+2+swcdg+6x8eBs7ExV0cHXlNYoyWUq8GSIDGQ1OyTJK6sHtoO76uLN5vzNnZn2e1xHFs5Fyqt",
-	"a3H6S8eqvBJNMovh2o913ds40oVWUrn8PZ+IJNo8rbN08a2QAfKB7FQMsK2WJAE4gGGWxmr+HiDtYCID",
-	"AK07z5ryd855gbcHYjOVpL8WQmG/Tf7B5iaMHykElKse71vIDxBVzI/oLHj76/sLsgff9xGsBMIoBQ9Z",
-	"m7yk4ZjoLaRo5ujx/m3Lrk9Li8x94J146aAmCOb9WCFg+Cnpo9m+bwZL+rn1vvgKDqJxViDwn+YuFtjP",
-	"rP1YqSlijsVG/ggFVxRB7k0ZBDvNCY25ojHXol5dWqCjV8PzV1p7llpQoeE45qyV66NGTfbJKL4B19sC",
-	"fdknVC/IkjsT3TSlyxacVvq2xdXHMJB2j/f43/5G7Hnr8ZelDFCfACyDhDA8SAbzQYfC6gdIlHmYJ5F0",
-	"wnISPAVPFLhw+uSpaswNfabHBN4qQJEo8gHBQ2YTAvs9/tQmQvrkw8UL/VqWJqbZD+9eu9CP4G1hkYk/",
-	"1MeomCUkyPW4k9gGD7Qxc66PU0tiqTBdBhP5Shn9pG89VHpUmLNTdoyekv6nHvhDe55vwBYlfgyKb3re",
-	"pZ7jp573R8ZS8ygGuMJPPa5/m1I1xp8ADPmy/8wnlIyzCeWtlNEIYPuKVdYzLsiqeADceu0ev8jzVjGz",
-	"6FSvy79tKuu/0eH7b/1Vq9Ui5r/6z4MgIP9GaIQlBSDIUznnit76RKUZx1XyifFckg8XP7SOfcKZVJrW",
-	"lRAkYmz6zPbQIf/eDPGzX8XztNypn7e5b0a9GBbfPnmAvRcIzDCA/BsDxUyeQrgN3rqEcpJxPRZe1wHy",
-	"IRyaITjI3wuBv5Ge+wD43SeI6wnkmCdLjUUk86ZPTNNrVXIgT2kuQORyCcIbw9MIvgUXvo/YTLBL9YxB",
-	"231nv0ISzVC8TyRJ4kms7FuHDYRUB9Q0T3e7lSmuA+1Inhpns094liR6Hyex1GcgMmnuvglwwJApTYmQ",
-	"hwInVR8wdMUIAamqvrvPcFhRGzTrcJgfjRKc/5nZsSqcfx54tg6qv+1hH4mzAaWaPJWMGRA9zFHcQ/87",
-	"jK7KzUlI0zQGADbS//9bxjPdevW9JbZTtIWbYxcmsZYCtCgAp4FClL/gzPLTj2ygiU6KhPU4DsL82SdP",
-	"IYCQF3c4CuExJE88s9I+JbOiDbC+TpmYJuwU0LfVmPU4zlpwjMbA+1FPWt+ObpTxlKXGraiX2BCrr3dW",
-	"74CbAqaliTznCFIhM+6AUGBIDCUv3v9mEzzYZMAiEOTdTfJhI4CEx/qA6Pd6nCWS4b2gmw5pkkibscCK",
-	"1ZAkEiFwChZB5gjKIEkcMi6ZI1j88uqiBKYqT/f2xJRxgw0v0tGeeUnu6WcBa0ChwRvFDUfoP/U67aAd",
-	"QCrClHE6jbUq1w7a+whYMQYZcU//Z8RUU3bjVKQ2Sr+c6Z1NYb4ziFswlGoTydrknMuZlv80LWdcxQmh",
-	"dmdzesYVyFfoVaRnDDT9QqslXqUkVDcI1ofYhTfENUSM2YRBG6eh10cfaFe5MJq7o4xbDbpJ862meWOm",
-	"dr7onRLmLsBdLMPm7u6gYAmKq+th61ayspcXKyl2Ok/ttwa3O987CA4X9Zbv3V6tIMmd7x3iZi5/sVy9",
-	"Bt7aX/1WXjnB1Yiw+kFBCj85+d1a8KcjqZWwHzXTpol3qd/dsxbExqOBnDbHfK2BB4B0CmKC0Y3aNWIf",
-	"MXWuu9ia0O1Ai/mdJ0lhnmwi+Nw6mkzHFCIngqDje1Y1uUoBLz1odw6OTsDzdTVM2R/e6fND3+OjlE6u",
-	"JvT2KqVc0/jx3eNTPExgA6ovARIvoPkGy27uGfiaqf2iPq8mvAvnIEDyqHMM9j7TdHS38DCAUUKTWJ56",
-	"Uu1RXwm5VJWfGtC/DoKDRWcDbqmiTuSnVQH5tW615gwSNXqbUWbRE+qXDXRlum8sfEhhOEuLHlrv8NHB",
-	"CmTiu8utz7wd8TtT2KDY7epcame/8ZD/NSd4rzyWzc7zquO8FnI6nOuDtQ4aFh3ahhEcdLurX6zWFfgC",
-	"GEgj5PsmPASk7ZZF2VvIQwqhvAy555M+KJV9ApG+mvB8Iqbo1kvmVt4WkhnllmsFBSm23yZvtZYAqrYT",
-	"odRH7yHEz1BJ+vZbJciIqSJASXDM/OrxPCzJVCvhrE3OMQbBWsRcmyOaJ7GeoZYBrBMKJaseTzNuNHeA",
-	"sAW+0qKZGvebJGPNxHKsxFV88Verf4B+U5gdcEXKrK/AWQWmBxpvwfVyiNLiVG6M6VqLjFmQqSC0Yqhi",
-	"rk+q0cmmKbuJRSZh2Z/I8gbeC/KwaZImZG0JN69UCb783PE7J3etlRWDm12BUuHGGPjgWqRbN2geJ5yB",
-	"0jAjNqRZovCVInrXRCstjuze/v6ZmsSNMpMwpKCn55OJAFtHOdav6UJCvvCpHMi06EpBoHQDW26RwwME",
-	"2m7Cz66rdgW+NaBUu+jLizq1aUcuKjGCEFuMVkf7u6zAe65Hmju/gA9XXcAFU/5foKy/dza5gOvArQ3X",
-	"cBGfmMN9HgSd1bdSqbQVvLTGVVYUef1a7ujylVv21n26vCvdwa9jqZwL0rloYSc0o614zLQImyew3Pne",
-	"VMiGe/efmo1Li5ktStj6dYBkLM1Rxw5+KtIed0MssLpj2VXyrFSjQAq0Ky0rCdLj1FiS1JhNsDAf3Gci",
-	"UzmzycNQ2uQ94+ibMAbMF+9/A+e/8eb0uDGyp2J2Svpx5AOyBTysW/mFRgzRR355TUKRZBMu4THLmAT3",
-	"wdrmu945RUcAjtEY6kpTZsJdnxVmsW7Q1ZIMgMfkssPvYgBvx0r2eP+1dTu1iT5kRGbpTXzDIBUQONYp",
-	"wE1rekqzqUJge/1bNmHSgMthBY7plEW+XsiIcIFFXAovgZrFIQPlDH6wlSIKCrD7rbUsu7ex7HEulPMU",
-	"4t48njSE+5EDLKNexqT6TmxSMhMji2aifI9dzIS1PJdMJyY44BPWucE8H4iAvmc1GC0dQEvPi5a2ilm+",
-	"u7wH+7bpancmjWUvlDelWmWeOSU9fuTfa6I9/tzfZl6Fs542xQJWjjgpTrhfnHBwga9zjhsQKpqVy7iC",
-	"Jd+uGQfuajJWd0PSNBJ2iTr/aaXumhS1vvC0A8HJEYlyPcBIRN2FpvBzqNJZLlbZVHKuG2xfcs7ROO9x",
-	"KlaZFjSvjSXBqVfKTr5elZEtyFBoecNy/bIe44x8r2FXlhefPFhHCPmORvmpf0R57NGMLJ01xlYt7Avv",
-	"Ha6zEA3VPb8uy85yMfO9li1sWq6mzo0FzbK9Z+/z72KgZTk8DglrqsP6PXwvq2KQrbABQkyMKNIIyBkP",
-	"TXYHnkAon43S4GmPU1cNhZedXG+JqiiWIsvlIKzG7wLGIGB1jxs5SSo69wvc5jnIdY68+6QUyYqmMSHz",
-	"GiGUR9ZjvqD23UgwMAigvGvE2kkhMuZLo4fW4wBWrmUoU1ZLy15WPAspN0WyzI9FPsyYSjQ95OsGkpde",
-	"rDM3CkQPHZ5LmMKKfGvZunq8Wbwjm0l3OOySdLeVrSKkPGRJ9SY9L1srjKRMxjQZtmZ0vt0V+yXbJxYb",
-	"Gr5/+frlxcuHtTXUL7WHuZ99B8SsdFL+My+9L9Rq8QKOntGK9fpvdbX4i10HmMOLdOsTAP+VPrFHCQaA",
-	"fnkHCL/mctwdy7HnsMRxfqLJkJiKXv91vOXBjZiPxVi+MZDHZCA/oKq0HdeoOMuaBls8svezGLz6Hkun",
-	"NwmyexXAgZUsqZqYX8MgcETdmp+z3eM7cV8CqEKPV9yXWBGvbMubMwXSrf4WQydW+SNdDLoVnsnduPoA",
-	"CGJzT95+t+7J+/8289uVhPwF7jtwv23ov0OXnePA+ys8eOcLPXQVf1YFE3EN1x2ALuVwSljLu+FyWohh",
-	"9BA4QRVYoCagHxfXZxdgPK6X8Iu6K12mdh9v4GIgmqVewSpcybdr9ZGu1bcYJJ+KbDQm1FxV0xIff7xL",
-	"1mQyAEjnogu1cJ0FxpxhkC0hWy2kJqEYk8707ZkkvpH4IbEHIhB7XKThmEmVUiVS60mTrqXCWC5iCYkd",
-	"svnqu2Eca/BuG7hrp+xG7iJUaY0F52I4vvT48XruLm3AGcrwsQvEaruPsSQwvcePt10S/fba7DeiuC4M",
-	"F3fzcdYiY6wdUkvzsRlDhiA1aaNRsARk1eOHwb41a6ox1fQNLZABTbTSnRLJeAQx6MNhHJoYOUHQwYuN",
-	"N5K3fiDeDX3na1EsJpqkl9E3vvSX0bfpfscEXqRT4PqDsxN35uuOLX9nqWXF6ZgUVfMWKkx5LpwtE2cU",
-	"pbep0JvPMokOYnY7FTK2cOgTqshTI1j1eNAO2gfPTvMMwiizCViDOWZ6EsUm04Qq5ts0TIxKKcq/9rh5",
-	"G0YwTOLRWPkl0X8wx2Pr50Z3OLV05LsY+1DnpIaKWbTjm4oTU5ba8fol+H04zxDtivEbPwqSZhzDXy3L",
-	"1N8PsjiJSMxxNXKnec2+ZevDrDzYEAkwTWjMy7EAfyM/vXz9lhiR/cpZkiuwCRFHAjQlbZuXqoy32eN/",
-	"Ixf/evtyScNg0WNpjy985DN08/eeVSh6nq/o6O891BJ6nm/6/3vP6/S8O7K/NLBgNc0Bpa0dL2BI+ou6",
-	"2Jw5TnLKWHB88wplS7KhGgvwGfy+WMla0JgmhHGtKhy6qdqNFges1raD1EDeELyaQ6Y0ZgcuU3PLYEFl",
-	"iIiGInVOiIQtltd9AH1w5Y1n5rXBXVeplreI1qsl6+6v2f1lB2WNYMyJJUZ7ZN4Zkm9WlgyquHOc9pBl",
-	"tfQiLU6uKqphbnd+NP83FL7l6bGUXQ6bw+JDiIqy6CQ93PH5iw7Pnh3mpodorTO0zcn5b7dwuBx9swO6",
-	"qSkD9vONplo0ZzQc7j1Dwy0H8Ov+nfieAfStFPmj1wCxUGB4swIt18ZRGxgmIz31jbZJFenvOegKfZQ3",
-	"+5graQKaBwzDZIowYFdlhVxqFjlVFWJJ5IxOpyzq8ZifkbpQTYYxj+XYJok4A5/bkuggPfhYYlPkgjka",
-	"Z7Rwn6OWzOi0Td4zpbD+PGB7pe5YKUlFkgxoeN0kHUumynUctgoqtj1VdF+RJBBLr/VwO7KOyycd+/AG",
-	"ttfG+hML+EpTiYlVcavBPWbPou9q8//NTtngRDzcDdHZ6IZ4++ERbogaC9j1jZFnXoiZxeHwvoWE/neE",
-	"hG4U4Ql28uKaeBqxaSLmEENpGdSztS9NhLZcJNTuuUiMSzTHOqBvGZzRUSInTFEAcWtUEC0E5Q6E3Ka8",
-	"kJui+RrnKqaq9cQc33cX8Lw5Gu8OIHXXYbCbweHkuK8GEsFBaM1xVksgqjke6oO6Qzflz/n+bcCYa4in",
-	"y3mz/CbQb6lz01wZdo7iXy/e28HsfTaf1gp3pwVsmeZsOVyx9QCVLM5UhWOWhxMNRUpiVSRRUpMbieeM",
-	"ZDxiaZG4hwjCxHg7gZVi/M9FPZXTN7CSOVa2ftpBS6tF3PsNAedPD4KTZ+0Fgd2ugL0Viza9NQuZXTuY",
-	"RimzYM9HwX6wT1m3Ozg5OT4+6gxCtj/oHg/39xkLOwP2/PCYdjv74fFReLIfBs+PogE7GR4eHoedTvj8",
-	"sPso7LnM1Jaw5+OwMwxYl54M9qOD8PC5y55NoZf78OfuQwSN35dB73XvwaLXlZ5nVFrCOcM4gFgaaE2I",
-	"Jf8PDVMJTla/+MLgjX7Jl8T3NsjcqTO2iRzrL7LBFnk+VgBFpt2AGWazlxx7SqM1dmd8sObN+K3JtrAU",
-	"+q1UkuI/Q2StVE8QNyylCZRnGHZM/CDPJlfSrmPnpAMxgWERYdjRWxPCW0H75O7uEeTgL0UK3us8HJP9",
-	"JgVvZ9belLftQPL1Vz5sudlC8zSEiAIWcS7oIv41ujoMAfYxmR9N0tafBEy2T2ZprJh8RqgkNIf0LdkM",
-	"gFOUMEGKVFHOZm3yKmKTqdCM9bQQj+GQ9jiiY5tYq24QnLkg2VggmiOkd8kJlzIAMTxBadrOrcdjmdvE",
-	"n2LIgE8sj31mzeSUzxFMOE9FPUNcDwRRFxxAM2iPH3S7xsxO+YjlIMRt8gE4im4ix0uf0OtScqqx9DZY",
-	"vZEdbWrxFqFiqiVVyuikHB8CG4rrpbfFrIXcK23xsyVhFxel9xtpo+3W4xnEnEKI/VpBGKWCMJAgWCcx",
-	"oZip37JrszjQ1wJlxa+AtH9TWh5WabmHyf/wC9NYCtZFZgA/brB7jIWAylK9Jbhzu3jnbpI6jTu7SMXG",
-	"vr4R666J9YVZ9lUU2/lqdWxbq/1rQITbWDn+5m4qmAXKJ/fXyNc3uVYTMx9L2G2E1XsdX7NqsIUtZdzg",
-	"7irj5UHxmJhLxWjU4xWcXcHZKUijIaJxFbJoDnPiPOrCdiBC3/qobBvCdph2P8ZqvIsYioRJ8+1qbDaI",
-	"o4Zd3gmQmp+3g1GwCpD3Ir3MNI1pQjhTM5FeQyjLQKgxeTu/EGk4BhH9gnEp0h8SMdsQk80ET6+I4MCY",
-	"8aIo967FVENMncUr7zcHrywuplFNFo35NFNXu9iqDZNGi5TRFfminSJZtCFTdNmrAOvnzm9bEtpsip21",
-	"pxgsnWK1YUg4XmL8WsuE1Qz29oA2rNKVsPlJXOXaxSr59lGgUkjxwEJTsdbjp5nCRP9vwTjfgnHq0tEF",
-	"zctASisdYDXIurhUEOVaGGwV+3ejX+Mji0djhfAUaPf2CVq8gQ390GkE+ScCi1Uyzfqx2Jdkyu9xY2P3",
-	"K8W59O9JHLK87AjE75A+1j/sE8kSmD+iKaTqrMctxm+sfKJHMwXPNU0ZSZnKUt4MSjFiyi2EvEb1EN2u",
-	"HVUK1a4wR1L3UQadsP6DZmgHnIq3Nn8pRvkDvrkLRAfHxVFQGI7s78Xwa/f1AzhKHt+N4UzifytT3oTv",
-	"F62sTFl2atEh5eQw0paoYmXs2JbQoYJt+7+yhIizspsUDjE8Dci0Uc+6oCNZXLpObVq3cTTNwwOImoMc",
-	"V2s+paK7Pe5CdyNsNxnMCSVySkPWLqU3hmKCyOg1PB+oFmKqSxa1ZA1eQSkfFIIfgVG2SV6l3mSP4vdP",
-	"ZDmL1JTQpANxw0q5omqcMjkWSYQppIqCT6Go+3tvbO5CC+zxqhp4RkqMms81C5/QHEB8iZr4TTf8CnXD",
-	"Tdb9K1AHATeoABHqrAQROjl0QYS6X5dqGLSPOxtiJrnT7XS/djXRcp5viuCDmMm/4W5vgbvtKoJb6HxN",
-	"4NJLMTccqnVCi6mpB9Jc7cVvKsFi6vs6ckw1XdnCDmLYB7Q/019pKagAhPABlBrQarTkxTEGwxYjR+HG",
-	"xGjY8pEoZUs6l1iP+BThBM28ehzaISKJ3HRA7BZEHHCWUhJmaQp17ThboFxWUc62D90zDtRynWLch8F8",
-	"uZn1G+Lehoh7j463557Go23Q9FaGAlQxRr+B6X3RzP68vmPbA+4116h5IkkcQagTmhW1buBW2oTKODYI",
-	"Cr6tgK0eNZfDNZfLuiVxO93jlTVx9QWWSVNFZUmyoH7GJym7EdcMQuS0oBwmWcSiNvkHm6Od0PD3MRQc",
-	"xsi+oWKpCRFsAgBPYqk+QP8PkzyYmbZrnNxMejN4GRtBUolfX9RGp6mNMG4NBGrisJiVd7qld+ok+Bfk",
-	"7OFSbcBKYUNX8U9o9auIRXmUJDtLqJYh4aFYnjbRbJ3DOCYtXOk2rYMD7E2YZcbZjJy/fUWu2RyNdNcM",
-	"bFyxAeG0k7L167CwHUskO3VNVNeMTSVCHMZKaklzvLhsnJ7OVtYnfWYqwMkg64YmbtkckdJZr524uvy+",
-	"Nk2/yKexwhykV1cv/DqmoJ1EBuL0SJiHr9WzT6bx1TXTz6rR8Gr/j27r+eyft9d/BIOjSffn2+OkM/0t",
-	"OvnzxwP5r/HFYfgmoO+yl/F3w2vNGPTGrVkqYY31XhVw12iF6Dw+C3vDZnqv12Fifm7gjVM4U/+ptoZv",
-	"IXnbFGUBYjdMeSM+n4toe5/1PwVy2aJU53cgWCDCsn7jiQQOb4qfIstPWShSLLElfTKhqRbrjETSboCn",
-	"1T/kPHxLfFropJGH2d/W1rzvI2GVuUaTkP/4Wbe4v2bgG0paq3iUFdrxUvqmoz7emceDeJ8zv4aiaU42",
-	"gj26ymNO/g0aZM5AluqQbr0O2vozaJ1cmn9bl58D/6jbWHj/EtcGMK4XjNlIjmg6BLgklDgjEUIebzs/",
-	"Jnvg1TALVm3qJ0CNdl3aKG6ZSVoU1XpJkZ9MAdByZM2MmpRig6o2FjMyY0lCYmUjDqTTPLrKG+qV1MKK",
-	"al1BtEJTxJHTvGPprPfxisspC5XNXPINAL8edY4jVEQmi6HBy3Saz+O/642bnhHaEmvt1muR664SIa5J",
-	"NsX51UrtOJ2hVaXeExwAC7kRp1YbcV/FM3J3eff/AgAA//8=",
+	"7L0Lc9s21jD8VzDcZybOfJRMSZavs/NMmiZtummaTZzm29fya0EkJLGmAJWALKtZ//d3cA5AghfdbNlN",
+	"d7Oz01gSicvBOQfnfr54oZhMBWdcSe/0izelKZ0wxVL49JMYvPle/xExGabxVMWCe6fe+ZiR38TgmSRx",
+	"1PR8j93SyTRh3qnXHQbhCT1i7UErOgg7x57vxfqNKVVjz/c4neinfhODRhx5vpey32dxyiLvVKUz5nsy",
+	"HLMJxXUoxVL96v+9CBontDG8/NI6vPsfz/fUYqoHkSqN+ci7u/O9n0XEkncwdt1SJ/rnZ5Lo2YvLVXQU",
+	"D2lcv0p4rQEfNl0pbfwRNE4uzb+Nyy+Bf9hesuhfWSphjXVLvsEfCZ9NBiwtLLpVu1jzwsqVTuhtPJlN",
+	"vNN26+Do4LhzeHDke5OY45etbJExV2zEUu9OLzNlciq4ZIAP39HoA/t9xqTSn0LBFePwJ51Okzikegf7",
+	"v0ncVbbiL15EFayApanQmHXxxUsEPu6dXngDES28S9+bMCnpSC9Bf0NiSbhQ5IYmcUR++vjLu1My4+x2",
+	"ykLFIsJ4RMQQvicxn85UDmW9gquYw4ve3eWdO/J3NCJ2D/p7NRaRd+q9/+Xjued7UlE1k41QRMw7PQgC",
+	"31PxhElFJ1Pv1GsH7cNGq9VoH5y3Dk+D4DQI/o/ne7M08U69sVLT0/19va9kLKQ6PQ6CYH+asigOlXfn",
+	"HsT/pGzonXp/289pbx9/lfuvNIhe8RuWiCnDI6iihwueOUuSxlCkE4ZAauq5Xgo+TPS8uzwmg3EW1QoH",
+	"ZhG2pc/EkJVeoWTpTcxHZ2RCrxmhXKgxSzP01r8yMoxT6ZxeaNdeOrlsT86xff/q7avzV9WDO3nwwQH1",
+	"y32zlX2zYrnf2vFRpoiLxO5aknmsxmQ+pgrgp0TKIjjT1yIdxFHE+E4PdcxoxFLP917M1Fik8R/4S+Fw",
+	"1VjjGmORJGrMCI0mMSepSNgZfL5mCzKm+NtNzOYshR/zEx1mKy8dab4llxQ/1VBi59EOtL3jA33x/o2G",
+	"yDMJQCATugAyjQTRYISTfMP1jUETGG+Xp1k4tdjMQuDZMyIZgyMCoktJIkZkKNIMAY+iVthmJ9Qr3AN6",
+	"gPKp2eWTjzgSbmMNM+1+tczUwGNI44RFTQISA+5VE+CIcZbG4RmJmKJxIglNGRE8WZCYO+B8JjVAfTLj",
+	"EUvhewvXGKn3ZwDOO6FeJImY6+t5h0RsIF84fvyO/PDq3N4UFGcmgpMMlNlh4+NXXKgr81z52HEH5J1Q",
+	"xO7BOfMfXtVQbfcrPXJ9kxF2G0slfTKYKbxINd8FVoeb0lIXckeQfWDPSwRMeB4ZIAxNw5BNlSwKm5Yq",
+	"sm2UZUK91ndCvRYzHj3GxU3TURFFuCAqpTGP+YjQdDSbMK5ASo5Iz+PiSs7C8RVNRz0vxxONIENYYQk9",
+	"NF7g0tdhxcGDsYKmI7nvLHCH6PFOED0qScVMMQL8UYpZGjKg4ndCfWA0Wjwa0+YC1RVNs4mgEYvIgqki",
+	"+FNYQQn8mhfHISOfOL2hcUIHcAGvOojuDi7V3QK+ZudnRKULQkc05iShSutCd773ni70I+dCvKXpiD2R",
+	"MpLouTRzp5wctE4OOsEBGSwUk/nx6EevlBBX8Gz5jIzeQV5xFasFOReC4PrXKSKtzleuiLigcWSMjA/e",
+	"+d4nTo2EuePLbxMJlnIrl+nVWhX5lEitRfaKb56S7xhNWUp6syDohNdsAX8wlwvO3M2UTrmw0XW8sLUj",
+	"ufaRtBIt1nNhYedrfih4QYyMBEPp4pqLOdkTgASKzKkG8424ZtHz0kX6+fPnhgY440of+hKjDSyXESUI",
+	"dZ6FS7p4reJhrb1YP3E5m05Fqlj0M4tieg7PPAYavsQRGzBDAQvNXESvj/Q8xW7V/jShMe95VkbLFnlG",
+	"ZpKRypIcDMwevZroDV3BDxVczJ4isG0Cq1rLb7p/AcNHvwycPvCZX2kSR/DlztUrvBt8ODjN9APzd/GU",
+	"hzFLIpfNOEJ2LCWgZPmUpqkI9cdBwsztsPaM2u2v9IwyxUcWbFNazB6kjF6jnIxDNsEUaoYHKTsdZePr",
+	"40qSX4ZwDCuXla3I/+JNUzFlqYrRYmkPlEZRrNdIk/fF3yvLt4LwM0luaDJDuW/9Y75mkHqbCxKr3NY8",
+	"obfuhC0wuJa+McghBr8xfRh3rg33AndwWXnqsryoXzRfLkvzzyRhBjiwjxfpSD4KfKsAqqwF1KHi21qO",
+	"3/npvLph6aJGsRksslNZDXFY1eWuzqUeFs+K5/IdVeH4jWKT5dAY0kSyukOPFZvoe9JQcxXKcVQPS/0i",
+	"+HDOSP+HV+eZUQDMYl/0r404uuuTYcwjSWKAINqw3Pv3ELH8LeMjNfZOW+1jwPHsc8X3YXhm7ZKmqdBg",
+	"fCaJilXCCOURcZ4iv4mYI5FRIqc0LPlzXorJlKaxFJwMmJozxsm/fnn7Cwzz4eW7d0RwkjKakLlIk4jc",
+	"xBETsrT+IAiC8g5yH0+v97HWm+NiBri27L1QQg9z1D+JQRUAL8hA/0Z+E4PqIYYJjSdX7HYap0xe0Rr4",
+	"fR4zbixPcMc9kwReIgmdSibJjCdMwjmCUVlm1vhwPOPXaIU/y740g4D9UsHI9BoFv9/EgAiwmKViAswu",
+	"odIMGuFgxVOp3EydE30z6XtB70NTEmvoq8yrwZUwZVTLOCt3rJekJU7z8Jrp8WLcbPpI8BoB9UcxJxPK",
+	"F0BCkozpDSMDjW1jyqOERWTPkBKLAPcQNiA+y+t4OtVfS0IT0OTNr88Lq+4iGpY9cj5KJnWgWGSQMJbM",
+	"AhCsx6Xj+mc0yCKWMOXKKPnecZy1uw/FLIlAIhswku27MH3tToYxj+V4k6O1T6471y3QahlP3NitXRkR",
+	"9LAVDmjUiwx8UAYC+C3zSFcmmKZilDK55GIcphQ4tz5fi5WAi8WDaHZdCImZMRNZz3DLcQjnh4ZeaA/Y",
+	"HHCF+iVYlrGneUK/0TCfG3HUf4671+ok8CQWAQBm3B6tBvwZoQOpb+q5PnyuFc0xlU3ykd2wlCZ2fEnk",
+	"mKZwmxJ9CQ+oZCSdccIoMk/N5fXLGtPHbFIL4MZRdDI8Dg8H3cZt+/bkug7gUtF0I9ZjHtSL0Lf8DtkP",
+	"ivzV6fu/z9iMRX2f9M2k+k85C0PGIhb1NafpI/32yR5YtvvAOfrIZrg+4AsPR/F8zwyilQw7hpcxgEt3",
+	"O/mT1WtdKJqsZRcWaPpoC3ENwTKWd7NJpMQm1FUX4lBzdRugW5L2neAK3KK5FjIAObRZuLBWXf+PIoWv",
+	"ej2TO+4ryDriSVmtsGM7wSFbCLFvEC8yCdZ61gY0vB6lYsajGplWv7NcrJU+cgPAfMpJHCFflETMuR4t",
+	"e38tyEAqvwMe+QZfspg6ibn9JoMeTVO62Bxp8z3rlZ5lhjXN3exDwA2RM5axefuInhK6w/JXoelTaYtT",
+	"OmLVU/5NDOTSe1r6hLM5kwpF1+1OFQihemqc3aqrcJbKOhlLz4u/mauF6Mdh6dnVJRB1QSK2e8qZZ+vo",
+	"pNvtHAbO/xrrZYvSoQFQdqaevoBl6g1l1C2zEKKZRsCfqUrj2xV8nWlNHGxkxGxV6vGAAFU609AYsITM",
+	"WerIh1oAhifgx9Me709gnov48uK3y76WKrlh5O6gznh9+EdexJf9wrA9bn/R4+ylYi7hNZ+EIplNuMyf",
+	"ft4kL/DchiJFMU2isq6VTDYUKetxo1KJVMsvEYlVs8crmIoz1uMM/ubDXmwsYphQqZUyQF3fcjyRRixD",
+	"Llg4xSg3/dmsvoBRFxC+OVMsbdzE5o6aJGIqITJQzVKaNBLKRzM6Yg1jZMTbG7Q8jSAZzVTv8xJxTJYg",
+	"wi8cFkumLHXOxwcZDI4RfsmPCH4ubuOiG/gtv+13Lv2LwG/Bh0v/ouUH/lHgH1z6F22/5Xf8g9alu+Qa",
+	"+kS0EUP0UzirGSzqlpANVSP2OiJIGRTFzyXSM7iQAayOv74EKeGTZOn97swXmveRmcTg0CIu8qWRsPp5",
+	"Ewjrk5a+fg47JBFzljZCLUUnTCmWSp9E8UhflmB+oXLMSlpKGDcGQnn+/YJffQ/Cw9aw6Q/6mTJobTSu",
+	"/q0OrO5tVaMjxSyJJGFgILSBrVYQLcIwM87XjfPj+fl7kjIqBSfTcaohZ2gURUcSiqjE+X/5R63OaCz8",
+	"SycxQTyWIyCqFEdGt+ISzcE4C5aO76zX10wORFc07DjbSWJe3E67XlB33BErjFMG7HMqyYTqeT+8fkk6",
+	"nc6J5oKfzl/uUH0C50fd5j99eLsSqEuiHdZdzRZrspMtnoMLIVxcLQ4XnCyPJ3Z9tn7aeSpQaS2+ZX1g",
+	"S+y0g0RL7RAK5BOqSMK0zCMQUzYSxN7jIEAIy0XpEojNqnYn/3CMjyyrNK9uwTN7T+4sryWIFFSLRNOE",
+	"cmptMyDz5Ib2U8DBIdN3NZNkby7SCPluOKYpDRVLe5w3RimdyEwQSBjVAopit8oYVkLBVRoPZpp6J0Iq",
+	"zdrRyybSjDnNY1DdexyEDxPpmIXcxJzR1CdSGJkrX3UstQgWqlNcfDaX+U2NWY+bHTyT5Px14833r9E7",
+	"QwDfzaKplGTO4tFY+bBBlGnysWB/NElwQL25ZzKHzDSZGbWeK5aGbKoIjSIym9qt4gSw4SYxp6fVqFBI",
+	"JXt8ogEB8SkW+Hx0BlqXmCnSZ/hC3ydcqLF+L9ZsEWSrqE7gswtD+hjSWaK0ZugvE5KzjShBUqZmKXel",
+	"olhwLR8KvEkgmkaqIqQzJSe3ETsKYDdYq/hVGU1+xssNygZpXPBGJjpdkSiOfL0Fo/okC1RW3fBXKq81",
+	"qooez2CMmOcMaLDIOdrstDdGkDPSt3/2yVgkJhyzDpQS5G29XcYjvTcQu+sOGda4RNCE5ZstsQile2N1",
+	"HMejsZ4UNnemAWU2mAugio6sQ0b/oMYpk3rVRGOGsY7muKEhI0gfZPZ+8aZaLeVXbfoFtK0ISBZJlyFh",
+	"ldZqYanfd9/b+Ep4jQt46bxbtL10g6ownqHNqpPKHvKLjJECG80YgYVAAciNoNk6Oq4znFcM5DDuqnXg",
+	"xHuAm8ByM5UwYiGocGQ443Dqz40KCq5XFgrNSilcvXQQJ7FaFM1BzaOg1dpgkaWLEnHcrtyFpoMtdXJK",
+	"3VnV6oZmFHsNAbz1BWC5CI0iWcfFq+S4cir3xrH3DEzh3LCr5nKcJJ2DoL3RcZthV1ITMakxeNVKxiSJ",
+	"1SmhRN/1dXc62ctVssjvcanYZAJc1/BWMxLaOaUgfdhJPOyDzNHzzEcT59TznoPnkfZ4JlMQFCmsnqxX",
+	"4pMpjSI9DdhM0b2uBTu49Fluh9AP9/hen6iU9p8j23T8KynlUkOujvtcx7xG2+nrEXHtBih7IsU/cJnP",
+	"fdLXS7/i+pN9srwZ17GhX/Z8L3+p6MQwP1eVpinlslZ5SVm2d1lAqJBOGCpMVFMqJ31IRrzSB9k/JRfg",
+	"G/I1/J73uBgOJVMSFB0ea50AVC8yFTFXeC3hXUReTaYqv00XJKTceFgjlsY3ViZxLCjtjt/prrCOvCis",
+	"haSUo9nPWcAWBpGcI7dd6b29zlTiI5muJJiyEGmMYxqiJTo96HQ6G9Ep8oNVfBmfsDhuVlKa7ui4ew8G",
+	"a3mEQX8LgWxRfpGvWSysY7k/Mpqo8RJVzgnKzRMvgdFqehmLOUmElmvRDQvhCrNpjeVjuR+ba1y3lg4z",
+	"Pjy+sQ87nfGrZa73dGb9NGvG7wzb9CRsRd3BETugh0Gt5j/VF8GVZKHgUQ01fMQfiIx5WIhnNr7cwowH",
+	"7Xq3eQXNVjp9Sn6dLT2TVV+kgWVlr8sR58l9jgZfHxI6N4YhSDhm4XVZR/+ZqTQOa073fWpkKZ+kLNQq",
+	"gyaD1y2yhzSHIWQmNFpz2VQfD0YZWMs8svMbkdyY2JyS/teqTvu6hcLlmKYTweOQTBgFpX9q1wPrwCWV",
+	"eMvJg+Iy+GxyJdFLssJRY55AGQJhB9u0ei4pY+VJ/bzOPZDtbMUhlHfaemAIioZedboPu4ZqCWnznWZr",
+	"8DUWFIFfR3xQnuLJaQ9m/TibTGi6eIB30GonRcJzx66RNIxVyVoCRrFU6aJGnt8kts8uAOwfuVOcSjKb",
+	"Yp7YEoNxcB6cbGsw5g8qIlKVJ5HlX20ewQK3kHRUf3lGAicgKhIl3bS9ImLmCrxhKxiCTYJ3tIpyWE57",
+	"7c1kfDLlvZZXsTYyBpDqqeIN0Ne7RPqRq97x3UDyjYwaRUpcY982C9hp+DmOWQo5f8fmnyRLnwjeM8lS",
+	"a/WNU3LNatgBncZX12yx0nVpMtGa5A2WxxiLOSdwfwstyOkZOIPUwxGNeYlQR8Orzu/txtH8n7fXvweD",
+	"w0n7p9vjpDX9NTr544cD+a/xeTd8F9APs1fxd8PakEC9inXHraFaOS540c+2uMPwDesHdni0b3PZM1Df",
+	"+d57lgIP5OESDjfNHzDxDk3yGW0BwzhRLPXRxIuRdjSFAzDG3+Zy0+my3I6VFGMEu0puh/khc6TALECR",
+	"qMUtSfAAFQujWa7yKIZVKyhHv9z5ngD5MNli7TKJQ/aIQOAEZ7A6kxOII5kCsMADAJZT0pdjkRrLRI/v",
+	"QRabfnUIJVvAN3KMFo7nQEh9nkyvQs77ZG+FlbnHTdKGRMyYMA4rePnunSQiJaHQQjQa3o21qIr6lfNy",
+	"sPWJOJRB+QoiT4t0s9Kh6TxaER+d33bK3KtkW5bWnGW9BkKuE9mAoA0e1XACx7Zm6cDPTceI55c1DPM9",
+	"CjL3c6OeG6sPWmxpnY8a/S9r8xaLztw7m8JZn7jmzAiebXCotoIg2PjGP2e36g3UJKsEjm7j68ZF1slK",
+	"7zP5cMke6CiLgTJmsxrA5b6/tcAzj4K3xZo3l4OPUMgz0kJ6JWzVOwcLMUtJwmgKvkW8razhmKXoO4eB",
+	"iqbsZn1ehHGqXeWukXg1232A+lkfC2EcMivvpTO05MoZZOu1CkD5UonjOw2aQdsG8+kPrdURfVrZ7dqw",
+	"Pni5jq3msFJ0tCy0w/FRnlmnY+58sA5hd9u2wNBA3LCC0pb5NR/gtCzHLOf4V97PclxYTUNyJSRAQbIB",
+	"C04qz4RGLEswuZcNtWYwd9ItMoNW7OQXXvAka8rCyFx2i4GnAFDjd9g8dCfjPzUm/s2tvFtBYBO770aa",
+	"9j0mf5CB1j2fNZj45GYilwoeJIbk45QUzfepGDyVEKepnj2T+qTrc6GXJlTRJL5hmDcFWZl9V+SBH8Hu",
+	"R6NFjZxTgpuZZJcx+mZfFcAmmDJeR/Lwo/XmOlGOpcD1rLzFcq+nHSuWfh4bKmZKxhEjMT8jLPdWYrCL",
+	"vg1ivjS+cmUljS0C0pcF6X421TMhstE3/uIpS2XJGL2qVkd52s3mSMUopZNT0ndr0PZ90jelP/SffJYk",
+	"+l89bt/v8b4S4gp0M/hWiKtE4JP67yGb2z8nlC/03ybqWv+pMRTGYLcqpVewH/29M3NWsQ2yBcVMsSvn",
+	"qx7vV0v/6SeLpaz0N/UlZ2AItx6SfjSr+Kk/2NKmuC6sHYmUllUz65fDCGyllHWklqGv7wTfKlN5p8Jo",
+	"P5i485qTpGiimtAFicQZXpFZAc9ImLgz42bVP0gnOmdCFy67wCKoOeOH6phQNbVWR/qIllNTEPp+qtLn",
+	"cRyO3bwyMCRXyf3m/lWnH5ps5tQNrhzMR0iBX6XVvHCFGFNrAMpAQNrSPX0LzpCgq5hiu6vjz1tbZJkr",
+	"NrlaW36jWk/jnsnlNVLMtjLkV69FrVebTlytqb1Wawo6rtbU3YXWVEqWqWRo1RZEuZJj2u4e1g8/Zrfk",
+	"448vGu3uYSGMLqu1Vl93wWuH7cPBweHg8Hg4DPV/Tk4GB91O2Io6wUGro//fbkdHweHBcWcwpMHw5Jh2",
+	"2fHxYfvwkB1Rdm8ReyN83CxBFWXomlxsB2iba4Jr3VBlVvTkEnmFF95fbDR8Mgd/WYQsz/Xnpvs+dvZt",
+	"EGytPZdUm/pMTVM0xNYb2EiDrp7yGmPgaiXywdm/FVTBLODckrl9YSrjF1hqvN1hGagzx07rB0GQB4dK",
+	"4wxzM5SQO9n+CeNYsbpiUg+0U+62ptTSclKfZJ09/6OYMAjsHQuTDJFXQL2nrATi8foiS62dRl04CatL",
+	"MlCrIYZYdXT9Zp5JqAfrVCp1CtDECTOqLA1VfMOW7LZ9j93uJPl17TX2aL79rV3fm/Oikhu7afchnzBI",
+	"oSYmBL5e8cb2ESEIpzUMH6fdqa8QhiyZ54za+eS4YuZ9w4fiAShjxMEy1riD16iSjiGY5hHGT1Cbsr4Y",
+	"JNmLOdH6SMIadmlZ36Xn9fEMYxZey9lkY3WBpioe0lCRYZyUuNnJ8PgwCo5bx8cH4VF02D2h7SGjNAi7",
+	"XRoFrS7tDIYHw9agPQgGx+12GLW60WHY6g6CYRDQoLYamomiXRFxz9yoM1u46c8rbrHRHfjI0YfrtPxt",
+	"ww/vG7qw2oOT4W86y8puiWgWmqxFi2jb+25MBGEt/KEmJTTnKPSOkksdNtj8LCvLLxJGQcaW8R/sCqv2",
+	"10fpx3+w9TTTbR+0j48D52Bjrg4PvLpgTIsoV4MVoW0gqdknSVyCHtoO76uL15vztnZn2eNxHFsZFyrA",
+	"Naf+AlkVIVEnsxiu/VTXvY1+XWollavf84lIou3rTxUuvjUyQLaQnYoBdtSCJAAEGM7SWC0+Qu192MgA",
+	"quu/mNVlHb3geWMAEJupJP2NWin0m+QfbGGSDxBDQLnq8b6tTQqiivkRnQXvf/l4Tvbh+z5WVYXgT8FD",
+	"1iSvaDgm+ggpmjl6vH/bsPBpaJG5D7zTZIWDJgjm/VhhZ7NT0kezfd8slvQz633+FRCicVZghwLNXWwH",
+	"AgP7sVJTLI4eG/kjFFxR7MZn+jXabU5ozBWNuRb1qtICHb0ZvnijtWepBRUajmPOGpk+atRkn4ziG3C9",
+	"LdGXfayKteLORDdN4bIFp5W+bRH6Jve8x3v8b38jlt56/FWhmI5PoH6khMg/qKvhgw6FbRoRKbPgVCLp",
+	"hGUoCCXA0IXTx/zoapmd53pN4K2Ccpd5aRXwkNnaKv0e37M1ZXzy6fylfm2WJmbYTx/euj0qwNvCIhPy",
+	"qMko3yXUGulxp0YIPNDEIiR93FoSS4VJPlgTpVB6kPSth0qvCjONio7RU9K/6IE/tOf5piuExD+D/Jue",
+	"d6n3eNHzfp+x1DyKYbnwU4/r36ZUjfEn6Np02X/uE0rGswnljZTRCPoL5FDWO87RKn8A3HrNHj/PSgBh",
+	"PtSphsu/bVWgf6PD99/6q0ajQcx/9ceDICD/xhqOKzpVkj254Ire+kSlM45Q8onxXJJP568bxz7hTCqN",
+	"60oIEjE2fW5naJF/b9eapF9uPGK5Uz8bs2NWvbx/n33yAGfPW0XBArJvTM8osgfhNnjrEsrJjOu18KoO",
+	"kC2ha5bgtChb2qEM8bkPncn6BBuQADpmKV5jEcls6BMz9EYtJ8kezQSITC7BPkzwNFYJhwvfxyLScErV",
+	"PEc7fatTQon6nkHPJEniSazsW90aRKp2/jBPt9ulLW7Sg4LsGWezT/gsSfQ5TmKpaSAyFcN8E+CAIVMa",
+	"EyF7BijVtxUk9NcJhAI45wzEitqggUM3I41C38Ezc2LlvoNZ4Nkm7QftDB1Ezpp2WmRPMmaq/WNm5T76",
+	"32F1ZW5OQpqmMVSKJ/3/v2E8040331tkO82qnmANg1hLAVoUwIIDkJsgOLP89DMbaKSTImE9joswH/tk",
+	"DwIIeX6HoxAeQ8rHcyvtUzLPxwDr65SJacJOoU0Y1IXBXQuO0Rh4P+pN69vRDWyestS4FTWIDbL6+mT1",
+	"CbiJa1qayDKlIIFzxp1qmSb7n7z8+KtNS2GTAYNaCoVD8uEgZFZhSL/X4yyRDO8FqPpEk0TaPAuWQ0OS",
+	"SITAKVgE+S4ogyRxyLhkjmDx85vzQtcXebq/L6aMmyZ2Ih3tm5fkvn4WyrYpNHijuOEI/adeqxk0A8h+",
+	"mDJOp7FW5ZpBs4O1/8YgI+7r/4yYqsvJnIrUJgYU89NnU1MDJA7HFlNt+luTvOByruU/jcszruKEUHuy",
+	"GT4jBDIIvYn0jgGnX2q1xCv1rm4Hwea9gOANcQ0RYzbN0cZpeG4NA6NcGM3dUcatBl2n+ZaT0zG/PAN6",
+	"q9AcCCoHrmoi1t5BZ1UUVzdrAlTKJV/dVTU/6awggTW43fneQdBdNlt2dvuVzql3vtfFw1z9YrHNLrzV",
+	"Wf9W1uLR1YiwTWOOCj86Wela8KcjqZWwHzTTpol3qd/dtxbEWtJATps1p6mUPADp1JaitV3Pisg+YuqF",
+	"nuLBiG4Xmu/vRZLk5sk6hM+so8l0TCFyIghavmdVk6sUGrsFzdbB4Ql4vq6GKfvdOz3q+h4UZLma0Nsr",
+	"KELinR7fPT3Gwwa2wPpC56QlOF9j2c08A39lbD+v7quuSodDCJDy6pDB/heaju6WEgMYJaDWS1a4tzSj",
+	"vhIyqSqjGtC/DoKDZbQBt1RKJ0wx081tdUB+ZVqtOYNEjd5mlFn0hkpV2Ip4rxV/79S23TUXM4Xl5CYb",
+	"NFDmyOf4iw8P1rRQurt8MM3bFX8wHRjz0y7vpUL7tUT+51DwfnEt29HzOnLeqMUb0PXBRoSG3ZEfwggO",
+	"2u31L5YbIH4FDKS2N902PASk7YZtB7CUh+RCebE3gE/6oFT2CUT6asTziZiiWy9ZWHlbSGaUW64VFMTY",
+	"fpO8p6ZMY9+JUOqj9xDiZ6gkffutEmTEVB6gJDhmfvV4FpZk2qpy1iQvMAbBWsRcmyOaJyWYJ93qbyhZ",
+	"9Xg640Zzh147wFcadKbG/TrJWDOxrKnDOr74i9U/QL/JzQ4IkSLryxvCANMDjTfnelkvlZwqt24+U4mM",
+	"WZKpIKDmZMw1pRqdbJqym1jMJID9mSwe4L16M9Rt0oSsreDmbp30oHFy+aXlt07uGvpv2hhefmkd1hVK",
+	"r+4UXYFS4cGYPkeVSLd2UL9OoIHCMrPKtfqVPHo3WFdN9uH3z9QkbhSZhEEFvT2fQMleE9KXxfrVXUjI",
+	"Fy6KgUzLrhTs6Gb6q9kWZwF2BKtr9FVV7fJGXNBOy20TtWxSm3bktk/Cbkm2mYyj/V2W+pBshpo7v4C7",
+	"6y7gnCn/L2DW31vbXMDVDjM113Aen5j1JTkIWutvpUIPbnhpg6vstU1a+cvc0cUrt+itu7i8K9zBb2Op",
+	"nAvSuWjhJDSjLXnMtAibJbDc+d5UyJp795+ajUvb3EsUmgBWOzlhD9Fqk6M9kWKnlcxpTSf5+8ac+7zQ",
+	"TBEqlVO1sndpj1NjSVJjNiEJVSzNav1aZpOFoTTJR8bRN2EMmC8//grOf+PN6XFjZE/F/JT048iHYhrw",
+	"sB7lZxoxrJny89us24x+zDImwX2wtvmud07REdTjqA11pSkz4a7Pc7NYO2hrSQZK3mSyw29iAG/HSvZ4",
+	"/611OzWJJjIiZ+lNfMMgFRA41in0xdL4lM6mCjvw6d9mUD8XHVXQ1XM6hSq0UFpHYLfZ3Eug5nHIQDmD",
+	"H2xLyxwD7HlrLcuebSx7UM3U6doD1XqeThrC88g6QaFexqT6TkSLLS8yNRfFe+x8LqzluWA6McEBF9iQ",
+	"F/N8IAL6nm1rtXQAIx3lIz0oZvnu8h7sO6upYdJY9kN5U2iq7hkq6fFD/14b7fEj/yH7yp31tC4WsETi",
+	"JKdwP6dwcIFvQsc1FSrqlcu41PSuWTEO3FVkrPaWqGkk7AJ2/tNK3RUpanPhaQeCkyMSZXqAkYjaS03h",
+	"L8KQTbFZ7cre+O3g4b3xHY3zHlSxzrSgeW0sCW5dHz1iHZza23UZ2YIMhZY3LNcv6jHOyvdrTiXfRwVN",
+	"QerZQAj5jkZOJZ0nk8eezMjS2mBt7+kiETQ6F+ItTUcM3+tuAogsh/pnFsX0fDFlfzHLzmox86OWLWxa",
+	"rsbOrQXNor1n/8tvYqBlOSSHhKmaVJHv4XtZFoNsK1AQYmKsfY1lROOhye5ACtTs3UiDpz1OXTUUXnZy",
+	"vSWqotgzPZODsKWJWzAGy2z3uJGTpKILP682vQC5zpF3nxUiWdE0JmTWzJTyyHrMlzTpHwkGBgGUd41Y",
+	"O8lFxgw0emk9Dn2ftAxl+n9r2cuKZ26tefgxz4cZU4mmhwxuIHlxaKbjRIHopcNzCZS714NtIt31eL14",
+	"R7aT7nDZBenuQbaKkPKQJeWb9EXRWmEkZTKmybAxp4uHXbFfs31iuaHh+1dvX52/elxbQ/VSe5z72XeK",
+	"mBUo5T/z0vtKrRYvgfSMVqzh/6CrxV/uOsAcXsRb37QR9YklJVgA+uWd8v0Vl+PuWI6lwwLH+ZEmQ2Ja",
+	"j//X8ZZHN2I+FWP5xkCekoG8RlXpYVyj5CyrW2z+yP5PYvDme+/ucokgu18qOLCWJZUT8ys1CBxRt+Ln",
+	"bPb4TtyXUFShx0vuS2zdX7TlLZgC6VZ/i6ET6/yRbg26NZ7J3bj6oBDE9p68Trvqyfv/tvPbFYT8Je47",
+	"cL9t6b9Dl53jwPszPHgvlnroSv6sUk3EDVx3UHQpK6cExtO6y2lpDaPHqBNUKgtUV+jHreuzi2I8rpfw",
+	"q7orXaZ2H2/g8kI0K72C5XIl367VJ7pW32OQfCpmozGh5qqaFvj4012yJpMBinQuu1Bz11lgzBmmsiVk",
+	"q4XUJBRj0pm+PZPENxI/JPZABGKPizQcM6lSqkRqPWnStVQYy0UsIbFD1l99N4wzuYvAXbtlN3IXS5VW",
+	"WHAmhuNLTx+v557SFpyhWD52iVhtzzGWBLb39PG2K6Lf3przxiquS8PF3XycjdAYO55U0nxsxpBBSI3a",
+	"aBQsFLLq8W7QsWZNNaYav2EEMqCJVrpTIhmPIAZ9OIxDEyMnCDp4cfBa9NYPxLvB7wwWOTDRJL0Kv/Gl",
+	"Pw2/zfQ7RvA8nQLhD85OPJm/dmz5B4sta6hjkvf6W6owZblwtrmdUZTep0IfPptJdBCz26mQsS2HPqGK",
+	"7BnBqseDZtA8eH6aZRBGM5uANVhgpidRbDJNqGK+TcPEqBRIitXo5Pe4eRtWMEywF7Er+g8WSLZ+ZnQH",
+	"qqUjv9ipv64qZqFlPPSqmLLUrtcvlN8HeoZoV4zf+EGQdMYx/NWyTP39YBYnEYk5QiNzmlfsW7YlzVrC",
+	"hkiArDVHrnn9jfz46u17YkT2KwckV2ATIo4ECOUj/SWgKtbb7PG/kfN/vX+1YmCw6LG0x5c+8gWm+XvP",
+	"KhQ9z1d09Pceagk9zzfz/73ntXreHemsDCxYj3OAaRvHCxiU/qouNmePkwwzlpBv1ldtRTZUbdtAU78v",
+	"VrISNKYRYVzpZYduqmatxQF7zO0gNZDXBK9mJVNqswNXqbnFYkHFEhE1rfWcEAnb4q/9CPrg2hvP7GuL",
+	"u67U428Zrpcb7d1fs/vTCGWDYMyJRUZLMh8MytcrS6aquENO+8iyGhpIy5Or8h6eD6Mfzf8Nhj+Qeixm",
+	"F8PmsG0RVkVZRkmPRz5/EvHs22VuS0Qb0dBDKOe/3cLhcvTtCHRbUwac5zuNtWjOqCHufYPDDafg1/0n",
+	"8T1T0LfUV5BeQ4mFvIY3y6vl2jhqU4bJSE99o21SRfr7TnWFPsqbfcyVNAHNA4ZhMnkYsKuyQi41i5yu",
+	"CrEkck6nUxb1eMzPSFWoJsOYx3Jsk0SchS9sI3eQHnxsDCoywRyNM1q4z6qWzOm0ST4ypbBrPtT2St21",
+	"UpKKJBnQ8LpOOpZMFfs4PCio2M5U0n1FkkAsvdbD7cpaLp907MNb2F5r+08s4St1LSbWxa0G99g9i76r",
+	"7P9Xu2VTJ+LxbojWVjfE+09PcENUWMCub4ws80LMbR0O71tI6H9HSOhWEZ5gJ8+vib2ITROxgBhKy6Ce",
+	"b3xpYmnLZULtvluJcYXmWC3oWyzO6CiRE6YoFHGrVRBtCcodCLl1eSE3+fAVzpVvVeuJWX3fXZTnzarx",
+	"7qCk7iYMdrtyOFndV1MSwanQmtVZLRRRzeqhPqo7dFv+nJ3fFoy5UvF0NW+W3wT6B+rcNFOGHVL888V7",
+	"u5j9L+avjcLdaV62THO2rFyx9QAVLM5UhWOWhRMNRUpilSdRUpMbiXRGZjxiaZ64hxWEifF2AivF+J/z",
+	"aiqnb8pKZrWy9dNOtbRKxL1fE3C+dxCcPG8uCex2BewHsWgzW72Q2baLqZUyc/Z8GHSCDmXt9uDk5Pj4",
+	"sDUIWWfQPh52OoyFrQE76h7TdqsTHh+GJ50wODqMBuxk2O0eh61WeNRtPwl7LjK1Fez5OGwNA9amJ4NO",
+	"dBB2j1z2bBq93Ic/tx8jaPy+DHq/fQ8Wvan0PKfSIs4ZxgHE0pTWhFjy/9AwleBk/YsvTb3Rr/mS+N4G",
+	"mTt9xraRY/1lNtg8z8cKoMi0a2qG2ewlx55Sa43dGR+seDN+rbMtrCz9VmhJ8Z8hspa6J4gbltIE2jMM",
+	"WyZ+kM8mV9LCsXXSgpjAMI8wbOmjCeGtoHlyd/cEcvDXIgXvtx6PyX6Tgh9m1t6Wt+1A8vXXPmy52VLz",
+	"NISIQi3iTNDF+tfo6jAI2MdkfjRJW38SMNk+maexYvI5oZLQrKRvwWYAnKJQEyRPFeVs3iRvIjaZCs1Y",
+	"T3PxGIi0x7E6tom1agfBmVskGxtEcyzpXXDCpQyKGJ6gNG331uOxzGziexgy4BPLY59bMznlCywmnKWi",
+	"nmFdDyyiLjgUzaA9ftBuGzM75SOWFSFukk/AUfQQWb30Cb0uJKcaS2+N1RvZ0bYWbxEqphpSpYxOivEh",
+	"cKAIL30sBhZyv3DEz1eEXZwX3q/Fjabbj2cQcwoh9hsFYRQawkCCYBXFhGKmf8uuzeKAX0uUFb9UpP2b",
+	"0vK4Sss9TP7dr0xjyVkXmUP5cVO7x1gIqCz0W4I7t4137jap03iyy1RsnOsbsu4aWV8asK/D2NZfVse2",
+	"vdr/ChXhtlaOv7mbcmaB8sn9NfLNTa7lxMynEnZry+q9ja9ZOdjCtjKucXcV6+VB85iYS8Vo1OOlOruC",
+	"s1OQRkOsxpXLolmZE+dRt2wHVujbvCrblmU7zLifYzXeRQxFwqT5dn1tNoijhlPeSSE1PxsHo2AVVN6L",
+	"NJhpGtOEcKbmIr2GUJaBUGPyfnEu0nAMIvo541KkrxMx37ImmwmeXhPBgTHjeVPuXYupBplayyHv1wev",
+	"LG+mUU4Wjfl0pq52cVRbJo3mKaNr8kVbebJoTaboqlehrJ+7v4ei0HZbbG28xWDlFssDQ8LxCuPXRias",
+	"+mJvj2jDKlwJ21PiOtcudsm3jwKWQooHNpqKtR4/nSlM9P8WjPMtGKcqHZ3TrA2ktNIBdoOsiks5Um5U",
+	"g61k/671a3xm8WissDwF2r19ghZvYEOvW7VF/onAZpVMs35s9iWZ8nvc2Nj9UnMu/XsShyxrOwLxO6SP",
+	"/Q/7RLIE9o/VFFJ11uO2xm+sfKJXMwXPNU0ZSZmapby+KMWIKbcR8gbdQ/S4dlUpdLvCHEk9R7HohPUf",
+	"1Jd2wK14G/OXfJWv8c1dVHQYztC/UQzKn4+1kIebq7uuS3gCx1Z7tWSOk4OS56R7WHacdAuOk85ddinZ",
+	"MY47Ze9LtzTG8aE7xvHdmtssW1y3NPDRSXlxB4XFHd5l92C2uKPSGAdlz5B+wlkcNEAKBR/OIOR0QlUa",
+	"34IMSweYOfRws4Ud9OKi2/YDv+V3Lv2LwG+1/ZbfvvQvWn7LPzr0W5f+BXzldw4vL/XeKn6v9nrHV7sA",
+	"orbmaEDAUAskmV6FPMOHVmm0TmEsx4OmBQM5FqkVjDJoH5dGOC4D+7gM7D+h35RLJXdFsObkhlzg7zmr",
+	"WEdsu3BK/qmw+N/SlreRsfJR1pYHcPo+IiPLSrZbBh4r4zOylwp0i27+V7brcSC7TZMeIz8AmtbaNM7p",
+	"SOYCrtMH2h0c3WDwAFaoQumGxLLY4LrH3TL5WCKfDBaEEjmlIWsWUolDMcEuBJXaWdCZx3Ryzfs2m9og",
+	"hdxrCDSG261JPltDh8nUxu+fyWLGtmlXSwfihhXystU4ZXIskgjTtRUF/13eYxtaCPTZLWRQ9/1y3jeh",
+	"iRRE0oU0/TPnIo2kde+lNFQsJbwxSulEgvkHAKchOqERq65bfzKdYV/pOTl2Dnje7PF7V+TPbT89Xjb+",
+	"nJGCeMYXWnCb0KxtwArj0IMsQgag1czdrFGseSJv8qXElHTIkOk7tphw4gyW/XzaMVXwd2hLAtr6Zsv6",
+	"c2xZW2DM/SxZLKc3R3heI9Pl+HaBu0njwUyZ+70baHnHPKLn1ofne9cx12SkOYW+0qcUFnBxEPgHB5eX",
+	"2dqD5kGn0/G9OSh23mmr2To6aGkkKM/TOQjahXksOi2frN3xO90VkwXNo+Nu7WTt4OTQncxg6Yp9df3u",
+	"SXGqk86RO9VB+6CrdSZogRKyqfJOG0GzdXSsMVToWVrNo6Clpc7/aHPj12yXs0x/Wxb4F7AkQ8nBvP5g",
+	"a239Qa2Y5vUH238tq3LQPG5tWW7R3W6r/Ve3MOeY/M2G/Age9m8tOx7QssO1IT/AXFzXl2JluS4Ha52s",
+	"JGpaidU3ivPrurf1uNEcP7s6iBtkaSsWY8QojD/XX2mlLq8l5UM/Cyh0pxVJjuGbZoznqKuZ8E7beRqN",
+	"BrkqdoqViM2+ehzGISKJ3EoCOC3oSRBnRUk4S1NoicvZErt0uUDqw6P+TexV4ULFWfTuV3povxXr3bJY",
+	"75OX6nWp8fAhhXjXRhGWy5N/q8P7VTP7F9UTe3it3vr2ds8kiSOIkkaPpFbT3Sbd0FTPxk/Dt6U67Yf1",
+	"nfTN5bJpN/1W+3htO319gc2kacC2os6AfsYnKbsR1wyi67WgHCaziEVN8g+2QBej4e9jMefEJAUMFUtN",
+	"dkFd75AkluoTzP84dQdmZuwKJzeb3q4ynQ0+LaW+LRujVTdGGDcGAs15AMzSO+3CO1UU/BPS/RFUW7BS",
+	"ONB1/BNG/UuEsT5Jfr5FVMuQkChWZ1zWOxswBFoLV3pMGxsBRmtMUOdsTl68f0Ou2QJ9DtcMTPaxqd9t",
+	"N2Vb32JPXJZIduraua8Zm0qsjhwrqSXN8fKOs3o7DzJha5op9VwAWTc0KU+GRAq0XqG4qvy+MU6/zLax",
+	"xjKroasBv4lVdidJBbg9EmaR79XE1Wl8dc30s2o0vOr83m4czf95e/17MDictH+6PU5a01+jkz9+OJD/",
+	"Gp93w3cB/TB7FX83vNaMQaKDf5Pg/w3gvS5Wv9YK0Xp6FvaOzfVZb8LE/MxLFKdAU/+ptoZv0fwP6ecG",
+	"yG6Y8lZ8PhPR9r/of/Kip8uqpHwAwQKbM+g3nkng8KZvOrL8lIUixe6c0icTmmqxzkgkzZrK9vqHjIc/",
+	"sLQ9TFLLw+xvG2ve95GwilyjTsh/+oIdeL5m4VtKWut4lBXa8VL6pqM+Hc0jId6H5jdQNA1lY51oV3nM",
+	"0L9Gg8wYyEod0m31RRt/BI2TS/Nv4/JL4B+27+p6f10ibKA9xpI1G8kRTYdQaRElzkiEUAKkmZHJPng1",
+	"DMDKQ/0IDSfcCB0Ut8wmbQH2ajeyH03v8GJQ7pyaaiSmIOtYzMmcJQmJlQ2gks7wGPlT0+qsEpFcmQqC",
+	"r+qClZ3hHUtndY43XE7B+45Jkb7p3aNXnZUgzJOaxNCU2naGz1LHqoObmbEqNrbpN0FDethRqukUpkqE",
+	"uCazKe6v0qXPmQytKtWZgABsta44tdqI+yrSyN3l3f8LAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
