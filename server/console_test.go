@@ -17,7 +17,7 @@ func TestConsole(t *testing.T) {
 		path, contentType, contains string
 	}{
 		{"/console", "text/html", `src="/console/console.js"`},
-		{"/console/console.js", "text/javascript", "/openapi.json"},
+		{"/console/console.js", "text/javascript", "/batch-jobs"},
 		{"/console/console.css", "text/css", "mark"},
 		{"/console/console.js.LEGAL.txt", "text/plain", "Chart.js"},
 	}

@@ -121,26 +121,5 @@ export async function must<T>(call: Promise<{ data?: T; error?: unknown; respons
   throw err;
 }
 
-/** What the served spec says this server can do. */
-export interface Features {
-  /** POST /predict takes `explain`. */
-  explain: boolean;
-}
-
-let features: Promise<Features> | undefined;
-
-/** serverFeatures reads /openapi.json once and says which optional parts the server has. */
-export function serverFeatures(): Promise<Features> {
-  features ??= fetch("/openapi.json")
-    .then((r) => (r.ok ? (r.json() as Promise<SpecShape>) : {}))
-    .then((spec: SpecShape) => ({ explain: spec.components?.schemas?.["PredictRequest"]?.properties?.["explain"] !== undefined }))
-    .catch(() => ({ explain: false }));
-  return features;
-}
-
-interface SpecShape {
-  components?: { schemas?: Record<string, { properties?: Record<string, unknown> } | undefined> };
-}
-
 /** The model the console works on. */
 export const modelName = "tagifai";

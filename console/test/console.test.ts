@@ -2,8 +2,8 @@
 // in Debian's Chromium through playwright-core, as a person would:
 //
 //   - Try: each of the lesson's two example projects, one click away, shows
-//     the tag the API gives, every class's probability, and (when the served
-//     /openapi.json has explanations) the words that pushed it highlighted;
+//     the tag the API gives, every class's probability, and the words that
+//     pushed it there highlighted, with the explanation's features listed;
 //     a project typed in and sent with the keyboard is tagged too;
 //   - Performance: per-class charts and tables, the confusion matrix when the
 //     report has one, the slices; with a key, two versions side by side;
@@ -68,13 +68,6 @@ async function apiPredict(text: string): Promise<{ tag: string; version: number 
   return { tag: body.data.predictions[0]?.predicted_tag ?? "", version: body.data.version };
 }
 
-/** What the served spec and report offer, which decides what the page must show. */
-async function serverOffers(): Promise<{ explain: boolean; confusionMatrix: boolean }> {
-  const spec = (await (await fetch(`${origin}/openapi.json`)).json()) as { components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
-  const perf = (await (await fetch(`${origin}/performance`)).json()) as { data: { performance: { confusion_matrix?: unknown } } };
-  return { explain: spec.components.schemas["PredictRequest"]?.properties?.["explain"] !== undefined, confusionMatrix: perf.data.performance.confusion_matrix !== undefined };
-}
-
 /** Every request the page made, and every error it logged. */
 const requests: string[] = [];
 const pageErrors: string[] = [];
@@ -120,12 +113,13 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 /** readResult returns the tag, version, highlights and probability rows that Try shows. */
-async function readResult(page: Page): Promise<{ tag: string; version: string; marks: string[]; rows: number }> {
+async function readResult(page: Page): Promise<{ tag: string; version: string; marks: string[]; rows: number; features: number }> {
   const tag = (await page.getByTestId("tag").textContent())?.trim() ?? "";
   const version = (await page.getByTestId("result-version").textContent()) ?? "";
   const marks = await page.locator("[data-testid=explained-text] mark").allTextContents();
   const rows = await page.locator(".result table.numbers").first().locator("tbody tr").count();
-  return { tag, version, marks, rows };
+  const features = await page.locator(".result table.features tbody tr").count();
+  return { tag, version, marks, rows, features };
 }
 
 async function waitForNewResult(page: Page, action: () => Promise<void>): Promise<void> {
@@ -137,7 +131,7 @@ async function waitForNewResult(page: Page, action: () => Promise<void>): Promis
   }, before);
 }
 
-async function checkTry(page: Page, offers: { explain: boolean }, round: string, wantVersion?: number): Promise<void> {
+async function checkTry(page: Page, round: string, wantVersion?: number): Promise<void> {
   for (const [i, text] of lessonTexts.entries()) {
     const want = await apiPredict(text);
     await waitForNewResult(page, () => page.getByRole("button", { name: text }).click());
@@ -148,12 +142,9 @@ async function checkTry(page: Page, offers: { explain: boolean }, round: string,
       check(want.version === wantVersion, `Try ${round}: the API predicts with version ${want.version}, want ${wantVersion}`);
       check(got.version.includes(`version ${wantVersion} `), `Try ${round}: predicted by "${got.version}", want version ${wantVersion}`);
     }
-    if (offers.explain) {
-      check(got.marks.length > 0, `Try ${round}: "${text}": no highlighted features, though the server explains`);
-      for (const m of got.marks) check(text.includes(m), `Try ${round}: highlight "${m}" is not part of the text`);
-    } else {
-      check(await page.getByTestId("no-explanation").isVisible(), `Try ${round}: "${text}": no note that the server does not explain`);
-    }
+    check(got.marks.length > 0, `Try ${round}: "${text}": no highlighted features`);
+    for (const m of got.marks) check(text.includes(m), `Try ${round}: highlight "${m}" is not part of the text`);
+    check(got.features > 0, `Try ${round}: "${text}": no features listed`);
     if (round === "first" && i === 0) await shot(page, "try");
   }
 }
@@ -162,7 +153,6 @@ const firstPaint: string[] = [];
 
 async function main(): Promise<void> {
   await mkdir(outDir, { recursive: true });
-  const offers = await serverOffers();
 
   // The bundle's size, as a browser receives it (gzip).
   let gzipped = 0;
@@ -200,7 +190,7 @@ async function main(): Promise<void> {
     check(await page.title() === "Try · tagifai console", `Try: title ${await page.title()}`);
 
     // Try: the lesson's examples, then a project typed and sent with the keyboard.
-    await checkTry(page, offers, "first");
+    await checkTry(page, "first");
     await page.locator("#title").fill("");
     await page.locator("#title").focus();
     await page.keyboard.type("Kubernetes pipelines to deploy and monitor models");
@@ -229,8 +219,8 @@ async function main(): Promise<void> {
     const classRows = await page.locator(".report table.numbers", { has: page.locator("caption", { hasText: "Per class" }) }).locator("tbody tr").count();
     check(classRows === 4, `Performance: ${classRows} classes in the table, want 4`);
     check(await page.locator(".report table.numbers", { has: page.locator("caption", { hasText: "Slices" }) }).count() === 1, "Performance: no slices");
-    if (offers.confusionMatrix) check(await page.getByTestId("confusion-table").count() === 1, "Performance: the report has a confusion matrix, the page shows none");
-    else check(await page.getByTestId("no-confusion-matrix").isVisible(), "Performance: no note that the report has no confusion matrix");
+    check(await page.getByTestId("confusion-table").count() === 1, "Performance: no confusion matrix");
+    check(await page.locator(".report canvas").count() === 2, "Performance: want two charts, per class and the confusion matrix");
     await runAxe(page, "Performance");
 
     // Registry: the key prompt; a wrong key is refused in words.
@@ -261,7 +251,7 @@ async function main(): Promise<void> {
     await page.getByTestId("serving").filter({ hasText: "version 2" }).waitFor();
     await shot(page, "registry");
     await goTo(page, "Try");
-    await checkTry(page, offers, "after deploying version 2", 2);
+    await checkTry(page, "after deploying version 2", 2);
 
     // Performance with a key: two versions side by side.
     await goTo(page, "Performance");
@@ -280,7 +270,7 @@ async function main(): Promise<void> {
     await page.getByTestId("notice").filter({ hasText: "Rolled back: version 1 serves" }).waitFor();
     await page.getByTestId("serving").filter({ hasText: "version 1" }).waitFor();
     await goTo(page, "Try");
-    await checkTry(page, offers, "after rolling back", 1);
+    await checkTry(page, "after rolling back", 1);
 
     // Batch: a CSV job to the end, and its predictions downloaded.
     await goTo(page, "Batch");
@@ -329,7 +319,7 @@ async function main(): Promise<void> {
 
   for (const f of failures) console.error(`FAIL  ${f}`);
   const figures = `bundle ${(gzipped / 1024).toFixed(1)} KB gzipped (budget ${bundleBudget / 1024} KB); first contentful paint ${firstPaint.join(", ")}; ` +
-    `axe: ${axeSummary.join("; ")}; explanations ${offers.explain ? "on" : "not in the API"}, confusion matrix ${offers.confusionMatrix ? "on" : "not in the report"}`;
+    `axe: ${axeSummary.join("; ")}`;
   if (failures.length > 0) {
     console.log(`console-test: FAIL: ${failures.length} problems; ${figures}; screenshots in ${outDir}`);
     process.exit(1);

@@ -6,7 +6,6 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import type { components } from "../api";
 import { barChart, ChartCanvas, heatMap } from "../charts";
 import { api, modelName, must, session } from "../client";
-import { confusionMatrixOf } from "../pending-api";
 import { ErrorBox, num3 } from "../ui";
 
 type Report = components["schemas"]["Performance"];
@@ -121,7 +120,7 @@ function MetricsTable({ caption, rows, other, hideCaption = false }: { caption: 
   return (
     <table class="numbers">
       <caption class={hideCaption ? "sr-only" : undefined}>{caption}</caption>
-      <thead><tr><th scope="col">{caption === "Overall" ? "" : "name"}</th><th scope="col">precision</th><th scope="col">recall</th><th scope="col">F1</th><th scope="col">samples</th></tr></thead>
+      <thead><tr><th scope="col">name</th><th scope="col">precision</th><th scope="col">recall</th><th scope="col">F1</th><th scope="col">samples</th></tr></thead>
       <tbody>{rows.map(([name, m]) => <MetricsRow key={name} name={name} m={m} other={other?.[name]} />)}</tbody>
     </table>
   );
@@ -131,7 +130,7 @@ function ReportView({ loaded, other }: { loaded: Loaded; other: Loaded | undefin
   const r = loaded.report;
   const classes = Object.entries(r.class ?? {}).sort(([x], [y]) => x.localeCompare(y));
   const slices = Object.entries(r.slices ?? {}).sort(([x], [y]) => x.localeCompare(y));
-  const cm = confusionMatrixOf(r);
+  const cm = r.confusion_matrix;
   const classChart = useMemo(
     () => barChart(classes.map(([c]) => c), metricNames.map((k) => ({ label: k === "f1" ? "F1" : k, values: classes.map(([, m]) => m[k]) })), { max: 1 }),
     [r],

@@ -1,11 +1,15 @@
 // Try: tag a project and see why.
 
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 
+import type { components } from "../api";
 import { barChart, ChartCanvas } from "../charts";
-import { api, must, serverFeatures } from "../client";
-import { type Explanation, explanationOf, type Prediction, withExplain } from "../pending-api";
+import { api, must } from "../client";
 import { ErrorBox, pct } from "../ui";
+
+type Prediction = components["schemas"]["Prediction"];
+type Explanation = components["schemas"]["Explanation"];
+type PredictRequest = components["schemas"]["PredictRequest"];
 
 /** The lesson's example projects (README and openapi.yaml use them too). */
 export const examples = [
@@ -30,8 +34,6 @@ export function TryPage(_: { onServingChange: () => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
   const [result, setResult] = useState<Result>();
-  const [explains, setExplains] = useState<boolean>();
-  useEffect(() => void serverFeatures().then((f) => setExplains(f.explain)), []);
 
   async function tag(t: string, d: string): Promise<void> {
     const text = [t.trim(), d.trim()].filter((s) => s !== "").join(" ");
@@ -42,12 +44,11 @@ export function TryPage(_: { onServingChange: () => void }) {
     setBusy(true);
     setError(undefined);
     try {
-      const f = await serverFeatures();
-      const req = { texts: [{ text }] };
-      const res = await must(api.POST("/predict", { body: f.explain ? withExplain(req, explainFeatures) : req }));
+      const req: PredictRequest = { texts: [{ text }], explain: { features: explainFeatures } };
+      const res = await must(api.POST("/predict", { body: req }));
       const p = res.data.predictions[0];
       if (!p) throw new Error("The server sent no prediction.");
-      setResult({ prediction: p, explanation: explanationOf(p), version: res.data.version, runId: res.data.run_id });
+      setResult({ prediction: p, explanation: p.explanation, version: res.data.version, runId: res.data.run_id });
     } catch (err) {
       setError(err);
       setResult(undefined);
@@ -90,12 +91,12 @@ export function TryPage(_: { onServingChange: () => void }) {
         <div><button type="submit" disabled={busy}>{busy ? "Tagging…" : "Tag it"}</button></div>
       </form>
       <ErrorBox error={error} />
-      {result && <ResultView result={result} explains={explains ?? false} />}
+      {result && <ResultView result={result} />}
     </div>
   );
 }
 
-function ResultView({ result, explains }: { result: Result; explains: boolean }) {
+function ResultView({ result }: { result: Result }) {
   const { prediction: p, explanation } = result;
   const classes = Object.keys(p.predicted_probabilities).sort();
   const probs = classes.map((c) => p.predicted_probabilities[c] ?? 0);
@@ -125,9 +126,7 @@ function ResultView({ result, explains }: { result: Result; explains: boolean })
           {explanation ? (
             <ExplanationView text={p.input_text} explanation={explanation} />
           ) : (
-            <p class="hint" data-testid="no-explanation">
-              {explains ? "The server sent no explanation for this prediction." : "This server does not explain its predictions yet: its API has no explanations."}
-            </p>
+            <p class="hint" data-testid="no-explanation">The server sent no explanation for this prediction.</p>
           )}
         </div>
       </div>
