@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"time"
@@ -34,6 +36,8 @@ var consoleAssets = map[string]string{
 
 // registerConsole serves the web console at /console and its assets under
 // /console/. The console is a client of the public API like any other.
+// Browsers revalidate the assets on each load (no-cache) and get a 304 while
+// their ETag, a hash of the content, still matches.
 func registerConsole(e *echo.Echo) error {
 	sub, err := fs.Sub(consoleFS, "console")
 	if err != nil {
@@ -42,6 +46,16 @@ func registerConsole(e *echo.Echo) error {
 	page, err := fs.ReadFile(sub, "index.html")
 	if err != nil {
 		return fmt.Errorf("server: console page: %w", err)
+	}
+	assets := make(map[string][]byte, len(consoleAssets))
+	etags := make(map[string]string, len(consoleAssets))
+	for name := range consoleAssets {
+		b, err := fs.ReadFile(sub, name)
+		if err != nil {
+			return fmt.Errorf("server: console asset: %w", err)
+		}
+		sum := sha256.Sum256(b)
+		assets[name], etags[name] = b, `"`+hex.EncodeToString(sum[:16])+`"`
 	}
 	e.GET("/console", func(c echo.Context) error {
 		h := c.Response().Header()
@@ -55,16 +69,12 @@ func registerConsole(e *echo.Echo) error {
 		if !ok {
 			return echo.ErrNotFound
 		}
-		f, err := sub.Open(name)
-		if err != nil {
-			return fmt.Errorf("server: open console asset %s: %w", name, err)
-		}
-		defer f.Close()
 		h := c.Response().Header()
 		h.Set(echo.HeaderContentType, contentType)
 		h.Set("Content-Security-Policy", consoleCSP)
 		h.Set("Cache-Control", "no-cache")
-		http.ServeContent(c.Response(), c.Request(), name, time.Time{}, f.(io.ReadSeeker))
+		h.Set("ETag", etags[name])
+		http.ServeContent(c.Response(), c.Request(), name, time.Time{}, bytes.NewReader(assets[name]))
 		return nil
 	}, middleware.Gzip())
 	return nil

@@ -53,6 +53,19 @@ func TestConsole(t *testing.T) {
 		assert.Equal(t, "gzip", rec.Header().Get("Content-Encoding"))
 	})
 
+	t.Run("revalidation", func(t *testing.T) {
+		t.Parallel()
+		first := do(s, request{method: "GET", path: "/console/console.js"})
+		require.Equal(t, http.StatusOK, first.Code)
+		etag := first.Header().Get("ETag")
+		require.NotEmpty(t, etag)
+		again := do(s, request{method: "GET", path: "/console/console.js", header: http.Header{"If-None-Match": {etag}}})
+		assert.Equal(t, http.StatusNotModified, again.Code)
+		assert.Empty(t, again.Body.String())
+		other := do(s, request{method: "GET", path: "/console/console.css", header: http.Header{"If-None-Match": {etag}}})
+		assert.Equal(t, http.StatusOK, other.Code, "another asset's ETag does not match")
+	})
+
 	t.Run("unknown asset", func(t *testing.T) {
 		t.Parallel()
 		for _, path := range []string{"/console/secrets.js", "/console/..%2f..%2fgo.mod", "/console/index.html"} {

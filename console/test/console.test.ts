@@ -149,7 +149,14 @@ async function checkTry(page: Page, round: string, wantVersion?: number): Promis
   }
 }
 
-const firstPaint: string[] = [];
+/** First contentful paint and the app's first render, in ms, of each load. */
+const firstPaint: number[] = [];
+const appRendered: number[] = [];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? -1;
+}
 
 async function main(): Promise<void> {
   await mkdir(outDir, { recursive: true });
@@ -174,8 +181,8 @@ async function main(): Promise<void> {
     const page = await context.newPage();
     watch(page);
 
-    // First paint, from a cold page load (three loads, each reported).
-    for (let i = 0; i < 3; i++) {
+    // First paint: the first load is cold; later ones revalidate the assets.
+    for (let i = 0; i < 5; i++) {
       const res = await page.goto(`${origin}/console?load=${i}#/try`);
       check(res?.status() === 200, `/console: status ${res?.status()}`);
       await page.getByRole("heading", { level: 1, name: "Try" }).waitFor();
@@ -185,7 +192,8 @@ async function main(): Promise<void> {
         const app = performance.getEntriesByName("console-rendered")[0];
         return { fcp: p?.startTime ?? -1, dcl: nav?.domContentLoadedEventEnd ?? -1, app: app?.startTime ?? -1 };
       });
-      firstPaint.push(`${fcp.fcp.toFixed(0)} ms (app rendered ${fcp.app.toFixed(0)} ms, DOMContentLoaded ${fcp.dcl.toFixed(0)} ms)`);
+      firstPaint.push(fcp.fcp);
+      appRendered.push(fcp.app);
     }
     check(await page.title() === "Try · tagifai console", `Try: title ${await page.title()}`);
 
@@ -318,7 +326,8 @@ async function main(): Promise<void> {
   for (const e of pageErrors) check(false, e);
 
   for (const f of failures) console.error(`FAIL  ${f}`);
-  const figures = `bundle ${(gzipped / 1024).toFixed(1)} KB gzipped (budget ${bundleBudget / 1024} KB); first contentful paint ${firstPaint.join(", ")}; ` +
+  const figures = `bundle ${(gzipped / 1024).toFixed(1)} KB gzipped (budget ${bundleBudget / 1024} KB); first contentful paint median ${median(firstPaint).toFixed(0)} ms ` +
+    `(loads: ${firstPaint.map((x) => x.toFixed(0)).join(", ")} ms), app rendered median ${median(appRendered).toFixed(0)} ms; ` +
     `axe: ${axeSummary.join("; ")}`;
   if (failures.length > 0) {
     console.log(`console-test: FAIL: ${failures.length} problems; ${figures}; screenshots in ${outDir}`);
