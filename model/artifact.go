@@ -265,7 +265,7 @@ func decodePayload(p []byte) (*Artifact, error) {
 		},
 		keys: keys, idf: idf, numChar: meta.NumChar,
 	}
-	vec.index = newHashIndex(keys)
+	vec.index = newHashIndex(keys, idf)
 	switch meta.Loss {
 	case LossLog, LossSoftmax, LossModifiedHuber:
 	default:

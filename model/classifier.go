@@ -34,6 +34,10 @@ type Prediction struct {
 	// Probabilities holds one probability per class, aligned with
 	// Classifier.Classes(); they sum to 1.
 	Probabilities []float64
+	// Stats says how much of the text the vocabulary covered (words,
+	// n-grams looked up and found); it costs nothing to callers who
+	// ignore it.
+	Stats TextStats
 }
 
 // Classifier tags texts: it cleans a text, turns it into a TF-IDF vector
@@ -56,9 +60,7 @@ type Classifier struct {
 
 type predictScratch struct {
 	text   []byte
-	sparse sparseScratch
-	idx    []int32
-	val    []float64
+	vec    *vectorScratch
 	scores []float64
 }
 
@@ -73,10 +75,8 @@ func newClassifier(classes []string, clean CleanOptions, loss string, vec *vecto
 	numFeatures, k := vec.numFeatures(), len(classes)
 	c.scratch = &sync.Pool{New: func() any {
 		return &predictScratch{
-			text:   make([]byte, 0, 512),
-			sparse: sparseScratch{dense: make([]float64, numFeatures), touched: make([]int32, 0, 1024)},
-			idx:    make([]int32, 0, 1024),
-			val:    make([]float64, 0, 1024),
+			text:   make([]byte, 0, 256),
+			vec:    newVectorScratch(numFeatures),
 			scores: make([]float64, k),
 		}
 	}}
@@ -109,11 +109,11 @@ func (c *Classifier) WithThreshold(t float64) *Classifier {
 // Predict tags text, which it cleans with Clean and the classifier's
 // CleanOptions first.
 func (c *Classifier) Predict(text string) Prediction {
-	s := c.scratch.Get().(*predictScratch)
+	s := c.getScratch()
 	probs := make([]float64, len(c.classes))
-	win := c.predictInto(probs, text, s)
-	c.scratch.Put(s)
-	return Prediction{Tag: c.tag(win, probs[win]), Probabilities: probs}
+	win, stats := c.predictInto(probs, text, s)
+	c.putScratch(s)
+	return Prediction{Tag: c.tag(win, probs[win]), Probabilities: probs, Stats: stats}
 }
 
 // PredictBatch tags each text, in order; it is Predict on each text with
@@ -122,14 +122,24 @@ func (c *Classifier) PredictBatch(texts []string) []Prediction {
 	out := make([]Prediction, len(texts))
 	k := len(c.classes)
 	probs := make([]float64, len(texts)*k)
-	s := c.scratch.Get().(*predictScratch)
+	s := c.getScratch()
 	for i, text := range texts {
 		p := probs[i*k : (i+1)*k : (i+1)*k]
-		win := c.predictInto(p, text, s)
-		out[i] = Prediction{Tag: c.tag(win, p[win]), Probabilities: p}
+		win, stats := c.predictInto(p, text, s)
+		out[i] = Prediction{Tag: c.tag(win, p[win]), Probabilities: p, Stats: stats}
 	}
-	c.scratch.Put(s)
+	c.putScratch(s)
 	return out
+}
+
+func (c *Classifier) getScratch() *predictScratch { return c.scratch.Get().(*predictScratch) }
+
+func (c *Classifier) putScratch(s *predictScratch) {
+	if cap(s.text) > maxRetained {
+		s.text = nil
+	}
+	s.vec.shrink()
+	c.scratch.Put(s)
 }
 
 // tag applies the fallback: the winning class when its probability is above
@@ -142,25 +152,44 @@ func (c *Classifier) tag(win int, p float64) string {
 }
 
 // predictInto writes the probabilities of text to dst and returns the index
-// of the winning class (the first of highest probability).
-func (c *Classifier) predictInto(dst []float64, text string, s *predictScratch) int {
+// of the winning class (the first of highest probability) and the text's
+// statistics.
+func (c *Classifier) predictInto(dst []float64, text string, s *predictScratch) (int, TextStats) {
 	s.text = AppendClean(s.text[:0], text, c.clean)
-	s.idx, s.val = c.vec.transform(s.text, &s.sparse, s.idx[:0], s.val[:0])
-	c.scores(s.scores, s.idx, s.val)
-	return probabilities(dst, s.scores, c.loss)
+	stats := c.vec.vectorize(s.text, s.vec)
+	c.scores(s.scores, s.vec.touched, s.vec.values)
+	return probabilities(dst, s.scores, c.loss), stats
 }
 
-// scores writes the decision function z_k = b_k + sum_j x_j w_jk to dst.
-func (c *Classifier) scores(dst []float64, idx []int32, val []float64) {
+// scores writes the decision function z_k = b_k + sum_j x_j w_jk to dst,
+// for the features x and their values, adding the terms of each z_k in the
+// order of x.
+func (c *Classifier) scores(dst []float64, x []touchedFeature, values []float64) {
 	k := len(c.classes)
+	values = values[:len(x)]
+	if k == 4 { // the lesson's four tags: the sums stay in registers
+		z0, z1, z2, z3 := float64(c.bias[0]), float64(c.bias[1]), float64(c.bias[2]), float64(c.bias[3])
+		for n, f := range x {
+			v := values[n]
+			j := int(f.idx) * 4
+			w := c.weights[j : j+4 : j+4]
+			z0 += v * float64(w[0])
+			z1 += v * float64(w[1])
+			z2 += v * float64(w[2])
+			z3 += v * float64(w[3])
+		}
+		dst[0], dst[1], dst[2], dst[3] = z0, z1, z2, z3
+		return
+	}
 	for i := range dst {
 		dst[i] = float64(c.bias[i])
 	}
-	for n, j := range idx {
-		x := val[n]
-		w := c.weights[int(j)*k : int(j)*k+k]
+	for n, f := range x {
+		v := values[n]
+		j := int(f.idx) * k
+		w := c.weights[j : j+k]
 		for i, wi := range w {
-			dst[i] += x * float64(wi)
+			dst[i] += v * float64(wi)
 		}
 	}
 }
