@@ -265,7 +265,7 @@ func decodePayload(p []byte) (*Artifact, error) {
 		},
 		keys: keys, idf: idf, numChar: meta.NumChar,
 	}
-	vec.index = newHashIndex(keys, idf)
+	vec.index = newHashIndex(keys)
 	switch meta.Loss {
 	case LossLog, LossSoftmax, LossModifiedHuber:
 	default:

@@ -34,11 +34,34 @@ type Prediction struct {
 	// Probabilities holds one probability per class, aligned with
 	// Classifier.Classes(); they sum to 1.
 	Probabilities []float64
-	// Stats says how much of the text the vocabulary covered (words,
-	// n-grams looked up and found); it costs nothing to callers who
-	// ignore it.
-	Stats TextStats
+
+	// What the model saw of the text, for monitoring: the loop that builds
+	// the features counts them, so they cost a few additions per text.
+
+	// Tokens is the number of words of the cleaned text (links and stop
+	// words removed, as the model sees it).
+	Tokens int
+	// NGrams is the number of n-gram occurrences of the text, char and
+	// word, repeats included; KnownNGrams of them are in the vocabulary.
+	NGrams, KnownNGrams int
+	// Features is the number of distinct vocabulary features present: 0 is
+	// an empty feature vector (see Empty).
+	Features int
 }
+
+// OOVRate is the share of the text's n-gram occurrences absent from the
+// vocabulary, 1 for a text without n-grams (nothing of it is known).
+func (p Prediction) OOVRate() float64 {
+	if p.NGrams == 0 {
+		return 1
+	}
+	return float64(p.NGrams-p.KnownNGrams) / float64(p.NGrams)
+}
+
+// Empty reports whether the text's feature vector was empty: none of its
+// n-grams is in the vocabulary (or it has none), so the probabilities are
+// the intercepts' alone.
+func (p Prediction) Empty() bool { return p.Features == 0 }
 
 // Classifier tags texts: it cleans a text, turns it into a TF-IDF vector
 // and applies a linear model. It is immutable once built, and its methods
@@ -68,15 +91,16 @@ func newClassifier(classes []string, clean CleanOptions, loss string, vec *vecto
 	if len(weights) != vec.numFeatures()*len(classes) || len(bias) != len(classes) {
 		panic("model: weights do not match the vocabulary and classes")
 	}
+	vec.index.setIDF(vec.idf) // the slots carry the idf for the prediction path
 	c := &Classifier{
 		classes: classes, threshold: threshold, clean: clean, loss: loss,
 		vec: vec, weights: weights, bias: bias,
 	}
-	numFeatures, k := vec.numFeatures(), len(classes)
+	k := len(classes)
 	c.scratch = &sync.Pool{New: func() any {
 		return &predictScratch{
 			text:   make([]byte, 0, 256),
-			vec:    newVectorScratch(numFeatures),
+			vec:    newVectorScratch(),
 			scores: make([]float64, k),
 		}
 	}}
@@ -111,9 +135,9 @@ func (c *Classifier) WithThreshold(t float64) *Classifier {
 func (c *Classifier) Predict(text string) Prediction {
 	s := c.getScratch()
 	probs := make([]float64, len(c.classes))
-	win, stats := c.predictInto(probs, text, s)
+	win, n := c.predictInto(probs, text, s)
 	c.putScratch(s)
-	return Prediction{Tag: c.tag(win, probs[win]), Probabilities: probs, Stats: stats}
+	return c.prediction(win, probs, n)
 }
 
 // PredictBatch tags each text, in order; it is Predict on each text with
@@ -125,8 +149,8 @@ func (c *Classifier) PredictBatch(texts []string) []Prediction {
 	s := c.getScratch()
 	for i, text := range texts {
 		p := probs[i*k : (i+1)*k : (i+1)*k]
-		win, stats := c.predictInto(p, text, s)
-		out[i] = Prediction{Tag: c.tag(win, p[win]), Probabilities: p, Stats: stats}
+		win, n := c.predictInto(p, text, s)
+		out[i] = c.prediction(win, p, n)
 	}
 	c.putScratch(s)
 	return out
@@ -142,6 +166,13 @@ func (c *Classifier) putScratch(s *predictScratch) {
 	c.scratch.Put(s)
 }
 
+func (c *Classifier) prediction(win int, probs []float64, n textCounts) Prediction {
+	return Prediction{
+		Tag: c.tag(win, probs[win]), Probabilities: probs,
+		Tokens: n.words, NGrams: n.ngrams, KnownNGrams: n.known, Features: n.features,
+	}
+}
+
 // tag applies the fallback: the winning class when its probability is above
 // the threshold, else "other".
 func (c *Classifier) tag(win int, p float64) string {
@@ -152,13 +183,13 @@ func (c *Classifier) tag(win int, p float64) string {
 }
 
 // predictInto writes the probabilities of text to dst and returns the index
-// of the winning class (the first of highest probability) and the text's
-// statistics.
-func (c *Classifier) predictInto(dst []float64, text string, s *predictScratch) (int, TextStats) {
+// of the winning class (the first of highest probability) and what the
+// vectorizer counted of the text.
+func (c *Classifier) predictInto(dst []float64, text string, s *predictScratch) (int, textCounts) {
 	s.text = AppendClean(s.text[:0], text, c.clean)
-	stats := c.vec.vectorize(s.text, s.vec)
+	n := c.vec.vectorize(s.text, s.vec)
 	c.scores(s.scores, s.vec.touched, s.vec.values)
-	return probabilities(dst, s.scores, c.loss), stats
+	return probabilities(dst, s.scores, c.loss), n
 }
 
 // scores writes the decision function z_k = b_k + sum_j x_j w_jk to dst,

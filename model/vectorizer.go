@@ -222,11 +222,8 @@ type hashSlot struct {
 	idf float32
 }
 
-// newHashIndex indexes keys; idf holds the idf of each key.
-func newHashIndex(keys []uint64, idf []float32) hashIndex {
-	if len(idf) != len(keys) {
-		panic("model: keys and idf lengths differ")
-	}
+// newHashIndex indexes keys; setIDF then stores the idf of each key.
+func newHashIndex(keys []uint64) hashIndex {
 	size := 16
 	for size < 2*len(keys) {
 		size *= 2
@@ -240,7 +237,7 @@ func newHashIndex(keys []uint64, idf []float32) hashIndex {
 	for i, k := range keys {
 		for s := x.slot(k); ; s = (s + 1) & mask {
 			if x.slots[s].key == 0 {
-				x.slots[s] = hashSlot{key: k, idx: int32(i), idf: idf[i]}
+				x.slots[s] = hashSlot{key: k, idx: int32(i)}
 				break
 			}
 		}
@@ -248,8 +245,20 @@ func newHashIndex(keys []uint64, idf []float32) hashIndex {
 	return x
 }
 
-// fibonacci64 is 2^64/phi, rounded to odd.
-const fibonacci64 = 0x9E3779B97F4A7C15
+// setIDF stores in each slot the idf of its feature, idf[idx].
+func (x *hashIndex) setIDF(idf []float32) {
+	for i := range x.slots {
+		if s := &x.slots[i]; s.key != 0 {
+			s.idf = idf[s.idx]
+		}
+	}
+}
+
+// fibonacci64 and fibonacci32 are 2^64/phi and 2^32/phi, rounded to odd.
+const (
+	fibonacci64 = 0x9E3779B97F4A7C15
+	fibonacci32 = 0x9E3779B9
+)
 
 // slot is Fibonacci hashing of k: the top bits of k times 2^64/phi.
 func (x *hashIndex) slot(k uint64) uint64 { return (k * fibonacci64) >> x.shift }
@@ -329,51 +338,30 @@ func fitVectorizer(texts [][]byte, cfg featureConfig, minDF int) *vectorizer {
 		}
 		v.idf[i] = float32(math.Log((1+n)/(1+float64(df))) + 1)
 	}
-	v.index = newHashIndex(v.keys, v.idf)
+	v.index = newHashIndex(v.keys)
+	v.index.setIDF(v.idf)
 	return v
 }
 
 // numFeatures returns the number of features.
 func (v *vectorizer) numFeatures() int { return len(v.keys) }
 
-// TextStats says how much of a text the vocabulary covered, for
-// monitoring (an out-of-vocabulary rate, empty inputs). The classifier
-// counts it in the loop that builds the features, so it costs a few
-// additions per text.
-type TextStats struct {
-	// Words is the number of words of the cleaned text: what is left of
-	// the text after links and stop words are removed, as runs of ASCII
-	// letters and digits (see Clean).
-	Words int
-	// Ngrams is the number of n-grams (char and word, repeats included)
-	// looked up in the vocabulary.
-	Ngrams int
-	// Known is how many of Ngrams are in the vocabulary.
-	Known int
+// textCounts are what vectorize counts of a text, for Prediction's
+// statistics.
+type textCounts struct {
+	words, ngrams, known, features int
 }
-
-// OOVRate is the out-of-vocabulary rate, 1 - Known/Ngrams: the share of
-// the text's n-grams the model has never seen. It is 0 when the text has
-// no n-gram at all (see Empty).
-func (s TextStats) OOVRate() float64 {
-	if s.Ngrams == 0 {
-		return 0
-	}
-	return 1 - float64(s.Known)/float64(s.Ngrams)
-}
-
-// Empty reports whether the text's feature vector is all zero: none of its
-// n-grams is in the vocabulary (or it has none), so the prediction is the
-// intercepts' alone.
-func (s TextStats) Empty() bool { return s.Known == 0 }
 
 // vectorScratch holds the buffers of one vectorisation; one goroutine uses
 // it at a time.
 type vectorScratch struct {
 	extraction
-	// position holds, for every feature of the current text, 1 + its
-	// position in touched; it is all zero between texts.
-	position []uint32
+	// seen maps the features of the current text to their entry in
+	// touched: an open-addressing table with linear probing, sized to at
+	// least twice the number of n-grams, so that it stays small (in the
+	// first-level cache for a typical text) whatever the vocabulary size.
+	// Its entries are cleared after each text.
+	seen []seenSlot
 	// touched are the features of the text, in order of first occurrence
 	// (so that sums run in a deterministic order), with their idf and
 	// count.
@@ -385,13 +373,19 @@ type vectorScratch struct {
 type touchedFeature struct {
 	idx   int32
 	idf   float32
-	count int
+	count uint32
+	slot  uint32 // its slot in seen
 }
 
-func newVectorScratch(numFeatures int) *vectorScratch {
+type seenSlot struct {
+	key      uint32 // 1 + the feature index; 0: empty
+	position uint32 // its entry in touched
+}
+
+func newVectorScratch() *vectorScratch {
 	return &vectorScratch{
 		extraction: extraction{padded: make([]byte, 0, 256), hashes: make([]uint64, 0, 2048)},
-		position:   make([]uint32, numFeatures),
+		seen:       make([]seenSlot, 1024),
 		touched:    make([]touchedFeature, 0, 512),
 		values:     make([]float64, 0, 512),
 	}
@@ -411,6 +405,9 @@ func (s *vectorScratch) shrink() {
 	if cap(s.touched) > maxRetained {
 		s.touched, s.values = nil, nil
 	}
+	if len(s.seen) > 2*maxRetained {
+		s.seen = nil
+	}
 }
 
 // vectorize computes the TF-IDF vector of a cleaned text into s.touched and
@@ -423,11 +420,11 @@ func (s *vectorScratch) shrink() {
 // with tf(t) the count of t in the text, or 1 + ln(count) with sublinear tf;
 // the word block is then multiplied by cfg.wordWeight. N-grams outside the
 // vocabulary are ignored.
-func (v *vectorizer) vectorize(text []byte, s *vectorScratch) TextStats {
+func (v *vectorizer) vectorize(text []byte, s *vectorScratch) textCounts {
 	v.cfg.extract(text, &s.extraction)
 	known := v.count(s)
 	v.weigh(s)
-	return TextStats{Words: s.words, Ngrams: len(s.hashes), Known: known}
+	return textCounts{words: s.words, ngrams: len(s.hashes), known: known, features: len(s.touched)}
 }
 
 // count looks every n-gram of s.hashes up and counts the features found in
@@ -435,44 +432,66 @@ func (v *vectorizer) vectorize(text []byte, s *vectorScratch) TextStats {
 func (v *vectorizer) count(s *vectorScratch) int {
 	slots, shift := v.index.slots, v.index.shift
 	mask := uint64(len(slots) - 1)
-	position, touched := s.position, s.touched[:0]
+	bits := uint(6)
+	for 1<<bits < 2*len(s.hashes) {
+		bits++
+	}
+	if len(s.seen) < 1<<bits {
+		s.seen = make([]seenSlot, 1<<bits)
+	}
+	seen := s.seen[:1<<bits]
+	seenMask, seenShift := uint32(len(seen)-1), 32-bits
+	touched := s.touched[:0]
 	known := 0
 	for _, k := range s.hashes {
-		for i := (k * fibonacci64) >> shift; ; i = (i + 1) & mask {
-			slot := &slots[i]
-			if slot.key == k {
-				known++
-				if p := position[slot.idx]; p != 0 {
-					touched[p-1].count++
-				} else {
-					touched = append(touched, touchedFeature{idx: slot.idx, idf: slot.idf, count: 1})
-					position[slot.idx] = uint32(len(touched))
-				}
-				break
+		i := (k * fibonacci64) >> shift
+		for slots[i&mask].key != k {
+			if slots[i&mask].key == 0 {
+				goto next
 			}
-			if slot.key == 0 {
-				break
+			i++
+		}
+		{
+			slot := &slots[i&mask]
+			known++
+			key := uint32(slot.idx) + 1
+			j := (key * fibonacci32) >> seenShift
+			for {
+				e := &seen[j&seenMask]
+				if e.key == key {
+					touched[e.position].count++
+					break
+				}
+				if e.key == 0 {
+					*e = seenSlot{key: key, position: uint32(len(touched))}
+					touched = append(touched, touchedFeature{idx: slot.idx, idf: slot.idf, count: 1, slot: j & seenMask})
+					break
+				}
+				j++
 			}
 		}
+	next:
 	}
 	s.touched = touched
 	return known
 }
 
 // weigh turns the counts of s.touched into normalised TF-IDF values in
-// s.values and sets s.position back to zero.
+// s.values and clears s.seen.
 func (v *vectorizer) weigh(s *vectorScratch) {
-	position, values := s.position, s.values[:0]
-	numChar := int32(v.numChar)
+	seen, touched := s.seen, s.touched
+	values := slices.Grow(s.values[:0], len(touched))[:len(touched)]
+	numChar, sublinearTF := int32(v.numChar), v.cfg.sublinearTF
 	var sumChar, sumWord float64
-	for _, t := range s.touched {
-		position[t.idx] = 0
+	for n := range touched {
+		t := &touched[n]
+		seen[t.slot] = seenSlot{}
 		tf := float64(t.count)
-		if v.cfg.sublinearTF {
-			tf = sublinear(t.count)
+		if sublinearTF {
+			tf = sublinear(int(t.count))
 		}
 		x := tf * float64(t.idf)
-		values = append(values, x)
+		values[n] = x
 		if t.idx < numChar {
 			sumChar += x * x
 		} else {
@@ -486,8 +505,8 @@ func (v *vectorizer) weigh(s *vectorScratch) {
 	if sumWord > 0 {
 		normWord = v.cfg.wordWeight / math.Sqrt(sumWord)
 	}
-	for n, t := range s.touched {
-		if t.idx < numChar {
+	for n := range touched {
+		if touched[n].idx < numChar {
 			values[n] *= normChar
 		} else {
 			values[n] *= normWord

@@ -65,7 +65,7 @@ func toBytes(texts []string) [][]byte {
 
 // vector returns the transform of text as a map from feature index.
 func vector(v *vectorizer, text string) map[int32]float64 {
-	idx, val := v.transform([]byte(text), newVectorScratch(v.numFeatures()), nil, nil)
+	idx, val := v.transform([]byte(text), newVectorScratch(), nil, nil)
 	out := map[int32]float64{}
 	for n, i := range idx {
 		out[i] = val[n]
@@ -191,7 +191,8 @@ func TestVectorizerBlocksNormalisedSeparately(t *testing.T) {
 
 func TestHashIndex(t *testing.T) {
 	keys := []uint64{5, 1 << 63, 42, 7}
-	x := newHashIndex(keys, []float32{1, 2, 3, 4})
+	x := newHashIndex(keys)
+	x.setIDF([]float32{1, 2, 3, 4})
 	for i, k := range keys {
 		got, ok := x.lookup(k)
 		require.True(t, ok)
