@@ -152,7 +152,7 @@ func (e *extraction) extractChar(minN, maxN int) {
 func (e *extraction) extractWord(maxN int) {
 	p := e.padded
 	// starts and ends hold the offsets of the last tokens, ring-buffered.
-	var starts, ends [8]int
+	var starts, ends [maxWordNgram]int
 	maxN = min(maxN, len(starts))
 	count := 0
 	for pos := 1; pos < len(p)-1; {
@@ -190,6 +190,9 @@ func (e *extraction) extractWord(maxN int) {
 		}
 	}
 }
+
+// maxWordNgram bounds the number of words of a word n-gram.
+const maxWordNgram = 8
 
 func fnvBytes(b []byte) uint64 {
 	h := uint64(fnvOffset64)
