@@ -425,58 +425,72 @@ func (s *vectorScratch) shrink() {
 // vocabulary are ignored.
 func (v *vectorizer) vectorize(text []byte, s *vectorScratch) textCounts {
 	v.cfg.extract(text, &s.extraction)
-	known := v.count(s)
+	ngrams := len(s.hashes)
+	known := v.count(s) // overwrites s.hashes
 	v.weigh(s)
-	return textCounts{words: s.words, ngrams: len(s.hashes), known: known, features: len(s.touched)}
+	return textCounts{words: s.words, ngrams: ngrams, known: known, features: len(s.touched)}
 }
 
 // count looks every n-gram of s.hashes up and counts the features found in
-// s.touched; it returns the number of n-grams found.
+// s.touched; it returns the number of n-grams found. It works in two tight
+// loops (few live variables, no spills): the lookups, which overwrite
+// s.hashes with the features found, then the counting.
 func (v *vectorizer) count(s *vectorScratch) int {
-	slots, shift := v.index.slots, v.index.shift
-	mask := uint64(len(slots) - 1)
+	found := v.lookupAll(s.hashes)
 	bits := uint(6)
-	for 1<<bits < 2*len(s.hashes) {
+	for 1<<bits < 2*len(found) {
 		bits++
 	}
 	if len(s.seen) < 1<<bits {
 		s.seen = make([]seenSlot, 1<<bits)
 	}
 	seen := s.seen[:1<<bits]
-	seenMask, seenShift := uint32(len(seen)-1), 32-bits
-	touched := s.touched[:0]
-	known := 0
-	for _, k := range s.hashes {
-		i := (k * fibonacci64) >> shift
-		for slots[i&mask].key != k {
-			if slots[i&mask].key == 0 {
-				goto next
+	seenMask, seenShift := uint32(len(seen)-1), (32-bits)&31
+	touched := slices.Grow(s.touched[:0], len(found))[:len(found)]
+	distinct := 0
+	for _, f := range found {
+		key := uint32(f) + 1 // 1 + the feature index
+		j := (key * fibonacci32) >> seenShift
+		for {
+			e := &seen[j&seenMask]
+			if e.key == key {
+				touched[e.position].count++
+				break
 			}
-			i++
-		}
-		{
-			slot := &slots[i&mask]
-			known++
-			key := uint32(slot.idx) + 1
-			j := (key * fibonacci32) >> seenShift
-			for {
-				e := &seen[j&seenMask]
-				if e.key == key {
-					touched[e.position].count++
-					break
-				}
-				if e.key == 0 {
-					*e = seenSlot{key: key, position: uint32(len(touched))}
-					touched = append(touched, touchedFeature{idx: slot.idx, idf: slot.idf, count: 1, slot: j & seenMask})
-					break
-				}
-				j++
+			if e.key == 0 {
+				*e = seenSlot{key: key, position: uint32(distinct)}
+				touched[distinct] = touchedFeature{idx: int32(uint32(f)), idf: math.Float32frombits(uint32(f >> 32)), count: 1, slot: j & seenMask}
+				distinct++
+				break
 			}
+			j++
 		}
-	next:
 	}
-	s.touched = touched
-	return known
+	s.touched = touched[:distinct]
+	return len(found)
+}
+
+// lookupAll looks every hash of hashes up and writes, in its place, the
+// feature found (the index in the low 32 bits, the idf's bits in the high
+// ones); it returns the prefix of hashes so overwritten.
+func (v *vectorizer) lookupAll(hashes []uint64) []uint64 {
+	slots, shift := v.index.slots, v.index.shift&63
+	mask := uint64(len(slots) - 1)
+	m := 0
+	for _, k := range hashes {
+		for i := (k * fibonacci64) >> shift; ; i++ {
+			slot := &slots[i&mask]
+			if slot.key == k {
+				hashes[m] = uint64(uint32(slot.idx)) | uint64(math.Float32bits(slot.idf))<<32
+				m++
+				break
+			}
+			if slot.key == 0 {
+				break
+			}
+		}
+	}
+	return hashes[:m]
 }
 
 // weigh turns the counts of s.touched into normalised TF-IDF values in
