@@ -218,12 +218,13 @@ func isStopword(w string, lower bool) bool {
 		buf[k] = c
 		h = (h ^ uint32(c)) * fnvPrime32
 	}
-	word := string(buf[:len(w)])
+	word := buf[:len(w)]
 	for s := h & (len32(stopwordTable) - 1); ; s = (s + 1) & (len32(stopwordTable) - 1) {
-		switch stopwordTable[s] {
-		case "":
+		e := stopwordTable[s]
+		if e == "" {
 			return false
-		case word:
+		}
+		if e == string(word) { // compared in place, not copied
 			return true
 		}
 	}

@@ -125,28 +125,33 @@ func (e *extraction) extractChar(minN, maxN int) {
 		for p[end] != ' ' {
 			end++
 		}
-		w := p[start-1 : end+1] // the padded word
+		h = appendCharNgrams(h, p[start-1:end+1], minN, maxN) // the padded word
 		start = end
-		if len(w) < minN {
-			h = append(h, nonZero(fnvBytes(w)))
-			continue
-		}
-		for i := 0; i+minN <= len(w); i++ {
-			// The n-grams starting at i: hash their common first minN-1
-			// bytes once, then one more byte per n-gram.
-			x := uint64(fnvOffset64)
-			for _, c := range w[i : i+minN-1] {
-				x ^= uint64(c)
-				x *= fnvPrime64
-			}
-			for _, c := range w[i+minN-1 : min(i+maxN, len(w))] {
-				x ^= uint64(c)
-				x *= fnvPrime64
-				h = append(h, nonZero(x))
-			}
-		}
 	}
 	e.hashes = h
+}
+
+// appendCharNgrams appends the hashes of the char n-grams of the padded
+// word w.
+func appendCharNgrams(h []uint64, w []byte, minN, maxN int) []uint64 {
+	if len(w) < minN {
+		return append(h, nonZero(fnvBytes(w)))
+	}
+	for i := 0; i+minN <= len(w); i++ {
+		// The n-grams starting at i: hash their common first minN-1 bytes
+		// once, then one more byte per n-gram.
+		x := uint64(fnvOffset64)
+		for _, c := range w[i : i+minN-1] {
+			x ^= uint64(c)
+			x *= fnvPrime64
+		}
+		for _, c := range w[i+minN-1 : min(i+maxN, len(w))] {
+			x ^= uint64(c)
+			x *= fnvPrime64
+			h = append(h, nonZero(x))
+		}
+	}
+	return h
 }
 
 func (e *extraction) extractWord(maxN int) {
