@@ -49,7 +49,7 @@ func (c *Classifier) FeatureKind(i int) string {
 // feature as it occurs in text, spelled as scikit-learn's
 // get_feature_names_out spells it (a char n-gram with its padding spaces,
 // " tra"; a word n-gram as its words joined by one space, "transform"),
-// or "" when the feature does not occur in text.
+// or "" when the feature does not occur in text (or is out of range).
 //
 // The artifact stores the vocabulary as hashes, not strings, so a feature's
 // term is known only from a text that holds it; FeatureTerms walks the
@@ -59,7 +59,9 @@ func (c *Classifier) FeatureTerms(text string, indices []int) []string {
 	terms := make([]string, len(indices))
 	want := make(map[int32][]int, len(indices)) // feature -> positions in indices
 	for n, i := range indices {
-		want[int32(i)] = append(want[int32(i)], n)
+		if i >= 0 && i < c.vec.numFeatures() {
+			want[int32(i)] = append(want[int32(i)], n)
+		}
 	}
 	cleaned := AppendClean(nil, text, c.clean)
 	c.vec.cfg.eachTerm(cleaned, func(h uint64, term []byte) {
@@ -106,14 +108,15 @@ func (cfg *featureConfig) eachTerm(text []byte, fn func(h uint64, term []byte)) 
 		start = end
 	}
 	if cfg.charMax > 0 {
+		minN := cfg.minChar()
 		for _, w := range words {
 			word := padded[w[0]-1 : w[1]+1]
-			if len(word) < cfg.charMin {
+			if len(word) < minN {
 				fn(charNgramHash(string(word)), word)
 				continue
 			}
-			for i := 0; i+cfg.charMin <= len(word); i++ {
-				for n := cfg.charMin; n <= cfg.charMax && i+n <= len(word); n++ {
+			for i := 0; i+minN <= len(word); i++ {
+				for n := minN; n <= cfg.charMax && i+n <= len(word); n++ {
 					fn(charNgramHash(string(word[i:i+n])), word[i:i+n])
 				}
 			}

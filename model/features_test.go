@@ -16,6 +16,10 @@ var featureConfigs = []featureConfig{
 	{charMin: 4, charMax: 5},
 	{wordMax: 3},
 	{charMin: 1, charMax: 3, wordMax: maxWordNgram},
+	// Ranges a crafted artifact may hold: they must not panic.
+	{charMin: 0, charMax: 3, wordMax: 2 * maxWordNgram},
+	{charMin: 5, charMax: 3},
+	{charMin: -2, charMax: 2, wordMax: -1},
 }
 
 // TestExtractMatchesTerms: the hot path's incremental hashes are, n-gram by
@@ -35,6 +39,25 @@ func TestExtractMatchesTerms(t *testing.T) {
 			assert.Equal(t, len(strings.Fields(string(cleaned))), e.words, "%q", cleaned)
 		}
 	}
+}
+
+func TestExtractDegenerateRanges(t *testing.T) {
+	t.Parallel()
+	collect := func(cfg featureConfig, text string) []uint64 {
+		var e extraction
+		cfg.extract([]byte(text), &e)
+		return e.hashes
+	}
+	text := "ab abcdef xy"
+	// A minimum below 1 is 1, as scikit-learn's loops over n >= min yield
+	// no empty n-gram.
+	assert.Equal(t, collect(featureConfig{charMin: 1, charMax: 3}, text), collect(featureConfig{charMin: 0, charMax: 3}, text))
+	assert.Equal(t, collect(featureConfig{charMin: 1, charMax: 3}, text), collect(featureConfig{charMin: -5, charMax: 3}, text))
+	// An empty range yields only the padded words shorter than the minimum.
+	assert.Equal(t, []uint64{charNgramHash(" ab "), charNgramHash(" xy ")}, collect(featureConfig{charMin: 5, charMax: 3}, text))
+	// Word n-grams stop at maxWordNgram words.
+	long := strings.Repeat("word ", 20)
+	assert.Equal(t, collect(featureConfig{wordMax: maxWordNgram}, long), collect(featureConfig{wordMax: 100}, long))
 }
 
 // referenceCounts recomputes Prediction's counts with maps, from eachTerm.
@@ -175,7 +198,8 @@ func TestFeatureTermsAndKinds(t *testing.T) {
 	require.True(t, ok)
 	absent, ok := c.vec.index.lookup(wordNgramHash("imag"))
 	require.True(t, ok)
-	assert.Equal(t, []string{"transform", " tra", ""}, c.FeatureTerms(text, []int{int(word), int(char), int(absent)}))
+	assert.Equal(t, []string{"transform", " tra", "", "transform", "", ""},
+		c.FeatureTerms(text, []int{int(word), int(char), int(absent), int(word), -1, c.NumFeatures()}))
 	assert.Equal(t, "word", c.FeatureKind(int(word)))
 	assert.Equal(t, "char_ngram", c.FeatureKind(int(char)))
 	assert.Panics(t, func() { c.FeatureKind(c.NumFeatures()) })

@@ -51,11 +51,6 @@ type featureConfig struct {
 	wordWeight       float64
 }
 
-// ngramSpan is where an n-gram is in the padded text of an extraction:
-// for a char n-gram, its bytes; for a word n-gram, from the start of its
-// first token to the end of its last.
-type ngramSpan struct{ start, end int32 }
-
 // extraction holds the n-grams of one text; its buffers are reused from
 // text to text.
 type extraction struct {
@@ -103,8 +98,9 @@ func (cfg *featureConfig) extract(text []byte, e *extraction) {
 	e.padded, e.words = p, words
 	e.hashes = e.hashes[:0]
 	if cfg.charMax > 0 && words > 0 {
-		e.hashes = slices.Grow(e.hashes, len(p)*(cfg.charMax-cfg.charMin+1))
-		e.extractChar(cfg.charMin, cfg.charMax)
+		minN := cfg.minChar()
+		e.hashes = slices.Grow(e.hashes, len(p)*max(cfg.charMax-minN+1, 1))
+		e.extractChar(minN, cfg.charMax)
 	}
 	e.numChar = len(e.hashes)
 	if cfg.wordMax > 0 && words > 0 {
@@ -131,11 +127,18 @@ func (e *extraction) extractChar(minN, maxN int) {
 	e.hashes = h
 }
 
+// minChar is the shortest char n-gram: charMin, or 1 when charMin is
+// below 1 (n-grams are never empty).
+func (cfg *featureConfig) minChar() int { return max(cfg.charMin, 1) }
+
 // appendCharNgrams appends the hashes of the char n-grams of the padded
-// word w.
+// word w, for 1 <= minN.
 func appendCharNgrams(h []uint64, w []byte, minN, maxN int) []uint64 {
 	if len(w) < minN {
 		return append(h, nonZero(fnvBytes(w)))
+	}
+	if minN > maxN { // an empty range: no other n-gram
+		return h
 	}
 	for i := 0; i+minN <= len(w); i++ {
 		// The n-grams starting at i: hash their common first minN-1 bytes
