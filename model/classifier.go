@@ -49,14 +49,14 @@ type Prediction struct {
 	Features int
 }
 
-// OOVRate is the share of the text's n-gram occurrences absent from the
-// vocabulary, 1 for a text without n-grams (nothing of it is known).
-func (p Prediction) OOVRate() float64 {
-	if p.NGrams == 0 {
-		return 1
-	}
-	return float64(p.NGrams-p.KnownNGrams) / float64(p.NGrams)
+// TextStats returns the prediction's counts of its text.
+func (p Prediction) TextStats() TextStats {
+	return TextStats{Tokens: p.Tokens, NGrams: p.NGrams, KnownNGrams: p.KnownNGrams, Features: p.Features}
 }
+
+// OOVRate is the share of the text's n-gram occurrences absent from the
+// vocabulary, 1 for a text without n-grams (see TextStats.OOVRate).
+func (p Prediction) OOVRate() float64 { return p.TextStats().OOVRate() }
 
 // Empty reports whether the text's feature vector was empty: none of its
 // n-grams is in the vocabulary (or it has none), so the probabilities are

@@ -16,6 +16,13 @@
 // Classifier sees at prediction time is cleaned exactly as its training
 // text was.
 //
+// Beside the model, an Artifact carries what it scored on held-out data
+// (Performance, with a confusion matrix) and the reference distributions
+// of monitoring (Baseline). Decode checks every field, so an artifact it
+// accepts predicts in time linear in the text, whoever crafted it.
+// Explain decomposes a class score exactly into the contributions of the
+// text's features.
+//
 // Prediction is the hot path of the server: Predict cleans, vectorizes and
 // scores a text with buffers reused through a pool and allocates only the
 // probabilities it returns (PredictBatch, one slice of predictions and one
