@@ -187,8 +187,9 @@ func (c *Classifier) tag(win int, p float64) string {
 // vectorizer counted of the text.
 func (c *Classifier) predictInto(dst []float64, text string, s *predictScratch) (int, textCounts) {
 	s.text = AppendClean(s.text[:0], text, c.clean)
-	n := c.vec.vectorize(s.text, s.vec)
-	c.scores(s.scores, s.vec.touched, s.vec.values)
+	n := c.vec.countFeatures(s.text, s.vec)
+	normChar, normWord := c.vec.weigh(s.vec)
+	c.normalisedScores(s.scores, s.vec.touched, s.vec.values, normChar, normWord)
 	return probabilities(dst, s.scores, c.loss), n
 }
 
@@ -196,12 +197,24 @@ func (c *Classifier) predictInto(dst []float64, text string, s *predictScratch) 
 // for the features x and their values, adding the terms of each z_k in the
 // order of x.
 func (c *Classifier) scores(dst []float64, x []touchedFeature, values []float64) {
-	k := len(c.classes)
+	c.normalisedScores(dst, x, values, 1, 1)
+}
+
+// normalisedScores is scores for values not yet normalised: the value of a
+// char feature is values[n]·normChar, of a word feature values[n]·normWord,
+// rounded as vectorize rounds it, so the scores are the same to the bit.
+func (c *Classifier) normalisedScores(dst []float64, x []touchedFeature, values []float64, normChar, normWord float64) {
+	k, numChar := len(c.classes), int32(c.vec.numChar)
 	values = values[:len(x)]
 	if k == 4 { // the lesson's four tags: the sums stay in registers
 		z0, z1, z2, z3 := float64(c.bias[0]), float64(c.bias[1]), float64(c.bias[2]), float64(c.bias[3])
 		for n, f := range x {
 			v := values[n]
+			if f.idx < numChar {
+				v *= normChar
+			} else {
+				v *= normWord
+			}
 			j := int(f.idx) * 4
 			w := c.weights[j : j+4 : j+4]
 			z0 += v * float64(w[0])
@@ -217,6 +230,11 @@ func (c *Classifier) scores(dst []float64, x []touchedFeature, values []float64)
 	}
 	for n, f := range x {
 		v := values[n]
+		if f.idx < numChar {
+			v *= normChar
+		} else {
+			v *= normWord
+		}
 		j := int(f.idx) * k
 		w := c.weights[j : j+k]
 		for i, wi := range w {

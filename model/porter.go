@@ -29,14 +29,14 @@ func Stem(word string, lower bool) string {
 	return string(stemSteps([]byte(word), 0))
 }
 
-// stemInPlace replaces the word dst[start:] by its stem, as Stem(word,
-// false) would. Stems are never longer than their word, so it works in
-// place and allocates nothing.
+// stemInPlace replaces the word dst[start:], which is ASCII (as Clean's
+// words are), by its stem, as Stem(word, false) would. Stems are never
+// longer than their word, so it works in place and allocates nothing.
 func stemInPlace(dst []byte, start int) []byte {
 	if irregular, ok := irregularStem(dst[start:]); ok {
 		return append(dst[:start], irregular...)
 	}
-	if utf8.RuneCount(dst[start:]) <= 2 {
+	if len(dst)-start <= 2 { // the word is ASCII: bytes are letters
 		return dst
 	}
 	return stemSteps(dst, start)
@@ -97,7 +97,13 @@ func irregularStem(w []byte) (string, bool) {
 type stemmer struct{ b []byte }
 
 func (w *stemmer) hasSuffix(s string) bool {
-	return len(w.b) >= len(s) && string(w.b[len(w.b)-len(s):]) == s
+	// The last byte first: most suffixes differ there, without a call to
+	// compare the rest.
+	n := len(w.b)
+	if len(s) == 0 {
+		return true
+	}
+	return n >= len(s) && w.b[n-1] == s[len(s)-1] && string(w.b[n-len(s):]) == s
 }
 
 // replace replaces the last n bytes by repl (len(repl) <= n + 1 only when

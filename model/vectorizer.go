@@ -432,10 +432,24 @@ func (s *vectorScratch) shrink() {
 // the word block is then multiplied by cfg.wordWeight. N-grams outside the
 // vocabulary are ignored.
 func (v *vectorizer) vectorize(text []byte, s *vectorScratch) textCounts {
+	n := v.countFeatures(text, s)
+	normChar, normWord := v.weigh(s)
+	for i, t := range s.touched {
+		if t.idx < int32(v.numChar) {
+			s.values[i] *= normChar
+		} else {
+			s.values[i] *= normWord
+		}
+	}
+	return n
+}
+
+// countFeatures extracts the n-grams of text and counts its features in
+// s.touched.
+func (v *vectorizer) countFeatures(text []byte, s *vectorScratch) textCounts {
 	v.cfg.extract(text, &s.extraction)
 	ngrams := len(s.hashes)
 	known := v.count(s) // overwrites s.hashes
-	v.weigh(s)
 	return textCounts{words: s.words, ngrams: ngrams, known: known, features: len(s.touched)}
 }
 
@@ -501,9 +515,10 @@ func (v *vectorizer) lookupAll(hashes []uint64) []uint64 {
 	return hashes[:m]
 }
 
-// weigh turns the counts of s.touched into normalised TF-IDF values in
-// s.values and clears s.seen.
-func (v *vectorizer) weigh(s *vectorScratch) {
+// weigh writes the TF-IDF values of s.touched, before normalisation, to
+// s.values, clears s.seen, and returns the factors that normalise the char
+// block and the word block.
+func (v *vectorizer) weigh(s *vectorScratch) (normChar, normWord float64) {
 	seen, touched := s.seen, s.touched
 	values := slices.Grow(s.values[:0], len(touched))[:len(touched)]
 	numChar, sublinearTF := int32(v.numChar), v.cfg.sublinearTF
@@ -523,21 +538,14 @@ func (v *vectorizer) weigh(s *vectorScratch) {
 			sumWord += x * x
 		}
 	}
-	normChar, normWord := 0.0, 0.0
+	s.values = values
 	if sumChar > 0 {
 		normChar = 1 / math.Sqrt(sumChar)
 	}
 	if sumWord > 0 {
 		normWord = v.cfg.wordWeight / math.Sqrt(sumWord)
 	}
-	for n := range touched {
-		if touched[n].idx < numChar {
-			values[n] *= normChar
-		} else {
-			values[n] *= normWord
-		}
-	}
-	s.values = values
+	return normChar, normWord
 }
 
 // transform appends the TF-IDF vector of a cleaned text (see vectorize) to
