@@ -169,7 +169,7 @@ func (s *Server) Liveness(ctx context.Context, _ gen.LivenessRequestObject) (gen
 }
 
 // Readiness implements GET /health/ready: a model is loaded and the
-// registry's database answers.
+// registry's database answers and can be written.
 func (s *Server) Readiness(ctx context.Context, _ gen.ReadinessRequestObject) (gen.ReadinessResponseObject, error) {
 	if !s.Ready() {
 		return nil, errNotReady
@@ -179,6 +179,10 @@ func (s *Server) Readiness(ctx context.Context, _ gen.ReadinessRequestObject) (g
 	if err := s.store.Ping(pctx); err != nil {
 		s.log.Error("readiness: database does not answer", slog.String("error", err.Error()))
 		return nil, problemError(http.StatusServiceUnavailable, typeNotReady, "the registry's database does not answer")
+	}
+	if err := s.writable.check(pctx, s.store); err != nil {
+		s.log.Error("readiness: registry cannot write", slog.String("error", err.Error()))
+		return nil, problemError(http.StatusServiceUnavailable, typeNotReady, "the registry's database cannot be written")
 	}
 	e := metaFrom(ctx, http.StatusOK)
 	resp := gen.Readiness200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url}

@@ -90,10 +90,18 @@ type testConfig struct {
 	notServing bool
 }
 
+// testStore is what a test server's parts need of the registry's
+// database; *registry.SQLStore is one.
+type testStore interface {
+	Store
+	serving.Store
+	registry.BatchStore
+}
+
 // wireServer builds a server over store and reg as main does, with the
 // serving lifecycle and the batch runner. With run, both run until the
 // test ends, stopped as main stops them: the runner, then serving.
-func wireServer(t testing.TB, store *registry.SQLStore, reg *registry.Registry, run bool, tc testConfig) *Server {
+func wireServer(t testing.TB, store testStore, reg *registry.Registry, run bool, tc testConfig) *Server {
 	t.Helper()
 	if tc.Logger == nil {
 		tc.Logger = slog.New(slog.NewJSONHandler(testWriter{t}, nil))
