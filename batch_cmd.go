@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,14 @@ func runBatch(ctx context.Context, args []string, e env) error {
 	for _, b := range bad {
 		fmt.Fprintf(e.stderr, "%s:%v (skipped)\n", *input, b)
 	}
+	// The API's rule for ids, so that GET /predictions/{item-id} finds each.
+	all = slices.DeleteFunc(all, func(it registry.Item) bool {
+		err := server.CheckItemID(it.ID)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "%s: item %q: %v (skipped)\n", *input, it.ID, err)
+		}
+		return err != nil
+	})
 	items := all
 	if shards > 1 {
 		items = make([]registry.Item, 0, len(all)/shards+1)
@@ -81,16 +90,16 @@ func runBatch(ctx context.Context, args []string, e env) error {
 	}
 
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	store, reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
-	defer reg.Store().Close()
+	defer store.Close()
 	if _, err := reg.ImportIfEmpty(ctx, *name, *artifacts, batchCreator); err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
 	if *version == 0 {
-		m, err := reg.Store().Model(ctx, *name)
+		m, err := store.Model(ctx, *name)
 		if err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}
@@ -99,12 +108,13 @@ func runBatch(ctx context.Context, args []string, e env) error {
 		}
 		*version = m.ServingVersion
 	}
-	if _, err := reg.Store().Version(ctx, *name, *version); err != nil {
+	if _, err := store.Version(ctx, *name, *version); err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
 
 	replica := fmt.Sprintf("%s-batch-%d", defaultReplicaID(), os.Getpid())
-	queue, err := openQueue(ctx, reg, log, *workers, replica, 10*time.Second)
+	queue, err := batch.NewQueue(ctx, batch.Config{Store: store, Load: batch.RegistryLoader(store, reg), Logger: log,
+		Workers: *workers, Replica: replica, StopTimeout: 10 * time.Second})
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
@@ -140,7 +150,7 @@ func runBatch(ctx context.Context, args []string, e env) error {
 	runDone := make(chan error, 1)
 	go func() { runDone <- queue.Run(runCtx) }()
 	bar := newProgress(e.stderr, job.Total)
-	job, err = waitForJob(runCtx, reg.Store(), job.ID, func(j registry.Job) { bar.set(j.Done) })
+	job, err = waitForJob(runCtx, store, job.ID, func(j registry.Job) { bar.set(j.Done) })
 	bar.finish()
 	stop()
 	if rerr := <-runDone; rerr != nil && err == nil {

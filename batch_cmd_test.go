@@ -47,10 +47,10 @@ func TestCLIBatch(t *testing.T) {
 	require.NoError(t, err, stderr)
 
 	ctx := context.Background()
-	reg, err := openRegistry(ctx, dataDir, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	store, _, err := openRegistry(ctx, dataDir, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
-	defer reg.Store().Close()
-	jobs, err := reg.Store().Jobs(ctx, "", registry.JobKey{}, 10)
+	defer store.Close()
+	jobs, err := store.Jobs(ctx, "", registry.JobKey{}, 10)
 	require.NoError(t, err)
 	require.Len(t, jobs, 2, "one job per input and shard")
 	assert.Equal(t, 1250, jobs[0].Total, "shard 1/2 has every other row")
@@ -61,7 +61,7 @@ func TestCLIBatch(t *testing.T) {
 		assert.Equal(t, batchCreator, j.CreatedBy)
 	}
 	for _, id := range []string{"row-0000", "row-2499"} {
-		_, err := reg.Store().Prediction(ctx, "tagifai", 1, id)
+		_, err := store.Prediction(ctx, "tagifai", 1, id)
 		assert.NoError(t, err, id)
 	}
 

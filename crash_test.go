@@ -116,6 +116,7 @@ func secondArtifact(t *testing.T) []byte {
 // upload; after a restart it serves the previous version and the registry
 // is intact. A completed upload survives a SIGKILL right after it.
 func TestCrashDuringUpload(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	key := createAdmin(t, dataDir)
 	v2 := secondArtifact(t)
@@ -170,7 +171,7 @@ func TestCrashDuringUpload(t *testing.T) {
 	assert.Equal(t, 2.0, health["data"].(map[string]any)["version"], "the serving pointer survived SIGKILL")
 	assert.Equal(t, "second-run", health["data"].(map[string]any)["run_id"])
 
-	leftovers, err := filepath.Glob(filepath.Join(dataDir, "artifacts", "tagifai", ".upload-*"))
+	leftovers, err := filepath.Glob(filepath.Join(dataDir, "artifacts", "tagifai", ".*"))
 	require.NoError(t, err)
 	assert.Empty(t, leftovers, "temporary files of interrupted uploads are cleaned up at start")
 }
@@ -180,6 +181,7 @@ func TestCrashDuringUpload(t *testing.T) {
 // exactly once. TestPostgresCrashDuringBatchJob does the same on
 // PostgreSQL.
 func TestCrashDuringBatchJob(t *testing.T) {
+	t.Parallel()
 	crashDuringBatchJob(t)
 }
 

@@ -142,8 +142,8 @@ func ReadItems(r io.Reader, maxItems int) (items []registry.Item, bad []*RowErro
 			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("id must not contain control character %U (at byte %d)", c, at)})
 		case utf8.RuneCountInString(text) > MaxTextLen:
 			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: text longer than %d characters", id, MaxTextLen)})
-		case len(id) > 128:
-			bad = append(bad, &RowError{Line: line, Err: errors.New("id longer than 128 bytes")})
+		case utf8.RuneCountInString(id) > 128:
+			bad = append(bad, &RowError{Line: line, Err: errors.New("id longer than 128 characters")})
 		default:
 			items = append(items, registry.Item{ID: id, Text: text})
 		}

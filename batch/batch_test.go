@@ -67,8 +67,16 @@ func TestReadItems(t *testing.T) {
 	}
 }
 
+// testReg is a registry and its store.
+type testReg struct {
+	*registry.Registry
+	store *registry.SQLStore
+}
+
+func (r testReg) Store() *registry.SQLStore { return r.store }
+
 // testRegistry opens a registry holding the committed model as version 1.
-func testRegistry(t *testing.T) (*registry.Registry, *model.Classifier) {
+func testRegistry(t *testing.T) (testReg, *model.Classifier) {
 	t.Helper()
 	return testRegistryAt(t, filepath.Join(t.TempDir(), "registry.db"))
 }
@@ -76,7 +84,7 @@ func testRegistry(t *testing.T) (*registry.Registry, *model.Classifier) {
 // testRegistryAt opens the registry whose database is at path, importing
 // the committed model as version 1 if it is empty: several calls with one
 // path are several replicas sharing a database.
-func testRegistryAt(t *testing.T, path string) (*registry.Registry, *model.Classifier) {
+func testRegistryAt(t *testing.T, path string) (testReg, *model.Classifier) {
 	t.Helper()
 	ctx := context.Background()
 	store, err := registry.OpenSQLite(ctx, path)
@@ -88,7 +96,7 @@ func testRegistryAt(t *testing.T, path string) (*registry.Registry, *model.Class
 	require.NoError(t, err)
 	art, _, err := reg.Open(ctx, "tagifai", 1)
 	require.NoError(t, err)
-	return reg, art.Classifier
+	return testReg{reg, store}, art.Classifier
 }
 
 func loaderOf(c *model.Classifier) Loader {
@@ -96,7 +104,7 @@ func loaderOf(c *model.Classifier) Loader {
 }
 
 // waitFor polls a job until it finishes.
-func waitFor(t *testing.T, store registry.Store, id string) registry.Job {
+func waitFor(t *testing.T, store *registry.SQLStore, id string) registry.Job {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -112,7 +120,7 @@ func waitFor(t *testing.T, store registry.Store, id string) registry.Job {
 }
 
 // allPredictions pages through a job's predictions.
-func allPredictions(t *testing.T, store registry.Store, id string) []registry.StoredPrediction {
+func allPredictions(t *testing.T, store *registry.SQLStore, id string) []registry.StoredPrediction {
 	t.Helper()
 	var out []registry.StoredPrediction
 	from := 0
@@ -139,9 +147,9 @@ func items(n int, prefix string) []registry.Item {
 // startQueue opens a queue over reg's database as replica, with workers
 // workers, and runs it until the test ends; jobs, when not nil, replaces
 // the store its workers use.
-func startQueue(t *testing.T, reg *registry.Registry, load Loader, replica string, workers int, jobs registry.BatchStore) *Queue {
+func startQueue(t *testing.T, reg testReg, load Loader, replica string, workers int, jobs registry.BatchStore) *Queue {
 	t.Helper()
-	q, err := NewQueue(context.Background(), Config{Store: reg.Store().(*registry.SQLStore), Jobs: jobs, Load: load,
+	q, err := NewQueue(context.Background(), Config{Store: reg.Store(), Jobs: jobs, Load: load,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Workers: workers, Replica: replica, StopTimeout: 5 * time.Second})
 	require.NoError(t, err)
 	ctx, stop := context.WithCancel(context.Background())
@@ -201,7 +209,7 @@ func TestReplicasShareJob(t *testing.T) {
 	for name, database := range databases {
 		t.Run(name, func(t *testing.T) {
 			open := database(t)
-			replica := func() (*registry.Registry, *model.Classifier) {
+			replica := func() (testReg, *model.Classifier) {
 				ctx := context.Background()
 				store, err := open(ctx)
 				require.NoError(t, err)
@@ -212,7 +220,7 @@ func TestReplicasShareJob(t *testing.T) {
 				require.NoError(t, err)
 				art, _, err := reg.Open(ctx, "tagifai", 1)
 				require.NoError(t, err)
-				return reg, art.Classifier
+				return testReg{reg, store}, art.Classifier
 			}
 			regA, c := replica()
 			regB, _ := replica()
@@ -262,7 +270,7 @@ func TestQueueSkipsStoredItems(t *testing.T) {
 func TestQueueFailsJobOfMissingVersion(t *testing.T) {
 	t.Parallel()
 	reg, _ := testRegistry(t)
-	q := startQueue(t, reg, RegistryLoader(reg), "replica-a", 1, nil)
+	q := startQueue(t, reg, RegistryLoader(reg.Store(), reg.Registry), "replica-a", 1, nil)
 	job := newJob("0000000000000004", 1)
 	job.Version = 7
 	_, _, err := q.Submit(context.Background(), job, items(1, "x"))
@@ -329,7 +337,7 @@ func TestQueueStopsWhenStoreHangs(t *testing.T) {
 	t.Parallel()
 	reg, c := testRegistry(t)
 	hung := hangingStore{BatchStore: reg.Store(), entered: make(chan struct{}), hadDeadline: make(chan bool, 1)}
-	q, err := NewQueue(context.Background(), Config{Store: reg.Store().(*registry.SQLStore), Jobs: hung, Load: loaderOf(c),
+	q, err := NewQueue(context.Background(), Config{Store: reg.Store(), Jobs: hung, Load: loaderOf(c),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Replica: "replica-a", StopTimeout: 100 * time.Millisecond})
 	require.NoError(t, err)
 	ctx, stop := context.WithCancel(context.Background())

@@ -10,9 +10,10 @@ import (
 // loaderCache bounds how many versions RegistryLoader keeps loaded.
 const loaderCache = 4
 
-// RegistryLoader loads versions from reg, keeping the last few loaded; a
-// version deleted and uploaded again with other bytes is loaded again.
-func RegistryLoader(reg *registry.Registry) Loader {
+// RegistryLoader loads versions from reg, whose database is store, keeping
+// the last few loaded; a version deleted and uploaded again with other
+// bytes is loaded again.
+func RegistryLoader(store registry.Store, reg *registry.Registry) Loader {
 	type key struct {
 		name     string
 		version  int
@@ -22,7 +23,7 @@ func RegistryLoader(reg *registry.Registry) Loader {
 	cache := map[key]Classifier{}
 	var order []key
 	return func(ctx context.Context, name string, version int) (Classifier, error) {
-		v, err := reg.Store().Version(ctx, name, version)
+		v, err := store.Version(ctx, name, version)
 		if err != nil {
 			return nil, err
 		}

@@ -124,6 +124,27 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for OipContentEncoding.
+const (
+	OipContentEncodingDeflate  OipContentEncoding = "deflate"
+	OipContentEncodingGzip     OipContentEncoding = "gzip"
+	OipContentEncodingIdentity OipContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipContentEncoding enum.
+func (e OipContentEncoding) Valid() bool {
+	switch e {
+	case OipContentEncodingDeflate:
+		return true
+	case OipContentEncodingGzip:
+		return true
+	case OipContentEncodingIdentity:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListBatchJobsParamsStatus.
 const (
 	ListBatchJobsParamsStatusFailed    ListBatchJobsParamsStatus = "failed"
@@ -142,6 +163,48 @@ func (e ListBatchJobsParamsStatus) Valid() bool {
 	case ListBatchJobsParamsStatusRunning:
 		return true
 	case ListBatchJobsParamsStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OipInferParamsContentEncoding.
+const (
+	OipInferParamsContentEncodingDeflate  OipInferParamsContentEncoding = "deflate"
+	OipInferParamsContentEncodingGzip     OipInferParamsContentEncoding = "gzip"
+	OipInferParamsContentEncodingIdentity OipInferParamsContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipInferParamsContentEncoding enum.
+func (e OipInferParamsContentEncoding) Valid() bool {
+	switch e {
+	case OipInferParamsContentEncodingDeflate:
+		return true
+	case OipInferParamsContentEncodingGzip:
+		return true
+	case OipInferParamsContentEncodingIdentity:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OipVersionInferParamsContentEncoding.
+const (
+	OipVersionInferParamsContentEncodingDeflate  OipVersionInferParamsContentEncoding = "deflate"
+	OipVersionInferParamsContentEncodingGzip     OipVersionInferParamsContentEncoding = "gzip"
+	OipVersionInferParamsContentEncodingIdentity OipVersionInferParamsContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipVersionInferParamsContentEncoding enum.
+func (e OipVersionInferParamsContentEncoding) Valid() bool {
+	switch e {
+	case OipVersionInferParamsContentEncodingDeflate:
+		return true
+	case OipVersionInferParamsContentEncodingGzip:
+		return true
+	case OipVersionInferParamsContentEncodingIdentity:
 		return true
 	default:
 		return false
@@ -215,10 +278,17 @@ type ArgsEnvelope struct {
 
 // BatchItem One item to predict.
 type BatchItem struct {
-	// Id The item's id; `GET /predictions/{item-id}` finds it by this.
+	// Id An item's id; `GET /predictions/{item-id}` finds the item's prediction by it. One rule
+	// holds wherever an id is given (a JSON or CSV batch, the path of a lookup): 1 to 128
+	// characters (Unicode code points of the id itself, not of its percent-encoded form in a
+	// URL), no control character (U+0000 to U+001F, U+007F to U+009F), and neither `.` nor
+	// `..`, which URL clients remove as path segments. Any other character may be used, `/`,
+	// `?`, `#`, `%` and spaces included: percent-encode the id in the path
+	// (`/predictions/a%2Fb` for `a/b`).
+	//
 	//
 	// Example: 6
-	Id string `json:"id"`
+	Id ItemId `json:"id"`
 
 	// Text The project's title and description joined by a space.
 	//
@@ -601,6 +671,17 @@ type HealthEnvelope struct {
 	Url string `json:"url"`
 }
 
+// ItemId An item's id; `GET /predictions/{item-id}` finds the item's prediction by it. One rule
+// holds wherever an id is given (a JSON or CSV batch, the path of a lookup): 1 to 128
+// characters (Unicode code points of the id itself, not of its percent-encoded form in a
+// URL), no control character (U+0000 to U+001F, U+007F to U+009F), and neither `.` nor
+// `..`, which URL clients remove as path segments. Any other character may be used, `/`,
+// `?`, `#`, `%` and spaces included: percent-encode the id in the path
+// (`/predictions/a%2Fb` for `a/b`).
+//
+// Example: 6
+type ItemId = string
+
 // Metrics Precision, recall and F1 (weighted by support where several classes are involved).
 type Metrics struct {
 	// F1 F1, the harmonic mean of precision and recall.
@@ -749,6 +830,279 @@ type NewUserEnvelope struct {
 	//
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
+}
+
+// OipConfigTensor A tensor of a Triton model configuration.
+type OipConfigTensor struct {
+	// DataType The tensor's Triton data type.
+	//
+	// Example: TYPE_STRING
+	DataType string `json:"data_type"`
+
+	// Dims The tensor's shape without the batch dimension.
+	//
+	// Example: [1]
+	Dims []int64 `json:"dims"`
+
+	// Name The tensor's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+}
+
+// OipError An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipError struct {
+	// Error What went wrong, for a person.
+	//
+	// Example: model 'nope' is unknown
+	Error string `json:"error"`
+}
+
+// OipInferenceRequest An inference request. Other members (such as `model_name`, which the KServe client sends) are ignored.
+type OipInferenceRequest struct {
+	// Id An id that the response echoes.
+	//
+	// Example: req-42
+	Id *string `json:"id,omitempty"`
+
+	// Inputs The input tensors; tagifai takes one, `text`.
+	Inputs []OipRequestInput `json:"inputs"`
+
+	// Outputs The outputs to return; all of them when absent.
+	Outputs *[]OipRequestOutput `json:"outputs,omitempty"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipInferenceResponse An inference response.
+type OipInferenceResponse struct {
+	// Id The request's id.
+	//
+	// Example: req-42
+	Id *string `json:"id,omitempty"`
+
+	// ModelName The model that answered.
+	//
+	// Example: tagifai
+	ModelName string `json:"model_name"`
+
+	// ModelVersion The version that answered.
+	//
+	// Example: 1
+	ModelVersion *string `json:"model_version,omitempty"`
+
+	// Outputs The outputs.
+	Outputs []OipResponseOutput `json:"outputs"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipLive Liveness.
+type OipLive struct {
+	// Live Always true when the server answers.
+	//
+	// Example: true
+	Live bool `json:"live"`
+}
+
+// OipModelConfig A minimal Triton model configuration.
+type OipModelConfig struct {
+	// Backend The backend that runs the model.
+	//
+	// Example: tagifai
+	Backend string `json:"backend"`
+
+	// Input The inputs, without the batch dimension.
+	Input []OipConfigTensor `json:"input"`
+
+	// MaxBatchSize The most texts one request may carry.
+	//
+	// Example: 1000
+	MaxBatchSize int `json:"max_batch_size"`
+
+	// Name The model's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Output The outputs, without the batch dimension.
+	Output []OipConfigTensor `json:"output"`
+
+	// Platform The framework that runs the model.
+	//
+	// Example: tagifai
+	Platform string `json:"platform"`
+}
+
+// OipModelMetadata A model version's metadata.
+type OipModelMetadata struct {
+	// Inputs The model's inputs.
+	Inputs []OipTensorMetadata `json:"inputs"`
+
+	// Name The model's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Outputs The model's outputs.
+	Outputs []OipTensorMetadata `json:"outputs"`
+
+	// Parameters What tagifai adds to a model's metadata.
+	Parameters *OipModelParameters `json:"parameters,omitempty"`
+
+	// Platform The framework that runs the model.
+	//
+	// Example: tagifai
+	Platform string `json:"platform"`
+
+	// Versions The versions that may be named in the path.
+	//
+	// Example: ["1","2"]
+	Versions *[]string `json:"versions,omitempty"`
+}
+
+// OipModelParameters What tagifai adds to a model's metadata.
+type OipModelParameters struct {
+	// Labels The classes, in the column order of `probabilities`.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Version The version this metadata describes.
+	//
+	// Example: 1
+	Version string `json:"version"`
+}
+
+// OipParameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+//
+// Example: {"binary_data_output":true}
+type OipParameters map[string]interface{}
+
+// OipReady Readiness of the server or of a model.
+type OipReady struct {
+	// Name The model's name, for a model's readiness.
+	//
+	// Example: tagifai
+	Name *string `json:"name,omitempty"`
+
+	// Ready True; a server or model that is not ready answers 503.
+	//
+	// Example: true
+	Ready bool `json:"ready"`
+}
+
+// OipRequestInput An input tensor.
+type OipRequestInput struct {
+	// Data The elements, flat or nested in row-major order; absent when `parameters.binary_data_size` says they follow the JSON header.
+	//
+	// Example: ["Object detection with CNNs."]
+	Data interface{} `json:"data,omitempty"`
+
+	// Datatype The tensor's data type; `text` is BYTES.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The input's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [1]
+	Shape []int64 `json:"shape"`
+}
+
+// OipRequestOutput An output to return.
+type OipRequestOutput struct {
+	// Name The output's name.
+	//
+	// Example: probabilities
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipResponseOutput An output tensor.
+type OipResponseOutput struct {
+	// Data The elements in row-major order; absent when the output is binary.
+	//
+	// Example: ["computer-vision"]
+	Data *[]interface{} `json:"data,omitempty"`
+
+	// Datatype The tensor's data type.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The output's name, as requested.
+	//
+	// Example: tag
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [1]
+	Shape []int64 `json:"shape"`
+}
+
+// OipServerMetadata The server's metadata.
+type OipServerMetadata struct {
+	// Extensions The protocol extensions the server supports.
+	//
+	// Example: ["binary_tensor_data","classification"]
+	Extensions []string `json:"extensions"`
+
+	// Name The server's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Version The server's version (the API's).
+	//
+	// Example: 1.0.0
+	Version string `json:"version"`
+}
+
+// OipTensorMetadata An input or output tensor of the model; -1 is a dimension of any size.
+type OipTensorMetadata struct {
+	// Datatype The tensor's data type.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The tensor's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [-1]
+	Shape []int64 `json:"shape"`
 }
 
 // Performance The performance report. With a filter, only that part is present.
@@ -950,7 +1304,9 @@ type Problem struct {
 	// `too_short`, `too_long`, `too_few`, `too_many`, `pattern`, `enum`,
 	// `extra_field`, `invalid`, `not_found`, `route_not_found`,
 	// `method_not_allowed`, `body_too_large`, `unsupported_media_type`,
-	// `unauthorized`, `forbidden`, `conflict`, `internal` or `not_ready`.
+	// `unauthorized`, `forbidden`, `conflict`, `internal`, `not_ready`,
+	// `malformed_request`, `headers_too_large`, `unsupported_transfer_encoding`
+	// or `unsupported_http_version`.
 	//
 	//
 	// Example: missing
@@ -1308,6 +1664,15 @@ type JobID = string
 // ModelName defines model for ModelName.
 type ModelName = string
 
+// OipContentEncoding defines model for OipContentEncoding.
+type OipContentEncoding string
+
+// OipHeaderLength defines model for OipHeaderLength.
+type OipHeaderLength = int64
+
+// OipVersion defines model for OipVersion.
+type OipVersion = string
+
 // Version defines model for Version.
 type Version = int
 
@@ -1331,6 +1696,51 @@ type NotFound = ErrorEnvelope
 
 // NotReady An error's envelope.
 type NotReady = ErrorEnvelope
+
+// OipBadRequest An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipBadRequest = OipError
+
+// OipForbidden An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipForbidden = OipError
+
+// OipInternalError An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipInternalError = OipError
+
+// OipMethodNotAllowed An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipMethodNotAllowed = OipError
+
+// OipNotFound An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipNotFound = OipError
+
+// OipNotReady An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipNotReady = OipError
+
+// OipPayloadTooLarge An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipPayloadTooLarge = OipError
+
+// OipUnauthorized An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipUnauthorized = OipError
+
+// OipUnsupportedMediaType An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipUnsupportedMediaType = OipError
 
 // PayloadTooLarge An error's envelope.
 type PayloadTooLarge = ErrorEnvelope
@@ -1380,6 +1790,34 @@ type GetPerformanceParams struct {
 	Filter *PerformanceFilter `form:"filter,omitempty" json:"filter,omitempty"`
 }
 
+// OipInferParams defines parameters for OipInfer.
+type OipInferParams struct {
+	// InferenceHeaderContentLength Binary tensor data extension: the length in bytes of the JSON header that
+	// starts the body; the raw tensors follow it. 0 means the whole body is the
+	// one element of the input `text`.
+	InferenceHeaderContentLength *OipHeaderLength `json:"Inference-Header-Content-Length,omitempty"`
+
+	// ContentEncoding How the body is compressed; the body limit applies to the decompressed bytes.
+	ContentEncoding *OipInferParamsContentEncoding `json:"Content-Encoding,omitempty"`
+}
+
+// OipInferParamsContentEncoding defines parameters for OipInfer.
+type OipInferParamsContentEncoding string
+
+// OipVersionInferParams defines parameters for OipVersionInfer.
+type OipVersionInferParams struct {
+	// InferenceHeaderContentLength Binary tensor data extension: the length in bytes of the JSON header that
+	// starts the body; the raw tensors follow it. 0 means the whole body is the
+	// one element of the input `text`.
+	InferenceHeaderContentLength *OipHeaderLength `json:"Inference-Header-Content-Length,omitempty"`
+
+	// ContentEncoding How the body is compressed; the body limit applies to the decompressed bytes.
+	ContentEncoding *OipVersionInferParamsContentEncoding `json:"Content-Encoding,omitempty"`
+}
+
+// OipVersionInferParamsContentEncoding defines parameters for OipVersionInfer.
+type OipVersionInferParamsContentEncoding string
+
 // CreateBatchJobJSONRequestBody defines body for CreateBatchJob for application/json ContentType.
 type CreateBatchJobJSONRequestBody = BatchJobRequest
 
@@ -1394,6 +1832,12 @@ type PredictJSONRequestBody = PredictRequest
 
 // CreateUserJSONRequestBody defines body for CreateUser for application/json ContentType.
 type CreateUserJSONRequestBody = CreateUserRequest
+
+// OipInferJSONRequestBody defines body for OipInfer for application/json ContentType.
+type OipInferJSONRequestBody = OipInferenceRequest
+
+// OipVersionInferJSONRequestBody defines body for OipVersionInfer for application/json ContentType.
+type OipVersionInferJSONRequestBody = OipInferenceRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1595,7 +2039,10 @@ type ClientInterface interface {
 	// Readiness Readiness probe
 	//
 	// Answers 200 once a model is loaded and the server can answer predictions,
-	// 503 before that. A load balancer sends traffic only to ready servers.
+	// 503 before that, and 503 while the registry's database does not answer or
+	// cannot be written (its files cannot be opened for writing, or a PostgreSQL
+	// session is read-only; checked at most once a second). A load balancer sends
+	// traffic only to ready servers.
 	//
 	// Corresponds with GET /health/ready (the `Readiness` operationId).
 	Readiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1754,7 +2201,7 @@ type ClientInterface interface {
 	// by an old version is never served as a current one.
 	//
 	// Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
-	GetStoredPrediction(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetStoredPrediction(ctx context.Context, itemId ItemId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListUsers List users
 	//
@@ -1789,6 +2236,153 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 	RevokeUser(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	//
+	// The server's name, version and the protocol extensions it supports
+	// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+	// it answers errors as `{"error": "..."}`, not in the envelope.
+	//
+	// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+	OipServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerLive Server liveness (Open Inference Protocol)
+	//
+	// The process answers HTTP, with or without a model.
+	//
+	// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+	OipServerLive(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerReady Server readiness (Open Inference Protocol)
+	//
+	// A model is loaded and the registry's database answers, as for
+	// `GET /health/ready`; 503 otherwise.
+	//
+	// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+	OipServerReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	//
+	// The model's input and output tensors, the versions that may be named in
+	// the path, and in `parameters` the class labels (the column order of
+	// `probabilities`) and the serving version, which answers requests
+	// without a version.
+	//
+	// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+	OipModelMetadata(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelConfig Model configuration (Triton)
+	//
+	// A minimal Triton model configuration, which tools such as perf_analyzer
+	// read before they send requests: batches of up to 1000 texts, one string
+	// per batch element.
+	//
+	// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+	OipModelConfig(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipInferWithBody Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithBody(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipInfer Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInfer(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelReady Model readiness (Open Inference Protocol)
+	//
+	// The model has a serving version loaded; 503 while it has not.
+	//
+	// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+	OipModelReady(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	//
+	// Like `GET /v2/models/{model-name}`, for a version named in the path.
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+	OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionConfig Model version configuration (Triton)
+	//
+	// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+	OipModelVersionConfig(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipVersionInferWithBody Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithBody(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInfer(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	//
+	// The version can answer requests (loading it if it is not loaded yet).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+	OipModelVersionReady(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // HealthCheck Health check
@@ -2017,7 +2611,10 @@ func (c *Client) Liveness(ctx context.Context, reqEditors ...RequestEditorFn) (*
 // Readiness Readiness probe
 //
 // Answers 200 once a model is loaded and the server can answer predictions,
-// 503 before that. A load balancer sends traffic only to ready servers.
+// 503 before that, and 503 while the registry's database does not answer or
+// cannot be written (its files cannot be opened for writing, or a PostgreSQL
+// session is read-only; checked at most once a second). A load balancer sends
+// traffic only to ready servers.
 //
 // Corresponds with GET /health/ready (the `Readiness` operationId).
 func (c *Client) Readiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2326,7 +2923,7 @@ func (c *Client) Predict(ctx context.Context, body PredictJSONRequestBody, reqEd
 // by an old version is never served as a current one.
 //
 // Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
-func (c *Client) GetStoredPrediction(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) GetStoredPrediction(ctx context.Context, itemId ItemId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetStoredPredictionRequest(c.Server, itemId)
 	if err != nil {
 		return nil, err
@@ -2402,6 +2999,283 @@ func (c *Client) CreateUser(ctx context.Context, body CreateUserJSONRequestBody,
 // Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 func (c *Client) RevokeUser(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeUserRequest(c.Server, userName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerMetadata Server metadata (Open Inference Protocol)
+//
+// The server's name, version and the protocol extensions it supports
+// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+// it answers errors as `{"error": "..."}`, not in the envelope.
+//
+// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+func (c *Client) OipServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerMetadataRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerLive Server liveness (Open Inference Protocol)
+//
+// The process answers HTTP, with or without a model.
+//
+// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+func (c *Client) OipServerLive(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerLiveRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerReady Server readiness (Open Inference Protocol)
+//
+// A model is loaded and the registry's database answers, as for
+// `GET /health/ready`; 503 otherwise.
+//
+// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+func (c *Client) OipServerReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerReadyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelMetadata Model metadata (Open Inference Protocol)
+//
+// The model's input and output tensors, the versions that may be named in
+// the path, and in `parameters` the class labels (the column order of
+// `probabilities`) and the serving version, which answers requests
+// without a version.
+//
+// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+func (c *Client) OipModelMetadata(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelMetadataRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelConfig Model configuration (Triton)
+//
+// A minimal Triton model configuration, which tools such as perf_analyzer
+// read before they send requests: batches of up to 1000 texts, one string
+// per batch element.
+//
+// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+func (c *Client) OipModelConfig(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelConfigRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipInferWithBody Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *Client) OipInferWithBody(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipInferRequestWithBody(c.Server, modelName, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipInfer Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *Client) OipInfer(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipInferRequest(c.Server, modelName, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelReady Model readiness (Open Inference Protocol)
+//
+// The model has a serving version loaded; 503 while it has not.
+//
+// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+func (c *Client) OipModelReady(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelReadyRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+//
+// Like `GET /v2/models/{model-name}`, for a version named in the path.
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+func (c *Client) OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionMetadataRequest(c.Server, modelName, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionConfig Model version configuration (Triton)
+//
+// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+func (c *Client) OipModelVersionConfig(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionConfigRequest(c.Server, modelName, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipVersionInferWithBody Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *Client) OipVersionInferWithBody(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipVersionInferRequestWithBody(c.Server, modelName, version, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipVersionInfer Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *Client) OipVersionInfer(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipVersionInferRequest(c.Server, modelName, version, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionReady Model version readiness (Open Inference Protocol)
+//
+// The version can answer requests (loading it if it is not loaded yet).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+func (c *Client) OipModelVersionReady(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionReadyRequest(c.Server, modelName, version)
 	if err != nil {
 		return nil, err
 	}
@@ -3271,7 +4145,7 @@ func NewPredictRequestWithBody(server string, contentType string, body io.Reader
 }
 
 // NewGetStoredPredictionRequest constructs an http.Request for the GetStoredPrediction method
-func NewGetStoredPredictionRequest(server string, itemId string) (*http.Request, error) {
+func NewGetStoredPredictionRequest(server string, itemId ItemId) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3398,6 +4272,465 @@ func NewRevokeUserRequest(server string, userName string) (*http.Request, error)
 	}
 
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipServerMetadataRequest constructs an http.Request for the OipServerMetadata method
+func NewOipServerMetadataRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipServerLiveRequest constructs an http.Request for the OipServerLive method
+func NewOipServerLiveRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/health/live")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipServerReadyRequest constructs an http.Request for the OipServerReady method
+func NewOipServerReadyRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/health/ready")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelMetadataRequest constructs an http.Request for the OipModelMetadata method
+func NewOipModelMetadataRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelConfigRequest constructs an http.Request for the OipModelConfig method
+func NewOipModelConfigRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/config", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipInferRequest calls the generic OipInfer builder with application/json body
+func NewOipInferRequest(server string, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOipInferRequestWithBody(server, modelName, params, "application/json", bodyReader)
+}
+
+// NewOipInferRequestWithBody constructs an http.Request for the OipInfer method, with any body, and a specified content type
+func NewOipInferRequestWithBody(server string, modelName ModelName, params *OipInferParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/infer", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.InferenceHeaderContentLength != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Inference-Header-Content-Length", *params.InferenceHeaderContentLength, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Inference-Header-Content-Length", headerParam0)
+		}
+
+		if params.ContentEncoding != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Content-Encoding", *params.ContentEncoding, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Content-Encoding", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewOipModelReadyRequest constructs an http.Request for the OipModelReady method
+func NewOipModelReadyRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/ready", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionMetadataRequest constructs an http.Request for the OipModelVersionMetadata method
+func NewOipModelVersionMetadataRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionConfigRequest constructs an http.Request for the OipModelVersionConfig method
+func NewOipModelVersionConfigRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/config", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipVersionInferRequest calls the generic OipVersionInfer builder with application/json body
+func NewOipVersionInferRequest(server string, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOipVersionInferRequestWithBody(server, modelName, version, params, "application/json", bodyReader)
+}
+
+// NewOipVersionInferRequestWithBody constructs an http.Request for the OipVersionInfer method, with any body, and a specified content type
+func NewOipVersionInferRequestWithBody(server string, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/infer", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.InferenceHeaderContentLength != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Inference-Header-Content-Length", *params.InferenceHeaderContentLength, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Inference-Header-Content-Length", headerParam0)
+		}
+
+		if params.ContentEncoding != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Content-Encoding", *params.ContentEncoding, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Content-Encoding", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionReadyRequest constructs an http.Request for the OipModelVersionReady method
+func NewOipModelVersionReadyRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/ready", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -3591,7 +4924,10 @@ type ClientWithResponsesInterface interface {
 	// ReadinessWithResponse Readiness probe
 	//
 	// Answers 200 once a model is loaded and the server can answer predictions,
-	// 503 before that. A load balancer sends traffic only to ready servers.
+	// 503 before that, and 503 while the registry's database does not answer or
+	// cannot be written (its files cannot be opened for writing, or a PostgreSQL
+	// session is read-only; checked at most once a second). A load balancer sends
+	// traffic only to ready servers.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3768,7 +5104,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
-	GetStoredPredictionWithResponse(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error)
+	GetStoredPredictionWithResponse(ctx context.Context, itemId ItemId, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error)
 
 	// ListUsersWithResponse List users
 	//
@@ -3807,6 +5143,171 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 	RevokeUserWithResponse(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*RevokeUserResponse, error)
+
+	// OipServerMetadataWithResponse Server metadata (Open Inference Protocol)
+	//
+	// The server's name, version and the protocol extensions it supports
+	// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+	// it answers errors as `{"error": "..."}`, not in the envelope.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+	OipServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerMetadataResponse, error)
+
+	// OipServerLiveWithResponse Server liveness (Open Inference Protocol)
+	//
+	// The process answers HTTP, with or without a model.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+	OipServerLiveWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerLiveResponse, error)
+
+	// OipServerReadyWithResponse Server readiness (Open Inference Protocol)
+	//
+	// A model is loaded and the registry's database answers, as for
+	// `GET /health/ready`; 503 otherwise.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+	OipServerReadyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerReadyResponse, error)
+
+	// OipModelMetadataWithResponse Model metadata (Open Inference Protocol)
+	//
+	// The model's input and output tensors, the versions that may be named in
+	// the path, and in `parameters` the class labels (the column order of
+	// `probabilities`) and the serving version, which answers requests
+	// without a version.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+	OipModelMetadataWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error)
+
+	// OipModelConfigWithResponse Model configuration (Triton)
+	//
+	// A minimal Triton model configuration, which tools such as perf_analyzer
+	// read before they send requests: batches of up to 1000 texts, one string
+	// per batch element.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+	OipModelConfigWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error)
+
+	// OipInferWithBodyWithResponse Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithBodyWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
+
+	// OipInferWithResponse Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
+
+	// OipModelReadyWithResponse Model readiness (Open Inference Protocol)
+	//
+	// The model has a serving version loaded; 503 while it has not.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+	OipModelReadyWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error)
+
+	// OipModelVersionMetadataWithResponse Model version metadata (Open Inference Protocol)
+	//
+	// Like `GET /v2/models/{model-name}`, for a version named in the path.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+	OipModelVersionMetadataWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error)
+
+	// OipModelVersionConfigWithResponse Model version configuration (Triton)
+	//
+	// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+	OipModelVersionConfigWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error)
+
+	// OipVersionInferWithBodyWithResponse Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithBodyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
+
+	// OipVersionInferWithResponse Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
+
+	// OipModelVersionReadyWithResponse Model version readiness (Open Inference Protocol)
+	//
+	// The version can answer requests (loading it if it is not loaded yet).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+	OipModelVersionReadyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error)
 }
 
 // HealthCheckResponse405Headers the declared response headers of an HTTP 405 response for HealthCheck
@@ -6137,6 +7638,947 @@ func (r RevokeUserResponse) ContentType() string {
 	return ""
 }
 
+// OipServerMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipServerMetadata
+type OipServerMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipServerMetadata
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerMetadataResponse) GetJSON200() *OipServerMetadata {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipServerLiveResponse405Headers the declared response headers of an HTTP 405 response for OipServerLive
+type OipServerLiveResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerLiveResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipLive
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerLiveResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerLiveResponse) GetJSON200() *OipLive {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerLiveResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerLiveResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerLiveResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerLiveResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerLiveResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerLiveResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipServerReadyResponse405Headers the declared response headers of an HTTP 405 response for OipServerReady
+type OipServerReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipServerReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipModelMetadata
+type OipModelMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelMetadata
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelMetadataResponse) GetJSON200() *OipModelMetadata {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelMetadataResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelMetadataResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelMetadataResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelConfigResponse405Headers the declared response headers of an HTTP 405 response for OipModelConfig
+type OipModelConfigResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelConfigResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelConfig
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelConfigResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelConfigResponse) GetJSON200() *OipModelConfig {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelConfigResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelConfigResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelConfigResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelConfigResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelConfigResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelConfigResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelConfigResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelConfigResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipInferResponse200Headers the declared response headers of an HTTP 200 response for OipInfer
+type OipInferResponse200Headers struct {
+	InferenceHeaderContentLength *int
+}
+
+// OipInferResponse401Headers the declared response headers of an HTTP 401 response for OipInfer
+type OipInferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// OipInferResponse405Headers the declared response headers of an HTTP 405 response for OipInfer
+type OipInferResponse405Headers struct {
+	Allow *string
+}
+
+type OipInferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipInferenceResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *OipUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *OipForbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *OipPayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *OipUnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *OipInferResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *OipInferResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipInferResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipInferResponse) GetJSON200() *OipInferenceResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipInferResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OipInferResponse) GetJSON401() *OipUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OipInferResponse) GetJSON403() *OipForbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipInferResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipInferResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OipInferResponse) GetJSON413() *OipPayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r OipInferResponse) GetJSON415() *OipUnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipInferResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipInferResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipInferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipInferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipInferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipInferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelReadyResponse405Headers the declared response headers of an HTTP 405 response for OipModelReady
+type OipModelReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelReadyResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelReadyResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionMetadata
+type OipModelVersionMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelMetadata
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON200() *OipModelMetadata {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionConfigResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionConfig
+type OipModelVersionConfigResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionConfigResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelConfig
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionConfigResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON200() *OipModelConfig {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionConfigResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionConfigResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionConfigResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipVersionInferResponse200Headers the declared response headers of an HTTP 200 response for OipVersionInfer
+type OipVersionInferResponse200Headers struct {
+	InferenceHeaderContentLength *int
+}
+
+// OipVersionInferResponse401Headers the declared response headers of an HTTP 401 response for OipVersionInfer
+type OipVersionInferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// OipVersionInferResponse405Headers the declared response headers of an HTTP 405 response for OipVersionInfer
+type OipVersionInferResponse405Headers struct {
+	Allow *string
+}
+
+type OipVersionInferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipInferenceResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *OipUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *OipForbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *OipPayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *OipUnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *OipVersionInferResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *OipVersionInferResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipVersionInferResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipVersionInferResponse) GetJSON200() *OipInferenceResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipVersionInferResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OipVersionInferResponse) GetJSON401() *OipUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OipVersionInferResponse) GetJSON403() *OipForbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipVersionInferResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipVersionInferResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OipVersionInferResponse) GetJSON413() *OipPayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r OipVersionInferResponse) GetJSON415() *OipUnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipVersionInferResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipVersionInferResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipVersionInferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipVersionInferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipVersionInferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipVersionInferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionReadyResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionReady
+type OipModelVersionReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // HealthCheckWithResponse Health check
 //
 // Reports that the server is up and which model it serves. Answers 503 until a
@@ -6339,7 +8781,10 @@ func (c *ClientWithResponses) LivenessWithResponse(ctx context.Context, reqEdito
 // ReadinessWithResponse Readiness probe
 //
 // Answers 200 once a model is loaded and the server can answer predictions,
-// 503 before that. A load balancer sends traffic only to ready servers.
+// 503 before that, and 503 while the registry's database does not answer or
+// cannot be written (its files cannot be opened for writing, or a PostgreSQL
+// session is read-only; checked at most once a second). A load balancer sends
+// traffic only to ready servers.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -6606,7 +9051,7 @@ func (c *ClientWithResponses) PredictWithResponse(ctx context.Context, body Pred
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
-func (c *ClientWithResponses) GetStoredPredictionWithResponse(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error) {
+func (c *ClientWithResponses) GetStoredPredictionWithResponse(ctx context.Context, itemId ItemId, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error) {
 	rsp, err := c.GetStoredPrediction(ctx, itemId, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -6674,6 +9119,249 @@ func (c *ClientWithResponses) RevokeUserWithResponse(ctx context.Context, userNa
 		return nil, err
 	}
 	return ParseRevokeUserResponse(rsp)
+}
+
+// OipServerMetadataWithResponse Server metadata (Open Inference Protocol)
+//
+// The server's name, version and the protocol extensions it supports
+// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+// it answers errors as `{"error": "..."}`, not in the envelope.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+func (c *ClientWithResponses) OipServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerMetadataResponse, error) {
+	rsp, err := c.OipServerMetadata(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerMetadataResponse(rsp)
+}
+
+// OipServerLiveWithResponse Server liveness (Open Inference Protocol)
+//
+// The process answers HTTP, with or without a model.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+func (c *ClientWithResponses) OipServerLiveWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerLiveResponse, error) {
+	rsp, err := c.OipServerLive(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerLiveResponse(rsp)
+}
+
+// OipServerReadyWithResponse Server readiness (Open Inference Protocol)
+//
+// A model is loaded and the registry's database answers, as for
+// `GET /health/ready`; 503 otherwise.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+func (c *ClientWithResponses) OipServerReadyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerReadyResponse, error) {
+	rsp, err := c.OipServerReady(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerReadyResponse(rsp)
+}
+
+// OipModelMetadataWithResponse Model metadata (Open Inference Protocol)
+//
+// The model's input and output tensors, the versions that may be named in
+// the path, and in `parameters` the class labels (the column order of
+// `probabilities`) and the serving version, which answers requests
+// without a version.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+func (c *ClientWithResponses) OipModelMetadataWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error) {
+	rsp, err := c.OipModelMetadata(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelMetadataResponse(rsp)
+}
+
+// OipModelConfigWithResponse Model configuration (Triton)
+//
+// A minimal Triton model configuration, which tools such as perf_analyzer
+// read before they send requests: batches of up to 1000 texts, one string
+// per batch element.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+func (c *ClientWithResponses) OipModelConfigWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error) {
+	rsp, err := c.OipModelConfig(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelConfigResponse(rsp)
+}
+
+// OipInferWithBodyWithResponse Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *ClientWithResponses) OipInferWithBodyWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
+	rsp, err := c.OipInferWithBody(ctx, modelName, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipInferResponse(rsp)
+}
+
+// OipInferWithResponse Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *ClientWithResponses) OipInferWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
+	rsp, err := c.OipInfer(ctx, modelName, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipInferResponse(rsp)
+}
+
+// OipModelReadyWithResponse Model readiness (Open Inference Protocol)
+//
+// The model has a serving version loaded; 503 while it has not.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+func (c *ClientWithResponses) OipModelReadyWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error) {
+	rsp, err := c.OipModelReady(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelReadyResponse(rsp)
+}
+
+// OipModelVersionMetadataWithResponse Model version metadata (Open Inference Protocol)
+//
+// Like `GET /v2/models/{model-name}`, for a version named in the path.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+func (c *ClientWithResponses) OipModelVersionMetadataWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error) {
+	rsp, err := c.OipModelVersionMetadata(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionMetadataResponse(rsp)
+}
+
+// OipModelVersionConfigWithResponse Model version configuration (Triton)
+//
+// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+func (c *ClientWithResponses) OipModelVersionConfigWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error) {
+	rsp, err := c.OipModelVersionConfig(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionConfigResponse(rsp)
+}
+
+// OipVersionInferWithBodyWithResponse Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *ClientWithResponses) OipVersionInferWithBodyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
+	rsp, err := c.OipVersionInferWithBody(ctx, modelName, version, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipVersionInferResponse(rsp)
+}
+
+// OipVersionInferWithResponse Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *ClientWithResponses) OipVersionInferWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
+	rsp, err := c.OipVersionInfer(ctx, modelName, version, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipVersionInferResponse(rsp)
+}
+
+// OipModelVersionReadyWithResponse Model version readiness (Open Inference Protocol)
+//
+// The version can answer requests (loading it if it is not loaded yet).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+func (c *ClientWithResponses) OipModelVersionReadyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error) {
+	rsp, err := c.OipModelVersionReady(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionReadyResponse(rsp)
 }
 
 // ParseHealthCheckResponse parses an HTTP response from a HealthCheckWithResponse call
@@ -8842,6 +11530,866 @@ func ParseRevokeUserResponse(rsp *http.Response) (*RevokeUserResponse, error) {
 	return response, nil
 }
 
+// ParseOipServerMetadataResponse parses an HTTP response from a OipServerMetadataWithResponse call
+func ParseOipServerMetadataResponse(rsp *http.Response) (*OipServerMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipServerMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipServerLiveResponse parses an HTTP response from a OipServerLiveWithResponse call
+func ParseOipServerLiveResponse(rsp *http.Response) (*OipServerLiveResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerLiveResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipLive
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerLiveResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipServerReadyResponse parses an HTTP response from a OipServerReadyWithResponse call
+func ParseOipServerReadyResponse(rsp *http.Response) (*OipServerReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelMetadataResponse parses an HTTP response from a OipModelMetadataWithResponse call
+func ParseOipModelMetadataResponse(rsp *http.Response) (*OipModelMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelConfigResponse parses an HTTP response from a OipModelConfigWithResponse call
+func ParseOipModelConfigResponse(rsp *http.Response) (*OipModelConfigResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelConfigResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelConfig
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelConfigResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipInferResponse parses an HTTP response from a OipInferWithResponse call
+func ParseOipInferResponse(rsp *http.Response) (*OipInferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipInferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipInferenceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest OipUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest OipForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest OipPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest OipUnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (application/octet-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers OipInferResponse200Headers
+		if values := rsp.Header.Values("Inference-Header-Content-Length"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.InferenceHeaderContentLength = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers OipInferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers OipInferResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelReadyResponse parses an HTTP response from a OipModelReadyWithResponse call
+func ParseOipModelReadyResponse(rsp *http.Response) (*OipModelReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionMetadataResponse parses an HTTP response from a OipModelVersionMetadataWithResponse call
+func ParseOipModelVersionMetadataResponse(rsp *http.Response) (*OipModelVersionMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionConfigResponse parses an HTTP response from a OipModelVersionConfigWithResponse call
+func ParseOipModelVersionConfigResponse(rsp *http.Response) (*OipModelVersionConfigResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionConfigResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelConfig
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionConfigResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipVersionInferResponse parses an HTTP response from a OipVersionInferWithResponse call
+func ParseOipVersionInferResponse(rsp *http.Response) (*OipVersionInferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipVersionInferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipInferenceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest OipUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest OipForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest OipPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest OipUnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (application/octet-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers OipVersionInferResponse200Headers
+		if values := rsp.Header.Values("Inference-Header-Content-Length"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.InferenceHeaderContentLength = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers OipVersionInferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers OipVersionInferResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionReadyResponse parses an HTTP response from a OipModelVersionReadyWithResponse call
+func ParseOipModelVersionReadyResponse(rsp *http.Response) (*OipModelVersionReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// HealthCheck Health check
@@ -8909,7 +12457,7 @@ type ServerInterface interface {
 	Predict(ctx echo.Context) error
 	// GetStoredPrediction A stored prediction
 	// (GET /predictions/{item-id})
-	GetStoredPrediction(ctx echo.Context, itemId string) error
+	GetStoredPrediction(ctx echo.Context, itemId ItemId) error
 	// ListUsers List users
 	// (GET /users)
 	ListUsers(ctx echo.Context) error
@@ -8919,6 +12467,39 @@ type ServerInterface interface {
 	// RevokeUser Revoke a user
 	// (DELETE /users/{user-name})
 	RevokeUser(ctx echo.Context, userName string) error
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	// (GET /v2)
+	OipServerMetadata(ctx echo.Context) error
+	// OipServerLive Server liveness (Open Inference Protocol)
+	// (GET /v2/health/live)
+	OipServerLive(ctx echo.Context) error
+	// OipServerReady Server readiness (Open Inference Protocol)
+	// (GET /v2/health/ready)
+	OipServerReady(ctx echo.Context) error
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name})
+	OipModelMetadata(ctx echo.Context, modelName ModelName) error
+	// OipModelConfig Model configuration (Triton)
+	// (GET /v2/models/{model-name}/config)
+	OipModelConfig(ctx echo.Context, modelName ModelName) error
+	// OipInfer Inference (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/infer)
+	OipInfer(ctx echo.Context, modelName ModelName, params OipInferParams) error
+	// OipModelReady Model readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/ready)
+	OipModelReady(ctx echo.Context, modelName ModelName) error
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version})
+	OipModelVersionMetadata(ctx echo.Context, modelName ModelName, version OipVersion) error
+	// OipModelVersionConfig Model version configuration (Triton)
+	// (GET /v2/models/{model-name}/versions/{version}/config)
+	OipModelVersionConfig(ctx echo.Context, modelName ModelName, version OipVersion) error
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/versions/{version}/infer)
+	OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version}/ready)
+	OipModelVersionReady(ctx echo.Context, modelName ModelName, version OipVersion) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -9296,7 +12877,7 @@ func (w *ServerInterfaceWrapper) Predict(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) GetStoredPrediction(ctx echo.Context) error {
 	var err error
 	// ------------- Path parameter "item-id" -------------
-	var itemId string
+	var itemId ItemId
 
 	err = runtime.BindStyledParameterWithOptions("simple", "item-id", ctx.Param("item-id"), &itemId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
 	if err != nil {
@@ -9339,6 +12920,263 @@ func (w *ServerInterfaceWrapper) RevokeUser(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.RevokeUser(ctx, userName)
+	return err
+}
+
+// OipServerMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerMetadata(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerMetadata(ctx)
+	return err
+}
+
+// OipServerLive converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerLive(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerLive(ctx)
+	return err
+}
+
+// OipServerReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerReady(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerReady(ctx)
+	return err
+}
+
+// OipModelMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelMetadata(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelMetadata(ctx, modelName)
+	return err
+}
+
+// OipModelConfig converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelConfig(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelConfig(ctx, modelName)
+	return err
+}
+
+// OipInfer converts echo context to params.
+func (w *ServerInterfaceWrapper) OipInfer(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params OipInferParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Inference-Header-Content-Length" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Inference-Header-Content-Length")]; found {
+		var InferenceHeaderContentLength OipHeaderLength
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Inference-Header-Content-Length, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", valueList[0], &InferenceHeaderContentLength, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Inference-Header-Content-Length: %s", err))
+		}
+
+		params.InferenceHeaderContentLength = &InferenceHeaderContentLength
+	}
+	// ------------- Optional header parameter "Content-Encoding" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Content-Encoding")]; found {
+		var ContentEncoding OipInferParamsContentEncoding
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Content-Encoding, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", valueList[0], &ContentEncoding, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Content-Encoding: %s", err))
+		}
+
+		params.ContentEncoding = &ContentEncoding
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipInfer(ctx, modelName, params)
+	return err
+}
+
+// OipModelReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelReady(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelReady(ctx, modelName)
+	return err
+}
+
+// OipModelVersionMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionMetadata(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionMetadata(ctx, modelName, version)
+	return err
+}
+
+// OipModelVersionConfig converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionConfig(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionConfig(ctx, modelName, version)
+	return err
+}
+
+// OipVersionInfer converts echo context to params.
+func (w *ServerInterfaceWrapper) OipVersionInfer(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params OipVersionInferParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Inference-Header-Content-Length" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Inference-Header-Content-Length")]; found {
+		var InferenceHeaderContentLength OipHeaderLength
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Inference-Header-Content-Length, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", valueList[0], &InferenceHeaderContentLength, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Inference-Header-Content-Length: %s", err))
+		}
+
+		params.InferenceHeaderContentLength = &InferenceHeaderContentLength
+	}
+	// ------------- Optional header parameter "Content-Encoding" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Content-Encoding")]; found {
+		var ContentEncoding OipVersionInferParamsContentEncoding
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Content-Encoding, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", valueList[0], &ContentEncoding, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Content-Encoding: %s", err))
+		}
+
+		params.ContentEncoding = &ContentEncoding
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipVersionInfer(ctx, modelName, version, params)
+	return err
+}
+
+// OipModelVersionReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionReady(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionReady(ctx, modelName, version)
 	return err
 }
 
@@ -9414,6 +13252,17 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/users", wrapper.ListUsers, options.OperationMiddlewares["listUsers"]...)
 	router.POST(options.BaseURL+"/users", wrapper.CreateUser, options.OperationMiddlewares["createUser"]...)
 	router.DELETE(options.BaseURL+"/users/:user-name", wrapper.RevokeUser, options.OperationMiddlewares["revokeUser"]...)
+	router.GET(options.BaseURL+"/v2", wrapper.OipServerMetadata, options.OperationMiddlewares["oipServerMetadata"]...)
+	router.GET(options.BaseURL+"/v2/health/live", wrapper.OipServerLive, options.OperationMiddlewares["oipServerLive"]...)
+	router.GET(options.BaseURL+"/v2/health/ready", wrapper.OipServerReady, options.OperationMiddlewares["oipServerReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name", wrapper.OipModelMetadata, options.OperationMiddlewares["oipModelMetadata"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version", wrapper.OipModelVersionMetadata, options.OperationMiddlewares["oipModelVersionMetadata"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/ready", wrapper.OipModelReady, options.OperationMiddlewares["oipModelReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version/ready", wrapper.OipModelVersionReady, options.OperationMiddlewares["oipModelVersionReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/config", wrapper.OipModelConfig, options.OperationMiddlewares["oipModelConfig"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version/config", wrapper.OipModelVersionConfig, options.OperationMiddlewares["oipModelVersionConfig"]...)
+	router.POST(options.BaseURL+"/v2/models/:model-name/infer", wrapper.OipInfer, options.OperationMiddlewares["oipInfer"]...)
+	router.POST(options.BaseURL+"/v2/models/:model-name/versions/:version/infer", wrapper.OipVersionInfer, options.OperationMiddlewares["oipVersionInfer"]...)
 
 }
 
@@ -9437,6 +13286,53 @@ type MethodNotAllowedJSONResponse struct {
 type NotFoundJSONResponse ErrorEnvelope
 
 type NotReadyJSONResponse ErrorEnvelope
+
+type OipBadRequestJSONResponse OipError
+
+type OipForbiddenJSONResponse OipError
+
+type OipInferenceResponseResponseHeaders struct {
+	InferenceHeaderContentLength *int
+}
+type OipInferenceResponseJSONResponse struct {
+	Body OipInferenceResponse
+
+	Headers OipInferenceResponseResponseHeaders
+}
+type OipInferenceResponseApplicationoctetStreamResponse struct {
+	Body io.Reader
+
+	Headers       OipInferenceResponseResponseHeaders
+	ContentLength int64
+}
+
+type OipInternalErrorJSONResponse OipError
+
+type OipMethodNotAllowedResponseHeaders struct {
+	Allow *string
+}
+type OipMethodNotAllowedJSONResponse struct {
+	Body OipError
+
+	Headers OipMethodNotAllowedResponseHeaders
+}
+
+type OipNotFoundJSONResponse OipError
+
+type OipNotReadyJSONResponse OipError
+
+type OipPayloadTooLargeJSONResponse OipError
+
+type OipUnauthorizedResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type OipUnauthorizedJSONResponse struct {
+	Body OipError
+
+	Headers OipUnauthorizedResponseHeaders
+}
+
+type OipUnsupportedMediaTypeJSONResponse OipError
 
 type PayloadTooLargeJSONResponse ErrorEnvelope
 
@@ -11684,7 +15580,7 @@ func (response Predict503JSONResponse) VisitPredictResponse(w http.ResponseWrite
 }
 
 type GetStoredPredictionRequestObject struct {
-	ItemId string `json:"item-id"`
+	ItemId ItemId `json:"item-id"`
 }
 
 type GetStoredPredictionResponseObject interface {
@@ -12160,6 +16056,1144 @@ func (response RevokeUser500JSONResponse) VisitRevokeUserResponse(w http.Respons
 	return err
 }
 
+type OipServerMetadataRequestObject struct {
+}
+
+type OipServerMetadataResponseObject interface {
+	VisitOipServerMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipServerMetadata200JSONResponse OipServerMetadata
+
+func (response OipServerMetadata200JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerMetadata405JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerMetadata500JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLiveRequestObject struct {
+}
+
+type OipServerLiveResponseObject interface {
+	VisitOipServerLiveResponse(w http.ResponseWriter) error
+}
+
+type OipServerLive200JSONResponse OipLive
+
+func (response OipServerLive200JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLive405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerLive405JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLive500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerLive500JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReadyRequestObject struct {
+}
+
+type OipServerReadyResponseObject interface {
+	VisitOipServerReadyResponse(w http.ResponseWriter) error
+}
+
+type OipServerReady200JSONResponse OipReady
+
+func (response OipServerReady200JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerReady405JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerReady500JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipServerReady503JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadataRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelMetadataResponseObject interface {
+	VisitOipModelMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipModelMetadata200JSONResponse OipModelMetadata
+
+func (response OipModelMetadata200JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelMetadata400JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelMetadata404JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelMetadata405JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelMetadata500JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelMetadata503JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfigRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelConfigResponseObject interface {
+	VisitOipModelConfigResponse(w http.ResponseWriter) error
+}
+
+type OipModelConfig200JSONResponse OipModelConfig
+
+func (response OipModelConfig200JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelConfig400JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelConfig404JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelConfig405JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelConfig500JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelConfig503JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInferRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Params    OipInferParams
+	JSONBody  *OipInferJSONRequestBody
+	Body      io.Reader
+}
+
+type OipInferResponseObject interface {
+	VisitOipInferResponse(w http.ResponseWriter) error
+}
+
+type OipInfer200JSONResponse struct {
+	OipInferenceResponseJSONResponse
+}
+
+func (response OipInfer200JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer200ApplicationoctetStreamResponse struct {
+	OipInferenceResponseApplicationoctetStreamResponse
+}
+
+func (response OipInfer200ApplicationoctetStreamResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type OipInfer400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipInfer400JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer401JSONResponse struct{ OipUnauthorizedJSONResponse }
+
+func (response OipInfer401JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer403JSONResponse struct{ OipForbiddenJSONResponse }
+
+func (response OipInfer403JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipInfer404JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipInfer405JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer413JSONResponse struct{ OipPayloadTooLargeJSONResponse }
+
+func (response OipInfer413JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer415JSONResponse struct {
+	OipUnsupportedMediaTypeJSONResponse
+}
+
+func (response OipInfer415JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipInfer500JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipInfer503JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReadyRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelReadyResponseObject interface {
+	VisitOipModelReadyResponse(w http.ResponseWriter) error
+}
+
+type OipModelReady200JSONResponse OipReady
+
+func (response OipModelReady200JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelReady400JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelReady404JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelReady405JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelReady500JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelReady503JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadataRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionMetadataResponseObject interface {
+	VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionMetadata200JSONResponse OipModelMetadata
+
+func (response OipModelVersionMetadata200JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionMetadata400JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionMetadata404JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionMetadata405JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionMetadata500JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionMetadata503JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfigRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionConfigResponseObject interface {
+	VisitOipModelVersionConfigResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionConfig200JSONResponse OipModelConfig
+
+func (response OipModelVersionConfig200JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionConfig400JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionConfig404JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionConfig405JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionConfig500JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionConfig503JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInferRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+	Params    OipVersionInferParams
+	JSONBody  *OipVersionInferJSONRequestBody
+	Body      io.Reader
+}
+
+type OipVersionInferResponseObject interface {
+	VisitOipVersionInferResponse(w http.ResponseWriter) error
+}
+
+type OipVersionInfer200JSONResponse struct {
+	OipInferenceResponseJSONResponse
+}
+
+func (response OipVersionInfer200JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer200ApplicationoctetStreamResponse struct {
+	OipInferenceResponseApplicationoctetStreamResponse
+}
+
+func (response OipVersionInfer200ApplicationoctetStreamResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type OipVersionInfer400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipVersionInfer400JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer401JSONResponse struct{ OipUnauthorizedJSONResponse }
+
+func (response OipVersionInfer401JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer403JSONResponse struct{ OipForbiddenJSONResponse }
+
+func (response OipVersionInfer403JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipVersionInfer404JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipVersionInfer405JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer413JSONResponse struct{ OipPayloadTooLargeJSONResponse }
+
+func (response OipVersionInfer413JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer415JSONResponse struct {
+	OipUnsupportedMediaTypeJSONResponse
+}
+
+func (response OipVersionInfer415JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipVersionInfer500JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipVersionInfer503JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReadyRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionReadyResponseObject interface {
+	VisitOipModelVersionReadyResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionReady200JSONResponse OipReady
+
+func (response OipModelVersionReady200JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionReady400JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionReady404JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionReady405JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionReady500JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionReady503JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// HealthCheck Health check
@@ -12237,6 +17271,39 @@ type StrictServerInterface interface {
 	// RevokeUser Revoke a user
 	// (DELETE /users/{user-name})
 	RevokeUser(ctx context.Context, request RevokeUserRequestObject) (RevokeUserResponseObject, error)
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	// (GET /v2)
+	OipServerMetadata(ctx context.Context, request OipServerMetadataRequestObject) (OipServerMetadataResponseObject, error)
+	// OipServerLive Server liveness (Open Inference Protocol)
+	// (GET /v2/health/live)
+	OipServerLive(ctx context.Context, request OipServerLiveRequestObject) (OipServerLiveResponseObject, error)
+	// OipServerReady Server readiness (Open Inference Protocol)
+	// (GET /v2/health/ready)
+	OipServerReady(ctx context.Context, request OipServerReadyRequestObject) (OipServerReadyResponseObject, error)
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name})
+	OipModelMetadata(ctx context.Context, request OipModelMetadataRequestObject) (OipModelMetadataResponseObject, error)
+	// OipModelConfig Model configuration (Triton)
+	// (GET /v2/models/{model-name}/config)
+	OipModelConfig(ctx context.Context, request OipModelConfigRequestObject) (OipModelConfigResponseObject, error)
+	// OipInfer Inference (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/infer)
+	OipInfer(ctx context.Context, request OipInferRequestObject) (OipInferResponseObject, error)
+	// OipModelReady Model readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/ready)
+	OipModelReady(ctx context.Context, request OipModelReadyRequestObject) (OipModelReadyResponseObject, error)
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version})
+	OipModelVersionMetadata(ctx context.Context, request OipModelVersionMetadataRequestObject) (OipModelVersionMetadataResponseObject, error)
+	// OipModelVersionConfig Model version configuration (Triton)
+	// (GET /v2/models/{model-name}/versions/{version}/config)
+	OipModelVersionConfig(ctx context.Context, request OipModelVersionConfigRequestObject) (OipModelVersionConfigResponseObject, error)
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/versions/{version}/infer)
+	OipVersionInfer(ctx context.Context, request OipVersionInferRequestObject) (OipVersionInferResponseObject, error)
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version}/ready)
+	OipModelVersionReady(ctx context.Context, request OipModelVersionReadyRequestObject) (OipModelVersionReadyResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -12867,7 +17934,7 @@ func (sh *strictHandler) Predict(ctx echo.Context) error {
 }
 
 // GetStoredPrediction operation middleware
-func (sh *strictHandler) GetStoredPrediction(ctx echo.Context, itemId string) error {
+func (sh *strictHandler) GetStoredPrediction(ctx echo.Context, itemId ItemId) error {
 	var request GetStoredPredictionRequestObject
 
 	request.ItemId = itemId
@@ -12985,238 +18052,664 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 	return nil
 }
 
+// OipServerMetadata operation middleware
+func (sh *strictHandler) OipServerMetadata(ctx echo.Context) error {
+	var request OipServerMetadataRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerMetadata(ctx.Request().Context(), request.(OipServerMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerMetadataResponseObject); ok {
+		return validResponse.VisitOipServerMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipServerLive operation middleware
+func (sh *strictHandler) OipServerLive(ctx echo.Context) error {
+	var request OipServerLiveRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerLive(ctx.Request().Context(), request.(OipServerLiveRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerLive")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerLiveResponseObject); ok {
+		return validResponse.VisitOipServerLiveResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipServerReady operation middleware
+func (sh *strictHandler) OipServerReady(ctx echo.Context) error {
+	var request OipServerReadyRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerReady(ctx.Request().Context(), request.(OipServerReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerReadyResponseObject); ok {
+		return validResponse.VisitOipServerReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelMetadata operation middleware
+func (sh *strictHandler) OipModelMetadata(ctx echo.Context, modelName ModelName) error {
+	var request OipModelMetadataRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelMetadata(ctx.Request().Context(), request.(OipModelMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelMetadataResponseObject); ok {
+		return validResponse.VisitOipModelMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelConfig operation middleware
+func (sh *strictHandler) OipModelConfig(ctx echo.Context, modelName ModelName) error {
+	var request OipModelConfigRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelConfig(ctx.Request().Context(), request.(OipModelConfigRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelConfig")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelConfigResponseObject); ok {
+		return validResponse.VisitOipModelConfigResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipInfer operation middleware
+func (sh *strictHandler) OipInfer(ctx echo.Context, modelName ModelName, params OipInferParams) error {
+	var request OipInferRequestObject
+
+	request.ModelName = modelName
+	request.Params = params
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
+		var body OipInferJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/octet-stream") {
+		request.Body = ctx.Request().Body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipInfer(ctx.Request().Context(), request.(OipInferRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipInfer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipInferResponseObject); ok {
+		return validResponse.VisitOipInferResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelReady operation middleware
+func (sh *strictHandler) OipModelReady(ctx echo.Context, modelName ModelName) error {
+	var request OipModelReadyRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelReady(ctx.Request().Context(), request.(OipModelReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelReadyResponseObject); ok {
+		return validResponse.VisitOipModelReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionMetadata operation middleware
+func (sh *strictHandler) OipModelVersionMetadata(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionMetadataRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionMetadata(ctx.Request().Context(), request.(OipModelVersionMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionMetadataResponseObject); ok {
+		return validResponse.VisitOipModelVersionMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionConfig operation middleware
+func (sh *strictHandler) OipModelVersionConfig(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionConfigRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionConfig(ctx.Request().Context(), request.(OipModelVersionConfigRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionConfig")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionConfigResponseObject); ok {
+		return validResponse.VisitOipModelVersionConfigResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipVersionInfer operation middleware
+func (sh *strictHandler) OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error {
+	var request OipVersionInferRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+	request.Params = params
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
+		var body OipVersionInferJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/octet-stream") {
+		request.Body = ctx.Request().Body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipVersionInfer(ctx.Request().Context(), request.(OipVersionInferRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipVersionInfer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipVersionInferResponseObject); ok {
+		return validResponse.VisitOipVersionInferResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionReady operation middleware
+func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionReadyRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionReady(ctx.Request().Context(), request.(OipModelVersionReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionReadyResponseObject); ok {
+		return validResponse.VisitOipModelVersionReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Jc9s4ljj+VVCarUpSS8nU5bOmttLpZDoz6XQmcbr/87e8FkRCEtsUoCZAy+qMv/uv8B5AgocuW3an",
-	"Z7O1NR2LJI6Hh3cfXxqBmM0FZ1zJxumXxpwmdMYUS+Cvv4vR2+/1P0ImgySaq0jwxmnjfMrIr2L0TJIo",
-	"bDW8Bruls3nMGqeN/tgPTugR64zaYS/oHje8RqS/mFM1bXgNTmf6rV/FqBmFDa+RsN/SKGFh41QlKfMa",
-	"MpiyGcV1KMUS/en/XvjNE9ocX35pH979V8NrqOVcDyJVEvFJ4+7Oa/woQha/h7HrljrTj59JomcvLlfR",
-	"STSmUf0q4bMm/LHtSmnzd795cmn+27z84nuHnRWL/pklEtZYt+QbfEh4OhuxpLDodu1izQdrVzqjt9Es",
-	"nTVOO+3eUe+4e9g78hqziOOP7WyREVdswpLGnV5mwuRccMkAH76j4Uf2W8qk0n8FgivG4Z90Po+jgOod",
-	"HPwqcVfZir80QqpgBSxJhMasiy+NWODrjdOLxkiEy8al15gxKelEL0H/QiJJuFDkhsZRSP7+6af3pyTl",
-	"7HbOAsVCwnhIxBh+JxGfpyqHsl7BVcThw8bd5Z078nc0JHYP+nc1FWHjtPHhp0/nDa8hFVWpbAYiZI3T",
-	"nu97DRXNmFR0Nm+cNjp+57DZbjc7vfP24anvn/r+/9/wGmkSN04bU6XmpwcHel/xVEh1euz7/sE8YWEU",
-	"qMadexD/lbBx47Txl4P87h3gU3nwWoPoNb9hsZgzPIIqerjgWbA4bo5FMmMIpJae65Xg41jPu89jMhhn",
-	"Ua1wYBZh2/pMzLXSK5QsuYn45IzM6DUjlAs1ZUmG3vopI+Mokc7pBXbtpZPL9uQc2/ev370+f109uJMH",
-	"HxzcfnlgtnJgViwP2ns+ygRxkdhdS7KI1JQsplQB/JRIWAhn+kYkoygMGd/roU4ZDVnS8BovUzUVSfQ7",
-	"PikcrppqXGMslERNGaHhLOIkETE7g7+v2ZJMKT67idiCJfAwP9FxtvLSkeZbcq/i55qb2H20A+3s+UBf",
-	"fnirIfJMAhDIjC7hmoaCaDDCSb7lmmPQGMbb52kWTi0ysxB494xIxuCI4NIlJBYTMhZJhoBHYTvosBPa",
-	"KPABPUD51OzyySccCbexgZj2v1piauAxplHMwhYBiQH3qi/ghHGWRMEZCZmiUSwJTRgRPF6SiDvgfCY1",
-	"QD2S8pAl8LuFa4S390cAznuhXsaxWGj2vMdLbCBfOH78jfzt9bnlFBRnJoKTDJTZYePrV1yoK/Ne+dhx",
-	"B+S9UMTuwTnzv72uubX9r/TINScj7DaSSnpklCpkpJruAqnDTWmpC6kjyD6w5xUCJryPBBCGpkHA5koW",
-	"hU17K7JtlGVCvdb3Qr0RKQ8fg3HTZFJEES6ISmjEIz4hNJmkM8YVSMkhGTS4uJJpML2iyWTQyPFEI8gY",
-	"VlhCD40XuPRNWNF7MFbQZCIPnAXuET3eC6JHJYlIFSNAH6VIk4DBLX4v1EdGw+WjEW0uUF3RdzYWNGQh",
-	"WTJVBH8CKyiBX9PiKGDkM6c3NIrpCBjwuoPo74Gp7hfwNTs/IypZEjqhEScxVVoXuvMaH+hSv3IuxDua",
-	"TNgTKSOxnksTd8pJr33S6/o9MloqJvPj0a9eKSGu4N3yGRm9g7zmKlJLci4EwfVvUkTa3a9cEXFB48gY",
-	"GR288xqfOTUS5p6Z3zYSLOVWLtOrtSryKZFaixwUvzwl3zGasIQMUt/vBtdsCf9gLhVM3c2UTrmw0U20",
-	"sL0nufaRtBIt1nNhYedpeih4QYwMBUPp4pqLBXkuAAkUWVAN5htxzcIXJUb6yy+/NDXAGVf60FcYbWC5",
-	"jChBqPMuMOkiW8XD2shYP3OZzuciUSz8kYURPYd3HgMNX+GITZihgIVmLqLXRwYNxW7VwTymER80rIyW",
-	"LfKMpJKRypIcDMxevZrpDV3BgwouZm8R2DaBVW2kN/0/geFjWAbOEOjMzzSOQvhx7+oV8gYPDk4Tfd/8",
-	"u3jK44jFoUtmHCE7khJQsnxK80QE+s9RzAx32HhGnc5XekaZ4iMLtiktZo8SRq9RTsYhW2AKNcODlJ1M",
-	"svH1ccXxT2M4hrXLylbkfWnMEzFniYrQYmkPlIZhpNdI4w/F55XlW0H4mSQ3NE5R7tv8mqcJpN7mkkQq",
-	"tzXP6K07YRsMrqVfDHKI0a9MH8ada8O9wB1cVt66LC/qJ02Xy9L8M0mYAQ7s42UykY8C3yqAKmsBdaj4",
-	"tZbj9346r29YsqxRbEbL7FTWQxxWdbmvc6mHxbPiuXxHVTB9q9hsNTTGNJas7tAjxWaaT5rbXIVyFNbD",
-	"Un8IPpwzMvzb6/PMKABmsS/6aTMK74ZkHPFQkgggiDYsl/8eIpa/Y3yipo3TducYcDz7u+L7MDSzdknz",
-	"RGgwPpNERSpmhPKQOG+RX0XE8ZJRIuc0KPlzXonZnCaRFJyMmFowxsm/fnr3Ewzz8dX790RwkjAak4VI",
-	"4pDcRCETsrR+3/f98g5yH89g8KnWm+NiBri2LF8ooYc56r+LURUAL8lIPyO/ilH1EIOEUc3raQ3kfpky",
-	"FLt/FSOQvMzLReCsYBCaPOtBNUKzpuYojZojCwWvEdR+EAsyo3wJqCTJlN4wMtJQn1Iexiwkzw1KsRDO",
-	"AK3ZIEbK62g+1z9LQmPQaM3TF4VV9/E4yp4pDzl0HSiWGSSMRa8ABOt56Lp+Cg2ykMVMubw63zuOs3H3",
-	"gUjjECSTESPZvgvT1+5kHPFITrc5WvvmpnM92f5cV9GGrd27lRFBH1njiEX9wMAHZQGA3yrPbGWCeSIm",
-	"CZMrGMQ4oUDB9PlarARcLB5Eq+9CSKTGXGI9pG3HMZofGnpjG3DdQYyUG5GC0WBKzNvkuREOhs2m+akZ",
-	"hUO4DhoMWjADFvUC9K66q3Nmx5JETmkCLIVoTjSiksFPjFBzeME05deyRX7i8dIQeKAvzV/FSB58QSf8",
-	"3RBGH2oR030+1BOJRJEIGApsZpN0+BGX9kqkHCjdjN6+xe/a7iWmSUKXIHMqmmxF0syLJEm55qJ7JGso",
-	"UlenH/6WspTpsxmaSfU/ZRoEjIUsHOojGyJdGJLnYDkeAkUaIvniGnEuGjhKw2uYQbQQb8doZITl0t1O",
-	"/maVbQpF440YZ4E2pcUrBYytlgDdbBOJsM2trQshqGGNBuiWVHhO8AJu0bCbDEDOnfdcRriOvT6KlLvu",
-	"84yv31dQdNh/WWy3YzvBFzsIiW8RLzIJ0XquRjS4niQi5WGNzGgvfL3YKD2kbID5lJMoRHoriVjwrQlG",
-	"LvVWqIWRwewvVeKxHdLme9YrPcsMV5pw2pcWmtTQkWRclbF594iZErrD8teh6VNpY3M6YdVT1pR+Jf+X",
-	"HuFsoTV5CNDY7VThIlRPjbNbdRWkiayT3fS8+AyEsykj+nVY+pk5ICIQdWMqVbannHi2j076/e6h7/xf",
-	"c7PMUjo0AMre1L+XsEy9oex2yyxEJ9UI+CNVSXS7hq4zremCDYqYrUo9HlxAlaQaGiMWkwVLmCs0GOED",
-	"Hp4O+HAG81xElxe/Xg61tMoNIXcHdcYbwn/kRXQ5LAw74PaJHud5IhYSPvNIIOJ0xh3J5UWLvMRzG4sE",
-	"xT+JyrBW4thYJGzA0VkOwsaUhlrgGPAKpuKM9TiDzzzYi431C2IqJZOIup6leCIJWYZcsHCKUWT6b7P6",
-	"AkZdQHhkqljSvIkMj5rFYi4h8k6lCY2bMeWTlE5Y0xjxkHtDoJNGkOzOVPl56XLMViCCVvITsSBzljjn",
-	"44ElHo4RnuRHBI+L27jo+17b63jdS+/C99rwx6V30fZ878j3epfeRcdre12v1750l1xzPxFtxBj9AM5q",
-	"Rsu6JWRD1YjTjghSBkXx79LVM7iQAayOvr4CKeGzZMn9eOZLTftIKjH4soiLfGWkqX7fBJp6pK3Zz2GX",
-	"xGLBkmagBfSYKcUS6ZEwmmhmCeYNKqespP0EUXMkVMO7X3Cp14Dwq03Sun6nDFob7aqf1YHV5VY1ulfE",
-	"4lASBgY4GzhqBdEiDDPjd904P5yffyAJo1JwMp8mGnLmjqLoSAIRlij/T/+o1UWNBX3lJCZIxlIERJXi",
-	"yOi2W6E5GGP8yvGd9XqayIHoSsaJmLnbiSNe3E6nXlB3zP0r9aUM7AsqyYzqeT++eUW63e6JpoKfz1/t",
-	"UX0C50Ld5j9/fLcWqCuiCTaxZos12ckWz8GFEC6uFocLTozHE7t+sX7QRSJQaS1+ZX1MK+ygo1hL7RBq",
-	"4xGqSMy0zCMQU7YSxD7gIHARVovSJRCbVe1P/uEYf1hWaV7fgufzntRZXksQKagWieYx5dTafEDmyQ3Z",
-	"p4CDY6Z5NZPk+UIkIdLdYEoTGiiWDDhvThI6k5kgEDOqBRTFbtULVHwDwVUSjVJ9e2dCKk3a0Yslkow4",
-	"LSJQ3QcchA8TSZiFtESc0cQjUhiZK191JLUIFqhTXHw2l3mmpmzAzQ6eSXL+pvn2+zfo/SCA72bRVEqy",
-	"YNFkqjzYIMo0+ViwPxrHOKDe3DOZQ2Yep0at54olAZsrQsOQpHO7VZwANtwi5vS0GhUIqeSAzzQgIP7D",
-	"Ap9PzkDrEqkiQ4YfDD3ChZrq7yJNFkG2CusEPrswvB9jmsZKa4beKiE524gSJGEqTbgrFUWCa/lQICeB",
-	"aBWpipDOlJzc9uwogH1/o+JXJTT5Ga82VBukccEbmuhvRcIo9PQWjOoTL1FZdcNLqbzWqCoGPIMxYp4z",
-	"oMEi52iz094aQc7I0P5zSKYiNuGOdaCUIG/r7TIe6r2B2F13yLDGFYImLN9siYUo3WuZU4zJNJpM9aSw",
-	"uTMNKLPBXABVdEJSHjOJD9Q0YVKvmmjMYKH7NlwzrgQZgsw+LHKq9VJ+1VdQQNuKgGSRdBUSVu9aLSz1",
-	"9+53W7OEN7iAV863RdtLv8ZOm6HNupPKXvKKhJECGc0IgYVAAchNv9U+Oq4zyFcM7zDuunXgxM8BN4Hk",
-	"ZiphyAJQ4cg45XDqL4wKCq5NFghNSimwXjqK4kgti+ag1pHfbm+xyBKjRBy3K3eh6WBLnZxSd1a1uqEZ",
-	"xbIhgLdmAJaK0DCUdVS8eh3XTuVyHMtnYAqHw66by3G+dHt+Z6vjNsOuvU3EpJ4gq5WMSRKpU0KJ5vV1",
-	"PJ08z1Wy0BtwqdhsBlTX0FYzEto5pSBD2Ek0HoLMMWiYP00c0aDxAlw4dMAzmYKgSGH1ZL0Sj8xpGOpp",
-	"wGaK7mst2AHTZ7kdQr884M+HRCV0+ALJpuMYSyiXGnJ11Oc64jXazlCPiGs3QHkuEvwHLvOFR4Z66Vdc",
-	"/2XfLG/GdWzojxteI/+o6MQwj6tK05xyWau8JCzbuywgVEBnDBUmqm8qJ0NI9rvSBzk8JRfgG/I0/F4M",
-	"uBiPJVMSFB0eaZ0AVC8yFxFXyJaQF5HXs7nKuemSBJQbz23IkujGyiSOBaXT9br9NdaRl4W1kIRyNPs5",
-	"C9jBIJJT5I4rvXc2mUo8vKZrL0xZiDTGMQ3R0j3tdbvdre4p0oN1dBnfsDhuVlKa7ui4fw8Ca2mEQX8L",
-	"gWxRXpGuWSysI7k/MBqr6QpVzgl6zRMbgdDq+zIVCxILLddi1CyEQaTzGsvHav8417huLR1mfHh9a994",
-	"kvKrVS79JLV+mg3jd8cdehK0w/7oiPXooV+r+c81I7iSLBA8rLkNn/ABkREPCvHCxpdbmLHXqXfHV9Bs",
-	"rdOn5NfZ0TNZ9UUaWFb2uhpxntznaPD1IaFpUxiCBFMWXJd19B+ZSqKg5nQ/JEaW8kjCAq0y6Gvwpk2e",
-	"453DEC0TeqypbKKP54YlNM4s80jOb0R8Y2J+SvpfuzrtmzYKl1OazASPAjJjFJT+uV0PrAOXVKItJw+K",
-	"9+Dp7Eqil2SNo8a8gTIEwg62afVcUsbKk/p5HT6Q7WzNIZR32n5gaIuGXnW6j/uGaglp851ma/A0FhSB",
-	"X3f5oPzDk989mPVTOpvRZPkA76DVTooXzx27RtIwViVrCZhEUiXLe8YM2gWA/SN3ilNJ0jnmYa0wGPvn",
-	"/smuBmP+oCIdVXkSSf7V9hEswIWko/rLM+KjHMi1pB6Kkm7aWRMxcwXesDUEwSaZO1pFOSyns5EzGZ9M",
-	"ea/lVWyMjAGkeqp4A/T1rpB+5LpvPDdQeyujRvEmbrBvmwXsNbwbxyyFdL9ni8+SJU8E71SyxFp9o4Rc",
-	"sxpyQOfR1TVbrnVdmkyvFnmL5SemYsEJ8G+hBTk9A2eQ2jehES9d1Mn4qvtbp3m0+Oft9W/+6HDW+fvt",
-	"cdye/xye/P63nvzX9LwfvPfpx/R19N34ulaslCzZdNwaqpXjgg+9bIt7DN+wfmCHRns2VzwD9Z3X+MAS",
-	"oIE8WEHh5vkLJt6hRX5BW8A4ihVLPDTxYqQdTeAAjPG3tdp0uip3Yu2NMYJdJXfCPMgcKTAL3EjU4lYk",
-	"UICKhdEsV3kUw7oVlKNf7ryGAPkw3mHtMo4C9ohA4ARnsDqTE4gjmQKwwAsAllMylFORGMvEgD+HLDH9",
-	"6RhKooBv5BgtHC8w6JbH86uA8yF5vsbKPOAmKUIiZswYhxW8ev9eEpGQQGghGg3vxlpURf3KeTnY+kQU",
-	"yqB8BZHnxXuz1qHpvFoRH51neyXu1WtbltacZb2Bi1wnssGFNnhUQwkc25q9B15uOkY8v6whmB9QkLmf",
-	"G/XcWH3QYkvrfNTof9mYF1h05t7ZFMn6xDBnRvBsg0O17fv+1hz/nN2qt1DzqybMfHtfNy6yTlb6kMmH",
-	"K/ZAJ1kMlDGb1QAu9/1tBJ55Fbwt1ry5GnyEQj6WFtIrYauNc7AQs4TEjCbgW0RuZQ3HLEHfOQxUNGW3",
-	"6vMtjFPtKneNROvJ7gPUz/pYCOOQWcuXztCSK1PIhmsXgPKlEsd36rf8jg3m03+010f0aWW3b8P64OM6",
-	"sprDStHJqtAOx0d5Zp2OufPBOoTdbdsCPiNxwwpKW+bXfIDTshyznONfeT+rcWH9HZJrIQEKkg1YcFKE",
-	"ZjSEzc7ubUOtGcyddIeMozU7+YkXPMn6ZmFkLrvFwFMAqPE7bB+6k9GfGhP/9lbenSCwjd13K037HpM/",
-	"yEDrns8GTHxyM5F7Cx4khuTjlBTND4kYPZUQp289eyb1SdfnGq9MqKJxdMMwbwqyPYeuyAMPwe5Hw2WN",
-	"nFOCm5lknzH6Zl8VwMaYkl135eGh9eY6UY6lwPWsfMRqr6cdK5JeHhsqUiWjkJGInxGWeysx2EVzg4iv",
-	"jK9cW6lih4D0VUG6v5jqlBDZ6Bl/8ZwlsmSMXlcLozztdnMkYpLQ2SkZujVehx4ZmtIa+p88jWP9Xz3u",
-	"0BvwoRLiCnQz+FWIq1jgm/rfY7aw/5xRvtT/NlHX+p8aQ2EMdqsSegX70b87M2cV0SBbUKSKXTk/Dfiw",
-	"WlpPv1ksFaV/qS/pAkO49Yb0q1lFTf2HLR2K68LajHjTsmphw3IYga1EsumqZejrOcG3ylS2qRDaQgbo",
-	"arMohAWZDGPITdNytE2SLWROb5WUhvltkarNmN0um9xMvlJz1Q/XGaebR+HJ+Dg4HPWbt53bk+uNcLUT",
-	"emtyxD6aKP6ae0HR4DejSxKKM5NlbMuNhsJE8RmntX4gnVinGV26xBdLtuZsFGp5Qo3XWo3zE9qhTfnq",
-	"+ymev0yjYOpm6YFZvnrgN/evkf3Q1D2nynHlYD4BZq3TEV+6IiEiIhatgCSwe3pqnCFB86vid000f3uH",
-	"WgCKza42FgupVv+4ZwmAGplwV4n8q9dJNyuhJ64O2tmog/pdVwft70MHLaUeVfLdasu3XMkp7fQP64ef",
-	"slvy6YeXzU7/sBCUmFWGq6+O0egEncNR73B0eDweB/p/Tk5GvX43aIddv9fu6v/vdMIj/7B33B2NqT8+",
-	"OaZ9dnx82Dk8ZEeU3Vth2Qoft0v3RY2kJrPdAdr2evVGp16ZFD25flOhhfcXwg2dzMFfFsjLc/2xydOP",
-	"ncvs+zvbIkqKYn3eqyN4bW2PqJ7yBtPqepX8wbnUFVTBnOrcLrx7GS3jZVlpCt9j0aozx+rt+b6fh9pK",
-	"41p0872QOtluD9NIsbrSVw+0+u63AtbK4lefZZ135JOYMQiTngqTWpLXa72nrATi8eZSWO29xrA46b8r",
-	"8nmrAZtYI3XzZp5JqF7r1FXN6MhiGsXMGAZooKIbtmK3nXvsdi+pxBvZ2KNFSuwcSLA9LSoFBbTsPuQT",
-	"hnzURNjAz2u+2D2+BuG0geDjtHv1vMKQJWOnUTufHFfMvG/5WDwAZYw4WMYad/AaVdIxq9M8XvsJKmnW",
-	"l64kzyNOtD4Ss6ZdWtYl6kV9dMiUBdcynW2tLtBERWMaKDKO4hI1OxkfH4b+cfv4uBcchYf9E9oZM0r9",
-	"oN+nod/u0+5o3Bu3R52RPzrudIKw3Q8Pg3Z/5I99n/q1NetMTPKa/AXmxvDZMlh/XKmQrXjgI8dybtLy",
-	"dw3mvG8gyHp/WIa/SZoVMRNhGpgcUItou3vCTDxmLfyhyRW0Eil0upIr3V/Yqi1rIiBiRkHGltHv7Ap7",
-	"DNTnPES/s813pt/pdY6PfedgI64Oe406S6hFlKvRmkBBkNTsm6ZEYA49tB3eVxevN+ft7By0x+O4CTMq",
-	"VIBrfvsL16oIiTqZxVDtp2L3NpZ4pZVUrv/OIyIOd6/mVWB8G2SAbCF7FQPsqAVJAC5gkCaRWn6CTgGw",
-	"kRH0AniZ1uVwveR5GwMQm6kkw60aPwxb5B9saVI5EENAuRrwoa0gC6KKeYiuFyyoCb9jiU0MpRU8YC3y",
-	"mgZToo+QopljwIe3TQufphaZh0A7TY49aIJg3o8U9mE7JUM02w/NYskws97nP8FFNK4f7KegqYvtl2Bg",
-	"P1VqjqXcIyN/BIIrir0DTXdJu80ZjbiiEdeiXlVaoJO345dvtfYstaBCg2nEWTPTR42a7JFJdAOOzBX6",
-	"soc1xtbwTHR6FZgtuAA1t0Xom0z+AR/wv/yF2Ps24K8LpYk8AtU4JcRRQpUSD3QobCqJSJmF+hJJZyxD",
-	"QSiohg6xIWabV4sWvdBrAt8fFA/NC9WAv9FWqhkO+HNboccjn89f6c/SJDbDfv74zu2oAd4WFpoAUn2N",
-	"8l1C5ZYBdyquwAstLOkyxK3FkVSYMoUVZgqFHMnQ+vv0qjBvq+hmPiXDiwF4lwcNz/SwkPhPP/9l0LjU",
-	"e7wYNH5LWWJexSBneDTg+tmcqik+gh5Tl8MXHqFkms4obyaMhtANIYey3nGOVvkL4CRtDfh5VlAJs8tO",
-	"NVz+bWss/Rvd5//WPzWbTWL+V//Z833yb6yIuaavJnkul1zRW4+oJOUIJY8YPzD5fP6meewRzqTSuK6E",
-	"ICFj8xd2hjb5926NVIblNimWOg2zMbtm1au7Ddo3ezh73tgKFpD9YjpckecQvIRcl1BOUq7Xwqs6QLaE",
-	"vlmC01BtZT81xOch9FEbEmyXAuiYJcxNRSizoU/M0Fs1yCTPaSZAZHIJdo2Ct7HtKDB8D0t9wylVs0bt",
-	"9O1uCSXqOxw9kySOZpGyX/VrEKnap8S83emUtrhNxwzy3LjuPcLTONbnOIukvgOhqb/mmXARDEDTmAhO",
-	"d7ipnq3HoX+OIbDCOWe4rKgNGjj0s6tR6JJ4Zk6s3CUxC+PbplminaGLyFnT/Is8l4yZ0tWYp3qA0Qyw",
-	"ujI1JwFNkoiB8XD4/zWNZ7r59nuLbKdZDRmsCBFpKUCLAli+ATI9BGfIL+MoYFwyhwn++Pa80E9Fnh4c",
-	"iDnjpj2cSCYH5iN5oN+Fgm0KjbPIGh0B9bTRbvktH/Ie5ozTeaTVjpbf6mLVvynIMwf6fyZM1WVjzkVi",
-	"UwKKmenp3FT/iIKphapNfGuRl1wutKyi4Z5yFcWEDngJ9giBTD55G+odA/xfaRG6UeoK3fH97bvswBfi",
-	"GmLFbIKjjSlouNULjCBstExHcbTaXp2WVk5Lx8zyDOjtQtsdqBm4rj1XZw89S1G02q69TimLfH2/0vyk",
-	"s1IE1jh05zV6fn/VbNnZHVR6kt55jT4e5voPiw1s4avu5q+y5omu9I4NEHNU+MHJR9dCKp1IrTD8TRMY",
-	"Gjcu9bcH1tpVezWQKmRtXyrFDkCSskVobT+xIrJPmHqpp3gwotuF5vt7Gce5Ka0O4TNLXjyfUvDy+37b",
-	"a1gx+iqBlml+q907PAEvzdU4Yb81To/6XgNKsVzN6O0VlB9pnB7fPT3GwwZ2wPpCT6IVOF9jhcys2H9m",
-	"bD+v7quuPodzESDZ1bkGB19oMrlbeRlAgYYqL1nJ3tKMmiVkEkB2a0BX6Pm9VXcDuFRCZ0wx0ydtfSh+",
-	"ZVqt5YH0h55RZPJ6Q6X6a0W810pq49Q2tDWMmcJycvMCGtNy5HN8m4e9Dc2J7i4ffOftij+a3ob5aZf3",
-	"Urn7tZf8j7nBB8W17HafN13nrZqnwb3ubXXRsO/wQwhBr9PZ/GG5teBXQEBqu77tQkPyli9raUhevL7Y",
-	"FcAjQ1CAhgSiUjXieUTM0QUVL21Gs5DMKGKcDbixhQxb5AM1BRqHTjTNED1dEOtBJRnaX5UgE6byYBrB",
-	"MedrwLMQGtOwlLMWeYn+cmu9ce1jaEqTYEpz676hZDXgScqNlgmdeoCuNGmqpsM6yVgTsaydwya6+BPC",
-	"AxssOCoyQqRI+vJWMED0QDvLqV7WRSW/lTu3nalEcazIURBQbTLi+qZiLTYyT9hNJFIJYH8miwd4r64M",
-	"dZs04VVrqLlbId1vnlx+aXvtk7um/jdtji+/tA/rSqRXd4puK6nwYAQHZlmJyur49euEO1BYZlazVn+S",
-	"R5r6m+rIPpz/zE3KRpFIGFTQ2/MIFOs14WdZXFodQ0K6cFEMulnFUrBHnImxt03TfOwxVtc6rKra5a29",
-	"oEGX2yBq1aQ24chtnIR9kmwbGUf7uyx1INkONffOgPubGHBOlP8HMOuv7V0YcLW3TA0bzmPpso4kPb+9",
-	"mSsVulvDR1uwsjc2XeVPw6OLLLfoWbq4vCvw4HeRVA6DdBgtnIQmtCXvjhZhs2SLO68xF7KG7/5Tk3Gb",
-	"IqNEoa1gtYcTduestjd6LhLssZI5WOks/96YHl8U2jNCjXKq1nYFHXBqLElqymbYmz+r8muJTRYy0SKf",
-	"GEc7ujG2vfr0MziqjedhwI1BOBGLUzKMQg/KaGS98X6kIcNqKT++y/rM6NcsYRLcA2ub53qSFJ1AJY7a",
-	"sEyaMBOa+UJLC6ZnmluQAGIzEfwRJyxSUy0doBP9tLIHIKrQVAby3captMVee50OsXVyocoWdHPRMgtK",
-	"L/qKezZBh/JlViDdpHiQl+iBAKvyjC41JmBh9m6H/Bh957lrSecDrgQ57Oknub2v43dyYUjvVYMDmhG+",
-	"sy4fLPFTfg77H3ANLbsc0yAKVjiPI4Xls7HfYG6RXIjkWs8sxllHEGBcA25bF4Kl2DYvVPSaAerZQoFZ",
-	"p0NsewkMWc+qxAQCLFpE07gBl2lyE90wSMIEjoEIFiRUTk+hjm3Kr7E+dZLOjb6pB4sk0SwL/QRYM5+L",
-	"AYd+urlnAUqspBySJRZRwEBfhnds39L8UtorqBVfe90iOYDSsk5yGpROejQBdcDhrlFOhm9DNpsLxXiw",
-	"bP6DLYemOH6yJJKOWbw8zTNXrQdQrwkkUojzkIyrAUfMzLsKwP5sM/vneEH0M+tD0W+uwDpsZgCXANoX",
-	"4e3FofEPaTsEnLmuGztbpLKxe/5Ji7wccD2sdcubAzC3LHerYM0qrLWCvbH0kdjY4BqhHh9lrcy2sHag",
-	"P8EEPWGo9TTKXLYeSXn0WwqytN7DTBj8N1Gk5jVJnlPy+fPb79EAMxEiJMFURAF7cYYNhTr9PpknEVfg",
-	"/Hz56dXbt074eDmM6TDo0BPWPA7bvWZvdESbJ2OfNftBJ2yPjugh6/lW8Ebym0u0JdRZJYJ3+v3VoeL/",
-	"ezEY3HbazcHg9uj15X/XyeGXaLhhUn0nwuWOkq5aiKKge74QNsygYFs1kS4X2Asbk9YgnP+eHaO1+gAj",
-	"HeUjPSgA/+7yHvJdVm7H5GQdBPLGAZFWK5CNDvihd6+NDviR95B95ZEntC6wtSQDkFwE8HIRAOI5tmH0",
-	"NcVr6q1PUakfZqtiPbyrKGGdHVHTqOAF7PynVcsratb22tUeNCtHZ8oMBUZl6qz0lb0MAjbH/tiZ8vPh",
-	"p0812k/nweZHxyR1j1uxyfZoBBfcupaObW0BZIwpD1mSc7kKC/VcVlZiNDk3k1mdhgVERCNmA2ZkA6rm",
-	"RzaP6bKutfhQY+Gw2u0layFGOWE0iSOGcSSbVu3w19Dy11JgbgI106vGJHhQW5Lj3abSFoKMhVbfLMiK",
-	"M7rdqGtwOF9J5VKDErmFTvcdDZ2SZE+m3j6Zzdo/2fzhKxM2Ax+0t9jMB7qMBQ3PhXhHkwnD7/rbQC6r",
-	"XvEjCyN6vpyzP5llfb2a/wl0C5pr+vWK/ozeNrWi1jRh291uv9/rdTsbjABFW3zWnh3vVsxUTcrZ9/C7",
-	"rNfYPK2/zOcRdiRAOhWNDVkyxE8kVlM/HXDqmgjhY6dmhEQzoVGlZEETdMt4YfODATe6k1R06eU9AJag",
-	"czu2iGeFiHh0WwiZtZimPBzwdUYIMhEMjLWoExidcpZrvRlo9NIGHLrxaZqKIAXN2uppbgcQeJjn1U2p",
-	"RLNwBjdQwTgoKU40mV46vBdDExI92DZq3oDX63lkNz8ELttRWR5oRw4oD1hcFmJeFi3JgGQsJFMaj5sL",
-	"unyYdPM1245XG4G/f/3u9fnrx7UDVznk44hGnlNasnBT/jM56FdqUX4FV89YLDX8N7OdtfbllW5drAWA",
-	"eOuZ5s4esVcJFoAxU+YioKFmags5oSaF1YfqyjdVIkf2R53slS0Qpx9oPAab3ldDhqwRE40PpolTD4bP",
-	"ak7VFJFKetedOZoZzDeHG7/BwlOASE9H+x7dAfZUhO8bgXtKAvcG9cKHUbWSSbZusfkrB38Xo7ffN+4u",
-	"VwjaB6XCKhtJZrkASaXWiiOKV2JkWgO+l9AXKB4z4KXQFyyIV3Q6LJkC6Vv/imF3m2JZ3MqlG+zf+wkT",
-	"8f17RYFo1aocBfLfu8V8FJSQFaEfELqxY+wHhns4wR9/RPTHy5XRHaVYiFIl3S3CPqC4XFY2DuzqdRxx",
-	"Za22x6iHVip/VlfQzK1fto+iY26EyVfFK12idp9IktUFt9ZGlJTLMn1jq0/EVj/oA1DTRKSTaVZidV6g",
-	"40/HZE3GFpR2XsVQ8+gE35hbTD1kyMoNqCmcgMm1mnvGsWc0EkhghOj1ARdJMGVSJVSJxEYBSNeSYiwr",
-	"kYQENlnP+m4YZ3IfSR92y27WBxa4rpDgTAzHj54+1ts9pR0oQ7Ho+Aqx2p5jJAls7+lzNdZETr8z5421",
-	"v1emGrl5h1uhMfbJqqQzZrETiJAatdFoWSjYN+B9v2vNrmpKNX7DCGREY8oDDMkIIX9pPI4CE18tCEai",
-	"4OC16K1fiPaD3xkscmCiOX0dfuNHfxh+m+n3jOB5Kh7CH/zgeDJ/7rykjxZbNtyOWd4hdqXClOX82pao",
-	"RlH6kAh9+CyVGDvAbudCRraJxowq8twIVgPut/xW78Vp5gcNU0RtSAODjHai2GweU8U8m26OEY2Q/K/R",
-	"yRvwLMgm4mQcYwd7V/QfLfHaeplTAG4tnXhuZxZoyFWp/puP45kOR3OIODLRP27TFrjPkCkx4HqCvwmS",
-	"pBxTJyzJ1L+P0igOSWQCDrN4iopRzTYy23ixIUgka+iUa15/IT+8fveBGJH9ygHJFdiEiCMBQplcbwWo",
-	"inWFB/wv5PxfH16vGRgj65IBX/nKF5jmrwOrUAwanqKTvw5QSxg0PDP/XweN9qBxR7prY0424xxg2tah",
-	"JAalvyrG5uxxlmHGiuubdeNck0lb22zW1CmNlKwEHBcsxFkHVHSjtWotDtiZdA9p5bwm8SErDVWbWb5O",
-	"zS0WRSuWwqlpyOpEz9jGsJ1H0Ac3cjyzrx14Xakz7CpcL7dnvb9m94ddlC0C+WcWGe2V+WhQvl5ZMt0T",
-	"nOt0gCSrqYG0OjE37/z8sPuj6b/B8AfeHovZxYhKbHaH1Z9W3aTHuz5/0OU5sMvc9RJtdYcecnP+r1s4",
-	"XIq+2wXd1ZQB5/leYy2aM2ou94HB4aZT2PD+k3gNU7i81I2WXjNJqNOrgOVVwW0svCk3Z6SnodE2qSLD",
-	"A6es5hDlzSHm2ZtkmBHDMJ48X8FVWaEOBwud7jGRJHJB53MWDnjEz0hVqM4TNgplSLE7I7omQXrIUy6s",
-	"WA/GGS3cZ9WZFnTeIp+YgggbyqGGYeKulZJExPGIBtd10rFkqtivpvGQeHM7U0n3FXEMeVhaD7cra7t0",
-	"0rEP72B7re2zs4Ku1LXS2RTS7N9j9yz8rrL/n+2WTY2hx+MQ7Z04xIfPT8AhKiRg3xwjy9oTC1vDqfEt",
-	"/jX8PxHOulN0KtjJczbxPGTzWCwhxtMSqBdbM00s4btKqD1wK86u0RyrhcuLRWgdJXLGFIVilbUKoi21",
-	"uwchty5l6CYfvkK58q1qPTGrY76PMuRZ1fE9lA7fhsDuVkotq29tyuk4laizetKFYtFZ3edHdYfuSp+z",
-	"89uBMFcqO6+nzfKbQP9AnZtmyrBzFf948d4u5uCL+ddW4fg0D5bUlC0ry249QAWLM1XBlGXhRGORkEjl",
-	"CfjU5NXjPStn+WCldGK8nUBKMf7nvFoGwDPlc7OeAPrtvGZBNSPAqwmIf97zT160VgSeuwL2g0i0ma1e",
-	"yOzYxdRKmTl5PvS7fpeyTmd0cnJ8fNgeBaw76hyPu13GgvaIHfWPaafdDY4Pg5Nu4B8dhiN2Mu73j4N2",
-	"Ozjqd56EPBeJ2hryfBy0xz7r0JNRN+wF/SOXPJuGVvehz53HCGq/L4E+6NyDRG8rPS+otIhzhnEAkTQl",
-	"hCHWvfUtQexrZhLf2yB4p5/iLnKst8oGm+chWQEUiXZNvUmbXeXYU2qtsXujgxVvxs91toW1ZUMLrXf+",
-	"M0TWUpcYAbVCoA3NuG3iB3k6u5IWju2TNsQEBnmEYVsfTQBf+a2Tu7snkIO/Fin4oP14RPabFPwws/au",
-	"tG0Pkq+38WVLzVaapyFEFGquZ4Iu1vlHV4dBwCHWeUCTtPUnAZEdkkUSKSZfECoJHfA6mwFQikI9qTyV",
-	"lbNFi+Q59ae5eAyXdMCxC4CJter4/pnbDABT/zm2Lig44RIGBXBPUJq2exvwSGY28ecYMuARS2NfrK7h",
-	"dKZnsc0iTPEhOuBQGQrM7JRP8tI3LfIZKIoeIusLMaPXheRZY+mtsXojOdrV4i0CxVRTqoTRWTE+BA4U",
-	"4aWPxcBCHhSO+MWasIvzwve1uNFy+46NIk4hxH6rIIxC4ytIYKyimFDM9Knat1kc8GuFsuKVmlF8U1oe",
-	"V2m5h8m//5VpLDnpIgumSYkpMmYsBFQW+soBz+0gz90ltRtPdpWKjXN9Q9Z9I+srA/ZNGNv+0+rYpi7E",
-	"n6Ka6LfqKQ8QWFE+ub9Gvr3JtZyY+VTCbm1J1nfRNSsHW9iW7TXurmKtVWiSFXGpGA0HvFSjXXB2CtJo",
-	"gIXaclk0K8PivOqWFcHqrtuXj9yxrIgZ95dITfcRQxEzaX7dXLYP4qjhlPdSY8/LxsEoWAVVQ0MNZppE",
-	"NCacqYVIriGUZSTUlHxYnoskmIKIfs64FMmbWCx2LNdngqc3RHBgzLgSEDn9CGKqQab2ash79cErqxsx",
-	"lZNFIz5P1dU+jmrHpNE8ZXRDvmg7TxatyRRd9ymUYnD391AU2m2L7a236K/dYnlgSDheY/zayoRVXwfw",
-	"EW1YBZaw+03c5Nr9ibtOOsBSSPHAhnqR1uPnqcJE/2/BON+CcarS0TnN2t1KKx1g19uquJQj5cZsXC00",
-	"lezftX6NX1g0mSosT4F2b4+gxRvI0Jt2bYMYIrApL9OkH+BFJFPegBsbuwcZTUCqYRj9PI4ClrWsgvgd",
-	"MsQ+r0MiWQz7x2oKiTobcFsfPlIe0auZg+eaJowkTKUJry9KMWHKbfi+RS3mOVQBH5uMFY04pvJ1mvBi",
-	"0QnrP6gv7YBbaWxNX/JVvsEv91HRYZyif6MYlL+YaiEPN1fHrkt4AsdWy1oyx0mv5DnpH5YdJ/2C46R7",
-	"lzElO8Zxt+x96ZfGOD50xzi+28DNssX1SwMfnZQX1yss7vAu44PZ4o5KY/TKniH9hrM4aJ4XCD5OIeR0",
-	"RlUS3YIMS0eYOfRws4Ud9OKi3/F8r+11L70L32t3vLbXufQu2l7bOzr02pfeBfzkdQ8vL/XeKn6vzmbH",
-	"V6cAoo6maHCBoRZIPL8KeIYP7dJo3cJYjgdNCwZyKhIrGGXQPi6NcFwG9nEZ2H9Ar0L3ltwVwZpfN6QC",
-	"f81JxabLtg+n5B8Ki/8pbXkXGSsfZWN5gPxVQ8iydh+WgEfK+IwsU4Gu+K3/k63eHMju0uDNyA+AprU2",
-	"jXM6kbmA6/S7dwdHNxi8gBWqULohkSw28h9wt8UKtlchoyWhRM5pwFqFVOJAzLCDTaV2FrSJMB2r8/70",
-	"pjZIIfcaAo2Bu7XIL9bQYTK18fdnspixbdpy05G4YYW8bDVNmJyKOMR0bUXBfzcEWj1sDTi0nxmyW8ig",
-	"HnrlvG9CYymIpEtpei8vRBJK697DBg2ENycJnUkw/wDgNERnNGTVdeu/TAfs13pOjl1aXrQG/N6tQ3Lb",
-	"z4CXjT9npCCe8aUW3GY062+yxjj0IIuQAWg1c9fgmEfMG3mDSCXmpEvGTPPYYsKJM1j2+LRrGiTs0ZYE",
-	"d+ubLeuPsWXtgDH3s2Sx/L45wvMGmS7HtwvcTRKNUmX4e9/X8o55Rc+tD89rXEdcXyNNKTRLn1NYwEXP",
-	"93q9y8ts7X6r1+12vcYCFLvGabvVPuq1NRKU5+n2/E5hHotOqyfrdL1uf81kfuvouF87Wcc/OXQnM1i6",
-	"Zl99r39SnOqke+RO1ev0+lpngnZNAZurxmnTb7WPjjWGCj1Lu3Xkt7XU+R9tbvya7XKW6O9KAv8ElmQo",
-	"OZjXH2xvrD+oFdO8/mDnz2VV9lvH7R3LLbrbbXf+7BbmHJO/2ZAfwcP+rd3IA9qNuDbkB5iL6/pmrC3X",
-	"5WCtk5VETc/D+iajXl3nzwE3muMvrg7iBlnaisUYMQrjL6ht1pcRFg/6bUChO61IcgzfzHsN6m9NeCfU",
-	"A+j5PTQa5KrYKaHOvgYcxiEiDt1KAjgt6EkQZ0VJkCYJtFPnbIVdulwg9eFR/yb2qsBQcRa9+7Ue2m/F",
-	"encs1vvkpXrd23j4kEK8G6MIy+XJv9Xh/aqJ/cvqiT28Vm9958NnkkTYog49klpNh0bSJhcU+i3a+Gn4",
-	"tVSn/dA6y+ZUTXNfmWEuFXV/RdX2due43Di00htUM7BUmr55a+oM6Hc8krAbcc0gul4LykGchixskX+w",
-	"JboYDX2figUnJilgrFhisgtQWaiWHvgM8z9O3YHUjF2h5GbTu1Wms8GnpdS3VWO068YIouZIoDkPgFn6",
-	"plP4poqCf0C6P4JqB1IKB7qJfsKof4ow1ifJz7eIagkSXor1GZf1zoZXpsczxf7SJjYCjNaYoM7Zgrz8",
-	"8JZcsyX6HK4ZmOwjbvsp46awlBUXC2g9wWLJTl079zVjc4nVkSMltaQ5Xd3mWW/nQSZsfWdKPRdA1g1M",
-	"ypO5IoW7XrlxVfl9a5x+lW1jg2VWQ1cDfhur7F6SCnB7tvVobeLqPLq6ZvpdNRlfdX/rNI8W/7y9/s0f",
-	"Hc46f789jtvzn8OT3//Wk/+anveD9z79mL6Ovhtfa8Ig0cG/TfD/FvDeFKtfa4VoPz0Je88W+qy3IWJe",
-	"5iWKErhT/6m2hm/R/A/pNwfIbojyTnQ+E9EOvuj/5EVPV1VJ+QiChXR732sKTxUUzkeSn7BAJNg9VHpk",
-	"RhMt1hmJpFVT2V4/yGj4A0vbwyS1NMw+21rzvo+EVaQadUL+0xfswPM1C99R0tpEo6zQjkzpm476dHce",
-	"L+J97vwWiqa52Vgn2lUeM/Sv0SAzArJWh3RbfdHm737z5NL8t3n5xfcOO3d1vb8uETbQHmPFmo3kiKZD",
-	"qLSIEmcoAigB0squyQF4NQzAykP9AA0n3AgdFLfMJm0B9mo3sh9Mo/RiUO6CmmokpiDrVCzIgsUxiZQN",
-	"oJLO8Bj5U9PqrBKRXJkKgq/qgpWd4R1LZ3WOt1zOwfuOSZGe6d2jV52VIMyTmsTYlNp2hs9Sx6qDm5nd",
-	"vqMmaEgPO0n0PYWpYiGuSTrH/VW69DmToVWlOhNcAFutK0qsNuJ+infk7vLu/wUAAP//",
+	"7L0Lc9s4kgD8V1Dau4r9HSVTD7/k2rpyMslOdjNxNnEm336mz4RISOKYAjQEZVmT9X//Ct0ACVKkHrby",
+	"mLtsbU0sicSj0d3od39uBGIyFZzxVDb6nxtTmtAJS1kCn/4uBq9/Un+ETAZJNE0jwRv9xuWYkd/E4Jkk",
+	"UdhqOA12TyfTmDX6jcOhG5zSY9YZtMNe0D1pOI1IvTGl6bjhNDidqKd+E4NmFDacRsJ+n0UJCxv9NJkx",
+	"pyGDMZtQXEeaskS9+j9XbvOUNofXn9tHD//RcBrpYqoGkWkS8VHj4cFp/CJCFr+FsauWOlE/P5NEzV5c",
+	"bkpH0ZBG1auE15rwYdOV0uYfbvP0Wv/bvP7sOkedmkVfRNMXgqeMpy95IEL19dLqfxZzko4ZGYhwQSJJ",
+	"1FklTEoWnuXfx9EkSgmdTuOISZIK+CVk+bNksEiZLO589Ec0NdseMxqyJN+4XlYzW5e9XcZnk0b/ygwQ",
+	"smFMUwWhKGQ8jdJF47pmtz/DNG8YH6Xj5a0+jzhNFiRlXIqEhDSlhN2rT5HgfdhSDG+SiON+iBjC13//",
+	"cPGW4BZIOqapx2VKk1RmAEJQJXSuB5dkKOJYzEmUtohLJoxyfHg+FnEO63TMPC44IyxmE8ZTM1/Ep7OU",
+	"+Cm7T/2Wx22ottudGpC+5kOWMB6wJkKhaWCswWFDeCiSCU0b/UbE06New2lMIh5NFNTdDLIRT9mIJQa0",
+	"v7JEAhir0P8Of3QIxW1eTBkn2YLIu0SkIhAxmSeRAmuUkj1K8Oj2zwjlZMZvuZhzooARSUJJz+0Vsald",
+	"TUF65pXkM6H3BiW6Hdir+diuwqNNdkr4bDJgSWGJ7acsEKHfafeOeyfdo96xdSTtiiN5wOGYTJ+LMGLA",
+	"SS+iaQby9/ij+jpANFB/AgEHVG3n4DeJW9TLhxHMd3I2mdBkobY8F0ShoVQnq8jAIamYNjskiKmU0VCP",
+	"phB3mogBHURxlKr1OI07Gs+AW0Zho69W2+x14AynM3UPXH1uKApUdH6ZUC6HLCExowmP+IjMo3RMUvha",
+	"JBMG9JTAQkoTqwO4GPzGgpSELGUBLAbefvH2rWwpRqFm0fB7/q/Llx/yo1HjKbIYU/XrVef64dppiFma",
+	"LdA8R0eNByf7WN5o8T4rrq/R7zw8XMN55cf9HwkbNvqNvxzk9+IB/ioPqg5RvW0fnQhSljZlmjA6sY6w",
+	"0W989jR8PbV+D1bsNfoebNVrOF4GDfgW4AFfAwzUS+1rx7N25DX6n73GABjnjXr3RkZ/qAfbsC/Pm7mu",
+	"e4L/uMV//nXx5kKdQoHxLBOUzVv3xJD4a/iYj6x531GMhnu8zHgjDhxIJGpAm59KYN1kTO+Yx/18i63y",
+	"7jTLzXgk/l5xwT44pf2ccxJlTE/TZ1+TjUjI3mDFBeQA2np87f73CS0ADW8auIJtQOAmijwH2YacCi6R",
+	"4J/TcGtOAccIlPu5wZJEJEgrsTAYf9VQ95sivQmTko4UzMyNx0VK7mgchbCFPplxdj9lQcpCwniozgu2",
+	"BgeWQ1yt4Cbi8GLj4frBHvk5DYnZg/o+HQvFb95dfLhUmJfSdCabgQhZo99z1e0WTZhM6WTa6Dc6bueo",
+	"2W43O73L9lHfdfuu+/81nMYsidX9mqbT/sGB2lc8FjLtn7iuezBNWBgFaWNjgn6pQPSS37FYTFkV0lxa",
+	"wpcCz5zFcRPYHgKppeZ6IfgwVvPu8pj0RWVuqMKBmXuuDTSEMqxaoWTJXcRHZ2RCbxmhXKRjlmS3ovqV",
+	"kWGUSOv0ArP20slle7KO7aeXb15evlw+uNMnHxyI2vJAb+VAr1getHd8lJrsidm1xOtorniPgl8qEhbC",
+	"mb4SySAKQ8Z3eqiZWHg+S8ciif7AXwqHm44VrjEWorRGw0nESSJihnLsLVuQsZbk7iI2Zwn8mJ/oMFt5",
+	"6UjzLdmk+LGCErtf7EA7Oz7Q83evFUSeSQACmdAFkGmolKBIwkm+5ko9ozGMt8vTLJxapGch8OwZkYzB",
+	"EQHRJSQWI5CSDAIeh+2gw05poyA+qgHKp2aWTz7gSLiNNcz08LtlphoeQxrFLGwRUM9xr4oAR4yzJArO",
+	"lLxIo1gSmjAieLwwkgO+/kwqgDpkxlHpywk7Qur9BYDzVqTneP3ulIg15AvHj9+Rv728NDcF1Re/4CQD",
+	"ZXbY+PgNF+mNfq587LgD8lakxOzBOvO/vayg2sPv9MjVTUbYfSRT6ZDBLMWLFJQIxepwU0pXQO4Isg/s",
+	"ucaaA88jA4ShaRCwaVqybxiqyLaxJB8+OI23In0lZjz8Ehc3TUZFFOFCKU0RqFA0Gc3ApqB0gJB4DS5u",
+	"5CwY39Bk5DVyPFEIMoQVltBD4QUufR1W9J6MFTQZyQNrgTtEj7eCqFFJImapUgtIwqSYJQEDKn4r0veM",
+	"hosvxrS5QNugotlY0JCFZMHSIvgTWEEJ/IoXRwEjHzm9o1FMB3ABrzqIwx1cqrsFfMXOz0iaLAgd0YiT",
+	"mKYsgWO4iKaPVUUY3rmo95JnStF91iegz5Kr7jUJBUNuOaFpMCYdY2sD4x4c5Da6OV6Na0Q/xXForEV4",
+	"peiZJQyjFHgKwmWvzkoGW9o3gHmkmGjgAgxQTFmChppc6tOcWCQVkh9KfbuDTL38tCkULKMI6q/bQaNo",
+	"gwL43+TWHW2gx6+NOoQmR9scZOxVnKazhMbNmPLRjI5Yc5qIgEmJdmwFnlnKkuZdZNSqFSYoOipaoJx8",
+	"Grd1eui6rtvv9FfP6LbcDjzo9suTqx9P2it+bOOb3T4ocqsXu63hy9qY07kG/vYYI5g+762sYPkJo/kL",
+	"zxhMXYVThl/b8L0+6SXLGR3t1nB2mhvOhpWGs+Vj2tB+hiaxzBWhN9R6nC1Lja1HIFTeslApFw7aYS07",
+	"ONjUKJdzptRa8poTbeRSU6KDwzZWRXJTAx+JhZJieGj243GznMy34hBGg7Fi5Cvtedo5BQYxSwBc5zCp",
+	"BLf2EFU4hsSQULN5Y2QrCIwd96Rg9F/lcnkwXO/RimV+L26lNZa9q7Q96ATdsLe7u6Cgnp1pT+KyKhal",
+	"oIFtej88TR0zwNI6FlqhqtSsu87uALGR0rJ+/7tVarRcuVKnuYimj1NrMjCD/PNMc+VnIHJwkfGUZ6fP",
+	"dgNlI/vjfCLJ/ZQiURNaisGGaPY4fcHsu0YZ2NVeNxG3N93oO7pQo1wK8YYmI/a4/RqzdqyGANc5J732",
+	"aa/r9pAn746Y1FROISTBKc9cNO5ARMOGwPjIqTamPpaxUG7siGpVxivTJ5JxpZsXbLV98pzRhCVEiQPd",
+	"4JYt4A/mNXaGKXotQAeCFy6ETFm55WK+Jff59OlTU22F8VTBpCZWBtbISCoItZ4FzlfkRQiGTdjRRy5n",
+	"06lIUhb+wsKIXsJjjzko/QZhOjCFeI1B4jXMXZBNc0ZmkpHRH9EUNDwdorJTdH4mSTlMxixDzeuYWdUC",
+	"TGTMRhj9JNp+tOuvnglk8o969CYV4gaeLVtEtHmAvMSdXgpBcP3r3H7t7nfu9qvmUvkF/eA0Hs+CduAv",
+	"2hH3ys55Zm+mdMqFja6zPLZ35EX6Qj5ALddszm0FxpeROVVgvhO3LPw+eOzTGeymaGhYHsxQwELDmtX6",
+	"CIa0HExjGvFa9ry0JAsDs0dvJmpDN/DDEi5mTxHYNoFVreU3h3+CMAO/DBwf+MyvNI5C+HLnzky8Gxw4",
+	"OMX0Xf138ZSHEYtDm81YLq0ILV5Lp6StYXQQM307rD2jTuc7PSPLiGxHgij9cJAweosKHA7ZauSBZaj+",
+	"JaNsfHVccXwxhGNYuaxsRc7nxjQRU5akOqTQHCgNw0itkcbvir8vLd+4nZ5JAgGAgFTrH3MUg8QYJqX4",
+	"mzDqCb23J2xDVGTpG40cAqIAGyYyEoOernAH10tPXZcXdaH4ctl39kwSpoED+zhPRvKLwHcZQEtrAT29",
+	"+DZNRnLnp/PyjiWLCjfiYJGdymqIw6qud3Uu1bB4VjyX5zQNxq9TNqmHxpDGklUdepSyibonNTUvQzkK",
+	"19G1mvl1qBYC7KwS8tNEqB0+kySN0piBYdN6ivwmIo74T4mc0qCURfBCTKY0iaTgZMDSOWOcQHylGub9",
+	"i7dvieAkYTQmc5HEIbmLQiYkElAW6+y6rluOfs4zCzzvQ2UOgX1okFBhWHbp5PQp/F0MlgFwTgbgfPtN",
+	"DJbhGySMqmuYVkDuk7Fn/yYGIBTph4vAqeHdmdE7pClrKma/vEGnEQrOqrMiJpQvAD0kBI2SgYL6mPIw",
+	"ZiHZ0/jCQjgDDOsCCU/eRtOp+loSGoNrV/+6X1j1IR5H2fLrGE10GRSLDBI6tKUABGM869oBewpkIYtZ",
+	"al+j+d5xnLW7D8QsDkFoGGRuw9L0lTsZRjyS402O1jy57lxPNz/XKHxiUtHSiKAqrEj/QdFdwwevaYBf",
+	"XT7Q0gTTRIwSJmt49zChgYm1N1gJuFg8iNahDSEx03EDJsOgXZnrgdkMDSB3kPDkWqQAz4t+muzpe9tv",
+	"NvVXzSj0gRwUGJTMBLfHPqhEVaRzZsaSRI5pAtwe3PMDKhl8xQjVhxeMZ/xWtsgFjxfE/9vLS3IA/KX5",
+	"mxjIg8+Y+vXgw+i+kv7s3301kUhSEgGvh82sY/DvcWkvxIwDp5vQ+9f4XtsmYpokdAHiYEqTjViafpAk",
+	"M64uuB2yNZR2l6f3f5+xGVNn4+tJ1Z9yFgSMhSz01ZH5yBd8sgfeCB84ko/sS6dm4SgNp6EHUfK1GaOR",
+	"MZZrezv5k0uLTUVK47UYZ4A2pkWSgoutkgHdbZLJswnVtiuzopauRg10wyocK/kHt6ivmwxAFs079kW4",
+	"6nr9IgLoqteze/2xMpx1/ZclajO2Ffqzhfz2GvEiE95MCOeABrejRMx4WCHOGYJfxgj4SfuUAfMpJ1GI",
+	"/FYSMecbM4xcIF3iFloGM98sM4/NkDbfs1rpWWZTUozTPDRXrIYOJONpGZu3zzgroTssfxWafi1FaUpH",
+	"bPmUFaevvf+lQzibKyUbMhW2O1UghOVT4+w+vQlmiayS3dS8+JsJHFCPw9LP9AERgagbU5lme7KyH49P",
+	"Dw+7R671v+Z6maV0aACUnWlm57BMtaGMumWWqzJTCPgLTZPofgVfZ0oJxbg0k4aoxgMCTJOZgsaAxWTO",
+	"EmYLDVr4gB/7HvcnMM9VdH3127WvpFWuGbk9qDWeD//Iq+jaLwzrcfOLGmcvEXMJrzkkEPFswi3JZb9F",
+	"zvHchiJB8U+inqqUODYUCdOpaShsjGmoBA4IQSliKs5YE2wCvzl5zKASfmIqJZOIuk5luhssnGI6lfqs",
+	"V1/AqKvGcpjRJBZTCeFeq6LNskCxjGaW7/MScUxqEEHp34mYkylLrPNxwEgOxwi/5EcEPxe3cXXoOm2n",
+	"43SvnSvXacOHa+eq7bjOsev0rp2rjtN2uk6vfW0vuYI+EW3EEE301moGi6olZEOtiuNZBkXxc4n0NC5k",
+	"AKviry9ASvgoWfK4O/Nc8T4yk5i8XMRFXlvfQD2vyxs4pK2un6MuicWcJc1ACegxS1OWSIeE0UhdlmDe",
+	"oHJcrgkQRM2BSBvO40oaOA3IQ1onratnyqA1NRbUb1VgtW+rCt0rYnEoCQPbmAnuMoJoEYaZXbpqnJ8v",
+	"L9+RhFEpOJmOEwU5TaMoOpJAhCXOf/GPSl1UG7drJ9HRQ4YjIKpUhfrUaA7aTl47vrVeRzE5EF3JMBET",
+	"eztxxMsxcNVUklvia/WlDOxzKsmEqnnfv3pBut3uqeKCHy9f7FB9Art/1eY/vn+zEqg1YfXrrmaDNdnJ",
+	"Fs/BhhAurhKHC/6FLyd2fTIuynkiUGktvmXcPzV20EGspHbIOXEITUnMlMwjEFM2EsTe4SBACPWidAnE",
+	"elW7k384xlSUVZqX9+CUfCR3lrdY64AqkWgaU57VVwCZR19EWcGSIVN3NZNkby6SEPluMKYJDVKWeJw3",
+	"RwmdZHVMgphRJaCk7D7dR8U3EDxNosFMUe9EyNQUd5GBSDLmNI9Adfc4CB86pS4LNos4o4lDpNAyV77q",
+	"SCoRLEj7uPhsLv0bRAfrHTyT5PJV8/VPr9AxQQDf9aKplGTOotE4dbKAYHss2B+NYxwQMkBkDplpPNNq",
+	"PU9ZErBpSmgYktnUbBUngA23iD49pUYFQqbS4xMFCAjNMMDnozPQusQsJT7DF3yHcJGOdYyOlq3CKoHP",
+	"LAzpY0hncao0Q6dOSM42kgqSsHSWcFsqgmjGdCzwJoFAEpkWIZ0pObnt2VIAD921it8yo8nPuN5QrZHG",
+	"Bm+o06BTEkaho7agVZ94gcqqnWeJQeep8HgGY8Q8a0CNRdbRZqe9MYKcEd/86ZOxiHWIbBUoJcjbaruM",
+	"QzgWiN1VhwxrrBE0Yfl6SyxE6V7JnGJIxtForCaFzZ0pQEWFZB0FEDoiMx4ziT+k44RJtWqiMIOF9tNA",
+	"ZjwVxAeZ3S/eVKul/GVfQQFtlwQkg6R1SLhMa5WwVO/b7218JbzCBbyw3i3aXg4r7LQZ2qw6qewhp8gY",
+	"KdajMYzAQKAA5Kbbah+fVBnklwzvMO6qdeDEe4CbwHIzlTBkAahwZDjjcOr7WgVVCDRggVCslFoFehZF",
+	"c1Dr2G23N1hk6aJEHDcrt6FpYUuVnFJ1VpW6oR7FXEMAb3UBGC5Cw1BWcfFlclw5lX3jmHsGprBu2FVz",
+	"Wc6Xbs/tbHTcetiV1GSqaeFVKxlUzuoTStRdX3Wnk71cJQsdj8uUTSbAdTVv1SOhnVMK4uukLR9kDq+U",
+	"w+U19sGFQz2eyRQERQqjJ6uVOGRKw1BNAzZTdF8rwQ4ufZbbIdTDHt/zSZpQf79U2KyRlXuq4j63Ea/Q",
+	"dnw1Iq5dA2VPJPgHLnPfIb5a+g1Xn8yT5c3Yjg31csNp5C8VnRj652WlaUq5rFReEpbtXRYQKqAThgoT",
+	"VZTKiQ8prDdQ9a1PrsA35Cj47XtcDIeSpVDd6COPlE4AqheZioineC3hXUReTqZpfpsuSEC59tyGLInu",
+	"jExiWVA6Xad7uMI6cl5YC0koR7OftYAtDCI5R+7Y0ntnnanEKihWSzBlIVIbxxRES3Ta63a7G9Ep8oNV",
+	"fBmfMDiuV1Ka7vjk8BEM1vAIjf4GAtminCJfM1hYxXJ/ZjSuSmn7ZNicjkfNK/wAo1X0MhZzzMWLMKAV",
+	"wiBm0wrLR71/nCtcN5YOPT48vrFvPJnxmzqXfjIzfpo143eHHXoatMPDwTHr0SO3UvOfqovgRrJA8LCC",
+	"Gj7gD0RGPCiE8mpfbmHGXqfaHb+EZiudPiW/zpaeyWVfpIbl0l7rEeer+xw1vj4lamwMQ5BgzILbso6u",
+	"I7aWWR0HJyAEiJzp0IJcmJYHn9WvGFwwjHiYu4ufSVvohmiIFgHz9ixmHke1Yq5uAwjsB3yNJBlFd4yT",
+	"PV3QTSTkxYdf0Z3i5Hl6IGvGQtzOpvt9NL62OyfWnSzJXsWlkBW/C0mUShYPQUM13sypEtV42oQ8F0zu",
+	"nSh+ST3+8f2bffUsCuIitu7LvY//5bquq5ag/mq/cuDf41fmm9NX+6ijcxZBZTC/5RMuEo/7rZavxKoo",
+	"GIMRLYgjqMKQsIm4A1EHNivZCKMdyTlfEKwuls8/oQt1k80gvcs/8B2P+//tO8T/i/rPf2LIB8gf6qoM",
+	"4lnIwn5prxlQeAZiJZQUzpn+Z+fVAMUFnx4MloWVo1JsXeekPrLuf/b+u3/1Pzq5uwn/tl/BP8ev8OPp",
+	"q+v/5+p/WmseWT/Gvz2v9bnrPOxX2s5/YWkSBRUs7V2iFQiHJCxQerIC46s22cOLBuMSdSg8YjGRCpFp",
+	"nLmjUIa5E/GdDnQrGT3ay9O+aiOSj2kyETwKoEwuVhI1Co1aBy6pdKGePinIic8mNzIve1pjeNFPoOCM",
+	"sINtGuMOKbPi07azRvjJdrbiEMo7bT8xnktBb3m697uGaolT5zvN1uAoLCgCv+rGgUrbX/3CgVk/6Lq3",
+	"j3eJG5W8cNsUxq4Qr7Up1Zi/RpFMk8UjA2XNAsDol0eCUElmU0wLrvGSuJfu6bZeEv6keujLShTKOTeb",
+	"h22B6GVfvfKMuKj8QF3tUJQMMp0VYWI34AJewRBMiUFLlS7HonXWimPaEVnea3kVa8PBAKm+VpANBjjU",
+	"iPxy1TuOnTiwkSWvSIlrnDp6ATtNN8AxSykGb9n8o2TJV4L3TIKUCNbcKCG3rIId0Gl0c8sWK/31OvOw",
+	"RV5j8dGxmHMC97dQ2gsKaiCRjmjES4Q6Gt50f+80j+f/vL/93R0cTTp/vz+J29Nfw9M//taT/xpfHgZv",
+	"Xfp+9jJ6Pryt1KUkS9Ydt4Lq0nHBi062xR3GLJngB4tHO6boRgbqrHXCMBpdQjnlKratyziDeH6ZRKng",
+	"mikE8OIsySqULx87phtWZ/7AsM+kGRPKRKvHi8dz+a93L28+XL5//fZvlWkNUV2gSzY+1kgz9muMm0yD",
+	"MQmjCZakLkbatG0L0VIDgfWRL/WXRbaiitsCS7Svdp5rlprDVW+/im1mifdVuh/4c/FA/YO7jl+bTb+f",
+	"V1RrkY88jm6ZiVFQGhaGfp2/e+3ocbBAUlacfKqHMYfgFE4hx8sBC+hMMo8rjc0oTHsp4AV+RAn6H1C4",
+	"VT+xTxJGQxO1nYdkDES4qHJV1eab0JTMGU/Ry+9o2+mUJbKEGaacCxdT9kyxGd3MYe254cw1p1TVymB9",
+	"tfUWuQCVccKUVCrJHpR4oZL4eUWwTA1dAh0ktMt9VGZGHCs1V+eDLS8lRJGkEKrCgnFZAsmr0C2nrOjW",
+	"CJWxyVDeUNd2P8sSfFJ6yyQRnDmmXcim1+xFNNWQfQ3F1isoNqt993lFbbDMK30GHlY0OkzKscdbLukC",
+	"Bq9aU7Hm3JrR3uUPLwUwI6zXI19ebXAl9uX1vtZji5XmW5GKVI8fdtnCNVlIWUW2TWXvUu3DtZJ39QTt",
+	"qqE3QaPtcASB/eWRxAJ4vo0alHkT3VUci/qWM1khOseVz5/Hc7rAqOPca2fKgeAlUoA4dpLJyqeImFG+",
+	"HFaqpqpZNkjbKOlUqqZK4afxVvLNgAa3jNfgvf4RkSiZ2crUxriK3SHq2aR01kk1m6JaQQSsDGy+v4Hh",
+	"odBgHVXKVPfQUSqpCW+Z0AUJaJIslnKZqoSpHWvaiMsrKfKrwXAa0xTcvnVZjxM2F8ntEzCmWlzM5nUy",
+	"jF06UINrGcRWUdEvLKXVKp0x8WgO+gyK+8GzFRfGCiHAnDU+s80hIPizFW4lnj8Bw9bs4xHMf/1GtmL+",
+	"cHD2DfA18DGz9ciVF61uWKR9HljG3XJalNI51NXb2SYtYy1VaExce/OVYVjjZNYSq4mjoRkW1NPCqtwY",
+	"7XjIMmAwySWPIvML1Yr9b5f8sqFMFeWA0IUhBmXNob2WteXWRA26miMrnlZ1fDKKFmUnha4mlxMZ2fOX",
+	"Cu46xP6u9PEG0Ul9Www3Ut+k0YQJ+BHylxS0pVHXLK2sWErhc2N5eN3wqnr7WQnPsk+EhpGS1uxQAoVN",
+	"2iaQ0fimWTM25zQKtPkuMZNtHgJRverLZMbOCLUWa+kButgTlqEwVohDt7u9EImzX9cB1NIkq1WlXH2t",
+	"tohVQ9AU63fIMKYplG1lMkVGmIh5c0J/U6ejiD7LpAS5eXVBaAlC9pgtTC3pUjHnErdY2WHwwS6ZvtK8",
+	"lVnyzrSyro4HSomXarLpsutb+FsAvltY0J6gI2VV3dcbF3dpQKxxo8BSrBNYjaAXNXLvOdeySG7O2IbO",
+	"8d1K8Jdr5u/uHKoAUrv7gsa8avuPptC1FJlmgFJojzS55la2EKbiYt2W6p5MZIVjhl63WpmrsLP8IDls",
+	"JlavFF3a5ZjrZcCsQWZ9QpkucJs9WIjKw6iVcvKzvhIQdnAzNJxyB4utpLx6rMn2uJX+tDYgEIY04uOe",
+	"9jc8k/slkbHlttxNNeJcerSAXnO6JT2s/s5XzMDmLUa2AiHljDTb2O85My2AqMUXRF3U1Xzoq9L81r6p",
+	"R9Nq80sQawYvs6yq43zHEpiOBzXLnuYP6IIGLfIJg/2HUZyyxMEcLiylQxPg8Dq7q1WfG1VXt3BldIAO",
+	"YluqW6h/yDIlYRaIPsAw7ZrihRBDjeUqbvIyBatWUC5v8eA0BMTCxVusXcZRwL4gEDjBGQy1WZU2JEsB",
+	"LPAAgKVPfDkWiU498PietlYOyRCaf0Ly4wmmMOxjVS0eT28Czn2yt0Jf9riuemgsGYzDCpTgrPhCIPid",
+	"iDGzTkdYLrv5V2HrV4rG0Ci/hMjTIt2szFi2Hl0KlbN+22kgyzLZliPTrGW9AkKusl0CQWs8quAEVvKM",
+	"oQMnzw1DPL+uYJPvMGjrcXnSlzqtA1OyaFUSOiZYrq3JW8zWfjDliWvYdz4jpK6Dbb/tuu7GJsxLdp87",
+	"XMt15DZPZsdFVjLzLBauZg90lBU50XkxFYDLk3vXAk8/avwyN/U1UDF/T5IIqwcs1aVqXEIKGEtIzGgC",
+	"ycMYmWMyw1iCyfEwUFFaa1UXVNRZszdFNWwF231CqG11sQOdcbnyXjpDW4ScQSXadsm4VdaK+m7L7RiD",
+	"pfrQXm217Lut00NjuoSXq9hqDiulvdSI2lYS8pnJKs61O5PxbW/b9FAaiDtWCFDNEpefkJVc5dO/0WJZ",
+	"cT/1uLCahuRKSICyYSoSWFa3CcU0g8mjk6QqBrMn3aKk6IqdXPBCqriiLCy9xe6xspSR4LVFbMPaHBn/",
+	"qVCTNk/j2goCmyR2bWSHf8TkT8rAss9nDSZ+9ZB4mwqeJIbk45SCat8lYvC1hDhF9QxV5uo637UVU2kc",
+	"3TEsjApGcN8WeeDHhrNkHq9hUXqSXRbh0/taAmzMJnUkDz+adG2rjFHJ+5a1bqhPazZjRdLJIw3FLJVR",
+	"yEjEzwjL05GjzB0R8doCSiu7RGxRca6uCtcn7RVZG9S4og9FedrN5kjEKKGTPvF/k4LfRPyOxlAj2ddt",
+	"LdSffBbH4AZbTBkkt6VC3IBuBt8KcRMLfFL9PWRz8+eE8oX6W2edqT8VhsIY7D5N6A3sR31vzZz1/oZy",
+	"wGKWshvrK4/7y03kwZlXaNOkvqlupwJD2L1+1KND084YHICCD+MoSHFd2KjSLAxpDVZhminfaIxRj+iW",
+	"OPXrSLUweWNaefkeVzRsPzNO06kJevPLOX6m3cg6ms7oxLHKeNVaRgu1pOtzTcDhqGuVQ5VbjB3CctuF",
+	"GuwblbfFSrlRWll7e7O69HryWhVZ/bjKytk8Dk+HJ8HR4LB537k/vV0LVzOhs6La7HtdD7CCAClmUUzo",
+	"goTiTNcrNx2oQ6HrAZmIXREzaVVNmdCFzeV1P+zsvhaQnRBOIl6p2n7A5J5fEbEep+F+Ap+3Ve8XjL7L",
+	"B76RWINKyq6LAJupqw7mA2DWKmX03JY9ERGx/QXEXz0y/c0aElTMZfyuqAvY3qKrQMomtQJsljreWsoV",
+	"fmQzgQrhc1vR/7tXftdru6e2sttZq+y6XVvZPdyFslsqYroUPLQsGLD79EaOaefwqHr4MbsnH34+b3YO",
+	"jwrljbL2b9V9NhqdoHM06B0Njk6Gw0D95/R00DvsBu2w6/baXfX/Tic8do96J93BkLrD0xN6yE5OjjpH",
+	"R+yYskdrRhvh42aFw1H1qaiRbwFtcwV+baZkmRV9dUVqiRc+XtrXfDIHf1nyL8/1bcuwf+mq6K67tdGj",
+	"pJFWV9C2BK+NDR/Lp7zGhrta939yVfYlVMHq7LkBevteWdqdU2tz32H7qzPLvO64rpsXAdGR6YXKsYVg",
+	"t/k4SllVE60nmpd320urto3WR1nlhvkgJgwKro2FLlKZN2V9pKwE4vH6plrtnRYGsAqJ11QGr4h7hEao",
+	"6zfzTEKLWqt5qhWBFMVMWyBokEZ3rGa3nUfsdidFyddeY18s/Xzr7OzNeVEp07pl9iG/Yh59Re4VfL3i",
+	"je2LFiCc1jB8nHanLl4YsmRV1WrnV8cVPe9rPhRPQJk8R6ZqUzB4hSpp2e9r47S/SLvM6v6UZC/iROkj",
+	"MWuapZkcUQzRWg5DGbPgVs4mG6sLNEmjIQ1SMoziEjc7HZ4che5J++SkFxyHR4entDNklLrB4SEN3fYh",
+	"7Q6GvWF70Bm4g5NOJwjbh+FR0D4cuEPXpW5l9zudb7EyGcPynZiGWt8u72KjO/ALF8hZp+VvGxX42IiT",
+	"1Y63DH+TWdYOTYSzQFeTNoi2vctNF7mphD+k6UPaizmD5WI+G2QpOA0Z/cFuBou0DjfV7+tp5rDT65yc",
+	"uM4mgXcGUW4GK6qvgKRmntTNBnPooe3wsbp4tTlvay+kOR7LH5lxoQJcc+ovkFURElUyi+baX+u6N4lz",
+	"tVbSNQl3DhFxuH1fsMLFt0YGyBayUzHAjFqQBIAAg1kSpYsPaqU6Oxsa/p/PqqrBnmcqhQPROVA441y7",
+	"byh2nXgO7xNv5rrd4JYt4A/mt8g/2ELXx0MMAeXK475J/ANRRf+I3lRszQnf68qNUJ9I8IC1yEsajPMq",
+	"K8+kx/37poFPU4nMPvBOXa0fNEEw70cp4YyFsk98NNv7erHEz6z3+VdAiNr1A+cJ3AX2mJPnOE2n2K89",
+	"0vJHIHhKgzRPCzFcm0xoxFMacR24XzorOno9PH+ttGepBBUajCPOmpk+qtVkRxcGjdIafdnBbmUr7kz0",
+	"rhUuW/A1qtsWoa97Anjc43/5CzH05vGXhSZHDoG+nhICNqFgi4MB21ixFBOjTP0kIukkr18DrdnQIeZj",
+	"hPpy+6N9tSZwMkIb0rzljUkGhJ43vsf3TK8fh3y8fKFemyWxHvbj+ze53TRLydCRqpCBmO0SesB43Ord",
+	"Ag+0sDmMj1uLI6jik/WqKbSEJL7x96lVYTHMoj+7T/wrD9zYXsMhHnqy8U83/8ZrXKs9XnmN32cs0Y9i",
+	"NDX85HH1G1QnhZ9oMlLf7zuEkvFsQnkzYTSkg5iRHMpqxzla5Q+AN7bl8cusNROW7OwruPzbdGv6N/rp",
+	"/62+ajabRP9Xfey5Lvl3VkYos7SwOG6iaxbxYU8ueErvHZImM45Qcoh2OJOPl6+aJw4k8ClcT4UgIWPT",
+	"fTNDm/ybcJFzIJFo006WzBEKhhPfcjEne/6nT5+aij0xnkYBTZnhTn42Zlev+pYtnsnc/afGCAWKH/rJ",
+	"Hs4O9YLAFQ4LyL5hUsySgJE9iJLCW5dQbmodLesA2RIO9RKgvC27j2QqyWCWIgCRcDD3dyxCxGf/PI7F",
+	"3Ne5iICOWRXSsQhlNvSpHtrUlDDudIkDz7VRTFsC92gmQGRyCdR9w6ex1i5c+A42DYdTWq4/baZvd0so",
+	"AW54HS6e2mkqcTSJUvPWYQUi+XQKvl6FMAe/ScF9/XSnU9piJAtYpwA5SBi91Uk/cCOTPe26dwifxTGk",
+	"xEZS0UCoO7k5Oi4FI90UJoLTHSjVMZ091NcxRHBY5wzEitqghsNhRhoaS7G375k+MaBMqPXMOEuiIIsX",
+	"DFlKoxivTMieiMpQEyMzQxeRM++5hKe3YCnZk4zpStVY8foAAydgdR7/ICYZ8HCuhA1nEm2tGU+O6UKd",
+	"Pbq/IfzAXLzQzWgsJOMOgYK8C48rTNYhqwpG0JpblwMymzB3gGkh/UJwznTfqiAWkilGlo7FbDQmXHg8",
+	"ny/D9kkruxqQkwPDV8QOBlDEbmxNP2BY86zYmM3jccQZ2cMXc1khA7A6TxqGCZNSV61GRonpwfNCl7My",
+	"p1QP1jHMMtusCGApYTUsFMKENM0rjmBewhpv/s9CvWf9bnA8676n8Dx/SfdeN1NA6X6hzyJlPG2i6VoD",
+	"19jGmy9NtAyBK/e03e4oYRB96kettqH+rmLXFVE4VTtTM+gnAVtsRnHUI/+InhtEh0FXR/GQf6tLuGK9",
+	"QquUlBMfWsSz0DfjHpbHLUT+qCE5UkJmSMoHa7dc2EG71UaaOkfelRFSFjWC8gcNyV6v3XXUleaQVqu1",
+	"j2FkFGNuwkgGNAnVEWEPsqMe+SV67nGYwyW6Gr9uqAaBLLo6nS55y0MJkuF8rK4zWIpeAtYUGGGrGOh1",
+	"hXR5VjmG//J+yoK0T9qu21QCbcRnzCcjpm8bfNeMLXWbJuhi6//88vwnlJYM4Quu22PCPWfVCJPAnfxS",
+	"PSERLtSq4Ce1E8mQrwCecoFXMPJFXQVR91xKaBTDHmMqx2TPPwhFIA98DeMwShg47fe6bnsfuodld6+Z",
+	"H3ZQlnOhFlPEwK3i/79NHbPTfP2TIbl+1qcLu+6YeoEptsiBwqKCMyNp1hSORBEs43aSzLgiZ6wSKaeM",
+	"3sLwNW+TPV2u8NeOo0ty7SPeUB2PqdbH7gM2tZtuZQK5rnGaWSKz1/KClB5HmV46Vv1ZlI7haf+zh3Ub",
+	"vUafeI1Wq+U1HnyUIDRzVExvj5IBDQ0XcDyO1fjB56alEgq3O4slAyF6X9NLzwXK6ZE9c+XCrefklJl4",
+	"HLAD3jh0CNJa+9CBq1gkcF/uZWUv9s2RfGIDJSFJETOP442pP/r4OOXWvQd3SQQldPeNaYqSeT4GuAqn",
+	"TExjBdhkgQSHV7S6KXNlTt3QuudCljw1ZYmOgVFg1ntzlBiixAW7ELg6k6wiEBTEn3Gr5bZuIURefPjV",
+	"lPllkwGDhkwFicIBqUFmbQrVex7P4I+tI2kcS5PLWcDTUAQg1rIQ6gejwhxHAdPFEbUW/MvrS92gFLVm",
+	"2T84EFPGUXpuiWR0oF+SB+pZ6P2aoncWdWPLQmXSlx+chhqDTqNGv9Ftua0uNhAeg0HjQP1nxNKqei6Q",
+	"+p1H+eVNbmZT3UgsCsZGrDLlxFvkPC+UQmY8jWJCzclmwhdCIIPQ61DtGASwF2MW3EJIuCYztbKO6xq7",
+	"AcPAz7LIi7lXeVcCcQtR6aZsvAkqbNiNkLQlTJuZLcuxMfdWmWnLHW6wSU0G9LYdPo3th023Yd0yuNAh",
+	"GDv65v176/ru5jhR0R4XbCsovG/WGSY3Dz5UumSWTjrramS8Qw9Oo+ce1s2Wnd3BL7D3tyI9xwBo9eIh",
+	"HubqF1/reGYsNwxvdde/9VakWJ3INt81+lfXjoUKP1utbRqOOnbZ6F81/qY0DBo3rtW7B8bdVUkaePkZ",
+	"XXW5bxKIMqafvWLurSVkH7H0XE3xZEQ3C833dx7HuS+tCuEzV148HVMI83PdttMwdrSbhKbQ0KLdOzqF",
+	"MI2bYcJ+b/SPD50GdHW7mdD7G+hk1uifPHx9jIcNbIH1CtLrcL7CDZm5sf/M2H65vK+qVl8WIUBFOosM",
+	"Dj7TZPRQSwxgQYeGcVn3/9KM6krITAAZ1aAQ4/bqaKNRLPlytS7pb2laqDGjFGJU11FmURsqtXIt4r3T",
+	"iNTo6oJsmFAcRTEN27+A3rQc+azgpqNeObKpHMl0/WSaNyt+D4Rq0355L0u0X0nk34aCD4pr2Y6e15Fz",
+	"OfjAIbdsgYighEmLrnsbEdorMePhkxhBr9NZ/+KvNI5COHiLFXxbBnJRRdLb8BCQtptK2l7JQ3Kh3FHq",
+	"YOZIdIgPFlCfgDavEM8hYooxKPHCyNtCMm2J5UpBQYz1W+Qd1b2efSuc1kd1GII9qSS++TYVSoHPo2kF",
+	"x+xyj2cxtFrF5qxFzjFgzrhvbAcZ+tIk+NLsFrIoWXkcKp+ica9p/HJNOkvHfpVkrJjYcwWevysgruGL",
+	"F0b/AP0mt5EjRErV0meQc26YHphnc66n0y1tqjQpPb/P2AyS+vIRwNOldttwGmjErUzorMmGxH55EVeU",
+	"qnWyacLuIjGTAPZnsniApVDm49PDw+6Ra/2veTh0g1N6zDqDdtgLuic1m9Tx1Su4udWL7sptnl5/bjvt",
+	"04em+ps2h9ef20cP/9HYYKdZOWs4GKUkc7Yclt1xq9cJNFBYZtb+Xr2Sp5q461rSP/3+merk0CKT0Kig",
+	"tucQ6Puv48+zwPSqCwn5wlUx6rbuSgkFz5PsNJL1FcAUlVQc+LJqB4mkTEI2zCFcbMm6SU1qs4XrqUhp",
+	"rAOZ3YL2d+0Uw/Y3Q82dX8CH6y7gnCn/N2DWX9vbXMAZM1p1DefB9Goafdu2199KH62cV3xpg6vslUmM",
+	"/dPc0cUrtxhacnX9ULiD30QytS5I66KFk1CMthTeAcUzTbblg9OYiqomMP9UbNzkyKaCDOzMLW3/GtDg",
+	"dpQo8cc4vUoeTbInEjQUZxFWdrVtbcXct1Jmc+v8qiaxxv6O/iwS05QlmRnaMJu8ejj5wDg60rVN+cWH",
+	"XyFSTYceeFx7fxIx7xM/Ch0o2JW5en6hIcO6bL+80fWwJTxmGJPgDljbHDuUJKUjqPlVmZdBE6ZzM/aV",
+	"tPCbGID0YJU+guQMBH/ECXZ99ThG0fWX9gBMNRFzieZ6dKDAL71Oh5iW+9C7MBFzMlUyC0ovisQdy0WJ",
+	"RszMu61WByEI4A8xfWLBv9LtkF+i5469ltnU45nnJbf3ddxOLgypvSpwKGHbf2NiPrBxWvl32L/HFbTM",
+	"ci71I2qF0zhKSaRmBL+UZZGci+RWzSyG2nuik549Lsc0MeihbpoBlQza/QDqmfar+nFJhhGPJIiOMGsq",
+	"RhBh2SKKx3lczpK76I5BuQe4MRDBgoTKcR9a4s/4LYEU/GQ21fqmGiySRF1ZGCigW/sKj6sNW6EFUMxt",
+	"BtbhdB4FDPRleIbGWHs6J0pDgkrxNeQWSQ+61FvZ6dCQ7osJqB4HWqOc+K9DNpmKlPFg0fwHW/i6BHCy",
+	"IJIOWbzo5zUyTAiQWhNIpBDoKRlPPY6YmXlNcH9aIiF7SCCWqR8czjVYBwiPRKBAr6kXh8YPmRX/zI7d",
+	"MLNFueut5562yLnH1bAmLk8fgKayPK4COwFiVTd1AhiaYZKDKoR6/MncpJtYO9BtpqOeMddqHGUxWw6Z",
+	"8ej3GcjSag8TofFfp5FkYQx7lHz8+PonNMCMhAhJMBZRwPbPsD125/CQTJOIpxD9dP7hxevXVv5YOY75",
+	"KOjQU9Y8Cdu9Zm9wTJunQ5c1D4NO2B4c0yPWc43gjew3l2hLqFMngncOD1d0h77yvPtOu+l598cvr/+r",
+	"Sg6/RsMNk+lzgRXgt5B007koCrqXc2FcUwXbqg51vcKeVZi1Dvl8jRdiMqVJJAUnA5bOGePkXxdvLgAf",
+	"3794+5ZAdgONFTeLQ3IXhUxICNyFkY7zkZ6Ugfdw/Qj5Livsp5OyDwJ5Z4FIqRV4jXr8yHnURj1+7Dxl",
+	"X3noaWXnmJIMQHIRwMlFAAjo3OSiryiTV219ygQqzXFbS9bDhyUlrLMlamoVvICd/zRq+ZKatbl2tQPN",
+	"ytKZMkOBVpk6tb6y8yBg6u60lZ93Fx8qtJ/Ok82PlknqEVSxzvaoBRfcupKOTRUjvBgxaCG75ZauUMe+",
+	"ykoXTX6byawi1BxSonSEkNpDNmDafM+mMV2witQVX2GhVX7QzJDFQ1FOGE3iiGEg6bpVW/draO7XUmZO",
+	"MmOVxiT4obL415t1RbSE3YLiNzEozmid80EFDucrWSJqUCI30Ome09AqfvrV1NuvZrN2T9e/+ELHzcIL",
+	"7Q02844uYkHDSyHe0GTE8L3DTSCXRaD9wsKIXi6m7E9mWV+t5n8A3YLmmn61oj+h902lqDV13la3e3jY",
+	"63U7a4wARVv8weffxEDp2UhbMUsrcs5/gu9ltcbmKP1lOsWwNs2noqFmS5r5icRo6n2PU9tECC9bRaMk",
+	"mgm1KiULmqBdMDSCYEyPa91JpnThEBlpvXKRBWXlmbD22+C2EJKZHVAemmimaiMEGQloEat1Aq1TTnKt",
+	"NwONWprHIeRV8VQEKWjWRk8LKKhpA2Z+zBPrx1SiWTiDG6hgHJQUK5xcLR2eixkcAxls5IfweLWeR7bz",
+	"Q+CyLZXliXbkgPKAxWUh5rxoSQYkYyEZ03jYnNPF06Sb79l2XG8E/unlm5eXL7+sHXj5hvwyopFjFbEu",
+	"UMr/zhv0O7UovwDS0xZLBf/1185K+3KtWxeLASHeOmjnkg4xpAQLKLT3REPN2FRyRE0Kyw9W1W9cihzZ",
+	"HXcyJFtgTj/TeAg2ve+GDRkjJhof0AzR6cHwWdHJiiqSSe+2M0Uzg37naO07WHkSEOnr8b4v7gD7Wozv",
+	"B4P7mgzuFeqFT+NqJZNs1WLzRw7+Lgavf2o8XNcI2gelymprWWa5AtlSsTVLFF+KkWl5fCehL1A9zuOl",
+	"0BesiFt0OixYCtK3+hbD7tbFstg10tfYv3cTJuK6j4oCUapVOQrkv7aL+SgoITWhHxC6sWXsB4Z7WMEf",
+	"3yL647w2uqMUC1Gq2b9B2AdUl83qxoJdvepGrC3W+iUKopbqn1ZVNLULmO6i6qgdYfJd3ZU2U3tMJEl9",
+	"xc2VESXluow/rtWvdK2+wwSrBHKPTY31aYGPf71LVqdsQxOJugs1j05wtblFp+xBWY6A6spJmL+qbs84",
+	"drRGAhUMIHrd4yIJxkymCU1FYqIACq0ytWUlkpDBLquvvjvGmdxF0ofZsp31ga00llhwJobjS18/1ts+",
+	"pS04Q7G9SY1Ybc4xkgS29/VzNVZETr/R541dRmpTjezCAxuhMQTR0KV6BlnsBCKkQm2dhGxX7PX4ods1",
+	"Ztd0TFNUuNWXOXnk2ZN59ExWPkQPKhKP5xbNeRKlKeNkT8mkwyhm0jJ3iinjLAQnmHoO8u7BIfZOyHSU",
+	"sA//fOMp2OpoFsg8bQoeL84wS0ttTsdM6b1j+h1EVandkwGNKQ8wnCSUHk8TOhxGgQ4OF7qFO0Kmkjaz",
+	"hvI7sBuYg8wxAX0Bq4gTX/pmxKmn3zF15nmECH9w4uPJ/LmTqt4bbFlD2hPdanSVtmd3cYb2o1rLe5cI",
+	"dfhsJjHwgd1PhYxMr7EJTcmelgo97rbcVm+/nzlxw5nJPB4sdDGAlE2mMU2ZY4rlYDgm5JwrdHI8nkUI",
+	"RZwM42g0Tp2C3jJYlLPJgeXQkWM3sIO+pUu9C/JxHN0IcgrhUjp0ye5tBwQNaR6Ynf83QZIZx7wPw+/V",
+	"94NZFIck0tGSWTDIkkXQ9HtdS9gQ4ZL1vczVxr+Qn1++eUe0vnFjgeQGDFrEEl+hyL9TA6piVwSP/4Vc",
+	"/uvdyxUDY1hg4vHaRz7DNH/1jDbkNZyUjv7qoYrjNRw9/1+9RttrPJDuyoCZ9TgHmLZxHIxG6e/qVrb2",
+	"OMkwo4Z8FWzXpQHra5gXLk5dZV1dhuVo6YJ5OytNgD7AVqW55BdcxtNz4nlF1kZW2LIyLX6Vjl4s6Vos",
+	"5JfXx7zJVNc89OcmwP5NnS+gzK698fS+trjrEP7rLjsc1yllDT9KLf1mhLJBFsLEIKMhmfca5as1Pd37",
+	"ySKnA2RZTQWk+qzi8+w6eBr9KP6vMfyJ1GMwuxgOij2BsXZlHSV9OfL5RsRzYJa5LRFtRENPoZz/6+YZ",
+	"m6NvR6Db2mHgPN8qrEVbTAVxH2gcblplmR8/idPQbVdKTfvpLdQWyjstsbynSVZDC4vlaunJ16oyTYl/",
+	"YJUV8lHe9LFIgM7kGTCMQcqTLWx926ineRWzSBI5p9MpCz0e8TOyLFTn2SaFIurYxBr9qiA95PkiRqwH",
+	"y5IS7rPaknM6bZEPLIXwIMqhAnNir5WSRMTxgAa3VdKxZGmx217jKcHyZqaS7iviGJLIlB5uVta2+aRl",
+	"3N7CcFzZJbCGr1Q1AlwXj+0+YvcsfL60/1/NlnWBpC93Q7S3uiHeffwKN8QSC9j1jZGlHIq5KUDV+BG8",
+	"G/6fiMXdKrQWjPz5NbEXsmksFhCgahjU/saXJjYgqBNqD+x6+Ss0x+W2K8US+pYSOWEphVLblQqiaRSw",
+	"AyG3Kt/pLh9+iXPlW1V6YtaFZRdNVLKeKTtofLIJg92uDlzWnUPXArL6aGTdMAqtLrKuFV/Ul7stf87O",
+	"bwvGvNSXYjVvlj8E+ifq3DRThi1S/PbivVnMwWf910a5BDSP9IygqLZuKmPcVwWLM02DMctioYYiIVFq",
+	"1/bFogBIZ+UUJezzQrSrFlgpBi9dLtcwcHTx/6yjkXraKhO6lM7gVETz7/Xc0/1WTdS8LWA/iUXr2aqF",
+	"zI5ZTKWUmbPnI7frdinrdAanpycnR+1BwLqDzsmw22UsaA/Y8eEJ7bS7wclRcNoN3OOjcMBOh4eHJ0G7",
+	"HRwfdr4Key4ytRXs+SRoD13WoaeDbtgLDo9t9qzbcT6GP3e+RET+Yxn0QecRLHpT6XlOpUGcMwxiiHQJ",
+	"dwzUb/3IbvueL4mfTAS/1Q16GznWqbPB5klURgBFpl1RLNOkhln2lEpr7M744JI349cq28LKmqeFxoH/",
+	"O0TWUo87AYVOoInesK2DH/lsciMNHNunbQhoDPLwyLY6mgDeclunDw9fQQ7+XqTgg/aXY7I/pOCnmbW3",
+	"5W07kHydtQ8bblZrnob4VuiLkAm62KUIXR0aAX0sUoEmaeNPAibrQ8QUk/uESkKzWvYFmwFwikIxrDwP",
+	"l7N5i+QFAfq5eAxE6nHsYaRjujque2a3MsK6BRwbLxWccAmD6r2nKE2bvXkcGt6gTXwPQwYcYnjsfn0B",
+	"qjM1i2l1pSsnUY9DWSsws1M+yuv2tMhH4ChqiCwsbUJvC5m/2tJbYfVGdrStxVsEKUubMk0YnRTjQ+BA",
+	"EV7qWDQs5EHhiPdXhF1cFt6vxI2W3TV1EHEK+QEbBWEU2nZC9uUyiomU6S6buzaLA37VKCtOqZXWD6Xl",
+	"yyotjzD5H35nGkvOusgc+m7oCmnaQkBloSsu3LkdvHO3yUvHk61TsXGuH8i6a2R9ocG+DmPbf1odWxe1",
+	"+FOUQv1R+uUJAivKJ4/XyDc3uZazSr+WsFtZT/ZNdMvKwRaOqb22LLoWC8VCm7GIy5TR0OOlAvOCsz5I",
+	"owFWmctlUZn3WMsetWuiYGnazWtfblkTRY/7KUrHu4ihiJnU366vOQhx1HDKOykQ6GTjYBRsCiVPQwVm",
+	"mkQ0Jpylc5HcQigLNEN8t7gUSTAGEf2ScSmSV7GYb1lrUAdPr4ngwJjxVEDk9BcQUzUytesh71QHr9R3",
+	"kSpnukZ8OktvdnFUW2a85vmua5Jd23mma0Wa66pXoY6Evb+notB2W2xvvEV35RbLA0O29Arj10YmrOoi",
+	"hl/QhlW4EranxHWu3QtuO+kASyHFA9sBR0qPn85SrFLwIxjnRzDOsnR0SbNm/dJIB9izf1lcypFybSqx",
+	"EppK9u9Kv8YnFo3GKdbWQLu3Q9DiDWzoVbuyuw0RHBwcTLF+7HIpWep4XNvYnVJXSvV7HAUs67cF8TvE",
+	"xy71PpEshv1jKYgkPfN43mPVIWo1U/BcY9vpdJbw6ooaI5a+s3a9QSHpKZQwN+2eFeLost2zhBcrZhj/",
+	"QXVdCtxKY2P+kq/yFb65i3IUwxn6N4pB+djeFzdXdV2X8ASOrfJqyRwnvZLn5PCo7Dg5LDhOug/ZpWTG",
+	"OOmWvS+HpTFOjuwxTh7W3GbZ4g5LAx+flhfXKyzu6CG7B7PFHZfG6JU9Q+oJa3HQ+S8QfDiDkNMJTZPo",
+	"HmRYOsDMoaebLcygV1eHHcd12k732rlynXbHaTuda+eq7bSd4yOnfe1cwVdO9+j6Wu1tye/VWe/46hRA",
+	"1FEcDQgYCpnE05uAZ/jQLo3WLYxledCUYCDHIjGCUQbtk9IIJ2Vgn5SB/Q0aLdpU8lAEa05uyAX+mrOK",
+	"dcS2C6fkN4XFf5e2vI2MlY+ytraB1fAYGVnWq8Qw8Ei3JM8uFejT3/o/2afOguw23em0/ABoWmnTuKQj",
+	"mQu4eZnVwuDoBoMHsLwWSjckwmbzWXsYj9v9YbA3DBksCCVySgPWKqQSB2KC7XeWCn9BjwtQiR1cWraq",
+	"cu41BBrD7dYin4yhQ2dq4/fPZDFjO9JVHgbijhXystNxwuRYxCGma6cU/Hc+8Gq/5XHoneOze8ig9p1y",
+	"3jehsRRE0oXUjaPnIgmlce9hdwnCm6OETiSYfwBwCqITGrLldatPZE8yBq34Y8qxxcx+y+OP7nuS2348",
+	"Xjb+nJGCeMYXSnCb0Kw5ywrj0JMsQhqgy5m7WYd0/UTe3TIVU9IlQ6bu2GLCiTVY9nO/q7s77NCWBLT1",
+	"w5b1bWxZW2DM4yxZLKc3S3heI9Pl+HaFu0miwSzV9/uhq+Qd/YiaWx2e07iNuCIjxSnUlT6lsICrnuv0",
+	"etfX2drdVq/b7TqNOSh2jX671T7utRUSlOfp9txOYR6DTvWTdbpO93DFZG7r+OSwcrKOe3pkT6axdMW+",
+	"Dp3D0+JUp91je6pep3eodCboNRWwadroN91W+/hEYahQs7Rbx25bSZ3/q82N37NdzjD9bVngn8CSDPUS",
+	"8+KJ7bXFE5VimhdP7Py5rMpu66S9Za1Ie7vtzp/dwpxj8g8b8hfwsP/olfKEXim2DfkJ5uKqph8ry3VZ",
+	"WGtlJVHdsLG6Q6pT1bbU41pz/GTrIHaQpSm3jBGjMP6cmk6DGWNxoBIfFLpTiiTH8M28UaJ6V4d3Qj2A",
+	"nttDo0GuivUJtfblcRiHiDi0KwngtKAnQZwVJcEsSaAXPGc1dulyddenR/3r2KvChYqzqN2v9ND+qDS8",
+	"ZaXhr15n2KbGo6dUEV4bRViurf6jiPB3zezPl0/s6YWGq9s2PpMkwv566JFUajp0wda5oNAs0sRPw7c+",
+	"eP4CxtMm44oYQrLn04OBD+Yx+p+dVwN/v+hWOzIOtSlNx7k/TV9ASyaBTcngdcomr8PGA6bszqTuB7ii",
+	"BIF6xiEJuxO3DALvlQwdxLOQhS3yD7ZA76Nm/WMx50TnCwxTlujEA9QjlqsSfIT5v0xJgpkee4nJ601v",
+	"V7TOxKWWsuLqxmhXjRFEzYFASx8As/ROp/DOMnZ+g0oACKotuCwc6DrWCqP+KSJcv0rqvkFUw6uQKFYn",
+	"Y1b7IV7o3tUU+2brsAmwZ2PuOmdzcv7uNbllC3RH3DKw5kfc9InGTWGVKy7m0FKDxZL1bRP4LWNTiYWT",
+	"o1QqIXRc375abedJ1m1FM6VeEiAGBzobSpNIgdaXKG5ZtN8Yp19k21hjtFXQVYDfxGC7k3wD3J5pqVqZ",
+	"0zqNbm6ZejYdDW+6v3eax/N/3t/+7g6OJp2/35/E7emv4ekff+vJf40vD4O3Ln0/exk9H94qxiDR979J",
+	"XsAG8F4Xxl9poGh/fRb2ls3VWW/CxJzMgRQlQFP/W80QPwL9n9JHD5BdM+Wt+Hwmoh18Vv/k9VDrCqi8",
+	"B8FC2j39FYenWBQfWX7CApFgV1TpkAlNlFinJZJWRdF79UPGw59Y9R4mqeRh5reNlfLHSFhFrlEl/3/9",
+	"Wh54vnrhW0pa63iUEdrxUvqhvn49mkdCfAzNb6CDasrGEtK2zpihf4XimDGQlaqj3cKMNv9wm6fX+t/m",
+	"9WfXOeo8VPU0A13yrrNZDwO1hlJ7AAxKSUUgYsLuU8azgs2a00uP7/mY0nyTgrPmRnEH3yF+0V3l77cI",
+	"ZBhhVIt/cNfxScbRHI9HecVXpo5VQrLzZ68Bn7xGn3iNVqvlNR58B4JcdFwN06RWJeeKaAq1A5NfdAWU",
+	"J7FK/NMAQSHN8sZN5me2b4VSS9U/Mztdo91yW25jY95ysbShld07ntnFBzel5oto+miN6yKabl7MH3eS",
+	"rZDsXUwZJ6/5kCWMB9BEAzDPLu1Y84iOB7vrbNRWym4+ZHDu58vLd1pqFElm8qemqnUtZr3Bzk1Pwypc",
+	"rdZHNsaEN1lTplXdW7brrPS1D9+01drp4a/pxlTbfKmqc5LGDzAqDkViGs7bM/ln0IEJrP/zSK7mRKab",
+	"0NMQRu9wW4x5n3cKWtvw51vhzIa26ItoulFkqcazrEXUbhBtm24Il1YYJnrGIcNklqo/8eqQjl38RKL1",
+	"ZEIXZMCyNFtMhVWiA9Y7jDjxc4HEhwEwthJD+NHxGIh4NuFZ8KnH/YLvy98vdB4ruj0h0NPwR1MKPU90",
+	"yZKCa/AdAnV3dvEC5LTcRVOqBZ3n/7p8+cGqr42RZ3JM1a9XzTYIf0vXL8J+7WB0VBrLKTz+6l23kz9d",
+	"dCna7zm98puliXTKRf5OD5ZtS5s7zcuwpA+QamOaQhRdhYQCE7YbTqPTuN6G0RTPvr7BEF78pYjvYs2t",
+	"zZhI2WzT25SDbKfpfNesDoC+K3HqqTVnq5nkQSD4MBqtupsjHk1oTC6TKBVcX9X4lu6LZjhTKkQsiZwp",
+	"JoWlC28op/HiD5Z4XPH7vFEiW0BvwYyJ9bPitGJIZlOSCtJ2XZfoqHzBGUEVyuNTlmj/IYvZhPF0Fbd7",
+	"gbt7Kq8b0OCWQZBpTpDA/zKOdaM5yeW/3r28+XD5/vXbvzWcRhhN1Fm1r4sM8QFyse5vYBs3MvqDmWbT",
+	"NZxx+2koxvstvaN5pH6jd13DLoHdLbOhrTmOhn8Nvylg0Q+ms0umUwTtHhLvN2U0kZrryU1r6pOK0iwX",
+	"QCMSXOpawPPVLz7Zgwud+Ff82nfUPw5pq79EQvyrax9FKeA2mrfsL2coGbwkFyi09CGAwSd7OB+Mve8s",
+	"yXVkT5EezvkPNScKgnIpG8lHwQIFQY+bj/n4/7j298+yNBxsv2M+YSCVjxUF44hK5KiwQt2Pp7isFvmk",
+	"pUdfC2E+Zkun44SxYrY0OedaSs6a6OjmOiaNDg+tbGnqk1s/E1vhmMSU3BJdkMvjVBLfw4j7fsRDdt+H",
+	"PXsNXzN96ZDs4Bxye+23PO7x52Dr0QI76If9fDFjRhU8/QzDmz/DN80XyPSbbxgfpeM+eeujHD8Q4QJD",
+	"+v7+4eKteV8MyduseCNSOjQBpXOjKJA9quNrNfZYOkBLm6OACys2759prNToJTH0r9dUU3g8jtI0Zk3G",
+	"w4hyEsMKM3UAVrGP50Xekr8SF7O4IDXbrF73a/K4ngAPX+F+hq9WIhyVBFeYZ27pc/W4dZr2LvD8fZM6",
+	"iR+fycJDEKqjNOEzjMw0PEx94iSgSRJpxwvUn0NQt8i5rl6AvMpBnQt/BPsinpM5v8vFlDkkZEEUMgkt",
+	"7OxTBGljL4WRgjhSkIBextAAqjiEH8ySmDRDn1Boy0nUdbnfRzSwk9QMqLCLSMvjz0WoNqLVQsW+EiYl",
+	"Cz2+55s5XvJAhBEf9cnoj2gKcPNDNoxpyhQVqzVDn38CEgiTGAvk8ZCZ8YDXXOZHY9NZGk2YUMexN4mC",
+	"RGAfZ7lPBuo6kwgw9YwdkSCnAAhROO8aGQqop7HthXARTZHYkMY2KYZ1EU01xAzAMJa/GAlRfUGaRyJz",
+	"u2qKtySBKulvg2s6Gwi/fYok0t7orUf5ky6i6fYupR2KPRt5sC+i6WOd2ACXaj/2N5O4Vru0crHqSSrf",
+	"BhH3NbLWantrZv+CmHi6FCmPRtgzq4s99gNVTLhVq2rtxo66pAB9CcNqZm627ao/NIztNIxdGXC/kLpR",
+	"3U6nkh6wziJ4EaoH8x1MS8n745UrLdaThS5j+MPs+j2bXTvfldn1h+XjKXzJ0Oi3N7tuJPbmZWC3Ymbr",
+	"7LZreZoeYAes7YeN9U9nY/3BYXbBYb6NjfWLcpWnG2m3XN4mta9XGZT9PLB8Sxam1/DDxPHDxPHDxPEE",
+	"E0dVxdlvZfeo4GjrTSEZO6dZ5ybjliZ7pjFSlFpdoERqAtUWLN1fKyD9iSwjVoWCH7aRp0sI34GNZFtx",
+	"4QF70dSH1Gs3Aha9UH/rJkGhCKB5ZSvL4jiAC07vrjzUzxCvaTv9MRtQoznWJopRwC6+qF09xXLSc6r7",
+	"aOro0bGYkzmLY0WyuvSntIbHmpXLgy/X0l6ayjHhyGWmZw1v1ehYnuM1l1OoG4ftfBzcPKw6a56fRx6K",
+	"IU5rrz5rerI8uJ6ZTChfQAZ+5mBWw44SRWkwVSzELUTaVBVwsCfDegDLM0F+hvFORolJlrVfxRSOCiiP",
+	"GalBdrL3DwgQJb92HO0J3NetqCFDAdVVDK2MTKtUjxs9Skdqyimjt+roCy5AjOnU45uvfnmDAalOMWBp",
+	"v+Xx12me5isdkwRhMvodcI4bKVMv/5lET/WKhAgNmzpif7h++P8DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

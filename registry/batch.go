@@ -412,12 +412,6 @@ func scanJob(row interface{ Scan(...any) error }, extra ...any) (Job, error) {
 	return j, nil
 }
 
-// queryer is a database or a transaction.
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // Job implements BatchStore.
 func (s *SQLStore) Job(ctx context.Context, id string) (Job, error) {
 	return readJobAndReplicas(ctx, s.db, id, "get job")

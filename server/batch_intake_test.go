@@ -46,9 +46,9 @@ func typicalItems(n int) (csv, js string) {
 }
 
 // countJobs counts the jobs the registry lists.
-func countJobs(t *testing.T, reg *registry.Registry) int {
+func countJobs(t *testing.T, reg testRegistry) int {
 	t.Helper()
-	jobs, err := reg.Store().Jobs(context.Background(), "", registry.JobKey{}, 1000)
+	jobs, err := reg.Jobs(context.Background(), "", registry.JobKey{}, 1000)
 	require.NoError(t, err)
 	return len(jobs)
 }
@@ -89,9 +89,9 @@ func TestBatchJobItemLimit(t *testing.T) {
 func TestBatchJobControlCharacters(t *testing.T) {
 	s, reg, _ := newRegistryServer(t, false)
 	r := doResult(s, request{method: "POST", path: "/batch-jobs", contentType: jsonCT,
-		body: `{"items":[{"id":"a","text":"fine"},{"id":"b","text":"also fine"},{"id":"c","text":"nul\u0000inside"},{"id":"d\u0001","text":"ok"}]}`})
+		body: `{"items":[{"id":"a","text":"fine"},{"id":"b","text":"also fine"},{"id":"c","text":"nul\u0000inside"},{"id":"d","text":"\u0001ok"}]}`})
 	require.Equal(t, http.StatusUnprocessableEntity, r.status, r.body)
-	assert.Equal(t, []string{"body.items.2.text", "body.items.3.id"}, r.problemLocations())
+	assert.Equal(t, []string{"body.items.2.text", "body.items.3.text"}, r.problemLocations())
 	assert.Contains(t, r.problemMessage(), "U+0000")
 
 	r = doResult(s, request{method: "POST", path: "/batch-jobs", contentType: "text/csv",
@@ -156,7 +156,7 @@ func TestBatchJobBurst(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	jobs, err := reg.Store().Jobs(context.Background(), "", registry.JobKey{}, 1000)
+	jobs, err := reg.Jobs(context.Background(), "", registry.JobKey{}, 1000)
 	require.NoError(t, err)
 	var stored []string
 	for _, j := range jobs {

@@ -17,6 +17,7 @@ import (
 // predictions page in order; lookups answer from the store for the serving
 // version only.
 func TestBatchJobOverHTTP(t *testing.T) {
+	t.Parallel()
 	s, _, k := newRegistryServer(t, false)
 	workBatchJobs(t, s)
 	_, v2 := artifacts(t)
@@ -85,6 +86,7 @@ func TestBatchJobOverHTTP(t *testing.T) {
 // deleting one stops and forgets it but keeps its predictions, and lets
 // its version be deleted.
 func TestBatchJobListAndDelete(t *testing.T) {
+	t.Parallel()
 	s, reg, k := newRegistryServer(t, false)
 	workBatchJobs(t, s)
 	_, v2 := artifacts(t)
@@ -139,7 +141,7 @@ func TestBatchJobListAndDelete(t *testing.T) {
 	const long = "00000000000000bb"
 	ctx := context.Background()
 	now := time.Now()
-	_, _, err := reg.Store().CreateJob(ctx, registry.Job{ID: long, Model: DefaultModelName, Version: 2,
+	_, _, err := reg.CreateJob(ctx, registry.Job{ID: long, Model: DefaultModelName, Version: 2,
 		Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, []registry.Item{{ID: "v2-item", Text: "Kubernetes"}}, enqueueNothing)
 	require.NoError(t, err)
 	r = doResult(s, request{method: "DELETE", path: "/models/tagifai/versions/2", header: admin})

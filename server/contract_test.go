@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,11 +35,13 @@ func loadSpec(t testing.TB) *openapi3.T {
 }
 
 func TestSpecIsValid(t *testing.T) {
+	t.Parallel()
 	doc := loadSpec(t)
 	require.NoError(t, doc.Validate(context.Background(), openapi3.EnableExamplesValidation()))
 }
 
 func TestEmbeddedSpecMatchesFile(t *testing.T) {
+	t.Parallel()
 	embedded, err := gen.GetSpec()
 	require.NoError(t, err)
 	want, err := json.Marshal(loadSpec(t))
@@ -65,7 +68,7 @@ type contractCase struct {
 	registry     bool
 	caller       string
 	requireAuth  bool
-	prepare      func(*testing.T, *registry.Registry)
+	prepare      func(*testing.T, testRegistry)
 	smallUploads bool // a server that takes uploads of at most 1 KiB
 }
 
@@ -190,49 +193,54 @@ func contractCases() []contractCase {
 // case's response must match the spec, and every status the spec documents
 // for an operation must have a case.
 func TestContract(t *testing.T) {
+	t.Parallel()
 	doc := loadSpec(t)
 	routes := specRoutes(doc)
 	covered := map[string]map[int]bool{}
 
-	for _, tc := range append(contractCases(), registryContractCases(t, doc)...) {
-		t.Run(tc.name, func(t *testing.T) {
-			route, ok := routes[tc.op]
-			require.True(t, ok, "no operation %q in the spec", tc.op)
-			var s *Server
-			req := tc.req
-			if tc.registry {
-				var reg *registry.Registry
-				var k apiKeys
-				s, reg, k = newRegistryServer(t, tc.requireAuth, func(c *Config) {
-					if tc.smallUploads {
-						c.MaxUploadBytes = 1 << 10
+	var mu sync.Mutex
+	t.Run("cases", func(t *testing.T) {
+		for _, tc := range append(append(contractCases(), registryContractCases(t, doc)...), oipContractCases()...) {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				route, ok := routes[tc.op]
+				require.True(t, ok, "no operation %q in the spec", tc.op)
+				var s *Server
+				req := tc.req
+				if tc.registry {
+					var reg testRegistry
+					var k apiKeys
+					s, reg, k = newRegistryServer(t, tc.requireAuth, func(c *testConfig) {
+						if tc.smallUploads {
+							c.MaxUploadBytes = 1 << 10
+						}
+						c.notServing = tc.notReady // as before the first model loads
+					})
+					if tc.prepare != nil {
+						tc.prepare(t, reg)
 					}
-				})
-				if tc.prepare != nil {
-					tc.prepare(t, reg)
+					req = req.withHeader(k.as(tc.caller))
+				} else {
+					s = newTestServer(t, !tc.notReady)
 				}
-				if tc.notReady {
-					s.serving.Store(nil) // as before the first model loads
+				if tc.breakIt != nil {
+					tc.breakIt(s)
 				}
-				req = req.withHeader(k.as(tc.caller))
-			} else {
-				s = newTestServer(t, !tc.notReady)
-			}
-			if tc.breakIt != nil {
-				tc.breakIt(s)
-			}
-			rec := do(s, req)
-			require.Equal(t, tc.status, rec.Code, "body: %s", rec.Body.String())
-			body := validateResponse(t, route, tc.req, rec.Code, rec.Header(), rec.Body.Bytes())
-			if tc.check != nil {
-				tc.check(t, body)
-			}
-			if covered[tc.op] == nil {
-				covered[tc.op] = map[int]bool{}
-			}
-			covered[tc.op][tc.status] = true
-		})
-	}
+				rec := do(s, req)
+				require.Equal(t, tc.status, rec.Code, "body: %s", rec.Body.String())
+				body := validateResponse(t, route, tc.req, rec.Code, rec.Header(), rec.Body.Bytes())
+				if tc.check != nil {
+					tc.check(t, body)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if covered[tc.op] == nil {
+					covered[tc.op] = map[int]bool{}
+				}
+				covered[tc.op][tc.status] = true
+			})
+		}
+	})
 
 	for op, route := range routes {
 		for code := range route.Operation.Responses.Map() {
@@ -271,6 +279,9 @@ func validateResponse(t *testing.T, route *routers.Route, r request, status int,
 	require.NoError(t, openapi3filter.ValidateResponse(context.Background(), input), "response %d of %s: %s", status, route.Operation.OperationID, body)
 	if !strings.HasPrefix(header.Get(echo.HeaderContentType), echo.MIMEApplicationJSON) {
 		return nil // GET /metrics: the schema is all there is to check
+	}
+	if isOIPPath(r.path) {
+		return checkOIPBody(t, status, header, body) // the protocol's shapes, no envelope
 	}
 	return checkEnvelope(t, r, status, header, body)
 }
@@ -354,7 +365,7 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 	reg := func(name, op string, r request, status int, caller string) contractCase {
 		return contractCase{name: name, op: op, req: r, status: status, registry: true, caller: caller}
 	}
-	uploadV2 := func(t *testing.T, r *registry.Registry) {
+	uploadV2 := func(t *testing.T, r testRegistry) {
 		_, _, err := r.Upload(context.Background(), "tagifai", 2, v2, "test")
 		require.NoError(t, err)
 	}
@@ -370,8 +381,8 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 	del := func(path string) request { return request{method: "DELETE", path: path} }
 	const serving, versioned = "/models/tagifai/serving-version", "/models/tagifai/versions/1/predictions"
 
-	prepared := func(op string) func(*testing.T, *registry.Registry) {
-		return func(t *testing.T, r *registry.Registry) { prepareSample(t, r, op, v2) }
+	prepared := func(op string) func(*testing.T, testRegistry) {
+		return func(t *testing.T, r testRegistry) { prepareSample(t, r, op, v2) }
 	}
 	for i := range cases {
 		cases[i].prepare = prepared(cases[i].op)
@@ -388,8 +399,8 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 			status: 413, registry: true, caller: "predictor", smallUploads: true},
 		contractCase{name: "batch job, key used for another request", op: "createBatchJob", status: 409, registry: true, caller: "predictor",
 			req: samples["createBatchJob"].withHeader(http.Header{"Idempotency-Key": {"contract-key"}}),
-			prepare: func(t *testing.T, r *registry.Registry) {
-				_, _, err := r.Store().CreateJob(context.Background(), registry.Job{ID: "00000000000000cc", Model: DefaultModelName, Version: 1,
+			prepare: func(t *testing.T, r testRegistry) {
+				_, _, err := r.CreateJob(context.Background(), registry.Job{ID: "00000000000000cc", Model: DefaultModelName, Version: 1,
 					Status: registry.JobQueued, Total: 1, CreatedBy: "predictor-user", CreatedAt: time.Now(), IdempotencyKey: "contract-key", RequestSHA256: "other"},
 					[]registry.Item{{ID: "1", Text: "x"}}, enqueueNothing)
 				require.NoError(t, err)
@@ -405,15 +416,15 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		contractCase{name: "batch job before a model loads", op: "createBatchJob", req: samples["createBatchJob"], status: 503, registry: true, caller: "predictor", notReady: true},
 		contractCase{name: "get batch job", op: "getBatchJob", req: samples["getBatchJob"], status: 200, registry: true, caller: "predictor", prepare: prepared("getBatchJob")},
 		contractCase{name: "get batch job that two replicas run", op: "getBatchJob", req: get(jobs + "/00000000000000aa"), status: 200, registry: true, caller: "predictor",
-			prepare: func(t *testing.T, r *registry.Registry) {
+			prepare: func(t *testing.T, r testRegistry) {
 				ctx := context.Background()
 				now := time.Now()
-				_, _, err := r.Store().CreateJob(ctx, registry.Job{ID: "00000000000000aa", Model: DefaultModelName, Version: 1,
+				_, _, err := r.CreateJob(ctx, registry.Job{ID: "00000000000000aa", Model: DefaultModelName, Version: 1,
 					Status: registry.JobQueued, Total: 3, CreatedBy: "test", CreatedAt: now},
 					[]registry.Item{{ID: "1", Text: "x"}, {ID: "2", Text: "y"}, {ID: "3", Text: "z"}}, enqueueNothing)
 				require.NoError(t, err)
 				for _, replica := range []string{"replica-x", "replica-y"} {
-					_, err = r.Store().SaveChunk(ctx, "00000000000000aa", registry.Chunk{Replica: replica, Items: 1, At: now}, withinNothing)
+					_, err = r.SaveChunk(ctx, "00000000000000aa", registry.Chunk{Replica: replica, Items: 1, At: now}, withinNothing)
 					require.NoError(t, err)
 				}
 			},
