@@ -35,12 +35,11 @@ func wire(cfg serveConfig, store *registry.SQLStore, reg *registry.Registry, log
 	if replicaID == "" {
 		replicaID = defaultReplicaID()
 	}
-	queue, err := batch.NewQueue(context.Background(), batch.Config{Store: store, Load: batchLoader(mgr), Logger: log,
+	queue, err := batch.NewQueue(context.Background(), batch.Config{Store: store, Observer: metrics.Batch(batch.Depth(store)), Load: batchLoader(mgr), Logger: log,
 		Workers: cfg.batchWorkers, Replica: replicaID, StopTimeout: cfg.shutdownTimeout})
 	if err != nil {
 		return nil, err
 	}
-	metrics.AddBatch(queue.Collector())
 	api, err := server.New(server.Config{
 		Logger: log, MaxBodyBytes: cfg.maxBodyBytes, SpecYAML: openapiYAML, DisableValidation: cfg.noValidation,
 		Store: store, Registry: reg, Serving: mgr, Batch: queue, Metrics: metrics, RequireAuth: cfg.requireAuth,

@@ -187,7 +187,6 @@ func runServe(ctx context.Context, args []string, e env) error {
 	return nil
 }
 
-
 // openRegistry opens the registry: its artifact files under dataDir/artifacts,
 // its metadata in PostgreSQL when databaseURL is a postgres:// URL, else in
 // dataDir/registry.db (SQLite).

@@ -5,54 +5,32 @@ import (
 	"database/sql"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+
+	"github.com/tagifai/tagifai/registry"
 )
 
-// queueMetrics are the batch queue's figures: jobs finished and items
-// predicted here, and River's own: its chunk tasks by state (queue depth)
-// and how long they waited and ran, by outcome. Every label comes from a
-// fixed set.
-type queueMetrics struct {
-	db             *sql.DB
-	jobsFinished   *prometheus.CounterVec
-	itemsPredicted prometheus.Counter
-	taskSeconds    *prometheus.HistogramVec
-	taskWait       prometheus.Histogram
-	depth          *prometheus.Desc
+// Observer hears what the queue does, for metrics: jobs finished here,
+// items predicted here, and River's chunk tasks that ended here, by
+// outcome (completed, failed, cancelled), with how long each ran and had
+// waited in the queue.
+type Observer interface {
+	JobFinished(status string)
+	ItemsPredicted(n int)
+	TaskFinished(outcome string, ran, waited time.Duration)
 }
 
-// taskStates are the states of River tasks counted in the queue depth.
-var taskStates = []string{"available", "scheduled", "retryable", "running"}
+// TaskStates are the states of River's tasks that Depth counts.
+var TaskStates = []string{"available", "scheduled", "retryable", "running"}
 
-func newQueueMetrics(db *sql.DB) *queueMetrics {
-	return &queueMetrics{
-		db: db,
-		jobsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tagifai_batch_jobs_total",
-			Help: "Batch jobs finished by this replica's workers, by status (succeeded, failed).",
-		}, []string{"status"}),
-		itemsPredicted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tagifai_batch_items_predicted_total",
-			Help: "Items predicted and stored by this replica's batch workers.",
-		}),
-		taskSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "tagifai_batch_task_duration_seconds",
-			Help:    "How long River chunk tasks ran on this replica, by outcome (completed, failed, cancelled).",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10),
-		}, []string{"outcome"}),
-		taskWait: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "tagifai_batch_task_wait_seconds",
-			Help:    "How long River chunk tasks that this replica ran had waited in the queue.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 3, 10),
-		}),
-		depth: prometheus.NewDesc("tagifai_batch_tasks",
-			"River chunk tasks in the database, by state: the queue's depth, shared by every replica.", []string{"state"}, nil),
-	}
-}
+type noObserver struct{}
 
-// observe records a finished River task.
-func (m *queueMetrics) observe(ev *river.Event) {
+func (noObserver) JobFinished(string)                                {}
+func (noObserver) ItemsPredicted(int)                                {}
+func (noObserver) TaskFinished(string, time.Duration, time.Duration) {}
+
+// observe reports a River event of a task that ended here.
+func observe(o Observer, ev *river.Event) {
 	if ev == nil || ev.JobStats == nil {
 		return
 	}
@@ -63,36 +41,24 @@ func (m *queueMetrics) observe(ev *river.Event) {
 	case river.EventKindJobCancelled:
 		outcome = "cancelled"
 	}
-	m.taskSeconds.WithLabelValues(outcome).Observe(ev.JobStats.RunDuration.Seconds())
-	m.taskWait.Observe(ev.JobStats.QueueWaitDuration.Seconds())
+	o.TaskFinished(outcome, ev.JobStats.RunDuration, ev.JobStats.QueueWaitDuration)
 }
 
-// Describe implements prometheus.Collector.
-func (m *queueMetrics) Describe(ch chan<- *prometheus.Desc) {
-	m.jobsFinished.Describe(ch)
-	m.itemsPredicted.Describe(ch)
-	m.taskSeconds.Describe(ch)
-	m.taskWait.Describe(ch)
-	ch <- m.depth
+// Depth returns a function that counts the queue's chunk tasks in store's
+// database by state (of TaskStates): the queue's depth, shared by every
+// replica.
+func Depth(store *registry.SQLStore) func(context.Context) (map[string]int, error) {
+	return func(ctx context.Context) (map[string]int, error) { return depth(ctx, store.DB()) }
 }
 
-// Collect implements prometheus.Collector: the queue depth is counted at
-// each scrape, within a second; a scrape that cannot count it leaves it out.
-func (m *queueMetrics) Collect(ch chan<- prometheus.Metric) {
-	m.jobsFinished.Collect(ch)
-	m.itemsPredicted.Collect(ch)
-	m.taskSeconds.Collect(ch)
-	m.taskWait.Collect(ch)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	for _, state := range taskStates {
+func depth(ctx context.Context, db *sql.DB) (map[string]int, error) {
+	out := make(map[string]int, len(TaskStates))
+	for _, state := range TaskStates {
 		var n int
-		if err := m.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE queue = $1 AND state = $2`, QueueName, state).Scan(&n); err != nil {
-			return
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE queue = $1 AND state = $2`, QueueName, state).Scan(&n); err != nil {
+			return nil, err
 		}
-		ch <- prometheus.MustNewConstMetric(m.depth, prometheus.GaugeValue, float64(n), state)
+		out[state] = n
 	}
+	return out, nil
 }
-
-// Collector returns the queue's metrics, for the server's /metrics.
-func (q *Queue) Collector() prometheus.Collector { return q.metrics }

@@ -75,6 +75,8 @@ type Config struct {
 	Load Loader
 	// Logger receives what the queue does; default: slog.Default().
 	Logger *slog.Logger
+	// Observer hears what the queue does, for metrics; default: none.
+	Observer Observer
 	// Workers bounds how many chunks this process predicts at once;
 	// default 1.
 	Workers int
@@ -99,7 +101,7 @@ type Queue struct {
 	store    registry.BatchStore
 	client   *river.Client[*sql.Tx]
 	complete func(ctx context.Context, tx *sql.Tx, job *river.Job[chunkArgs]) error
-	metrics  *queueMetrics
+	obs      Observer
 }
 
 // NewQueue applies River's migrations to the store's database and returns
@@ -117,7 +119,10 @@ func NewQueue(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.Jobs == nil {
 		cfg.Jobs = cfg.Store
 	}
-	q := &Queue{cfg: cfg, store: cfg.Jobs, metrics: newQueueMetrics(cfg.Store.DB())}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
+	}
+	q := &Queue{cfg: cfg, store: cfg.Jobs, obs: cfg.Observer}
 	var driver riverdriver.Driver[*sql.Tx]
 	switch cfg.Store.Dialect() {
 	case "sqlite":
@@ -247,7 +252,7 @@ func (q *Queue) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			done = true
 		case ev := <-events:
-			q.metrics.observe(ev)
+			observe(q.obs, ev)
 		}
 	}
 	stop, cancel := context.WithTimeout(context.Background(), q.cfg.StopTimeout)
@@ -321,9 +326,9 @@ func (w *chunkWorker) Work(ctx context.Context, task *river.Job[chunkArgs]) erro
 		}
 		return err
 	}
-	q.metrics.itemsPredicted.Add(float64(len(items)))
+	q.obs.ItemsPredicted(len(items))
 	if status == registry.JobSucceeded {
-		q.metrics.jobsFinished.WithLabelValues(registry.JobSucceeded).Inc()
+		q.obs.JobFinished(registry.JobSucceeded)
 		log.Info("batch job done", slog.Int("items", j.Total))
 	}
 	return nil
@@ -335,6 +340,6 @@ func (q *Queue) fail(ctx context.Context, log *slog.Logger, id, reason string) {
 		log.Error("fail batch job", slog.String("error", err.Error()))
 		return
 	}
-	q.metrics.jobsFinished.WithLabelValues(registry.JobFailed).Inc()
+	q.obs.JobFinished(registry.JobFailed)
 	log.Error("batch job failed", slog.String("reason", reason))
 }

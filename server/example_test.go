@@ -47,7 +47,7 @@ func startExampleServer() (baseURL string, stop func()) {
 	}
 	metrics := server.NewMetrics()
 	mgr := serving.New(serving.Config{Model: "tagifai", Store: store, Artifacts: reg, Observer: metrics.Serving(), Logger: log})
-	queue, err := batch.NewQueue(ctx, batch.Config{Store: store, Load: func(ctx context.Context, name string, version int) (batch.Classifier, error) {
+	queue, err := batch.NewQueue(ctx, batch.Config{Store: store, Observer: metrics.Batch(batch.Depth(store)), Load: func(ctx context.Context, name string, version int) (batch.Classifier, error) {
 		v, err := mgr.Named(ctx, name, version)
 		if err != nil {
 			return nil, err
@@ -57,7 +57,6 @@ func startExampleServer() (baseURL string, stop func()) {
 	if err != nil {
 		panic(err)
 	}
-	metrics.AddBatch(queue.Collector())
 	srv, err := server.New(server.Config{Logger: log, Store: store, Registry: reg, Serving: mgr, Batch: queue, Metrics: metrics})
 	if err != nil {
 		panic(err)

@@ -131,7 +131,7 @@ func wireServer(t testing.TB, store testStore, reg *registry.Registry, run bool,
 	// The batch queue takes jobs; it works them only in the tests that
 	// run it (workBatchJobs): a queue polls its database, which costs
 	// tests that make many servers.
-	queue, err := batch.NewQueue(context.Background(), batch.Config{Store: sqlStore, Jobs: store, Load: func(ctx context.Context, name string, version int) (batch.Classifier, error) {
+	queue, err := batch.NewQueue(context.Background(), batch.Config{Store: sqlStore, Observer: metrics.Batch(batch.Depth(sqlStore)), Jobs: store, Load: func(ctx context.Context, name string, version int) (batch.Classifier, error) {
 		v, err := mgr.Named(ctx, name, version)
 		if err != nil {
 			return nil, err
@@ -139,7 +139,6 @@ func wireServer(t testing.TB, store testStore, reg *registry.Registry, run bool,
 		return v.Predictor, nil
 	}, Logger: tc.Logger, Workers: tc.BatchWorkers, Replica: tc.ReplicaID})
 	require.NoError(t, err)
-	metrics.AddBatch(queue.Collector())
 	cfg := tc.Config
 	cfg.Store, cfg.Registry, cfg.Serving, cfg.Batch, cfg.Metrics = store, reg, mgr, queue, metrics
 	s, err := New(cfg)

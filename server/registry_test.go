@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -168,7 +168,6 @@ func workBatchJobs(t testing.TB, s *Server) {
 		assert.NoError(t, <-done)
 	})
 }
-
 
 // putVersion uploads data as version of the default model through s,
 // with the credentials in header, and requires 201.
