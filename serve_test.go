@@ -11,6 +11,7 @@ import (
 )
 
 func TestParseServeFlags(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		args    []string
@@ -18,9 +19,9 @@ func TestParseServeFlags(t *testing.T) {
 		check   func(*testing.T, serveConfig)
 		wantErr string
 	}{
-		{name: "defaults", check: func(t *testing.T, c serveConfig) {
+		{name: "defaults", env: map[string]string{"HOME": "/home/ana"}, check: func(t *testing.T, c serveConfig) {
 			assert.Equal(t, ":8000", c.addr)
-			assert.Equal(t, "data", c.dataDir)
+			assert.Equal(t, "/home/ana/.local/share/tagifai", c.registry.dataDir, "one registry per user")
 			assert.Equal(t, 15*time.Second, c.shutdownTimeout)
 			assert.Equal(t, slog.LevelInfo, c.logLevel)
 			assert.False(t, c.requireAuth)
@@ -56,15 +57,22 @@ func TestParseServeFlags(t *testing.T) {
 		{name: "negative poll interval", env: map[string]string{"TAGIFAI_SERVING_POLL_INTERVAL": "-1s"}, wantErr: "0 (off) or more"},
 		{name: "negative cache", args: []string{"--stored-prediction-cache", "-5"}, wantErr: "0 (off) or more"},
 		{name: "negative timeout", args: []string{"--shutdown-timeout", "-1s"}, wantErr: "positive"},
-		{name: "unknown flag", args: []string{"--port", "80"}, wantErr: "usage"},
-		{name: "stray argument", args: []string{"now"}, wantErr: "usage"},
+		{name: "XDG_DATA_HOME", env: map[string]string{"HOME": "/home/ana", "XDG_DATA_HOME": "/srv/xdg"},
+			check: func(t *testing.T, c serveConfig) { assert.Equal(t, "/srv/xdg/tagifai", c.registry.dataDir) }},
+		{name: "TAGIFAI_DATA_DIR wins", env: map[string]string{"HOME": "/home/ana", "TAGIFAI_DATA_DIR": "/var/lib/tagifai"},
+			check: func(t *testing.T, c serveConfig) { assert.Equal(t, "/var/lib/tagifai", c.registry.dataDir) }},
+		{name: "unknown flag", args: []string{"--port", "80"}, wantErr: "flag provided but not defined: -port"},
+		{name: "stray argument", args: []string{"now"}, wantErr: `unexpected arguments ["now"]`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := env{getenv: func(k string) string { return tc.env[k] }, stdout: io.Discard, stderr: io.Discard}
 			cfg, err := parseServeFlags(tc.args, e)
 			if tc.wantErr != "" {
-				require.Error(t, err)
+				var ue *usageError
+				require.ErrorAs(t, err, &ue, "a bad flag or variable is a usage error (exit 2)")
+				assert.Equal(t, "serve", ue.cmd)
 				assert.Contains(t, err.Error(), tc.wantErr)
 				return
 			}
