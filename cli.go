@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tagifai/tagifai/gen"
@@ -95,6 +96,21 @@ type cmdFlags struct {
 	about      string // what the command does, one or two sentences
 	e          env
 	cli        map[string]bool // flags given on the command line
+	args       []string        // positional arguments
+}
+
+// Args returns the positional arguments; NArg and Arg count and index them.
+func (f *cmdFlags) Args() []string { return f.args }
+
+// NArg is the number of positional arguments.
+func (f *cmdFlags) NArg() int { return len(f.args) }
+
+// Arg is the i-th positional argument, or "".
+func (f *cmdFlags) Arg(i int) string {
+	if i < 0 || i >= len(f.args) {
+		return ""
+	}
+	return f.args[i]
 }
 
 // newFlags returns the flag set of cmd; positional names its positional
@@ -117,12 +133,27 @@ func (f *cmdFlags) usagef(format string, args ...any) error {
 // of positional arguments outside [minArgs, maxArgs] (maxArgs < 0: no
 // limit).
 func (f *cmdFlags) parse(args []string, minArgs, maxArgs int) error {
-	if err := f.FlagSet.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			f.printHelp(f.e.stdout)
-			return errHelp
+	// Flags may come after positional arguments (`models show 2 --json`);
+	// everything after "--" is positional.
+	f.args = nil
+	for rest := args; ; {
+		if err := f.FlagSet.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				f.printHelp(f.e.stdout)
+				return errHelp
+			}
+			return f.usagef("%v", err)
 		}
-		return f.usagef("%v", err)
+		left := f.FlagSet.Args()
+		if consumed := len(rest) - len(left); consumed > 0 && rest[consumed-1] == "--" {
+			f.args = append(f.args, left...)
+			break
+		}
+		if len(left) == 0 {
+			break
+		}
+		f.args = append(f.args, left[0])
+		rest = left[1:]
 	}
 	f.cli = map[string]bool{}
 	f.Visit(func(fl *flag.Flag) { f.cli[fl.Name] = true })
@@ -331,26 +362,31 @@ func (r *registryFlags) remove() {
 // read), naming the path and the fix when it cannot.
 func ensureWritableDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		if errors.Is(err, fs.ErrPermission) {
-			return fmt.Errorf("cannot create the registry directory %s: permission denied; "+
-				"create it with an owner this user can write as (or chmod it), or choose another with --data-dir or TAGIFAI_DATA_DIR", dir)
-		}
-		return fmt.Errorf("registry directory: %w", err)
+		return registryDirError(dir, err)
 	}
 	f, err := os.CreateTemp(dir, ".write-check-*")
 	if err != nil {
-		if errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrExist) || isReadOnlyFS(err) {
-			return fmt.Errorf("the registry directory %s is not writable by this user (uid %d); "+
-				"fix its owner or permissions (chown or chmod u+w), or choose another with --data-dir or TAGIFAI_DATA_DIR", dir, os.Getuid())
-		}
-		return fmt.Errorf("registry directory %s: %w", dir, err)
+		return registryDirError(dir, err)
 	}
 	f.Close()
 	return os.Remove(f.Name())
 }
 
-// isReadOnlyFS reports a write refused because the file system is mounted read-only.
-func isReadOnlyFS(err error) bool { return strings.Contains(err.Error(), "read-only file system") }
+// registryDirError explains why the registry directory cannot be made or
+// written, with the fix when this user lacks the permission or the file
+// system is read-only.
+func registryDirError(dir string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("the registry directory %s is not writable by this user (uid %d): %w; "+
+			"give this user write access to it (chown or chmod u+w), or choose another directory with --data-dir or TAGIFAI_DATA_DIR",
+			dir, os.Getuid(), err)
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("the registry directory %s is on a read-only file system: %w; "+
+			"choose a writable directory with --data-dir or TAGIFAI_DATA_DIR", dir, err)
+	}
+	return fmt.Errorf("registry directory %s: %w", dir, err)
+}
 
 // quietLog is the logger of commands that are not the server.
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
