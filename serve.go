@@ -155,10 +155,9 @@ func startServing(ctx context.Context, cfg serveConfig, e env, log *slog.Logger)
 		return nil, nil, err
 	}
 	log.Info("registry", slog.String("path", loc.describe()), slog.Bool("created", created))
-	closeRegistry = func() { reg.Store().Close() }
 	defer func() {
 		if err != nil {
-			closeRegistry()
+			reg.Store().Close()
 			if created {
 				loc.remove()
 				log.Info("removed the registry this failed start created", slog.String("path", loc.describe()))
@@ -210,7 +209,7 @@ func startServing(ctx context.Context, cfg serveConfig, e env, log *slog.Logger)
 	if !cfg.requireAuth {
 		log.Warn("predictions need no API key; start with --require-auth to demand one")
 	}
-	return srv, closeRegistry, nil
+	return srv, func() { reg.Store().Close() }, nil
 }
 
 // checkArtifacts looks for the artifact in --artifacts among the model's
