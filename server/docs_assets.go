@@ -27,7 +27,7 @@ type docsAsset struct {
 // An asset asked for without it may change with the next release, so it is
 // cached an hour, then revalidated with its ETag.
 const (
-	docsImmutable = "public, max-age=31536000, immutable"
+	docsImmutable   = "public, max-age=31536000, immutable"
 	docsRevalidated = "public, max-age=3600"
 )
 
