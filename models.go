@@ -123,25 +123,16 @@ func runModelsList(ctx context.Context, args []string, e env) error {
 	}
 	return m.print(e, map[string]any{"versions": versions}, func() {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "MODEL\tVERSION\tSERVING\tHOLDOUT F1\tSIZE\tUPLOADED\tBY\tCHECKSUM (SHA-256)")
+		fmt.Fprintln(tw, "MODEL\tVERSION\tSERVING\tSIZE\tUPLOADED\tBY\tCHECKSUM (SHA-256)")
 		for _, v := range versions {
 			serving := ""
 			if v.Serving {
 				serving = "serving"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Model, v.Version, serving, overallF1(v.Performance),
-				v.SizeBytes, v.CreatedAt.UTC().Format(time.RFC3339), v.UploadedBy, v.Checksum)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\n", v.Model, v.Version, serving, v.SizeBytes, v.CreatedAt.UTC().Format(time.RFC3339), v.UploadedBy, v.Checksum)
 		}
 		tw.Flush()
 	})
-}
-
-// overallF1 is a version's overall F1 on its holdout set, or "-".
-func overallF1(p *gen.Performance) string {
-	if p == nil || p.Overall == nil {
-		return "-"
-	}
-	return strconv.FormatFloat(p.Overall.F1, 'f', 3, 64)
 }
 
 func runModelsShow(ctx context.Context, args []string, e env) error {
