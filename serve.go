@@ -31,6 +31,7 @@ func init() {
 type serveConfig struct {
 	artifacts       string
 	importArtifacts bool
+	url             string // where this server answers, for the commands it suggests
 	registry        *registryFlags
 	modelName       string
 	requireAuth     bool
@@ -111,6 +112,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("cannot listen on %s: %w", cfg.addr, err)
 	}
 	log.Info("listening", slog.String("addr", ln.Addr().String()))
+	cfg.url = localURL(ln.Addr())
 	starting, err := startStartupServer(ln, log)
 	if err != nil {
 		ln.Close()
@@ -246,16 +248,29 @@ func checkArtifacts(ctx context.Context, cfg serveConfig, reg *registry.Registry
 		}
 		log.Warn("imported --artifacts as a new version; it does not serve until deployed",
 			slog.String("path", path), slog.String("checksum", sum), slog.Int("version", next),
-			slog.String("deploy", fmt.Sprintf("tagifai models deploy %d --url http://HOST:PORT --api-key ADMIN_KEY", next)))
+			slog.String("deploy", fmt.Sprintf("tagifai models deploy %d --url %s --api-key ADMIN_KEY", next, cfg.url)))
 		return nil
 	}
 	log.Warn("--artifacts holds a model the registry does not have; the registry's serving version still serves",
 		slog.String("path", path), slog.String("checksum", sum), slog.String("registry", cfg.registry.describe()),
-		slog.String("upload", fmt.Sprintf("tagifai models upload %s --url http://HOST:PORT --api-key ADMIN_KEY (becomes version %d)", cfg.artifacts, next)),
-		slog.String("deploy", fmt.Sprintf("tagifai models deploy %d --url http://HOST:PORT --api-key ADMIN_KEY", next)),
+		slog.String("upload", fmt.Sprintf("tagifai models upload %s --url %s --api-key ADMIN_KEY (becomes version %d)", cfg.artifacts, cfg.url, next)),
+		slog.String("deploy", fmt.Sprintf("tagifai models deploy %d --url %s --api-key ADMIN_KEY", next, cfg.url)),
 		slog.String("or", "restart with --import-artifacts, then deploy"),
-		slog.String("admin_key", "tagifai users create --name NAME --role admin"))
+		slog.String("admin_key", "ADMIN_KEY=$(tagifai users create --name NAME --role admin)"))
 	return nil
+}
+
+// localURL is the URL of a listener's address as a client on this host
+// reaches it: an unspecified host (":8000", "[::]:8000") is localhost.
+func localURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // storedCacheItems maps the flag, where 0 means off, to

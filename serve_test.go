@@ -163,6 +163,18 @@ func TestStartupServer(t *testing.T) {
 	assert.Equal(t, http.StatusTeapot, resp.StatusCode, "the real server answers on the same listener")
 }
 
+func TestLocalURL(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]string{
+		"[::]:8000": "http://localhost:8000", "0.0.0.0:8000": "http://localhost:8000",
+		"127.0.0.1:9": "http://127.0.0.1:9", "[::1]:80": "http://[::1]:80",
+	} {
+		tcp, err := net.ResolveTCPAddr("tcp", addr)
+		require.NoError(t, err)
+		assert.Equal(t, want, localURL(tcp), addr)
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for a server's log and a test reading it.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -225,8 +237,8 @@ func TestServeArtifactsTheRegistryLacks(t *testing.T) {
 	log, err = serveUntilReady(t, environ, "--artifacts", retrained)
 	require.NoError(t, err, log)
 	assert.Contains(t, log, "--artifacts holds a model the registry does not have")
-	assert.Contains(t, log, "tagifai models upload "+retrained+" --url http://HOST:PORT --api-key ADMIN_KEY (becomes version 2)")
-	assert.Contains(t, log, "tagifai models deploy 2")
+	assert.Regexp(t, `tagifai models upload `+retrained+` --url http://127\.0\.0\.1:\d+ --api-key ADMIN_KEY \(becomes version 2\)`, log)
+	assert.Regexp(t, `tagifai models deploy 2 --url http://127\.0\.0\.1:\d+ --api-key ADMIN_KEY`, log)
 	assert.Contains(t, log, `"msg":"serving model","model":"tagifai","version":1`)
 
 	log, err = serveUntilReady(t, environ, "--artifacts", retrained, "--import-artifacts")
