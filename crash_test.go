@@ -122,6 +122,7 @@ func secondArtifact(t *testing.T) []byte {
 // upload; after a restart it serves the previous version and the registry
 // is intact. A completed upload survives a SIGKILL right after it.
 func TestCrashDuringUpload(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	key := createAdmin(t, dataDir)
 	v2 := secondArtifact(t)
@@ -185,6 +186,7 @@ func TestCrashDuringUpload(t *testing.T) {
 // runs; after a restart the job resumes and ends with every item stored
 // exactly once.
 func TestCrashDuringBatchJob(t *testing.T) {
+	t.Parallel()
 	const n = 12000
 	dataDir := t.TempDir()
 	p := startServe(t, dataDir)

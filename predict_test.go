@@ -53,6 +53,7 @@ func serveCommittedModel(t *testing.T, requireAuth bool) (baseURL, key string) {
 // with the same model's artifacts prints, and turns an error response into
 // an error that carries the server's problems.
 func TestCLIPredictRemote(t *testing.T) {
+	t.Parallel()
 	texts := []string{
 		"Transfer learning with transformers for text classification.",
 		"Generative adversarial networks in both PyTorch and TensorFlow.",

@@ -53,6 +53,7 @@ func writeFixtureArgs(t *testing.T) string {
 }
 
 func TestCLITrainEvaluatePredict(t *testing.T) {
+	t.Parallel()
 	argsPath := writeFixtureArgs(t)
 	out := filepath.Join(t.TempDir(), "artifacts")
 	var environ map[string]string
