@@ -243,6 +243,9 @@ func dispatch(ctx context.Context, cmd string, subs map[string]subcommand, order
 type registryFlags struct {
 	dataDir     string
 	databaseURL string
+	// made are the directories open created for a new SQLite registry,
+	// the only ones remove may delete.
+	made []string
 }
 
 // addRegistryFlags adds --data-dir and --database-url to f.
@@ -322,8 +325,17 @@ func (r *registryFlags) open(ctx context.Context, create bool, log *slog.Logger)
 					"--data-dir or TAGIFAI_DATA_DIR chooses another", errNoRegistry, r.describe())
 			}
 			created = true
+			r.made = nil
+			for _, dir := range []string{filepath.Join(r.dataDir, "artifacts"), r.dataDir} {
+				if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+					r.made = append(r.made, dir)
+				}
+			}
 		}
 		if err := ensureWritableDir(r.dataDir); err != nil {
+			if created {
+				r.remove()
+			}
 			return nil, false, err
 		}
 		store, err = registry.OpenSQLite(ctx, r.sqlitePath())
@@ -345,16 +357,22 @@ func (r *registryFlags) open(ctx context.Context, create bool, log *slog.Logger)
 	return reg, created, nil
 }
 
-// remove deletes a SQLite registry this process has just created (its
-// database files and artifact directory), and dataDir itself when that is
-// left empty, so that a failed start leaves nothing behind.
+// remove deletes a SQLite registry this process has just created: its
+// database files, and the directories open made for it (the artifact
+// directory and its files, and dataDir when left empty), so that a failed
+// start leaves nothing behind. Directories that were there before stay.
 func (r *registryFlags) remove() {
 	db := r.sqlitePath()
 	for _, p := range []string{db, db + "-wal", db + "-shm", db + "-journal"} {
 		_ = os.Remove(p)
 	}
-	_ = os.RemoveAll(filepath.Join(r.dataDir, "artifacts"))
-	_ = os.Remove(r.dataDir) // only if empty
+	for _, dir := range r.made {
+		if dir == r.dataDir {
+			_ = os.Remove(dir) // only if empty
+		} else {
+			_ = os.RemoveAll(dir)
+		}
+	}
 }
 
 // ensureWritableDir makes dir if needed and checks that this user can

@@ -118,7 +118,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		ln.Close()
 		return err
 	}
-	srv, closeRegistry, err := startServing(ctx, cfg, e, log)
+	srv, closeRegistry, err := startServing(ctx, cfg, log)
 	if err != nil {
 		starting.close()
 		return err
@@ -142,7 +142,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 // startServing opens the registry, imports or announces --artifacts, loads
 // the serving model and starts the server's background work. On failure it
 // leaves no registry it created behind.
-func startServing(ctx context.Context, cfg serveConfig, e env, log *slog.Logger) (srv *server.Server, closeRegistry func(), err error) {
+func startServing(ctx context.Context, cfg serveConfig, log *slog.Logger) (srv *server.Server, closeRegistry func(), err error) {
 	loc := cfg.registry
 	if !loc.exists() {
 		// A new registry starts with --artifacts as version 1: check it

@@ -283,4 +283,17 @@ func TestServeFailedStartLeavesNothing(t *testing.T) {
 			assert.ErrorIs(t, err, os.ErrNotExist, "no half-made registry")
 		})
 	}
+	t.Run("what was there before stays", func(t *testing.T) {
+		t.Parallel()
+		dataDir := t.TempDir()
+		kept := filepath.Join(dataDir, "artifacts", "tagifai", "1.tagifai")
+		require.NoError(t, os.MkdirAll(filepath.Dir(kept), 0o755))
+		require.NoError(t, os.WriteFile(kept, []byte("kept"), 0o644))
+		code, _, _ := runMain(t, map[string]string{"TAGIFAI_DATA_DIR": dataDir}, "serve", "--addr", "127.0.0.1:0", "--artifacts", corrupt)
+		assert.Equal(t, 1, code)
+		_, err := os.Stat(kept)
+		assert.NoError(t, err, "a directory the failed start did not make is left alone")
+		_, err = os.Stat(filepath.Join(dataDir, "registry.db"))
+		assert.ErrorIs(t, err, os.ErrNotExist)
+	})
 }
