@@ -29,10 +29,11 @@ func runPredict(ctx context.Context, argv []string, e env) error {
 	if err := f.parse(argv, 1, -1); err != nil {
 		return err
 	}
-	if srv.url != "" {
-		if f.onCommandLine("artifacts") {
-			return f.usagef("--artifacts and --url exclude each other")
-		}
+	if f.onCommandLine("artifacts") && f.onCommandLine("url") {
+		return f.usagef("--artifacts and --url exclude each other")
+	}
+	// --artifacts on the command line wins over a TAGIFAI_URL in the environment.
+	if srv.url != "" && !f.onCommandLine("artifacts") {
 		if err := srv.check(f); err != nil {
 			return err
 		}

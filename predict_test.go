@@ -85,6 +85,16 @@ func TestCLIPredictRemote(t *testing.T) {
 		require.NoError(t, err, stderr)
 		assert.Equal(t, local, stdout)
 	})
+	t.Run("--artifacts wins over TAGIFAI_URL", func(t *testing.T) {
+		stdout, stderr, err := runCLI(t, map[string]string{"TAGIFAI_URL": "http://127.0.0.1:1"}, "predict", "--artifacts", "artifacts", texts[0])
+		require.NoError(t, err, stderr)
+		assert.Equal(t, strings.SplitAfter(local, "\n")[0], stdout)
+	})
+	t.Run("URL from TAGIFAI_URL", func(t *testing.T) {
+		stdout, stderr, err := runCLI(t, map[string]string{"TAGIFAI_URL": open}, "predict", texts[0])
+		require.NoError(t, err, stderr)
+		assert.Equal(t, strings.SplitAfter(local, "\n")[0], stdout)
+	})
 	t.Run("key from TAGIFAI_API_KEY", func(t *testing.T) {
 		stdout, stderr, err := runCLI(t, map[string]string{"TAGIFAI_API_KEY": key}, "predict", "--url", locked, texts[0])
 		require.NoError(t, err, stderr)
