@@ -26,7 +26,7 @@ deps: ## download every Go module up front (both modules: the root and deploy/)
 	cd deploy && $(GO) mod download
 
 build: ## compile the tagifai binary into ./bin/tagifai
-	$(GO) build -trimpath -o bin/tagifai .
+	$(GO) build -trimpath -buildvcs=auto -o bin/tagifai .   # -buildvcs: the commit for --version, whatever GOFLAGS says
 
 run: build ## serve the committed model on $(ADDR)
 	./bin/tagifai serve --artifacts $(ARTIFACTS) --addr $(ADDR)
