@@ -45,7 +45,7 @@ func TestCommandLineConventions(t *testing.T) {
 		{[]string{"predict"}, []string{"--artifacts", "no-such-dir", "text"}, "no-such-dir"},
 		{[]string{"cv"}, []string{"--data", "no-such.csv"}, "no-such.csv"},
 		{[]string{"batch"}, []string{"--input", "no-such.csv"}, "no-such.csv"},
-		{[]string{"users", "create"}, []string{"--name", "ops", "--role", "emperor"}, "role"},
+		{[]string{"users", "create"}, []string{"--name", "ops", "--role", "admin", "--data-dir", "/dev/null/registry"}, "registry directory /dev/null/registry: "},
 		{[]string{"users", "revoke"}, []string{"--name", "ops"}, "no registry at "},
 		{[]string{"users", "list"}, nil, "no registry at "},
 		{[]string{"models", "list"}, []string{"--url", noServer}, "connection refused"},
@@ -95,10 +95,8 @@ func TestCommandLineConventions(t *testing.T) {
 			assert.Empty(t, stdout)
 			assert.True(t, strings.HasPrefix(stderr, "tagifai "+name+": ") || strings.Contains(stderr, "\ntagifai "+name+": "), stderr)
 			assert.Contains(t, stderr, tt.want)
-			if name != "users create" {
-				_, err := os.Stat(filepath.Join(home, ".local"))
-				assert.ErrorIs(t, err, os.ErrNotExist, "a failed command leaves no registry behind")
-			}
+			_, err := os.Stat(filepath.Join(home, ".local"))
+			assert.ErrorIs(t, err, os.ErrNotExist, "a failed command leaves no registry behind")
 		})
 	}
 }
@@ -128,6 +126,7 @@ func TestTopLevel(t *testing.T) {
 		{[]string{"train"}, 2, "", "--data, --holdout and --out are required"},
 		{[]string{"predict"}, 2, "", "tagifai predict: missing TEXT..."},
 		{[]string{"users", "create", "--name", "ops"}, 2, "", "--name and --role are required"},
+		{[]string{"users", "create", "--name", "ops", "--role", "emperor"}, 2, "", `--role "emperor" must be admin, predictor or viewer`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
