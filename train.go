@@ -111,6 +111,7 @@ func runTrain(ctx context.Context, argv []string, e env) error {
 		RunID: runID, CreatedAt: createdAt, Args: args,
 		Performance: model.Evaluate(res.Classifier, held),
 		Classifier:  res.Classifier,
+		Baseline:    model.NewBaseline(res.Classifier, model.Texts(held), "holdout"),
 	}
 	if err := model.Save(*out, art); err != nil {
 		return err

@@ -46,6 +46,24 @@ func (e BatchJobStatus) Valid() bool {
 	}
 }
 
+// Defines values for FeatureContributionKind.
+const (
+	CharNgram FeatureContributionKind = "char_ngram"
+	Word      FeatureContributionKind = "word"
+)
+
+// Valid indicates whether the value is a known member of the FeatureContributionKind enum.
+func (e FeatureContributionKind) Valid() bool {
+	switch e {
+	case CharNgram:
+		return true
+	case Word:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PerformanceFilter.
 const (
 	Class   PerformanceFilter = "class"
@@ -367,6 +385,22 @@ type BatchJobsEnvelope struct {
 	Url string `json:"url"`
 }
 
+// ConfusionMatrix How many evaluation examples of each true label were predicted as each label:
+// `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+// `labels[j]` (rows true, columns predicted). Absent for models trained before
+// the report had it.
+type ConfusionMatrix struct {
+	// Labels The labels, the model's classes first, in the order of the rows and of the columns.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Matrix One row per true label, one count per predicted label.
+	//
+	// Example: [[50,1,2,3],[0,10,1,2],[1,0,70,4],[2,1,3,41]]
+	Matrix [][]int `json:"matrix"`
+}
+
 // CreateUserRequest A new user.
 type CreateUserRequest struct {
 	// Name The user's name, 1 to 63 lower-case letters, digits and dashes.
@@ -439,6 +473,86 @@ type ErrorEnvelope struct {
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
 }
+
+// ExplainRequest Asks for an explanation of each prediction: the features (words and character
+// n-grams of the cleaned text) that contributed most to the score of the winning
+// class. The model is linear, so the explanation is exact: each contribution is the
+// feature's TF-IDF value times the class weight, and the contributions of all the
+// text's features plus the intercept add up to the class score. Explaining costs
+// more than predicting; without `explain`, nothing is computed.
+type ExplainRequest struct {
+	// Features How many features to return per prediction, those of largest contribution first.
+	//
+	// Example: 5
+	Features *int `json:"features,omitempty"`
+}
+
+// Explanation Why the winning class scored what it did, present only when the request asked to
+// `explain`. The class score is the intercept plus the contributions of all the
+// text's features; `features` holds the largest contributions, in descending order.
+type Explanation struct {
+	// Class The class explained, the one of highest score; it is the predicted tag unless the threshold turned the prediction into `other`.
+	//
+	// Example: natural-language-processing
+	Class string `json:"class"`
+
+	// Features The features of largest contribution to the class score, in descending order of contribution.
+	Features []FeatureContribution `json:"features"`
+
+	// Intercept The class intercept, the score of a text without features.
+	//
+	// Example: -0.178
+	Intercept float64 `json:"intercept"`
+
+	// Score The class score (the linear model's decision function) before it becomes a probability.
+	//
+	// Example: 1.7011
+	Score float64 `json:"score"`
+}
+
+// FeatureContribution One feature of the text and what it adds to the class score.
+type FeatureContribution struct {
+	// Contribution value times weight, what the feature adds to the class score.
+	//
+	// Example: 0.3402
+	Contribution float64 `json:"contribution"`
+
+	// Feature The feature as the model sees it: a word of the cleaned text (lower-cased,
+	// stemmed when the model stems, so `classif` for "classification"), or a
+	// character n-gram of one word, padded with a space at each end of the word
+	// (` tra`).
+	//
+	//
+	// Example: transform
+	Feature string `json:"feature"`
+
+	// Kind `word` for a word (or word n-gram), `char_ngram` for a character n-gram.
+	//
+	// Example: word
+	Kind FeatureContributionKind `json:"kind"`
+
+	// Spans Where the words the feature came from are in `input_text`: [start, end)
+	// offsets in Unicode code points, in order. Empty when they cannot be derived.
+	//
+	//
+	// Example: [[23,35]]
+	Spans [][]int `json:"spans"`
+
+	// Value The feature's TF-IDF value in the text.
+	//
+	// Example: 0.4333
+	Value float64 `json:"value"`
+
+	// Weight The class weight of the feature.
+	//
+	// Example: 0.7851
+	Weight float64 `json:"weight"`
+}
+
+// FeatureContributionKind `word` for a word (or word n-gram), `char_ngram` for a character n-gram.
+//
+// Example: word
+type FeatureContributionKind string
 
 // Health What the server is serving and for how long it has been up.
 type Health struct {
@@ -649,6 +763,12 @@ type Performance struct {
 	// Class Metrics of each class, by class name.
 	Class *map[string]Metrics `json:"class,omitempty"`
 
+	// ConfusionMatrix How many evaluation examples of each true label were predicted as each label:
+	// `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+	// `labels[j]` (rows true, columns predicted). Absent for models trained before
+	// the report had it.
+	ConfusionMatrix *ConfusionMatrix `json:"confusion_matrix,omitempty"`
+
 	// Overall Precision, recall and F1 (weighted by support where several classes are involved).
 	Overall *Metrics `json:"overall,omitempty"`
 
@@ -697,12 +817,25 @@ type PerformanceFilter string
 
 // PredictRequest The texts to tag.
 type PredictRequest struct {
+	// Explain Asks for an explanation of each prediction: the features (words and character
+	// n-grams of the cleaned text) that contributed most to the score of the winning
+	// class. The model is linear, so the explanation is exact: each contribution is the
+	// feature's TF-IDF value times the class weight, and the contributions of all the
+	// text's features plus the intercept add up to the class score. Explaining costs
+	// more than predicting; without `explain`, nothing is computed.
+	Explain *ExplainRequest `json:"explain,omitempty"`
+
 	// Texts The texts to tag, at most 1000.
 	Texts []TextInput `json:"texts"`
 }
 
 // Prediction The tag of one text.
 type Prediction struct {
+	// Explanation Why the winning class scored what it did, present only when the request asked to
+	// `explain`. The class score is the intercept plus the contributions of all the
+	// text's features; `features` holds the largest contributions, in descending order.
+	Explanation *Explanation `json:"explanation,omitempty"`
+
 	// InputText The text as it was sent.
 	//
 	// Example: Transfer learning with transformers for text classification.
@@ -1555,6 +1688,8 @@ type ClientInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -1569,6 +1704,8 @@ type ClientInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -2083,6 +2220,8 @@ func (c *Client) GetPerformance(ctx context.Context, params *GetPerformanceParam
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -2107,6 +2246,8 @@ func (c *Client) PredictWithBody(ctx context.Context, contentType string, body i
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -3504,6 +3645,8 @@ type ClientWithResponsesInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -3518,6 +3661,8 @@ type ClientWithResponsesInterface interface {
 	// description joined by a space. Predictions come back in the order of the
 	// texts, each with the probability of every class. When the winning class's
 	// probability is not above the model's threshold, the tag is `other`.
+	// With `explain`, each prediction also says which words and character n-grams
+	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -6298,6 +6443,8 @@ func (c *ClientWithResponses) GetPerformanceWithResponse(ctx context.Context, pa
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -6318,6 +6465,8 @@ func (c *ClientWithResponses) PredictWithBodyWithResponse(ctx context.Context, c
 // description joined by a space. Predictions come back in the order of the
 // texts, each with the probability of every class. When the winning class's
 // probability is not above the model's threshold, the tag is `other`.
+// With `explain`, each prediction also says which words and character n-grams
+// of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -12672,196 +12821,224 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s29jf8VTDc/0ySeSmZki/xZXb+46ZJm26aZhOnffeJ/FgQCUmsKUAlQMtq1t/9GZwDkOBFN0t2",
-	"k93s7DSyROJ6cHCuv/PZC8VkKjjjSnqnn70pTemEKZbCXz+Jwevv9YeIyTCNpyoW3Dv1LsaM/C4GTySJ",
-	"o7bne+yWTqYJ8069w2EQntDnrDvoRAfh/rHne7F+Y0rV2PM9Tif6qd/FoBVHnu+l7I8sTlnknao0Y74n",
-	"wzGbUByHUizVr/7fT0HrhLaGl587R3f/4/memk91I1KlMR95d3e+97OIWPIW2m4a6kT//EQS3Xt5uIqO",
-	"4iGNm0cJr7Xgj3VHSlt/Bq2TS/Nv6/Jz4B91Fwz6V5ZKGGPTkG/wR8KzyYClpUF3GgdrXlg60gm9jSfZ",
-	"xDvtdg6eHxzvHx08971JzPHLTj7ImCs2Yql3p4eZMjkVXDKgh+9o9J79kTGp9F+h4Ipx+Ein0yQOqZ7B",
-	"3u8SZ5WP+LMXUQUjYGkqNGV9+uwlAh/3Tj95AxHNvUvfmzAp6UgPQX9DYkm4UOSGJnFEfvrwy9tTknF2",
-	"O2WhYhFhPCJiCN+TmE8zVayyHsFVzOFF7+7yzm35OxoROwf9vRqLyDv13v3y4cLzPamoymQrFBHzTg+C",
-	"wPdUPGFS0cnUO/W6Qfeo1em0ugcXnaPTIDgNgv/j+V6WJt6pN1Zqerq3p+eVjIVUp8dBEOxNUxbFofLu",
-	"3I34n5QNvVPvb3vF2dvDX+XeS71EL/kNS8SU4RbUycNdnhlLktZQpBOGi9TWfb0QfJjofne5TYbiLKmV",
-	"NswSbEfviTlWeoSSpTcxH52RCb1mhHKhxizNyVv/ysgwTqWze6Ede2Xn8jk52/b9yzcvL17WN+5k642D",
-	"0y/3zFT2zIjlXmfHW5kiLRI7a0lmsRqT2ZgqWD8lUhbBnr4S6SCOIsZ3uqljRiOWer53nqmxSOM/8ZfS",
-	"5qqxpjXGIknUmBEaTWJOUpGwM/j7ms3JmOJvNzGbsRR+LHZ0mI+8sqXFlNyj+LHhJO4/2IZ2d7yh5+9e",
-	"6xV5ImERyITO4ZhGguhlhJ18zfWNQRNob5e7Wdq12PRC4NkzIhmDLYJDl5JEjMhQpDkBPo86YZedUK90",
-	"D+gGqrtmh08+YEs4jRXM9PCLZaZmPYY0TljUJiAx4Fz1ARwxztI4PCMRUzROJKEpI4IncxJzZzmfSL2g",
-	"Psl4xFL43q5rjKf3Z1ict0KdJ4mY6et5h4fYrHxp+/E78sPLC3tTUOyZCE7ypcw3Gx+/4kJdmeeq244z",
-	"IG+FInYOzp7/8LLh1B5+oVuubzLCbmOppE8GmcKLVPNdYHU4KS11IXcE2QfmvEDAhOeRAULTNAzZVMmy",
-	"sGlPRT6Nqkyox/pWqFci49FDXNw0HZVJhAuiUhrzmI8ITUfZhHEFUnJEeh4XVzILx1c0HfW8gk40gQxh",
-	"hBXy0HSBQ19FFQdbUwVNR3LPGeAOyeOtILpVkopMMQL8UYosDRmc4rdCvWc0mj8Y0+YC1RV9ZhNBIxaR",
-	"OVPl5U9hBJXl17w4Dhn5yOkNjRM6gAt42UYc7uBS3e3CN8z8jKh0TuiIxpwkVGld6M733tG5fuRCiDc0",
-	"HbFHUkYS3Zdm7pSTg87JwX5wQAZzxWSxPfrRKyXEFTxb3SOjd5CXXMVqTi6EIDj+VYpIZ/8LV0TcpXFk",
-	"jJwP3vneR06NhLnjy28dCZZyK5fp0VoV+ZRIrUX2ym+eku8YTVlKelkQ7IfXbA4fmMsFM3cylV0uTXQV",
-	"L+zsSK59IK1Ei/Vc2LXzNT8UvCRGRoKhdHHNxYw8FUAEisyoXuYbcc2iZ5WL9LfffmvpBWdc6U1fYLSB",
-	"4TKiBKHOs3BJl69V3KyVF+tHLrPpVKSKRT+zKKYX8MxDkOELbLEFPZSo0PRF9PhIz1PsVu1NExrznmdl",
-	"tHyQZySTjNSG5FBg/ujVRE/oCn6o0WL+FIFpExjVSn5z+BUYPvrVxekDn/mVJnEEX+5cvcK7wYeN00w/",
-	"MJ/LuzyMWRK5bMYRsmMpgSSruzRNRaj/HCTM3A4r96jb/UL3KFd8ZMk2pcXsQcroNcrJ2GQbTKGmeZCy",
-	"01Hevt6uJPllCNuwdFj5iPzP3jQVU5aqGC2WdkNpFMV6jDR5V/69NnwrCD+R5IYmGcp9qx/zNYPU05yT",
-	"WBW25gm9dTvsgMG18o0hDjH4nenNuHNtuJ9wBpe1py6rg/pF8+WqNP9EEmYWB+Zxno7kg6xvfYFqYwF1",
-	"qPy2luN3vjsvb1g6b1BsBvN8V5avOIzqclf70rwWT8r78h1V4fi1YpPFqzGkiWRNmx4rNtH3pDnN9VWO",
-	"o+a11C+CD+eM9H94eZEbBcAs9ln/2oqjuz4ZxjySJIYVRBuWe/8eIZW/YXykxt5pp3sMNJ7/XfN9GJ7Z",
-	"OKRpKvQyPpFExSphhPKIOE+R30XM8ZBRIqc0rPhzXojJlKaxFJwMmJoxxsm/fnnzCzTz/sXbt0RwkjKa",
-	"kJlIk4jcxBETsjL+IAiC6gwKH0+v96HRm+NSBri27L1QIQ+z1T+JQX0BzslA/0Z+F4P6JoYJjSdX7HYa",
-	"p0xe0Yb1+23MuLE8wR33RBJ4iSR0KpkkGU+YhH0Eo7LMrfHhOOPXaIU/y780jYD9UkHL9BoFv9/FgAiw",
-	"mKViAswuodI0GmFj5V2p3Uz7J/pm0veCnoc+SaylrzKvgVbClFEt4yydsR6SljjNwyu6x4txve4jwRsE",
-	"1B/FjEwon8MRkmRMbxgZaGobUx4lLCJPzVFiEdAerg2Iz/I6nk7115LQBDR58+uz0qgPkQyrHjkfJZOm",
-	"pZjnK2EsmaVFsB6Xfdc/o5csYglTroxSzB3bWTn7UGRJBBLZgJF83qXuG2cyjHksx+tsrX1y1b5uQFaL",
-	"eOLabu1ai6CHLXFAo15k1gdlIFi/RR7pWgfTVIxSJhdcjMOUAufW+2upEmixvBHtQ3eFRGbMRNYz3HEc",
-	"wsWmoRfaAzYHXKF5CJZlPNU8od9qmb9bcdR/hrPX6iTwJBbBAmTcbq1e+DNCB1Lf1DO9+VwrmmMq2+QD",
-	"u2EpTWz7ksgxTeE2JfoSHlDJSJpxwigyT83l9cua0sds0rjArefRyfA4PBoctm67tyfXTQsuFU3XYj3m",
-	"QT0IfcvvkP2gyF/vvv9HxjIW9X3SN53qjzILQ8YiFvU1p+nj+e2Tp2DZ7gPn6COb4XqDP3nYiud7phGt",
-	"ZNg2vJwBXLrTKZ6sX+tC0WQlu7CLpre2FNcQLGJ5N+tESqxzuppCHBqubrPo9kj7TnAFTtFcC/kCOWez",
-	"dGEtu/4fRApf9noud9xXkHXEk6paYdt2gkM2EGJfI13kEqz1rA1oeD1KRcajBplWv7NYrJU+cgOgfMpJ",
-	"HCFflETMuG4tf3/lkoFUfgc88jW+ZCl1EnP7Tb56NE3pfH2iLeasR3qWG9Y0d7MPATdEzlil5s0jeirk",
-	"DsNfRqaPpS1O6YjVd/l3MZAL72npE85mTCoUXTfbVTgI9V3j7FZdhVkqm2Qs3S/+Zq4Woh+HoedXl0DS",
-	"BYnYzqlgnp3nJ4eH+0eB87/WatmismmwKDtTT89hmHpC+elGe/0L4GMfJUvvd6rP9e6QTGL4Wnlf+cJY",
-	"Pf28CdXzSUcfkKN9kogZS1uhvucTpjUx6ZMoHunjDAoilWNWkaPCuDUQyvPvF57nexDAsoKQ3utnqutu",
-	"4wX1b00Hyz1PDVJczJJIEgYmDBt6Z6/K8hrm5sOmdn68uHinNV2tCU/HqV45Q7J4uZFQRBXa/OUfjVKt",
-	"sUEu7MSEGZjWje2v3DI6PhbINsacubB9Z7y+lgDhckXV05lOEvPydLrNooRjMF2iPptl1+rRhOp+3796",
-	"Qfb390/0zfTx4sUOBTwwzzZN/uP7N0sXdYE/dhXzsFST72x5H9wVwsE10nDJDPxwF8Nv1pM0SwWK1eW3",
-	"rJV+gSVpkGi5AoIVfEIVSZjmygIpZa2r4h02Agdh8WVfWWIzqt1xaI4RXFWh60dGEzVesGqOh66IwgRu",
-	"ORQpGYsZSQQfkRh1MrBdZNMGJrNYqdWMLmcqpn14fG2FNs341SI9XOtzcbRG+/vDLj0JO9Hh4Dk7oEdB",
-	"4yGbaqq+kiwUPGqglw/4A5ExD0vOTaPYlXo86Dbr0DVdeakEWBHyNlRT6oqJWcvaXJuOLxLOoysghl63",
-	"saOPoQkSjll4XT0OPzOVxmHD7r5LWRjrZdL3R0iTBI7Bqw55OmPxaKzQnmz8pFraTvX2oMkhTKiUDIP+",
-	"Yn4jkhtjqCtPf9ipd/uq4wMpjWk6ETwOyYRRsM5M7XhgHDikipHmZCsjDc8mVxLakku0cfMEjHGCawfT",
-	"1DuXKQgTLFPlSXO/zu2az2zJJlRn2tnSHqVXr97d+12vaoVoi5nmY/A1FZQXv+nwQa7Ko5896PVDNpnQ",
-	"dL6FqmAzacoHz227walhorqscDWKpUrnDQ6OdQz9dgCg8RUaMpUkm2LQ2ALZLLgITjaVzfhWGUV1eRdZ",
-	"/tX65iy4hSRx3HJnJHCso5GoqD3dJeazq1BkXC1hCDYivljomo2uu/JmMupPda7VUaw0kwFRPZbxAUOo",
-	"Fkg/ctk7vutVXkukLJ/EFaKkGcBOfdHYZsX//JbNtKb/SOutlXy4/NSYxSm5Zg3sgE7jq2s2X2olMGFp",
-	"bfIac2XGYsYJ3N9CC3K6B84gDnFEY145qKPh1f4f3dbz2T9vr/8IBkeT7k+3x0ln+mt08ucPB/Jf44vD",
-	"8G1A32cv4++Gjf4BPYpV261XtbZd8KKfT3GHthxrcnF4tG8D2/OlvvO9dywFHsjDBRxuWjygtW6Rqjb5",
-	"DYypZBgniqU+JkGg2Z2msAHTlFkrZc15LZcGeiw9MUawqwV6mB+0TAXGXugFTiR8WhTt4XsChLtkg45l",
-	"EofsAWfACfZgFR52Q5MMws6IZArmBA/AnE5JX45Fqq4Uu1X9Hn8K8Wj61SEkX0EU7jGZiTSSz+AU9Hky",
-	"vQo575OnnKospUkroXyU0RFrmdCzmI963IRfSNzWCeMwghdv30oiUhIKLQFncBE9a/d4YyBNbbEdUnsk",
-	"9mLotUaF0zLRL1X8nUdrsp/z2045c/3MVUUtZ1iv4BQ2yVtwGg0dNRxjx/1nz4FvDmhO55cN3O4dSiH3",
-	"MwZDEBRQqRJE0QZbDsZUNkeSOS+CIWcipCKdIAjWvnUv2K16DUnCNU/OJqYdHGSTvPIul9EWzIGO9J5A",
-	"8DS7bQrS0qO7WhwZpX8hFMJ3tLhb8wZ5FynlcshSkjCaQrAZ8n34WqQTlkqw/UBDsN/x0ETCtpvDDUwk",
-	"x9U0FQM6iJM4v5sX8MAtFLlmAx72Ol/K4cFppvV3CILrlBYF0Q0yxdLWjVFMg3bQ9b1JIqYS/uhoOX8h",
-	"SwS18dD3ICYKX27iccVaKTpaZI+0AUGKjs5IH1rsozCvT+osBr96ado2b28gblhJ/VHjlMmxSCrazrKJ",
-	"rAxaK+ivOp/FtLD8JMilKwGqhhEC3QiZCY1YHrdxL2tkQ2NupxsE3CyZyS/cbRROFpCoXkFfa7uwoESk",
-	"ETrA1rQ351ykwTm5vr10oxVYx4K6ls56j863MnW6+7OCEh/d4OKegq1kgqKdisr2LhWDx5Ko9KlnT6Te",
-	"6eYQ44VxSjSJbxiGI0GwY9+VP+BHsKDRaN4gdFTWzXSyS9e3mVdtYROMxG468vCjCSxxXXPlBSmyRhps",
-	"Wak9FNhWLP3CoSkyJeOIkZifETaZqjleEbGyt0FuSKs7BZcmqOQMqB63VeEzCz3LvxlQCnDH+cDzqBYx",
-	"ZcWsuywFptrten2kYpTSySnpu9AufZ/0TUaN/sizJNH/6nb7fo/3lRBXoCjBt0JcJQKf1J+HbGY/Tiif",
-	"688mVEB/1BQKbbBbldIrmI/+3uk5T4SGIDyRKXblfNXj/XpGvX6ynCGqv2nO5IIm3DRD/WgOpKH/sIgh",
-	"OC6EZMCTlicJ91FLKzbGJiCtOmo5+fqOx1iZhLYao31vgiUadpKisWdC5yQSZ3hF5rgYkSA0MVcF0LRI",
-	"mCQDNhQp0xQ/oXOXXSC2SMH4AXQCwEgaFZYPaIM0OEv301t+G8fh2A3XApNs/bjf3B/MadsYLgeOp7Yx",
-	"HyCyfJlucu4KMSaEH7IrIBronlZ6p0nQVQyGzfKgic4GwduKTa5WZrXU01TuGbPdIMVsKkN+8VrUarXp",
-	"xNWauiu1pmDf1ZoOd6E1VSK8KkNckGd0Jce0e3jU3PyY3ZIPP563uodHVnoF9ThPYW5OZ/C6YfdocHA0",
-	"ODoeDkP9n5OTwcHhftiJ9oODzr7+f7cbPQ+ODo73B0MaDE+O6SE7Pj7qHh2x55TdW8Reix7Xi/tEGboh",
-	"xNlZtPU1wZUOnSorenSJvMYL7y82Gj5ZLH9VhKz29ddG0T50UGsQbKw9V1Qb30q1oC7bgZhcHBvGv5YG",
-	"Xd/lFSa95Urk1kG1NVLB4NrCHrl5vqcx0i+1pO4ou/LMsbb6QRCQcExTGmIELqpATlgdcicLSziOFWvK",
-	"0dzSTrnbVM2FWZofZZNx/YOYMD3R2ViQsUgiSQpgkXvKSiAer85d7Ow0fsGJsl4QNl0P1kMwj9WTeSIB",
-	"ZsUBAHHyuuKEGVWWhiq+YQtm273HbHcSsb3yGnswL/nGTuT1eVHFIdy285CP6O5viK6Ar5e8sXlsBa7T",
-	"CoaP3e7UcQdNVsxzRu18dFox/b7mQ7EFyRhxsEo1buMNqqRjCKZFrO4jQD40YyyQpzEnWh9JWMsOLYcz",
-	"ftYYGQCRpTKbrK0u0FTFQxoqMoyTCjc7GR4fRcFx5/j4IHweHR2e0O6QURqEh4c0CjqHdH8wPBh2Bt1B",
-	"MDjudsOocxgdhZ3DQTAMAho0JhmbeNQFYpwJVi2M8DYfsmIlrKtOqNn5KzxIqM9tZEtc6w584Di+VVr+",
-	"poF8940jWO7Byek3zfJsVhFloUmVtoS2ue/GxOI1rj9APQDmZQmSWS502CCmeI52JxJGQcaW8Z/sCsHw",
-	"muPd4z/Z6jNz2D3oHh8HzsbGXB0deE1hjZZQrgZLgsRAUrNPkriyemg7vK8u3mzO29idZbfHcWzlXKi0",
-	"rsXpLx2r8ko0ySyGaz/WdW/jSBdaSeXy93wikmjztM7SxbdCBsgHslMxwLZakgTgAIZZGqv5B4C0g4kM",
-	"ALTuPGvK3znnBd4eiM1Ukv5aCIX9NvkHm5swfqQQUK56vG8hP0BUMT+is+DdLx8uyB5830ewEgijFDxk",
-	"bfKShmOit5CimaPH+7ctuz4tLTL3gXfipYOaIJj3Y4WA4aekj2b7vhks6efW++IrOIjGWYHAf5q7WGA/",
-	"s/ZjpaaIORYb+SMUXFEEuTdlEOw0JzTmisZci3p1aYGOXg/PX2vtWWpBhYbjmLNWro8aNdkno/gGXG8L",
-	"9GWfUL0gS+5MdNOULltwWunbFlcfw0DaPd7jf/sbseetx1+WMkB9ArAMEsLwIBnMBx0Kqx8gUeZhnkTS",
-	"CctJ8BQ8UeDC6ZOnqjE39JkeE3irAEWiyAcED5lNCOz3+FObCOmTjxcv9GtZmphmP75/40I/greFRSb+",
-	"UB+jYpaQINfjTmIbPNDGzLk+Ti2JpcJ0GUzkK2X0k771UOlRYc5O2TF6SvqfeuAP7Xm+AVuU+DEovul5",
-	"l3qOn3reHxlLzaMY4Ao/9bj+bUrVGH8CMOTL/jOfUDLOJpS3UkYjgO0rVlnPuCCr4gFw67V7/CLPW8XM",
-	"olO9Lv+2qaz/Rofvv/VXrVaLmP/qPw+CgPwboRGWFIAgT+WcK3rrE5VmHFfJJ8ZzST5evGod+4QzqTSt",
-	"KyFIxNj0me2hQ/69GeJnv4rnablTP29z34x6MSy+ffIAey8QmGEA+TcGipk8hXAbvHUJ5STjeiy8rgPk",
-	"Qzg0Q3CQvxcCfyM99wHwu08Q1xPIMU+WGotI5k2fmKbXquRAntJcgMjlEoQ3hqcRfAsufB+xmWCX6hmD",
-	"tvvOfoUkmqF4n0iSxJNY2bcOGwipDqhpnu52K1NcB9qRPDXOZp/wLEn0Pk5iqc9AZNLcfRPggCFTmhIh",
-	"DwVOqj5g6IoRAlJVfXef4bCiNmjW4TA/GiU4/zOzY1U4/zzwbB1Uf9vDPhJnA0o1eSoZMyB6mKO4h/53",
-	"GF2Vm5OQpmkMAGyk//+3jGe69fp7S2ynaAs3xy5MYi0FaFEATgOFKH/BGd6XSRwyLplzCf78+qIE/ClP",
-	"9/bElHGDYy7S0Z55Se7pZyEvXqFxFq9GR0A99TrtoB1A2PyUcTqNtdrRDtr7CK4wBnlmT/9nxFRTJt5U",
-	"pDaivJyVnE1hG2bgYzerapOe2uScy5mWVfS6Z1zFCaE9Xll7XIFcPnkd6RnD+r/QIrRXKV/UDYL14WDh",
-	"DXEN0U02uc3GFOj10cTnCsJGy3QUR6vtNWlp1ZRkzCrOF71TwocFaIZlONLdHRTXQNFqPRzYSgbx8sIa",
-	"xU7naejWOHTnewfB4aLe8r3bqxXPuPO9Q9zM5S+WK63AW/ur38pR/l3pHZH6C1L40clF1kIqHUmtMPyg",
-	"GQxNvEv97p61djUeDeQKOT5pLdEdJCm40owc364R+4ipc93F1oRuB1rM7zxJClNaE8HnlrxkOqbg5Q+C",
-	"ju9ZMfoqBWzvoN05ODoBL83VMGV/eKfPD32Pj1I6uZrQ26uUck3jx3ePT/EwgQ2ovgSeu4DmG6yQuRX7",
-	"a6b2i/q8mrAZnIMAiY7OMdj7TNPR3cLDAAq0JrE8TaLao74ScgkgPzWgKxwEB4vOBtxSRU3DT6uCx2vd",
-	"ai0PpD/0jOIlryfULxuTynTfWKSPwnCWFuiznsyjgxUouneXW595O+L3BoS/2O3qXGpnv/GQ/zUneK88",
-	"ls3O86rjvBbKN5zrg7UOGhbI2YYRHHS7q1+sYuB/AQykEZ58Ex4CAYktiwi3kIcUKGZleDif9EEB6hOI",
-	"StWE5xMxRRdUMrfZrEIyo4hx1uPGFtJvk3dUonLTd6Jp+ujpglgPKknffqsEGTFVBNMIjllKPZ6H0JjK",
-	"Gpy1yTn6y631xrWPoSkNa+9pGcA6TFCy6vE040bLBLhV4Cstmqlxv0ky1kwsx/VbxRd/wfVApD1HRcYV",
-	"KbO+AhMUmB5oZwXXy+E0i1O5Mf5oLYpjQVS90Nq3irk+qRBST8k0ZTexyCQs+xNZ3sB7wfM1TdKEVy3h",
-	"5pWKtpefO37n5K61srpts9tKKtwYA3Vbi8rqBs3jhDNQGmbEhjRLFL5SRJqayJrFUcjb3z9Tk2RQZhKG",
-	"FPT0fDIRoJeX49KaLiTkC5/KQTeLrhQE9TYQ2xblOkBQ6Cas57pqV2AxA6KyixS8qFObIuMi6CJgrsUT",
-	"dbS/ywoU5XqkufML+HDVBVww5f8Fyvp7Z5MLuA4y2nANF7F0OTTlQdBZfSuVyjDBS2tcZUVB0q/lji5f",
-	"uWXP0qfLu9Id/CaWyrkgnYsWdkIz2op3R4uwebLFne9NhWy4d/+p2bi0+M6ihANfB/PFMhJ1nNunIu1x",
-	"NxwAKxGWzfrPSnj6UqBdaVn5ih6nxpKkxmyCReTgPhOZyplNHjLRJh8YRzu6Mba9+PArOKqN56HHjUE4",
-	"FbNT0o8jH1AY4GHdys80YoiU8fMbEookm3AJj1nGJLgP1jbf9SQpOgIgh8awTJoyE5r5rDCLdYOulmQA",
-	"6CSXHX4XA3g7VrLH+2+si6RN9CEjMktv4hsGaWvAsU4BGlnTU5pNFYKw69+yCZMGCA2rRUynLPL1QkaE",
-	"Cyw4Uli01SwOGShn8IOtalBQgN1vrWXZvY1lj3OhnKcQo+XxpCHcjxwMGPUyJtV3YpPyjhgFMxPle+xi",
-	"JqwXsWQ6MY7sT1iTBXNSIFr3npVLtHQALT0vWtoqvvbu8h7s26ZW3ZmUi71Q3pTqannmlPT4kX+vifb4",
-	"c3+beRWOZdoUt1Y54qQ44X5xwsFdu845bkBTaFYu4wruebtmHLiryVjdDUnTSNgl6vynlbprUtT6wtMO",
-	"BCdHJMr1ACMRdReaws+homS5sGJTebRusH15NEfjvMepWGVa0Lw2lgSnXimR+GZV9rAgQ6HlDcv1y3qM",
-	"M/K9hl1ZXijxYB0h5Dsa5af+EeWxRzOydNYYW7UILbx3uM5CNFSi/LosO8vFzA9atrAppJo6NxY0y/ae",
-	"vc+/i4GW5fA4JKypZuj38L2sikG2GgQIMTEiHiN4ZDw0mQh4AqHUM0qDpz1OXTUUXnbykiWqolg2K5eD",
-	"sHK8C26C4Mo9buQkqejcLzCG5yDXOfLuk1LUJZrGhMzrWVAe9fjSOm0jwcAggPKuEWsnhciYL40eWo8D",
-	"sLaWoUwJKC17WfEspNwUdDI/FrkbYyrR9JCvG0heerHO3IgFPXR4LmEKq8etZevq8Wbxjmwm3eGwS9Ld",
-	"VraKkPKQJdWb9LxsrTCSMhnTZNia0fl2V+yXbJ9YbGj4/uWblxcvH9bWUL/UHuZ+9h3ArdJJ+c+89L5Q",
-	"q8ULOHpGK9brv9XV4i92HWC+KdKtTwCoVvrEHiUYAPrlHdD2mstxdyzHnsMSx/mRJkNiqk/91/GWBzdi",
-	"PhZj+cZAHpOBvEJVaTuuUXGWNQ22eGTvJzF4/T2W+W4SZPcqyfErWVI1ibyWL++IujU/Z7vHd+K+BACA",
-	"Hq+4L7F6W9mWN2cKpFv9LYZOrPJHunhpKzyTu3H1AWjB5p68/W7dk/f/bea3Kwn5C9x34H7b0H+HLjvH",
-	"gfdXePDOF3roKv6sCn7fGq47AAjKoX+w7nTD5bQQb+chMG0qEDZNoDQuBs0ugGNcL+EXdVe6TO0+3sDF",
-	"oClLvYJVaI1v1+ojXavv9AaocSqy0ZhQc1VNS3z88S5ZE3UPgJKLLtTCdRYYc4ZBYYTMqpCa5FdMkNK3",
-	"Z5L4RuKHJBSIQOxxkYZjJlVKlUitJ026lgpjuYglJCHI5qvvhnGsF7tt4K6dshu5i7CaNRaci+H40uPH",
-	"67m7tAFnKEOdLhCr7T7GksD0Hj/edkn02xuz34g4ujBc3M0dWYuMsc5FLSXFZrcYgtSkjUbBEuhSjx8G",
-	"+9asqcZU0ze0QAY00Up3SiTjEcSgD4dxaGLkBDFl66HxRvLWD8S7oe98LYrFRJP0MvrGl/4y+jbd75jA",
-	"i3QKXH9wduLOfN2x5e8ttaw4HZOiwttChSnP27IlzYyi9C4VevNZJtFBzG6nQsYWuntCFXlqBKseD9pB",
-	"++DZaZ7tFmVI2hDKD1mJRLHJNKGK+TZlEKNSilKlPW7ehhEMk3g0Vn5J9B/M8dj6udEdTi0d+S4ePNTk",
-	"qCE4Fu34pjrClKV2vH4JKh7OM0S7YvzGD4KkGcfwV8sy9feDLE4iEnNcjdxpXrNv2VomKw82RAJMExrz",
-	"cizA38iPL9+8I0Zkv3KW5ApsQsSRAE351ealKmND9vjfyMW/3r1c0jBY9Fja4wsf+Qzd/L1nFYqe5ys6",
-	"+nsPtYSe55v+/97zOj3vjuwvDSxYTXNAaWvHCxiS/qIuNmeOk5wyFhzfvJrWkmyoxmJxBmsuVrIWNKYJ",
-	"YVyrYIZuqnajxQEri+0gNZA3BK/m8B6N2YHL1NwysE0ZzqChoJoTImELu3UfQB9ceeOZeW1w11Uquy2i",
-	"9Wp5tftrdn/ZQVkjGHNiidEemfeG5JuVJYOA7RynPWRZLb1Ii5OrisqN250fzf8NhW95eixll8PmsFAO",
-	"IngsOkkPd3z+osOzZ4e56SFa6wxtc3L+2y0cLkff7IBuasqA/XyrqRbNGQ2He8/QcMsBp7p/J75nwGcr",
-	"BenoNZOEOnjTrEB2tXHUBjLISE99o21SRfp7DjRaH+XNPuZKmoDmAcMwmSIM2FVZIZeaRU4FgFgSOaPT",
-	"KYt6POZnpC5Uk2HMYzm2SSLOwOe2fDdIDz6WgxS5YI7GGS3c5wgbMzptkw9MKayVDjhUqTtWSlKRJAMa",
-	"XjdJx5Kpcs2BrYKKbU8V3VckCcTSaz3cjqzj8knHPryB7bWxVsICvtJUDmFV3Gpwj9mz6Lva/H+1UzY4",
-	"EQ93Q3Q2uiHefXyEG6LGAnZ9Y+SZF2JmcTi8byGh/x0hoRtFeIKdvLgmnkZsmog5xFBaBvVs7UsTYRgX",
-	"CbV7LmrgEs2xDj5bBhJ0lMgJUxQAxxoVRAuXuAMhtykv5KZovsa5iqlqPTHHot0FlGyOHLsD+Nd1GOxm",
-	"cDg5RqmBRHDQRHNM0BLgZ47d+aDu0E35c75/GzDmGjrnct4svwn0W+rcNFeGnaP414v3djB7n82ntcLd",
-	"cx7sA2fLoXWtB6hkcaYqHLM8nGgoUhKrIomSmtxIPGck4xFLi8Q9RLslxtsJrBTjfy7qqZy+gUDMcZ31",
-	"00XeaT3i3m8IOH96EJw8ay8I7HYF7K1YtOmtWcjs2sE0SpkFez4K9oN9yrrdwcnJ8fFRZxCy/UH3eLi/",
-	"z1jYGbDnh8e029kPj4/Ck/0weH4UDdjJ8PDwOOx0wueH3Udhz2WmtoQ9H4edYcC69GSwHx2Eh89d9myK",
-	"ktyHP3cfImj8vgx6r3sPFr2u9Dyj0hLOGcYBxNLAQEIs+X9omEpwsvrFFwYb80u+JL63QeZOTaxN5Fh/",
-	"kQ22yPOxAigy7QbMMJu95NhTGq2xO+ODNW/Gr022haXQb6XyCf8ZImsF6d/Wyz/97A07Jn6QZ5Mradex",
-	"c9KBmMCwiDDs6K0J4a2gfXJ39why8JciBe91Ho7JfpOCtzNrb8rbdiD5+isfttxsoXkaQkQBNzcXdBGr",
-	"GV0dhgD7mMyPJmnrTwIm2yezNFZMPiNUEtrjTTYD4BQlTJAiVZSzWZu8jthkKjRjPS3EYzikPY5IzibW",
-	"qhsEZy6gMxYz5gg/XXLCpQxADE9QmrZz6/FY5jbxpxgy4BPLY59ZMznlczWG1FYr2p8hrgcCfgsOoBm0",
-	"xw+6XWNmp3yEGN76vTb5CBxFN5Fje0/odSk51Vh6G6zeyI42tXiLUDHVkipldFKOD4ENxfXS22LWQu6V",
-	"tvjZkrCLi9L7jbTRdmvHDGJOIcR+rSCMUvESSBCsk5hQzNQa2bVZHOhrgbLiVwDFvyktD6u03MPkf/iF",
-	"aSwF6yIzplmJwe4xFgIqS7WB4M7t4p27Seo07uwiFRv7+kasuybWF2bZV1Fs56vVsW1d8a8BEW5j5fib",
-	"u6lgFiif3F8jX9/kWk3MfCxhtxFW7018zarBFrbsboO7q4yXB4VOYi4Vo1GPV3B2BWenII2GiMZVyKI5",
-	"zInzqAvbgQh966OybQjbYdr9LVbjXcRQJEyab1djs0EcNezyToDU/LwdjIJVgLwX6WWmaUwTwpmaifQa",
-	"QlkGQo3Ju/mFSMMxiOgXjEuRvkrEbENMNhM8vSKCA2PGiwLSuxZTDTF1Fq+83xy8sriYRjVZNObTTF3t",
-	"Yqs2TBotUkZX5It2imTRhkzRZa8CrJ87v21JaLMpdtaeYrB0itWGIeF4ifFrLRNWM9jbA9qwSlfC5idx",
-	"lWsXK7rbR4FKIcUDiyLFWo+fZgoT/b8F43wLxqlLRxc0L1korXSAlQvr4lJBlGthsFXs341+jd9YPBor",
-	"hKdAu7dP0OINbOhVpxHknwgsrMg064f1IpIpv8eNjd2HjCZg1dCM/j2JQ5aXHYH4HdLHWn19IlkC80c0",
-	"hVSd9bjF+I2VT/RopuC5pikjKVNZyptBKUZMuUV716geotu1o0qh2hXmSOo+yqAT1n/QDO2AU/HW5i/F",
-	"KF/hm7tAdHBcHAWF4cj+Xgy/dl8/gKPk8d0YziT+tzLlTfh+0crKlOXiUUM5OYy0JapYGTu2JXSottr+",
-	"rywh4qzsJoVDDE8DMm3Usy7oSBaXrlNH1W0cTfPwAKLmIMfVmk+pQGyPu9DdCNtNBnNCiZzSkLVL6Y2h",
-	"mCAyeg3PB6qFmEqIRd1Tg1dQygeF4EdglG2SV1Q32aP4/RNZziI15R7pQNywUq6oGqdMjkUSYQqpouBT",
-	"KGrU3hubu9ACe7yqBp6REqPmc83CJzQHEF+iJn7TDb9C3XCTdf8K1EHADSpAhDorQYRODl0Qoe7XpRoG",
-	"7ePOhphJ7nQ73a9dTbSc55si+CBm8m+421vgbruK4BY6XxO49FLMDYdqndBiauqBNFd78ZtKsJj6vo4c",
-	"U01XtrCDGPYB7c/0V1oKKgAhfAClBrQaLXlxjMGwhbNRuDExGrZ8JErZks4l1iM+RThBM68eh3aISCI3",
-	"HRC7BREHnKWUhFmaQl07zhYol1WUs+1D94wDtVynGPdhMF9uZv2GuLch4t6j4+25p/FoGzS9laEAVYzR",
-	"b2B6XzSzP6/v2PaAe801ap5IEkcQ6oRmRa0buJU2oTKODYKCbytgq0fN5XDN5bJuSdxO93hlTVx9gWXS",
-	"VFFZkiyon/FJym7ENYMQOS0oh0kWsahN/sHmaCc0/H0MBYcxsm+oWGpCBJsAwJNYqo/Q/8MkD2am7Ron",
-	"N5PeDF7GRpBU4tcXtdFpaiOMWwOBmjgsZuWdbumdOgn+BTl7uFQbsFLY0FX8E1r9KmJRHiXJzhKqZUh4",
-	"KJanTTRb5zCOSQtXuk3r4AB7E2aZcTYj5+9ek2s2RyPdNQMbV2xAOO2kbP06LGzHEslOXRPVNWNTiRCH",
-	"sZJa0hwvLhunp7OV9UmfmQpwMsi6oYlbNkekdNZrJ64uv69N0y/yaawwB+nV1Qu/jiloJ5GBOD0S5uFr",
-	"9eyTaXx1zfSzajS82v+j23o+++ft9R/B4GjS/en2OOlMf41O/vzhQP5rfHEYvg3o++xl/N3wWjMGvXFr",
-	"lkpYY71XBdw1WiE6j8/C3rKZ3ut1mJifG3jjFM7Uf6qt4VtI3jZFWYDYDVPeiM/nItreZ/1PgVy2KNX5",
-	"PQgWiLCs33gigcOb4qfI8lMWihRLbEmfTGiqxTojkbQb4Gn1DzkP3xKfFjpp5GH2t7U17/tIWGWu0STk",
-	"P37WLe6vGfiGktYqHmWFdryUvumoj3fm8SDe58yvoWiak41gj67ymJN/gwaZM5ClOqRbr4O2/gxaJ5fm",
-	"39bl58A/6jYW3r/EtQGM6wVjNpIjmg4BLgklzkiEkMfbzo/JHng1zIJVm/oRUKNdlzaKW2aSFkW1XlLk",
-	"R1MAtBxZM6Mmpdigqo3FjMxYkpBY2YgD6TSPrvKGeiW1sKJaVxCt0BRx5DTvWDrrfbzmcspCZTOXfAPA",
-	"r0ed4wgVkcliaPAynebz+O9646ZnhLbEWrv1WuS6q0SIa5JNcX61UjtOZ2hVqfcEB8BCbsSp1UbcV/GM",
-	"3F3e/b8AAAD//w==",
+	"7L0Jcxs38jj6VVCz/yrb9YbU8NJZW79yHDvx/hzHa8vJ2yfqieAMSE40BJgBKIrx6rv/C93ADObgJVGK",
+	"s+utrVgkZ3A0uht99xcvFNOZ4Iwr6Z1+8WY0pVOmWAqf/iGGb7/Xf0RMhmk8U7Hg3ql3PmHkNzF8Jkkc",
+	"NT3fY7d0OkuYd+r1RkF4Qo9Ye9iKumHn2PO9WL8xo2ri+R6nU/3Ub2LYiCPP91L2+zxOWeSdqnTOfE+G",
+	"EzaluA6lWKpf/f8vgsYJbYwuv7QO7/6P53tqOdODSJXGfOzd3fneTyJiyXsYu26pU/3zM0n07MXlKjqO",
+	"RzSuXyW81oAP266UNv4IGieX5t/G5ZfAP2yvWPQvLJWwxrol3+CPhM+nQ5YWFt2qXax5Ye1Kp/Q2ns6n",
+	"3mm71T3qHncOu0e+N405ftnKFhlzxcYs9e70MlMmZ4JLBvjwHY0+st/nTCr9KRRcMQ5/0tksiUOqd3Dw",
+	"m8RdZSv+4kVUwQpYmgqNWRdfvETg497phTcU0dK79L0pk5KO9RL0NySWhAtFbmgSR+Qfn35+f0rmnN3O",
+	"WKhYRBiPiBjB9yTms7nKoaxXcBVzeNG7u7xzR/6ORsTuQX+vJiLyTr0PP38693xPKqrmshGKiHmn3SDw",
+	"PRVPmVR0OvNOvXbQPmy0Wo1297x1eBoEp0Hw/3m+N08T79SbKDU7PTjQ+0omQqrT4yAIDmYpi+JQeXfu",
+	"QfyflI28U+9vBzntHeCv8uC1BtFrfsMSMWN4BFX0cMGzYEnSGIl0yhBITT3XK8FHiZ53n8dkMM6iWuHA",
+	"LMK29JkYstIrlCy9ifn4jEzpNSOUCzVhaYbe+ldGRnEqndML7dpLJ5ftyTm271+/e33+unpwJw8+OKB+",
+	"eWC2cmBWLA9aez7KFHGR2F1LsojVhCwmVAH8lEhZBGf6RqTDOIoY3+uhThiNWOr53su5mog0/gN/KRyu",
+	"mmhcYyySRE0YodE05iQVCTuDz9dsSSYUf7uJ2YKl8GN+oqNs5aUjzbfkkuLnGkrsPNqBtvd8oC8/vNUQ",
+	"eSYBCGRKl0CmkSAajHCSb7m+MWgC4+3zNAunFptZCDx7RiRjcERAdClJxJiMRJoh4FHUCtvshHqFe0AP",
+	"UD41u3zyCUfCbWxgpr2vlpkaeIxonLCoSUBiwL1qAhwzztI4PCMRUzROJKEpI4InSxJzB5zPpAaoT+Y8",
+	"Yil8b+EaI/X+BMB5L9TLJBELfT3vkYgN5AvHj9+RH16f25uC4sxEcJKBMjtsfPyKC3VlnisfO+6AvBeK",
+	"2D04Z/7D6xqq7X2lR65vMsJuY6mkT4ZzhRep5rvA6nBTWupC7giyD+x5hYAJzyMDhKFpGLKZkkVh01JF",
+	"to2yTKjX+l6oN2LOo8e4uGk6LqIIF0SlNOYxHxOajudTxhVIyRHpe1xcyXk4uaLpuO/leKIRZAQrLKGH",
+	"xgtc+ias6D4YK2g6lgfOAveIHu8F0aOSVMwVI8AfpZinIQMqfi/UR0aj5aMxbS5QXdE0mwgasYgsmSqC",
+	"P4UVlMCveXEcMvKZ0xsaJ3QIF/C6g+jt4VLdL+Brdn5GVLokdExjThKqtC5053sf6FI/ci7EO5qO2RMp",
+	"I4meSzN3ykm3ddLtBF0yXCom8+PRj14pIa7g2fIZGb2DvOYqVktyLgTB9W9SRFqdr1wRcUHjyBgZH7zz",
+	"vc+cGglzz5ffNhIs5VYu06u1KvIpkVqL7BffPCXfMZqylPTnQdAJr9kS/mAuF5y7mymdcmGjm3hha09y",
+	"7SNpJVqs58LCztf8UPCCGBkJhtLFNRcL8lwAEiiyoBrMN+KaRS9KF+mvv/7a0ABnXOlDX2G0geUyogSh",
+	"zrNwSRevVTysjRfrZy7ns5lIFYt+YlFMz+GZx0DDVzhiA2YoYKGZi+j1kb6n2K06mCU05n3PymjZIs/I",
+	"XDJSWZKDgdmjV1O9oSv4oYKL2VMEtk1gVRv5Te8vYPgYlIEzAD7zC03iCL7cu3qFd4MPB6eZfmD+Lp7y",
+	"KGZJ5LIZR8iOpQSULJ/SLBWh/jhMmLkdNp5Ru/2VnlGm+MiCbUqL2cOU0WuUk3HIJphCzfAgZafjbHx9",
+	"XEny8wiOYe2yshX5X7xZKmYsVTFaLO2B0iiK9Rpp8qH4e2X5VhB+JskNTeYo921+zNcMUm9zSWKV25qn",
+	"9NadsAUG19I3BjnE8DemD+POteFe4A4uK09dlhf1s+bLZWn+mSTMAAf28TIdy0eBbxVAlbWAOlR8W8vx",
+	"ez+d1zcsXdYoNsNldirrIQ6rutzXudTD4lnxXL6jKpy8VWy6GhojmkhWd+ixYlN9TxpqrkI5juphqV8E",
+	"H84ZGfzw+jwzCoBZ7Iv+tRFHdwMyinkkSQwQRBuWe/8eIpa/Y3ysJt5pq30MOJ59rvg+DM+sXdIsFRqM",
+	"zyRRsUoYoTwizlPkNxFzJDJK5IyGJX/OKzGd0TSWgpMhUwvGOPnXz+9+hmE+vnr/nghOUkYTshBpEpGb",
+	"OGJCltYfBEFQ3kHu4+n3P9V6c1zMANeWvRdK6GGO+h9iWAXASzLUv5HfxLB6iGFC4+kVu53FKZNXtAZ+",
+	"v04YN5YnuOOeSQIvkYTOJJNkzhMm4RzBqCwza3w4mfNrtMKfZV+aQcB+qWBkeo2C329iSARYzFIxBWaX",
+	"UGkGjXCw4qlUbqbOib6Z9L2g96EpiTX0VebV4EqYMqplnLU71kvSEqd5eMP0eDFuN30keI2A+qNYkCnl",
+	"SyAhSSb0hpGhxrYJ5VHCIvLckBKLAPcQNiA+y+t4NtNfS0IT0OTNry8Kq+4hGpY9cj5KJnWgWGaQMJbM",
+	"AhCsx6Xj+mc0yCKWMOXKKPnecZyNuw/FPIlAIhsyku27MH3tTkYxj+Vkm6O1T2461x3QahVP3NqtXRkR",
+	"9LA1DmjUiwx8UAYC+K3ySFcmmKVinDK54mIcpRQ4tz5fi5WAi8WDaPZcCIm5MRNZz3DLcQjnh4ZeaA/Y",
+	"HHCF+iVYlvFc84RBo2E+N+Jo8AJ3r9VJ4EksAgDMuT1aDfgzQodS39QLffhcK5oTKpvkE7thKU3s+JLI",
+	"CU3hNiX6Eh5SyUg654RRZJ6ay+uXNaZP2LQWwI2j6GR0HB4Oe43b9u3JdR3ApaLpVqzHPKgXoW/5PbIf",
+	"FPmr0w9+n7M5iwY+GZhJ9Z9yHoaMRSwaaE4zQPodkOdg2R4A5xggm+H6gC88HMXzPTOIVjLsGF7GAC7d",
+	"7eRPVq91oWiykV1YoOmjLcQ1BKtY3s02kRLbUFddiEPN1W2Abknad4IrcIvmWsgA5NBm4cJad/0/ihS+",
+	"7vVM7rivIOuIJ2W1wo7tBIfsIMS+RbzIJFjrWRvS8HqcijmPamRa/c5qsVb6yA0A8ykncYR8URKx4Hq0",
+	"7P2NIAOp/A545Ft8yWLqNOb2mwx6NE3pcnukzfesV3qWGdY0d7MPATdEzljG5t0jekroDstfh6ZPpS3O",
+	"6JhVT/k3MZQr72npE84WTCoUXXc7VSCE6qlxdquuwnkq62QsPS/+Zq4Woh+HpWdXl0DUBYnY7ilnnq2j",
+	"k16vcxg4/2tsli1KhwZA2Zt6+hKWqTeUUbfMQojmGgF/oiqNb9fwdaY1cbCREbNVqccDAlTpXENjyBKy",
+	"YKkjH2oBGJ6AH0/7fDCFeS7iy4vfLgdaquSGkbuDOuMN4B95EV8OCsP2uf1Fj/M8FQsJr/kkFMl8ymX+",
+	"9IsmeYnnNhIpimkSlXWtZLKRSFmfG5VKpFp+iUismn1ewVScsR5n8Dcf9mJjEcOESq2UAer6luOJNGIZ",
+	"csHCKUa56c9m9QWMuoDwzbliaeMmNnfUNBEzCZGBap7SpJFQPp7TMWsYIyPe3qDlaQTJaKZ6n5eIY7oC",
+	"EX7msFgyY6lzPj7IYHCM8Et+RPBzcRsXvcBv+W2/c+lfBH4LPlz6Fy0/8I8Cv3vpX7T9lt/xu61Ld8k1",
+	"9IloI0bop3BWM1zWLSEbqkbsdUSQMiiKn0ukZ3AhA1gdf30FUsJnydL73ZkvNe8jc4nBoUVc5CsjYfXz",
+	"JhDWJy19/Rx2SCIWLG2EWopOmFIslT6J4rG+LMH8QuWElbSUMG4MhfL8+wW/+h6Eh21g0x/1M2XQ2mhc",
+	"/VsdWN3bqkZHilkSScLAQGgDW60gWoRhZpyvG+fH8/MPJGVUCk5mk1RDztAoio4kFFGJ8//8v7U6o7Hw",
+	"r5zEBPFYjoCoUhwZ3YorNAfjLFg5vrNeXzM5EF3RsONsJ4l5cTvtekHdcUesMU4ZsC+oJFOq5/345hXp",
+	"dDonmgt+Pn+1R/UJnB91m//88d1aoK6Idth0NVusyU62eA4uhHBxtThccLI8ntj1q/XTLlKBSmvxLesD",
+	"W2GnHSZaaodQIJ9QRRKmZR6BmLKVIPYBBwFCWC1Kl0BsVrU/+YdjfGRZpXl9C57Ze3JneS1BpKBaJJol",
+	"lFNrmwGZJze0nwIOjpi+q5kkzxcijZDvhhOa0lCxtM95Y5zSqcwEgYRRLaAodquMYSUUXKXxcK6pdyqk",
+	"0qwdvWwizZjTIgbVvc9B+DCRjlnITcwZTX0ihZG58lXHUotgoTrFxWdzmd/UhPW52cEzSc7fNN5+/wa9",
+	"MwTw3SyaSkkWLB5PlA8bRJkmHwv2R5MEB9SbeyZzyMySuVHruWJpyGaK0Cgi85ndKk4AG24Sc3pajQqF",
+	"VLLPpxoQEJ9igc/HZ6B1ibkiA4YvDHzChZro92LNFkG2iuoEPrswpI8RnSdKa4b+KiE524gSJGVqnnJX",
+	"KooF1/KhwJsEommkKkI6U3JyG7GjAPaCjYpfldHkZ7zaoGyQxgVvZKLTFYniyNdbMKpPskRl1Q1/pfJa",
+	"o6ro8wzGiHnOgAaLnKPNTntrBDkjA/vngExEYsIx60ApQd7W22U80nsDsbvukGGNKwRNWL7ZEotQujdW",
+	"x0k8nuhJYXNnGlBmg7kAqujYOmT0D2qSMqlXTTRmGOtojhsaMoIMQGYfFG+q9VJ+1aZfQNuKgGSRdBUS",
+	"VmmtFpb6ffe9ra+EN7iAV867RdtLL6gK4xnarDup7CG/yBgpsNGMEVgIFIDcCJqto+M6w3nFQA7jrlsH",
+	"TvwccBNYbqYSRiwEFY6M5hxO/YVRQcH1ykKhWSmFq5cO4yRWy6I5qHkUtFpbLLJ0USKO25W70HSwpU5O",
+	"qTurWt3QjGKvIYC3vgAsF6FRJOu4eJUc107l3jj2noEpnBt23VyOk6TTDdpbHbcZdi01EZMag1etZEyS",
+	"WJ0SSvRdX3enk+e5Shb5fS4Vm06B6xreakZCO6cUZAA7iUcDkDn6nvlo4pz63gvwPNI+z2QKgiKF1ZP1",
+	"Snwyo1GkpwGbKbrXtWAHlz7L7RD64T5/PiAqpYMXyDYd/0pKudSQq+M+1zGv0XYGekRcuwHKc5HiH7jM",
+	"Fz4Z6KVfcf3JPlnejOvY0C97vpe/VHRimJ+rStOMclmrvKQs27ssIFRIpwwVJqoplZMBJCNe6YMcnJIL",
+	"8A35Gn4v+lyMRpIpCYoOj7VOAKoXmYmYK7yW8C4ir6czld+mSxJSbjysEUvjGyuTOBaUdsfv9NZYR14W",
+	"1kJSytHs5yxgB4NIzpHbrvTe3mQq8ZFM1xJMWYg0xjEN0RKddjudzlZ0ivxgHV/GJyyOm5WUpjs67t2D",
+	"wVoeYdDfQiBblF/kaxYL61juj4wmarJClXOCcvPES2C0ml4mYkESoeVadMNCuMJ8VmP5WO3H5hrXraXD",
+	"jA+Pb+3DTuf8apXrPZ1bP82G8TujNj0JW1FveMS69DCo1fxn+iK4kiwUPKqhhk/4A5ExDwvxzMaXW5ix",
+	"2653m1fQbK3Tp+TX2dEzWfVFGlhW9roacZ7c52jw9SGhcxMYgoQTFl6XdfSfmErjsOZ0P6RGlvJJykKt",
+	"MmgyeNMiz5HmMITMhEZrLpvq48EoA2uZR3Z+I5IbE5tT0v9a1WnftFC4nNB0KngckimjoPTP7HpgHbik",
+	"Em85eVBcBp9PryR6SdY4aswTKEMg7GCbVs8lZaw8qZ/XuQeyna05hPJOWw8MQdHQq073cd9QLSFtvtNs",
+	"Db7GgiLw64gPylM8Oe3BrJ/m0ylNlw/wDlrtpEh47tg1koaxKllLwDiWKl3WyPPbxPbZBYD9I3eKU0nm",
+	"M8wTW2EwDs6Dk10NxvxBRUSq8iSy/KvtI1jgFpKO6i/PSOAEREWipJu210TMXIE3bA1DsEnwjlZRDstp",
+	"b7yZjE+mvNfyKjZGxgBSPVW8Afp6V0g/ct07vhtIvpVRo0iJG+zbZgF7DT/HMUsh5+/Z4rNk6RPBey5Z",
+	"aq2+cUquWQ07oLP46pot17ouTSZak7zF8hgTseAE7m+hBTk9A2eQejimMS8R6nh01fm93Tha/PP2+vdg",
+	"eDht/+P2OGnNfolO/vihK/81Oe+F7wP6cf46/m5UGxKoV7HpuDVUK8cFL/rZFvcYvmH9wA6P9m0uewbq",
+	"O9/7wFLggTxcweFm+QMm3qFJfkVbwChOFEt9NPFipB1N4QCM8be52nS6KrdjLcUYwa6S22F+yBwpMAtQ",
+	"JGpxKxI8QMXCaJarPIph3QrK0S93vidAPkx2WLtM4pA9IhA4wRmszuQE4kimACzwAIDllAzkRKTGMtHn",
+	"zyGLTb86gpIt4Bs5RgvHCyCkAU9mVyHnA/J8jZW5z03ShkTMmDIOK3j1/r0kIiWh0EI0Gt6NtaiK+pXz",
+	"crD1iTiUQfkKIs+KdLPWoek8WhEfnd/2ytyrZFuW1pxlvQFCrhPZgKANHtVwAse2ZunAz03HiOeXNQzz",
+	"Awoy93OjnhurD1psaZ2PGv0vG/MWi87cO5vCWZ+45swInm1wqLaCINj6xj9nt+ot1CSrBI7u4uvGRdbJ",
+	"Sh8y+XDFHug4i4EyZrMawOW+v43AM4+Ct8WaN1eDj1DIM9JCeiVs1TsHCzFLScJoCr5FvK2s4Zil6DuH",
+	"gYqm7GZ9XoRxql3lrpF4Pdt9gPpZHwthHDJr76UztOTKOWTrtQpA+VKJ4zsNmkHbBvPpD631EX1a2e3Z",
+	"sD54uY6t5rBSdLwqtMPxUZ5Zp2PufLAOYXfbtsDQUNywgtKW+TUf4LQsxyzn+Ffez2pcWE9Dci0kQEGy",
+	"AQtOKs+URixLMLmXDbVmMHfSHTKD1uzkZ17wJGvKwshcdouBpwBQ43fYPnQn4z81Jv7trbw7QWAbu+9W",
+	"mvY9Jn+QgdY9nw2Y+ORmIpcKHiSG5OOUFM0PqRg+lRCnqZ49k/qk63OhVyZU0SS+YZg3BVmZA1fkgR/B",
+	"7kejZY2cU4KbmWSfMfpmXxXAJpgyXkfy8KP15jpRjqXA9ay8xWqvpx0rln4eGyrmSsYRIzE/Iyz3VmKw",
+	"i74NYr4yvnJtJY0dAtJXBen+aqpnQmSjb/zFM5bKkjF6Xa2O8rTbzZGKcUqnp2Tg1qAd+GRgSn/oP/k8",
+	"SfS/etyB3+cDJcQV6GbwrRBXicAn9d8jtrB/Tilf6r9N1LX+U2MojMFuVUqvYD/6e2fmrGIbZAuKuWJX",
+	"zld9PqiW/tNPFktZ6W/qS87AEG49JP1oVvFTf7ClTXFdWDsSKS2rZjYohxHYSimbSC1DX98JvlWm8k6F",
+	"0X40cec1J0nRRDWlSxKJM7wiswKekTBxZ8bNqn+QTnTOlC5ddoFFUHPGD9UxoWpqrY70CS2npiD0/VSl",
+	"XydxOHHzysCQXCX3m/tXnX5osplTN7hyMJ8gBX6dVvPSFWJMrQEoAwFpS/f0LThDgq5iiu2ujz9v7ZBl",
+	"rtj0amP5jWo9jXsml9dIMbvKkF+9FrVZbTpxtab2Rq0p6LhaU28fWlMpWaaSoVVbEOVKTmi7d1g//ITd",
+	"kk8/vmy0e4eFMLqs1lp93QWvHbYPh93D4eHxaBTq/5ycDLu9TtiKOkG31dH/b7ejo+Cwe9wZjmgwOjmm",
+	"PXZ8fNg+PGRHlN1bxN4KH7dLUEUZuiYX2wHa9prgRjdUmRU9uURe4YX3FxsNn8zBXxYhy3P9uem+j519",
+	"GwQ7a88l1aY+U9MUDbH1BrbSoKunvMEYuF6JfHD2bwVVMAs4t2TuXpjK+AVWGm/3WAbqzLHT+kEQ5MGh",
+	"0jjD3Awl5E62f8IkVqyumNQD7ZT7rSm1spzUZ1lnz/8kpgwCeyfCJEPkFVDvKSuBeLy5yFJrr1EXTsLq",
+	"igzUaoghVh3dvJlnEurBOpVKnQI0ccKMKktDFd+wFbtt32O3e0l+3XiNPZpvf2fX9/a8qOTGbtp9yCcM",
+	"UqiJCYGv17yxe0QIwmkDw8dp9+orhCFL5jmjdj45rph53/KReADKGHGwjDXu4DWqpGMIpnmE8RPUpqwv",
+	"Bkmex5xofSRhDbu0rO/Si/p4hgkLr+V8urW6QFMVj2ioyChOStzsZHR8GAXHrePjbngUHfZOaHvEKA3C",
+	"Xo9GQatHO8NRd9QatofB8LjdDqNWLzoMW71hMAoCGtRWQzNRtGsi7pkbdWYLN/15xS22ugMfOfpwk5a/",
+	"a/jhfUMX1ntwMvxN51nZLRHNQ5O1aBFtd9+NiSCshT/UpITmHIXeUXKlwwabn2Vl+UXCKMjYMv6DXWHV",
+	"/voo/fgPtplmeu1u+/g4cA425uqw69UFY1pEuRquCW0DSc0+SeIS9NB2eF9dvN6ct7M7yx6P49jKuFAB",
+	"rjn1F8iqCIk6mcVw7ae67m3060orqVz/nk9EEu1ef6pw8W2QAbKF7FUMsKMWJAEgwHCexmr5CWrvw0aG",
+	"UF3/5bwu6+glzxsDgNhMJRls1Uph0CT/y5Ym+QAxBJSrPh/Y2qQgqpgf0Vnw4edP5+QAvh9gVVUI/hQ8",
+	"ZE3ymoYToo+Qopmjzwe3DQufhhaZB8A7TVY4aIJg3o8VdjY7JQM02w/MYskgs97nXwEhGmcFdijQ3MV2",
+	"IDCwnyg1w+LosZE/QsEVxW58pl+j3eaUxlzRmGtRryot0PHb0cu3WnuWWlCh4STmrJHpo0ZN9sk4vgHX",
+	"2wp92ceqWGvuTHTTFC5bcFrp2xahb3LP+7zP//Y3Yumtz18Xiun4BOpHSoj8g7oaPuhQ2KYRkTILTiWS",
+	"TlmGglACDF04A8yPrpbZeaHXBN4qKHeZl1YBD5mtrTLo8+e2poxPPp+/0q/N08QM+/njO7dHBXhbWGRC",
+	"HjUZ5buEWiN97tQIgQeaWIRkgFtLYqkwyQdrohRKD5KB9VDpVWGmUdExekoGF33wh/Y933SFkPhnkH/T",
+	"9y71Hi/63u9zlppHMSwXfupz/duMqgn+BF2bLgcvfELJZD6lvJEyGkF/gRzKesc5WuUPgFuv2efnWQkg",
+	"zIc61XD5t60K9G90+P5bf9VoNIj5r/7YDQLyb6zhuKZTJXkul1zRW5+odM4RSj4xnkvy+fxN49gnnEml",
+	"cV0JQSLGZi/sDC3y791akwzKjUcsdxpkY3bMqlf377NPdnH2vFUULCD7xvSMIs8h3AZvXUI5mXO9Fl7V",
+	"AbIl9MwSnBZlKzuUIT4PoDPZgGADEkDHLMVrIiKZDX1iht6q5SR5TjMBIpNLsA8TPI1VwuHC97GINJxS",
+	"Nc/RTt/qlFCivmfQM0mSeBor+1avBpGqnT/M0+12aYvb9KAgz42z2Sd8niT6HKex1DQQmYphvglwwJAp",
+	"jYmQPQOU6tsKEvrrBEIBnHMGYkVt0MChl5FGoe/gmTmxct/BLPBsm/aDdoYOImdNOy3yXDJmqv1jZuUB",
+	"+t9hdWVuTkKapjFUiieD/7dhPNONt99bZDvNqp5gDYNYSwFaFMCCA5CbIDjD+zKJQ8Ylcy7Bn96eFzqU",
+	"yNODAzFj3DRcE+n4wLwkD/SzUGJMoXEWr0ZHQD31Ws2gGUCk/oxxOou12tEMmh2sUzcBeeZA/2fMVF3+",
+	"4EykNoi9mEs9n5l6FXE4sVC1qVpN8pLLhZZVNNznXMUJoX1egj1CIJNP3kZ6xwD/V1qE9kp9lttBsH3f",
+	"GnhDXEN0k03JszEFnptvbwRho2U6iqPV9uq0tHIiNeZCZ0BvFRrZQJW7dQ2v2nvoAoqi1XYNa0p5z+s7",
+	"gOYnnSXPW+PQne91g96q2bKzO6h0+bzzvR4e5voXiy1h4a3O5reydoSu9I4tBXNU+NHJoNZCKh1LrTD8",
+	"oBkMTbxL/e6BtXbVkgZyhayRSiU9HyQpWzbVdugqIvuYqZd6igcjul1ovr+XSZKb0uoQPrPkJbMJBS9/",
+	"ELR8z4rRVyk0IQuare7hCXhprkYp+907Per5HhQPuZrS2ysomOGdHt89PcbDBnbA+kKXnxU4X2OFzKzY",
+	"f2VsP6/uq66ihEMIkJ7pkMHBF5qO71YSAyjQUJckKzJbmlFfCZkEkFEN6ArdoLuKNuCWSumUKWY6j60P",
+	"Hq9Mq7U8kP7QM4qXvN5QqWJYEe+1kuqd2hax5mKmsJzcvIDGtBz5HN/mYXdDu5+7ywfTvF3xR9MtMD/t",
+	"8l4qtF9L5H8OBR8U17IbPW8i563akQFdd7ciNOzk+xBG0G23N79Ybtb3FTCQ2j5qu/AQCEhs2NL1K3lI",
+	"Xm69WMfeJwNQgAYEolI14vlEzNAFlSxtDq6QzChinPW5sYUMmuQDNSUFB040zQA9XRDrQSUZ2G+VIGOm",
+	"8mAawTFLqc+zEBrTApSzJnmJ/nJrvXHtY2hKk2BKcyuVoWTV5+mcGy0T+sIAX2nQuZoM6iRjzcSyBgSb",
+	"+OLPCA9sCeCoyAiRIuvLm5cA0wPtLOd6Wd+PnCp3bpRSieJYEVUvoD5izDWlYvUwMkvZTSzmEsD+TBYP",
+	"8F59BOo2acKr1nBzt6Z30Di5/NLyWyd3Df03bYwuv7QO64p6V3eKbiup8GBMT55KVFY7qF8n0EBhmVmV",
+	"Vf1KHmkabKp8+vD7Z2aSDIpMwqCC3p5PoLysCT/L4tLqLiTkCxfFoJtVVwp2HzO9wGw7rgC7V9U1paqq",
+	"dnnTKGj95LY0WjWpTZFxW/1gZx/b+MTR/i5LPTO2Q829X8C9TRdwzpT/BzDr761dLuBqN5SaaziPpct6",
+	"aHSD1uZbqdAvGl7a4ip7YxMs/jJ3dPHKLXqWLi7vCnfwu1gq54J0Llo4Cc1oS94dLcJmyRZ3vjcTsube",
+	"/adm49I2ohKFhnXVrkPY77LakOe5SLErSOZgpdP8fWN6fFFo/AdVtala22ezz6mxJKkJm2K3+6wurWU2",
+	"WchEk3xiHO3oxtj26tMv4Kg2noc+NwbhVCxOySCOfCj8AA/rUX6iEcP6Hj+9yzqj6McsYxLcB2ub73qS",
+	"FB1D7YjasEyaMhOa+SI3i7WDtpZkoDxLJjv8Jobwdqxknw/eWRdJk2giI3Ke3sQ3DNLWgGOdQg8njU/p",
+	"fKawW5z+bQ61XtGpAh0oZzOomAplYAR2Rs0t2moRhwyUM/jBtl/MMcCet9ay7NnGsg+VN50OM1BZ5umk",
+	"ITyPrGsR6mVMqu9EtNzxIlMLUbzHzhfCehELphPjyL7A5rGYkwLRuvdssaqlAxjpKB/pQfG1d5f3YN9Z",
+	"/QeTcnEQyptCA3DPUEmfH/r32mifH/kP2VfuWKZ1cWslEic5hfs5hYO7dhs6rqmmUK9cxqUGbc2KceCu",
+	"ImO1d0RNI2EXsPOfVuquSFHbC097EJwckSjTA4xE1F5pCn8ZhmyGjVXX9nFvBw/v4+5onPegik2mBc1r",
+	"Y0lw6/roEevg1N5tyh4WZCS0vGG5flGPcVZ+UHMq+T4qaApSzxZCyHc0cqq+PJk89mRGltYWa/tAl4mg",
+	"0bkQ72g6ZvhebxtAZPm+P7EopufLGfuLWXbWi5mftGxhU0g1du4saBbtPQdffhNDLcshOSRM1aQ1fA/f",
+	"y7IYZNtWghATY51mLHkZj0wmAlKgZu9GGjztc+qqofCyk5csURXF/t6ZHITtN9ziJlgSus+NnCQVXfp5",
+	"ZeQlyHWOvPusEHWJpjEhs8ablEd9vrah/FgwMAigvGvE2mkuMmag0Uvrc+hRpGUo06tay15WPHProsOP",
+	"ee7GhEo0PWRwA8mLQ+MXJ2JBLx2eS6A0ux5sG+muz+vFO7KbdIfLLkh3D7JVhJSHLCnfpC+L1gojKZMJ",
+	"TUaNBV0+7Ir9mu0Tqw0N379+9/r89ePaGqqX2uPcz75TcKtAKf+Zl95XarV4BaRntGIN/wddLf5q1wHm",
+	"myLe+qblpU8sKcEC0C/vlJqvuBz3x3IsHRY4zo80GRHTJvu/jrc8uhHzqRjLNwbylAzkDapKD+MaJWdZ",
+	"3WLzRw7+IYZvv/fuLlcIsgel5PiNLKmcRF7Jl3dE3Yqfs9nne3FfQgGAPi+5L7HNfNGWt2QKpFv9LYZO",
+	"bPJHuvXSNngm9+Pqg6IFu3vyOu2qJ+//2c1vVxDyV7jvwP22o/8OXXaOA+/P8OC9XOmhK/mzSvX7tnDd",
+	"QYGgrPQPGE/rLqeV9XYeo6ZNqYRNXVEatwbNPgrHuF7Cr+qudJnafbyBq4umrPUKlktrfLtWn+ha/aAP",
+	"QE1SMR9PCDVX1azAx5/ukjVR91BQctWFmrvOAmPOMFUYIbMqpCb5FROk9O2ZJL6R+CEJBSIQ+1yk4YRJ",
+	"lVIlUutJk66lwlguYglJCLL+6rthnMl9BO7aLbuRu1hWs8KCMzEcX3r6eD33lHbgDMVSpyvEanuOsSSw",
+	"vaePt10T/fbOnDdWHF0ZLu7mjmyFxtido5KSYrNbDEJq1EajYKHoUp/3go41a6oJ1fgNI5AhTbTSnRLJ",
+	"eAQx6KNRHJoYOUHQwYuD16K3fiDeD35nsMiBiSbpdfiNL/1p+G2m3zOC5+kUCH9wduLJ/LVjyz9abNlA",
+	"HdO8L91KhSnL27KN2Iyi9CEV+vDZXKKDmN3OhIxt6e4pVeS5Eaz6PGgGze6L0yzbLZojakMoP2QlEsWm",
+	"s4Qq5tuUQYxKgQROjU5+n5u3YQWjBPvmuqL/cIlk62dGd6BaOvaLXeXrKjgW2ptDX4UZS+16/UKpeKBn",
+	"iHbF+I0fBEnnHMNfLcvU3w/ncRKRmCM0Mqd5xb5l26dsJGyIBMjaSOSa19/Ij6/ffSBGZL9yQHIFNiHi",
+	"SIBQ6tBfAapibcg+/xs5/9eH12sGBoseS/t85SNfYJq/961C0fd8Rcd/76OW0Pd8M//f+16r792RztrA",
+	"gs04B5i2dbyAQemv6mJz9jjNMGMF+WY9wNZkQ9W2uDO15mIlK0FjGhEmlb5r6KZq1locsB/aHlIDeU3w",
+	"albeozY7cJ2aWyxsUyxnUNMGzgmRsO3o2o+gD2688cy+drjrSv3oVuF6uSnc/TW7P41QtgjGnFpktCTz",
+	"0aB8vbJkKmA75HSALKuhgbQ6uSrvN/kw+tH832D4A6nHYnYxbA5b7GAFj1WU9Hjk8ycRz4Fd5q5EtBUN",
+	"PYRy/tstHC5H341AdzVlwHm+11iL5owa4j4wONxwilPdfxLfM8VnSz3w6DWThDr1plle2dXGUZuSQUZ6",
+	"GhhtkyoyOHBKow1Q3hxgrqQJaB4yDJPJw4BdlRVyqVnkdACIJZELOpuxqM9jfkaqQjUZxTyWE5sk4ix8",
+	"aZuOg/TgYxNLkQnmaJzRwn1WYWNBZ03yiSmFHd6hDlXqrpWSVCTJkIbXddKxZKrYc+BBQcV2ppLuK5IE",
+	"Yum1Hm5X1nL5pGMf3sH2WtsrYQVfqWuHsCluNbjH7ln0XWX/v9gtmzoRj3dDtHa6IT58foIbosIC9n1j",
+	"ZJkXYmHrcHjfQkL/O0JCd4rwBDt5fk08j9gsEUuIobQM6sXWlyaWYVwl1B64VQPXaI7V4rPFQoKOEjll",
+	"ikLBsVoF0ZZL3IOQW5cXcpMPX+Fc+Va1npjVot1HKdmscuweyr9uw2B3K4eT1Sg1JRGcaqJZTdBCwc+s",
+	"duejukN35c/Z+e3AmCvVOdfzZvlNoH+gzk0zZdghxT9fvLeLOfhi/toq3D3jwT5wtqy0rvUAFSzOVIUT",
+	"loUTjURKYpUnUVKTG4l0RuY8YmmeuIfVbonxdgIrxfif82oqp29KIGZ1nfXTed5pNeLerwk4f94NTl40",
+	"VwR2uwL2g1i0ma1eyGzbxdRKmTl7Pgw6QYeydnt4cnJ8fNgahqwzbB+POh3GwtaQHfWOabvVCY8Pw5NO",
+	"GBwdRkN2Mur1jsNWKzzqtZ+EPReZ2hr2fBy2RgFr05NhJ+qGvSOXPZumJPfhz+3HCBq/L4M+aN+DRW8r",
+	"PS+otIhzhnEAsTRlICGW/D80TCU42fziK1Mb82u+JL63QeZOT6xd5Fh/lQ02z/OxAigy7ZqaYTZ7ybGn",
+	"1Fpj98YHK96MX+psC2tLvxXaJ/xniKylSv+2Rf/pF2/UMvGDfD69khaOrZMWxASGeYRhSx9NCG8FzZO7",
+	"uyeQg78WKfig9XhM9psU/DCz9q68bQ+Sr7/xYcvNVpqnIUQU6uZmgi7WakZXh0HAASbzo0na+pOAyQ7I",
+	"Io0Vky8IlYT2eZ3NADhFoSZInirK2aJJ3kZsOhOasZ7m4jEQaZ9jJWcTa9UOgjO3oDM2M+ZYfrrghEsZ",
+	"FDE8QWna7q3PY5nZxJ9jyIBPLI99Yc3klC/VBFJbrWh/hnU9sOC34FA0g/Z5t902ZnbKx1jDW7/XJJ+B",
+	"o+ghstreU3pdSE41lt4aqzeyo10t3iJUTDWkShmdFuND4EARXvpYDCzkQeGIX6wJuzgvvF+LG023d8ww",
+	"5hRC7LcKwig0L4EEwSqKCcVMr5F9m8UBv1YoK36poPg3peVxlZZ7mPx7X5nGkrMusmCalZjaPcZCQGWh",
+	"NxDcuW28c3dJncaTXaVi41zfkHXfyPrKgH0Txrb+sjq27Sv+V6gIt7Ny/M3dlDMLlE/ur5Fvb3ItJ2Y+",
+	"lbBbW1bvXXzNysEWtu1ujburWC8PGp3EXCpGoz4v1dkVnJ2CNBpiNa5cFs3KnDiPumU7sELf9lXZdizb",
+	"Ycb9NVaTfcRQJEyabzfXZoM4ajjlvRRS87NxMApWQeW9SIOZpjFNCGdqIdJrCGUZCjUhH5bnIg0nIKKf",
+	"My5F+iYRix1rspng6Q0RHBgznjeQ3reYapCptRryfn3wyupmGuVk0ZjP5upqH0e1Y9JonjK6IV+0lSeL",
+	"1mSKrnsVyvq5+3soCu22xdbWWwzWbrE8MCQcrzF+bWXCqi/29og2rMKVsDslbnLtYkd3+yhgKaR4YFOk",
+	"WOvxs7nCRP9vwTjfgnGq0tE5zVoWSisdYOfCqriUI+VWNdhK9u9av8avLB5PFJanQLu3T9DiDWzoTau2",
+	"yD8R2FiRadYP8CKSKb/PjY3dh4wmYNUwjP49iUOWtR2B+B0ywF59AyJZAvvHagqpOutzW+M3Vj7Rq5mB",
+	"55qmjKRMzVNeX5RizJTbtHeL7iF6XLuqFLpdYY6knqNYdML6D+pLO+BWvK35S77KN/jmPio6jObo3ygG",
+	"5S8mWsjDzdVd1yU8gWOrvVoyx0m35DnpHZYdJ72C46Rzl11KdozjTtn70iuNcXzojnF8t+E2yxbXKw18",
+	"dFJeXLewuMO77B7MFndUGqNb9gzpJ5zFQQOkUPDRHEJOp1Sl8S3IsHSImUMPN1vYQS8uem0/8Ft+59K/",
+	"CPxW22/57Uv/ouW3/KNDv3XpX8BXfufw8lLvreL3am92fLULIGprjgYEDLVAktlVyDN8aJVG6xTGcjxo",
+	"WjCQE5FawSiD9nFphOMysI/LwP4T+k25VHJXBGtObsgF/p6zik3Etg+n5J8Ki/8pbXkXGSsfZWN5gPxR",
+	"w8iyku2WgcfK+IzspQKdjZv/le16HMju0qTHyA+AprU2jXM6lrmA6/QsdgdHNxg8gBWqULohsSw2Y+5z",
+	"t0w+lsgnwyWhRM5oyJqFVOJQTLELQaV2FnTmMV1H8x7DpjZIIfcaAo3hdmuSX62hw2Rq4/fPZDFj27RW",
+	"pUNxwwp52WqSMjkRSYTp2oqC/y7vBw0tBAbsFjKoB34575vQRAoi6VKa/pkLkUbSuvdSGiqWEt4Yp3Qq",
+	"wfwDgNMQndKIVdetP5kupq/1nBw7B7xo9vm9K/Lntp8+Lxt/zkhBPONLLbhNadY2YI1x6EEWIQPQauZu",
+	"1vTbPJE3+VJiRjpkxPQdW0w4cQbLfj7tmCr4e7QlAW19s2X9ObasHTDmfpYsltObIzxvkOlyfLvA3aTx",
+	"cK7M/d4LtLxjHtFz68PzveuYazLSnEJf6TMKC7joBn63e3mZrT1odjudju8tQLHzTlvN1lG3pZGgPE+n",
+	"G7QL81h0Wj1Zu+N3emsmC5pHx73aydrByaE7mcHSNfvq+b2T4lQnnSN3qm6729M6E7RACdlMeaeNoNk6",
+	"OtYYKvQsreZR0NJS53+0ufFrtstZpr8rC/wLWJKh5GBef7C1sf6gVkzz+oPtv5ZVOWget3Yst+hut9X+",
+	"q1uYc0z+ZkN+BA/7t5YdD2jZ4dqQH2AurutLsbZcl4O1TlYSNa3E6hvF+XXd2/rcaI6/ujqIG2RpKxZj",
+	"xCiMv9BfaaUuryXlQz8LKHSnFUmO4ZtmjBeoq5nwTtt5Go0GuSp2ipWIzb76HMYhIoncSgI4LehJEGdF",
+	"SThPU2iJy9kKu3S5QOrDo/5N7FXhQsVZ9O7Xemi/FevdsVjvk5fqdanx8CGFeDdGEZbLk3+rw/tVM/uX",
+	"1RN7eK3e+vZ2zySJI4iSRo+kVtPdJt3QVM/GT8O3pTrth/Wd9M3lsm03/Vb7eGM7fX2BzaVpwLamzoB+",
+	"xicpuxHXDKLrtaAcJvOIRU3yv2yJLkbD3ydiwYlJChgplprsgrreIUks1WeY/3HqDszN2BVObja9W2U6",
+	"G3xaSn1bNUarbowwbgwFmvMAmKV32oV3qij4J6T7I6h2YKVwoJv4J4z6lwhjfZL8fIuoliEhUazPuKx3",
+	"NmAItBau9Jg2NgKM1pigztmCvPzwllyzJfocrhmY7GNTv9tuyra+xZ64LJHs1LVzXzM2k1gdOVZSS5qT",
+	"1R1n9XYeZMLWNFPquQCybmhSngyJFGi9QnFV+X1rnH6VbWODZVZDVwN+G6vsXpIKcHskzCLfq4mrs/jq",
+	"muln1Xh01fm93Tha/PP2+vdgeDht/+P2OGnNfolO/vihK/81Oe+F7wP6cf46/m50rRmDRAf/NsH/W8B7",
+	"U6x+rRWi9fQs7D1b6LPehon5mZcoToGm/lNtDd+i+R/Szw2Q3TDlnfh8JqIdfNH/5EVPV1VJ+QiCBTZn",
+	"0G88k8DhTd90ZPkpC0WK3TmlT6Y01WKdkUiaNZXt9Q8ZD39gaXuYpJaH2d+21rzvI2EVuUadkP/0BTvw",
+	"fM3Cd5S0NvEoK7TjpfRNR306mkdCvA/Nb6FoGsrGOtGu8pihf40GmTGQtTqk2+qLNv4IGieX5t/G5ZfA",
+	"P2zf1fX+ukTYQHuMFWs2kiOaDqHSIkqckQihBEgzI5MD8GoYgJWH+hEaTrgROihumU3aAuzVbmQ/mt7h",
+	"xaDcBTXVSExB1olYkAVLEhIrG0AlneEx8qem1VklIrkyFQRf1QUrO8M7ls7qHG+5nIH3HZMifdO7R686",
+	"K0GYJzWJkSm17QyfpY5VBzczY1VsbNNvgob0sONU0ylMlQhxTeYz3F+lS58zGVpVqjMBAdhqXXFqtRH3",
+	"VaSRu8u7/xsAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -17,7 +17,10 @@ import (
 
 // FormatVersion is the version of the artifact file format this package
 // writes; Decode reads it and every older version.
-const FormatVersion = 1
+//
+// Version 2 added the baseline to the metadata (version 1 artifacts have
+// none) and the confusion matrix to the performance report.
+const FormatVersion = 2
 
 // ArtifactFile is the name of the artifact file in an artifact directory.
 const ArtifactFile = "model.tagifai"
@@ -45,7 +48,7 @@ const headerSize = len(artifactMagic) + 4 + 8 + sha256.Size
 //
 // and the payload is a uint32 little-endian length m, m bytes of JSON
 // metadata (run id, creation time, args, performance, classes, threshold,
-// cleaning and feature settings, sizes), then, little-endian, the feature
+// cleaning and feature settings, sizes, and from version 2 the baseline), then, little-endian, the feature
 // hashes (D uint64), their idf (D float32), the weights (D·K float32,
 // feature-major) and the intercepts (K float32), for D features and K
 // classes.
@@ -65,6 +68,10 @@ type Artifact struct {
 	Performance Performance
 	// Classifier is the trained model.
 	Classifier *Classifier
+	// Baseline holds the reference distributions of monitoring, computed on
+	// held-out predictions; nil when the artifact has none (format version
+	// 1, or trained without held-out texts).
+	Baseline *Baseline
 	// Checksum is the hex SHA-256 of the payload, set by Encode and
 	// verified by Decode.
 	Checksum string
@@ -90,6 +97,7 @@ type artifactMeta struct {
 	WordWeight  float64      `json:"word_weight"`
 	NumFeatures int          `json:"num_features"`
 	NumChar     int          `json:"num_char_features"`
+	Baseline    *Baseline    `json:"baseline,omitempty"`
 }
 
 // Encode writes a to w in the artifact format and sets a.Checksum and
@@ -105,7 +113,7 @@ func Encode(w io.Writer, a *Artifact) error {
 		Classes: c.classes, Threshold: c.threshold, Clean: c.clean, Loss: c.loss,
 		CharMin: c.vec.cfg.charMin, CharMax: c.vec.cfg.charMax, WordMax: c.vec.cfg.wordMax,
 		SublinearTF: c.vec.cfg.sublinearTF, WordWeight: c.vec.cfg.wordWeight,
-		NumFeatures: c.vec.numFeatures(), NumChar: c.vec.numChar,
+		NumFeatures: c.vec.numFeatures(), NumChar: c.vec.numChar, Baseline: a.Baseline,
 	}
 	js, err := json.Marshal(meta)
 	if err != nil {
@@ -215,14 +223,17 @@ func decodePayload(p []byte) (*Artifact, error) {
 	if m > len(p)-4 {
 		return nil, errors.New("metadata length exceeds the payload")
 	}
+	if m > MaxMetadataBytes {
+		return nil, fmt.Errorf("metadata of %d bytes exceeds %d", m, MaxMetadataBytes)
+	}
 	var meta artifactMeta
 	if err := json.Unmarshal(p[4:4+m], &meta); err != nil {
 		return nil, fmt.Errorf("metadata: %v", err)
 	}
-	d, k := meta.NumFeatures, len(meta.Classes)
-	if d < 0 || meta.NumChar < 0 || meta.NumChar > d || k < 2 {
-		return nil, fmt.Errorf("metadata: %d features (%d char), %d classes", d, meta.NumChar, k)
+	if err := checkMeta(&meta); err != nil {
+		return nil, err
 	}
+	d, k := meta.NumFeatures, len(meta.Classes)
 	rest := p[4+m:]
 	if want := d*8 + (d+d*k+k)*4; len(rest) != want {
 		return nil, fmt.Errorf("arrays are %d bytes, want %d for %d features and %d classes", len(rest), want, d, k)
@@ -241,22 +252,8 @@ func decodePayload(p []byte) (*Artifact, error) {
 		return out
 	}
 	idf, weights, bias := floats(d), floats(d*k), floats(k)
-	for _, fs := range [][]float32{idf, weights, bias} {
-		for _, f := range fs {
-			if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
-				return nil, errors.New("non-finite idf, weight or intercept")
-			}
-		}
-	}
-	if math.IsNaN(meta.Threshold) || meta.Threshold < 0 || meta.Threshold > 1 {
-		return nil, fmt.Errorf("threshold %v outside [0, 1]", meta.Threshold)
-	}
-	seen := map[string]bool{}
-	for _, c := range meta.Classes {
-		if c == "" || seen[c] {
-			return nil, fmt.Errorf("classes %q: empty or repeated", meta.Classes)
-		}
-		seen[c] = true
+	if err := checkArrays(keys, meta.NumChar, idf, weights, bias); err != nil {
+		return nil, err
 	}
 	vec := &vectorizer{
 		cfg: featureConfig{
@@ -266,13 +263,9 @@ func decodePayload(p []byte) (*Artifact, error) {
 		keys: keys, idf: idf, numChar: meta.NumChar,
 	}
 	vec.index = newHashIndex(keys)
-	switch meta.Loss {
-	case LossLog, LossSoftmax, LossModifiedHuber:
-	default:
-		return nil, fmt.Errorf("unknown loss %q", meta.Loss)
-	}
 	return &Artifact{
 		RunID: meta.RunID, CreatedAt: meta.CreatedAt, Args: meta.Args, Performance: meta.Performance,
+		Baseline:   meta.Baseline,
 		Classifier: newClassifier(meta.Classes, meta.Clean, meta.Loss, vec, weights, bias, meta.Threshold),
 	}, nil
 }

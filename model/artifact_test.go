@@ -16,10 +16,12 @@ import (
 func fixtureArtifact(t testing.TB) *Artifact {
 	t.Helper()
 	res := trainFixture(t, fixtureArgs(), 1)
+	holdout := readFixture(t, "holdout.csv")
 	return &Artifact{
 		RunID: "run-1", CreatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), Args: fixtureArgs(),
-		Performance: Evaluate(res.Classifier, readFixture(t, "holdout.csv")),
+		Performance: Evaluate(res.Classifier, holdout),
 		Classifier:  res.Classifier,
+		Baseline:    NewBaseline(res.Classifier, Texts(holdout), "holdout"),
 	}
 }
 
@@ -43,6 +45,8 @@ func TestArtifactRoundTrip(t *testing.T) {
 	assert.True(t, a.CreatedAt.Equal(got.CreatedAt))
 	assert.Equal(t, a.Args, got.Args)
 	assert.Equal(t, a.Performance, got.Performance)
+	require.NotNil(t, got.Baseline)
+	assert.Equal(t, a.Baseline, got.Baseline)
 	assert.Equal(t, a.Checksum, got.Checksum)
 	assert.Equal(t, a.Size, got.Size)
 	assert.Equal(t, a.Classifier.Classes(), got.Classifier.Classes())
@@ -72,7 +76,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"newer version", modified(func(b []byte) []byte {
 			binary.LittleEndian.PutUint32(b[8:], FormatVersion+1)
 			return b
-		}), ErrNewerVersion, "format version 2, this program reads up to 1"},
+		}), ErrNewerVersion, "format version 3, this program reads up to 2"},
 		{"huge length", modified(func(b []byte) []byte {
 			binary.LittleEndian.PutUint64(b[12:], 1<<40)
 			return b

@@ -119,7 +119,11 @@ func fuzzArtifact(f *testing.F) *Artifact {
 	args.NumEpochs = 2
 	res, err := Train(context.Background(), examples, args, 1, nil)
 	require.NoError(f, err)
-	return &Artifact{RunID: "fuzz", CreatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), Args: args, Classifier: res.Classifier}
+	return &Artifact{
+		RunID: "fuzz", CreatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), Args: args, Classifier: res.Classifier,
+		Performance: Evaluate(res.Classifier, examples[:10]),
+		Baseline:    NewBaseline(res.Classifier, Texts(examples[:10]), "holdout"),
+	}
 }
 
 func fuzzEncode(t testing.TB, a *Artifact) []byte {

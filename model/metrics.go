@@ -27,6 +27,19 @@ type Performance struct {
 	//     mentioning "cnn" or "convolution", ignoring case.
 	// Every slice is present, with NumSamples 0 and zero metrics when empty.
 	Slices map[string]Metrics `json:"slices"`
+	// ConfusionMatrix counts the examples of each true label by predicted
+	// label; nil in reports made before it existed.
+	ConfusionMatrix *ConfusionMatrix `json:"confusion_matrix,omitempty"`
+}
+
+// ConfusionMatrix counts examples by true and predicted label:
+// Matrix[i][j] is the number of examples of true label Labels[i] predicted
+// as Labels[j] (scikit-learn's confusion_matrix, rows true, columns
+// predicted). Labels are the classes in sorted order, then any other label
+// met in the truth or the predictions, in order of appearance.
+type ConfusionMatrix struct {
+	Labels []string `json:"labels"`
+	Matrix [][]int  `json:"matrix"`
 }
 
 // Evaluate predicts every example with c, fallback included, and scores
@@ -107,6 +120,7 @@ func Score(truth, predicted, classes []string, slices map[string][]bool) Perform
 		}
 	}
 	perf.Overall.NumSamples = total
+	perf.ConfusionMatrix = confusionMatrix(truth, predicted, labels)
 	for name, mask := range slices {
 		if len(mask) != len(truth) {
 			panic("model: slice mask length mismatch")
@@ -128,6 +142,23 @@ func Score(truth, predicted, classes []string, slices map[string][]bool) Perform
 		perf.Slices[name] = m
 	}
 	return perf
+}
+
+// confusionMatrix counts truth against predicted over labels, which hold
+// every label of both.
+func confusionMatrix(truth, predicted, labels []string) *ConfusionMatrix {
+	index := make(map[string]int, len(labels))
+	for i, l := range labels {
+		index[l] = i
+	}
+	cm := &ConfusionMatrix{Labels: labels, Matrix: make([][]int, len(labels))}
+	for i := range cm.Matrix {
+		cm.Matrix[i] = make([]int, len(labels))
+	}
+	for i := range truth {
+		cm.Matrix[index[truth[i]]][index[predicted[i]]]++
+	}
+	return cm
 }
 
 func prf(tp, fp, fn int) Metrics {

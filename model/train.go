@@ -126,8 +126,8 @@ func (a Args) Validate() error {
 	switch {
 	case a.ValSize < 0 || a.TestSize < 0 || a.ValSize+a.TestSize >= 1:
 		return fmt.Errorf("model: val_size %v and test_size %v must be non-negative and sum to less than 1", a.ValSize, a.TestSize)
-	case a.NgramMaxRange < 0 || a.NgramMaxRange > 0 && (a.NgramMinRange < 1 || a.NgramMinRange > a.NgramMaxRange):
-		return fmt.Errorf("model: ngram range (%d, %d) must satisfy 1 <= min <= max", a.NgramMinRange, a.NgramMaxRange)
+	case a.NgramMaxRange < 0 || a.NgramMaxRange > MaxCharNgram || a.NgramMaxRange > 0 && (a.NgramMinRange < 1 || a.NgramMinRange > a.NgramMaxRange):
+		return fmt.Errorf("model: ngram range (%d, %d) must satisfy 1 <= min <= max <= %d", a.NgramMinRange, a.NgramMaxRange, MaxCharNgram)
 	case a.WordNgramMaxRange < 0 || a.WordNgramMaxRange > 8:
 		return fmt.Errorf("model: word_ngram_max_range %d must be 0 to 8", a.WordNgramMaxRange)
 	case a.NgramMaxRange == 0 && a.WordNgramMaxRange == 0:
@@ -310,6 +310,9 @@ func Train(ctx context.Context, examples []Example, args Args, seed int64, progr
 		NumTrain:   len(trainIdx), NumVal: len(valIdx), NumTest: len(testIdx),
 	}, nil
 }
+
+// Texts returns the text of each example, in order.
+func Texts(examples []Example) []string { return texts(examples) }
 
 func texts(examples []Example) []string {
 	out := make([]string, len(examples))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -339,6 +340,7 @@ func keys(m map[string]any) []string {
 // 405 and a 500 for each, derived from its sample request, then the cases
 // particular to each.
 func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
+	explainBody := `{"texts":[{"text":"Transfer learning with transformers for text classification."},{"text":"YOLO"}],"explain":{"features":3}}`
 	v1, v2 := artifacts(t)
 	samples := sampleRequests(v2)
 	var cases []contractCase
@@ -476,6 +478,24 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		reg("predict with version, huge", "predictWithVersion", post(versioned, big, jsonCT), 413, "predictor"),
 		reg("predict with version, as text", "predictWithVersion", post(versioned, "hi", "text/plain"), 415, "predictor"),
 		reg("predict with version, no texts", "predictWithVersion", post(versioned, `{"texts":[]}`, jsonCT), 422, "predictor"),
+		withCheck(reg("predict, not explained", "predict", samples["predict"], 200, "predictor"), func(t *testing.T, body map[string]any) {
+			for _, p := range body["data"].(map[string]any)["predictions"].([]any) {
+				assert.NotContains(t, p.(map[string]any), "explanation", "no explanation unless asked")
+			}
+		}),
+		withCheck(reg("predict, explained", "predict", post("/predict", explainBody, jsonCT), 200, "predictor"), checkExplained),
+		withCheck(reg("predict with version, explained", "predictWithVersion", post(versioned, explainBody, jsonCT), 200, "predictor"), checkExplained),
+		withCheck(reg("predict, explained by default", "predict", post("/predict", `{"texts":[{"text":"Transfer learning with transformers for text classification."}],"explain":{}}`, jsonCT), 200, "predictor"),
+			func(t *testing.T, body map[string]any) {
+				p := body["data"].(map[string]any)["predictions"].([]any)[0].(map[string]any)
+				assert.Len(t, p["explanation"].(map[string]any)["features"], DefaultExplainFeatures, "explain: {} shows the default number of features")
+			}),
+		withCheck(reg("predict, explain too many features", "predict", post("/predict", `{"texts":[{"text":"x"}],"explain":{"features":51}}`, jsonCT), 422, "predictor"),
+			expectProblem("body.explain.features", "invalid", "at most 50")),
+		withCheck(reg("predict with version, explain an unknown option", "predictWithVersion", post(versioned, `{"texts":[{"text":"x"}],"explain":{"why":true}}`, jsonCT), 422, "predictor"),
+			expectProblem("body.explain.why", "extra_field", "unknown field")),
+		withCheck(reg("performance with a confusion matrix", "getPerformance", get("/performance"), 200, "viewer"), checkConfusionMatrix("data")),
+		withCheck(reg("version with a confusion matrix", "getVersion", get("/models/tagifai/versions/1"), 200, "viewer"), checkConfusionMatrix("data")),
 		reg("list users", "listUsers", samples["listUsers"], 200, "admin"),
 		reg("list users as a predictor", "listUsers", samples["listUsers"], 403, "predictor"),
 		reg("create user", "createUser", samples["createUser"], 201, "admin"),
@@ -525,4 +545,65 @@ func findPathItem(doc *openapi3.T, path string) *openapi3.PathItem {
 		}
 	}
 	return nil
+}
+
+func withCheck(c contractCase, check func(*testing.T, map[string]any)) contractCase {
+	c.check = check
+	return c
+}
+
+// checkExplained checks the explanations of explainBody's predictions by
+// the committed model: three features each, in descending order of
+// contribution, with spans that point at the text's words.
+func checkExplained(t *testing.T, body map[string]any) {
+	preds := body["data"].(map[string]any)["predictions"].([]any)
+	require.Len(t, preds, 2)
+	first := preds[0].(map[string]any)
+	ex, ok := first["explanation"].(map[string]any)
+	require.True(t, ok, "an explanation when asked: %v", first)
+	assert.Equal(t, first["predicted_tag"], ex["class"])
+	features := ex["features"].([]any)
+	require.Len(t, features, 3)
+	text := []rune(first["input_text"].(string))
+	last := math.Inf(1)
+	for _, f := range features {
+		f := f.(map[string]any)
+		c := f["contribution"].(float64)
+		assert.LessOrEqual(t, c, last)
+		last = c
+		assert.InDelta(t, f["value"].(float64)*f["weight"].(float64), c, 1e-12)
+		spans := f["spans"].([]any)
+		require.NotEmpty(t, spans, f)
+		sp := spans[0].([]any)
+		word := strings.ToLower(string(text[int(sp[0].(float64)):int(sp[1].(float64))]))
+		if f["kind"] == "word" {
+			assert.True(t, strings.HasPrefix(word, f["feature"].(string)), "%v at %q", f, word)
+		}
+	}
+	assert.Contains(t, preds[1].(map[string]any), "explanation")
+}
+
+// checkConfusionMatrix checks the confusion matrix of the performance
+// report at path in the body: one row and one column per label, and as
+// many examples as the report counts.
+func checkConfusionMatrix(path ...string) func(*testing.T, map[string]any) {
+	return func(t *testing.T, body map[string]any) {
+		obj := body
+		for _, p := range path {
+			obj = obj[p].(map[string]any)
+		}
+		perf := obj["performance"].(map[string]any)
+		cm, ok := perf["confusion_matrix"].(map[string]any)
+		require.True(t, ok, "a confusion matrix in %v", keys(perf))
+		labels, rows := cm["labels"].([]any), cm["matrix"].([]any)
+		require.Len(t, rows, len(labels))
+		total := 0.0
+		for _, r := range rows {
+			require.Len(t, r.([]any), len(labels))
+			for _, n := range r.([]any) {
+				total += n.(float64)
+			}
+		}
+		assert.Equal(t, perf["overall"].(map[string]any)["num_samples"], total)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tagifai/tagifai/gen"
+	"github.com/tagifai/tagifai/model"
 )
 
 // HealthCheck implements GET /.
@@ -89,8 +90,48 @@ func (s *Server) Predict(ctx context.Context, req gen.PredictRequestObject) (gen
 	e := metaFrom(ctx, http.StatusOK)
 	return gen.Predict200JSONResponse{
 		Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
-		Data: gen.Predictions{Model: m.Name, Version: m.Version, RunId: m.RunID, Predictions: s.predict(m, texts)},
+		Data: gen.Predictions{Model: m.Name, Version: m.Version, RunId: m.RunID, Predictions: explained(m, texts, s.predict(m, texts), req.Body.Explain)},
 	}, nil
+}
+
+// DefaultExplainFeatures is how many features an explanation shows when
+// the request does not say.
+const DefaultExplainFeatures = 10
+
+// explainer is a predictor that can explain its predictions
+// (*model.Classifier is one).
+type explainer interface {
+	Explain(text string, top int) (model.Prediction, model.Explanation)
+}
+
+// explained adds to each prediction of texts its explanation when the
+// request asked for one and m's predictor can explain; otherwise it
+// returns preds as they are.
+func explained(m *Serving, texts []string, preds []gen.Prediction, req *gen.ExplainRequest) []gen.Prediction {
+	ex, ok := m.Predictor.(explainer)
+	if req == nil || !ok {
+		return preds
+	}
+	top := DefaultExplainFeatures
+	if req.Features != nil {
+		top = *req.Features
+	}
+	for i, text := range texts {
+		_, e := ex.Explain(text, top)
+		features := make([]gen.FeatureContribution, len(e.Features))
+		for j, f := range e.Features {
+			spans := make([][]int, len(f.Spans))
+			for k, sp := range f.Spans {
+				spans[k] = []int{sp.Start, sp.End}
+			}
+			features[j] = gen.FeatureContribution{
+				Feature: f.Feature, Kind: gen.FeatureContributionKind(f.Kind), Value: f.Value,
+				Weight: f.Weight, Contribution: f.Contribution, Spans: spans,
+			}
+		}
+		preds[i].Explanation = &gen.Explanation{Class: e.Class, Score: e.Score, Intercept: e.Intercept, Features: features}
+	}
+	return preds
 }
 
 // textsOf extracts the texts of a prediction request and checks them.

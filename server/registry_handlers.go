@@ -380,7 +380,7 @@ func (s *Server) PredictWithVersion(ctx context.Context, req gen.PredictWithVers
 	e := metaFrom(ctx, http.StatusOK)
 	return gen.PredictWithVersion200JSONResponse{
 		Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
-		Data: gen.Predictions{Model: m.Name, Version: m.Version, RunId: m.RunID, Predictions: s.predict(m, texts)},
+		Data: gen.Predictions{Model: m.Name, Version: m.Version, RunId: m.RunID, Predictions: explained(m, texts, s.predict(m, texts), req.Body.Explain)},
 	}, nil
 }
 

@@ -313,6 +313,8 @@ func TestUploadRefusesBadArtifacts(t *testing.T) {
 		{"truncated", v2[:len(v2)/2]},
 		{"one byte flipped", flipByte(v2, len(v2)/2)},
 		{"not an artifact", []byte("hello, this is not a model")},
+		{"valid checksum, n-gram bound -2^63", craftArtifact(t, v2, "char_ngram_min", int64(-1<<63))},
+		{"valid checksum, 1 class", craftArtifact(t, v2, "classes", []string{"mlops"})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

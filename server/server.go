@@ -85,7 +85,11 @@ func FromArtifact(name string, version int, a *model.Artifact, loadDuration time
 
 func toPerformance(p model.Performance) gen.Performance {
 	overall := toMetrics(p.Overall)
-	return gen.Performance{Overall: &overall, Class: toMetricsMap(p.Class), Slices: toMetricsMap(p.Slices)}
+	out := gen.Performance{Overall: &overall, Class: toMetricsMap(p.Class), Slices: toMetricsMap(p.Slices)}
+	if cm := p.ConfusionMatrix; cm != nil {
+		out.ConfusionMatrix = &gen.ConfusionMatrix{Labels: cm.Labels, Matrix: cm.Matrix}
+	}
+	return out
 }
 
 func toMetricsMap(m map[string]model.Metrics) *map[string]gen.Metrics {

@@ -168,6 +168,8 @@ export interface paths {
          *     description joined by a space. Predictions come back in the order of the
          *     texts, each with the probability of every class. When the winning class's
          *     probability is not above the model's threshold, the tag is `other`.
+         *     With `explain`, each prediction also says which words and character n-grams
+         *     of its text made the winning class win (see `Explanation`).
          *     A key with the `predictor` role is needed when the server runs with
          *     `--require-auth`; without it, anyone may predict.
          */
@@ -990,6 +992,55 @@ export interface components {
             slices?: {
                 [key: string]: components["schemas"]["Metrics"];
             };
+            confusion_matrix?: components["schemas"]["ConfusionMatrix"];
+        };
+        /**
+         * @description How many evaluation examples of each true label were predicted as each label:
+         *     `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+         *     `labels[j]` (rows true, columns predicted). Absent for models trained before
+         *     the report had it.
+         */
+        ConfusionMatrix: {
+            /**
+             * @description The labels, the model's classes first, in the order of the rows and of the columns.
+             * @example [
+             *       "computer-vision",
+             *       "mlops",
+             *       "natural-language-processing",
+             *       "other"
+             *     ]
+             */
+            labels: string[];
+            /**
+             * @description One row per true label, one count per predicted label.
+             * @example [
+             *       [
+             *         50,
+             *         1,
+             *         2,
+             *         3
+             *       ],
+             *       [
+             *         0,
+             *         10,
+             *         1,
+             *         2
+             *       ],
+             *       [
+             *         1,
+             *         0,
+             *         70,
+             *         4
+             *       ],
+             *       [
+             *         2,
+             *         1,
+             *         3,
+             *         41
+             *       ]
+             *     ]
+             */
+            matrix: number[][];
         };
         /** @description Precision, recall and F1 (weighted by support where several classes are involved). */
         Metrics: {
@@ -1038,6 +1089,23 @@ export interface components {
         PredictRequest: {
             /** @description The texts to tag, at most 1000. */
             texts: components["schemas"]["TextInput"][];
+            explain?: components["schemas"]["ExplainRequest"];
+        };
+        /**
+         * @description Asks for an explanation of each prediction: the features (words and character
+         *     n-grams of the cleaned text) that contributed most to the score of the winning
+         *     class. The model is linear, so the explanation is exact: each contribution is the
+         *     feature's TF-IDF value times the class weight, and the contributions of all the
+         *     text's features plus the intercept add up to the class score. Explaining costs
+         *     more than predicting; without `explain`, nothing is computed.
+         */
+        ExplainRequest: {
+            /**
+             * @description How many features to return per prediction, those of largest contribution first.
+             * @default 10
+             * @example 5
+             */
+            features: number;
         };
         /** @description One project to tag. */
         TextInput: {
@@ -1095,6 +1163,79 @@ export interface components {
             predicted_probabilities: {
                 [key: string]: number;
             };
+            explanation?: components["schemas"]["Explanation"];
+        };
+        /**
+         * @description Why the winning class scored what it did, present only when the request asked to
+         *     `explain`. The class score is the intercept plus the contributions of all the
+         *     text's features; `features` holds the largest contributions, in descending order.
+         */
+        Explanation: {
+            /**
+             * @description The class explained, the one of highest score; it is the predicted tag unless the threshold turned the prediction into `other`.
+             * @example natural-language-processing
+             */
+            class: string;
+            /**
+             * Format: double
+             * @description The class score (the linear model's decision function) before it becomes a probability.
+             * @example 1.7011
+             */
+            score: number;
+            /**
+             * Format: double
+             * @description The class intercept, the score of a text without features.
+             * @example -0.178
+             */
+            intercept: number;
+            /** @description The features of largest contribution to the class score, in descending order of contribution. */
+            features: components["schemas"]["FeatureContribution"][];
+        };
+        /** @description One feature of the text and what it adds to the class score. */
+        FeatureContribution: {
+            /**
+             * @description The feature as the model sees it: a word of the cleaned text (lower-cased,
+             *     stemmed when the model stems, so `classif` for "classification"), or a
+             *     character n-gram of one word, padded with a space at each end of the word
+             *     (` tra`).
+             * @example transform
+             */
+            feature: string;
+            /**
+             * @description `word` for a word (or word n-gram), `char_ngram` for a character n-gram.
+             * @example word
+             * @enum {string}
+             */
+            kind: "word" | "char_ngram";
+            /**
+             * Format: double
+             * @description The feature's TF-IDF value in the text.
+             * @example 0.4333
+             */
+            value: number;
+            /**
+             * Format: double
+             * @description The class weight of the feature.
+             * @example 0.7851
+             */
+            weight: number;
+            /**
+             * Format: double
+             * @description value times weight, what the feature adds to the class score.
+             * @example 0.3402
+             */
+            contribution: number;
+            /**
+             * @description Where the words the feature came from are in `input_text`: [start, end)
+             *     offsets in Unicode code points, in order. Empty when they cannot be derived.
+             * @example [
+             *       [
+             *         23,
+             *         35
+             *       ]
+             *     ]
+             */
+            spans: number[][];
         };
         /** @description An error's envelope. */
         ErrorEnvelope: components["schemas"]["Envelope"] & {
