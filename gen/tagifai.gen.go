@@ -124,6 +124,27 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for OipContentEncoding.
+const (
+	OipContentEncodingDeflate  OipContentEncoding = "deflate"
+	OipContentEncodingGzip     OipContentEncoding = "gzip"
+	OipContentEncodingIdentity OipContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipContentEncoding enum.
+func (e OipContentEncoding) Valid() bool {
+	switch e {
+	case OipContentEncodingDeflate:
+		return true
+	case OipContentEncodingGzip:
+		return true
+	case OipContentEncodingIdentity:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListBatchJobsParamsStatus.
 const (
 	ListBatchJobsParamsStatusFailed    ListBatchJobsParamsStatus = "failed"
@@ -142,6 +163,48 @@ func (e ListBatchJobsParamsStatus) Valid() bool {
 	case ListBatchJobsParamsStatusRunning:
 		return true
 	case ListBatchJobsParamsStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OipInferParamsContentEncoding.
+const (
+	OipInferParamsContentEncodingDeflate  OipInferParamsContentEncoding = "deflate"
+	OipInferParamsContentEncodingGzip     OipInferParamsContentEncoding = "gzip"
+	OipInferParamsContentEncodingIdentity OipInferParamsContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipInferParamsContentEncoding enum.
+func (e OipInferParamsContentEncoding) Valid() bool {
+	switch e {
+	case OipInferParamsContentEncodingDeflate:
+		return true
+	case OipInferParamsContentEncodingGzip:
+		return true
+	case OipInferParamsContentEncodingIdentity:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OipVersionInferParamsContentEncoding.
+const (
+	OipVersionInferParamsContentEncodingDeflate  OipVersionInferParamsContentEncoding = "deflate"
+	OipVersionInferParamsContentEncodingGzip     OipVersionInferParamsContentEncoding = "gzip"
+	OipVersionInferParamsContentEncodingIdentity OipVersionInferParamsContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipVersionInferParamsContentEncoding enum.
+func (e OipVersionInferParamsContentEncoding) Valid() bool {
+	switch e {
+	case OipVersionInferParamsContentEncodingDeflate:
+		return true
+	case OipVersionInferParamsContentEncodingGzip:
+		return true
+	case OipVersionInferParamsContentEncodingIdentity:
 		return true
 	default:
 		return false
@@ -758,6 +821,279 @@ type NewUserEnvelope struct {
 	Url string `json:"url"`
 }
 
+// OipConfigTensor A tensor of a Triton model configuration.
+type OipConfigTensor struct {
+	// DataType The tensor's Triton data type.
+	//
+	// Example: TYPE_STRING
+	DataType string `json:"data_type"`
+
+	// Dims The tensor's shape without the batch dimension.
+	//
+	// Example: [1]
+	Dims []int64 `json:"dims"`
+
+	// Name The tensor's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+}
+
+// OipError An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipError struct {
+	// Error What went wrong, for a person.
+	//
+	// Example: model 'nope' is unknown
+	Error string `json:"error"`
+}
+
+// OipInferenceRequest An inference request. Other members (such as `model_name`, which the KServe client sends) are ignored.
+type OipInferenceRequest struct {
+	// Id An id that the response echoes.
+	//
+	// Example: req-42
+	Id *string `json:"id,omitempty"`
+
+	// Inputs The input tensors; tagifai takes one, `text`.
+	Inputs []OipRequestInput `json:"inputs"`
+
+	// Outputs The outputs to return; all of them when absent.
+	Outputs *[]OipRequestOutput `json:"outputs,omitempty"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipInferenceResponse An inference response.
+type OipInferenceResponse struct {
+	// Id The request's id.
+	//
+	// Example: req-42
+	Id *string `json:"id,omitempty"`
+
+	// ModelName The model that answered.
+	//
+	// Example: tagifai
+	ModelName string `json:"model_name"`
+
+	// ModelVersion The version that answered.
+	//
+	// Example: 1
+	ModelVersion *string `json:"model_version,omitempty"`
+
+	// Outputs The outputs.
+	Outputs []OipResponseOutput `json:"outputs"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipLive Liveness.
+type OipLive struct {
+	// Live Always true when the server answers.
+	//
+	// Example: true
+	Live bool `json:"live"`
+}
+
+// OipModelConfig A minimal Triton model configuration.
+type OipModelConfig struct {
+	// Backend The backend that runs the model.
+	//
+	// Example: tagifai
+	Backend string `json:"backend"`
+
+	// Input The inputs, without the batch dimension.
+	Input []OipConfigTensor `json:"input"`
+
+	// MaxBatchSize The most texts one request may carry.
+	//
+	// Example: 1000
+	MaxBatchSize int `json:"max_batch_size"`
+
+	// Name The model's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Output The outputs, without the batch dimension.
+	Output []OipConfigTensor `json:"output"`
+
+	// Platform The framework that runs the model.
+	//
+	// Example: tagifai
+	Platform string `json:"platform"`
+}
+
+// OipModelMetadata A model version's metadata.
+type OipModelMetadata struct {
+	// Inputs The model's inputs.
+	Inputs []OipTensorMetadata `json:"inputs"`
+
+	// Name The model's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Outputs The model's outputs.
+	Outputs []OipTensorMetadata `json:"outputs"`
+
+	// Parameters What tagifai adds to a model's metadata.
+	Parameters *OipModelParameters `json:"parameters,omitempty"`
+
+	// Platform The framework that runs the model.
+	//
+	// Example: tagifai
+	Platform string `json:"platform"`
+
+	// Versions The versions that may be named in the path.
+	//
+	// Example: ["1","2"]
+	Versions *[]string `json:"versions,omitempty"`
+}
+
+// OipModelParameters What tagifai adds to a model's metadata.
+type OipModelParameters struct {
+	// Labels The classes, in the column order of `probabilities`.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Version The version this metadata describes.
+	//
+	// Example: 1
+	Version string `json:"version"`
+}
+
+// OipParameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+//
+// Example: {"binary_data_output":true}
+type OipParameters map[string]interface{}
+
+// OipReady Readiness of the server or of a model.
+type OipReady struct {
+	// Name The model's name, for a model's readiness.
+	//
+	// Example: tagifai
+	Name *string `json:"name,omitempty"`
+
+	// Ready True; a server or model that is not ready answers 503.
+	//
+	// Example: true
+	Ready bool `json:"ready"`
+}
+
+// OipRequestInput An input tensor.
+type OipRequestInput struct {
+	// Data The elements, flat or nested in row-major order; absent when `parameters.binary_data_size` says they follow the JSON header.
+	//
+	// Example: ["Object detection with CNNs."]
+	Data interface{} `json:"data,omitempty"`
+
+	// Datatype The tensor's data type; `text` is BYTES.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The input's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [1]
+	Shape []int64 `json:"shape"`
+}
+
+// OipRequestOutput An output to return.
+type OipRequestOutput struct {
+	// Name The output's name.
+	//
+	// Example: probabilities
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipResponseOutput An output tensor.
+type OipResponseOutput struct {
+	// Data The elements in row-major order; absent when the output is binary.
+	//
+	// Example: ["computer-vision"]
+	Data *[]interface{} `json:"data,omitempty"`
+
+	// Datatype The tensor's data type.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The output's name, as requested.
+	//
+	// Example: tag
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [1]
+	Shape []int64 `json:"shape"`
+}
+
+// OipServerMetadata The server's metadata.
+type OipServerMetadata struct {
+	// Extensions The protocol extensions the server supports.
+	//
+	// Example: ["binary_tensor_data","classification"]
+	Extensions []string `json:"extensions"`
+
+	// Name The server's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Version The server's version (the API's).
+	//
+	// Example: 1.0.0
+	Version string `json:"version"`
+}
+
+// OipTensorMetadata An input or output tensor of the model; -1 is a dimension of any size.
+type OipTensorMetadata struct {
+	// Datatype The tensor's data type.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The tensor's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [-1]
+	Shape []int64 `json:"shape"`
+}
+
 // Performance The performance report. With a filter, only that part is present.
 type Performance struct {
 	// Class Metrics of each class, by class name.
@@ -1302,6 +1638,15 @@ type JobID = string
 // ModelName defines model for ModelName.
 type ModelName = string
 
+// OipContentEncoding defines model for OipContentEncoding.
+type OipContentEncoding string
+
+// OipHeaderLength defines model for OipHeaderLength.
+type OipHeaderLength = int64
+
+// OipVersion defines model for OipVersion.
+type OipVersion = string
+
 // Version defines model for Version.
 type Version = int
 
@@ -1325,6 +1670,51 @@ type NotFound = ErrorEnvelope
 
 // NotReady An error's envelope.
 type NotReady = ErrorEnvelope
+
+// OipBadRequest An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipBadRequest = OipError
+
+// OipForbidden An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipForbidden = OipError
+
+// OipInternalError An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipInternalError = OipError
+
+// OipMethodNotAllowed An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipMethodNotAllowed = OipError
+
+// OipNotFound An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipNotFound = OipError
+
+// OipNotReady An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipNotReady = OipError
+
+// OipPayloadTooLarge An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipPayloadTooLarge = OipError
+
+// OipUnauthorized An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipUnauthorized = OipError
+
+// OipUnsupportedMediaType An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipUnsupportedMediaType = OipError
 
 // PayloadTooLarge An error's envelope.
 type PayloadTooLarge = ErrorEnvelope
@@ -1368,6 +1758,34 @@ type GetPerformanceParams struct {
 	Filter *PerformanceFilter `form:"filter,omitempty" json:"filter,omitempty"`
 }
 
+// OipInferParams defines parameters for OipInfer.
+type OipInferParams struct {
+	// InferenceHeaderContentLength Binary tensor data extension: the length in bytes of the JSON header that
+	// starts the body; the raw tensors follow it. 0 means the whole body is the
+	// one element of the input `text`.
+	InferenceHeaderContentLength *OipHeaderLength `json:"Inference-Header-Content-Length,omitempty"`
+
+	// ContentEncoding How the body is compressed; the body limit applies to the decompressed bytes.
+	ContentEncoding *OipInferParamsContentEncoding `json:"Content-Encoding,omitempty"`
+}
+
+// OipInferParamsContentEncoding defines parameters for OipInfer.
+type OipInferParamsContentEncoding string
+
+// OipVersionInferParams defines parameters for OipVersionInfer.
+type OipVersionInferParams struct {
+	// InferenceHeaderContentLength Binary tensor data extension: the length in bytes of the JSON header that
+	// starts the body; the raw tensors follow it. 0 means the whole body is the
+	// one element of the input `text`.
+	InferenceHeaderContentLength *OipHeaderLength `json:"Inference-Header-Content-Length,omitempty"`
+
+	// ContentEncoding How the body is compressed; the body limit applies to the decompressed bytes.
+	ContentEncoding *OipVersionInferParamsContentEncoding `json:"Content-Encoding,omitempty"`
+}
+
+// OipVersionInferParamsContentEncoding defines parameters for OipVersionInfer.
+type OipVersionInferParamsContentEncoding string
+
 // CreateBatchJobJSONRequestBody defines body for CreateBatchJob for application/json ContentType.
 type CreateBatchJobJSONRequestBody = BatchJobRequest
 
@@ -1382,6 +1800,12 @@ type PredictJSONRequestBody = PredictRequest
 
 // CreateUserJSONRequestBody defines body for CreateUser for application/json ContentType.
 type CreateUserJSONRequestBody = CreateUserRequest
+
+// OipInferJSONRequestBody defines body for OipInfer for application/json ContentType.
+type OipInferJSONRequestBody = OipInferenceRequest
+
+// OipVersionInferJSONRequestBody defines body for OipVersionInfer for application/json ContentType.
+type OipVersionInferJSONRequestBody = OipInferenceRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1757,6 +2181,153 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 	RevokeUser(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	//
+	// The server's name, version and the protocol extensions it supports
+	// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+	// it answers errors as `{"error": "..."}`, not in the envelope.
+	//
+	// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+	OipServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerLive Server liveness (Open Inference Protocol)
+	//
+	// The process answers HTTP, with or without a model.
+	//
+	// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+	OipServerLive(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerReady Server readiness (Open Inference Protocol)
+	//
+	// A model is loaded and the registry's database answers, as for
+	// `GET /health/ready`; 503 otherwise.
+	//
+	// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+	OipServerReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	//
+	// The model's input and output tensors, the versions that may be named in
+	// the path, and in `parameters` the class labels (the column order of
+	// `probabilities`) and the serving version, which answers requests
+	// without a version.
+	//
+	// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+	OipModelMetadata(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelConfig Model configuration (Triton)
+	//
+	// A minimal Triton model configuration, which tools such as perf_analyzer
+	// read before they send requests: batches of up to 1000 texts, one string
+	// per batch element.
+	//
+	// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+	OipModelConfig(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipInferWithBody Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithBody(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipInfer Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInfer(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelReady Model readiness (Open Inference Protocol)
+	//
+	// The model has a serving version loaded; 503 while it has not.
+	//
+	// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+	OipModelReady(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	//
+	// Like `GET /v2/models/{model-name}`, for a version named in the path.
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+	OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionConfig Model version configuration (Triton)
+	//
+	// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+	OipModelVersionConfig(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipVersionInferWithBody Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithBody(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInfer(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	//
+	// The version can answer requests (loading it if it is not loaded yet).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+	OipModelVersionReady(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // HealthCheck Health check
@@ -2350,6 +2921,283 @@ func (c *Client) CreateUser(ctx context.Context, body CreateUserJSONRequestBody,
 // Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 func (c *Client) RevokeUser(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeUserRequest(c.Server, userName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerMetadata Server metadata (Open Inference Protocol)
+//
+// The server's name, version and the protocol extensions it supports
+// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+// it answers errors as `{"error": "..."}`, not in the envelope.
+//
+// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+func (c *Client) OipServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerMetadataRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerLive Server liveness (Open Inference Protocol)
+//
+// The process answers HTTP, with or without a model.
+//
+// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+func (c *Client) OipServerLive(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerLiveRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerReady Server readiness (Open Inference Protocol)
+//
+// A model is loaded and the registry's database answers, as for
+// `GET /health/ready`; 503 otherwise.
+//
+// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+func (c *Client) OipServerReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerReadyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelMetadata Model metadata (Open Inference Protocol)
+//
+// The model's input and output tensors, the versions that may be named in
+// the path, and in `parameters` the class labels (the column order of
+// `probabilities`) and the serving version, which answers requests
+// without a version.
+//
+// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+func (c *Client) OipModelMetadata(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelMetadataRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelConfig Model configuration (Triton)
+//
+// A minimal Triton model configuration, which tools such as perf_analyzer
+// read before they send requests: batches of up to 1000 texts, one string
+// per batch element.
+//
+// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+func (c *Client) OipModelConfig(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelConfigRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipInferWithBody Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *Client) OipInferWithBody(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipInferRequestWithBody(c.Server, modelName, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipInfer Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *Client) OipInfer(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipInferRequest(c.Server, modelName, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelReady Model readiness (Open Inference Protocol)
+//
+// The model has a serving version loaded; 503 while it has not.
+//
+// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+func (c *Client) OipModelReady(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelReadyRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+//
+// Like `GET /v2/models/{model-name}`, for a version named in the path.
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+func (c *Client) OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionMetadataRequest(c.Server, modelName, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionConfig Model version configuration (Triton)
+//
+// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+func (c *Client) OipModelVersionConfig(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionConfigRequest(c.Server, modelName, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipVersionInferWithBody Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *Client) OipVersionInferWithBody(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipVersionInferRequestWithBody(c.Server, modelName, version, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipVersionInfer Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *Client) OipVersionInfer(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipVersionInferRequest(c.Server, modelName, version, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionReady Model version readiness (Open Inference Protocol)
+//
+// The version can answer requests (loading it if it is not loaded yet).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+func (c *Client) OipModelVersionReady(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionReadyRequest(c.Server, modelName, version)
 	if err != nil {
 		return nil, err
 	}
@@ -3338,6 +4186,465 @@ func NewRevokeUserRequest(server string, userName string) (*http.Request, error)
 	return req, nil
 }
 
+// NewOipServerMetadataRequest constructs an http.Request for the OipServerMetadata method
+func NewOipServerMetadataRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipServerLiveRequest constructs an http.Request for the OipServerLive method
+func NewOipServerLiveRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/health/live")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipServerReadyRequest constructs an http.Request for the OipServerReady method
+func NewOipServerReadyRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/health/ready")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelMetadataRequest constructs an http.Request for the OipModelMetadata method
+func NewOipModelMetadataRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelConfigRequest constructs an http.Request for the OipModelConfig method
+func NewOipModelConfigRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/config", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipInferRequest calls the generic OipInfer builder with application/json body
+func NewOipInferRequest(server string, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOipInferRequestWithBody(server, modelName, params, "application/json", bodyReader)
+}
+
+// NewOipInferRequestWithBody constructs an http.Request for the OipInfer method, with any body, and a specified content type
+func NewOipInferRequestWithBody(server string, modelName ModelName, params *OipInferParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/infer", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.InferenceHeaderContentLength != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Inference-Header-Content-Length", *params.InferenceHeaderContentLength, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Inference-Header-Content-Length", headerParam0)
+		}
+
+		if params.ContentEncoding != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Content-Encoding", *params.ContentEncoding, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Content-Encoding", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewOipModelReadyRequest constructs an http.Request for the OipModelReady method
+func NewOipModelReadyRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/ready", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionMetadataRequest constructs an http.Request for the OipModelVersionMetadata method
+func NewOipModelVersionMetadataRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionConfigRequest constructs an http.Request for the OipModelVersionConfig method
+func NewOipModelVersionConfigRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/config", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipVersionInferRequest calls the generic OipVersionInfer builder with application/json body
+func NewOipVersionInferRequest(server string, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOipVersionInferRequestWithBody(server, modelName, version, params, "application/json", bodyReader)
+}
+
+// NewOipVersionInferRequestWithBody constructs an http.Request for the OipVersionInfer method, with any body, and a specified content type
+func NewOipVersionInferRequestWithBody(server string, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/infer", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.InferenceHeaderContentLength != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Inference-Header-Content-Length", *params.InferenceHeaderContentLength, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Inference-Header-Content-Length", headerParam0)
+		}
+
+		if params.ContentEncoding != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Content-Encoding", *params.ContentEncoding, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Content-Encoding", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionReadyRequest constructs an http.Request for the OipModelVersionReady method
+func NewOipModelVersionReadyRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/ready", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -3720,6 +5027,171 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 	RevokeUserWithResponse(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*RevokeUserResponse, error)
+
+	// OipServerMetadataWithResponse Server metadata (Open Inference Protocol)
+	//
+	// The server's name, version and the protocol extensions it supports
+	// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+	// it answers errors as `{"error": "..."}`, not in the envelope.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+	OipServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerMetadataResponse, error)
+
+	// OipServerLiveWithResponse Server liveness (Open Inference Protocol)
+	//
+	// The process answers HTTP, with or without a model.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+	OipServerLiveWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerLiveResponse, error)
+
+	// OipServerReadyWithResponse Server readiness (Open Inference Protocol)
+	//
+	// A model is loaded and the registry's database answers, as for
+	// `GET /health/ready`; 503 otherwise.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+	OipServerReadyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerReadyResponse, error)
+
+	// OipModelMetadataWithResponse Model metadata (Open Inference Protocol)
+	//
+	// The model's input and output tensors, the versions that may be named in
+	// the path, and in `parameters` the class labels (the column order of
+	// `probabilities`) and the serving version, which answers requests
+	// without a version.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+	OipModelMetadataWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error)
+
+	// OipModelConfigWithResponse Model configuration (Triton)
+	//
+	// A minimal Triton model configuration, which tools such as perf_analyzer
+	// read before they send requests: batches of up to 1000 texts, one string
+	// per batch element.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+	OipModelConfigWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error)
+
+	// OipInferWithBodyWithResponse Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithBodyWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
+
+	// OipInferWithResponse Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
+
+	// OipModelReadyWithResponse Model readiness (Open Inference Protocol)
+	//
+	// The model has a serving version loaded; 503 while it has not.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+	OipModelReadyWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error)
+
+	// OipModelVersionMetadataWithResponse Model version metadata (Open Inference Protocol)
+	//
+	// Like `GET /v2/models/{model-name}`, for a version named in the path.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+	OipModelVersionMetadataWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error)
+
+	// OipModelVersionConfigWithResponse Model version configuration (Triton)
+	//
+	// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+	OipModelVersionConfigWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error)
+
+	// OipVersionInferWithBodyWithResponse Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithBodyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
+
+	// OipVersionInferWithResponse Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
+
+	// OipModelVersionReadyWithResponse Model version readiness (Open Inference Protocol)
+	//
+	// The version can answer requests (loading it if it is not loaded yet).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+	OipModelVersionReadyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error)
 }
 
 // HealthCheckResponse405Headers the declared response headers of an HTTP 405 response for HealthCheck
@@ -6042,6 +7514,947 @@ func (r RevokeUserResponse) ContentType() string {
 	return ""
 }
 
+// OipServerMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipServerMetadata
+type OipServerMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipServerMetadata
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerMetadataResponse) GetJSON200() *OipServerMetadata {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipServerLiveResponse405Headers the declared response headers of an HTTP 405 response for OipServerLive
+type OipServerLiveResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerLiveResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipLive
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerLiveResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerLiveResponse) GetJSON200() *OipLive {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerLiveResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerLiveResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerLiveResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerLiveResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerLiveResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerLiveResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipServerReadyResponse405Headers the declared response headers of an HTTP 405 response for OipServerReady
+type OipServerReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipServerReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipModelMetadata
+type OipModelMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelMetadata
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelMetadataResponse) GetJSON200() *OipModelMetadata {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelMetadataResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelMetadataResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelMetadataResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelConfigResponse405Headers the declared response headers of an HTTP 405 response for OipModelConfig
+type OipModelConfigResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelConfigResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelConfig
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelConfigResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelConfigResponse) GetJSON200() *OipModelConfig {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelConfigResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelConfigResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelConfigResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelConfigResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelConfigResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelConfigResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelConfigResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelConfigResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipInferResponse200Headers the declared response headers of an HTTP 200 response for OipInfer
+type OipInferResponse200Headers struct {
+	InferenceHeaderContentLength *int
+}
+
+// OipInferResponse401Headers the declared response headers of an HTTP 401 response for OipInfer
+type OipInferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// OipInferResponse405Headers the declared response headers of an HTTP 405 response for OipInfer
+type OipInferResponse405Headers struct {
+	Allow *string
+}
+
+type OipInferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipInferenceResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *OipUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *OipForbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *OipPayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *OipUnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *OipInferResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *OipInferResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipInferResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipInferResponse) GetJSON200() *OipInferenceResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipInferResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OipInferResponse) GetJSON401() *OipUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OipInferResponse) GetJSON403() *OipForbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipInferResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipInferResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OipInferResponse) GetJSON413() *OipPayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r OipInferResponse) GetJSON415() *OipUnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipInferResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipInferResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipInferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipInferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipInferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipInferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelReadyResponse405Headers the declared response headers of an HTTP 405 response for OipModelReady
+type OipModelReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelReadyResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelReadyResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionMetadata
+type OipModelVersionMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelMetadata
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON200() *OipModelMetadata {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionConfigResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionConfig
+type OipModelVersionConfigResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionConfigResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelConfig
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionConfigResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON200() *OipModelConfig {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionConfigResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionConfigResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionConfigResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipVersionInferResponse200Headers the declared response headers of an HTTP 200 response for OipVersionInfer
+type OipVersionInferResponse200Headers struct {
+	InferenceHeaderContentLength *int
+}
+
+// OipVersionInferResponse401Headers the declared response headers of an HTTP 401 response for OipVersionInfer
+type OipVersionInferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// OipVersionInferResponse405Headers the declared response headers of an HTTP 405 response for OipVersionInfer
+type OipVersionInferResponse405Headers struct {
+	Allow *string
+}
+
+type OipVersionInferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipInferenceResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *OipUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *OipForbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *OipPayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *OipUnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *OipVersionInferResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *OipVersionInferResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipVersionInferResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipVersionInferResponse) GetJSON200() *OipInferenceResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipVersionInferResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OipVersionInferResponse) GetJSON401() *OipUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OipVersionInferResponse) GetJSON403() *OipForbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipVersionInferResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipVersionInferResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OipVersionInferResponse) GetJSON413() *OipPayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r OipVersionInferResponse) GetJSON415() *OipUnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipVersionInferResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipVersionInferResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipVersionInferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipVersionInferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipVersionInferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipVersionInferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionReadyResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionReady
+type OipModelVersionReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // HealthCheckWithResponse Health check
 //
 // Reports that the server is up and which model it serves. Answers 503 until a
@@ -6559,6 +8972,249 @@ func (c *ClientWithResponses) RevokeUserWithResponse(ctx context.Context, userNa
 		return nil, err
 	}
 	return ParseRevokeUserResponse(rsp)
+}
+
+// OipServerMetadataWithResponse Server metadata (Open Inference Protocol)
+//
+// The server's name, version and the protocol extensions it supports
+// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+// it answers errors as `{"error": "..."}`, not in the envelope.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+func (c *ClientWithResponses) OipServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerMetadataResponse, error) {
+	rsp, err := c.OipServerMetadata(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerMetadataResponse(rsp)
+}
+
+// OipServerLiveWithResponse Server liveness (Open Inference Protocol)
+//
+// The process answers HTTP, with or without a model.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+func (c *ClientWithResponses) OipServerLiveWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerLiveResponse, error) {
+	rsp, err := c.OipServerLive(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerLiveResponse(rsp)
+}
+
+// OipServerReadyWithResponse Server readiness (Open Inference Protocol)
+//
+// A model is loaded and the registry's database answers, as for
+// `GET /health/ready`; 503 otherwise.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+func (c *ClientWithResponses) OipServerReadyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerReadyResponse, error) {
+	rsp, err := c.OipServerReady(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerReadyResponse(rsp)
+}
+
+// OipModelMetadataWithResponse Model metadata (Open Inference Protocol)
+//
+// The model's input and output tensors, the versions that may be named in
+// the path, and in `parameters` the class labels (the column order of
+// `probabilities`) and the serving version, which answers requests
+// without a version.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+func (c *ClientWithResponses) OipModelMetadataWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error) {
+	rsp, err := c.OipModelMetadata(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelMetadataResponse(rsp)
+}
+
+// OipModelConfigWithResponse Model configuration (Triton)
+//
+// A minimal Triton model configuration, which tools such as perf_analyzer
+// read before they send requests: batches of up to 1000 texts, one string
+// per batch element.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+func (c *ClientWithResponses) OipModelConfigWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error) {
+	rsp, err := c.OipModelConfig(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelConfigResponse(rsp)
+}
+
+// OipInferWithBodyWithResponse Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *ClientWithResponses) OipInferWithBodyWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
+	rsp, err := c.OipInferWithBody(ctx, modelName, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipInferResponse(rsp)
+}
+
+// OipInferWithResponse Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *ClientWithResponses) OipInferWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
+	rsp, err := c.OipInfer(ctx, modelName, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipInferResponse(rsp)
+}
+
+// OipModelReadyWithResponse Model readiness (Open Inference Protocol)
+//
+// The model has a serving version loaded; 503 while it has not.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+func (c *ClientWithResponses) OipModelReadyWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error) {
+	rsp, err := c.OipModelReady(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelReadyResponse(rsp)
+}
+
+// OipModelVersionMetadataWithResponse Model version metadata (Open Inference Protocol)
+//
+// Like `GET /v2/models/{model-name}`, for a version named in the path.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+func (c *ClientWithResponses) OipModelVersionMetadataWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error) {
+	rsp, err := c.OipModelVersionMetadata(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionMetadataResponse(rsp)
+}
+
+// OipModelVersionConfigWithResponse Model version configuration (Triton)
+//
+// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+func (c *ClientWithResponses) OipModelVersionConfigWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error) {
+	rsp, err := c.OipModelVersionConfig(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionConfigResponse(rsp)
+}
+
+// OipVersionInferWithBodyWithResponse Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *ClientWithResponses) OipVersionInferWithBodyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
+	rsp, err := c.OipVersionInferWithBody(ctx, modelName, version, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipVersionInferResponse(rsp)
+}
+
+// OipVersionInferWithResponse Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *ClientWithResponses) OipVersionInferWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
+	rsp, err := c.OipVersionInfer(ctx, modelName, version, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipVersionInferResponse(rsp)
+}
+
+// OipModelVersionReadyWithResponse Model version readiness (Open Inference Protocol)
+//
+// The version can answer requests (loading it if it is not loaded yet).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+func (c *ClientWithResponses) OipModelVersionReadyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error) {
+	rsp, err := c.OipModelVersionReady(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionReadyResponse(rsp)
 }
 
 // ParseHealthCheckResponse parses an HTTP response from a HealthCheckWithResponse call
@@ -8713,6 +11369,866 @@ func ParseRevokeUserResponse(rsp *http.Response) (*RevokeUserResponse, error) {
 	return response, nil
 }
 
+// ParseOipServerMetadataResponse parses an HTTP response from a OipServerMetadataWithResponse call
+func ParseOipServerMetadataResponse(rsp *http.Response) (*OipServerMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipServerMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipServerLiveResponse parses an HTTP response from a OipServerLiveWithResponse call
+func ParseOipServerLiveResponse(rsp *http.Response) (*OipServerLiveResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerLiveResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipLive
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerLiveResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipServerReadyResponse parses an HTTP response from a OipServerReadyWithResponse call
+func ParseOipServerReadyResponse(rsp *http.Response) (*OipServerReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelMetadataResponse parses an HTTP response from a OipModelMetadataWithResponse call
+func ParseOipModelMetadataResponse(rsp *http.Response) (*OipModelMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelConfigResponse parses an HTTP response from a OipModelConfigWithResponse call
+func ParseOipModelConfigResponse(rsp *http.Response) (*OipModelConfigResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelConfigResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelConfig
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelConfigResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipInferResponse parses an HTTP response from a OipInferWithResponse call
+func ParseOipInferResponse(rsp *http.Response) (*OipInferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipInferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipInferenceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest OipUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest OipForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest OipPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest OipUnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (application/octet-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers OipInferResponse200Headers
+		if values := rsp.Header.Values("Inference-Header-Content-Length"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.InferenceHeaderContentLength = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers OipInferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers OipInferResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelReadyResponse parses an HTTP response from a OipModelReadyWithResponse call
+func ParseOipModelReadyResponse(rsp *http.Response) (*OipModelReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionMetadataResponse parses an HTTP response from a OipModelVersionMetadataWithResponse call
+func ParseOipModelVersionMetadataResponse(rsp *http.Response) (*OipModelVersionMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionConfigResponse parses an HTTP response from a OipModelVersionConfigWithResponse call
+func ParseOipModelVersionConfigResponse(rsp *http.Response) (*OipModelVersionConfigResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionConfigResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelConfig
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionConfigResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipVersionInferResponse parses an HTTP response from a OipVersionInferWithResponse call
+func ParseOipVersionInferResponse(rsp *http.Response) (*OipVersionInferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipVersionInferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipInferenceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest OipUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest OipForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest OipPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest OipUnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (application/octet-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers OipVersionInferResponse200Headers
+		if values := rsp.Header.Values("Inference-Header-Content-Length"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.InferenceHeaderContentLength = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers OipVersionInferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers OipVersionInferResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionReadyResponse parses an HTTP response from a OipModelVersionReadyWithResponse call
+func ParseOipModelVersionReadyResponse(rsp *http.Response) (*OipModelVersionReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// HealthCheck Health check
@@ -8790,6 +12306,39 @@ type ServerInterface interface {
 	// RevokeUser Revoke a user
 	// (DELETE /users/{user-name})
 	RevokeUser(ctx echo.Context, userName string) error
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	// (GET /v2)
+	OipServerMetadata(ctx echo.Context) error
+	// OipServerLive Server liveness (Open Inference Protocol)
+	// (GET /v2/health/live)
+	OipServerLive(ctx echo.Context) error
+	// OipServerReady Server readiness (Open Inference Protocol)
+	// (GET /v2/health/ready)
+	OipServerReady(ctx echo.Context) error
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name})
+	OipModelMetadata(ctx echo.Context, modelName ModelName) error
+	// OipModelConfig Model configuration (Triton)
+	// (GET /v2/models/{model-name}/config)
+	OipModelConfig(ctx echo.Context, modelName ModelName) error
+	// OipInfer Inference (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/infer)
+	OipInfer(ctx echo.Context, modelName ModelName, params OipInferParams) error
+	// OipModelReady Model readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/ready)
+	OipModelReady(ctx echo.Context, modelName ModelName) error
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version})
+	OipModelVersionMetadata(ctx echo.Context, modelName ModelName, version OipVersion) error
+	// OipModelVersionConfig Model version configuration (Triton)
+	// (GET /v2/models/{model-name}/versions/{version}/config)
+	OipModelVersionConfig(ctx echo.Context, modelName ModelName, version OipVersion) error
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/versions/{version}/infer)
+	OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version}/ready)
+	OipModelVersionReady(ctx echo.Context, modelName ModelName, version OipVersion) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -9193,6 +12742,263 @@ func (w *ServerInterfaceWrapper) RevokeUser(ctx echo.Context) error {
 	return err
 }
 
+// OipServerMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerMetadata(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerMetadata(ctx)
+	return err
+}
+
+// OipServerLive converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerLive(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerLive(ctx)
+	return err
+}
+
+// OipServerReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerReady(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerReady(ctx)
+	return err
+}
+
+// OipModelMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelMetadata(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelMetadata(ctx, modelName)
+	return err
+}
+
+// OipModelConfig converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelConfig(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelConfig(ctx, modelName)
+	return err
+}
+
+// OipInfer converts echo context to params.
+func (w *ServerInterfaceWrapper) OipInfer(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params OipInferParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Inference-Header-Content-Length" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Inference-Header-Content-Length")]; found {
+		var InferenceHeaderContentLength OipHeaderLength
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Inference-Header-Content-Length, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", valueList[0], &InferenceHeaderContentLength, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Inference-Header-Content-Length: %s", err))
+		}
+
+		params.InferenceHeaderContentLength = &InferenceHeaderContentLength
+	}
+	// ------------- Optional header parameter "Content-Encoding" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Content-Encoding")]; found {
+		var ContentEncoding OipInferParamsContentEncoding
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Content-Encoding, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", valueList[0], &ContentEncoding, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Content-Encoding: %s", err))
+		}
+
+		params.ContentEncoding = &ContentEncoding
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipInfer(ctx, modelName, params)
+	return err
+}
+
+// OipModelReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelReady(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelReady(ctx, modelName)
+	return err
+}
+
+// OipModelVersionMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionMetadata(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionMetadata(ctx, modelName, version)
+	return err
+}
+
+// OipModelVersionConfig converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionConfig(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionConfig(ctx, modelName, version)
+	return err
+}
+
+// OipVersionInfer converts echo context to params.
+func (w *ServerInterfaceWrapper) OipVersionInfer(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params OipVersionInferParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Inference-Header-Content-Length" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Inference-Header-Content-Length")]; found {
+		var InferenceHeaderContentLength OipHeaderLength
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Inference-Header-Content-Length, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", valueList[0], &InferenceHeaderContentLength, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Inference-Header-Content-Length: %s", err))
+		}
+
+		params.InferenceHeaderContentLength = &InferenceHeaderContentLength
+	}
+	// ------------- Optional header parameter "Content-Encoding" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Content-Encoding")]; found {
+		var ContentEncoding OipVersionInferParamsContentEncoding
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Content-Encoding, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", valueList[0], &ContentEncoding, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Content-Encoding: %s", err))
+		}
+
+		params.ContentEncoding = &ContentEncoding
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipVersionInfer(ctx, modelName, version, params)
+	return err
+}
+
+// OipModelVersionReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionReady(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionReady(ctx, modelName, version)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -9265,6 +13071,17 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/users", wrapper.ListUsers, options.OperationMiddlewares["listUsers"]...)
 	router.POST(options.BaseURL+"/users", wrapper.CreateUser, options.OperationMiddlewares["createUser"]...)
 	router.DELETE(options.BaseURL+"/users/:user-name", wrapper.RevokeUser, options.OperationMiddlewares["revokeUser"]...)
+	router.GET(options.BaseURL+"/v2", wrapper.OipServerMetadata, options.OperationMiddlewares["oipServerMetadata"]...)
+	router.GET(options.BaseURL+"/v2/health/live", wrapper.OipServerLive, options.OperationMiddlewares["oipServerLive"]...)
+	router.GET(options.BaseURL+"/v2/health/ready", wrapper.OipServerReady, options.OperationMiddlewares["oipServerReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name", wrapper.OipModelMetadata, options.OperationMiddlewares["oipModelMetadata"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version", wrapper.OipModelVersionMetadata, options.OperationMiddlewares["oipModelVersionMetadata"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/ready", wrapper.OipModelReady, options.OperationMiddlewares["oipModelReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version/ready", wrapper.OipModelVersionReady, options.OperationMiddlewares["oipModelVersionReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/config", wrapper.OipModelConfig, options.OperationMiddlewares["oipModelConfig"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version/config", wrapper.OipModelVersionConfig, options.OperationMiddlewares["oipModelVersionConfig"]...)
+	router.POST(options.BaseURL+"/v2/models/:model-name/infer", wrapper.OipInfer, options.OperationMiddlewares["oipInfer"]...)
+	router.POST(options.BaseURL+"/v2/models/:model-name/versions/:version/infer", wrapper.OipVersionInfer, options.OperationMiddlewares["oipVersionInfer"]...)
 
 }
 
@@ -9288,6 +13105,53 @@ type MethodNotAllowedJSONResponse struct {
 type NotFoundJSONResponse ErrorEnvelope
 
 type NotReadyJSONResponse ErrorEnvelope
+
+type OipBadRequestJSONResponse OipError
+
+type OipForbiddenJSONResponse OipError
+
+type OipInferenceResponseResponseHeaders struct {
+	InferenceHeaderContentLength *int
+}
+type OipInferenceResponseJSONResponse struct {
+	Body OipInferenceResponse
+
+	Headers OipInferenceResponseResponseHeaders
+}
+type OipInferenceResponseApplicationoctetStreamResponse struct {
+	Body io.Reader
+
+	Headers       OipInferenceResponseResponseHeaders
+	ContentLength int64
+}
+
+type OipInternalErrorJSONResponse OipError
+
+type OipMethodNotAllowedResponseHeaders struct {
+	Allow *string
+}
+type OipMethodNotAllowedJSONResponse struct {
+	Body OipError
+
+	Headers OipMethodNotAllowedResponseHeaders
+}
+
+type OipNotFoundJSONResponse OipError
+
+type OipNotReadyJSONResponse OipError
+
+type OipPayloadTooLargeJSONResponse OipError
+
+type OipUnauthorizedResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type OipUnauthorizedJSONResponse struct {
+	Body OipError
+
+	Headers OipUnauthorizedResponseHeaders
+}
+
+type OipUnsupportedMediaTypeJSONResponse OipError
 
 type PayloadTooLargeJSONResponse ErrorEnvelope
 
@@ -11992,6 +15856,1144 @@ func (response RevokeUser500JSONResponse) VisitRevokeUserResponse(w http.Respons
 	return err
 }
 
+type OipServerMetadataRequestObject struct {
+}
+
+type OipServerMetadataResponseObject interface {
+	VisitOipServerMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipServerMetadata200JSONResponse OipServerMetadata
+
+func (response OipServerMetadata200JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerMetadata405JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerMetadata500JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLiveRequestObject struct {
+}
+
+type OipServerLiveResponseObject interface {
+	VisitOipServerLiveResponse(w http.ResponseWriter) error
+}
+
+type OipServerLive200JSONResponse OipLive
+
+func (response OipServerLive200JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLive405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerLive405JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLive500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerLive500JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReadyRequestObject struct {
+}
+
+type OipServerReadyResponseObject interface {
+	VisitOipServerReadyResponse(w http.ResponseWriter) error
+}
+
+type OipServerReady200JSONResponse OipReady
+
+func (response OipServerReady200JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerReady405JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerReady500JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipServerReady503JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadataRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelMetadataResponseObject interface {
+	VisitOipModelMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipModelMetadata200JSONResponse OipModelMetadata
+
+func (response OipModelMetadata200JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelMetadata400JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelMetadata404JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelMetadata405JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelMetadata500JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelMetadata503JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfigRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelConfigResponseObject interface {
+	VisitOipModelConfigResponse(w http.ResponseWriter) error
+}
+
+type OipModelConfig200JSONResponse OipModelConfig
+
+func (response OipModelConfig200JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelConfig400JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelConfig404JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelConfig405JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelConfig500JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelConfig503JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInferRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Params    OipInferParams
+	JSONBody  *OipInferJSONRequestBody
+	Body      io.Reader
+}
+
+type OipInferResponseObject interface {
+	VisitOipInferResponse(w http.ResponseWriter) error
+}
+
+type OipInfer200JSONResponse struct {
+	OipInferenceResponseJSONResponse
+}
+
+func (response OipInfer200JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer200ApplicationoctetStreamResponse struct {
+	OipInferenceResponseApplicationoctetStreamResponse
+}
+
+func (response OipInfer200ApplicationoctetStreamResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type OipInfer400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipInfer400JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer401JSONResponse struct{ OipUnauthorizedJSONResponse }
+
+func (response OipInfer401JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer403JSONResponse struct{ OipForbiddenJSONResponse }
+
+func (response OipInfer403JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipInfer404JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipInfer405JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer413JSONResponse struct{ OipPayloadTooLargeJSONResponse }
+
+func (response OipInfer413JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer415JSONResponse struct {
+	OipUnsupportedMediaTypeJSONResponse
+}
+
+func (response OipInfer415JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipInfer500JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipInfer503JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReadyRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelReadyResponseObject interface {
+	VisitOipModelReadyResponse(w http.ResponseWriter) error
+}
+
+type OipModelReady200JSONResponse OipReady
+
+func (response OipModelReady200JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelReady400JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelReady404JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelReady405JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelReady500JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelReady503JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadataRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionMetadataResponseObject interface {
+	VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionMetadata200JSONResponse OipModelMetadata
+
+func (response OipModelVersionMetadata200JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionMetadata400JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionMetadata404JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionMetadata405JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionMetadata500JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionMetadata503JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfigRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionConfigResponseObject interface {
+	VisitOipModelVersionConfigResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionConfig200JSONResponse OipModelConfig
+
+func (response OipModelVersionConfig200JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionConfig400JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionConfig404JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionConfig405JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionConfig500JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionConfig503JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInferRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+	Params    OipVersionInferParams
+	JSONBody  *OipVersionInferJSONRequestBody
+	Body      io.Reader
+}
+
+type OipVersionInferResponseObject interface {
+	VisitOipVersionInferResponse(w http.ResponseWriter) error
+}
+
+type OipVersionInfer200JSONResponse struct {
+	OipInferenceResponseJSONResponse
+}
+
+func (response OipVersionInfer200JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer200ApplicationoctetStreamResponse struct {
+	OipInferenceResponseApplicationoctetStreamResponse
+}
+
+func (response OipVersionInfer200ApplicationoctetStreamResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type OipVersionInfer400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipVersionInfer400JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer401JSONResponse struct{ OipUnauthorizedJSONResponse }
+
+func (response OipVersionInfer401JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer403JSONResponse struct{ OipForbiddenJSONResponse }
+
+func (response OipVersionInfer403JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipVersionInfer404JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipVersionInfer405JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer413JSONResponse struct{ OipPayloadTooLargeJSONResponse }
+
+func (response OipVersionInfer413JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer415JSONResponse struct {
+	OipUnsupportedMediaTypeJSONResponse
+}
+
+func (response OipVersionInfer415JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipVersionInfer500JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipVersionInfer503JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReadyRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionReadyResponseObject interface {
+	VisitOipModelVersionReadyResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionReady200JSONResponse OipReady
+
+func (response OipModelVersionReady200JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionReady400JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionReady404JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionReady405JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionReady500JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionReady503JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// HealthCheck Health check
@@ -12069,6 +17071,39 @@ type StrictServerInterface interface {
 	// RevokeUser Revoke a user
 	// (DELETE /users/{user-name})
 	RevokeUser(ctx context.Context, request RevokeUserRequestObject) (RevokeUserResponseObject, error)
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	// (GET /v2)
+	OipServerMetadata(ctx context.Context, request OipServerMetadataRequestObject) (OipServerMetadataResponseObject, error)
+	// OipServerLive Server liveness (Open Inference Protocol)
+	// (GET /v2/health/live)
+	OipServerLive(ctx context.Context, request OipServerLiveRequestObject) (OipServerLiveResponseObject, error)
+	// OipServerReady Server readiness (Open Inference Protocol)
+	// (GET /v2/health/ready)
+	OipServerReady(ctx context.Context, request OipServerReadyRequestObject) (OipServerReadyResponseObject, error)
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name})
+	OipModelMetadata(ctx context.Context, request OipModelMetadataRequestObject) (OipModelMetadataResponseObject, error)
+	// OipModelConfig Model configuration (Triton)
+	// (GET /v2/models/{model-name}/config)
+	OipModelConfig(ctx context.Context, request OipModelConfigRequestObject) (OipModelConfigResponseObject, error)
+	// OipInfer Inference (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/infer)
+	OipInfer(ctx context.Context, request OipInferRequestObject) (OipInferResponseObject, error)
+	// OipModelReady Model readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/ready)
+	OipModelReady(ctx context.Context, request OipModelReadyRequestObject) (OipModelReadyResponseObject, error)
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version})
+	OipModelVersionMetadata(ctx context.Context, request OipModelVersionMetadataRequestObject) (OipModelVersionMetadataResponseObject, error)
+	// OipModelVersionConfig Model version configuration (Triton)
+	// (GET /v2/models/{model-name}/versions/{version}/config)
+	OipModelVersionConfig(ctx context.Context, request OipModelVersionConfigRequestObject) (OipModelVersionConfigResponseObject, error)
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/versions/{version}/infer)
+	OipVersionInfer(ctx context.Context, request OipVersionInferRequestObject) (OipVersionInferResponseObject, error)
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version}/ready)
+	OipModelVersionReady(ctx context.Context, request OipModelVersionReadyRequestObject) (OipModelVersionReadyResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -12816,229 +17851,636 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 	return nil
 }
 
+// OipServerMetadata operation middleware
+func (sh *strictHandler) OipServerMetadata(ctx echo.Context) error {
+	var request OipServerMetadataRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerMetadata(ctx.Request().Context(), request.(OipServerMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerMetadataResponseObject); ok {
+		return validResponse.VisitOipServerMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipServerLive operation middleware
+func (sh *strictHandler) OipServerLive(ctx echo.Context) error {
+	var request OipServerLiveRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerLive(ctx.Request().Context(), request.(OipServerLiveRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerLive")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerLiveResponseObject); ok {
+		return validResponse.VisitOipServerLiveResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipServerReady operation middleware
+func (sh *strictHandler) OipServerReady(ctx echo.Context) error {
+	var request OipServerReadyRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerReady(ctx.Request().Context(), request.(OipServerReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerReadyResponseObject); ok {
+		return validResponse.VisitOipServerReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelMetadata operation middleware
+func (sh *strictHandler) OipModelMetadata(ctx echo.Context, modelName ModelName) error {
+	var request OipModelMetadataRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelMetadata(ctx.Request().Context(), request.(OipModelMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelMetadataResponseObject); ok {
+		return validResponse.VisitOipModelMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelConfig operation middleware
+func (sh *strictHandler) OipModelConfig(ctx echo.Context, modelName ModelName) error {
+	var request OipModelConfigRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelConfig(ctx.Request().Context(), request.(OipModelConfigRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelConfig")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelConfigResponseObject); ok {
+		return validResponse.VisitOipModelConfigResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipInfer operation middleware
+func (sh *strictHandler) OipInfer(ctx echo.Context, modelName ModelName, params OipInferParams) error {
+	var request OipInferRequestObject
+
+	request.ModelName = modelName
+	request.Params = params
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
+		var body OipInferJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/octet-stream") {
+		request.Body = ctx.Request().Body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipInfer(ctx.Request().Context(), request.(OipInferRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipInfer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipInferResponseObject); ok {
+		return validResponse.VisitOipInferResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelReady operation middleware
+func (sh *strictHandler) OipModelReady(ctx echo.Context, modelName ModelName) error {
+	var request OipModelReadyRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelReady(ctx.Request().Context(), request.(OipModelReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelReadyResponseObject); ok {
+		return validResponse.VisitOipModelReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionMetadata operation middleware
+func (sh *strictHandler) OipModelVersionMetadata(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionMetadataRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionMetadata(ctx.Request().Context(), request.(OipModelVersionMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionMetadataResponseObject); ok {
+		return validResponse.VisitOipModelVersionMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionConfig operation middleware
+func (sh *strictHandler) OipModelVersionConfig(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionConfigRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionConfig(ctx.Request().Context(), request.(OipModelVersionConfigRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionConfig")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionConfigResponseObject); ok {
+		return validResponse.VisitOipModelVersionConfigResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipVersionInfer operation middleware
+func (sh *strictHandler) OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error {
+	var request OipVersionInferRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+	request.Params = params
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
+		var body OipVersionInferJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/octet-stream") {
+		request.Body = ctx.Request().Body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipVersionInfer(ctx.Request().Context(), request.(OipVersionInferRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipVersionInfer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipVersionInferResponseObject); ok {
+		return validResponse.VisitOipVersionInferResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionReady operation middleware
+func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionReadyRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionReady(ctx.Request().Context(), request.(OipModelVersionReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionReadyResponseObject); ok {
+		return validResponse.VisitOipModelVersionReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Jcxs38jj6VVCz/yrb9YbU8NJZW79yHDvx/hzHa8vJ2yfqieAMSE40BJgBKIrx6rv/C93ADObgJVGK",
-	"s+utrVgkZ3A0uht99xcvFNOZ4Iwr6Z1+8WY0pVOmWAqf/iGGb7/Xf0RMhmk8U7Hg3ql3PmHkNzF8Jkkc",
-	"NT3fY7d0OkuYd+r1RkF4Qo9Ye9iKumHn2PO9WL8xo2ri+R6nU/3Ub2LYiCPP91L2+zxOWeSdqnTOfE+G",
-	"EzaluA6lWKpf/f8vgsYJbYwuv7QO7/6P53tqOdODSJXGfOzd3fneTyJiyXsYu26pU/3zM0n07MXlKjqO",
-	"RzSuXyW81oAP266UNv4IGieX5t/G5ZfAP2yvWPQvLJWwxrol3+CPhM+nQ5YWFt2qXax5Ye1Kp/Q2ns6n",
-	"3mm71T3qHncOu0e+N405ftnKFhlzxcYs9e70MlMmZ4JLBvjwHY0+st/nTCr9KRRcMQ5/0tksiUOqd3Dw",
-	"m8RdZSv+4kVUwQpYmgqNWRdfvETg497phTcU0dK79L0pk5KO9RL0NySWhAtFbmgSR+Qfn35+f0rmnN3O",
-	"WKhYRBiPiBjB9yTms7nKoaxXcBVzeNG7u7xzR/6ORsTuQX+vJiLyTr0PP38693xPKqrmshGKiHmn3SDw",
-	"PRVPmVR0OvNOvXbQPmy0Wo1297x1eBoEp0Hw/3m+N08T79SbKDU7PTjQ+0omQqrT4yAIDmYpi+JQeXfu",
-	"QfyflI28U+9vBzntHeCv8uC1BtFrfsMSMWN4BFX0cMGzYEnSGIl0yhBITT3XK8FHiZ53n8dkMM6iWuHA",
-	"LMK29JkYstIrlCy9ifn4jEzpNSOUCzVhaYbe+ldGRnEqndML7dpLJ5ftyTm271+/e33+unpwJw8+OKB+",
-	"eWC2cmBWLA9aez7KFHGR2F1LsojVhCwmVAH8lEhZBGf6RqTDOIoY3+uhThiNWOr53su5mog0/gN/KRyu",
-	"mmhcYyySRE0YodE05iQVCTuDz9dsSSYUf7uJ2YKl8GN+oqNs5aUjzbfkkuLnGkrsPNqBtvd8oC8/vNUQ",
-	"eSYBCGRKl0CmkSAajHCSb7m+MWgC4+3zNAunFptZCDx7RiRjcERAdClJxJiMRJoh4FHUCtvshHqFe0AP",
-	"UD41u3zyCUfCbWxgpr2vlpkaeIxonLCoSUBiwL1qAhwzztI4PCMRUzROJKEpI4InSxJzB5zPpAaoT+Y8",
-	"Yil8b+EaI/X+BMB5L9TLJBELfT3vkYgN5AvHj9+RH16f25uC4sxEcJKBMjtsfPyKC3VlnisfO+6AvBeK",
-	"2D04Z/7D6xqq7X2lR65vMsJuY6mkT4ZzhRep5rvA6nBTWupC7giyD+x5hYAJzyMDhKFpGLKZkkVh01JF",
-	"to2yTKjX+l6oN2LOo8e4uGk6LqIIF0SlNOYxHxOajudTxhVIyRHpe1xcyXk4uaLpuO/leKIRZAQrLKGH",
-	"xgtc+ias6D4YK2g6lgfOAveIHu8F0aOSVMwVI8AfpZinIQMqfi/UR0aj5aMxbS5QXdE0mwgasYgsmSqC",
-	"P4UVlMCveXEcMvKZ0xsaJ3QIF/C6g+jt4VLdL+Brdn5GVLokdExjThKqtC5053sf6FI/ci7EO5qO2RMp",
-	"I4meSzN3ykm3ddLtBF0yXCom8+PRj14pIa7g2fIZGb2DvOYqVktyLgTB9W9SRFqdr1wRcUHjyBgZH7zz",
-	"vc+cGglzz5ffNhIs5VYu06u1KvIpkVqL7BffPCXfMZqylPTnQdAJr9kS/mAuF5y7mymdcmGjm3hha09y",
-	"7SNpJVqs58LCztf8UPCCGBkJhtLFNRcL8lwAEiiyoBrMN+KaRS9KF+mvv/7a0ABnXOlDX2G0geUyogSh",
-	"zrNwSRevVTysjRfrZy7ns5lIFYt+YlFMz+GZx0DDVzhiA2YoYKGZi+j1kb6n2K06mCU05n3PymjZIs/I",
-	"XDJSWZKDgdmjV1O9oSv4oYKL2VMEtk1gVRv5Te8vYPgYlIEzAD7zC03iCL7cu3qFd4MPB6eZfmD+Lp7y",
-	"KGZJ5LIZR8iOpQSULJ/SLBWh/jhMmLkdNp5Ru/2VnlGm+MiCbUqL2cOU0WuUk3HIJphCzfAgZafjbHx9",
-	"XEny8wiOYe2yshX5X7xZKmYsVTFaLO2B0iiK9Rpp8qH4e2X5VhB+JskNTeYo921+zNcMUm9zSWKV25qn",
-	"9NadsAUG19I3BjnE8DemD+POteFe4A4uK09dlhf1s+bLZWn+mSTMAAf28TIdy0eBbxVAlbWAOlR8W8vx",
-	"ez+d1zcsXdYoNsNldirrIQ6rutzXudTD4lnxXL6jKpy8VWy6GhojmkhWd+ixYlN9TxpqrkI5juphqV8E",
-	"H84ZGfzw+jwzCoBZ7Iv+tRFHdwMyinkkSQwQRBuWe/8eIpa/Y3ysJt5pq30MOJ59rvg+DM+sXdIsFRqM",
-	"zyRRsUoYoTwizlPkNxFzJDJK5IyGJX/OKzGd0TSWgpMhUwvGOPnXz+9+hmE+vnr/nghOUkYTshBpEpGb",
-	"OGJCltYfBEFQ3kHu4+n3P9V6c1zMANeWvRdK6GGO+h9iWAXASzLUv5HfxLB6iGFC4+kVu53FKZNXtAZ+",
-	"v04YN5YnuOOeSQIvkYTOJJNkzhMm4RzBqCwza3w4mfNrtMKfZV+aQcB+qWBkeo2C329iSARYzFIxBWaX",
-	"UGkGjXCw4qlUbqbOib6Z9L2g96EpiTX0VebV4EqYMqplnLU71kvSEqd5eMP0eDFuN30keI2A+qNYkCnl",
-	"SyAhSSb0hpGhxrYJ5VHCIvLckBKLAPcQNiA+y+t4NtNfS0IT0OTNry8Kq+4hGpY9cj5KJnWgWGaQMJbM",
-	"AhCsx6Xj+mc0yCKWMOXKKPnecZyNuw/FPIlAIhsyku27MH3tTkYxj+Vkm6O1T2461x3QahVP3NqtXRkR",
-	"9LA1DmjUiwx8UAYC+K3ySFcmmKVinDK54mIcpRQ4tz5fi5WAi8WDaPZcCIm5MRNZz3DLcQjnh4ZeaA/Y",
-	"HHCF+iVYlvFc84RBo2E+N+Jo8AJ3r9VJ4EksAgDMuT1aDfgzQodS39QLffhcK5oTKpvkE7thKU3s+JLI",
-	"CU3hNiX6Eh5SyUg654RRZJ6ay+uXNaZP2LQWwI2j6GR0HB4Oe43b9u3JdR3ApaLpVqzHPKgXoW/5PbIf",
-	"FPmr0w9+n7M5iwY+GZhJ9Z9yHoaMRSwaaE4zQPodkOdg2R4A5xggm+H6gC88HMXzPTOIVjLsGF7GAC7d",
-	"7eRPVq91oWiykV1YoOmjLcQ1BKtY3s02kRLbUFddiEPN1W2Abknad4IrcIvmWsgA5NBm4cJad/0/ihS+",
-	"7vVM7rivIOuIJ2W1wo7tBIfsIMS+RbzIJFjrWRvS8HqcijmPamRa/c5qsVb6yA0A8ykncYR8URKx4Hq0",
-	"7P2NIAOp/A545Ft8yWLqNOb2mwx6NE3pcnukzfesV3qWGdY0d7MPATdEzljG5t0jekroDstfh6ZPpS3O",
-	"6JhVT/k3MZQr72npE84WTCoUXXc7VSCE6qlxdquuwnkq62QsPS/+Zq4Woh+HpWdXl0DUBYnY7ilnnq2j",
-	"k16vcxg4/2tsli1KhwZA2Zt6+hKWqTeUUbfMQojmGgF/oiqNb9fwdaY1cbCREbNVqccDAlTpXENjyBKy",
-	"YKkjH2oBGJ6AH0/7fDCFeS7iy4vfLgdaquSGkbuDOuMN4B95EV8OCsP2uf1Fj/M8FQsJr/kkFMl8ymX+",
-	"9IsmeYnnNhIpimkSlXWtZLKRSFmfG5VKpFp+iUismn1ewVScsR5n8Dcf9mJjEcOESq2UAer6luOJNGIZ",
-	"csHCKUa56c9m9QWMuoDwzbliaeMmNnfUNBEzCZGBap7SpJFQPp7TMWsYIyPe3qDlaQTJaKZ6n5eIY7oC",
-	"EX7msFgyY6lzPj7IYHCM8Et+RPBzcRsXvcBv+W2/c+lfBH4LPlz6Fy0/8I8Cv3vpX7T9lt/xu61Ld8k1",
-	"9IloI0bop3BWM1zWLSEbqkbsdUSQMiiKn0ukZ3AhA1gdf30FUsJnydL73ZkvNe8jc4nBoUVc5CsjYfXz",
-	"JhDWJy19/Rx2SCIWLG2EWopOmFIslT6J4rG+LMH8QuWElbSUMG4MhfL8+wW/+h6Eh21g0x/1M2XQ2mhc",
-	"/VsdWN3bqkZHilkSScLAQGgDW60gWoRhZpyvG+fH8/MPJGVUCk5mk1RDztAoio4kFFGJ8//8v7U6o7Hw",
-	"r5zEBPFYjoCoUhwZ3YorNAfjLFg5vrNeXzM5EF3RsONsJ4l5cTvtekHdcUesMU4ZsC+oJFOq5/345hXp",
-	"dDonmgt+Pn+1R/UJnB91m//88d1aoK6Idth0NVusyU62eA4uhHBxtThccLI8ntj1q/XTLlKBSmvxLesD",
-	"W2GnHSZaaodQIJ9QRRKmZR6BmLKVIPYBBwFCWC1Kl0BsVrU/+YdjfGRZpXl9C57Ze3JneS1BpKBaJJol",
-	"lFNrmwGZJze0nwIOjpi+q5kkzxcijZDvhhOa0lCxtM95Y5zSqcwEgYRRLaAodquMYSUUXKXxcK6pdyqk",
-	"0qwdvWwizZjTIgbVvc9B+DCRjlnITcwZTX0ihZG58lXHUotgoTrFxWdzmd/UhPW52cEzSc7fNN5+/wa9",
-	"MwTw3SyaSkkWLB5PlA8bRJkmHwv2R5MEB9SbeyZzyMySuVHruWJpyGaK0Cgi85ndKk4AG24Sc3pajQqF",
-	"VLLPpxoQEJ9igc/HZ6B1ibkiA4YvDHzChZro92LNFkG2iuoEPrswpI8RnSdKa4b+KiE524gSJGVqnnJX",
-	"KooF1/KhwJsEommkKkI6U3JyG7GjAPaCjYpfldHkZ7zaoGyQxgVvZKLTFYniyNdbMKpPskRl1Q1/pfJa",
-	"o6ro8wzGiHnOgAaLnKPNTntrBDkjA/vngExEYsIx60ApQd7W22U80nsDsbvukGGNKwRNWL7ZEotQujdW",
-	"x0k8nuhJYXNnGlBmg7kAqujYOmT0D2qSMqlXTTRmGOtojhsaMoIMQGYfFG+q9VJ+1aZfQNuKgGSRdBUS",
-	"VmmtFpb6ffe9ra+EN7iAV867RdtLL6gK4xnarDup7CG/yBgpsNGMEVgIFIDcCJqto+M6w3nFQA7jrlsH",
-	"TvwccBNYbqYSRiwEFY6M5hxO/YVRQcH1ykKhWSmFq5cO4yRWy6I5qHkUtFpbLLJ0USKO25W70HSwpU5O",
-	"qTurWt3QjGKvIYC3vgAsF6FRJOu4eJUc107l3jj2noEpnBt23VyOk6TTDdpbHbcZdi01EZMag1etZEyS",
-	"WJ0SSvRdX3enk+e5Shb5fS4Vm06B6xreakZCO6cUZAA7iUcDkDn6nvlo4pz63gvwPNI+z2QKgiKF1ZP1",
-	"Snwyo1GkpwGbKbrXtWAHlz7L7RD64T5/PiAqpYMXyDYd/0pKudSQq+M+1zGv0XYGekRcuwHKc5HiH7jM",
-	"Fz4Z6KVfcf3JPlnejOvY0C97vpe/VHRimJ+rStOMclmrvKQs27ssIFRIpwwVJqoplZMBJCNe6YMcnJIL",
-	"8A35Gn4v+lyMRpIpCYoOj7VOAKoXmYmYK7yW8C4ir6czld+mSxJSbjysEUvjGyuTOBaUdsfv9NZYR14W",
-	"1kJSytHs5yxgB4NIzpHbrvTe3mQq8ZFM1xJMWYg0xjEN0RKddjudzlZ0ivxgHV/GJyyOm5WUpjs67t2D",
-	"wVoeYdDfQiBblF/kaxYL61juj4wmarJClXOCcvPES2C0ml4mYkESoeVadMNCuMJ8VmP5WO3H5hrXraXD",
-	"jA+Pb+3DTuf8apXrPZ1bP82G8TujNj0JW1FveMS69DCo1fxn+iK4kiwUPKqhhk/4A5ExDwvxzMaXW5ix",
-	"2653m1fQbK3Tp+TX2dEzWfVFGlhW9roacZ7c52jw9SGhcxMYgoQTFl6XdfSfmErjsOZ0P6RGlvJJykKt",
-	"MmgyeNMiz5HmMITMhEZrLpvq48EoA2uZR3Z+I5IbE5tT0v9a1WnftFC4nNB0KngckimjoPTP7HpgHbik",
-	"Em85eVBcBp9PryR6SdY4aswTKEMg7GCbVs8lZaw8qZ/XuQeyna05hPJOWw8MQdHQq073cd9QLSFtvtNs",
-	"Db7GgiLw64gPylM8Oe3BrJ/m0ylNlw/wDlrtpEh47tg1koaxKllLwDiWKl3WyPPbxPbZBYD9I3eKU0nm",
-	"M8wTW2EwDs6Dk10NxvxBRUSq8iSy/KvtI1jgFpKO6i/PSOAEREWipJu210TMXIE3bA1DsEnwjlZRDstp",
-	"b7yZjE+mvNfyKjZGxgBSPVW8Afp6V0g/ct07vhtIvpVRo0iJG+zbZgF7DT/HMUsh5+/Z4rNk6RPBey5Z",
-	"aq2+cUquWQ07oLP46pot17ouTSZak7zF8hgTseAE7m+hBTk9A2eQejimMS8R6nh01fm93Tha/PP2+vdg",
-	"eDht/+P2OGnNfolO/vihK/81Oe+F7wP6cf46/m5UGxKoV7HpuDVUK8cFL/rZFvcYvmH9wA6P9m0uewbq",
-	"O9/7wFLggTxcweFm+QMm3qFJfkVbwChOFEt9NPFipB1N4QCM8be52nS6KrdjLcUYwa6S22F+yBwpMAtQ",
-	"JGpxKxI8QMXCaJarPIph3QrK0S93vidAPkx2WLtM4pA9IhA4wRmszuQE4kimACzwAIDllAzkRKTGMtHn",
-	"zyGLTb86gpIt4Bs5RgvHCyCkAU9mVyHnA/J8jZW5z03ShkTMmDIOK3j1/r0kIiWh0EI0Gt6NtaiK+pXz",
-	"crD1iTiUQfkKIs+KdLPWoek8WhEfnd/2ytyrZFuW1pxlvQFCrhPZgKANHtVwAse2ZunAz03HiOeXNQzz",
-	"Awoy93OjnhurD1psaZ2PGv0vG/MWi87cO5vCWZ+45swInm1wqLaCINj6xj9nt+ot1CSrBI7u4uvGRdbJ",
-	"Sh8y+XDFHug4i4EyZrMawOW+v43AM4+Ct8WaN1eDj1DIM9JCeiVs1TsHCzFLScJoCr5FvK2s4Zil6DuH",
-	"gYqm7GZ9XoRxql3lrpF4Pdt9gPpZHwthHDJr76UztOTKOWTrtQpA+VKJ4zsNmkHbBvPpD631EX1a2e3Z",
-	"sD54uY6t5rBSdLwqtMPxUZ5Zp2PufLAOYXfbtsDQUNywgtKW+TUf4LQsxyzn+Ffez2pcWE9Dci0kQEGy",
-	"AQtOKs+URixLMLmXDbVmMHfSHTKD1uzkZ17wJGvKwshcdouBpwBQ43fYPnQn4z81Jv7trbw7QWAbu+9W",
-	"mvY9Jn+QgdY9nw2Y+ORmIpcKHiSG5OOUFM0PqRg+lRCnqZ49k/qk63OhVyZU0SS+YZg3BVmZA1fkgR/B",
-	"7kejZY2cU4KbmWSfMfpmXxXAJpgyXkfy8KP15jpRjqXA9ay8xWqvpx0rln4eGyrmSsYRIzE/Iyz3VmKw",
-	"i74NYr4yvnJtJY0dAtJXBen+aqpnQmSjb/zFM5bKkjF6Xa2O8rTbzZGKcUqnp2Tg1qAd+GRgSn/oP/k8",
-	"SfS/etyB3+cDJcQV6GbwrRBXicAn9d8jtrB/Tilf6r9N1LX+U2MojMFuVUqvYD/6e2fmrGIbZAuKuWJX",
-	"zld9PqiW/tNPFktZ6W/qS87AEG49JP1oVvFTf7ClTXFdWDsSKS2rZjYohxHYSimbSC1DX98JvlWm8k6F",
-	"0X40cec1J0nRRDWlSxKJM7wiswKekTBxZ8bNqn+QTnTOlC5ddoFFUHPGD9UxoWpqrY70CS2npiD0/VSl",
-	"XydxOHHzysCQXCX3m/tXnX5osplTN7hyMJ8gBX6dVvPSFWJMrQEoAwFpS/f0LThDgq5iiu2ujz9v7ZBl",
-	"rtj0amP5jWo9jXsml9dIMbvKkF+9FrVZbTpxtab2Rq0p6LhaU28fWlMpWaaSoVVbEOVKTmi7d1g//ITd",
-	"kk8/vmy0e4eFMLqs1lp93QWvHbYPh93D4eHxaBTq/5ycDLu9TtiKOkG31dH/b7ejo+Cwe9wZjmgwOjmm",
-	"PXZ8fNg+PGRHlN1bxN4KH7dLUEUZuiYX2wHa9prgRjdUmRU9uURe4YX3FxsNn8zBXxYhy3P9uem+j519",
-	"GwQ7a88l1aY+U9MUDbH1BrbSoKunvMEYuF6JfHD2bwVVMAs4t2TuXpjK+AVWGm/3WAbqzLHT+kEQ5MGh",
-	"0jjD3Awl5E62f8IkVqyumNQD7ZT7rSm1spzUZ1lnz/8kpgwCeyfCJEPkFVDvKSuBeLy5yFJrr1EXTsLq",
-	"igzUaoghVh3dvJlnEurBOpVKnQI0ccKMKktDFd+wFbtt32O3e0l+3XiNPZpvf2fX9/a8qOTGbtp9yCcM",
-	"UqiJCYGv17yxe0QIwmkDw8dp9+orhCFL5jmjdj45rph53/KReADKGHGwjDXu4DWqpGMIpnmE8RPUpqwv",
-	"Bkmex5xofSRhDbu0rO/Si/p4hgkLr+V8urW6QFMVj2ioyChOStzsZHR8GAXHrePjbngUHfZOaHvEKA3C",
-	"Xo9GQatHO8NRd9QatofB8LjdDqNWLzoMW71hMAoCGtRWQzNRtGsi7pkbdWYLN/15xS22ugMfOfpwk5a/",
-	"a/jhfUMX1ntwMvxN51nZLRHNQ5O1aBFtd9+NiSCshT/UpITmHIXeUXKlwwabn2Vl+UXCKMjYMv6DXWHV",
-	"/voo/fgPtplmeu1u+/g4cA425uqw69UFY1pEuRquCW0DSc0+SeIS9NB2eF9dvN6ct7M7yx6P49jKuFAB",
-	"rjn1F8iqCIk6mcVw7ae67m3060orqVz/nk9EEu1ef6pw8W2QAbKF7FUMsKMWJAEgwHCexmr5CWrvw0aG",
-	"UF3/5bwu6+glzxsDgNhMJRls1Uph0CT/y5Ym+QAxBJSrPh/Y2qQgqpgf0Vnw4edP5+QAvh9gVVUI/hQ8",
-	"ZE3ymoYToo+Qopmjzwe3DQufhhaZB8A7TVY4aIJg3o8VdjY7JQM02w/MYskgs97nXwEhGmcFdijQ3MV2",
-	"IDCwnyg1w+LosZE/QsEVxW58pl+j3eaUxlzRmGtRryot0PHb0cu3WnuWWlCh4STmrJHpo0ZN9sk4vgHX",
-	"2wp92ceqWGvuTHTTFC5bcFrp2xahb3LP+7zP//Y3Yumtz18Xiun4BOpHSoj8g7oaPuhQ2KYRkTILTiWS",
-	"TlmGglACDF04A8yPrpbZeaHXBN4qKHeZl1YBD5mtrTLo8+e2poxPPp+/0q/N08QM+/njO7dHBXhbWGRC",
-	"HjUZ5buEWiN97tQIgQeaWIRkgFtLYqkwyQdrohRKD5KB9VDpVWGmUdExekoGF33wh/Y933SFkPhnkH/T",
-	"9y71Hi/63u9zlppHMSwXfupz/duMqgn+BF2bLgcvfELJZD6lvJEyGkF/gRzKesc5WuUPgFuv2efnWQkg",
-	"zIc61XD5t60K9G90+P5bf9VoNIj5r/7YDQLyb6zhuKZTJXkul1zRW5+odM4RSj4xnkvy+fxN49gnnEml",
-	"cV0JQSLGZi/sDC3y791akwzKjUcsdxpkY3bMqlf377NPdnH2vFUULCD7xvSMIs8h3AZvXUI5mXO9Fl7V",
-	"AbIl9MwSnBZlKzuUIT4PoDPZgGADEkDHLMVrIiKZDX1iht6q5SR5TjMBIpNLsA8TPI1VwuHC97GINJxS",
-	"Nc/RTt/qlFCivmfQM0mSeBor+1avBpGqnT/M0+12aYvb9KAgz42z2Sd8niT6HKex1DQQmYphvglwwJAp",
-	"jYmQPQOU6tsKEvrrBEIBnHMGYkVt0MChl5FGoe/gmTmxct/BLPBsm/aDdoYOImdNOy3yXDJmqv1jZuUB",
-	"+t9hdWVuTkKapjFUiieD/7dhPNONt99bZDvNqp5gDYNYSwFaFMCCA5CbIDjD+zKJQ8Ylcy7Bn96eFzqU",
-	"yNODAzFj3DRcE+n4wLwkD/SzUGJMoXEWr0ZHQD31Ws2gGUCk/oxxOou12tEMmh2sUzcBeeZA/2fMVF3+",
-	"4EykNoi9mEs9n5l6FXE4sVC1qVpN8pLLhZZVNNznXMUJoX1egj1CIJNP3kZ6xwD/V1qE9kp9lttBsH3f",
-	"GnhDXEN0k03JszEFnptvbwRho2U6iqPV9uq0tHIiNeZCZ0BvFRrZQJW7dQ2v2nvoAoqi1XYNa0p5z+s7",
-	"gOYnnSXPW+PQne91g96q2bKzO6h0+bzzvR4e5voXiy1h4a3O5reydoSu9I4tBXNU+NHJoNZCKh1LrTD8",
-	"oBkMTbxL/e6BtXbVkgZyhayRSiU9HyQpWzbVdugqIvuYqZd6igcjul1ovr+XSZKb0uoQPrPkJbMJBS9/",
-	"ELR8z4rRVyk0IQuare7hCXhprkYp+907Per5HhQPuZrS2ysomOGdHt89PcbDBnbA+kKXnxU4X2OFzKzY",
-	"f2VsP6/uq66ihEMIkJ7pkMHBF5qO71YSAyjQUJckKzJbmlFfCZkEkFEN6ArdoLuKNuCWSumUKWY6j60P",
-	"Hq9Mq7U8kP7QM4qXvN5QqWJYEe+1kuqd2hax5mKmsJzcvIDGtBz5HN/mYXdDu5+7ywfTvF3xR9MtMD/t",
-	"8l4qtF9L5H8OBR8U17IbPW8i563akQFdd7ciNOzk+xBG0G23N79Ybtb3FTCQ2j5qu/AQCEhs2NL1K3lI",
-	"Xm69WMfeJwNQgAYEolI14vlEzNAFlSxtDq6QzChinPW5sYUMmuQDNSUFB040zQA9XRDrQSUZ2G+VIGOm",
-	"8mAawTFLqc+zEBrTApSzJnmJ/nJrvXHtY2hKk2BKcyuVoWTV5+mcGy0T+sIAX2nQuZoM6iRjzcSyBgSb",
-	"+OLPCA9sCeCoyAiRIuvLm5cA0wPtLOd6Wd+PnCp3bpRSieJYEVUvoD5izDWlYvUwMkvZTSzmEsD+TBYP",
-	"8F59BOo2acKr1nBzt6Z30Di5/NLyWyd3Df03bYwuv7QO64p6V3eKbiup8GBMT55KVFY7qF8n0EBhmVmV",
-	"Vf1KHmkabKp8+vD7Z2aSDIpMwqCC3p5PoLysCT/L4tLqLiTkCxfFoJtVVwp2HzO9wGw7rgC7V9U1paqq",
-	"dnnTKGj95LY0WjWpTZFxW/1gZx/b+MTR/i5LPTO2Q829X8C9TRdwzpT/BzDr761dLuBqN5SaaziPpct6",
-	"aHSD1uZbqdAvGl7a4ip7YxMs/jJ3dPHKLXqWLi7vCnfwu1gq54J0Llo4Cc1oS94dLcJmyRZ3vjcTsube",
-	"/adm49I2ohKFhnXVrkPY77LakOe5SLErSOZgpdP8fWN6fFFo/AdVtala22ezz6mxJKkJm2K3+6wurWU2",
-	"WchEk3xiHO3oxtj26tMv4Kg2noc+NwbhVCxOySCOfCj8AA/rUX6iEcP6Hj+9yzqj6McsYxLcB2ub73qS",
-	"FB1D7YjasEyaMhOa+SI3i7WDtpZkoDxLJjv8Jobwdqxknw/eWRdJk2giI3Ke3sQ3DNLWgGOdQg8njU/p",
-	"fKawW5z+bQ61XtGpAh0oZzOomAplYAR2Rs0t2moRhwyUM/jBtl/MMcCet9ay7NnGsg+VN50OM1BZ5umk",
-	"ITyPrGsR6mVMqu9EtNzxIlMLUbzHzhfCehELphPjyL7A5rGYkwLRuvdssaqlAxjpKB/pQfG1d5f3YN9Z",
-	"/QeTcnEQyptCA3DPUEmfH/r32mifH/kP2VfuWKZ1cWslEic5hfs5hYO7dhs6rqmmUK9cxqUGbc2KceCu",
-	"ImO1d0RNI2EXsPOfVuquSFHbC097EJwckSjTA4xE1F5pCn8ZhmyGjVXX9nFvBw/v4+5onPegik2mBc1r",
-	"Y0lw6/roEevg1N5tyh4WZCS0vGG5flGPcVZ+UHMq+T4qaApSzxZCyHc0cqq+PJk89mRGltYWa/tAl4mg",
-	"0bkQ72g6ZvhebxtAZPm+P7EopufLGfuLWXbWi5mftGxhU0g1du4saBbtPQdffhNDLcshOSRM1aQ1fA/f",
-	"y7IYZNtWghATY51mLHkZj0wmAlKgZu9GGjztc+qqofCyk5csURXF/t6ZHITtN9ziJlgSus+NnCQVXfp5",
-	"ZeQlyHWOvPusEHWJpjEhs8ablEd9vrah/FgwMAigvGvE2mkuMmag0Uvrc+hRpGUo06tay15WPHProsOP",
-	"ee7GhEo0PWRwA8mLQ+MXJ2JBLx2eS6A0ux5sG+muz+vFO7KbdIfLLkh3D7JVhJSHLCnfpC+L1gojKZMJ",
-	"TUaNBV0+7Ir9mu0Tqw0N379+9/r89ePaGqqX2uPcz75TcKtAKf+Zl95XarV4BaRntGIN/wddLf5q1wHm",
-	"myLe+qblpU8sKcEC0C/vlJqvuBz3x3IsHRY4zo80GRHTJvu/jrc8uhHzqRjLNwbylAzkDapKD+MaJWdZ",
-	"3WLzRw7+IYZvv/fuLlcIsgel5PiNLKmcRF7Jl3dE3Yqfs9nne3FfQgGAPi+5L7HNfNGWt2QKpFv9LYZO",
-	"bPJHuvXSNngm9+Pqg6IFu3vyOu2qJ+//2c1vVxDyV7jvwP22o/8OXXaOA+/P8OC9XOmhK/mzSvX7tnDd",
-	"QYGgrPQPGE/rLqeV9XYeo6ZNqYRNXVEatwbNPgrHuF7Cr+qudJnafbyBq4umrPUKlktrfLtWn+ha/aAP",
-	"QE1SMR9PCDVX1azAx5/ukjVR91BQctWFmrvOAmPOMFUYIbMqpCb5FROk9O2ZJL6R+CEJBSIQ+1yk4YRJ",
-	"lVIlUutJk66lwlguYglJCLL+6rthnMl9BO7aLbuRu1hWs8KCMzEcX3r6eD33lHbgDMVSpyvEanuOsSSw",
-	"vaePt10T/fbOnDdWHF0ZLu7mjmyFxtido5KSYrNbDEJq1EajYKHoUp/3go41a6oJ1fgNI5AhTbTSnRLJ",
-	"eAQx6KNRHJoYOUHQwYuD16K3fiDeD35nsMiBiSbpdfiNL/1p+G2m3zOC5+kUCH9wduLJ/LVjyz9abNlA",
-	"HdO8L91KhSnL27KN2Iyi9CEV+vDZXKKDmN3OhIxt6e4pVeS5Eaz6PGgGze6L0yzbLZojakMoP2QlEsWm",
-	"s4Qq5tuUQYxKgQROjU5+n5u3YQWjBPvmuqL/cIlk62dGd6BaOvaLXeXrKjgW2ptDX4UZS+16/UKpeKBn",
-	"iHbF+I0fBEnnHMNfLcvU3w/ncRKRmCM0Mqd5xb5l26dsJGyIBMjaSOSa19/Ij6/ffSBGZL9yQHIFNiHi",
-	"SIBQ6tBfAapibcg+/xs5/9eH12sGBoseS/t85SNfYJq/961C0fd8Rcd/76OW0Pd8M//f+16r792RztrA",
-	"gs04B5i2dbyAQemv6mJz9jjNMGMF+WY9wNZkQ9W2uDO15mIlK0FjGhEmlb5r6KZq1locsB/aHlIDeU3w",
-	"albeozY7cJ2aWyxsUyxnUNMGzgmRsO3o2o+gD2688cy+drjrSv3oVuF6uSnc/TW7P41QtgjGnFpktCTz",
-	"0aB8vbJkKmA75HSALKuhgbQ6uSrvN/kw+tH832D4A6nHYnYxbA5b7GAFj1WU9Hjk8ycRz4Fd5q5EtBUN",
-	"PYRy/tstHC5H341AdzVlwHm+11iL5owa4j4wONxwilPdfxLfM8VnSz3w6DWThDr1plle2dXGUZuSQUZ6",
-	"GhhtkyoyOHBKow1Q3hxgrqQJaB4yDJPJw4BdlRVyqVnkdACIJZELOpuxqM9jfkaqQjUZxTyWE5sk4ix8",
-	"aZuOg/TgYxNLkQnmaJzRwn1WYWNBZ03yiSmFHd6hDlXqrpWSVCTJkIbXddKxZKrYc+BBQcV2ppLuK5IE",
-	"Yum1Hm5X1nL5pGMf3sH2WtsrYQVfqWuHsCluNbjH7ln0XWX/v9gtmzoRj3dDtHa6IT58foIbosIC9n1j",
-	"ZJkXYmHrcHjfQkL/O0JCd4rwBDt5fk08j9gsEUuIobQM6sXWlyaWYVwl1B64VQPXaI7V4rPFQoKOEjll",
-	"ikLBsVoF0ZZL3IOQW5cXcpMPX+Fc+Va1npjVot1HKdmscuweyr9uw2B3K4eT1Sg1JRGcaqJZTdBCwc+s",
-	"duejukN35c/Z+e3AmCvVOdfzZvlNoH+gzk0zZdghxT9fvLeLOfhi/toq3D3jwT5wtqy0rvUAFSzOVIUT",
-	"loUTjURKYpUnUVKTG4l0RuY8YmmeuIfVbonxdgIrxfif82oqp29KIGZ1nfXTed5pNeLerwk4f94NTl40",
-	"VwR2uwL2g1i0ma1eyGzbxdRKmTl7Pgw6QYeydnt4cnJ8fNgahqwzbB+POh3GwtaQHfWOabvVCY8Pw5NO",
-	"GBwdRkN2Mur1jsNWKzzqtZ+EPReZ2hr2fBy2RgFr05NhJ+qGvSOXPZumJPfhz+3HCBq/L4M+aN+DRW8r",
-	"PS+otIhzhnEAsTRlICGW/D80TCU42fziK1Mb82u+JL63QeZOT6xd5Fh/lQ02z/OxAigy7ZqaYTZ7ybGn",
-	"1Fpj98YHK96MX+psC2tLvxXaJ/xniKylSv+2Rf/pF2/UMvGDfD69khaOrZMWxASGeYRhSx9NCG8FzZO7",
-	"uyeQg78WKfig9XhM9psU/DCz9q68bQ+Sr7/xYcvNVpqnIUQU6uZmgi7WakZXh0HAASbzo0na+pOAyQ7I",
-	"Io0Vky8IlYT2eZ3NADhFoSZInirK2aJJ3kZsOhOasZ7m4jEQaZ9jJWcTa9UOgjO3oDM2M+ZYfrrghEsZ",
-	"FDE8QWna7q3PY5nZxJ9jyIBPLI99Yc3klC/VBFJbrWh/hnU9sOC34FA0g/Z5t902ZnbKx1jDW7/XJJ+B",
-	"o+ghstreU3pdSE41lt4aqzeyo10t3iJUTDWkShmdFuND4EARXvpYDCzkQeGIX6wJuzgvvF+LG023d8ww",
-	"5hRC7LcKwig0L4EEwSqKCcVMr5F9m8UBv1YoK36poPg3peVxlZZ7mPx7X5nGkrMusmCalZjaPcZCQGWh",
-	"NxDcuW28c3dJncaTXaVi41zfkHXfyPrKgH0Txrb+sjq27Sv+V6gIt7Ny/M3dlDMLlE/ur5Fvb3ItJ2Y+",
-	"lbBbW1bvXXzNysEWtu1ujburWC8PGp3EXCpGoz4v1dkVnJ2CNBpiNa5cFs3KnDiPumU7sELf9lXZdizb",
-	"Ycb9NVaTfcRQJEyabzfXZoM4ajjlvRRS87NxMApWQeW9SIOZpjFNCGdqIdJrCGUZCjUhH5bnIg0nIKKf",
-	"My5F+iYRix1rspng6Q0RHBgznjeQ3reYapCptRryfn3wyupmGuVk0ZjP5upqH0e1Y9JonjK6IV+0lSeL",
-	"1mSKrnsVyvq5+3soCu22xdbWWwzWbrE8MCQcrzF+bWXCqi/29og2rMKVsDslbnLtYkd3+yhgKaR4YFOk",
-	"WOvxs7nCRP9vwTjfgnGq0tE5zVoWSisdYOfCqriUI+VWNdhK9u9av8avLB5PFJanQLu3T9DiDWzoTau2",
-	"yD8R2FiRadYP8CKSKb/PjY3dh4wmYNUwjP49iUOWtR2B+B0ywF59AyJZAvvHagqpOutzW+M3Vj7Rq5mB",
-	"55qmjKRMzVNeX5RizJTbtHeL7iF6XLuqFLpdYY6knqNYdML6D+pLO+BWvK35S77KN/jmPio6jObo3ygG",
-	"5S8mWsjDzdVd1yU8gWOrvVoyx0m35DnpHZYdJ72C46Rzl11KdozjTtn70iuNcXzojnF8t+E2yxbXKw18",
-	"dFJeXLewuMO77B7MFndUGqNb9gzpJ5zFQQOkUPDRHEJOp1Sl8S3IsHSImUMPN1vYQS8uem0/8Ft+59K/",
-	"CPxW22/57Uv/ouW3/KNDv3XpX8BXfufw8lLvreL3am92fLULIGprjgYEDLVAktlVyDN8aJVG6xTGcjxo",
-	"WjCQE5FawSiD9nFphOMysI/LwP4T+k25VHJXBGtObsgF/p6zik3Etg+n5J8Ki/8pbXkXGSsfZWN5gPxR",
-	"w8iyku2WgcfK+IzspQKdjZv/le16HMju0qTHyA+AprU2jXM6lrmA6/QsdgdHNxg8gBWqULohsSw2Y+5z",
-	"t0w+lsgnwyWhRM5oyJqFVOJQTLELQaV2FnTmMV1H8x7DpjZIIfcaAo3hdmuSX62hw2Rq4/fPZDFj27RW",
-	"pUNxwwp52WqSMjkRSYTp2oqC/y7vBw0tBAbsFjKoB34575vQRAoi6VKa/pkLkUbSuvdSGiqWEt4Yp3Qq",
-	"wfwDgNMQndKIVdetP5kupq/1nBw7B7xo9vm9K/Lntp8+Lxt/zkhBPONLLbhNadY2YI1x6EEWIQPQauZu",
-	"1vTbPJE3+VJiRjpkxPQdW0w4cQbLfj7tmCr4e7QlAW19s2X9ObasHTDmfpYsltObIzxvkOlyfLvA3aTx",
-	"cK7M/d4LtLxjHtFz68PzveuYazLSnEJf6TMKC7joBn63e3mZrT1odjudju8tQLHzTlvN1lG3pZGgPE+n",
-	"G7QL81h0Wj1Zu+N3emsmC5pHx73aydrByaE7mcHSNfvq+b2T4lQnnSN3qm6729M6E7RACdlMeaeNoNk6",
-	"OtYYKvQsreZR0NJS53+0ufFrtstZpr8rC/wLWJKh5GBef7C1sf6gVkzz+oPtv5ZVOWget3Yst+hut9X+",
-	"q1uYc0z+ZkN+BA/7t5YdD2jZ4dqQH2AurutLsbZcl4O1TlYSNa3E6hvF+XXd2/rcaI6/ujqIG2RpKxZj",
-	"xCiMv9BfaaUuryXlQz8LKHSnFUmO4ZtmjBeoq5nwTtt5Go0GuSp2ipWIzb76HMYhIoncSgI4LehJEGdF",
-	"SThPU2iJy9kKu3S5QOrDo/5N7FXhQsVZ9O7Xemi/FevdsVjvk5fqdanx8CGFeDdGEZbLk3+rw/tVM/uX",
-	"1RN7eK3e+vZ2zySJI4iSRo+kVtPdJt3QVM/GT8O3pTrth/Wd9M3lsm03/Vb7eGM7fX2BzaVpwLamzoB+",
-	"xicpuxHXDKLrtaAcJvOIRU3yv2yJLkbD3ydiwYlJChgplprsgrreIUks1WeY/3HqDszN2BVObja9W2U6",
-	"G3xaSn1bNUarbowwbgwFmvMAmKV32oV3qij4J6T7I6h2YKVwoJv4J4z6lwhjfZL8fIuoliEhUazPuKx3",
-	"NmAItBau9Jg2NgKM1pigztmCvPzwllyzJfocrhmY7GNTv9tuyra+xZ64LJHs1LVzXzM2k1gdOVZSS5qT",
-	"1R1n9XYeZMLWNFPquQCybmhSngyJFGi9QnFV+X1rnH6VbWODZVZDVwN+G6vsXpIKcHskzCLfq4mrs/jq",
-	"muln1Xh01fm93Tha/PP2+vdgeDht/+P2OGnNfolO/vihK/81Oe+F7wP6cf46/m50rRmDRAf/NsH/W8B7",
-	"U6x+rRWi9fQs7D1b6LPehon5mZcoToGm/lNtDd+i+R/Szw2Q3TDlnfh8JqIdfNH/5EVPV1VJ+QiCBTZn",
-	"0G88k8DhTd90ZPkpC0WK3TmlT6Y01WKdkUiaNZXt9Q8ZD39gaXuYpJaH2d+21rzvI2EVuUadkP/0BTvw",
-	"fM3Cd5S0NvEoK7TjpfRNR306mkdCvA/Nb6FoGsrGOtGu8pihf40GmTGQtTqk2+qLNv4IGieX5t/G5ZfA",
-	"P2zf1fX+ukTYQHuMFWs2kiOaDqHSIkqckQihBEgzI5MD8GoYgJWH+hEaTrgROihumU3aAuzVbmQ/mt7h",
-	"xaDcBTXVSExB1olYkAVLEhIrG0AlneEx8qem1VklIrkyFQRf1QUrO8M7ls7qHG+5nIH3HZMifdO7R686",
-	"K0GYJzWJkSm17QyfpY5VBzczY1VsbNNvgob0sONU0ylMlQhxTeYz3F+lS58zGVpVqjMBAdhqXXFqtRH3",
-	"VaSRu8u7/xsAAP//",
+	"7L2Lchs30jD6KijuX2WpzpDiRZIlqrb+crxO4l3H8mfL8ckn6mjAGZCcaAgwA1AU49W7n0I3MIO58SLR",
+	"srPrra1YJGdwaXQ3+t6fG4GYzgRnXMlG/3NjRhM6ZYol8OmfYvj6H/qPkMkgiWYqErzRb1xMGPldDJ9J",
+	"EoWthtdgd3Q6i1mj3zgatYNT+px1h53wMOidNLxGpN+YUTVpeA1Op/qp38WwGYUNr5GwP+ZRwsJGXyVz",
+	"5jVkMGFTiutQiiX61f/vst08pc3R1efO8f3/aXgNtZzpQaRKIj5u3N97jV9EyOK3MHbVUqf652eS6Nnz",
+	"y1V0HI1oVL1KeK0JHzZdKW3+2W6eXpl/m1ef295xt2bR59HspeCKcfWKByLUX5dW/7NYEDVhZCjCJYkk",
+	"0WeVMClZeJZ9H0fTSBE6m8URk0QJ+CVk2bNkuFRM5nc+/jOa2W1PGA1Zkm3cLKuZrsvdLuPzaaN/aQcI",
+	"2SimSkMoChlXkVo2rmp2+zNM84bxsZqUt/pDxGmyJIpxKRISUkUJu9OfIsH7sKUY3iQRx/0QMYKv//nh",
+	"/C3BLRA1oWrApaKJkimAEFQJXZjBJRmJOBYLEqkWaZMpoxwfXkxEnMFaTdiAC84Ii9mUcWXni/hsroiv",
+	"2J3yWwPuQrXT6daA9DUfsYTxgDURCk0LYwMOF8IjkUypavQbEVfHhw2vMY14NNVQb6eQjbhiY5ZY0P7K",
+	"EglgrEL/W/zRIxS3eT5jnKQLIu8SoUQgYrJIIg3WSJE9SvDo9s8I5WTOb7hYcKKBEUlCyWH7MI9NnWoK",
+	"MjOvJJ8pvbMo0evCXu3HThUebbJTwufTIUtyS+w8ZoEI/W7n8PnhSe/48LlzJJ2KI7nH4ZhUP4gwYsBJ",
+	"z6NZCvL3+KP+OkA00H8CAQdUb+fgd4lbNMuHEex3cj6d0mSpt7wQRKOh1CerycAjSsyaXRLEVMpoZEbT",
+	"iDtLxJAOozhSej1e45bGc+CWUdjo69U2D7twhrO5vgcuPzc0BWo6v0golyOWkJjRhEd8TBaRmhAFX4tk",
+	"yoCeElhIYWJ9AOfD31mgSMgUC2Ax8PbLt29lSzMKPYuB3w+/Xbz6kB2NHk+TxYTqXy+7V/dXXkPMVbpA",
+	"+xwdN+699GNxo/n7LL++Rr97f38F55Ud9/9J2KjRb/ztILsXD/BXeVB1iPpt9+hEoJhqSpUwOnWOsNFv",
+	"fB4Y+A70+gew4kGjP4CtDhreIIUGfAvwgK8BBvqlzpU3cHY0aPQ/DxpDYJzX+t1rGf2pH+zAvgaDebvd",
+	"PsF/2vl/fjt/c65PIcd4ygTl8tY9MSL+Gj7mI2ve9zSj4QNeZLwRBw4kEj2gy08lsG4yobdswP1si63i",
+	"7gzLTXkk/l5xwd57hf284CRKmZ6hz74hG5GQveGKC8gDtB3wtfvfJzQHNLxp4Ap2AYGbyPMcZBtyJrhE",
+	"gv+BhltzCjhGoNzPDZYkIkFaiYXF+MuGvt806U2ZlHSsYWZvPC4UuaVxFMIW+mTO2d2MBYqFhPFQnxds",
+	"DQ4sg7hewXXE4cXG/dW9O/IPNCR2D/p7NRGa37w7/3ChMU9RNZfNQISs0T9s69stmjKp6HTW6De67e5x",
+	"s9Npdg8vOsf9drvfbv9vw2vMk1jfr0rN+gcHel/xREjVP2m32wezhIVRoBobE/QrDaJX/JbFYsaqkObC",
+	"Eb40eBYsjpvA9hBILT3XS8FHsZ53l8dkLip7Q+UOzN5zHaAhlGH1CiVLbiM+PiNTesMI5UJNWJLeivpX",
+	"RkZRIp3TC+zaCyeX7sk5tn+8evPq4lX54E4ffXAgassDs5UDs2J50NnxURqyJ3bXEq+jheY9Gn5KJCyE",
+	"M/1RJMMoDBnf6aGmYuGLuZqIJPoTf8kdrppoXGMsRGmNhtOIk0TEDOXYG7YkEyPJ3UZswRL4MTvRUbry",
+	"wpFmW3JJ8WMFJfa+2IF2d3ygL9691hB5JgEIZEqXQKahVoIiCSf5mmv1jMYw3i5PM3dqkZmFwLNnRDIG",
+	"RwREl5BYjEFKsgj4POwEXXZKGznxUQ9QPDW7fPIBR8JtrGGmR98sMzXwGNEoZmGLgHqOe9UEOGacJVFw",
+	"puVFGsWS0IQRweOllRzw9WdSA9Qjc45KX0bYEVLvLwCct0K9wOt3p0RsIJ87fvyO/PTqwt4U1Fz8gpMU",
+	"lOlh4+PXXKhr81zx2HEH5K1QxO7BOfOfXlVQ7dE3euT6JiPsLpJKemQ4V3iRghKhWR1uSusKyB1B9oE9",
+	"11hz4HlkgDA0DQI2UwX7hqWKdBsl+fDea7wV6kcx5+GXuLhpMs6jCBdaaYpAhaLJeA42Ba0DhGTQ4OJa",
+	"zoPJNU3Gg0aGJxpBRrDCAnpovMClr8OKw0djBU3G8sBZ4A7R460gelSSiLnSagFJmBTzJGBAxW+Fes9o",
+	"uPxiTJsLtA1qmo0FDVlIlkzlwZ/ACgrg17w4Chj5yOktjWI6hAt41UEc7eBS3S3gK3Z+RlSyJHRMI05i",
+	"qlgCx3AezR6qijC8c1HvJc+0ovusT0CfJZe9KxIKhtxySlUwIV1rawPjHhzkNro5Xo1rRD/NcWhsRHit",
+	"6NkljCIFPAXhsldnJYMt7VvAPFBMtHABBihmLEFDTSb1GU4skgrJD6W+3UGmXn7aFAqOUQT11+2gkbdB",
+	"AfyvM+uOMdDj11YdQpOjaw6y9ipO1TyhcTOmfDynY9acJSJgUqIdW4NnrljSvI2sWrXCBEXHeQuUl03T",
+	"bp0etdvtdr/bXz1ju9XuwoPtfnFy/eNJZ8WPHXyz1wdFbvVitzV8ORvzulfA3x5iBDPnvZUVLDthNH/h",
+	"GYOpK3fK8GsHvjcnXbKc0fFuDWenmeFsVGk4Kx/ThvYzNImlrgizodbDbFl6bDMCofKGhVq58NAO69jB",
+	"waZGuVwwrdaS15wYI5eeEh0crrEqkpsa+EgstBTDQ7ufAbfLSX0rHmE0mGhGvtKeZ5xTYBBzBMB1DpNK",
+	"cBsPUYVjSIwItZu3RracwNhtn+SM/qtcLveW6z1Ysczuxa20xqJ3lXaG3aAXHu7uLsipZ2fGk1hWxSIF",
+	"Gtim98Pj1DELLKNjoRWqSs267e4OEBspLev3v1ulxsiVK3Wa82j2MLUmBTPIP88MV34GIgcXKU95dvps",
+	"N1C2sj/OJ5LMTykSPaGjGGyIZg/TF+y+a5SBXe11E3F7042+o0s9yoUQb2gyZg/brzVrx3oIcJ1zctg5",
+	"Pey1D5En746Y9FReLiTBK86cN+5ARMOGwPjIqTGmPpSxUG7tiHpV1ivTJ5JxrZvnbLV98gOjCUuIFgd6",
+	"wQ1bwh9s0NgZppi1AB0InrsQUmXlhovFltzn06dPTb0VxpWGSU2sDKyRESUIdZ4FzpfnRQiGTdjRRy7n",
+	"s5lIFAt/YWFEL+CxhxyUeYMwE5hCBo1hMmjYuyCd5ozMJSPjP6MZaHgmRGWn6PxMkmKYjF2Gntezs+oF",
+	"2MiYjTD6UbT9YNdfPRNI5R/96LUS4hqeLVpEjHmAvMKdXghBcP3r3H6d3jfu9qvmUtkFfe81Hs6CduAv",
+	"2hH3Ss957m6mcMq5ja6zPHZ25EX6Qj5AI9dszm0FxpeRBdVgvhU3LPw2eOzjGeymaGhZHsyQw0LLmvX6",
+	"CIa0HMxiGvFa9lxakoOB6aPXU72ha/ihhIvpUwS2TWBVa/nN0V8gzMAvAscHPvMrjaMQvty5MxPvBg8O",
+	"TjP9tvk7f8qjiMWhy2Ycl1aEFq/SKRlrGB3GzNwOa8+o2/1Gz8gxIruRIFo/HCaM3qACh0O2GllgGap/",
+	"yTgdXx9XHJ+P4BhWLitdkfe5MUvEjCXKhBTaA6VhGOk10vhd/vfS8q3b6ZkkEAAISLX+MU8zSIxh0oq/",
+	"DaOe0jt3wg5ERRa+McghIAqwYSMjMejpEndwVXrqqrioc82Xi76zZ5IwAxzYx4tkLL8IfMsAKq0F9PT8",
+	"2zQZy52fzqtbliwr3IjDZXoqqyEOq7ra1blUw+JZ/lx+oCqYvFZsWg+NEY0lqzr0SLGpvicNNZehHIXV",
+	"sNQvQnrCGfF/enWRuuAhCOWz/rUZhfc+GUU8hJDn4dJEjLj37zFieRqQ3D1ZE6BseGblkmaJ0GB8JomK",
+	"VMzAeuo8RX4XEUcio0TOaFBIVXgppjOaRFJwMmRqwRgnEMSph3n/8u1bIjhJGI3JQiRxSG6jkAlZWH+7",
+	"3W4Xd5ClLwwGHyoTFVzMgKwNey8U0MMc9T/FsAyAF2QIHr7fxbB8iEFMo+k1u5tFCZPXtAJ+n1LTOYM7",
+	"7pkk8BKJ6UwySeY8ZhLOEUK4ZBr7Fkzm/AZj3s7SL80g4O1Cozy9QcHvdzEkAgygiZiilZNKM2iIg+VP",
+	"pXQz9U7/1zXph1Sxpr7KGhW4EiSMahln5Y71krTEaR5eMz1ejJtNHwrOqlNOppQvgYQkROSSoca2CeVh",
+	"zEKyZ0iJhYB7CBsQn+VNNJvpryWhMfjNza/7uVUfIRoWzeqeVfPLoFimkDBxQzkgWMtkz42G1CALWcyU",
+	"K6Nke8dx1u4+EPM4BIlsmPpkC9NX7mQU8UhONjla++S6c90Crep44sYZW6URQQ9bkVuFepGBD8pAAL+6",
+	"ZKvSBLNEjBMmay7GUUIDm8hgsRJwMX8QrSMXQmJugjJs+kanMpEGU0UawOaAK1QvwbKMPc0T/GbTfG5G",
+	"ob9vQ9cNT2LoFJtze7Qa8GeEDqW+qRf68CGtaEJli3xgtyyhsR1fEjmhCdymEP4wpJKRZM7RlQbcCdNw",
+	"0MU1rQRw83l4OjoJjodHzbvu3elNFcAhRWoT/DQP6kXoW36H7AdF/vL0/h9zNmeh7xHfTKr/lPMgYCxk",
+	"oa85jY/065M9cMn4wDl8ZDMmPw1HaXgNM4hWMuwYjZQBXLnbyZ4sX+tC0Xgtu7BA00ebSz5q17G8203S",
+	"mTahrk5laljp6jZAtyTtORlQuEVzLaQAcmgzd2Gtuv6/iBS+6vVU7nioIOuIJ0W1wo7txD9tIcS+RrxI",
+	"JVgbxzqkwc04EXMeVsi0+p16sVYaxzpgPuUkCpEvSiIWkHKVvr8WZCCV3wOPfI0vWUydRtx+k0KPJgld",
+	"bo602Z71Ss9Sw5rmbvYh4IbIGYvYvH3aXQHdYfmr0PSptMUZHbPyKf8uhrL2npYe4WzBpELRdbtTBUIo",
+	"nxpnd+o6mCeySsbS8+JvNnpCPw5LT68ugagLErHdk5MC+vz06Kh33Hb+11wvWxQODYCyM/X0BSxTbyil",
+	"bpkm7Mw1Av5CVRLdreDrTGviGJxnczH1eECAKplraAxZTBYsceRDLQDDE/Bjf8D9KcxzGV1d/n7la6mS",
+	"G0buDuqM58M/8jK68nPDDrj9RY+zl4iFhNc8Eoh4PuUye3q/RV7guY1EgmKaRGVdK5lsJBJm8vPYTCRa",
+	"fglJpDAOJ4+pOGNNxA385mWBk6iZSa2UAep6lTl/sHCKOWX6s1l9DqMuG+VYq2ksZhJi3laF3KXRcinN",
+	"lO/zAnFMaxDhnMNiyYwlzvl4IIPBMcIv2RHBz/ltXB61vY7X9XpX3mXb68CHK++y47W9523v8Mq77Hod",
+	"r+cddq7cJVfQJ6KNGKGfwlnNcFm1hHSoVcFMZVDkPxdIz+BCCrAq/voSpISPkiUPuzNfaN5H5hIzuPO4",
+	"yGuLPOjnTY0Hj3T09XPcI7FYsKQZaCk6ZkqxRHokjMb6sgTzC5WTYmGEIGoOhWp4D6vr4DUgGWsNm36v",
+	"nymC1haa0L9VgdW9rSp0pIjFoSQMDIQ2ws0KonkYpsb5qnF+vrh4RxJGpeBkNkk05AyNouhIAhEWOP/5",
+	"vyp1RmPhr53EhFBZjoCoUhXvVKM5GGdB7fjOej3N5EB0RcOOs5044sVAwGoqydwRK4xTBuwLKsmU6nnf",
+	"//iS9Hq9U80FP1683KH6BM6Pqs1/fP9mJVBrcgvWXc0Wa9KTzZ+DCyFcXCUO55wsX07s+mT9tItEoNKa",
+	"f8v6wGrstMNYS+2QeOMRqkjMtMwjEFM2EsTe4SBACPWidAHEZlW7k384BpYUVZpXd+CZfSB3ljdY8IFq",
+	"kWgWU54WmQCZJzO0Y9WWEdN3NZNkbyGSEPluMKEJDRRLBpw3xwmdpsVcgphRLaAodqeMYSUQXCXRcK6p",
+	"dyqkshVuZCCSlDktIlDdBxyED5NXmEbcRZzRxCNSGJkrW3UktQgWqD4uPp3L/AYh0mYHzyS5+LH5+h8/",
+	"oneGAL6bRVMpyYJF44ny0qhodyzYH41jHBDSYGQGmVk8N2o9VywJ2EwRGoZkPrNbxQlgwy1iTk+rUYGQ",
+	"Sg74VAMC4lMs8Pn4DLQuMVfEZ/iC7xEu1MQEKhnZKqwS+OzCkD5GdB4rrRl6dUJyuhElSMLUPOGuVAQh",
+	"nWoi8CaBaBqp8pBOlZzMRuwogEfttYpfmdFkZ1xvUDZI44I3NLngioRR6OktGNUnXqKy6iabYuS9EgOe",
+	"whgxzxnQYJFztOlpb4wgZ8S3f/pkImITJ1wFSgnytt4u4xCTBmJ31SHDGmsETVi+2RILUbo3VsdJNJ7o",
+	"SWFzZxpQUS5jSQOEjq1DRv+gJgmTetVEY4axjma4oSEjiA8yu5+/qVZL+WWbfg5tSwKSRdI6JCzTWiUs",
+	"9fvuextfCT/iAl467+ZtL0ftsjCeos2qk0of8vKMkWJRHssILARyQG62W53nJ1WG85KBHMZdtQ6ceA9w",
+	"E1huqhKGLAAVjozmHE5936ig4HplgdCslDpVipZ5c1DrebvT2WCRhYsScdyu3IWmgy1VckrVWVXqhmYU",
+	"ew0BvPUFYLkIDUNZxcXL5LhyKvfGsfcMTOHcsKvmcpwkvcN2d6PjNsOupCZbUgyvWsmgfFifUKLv+qo7",
+	"nexlKlnoDbhUbDoFrmt4qxkJ7ZxSEN9krvkgcwwKiWyDxj54HumApzIFQZHC6sl6JR6Z0TDU04DNFN3r",
+	"WrCDS59ldgj98IDv+UQl1N8vVHdrpDWvqrjPTcQrtB1fj4hrN0DZEwn+gcvc94ivl37N9Sf7ZHEzrmND",
+	"v9zwGtlLeSeG+bmsNM0ol5XKS8LSvcscQgV0ylBhoppSOfEhj/caSt/1ySX4hjwNv/0BF6ORZApKPH3k",
+	"kdYJQPUiMxFxhdcS3kXk1XSmstt0SQLKjYc1ZEl0a2USx4LS7Xm9oxXWkRe5tZCEcjT7OQvYwiCSceSu",
+	"K71315lKnKpqtQRTFCKNcUxDtECnh71ebyM6RX6wii/jExbHzUoK0z0/OXoAg7U8wqC/hUC6KC/P1ywW",
+	"VrHcnxmNq/L6Plk2Z4JyszJHwGg1vUzEAhMSI3TDQrjCfFZh+aj3Y3ON69bSYcaHxzf2YSdzfl3nek/m",
+	"1k+zZvzeqEtPg054NHzODulxu1Lzn+mL4FqyQPCwgho+4A9ERjzIxTMbX25uxsNutdu8hGYrnT4Fv86W",
+	"nsmyL9LAsrTXesR5cp+jwdfHhM5NYAgSTFhwU9TRf2EqiYKK032XGFnKIwkLtMqgyeDHDtlDmsMQMhMa",
+	"rblsoo8HowysZR7Z+a2Ib01sTkH/65Sn/bGDwuWEJlPBowDKpmJlSSvb6XXgkgq85fRRcRl8Pr2WWRnM",
+	"Gh3UPIEyBMIOtmn1XFLEytOOt+YeSHe24hCKO+08MgRFQ6883ftdQ7WAtNlO0zV4GgvywK8iPqi8/OS0",
+	"B7N+MHVQH+4dtNpJnvDcsSskDWNVspaAcSRVsqyQ5zeJ7bMLAPtH5hSnksxnmCZaYzBuX7RPtzUY80fV",
+	"xy7Lk8jyrzePYIFbSDqqvzwjbScgKhQF3bS7ImLmGrxhKxiCLTnnaBXFsJzu2pvJ+GSKey2uYm1kDCDV",
+	"U8UboK+3RvqRq97x3EDyjYwaeUpcY982C9hp+DmOWQg5f8sWHyVLngjec8kSa/WNEnLDKtgBnUXXN2y5",
+	"0nVpMtFa5DUWo5yIBSdwfwstyOkZOIPUwzGNeIFQx6Pr3h/d5vPF/9zd/NEeHk+7/7w7iTuzX8PTP386",
+	"lL9NLo6Ct236fv4q+mFUGRKoV7HuuDVUS8cFL3rpFncYvmH9wA6P9mwRhhTUaSn9UTS+gPK6VWzblPUF",
+	"q9hFEinBDVMI4MV5klasLh87pp9VZ4LAsFqrwzGhbLB+PH88F7+9e3X94eL967c/VUZiR3U+/3R8rJll",
+	"TXkYQqaCCQmjKZYozgcddFxluVRQfn0QQP1lka6o4rbAkt2r/YiGpWZwNduvYptpInb5QI1rCw/UP7jt",
+	"+rXZ1ftZha0W+cjjyAT7J0xqpRijYF68e+2ZcbBgTlqsemaGsYfg5U4hw8shC+hcsgGPlCRBHEEZsz0F",
+	"eIEfUYL+FxTyNE/sk4TR0AawZt7poQiXVVb72hB5qsgC4osTwceeMSPNWCILmGHLe3AxY880mzHF/dee",
+	"G85cc0pVpe3XV99ukXPIx5gyLZVKsgclP6gkflYhyvfIYhIFkzLoIMFZ7qMyM+ZYuXeT/KAXoIsra1dI",
+	"vfYsmBQlkKwqWTnK3pTKrwzThHJ3ptb3WZqToOgNk0Rw5tn2EZtes+fRzED2NRTfrqDYtBba5xW1olIH",
+	"3Rk4m0wUeTEMc8slncPgVWvK1yBbM9q77OFSLCfCej3yZdXnVmJfVv9ps2wyg68V2RP1+OGWsVuTOJFW",
+	"6NpU9i7UwlsreVdP0KkaehM02g5HENhfHkkcgGfbqEGZN9FtxbHobzmTFaJzXPn8i3hBlxiAmTkwbHkI",
+	"vERyEMfOImk5DREzyssRdnqqmmWDtI2STqVqqhV+Gm8l3wxpcMN4Dd6bHxGJkrmrTG2Mq9gtoJ5NSm+d",
+	"VLMpquVEwMoYz7trGB4Kz9VRpVSmp4pWSa2nf0qXJKBJsiyldVQJUzvWtBGXV1Lkk8FwFlMFHrC6RK0p",
+	"W4jk5hEYUy0upvN6KcaWDtTiWgqxVVT0C1O0WqWzJh7DQZ9BsTd4tuLCWCEE2LPGZ7Y5BAR/usKtxPNH",
+	"YNiafTyA+a/fyFbMHw7OvQGeAh9TW49cedGaBjaaUQyZKettFQhaqOtyCVdvd5sI9bVUYTBx7c1XhGGN",
+	"v81IrDakgKZYUE8Lq9IEjOMhTQbAeP8soMbPVa/1v14ewIYyVZQBwuTwD4uaQ2cta8usiQZ0NUeWP63q",
+	"UE0ULYpOClNdLCMysueXCrB6xP2u8PEa0Ul/m4+80N+oaMoE/AipHBra0qprjlaWz/7+3CgPbxogVW8/",
+	"LelY9InQMNLSmutV1dhkbAIpjW+aQOByTqtA2+8SO9nm3uDqVV8kc3ZGqLNYRw8wxX8wc95aIY7ave2F",
+	"SJz9qg6gjiZZrSpl6mu1RawagrZ4u0dGMVVQxpNJhYwwEYvmlP6uT0cTfT4fenWBYAlC9oQtbW3hQnHf",
+	"ArdY2XHu3i2hvdK8lVryzoyyro8HSksXanSZMtxb+FsAvltY0B6hI6VVvtcbF3dpQKxxo8BSnBNYjaDn",
+	"NXLvC25kkcycsQ2d47uV4C/WUN/dOVQBpHb3OY151fYfTKFrKVKlgNJojzS55lZ2EKbiYt2W6h5NZLlj",
+	"ht6nRpmrsLN8JzlsLlWvFF245XnrZcC0YWJ9bo0peJo+mAtQwqiVYh6ouRIQdnAzNLxiR4OtpLx6rEn3",
+	"uJX+tDY2Coa04uOe8Tc8k/sFkbHVbrU31Ygz6dEBes3pFvSw+jtfMwOXt1jZCoSUM9LsYP/f1LQAohZf",
+	"En1RV/OhJ6X5rX1TD6bV5pcg1hRedllVx/mOJTAdD2qWPcseMLndLfIJ455HUaxY4mE6C1YVoQlweJPo",
+	"0qpPE6mrY7cyOsAEsZXq2Jkf0qQxmAWiDzBitaaYHYSTYub+dZaxvWoFxUz/e68hIBYu3mLtMo4C9gWB",
+	"wAnOYKnNKTogmQKwwAMAlj7x5UQkJgp7wPeMtXJERtAMEvLATjCaex8UM5/Hs+uAc5/srdCXB9wUqLOW",
+	"DMZhBVpw1nwhEPxWxJhkZCLjy27+Vdj6RNEYBuVLiDzL083K5E3n0VKonPPbTgNZymRbjExzlvUjEHKV",
+	"7RII2uBRBSdw8ggsHXhZmgzi+VUFm3yHQVsPSxm9MBHumJ1Cq/JxMddsbY3WfOLqvS1XW8O+sxkhixds",
+	"+512u72xCfOC3WUO13yRnG3yenGRlcw8jYWr2QMdp/UeTIpABeCyPMe1wDOPWr/MdX25SkxlgpqKCypJ",
+	"qUTPYxvDV9SAMwmE13k1bAXbfUSobXXet0k+W3kvnaEtQs6hMmmnYNwqakX9dqvdtQZL/aGz2mrZb7dO",
+	"j6zpEl6uYqsZrLT2UiNqO/mYZzbBMtPubPKru23bU2coblkuQDXN4XxEgmaVT//aiGX5/dTjwmoakish",
+	"AcqGTc52rG5TGrK0mN6D8kUqBnMn3aIK4oqdnPNc1qymLKxCxO6wyI6V4I1FbMMyBSn/qVCTNs9o2QoC",
+	"m+S4bGSHf8Dkj0pGcc9nDSY+eUi8SwWPEkOycQpBte8SMXwqIU5TPUOVubruc23xSBpHtwxrRIIR3HdF",
+	"Hvix4ZXM4zUsykyyy3pkZl8lwMZsWkfy8KPNXHUquhS8b2kp//oMTztWJL0s0lDMlYxCRiJ+RliWmRml",
+	"7oiI19aSWdk1YIviW3UFiT4Zr8jaoMYVfQmK0242RyLGCZ32if+7FPw64rc0jqAkqWlzoP/k8zgGN9hy",
+	"xnxvwH0lxDXoZvCtENexwCf13yO2sH9OKV/qv02FKf2nxlAYg92phF7DfvT3zsxpL2iojCrmil07Xw24",
+	"X24qDs68XNse/U11ew0Ywu39oh8d2fa24AAUfBRHgcJ1YeNCpLS0T7JfTJm2XSHWkVqKvp5TaKjWYPne",
+	"1NiqOEmK4fhTuiShOMMrMm1tGwpTY8OGfoqYSacSwZQuXXZhGu2mjB/67tNwGvFKHekDZon8ihfHw1Sl",
+	"T+A8dWpogvWwTO4b3Y8o7e66sKaduupgPkC571VazQtXiDF11aHkPQTyPDCPyhkSdBUlkvUVtTtbVNRW",
+	"bHq9ttVAuXfAAwtpV0gx28qQ37wWtV5tOnW1pu5arandc7Wmo11oTYXCgKUolMrmD9dyQrtHx9XDT9gd",
+	"+fDzi2b36DhXMiTtK1VdY77RDbrHw8Pj4fHJaBTo/5yeDg+PekEn7LUPOz39/243fN4+PjzpDUe0PTo9",
+	"oUfs5OS4e3zMnlP2YBF7I3zcrBgvytAVdacdoG2uCa5NuSuyoieXyEu88OFio+GTGfiLImRxrq9b2vhL",
+	"Vxput7fWnguqTXVVWtMgwdZW30iDLp/yGmPgaiXy0ZWOS6iCFY8zS+b2TXiMX6DWeLvDljdnjp3Wa7fb",
+	"WSEcE+Kcq8aYi5paTCLFqhrnPNJOudv+ObWtcz7KKnv+BzFlUMRoIkzht6zb4wNlJRCP1zeU6ew0w9wp",
+	"zltTbbcigA46LK7fzDMJvS+droxOKEsUM6PK0kBFt6xmt90H7HYnhX7XXmNfLI956zTfzXlRIWW3Zfch",
+	"nzAhuyKJB75e8cb22e8IpzUMH6fdqa8QhiyY54za+eS4YuZ9zUfiESiTJVtUbQoGr1AlHUNwbcDvF+nD",
+	"V934juxFnGh9JGZNuzSbbIixPuV4hgkLbuR8urG6QBMVjWigyCiKC9zsdHRyHLZPOicnh8Hz8PjolHZH",
+	"jNJ2cHREw3bniPaGo8NRZ9gdtocn3W4Qdo7C46BzNGyP2m3aruz8ZAL3V0b1O0Z426Tm6wXwb3QHfuFK",
+	"K+u0/G3Dyx4aurDag5PibzJPWwyJcB6YCq0W0bb33ZhqKZXwh3xvyJ+wZ1CuCrNBuLvXkNGf7Bo7lFdH",
+	"3UV/svU0c9Q97J6ctL1NIrgsolwPV5TxAEnNPkmiAvTQdvhQXbzanLe1O8sej+PYSrlQDq4Z9efIKg+J",
+	"KpnFcO2nuu5tBlatlXRN5pZHRBxu32snd/GtkQHShexUDLCj5iQBIMBgnkRq+QH6jGOaL3QSfzGvqrD4",
+	"gmdN0EFsppL4G7WN91vkX2xpCq0hhoByNeC+zSADUcX8iM6Cd+cfLsgBfO9jB0kodCN4wFrkFQ0mWbmO",
+	"Z3LA/bumhU9Ti8w+8E5TARs0QTDvR4pwxkLZJz6a7X2zWOKn1vvsKyBE46zAbuyau9hu6wb2E6Vm2Ag6",
+	"MvJHILiigcryCyzXJlMacUUjbiLAC2dFx69HL15r7VlqQYUGk4izZqqPGjXZI+PoFlxvNfqyhx2AVtyZ",
+	"6KbJXbbgtNK3LULf1Nke8AH/29+IpbcBf5VrHOIR6JUnIfIPKn94GPkLaTeIlGkhHiLpNCuEAu2O0IXj",
+	"Y6hzuaXIvl4TeKugtV/WRsJmlUEfCX/A92z/DI98vHipX5snsRn24/s3bj9+E9tvQh4hlS3dJfRVGHCn",
+	"HwI80MKGCz5uLY6gHEza/yHXZo341kOlV4VVFfOO0T7xLwfgDx00PNMBX+Kf7eybQeNK7/Fy0PhjzhLz",
+	"KIblwk8Drn+bUTXBn2gy1t/ve4SSyXxKeTNhNIRe6hmU9Y4ztMoeALdea8Av0nYnWPuxr+Hyb9sB5d/o",
+	"8P23/qrZbBLzX/3xsN0m/07r0aSWFqfzOeDDnlxyRe88opI5Ryh5xHguyceLH5snHmSCaVxXQpCQsdm+",
+	"naFD/k24yDiQSIxpJ80KCAXDiW+4WJA9/9OnT03NnhhXUUAVs9zJT8fsmVXfsOUzmbn/9BihQPHDPHmI",
+	"s0PhGfCpwgLSb5gU8yRgZA/CbfDWJZTbojllHSBdwpFZgj5Kwu4iqSS0iQcAIuFgEulEhIjP/os4Fgvf",
+	"JLUBOqblLCcilOnQp2ZoW5zA+mUlDrwwRjFjCdyjqQCRyiVQQAyfxo7IcOF72DAXTqlc09VO3+kVUAL8",
+	"yibuWLn5DnE0jZR966gCkXw6g66nGmEOfpeC++bpbrewxU367ZM942z2CJ/HMeRWRlLTQGi6I3kmwAFD",
+	"pjQmQqVAoFTPVsvXX8cQCuCcMxAraoMGDkcpaRgsxX6ZZ+bEgDL1sseMsyQK0sCzkCkaxXhlQhh+VISa",
+	"GNsZeoicWR8TPL0lU2RPMmY6m2MV2QP0v8PqitwcSldE0BWb+P9v03imm6//YZGtn3Z4wHrttrySwuLq",
+	"UIdNcGb5aU2dLWQ06eUtyZxrRMaiWnLG6A0MX/M22TPVnX7teqaCyf6AA2sz4St6fewuYDO3XUN67ZiS",
+	"cKm+nb6W1e8acLy5pOeU68M7AJ72Pw+wzNWg0SeDRqvVGjTufaQTwyw1R9yjZEhDi5vegEc8iOfQIcLS",
+	"HgUcZrFkcFXse5rR6f/0PGA6exax4Gy9zJCRDDiwIXjjyNPkpv9z5AHCiQSwYi/NEjaB+HEUMFP3yMgl",
+	"v7y+MG2YUI6R/YMDMWMc+VlLJOMD85I80M9ChyuF9nKUVhydwWYm3XsNPQadRVoTbLVbPWyTNgER80D/",
+	"Z8xUVao2ZHVlcRdZKe/5zLRLiIKJRXRbKbRFXmQ50GTOVRQTOuAFckAIpFj3OtQ7BpJ4qbUaiPYyKKFX",
+	"1m23rSTHsH5okQlhWHVWcFjcQMCZrQhrwzwabrl3o5sYxd/R5a0CXqU4F+t4YynuFOgdNzIKm6zZnmqm",
+	"MVquDxr2Lcu6lNV1F8twoqIJGEi7yE43q3+dKWz3lUay0kmntdutve7eaxy2j+pmS8/u4BfY+1uhXmBs",
+	"k37xCA9z9YuvTagSVhKEt3rr33orFBYecBWqRv/yynNQ4WengLfWG+hYah3uJ83zady40u8eWANkJWkg",
+	"o7bSQ7k6PAi3tmunZkStErKPmXqhp3g0otuFZvt7EceZdbMK4VPjajybUAi8aLc7XsNqNtcJVVCrunN4",
+	"fAqOs+tRwv5o9J8feQ3oXXE9pXfX0K+h0T+5f3qMhw1sgfUa0utwvsIwnDoW/srYflHeV1VDA4cQoNiM",
+	"QwYHn2kyvq8lBrBpQFuMtMdpYUZ9JaRCWUo1eOG2D+too5HP5r5cF89fmhbSx7VAjs5qlLv0hgoNq/J4",
+	"7zUiPbq+IBvWOaoppuFafNC+mSGf424+Piz6mou+5atH07xd8XsgVJf2i3sp0X4lkX8dCj7Ir2U7el5H",
+	"zkV3kKfVSkSESEmXrg83IrQfxZyHj2IEh93u+hd/1do3HLzDCr4uAzmvIulteAjEiDZt5/RaHpJ1+863",
+	"UfeIDzqpTyBQWCOeR8QMvYLx0qZFC8mMbszZgBvzlN8i76jpaOc7AU4+Oh8h/IZK4ttvlSBjprL4JsEx",
+	"cWzA06gm6FXDtV5FXmAIgzWouSZLtG5KsG66jbJQshpwKGoGb/pNaylt0rma+FWSsWZiaf/7dXzxHOGB",
+	"HekdqwVCpFAIdQ7pZJbpgcKccT2TSeFSpQ2y/mPO5hCvn40Atke924bXQLW6MlejJtFBQHu+iGtKxeZV",
+	"ZJaw20jMJYD9mcwf4IPa2Fdt0kS8reDmbkvpdvP06nPH65zeN/XftDm6+tw5ruopXd5pWqkSDkbrjZyV",
+	"A+W67ep1Ag3klpk2+dSvZMG/7XWNNx9//8xM3keeSRhU0NvzCHQ3NRGBaahg1YWEfOEyHwdVd6WEgrNG",
+	"/wgjugyS9TXANJVUHHhZtYMcESYhPvkILrZk3aQ2a8nBdSUUjU1oWTun/V15+UDKzVBz5xfw0boLOGPK",
+	"/xcw6++dbS7glBmtuoaz8EY9jbltO+tvpY9OOgu+tMFV9qPNefnL3NH5Kzfv7Lu8us/dwW8iqZwL0rlo",
+	"4SQ0oy043KAuls1/ufcaM1FV3/1/NBs3wbOaBw/dWHpj4xzS4GacaPFHC08VNmayJxIsx5/6vN1Cmsbi",
+	"hi4eNG+bps5UGaHcCSM4+KwX04zCe3/AbTU9KHceU8WStGKuZTZZYVDygXF0bRj758sPv0LsgHEGDbix",
+	"0Sdi0Sd+FHpQiwMe1qP8QkOGJVd+eWNKXUp4zDImwT2wtnmuc0/RMZTzqIyUpQkz0bL7mVms2+5qSQa6",
+	"g6Syw+9iCG9HSg64/8Z6rVpEExmR8+Q2umWQSQgcq08oxwayyXymz0q/nzA5h1aj6OdSGtizGTTshC4k",
+	"As7ZcTKoRRQwUM7gBxpjDcMMA+x5ay3Lnm0kB9D4MXsKG5s8nTSE52FZkNHLmFQ/CKzduMVFphYif49d",
+	"LIR17OZMJya24BKrzWOaEARQN16K6YwmkRScDJlaMMbJb+dvzuE03798+5ZAOBmNyUIkcUhuo5AJCZES",
+	"MNLzbKRHhTzfXz2AfaclOUwWzEEgbx0QaakBqWTAj70HbXTAn3uP2Vfm66+s+VwgcZJRuJdROHjQN6Hj",
+	"igIX1cplyi8NjrdKxoH7kozV3RI1jYSdw87/sVJ3SYraXHjageDkiESpHmAkom6tKfxFEDDNqlzZ5t35",
+	"hwrhpvto64KjcT6AKtaZFjSvjSTBreujR6yDU3uzLqFbuOVQfxfDvB7jrPyg4lSyfZTQFKSeDYSQH2jo",
+	"FOJ5MnnsyYwsnQ3W9o4uY0HDCyHe0GTM8L2jTQCRpmD/wsKIXixn7C9m2VktZn7QsoXN6tXYubWgmbf3",
+	"HHz+XQy1LIfkEDNVkWnyD/heFsUgZLIeCjERtgnGjovRyCSHIAVq9m6kwf6AU1cNhZedVHGJqmgwmfOb",
+	"TA5qkWK9GexIPOBGTpKKLr2sMe8ydVJn8e/u22AaE5LZHVAeDvgqQZeMBXQYMtWjjVg7zUTGFDR6aQO+",
+	"oBJlKARpqGUvK565bbnhxyydZkIlmh5SuIHkpYF15gaR6KXDczF0BteDbSLdDXi1eEe2k+5w2Tnp7lG2",
+	"ioDygMXFm/RF3lphJGUyofGouaDLx12x37J9ot7Q8I9Xb15dvPqytobypfZl7mfPqYGWo5T/zEvvG7Va",
+	"vATSM1qxhv+jrhav3nWAKcCItx6B7q7SI5aUYAG57jCVLsfdsRxLhzmO8zONRwT4w38hb/niRsynYizf",
+	"GchTMpAfUVV6HNcoOMuqFps9cvBPMXz9j8b9VY0ge1CoV7CWJRXz+kslDBxRt+TnbA34TtyXUJNhwAvu",
+	"S6iDSvK2vCVTIN3qbzF0Yp0/0i1ht8YzuRtXH9SR2N6T1+uWPXn/z3Z+u5yQX+O+A/fblv47dNk5Dryv",
+	"4cF7UeuhK/izCiUVN3DdQc2mtBoTGE+rLqfaEkhfosxQoapQVZ0gtyzQLmr5uF7Cb+qudJnaQ7yB9XVs",
+	"VnoFi9VOvl+rT3StvtMHoCaJmI8nhJqrapbj4093yZpECNurtfJCzVxnbWPOMCkCkOwWUJOPjDlr+vaM",
+	"Y89I/JAXBBGIAy6SYMKkSqgSifWk5TqZGMtFJCEvRFZffdhtdgeBu3bLbuQuVjotseBUDMeXnj5ezz2l",
+	"LThDvvpsjVhtzzGSBLb39PG2K6LfbHdhLAJbGy7upvNshMbg/qWlLCGbcGQQUqM2GgVzdbAG/Kjds2ZN",
+	"NaEav2EEMqSxVroTbLNOVEJHoygwMXLCNKnDwSvRO22ZtwMt2MIiAyaapFfhN7701fDbTL9jBM/SKRD+",
+	"4OzEk/lrx5Zn3RxXU8fUNFNZpTC5faqgwYpRlN4lQh8+m0t0ELO7mZCRraY+pYrsGcFqwNutdutwv58m",
+	"IIZzm9Q2XGKiKFFsOoupYp7N4sSoFEgT0+jkDbh5G1YwiqPxRHk50X+4LCaAAdXSseeW6IfOLKWimtk4",
+	"nml1MWNJmpSWq94P9AzRrhi/8ZMgyZxj+Ktlmfr74TyKQxJxhEbqNC/Zt2xHm7WEDZEAaWePTPP6G/n5",
+	"1Zt3tsvstQOSa7AJEUcChOqTXg2o8uU6B/xv5OK3d69WDAwWPZYMeO0jn2Gavw+sQjFoeIqO/z5ALWHQ",
+	"8Mz8fx80OoPGPemtDCxYj3OAaRvHCxiU/qYuNmeP0xQzashXw3ZdNpS5yWzM1ziSKlma8n+RkqWgMY0I",
+	"E7HAZN60HTO6qVqVFodfcBmPTw3kFcGracWVyuzAVWpuvtZQvsJEVrjlOtX+shCJa8DrRr/7BfTBtTee",
+	"2dcWdx3Cf91lh+N6heSpB2l2X41QNgjGnFpktCTz3qB8tbJkipI75HSALKupgVSfXPUivQ4eRz+a/xsM",
+	"fyT1WMzOh81h1yMsqlJHSV+OfL4S8RzYZW5LRBvR0GMo57/dwuFy9O0IdFtTBpznW421aM6oIO4Dg8NN",
+	"p17YwyfxGpX9hX+hN0wS6pQAZ1mxXRtHbao4GenJN9omVcQ/cKrV+Shv+pgrmXbKxzCZLAzYVVkhl5qF",
+	"TlOGSBK5oLMZCwc84mekLFSTUcQjObFJIs7Cl8S4JkF6wLIPXKSCORpntHCfFj1Z0FmLfGAKIlgoh9Jg",
+	"ibtWShIRx0Ma3FRJx5KpfBuIRwUV25kKuq+IY4il13q4XVnH5ZOOfXgL22tl+4oavlLVoWJd3Gr7Abtn",
+	"4Q+l/f9qt2zqRHy5G6Kz1Q3x7uMT3BAlFrDrGyPNvBALW4ej8T0k9L8jJHSrCE+wk2fXxF7IZrFYQgyl",
+	"ZVD7G1+aWBmzTqg9cAs5rtAcy/WA87UdHSXS7WFeVhBtBcsdCLlVeSG32fAlzpVtVeuJaXngXVT3TYv5",
+	"7qAi7yYMdrtyOGnZWFMSwSnwmpZpzdVgTcupflF36Lb8OT2/LRhzqWDqat4svwv0j9S5aaoMO6T49cV7",
+	"u5iDz+avjcLdUx7sAWdLqx1bD1DO4kxVMGFpONFIJCRSWRIlNbmRSGemgFuauIcFiInxdgIrxfifi3Iq",
+	"p2eqUqaltvXTWd5pOeLeqwg43ztsn+63agK7XQH7USzazFYtZHbtYiqlzIw9H7d77R5l3e7w9PTk5Lgz",
+	"DFhv2D0Z9XqMBZ0he350QrudXnByHJz2gvbz43DITkdHRydBpxM8P+o+CXvOM7UV7Pkk6IzarEtPh73w",
+	"MDh67rJn0yfmIfy5+yWCxh/KoA+6D2DRm0rPCyot4pxhHEAkTXVAiCX/Dw1TaZ+uf/GlKVf6LV8S/7BB",
+	"5k6bsm3kWK/OBpvl+VgBFJl2Rc0wm73k2FMqrbE744Mlb8avVbaFlaXfch0t/jNE1kLzBXHLEhpDd4dR",
+	"x8QP8vn0Wlo4dk47EBMYZBGGHX00AbzVbp3e3z+BHPytSMEHnS/HZL9LwY8za2/L23Yg+XprH7bcrNY8",
+	"DSGiUMo4FXSxfDa6OgwC+pjMjyZp608CJuuTRRIpJvcJlYQOeJXNADhFriZIlirK2aJFXodsOhOasfYz",
+	"8RiIdMCxuLaJteq222dujW3sL82xInjOCZcwKGJ4itK03duARzK1ie9hyIBHLI/dt2ZyypdqAqmtVrQ/",
+	"w7oeWINdcCiaQQf8sNs1ZnbKx1hWXb/XIh+Bo+gh0nLrU3qTS041lt4Kqzeyo20t3iJQTDWlShid5uND",
+	"4EARXvpYDCzkQe6I91eEXVzk3q/EjZbbzmcYcQoh9hsFYeT6yUCCYBnFhGKm/cuuzeKAXzXKileo8f5d",
+	"afmySssDTP5H35jGkrEusmCalZjaPcZCQGWuXRPcuV28c7dJncaTrVOxca7vyLprZH1pwL4OYzt/WR3b",
+	"tnr/K1SE21o5/u5uypgFyicP18g3N7kWEzOfStitLKv3JrphxWAL2wm5wt2Vr5cHvWciLhWj4YAX6uwK",
+	"zvogjQZYjSuTRdMyJ86jbtkOrNC3eVW2Lct2mHE/RWqyixiKmEnz7frabBBHDae8k0JqXjoORsEqqLwX",
+	"ajDTJKIx4UwtRHIDoSxDoSbk3fJCJMEERPQLxqVIfozFYsuabCZ4ek0EB8aMZz29dy2mGmTq1EPeqw5e",
+	"qW+mUUwWjfhsrq53cVRbJo1mKaNr8kU7WbJoRaboqlehrJ+7v8ei0HZb7Gy8xfbKLRYHhoTjFcavjUxY",
+	"1cXevqANK3clbE+J61y72GTfPgpYCike2Kcq0nr8bK4w0f97MM73YJyydHRB0y6S0koH2EyyLC5lSLlR",
+	"DbaC/bvSr/GJReOJwvIUaPf2CFq8gQ392Kks8k8E9rpkmvUDvIhkyhtwY2P3IKMJWDUMo3+Po4ClbUcg",
+	"fof42D7RJ5LFsH+sppCoswG3NX4j5RG9mhl4rmnCSMLUPOHVRSnGTLl9lDfoHqLHtatKoNsV5kjqOfJF",
+	"J6z/oLq0A26lsTF/yVb5I765i4oOozn6N/JB+YuJFvJwc1XXdQFP4Ngqr5bUcXJY8JwcHRcdJ0c5x0nv",
+	"Pr2U7BgnvaL35agwxsmxO8bJ/ZrbLF3cUWHg56fFxR3mFnd8n96D6eKeF8Y4LHqG9BPO4qABUiD4aA4h",
+	"p1OqkugOZFg6xMyhx5st7KCXl0ddr+11vN6Vd9n2Ol2v43WvvMuO1/GeH3udK+8SvvJ6x1dXem8lv1d3",
+	"veOrmwNRV3M0IGCoBRLPrgOe4kOnMFovN5bjQdOCgZyIxApGKbRPCiOcFIF9UgT2V+g35VLJfR6sGbkh",
+	"F/h7xirWEdsunJJfFRb/t7DlbWSsbJS15QGyRw0jS0u2WwYeKeMzspcKNJtu/Ve263Egu02THiM/AJpW",
+	"2jQu6FhmAq7TRtodHN1g8ABWqELphkQy3x97wN0y+VginwyXhBI5owFr5VKJAzHFLgSl2lnQmcc0gs3a",
+	"PpvaILncawg0htutRT5ZQ4fJ1Mbvn8l8xrbpdkuH4pbl8rLVJGFyIuIQ07UVBf9d1qIbWgj47A4yqH2v",
+	"mPdNaCwFkXQpTf/MhUhCad17CQ0USwhvjhM6lWD+AcBpiE5pyMrr1p9MY9lXek6OnQP2WwP+4Ir8me1n",
+	"wIvGnzOSE8/4UgtuU5q2DVhhHHqURcgAtJy5m/ZhN09kTb6UmJEeGTF9x+YTTpzB0p/7PVMFf4e2JKCt",
+	"77asr2PL2gJjHmbJYhm9OcLzGpkuw7dL3E0SDefK3O9HbS3vmEf03PrwvMZNxDUZaU6hr/QZhQVcHra9",
+	"w8Orq3Tt7dZhr9fzGgtQ7Br9Tqvz/LCjkaA4T++w3c3NY9GpfrJuz+sdrZis3Xp+clQ5Wbd9euxOZrB0",
+	"xb6OvKPT/FSnvefuVIfdwyOtM0ELlIDNVKPfbLc6z080hgo9S6f1vN3RUud/tLnxW7bLWaa/LQv8C1iS",
+	"oeRgVn+ws7b+oFZMs/qD3b+WVbndOulsWW7R3W6n+1e3MGeY/N2G/AU87N9bdjyiZYdrQ36EubiqL8XK",
+	"cl0O1jpZSdS0EqtuFOdVdW8bcKM5fnJ1EDfI0lYsxohRGH+hv9JKXVZLyoN+FlDoTiuSHMM3zRj7qKuZ",
+	"8E7beRqNBpkq1sdKxGZfAw7jEBGHbiUBnBb0JIizoiSYJwm0xOWsxi5dLJD6+Kh/E3uVu1BxFr37lR7a",
+	"78V6tyzW++Slel1qPH5MId61UYTF8uTf6/B+08z+RfnEHl+rt7q93TNJohCipNEjqdV0t0k3NNWz8dPw",
+	"baFO+3F1J31zuWzaTb/TPVnbTl9fYHNpGrCtqDOgn/FIwm7FDYPoei0oB/E8ZGGL/Ist0cVo+PtELDgx",
+	"SQEjxRKTXVDVOySOpPoI83+ZugNzM3aJk5tNb1eZzgafFlLf6sboVI0RRM2hQHMeALPwTjf3ThkFv0K6",
+	"P4JqC1YKB7qOf8Kof4kw1ifJz7eIahkSEsXqjMtqZwOGQGvhSo9pYyPAaI0J6pwtyIt3r8kNW6LP4YaB",
+	"yT4y9bvtpmzrW+yJy2LJ+q6d+4axmcTqyJGSWtKc1Hec1dt5lAlb00yh5wLIuoFJeTIkkqP1EsWV5feN",
+	"cfpluo01llkNXQ34TayyO0kqwO2RII18LyeuzqLrG6afVePRde+PbvP54n/ubv5oD4+n3X/encSd2a/h",
+	"6Z8/HcrfJhdHwds2fT9/Ff0wutGMQaKDf5Pg/w3gvS5Wv9IK0Xl6FvaWLfRZb8LEvNRLFCVAU/+ptobv",
+	"0fyP6ecGyG6Y8lZ8PhXRDj7rf7Kip3VVUt6DYIHNGfQbzyRweNM3HVl+wgKRYHdO6ZEpTbRYZySSVkVl",
+	"e/1DysMfWdoeJqnkYfa3jTXvh0hYea5RJeQ/fcEOPF+z8C0lrXU8ygrteCl911GfjuaREB9C8xsomoay",
+	"sU60qzym6F+hQaYMZKUO6bb6os0/283TK/Nv8+pz2zvu3lf1/gJd8ra7WaMCvYZCDwCMPFEiEDFhd4rx",
+	"tCqz4fRywPd8zFu+VuCRudbcwfeIn/dJ+fstAmlEGLriH9x2fZJyNG/Ao6ysK9PHKiGj+fOgAZ8GjT4Z",
+	"NFqt1qBx73sQyWKCZ5ghtSo5V0QzKBCY/GLKnDyKVeKfFggaacobt+md6b41SpVKfKbGuEan1W61Gxvz",
+	"lvPShla26HjmVhjclJrPo9mDNa7zaLZ5xX7cSbpCsnc+Y5y85iOWMB5ApwzAPLd+Y80jJujrtrtR+yW3",
+	"SY/FuZ8vLt4ZqVEkqV2f2tLVtZj1BjscPQ6rcLVGH9kYE96kzYtWtWjZrgPRUx++bT+108Nf07WotkmR",
+	"7fLwTEJQ/5BK62KRYDkcicQ2Pndn8s/IUbuH9TUWkVzNiWzLoMchjNnhthjzPmsHtLarz9fCmQ0NzufR",
+	"bKPwUYNnaR+o3SDaNi0PLpxYS3R/QxrJXOk/8eqQnlvhRKL1ZEqXZMjSXFrMd9WiAxY1jDjxM4HEhwEw",
+	"gBLj9NG7GIh4PuVphOmA+zkHl7+f69CV921CNKflj7beeZbNkmb+1uA7ROPu7OIFyBm5iypqBJ0ffrt4",
+	"9cEpoo3hZXJC9a+XzQ4If6XrF2G/djA6Lozl5R7/8V2vmz2d9xu673mHxTcLE5m8iuydQ1i2K23uNPnC",
+	"kT5Aqo2pglC5CgkFJuw0vEa3cbUNo8mffX0XIbz4C2Hd+cJamzGRotnmcFMOsp2m802zOgD6rsSpxxaW",
+	"rWaSB4Hgo2i86m6OeDSlMblIIiW4uarxLdP8zHImJUQsiZxrJoX1Ca8pp/HyT5YMuOb3WUNBtoT+gSkT",
+	"66cVaMWIzGdECdJpt9vEhN4LzgiqUAM+Y4lxErKYTRlXq7jdS9zdY3ndkAY3DCJJM4IE/pdyrGvDSS5+",
+	"e/fq+sPF+9dvf2p4jTCa6rPqXOUZ4j0kXN1dwzauZfQns02Zazjj9tNQDOorvWN4pHnj8KqGXQK7K7Oh",
+	"rTmOgX8Nv8lh0Xems0umkwftHhLvV2U0kZ7r0Z1p6jOHVBrwbxAJLnUj4Pn6F5/swYVO/Et+5Xv6H490",
+	"9F8iIf7llY+iFHAbw1v2y2lIFi/JOQotfYhS8Mkezgdj73sluY7sadLDOf+l50RBsNyu30fBAgXBAbcf",
+	"s/H/deXvn6W5Nthjx37CaCkfywbGEZXIUWGFpulOflkt8slIj74RwnxMiVaThLF8SjR5wY2UnHbKMR10",
+	"bK4cHlrR0tQnN34qtsIxiRm5Iabq1oBTSfwBhtX3Ix6yuz7sedDwDdOXHkkPziM3V35rwAf8B7D1GIEd",
+	"9MN+tpgJoxqeforhzZ/hm+ZLZPpNjPfok7c+yvFDES4xbu+fH87f2vfFiLxNKzQipUOnT7qwigLZoyaI",
+	"1mCPowO0jDkKuLBm8/6ZwUqDXhLj+w6beooBjyOlYtZkPIwoJzGsMFUHYBX7eF7kLfk7aWOqFuRf29Wb",
+	"pkwDbibAw9e4n+Krk+1GJcEVZulZ5lwH3DlNdxd4/r7Nj8SPz2TuIR9WkszZGYZfWh6mP3ES0CSJjOMF",
+	"iswhqFvkhSlRgLzKQ50LfwT7Ip6TPb+L5Yx5JGRBFDIJfercUwRpY0/BSEEcaUhgv2IuBjw/hB/Mk5g0",
+	"Q59Q6L1J9HW530c0cDPRLKiwVUhrwH8Qod6IUQs1+0qYlCwc8D3fzvGKByKM+LhPxn9GM4CbH7JRTBXT",
+	"VKzXDP3wCUggTGIs0ICHzI4HvOYiOxqXzlQ0ZUIfx940ChIhWSB4KPfJUF9nEgGmn3EjEuQMACFy510j",
+	"QwH1NLa9EM6jGRKbianaoOLVeTQzELMAw4D9fCRE9QVpH4ns7Woo3pEEqqS/Da7pdCD89jGSSGejtx7k",
+	"TzqPZtu7lHYo9mzkwT6PZg91YgNcqv3YX03iWu3SysSqR6l8G4TV18haq+2tqf0LAt9pKRwejbBoQ11M",
+	"opiZpp+aCbdqVa3d2FFLCtCXMKym5mbXrvpdw9hOw9iVAfcLqRvVPXMq6QGLKYIXoXow38Pck6wJXrGc",
+	"Yj1ZmFqF382u37LZtftNmV2/Wz4ew5csjX59s+tGYm9W63UrZrbObruWp5kBdsDavttY/3I21u8cZhcc",
+	"5uvYWL8oV3m8kXbL5W1S4HqVQdnPAsu3ZGFmDd9NHN9NHN9NHI8wcVSVlf1ado8KjrbeFJKyc5q2Z7Ju",
+	"abJnux9Fymn1JJQNVFsytb9WQPoLWUacMgTfbSOPlxC+ARvJtuLCPTacqQ+pN24ErGyh/zadgEIRQIfK",
+	"VprFcQAXnNldcaifIV7TdfpjNqBBcyxAFKOAnX/RuHryNaMX1DTLNNGjE7EgCxbHmmRNfU/pDI+FKcuD",
+	"lwtml6bybDhykek5wzuFOMpzvOZyBsXhsGePh5uHVacd8rPIQzHCad3Vp51NyoObmcmU8iWk2acOZj3s",
+	"ONGUBlPFQtxApE1VlQZ3Mkz6L88E+RnWOxklNlnWfRVTOCqgPGGkBtnJ3r8gQJT82vWMJ3Df9JuGDAVU",
+	"VzG0MrL9UAfc6lEmUlPOGL3RR59zAWJMpxnffvXLGwxI9fIBS/utAX+tsjRf6dkkCJvR74Fz3EqZZvnP",
+	"JHqqVyREGNjUEfv91f3/HwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -139,6 +139,9 @@ func sampleRequests(v2 []byte) map[string]request {
 		"deleteBatchJob":          {method: "DELETE", path: "/batch-jobs/" + sampleJobID},
 		"listBatchJobPredictions": {method: "GET", path: "/batch-jobs/" + sampleJobID + "/predictions?limit=1"},
 		"getStoredPrediction":     {method: "GET", path: "/predictions/" + sampleItemID},
+
+		"oipInfer":        {method: "POST", path: "/v2/models/tagifai/infer", body: oipTextInput("[1]", `["YOLO for object detection"]`), contentType: jsonCT},
+		"oipVersionInfer": {method: "POST", path: "/v2/models/tagifai/versions/1/infer", body: oipTextInput("[1]", `["YOLO for object detection"]`), contentType: jsonCT},
 	}
 }
 
