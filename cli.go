@@ -307,21 +307,20 @@ var errNoRegistry = errors.New("no registry")
 // registry that does not exist yet is an error and nothing is created.
 // created reports whether this call made a new SQLite registry, which
 // removeRegistry can undo.
-func (r *registryFlags) open(ctx context.Context, create bool, log *slog.Logger) (reg *registry.Registry, created bool, err error) {
-	var store *registry.SQLStore
+func (r *registryFlags) open(ctx context.Context, create bool, log *slog.Logger) (store *registry.SQLStore, reg *registry.Registry, created bool, err error) {
 	switch {
 	case r.isPostgres():
 		if !strings.HasPrefix(r.databaseURL, "postgres://") && !strings.HasPrefix(r.databaseURL, "postgresql://") {
-			return nil, false, fmt.Errorf("--database-url must be a postgres:// URL")
+			return nil, nil, false, fmt.Errorf("--database-url must be a postgres:// URL")
 		}
 		if err := ensureWritableDir(r.dataDir); err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		store, err = registry.OpenPostgres(ctx, r.databaseURL)
 	default:
 		if !r.exists() {
 			if !create {
-				return nil, false, fmt.Errorf("%w at %s: `tagifai serve` or `tagifai users create` makes one; "+
+				return nil, nil, false, fmt.Errorf("%w at %s: `tagifai serve` or `tagifai users create` makes one; "+
 					"--data-dir or TAGIFAI_DATA_DIR chooses another", errNoRegistry, r.describe())
 			}
 			created = true
@@ -336,7 +335,7 @@ func (r *registryFlags) open(ctx context.Context, create bool, log *slog.Logger)
 			if created {
 				r.remove()
 			}
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		store, err = registry.OpenSQLite(ctx, r.sqlitePath())
 	}
@@ -344,7 +343,7 @@ func (r *registryFlags) open(ctx context.Context, create bool, log *slog.Logger)
 		if created {
 			r.remove()
 		}
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	reg, err = registry.New(store, filepath.Join(r.dataDir, "artifacts"), log)
 	if err != nil {
@@ -352,9 +351,9 @@ func (r *registryFlags) open(ctx context.Context, create bool, log *slog.Logger)
 		if created {
 			r.remove()
 		}
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	return reg, created, nil
+	return store, reg, created, nil
 }
 
 // remove deletes a SQLite registry this process has just created: its
@@ -411,17 +410,17 @@ func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // openRegistryFor opens the registry for a command that is not the server,
 // telling stderr which one it opened.
-func openRegistryFor(ctx context.Context, r *registryFlags, create bool, e env) (*registry.Registry, error) {
-	reg, created, err := r.open(ctx, create, quietLog())
+func openRegistryFor(ctx context.Context, r *registryFlags, create bool, e env) (*registry.SQLStore, *registry.Registry, error) {
+	store, reg, created, err := r.open(ctx, create, quietLog())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	verb := "registry"
 	if created {
 		verb = "new registry"
 	}
 	fmt.Fprintf(e.stderr, "%s: %s\n", verb, r.describe())
-	return reg, nil
+	return store, reg, nil
 }
 
 // serverFlags are the flags of a command that talks to a running server.

@@ -177,7 +177,7 @@ func TestCrashDuringUpload(t *testing.T) {
 	assert.Equal(t, 2.0, health["data"].(map[string]any)["version"], "the serving pointer survived SIGKILL")
 	assert.Equal(t, "second-run", health["data"].(map[string]any)["run_id"])
 
-	leftovers, err := filepath.Glob(filepath.Join(dataDir, "artifacts", "tagifai", ".upload-*"))
+	leftovers, err := filepath.Glob(filepath.Join(dataDir, "artifacts", "tagifai", ".*"))
 	require.NoError(t, err)
 	assert.Empty(t, leftovers, "temporary files of interrupted uploads are cleaned up at start")
 }

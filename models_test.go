@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tagifai/tagifai/registry"
-	"github.com/tagifai/tagifai/server"
 )
 
 // serveWithAdmin serves the committed model as version 1 on a loopback
@@ -31,13 +30,13 @@ func serveWithAdmin(t *testing.T) (baseURL, key string) {
 	require.NoError(t, err)
 	_, key, err = reg.CreateUser(ctx, "ops", registry.RoleAdmin)
 	require.NoError(t, err)
-	srv, err := server.New(server.Config{Logger: quietLog(), Registry: reg})
+	svc, err := wire(serveConfig{modelName: "tagifai", batchWorkers: 1, replicaID: "test"}, store, reg, quietLog())
 	require.NoError(t, err)
-	require.NoError(t, srv.LoadServing(ctx))
+	require.NoError(t, svc.serving.LoadServing(ctx))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
+	go func() { done <- svc.run(ctx, ln, 5*time.Second) }()
 	t.Cleanup(func() {
 		cancel()
 		assert.NoError(t, <-done)

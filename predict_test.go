@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tagifai/tagifai/registry"
-	"github.com/tagifai/tagifai/server"
 )
 
 // serveCommittedModel serves the committed model in artifacts/ on a real
@@ -34,13 +33,13 @@ func serveCommittedModel(t *testing.T, requireAuth bool) (baseURL, key string) {
 	require.NoError(t, err)
 	_, key, err = reg.CreateUser(ctx, "cli-test", registry.RolePredictor)
 	require.NoError(t, err)
-	srv, err := server.New(server.Config{Logger: log, Registry: reg, RequireAuth: requireAuth})
+	svc, err := wire(serveConfig{modelName: "tagifai", requireAuth: requireAuth, batchWorkers: 1, replicaID: "test"}, store, reg, log)
 	require.NoError(t, err)
-	require.NoError(t, srv.LoadServing(ctx))
+	require.NoError(t, svc.serving.LoadServing(ctx))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
+	go func() { done <- svc.run(ctx, ln, 5*time.Second) }()
 	t.Cleanup(func() {
 		cancel()
 		assert.NoError(t, <-done)

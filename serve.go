@@ -15,6 +15,7 @@ import (
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
 	"github.com/tagifai/tagifai/server"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // openapiYAML is the contract, served as written at /openapi.yaml.
@@ -62,8 +63,8 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long requests in flight may take to finish on SIGTERM")
 	f.IntVar(&cfg.batchWorkers, "batch-workers", 1, "batch jobs that run at once")
 	f.StringVar(&cfg.replicaID, "replica-id", "", "this server's name among replicas sharing a database, unique to each; batch jobs are claimed under it (default: the host name)")
-	f.DurationVar(&cfg.servingPoll, "serving-poll-interval", server.DefaultServingPollInterval, "how often to read the serving version from the database, to follow deployments and rollbacks made through other replicas; 0 turns following off")
-	f.IntVar(&cfg.storedCache, "stored-prediction-cache", server.DefaultStoredCacheItems, "stored predictions of the serving version kept in memory for GET /predictions/{item-id}; 0 turns the cache off")
+	f.DurationVar(&cfg.servingPoll, "serving-poll-interval", serving.DefaultPollInterval, "how often to read the serving version from the database, to follow deployments and rollbacks made through other replicas; 0 turns following off")
+	f.IntVar(&cfg.storedCache, "stored-prediction-cache", serving.DefaultStoredCacheItems, "stored predictions of the serving version kept in memory for GET /predictions/{item-id}; 0 turns the cache off")
 	f.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	f.BoolVar(&cfg.noValidation, "no-validation", false, "turn request validation off (only to measure its cost)")
 	if err := f.parse(args, 0, 0); err != nil {
@@ -118,7 +119,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		ln.Close()
 		return err
 	}
-	srv, closeRegistry, err := startServing(ctx, cfg, log)
+	svc, closeRegistry, err := startServing(ctx, cfg, log)
 	if err != nil {
 		starting.close()
 		return err
@@ -132,7 +133,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("start-up: %w", err)
 	}
 	log.Info("ready", slog.String("model", cfg.modelName), slog.Duration("duration", time.Since(start)))
-	if err := srv.Serve(ctx, ln, cfg.shutdownTimeout); err != nil {
+	if err := svc.run(ctx, ln, cfg.shutdownTimeout); err != nil {
 		return err
 	}
 	log.Info("stopped")
@@ -142,7 +143,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 // startServing opens the registry, imports or announces --artifacts, loads
 // the serving model and starts the server's background work. On failure it
 // leaves no registry it created behind.
-func startServing(ctx context.Context, cfg serveConfig, log *slog.Logger) (srv *server.Server, closeRegistry func(), err error) {
+func startServing(ctx context.Context, cfg serveConfig, log *slog.Logger) (svc *services, closeRegistry func(), err error) {
 	loc := cfg.registry
 	if !loc.exists() {
 		// A new registry starts with --artifacts as version 1: check it
@@ -152,14 +153,14 @@ func startServing(ctx context.Context, cfg serveConfig, log *slog.Logger) (srv *
 				loc.describe(), cfg.artifacts, model.ArtifactFile, err)
 		}
 	}
-	reg, created, err := loc.open(ctx, true, log)
+	store, reg, created, err := loc.open(ctx, true, log)
 	if err != nil {
 		return nil, nil, err
 	}
 	log.Info("registry", slog.String("path", loc.describe()), slog.Bool("created", created))
 	defer func() {
 		if err != nil {
-			reg.Store().Close()
+			store.Close()
 			if created {
 				loc.remove()
 				log.Info("removed the registry this failed start created", slog.String("path", loc.describe()))
@@ -172,7 +173,7 @@ func startServing(ctx context.Context, cfg serveConfig, log *slog.Logger) (srv *
 	}
 	if imported {
 		log.Info("registry was empty: imported the model as version 1", slog.String("model", cfg.modelName), slog.String("from", cfg.artifacts))
-	} else if err := checkArtifacts(ctx, cfg, reg, log); err != nil {
+	} else if err := checkArtifacts(ctx, cfg, store, reg, log); err != nil {
 		return nil, nil, err
 	}
 	bad, err := reg.Verify(ctx)
@@ -183,26 +184,11 @@ func startServing(ctx context.Context, cfg serveConfig, log *slog.Logger) (srv *
 		log.Error("artifact fails its checksum; it cannot be served", slog.String("version", version), slog.String("error", problem.Error()))
 	}
 
-	srv, err = server.New(server.Config{
-		Logger:              log,
-		MaxBodyBytes:        cfg.maxBodyBytes,
-		SpecYAML:            openapiYAML,
-		DisableValidation:   cfg.noValidation,
-		Registry:            reg,
-		ModelName:           cfg.modelName,
-		RequireAuth:         cfg.requireAuth,
-		BatchWorkers:        cfg.batchWorkers,
-		StoredCacheItems:    storedCacheItems(cfg.storedCache),
-		ServingPollInterval: servingPollInterval(cfg.servingPoll),
-		ReplicaID:           cfg.replicaID,
-	})
+	svc, err = wire(cfg, store, reg, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := srv.LoadServing(ctx); err != nil {
-		return nil, nil, err
-	}
-	if err := srv.Start(ctx); err != nil {
+	if err := svc.serving.LoadServing(ctx); err != nil {
 		return nil, nil, err
 	}
 	if cfg.noValidation {
@@ -211,7 +197,7 @@ func startServing(ctx context.Context, cfg serveConfig, log *slog.Logger) (srv *
 	if !cfg.requireAuth {
 		log.Warn("predictions need no API key; start with --require-auth to demand one")
 	}
-	return srv, func() { reg.Store().Close() }, nil
+	return svc, func() { store.Close() }, nil
 }
 
 // checkArtifacts looks for the artifact in --artifacts among the model's
@@ -219,14 +205,14 @@ func startServing(ctx context.Context, cfg serveConfig, log *slog.Logger) (srv *
 // not have it, it imports it as the next version with --import-artifacts,
 // and otherwise says exactly how to upload and deploy it: a registry that
 // has a model never changes what it serves on its own.
-func checkArtifacts(ctx context.Context, cfg serveConfig, reg *registry.Registry, log *slog.Logger) error {
+func checkArtifacts(ctx context.Context, cfg serveConfig, store *registry.SQLStore, reg *registry.Registry, log *slog.Logger) error {
 	path := filepath.Join(cfg.artifacts, model.ArtifactFile)
 	sum, _, err := fileSHA256(path)
 	if err != nil {
 		log.Info("no artifact in --artifacts to compare with the registry", slog.String("path", path))
 		return nil
 	}
-	versions, err := reg.Store().Versions(ctx, cfg.modelName)
+	versions, err := store.Versions(ctx, cfg.modelName)
 	if err != nil {
 		return err
 	}
@@ -271,22 +257,4 @@ func localURL(addr net.Addr) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
-}
-
-// storedCacheItems maps the flag, where 0 means off, to
-// server.Config.StoredCacheItems, where 0 means the default.
-func storedCacheItems(flagValue int) int {
-	if flagValue == 0 {
-		return -1
-	}
-	return flagValue
-}
-
-// servingPollInterval maps the flag, where 0 means off, to
-// server.Config.ServingPollInterval, where 0 means the default.
-func servingPollInterval(flagValue time.Duration) time.Duration {
-	if flagValue == 0 {
-		return -1
-	}
-	return flagValue
 }

@@ -43,11 +43,11 @@ func runUsersCreate(ctx context.Context, args []string, e env) error {
 	if !registry.Role(*role).Valid() {
 		return f.usagef("--role %q must be admin, predictor or viewer", *role)
 	}
-	reg, err := openRegistryFor(ctx, loc, true, e)
+	store, reg, err := openRegistryFor(ctx, loc, true, e)
 	if err != nil {
 		return err
 	}
-	defer reg.Store().Close()
+	defer store.Close()
 	u, key, err := reg.CreateUser(ctx, *name, registry.Role(*role))
 	if err != nil {
 		return err
@@ -68,12 +68,12 @@ func runUsersRevoke(ctx context.Context, args []string, e env) error {
 	if *name == "" {
 		return f.usagef("--name is required")
 	}
-	reg, err := openRegistryFor(ctx, loc, false, e)
+	store, _, err := openRegistryFor(ctx, loc, false, e)
 	if err != nil {
 		return err
 	}
-	defer reg.Store().Close()
-	u, err := reg.Store().RevokeUser(ctx, *name)
+	defer store.Close()
+	u, err := store.RevokeUser(ctx, *name)
 	if err != nil {
 		return err
 	}
@@ -98,12 +98,12 @@ func runUsersList(ctx context.Context, args []string, e env) error {
 	if err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
-	reg, err := openRegistryFor(ctx, loc, false, e)
+	store, _, err := openRegistryFor(ctx, loc, false, e)
 	if err != nil {
 		return err
 	}
-	defer reg.Store().Close()
-	users, err := reg.Store().Users(ctx)
+	defer store.Close()
+	users, err := store.Users(ctx)
 	if err != nil {
 		return err
 	}

@@ -278,10 +278,17 @@ type ArgsEnvelope struct {
 
 // BatchItem One item to predict.
 type BatchItem struct {
-	// Id The item's id; `GET /predictions/{item-id}` finds it by this.
+	// Id An item's id; `GET /predictions/{item-id}` finds the item's prediction by it. One rule
+	// holds wherever an id is given (a JSON or CSV batch, the path of a lookup): 1 to 128
+	// characters (Unicode code points of the id itself, not of its percent-encoded form in a
+	// URL), no control character (U+0000 to U+001F, U+007F to U+009F), and neither `.` nor
+	// `..`, which URL clients remove as path segments. Any other character may be used, `/`,
+	// `?`, `#`, `%` and spaces included: percent-encode the id in the path
+	// (`/predictions/a%2Fb` for `a/b`).
+	//
 	//
 	// Example: 6
-	Id string `json:"id"`
+	Id ItemId `json:"id"`
 
 	// Text The project's title and description joined by a space.
 	//
@@ -670,6 +677,17 @@ type HealthEnvelope struct {
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
 }
+
+// ItemId An item's id; `GET /predictions/{item-id}` finds the item's prediction by it. One rule
+// holds wherever an id is given (a JSON or CSV batch, the path of a lookup): 1 to 128
+// characters (Unicode code points of the id itself, not of its percent-encoded form in a
+// URL), no control character (U+0000 to U+001F, U+007F to U+009F), and neither `.` nor
+// `..`, which URL clients remove as path segments. Any other character may be used, `/`,
+// `?`, `#`, `%` and spaces included: percent-encode the id in the path
+// (`/predictions/a%2Fb` for `a/b`).
+//
+// Example: 6
+type ItemId = string
 
 // Metrics Precision, recall and F1 (weighted by support where several classes are involved).
 type Metrics struct {
@@ -1293,7 +1311,9 @@ type Problem struct {
 	// `too_short`, `too_long`, `too_few`, `too_many`, `pattern`, `enum`,
 	// `extra_field`, `invalid`, `not_found`, `route_not_found`,
 	// `method_not_allowed`, `body_too_large`, `unsupported_media_type`,
-	// `unauthorized`, `forbidden`, `conflict`, `internal` or `not_ready`.
+	// `unauthorized`, `forbidden`, `conflict`, `internal`, `not_ready`,
+	// `malformed_request`, `headers_too_large`, `unsupported_transfer_encoding`
+	// or `unsupported_http_version`.
 	//
 	//
 	// Example: missing
@@ -1987,7 +2007,10 @@ type ClientInterface interface {
 	// Readiness Readiness probe
 	//
 	// Answers 200 once a model is loaded and the server can answer predictions,
-	// 503 before that. A load balancer sends traffic only to ready servers.
+	// 503 before that, and 503 while the registry's database does not answer or
+	// cannot be written (its files cannot be opened for writing, or a PostgreSQL
+	// session is read-only; checked at most once a second). A load balancer sends
+	// traffic only to ready servers.
 	//
 	// Corresponds with GET /health/ready (the `Readiness` operationId).
 	Readiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2146,7 +2169,7 @@ type ClientInterface interface {
 	// by an old version is never served as a current one.
 	//
 	// Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
-	GetStoredPrediction(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetStoredPrediction(ctx context.Context, itemId ItemId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListUsers List users
 	//
@@ -2536,7 +2559,10 @@ func (c *Client) Liveness(ctx context.Context, reqEditors ...RequestEditorFn) (*
 // Readiness Readiness probe
 //
 // Answers 200 once a model is loaded and the server can answer predictions,
-// 503 before that. A load balancer sends traffic only to ready servers.
+// 503 before that, and 503 while the registry's database does not answer or
+// cannot be written (its files cannot be opened for writing, or a PostgreSQL
+// session is read-only; checked at most once a second). A load balancer sends
+// traffic only to ready servers.
 //
 // Corresponds with GET /health/ready (the `Readiness` operationId).
 func (c *Client) Readiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2845,7 +2871,7 @@ func (c *Client) Predict(ctx context.Context, body PredictJSONRequestBody, reqEd
 // by an old version is never served as a current one.
 //
 // Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
-func (c *Client) GetStoredPrediction(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) GetStoredPrediction(ctx context.Context, itemId ItemId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetStoredPredictionRequest(c.Server, itemId)
 	if err != nil {
 		return nil, err
@@ -4052,7 +4078,7 @@ func NewPredictRequestWithBody(server string, contentType string, body io.Reader
 }
 
 // NewGetStoredPredictionRequest constructs an http.Request for the GetStoredPrediction method
-func NewGetStoredPredictionRequest(server string, itemId string) (*http.Request, error) {
+func NewGetStoredPredictionRequest(server string, itemId ItemId) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -4811,7 +4837,10 @@ type ClientWithResponsesInterface interface {
 	// ReadinessWithResponse Readiness probe
 	//
 	// Answers 200 once a model is loaded and the server can answer predictions,
-	// 503 before that. A load balancer sends traffic only to ready servers.
+	// 503 before that, and 503 while the registry's database does not answer or
+	// cannot be written (its files cannot be opened for writing, or a PostgreSQL
+	// session is read-only; checked at most once a second). A load balancer sends
+	// traffic only to ready servers.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4988,7 +5017,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
-	GetStoredPredictionWithResponse(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error)
+	GetStoredPredictionWithResponse(ctx context.Context, itemId ItemId, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error)
 
 	// ListUsersWithResponse List users
 	//
@@ -8637,7 +8666,10 @@ func (c *ClientWithResponses) LivenessWithResponse(ctx context.Context, reqEdito
 // ReadinessWithResponse Readiness probe
 //
 // Answers 200 once a model is loaded and the server can answer predictions,
-// 503 before that. A load balancer sends traffic only to ready servers.
+// 503 before that, and 503 while the registry's database does not answer or
+// cannot be written (its files cannot be opened for writing, or a PostgreSQL
+// session is read-only; checked at most once a second). A load balancer sends
+// traffic only to ready servers.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -8904,7 +8936,7 @@ func (c *ClientWithResponses) PredictWithResponse(ctx context.Context, body Pred
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /predictions/{item-id} (the `GetStoredPrediction` operationId).
-func (c *ClientWithResponses) GetStoredPredictionWithResponse(ctx context.Context, itemId string, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error) {
+func (c *ClientWithResponses) GetStoredPredictionWithResponse(ctx context.Context, itemId ItemId, reqEditors ...RequestEditorFn) (*GetStoredPredictionResponse, error) {
 	rsp, err := c.GetStoredPrediction(ctx, itemId, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -12296,7 +12328,7 @@ type ServerInterface interface {
 	Predict(ctx echo.Context) error
 	// GetStoredPrediction A stored prediction
 	// (GET /predictions/{item-id})
-	GetStoredPrediction(ctx echo.Context, itemId string) error
+	GetStoredPrediction(ctx echo.Context, itemId ItemId) error
 	// ListUsers List users
 	// (GET /users)
 	ListUsers(ctx echo.Context) error
@@ -12696,7 +12728,7 @@ func (w *ServerInterfaceWrapper) Predict(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) GetStoredPrediction(ctx echo.Context) error {
 	var err error
 	// ------------- Path parameter "item-id" -------------
-	var itemId string
+	var itemId ItemId
 
 	err = runtime.BindStyledParameterWithOptions("simple", "item-id", ctx.Param("item-id"), &itemId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
 	if err != nil {
@@ -15380,7 +15412,7 @@ func (response Predict503JSONResponse) VisitPredictResponse(w http.ResponseWrite
 }
 
 type GetStoredPredictionRequestObject struct {
-	ItemId string `json:"item-id"`
+	ItemId ItemId `json:"item-id"`
 }
 
 type GetStoredPredictionResponseObject interface {
@@ -17733,7 +17765,7 @@ func (sh *strictHandler) Predict(ctx echo.Context) error {
 }
 
 // GetStoredPrediction operation middleware
-func (sh *strictHandler) GetStoredPrediction(ctx echo.Context, itemId string) error {
+func (sh *strictHandler) GetStoredPrediction(ctx echo.Context, itemId ItemId) error {
 	var request GetStoredPredictionRequestObject
 
 	request.ItemId = itemId
@@ -18187,302 +18219,319 @@ func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelN
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L2Lchs30jD6KijuX2WpzpDiRZIlqrb+crxO4l3H8mfL8ckn6mjAGZCcaAgwA1AU49W7n0I3MIO58SLR",
-	"srPrra1YJGdwaXQ3+t6fG4GYzgRnXMlG/3NjRhM6ZYol8OmfYvj6H/qPkMkgiWYqErzRb1xMGPldDJ9J",
-	"EoWthtdgd3Q6i1mj3zgatYNT+px1h53wMOidNLxGpN+YUTVpeA1Op/qp38WwGYUNr5GwP+ZRwsJGXyVz",
-	"5jVkMGFTiutQiiX61f/vst08pc3R1efO8f3/aXgNtZzpQaRKIj5u3N97jV9EyOK3MHbVUqf652eS6Nnz",
-	"y1V0HI1oVL1KeK0JHzZdKW3+2W6eXpl/m1ef295xt2bR59HspeCKcfWKByLUX5dW/7NYEDVhZCjCJYkk",
-	"0WeVMClZeJZ9H0fTSBE6m8URk0QJ+CVk2bNkuFRM5nc+/jOa2W1PGA1Zkm3cLKuZrsvdLuPzaaN/aQcI",
-	"2SimSkMoChlXkVo2rmp2+zNM84bxsZqUt/pDxGmyJIpxKRISUkUJu9OfIsH7sKUY3iQRx/0QMYKv//nh",
-	"/C3BLRA1oWrApaKJkimAEFQJXZjBJRmJOBYLEqkWaZMpoxwfXkxEnMFaTdiAC84Ii9mUcWXni/hsroiv",
-	"2J3yWwPuQrXT6daA9DUfsYTxgDURCk0LYwMOF8IjkUypavQbEVfHhw2vMY14NNVQb6eQjbhiY5ZY0P7K",
-	"EglgrEL/W/zRIxS3eT5jnKQLIu8SoUQgYrJIIg3WSJE9SvDo9s8I5WTOb7hYcKKBEUlCyWH7MI9NnWoK",
-	"MjOvJJ8pvbMo0evCXu3HThUebbJTwufTIUtyS+w8ZoEI/W7n8PnhSe/48LlzJJ2KI7nH4ZhUP4gwYsBJ",
-	"z6NZCvL3+KP+OkA00H8CAQdUb+fgd4lbNMuHEex3cj6d0mSpt7wQRKOh1CerycAjSsyaXRLEVMpoZEbT",
-	"iDtLxJAOozhSej1e45bGc+CWUdjo69U2D7twhrO5vgcuPzc0BWo6v0golyOWkJjRhEd8TBaRmhAFX4tk",
-	"yoCeElhIYWJ9AOfD31mgSMgUC2Ax8PbLt29lSzMKPYuB3w+/Xbz6kB2NHk+TxYTqXy+7V/dXXkPMVbpA",
-	"+xwdN+699GNxo/n7LL++Rr97f38F55Ud9/9J2KjRb/ztILsXD/BXeVB1iPpt9+hEoJhqSpUwOnWOsNFv",
-	"fB4Y+A70+gew4kGjP4CtDhreIIUGfAvwgK8BBvqlzpU3cHY0aPQ/DxpDYJzX+t1rGf2pH+zAvgaDebvd",
-	"PsF/2vl/fjt/c65PIcd4ygTl8tY9MSL+Gj7mI2ve9zSj4QNeZLwRBw4kEj2gy08lsG4yobdswP1si63i",
-	"7gzLTXkk/l5xwd57hf284CRKmZ6hz74hG5GQveGKC8gDtB3wtfvfJzQHNLxp4Ap2AYGbyPMcZBtyJrhE",
-	"gv+BhltzCjhGoNzPDZYkIkFaiYXF+MuGvt806U2ZlHSsYWZvPC4UuaVxFMIW+mTO2d2MBYqFhPFQnxds",
-	"DQ4sg7hewXXE4cXG/dW9O/IPNCR2D/p7NRGa37w7/3ChMU9RNZfNQISs0T9s69stmjKp6HTW6De67e5x",
-	"s9Npdg8vOsf9drvfbv9vw2vMk1jfr0rN+gcHel/xREjVP2m32wezhIVRoBobE/QrDaJX/JbFYsaqkObC",
-	"Eb40eBYsjpvA9hBILT3XS8FHsZ53l8dkLip7Q+UOzN5zHaAhlGH1CiVLbiM+PiNTesMI5UJNWJLeivpX",
-	"RkZRIp3TC+zaCyeX7sk5tn+8evPq4lX54E4ffXAgassDs5UDs2J50NnxURqyJ3bXEq+jheY9Gn5KJCyE",
-	"M/1RJMMoDBnf6aGmYuGLuZqIJPoTf8kdrppoXGMsRGmNhtOIk0TEDOXYG7YkEyPJ3UZswRL4MTvRUbry",
-	"wpFmW3JJ8WMFJfa+2IF2d3ygL9691hB5JgEIZEqXQKahVoIiCSf5mmv1jMYw3i5PM3dqkZmFwLNnRDIG",
-	"RwREl5BYjEFKsgj4POwEXXZKGznxUQ9QPDW7fPIBR8JtrGGmR98sMzXwGNEoZmGLgHqOe9UEOGacJVFw",
-	"puVFGsWS0IQRweOllRzw9WdSA9Qjc45KX0bYEVLvLwCct0K9wOt3p0RsIJ87fvyO/PTqwt4U1Fz8gpMU",
-	"lOlh4+PXXKhr81zx2HEH5K1QxO7BOfOfXlVQ7dE3euT6JiPsLpJKemQ4V3iRghKhWR1uSusKyB1B9oE9",
-	"11hz4HlkgDA0DQI2UwX7hqWKdBsl+fDea7wV6kcx5+GXuLhpMs6jCBdaaYpAhaLJeA42Ba0DhGTQ4OJa",
-	"zoPJNU3Gg0aGJxpBRrDCAnpovMClr8OKw0djBU3G8sBZ4A7R460gelSSiLnSagFJmBTzJGBAxW+Fes9o",
-	"uPxiTJsLtA1qmo0FDVlIlkzlwZ/ACgrg17w4Chj5yOktjWI6hAt41UEc7eBS3S3gK3Z+RlSyJHRMI05i",
-	"qlgCx3AezR6qijC8c1HvJc+0ovusT0CfJZe9KxIKhtxySlUwIV1rawPjHhzkNro5Xo1rRD/NcWhsRHit",
-	"6NkljCIFPAXhsldnJYMt7VvAPFBMtHABBihmLEFDTSb1GU4skgrJD6W+3UGmXn7aFAqOUQT11+2gkbdB",
-	"AfyvM+uOMdDj11YdQpOjaw6y9ipO1TyhcTOmfDynY9acJSJgUqIdW4NnrljSvI2sWrXCBEXHeQuUl03T",
-	"bp0etdvtdr/bXz1ju9XuwoPtfnFy/eNJZ8WPHXyz1wdFbvVitzV8ORvzulfA3x5iBDPnvZUVLDthNH/h",
-	"GYOpK3fK8GsHvjcnXbKc0fFuDWenmeFsVGk4Kx/ThvYzNImlrgizodbDbFl6bDMCofKGhVq58NAO69jB",
-	"waZGuVwwrdaS15wYI5eeEh0crrEqkpsa+EgstBTDQ7ufAbfLSX0rHmE0mGhGvtKeZ5xTYBBzBMB1DpNK",
-	"cBsPUYVjSIwItZu3RracwNhtn+SM/qtcLveW6z1Ysczuxa20xqJ3lXaG3aAXHu7uLsipZ2fGk1hWxSIF",
-	"Gtim98Pj1DELLKNjoRWqSs267e4OEBspLev3v1ulxsiVK3Wa82j2MLUmBTPIP88MV34GIgcXKU95dvps",
-	"N1C2sj/OJ5LMTykSPaGjGGyIZg/TF+y+a5SBXe11E3F7042+o0s9yoUQb2gyZg/brzVrx3oIcJ1zctg5",
-	"Pey1D5En746Y9FReLiTBK86cN+5ARMOGwPjIqTGmPpSxUG7tiHpV1ivTJ5JxrZvnbLV98gOjCUuIFgd6",
-	"wQ1bwh9s0NgZppi1AB0InrsQUmXlhovFltzn06dPTb0VxpWGSU2sDKyRESUIdZ4FzpfnRQiGTdjRRy7n",
-	"s5lIFAt/YWFEL+CxhxyUeYMwE5hCBo1hMmjYuyCd5ozMJSPjP6MZaHgmRGWn6PxMkmKYjF2Gntezs+oF",
-	"2MiYjTD6UbT9YNdfPRNI5R/96LUS4hqeLVpEjHmAvMKdXghBcP3r3H6d3jfu9qvmUtkFfe81Hs6CduAv",
-	"2hH3Ss957m6mcMq5ja6zPHZ25EX6Qj5AI9dszm0FxpeRBdVgvhU3LPw2eOzjGeymaGhZHsyQw0LLmvX6",
-	"CIa0HMxiGvFa9lxakoOB6aPXU72ha/ihhIvpUwS2TWBVa/nN0V8gzMAvAscHPvMrjaMQvty5MxPvBg8O",
-	"TjP9tvk7f8qjiMWhy2Ycl1aEFq/SKRlrGB3GzNwOa8+o2/1Gz8gxIruRIFo/HCaM3qACh0O2GllgGap/",
-	"yTgdXx9XHJ+P4BhWLitdkfe5MUvEjCXKhBTaA6VhGOk10vhd/vfS8q3b6ZkkEAAISLX+MU8zSIxh0oq/",
-	"DaOe0jt3wg5ERRa+McghIAqwYSMjMejpEndwVXrqqrioc82Xi76zZ5IwAxzYx4tkLL8IfMsAKq0F9PT8",
-	"2zQZy52fzqtbliwr3IjDZXoqqyEOq7ra1blUw+JZ/lx+oCqYvFZsWg+NEY0lqzr0SLGpvicNNZehHIXV",
-	"sNQvQnrCGfF/enWRuuAhCOWz/rUZhfc+GUU8hJDn4dJEjLj37zFieRqQ3D1ZE6BseGblkmaJ0GB8JomK",
-	"VMzAeuo8RX4XEUcio0TOaFBIVXgppjOaRFJwMmRqwRgnEMSph3n/8u1bIjhJGI3JQiRxSG6jkAlZWH+7",
-	"3W4Xd5ClLwwGHyoTFVzMgKwNey8U0MMc9T/FsAyAF2QIHr7fxbB8iEFMo+k1u5tFCZPXtAJ+n1LTOYM7",
-	"7pkk8BKJ6UwySeY8ZhLOEUK4ZBr7Fkzm/AZj3s7SL80g4O1Cozy9QcHvdzEkAgygiZiilZNKM2iIg+VP",
-	"pXQz9U7/1zXph1Sxpr7KGhW4EiSMahln5Y71krTEaR5eMz1ejJtNHwrOqlNOppQvgYQkROSSoca2CeVh",
-	"zEKyZ0iJhYB7CBsQn+VNNJvpryWhMfjNza/7uVUfIRoWzeqeVfPLoFimkDBxQzkgWMtkz42G1CALWcyU",
-	"K6Nke8dx1u4+EPM4BIlsmPpkC9NX7mQU8UhONjla++S6c90Crep44sYZW6URQQ9bkVuFepGBD8pAAL+6",
-	"ZKvSBLNEjBMmay7GUUIDm8hgsRJwMX8QrSMXQmJugjJs+kanMpEGU0UawOaAK1QvwbKMPc0T/GbTfG5G",
-	"ob9vQ9cNT2LoFJtze7Qa8GeEDqW+qRf68CGtaEJli3xgtyyhsR1fEjmhCdymEP4wpJKRZM7RlQbcCdNw",
-	"0MU1rQRw83l4OjoJjodHzbvu3elNFcAhRWoT/DQP6kXoW36H7AdF/vL0/h9zNmeh7xHfTKr/lPMgYCxk",
-	"oa85jY/065M9cMn4wDl8ZDMmPw1HaXgNM4hWMuwYjZQBXLnbyZ4sX+tC0Xgtu7BA00ebSz5q17G8203S",
-	"mTahrk5laljp6jZAtyTtORlQuEVzLaQAcmgzd2Gtuv6/iBS+6vVU7nioIOuIJ0W1wo7txD9tIcS+RrxI",
-	"JVgbxzqkwc04EXMeVsi0+p16sVYaxzpgPuUkCpEvSiIWkHKVvr8WZCCV3wOPfI0vWUydRtx+k0KPJgld",
-	"bo602Z71Ss9Sw5rmbvYh4IbIGYvYvH3aXQHdYfmr0PSptMUZHbPyKf8uhrL2npYe4WzBpELRdbtTBUIo",
-	"nxpnd+o6mCeySsbS8+JvNnpCPw5LT68ugagLErHdk5MC+vz06Kh33Hb+11wvWxQODYCyM/X0BSxTbyil",
-	"bpkm7Mw1Av5CVRLdreDrTGviGJxnczH1eECAKplraAxZTBYsceRDLQDDE/Bjf8D9KcxzGV1d/n7la6mS",
-	"G0buDuqM58M/8jK68nPDDrj9RY+zl4iFhNc8Eoh4PuUye3q/RV7guY1EgmKaRGVdK5lsJBJm8vPYTCRa",
-	"fglJpDAOJ4+pOGNNxA385mWBk6iZSa2UAep6lTl/sHCKOWX6s1l9DqMuG+VYq2ksZhJi3laF3KXRcinN",
-	"lO/zAnFMaxDhnMNiyYwlzvl4IIPBMcIv2RHBz/ltXB61vY7X9XpX3mXb68CHK++y47W9523v8Mq77Hod",
-	"r+cddq7cJVfQJ6KNGKGfwlnNcFm1hHSoVcFMZVDkPxdIz+BCCrAq/voSpISPkiUPuzNfaN5H5hIzuPO4",
-	"yGuLPOjnTY0Hj3T09XPcI7FYsKQZaCk6ZkqxRHokjMb6sgTzC5WTYmGEIGoOhWp4D6vr4DUgGWsNm36v",
-	"nymC1haa0L9VgdW9rSp0pIjFoSQMDIQ2ws0KonkYpsb5qnF+vrh4RxJGpeBkNkk05AyNouhIAhEWOP/5",
-	"vyp1RmPhr53EhFBZjoCoUhXvVKM5GGdB7fjOej3N5EB0RcOOs5044sVAwGoqydwRK4xTBuwLKsmU6nnf",
-	"//iS9Hq9U80FP1683KH6BM6Pqs1/fP9mJVBrcgvWXc0Wa9KTzZ+DCyFcXCUO55wsX07s+mT9tItEoNKa",
-	"f8v6wGrstMNYS+2QeOMRqkjMtMwjEFM2EsTe4SBACPWidAHEZlW7k384BpYUVZpXd+CZfSB3ljdY8IFq",
-	"kWgWU54WmQCZJzO0Y9WWEdN3NZNkbyGSEPluMKEJDRRLBpw3xwmdpsVcgphRLaAodqeMYSUQXCXRcK6p",
-	"dyqkshVuZCCSlDktIlDdBxyED5NXmEbcRZzRxCNSGJkrW3UktQgWqD4uPp3L/AYh0mYHzyS5+LH5+h8/",
-	"oneGAL6bRVMpyYJF44ny0qhodyzYH41jHBDSYGQGmVk8N2o9VywJ2EwRGoZkPrNbxQlgwy1iTk+rUYGQ",
-	"Sg74VAMC4lMs8Pn4DLQuMVfEZ/iC7xEu1MQEKhnZKqwS+OzCkD5GdB4rrRl6dUJyuhElSMLUPOGuVAQh",
-	"nWoi8CaBaBqp8pBOlZzMRuwogEfttYpfmdFkZ1xvUDZI44I3NLngioRR6OktGNUnXqKy6iabYuS9EgOe",
-	"whgxzxnQYJFztOlpb4wgZ8S3f/pkImITJ1wFSgnytt4u4xCTBmJ31SHDGmsETVi+2RILUbo3VsdJNJ7o",
-	"SWFzZxpQUS5jSQOEjq1DRv+gJgmTetVEY4axjma4oSEjiA8yu5+/qVZL+WWbfg5tSwKSRdI6JCzTWiUs",
-	"9fvuextfCT/iAl467+ZtL0ftsjCeos2qk0of8vKMkWJRHssILARyQG62W53nJ1WG85KBHMZdtQ6ceA9w",
-	"E1huqhKGLAAVjozmHE5936ig4HplgdCslDpVipZ5c1DrebvT2WCRhYsScdyu3IWmgy1VckrVWVXqhmYU",
-	"ew0BvPUFYLkIDUNZxcXL5LhyKvfGsfcMTOHcsKvmcpwkvcN2d6PjNsOupCZbUgyvWsmgfFifUKLv+qo7",
-	"nexlKlnoDbhUbDoFrmt4qxkJ7ZxSEN9krvkgcwwKiWyDxj54HumApzIFQZHC6sl6JR6Z0TDU04DNFN3r",
-	"WrCDS59ldgj98IDv+UQl1N8vVHdrpDWvqrjPTcQrtB1fj4hrN0DZEwn+gcvc94ivl37N9Sf7ZHEzrmND",
-	"v9zwGtlLeSeG+bmsNM0ol5XKS8LSvcscQgV0ylBhoppSOfEhj/caSt/1ySX4hjwNv/0BF6ORZApKPH3k",
-	"kdYJQPUiMxFxhdcS3kXk1XSmstt0SQLKjYc1ZEl0a2USx4LS7Xm9oxXWkRe5tZCEcjT7OQvYwiCSceSu",
-	"K71315lKnKpqtQRTFCKNcUxDtECnh71ebyM6RX6wii/jExbHzUoK0z0/OXoAg7U8wqC/hUC6KC/P1ywW",
-	"VrHcnxmNq/L6Plk2Z4JyszJHwGg1vUzEAhMSI3TDQrjCfFZh+aj3Y3ON69bSYcaHxzf2YSdzfl3nek/m",
-	"1k+zZvzeqEtPg054NHzODulxu1Lzn+mL4FqyQPCwgho+4A9ERjzIxTMbX25uxsNutdu8hGYrnT4Fv86W",
-	"nsmyL9LAsrTXesR5cp+jwdfHhM5NYAgSTFhwU9TRf2EqiYKK032XGFnKIwkLtMqgyeDHDtlDmsMQMhMa",
-	"rblsoo8HowysZR7Z+a2Ib01sTkH/65Sn/bGDwuWEJlPBowDKpmJlSSvb6XXgkgq85fRRcRl8Pr2WWRnM",
-	"Gh3UPIEyBMIOtmn1XFLEytOOt+YeSHe24hCKO+08MgRFQ6883ftdQ7WAtNlO0zV4GgvywK8iPqi8/OS0",
-	"B7N+MHVQH+4dtNpJnvDcsSskDWNVspaAcSRVsqyQ5zeJ7bMLAPtH5hSnksxnmCZaYzBuX7RPtzUY80fV",
-	"xy7Lk8jyrzePYIFbSDqqvzwjbScgKhQF3bS7ImLmGrxhKxiCLTnnaBXFsJzu2pvJ+GSKey2uYm1kDCDV",
-	"U8UboK+3RvqRq97x3EDyjYwaeUpcY982C9hp+DmOWQg5f8sWHyVLngjec8kSa/WNEnLDKtgBnUXXN2y5",
-	"0nVpMtFa5DUWo5yIBSdwfwstyOkZOIPUwzGNeIFQx6Pr3h/d5vPF/9zd/NEeHk+7/7w7iTuzX8PTP386",
-	"lL9NLo6Ct236fv4q+mFUGRKoV7HuuDVUS8cFL3rpFncYvmH9wA6P9mwRhhTUaSn9UTS+gPK6VWzblPUF",
-	"q9hFEinBDVMI4MV5klasLh87pp9VZ4LAsFqrwzGhbLB+PH88F7+9e3X94eL967c/VUZiR3U+/3R8rJll",
-	"TXkYQqaCCQmjKZYozgcddFxluVRQfn0QQP1lka6o4rbAkt2r/YiGpWZwNduvYptpInb5QI1rCw/UP7jt",
-	"+rXZ1ftZha0W+cjjyAT7J0xqpRijYF68e+2ZcbBgTlqsemaGsYfg5U4hw8shC+hcsgGPlCRBHEEZsz0F",
-	"eIEfUYL+FxTyNE/sk4TR0AawZt7poQiXVVb72hB5qsgC4osTwceeMSPNWCILmGHLe3AxY880mzHF/dee",
-	"G85cc0pVpe3XV99ukXPIx5gyLZVKsgclP6gkflYhyvfIYhIFkzLoIMFZ7qMyM+ZYuXeT/KAXoIsra1dI",
-	"vfYsmBQlkKwqWTnK3pTKrwzThHJ3ptb3WZqToOgNk0Rw5tn2EZtes+fRzED2NRTfrqDYtBba5xW1olIH",
-	"3Rk4m0wUeTEMc8slncPgVWvK1yBbM9q77OFSLCfCej3yZdXnVmJfVv9ps2wyg68V2RP1+OGWsVuTOJFW",
-	"6NpU9i7UwlsreVdP0KkaehM02g5HENhfHkkcgGfbqEGZN9FtxbHobzmTFaJzXPn8i3hBlxiAmTkwbHkI",
-	"vERyEMfOImk5DREzyssRdnqqmmWDtI2STqVqqhV+Gm8l3wxpcMN4Dd6bHxGJkrmrTG2Mq9gtoJ5NSm+d",
-	"VLMpquVEwMoYz7trGB4Kz9VRpVSmp4pWSa2nf0qXJKBJsiyldVQJUzvWtBGXV1Lkk8FwFlMFHrC6RK0p",
-	"W4jk5hEYUy0upvN6KcaWDtTiWgqxVVT0C1O0WqWzJh7DQZ9BsTd4tuLCWCEE2LPGZ7Y5BAR/usKtxPNH",
-	"YNiafTyA+a/fyFbMHw7OvQGeAh9TW49cedGaBjaaUQyZKettFQhaqOtyCVdvd5sI9bVUYTBx7c1XhGGN",
-	"v81IrDakgKZYUE8Lq9IEjOMhTQbAeP8soMbPVa/1v14ewIYyVZQBwuTwD4uaQ2cta8usiQZ0NUeWP63q",
-	"UE0ULYpOClNdLCMysueXCrB6xP2u8PEa0Ul/m4+80N+oaMoE/AipHBra0qprjlaWz/7+3CgPbxogVW8/",
-	"LelY9InQMNLSmutV1dhkbAIpjW+aQOByTqtA2+8SO9nm3uDqVV8kc3ZGqLNYRw8wxX8wc95aIY7ave2F",
-	"SJz9qg6gjiZZrSpl6mu1RawagrZ4u0dGMVVQxpNJhYwwEYvmlP6uT0cTfT4fenWBYAlC9oQtbW3hQnHf",
-	"ArdY2XHu3i2hvdK8lVryzoyyro8HSksXanSZMtxb+FsAvltY0B6hI6VVvtcbF3dpQKxxo8BSnBNYjaDn",
-	"NXLvC25kkcycsQ2d47uV4C/WUN/dOVQBpHb3OY151fYfTKFrKVKlgNJojzS55lZ2EKbiYt2W6h5NZLlj",
-	"ht6nRpmrsLN8JzlsLlWvFF245XnrZcC0YWJ9bo0peJo+mAtQwqiVYh6ouRIQdnAzNLxiR4OtpLx6rEn3",
-	"uJX+tDY2Coa04uOe8Tc8k/sFkbHVbrU31Ygz6dEBes3pFvSw+jtfMwOXt1jZCoSUM9LsYP/f1LQAohZf",
-	"En1RV/OhJ6X5rX1TD6bV5pcg1hRedllVx/mOJTAdD2qWPcseMLndLfIJ455HUaxY4mE6C1YVoQlweJPo",
-	"0qpPE6mrY7cyOsAEsZXq2Jkf0qQxmAWiDzBitaaYHYSTYub+dZaxvWoFxUz/e68hIBYu3mLtMo4C9gWB",
-	"wAnOYKnNKTogmQKwwAMAlj7x5UQkJgp7wPeMtXJERtAMEvLATjCaex8UM5/Hs+uAc5/srdCXB9wUqLOW",
-	"DMZhBVpw1nwhEPxWxJhkZCLjy27+Vdj6RNEYBuVLiDzL083K5E3n0VKonPPbTgNZymRbjExzlvUjEHKV",
-	"7RII2uBRBSdw8ggsHXhZmgzi+VUFm3yHQVsPSxm9MBHumJ1Cq/JxMddsbY3WfOLqvS1XW8O+sxkhixds",
-	"+512u72xCfOC3WUO13yRnG3yenGRlcw8jYWr2QMdp/UeTIpABeCyPMe1wDOPWr/MdX25SkxlgpqKCypJ",
-	"qUTPYxvDV9SAMwmE13k1bAXbfUSobXXet0k+W3kvnaEtQs6hMmmnYNwqakX9dqvdtQZL/aGz2mrZb7dO",
-	"j6zpEl6uYqsZrLT2UiNqO/mYZzbBMtPubPKru23bU2coblkuQDXN4XxEgmaVT//aiGX5/dTjwmoakish",
-	"AcqGTc52rG5TGrK0mN6D8kUqBnMn3aIK4oqdnPNc1qymLKxCxO6wyI6V4I1FbMMyBSn/qVCTNs9o2QoC",
-	"m+S4bGSHf8Dkj0pGcc9nDSY+eUi8SwWPEkOycQpBte8SMXwqIU5TPUOVubruc23xSBpHtwxrRIIR3HdF",
-	"Hvix4ZXM4zUsykyyy3pkZl8lwMZsWkfy8KPNXHUquhS8b2kp//oMTztWJL0s0lDMlYxCRiJ+RliWmRml",
-	"7oiI19aSWdk1YIviW3UFiT4Zr8jaoMYVfQmK0242RyLGCZ32if+7FPw64rc0jqAkqWlzoP/k8zgGN9hy",
-	"xnxvwH0lxDXoZvCtENexwCf13yO2sH9OKV/qv02FKf2nxlAYg92phF7DfvT3zsxpL2iojCrmil07Xw24",
-	"X24qDs68XNse/U11ew0Ywu39oh8d2fa24AAUfBRHgcJ1YeNCpLS0T7JfTJm2XSHWkVqKvp5TaKjWYPne",
-	"1NiqOEmK4fhTuiShOMMrMm1tGwpTY8OGfoqYSacSwZQuXXZhGu2mjB/67tNwGvFKHekDZon8ihfHw1Sl",
-	"T+A8dWpogvWwTO4b3Y8o7e66sKaduupgPkC571VazQtXiDF11aHkPQTyPDCPyhkSdBUlkvUVtTtbVNRW",
-	"bHq9ttVAuXfAAwtpV0gx28qQ37wWtV5tOnW1pu5arandc7Wmo11oTYXCgKUolMrmD9dyQrtHx9XDT9gd",
-	"+fDzi2b36DhXMiTtK1VdY77RDbrHw8Pj4fHJaBTo/5yeDg+PekEn7LUPOz39/243fN4+PjzpDUe0PTo9",
-	"oUfs5OS4e3zMnlP2YBF7I3zcrBgvytAVdacdoG2uCa5NuSuyoieXyEu88OFio+GTGfiLImRxrq9b2vhL",
-	"Vxput7fWnguqTXVVWtMgwdZW30iDLp/yGmPgaiXy0ZWOS6iCFY8zS+b2TXiMX6DWeLvDljdnjp3Wa7fb",
-	"WSEcE+Kcq8aYi5paTCLFqhrnPNJOudv+ObWtcz7KKnv+BzFlUMRoIkzht6zb4wNlJRCP1zeU6ew0w9wp",
-	"zltTbbcigA46LK7fzDMJvS+droxOKEsUM6PK0kBFt6xmt90H7HYnhX7XXmNfLI956zTfzXlRIWW3Zfch",
-	"nzAhuyKJB75e8cb22e8IpzUMH6fdqa8QhiyY54za+eS4YuZ9zUfiESiTJVtUbQoGr1AlHUNwbcDvF+nD",
-	"V934juxFnGh9JGZNuzSbbIixPuV4hgkLbuR8urG6QBMVjWigyCiKC9zsdHRyHLZPOicnh8Hz8PjolHZH",
-	"jNJ2cHREw3bniPaGo8NRZ9gdtocn3W4Qdo7C46BzNGyP2m3aruz8ZAL3V0b1O0Z426Tm6wXwb3QHfuFK",
-	"K+u0/G3Dyx4aurDag5PibzJPWwyJcB6YCq0W0bb33ZhqKZXwh3xvyJ+wZ1CuCrNBuLvXkNGf7Bo7lFdH",
-	"3UV/svU0c9Q97J6ctL1NIrgsolwPV5TxAEnNPkmiAvTQdvhQXbzanLe1O8sej+PYSrlQDq4Z9efIKg+J",
-	"KpnFcO2nuu5tBlatlXRN5pZHRBxu32snd/GtkQHShexUDLCj5iQBIMBgnkRq+QH6jGOaL3QSfzGvqrD4",
-	"gmdN0EFsppL4G7WN91vkX2xpCq0hhoByNeC+zSADUcX8iM6Cd+cfLsgBfO9jB0kodCN4wFrkFQ0mWbmO",
-	"Z3LA/bumhU9Ti8w+8E5TARs0QTDvR4pwxkLZJz6a7X2zWOKn1vvsKyBE46zAbuyau9hu6wb2E6Vm2Ag6",
-	"MvJHILiigcryCyzXJlMacUUjbiLAC2dFx69HL15r7VlqQYUGk4izZqqPGjXZI+PoFlxvNfqyhx2AVtyZ",
-	"6KbJXbbgtNK3LULf1Nke8AH/29+IpbcBf5VrHOIR6JUnIfIPKn94GPkLaTeIlGkhHiLpNCuEAu2O0IXj",
-	"Y6hzuaXIvl4TeKugtV/WRsJmlUEfCX/A92z/DI98vHipX5snsRn24/s3bj9+E9tvQh4hlS3dJfRVGHCn",
-	"HwI80MKGCz5uLY6gHEza/yHXZo341kOlV4VVFfOO0T7xLwfgDx00PNMBX+Kf7eybQeNK7/Fy0PhjzhLz",
-	"KIblwk8Drn+bUTXBn2gy1t/ve4SSyXxKeTNhNIRe6hmU9Y4ztMoeALdea8Av0nYnWPuxr+Hyb9sB5d/o",
-	"8P23/qrZbBLzX/3xsN0m/07r0aSWFqfzOeDDnlxyRe88opI5Ryh5xHguyceLH5snHmSCaVxXQpCQsdm+",
-	"naFD/k24yDiQSIxpJ80KCAXDiW+4WJA9/9OnT03NnhhXUUAVs9zJT8fsmVXfsOUzmbn/9BihQPHDPHmI",
-	"s0PhGfCpwgLSb5gU8yRgZA/CbfDWJZTbojllHSBdwpFZgj5Kwu4iqSS0iQcAIuFgEulEhIjP/os4Fgvf",
-	"JLUBOqblLCcilOnQp2ZoW5zA+mUlDrwwRjFjCdyjqQCRyiVQQAyfxo7IcOF72DAXTqlc09VO3+kVUAL8",
-	"yibuWLn5DnE0jZR966gCkXw6g66nGmEOfpeC++bpbrewxU367ZM942z2CJ/HMeRWRlLTQGi6I3kmwAFD",
-	"pjQmQqVAoFTPVsvXX8cQCuCcMxAraoMGDkcpaRgsxX6ZZ+bEgDL1sseMsyQK0sCzkCkaxXhlQhh+VISa",
-	"GNsZeoicWR8TPL0lU2RPMmY6m2MV2QP0v8PqitwcSldE0BWb+P9v03imm6//YZGtn3Z4wHrttrySwuLq",
-	"UIdNcGb5aU2dLWQ06eUtyZxrRMaiWnLG6A0MX/M22TPVnX7teqaCyf6AA2sz4St6fewuYDO3XUN67ZiS",
-	"cKm+nb6W1e8acLy5pOeU68M7AJ72Pw+wzNWg0SeDRqvVGjTufaQTwyw1R9yjZEhDi5vegEc8iOfQIcLS",
-	"HgUcZrFkcFXse5rR6f/0PGA6exax4Gy9zJCRDDiwIXjjyNPkpv9z5AHCiQSwYi/NEt63R/KJDTUfkCJm",
-	"A454YT76+Djl2cmgXhRBxcF9q4BRssjGAIP4jIlZrAGbLLEtCSKi4BgggyKLxkMtsLix5jOWGE+vBrPZ",
-	"m6eJTROFWzdVn0laQAHqB8+506zRFJ8nLz/8aqsisumQQSn/HN14QBsybXCj3xvwFP7YdIjGsbSpLzk8",
-	"DUUAzJuFUG4RxcI4CpipJWVkvV9eX5jWVigbyv7BgZgxjndESyTjA/OSPNDPQtcwhT4IlAAdPcxme917",
-	"DT0GnUVau261Wz1sPTcBsf1A/2fMVFX6O2TKZbEsWXn0+cy0oIiCiWUetvpqi7zI8srJnKsoJtSebMpi",
-	"EAIphF6HesfAZl5qTREi6AyZ6ZV1220rHTOsyVpk7BiqnhVxFjcQxGer7NrQmYZbQt/oe8aY4thHrFGj",
-	"yhhRrI2O5c1ToHfcaDNsXGf71Jlmc7nectgLLuv8VtexLcOJisZqoEHgFbVZTfFMCb6vNDyWTjqth29t",
-	"oPde47B9VDdbenYHv8De3wr1AuPF9ItHeJirX3xtwr+wOiO81Vv/1luhsJiDq6Q2+pdXnoMKPztF0bUu",
-	"RsdS68U/6XuUxo0r/e6BNepWkgZeflYiK1fcB4XBdkLVzL1VQvYxUy/0FI9GdLvQbH8v4jizGFchfGqw",
-	"jmcTCsEs7XbHa1ht8TqhCup/dw6PT8EZeT1K2B+N/vMjrwH9QK6n9O4aemA0+if3T4/xsIEtsF5Deh3O",
-	"VxjbU2fNXxnbL8r7qmoS4RACFPBxyODgM03G97XEAHYiaDWS9o0tzKivhFTQTakGhZj2YR1tNPIZ8pfr",
-	"ciRK00JKvlZyMAAAZRa9oUITsDzee41Ij64vyIZ1OGuKabhWNLQZZ8jnuPCPD4v++6K//urRNG9X/B4I",
-	"1aX94l5KtF9J5F+Hgg/ya9mOnteRc9HF5mlVHRFBC5MOXR9uRGg/ijkPH8UIDrvd9S/+SuMohIN3WMHX",
-	"ZSDnVSS9DQ8Babtpu9HX8pBMKM+3pveID3q+TyD4WiOeR8QMPa3x0srbQjJjb+BaQUGM9VvkHTVdAn0n",
-	"aMxHhy6ENFFJfPutEmTMVBYzJjgm4w14GikG/X+41lXJCwwLsUZK1wyMFmMJFmO3+RhKVgMOheLgTb9p",
-	"rc9NOlcTv0oy1kzMNt6X6/jiudU/QL/JLEEIkUJx2Tmk6FmmB0aIjOuZ7BSXKm3g+h9zNocciGwEsOfq",
-	"3Ta8BpoqKvNfapJHBLQ8jLimVKOTzRJ2G4m5BLA/k/kDLATsPT89Ouodt53/NY9G7eCUPmfdYSc8DHon",
-	"NZs0UYQruLnbprvdPL363PE6p/dN/Tdtjq4+d46r+nSXd5pW/4SD0UoyZ+Xgw267ep1AA7llpo1T9StZ",
-	"QHV7XTPTx98/M5NLk2cSBhX09jwCHWNNlGUafll1ISFfuMzHltVdKaHgrNE/wig5g2R9DTBNJRUHXlbt",
-	"IO+GSYj5PoKLLVk3qc0Ec3BdCUVjE67Xzml/V14+OHUz1Nz5BXy07gLOmPL/Bcz6e2ebCzhlRquu4Sxk",
-	"VE9jbtvO+lvpo5MihC9tcJX9aPOI/jJ3dP7KzTtQL6/uc3fwm0gq54J0Llo4Cc1oC05MqDVmc4ruvcZM",
-	"VNXM/x/Nxk1AsubBQzc/wdi/hjS4GSda/NHCU4XdnuyJBFscpHEEbnFSY8VEtxm6DEyjbKqMUO6EZhx8",
-	"1otpRuG9P+C2QiGUkI+pYklahdgym6zYKvnAOLqLjE355YdfIR7DONgG3Pg9ErHoEz8KPahvAg/rUX6h",
-	"IcMyNr+8MeVDJTxmGZPgHljbPNdhqugYSqRURh/ThJkI5P3MLNZtd7UkAx1XUtnhdzGEtyMlB9x/Yz2B",
-	"LaKJjMh5chvdMsjOBI7VJ5RjU95kPtNnpd9PmJxD+1b0HSoN7NkMmqBCZxcB5+w4btQiChgoZ/ADjbEu",
-	"ZIYB9ry1lmXPNpIDaKaZPYXNYp5OGsLzsCzI6GVMqh8E1sPc4iJTC5G/xy4Wwlqec6YTE69xiRX8MfUK",
-	"gtIbL8V0RpNICk6GTC0Y4+S38zfncJrvX759SyBEj8ZkIZI4JLdRyISE6BMY6Xk20qPCyO+vHsC+0zIn",
-	"JrPoIJC3Doi01IBUMuDH3oM2OuDPvcfsK4ufqKyjXSBxklG4l1E4RCVsQscVRUOqlcuUXxocb5WMA/cl",
-	"Gau7JWoaCTuHnf9jpe6SFLW58LQDwckRiVI9wEhE3VpT+IsgYJpVubLNu/MPFcJN99HWBUfjfABVrDMt",
-	"aF4bSYJb10ePWAen9mZdkrxwS8z+LoZ5PcZZ+UHFqWT7KKEpSD0bCCE/0NApbvRk8tiTGVk6G6ztHV3G",
-	"goYXQryhyZjhe0ebACJNa/+FhRG9WM7YX8yys1rM/KBlC5sprbFza0Ezb+85+Py7GGpZDskhZqoie+cf",
-	"8L0sikHIZD0UYiJsvYxdLKORSbhBCtTs3UiD/QGnrhoKLzvp9xJV0WAy5zeZHNQixRo+2OV5wI2cJBVd",
-	"elmz42Xq+M9yCty3wTQmJLM7oDy0HvNqQZeMBXRtMhW5jVg7zUTGFDR6aQO+oBJlKARpqGUvK565rc7h",
-	"xyxFaUIlmh5SuIHkpYF15gbm6KXDczF0W9eDbSLdDXi1eEe2k+5w2Tnp7lG2ioDygMXFm/RF3lphJGUy",
-	"ofGouaDLx12x37J9ot7Q8I9Xb15dvPqytobypfZl7mfPqSuXo5T/zEvvG7VavATSM1qxhv+jrhav3nWA",
-	"adWItx6BjrnSI5aUYAG5jjuVLsfdsRxLhzmO8zONRwT4w38hb/niRsynYizfGchTMpAfUVV6HNcoOMuq",
-	"Fps9cvBPMXz9j8b9VY0ge1CoAbGWJRVrJZTKQjiibsnP2Rrwnbgvoc7FgBfcl1BbluRteUumQLrV32Lo",
-	"xDp/pFsWcI1ncjeuPqjNsb0nr9cte/L+n+38djkhv8Z9B+63Lf136LJzHHhfw4P3otZDV/BnFcpUbuC6",
-	"gzpYaYUrMJ5WXU61ZaW+ROmmQqWmqtpLbqmlXdRHcr2E39Rd6TK1h3gD62sDrfQKFivIfL9Wn+hafYdB",
-	"8omYjyeEmqtqluPjT3fJmuQS2/+28kLNXGdtY84waReQQBhQk+ONeYD69oxjz0j8kGsFEYgDLpJgwqRK",
-	"qBKJ9aTlusMYy0UkIddGVl992MF3B4G7dstu5C5Wjy2x4FQMx5eePl7PPaUtOEO+om+NWG3PMZIEtvf0",
-	"8bYrot9sx2YsrFsbLu6mSG2ExuD+paXMK5vEZRBSozYaBXO1xQb8qN2zZk01oRq/YQQypLFWuhNsXU9U",
-	"QkejKDAxcsI0/sPBK9E7bUO4Ay3YwiIDJpqkV+E3vvTV8NtMv2MEz9IpEP7g7MST+WvHlmcdMldTx9Q0",
-	"qFmlMLm9v6BpjVGU3iVCHz6bS3QQs7uZkJGtUD+liuwZwWrA261263C/nyZ1hnObgDVcYvItUWw6i6li",
-	"ns2MxagUSL3T6OQNuHkbVjCKo/FEeTnRf7gsJtUB1dKx57Y9gG43pUKl2TieaR8yY0ma6JfriAD0DNGu",
-	"GL/xkyDJnGP4q2WZ+vvhPIpDEnGERuo0L9m3bJegtYQNkQBpt5RM8/ob+fnVm3e2c++1A5JrsAkRRwKE",
-	"ip5eDajyJVAH/G/k4rd3r1YMDBY9lgx47SOfYZq/D6xCMWh4io7/PkAtYdDwzPx/HzQ6g8Y96a0MLFiP",
-	"c4BpG8cLGJT+pi42Z4/TFDNqyFfDdl02lLnJeC770pRUjJQsBY1pRJiIBSZIpxma6KZqVVocfsFlPD41",
-	"kFcEr6ZVbCqzA1epufn6TfmqHVkxnOtU+8tCJK4Brxv97hfQB9feeGZfW9x1CP91lx2O6xWSpx6k2X01",
-	"QtkgGHNqkdGSzHuD8tXKkin07pDTAbKspgZSfXLVi/Q6eBz9aP5vMPyR1GMxOx82h52ksFBNHSV9OfL5",
-	"SsRzYJe5LRFtREOPoZz/dguHy9G3I9BtTRlwnm811qI5o4K4DwwON50abA+fxGtU9mz+hd5AiYWsrDrL",
-	"ChjbOGpTGctIT77RNqki/oFTXcFHedPHXEkT0DxkGCaThQG7KivkUrPQaXQRSSIXdDZj4YBH/IyUhWoy",
-	"ingkJzZJxFn4khjXJEgPWEqDi1QwR+OMFu7TQjILOmuRD0xBBAvlUG4tcddKSSLieEiDmyrpWDKVb63x",
-	"qKBiO1NB9xVxDLH0Wg+3K+u4fNKxD29he61sCVLDV6q6fqyLW20/YPcs/KG0/1/tlk2diC93Q3S2uiHe",
-	"fXyCG6LEAnZ9Y6SZF2Jh63A0voeE/neEhG4V4Ql28uya2AvZLBZLiKG0DGp/40sTq43WCbUHbnHMFZpj",
-	"ucZyvl6mo0S6feHLCqKtCroDIbcqL+Q2G77EubKtaj0xLbm8i4rJaYHkHVQ53oTBblcOJy3Fa0oiOEVz",
-	"09K3ubq2aYnaL+oO3ZY/p+e3BWMuFaFdzZvld4H+kTo3TZVhhxS/vnhvF3Pw2fy1Ubg7zcqWac6WVpC2",
-	"HqCcxZmqYMLScKKRSEiksiRKanIjkc5MUbw0cQ+LOhPj7QRWivE/F+VUTs9U+kzLl+unnWpppYh7ryLg",
-	"fO+wfbrfqgnsdgXsR7FoM1u1kNm1i6mUMjP2fNzutXuUdbvD09OTk+POMGC9Yfdk1OsxFnSG7PnRCe12",
-	"esHJcXDaC9rPj8MhOx0dHZ0EnU7w/Kj7JOw5z9RWsOeToDNqsy49HfbCw+DoucueTe+dh/Dn7pcIGn8o",
-	"gz7oPoBFbyo9L6i0iHOGcQCRNBUXIZb8PzRMpX26/sWXpgTst3xJ/MMGmTut37aRY706G2yW52MFUGTa",
-	"FTXDbPaSY0+ptMbujA+WvBm/VtkWVpZ+y3UJ+c8QWQsNLcQtS2gMHTNGHRM/yOfTa2nh2DntQExgkEUY",
-	"dvTRBPBWu3V6f/8EcvC3IgUfdL4ck/0uBT/OrL0tb9uB5Outfdhys1rzNISIQnnoVNDFkuTo6jAI6GMy",
-	"P5qkrT8JmKxPFkmkmNwnVBKalvTN2QyAU+RqgmSpopwtWuR1yKYzoRlrPxOPgUgHHAuWm1irbrt95tYt",
-	"x57dHKus55xwCYMihqcoTdu9DXgkU5v4HoYMeMTy2H1rJqd8icWE01TUM6zrgXXtBYeiGXTAD7tdY2an",
-	"fMzSIsQt8hE4ih4iLWE/pTe55FRj6a2weiM72tbiLQLFVFOqhNFpPj4EDhThpY/FwEIe5I54f0XYxUXu",
-	"/UrcaLktkoYRpxBiv1EQRq5HDyQIllFMKGZa6uzaLA74VaOseIW6+d+Vli+rtDzA5H/0jWksGesiCyg/",
-	"bmr3GAsBlbkWWHDndvHO3SZ1Gk+2TsXGub4j666R9aUB+zqM7fxldWzbPv+vUBFua+X4u7spYxYonzxc",
-	"I9/c5FpMzHwqYbeyrN6b6IYVgy1sd+kKd1e+Xh7084m4VIyGA16osys464M0GmA1rkwWTcucOI+6ZTuw",
-	"Qt/mVdm2LNthxv0UqckuYihiJs2362uzQRw1nPJOCql56TgYBaug8l6owUyTiMaEM7UQyQ2EsgyFmpB3",
-	"ywuRBBMQ0S8YlyL5MRaLLWuymeDpNREcGDOe9UnftZhqkKlTD3mvOnilvplGMVk04rO5ut7FUW2ZNJql",
-	"jK7JF+1kyaIVmaKrXoWyfu7+HotC222xs/EW2yu3WBwYEo5XGL82MmFVF3v7gjas3JWwPSWuc+2ec9dJ",
-	"B1gKKR7Y+yvSevxsrjDR/3swzvdgnLJ0dEHTzpzSSgfYoLMsLmVIuVENtoL9u9Kv8YlF44nC8hRo9/YI",
-	"WryBDf3YqSzyTwT2D2Wa9WOzL8mUN+DGxu4VmnPp3+MoYGnbEYjfIT62pPSJZDHsH6spJOpswG2N30h5",
-	"RK9mBp5rmjCSMDVPeHVRijFTbm/qDbqH6HHtqhLodoU5knqOfNEJ6z+oLu2AW2lszF+yVf6Ib+6iosNo",
-	"jv6NfFD+YqKFPNxc1XVdwBM4tsqrJXWcHBY8J0fHRcfJUc5x0rtPLyU7xkmv6H05KoxxcuyOcXK/5jZL",
-	"F3dUGPj5aXFxh7nFHd+n92C6uOeFMQ6LniH9hLM4aIAUCD6aQ8jplKokugMZlg4xc+jxZgs76OXlUddr",
-	"ex2vd+Vdtr1O1+t43SvvsuN1vOfHXufKu4SvvN7x1ZXeW8nv1V3v+OrmQNTVHA0IGGqBxLPrgKf40CmM",
-	"1suN5XjQtGAgJyKxglEK7ZPCCCdFYJ8Ugf0V+k25VHKfB2tGbsgF/p6xinXEtgun5FeFxf8tbHkbGSsb",
-	"ZW15AKfvIzKytGS7ZeCRMj4je6lAA+/Wf2W7Hgey2zTpMfIDoGmlTeOCjmUm4Dqtud3B0Q0GD2CFKpRu",
-	"SCTzPccH3C2TjyXyyXBJKJEzGrBWLpU4EFPsQlCqnQWdeUxz3ayVtqkNksu9hkBjuN1a5JM1dJhMbfz+",
-	"mcxnbJsOwnQoblkuL1tNEiYnIg4xXVtR8N9lbc+hhYDP7iCD2veKed+ExlIQSZfS9M9ciCSU1r2X0ECx",
-	"hPDmOKFTCeYfAJyG6JSGrLxu/ck0632l5+TYOWC/NeAPrsif2X4GvGj8OSM58YwvteA2pWnbgBXGoUdZ",
-	"hAxAy5m7aaNY80TW5EuJGemREdN3bD7hxBks/bnfM1Xwd2hLAtr6bsv6OrasLTDmYZYsltGbIzyvkeky",
-	"fLvE3STRcK7M/X7U1vKOeUTPrQ/Pa9xEXJOR5hT6Sp9RWMDlYds7PLy6Stfebh32ej2vsQDFrtHvtDrP",
-	"DzsaCYrz9A7b3dw8Fp3qJ+v2vN7RisnarecnR5WTddunx+5kBktX7OvIOzrNT3Xae+5Oddg9PNI6E7RA",
-	"CdhMNfrNdqvz/ERjqNCzdFrP2x0tdf5Hmxu/ZbucZfrbssC/gCUZSg5m9Qc7a+sPasU0qz/Y/WtZldut",
-	"k86W5Rbd7Xa6f3ULc4bJ323IX8DD/r1lxyNadrg25EeYi6v6Uqws1+VgrZOVRE0rsepGcV5V97YBN5rj",
-	"J1cHcYMsbcVijBiF8Rf6K63UZbWkPOhnAYXutCLJMXzTjLGPupoJ77Sdp9FokKlifaxEbPY14DAOEXHo",
-	"VhLAaUFPgjgrSoJ5kkBLXM5q7NLFAqmPj/o3sVe5CxVn0btf6aH9Xqx3y2K9T16q16XG48cU4l0bRVgs",
-	"T/69Du83zexflE/s8bV6q9vbPZMkCiFKGj2SWk13m3RDUz0bPw3fFuq0H1d30jeXy6bd9Dvdk7Xt9PUF",
-	"NpemAduKOgP6GY8k7FbcMIiu14JyEM9DFrbIv9gSXYyGv0/EghOTFDBSLDHZBVW9Q+JIqo8w/5epOzA3",
-	"Y5c4udn0dpXpbPBpIfWtboxO1RhB1BwKNOcBMAvvdHPvlFHwK6T7I6i2YKVwoOv4J4z6lwhjfZL8fIuo",
-	"liEhUazOuKx2NmAItBau9Jg2NgKM1pigztmCvHj3mtywJfocbhiY7CNTv9tuyra+xZ64LJas79q5bxib",
-	"SayOHCmpJc1JfcdZvZ1HmbA1zRR6LoCsG5iUJ0MiOVovUVxZft8Yp1+m21hjmdXQ1YDfxCq7k6QC3B4J",
-	"0sj3cuLqLLq+YfpZNR5d9/7oNp8v/ufu5o/28Hja/efdSdyZ/Rqe/vnTofxtcnEUvG3T9/NX0Q+jG80Y",
-	"JDr4Nwn+3wDe62L1K60QnadnYW/ZQp/1JkzMS71EUQI09Z9qa/gezf+Yfm6A7IYpb8XnUxHt4LP+Jyt6",
-	"Wlcl5T0IFticQb/xTAKHN33TkeUnLBAJdueUHpnSRIt1RiJpVVS21z+kPPyRpe1hkkoeZn/bWPN+iISV",
-	"5xpVQv7TF+zA8zUL31LSWsejrNCOl9J3HfXpaB4J8SE0v4GiaSgb60S7ymOK/hUaZMpAVuqQbqsv2vyz",
-	"3Ty9Mv82rz63vePufVXvL9Alb7ubNSrQayj0AMDIEyUCERN2pxhPqzIbTi8HfM/HvOVrBR6Za80dfI/4",
-	"eZ+Uv98ikEaEoSv+wW3XJylH8wY8ysq6Mn2sEjKaPw8a8GnQ6JNBo9VqDRr3vgeRLCZ4hhlSq5JzRTSD",
-	"AoHJL6bMyaNYJf5pgaCRprxxm96Z7lujVKnEZ2qMa3Ra7Va7sTFvOS9taGWLjmduhcFNqfk8mj1Y4zqP",
-	"ZptX7MedpCske+czxslrPmIJ4wF0ygDMc+s31jxigr5uuxu1X3Kb9Fic+/ni4p2RGkWS2vWpLV1di1lv",
-	"sMPR47AKV2v0kY0x4U3avGhVi5btOhA99eHb9lM7Pfw1XYtqmxTZLg/PJAT1D6m0LhYJlsORSGzjc3cm",
-	"/4wctXtYX2MRydWcyLYMehzCmB1uizHvs3ZAa7v6fC2c2dDgfB7NNgofNXiW9oHaDaJt0/Lgwom1RPc3",
-	"pJHMlf4Trw7puRVOJFpPpnRJhizNpcV8Vy06YFHDiBM/E0h8GAADKDFOH72LgYjnU55GmA64n3Nw+fu5",
-	"Dl153yZEc1r+aOudZ9ksaeZvDb5DNO7OLl6AnJG7qKJG0Pnht4tXH5wi2hheJidU/3rZ7IDwV7p+EfZr",
-	"B6Pjwlhe7vEf3/W62dN5v6H7nndYfLMwkcmryN45hGW70uZOky8c6QOk2pgqCJWrkFBgwk7Da3QbV9sw",
-	"mvzZ13cRwou/ENadL6y1GRMpmm0ON+Ug22k63zSrA6DvSpx6bGHZaiZ5EAg+isar7uaIR1Mak4skUoKb",
-	"qxrfMs3PLGdSQsSSyLlmUlif8JpyGi//ZMmAa36fNRRkS+gfmDKxflqBVozIfEaUIJ12u01M6L3gjKAK",
-	"NeAzlhgnIYvZlHG1itu9xN09ltcNaXDDIJI0I0jgfynHujac5OK3d6+uP1y8f/32p4bXCKOpPqvOVZ4h",
-	"3kPC1d01bONaRn8y25S5hjNuPw3FoL7SO4ZHmjcOr2rYJbC7MhvamuMY+NfwmxwWfWc6u2Q6edDuIfF+",
-	"VUYT6bke3ZmmPnNIpQH/BpHgUjcCnq9/8ckeXOjEv+RXvqf/8UhH/yUS4l9e+ShKAbcxvGW/nIZk8ZKc",
-	"o9DShygFn+zhfDD2vleS68ieJj2c8196ThQEy+36fRQsUBAccPsxG/9fV/7+WZprgz127CeMlvKxbGAc",
-	"UYkcFVZomu7kl9Uin4z06BshzMeUaDVJGMunRJMX3EjJaacc00HH5srhoRUtTX1y46diKxyTmJEbYqpu",
-	"DTiVxB9gWH0/4iG768OeBw3fMH3pkfTgPHJz5bcGfMB/AFuPEdhBP+xni5kwquHppxje/Bm+ab5Ept/E",
-	"eI8+eeujHD8U4RLj9v754fytfV+MyNu0QiNSOnT6pAurKJA9aoJoDfY4OkDLmKOAC2s2758ZrDToJTG+",
-	"77CppxjwOFIqZk3Gw4hyEsMKU3UAVrGP50Xekr+TNqZqQf61Xb1pyjTgZgI8fI37Kb462W5UElxhlp5l",
-	"znXAndN0d4Hn79v8SPz4TOYe8mElyZydYfil5WH6EycBTZLIOF6gyByCukVemBIFyKs81LnwR7Av4jnZ",
-	"87tYzphHQhZEIZPQp849RZA29hSMFMSRhgT2K+ZiwPND+ME8iUkz9AmF3ptEX5f7fUQDNxPNggpbhbQG",
-	"/AcR6o0YtVCzr4RJycIB3/PtHK94IMKIj/tk/Gc0A7j5IRvFVDFNxXrN0A+fgATCJMYCDXjI7HjAay6y",
-	"o3HpTEVTJvRx7E2jIBGSBYKHcp8M9XUmEWD6GTciQc4AECJ33jUyFFBPY9sL4TyaIbGZmKoNKl6dRzMD",
-	"MQswDNjPR0JUX5D2kcjerobiHUmgSvrb4JpOB8JvHyOJdDZ660H+pPNotr1LaYdiz0Ye7PNo9lAnNsCl",
-	"2o/91SSu1S6tTKx6lMq3QVh9jay12t6a2r8g8J2WwuHRCIs21MUkiplp+qmZcKtW1dqNHbWkAH0Jw2pq",
-	"bnbtqt81jO00jF0ZcL+QulHdM6eSHrCYIngRqgfzPcw9yZrgFcsp1pOFqVX43ez6LZtdu9+U2fW75eMx",
-	"fMnS6Nc3u24k9ma1XrdiZuvstmt5mhlgB6ztu431L2dj/c5hdsFhvo6N9Ytylccbabdc3iYFrlcZlP0s",
-	"sHxLFmbW8N3E8d3E8d3E8QgTR1VZ2a9l96jgaOtNISk7p2l7JuuWJnu2+1GknFZPQtlAtSVT+2sFpL+Q",
-	"ZcQpQ/DdNvJ4CeEbsJFsKy7cY8OZ+pB640bAyhb6b9MJKBQBdKhspVkcB3DBmd0Vh/oZ4jVdpz9mAxo0",
-	"xwJEMQrY+ReNqydfM3pBTbNMEz06EQuyYHGsSdbU95TO8FiYsjx4uWB2aSrPhiMXmZ4zvFOIozzHay5n",
-	"UBwOe/Z4uHlYddohP4s8FCOc1l192tmkPLiZmUwpX0Kafepg1sOOE01pMFUsxA1E2lRVaXAnw6T/8kyQ",
-	"n2G9k1Fik2XdVzGFowLKE0ZqkJ3s/QsCRMmvXc94AvdNv2nIUEB1FUMrI9sPdcCtHmUiNeWM0Rt99DkX",
-	"IMZ0mvHtV7+8wYBULx+wtN8a8NcqS/OVnk2CsBn9HjjHrZRplv9Moqd6RUKEgU0dsd9f3f//AQAA//8=",
+	"7L0Lc9s4sij8V1Dacyr2dymZkmzHlmvrlCeb7GQ3E+ckzuTba/qYEAlJHFOAlqAsa7L+77fQDZDgSw9b",
+	"ecyebG1NLInEo9Hd6Hd/bgViOhOc8VS2Bp9bM5rQKUtZAp/+Joav/6L+CJkMkmiWRoK3Bq3LCSO/ieEz",
+	"SaKw03Ja7J5OZzFrDVpHIzc4pc9Zb9gND4P+SctpReqNGU0nLafF6VQ99ZsYtqOw5bQS9s95lLCwNUiT",
+	"OXNaMpiwKcV1pClL1Kv/c+W2T2l7dP25e/zwHy2nlS5nahCZJhEftx4enNYvImTxWxi7bqlT9fMzSdTs",
+	"xeWmdByNaFS/SnitDR82XSlt/+62T6/1v+3rz65z3GtY9EU0eyF4ynj6kgciVF9XVv+zWJB0wshQhEsS",
+	"SaLOKmFSsvAs/z6OplFK6GwWR0ySVMAvIcufJcNlymRx5+Pfo5nZ9oTRkCX5xvWy2tm67O0yPp+2Bldm",
+	"gJCNYpoqCEUh42mULlvXDbv9GaZ5w/g4nVS3+lPEabIkKeNSJCSkKSXsXn2KBB/AlmJ4k0Qc90PECL7+",
+	"24eLtwS3QNIJTT0uU5qkMgMQgiqhCz24JCMRx2JBorRDXDJllOPDi4mIc1inE+ZxwRlhMZsynpr5Ij6b",
+	"p8RP2X3qdzxuQ7Xb7TWA9DUfsYTxgLURCm0DYw0OG8IjkUxp2hq0Ip4eH7ac1jTi0VRB3c0gG/GUjVli",
+	"QPsrSySAsQ797/BHh1Dc5sWMcZItiLxLRCoCEZNFEimwRinZowSPbv+MUE7m/JaLBScKGJEklBy6h0Vs",
+	"6tZTkJ55JflM6b1BiX4P9mo+duvwaJOdEj6fDllSWGL3KQtE6Pe6h88PT/rHh8+tI+nWHMkDDsdk+pMI",
+	"Iwac9CKaZSB/jz+qrwNEA/UnEHBA1XYOfpO4Rb18GMF8J+fTKU2WassLQRQaSnWyigwckopZu0eCmEoZ",
+	"jfRoCnFniRjSYRRHqVqP07qj8Ry4ZRS2Bmq17cMenOFsru6Bq88tRYGKzi8TyuWIJSRmNOERH5NFlE5I",
+	"Cl+LZMqAnhJYSGlidQAXw99YkJKQpSyAxcDbL96+lR3FKNQsGn4//ePy5Yf8aNR4iiwmVP161bt+uHZa",
+	"Yp5mCzTP0XHrwck+ljdavM+K62sNeg8P13Be+XH/R8JGrUHrTwf5vXiAv8qDukNUb9tHJ4KUpW2ZJoxO",
+	"rSNsDVqfPQ1fT63fgxV7rYEHW/VajpdBA74FeMDXAAP1Uvfa8awdea3BZ681BMZ5o969kdHv6sEu7Mvz",
+	"5q7rnuA/bvGff1y8uVCnUGA8VYKyeeueGBF/DR/zkTXvO4rRcI+XGW/EgQOJRA1o81MJrJtM6B3zuJ9v",
+	"sVPenWa5GY/E32su2AentJ9zTqKM6Wn6HGiyEQnZG664gBxAW4+v3f8+oQWg4U0DV7ANCNxEkecg25Az",
+	"wSUS/E803JpTwDEC5X5usSQRCdJKLAzGX7XU/aZIb8qkpGMFM3PjcZGSOxpHIWxhQOac3c9YkLKQMB6q",
+	"84KtwYHlEFcruIk4vNh6uH6wR/6JhsTsQX2fToTiN+8uPlwqzEtpOpftQISsNTh01e0WTZlM6XTWGrR6",
+	"bu+43e22e4eX3eOB6w5c9/+2nNY8idX9mqazwcGB2lc8ETIdnLiuezBLWBgFaWtjgn6pQPSS37FYzFgd",
+	"0lxawpcCz4LFcRvYHgKpo+Z6IfgoVvPu8pj0RWVuqMKBmXuuCzSEMqxaoWTJXcTHZ2RKbxmhXKQTlmS3",
+	"ovqVkVGUSOv0ArP20slle7KO7S8v37y8fFk9uNMnHxyI2vJAb+VAr1gedHd8lJrsidm1xOtooXiPgl8q",
+	"EhbCmb4SyTAKQ8Z3eqiZWHg+TyciiX7HXwqHm04UrjEWorRGw2nESSJihnLsLVuSiZbk7iK2YAn8mJ/o",
+	"KFt56UjzLdmk+LGGEvtf7EB7Oz7Q83evFUSeSQACmdIlkGmolKBIwkm+5ko9ozGMt8vTLJxapGch8OwZ",
+	"kYzBEQHRJSQWY5CSDAI+D7tBj53SVkF8VAOUT80sn3zAkXAba5jp0XfLTDU8RjSKWdghoJ7jXhUBjhln",
+	"SRScKXmRRrEkNGFE8HhpJAd8/ZlUAHXInKPSlxN2hNT7CwDnrUjP8frdKRFryBeOH78jf315aW4Kqi9+",
+	"wUkGyuyw8fEbLtIb/Vz52HEH5K1IidmDdeZ/fVlDtUff6ZGrm4yw+0im0iHDeYoXKSgRitXhppSugNwR",
+	"ZB/Yc4M1B55HBghD0yBgs7Rk3zBUkW2jIh8+OK23In0l5jz8Ehc3TcZFFOFCKU0RqFA0Gc/BpqB0gJB4",
+	"LS5u5DyY3NBk7LVyPFEIMoIVltBD4QUufR1WHD4ZK2gylgfWAneIHm8FUaOSRMxTpRaQhEkxTwIGVPxW",
+	"pO8ZDZdfjGlzgbZBRbOxoCELyZKlRfAnsIIS+BUvjgJGPnJ6R6OYDuECXnUQRzu4VHcL+Jqdn5E0WRI6",
+	"phEnMU1ZAsdwEc0eq4owvHNR7yXPlKL7bEBAnyVX/WsSCobcckrTYEJ6xtYGxj04yG10c7wa14h+iuPQ",
+	"WIvwStEzSxhFKfAUhMtek5UMtrRvAPNIMdHABRigmLEEDTW51Kc5sUhqJD+U+nYHmWb5aVMoWEYR1F+3",
+	"g0bRBgXwv8mtO9pAj18bdQhNjrY5yNirOE3nCY3bMeXjOR2z9iwRAZMS7dgKPPOUJe27yKhVK0xQdFy0",
+	"QDn5NG7n9Mh1XXfQG6ye0e24PXjQHZQnVz+edFf82MU3+wNQ5FYvdlvDl7Uxp3cN/O0xRjB93ltZwfIT",
+	"RvMXnjGYugqnDL924Xt90hXLGR3v1nB2mhvORrWGs+oxbWg/Q5NY5orQG+o8zpalxtYjECpvWaiUCwft",
+	"sJYdHGxqlMsFU2otec2JNnKpKdHBYRurIrmpgY/EQkkxPDT78bhZTuZbcQijwUQx8pX2PO2cAoOYJQCu",
+	"c5jUglt7iGocQ2JEqNm8MbIVBMaee1Iw+q9yuTwYrvdoxTK/F7fSGsveVdod9oJ+eLi7u6Cgnp1pT2JV",
+	"FYtS0MA2vR+epo4ZYGkdC61QdWrWXW93gNhIaVm//90qNVquXKnTXESzx6k1GZhB/nmmufIzEDm4yHjK",
+	"s9Nnu4Gykf1xPpHkfkqRqAktxWBDNHucvmD23aAM7Gqvm4jbm270HV2qUS6FeEOTMXvcfo1ZO1ZDgOuc",
+	"k8Pu6WHfPUSevDtiUlM5hZAEpzxz0bgDEQ0bAuMjp9qY+ljGQrmxI6pVGa/MgEjGlW5esNUOyE+MJiwh",
+	"ShzoB7dsCX8wr7UzTNFrAToQvHAhZMrKLReLLbnPp0+f2morjKcKJg2xMrBGRlJBqPUscL4iL0IwbMKO",
+	"PnI5n81EkrLwFxZG9BIee8xB6TcI04EpxGsNE69l7oJsmjMyl4yMf49moOHpEJWdovMzScphMmYZal7H",
+	"zKoWYCJjNsLoJ9H2o11/zUwgk3/UozepEDfwbNkios0D5CXu9FIIgutf5/br9r9zt189l8ov6Aen9XgW",
+	"tAN/0Y64V3bOc3szpVMubHSd5bG7Iy/SF/IBarlmc24rML6MLKgC8524ZeH3wWOfzmA3RUPD8mCGAhYa",
+	"1qzWRzCk5WAW04g3sufKkiwMzB69maoN3cAPFVzMniKwbQKrWstvjv4AYQZ+GTg+8JlfaRyF8OXOnZl4",
+	"NzhwcIrpu/rv4imPIhaHNpuxXFoRWrwqp6StYXQYM307rD2jXu87PSPLiGxHgij9cJgweosKHA7ZaeWB",
+	"Zaj+JeNsfHVccXwxgmNYuaxsRc7n1iwRM5akOqTQHCgNw0itkcbvir9Xlm/cTs8kgQBAQKr1jzmKQWIM",
+	"k1L8TRj1lN7bE3YhKrL0jUYOAVGALRMZiUFPV7iD68pT1+VFXSi+XPadPZOEaeDAPs6Tsfwi8K0CqLIW",
+	"0NOLb9NkLHd+Oi/vWLKscSMOl9mprIY4rOp6V+dSD4tnxXP5iabB5HXKps3QGNFYsrpDj1I2VfekpuYq",
+	"lKNwHV2rmV+HaiHAzmohP0uE2uEzSdIojRkYNq2nyG8i4oj/lMgZDUpZBC/EdEaTSApOhixdMMYJxFeq",
+	"Yd6/ePuWCE4SRmOyEEkckrsoZEIiAWWxzq7ruuXo5zyzwPM+1OYQ2IcGCRWGZZdOTp/C38SwCoBzMgTn",
+	"229iWIVvENNoesPuZ1HC5A2tgd+nzKrN4Pp5Jgm8RGI6k0ySOY+ZhKhyiK6SWVhaMJnzWwxHO8u+1IOA",
+	"Iwrt5fQWZbLfxJAIsE0mYooGSCr1oCEOVjyVyqXRP/2/trU9pClrq1umClmnFSSMKvFj5Y7VkpQwqB9e",
+	"Mz3eWZtNHwrO6rNBppQvgSwkBMuSocK2CeVhzEKyp+mEhYB7CBuQbOVtNJupryWhMbi09a/7hVUfIRqW",
+	"Ld6O0cCroFhmkNAhPQUgGKNh3w5UVCALWcxSW3zI947jrN19IOZxCMLSMHOXlqav3cko4pGcbHK05sl1",
+	"57oFWkXhE5OpKiOCirQi7QlVFg0fFE8Afk15UJUJZokYJ0w23FmjhAYmx8BgJeBi8SA6RzaExFzHS5jM",
+	"im5tjgtmcbSAzQFXqF+CYRl7iif47bb+3I5Cf99ElWuexNBfNefmaBXgzwgdSnWJLtThQ8bPhMoO+cDu",
+	"WEJjM74kckITuOggMmFIJSPJnKOXC7gTZsig92laC+D28/B0dBIcD4/a973709s6gEP20ib4qR9Ui1AX",
+	"8A7ZD0rj1en9f87ZnIW+Q3w9qfpTzoOAsZCFvuI0PtKvT/bAW+ID5/CRzejUMRyl5bT0IEr+N2O0MgZw",
+	"bW8nf7Ky2FSkNF7LLgzQ1NEW8oLcJpZ3t0mm0SbU1a3N2qpc3RrohqQdKzkJt6ivhQxAFm0WLqxV1/8X",
+	"EZBXvZ7JHY+VMS3xpCzxm7Gt0KQt5MvXiBeZcGlCTIc0uB0nYs7DGnFTvVOPEfCT9nkD5lNOohD5oiRi",
+	"AdlQ2ftrQQYC8wPwyNf4ksHUacTNNxn0aJLQ5eZIm+9ZrfQss3kp7mYeAm6InLGMzdtnxJXQHZa/Ck2/",
+	"liI3o2NWPeXfxFA23tPSIZwtmExRdN3uVIEQqqfG2X16E8wTWSdjqXnxNxPYoB6HpWdXl0DUBYnY7MnK",
+	"znx+enTUP3at/7XXyxalQwOg7ExzPIdlqg1l1C2zXJq5QsBfaJpE9yv4OlNKMsbNmTRJNR4QYJrMFTSG",
+	"LCYLlljyoRKA4Qn4ceBxfwrzXEXXV79d+0qq5JqR24Na4/nwj7yKrv3CsB43v6hx9hKxkPCaQwIRz6dc",
+	"5k/vd8g5nttIJCimSdSjlZLJRiJhOnWOzUSi5JeQRCmGyBQxFWdsCIaB35w8phE1M6mUMkBdpzYdDxZO",
+	"Md1LfdarL2DUVasaBjWNxUxCONqqaLgskC2jmep9XiKOaQMiXHBYLJmxxDofB2QwOEb4JT8i+Lm4jasj",
+	"1+k6Pad/7Vy5Thc+XDtXXcd1nrvO4bVz1XO6Tt857F7bS66hT0QbMUIXgrWa4bJuCdlQq+KMqqAofi6R",
+	"nsaFDGB1/PUFSAkfJUsed2eeK95H5hKTq4u4yBvrL6jndfkFh3TV9XPcJ7FYsKQdKCk6ZmnKEumQMBqr",
+	"yxLML1ROyjULgqg9FGnLeVzJBacFeVJr2PR79UwZtKYGhPqtDqz2bVWjI0UsDiVhYLszwWdGEC3CMLOb",
+	"143z8+XlO5IwKgUns0miIKdpFEVHEoiwxPkv/l6rM2rje+MkOrrJcARElbpQpAbNQdvxG8e31usoJgei",
+	"Kxp2rO3EES/H6NVTSe4pWGGc0mBfUEmmVM37/tUL0u/3TxUX/Hj5YofqE/gl6jb/8f2blUBtCPtfdzUb",
+	"rMlOtngONoRwcbU4XPB/fDmx65NxoS4SgUpr8S3jnmqw0w5jJbVDToxDaEpipmQegZiykSD2DgcBQmgW",
+	"pUsg1qvanfzDMeajrNK8vAen6SO5s7zFWgxUiUSzmPKs/gPIPPoiygqqjJi6q5kkewuRhMh3gwlNaJCy",
+	"xOO8PU7oNKuzEsSMKgElZfepNqwEgqdJNJwr6p0KmZriMzIQScacFhGo7h4H4UOn/GXBcBFnNHGIFFrm",
+	"ylcdSSWCBekAF5/NpX+D6GW9g2eSXL5qv/7LK3ScEMB3vWgqJVmwaDxJnSxg2R4L9kfjGAeEDBWZQ2YW",
+	"z7Vaz1OWBGyWEhqGZD4zW8UJYMMdok9PqVGBkKn0+FQBAkJHDPD5+Ay0LjFPic/wBd8hXKQTHUOkZauw",
+	"TuAzC0P6GNF5nCrN0GkSkrONpIIkLJ0n3JaKINoynQi8SSDQRaZFSGdKTm4jthTAI3et4ldlNPkZNxuU",
+	"NdLY4A11mnZKwih01Ba06hMvUVm180AxKD4VHs9gjJhnDaixyDra7LQ3RpAz4ps/fTIRsQ7hrQOlBHlb",
+	"bZdxCBcDsbvukGGNDYImLF9viYUo3Wur4yQaT9SksLkzBaiokEykAELHxiGjfkgnCZNq1URhhraO5rih",
+	"ICOIDzK7X7ypVkv5VZt+AW0rApJB0iYkrNJaLSzV+/Z7G18Jr3ABL6x3i7aXI7cqjGdos+qksoecImOk",
+	"WC/HMAIDgQKQ226n+/ykznBeMZDDuKvWgRPvAW4Cy81UwpAFoMKR0ZzDqe9rFVQh0JAFQrFSahUQWhbN",
+	"QZ3nbre7wSJLFyXiuFm5DU0LW+rklLqzqtUN9SjmGgJ4qwvAcBEahrKOi1fJceVU9o1j7hmYwrphV81l",
+	"OUn6h25vo+PWw66kJlPtC69ayaCy14BQou76ujud7OUqWeh4XKZsOgWuq3mrHgntnFIQXyeV+SBzeKUc",
+	"M6+1D55H6vFMpiAoUhg9Wa3EITMahmoasJmie10JdnDps9wOoR72+J5P0oT6+6XCa62sHFUd97mNeI22",
+	"46sRce0aKHsiwT9wmfsO8dXSb7j6ZJ4sb8Z2bKiXW04rf6noxNA/V5WmGeWyVnlJWLZ3WUCogE4ZKkxU",
+	"USonPqTY3kBVugG5At+Qo+C373ExGkmWQvWljzxSOgGoXmQmIp7itYR3EXk5naX5bbokAeXawxqyJLoz",
+	"MollQen1nf7RCuvIeWEtJKEczX7WArYwiOQcuWdL7711phKr4FkjwZSFSG0cUxAt0elhv9/fiE6RH6zi",
+	"y/iEwXG9ktJ0z0+OHsFgDY/Q6G8gkC3KKfI1g4V1LPdnRuO6lLtPhs3peNm8AhEwWkUvE7HAXMEI3bAQ",
+	"rjCf1Vg+mv3YXOG6sXTo8eHxjX3YyZzfNLnek7nx06wZvz/q0dOgGx4Nn7NDeuzWav4zdRHcSBYIHtZQ",
+	"wwf8gciIB4VQY+3LLcx42Kt3m1fQbKXTp+TX2dIzWfVFalhW9tqMOF/d56jx9SlRbRMYggQTFtyWdXQd",
+	"UVZldRycgBDIcUb8v768zCq/QO2jz+rXdhQ++GQU8TB3Fz+TttANUZYdAubtecw8jmrFQt0GkHgA+BpJ",
+	"Mo7uGCd7uuCcSMiLD7+iO8XJ8whB1oyFuJ3P9gdofO32Tqw7WZK9mkshK84XkiiVLB6Bhmq8mTMlqvG0",
+	"DXk4mHw8VfySevzj+zf76lkUxEVs3Zd7H/+P67quWoL6q/vKgX+fvzLfnL7aRx2dswiiwfyOT7hIPO53",
+	"Or4Sq6JgAka0II6gSkTCpuIORB3YrGRjjMYk53xJTJiZmX9Kl+omm0P6mX/gOx73/8t3iP8n9Z//9DFm",
+	"Sskf6qoM4nnIwkFprxlQeAZiJZQUzpn+Z+/VEMUFnx4Mq8LKcSn2r3fSHPn3P3v/Nbj6H5183oZ/u6/g",
+	"n+ev8OPpq+v/7+p/OmseWT/Gvzyv87nvPOzX2s5/YWkSBTUs7V2iFQiHJCxQerIC46su2cOLBuMmdag+",
+	"YjGROrTGuKNQhrkT8Z0OSCsZPbrVaV91EcknNJkKHgVQxhcrnRqFRq0Dl1S6UE+fFIzE59MbmZdlbTC8",
+	"6CdQcEbYwTaNcYeUWfFp11kj/GQ7W3EI5Z12nxh3paBXne79rqFa4tT5TrM1OAoLisCvu3GgEvhXv3Bg",
+	"1g+6Lu/jXeJGJS/cNoWxa8RrbUo15q9xJNNkWaPEbhLQahYARr88EoRKMp9h2nKDl8S9dE+39ZLwJ9Vr",
+	"rypRKOfcbB62BaKXffXKM+JaUYChKBlkeivCxG7ABbyCIZgSiJYqXY5F660Vx7QjsrzX8irWhoMBUn2t",
+	"IBsMcGgQ+eWqdxw7sWEjS16REtc4dfQCdpoOgWOWUiDessVHyZKvBO+5BCkRrLlRQm5ZDTugs+jmli1X",
+	"+ut1ZmSHvMbiqBOx4ATub6G0FxTUQCId04iXCHU8uun/s9d+vvjv+9t/usPjae9v9ydxd/ZrePr7Xw/l",
+	"PyaXR8Fbl76fv4x+GtXGwapVrDtuBdXKccGLTrbFHcYsmeAHi0c7pihIBuqstcMoGl9Cuec6tq3LTIN4",
+	"fplEqeCaKQTw4jzJKqhXjx3TIeszk2DYZ9KMCWWs1ePF47n8x7uXNx8u379++9fa9IOoKdAlGx9ruBn7",
+	"NcZNpsGEhNEUS2YXI226toWo0uBgfeRL82WRrajmtsAS8qud55ql5nDV269jm1lhgDrdD/y5eKD+wV3P",
+	"b8z2388rvnXIRx5HOsMlYVJpWBj6df7utaPHwQJOWfH0mR7GHIJTOIUcL4csoHPJPK40NqMw7aWAF/gR",
+	"Jei/Q2FZ/cQ+SRgNTdR2HpIxFOGyzlXVmBdCU7KAoPpE8LGjbaczlsgSZphyM1zM2DPFZnSzibXnhjM3",
+	"nFJdq4X11eA75AJUxilTUqkke1CChkri5xXLMjW0AjpIuJf7qMyMOVaSrs9Xqy4lRJGkEKrCgklZAsmr",
+	"5FVTS3TrhtrYZCi/qGvPn2WJOCm9ZZIIzhzTzmTTa/YimmnIvoZi8DUUm9Xm+7yidlnmlT4DD6tOnSjH",
+	"Hm+5pAsYvG5NxZp4a0Z7lz9cCWBGWK9Hvrwa4krsy+uRrccWKw25JmWoGT/ssoprsoWyinGbyt6l2oxr",
+	"Je/6Cbp1Q2+CRtvhCAL7yyOJBfB8Gw0o8ya6qzkW9S1nskZ0jmufP48XdIlRx7nXzpQrwUukAHHsdJOV",
+	"dxExo7waVqqmalg2SNso6dSqpkrhp/FW8s2QBreMN+C9/hGRKJnbytTGuIrdK5rZpHTWSTWbolpBBKwN",
+	"bL6/geGhEGITVcpU9/hRKqkJb5nSJQlokiwruUx1wtSONW3E5ZUU+dVgOItpCm7fpuzEKVuI5PYJGFMv",
+	"LmbzOhnGVg7U4FoGsVVU9AtLab1KZ0w8moM+g+KD8GzNhbFCCDBnjc9scwgI/myFW4nnT8CwNft4BPNf",
+	"v5GtmD8cnH0DfA18zGw9cuVFqxsqaZ8Hlpm3nBaldA519fa2SctYSxUaE9fefGUYNjiZtcRq4mhohgXN",
+	"tLAqN0Y7HrIMGExyyaPI/EI1Zf/bJb9sKFNFOSB04YphWXPormVtuTVRg67hyIqnVR+fjKJF2Umhq93l",
+	"REb2/EpBYIfY35U+3iA6qW+L4UbqmzSaMgE/Qv6SgrY06pqllRVLHnxuVYfXDbnqt5+VGC37RGgYKWnN",
+	"DiVQ2KRtAhmNb5o1Y3NOo0Cb7xIz2eYhEPWrvkzm7IxQa7GWHqCLUWG5CGOFOHL72wuROPt1E0AtTbJe",
+	"VcrV13qLWD0ETTMBh4ximkJZWSZTZISJWLSn9Dd1Ooroi0UAVhesliBkT9jS1LouFZsucYuVHRAf7JLu",
+	"K81bmSXvTCvr6nig1HmpZpwuC7+FvwXgu4UF7Qk6UlZ1fr1xcZcGxAY3CizFOoHVCHrRIPeecy2L5OaM",
+	"begc360Ff7mm/+7OoQ4gjbsvaMyrtv9oCl1LkWkGKIX2SJNrbmULYWou1m2p7slEVjhm6MWrlbkaO8sP",
+	"ksNmZ81K0aVdLrpZBswaeDYnlOkCvNmDhag8jFopJz/rKwFhBzdDyyl32NhKymvGmmyPW+lPawMCYUgj",
+	"Pu5pf8MzuV8SGTtux91UI86lRwvoDadb0sOa73zFDGzeYmQrEFLOSLuL/agz0wKIWnxJ1EVdz4e+Ks1v",
+	"7Zt6NK22vwSxZvAyy6o7zncsgel40LDsWf6ALmjQIZ8w2H8UxSlLHMzhwlI6NAEOr7O7Os25UU11FVdG",
+	"B+ggtkpdRf1DlikJs0D0AYZpNxRXhBhqLFdxk5cpWLWCcnmLB6clIBYu3mLtMo4C9gWBwAnOYKjNqrQh",
+	"WQpggQcALAPiy4lIdOqBx/e0tXJERtCcFJIfTzCFYR8UM5/Hs5uAc5/srdCXPa6rMhpLBuOwAiU4K74Q",
+	"CH4nYsys0xGWVTf/Kmz9StEYGuUriDwr0s3KjGXr0UqonPXbTgNZqmRbjkyzlvUKCLnOdgkErfGohhNY",
+	"yTOGDpw8Nwzx/LqGTb7DoK3H5Ulf6rQOTMmidUnomGC5tmZwMVv7wZRPbmDf+YyQug62/a7ruhubMC/Z",
+	"fe5wLVaG2iaZHRdZy8yzWLiGPdBxVuRE58XUAC5P7l0LPP2o8cvcNNdoxfw9KCS6oJJU6lK1LiEFjCUk",
+	"ZjSB5GGMzDGZYSzB5HgYqCitdeoLH+qs2ZuiGraC7T4h1La+2IHOuFx5L52hLULOoVJut2TcKmtFA7fj",
+	"9ozBUn3orrZaDtzO6ZExXcLLdWw1h5XSXhpEbSsJ+cxkFefancn4trdtejwNxR0rBKhmictPyEqu8+nf",
+	"aLGsuJ9mXFhNQ3IlJEDZMBUJLKvblGKawfTRSVI1g9mTblH6c8VOLnghVVxRFpbeYvdYWcpI8NoitmFt",
+	"joz/1KhJm6dxbQWBTRK7NrLDP2LyJ2Vg2eezBhO/eki8TQVPEkPycUpBte8SMfxaQpyieoYqc30d8saK",
+	"qTSO7hgWRgUjuG+LPPBjy6mYxxtYlJ5kl0X49L4qgI3ZtInk4UeTrm2VMSp537LWEs1pzWasSDp5pKGY",
+	"pzIKGYn4GWF5OnKUuSMi3lhAaWUXiy0qzjVV4fqkvSJrgxpX9MkoT7vZHIkYJ3Q6IP5vUvCbiN/ROII6",
+	"vLrthvqTz+MY3GDLGYPktlSIG9DN4FshbmKBT6q/R2xh/pxSvlR/66wz9afCUBiD3acJvYH9qO+tmbPe",
+	"5FAOWMxTdmN95XG/2uQenHmFNlLqm/p2LzCE3YtIPToy7ZbBASj4KI6CFNeFjTTNwpDWYBWm2fONxhj1",
+	"iG7Z07yOVAuTN6bVmO9xRcP2M5M0nZmgN7+c42faoayj6YxOHKuMV6Nl9L2uYFeDMhTj/qd0SUJxhndx",
+	"1tM5FLqCjYkxFTGTVp2PKV3afEl3mM5uGAHx9OE04rXK2AdMR/kVQfE4newTeGmtCrVgpqzylY0uYhSr",
+	"d1221kxddzAfoJj+KvXp3JaWdNcCaCgBEUOPTNiyhgSlKBXJ+nr13S3q1ads2ihyZcnOnUp26yPL1NeI",
+	"S9sKq9+9urZePzu11bPeWvXM7dvq2dEu1LNS2c1KuEv1KmP36Y2c0N7Rcf3wE3ZPPvx83u4dHRcK8mQN",
+	"1eo7OLR6Qe94eHg8PD4ZjQL1n9PT4eFRP+iGffew21f/7/XC5+7x4Ul/OKLu6PSEHrGTk+Pe8TF7Ttmj",
+	"ZfmN8HGzUtcorNdUdbeAtrnKuTa3r8yKvrroX+GFj5dPNZ/MwV+WVctzfdvC4V+6jrfrbq2ml3So+prP",
+	"uv2I6VywkapePeU1VsfV2uqT64hXUAXriecm0+27T2kHRKOVeIcNpc4sg7Djum5etkLHUhdqnRbCsxaT",
+	"KGV1bameaBDdbXeqxsZUH2Wd4+CDmDIoETYRuqxi3ub0kbISiMfr2zV1d5rKbpW+bqhlXROpB61F12/m",
+	"mYSmr1Y7UitmJoqZ1plpkEZ3rGG3vUfsdidltNdeY18sYXrrfOLNeVEpN7hj9iG/YuZ3TbYQfL3ije3T",
+	"7BFOaxg+TrtTpyQMWbIDarXzq+OKnvc1H4knoEye1VG3KRi8RpW0LM6NkcVfpAFlfcdHshdxovSRmLXN",
+	"0kxWIwYVVQMnJiy4lfPpxuoCTdJoRIOUjKK4xM1ORyfHoXvSPTk5DJ6Hx0entDdilLrB0REN3e4R7Q9H",
+	"h6PusDd0hye9XhB2j8LjoHs0dEeuS93avmo6Q2Bl+oBl7TctoL5dpsBGd+AXLumyTsvfNo7tsTESq11F",
+	"Gf4m86yBlwjnga5/bBBteyeRLstSC39ILIdEDXMG1fIzG8TVOy0Z/c5usDV/fXhf9DtbTzNHvcPeyYnr",
+	"bBIqZhDlZriiXghIauZJEpWgh7bDx+ri9ea8rf1m5ngsD1rGhQpwzam/QFZFSNTJLJprf63r3qR6NVpJ",
+	"16SIOUTE4fadrAoX3xoZIFvITsUAM2pBEgACDOZJlC4/QIN9zCeGFvrn87r6pec87/4PYjOVxD/XDgeK",
+	"fRKwBT/x5q7bD27ZEv5gfof8nS11RTfEEFCuPO6bVDUQVfSP6P97d/HhkhzA97rWIFTUETxgHfKSBpO8",
+	"Lsgz6XH/vm3g01Yisw+8U9eXB00QzPtRSjhjoRwQH832vl4s8TPrff4VEKJ2VsB5AneBPebkOUnTGXZA",
+	"j7T8EQie0iDNExkM1yZTGvGURlyHmpfOio5fj85fK+1ZKkGFBpOIs3amj2o12dGlLKO0QV92sL/WijsT",
+	"/UGFyxa8Y+q2RejrKvYe9/if/kQMvXn8ZaEtj0OgE6WEEEMoMeJgiDHW2MRUHlPxh0g6zSuuQDMxdOH4",
+	"GFNdbdizr9YEbjFonJk3aTHpa9Clxff4nulO45CPly/Ua/Mk1sN+fP8mt5tmSQQ6thJy5rJdQtcSj1vd",
+	"RuCBDrYz8XFrcQR1Z7LuKoUmhsQ3Hiq1KizfWPTADoh/5YHj1Ws5xEPfK/7p5t94rWu1xyuv9c85S/Sj",
+	"GP8LP3lc/Qb1NOEnmozV9/sOoWQyn1LeThgN6TBmJIey2nGOVvkD4D/sePwyayaERSYHCi7/Mv2F/oWe",
+	"5X+pr9rtNtH/VR8PXZf8Kyt8k1larJb/gA97cslTeu+QNJlzhJJDtIuUfLx81T5xIOVM4XoqBAkZm+2b",
+	"GbrkX4SLnAOJRJt2svSDUDCc+JaLBdnzP3361FbsifE0CmjKDHfyszH7etW3bPlM5u4/NUYoUPzQTx7i",
+	"7FDhBpy3sIDsGybFPAkY2YO4Hrx1CeWmOk9VB8iWcKSXAAVZ2X0kU0mG8xQBiISD2aoTESI+++dxLBa+",
+	"zp4DdMzqZk5EKLOhT/XQpgqCcQBLHHihjWLaErhHMwEik0ugUhk+jdVh4cJ3sB01nFK1YrKZvtsvoQQ4",
+	"jnWAc2onVsTRNErNW0c1iOTTGfQUVghz8JsU3NdP93qlLUaygHUKkMOE0VudpgI3MtnTzmaH8HkcQxJn",
+	"JBUNhLr3mKMjKTA2S2EilCQESnVMLwr1dQwxB9Y5A7GiNqjhcJSRhsZS7EZ7pk8MKBOqEzPOkijIItxC",
+	"ltIoxisT4v2jMtTE2MzQR+TMuwTh6S1ZSvYkY7q2MtZoPkBXP6zO4x/ENAMezpWw0VyirTXjyTFdqrNH",
+	"97eCRHbxQv+diZCMOwRKyC49rjBZB1kqGFF4BwvYmE2YO8A0PX4hOGe601IQC8kUI0snYj6eEC48ns+X",
+	"Yfu0k10NyMmB4UMPfOjQssCGS/M4JEOGVbqKrcQ8HkeckT18MZcVMgCr86RhmDApdZ1lZJSY0Loo9OUq",
+	"c0r1YBPDLLPNmpCLElbDQiGwRdO84gjmJaxK5v8s1HvW7wbHs35xCs/zl0RSmAKKzQt9FinjaRtN1xq4",
+	"xjbefmniOwhcuafdbk8Jg+hTP+50DfX3FbuuiRup25maQT8J2GIziuND8vfoJ4PoMOjquBPyL3UJ16xX",
+	"aJWScuIHkzm/ZaFvxj0qj1uIVVFDcqSEzJCUD9btuLCDbqeLNHWOvCsjpCxqBOUPGpK9w27fUVeaQzqd",
+	"zj4GPtEQxbhIBjQJ1RFh16zjQ/JL9JPHYQ6X6PrxugUYBLLoemq6SCsPJUiGi4m6zmApegmYBT/G5ibQ",
+	"nQnp8qx2DP/l/YwF6YB0XbetBNqIz5lPxkzfNviuGVvqxkLQd9X/+eX5X1BaMoQvuG7oCPecVdVKAnfy",
+	"SxVwRLhUq4Kf1E4kQ74CeMoFXsHIF3XdPt0lKKFRDHuMqZyQPf8gFIE88DWMwyhh4LTf67vdfeh3ld29",
+	"Zn7YQVnOhepBEQO3iv//t3XMTvv1XwzJDbLOUtgnxlS4S7GpC5TCFJwZSbOh1CGKYBm3k2TOFTljXUM5",
+	"Y/QWhm94m+zpAnu/9hxdRGof8YbqCEK1PnYfsJndJioTyHVVzswSmb2Wl1D0OMr00rEqpqJ0DE/7nz2s",
+	"NOi1BsRrdTodr/XgowShmaNienuUDGlouIDjcawfDz43LZVQuN1ZLBkI0fuaXg5doJxDsmeuXLj1nJwy",
+	"E48DdsAbRw5BWuseOXAViwTuy72sUMO+OZJPbKgkJCli5nG8MfVHHx+n3Lr34C6JoOjrvjFNUbLIxwBX",
+	"4YyJWawAmyyR4PCKVjdlrsypG1p3CcjSfWYs0TEwCsx6b44SQ5S4YJeuVmeS1bCBEu5zbjWJ1k1vyIsP",
+	"v5rCtGw6ZNBCqCBROCA1yKyxnnrP4xn8sdkhjWNpsg8LeBqKAMRaFkLFW1SY4yhgupyf1oJ/eX2pW2qi",
+	"1iwHBwdixjhKzx2RjA/0S/JAPQvdSlP0zqJubFmoTMLtg9NSY9BZ1Bq0+h2308eWtxMwaByo/4xZWleB",
+	"BJKV8yi/vC3LfKZbX0XBxIhVpgB2h5znpT3InKdRTKg52Uz4QghkEHodqh2DAPZiwoJbCGLWZKZW1nNd",
+	"YzdgWBa7LPJitlBeR1/cQhy1KXRuggpbdusebQnTZmbLcmzMvXVm2nJPFmyrkgG9awf8YsNc0x9XN7kt",
+	"9LTFHrR5x9mmTrE5TtQ0dAXbCgrvm/Uyyc2DD7UumcpJZ314jHfowWkdukdNs2Vnd/AL7P2tSM8xZFe9",
+	"eISHufrF1zoCFwvkwlv99W+9FSnW07HNd63B1bVjocLPVjOWlqOOXbYGV62/Kg2Dxq1r9e6BcXfVkgZe",
+	"fkZXrXb6AVHGdGBXzL1TQfYxS8/VFE9GdLPQfH/ncZz70uoQPnPlxbMJhTA/1+06LWNHu0loCi0YuofH",
+	"pxCmcTNK2D9bg+dHTgv6kN1M6f0N9N5qDU4evj7Gwwa2wHoF6XU4X+OGzNzYf2Rsv6zuq645lUUIUEPN",
+	"IoODzzQZPzQSA1jQocVZ1q++NKO6EjITQEY1KMS4h0200SoWKblal6ZWmRaqoiiFGNV1lFnUhkrNR4t4",
+	"77QiNbq6IFsmFEdRTMv2L6A3LUc+K7jp+LAc2VSOZLp+Ms2bFb8HQrVpv7yXCu3XEvm3oeCD4lq2o+d1",
+	"5FwOPnDILVsiIihh0qLrw40I7ZWY8/BJjOCw11v/4q80jkI4eIsVfFsGclFH0tvwEJC220raXslDcqHc",
+	"Uepg5kh0iA8WUJ+ANq8QzyFihjEo8dLI20IybYnlSkFBjPU75B3V3Yl9K5zWR3UYgj2pJL75NhVKgc+j",
+	"aQXHfGiPZzG0WsXmrEPOMWDOuG9sBxn60iT40uympyhZeRxqdaJxr238cm06Tyd+nWSsmNhPCjx/U0Bc",
+	"wxcvjP4B+k1uI0eIlOp7zyFL2jA9MM/mXE8nCNpUaVJ6/jlnc0hDy0cAT5fabctpoRG3NgWxIX8PO7xF",
+	"XFGq1slmCbuLxFwC2J/J4gGWQpmfnx4d9Y9d63/to5EbnNLnrDfshodB/6Rhkzq+egU3t7qnXbnt0+vP",
+	"Xad7+tBWf9P26Ppz9/jhP1ob7DQrwAwHo5Rkzqph2T23fp1AA4VlZg3b1St5qom7ron60++fmU5nLDIJ",
+	"jQpqew6BTvU6/jwLTK+7kJAvXBWjbpuulFBw1hocYfywRrKBApiikpoDr6p2kPrIJGTDHMHFlqyb1CTj",
+	"WrieipTGOpDZLWh/104xbH8z1Nz5BXy07gLOmfJ/AWb9ubvNBZwxo1XXcB5Mr6bRt213/a300crSxJc2",
+	"uMpemVTOP8wdXbxyi6ElV9cPhTv4TSRT64K0Llo4CcVoS+EdUO7RZFs+OK2ZqGtb8t+KjetUDcWDh3bm",
+	"lrZ/DWlwO06U+GOcXiWPJtkTCRqKswgruz60tmJiQAE6U3Pr/Kq2psb+jv4sEtOUJZkZ2jCbvN41+cA4",
+	"OtK1TfnFh18hUk2HHnhce38SsRgQPwodKDGVuXp+oSHDSmK/vNEVnCU8ZhiT4A5Y2xw7lCSlY6hSVZuX",
+	"QROmczP2c7NYz+0pSQaaXmWyw29iCG9HqfS4/8bESHSIIjIi58lddMcgQR441gDatip8SuYzdVbq/YTJ",
+	"ObSNx6iKVAF7NoPm69BcS8A5Wy7tdBEFDJQz+IHGWJo3xwBz3krLMmcbSQ+aeOdPYb+urycN4XkYFqT1",
+	"MibTnwSWJN7iIksXoniPXS6EsTwXTCc6ku0Km6hgUiqk67ReiOmMJpEUnAxZumCMk39cvLmA03z/4u1b",
+	"AsHLNCYLkcQhuYtCJiTE5cFIz/ORnpRg83D9CPadVZrSOZcHgbyzQKSkBqQSjx87j9qox587T9lXHllW",
+	"28qgROIkp3Anp3CI19qEjmvqNtUrlxm/1DjeqRgHHioyVm9L1NQSdgE7/9tI3RUpanPhaQeCkyUSZXqA",
+	"loh6jabw8yBgilXZss27iw81wk3vydYFS+N8BFWsMy0oXhtJgltXR6+d82r8N+vqlAi7yvdvYljUY6yV",
+	"H9ScSr6PCpqC1LOBEPITDa36cl9NHvtqRpbuBmt7R5exoOGlEG9oMmb43tEmgMgiIH5hYUQvlzP2B7Ps",
+	"rBYzPyjZwtSQUNi5taBZtPccfP5NDJUsh+QQs7Qmr/Ev8L0si0HIZB0UYjB0QjcSjkY6FREpULF3LQ0O",
+	"PE5tNRRetgqTSFRFIbwll4M6pFxGLYKAH49rOUmmdOkQGSmJDeK2jOM/z7ay3wbTmJDM7IDy0HjMG/r3",
+	"jwU0ztMhH1qsneYiYwYatTSPQ1iVkqEQpKGSvYx4FlCQzobM/Jgnb06oRNNDBjeQvBSwzuyQRbV0eC5m",
+	"cAxkuJGty+P14h3ZTrrDZRekuyfZKgLKAxaXb9LzorVCS8pkQuNRe0GXT7tiv2f7RLOh4S8v37y8fPll",
+	"bQ3VS+3L3M+OVdqzQCn/npfed2q1eAGkp7ViBf8nXS1Os+sAC04g3joEmpZLhxhSggUUmp7Vuhx3x3IM",
+	"HRY4zs80HhHgD/8LecsXN2J+Lcbyg4F8TQbyClWlp3GNkrOsbrH5Iwd/E8PXf2k9XDcIsgel6jhrWVK5",
+	"ikylYI4l6lb8nB2P78R9CRWAPF5yX0J5b1K05S1ZCtKt+hZDJ9b5I+3KrGs8k7tx9UHVou09ef1e1ZP3",
+	"f7bz2xWE/Ab3HbjftvTfocvOcuB9Cw/eeaOHruTPKlUK3sB1BxUCs9p/YDytu5waC+59iaJ2pRp2dVXp",
+	"7CJ0u6gcZ3sJv6u70mZqj/EGNldNW+kVLNfW+nGtfqVr9R0GySeQP0b1VTUr8PGvd8nqtDvTgrz2Qs1d",
+	"Z642Z+i0C0itDqiufoE5SOr2jGNHS/yQhQoRiB4XSTBhMk1oKhLjSSs06NKWi0hCFqKsv/qwifoOAnfN",
+	"lu3IXSzgXWHBmRiOL339eD37lLbgDMWi6g1itTnHSBLY3tePt10R/Waa5mNt88ZwcTt5dCM0BvcvreSk",
+	"mvRWjZAKtXUimV110eNHbt+YNdMJTTHdSH2Zk0eeAQMtyIZUsjwFXA8qEo/nFsNFEqUp42RPyaSjKGbS",
+	"MieKGeMsBEedeg5yJ8HN/k7IdJywD//9xlOw1U5iyB5qCx4vzzDSXm1O1yTUe8cUiv0OOYfdkyGNKQ9Y",
+	"ggl2Hk8TOhpFgQ7wE7pxLEKmljazNrY7UOHNQeaYgPb0VcSJL30z4tTT75g681wQhD94avFk/tiB8XmH",
+	"5dWkPdUNzlZpe3bvSGh6prW8d4lQh8/mEr3b7H4mZGQ6nExpSva0VOhxt+N2DvcHWe5vODfZY8OlTuhM",
+	"2XQW05Q5puABhtRA3qBCJ8fjWbJ6xMkojsaT1CnoLcNlOSMQWA4dO3bbHOiWVqk/nY/j6PZTM5ZkWYqF",
+	"jjpA0BCqi8EnfxUkmXOM3TX8Xn0/nEdxSCKO0Mg8/hXjnOkyt5awIYwh67aVq41/Ij+/fPPOdH6/sUBy",
+	"AwYtYomvUKjZaQBVsbK1x/9ELv/x7uWKgcEcyRKPNz7yGab5s2e0Ia/lpHT8Zw9VHK/l6Pn/7LW6XuuB",
+	"9FdGRazHOcC0jYMdNEp/V7eytcdphhkN5Ktguy6VS1/DvHBx6kq56jIsR7xBSr5YYN2LLL0UfWydWnPJ",
+	"L7iMp+c18prI26w4WW1q4yodvViWr1iMKa9xdpOprnl8xw3gdWvQ+wLK7NobT+9ri7sO4b/ussNxnVLm",
+	"16PU0m9GKBtEkk4NMhqSea9Rvl7T0/07LHI6QJbVVkBqzgw7z66Dp9GP4v8aw59IPQazizF/2IkQ6481",
+	"UdKXI59vRDwHZpnbEtFGNPQUyvnfbp6xOfp2BLqtHQbO863CWrTF1BD3gcbhtlVa8/GTOK3anv+/0Fuo",
+	"D5F3y2B5XfqsDgoWPNTSk69VZZoS/8AqDeGjvOljoqeOxh4yjPHJY5htfduop3klmkgSuaCzGQs9HvEz",
+	"UhWqySjikZyYDBdr4Uui/aogPaBizkUmmKNlSQn3WX2wBZ11yAeWQvgN5VBFM7HXSkki4nhIg9s66Viy",
+	"tNgx6UkR0Wamku4r4hgSAZQeblbWtfmkZdzewnBc2+mpga/UNXNaF3TrPmL3LPypsv9fzZZ1kYsvd0N0",
+	"t7oh3n38CjdEhQXs+sbI0kbEwhQRaf2IZ/3fEc+6VXgqGPnza2IvZLNYLCEA1DCo/Y0vTSwi3STUHtg1",
+	"j1dojtXS+cUyyJYSOWUphXKptQqiKfa8AyG3LqnlLh++wrnyrSo9Maukv4tC+Fnd+x0Ur9+EwW5Xyyer",
+	"sK7rOVi10LOK5oVy5Vnl8S/qy92WP2fntwVjrtQWX82b5Q+B/ok6N82UYYsUv714bxZz8Fn/tVGsPs1r",
+	"rkVQGFU3BjDuq4LFmabBhGWxUCORkCi16zNiYifSma7ol2UdYq1+ol21wEoxeOmymofq6ALOWVcK9bRV",
+	"6q2SLuDURMvvHbqn+52GqHRbwH4Si9az1QuZPbOYWikzZ8/Hbt/tU9brDU9PT06Ou8OA9Ye9k1G/z1jQ",
+	"HbLnRye01+0HJ8fBaT9wnx+HQ3Y6Ojo6Cbrd4PlR76uw5yJTW8GeT4LuyGU9ejrsh4fB0XObPeuWao/h",
+	"z70vEfH+WAZ90HsEi95Uel5QaRDnDIMYIl2GFwPh/01jbNzT9S++0JW9v+dL4i8mQt7q6LmNHOs02WDz",
+	"JCUjgCLTril4ZlKvLHtKrTV2Z3yw4s34tc62sLJuXaH507+HyFrqUyTuWEJjaIQ06urgRz6f3kgDx+5p",
+	"FwIagzw8squOJoC33M7pw8NXkIO/Fyn4oPvlmOwPKfhpZu1tedsOJF9n7cOGmzWapyG+FWpbZ4IudppA",
+	"V4dGQB8rEaBJ2viTgMn6EDHF5D6hktCsHnHBZgCcolDQJM9z5WzRIa9DNp0JxVgHuXgMROpx7EOhY7p6",
+	"rntmt6MAiZtybJ5RcMIlDCownqI0bfbmcWhagDbxPQwZcIjhsftWnwOshJzl0Z5hURJsVyI4VPygHj/s",
+	"9bSZnfIxyyood8hH4ChqiCwsbUpvC5m12tJbY/VGdrStxVsEKUvbMk0YnRbjQ+BAEV7qWDQs5EHhiPdX",
+	"hF1cFt6vxY2O3fluGHEK+QEbBWEUWq9BdmMVxUTKdKe0XZvFAb8alBWn1A7lh9LyZZWWR5j8j74zjSVn",
+	"XWQBtdN14SFtIaCy0NkQ7twe3rnb5H3jyTap2DjXD2TdNbK+0GBfh7HdP6yOrYtG/CHK2W2tHP9wN+XM",
+	"AuWTx2vkm5tcy1mlX0vYra0J+Ca6ZeVgC8cU2KqKrsVif9AqJuIyZTT0eKlIsOBsANJogKXEcllU5n1y",
+	"skftmiNYXnDzknJb1hzR436K0skuYihiJvW36wvLQRw1nPJOqsA52TgYBZtC2cBQgZkmEY0JZ+lCJLcQ",
+	"ygINrd4tL0USTEBEv2RciuRVLBZbFpTTwdNrIjgwZjwVEDn9BcRUjUzdZsg79cErzZ1AypmuEZ/N05td",
+	"HNWWGa95vuuaZNdunulak+a66lWoSWjv76kotN0Wuxtv0V25xfLAkC29wvi1kQmrvlLdF7RhFa6E7Slx",
+	"nWv3gttOOsBSSPHAlo6R0uNn8xSrFPwIxvkRjFOVji5p1nBZGukA+y5XxaUcKTcqIFeyf9f6NT6xaDxJ",
+	"sbYG2r0dghZvYEOvurUdCojAttBMsX7sVCZZ6nhc29idUmcx9XscBSzrmQLxO8THTsM+kSyG/WMpiCQ9",
+	"83jeJ88hajUz8Fxj69B0nvD6ihpjlr6zdr1B6xM1bt6yUyEO5kiqOYoVM4z/oL4uBW6ltTF/yVf5Ct/c",
+	"RTmK0Rz9G8WgfGzRiJuru65LeALHVnu1ZI6Tw5Ln5Oi47Dg5KjhO+g/ZpWTGOOmXvS9HpTFOju0xTh7W",
+	"3GbZ4o5KAz8/LS/usLC444fsHswW97w0xmHZM6SesBYH3ZsCwUdzCDmd0jSJ7kGGpUPMHHq62cIMenV1",
+	"1HNcp+v0r50r1+n2nK7Tu3auuk7XeX7sdK+dK/jK6R9fX6u9VfxevfWOr14BRD3F0YCAoZBJPLsJeIYP",
+	"3dJo/cJYlgdNCQZyIhIjGGXQPimNcFIG9kkZ2N+gWZZNJQ9FsObkhlzgzzmrWEdsu3BKflNY/Fdpy9vI",
+	"WPkoa2sbWE0rkZFl9eYNA490W9nsUoFey53/lb2GLMhu02FIyw+AprU2jUs6lrmAm5cxLQyObjB4AMtr",
+	"oXRDImwYnJX497hd4x/r+5PhklAiZzRgnUIqcSCm2EKhUvgL2grpnumwtGxV5dxrCDSG261DPhlDh87U",
+	"xu+fyWLGtm4MT4fijhXystNJwuRExLotdkrBf+cDr/Y7Hof+Bz67hwxq3ynnfRMaS2EafEdqzSIJpXHv",
+	"JTRIWUJ4e5zQqQTzDwBOQXRKQ1Zdt/qke7C/VHNybHuw3/H4o9sJ5LYfj5eNP2ekIJ7xpRLcpjTrebDC",
+	"OPQki5AGaDVzN+tyq5/IO5SlYkb6ZMTUHVtMOLEGy34e9HUJ/x3akoC2ftiyvo0tawuMeZwli+X0ZgnP",
+	"a2S6HN+ucDdJNJyn+n4/cpW8ox9Rc6vDc1q3EVdkpDiFutJnFBZwdeg6h4fX19na3c5hv993WgtQ7FqD",
+	"bqf7/LCrkKA8T//Q7RXmMejUPFmv7/SPVkzmdp6fHNVO1nNPj+3JNJau2NeRc3RanOq0/9ye6rB3eKR0",
+	"JujfErBZ2hq03U73+YnCUKFm6Xaeu10ldf5bmxu/Z7ucYfrbssA/gCUZ6iXmxRO7a4snKsU0L57Y+2NZ",
+	"ld3OSXfLWpH2dru9P7qFOcfkHzbkL+Bh/9Fv5An9Rmwb8hPMxXVNNVaW67Kw1spKoroPWn2XO6eu9ZzH",
+	"teb4ydZB7CBLU24ZI0Zh/IX6Sil1eS0pByrxQaE7pUhyDN/UY+yjrqbDO03bbDQa5KrYAMso6315HMYh",
+	"Ig7tSgI4LehJEGdFSTBPEujny1mDXbpc3fXpUf869qpwoeIsavcrPbQ/Kg1vWWn4q9cZtqnx+ClVhNdG",
+	"EZZrq/8oIvxdM/vz6ok9vdBwfW++Z5JEIURJo0dSqel2h3HoCGjip+FbHzx/AeNpm3FFDCHZ8+nB0Afz",
+	"GP3P3quhv190qx0bh9qMppPcn6YvoIpJYFMyeJ2y6euw9YApu3OpG8utKEGgnnFIwu7ELYPAeyVDB/E8",
+	"ZGGH/J0t0fuoWf9ELDjR+QKjlCU68aCuJ0ocyfQjzP9lShLM9dgVJq83vV3ROhOXWsqKaxqjWzdGELWH",
+	"Ai19AMzSO73CO1Xs/AaVABBUW3BZONB1rBVG/UNEuH6V1H2DqIZXIVGsTsas90NgdLSSu9SYJmwC7NmY",
+	"u87Zgpy/e01u2RLdEbcMrPmRrktuNmVa+mKvXxZLNrBN4LeMzSQWTo5SqYTQSXMnXbWdJ1m3Fc2UekmA",
+	"GBzobChNIgVar1BcVbTfGKdfZNtYY7RV0FWA38Rgu5N8A9weCbKg+GpO6yy6uWXq2XQ8uun/s9d+vvjv",
+	"+9t/usPjae9v9ydxd/ZrePr7Xw/lPyaXR8Fbl76fv4x+Gt0qxiDR979JXsAG8F4Xxl9roOh+fRb2li3U",
+	"WW/CxJzMgRQlQFP/rmaIH4H+T+lTB8iumfJWfD4T0Q4+q3/yeqhNBVTeg2CBTSfUG88kcHjdDx5ZfsIC",
+	"kWDXUemQKU2UWKclkk5N0Xv1Q8bDn1j1Hiap5WHmt42V8sdIWEWuUSf/f/1aHni+euFbSlrreJQR2vFS",
+	"+qG+fj2aR0J8DM1voINqysYS0rbOmKF/jeKYMZCVqqPdwoy2f3fbp9f63/b1Z9c57j3U9TQDXfKut1kP",
+	"A7WGUnsADEpJRSBiwu5TxrOCzZrTS4/v+ZjSfJOCs+ZGcQffIX7RXeXvdwhkGGFUi39w1/NJxtEcj0d5",
+	"xVemjlVCsvNnrwWfvNaAeK1Op+O1HnwHglx0XA3TpFYn54poBrUDk190BZQnsUr80wBBIU114ybzM9u3",
+	"QqlK9c/MTtfqdtyO29qYt1xUNrSye8czu/jgptR8Ec0erXFdRLPNi/njTrIVkr2LGePkNR+xhPEAmmgA",
+	"5tmlHRse0fFgd72N2krZzYcMzv18eflOS40iyUz+1FS1bsSsN9i56WlYhavV+sjGmPAma8q0qnvLdp2V",
+	"vvbhm7ZaOz38Nd2YGpsv1XVO0vgBRsWRSExDd3sm/ww6MIH1fxHJ1ZzIdBN6GsLoHW6LMe/zTkFrG/58",
+	"K5zZ0BZ9Ec02iizVeJa1iNoNom3TDeHSCsNEzzhkmMxT9SdeHdKxi59ItJ5M6ZIMWZZmi6mwSnTAeocR",
+	"J34ukPgwAMZWYgg/Oh4DEc+nPAs+9bhf8H35+4XOY0W3JwR6Gv5oSqHniS5ZUnADvkOg7s4uXoCclrto",
+	"SrWg89M/Ll9+sOprY+SZnFD161W7C8Jf5fpF2K8djI5LYzmFx1+96/fyp4suRfs957D8ZmkinXKRv3MI",
+	"y7alzZ3mZVjSB0i1MU0hiq5GQoEJuy2n1Wtdb8Noimff3GAIL/5SxHex5tZmTKRstjnclINsp+l816wO",
+	"gL4rceqpNWfrmeRBIPgoGq+6myMeTWlMLpMoFVxf1fiW7otmOFMqRCyJnCsmhaULbyin8fJ3lnhc8fu8",
+	"USJbQm/BjIkNsuK0YkTmM5IK0nVdl+iofMEZQRXK4zOWaP8hi9mU8XQVt3uBu3sqrxvS4JZBkGlOkMD/",
+	"Mo51oznJ5T/evbz5cPn+9du/tpxWGE3VWXWviwzxAXKx7m9gGzcy+p2ZZtMNnHH7aSjG+1Xe0TxSv3F4",
+	"3cAugd1V2dDWHEfDv4HfFLDoB9PZJdMpgnYPifebMppIzfXkpjXNSUVplgugEQkudS3g+eoXn+zBhU78",
+	"K37tO+ofh3TVXyIh/tW1j6IUcBvNW/arGUoGL8kFCi0DCGDwyR7OB2PvOxW5juwp0sM5/67mREFQVrKR",
+	"fBQsUBD0uPmYj//3a3//LEvDwfY75hMGUvlYUTCOqESOCivU/XiKy+qQT1p69LUQ5mO2dDpJGCtmS5Nz",
+	"rqXkrImObq5j0ujw0MqWpgG59TOxFY5JzMgt0QW5PE4l8T2MuB9EPGT3A9iz1/I105cOyQ7OIbfXfsfj",
+	"Hv8JbD1aYAf9cJAvZsKogqefYXj7Z/im/QKZfvsN4+N0MiBvfZTjhyJcYkjf3z5cvDXvixF5mxVvREqH",
+	"JqB0YRQFskd1fK3GHksH6GhzFHBhxeb9M42VGr0khv4dttUUHo+jNI1Zm/EwopzEsMJMHYBV7ON5kbfk",
+	"z8TFLC5IzTar1/2aPK4nwMNXuJ/hq5UIRyXBFeaZW/pcPW6dpr0LPH/fpE7ix2ey8BCE6ihN+AwjMw0P",
+	"U584CWiSRNrxAvXnENQdcq6rFyCvclDnwh/BvojnZM7vcjljDglZEIVMQgs7+xRB2thLYaQgjhQkoJcx",
+	"NIAqDuEH8yQm7dAnFNpyEnVd7g8QDewkNQMq7CLS8fhPIlQb0WqhYl8Jk5KFHt/zzRwveSDCiI8HZPx7",
+	"NAO4+SEbxTRliorVmqHPPwEJhEmMBfJ4yMx4wGsu86Ox6SyNpkyo49ibRkEisI+z3CdDdZ1JBJh6xo5I",
+	"kDMAhCicd4MMBdTT2vZCuIhmSGxIY5sUw7qIZhpiBmAYy1+MhKi/IM0jkbldNcVbkkCd9LfBNZ0NhN8+",
+	"RRLpbvTWo/xJF9Fse5fSDsWejTzYF9HssU5sgEu9H/ubSVyrXVq5WPUklW+DiPsGWWu1vTWzf0FMPK1E",
+	"yqMR9szqYo/9QBUT7jSqWruxo1YUoC9hWM3MzbZd9YeGsZ2GsSsD7hdSN+rb6dTSA9ZZBC9C/WC+g2kp",
+	"eX+8cqXFZrLQZQx/mF2/Z7Nr77syu/6wfDyFLxka/fZm143E3rwM7FbMbJ3ddi1P0wPsgLX9sLH+4Wys",
+	"PzjMLjjMt7GxflGu8nQj7ZbL26T29SqDsp8Hlm/JwvQafpg4fpg4fpg4nmDiqKs4+63sHjUcbb0pJGPn",
+	"NOvcZNzSZM80RopSqwuUSE2g2pKl+2sFpD+QZcSqUPDDNvJ0CeE7sJFsKy48YC+a5pB67UbAohfqb90k",
+	"KBQBNK/sZFkcB3DB6d2Vh/oZ4jVtpz9mA2o0x9pEMQrYxRe1q6dYTnpBdR9NHT06EQuyYHGsSFaX/pTW",
+	"8Fizsjp4tZZ2ZSrHhCOXmZ41vFWjozrHay5nUDcO2/k4uHlYddY8P488FCOc1l591vSkOriemUwpX0IG",
+	"fuZgVsOOE0VpMFUsxC1E2tQVcLAnw3oA1ZkgP8N4J6PEJMvar2IKRw2UJ4w0IDvZ+zsEiJJfe472BO7r",
+	"VtSQoYDqKoZWRqZVqseNHqUjNeWM0Vt19AUXIMZ06vHNV7+8wYBUpxiwtN/x+Os0T/OVjkmCMBn9DjjH",
+	"jZSpl/9Moqd6RUKEhk0TsT9cP/y/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
