@@ -20,8 +20,7 @@ import (
 // can be cached for a year.
 func TestDocsAssetsCaching(t *testing.T) {
 	t.Parallel()
-	s, err := New(Config{})
-	require.NoError(t, err)
+	s := newTestServer(t, false)
 	sub, err := fs.Sub(docsFS, "docs")
 	require.NoError(t, err)
 
@@ -83,8 +82,7 @@ func TestAcceptsGzip(t *testing.T) {
 
 // BenchmarkDocsAsset serves the largest docs asset gzipped.
 func BenchmarkDocsAsset(b *testing.B) {
-	s, err := New(Config{Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(b, err)
+	s := newTestServer(b, false, func(c *testConfig) { c.Logger = slog.New(slog.DiscardHandler) })
 	r := request{method: "GET", path: "/docs/swagger-ui-bundle.js", header: http.Header{"Accept-Encoding": {"gzip"}}}
 	b.ReportAllocs()
 	for b.Loop() {
