@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,35 +35,37 @@ const batchCreator = "tagifai-batch"
 // the input's content, shard and version: running the command again after
 // an interruption resumes the same job rather than starting another.
 func runBatch(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	input := fs.String("input", "", "CSV file: id,text or id,created_on,title,description,tag (required)")
-	dataDir := fs.String("data-dir", envOr(e, "TAGIFAI_DATA_DIR", "data"), "directory of the registry (env TAGIFAI_DATA_DIR)")
-	databaseURL := fs.String("database-url", envOr(e, "TAGIFAI_DATABASE_URL", ""), "postgres:// URL of the registry's database; default: SQLite under --data-dir (env TAGIFAI_DATABASE_URL)")
-	name := fs.String("model", envOr(e, "TAGIFAI_MODEL", server.DefaultModelName), "model to predict with")
-	version := fs.Int("version", 0, "version to predict with; default: the serving version")
-	artifacts := fs.String("artifacts", envOr(e, "TAGIFAI_ARTIFACTS", "artifacts"), "model imported as version 1 when the registry is empty (env TAGIFAI_ARTIFACTS)")
-	shardFlag := fs.String("shard", envOr(e, "TAGIFAI_SHARD", "0/1"), "INDEX/N: predict only the rows whose number modulo N is INDEX, so that N processes share one file (env TAGIFAI_SHARD)")
-	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "chunks predicted at once")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	fl := newFlags(e, "batch", "", "Submit the rows of a CSV file (or of its --shard) as a batch job and work it in this process with the "+
+		"batch queue, sharing it with the server replicas of the same database; the predictions are stored in the registry. "+
+		"Run the same command again to resume an interrupted job.")
+	input := fl.String("input", "", "CSV file: id,text or id,created_on,title,description,tag (required)")
+	loc := addRegistryFlags(fl)
+	name := fl.String("model", server.DefaultModelName, "model to predict with")
+	version := fl.Int("version", 0, "version to predict with; default: the serving version")
+	artifacts := fl.String("artifacts", "artifacts", "model imported as version 1 when the registry is empty")
+	shardFlag := fl.String("shard", "0/1", "INDEX/N: predict only the rows whose number modulo N is INDEX, so that N processes share one file")
+	workers := fl.Int("workers", runtime.GOMAXPROCS(0), "chunks predicted at once in this process")
+	if err := fl.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if *input == "" {
+		return fl.usagef("--input is required")
 	}
 	shard, shards, serr := parseShard(*shardFlag)
-	if *input == "" || fs.NArg() > 0 || serr != nil || *workers < 1 {
-		if serr != nil {
-			fmt.Fprintln(e.stderr, "batch:", serr)
-		}
-		fmt.Fprintln(e.stderr, "usage: tagifai batch --input CSV [--shard INDEX/N] [--model NAME] [--version V] [--data-dir DIR]")
-		return errUsage
+	if serr != nil {
+		return fl.usagef("%v", serr)
+	}
+	if *workers < 1 {
+		return fl.usagef("--workers must be at least 1, got %d", *workers)
 	}
 
 	data, err := os.ReadFile(*input)
 	if err != nil {
-		return fmt.Errorf("batch: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	all, bad, err := batch.ReadItems(strings.NewReader(string(data)), math.MaxInt)
 	if err != nil {
-		return fmt.Errorf("batch: %s: %w", *input, err)
+		return fmt.Errorf("%s: %w", *input, err)
 	}
 	for _, b := range bad {
 		fmt.Fprintf(e.stderr, "%s:%v (skipped)\n", *input, b)
@@ -90,33 +91,33 @@ func runBatch(ctx context.Context, args []string, e env) error {
 	}
 
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	store, reg, err := openRegistryFor(ctx, loc, true, e)
 	if err != nil {
-		return fmt.Errorf("batch: %w", err)
+		return err
 	}
 	defer store.Close()
 	if _, err := reg.ImportIfEmpty(ctx, *name, *artifacts, batchCreator); err != nil {
-		return fmt.Errorf("batch: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	if *version == 0 {
 		m, err := store.Model(ctx, *name)
 		if err != nil {
-			return fmt.Errorf("batch: %w", err)
+			return fmt.Errorf("%w", err)
 		}
 		if m.ServingVersion == 0 {
-			return fmt.Errorf("batch: model %s has no serving version; pass --version", *name)
+			return fmt.Errorf("model %s has no serving version; pass --version", *name)
 		}
 		*version = m.ServingVersion
 	}
 	if _, err := store.Version(ctx, *name, *version); err != nil {
-		return fmt.Errorf("batch: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 
 	replica := fmt.Sprintf("%s-batch-%d", defaultReplicaID(), os.Getpid())
 	queue, err := batch.NewQueue(ctx, batch.Config{Store: store, Load: batch.RegistryLoader(store, reg), Logger: log,
 		Workers: *workers, Replica: replica, StopTimeout: 10 * time.Second})
 	if err != nil {
-		return fmt.Errorf("batch: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	sum := sha256.Sum256(fmt.Appendf(data, "\x00shard %d/%d\x00%s version %d", shard, shards, *name, *version))
 	key := hex.EncodeToString(sum[:])
@@ -136,7 +137,7 @@ func runBatch(ctx context.Context, args []string, e env) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	if err != nil {
-		return fmt.Errorf("batch: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	if created {
 		fmt.Fprintf(e.stderr, "batch job %s: %d rows of %s (shard %d/%d)\n", job.ID, len(items), *input, shard, shards)
@@ -157,13 +158,13 @@ func runBatch(ctx context.Context, args []string, e env) error {
 		err = rerr
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("batch: interrupted at %d/%d rows; run the same command again to resume job %s", job.Done, job.Total, job.ID)
+		return fmt.Errorf("interrupted at %d/%d rows; run the same command again to resume job %s", job.Done, job.Total, job.ID)
 	}
 	if err != nil {
-		return fmt.Errorf("batch: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	if job.Status == registry.JobFailed {
-		return fmt.Errorf("batch: job %s failed: %s", job.ID, job.Error)
+		return fmt.Errorf("job %s failed: %s", job.ID, job.Error)
 	}
 	elapsed := time.Since(start)
 	fmt.Fprintf(e.stdout, "%d rows: job %s succeeded with %s version %d, %d malformed rows skipped; %.0f rows/s\n",

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +17,7 @@ import (
 // TestCLIBatch: `tagifai batch` submits a job like POST /batch-jobs and
 // works it in-process; the job is listed with the others, running the
 // same command again finds the same job rather than predicting again, and
-// --shard splits a file between processes.
+// --shard (or TAGIFAI_SHARD) splits a file between processes.
 func TestCLIBatch(t *testing.T) {
 	dataDir := t.TempDir()
 	input := filepath.Join(t.TempDir(), "items.csv")
@@ -32,22 +30,22 @@ func TestCLIBatch(t *testing.T) {
 	require.NoError(t, os.WriteFile(input, []byte(b.String()), 0o644))
 	args := []string{"batch", "--input", input, "--data-dir", dataDir, "--artifacts", "artifacts", "--workers", "2"}
 
-	stdout, stderr, err := runCLI(t, nil, args...)
-	require.NoError(t, err, stderr)
+	code, stdout, stderr := runMain(t, nil, args...)
+	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "2500 rows: job ")
 	assert.Contains(t, stdout, "succeeded with tagifai version 1, 1 malformed rows skipped")
 	assert.Contains(t, stderr, "line 2502")
 
-	stdout, stderr, err = runCLI(t, nil, args...)
-	require.NoError(t, err, stderr)
+	code, stdout, stderr = runMain(t, nil, args...)
+	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stderr, "resuming (2500/2500 rows done)", "the same input is the same job")
 	assert.Contains(t, stdout, "succeeded")
 
-	_, stderr, err = runCLI(t, nil, append(args, "--shard", "1/2")...)
-	require.NoError(t, err, stderr)
+	code, _, stderr = runMain(t, map[string]string{"TAGIFAI_SHARD": "1/2"}, args...)
+	require.Equal(t, 0, code, stderr)
 
 	ctx := context.Background()
-	store, _, err := openRegistry(ctx, dataDir, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	store, _, _, err := (&registryFlags{dataDir: dataDir}).open(ctx, false, quietLog())
 	require.NoError(t, err)
 	defer store.Close()
 	jobs, err := store.Jobs(ctx, "", registry.JobKey{}, 10)
@@ -66,8 +64,11 @@ func TestCLIBatch(t *testing.T) {
 	}
 
 	for _, bad := range []string{"2/2", "x", "1/0", "-1/2"} {
-		_, stderr, err := runCLI(t, nil, append(args, "--shard", bad)...)
-		assert.ErrorIs(t, err, errUsage, bad)
-		assert.Contains(t, stderr, "--shard must be INDEX/N")
+		code, _, stderr := runMain(t, nil, append(args, "--shard", bad)...)
+		assert.Equal(t, 2, code, bad)
+		assert.Contains(t, stderr, "tagifai batch: --shard must be INDEX/N")
 	}
+	code, _, stderr = runMain(t, nil, append(args, "--workers", "0")...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "tagifai batch: --workers must be at least 1")
 }
