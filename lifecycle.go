@@ -63,22 +63,28 @@ func batchLoader(mgr *serving.Manager) batch.Loader {
 }
 
 // run serves on ln until ctx is done or a service fails, then stops the
-// services one after another, in this order:
+// services in two stages, so that the whole shutdown ends within
+// shutdownTimeout and a small margin (about a second), not one timeout
+// after another:
 //
-//  1. the HTTP server: it stops accepting, then lets requests in flight
-//     finish (up to shutdownTimeout), so that no new job or deployment
-//     arrives after it;
-//  2. the batch queue: chunks that are running get --shutdown-timeout to
-//     finish, then are cancelled and done again later, here or elsewhere;
-//  3. the serving lifecycle: it stops following the database's serving
-//     version and filling caches.
+//  1. the HTTP server and the batch queue, at once, under the same
+//     deadline: the server stops accepting, then lets requests in flight
+//     finish (up to shutdownTimeout); chunks that are running get
+//     shutdownTimeout to finish, then are cancelled (a second to roll
+//     back) and done again later, here or elsewhere. A batch job submitted
+//     by a request still in flight is stored with its tasks and worked by
+//     another replica, or by this one when it starts again;
+//  2. the serving lifecycle, once both have returned: it stops following
+//     the database's serving version and filling caches.
 //
 // The caller closes the registry after run returns.
 func (s *services) run(ctx context.Context, ln net.Listener, shutdownTimeout time.Duration) error {
-	return runInOrder(ctx,
-		actor{"http", func(ctx context.Context) error { return s.api.Serve(ctx, ln, shutdownTimeout) }},
-		actor{"batch", s.batch.Run},
-		actor{"serving", s.serving.Run},
+	return runInStages(ctx,
+		[]actor{
+			{"http", func(ctx context.Context) error { return s.api.Serve(ctx, ln, shutdownTimeout) }},
+			{"batch", s.batch.Run},
+		},
+		[]actor{{"serving", s.serving.Run}},
 	)
 }
 
@@ -88,27 +94,37 @@ type actor struct {
 	run  func(ctx context.Context) error
 }
 
-// runInOrder runs the actors together until ctx is done or one of them
-// returns, then stops them in the order given, each once the one before it
-// has returned, and returns the first error.
-func runInOrder(ctx context.Context, actors ...actor) error {
+// runInStages runs every actor together until ctx is done or one of them
+// returns, then stops them stage by stage: the actors of a stage all at
+// once, each stage once every actor of the stages before it has returned.
+// It returns the first error.
+func runInStages(ctx context.Context, stages ...[]actor) error {
 	type result struct {
-		i   int
-		err error
+		stage, i int
+		err      error
 	}
-	results := make(chan result, len(actors))
-	stops := make([]context.CancelFunc, len(actors))
-	for i, a := range actors {
-		actx, stop := context.WithCancel(context.WithoutCancel(ctx))
-		stops[i] = stop
-		go func() { results <- result{i, a.run(actx)} }()
+	n := 0
+	for _, st := range stages {
+		n += len(st)
 	}
-	returned := make([]bool, len(actors))
+	results := make(chan result, n)
+	stops := make([]context.CancelFunc, len(stages))
+	for si, st := range stages {
+		sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		stops[si] = stop
+		for i, a := range st {
+			go func() { results <- result{si, i, a.run(sctx)} }()
+		}
+	}
+	left := make([]int, len(stages)) // actors of each stage still running
+	for si, st := range stages {
+		left[si] = len(st)
+	}
 	var first error
 	note := func(r result) {
-		returned[r.i] = true
+		left[r.stage]--
 		if r.err != nil && first == nil {
-			first = fmt.Errorf("%s: %w", actors[r.i].name, r.err)
+			first = fmt.Errorf("%s: %w", stages[r.stage][r.i].name, r.err)
 		}
 	}
 	select {
@@ -116,9 +132,9 @@ func runInOrder(ctx context.Context, actors ...actor) error {
 	case r := <-results:
 		note(r)
 	}
-	for i := range actors {
-		stops[i]()
-		for !returned[i] {
+	for si := range stages {
+		stops[si]()
+		for left[si] > 0 {
 			note(<-results)
 		}
 	}

@@ -60,7 +60,7 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	f.StringVar(&cfg.modelName, "model", server.DefaultModelName, "model whose serving version answers POST /predict")
 	f.BoolVar(&cfg.requireAuth, "require-auth", false, "demand a predictor's API key for predictions")
 	f.Int64Var(&cfg.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest JSON request body accepted, in bytes")
-	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long requests in flight may take to finish on SIGTERM")
+	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long requests in flight and running batch chunks may take to finish on SIGTERM (one deadline for both; the process exits within it and about a second)")
 	f.IntVar(&cfg.batchWorkers, "batch-workers", 1, "batch chunks this replica predicts at once (each on one core); keep it below the cores so that /predict keeps its own")
 	f.StringVar(&cfg.replicaID, "replica-id", "", "this server's name among replicas sharing a database, unique to each; it names the replica in each batch job's per-replica counts and as the batch queue's client (default: the host name)")
 	f.DurationVar(&cfg.servingPoll, "serving-poll-interval", serving.DefaultPollInterval, "how often to read the serving version from the database, to follow deployments and rollbacks made through other replicas; 0 turns following off")
