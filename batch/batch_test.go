@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -189,11 +192,10 @@ func TestQueueRunsJob(t *testing.T) {
 	}
 }
 
-// TestReplicasShareJob: two replicas on one database finish one job
-// together; every item is counted once, by one of them. It runs on SQLite,
-// and on the PostgreSQL at TAGIFAI_TEST_POSTGRES_URL when it is set.
-func TestReplicasShareJob(t *testing.T) {
-	t.Parallel()
+// testDatabases opens, for each database the tests run on, a store of one
+// database per test: SQLite, and the PostgreSQL at
+// TAGIFAI_TEST_POSTGRES_URL when it is set.
+func testDatabases() map[string]func(t *testing.T) func(context.Context) (*registry.SQLStore, error) {
 	databases := map[string]func(t *testing.T) func(context.Context) (*registry.SQLStore, error){
 		"sqlite": func(t *testing.T) func(context.Context) (*registry.SQLStore, error) {
 			path := filepath.Join(t.TempDir(), "registry.db")
@@ -206,6 +208,15 @@ func TestReplicasShareJob(t *testing.T) {
 			return func(ctx context.Context) (*registry.SQLStore, error) { return registry.OpenPostgres(ctx, url) }
 		}
 	}
+	return databases
+}
+
+// TestReplicasShareJob: two replicas on one database finish one job
+// together; every item is counted once, by one of them. It runs on SQLite,
+// and on the PostgreSQL at TAGIFAI_TEST_POSTGRES_URL when it is set.
+func TestReplicasShareJob(t *testing.T) {
+	t.Parallel()
+	databases := testDatabases()
 	for name, database := range databases {
 		t.Run(name, func(t *testing.T) {
 			open := database(t)
@@ -239,6 +250,55 @@ func TestReplicasShareJob(t *testing.T) {
 			}
 			assert.Equal(t, len(in), sum, "each item counted once: %v", got.Replicas)
 			assert.Len(t, allPredictions(t, regA.Store(), job.ID), len(in))
+		})
+	}
+}
+
+// TestReplicasDeleteCancelsTasks: deleting a job, on any replica, cancels
+// its chunk tasks that wait in the queue in the same transaction, on SQLite
+// and on PostgreSQL.
+func TestReplicasDeleteCancelsTasks(t *testing.T) {
+	t.Parallel()
+	for name, database := range testDatabases() {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			open := database(t)
+			queue := func(replica string) *Queue {
+				store, err := open(ctx)
+				require.NoError(t, err)
+				t.Cleanup(func() { store.Close() })
+				q, err := NewQueue(ctx, Config{Store: store, Load: func(context.Context, string, int) (Classifier, error) { return nil, errors.New("not run") },
+					Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Workers: 1, Replica: replica, StopTimeout: time.Second})
+				require.NoError(t, err)
+				return q
+			}
+			qa, qb := queue("replica-a"), queue("replica-b")
+			reg, err := registry.New(qa.store.(*registry.SQLStore), filepath.Join(t.TempDir(), "artifacts"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			require.NoError(t, err)
+			_, err = reg.ImportIfEmpty(ctx, "tagifai", "../artifacts", "test")
+			require.NoError(t, err)
+			chunks := func(q *Queue, id string) map[rivertype.JobState]int {
+				tasks, err := q.client.JobList(ctx, river.NewJobListParams().Kinds(chunkArgs{}.Kind()).
+					Where("args->>'job_id' = @job_id", river.NamedArgs{"job_id": id}))
+				require.NoError(t, err)
+				states := map[rivertype.JobState]int{}
+				for _, task := range tasks.Jobs {
+					states[task.State]++
+				}
+				return states
+			}
+			kept, _, err := qa.Submit(ctx, newJob("0000000000000011", 2*ChunkSize), items(2*ChunkSize, "k"))
+			require.NoError(t, err)
+			deleted, _, err := qa.Submit(ctx, newJob("0000000000000012", 3*ChunkSize+1), items(3*ChunkSize+1, "x"))
+			require.NoError(t, err)
+			assert.Equal(t, map[rivertype.JobState]int{rivertype.JobStateAvailable: 4}, chunks(qa, deleted.ID))
+
+			_, err = qb.Delete(ctx, deleted.ID)
+			require.NoError(t, err)
+			assert.Equal(t, map[rivertype.JobState]int{rivertype.JobStateCancelled: 4}, chunks(qa, deleted.ID))
+			assert.Equal(t, map[rivertype.JobState]int{rivertype.JobStateAvailable: 2}, chunks(qa, kept.ID), "other jobs' tasks stay")
+			_, err = qb.Delete(ctx, deleted.ID)
+			assert.Equal(t, registry.ENOTFOUND, registry.ErrorCode(err))
 		})
 	}
 }
@@ -281,7 +341,8 @@ func TestQueueFailsJobOfMissingVersion(t *testing.T) {
 }
 
 // TestQueueStopsDeletedJob: the chunks of a job deleted while it runs store
-// nothing more, and the queue carries on with the next job.
+// nothing more, those still waiting are cancelled with it (they do not
+// run), and the queue carries on with the next job.
 func TestQueueStopsDeletedJob(t *testing.T) {
 	t.Parallel()
 	reg, c := testRegistry(t)
@@ -299,8 +360,17 @@ func TestQueueStopsDeletedJob(t *testing.T) {
 	job, _, err := q.Submit(ctx, newJob("0000000000000005", 3*ChunkSize), items(3*ChunkSize, "d"))
 	require.NoError(t, err)
 	<-started
-	_, err = store.DeleteJob(ctx, job.ID)
+	_, err = q.Delete(ctx, job.ID)
 	require.NoError(t, err)
+	tasks, err := q.client.JobList(ctx, river.NewJobListParams().Kinds(chunkArgs{}.Kind()).
+		Where("args->>'job_id' = @job_id", river.NamedArgs{"job_id": job.ID}))
+	require.NoError(t, err)
+	states := map[rivertype.JobState]int{}
+	for _, task := range tasks.Jobs {
+		states[task.State]++
+	}
+	assert.Equal(t, map[rivertype.JobState]int{rivertype.JobStateRunning: 1, rivertype.JobStateCancelled: 2}, states,
+		"the chunk running goes on (storing nothing), the two waiting are cancelled")
 	close(release)
 	next, _, err := q.Submit(ctx, newJob("0000000000000006", 1), items(1, "n"))
 	require.NoError(t, err)

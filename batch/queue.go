@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/tagifai/tagifai/registry"
 )
@@ -229,6 +230,37 @@ func (q *Queue) enqueue(ctx context.Context, tx *sql.Tx, j registry.Job) error {
 	}
 	_, err := q.client.InsertManyTx(ctx, tx, params)
 	return err
+}
+
+// Delete deletes job id and its items, and cancels its chunk tasks that
+// have not started in the same transaction, so that they do not wait in
+// the queue to run for nothing; see registry.BatchStore.DeleteJob. A chunk
+// that is running stores nothing more.
+func (q *Queue) Delete(ctx context.Context, id string) (registry.Job, error) {
+	return q.store.DeleteJob(ctx, id, q.cancelTasks)
+}
+
+// cancelTasks cancels the chunk tasks of job j that are waiting, within tx.
+func (q *Queue) cancelTasks(ctx context.Context, tx *sql.Tx, j registry.Job) error {
+	const page = 1000
+	params := river.NewJobListParams().Kinds(chunkArgs{}.Kind()).
+		States(rivertype.JobStateAvailable, rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStatePending).
+		Where("args->>'job_id' = @job_id", river.NamedArgs{"job_id": j.ID}).First(page)
+	for {
+		// Cancelled tasks leave these states: each page is a new first one.
+		res, err := q.client.JobListTx(ctx, tx, params)
+		if err != nil {
+			return fmt.Errorf("batch: list chunk tasks: %w", err)
+		}
+		for _, task := range res.Jobs {
+			if _, err := q.client.JobCancelTx(ctx, tx, task.ID); err != nil {
+				return fmt.Errorf("batch: cancel chunk task: %w", err)
+			}
+		}
+		if len(res.Jobs) < page {
+			return nil
+		}
+	}
 }
 
 // Run works chunk tasks until ctx is done, then stops: chunks that are

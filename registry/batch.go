@@ -93,7 +93,9 @@ type BatchStore interface {
 	// DeleteJob deletes a job and its items, whatever its status, and
 	// returns it as it was; the predictions it stored stay. ENOTFOUND when
 	// there is none. Chunks of it that are running store nothing more.
-	DeleteJob(ctx context.Context, id string) (Job, error)
+	// dequeue, unless nil, is called within the transaction that deletes
+	// the job, to cancel its queued work with it.
+	DeleteJob(ctx context.Context, id string, dequeue Dequeue) (Job, error)
 	// JobItems returns up to limit items of a job from index from on.
 	JobItems(ctx context.Context, id string, from, limit int) ([]Item, error)
 	// SaveChunk stores a chunk's predictions (keeping any already stored
@@ -134,6 +136,10 @@ type BatchStore interface {
 // Enqueue queues the work of job j, whose first j.Done items are done,
 // within tx: the transaction that makes the job visible.
 type Enqueue func(ctx context.Context, tx *sql.Tx, j Job) error
+
+// Dequeue cancels the queued work of job j within tx, the transaction that
+// deletes it.
+type Dequeue func(ctx context.Context, tx *sql.Tx, j Job) error
 
 var _ BatchStore = (*SQLStore)(nil)
 
@@ -498,7 +504,7 @@ func (s *SQLStore) Jobs(ctx context.Context, status string, after JobKey, limit 
 }
 
 // DeleteJob implements BatchStore.
-func (s *SQLStore) DeleteJob(ctx context.Context, id string) (Job, error) {
+func (s *SQLStore) DeleteJob(ctx context.Context, id string, dequeue Dequeue) (Job, error) {
 	var j Job
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -507,6 +513,11 @@ func (s *SQLStore) DeleteJob(ctx context.Context, id string) (Job, error) {
 		}
 		if err := deleteJobRows(ctx, tx, id); err != nil {
 			return fmt.Errorf("registry: delete job: %w", err)
+		}
+		if dequeue != nil {
+			if err := dequeue(ctx, tx, j); err != nil {
+				return fmt.Errorf("registry: delete job: %w", err)
+			}
 		}
 		return nil
 	})

@@ -405,7 +405,7 @@ func TestStore(t *testing.T) {
 				assert.Equal(t, 1, succeeded[0].Done)
 
 				assert.Equal(t, ECONFLICT, ErrorCode(s.DeleteVersion(ctx, "tagifai", 1)), "queued jobs hold the version")
-				deleted, err := s.DeleteJob(ctx, "job-d")
+				deleted, err := s.DeleteJob(ctx, "job-d", nil)
 				require.NoError(t, err)
 				succeeded[0].Replicas = []ReplicaCount{{"replica-a", 1}}
 				assert.Equal(t, succeeded[0], deleted, "the job as it was")
@@ -416,15 +416,15 @@ func TestStore(t *testing.T) {
 				assert.Empty(t, items, "its items are gone")
 				_, err = s.Prediction(ctx, "tagifai", 1, "item-job-d")
 				assert.NoError(t, err, "its predictions stay")
-				_, err = s.DeleteJob(ctx, "job-d")
+				_, err = s.DeleteJob(ctx, "job-d", nil)
 				assert.Equal(t, ENOTFOUND, ErrorCode(err))
 
-				_, err = s.DeleteJob(ctx, "job-e")
+				_, err = s.DeleteJob(ctx, "job-e", nil)
 				require.NoError(t, err, "a queued job can be deleted")
 				_, err = s.SaveChunk(ctx, "job-e", Chunk{Replica: "replica-a", Items: 1, At: at(8)}, withinNothing)
 				assert.Equal(t, ENOTFOUND, ErrorCode(err), "a chunk of it that was running is refused")
 				for _, id := range []string{"job-a", "job-b", "job-c"} {
-					_, err := s.DeleteJob(ctx, id)
+					_, err := s.DeleteJob(ctx, id, nil)
 					require.NoError(t, err)
 				}
 				all, err := s.Jobs(ctx, "", JobKey{}, 10)

@@ -228,7 +228,7 @@ func parseJobCursor(c string) (registry.JobKey, error) {
 
 // DeleteBatchJob implements DELETE /batch-jobs/{job-id}.
 func (s *Server) DeleteBatchJob(ctx context.Context, req gen.DeleteBatchJobRequestObject) (gen.DeleteBatchJobResponseObject, error) {
-	j, err := s.store.DeleteJob(ctx, req.JobId)
+	j, err := s.batch.Delete(ctx, req.JobId)
 	if err != nil {
 		return nil, err
 	}

@@ -55,7 +55,6 @@ type Store interface {
 	RevokeUser(ctx context.Context, name string) (registry.User, error)
 	Job(ctx context.Context, id string) (registry.Job, error)
 	Jobs(ctx context.Context, status string, after registry.JobKey, limit int) ([]registry.Job, error)
-	DeleteJob(ctx context.Context, id string) (registry.Job, error)
 	JobPredictions(ctx context.Context, id string, from, limit int) ([]registry.StoredPrediction, int, error)
 	PredictionVersions(ctx context.Context, model, item string) ([]int, error)
 	Ping(ctx context.Context) error
@@ -75,6 +74,9 @@ type BatchQueue interface {
 	// Submit stores a job and its items and queues its work; see
 	// registry.BatchStore.CreateJob.
 	Submit(ctx context.Context, j registry.Job, items []registry.Item) (registry.Job, bool, error)
+	// Delete deletes a job and its items and cancels its queued work; see
+	// registry.BatchStore.DeleteJob.
+	Delete(ctx context.Context, id string) (registry.Job, error)
 }
 
 // Config holds the server's settings and the parts it serves through,
