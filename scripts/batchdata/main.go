@@ -7,6 +7,7 @@ package main
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 func main() {
 	n := flag.Int("n", 100000, "rows to write")
+	asJSON := flag.Bool("json", false, `write a POST /batch-jobs JSON body, {"items":[{"id":…,"text":…}…]}, instead of CSV`)
 	flag.Parse()
 	var texts []string
 	for _, path := range flag.Args() {
@@ -31,6 +33,17 @@ func main() {
 	if len(texts) == 0 {
 		fmt.Fprintln(os.Stderr, "usage: batchdata [-n N] CSV...")
 		os.Exit(2)
+	}
+	if *asJSON {
+		items := make([]map[string]string, *n)
+		for i := range items {
+			items[i] = map[string]string{"id": fmt.Sprintf("p%06d", i), "text": texts[i%len(texts)]}
+		}
+		if err := json.NewEncoder(os.Stdout).Encode(map[string]any{"items": items}); err != nil {
+			fmt.Fprintln(os.Stderr, "batchdata:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	w := csv.NewWriter(os.Stdout)
 	_ = w.Write([]string{"id", "text"})
