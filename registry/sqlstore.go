@@ -418,10 +418,10 @@ func (s *SQLStore) DeleteVersion(ctx context.Context, name string, version int) 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
 		}
-		// Its artifact and stored predictions go with it: a later upload
-		// under the same number is another model, whose answers these are
-		// not.
-		for _, table := range []string{"artifacts", "predictions"} {
+		// Its artifact, stored predictions and feedback go with it: a
+		// later upload under the same number is another model, whose
+		// answers these are not.
+		for _, table := range []string{"artifacts", "predictions", "feedback"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE model = $1 AND version = $2`, name, version); err != nil {
 				return fmt.Errorf("registry: delete version: %w", err)
 			}

@@ -51,6 +51,8 @@ type Store interface {
 
 	// BatchStore keeps batch jobs and stored predictions.
 	BatchStore
+	// FeedbackStore keeps signing keys and feedback on predictions.
+	FeedbackStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
