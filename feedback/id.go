@@ -157,7 +157,7 @@ func (s *Signer) Parse(id string) (Claims, error) {
 		return Claims{}, ErrMalformed
 	}
 	var buf [MaxIDLength]byte
-	n, err := base64.RawURLEncoding.Decode(buf[:], []byte(id))
+	n, err := base64.RawURLEncoding.Strict().Decode(buf[:], []byte(id))
 	if err != nil || n < minPayload+macSize {
 		return Claims{}, ErrMalformed
 	}

@@ -46,6 +46,51 @@ func (e BatchJobStatus) Valid() bool {
 	}
 }
 
+// Defines values for DriftResultSignal.
+const (
+	DriftSignalConfidence DriftResultSignal = "confidence"
+	DriftSignalOOVRate    DriftResultSignal = "oov_rate"
+	DriftSignalTag        DriftResultSignal = "tag"
+	DriftSignalTokens     DriftResultSignal = "tokens"
+)
+
+// Valid indicates whether the value is a known member of the DriftResultSignal enum.
+func (e DriftResultSignal) Valid() bool {
+	switch e {
+	case DriftSignalConfidence:
+		return true
+	case DriftSignalOOVRate:
+		return true
+	case DriftSignalTag:
+		return true
+	case DriftSignalTokens:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DriftResultTest.
+const (
+	DriftTestChiSquared        DriftResultTest = "chi_squared"
+	DriftTestKolmogorovSmirnov DriftResultTest = "kolmogorov_smirnov"
+	DriftTestThreshold         DriftResultTest = "threshold"
+)
+
+// Valid indicates whether the value is a known member of the DriftResultTest enum.
+func (e DriftResultTest) Valid() bool {
+	switch e {
+	case DriftTestChiSquared:
+		return true
+	case DriftTestKolmogorovSmirnov:
+		return true
+	case DriftTestThreshold:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for FeatureContributionKind.
 const (
 	CharNgram FeatureContributionKind = "char_ngram"
@@ -58,6 +103,42 @@ func (e FeatureContributionKind) Valid() bool {
 	case CharNgram:
 		return true
 	case Word:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for FeedbackStatus.
+const (
+	FeedbackStatusAccepted        FeedbackStatus = "accepted"
+	FeedbackStatusAlreadyRecorded FeedbackStatus = "already_recorded"
+	FeedbackStatusConflict        FeedbackStatus = "conflict"
+	FeedbackStatusDuplicate       FeedbackStatus = "duplicate"
+	FeedbackStatusExpired         FeedbackStatus = "expired"
+	FeedbackStatusInvalidId       FeedbackStatus = "invalid_id"
+	FeedbackStatusUnknownTag      FeedbackStatus = "unknown_tag"
+	FeedbackStatusUnknownVersion  FeedbackStatus = "unknown_version"
+)
+
+// Valid indicates whether the value is a known member of the FeedbackStatus enum.
+func (e FeedbackStatus) Valid() bool {
+	switch e {
+	case FeedbackStatusAccepted:
+		return true
+	case FeedbackStatusAlreadyRecorded:
+		return true
+	case FeedbackStatusConflict:
+		return true
+	case FeedbackStatusDuplicate:
+		return true
+	case FeedbackStatusExpired:
+		return true
+	case FeedbackStatusInvalidId:
+		return true
+	case FeedbackStatusUnknownTag:
+		return true
+	case FeedbackStatusUnknownVersion:
 		return true
 	default:
 		return false
@@ -412,6 +493,74 @@ type CreateUserRequest struct {
 	Role Role `json:"role"`
 }
 
+// DriftResult One drift test of a signal of the window against the baseline.
+type DriftResult struct {
+	// DegreesOfFreedom The chi-squared test's degrees of freedom.
+	//
+	// Example: 3
+	DegreesOfFreedom *int `json:"degrees_of_freedom,omitempty"`
+
+	// Drifted Whether the test finds that the window is not drawn from the baseline's distribution.
+	//
+	// Example: false
+	Drifted bool `json:"drifted"`
+
+	// Enough Whether the window holds enough predictions (50) for the test to flag drift.
+	//
+	// Example: true
+	Enough bool `json:"enough"`
+
+	// PValue The p-value; absent for a threshold.
+	//
+	// Example: 0.49
+	PValue *float64 `json:"p_value,omitempty"`
+
+	// ReferenceSize Values in the baseline.
+	//
+	// Example: 191
+	ReferenceSize int `json:"reference_size"`
+
+	// Signal The signal tested.
+	//
+	// Example: tag
+	Signal DriftResultSignal `json:"signal"`
+
+	// Significance The p-value under which the test has drifted; absent for a threshold.
+	//
+	// Example: 0.05
+	Significance *float64 `json:"significance,omitempty"`
+
+	// Statistic Pearson's X² (chi_squared), the largest distance between the two distribution functions (kolmogorov_smirnov), or the window's mean (threshold).
+	//
+	// Example: 2.4
+	Statistic float64 `json:"statistic"`
+
+	// Test The test.
+	//
+	// Example: chi_squared
+	Test DriftResultTest `json:"test"`
+
+	// Threshold The value above which a threshold test has drifted; absent for the other tests.
+	//
+	// Example: 0.3
+	Threshold *float64 `json:"threshold,omitempty"`
+
+	// WindowSize Predictions in the window.
+	//
+	// Example: 300
+	WindowSize int `json:"window_size"`
+}
+
+// DriftResultSignal The signal tested.
+//
+// Example: tag
+type DriftResultSignal string
+
+// DriftResultTest The test.
+//
+// Example: chi_squared
+type DriftResultTest string
+
 // Envelope The fields every response has.
 type Envelope struct {
 	// Message The HTTP reason phrase of the status code.
@@ -554,6 +703,93 @@ type FeatureContribution struct {
 // Example: word
 type FeatureContributionKind string
 
+// FeedbackEnvelope The feedback's answers' envelope.
+type FeedbackEnvelope struct {
+	// Data What became of each item.
+	Data FeedbackResults `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// FeedbackItem The true tag of one prediction.
+type FeedbackItem struct {
+	// PredictionId Names one prediction for `POST /feedback`: a signed token that carries the
+	// model, the version, the predicted tag and the time of the prediction, so that
+	// issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+	//
+	//
+	// Example: AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+	PredictionId PredictionID `json:"prediction_id"`
+
+	// Tag The true tag of the prediction's text.
+	//
+	// Example: natural-language-processing
+	Tag string `json:"tag"`
+}
+
+// FeedbackRequest True tags of predictions, at most 10,000.
+type FeedbackRequest struct {
+	// Items The predictions and their true tags.
+	Items []FeedbackItem `json:"items"`
+}
+
+// FeedbackResult What became of one item.
+type FeedbackResult struct {
+	// Index The item's index in the request.
+	//
+	// Example: 0
+	Index int `json:"index"`
+
+	// Message Why the item was not recorded, for a person.
+	//
+	// Example: not a prediction id this server issued
+	Message *string `json:"message,omitempty"`
+
+	// Status What became of an item (see `POST /feedback`).
+	//
+	// Example: accepted
+	Status FeedbackStatus `json:"status"`
+}
+
+// FeedbackResults What became of each item.
+type FeedbackResults struct {
+	// Accepted How many items were recorded by this request.
+	//
+	// Example: 1
+	Accepted int `json:"accepted"`
+
+	// Results One result per item, in request order.
+	Results []FeedbackResult `json:"results"`
+}
+
+// FeedbackStatus What became of an item (see `POST /feedback`).
+//
+// Example: accepted
+type FeedbackStatus string
+
 // Health What the server is serving and for how long it has been up.
 type Health struct {
 	// Model The name of the serving model.
@@ -606,6 +842,26 @@ type HealthEnvelope struct {
 	//
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
+}
+
+// LivePerformance Precision, recall and F1 from feedback, overall (weighted by support) and per class.
+type LivePerformance struct {
+	// Class Metrics of each class, by class name; `num_samples` is the labels of that true class.
+	Class map[string]Metrics `json:"class"`
+
+	// ConfusionMatrix How many evaluation examples of each true label were predicted as each label:
+	// `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+	// `labels[j]` (rows true, columns predicted). Absent for models trained before
+	// the report had it.
+	ConfusionMatrix *ConfusionMatrix `json:"confusion_matrix,omitempty"`
+
+	// Labels The feedback labels behind the figures.
+	//
+	// Example: 120
+	Labels int `json:"labels"`
+
+	// Overall Precision, recall and F1 (weighted by support where several classes are involved).
+	Overall Metrics `json:"overall"`
 }
 
 // Metrics Precision, recall and F1 (weighted by support where several classes are involved).
@@ -717,6 +973,81 @@ type ModelsEnvelope struct {
 	//
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
+}
+
+// Monitoring The monitoring of the versions asked for.
+type Monitoring struct {
+	// Versions The serving version first, then the version named, if another.
+	Versions []VersionMonitoring `json:"versions"`
+}
+
+// MonitoringEnvelope The monitoring report's envelope.
+type MonitoringEnvelope struct {
+	// Data The monitoring of the versions asked for.
+	Data Monitoring `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// MonitoringWindow The window of recent predictions of this replica.
+type MonitoringWindow struct {
+	// Capacity The most predictions the window holds (the last ones).
+	//
+	// Example: 1000
+	Capacity int `json:"capacity"`
+
+	// Dropped Predictions of this replica left out of monitoring because it could not keep up (all versions).
+	//
+	// Example: 0
+	Dropped int `json:"dropped"`
+
+	// End The time of the window's newest prediction; absent when it is empty.
+	//
+	// Example: 2026-11-24T16:59:58Z
+	End *time.Time `json:"end,omitempty"`
+
+	// MaxAgeSeconds How old a prediction in the window may be.
+	//
+	// Example: 3600
+	MaxAgeSeconds int `json:"max_age_seconds"`
+
+	// Observed Predictions of this version observed since this replica loaded it.
+	//
+	// Example: 300
+	Observed int `json:"observed"`
+
+	// Size Predictions in the window now.
+	//
+	// Example: 300
+	Size int `json:"size"`
+
+	// Start The time of the window's oldest prediction; absent when it is empty.
+	//
+	// Example: 2026-11-24T16:50:00Z
+	Start *time.Time `json:"start,omitempty"`
 }
 
 // NewUserEnvelope A new user's envelope, with their key.
@@ -850,7 +1181,22 @@ type Prediction struct {
 	//
 	// Example: natural-language-processing
 	PredictedTag string `json:"predicted_tag"`
+
+	// PredictionId Names one prediction for `POST /feedback`: a signed token that carries the
+	// model, the version, the predicted tag and the time of the prediction, so that
+	// issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+	//
+	//
+	// Example: AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+	PredictionId PredictionID `json:"prediction_id"`
 }
+
+// PredictionID Names one prediction for `POST /feedback`: a signed token that carries the
+// model, the version, the predicted tag and the time of the prediction, so that
+// issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+//
+// Example: AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+type PredictionID = string
 
 // Predictions The predictions and the model that made them.
 type Predictions struct {
@@ -975,6 +1321,41 @@ type ServingVersionRequest struct {
 	Version int `json:"version"`
 }
 
+// SignalSummary Summaries of the monitored signals over a set of predictions.
+type SignalSummary struct {
+	// Confidence The mean and the 10th, 50th and 90th percentiles of a signal.
+	Confidence Summary `json:"confidence"`
+
+	// Count How many predictions.
+	//
+	// Example: 300
+	Count int `json:"count"`
+
+	// EmptyRate The share of texts with no feature in the vocabulary.
+	//
+	// Example: 0
+	EmptyRate float64 `json:"empty_rate"`
+
+	// FallbackRate The share of predictions tagged `other` by the threshold fallback.
+	//
+	// Example: 0
+	FallbackRate float64 `json:"fallback_rate"`
+
+	// Margin The mean and the 10th, 50th and 90th percentiles of a signal.
+	Margin Summary `json:"margin"`
+
+	// OovRate The mean and the 10th, 50th and 90th percentiles of a signal.
+	OovRate Summary `json:"oov_rate"`
+
+	// TagShares The share of each predicted tag.
+	//
+	// Example: {"computer-vision":0.3,"mlops":0.1,"natural-language-processing":0.4,"other":0.2}
+	TagShares map[string]float64 `json:"tag_shares"`
+
+	// Tokens The mean and the 10th, 50th and 90th percentiles of a signal.
+	Tokens Summary `json:"tokens"`
+}
+
 // StoredPrediction A prediction stored by a batch.
 type StoredPrediction struct {
 	// CreatedAt When the prediction was stored.
@@ -1001,6 +1382,14 @@ type StoredPrediction struct {
 	//
 	// Example: computer-vision
 	PredictedTag string `json:"predicted_tag"`
+
+	// PredictionId Names one prediction for `POST /feedback`: a signed token that carries the
+	// model, the version, the predicted tag and the time of the prediction, so that
+	// issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+	//
+	//
+	// Example: AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+	PredictionId PredictionID `json:"prediction_id"`
 
 	// TextSha256 The hex SHA-256 of the text that was predicted.
 	//
@@ -1081,6 +1470,29 @@ type StoredPredictionsEnvelope struct {
 	//
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
+}
+
+// Summary The mean and the 10th, 50th and 90th percentiles of a signal.
+type Summary struct {
+	// Mean The mean.
+	//
+	// Example: 0.9
+	Mean float64 `json:"mean"`
+
+	// P10 The 10th percentile.
+	//
+	// Example: 0.7
+	P10 float64 `json:"p10"`
+
+	// P50 The median.
+	//
+	// Example: 1
+	P50 float64 `json:"p50"`
+
+	// P90 The 90th percentile.
+	//
+	// Example: 1
+	P90 float64 `json:"p90"`
 }
 
 // TextInput One project to tag.
@@ -1262,6 +1674,58 @@ type VersionInfo struct {
 	Version int `json:"version"`
 }
 
+// VersionMonitoring How one version does on live traffic.
+type VersionMonitoring struct {
+	// Drift The drift tests of the tags, confidence, tokens and OOV rate, in that order; empty without a baseline.
+	Drift []DriftResult `json:"drift"`
+
+	// Drifted Whether any drift test has `drifted`.
+	//
+	// Example: false
+	Drifted bool `json:"drifted"`
+
+	// HasBaseline Whether the version's artifact has a training baseline; without one there are no drift tests.
+	//
+	// Example: true
+	HasBaseline bool `json:"has_baseline"`
+
+	// LivePerformance Precision, recall and F1 from feedback.
+	LivePerformance struct {
+		// All Precision, recall and F1 from feedback, overall (weighted by support) and per class.
+		All LivePerformance `json:"all"`
+
+		// Last24h Precision, recall and F1 from feedback, overall (weighted by support) and per class.
+		Last24h LivePerformance `json:"last_24h"`
+	} `json:"live_performance"`
+
+	// Model The model.
+	//
+	// Example: tagifai
+	Model string `json:"model"`
+
+	// Serving Whether the version is the model's serving version.
+	//
+	// Example: true
+	Serving bool `json:"serving"`
+
+	// Signals The signals of the window, beside the baseline's.
+	Signals struct {
+		// Baseline Summaries of the monitored signals over a set of predictions.
+		Baseline *SignalSummary `json:"baseline,omitempty"`
+
+		// Window Summaries of the monitored signals over a set of predictions.
+		Window SignalSummary `json:"window"`
+	} `json:"signals"`
+
+	// Version The version.
+	//
+	// Example: 1
+	Version int `json:"version"`
+
+	// Window The window of recent predictions of this replica.
+	Window MonitoringWindow `json:"window"`
+}
+
 // VersionsEnvelope The versions' envelope.
 type VersionsEnvelope struct {
 	// Data The versions.
@@ -1362,6 +1826,15 @@ type ListBatchJobPredictionsParams struct {
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// GetMonitoringParams defines parameters for GetMonitoring.
+type GetMonitoringParams struct {
+	// Model The model; default the one `POST /predict` serves.
+	Model *string `form:"model,omitempty" json:"model,omitempty"`
+
+	// Version A version of the model to report on besides the serving one.
+	Version *int `form:"version,omitempty" json:"version,omitempty"`
+}
+
 // GetPerformanceParams defines parameters for GetPerformance.
 type GetPerformanceParams struct {
 	// Filter The part of the report to return.
@@ -1370,6 +1843,9 @@ type GetPerformanceParams struct {
 
 // CreateBatchJobJSONRequestBody defines body for CreateBatchJob for application/json ContentType.
 type CreateBatchJobJSONRequestBody = BatchJobRequest
+
+// SendFeedbackJSONRequestBody defines body for SendFeedback for application/json ContentType.
+type SendFeedbackJSONRequestBody = FeedbackRequest
 
 // SetServingVersionJSONRequestBody defines body for SetServingVersion for application/json ContentType.
 type SetServingVersionJSONRequestBody = ServingVersionRequest
@@ -1552,6 +2028,70 @@ type ClientInterface interface {
 	// Corresponds with GET /batch-jobs/{job-id}/predictions (the `ListBatchJobPredictions` operationId).
 	ListBatchJobPredictions(ctx context.Context, jobId JobID, params *ListBatchJobPredictionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SendFeedbackWithBody Send the true tags of predictions
+	//
+	// Records the true tag of predictions, each named by the `prediction_id` it came
+	// with (from `POST /predict`, a version's predictions, or a batch job's stored
+	// predictions). The registry's database keeps one tag per prediction, so feedback
+	// sent to any replica is counted once; `GET /monitoring` turns it into live
+	// precision, recall and F1.
+	//
+	// Each item gets its own answer in `results`, in request order; a bad item never
+	// fails the others, and the request is a 200 as long as it is well formed:
+	//
+	// | status | meaning | stored |
+	// | --- | --- | --- |
+	// | `accepted` | the tag is recorded | yes |
+	// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+	// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+	// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+	// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+	// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+	// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+	// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+	//
+	// Sending a request again is safe: every item it recorded answers
+	// `already_recorded`. At most 10,000 items per request.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may send feedback.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendFeedback Send the true tags of predictions
+	//
+	// Records the true tag of predictions, each named by the `prediction_id` it came
+	// with (from `POST /predict`, a version's predictions, or a batch job's stored
+	// predictions). The registry's database keeps one tag per prediction, so feedback
+	// sent to any replica is counted once; `GET /monitoring` turns it into live
+	// precision, recall and F1.
+	//
+	// Each item gets its own answer in `results`, in request order; a bad item never
+	// fails the others, and the request is a 200 as long as it is well formed:
+	//
+	// | status | meaning | stored |
+	// | --- | --- | --- |
+	// | `accepted` | the tag is recorded | yes |
+	// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+	// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+	// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+	// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+	// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+	// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+	// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+	//
+	// Sending a request again is safe: every item it recorded answers
+	// `already_recorded`. At most 10,000 items per request.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may send feedback.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedback(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Liveness Liveness probe
 	//
 	// Answers 200 while the process can serve HTTP at all, model or not. An
@@ -1672,6 +2212,36 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
 	PredictWithVersion(ctx context.Context, modelName ModelName, version Version, body PredictWithVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMonitoring How versions do on live traffic
+	//
+	// For the serving version of the model (the served model, or `model`), and for
+	// `version` when it is given and another: the window of recent predictions this
+	// replica made with it, each signal's summary beside the training baseline's, the
+	// drift tests, and live performance from feedback.
+	//
+	// The window holds the last `capacity` predictions made in the last
+	// `max_age_seconds` by this replica (windows are per replica; each replica's
+	// `/metrics` exports its own). Predictions reach it off the request path; when it
+	// cannot keep up, predictions are left out and counted in `dropped`.
+	//
+	// Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+	// predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+	// probability) and on the text length in tokens, and a threshold on the mean
+	// out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+	// p-value is below `significance` (0.05), or the mean above the threshold, with at
+	// least 50 predictions in the window. Versions trained before baselines existed
+	// have `has_baseline` false, no baseline summary and no drift tests.
+	//
+	// Live performance scores the feedback on the version's predictions
+	// (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+	// and F1, per class and weighted by support, with the number of labels behind
+	// each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+	// every prediction of the version. It is the same on every replica (the registry's
+	// database keeps the feedback).
+	//
+	// Corresponds with GET /monitoring (the `GetMonitoring` operationId).
+	GetMonitoring(ctx context.Context, params *GetMonitoringParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetPerformance Performance of the serving model
 	//
@@ -1944,6 +2514,90 @@ func (c *Client) ListBatchJobPredictions(ctx context.Context, jobId JobID, param
 	return c.Client.Do(req)
 }
 
+// SendFeedbackWithBody Send the true tags of predictions
+//
+// Records the true tag of predictions, each named by the `prediction_id` it came
+// with (from `POST /predict`, a version's predictions, or a batch job's stored
+// predictions). The registry's database keeps one tag per prediction, so feedback
+// sent to any replica is counted once; `GET /monitoring` turns it into live
+// precision, recall and F1.
+//
+// Each item gets its own answer in `results`, in request order; a bad item never
+// fails the others, and the request is a 200 as long as it is well formed:
+//
+// | status | meaning | stored |
+// | --- | --- | --- |
+// | `accepted` | the tag is recorded | yes |
+// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+//
+// Sending a request again is safe: every item it recorded answers
+// `already_recorded`. At most 10,000 items per request.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may send feedback.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *Client) SendFeedbackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendFeedbackRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendFeedback Send the true tags of predictions
+//
+// Records the true tag of predictions, each named by the `prediction_id` it came
+// with (from `POST /predict`, a version's predictions, or a batch job's stored
+// predictions). The registry's database keeps one tag per prediction, so feedback
+// sent to any replica is counted once; `GET /monitoring` turns it into live
+// precision, recall and F1.
+//
+// Each item gets its own answer in `results`, in request order; a bad item never
+// fails the others, and the request is a 200 as long as it is well formed:
+//
+// | status | meaning | stored |
+// | --- | --- | --- |
+// | `accepted` | the tag is recorded | yes |
+// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+//
+// Sending a request again is safe: every item it recorded answers
+// `already_recorded`. At most 10,000 items per request.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may send feedback.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *Client) SendFeedback(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendFeedbackRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // Liveness Liveness probe
 //
 // Answers 200 while the process can serve HTTP at all, model or not. An
@@ -2185,6 +2839,46 @@ func (c *Client) PredictWithVersionWithBody(ctx context.Context, modelName Model
 // Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
 func (c *Client) PredictWithVersion(ctx context.Context, modelName ModelName, version Version, body PredictWithVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPredictWithVersionRequest(c.Server, modelName, version, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetMonitoring How versions do on live traffic
+//
+// For the serving version of the model (the served model, or `model`), and for
+// `version` when it is given and another: the window of recent predictions this
+// replica made with it, each signal's summary beside the training baseline's, the
+// drift tests, and live performance from feedback.
+//
+// The window holds the last `capacity` predictions made in the last
+// `max_age_seconds` by this replica (windows are per replica; each replica's
+// `/metrics` exports its own). Predictions reach it off the request path; when it
+// cannot keep up, predictions are left out and counted in `dropped`.
+//
+// Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+// predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+// probability) and on the text length in tokens, and a threshold on the mean
+// out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+// p-value is below `significance` (0.05), or the mean above the threshold, with at
+// least 50 predictions in the window. Versions trained before baselines existed
+// have `has_baseline` false, no baseline summary and no drift tests.
+//
+// Live performance scores the feedback on the version's predictions
+// (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+// and F1, per class and weighted by support, with the number of labels behind
+// each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+// every prediction of the version. It is the same on every replica (the registry's
+// database keeps the feedback).
+//
+// Corresponds with GET /monitoring (the `GetMonitoring` operationId).
+func (c *Client) GetMonitoring(ctx context.Context, params *GetMonitoringParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMonitoringRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2707,6 +3401,46 @@ func NewListBatchJobPredictionsRequest(server string, jobId JobID, params *ListB
 	return req, nil
 }
 
+// NewSendFeedbackRequest calls the generic SendFeedback builder with application/json body
+func NewSendFeedbackRequest(server string, body SendFeedbackJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSendFeedbackRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSendFeedbackRequestWithBody constructs an http.Request for the SendFeedback method, with any body, and a specified content type
+func NewSendFeedbackRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/feedback")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewLivenessRequest constructs an http.Request for the Liveness method
 func NewLivenessRequest(server string) (*http.Request, error) {
 	var err error
@@ -3109,6 +3843,72 @@ func NewPredictWithVersionRequestWithBody(server string, modelName ModelName, ve
 	return req, nil
 }
 
+// NewGetMonitoringRequest constructs an http.Request for the GetMonitoring method
+func NewGetMonitoringRequest(server string, params *GetMonitoringParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/monitoring")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Model != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "model", *params.Model, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Version != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "version", *params.Version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetPerformanceRequest constructs an http.Request for the GetPerformance method
 func NewGetPerformanceRequest(server string, params *GetPerformanceParams) (*http.Request, error) {
 	var err error
@@ -3491,6 +4291,70 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /batch-jobs/{job-id}/predictions (the `ListBatchJobPredictions` operationId).
 	ListBatchJobPredictionsWithResponse(ctx context.Context, jobId JobID, params *ListBatchJobPredictionsParams, reqEditors ...RequestEditorFn) (*ListBatchJobPredictionsResponse, error)
 
+	// SendFeedbackWithBodyWithResponse Send the true tags of predictions
+	//
+	// Records the true tag of predictions, each named by the `prediction_id` it came
+	// with (from `POST /predict`, a version's predictions, or a batch job's stored
+	// predictions). The registry's database keeps one tag per prediction, so feedback
+	// sent to any replica is counted once; `GET /monitoring` turns it into live
+	// precision, recall and F1.
+	//
+	// Each item gets its own answer in `results`, in request order; a bad item never
+	// fails the others, and the request is a 200 as long as it is well formed:
+	//
+	// | status | meaning | stored |
+	// | --- | --- | --- |
+	// | `accepted` | the tag is recorded | yes |
+	// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+	// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+	// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+	// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+	// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+	// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+	// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+	//
+	// Sending a request again is safe: every item it recorded answers
+	// `already_recorded`. At most 10,000 items per request.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may send feedback.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error)
+
+	// SendFeedbackWithResponse Send the true tags of predictions
+	//
+	// Records the true tag of predictions, each named by the `prediction_id` it came
+	// with (from `POST /predict`, a version's predictions, or a batch job's stored
+	// predictions). The registry's database keeps one tag per prediction, so feedback
+	// sent to any replica is counted once; `GET /monitoring` turns it into live
+	// precision, recall and F1.
+	//
+	// Each item gets its own answer in `results`, in request order; a bad item never
+	// fails the others, and the request is a 200 as long as it is well formed:
+	//
+	// | status | meaning | stored |
+	// | --- | --- | --- |
+	// | `accepted` | the tag is recorded | yes |
+	// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+	// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+	// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+	// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+	// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+	// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+	// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+	//
+	// Sending a request again is safe: every item it recorded answers
+	// `already_recorded`. At most 10,000 items per request.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may send feedback.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithResponse(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error)
+
 	// LivenessWithResponse Liveness probe
 	//
 	// Answers 200 while the process can serve HTTP at all, model or not. An
@@ -3627,6 +4491,38 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
 	PredictWithVersionWithResponse(ctx context.Context, modelName ModelName, version Version, body PredictWithVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*PredictWithVersionResponse, error)
+
+	// GetMonitoringWithResponse How versions do on live traffic
+	//
+	// For the serving version of the model (the served model, or `model`), and for
+	// `version` when it is given and another: the window of recent predictions this
+	// replica made with it, each signal's summary beside the training baseline's, the
+	// drift tests, and live performance from feedback.
+	//
+	// The window holds the last `capacity` predictions made in the last
+	// `max_age_seconds` by this replica (windows are per replica; each replica's
+	// `/metrics` exports its own). Predictions reach it off the request path; when it
+	// cannot keep up, predictions are left out and counted in `dropped`.
+	//
+	// Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+	// predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+	// probability) and on the text length in tokens, and a threshold on the mean
+	// out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+	// p-value is below `significance` (0.05), or the mean above the threshold, with at
+	// least 50 predictions in the window. Versions trained before baselines existed
+	// have `has_baseline` false, no baseline summary and no drift tests.
+	//
+	// Live performance scores the feedback on the version's predictions
+	// (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+	// and F1, per class and weighted by support, with the number of labels behind
+	// each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+	// every prediction of the version. It is the same on every replica (the registry's
+	// database keeps the feedback).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /monitoring (the `GetMonitoring` operationId).
+	GetMonitoringWithResponse(ctx context.Context, params *GetMonitoringParams, reqEditors ...RequestEditorFn) (*GetMonitoringResponse, error)
 
 	// GetPerformanceWithResponse Performance of the serving model
 	//
@@ -4450,6 +5346,124 @@ func (r ListBatchJobPredictionsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListBatchJobPredictionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SendFeedbackResponse401Headers the declared response headers of an HTTP 401 response for SendFeedback
+type SendFeedbackResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SendFeedbackResponse405Headers the declared response headers of an HTTP 405 response for SendFeedback
+type SendFeedbackResponse405Headers struct {
+	Allow *string
+}
+
+type SendFeedbackResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FeedbackEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SendFeedbackResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *SendFeedbackResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SendFeedbackResponse) GetJSON200() *FeedbackEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SendFeedbackResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SendFeedbackResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SendFeedbackResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r SendFeedbackResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SendFeedbackResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r SendFeedbackResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SendFeedbackResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SendFeedbackResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SendFeedbackResponse) GetJSON503() *NotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SendFeedbackResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SendFeedbackResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SendFeedbackResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SendFeedbackResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5446,6 +6460,103 @@ func (r PredictWithVersionResponse) ContentType() string {
 	return ""
 }
 
+// GetMonitoringResponse401Headers the declared response headers of an HTTP 401 response for GetMonitoring
+type GetMonitoringResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetMonitoringResponse405Headers the declared response headers of an HTTP 405 response for GetMonitoring
+type GetMonitoringResponse405Headers struct {
+	Allow *string
+}
+
+type GetMonitoringResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MonitoringEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetMonitoringResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetMonitoringResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMonitoringResponse) GetJSON200() *MonitoringEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetMonitoringResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetMonitoringResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetMonitoringResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetMonitoringResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetMonitoringResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetMonitoringResponse) GetJSON503() *NotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMonitoringResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMonitoringResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMonitoringResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMonitoringResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetPerformanceResponse405Headers the declared response headers of an HTTP 405 response for GetPerformance
 type GetPerformanceResponse405Headers struct {
 	Allow *string
@@ -6205,6 +7316,82 @@ func (c *ClientWithResponses) ListBatchJobPredictionsWithResponse(ctx context.Co
 	return ParseListBatchJobPredictionsResponse(rsp)
 }
 
+// SendFeedbackWithBodyWithResponse Send the true tags of predictions
+//
+// Records the true tag of predictions, each named by the `prediction_id` it came
+// with (from `POST /predict`, a version's predictions, or a batch job's stored
+// predictions). The registry's database keeps one tag per prediction, so feedback
+// sent to any replica is counted once; `GET /monitoring` turns it into live
+// precision, recall and F1.
+//
+// Each item gets its own answer in `results`, in request order; a bad item never
+// fails the others, and the request is a 200 as long as it is well formed:
+//
+// | status | meaning | stored |
+// | --- | --- | --- |
+// | `accepted` | the tag is recorded | yes |
+// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+//
+// Sending a request again is safe: every item it recorded answers
+// `already_recorded`. At most 10,000 items per request.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may send feedback.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *ClientWithResponses) SendFeedbackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error) {
+	rsp, err := c.SendFeedbackWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendFeedbackResponse(rsp)
+}
+
+// SendFeedbackWithResponse Send the true tags of predictions
+//
+// Records the true tag of predictions, each named by the `prediction_id` it came
+// with (from `POST /predict`, a version's predictions, or a batch job's stored
+// predictions). The registry's database keeps one tag per prediction, so feedback
+// sent to any replica is counted once; `GET /monitoring` turns it into live
+// precision, recall and F1.
+//
+// Each item gets its own answer in `results`, in request order; a bad item never
+// fails the others, and the request is a 200 as long as it is well formed:
+//
+// | status | meaning | stored |
+// | --- | --- | --- |
+// | `accepted` | the tag is recorded | yes |
+// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+//
+// Sending a request again is safe: every item it recorded answers
+// `already_recorded`. At most 10,000 items per request.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may send feedback.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *ClientWithResponses) SendFeedbackWithResponse(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error) {
+	rsp, err := c.SendFeedback(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendFeedbackResponse(rsp)
+}
+
 // LivenessWithResponse Liveness probe
 //
 // Answers 200 while the process can serve HTTP at all, model or not. An
@@ -6418,6 +7605,44 @@ func (c *ClientWithResponses) PredictWithVersionWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParsePredictWithVersionResponse(rsp)
+}
+
+// GetMonitoringWithResponse How versions do on live traffic
+//
+// For the serving version of the model (the served model, or `model`), and for
+// `version` when it is given and another: the window of recent predictions this
+// replica made with it, each signal's summary beside the training baseline's, the
+// drift tests, and live performance from feedback.
+//
+// The window holds the last `capacity` predictions made in the last
+// `max_age_seconds` by this replica (windows are per replica; each replica's
+// `/metrics` exports its own). Predictions reach it off the request path; when it
+// cannot keep up, predictions are left out and counted in `dropped`.
+//
+// Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+// predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+// probability) and on the text length in tokens, and a threshold on the mean
+// out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+// p-value is below `significance` (0.05), or the mean above the threshold, with at
+// least 50 predictions in the window. Versions trained before baselines existed
+// have `has_baseline` false, no baseline summary and no drift tests.
+//
+// Live performance scores the feedback on the version's predictions
+// (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+// and F1, per class and weighted by support, with the number of labels behind
+// each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+// every prediction of the version. It is the same on every replica (the registry's
+// database keeps the feedback).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /monitoring (the `GetMonitoring` operationId).
+func (c *ClientWithResponses) GetMonitoringWithResponse(ctx context.Context, params *GetMonitoringParams, reqEditors ...RequestEditorFn) (*GetMonitoringResponse, error) {
+	rsp, err := c.GetMonitoring(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMonitoringResponse(rsp)
 }
 
 // GetPerformanceWithResponse Performance of the serving model
@@ -7228,6 +8453,118 @@ func ParseListBatchJobPredictionsResponse(rsp *http.Response) (*ListBatchJobPred
 		response.Headers401 = &headers
 	case rsp.StatusCode == 405:
 		var headers ListBatchJobPredictionsResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSendFeedbackResponse parses an HTTP response from a SendFeedbackWithResponse call
+func ParseSendFeedbackResponse(rsp *http.Response) (*SendFeedbackResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SendFeedbackResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FeedbackEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SendFeedbackResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers SendFeedbackResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -8156,6 +9493,97 @@ func ParsePredictWithVersionResponse(rsp *http.Response) (*PredictWithVersionRes
 	return response, nil
 }
 
+// ParseGetMonitoringResponse parses an HTTP response from a GetMonitoringWithResponse call
+func ParseGetMonitoringResponse(rsp *http.Response) (*GetMonitoringResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMonitoringResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MonitoringEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetMonitoringResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetMonitoringResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetPerformanceResponse parses an HTTP response from a GetPerformanceWithResponse call
 func ParseGetPerformanceResponse(rsp *http.Response) (*GetPerformanceResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -8739,6 +10167,9 @@ type ServerInterface interface {
 	// ListBatchJobPredictions Page through a job's predictions
 	// (GET /batch-jobs/{job-id}/predictions)
 	ListBatchJobPredictions(ctx echo.Context, jobId JobID, params ListBatchJobPredictionsParams) error
+	// SendFeedback Send the true tags of predictions
+	// (POST /feedback)
+	SendFeedback(ctx echo.Context) error
 	// Liveness Liveness probe
 	// (GET /health/live)
 	Liveness(ctx echo.Context) error
@@ -8772,6 +10203,9 @@ type ServerInterface interface {
 	// PredictWithVersion Tag projects with a given version
 	// (POST /models/{model-name}/versions/{version}/predictions)
 	PredictWithVersion(ctx echo.Context, modelName ModelName, version Version) error
+	// GetMonitoring How versions do on live traffic
+	// (GET /monitoring)
+	GetMonitoring(ctx echo.Context, params GetMonitoringParams) error
 	// GetPerformance Performance of the serving model
 	// (GET /performance)
 	GetPerformance(ctx echo.Context, params GetPerformanceParams) error
@@ -8933,6 +10367,15 @@ func (w *ServerInterfaceWrapper) ListBatchJobPredictions(ctx echo.Context) error
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListBatchJobPredictions(ctx, jobId, params)
+	return err
+}
+
+// SendFeedback converts echo context to params.
+func (w *ServerInterfaceWrapper) SendFeedback(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SendFeedback(ctx)
 	return err
 }
 
@@ -9116,6 +10559,31 @@ func (w *ServerInterfaceWrapper) PredictWithVersion(ctx echo.Context) error {
 	return err
 }
 
+// GetMonitoring converts echo context to params.
+func (w *ServerInterfaceWrapper) GetMonitoring(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetMonitoringParams
+	// ------------- Optional query parameter "model" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "model", ctx.QueryParams(), &params.Model, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model: %s", err))
+	}
+
+	// ------------- Optional query parameter "version" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "version", ctx.QueryParams(), &params.Version, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetMonitoring(ctx, params)
+	return err
+}
+
 // GetPerformance converts echo context to params.
 func (w *ServerInterfaceWrapper) GetPerformance(ctx echo.Context) error {
 	var err error
@@ -9262,6 +10730,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/batch-jobs/:job-id", wrapper.GetBatchJob, options.OperationMiddlewares["getBatchJob"]...)
 	router.GET(options.BaseURL+"/batch-jobs/:job-id/predictions", wrapper.ListBatchJobPredictions, options.OperationMiddlewares["listBatchJobPredictions"]...)
 	router.GET(options.BaseURL+"/predictions/:item-id", wrapper.GetStoredPrediction, options.OperationMiddlewares["getStoredPrediction"]...)
+	router.POST(options.BaseURL+"/feedback", wrapper.SendFeedback, options.OperationMiddlewares["sendFeedback"]...)
+	router.GET(options.BaseURL+"/monitoring", wrapper.GetMonitoring, options.OperationMiddlewares["getMonitoring"]...)
 	router.GET(options.BaseURL+"/users", wrapper.ListUsers, options.OperationMiddlewares["listUsers"]...)
 	router.POST(options.BaseURL+"/users", wrapper.CreateUser, options.OperationMiddlewares["createUser"]...)
 	router.DELETE(options.BaseURL+"/users/:user-name", wrapper.RevokeUser, options.OperationMiddlewares["revokeUser"]...)
@@ -10143,6 +11613,162 @@ func (response ListBatchJobPredictions500JSONResponse) VisitListBatchJobPredicti
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedbackRequestObject struct {
+	Body *SendFeedbackJSONRequestBody
+}
+
+type SendFeedbackResponseObject interface {
+	VisitSendFeedbackResponse(w http.ResponseWriter) error
+}
+
+type SendFeedback200JSONResponse FeedbackEnvelope
+
+func (response SendFeedback200JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SendFeedback400JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SendFeedback401JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response SendFeedback403JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response SendFeedback405JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SendFeedback413JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SendFeedback415JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response SendFeedback422JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response SendFeedback500JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response SendFeedback503JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -11278,6 +12904,118 @@ func (response PredictWithVersion500JSONResponse) VisitPredictWithVersionRespons
 	return err
 }
 
+type GetMonitoringRequestObject struct {
+	Params GetMonitoringParams
+}
+
+type GetMonitoringResponseObject interface {
+	VisitGetMonitoringResponse(w http.ResponseWriter) error
+}
+
+type GetMonitoring200JSONResponse MonitoringEnvelope
+
+func (response GetMonitoring200JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetMonitoring401JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetMonitoring404JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response GetMonitoring405JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetMonitoring422JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetMonitoring500JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response GetMonitoring503JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetPerformanceRequestObject struct {
 	Params GetPerformanceParams
 }
@@ -12018,6 +13756,9 @@ type StrictServerInterface interface {
 	// ListBatchJobPredictions Page through a job's predictions
 	// (GET /batch-jobs/{job-id}/predictions)
 	ListBatchJobPredictions(ctx context.Context, request ListBatchJobPredictionsRequestObject) (ListBatchJobPredictionsResponseObject, error)
+	// SendFeedback Send the true tags of predictions
+	// (POST /feedback)
+	SendFeedback(ctx context.Context, request SendFeedbackRequestObject) (SendFeedbackResponseObject, error)
 	// Liveness Liveness probe
 	// (GET /health/live)
 	Liveness(ctx context.Context, request LivenessRequestObject) (LivenessResponseObject, error)
@@ -12051,6 +13792,9 @@ type StrictServerInterface interface {
 	// PredictWithVersion Tag projects with a given version
 	// (POST /models/{model-name}/versions/{version}/predictions)
 	PredictWithVersion(ctx context.Context, request PredictWithVersionRequestObject) (PredictWithVersionResponseObject, error)
+	// GetMonitoring How versions do on live traffic
+	// (GET /monitoring)
+	GetMonitoring(ctx context.Context, request GetMonitoringRequestObject) (GetMonitoringResponseObject, error)
 	// GetPerformance Performance of the serving model
 	// (GET /performance)
 	GetPerformance(ctx context.Context, request GetPerformanceRequestObject) (GetPerformanceResponseObject, error)
@@ -12301,6 +14045,52 @@ func (sh *strictHandler) ListBatchJobPredictions(ctx echo.Context, jobId JobID, 
 		return err
 	} else if validResponse, ok := response.(ListBatchJobPredictionsResponseObject); ok {
 		return validResponse.VisitListBatchJobPredictionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// SendFeedback operation middleware
+func (sh *strictHandler) SendFeedback(ctx echo.Context) error {
+	var request SendFeedbackRequestObject
+
+	var body SendFeedbackJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SendFeedback(ctx.Request().Context(), request.(SendFeedbackRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SendFeedback")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SendFeedbackResponseObject); ok {
+		return validResponse.VisitSendFeedbackResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -12626,6 +14416,31 @@ func (sh *strictHandler) PredictWithVersion(ctx echo.Context, modelName ModelNam
 	return nil
 }
 
+// GetMonitoring operation middleware
+func (sh *strictHandler) GetMonitoring(ctx echo.Context, params GetMonitoringParams) error {
+	var request GetMonitoringRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMonitoring(ctx.Request().Context(), request.(GetMonitoringRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMonitoring")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetMonitoringResponseObject); ok {
+		return validResponse.VisitGetMonitoringResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // GetPerformance operation middleware
 func (sh *strictHandler) GetPerformance(ctx echo.Context, params GetPerformanceParams) error {
 	var request GetPerformanceRequestObject
@@ -12821,224 +14636,297 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Jcxs38jj6VVCz/yrb9YbU8NJZW79yHDvx/hzHa8vJ2yfqieAMSE40BJgBKIrx6rv/C93ADObgJVGK",
-	"s+utrVgkZ3A0uht99xcvFNOZ4Iwr6Z1+8WY0pVOmWAqf/iGGb7/Xf0RMhmk8U7Hg3ql3PmHkNzF8Jkkc",
-	"NT3fY7d0OkuYd+r1RkF4Qo9Ye9iKumHn2PO9WL8xo2ri+R6nU/3Ub2LYiCPP91L2+zxOWeSdqnTOfE+G",
-	"EzaluA6lWKpf/f8vgsYJbYwuv7QO7/6P53tqOdODSJXGfOzd3fneTyJiyXsYu26pU/3zM0n07MXlKjqO",
-	"RzSuXyW81oAP266UNv4IGieX5t/G5ZfAP2yvWPQvLJWwxrol3+CPhM+nQ5YWFt2qXax5Ye1Kp/Q2ns6n",
-	"3mm71T3qHncOu0e+N405ftnKFhlzxcYs9e70MlMmZ4JLBvjwHY0+st/nTCr9KRRcMQ5/0tksiUOqd3Dw",
-	"m8RdZSv+4kVUwQpYmgqNWRdfvETg497phTcU0dK79L0pk5KO9RL0NySWhAtFbmgSR+Qfn35+f0rmnN3O",
-	"WKhYRBiPiBjB9yTms7nKoaxXcBVzeNG7u7xzR/6ORsTuQX+vJiLyTr0PP38693xPKqrmshGKiHmn3SDw",
-	"PRVPmVR0OvNOvXbQPmy0Wo1297x1eBoEp0Hw/3m+N08T79SbKDU7PTjQ+0omQqrT4yAIDmYpi+JQeXfu",
-	"QfyflI28U+9vBzntHeCv8uC1BtFrfsMSMWN4BFX0cMGzYEnSGIl0yhBITT3XK8FHiZ53n8dkMM6iWuHA",
-	"LMK29JkYstIrlCy9ifn4jEzpNSOUCzVhaYbe+ldGRnEqndML7dpLJ5ftyTm271+/e33+unpwJw8+OKB+",
-	"eWC2cmBWLA9aez7KFHGR2F1LsojVhCwmVAH8lEhZBGf6RqTDOIoY3+uhThiNWOr53su5mog0/gN/KRyu",
-	"mmhcYyySRE0YodE05iQVCTuDz9dsSSYUf7uJ2YKl8GN+oqNs5aUjzbfkkuLnGkrsPNqBtvd8oC8/vNUQ",
-	"eSYBCGRKl0CmkSAajHCSb7m+MWgC4+3zNAunFptZCDx7RiRjcERAdClJxJiMRJoh4FHUCtvshHqFe0AP",
-	"UD41u3zyCUfCbWxgpr2vlpkaeIxonLCoSUBiwL1qAhwzztI4PCMRUzROJKEpI4InSxJzB5zPpAaoT+Y8",
-	"Yil8b+EaI/X+BMB5L9TLJBELfT3vkYgN5AvHj9+RH16f25uC4sxEcJKBMjtsfPyKC3VlnisfO+6AvBeK",
-	"2D04Z/7D6xqq7X2lR65vMsJuY6mkT4ZzhRep5rvA6nBTWupC7giyD+x5hYAJzyMDhKFpGLKZkkVh01JF",
-	"to2yTKjX+l6oN2LOo8e4uGk6LqIIF0SlNOYxHxOajudTxhVIyRHpe1xcyXk4uaLpuO/leKIRZAQrLKGH",
-	"xgtc+ias6D4YK2g6lgfOAveIHu8F0aOSVMwVI8AfpZinIQMqfi/UR0aj5aMxbS5QXdE0mwgasYgsmSqC",
-	"P4UVlMCveXEcMvKZ0xsaJ3QIF/C6g+jt4VLdL+Brdn5GVLokdExjThKqtC5053sf6FI/ci7EO5qO2RMp",
-	"I4meSzN3ykm3ddLtBF0yXCom8+PRj14pIa7g2fIZGb2DvOYqVktyLgTB9W9SRFqdr1wRcUHjyBgZH7zz",
-	"vc+cGglzz5ffNhIs5VYu06u1KvIpkVqL7BffPCXfMZqylPTnQdAJr9kS/mAuF5y7mymdcmGjm3hha09y",
-	"7SNpJVqs58LCztf8UPCCGBkJhtLFNRcL8lwAEiiyoBrMN+KaRS9KF+mvv/7a0ABnXOlDX2G0geUyogSh",
-	"zrNwSRevVTysjRfrZy7ns5lIFYt+YlFMz+GZx0DDVzhiA2YoYKGZi+j1kb6n2K06mCU05n3PymjZIs/I",
-	"XDJSWZKDgdmjV1O9oSv4oYKL2VMEtk1gVRv5Te8vYPgYlIEzAD7zC03iCL7cu3qFd4MPB6eZfmD+Lp7y",
-	"KGZJ5LIZR8iOpQSULJ/SLBWh/jhMmLkdNp5Ru/2VnlGm+MiCbUqL2cOU0WuUk3HIJphCzfAgZafjbHx9",
-	"XEny8wiOYe2yshX5X7xZKmYsVTFaLO2B0iiK9Rpp8qH4e2X5VhB+JskNTeYo921+zNcMUm9zSWKV25qn",
-	"9NadsAUG19I3BjnE8DemD+POteFe4A4uK09dlhf1s+bLZWn+mSTMAAf28TIdy0eBbxVAlbWAOlR8W8vx",
-	"ez+d1zcsXdYoNsNldirrIQ6rutzXudTD4lnxXL6jKpy8VWy6GhojmkhWd+ixYlN9TxpqrkI5juphqV8E",
-	"H84ZGfzw+jwzCoBZ7Iv+tRFHdwMyinkkSQwQRBuWe/8eIpa/Y3ysJt5pq30MOJ59rvg+DM+sXdIsFRqM",
-	"zyRRsUoYoTwizlPkNxFzJDJK5IyGJX/OKzGd0TSWgpMhUwvGOPnXz+9+hmE+vnr/nghOUkYTshBpEpGb",
-	"OGJCltYfBEFQ3kHu4+n3P9V6c1zMANeWvRdK6GGO+h9iWAXASzLUv5HfxLB6iGFC4+kVu53FKZNXtAZ+",
-	"v04YN5YnuOOeSQIvkYTOJJNkzhMm4RzBqCwza3w4mfNrtMKfZV+aQcB+qWBkeo2C329iSARYzFIxBWaX",
-	"UGkGjXCw4qlUbqbOib6Z9L2g96EpiTX0VebV4EqYMqplnLU71kvSEqd5eMP0eDFuN30keI2A+qNYkCnl",
-	"SyAhSSb0hpGhxrYJ5VHCIvLckBKLAPcQNiA+y+t4NtNfS0IT0OTNry8Kq+4hGpY9cj5KJnWgWGaQMJbM",
-	"AhCsx6Xj+mc0yCKWMOXKKPnecZyNuw/FPIlAIhsyku27MH3tTkYxj+Vkm6O1T2461x3QahVP3NqtXRkR",
-	"9LA1DmjUiwx8UAYC+K3ySFcmmKVinDK54mIcpRQ4tz5fi5WAi8WDaPZcCIm5MRNZz3DLcQjnh4ZeaA/Y",
-	"HHCF+iVYlvFc84RBo2E+N+Jo8AJ3r9VJ4EksAgDMuT1aDfgzQodS39QLffhcK5oTKpvkE7thKU3s+JLI",
-	"CU3hNiX6Eh5SyUg654RRZJ6ay+uXNaZP2LQWwI2j6GR0HB4Oe43b9u3JdR3ApaLpVqzHPKgXoW/5PbIf",
-	"FPmr0w9+n7M5iwY+GZhJ9Z9yHoaMRSwaaE4zQPodkOdg2R4A5xggm+H6gC88HMXzPTOIVjLsGF7GAC7d",
-	"7eRPVq91oWiykV1YoOmjLcQ1BKtY3s02kRLbUFddiEPN1W2Abknad4IrcIvmWsgA5NBm4cJad/0/ihS+",
-	"7vVM7rivIOuIJ2W1wo7tBIfsIMS+RbzIJFjrWRvS8HqcijmPamRa/c5qsVb6yA0A8ykncYR8URKx4Hq0",
-	"7P2NIAOp/A545Ft8yWLqNOb2mwx6NE3pcnukzfesV3qWGdY0d7MPATdEzljG5t0jekroDstfh6ZPpS3O",
-	"6JhVT/k3MZQr72npE84WTCoUXXc7VSCE6qlxdquuwnkq62QsPS/+Zq4Woh+HpWdXl0DUBYnY7ilnnq2j",
-	"k16vcxg4/2tsli1KhwZA2Zt6+hKWqTeUUbfMQojmGgF/oiqNb9fwdaY1cbCREbNVqccDAlTpXENjyBKy",
-	"YKkjH2oBGJ6AH0/7fDCFeS7iy4vfLgdaquSGkbuDOuMN4B95EV8OCsP2uf1Fj/M8FQsJr/kkFMl8ymX+",
-	"9IsmeYnnNhIpimkSlXWtZLKRSFmfG5VKpFp+iUismn1ewVScsR5n8Dcf9mJjEcOESq2UAer6luOJNGIZ",
-	"csHCKUa56c9m9QWMuoDwzbliaeMmNnfUNBEzCZGBap7SpJFQPp7TMWsYIyPe3qDlaQTJaKZ6n5eIY7oC",
-	"EX7msFgyY6lzPj7IYHCM8Et+RPBzcRsXvcBv+W2/c+lfBH4LPlz6Fy0/8I8Cv3vpX7T9lt/xu61Ld8k1",
-	"9IloI0bop3BWM1zWLSEbqkbsdUSQMiiKn0ukZ3AhA1gdf30FUsJnydL73ZkvNe8jc4nBoUVc5CsjYfXz",
-	"JhDWJy19/Rx2SCIWLG2EWopOmFIslT6J4rG+LMH8QuWElbSUMG4MhfL8+wW/+h6Eh21g0x/1M2XQ2mhc",
-	"/VsdWN3bqkZHilkSScLAQGgDW60gWoRhZpyvG+fH8/MPJGVUCk5mk1RDztAoio4kFFGJ8//8v7U6o7Hw",
-	"r5zEBPFYjoCoUhwZ3YorNAfjLFg5vrNeXzM5EF3RsONsJ4l5cTvtekHdcUesMU4ZsC+oJFOq5/345hXp",
-	"dDonmgt+Pn+1R/UJnB91m//88d1aoK6Idth0NVusyU62eA4uhHBxtThccLI8ntj1q/XTLlKBSmvxLesD",
-	"W2GnHSZaaodQIJ9QRRKmZR6BmLKVIPYBBwFCWC1Kl0BsVrU/+YdjfGRZpXl9C57Ze3JneS1BpKBaJJol",
-	"lFNrmwGZJze0nwIOjpi+q5kkzxcijZDvhhOa0lCxtM95Y5zSqcwEgYRRLaAodquMYSUUXKXxcK6pdyqk",
-	"0qwdvWwizZjTIgbVvc9B+DCRjlnITcwZTX0ihZG58lXHUotgoTrFxWdzmd/UhPW52cEzSc7fNN5+/wa9",
-	"MwTw3SyaSkkWLB5PlA8bRJkmHwv2R5MEB9SbeyZzyMySuVHruWJpyGaK0Cgi85ndKk4AG24Sc3pajQqF",
-	"VLLPpxoQEJ9igc/HZ6B1ibkiA4YvDHzChZro92LNFkG2iuoEPrswpI8RnSdKa4b+KiE524gSJGVqnnJX",
-	"KooF1/KhwJsEommkKkI6U3JyG7GjAPaCjYpfldHkZ7zaoGyQxgVvZKLTFYniyNdbMKpPskRl1Q1/pfJa",
-	"o6ro8wzGiHnOgAaLnKPNTntrBDkjA/vngExEYsIx60ApQd7W22U80nsDsbvukGGNKwRNWL7ZEotQujdW",
-	"x0k8nuhJYXNnGlBmg7kAqujYOmT0D2qSMqlXTTRmGOtojhsaMoIMQGYfFG+q9VJ+1aZfQNuKgGSRdBUS",
-	"VmmtFpb6ffe9ra+EN7iAV867RdtLL6gK4xnarDup7CG/yBgpsNGMEVgIFIDcCJqto+M6w3nFQA7jrlsH",
-	"TvwccBNYbqYSRiwEFY6M5hxO/YVRQcH1ykKhWSmFq5cO4yRWy6I5qHkUtFpbLLJ0USKO25W70HSwpU5O",
-	"qTurWt3QjGKvIYC3vgAsF6FRJOu4eJUc107l3jj2noEpnBt23VyOk6TTDdpbHbcZdi01EZMag1etZEyS",
-	"WJ0SSvRdX3enk+e5Shb5fS4Vm06B6xreakZCO6cUZAA7iUcDkDn6nvlo4pz63gvwPNI+z2QKgiKF1ZP1",
-	"Snwyo1GkpwGbKbrXtWAHlz7L7RD64T5/PiAqpYMXyDYd/0pKudSQq+M+1zGv0XYGekRcuwHKc5HiH7jM",
-	"Fz4Z6KVfcf3JPlnejOvY0C97vpe/VHRimJ+rStOMclmrvKQs27ssIFRIpwwVJqoplZMBJCNe6YMcnJIL",
-	"8A35Gn4v+lyMRpIpCYoOj7VOAKoXmYmYK7yW8C4ir6czld+mSxJSbjysEUvjGyuTOBaUdsfv9NZYR14W",
-	"1kJSytHs5yxgB4NIzpHbrvTe3mQq8ZFM1xJMWYg0xjEN0RKddjudzlZ0ivxgHV/GJyyOm5WUpjs67t2D",
-	"wVoeYdDfQiBblF/kaxYL61juj4wmarJClXOCcvPES2C0ml4mYkESoeVadMNCuMJ8VmP5WO3H5hrXraXD",
-	"jA+Pb+3DTuf8apXrPZ1bP82G8TujNj0JW1FveMS69DCo1fxn+iK4kiwUPKqhhk/4A5ExDwvxzMaXW5ix",
-	"2653m1fQbK3Tp+TX2dEzWfVFGlhW9roacZ7c52jw9SGhcxMYgoQTFl6XdfSfmErjsOZ0P6RGlvJJykKt",
-	"MmgyeNMiz5HmMITMhEZrLpvq48EoA2uZR3Z+I5IbE5tT0v9a1WnftFC4nNB0KngckimjoPTP7HpgHbik",
-	"Em85eVBcBp9PryR6SdY4aswTKEMg7GCbVs8lZaw8qZ/XuQeyna05hPJOWw8MQdHQq073cd9QLSFtvtNs",
-	"Db7GgiLw64gPylM8Oe3BrJ/m0ylNlw/wDlrtpEh47tg1koaxKllLwDiWKl3WyPPbxPbZBYD9I3eKU0nm",
-	"M8wTW2EwDs6Dk10NxvxBRUSq8iSy/KvtI1jgFpKO6i/PSOAEREWipJu210TMXIE3bA1DsEnwjlZRDstp",
-	"b7yZjE+mvNfyKjZGxgBSPVW8Afp6V0g/ct07vhtIvpVRo0iJG+zbZgF7DT/HMUsh5+/Z4rNk6RPBey5Z",
-	"aq2+cUquWQ07oLP46pot17ouTSZak7zF8hgTseAE7m+hBTk9A2eQejimMS8R6nh01fm93Tha/PP2+vdg",
-	"eDht/+P2OGnNfolO/vihK/81Oe+F7wP6cf46/m5UGxKoV7HpuDVUK8cFL/rZFvcYvmH9wA6P9m0uewbq",
-	"O9/7wFLggTxcweFm+QMm3qFJfkVbwChOFEt9NPFipB1N4QCM8be52nS6KrdjLcUYwa6S22F+yBwpMAtQ",
-	"JGpxKxI8QMXCaJarPIph3QrK0S93vidAPkx2WLtM4pA9IhA4wRmszuQE4kimACzwAIDllAzkRKTGMtHn",
-	"zyGLTb86gpIt4Bs5RgvHCyCkAU9mVyHnA/J8jZW5z03ShkTMmDIOK3j1/r0kIiWh0EI0Gt6NtaiK+pXz",
-	"crD1iTiUQfkKIs+KdLPWoek8WhEfnd/2ytyrZFuW1pxlvQFCrhPZgKANHtVwAse2ZunAz03HiOeXNQzz",
-	"Awoy93OjnhurD1psaZ2PGv0vG/MWi87cO5vCWZ+45swInm1wqLaCINj6xj9nt+ot1CSrBI7u4uvGRdbJ",
-	"Sh8y+XDFHug4i4EyZrMawOW+v43AM4+Ct8WaN1eDj1DIM9JCeiVs1TsHCzFLScJoCr5FvK2s4Zil6DuH",
-	"gYqm7GZ9XoRxql3lrpF4Pdt9gPpZHwthHDJr76UztOTKOWTrtQpA+VKJ4zsNmkHbBvPpD631EX1a2e3Z",
-	"sD54uY6t5rBSdLwqtMPxUZ5Zp2PufLAOYXfbtsDQUNywgtKW+TUf4LQsxyzn+Ffez2pcWE9Dci0kQEGy",
-	"AQtOKs+URixLMLmXDbVmMHfSHTKD1uzkZ17wJGvKwshcdouBpwBQ43fYPnQn4z81Jv7trbw7QWAbu+9W",
-	"mvY9Jn+QgdY9nw2Y+ORmIpcKHiSG5OOUFM0PqRg+lRCnqZ49k/qk63OhVyZU0SS+YZg3BVmZA1fkgR/B",
-	"7kejZY2cU4KbmWSfMfpmXxXAJpgyXkfy8KP15jpRjqXA9ay8xWqvpx0rln4eGyrmSsYRIzE/Iyz3VmKw",
-	"i74NYr4yvnJtJY0dAtJXBen+aqpnQmSjb/zFM5bKkjF6Xa2O8rTbzZGKcUqnp2Tg1qAd+GRgSn/oP/k8",
-	"SfS/etyB3+cDJcQV6GbwrRBXicAn9d8jtrB/Tilf6r9N1LX+U2MojMFuVUqvYD/6e2fmrGIbZAuKuWJX",
-	"zld9PqiW/tNPFktZ6W/qS87AEG49JP1oVvFTf7ClTXFdWDsSKS2rZjYohxHYSimbSC1DX98JvlWm8k6F",
-	"0X40cec1J0nRRDWlSxKJM7wiswKekTBxZ8bNqn+QTnTOlC5ddoFFUHPGD9UxoWpqrY70CS2npiD0/VSl",
-	"XydxOHHzysCQXCX3m/tXnX5osplTN7hyMJ8gBX6dVvPSFWJMrQEoAwFpS/f0LThDgq5iiu2ujz9v7ZBl",
-	"rtj0amP5jWo9jXsml9dIMbvKkF+9FrVZbTpxtab2Rq0p6LhaU28fWlMpWaaSoVVbEOVKTmi7d1g//ITd",
-	"kk8/vmy0e4eFMLqs1lp93QWvHbYPh93D4eHxaBTq/5ycDLu9TtiKOkG31dH/b7ejo+Cwe9wZjmgwOjmm",
-	"PXZ8fNg+PGRHlN1bxN4KH7dLUEUZuiYX2wHa9prgRjdUmRU9uURe4YX3FxsNn8zBXxYhy3P9uem+j519",
-	"GwQ7a88l1aY+U9MUDbH1BrbSoKunvMEYuF6JfHD2bwVVMAs4t2TuXpjK+AVWGm/3WAbqzLHT+kEQ5MGh",
-	"0jjD3Awl5E62f8IkVqyumNQD7ZT7rSm1spzUZ1lnz/8kpgwCeyfCJEPkFVDvKSuBeLy5yFJrr1EXTsLq",
-	"igzUaoghVh3dvJlnEurBOpVKnQI0ccKMKktDFd+wFbtt32O3e0l+3XiNPZpvf2fX9/a8qOTGbtp9yCcM",
-	"UqiJCYGv17yxe0QIwmkDw8dp9+orhCFL5jmjdj45rph53/KReADKGHGwjDXu4DWqpGMIpnmE8RPUpqwv",
-	"Bkmex5xofSRhDbu0rO/Si/p4hgkLr+V8urW6QFMVj2ioyChOStzsZHR8GAXHrePjbngUHfZOaHvEKA3C",
-	"Xo9GQatHO8NRd9QatofB8LjdDqNWLzoMW71hMAoCGtRWQzNRtGsi7pkbdWYLN/15xS22ugMfOfpwk5a/",
-	"a/jhfUMX1ntwMvxN51nZLRHNQ5O1aBFtd9+NiSCshT/UpITmHIXeUXKlwwabn2Vl+UXCKMjYMv6DXWHV",
-	"/voo/fgPtplmeu1u+/g4cA425uqw69UFY1pEuRquCW0DSc0+SeIS9NB2eF9dvN6ct7M7yx6P49jKuFAB",
-	"rjn1F8iqCIk6mcVw7ae67m3060orqVz/nk9EEu1ef6pw8W2QAbKF7FUMsKMWJAEgwHCexmr5CWrvw0aG",
-	"UF3/5bwu6+glzxsDgNhMJRls1Uph0CT/y5Ym+QAxBJSrPh/Y2qQgqpgf0Vnw4edP5+QAvh9gVVUI/hQ8",
-	"ZE3ymoYToo+Qopmjzwe3DQufhhaZB8A7TVY4aIJg3o8VdjY7JQM02w/MYskgs97nXwEhGmcFdijQ3MV2",
-	"IDCwnyg1w+LosZE/QsEVxW58pl+j3eaUxlzRmGtRryot0PHb0cu3WnuWWlCh4STmrJHpo0ZN9sk4vgHX",
-	"2wp92ceqWGvuTHTTFC5bcFrp2xahb3LP+7zP//Y3Yumtz18Xiun4BOpHSoj8g7oaPuhQ2KYRkTILTiWS",
-	"TlmGglACDF04A8yPrpbZeaHXBN4qKHeZl1YBD5mtrTLo8+e2poxPPp+/0q/N08QM+/njO7dHBXhbWGRC",
-	"HjUZ5buEWiN97tQIgQeaWIRkgFtLYqkwyQdrohRKD5KB9VDpVWGmUdExekoGF33wh/Y933SFkPhnkH/T",
-	"9y71Hi/63u9zlppHMSwXfupz/duMqgn+BF2bLgcvfELJZD6lvJEyGkF/gRzKesc5WuUPgFuv2efnWQkg",
-	"zIc61XD5t60K9G90+P5bf9VoNIj5r/7YDQLyb6zhuKZTJXkul1zRW5+odM4RSj4xnkvy+fxN49gnnEml",
-	"cV0JQSLGZi/sDC3y791akwzKjUcsdxpkY3bMqlf377NPdnH2vFUULCD7xvSMIs8h3AZvXUI5mXO9Fl7V",
-	"AbIl9MwSnBZlKzuUIT4PoDPZgGADEkDHLMVrIiKZDX1iht6q5SR5TjMBIpNLsA8TPI1VwuHC97GINJxS",
-	"Nc/RTt/qlFCivmfQM0mSeBor+1avBpGqnT/M0+12aYvb9KAgz42z2Sd8niT6HKex1DQQmYphvglwwJAp",
-	"jYmQPQOU6tsKEvrrBEIBnHMGYkVt0MChl5FGoe/gmTmxct/BLPBsm/aDdoYOImdNOy3yXDJmqv1jZuUB",
-	"+t9hdWVuTkKapjFUiieD/7dhPNONt99bZDvNqp5gDYNYSwFaFMCCA5CbIDjD+zKJQ8Ylcy7Bn96eFzqU",
-	"yNODAzFj3DRcE+n4wLwkD/SzUGJMoXEWr0ZHQD31Ws2gGUCk/oxxOou12tEMmh2sUzcBeeZA/2fMVF3+",
-	"4EykNoi9mEs9n5l6FXE4sVC1qVpN8pLLhZZVNNznXMUJoX1egj1CIJNP3kZ6xwD/V1qE9kp9lttBsH3f",
-	"GnhDXEN0k03JszEFnptvbwRho2U6iqPV9uq0tHIiNeZCZ0BvFRrZQJW7dQ2v2nvoAoqi1XYNa0p5z+s7",
-	"gOYnnSXPW+PQne91g96q2bKzO6h0+bzzvR4e5voXiy1h4a3O5reydoSu9I4tBXNU+NHJoNZCKh1LrTD8",
-	"oBkMTbxL/e6BtXbVkgZyhayRSiU9HyQpWzbVdugqIvuYqZd6igcjul1ovr+XSZKb0uoQPrPkJbMJBS9/",
-	"ELR8z4rRVyk0IQuare7hCXhprkYp+907Per5HhQPuZrS2ysomOGdHt89PcbDBnbA+kKXnxU4X2OFzKzY",
-	"f2VsP6/uq66ihEMIkJ7pkMHBF5qO71YSAyjQUJckKzJbmlFfCZkEkFEN6ArdoLuKNuCWSumUKWY6j60P",
-	"Hq9Mq7U8kP7QM4qXvN5QqWJYEe+1kuqd2hax5mKmsJzcvIDGtBz5HN/mYXdDu5+7ywfTvF3xR9MtMD/t",
-	"8l4qtF9L5H8OBR8U17IbPW8i563akQFdd7ciNOzk+xBG0G23N79Ybtb3FTCQ2j5qu/AQCEhs2NL1K3lI",
-	"Xm69WMfeJwNQgAYEolI14vlEzNAFlSxtDq6QzChinPW5sYUMmuQDNSUFB040zQA9XRDrQSUZ2G+VIGOm",
-	"8mAawTFLqc+zEBrTApSzJnmJ/nJrvXHtY2hKk2BKcyuVoWTV5+mcGy0T+sIAX2nQuZoM6iRjzcSyBgSb",
-	"+OLPCA9sCeCoyAiRIuvLm5cA0wPtLOd6Wd+PnCp3bpRSieJYEVUvoD5izDWlYvUwMkvZTSzmEsD+TBYP",
-	"8F59BOo2acKr1nBzt6Z30Di5/NLyWyd3Df03bYwuv7QO64p6V3eKbiup8GBMT55KVFY7qF8n0EBhmVmV",
-	"Vf1KHmkabKp8+vD7Z2aSDIpMwqCC3p5PoLysCT/L4tLqLiTkCxfFoJtVVwp2HzO9wGw7rgC7V9U1paqq",
-	"dnnTKGj95LY0WjWpTZFxW/1gZx/b+MTR/i5LPTO2Q829X8C9TRdwzpT/BzDr761dLuBqN5SaaziPpct6",
-	"aHSD1uZbqdAvGl7a4ip7YxMs/jJ3dPHKLXqWLi7vCnfwu1gq54J0Llo4Cc1oS94dLcJmyRZ3vjcTsube",
-	"/adm49I2ohKFhnXVrkPY77LakOe5SLErSOZgpdP8fWN6fFFo/AdVtala22ezz6mxJKkJm2K3+6wurWU2",
-	"WchEk3xiHO3oxtj26tMv4Kg2noc+NwbhVCxOySCOfCj8AA/rUX6iEcP6Hj+9yzqj6McsYxLcB2ub73qS",
-	"FB1D7YjasEyaMhOa+SI3i7WDtpZkoDxLJjv8Jobwdqxknw/eWRdJk2giI3Ke3sQ3DNLWgGOdQg8njU/p",
-	"fKawW5z+bQ61XtGpAh0oZzOomAplYAR2Rs0t2moRhwyUM/jBtl/MMcCet9ay7NnGsg+VN50OM1BZ5umk",
-	"ITyPrGsR6mVMqu9EtNzxIlMLUbzHzhfCehELphPjyL7A5rGYkwLRuvdssaqlAxjpKB/pQfG1d5f3YN9Z",
-	"/QeTcnEQyptCA3DPUEmfH/r32mifH/kP2VfuWKZ1cWslEic5hfs5hYO7dhs6rqmmUK9cxqUGbc2KceCu",
-	"ImO1d0RNI2EXsPOfVuquSFHbC097EJwckSjTA4xE1F5pCn8ZhmyGjVXX9nFvBw/v4+5onPegik2mBc1r",
-	"Y0lw6/roEevg1N5tyh4WZCS0vGG5flGPcVZ+UHMq+T4qaApSzxZCyHc0cqq+PJk89mRGltYWa/tAl4mg",
-	"0bkQ72g6ZvhebxtAZPm+P7EopufLGfuLWXbWi5mftGxhU0g1du4saBbtPQdffhNDLcshOSRM1aQ1fA/f",
-	"y7IYZNtWghATY51mLHkZj0wmAlKgZu9GGjztc+qqofCyk5csURXF/t6ZHITtN9ziJlgSus+NnCQVXfp5",
-	"ZeQlyHWOvPusEHWJpjEhs8ablEd9vrah/FgwMAigvGvE2mkuMmag0Uvrc+hRpGUo06tay15WPHProsOP",
-	"ee7GhEo0PWRwA8mLQ+MXJ2JBLx2eS6A0ux5sG+muz+vFO7KbdIfLLkh3D7JVhJSHLCnfpC+L1gojKZMJ",
-	"TUaNBV0+7Ir9mu0Tqw0N379+9/r89ePaGqqX2uPcz75TcKtAKf+Zl95XarV4BaRntGIN/wddLf5q1wHm",
-	"myLe+qblpU8sKcEC0C/vlJqvuBz3x3IsHRY4zo80GRHTJvu/jrc8uhHzqRjLNwbylAzkDapKD+MaJWdZ",
-	"3WLzRw7+IYZvv/fuLlcIsgel5PiNLKmcRF7Jl3dE3Yqfs9nne3FfQgGAPi+5L7HNfNGWt2QKpFv9LYZO",
-	"bPJHuvXSNngm9+Pqg6IFu3vyOu2qJ+//2c1vVxDyV7jvwP22o/8OXXaOA+/P8OC9XOmhK/mzSvX7tnDd",
-	"QYGgrPQPGE/rLqeV9XYeo6ZNqYRNXVEatwbNPgrHuF7Cr+qudJnafbyBq4umrPUKlktrfLtWn+ha/aAP",
-	"QE1SMR9PCDVX1azAx5/ukjVR91BQctWFmrvOAmPOMFUYIbMqpCb5FROk9O2ZJL6R+CEJBSIQ+1yk4YRJ",
-	"lVIlUutJk66lwlguYglJCLL+6rthnMl9BO7aLbuRu1hWs8KCMzEcX3r6eD33lHbgDMVSpyvEanuOsSSw",
-	"vaePt10T/fbOnDdWHF0ZLu7mjmyFxtido5KSYrNbDEJq1EajYKHoUp/3go41a6oJ1fgNI5AhTbTSnRLJ",
-	"eAQx6KNRHJoYOUHQwYuD16K3fiDeD35nsMiBiSbpdfiNL/1p+G2m3zOC5+kUCH9wduLJ/LVjyz9abNlA",
-	"HdO8L91KhSnL27KN2Iyi9CEV+vDZXKKDmN3OhIxt6e4pVeS5Eaz6PGgGze6L0yzbLZojakMoP2QlEsWm",
-	"s4Qq5tuUQYxKgQROjU5+n5u3YQWjBPvmuqL/cIlk62dGd6BaOvaLXeXrKjgW2ptDX4UZS+16/UKpeKBn",
-	"iHbF+I0fBEnnHMNfLcvU3w/ncRKRmCM0Mqd5xb5l26dsJGyIBMjaSOSa19/Ij6/ffSBGZL9yQHIFNiHi",
-	"SIBQ6tBfAapibcg+/xs5/9eH12sGBoseS/t85SNfYJq/961C0fd8Rcd/76OW0Pd8M//f+16r792RztrA",
-	"gs04B5i2dbyAQemv6mJz9jjNMGMF+WY9wNZkQ9W2uDO15mIlK0FjGhEmlb5r6KZq1locsB/aHlIDeU3w",
-	"albeozY7cJ2aWyxsUyxnUNMGzgmRsO3o2o+gD2688cy+drjrSv3oVuF6uSnc/TW7P41QtgjGnFpktCTz",
-	"0aB8vbJkKmA75HSALKuhgbQ6uSrvN/kw+tH832D4A6nHYnYxbA5b7GAFj1WU9Hjk8ycRz4Fd5q5EtBUN",
-	"PYRy/tstHC5H341AdzVlwHm+11iL5owa4j4wONxwilPdfxLfM8VnSz3w6DWThDr1plle2dXGUZuSQUZ6",
-	"GhhtkyoyOHBKow1Q3hxgrqQJaB4yDJPJw4BdlRVyqVnkdACIJZELOpuxqM9jfkaqQjUZxTyWE5sk4ix8",
-	"aZuOg/TgYxNLkQnmaJzRwn1WYWNBZ03yiSmFHd6hDlXqrpWSVCTJkIbXddKxZKrYc+BBQcV2ppLuK5IE",
-	"Yum1Hm5X1nL5pGMf3sH2WtsrYQVfqWuHsCluNbjH7ln0XWX/v9gtmzoRj3dDtHa6IT58foIbosIC9n1j",
-	"ZJkXYmHrcHjfQkL/O0JCd4rwBDt5fk08j9gsEUuIobQM6sXWlyaWYVwl1B64VQPXaI7V4rPFQoKOEjll",
-	"ikLBsVoF0ZZL3IOQW5cXcpMPX+Fc+Va1npjVot1HKdmscuweyr9uw2B3K4eT1Sg1JRGcaqJZTdBCwc+s",
-	"duejukN35c/Z+e3AmCvVOdfzZvlNoH+gzk0zZdghxT9fvLeLOfhi/toq3D3jwT5wtqy0rvUAFSzOVIUT",
-	"loUTjURKYpUnUVKTG4l0RuY8YmmeuIfVbonxdgIrxfif82oqp29KIGZ1nfXTed5pNeLerwk4f94NTl40",
-	"VwR2uwL2g1i0ma1eyGzbxdRKmTl7Pgw6QYeydnt4cnJ8fNgahqwzbB+POh3GwtaQHfWOabvVCY8Pw5NO",
-	"GBwdRkN2Mur1jsNWKzzqtZ+EPReZ2hr2fBy2RgFr05NhJ+qGvSOXPZumJPfhz+3HCBq/L4M+aN+DRW8r",
-	"PS+otIhzhnEAsTRlICGW/D80TCU42fziK1Mb82u+JL63QeZOT6xd5Fh/lQ02z/OxAigy7ZqaYTZ7ybGn",
-	"1Fpj98YHK96MX+psC2tLvxXaJ/xniKylSv+2Rf/pF2/UMvGDfD69khaOrZMWxASGeYRhSx9NCG8FzZO7",
-	"uyeQg78WKfig9XhM9psU/DCz9q68bQ+Sr7/xYcvNVpqnIUQU6uZmgi7WakZXh0HAASbzo0na+pOAyQ7I",
-	"Io0Vky8IlYT2eZ3NADhFoSZInirK2aJJ3kZsOhOasZ7m4jEQaZ9jJWcTa9UOgjO3oDM2M+ZYfrrghEsZ",
-	"FDE8QWna7q3PY5nZxJ9jyIBPLI99Yc3klC/VBFJbrWh/hnU9sOC34FA0g/Z5t902ZnbKx1jDW7/XJJ+B",
-	"o+ghstreU3pdSE41lt4aqzeyo10t3iJUTDWkShmdFuND4EARXvpYDCzkQeGIX6wJuzgvvF+LG023d8ww",
-	"5hRC7LcKwig0L4EEwSqKCcVMr5F9m8UBv1YoK36poPg3peVxlZZ7mPx7X5nGkrMusmCalZjaPcZCQGWh",
-	"NxDcuW28c3dJncaTXaVi41zfkHXfyPrKgH0Txrb+sjq27Sv+V6gIt7Ny/M3dlDMLlE/ur5Fvb3ItJ2Y+",
-	"lbBbW1bvXXzNysEWtu1ujburWC8PGp3EXCpGoz4v1dkVnJ2CNBpiNa5cFs3KnDiPumU7sELf9lXZdizb",
-	"Ycb9NVaTfcRQJEyabzfXZoM4ajjlvRRS87NxMApWQeW9SIOZpjFNCGdqIdJrCGUZCjUhH5bnIg0nIKKf",
-	"My5F+iYRix1rspng6Q0RHBgznjeQ3reYapCptRryfn3wyupmGuVk0ZjP5upqH0e1Y9JonjK6IV+0lSeL",
-	"1mSKrnsVyvq5+3soCu22xdbWWwzWbrE8MCQcrzF+bWXCqi/29og2rMKVsDslbnLtYkd3+yhgKaR4YFOk",
-	"WOvxs7nCRP9vwTjfgnGq0tE5zVoWSisdYOfCqriUI+VWNdhK9u9av8avLB5PFJanQLu3T9DiDWzoTau2",
-	"yD8R2FiRadYP8CKSKb/PjY3dh4wmYNUwjP49iUOWtR2B+B0ywF59AyJZAvvHagqpOutzW+M3Vj7Rq5mB",
-	"55qmjKRMzVNeX5RizJTbtHeL7iF6XLuqFLpdYY6knqNYdML6D+pLO+BWvK35S77KN/jmPio6jObo3ygG",
-	"5S8mWsjDzdVd1yU8gWOrvVoyx0m35DnpHZYdJ72C46Rzl11KdozjTtn70iuNcXzojnF8t+E2yxbXKw18",
-	"dFJeXLewuMO77B7MFndUGqNb9gzpJ5zFQQOkUPDRHEJOp1Sl8S3IsHSImUMPN1vYQS8uem0/8Ft+59K/",
-	"CPxW22/57Uv/ouW3/KNDv3XpX8BXfufw8lLvreL3am92fLULIGprjgYEDLVAktlVyDN8aJVG6xTGcjxo",
-	"WjCQE5FawSiD9nFphOMysI/LwP4T+k25VHJXBGtObsgF/p6zik3Etg+n5J8Ki/8pbXkXGSsfZWN5gPxR",
-	"w8iyku2WgcfK+IzspQKdjZv/le16HMju0qTHyA+AprU2jXM6lrmA6/QsdgdHNxg8gBWqULohsSw2Y+5z",
-	"t0w+lsgnwyWhRM5oyJqFVOJQTLELQaV2FnTmMV1H8x7DpjZIIfcaAo3hdmuSX62hw2Rq4/fPZDFj27RW",
-	"pUNxwwp52WqSMjkRSYTp2oqC/y7vBw0tBAbsFjKoB34575vQRAoi6VKa/pkLkUbSuvdSGiqWEt4Yp3Qq",
-	"wfwDgNMQndKIVdetP5kupq/1nBw7B7xo9vm9K/Lntp8+Lxt/zkhBPONLLbhNadY2YI1x6EEWIQPQauZu",
-	"1vTbPJE3+VJiRjpkxPQdW0w4cQbLfj7tmCr4e7QlAW19s2X9ObasHTDmfpYsltObIzxvkOlyfLvA3aTx",
-	"cK7M/d4LtLxjHtFz68PzveuYazLSnEJf6TMKC7joBn63e3mZrT1odjudju8tQLHzTlvN1lG3pZGgPE+n",
-	"G7QL81h0Wj1Zu+N3emsmC5pHx73aydrByaE7mcHSNfvq+b2T4lQnnSN3qm6729M6E7RACdlMeaeNoNk6",
-	"OtYYKvQsreZR0NJS53+0ufFrtstZpr8rC/wLWJKh5GBef7C1sf6gVkzz+oPtv5ZVOWget3Yst+hut9X+",
-	"q1uYc0z+ZkN+BA/7t5YdD2jZ4dqQH2AurutLsbZcl4O1TlYSNa3E6hvF+XXd2/rcaI6/ujqIG2RpKxZj",
-	"xCiMv9BfaaUuryXlQz8LKHSnFUmO4ZtmjBeoq5nwTtt5Go0GuSp2ipWIzb76HMYhIoncSgI4LehJEGdF",
-	"SThPU2iJy9kKu3S5QOrDo/5N7FXhQsVZ9O7Xemi/FevdsVjvk5fqdanx8CGFeDdGEZbLk3+rw/tVM/uX",
-	"1RN7eK3e+vZ2zySJI4iSRo+kVtPdJt3QVM/GT8O3pTrth/Wd9M3lsm03/Vb7eGM7fX2BzaVpwLamzoB+",
-	"xicpuxHXDKLrtaAcJvOIRU3yv2yJLkbD3ydiwYlJChgplprsgrreIUks1WeY/3HqDszN2BVObja9W2U6",
-	"G3xaSn1bNUarbowwbgwFmvMAmKV32oV3qij4J6T7I6h2YKVwoJv4J4z6lwhjfZL8fIuoliEhUazPuKx3",
-	"NmAItBau9Jg2NgKM1pigztmCvPzwllyzJfocrhmY7GNTv9tuyra+xZ64LJHs1LVzXzM2k1gdOVZSS5qT",
-	"1R1n9XYeZMLWNFPquQCybmhSngyJFGi9QnFV+X1rnH6VbWODZVZDVwN+G6vsXpIKcHskzCLfq4mrs/jq",
-	"muln1Xh01fm93Tha/PP2+vdgeDht/+P2OGnNfolO/vihK/81Oe+F7wP6cf46/m50rRmDRAf/NsH/W8B7",
-	"U6x+rRWi9fQs7D1b6LPehon5mZcoToGm/lNtDd+i+R/Szw2Q3TDlnfh8JqIdfNH/5EVPV1VJ+QiCBTZn",
-	"0G88k8DhTd90ZPkpC0WK3TmlT6Y01WKdkUiaNZXt9Q8ZD39gaXuYpJaH2d+21rzvI2EVuUadkP/0BTvw",
-	"fM3Cd5S0NvEoK7TjpfRNR306mkdCvA/Nb6FoGsrGOtGu8pihf40GmTGQtTqk2+qLNv4IGieX5t/G5ZfA",
-	"P2zf1fX+ukTYQHuMFWs2kiOaDqHSIkqckQihBEgzI5MD8GoYgJWH+hEaTrgROihumU3aAuzVbmQ/mt7h",
-	"xaDcBTXVSExB1olYkAVLEhIrG0AlneEx8qem1VklIrkyFQRf1QUrO8M7ls7qHG+5nIH3HZMifdO7R686",
-	"K0GYJzWJkSm17QyfpY5VBzczY1VsbNNvgob0sONU0ylMlQhxTeYz3F+lS58zGVpVqjMBAdhqXXFqtRH3",
-	"VaSRu8u7/xsAAP//",
+	"7L2Jcts4tjD8KijNrYpTHyVTkuVFqamv3OlkOj3pJJM4nTs38pUgEpLYpgA1AVpWZ/xS/yP8T/YVzgFI",
+	"cNFmO+7umdy6NR2LJJaDg7MvXxqBmC8EZ1zJRv9LY0ETOmeKJfDXj2L86nv9j5DJIIkWKhK80W9czBj5",
+	"RYyfSBKFrYbXYDd0vohZo9/oTfzgjJ6wzrgdHgXd04bXiPQXC6pmDa/B6Vy/9YsYN6Ow4TUS9msaJSxs",
+	"9FWSMq8hgxmbU1yHUizRn/7vZ795RpuTyy/t49v/angNtVroQaRKIj5t3N56jZ9EyOI3MHbdUuf68RNJ",
+	"9OzF5So6jSY0ql8lfNaEP3ZdKW3+5jfPLs1/m5dffO+4s2bRP7NEwhrrlnyNDwlP52OWFBbdrl2s+WDj",
+	"Suf0Jpqn80a/0z46OTrtHh+deI15xPHHdrbIiCs2ZUnjVi8zYXIhuGSAD9/R8D37NWVS6b8CwRXj8E+6",
+	"WMRRQPUODn+RuKtsxV8aIVWwApYkQmPW5y+NWODrjf7nxliEq8al15gzKelUL0H/QiJJuFDkmsZRSH78",
+	"8PZNn6Sc3SxYoFhIGA+JmMDvJOKLVOVQ1isYRhw+bNxe3rojf0dDYvegf1czETb6jXdvP1w0vIZUVKWy",
+	"GYiQNfpHvu81VDRnUtH5otFvdPzOcbPdbnaOLtrHfd/v+/7/NLxGmsSNfmOm1KJ/eKj3Fc+EVP1T3/cP",
+	"FwkLo0A1bt2D+K+ETRr9xl8O87t3iE/l4QsNohf8msViwfAIqujhgmfJ4rg5EcmcIZBaeq7ngk9iPe9D",
+	"HpPBOItqhQOzCNvWZ2KulV6hZMl1xKfPyJxeMUK5UDOWZOitnzIyiRLpnF5g1146uWxPzrF9/+L1i4sX",
+	"1YM7u/fBwe2Xh2Yrh2bF8rD9wEeZIC4Su2tJlpGakeWMKoCfEgkL4UxfimQchSHjD3qoM0ZDljS8xnmq",
+	"ZiKJfsMnhcNVM41rjIWSqBkjNJxHnCQiZs/g7yu2IjOKz64jtmQJPMxPdJKtvHSk+Zbcq/ix5iZ2v9qB",
+	"dh74QM/fvdIQeSIBCGROV3BNQ0E0GOEkX3HNMWgM4z3kaRZOLTKzEHj3GZGMwRHBpUtILKZkIpIMAU/C",
+	"dtBhZ7RR4AN6gPKp2eWTDzgSbmMLMe39YYmpgceERjELWwQkBtyrvoBTxlkSBc9IyBSNYklowojg8YpE",
+	"3AHnE6kB6pGUhyyB3y1cI7y9PwFw3gh1HsdiqdnzA15iA/nC8eNv5G8vLiynoDgzEZxkoMwOG18fcqGG",
+	"5r3yseMOyBuhiN2Dc+Z/e1Fza3t/0CPXnIywm0gq6ZFxqpCRaroLpA43paUupI4g+8Ce1wiY8D4SQBia",
+	"BgFbKFkUNu2tyLZRlgn1Wt8I9VKkPPwajJsm0yKKcEFUQiMe8SmhyTSdM65ASg7JoMHFUKbBbEiT6aCR",
+	"44lGkAmssIQeGi9w6duw4ujeWEGTqTx0FviA6PFGED0qSUSqGAH6KEWaBAxu8Ruh3jMarr4a0eYC1RV9",
+	"Z2NBQxaSFVNF8CewghL4NS2OAkY+cnpNo5iOgQFvOojeAzDVhwV8zc6fEZWsCJ3SiJOYKq0L3XqNd3Sl",
+	"X7kQ4jVNpuyRlJFYz6WJO+XkqH121PWPyHilmMyPR786VEIM4d3yGRm9g7zgKlIrciEEwfVvU0Ta3T+4",
+	"IuKCxpExMjp46zU+cmokzAdmfrtIsJRbuUyv1qrIfSK1Fjkoftkn3zGasIQMUt/vBldsBf9gLhVM3c2U",
+	"Trmw0W20sP1Acu1X0kq0WM+FhZ2n6aHgBTEyFAyliysuluRAABIosqQazNfiioVPS4z006dPTQ1wxpU+",
+	"9DVGG1guI0oQ6rwLTLrIVvGwtjLWj1ymi4VIFAt/YmFEL+Cdr4GGz3HEJsxQwEIzF9HrI4OGYjfqcBHT",
+	"iA8aVkbLFvmMpJKRypIcDMxeHc71hobwoIKL2VsEtk1gVVvpTe9PYPgYlYEzAjrzM42jEH58cPUKeYMH",
+	"B6eJvm/+XTzlScTi0CUzjpAdSQkoWT6lRSIC/ec4ZoY7bD2jTucPekaZ4iMLtiktZo8TRq9QTsYhW2AK",
+	"NcODlJ1Ms/H1ccXx2wkcw8ZlZSvyvjQWiViwREVosbQHSsMw0muk8bvi88ryrSD8RJJrGqco921/zdME",
+	"Um9zRSKV25rn9MadsA0G19IvBjnE+BemD+PWteF+xh1cVt66LC/qrabLZWn+iSTMAAf2cZ5M5VeBbxVA",
+	"lbWAOlT8WsvxD346L65ZsqpRbMar7FQ2QxxWdflQ51IPiyfFc/mOqmD2SrH5emhMaCxZ3aFHis01nzS3",
+	"uQrlKKyHpf4QfDjPyOhvLy4yowCYxb7op80ovB2RScRDSSKAINqwXP57jFj+mvGpmjX67c4p4Hj2d8X3",
+	"YWhm7ZIWidBgfCKJilTMCOUhcd4iv4iI4yWjRC5oUPLnPBfzBU0iKTgZM7VkjJN/vn39FoZ5//zNGyI4",
+	"SRiNyVIkcUiuo5AJWVq/7/t+eQe5j2cw+FDrzXExA1xbli+U0MMc9Y9iXAXAORnrZ+QXMa4eYhDTaD5k",
+	"N4soYXJIa+D3aca4sTwBj3siCXxEYrqQTJKUx0zCOYJRWWbW+GCW8iu0wj/LfjSDgP1Swcj0CgW/X8SY",
+	"CLCYJWIOxC6m0gwa4mDFU6lwpu6Z5kyaL+h96JvEmpqVNWpwJUgY1TLOxh3rJWmJ07y8ZXpkjLtNHwpe",
+	"I6D+IJZkTvkKrpAkM3rNyFhj24zyMGYhOTBXiYWAewgbEJ/lVbRY6J8loTFo8ubp08Kqe4iGZY+ch5JJ",
+	"HShWGSSMJbMABOtx6br+GQ2ykMVMuTJKvnccZ+vuA5HGIUhkY0ayfRemr93JJOKRnO1ytPbNbee6B1qt",
+	"o4k7u7UrI4IetsEBjXqRgQ/KQAC/dR7pygSLREwTJtcwxklCgXLr87VYCbhYPIhWz4WQSI2ZyHqG245D",
+	"OD809EI3gMwBVahfgiUZB5omjJpN83czCkdPcfdanQSaxEIAQMrt0WrAPyN0LDWnXurD51rRnFHZIh/Y",
+	"NUtobMeXRM5oAtyUaCY8ppKRJOWEUSSemsrrjzWmz9i8FsDNk/Bschocj3vNm87N2VUdwKWiyU6kx7yo",
+	"F6G5/AOSHxT5q9OPfk1ZysKRR0ZmUv1PmQYBYyELR5rSjPD+jsgBWLZHQDlGSGa4PuDPDRyl4TXMIFrJ",
+	"sGM0MgJw6W4nf7PK1oWi8VZyYYGmj7YQ1+CvI3nXu0RK7HK76kIcali3Abq90p4TXIFbNGwhA5BzNwsM",
+	"axP7/ypS+KbPM7njroKsI56U1Qo7thMcsocQ+wrxIpNgrWdtTIOraSJSHtbItPqb9WKt9JAaAOZTTqIQ",
+	"6aIkYsn1aNn3W0EGUvkt0MhX+JHF1HnE7S8Z9GiS0NXuSJvvWa/0WWZY09TNvgTUECljGZv3j+gpoTss",
+	"fxOaPpa2uKBTVj3lX8RYruXT0iOcLZlUKLrud6pwEaqnxtmNGgZpIutkLD0vPjOshejXYekZ6xKIuiAR",
+	"2z3lxLN9ctbrdY995/+a22WL0qEBUB5MPT2HZeoNZbdbZiFEqUbAn6hKopsNdJ1pTRxsZMRsVerx4AKq",
+	"JNXQGLOYLFniyIdaAIY34GF/wEdzmOdzdPn5l8uRliq5IeTuoM54I/iP/BxdjgrDDrh9osc5SMRSwmce",
+	"CUSczrnM337aIud4bhORoJgmUVnXSiabiIQNuFGpRKLll5BEqjXgFUzFGetxBp95sBcbixjEVGqlDFDX",
+	"sxRPJCHLkAsWTjHKTf9tVl/AqM8QvpkqljSvI8Oj5rFYSIgMVGlC42ZM+TSlU9Y0Rkbk3qDlaQTJ7kyV",
+	"n5cux3wNIrzlsFiyYIlzPh7IYHCM8CQ/Inhc3Mbnnu+1vY7XvfQ++14b/rj0Prc93zvxvaNL73PHa3td",
+	"76h96S655n4i2ogJ+imc1YxXdUvIhqoRex0RpAyK4t+lq2dwIQNYHX19DlLCR8mSu/HMc037SCoxOLSI",
+	"i3xtJKx+3wTCeqSt2c9xl8RiyZJmoKXomCnFEumRMJpqZgnmFypnrKSlBFFzLFTDu1vwq9eA8LAtZPq9",
+	"fqcMWhuNq5/VgfX7JJqo90ymsarH01C/QJTmGmJCKJHRlNPYXrFlxEOxRHezVEYIkSyOeA1zCtk0YUwO",
+	"xWQ4SRgLxXwNSs6ipvw1pYlWephUT7TSDZ/qac2nBfh261AQVl6njn+aMbDY6NUqZIccglGocjdlvCZh",
+	"QpccTTfu9vSiIn1A41QPW1iOQcDMxS1iRjnYIrhIp7PNKzKzz0QcaqFRf0AcOyM56PlPgfpmy1eCTGI6",
+	"xaMqLAQDmqvrWAzBFrxGsmjCw4xD67koUbOESb2oknp8dFanH9fowROWMB6woYx+q5n4Zz2lzAXZHIdy",
+	"8e2sXXfMiJBrfKKIrBpKRq83epyimqQHgk+iUK8KNJUrxjUREuJ6mFDFimocflG8mF7jpqlHbF7TRF80",
+	"qYeGG/UBJr6Ab5wfnrsTui/auZ3f3r79+T2swuwxmkQB1V9uOjQTTrecRVqUsAgyo5KY27Djqfq9nU5V",
+	"K36RVFFQXdQ7RhMp+BNJ/vv////IQTCLhuZOP/WMxJdM9eL0LdL7ygzQsOylKFwvMkm5xf8rEc/FVCTi",
+	"eijnUcLF9VMwFOaX54kkc0Y5Oci2V7QVdlpHO21PGTZT459gKD9bfHK21/Aa1RXq0e1ainhV/HJX/Lpg",
+	"Uj2fRR+yD7Nf/57N/SGbOnt4ka/h1l1Rvc4FCEXH4poZhHLwZTNigWiGFI3JUlif3+ruBHw8yjXk4p1D",
+	"EA3NwPeLbKHOPFJikIZ8mMN2Ubq4hAoJy6h5zmnqGKyrDtYYISMGZB48cDZzxFp6itwz837XjfPDxcU7",
+	"kjAqBSeLWaJFE8Oh0TZDAhGWVKu3f681yhoX+tpJTJSsFblRFiuOjHE7a0xzxhu/dnxnvZ7WIsA2lLNf",
+	"87jCHDr1ljDH37/B+2PAvqSSzKme9/3L56Tb7Z5p3Pp48fwB7ZMQXVC3+Y/vX28E6ppwwm26r8Wa7GSL",
+	"5+BCCBdXi8OFKIavZ9f4ZAOhlolAq3DxKxtkssYROo7ZXBKItfUIVSRmVEutiCk7WTre4SBwEdbbqkog",
+	"Nqt6OAMDxwSEss3wxQ2EPt1R/ZFXEnk+J0wPxKl1foBRIZcw+4CDE6aVYSbJwVIkISo2wYwmNFAsGXDe",
+	"nCZ0LjNNWwuWIK3fKOO5CARH7s1CMhcopWIYi0iYoz7wiE8HHLR7k0qQxbRGnNHEI1IYo0a+6kgSdkMD",
+	"1cfFZ3OZZ2rGBtzs4IkkFy+br75/afgZ4LtZNJWSLFk0nSkPNohGg3ws2B+NYxxQb+6JzCGziFNjN+eK",
+	"JQFbKELDkKQLu1WcADbcIub0Ij4lgZBKDvhcAwICQC3w+fQZmDVFqsiI4QcjT2shM/1dpMkiGC/COouK",
+	"XRjejwkFla7te+usUNlGlCAJU2nCXbNDJLiW0wRyEiusFSCdWRFzJ6xjYe35Wy2rVUKTn/F6j61BGhe8",
+	"oUn/0tJk6OktGNtivEJrsJtfQuWVRlUx4BmMEfOcAQ0WOUebnfbOCPKMjOw/R0adc+Xewjhg0NLbZTzU",
+	"ewO7Vt0hwxrXqM2wfLMlFqKUbdx6s2g605PC5p5pQJkN5hYeRac24gEk8FzSSxNu3I85bmjICDICIW9U",
+	"5FSbzWhVp3kBbSsCkkXSdUhYvWu1sNTfu9/tzBJe4gKeO98WnRs9v2rtytBm00llL3lFwkiBjGaEwEKg",
+	"AOSm32qfnO6mo+lxN60DJz4A3ASSm9lcQxaAjTTTvp4aGy/ENrFAaFJKgfXScRRHalVU2Fsnfru9wyJL",
+	"jBJx3K7chaaDLXVySt1Z1Rq1zCiWDQG8NQOwVISGoayj4tXruHEql+NYPrO0Via7hg1zuTrTkd/Z6bjN",
+	"sBtvEzG5p8hqJWOSRKpPKNG8vo6nk4Pc5hl6Ay4Vm8+B6hraakZCR6IUZAQ7iSYjkDkGDfOnCSQeNFBj",
+	"pwOeyRQERQpriNYr8ciChqGeBpySGL+mBTtg+iw39OuXB/xgRFRCR0+RbDqWm4RyqSFXR32uIl6j7Yz0",
+	"iCNjIwGgHIgE/4HLfOqRkV76kOu/7JvlzbgWAv1xw2vkHxXNAOZxVWlaUC5rlZeEZXuXBYQK6JyhwkT1",
+	"TeVkBNn+Q32Qoz75DMEXnobf0wEXk4lkCpTojzzSOgGoXmQhIq6QLSEvIi/mC5Vz0xUJKDchTCFLomsr",
+	"kzguik7X6/Y2uB/OC2shCeXoV3MWsIfHIafIHVd672zzRXiNDbbQNUKkMTloiJbNod3ujuYNoAeb6DK+",
+	"YXHcrKQ03clp7w4E1tIIg/4WAtmivCJds1hYT3JZOKbB1aNHZ9iJ0Xch7xVtPDFjPdF6jlyypBxtbCe7",
+	"Q8AxRjNrNkCnlrjlYlSVo+TPhhhyt1lftS+/+h4wm07XxZbnKygKck9kFY23iHDF4N8twculYyluD1e8",
+	"Ca/upu1emO2C2Og4T8AsANpo2/d8398rTMZ1whhtMUoyyMo9JEoHmapxMvuYHtaHoxSvxxpTy5gBrzBY",
+	"qQerAQgP2c3mcHj9hiWJdbYr39tGuteZNq3KBxH7S4oOuYQFmiWFnuG6C5bIkgOuAdn7BXUlxEx1k4QX",
+	"SZnWx/DmAYS7nOEHfLtyLgC0bLDtByS3nhDIPPVHhEmjOwQeQ0CJBZ9NTqg9sva2I0vWLRtiG+AhWBP0",
+	"xCBFWO0bpYl974pB422BBBkk8gVugv2HNcGiJdBTjgh4IBkjo3dvP1yQQ8syiuGhzvwmVn1owW3cjaYe",
+	"T5hiVh2qN1B3Celhyq+4WPJhHkGJGQzuM0Mzc2x3pq3g8w+Mxmq2Zo9OWmpeegiIm75aM7EkseBTrRHN",
+	"qMSA/XRR45pYH8nNDQzdOD14feco7iS1nLAmgDq1kYpbxu9OOvQsaIe98Qk7osd+rWl+oTW1oWSB4GEN",
+	"VnzAB0RGPChk9Jpo5sKMR53Wbi7UjWGPpcjGPWNzq9G4BpaVvdZdEkScR5frDL7eR5ybwRAkmDEQ6QqS",
+	"3Ovomr1jCRxMrTP9XWKMHp6mlDSO4Tq8bKNGZa+9Bwk9+ukBysxIT03u8FP4RpM/tGuvt+Kty+PbBKGf",
+	"mEqiQFbz+MyDjFvALBDHhQqFvovPyIin86HEAMGRNQNiBBZeJE0XtFCTrb2CGoGNdBzmEW6bVlyOjLz1",
+	"Nob/WSDbVY3ZLDLW+Uk0rdjC2p2tAoY5rJ0huy4+zY7jmROsuzd2kN0xqw6FtKKdaAKAmRw2+hE1+msR",
+	"X5v8p5ILoF2d9mUb7YszmswFjwIMjUC52Jj39DpwSSX18uxeuS8Oom0QTcwbaEYyGKy3aV0dpEz3zrYK",
+	"J9nONhxCeafte6b5BAa/itO9f2ioVtWpIMrqWAaIm5N2owj8WjTVzOHRqTvM+iGdz2myukcEtjVQF0h7",
+	"YewaY5NxLFo9ZRpJlaxqaPMu+ZN2AeACyxMPqCTpAmvxrIkZ8C/8s31jBvi9CrVWNRwUKoa7ZwmBnCNd",
+	"BfgZ8Z2ks1CUSHJnQ1bSECKONxAEW2jQMSyXU586W2UfE/da3mt5FVuzjwCpHiunA+Pp18jXctM3npus",
+	"v5NmVbyJW/Qqs4AHTfHHMZ+U7zCPlABMXbNb+9wK/Rm2oFt3Imriu+07OwnZNsNA2buelRamcxZ6JJrY",
+	"lO+dYW0qFzub2wbwbMX1OGnH+R3od76Fe519doyYKFKl5faFTxCDV39yJlRaTLT0wrgqmOgAP8C8Aap2",
+	"DaGnCxpEarUO02RxvEps9kGWtyQ4k08ruZn1Melisaiz1Lxbv3ISs4kiIgVXgAO5MQtoKsEXm2eUXzG2",
+	"IOmCHGj50mLR0/3McYyvUbc1gypG/mvegyllOaiKWckYasDmi5JzuBRG1zvr9053Z4lzejOk0w3KuuYm",
+	"Ig5LRkA3UhQKNYyLbLN7XH9sYgwscMdzswTDfpVZDNwzxYJ9kaoGrG4+nD3jYQmvi4ndMoWiidoDA0Qc",
+	"PgQG7CMUlSMG7FWuYoaBmHOG+S2sI65v2PKjZMkjcfxUssRxJlyxGoGULqLhFVttTFAy9eZa5BUWwZ6J",
+	"JSegQQqNenoGzqDA4JRGJVu5mk6G3V87zZPlP26ufvXHx/POjzencXvxc3j229+O5D9nF73gjU/fpy+i",
+	"7ya1if96FdtYh4Zq5eDgQy/b4gMmadpsL4ezeLZibQbqW6+x0RgEbp/8BcOsWuQTBiRMolixxMM4M8yn",
+	"pwkcgIlA+yNZfr6WJWdf24rXkHEUsK8IBE5wBkuonHRbyRSABV4AsPTJSM5EYsIjBvwAatVBohkUZocA",
+	"zVMMs0C73ojHi2HA+YgcbPCTDrgpzWQSy+aMwwqev3kjiUhIIPi1iDH6z4SsVFG/cl4Otj4ShTIoX/VT",
+	"F+/NRi+182rFgOE8e1D1onptyzKms6yXcJHrjAZwoa3TvEoJHN9P2TaY4fllDcE0/PqO3m0TeoJhY7Qu",
+	"UB6DQLdWJyxGlN/aQo1rUp7yGV0/OnrRd9KDLtiNegWdRypu73283rjIOuadi0Fr9pDHYNighxrA5QHI",
+	"W4FnXoWQTxtjtR58hEI1sSWVpFKconEBYWosITGjCQQ4I7ey0WsswQB+GKgYT9eqr35kInuHeXxmtJns",
+	"3sMAWp+QYaJCt3gkIJxMplCTr10AypdKtn7fb/kdm7Kv/2hvztvv+62znk3eh4/ryGoOq7URNIVA6Wc2",
+	"8jmPgLRR6e62bRsBSKFzzYb1aZf7Rk7fI1SoEq+QIW8ZGOsRqbyAzReyri3WGzrXXLoQEQU4Xnay903i",
+	"OcTtXzFjlgxokkTMpHsAaD3XYOPVBLjbLA9Xj3ETHiDXhKoBj6RMI3R9L5NIYcnmWcSnLfJ2QX9NodBy",
+	"EEcaxs9MxyW98sx3pf/o+iSkK1kOSD3/x4vny7fz3zrndCblu4/fLc/N/33n//NTuPif+cvFijZfJr90",
+	"xRW/ePdxdvLu753gLD0vBl91esdbK0c6iuHOUU1u+bU5DVlWFOxOXv+awdxJ96jmtmEnb6s4hNVU2A0W",
+	"CwEM3zP4xOEmNVGju8cl7AWBXSIVdrLc32Hye4UUuOezmRTIRzdburfgXkJlPk7JcP0uEePHEsk1GWZP",
+	"wM5UX792bRE8GkfXDGvdQXTSqBC8pB+CH5GGqxqptZw4vS627e51lcy+KoCN2XzdlYeHNkHAiWQrFRvK",
+	"SpKvD6S3Y0XSy9ONRapkFDIS8WdowXJNWpq3bwh73Fj9fI8iQuuDI7HjGSTLbgqG3FBfvTztbnMkYprQ",
+	"eZ+M3L6BI4+MTLl2/U+exrH+rx535A34SAkxBE0bfhViGAt8U/97wpb2n3PKV/rfplKO/qfGUBiD3aiE",
+	"DmE/+ndn5qzLDlR4FKliQ+enAR9V2zXpN4vtR/Qv9W0CYAi3h4V+NevSpv+wwX24Luz3hTct60AzKgsC",
+	"trr9tquWoa/n5HMr0y2hQmjfm1pBNSdJ0eA4pysSimfIIrOma6EwqYwmMFA/kE7C15yuXHKBjetywg8d",
+	"zaDTXa3G+wG9bMYVdjfF9xNUoXBqAYJFd62/7y6dQu9bINDp9Vg5GKzrsjZCAR9Eud3K+HrAgaC/lFhF",
+	"mhLJVCmwvTYzzZaa2cIcHSfwNtf8OsFhB6cCUE+sq1PvhZ1Rk5AHdgag6FxkSU2Gzl6LgI7TmCarsktr",
+	"l9Q4GsdaNt9lFQXPH51OWZipfONVKUHWjnuHJc1pMt1up3FOKCtOtPsnik6HsK89df8ddPwMXG4NAVS1",
+	"tuvxXUeN367FHzlKfK0Ob+o37QqXsgfJhIM4wCrVhzJHVVcoqoDdZTyrpQRwrTdZq85ddcZUioci/lB0",
+	"8o5RS86QYIMyrVI3Fzdp71EjXLH5cGvzhGo3hDuWBq/RZ/bVJv/w1rHt1+jMtYZ1tt4jv+taw3oPYQ0r",
+	"lTqs1Nd8SMMVStD6inZ6x/Vrm7Eb8uGH82and1xI8M7abNWX3G90gs7x+Oh4fHw6mQT6f87Oxke9btAO",
+	"u/5Ru6v/v9MJT/zjo9PueEL9ydkp7bHT0+PO8TE7oezOmvpOyLxbbWJUxWvKcDtA28fC55CVXcx9Zbr2",
+	"6Ip+hbDeXRs1RLeQKVnQTMtz/b6Vn792IWbf39soV7KY1BftNf0jbOn5nQxz1VPe4jHabJu6dyHoCqpg",
+	"Qei1kj62wKU8M7i2fTXzSM+H2ushOdP/WLAkYFxFpo6zrbxaVxiO8vVz7BJ7XuFXi7ZfP2K7uLJyNvpu",
+	"g/f8dcsNI1qheruMeLZmxLMNy71D3jxAGqGD28Cp6yhh7urcvz+VCRxY6919wG5Qz0oJ0XkJC2miZdw6",
+	"asipjOVrOYsUq+spdU9H5sO2llrbVeqjrHP4fxBzBuVHZsJEeeaNUO8odIPFZXuvpfaDJgY4davXFKKu",
+	"5lli89Htm3kioS2s07DUifeLYmasozRQ0TVbs9vOHXb7IDWwtwb8f7Xgv71j43bnQ6U4t5bdh3zEKMYa",
+	"ExT8vOGL/ZMWEE5bmD1O+6DBRDBkyeNjLJmPjitm3ld8Iu6BMkY1KGONO3iNTcLxLdI8zfoRWlTW94Qk",
+	"BxEnWrGNWdMuzVZzxaD3asDjjAVXMp3vrDrSREUTGigyKQsQjbPJ6XHon7ZPT4+Ck/C4d0Y7E0apH/R6",
+	"NPTbPdodT44m7XFn7I9PO50gbPfC46DdG/sT36d+bVM0k+i5oS4QcxOjbP+m36/HxU488CsnyG0zF+2b",
+	"IXfX2MbNQQEZ/iZp1n1LhGlgaitaRNs/HMAkMG1qK+BkJVST+XZqGSCj39gQm/evKbX/G9t+Z3qdo87p",
+	"qWsbj7g6PmrUeQwsogzHG2LfQVKzb5bTKYw76q52mXoP0d4REvZ4nFiJjAoV4Jrf/pLhxYVEncxSzS+r",
+	"z4fh+d6gC73gJI6uATMnkyio6diRRJM1qkbeFyTzVyk6lR7JjeYeBmthXNHbtz+ThCpmrADUBONkbnVT",
+	"7ZIWej/sJBS4LUxqCNTWNiCUr9wuJzMqych8NNqtrceMyqFd9ubmHjnbze6Ino/mxMGOk1cCRsWLJQzS",
+	"4rlwQb/T1dVnPFzcv+hFDa/fHvdfLrgBtR+kGnaOZnt/WinLYMbxYCF1N2MbZ9g3aXqn07VFNSzv2VTF",
+	"ZT25BY/vprYmspiI5ZExg1iVYpea6qG5mLrRylZwV2cdGfb8rHRmZoy6s9qFJm8jxrsuspJfug8ZL1z3",
+	"nMBkc+enZx42au7gBjr+WGqbTQ/dN2HaPvVs5t9+7QQLCszd86Dvoc7ZUQsaHVzyIE0itfqgV2ouC6MJ",
+	"S87TuhJa55lpyIN4fqI5x7kJEaJYS/87+J4MUt/vBldsBf9goxb5O1uZOifI6YHcD/jItpoGldM8xDgi",
+	"jImG30fYJBuy/AQPWIu8oMGM6COk6KoY8NFN08KnmYiYjUAGNuV+wKIHkT+RIpyxUPbJCCN6RmaxZJQF",
+	"9uQ/gUBl4pjgPIFswR5zqjlTatG4vYWkCNQjA8EVDVTea82SWjKnEVc04lplr2p9dPpqcv4KKzlSMqfB",
+	"LOKsmdkVjbnTI9PoGqLy1tg9PWxyuEH3wQiugtIE8Wxaa0Lom0rnAz7gf/kLsfdtwF8UWrd4BNoBS0jx",
+	"gi4OHtjCyI8f3r4hiJRZFiKRdM4yFISOjhjdNcLc8mpTl6d6TRDIBt2L80YeEDxnO3mMBvzAdjDxyMeL",
+	"5/qzNInNsB/fv859oSZwkYUmt01fo3yX0NliwJ2OFPBCC1tejHBrcSRNOBJ24Ch0kiUjG7ymV4VFjYox",
+	"k30y+jyAUMlBwyMDjJbEf/r5L4PGpd7j50Hj15Ql5lXMv4RHA66fLaia4SOaTPXvTz1CySydU95MGA3p",
+	"OGYkh7LecY5W+QsQ8dca8Ius4QyWXupruPzL9qD5F8aC/kv/1Gw2iflf/eeR75N/ISMWYZYHsmRx3AQL",
+	"eIj4cCBXXNEbj6gk5QglLR5jNsHHi5fNU49wJpXGdSUECRlbPLUztMm/tDCYUSCRWEnR1qUDGR+KAnCx",
+	"JAejT58+NTV5YlxB7UFLnUbZmF2z6iu2eiLzyEBogydQjTRvHuHsMoUIwlTL9SLJf2FSpEnAyAFE4iPD",
+	"JpQTU8KwasvJltAzS9BHSdhNpPWLcaoQgHhxImm7EAE+j87jWCxHZMZoyBJAx6ya1EyEMhv6zAxtS1Ha",
+	"kE0TbbY0zg3jzTugmTyX6ZeQPY1vY3srUNw8ErKY4SlV64nY6dvdEkpAyKlJMM1P7YkkcTSPlP2qV4NI",
+	"I7rA8pGR4Ie/SMFH5u1Op7TFSBawTgNynDB6JU3LAc2RyYGJQ/UIT+NYn+M8kvoOhKY/lWeUNMym0JgI",
+	"0YBwUz3br0D/HEOUsHPOcFnRqmfg0MuuhsFSbAn+zJwY3Ey97CnjLImCzEUaMkWjGFkm5FtHZaiJqZ2h",
+	"i8iZd5LB01sxZWp4/u3FBTnEMoGHGJoLqytT8yzDiHIy+u+mCVptvvreIls/67GBFfMjLQVoUQDL20MS",
+	"uuAM+WUcBYxL5jDBn15dmK5LyDRl//BQLBjHy9MSyfTQfCQP9bvQ0Eqhkw1ZoyOh9hvtlt/yIUhwwThd",
+	"RI1+o9vyW11sOzoDeeZQ/8+UqbpSZQuRKKcNZl4YNF2Y7ghRMLNQtVWhWuQcS2YD3FOuophQk46Vwx4h",
+	"kMknr0K9Y4D/8xkLrrBeK9pt9co6vm/FBoYBqWWMx2TNvLicuILEB+txt+HGDbe6uxGEjU7oaHvWaldn",
+	"bStXBcXCnhnQ226EPvZUsy3UTB+0QtszbFOWNyVb10wsx4manl8gWuHd3a2aZq4d3NaHcZZPOqsEa7Xk",
+	"W69x5PfWzZad3eFPsPc3Qp1jjL3+sIeHufnDVyZkHkQO/Kq7/as3Qr2HbBVXem/0P196Dir84JQDxQhP",
+	"6KP4N01gaNy41N8eWq9F7dVAqmBZVbXWLEhStgu25g6tCrJPmTrXU9wb0e1C8/2dx3HuEqlD+MwjEy9m",
+	"FML+fL/tNawYbeKJ/Vb76PgMvO3DScJ+bfRPel4DWlUM5/RmCO0ZGv3T28fHeNjAHlivIb0N52u8SZk3",
+	"8s+M7RfVfdWVR3YuAlSCc67B4ReaTG/XXoa8NWjWM7w0o2YJmQSQ3RrQFY78o3V3A7hUQudMgdf487a8",
+	"0sq0WssD6Q8jXJDJ6w2V+lMV8V4rqY0+MMiGjajQN6bhmhfQSpcjnxOjcny0rQHC5b3vvF3xexP4n592",
+	"eS+Vu197yX+fG3xYXMt+93nbdS77kD2twyAiREq69/pop4v2UqQ8vBchOOp0tn/4s1b14OAdUvD7EpC3",
+	"dVd6HxoCGQrNX8RYbqQh8BrRr3m2hpypvDgCBWhEIGFNI55HxAJDCeKVLbYkJDOKGGcDbmwhoxZ5R00D",
+	"u5ETETvCiAWI16SSjOyvSpApU3lArOBYjmLAszBY8M9wLcSTc4x7stYb1z6GpjQJpjS3LxZKVgOepNxo",
+	"maOmNcs1aapmozrJWBOx7zR4ftRA3EIX3yI8IJJWOioyQqRI+pIUilRYogfaWU71TEaveyttst+vKcN+",
+	"GfkIYOhi2NkAdbjanOE1CbcCuvFFXN9U7FVFFgm7jkQqAexPZPEAS9HIJ2e9XvfYd/6v2Zv4wRk9YZ1x",
+	"OzwKuqdrNmlCpDdQ8zzA8H8/+82zyy9tr31229T/ps3J5Zf28e1/NXbYaVZFEg5GcCx0UY6s7vj164Q7",
+	"UFhm1tMT6p1nqSf+tj6b9+c/C5N/XCQSBhX09jwCzUxNCHkWW17HkJAufC4GT65jKaHgrNHvYRioQbK+",
+	"Bpi+JTUHXlXtIFeZSciO6ZnShlsmtdnzDq4roWhs4lH9gvZ36RUj73dDzQdnwL1tDDgnyv8XMOuv7X0Y",
+	"cEaMNrHhPB5eT2O4bXs7V/ropFXjRzuwspc29/pPw6OLLLfoWfp8eVvgwa8jqRwG6TBaOAlNaEveHS3C",
+	"ZnnYt15jIWQN3/2HJuMm20LT4LGbyWUMamMaXE0TLf7YTNdygeQDkQx4pTJyyayP/gS0pWZ1dYxQ7sQe",
+	"HX7Ri2lG4e1owE3zNag3Q2KqWJIFQVhik/nVW+QD42hHN8a25x9+hoAj43kYcGMQTsSyT0ZR6EGFP3hZ",
+	"j/ITDRkWcvzpNQlEnM65hNcsYRLcA2ub53qSFJ1CkcDa8HqaMBNi/zQ3i3X8jpZkoA5nJjv8IsbwdaTk",
+	"gI9eWxdJi+hLRmSaXEfXDCpaAMXqQw8ijU9JutBnpb9PmEyhsyg6VZQG9mIB/Tmh3qfArkW5RVsto4CB",
+	"cgYPTIciBwPseWstK49lGECfx/wtLCH6eNIQnoclQUYvY1J9J8LVnoxMLUWRj10shfUiFkwnxpH9+Quy",
+	"mmNbuaPfeC7mC5pEUnAyZmrJGCf/fPv6LZzm++dv3hCIQaUxWYokDsl1FDIhwS0PI53kI90rT+L28g7k",
+	"Oyv0Z9IoDwN57YBISw14Swb82LvTRgf8xLvPvnLHMq2LPy5dcZLfcC+/4eCu3eUe15TNq1cuM3ppcLxV",
+	"MQ7cVmSszp6oaSTsAnb+w0rdFSlqd+HpAQQnRyTK9AAjEXXWmsLP855kmWzz7u2HGuGmc2/rgqNx3uFW",
+	"bDMtaFobSYJb10ePWAen9npbYSFBJkLLG5bqF/UYZ+WHNaeS76OCpiD17CCEfEdDp7zno8ljj2Zkae+w",
+	"tnd0FQsaXgjxmiZTht/1dgFEVgroJxZG9GK1YH8yy85mMfODli1sTQmNnXsLmkV7z+GXX8RYy3J4HWJW",
+	"V2ble/hdlsUgJLIeCjGm8iJ214kmJqMMb6Am70Ya7A84ddVQ+NgpWSRRFQ1mKb/K5aAWKdc9xP6GA27k",
+	"JKnoysvb/K1AritG71YaTQjJ7A4oDwd8k6BLpib4GuVdI9bOc5ExA41e2oAvqUQZCkEaatnLimduF254",
+	"mOfgzahE00MGN5C8NLCeuRELeunwXgyNwPVgu0h3A14v3pH9pDtcdkG6u5etIqA8YHGZk54XrRVGUiYz",
+	"Gk+aS7q6H4v9I9sn1hsavn/x+sXFi69ra6gyta/Dnz2nsnLhpvx7Mr0/qNXiOVw9oxVr+N+LtXjrXQdY",
+	"MwLx1iNQukl6xF4lWAD65Z2o8YrL8eFIjr2HBYrzA40nBOjDfyBt+epGzMciLN8IyGMSkJeoKt2PapSc",
+	"ZXWLzV85/FGMX33fuL1cI8gelgrcbCVJ5UIwlZo3jqhb8XO2BvxB3JdQxGfAS+5L6K5Aira8FVMmq0yZ",
+	"0Ilt/ki3lPIWz+TDuPqg8ND+nrxup+rJ+z/7+e0KQv4a9x243/b036HLznHg/R4evPO1HrqSP6tU2nsH",
+	"1x1UDMxqAYLxtI45rS3A9zWK3JVq2tVkyJeK0jXO//Hi3K3S//y8WqX/h7/710fJMm7/+A9xE/+z++6f",
+	"vzXVslRv7UEqy7kuxz8U43Up5F1ci+urqG10MZZrbX3j0Y/Eo9/pA1CzRKTTGaGG7y0KTOHxOLbNTAYS",
+	"V+vxfM8CkYTSRAymWQugQl06yFdCJ6ZxgY0K1GAEPTbpnA042DUOgI2ZhDzz5sgjtN5AZNyTmUyTyQkD",
+	"7rz1FM1Sti/1E0k0PR5TyaCnJ7ZJ0YtfsKTcssSCYcAhDVEJyGm3rSYjiSoStFIP2DPjhM07iY6IShM0",
+	"g0VcCagJAGurzQmH5DBINwQv4hSNRpJAsCcYsLTMM0ogIV+OIN/fpqOYlH8NjBA/h66EAz6B3A4QlDTZ",
+	"RitaOZOFko7vQ5Cn4FOj8ZsEF4IJLuUErTmjYPT5l5XMyslaecrWiBqHxcikp2hYQ818jUD6U7Ji0r6L",
+	"rtOhfYjfRO6xkxkNs8IbK2w+YxyuB5QkTCWrp5imEswonzIzclZGfs2IpvWwOx4moaCtNGs/s4xM3QWp",
+	"6ErWTBSmKDEwu98oJHSxYDSRhNEkjvAcTdNSOINnJvFG2b7ncIKofuMMOLTJYIOL8y/sgATtUDAszeYa",
+	"yJSFfTKnMR6dR2isWIL2XSiGmi7cQU08se3kbVe9rYYqpkwBxtgN5ZfMHZ/dLDSBsuMWR4DoJkjUMi19",
+	"oLfsQQZtKHeG6OM2/nlatwFFpyUU0xDSt7vY0fqJzOr98DwBNRtxwD8wHmKShr0jmJ6mgUwnrE8YYB4G",
+	"AagckU2UxYBX0bhFzovlANHzqUmO7XAx4Hd2/OeW4QEvm4bzcheR0pd/pQEypysiGQ/zChQ1yol+4aXl",
+	"A18hOMDp+GIZyJpQgRoJ8u59nlBM3STnYqr/QwqtMCXK2XvFF1jw5/EFa1IuDPh28Z/vq+HMo5uy0R+C",
+	"FA1qe3DDEjZJZb1H3d5f0MAM88IAEB6ym6IXPHsXwjrwedsVyoHmFWhIHfVz7W05zWxsFPDrXeibJfze",
+	"Di70TJK6w7Fvktih7ciYBSZxg1m5wQjtf1wP9jeH9O/hkGa2P58lFSVZvZBykFW72sVLbbJ9ocfVOkNe",
+	"HrLnGzeqaQwFFR0CaoqnYWEGqgiNY894GiD5HTKfBlwkwYxJlVAlEhvBJ10+aPhiJCH5Wdab3K4ZZ/Ih",
+	"Egbtlt2MQez0VSGCOYWDNx4/T8g9pT0oUbH72hr2Y89RC2sxlKZ97Dy/DVk3r815YxO0tWmqbs76TmiM",
+	"7d8rqfBWuzIIGdBMd3MV1wHv+V0bTqEl7BY5hxHImMaUBywB8UzaAnImN0cQ1HNw8Fr01i9ED4PfGSxy",
+	"YCLl2YTf+NHvht9m+gdG8DyNG+EPQZa2tN+fOaf1vcWWLbdjblrDb3LUZPUizMtWJ3yXCH34LJUYmMpu",
+	"FkJGtpvonCpyYBSzAfdbfuvoaT/Tu8IUURtSiKEaClFsvoih3KEpVWJ0cZVKotHJG3DzNaxgEkfTmfIK",
+	"LofxipimtlbJhVtLp57bcBj6zFdaybgGImyo5ehwXqE6HdxnyLLDuPG/Ca2nYdqdJZn693EaxSGJOEIj",
+	"C9at+NVtf/6tFxsikLM+5bnH5y/khxev3xHjKhg6IBmCL5o4xmJQ+b01oCo2qRnwv5CLf757sWFgNJMl",
+	"A772lS8wzV8H1pExaHiKTv86QK1p0PDM/H8dNNqDxi3pbgxo3o5zgGk7xykblP5DMTZnj/MMM9ZcXw3b",
+	"bVUYDCcrGnJMr4JIVYotAiLMbP86W/jNhMe1aj2dP+Ey7l+ShNckzWV1BWurkmxyrxULIxfLqOXlCYeZ",
+	"oygPzR6atn6dr+A62srxzL724HUI/23MDsf1SkUb7qQc/m4XZYcksLlFRntl3huUr1d6TFNO5zodIslq",
+	"aiCtL+pwvq5Y6Z73R9N/g+H3vD0Ws4sWOTSaYuXAdTfp612f3+nyHNpl7nuJdrpD97k5/+nOUJei73dB",
+	"9/V6wnm+0ViLns+ay31ocLjpFNK9+yRewzQvKqLNT/SKydzT6dQ/o8p6FsqeUaNtUkVGh04J3BHKmyOs",
+	"0WISKccM/aBOKWVHZYUaTix0mhJHksglXSxYOOARf0aqQjWZRDySM5uc7ix8RUxIJEgP6HLkIhPM0Tij",
+	"hfusst+SLlrkA1MQOU851L9N3LVSkgjTDLbWVaGKbZDv5a+wM5V0XxHHkMOr9XC7srZLJ51Qkj3CNGrb",
+	"N6+hK3Udmh/a3q93z8LvKvv/2W7Z1Kf7ehyivReHePfxEThEhQQ8NMfIMr7F0tb/a3xLRfvPsPzvZ8hP",
+	"IH89KxkQskUsVpC7ZQnU052ZJrbxWCfUHrrVyjdojtXmRcUC5o4SOWeKQqHjWgXRlml/ACG3zuV8nQ9f",
+	"oVz5VrWemPUyeohWRFnnoQdoH7QLgd2vDGfWf8GUYnO60WQ9ZQoNY7LeL181cnJf+pyd3x6EudIVYDNt",
+	"lt8E+nvq3DRThp2r+PuL93Yxh1/Mv3ZKs81osAeULWs7Yz1ABYszVcGMZWkME5FANI4t3kJNTRa8ZyTl",
+	"oel7AgVDsFsSMd5OIKWYd3BRLSHjmdLrWV8w/XZe76aa6evVJLoeHPlnT1trEkpdAfteJNrMVi9kduxi",
+	"aqXMnDwf+12/S1mnMz47Oz09bo8D1h13TifdLmNBe8xOeqe00+4Gp8fBWTfwT47DMTub9HqnQbsdnPQ6",
+	"j0Kei0RtA3k+DdoTn3Xo2bgbHgW9E5c8mx5Jd6HPna+RrHpXAn3YuQOJ3lV6XlJpEecZxgFE0pSfhxzW",
+	"f9OIdv9s+4fPTfzrH5lJfG+TW53++vvIsd46G2we+WkFUCTaNbWKbdUEx55Sa419MDpY8Wb8XGdb2Fhy",
+	"utB+899DZC11VRPXLDE90SZtk7fE0/lQWji2z9qQaRTkmU0QbhjAV37r7Pb2EeTgP4oUfNj+ekT2mxR8",
+	"P7P2vrTtASRfb+vLlpqtNU9DNhn068gEXewRg64Og4AjLCKGJmnrTwIiOyLLJFJMPiVUEjrgdTYDoBSF",
+	"WoR5iRrOli3yKmTzhdCEtZ+Lx3BJBxxD9E2sVcf3n7mNZEDiphzb3hSccAmD4ulnKE3bvQ14JDOb+AGG",
+	"DHjE0tin1kxO+UrNoKSOFe2fYT1BbDQkOMTs0wE/6nSMmZ3yKfYO0t+1yEegKHqIrKfQnF4ViuIYS2+N",
+	"1RvJ0b4WbxEopppSJYzOi/EhcKAIL30sBhbysHDETzeEXVwUvq/FjZbbe3gccQqpvTsFYRSa30JhkiqK",
+	"CcVMr9qHNosDfq1RVrxSI6NvSsvXVVruYPLv/cE0lpx0kSV0oDUpbMZCQGWhtzTw3A7y3H1KNuHJrlOx",
+	"ca5vyPrQyPrcgH0bxrb/tDq2qff2p8gb2Vs5/uZuyokFyid318h3N7mWC8I8lrBbm9z+Orpi1TR0Uxu3",
+	"KroW63RDg8WIS8VoOOCl/h6Csz5IowFWAc5l0ay8ovOqWy4QK4PfJSl0p3KBZtxPkZo9RAxFzKT5dXtN",
+	"aIijhlN+kALOXjYORsEqqPgdajDTJKIx4UwtRXIFoSxjoWbk3epCJMEMRPQLxqVIXsZiuWctaBM8vS1V",
+	"E2LGlYDI6a8gphpkaq+HvFcfvLK+iV+5SE3EF6kaPsRR7VmsJi9Vs6VOTTsvUlNToWazpPGAib+YxOoA",
+	"6774uB+82jvDy98Ir50q+tw1HxtKMG0wy+1kXLtL7u69rGsFZrU/jdjmdH7LC3USoNUvDWamTWzECWAV",
+	"Fv34Fib0LUyoKrdd0KyJu7RyC/ZyrwpyOVLulO+bl7dZGxb00nQCKYe8G1kIZaaDTFQJs6ChxNiMoL04",
+	"B0f5gI+yyiQg4aA9EDcDzm4s3NK3uVuhWOqJEhYwXiw1pzXqAbfVe6CmiQlMMpWKZDTlFGL1EZBkzGRk",
+	"Kp9krqIxlSyOOHsiPexoFibRRBHFpDLVdWJN4B0HBhbnc0ptYAN0s9aZiE0ZJWiNNgroggaRWo0Ka4fV",
+	"GgETixCO5vRmSKdZB90RlliCJEXc4QHOgK2dMU0NHjzD3Zq/nsgBH9kMvxGkSiV55aGnrUJWWGLqDBAx",
+	"mRSqCGmh95k9oAE3QQVXjC1Iuiim3+nVxGyiiEgxWsIWUYo4GYUJFJDGTvnfFyAL2cXjqBkyxQL1RPbJ",
+	"O0YTiQVdZlFT/ppS6MbCsG3+TMzFlHEG6Xscz6qQuaYPcCma6EMifxfxXExFIq6bH+ZRwsU1zmzjmwPB",
+	"J1HI9Hke1KUIYl8e8zKIOzFUTIRTE1eMSxucoWYJk/rY7dtzRvmAi1Q1xaR5LQI6TmONfglVjBxYhIPX",
+	"yP8hfqv9VCsGsM8ZlRpo0QQKLBn4ywFfNLGVaKTVilgsyUgjN8hePGAjcuC3/N7TrGcPDE3H4togu12h",
+	"VXrUgMdMo2fPryvCiYjWIjaiKuvZa1QauwWJFngWDviMXjMymlE5tA9HBC0whIvsg+wmmsY7zl0DDHld",
+	"vmoyAD8FFG6yRYSKAerFGmIDfmD0PPv6CFwUpsy8E1TvDq1BI1LVJ5VaXhh6/7LtwYUDgRdbfLNoOjOt",
+	"gAwr8fJSPybER0xITMcs1mc2i3g44HDdJtE0TdgzMtIXf9g5mo1sbahNFIJ0jshMpIn0yIjG8WjAsWyR",
+	"I1gU6yK1yCsgrZlnRXBT6SgjKKpQSG3AS5XUXKg/XZfFmrOPHfrSAjd4RkyFzywpopwHYSOm3fqmuQJT",
+	"V0XUJpfkcptb05Q2f/ObZ5fmv83LL7533NmtOeF5PbeD3H196gTa/mi2IsuGgWL7wvp15+y7UJwVS5x2",
+	"2kcnR6fd46OTr173NLOalrPISjx/a6wt3Ghz+tOEMTkUk+EkYSwU80a/6zUMcbOOecZFOp3ZvxZDM3q7",
+	"1WHN4yO9rwlLNJUeyug3ZgIDkLEjUjTwT0sKsZApKg+RVFHQ6Hf9dqvjNTSV0erPLBoa1tLwGkjpzNhd",
+	"3wcEsCs0FuQ1S/RbJyfb1pczme3L9Fv+cbbKq4x7DSVyr/su9mwrLIGp7bTO3kOvc/PKhLi2fZsL6+i0",
+	"s3VkHE7f6ezffb/VrVnOZQULXb5lf9Ni37AUt2JiVoAP1CrpJp6lFM3iF2NZnECW20ypv8OXG40ANrLm",
+	"tBJa0/HLoTVuZM3p2W1mPth7TbdeAzmemaYS53OH1cCYyCi/wf6xYX9b536rxFbpewpgzO/QF5f2aabG",
+	"KM7Q8RqLtg/k88hrLHo+sLTFmY82IZMhBgSAzRdqZRuye40JxTy+/Jc5TaboxbfDn55kw/d6NcNnpMT5",
+	"Jl9Ru20+8VvtM/OV3+regnI9lDOarC283SlU3j7dWnn7qONU3u7opRn6my2sfdTqmZWd2J10zaI6R/pk",
+	"kLBtgHU3h/Xpelh3ff9usD7Nhj/eFdTtHNadDNadHNTtHWB9R7txDXw7a+HbBdR3UxgdYBuN3pakNzou",
+	"rIfxsGKb7J31e6fgyC5q+I1+91h/L8ZoNjEnkfEp04mkOh7aOm8fNE3nZFcTaibu75Uyab/aNTfnCcln",
+	"+hah+IiVBX8Qy9yDGQqt3oD9y9TH2qOuoFtioyRG1VoZP1mVel1BbVLyvZqCgmAhIUwLugBbIpnyBtyw",
+	"v7Lirp/HUcCkHQ3SF8loEsWKJVr1jMHIik0sEvUMS5lnBXfjGH5Gs1fCVJrw+l4gU6beObveQTnW49pV",
+	"GeUS1Ew9R1EXtqy9XqfErTR2dmLkq3yJXz6EQjlJUfQoapPLmYjt5upUyRKebJX1WmdHJZmmd1wWaXqF",
+	"uPFuReprnXbLclGvNMbpcUEu2lX801MXBj45Ky/uqLC444r4BwJNYYyjcmD86Ulhcae3wNn5JIWM+zlV",
+	"SXQDLnwjHD5A1JYd9PPnXsfzvbbXvfQ++16747W9zqX3ue21vZNjr33pfYafvO7xpWZW1bD/zva4/04B",
+	"RB1NzOACQwuWeDEMeIYP7dJo3cJYTgKBFjPkTCTWlZtB+7Q0wmkZ2KdlYN8+fpaAe0tui2DNrxtSgb/m",
+	"pGLbZXuInIzfFRb/t7TlfRy5+Shbq6M61mkkZJnV3RLwSJmQectUNGG+Z7W5P5GAUSxr54Crjn8XBAr9",
+	"N5a4M6bg9f1KLuhU5l703PReGByzAOAFbAyGLlQSoT8Mup1jG1pncPKLQF/HilAiFzRgRZ9ZIOYMC8eU",
+	"W5aBSwoigowDMltVufQkmOGBu7XIJxvnZbxQ+PsTWSxYadof5D4dm3rt+HacVgmmC0JrwD9BxBi7gQKS",
+	"I69c9pLQWAoi6UqS5SzSa4Y2MCa7IaGBYgnhzWlC5xKi3wBwGqJZE4nCuvVf5EAyRkYv9Jwc0HH09NH7",
+	"IdgW9Otj4+4VEGcAWi1caHDMI+YNxCSAmliQLpkwzWOL9XacwbLHfTA7PGwoHdytb6F8v08o3x4Yc7dA",
+	"PpbfN0d43iLT5fj2GXeTRONUGf7e87W8Y17Rc+vD8xpXEVg5NKXQLH1BYQGfj3zv6OjyMlu73zrqdrte",
+	"A32ljX671T45amskKM/TPfI7hXksOq2frNP1ur0Nk/mtk9Ne7WQd/+zYncxg6YZ99bzeWXGqs+6JO9VR",
+	"56indaZI89GALVSj3/Rb7ZNTjaEiAX/Wid/WUud/XLTlv2UkoeUg+9LTP0FULrSNzC3Z7a2WbK3l5j0k",
+	"O//BEbp+67S9Z/9NF3btzrdo3do79i0e91v/nT+WldyNx7176K1D8w+/RIrNm1F4u7Epg4O1Tu0pyrF5",
+	"nenJWakhZTUkUyMK9VSjIH9yVS03uNf2w8YoMRh/qX/SumveMcAjIhlwaGei9WXTdNGM8RRVUtvsUkJq",
+	"/hHaRnKNs1/oADbgMA70DXTqxeK0JryY6pGCNEkYh4aAa8zv5Y6596/tYjJsC6weZ9G735iH85/SCvoe",
+	"jfy+YivoR28E7V7t4/u0ed6aeF7upP+ty/MfmnOcV0/s/p2gq2ihSckTSaIQAu0xu0IJIMdZ+UDIz7Al",
+	"N+DXUdHNeGwdjAuqZrl/0XCqiomkFMP6GsLlG/125xTCV7O/q1G3UMoxlbCdjaVp9TseSdi1uIIuzUyL",
+	"8EGchixskb+zFbplDbOYQadlrCMzUSwxBWlQJ6pWq/0I83+dUrWpGbvCFsym92tmYusVlKqlrRujXTdG",
+	"EDXHAk2gAMzSN53CN1UU/B0qxCKo9iClcKDb6CeM+qeofPAoJV0tolqChJdic5G+egcNVs3Qkpoe0yat",
+	"gaEf02Y4W5Lzd6/IFVuhn+aKgZsjb6aNm8IUDC6WM5YwwmLJ+q5vwDZ9Nw23Z1TO6uRBvBp6O/cy++s7",
+	"U2wRiYJzYKpkmStSuOuVG1dVBnbG6efZNrZYszV0NeB3sWQ/SB0a3B4JsmIp1VqHi2h4xfS7ajoZdn/t",
+	"NE+W/7i5+tUfH887P96cxu3Fz+HZb387kv+cXfSCNz59n76IvptcacIgMShil3oxO8B7W3mXWpNG+/FJ",
+	"2Bu21Ge9CxHL04+iBO7Uv6vh4lsBmHsQeUR2Q5T3ovOZiHb4Rf8n75O1rrD2exAsMCtKf/FEAoWnCnqt",
+	"IsnHruNEKrqSHpnTRIt1RiJp1TRD1Q8yGn7PbqgwSS0Ns892VuPvImEVqUadkP/4NZ7xfM3C95S0ttEo",
+	"K7QjU/qmoz7enceLeJc7v4OiaW42thZ0lccM/Ws0yIyAbNQh75bBeYmwgY7Ka9ZsJEe0Q0KqKUqcoQig",
+	"anQruyaH4CIxACsP9QP0KHajmlDcMpu0PTurOaU/iGVNIPOS5nnWtpngksUxiZQNOpPO8BgtVR28Wiqi",
+	"MhUErNVVkXCGd8ym1TlecbmAiAWso+eZdu961VnXmjyKXExMd0Zn+KzaWHVwMzM2UowUm2dp6XrYaaLv",
+	"KdZlEOKKpAvcX9mo4k6GVpXqTHABbIOHKLHaiPsp3pHqp6831oTAygCY3C4mhQB6fLG2AkXhcPM0i8vb",
+	"/xcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -194,7 +194,8 @@ func TestContract(t *testing.T) {
 	routes := specRoutes(doc)
 	covered := map[string]map[int]bool{}
 
-	for _, tc := range append(contractCases(), registryContractCases(t, doc)...) {
+	cases := append(contractCases(), registryContractCases(t, doc)...)
+	for _, tc := range append(cases, feedbackContractCases()...) {
 		t.Run(tc.name, func(t *testing.T) {
 			route, ok := routes[tc.op]
 			require.True(t, ok, "no operation %q in the spec", tc.op)

@@ -146,19 +146,24 @@ func textsOf(in []gen.TextInput) ([]string, error) {
 	return texts, nil
 }
 
-// predict runs m on texts, records metrics, and shapes the result for the
-// API.
+// predict runs m on texts, records metrics, hands the predictions to
+// monitoring, and shapes the result for the API, each prediction with its
+// id.
 func (s *Server) predict(m *Serving, texts []string) []gen.Prediction {
 	classes := m.Predictor.Classes()
 	preds := m.Predictor.PredictBatch(texts)
 	s.metrics.observePredictions(m, preds)
+	if s.recorder != nil {
+		s.recorder.record(m.monitor, texts, preds)
+	}
+	ids := s.predictionIDs(m, classes, preds, time.Now())
 	out := make([]gen.Prediction, len(preds))
 	for i, pr := range preds {
 		probs := make(map[string]float64, len(classes))
 		for j, c := range classes {
 			probs[c] = pr.Probabilities[j]
 		}
-		out[i] = gen.Prediction{InputText: texts[i], PredictedTag: pr.Tag, PredictedProbabilities: probs}
+		out[i] = gen.Prediction{InputText: texts[i], PredictedTag: pr.Tag, PredictedProbabilities: probs, PredictionId: ids[i]}
 	}
 	return out
 }

@@ -139,6 +139,9 @@ func sampleRequests(v2 []byte) map[string]request {
 		"deleteBatchJob":          {method: "DELETE", path: "/batch-jobs/" + sampleJobID},
 		"listBatchJobPredictions": {method: "GET", path: "/batch-jobs/" + sampleJobID + "/predictions?limit=1"},
 		"getStoredPrediction":     {method: "GET", path: "/predictions/" + sampleItemID},
+
+		"sendFeedback":  {method: "POST", path: "/feedback", body: `{"items":[{"prediction_id":"not-an-id","tag":"mlops"}]}`, contentType: jsonCT},
+		"getMonitoring": {method: "GET", path: "/monitoring"},
 	}
 }
 

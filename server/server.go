@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tagifai/tagifai/batch"
+	"github.com/tagifai/tagifai/feedback"
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
@@ -60,6 +61,8 @@ type Serving struct {
 	Predictor   Predictor
 	args        map[string]any
 	performance gen.Performance
+	// monitor keeps the version's online statistics; nil without.
+	monitor *versionMonitor
 }
 
 // NewServing makes predictor servable with the API's view of info.
@@ -72,15 +75,21 @@ func NewServing(info ModelInfo, predictor Predictor) (*Serving, error) {
 	if err := json.Unmarshal(raw, &args); err != nil {
 		return nil, fmt.Errorf("server: args must encode to a JSON object: %w", err)
 	}
-	return &Serving{ModelInfo: info, Predictor: predictor, args: args, performance: toPerformance(info.Performance)}, nil
+	return &Serving{ModelInfo: info, Predictor: predictor, args: args, performance: toPerformance(info.Performance),
+		monitor: newVersionMonitor(predictor, nil)}, nil
 }
 
 // FromArtifact makes a trained artifact servable under name and version.
 func FromArtifact(name string, version int, a *model.Artifact, loadDuration time.Duration) (*Serving, error) {
-	return NewServing(ModelInfo{
+	s, err := NewServing(ModelInfo{
 		Name: name, Version: version, RunID: a.RunID,
 		Args: a.Args, Performance: a.Performance, LoadDuration: loadDuration,
 	}, a.Classifier)
+	if err != nil {
+		return nil, err
+	}
+	s.monitor = newVersionMonitor(a.Classifier, a.Baseline)
+	return s, nil
 }
 
 func toPerformance(p model.Performance) gen.Performance {
@@ -144,6 +153,14 @@ type Config struct {
 	// other replicas; default: DefaultServingPollInterval; negative turns
 	// following off.
 	ServingPollInterval time.Duration
+	// DisableMonitoring turns the online statistics of predictions off
+	// (GET /monitoring then shows empty windows). It exists to measure
+	// their cost.
+	DisableMonitoring bool
+	// PredictionIDKey signs prediction ids; default: the key kept in the
+	// registry's database (made by the first server that needs one), or,
+	// without a registry, a random key of this process.
+	PredictionIDKey []byte
 }
 
 // versionCacheSize is how many versions besides the serving one stay loaded
@@ -180,6 +197,14 @@ type Server struct {
 	// servingPoll is how often to follow the database's serving version;
 	// 0 for never.
 	servingPoll time.Duration
+	// ids issues and checks prediction ids.
+	ids *feedback.Signer
+	// recorder feeds predictions to their version's monitor; nil when
+	// monitoring is off.
+	recorder *recorder
+	// liveCache keeps live performance figures for a short while, so that
+	// scrapes do not query the database each time.
+	liveCache liveCache
 
 	// bgMu guards bgCtx and bgStopped: background work (following the
 	// serving version, filling caches) starts only between Start and Wait,
@@ -227,6 +252,14 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{log: cfg.Logger, started: time.Now(), metrics: newMetrics(),
 		registry: cfg.Registry, modelName: cfg.ModelName, versions: newVersionCache(versionCacheSize),
 		storedCacheItems: cfg.StoredCacheItems, servingPoll: cfg.ServingPollInterval}
+
+	if s.ids, err = newSigner(cfg); err != nil {
+		return nil, err
+	}
+	if !cfg.DisableMonitoring {
+		s.recorder = newRecorder()
+	}
+	s.metrics.registry.MustRegister(monitoringCollector{s})
 
 	if cfg.Registry != nil {
 		s.batch = batch.NewRunner(cfg.Registry.Store(), s.loadClassifier, cfg.Logger, batchObserver{s.metrics}, cfg.BatchWorkers, cfg.ReplicaID)
@@ -285,6 +318,13 @@ func (s *Server) SetServing(m *Serving) {
 func (s *Server) Start(ctx context.Context) error {
 	s.bgMu.Lock()
 	s.bgCtx = ctx
+	if s.recorder != nil {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.recorder.run(ctx)
+		}()
+	}
 	if s.registry != nil && s.servingPoll > 0 {
 		s.bg.Add(1)
 		go func() {

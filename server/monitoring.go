@@ -1,0 +1,151 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"sync/atomic"
+
+	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/monitor"
+)
+
+// This file keeps the online statistics of each loaded version: a
+// monitor.Monitor per version (versionMonitor, made when the version is
+// loaded, dropped with it), fed off the request path by a recorder.
+
+// monitorConfig is the window and tests of every version's monitor
+// (monitor's defaults: the last 1,000 predictions of the last hour,
+// significance 0.05, OOV margin 0.1, 50 predictions before a test may
+// flag drift).
+var monitorConfig = monitor.Config{}
+
+// signalSource is a predictor that tells monitoring about a prediction
+// (*model.Classifier is one).
+type signalSource interface {
+	Signals(p model.Prediction) (confidence, margin float64, fallback bool)
+	TextStats(text string) model.TextStats
+}
+
+// versionMonitor is the online statistics of one loaded version.
+type versionMonitor struct {
+	mon *monitor.Monitor
+	// hasBaseline is false for artifacts made before baselines existed:
+	// the monitor then summarises the window but tests nothing.
+	hasBaseline bool
+	source      signalSource // nil when the predictor cannot tell (a test's fake)
+}
+
+// newVersionMonitor returns the monitor of a version whose predictor is p
+// and whose artifact's baseline is b (nil when it has none).
+func newVersionMonitor(p Predictor, b *model.Baseline) *versionMonitor {
+	tags := slices.Clone(p.Classes())
+	if !slices.Contains(tags, model.OtherTag) {
+		tags = append(tags, model.OtherTag) // the fallback's tag
+	}
+	vm := &versionMonitor{hasBaseline: b != nil}
+	vm.source, _ = p.(signalSource)
+	mon, err := monitor.New(tags, referenceOf(b), monitorConfig)
+	if err != nil {
+		return nil // classes the monitor cannot count (none, or repeated): no monitoring
+	}
+	vm.mon = mon
+	return vm
+}
+
+// referenceOf turns an artifact's baseline into the monitor's reference;
+// nil for nil.
+func referenceOf(b *model.Baseline) *monitor.Reference {
+	if b == nil {
+		return nil
+	}
+	ref := &monitor.Reference{
+		Confidence: b.Confidence, Margin: b.Margin, Tokens: b.Tokens, OOVRate: b.OOVRate,
+		EmptyRate: b.EmptyRate(), FallbackRate: b.FallbackRate(),
+	}
+	tags := make([]string, 0, len(b.TagCounts))
+	for t := range b.TagCounts {
+		tags = append(tags, t)
+	}
+	slices.Sort(tags)
+	for _, t := range tags {
+		ref.Tags = append(ref.Tags, t)
+		ref.TagCounts = append(ref.TagCounts, b.TagCounts[t])
+	}
+	return ref
+}
+
+// observe records the predictions preds of texts.
+func (vm *versionMonitor) observe(texts []string, preds []model.Prediction) {
+	obs := make([]monitor.Observation, len(preds))
+	for i, p := range preds {
+		o := monitor.Observation{Tag: p.Tag}
+		if vm.source != nil {
+			o.Confidence, o.Margin, o.Fallback = vm.source.Signals(p)
+			st := vm.source.TextStats(texts[i])
+			o.Tokens, o.OOVRate, o.Empty = st.Tokens, st.OOVRate(), st.Features == 0
+		} else {
+			for _, v := range p.Probabilities {
+				o.Confidence = max(o.Confidence, v)
+			}
+		}
+		obs[i] = o
+	}
+	vm.mon.Observe(obs...)
+}
+
+// Bounds of the recorder's queue: requests, and texts in them, waiting to
+// be observed.
+const (
+	recorderQueue = 1024
+	recorderTexts = 4096
+)
+
+// recorder hands predictions to their version's monitor off the request
+// path: record never waits; when the queue is full it drops the
+// predictions and counts them.
+type recorder struct {
+	queue   chan recorded
+	pending atomic.Int64 // texts in the queue
+	dropped atomic.Uint64
+}
+
+type recorded struct {
+	vm    *versionMonitor
+	texts []string
+	preds []model.Prediction
+}
+
+func newRecorder() *recorder { return &recorder{queue: make(chan recorded, recorderQueue)} }
+
+// record queues preds of texts for vm; the caller must not change them
+// afterwards.
+func (r *recorder) record(vm *versionMonitor, texts []string, preds []model.Prediction) {
+	if vm == nil || vm.mon == nil {
+		return
+	}
+	n := int64(len(preds))
+	if r.pending.Add(n) > recorderTexts {
+		r.pending.Add(-n)
+		r.dropped.Add(uint64(n))
+		return
+	}
+	select {
+	case r.queue <- recorded{vm: vm, texts: texts, preds: preds}:
+	default:
+		r.pending.Add(-n)
+		r.dropped.Add(uint64(n))
+	}
+}
+
+// run observes what record queues until ctx is done.
+func (r *recorder) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case rec := <-r.queue:
+			rec.vm.observe(rec.texts, rec.preds)
+			r.pending.Add(-int64(len(rec.preds)))
+		}
+	}
+}
