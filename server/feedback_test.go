@@ -344,20 +344,20 @@ func TestFeedbackBadInput(t *testing.T) {
 	}
 
 	items := []gen.FeedbackItem{
-		{PredictionId: preds[0].PredictionId, Tag: "natural-language-processing"}, // 0
-		{PredictionId: preds[0].PredictionId, Tag: "mlops"},                       // 1: duplicate in the request
-		{PredictionId: string(forged), Tag: "mlops"},                              // 2
-		{PredictionId: "not-a-prediction-id", Tag: "mlops"},                       // 3
-		{PredictionId: other.Issue(claims), Tag: "mlops"},                         // 4: another server's key
-		{PredictionId: sign(func(c *feedback.Claims) { c.Time = time.Now().Add(-31 * 24 * time.Hour) }), Tag: "mlops"},     // 5
-		{PredictionId: sign(func(c *feedback.Claims) { c.Version = 9 }), Tag: "mlops"},                                    // 6
-		{PredictionId: sign(func(c *feedback.Claims) { c.Checksum = [4]byte{1, 2, 3, 4} }), Tag: "mlops"},                 // 7: version 1 re-uploaded
-		{PredictionId: sign(func(c *feedback.Claims) { c.Tag = 40 }), Tag: "mlops"},                                       // 8
-		{PredictionId: preds[1].PredictionId, Tag: "robotics"},                                                            // 9
-		{PredictionId: preds[2].PredictionId, Tag: "mlops"},                                                               // 10
-		{PredictionId: named[0].PredictionId, Tag: "natural-language-processing"},                                         // 11
-		{PredictionId: sign(func(c *feedback.Claims) { c.Time = time.Now().Add(-29 * 24 * time.Hour) }), Tag: "other"},    // 12
-		{PredictionId: sign(func(c *feedback.Claims) { c.Tag = 4; c.Nonce = 100 }), Tag: "other"},                         // 13: "other" is a class here
+		{PredictionId: preds[0].PredictionId, Tag: "natural-language-processing"},                                      // 0
+		{PredictionId: preds[0].PredictionId, Tag: "mlops"},                                                            // 1: duplicate in the request
+		{PredictionId: string(forged), Tag: "mlops"},                                                                   // 2
+		{PredictionId: "not-a-prediction-id", Tag: "mlops"},                                                            // 3
+		{PredictionId: other.Issue(claims), Tag: "mlops"},                                                              // 4: another server's key
+		{PredictionId: sign(func(c *feedback.Claims) { c.Time = time.Now().Add(-31 * 24 * time.Hour) }), Tag: "mlops"}, // 5
+		{PredictionId: sign(func(c *feedback.Claims) { c.Version = 9 }), Tag: "mlops"},                                 // 6
+		{PredictionId: sign(func(c *feedback.Claims) { c.Checksum = [4]byte{1, 2, 3, 4} }), Tag: "mlops"},              // 7: version 1 re-uploaded
+		{PredictionId: sign(func(c *feedback.Claims) { c.Tag = 40 }), Tag: "mlops"},                                    // 8
+		{PredictionId: preds[1].PredictionId, Tag: "robotics"},                                                         // 9
+		{PredictionId: preds[2].PredictionId, Tag: "mlops"},                                                            // 10
+		{PredictionId: named[0].PredictionId, Tag: "natural-language-processing"},                                      // 11
+		{PredictionId: sign(func(c *feedback.Claims) { c.Time = time.Now().Add(-29 * 24 * time.Hour) }), Tag: "other"}, // 12
+		{PredictionId: sign(func(c *feedback.Claims) { c.Tag = 4; c.Nonce = 100 }), Tag: "other"},                      // 13: "other" is a class here
 	}
 	got := s.sendFeedback(t, items)
 	want := []gen.FeedbackStatus{
