@@ -205,6 +205,27 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for OipContentEncoding.
+const (
+	OipContentEncodingDeflate  OipContentEncoding = "deflate"
+	OipContentEncodingGzip     OipContentEncoding = "gzip"
+	OipContentEncodingIdentity OipContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipContentEncoding enum.
+func (e OipContentEncoding) Valid() bool {
+	switch e {
+	case OipContentEncodingDeflate:
+		return true
+	case OipContentEncodingGzip:
+		return true
+	case OipContentEncodingIdentity:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListBatchJobsParamsStatus.
 const (
 	ListBatchJobsParamsStatusFailed    ListBatchJobsParamsStatus = "failed"
@@ -223,6 +244,48 @@ func (e ListBatchJobsParamsStatus) Valid() bool {
 	case ListBatchJobsParamsStatusRunning:
 		return true
 	case ListBatchJobsParamsStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OipInferParamsContentEncoding.
+const (
+	OipInferParamsContentEncodingDeflate  OipInferParamsContentEncoding = "deflate"
+	OipInferParamsContentEncodingGzip     OipInferParamsContentEncoding = "gzip"
+	OipInferParamsContentEncodingIdentity OipInferParamsContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipInferParamsContentEncoding enum.
+func (e OipInferParamsContentEncoding) Valid() bool {
+	switch e {
+	case OipInferParamsContentEncodingDeflate:
+		return true
+	case OipInferParamsContentEncodingGzip:
+		return true
+	case OipInferParamsContentEncodingIdentity:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for OipVersionInferParamsContentEncoding.
+const (
+	OipVersionInferParamsContentEncodingDeflate  OipVersionInferParamsContentEncoding = "deflate"
+	OipVersionInferParamsContentEncodingGzip     OipVersionInferParamsContentEncoding = "gzip"
+	OipVersionInferParamsContentEncodingIdentity OipVersionInferParamsContentEncoding = "identity"
+)
+
+// Valid indicates whether the value is a known member of the OipVersionInferParamsContentEncoding enum.
+func (e OipVersionInferParamsContentEncoding) Valid() bool {
+	switch e {
+	case OipVersionInferParamsContentEncodingDeflate:
+		return true
+	case OipVersionInferParamsContentEncodingGzip:
+		return true
+	case OipVersionInferParamsContentEncodingIdentity:
 		return true
 	default:
 		return false
@@ -1089,6 +1152,279 @@ type NewUserEnvelope struct {
 	Url string `json:"url"`
 }
 
+// OipConfigTensor A tensor of a Triton model configuration.
+type OipConfigTensor struct {
+	// DataType The tensor's Triton data type.
+	//
+	// Example: TYPE_STRING
+	DataType string `json:"data_type"`
+
+	// Dims The tensor's shape without the batch dimension.
+	//
+	// Example: [1]
+	Dims []int64 `json:"dims"`
+
+	// Name The tensor's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+}
+
+// OipError An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipError struct {
+	// Error What went wrong, for a person.
+	//
+	// Example: model 'nope' is unknown
+	Error string `json:"error"`
+}
+
+// OipInferenceRequest An inference request. Other members (such as `model_name`, which the KServe client sends) are ignored.
+type OipInferenceRequest struct {
+	// Id An id that the response echoes.
+	//
+	// Example: req-42
+	Id *string `json:"id,omitempty"`
+
+	// Inputs The input tensors; tagifai takes one, `text`.
+	Inputs []OipRequestInput `json:"inputs"`
+
+	// Outputs The outputs to return; all of them when absent.
+	Outputs *[]OipRequestOutput `json:"outputs,omitempty"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipInferenceResponse An inference response.
+type OipInferenceResponse struct {
+	// Id The request's id.
+	//
+	// Example: req-42
+	Id *string `json:"id,omitempty"`
+
+	// ModelName The model that answered.
+	//
+	// Example: tagifai
+	ModelName string `json:"model_name"`
+
+	// ModelVersion The version that answered.
+	//
+	// Example: 1
+	ModelVersion *string `json:"model_version,omitempty"`
+
+	// Outputs The outputs.
+	Outputs []OipResponseOutput `json:"outputs"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipLive Liveness.
+type OipLive struct {
+	// Live Always true when the server answers.
+	//
+	// Example: true
+	Live bool `json:"live"`
+}
+
+// OipModelConfig A minimal Triton model configuration.
+type OipModelConfig struct {
+	// Backend The backend that runs the model.
+	//
+	// Example: tagifai
+	Backend string `json:"backend"`
+
+	// Input The inputs, without the batch dimension.
+	Input []OipConfigTensor `json:"input"`
+
+	// MaxBatchSize The most texts one request may carry.
+	//
+	// Example: 1000
+	MaxBatchSize int `json:"max_batch_size"`
+
+	// Name The model's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Output The outputs, without the batch dimension.
+	Output []OipConfigTensor `json:"output"`
+
+	// Platform The framework that runs the model.
+	//
+	// Example: tagifai
+	Platform string `json:"platform"`
+}
+
+// OipModelMetadata A model version's metadata.
+type OipModelMetadata struct {
+	// Inputs The model's inputs.
+	Inputs []OipTensorMetadata `json:"inputs"`
+
+	// Name The model's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Outputs The model's outputs.
+	Outputs []OipTensorMetadata `json:"outputs"`
+
+	// Parameters What tagifai adds to a model's metadata.
+	Parameters *OipModelParameters `json:"parameters,omitempty"`
+
+	// Platform The framework that runs the model.
+	//
+	// Example: tagifai
+	Platform string `json:"platform"`
+
+	// Versions The versions that may be named in the path.
+	//
+	// Example: ["1","2"]
+	Versions *[]string `json:"versions,omitempty"`
+}
+
+// OipModelParameters What tagifai adds to a model's metadata.
+type OipModelParameters struct {
+	// Labels The classes, in the column order of `probabilities`.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Version The version this metadata describes.
+	//
+	// Example: 1
+	Version string `json:"version"`
+}
+
+// OipParameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+//
+// Example: {"binary_data_output":true}
+type OipParameters map[string]interface{}
+
+// OipReady Readiness of the server or of a model.
+type OipReady struct {
+	// Name The model's name, for a model's readiness.
+	//
+	// Example: tagifai
+	Name *string `json:"name,omitempty"`
+
+	// Ready True; a server or model that is not ready answers 503.
+	//
+	// Example: true
+	Ready bool `json:"ready"`
+}
+
+// OipRequestInput An input tensor.
+type OipRequestInput struct {
+	// Data The elements, flat or nested in row-major order; absent when `parameters.binary_data_size` says they follow the JSON header.
+	//
+	// Example: ["Object detection with CNNs."]
+	Data interface{} `json:"data,omitempty"`
+
+	// Datatype The tensor's data type; `text` is BYTES.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The input's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [1]
+	Shape []int64 `json:"shape"`
+}
+
+// OipRequestOutput An output to return.
+type OipRequestOutput struct {
+	// Name The output's name.
+	//
+	// Example: probabilities
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+}
+
+// OipResponseOutput An output tensor.
+type OipResponseOutput struct {
+	// Data The elements in row-major order; absent when the output is binary.
+	//
+	// Example: ["computer-vision"]
+	Data *[]interface{} `json:"data,omitempty"`
+
+	// Datatype The tensor's data type.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The output's name, as requested.
+	//
+	// Example: tag
+	Name string `json:"name"`
+
+	// Parameters Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+	//
+	// Example: {"binary_data_output":true}
+	Parameters *OipParameters `json:"parameters,omitempty"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [1]
+	Shape []int64 `json:"shape"`
+}
+
+// OipServerMetadata The server's metadata.
+type OipServerMetadata struct {
+	// Extensions The protocol extensions the server supports.
+	//
+	// Example: ["binary_tensor_data","classification"]
+	Extensions []string `json:"extensions"`
+
+	// Name The server's name.
+	//
+	// Example: tagifai
+	Name string `json:"name"`
+
+	// Version The server's version (the API's).
+	//
+	// Example: 1.0.0
+	Version string `json:"version"`
+}
+
+// OipTensorMetadata An input or output tensor of the model; -1 is a dimension of any size.
+type OipTensorMetadata struct {
+	// Datatype The tensor's data type.
+	//
+	// Example: BYTES
+	Datatype string `json:"datatype"`
+
+	// Name The tensor's name.
+	//
+	// Example: text
+	Name string `json:"name"`
+
+	// Shape The tensor's shape.
+	//
+	// Example: [-1]
+	Shape []int64 `json:"shape"`
+}
+
 // Performance The performance report. With a filter, only that part is present.
 type Performance struct {
 	// Class Metrics of each class, by class name.
@@ -1766,6 +2102,15 @@ type JobID = string
 // ModelName defines model for ModelName.
 type ModelName = string
 
+// OipContentEncoding defines model for OipContentEncoding.
+type OipContentEncoding string
+
+// OipHeaderLength defines model for OipHeaderLength.
+type OipHeaderLength = int64
+
+// OipVersion defines model for OipVersion.
+type OipVersion = string
+
 // Version defines model for Version.
 type Version = int
 
@@ -1789,6 +2134,51 @@ type NotFound = ErrorEnvelope
 
 // NotReady An error's envelope.
 type NotReady = ErrorEnvelope
+
+// OipBadRequest An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipBadRequest = OipError
+
+// OipForbidden An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipForbidden = OipError
+
+// OipInternalError An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipInternalError = OipError
+
+// OipMethodNotAllowed An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipMethodNotAllowed = OipError
+
+// OipNotFound An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipNotFound = OipError
+
+// OipNotReady An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipNotReady = OipError
+
+// OipPayloadTooLarge An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipPayloadTooLarge = OipError
+
+// OipUnauthorized An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipUnauthorized = OipError
+
+// OipUnsupportedMediaType An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+// the API, `/v2` answers in the protocol's shape, without the envelope, because
+// its clients (tritonclient, the KServe client) read `error` from the body.
+type OipUnsupportedMediaType = OipError
 
 // PayloadTooLarge An error's envelope.
 type PayloadTooLarge = ErrorEnvelope
@@ -1841,6 +2231,34 @@ type GetPerformanceParams struct {
 	Filter *PerformanceFilter `form:"filter,omitempty" json:"filter,omitempty"`
 }
 
+// OipInferParams defines parameters for OipInfer.
+type OipInferParams struct {
+	// InferenceHeaderContentLength Binary tensor data extension: the length in bytes of the JSON header that
+	// starts the body; the raw tensors follow it. 0 means the whole body is the
+	// one element of the input `text`.
+	InferenceHeaderContentLength *OipHeaderLength `json:"Inference-Header-Content-Length,omitempty"`
+
+	// ContentEncoding How the body is compressed; the body limit applies to the decompressed bytes.
+	ContentEncoding *OipInferParamsContentEncoding `json:"Content-Encoding,omitempty"`
+}
+
+// OipInferParamsContentEncoding defines parameters for OipInfer.
+type OipInferParamsContentEncoding string
+
+// OipVersionInferParams defines parameters for OipVersionInfer.
+type OipVersionInferParams struct {
+	// InferenceHeaderContentLength Binary tensor data extension: the length in bytes of the JSON header that
+	// starts the body; the raw tensors follow it. 0 means the whole body is the
+	// one element of the input `text`.
+	InferenceHeaderContentLength *OipHeaderLength `json:"Inference-Header-Content-Length,omitempty"`
+
+	// ContentEncoding How the body is compressed; the body limit applies to the decompressed bytes.
+	ContentEncoding *OipVersionInferParamsContentEncoding `json:"Content-Encoding,omitempty"`
+}
+
+// OipVersionInferParamsContentEncoding defines parameters for OipVersionInfer.
+type OipVersionInferParamsContentEncoding string
+
 // CreateBatchJobJSONRequestBody defines body for CreateBatchJob for application/json ContentType.
 type CreateBatchJobJSONRequestBody = BatchJobRequest
 
@@ -1858,6 +2276,12 @@ type PredictJSONRequestBody = PredictRequest
 
 // CreateUserJSONRequestBody defines body for CreateUser for application/json ContentType.
 type CreateUserJSONRequestBody = CreateUserRequest
+
+// OipInferJSONRequestBody defines body for OipInfer for application/json ContentType.
+type OipInferJSONRequestBody = OipInferenceRequest
+
+// OipVersionInferJSONRequestBody defines body for OipVersionInfer for application/json ContentType.
+type OipVersionInferJSONRequestBody = OipInferenceRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -2327,6 +2751,153 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 	RevokeUser(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	//
+	// The server's name, version and the protocol extensions it supports
+	// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+	// it answers errors as `{"error": "..."}`, not in the envelope.
+	//
+	// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+	OipServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerLive Server liveness (Open Inference Protocol)
+	//
+	// The process answers HTTP, with or without a model.
+	//
+	// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+	OipServerLive(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipServerReady Server readiness (Open Inference Protocol)
+	//
+	// A model is loaded and the registry's database answers, as for
+	// `GET /health/ready`; 503 otherwise.
+	//
+	// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+	OipServerReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	//
+	// The model's input and output tensors, the versions that may be named in
+	// the path, and in `parameters` the class labels (the column order of
+	// `probabilities`) and the serving version, which answers requests
+	// without a version.
+	//
+	// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+	OipModelMetadata(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelConfig Model configuration (Triton)
+	//
+	// A minimal Triton model configuration, which tools such as perf_analyzer
+	// read before they send requests: batches of up to 1000 texts, one string
+	// per batch element.
+	//
+	// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+	OipModelConfig(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipInferWithBody Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithBody(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipInfer Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInfer(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelReady Model readiness (Open Inference Protocol)
+	//
+	// The model has a serving version loaded; 503 while it has not.
+	//
+	// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+	OipModelReady(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	//
+	// Like `GET /v2/models/{model-name}`, for a version named in the path.
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+	OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionConfig Model version configuration (Triton)
+	//
+	// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+	OipModelVersionConfig(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipVersionInferWithBody Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithBody(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInfer(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	//
+	// The version can answer requests (loading it if it is not loaded yet).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+	OipModelVersionReady(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // HealthCheck Health check
@@ -3044,6 +3615,283 @@ func (c *Client) CreateUser(ctx context.Context, body CreateUserJSONRequestBody,
 // Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 func (c *Client) RevokeUser(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRevokeUserRequest(c.Server, userName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerMetadata Server metadata (Open Inference Protocol)
+//
+// The server's name, version and the protocol extensions it supports
+// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+// it answers errors as `{"error": "..."}`, not in the envelope.
+//
+// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+func (c *Client) OipServerMetadata(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerMetadataRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerLive Server liveness (Open Inference Protocol)
+//
+// The process answers HTTP, with or without a model.
+//
+// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+func (c *Client) OipServerLive(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerLiveRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipServerReady Server readiness (Open Inference Protocol)
+//
+// A model is loaded and the registry's database answers, as for
+// `GET /health/ready`; 503 otherwise.
+//
+// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+func (c *Client) OipServerReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipServerReadyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelMetadata Model metadata (Open Inference Protocol)
+//
+// The model's input and output tensors, the versions that may be named in
+// the path, and in `parameters` the class labels (the column order of
+// `probabilities`) and the serving version, which answers requests
+// without a version.
+//
+// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+func (c *Client) OipModelMetadata(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelMetadataRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelConfig Model configuration (Triton)
+//
+// A minimal Triton model configuration, which tools such as perf_analyzer
+// read before they send requests: batches of up to 1000 texts, one string
+// per batch element.
+//
+// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+func (c *Client) OipModelConfig(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelConfigRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipInferWithBody Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *Client) OipInferWithBody(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipInferRequestWithBody(c.Server, modelName, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipInfer Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *Client) OipInfer(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipInferRequest(c.Server, modelName, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelReady Model readiness (Open Inference Protocol)
+//
+// The model has a serving version loaded; 503 while it has not.
+//
+// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+func (c *Client) OipModelReady(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelReadyRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+//
+// Like `GET /v2/models/{model-name}`, for a version named in the path.
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+func (c *Client) OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionMetadataRequest(c.Server, modelName, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionConfig Model version configuration (Triton)
+//
+// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+func (c *Client) OipModelVersionConfig(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionConfigRequest(c.Server, modelName, version)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipVersionInferWithBody Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *Client) OipVersionInferWithBody(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipVersionInferRequestWithBody(c.Server, modelName, version, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipVersionInfer Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *Client) OipVersionInfer(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipVersionInferRequest(c.Server, modelName, version, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OipModelVersionReady Model version readiness (Open Inference Protocol)
+//
+// The version can answer requests (loading it if it is not loaded yet).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+func (c *Client) OipModelVersionReady(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOipModelVersionReadyRequest(c.Server, modelName, version)
 	if err != nil {
 		return nil, err
 	}
@@ -4138,6 +4986,465 @@ func NewRevokeUserRequest(server string, userName string) (*http.Request, error)
 	return req, nil
 }
 
+// NewOipServerMetadataRequest constructs an http.Request for the OipServerMetadata method
+func NewOipServerMetadataRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipServerLiveRequest constructs an http.Request for the OipServerLive method
+func NewOipServerLiveRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/health/live")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipServerReadyRequest constructs an http.Request for the OipServerReady method
+func NewOipServerReadyRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/health/ready")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelMetadataRequest constructs an http.Request for the OipModelMetadata method
+func NewOipModelMetadataRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelConfigRequest constructs an http.Request for the OipModelConfig method
+func NewOipModelConfigRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/config", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipInferRequest calls the generic OipInfer builder with application/json body
+func NewOipInferRequest(server string, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOipInferRequestWithBody(server, modelName, params, "application/json", bodyReader)
+}
+
+// NewOipInferRequestWithBody constructs an http.Request for the OipInfer method, with any body, and a specified content type
+func NewOipInferRequestWithBody(server string, modelName ModelName, params *OipInferParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/infer", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.InferenceHeaderContentLength != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Inference-Header-Content-Length", *params.InferenceHeaderContentLength, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Inference-Header-Content-Length", headerParam0)
+		}
+
+		if params.ContentEncoding != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Content-Encoding", *params.ContentEncoding, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Content-Encoding", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewOipModelReadyRequest constructs an http.Request for the OipModelReady method
+func NewOipModelReadyRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/ready", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionMetadataRequest constructs an http.Request for the OipModelVersionMetadata method
+func NewOipModelVersionMetadataRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionConfigRequest constructs an http.Request for the OipModelVersionConfig method
+func NewOipModelVersionConfigRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/config", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOipVersionInferRequest calls the generic OipVersionInfer builder with application/json body
+func NewOipVersionInferRequest(server string, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewOipVersionInferRequestWithBody(server, modelName, version, params, "application/json", bodyReader)
+}
+
+// NewOipVersionInferRequestWithBody constructs an http.Request for the OipVersionInfer method, with any body, and a specified content type
+func NewOipVersionInferRequestWithBody(server string, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/infer", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.InferenceHeaderContentLength != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Inference-Header-Content-Length", *params.InferenceHeaderContentLength, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Inference-Header-Content-Length", headerParam0)
+		}
+
+		if params.ContentEncoding != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Content-Encoding", *params.ContentEncoding, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Content-Encoding", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewOipModelVersionReadyRequest constructs an http.Request for the OipModelVersionReady method
+func NewOipModelVersionReadyRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v2/models/%s/versions/%s/ready", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -4616,6 +5923,171 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /users/{user-name} (the `RevokeUser` operationId).
 	RevokeUserWithResponse(ctx context.Context, userName string, reqEditors ...RequestEditorFn) (*RevokeUserResponse, error)
+
+	// OipServerMetadataWithResponse Server metadata (Open Inference Protocol)
+	//
+	// The server's name, version and the protocol extensions it supports
+	// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+	// it answers errors as `{"error": "..."}`, not in the envelope.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+	OipServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerMetadataResponse, error)
+
+	// OipServerLiveWithResponse Server liveness (Open Inference Protocol)
+	//
+	// The process answers HTTP, with or without a model.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+	OipServerLiveWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerLiveResponse, error)
+
+	// OipServerReadyWithResponse Server readiness (Open Inference Protocol)
+	//
+	// A model is loaded and the registry's database answers, as for
+	// `GET /health/ready`; 503 otherwise.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+	OipServerReadyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerReadyResponse, error)
+
+	// OipModelMetadataWithResponse Model metadata (Open Inference Protocol)
+	//
+	// The model's input and output tensors, the versions that may be named in
+	// the path, and in `parameters` the class labels (the column order of
+	// `probabilities`) and the serving version, which answers requests
+	// without a version.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+	OipModelMetadataWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error)
+
+	// OipModelConfigWithResponse Model configuration (Triton)
+	//
+	// A minimal Triton model configuration, which tools such as perf_analyzer
+	// read before they send requests: batches of up to 1000 texts, one string
+	// per batch element.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+	OipModelConfigWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error)
+
+	// OipInferWithBodyWithResponse Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithBodyWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
+
+	// OipInferWithResponse Inference (Open Inference Protocol)
+	//
+	// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+	// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+	// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+	// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+	// and `probabilities`. Without `outputs`, all three are returned. An output
+	// requested with the parameter `classification: k` answers the top k classes
+	// as `"score:index:label"` strings, shape `[n, k]`.
+	//
+	// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+	// the body is a JSON header of N bytes followed by raw tensors (an input
+	// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+	// little-endian length and the bytes). With N = 0 the whole body is the one
+	// element of `text`. Outputs come back as binary when the request
+	// parameter `binary_data_output` or the output's `binary_data` is true; the
+	// response then carries the same header. As with Triton, that header, not
+	// the Content-Type, decides how the body is read (tritonclient sends no
+	// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+	// Bodies may be compressed
+	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+	// decompression. The request parameter `timeout` (microseconds) bounds
+	// the time the server spends on the request.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+	OipInferWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
+
+	// OipModelReadyWithResponse Model readiness (Open Inference Protocol)
+	//
+	// The model has a serving version loaded; 503 while it has not.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+	OipModelReadyWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error)
+
+	// OipModelVersionMetadataWithResponse Model version metadata (Open Inference Protocol)
+	//
+	// Like `GET /v2/models/{model-name}`, for a version named in the path.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+	OipModelVersionMetadataWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error)
+
+	// OipModelVersionConfigWithResponse Model version configuration (Triton)
+	//
+	// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+	OipModelVersionConfigWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error)
+
+	// OipVersionInferWithBodyWithResponse Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithBodyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
+
+	// OipVersionInferWithResponse Inference with a given version (Open Inference Protocol)
+	//
+	// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+	OipVersionInferWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
+
+	// OipModelVersionReadyWithResponse Model version readiness (Open Inference Protocol)
+	//
+	// The version can answer requests (loading it if it is not loaded yet).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+	OipModelVersionReadyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error)
 }
 
 // HealthCheckResponse405Headers the declared response headers of an HTTP 405 response for HealthCheck
@@ -7153,6 +8625,947 @@ func (r RevokeUserResponse) ContentType() string {
 	return ""
 }
 
+// OipServerMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipServerMetadata
+type OipServerMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipServerMetadata
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerMetadataResponse) GetJSON200() *OipServerMetadata {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipServerLiveResponse405Headers the declared response headers of an HTTP 405 response for OipServerLive
+type OipServerLiveResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerLiveResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipLive
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerLiveResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerLiveResponse) GetJSON200() *OipLive {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerLiveResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerLiveResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerLiveResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerLiveResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerLiveResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerLiveResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipServerReadyResponse405Headers the declared response headers of an HTTP 405 response for OipServerReady
+type OipServerReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipServerReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipServerReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipServerReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipServerReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipServerReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipServerReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipServerReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipServerReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipServerReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipServerReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipModelMetadata
+type OipModelMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelMetadata
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelMetadataResponse) GetJSON200() *OipModelMetadata {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelMetadataResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelMetadataResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelMetadataResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelConfigResponse405Headers the declared response headers of an HTTP 405 response for OipModelConfig
+type OipModelConfigResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelConfigResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelConfig
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelConfigResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelConfigResponse) GetJSON200() *OipModelConfig {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelConfigResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelConfigResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelConfigResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelConfigResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelConfigResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelConfigResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelConfigResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelConfigResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipInferResponse200Headers the declared response headers of an HTTP 200 response for OipInfer
+type OipInferResponse200Headers struct {
+	InferenceHeaderContentLength *int
+}
+
+// OipInferResponse401Headers the declared response headers of an HTTP 401 response for OipInfer
+type OipInferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// OipInferResponse405Headers the declared response headers of an HTTP 405 response for OipInfer
+type OipInferResponse405Headers struct {
+	Allow *string
+}
+
+type OipInferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipInferenceResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *OipUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *OipForbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *OipPayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *OipUnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *OipInferResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *OipInferResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipInferResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipInferResponse) GetJSON200() *OipInferenceResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipInferResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OipInferResponse) GetJSON401() *OipUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OipInferResponse) GetJSON403() *OipForbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipInferResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipInferResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OipInferResponse) GetJSON413() *OipPayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r OipInferResponse) GetJSON415() *OipUnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipInferResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipInferResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipInferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipInferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipInferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipInferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelReadyResponse405Headers the declared response headers of an HTTP 405 response for OipModelReady
+type OipModelReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelReadyResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelReadyResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionMetadataResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionMetadata
+type OipModelVersionMetadataResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionMetadataResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelMetadata
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionMetadataResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON200() *OipModelMetadata {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionMetadataResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionMetadataResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionMetadataResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionMetadataResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionMetadataResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionConfigResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionConfig
+type OipModelVersionConfigResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionConfigResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipModelConfig
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionConfigResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON200() *OipModelConfig {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionConfigResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionConfigResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionConfigResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionConfigResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipVersionInferResponse200Headers the declared response headers of an HTTP 200 response for OipVersionInfer
+type OipVersionInferResponse200Headers struct {
+	InferenceHeaderContentLength *int
+}
+
+// OipVersionInferResponse401Headers the declared response headers of an HTTP 401 response for OipVersionInfer
+type OipVersionInferResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// OipVersionInferResponse405Headers the declared response headers of an HTTP 405 response for OipVersionInfer
+type OipVersionInferResponse405Headers struct {
+	Allow *string
+}
+
+type OipVersionInferResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipInferenceResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *OipUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *OipForbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *OipPayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *OipUnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *OipVersionInferResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *OipVersionInferResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipVersionInferResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipVersionInferResponse) GetJSON200() *OipInferenceResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipVersionInferResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OipVersionInferResponse) GetJSON401() *OipUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OipVersionInferResponse) GetJSON403() *OipForbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipVersionInferResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipVersionInferResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r OipVersionInferResponse) GetJSON413() *OipPayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r OipVersionInferResponse) GetJSON415() *OipUnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipVersionInferResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipVersionInferResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipVersionInferResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipVersionInferResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipVersionInferResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipVersionInferResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OipModelVersionReadyResponse405Headers the declared response headers of an HTTP 405 response for OipModelVersionReady
+type OipModelVersionReadyResponse405Headers struct {
+	Allow *string
+}
+
+type OipModelVersionReadyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OipReady
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *OipBadRequest
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *OipNotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *OipMethodNotAllowed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *OipInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *OipNotReady
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *OipModelVersionReadyResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON200() *OipReady {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON400() *OipBadRequest {
+	return r.JSON400
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON404() *OipNotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON405() *OipMethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON500() *OipInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OipModelVersionReadyResponse) GetJSON503() *OipNotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OipModelVersionReadyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OipModelVersionReadyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OipModelVersionReadyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OipModelVersionReadyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // HealthCheckWithResponse Health check
 //
 // Reports that the server is up and which model it serves. Answers 503 until a
@@ -7784,6 +10197,249 @@ func (c *ClientWithResponses) RevokeUserWithResponse(ctx context.Context, userNa
 		return nil, err
 	}
 	return ParseRevokeUserResponse(rsp)
+}
+
+// OipServerMetadataWithResponse Server metadata (Open Inference Protocol)
+//
+// The server's name, version and the protocol extensions it supports
+// (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+// it answers errors as `{"error": "..."}`, not in the envelope.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2 (the `OipServerMetadata` operationId).
+func (c *ClientWithResponses) OipServerMetadataWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerMetadataResponse, error) {
+	rsp, err := c.OipServerMetadata(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerMetadataResponse(rsp)
+}
+
+// OipServerLiveWithResponse Server liveness (Open Inference Protocol)
+//
+// The process answers HTTP, with or without a model.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/health/live (the `OipServerLive` operationId).
+func (c *ClientWithResponses) OipServerLiveWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerLiveResponse, error) {
+	rsp, err := c.OipServerLive(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerLiveResponse(rsp)
+}
+
+// OipServerReadyWithResponse Server readiness (Open Inference Protocol)
+//
+// A model is loaded and the registry's database answers, as for
+// `GET /health/ready`; 503 otherwise.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/health/ready (the `OipServerReady` operationId).
+func (c *ClientWithResponses) OipServerReadyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*OipServerReadyResponse, error) {
+	rsp, err := c.OipServerReady(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipServerReadyResponse(rsp)
+}
+
+// OipModelMetadataWithResponse Model metadata (Open Inference Protocol)
+//
+// The model's input and output tensors, the versions that may be named in
+// the path, and in `parameters` the class labels (the column order of
+// `probabilities`) and the serving version, which answers requests
+// without a version.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
+func (c *ClientWithResponses) OipModelMetadataWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error) {
+	rsp, err := c.OipModelMetadata(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelMetadataResponse(rsp)
+}
+
+// OipModelConfigWithResponse Model configuration (Triton)
+//
+// A minimal Triton model configuration, which tools such as perf_analyzer
+// read before they send requests: batches of up to 1000 texts, one string
+// per batch element.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
+func (c *ClientWithResponses) OipModelConfigWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error) {
+	rsp, err := c.OipModelConfig(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelConfigResponse(rsp)
+}
+
+// OipInferWithBodyWithResponse Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *ClientWithResponses) OipInferWithBodyWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
+	rsp, err := c.OipInferWithBody(ctx, modelName, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipInferResponse(rsp)
+}
+
+// OipInferWithResponse Inference (Open Inference Protocol)
+//
+// Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+// with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+// `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+// `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+// and `probabilities`. Without `outputs`, all three are returned. An output
+// requested with the parameter `classification: k` answers the top k classes
+// as `"score:index:label"` strings, shape `[n, k]`.
+//
+// Binary tensor data: with the header `Inference-Header-Content-Length: N`
+// the body is a JSON header of N bytes followed by raw tensors (an input
+// with `parameters.binary_data_size`; BYTES elements as a 4-byte
+// little-endian length and the bytes). With N = 0 the whole body is the one
+// element of `text`. Outputs come back as binary when the request
+// parameter `binary_data_output` or the output's `binary_data` is true; the
+// response then carries the same header. As with Triton, that header, not
+// the Content-Type, decides how the body is read (tritonclient sends no
+// Content-Type, `curl -d` a form type): JSON without it, binary with it.
+// Bodies may be compressed
+// (`Content-Encoding: gzip` or `deflate`); the limit applies after
+// decompression. The request parameter `timeout` (microseconds) bounds
+// the time the server spends on the request.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
+func (c *ClientWithResponses) OipInferWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
+	rsp, err := c.OipInfer(ctx, modelName, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipInferResponse(rsp)
+}
+
+// OipModelReadyWithResponse Model readiness (Open Inference Protocol)
+//
+// The model has a serving version loaded; 503 while it has not.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
+func (c *ClientWithResponses) OipModelReadyWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error) {
+	rsp, err := c.OipModelReady(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelReadyResponse(rsp)
+}
+
+// OipModelVersionMetadataWithResponse Model version metadata (Open Inference Protocol)
+//
+// Like `GET /v2/models/{model-name}`, for a version named in the path.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
+func (c *ClientWithResponses) OipModelVersionMetadataWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error) {
+	rsp, err := c.OipModelVersionMetadata(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionMetadataResponse(rsp)
+}
+
+// OipModelVersionConfigWithResponse Model version configuration (Triton)
+//
+// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
+func (c *ClientWithResponses) OipModelVersionConfigWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error) {
+	rsp, err := c.OipModelVersionConfig(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionConfigResponse(rsp)
+}
+
+// OipVersionInferWithBodyWithResponse Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *ClientWithResponses) OipVersionInferWithBodyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
+	rsp, err := c.OipVersionInferWithBody(ctx, modelName, version, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipVersionInferResponse(rsp)
+}
+
+// OipVersionInferWithResponse Inference with a given version (Open Inference Protocol)
+//
+// Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
+func (c *ClientWithResponses) OipVersionInferWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
+	rsp, err := c.OipVersionInfer(ctx, modelName, version, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipVersionInferResponse(rsp)
+}
+
+// OipModelVersionReadyWithResponse Model version readiness (Open Inference Protocol)
+//
+// The version can answer requests (loading it if it is not loaded yet).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
+func (c *ClientWithResponses) OipModelVersionReadyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error) {
+	rsp, err := c.OipModelVersionReady(ctx, modelName, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOipModelVersionReadyResponse(rsp)
 }
 
 // ParseHealthCheckResponse parses an HTTP response from a HealthCheckWithResponse call
@@ -10141,6 +12797,866 @@ func ParseRevokeUserResponse(rsp *http.Response) (*RevokeUserResponse, error) {
 	return response, nil
 }
 
+// ParseOipServerMetadataResponse parses an HTTP response from a OipServerMetadataWithResponse call
+func ParseOipServerMetadataResponse(rsp *http.Response) (*OipServerMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipServerMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipServerLiveResponse parses an HTTP response from a OipServerLiveWithResponse call
+func ParseOipServerLiveResponse(rsp *http.Response) (*OipServerLiveResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerLiveResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipLive
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerLiveResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipServerReadyResponse parses an HTTP response from a OipServerReadyWithResponse call
+func ParseOipServerReadyResponse(rsp *http.Response) (*OipServerReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipServerReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipServerReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelMetadataResponse parses an HTTP response from a OipModelMetadataWithResponse call
+func ParseOipModelMetadataResponse(rsp *http.Response) (*OipModelMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelConfigResponse parses an HTTP response from a OipModelConfigWithResponse call
+func ParseOipModelConfigResponse(rsp *http.Response) (*OipModelConfigResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelConfigResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelConfig
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelConfigResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipInferResponse parses an HTTP response from a OipInferWithResponse call
+func ParseOipInferResponse(rsp *http.Response) (*OipInferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipInferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipInferenceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest OipUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest OipForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest OipPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest OipUnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (application/octet-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers OipInferResponse200Headers
+		if values := rsp.Header.Values("Inference-Header-Content-Length"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.InferenceHeaderContentLength = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers OipInferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers OipInferResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelReadyResponse parses an HTTP response from a OipModelReadyWithResponse call
+func ParseOipModelReadyResponse(rsp *http.Response) (*OipModelReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionMetadataResponse parses an HTTP response from a OipModelVersionMetadataWithResponse call
+func ParseOipModelVersionMetadataResponse(rsp *http.Response) (*OipModelVersionMetadataResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionMetadataResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelMetadata
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionMetadataResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionConfigResponse parses an HTTP response from a OipModelVersionConfigWithResponse call
+func ParseOipModelVersionConfigResponse(rsp *http.Response) (*OipModelVersionConfigResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionConfigResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipModelConfig
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionConfigResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipVersionInferResponse parses an HTTP response from a OipVersionInferWithResponse call
+func ParseOipVersionInferResponse(rsp *http.Response) (*OipVersionInferResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipVersionInferResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipInferenceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest OipUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest OipForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest OipPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest OipUnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (application/octet-stream) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers OipVersionInferResponse200Headers
+		if values := rsp.Header.Values("Inference-Header-Content-Length"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.InferenceHeaderContentLength = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers OipVersionInferResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers OipVersionInferResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOipModelVersionReadyResponse parses an HTTP response from a OipModelVersionReadyWithResponse call
+func ParseOipModelVersionReadyResponse(rsp *http.Response) (*OipModelVersionReadyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OipModelVersionReadyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OipReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest OipBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest OipNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest OipMethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest OipInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest OipNotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 405:
+		var headers OipModelVersionReadyResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// HealthCheck Health check
@@ -10224,6 +13740,39 @@ type ServerInterface interface {
 	// RevokeUser Revoke a user
 	// (DELETE /users/{user-name})
 	RevokeUser(ctx echo.Context, userName string) error
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	// (GET /v2)
+	OipServerMetadata(ctx echo.Context) error
+	// OipServerLive Server liveness (Open Inference Protocol)
+	// (GET /v2/health/live)
+	OipServerLive(ctx echo.Context) error
+	// OipServerReady Server readiness (Open Inference Protocol)
+	// (GET /v2/health/ready)
+	OipServerReady(ctx echo.Context) error
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name})
+	OipModelMetadata(ctx echo.Context, modelName ModelName) error
+	// OipModelConfig Model configuration (Triton)
+	// (GET /v2/models/{model-name}/config)
+	OipModelConfig(ctx echo.Context, modelName ModelName) error
+	// OipInfer Inference (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/infer)
+	OipInfer(ctx echo.Context, modelName ModelName, params OipInferParams) error
+	// OipModelReady Model readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/ready)
+	OipModelReady(ctx echo.Context, modelName ModelName) error
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version})
+	OipModelVersionMetadata(ctx echo.Context, modelName ModelName, version OipVersion) error
+	// OipModelVersionConfig Model version configuration (Triton)
+	// (GET /v2/models/{model-name}/versions/{version}/config)
+	OipModelVersionConfig(ctx echo.Context, modelName ModelName, version OipVersion) error
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/versions/{version}/infer)
+	OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version}/ready)
+	OipModelVersionReady(ctx echo.Context, modelName ModelName, version OipVersion) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -10661,6 +14210,263 @@ func (w *ServerInterfaceWrapper) RevokeUser(ctx echo.Context) error {
 	return err
 }
 
+// OipServerMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerMetadata(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerMetadata(ctx)
+	return err
+}
+
+// OipServerLive converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerLive(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerLive(ctx)
+	return err
+}
+
+// OipServerReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipServerReady(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipServerReady(ctx)
+	return err
+}
+
+// OipModelMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelMetadata(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelMetadata(ctx, modelName)
+	return err
+}
+
+// OipModelConfig converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelConfig(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelConfig(ctx, modelName)
+	return err
+}
+
+// OipInfer converts echo context to params.
+func (w *ServerInterfaceWrapper) OipInfer(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params OipInferParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Inference-Header-Content-Length" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Inference-Header-Content-Length")]; found {
+		var InferenceHeaderContentLength OipHeaderLength
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Inference-Header-Content-Length, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", valueList[0], &InferenceHeaderContentLength, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Inference-Header-Content-Length: %s", err))
+		}
+
+		params.InferenceHeaderContentLength = &InferenceHeaderContentLength
+	}
+	// ------------- Optional header parameter "Content-Encoding" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Content-Encoding")]; found {
+		var ContentEncoding OipInferParamsContentEncoding
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Content-Encoding, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", valueList[0], &ContentEncoding, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Content-Encoding: %s", err))
+		}
+
+		params.ContentEncoding = &ContentEncoding
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipInfer(ctx, modelName, params)
+	return err
+}
+
+// OipModelReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelReady(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelReady(ctx, modelName)
+	return err
+}
+
+// OipModelVersionMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionMetadata(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionMetadata(ctx, modelName, version)
+	return err
+}
+
+// OipModelVersionConfig converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionConfig(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionConfig(ctx, modelName, version)
+	return err
+}
+
+// OipVersionInfer converts echo context to params.
+func (w *ServerInterfaceWrapper) OipVersionInfer(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params OipVersionInferParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Inference-Header-Content-Length" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Inference-Header-Content-Length")]; found {
+		var InferenceHeaderContentLength OipHeaderLength
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Inference-Header-Content-Length, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Inference-Header-Content-Length", valueList[0], &InferenceHeaderContentLength, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Inference-Header-Content-Length: %s", err))
+		}
+
+		params.InferenceHeaderContentLength = &InferenceHeaderContentLength
+	}
+	// ------------- Optional header parameter "Content-Encoding" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Content-Encoding")]; found {
+		var ContentEncoding OipVersionInferParamsContentEncoding
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Content-Encoding, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", valueList[0], &ContentEncoding, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Content-Encoding: %s", err))
+		}
+
+		params.ContentEncoding = &ContentEncoding
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipVersionInfer(ctx, modelName, version, params)
+	return err
+}
+
+// OipModelVersionReady converts echo context to params.
+func (w *ServerInterfaceWrapper) OipModelVersionReady(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version OipVersion
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OipModelVersionReady(ctx, modelName, version)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -10735,6 +14541,17 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/users", wrapper.ListUsers, options.OperationMiddlewares["listUsers"]...)
 	router.POST(options.BaseURL+"/users", wrapper.CreateUser, options.OperationMiddlewares["createUser"]...)
 	router.DELETE(options.BaseURL+"/users/:user-name", wrapper.RevokeUser, options.OperationMiddlewares["revokeUser"]...)
+	router.GET(options.BaseURL+"/v2", wrapper.OipServerMetadata, options.OperationMiddlewares["oipServerMetadata"]...)
+	router.GET(options.BaseURL+"/v2/health/live", wrapper.OipServerLive, options.OperationMiddlewares["oipServerLive"]...)
+	router.GET(options.BaseURL+"/v2/health/ready", wrapper.OipServerReady, options.OperationMiddlewares["oipServerReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name", wrapper.OipModelMetadata, options.OperationMiddlewares["oipModelMetadata"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version", wrapper.OipModelVersionMetadata, options.OperationMiddlewares["oipModelVersionMetadata"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/ready", wrapper.OipModelReady, options.OperationMiddlewares["oipModelReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version/ready", wrapper.OipModelVersionReady, options.OperationMiddlewares["oipModelVersionReady"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/config", wrapper.OipModelConfig, options.OperationMiddlewares["oipModelConfig"]...)
+	router.GET(options.BaseURL+"/v2/models/:model-name/versions/:version/config", wrapper.OipModelVersionConfig, options.OperationMiddlewares["oipModelVersionConfig"]...)
+	router.POST(options.BaseURL+"/v2/models/:model-name/infer", wrapper.OipInfer, options.OperationMiddlewares["oipInfer"]...)
+	router.POST(options.BaseURL+"/v2/models/:model-name/versions/:version/infer", wrapper.OipVersionInfer, options.OperationMiddlewares["oipVersionInfer"]...)
 
 }
 
@@ -10758,6 +14575,53 @@ type MethodNotAllowedJSONResponse struct {
 type NotFoundJSONResponse ErrorEnvelope
 
 type NotReadyJSONResponse ErrorEnvelope
+
+type OipBadRequestJSONResponse OipError
+
+type OipForbiddenJSONResponse OipError
+
+type OipInferenceResponseResponseHeaders struct {
+	InferenceHeaderContentLength *int
+}
+type OipInferenceResponseJSONResponse struct {
+	Body OipInferenceResponse
+
+	Headers OipInferenceResponseResponseHeaders
+}
+type OipInferenceResponseApplicationoctetStreamResponse struct {
+	Body io.Reader
+
+	Headers       OipInferenceResponseResponseHeaders
+	ContentLength int64
+}
+
+type OipInternalErrorJSONResponse OipError
+
+type OipMethodNotAllowedResponseHeaders struct {
+	Allow *string
+}
+type OipMethodNotAllowedJSONResponse struct {
+	Body OipError
+
+	Headers OipMethodNotAllowedResponseHeaders
+}
+
+type OipNotFoundJSONResponse OipError
+
+type OipNotReadyJSONResponse OipError
+
+type OipPayloadTooLargeJSONResponse OipError
+
+type OipUnauthorizedResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type OipUnauthorizedJSONResponse struct {
+	Body OipError
+
+	Headers OipUnauthorizedResponseHeaders
+}
+
+type OipUnsupportedMediaTypeJSONResponse OipError
 
 type PayloadTooLargeJSONResponse ErrorEnvelope
 
@@ -13730,6 +17594,1144 @@ func (response RevokeUser500JSONResponse) VisitRevokeUserResponse(w http.Respons
 	return err
 }
 
+type OipServerMetadataRequestObject struct {
+}
+
+type OipServerMetadataResponseObject interface {
+	VisitOipServerMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipServerMetadata200JSONResponse OipServerMetadata
+
+func (response OipServerMetadata200JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerMetadata405JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerMetadata500JSONResponse) VisitOipServerMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLiveRequestObject struct {
+}
+
+type OipServerLiveResponseObject interface {
+	VisitOipServerLiveResponse(w http.ResponseWriter) error
+}
+
+type OipServerLive200JSONResponse OipLive
+
+func (response OipServerLive200JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLive405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerLive405JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerLive500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerLive500JSONResponse) VisitOipServerLiveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReadyRequestObject struct {
+}
+
+type OipServerReadyResponseObject interface {
+	VisitOipServerReadyResponse(w http.ResponseWriter) error
+}
+
+type OipServerReady200JSONResponse OipReady
+
+func (response OipServerReady200JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipServerReady405JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipServerReady500JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipServerReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipServerReady503JSONResponse) VisitOipServerReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadataRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelMetadataResponseObject interface {
+	VisitOipModelMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipModelMetadata200JSONResponse OipModelMetadata
+
+func (response OipModelMetadata200JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelMetadata400JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelMetadata404JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelMetadata405JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelMetadata500JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelMetadata503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelMetadata503JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfigRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelConfigResponseObject interface {
+	VisitOipModelConfigResponse(w http.ResponseWriter) error
+}
+
+type OipModelConfig200JSONResponse OipModelConfig
+
+func (response OipModelConfig200JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelConfig400JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelConfig404JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelConfig405JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelConfig500JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelConfig503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelConfig503JSONResponse) VisitOipModelConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInferRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Params    OipInferParams
+	JSONBody  *OipInferJSONRequestBody
+	Body      io.Reader
+}
+
+type OipInferResponseObject interface {
+	VisitOipInferResponse(w http.ResponseWriter) error
+}
+
+type OipInfer200JSONResponse struct {
+	OipInferenceResponseJSONResponse
+}
+
+func (response OipInfer200JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer200ApplicationoctetStreamResponse struct {
+	OipInferenceResponseApplicationoctetStreamResponse
+}
+
+func (response OipInfer200ApplicationoctetStreamResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type OipInfer400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipInfer400JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer401JSONResponse struct{ OipUnauthorizedJSONResponse }
+
+func (response OipInfer401JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer403JSONResponse struct{ OipForbiddenJSONResponse }
+
+func (response OipInfer403JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipInfer404JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipInfer405JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer413JSONResponse struct{ OipPayloadTooLargeJSONResponse }
+
+func (response OipInfer413JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer415JSONResponse struct {
+	OipUnsupportedMediaTypeJSONResponse
+}
+
+func (response OipInfer415JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipInfer500JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipInfer503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipInfer503JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReadyRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type OipModelReadyResponseObject interface {
+	VisitOipModelReadyResponse(w http.ResponseWriter) error
+}
+
+type OipModelReady200JSONResponse OipReady
+
+func (response OipModelReady200JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelReady400JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelReady404JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelReady405JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelReady500JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelReady503JSONResponse) VisitOipModelReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadataRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionMetadataResponseObject interface {
+	VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionMetadata200JSONResponse OipModelMetadata
+
+func (response OipModelVersionMetadata200JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionMetadata400JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionMetadata404JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionMetadata405JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionMetadata500JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionMetadata503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionMetadata503JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfigRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionConfigResponseObject interface {
+	VisitOipModelVersionConfigResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionConfig200JSONResponse OipModelConfig
+
+func (response OipModelVersionConfig200JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionConfig400JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionConfig404JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionConfig405JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionConfig500JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionConfig503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionConfig503JSONResponse) VisitOipModelVersionConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInferRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+	Params    OipVersionInferParams
+	JSONBody  *OipVersionInferJSONRequestBody
+	Body      io.Reader
+}
+
+type OipVersionInferResponseObject interface {
+	VisitOipVersionInferResponse(w http.ResponseWriter) error
+}
+
+type OipVersionInfer200JSONResponse struct {
+	OipInferenceResponseJSONResponse
+}
+
+func (response OipVersionInfer200JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer200ApplicationoctetStreamResponse struct {
+	OipInferenceResponseApplicationoctetStreamResponse
+}
+
+func (response OipVersionInfer200ApplicationoctetStreamResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.InferenceHeaderContentLength != nil {
+		w.Header().Set("Inference-Header-Content-Length", fmt.Sprint(*response.Headers.InferenceHeaderContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type OipVersionInfer400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipVersionInfer400JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer401JSONResponse struct{ OipUnauthorizedJSONResponse }
+
+func (response OipVersionInfer401JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer403JSONResponse struct{ OipForbiddenJSONResponse }
+
+func (response OipVersionInfer403JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipVersionInfer404JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipVersionInfer405JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer413JSONResponse struct{ OipPayloadTooLargeJSONResponse }
+
+func (response OipVersionInfer413JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer415JSONResponse struct {
+	OipUnsupportedMediaTypeJSONResponse
+}
+
+func (response OipVersionInfer415JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipVersionInfer500JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipVersionInfer503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipVersionInfer503JSONResponse) VisitOipVersionInferResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReadyRequestObject struct {
+	ModelName ModelName  `json:"model-name"`
+	Version   OipVersion `json:"version"`
+}
+
+type OipModelVersionReadyResponseObject interface {
+	VisitOipModelVersionReadyResponse(w http.ResponseWriter) error
+}
+
+type OipModelVersionReady200JSONResponse OipReady
+
+func (response OipModelVersionReady200JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady400JSONResponse struct{ OipBadRequestJSONResponse }
+
+func (response OipModelVersionReady400JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady404JSONResponse struct{ OipNotFoundJSONResponse }
+
+func (response OipModelVersionReady404JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady405JSONResponse struct {
+	OipMethodNotAllowedJSONResponse
+}
+
+func (response OipModelVersionReady405JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady500JSONResponse struct{ OipInternalErrorJSONResponse }
+
+func (response OipModelVersionReady500JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type OipModelVersionReady503JSONResponse struct{ OipNotReadyJSONResponse }
+
+func (response OipModelVersionReady503JSONResponse) VisitOipModelVersionReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// HealthCheck Health check
@@ -13813,6 +18815,39 @@ type StrictServerInterface interface {
 	// RevokeUser Revoke a user
 	// (DELETE /users/{user-name})
 	RevokeUser(ctx context.Context, request RevokeUserRequestObject) (RevokeUserResponseObject, error)
+	// OipServerMetadata Server metadata (Open Inference Protocol)
+	// (GET /v2)
+	OipServerMetadata(ctx context.Context, request OipServerMetadataRequestObject) (OipServerMetadataResponseObject, error)
+	// OipServerLive Server liveness (Open Inference Protocol)
+	// (GET /v2/health/live)
+	OipServerLive(ctx context.Context, request OipServerLiveRequestObject) (OipServerLiveResponseObject, error)
+	// OipServerReady Server readiness (Open Inference Protocol)
+	// (GET /v2/health/ready)
+	OipServerReady(ctx context.Context, request OipServerReadyRequestObject) (OipServerReadyResponseObject, error)
+	// OipModelMetadata Model metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name})
+	OipModelMetadata(ctx context.Context, request OipModelMetadataRequestObject) (OipModelMetadataResponseObject, error)
+	// OipModelConfig Model configuration (Triton)
+	// (GET /v2/models/{model-name}/config)
+	OipModelConfig(ctx context.Context, request OipModelConfigRequestObject) (OipModelConfigResponseObject, error)
+	// OipInfer Inference (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/infer)
+	OipInfer(ctx context.Context, request OipInferRequestObject) (OipInferResponseObject, error)
+	// OipModelReady Model readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/ready)
+	OipModelReady(ctx context.Context, request OipModelReadyRequestObject) (OipModelReadyResponseObject, error)
+	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version})
+	OipModelVersionMetadata(ctx context.Context, request OipModelVersionMetadataRequestObject) (OipModelVersionMetadataResponseObject, error)
+	// OipModelVersionConfig Model version configuration (Triton)
+	// (GET /v2/models/{model-name}/versions/{version}/config)
+	OipModelVersionConfig(ctx context.Context, request OipModelVersionConfigRequestObject) (OipModelVersionConfigResponseObject, error)
+	// OipVersionInfer Inference with a given version (Open Inference Protocol)
+	// (POST /v2/models/{model-name}/versions/{version}/infer)
+	OipVersionInfer(ctx context.Context, request OipVersionInferRequestObject) (OipVersionInferResponseObject, error)
+	// OipModelVersionReady Model version readiness (Open Inference Protocol)
+	// (GET /v2/models/{model-name}/versions/{version}/ready)
+	OipModelVersionReady(ctx context.Context, request OipModelVersionReadyRequestObject) (OipModelVersionReadyResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -14631,302 +19666,707 @@ func (sh *strictHandler) RevokeUser(ctx echo.Context, userName string) error {
 	return nil
 }
 
+// OipServerMetadata operation middleware
+func (sh *strictHandler) OipServerMetadata(ctx echo.Context) error {
+	var request OipServerMetadataRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerMetadata(ctx.Request().Context(), request.(OipServerMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerMetadataResponseObject); ok {
+		return validResponse.VisitOipServerMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipServerLive operation middleware
+func (sh *strictHandler) OipServerLive(ctx echo.Context) error {
+	var request OipServerLiveRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerLive(ctx.Request().Context(), request.(OipServerLiveRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerLive")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerLiveResponseObject); ok {
+		return validResponse.VisitOipServerLiveResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipServerReady operation middleware
+func (sh *strictHandler) OipServerReady(ctx echo.Context) error {
+	var request OipServerReadyRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipServerReady(ctx.Request().Context(), request.(OipServerReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipServerReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipServerReadyResponseObject); ok {
+		return validResponse.VisitOipServerReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelMetadata operation middleware
+func (sh *strictHandler) OipModelMetadata(ctx echo.Context, modelName ModelName) error {
+	var request OipModelMetadataRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelMetadata(ctx.Request().Context(), request.(OipModelMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelMetadataResponseObject); ok {
+		return validResponse.VisitOipModelMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelConfig operation middleware
+func (sh *strictHandler) OipModelConfig(ctx echo.Context, modelName ModelName) error {
+	var request OipModelConfigRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelConfig(ctx.Request().Context(), request.(OipModelConfigRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelConfig")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelConfigResponseObject); ok {
+		return validResponse.VisitOipModelConfigResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipInfer operation middleware
+func (sh *strictHandler) OipInfer(ctx echo.Context, modelName ModelName, params OipInferParams) error {
+	var request OipInferRequestObject
+
+	request.ModelName = modelName
+	request.Params = params
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
+		var body OipInferJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/octet-stream") {
+		request.Body = ctx.Request().Body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipInfer(ctx.Request().Context(), request.(OipInferRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipInfer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipInferResponseObject); ok {
+		return validResponse.VisitOipInferResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelReady operation middleware
+func (sh *strictHandler) OipModelReady(ctx echo.Context, modelName ModelName) error {
+	var request OipModelReadyRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelReady(ctx.Request().Context(), request.(OipModelReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelReadyResponseObject); ok {
+		return validResponse.VisitOipModelReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionMetadata operation middleware
+func (sh *strictHandler) OipModelVersionMetadata(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionMetadataRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionMetadata(ctx.Request().Context(), request.(OipModelVersionMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionMetadataResponseObject); ok {
+		return validResponse.VisitOipModelVersionMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionConfig operation middleware
+func (sh *strictHandler) OipModelVersionConfig(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionConfigRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionConfig(ctx.Request().Context(), request.(OipModelVersionConfigRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionConfig")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionConfigResponseObject); ok {
+		return validResponse.VisitOipModelVersionConfigResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipVersionInfer operation middleware
+func (sh *strictHandler) OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error {
+	var request OipVersionInferRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+	request.Params = params
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/json") {
+		var body OipVersionInferJSONRequestBody
+		var err error
+		if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+			// A request validator built on kin-openapi's openapi3filter with
+			// KeepValidatedValue leaves the value it validated on the body. Bind
+			// that value, matching member names exactly, so the handler receives
+			// what was validated instead of a second, case-insensitive decode.
+			// Otherwise bind only the request body, so that path and query
+			// parameters are not also bound into the body struct.
+			if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+				err = binder.BindBody(ctx, &body)
+			}
+		} else {
+			// A custom binder is installed on the Echo instance; defer to it
+			// entirely, since echo.Binder does not expose body-only binding and
+			// the binder may do more than decode (for example call ctx.Validate).
+			err = ctx.Bind(&body)
+		}
+		if err != nil {
+			return err
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(ctx.Request().Header.Get("Content-Type"), "application/octet-stream") {
+		request.Body = ctx.Request().Body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipVersionInfer(ctx.Request().Context(), request.(OipVersionInferRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipVersionInfer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipVersionInferResponseObject); ok {
+		return validResponse.VisitOipVersionInferResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// OipModelVersionReady operation middleware
+func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelName, version OipVersion) error {
+	var request OipModelVersionReadyRequestObject
+
+	request.ModelName = modelName
+	request.Version = version
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OipModelVersionReady(ctx.Request().Context(), request.(OipModelVersionReadyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OipModelVersionReady")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OipModelVersionReadyResponseObject); ok {
+		return validResponse.VisitOipModelVersionReadyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L2Jcts4tjD8KijNrYpTHyVTkuVFqamv3OlkOj3pJJM4nTs38pUgEpLYpgA1AVpWZ/xS/yP8T/YVzgFI",
-	"cNFmO+7umdy6NR2LJJaDg7MvXxqBmC8EZ1zJRv9LY0ETOmeKJfDXj2L86nv9j5DJIIkWKhK80W9czBj5",
-	"RYyfSBKFrYbXYDd0vohZo9/oTfzgjJ6wzrgdHgXd04bXiPQXC6pmDa/B6Vy/9YsYN6Ow4TUS9msaJSxs",
-	"9FWSMq8hgxmbU1yHUizRn/7vZ795RpuTyy/t49v/angNtVroQaRKIj5t3N56jZ9EyOI3MHbdUuf68RNJ",
-	"9OzF5So6jSY0ql8lfNaEP3ZdKW3+5jfPLs1/m5dffO+4s2bRP7NEwhrrlnyNDwlP52OWFBbdrl2s+WDj",
-	"Suf0Jpqn80a/0z46OTrtHh+deI15xPHHdrbIiCs2ZUnjVi8zYXIhuGSAD9/R8D37NWVS6b8CwRXj8E+6",
-	"WMRRQPUODn+RuKtsxV8aIVWwApYkQmPW5y+NWODrjf7nxliEq8al15gzKelUL0H/QiJJuFDkmsZRSH78",
-	"8PZNn6Sc3SxYoFhIGA+JmMDvJOKLVOVQ1isYRhw+bNxe3rojf0dDYvegf1czETb6jXdvP1w0vIZUVKWy",
-	"GYiQNfpHvu81VDRnUtH5otFvdPzOcbPdbnaOLtrHfd/v+/7/NLxGmsSNfmOm1KJ/eKj3Fc+EVP1T3/cP",
-	"FwkLo0A1bt2D+K+ETRr9xl8O87t3iE/l4QsNohf8msViwfAIqujhgmfJ4rg5EcmcIZBaeq7ngk9iPe9D",
-	"HpPBOItqhQOzCNvWZ2KulV6hZMl1xKfPyJxeMUK5UDOWZOitnzIyiRLpnF5g1146uWxPzrF9/+L1i4sX",
-	"1YM7u/fBwe2Xh2Yrh2bF8rD9wEeZIC4Su2tJlpGakeWMKoCfEgkL4UxfimQchSHjD3qoM0ZDljS8xnmq",
-	"ZiKJfsMnhcNVM41rjIWSqBkjNJxHnCQiZs/g7yu2IjOKz64jtmQJPMxPdJKtvHSk+Zbcq/ix5iZ2v9qB",
-	"dh74QM/fvdIQeSIBCGROV3BNQ0E0GOEkX3HNMWgM4z3kaRZOLTKzEHj3GZGMwRHBpUtILKZkIpIMAU/C",
-	"dtBhZ7RR4AN6gPKp2eWTDzgSbmMLMe39YYmpgceERjELWwQkBtyrvoBTxlkSBc9IyBSNYklowojg8YpE",
-	"3AHnE6kB6pGUhyyB3y1cI7y9PwFw3gh1HsdiqdnzA15iA/nC8eNv5G8vLiynoDgzEZxkoMwOG18fcqGG",
-	"5r3yseMOyBuhiN2Dc+Z/e1Fza3t/0CPXnIywm0gq6ZFxqpCRaroLpA43paUupI4g+8Ce1wiY8D4SQBia",
-	"BgFbKFkUNu2tyLZRlgn1Wt8I9VKkPPwajJsm0yKKcEFUQiMe8SmhyTSdM65ASg7JoMHFUKbBbEiT6aCR",
-	"44lGkAmssIQeGi9w6duw4ujeWEGTqTx0FviA6PFGED0qSUSqGAH6KEWaBAxu8Ruh3jMarr4a0eYC1RV9",
-	"Z2NBQxaSFVNF8CewghL4NS2OAkY+cnpNo5iOgQFvOojeAzDVhwV8zc6fEZWsCJ3SiJOYKq0L3XqNd3Sl",
-	"X7kQ4jVNpuyRlJFYz6WJO+XkqH121PWPyHilmMyPR786VEIM4d3yGRm9g7zgKlIrciEEwfVvU0Ta3T+4",
-	"IuKCxpExMjp46zU+cmokzAdmfrtIsJRbuUyv1qrIfSK1Fjkoftkn3zGasIQMUt/vBldsBf9gLhVM3c2U",
-	"Trmw0W20sP1Acu1X0kq0WM+FhZ2n6aHgBTEyFAyliysuluRAABIosqQazNfiioVPS4z006dPTQ1wxpU+",
-	"9DVGG1guI0oQ6rwLTLrIVvGwtjLWj1ymi4VIFAt/YmFEL+Cdr4GGz3HEJsxQwEIzF9HrI4OGYjfqcBHT",
-	"iA8aVkbLFvmMpJKRypIcDMxeHc71hobwoIKL2VsEtk1gVVvpTe9PYPgYlYEzAjrzM42jEH58cPUKeYMH",
-	"B6eJvm/+XTzlScTi0CUzjpAdSQkoWT6lRSIC/ec4ZoY7bD2jTucPekaZ4iMLtiktZo8TRq9QTsYhW2AK",
-	"NcODlJ1Ms/H1ccXx2wkcw8ZlZSvyvjQWiViwREVosbQHSsMw0muk8bvi88ryrSD8RJJrGqco921/zdME",
-	"Um9zRSKV25rn9MadsA0G19IvBjnE+BemD+PWteF+xh1cVt66LC/qrabLZWn+iSTMAAf2cZ5M5VeBbxVA",
-	"lbWAOlT8WsvxD346L65ZsqpRbMar7FQ2QxxWdflQ51IPiyfFc/mOqmD2SrH5emhMaCxZ3aFHis01nzS3",
-	"uQrlKKyHpf4QfDjPyOhvLy4yowCYxb7op80ovB2RScRDSSKAINqwXP57jFj+mvGpmjX67c4p4Hj2d8X3",
-	"YWhm7ZIWidBgfCKJilTMCOUhcd4iv4iI4yWjRC5oUPLnPBfzBU0iKTgZM7VkjJN/vn39FoZ5//zNGyI4",
-	"SRiNyVIkcUiuo5AJWVq/7/t+eQe5j2cw+FDrzXExA1xbli+U0MMc9Y9iXAXAORnrZ+QXMa4eYhDTaD5k",
-	"N4soYXJIa+D3aca4sTwBj3siCXxEYrqQTJKUx0zCOYJRWWbW+GCW8iu0wj/LfjSDgP1Swcj0CgW/X8SY",
-	"CLCYJWIOxC6m0gwa4mDFU6lwpu6Z5kyaL+h96JvEmpqVNWpwJUgY1TLOxh3rJWmJ07y8ZXpkjLtNHwpe",
-	"I6D+IJZkTvkKrpAkM3rNyFhj24zyMGYhOTBXiYWAewgbEJ/lVbRY6J8loTFo8ubp08Kqe4iGZY+ch5JJ",
-	"HShWGSSMJbMABOtx6br+GQ2ykMVMuTJKvnccZ+vuA5HGIUhkY0ayfRemr93JJOKRnO1ytPbNbee6B1qt",
-	"o4k7u7UrI4IetsEBjXqRgQ/KQAC/dR7pygSLREwTJtcwxklCgXLr87VYCbhYPIhWz4WQSI2ZyHqG245D",
-	"OD809EI3gMwBVahfgiUZB5omjJpN83czCkdPcfdanQSaxEIAQMrt0WrAPyN0LDWnXurD51rRnFHZIh/Y",
-	"NUtobMeXRM5oAtyUaCY8ppKRJOWEUSSemsrrjzWmz9i8FsDNk/Bschocj3vNm87N2VUdwKWiyU6kx7yo",
-	"F6G5/AOSHxT5q9OPfk1ZysKRR0ZmUv1PmQYBYyELR5rSjPD+jsgBWLZHQDlGSGa4PuDPDRyl4TXMIFrJ",
-	"sGM0MgJw6W4nf7PK1oWi8VZyYYGmj7YQ1+CvI3nXu0RK7HK76kIcali3Abq90p4TXIFbNGwhA5BzNwsM",
-	"axP7/ypS+KbPM7njroKsI56U1Qo7thMcsocQ+wrxIpNgrWdtTIOraSJSHtbItPqb9WKt9JAaAOZTTqIQ",
-	"6aIkYsn1aNn3W0EGUvkt0MhX+JHF1HnE7S8Z9GiS0NXuSJvvWa/0WWZY09TNvgTUECljGZv3j+gpoTss",
-	"fxOaPpa2uKBTVj3lX8RYruXT0iOcLZlUKLrud6pwEaqnxtmNGgZpIutkLD0vPjOshejXYekZ6xKIuiAR",
-	"2z3lxLN9ctbrdY995/+a22WL0qEBUB5MPT2HZeoNZbdbZiFEqUbAn6hKopsNdJ1pTRxsZMRsVerx4AKq",
-	"JNXQGLOYLFniyIdaAIY34GF/wEdzmOdzdPn5l8uRliq5IeTuoM54I/iP/BxdjgrDDrh9osc5SMRSwmce",
-	"CUSczrnM337aIud4bhORoJgmUVnXSiabiIQNuFGpRKLll5BEqjXgFUzFGetxBp95sBcbixjEVGqlDFDX",
-	"sxRPJCHLkAsWTjHKTf9tVl/AqM8QvpkqljSvI8Oj5rFYSIgMVGlC42ZM+TSlU9Y0Rkbk3qDlaQTJ7kyV",
-	"n5cux3wNIrzlsFiyYIlzPh7IYHCM8CQ/Inhc3Mbnnu+1vY7XvfQ++14b/rj0Prc93zvxvaNL73PHa3td",
-	"76h96S655n4i2ogJ+imc1YxXdUvIhqoRex0RpAyK4t+lq2dwIQNYHX19DlLCR8mSu/HMc037SCoxOLSI",
-	"i3xtJKx+3wTCeqSt2c9xl8RiyZJmoKXomCnFEumRMJpqZgnmFypnrKSlBFFzLFTDu1vwq9eA8LAtZPq9",
-	"fqcMWhuNq5/VgfX7JJqo90ymsarH01C/QJTmGmJCKJHRlNPYXrFlxEOxRHezVEYIkSyOeA1zCtk0YUwO",
-	"xWQ4SRgLxXwNSs6ipvw1pYlWephUT7TSDZ/qac2nBfh261AQVl6njn+aMbDY6NUqZIccglGocjdlvCZh",
-	"QpccTTfu9vSiIn1A41QPW1iOQcDMxS1iRjnYIrhIp7PNKzKzz0QcaqFRf0AcOyM56PlPgfpmy1eCTGI6",
-	"xaMqLAQDmqvrWAzBFrxGsmjCw4xD67koUbOESb2oknp8dFanH9fowROWMB6woYx+q5n4Zz2lzAXZHIdy",
-	"8e2sXXfMiJBrfKKIrBpKRq83epyimqQHgk+iUK8KNJUrxjUREuJ6mFDFimocflG8mF7jpqlHbF7TRF80",
-	"qYeGG/UBJr6Ab5wfnrsTui/auZ3f3r79+T2swuwxmkQB1V9uOjQTTrecRVqUsAgyo5KY27Djqfq9nU5V",
-	"K36RVFFQXdQ7RhMp+BNJ/vv////IQTCLhuZOP/WMxJdM9eL0LdL7ygzQsOylKFwvMkm5xf8rEc/FVCTi",
-	"eijnUcLF9VMwFOaX54kkc0Y5Oci2V7QVdlpHO21PGTZT459gKD9bfHK21/Aa1RXq0e1ainhV/HJX/Lpg",
-	"Uj2fRR+yD7Nf/57N/SGbOnt4ka/h1l1Rvc4FCEXH4poZhHLwZTNigWiGFI3JUlif3+ruBHw8yjXk4p1D",
-	"EA3NwPeLbKHOPFJikIZ8mMN2Ubq4hAoJy6h5zmnqGKyrDtYYISMGZB48cDZzxFp6itwz837XjfPDxcU7",
-	"kjAqBSeLWaJFE8Oh0TZDAhGWVKu3f681yhoX+tpJTJSsFblRFiuOjHE7a0xzxhu/dnxnvZ7WIsA2lLNf",
-	"87jCHDr1ljDH37/B+2PAvqSSzKme9/3L56Tb7Z5p3Pp48fwB7ZMQXVC3+Y/vX28E6ppwwm26r8Wa7GSL",
-	"5+BCCBdXi8OFKIavZ9f4ZAOhlolAq3DxKxtkssYROo7ZXBKItfUIVSRmVEutiCk7WTre4SBwEdbbqkog",
-	"Nqt6OAMDxwSEss3wxQ2EPt1R/ZFXEnk+J0wPxKl1foBRIZcw+4CDE6aVYSbJwVIkISo2wYwmNFAsGXDe",
-	"nCZ0LjNNWwuWIK3fKOO5CARH7s1CMhcopWIYi0iYoz7wiE8HHLR7k0qQxbRGnNHEI1IYo0a+6kgSdkMD",
-	"1cfFZ3OZZ2rGBtzs4IkkFy+br75/afgZ4LtZNJWSLFk0nSkPNohGg3ws2B+NYxxQb+6JzCGziFNjN+eK",
-	"JQFbKELDkKQLu1WcADbcIub0Ij4lgZBKDvhcAwICQC3w+fQZmDVFqsiI4QcjT2shM/1dpMkiGC/COouK",
-	"XRjejwkFla7te+usUNlGlCAJU2nCXbNDJLiW0wRyEiusFSCdWRFzJ6xjYe35Wy2rVUKTn/F6j61BGhe8",
-	"oUn/0tJk6OktGNtivEJrsJtfQuWVRlUx4BmMEfOcAQ0WOUebnfbOCPKMjOw/R0adc+Xewjhg0NLbZTzU",
-	"ewO7Vt0hwxrXqM2wfLMlFqKUbdx6s2g605PC5p5pQJkN5hYeRac24gEk8FzSSxNu3I85bmjICDICIW9U",
-	"5FSbzWhVp3kBbSsCkkXSdUhYvWu1sNTfu9/tzBJe4gKeO98WnRs9v2rtytBm00llL3lFwkiBjGaEwEKg",
-	"AOSm32qfnO6mo+lxN60DJz4A3ASSm9lcQxaAjTTTvp4aGy/ENrFAaFJKgfXScRRHalVU2Fsnfru9wyJL",
-	"jBJx3K7chaaDLXVySt1Z1Rq1zCiWDQG8NQOwVISGoayj4tXruHEql+NYPrO0Via7hg1zuTrTkd/Z6bjN",
-	"sBtvEzG5p8hqJWOSRKpPKNG8vo6nk4Pc5hl6Ay4Vm8+B6hraakZCR6IUZAQ7iSYjkDkGDfOnCSQeNFBj",
-	"pwOeyRQERQpriNYr8ciChqGeBpySGL+mBTtg+iw39OuXB/xgRFRCR0+RbDqWm4RyqSFXR32uIl6j7Yz0",
-	"iCNjIwGgHIgE/4HLfOqRkV76kOu/7JvlzbgWAv1xw2vkHxXNAOZxVWlaUC5rlZeEZXuXBYQK6JyhwkT1",
-	"TeVkBNn+Q32Qoz75DMEXnobf0wEXk4lkCpTojzzSOgGoXmQhIq6QLSEvIi/mC5Vz0xUJKDchTCFLomsr",
-	"kzguik7X6/Y2uB/OC2shCeXoV3MWsIfHIafIHVd672zzRXiNDbbQNUKkMTloiJbNod3ujuYNoAeb6DK+",
-	"YXHcrKQ03clp7w4E1tIIg/4WAtmivCJds1hYT3JZOKbB1aNHZ9iJ0Xch7xVtPDFjPdF6jlyypBxtbCe7",
-	"Q8AxRjNrNkCnlrjlYlSVo+TPhhhyt1lftS+/+h4wm07XxZbnKygKck9kFY23iHDF4N8twculYyluD1e8",
-	"Ca/upu1emO2C2Og4T8AsANpo2/d8398rTMZ1whhtMUoyyMo9JEoHmapxMvuYHtaHoxSvxxpTy5gBrzBY",
-	"qQerAQgP2c3mcHj9hiWJdbYr39tGuteZNq3KBxH7S4oOuYQFmiWFnuG6C5bIkgOuAdn7BXUlxEx1k4QX",
-	"SZnWx/DmAYS7nOEHfLtyLgC0bLDtByS3nhDIPPVHhEmjOwQeQ0CJBZ9NTqg9sva2I0vWLRtiG+AhWBP0",
-	"xCBFWO0bpYl974pB422BBBkk8gVugv2HNcGiJdBTjgh4IBkjo3dvP1yQQ8syiuGhzvwmVn1owW3cjaYe",
-	"T5hiVh2qN1B3Celhyq+4WPJhHkGJGQzuM0Mzc2x3pq3g8w+Mxmq2Zo9OWmpeegiIm75aM7EkseBTrRHN",
-	"qMSA/XRR45pYH8nNDQzdOD14feco7iS1nLAmgDq1kYpbxu9OOvQsaIe98Qk7osd+rWl+oTW1oWSB4GEN",
-	"VnzAB0RGPChk9Jpo5sKMR53Wbi7UjWGPpcjGPWNzq9G4BpaVvdZdEkScR5frDL7eR5ybwRAkmDEQ6QqS",
-	"3Ovomr1jCRxMrTP9XWKMHp6mlDSO4Tq8bKNGZa+9Bwk9+ukBysxIT03u8FP4RpM/tGuvt+Kty+PbBKGf",
-	"mEqiQFbz+MyDjFvALBDHhQqFvovPyIin86HEAMGRNQNiBBZeJE0XtFCTrb2CGoGNdBzmEW6bVlyOjLz1",
-	"Nob/WSDbVY3ZLDLW+Uk0rdjC2p2tAoY5rJ0huy4+zY7jmROsuzd2kN0xqw6FtKKdaAKAmRw2+hE1+msR",
-	"X5v8p5ILoF2d9mUb7YszmswFjwIMjUC52Jj39DpwSSX18uxeuS8Oom0QTcwbaEYyGKy3aV0dpEz3zrYK",
-	"J9nONhxCeafte6b5BAa/itO9f2ioVtWpIMrqWAaIm5N2owj8WjTVzOHRqTvM+iGdz2myukcEtjVQF0h7",
-	"YewaY5NxLFo9ZRpJlaxqaPMu+ZN2AeACyxMPqCTpAmvxrIkZ8C/8s31jBvi9CrVWNRwUKoa7ZwmBnCNd",
-	"BfgZ8Z2ks1CUSHJnQ1bSECKONxAEW2jQMSyXU586W2UfE/da3mt5FVuzjwCpHiunA+Pp18jXctM3npus",
-	"v5NmVbyJW/Qqs4AHTfHHMZ+U7zCPlABMXbNb+9wK/Rm2oFt3Imriu+07OwnZNsNA2buelRamcxZ6JJrY",
-	"lO+dYW0qFzub2wbwbMX1OGnH+R3od76Fe519doyYKFKl5faFTxCDV39yJlRaTLT0wrgqmOgAP8C8Aap2",
-	"DaGnCxpEarUO02RxvEps9kGWtyQ4k08ruZn1Melisaiz1Lxbv3ISs4kiIgVXgAO5MQtoKsEXm2eUXzG2",
-	"IOmCHGj50mLR0/3McYyvUbc1gypG/mvegyllOaiKWckYasDmi5JzuBRG1zvr9053Z4lzejOk0w3KuuYm",
-	"Ig5LRkA3UhQKNYyLbLN7XH9sYgwscMdzswTDfpVZDNwzxYJ9kaoGrG4+nD3jYQmvi4ndMoWiidoDA0Qc",
-	"PgQG7CMUlSMG7FWuYoaBmHOG+S2sI65v2PKjZMkjcfxUssRxJlyxGoGULqLhFVttTFAy9eZa5BUWwZ6J",
-	"JSegQQqNenoGzqDA4JRGJVu5mk6G3V87zZPlP26ufvXHx/POjzencXvxc3j229+O5D9nF73gjU/fpy+i",
-	"7ya1if96FdtYh4Zq5eDgQy/b4gMmadpsL4ezeLZibQbqW6+x0RgEbp/8BcOsWuQTBiRMolixxMM4M8yn",
-	"pwkcgIlA+yNZfr6WJWdf24rXkHEUsK8IBE5wBkuonHRbyRSABV4AsPTJSM5EYsIjBvwAatVBohkUZocA",
-	"zVMMs0C73ojHi2HA+YgcbPCTDrgpzWQSy+aMwwqev3kjiUhIIPi1iDH6z4SsVFG/cl4Otj4ShTIoX/VT",
-	"F+/NRi+182rFgOE8e1D1onptyzKms6yXcJHrjAZwoa3TvEoJHN9P2TaY4fllDcE0/PqO3m0TeoJhY7Qu",
-	"UB6DQLdWJyxGlN/aQo1rUp7yGV0/OnrRd9KDLtiNegWdRypu73283rjIOuadi0Fr9pDHYNighxrA5QHI",
-	"W4FnXoWQTxtjtR58hEI1sSWVpFKconEBYWosITGjCQQ4I7ey0WsswQB+GKgYT9eqr35kInuHeXxmtJns",
-	"3sMAWp+QYaJCt3gkIJxMplCTr10AypdKtn7fb/kdm7Kv/2hvztvv+62znk3eh4/ryGoOq7URNIVA6Wc2",
-	"8jmPgLRR6e62bRsBSKFzzYb1aZf7Rk7fI1SoEq+QIW8ZGOsRqbyAzReyri3WGzrXXLoQEQU4Xnay903i",
-	"OcTtXzFjlgxokkTMpHsAaD3XYOPVBLjbLA9Xj3ETHiDXhKoBj6RMI3R9L5NIYcnmWcSnLfJ2QX9NodBy",
-	"EEcaxs9MxyW98sx3pf/o+iSkK1kOSD3/x4vny7fz3zrndCblu4/fLc/N/33n//NTuPif+cvFijZfJr90",
-	"xRW/ePdxdvLu753gLD0vBl91esdbK0c6iuHOUU1u+bU5DVlWFOxOXv+awdxJ96jmtmEnb6s4hNVU2A0W",
-	"CwEM3zP4xOEmNVGju8cl7AWBXSIVdrLc32Hye4UUuOezmRTIRzdburfgXkJlPk7JcP0uEePHEsk1GWZP",
-	"wM5UX792bRE8GkfXDGvdQXTSqBC8pB+CH5GGqxqptZw4vS627e51lcy+KoCN2XzdlYeHNkHAiWQrFRvK",
-	"SpKvD6S3Y0XSy9ONRapkFDIS8WdowXJNWpq3bwh73Fj9fI8iQuuDI7HjGSTLbgqG3FBfvTztbnMkYprQ",
-	"eZ+M3L6BI4+MTLl2/U+exrH+rx535A34SAkxBE0bfhViGAt8U/97wpb2n3PKV/rfplKO/qfGUBiD3aiE",
-	"DmE/+ndn5qzLDlR4FKliQ+enAR9V2zXpN4vtR/Qv9W0CYAi3h4V+NevSpv+wwX24Luz3hTct60AzKgsC",
-	"trr9tquWoa/n5HMr0y2hQmjfm1pBNSdJ0eA4pysSimfIIrOma6EwqYwmMFA/kE7C15yuXHKBjetywg8d",
-	"zaDTXa3G+wG9bMYVdjfF9xNUoXBqAYJFd62/7y6dQu9bINDp9Vg5GKzrsjZCAR9Eud3K+HrAgaC/lFhF",
-	"mhLJVCmwvTYzzZaa2cIcHSfwNtf8OsFhB6cCUE+sq1PvhZ1Rk5AHdgag6FxkSU2Gzl6LgI7TmCarsktr",
-	"l9Q4GsdaNt9lFQXPH51OWZipfONVKUHWjnuHJc1pMt1up3FOKCtOtPsnik6HsK89df8ddPwMXG4NAVS1",
-	"tuvxXUeN367FHzlKfK0Ob+o37QqXsgfJhIM4wCrVhzJHVVcoqoDdZTyrpQRwrTdZq85ddcZUioci/lB0",
-	"8o5RS86QYIMyrVI3Fzdp71EjXLH5cGvzhGo3hDuWBq/RZ/bVJv/w1rHt1+jMtYZ1tt4jv+taw3oPYQ0r",
-	"lTqs1Nd8SMMVStD6inZ6x/Vrm7Eb8uGH82and1xI8M7abNWX3G90gs7x+Oh4fHw6mQT6f87Oxke9btAO",
-	"u/5Ru6v/v9MJT/zjo9PueEL9ydkp7bHT0+PO8TE7oezOmvpOyLxbbWJUxWvKcDtA28fC55CVXcx9Zbr2",
-	"6Ip+hbDeXRs1RLeQKVnQTMtz/b6Vn792IWbf39soV7KY1BftNf0jbOn5nQxz1VPe4jHabJu6dyHoCqpg",
-	"Qei1kj62wKU8M7i2fTXzSM+H2ushOdP/WLAkYFxFpo6zrbxaVxiO8vVz7BJ7XuFXi7ZfP2K7uLJyNvpu",
-	"g/f8dcsNI1qheruMeLZmxLMNy71D3jxAGqGD28Cp6yhh7urcvz+VCRxY6919wG5Qz0oJ0XkJC2miZdw6",
-	"asipjOVrOYsUq+spdU9H5sO2llrbVeqjrHP4fxBzBuVHZsJEeeaNUO8odIPFZXuvpfaDJgY4davXFKKu",
-	"5lli89Htm3kioS2s07DUifeLYmasozRQ0TVbs9vOHXb7IDWwtwb8f7Xgv71j43bnQ6U4t5bdh3zEKMYa",
-	"ExT8vOGL/ZMWEE5bmD1O+6DBRDBkyeNjLJmPjitm3ld8Iu6BMkY1KGONO3iNTcLxLdI8zfoRWlTW94Qk",
-	"BxEnWrGNWdMuzVZzxaD3asDjjAVXMp3vrDrSREUTGigyKQsQjbPJ6XHon7ZPT4+Ck/C4d0Y7E0apH/R6",
-	"NPTbPdodT44m7XFn7I9PO50gbPfC46DdG/sT36d+bVM0k+i5oS4QcxOjbP+m36/HxU488CsnyG0zF+2b",
-	"IXfX2MbNQQEZ/iZp1n1LhGlgaitaRNs/HMAkMG1qK+BkJVST+XZqGSCj39gQm/evKbX/G9t+Z3qdo87p",
-	"qWsbj7g6PmrUeQwsogzHG2LfQVKzb5bTKYw76q52mXoP0d4REvZ4nFiJjAoV4Jrf/pLhxYVEncxSzS+r",
-	"z4fh+d6gC73gJI6uATMnkyio6diRRJM1qkbeFyTzVyk6lR7JjeYeBmthXNHbtz+ThCpmrADUBONkbnVT",
-	"7ZIWej/sJBS4LUxqCNTWNiCUr9wuJzMqych8NNqtrceMyqFd9ubmHjnbze6Ino/mxMGOk1cCRsWLJQzS",
-	"4rlwQb/T1dVnPFzcv+hFDa/fHvdfLrgBtR+kGnaOZnt/WinLYMbxYCF1N2MbZ9g3aXqn07VFNSzv2VTF",
-	"ZT25BY/vprYmspiI5ZExg1iVYpea6qG5mLrRylZwV2cdGfb8rHRmZoy6s9qFJm8jxrsuspJfug8ZL1z3",
-	"nMBkc+enZx42au7gBjr+WGqbTQ/dN2HaPvVs5t9+7QQLCszd86Dvoc7ZUQsaHVzyIE0itfqgV2ouC6MJ",
-	"S87TuhJa55lpyIN4fqI5x7kJEaJYS/87+J4MUt/vBldsBf9goxb5O1uZOifI6YHcD/jItpoGldM8xDgi",
-	"jImG30fYJBuy/AQPWIu8oMGM6COk6KoY8NFN08KnmYiYjUAGNuV+wKIHkT+RIpyxUPbJCCN6RmaxZJQF",
-	"9uQ/gUBl4pjgPIFswR5zqjlTatG4vYWkCNQjA8EVDVTea82SWjKnEVc04lplr2p9dPpqcv4KKzlSMqfB",
-	"LOKsmdkVjbnTI9PoGqLy1tg9PWxyuEH3wQiugtIE8Wxaa0Lom0rnAz7gf/kLsfdtwF8UWrd4BNoBS0jx",
-	"gi4OHtjCyI8f3r4hiJRZFiKRdM4yFISOjhjdNcLc8mpTl6d6TRDIBt2L80YeEDxnO3mMBvzAdjDxyMeL",
-	"5/qzNInNsB/fv859oSZwkYUmt01fo3yX0NliwJ2OFPBCC1tejHBrcSRNOBJ24Ch0kiUjG7ymV4VFjYox",
-	"k30y+jyAUMlBwyMDjJbEf/r5L4PGpd7j50Hj15Ql5lXMv4RHA66fLaia4SOaTPXvTz1CySydU95MGA3p",
-	"OGYkh7LecY5W+QsQ8dca8Ius4QyWXupruPzL9qD5F8aC/kv/1Gw2iflf/eeR75N/ISMWYZYHsmRx3AQL",
-	"eIj4cCBXXNEbj6gk5QglLR5jNsHHi5fNU49wJpXGdSUECRlbPLUztMm/tDCYUSCRWEnR1qUDGR+KAnCx",
-	"JAejT58+NTV5YlxB7UFLnUbZmF2z6iu2eiLzyEBogydQjTRvHuHsMoUIwlTL9SLJf2FSpEnAyAFE4iPD",
-	"JpQTU8KwasvJltAzS9BHSdhNpPWLcaoQgHhxImm7EAE+j87jWCxHZMZoyBJAx6ya1EyEMhv6zAxtS1Ha",
-	"kE0TbbY0zg3jzTugmTyX6ZeQPY1vY3srUNw8ErKY4SlV64nY6dvdEkpAyKlJMM1P7YkkcTSPlP2qV4NI",
-	"I7rA8pGR4Ie/SMFH5u1Op7TFSBawTgNynDB6JU3LAc2RyYGJQ/UIT+NYn+M8kvoOhKY/lWeUNMym0JgI",
-	"0YBwUz3br0D/HEOUsHPOcFnRqmfg0MuuhsFSbAn+zJwY3Ey97CnjLImCzEUaMkWjGFkm5FtHZaiJqZ2h",
-	"i8iZd5LB01sxZWp4/u3FBTnEMoGHGJoLqytT8yzDiHIy+u+mCVptvvreIls/67GBFfMjLQVoUQDL20MS",
-	"uuAM+WUcBYxL5jDBn15dmK5LyDRl//BQLBjHy9MSyfTQfCQP9bvQ0Eqhkw1ZoyOh9hvtlt/yIUhwwThd",
-	"RI1+o9vyW11sOzoDeeZQ/8+UqbpSZQuRKKcNZl4YNF2Y7ghRMLNQtVWhWuQcS2YD3FOuophQk46Vwx4h",
-	"kMknr0K9Y4D/8xkLrrBeK9pt9co6vm/FBoYBqWWMx2TNvLicuILEB+txt+HGDbe6uxGEjU7oaHvWaldn",
-	"bStXBcXCnhnQ226EPvZUsy3UTB+0QtszbFOWNyVb10wsx4manl8gWuHd3a2aZq4d3NaHcZZPOqsEa7Xk",
-	"W69x5PfWzZad3eFPsPc3Qp1jjL3+sIeHufnDVyZkHkQO/Kq7/as3Qr2HbBVXem/0P196Dir84JQDxQhP",
-	"6KP4N01gaNy41N8eWq9F7dVAqmBZVbXWLEhStgu25g6tCrJPmTrXU9wb0e1C8/2dx3HuEqlD+MwjEy9m",
-	"FML+fL/tNawYbeKJ/Vb76PgMvO3DScJ+bfRPel4DWlUM5/RmCO0ZGv3T28fHeNjAHlivIb0N52u8SZk3",
-	"8s+M7RfVfdWVR3YuAlSCc67B4ReaTG/XXoa8NWjWM7w0o2YJmQSQ3RrQFY78o3V3A7hUQudMgdf487a8",
-	"0sq0WssD6Q8jXJDJ6w2V+lMV8V4rqY0+MMiGjajQN6bhmhfQSpcjnxOjcny0rQHC5b3vvF3xexP4n592",
-	"eS+Vu197yX+fG3xYXMt+93nbdS77kD2twyAiREq69/pop4v2UqQ8vBchOOp0tn/4s1b14OAdUvD7EpC3",
-	"dVd6HxoCGQrNX8RYbqQh8BrRr3m2hpypvDgCBWhEIGFNI55HxAJDCeKVLbYkJDOKGGcDbmwhoxZ5R00D",
-	"u5ETETvCiAWI16SSjOyvSpApU3lArOBYjmLAszBY8M9wLcSTc4x7stYb1z6GpjQJpjS3LxZKVgOepNxo",
-	"maOmNcs1aapmozrJWBOx7zR4ftRA3EIX3yI8IJJWOioyQqRI+pIUilRYogfaWU71TEaveyttst+vKcN+",
-	"GfkIYOhi2NkAdbjanOE1CbcCuvFFXN9U7FVFFgm7jkQqAexPZPEAS9HIJ2e9XvfYd/6v2Zv4wRk9YZ1x",
-	"OzwKuqdrNmlCpDdQ8zzA8H8/+82zyy9tr31229T/ps3J5Zf28e1/NXbYaVZFEg5GcCx0UY6s7vj164Q7",
-	"UFhm1tMT6p1nqSf+tj6b9+c/C5N/XCQSBhX09jwCzUxNCHkWW17HkJAufC4GT65jKaHgrNHvYRioQbK+",
-	"Bpi+JTUHXlXtIFeZSciO6ZnShlsmtdnzDq4roWhs4lH9gvZ36RUj73dDzQdnwL1tDDgnyv8XMOuv7X0Y",
-	"cEaMNrHhPB5eT2O4bXs7V/ropFXjRzuwspc29/pPw6OLLLfoWfp8eVvgwa8jqRwG6TBaOAlNaEveHS3C",
-	"ZnnYt15jIWQN3/2HJuMm20LT4LGbyWUMamMaXE0TLf7YTNdygeQDkQx4pTJyyayP/gS0pWZ1dYxQ7sQe",
-	"HX7Ri2lG4e1owE3zNag3Q2KqWJIFQVhik/nVW+QD42hHN8a25x9+hoAj43kYcGMQTsSyT0ZR6EGFP3hZ",
-	"j/ITDRkWcvzpNQlEnM65hNcsYRLcA2ub53qSFJ1CkcDa8HqaMBNi/zQ3i3X8jpZkoA5nJjv8IsbwdaTk",
-	"gI9eWxdJi+hLRmSaXEfXDCpaAMXqQw8ijU9JutBnpb9PmEyhsyg6VZQG9mIB/Tmh3qfArkW5RVsto4CB",
-	"cgYPTIciBwPseWstK49lGECfx/wtLCH6eNIQnoclQUYvY1J9J8LVnoxMLUWRj10shfUiFkwnxpH9+Quy",
-	"mmNbuaPfeC7mC5pEUnAyZmrJGCf/fPv6LZzm++dv3hCIQaUxWYokDsl1FDIhwS0PI53kI90rT+L28g7k",
-	"Oyv0Z9IoDwN57YBISw14Swb82LvTRgf8xLvPvnLHMq2LPy5dcZLfcC+/4eCu3eUe15TNq1cuM3ppcLxV",
-	"MQ7cVmSszp6oaSTsAnb+w0rdFSlqd+HpAQQnRyTK9AAjEXXWmsLP855kmWzz7u2HGuGmc2/rgqNx3uFW",
-	"bDMtaFobSYJb10ePWAen9npbYSFBJkLLG5bqF/UYZ+WHNaeS76OCpiD17CCEfEdDp7zno8ljj2Zkae+w",
-	"tnd0FQsaXgjxmiZTht/1dgFEVgroJxZG9GK1YH8yy85mMfODli1sTQmNnXsLmkV7z+GXX8RYy3J4HWJW",
-	"V2ble/hdlsUgJLIeCjGm8iJ214kmJqMMb6Am70Ya7A84ddVQ+NgpWSRRFQ1mKb/K5aAWKdc9xP6GA27k",
-	"JKnoysvb/K1AritG71YaTQjJ7A4oDwd8k6BLpib4GuVdI9bOc5ExA41e2oAvqUQZCkEaatnLimduF254",
-	"mOfgzahE00MGN5C8NLCeuRELeunwXgyNwPVgu0h3A14v3pH9pDtcdkG6u5etIqA8YHGZk54XrRVGUiYz",
-	"Gk+aS7q6H4v9I9sn1hsavn/x+sXFi69ra6gyta/Dnz2nsnLhpvx7Mr0/qNXiOVw9oxVr+N+LtXjrXQdY",
-	"MwLx1iNQukl6xF4lWAD65Z2o8YrL8eFIjr2HBYrzA40nBOjDfyBt+epGzMciLN8IyGMSkJeoKt2PapSc",
-	"ZXWLzV85/FGMX33fuL1cI8gelgrcbCVJ5UIwlZo3jqhb8XO2BvxB3JdQxGfAS+5L6K5Aira8FVMmq0yZ",
-	"0Ilt/ki3lPIWz+TDuPqg8ND+nrxup+rJ+z/7+e0KQv4a9x243/b036HLznHg/R4evPO1HrqSP6tU2nsH",
-	"1x1UDMxqAYLxtI45rS3A9zWK3JVq2tVkyJeK0jXO//Hi3K3S//y8WqX/h7/710fJMm7/+A9xE/+z++6f",
-	"vzXVslRv7UEqy7kuxz8U43Up5F1ci+urqG10MZZrbX3j0Y/Eo9/pA1CzRKTTGaGG7y0KTOHxOLbNTAYS",
-	"V+vxfM8CkYTSRAymWQugQl06yFdCJ6ZxgY0K1GAEPTbpnA042DUOgI2ZhDzz5sgjtN5AZNyTmUyTyQkD",
-	"7rz1FM1Sti/1E0k0PR5TyaCnJ7ZJ0YtfsKTcssSCYcAhDVEJyGm3rSYjiSoStFIP2DPjhM07iY6IShM0",
-	"g0VcCagJAGurzQmH5DBINwQv4hSNRpJAsCcYsLTMM0ogIV+OIN/fpqOYlH8NjBA/h66EAz6B3A4QlDTZ",
-	"RitaOZOFko7vQ5Cn4FOj8ZsEF4IJLuUErTmjYPT5l5XMyslaecrWiBqHxcikp2hYQ818jUD6U7Ji0r6L",
-	"rtOhfYjfRO6xkxkNs8IbK2w+YxyuB5QkTCWrp5imEswonzIzclZGfs2IpvWwOx4moaCtNGs/s4xM3QWp",
-	"6ErWTBSmKDEwu98oJHSxYDSRhNEkjvAcTdNSOINnJvFG2b7ncIKofuMMOLTJYIOL8y/sgATtUDAszeYa",
-	"yJSFfTKnMR6dR2isWIL2XSiGmi7cQU08se3kbVe9rYYqpkwBxtgN5ZfMHZ/dLDSBsuMWR4DoJkjUMi19",
-	"oLfsQQZtKHeG6OM2/nlatwFFpyUU0xDSt7vY0fqJzOr98DwBNRtxwD8wHmKShr0jmJ6mgUwnrE8YYB4G",
-	"AagckU2UxYBX0bhFzovlANHzqUmO7XAx4Hd2/OeW4QEvm4bzcheR0pd/pQEypysiGQ/zChQ1yol+4aXl",
-	"A18hOMDp+GIZyJpQgRoJ8u59nlBM3STnYqr/QwqtMCXK2XvFF1jw5/EFa1IuDPh28Z/vq+HMo5uy0R+C",
-	"FA1qe3DDEjZJZb1H3d5f0MAM88IAEB6ym6IXPHsXwjrwedsVyoHmFWhIHfVz7W05zWxsFPDrXeibJfze",
-	"Di70TJK6w7Fvktih7ciYBSZxg1m5wQjtf1wP9jeH9O/hkGa2P58lFSVZvZBykFW72sVLbbJ9ocfVOkNe",
-	"HrLnGzeqaQwFFR0CaoqnYWEGqgiNY894GiD5HTKfBlwkwYxJlVAlEhvBJ10+aPhiJCH5Wdab3K4ZZ/Ih",
-	"Egbtlt2MQez0VSGCOYWDNx4/T8g9pT0oUbH72hr2Y89RC2sxlKZ97Dy/DVk3r815YxO0tWmqbs76TmiM",
-	"7d8rqfBWuzIIGdBMd3MV1wHv+V0bTqEl7BY5hxHImMaUBywB8UzaAnImN0cQ1HNw8Fr01i9ED4PfGSxy",
-	"YCLl2YTf+NHvht9m+gdG8DyNG+EPQZa2tN+fOaf1vcWWLbdjblrDb3LUZPUizMtWJ3yXCH34LJUYmMpu",
-	"FkJGtpvonCpyYBSzAfdbfuvoaT/Tu8IUURtSiKEaClFsvoih3KEpVWJ0cZVKotHJG3DzNaxgEkfTmfIK",
-	"LofxipimtlbJhVtLp57bcBj6zFdaybgGImyo5ehwXqE6HdxnyLLDuPG/Ca2nYdqdJZn693EaxSGJOEIj",
-	"C9at+NVtf/6tFxsikLM+5bnH5y/khxev3xHjKhg6IBmCL5o4xmJQ+b01oCo2qRnwv5CLf757sWFgNJMl",
-	"A772lS8wzV8H1pExaHiKTv86QK1p0PDM/H8dNNqDxi3pbgxo3o5zgGk7xykblP5DMTZnj/MMM9ZcXw3b",
-	"bVUYDCcrGnJMr4JIVYotAiLMbP86W/jNhMe1aj2dP+Ey7l+ShNckzWV1BWurkmxyrxULIxfLqOXlCYeZ",
-	"oygPzR6atn6dr+A62srxzL724HUI/23MDsf1SkUb7qQc/m4XZYcksLlFRntl3huUr1d6TFNO5zodIslq",
-	"aiCtL+pwvq5Y6Z73R9N/g+H3vD0Ws4sWOTSaYuXAdTfp612f3+nyHNpl7nuJdrpD97k5/+nOUJei73dB",
-	"9/V6wnm+0ViLns+ay31ocLjpFNK9+yRewzQvKqLNT/SKydzT6dQ/o8p6FsqeUaNtUkVGh04J3BHKmyOs",
-	"0WISKccM/aBOKWVHZYUaTix0mhJHksglXSxYOOARf0aqQjWZRDySM5uc7ix8RUxIJEgP6HLkIhPM0Tij",
-	"hfusst+SLlrkA1MQOU851L9N3LVSkgjTDLbWVaGKbZDv5a+wM5V0XxHHkMOr9XC7srZLJ51Qkj3CNGrb",
-	"N6+hK3Udmh/a3q93z8LvKvv/2W7Z1Kf7ehyivReHePfxEThEhQQ8NMfIMr7F0tb/a3xLRfvPsPzvZ8hP",
-	"IH89KxkQskUsVpC7ZQnU052ZJrbxWCfUHrrVyjdojtXmRcUC5o4SOWeKQqHjWgXRlml/ACG3zuV8nQ9f",
-	"oVz5VrWemPUyeohWRFnnoQdoH7QLgd2vDGfWf8GUYnO60WQ9ZQoNY7LeL181cnJf+pyd3x6EudIVYDNt",
-	"lt8E+nvq3DRThp2r+PuL93Yxh1/Mv3ZKs81osAeULWs7Yz1ABYszVcGMZWkME5FANI4t3kJNTRa8ZyTl",
-	"oel7AgVDsFsSMd5OIKWYd3BRLSHjmdLrWV8w/XZe76aa6evVJLoeHPlnT1trEkpdAfteJNrMVi9kduxi",
-	"aqXMnDwf+12/S1mnMz47Oz09bo8D1h13TifdLmNBe8xOeqe00+4Gp8fBWTfwT47DMTub9HqnQbsdnPQ6",
-	"j0Kei0RtA3k+DdoTn3Xo2bgbHgW9E5c8mx5Jd6HPna+RrHpXAn3YuQOJ3lV6XlJpEecZxgFE0pSfhxzW",
-	"f9OIdv9s+4fPTfzrH5lJfG+TW53++vvIsd46G2we+WkFUCTaNbWKbdUEx55Sa419MDpY8Wb8XGdb2Fhy",
-	"utB+899DZC11VRPXLDE90SZtk7fE0/lQWji2z9qQaRTkmU0QbhjAV37r7Pb2EeTgP4oUfNj+ekT2mxR8",
-	"P7P2vrTtASRfb+vLlpqtNU9DNhn068gEXewRg64Og4AjLCKGJmnrTwIiOyLLJFJMPiVUEjrgdTYDoBSF",
-	"WoR5iRrOli3yKmTzhdCEtZ+Lx3BJBxxD9E2sVcf3n7mNZEDiphzb3hSccAmD4ulnKE3bvQ14JDOb+AGG",
-	"DHjE0tin1kxO+UrNoKSOFe2fYT1BbDQkOMTs0wE/6nSMmZ3yKfYO0t+1yEegKHqIrKfQnF4ViuIYS2+N",
-	"1RvJ0b4WbxEopppSJYzOi/EhcKAIL30sBhbysHDETzeEXVwUvq/FjZbbe3gccQqpvTsFYRSa30JhkiqK",
-	"CcVMr9qHNosDfq1RVrxSI6NvSsvXVVruYPLv/cE0lpx0kSV0oDUpbMZCQGWhtzTw3A7y3H1KNuHJrlOx",
-	"ca5vyPrQyPrcgH0bxrb/tDq2qff2p8gb2Vs5/uZuyokFyid318h3N7mWC8I8lrBbm9z+Orpi1TR0Uxu3",
-	"KroW63RDg8WIS8VoOOCl/h6Csz5IowFWAc5l0ay8ovOqWy4QK4PfJSl0p3KBZtxPkZo9RAxFzKT5dXtN",
-	"aIijhlN+kALOXjYORsEqqPgdajDTJKIx4UwtRXIFoSxjoWbk3epCJMEMRPQLxqVIXsZiuWctaBM8vS1V",
-	"E2LGlYDI6a8gphpkaq+HvFcfvLK+iV+5SE3EF6kaPsRR7VmsJi9Vs6VOTTsvUlNToWazpPGAib+YxOoA",
-	"6774uB+82jvDy98Ir50q+tw1HxtKMG0wy+1kXLtL7u69rGsFZrU/jdjmdH7LC3USoNUvDWamTWzECWAV",
-	"Fv34Fib0LUyoKrdd0KyJu7RyC/ZyrwpyOVLulO+bl7dZGxb00nQCKYe8G1kIZaaDTFQJs6ChxNiMoL04",
-	"B0f5gI+yyiQg4aA9EDcDzm4s3NK3uVuhWOqJEhYwXiw1pzXqAbfVe6CmiQlMMpWKZDTlFGL1EZBkzGRk",
-	"Kp9krqIxlSyOOHsiPexoFibRRBHFpDLVdWJN4B0HBhbnc0ptYAN0s9aZiE0ZJWiNNgroggaRWo0Ka4fV",
-	"GgETixCO5vRmSKdZB90RlliCJEXc4QHOgK2dMU0NHjzD3Zq/nsgBH9kMvxGkSiV55aGnrUJWWGLqDBAx",
-	"mRSqCGmh95k9oAE3QQVXjC1Iuiim3+nVxGyiiEgxWsIWUYo4GYUJFJDGTvnfFyAL2cXjqBkyxQL1RPbJ",
-	"O0YTiQVdZlFT/ppS6MbCsG3+TMzFlHEG6Xscz6qQuaYPcCma6EMifxfxXExFIq6bH+ZRwsU1zmzjmwPB",
-	"J1HI9Hke1KUIYl8e8zKIOzFUTIRTE1eMSxucoWYJk/rY7dtzRvmAi1Q1xaR5LQI6TmONfglVjBxYhIPX",
-	"yP8hfqv9VCsGsM8ZlRpo0QQKLBn4ywFfNLGVaKTVilgsyUgjN8hePGAjcuC3/N7TrGcPDE3H4togu12h",
-	"VXrUgMdMo2fPryvCiYjWIjaiKuvZa1QauwWJFngWDviMXjMymlE5tA9HBC0whIvsg+wmmsY7zl0DDHld",
-	"vmoyAD8FFG6yRYSKAerFGmIDfmD0PPv6CFwUpsy8E1TvDq1BI1LVJ5VaXhh6/7LtwYUDgRdbfLNoOjOt",
-	"gAwr8fJSPybER0xITMcs1mc2i3g44HDdJtE0TdgzMtIXf9g5mo1sbahNFIJ0jshMpIn0yIjG8WjAsWyR",
-	"I1gU6yK1yCsgrZlnRXBT6SgjKKpQSG3AS5XUXKg/XZfFmrOPHfrSAjd4RkyFzywpopwHYSOm3fqmuQJT",
-	"V0XUJpfkcptb05Q2f/ObZ5fmv83LL7533NmtOeF5PbeD3H196gTa/mi2IsuGgWL7wvp15+y7UJwVS5x2",
-	"2kcnR6fd46OTr173NLOalrPISjx/a6wt3Ghz+tOEMTkUk+EkYSwU80a/6zUMcbOOecZFOp3ZvxZDM3q7",
-	"1WHN4yO9rwlLNJUeyug3ZgIDkLEjUjTwT0sKsZApKg+RVFHQ6Hf9dqvjNTSV0erPLBoa1tLwGkjpzNhd",
-	"3wcEsCs0FuQ1S/RbJyfb1pczme3L9Fv+cbbKq4x7DSVyr/su9mwrLIGp7bTO3kOvc/PKhLi2fZsL6+i0",
-	"s3VkHE7f6ezffb/VrVnOZQULXb5lf9Ni37AUt2JiVoAP1CrpJp6lFM3iF2NZnECW20ypv8OXG40ANrLm",
-	"tBJa0/HLoTVuZM3p2W1mPth7TbdeAzmemaYS53OH1cCYyCi/wf6xYX9b536rxFbpewpgzO/QF5f2aabG",
-	"KM7Q8RqLtg/k88hrLHo+sLTFmY82IZMhBgSAzRdqZRuye40JxTy+/Jc5TaboxbfDn55kw/d6NcNnpMT5",
-	"Jl9Ru20+8VvtM/OV3+regnI9lDOarC283SlU3j7dWnn7qONU3u7opRn6my2sfdTqmZWd2J10zaI6R/pk",
-	"kLBtgHU3h/Xpelh3ff9usD7Nhj/eFdTtHNadDNadHNTtHWB9R7txDXw7a+HbBdR3UxgdYBuN3pakNzou",
-	"rIfxsGKb7J31e6fgyC5q+I1+91h/L8ZoNjEnkfEp04mkOh7aOm8fNE3nZFcTaibu75Uyab/aNTfnCcln",
-	"+hah+IiVBX8Qy9yDGQqt3oD9y9TH2qOuoFtioyRG1VoZP1mVel1BbVLyvZqCgmAhIUwLugBbIpnyBtyw",
-	"v7Lirp/HUcCkHQ3SF8loEsWKJVr1jMHIik0sEvUMS5lnBXfjGH5Gs1fCVJrw+l4gU6beObveQTnW49pV",
-	"GeUS1Ew9R1EXtqy9XqfErTR2dmLkq3yJXz6EQjlJUfQoapPLmYjt5upUyRKebJX1WmdHJZmmd1wWaXqF",
-	"uPFuReprnXbLclGvNMbpcUEu2lX801MXBj45Ky/uqLC444r4BwJNYYyjcmD86Ulhcae3wNn5JIWM+zlV",
-	"SXQDLnwjHD5A1JYd9PPnXsfzvbbXvfQ++16747W9zqX3ue21vZNjr33pfYafvO7xpWZW1bD/zva4/04B",
-	"RB1NzOACQwuWeDEMeIYP7dJo3cJYTgKBFjPkTCTWlZtB+7Q0wmkZ2KdlYN8+fpaAe0tui2DNrxtSgb/m",
-	"pGLbZXuInIzfFRb/t7TlfRy5+Shbq6M61mkkZJnV3RLwSJmQectUNGG+Z7W5P5GAUSxr54Crjn8XBAr9",
-	"N5a4M6bg9f1KLuhU5l703PReGByzAOAFbAyGLlQSoT8Mup1jG1pncPKLQF/HilAiFzRgRZ9ZIOYMC8eU",
-	"W5aBSwoigowDMltVufQkmOGBu7XIJxvnZbxQ+PsTWSxYadof5D4dm3rt+HacVgmmC0JrwD9BxBi7gQKS",
-	"I69c9pLQWAoi6UqS5SzSa4Y2MCa7IaGBYgnhzWlC5xKi3wBwGqJZE4nCuvVf5EAyRkYv9Jwc0HH09NH7",
-	"IdgW9Otj4+4VEGcAWi1caHDMI+YNxCSAmliQLpkwzWOL9XacwbLHfTA7PGwoHdytb6F8v08o3x4Yc7dA",
-	"PpbfN0d43iLT5fj2GXeTRONUGf7e87W8Y17Rc+vD8xpXEVg5NKXQLH1BYQGfj3zv6OjyMlu73zrqdrte",
-	"A32ljX671T45amskKM/TPfI7hXksOq2frNP1ur0Nk/mtk9Ne7WQd/+zYncxg6YZ99bzeWXGqs+6JO9VR",
-	"56indaZI89GALVSj3/Rb7ZNTjaEiAX/Wid/WUud/XLTlv2UkoeUg+9LTP0FULrSNzC3Z7a2WbK3l5j0k",
-	"O//BEbp+67S9Z/9NF3btzrdo3do79i0e91v/nT+WldyNx7176K1D8w+/RIrNm1F4u7Epg4O1Tu0pyrF5",
-	"nenJWakhZTUkUyMK9VSjIH9yVS03uNf2w8YoMRh/qX/SumveMcAjIhlwaGei9WXTdNGM8RRVUtvsUkJq",
-	"/hHaRnKNs1/oADbgMA70DXTqxeK0JryY6pGCNEkYh4aAa8zv5Y6596/tYjJsC6weZ9G735iH85/SCvoe",
-	"jfy+YivoR28E7V7t4/u0ed6aeF7upP+ty/MfmnOcV0/s/p2gq2ihSckTSaIQAu0xu0IJIMdZ+UDIz7Al",
-	"N+DXUdHNeGwdjAuqZrl/0XCqiomkFMP6GsLlG/125xTCV7O/q1G3UMoxlbCdjaVp9TseSdi1uIIuzUyL",
-	"8EGchixskb+zFbplDbOYQadlrCMzUSwxBWlQJ6pWq/0I83+dUrWpGbvCFsym92tmYusVlKqlrRujXTdG",
-	"EDXHAk2gAMzSN53CN1UU/B0qxCKo9iClcKDb6CeM+qeofPAoJV0tolqChJdic5G+egcNVs3Qkpoe0yat",
-	"gaEf02Y4W5Lzd6/IFVuhn+aKgZsjb6aNm8IUDC6WM5YwwmLJ+q5vwDZ9Nw23Z1TO6uRBvBp6O/cy++s7",
-	"U2wRiYJzYKpkmStSuOuVG1dVBnbG6efZNrZYszV0NeB3sWQ/SB0a3B4JsmIp1VqHi2h4xfS7ajoZdn/t",
-	"NE+W/7i5+tUfH887P96cxu3Fz+HZb387kv+cXfSCNz59n76IvptcacIgMShil3oxO8B7W3mXWpNG+/FJ",
-	"2Bu21Ge9CxHL04+iBO7Uv6vh4lsBmHsQeUR2Q5T3ovOZiHb4Rf8n75O1rrD2exAsMCtKf/FEAoWnCnqt",
-	"IsnHruNEKrqSHpnTRIt1RiJp1TRD1Q8yGn7PbqgwSS0Ns892VuPvImEVqUadkP/4NZ7xfM3C95S0ttEo",
-	"K7QjU/qmoz7enceLeJc7v4OiaW42thZ0lccM/Ws0yIyAbNQh75bBeYmwgY7Ka9ZsJEe0Q0KqKUqcoQig",
-	"anQruyaH4CIxACsP9QP0KHajmlDcMpu0PTurOaU/iGVNIPOS5nnWtpngksUxiZQNOpPO8BgtVR28Wiqi",
-	"MhUErNVVkXCGd8ym1TlecbmAiAWso+eZdu961VnXmjyKXExMd0Zn+KzaWHVwMzM2UowUm2dp6XrYaaLv",
-	"KdZlEOKKpAvcX9mo4k6GVpXqTHABbIOHKLHaiPsp3pHqp6831oTAygCY3C4mhQB6fLG2AkXhcPM0i8vb",
-	"/xcAAP//",
+	"7P2Lctu21iiOvwpG35mxPYeSKclybHn2nHHTpM1uGmcnbnv6RT4iREISawpQCcqymu2X+j/C/8l+g7UA",
+	"ErzpYiuXfjt79jSWROKysLDul48NX8zmgjOeyEb/Y2NOYzpjCYvh0z/F6NX36o+AST8O50koeKPfuJ4y",
+	"8ocYHUgSBq2G02D3dDaPWKPf6I1d/5w+Y51ROzjxu2cNpxGqN+Y0mTacBqcz9dQfYtQMg4bTiNmfizBm",
+	"QaOfxAvmNKQ/ZTOK60gSFqtX/98Ht3lOm+Obj+3Th//VcBrJaq4GkUkc8knj4cFp/CwCFr2BsauWOlM/",
+	"H0iiZs8vN6GTcEzD6lXCa034sO1KafMvt3l+o/9t3nx0ndNOzaKvwvlzwRPGkxfcF4H6urT6H8WSJFNG",
+	"RiJYkVASdVYxk5IFF9n3UTgLE0Ln8yhkkiQCfglY9iwZrRIm8zuf/BXOzbanjAYszjaul9VM12Vvl/HF",
+	"rNH/YAYI2DiiiYJQGDCehMmqcVOz2x9hmteMT5JpeavfhZzGK5IwLkVMAppQwu7Vp1DwPmwpgjdJyHE/",
+	"RIzh63++v3pDcAskmdJkwGVC40SmAEJQxXSpB5dkLKJILEmYtIhLZoxyfHg5FVEG62TKBlxwRljEZown",
+	"Zr6QzxcJ8RJ2n3itAbeh2m53akD6io9ZzLjPmgiFpoGxBocN4bGIZzRp9BshT05PGk5jFvJwpqDuppAN",
+	"ecImLDag/ZXFEsBYhf53+KNDKG7zas44SRdE3sYiEb6IyDIOFVjDhBxSgkd3dEEoJwt+y8WSEwWMUBJK",
+	"TtyTPDa1q2+Qnnnt9ZnRe4MS3Q7s1XxsV+HRNjslfDEbsTi3xPZTFojQ77RPnp2cdU9PnllH0q44kgcc",
+	"jsnkOxGEDCjpVThPQf4Of1Rf+4gG6k+4wD5V2zn+Q+IW9fJhBPOdXMxmNF6pLS8FUWgo1cmqa+CQRMyb",
+	"HeJHVMpwrEdTiDuPxYiOwihM1Hqcxh2NFkAtw6DRV6ttnnTgDOcLxQc+fGyoG6ju+XVMuRyzmESMxjzk",
+	"E7IMkylJ4GsRzxjcpxgWUphYHcDV6A/mJyRgCfNhMfD28zdvZEsRCjWLht93v1+/eJ8djRpPXYspVb9+",
+	"6Nw83DgNsUjSBZrn6KTx4KQfixvN87P8+hr9zsPDDZxXdtz/K2bjRr/xX8cZXzzGX+Vx1SGqt+2jE37C",
+	"kqZMYkZn1hE2+o2PAw3fgVr/AFY8aPQHsNVBwxmk0IBvAR7wNcBAvdS+cQbWjgaN/sdBYwSEc6jeHcrw",
+	"L/VgG/Y1GCxc1z3Df9z8P79fvb5Sp5AjPOULZdPWQzEm3gY65iFpPnIUoeEDXiS8IQcKJGI1oE1PJZBu",
+	"MqV3bMC9bIut4u40yU1pJP5ewWAfnMJ+LjkJU6Kn72dfXxsRk8PRGgbkANoO+Mb9HxGaAxpyGmDBNiBw",
+	"E3mag2RDzgWXeOG/o8HOlAKOEW7uxwaLYxHjXYmEwfgPDcXf1NWbMSnpRMHMcDwuEnJHozCALfTJgrP7",
+	"OfMTFhDGA3VesDU4sAziagXDkMOLjYebB3vk72hAzB7U98lUKHrz9ur9tcK8hCYL2fRFwBr9E1dxt3DG",
+	"ZEJn80a/0XE7p812u9k5uW6f9l2377r/3XAaizhS/DVJ5v3jY7WvaCpk0j9zXfd4HrMg9JPG1hf6hQLR",
+	"C37HIjFnVUhzbQlfCjxLFkVNIHsIpJaa67ng40jNu89j0ozKcKjcgRk+14Y7hDKsWqFk8V3IJxdkRm8Z",
+	"oVwkUxanXFH9ysg4jKV1er5Ze+Hk0j1Zx/b9i9cvrl+UD+78yQcHorY81ls51iuWx+09H6W+9sTsWiI7",
+	"Wirao+CXiJgFcKYvRTwKg4DxvR5qKhZeLpKpiMO/8Jfc4SZThWuMBSit0WAWchKLiKEce8tWZKolubuQ",
+	"LVkMP2YnOk5XXjjSbEv2Vfyl4iZ2P9mBdvZ8oJdvXymIHEgAApnRFVzTQClBoYSTfMWVekYjGG+fp5k7",
+	"tVDPQuDZCyIZgyOCSxeTSExASjII+Cxo+x12Ths58VENUDw1s3zyHkfCbWwgpr2vlphqeIxpGLGgRUA9",
+	"x72qCzhhnMWhf6HkRRpGktCYEcGjlZEc8PUDqQDqkAVHpS+72CHe3p8BOG9Econsd6+XWEM+d/z4Hfnh",
+	"xbXhFFQzfsFJCsr0sPHxIRfJUD9XPHbcAXkjEmL2YJ35Dy8qbm3vKz1yxckIuw9lIh0yWiTISEGJUKQO",
+	"N6V0BaSOIPvAnmusOfA8EkAYmvo+mycF+4a5Fek2SvLhg9N4I5KXYsGDT8G4aTzJowgXSmkKQYWi8WQB",
+	"NgWlAwRk0OBiKBf+dEjjyaCR4YlCkDGssIAeCi9w6Zuw4uTJWEHjiTy2FrhH9HgjiBqVxGKRKLWAxEyK",
+	"RewzuMVvRPKO0WD1yYg2F2gbVHc2EjRgAVmxJA/+GFZQAL+ixaHPyC+c3tEwoiNgwOsOorcHprpfwFfs",
+	"/IIk8YrQCQ05iWjCYjiGq3D+WFWEIc9FvZccKEX3oE9AnyUfujckEAyp5Ywm/pR0jK0NjHtwkLvo5sga",
+	"N4h+iuLQSIvwStEzSxiHCdAUhMthnZUMtnRkAPNIMdHABQigmLMYDTWZ1KcpsYgrJD+U+vYHmXr5aVso",
+	"WEYR1F93g0beBgXwH2bWHW2gx6+NOoQmR9scZOxVnCaLmEbNiPLJgk5Ycx4Ln0mJdmwFnkXC4uZdaNSq",
+	"NSYoOslboJxsGrd13nNd1+13+utndFtuBx50+8XJ1Y9n7TU/tvHNbh8UufWL3dXwZW3M6dwAfXuMEUyf",
+	"905WsOyE0fyFZwymrtwpw69t+F6fdMlyRif7NZydZ4azcaXhrHxMW9rP0CSWuiL0hlqPs2WpsfUIhMpb",
+	"FijlwkE7rGUHB5sa5XLJlFpLXnGijVxqSnRw2MaqUG5r4CORUFIMD8x+BtwsJ/WtOIRRf6oI+Vp7nnZO",
+	"gUHMEgA3OUwqwa09RBWOITEm1GzeGNlyAmPHPcsZ/de5XB4M1Xu0YpnxxZ20xqJ3lbZHHb8bnOyPF+TU",
+	"swvtSSyrYmECGti2/OFp6pgBltax0ApVpWbddfYHiK2Uls37369So+XKtTrNVTh/nFqTghnknwNNlQ9A",
+	"5OAipSkH5wf7gbKR/XE+EWd+ShGrCS3FYEs0e5y+YPZdowzsa6/biNvbbvQtXalRroV4TeMJe9x+jVk7",
+	"UkOA65yTk/b5Sdc9QZq8v8ukpnJyIQlOcea8cQciGrYExi+camPqYwkL5caOqFZlvDJ9IhlXunnOVtsn",
+	"3zEas5gocaDr37IV/MEGjb1hil4L3APBcwwhVVZuuVjuSH1+++23ptoK44mCSU2sDKyRkUQQaj0LlC9P",
+	"ixAM25CjX7hczOciTljwMwtCeg2PPeag9BuE6cAUMmiM4kHD8IJ0mguykIxM/grnoOHpEJW9ovOBJMUw",
+	"GbMMNa9jZlULMJExW2H0k+72o11/9UQglX/Uo8NEiCE8W7SIaPMAeYE7vRaC4Po3uf3a3a/c7VdNpTIG",
+	"/eA0Hk+C9uAv2hP1Ss95YW+mcMq5jW6yPLb35EX6RD5ALddsT20FxpeRJVVgvhO3LPg6aOzTCey2aGhI",
+	"HsyQw0JDmtX6CIa0HM8jGvJa8lxakoWB6aPDmdrQEH4o4WL6FIFtE1jVRnrT+xuEGXhF4HhAZ36lURjA",
+	"l3t3ZiJvcODgFNF39d/5Ux6HLApsMmO5tEK0eJVOSVvD6ChimjtsPKNO5ys9I8uIbEeCKP1wFDN6iwoc",
+	"DtlqZIFlqP7Fk3R8dVxRdDWGY1i7rHRFzsfGPBZzFic6pNAcKA2CUK2RRm/zv5eWb9xOB5JAACAg1ebH",
+	"HEUgMYZJKf4mjHpG7+0J2xAVWfhGI4eAKMCGiYzEoKcPuIOb0lM3xUVdKbpc9J0dSMI0cGAfl/FEfhL4",
+	"lgFUWgvo6fm3aTyRez+dF3csXlW4EUer9FTWQxxWdbOvc6mGxUH+XL6jiT99lbBZPTTGNJKs6tDDhM0U",
+	"n9S3uQzlMKiGpXoR0hMuiPfDi+vUBQ9BKB/Vr80wePDIOOQBhDyPVjpixOa/p4jlaUBy52xDgLKmmZVL",
+	"msdCgfFAkiRMIgbWU+sp8ocIOV4ySuSc+oVUhediNqdxKAUnI5YsGeMEgjjVMO+ev3lDBCcxoxFZijgK",
+	"yF0YMCEL63dd1y3uIEtfGAzeVyYq2JgBWRuGLxTQQx/1P8WoDIBLMgIP3x9iVD5EP6LhbMju52HM5JBW",
+	"wO+31HTOgMcdSAIvkYjOJZNkwSMm4RwhhEumsW/+dMFvMebtIv1SDwLeLjTK01sU/P4QIyLAABqLGVo5",
+	"qdSDBjhY/lRKnKl7/t+2ST+gCWsqVtaowBU/ZlTJOGt3rJakJE798IbpkTFuN30gOKtOOZlRvoIrJCEi",
+	"l4wUtk0pDyIWkEN9lVgAuIewAfFZ3obzufpaEhqB31z/epRbdQ/RsGhWd4yaXwbFKoWEjhvKAcFYJrt2",
+	"NKQCWcAiltgySrZ3HGfj7n2xiAKQyEapT7YwfeVOxiEP5XSbozVPbjrXHdCqjiZunbFVGhH0sDW5VagX",
+	"afigDATwq0u2Kk0wj8UkZrKGMY5j6ptEBoOVgIv5g2j1bAiJhQ7KMOkb7cpEGkwVaQCZA6pQvQRDMg4V",
+	"TfCaTf25GQbekQld1zSJoVNswc3RKsBfEDqSilMv1eFDWtGUyhZ5z+5YTCMzviRySmPgphD+MKKSkXjB",
+	"0ZUG1AnTcNDFNasEcPNZcD4+809HveZ95/78tgrgkCK1DX7qB9UiFJffI/lBkb88vffngi1Y4DnE05Oq",
+	"P+XC9xkLWOApSuPh/fXIIbhkPKAcHpIZnZ+GozSchh5EKRlmjEZKAG7s7WRPltm6SGi0kVwYoKmjzSUf",
+	"uXUk726bdKZtble7MjWsxLo10M2VdqwMKNyiZgspgKy7mWNY69j/J5HC172eyh2PFWQt8aSoVpixrfin",
+	"HYTYV4gXqQRr4lhH1L+dxGLBgwqZVr1TL9ZK7VgHzKechAHSRUnEElKu0vc3ggyk8gegka/wJYOps5Cb",
+	"b1Lo0Timq+2RNtuzWulFalhT1M08BNQQKWMRm3dPuyugOyx/HZp+Lm1xTiesfMp/iJGs5dPSIZwtmUxQ",
+	"dN3tVOEilE+Ns/tk6C9iWSVjqXnxNxM9oR6HpaesSyDqgkRs9mSlgD477/W6p671v+Zm2aJwaACUvamn",
+	"l7BMtaH0dss0YWehEPBnmsTh/Rq6zpQmjsF5JhdTjQcXMIkXChojFpEliy35UAnA8AT82B9wbwbzfAhv",
+	"Pvxx4ympkmtCbg9qjefBP/JDeOPlhh1w84sa5zAWSwmvOcQX0WLGZfb0UYtc4rmNRYximkRlXSmZbCxi",
+	"pvPz2FzESn4JSJhgHE4eU3HGmogb+M3JAidRM5NKKQPUdSpz/mDhFHPK1Ge9+hxGfWiUY61mkZhLiHlb",
+	"F3KXRsuld6bMzwuXY1aDCFccFkvmLLbOxwEZDI4RfsmOCH7Ob+NDz3XaTsfp3jgfXKcNH26cD23HdZ65",
+	"zsmN86HjtJ2uc9K+sZdccT8RbcQY/RTWakarqiWkQ60LZiqDIv+5cPU0LqQAq6Kvz0FK+EWy+HE881LR",
+	"PrKQmMGdx0VeW+RBPa9rPDikrdjPaZdEYsnipq+k6IglCYulQ4JwopglmF+onBYLI/hhcySShvO4ug5O",
+	"A5KxNpDpd+qZImhNoQn1WxVYv4/DcfKOyUWUVONpoB4gieIaEO4mwwmnkbliy5AHYonRJjLRQohkUcgr",
+	"mFPAJjFjcijGw3HMWCBmNSg5DZvyzwWNldLDZHKglG54VU2rX83Bt1uFgrDyKnX8tykDi41abYLskAc6",
+	"V9jalPaaBDFdcjTd2NtTiwrVAY0WJis9XY5GwNTFLSJGOdgiuFhMputXpGefiihQQqN6gVh2RnLYc4/S",
+	"mExYfiLIOKITPKrcQrDqQHkd82Gaql8hWTThx5RDq7koSaYxk2pRBfX45LxKP67Qg3V4AsRnlif+VU0p",
+	"M0E2w6FMfDtvVx0zImSNTxSRVUFJ6/Vaj8MgbF/wcRioVYGmcsu4IkJC3A1jmrC8Godv5C+m07hvqhGb",
+	"dzRWF02qoeFGvYeJr+Ed64vn9oT2g2Zu67urq1/fwSr0HiHOWr257tB08tpyGipRwiDIlEqib8OWp+r2",
+	"tjpVpfiFMgn98qLeMhpLwQ8k+b////8fOfSn4VDfaczjxwgImcAtUvtKDdCw7KXIXS8yXnCD/7cimomJ",
+	"iMXdUM7CmIu7IzAUZpfnQEL9FXKYbi9vK+y0TrbaXqLZTIV/gqH8bPDJ2l7DaZRXqEY3a8njVf7NbfHr",
+	"msnk+TR8n76YfvtTOvf7dOr0x+tsDQ/2iqp1LkAoOhJ3TCOUhS/rEQtEM6RoTBbiTd1Wdyvg41HWkIu3",
+	"FkHUNAOfz7MF192o0WnyoQ/bRun8EkokLKXmGaepYrC2OlhhhAwZkHnwwJkQcmPpyXPP1PtdNc6P19dv",
+	"ScyoFJzMp7ESTTSHRtsM8UVQUK2ufqo0ymoXeu0kOkbZiNwoi1UFFNeY5rQ3vnZ8a72O0iLANpSxX/1z",
+	"iTl0qi1hlr9/jfdHg31JJZlRNe+7l89Jt9s9V7j1y/XzPdonIbqgavO/vHu9Fqg1yXubdF+DNenJ5s/B",
+	"hhAurhKHc1EMn86u8ZsJhFrGAq3C+bdMkEmNI3QUsZkkkNnqEJqQiFEltSKmbGXpeIuDwEWot1UVQKxX",
+	"tT8DA8fIzaLN8MU9hD49Uv2Rt1hRiXLC1EA8reIERoVMwsSyaGOmlGEmyeFSxAEqNv6UxtRPWDzgvDmJ",
+	"6SytluYrwRKk9ftEey58wZF7s4DMBEqpGMYiYmapDzzkkwEH7V4n7qch7SFnNHaIFNqoka06lITdUz/p",
+	"4+LTufRvkIOkd3AgyfXL5qvvX2p+BviuF02lJEsWTqaJk6Yd2WPB/mgU4YCQZyozyMyjhbab84TFPpsn",
+	"hAYBWczNVnEC2HCL6NML+YT4QiZywGcKEBAAaoDPJxdg1hSLhHgMX/AcpYVMdSSwNl4EVRYVszC8H2MK",
+	"Kl3bdeqsUOlGEkFilixibpsdIGcimQrkJEZYy0E6tSJmTljLwtpzN1pWy4QmO+N6j61GGhu8gS62oqTJ",
+	"wFFb0LbFaIXWYLuaA6a2JWLAUxgj5lkDaiyyjjY97a0R5IJ45k9Pq3O23JsbBwxaaruMQ9A32LWqDhnW",
+	"WKM2w/L1lliAUrZ2603DyVRNCpu7UIAKcynBCiB0YiIeQALPJL1FzLX7McMNBRlBPBDyvDynWm9GKzvN",
+	"c2hbEpAMktYhYfmuVcJSvW+/tzVLeIkLeG69m3du9NyytStFm3UnlT7k5Akjxap3hhAYCOSA3HRb7Wdn",
+	"2+loatx168CJDwE3geSmNteA+WAjTbWvI23jhdgm5gtFSqlVBnCVV9hbz9x2e4tFFhgl4rhZuQ1NC1uq",
+	"5JSqs6o0aulRDBsCeCsGYKgIDQJZRcXL13HtVDbHMXxmaaxMZg1r5rJ1phO3s9Vx62HX3iZTsxNZrWRQ",
+	"n7NPKFG8voqnk8PM5hk4Ay4TNpsB1dW0VY+EjkQpiKdTwz2QOQaFTPFBAzV2OuCpTEFQpDCGaLUSh8xp",
+	"EKhpwCmJ8WtKsAOmzzJDv3p4wA89ksTUOyqUT22kRSWrqM9tyCu0HU+N6GkbCQDlUMT4By7zyCGeWvqQ",
+	"q0/myeJmbAuBernhNLKX8mYA/XNZaZpTLiuVl5ile5c5hPLpjKHCRNVN5cSDQhlDqC3bJx8g+MJR8Dsa",
+	"cDEeS5aAEv0LD5VOAKoXmYuQJ8iWkBeRF7N5knHTFfEp1yFMAYvDOyOTWC6KTtfp9ta4Hy5zayEx5ehX",
+	"sxawg8cho8gdW3rvbPJFWGVLay9MUYjUJgcF0aI5tNvd0rwB9GAdXcYnDI7rlRSme3bWewSBNTRCo7+B",
+	"QLooJ0/XDBZWk1wWjKh/+9mjM8zE6LuQT4o2HuuxDqSua1CMNjaTPSLgGKOZFRugE0PcMjGqzFGy34YY",
+	"crdeXzUPv/oeMJtO6mLLsxXkBbkDWUbjDSJcPvh3c3Vl+1jy28MVr8Orx2m713q7EqsUp7ZCMAuANtp2",
+	"Hdd1dwqTsZ0wWlsM4xSycgeJ0kKmcpzMLqaH+nCU/PWoMbWMGPAKjZVqsAqA8IDdrw+HV08Yklhlu3Kd",
+	"TaS7zrRpVD6I2F9SdMjFzFcsKXA0152zWBYccA0o4pBTVwIssaCT8EIpF9UxvFkA4TZn+B6fLp0LAC0d",
+	"bPMByY0nBDJP9RFh0ugWgccQUGLAZ5ITKo+svenI4rplQ2wD/AjWBDUxSBFG+0ZpYte7otF4UyBBCols",
+	"getg/74mWLQAesoRAQ8lY8R7e/X+mhwblpEPD7Xm17HqQwNu7W7U1W+DBWbVoXoDVY6RHuqq+MMsghIz",
+	"GOzfNM3MsN2atoTPPzIaJdOaPVppqVmhXyBu6mpNxRJL8oTo6YGA/cW8wjVRH8nNNQztOD14fOso7nhh",
+	"OGFFAPXCRCpuGL877tBzvx30Rs/YCT11K03zc6WpDSXzBQ8qsOI9/kBkyP1cRq+OZs7NeNJpbedCXRv2",
+	"WIhs3DE2txyNq2FZ2mvVJUHE+exyncbXp4hzUxiC+FMGIl1Oknsd3rG3LIaDqXSmv4210cNRlJJGEVyH",
+	"l23UqMy1dyChR/16iDIz0lOdO3wE7yjyh3bteiteXR7fOgj9zJI49GU5j0//kHILmAXiuFChUHfxgnh8",
+	"MRtKDBD0jBkQI7DwIim6oISadO0l1PBNpOMwi3Bbt+JiZOSDszb8zwDZrGrEpqG2zo/DSckW1u5sFDD0",
+	"YW0N2br4NDOOo0+w6t6YQbbHrCoUUop2rAgAZnKY6EfU6O9EdKfznwougHZ52pdttC9OaTwTPPQxNALl",
+	"Ym3eU+vAJRXUy/Mn5b5YiLZGNNFPoBlJY7DapnF1kCLdO98onKQ7W3MIxZ22n5jm42v8yk/3bt9QLatT",
+	"fpg2m/ERN8ftRh74lWiqmMNnp+4w63vda+bxEdjGQJ0j7bmxK4xN2rFo9JRJKJN4VUGbt8mfNAsAF1iW",
+	"eEAlWcyxFFdNzIB77Z7vGjPAn9SDrKzhoFAx3D5LCOQcaSvAF8S1ks4CUSDJnTVZSUOIOF5DEExZf8uw",
+	"XEx96myUfXTca3GvxVVszD4CpPpcOR0YT18jX8t17zh2sv5WmlX+Jm7Qq/QC9prij2MeFO8wDxMRV7at",
+	"w5fM70boT7ElrVhahp95Zish22QYpIVV0/5fdAYl5sYm5XtrWOv2YtbmNgE8XXE1TppxvgD9zrbwpLNP",
+	"jxETRcq03DzwG8TgVZ+cDpUWYyW9MJ7kTHSAH2DeAFW7gtDTOfXDZFWHaTI/Xik2+zDNWxKcyaNSbmZ1",
+	"TLqYz6ssNW/rV04iNk6IWIArwILciPl0IcEXm2WU3zI2J4s5OVTypcGio93McYzXqNuKQeUj/xXvwZSy",
+	"DFT5rGQMNWCzecE5XAij6533e2fbs8QZvR/SyRplXXETEQUFI6AdKQqFGkZ5ttk9rT42MQIWuOW5GYJh",
+	"3kotBvaZYr3OMCkHrK4/nB3jYQmviondMEVC42QHDBBRsA8M2EUoKkYMmKtcxgwNMesMs1tYRVzfsOUv",
+	"ksWfieMvJIstZ8ItqxBI6Twc3rLV2gQlXW+uRV5hy6mpWHICGqRQqKdm4AwKDE5oWLCVJ5PxsPtnp/ls",
+	"+a/72z/d0ems88/7s6g9/zU4/+uHE/n79Lrnv3Hpu8WL8LtxZeK/WsUm1qGgWjo4eNFJt7jHJE2T7WVx",
+	"FseUWk5BnTbMHYeTa2iiV6U46OZ9EJpzHYeJ4FoshfyRySKm1a48KEeerOpiv3HYA2nGhOaA6vH88Vz/",
+	"/vbF8P31u1dvfqistxLW+avS8bEzhoknwvyaxJ+SIJxhI8J8amHb9tiX2sZuTvWrV1fSFVXoK9iYc/01",
+	"10J9Ble9/ap7nJZbLR+ojq/FA/WO7zpebQ3Vo6yPRov8wqNQl/SJMR8Oc10v375y9DjafWxo8FwPYw7B",
+	"yZ1ChpealQ94mEjiRyE0KzlMAC/wI9pwfoJ2XfqJIxIzGpgyFVaGmghWVaGDtYVwaEKWQK1jwSfrvGq6",
+	"iDcXc3agyIx2SGw8N5y55pSqGthu7rHZIleQXzJjs5EC+CEU9qaSeFkfCM+xEqFyoIMypvIIzWkTjv35",
+	"tqkCdqk9idp3kqYOMH9a1IGz3iPlWjq6IW6lUxWa2uiOnhdp5aGE3jKpBE3HNIneVvm4Cucasq+gxWbF",
+	"jU07nnxc0xEijRK+gIhXXSumWGxhxyVdweBVa8p3Gtkw2tvs4bIrFra2GfmyHjNrsS/r8rBdzTiNrxU1",
+	"kurxw25Ws6E8UtqHY1vrT6HjzUbbT/UE7aqht0Gj3XAEgf3pkcQCeLaNGpR5Hd5VHIv6lrMqX09U+fxl",
+	"tKQrLLOQRVGaItDIRLbI5C36KdRUNcsGew9KOpXGUaUR0Ggn+WZE/dtaXVH/iEgUL2xz3ta4ij2B68mk",
+	"dDZJNduiWk4ErKzkcD+E4WvyEVOLAXZOFzxLN1Bqpk/jeLWVgWDPtl7E5bU38rPBcB7RBMJw68qxzdhS",
+	"xLdPwJhqcTGd10kxtnSgBtdSiK27RT+zhFardMbJoCko5CHjs1WBVfXE0pw1PrPLISD40xXuJJ4/AcM2",
+	"7OMRxH/zRnYi/nBwNgf4HPjobLA8W54Ommh7lG7eaRQIWqje/gFYb2eXOjQbb4XGxI2crwjDmpgiLbGa",
+	"vAaaYkH9XVgXDaBd32nJH6zqk2X1eLkedd6Xq/azpUwVZoDQlXpHRc2hvZG0Zf4sDbqaI8ufVnW0CYoW",
+	"RXui7iGSXTJy6JXarDnE/q7wcYjopL7Np3+ob5JwxgT8CAWbFLSlUdcsrSxvuf7YKA+P63+o3n7auKno",
+	"ladBqKQ1O3JMYZO2CaR3fNsyQTblNAq0+S42k20f8Va96usYirJYi7X0gNDExtJglVohem53dyESZ7+p",
+	"A6ilSVarSpn6Wm0Rq4agadHqkHFEE2jWBUVbIHRULJsz+oc6HXXp89bl9W0AJQjZU7YyHQQLLfwK1OIK",
+	"9koCljD0GIDB8PmbN7IFFTOyRplrzVupJe9CK+vqeKCBZKETh262uYPHH+C7gwXtCTpS2stzs3FxnwbE",
+	"Gkc+LMU6gfUIelUj915yLYtk5oxd7jm+Wwn+YqfU/Z1DFUBqd5/TmNdt/9E3dOONTFJAKbTHO7mBK1sI",
+	"U8FYd711T75kuWN2CE1j5CvsLN+uHBhW43ql6NpuwlcvA7L7BHXO+gIfuq1Z+mAuCBvjJovVHjVLQNgB",
+	"ZzDBm1nf4p2kvHqsSfe4k/60Mf4bhjTi46H2NxwUfPqNdsttudtqxHZyQQr0mtMt6GH1PF8RA5u2GNkK",
+	"hJQL0mwrakAz0wJmVqyIYtTVdOiz3vmdfVOPvqvNT3FZU3iZZVUd59rAd7hj2QM6MKdFfsPk63EYJSx2",
+	"sKYG1g6nMVB4XW3ja4py/1RR67vGkTsNGYU++4RA4ARnMLfNKi0sWQJggQcALH3iyamIdSr4gB9qa+WY",
+	"jNnSdCM8w5RyzGHweDQf+px75HCNvjzgug2NsWQwDitQgrOiC77gdyLCSic6Pb/s5l+HrZ8pGkOjfDkn",
+	"N39v1mbkWo+WgrWt3/YaSlm+tsV4OmtZL+EiV9ku4UKbBOEyJbDy3Ip5ECme31SQSR2b9MhMXp1mjyUy",
+	"aFVRMCx4s7ETW7561oNpSldDvrMZ7ZxhzBjeyoR5ze4zh2s+xXeXDF9cZCUxT8OtavaQ5ZubBO8KwGXF",
+	"ljYCTz9q/DLD+qZUWE8FOictqSSlQvyNayjJwWISMRpDMSeMzDGVOliMxcpgoLy01qru9KKrGA3zatga",
+	"svuEZI/q4nO6As6G7CuwRcgF9B9rF4xbRa2o77bcjjFYqg/t9VbLvts67xnTJbxcRVYzWNVWC8gVhbow",
+	"VZ4y7c5U4LK3bTrnQ7lQO0WiusTsrlWinlAWoSogYKhlujww6hGpuID1F/LV92W4vqEzDOCwA1IVjhcT",
+	"ivu6yDbUKLtl2g3v0zgOmS5tB6B17OB0p6KYl6loZ8ds2sXdoK4eTQY8lHIRYprvMg4TbE87DfmkRa7m",
+	"9M8FNJXVUUkXBJKVYeVpnp760HVJQFeyWHzn8l8vni+vZn91LulUyre/fLe81P/7zv39t2D+37OX8xVt",
+	"voz/6Ipbfv32l+mztz91/PPFZb7QRKd3urFLnhUEu3UFB9uGOqMBSxsgPSrDuWIwe9IdOlet2clVGYew",
+	"cwS7x8YIRh/bJdHe4iYVSu/2Odg7QWCbrOytvCqPmPxJ6dP2+awnBfKzp2jYt+BJQmU2TiFJ520sRp9L",
+	"JFdkmKEBpLpXZ23DLxqFdwz7eoFLw8sVaoBQGafk7Kixm9TW8Xh8Dxm9rxJgIzaru/LwoymGZlXtKPhS",
+	"0/bL9UXDzFihdLK4UbFIZBgwEvILjNa3w/cVb19T4mVtp+cdGqbUF4JBH9fGENU1vaSL0243RywmMZ31",
+	"ifeHVKwfa3V4DvF0a2r1J19EETg1V3PmOQPuJUIMQdOGb4UYRgKfVH+P2dL8OaN8pf7WXUHUnwpDYQx2",
+	"n8R0CPtR31szc5EMocoxdLMTi4QNra8G3MNSz/AljSKxxL536oSGsBgaT8B3W90SHYaw+/WrR8ciHoVB",
+	"wGCNppAJrkutnEZ409SU+rYVBAHTyXvTVUvR17FqV9ean9/pvigVJ0kxuWJGVyQQF8giYxEx/Y0u22oC",
+	"eUXEpFXcckZXNrm4C9kSEhU0URSQtBDMQl6p8b7HjEKd9vc4xfc3cIVbfc/AFlyb27ieP6Lusu9maGbq",
+	"qoPBHha12dj4Q5jZrXReGyRLqTcldsylRLKkUMSrsgqnaauxgTlaCa+b0pDrBIctEqiAemIPkWqz/pTq",
+	"4qNgZwCKzkVawFHT2Tvh09EiKnrP3O3KgNIoUrL5NqvIZTnSyYQFqco3WhWKAZtxH7GkGY0nm+001gml",
+	"jVi2fyWhkyHsa0fdfwsdPwWXXS8dVa3NenzXUuM3a/EnlhJfqcPrXjXbwqWYLadT3y1gFXrh6KOqaoqT",
+	"w+4inlVSArjW66xVl7Y6o7tiQ8NyCNB8ZIUGa0iwQSUi3twPub1DP+SEzYYbG8WXO78/sg1yhT6zqzb5",
+	"1VvHNl+jc9sa1tl4j9yubQ3r7cMaVmjrVoou3KfhCiVodUU7vdPqtU3ZPXn/42Wz0zvNFbNOTCeN6vbi",
+	"jY7fOR2dnI5Oz8ZjX/3n/Hx00uv67aDrnrS76v+dTvDMPT05647G1B2fn9EeOzs77ZyesmeUPVpT3wqZ",
+	"t+vDiqp4RcthC2i7WPgssrKNua9I1z67ol8irI/XRjXRzVWFzWmmxbm+bJfbT9101nV3NsoVLCbVDUp1",
+	"r3zTZnsrw1z5lDd4jNbbpp7c9LaEKtj8tlbSBz7GKE8Nrm03mTqk50Kf6YCcqz/mLPYZT0Lds9Z0maxq",
+	"gkV5/Rzb1Nkq8at5260esZ1fWbHy9naD99y65QYhLVG9bUY8rxnxfM1yH1EjHCCN0MFt4NRVlDBzde6m",
+	"4mqrFoTc1nl3652M+s0DSZIwibDGgfUU+UNgU+KV6RxwUSj+nJXr1zlQuZ5RubDq5TRMGI6yV0dmvpJ2",
+	"uZZ21i12MHi/0XRi7G2lA/pFVjn834sZg1YLU6Er2lCeFpJ4nNANFhclduina+Tt9l6LoFk9emua7lZE",
+	"2N+J2202cyAVNGBL+h0r1jWMmLaOUj8J71jNbjuP2O1e+v1uLG72yQqd7FwHZHs+VKjp0TL7kJ+xYkuF",
+	"CQq+XvPG7gXaEE4bmD1Ou9dgIhiy4PHRlszPjit63ld8LJ6AMlk2ZtWmYPAKm4TlW6zNCKLxZK0aXYYu",
+	"jSeLGeOKbUHTjVa1ygwt9aEWt35eksOQE6XYRqxplmaqEWAwcDngccr8W7mYba060jgJx9RPyLgoQDTO",
+	"x2engXvWPjs78Z8Fp71z2hkzSl2/16OB2+7R7mh8Mm6POiN3dNbp+EG7F5z67d7IHbsudc+qiJzO7Fub",
+	"9mf5dbXI+QX7+W/FAz9xMdBN5qJd488fG9u4Piggxd94oXX+eSyCha/7yBlE2z0cQBdrXNdC3arAVi5c",
+	"ulV7dBn+xYajVVKHm+r3zXem1znpnJ3ZtvH6EG+DKMPRmjpfIKmZJ4ul47Q76rF2mWoP0c4REuZ4rFiJ",
+	"lArl4Jrd/oLhxYZElcxSrqVZXfuPZ3sLBERekSi8A8wcj0O/IuMgDsc1qgb8hK2sUysbnUiHZEZzB4O1",
+	"MK7o6upXEtOEaSsATUyalHar63oLNNfnfiuhADp51zXDyBpR194OylfWbqCrg6dfymdOa4WtfDemVA7N",
+	"stfdQmax3fSOqPloRhzMOFnXU1S8WMwgCZgLG/RbXV11xsP50wv8V/D6zXH/xeYCUOdeJsPOyXTnV0sl",
+	"6PU4Diyk6mZs4gy7Foje6nRNAwHDe9Z1rKgnt+DxraO12h1sF510yIhBrAqWLEEsOpBVJWoyTF1rZcu5",
+	"q9Pu8zu+VjgzPUbVWW1DkzcR420XWaqluwsZz133jMCkc2enp39sVNzBNXT8c6ltptTGrsWhza+OqXKa",
+	"Nj3epfIzKjCPr/n8BHXOjJrT6OCS+4s4TFbv1Ur1ZWE0ZvHloqpd0GVqGnIgnh9K7V3qECGKfcO/g/fJ",
+	"YOG6Xf+WreAP5rXIT2ylezogpwdyP+CeKRUCKqf+EeOIMCYavveAPmNFU8F91iIvqD/N6jIeyAH37psG",
+	"Ps1YRMwDGVi3NgGLHkT+hAnhjAWyTzyM6PH0YomXBvZkX4FApeOY4DyBbMEeM6o5TZJ54+EBkiJQj/QF",
+	"T6ifZInkhtSSGQ15QkOuU30LZ0Unr8aXr7BrHSUz6k9DzpqpXVGbOx0yCe8gKq/G7ukQqgCyRvfBCK6c",
+	"0gTxbEprQujrrs4DPuD/9V/E3LcBf3HH4lWqdTpELnwfqmjEWFHTwRRPqK+ASJlWXCWSzrKKl30IUoPo",
+	"Lg9zWn+8vn5LYkal4GQ+jalkR2pNEMimVocRmE1fBMyUD5EJnc29AT989/I56Xa75w755fq5em0RR3rY",
+	"X969znyhaRK3zm2DmiXpLqGL/4Bb3ffhgRa29/dwa1EodTgSBFBKB73ZOibTM8FralXYwCUfM9kn3ocB",
+	"hEoOGg4ZYLQk/ulm3wwaN2qPHwaNPxcs1o9i/iX8NODqtzlNpvgTjSfq+yOHUDJdzChvxowGdBQxkkFZ",
+	"7ThDq+wBiPhrDTjwWgAytpnpK7j8W39F/o2xoP9WXzWbTaL/qz6euC75d1p4NLWYsyhqggU8QHw4lCue",
+	"0HuHJPGCI5SUeIzZBL9cv2yeOVDyQ+F6IgQJGJsfmRna5N9KGEwpkIiNpGjSv0HGhwLoXCzJoffbb781",
+	"FXliPIE+a4Y6eemYXb3qW7Y6kFlkoBojEKhG6idPcHaoMArhlrCA9BsmxSL2GTmESHxk2IRyUx21bMtJ",
+	"l9DTS1BHSdh9qPSL0SJBAOLFwWpBUxEgPnuXUSSWnq5eAuiYds6ZikCmQ5/roU0VOhOyqaPNltq5ob15",
+	"hzSV51L9EipF49NADwgobg4JWMTwlMq9E8z07W4BJSDkVCeYJnZiexTOwsS81atAJI/OsVVeKPjxH1Jw",
+	"Tz/d6RS2GMoc1ilAjmJGb3WZAODI5FDHoTqEL6IIiuiEUt2BgECorbrRoKRhNoXCRIgGhJvqmN7s6usI",
+	"ooStc4bLilY9DYdeejU0lo5pGLHgQp8Y3Ey17AnjLA791EUasISGEbJMyLcOi1ATEzNDF5FTN7eRprD8",
+	"iiW6X+EPL67JMbZEO8bQXFhdkZqnGUaUE+//NnXQavPV9wbZ+ujP1tcuq6ObYCtvKLgtODP0tKagMhKa",
+	"lHlLsuAKkbF6spwzegvD17xNDnUZ3187ji5VeTTgQNp0ZLtaH7v3GfoAdVv1lO3o2t+p3TR9LSvUPODI",
+	"uaRj1WVHHgBPex8HWM940OiTQaPVag0aDx7eE00sFUU8VMp9YHDTGfCQ+9EiAA+hvnsUcJhFkgGrOHIU",
+	"oVP/6TpAdA4NYul0r9QgHQ84kCF4o+eo66b+03MA4UQMWHGYloPSGddR6DNd4FbLJT+/um44jUUcaTlG",
+	"9o+PxZxxpGctEU+O9UvyWD2rBFglcmTSiqU0mBIUD05DjUHnYaPf6LbcVrcBfswpiJjH6j8TllTV5ILy",
+	"HVlIdtaXcjHXzflDf2oQ3TQlapHLrNgVWfAkjAjVGXLZdUAIpFj3KlA7hivxfMr8W2wXiiihVtZxXSPJ",
+	"MYwRLhIhzJ/NepuJW8hFMUEQJgK8YTcX17qJVtMtBdwYUqsMoMWmlNhXMgV6206aaFz9BFHzihM0+o0f",
+	"XlynLWhBcGr0O1B01MhOlSGQYIrOcKJ/fKyEmmgqZNI/c133GKVdJKfbNXPMFLaH6sja4kmnjUiN4eLB",
+	"aZy4vbrZ0rM7/hn2/kYkl5j2oF7s4WGuf/GVzmLAkvHwVnfzW29EghXmbIWq0f9w41io8KPVjRKDbqXS",
+	"4X5QNJ9GjRv17rFxJFVeDSTURnootzoF4RakDK1atUrIPmHJpZriyYhuFprt7zKKMi9VFcKnTrJoPqUQ",
+	"iem6badhNBsd4u222ien5xAAMRzH7M9G/1nPafBJTGfDGb0fxpQrHD97+PwYDxvYAesVpDfhfIWDL3UQ",
+	"/52x/bq8r6ruvNZFgKqi1jU4/kjjyUPtZQCbhkKxtLhBcUbFElKhLL01yHDdk7q70ciX7fqwKdW3NC3U",
+	"CVMCOQYdodylNpQ3rBfw3mmEanTFIBsmyEXdmIZt8UHDaYZ8VtjQ6cmm/vs3T77zZsXvdC5GdtrFvZTu",
+	"fuUl/zI3+Di/lt3u86brXHTrO0qtREQIE2nf65OtLtpLseDBkwjBSaez+cVflfYNB2+Rgi9LQK6qrvQu",
+	"NASSRpp/iJFcS0Ow0Ll6zDEtzHTjPw90Uo9ADqFCPIeIOUZ3RCtT/0pIpnVjzgZcm6e8FnlLJeqbnhWk",
+	"7GEQCYTQUkk8820iyIQlWYyy4FghZMDTyGRwmXGlV5FLDEUzBjXbZInWTQnWTSUD5BsKDDhUr4Y3vaax",
+	"lDbpIpl6VZKxImLfKfD8UwFxA128QnhAcLO0rBYIkULHiwXUDTFEDxTmjOrpJGv7Vpr8yz8XbIFd/dMR",
+	"wPbIsLE+qtWVadw1OdCCKPoXcnVTwe8HfeLuQrGQAPYDmT/AQoD4s/Ner3vqWv9r9sauf06fsc6oHZz4",
+	"3bOaTeqo9TXUPIv5/H8f3Ob5zce20z5/aKq/aXN887F9+vC/GlvsNG1JAAej9EbOysHuHbd6nXAHcssM",
+	"2JguogRfybKBctmQVSEDT+c/c50SnicSGhXU9hwyE2AqyYf7VzEkpAsf8vGsdSwlEJw1+j2MzNVI1lcA",
+	"U7ek4sDLqh2kjzMJCUs93Vlvw6SmoIGF64lIaKRDhN2c9nfj5JMhtkPNvTPg3iYGnBHl/wOY9Y/2Lgw4",
+	"JUbr2HCWoqCm0dy2vZkr/WJluuNLW7CylyYd/m/Do/MsN+/s+3DzkOPBr0OZWAzSYrRwEorQFhxuUADZ",
+	"pMY/OI25qGrk9S9FxnUCjKLBIzu5Tts4R9S/ncRK/DHJx8X+vIcixr5ruca8BU8LunjQvJ2WOtJCuRUO",
+	"dvxRLaYZBg/egJuy6dDXKqIJi9O4FENssg4Q5D3j6NrQ9s/n73+FGDDtDBpwbaOPxbJPvDBwoOgiPKxG",
+	"+ZkGDGtr/vxa9zSQ8JghTII7YG1zbOdeQidQt7Ey44HGTGc9HGVmsY7bUZIMtIFMZYc/xAjeDhM54N5r",
+	"47VqEXXJiFzEd+EdgyIjQLH6hHIChR7ixVydlXo/ZnIxY5JoP1eigD2fs8BBgywXcM6WkyFZhj4D5Qx+",
+	"oBEWq88wwJy30rKy8JIB5yKxnsIOlp9PGsLzMCRI62VMJt8JLNK/AyNLliLPx66Xwjh2c6YTHVvwAduK",
+	"Yd4wJMI0novZnMahFJyMWLJkjJPfr15fwWm+e/7mDYGwYBqRpYijgNyFARMSIiVgpGfZSE9KXXm4eQT5",
+	"Tmsv6szWY1/eWSBSUgPekgE/dR610QF/5jxlX5mvv7K5T+GKk+yGO9kNBw/6Nve4opJhtXKZ0kuN462S",
+	"ceChJGN1dkRNLWHnsPNfRuouSVHbC097EJwskSjVA7RE1Kk1hV/6PptjpFIq27y9el8h3HSebF2wNM5H",
+	"3IpNpgVFa0NJcOvq6BHr4NReb6r1JOy+F3+IUV6PsVZ+XHEq2T5KaApSzxZCyHc0sCqufjZ57LMZWdpb",
+	"rO0tXUWCBtdCvKbxhOF7vW0AkVZn+pkFIb1ezdnfzLKzXsx8r2QLU+ZDYefOgmbe3nP88Q8xUrIcXoeI",
+	"VVW++R6+l0UxCImsg0KMLoYJ9iASjnWSH95ARd61NNgfcGqrofCyVUVKoirqTxf8NpODWqRYijKEwOgB",
+	"13KSTOjKSXvGs1XqpM4CqufFrvNCMrMDyoMBXyfokomOh0d5V4u1s0xkTEGjljbgSypRhkKQBkr2MuKZ",
+	"T0E6GzHzY5YWOaUSTQ8p3EDyUsC6sINI1NLhuYjBMZDRVrauAa8W78hu0h0uOyfdPclW4VPus6jISS/z",
+	"1gotKZMpjcbNJV09jcV+zfaJekPD9y9ev7h+8WltDWWm9mn4s2MVu87dlP+ZTO8rtVo8h6untWIF/yex",
+	"FqfedYBlPBBvHQLVtKRDzFWCBeTagFa6HPdHcsw9zFGcH2k0JkAf/gNpyyc3Yn4uwvKNgHxOAvISVaWn",
+	"UY2Cs6xqsdkjx/8Uo1ffNx5uagTZ40LNoY0kqVibp1SGyBJ1S37O1oDvxX0JdZUGvOC+hIYXJG/LW7FE",
+	"J/olOnRikz/Srm69wTO5H1cf1ILa3ZPX7ZQ9ef97N79dTsivcd+B+21H/x267CwH3pfw4F3WeugK/qxC",
+	"tfUtXHdQxDEtzwjG0yrmVFsT8VPUHSyUGawoWlCoE9i4/NeLS7txwvPLcuOEH39y707iZdT+57/EffR7",
+	"9+3vfzWTZaEE3l6K/dkux6+K8doU8jGuxfrCdmtdjMXyZ9949Gfi0W/VASTTWCwmU0I135vnmMLn49gm",
+	"WRxIXKXH8x3zRRxIHTG4SLsy5UoFQgoZOjG1C8zLUQNP6ZY+nbEBB7vGIbAxnSOpn/QcQqsNRNo9mco0",
+	"qZww4NZTR2iWitkklEm80q0VR1QycsvYHDvXqMXPWVzsImPAMOCQGZoIKDMQM+AJJJSoIrEAnJAX2gk7",
+	"S7OSPZIsYjSDhTwRUKYB1laZpg/5JZABCl7ECRqNJIFgTzBgKZnHi6FGgvSgBIPJEDLNaiE1A17nDDyC",
+	"Y0i3AUFJdyI3qThWchElHdeFIE/BJ1rj1zlHBHOOijlzM0bB6PNvI5kV8+eyLDqPaoeFpzOGFKyhjYFC",
+	"IPUqWTFpnkXX6dD8iO+E9rGTKQ3SWigr7AekHa6HlMQsiVdHmDnkTymfMD1yWtm/ZkTKMRfMGg/zgtBW",
+	"mnYEWoa6FIZM6EpWTBQsUGJgZr9hQOh8zmgsCaNxFOI5whr0GVzoXKhEGsusOkFUv3EGHFonFcLF+Tc2",
+	"pYIONRiWZnIN5IIFfTKjER6dQ2iUsBjtu1CfdjG3B9XxxEN9xcyqN5W1xSw2wBizoeyS2eOz+7kiUGbc",
+	"/AgQ3QS5c7rLEhFRQA5TaEMFOkQfuxfTUdUGEjopoJiCkLrdOsYyIyKmBBPPcoLTEQf8PeMBJmmYO4IZ",
+	"gwrIdMz6hAHmYRBAkiGyjrIY8DIat8hlvkIjej4VyTFNRwb80Y7/zDI84EXTcFaBJEzU5V8pgMzoikjG",
+	"g6woSIVyoh54afjAJwgOsJrwGAZSEypQIUE+vvUWiqnr5FysvrBPoRWmRDl7p/gCA/4svqAm5UKDbxv/",
+	"+a4aziy8Lxr9IUhRo7YDNyxm44Ws9qib+wsamGZeGADCA3af94Knz0JYB/7etoVyoHk5GlJF/Wx7W0Yz",
+	"G2sF/GoX+noJv7eFCz2VpB5x7OskdugEM2K+TtxgRm7QQvvX68H+5pD+Eg5pZlomGlJRkNVzKQdpAbJt",
+	"vNQ6ARvajtUZ8rKQPVe7UXVqMhTZ8KmuZ4e1MmhCaBQ52tMA9Qgg82nARexPmUximojYRPDlWuVrvhhK",
+	"yEeX1Sa3O8aZ3EfCoNmynTGIzddKRDCjcPDE588Tsk9pB0qUb4hXw37MOSphLYJqwZ87z29N1s1rfd7Y",
+	"l642TdUuI7AVGkPYKS1VJzDalUZIn6a6m624DnjP7ZpwCiVht8gljEBGNKLcZzGIZ9LU9NO5OQLT3vXg",
+	"leitHgj3g98pLDJgIuVZh9/40hfDbz39nhE8S+NG+EOQpam2+HfOaX1nsGXD7Zjpbv3rHDVpCQ/9sNEJ",
+	"38ZCHT5bSAxMZfdzIUPT4HVGE3KoFbMBd1tu6+Son+pdwcIU0xitsEANSdhsHkEFSl09RuviyUIShU7O",
+	"gOu3YQXjKJxMEyfnchitioUn4NbSiWP3gIbW/6XuPraBCHucWTqckysYCPcZsuwwbvwHofQ0TLszJFN9",
+	"P1qEUUBCjtBIg3VLfvWf9SFsvNgQgZy2js88Pv9Ffnzx+i3RroKhBZIh+KKJZSwGld+pAVW+b9CA/xe5",
+	"/v3tizUDo5ksHvDaRz7CNP8YGEfGoOEkdPKPAWpNg4aj5//HoNEeNB5Id21A82acA0zbOk5Zo/RXxdis",
+	"Pc5SzKi5vgq2m6owaE6WN+To9hFhUqp/CYgwNS0FTS0+HR7XqvR0/ozLeHpJEl6RNJeWeqysSrLOvZav",
+	"VZ2vbJdVjBymjqIsNHuoOy12PoHraCPH0/vagdch/DcxOxzXKRRteJRy+MUuyhZJYDODjObKvNMoX630",
+	"6D6p1nU6RpLVVECqL+pwWVc/dsf7o+i/xvAn3h6D2XmLHBpNsZhj3U36dNfnC12eY7PMXS/RVnfoKTfn",
+	"P90ZalP03S7orl5POM83CmvR81lxuY81Djet2saPn8Rp6H5SebT5md4ymXk6rZJ0NDGehaJnVGubNCHe",
+	"sVWV2EN508MaLTqRcsTQD2pVt7ZUVqjhxAKrT3QoiVzS+ZwFAx7yC1IWqsk45KGcmuR0a+ErokMiQXpA",
+	"lyMXqWCOxhkl3KfFFpd03iLvWQKR85RDSeLYXislsdD9eStdFUm+M/WT/BVmpoLuK6IIcniVHm5W1rbp",
+	"pBVKskOYRmVH7Rq6UtU0e9/2frV7FnxX2v+vZsu6Pt2n4xDtnTjE218+A4cokYB9c4w041ssTf2/xrdU",
+	"tP8My/9uhvwY8tfTkgEBm0diBblbhkAdbc00sbNKnVB7bBeQX6M5lvtJ5WvKW0rkjCUUak9XKoimcv4e",
+	"hNwql/NdNnyJcmVbVXpi2l5qH92h0mZQe+jotA2B3a0MZ9oSQ5disxoEpW1+cj180nY8nzRyclf6nJ7f",
+	"DoS51KhhPW2W3wT6J+rcNFWGrav45cV7s5jjj/qvrdJsUxrsAGVLOwEZD1DO4kwTf8rSNIaxiCEaxxRv",
+	"obomC94zXTg6LRiCDayI9nYCKcW8g+tyCRlHV8NPW7Wpp7N6N+VMX6ci0fXwxD0/atUklNoC9pNItJ6t",
+	"WsjsmMVUSpkZeT51u26Xsk5ndH5+dnbaHvmsO+qcjbtdxvz2iD3rndFOu+ufnfrnXd99dhqM2Pm41zvz",
+	"223/Wa/zWchznqitIc9nfnvssg49H3WDE7/3zCbPum3VY+hz51Mkqz6WQB93HkGit5Wel1QaxLnAOIBQ",
+	"6qrkkMP6PzSi3T3f/OJzHf/6NTOJ701ya9avaSc51qmzwWaRn0YARaJdUavYVE2w7CmV1ti90cGSN+PX",
+	"KtvC2pLTuY6o/zNE1kKjO3HHYt2mbtzWeUt8MRtKA8f2eRsyjfwsswnCDX14y22dPzx8Bjn4a5GCj9uf",
+	"jsh+k4KfZtbelbbtQfJ1Nj5sqFmteRqyyaCFSiroYtsedHVoBPSwiBiapI0/CYisR5ZxmDB5RKgkdMCr",
+	"bAZAKXK1CLMSNZwtW+RVwGZzoQhrPxOP4ZIOOIbo61irjute2L19QOKmHDsR5ZxwMYPi6ecoTZu9DXgo",
+	"U5v4IYYMOMTQ2CNjJqd8lUyhpI4R7S+wniD2fhIcYvbpgJ90OtrMTvkE2zmp91rkF6Aoaoi0zdOM3uaK",
+	"4mhLb4XVG8nRrhZv4ScsacokZnSWjw+BA0V4qWPRsJDHuSM+WhN2cZ17vxI3WnY76FHIKaT2bhWEketH",
+	"DIVJyigmEqbbB+/bLA74VaOsOIXeUt+Ulk+rtDzC5N/7yjSWjHSRJTQF1ils2kJAZa7dN/DcDvLcXUo2",
+	"4cnWqdg41zdk3TeyPtdg34Sx7b+tjq3rvf0t8kZ2Vo6/uZsyYoHyyeM18u1NrsWCMJ9L2K1Mbn8d3rJy",
+	"GrqujVsWXfN1uqHnZchlwmgw4IX+HoKzPkijPlYBzmTRtLyi9ahdLhArgz8mKXSrcoF63N/CZLqPGIqI",
+	"Sf3t5prQEEcNp7yXAs5OOg5GwSZQ8TtQYKZxSCPCWbIU8S2EsoxEMiVvV9ci9qcgol8zLkX8MhLLHWtB",
+	"6+DpTamaEDOeCIic/gRiqkamdj3knerglfomfsUiNSGfL5LhPo5qx2I1WamaDXVq2lmRmooKNesljT0m",
+	"/mISqwWsp+LjbvBqbw0vdy28tqro89h8bCjBtMYst5Vx7TG5u0+yruWY1e40YpPT+Yrn6iRA92XqT3Xn",
+	"3pATwCos+vEtTOhbmFBZbrumaV99aeQWbK9fFuQypNwq3zcrb1MbFvRSdwIphrxrWQhlpsNUVAnSoKFY",
+	"24yg4zsHR/mAe2llEpBw0B6ImwFnNxZu6ZvcrUAs1UQx8xnPl5pTGvWAm+o9UNNEBybpSkUynHAKsfoI",
+	"SDJiMtSVT1JX0YhKFoWcHUgHO5oFcThOSMKk6awcKQJvOTCwOJ9VagNbReu1TkWkyyhBazTPp3Pqh8nK",
+	"y60dVqsFTCxC6M3o/ZBO0g66HpZYgiRF3OEhzoDdnTFNDX64wN3qTwdywD2T4edBqlScVR46auWywmJd",
+	"Z4CI8ThXRUgJvRfmgAZcBxXcMjYni3k+/U6tJmLjhIgFRkuYIkohJ14QQwFpD6D0fQ6ykF08CpsBS5if",
+	"HMg+ectoLLGgyzRsyj8XFLqxQEGkMZmKmZgwziB9j+NZ5TLX1AEuRRN9SOQnEc3ERMTirvl+FsZc3OHM",
+	"Jr7ZF3wcBtC0+7AqRRD78uiHQdyJoGIinJq4ZVya4IxkGjOpjt08PWOUD7hYJE0xbt4Jn44WkUK/mCaM",
+	"HBqEg8fI/yZuq32kFAPY55RKBbRwDAWWNPzlgM+b2Eo0VGpFJJbEU8gNshf3mUcO3ZbbO0p79sDQdCTu",
+	"NLKbFRqlJxnwiCn07LlVRTgR0VrERFSlPXu1SmO2INECz4IBn9I7RrwplUPzo0fQAkO4SF9Ib6JuvGPd",
+	"NcCQ18WrJn3wU0DhJlNEKB+gnq8hNuCHWs8zj3vgotBl5q2gentoBRqxSPqkVMsLQ+9fth24cCDwYotv",
+	"Fk6muhWQZiVOVupHh/iIMYnoiEXqzKYhDwYcrts4nCxidkE8dfGHnZOpZ2pDraMQpHNCpmIRS4d4NIq8",
+	"AceyRZZgka+L1CKvgLSmnhXBdaWjlKAkuUJqA16opGZD/aguizVjH1v0pQVucEF0hc80KaKYB2Eipu36",
+	"ppkCU1VF1CSXZHKbXdOUNv9ym+c3+t/mzUfXOe1s15zwsprbQe6+OnUCbX8UW5FFw0C+fWH1ujP2nSvO",
+	"iiVOO+2TZydn3dOTZ5+87mlqNS1mkRV4/sZYW7jR+vQnMWNyKMbDccxYIGaNftdpaOJmHPOMi8Vkaj7N",
+	"h3r0dqvDmqcnal9jFisqPZThX0wHBiBjR6Ro4EdDCrGQKSoPoUxCv9Hvuu1Wx2koKqPUn2k41Kyl4TSQ",
+	"0umxu64LCGBWqC3INUt0W8+ebVpfxmQ2L9NtuafpKm9T7jWUyL2eutjzjbAEprbVOnv7Xuf6lQlxZ/o2",
+	"59bRaafrSDmcutPp33231a1Yzk0JC22+Zb5TYt+wELeiY1aAD1Qq6TqepRDN4uZjWaxAlodUqX/Em2uN",
+	"ACay5qwUWtNxi6E1dmTN2flDaj7YeU0PTgM5np6mFOfziNXAmMgov8H+c8P+ocr9VoqtUvcUwJjdoY82",
+	"7VNMjVGcoeM05m0XyOeJ05j3XGBp83MXbUI6QwwIAJvNk5VpyO40xhTz+LJvZjSeoBffDH/2LB2+16sY",
+	"PiUl1jvZitpt/Yrbap/rt9xW9wGU66Gc0ri28HYnV3n7bGPl7ZOOVXm7o5am6W+6sPZJq6dX9szspKsX",
+	"1TlRJ4OEbQ2suxmsz+ph3XXdx8H6LB3+dFtQtzNYd1JYdzJQt7eA9SPtxhXw7dTCtwuob6cwWsDWGr0p",
+	"Sa91XFgP40HJNtk77/fOwJGd1/Ab/e6pel+M0GyiTyLlU7oTSXk8tHU+7DVN59m2JtRU3N8pZdK8tW1u",
+	"zgHJZvoWofgZKwv+KJaZBzMQSr0B+5euj7VDXUG7xEZBjKq0Mv5mVOq6gtqk4HvVBQXBQkKYEnQBtkSy",
+	"xBlwzf6Kirv6PQp9Js1okL5IvHEYJSxWqmcERlZsYhEnF1jKPC24G0XwNZq9YpYsYl7dC2TCkrfWrrdQ",
+	"jtW4ZlVauQQ1U82R14UNa6/WKXErja2dGNkqX+Kb+1AoxwsUPfLa5HIqIrO5KlWygCcbZb3W+UlBpumd",
+	"FkWaXi5uvFuS+lpn3aJc1CuMcXaak4u2Ff/U1LmBn50XF3eSW9xpSfwDgSY3xkkxMP7sWW5xZw/A2fl4",
+	"ARn3M5rE4T248LVwuIeoLTPohw+9juM6bad743xwnXbHaTudG+dD22k7z06d9o3zAb5yuqc3ilmVw/47",
+	"m+P+OzkQdRQxgwsMLVii+dDnKT60C6N1c2NZCQRKzJBTERtXbgrts8IIZ0VgnxWB/fD5swTsW/KQB2t2",
+	"3ZAK/CMjFZsu2z5yMr4oLP5PYcu7OHKzUTZWR7Ws00jIUqu7IeBhokPmDVNRhPmJ1eb+RgJGvqydBa4q",
+	"/p0TKNRnLHGnTcH1/Uqu6URmXvTM9J4bHLMA4AFsDIYuVBKiPwy6nWMbWmtw8odAX8eKUCLn1Gd5n5kv",
+	"ZgwLxxRbloFLCiKCtAMyXVWx9CSY4YG7tchvJs5Le6Hw+wOZL1ip2x9kPh2Tem35dqxWCboLQmvAf4OI",
+	"MXYPBSQ9p1j2ktBICiLpSpLlNFRrhjYwOrshpn7CYsKbk5jOJES/AeAURNMmErl1q0/kUDJGvBdqTg7o",
+	"6B199n4IpgV9fWzckwLiNEDLhQs1jjlEP4GYBFATc9IlY6Z4bL7ejjVY+nMfzA77DaWDu/UtlO/LhPLt",
+	"gDGPC+Rj2X2zhOcNMl2Gbx9wN3E4WiSav/dcJe/oR9Tc6vCcxm0IVg5FKRRLn1NYwIcT1zk5ublJ1+62",
+	"TrrdrtNAX2mj3261n520FRIU5+meuJ3cPAad6ifrdJ1ub81kbuvZWa9yso57fmpPprF0zb56Tu88P9V5",
+	"95k91UnnpKd0plDxUZ/Nk0a/6bbaz84UhooY/FnP3LaSOv/joi3/R0YSGg6yKz39G0TlQtvIzJLd3mjJ",
+	"Vlpu1kOy8x8coeu2zto79t+0YdfufIvWrbxj3+Jxv/Xf+bqs5HY87uNDby2af/wxTNisGQYPa5syWFhr",
+	"1Z6iHJvX6Z6cpRpSRkPSNaJQT9UK8m+2qmUH95p+2BglBuMv1VdKd806BjhExAMO7UyUvqybLuoxjlAl",
+	"Nc0uJaTmn6BtJNM4+7kOYAMO40DfQKteLE6rw4upGslfxDHj0BCwxvxe7Jj79NouOsM2x+pxFrX7tXk4",
+	"/ymtoJ/QyO8TtoL+7I2g7at9+pQ2zxsTz4ud9L91ef6qOcdl+cSe3gm6jBaKlBxIEgYQaI/ZFYkAcpyW",
+	"D4T8DFNyA7718m7GU+NgnNNkmvkXNacqmUgKMayvIVy+0W93ziB8Nf1cjrqFUo4LCdtZW5pWPeOQmN2J",
+	"W+jSzJQI70eLgAUt8hNboVtWM4spdFrGOjLjhMW6IA3qROVqtb/A/J+mVO1Cj11iC3rTuzUzMfUKCtXS",
+	"6sZoV43hh82RQBMoALPwTif3ThkFv0CFWATVDqQUDnQT/YRR/xaVDz5LSVeDqIYg4aVYX6Sv2kGDVTOU",
+	"pKbGNElrYOjHtBnOluTy7Styy1bop7ll4ObImmnjpjAFg4vllMWMsEiyvu0bME3fdcPtKZXTKnkQr4ba",
+	"zpPM/urO5FtEouDs6ypZ+ork7nrpxpWVga1x+nm6jQ3WbAVdBfhtLNl7qUOD2yN+WiylXOtwHg5vmXo2",
+	"mYyH3T87zWfLf93f/umOTmedf96fRe35r8H5Xz+cyN+n1z3/jUvfLV6E341vFWGQGBSxTb2YLeC9qbxL",
+	"pUmj/flJ2Bu2VGe9DRHL0o/CGO7U/1TDxbcCME8g8ojsmijvROdTEe34o/on65NVV1j7HQgWmBWl3jiQ",
+	"QOFpAr1WkeRj13EiE7qSDpnRWIl1WiJpVTRDVT+kNPyJ3VBhkkoaZn7bWo1/jISVpxpVQv7nr/GM56sX",
+	"vqOktYlGGaEdmdI3HfXz3Xm8iI+581somvpmY2tBW3lM0b9Cg0wJyFod8nEZnKBL3nW2622r1lBoG4vR",
+	"OonwRUTYfcJ42shPU3rIMcZSl8MEfEVDRR08h3h515t31CJQeQrDfbzju45HUormDHiYdQJj6lglZCp/",
+	"HDTg06DRJ4NGq9UaNB48B6J/dMAR01etSs4V4Rx6ysQ/68rYTyKV+KcBgkKa8sZNRcB03wqlSl2hUmNc",
+	"o91yW25ja9pyVdrQ2q7OB3ZTmm1v81U4f7TGdRXOt2/yijtJV0gOr+aMk1dcZz+Stxrz7JY/NY/oQLm7",
+	"zlYd++2+7gbnfry+fqulRhGnTgJquh3WYtZrbIr/NKzC1Wp9ZGtMeJ32u1/X1Xu3pvWf+/Aj08F+n4e/",
+	"odF9bV/7LPufpMn/Gj/AcogVW6B4gj2Td0F6bhdLMi9DuZ4SmS7zT0MYvcNdMeZd1kF+YyP4L4UzWxqc",
+	"r8L5ViG3Gs/itBn8XhBtly6511Z8KvrSIfVmkag/kXVgtZ0s1QisJzO6IiOWll/EEolKdMBSKyEnXiaQ",
+	"eFjGBYJOdZmNQyzsEi1mPI3KHXAv5y3zjlLkLztKIQLW0EfTIjPLAEqLRdbgO0Qw743xAuS03EUTqgWd",
+	"736/fvHe6ruIIXlyStWvH5ptEP5K7Bdhv3EwLKdgjeXkHn/5ttvJns47Ie33nJPim4WJdC5K9s4JLNuW",
+	"NveasGJJHyDVRjSB8MIKCQUmbDecRqdxswuhyZ99feN5ZPyFUPh8L4btiEjRbHOyLQXZTdP5qkkdAH1f",
+	"4tRTe5FVE8ljyM2erOPNIQ9nNCLXcZgIrlk1vrXQuoKmTIkQkSRyoYgUtrQZUk6j1V8sHnBF702BJmza",
+	"y3iQErF+2rRMjMliThJB2q7rEp2uIDgjqEIN+JzF2knIIjZjPFlH7Z7j7p5K60bUv8XcabvOD7Su0BRr",
+	"qCnJ9e9vXwzfX7979eaHhtMIwpk6q/ZNniA+3GC2NWzD1BSBZO0ayrj7NHTSMDQu946mkfqNk5sacgnk",
+	"rkyGdqY4Gv419CaHRd+Izj6JTh60h3h5vyihCdVcT25mXp9tlaRJEhqRgKlrAc9Tv3jkEBg68T7wG89R",
+	"/zikrf4SMfE+3HgoSgG10bTlqJy6ldYvu0KhpQ9RCh45xPlg7COnJNeRQ3X1cM6f1JwoCMpSmpaHggUK",
+	"ggNuPmbj/3TjHV2k+UnYlt18wtArDzvNRCGVSFFhhbpPe35ZLfKblh49LYR5mEaeTGPG8mnk5JJrKTlt",
+	"rq6brpv8Qjy0oqWpT269VGyFYxJzckt0o4YBp5J4A0xF6Ic8YPd92POg4WmiLx2SHpxDbm+wXuN3YOvR",
+	"Ajvoh/1sMVNGFTy9FMObP8I3zedI9JsY79EnbzyU40ciWGEQ4D/fX70x74sxeZM29cGbTkYrEtOlURTI",
+	"IdURuRp7LB2gpc1RQIUVmfcuNFZq9JIYLHjSVFMMeBQmScSajAch5aago1EHYBVHeF7kDfkHcTG9DXLW",
+	"zep1yboB1xPg4SvcT/HVyhCkkuAKs5Q2fa4Dbp2mvQs8f8/klOLHA5l7yIOVxAt2gbGchoapT5z4NI5D",
+	"ZhX+Q1C3yKWuHYu0ykGdC38E+yKekzm/69WcOSRgPtS2m4olsU8RpI3DBEbyo1BBQskbknAx4PkhPH8R",
+	"R6QZeIQSxe6IYpdHfUQDO3vPgAqLuLYG/DsRqI1otVCRr5hJyYIBP/TMHC+4L4KQT/pk8lc4B7h5ARtH",
+	"NGHqFkP5xHAWJgQkECYxFmjAA2bGA1pznSt+mp5MEs6YUMdxOAv9WOjKLUdkpNiZRICpZ+yIBDkHQIjc",
+	"edfIUHB7GrsyhKtwjpdNx1Rt0SThKpxriBmAYfR/PhKimkGaR0LDXfWNtySBKulvCzadDoTfPkUSaW/1",
+	"1qP8SVfhfHeX0h7Fnq082Ffh/LFObIBLtR/7i0lc611amVj1JJVvixj9Gllrvb01tX9BFD0txdajERZt",
+	"qMtpGDESJjrgPmnVqlr7saOWFKBPYVhNzc22XfWbhrGbhrEvA+4nUjeq26xX3gfsvwNehOrBPAcTWdIb",
+	"UurAU38tdJHqb2bXr9ns2vmqzK7fLB9PoUvmjn55s+tWYm/WHmwnYrbJbruRpukB9kDavtlY/3Y21m8U",
+	"Zh8U5svYWD8pVXm6kXbH5W3TE3GdQdmz+lrsRsL0Gr6ZOL6ZOL6ZOJ5g4qjq9/Wl7B4VFG2zKSQl5zTt",
+	"6G/c0uTQNMwPExKOdTcwLhITqLZiydFGAelvZBmxahp8s408XUL4Cmwku4oLD9hAoT6kXrsRsEwGdELC",
+	"hMhA+AsIx0izOI6BwendFYf6EeI1bac/ZgNqNMfSSFGj3PLoR+3qydfZXtKsDRjlATiEliyK1JXVNVGl",
+	"NTwW8ywPXu5kWJrKMeHIRaJnDW9V9SjP8YrLORTUwzbvDm4eVh2LKELXXBp5KMY4rb36tBl2eXA9M5lR",
+	"voI0+9TBrIadxOqmYdtAIW4h0qaqSoM9GSb9l2eC/AzjnQxjkyxrv4opHOVXX69tWYjRlNh7TYxz9d3x",
+	"wcoGibnDzboAOFUoXHPRyOFPEJxKfu042gt5RBYc/MjHdx2tKmNYZ4jeWx4MuNHhdJSonDN6q9Au537E",
+	"eFI9vvnq59cYDOvkg6WOWgP+KslSjKVjEjBMNQEHHPNGwtXLP5DoJV+TjKEBVEdoHm4e/r8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -18,7 +18,16 @@ source scripts/serverlib.sh
 
 write_body "$work/one.json" 1
 write_body "$work/batch.json" 100
-for f in one batch; do
+# write_oip_body FILE N: the same texts as an Open Inference Protocol JSON request.
+write_oip_body() {
+  local file=$1 n=$2 i
+  { printf '{"inputs":[{"name":"text","datatype":"BYTES","shape":[%d],"data":[' "$n"
+    for i in $(seq 1 "$n"); do [ "$i" -gt 1 ] && printf ','; printf '"%s"' "$TEXT"; done
+    printf ']}]}'; } > "$file"
+}
+write_oip_body "$work/oip-one.json" 1
+write_oip_body "$work/oip-batch.json" 100
+for f in one batch oip-one oip-batch; do
   cat > "$work/$f.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -50,6 +59,8 @@ start_server
 run "GET /" /
 run "POST /predict, 1 text" /predict "$work/one.lua"
 run "POST /predict, 100 texts" /predict "$work/batch.lua"
+run "POST /v2/.../infer, 1 text" /v2/models/tagifai/infer "$work/oip-one.lua"
+run "POST /v2/.../infer, 100 texts" /v2/models/tagifai/infer "$work/oip-batch.lua"
 echo "resident memory after the runs: $(($(rss_kb) / 1024)) MB"
 stop_server
 

@@ -194,7 +194,7 @@ func TestContract(t *testing.T) {
 	routes := specRoutes(doc)
 	covered := map[string]map[int]bool{}
 
-	cases := append(contractCases(), registryContractCases(t, doc)...)
+	cases := append(append(contractCases(), registryContractCases(t, doc)...), oipContractCases()...)
 	for _, tc := range append(cases, feedbackContractCases()...) {
 		t.Run(tc.name, func(t *testing.T) {
 			route, ok := routes[tc.op]
@@ -272,6 +272,9 @@ func validateResponse(t *testing.T, route *routers.Route, r request, status int,
 	require.NoError(t, openapi3filter.ValidateResponse(context.Background(), input), "response %d of %s: %s", status, route.Operation.OperationID, body)
 	if !strings.HasPrefix(header.Get(echo.HeaderContentType), echo.MIMEApplicationJSON) {
 		return nil // GET /metrics: the schema is all there is to check
+	}
+	if isOIPPath(r.path) {
+		return checkOIPBody(t, status, header, body) // the protocol's shapes, no envelope
 	}
 	return checkEnvelope(t, r, status, header, body)
 }

@@ -153,9 +153,7 @@ func (s *Server) predict(m *Serving, texts []string) []gen.Prediction {
 	classes := m.Predictor.Classes()
 	preds := m.Predictor.PredictBatch(texts)
 	s.metrics.observePredictions(m, preds)
-	if s.recorder != nil {
-		s.recorder.record(m.monitor, texts, preds)
-	}
+	s.monitorPredictions(m, texts, preds)
 	ids := s.predictionIDs(m, classes, preds, time.Now())
 	out := make([]gen.Prediction, len(preds))
 	for i, pr := range preds {

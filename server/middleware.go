@@ -214,6 +214,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 			slog.String("error", err.Error()))
 		return
 	}
+	if isOIPPath(c.Request().URL.Path) {
+		s.handleOIPError(err, c)
+		return
+	}
 	env, internal := errorEnvelope(c, err)
 	if env.StatusCode == http.StatusUnauthorized {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, "Bearer")

@@ -149,3 +149,11 @@ func (r *recorder) run(ctx context.Context) {
 		}
 	}
 }
+
+// monitorPredictions hands preds of texts, made by m, to m's monitor, off
+// the request path; the caller must not change them afterwards.
+func (s *Server) monitorPredictions(m *Serving, texts []string, preds []model.Prediction) {
+	if s.recorder != nil {
+		s.recorder.record(m.monitor, texts, preds)
+	}
+}

@@ -140,8 +140,10 @@ func sampleRequests(v2 []byte) map[string]request {
 		"listBatchJobPredictions": {method: "GET", path: "/batch-jobs/" + sampleJobID + "/predictions?limit=1"},
 		"getStoredPrediction":     {method: "GET", path: "/predictions/" + sampleItemID},
 
-		"sendFeedback":  {method: "POST", path: "/feedback", body: `{"items":[{"prediction_id":"not-an-id","tag":"mlops"}]}`, contentType: jsonCT},
-		"getMonitoring": {method: "GET", path: "/monitoring"},
+		"sendFeedback":    {method: "POST", path: "/feedback", body: `{"items":[{"prediction_id":"not-an-id","tag":"mlops"}]}`, contentType: jsonCT},
+		"getMonitoring":   {method: "GET", path: "/monitoring"},
+		"oipInfer":        {method: "POST", path: "/v2/models/tagifai/infer", body: oipTextInput("[1]", `["YOLO for object detection"]`), contentType: jsonCT},
+		"oipVersionInfer": {method: "POST", path: "/v2/models/tagifai/versions/1/infer", body: oipTextInput("[1]", `["YOLO for object detection"]`), contentType: jsonCT},
 	}
 }
 

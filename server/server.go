@@ -276,6 +276,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	e.Pre(s.requestContext)
 	e.Use(s.metrics.instrument, s.accessLog, s.recoverPanic)
+	e.Use(oipBody(cfg.MaxBodyBytes)) // /v2 bodies: decompress, frame, bound
 	e.Use(bodyGuard(ops, cfg.MaxBodyBytes, cfg.MaxUploadBytes))
 	var auth Authenticator
 	if cfg.Registry != nil {

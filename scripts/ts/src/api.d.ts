@@ -622,6 +622,322 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v2": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Server metadata (Open Inference Protocol)
+         * @description The server's name, version and the protocol extensions it supports
+         *     (`binary_tensor_data`, `classification`). Like every `/v2` operation,
+         *     it answers errors as `{"error": "..."}`, not in the envelope.
+         */
+        get: operations["oipServerMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/health/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Server liveness (Open Inference Protocol)
+         * @description The process answers HTTP, with or without a model.
+         */
+        get: operations["oipServerLive"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Server readiness (Open Inference Protocol)
+         * @description A model is loaded and the registry's database answers, as for
+         *     `GET /health/ready`; 503 otherwise.
+         */
+        get: operations["oipServerReady"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{model-name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Model metadata (Open Inference Protocol)
+         * @description The model's input and output tensors, the versions that may be named in
+         *     the path, and in `parameters` the class labels (the column order of
+         *     `probabilities`) and the serving version, which answers requests
+         *     without a version.
+         */
+        get: operations["oipModelMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{model-name}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+                /**
+                 * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
+                 * @example 1
+                 */
+                version: components["parameters"]["OipVersion"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Model version metadata (Open Inference Protocol)
+         * @description Like `GET /v2/models/{model-name}`, for a version named in the path.
+         */
+        get: operations["oipModelVersionMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{model-name}/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Model readiness (Open Inference Protocol)
+         * @description The model has a serving version loaded; 503 while it has not.
+         */
+        get: operations["oipModelReady"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{model-name}/versions/{version}/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+                /**
+                 * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
+                 * @example 1
+                 */
+                version: components["parameters"]["OipVersion"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Model version readiness (Open Inference Protocol)
+         * @description The version can answer requests (loading it if it is not loaded yet).
+         */
+        get: operations["oipModelVersionReady"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{model-name}/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Model configuration (Triton)
+         * @description A minimal Triton model configuration, which tools such as perf_analyzer
+         *     read before they send requests: batches of up to 1000 texts, one string
+         *     per batch element.
+         */
+        get: operations["oipModelConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{model-name}/versions/{version}/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+                /**
+                 * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
+                 * @example 1
+                 */
+                version: components["parameters"]["OipVersion"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Model version configuration (Triton)
+         * @description Like `GET /v2/models/{model-name}/config`, for a version named in the path.
+         */
+        get: operations["oipModelVersionConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{model-name}/infer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Inference (Open Inference Protocol)
+         * @description Tags the texts of the BYTES input `text` (shape `[n]`, `[n, 1]`, or `[]`
+         *     with one element) with the serving version. Outputs: `tag` (BYTES `[n]`),
+         *     `probabilities` (FP32 `[n, K]`, columns in the order of `labels`) and
+         *     `labels` (BYTES `[K]`); `predict` and `predict_proba` are aliases of `tag`
+         *     and `probabilities`. Without `outputs`, all three are returned. An output
+         *     requested with the parameter `classification: k` answers the top k classes
+         *     as `"score:index:label"` strings, shape `[n, k]`.
+         *
+         *     Binary tensor data: with the header `Inference-Header-Content-Length: N`
+         *     the body is a JSON header of N bytes followed by raw tensors (an input
+         *     with `parameters.binary_data_size`; BYTES elements as a 4-byte
+         *     little-endian length and the bytes). With N = 0 the whole body is the one
+         *     element of `text`. Outputs come back as binary when the request
+         *     parameter `binary_data_output` or the output's `binary_data` is true; the
+         *     response then carries the same header. As with Triton, that header, not
+         *     the Content-Type, decides how the body is read (tritonclient sends no
+         *     Content-Type, `curl -d` a form type): JSON without it, binary with it.
+         *     Bodies may be compressed
+         *     (`Content-Encoding: gzip` or `deflate`); the limit applies after
+         *     decompression. The request parameter `timeout` (microseconds) bounds
+         *     the time the server spends on the request.
+         */
+        post: operations["oipInfer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/models/{model-name}/versions/{version}/infer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+                /**
+                 * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
+                 * @example 1
+                 */
+                version: components["parameters"]["OipVersion"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Inference with a given version (Open Inference Protocol)
+         * @description Like `POST /v2/models/{model-name}/infer`, with the version named in the path.
+         */
+        post: operations["oipVersionInfer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1646,6 +1962,279 @@ export interface components {
             };
             confusion_matrix?: components["schemas"]["ConfusionMatrix"];
         };
+        /**
+         * @description An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
+         *     the API, `/v2` answers in the protocol's shape, without the envelope, because
+         *     its clients (tritonclient, the KServe client) read `error` from the body.
+         */
+        OipError: {
+            /**
+             * @description What went wrong, for a person.
+             * @example model 'nope' is unknown
+             */
+            error: string;
+        };
+        /** @description The server's metadata. */
+        OipServerMetadata: {
+            /**
+             * @description The server's name.
+             * @example tagifai
+             */
+            name: string;
+            /**
+             * @description The server's version (the API's).
+             * @example 1.0.0
+             */
+            version: string;
+            /**
+             * @description The protocol extensions the server supports.
+             * @example [
+             *       "binary_tensor_data",
+             *       "classification"
+             *     ]
+             */
+            extensions: string[];
+        };
+        /** @description Liveness. */
+        OipLive: {
+            /**
+             * @description Always true when the server answers.
+             * @example true
+             */
+            live: boolean;
+        };
+        /** @description Readiness of the server or of a model. */
+        OipReady: {
+            /**
+             * @description The model's name, for a model's readiness.
+             * @example tagifai
+             */
+            name?: string;
+            /**
+             * @description True; a server or model that is not ready answers 503.
+             * @example true
+             */
+            ready: boolean;
+        };
+        /** @description An input or output tensor of the model; -1 is a dimension of any size. */
+        OipTensorMetadata: {
+            /**
+             * @description The tensor's name.
+             * @example text
+             */
+            name: string;
+            /**
+             * @description The tensor's data type.
+             * @example BYTES
+             */
+            datatype: string;
+            /**
+             * @description The tensor's shape.
+             * @example [
+             *       -1
+             *     ]
+             */
+            shape: number[];
+        };
+        /** @description A model version's metadata. */
+        OipModelMetadata: {
+            /**
+             * @description The model's name.
+             * @example tagifai
+             */
+            name: string;
+            /**
+             * @description The versions that may be named in the path.
+             * @example [
+             *       "1",
+             *       "2"
+             *     ]
+             */
+            versions?: string[];
+            /**
+             * @description The framework that runs the model.
+             * @example tagifai
+             */
+            platform: string;
+            /** @description The model's inputs. */
+            inputs: components["schemas"]["OipTensorMetadata"][];
+            /** @description The model's outputs. */
+            outputs: components["schemas"]["OipTensorMetadata"][];
+            parameters?: components["schemas"]["OipModelParameters"];
+        };
+        /** @description What tagifai adds to a model's metadata. */
+        OipModelParameters: {
+            /**
+             * @description The version this metadata describes.
+             * @example 1
+             */
+            version: string;
+            /**
+             * @description The classes, in the column order of `probabilities`.
+             * @example [
+             *       "computer-vision",
+             *       "mlops",
+             *       "natural-language-processing",
+             *       "other"
+             *     ]
+             */
+            labels: string[];
+        };
+        /** @description A minimal Triton model configuration. */
+        OipModelConfig: {
+            /**
+             * @description The model's name.
+             * @example tagifai
+             */
+            name: string;
+            /**
+             * @description The framework that runs the model.
+             * @example tagifai
+             */
+            platform: string;
+            /**
+             * @description The backend that runs the model.
+             * @example tagifai
+             */
+            backend: string;
+            /**
+             * @description The most texts one request may carry.
+             * @example 1000
+             */
+            max_batch_size: number;
+            /** @description The inputs, without the batch dimension. */
+            input: components["schemas"]["OipConfigTensor"][];
+            /** @description The outputs, without the batch dimension. */
+            output: components["schemas"]["OipConfigTensor"][];
+        };
+        /** @description A tensor of a Triton model configuration. */
+        OipConfigTensor: {
+            /**
+             * @description The tensor's name.
+             * @example text
+             */
+            name: string;
+            /**
+             * @description The tensor's Triton data type.
+             * @example TYPE_STRING
+             */
+            data_type: string;
+            /**
+             * @description The tensor's shape without the batch dimension.
+             * @example [
+             *       1
+             *     ]
+             */
+            dims: number[];
+        };
+        /**
+         * @description Protocol parameters (`binary_data_size`, `binary_data`, `binary_data_output`, `classification`, `timeout`, and others, which are ignored).
+         * @example {
+         *       "binary_data_output": true
+         *     }
+         */
+        OipParameters: {
+            [key: string]: unknown;
+        };
+        /** @description An inference request. Other members (such as `model_name`, which the KServe client sends) are ignored. */
+        OipInferenceRequest: {
+            /**
+             * @description An id that the response echoes.
+             * @example req-42
+             */
+            id?: string;
+            parameters?: components["schemas"]["OipParameters"];
+            /** @description The input tensors; tagifai takes one, `text`. */
+            inputs: components["schemas"]["OipRequestInput"][];
+            /** @description The outputs to return; all of them when absent. */
+            outputs?: components["schemas"]["OipRequestOutput"][];
+        };
+        /** @description An input tensor. */
+        OipRequestInput: {
+            /**
+             * @description The input's name.
+             * @example text
+             */
+            name: string;
+            /**
+             * @description The tensor's shape.
+             * @example [
+             *       1
+             *     ]
+             */
+            shape: number[];
+            /**
+             * @description The tensor's data type; `text` is BYTES.
+             * @example BYTES
+             */
+            datatype: string;
+            parameters?: components["schemas"]["OipParameters"];
+            /**
+             * @description The elements, flat or nested in row-major order; absent when `parameters.binary_data_size` says they follow the JSON header.
+             * @example [
+             *       "Object detection with CNNs."
+             *     ]
+             */
+            data?: unknown;
+        };
+        /** @description An output to return. */
+        OipRequestOutput: {
+            /**
+             * @description The output's name.
+             * @example probabilities
+             */
+            name: string;
+            parameters?: components["schemas"]["OipParameters"];
+        };
+        /** @description An inference response. */
+        OipInferenceResponse: {
+            /**
+             * @description The request's id.
+             * @example req-42
+             */
+            id?: string;
+            /**
+             * @description The model that answered.
+             * @example tagifai
+             */
+            model_name: string;
+            /**
+             * @description The version that answered.
+             * @example 1
+             */
+            model_version?: string;
+            parameters?: components["schemas"]["OipParameters"];
+            /** @description The outputs. */
+            outputs: components["schemas"]["OipResponseOutput"][];
+        };
+        /** @description An output tensor. */
+        OipResponseOutput: {
+            /**
+             * @description The output's name, as requested.
+             * @example tag
+             */
+            name: string;
+            /**
+             * @description The tensor's shape.
+             * @example [
+             *       1
+             *     ]
+             */
+            shape: number[];
+            /**
+             * @description The tensor's data type.
+             * @example BYTES
+             */
+            datatype: string;
+            parameters?: components["schemas"]["OipParameters"];
+            /**
+             * @description The elements in row-major order; absent when the output is binary.
+             * @example [
+             *       "computer-vision"
+             *     ]
+             */
+            data?: unknown[];
+        };
     };
     responses: {
         /** @description The request has no API key, or one the server does not know (or that was revoked). */
@@ -1981,6 +2570,199 @@ export interface components {
                 "application/json": components["schemas"]["ErrorEnvelope"];
             };
         };
+        /**
+         * @description The outputs asked for, for the version that answered. In binary form the
+         *     JSON header is `Inference-Header-Content-Length` bytes long and the raw
+         *     outputs follow it, each of `parameters.binary_data_size` bytes.
+         */
+        OipInferenceResponse: {
+            headers: {
+                /**
+                 * @description The length of the JSON header of a binary response.
+                 * @example 208
+                 */
+                "Inference-Header-Content-Length"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "id": "req-42",
+                 *       "model_name": "tagifai",
+                 *       "model_version": "1",
+                 *       "outputs": [
+                 *         {
+                 *           "name": "tag",
+                 *           "datatype": "BYTES",
+                 *           "shape": [
+                 *             2
+                 *           ],
+                 *           "data": [
+                 *             "natural-language-processing",
+                 *             "computer-vision"
+                 *           ]
+                 *         },
+                 *         {
+                 *           "name": "probabilities",
+                 *           "datatype": "BYTES",
+                 *           "shape": [
+                 *             2,
+                 *             2
+                 *           ],
+                 *           "parameters": {
+                 *             "classification": 2
+                 *           },
+                 *           "data": [
+                 *             "0.950000:2:natural-language-processing",
+                 *             "0.020000:0:computer-vision",
+                 *             "0.810000:0:computer-vision",
+                 *             "0.120000:3:other"
+                 *           ]
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["OipInferenceResponse"];
+                /** @example {"model_name":"tagifai","model_version":"1","outputs":[{"name":"tag","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":19}}]}\u000f\u0000\u0000\u0000computer-vision */
+                "application/octet-stream": string;
+            };
+        };
+        /** @description The request is malformed or does not fit the model (Open Inference Protocol error). */
+        OipBadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "input 'text': shape [3] does not match 2 elements of data"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OipError"];
+            };
+        };
+        /** @description No API key, or one the server does not know (Open Inference Protocol error). */
+        OipUnauthorized: {
+            headers: {
+                /**
+                 * @description The scheme to authenticate with.
+                 * @example Bearer
+                 */
+                "WWW-Authenticate"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "an API key is required: send \"Authorization: Bearer <key>\""
+                 *     }
+                 */
+                "application/json": components["schemas"]["OipError"];
+            };
+        };
+        /** @description The key's role may not do this (Open Inference Protocol error). */
+        OipForbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "this operation needs the predictor role; the key has viewer"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OipError"];
+            };
+        };
+        /** @description No such model or version, or no such route (Open Inference Protocol error). */
+        OipNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "model 'tagifai' has no version '9'"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OipError"];
+            };
+        };
+        /** @description The path exists, but not with this method (Open Inference Protocol error). */
+        OipMethodNotAllowed: {
+            headers: {
+                /**
+                 * @description The methods the path accepts.
+                 * @example GET
+                 */
+                Allow?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "method DELETE is not allowed on /v2"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OipError"];
+            };
+        };
+        /** @description The body, decompressed, is larger than the server's limit (Open Inference Protocol error). */
+        OipPayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "body is larger than 4194304 bytes"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OipError"];
+            };
+        };
+        /** @description The body's Content-Encoding is not gzip, deflate or identity (Open Inference Protocol error). */
+        OipUnsupportedMediaType: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "content encoding \"br\" is not supported; use gzip or deflate"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OipError"];
+            };
+        };
+        /** @description The server failed; the details are only in its log (Open Inference Protocol error). */
+        OipInternalError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "internal error; see the server log for request 5f0c9a7e2b1d4c38a1b2c3d4"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OipError"];
+            };
+        };
+        /** @description No model is loaded yet; try again later (Open Inference Protocol error). */
+        OipNotReady: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "no model is loaded yet"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OipError"];
+            };
+        };
     };
     parameters: {
         /**
@@ -1998,8 +2780,37 @@ export interface components {
          * @example 1
          */
         Version: number;
+        /**
+         * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
+         * @example 1
+         */
+        OipVersion: string;
+        /**
+         * @description Binary tensor data extension: the length in bytes of the JSON header that
+         *     starts the body; the raw tensors follow it. 0 means the whole body is the
+         *     one element of the input `text`.
+         * @example 112
+         */
+        OipHeaderLength: number;
+        /**
+         * @description How the body is compressed; the body limit applies to the decompressed bytes.
+         * @example gzip
+         */
+        OipContentEncoding: "gzip" | "deflate" | "identity";
     };
-    requestBodies: never;
+    requestBodies: {
+        /**
+         * @description An inference request: JSON, or (binary tensor data extension, with
+         *     `Inference-Header-Content-Length`) a JSON header followed by raw tensors.
+         */
+        OipInferenceRequest: {
+            content: {
+                "application/json": components["schemas"]["OipInferenceRequest"];
+                /** @example {"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":12}}]}\u0008\u0000\u0000\u0000YOLO CNN */
+                "application/octet-stream": string;
+            };
+        };
+    };
     headers: never;
     pathItems: never;
 }
@@ -2902,6 +3713,561 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    oipServerMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The server's metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "tagifai",
+                     *       "version": "1.0.0",
+                     *       "extensions": [
+                     *         "binary_tensor_data",
+                     *         "classification"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OipServerMetadata"];
+                };
+            };
+            405: components["responses"]["OipMethodNotAllowed"];
+            500: components["responses"]["OipInternalError"];
+        };
+    };
+    oipServerLive: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The server is live. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "live": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OipLive"];
+                };
+            };
+            405: components["responses"]["OipMethodNotAllowed"];
+            500: components["responses"]["OipInternalError"];
+        };
+    };
+    oipServerReady: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The server is ready. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "ready": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OipReady"];
+                };
+            };
+            405: components["responses"]["OipMethodNotAllowed"];
+            500: components["responses"]["OipInternalError"];
+            503: components["responses"]["OipNotReady"];
+        };
+    };
+    oipModelMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata of the serving version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "tagifai",
+                     *       "versions": [
+                     *         "1",
+                     *         "2"
+                     *       ],
+                     *       "platform": "tagifai",
+                     *       "inputs": [
+                     *         {
+                     *           "name": "text",
+                     *           "datatype": "BYTES",
+                     *           "shape": [
+                     *             -1
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "outputs": [
+                     *         {
+                     *           "name": "tag",
+                     *           "datatype": "BYTES",
+                     *           "shape": [
+                     *             -1
+                     *           ]
+                     *         },
+                     *         {
+                     *           "name": "probabilities",
+                     *           "datatype": "FP32",
+                     *           "shape": [
+                     *             -1,
+                     *             4
+                     *           ]
+                     *         },
+                     *         {
+                     *           "name": "labels",
+                     *           "datatype": "BYTES",
+                     *           "shape": [
+                     *             4
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "parameters": {
+                     *         "version": "1",
+                     *         "labels": [
+                     *           "computer-vision",
+                     *           "mlops",
+                     *           "natural-language-processing",
+                     *           "other"
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OipModelMetadata"];
+                };
+            };
+            400: components["responses"]["OipBadRequest"];
+            404: components["responses"]["OipNotFound"];
+            405: components["responses"]["OipMethodNotAllowed"];
+            500: components["responses"]["OipInternalError"];
+            503: components["responses"]["OipNotReady"];
+        };
+    };
+    oipModelVersionMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+                /**
+                 * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
+                 * @example 1
+                 */
+                version: components["parameters"]["OipVersion"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata of the version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "tagifai",
+                     *       "versions": [
+                     *         "1",
+                     *         "2"
+                     *       ],
+                     *       "platform": "tagifai",
+                     *       "inputs": [
+                     *         {
+                     *           "name": "text",
+                     *           "datatype": "BYTES",
+                     *           "shape": [
+                     *             -1
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "outputs": [
+                     *         {
+                     *           "name": "tag",
+                     *           "datatype": "BYTES",
+                     *           "shape": [
+                     *             -1
+                     *           ]
+                     *         },
+                     *         {
+                     *           "name": "probabilities",
+                     *           "datatype": "FP32",
+                     *           "shape": [
+                     *             -1,
+                     *             4
+                     *           ]
+                     *         },
+                     *         {
+                     *           "name": "labels",
+                     *           "datatype": "BYTES",
+                     *           "shape": [
+                     *             4
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "parameters": {
+                     *         "version": "2",
+                     *         "labels": [
+                     *           "computer-vision",
+                     *           "mlops",
+                     *           "natural-language-processing",
+                     *           "other"
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OipModelMetadata"];
+                };
+            };
+            400: components["responses"]["OipBadRequest"];
+            404: components["responses"]["OipNotFound"];
+            405: components["responses"]["OipMethodNotAllowed"];
+            500: components["responses"]["OipInternalError"];
+            503: components["responses"]["OipNotReady"];
+        };
+    };
+    oipModelReady: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The model is ready. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "tagifai",
+                     *       "ready": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OipReady"];
+                };
+            };
+            400: components["responses"]["OipBadRequest"];
+            404: components["responses"]["OipNotFound"];
+            405: components["responses"]["OipMethodNotAllowed"];
+            500: components["responses"]["OipInternalError"];
+            503: components["responses"]["OipNotReady"];
+        };
+    };
+    oipModelVersionReady: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+                /**
+                 * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
+                 * @example 1
+                 */
+                version: components["parameters"]["OipVersion"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The version is ready. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "tagifai",
+                     *       "ready": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OipReady"];
+                };
+            };
+            400: components["responses"]["OipBadRequest"];
+            404: components["responses"]["OipNotFound"];
+            405: components["responses"]["OipMethodNotAllowed"];
+            500: components["responses"]["OipInternalError"];
+            503: components["responses"]["OipNotReady"];
+        };
+    };
+    oipModelConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The configuration of the serving version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "tagifai",
+                     *       "platform": "tagifai",
+                     *       "backend": "tagifai",
+                     *       "max_batch_size": 1000,
+                     *       "input": [
+                     *         {
+                     *           "name": "text",
+                     *           "data_type": "TYPE_STRING",
+                     *           "dims": [
+                     *             1
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "output": [
+                     *         {
+                     *           "name": "tag",
+                     *           "data_type": "TYPE_STRING",
+                     *           "dims": [
+                     *             1
+                     *           ]
+                     *         },
+                     *         {
+                     *           "name": "probabilities",
+                     *           "data_type": "TYPE_FP32",
+                     *           "dims": [
+                     *             4
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OipModelConfig"];
+                };
+            };
+            400: components["responses"]["OipBadRequest"];
+            404: components["responses"]["OipNotFound"];
+            405: components["responses"]["OipMethodNotAllowed"];
+            500: components["responses"]["OipInternalError"];
+            503: components["responses"]["OipNotReady"];
+        };
+    };
+    oipModelVersionConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+                /**
+                 * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
+                 * @example 1
+                 */
+                version: components["parameters"]["OipVersion"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The configuration of the version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "tagifai",
+                     *       "platform": "tagifai",
+                     *       "backend": "tagifai",
+                     *       "max_batch_size": 1000,
+                     *       "input": [
+                     *         {
+                     *           "name": "text",
+                     *           "data_type": "TYPE_STRING",
+                     *           "dims": [
+                     *             1
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "output": [
+                     *         {
+                     *           "name": "tag",
+                     *           "data_type": "TYPE_STRING",
+                     *           "dims": [
+                     *             1
+                     *           ]
+                     *         },
+                     *         {
+                     *           "name": "probabilities",
+                     *           "data_type": "TYPE_FP32",
+                     *           "dims": [
+                     *             4
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OipModelConfig"];
+                };
+            };
+            400: components["responses"]["OipBadRequest"];
+            404: components["responses"]["OipNotFound"];
+            405: components["responses"]["OipMethodNotAllowed"];
+            500: components["responses"]["OipInternalError"];
+            503: components["responses"]["OipNotReady"];
+        };
+    };
+    oipInfer: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Binary tensor data extension: the length in bytes of the JSON header that
+                 *     starts the body; the raw tensors follow it. 0 means the whole body is the
+                 *     one element of the input `text`.
+                 * @example 112
+                 */
+                "Inference-Header-Content-Length"?: components["parameters"]["OipHeaderLength"];
+                /**
+                 * @description How the body is compressed; the body limit applies to the decompressed bytes.
+                 * @example gzip
+                 */
+                "Content-Encoding"?: components["parameters"]["OipContentEncoding"];
+            };
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["OipInferenceRequest"];
+        responses: {
+            200: components["responses"]["OipInferenceResponse"];
+            400: components["responses"]["OipBadRequest"];
+            401: components["responses"]["OipUnauthorized"];
+            403: components["responses"]["OipForbidden"];
+            404: components["responses"]["OipNotFound"];
+            405: components["responses"]["OipMethodNotAllowed"];
+            413: components["responses"]["OipPayloadTooLarge"];
+            415: components["responses"]["OipUnsupportedMediaType"];
+            500: components["responses"]["OipInternalError"];
+            503: components["responses"]["OipNotReady"];
+        };
+    };
+    oipVersionInfer: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Binary tensor data extension: the length in bytes of the JSON header that
+                 *     starts the body; the raw tensors follow it. 0 means the whole body is the
+                 *     one element of the input `text`.
+                 * @example 112
+                 */
+                "Inference-Header-Content-Length"?: components["parameters"]["OipHeaderLength"];
+                /**
+                 * @description How the body is compressed; the body limit applies to the decompressed bytes.
+                 * @example gzip
+                 */
+                "Content-Encoding"?: components["parameters"]["OipContentEncoding"];
+            };
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+                /**
+                 * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
+                 * @example 1
+                 */
+                version: components["parameters"]["OipVersion"];
+            };
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["OipInferenceRequest"];
+        responses: {
+            200: components["responses"]["OipInferenceResponse"];
+            400: components["responses"]["OipBadRequest"];
+            401: components["responses"]["OipUnauthorized"];
+            403: components["responses"]["OipForbidden"];
+            404: components["responses"]["OipNotFound"];
+            405: components["responses"]["OipMethodNotAllowed"];
+            413: components["responses"]["OipPayloadTooLarge"];
+            415: components["responses"]["OipUnsupportedMediaType"];
+            500: components["responses"]["OipInternalError"];
+            503: components["responses"]["OipNotReady"];
         };
     };
 }
