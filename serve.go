@@ -43,6 +43,7 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
 	noValidation    bool
+	monitoring      bool
 }
 
 func parseServeFlags(args []string, e env) (serveConfig, error) {
@@ -63,6 +64,7 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	fs.IntVar(&cfg.storedCache, "stored-prediction-cache", server.DefaultStoredCacheItems, "stored predictions of the serving version kept in memory for GET /predictions/{item-id}; 0 turns the cache off")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	fs.BoolVar(&cfg.noValidation, "no-validation", false, "turn request validation off (only to measure its cost)")
+	fs.BoolVar(&cfg.monitoring, "monitoring", true, "keep online statistics of predictions for GET /monitoring and drift metrics; false only to measure their cost")
 	if err := setFromEnv(fs, e); err != nil {
 		return cfg, err
 	}
@@ -171,6 +173,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		StoredCacheItems:    storedCacheItems(cfg.storedCache),
 		ServingPollInterval: servingPollInterval(cfg.servingPoll),
 		ReplicaID:           cfg.replicaID,
+		DisableMonitoring:   !cfg.monitoring,
 	})
 	if err != nil {
 		return err
@@ -184,6 +187,9 @@ func runServe(ctx context.Context, args []string, e env) error {
 	log.Info("model loaded", slog.String("model", cfg.modelName), slog.Duration("duration", time.Since(start)))
 	if cfg.noValidation {
 		log.Warn("request validation is off")
+	}
+	if !cfg.monitoring {
+		log.Warn("monitoring is off")
 	}
 	if !cfg.requireAuth {
 		log.Warn("predictions need no API key; start with --require-auth to demand one")

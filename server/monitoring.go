@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/monitor"
@@ -96,7 +97,7 @@ func (vm *versionMonitor) observe(texts []string, preds []model.Prediction) {
 // Bounds of the recorder's queue: requests, and texts in them, waiting to
 // be observed.
 const (
-	recorderQueue = 1024
+	recorderQueue = 4096
 	recorderTexts = 4096
 )
 
@@ -137,15 +138,57 @@ func (r *recorder) record(vm *versionMonitor, texts []string, preds []model.Pred
 	}
 }
 
-// run observes what record queues until ctx is done.
+// recorderBudget is the share of one core that observing may take, over
+// each recorderPeriod: beyond, what is queued until the period ends is
+// dropped (and counted) rather than observed, so that monitoring never
+// takes more than this from serving, whatever the traffic.
+const (
+	recorderBudget = 0.05
+	recorderPeriod = 10 * time.Second
+)
+
+// recorderTick is how often run drains the queue: in batches, so that a
+// request never wakes it (waking a goroutine per request costs more than
+// observing).
+const recorderTick = 20 * time.Millisecond
+
+// run observes what record queues until ctx is done, within
+// recorderBudget.
 func (r *recorder) run(ctx context.Context) {
+	t := time.NewTicker(recorderTick)
+	defer t.Stop()
+	var windowStart time.Time
+	var busy time.Duration
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case now := <-t.C:
+			if now.Sub(windowStart) >= recorderPeriod {
+				windowStart, busy = now, 0
+			}
+			busy += r.drain(time.Duration(recorderBudget*float64(recorderPeriod)) - busy)
+		}
+	}
+}
+
+// drain observes what is queued now, for up to budget, drops the rest,
+// and returns the time it spent observing.
+func (r *recorder) drain(budget time.Duration) time.Duration {
+	start := time.Now()
+	var spent time.Duration
+	for {
+		select {
 		case rec := <-r.queue:
-			rec.vm.observe(rec.texts, rec.preds)
+			if spent < budget {
+				rec.vm.observe(rec.texts, rec.preds)
+				spent = time.Since(start)
+			} else {
+				r.dropped.Add(uint64(len(rec.preds)))
+			}
 			r.pending.Add(-int64(len(rec.preds)))
+		default:
+			return spent
 		}
 	}
 }
