@@ -91,7 +91,9 @@ func newMonitoredReplica(t *testing.T, open func() (registry.Store, error), arti
 		require.NoError(t, err)
 		keys[string(role)] = key
 	}
-	s, err := New(Config{Logger: log, Registry: reg})
+	// All the CPU it needs: the tests count every prediction, even under
+	// the race detector on a busy machine.
+	s, err := New(Config{Logger: log, Registry: reg, MonitoringCPU: 1})
 	require.NoError(t, err)
 	require.NoError(t, s.LoadServing(ctx))
 	bctx, cancel := context.WithCancel(ctx)

@@ -105,6 +105,8 @@ const (
 // path: record never waits; when the queue is full it drops the
 // predictions and counts them.
 type recorder struct {
+	// budget is the CPU time observing may take per recorderPeriod.
+	budget  time.Duration
 	queue   chan recorded
 	pending atomic.Int64 // texts in the queue
 	dropped atomic.Uint64
@@ -116,7 +118,11 @@ type recorded struct {
 	preds []model.Prediction
 }
 
-func newRecorder() *recorder { return &recorder{queue: make(chan recorded, recorderQueue)} }
+// newRecorder returns a recorder that may take cpu (a share of one core)
+// to observe.
+func newRecorder(cpu float64) *recorder {
+	return &recorder{budget: time.Duration(cpu * float64(recorderPeriod)), queue: make(chan recorded, recorderQueue)}
+}
 
 // record queues preds of texts for vm; the caller must not change them
 // afterwards.
@@ -138,22 +144,22 @@ func (r *recorder) record(vm *versionMonitor, texts []string, preds []model.Pred
 	}
 }
 
-// recorderBudget is the share of one core that observing may take, over
-// each recorderPeriod: beyond, what is queued until the period ends is
-// dropped (and counted) rather than observed, so that monitoring never
-// takes more than this from serving, whatever the traffic.
-const (
-	recorderBudget = 0.05
-	recorderPeriod = 10 * time.Second
-)
+// DefaultMonitoringCPU is the share of one core that observing
+// predictions may take by default (Config.MonitoringCPU), over each
+// recorderPeriod: beyond, what is queued until the period ends is dropped
+// (and counted) rather than observed, so that monitoring never takes more
+// than this from serving, whatever the traffic.
+const DefaultMonitoringCPU = 0.05
+
+// recorderPeriod is the period over which the recorder's CPU is counted.
+const recorderPeriod = 10 * time.Second
 
 // recorderTick is how often run drains the queue: in batches, so that a
 // request never wakes it (waking a goroutine per request costs more than
 // observing).
 const recorderTick = 20 * time.Millisecond
 
-// run observes what record queues until ctx is done, within
-// recorderBudget.
+// run observes what record queues until ctx is done, within its budget.
 func (r *recorder) run(ctx context.Context) {
 	t := time.NewTicker(recorderTick)
 	defer t.Stop()
@@ -167,7 +173,7 @@ func (r *recorder) run(ctx context.Context) {
 			if now.Sub(windowStart) >= recorderPeriod {
 				windowStart, busy = now, 0
 			}
-			busy += r.drain(time.Duration(recorderBudget*float64(recorderPeriod)) - busy)
+			busy += r.drain(r.budget - busy)
 		}
 	}
 }

@@ -23,7 +23,7 @@ func TestRecorderBounds(t *testing.T) {
 	t.Parallel()
 	vm := newVersionMonitor(fakePredictor{}, nil)
 	require.NotNil(t, vm)
-	r := newRecorder()
+	r := newRecorder(DefaultMonitoringCPU)
 	texts := make([]string, recorderTexts/2)
 	for i := range texts {
 		texts[i] = "a transformer"

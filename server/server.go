@@ -157,6 +157,10 @@ type Config struct {
 	// (GET /monitoring then shows empty windows). It exists to measure
 	// their cost.
 	DisableMonitoring bool
+	// MonitoringCPU is the share of one core that monitoring may take to
+	// observe predictions, beyond which it drops them (and counts them);
+	// default: DefaultMonitoringCPU.
+	MonitoringCPU float64
 	// PredictionIDKey signs prediction ids; default: the key kept in the
 	// registry's database (made by the first server that needs one), or,
 	// without a registry, a random key of this process.
@@ -257,7 +261,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if !cfg.DisableMonitoring {
-		s.recorder = newRecorder()
+		if cfg.MonitoringCPU <= 0 {
+			cfg.MonitoringCPU = DefaultMonitoringCPU
+		}
+		s.recorder = newRecorder(cfg.MonitoringCPU)
 	}
 	s.metrics.registry.MustRegister(monitoringCollector{s})
 
