@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,14 @@ func runBatch(ctx context.Context, args []string, e env) error {
 	for _, b := range bad {
 		fmt.Fprintf(e.stderr, "%s:%v (skipped)\n", *input, b)
 	}
+	// The API's rule for ids, so that GET /predictions/{item-id} finds each.
+	items = slices.DeleteFunc(items, func(it registry.Item) bool {
+		err := server.CheckItemID(it.ID)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "%s: item %q: %v (skipped)\n", *input, it.ID, err)
+		}
+		return err != nil
+	})
 
 	reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -265,8 +265,8 @@ func TestCLIPredictRemote(t *testing.T) {
 			[]string{"401 Unauthorized: ", "(unauthorized)"}},
 		{"no server", nil, []string{"--url", "http://127.0.0.1:1", "text"},
 			[]string{"predict: ", "connection refused"}},
-		{"no such route", nil, []string{"--url", open + "/v2", "text"},
-			[]string{"POST " + open + "/v2/predict: 404 Not Found: ", "(route_not_found)"}},
+		{"no such route", nil, []string{"--url", open + "/nope", "text"},
+			[]string{"POST " + open + "/nope/predict: 404 Not Found: ", "(route_not_found)"}},
 		{"not a tagifai server", nil, []string{"--url", proxy.URL, "text"},
 			[]string{"POST " + proxy.URL + "/predict: 502 Bad Gateway: \"upstream is down\\n\""}},
 	}

@@ -52,6 +52,8 @@ type SQLStore struct {
 	// listen is the configuration of the connections WatchServing opens;
 	// nil when the database announces nothing (SQLite).
 	listen *pgx.ConnConfig
+	// path is the SQLite database file; "" for PostgreSQL.
+	path string
 }
 
 var (
@@ -79,16 +81,17 @@ func OpenSQLite(ctx context.Context, path string) (*SQLStore, error) {
 	}
 	// A URL, so that a path with '#' or '?' in it stays one path.
 	dsn := (&url.URL{Scheme: "file", Path: abs, RawQuery: q.Encode()}).String()
-	db, err := sql.Open("sqlite", dsn)
+	connector, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("registry: open %s: %w", path, err)
 	}
+	db := sql.OpenDB(sqliteConnector{connector})
 	// Keep the connections open: database/sql keeps only two idle ones by
 	// default, and opening a SQLite connection (file, pragmas) on every
 	// request costs more than the query.
 	db.SetMaxOpenConns(sqliteConns)
 	db.SetMaxIdleConns(sqliteConns)
-	s := &SQLStore{db: db, dialect: "sqlite", lookupSlots: make(chan struct{}, sqliteConns)}
+	s := &SQLStore{db: db, dialect: "sqlite", path: abs, lookupSlots: make(chan struct{}, sqliteConns)}
 	if err := sqliteFirstConn(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("registry: open %s: %w", path, err)

@@ -101,6 +101,9 @@ func (s *Server) CreateBatchJob(ctx context.Context, req gen.CreateBatchJobReque
 		if len(items) == 0 {
 			return nil, problemError(http.StatusUnprocessableEntity, typeTooFew, "the CSV file has no items", "body")
 		}
+		if err := checkItemIDs(items); err != nil {
+			return nil, err
+		}
 	}
 
 	v := 0

@@ -41,6 +41,11 @@ const (
 	typeConflict             = "conflict"
 	typeInternal             = "internal"
 	typeNotReady             = "not_ready"
+	// Refused by the HTTP layer before routing (see transport.go).
+	typeMalformedRequest            = "malformed_request"
+	typeHeadersTooLarge             = "headers_too_large"
+	typeUnsupportedTransferEncoding = "unsupported_transfer_encoding"
+	typeUnsupportedHTTPVersion      = "unsupported_http_version"
 )
 
 // Error is an error a client can act on: an HTTP status and the problems that
@@ -328,11 +333,18 @@ func schemaProblem(root []string, se *openapi3.SchemaError) gen.Problem {
 
 // patternMessage says in words what the schema's pattern demands.
 func patternMessage(s *openapi3.Schema) string {
-	if s.Pattern == `\S` {
+	switch s.Pattern {
+	case `\S`:
 		return "must contain a character that is not white space"
+	case itemIDPattern:
+		return `must not contain control characters, nor be "." or ".."`
 	}
 	return "must match the pattern " + strconv.Quote(s.Pattern)
 }
+
+// itemIDPattern is the pattern of the spec's ItemId: no control
+// characters, and not a dot segment ("." or "..").
+const itemIDPattern = `^(?:[^\u0000-\u001F\u007F-\u009F]*[^.\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*|\.{3,})$`
 
 // quotedName returns the first double-quoted name in a validator reason such
 // as `property "text" is missing`.

@@ -153,7 +153,7 @@ func (s *Server) predict(m *Serving, texts []string) []gen.Prediction {
 	classes := m.Predictor.Classes()
 	preds := m.Predictor.PredictBatch(texts)
 	s.metrics.observePredictions(m, preds)
-	s.monitorPredictions(m, texts, preds)
+	s.monitorPredictions(m, preds)
 	ids := s.predictionIDs(m, classes, preds, time.Now())
 	out := make([]gen.Prediction, len(preds))
 	for i, pr := range preds {
@@ -175,7 +175,7 @@ func (s *Server) Liveness(ctx context.Context, _ gen.LivenessRequestObject) (gen
 }
 
 // Readiness implements GET /health/ready: a model is loaded and the
-// registry's database answers.
+// registry's database answers and can be written.
 func (s *Server) Readiness(ctx context.Context, _ gen.ReadinessRequestObject) (gen.ReadinessResponseObject, error) {
 	if !s.Ready() {
 		return nil, errNotReady
@@ -186,6 +186,10 @@ func (s *Server) Readiness(ctx context.Context, _ gen.ReadinessRequestObject) (g
 		if err := s.registry.Store().Ping(pctx); err != nil {
 			s.log.Error("readiness: database does not answer", slog.String("error", err.Error()))
 			return nil, problemError(http.StatusServiceUnavailable, typeNotReady, "the registry's database does not answer")
+		}
+		if err := s.writable.check(pctx, s.registry.Store()); err != nil {
+			s.log.Error("readiness: registry cannot write", slog.String("error", err.Error()))
+			return nil, problemError(http.StatusServiceUnavailable, typeNotReady, "the registry's database cannot be written")
 		}
 	}
 	e := metaFrom(ctx, http.StatusOK)

@@ -24,7 +24,6 @@ var monitorConfig = monitor.Config{}
 // (*model.Classifier is one).
 type signalSource interface {
 	Signals(p model.Prediction) (confidence, margin float64, fallback bool)
-	TextStats(text string) model.TextStats
 }
 
 // versionMonitor is the online statistics of one loaded version.
@@ -75,15 +74,15 @@ func referenceOf(b *model.Baseline) *monitor.Reference {
 	return ref
 }
 
-// observe records the predictions preds of texts.
-func (vm *versionMonitor) observe(texts []string, preds []model.Prediction) {
+// observe records preds. The counts of each text (tokens, n-grams, known
+// n-grams, features) come with its prediction, from the loop that built
+// its features.
+func (vm *versionMonitor) observe(preds []model.Prediction) {
 	obs := make([]monitor.Observation, len(preds))
 	for i, p := range preds {
-		o := monitor.Observation{Tag: p.Tag}
+		o := monitor.Observation{Tag: p.Tag, Tokens: p.Tokens, OOVRate: p.OOVRate(), Empty: p.Empty()}
 		if vm.source != nil {
 			o.Confidence, o.Margin, o.Fallback = vm.source.Signals(p)
-			st := vm.source.TextStats(texts[i])
-			o.Tokens, o.OOVRate, o.Empty = st.Tokens, st.OOVRate(), st.Features == 0
 		} else {
 			for _, v := range p.Probabilities {
 				o.Confidence = max(o.Confidence, v)
@@ -94,11 +93,11 @@ func (vm *versionMonitor) observe(texts []string, preds []model.Prediction) {
 	vm.mon.Observe(obs...)
 }
 
-// Bounds of the recorder's queue: requests, and texts in them, waiting to
-// be observed.
+// Bounds of the recorder's queue: requests, and predictions in them,
+// waiting to be observed.
 const (
 	recorderQueue = 4096
-	recorderTexts = 4096
+	recorderPreds = 65536
 )
 
 // recorder hands predictions to their version's monitor off the request
@@ -108,13 +107,12 @@ type recorder struct {
 	// budget is the CPU time observing may take per recorderPeriod.
 	budget  time.Duration
 	queue   chan recorded
-	pending atomic.Int64 // texts in the queue
+	pending atomic.Int64 // predictions in the queue
 	dropped atomic.Uint64
 }
 
 type recorded struct {
 	vm    *versionMonitor
-	texts []string
 	preds []model.Prediction
 }
 
@@ -124,20 +122,19 @@ func newRecorder(cpu float64) *recorder {
 	return &recorder{budget: time.Duration(cpu * float64(recorderPeriod)), queue: make(chan recorded, recorderQueue)}
 }
 
-// record queues preds of texts for vm; the caller must not change them
-// afterwards.
-func (r *recorder) record(vm *versionMonitor, texts []string, preds []model.Prediction) {
+// record queues preds for vm; the caller must not change them afterwards.
+func (r *recorder) record(vm *versionMonitor, preds []model.Prediction) {
 	if vm == nil || vm.mon == nil {
 		return
 	}
 	n := int64(len(preds))
-	if r.pending.Add(n) > recorderTexts {
+	if r.pending.Add(n) > recorderPreds {
 		r.pending.Add(-n)
 		r.dropped.Add(uint64(n))
 		return
 	}
 	select {
-	case r.queue <- recorded{vm: vm, texts: texts, preds: preds}:
+	case r.queue <- recorded{vm: vm, preds: preds}:
 	default:
 		r.pending.Add(-n)
 		r.dropped.Add(uint64(n))
@@ -187,7 +184,7 @@ func (r *recorder) drain(budget time.Duration) time.Duration {
 		select {
 		case rec := <-r.queue:
 			if spent < budget {
-				rec.vm.observe(rec.texts, rec.preds)
+				rec.vm.observe(rec.preds)
 				spent = time.Since(start)
 			} else {
 				r.dropped.Add(uint64(len(rec.preds)))
@@ -199,10 +196,10 @@ func (r *recorder) drain(budget time.Duration) time.Duration {
 	}
 }
 
-// monitorPredictions hands preds of texts, made by m, to m's monitor, off
-// the request path; the caller must not change them afterwards.
-func (s *Server) monitorPredictions(m *Serving, texts []string, preds []model.Prediction) {
+// monitorPredictions hands preds, made by m, to m's monitor, off the
+// request path; the caller must not change them afterwards.
+func (s *Server) monitorPredictions(m *Serving, preds []model.Prediction) {
 	if s.recorder != nil {
-		s.recorder.record(m.monitor, texts, preds)
+		s.recorder.record(m.monitor, preds)
 	}
 }

@@ -17,37 +17,37 @@ import (
 	"github.com/tagifai/tagifai/registry"
 )
 
-// TestRecorderBounds: recording never waits; beyond the texts it may hold,
+// TestRecorderBounds: recording never waits; beyond the predictions it may hold,
 // or beyond its share of CPU, predictions are dropped and counted.
 func TestRecorderBounds(t *testing.T) {
 	t.Parallel()
 	vm := newVersionMonitor(fakePredictor{}, nil)
 	require.NotNil(t, vm)
 	r := newRecorder(DefaultMonitoringCPU)
-	texts := make([]string, recorderTexts/2)
+	texts := make([]string, recorderPreds/2)
 	for i := range texts {
 		texts[i] = "a transformer"
 	}
 	preds := fakePredictor{}.PredictBatch(texts)
-	r.record(vm, texts, preds)
-	r.record(vm, texts, preds)
+	r.record(vm, preds)
+	r.record(vm, preds)
 	assert.Zero(t, r.dropped.Load())
-	r.record(vm, texts[:1], preds[:1]) // one text too many
+	r.record(vm, preds[:1]) // one prediction too many
 	assert.Equal(t, uint64(1), r.dropped.Load())
 
 	assert.Zero(t, r.drain(0), "no budget: nothing observed")
-	assert.Equal(t, uint64(1+recorderTexts), r.dropped.Load())
+	assert.Equal(t, uint64(1+recorderPreds), r.dropped.Load())
 	assert.Zero(t, r.pending.Load())
 	assert.Zero(t, vm.mon.Snapshot().Total)
 
-	r.record(vm, texts[:3], preds[:3])
+	r.record(vm, preds[:3])
 	r.drain(recorderPeriod)
 	snap := vm.mon.Snapshot()
 	assert.Equal(t, uint64(3), snap.Total)
 	assert.Equal(t, 1.0, snap.Window.TagShares["natural-language-processing"])
 	assert.InDelta(t, 0.7, snap.Window.Confidence.Mean, 1e-12, "a predictor that cannot tell more gives its confidence")
 
-	r.record(nil, texts[:1], preds[:1]) // a version without monitor
+	r.record(nil, preds[:1]) // a version without monitor
 	assert.Zero(t, r.pending.Load())
 }
 

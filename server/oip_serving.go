@@ -80,7 +80,7 @@ func (s *Server) oipPredict(ctx context.Context, m *Serving, texts []string) ([]
 	if _, ok := ctx.Deadline(); !ok {
 		preds := m.Predictor.PredictBatch(texts)
 		s.metrics.observePredictions(m, preds)
-		s.monitorPredictions(m, texts, preds)
+		s.monitorPredictions(m, preds)
 		return preds, nil
 	}
 	preds := make([]model.Prediction, 0, len(texts))
@@ -91,6 +91,6 @@ func (s *Server) oipPredict(ctx context.Context, m *Serving, texts []string) ([]
 		preds = append(preds, m.Predictor.PredictBatch(texts[start:min(start+oipPredictChunk, len(texts))])...)
 	}
 	s.metrics.observePredictions(m, preds)
-	s.monitorPredictions(m, texts, preds)
+	s.monitorPredictions(m, preds)
 	return preds, nil
 }

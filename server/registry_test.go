@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -390,4 +391,47 @@ func TestReadinessNeedsDatabase(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, r.status)
 	assert.Contains(t, r.problemMessage(), "database")
 	assert.Equal(t, http.StatusOK, do(s, request{method: "GET", path: "/health/live"}).Code)
+}
+
+// unwritableStore is a store whose write check fails while broken is set.
+type unwritableStore struct {
+	registry.Store
+	broken atomic.Bool
+}
+
+func (s *unwritableStore) CheckWritable(context.Context) error {
+	if s.broken.Load() {
+		return registry.ErrReadOnly
+	}
+	return nil
+}
+
+// TestReadinessNeedsWritableRegistry: a server whose registry cannot write
+// is not ready, and is ready again once it can; it stays alive throughout.
+func TestReadinessNeedsWritableRegistry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	sqlStore, err := registry.OpenSQLite(ctx, filepath.Join(dir, "registry.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { sqlStore.Close() })
+	store := &unwritableStore{Store: sqlStore}
+	log := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
+	reg, err := registry.New(store, filepath.Join(dir, "artifacts"), log)
+	require.NoError(t, err)
+	_, err = reg.ImportIfEmpty(ctx, DefaultModelName, committedArtifactDir, "test")
+	require.NoError(t, err)
+	s, err := New(Config{Logger: log, Registry: reg})
+	require.NoError(t, err)
+	require.NoError(t, s.LoadServing(ctx))
+
+	ready := func() int { return do(s, request{method: "GET", path: "/health/ready"}).Code }
+	require.Equal(t, http.StatusOK, ready())
+	store.broken.Store(true)
+	require.Eventually(t, func() bool { return ready() == http.StatusServiceUnavailable }, 10*time.Second, 50*time.Millisecond)
+	r := doResult(s, request{method: "GET", path: "/health/ready"})
+	assert.Contains(t, r.problemMessage(), "cannot be written")
+	assert.Equal(t, http.StatusOK, do(s, request{method: "GET", path: "/health/live"}).Code)
+	store.broken.Store(false)
+	require.Eventually(t, func() bool { return ready() == http.StatusOK }, 10*time.Second, 50*time.Millisecond)
 }

@@ -210,6 +210,9 @@ type Server struct {
 	// scrapes do not query the database each time.
 	liveCache liveCache
 
+	// writable caches the registry's write check for readiness.
+	writable writableCache
+
 	// bgMu guards bgCtx and bgStopped: background work (following the
 	// serving version, filling caches) starts only between Start and Wait,
 	// and bg counts it.
@@ -303,6 +306,9 @@ func New(cfg Config) (*Server, error) {
 	if err := registerDocs(e, spec.json, cfg.SpecYAML); err != nil {
 		return nil, err
 	}
+	if err := registerConsole(e); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -372,7 +378,7 @@ func (s *Server) Wait() {
 func (s *Server) Ready() bool { return s.serving.Load() != nil }
 
 // ServeHTTP makes Server an http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { serveHEADAsGET(s.echo, w, r) }
 
 // Timeouts of the http.Server that Serve runs.
 const (
@@ -382,7 +388,8 @@ const (
 	idleTimeout       = 120 * time.Second
 )
 
-// Serve answers requests on ln until ctx is done, then shuts down
+// Serve answers requests on ln until ctx is done (hardened below the
+// handlers as transport.go describes), then shuts down
 // gracefully, as a lame duck: it closes the listener, answers what still
 // arrives on open connections with "Connection: close" until their clients
 // go (at most min(shutdownTimeout/2, 2s)), lets requests in flight finish
@@ -397,8 +404,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 			if draining.Load() {
 				w.Header().Set("Connection", "close")
 			}
-			s.ServeHTTP(w, r)
+			serveConn(s, w, r)
 		}),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+		// OPTIONS * reaches the handler like any request, so that every
+		// request read has its handler call (see framingConn).
+		DisableGeneralOptionsHandler: true,
 		ConnState: func(_ net.Conn, state http.ConnState) {
 			switch state {
 			case http.StateNew:
@@ -414,7 +427,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	ln = &closeOnceListener{Listener: ln}
+	ln = &closeOnceListener{Listener: framingListener{ln}}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 
