@@ -93,6 +93,15 @@ type feedbackVersion struct {
 	checksum [4]byte
 }
 
+// tags are the true tags feedback on v's predictions may give: its
+// classes and the fallback's tag.
+func (v *feedbackVersion) tags() []string {
+	if slices.Contains(v.classes, model.OtherTag) {
+		return v.classes
+	}
+	return append(slices.Clone(v.classes), model.OtherTag)
+}
+
 // SendFeedback implements POST /feedback.
 func (s *Server) SendFeedback(ctx context.Context, req gen.SendFeedbackRequestObject) (gen.SendFeedbackResponseObject, error) {
 	r, err := s.reg()
@@ -149,7 +158,7 @@ func (s *Server) SendFeedback(ctx context.Context, req gen.SendFeedbackRequestOb
 			continue
 		}
 		if it.Tag != model.OtherTag && !slices.Contains(v.classes, it.Tag) {
-			refuse(i, gen.FeedbackStatusUnknownTag, fmt.Sprintf("the tag must be one of %s or %s", strings.Join(v.classes, ", "), model.OtherTag))
+			refuse(i, gen.FeedbackStatusUnknownTag, "the tag must be one of "+strings.Join(v.tags(), ", "))
 			continue
 		}
 		fb = append(fb, registry.Feedback{

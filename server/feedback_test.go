@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -295,6 +296,13 @@ func TestReplicasLiveF1MatchesEvaluate(t *testing.T) {
 			}
 			check(a)
 			check(b)
+			rec := do(b, request{method: "GET", path: "/metrics"})
+			require.Equal(t, http.StatusOK, rec.Code)
+			assert.Contains(t, rec.Body.String(), fmt.Sprintf(`tagifai_feedback_labels{model="tagifai",version="1",window="24h"} %d`, len(examples)))
+			assert.Contains(t, rec.Body.String(), fmt.Sprintf(`tagifai_holdout_f1{model="tagifai",version="1"} %g`, want.Overall.F1),
+				"the holdout's true tags fed back give the holdout F1")
+			live := b.monitoring(t).LivePerformance.All.Overall.F1
+			assert.Contains(t, rec.Body.String(), `tagifai_live_f1{model="tagifai",version="1",window="all"} `+strconv.FormatFloat(live, 'g', -1, 64))
 
 			a.stop() // a restart: a new replica over the same database
 			check(newMonitoredReplica(t, open, artifactDir))
@@ -368,6 +376,7 @@ func TestFeedbackBadInput(t *testing.T) {
 		gen.FeedbackStatusInvalidId, gen.FeedbackStatusUnknownTag, gen.FeedbackStatusAccepted, gen.FeedbackStatusAccepted,
 		gen.FeedbackStatusAccepted, gen.FeedbackStatusInvalidId,
 	}
+	assert.Equal(t, "the tag must be one of computer-vision, mlops, natural-language-processing, other", *got.Results[9].Message)
 	for i, r := range got.Results {
 		assert.Equal(t, i, r.Index)
 		assert.Equal(t, want[i], r.Status, "item %d", i)
