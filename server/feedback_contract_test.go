@@ -39,7 +39,6 @@ func feedbackContractCases() []contractCase {
 		withCheck(reg("feedback without a tag", "sendFeedback", post(`{"items":[{"prediction_id":"x"}]}`, jsonCT), 422, "predictor"), expectProblem("body.items.0.tag", "missing", "required")),
 		withCheck(reg("feedback, an id too long", "sendFeedback", post(`{"items":[{"prediction_id":"`+strings.Repeat("A", 257)+`","tag":"mlops"}]}`, jsonCT), 422, "predictor"),
 			expectProblem("body.items.0.prediction_id", "too_long", "256")),
-		{name: "feedback without a registry", op: "sendFeedback", req: samples["sendFeedback"], status: 503},
 
 		withCheck(reg("monitoring", "getMonitoring", samples["getMonitoring"], 200, "viewer"), func(t *testing.T, body map[string]any) {
 			versions := body["data"].(map[string]any)["versions"].([]any)

@@ -12,6 +12,7 @@ import (
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // PredictionIDTTL is how long after a prediction its feedback is
@@ -21,21 +22,18 @@ const PredictionIDTTL = 30 * 24 * time.Hour
 // predictionIDKey names the key of prediction ids in the registry.
 const predictionIDKey = "prediction-id"
 
-// newSigner returns the signer of prediction ids of cfg: its key, the
-// registry's, or a random one.
+// newSigner returns the signer of prediction ids of cfg: its key, or the
+// registry's.
 func newSigner(cfg Config) (*feedback.Signer, error) {
 	key := cfg.PredictionIDKey
-	if key == nil && cfg.Registry != nil {
+	if key == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		k, err := cfg.Registry.Store().SigningKey(ctx, predictionIDKey, feedback.NewKey())
+		k, err := cfg.Store.SigningKey(ctx, predictionIDKey, feedback.NewKey())
 		if err != nil {
 			return nil, fmt.Errorf("server: the key of prediction ids: %w", err)
 		}
 		key = k
-	}
-	if key == nil {
-		key = feedback.NewKey()
 	}
 	return feedback.NewSigner(key)
 }
@@ -61,7 +59,7 @@ func tagAt(classes []string, i int) (string, bool) {
 }
 
 // predictionIDs returns the ids of preds, made by m with classes at at.
-func (s *Server) predictionIDs(m *Serving, classes []string, preds []model.Prediction, at time.Time) []string {
+func (s *Server) predictionIDs(m *serving.Version, classes []string, preds []model.Prediction, at time.Time) []string {
 	ids := make([]string, len(preds))
 	nonce := s.ids.Nonces(len(preds))
 	c := feedback.Claims{Model: m.Name, Version: m.Version, Time: at, Checksum: feedback.ChecksumPrefix(m.Checksum)}
@@ -104,10 +102,6 @@ func (v *feedbackVersion) tags() []string {
 
 // SendFeedback implements POST /feedback.
 func (s *Server) SendFeedback(ctx context.Context, req gen.SendFeedbackRequestObject) (gen.SendFeedbackResponseObject, error) {
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
 	items := req.Body.Items
 	results := make([]gen.FeedbackResult, len(items))
 	refuse := func(i int, status gen.FeedbackStatus, msg string) {
@@ -137,7 +131,7 @@ func (s *Server) SendFeedback(ctx context.Context, req gen.SendFeedbackRequestOb
 		key := fmt.Sprintf("%s/%d", c.Model, c.Version)
 		v, ok := versions[key]
 		if !ok {
-			rv, err := r.Store().Version(ctx, c.Model, c.Version)
+			rv, err := s.store.Version(ctx, c.Model, c.Version)
 			switch {
 			case err == nil:
 				v = &feedbackVersion{exists: true, classes: rv.Classes, checksum: feedback.ChecksumPrefix(rv.Checksum)}
@@ -167,7 +161,7 @@ func (s *Server) SendFeedback(ctx context.Context, req gen.SendFeedbackRequestOb
 		})
 		at = append(at, i)
 	}
-	outcomes, err := r.Store().SaveFeedback(ctx, fb)
+	outcomes, err := s.store.SaveFeedback(ctx, fb)
 	if err != nil {
 		return nil, err
 	}

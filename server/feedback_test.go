@@ -21,6 +21,7 @@ import (
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // labelledCorpus returns a model directory to serve and labelled texts in
@@ -68,19 +69,21 @@ func labelledCorpus(t *testing.T) (artifactDir string, examples []model.Example,
 
 // monitoredReplica is a server over a store that open opens, serving the
 // model in artifactDir (imported as version 1 when the database is
-// empty), started, with a viewer's and a predictor's keys.
+// empty), its serving lifecycle running, with a viewer's and a
+// predictor's keys.
 type monitoredReplica struct {
 	*Server
-	reg  *registry.Registry
-	keys apiKeys
-	stop func()
+	store *registry.SQLStore
+	reg   *registry.Registry
+	keys  apiKeys
 }
 
-func newMonitoredReplica(t *testing.T, open func() (registry.Store, error), artifactDir string) *monitoredReplica {
+func newMonitoredReplica(t *testing.T, open func() (*registry.SQLStore, error), artifactDir string) *monitoredReplica {
 	t.Helper()
 	ctx := context.Background()
 	store, err := open()
 	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg, err := registry.New(store, filepath.Join(t.TempDir(), "artifacts"), log)
 	require.NoError(t, err)
@@ -94,23 +97,9 @@ func newMonitoredReplica(t *testing.T, open func() (registry.Store, error), arti
 	}
 	// All the CPU it needs: the tests count every prediction, even under
 	// the race detector on a busy machine.
-	s, err := New(Config{Logger: log, Registry: reg, MonitoringCPU: 1})
-	require.NoError(t, err)
-	require.NoError(t, s.LoadServing(ctx))
-	bctx, cancel := context.WithCancel(ctx)
-	require.NoError(t, s.Start(bctx))
-	r := &monitoredReplica{Server: s, reg: reg, keys: keys}
-	var stopped bool
-	r.stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			s.Wait()
-			store.Close()
-		}
-	}
-	t.Cleanup(r.stop)
-	return r
+	s := wireServer(t, store, reg, true, testConfig{Config: Config{Logger: log}, Serving: serving.Config{MonitoringCPU: 1}})
+	require.NoError(t, s.serving.LoadServing(ctx))
+	return &monitoredReplica{Server: s, store: store, reg: reg, keys: keys}
 }
 
 // call sends r as caller, requires status, and decodes the body into out.
@@ -191,7 +180,7 @@ func TestMonitoringDrift(t *testing.T) {
 	t.Parallel()
 	artifactDir, examples, _ := labelledCorpus(t)
 	path := filepath.Join(t.TempDir(), "registry.db")
-	s := newMonitoredReplica(t, func() (registry.Store, error) { return registry.OpenSQLite(context.Background(), path) }, artifactDir)
+	s := newMonitoredReplica(t, func() (*registry.SQLStore, error) { return registry.OpenSQLite(context.Background(), path) }, artifactDir)
 	texts := model.Texts(examples)
 
 	preds := s.predict(t, "/predict", texts)
@@ -304,7 +293,8 @@ func TestReplicasLiveF1MatchesEvaluate(t *testing.T) {
 			live := b.monitoring(t).LivePerformance.All.Overall.F1
 			assert.Contains(t, rec.Body.String(), `tagifai_live_f1{model="tagifai",version="1",window="all"} `+strconv.FormatFloat(live, 'g', -1, 64))
 
-			a.stop() // a restart: a new replica over the same database
+			// A restart: a new replica, nothing in memory, over the same
+			// database.
 			check(newMonitoredReplica(t, open, artifactDir))
 		})
 	}
@@ -325,7 +315,7 @@ func TestFeedbackBadInput(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "registry.db")
-	s := newMonitoredReplica(t, func() (registry.Store, error) { return registry.OpenSQLite(ctx, path) }, committedArtifactDir)
+	s := newMonitoredReplica(t, func() (*registry.SQLStore, error) { return registry.OpenSQLite(ctx, path) }, committedArtifactDir)
 	preds := s.predict(t, "/predict", []string{
 		"Transfer learning with transformers for text classification.",
 		"Object detection with YOLO and convolutional networks.",
@@ -333,13 +323,13 @@ func TestFeedbackBadInput(t *testing.T) {
 		"A survey of graph neural networks.",
 	})
 	named := s.predict(t, "/models/tagifai/versions/1/predictions", []string{"BERT for named entity recognition."})
-	key, err := s.reg.Store().SigningKey(ctx, predictionIDKey, feedback.NewKey()) // the stored one wins
+	key, err := s.store.SigningKey(ctx, predictionIDKey, feedback.NewKey()) // the stored one wins
 	require.NoError(t, err)
 	signer, err := feedback.NewSigner(key)
 	require.NoError(t, err)
 	other, err := feedback.NewSigner(feedback.NewKey())
 	require.NoError(t, err)
-	v1, err := s.reg.Store().Version(ctx, DefaultModelName, 1)
+	v1, err := s.store.Version(ctx, DefaultModelName, 1)
 	require.NoError(t, err)
 	claims := feedback.Claims{Model: DefaultModelName, Version: 1, Tag: 2, Time: time.Now(), Checksum: feedback.ChecksumPrefix(v1.Checksum), Nonce: 99}
 	sign := func(change func(*feedback.Claims)) string {
@@ -410,7 +400,7 @@ func TestFeedbackBadInput(t *testing.T) {
 
 	// A stored batch prediction's id: the same every time it is read, and
 	// accepted once.
-	prepareSample(t, s.reg, "getStoredPrediction", nil)
+	prepareSample(t, testRegistry{s.store, s.reg}, "getStoredPrediction", nil)
 	var stored gen.StoredPredictionEnvelope
 	s.call(t, request{method: "GET", path: "/predictions/" + sampleItemID}, "predictor", http.StatusOK, &stored)
 	var page gen.StoredPredictionsEnvelope

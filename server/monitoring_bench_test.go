@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,37 +10,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // BenchmarkPredictMonitoring measures POST /predict of one text by the
 // committed model with monitoring on and off; cpu-ns/op is the process's
 // CPU time per request, the monitoring goroutine's included.
 func BenchmarkPredictMonitoring(b *testing.B) {
-	art, err := model.Load(committedArtifactDir)
-	if err != nil {
-		b.Fatal(err)
-	}
 	body := []byte(`{"texts":[{"text":"` + benchText + `"}]}`)
 	for _, bc := range []struct {
 		name string
-		off  bool
-	}{{"on", false}, {"off", true}} {
+		cpu  float64
+	}{{"on", serving.DefaultMonitoringCPU}, {"off", 0}} {
 		b.Run(bc.name, func(b *testing.B) {
-			s, err := New(Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), DisableMonitoring: bc.off})
-			if err != nil {
-				b.Fatal(err)
-			}
-			m, err := FromArtifact("tagifai", 1, art, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			s.SetServing(m)
-			ctx, cancel := context.WithCancel(context.Background())
-			if err := s.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
-			defer func() { cancel(); s.Wait() }()
+			s, _, _ := newRegistryServer(b, false, func(c *testConfig) {
+				c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+				c.Serving.MonitoringCPU = bc.cpu
+			})
 			cpu0 := cpuTime()
 			b.ReportAllocs()
 			for b.Loop() {
@@ -53,11 +38,9 @@ func BenchmarkPredictMonitoring(b *testing.B) {
 					b.Fatalf("status %d: %s", rec.Code, rec.Body)
 				}
 			}
-			time.Sleep(2 * recorderTick) // let the monitor drain what is queued
+			time.Sleep(50 * time.Millisecond) // let the monitor drain what is queued
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-			if s.recorder != nil {
-				b.ReportMetric(float64(s.recorder.dropped.Load())/float64(b.N), "dropped/op")
-			}
+			b.ReportMetric(float64(s.serving.Monitoring(s.serving.Current()).Dropped)/float64(b.N), "dropped/op")
 		})
 	}
 }

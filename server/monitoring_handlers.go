@@ -15,6 +15,7 @@ import (
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/monitor"
 	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // liveWindow is the recent window of live performance.
@@ -26,19 +27,16 @@ func (s *Server) GetMonitoring(ctx context.Context, req gen.GetMonitoringRequest
 	if req.Params.Model != nil {
 		name = *req.Params.Model
 	}
-	var versions []*Serving
-	serving, err := s.servingOf(ctx, name)
+	var versions []*serving.Version
+	cur, err := s.servingOf(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	if serving != nil {
-		versions = append(versions, serving)
+	if cur != nil {
+		versions = append(versions, cur)
 	}
-	if v := req.Params.Version; v != nil && (serving == nil || serving.Version != *v) {
-		if _, err := s.reg(); err != nil {
-			return nil, err
-		}
-		named, err := s.versionFor(ctx, name, *v)
+	if v := req.Params.Version; v != nil && (cur == nil || cur.Version != *v) {
+		named, err := s.serving.Named(ctx, name, *v)
 		if err != nil {
 			return nil, err
 		}
@@ -51,7 +49,7 @@ func (s *Server) GetMonitoring(ctx context.Context, req gen.GetMonitoringRequest
 	out := make([]gen.VersionMonitoring, len(versions))
 	now := time.Now()
 	for i, m := range versions {
-		if out[i], err = s.versionMonitoring(ctx, m, m == serving, now); err != nil {
+		if out[i], err = s.versionMonitoring(ctx, m, m == cur, now); err != nil {
 			return nil, err
 		}
 	}
@@ -65,19 +63,15 @@ func (s *Server) GetMonitoring(ctx context.Context, req gen.GetMonitoringRequest
 // servingOf returns the serving version of model name: the one in memory
 // for the served model, else the registry's, loaded; nil when the model
 // has none.
-func (s *Server) servingOf(ctx context.Context, name string) (*Serving, error) {
+func (s *Server) servingOf(ctx context.Context, name string) (*serving.Version, error) {
 	if name == s.modelName {
-		m := s.serving.Load()
+		m := s.serving.Current()
 		if m == nil {
 			return nil, errNotReady
 		}
 		return m, nil
 	}
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
-	mod, err := r.Store().Model(ctx, name)
+	mod, err := s.store.Model(ctx, name)
 	if err != nil {
 		if registry.ErrorCode(err) == registry.ENOTFOUND {
 			return nil, problemError(http.StatusNotFound, typeNotFound, fmt.Sprintf("no model named %q", name), "query", "model")
@@ -87,23 +81,19 @@ func (s *Server) servingOf(ctx context.Context, name string) (*Serving, error) {
 	if mod.ServingVersion == 0 {
 		return nil, nil
 	}
-	return s.versionFor(ctx, name, mod.ServingVersion)
+	return s.serving.Named(ctx, name, mod.ServingVersion)
 }
 
 // versionMonitoring reports on m.
-func (s *Server) versionMonitoring(ctx context.Context, m *Serving, serving bool, now time.Time) (gen.VersionMonitoring, error) {
+func (s *Server) versionMonitoring(ctx context.Context, m *serving.Version, serving bool, now time.Time) (gen.VersionMonitoring, error) {
 	out := gen.VersionMonitoring{Model: m.Name, Version: m.Version, Serving: serving, Drift: []gen.DriftResult{}}
-	var snap monitor.Snapshot
-	if m.monitor != nil {
-		snap = m.monitor.mon.Snapshot()
-		out.HasBaseline = m.monitor.hasBaseline
-	}
+	mon := s.serving.Monitoring(m)
+	snap := mon.Snapshot
+	out.HasBaseline = mon.HasBaseline
 	out.Drifted = snap.Drifted()
 	out.Window = gen.MonitoringWindow{
 		Capacity: snap.Capacity, MaxAgeSeconds: int(snap.MaxAge / time.Second), Size: snap.Size, Observed: int(snap.Total),
-	}
-	if s.recorder != nil {
-		out.Window.Dropped = int(s.recorder.dropped.Load())
+		Dropped: int(mon.Dropped),
 	}
 	if snap.Size > 0 {
 		out.Window.Start, out.Window.End = &snap.Start, &snap.End
@@ -126,13 +116,10 @@ func (s *Server) versionMonitoring(ctx context.Context, m *Serving, serving bool
 
 // livePerformance scores the feedback on m's predictions made in the last
 // 24 hours and on all of them; no labels without a registry.
-func (s *Server) livePerformance(ctx context.Context, m *Serving, now time.Time) (last, all model.Performance, err error) {
+func (s *Server) livePerformance(ctx context.Context, m *serving.Version, now time.Time) (last, all model.Performance, err error) {
 	classes := m.Predictor.Classes()
-	if s.registry == nil {
-		return feedback.Score(classes, nil), feedback.Score(classes, nil), nil
-	}
 	score := func(since time.Time) (model.Performance, error) {
-		counts, err := s.registry.Store().FeedbackCounts(ctx, m.Name, m.Version, since)
+		counts, err := s.store.FeedbackCounts(ctx, m.Name, m.Version, since)
 		if err != nil {
 			return model.Performance{}, err
 		}
@@ -241,32 +228,25 @@ func (c monitoringCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c monitoringCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
-	if s.recorder != nil {
-		ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(s.recorder.dropped.Load()))
-	}
-	m := s.serving.Load()
+	m := s.serving.Current()
 	if m == nil {
 		return
 	}
+	mon := s.serving.Monitoring(m)
+	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(mon.Dropped))
 	version := strconv.Itoa(m.Version)
 	ch <- prometheus.MustNewConstMetric(holdoutF1Desc, prometheus.GaugeValue, m.Performance.Overall.F1, m.Name, version)
-	if m.monitor != nil {
-		snap := m.monitor.mon.Snapshot()
-		ch <- prometheus.MustNewConstMetric(windowSizeDesc, prometheus.GaugeValue, float64(snap.Size), m.Name, version)
-		for _, r := range snap.Drift {
-			ch <- prometheus.MustNewConstMetric(driftStatisticDesc, prometheus.GaugeValue, r.Statistic, m.Name, version, r.Signal)
-			if r.PValue != nil {
-				ch <- prometheus.MustNewConstMetric(driftPValueDesc, prometheus.GaugeValue, *r.PValue, m.Name, version, r.Signal)
-			}
-			detected := 0.0
-			if r.Drifted {
-				detected = 1
-			}
-			ch <- prometheus.MustNewConstMetric(driftDetectedDesc, prometheus.GaugeValue, detected, m.Name, version, r.Signal)
+	ch <- prometheus.MustNewConstMetric(windowSizeDesc, prometheus.GaugeValue, float64(mon.Snapshot.Size), m.Name, version)
+	for _, r := range mon.Snapshot.Drift {
+		ch <- prometheus.MustNewConstMetric(driftStatisticDesc, prometheus.GaugeValue, r.Statistic, m.Name, version, r.Signal)
+		if r.PValue != nil {
+			ch <- prometheus.MustNewConstMetric(driftPValueDesc, prometheus.GaugeValue, *r.PValue, m.Name, version, r.Signal)
 		}
-	}
-	if s.registry == nil {
-		return
+		detected := 0.0
+		if r.Drifted {
+			detected = 1
+		}
+		ch <- prometheus.MustNewConstMetric(driftDetectedDesc, prometheus.GaugeValue, detected, m.Name, version, r.Signal)
 	}
 	last, all, ok := s.cachedLivePerformance(m)
 	if !ok {
@@ -283,7 +263,7 @@ func (c monitoringCollector) Collect(ch chan<- prometheus.Metric) {
 
 // cachedLivePerformance is livePerformance of m, read at most every
 // liveCacheTTL; false when the database did not answer in time.
-func (s *Server) cachedLivePerformance(m *Serving) (last, all model.Performance, ok bool) {
+func (s *Server) cachedLivePerformance(m *serving.Version) (last, all model.Performance, ok bool) {
 	c := &s.liveCache
 	c.mu.Lock()
 	defer c.mu.Unlock()

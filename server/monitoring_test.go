@@ -17,40 +17,6 @@ import (
 	"github.com/tagifai/tagifai/registry"
 )
 
-// TestRecorderBounds: recording never waits; beyond the predictions it may hold,
-// or beyond its share of CPU, predictions are dropped and counted.
-func TestRecorderBounds(t *testing.T) {
-	t.Parallel()
-	vm := newVersionMonitor(fakePredictor{}, nil)
-	require.NotNil(t, vm)
-	r := newRecorder(DefaultMonitoringCPU)
-	texts := make([]string, recorderPreds/2)
-	for i := range texts {
-		texts[i] = "a transformer"
-	}
-	preds := fakePredictor{}.PredictBatch(texts)
-	r.record(vm, preds)
-	r.record(vm, preds)
-	assert.Zero(t, r.dropped.Load())
-	r.record(vm, preds[:1]) // one prediction too many
-	assert.Equal(t, uint64(1), r.dropped.Load())
-
-	assert.Zero(t, r.drain(0), "no budget: nothing observed")
-	assert.Equal(t, uint64(1+recorderPreds), r.dropped.Load())
-	assert.Zero(t, r.pending.Load())
-	assert.Zero(t, vm.mon.Snapshot().Total)
-
-	r.record(vm, preds[:3])
-	r.drain(recorderPeriod)
-	snap := vm.mon.Snapshot()
-	assert.Equal(t, uint64(3), snap.Total)
-	assert.Equal(t, 1.0, snap.Window.TagShares["natural-language-processing"])
-	assert.InDelta(t, 0.7, snap.Window.Confidence.Mean, 1e-12, "a predictor that cannot tell more gives its confidence")
-
-	r.record(nil, preds[:1]) // a version without monitor
-	assert.Zero(t, r.pending.Load())
-}
-
 // TestMonitoringWithoutBaseline: a version whose artifact predates
 // baselines says so and has no drift tests, its window summarised all the
 // same; the serving version comes first.
@@ -58,7 +24,7 @@ func TestMonitoringWithoutBaseline(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "registry.db")
-	s := newMonitoredReplica(t, func() (registry.Store, error) { return registry.OpenSQLite(ctx, path) }, committedArtifactDir)
+	s := newMonitoredReplica(t, func() (*registry.SQLStore, error) { return registry.OpenSQLite(ctx, path) }, committedArtifactDir)
 	old, err := os.ReadFile(filepath.Join("..", "model", "testdata", "format1.tagifai"))
 	require.NoError(t, err)
 	art, err := model.Decode(strings.NewReader(string(old)))

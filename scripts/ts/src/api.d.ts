@@ -3597,7 +3597,6 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalError"];
-            503: components["responses"]["NotReady"];
         };
     };
     getMonitoring: {

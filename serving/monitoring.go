@@ -1,4 +1,4 @@
-package server
+package serving
 
 import (
 	"context"
@@ -12,7 +12,8 @@ import (
 
 // This file keeps the online statistics of each loaded version: a
 // monitor.Monitor per version (versionMonitor, made when the version is
-// loaded, dropped with it), fed off the request path by a recorder.
+// loaded, dropped with it), fed by Report off the request path through a
+// recorder.
 
 // monitorConfig is the window and tests of every version's monitor
 // (monitor's defaults: the last 1,000 predictions of the last hour,
@@ -196,10 +197,27 @@ func (r *recorder) drain(budget time.Duration) time.Duration {
 	}
 }
 
-// monitorPredictions hands preds, made by m, to m's monitor, off the
-// request path; the caller must not change them afterwards.
-func (s *Server) monitorPredictions(m *Serving, preds []model.Prediction) {
-	if s.recorder != nil {
-		s.recorder.record(m.monitor, preds)
+// Monitoring is what monitoring knows of a version now.
+type Monitoring struct {
+	// HasBaseline is false for a version whose artifact has no baseline:
+	// Snapshot then has summaries but no drift tests.
+	HasBaseline bool
+	// Snapshot is the version's window of this replica's predictions.
+	Snapshot monitor.Snapshot
+	// Dropped counts the predictions of every version left out of
+	// monitoring because it could not keep up (or was off).
+	Dropped uint64
+}
+
+// Monitoring reports on v's online statistics.
+func (m *Manager) Monitoring(v *Version) Monitoring {
+	var out Monitoring
+	if m.recorder != nil {
+		out.Dropped = m.recorder.dropped.Load()
 	}
+	if v.monitor != nil {
+		out.HasBaseline = v.monitor.hasBaseline
+		out.Snapshot = v.monitor.mon.Snapshot()
+	}
+	return out
 }
