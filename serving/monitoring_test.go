@@ -58,4 +58,3 @@ func TestRecorderBounds(t *testing.T) {
 	r.record(nil, preds[:1]) // a version without monitor
 	assert.Zero(t, r.pending.Load())
 }
-
