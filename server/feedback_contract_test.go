@@ -51,8 +51,8 @@ func feedbackContractCases() []contractCase {
 		withCheck(reg("monitoring of the serving and a named version", "getMonitoring", get("/monitoring?model=tagifai&version=1"), 200, "viewer"), func(t *testing.T, body map[string]any) {
 			assert.Len(t, body["data"].(map[string]any)["versions"], 1, "the named version is the serving one")
 		}),
-		reg("monitoring of an unknown model", "getMonitoring", get("/monitoring?model=nope"), 404, "viewer"),
-		reg("monitoring of an unknown version", "getMonitoring", get("/monitoring?version=9"), 404, "viewer"),
+		withCheck(reg("monitoring of an unknown model", "getMonitoring", get("/monitoring?model=nope"), 404, "viewer"), expectProblem("query.model", "not_found", "nope")),
+		withCheck(reg("monitoring of an unknown version", "getMonitoring", get("/monitoring?version=9"), 404, "viewer"), expectProblem("query.version", "not_found", "no version 9")),
 		withCheck(reg("monitoring of version 0", "getMonitoring", get("/monitoring?version=0"), 422, "viewer"), expectProblem("query.version", "invalid", "1")),
 		withCheck(reg("monitoring of a bad model name", "getMonitoring", get("/monitoring?model=No!"), 422, "viewer"), expectProblem("query.model", "pattern", "")),
 		{name: "monitoring before a model loads", op: "getMonitoring", req: samples["getMonitoring"], status: 503, registry: true, caller: "viewer", notReady: true},

@@ -37,6 +37,9 @@ func (s *Server) GetMonitoring(ctx context.Context, req gen.GetMonitoringRequest
 	}
 	if v := req.Params.Version; v != nil && (cur == nil || cur.Version != *v) {
 		named, err := s.serving.Named(ctx, name, *v)
+		if registry.ErrorCode(err) == registry.ENOTFOUND {
+			return nil, problemError(http.StatusNotFound, typeNotFound, fmt.Sprintf("model %s has no version %d", name, *v), "query", "version")
+		}
 		if err != nil {
 			return nil, err
 		}
