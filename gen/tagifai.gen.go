@@ -2707,6 +2707,8 @@ type ClientInterface interface {
 	// probability is not above the model's threshold, the tag is `other`.
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
+	// Each prediction has a `prediction_id`: send it with the true tag to
+	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -2723,6 +2725,8 @@ type ClientInterface interface {
 	// probability is not above the model's threshold, the tag is `other`.
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
+	// Each prediction has a `prediction_id`: send it with the true tag to
+	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -3513,6 +3517,8 @@ func (c *Client) GetPerformance(ctx context.Context, params *GetPerformanceParam
 // probability is not above the model's threshold, the tag is `other`.
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
+// Each prediction has a `prediction_id`: send it with the true tag to
+// `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -3539,6 +3545,8 @@ func (c *Client) PredictWithBody(ctx context.Context, contentType string, body i
 // probability is not above the model's threshold, the tag is `other`.
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
+// Each prediction has a `prediction_id`: send it with the true tag to
+// `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -5879,6 +5887,8 @@ type ClientWithResponsesInterface interface {
 	// probability is not above the model's threshold, the tag is `other`.
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
+	// Each prediction has a `prediction_id`: send it with the true tag to
+	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -5895,6 +5905,8 @@ type ClientWithResponsesInterface interface {
 	// probability is not above the model's threshold, the tag is `other`.
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
+	// Each prediction has a `prediction_id`: send it with the true tag to
+	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict.
 	//
@@ -10108,6 +10120,8 @@ func (c *ClientWithResponses) GetPerformanceWithResponse(ctx context.Context, pa
 // probability is not above the model's threshold, the tag is `other`.
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
+// Each prediction has a `prediction_id`: send it with the true tag to
+// `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -10130,6 +10144,8 @@ func (c *ClientWithResponses) PredictWithBodyWithResponse(ctx context.Context, c
 // probability is not above the model's threshold, the tag is `other`.
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
+// Each prediction has a `prediction_id`: send it with the true tag to
+// `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict.
 //
@@ -20338,57 +20354,58 @@ var swaggerSpec = []string{
 	"IfOGqSjC/Mhqc38hAaNY1s4BVx3/LggU6jOWuNOm4ObeKZd0InMvem56LwyOWQDwADYpQxcqidEfBp3X",
 	"sSWuMzj5VaCvY0UokXMasqLPLBQzhoVjyu3TwCUFEUHaAWlXVS49CWZ44G4d8rOJ89JeKPz+mSwWrNSt",
 	"GHKfjkm9dnw7TtsG3ZGhM+Q/Q8QYu4MCkoFXLntJaCIFkXQlyXIaqzVDSxqd3ZDSMGMp4e1JSmcSot8A",
-	"cAqitqFFYd3qE9mTjJHgpZqTAzoG+1+8N4Nph98cG/eogDgN0GrhQo1jHtFPICYB1MSc9MmYKR5brLfj",
-	"DGZ/HoDZ4WlD6eBufQ3l+2NC+XbAmIcF8rH8vjnC8waZLse3j7ibNB4tMs3fj3wl7+hH1Nzq8LzWTQxW",
-	"DkUpFEufU1jAx0PfOzy8urJr9zuH/X7fa6GvtDXodrrPD7sKCcrz9A/9XmEeg07Nk/X6Xv9ozWR+5/nJ",
-	"Ue1kPf/02J1MY+mafR15R6fFqU77z92pDnuHR0pnihUfDdk8aw3afqf7/ERhqEjBn/Xc7yqp839ctOV/",
-	"y0hCw0F2pad/gahcaGGZW7K7Gy3ZSsvN+1n2/gdH6Pqdk+6OvUBd2HV7X6N1a+/Y13jcr72A/lxWcjce",
-	"9+Ghtw7NP/gUZ2zWjqP7tU0ZHKx1ak9Rjo30dH/QSg0poyHpGlGop2oF+WdX1XKDe01vbowSg/GX6iul",
-	"u+YdAzzotwLtTJS+rBtA6jH2USU1jTclpOYfom0k1zgHhW5kQw7jQA9Dp14sTqvDi6kaKVykKePQnLDB",
-	"/F7u3vv42i46w7bA6nEWtfu1eTj/U9pSP6Kp4GdsS/3Fm1K7V/v4MS2nNyael7v6f+04/afmHOfVE3t8",
-	"V+oqWihS8kySOIJAe8yuyASQY1s+EPIzTMkN+DYAb2nIeNZmXF2GiOwF9GAUgEmR/u/eq1GwX3RFHhsn",
-	"5Jxm09wHqblZxYyy7TV4nbHZ60jHOBwsJOx0bdVa9YxHUnYrbqCZNFPSfZgsIhZ1yPdshR5bzUem0BAa",
-	"S8yMM5bqWjWoLlUL2f4I83+eKrYLPXaFY+hN79bnxJQyKBVSaxqjWzdGGLdHAq2jAMzSO73CO1Xs/AOK",
-	"xyKodqCycKCbSCuM+pcoivBFqr0aRDW0Ci/F+vp99b4bLKihhDg1pslnAx8AZtRwtiTn716TG7ZCF84N",
-	"Aw9I3vMbN4XZGVwspyxlhCWSDVy3gelNr/uCT6mc1omKeDXUdh7lEVB3ptj6EmXqUBfQ0lekcNcrN66q",
-	"J2yN0y/sNjYYuhV0FeC3MXI/SYka3B4JbR2VahnEeXx9w9Sz2WR83f+t136+/NfdzW/+6HjW++fdSdKd",
-	"/xSd/v6PQ/nL9PIofOvT94uX8TfjG0UYJMZLbFNKZgt4b6r8Umvt6H55EvaWLdVZb0PE8sykOIU79d/V",
-	"pvG1NswjiDwiuybKO9F5K6IdfFL/5C20mmpuvwfBAhOm1BvPJFB4in1UkeRjc3QiM7qSHpnRVIl1WiLp",
-	"1PRJVT9YGv7IRqkwSS0NM79treE/RMIqUo06+f/Ll3/G89UL31HS2kSjjNCOTOmr+vrl7jxexIfc+S10",
-	"UH2zseugqzNa9K9RHC0BWas6Piy5E3TJ2952bW/VGkodZTGQJxOhSAi7yxi3Pf40pYf0Y6yCeZ2BG+la",
-	"UYfAI0HRKxfsdwgUpcJIoODgthcQS9G8IY/zJmFMHauEJOZPwxZ8GrYGZNjqdDrD1n3gQWCQjkVi+qrV",
-	"ybkinkO7mfQHXTT7UaQS/zRAUEhT3bgpFmj3rVCq0jDK2ula3Y7f8Vtb05aLyobWNnx+5var2fY2X8Tz",
-	"B2tcF/F8+/6vuBO7QrJ3MWecvOY6MZK805jndgNqeETH0N32Cj3u1/sVTP9ixLnvLi/faalRpNZ/QE0j",
-	"xEbMeoPN/h+HVbharY9sjQlvbB//dQ2/d2vG/6UPPzGd+Z/y8Dc08G/s11/XbF/jBxgVsZgL1FVwZwrO",
-	"oGk/uBKWsVxPiUwD+schjN7hrhjzPm8uv7FH/B+FM1vaoi/i+VbRuBrPUtsn/kkQbZcGupdO6Cq62SEr",
-	"Z5GpP5F1YCGePAsJrCczuiIjZiszYvVEJTpgFZaYkyAXSAKs8ALxqLoCxx7WfEkWM24Ddoc8KDjSgn2L",
-	"/FUfKgTHGvpoumfmyUG2jmQDvkNw85MxXoCclrtoRrWg880vly8/OC0ZMVpPTqn69WO7C8Jfhf0i7DcO",
-	"hpUWnLG8wuOv3vV7+dNF/6T7nndYfrM0kU5Tyd85hGW70uaT5rI40gdItQnNIPKwRkKBCbstr9VrXe1C",
-	"aIpn39yTHhl/KUq+2KZhOyJSNtscbktBdtN0/tSkDoD+VOLUY9uU1RPJA0jbnqzjzTGPZzQhl2mcCa5Z",
-	"Nb610LqCpkyZEIkkcqGIFHa7uaacJqvfWTrkit6b2k3Yz5fxyBKxge1nJsZkMSeZIF3f94nOZBCcEVSh",
-	"hnzOUu0/ZAmbMZ6to3YvcHePpXUjGt5gWrVbAgi6WmiKda0pyeUv715ef7h8//rtP1peK4pn6qy6V0WC",
-	"eH+FidiwDVNuBPK4Gyjj7tPQScvQuMI7mkbqNw6vGsglkLsqGdqZ4mj4N9CbAhZ9JTpPSXSKoN3Dy/uH",
-	"EppYzfXoPufNiViZzZ/QiARMXQt4gfolIHvA0EnwkV8FnvrHI131l0hJ8PEqQFEKqI2mLfvVrC5b2uwC",
-	"hZYBBDAEZA/ng7H3vYpcR/bU1cM5v1dzoiAoKxlcAQoWKAgOufmYj//9VbB/ZlOXsGO7+YRRWQE2oUli",
-	"KpGiwgp1C/fisjrkZy09BloICzDDPJumjBUzzMk511Ky7buu+7Gb1EM8tLKlaUBuAiu2wjGJObkhuofD",
-	"kFNJgiFmKQxiHrG7Aex52Ao00ZcesQfnkZsrLOX4Ddh6tMAO+uEgX8yUUQXPwGJ4+zv4pv0CiX77DVRS",
-	"HJC3AcrxIxGtMD7wnx8u3pr3xZi8tf1+8KaT0YqkdGkUBbJHdbCuxh5HB+hocxRQYUXmgzONlRq9JMYR",
-	"HrbVFEOexFmWsDbjUUy5qfVo1AFYxT6eF3lL/k58zHyDdHazel3Nbsj1BHj4CvctvjrJg1QSXGGe7abP",
-	"dcid03R3gecfmHRT/PhMFh6CUB2lCZ9hmKehYeoTJyFN05g5NQER1B1yrsvKIq3yUOfCH8G+iOdkzu9y",
-	"NWceiVgIZe+mYkncUwRpYy+DkcIkVpBQ8oYkXAx5cYggXKQJaUcBoUSxO6LY5f4A0cBN7DOgwvqunSH/",
-	"RkRqI1otVOQrZVKyaMj3AjPHSx6KKOaTAZn8Hs8BbkHExgnNmLrFUFkxnsUZAQmESYwFGvKImfGA1lwW",
-	"6qLak8niGRPqOPZmcZgKXdRln4wUO5MIMPWMG5Eg5wAIUTjvBhkKbk9rV4ZwEc/xsuEd26Z/wkU81xAz",
-	"AMPEgGIkRD2DNI/EhrvqG+9IAnXS3xZs2g6E3z5GEulu9daD/EkX8Xx3l9ITij1bebAv4vlDndgAl3o/",
-	"9h8mca13aeVi1aNUvi3C9xtkrfX2Vmv/ggB7Wgm7RyMs2lCX0zhhJM50LH7WaVS1nsaOWlGAPodh1Zqb",
-	"XbvqVw1jNw3jqQy4n0ndqO/AXnsfsDUPeBHqBws8zHGxN6TSnKf5Wuj61V/Nrn9ms2vvT2V2/Wr5eAxd",
-	"Mnf0jze7biX25p3DdiJmm+y2G2maHuAJSNtXG+tfzsb6lcI8BYX5Y2ysn5WqPN5Iu+PytmmXuM6gHDgt",
-	"L3YjYXoNX00cX00cX00cjzBx1LUC+6PsHjUUbbMpxJJzapv9G7c02TO99OOMxGPdKIyLzASqrVi2v1FA",
-	"+gtZRpxyB19tI4+XEP4ENpJdxYV77K3QHFKv3QhYQQOaJGFCZCTCBYRj2CyOA2Bwenflob6DeE3X6Y/Z",
-	"gBrNsWpS0qp2Q/pOu3qKJbiXNO8QRnkEDqElSxJ1ZXW5VOkMj3U+q4NXmxxWpvJMOHKZ6DnDOwU/qnO8",
-	"5nIOtfawA7yHm4dVpyJJ0DVnIw/FGKd1V2/7ZFcH1zOTGeUryMC3DmY17CRVNw07CgpxA5E2dQUc3Mmw",
-	"HkB1JsjPMN7JODXJsu6rmMJRffXN2m6GGE2JbdnEuFD6HR+s7Z1YONy8QYBXh8INF43sfQ/BqeSnnqe9",
-	"kPtkwcGPfHDb06oyhnXG6L3l0ZAbHU5Hico5ozcK7QruR4wn1eObr354g8GwXjFYar8z5K+zPMVYeiYB",
-	"w1QT8MAxbyRcvfxnEr3ka5IxNICaCM391f3/HwAA//8=",
+	"cAqitqFFYd3qE9mTjJHgpZqTAzoG+x3dl6XQMkQSWu5mM8CmCrFzpLY1TiaGvOzdIXvquZjnbS0yQWaM",
+	"ykXKKp7bL94gwvTkbw7Qe1RUnj7VavVEjege0U8gOsPRiTnpkzFTjL5Y9McZzP48ANvH08bzwQX/Gk/4",
+	"x8QT7oAxD4smZPmldyT4DYJljm8fcTdpPFpkWsg48pXQpR9Rc6vD81o3MZhaFLlScsWcwgI+Hvre4eHV",
+	"lV273zns9/teCx22rUG3031+2FVIUJ6nf+j3CvMYdGqerNf3+kdrJvM7z0+Oaifr+afH7mQaS9fs68g7",
+	"Oi1Oddp/7k512Ds8UopbrJh5yOZZa9D2O93nJwpDRQpOted+V4m+/+NCPv9bhjMaDrIrPf0LhAZDH83c",
+	"nN7daE5XqnbeVLP3PzhM2O+cdHdsSOrCrtv7GjJce8e+BgV/bUj05zLVu0HBD4//dWj+wac4Y7N2HN2v",
+	"7QzhYK1TAIty7Oanm5RWClkZDUkXqkJlWWvpP7uqlhthbBqEY6gajL9UXykFOm9b4EHTF+ipopR23YVS",
+	"j7GPerHp/imhPsAhGmhytXdQaIk25DAONFJ0itbitDrGGZTXcJGmjEOHxAYfQLmF8OMLzOg03wKrx1nU",
+	"7tcmA/1P6Y39iM6Gn7E39hfvjO1e7ePH9L3emP2O6JfP97Xt9Z+ac5xXT+zxrbGraKFIyTNJ4gii/THF",
+	"IxNAjm0NQ0gSMXU/4NsAXLYh41mbcXUZIrIX0INRAHZN+r97r0bBftEfemw8oXOaTXNHqOZmFTPKttfg",
+	"dcZmryMdaHGwkLDTtaVz1TMeSdmtuIGO1kxJ92GyiFjUId+zFbqNNR+ZQldqrHMzzliqC+agulStpvsj",
+	"zP95Suku9NgVjqE3vVuzFVNPoVTNrWmMbt0YYdweCbSOAjBL7/QK71Sx8w+oYIug2oHKwoFuIq0w6l+i",
+	"MsMXKTlrENXQKrwU64sI1juQsKqHEuLUmCapDnwAmNbD2ZKcv3tNbtgK/Ug3DNwweeNx3BSmiHCxnLKU",
+	"EZZINnDdBqZBvm5OPqVyWicq4tVQ23mUR0DdmWL/TZSpQ13FS1+Rwl2v3LiqnrA1Tr+w29hg6FbQVYDf",
+	"xsj9JHVycHsktMVcqrUY5/H1DVPPZpPxdf+3Xvv58l93N7/5o+NZ7593J0l3/lN0+vs/DuUv08uj8K1P",
+	"3y9ext+MbxRhkBi0sU09my3gvan8TK21o/vlSdhbtlRnvQ0Ry9Oj4hTu1H9Xm8bXAjWPIPKI7Joo70Tn",
+	"rYh28En9k/fxair8/R4EC8zaUm88k0DhKTZzRZKPHdqJzOhKemRGUyXWaYmkU9OsVf1gafgju7XCJLU0",
+	"zPy2tYb/EAmrSDXq5P8vX4Maz1cvfEdJaxONMkI7MqWv6uuXu/N4ER9y57fQQfXNxtaHrs5o0b9GcbQE",
+	"ZK3q+LAMU9Alb3vb9d5Vayi1tcVookyEIiHsLmPcNhrUlB5yoLEU53UGbqRrRR0CjwRFr1yw3yFQGQvD",
+	"kYKD215ALEXzhjzOO5UxdawSMqk/DVvwadgakGGr0+kMW/eBB9FJOiCK6atWJ+eKeA49b9IfdOXuR5FK",
+	"/NMAQSFNdeOmYqHdt0KpStcqa6drdTt+x29tTVsuKhta23X6mds0Z9vbfBHPH6xxXcTz7ZvQ4k7sCsne",
+	"xZxx8prr7EzyTmOe25Ko4REdyHfbKzTaX+9XME2UEee+u7x8p6VGkVr/ATXdGBsx642a6LFYhavV+sjW",
+	"mABTb+w6rsb+8x6+Wh30EH/Kw7fN59d1VS01MWzq+K/xA4yKWFEGiju4MwVn5MjvY8noZSzXUyLTBf9x",
+	"CKN3uCvGvM873G9sVP9H4cyWtuiLeL5VSLDGs9Q2q38SRNuli++lEz+LbnZIDVpk6k9kHVgNKE+FAuvJ",
+	"jK7IiNnykFjCUYkOWAom5iTIBZIAy8xAUKwuA7KHhWeSxYzbqOEhDwqOtGDfIn/VhwoRuoY+mhaeeYaS",
+	"LWbZgO8QYf1kjBcgp+UumlEt6Hzzy+XLD05fSIzWk1Oqfv3Y7oLwV2G/CPuNg2G5B2csr/D4q3f9Xv50",
+	"0T/pvucdlt8sTaRzZfJ3DmHZrrT5pAk1jvQBUm1CM4g8rJFQYMJuy2v1Wle7EJri2Tc3xkfGXwrVL/aK",
+	"2I6IlM02h9tSkN00nT81qQOgP5U49dheafVE8gByxyfreHPM4xlNyGUaZ4JrVo1vLbSuoClTJkQiiVwo",
+	"IoUtd64pp8nqd5YOuaL3poAUNhVmPLJEbGCbqokxWcxJJkjX932i0ykEZwRVqCGfs1T7D1nCZoxn66jd",
+	"C9zdY2ndiIY3mNvt1iGC1hqaYl1rSnL5y7uX1x8u379++4+W14rimTqr7lWRIN5fYTY4bMPUPIFk8gbK",
+	"uPs0dNIyNK7wjqaR+o3DqwZyCeSuSoZ2pjga/g30poBFX4nOUxKdImj38PL+oYQmVnM9utl6czZYZvMn",
+	"NCIBU9cCXqB+CcgeMHQSfORXgaf+8UhX/SVSEny8ClCUAmqjact+NbXM1le7QKFlAAEMAdnD+WDsfa8i",
+	"15E9dfVwzu/VnCgIykoaWYCCBQqCQ24+5uN/fxXsn9nUJWwbbz5hVFaAnXCSmEqkqLBC3Ue+uKwO+VlL",
+	"j4EWwgJMc8+mKWPFNHdyzrWUbJu/66bwJv8RD61saRqQm8CKrXBMYk5uiG4kMeRUkmCIWQqDmEfsbgB7",
+	"HrYCTfSlR+zBeeTmCutJfgO2Hi2wg344yBczZVTBM7AY3v4Ovmm/QKLffgPlHAfkbYBy/EhEK4wP/OeH",
+	"i7fmfTEmb23TIbzpZLQiKV0aRYHsUR2sq7HH0QE62hwFVFiR+eBMY6VGL4lxhIdtNcWQJ3GWJazNeBRT",
+	"bgpOGnUAVrGP50Xekr8TH9PvIKferF6X1BtyPQEevsJ9i69OBiOVBFeYZ7vpcx1y5zTdXeD5BybnFT8+",
+	"k4WHIFRHacJnGOZpaJj6xElI0zRmTmFCBHWHnOvatkirPNS58EewL+I5mfO7XM2ZRyIWQu29qVgS9xRB",
+	"2tjLYKQwiRUklLwhCRdDXhwiCBdpQtpRQChR7I4odrk/QDRwE/sMqLDIbGfIvxGR2ohWCxX5SpmULBry",
+	"vcDM8ZKHIor5ZEAmv8dzgFsQsXFCM6ZuMZR3jGdxRkACYRJjgYY8YmY8oDWXheKs9mSyeMaEOo69WRym",
+	"QleW2Scjxc4kAkw940YkyDkAQhTOu0GGgtvT2pUhXMRzvGx4x7Zp4nARzzXEDMAwMaAYCVHPIM0jseGu",
+	"+sY7kkCd9LcFm7YD4bePkUS6W731IH/SRTzf3aX0hGLPVh7si3j+UCc2wKXej/2HSVzrXVq5WPUolW+L",
+	"8P0GWWu9vdXav3QOdjnsHo2waENdTuOEkTjTsfhZp1HVeho7akUB+hyGVWtudu2qXzWM3TSMpzLgfiZ1",
+	"o74NfO19wP5A4EWoHyzwMMfF3pBKh6Dma6GLaH81u/6Zza69P5XZ9avl4zF0ydzRP97supXYm7cv24mY",
+	"bbLbbqRpeoAnIG1fbax/ORvrVwrzFBTmj7Gxflaq8ngj7Y7L26Zn4zqDcuD03diNhOk1fDVxfDVxfDVx",
+	"PMLEUdeP7I+ye9RQtM2mEEvOKTd1AoxbmuyZhv5xRuKx7lbGRWYC1VYs298oIP2FLCNOuYOvtpHHSwh/",
+	"AhvJruLCPTZ4aA6p124ErKABnZowITIS4QLCMWwWxwEwOL278lDfQbym6/THbECN5lg1KWlVWzJ9p109",
+	"xTrgS5q3KaM8AofQkiWJurK6BKR0hsdio9XBq50WK1N5Jhy5TPSc4Z2CH9U5XnM5h1p72Ibew83DqlOR",
+	"JOias5GHYozTuqu3zbqrg+uZyYzyFWTgWwezGnaSqpuGbQ2FuIFIm7oCDu5kWA+gOhPkZxjvZJyaZFn3",
+	"VUzhqL76Zm1LRYymxN5wYlyoP48P1jZwLBxu3qXAq0PhhotG9r6H4FTyU8/TXsh9suDgRz647WlVGcM6",
+	"Y/Te8mjIjQ6no0TlnNEbhXYF9yPGk+rxzVc/vMFgWK8YLLXfGfLXWZ5iLD2TgGGqCXjgmDcSrl7+M4le",
+	"8jXJGBpATYTm/ur+/w8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

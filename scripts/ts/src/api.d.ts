@@ -173,6 +173,8 @@ export interface paths {
          *     probability is not above the model's threshold, the tag is `other`.
          *     With `explain`, each prediction also says which words and character n-grams
          *     of its text made the winning class win (see `Explanation`).
+         *     Each prediction has a `prediction_id`: send it with the true tag to
+         *     `POST /feedback` (within 30 days) to measure live performance.
          *     A key with the `predictor` role is needed when the server runs with
          *     `--require-auth`; without it, anyone may predict.
          */
