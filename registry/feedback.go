@@ -71,7 +71,16 @@ var _ FeedbackStore = (*SQLStore)(nil)
 // SigningKey implements FeedbackStore.
 func (s *SQLStore) SigningKey(ctx context.Context, name string, candidate []byte) ([]byte, error) {
 	var key []byte
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	// Read first: once the key exists, a replica that starts writes
+	// nothing.
+	err := s.db.QueryRowContext(ctx, `SELECT secret FROM server_keys WHERE name = $1`, name).Scan(&key)
+	if err == nil {
+		return key, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("registry: signing key: %w", err)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO server_keys (name, secret, created_at) VALUES ($1, $2, $3)
 			ON CONFLICT (name) DO NOTHING`, name, candidate, time.Now().UnixNano()); err != nil {
 			return err

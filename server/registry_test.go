@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tagifai/tagifai/feedback"
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
 )
@@ -133,6 +134,10 @@ func buildTemplate() (dir string, k apiKeys, err error) {
 		return "", nil, err
 	}
 	k["revoked"] = key
+	// The key of prediction ids, which the first server would make.
+	if _, err := store.SigningKey(ctx, predictionIDKey, feedback.NewKey()); err != nil {
+		return "", nil, err
+	}
 	return dir, k, store.Close()
 }
 
