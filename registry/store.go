@@ -51,6 +51,10 @@ type Store interface {
 
 	// BatchStore keeps batch jobs and stored predictions.
 	BatchStore
+	// AuditStore keeps the audit trail of management actions.
+	AuditStore
+	// RolloutStore keeps each model's rollout.
+	RolloutStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
