@@ -124,6 +124,78 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for RolloutMode.
+const (
+	RolloutModeCanary RolloutMode = "canary"
+	RolloutModeShadow RolloutMode = "shadow"
+)
+
+// Valid indicates whether the value is a known member of the RolloutMode enum.
+func (e RolloutMode) Valid() bool {
+	switch e {
+	case RolloutModeCanary:
+		return true
+	case RolloutModeShadow:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutStatus.
+const (
+	Aborted  RolloutStatus = "aborted"
+	Active   RolloutStatus = "active"
+	Promoted RolloutStatus = "promoted"
+)
+
+// Valid indicates whether the value is a known member of the RolloutStatus enum.
+func (e RolloutStatus) Valid() bool {
+	switch e {
+	case Aborted:
+		return true
+	case Active:
+		return true
+	case Promoted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutRequestMode.
+const (
+	RolloutRequestModeCanary RolloutRequestMode = "canary"
+	RolloutRequestModeShadow RolloutRequestMode = "shadow"
+)
+
+// Valid indicates whether the value is a known member of the RolloutRequestMode enum.
+func (e RolloutRequestMode) Valid() bool {
+	switch e {
+	case RolloutRequestModeCanary:
+		return true
+	case RolloutRequestModeShadow:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutStatsScope.
+const (
+	Replica RolloutStatsScope = "replica"
+)
+
+// Valid indicates whether the value is a known member of the RolloutStatsScope enum.
+func (e RolloutStatsScope) Valid() bool {
+	switch e {
+	case Replica:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OipContentEncoding.
 const (
 	OipContentEncodingDeflate  OipContentEncoding = "deflate"
@@ -248,6 +320,92 @@ type ArgsEnvelope struct {
 	Data struct {
 		// Args Every training argument by name.
 		Args map[string]interface{} `json:"args"`
+	} `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// AuditEvent One management action.
+type AuditEvent struct {
+	// Action What was done: `version.upload`, `version.delete`, `serving.deploy`,
+	// `serving.rollback`, `rollout.start`, `rollout.change`, `rollout.abort`,
+	// `rollout.guard_abort`, `rollout.promote`, `user.create`, `user.revoke`,
+	// `batch_job.create` or `batch_job.cancel`.
+	//
+	//
+	// Example: serving.deploy
+	Action string `json:"action"`
+
+	// At When the action was made.
+	//
+	// Example: 2026-11-24T16:20:00Z
+	At time.Time `json:"at"`
+
+	// From What the resource was before, in a few words; empty when it did not exist.
+	//
+	// Example: 2
+	From string `json:"from"`
+
+	// Id The event's id; later events have larger ones.
+	//
+	// Example: 42
+	Id string `json:"id"`
+
+	// RequestId The `X-Request-ID` of the request that made it; empty outside of a request, `-` for the guard.
+	//
+	// Example: 7d1c2e9a5b3f4e21
+	RequestId string `json:"request_id"`
+
+	// Resource What it was done to.
+	//
+	// Example: models/tagifai
+	Resource string `json:"resource"`
+
+	// To What it is after; empty when it is gone.
+	//
+	// Example: 3
+	To string `json:"to"`
+
+	// User Who made it (`anonymous` without a key, `cli` from the command line, `guard` for a rollout's guard); never a key.
+	//
+	// Example: admin
+	User string `json:"user"`
+}
+
+// AuditEventsEnvelope A page of the audit trail.
+type AuditEventsEnvelope struct {
+	// Data The events, newest first.
+	Data struct {
+		// Events The events.
+		Events []AuditEvent `json:"events"`
+
+		// NextCursor Pass as `cursor` for the next page; absent on the last.
+		//
+		// Example: 41
+		NextCursor *string `json:"next_cursor,omitempty"`
 	} `json:"data"`
 
 	// Message The HTTP reason phrase of the status code.
@@ -669,6 +827,29 @@ type HealthEnvelope struct {
 	//
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
+}
+
+// LatencySummary Time the model took to tag the texts of a request (not the HTTP round trip), in milliseconds; percentiles are bucket upper bounds.
+type LatencySummary struct {
+	// MeanMs The mean.
+	//
+	// Example: 0.021
+	MeanMs float64 `json:"mean_ms"`
+
+	// P50Ms The median.
+	//
+	// Example: 0.016
+	P50Ms float64 `json:"p50_ms"`
+
+	// P95Ms The 95th percentile.
+	//
+	// Example: 0.064
+	P95Ms float64 `json:"p95_ms"`
+
+	// P99Ms The 99th percentile.
+	//
+	// Example: 0.128
+	P99Ms float64 `json:"p99_ms"`
 }
 
 // Metrics Precision, recall and F1 (weighted by support where several classes are involved).
@@ -1293,7 +1474,8 @@ type Problem struct {
 	// `too_short`, `too_long`, `too_few`, `too_many`, `pattern`, `enum`,
 	// `extra_field`, `invalid`, `not_found`, `route_not_found`,
 	// `method_not_allowed`, `body_too_large`, `unsupported_media_type`,
-	// `unauthorized`, `forbidden`, `conflict`, `internal` or `not_ready`.
+	// `unauthorized`, `forbidden`, `conflict`, `precondition_failed`, `internal`
+	// or `not_ready`.
 	//
 	//
 	// Example: missing
@@ -1303,12 +1485,268 @@ type Problem struct {
 // Role What a user may do; each role may do all that the roles before it may.
 type Role string
 
+// Rollout A candidate version tried beside the serving version, and what was seen of it.
+type Rollout struct {
+	// Candidate The version tried.
+	//
+	// Example: 3
+	Candidate int `json:"candidate"`
+
+	// EndedAt When it ended; absent while it runs.
+	//
+	// Example: 2026-11-24T17:00:00Z
+	EndedAt *time.Time `json:"ended_at,omitempty"`
+
+	// Guard Abort a shadow rollout when the candidate agrees too little with the serving version.
+	Guard *RolloutGuard `json:"guard,omitempty"`
+
+	// Mode How the candidate is tried.
+	//
+	// Example: shadow
+	Mode RolloutMode `json:"mode"`
+
+	// Model The model's name.
+	//
+	// Example: tagifai
+	Model string `json:"model"`
+
+	// Percent The share of requests shadowed, or of callers the candidate answers.
+	//
+	// Example: 100
+	Percent float64 `json:"percent"`
+
+	// Reason What ended the rollout (the guard's finding, an admin's abort, the promotion); absent while it runs.
+	//
+	// Example: guard: agreement 0.812 < 0.9 after 200 compared predictions
+	Reason *string `json:"reason,omitempty"`
+
+	// ServingVersion The version serving now.
+	//
+	// Example: 2
+	ServingVersion int `json:"serving_version"`
+
+	// StartedAt When it started.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	StartedAt time.Time `json:"started_at"`
+
+	// StartedBy Who started it.
+	//
+	// Example: admin
+	StartedBy string `json:"started_by"`
+
+	// Stats What this replica saw of the rollout since it started (or since this replica started, if later). Absent when this replica saw none of it.
+	Stats *RolloutStats `json:"stats,omitempty"`
+
+	// Status `active` while it runs; `aborted` by `DELETE` or by the guard; `promoted` when the candidate was made to serve.
+	//
+	// Example: active
+	Status RolloutStatus `json:"status"`
+
+	// UpdatedAt When it last changed.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// RolloutMode How the candidate is tried.
+//
+// Example: shadow
+type RolloutMode string
+
+// RolloutStatus `active` while it runs; `aborted` by `DELETE` or by the guard; `promoted` when the candidate was made to serve.
+//
+// Example: active
+type RolloutStatus string
+
+// RolloutEnvelope A rollout's envelope.
+type RolloutEnvelope struct {
+	// Data A candidate version tried beside the serving version, and what was seen of it.
+	Data Rollout `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// RolloutGuard Abort a shadow rollout when the candidate agrees too little with the serving version.
+type RolloutGuard struct {
+	// MinAgreement The least agreement rate; below it, the rollout is aborted.
+	//
+	// Example: 0.9
+	MinAgreement float64 `json:"min_agreement"`
+
+	// MinSamples How many predictions must be compared before the guard judges.
+	//
+	// Example: 200
+	MinSamples *int `json:"min_samples,omitempty"`
+}
+
+// RolloutRequest A rollout to start, or the new settings of the running one.
+type RolloutRequest struct {
+	// Candidate The version to try; not the serving one.
+	//
+	// Example: 3
+	Candidate int `json:"candidate"`
+
+	// Guard Abort a shadow rollout when the candidate agrees too little with the serving version.
+	Guard *RolloutGuard `json:"guard,omitempty"`
+
+	// Mode `shadow`: the candidate predicts a copy of the traffic; `canary`: it answers a share of the callers.
+	//
+	// Example: shadow
+	Mode RolloutRequestMode `json:"mode"`
+
+	// Percent The share of requests shadowed, or of callers the candidate answers; default 100 for shadow, required for canary.
+	//
+	// Example: 100
+	Percent *float64 `json:"percent,omitempty"`
+}
+
+// RolloutRequestMode `shadow`: the candidate predicts a copy of the traffic; `canary`: it answers a share of the callers.
+//
+// Example: shadow
+type RolloutRequestMode string
+
+// RolloutSide What one side of a rollout did.
+type RolloutSide struct {
+	// Latency Time the model took to tag the texts of a request (not the HTTP round trip), in milliseconds; percentiles are bucket upper bounds.
+	Latency LatencySummary `json:"latency"`
+
+	// LiveF1 Macro F1 against the feedback received on this side's predictions; absent until there is feedback.
+	//
+	// Example: 0.87
+	LiveF1 *float64 `json:"live_f1,omitempty"`
+
+	// Predictions Texts this side tagged.
+	//
+	// Example: 1500
+	Predictions int `json:"predictions"`
+
+	// Requests Requests this side predicted (answered, or shadowed for the candidate of a shadow rollout).
+	//
+	// Example: 1200
+	Requests int `json:"requests"`
+
+	// Tags How many of its predictions gave each tag.
+	//
+	// Example: {"computer-vision":300,"mlops":200,"natural-language-processing":700,"other":300}
+	Tags map[string]int `json:"tags"`
+
+	// Version The version of this side.
+	//
+	// Example: 2
+	Version int `json:"version"`
+}
+
+// RolloutStats What this replica saw of the rollout since it started (or since this replica started, if later). Absent when this replica saw none of it.
+type RolloutStats struct {
+	// Candidate What one side of a rollout did.
+	Candidate RolloutSide `json:"candidate"`
+
+	// Replica The replica that counted.
+	//
+	// Example: tagifai-7d9f-x2k4q
+	Replica string `json:"replica"`
+
+	// Scope The figures are this replica's; replicas sharing a database each keep their own.
+	//
+	// Example: replica
+	Scope RolloutStatsScope `json:"scope"`
+
+	// Serving What one side of a rollout did.
+	Serving RolloutSide `json:"serving"`
+
+	// Shadow How the shadow candidate compared with the serving version.
+	Shadow *ShadowStats `json:"shadow,omitempty"`
+
+	// Since When this replica began counting.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Since time.Time `json:"since"`
+}
+
+// RolloutStatsScope The figures are this replica's; replicas sharing a database each keep their own.
+//
+// Example: replica
+type RolloutStatsScope string
+
 // ServingVersionRequest Which version to serve.
 type ServingVersionRequest struct {
 	// Version The version number.
 	//
 	// Example: 1
 	Version int `json:"version"`
+}
+
+// ShadowConfusion `matrix[i][j]` counts the texts the serving version tagged `labels[i]` and the candidate `labels[j]`.
+type ShadowConfusion struct {
+	// Labels The tags, in the order of the rows and of the columns.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Matrix One row per serving tag, one count per candidate tag.
+	//
+	// Example: [[290,2,3,2],[5,180,6,6],[10,4,670,10],[5,4,11,280]]
+	Matrix [][]int `json:"matrix"`
+}
+
+// ShadowStats How the shadow candidate compared with the serving version.
+type ShadowStats struct {
+	// Agreed Of those, how many gave the same tag.
+	//
+	// Example: 1421
+	Agreed int `json:"agreed"`
+
+	// AgreementRate agreed / compared; absent before the first comparison.
+	//
+	// Example: 0.955
+	AgreementRate *float64 `json:"agreement_rate,omitempty"`
+
+	// Compared Predictions of both versions compared.
+	//
+	// Example: 1488
+	Compared int `json:"compared"`
+
+	// Confusion `matrix[i][j]` counts the texts the serving version tagged `labels[i]` and the candidate `labels[j]`.
+	Confusion ShadowConfusion `json:"confusion"`
+
+	// Dropped Of those, how many were dropped because the queue was full (the candidate fell behind).
+	//
+	// Example: 10
+	Dropped int `json:"dropped"`
+
+	// QueueCapacity How many requests the shadow queue holds.
+	//
+	// Example: 1024
+	QueueCapacity int `json:"queue_capacity"`
+
+	// Sampled Requests chosen for shadowing.
+	//
+	// Example: 1200
+	Sampled int `json:"sampled"`
 }
 
 // StoredPrediction A prediction stored by a batch.
@@ -1632,6 +2070,9 @@ type VersionsEnvelope struct {
 	Url string `json:"url"`
 }
 
+// IfMatch defines model for IfMatch.
+type IfMatch = string
+
 // JobID defines model for JobID.
 type JobID = string
 
@@ -1719,6 +2160,9 @@ type OipUnsupportedMediaType = OipError
 // PayloadTooLarge An error's envelope.
 type PayloadTooLarge = ErrorEnvelope
 
+// PreconditionFailed An error's envelope.
+type PreconditionFailed = ErrorEnvelope
+
 // Unauthorized An error's envelope.
 type Unauthorized = ErrorEnvelope
 
@@ -1727,6 +2171,21 @@ type UnsupportedMediaType = ErrorEnvelope
 
 // ValidationError An error's envelope.
 type ValidationError = ErrorEnvelope
+
+// ListAuditEventsParams defines parameters for ListAuditEvents.
+type ListAuditEventsParams struct {
+	// Resource Only the events of this resource and of those under it (`models/tagifai` includes `models/tagifai/versions/2`).
+	Resource *string `form:"resource,omitempty" json:"resource,omitempty"`
+
+	// User Only the events of this user.
+	User *string `form:"user,omitempty" json:"user,omitempty"`
+
+	// Cursor Where to continue, from a previous page's `next_cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit The most events on one page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
 
 // ListBatchJobsParams defines parameters for ListBatchJobs.
 type ListBatchJobsParams struct {
@@ -1750,6 +2209,38 @@ type ListBatchJobPredictionsParams struct {
 
 	// Limit The most predictions on one page.
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// AbortRolloutParams defines parameters for AbortRollout.
+type AbortRolloutParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// StartRolloutParams defines parameters for StartRollout.
+type StartRolloutParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// SetServingVersionParams defines parameters for SetServingVersion.
+type SetServingVersionParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// DeleteVersionParams defines parameters for DeleteVersion.
+type DeleteVersionParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
 // GetPerformanceParams defines parameters for GetPerformance.
@@ -1788,6 +2279,9 @@ type OipVersionInferParamsContentEncoding string
 
 // CreateBatchJobJSONRequestBody defines body for CreateBatchJob for application/json ContentType.
 type CreateBatchJobJSONRequestBody = BatchJobRequest
+
+// StartRolloutJSONRequestBody defines body for StartRollout for application/json ContentType.
+type StartRolloutJSONRequestBody = RolloutRequest
 
 // SetServingVersionJSONRequestBody defines body for SetServingVersion for application/json ContentType.
 type SetServingVersionJSONRequestBody = ServingVersionRequest
@@ -1903,6 +2397,19 @@ type ClientInterface interface {
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArg(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListAuditEvents The audit trail
+	//
+	// Management actions, newest first: uploads and deletions of versions,
+	// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+	// the guard) and promotions, creations and revocations of users, creations and
+	// cancellations of batch jobs. Each is recorded in the same database
+	// transaction as the action itself, so an action and its event are both stored
+	// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+	// for the command line, `guard` for a rollout's guard), never a key.
+	//
+	// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+	ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListBatchJobs List batch jobs
 	//
 	// The batch jobs, newest first, `limit` at a time, optionally only those with one
@@ -2012,10 +2519,85 @@ type ClientInterface interface {
 
 	// GetModel One model
 	//
-	// A model's serving version and how many versions it has.
+	// A model's serving version and how many versions it has. The `ETag` header is
+	// the model's revision, for `If-Match` on changes of the model.
 	//
 	// Corresponds with GET /models/{model-name} (the `GetModel` operationId).
 	GetModel(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AbortRollout Abort the rollout
+	//
+	// Ends the running rollout: every request goes to the serving version again and
+	// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+	// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+	// at that revision.
+	//
+	// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+	AbortRollout(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRollout The model's rollout and its evidence
+	//
+	// The running rollout, or the last one and what ended it (`status`, `reason`),
+	// with what this replica saw since it started: requests and predictions on each
+	// side, the tags each side gave and its prediction latency; for a shadow
+	// rollout, how often the candidate agreed with the serving version, the
+	// confusion between their tags and how many shadow requests were dropped because
+	// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+	// the replicas' figures for the whole deployment. The `ETag` header is the
+	// model's revision, for `If-Match`.
+	//
+	// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+	GetRollout(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartRolloutWithBody Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for); only the serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRolloutWithBody(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartRollout Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for); only the serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRollout(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetServingVersionWithBody Serve a version (deploy or roll back)
 	//
@@ -2023,11 +2605,14 @@ type ClientInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersionWithBody(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SetServingVersionWithBody(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetServingVersion Serve a version (deploy or roll back)
 	//
@@ -2035,11 +2620,14 @@ type ClientInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersion(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SetServingVersion(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListVersions List a model's versions
 	//
@@ -2050,10 +2638,10 @@ type ClientInterface interface {
 
 	// DeleteVersion Delete a version
 	//
-	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 	//
 	// Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-	DeleteVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteVersion(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetVersion One version
 	//
@@ -2115,7 +2703,11 @@ type ClientInterface interface {
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2131,7 +2723,11 @@ type ClientInterface interface {
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2248,6 +2844,8 @@ type ClientInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2277,6 +2875,8 @@ type ClientInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2372,6 +2972,29 @@ func (c *Client) GetArgs(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 // Corresponds with GET /args/{arg} (the `GetArg` operationId).
 func (c *Client) GetArg(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetArgRequest(c.Server, arg)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListAuditEvents The audit trail
+//
+// Management actions, newest first: uploads and deletions of versions,
+// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+// the guard) and promotions, creations and revocations of users, creations and
+// cancellations of batch jobs. Each is recorded in the same database
+// transaction as the action itself, so an action and its event are both stored
+// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+// for the command line, `guard` for a rollout's guard), never a key.
+//
+// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+func (c *Client) ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAuditEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2591,11 +3214,126 @@ func (c *Client) ListModels(ctx context.Context, reqEditors ...RequestEditorFn) 
 
 // GetModel One model
 //
-// A model's serving version and how many versions it has.
+// A model's serving version and how many versions it has. The `ETag` header is
+// the model's revision, for `If-Match` on changes of the model.
 //
 // Corresponds with GET /models/{model-name} (the `GetModel` operationId).
 func (c *Client) GetModel(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetModelRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AbortRollout Abort the rollout
+//
+// Ends the running rollout: every request goes to the serving version again and
+// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+// at that revision.
+//
+// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+func (c *Client) AbortRollout(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAbortRolloutRequest(c.Server, modelName, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRollout The model's rollout and its evidence
+//
+// The running rollout, or the last one and what ended it (`status`, `reason`),
+// with what this replica saw since it started: requests and predictions on each
+// side, the tags each side gave and its prediction latency; for a shadow
+// rollout, how often the candidate agreed with the serving version, the
+// confusion between their tags and how many shadow requests were dropped because
+// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+// the replicas' figures for the whole deployment. The `ETag` header is the
+// model's revision, for `If-Match`.
+//
+// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+func (c *Client) GetRollout(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRolloutRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartRolloutWithBody Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for); only the serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *Client) StartRolloutWithBody(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartRolloutRequestWithBody(c.Server, modelName, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartRollout Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for); only the serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *Client) StartRollout(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartRolloutRequest(c.Server, modelName, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2612,12 +3350,15 @@ func (c *Client) GetModel(ctx context.Context, modelName ModelName, reqEditors .
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *Client) SetServingVersionWithBody(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSetServingVersionRequestWithBody(c.Server, modelName, contentType, body)
+func (c *Client) SetServingVersionWithBody(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetServingVersionRequestWithBody(c.Server, modelName, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2634,12 +3375,15 @@ func (c *Client) SetServingVersionWithBody(ctx context.Context, modelName ModelN
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *Client) SetServingVersion(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSetServingVersionRequest(c.Server, modelName, body)
+func (c *Client) SetServingVersion(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetServingVersionRequest(c.Server, modelName, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2669,11 +3413,11 @@ func (c *Client) ListVersions(ctx context.Context, modelName ModelName, reqEdito
 
 // DeleteVersion Delete a version
 //
-// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 //
 // Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-func (c *Client) DeleteVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeleteVersionRequest(c.Server, modelName, version)
+func (c *Client) DeleteVersion(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteVersionRequest(c.Server, modelName, version, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2794,7 +3538,11 @@ func (c *Client) GetPerformance(ctx context.Context, params *GetPerformanceParam
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2820,7 +3568,11 @@ func (c *Client) PredictWithBody(ctx context.Context, contentType string, body i
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3047,6 +3799,8 @@ func (c *Client) OipModelConfig(ctx context.Context, modelName ModelName, reqEdi
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3086,6 +3840,8 @@ func (c *Client) OipInferWithBody(ctx context.Context, modelName ModelName, para
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3286,6 +4042,96 @@ func NewGetArgRequest(server string, arg string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListAuditEventsRequest constructs an http.Request for the ListAuditEvents method
+func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/audit-events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Resource != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "resource", *params.Resource, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.User != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user", *params.User, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3697,19 +4543,164 @@ func NewGetModelRequest(server string, modelName ModelName) (*http.Request, erro
 	return req, nil
 }
 
-// NewSetServingVersionRequest calls the generic SetServingVersion builder with application/json body
-func NewSetServingVersionRequest(server string, modelName ModelName, body SetServingVersionJSONRequestBody) (*http.Request, error) {
+// NewAbortRolloutRequest constructs an http.Request for the AbortRollout method
+func NewAbortRolloutRequest(server string, modelName ModelName, params *AbortRolloutParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/rollout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetRolloutRequest constructs an http.Request for the GetRollout method
+func NewGetRolloutRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/rollout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStartRolloutRequest calls the generic StartRollout builder with application/json body
+func NewStartRolloutRequest(server string, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewSetServingVersionRequestWithBody(server, modelName, "application/json", bodyReader)
+	return NewStartRolloutRequestWithBody(server, modelName, params, "application/json", bodyReader)
+}
+
+// NewStartRolloutRequestWithBody constructs an http.Request for the StartRollout method, with any body, and a specified content type
+func NewStartRolloutRequestWithBody(server string, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/rollout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewSetServingVersionRequest calls the generic SetServingVersion builder with application/json body
+func NewSetServingVersionRequest(server string, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSetServingVersionRequestWithBody(server, modelName, params, "application/json", bodyReader)
 }
 
 // NewSetServingVersionRequestWithBody constructs an http.Request for the SetServingVersion method, with any body, and a specified content type
-func NewSetServingVersionRequestWithBody(server string, modelName ModelName, contentType string, body io.Reader) (*http.Request, error) {
+func NewSetServingVersionRequestWithBody(server string, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3740,6 +4731,21 @@ func NewSetServingVersionRequestWithBody(server string, modelName ModelName, con
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -3779,7 +4785,7 @@ func NewListVersionsRequest(server string, modelName ModelName) (*http.Request, 
 }
 
 // NewDeleteVersionRequest constructs an http.Request for the DeleteVersion method
-func NewDeleteVersionRequest(server string, modelName ModelName, version Version) (*http.Request, error) {
+func NewDeleteVersionRequest(server string, modelName ModelName, version Version, params *DeleteVersionParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3814,6 +4820,21 @@ func NewDeleteVersionRequest(server string, modelName ModelName, version Version
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -4717,6 +5738,21 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArgWithResponse(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*GetArgResponse, error)
 
+	// ListAuditEventsWithResponse The audit trail
+	//
+	// Management actions, newest first: uploads and deletions of versions,
+	// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+	// the guard) and promotions, creations and revocations of users, creations and
+	// cancellations of batch jobs. Each is recorded in the same database
+	// transaction as the action itself, so an action and its event are both stored
+	// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+	// for the command line, `guard` for a rollout's guard), never a key.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+	ListAuditEventsWithResponse(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*ListAuditEventsResponse, error)
+
 	// ListBatchJobsWithResponse List batch jobs
 	//
 	// The batch jobs, newest first, `limit` at a time, optionally only those with one
@@ -4842,12 +5878,91 @@ type ClientWithResponsesInterface interface {
 
 	// GetModelWithResponse One model
 	//
-	// A model's serving version and how many versions it has.
+	// A model's serving version and how many versions it has. The `ETag` header is
+	// the model's revision, for `If-Match` on changes of the model.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /models/{model-name} (the `GetModel` operationId).
 	GetModelWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetModelResponse, error)
+
+	// AbortRolloutWithResponse Abort the rollout
+	//
+	// Ends the running rollout: every request goes to the serving version again and
+	// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+	// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+	// at that revision.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+	AbortRolloutWithResponse(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*AbortRolloutResponse, error)
+
+	// GetRolloutWithResponse The model's rollout and its evidence
+	//
+	// The running rollout, or the last one and what ended it (`status`, `reason`),
+	// with what this replica saw since it started: requests and predictions on each
+	// side, the tags each side gave and its prediction latency; for a shadow
+	// rollout, how often the candidate agreed with the serving version, the
+	// confusion between their tags and how many shadow requests were dropped because
+	// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+	// the replicas' figures for the whole deployment. The `ETag` header is the
+	// model's revision, for `If-Match`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+	GetRolloutWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetRolloutResponse, error)
+
+	// StartRolloutWithBodyWithResponse Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for); only the serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRolloutWithBodyWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error)
+
+	// StartRolloutWithResponse Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for); only the serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRolloutWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error)
 
 	// SetServingVersionWithBodyWithResponse Serve a version (deploy or roll back)
 	//
@@ -4855,11 +5970,14 @@ type ClientWithResponsesInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
+	SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
 
 	// SetServingVersionWithResponse Serve a version (deploy or roll back)
 	//
@@ -4867,11 +5985,14 @@ type ClientWithResponsesInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersionWithResponse(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
+	SetServingVersionWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
 
 	// ListVersionsWithResponse List a model's versions
 	//
@@ -4884,12 +6005,12 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteVersionWithResponse Delete a version
 	//
-	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-	DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error)
+	DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error)
 
 	// GetVersionWithResponse One version
 	//
@@ -4955,7 +6076,11 @@ type ClientWithResponsesInterface interface {
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4971,7 +6096,11 @@ type ClientWithResponsesInterface interface {
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5104,6 +6233,8 @@ type ClientWithResponsesInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5133,6 +6264,8 @@ type ClientWithResponsesInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5409,6 +6542,96 @@ func (r GetArgResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetArgResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListAuditEventsResponse401Headers the declared response headers of an HTTP 401 response for ListAuditEvents
+type ListAuditEventsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListAuditEventsResponse405Headers the declared response headers of an HTTP 405 response for ListAuditEvents
+type ListAuditEventsResponse405Headers struct {
+	Allow *string
+}
+
+type ListAuditEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditEventsEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListAuditEventsResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListAuditEventsResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAuditEventsResponse) GetJSON200() *AuditEventsEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListAuditEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListAuditEventsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListAuditEventsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListAuditEventsResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListAuditEventsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAuditEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAuditEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAuditEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAuditEventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6190,6 +7413,11 @@ func (r ListModelsResponse) ContentType() string {
 	return ""
 }
 
+// GetModelResponse200Headers the declared response headers of an HTTP 200 response for GetModel
+type GetModelResponse200Headers struct {
+	ETag string
+}
+
 // GetModelResponse401Headers the declared response headers of an HTTP 401 response for GetModel
 type GetModelResponse401Headers struct {
 	WWWAuthenticate *string
@@ -6215,6 +7443,8 @@ type GetModelResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetModelResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetModelResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
@@ -6280,6 +7510,358 @@ func (r GetModelResponse) ContentType() string {
 	return ""
 }
 
+// AbortRolloutResponse200Headers the declared response headers of an HTTP 200 response for AbortRollout
+type AbortRolloutResponse200Headers struct {
+	ETag string
+}
+
+// AbortRolloutResponse401Headers the declared response headers of an HTTP 401 response for AbortRollout
+type AbortRolloutResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// AbortRolloutResponse405Headers the declared response headers of an HTTP 405 response for AbortRollout
+type AbortRolloutResponse405Headers struct {
+	Allow *string
+}
+
+type AbortRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *AbortRolloutResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AbortRolloutResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *AbortRolloutResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AbortRolloutResponse) GetJSON200() *RolloutEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AbortRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AbortRolloutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AbortRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r AbortRolloutResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r AbortRolloutResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r AbortRolloutResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AbortRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AbortRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AbortRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AbortRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AbortRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetRolloutResponse200Headers the declared response headers of an HTTP 200 response for GetRollout
+type GetRolloutResponse200Headers struct {
+	ETag string
+}
+
+// GetRolloutResponse401Headers the declared response headers of an HTTP 401 response for GetRollout
+type GetRolloutResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetRolloutResponse405Headers the declared response headers of an HTTP 405 response for GetRollout
+type GetRolloutResponse405Headers struct {
+	Allow *string
+}
+
+type GetRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetRolloutResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetRolloutResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetRolloutResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRolloutResponse) GetJSON200() *RolloutEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetRolloutResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetRolloutResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StartRolloutResponse200Headers the declared response headers of an HTTP 200 response for StartRollout
+type StartRolloutResponse200Headers struct {
+	ETag string
+}
+
+// StartRolloutResponse401Headers the declared response headers of an HTTP 401 response for StartRollout
+type StartRolloutResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// StartRolloutResponse405Headers the declared response headers of an HTTP 405 response for StartRollout
+type StartRolloutResponse405Headers struct {
+	Allow *string
+}
+
+type StartRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *StartRolloutResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *StartRolloutResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *StartRolloutResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StartRolloutResponse) GetJSON200() *RolloutEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r StartRolloutResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StartRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StartRolloutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StartRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r StartRolloutResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r StartRolloutResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r StartRolloutResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r StartRolloutResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r StartRolloutResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StartRolloutResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StartRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r StartRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StartRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StartRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StartRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetServingVersionResponse200Headers the declared response headers of an HTTP 200 response for SetServingVersion
+type SetServingVersionResponse200Headers struct {
+	ETag string
+}
+
 // SetServingVersionResponse401Headers the declared response headers of an HTTP 401 response for SetServingVersion
 type SetServingVersionResponse401Headers struct {
 	WWWAuthenticate *string
@@ -6305,6 +7887,10 @@ type SetServingVersionResponse struct {
 	JSON404 *NotFound
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *MethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -6313,6 +7899,8 @@ type SetServingVersionResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *SetServingVersionResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SetServingVersionResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
@@ -6347,6 +7935,16 @@ func (r SetServingVersionResponse) GetJSON404() *NotFound {
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
 func (r SetServingVersionResponse) GetJSON405() *MethodNotAllowed {
 	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SetServingVersionResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r SetServingVersionResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -6513,6 +8111,8 @@ type DeleteVersionResponse struct {
 	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -6551,6 +8151,11 @@ func (r DeleteVersionResponse) GetJSON405() *MethodNotAllowed {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r DeleteVersionResponse) GetJSON409() *Conflict {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r DeleteVersionResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
@@ -8501,6 +10106,27 @@ func (c *ClientWithResponses) GetArgWithResponse(ctx context.Context, arg string
 	return ParseGetArgResponse(rsp)
 }
 
+// ListAuditEventsWithResponse The audit trail
+//
+// Management actions, newest first: uploads and deletions of versions,
+// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+// the guard) and promotions, creations and revocations of users, creations and
+// cancellations of batch jobs. Each is recorded in the same database
+// transaction as the action itself, so an action and its event are both stored
+// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+// for the command line, `guard` for a rollout's guard), never a key.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+func (c *ClientWithResponses) ListAuditEventsWithResponse(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*ListAuditEventsResponse, error) {
+	rsp, err := c.ListAuditEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAuditEventsResponse(rsp)
+}
+
 // ListBatchJobsWithResponse List batch jobs
 //
 // The batch jobs, newest first, `limit` at a time, optionally only those with one
@@ -8686,7 +10312,8 @@ func (c *ClientWithResponses) ListModelsWithResponse(ctx context.Context, reqEdi
 
 // GetModelWithResponse One model
 //
-// A model's serving version and how many versions it has.
+// A model's serving version and how many versions it has. The `ETag` header is
+// the model's revision, for `If-Match` on changes of the model.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -8699,18 +10326,123 @@ func (c *ClientWithResponses) GetModelWithResponse(ctx context.Context, modelNam
 	return ParseGetModelResponse(rsp)
 }
 
+// AbortRolloutWithResponse Abort the rollout
+//
+// Ends the running rollout: every request goes to the serving version again and
+// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+// at that revision.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+func (c *ClientWithResponses) AbortRolloutWithResponse(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*AbortRolloutResponse, error) {
+	rsp, err := c.AbortRollout(ctx, modelName, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAbortRolloutResponse(rsp)
+}
+
+// GetRolloutWithResponse The model's rollout and its evidence
+//
+// The running rollout, or the last one and what ended it (`status`, `reason`),
+// with what this replica saw since it started: requests and predictions on each
+// side, the tags each side gave and its prediction latency; for a shadow
+// rollout, how often the candidate agreed with the serving version, the
+// confusion between their tags and how many shadow requests were dropped because
+// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+// the replicas' figures for the whole deployment. The `ETag` header is the
+// model's revision, for `If-Match`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+func (c *ClientWithResponses) GetRolloutWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetRolloutResponse, error) {
+	rsp, err := c.GetRollout(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRolloutResponse(rsp)
+}
+
+// StartRolloutWithBodyWithResponse Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for); only the serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *ClientWithResponses) StartRolloutWithBodyWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error) {
+	rsp, err := c.StartRolloutWithBody(ctx, modelName, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartRolloutResponse(rsp)
+}
+
+// StartRolloutWithResponse Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for); only the serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *ClientWithResponses) StartRolloutWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error) {
+	rsp, err := c.StartRollout(ctx, modelName, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartRolloutResponse(rsp)
+}
+
 // SetServingVersionWithBodyWithResponse Serve a version (deploy or roll back)
 //
 // Makes a version the one that answers `POST /predict` and that `/performance`
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *ClientWithResponses) SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
-	rsp, err := c.SetServingVersionWithBody(ctx, modelName, contentType, body, reqEditors...)
+func (c *ClientWithResponses) SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
+	rsp, err := c.SetServingVersionWithBody(ctx, modelName, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -8723,12 +10455,15 @@ func (c *ClientWithResponses) SetServingVersionWithBodyWithResponse(ctx context.
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *ClientWithResponses) SetServingVersionWithResponse(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
-	rsp, err := c.SetServingVersion(ctx, modelName, body, reqEditors...)
+func (c *ClientWithResponses) SetServingVersionWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
+	rsp, err := c.SetServingVersion(ctx, modelName, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -8752,13 +10487,13 @@ func (c *ClientWithResponses) ListVersionsWithResponse(ctx context.Context, mode
 
 // DeleteVersionWithResponse Delete a version
 //
-// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-func (c *ClientWithResponses) DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error) {
-	rsp, err := c.DeleteVersion(ctx, modelName, version, reqEditors...)
+func (c *ClientWithResponses) DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error) {
+	rsp, err := c.DeleteVersion(ctx, modelName, version, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -8859,7 +10594,11 @@ func (c *ClientWithResponses) GetPerformanceWithResponse(ctx context.Context, pa
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8881,7 +10620,11 @@ func (c *ClientWithResponses) PredictWithBodyWithResponse(ctx context.Context, c
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9080,6 +10823,8 @@ func (c *ClientWithResponses) OipModelConfigWithResponse(ctx context.Context, mo
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9115,6 +10860,8 @@ func (c *ClientWithResponses) OipInferWithBodyWithResponse(ctx context.Context, 
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9398,6 +11145,90 @@ func ParseGetArgResponse(rsp *http.Response) (*GetArgResponse, error) {
 	switch {
 	case rsp.StatusCode == 405:
 		var headers GetArgResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListAuditEventsResponse parses an HTTP response from a ListAuditEventsWithResponse call
+func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAuditEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditEventsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListAuditEventsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListAuditEventsResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -10185,6 +12016,16 @@ func ParseGetModelResponse(rsp *http.Response) (*GetModelResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers GetModelResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetModelResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -10197,6 +12038,344 @@ func ParseGetModelResponse(rsp *http.Response) (*GetModelResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode == 405:
 		var headers GetModelResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAbortRolloutResponse parses an HTTP response from a AbortRolloutWithResponse call
+func ParseAbortRolloutResponse(rsp *http.Response) (*AbortRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AbortRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers AbortRolloutResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers AbortRolloutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers AbortRolloutResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetRolloutResponse parses an HTTP response from a GetRolloutWithResponse call
+func ParseGetRolloutResponse(rsp *http.Response) (*GetRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetRolloutResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetRolloutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetRolloutResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStartRolloutResponse parses an HTTP response from a StartRolloutWithResponse call
+func ParseStartRolloutResponse(rsp *http.Response) (*StartRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StartRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers StartRolloutResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers StartRolloutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers StartRolloutResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -10266,6 +12445,20 @@ func ParseSetServingVersionResponse(rsp *http.Response) (*SetServingVersionRespo
 		}
 		response.JSON405 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10297,6 +12490,16 @@ func ParseSetServingVersionResponse(rsp *http.Response) (*SetServingVersionRespo
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers SetServingVersionResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers SetServingVersionResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -10461,6 +12664,13 @@ func ParseDeleteVersionResponse(rsp *http.Response) (*DeleteVersionResponse, err
 			return nil, err
 		}
 		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ValidationError
@@ -12240,6 +14450,9 @@ type ServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx echo.Context, arg string) error
+	// ListAuditEvents The audit trail
+	// (GET /audit-events)
+	ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error
 	// ListBatchJobs List batch jobs
 	// (GET /batch-jobs)
 	ListBatchJobs(ctx echo.Context, params ListBatchJobsParams) error
@@ -12270,15 +14483,24 @@ type ServerInterface interface {
 	// GetModel One model
 	// (GET /models/{model-name})
 	GetModel(ctx echo.Context, modelName ModelName) error
+	// AbortRollout Abort the rollout
+	// (DELETE /models/{model-name}/rollout)
+	AbortRollout(ctx echo.Context, modelName ModelName, params AbortRolloutParams) error
+	// GetRollout The model's rollout and its evidence
+	// (GET /models/{model-name}/rollout)
+	GetRollout(ctx echo.Context, modelName ModelName) error
+	// StartRollout Start or change a rollout
+	// (PUT /models/{model-name}/rollout)
+	StartRollout(ctx echo.Context, modelName ModelName, params StartRolloutParams) error
 	// SetServingVersion Serve a version (deploy or roll back)
 	// (PUT /models/{model-name}/serving-version)
-	SetServingVersion(ctx echo.Context, modelName ModelName) error
+	SetServingVersion(ctx echo.Context, modelName ModelName, params SetServingVersionParams) error
 	// ListVersions List a model's versions
 	// (GET /models/{model-name}/versions)
 	ListVersions(ctx echo.Context, modelName ModelName) error
 	// DeleteVersion Delete a version
 	// (DELETE /models/{model-name}/versions/{version})
-	DeleteVersion(ctx echo.Context, modelName ModelName, version Version) error
+	DeleteVersion(ctx echo.Context, modelName ModelName, version Version, params DeleteVersionParams) error
 	// GetVersion One version
 	// (GET /models/{model-name}/versions/{version})
 	GetVersion(ctx echo.Context, modelName ModelName, version Version) error
@@ -12377,6 +14599,45 @@ func (w *ServerInterfaceWrapper) GetArg(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetArg(ctx, arg)
+	return err
+}
+
+// ListAuditEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListAuditEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAuditEventsParams
+	// ------------- Optional query parameter "resource" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "resource", ctx.QueryParams(), &params.Resource, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter resource: %s", err))
+	}
+
+	// ------------- Optional query parameter "user" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "user", ctx.QueryParams(), &params.User, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter user: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListAuditEvents(ctx, params)
 	return err
 }
 
@@ -12537,6 +14798,94 @@ func (w *ServerInterfaceWrapper) GetModel(ctx echo.Context) error {
 	return err
 }
 
+// AbortRollout converts echo context to params.
+func (w *ServerInterfaceWrapper) AbortRollout(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AbortRolloutParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AbortRollout(ctx, modelName, params)
+	return err
+}
+
+// GetRollout converts echo context to params.
+func (w *ServerInterfaceWrapper) GetRollout(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetRollout(ctx, modelName)
+	return err
+}
+
+// StartRollout converts echo context to params.
+func (w *ServerInterfaceWrapper) StartRollout(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StartRolloutParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.StartRollout(ctx, modelName, params)
+	return err
+}
+
 // SetServingVersion converts echo context to params.
 func (w *ServerInterfaceWrapper) SetServingVersion(ctx echo.Context) error {
 	var err error
@@ -12548,8 +14897,28 @@ func (w *ServerInterfaceWrapper) SetServingVersion(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SetServingVersionParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SetServingVersion(ctx, modelName)
+	err = w.Handler.SetServingVersion(ctx, modelName, params)
 	return err
 }
 
@@ -12588,8 +14957,28 @@ func (w *ServerInterfaceWrapper) DeleteVersion(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteVersionParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.DeleteVersion(ctx, modelName, version)
+	err = w.Handler.DeleteVersion(ctx, modelName, version, params)
 	return err
 }
 
@@ -13057,6 +15446,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/models", wrapper.ListModels, options.OperationMiddlewares["listModels"]...)
 	router.GET(options.BaseURL+"/models/:model-name", wrapper.GetModel, options.OperationMiddlewares["getModel"]...)
 	router.PUT(options.BaseURL+"/models/:model-name/serving-version", wrapper.SetServingVersion, options.OperationMiddlewares["setServingVersion"]...)
+	router.DELETE(options.BaseURL+"/models/:model-name/rollout", wrapper.AbortRollout, options.OperationMiddlewares["abortRollout"]...)
+	router.GET(options.BaseURL+"/models/:model-name/rollout", wrapper.GetRollout, options.OperationMiddlewares["getRollout"]...)
+	router.PUT(options.BaseURL+"/models/:model-name/rollout", wrapper.StartRollout, options.OperationMiddlewares["startRollout"]...)
 	router.GET(options.BaseURL+"/models/:model-name/versions", wrapper.ListVersions, options.OperationMiddlewares["listVersions"]...)
 	router.DELETE(options.BaseURL+"/models/:model-name/versions/:version", wrapper.DeleteVersion, options.OperationMiddlewares["deleteVersion"]...)
 	router.GET(options.BaseURL+"/models/:model-name/versions/:version", wrapper.GetVersion, options.OperationMiddlewares["getVersion"]...)
@@ -13071,6 +15463,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/users", wrapper.ListUsers, options.OperationMiddlewares["listUsers"]...)
 	router.POST(options.BaseURL+"/users", wrapper.CreateUser, options.OperationMiddlewares["createUser"]...)
 	router.DELETE(options.BaseURL+"/users/:user-name", wrapper.RevokeUser, options.OperationMiddlewares["revokeUser"]...)
+	router.GET(options.BaseURL+"/audit-events", wrapper.ListAuditEvents, options.OperationMiddlewares["listAuditEvents"]...)
 	router.GET(options.BaseURL+"/v2", wrapper.OipServerMetadata, options.OperationMiddlewares["oipServerMetadata"]...)
 	router.GET(options.BaseURL+"/v2/health/live", wrapper.OipServerLive, options.OperationMiddlewares["oipServerLive"]...)
 	router.GET(options.BaseURL+"/v2/health/ready", wrapper.OipServerReady, options.OperationMiddlewares["oipServerReady"]...)
@@ -13154,6 +15547,8 @@ type OipUnauthorizedJSONResponse struct {
 type OipUnsupportedMediaTypeJSONResponse OipError
 
 type PayloadTooLargeJSONResponse ErrorEnvelope
+
+type PreconditionFailedJSONResponse ErrorEnvelope
 
 type UnauthorizedResponseHeaders struct {
 	WWWAuthenticate *string
@@ -13391,6 +15786,104 @@ func (response GetArg503JSONResponse) VisitGetArgResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEventsRequestObject struct {
+	Params ListAuditEventsParams
+}
+
+type ListAuditEventsResponseObject interface {
+	VisitListAuditEventsResponse(w http.ResponseWriter) error
+}
+
+type ListAuditEvents200JSONResponse AuditEventsEnvelope
+
+func (response ListAuditEvents200JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListAuditEvents401JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListAuditEvents403JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response ListAuditEvents405JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ListAuditEvents422JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListAuditEvents500JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -14255,15 +16748,23 @@ type GetModelResponseObject interface {
 	VisitGetModelResponse(w http.ResponseWriter) error
 }
 
-type GetModel200JSONResponse ModelEnvelope
+type GetModel200ResponseHeaders struct {
+	ETag string
+}
+
+type GetModel200JSONResponse struct {
+	Body    ModelEnvelope
+	Headers GetModel200ResponseHeaders
+}
 
 func (response GetModel200JSONResponse) VisitGetModelResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -14345,8 +16846,444 @@ func (response GetModel500JSONResponse) VisitGetModelResponse(w http.ResponseWri
 	return err
 }
 
+type AbortRolloutRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Params    AbortRolloutParams
+}
+
+type AbortRolloutResponseObject interface {
+	VisitAbortRolloutResponse(w http.ResponseWriter) error
+}
+
+type AbortRollout200ResponseHeaders struct {
+	ETag string
+}
+
+type AbortRollout200JSONResponse struct {
+	Body    RolloutEnvelope
+	Headers AbortRollout200ResponseHeaders
+}
+
+func (response AbortRollout200JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AbortRollout401JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AbortRollout403JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response AbortRollout404JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response AbortRollout405JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response AbortRollout412JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response AbortRollout422JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response AbortRollout500JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRolloutRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type GetRolloutResponseObject interface {
+	VisitGetRolloutResponse(w http.ResponseWriter) error
+}
+
+type GetRollout200ResponseHeaders struct {
+	ETag string
+}
+
+type GetRollout200JSONResponse struct {
+	Body    RolloutEnvelope
+	Headers GetRollout200ResponseHeaders
+}
+
+func (response GetRollout200JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetRollout401JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetRollout404JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response GetRollout405JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetRollout422JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetRollout500JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRolloutRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Params    StartRolloutParams
+	Body      *StartRolloutJSONRequestBody
+}
+
+type StartRolloutResponseObject interface {
+	VisitStartRolloutResponse(w http.ResponseWriter) error
+}
+
+type StartRollout200ResponseHeaders struct {
+	ETag string
+}
+
+type StartRollout200JSONResponse struct {
+	Body    RolloutEnvelope
+	Headers StartRollout200ResponseHeaders
+}
+
+func (response StartRollout200JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response StartRollout400JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response StartRollout401JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response StartRollout403JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response StartRollout404JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response StartRollout405JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout409JSONResponse struct{ ConflictJSONResponse }
+
+func (response StartRollout409JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response StartRollout412JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response StartRollout413JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response StartRollout415JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response StartRollout422JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response StartRollout500JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SetServingVersionRequestObject struct {
 	ModelName ModelName `json:"model-name"`
+	Params    SetServingVersionParams
 	Body      *SetServingVersionJSONRequestBody
 }
 
@@ -14354,15 +17291,23 @@ type SetServingVersionResponseObject interface {
 	VisitSetServingVersionResponse(w http.ResponseWriter) error
 }
 
-type SetServingVersion200JSONResponse ModelEnvelope
+type SetServingVersion200ResponseHeaders struct {
+	ETag string
+}
+
+type SetServingVersion200JSONResponse struct {
+	Body    ModelEnvelope
+	Headers SetServingVersion200ResponseHeaders
+}
 
 func (response SetServingVersion200JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -14440,6 +17385,34 @@ func (response SetServingVersion405JSONResponse) VisitSetServingVersionResponse(
 		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
 	}
 	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion409JSONResponse struct{ ConflictJSONResponse }
+
+func (response SetServingVersion409JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response SetServingVersion412JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -14603,6 +17576,7 @@ func (response ListVersions500JSONResponse) VisitListVersionsResponse(w http.Res
 type DeleteVersionRequestObject struct {
 	ModelName ModelName `json:"model-name"`
 	Version   Version   `json:"version"`
+	Params    DeleteVersionParams
 }
 
 type DeleteVersionResponseObject interface {
@@ -14695,6 +17669,20 @@ func (response DeleteVersion409JSONResponse) VisitDeleteVersionResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVersion412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response DeleteVersion412JSONResponse) VisitDeleteVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -17005,6 +19993,9 @@ type StrictServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx context.Context, request GetArgRequestObject) (GetArgResponseObject, error)
+	// ListAuditEvents The audit trail
+	// (GET /audit-events)
+	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
 	// ListBatchJobs List batch jobs
 	// (GET /batch-jobs)
 	ListBatchJobs(ctx context.Context, request ListBatchJobsRequestObject) (ListBatchJobsResponseObject, error)
@@ -17035,6 +20026,15 @@ type StrictServerInterface interface {
 	// GetModel One model
 	// (GET /models/{model-name})
 	GetModel(ctx context.Context, request GetModelRequestObject) (GetModelResponseObject, error)
+	// AbortRollout Abort the rollout
+	// (DELETE /models/{model-name}/rollout)
+	AbortRollout(ctx context.Context, request AbortRolloutRequestObject) (AbortRolloutResponseObject, error)
+	// GetRollout The model's rollout and its evidence
+	// (GET /models/{model-name}/rollout)
+	GetRollout(ctx context.Context, request GetRolloutRequestObject) (GetRolloutResponseObject, error)
+	// StartRollout Start or change a rollout
+	// (PUT /models/{model-name}/rollout)
+	StartRollout(ctx context.Context, request StartRolloutRequestObject) (StartRolloutResponseObject, error)
 	// SetServingVersion Serve a version (deploy or roll back)
 	// (PUT /models/{model-name}/serving-version)
 	SetServingVersion(ctx context.Context, request SetServingVersionRequestObject) (SetServingVersionResponseObject, error)
@@ -17183,6 +20183,31 @@ func (sh *strictHandler) GetArg(ctx echo.Context, arg string) error {
 		return err
 	} else if validResponse, ok := response.(GetArgResponseObject); ok {
 		return validResponse.VisitGetArgResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListAuditEvents operation middleware
+func (sh *strictHandler) ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error {
+	var request ListAuditEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAuditEvents(ctx.Request().Context(), request.(ListAuditEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAuditEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListAuditEventsResponseObject); ok {
+		return validResponse.VisitListAuditEventsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -17459,11 +20484,112 @@ func (sh *strictHandler) GetModel(ctx echo.Context, modelName ModelName) error {
 	return nil
 }
 
+// AbortRollout operation middleware
+func (sh *strictHandler) AbortRollout(ctx echo.Context, modelName ModelName, params AbortRolloutParams) error {
+	var request AbortRolloutRequestObject
+
+	request.ModelName = modelName
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AbortRollout(ctx.Request().Context(), request.(AbortRolloutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AbortRollout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AbortRolloutResponseObject); ok {
+		return validResponse.VisitAbortRolloutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetRollout operation middleware
+func (sh *strictHandler) GetRollout(ctx echo.Context, modelName ModelName) error {
+	var request GetRolloutRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetRollout(ctx.Request().Context(), request.(GetRolloutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetRollout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetRolloutResponseObject); ok {
+		return validResponse.VisitGetRolloutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// StartRollout operation middleware
+func (sh *strictHandler) StartRollout(ctx echo.Context, modelName ModelName, params StartRolloutParams) error {
+	var request StartRolloutRequestObject
+
+	request.ModelName = modelName
+	request.Params = params
+
+	var body StartRolloutJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.StartRollout(ctx.Request().Context(), request.(StartRolloutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StartRollout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(StartRolloutResponseObject); ok {
+		return validResponse.VisitStartRolloutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // SetServingVersion operation middleware
-func (sh *strictHandler) SetServingVersion(ctx echo.Context, modelName ModelName) error {
+func (sh *strictHandler) SetServingVersion(ctx echo.Context, modelName ModelName, params SetServingVersionParams) error {
 	var request SetServingVersionRequestObject
 
 	request.ModelName = modelName
+	request.Params = params
 
 	var body SetServingVersionJSONRequestBody
 	var err error
@@ -17533,11 +20659,12 @@ func (sh *strictHandler) ListVersions(ctx echo.Context, modelName ModelName) err
 }
 
 // DeleteVersion operation middleware
-func (sh *strictHandler) DeleteVersion(ctx echo.Context, modelName ModelName, version Version) error {
+func (sh *strictHandler) DeleteVersion(ctx echo.Context, modelName ModelName, version Version, params DeleteVersionParams) error {
 	var request DeleteVersionRequestObject
 
 	request.ModelName = modelName
 	request.Version = version
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.DeleteVersion(ctx.Request().Context(), request.(DeleteVersionRequestObject))
@@ -18187,300 +21314,381 @@ func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelN
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L2Lchs30jD6KijuX2WpzpDiRZIlqrb+crxO4l3H8mfL8ckn6mjAGZCcaAgwA1AU49W7n0I3MIO58SLR",
-	"srPrra1YJGdwaXQ3+t6fG4GYzgRnXMlG/3NjRhM6ZYol8OmfYvj6H/qPkMkgiWYqErzRb1xMGPldDJ9J",
-	"EoWthtdgd3Q6i1mj3zgatYNT+px1h53wMOidNLxGpN+YUTVpeA1Op/qp38WwGYUNr5GwP+ZRwsJGXyVz",
-	"5jVkMGFTiutQiiX61f/vst08pc3R1efO8f3/aXgNtZzpQaRKIj5u3N97jV9EyOK3MHbVUqf652eS6Nnz",
-	"y1V0HI1oVL1KeK0JHzZdKW3+2W6eXpl/m1ef295xt2bR59HspeCKcfWKByLUX5dW/7NYEDVhZCjCJYkk",
-	"0WeVMClZeJZ9H0fTSBE6m8URk0QJ+CVk2bNkuFRM5nc+/jOa2W1PGA1Zkm3cLKuZrsvdLuPzaaN/aQcI",
-	"2SimSkMoChlXkVo2rmp2+zNM84bxsZqUt/pDxGmyJIpxKRISUkUJu9OfIsH7sKUY3iQRx/0QMYKv//nh",
-	"/C3BLRA1oWrApaKJkimAEFQJXZjBJRmJOBYLEqkWaZMpoxwfXkxEnMFaTdiAC84Ii9mUcWXni/hsroiv",
-	"2J3yWwPuQrXT6daA9DUfsYTxgDURCk0LYwMOF8IjkUypavQbEVfHhw2vMY14NNVQb6eQjbhiY5ZY0P7K",
-	"EglgrEL/W/zRIxS3eT5jnKQLIu8SoUQgYrJIIg3WSJE9SvDo9s8I5WTOb7hYcKKBEUlCyWH7MI9NnWoK",
-	"MjOvJJ8pvbMo0evCXu3HThUebbJTwufTIUtyS+w8ZoEI/W7n8PnhSe/48LlzJJ2KI7nH4ZhUP4gwYsBJ",
-	"z6NZCvL3+KP+OkA00H8CAQdUb+fgd4lbNMuHEex3cj6d0mSpt7wQRKOh1CerycAjSsyaXRLEVMpoZEbT",
-	"iDtLxJAOozhSej1e45bGc+CWUdjo69U2D7twhrO5vgcuPzc0BWo6v0golyOWkJjRhEd8TBaRmhAFX4tk",
-	"yoCeElhIYWJ9AOfD31mgSMgUC2Ax8PbLt29lSzMKPYuB3w+/Xbz6kB2NHk+TxYTqXy+7V/dXXkPMVbpA",
-	"+xwdN+699GNxo/n7LL++Rr97f38F55Ud9/9J2KjRb/ztILsXD/BXeVB1iPpt9+hEoJhqSpUwOnWOsNFv",
-	"fB4Y+A70+gew4kGjP4CtDhreIIUGfAvwgK8BBvqlzpU3cHY0aPQ/DxpDYJzX+t1rGf2pH+zAvgaDebvd",
-	"PsF/2vl/fjt/c65PIcd4ygTl8tY9MSL+Gj7mI2ve9zSj4QNeZLwRBw4kEj2gy08lsG4yobdswP1si63i",
-	"7gzLTXkk/l5xwd57hf284CRKmZ6hz74hG5GQveGKC8gDtB3wtfvfJzQHNLxp4Ap2AYGbyPMcZBtyJrhE",
-	"gv+BhltzCjhGoNzPDZYkIkFaiYXF+MuGvt806U2ZlHSsYWZvPC4UuaVxFMIW+mTO2d2MBYqFhPFQnxds",
-	"DQ4sg7hewXXE4cXG/dW9O/IPNCR2D/p7NRGa37w7/3ChMU9RNZfNQISs0T9s69stmjKp6HTW6De67e5x",
-	"s9Npdg8vOsf9drvfbv9vw2vMk1jfr0rN+gcHel/xREjVP2m32wezhIVRoBobE/QrDaJX/JbFYsaqkObC",
-	"Eb40eBYsjpvA9hBILT3XS8FHsZ53l8dkLip7Q+UOzN5zHaAhlGH1CiVLbiM+PiNTesMI5UJNWJLeivpX",
-	"RkZRIp3TC+zaCyeX7sk5tn+8evPq4lX54E4ffXAgassDs5UDs2J50NnxURqyJ3bXEq+jheY9Gn5KJCyE",
-	"M/1RJMMoDBnf6aGmYuGLuZqIJPoTf8kdrppoXGMsRGmNhtOIk0TEDOXYG7YkEyPJ3UZswRL4MTvRUbry",
-	"wpFmW3JJ8WMFJfa+2IF2d3ygL9691hB5JgEIZEqXQKahVoIiCSf5mmv1jMYw3i5PM3dqkZmFwLNnRDIG",
-	"RwREl5BYjEFKsgj4POwEXXZKGznxUQ9QPDW7fPIBR8JtrGGmR98sMzXwGNEoZmGLgHqOe9UEOGacJVFw",
-	"puVFGsWS0IQRweOllRzw9WdSA9Qjc45KX0bYEVLvLwCct0K9wOt3p0RsIJ87fvyO/PTqwt4U1Fz8gpMU",
-	"lOlh4+PXXKhr81zx2HEH5K1QxO7BOfOfXlVQ7dE3euT6JiPsLpJKemQ4V3iRghKhWR1uSusKyB1B9oE9",
-	"11hz4HlkgDA0DQI2UwX7hqWKdBsl+fDea7wV6kcx5+GXuLhpMs6jCBdaaYpAhaLJeA42Ba0DhGTQ4OJa",
-	"zoPJNU3Gg0aGJxpBRrDCAnpovMClr8OKw0djBU3G8sBZ4A7R460gelSSiLnSagFJmBTzJGBAxW+Fes9o",
-	"uPxiTJsLtA1qmo0FDVlIlkzlwZ/ACgrg17w4Chj5yOktjWI6hAt41UEc7eBS3S3gK3Z+RlSyJHRMI05i",
-	"qlgCx3AezR6qijC8c1HvJc+0ovusT0CfJZe9KxIKhtxySlUwIV1rawPjHhzkNro5Xo1rRD/NcWhsRHit",
-	"6NkljCIFPAXhsldnJYMt7VvAPFBMtHABBihmLEFDTSb1GU4skgrJD6W+3UGmXn7aFAqOUQT11+2gkbdB",
-	"AfyvM+uOMdDj11YdQpOjaw6y9ipO1TyhcTOmfDynY9acJSJgUqIdW4NnrljSvI2sWrXCBEXHeQuUl03T",
-	"bp0etdvtdr/bXz1ju9XuwoPtfnFy/eNJZ8WPHXyz1wdFbvVitzV8ORvzulfA3x5iBDPnvZUVLDthNH/h",
-	"GYOpK3fK8GsHvjcnXbKc0fFuDWenmeFsVGk4Kx/ThvYzNImlrgizodbDbFl6bDMCofKGhVq58NAO69jB",
-	"waZGuVwwrdaS15wYI5eeEh0crrEqkpsa+EgstBTDQ7ufAbfLSX0rHmE0mGhGvtKeZ5xTYBBzBMB1DpNK",
-	"cBsPUYVjSIwItZu3RracwNhtn+SM/qtcLveW6z1Ysczuxa20xqJ3lXaG3aAXHu7uLsipZ2fGk1hWxSIF",
-	"Gtim98Pj1DELLKNjoRWqSs267e4OEBspLev3v1ulxsiVK3Wa82j2MLUmBTPIP88MV34GIgcXKU95dvps",
-	"N1C2sj/OJ5LMTykSPaGjGGyIZg/TF+y+a5SBXe11E3F7042+o0s9yoUQb2gyZg/brzVrx3oIcJ1zctg5",
-	"Pey1D5En746Y9FReLiTBK86cN+5ARMOGwPjIqTGmPpSxUG7tiHpV1ivTJ5JxrZvnbLV98gOjCUuIFgd6",
-	"wQ1bwh9s0NgZppi1AB0InrsQUmXlhovFltzn06dPTb0VxpWGSU2sDKyRESUIdZ4FzpfnRQiGTdjRRy7n",
-	"s5lIFAt/YWFEL+CxhxyUeYMwE5hCBo1hMmjYuyCd5ozMJSPjP6MZaHgmRGWn6PxMkmKYjF2Gntezs+oF",
-	"2MiYjTD6UbT9YNdfPRNI5R/96LUS4hqeLVpEjHmAvMKdXghBcP3r3H6d3jfu9qvmUtkFfe81Hs6CduAv",
-	"2hH3Ss957m6mcMq5ja6zPHZ25EX6Qj5AI9dszm0FxpeRBdVgvhU3LPw2eOzjGeymaGhZHsyQw0LLmvX6",
-	"CIa0HMxiGvFa9lxakoOB6aPXU72ha/ihhIvpUwS2TWBVa/nN0V8gzMAvAscHPvMrjaMQvty5MxPvBg8O",
-	"TjP9tvk7f8qjiMWhy2Ycl1aEFq/SKRlrGB3GzNwOa8+o2/1Gz8gxIruRIFo/HCaM3qACh0O2GllgGap/",
-	"yTgdXx9XHJ+P4BhWLitdkfe5MUvEjCXKhBTaA6VhGOk10vhd/vfS8q3b6ZkkEAAISLX+MU8zSIxh0oq/",
-	"DaOe0jt3wg5ERRa+McghIAqwYSMjMejpEndwVXrqqrioc82Xi76zZ5IwAxzYx4tkLL8IfMsAKq0F9PT8",
-	"2zQZy52fzqtbliwr3IjDZXoqqyEOq7ra1blUw+JZ/lx+oCqYvFZsWg+NEY0lqzr0SLGpvicNNZehHIXV",
-	"sNQvQnrCGfF/enWRuuAhCOWz/rUZhfc+GUU8hJDn4dJEjLj37zFieRqQ3D1ZE6BseGblkmaJ0GB8JomK",
-	"VMzAeuo8RX4XEUcio0TOaFBIVXgppjOaRFJwMmRqwRgnEMSph3n/8u1bIjhJGI3JQiRxSG6jkAlZWH+7",
-	"3W4Xd5ClLwwGHyoTFVzMgKwNey8U0MMc9T/FsAyAF2QIHr7fxbB8iEFMo+k1u5tFCZPXtAJ+n1LTOYM7",
-	"7pkk8BKJ6UwySeY8ZhLOEUK4ZBr7Fkzm/AZj3s7SL80g4O1Cozy9QcHvdzEkAgygiZiilZNKM2iIg+VP",
-	"pXQz9U7/1zXph1Sxpr7KGhW4EiSMahln5Y71krTEaR5eMz1ejJtNHwrOqlNOppQvgYQkROSSoca2CeVh",
-	"zEKyZ0iJhYB7CBsQn+VNNJvpryWhMfjNza/7uVUfIRoWzeqeVfPLoFimkDBxQzkgWMtkz42G1CALWcyU",
-	"K6Nke8dx1u4+EPM4BIlsmPpkC9NX7mQU8UhONjla++S6c90Crep44sYZW6URQQ9bkVuFepGBD8pAAL+6",
-	"ZKvSBLNEjBMmay7GUUIDm8hgsRJwMX8QrSMXQmJugjJs+kanMpEGU0UawOaAK1QvwbKMPc0T/GbTfG5G",
-	"ob9vQ9cNT2LoFJtze7Qa8GeEDqW+qRf68CGtaEJli3xgtyyhsR1fEjmhCdymEP4wpJKRZM7RlQbcCdNw",
-	"0MU1rQRw83l4OjoJjodHzbvu3elNFcAhRWoT/DQP6kXoW36H7AdF/vL0/h9zNmeh7xHfTKr/lPMgYCxk",
-	"oa85jY/065M9cMn4wDl8ZDMmPw1HaXgNM4hWMuwYjZQBXLnbyZ4sX+tC0Xgtu7BA00ebSz5q17G8203S",
-	"mTahrk5laljp6jZAtyTtORlQuEVzLaQAcmgzd2Gtuv6/iBS+6vVU7nioIOuIJ0W1wo7txD9tIcS+RrxI",
-	"JVgbxzqkwc04EXMeVsi0+p16sVYaxzpgPuUkCpEvSiIWkHKVvr8WZCCV3wOPfI0vWUydRtx+k0KPJgld",
-	"bo602Z71Ss9Sw5rmbvYh4IbIGYvYvH3aXQHdYfmr0PSptMUZHbPyKf8uhrL2npYe4WzBpELRdbtTBUIo",
-	"nxpnd+o6mCeySsbS8+JvNnpCPw5LT68ugagLErHdk5MC+vz06Kh33Hb+11wvWxQODYCyM/X0BSxTbyil",
-	"bpkm7Mw1Av5CVRLdreDrTGviGJxnczH1eECAKplraAxZTBYsceRDLQDDE/Bjf8D9KcxzGV1d/n7la6mS",
-	"G0buDuqM58M/8jK68nPDDrj9RY+zl4iFhNc8Eoh4PuUye3q/RV7guY1EgmKaRGVdK5lsJBJm8vPYTCRa",
-	"fglJpDAOJ4+pOGNNxA385mWBk6iZSa2UAep6lTl/sHCKOWX6s1l9DqMuG+VYq2ksZhJi3laF3KXRcinN",
-	"lO/zAnFMaxDhnMNiyYwlzvl4IIPBMcIv2RHBz/ltXB61vY7X9XpX3mXb68CHK++y47W9523v8Mq77Hod",
-	"r+cddq7cJVfQJ6KNGKGfwlnNcFm1hHSoVcFMZVDkPxdIz+BCCrAq/voSpISPkiUPuzNfaN5H5hIzuPO4",
-	"yGuLPOjnTY0Hj3T09XPcI7FYsKQZaCk6ZkqxRHokjMb6sgTzC5WTYmGEIGoOhWp4D6vr4DUgGWsNm36v",
-	"nymC1haa0L9VgdW9rSp0pIjFoSQMDIQ2ws0KonkYpsb5qnF+vrh4RxJGpeBkNkk05AyNouhIAhEWOP/5",
-	"vyp1RmPhr53EhFBZjoCoUhXvVKM5GGdB7fjOej3N5EB0RcOOs5044sVAwGoqydwRK4xTBuwLKsmU6nnf",
-	"//iS9Hq9U80FP1683KH6BM6Pqs1/fP9mJVBrcgvWXc0Wa9KTzZ+DCyFcXCUO55wsX07s+mT9tItEoNKa",
-	"f8v6wGrstMNYS+2QeOMRqkjMtMwjEFM2EsTe4SBACPWidAHEZlW7k384BpYUVZpXd+CZfSB3ljdY8IFq",
-	"kWgWU54WmQCZJzO0Y9WWEdN3NZNkbyGSEPluMKEJDRRLBpw3xwmdpsVcgphRLaAodqeMYSUQXCXRcK6p",
-	"dyqkshVuZCCSlDktIlDdBxyED5NXmEbcRZzRxCNSGJkrW3UktQgWqD4uPp3L/AYh0mYHzyS5+LH5+h8/",
-	"oneGAL6bRVMpyYJF44ny0qhodyzYH41jHBDSYGQGmVk8N2o9VywJ2EwRGoZkPrNbxQlgwy1iTk+rUYGQ",
-	"Sg74VAMC4lMs8Pn4DLQuMVfEZ/iC7xEu1MQEKhnZKqwS+OzCkD5GdB4rrRl6dUJyuhElSMLUPOGuVAQh",
-	"nWoi8CaBaBqp8pBOlZzMRuwogEfttYpfmdFkZ1xvUDZI44I3NLngioRR6OktGNUnXqKy6iabYuS9EgOe",
-	"whgxzxnQYJFztOlpb4wgZ8S3f/pkImITJ1wFSgnytt4u4xCTBmJ31SHDGmsETVi+2RILUbo3VsdJNJ7o",
-	"SWFzZxpQUS5jSQOEjq1DRv+gJgmTetVEY4axjma4oSEjiA8yu5+/qVZL+WWbfg5tSwKSRdI6JCzTWiUs",
-	"9fvuextfCT/iAl467+ZtL0ftsjCeos2qk0of8vKMkWJRHssILARyQG62W53nJ1WG85KBHMZdtQ6ceA9w",
-	"E1huqhKGLAAVjozmHE5936ig4HplgdCslDpVipZ5c1DrebvT2WCRhYsScdyu3IWmgy1VckrVWVXqhmYU",
-	"ew0BvPUFYLkIDUNZxcXL5LhyKvfGsfcMTOHcsKvmcpwkvcN2d6PjNsOupCZbUgyvWsmgfFifUKLv+qo7",
-	"nexlKlnoDbhUbDoFrmt4qxkJ7ZxSEN9krvkgcwwKiWyDxj54HumApzIFQZHC6sl6JR6Z0TDU04DNFN3r",
-	"WrCDS59ldgj98IDv+UQl1N8vVHdrpDWvqrjPTcQrtB1fj4hrN0DZEwn+gcvc94ivl37N9Sf7ZHEzrmND",
-	"v9zwGtlLeSeG+bmsNM0ol5XKS8LSvcscQgV0ylBhoppSOfEhj/caSt/1ySX4hjwNv/0BF6ORZApKPH3k",
-	"kdYJQPUiMxFxhdcS3kXk1XSmstt0SQLKjYc1ZEl0a2USx4LS7Xm9oxXWkRe5tZCEcjT7OQvYwiCSceSu",
-	"K71315lKnKpqtQRTFCKNcUxDtECnh71ebyM6RX6wii/jExbHzUoK0z0/OXoAg7U8wqC/hUC6KC/P1ywW",
-	"VrHcnxmNq/L6Plk2Z4JyszJHwGg1vUzEAhMSI3TDQrjCfFZh+aj3Y3ON69bSYcaHxzf2YSdzfl3nek/m",
-	"1k+zZvzeqEtPg054NHzODulxu1Lzn+mL4FqyQPCwgho+4A9ERjzIxTMbX25uxsNutdu8hGYrnT4Fv86W",
-	"nsmyL9LAsrTXesR5cp+jwdfHhM5NYAgSTFhwU9TRf2EqiYKK032XGFnKIwkLtMqgyeDHDtlDmsMQMhMa",
-	"rblsoo8HowysZR7Z+a2Ib01sTkH/65Sn/bGDwuWEJlPBowDKpmJlSSvb6XXgkgq85fRRcRl8Pr2WWRnM",
-	"Gh3UPIEyBMIOtmn1XFLEytOOt+YeSHe24hCKO+08MgRFQ6883ftdQ7WAtNlO0zV4GgvywK8iPqi8/OS0",
-	"B7N+MHVQH+4dtNpJnvDcsSskDWNVspaAcSRVsqyQ5zeJ7bMLAPtH5hSnksxnmCZaYzBuX7RPtzUY80fV",
-	"xy7Lk8jyrzePYIFbSDqqvzwjbScgKhQF3bS7ImLmGrxhKxiCLTnnaBXFsJzu2pvJ+GSKey2uYm1kDCDV",
-	"U8UboK+3RvqRq97x3EDyjYwaeUpcY982C9hp+DmOWQg5f8sWHyVLngjec8kSa/WNEnLDKtgBnUXXN2y5",
-	"0nVpMtFa5DUWo5yIBSdwfwstyOkZOIPUwzGNeIFQx6Pr3h/d5vPF/9zd/NEeHk+7/7w7iTuzX8PTP386",
-	"lL9NLo6Ct236fv4q+mFUGRKoV7HuuDVUS8cFL3rpFncYvmH9wA6P9mwRhhTUaSn9UTS+gPK6VWzblPUF",
-	"q9hFEinBDVMI4MV5klasLh87pp9VZ4LAsFqrwzGhbLB+PH88F7+9e3X94eL967c/VUZiR3U+/3R8rJll",
-	"TXkYQqaCCQmjKZYozgcddFxluVRQfn0QQP1lka6o4rbAkt2r/YiGpWZwNduvYptpInb5QI1rCw/UP7jt",
-	"+rXZ1ftZha0W+cjjyAT7J0xqpRijYF68e+2ZcbBgTlqsemaGsYfg5U4hw8shC+hcsgGPlCRBHEEZsz0F",
-	"eIEfUYL+FxTyNE/sk4TR0AawZt7poQiXVVb72hB5qsgC4osTwceeMSPNWCILmGHLe3AxY880mzHF/dee",
-	"G85cc0pVpe3XV99ukXPIx5gyLZVKsgclP6gkflYhyvfIYhIFkzLoIMFZ7qMyM+ZYuXeT/KAXoIsra1dI",
-	"vfYsmBQlkKwqWTnK3pTKrwzThHJ3ptb3WZqToOgNk0Rw5tn2EZtes+fRzED2NRTfrqDYtBba5xW1olIH",
-	"3Rk4m0wUeTEMc8slncPgVWvK1yBbM9q77OFSLCfCej3yZdXnVmJfVv9ps2wyg68V2RP1+OGWsVuTOJFW",
-	"6NpU9i7UwlsreVdP0KkaehM02g5HENhfHkkcgGfbqEGZN9FtxbHobzmTFaJzXPn8i3hBlxiAmTkwbHkI",
-	"vERyEMfOImk5DREzyssRdnqqmmWDtI2STqVqqhV+Gm8l3wxpcMN4Dd6bHxGJkrmrTG2Mq9gtoJ5NSm+d",
-	"VLMpquVEwMoYz7trGB4Kz9VRpVSmp4pWSa2nf0qXJKBJsiyldVQJUzvWtBGXV1Lkk8FwFlMFHrC6RK0p",
-	"W4jk5hEYUy0upvN6KcaWDtTiWgqxVVT0C1O0WqWzJh7DQZ9BsTd4tuLCWCEE2LPGZ7Y5BAR/usKtxPNH",
-	"YNiafTyA+a/fyFbMHw7OvQGeAh9TW49cedGaBjaaUQyZKettFQhaqOtyCVdvd5sI9bVUYTBx7c1XhGGN",
-	"v81IrDakgKZYUE8Lq9IEjOMhTQbAeP8soMbPVa/1v14ewIYyVZQBwuTwD4uaQ2cta8usiQZ0NUeWP63q",
-	"UE0ULYpOClNdLCMysueXCrB6xP2u8PEa0Ul/m4+80N+oaMoE/AipHBra0qprjlaWz/7+3CgPbxogVW8/",
-	"LelY9InQMNLSmutV1dhkbAIpjW+aQOByTqtA2+8SO9nm3uDqVV8kc3ZGqLNYRw8wxX8wc95aIY7ave2F",
-	"SJz9qg6gjiZZrSpl6mu1RawagrZ4u0dGMVVQxpNJhYwwEYvmlP6uT0cTfT4fenWBYAlC9oQtbW3hQnHf",
-	"ArdY2XHu3i2hvdK8lVryzoyyro8HSksXanSZMtxb+FsAvltY0B6hI6VVvtcbF3dpQKxxo8BSnBNYjaDn",
-	"NXLvC25kkcycsQ2d47uV4C/WUN/dOVQBpHb3OY151fYfTKFrKVKlgNJojzS55lZ2EKbiYt2W6h5NZLlj",
-	"ht6nRpmrsLN8JzlsLlWvFF245XnrZcC0YWJ9bo0peJo+mAtQwqiVYh6ouRIQdnAzNLxiR4OtpLx6rEn3",
-	"uJX+tDY2Coa04uOe8Tc8k/sFkbHVbrU31Ygz6dEBes3pFvSw+jtfMwOXt1jZCoSUM9LsYP/f1LQAohZf",
-	"En1RV/OhJ6X5rX1TD6bV5pcg1hRedllVx/mOJTAdD2qWPcseMLndLfIJ455HUaxY4mE6C1YVoQlweJPo",
-	"0qpPE6mrY7cyOsAEsZXq2Jkf0qQxmAWiDzBitaaYHYSTYub+dZaxvWoFxUz/e68hIBYu3mLtMo4C9gWB",
-	"wAnOYKnNKTogmQKwwAMAlj7x5UQkJgp7wPeMtXJERtAMEvLATjCaex8UM5/Hs+uAc5/srdCXB9wUqLOW",
-	"DMZhBVpw1nwhEPxWxJhkZCLjy27+Vdj6RNEYBuVLiDzL083K5E3n0VKonPPbTgNZymRbjExzlvUjEHKV",
-	"7RII2uBRBSdw8ggsHXhZmgzi+VUFm3yHQVsPSxm9MBHumJ1Cq/JxMddsbY3WfOLqvS1XW8O+sxkhixds",
-	"+512u72xCfOC3WUO13yRnG3yenGRlcw8jYWr2QMdp/UeTIpABeCyPMe1wDOPWr/MdX25SkxlgpqKCypJ",
-	"qUTPYxvDV9SAMwmE13k1bAXbfUSobXXet0k+W3kvnaEtQs6hMmmnYNwqakX9dqvdtQZL/aGz2mrZb7dO",
-	"j6zpEl6uYqsZrLT2UiNqO/mYZzbBMtPubPKru23bU2coblkuQDXN4XxEgmaVT//aiGX5/dTjwmoakish",
-	"AcqGTc52rG5TGrK0mN6D8kUqBnMn3aIK4oqdnPNc1qymLKxCxO6wyI6V4I1FbMMyBSn/qVCTNs9o2QoC",
-	"m+S4bGSHf8Dkj0pGcc9nDSY+eUi8SwWPEkOycQpBte8SMXwqIU5TPUOVubruc23xSBpHtwxrRIIR3HdF",
-	"Hvix4ZXM4zUsykyyy3pkZl8lwMZsWkfy8KPNXHUquhS8b2kp//oMTztWJL0s0lDMlYxCRiJ+RliWmRml",
-	"7oiI19aSWdk1YIviW3UFiT4Zr8jaoMYVfQmK0242RyLGCZ32if+7FPw64rc0jqAkqWlzoP/k8zgGN9hy",
-	"xnxvwH0lxDXoZvCtENexwCf13yO2sH9OKV/qv02FKf2nxlAYg92phF7DfvT3zsxpL2iojCrmil07Xw24",
-	"X24qDs68XNse/U11ew0Ywu39oh8d2fa24AAUfBRHgcJ1YeNCpLS0T7JfTJm2XSHWkVqKvp5TaKjWYPne",
-	"1NiqOEmK4fhTuiShOMMrMm1tGwpTY8OGfoqYSacSwZQuXXZhGu2mjB/67tNwGvFKHekDZon8ihfHw1Sl",
-	"T+A8dWpogvWwTO4b3Y8o7e66sKaduupgPkC571VazQtXiDF11aHkPQTyPDCPyhkSdBUlkvUVtTtbVNRW",
-	"bHq9ttVAuXfAAwtpV0gx28qQ37wWtV5tOnW1pu5arandc7Wmo11oTYXCgKUolMrmD9dyQrtHx9XDT9gd",
-	"+fDzi2b36DhXMiTtK1VdY77RDbrHw8Pj4fHJaBTo/5yeDg+PekEn7LUPOz39/243fN4+PjzpDUe0PTo9",
-	"oUfs5OS4e3zMnlP2YBF7I3zcrBgvytAVdacdoG2uCa5NuSuyoieXyEu88OFio+GTGfiLImRxrq9b2vhL",
-	"Vxput7fWnguqTXVVWtMgwdZW30iDLp/yGmPgaiXy0ZWOS6iCFY8zS+b2TXiMX6DWeLvDljdnjp3Wa7fb",
-	"WSEcE+Kcq8aYi5paTCLFqhrnPNJOudv+ObWtcz7KKnv+BzFlUMRoIkzht6zb4wNlJRCP1zeU6ew0w9wp",
-	"zltTbbcigA46LK7fzDMJvS+droxOKEsUM6PK0kBFt6xmt90H7HYnhX7XXmNfLI956zTfzXlRIWW3Zfch",
-	"nzAhuyKJB75e8cb22e8IpzUMH6fdqa8QhiyY54za+eS4YuZ9zUfiESiTJVtUbQoGr1AlHUNwbcDvF+nD",
-	"V934juxFnGh9JGZNuzSbbIixPuV4hgkLbuR8urG6QBMVjWigyCiKC9zsdHRyHLZPOicnh8Hz8PjolHZH",
-	"jNJ2cHREw3bniPaGo8NRZ9gdtocn3W4Qdo7C46BzNGyP2m3aruz8ZAL3V0b1O0Z426Tm6wXwb3QHfuFK",
-	"K+u0/G3Dyx4aurDag5PibzJPWwyJcB6YCq0W0bb33ZhqKZXwh3xvyJ+wZ1CuCrNBuLvXkNGf7Bo7lFdH",
-	"3UV/svU0c9Q97J6ctL1NIrgsolwPV5TxAEnNPkmiAvTQdvhQXbzanLe1O8sej+PYSrlQDq4Z9efIKg+J",
-	"KpnFcO2nuu5tBlatlXRN5pZHRBxu32snd/GtkQHShexUDLCj5iQBIMBgnkRq+QH6jGOaL3QSfzGvqrD4",
-	"gmdN0EFsppL4G7WN91vkX2xpCq0hhoByNeC+zSADUcX8iM6Cd+cfLsgBfO9jB0kodCN4wFrkFQ0mWbmO",
-	"Z3LA/bumhU9Ti8w+8E5TARs0QTDvR4pwxkLZJz6a7X2zWOKn1vvsKyBE46zAbuyau9hu6wb2E6Vm2Ag6",
-	"MvJHILiigcryCyzXJlMacUUjbiLAC2dFx69HL15r7VlqQYUGk4izZqqPGjXZI+PoFlxvNfqyhx2AVtyZ",
-	"6KbJXbbgtNK3LULf1Nke8AH/29+IpbcBf5VrHOIR6JUnIfIPKn94GPkLaTeIlGkhHiLpNCuEAu2O0IXj",
-	"Y6hzuaXIvl4TeKugtV/WRsJmlUEfCX/A92z/DI98vHipX5snsRn24/s3bj9+E9tvQh4hlS3dJfRVGHCn",
-	"HwI80MKGCz5uLY6gHEza/yHXZo341kOlV4VVFfOO0T7xLwfgDx00PNMBX+Kf7eybQeNK7/Fy0PhjzhLz",
-	"KIblwk8Drn+bUTXBn2gy1t/ve4SSyXxKeTNhNIRe6hmU9Y4ztMoeALdea8Av0nYnWPuxr+Hyb9sB5d/o",
-	"8P23/qrZbBLzX/3xsN0m/07r0aSWFqfzOeDDnlxyRe88opI5Ryh5xHguyceLH5snHmSCaVxXQpCQsdm+",
-	"naFD/k24yDiQSIxpJ80KCAXDiW+4WJA9/9OnT03NnhhXUUAVs9zJT8fsmVXfsOUzmbn/9BihQPHDPHmI",
-	"s0PhGfCpwgLSb5gU8yRgZA/CbfDWJZTbojllHSBdwpFZgj5Kwu4iqSS0iQcAIuFgEulEhIjP/os4Fgvf",
-	"JLUBOqblLCcilOnQp2ZoW5zA+mUlDrwwRjFjCdyjqQCRyiVQQAyfxo7IcOF72DAXTqlc09VO3+kVUAL8",
-	"yibuWLn5DnE0jZR966gCkXw6g66nGmEOfpeC++bpbrewxU367ZM942z2CJ/HMeRWRlLTQGi6I3kmwAFD",
-	"pjQmQqVAoFTPVsvXX8cQCuCcMxAraoMGDkcpaRgsxX6ZZ+bEgDL1sseMsyQK0sCzkCkaxXhlQhh+VISa",
-	"GNsZeoicWR8TPL0lU2RPMmY6m2MV2QP0v8PqitwcSldE0BWb+P9v03imm6//YZGtn3Z4wHrttrySwuLq",
-	"UIdNcGb5aU2dLWQ06eUtyZxrRMaiWnLG6A0MX/M22TPVnX7teqaCyf6AA2sz4St6fewuYDO3XUN67ZiS",
-	"cKm+nb6W1e8acLy5pOeU68M7AJ72Pw+wzNWg0SeDRqvVGjTufaQTwyw1R9yjZEhDi5vegEc8iOfQIcLS",
-	"HgUcZrFkcFXse5rR6f/0PGA6exax4Gy9zJCRDDiwIXjjyNPkpv9z5AHCiQSwYi/NEjaB+HEUMFP3yMgl",
-	"v7y+MG2YUI6R/YMDMWMc+VlLJOMD85I80M9ChyuF9nKUVhydwWYm3XsNPQadRVoTbLVbPWyTNgER80D/",
-	"Z8xUVao2ZHVlcRdZKe/5zLRLiIKJRXRbKbRFXmQ50GTOVRQTOuAFckAIpFj3OtQ7BpJ4qbUaiPYyKKFX",
-	"1m23rSTHsH5okQlhWHVWcFjcQMCZrQhrwzwabrl3o5sYxd/R5a0CXqU4F+t4YynuFOgdNzIKm6zZnmqm",
-	"MVquDxr2Lcu6lNV1F8twoqIJGEi7yE43q3+dKWz3lUay0kmntdutve7eaxy2j+pmS8/u4BfY+1uhXmBs",
-	"k37xCA9z9YuvTagSVhKEt3rr33orFBYecBWqRv/yynNQ4WengLfWG+hYah3uJ83zady40u8eWANkJWkg",
-	"o7bSQ7k6PAi3tmunZkStErKPmXqhp3g0otuFZvt7EceZdbMK4VPjajybUAi8aLc7XsNqNtcJVVCrunN4",
-	"fAqOs+tRwv5o9J8feQ3oXXE9pXfX0K+h0T+5f3qMhw1sgfUa0utwvsIwnDoW/srYflHeV1VDA4cQoNiM",
-	"QwYHn2kyvq8lBrBpQFuMtMdpYUZ9JaRCWUo1eOG2D+too5HP5r5cF89fmhbSx7VAjs5qlLv0hgoNq/J4",
-	"7zUiPbq+IBvWOaoppuFafNC+mSGf424+Piz6mou+5atH07xd8XsgVJf2i3sp0X4lkX8dCj7Ir2U7el5H",
-	"zkV3kKfVSkSESEmXrg83IrQfxZyHj2IEh93u+hd/1do3HLzDCr4uAzmvIulteAjEiDZt5/RaHpJ1+863",
-	"UfeIDzqpTyBQWCOeR8QMvYLx0qZFC8mMbszZgBvzlN8i76jpaOc7AU4+Oh8h/IZK4ttvlSBjprL4JsEx",
-	"cWzA06gm6FXDtV5FXmAIgzWouSZLtG5KsG66jbJQshpwKGoGb/pNaylt0rma+FWSsWZiaf/7dXzxHOGB",
-	"HekdqwVCpFAIdQ7pZJbpgcKccT2TSeFSpQ2y/mPO5hCvn40Atke924bXQLW6MlejJtFBQHu+iGtKxeZV",
-	"ZJaw20jMJYD9mcwf4IPa2Fdt0kS8reDmbkvpdvP06nPH65zeN/XftDm6+tw5ruopXd5pWqkSDkbrjZyV",
-	"A+W67ep1Ag3klpk2+dSvZMG/7XWNNx9//8xM3keeSRhU0NvzCHQ3NRGBaahg1YWEfOEyHwdVd6WEgrNG",
-	"/wgjugyS9TXANJVUHHhZtYMcESYhPvkILrZk3aQ2a8nBdSUUjU1oWTun/V15+UDKzVBz5xfw0boLOGPK",
-	"/xcw6++dbS7glBmtuoaz8EY9jbltO+tvpY9OOgu+tMFV9qPNefnL3NH5Kzfv7Lu8us/dwW8iqZwL0rlo",
-	"4SQ0oy043KAuls1/ufcaM1FV3/1/NBs3wbOaBw/dWHpj4xzS4GacaPFHC08VNmayJxIsx5/6vN1Cmsbi",
-	"hi4eNG+bps5UGaHcCSM4+KwX04zCe3/AbTU9KHceU8WStGKuZTZZYVDygXF0bRj758sPv0LsgHEGDbix",
-	"0Sdi0Sd+FHpQiwMe1qP8QkOGJVd+eWNKXUp4zDImwT2wtnmuc0/RMZTzqIyUpQkz0bL7mVms2+5qSQa6",
-	"g6Syw+9iCG9HSg64/8Z6rVpEExmR8+Q2umWQSQgcq08oxwayyXymz0q/nzA5h1aj6OdSGtizGTTshC4k",
-	"As7ZcTKoRRQwUM7gBxpjDcMMA+x5ay3Lnm0kB9D4MXsKG5s8nTSE52FZkNHLmFQ/CKzduMVFphYif49d",
-	"LIR17OZMJya24BKrzWOaEARQN16K6YwmkRScDJlaMMbJb+dvzuE03798+5ZAOBmNyUIkcUhuo5AJCZES",
-	"MNLzbKRHhTzfXz2AfaclOUwWzEEgbx0QaakBqWTAj70HbXTAn3uP2Vfm66+s+VwgcZJRuJdROHjQN6Hj",
-	"igIX1cplyi8NjrdKxoH7kozV3RI1jYSdw87/sVJ3SYraXHjageDkiESpHmAkom6tKfxFEDDNqlzZ5t35",
-	"hwrhpvto64KjcT6AKtaZFjSvjSTBreujR6yDU3uzLqFbuOVQfxfDvB7jrPyg4lSyfZTQFKSeDYSQH2jo",
-	"FOJ5MnnsyYwsnQ3W9o4uY0HDCyHe0GTM8L2jTQCRpmD/wsKIXixn7C9m2VktZn7QsoXN6tXYubWgmbf3",
-	"HHz+XQy1LIfkEDNVkWnyD/heFsUgZLIeCjERtgnGjovRyCSHIAVq9m6kwf6AU1cNhZedVHGJqmgwmfOb",
-	"TA5qkWK9GexIPOBGTpKKLr2sMe8ydVJn8e/u22AaE5LZHVAeDvgqQZeMBXQYMtWjjVg7zUTGFDR6aQO+",
-	"oBJlKARpqGUvK565bbnhxyydZkIlmh5SuIHkpYF15gaR6KXDczF0BteDbSLdDXi1eEe2k+5w2Tnp7lG2",
-	"ioDygMXFm/RF3lphJGUyofGouaDLx12x37J9ot7Q8I9Xb15dvPqytobypfZl7mfPqYGWo5T/zEvvG7Va",
-	"vATSM1qxhv+jrhav3nWAKcCItx6B7q7SI5aUYAG57jCVLsfdsRxLhzmO8zONRwT4w38hb/niRsynYizf",
-	"GchTMpAfUVV6HNcoOMuqFps9cvBPMXz9j8b9VY0ge1CoV7CWJRXz+kslDBxRt+TnbA34TtyXUJNhwAvu",
-	"S6iDSvK2vCVTIN3qbzF0Yp0/0i1ht8YzuRtXH9SR2N6T1+uWPXn/z3Z+u5yQX+O+A/fblv47dNk5Dryv",
-	"4cF7UeuhK/izCiUVN3DdQc2mtBoTGE+rLqfaEkhfosxQoapQVZ0gtyzQLmr5uF7Cb+qudJnaQ7yB9XVs",
-	"VnoFi9VOvl+rT3StvtMHoCaJmI8nhJqrapbj4093yZpECNurtfJCzVxnbWPOMCkCkOwWUJOPjDlr+vaM",
-	"Y89I/JAXBBGIAy6SYMKkSqgSifWk5TqZGMtFJCEvRFZffdhtdgeBu3bLbuQuVjotseBUDMeXnj5ezz2l",
-	"LThDvvpsjVhtzzGSBLb39PG2K6LfbHdhLAJbGy7upvNshMbg/qWlLCGbcGQQUqM2GgVzdbAG/Kjds2ZN",
-	"NaEav2EEMqSxVroTbLNOVEJHoygwMXLCNKnDwSvRO22ZtwMt2MIiAyaapFfhN7701fDbTL9jBM/SKRD+",
-	"4OzEk/lrx5Zn3RxXU8fUNFNZpTC5faqgwYpRlN4lQh8+m0t0ELO7mZCRraY+pYrsGcFqwNutdutwv58m",
-	"IIZzm9Q2XGKiKFFsOoupYp7N4sSoFEgT0+jkDbh5G1YwiqPxRHk50X+4LCaAAdXSseeW6IfOLKWimtk4",
-	"nml1MWNJmpSWq94P9AzRrhi/8ZMgyZxj+Ktlmfr74TyKQxJxhEbqNC/Zt2xHm7WEDZEAaWePTPP6G/n5",
-	"1Zt3tsvstQOSa7AJEUcChOqTXg2o8uU6B/xv5OK3d69WDAwWPZYMeO0jn2Gavw+sQjFoeIqO/z5ALWHQ",
-	"8Mz8fx80OoPGPemtDCxYj3OAaRvHCxiU/qYuNmeP0xQzashXw3ZdNpS5yWzM1ziSKlma8n+RkqWgMY0I",
-	"E7HAZN60HTO6qVqVFodfcBmPTw3kFcGracWVyuzAVWpuvtZQvsJEVrjlOtX+shCJa8DrRr/7BfTBtTee",
-	"2dcWdx3Cf91lh+N6heSpB2l2X41QNgjGnFpktCTz3qB8tbJkipI75HSALKupgVSfXPUivQ4eRz+a/xsM",
-	"fyT1WMzOh81h1yMsqlJHSV+OfL4S8RzYZW5LRBvR0GMo57/dwuFy9O0IdFtTBpznW421aM6oIO4Dg8NN",
-	"p17YwyfxGpX9hX+hN0wS6pQAZ1mxXRtHbao4GenJN9omVcQ/cKrV+Shv+pgrmXbKxzCZLAzYVVkhl5qF",
-	"TlOGSBK5oLMZCwc84mekLFSTUcQjObFJIs7Cl8S4JkF6wLIPXKSCORpntHCfFj1Z0FmLfGAKIlgoh9Jg",
-	"ibtWShIRx0Ma3FRJx5KpfBuIRwUV25kKuq+IY4il13q4XVnH5ZOOfXgL22tl+4oavlLVoWJd3Gr7Abtn",
-	"4Q+l/f9qt2zqRHy5G6Kz1Q3x7uMT3BAlFrDrGyPNvBALW4ej8T0k9L8jJHSrCE+wk2fXxF7IZrFYQgyl",
-	"ZVD7G1+aWBmzTqg9cAs5rtAcy/WA87UdHSXS7WFeVhBtBcsdCLlVeSG32fAlzpVtVeuJaXngXVT3TYv5",
-	"7qAi7yYMdrtyOGnZWFMSwSnwmpZpzdVgTcupflF36Lb8OT2/LRhzqWDqat4svwv0j9S5aaoMO6T49cV7",
-	"u5iDz+avjcLdUx7sAWdLqx1bD1DO4kxVMGFpONFIJCRSWRIlNbmRSGemgFuauIcFiInxdgIrxfifi3Iq",
-	"p2eqUqaltvXTWd5pOeLeqwg43ztsn+63agK7XQH7USzazFYtZHbtYiqlzIw9H7d77R5l3e7w9PTk5Lgz",
-	"DFhv2D0Z9XqMBZ0he350QrudXnByHJz2gvbz43DITkdHRydBpxM8P+o+CXvOM7UV7Pkk6IzarEtPh73w",
-	"MDh67rJn0yfmIfy5+yWCxh/KoA+6D2DRm0rPCyot4pxhHEAkTXVAiCX/Dw1TaZ+uf/GlKVf6LV8S/7BB",
-	"5k6bsm3kWK/OBpvl+VgBFJl2Rc0wm73k2FMqrbE744Mlb8avVbaFlaXfch0t/jNE1kLzBXHLEhpDd4dR",
-	"x8QP8vn0Wlo4dk47EBMYZBGGHX00AbzVbp3e3z+BHPytSMEHnS/HZL9LwY8za2/L23Yg+XprH7bcrNY8",
-	"DSGiUMo4FXSxfDa6OgwC+pjMjyZp608CJuuTRRIpJvcJlYQOeJXNADhFriZIlirK2aJFXodsOhOasfYz",
-	"8RiIdMCxuLaJteq222dujW3sL82xInjOCZcwKGJ4itK03duARzK1ie9hyIBHLI/dt2ZyypdqAqmtVrQ/",
-	"w7oeWINdcCiaQQf8sNs1ZnbKx1hWXb/XIh+Bo+gh0nLrU3qTS041lt4Kqzeyo20t3iJQTDWlShid5uND",
-	"4EARXvpYDCzkQe6I91eEXVzk3q/EjZbbzmcYcQoh9hsFYeT6yUCCYBnFhGKm/cuuzeKAXzXKileo8f5d",
-	"afmySssDTP5H35jGkrEusmCalZjaPcZCQGWuXRPcuV28c7dJncaTrVOxca7vyLprZH1pwL4OYzt/WR3b",
-	"tnr/K1SE21o5/u5uypgFyicP18g3N7kWEzOfStitLKv3JrphxWAL2wm5wt2Vr5cHvWciLhWj4YAX6uwK",
-	"zvogjQZYjSuTRdMyJ86jbtkOrNC3eVW2Lct2mHE/RWqyixiKmEnz7frabBBHDae8k0JqXjoORsEqqLwX",
-	"ajDTJKIx4UwtRHIDoSxDoSbk3fJCJMEERPQLxqVIfozFYsuabCZ4ek0EB8aMZz29dy2mGmTq1EPeqw5e",
-	"qW+mUUwWjfhsrq53cVRbJo1mKaNr8kU7WbJoRaboqlehrJ+7v8ei0HZb7Gy8xfbKLRYHhoTjFcavjUxY",
-	"1cXevqANK3clbE+J61y72GTfPgpYCike2Kcq0nr8bK4w0f97MM73YJyydHRB0y6S0koH2EyyLC5lSLlR",
-	"DbaC/bvSr/GJReOJwvIUaPf2CFq8gQ392Kks8k8E9rpkmvUDvIhkyhtwY2P3IKMJWDUMo3+Po4ClbUcg",
-	"fof42D7RJ5LFsH+sppCoswG3NX4j5RG9mhl4rmnCSMLUPOHVRSnGTLl9lDfoHqLHtatKoNsV5kjqOfJF",
-	"J6z/oLq0A26lsTF/yVb5I765i4oOozn6N/JB+YuJFvJwc1XXdQFP4Ngqr5bUcXJY8JwcHRcdJ0c5x0nv",
-	"Pr2U7BgnvaL35agwxsmxO8bJ/ZrbLF3cUWHg56fFxR3mFnd8n96D6eKeF8Y4LHqG9BPO4qABUiD4aA4h",
-	"p1OqkugOZFg6xMyhx5st7KCXl0ddr+11vN6Vd9n2Ol2v43WvvMuO1/GeH3udK+8SvvJ6x1dXem8lv1d3",
-	"veOrmwNRV3M0IGCoBRLPrgOe4kOnMFovN5bjQdOCgZyIxApGKbRPCiOcFIF9UgT2V+g35VLJfR6sGbkh",
-	"F/h7xirWEdsunJJfFRb/t7DlbWSsbJS15QGyRw0jS0u2WwYeKeMzspcKNJtu/Ve263Egu02THiM/AJpW",
-	"2jQu6FhmAq7TRtodHN1g8ABWqELphkQy3x97wN0y+VginwyXhBI5owFr5VKJAzHFLgSl2lnQmcc0gs3a",
-	"PpvaILncawg0htutRT5ZQ4fJ1Mbvn8l8xrbpdkuH4pbl8rLVJGFyIuIQ07UVBf9d1qIbWgj47A4yqH2v",
-	"mPdNaCwFkXQpTf/MhUhCad17CQ0USwhvjhM6lWD+AcBpiE5pyMrr1p9MY9lXek6OnQP2WwP+4Ir8me1n",
-	"wIvGnzOSE8/4UgtuU5q2DVhhHHqURcgAtJy5m/ZhN09kTb6UmJEeGTF9x+YTTpzB0p/7PVMFf4e2JKCt",
-	"77asr2PL2gJjHmbJYhm9OcLzGpkuw7dL3E0SDefK3O9HbS3vmEf03PrwvMZNxDUZaU6hr/QZhQVcHra9",
-	"w8Orq3Tt7dZhr9fzGgtQ7Br9Tqvz/LCjkaA4T++w3c3NY9GpfrJuz+sdrZis3Xp+clQ5Wbd9euxOZrB0",
-	"xb6OvKPT/FSnvefuVIfdwyOtM0ELlIDNVKPfbLc6z080hgo9S6f1vN3RUud/tLnxW7bLWaa/LQv8C1iS",
-	"oeRgVn+ws7b+oFZMs/qD3b+WVbndOulsWW7R3W6n+1e3MGeY/N2G/AU87N9bdjyiZYdrQ36EubiqL8XK",
-	"cl0O1jpZSdS0EqtuFOdVdW8bcKM5fnJ1EDfI0lYsxohRGH+hv9JKXVZLyoN+FlDoTiuSHMM3zRj7qKuZ",
-	"8E7beRqNBpkq1sdKxGZfAw7jEBGHbiUBnBb0JIizoiSYJwm0xOWsxi5dLJD6+Kh/E3uVu1BxFr37lR7a",
-	"78V6tyzW++Slel1qPH5MId61UYTF8uTf6/B+08z+RfnEHl+rt7q93TNJohCipNEjqdV0t0k3NNWz8dPw",
-	"baFO+3F1J31zuWzaTb/TPVnbTl9fYHNpGrCtqDOgn/FIwm7FDYPoei0oB/E8ZGGL/Ist0cVo+PtELDgx",
-	"SQEjxRKTXVDVOySOpPoI83+ZugNzM3aJk5tNb1eZzgafFlLf6sboVI0RRM2hQHMeALPwTjf3ThkFv0K6",
-	"P4JqC1YKB7qOf8Kof4kw1ifJz7eIahkSEsXqjMtqZwOGQGvhSo9pYyPAaI0J6pwtyIt3r8kNW6LP4YaB",
-	"yT4y9bvtpmzrW+yJy2LJ+q6d+4axmcTqyJGSWtKc1Hec1dt5lAlb00yh5wLIuoFJeTIkkqP1EsWV5feN",
-	"cfpluo01llkNXQ34TayyO0kqwO2RII18LyeuzqLrG6afVePRde+PbvP54n/ubv5oD4+n3X/encSd2a/h",
-	"6Z8/HcrfJhdHwds2fT9/Ff0wutGMQaKDf5Pg/w3gvS5Wv9IK0Xl6FvaWLfRZb8LEvNRLFCVAU/+ptobv",
-	"0fyP6ecGyG6Y8lZ8PhXRDj7rf7Kip3VVUt6DYIHNGfQbzyRweNM3HVl+wgKRYHdO6ZEpTbRYZySSVkVl",
-	"e/1DysMfWdoeJqnkYfa3jTXvh0hYea5RJeQ/fcEOPF+z8C0lrXU8ygrteCl911GfjuaREB9C8xsomoay",
-	"sU60qzym6F+hQaYMZKUO6bb6os0/283TK/Nv8+pz2zvu3lf1/gJd8ra7WaMCvYZCDwCMPFEiEDFhd4rx",
-	"tCqz4fRywPd8zFu+VuCRudbcwfeIn/dJ+fstAmlEGLriH9x2fZJyNG/Ao6ysK9PHKiGj+fOgAZ8GjT4Z",
-	"NFqt1qBx73sQyWKCZ5ghtSo5V0QzKBCY/GLKnDyKVeKfFggaacobt+md6b41SpVKfKbGuEan1W61Gxvz",
-	"lvPShla26HjmVhjclJrPo9mDNa7zaLZ5xX7cSbpCsnc+Y5y85iOWMB5ApwzAPLd+Y80jJujrtrtR+yW3",
-	"SY/FuZ8vLt4ZqVEkqV2f2tLVtZj1BjscPQ6rcLVGH9kYE96kzYtWtWjZrgPRUx++bT+108Nf07WotkmR",
-	"7fLwTEJQ/5BK62KRYDkcicQ2Pndn8s/IUbuH9TUWkVzNiWzLoMchjNnhthjzPmsHtLarz9fCmQ0NzufR",
-	"bKPwUYNnaR+o3SDaNi0PLpxYS3R/QxrJXOk/8eqQnlvhRKL1ZEqXZMjSXFrMd9WiAxY1jDjxM4HEhwEw",
-	"gBLj9NG7GIh4PuVphOmA+zkHl7+f69CV921CNKflj7beeZbNkmb+1uA7ROPu7OIFyBm5iypqBJ0ffrt4",
-	"9cEpoo3hZXJC9a+XzQ4If6XrF2G/djA6Lozl5R7/8V2vmz2d9xu673mHxTcLE5m8iuydQ1i2K23uNPnC",
-	"kT5Aqo2pglC5CgkFJuw0vEa3cbUNo8mffX0XIbz4C2Hd+cJamzGRotnmcFMOsp2m802zOgD6rsSpxxaW",
-	"rWaSB4Hgo2i86m6OeDSlMblIIiW4uarxLdP8zHImJUQsiZxrJoX1Ca8pp/HyT5YMuOb3WUNBtoT+gSkT",
-	"66cVaMWIzGdECdJpt9vEhN4LzgiqUAM+Y4lxErKYTRlXq7jdS9zdY3ndkAY3DCJJM4IE/pdyrGvDSS5+",
-	"e/fq+sPF+9dvf2p4jTCa6rPqXOUZ4j0kXN1dwzauZfQns02Zazjj9tNQDOorvWN4pHnj8KqGXQK7K7Oh",
-	"rTmOgX8Nv8lh0Xems0umkwftHhLvV2U0kZ7r0Z1p6jOHVBrwbxAJLnUj4Pn6F5/swYVO/Et+5Xv6H490",
-	"9F8iIf7llY+iFHAbw1v2y2lIFi/JOQotfYhS8Mkezgdj73sluY7sadLDOf+l50RBsNyu30fBAgXBAbcf",
-	"s/H/deXvn6W5Nthjx37CaCkfywbGEZXIUWGFpulOflkt8slIj74RwnxMiVaThLF8SjR5wY2UnHbKMR10",
-	"bK4cHlrR0tQnN34qtsIxiRm5Iabq1oBTSfwBhtX3Ix6yuz7sedDwDdOXHkkPziM3V35rwAf8B7D1GIEd",
-	"9MN+tpgJoxqeforhzZ/hm+ZLZPpNjPfok7c+yvFDES4xbu+fH87f2vfFiLxNKzQipUOnT7qwigLZoyaI",
-	"1mCPowO0jDkKuLBm8/6ZwUqDXhLj+w6beooBjyOlYtZkPIwoJzGsMFUHYBX7eF7kLfk7aWOqFuRf29Wb",
-	"pkwDbibAw9e4n+Krk+1GJcEVZulZ5lwH3DlNdxd4/r7Nj8SPz2TuIR9WkszZGYZfWh6mP3ES0CSJjOMF",
-	"iswhqFvkhSlRgLzKQ50LfwT7Ip6TPb+L5Yx5JGRBFDIJfercUwRpY0/BSEEcaUhgv2IuBjw/hB/Mk5g0",
-	"Q59Q6L1J9HW530c0cDPRLKiwVUhrwH8Qod6IUQs1+0qYlCwc8D3fzvGKByKM+LhPxn9GM4CbH7JRTBXT",
-	"VKzXDP3wCUggTGIs0ICHzI4HvOYiOxqXzlQ0ZUIfx940ChIhWSB4KPfJUF9nEgGmn3EjEuQMACFy510j",
-	"QwH1NLa9EM6jGRKbianaoOLVeTQzELMAw4D9fCRE9QVpH4ns7Woo3pEEqqS/Da7pdCD89jGSSGejtx7k",
-	"TzqPZtu7lHYo9mzkwT6PZg91YgNcqv3YX03iWu3SysSqR6l8G4TV18haq+2tqf0LAt9pKRwejbBoQ11M",
-	"opiZpp+aCbdqVa3d2FFLCtCXMKym5mbXrvpdw9hOw9iVAfcLqRvVPXMq6QGLKYIXoXow38Pck6wJXrGc",
-	"Yj1ZmFqF382u37LZtftNmV2/Wz4ew5csjX59s+tGYm9W63UrZrbObruWp5kBdsDavttY/3I21u8cZhcc",
-	"5uvYWL8oV3m8kXbL5W1S4HqVQdnPAsu3ZGFmDd9NHN9NHN9NHI8wcVSVlf1ado8KjrbeFJKyc5q2Z7Ju",
-	"abJnux9Fymn1JJQNVFsytb9WQPoLWUacMgTfbSOPlxC+ARvJtuLCPTacqQ+pN24ErGyh/zadgEIRQIfK",
-	"VprFcQAXnNldcaifIV7TdfpjNqBBcyxAFKOAnX/RuHryNaMX1DTLNNGjE7EgCxbHmmRNfU/pDI+FKcuD",
-	"lwtml6bybDhykek5wzuFOMpzvOZyBsXhsGePh5uHVacd8rPIQzHCad3Vp51NyoObmcmU8iWk2acOZj3s",
-	"ONGUBlPFQtxApE1VlQZ3Mkz6L88E+RnWOxklNlnWfRVTOCqgPGGkBtnJ3r8gQJT82vWMJ3Df9JuGDAVU",
-	"VzG0MrL9UAfc6lEmUlPOGL3RR59zAWJMpxnffvXLGwxI9fIBS/utAX+tsjRf6dkkCJvR74Fz3EqZZvnP",
-	"JHqqVyREGNjUEfv91f3/HwAA//8=",
+	"7P0Nc9s4kj+OvxWU9q5sf/+UTEl+lGvrKjObzGQ3k+QSz8zt3/KZEAlJHFOAhqCsaLJ+779CNwCCFKkH",
+	"W3Yye7m62oklCgQajUY/fvpzIxSTqeCMZ7LR+9xgn+hkmjD498cxjcT8g0gSMcvUB3I2mdB00eg1fmGp",
+	"jAUnXSLhIUnu9Cedhte4o8mMqR9ENKPqvyHlURzRjDV6Xa8xmtE0Uh9PYn5DRyljE8azRs9vnXvwmTRz",
+	"6Pj+vdeYiIg1eg18UwP/Thq9RkZH8ZDGDa8xZWkIQ7R932tIlt7FfHSjp9TodbyGzGiaseiGZo1eo+N3",
+	"TprtdrNzdNk+6fl+z/f//438mYFaIY0mMccPkTLOGj43EpoxHi5gEYzym4lU0/c7R15jeuybP9snXmN6",
+	"fmz+PFHfnp/rP9uds3uvMU1ZFIdZLLhs9NpHZ2deI2W/z5hUL223z31PLRMnICbTWcbS5l2My+q2fa8x",
+	"ScRUPaqe5DSbpTRpJpSPZnTEmtNUhEzKmI8avRP1hMjGLG30Oufq3ZY+3Xv11mkShzQna/M0Oh82P3Vu",
+	"j35XZAjFVG2CecxSeRU12o+jxrHaTIcaHX8lNfycGvDkSmqc+jk1usBlObfce4bXep8bwJ+R2hu1HMut",
+	"Nylwgt86Pz72YDI0xcfUFoaCD2c4mqLOgCWy0btamrOZ7+q5mnlee40JzdL4U6N3ddU5972O1/U6197V",
+	"sdc+870T7+Tau2r73pF3cup7bR++OfLaba9z5l9f33uNKBXTKczS9xq/z9iM3YR0SsM4W6jPFPfi0YuQ",
+	"2ooQMQ9Z3ZG5x+Mxk+q8hFl8xxpeYzZVh2TVSVNHmklJR2rgd/9QZGDZWESNXuOHl5cNM2gzhHOPux5P",
+	"mMzoZLo0Ztuc3lmqZMI4y6a9w8NEhDQZC5n1znzfPwSJIQ81Zx+mWqTd3997jTGjEUuBp15eUuDniMkw",
+	"jacZbGDjcswIDLAnScpw6zwyH8fhmLA7li5IOKZ8xIgYksw865E4s0JRwl99ro+MlZUihaf0dMhE3DFJ",
+	"BL+AYSSdMCK4foU+dy3ykfGIxFmfD2h4S2JOgtfD5k80C8cByYSdCk8WZD6mGVmIGZF03uordtPSvdFr",
+	"9Bun/UYDj1cMnJulM6bO+ZhNQGZnCzjwMksVEwKppjSlE5Zpar0ewmuXCfa9M4fYoQmJJZFZnCSEZiQb",
+	"xzk5e/BQoOgfKDIGP7y87HOzbZ/hv01OJ+w+UEQTwwLd9gNYTXDgEamoRRMimZprxiIyWJBQTCZUen0u",
+	"UhL8v4AMRUooX7TIO3Wu5rFk8HrK5ZylapJH7Q6hPCJcZGO1X0hUWUfDWC0a2QiO8kR9aXal4dJ0Qj+9",
+	"YXyUjRu9zvGJt0Rjr/F3MXj9t2oe/E0M9iSJo1ZhEsdDPzynp6wzaEdHYffMzGdKs3E+m9/EoBlHK/d7",
+	"SrOMpeqn/3vlN89pc3j9uX1y/x+Nqmn+pHbkLYy96riotxenm9/ZFbPM93njmdLmH37z/Fr/t3n92fdO",
+	"OjWTfhdPvxc8Yzx7yUMR6curOPsfxRyYYSCihWIFJbJTJiWLLvLPk3gSZ4ROp0nMpDp16puI5c+SwSJj",
+	"srjy0R/xtI5Z9LSadl7uchmfTdTtoQeI2FDdt2qoiPFMye7rmtX+CK8xHFde6ncxp+mCZIxLkRKlqhH2",
+	"Sf1lD2QCv1RCBtZjBNzfP757S3AJJBvTrM9Bc5KWQEiqlM714JIM1VGdkzhrEZ8oHQEfno9FktM6G7M+",
+	"F5wRlsAda94X8+ksI0HGPmVB6Qy2252688eHLGU8ZE2kQtPQWJPDpfBQpBO4rmKenRw1QAmNJ4rqvqVs",
+	"zDM2Yqkh7S9GW6hify3fPUJxme+mjBM7IfI+FZkIRULmaazIGmdknxLcuoMLQjmZ8Vsu5pwoYsSSUHLk",
+	"HxW5qV19gowSs+r4OEKo24G1mj/bVXy0yUoJn00GLC1Msf2YCSL1O+2j06Oz7snRqbMl7Yotubd64nci",
+	"itF6eRdPLck/4JeoNwIbgGo3hTtVLefwN4lLdO0f81lu9lzOBVFsKNXOqmPgkUxMmx0SJlTKeKhHU4w7",
+	"TcWADuIkztR8HJsojkCN/r151IE9nM6UcntljKWrxmVKuRyylCSMplzdP/M4G5MMPhbphMF5SmEipRer",
+	"DXg3+I2FGYlYxkCTxl9///atbClBod6i6ffdPy9ffsy3Ro3XANVXfXvVub6/9hpiltkJmufoqHHv2T/L",
+	"Cy0qCcX5KeX6/hr2K9/u/0jZsNFr/OUwt0QP8Vt5WLWJ6tfu1okwY1lTZimjE2cLG73G576mb1/Nvw8z",
+	"7jd6fVhqv+H1LTXgU6AHfAw0UD9qX3t9Z0X9Ru9zvzEAwXmjfnsj4z/Ug21YV78/833/DP/jF//zz3dv",
+	"3qldKAie5QPlytZ9pQmtkWMBiuYDTwka3udlwRtzkEAiVQO68lSC6CZjesf6PMiX2CqvTotcKyPx+4oL",
+	"VhkYhfW84CS2Qk+fz54+NiIl+4MVF5AHbNvna9d/QGiBaHjToOLnEAIXUZQ5KDbkVHCJB/47Gm0tKVw3",
+	"B0tTkeJZUQYIkuGqoe43sN6s0WNuPC4yckeTOIIl9MiMs09TFiq9Van5YohLgw3LKa5mcBNz+GHj/rpg",
+	"Tn1HI2LW4NhV7999XDKsjlYbVv4mhpU22BsbH+iXikQv+R1LxJRVMc2lo3wp8sxZkjRB7CGRWupd3ws+",
+	"TNR7d7lN+qIyN1Rhw8w914YzhDosmDNo0V2QCb1VFgRY6vZWVN8yMoxT6exeaOZe2jm7Jmfb/vbyzcvL",
+	"l8sbd/7ojStZxMZQPWzveCv1sSdm1RKvIzBNwRwUKYtgT1+JdBBHEeM73VSrFr6YZWORxn/gN4XNBVOU",
+	"MxahtgaeP2VcMtRjb9mCjLUmdxczZSOqL/MdHdqZl7Y0X5J7FH+uOIndJ9vQzo439MX714oie2B+MzKh",
+	"CzimkQCLHnbyNVfmGU1gvF3uZmHXYv0WAs9eEMnQjIdDl5JEjEBLMgx4GrXDDjunjYL6qAYo75qZPvmI",
+	"I+Ey1gjT469WmGp6DGmcsKhFwDzHtaoDOGKcpXF4ofRFGieS0NR4brhDzj2pCOqRGUejLz/YMZ7en4A4",
+	"b0X2Aq/fnR5iTfnC9uNn5IeXl+amoPriF5xYUtrNxsdvuMhu9HPlbccVkLciI2YNqx2TR/7xV7rl6iYj",
+	"7FMsM+mRwSzDixSMCCXqcFHKVnB8n7DmGm8OPI8CEIamYcimWcm/YU5FvQPx3mu8FdkrMePRU1zcNB0V",
+	"WYQLZTTFYELRdDQDn4KyASLSb3BxI2fh+IamI3Di6dkqBhnCDEvsofgCp76OK44ezRU0HclDZ4I7ZI+3",
+	"gqhRSSpmmTILSMqkmKUhg1P8VmQfGI0WTya0uchdwYmgEYvIgmVF8qcwgxL5lSyOQ0Z+5vSOxgkdwAW8",
+	"aiOOd3Cp7pbwFSu/IFm6IHREY04SmrEUtuFdPH2oKcLwzkW7l+wpQ3evR8CeJVfdaxIJhtJyQrNwTDrG",
+	"1wbOPdjIbWxzvBrXqH5K4tBEq/DK0DNTGMaZExzYr/OSwZIODGEeqCYauoAAFFOWoqMm1/q0JBZpheaH",
+	"Wt/uKFOvP21KBccpgvbrdtQo+qCA/je5d0c76PFjGxYFl6PrDjL+qtWxy3LMc7ULio6KHigvf43fOj/2",
+	"fd/vdXqr3+i3/A486PeWA65+66y94ss2/rLbsyHX+slu6/hyFuZ1rkG+PcQJpvd7Ky9YvsPo/sI9BldX",
+	"YZfh2zZ8rnd6yXNGR7t1nJ3njrNhpeNseZs29J+hS8yGIvSCWg/zZamx9QiEylsWKePCQz+s4wcHnxoG",
+	"EpWy/ZoT7eRSr8QAh+usiuWmDj6SCKXF8Misp8/NdGxsxSOMhmOIn67y5+ngFDjEHAVwXcCkktw6QlQR",
+	"GBJDQs3ijZOtoDB2/LOC039VyOXeSL0HG5b5vbiV1ViOrtL2oBN2o6Pd3QUF8+xCRxKXTbE4Awts0/vh",
+	"ceaYIZa2sdALVWVm3XV2R4iNjJb169+tUaP1ypU2zbt4+jCzxpIZ9J89LZX3QOXgwsqUvfO93VDZ6P74",
+	"PpHmcUqRqhc6hsGGbPYwe8Gsu8YY2NVaN1G3N13oe7pQo1wK8YamI/aw9Rq3dqKGgNA5J0ft86Ouf4Qy",
+	"eXeHSb3KK6QkeOU3F507kNGwITF+5lQ7Ux8qWCg3fkQCWUAYlekRybiyzQu+2h75jtGUpUSpA93wli3g",
+	"H6zf2Bmn6LnAORC8cCFYY+WWi/mW0ufXX39tqqUwnima1OTKwBwZyQShzrMg+YqyCMmwiTj6mcvZdCrS",
+	"jEU/sSiml/DYQzZK/4IwnZhC+o1B2m+Yu8C+5oLMJCOjP+IpWHg6RWWn7LwnSTlNxkxDvdczb4WsOp0Z",
+	"sxFHP+psPzj0Vy8ErP6jHr3JhLiBZ8seEe0eIC9xpZdCEJz/urBfu/uVh/2qpVR+Qas9S1koeBSrX78C",
+	"1elpokY2i6/oe4abxYQBMTswIpAqS+KMzKmSaTQi++bn4HXM0x3JiaeeiyWhGTk9uMCn40zfTErLT1nm",
+	"GiZTZ703qCuW+cElCdE0WRN2and2HXbS8dCm8RrslkGQ7kV6YyxC0xWdu4Wk2ItSFmfUIh+qqQ2M9fC7",
+	"bQeByB1di5ZrZu5iSuxSWOg6l3Z7R3zyRMFlrTBvfo0LTFzUJ/VO3LLo67i8H39zb8qG5i6FNxS40Nz5",
+	"an4Ec6UOpwmNee29vzQlhwPtozcTtaAb+GKJF+1TBJZNYFZrL7LjP0H+SlAmTgBy5heaxBF8uPMoOSod",
+	"Hmyc0iZ8/e/iLg9jlkSumHFipTG6Upd2SbtZ6SBhWu1Yu0edzle6R050wk0xGswyMkgZvUXPAA7ZauQZ",
+	"i+hXSEd2fLVdSfJuCNuwclp2Rt7nxjQVU5ZmOlfVbCiN8P6myfvi90vTN/HMPUkgsxSYav1jnhKQmBwX",
+	"Z3l+/oR+cl/YhnTb0ieaOQSklzZMyi1m013hCq6XnrouT+qdksvloOyeJEwTB9bxIh3JJ6HvMoGW5gIO",
+	"oOKvaYolZzvdnZdQ1rMcnx4s7K6spjjM6npX+1JNi73SvsyiOHt5p4XU8sZOKKcjTN2noclHLtEyzCqT",
+	"yX8113EkOOuRQCuQrdlU2WaBl38SsYRlTH2ilc1WxKaJWARen9uPUpEkAxreqsd0mVALihTcD1AhdD+h",
+	"A6Ee6XP7CdSq3ujP8wenqZgInMVMsrQVpow6f6JOAQMNlBZ685sYmGeUduJ+SnnIknJdQ6O4tuUIhdeg",
+	"WRUVdcCD6tRvKsmERqUanKIM7hgZbKMiEc1YUwntqtcOUzGp2T5UxTGdAF49YEORMk8p5JQM2ZzMRRrJ",
+	"C8Im02xB5mqycUaiGCqt0PdbmmnVDOKo+tCxOzxxcXShnXvwiYQcZ2NUCl6uyzmqfIm+Hm7qXhb8T1Mb",
+	"4M3XfwtMAMRcKqBcKsKTODPLFbNMxhHDwIh+0CNBM7BBJOC14uRM1trxoDs8Yp129VSR5DW7EufnimSi",
+	"OHzReqsaPBP1wyr7dZixtLyhsSQjwUtM160aXR2WqvGFIR7ZDygXfDERMxmAWi1mGaGo5gdhEgdEMSSQ",
+	"D8r8eESSmDOPBEBNXexnSgX3JBL54IJwBj4FNVJxoqbwe7kSxpWrUExHs4Zeg2cEm7Md+qwADQsMtSyO",
+	"XdH6XDcfHg6PcDZXLAtZysvyGp9aNYL6TZyxiVynljm3x72lAE1TulB/c/YpuwlnqRQVHPGeSii5CfCB",
+	"/MioX5EpHbELQgcSasZQACa0LEuO2ms3VS92Z5fqC5iaEQ5UrR8u2QRu0+/UHfA6Y5N63WJIE8mqVChF",
+	"cGV1at14ed/q5Jb6oZaRwQ8vL22mJOQKf1bfNuPoPiDDmEdQmTZY6MRel5YnqDPaurHO2Zo6Mm2BVE5p",
+	"mgpFvz1JsjhLGDhknKfIbyLmqLJSIqc0LAmW76H2PpaCkwHL5oxxArU2apgP3799qzgiZTRRl08Skbs4",
+	"YkKW5u/7AB5QWEFeZdrvf9xMHhgra+l0w1b/XQyWCfCCgCpAlCqwtIlhQuPJDfs0jVMmb1Ze+Lo+fE8S",
+	"+BFJ6FQySWY8YRL2ETLtpS1RCMczfouH/sJ+qAeBpCTMnaC36Eb5TQyIgDi1krYQjKZSDxrhYKt0DN/v",
+	"dc831zFQU4pWr1hNSV1s+uE1r99GxVFXZXVl8ITyBRwhrVQMFLeNKY8SFpF9fZRYBLyHtAFnlLyNp1P1",
+	"sSQ0gfRG/e1BYdbHyIbl7AfPRGOWSbGwlNDp3QUi3FmQFqdoBXQBUKGjSvXOOtNXrj4UswS1toFNnSu9",
+	"vnIlw5jHcrzJ1pon1+3rFmxVJxM3LqxfGlEj0dSWwKMiqOmDHgWgX11N/NILpqkYpUzWXMDDVOv5AIiA",
+	"XAm8WNyI1rFLITHTubOmyrZdWe+MFb0NFxnmc6UbBUXGvpIJQbOp/27GUXBgKgy1TGKYuzTjZmsV4e29",
+	"DcojVH+PqWyRjxrIQY8niRzTFGxTyFIdUMlIOuOY8QTSCaul8a6dVBIYEG3OwpPBcfNT59P5bRXBXZyg",
+	"lfypH1STUDbzDsWPgVQpvz4AxBawhfVLwQiehSFjEYvQsMTzG5B9yJwJQHIEKGY0jACOojRSHKThNewY",
+	"DSsArt3l5E9W2AcZTdaKC0M0tbWFGnG/TuTdbVJ1vsnpaldW8C9d3Zro5kh7TqE6LlFfC5ZAztksXFir",
+	"rv8n0exX/dzqHQ/XYK16UnbSmbGdNPUtlNjXyBdWgzXlRgMa3o5SMeNRhU5rrIxqtVbq/EfgfMpJHBmg",
+	"GDHnG1spuVZ+DzLyNf7IcOok5uaTZRtmM6bN16xmemHDVC4yEEhDlIxlbt4eHaHE7jD9VWz6XBaoMo6W",
+	"d/k3MZC193SFvbr5rsJB2NLyVO/F74wZt9LktGtykDpOz4+Puye+83/N9bpFadOAKE9gl9rTLW1dNeCW",
+	"/aSBxmrlOrujyQxrKAxkhhoPDmCWzhQ1Biwhc5Y6+qFSgOEJ+LLX5wECml3F11e/XQdKq+RakLuDOuMF",
+	"CKZ2FV8HhWH73HyjxtlPxVzCzzwSimQ24TJ/+qBFXuC+DUWKappE17cyMsFjqWEU2FSkSn+JSJyhf7bI",
+	"qQbYrTIxGr7z8voWtMykMsqAdb1KaAaYOMXSf/RpwewLHLUDHDl7Zpbv89LhmNQwwjsOkyVTljr744EO",
+	"BtsI3+RbBF8Xl3F17Httr+N1r70r32vDH9feVdvzvVPfO7r2rjpe2+t6R+1rd8oV5xPZRgwx6u/MZrCo",
+	"moIdalXO+TIpin+Xjp7mBUuwKvn6PWgJP0uWPuzOfKFkH4EAwxIv8losLvW8huLySFtdPyddkog5S5uh",
+	"0qITlmUslR6J4pG6LMH9QuW47CcP4+ZAZA3vYfBbXgNq5teI6Q/qmTJpDR6Y+q6KrO5tVWEjxSyJpEXR",
+	"w0IEo4gWaWhD3VXj/Hh5+Z6kjErByXScKsrpM4qqIwlFOc4C0IbLNqOOl9e+RGe6F0MKVWnpNZaDDr3X",
+	"ju/M11NCDlTX3I2uv05iXq7XqD4leXB/hXNKk93Eozzy4dX3pNvtnisp+PPl9zs0nyCVoGrxP394s5Ko",
+	"NSWg665mwzV2Z4v74FIIJ1fJw4WUhadTu2yYdZ4KNFpL7n6dUVLjpx0kSmuH+miP0IwkTOk8OtazkSL2",
+	"HgeBg1CvSpf98jir3ek/HPN/yybNy0+Q5/RA6SxvpYaWJEwNxC0WGOg8uaMdwfWGTN3VTJJ9iIqC3A3H",
+	"NKVhxtI+581RSicWcy9MGFUKSsY+ZdqxEgqepfFgpk7vRMjMABHKUKRWOM1jMN37HJQPDf9gCyNizmjq",
+	"ESm0zpXPOpZKBQuzHk7evkt/B5VsegV7kly+ar7+2yvMdSDA73rSVEoyZ/FonHm2eM0dC9ZHkwQHhGpl",
+	"mVNmmsy0Wc8zloZsmhEaRWQ2NUvFF8CCW0TvHqR6CpnJPp8oQkAasSE+H13YKGLA8AeBZ1NENeCjImmV",
+	"wmcmhudjSGdJhli6NUqyXUgmSMqyWcpdrQgqb7KxwJsE4tMyK1LaGjm5j9gxAI/9tYbfsqDJ97jeoayZ",
+	"xiVvpCF7IFzvqSVo0yfRcV83/I0Fkpnoc0tj5DxnQM1Fztba3d6YQS5IYP4ZkLFIdDlXFSkl6NtquYxD",
+	"6QCo3VWbDHOsUTRh+npJLELtXnsdx/ForF4Ki7vQYXCnsFwRhI5MQEZ9kY1TJtWsieIM7R3NeUNRRpAA",
+	"dPageFOt1vKXffoFtl1SkAyT1jHh8lmrpKX6vfu7ja+EVziB753fFn0vx/6yMm7ZZtVO2Ye8omCkiJ1o",
+	"BIGhQIHITb/VPj2rcpwvOchh3FXzwBfvA2+CyLUmYcRCzFwfzjjs+oE2QSH0ykKhRCl1wCSLyQrt1qnf",
+	"bm8wydJFiTxuZu5S0+GWKj2laq8qbUM9irmGgN7qAjBShEaRrJLiy8dx5avcG8fcM3OTi2TmsOJdTpCk",
+	"e+R3NtpuPezK02SQX/GqlQxQXnuEQgZU1Z1O9nOTLPL6XGZsMgGpq2WrHgn9nFKQQAMMYC5Ev4Q30G8c",
+	"QOSR9rnVKQiqFMZOVjPxyJRGkXoN+EwxvK4UO7j0We6HUA/3+X5AspQGB+VkNQtNWiV9bmNeYe0EakST",
+	"nQNE2Rcp/gOneeCRQE39hqu/zJPlxbiBDfXjhtfIf1QMYuivl42mKeWy0nhJmV27LDBUSCcMDSaqTion",
+	"AcCt3ABCcY9cQWzIU/Q76HMxHEqWARLnzzxWNgGYXmQqYsi/ibm+i8jLPIsqG7MFCSnXEdaIpfGd0Ukc",
+	"D0qn63WPV3hHXhTmQlIDU+9MYAuHSC6RO6723lnnKnEbgtQdmLISqZ1jiqKlc3rU7XY3OqcoD1bJZXzC",
+	"8LieSel1p2fHDxCwRkZo9jcUsJPyinLNcGGVyP2R0aQKfsGmXOoSlxyNEgStOi9jMUfciBjDsJCuMJtW",
+	"eD7q49gc2hAMC1EKeHzjGHY647VplOnMxGnWjN8dduh52I6OB6fsiJ74lZb/VF0ENxLq4CpOw0f8wikc",
+	"06TTsdzCG4861WHzJTZbGfQpxXW2jEwuxyI1LZfWWs84zx5z1Pz6mET0MQxBwjELb8s2+hvsNfPRYHIv",
+	"UT2eMOfCzIS4hbufjqxAkYUcXLKvhGxmXXxipuzUNJ4egGyexEkSazJfEN1oKE4YwnMMZuEty8hsquy6",
+	"gfpppV9R98SpxqGgvCRyoHHOBpxneutUDxvFywO3TzYbWHfpqRr4/DgbO2Qov+HkaMM3nNe/4XzVGyDX",
+	"cFtxbHbA0syu0U6l6gT9xLI0Dium+T7VertHUhYq81SJ3Fdtso/yHdMVdVGbutFTZluTmCgQqg53IrnT",
+	"eWAlX0N7+bWv2mjIjGk6ETwOgXkQbN7YEVjNqqZUotv5o3KA+GySd+WqDQrqJ/D4Ie1gmcanQsoS8Lzt",
+	"rdE57MpWbEJ5pe1Hpjsp6i2/7sOuqVri0Xyldg6e4oIi8SvZVEm6Z5fz8FYjhh8eiTaWcEHIF8au0Gq1",
+	"B9N4nUaxhPrtJdtxkzxSMwHwteUJGFQSrD2qTUH0L/3zbYMT/FEtc5Ztl3Knu7XZUqDxSMfNJC+I7yTf",
+	"RaLkB+msyM66gcjrCoFgUKidC7mcAtZZqwXp+F95reVZrM3CAqZ6rtwWzCuo0bTlqt94bgngRg604klc",
+	"E0vRE9hp4SCOWSoWfMvmP0uWPhO9Z5KlJsIQp6aqp1R7OI1vbtliZZhcYwi0yGvEpx+LOSdwfwtlNEBX",
+	"MKwcGtGYlw7qaHjT/b3TPJ3/96fb3/3ByaTz909nSXv6S3T+xw9H8p/jy+PwrU8/zF7G3w1vVxVEraKP",
+	"ourSdpkqJL3EHaYKmZwDR0Z7BpfNktp21xrGo0vouFEltnWnD9C+L9M4E9xAesAPZymtLhoF7MJsURfi",
+	"x2H3pBkTOomox4vbc/nP9y9vPl5+eP32h8qs/7hOIbXjI4yucRtjumIWjkkUT7BrSTHBpe06ZpZ6TK1P",
+	"OKm/LOyMKm4L7OKzOmatRWpOV738KrFpsZmWN1SHUXFDg8O7TlALuHSQg+62yM88iW8NdIvMiBhixtWL",
+	"9689PQ5iaNr+NVM9jNkEr7ALOV8OWEhnkvV5nEkSJjHUf+5nwBf4J2rQ/wBsf/3EAeLv6GTpPBNiIKJF",
+	"VYSothyDZmQOueyp4CNPuyynLJUlzjCIf1xM2Z4SM7rf1/oCNXhzzS5Vdbta35BHd0EkE6a0Ukn2AQWQ",
+	"ShLkoLGBaXe5RDqAppEHaMyMODbz2KQW7QX4fTKnbBgzRFg4LmsgOVDxckWH7p5VmRIMCNi6/c+FrX/J",
+	"6C002WSe6Si36TX7Lp5qyr6GfjwVJ9bCI39eAR9rg8EXENjUFQvllN8tp/QOBq+aUxGWeM1o7/OHl/KG",
+	"kdbrmS8HpF7JfTkk7GaVi5pfKyp16vnDRbZeU6RjQXs31b1L8NhrNe/qF1RWdG/CRtvxCBL76ZnEIXi+",
+	"jBqWeRPfVWyL+pQzWaE6J5XPv0jmdIHJvnmwzCDG4SVSoDg2G7QIeyJhlC9nc6pX1UwbtG3UdCpNU2Xw",
+	"02Qr/WZAw1vGa/hef4lMlM5cY2pjXsUGYvViUnrrtJpNWa2gAlbmE3+6QfALGf9ReyplZhy1PM8qmdAF",
+	"CWmaLpZKiKqUqR1b2sjLK0/ks9FwmtAMoq11RYETNhfp7SM4plpdtO/1LMcubajhNUuxVafoJ5bRapPO",
+	"uHi0BN0D/Gd4tuLCWKEEmL3GZ7bZBCS/neFW6vkjOGzNOh4g/NcvZCvhDxvn3gDPwY/W1yNXXrTSAK8s",
+	"yIDlYJAG4rtURaGu3s421RBrT4XmxLU3X5mGNbFdrbGa9BVquaD+LKwqSdGBB1t4grUlefJWUGhoEXy5",
+	"mpMNdao4J4TGixiULYf1kB+5N1GTrmbLirtVnRaMqkU5SKEBh/NDRvaDpZ4MHnE/K/15g+wUeDbpR2f5",
+	"qE+yeMIEfAllQ4ra0phrjlVWRBr43FgeXvdErV6+RXkvx0RoFCttzY3gK27SPgF7xjctVnElpzGgzWep",
+	"ednmmQfVs75MZ+yCUGeyjh2gYRsRpcF4IY797vZKJL79uo6gjiVZbSrl5mu1R6wGlEf3c/LIMKEZIPsz",
+	"maEgTMW8OaG/qd1Rh75Ye7+6Z4gEJXvMFqbdSKnfR0larGxCfe921Vnp3rKevAttrKvtgW4zJXRV3Zln",
+	"i3gL0HcLD9ojbCTb+Ge9c3GXDsSaMApMxdmB1Qz6rkbvfcG1LpK7M7Y55/jbSvKX2yrtbh+qCFK7+oLF",
+	"vGr5Dz6ha09kZgml2B7P5Jpb2WGYiot121P36ENW2GaPUGmMuQo/y7cjh/1m642iS7djR70OaHuo19dx",
+	"6R4I9sFCMhxmrZRrjvWVgLSDm6HhlZucbaXl1XONXeNW9tPaPDwY0qiP+zresCcPSipjy2/5m1rEufbo",
+	"EL1md0t2WP2dr4SBK1uMbgVKygVptgF4MXctgKrFF0Rd1NVy6FnP/NaxqQef1eZTHFZLLzOtqu18z1J4",
+	"HQ9rpj3NH9A4Ai3yK+bYD+MkY6mHpVOIYENTkPC6qKpVX5JUh0C8MjtAJ7EtIRDrL2yBIrwFsg8wO7oG",
+	"hhhSlxEl4iZHB1g1gzKqxL3XEJALl2wxd5nEIXtCInCCbzCnzQG4kCwDssADQJYeCeRYpDrjv8/3bVrp",
+	"EPrDQ83hGVYOHIBhFvBkehNyHpD9FfZyn2swROPJYBxmoBRnJRdCwe9EggVtugpjOcy/ilufKRtDs/wS",
+	"I0+L52ZlobDz6FKqnPPdThNZlo9tOTPNmdYrOMhVvks40JqPKiSBU7NizoGXl2Qhn19XiMn3mLT1sPLk",
+	"S5v8jNnQVXoD1DWuRdcvFknfm0YDNeI7fyNUjINvv+37/sYuzEv2KQ+4FgGZtqkhx0lWCnObC1ezBjqy",
+	"2CK6HKWCcHlN7Vri6UdNXOamHhoVy+akwXBegoNqXELlFUtJwmgKNbuYmWMKsliKNekwUFFba1XjDepi",
+	"1ZuiGbZC7D4i1bYaY0AXOq68ly7QFyFngILbLjm3ylYR5NQbhyXkwa/2Wvb81vmxcV3Cj6vEak4rZb3U",
+	"qNpO7e+FKebNrTtTaO0u27TZHIg7VkhQtfXCjygGrorp32i1rLieel5YfYbkSkqAsWGAAByvG8B9G+DG",
+	"B9UmVQzmvnQLxM0VK3nHCxXa6mQh4hX7hIBORoPXHrENITGs/KkwkzavntqKApvUU23kh3/Ayx9V+OTu",
+	"zxpOfPaUePcUPEoNyccpJdW+T8XguZQ4deoZmszVGOO1QKU0ie90owtwggeuygNfNrwl93iNiNIv2SX2",
+	"nV7XEmETNqk78vClqZJ20INK0TfbhKm+mtiMFUsvzzQ0vSFiXtFLQd0GMa/FLVrZ72kLoLc68KtfdVRk",
+	"bVLjio5S5ddu9o5UjFI66ZHgNyn4TczvaBID/K1uUKX+yWdJAmGwxRT7rWRC3IBtBp8KcZMIfFL9e8jm",
+	"5p8Tyhfq3xrNTP1TcSiMwT5lKb2B9ajPnTdzkd0A/BE2g5ll7Mb5qM8DxICCD3WjbAjmFTp5QpuYysZo",
+	"MITbtU89OhTpII4iBnNUtncSh7C6iqaQOF1scR70uTqBair6FJbK9k2fr3VH0LK154Bd1ToyP2ict4od",
+	"ppimP6ELEokLvDpTkTD9icZ5MSmhImHSQcOY0IUrRu5iZWnnF4KA9Hfo3VFlO33ABiBV1lpIeRRHNHNi",
+	"y2kMWJBwJivgWb0cygLVcqYhuCtcN2bwNdFs9cbCcepWAsHzaFU5U5wReMIJI8QJEC+dlRUAF2PtdNsy",
+	"JmiisgGYnyL5D/CsTpisrhWCbAS7C7F0yKF3W45pJObKTKacposisoP9cmt89m19zLoqtcbHPKYIeKKl",
+	"NPgsIyUCPB0QD2mSKIusuN6qLMW2Mm43qKNFQMKa4wa8YM6S2gr0esPmQcEboPcoZiZwcPYkgUZXnrmo",
+	"JgIgaTZhJxi0R+goZdgAzG+dtTu6OSnxW+fYKoh0fB/KQWnKIlfPeXR1mzmiXMzX16+tRXmHhhnLoACP",
+	"BnaHtw4W1T2PDKR8nG3UkQhxBuWGx/AjPLsKXp6GGahthV2+IAHwBIsCZYEHf3v55uXlS9DtBou8a9UF",
+	"ZA9NBDxnzducxw3wo7LWIRZT0AjhxUp845tQiMJgxYNuH6yAfojoug0FfGbTBHhXu1pjuORiv6pwcYLA",
+	"kEaaOOjzDosUuLSwwppbV+3ys5s85l59uDqet+YqKOSF22NLJEbFRoRq8WuFXwVbgriSJBOCJHGWJcwW",
+	"tlUhd5T8EjG/seKuBgQa4DFzmZjSjF2QAUvEnMRazJrZxVr4LjXveFzhvpploXDfohbWwxa6vprJTAIC",
+	"kZXZWiGzJ5/8NotG5ZphcM3aKfo5dv6mIPVF4q5g+IciKRuyZ1rswhWN8O5zIlmWxXxkY0G6/4UBOn2Y",
+	"hidIli6gG3mBv8qN8roPQPjfqUIW4LEJeqWzYvtsUBKK6cIiu6V0OIzDCxKgahb0AN5NJ87RXCvC0UAB",
+	"2oFm95Sa2AXRx4S0fR+MUfy5Zy1b+BAnvIna5h6FbSAh3FsENmvFQfgYR3Vml+CMOK0nNedHcVSVPwzo",
+	"Ous4qQTCc+9BxcxNFWbJTzRMBXnVxoJpaZD5WDSg4S1JWcjiO0AGwYxeNc+9Ej6B1j5nPIsBBxTBQ80Y",
+	"JXF5droZAM1KhzVGrcx8SEZHZZ2hfVxddmI4ripXVvNiPm4eHtg31WHYL0xzq21zmLMobGHxYismsLTr",
+	"cLrp6ibGy7+ouR10TxX3khjRO6Yd4XS0LhbThTOAoRiY68pIzKl6Qgdiur5fFYfZ3E2t6b4l/oTjhDab",
+	"W+QfTVzPnp5Vx9So7JVgbuA8w4Zaks7zphB4YhG3LDdNADLRgJm5P8WvPRIPsRFu3vJC60Cl93CNYbvW",
+	"gbGJnaHk0KZdwzSO9YxnNYWX0LKr+alze/R7pQEUrsD9HwGqLU2L1NmTFyubigEb3zI21fAGuneQua7M",
+	"sor9sfSH9TbslsTT996aH32Ep3LDLubVTYDLWz5gI8qR7LvsXFZ23MPeeA5xcII5TVwzqerIfMTnfsHz",
+	"9zBN71cohHCUMGt9Ftl8IyGC18euGzKZV1eSALbYJlBVaGu1HXR06kVFcym8zgq9dCw2u71onH4625UZ",
+	"KVn4b9TcxhAPEliK3W1yYpWvvaurzrnvdbwudLQ59tpnvnfinVx7V23fO/JOTn2v7cM3R1677XXO/K1a",
+	"3BTmNFgsT6RMgqfsauNKoVrvrtZY8olae3JzgxvswYpI+Lshouh7gHcKOgooJDAonSzvTvuoU2lEWYPz",
+	"Jq0053AC5NBO3qqmjlGMMGKhbUpctuaPN0MVNa+ohL2zipcYkoHIxnn9o/lZab1nZ1XrDV2xsv6iyaWQ",
+	"Ug5TMZ1uuBvQBEz/wCC0AK2gFSX4BoezJEHvdM4iQ5YkZMDGMS9Vr7UrFVwY7CakUxrG2WIFKFmaK+KW",
+	"MXEm0EKg9KrOUaUDGb6PVmj5oSICd6zH8lVbraiXL1H9npzgSwt1eMUzZ8Td28ozC92HVyW+vXDzXHSb",
+	"Z+jADbXeD4Tac4aEuFkm0vWu2PYWDX4zNrlZ2/l8uZX5A/v6ViS6bJtm9NUn2q3PrDt3E+s6axPr/K6b",
+	"WHe8i8S6Up+yJf2hshf9jRzTzvFJ9fBj9ol8/PFFs3N8UuhgkJmQb3XL60Yn7JwMjk4GJ2fDYaj+5/x8",
+	"cHTcDdtR1z9qd9X/dzrRqX9ydNYdDKk/PD+jx+zs7KRzcsJOKXtwFtZG/LhZb1BMs6pog+sQbfNkwbWo",
+	"jGVR9OwRjCVZ+PBQhpaTOfnLQY3yu75sp9Wnbnzq+1snWJay36rtCN2v3bR63ijJcnmX16i+q/MMH914",
+	"dYlVsAFrnuy+nZmrs9Sg6Louv78+zVz/ck+SLM4SRLl0niK/CWyOujAtQi6cVH7P9/28L4dGwSk0hysU",
+	"1s/HccZwlJ2msk/opzeMj7KxDjjBjWg/cbtW9vsf1zovTP7ckrj6WVaVfHwUEwY9VcZC96Gi3EKJPkxX",
+	"gkwpddXop2vUpPZOQYidXqE1zT8rMBbuxO0mi9mTihqwJP2b5bySWBKM8destvOA1e6k7+jaa+zJoG63",
+	"RoLdXBaVUF1bZh3yGTF7K3De4OMVv9geIBnptEbg42t3Wk4GQ5YyuLU389l5Rb/3NR+KR7BMjsdVtSgY",
+	"vMKUdIIwtZgwNF0dn1qmLk1Hswnj6tqC7jqtaksHWnuDk18/L8l+zImyRxLWNFMzeJRYDr5c8jpm4a2c",
+	"TTY2F2iaxUMaZmRYbmHROB+enUT+Wfvs7Cg8jU6Oz2lnyCj1w+NjGvntY9odDI+G7UFn4A/OOp0wah9H",
+	"J2H7eOAPfZ/6Z1VCTmM7rQR+cuo0TCz/y7leN7oDnxiM/wmyQx9U3bq6yMfybzrTdt40FdEs1KmdhtG2",
+	"L+9xQlNL9AdIYAgaufmVxcYBGyAieQ0Z/8FuBousjjfV9+vPzHHnqHN25uZW1Bf5G0apTLO0UPFKUzNP",
+	"bp5w+Ygo0dYVT3mUzNY+WSlUoGt++gvHqkiJKp1FS+3nuu6Nk7o2+LYG3M8jIomYzPKuuBtd/oWLb40O",
+	"YCeyUzXAjFrQBOAAhrM0zhYf1Uw1EiyjKUtfzKoavr2wJoUHlcAA0v1Cl4pQbCz9Hfxep13fsgX8gwUt",
+	"8g+20L14kEPAuOrzwIAMgqqiv8TKrffvPl6SQ/gc44PYC0HwkLXISxqOc0T3PdnnwaemoU9TqcwByE7d",
+	"kBcsQaj0iDPCGYtkjwRYwRGYHPHAFnLkH8FB1HUrsJ8gXWCN+fEcZ9m0cX8P5dSof4SCZzTMcggqI7XJ",
+	"hMY8ozHXIEGlvaKj18MXryGCqRQVGo5jzprWHtVmskdG8R2kFNfYyx6hiiAr7kys5ClctlDXpG5bpL5u",
+	"+9vnff6XvxBz3vr85R1LF1Zb8YichSHg76WIxe8hOAwgsyFTOhE2Osmx8ntQrATVPAFGXrD9GRQUkOk4",
+	"pZIdqDlBQZOandPV3gAPQlv7oM/3TTt/j/x8+b362SxN9LA/f3iT+00t/JNGxQC0Q7tKaPPe5057dnig",
+	"hf3fA1xaEkPHANuO3kPnta7NC0yxkpoVNt4q1s71SHDVh5K5fsMjfayaw3/6+Sf9xrVa41W/8fuMpfpR",
+	"RG6Br/pcfTel2Ri/oulIfX7gEUrGswnlzZTRiA4SRnIqqxXnbJU/AJVfrT6H+xCIjHkrPUWXf+mPyL8w",
+	"eedf6qNms0n0/6o/j3yf/Mu2LLCeFpYkTfCcRMgP+3LBM/rJI1k640glj+jiNvLz5avmmQdggRBaFoJE",
+	"jE0PzBva5F+Ei1wCiVS7dixwVCQYvviWiznZD3799demEk+MZ3FIM2akU2DH7OpZ37LFnswrwdQYkUD1",
+	"Qz95hG+H3gRQdgcTsJ8wKWZpyMg+VGTjrUsoN30Vlm0AO4VjPQW1lYR9imUmyWCWIQHx4CDO6FhEyM/B",
+	"iyQR80DjHgI72o5nYxFJO/S5HtrgV5vSPYkDz7VTTHsC96lVIKxeAimT+DTIAwIXvkciljDcpeW4uXl9",
+	"u0P+RYLXw+ZPNAvHRhpTkjKUNxWF28A30DCUpSScpSnjWY9I7dtiiWSmfAKS0CDxbCFm2D0jzsyLuyVe",
+	"hJpHjYmTuVhcSTzJf3VcwcEBnULukOLUw9+k4IF+utMp0TaWBXZXOzhIGb3VQV5QBci+Lnj0CJ8lCeB+",
+	"xlIdvohAracSJVB8i+X86ghAwBhEhGe6hkOxgNB1U4bBQEqgGao34NieSX08sEDzQrMKiAQ17RHjLI1D",
+	"m4ETsYzGCd7VABEVl6kmRuYNXTwVuhua+grYZsEysi8ZI8EPLy/JIXbTPMQaUJhd+RoBWPWYgdcy+J+m",
+	"jmE3X//NcHnPdrrHvtWm9QemzVNImhecGUFe0wMGJZzVGiSZcXWCsOGLnDJ6C8PX/Jrs684jv3Q8ja5/",
+	"0OcgU3XqBXDpp5BN3bb19r7T+XzW0Lc/y3vL9DlemdJzWknh5QNPB5/72IKl3+iRfqPVavUb9wEeUC2l",
+	"lSjep2RAI8ObXp/HPExm0CnfHHoKPKyOFNxRB56SsOp/uh5Iu33DWLC3Xu5BSfsc5B/84thTx039z7EH",
+	"DCdS4Ip9i2CrQaKSOGS6J4dWiH56fakshDTRCpTsHR6KKeMoSFsiHR3qH8lD9azSnJWuk6tJjrFiUPPu",
+	"vYYag05jZYK2/Fa3AY73Mei2h+p/RiyrSpoAxMG89jdvaTyb6lrbOBwbRjdd7FrkRY7Pq9PDaZ+XjgNS",
+	"wHLd60itGI7E98qcggxFzRJqZh3fNyqkri8oCyGE/MlrasQtgCGYboUmbbHhtr3WRpH2ODhOBGP5V1ns",
+	"5X7G2JLYEr3tVu033v0DyrPVFdToNX54eWnLykBj07nWVmmrT/XMeaJ3eKi0qWQsZNY7833/ENVsFKeb",
+	"9QHOLcX7Su/c0k7bHtbGUXjvNY7847q32b07/AnW/lZkL7DuXv3wGDdz9Q9f63p57HIFv+qu/9VbkSEo",
+	"tmvJNXpX157DCj86jYxNmnjvqvGDkvk0aVyr3x4az2fl0UBBbdSW5S7ZoFWDeqNtutYSs49Y9iKF/PRH",
+	"MrqZaL6+F0mSu1WrGN56dZPpmELGh++3vYYxqXSind9qH52cY7HaMGW/N3qnx14DevjfTOinG+hb3+id",
+	"3T8/x8MCtuB6Rel1PF/hkbYRjT8zt18ur6uqsbtzEKARgnMMDj/TdHRfexjAmaJYzOKxld+orgSrlNlT",
+	"gxeuf1R3NhpFpOGrdVhTS68FaGNlCWCUHPUutaBiF4US33uNWI2uLsiGicqqE9NwXU3oWM2Zz4lznxyV",
+	"g9zloPb1o8+8mfEHnRGb73Z5LUtnv/KQf5kTfFicy3bned1xLsehPGXPIiPEmXTP9dFGB+2VmPHoUYLg",
+	"qNNZ/8NflNkPG++Igi8rQN5VHemtZMgsirMmu4PrqE6K/EQ5HWFBNjVpRpzNrWe5pw1wqf16ytbWydbW",
+	"Fd3nEZsmYoFSDpquiyQZ0PBWenm9VkZTZUug0ayMigGoufuDhcXcQCAFbH8JRbzoGLPgG+rnKaM5cF7K",
+	"7rSHC2akI+KFZ/o8pDxkSZI/ht2ofhMDqX23UA4UijTKW+SAe9DUQfU5JN4ggZR0gwAN/hVnkiVDj0gB",
+	"y9CP8AjYHYgP1hJkpqN3A5CIOIvBiRHLFgnUvMGhlxXTTsh+QLngi4mYycA21KLocwrCJA763FZFislE",
+	"vTaJoZsjkC/Q4FE5qgBS1TNteyElp8IkUNL7hWKfl3damVl5JbxD9GaG65W2vtC6omydi5BMG7pxRvax",
+	"q6Y81BZAQNA2ZKbfpv3m0PDaYSc4qOgeah801wi4IPJ7xEykUXN5gGjNk6L+94o2//Cb59f6v4fN6//3",
+	"H1VpUpsSQu1pdVStara6fXE+0/qZNa8/+95J536j2WncNUHUlRdzJZwBdI2SacruYjGTkJG3J0ngZEOW",
+	"bu2jds2sde5k3bzbatJq5p99r3262YRt/ztDTg6KzlJ2JVSSV80JnGqFKRUxH2zO+PFaSIbHaw+5kCzZ",
+	"DVZGWqCXCgXCyPGrzw2qyxRMVLSFIze8BkSDi2pBx6YBpGKivlXbp844NAnVbhm0uk+jdthh5/R40B0e",
+	"sU4bjSQ8OBUHLRPKUm+YPt2apdUu2gnqhbX0wjabIUIJODcM6RKakY7/n3bq7cdM/VDPyiwhfwt6UpZW",
+	"dO0Vs4PV+3equnU3Ut2c6/y/zOL+Wlxaf+b7nRPg+r92ttLscmG/SsPLU3ZxHlqVa69XeX52cPzwRxvo",
+	"Sa8M2N+fRgEs6nPFEPbV9X3RQlRKhKI7qHmuFvezyb4rhZFzllT6HagxTaXGrLQRc22nqNl5JABGCQiA",
+	"ESru9IiYYrpZsjAtGdSNjUEXzvpcxz2DFnlPJeorhbsCs9qASagkgfk0E2TEsjxxXnAEre5zmy5PxlRC",
+	"7X2LvMDcWBOpdWPhGDaXEDZnUbnHbZ9DQ0X4ZdA0tGsqzgvq1JzvFHn+roi4qZKjSOmEw5AipSbMiJFT",
+	"c1PmAFf2bJqKeihni9AVqkeAoLZarZKQEDapxIl9ksu+fXp+fNw98Z3/ax4P/fCcnrLOoB0dhd2zzdWB",
+	"krXuagegGLS99vl9U/2bNofXn9snW2oJsDF1OkJnexWh49ei1TyNhjDVmLNFI9AALv0mBh6ZCAiFFWtQ",
+	"qvQFlAtXxQT7OpdBJDgDJQgge5DJer6+bSs2fNl1D/i0TELh23ERU7DupQZ7z+H1TGQ0MSBZBe/+0h28",
+	"EWvu3MFyvO6WzoXyf+E13N7mGrbCaLNLGEzYb1fww6/gN7HMnAvSuYJhJ6qv4Bxj995rTIWsuHf/W4lx",
+	"XZWlZPDALdLUHoYBDW9HqZjxyIBHlqEp9kWKvhCbTOk28dX6L7pI0LMAXgiIG6LT1clPPfysJtOMo/ug",
+	"zw0gWTZmEwTFsc4FI2zypsTkI+OYM6Pj299//AWSUnWWUZ/r5I9UzHskiCMP+gBZDLmfaMSw3dNPbwzK",
+	"BTxmBJPgHkRTPTdrLKMjaCVUWYJFU6bLsA7ysGfH7xDA9wod4MLfxMA4Y/o8eGPSoVpEHTIiZ+ldfMcg",
+	"EQQkVo9QTgAyOp1N1V6p36dMziZMEp1AlSliT6cs8jDgzgXss5O9ks3jkIHzHb6gCfZPzTnA7Ded5Hsb",
+	"yz7nInOegoSXZ9SGcD+MCMotrO8E9o3d4iLL5qJ4j13OhckYLITGdNLq1We8ak4MWnuv8b0FjSADls0Z",
+	"4+Sf7968g9388P3btwTqFGhC5iJNInIXR0xIsD7RIMxHelQt3f31A8S3bQeky6sPQ3nnkEhpDXhK+vzE",
+	"e9BC+/zUe8y68iTSyn7zpSNO8hPu5SccUjM3OccVzXWqgwdWXmoeby0Ff+6XdKzOlqypNewCd/630bqX",
+	"tKjNlacdKE6OSmTtAK0RdWpTHV6EIZuiz8jqNu/ffaxQbjqPjh45FucDTsW60JGStbFE9BGobEGug117",
+	"s66ZhHBbMf8mBkU7xpn5YcWu5OtYYlPQejZQQr6jkdME7Nn0sWcLorU3mNt7ukgEjS6FeEPTEcPfHW9C",
+	"CNv+4ScWxfRyMWV/ssjdajXzo9ItDFyM4s6tFc2iv+fw829ioHQ5PA4JqwJo+ht8LstqEApZD5UYdWnE",
+	"2h9E4qGuOsYTqMS71gZ7fU5dMxR+7LSjkGiKhuMZv831oBYp97qKMzKmss+1niQzuvAsZiNb2CTEvLBy",
+	"WsR3QneUXgEE91YpumQkGDgEUN/Vau0kVxktadTU+nxOJepQSNJI6V5GPQspaGcDZr7M67THVKLrwdIN",
+	"NC9FrAs3O1lNHZ5LGGwDGWzk6+rzavWObKfd4bQL2t2jfBUYVS3fpC+K3gqtKZMxTYbNOV087or9mv0T",
+	"9Y4GbBLwtL6G5Uvtae5nz+m/WDgp/56X3lfqtfgejl6ekMEedbV49aEDxJZBvvU07KJHzFGCCWDepQNT",
+	"uJRStjuRY85hQeL8SJMhAfnwf1C2PLkT87kEyzcB8pwC5BWaSo+TGqVgWdVk80cO/y4Gr//WuL+uUWQP",
+	"S0BYa0VSGTBqCRvLUXWX4pytPt9J+BLAvvq8FL6EHsyk6MtbMEwDU59iauy6eOT7Aqb6ysjkbkJ9AFC2",
+	"fSSv21mO5P3/tovbFZT8J0vxaftfJIL3ojZCV4pnlXD0NwjdARiohfkE52nV5VSLrfkU+JUluMoqAEoX",
+	"b3IXIJFulPCruitdofaQaGA9QOLKqGAZRu/btfpM1+p7tQHZOBWz0ZhQfVVV9MZ4lktWF7pCf+G6CzUP",
+	"nfnanaFLQAFFIaQa6AbBENTtmSSe1vih4BwqTPpcpOGYySylmUhNJE26noq80YbSr2X11XfHuNKhH1+Y",
+	"ZZbsVmZhp7wlEWzVcPzR89djuLu0hWQodr6uUavNPsaSwPKev55qRXXDG73f2IC6thzQLdfeiI0h/EuX",
+	"qsBNQblmSMXa6BQsAKz2+bHfzfHrqeJvGIEMaKKM7pRIxiNp+nzpHDmB5cV68Er2Vg/Eu+FvS4ucmOiS",
+	"XsXf+KMvxt/69Ttm8LxcFukPwU7cmT937eAHwy1rTseEZWkcrjaYLFSCftgYSu9ToTafzSQGiNmnqZAA",
+	"NkgQV4zsa8Wqz/2W3zo66FmAiWhmQAsGC0QgIRmbTBOaMc/Ag2BWCsAAKHby+ty2Gog5GSbxaJx5BdV/",
+	"sCgX+MOppSPsDTmPwVPS51Vo7fk4nu71MmWpBR3Is1n2UCJgtivmb/wgSDrjmP5qRKb6fDCLk4jEHKlh",
+	"g+ZL/q2f9CasPdiQCTBNaMyLuQB/IT++fPOeaJX9xiHJDfiEiNvkYkIj5tWQqogD3+d/IZf/fP9yxcDY",
+	"bCrt89pHPsNr/to3BkW/4WV09Nc+Wgn9hqff/9d+o91v3JPuysSC9TwHnLZxvoBm6a/qYnPWOLGcUXN8",
+	"IXd/TbW7vslMztcollm60LjScSaXksYUI9hmI7YVCoapWpUeh59wGo+HfuAVyasWyq8S/WGVmVsEsSxC",
+	"l1U0EnZSJG6Arxu9zhPYg2tvPL2uLe46pP+6yw7H9UrF8Q+y7L7YQdkgGXNimNEcmQ+a5auNJYTNazjH",
+	"6RBFVlMRqb54/oW9DrY6PxDRDl5e0pGFvIol5mia8QyklAfqiIM5JbipfS2gTdXdKvrcPPJMmvNSTMbD",
+	"xmSIAVh3Pp/uUH6hI2kr17Y9mhudzFK+kmKRusH1Y4fwjM4wetA5/r/ub3Hvl+3ExbaOFeCDt4rb0blS",
+	"IWpsVeGKlJyXYDs6PbT1b3qEaQgy1K8hb0VDdi3JJ4DBg9yXpZZdsTSdxYo5Lqa+FIP3jEcscjQI3Ry0",
+	"1ecfSkXwTnVaC1O4c3lmC/gRl83Fz4MMoDhJ+pzqLkFGKFYJOxjmgy3J3G5jXg9hNo0duO51w/k6jjWP",
+	"6v5vbqv/zWSJ/sU6aaL3ynMb4D+3YPma8xA3EEXvUwAJA8PiFQb0v2Ip9kLts3tMN5ZmpuC63vgvyRlb",
+	"k5GYZjQIJ0e1UEBQBl3i6ZEA8W+DA6/Pc5TOpYbJ5U7MvbypoGOVmuieMtf7XMbKjM10h1S04aELODSr",
+	"NKmKTos83U36QiNaoNjrc7swpbKJYaYz5Jwu9timsq6xpodVqLZBoE3BR7hDBD92NULTbdyssKqdI0rm",
+	"yt6NLfKqthWzJr1sQbPg4OCC0CgisykOZ9o079lmzgb5Yz4WCSM5ukC1looLXael1mijuXh+pJBd3cv5",
+	"mWXsN53tyxS9WyY0aolFy4kjhl2xn0+d8xrTWZX0RAhY5xQbBWzAQFC5wgTTPjgJkL0DWKGWLLkkSqQt",
+	"bIGRxRT8l8GUpSHjWfCftjW0ES7qW0Se178L0GWpP7zrVCqiMR+yNPCIGBaGA1RnL49P9vlAcRmLtPK4",
+	"j3CsmUl1hrbvs6nWE61mCbulu9RrHKE+n9M4Y5GSJQcXBjigQnVFlRRJhSgfOalySuf1icukCWmSsFQi",
+	"BK+cJpiwruvp8EsEptbQ3Huyz2eSpR4iNkPCz/80P4hZFvNR8x9sYSSk8wAi+u5JJX5TJuWBp2z/MZZX",
+	"KmEMeUT6ZTSZ04UkkulM+0JNn7rutGIPYvECLzpzkPpcqt/OC13Zce0mez5nn2IsC0A0Aao5lRkgDf9q",
+	"brj8J4adykoAXDvGF6EOntoDj2hiQ/464ERdEMoRajsfE8PEAsvSMbZosbxb5IUFntLGAe1zc2Pqw26z",
+	"2G2DaZLCJUmTRJIBS8ScBJOY39jvAwjq9Tl8ij2AZVBQK+ASzvtQO7rUnrRajPqYE01xmvX5MAYyvwTp",
+	"oxPpMVk7IPsw/wMEJMtbjBfIux+8//myzyvPoP6F6aikrKUcxuygRSotLYAZqzS1rONIHS0T3QQbi2xi",
+	"YoFithsT66EVoXjci36oX3J4HxvBhZOuT7nrlrJkb/S6mOZkkYIa0GwohIl0fLiNrJbh1OAgG9IksdFb",
+	"2HKL/qMtLs2C5/5/5hxaPxHgdnBnuxxrMqlyfgVH1r2duJ6gM/G2799vrefkdaaVao6dah4AywPhY8BU",
+	"H+YB0/Wlln9qZQ/k1SM1vm91gEf++foffq/vg8ca7P/uNYfblxCKVF8FOajjtt6COvdl6cbCZNYdK9U/",
+	"0VtQqvNG3SxviWuVvqLGqyUWzUhw6PSUM5owAgtrdIgBQ60px1So0pls2SI4KudUabV9HvMLspyhQIYx",
+	"j+XYIO44E18YdwdcI9gjgQub5YCZbiSapbY1yZxOW+Qjy6AckHJo4JW6c6UWN7XV57+CokUL4svTztZM",
+	"OmrIhC7IQOd5QOcUq2d4qFr2ObN+ZxzsQGl2C91GpTCBXJV7Zg2FZbpTwC+259uXUFPMBpTyq0SSAF4L",
+	"yYSlV9vVCpwc5C3yewsrXnOZW9YTuNVPcWGr1bPou6X1G0WtnSMkPlG8sL1VvPD9z88QL1ySjLuOH1p0",
+	"HzE3vTy+qSnf1JQ/p5oC+eL5Db+PbmnAEjBC9GBXKovbKXNFBtVyw+Vi80wnFDphGYUme5WJUqZF6A7S",
+	"Mqrwke7y4Zeka77Uq89O/+VdtE+23ZJ30PJ4k0tgu7Y/ti+vbv3gdNC1fXALTW4tsvaTlgVte4fY/dvi",
+	"8ljqSLv6/nhUsc//9bAE5J5RG5lwjuKXTyyx2Pef9b82gn2heYhTSTbbTto4gAqZ10pzZrasdihSEmc5",
+	"mCDVGIF4zjR+v3V2Y4dn3d8BRSnWwV5WhVux7aftZa6ezvEXl5FnvArglf0j//zAI9w0PnD93bTs7a4x",
+	"ZGqTWiJNvvqslmV7pgZrZTeWzCMh54Fk1dp8x1C0Up3P75gTv+t3Ket0BufnZ2cn7UHIuoPO2bDbZSxs",
+	"D9jp8RnttLvh2Ul43g3905NowM6Hx8dnYbsdnh53nuWOKUrmFXfMWdge+qxDzwfd6Cg8PnXvmCFN5AMv",
+	"mc5TIMA89JY57DzgntnUTJlTaRjnAkNJsSQmdjin/641p89pUXyll+TfDNhM3pd/F4lKLxy8L6OA46VV",
+	"0RvOpgblrsBK1Jlc+O66quGXKv/PyhZ/996/ncrukB+IdMdSmiTqn8O2jn7x2SSPfrXP24ANEOZIA221",
+	"NSH8ym+dK0Z8cjvga7ECDttPJ5+/WQGPSyjfVrbtQPP31j5spFltZAWgIqBltVX0sT87FifYBltDLPKn",
+	"GQlMBQgI2YDM0zhj8oBQSNqo8plgWzUXGzyHjORs3iKvIzaZigwapVvzAA5pn5u0dai57vj+hdvEHZM6",
+	"ObacL2QMpQyaVZ6jNWHW1ueQwILhnH0sHfSIkbEHJsJD+SIbA8SlMW0uEN8bm/wLDlk1tM+POh0dIcIg",
+	"Bhfwuxb5GSSKGsL285/Q2wJIpfbGV8Q0UBy5F9EmUQkRZixryixldFKsE4UNRXqpbdG0kIeFLT5YUX55",
+	"Wfh9JW+ouxTp2eg1BrFOr9ioGNMynhoHgAKXWUxkjMTZU4QugL9q7ByPmJsBqye+2TtPa+88ICxz/JUZ",
+	"O7nowuQyg+GvPSTQAjKWhTu3g3fuNjlRuLN11jm+6xuz7ppZv9dkX8ex7T+tea7xl/8UnWG2t6u/hdus",
+	"sED95OEW+eYu5zJA43Mpu5Xtdd7Et6ycJ+SZXhXLqmuxb86UZmMSc5kxGvV5qZ+y4KwH2ihmEzu6qIU7",
+	"LyT95/DdWKWzeXeWLeG79bi/xtl4W42yupO51J+u79ECeCqwyztpqOLZcRANI4MOPJEiM01jmhDOsrlI",
+	"byELC9omv19cijQcg4p+ybgU6atEzLfszaJBVNZk2SB2TCYAQeUJ1FTNTO16ynvVCUYF2IwqgEcbHY75",
+	"dJbd7GKrtgSPzKEj1+BGtnPQyArEyFU/hfY+7voey0LbLbG98RL9lUssDwyRnhXOr41cWNVNX57Qh1W4",
+	"ErY/ietC2++4G6QELoXqGbXzntpYYAQE/NWqzrfEp2/akStW6ciKVaMdjOI7xivUpZwpN+rFUvJ/V8Y1",
+	"fmXxaJwhTHWoq23R4w1i6FWblJQPjazJdTEkTWZALyJZ5vW59rFDnRaKamyrz4lM4jBHlYH8JRIM4yRj",
+	"aUAkS2D9iKqcZhdYyy1mGcT41WymELmnKSMpy2YprwanHrHsvbPqNZjUAEAJKeumCHEKZe5Cv6MIPm3i",
+	"B9UQz7iUxsbyJZ/lK/zlLpCdhzOMbxRLWbH2GhdXdV2X+AS2rfJqsYGTo1Lk5PikHDg5LgROuvf2UjJj",
+	"nHXL0Zfj0hhnJ+4YZ/drbjM7uePSwKfn5ckdFSZ3cm/vQTu509IYR+XIkHrCmdyZOnC2QP9mQrM0/gQ6",
+	"LB0ggtjj3RZm0Kur447ne22ve+1d+V6747W9zrV31fba3umJ1772ruAjr3tyfa3WthT36qwPfHUKJOoo",
+	"iQYHGDDBk+lNyC0/tEujdQtjORG0NlS9idQoRpbaZ6URzsrEPisT+/75w2TuKbkvkjU/bigF/pqLinWH",
+	"bRdByS9Ki/8qLXkbHSsfZS1McP6oFmQWJsQI8FhnPNlLRQnmR8Iu/omauxXxHR1yVd3fjk6BGG6I9aj1",
+	"B2DTSp/GpcVBAVtsCbBEN+M1RqruVIHaDYmxjtt2y+1zt10utsolgwWhRE5pyFoFSNFQTLAb8VIPDUAw",
+	"AJPYw6nZWZUxWCHRGm63FvnVODo0Yit+vieLyK0xhtPoQNyxAj5rNk6ZHIsksvgw6tkAZHXQ0oXuAfsE",
+	"SKqBV8Z/RZwFp7B+LtJImvBeSsOMpYQ3RymdSHD/AOEURSdUIxEU5q3+IvuSMRK8VO/k2EH4oNXnD+7M",
+	"m/t++rzs/LkgBfWML5TiNqG2fXCL/A1rygCbgqYLk+nY51CQTlaBkwUHZXgcXXRHnYJghK2ACmzP4BvY",
+	"cK7gDNAXhHS6LAPQAplJxTWpZxdA1ReedoxVoi6Q/dlU6YTtzhlGWy5IIvgIAWviERcpi6AI34Az9HkZ",
+	"naFFAtB4TaU9WYWpUO9Ye5Q3TTPjMvqpPp8e0U/gKQSOE1PSJUOm9JNiQZUzmP2619WdhHfohwO59M0P",
+	"+GX8gFtwzMO8gCyXVY7hsUYfzvntCleTxoNZpnWjY1/pivoR9W61eV7jNubqGCkpq9ShKYUJXB353tHR",
+	"9bWdu9866na7XmMORnGj1261T4/aignK7+ke+Z3Ceww71b+s0/W6xyte5rdOz44rX9bxz0/cl2kuXbGu",
+	"Y+/4vPiq8+6p+6qjztGxsjehjXzIplmj1/Rb7dMzxaFCvaXdOvXbSmP/t3bVfs0+TSP0txWBfwIvPLRt",
+	"yns4tdf2cFJGfd7DqfPn8sj7rbP2li2r3OW2O39273zOyd/870+QnfCt7fkj2p67/vdHuNqrenuvbHni",
+	"cK1T0UY59IM0YHFLlWnGajEFZDlepmPSliHtTNdHzLaF8efqI2UQ5/04PMBUg5IyZYTzAvDGAdq5OjUW",
+	"UDiO/CN0uOS2TA+7Oep19TmMQ0QSufgd+FqNBEIBz2OWpoDpxlmNT7/cZG4HGJ+Yt1ZE38J9GCxWR7e/",
+	"NTzcsuHhs7c7dE/jyWOaGa7NwCy3eP3Wy/CrFvYvlnfs8f0Ol9lCnf49SeIIMswxmquR8m0dMRFpnns+",
+	"QFzjQrjxxAQapzQb53FGfbksmfs1nW/bnTPA+LN/LyfKQ033TGoclxUYFYhRmrI7ccugMkEpymEyi1jU",
+	"Iv9gCwzPavk+FnPbB2CYsVRXZlRVIiexzH6WiKX4FJgVM1nCaTSSXC96u+4+JnG3VDZYN0a7aowwbg4E",
+	"uvOAmKXfdAq/WWbBLwAVgaTaQpTChq6TnzDqnyIF+FmwHQyjGoGEh2J1tWp1oAbTx5VyBQ5vnVcCDn8E",
+	"N+BsbuCHMV5zyyDcEXMD+G7gfxEzbg7tu1kiWc+NEdwyNpU54NuYynGVCodHQy3nUS5sdWZKfatB1w11",
+	"uZgBrnbP+tKJW9bfN+bp7+0y1nhmFXUV4Tfxyu6kIAOXR0JbNbBc9DuNb26ZejYbDW+6v3eap/P//nT7",
+	"uz84mXT+/uksaU9/ic7/+OFI/nN8eRy+9emH2cv4u+GtEgwSkyM2KZzYgN7r6hwqvRDt5xdhb9lc7fUm",
+	"QsyzcaY4hTP17+pr+FYJ8Qghj8yuhfJWct6qaIef1X/yxnF1CDsfQLHAmKj6xZ4ECU8zwClHkZ8C6AyR",
+	"GV1Ij0xoqtQ6rZG0KroDqy+sDH9ke2B4SaUMM99tbHk/RMMqSo0qJf/5cVJwf/XEt9S01uJLa6UdL6Vv",
+	"NurznXk8iA858xsYmvpkY69N13i07F9hQVoBstKGnNJMrbnRa/zvFW3+4TfPr/V/m9effe+kc/8fjRpb",
+	"8q6zWbNnNYdSH2XM2slEKBLCPmWM286WWtLLPt8PsOb7JoOIzI2SDoFHgmJMKjhoESjBwrSf4PCuExAr",
+	"0bw+j3M0Z6a2VUI1+Od+A/7qN3qk32i1Wv3GfeBBFpBOPGL6qFXpuSKeArhk+pOGiHmUqMR/GiIoplle",
+	"uCmNtetWLLUEYWudcY12y2/5jY1ly7ulBa1sc77nolNueprfxdMHW1zv4unmXY9xJXaGZP/dlHHymg9Z",
+	"yngI3caB81zsz5pHdMLcXcc0j0/iO7bG32+6diPP/Xh5+V5rjSJ1spFso84aznqjXvRYrsLZantkY06A",
+	"V69tc6/G/no3X80OmtbvcvOh7H5dG98S0LvbKXtPQkHEgEqb7Aaew6FI+zz44eUlKbwpuCDHfhexSeax",
+	"XC2J0Ev6WIbRK9yWY4yLdg3LwOhfimc2dDi/i6cbpd5qPlNLinfHaNu0jXa7l2H4G0pwZpn6J14d0nPR",
+	"YSR6TzRGv6lDxpRI7McFgGacBLlCEuguVFRKgjUOGF0MRTKbcJud2+dBIcAVHOTNXZZim5AOaeSjaXOQ",
+	"VwLZqukafodM5p1dvEA5rXfRjGpF57t/Xr786IDEY3qZHFP17VWzDcrf0vWLtF87GB2VxvIKj7963+3k",
+	"Txfjhu7vvKPyL0sv0jUp+W+OYNqutrnTwhVH+wCtNqEZpMpVaCjwwnbDa3Qa19sImuLe1/XANhd/KSW+",
+	"CEq2mRApu22ONpUg21k6X7WoA6LvSp16LChxTZ/BUPBhPFp1N8c8ntCEXKZxJri+qvFXM20raMmUCZFI",
+	"ImdKSCG24w3lNFn8wdI+V/LegC9g4xXGIyvEeha9WAyJzib3fZ/osgXBGUETqs+nLNVBQpZAn65V0u57",
+	"XN1jZd2AhrcMMknzAwnyz0qsGy1JLv/5/uXNx8sPr9/+0PAaUTxRe9W+LgrEeyhW+3QDy7iR8R8MWof5",
+	"tZJx+9dQTOpb+o2WkfoXR9c14hLE3bIY2lriaPrXtTZzueib0Nml0CmSdh8P7xcVNNDQ9NENqeqrrjKb",
+	"8K8ZCS51reAF6puA7MOFToIrfh146j8eaat/iZQEV9eBbpCtpI2WLQe1Padb5B0qLT3IUgjIPr4Pxj7w",
+	"lvQ6sq+OHr7zH+qdqAjKpXKtABULVAT73PyZj/+P6+DgwtYpYWst8xdmSwUIuZjEVKJEhRnqXlvFaSF4",
+	"utIeA62EBVhOno1Txorl5OQF11qybZDlNuW2m1b2NPXIbWDVVtgmMSW3RCOW9TmVJOhjWn0v5hH71IM1",
+	"9xuBFvrSI3bjPHJ7HUCv1O/A16MVdrAPe/lkdGVSYDm8+SN80vwehX4T8z165G2AevxARAvM2/v7x3dv",
+	"ze/FkLy16JZ40slgQVI6N4YC2ac6iVZzj2MDtLQ7CqSwEvPBheZKzV4S8/uOmuoVfZ7EWZawJuNRTDlJ",
+	"YIbWHIBZHGiw+7fkr8R3+oab2etebH2uX4Cbr3jf8qtTKUglwRnmpW16X/vc2U13Fbj/gaktxT/3ZOGh",
+	"AGaSztgFpl8aGYa9W0OaQldmW4yGpG6RFxreAWWVhzaX6evLRYb7ZPbvcjFlHolYGEdMQmd3dxdB29jP",
+	"YCSsNQN9Q0Jzt+IQQThLE9KMAkKJuu6Iui4PesgGbhWfIRW2mWn1+XciUgvRZqESXymTkkV9vh+Yd7zk",
+	"oYhiPuqR0R/xFOgWRGyY0Ax6w0Mb/3gSZwQ0ECYxF6jPI2bGA1lzWegAbXcmiydMqO3Yn8RhKiTgkMsD",
+	"Aj2hJRJMPeNmJMgpEEIU9rvV57YgsdhhGIG2JEnFDNo2DEyaU7kWUKS21TJKGmwcijms5XaAsazR2uC8",
+	"bt1s4V08xeOts7g2wCd7F0/1Hpktqmo6V30lm0dic59rGePoHlX65gaKgR0IP32M7tPe6FcPimC9i6fb",
+	"B7F2qGhtFDN/F08fGjYHulRHzr+Yjrc6iJYrco8yMjdI5K/R7lZ7eK3HDVLt6VICPrp90WuLvcnjTGfl",
+	"Z61a4243ntslk+spXLnWwe16cr/ZNNvZNLtyGT+RgVPd4anyPCD0JcQtqgcLPKx2ydtKlsEv64+FRpb8",
+	"5uj9mh29na/K0fvN1/IYuWTO6Jd39G6k9ubIvFsJs3We4rUyTQ+wA9H2zav7p/PqfpMwu5AwX8ar+6RS",
+	"5fFu4S2ntwkc+SoXdpCnsm8pwvQcvrk4vrk4vrk4HuHiqAIB/lJ+jwqJtt4VYsU5tc20TCCc7JteVXHm",
+	"NOYSmUmNW7DsYK2C9CfyjDjAB998I4/XEL4CH8m26sI9tgeqT+LXgQvE0lD/1n2bIhFCP9GWrRs5hAtO",
+	"r6481I+QIeqmGWD9oWZzhDxKUMEu/lAHl4oI33OqW5vqfNWxmJM5SxJ1ZDUaq3SGRxjR5cGX4c2XXuWZ",
+	"BOiy0HOGd6A/lt/xmsspwNFhhyUPFw+zTkWSYDDQ5jqKIb7Wnb3tQ7M8uH4zmVC+gMJ+G9JWw45SddLg",
+	"VYkQt5DbU4UL4b4MYQaW3wQVISYeGqemPNf9KRaNVFB5zEgNs5P9f0BKKvml4+nY44Hujg41EWiuYjJn",
+	"bLrX9rmxo3RuqJwyequ2vhB0xCxSPb756Kc3mALrFVOkDlp9/jrLC4ulZ8ouDIaAB+F4o2Xq6e9JjI2v",
+	"KMHQtKk77PfX9/9fAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -89,11 +90,15 @@ var _ RolloutStore = (*SQLStore)(nil)
 
 type ifMatchKey struct{}
 
-// WithIfMatch returns ctx carrying the revision of a model the caller
-// last saw: the changes of that model made with the returned context fail
-// with EPRECONDITION unless the model is still at revision.
-func WithIfMatch(ctx context.Context, revision int64) context.Context {
-	return context.WithValue(ctx, ifMatchKey{}, revision)
+// WithIfMatch returns ctx carrying the revisions of a model the caller
+// accepts (what it last saw): the changes of that model made with the
+// returned context fail with EPRECONDITION unless the model is at one of
+// them; with none, they always fail.
+func WithIfMatch(ctx context.Context, revisions ...int64) context.Context {
+	if revisions == nil {
+		revisions = []int64{}
+	}
+	return context.WithValue(ctx, ifMatchKey{}, revisions)
 }
 
 // modelState is what a change of a model reads first, within its
@@ -116,10 +121,25 @@ func lockModel(ctx context.Context, tx *sql.Tx, name string) (modelState, error)
 		return st, fmt.Errorf("registry: read model: %w", err)
 	}
 	st.serving = int(serving.Int64)
-	if want, ok := ctx.Value(ifMatchKey{}).(int64); ok && want != st.revision {
-		return st, Errorf(EPRECONDITION, "model %s changed since it was read (If-Match names revision %d, it is at %d); read it again and retry", name, want, st.revision)
+	if want, ok := ctx.Value(ifMatchKey{}).([]int64); ok && !slices.Contains(want, st.revision) {
+		return st, Errorf(EPRECONDITION, "model %s changed since it was read (If-Match names %s, it is at revision %d); read it again and retry", name, revisionList(want), st.revision)
 	}
 	return st, nil
+}
+
+// revisionList describes the revisions of an If-Match.
+func revisionList(revs []int64) string {
+	if len(revs) == 0 {
+		return "no revision"
+	}
+	out := "revision"
+	for i, r := range revs {
+		if i > 0 {
+			out += ","
+		}
+		out += " " + strconv.FormatInt(r, 10)
+	}
+	return out
 }
 
 // bumpRevision moves a model's revision on within tx.

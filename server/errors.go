@@ -41,6 +41,7 @@ const (
 	typeConflict             = "conflict"
 	typeInternal             = "internal"
 	typeNotReady             = "not_ready"
+	typePreconditionFailed   = "precondition_failed"
 )
 
 // Error is an error a client can act on: an HTTP status and the problems that
@@ -103,6 +104,8 @@ func fromRegistry(e *registry.Error) *Error {
 		return problemError(http.StatusNotFound, typeNotFound, e.Message, "path")
 	case registry.ECONFLICT:
 		return problemError(http.StatusConflict, typeConflict, e.Message, "path")
+	case registry.EPRECONDITION:
+		return problemError(http.StatusPreconditionFailed, typePreconditionFailed, e.Message, "header", "If-Match")
 	default:
 		return problemError(http.StatusUnprocessableEntity, typeInvalid, e.Message, "body")
 	}

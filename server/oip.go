@@ -179,6 +179,11 @@ func (s *Server) oipInfer(ctx context.Context, name, version string, jsonBody *g
 	if err != nil {
 		return nil, err
 	}
+	var lr *liveRollout
+	if version == "" {
+		m, lr = s.route(ctx, m)
+	}
+	start := time.Now()
 	if call.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, call.timeout)
@@ -190,6 +195,14 @@ func (s *Server) oipInfer(ctx context.Context, name, version string, jsonBody *g
 	}
 	if err != nil {
 		return nil, err
+	}
+	if lr != nil {
+		took := time.Since(start)
+		tags := make([]string, len(preds))
+		for i, p := range preds {
+			tags[i] = p.Tag
+		}
+		s.observeRollout(lr, m, call.texts, tags, took)
 	}
 	return call.respond(m, preds)
 }

@@ -86,8 +86,9 @@ func (s *Server) GetModel(ctx context.Context, req gen.GetModelRequestObject) (g
 		return nil, err
 	}
 	e := metaFrom(ctx, http.StatusOK)
-	return gen.GetModel200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
-		Data: toModelSummary(m)}, nil
+	return gen.GetModel200JSONResponse{Headers: gen.GetModel200ResponseHeaders{ETag: etag(m.Revision)},
+		Body: gen.ModelEnvelope{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
+			Data: toModelSummary(m)}}, nil
 }
 
 // ListVersions implements GET /models/{model-name}/versions.
@@ -168,7 +169,7 @@ func (s *Server) DeleteVersion(ctx context.Context, req gen.DeleteVersionRequest
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Delete(ctx, req.ModelName, req.Version); err != nil {
+	if err := r.Delete(withIfMatch(ctx, req.Params.IfMatch), req.ModelName, req.Version); err != nil {
 		return nil, err
 	}
 	s.versions.forget(req.ModelName, req.Version)
@@ -186,8 +187,11 @@ func (s *Server) SetServingVersion(ctx context.Context, req gen.SetServingVersio
 	if _, err := s.reg(); err != nil {
 		return nil, err
 	}
-	if err := s.ServeVersion(ctx, req.ModelName, req.Body.Version); err != nil {
+	if err := s.ServeVersion(withIfMatch(ctx, req.Params.IfMatch), req.ModelName, req.Body.Version); err != nil {
 		return nil, err
+	}
+	if err := s.syncRollout(ctx); err != nil { // a promotion ends the rollout
+		s.log.Error("apply the rollout on this replica", slog.String("error", err.Error()))
 	}
 	s.log.Info("serving version set", slog.String("model", req.ModelName), slog.Int("version", req.Body.Version), slog.String("by", userFrom(ctx)))
 	m, err := s.registry.Store().Model(ctx, req.ModelName)
@@ -195,8 +199,9 @@ func (s *Server) SetServingVersion(ctx context.Context, req gen.SetServingVersio
 		return nil, err
 	}
 	e := metaFrom(ctx, http.StatusOK)
-	return gen.SetServingVersion200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
-		Data: toModelSummary(m)}, nil
+	return gen.SetServingVersion200JSONResponse{Headers: gen.SetServingVersion200ResponseHeaders{ETag: etag(m.Revision)},
+		Body: gen.ModelEnvelope{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
+			Data: toModelSummary(m)}}, nil
 }
 
 // ServeVersion makes version of model name the serving one: it loads and
@@ -259,6 +264,9 @@ func (s *Server) followServing(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		err := s.syncServing(ctx)
+		if err == nil {
+			err = s.syncRollout(ctx)
+		}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return
@@ -293,6 +301,9 @@ func (s *Server) watchServing(ctx context.Context, w registry.ServingWatcher) {
 			if err := s.syncServing(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("serving the version the database announced failed; serving the version in memory",
 					slog.String("error", err.Error()))
+			}
+			if err := s.syncRollout(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("applying the rollout the database announced failed", slog.String("error", err.Error()))
 			}
 		})
 		switch {
@@ -361,7 +372,13 @@ func (s *Server) LoadServing(ctx context.Context) error {
 	if m.ServingVersion == 0 {
 		return fmt.Errorf("server: model %s has no serving version", s.modelName)
 	}
-	return s.ServeVersion(ctx, s.modelName, m.ServingVersion)
+	if err := s.ServeVersion(ctx, s.modelName, m.ServingVersion); err != nil {
+		return err
+	}
+	if err := s.syncRollout(ctx); err != nil {
+		s.log.Error("apply the model's rollout", slog.String("error", err.Error()))
+	}
+	return nil
 }
 
 // PredictWithVersion implements POST /models/{model-name}/versions/{version}/predictions.

@@ -139,6 +139,9 @@ type Config struct {
 	// version stay in memory for GET /predictions/{item-id}; default:
 	// DefaultStoredCacheItems; negative turns the cache off.
 	StoredCacheItems int
+	// LiveF1 gives a rollout's sides their live F1 from feedback; nil
+	// while the server collects none.
+	LiveF1 LiveF1Func
 	// ServingPollInterval is how often, once started, the server reads the
 	// serving version from the database to follow changes made through
 	// other replicas; default: DefaultServingPollInterval; negative turns
@@ -180,6 +183,14 @@ type Server struct {
 	// servingPoll is how often to follow the database's serving version;
 	// 0 for never.
 	servingPoll time.Duration
+	// rollout is the running rollout of the served model, nil for none;
+	// lastRun is the run whose figures GET .../rollout shows; rolloutMu
+	// serialises changes of both.
+	rollout   atomic.Pointer[liveRollout]
+	lastRun   atomic.Pointer[rolloutRun]
+	rolloutMu sync.Mutex
+	replicaID string
+	liveF1    LiveF1Func
 
 	// bgMu guards bgCtx and bgStopped: background work (following the
 	// serving version, filling caches) starts only between Start and Wait,
@@ -226,7 +237,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{log: cfg.Logger, started: time.Now(), metrics: newMetrics(),
 		registry: cfg.Registry, modelName: cfg.ModelName, versions: newVersionCache(versionCacheSize),
-		storedCacheItems: cfg.StoredCacheItems, servingPoll: cfg.ServingPollInterval}
+		storedCacheItems: cfg.StoredCacheItems, servingPoll: cfg.ServingPollInterval,
+		replicaID: cfg.ReplicaID, liveF1: cfg.LiveF1}
 
 	if cfg.Registry != nil {
 		s.batch = batch.NewRunner(cfg.Registry.Store(), s.loadClassifier, cfg.Logger, batchObserver{s.metrics}, cfg.BatchWorkers, cfg.ReplicaID)
@@ -316,6 +328,7 @@ func (s *Server) Wait() {
 	s.bgStopped = true
 	s.bgMu.Unlock()
 	s.bg.Wait()
+	s.stopRollouts()
 	if s.batch != nil {
 		s.batch.Wait()
 	}
