@@ -372,7 +372,12 @@ func (s *Server) LoadServing(ctx context.Context) error {
 	if m.ServingVersion == 0 {
 		return fmt.Errorf("server: model %s has no serving version", s.modelName)
 	}
-	if err := s.ServeVersion(ctx, s.modelName, m.ServingVersion); err != nil {
+	// The database names this version already: loading it changes
+	// nothing there, and records nothing in the audit trail.
+	s.swapMu.Lock()
+	err = s.loadAndServe(ctx, s.modelName, m.ServingVersion, false)
+	s.swapMu.Unlock()
+	if err != nil {
 		return err
 	}
 	if err := s.syncRollout(ctx); err != nil {
