@@ -437,3 +437,51 @@ func TestRolloutFaults(t *testing.T) {
 	assert.Equal(t, registry.ENOTFOUND, registry.ErrorCode(err), "nothing was started")
 	assert.True(t, strings.HasPrefix(servedRun(t, s), "1/"))
 }
+
+// TestReplicasFollowRollout: replicas sharing a database apply a rollout
+// started, changed and ended through another one, as they follow the
+// serving version: by polling, and on PostgreSQL through the database's
+// announcements alone (polling every hour). Each replica counts its own
+// figures.
+func TestReplicasFollowRollout(t *testing.T) {
+	polls := map[string][]time.Duration{"sqlite": {10 * time.Millisecond}, "postgres": {10 * time.Millisecond, time.Hour}}
+	for name, newDatabase := range sharedDatabases(t) {
+		for _, poll := range polls[name] {
+			t.Run(fmt.Sprintf("%s, polling every %s", name, poll), func(t *testing.T) {
+				open := newDatabase(t)
+				a, b := newReplica(t, open, poll), newReplica(t, open, poll)
+				cand, _ := trainedCandidate(t)
+				admin := http.Header{}
+				_, key, err := a.registry.CreateUser(context.Background(), "ops", registry.RoleAdmin)
+				require.NoError(t, err)
+				admin.Set("Authorization", "Bearer "+key)
+				putVersion(t, a, admin, 2, cand)
+				answers := func(s http.Handler) float64 {
+					r := doResult(s, request{method: "POST", path: "/predict", contentType: jsonCT, body: textsBody("a CNN")})
+					require.Equal(t, http.StatusOK, r.status, r.body)
+					return r.data()["version"].(float64)
+				}
+				set := func(method, body string) {
+					r := doResult(a, request{method: method, path: "/models/tagifai/rollout", body: body, contentType: jsonCT, header: admin})
+					require.Equal(t, http.StatusOK, r.status, r.body)
+				}
+
+				set("PUT", `{"candidate":2,"mode":"canary","percent":100}`)
+				assert.EqualValues(t, 2, answers(a))
+				require.Eventually(t, func() bool { return answers(b) == 2 }, 10*time.Second, 10*time.Millisecond, "b follows the start")
+
+				set("PUT", `{"candidate":2,"mode":"shadow","percent":100}`)
+				require.Eventually(t, func() bool { return answers(b) == 1 }, 10*time.Second, 10*time.Millisecond, "b follows the change")
+				require.Eventually(t, func() bool {
+					lr := b.rollout.Load()
+					return lr != nil && lr.run.shadow.compared.Load() > 0
+				}, 10*time.Second, 10*time.Millisecond, "b shadows its own traffic")
+				assert.Zero(t, a.rollout.Load().run.shadow.sampled.Load(), "a counts only what a saw")
+
+				set("DELETE", "")
+				require.Eventually(t, func() bool { return b.rollout.Load() == nil }, 10*time.Second, 10*time.Millisecond, "b follows the abort")
+				assert.EqualValues(t, 1, answers(b))
+			})
+		}
+	}
+}
