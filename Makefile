@@ -16,7 +16,7 @@ NPM_CI    := cd scripts && npm ci --no-audit --no-fund --loglevel=error
 FUZZ_SERVER ?= 5000x
 FUZZ_MODEL  ?= 50000x
 
-.PHONY: help build run test test-postgres fuzz-smoke soak fault sdk-check browser-test train evaluate bench generate check-generated lint-spec node-deps ci clean
+.PHONY: help build run test test-postgres fuzz-smoke soak fault sdk-check browser-test console-test train evaluate bench generate check-generated lint-spec node-deps ci clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -63,12 +63,13 @@ node-deps: scripts/node_modules/.package-lock.json
 scripts/node_modules/.package-lock.json: scripts/package-lock.json
 	$(NPM_CI)
 
-GENERATED := gen server/docs scripts/ts/src/api.d.ts
+GENERATED := gen server/docs scripts/ts/src/api.d.ts server/console console/src/api.d.ts
 
-generate: node-deps ## regenerate gen/, the docs bundles and the TypeScript types from openapi.yaml and scripts/package-lock.json
+generate: node-deps ## regenerate gen/, the docs bundles, the TypeScript types and the web console from openapi.yaml and the npm lockfiles
 	$(GO) generate ./gen/
 	scripts/docs-assets.sh
 	scripts/ts-generate.sh
+	scripts/console-build.sh
 
 check-generated: generate ## fail if generated files are stale or missing
 	@git diff --exit-code -- $(GENERATED) || { echo "generated files are stale: run make generate and commit"; exit 1; }
@@ -81,10 +82,13 @@ sdk-check: node-deps ## the TypeScript SDK (openapi-fetch) against a live server
 browser-test: node-deps ## /docs and /redoc in Debian's Chromium; screenshots in scripts/browser/out
 	scripts/browser-test.sh
 
+console-test: ## the web console (/console) in Debian's Chromium; screenshots in console/out
+	scripts/console-test.sh
+
 lint-spec: node-deps ## lint openapi.yaml with Redocly's recommended-strict rules
 	cd scripts && npx --no-install redocly lint --config redocly.yaml ../openapi.yaml
 
-ci: check-generated lint-spec test sdk-check browser-test ## the checks of .ci/run that need no system packages beyond Chromium
+ci: check-generated lint-spec test sdk-check browser-test console-test ## the checks of .ci/run that need no system packages beyond Chromium
 
 clean:
 	rm -rf bin

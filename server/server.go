@@ -275,6 +275,9 @@ func New(cfg Config) (*Server, error) {
 	if err := registerDocs(e, spec.json, cfg.SpecYAML); err != nil {
 		return nil, err
 	}
+	if err := registerConsole(e); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

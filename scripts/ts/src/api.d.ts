@@ -171,7 +171,11 @@ export interface paths {
          *     With `explain`, each prediction also says which words and character n-grams
          *     of its text made the winning class win (see `Explanation`).
          *     A key with the `predictor` role is needed when the server runs with
-         *     `--require-auth`; without it, anyone may predict.
+         *     `--require-auth`; without it, anyone may predict. During a canary rollout
+         *     (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+         *     callers, always the same ones: those with the key's user or, without a key,
+         *     the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+         *     client's address. `data.version` says which version answered.
          */
         post: operations["predict"];
         delete?: never;
@@ -903,6 +907,8 @@ export interface paths {
          *     (`Content-Encoding: gzip` or `deflate`); the limit applies after
          *     decompression. The request parameter `timeout` (microseconds) bounds
          *     the time the server spends on the request.
+         *     During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+         *     and shadowed as `POST /predict` is.
          */
         post: operations["oipInfer"];
         delete?: never;
@@ -1258,6 +1264,7 @@ export interface components {
              */
             mode: "shadow" | "canary";
             /**
+             * Format: double
              * @description The share of requests shadowed, or of callers the candidate answers; default 100 for shadow, required for canary.
              * @example 100
              */
@@ -1267,6 +1274,7 @@ export interface components {
         /** @description Abort a shadow rollout when the candidate agrees too little with the serving version. */
         RolloutGuard: {
             /**
+             * Format: double
              * @description The least agreement rate; below it, the rollout is aborted.
              * @example 0.9
              */
@@ -1302,6 +1310,7 @@ export interface components {
              */
             mode: "shadow" | "canary";
             /**
+             * Format: double
              * @description The share of requests shadowed, or of callers the candidate answers.
              * @example 100
              */
@@ -1397,6 +1406,7 @@ export interface components {
             };
             latency: components["schemas"]["LatencySummary"];
             /**
+             * Format: double
              * @description Macro F1 against the feedback received on this side's predictions; absent until there is feedback.
              * @example 0.87
              */
@@ -1405,21 +1415,25 @@ export interface components {
         /** @description Time the model took to tag the texts of a request (not the HTTP round trip), in milliseconds; percentiles are bucket upper bounds. */
         LatencySummary: {
             /**
+             * Format: double
              * @description The mean.
              * @example 0.021
              */
             mean_ms: number;
             /**
+             * Format: double
              * @description The median.
              * @example 0.016
              */
             p50_ms: number;
             /**
+             * Format: double
              * @description The 95th percentile.
              * @example 0.064
              */
             p95_ms: number;
             /**
+             * Format: double
              * @description The 99th percentile.
              * @example 0.128
              */
@@ -1453,6 +1467,7 @@ export interface components {
              */
             agreed: number;
             /**
+             * Format: double
              * @description agreed / compared; absent before the first comparison.
              * @example 0.955
              */
@@ -3245,7 +3260,6 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationError"];

@@ -1,0 +1,340 @@
+// console.test.ts drives the web console of a running tagifai (GET /console)
+// in Debian's Chromium through playwright-core, as a person would:
+//
+//   - Try: each of the lesson's two example projects, one click away, shows
+//     the tag the API gives, every class's probability, and the words that
+//     pushed it there highlighted, with the explanation's features listed;
+//     a project typed in and sent with the keyboard is tagged too;
+//   - Performance: per-class charts and tables, the confusion matrix when the
+//     report has one, the slices; with a key, two versions side by side;
+//   - Registry: a wrong key is refused in words and the key prompt stays; an
+//     admin key uploads a second version, deploys it, predictions come from
+//     it, and rolling back makes version 1 answer again, all through the page;
+//   - Batch: a CSV job runs to the end, its progress bar full, and its
+//     predictions download as CSV with the API's tags;
+//   - on every page: axe-core finds no serious or critical violation, no
+//     console error (a Content-Security-Policy violation included), and no
+//     request leaves the server.
+//
+// It saves a screenshot of each page in OUT, measures first paint with the
+// browser's Performance API and the bundle's gzipped size, and reports them
+// (times are reported, never asserted). The exit status is 1 when any check
+// fails; the last line, on stdout, sums them up.
+//
+//   BASE_URL=http://127.0.0.1:8000 ADMIN_KEY=... ARTIFACT=artifacts/model.tagifai \
+//     [BUNDLE=server/console] [OUT=dir] [CHROMIUM=/usr/bin/chromium] node console/test/out/console.test.js
+
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+
+import axe from "axe-core";
+import { chromium, type Page } from "playwright-core";
+
+const env = (name: string, fallback?: string): string => {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined || v === "") {
+    console.error(`usage: BASE_URL=http://HOST:PORT ADMIN_KEY=key ARTIFACT=model.tagifai [BUNDLE=dir] [OUT=dir] node console.test.js (${name} is missing)`);
+    process.exit(2);
+  }
+  return v;
+};
+const baseURL = env("BASE_URL");
+const adminKey = env("ADMIN_KEY");
+const artifact = env("ARTIFACT");
+const bundleDir = env("BUNDLE", "server/console");
+const outDir = env("OUT", "console/out");
+const origin = new URL(baseURL).origin;
+
+/** The budget for the console's JavaScript and CSS, gzipped. */
+const bundleBudget = 250 * 1024;
+
+/** The lesson's two example projects. */
+const lessonTexts = [
+  "Transfer learning with transformers for text classification.",
+  "Generative adversarial networks in both PyTorch and TensorFlow.",
+];
+
+const failures: string[] = [];
+function check(ok: boolean, message: string): void {
+  if (!ok) failures.push(message);
+}
+
+/** apiPredict asks the API itself what the serving model says of text. */
+async function apiPredict(text: string): Promise<{ tag: string; version: number }> {
+  const r = await fetch(`${origin}/predict`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ texts: [{ text }] }) });
+  const body = (await r.json()) as { data: { version: number; predictions: Array<{ predicted_tag: string }> } };
+  return { tag: body.data.predictions[0]?.predicted_tag ?? "", version: body.data.version };
+}
+
+/** Every request the page made, and every error it logged. */
+const requests: string[] = [];
+const pageErrors: string[] = [];
+/** Console errors the current step expects (the browser logs a 401 it was meant to get). */
+let expectedErrors: RegExp | undefined;
+
+function watch(page: Page): void {
+  page.on("request", (r) => requests.push(r.url()));
+  page.on("requestfailed", (r) => {
+    if (r.failure()?.errorText === "net::ERR_ABORTED" && r.url().startsWith("blob:")) return; // a download
+    pageErrors.push(`request failed: ${r.url()}: ${r.failure()?.errorText ?? ""}`);
+  });
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    if (expectedErrors?.test(m.text())) return;
+    pageErrors.push(`console: ${m.text()}${m.location().url ? ` (${m.location().url})` : ""}`);
+  });
+  page.on("pageerror", (e) => pageErrors.push(`uncaught: ${e.message}`));
+}
+
+/** Axe's verdict on each page: how many violations, and which were serious or critical. */
+const axeSummary: string[] = [];
+
+async function runAxe(page: Page, name: string): Promise<void> {
+  if (!(await page.evaluate("typeof window.axe !== 'undefined'"))) await page.evaluate(axe.source);
+  const result = (await page.evaluate("window.axe.run(document, { resultTypes: ['violations'] })")) as axe.AxeResults;
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  for (const v of bad) {
+    check(false, `${name}: axe: ${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join("; ")})`);
+  }
+  const ids = result.violations.map((v) => `${v.id} (${v.impact ?? "?"})`).join(", ");
+  axeSummary.push(`${name} ${result.violations.length} violations${ids ? `: ${ids}` : ""}`);
+}
+
+/** goTo opens a page of the console through its navigation, as a person would. */
+async function goTo(page: Page, title: string): Promise<void> {
+  await page.getByRole("navigation", { name: "Pages" }).getByRole("link", { name: title, exact: true }).click();
+  await page.getByRole("heading", { level: 1, name: title }).waitFor();
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(outDir, `console-${name}.png`), fullPage: true });
+}
+
+/** readResult returns the tag, version, highlights and probability rows that Try shows. */
+async function readResult(page: Page): Promise<{ tag: string; version: string; marks: string[]; rows: number; features: number }> {
+  const tag = (await page.getByTestId("tag").textContent())?.trim() ?? "";
+  const version = (await page.getByTestId("result-version").textContent()) ?? "";
+  const marks = await page.locator("[data-testid=explained-text] mark").allTextContents();
+  const rows = await page.locator(".result table.numbers").first().locator("tbody tr").count();
+  const features = await page.locator(".result table.features tbody tr").count();
+  return { tag, version, marks, rows, features };
+}
+
+async function waitForNewResult(page: Page, action: () => Promise<void>): Promise<void> {
+  const before = await page.locator(".result").count() > 0 ? await page.locator(".result").innerText() : "";
+  await action();
+  await page.waitForFunction((b) => {
+    const r = document.querySelector(".result");
+    return r !== null && (r as HTMLElement).innerText !== b;
+  }, before);
+}
+
+async function checkTry(page: Page, round: string, wantVersion?: number): Promise<void> {
+  for (const [i, text] of lessonTexts.entries()) {
+    const want = await apiPredict(text);
+    await waitForNewResult(page, () => page.getByRole("button", { name: text }).click());
+    const got = await readResult(page);
+    check(got.tag === want.tag, `Try ${round}: "${text}": tag ${got.tag}, the API says ${want.tag}`);
+    check(got.rows === 4, `Try ${round}: "${text}": ${got.rows} class probabilities shown, want 4`);
+    if (wantVersion !== undefined) {
+      check(want.version === wantVersion, `Try ${round}: the API predicts with version ${want.version}, want ${wantVersion}`);
+      check(got.version.includes(`version ${wantVersion} `), `Try ${round}: predicted by "${got.version}", want version ${wantVersion}`);
+    }
+    check(got.marks.length > 0, `Try ${round}: "${text}": no highlighted features`);
+    for (const m of got.marks) check(text.includes(m), `Try ${round}: highlight "${m}" is not part of the text`);
+    check(got.features > 0, `Try ${round}: "${text}": no features listed`);
+    if (round === "first" && i === 0) await shot(page, "try");
+  }
+}
+
+/** First contentful paint and the app's first render, in ms, of each load. */
+const firstPaint: number[] = [];
+const appRendered: number[] = [];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? -1;
+}
+
+async function main(): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+
+  // The bundle's size, as a browser receives it (gzip).
+  let gzipped = 0;
+  for (const f of await readdir(bundleDir)) {
+    if (f.endsWith(".js") || f.endsWith(".css")) gzipped += gzipSync(await readFile(join(bundleDir, f)), { level: 9 }).length;
+  }
+  check(gzipped <= bundleBudget, `the console's JavaScript and CSS are ${gzipped} bytes gzipped, over the ${bundleBudget}-byte budget`);
+
+  const browser = await chromium.launch({
+    executablePath: process.env["CHROMIUM"] ?? "/usr/bin/chromium",
+    headless: true,
+    timeout: 60_000,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    context.setDefaultTimeout(30_000);
+    const page = await context.newPage();
+    watch(page);
+
+    // First paint: the first load is cold; later ones revalidate the assets.
+    for (let i = 0; i < 5; i++) {
+      const res = await page.goto(`${origin}/console?load=${i}#/try`);
+      check(res?.status() === 200, `/console: status ${res?.status()}`);
+      await page.getByRole("heading", { level: 1, name: "Try" }).waitFor();
+      const fcp = await page.evaluate(() => {
+        const p = performance.getEntriesByName("first-contentful-paint")[0];
+        const nav = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming | undefined;
+        const app = performance.getEntriesByName("console-rendered")[0];
+        return { fcp: p?.startTime ?? -1, dcl: nav?.domContentLoadedEventEnd ?? -1, app: app?.startTime ?? -1 };
+      });
+      firstPaint.push(fcp.fcp);
+      appRendered.push(fcp.app);
+    }
+    check(await page.title() === "Try · tagifai console", `Try: title ${await page.title()}`);
+
+    // Try: the lesson's examples, then a project typed and sent with the keyboard.
+    await checkTry(page, "first");
+    await page.locator("#title").fill("");
+    await page.locator("#title").focus();
+    await page.keyboard.type("Kubernetes pipelines to deploy and monitor models");
+    await page.keyboard.press("Tab");
+    await page.keyboard.type("Serving, monitoring and CI for machine learning in production.");
+    const typed = "Kubernetes pipelines to deploy and monitor models Serving, monitoring and CI for machine learning in production.";
+    const wantTyped = await apiPredict(typed);
+    await waitForNewResult(page, async () => {
+      await page.keyboard.press("Tab");
+      await page.keyboard.press("Enter");
+    });
+    const typedResult = await readResult(page);
+    check(typedResult.tag === wantTyped.tag, `Try: typed project: tag ${typedResult.tag}, the API says ${wantTyped.tag}`);
+    await runAxe(page, "Try");
+
+    // An empty project is refused in words, before any request.
+    await page.locator("#title").fill("");
+    await page.locator("#description").fill("");
+    await page.getByRole("button", { name: "Tag it" }).click();
+    check((await page.getByRole("alert").first().textContent())?.includes("Type a title or a description") ?? false, "Try: an empty project is not refused in words");
+
+    // Performance, the serving version, without a key.
+    await goTo(page, "Performance");
+    await page.getByTestId("report").first().waitFor();
+    await page.locator(".report canvas").first().waitFor();
+    const classRows = await page.locator(".report table.numbers", { has: page.locator("caption", { hasText: "Per class" }) }).locator("tbody tr").count();
+    check(classRows === 4, `Performance: ${classRows} classes in the table, want 4`);
+    check(await page.locator(".report table.numbers", { has: page.locator("caption", { hasText: "Slices" }) }).count() === 1, "Performance: no slices");
+    check(await page.getByTestId("confusion-table").count() === 1, "Performance: no confusion matrix");
+    check(await page.locator(".report canvas").count() === 2, "Performance: want two charts, per class and the confusion matrix");
+    await runAxe(page, "Performance");
+
+    // Registry: the key prompt; a wrong key is refused in words.
+    await goTo(page, "Registry");
+    const keyInput = page.getByLabel("API key", { exact: true });
+    await keyInput.waitFor();
+    expectedErrors = /status of 401/;
+    await keyInput.fill("tgf_not-a-key");
+    await page.getByRole("button", { name: "Use this key" }).click();
+    await page.getByTestId("key-reason").filter({ hasText: "unknown or revoked" }).waitFor();
+    check(await page.locator(".error, [role=alert]").filter({ hasText: "{" }).count() === 0, "Registry: an error is shown as raw JSON");
+    expectedErrors = undefined;
+    await page.getByLabel("API key", { exact: true }).fill(adminKey);
+    await page.getByRole("button", { name: "Use this key" }).click();
+    const versions = page.getByTestId("versions");
+    await versions.locator("tr[data-version='1']").waitFor();
+    check((await versions.locator("tr[data-version='1']").textContent())?.includes("serving") ?? false, "Registry: version 1 is not shown serving");
+    await runAxe(page, "Registry");
+
+    // Upload version 2, deploy it, see predictions come from it.
+    await page.getByLabel("Version number").fill("2");
+    await page.getByLabel(/^Artifact/).setInputFiles(artifact);
+    await page.getByRole("button", { name: "Upload", exact: true }).click();
+    await page.getByTestId("notice").filter({ hasText: "Uploaded version 2" }).waitFor();
+    await versions.locator("tr[data-version='2']").waitFor();
+    await page.getByRole("button", { name: "Deploy version 2" }).click();
+    await page.getByTestId("notice").filter({ hasText: "Deployed: version 2 serves" }).waitFor();
+    await page.getByTestId("serving").filter({ hasText: "version 2" }).waitFor();
+    await shot(page, "registry");
+    await goTo(page, "Try");
+    await checkTry(page, "after deploying version 2", 2);
+
+    // Performance with a key: two versions side by side.
+    await goTo(page, "Performance");
+    await page.getByLabel("Version", { exact: true }).selectOption("1");
+    await page.getByLabel("Compare with").selectOption("2");
+    await page.locator(".side-by-side [data-testid=report]").nth(1).waitFor();
+    check(await page.locator(".side-by-side [data-testid=report]").count() === 2, "Performance: two versions are not side by side");
+    await page.locator(".side-by-side canvas").last().waitFor();
+    check(await page.locator(".side-by-side [data-testid=diff]").count() > 0, "Performance: versions 1 and 2 differ, but no difference is marked");
+    await shot(page, "performance");
+    await runAxe(page, "Performance (two versions)");
+
+    // Roll back to version 1.
+    await goTo(page, "Registry");
+    await page.getByRole("button", { name: "Roll back to version 1" }).click();
+    await page.getByTestId("notice").filter({ hasText: "Rolled back: version 1 serves" }).waitFor();
+    await page.getByTestId("serving").filter({ hasText: "version 1" }).waitFor();
+    await goTo(page, "Try");
+    await checkTry(page, "after rolling back", 1);
+
+    // Batch: a CSV job to the end, and its predictions downloaded.
+    await goTo(page, "Batch");
+    const items = [
+      ["p1", lessonTexts[0] ?? ""],
+      ["p2", lessonTexts[1] ?? ""],
+      ["p3", "Comparison between YOLO and RCNN on real world videos"],
+      ["p4", "MLflow, Kubeflow and feature stores: shipping models, monitoring drift"],
+      ["p5", "\"Quoted\" title, with a comma: BERT for sentiment"],
+    ] as const;
+    const csv = "id,text\n" + items.map(([id, text]) => `${id},${/[",]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text}`).join("\n") + "\n";
+    await page.getByLabel("CSV file").setInputFiles({ name: "projects.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+    await page.getByRole("button", { name: "Start the job" }).click();
+    const notice = page.getByRole("status").filter({ hasText: "was queued" });
+    await notice.waitFor();
+    const jobID = /Job ([0-9a-f]{16})/.exec((await notice.textContent()) ?? "")?.[1] ?? "";
+    check(jobID !== "", "Batch: the page does not say which job was queued");
+    const row = page.locator(`tr[data-job='${jobID}']`);
+    await page.locator(`tr[data-job='${jobID}'][data-status='succeeded']`).waitFor({ timeout: 60_000 });
+    check(await row.locator("progress").getAttribute("value") === "1", "Batch: the finished job's progress bar is not full");
+    await shot(page, "batch");
+    await runAxe(page, "Batch");
+    const [download] = await Promise.all([page.waitForEvent("download"), row.getByRole("button", { name: /Download CSV/ }).click()]);
+    const saved = join(await mkdtemp(join(tmpdir(), "console-test-")), download.suggestedFilename());
+    await download.saveAs(saved);
+    const lines = (await readFile(saved, "utf8")).trim().split(/\r?\n/);
+    check(lines[0]?.startsWith("item_id,predicted_tag,model,version,") ?? false, `Batch: the download's header is ${lines[0]}`);
+    check(lines.length === items.length + 1, `Batch: the download has ${lines.length - 1} predictions, want ${items.length}`);
+    for (const [id, text] of items) {
+      const want = await apiPredict(text);
+      const line = lines.find((l) => l.startsWith(`${id},`));
+      check(line?.startsWith(`${id},${want.tag},tagifai,1,`) ?? false, `Batch: ${id}: the download says ${line}, the API's tag is ${want.tag} by version 1`);
+    }
+    await writeFile(join(outDir, "console-batch-download.csv"), lines.join("\n") + "\n");
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+
+  const foreign = requests.filter((u) => {
+    const url = new URL(u);
+    return url.protocol !== "data:" && url.protocol !== "blob:" && url.origin !== origin;
+  });
+  for (const u of new Set(foreign)) check(false, `the console requested ${u}, not on ${origin}`);
+  for (const e of pageErrors) check(false, e);
+
+  for (const f of failures) console.error(`FAIL  ${f}`);
+  const figures = `bundle ${(gzipped / 1024).toFixed(1)} KB gzipped (budget ${bundleBudget / 1024} KB); first contentful paint median ${median(firstPaint).toFixed(0)} ms ` +
+    `(loads: ${firstPaint.map((x) => x.toFixed(0)).join(", ")} ms), app rendered median ${median(appRendered).toFixed(0)} ms; ` +
+    `axe: ${axeSummary.join("; ")}`;
+  if (failures.length > 0) {
+    console.log(`console-test: FAIL: ${failures.length} problems; ${figures}; screenshots in ${outDir}`);
+    process.exit(1);
+  }
+  console.log(`console-test: ok: Try, Performance, Registry (upload, deploy, roll back) and Batch through the page, ` +
+    `${requests.length} requests all to ${origin}; ${figures}; screenshots in ${outDir}`);
+}
+
+await main();
