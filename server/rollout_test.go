@@ -5,9 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -483,5 +488,51 @@ func TestReplicasFollowRollout(t *testing.T) {
 				assert.EqualValues(t, 1, answers(b))
 			})
 		}
+	}
+}
+
+// BenchmarkRolloutPredict measures POST /predict of one text with the
+// committed model, in parallel, without a rollout, with a shadow of all
+// traffic (the shadow predictions' cost included, as they share the CPUs)
+// and with a canary of 20%. It reports the shadow requests dropped.
+func BenchmarkRolloutPredict(b *testing.B) {
+	body := textsBody(benchText)
+	for _, bc := range []struct{ name, rollout string }{
+		{"none", ""},
+		{"shadow-100", `{"candidate":2,"mode":"shadow","percent":100}`},
+		{"canary-20", `{"candidate":2,"mode":"canary","percent":20}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s, reg, k := newRegistryServer(b, false, func(c *Config) { c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil)) })
+			v1, _ := artifacts(b)
+			if _, _, err := reg.Upload(context.Background(), DefaultModelName, 2, v1, "bench"); err != nil {
+				b.Fatal(err)
+			}
+			if bc.rollout != "" {
+				r := doResult(s, request{method: "PUT", path: "/models/tagifai/rollout", body: bc.rollout, contentType: jsonCT, header: k.as("admin")})
+				if r.status != http.StatusOK {
+					b.Fatal(r.body)
+				}
+			}
+			var n atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest("POST", "/predict", strings.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("X-Routing-Key", strconv.FormatInt(n.Add(1)%1000, 10))
+					rec := httptest.NewRecorder()
+					s.ServeHTTP(rec, req)
+					if rec.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", rec.Code, rec.Body)
+					}
+				}
+			})
+			b.StopTimer()
+			if lr := s.rollout.Load(); lr != nil {
+				b.ReportMetric(float64(lr.run.shadow.dropped.Load())/float64(b.N), "dropped/op")
+			}
+		})
 	}
 }
