@@ -54,13 +54,27 @@ rollout() {
   fi
 }
 
-# summary FILE: requests/s, non-2xx and socket errors of a wrk output.
+# summary FILE [CPU_SECONDS]: requests/s, non-2xx and socket errors of a
+# wrk output, and the server's CPU time per request when given the CPU
+# seconds it used during the run (a figure that other work on a shared
+# machine disturbs less than requests/s).
 summary() {
-  local rps non2xx socket
+  local rps non2xx socket requests cpu=""
   rps=$(awk '/^Requests\/sec/ {print $2}' "$1")
   non2xx=$(awk '/Non-2xx/ {print $5}' "$1"); non2xx=${non2xx:-0}
   socket=$(awk '/Socket errors/ {print}' "$1")
-  echo "$rps req/s, non-2xx $non2xx${socket:+, $socket}"
+  requests=$(awk '/requests in/ {print $1}' "$1")
+  [ -n "${2:-}" ] && cpu=", server CPU $(awk -v c="$2" -v n="$requests" 'BEGIN { printf "%.1f", c * 1e6 / n }') us/request"
+  echo "$rps req/s, non-2xx $non2xx${socket:+, $socket}$cpu"
+}
+
+# measure NAME: one RUN-second wrk run into $work/NAME.out; sets $cpu to
+# the server's CPU seconds during it.
+measure() {
+  local before
+  before=$(cpu_s)
+  wrk -t1 -c32 -d"${RUN}s" -s "$work/one.lua" "$URL/predict" > "$work/$1.out"
+  cpu=$(awk -v a="$before" -v b="$(cpu_s)" 'BEGIN { print b - a }')
 }
 
 echo "wrk -t1 -c32 on POST /predict, 1 text, $(nproc) cores (shared), $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -94,14 +108,14 @@ echo "1. ${DURATION}s of rollout changes under load: $changes changes ($failures
 # 2. Throughput without a rollout and with a shadow of all traffic.
 rollout DELETE >/dev/null || true
 for round in $(seq 1 "$ROUNDS"); do
-  wrk -t1 -c32 -d"${RUN}s" -s "$work/one.lua" "$URL/predict" > "$work/none.out"
-  echo "2. round $round, no rollout:          $(summary "$work/none.out")"
+  measure none
+  echo "2. round $round, no rollout:            $(summary "$work/none.out" "$cpu")"
   code=$(rollout PUT '{"candidate":2,"mode":"shadow","percent":100}')
   [ "$code" = 200 ] || { echo "rollout.sh: starting the shadow answered $code" >&2; exit 1; }
-  wrk -t1 -c32 -d"${RUN}s" -s "$work/one.lua" "$URL/predict" > "$work/shadow.out"
+  measure shadow
   curl -s -H "$auth" "$URL/models/tagifai/rollout" > "$work/state.json"
   code=$(rollout DELETE)
   [ "$code" = 200 ] || { echo "rollout.sh: aborting the shadow answered $code" >&2; exit 1; }
-  echo "2. round $round, shadow of all traffic: $(summary "$work/shadow.out"); $(jq -r '.data.stats.shadow | "sampled \(.sampled), compared \(.compared), dropped \(.dropped), agreement \(.agreement_rate)"' "$work/state.json")"
+  echo "2. round $round, shadow of all traffic: $(summary "$work/shadow.out" "$cpu"); $(jq -r '.data.stats.shadow | "sampled \(.sampled), compared \(.compared), dropped \(.dropped), agreement \(.agreement_rate)"' "$work/state.json")"
 done
 grep -q 'non-2xx 0' <<<"$changes_summary" && [ "$failures" = 0 ]

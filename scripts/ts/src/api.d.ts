@@ -294,7 +294,8 @@ export interface paths {
          *     candidate also predicts a copy of `percent`% of the requests of `POST /predict`
          *     and `POST /v2/models/{model-name}/infer`, off the request path, through a
          *     bounded queue (what it cannot keep up with is dropped and counted, never
-         *     waited for); only the serving version answers. In `canary` mode the candidate
+         *     waited for; its work is kept to a tenth of the server's CPUs); only the
+         *     serving version answers. In `canary` mode the candidate
          *     answers `percent`% of the callers: the split is by the caller (the API key's
          *     user, else the `X-Routing-Key` header, else the client's address), hashed, so
          *     that a caller always sees the same version on every replica; each response
