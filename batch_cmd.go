@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,17 +58,25 @@ func runBatch(ctx context.Context, args []string, e env) error {
 	for _, b := range bad {
 		fmt.Fprintf(e.stderr, "%s:%v (skipped)\n", *input, b)
 	}
+	// The API's rule for ids, so that GET /predictions/{item-id} finds each.
+	items = slices.DeleteFunc(items, func(it registry.Item) bool {
+		err := server.CheckItemID(it.ID)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "%s: item %q: %v (skipped)\n", *input, it.ID, err)
+		}
+		return err != nil
+	})
 
-	reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	store, reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
-	defer reg.Store().Close()
+	defer store.Close()
 	if _, err := reg.ImportIfEmpty(ctx, *name, *artifacts, "tagifai-batch"); err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
 	if *version == 0 {
-		m, err := reg.Store().Model(ctx, *name)
+		m, err := store.Model(ctx, *name)
 		if err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}
@@ -94,7 +103,7 @@ func runBatch(ctx context.Context, args []string, e env) error {
 		// once: the insert keeps the stored row, which costs less than
 		// asking first.
 		preds := predictParallel(art.Classifier, *name, *version, chunk)
-		n, err := reg.Store().SavePredictions(context.WithoutCancel(ctx), preds)
+		n, err := store.SavePredictions(context.WithoutCancel(ctx), preds)
 		if err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}

@@ -102,8 +102,8 @@ func ReadItems(r io.Reader) (items []registry.Item, bad []*RowError, err error) 
 			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: not valid UTF-8", id)})
 		case utf8.RuneCountInString(text) > MaxTextLen:
 			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: text longer than %d characters", id, MaxTextLen)})
-		case len(id) > 128:
-			bad = append(bad, &RowError{Line: line, Err: errors.New("id longer than 128 bytes")})
+		case utf8.RuneCountInString(id) > 128:
+			bad = append(bad, &RowError{Line: line, Err: errors.New("id longer than 128 characters")})
 		default:
 			items = append(items, registry.Item{ID: id, Text: text})
 		}

@@ -17,8 +17,8 @@ const (
 	MaxCharNgram = 32
 	// MaxWordNgram bounds the length of word n-grams.
 	MaxWordNgram = 8
-	// MaxFeatures bounds the vocabulary: a prediction keeps a dense
-	// scratch vector of this many float64 (32 MiB at most).
+	// MaxFeatures bounds the vocabulary, and so the memory of its index
+	// (16 bytes a slot, at most half full: 128 MiB at most).
 	MaxFeatures = 1 << 22
 	// MaxClasses bounds the number of classes (they become metric labels).
 	MaxClasses = 64

@@ -69,20 +69,13 @@ func TestTextStats(t *testing.T) {
 	for _, text := range []string{"BERT for text classification", "zzqx qqzx", "", "a b c", "Transfer learning with transformers for text classification."} {
 		cleaned := AppendClean(nil, text, c.clean)
 		n, known := 0, 0
-		count := func(h uint64) {
+		c.vec.cfg.eachTerm(cleaned, func(h uint64, _ []byte) {
 			n++
 			if _, ok := c.vec.index.lookup(h); ok {
 				known++
 			}
-		}
-		if c.vec.cfg.charMax > 0 {
-			forEachCharNgram(cleaned, c.vec.cfg.charMin, c.vec.cfg.charMax, count)
-		}
-		if c.vec.cfg.wordMax > 0 {
-			forEachWordNgram(cleaned, c.vec.cfg.wordMax, count)
-		}
-		s := sparseScratch{dense: make([]float64, c.vec.numFeatures())}
-		idx, _ := c.vec.transform(cleaned, &s, nil, nil)
+		})
+		idx, _ := c.vec.transform(cleaned, newVectorScratch(), nil, nil)
 
 		st := c.TextStats(text)
 		assert.Equal(t, n, st.NGrams, text)

@@ -59,6 +59,28 @@ func BenchmarkPredictBatch100(b *testing.B) {
 	}
 }
 
+// BenchmarkPredictBatchGenerated predicts 100 different texts of the
+// golden test's generator (empty to very long, links, non-ASCII) per op.
+func BenchmarkPredictBatchGenerated(b *testing.B) {
+	c := loadCommitted(b).Classifier
+	texts := goldenTexts()[1:101]
+	b.ReportAllocs()
+	for b.Loop() {
+		c.PredictBatch(texts)
+	}
+}
+
+// BenchmarkAppendFeatures is the vector of an explanation, into a reused
+// slice.
+func BenchmarkAppendFeatures(b *testing.B) {
+	c := loadCommitted(b).Classifier
+	var feats []Feature
+	b.ReportAllocs()
+	for b.Loop() {
+		feats = c.AppendFeatures(feats[:0], text120)
+	}
+}
+
 func BenchmarkClean(b *testing.B) {
 	buf := make([]byte, 0, 256)
 	opts := DefaultArgs().cleanOptions()

@@ -34,7 +34,34 @@ type Prediction struct {
 	// Probabilities holds one probability per class, aligned with
 	// Classifier.Classes(); they sum to 1.
 	Probabilities []float64
+
+	// What the model saw of the text, for monitoring: the loop that builds
+	// the features counts them, so they cost a few additions per text.
+
+	// Tokens is the number of words of the cleaned text (links and stop
+	// words removed, as the model sees it).
+	Tokens int
+	// NGrams is the number of n-gram occurrences of the text, char and
+	// word, repeats included; KnownNGrams of them are in the vocabulary.
+	NGrams, KnownNGrams int
+	// Features is the number of distinct vocabulary features present: 0 is
+	// an empty feature vector (see Empty).
+	Features int
 }
+
+// TextStats returns the prediction's counts of its text.
+func (p Prediction) TextStats() TextStats {
+	return TextStats{Tokens: p.Tokens, NGrams: p.NGrams, KnownNGrams: p.KnownNGrams, Features: p.Features}
+}
+
+// OOVRate is the share of the text's n-gram occurrences absent from the
+// vocabulary, 1 for a text without n-grams (see TextStats.OOVRate).
+func (p Prediction) OOVRate() float64 { return p.TextStats().OOVRate() }
+
+// Empty reports whether the text's feature vector was empty: none of its
+// n-grams is in the vocabulary (or it has none), so the probabilities are
+// the intercepts' alone.
+func (p Prediction) Empty() bool { return p.Features == 0 }
 
 // Classifier tags texts: it cleans a text, turns it into a TF-IDF vector
 // and applies a linear model. It is immutable once built, and its methods
@@ -56,9 +83,7 @@ type Classifier struct {
 
 type predictScratch struct {
 	text   []byte
-	sparse sparseScratch
-	idx    []int32
-	val    []float64
+	vec    *vectorScratch
 	scores []float64
 }
 
@@ -66,17 +91,16 @@ func newClassifier(classes []string, clean CleanOptions, loss string, vec *vecto
 	if len(weights) != vec.numFeatures()*len(classes) || len(bias) != len(classes) {
 		panic("model: weights do not match the vocabulary and classes")
 	}
+	vec.index.setIDF(vec.idf) // the slots carry the idf for the prediction path
 	c := &Classifier{
 		classes: classes, threshold: threshold, clean: clean, loss: loss,
 		vec: vec, weights: weights, bias: bias,
 	}
-	numFeatures, k := vec.numFeatures(), len(classes)
+	k := len(classes)
 	c.scratch = &sync.Pool{New: func() any {
 		return &predictScratch{
-			text:   make([]byte, 0, 512),
-			sparse: sparseScratch{dense: make([]float64, numFeatures), touched: make([]int32, 0, 1024)},
-			idx:    make([]int32, 0, 1024),
-			val:    make([]float64, 0, 1024),
+			text:   make([]byte, 0, 256),
+			vec:    newVectorScratch(),
 			scores: make([]float64, k),
 		}
 	}}
@@ -109,11 +133,11 @@ func (c *Classifier) WithThreshold(t float64) *Classifier {
 // Predict tags text, which it cleans with Clean and the classifier's
 // CleanOptions first.
 func (c *Classifier) Predict(text string) Prediction {
-	s := c.scratch.Get().(*predictScratch)
+	s := c.getScratch()
 	probs := make([]float64, len(c.classes))
-	win := c.predictInto(probs, text, s)
-	c.scratch.Put(s)
-	return Prediction{Tag: c.tag(win, probs[win]), Probabilities: probs}
+	win, n := c.predictInto(probs, text, s)
+	c.putScratch(s)
+	return c.prediction(win, probs, n)
 }
 
 // PredictBatch tags each text, in order; it is Predict on each text with
@@ -122,14 +146,31 @@ func (c *Classifier) PredictBatch(texts []string) []Prediction {
 	out := make([]Prediction, len(texts))
 	k := len(c.classes)
 	probs := make([]float64, len(texts)*k)
-	s := c.scratch.Get().(*predictScratch)
+	s := c.getScratch()
 	for i, text := range texts {
 		p := probs[i*k : (i+1)*k : (i+1)*k]
-		win := c.predictInto(p, text, s)
-		out[i] = Prediction{Tag: c.tag(win, p[win]), Probabilities: p}
+		win, n := c.predictInto(p, text, s)
+		out[i] = c.prediction(win, p, n)
 	}
-	c.scratch.Put(s)
+	c.putScratch(s)
 	return out
+}
+
+func (c *Classifier) getScratch() *predictScratch { return c.scratch.Get().(*predictScratch) }
+
+func (c *Classifier) putScratch(s *predictScratch) {
+	if cap(s.text) > maxRetained {
+		s.text = nil
+	}
+	s.vec.shrink()
+	c.scratch.Put(s)
+}
+
+func (c *Classifier) prediction(win int, probs []float64, n textCounts) Prediction {
+	return Prediction{
+		Tag: c.tag(win, probs[win]), Probabilities: probs,
+		Tokens: n.words, NGrams: n.ngrams, KnownNGrams: n.known, Features: n.features,
+	}
 }
 
 // tag applies the fallback: the winning class when its probability is above
@@ -142,25 +183,62 @@ func (c *Classifier) tag(win int, p float64) string {
 }
 
 // predictInto writes the probabilities of text to dst and returns the index
-// of the winning class (the first of highest probability).
-func (c *Classifier) predictInto(dst []float64, text string, s *predictScratch) int {
+// of the winning class (the first of highest probability) and what the
+// vectorizer counted of the text.
+func (c *Classifier) predictInto(dst []float64, text string, s *predictScratch) (int, textCounts) {
 	s.text = AppendClean(s.text[:0], text, c.clean)
-	s.idx, s.val = c.vec.transform(s.text, &s.sparse, s.idx[:0], s.val[:0])
-	c.scores(s.scores, s.idx, s.val)
-	return probabilities(dst, s.scores, c.loss)
+	n := c.vec.countFeatures(s.text, s.vec)
+	normChar, normWord := c.vec.weigh(s.vec)
+	c.normalisedScores(s.scores, s.vec.touched, s.vec.values, normChar, normWord)
+	return probabilities(dst, s.scores, c.loss), n
 }
 
-// scores writes the decision function z_k = b_k + sum_j x_j w_jk to dst.
-func (c *Classifier) scores(dst []float64, idx []int32, val []float64) {
-	k := len(c.classes)
+// scores writes the decision function z_k = b_k + sum_j x_j w_jk to dst,
+// for the features x and their values, adding the terms of each z_k in the
+// order of x.
+func (c *Classifier) scores(dst []float64, x []touchedFeature, values []float64) {
+	c.normalisedScores(dst, x, values, 1, 1)
+}
+
+// normalisedScores is scores for values not yet normalised: the value of a
+// char feature is values[n]·normChar, of a word feature values[n]·normWord,
+// rounded as vectorize rounds it, so the scores are the same to the bit.
+func (c *Classifier) normalisedScores(dst []float64, x []touchedFeature, values []float64, normChar, normWord float64) {
+	k, numChar := len(c.classes), int32(c.vec.numChar)
+	values = values[:len(x)]
+	if k == 4 { // the lesson's four tags: the sums stay in registers
+		z0, z1, z2, z3 := float64(c.bias[0]), float64(c.bias[1]), float64(c.bias[2]), float64(c.bias[3])
+		for n, f := range x {
+			v := values[n]
+			if f.idx < numChar {
+				v *= normChar
+			} else {
+				v *= normWord
+			}
+			j := int(f.idx) * 4
+			w := c.weights[j : j+4 : j+4]
+			z0 += v * float64(w[0])
+			z1 += v * float64(w[1])
+			z2 += v * float64(w[2])
+			z3 += v * float64(w[3])
+		}
+		dst[0], dst[1], dst[2], dst[3] = z0, z1, z2, z3
+		return
+	}
 	for i := range dst {
 		dst[i] = float64(c.bias[i])
 	}
-	for n, j := range idx {
-		x := val[n]
-		w := c.weights[int(j)*k : int(j)*k+k]
+	for n, f := range x {
+		v := values[n]
+		if f.idx < numChar {
+			v *= normChar
+		} else {
+			v *= normWord
+		}
+		j := int(f.idx) * k
+		w := c.weights[j : j+k]
 		for i, wi := range w {
-			dst[i] += x * float64(wi)
+			dst[i] += v * float64(wi)
 		}
 	}
 }

@@ -75,23 +75,66 @@ func AppendClean(dst []byte, text string, opts CleanOptions) []byte {
 			}
 			continue
 		}
-		r, size := decodeRune(text[i:])
-		if !isWordRune(r) {
-			// A separator: punctuation or white space.
-			endWord()
-			i += size
-			continue
+		// pure: the run is ASCII letters and digits only, the common case,
+		// which is copied in one piece.
+		size, pure := 1, true
+		if c := text[i]; c < utf8.RuneSelf {
+			pure = isASCIIAlnum(c)
+			if !pure && c != '_' {
+				// A separator: punctuation or white space.
+				endWord()
+				i++
+				continue
+			}
+		} else {
+			r, n := utf8.DecodeRuneInString(text[i:])
+			if !isWordRune(r) {
+				endWord()
+				i += n
+				continue
+			}
+			size, pure = n, false
 		}
 		// A maximal run of word characters: text[i:j].
 		j := i + size
 		for j < len(text) {
-			r, size := decodeRune(text[j:])
+			c := text[j]
+			if c < utf8.RuneSelf {
+				if isASCIIAlnum(c) {
+					j++
+					continue
+				}
+				if c != '_' {
+					break
+				}
+				pure = false
+				j++
+				continue
+			}
+			r, n := utf8.DecodeRuneInString(text[j:])
 			if !isWordRune(r) {
 				break
 			}
-			j += size
+			pure = false
+			j += n
 		}
 		if opts.Stopwords && isStopword(text[i:j], opts.Lower) {
+			endWord()
+			i = j
+			continue
+		}
+		if pure && wordStart < 0 {
+			// The word is the whole run; a separator follows it.
+			if len(dst) > start {
+				dst = append(dst, ' ')
+			}
+			wordStart = len(dst)
+			dst = append(dst, text[i:j]...)
+			if opts.Lower {
+				for k := wordStart; k < len(dst); k++ {
+					dst[k] = lowerASCII(dst[k])
+				}
+			}
 			endWord()
 			i = j
 			continue
@@ -135,9 +178,14 @@ func isWordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsNumber(r)
 }
 
-func isASCIIAlnum(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-}
+func isASCIIAlnum(c byte) bool { return asciiAlnum[c] }
+
+var asciiAlnum = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	}
+	return t
+}()
 
 // isLink reports whether s starts with "http://" or "https://", ignoring
 // case.
@@ -158,6 +206,7 @@ func isStopword(w string, lower bool) bool {
 		return false
 	}
 	var buf [maxStopwordLen]byte
+	h := uint32(fnvOffset32)
 	for k := 0; k < len(w); k++ {
 		c := w[k]
 		if c >= utf8.RuneSelf {
@@ -167,10 +216,27 @@ func isStopword(w string, lower bool) bool {
 			c += 'a' - 'A'
 		}
 		buf[k] = c
+		h = (h ^ uint32(c)) * fnvPrime32
 	}
-	_, ok := stopwordSet[string(buf[:len(w)])]
-	return ok
+	word := buf[:len(w)]
+	for s := h & (len32(stopwordTable) - 1); ; s = (s + 1) & (len32(stopwordTable) - 1) {
+		e := stopwordTable[s]
+		if e == "" {
+			return false
+		}
+		if e == string(word) { // compared in place, not copied
+			return true
+		}
+	}
 }
+
+// FNV-1a 32-bit parameters.
+const (
+	fnvOffset32 = 2166136261
+	fnvPrime32  = 16777619
+)
+
+func len32[T any](s []T) uint32 { return uint32(len(s)) }
 
 // Stopwords are NLTK's 179 English stop words, in NLTK's order.
 //
@@ -202,12 +268,24 @@ var Stopwords = []string{
 
 const maxStopwordLen = 16
 
-var stopwordSet = func() map[string]struct{} {
-	m := make(map[string]struct{}, len(Stopwords))
+// stopwordTable is the set of Stopwords without an apostrophe: an
+// open-addressing hash table (FNV-1a 32, linear probing, a quarter full)
+// that answers a lookup in a few byte comparisons.
+var stopwordTable = func() []string {
+	table := make([]string, 1024)
 	for _, w := range Stopwords {
-		if !strings.Contains(w, "'") {
-			m[w] = struct{}{}
+		if strings.Contains(w, "'") {
+			continue
 		}
+		h := uint32(fnvOffset32)
+		for k := 0; k < len(w); k++ {
+			h = (h ^ uint32(w[k])) * fnvPrime32
+		}
+		s := h & (len32(table) - 1)
+		for table[s] != "" {
+			s = (s + 1) & (len32(table) - 1)
+		}
+		table[s] = w
 	}
-	return m
+	return table
 }()

@@ -23,6 +23,17 @@
 // Explain decomposes a class score exactly into the contributions of the
 // text's features.
 //
+// Prediction is the hot path of the server: Predict cleans, vectorizes and
+// scores a text with buffers reused through a pool and allocates only the
+// probabilities it returns (PredictBatch, one slice of predictions and one
+// of probabilities for the whole batch). Each Prediction also says what the
+// model saw of its text, counted in the same loop at no measurable cost:
+// the words of the cleaned text, the n-grams looked up and how many were in
+// the vocabulary (OOVRate), and the number of features present (Empty).
+// For explanations, AppendFeatures gives a text's vector as (index, TF-IDF
+// value) pairs, the very values the scores are summed from, FeatureKind the
+// kind of a feature and FeatureTerms the n-grams of a text's features.
+//
 // The package imports no web code; the server and the command line are its
 // clients.
 package model

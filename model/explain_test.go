@@ -30,10 +30,11 @@ func TestExplainIsExact(t *testing.T) {
 			assert.Equal(t, c.Predict(text), pred, text)
 
 			// The prediction path's vector and scores.
-			s := sparseScratch{dense: make([]float64, c.vec.numFeatures())}
-			idx, val := c.vec.transform(AppendClean(nil, text, c.clean), &s, nil, nil)
+			s := newVectorScratch()
+			c.vec.vectorize(AppendClean(nil, text, c.clean), s)
 			z := make([]float64, len(c.classes))
-			c.scores(z, idx, val)
+			c.scores(z, s.touched, s.values)
+			idx, val := s.touched, s.values
 			win := 0
 			for i := range z {
 				if z[i] > z[win] {

@@ -29,14 +29,14 @@ func Stem(word string, lower bool) string {
 	return string(stemSteps([]byte(word), 0))
 }
 
-// stemInPlace replaces the word dst[start:] by its stem, as Stem(word,
-// false) would. Stems are never longer than their word, so it works in
-// place and allocates nothing.
+// stemInPlace replaces the word dst[start:], which is ASCII (as Clean's
+// words are), by its stem, as Stem(word, false) would. Stems are never
+// longer than their word, so it works in place and allocates nothing.
 func stemInPlace(dst []byte, start int) []byte {
-	if irregular, ok := porterIrregular[string(dst[start:])]; ok {
+	if irregular, ok := irregularStem(dst[start:]); ok {
 		return append(dst[:start], irregular...)
 	}
-	if utf8.RuneCount(dst[start:]) <= 2 {
+	if len(dst)-start <= 2 { // the word is ASCII: bytes are letters
 		return dst
 	}
 	return stemSteps(dst, start)
@@ -66,12 +66,44 @@ var porterIrregular = map[string]string{
 	"howe": "howe", "proceed": "proceed", "exceed": "exceed", "succeed": "succeed",
 }
 
+// irregularStem is porterIrregular[string(w)] without hashing: a switch on
+// the string compiles to comparisons of lengths and bytes.
+func irregularStem(w []byte) (string, bool) {
+	switch string(w) {
+	case "sky", "skies":
+		return "sky", true
+	case "dying":
+		return "die", true
+	case "lying":
+		return "lie", true
+	case "tying":
+		return "tie", true
+	case "news":
+		return "news", true
+	case "innings", "inning":
+		return "inning", true
+	case "outings", "outing":
+		return "outing", true
+	case "cannings", "canning":
+		return "canning", true
+	case "howe", "proceed", "exceed", "succeed":
+		return string(w), true
+	}
+	return "", false
+}
+
 // stemmer holds the word being stemmed; every step shortens or rewrites
 // b in place.
 type stemmer struct{ b []byte }
 
 func (w *stemmer) hasSuffix(s string) bool {
-	return len(w.b) >= len(s) && string(w.b[len(w.b)-len(s):]) == s
+	// The last byte first: most suffixes differ there, without a call to
+	// compare the rest.
+	n := len(w.b)
+	if len(s) == 0 {
+		return true
+	}
+	return n >= len(s) && w.b[n-1] == s[len(s)-1] && string(w.b[n-len(s):]) == s
 }
 
 // replace replaces the last n bytes by repl (len(repl) <= n + 1 only when
@@ -80,24 +112,32 @@ func (w *stemmer) replace(n int, repl string) {
 	w.b = append(w.b[:len(w.b)-n], repl...)
 }
 
+// isVowelByte reports the letters that are vowels wherever they stand.
+var isVowelByte = [256]bool{'a': true, 'e': true, 'i': true, 'o': true, 'u': true}
+
 func isConsonant(w []byte, i int) bool {
-	switch w[i] {
-	case 'a', 'e', 'i', 'o', 'u':
+	c := w[i]
+	if isVowelByte[c] {
 		return false
-	case 'y':
-		return i == 0 || !isConsonant(w, i-1)
 	}
-	return true
+	if c != 'y' {
+		return true
+	}
+	// y is a consonant at the start and after a vowel.
+	return i == 0 || !isConsonant(w, i-1)
 }
 
 // measure is Porter's m: the number of vowel-consonant sequences in
 // [C](VC){m}[V].
 func measure(w []byte) int {
 	m := 0
-	for i := 1; i < len(w); i++ {
-		if isConsonant(w, i) && !isConsonant(w, i-1) {
+	prevConsonant := true // a virtual consonant before w[0] counts for nothing
+	for i, c := range w {
+		consonant := !isVowelByte[c] && (c != 'y' || i == 0 || !prevConsonant)
+		if consonant && !prevConsonant {
 			m++
 		}
+		prevConsonant = consonant
 	}
 	return m
 }
@@ -136,10 +176,27 @@ type porterRule struct {
 func positiveMeasure(stem []byte) bool { return measure(stem) > 0 }
 func measureAbove1(stem []byte) bool   { return measure(stem) > 1 }
 
+// porterRules are the rules of one step, grouped by the last byte of their
+// suffix (in their order within each group), so that a word is only
+// compared with the suffixes that end as it does.
+type porterRules [256][]porterRule
+
+func groupRules(rules []porterRule) *porterRules {
+	var g porterRules
+	for _, r := range rules {
+		last := r.suffix[len(r.suffix)-1]
+		g[last] = append(g[last], r)
+	}
+	return &g
+}
+
 // applyRules applies the first rule whose suffix matches; a matching rule
 // whose condition fails ends the step with the word unchanged.
-func (w *stemmer) applyRules(rules []porterRule) {
-	for _, r := range rules {
+func (w *stemmer) applyRules(rules *porterRules) {
+	if len(w.b) == 0 {
+		return
+	}
+	for _, r := range rules[w.b[len(w.b)-1]] {
 		if w.hasSuffix(r.suffix) {
 			if r.cond(w.b[:len(w.b)-len(r.suffix)]) {
 				w.replace(len(r.suffix), r.repl)
@@ -204,7 +261,7 @@ func (w *stemmer) step1c() {
 	}
 }
 
-var porterStep2Rules = []porterRule{
+var porterStep2Rules = groupRules([]porterRule{
 	{"ational", "ate", positiveMeasure},
 	{"tional", "tion", positiveMeasure},
 	{"enci", "ence", positiveMeasure},
@@ -228,7 +285,7 @@ var porterStep2Rules = []porterRule{
 	{"fulli", "ful", positiveMeasure},
 	// NLTK keeps the "l" of "logi" with the stem it measures.
 	{"logi", "log", func(stem []byte) bool { return measure(stem[:len(stem)+1]) > 0 }},
-}
+})
 
 func (w *stemmer) step2() {
 	if w.hasSuffix("alli") && positiveMeasure(w.b[:len(w.b)-4]) {
@@ -239,7 +296,7 @@ func (w *stemmer) step2() {
 	w.applyRules(porterStep2Rules)
 }
 
-var porterStep3Rules = []porterRule{
+var porterStep3Rules = groupRules([]porterRule{
 	{"icate", "ic", positiveMeasure},
 	{"ative", "", positiveMeasure},
 	{"alize", "al", positiveMeasure},
@@ -247,11 +304,11 @@ var porterStep3Rules = []porterRule{
 	{"ical", "ic", positiveMeasure},
 	{"ful", "", positiveMeasure},
 	{"ness", "", positiveMeasure},
-}
+})
 
 func (w *stemmer) step3() { w.applyRules(porterStep3Rules) }
 
-var porterStep4Rules = []porterRule{
+var porterStep4Rules = groupRules([]porterRule{
 	{"al", "", measureAbove1},
 	{"ance", "", measureAbove1},
 	{"ence", "", measureAbove1},
@@ -273,7 +330,7 @@ var porterStep4Rules = []porterRule{
 	{"ous", "", measureAbove1},
 	{"ive", "", measureAbove1},
 	{"ize", "", measureAbove1},
-}
+})
 
 func (w *stemmer) step4() { w.applyRules(porterStep4Rules) }
 

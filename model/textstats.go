@@ -4,13 +4,11 @@ import (
 	"strings"
 )
 
-// This file is the slow, allocation-happy path that names the n-grams of a
-// text and counts those outside the vocabulary. It serves explanations
-// (opt-in) and training-time baselines, never the default prediction path.
-// It enumerates n-grams exactly as the vectorizer does (same padding, same
-// hashes) but on its own, so that the vectorizer's hot loop stays free to
-// change; once that loop reports per-text n-gram and known-n-gram counts,
-// TextStats should take them from it.
+// TextStats come from the prediction path, which counts them in the loop
+// that builds the features (see Prediction). The rest of this file is the
+// slow, allocation-happy path that names the n-grams of a text, for
+// explanations (opt-in): it enumerates n-grams exactly as the vectorizer
+// does (same padding, same hashes) but on its own.
 
 // TextStats are the per-text signals monitoring compares with a baseline.
 type TextStats struct {
@@ -35,23 +33,8 @@ func (s TextStats) OOVRate() float64 {
 }
 
 // TextStats cleans text as Predict does and counts its words, n-grams,
-// known n-grams and features.
-func (c *Classifier) TextStats(text string) TextStats {
-	cleaned := AppendClean(nil, text, c.clean)
-	var s TextStats
-	seen := map[int32]struct{}{}
-	words := strings.Fields(string(cleaned))
-	s.Tokens = len(words)
-	c.vec.eachNgram(words, func(g ngram) {
-		s.NGrams++
-		if i, ok := c.vec.index.lookup(g.hash); ok {
-			s.KnownNGrams++
-			seen[i] = struct{}{}
-		}
-	})
-	s.Features = len(seen)
-	return s
-}
+// known n-grams and features: it is Predict(text).TextStats().
+func (c *Classifier) TextStats(text string) TextStats { return c.Predict(text).TextStats() }
 
 // ngram is one n-gram occurrence of a cleaned text split into words.
 type ngram struct {
@@ -81,7 +64,7 @@ func (g ngram) name(words []string) string {
 
 // eachNgram calls fn with every n-gram occurrence of the cleaned text's
 // words, in the vectorizer's order (char n-grams of each word, then word
-// n-grams), with the hashes forEachCharNgram and forEachWordNgram compute.
+// n-grams), with the hashes the vectorizer's extract computes.
 func (v *vectorizer) eachNgram(words []string, fn func(ngram)) {
 	minN, maxN := v.cfg.charMin, v.cfg.charMax
 	if maxN > 0 {

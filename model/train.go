@@ -256,9 +256,9 @@ func Train(ctx context.Context, examples []Example, args Args, seed int64, progr
 
 	// The training matrix in compressed sparse rows.
 	X := csr{indptr: []int{0}}
-	scratch := sparseScratch{dense: make([]float64, vec.numFeatures())}
+	scratch := newVectorScratch()
 	for _, text := range trainTexts {
-		X.indices, X.values = vec.transform(text, &scratch, X.indices, X.values)
+		X.indices, X.values = vec.transform(text, scratch, X.indices, X.values)
 		X.indptr = append(X.indptr, len(X.indices))
 	}
 	trainY := make([]int, len(trainIdx))

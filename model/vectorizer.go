@@ -51,58 +51,156 @@ type featureConfig struct {
 	wordWeight       float64
 }
 
-// forEachCharNgram calls fn with the hash of every char_wb n-gram of the
-// cleaned text, in order, repeated n-grams repeatedly, as scikit-learn's
-// TfidfVectorizer(analyzer="char_wb", ngram_range=(min, max)) with its
-// default lowercase=True yields them (_char_wb_ngrams): every
-// white-space separated word w is padded to " w ", and for each n from min
-// to max every substring of length n of the padded word is an n-gram; a
-// padded word shorter than min is one n-gram as a whole.
+// extraction holds the n-grams of one text; its buffers are reused from
+// text to text.
+type extraction struct {
+	// padded is " " + the lower-cased text + " ": every padded word of
+	// the char_wb analyzer, " w ", is a substring of it.
+	padded []byte
+	// hashes are the feature hashes of the n-grams, char n-grams first,
+	// then word n-grams, each in the order of the text, repeats included.
+	hashes []uint64
+	// numChar is the number of char n-grams, the first of hashes.
+	numChar int
+	// words is the number of words of the text.
+	words int
+}
+
+// extract fills e with the n-grams of the cleaned text, as scikit-learn's
+// TfidfVectorizer with its default lowercase=True yields them:
 //
-// The hash of the n-gram at i of length n is FNV-1a 64 over its bytes,
-// computed incrementally as n grows, so no n-gram is ever built as a
-// string. Clean leaves only ASCII letters, digits and spaces, so bytes are
-// characters.
-func forEachCharNgram(text []byte, minN, maxN int, fn func(h uint64)) {
-	var padded [64]byte
-	for start := 0; start < len(text); {
-		for start < len(text) && text[start] == ' ' {
+//   - analyzer="char_wb", ngram_range=(charMin, charMax) (_char_wb_ngrams):
+//     every white-space separated word w is padded to " w ", and for each
+//     position in it, every substring of length charMin to charMax starting
+//     there is an n-gram; a padded word shorter than charMin is one n-gram
+//     as a whole;
+//   - analyzer="word", ngram_range=(1, wordMax): the tokens are the words
+//     of two or more characters (its token_pattern (?u)\b\w\w+\b), and an
+//     n-gram is n consecutive tokens joined by one space, listed as the
+//     tokens come, for n = 1 up to wordMax at each token.
+//
+// The hash of a char n-gram is FNV-1a 64 of its bytes, computed
+// incrementally as the n-gram grows by one byte, so no n-gram is ever
+// built as a string; a word n-gram's hash starts with wordMarker. Clean
+// leaves only ASCII letters, digits and spaces, so bytes are characters.
+func (cfg *featureConfig) extract(text []byte, e *extraction) {
+	p := append(e.padded[:0], ' ')
+	words := 0
+	prev := byte(' ')
+	for _, c := range text {
+		if c != ' ' && prev == ' ' {
+			words++
+		}
+		prev = c
+		p = append(p, lowerASCII(c))
+	}
+	p = append(p, ' ')
+	e.padded, e.words = p, words
+	e.hashes = e.hashes[:0]
+	if cfg.charMax > 0 && words > 0 {
+		minN := cfg.minChar()
+		e.hashes = slices.Grow(e.hashes, len(p)*max(cfg.charMax-minN+1, 1))
+		e.extractChar(minN, cfg.charMax)
+	}
+	e.numChar = len(e.hashes)
+	if cfg.wordMax > 0 && words > 0 {
+		e.extractWord(cfg.wordMax)
+	}
+}
+
+func (e *extraction) extractChar(minN, maxN int) {
+	p, h := e.padded, e.hashes
+	// p starts and ends with a space, so every word of the text is
+	// p[start:end] with p[start-1] == p[end] == ' '.
+	for start := 1; start < len(p)-1; {
+		if p[start] == ' ' {
 			start++
-		}
-		end := start
-		for end < len(text) && text[end] != ' ' {
-			end++
-		}
-		if end == start {
-			break
-		}
-		word := text[start:end]
-		start = end
-		var w []byte
-		if len(word)+2 <= len(padded) {
-			w = padded[:0]
-		}
-		w = append(w, ' ')
-		for _, c := range word {
-			w = append(w, lowerASCII(c))
-		}
-		w = append(w, ' ')
-		if len(w) < minN {
-			fn(nonZero(fnvBytes(w)))
 			continue
 		}
-		for i := 0; i+minN <= len(w); i++ {
-			h := uint64(fnvOffset64)
-			for n := 1; n <= maxN && i+n <= len(w); n++ {
-				h ^= uint64(w[i+n-1])
-				h *= fnvPrime64
-				if n >= minN {
-					fn(nonZero(h))
+		end := start + 1
+		for p[end] != ' ' {
+			end++
+		}
+		h = appendCharNgrams(h, p[start-1:end+1], minN, maxN) // the padded word
+		start = end
+	}
+	e.hashes = h
+}
+
+// minChar is the shortest char n-gram: charMin, or 1 when charMin is
+// below 1 (n-grams are never empty).
+func (cfg *featureConfig) minChar() int { return max(cfg.charMin, 1) }
+
+// appendCharNgrams appends the hashes of the char n-grams of the padded
+// word w, for 1 <= minN.
+func appendCharNgrams(h []uint64, w []byte, minN, maxN int) []uint64 {
+	if len(w) < minN {
+		return append(h, nonZero(fnvBytes(w)))
+	}
+	if minN > maxN { // an empty range: no other n-gram
+		return h
+	}
+	for i := 0; i+minN <= len(w); i++ {
+		// The n-grams starting at i: hash their common first minN-1 bytes
+		// once, then one more byte per n-gram.
+		x := uint64(fnvOffset64)
+		for _, c := range w[i : i+minN-1] {
+			x ^= uint64(c)
+			x *= fnvPrime64
+		}
+		for _, c := range w[i+minN-1 : min(i+maxN, len(w))] {
+			x ^= uint64(c)
+			x *= fnvPrime64
+			h = append(h, nonZero(x))
+		}
+	}
+	return h
+}
+
+func (e *extraction) extractWord(maxN int) {
+	p := e.padded
+	// starts and ends hold the offsets of the last tokens, ring-buffered.
+	var starts, ends [maxWordNgram]int
+	maxN = min(maxN, len(starts))
+	count := 0
+	for pos := 1; pos < len(p)-1; {
+		if p[pos] == ' ' {
+			pos++
+			continue
+		}
+		end := pos + 1
+		for p[end] != ' ' {
+			end++
+		}
+		if end-pos < 2 {
+			pos = end
+			continue
+		}
+		starts[count%len(starts)], ends[count%len(ends)] = pos, end
+		count++
+		pos = end
+		// The n-grams ending with this token: n = 1 .. min(maxN, count).
+		for n := 1; n <= maxN && n <= count; n++ {
+			x := uint64(fnvOffset64)
+			x ^= wordMarker
+			x *= fnvPrime64
+			for t := count - n; t < count; t++ {
+				if t > count-n {
+					x ^= ' '
+					x *= fnvPrime64
+				}
+				for _, c := range p[starts[t%len(starts)]:ends[t%len(ends)]] {
+					x ^= uint64(c)
+					x *= fnvPrime64
 				}
 			}
+			e.hashes = append(e.hashes, nonZero(x))
 		}
 	}
 }
+
+// maxWordNgram bounds the number of words of a word n-gram.
+const maxWordNgram = 8
 
 func fnvBytes(b []byte) uint64 {
 	h := uint64(fnvOffset64)
@@ -120,57 +218,10 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-// forEachWordNgram calls fn with the hash of every word n-gram of the
-// cleaned text, n from 1 to maxN, as scikit-learn's
-// TfidfVectorizer(analyzer="word", ngram_range=(1, maxN)) yields them: the
-// tokens are the words of two or more characters (its token_pattern
-// (?u)\b\w\w+\b), lower-cased, and an n-gram is n consecutive tokens joined
-// by one space.
-func forEachWordNgram(text []byte, maxN int, fn func(h uint64)) {
-	// starts holds the offsets of the last maxN tokens, ring-buffered.
-	var starts, ends [8]int
-	if maxN > len(starts) {
-		maxN = len(starts)
-	}
-	count := 0
-	for pos := 0; pos < len(text); {
-		for pos < len(text) && text[pos] == ' ' {
-			pos++
-		}
-		end := pos
-		for end < len(text) && text[end] != ' ' {
-			end++
-		}
-		if end-pos < 2 {
-			pos = end
-			continue
-		}
-		starts[count%len(starts)], ends[count%len(ends)] = pos, end
-		count++
-		pos = end
-		// The n-grams ending with this token: n = 1 .. min(maxN, count).
-		for n := 1; n <= maxN && n <= count; n++ {
-			h := uint64(fnvOffset64)
-			h ^= wordMarker
-			h *= fnvPrime64
-			for t := count - n; t < count; t++ {
-				if t > count-n {
-					h ^= ' '
-					h *= fnvPrime64
-				}
-				for _, c := range text[starts[t%len(starts)]:ends[t%len(ends)]] {
-					h ^= uint64(lowerASCII(c))
-					h *= fnvPrime64
-				}
-			}
-			fn(nonZero(h))
-		}
-	}
-}
-
-// hashIndex maps feature hashes to feature indices: an open-addressing
-// hash table with linear probing, at most half full, so that a lookup
-// touches one or two cache lines and allocates nothing.
+// hashIndex maps feature hashes to feature indices and their idf: an
+// open-addressing hash table with linear probing, at most half full, so
+// that a lookup touches one or two cache lines and allocates nothing, and a
+// hit brings the idf with it.
 type hashIndex struct {
 	slots []hashSlot
 	shift uint // 64 - log2(len(slots))
@@ -179,8 +230,10 @@ type hashIndex struct {
 type hashSlot struct {
 	key uint64 // 0: empty
 	idx int32
+	idf float32
 }
 
+// newHashIndex indexes keys; setIDF then stores the idf of each key.
 func newHashIndex(keys []uint64) hashIndex {
 	size := 16
 	for size < 2*len(keys) {
@@ -203,8 +256,23 @@ func newHashIndex(keys []uint64) hashIndex {
 	return x
 }
 
+// setIDF stores in each slot the idf of its feature, idf[idx].
+func (x *hashIndex) setIDF(idf []float32) {
+	for i := range x.slots {
+		if s := &x.slots[i]; s.key != 0 {
+			s.idf = idf[s.idx]
+		}
+	}
+}
+
+// fibonacci64 and fibonacci32 are 2^64/phi and 2^32/phi, rounded to odd.
+const (
+	fibonacci64 = 0x9E3779B97F4A7C15
+	fibonacci32 = 0x9E3779B9
+)
+
 // slot is Fibonacci hashing of k: the top bits of k times 2^64/phi.
-func (x *hashIndex) slot(k uint64) uint64 { return (k * 0x9E3779B97F4A7C15) >> x.shift }
+func (x *hashIndex) slot(k uint64) uint64 { return (k * fibonacci64) >> x.shift }
 
 func (x *hashIndex) lookup(k uint64) (int32, bool) {
 	mask := uint64(len(x.slots) - 1)
@@ -244,23 +312,19 @@ func fitVectorizer(texts [][]byte, cfg featureConfig, minDF int) *vectorizer {
 	charDF := map[uint64]int32{}
 	wordDF := map[uint64]int32{}
 	seen := map[uint64]struct{}{}
+	var e extraction
 	for _, text := range texts {
 		clear(seen)
-		if cfg.charMax > 0 {
-			forEachCharNgram(text, cfg.charMin, cfg.charMax, func(h uint64) {
-				if _, ok := seen[h]; !ok {
-					seen[h] = struct{}{}
+		cfg.extract(text, &e)
+		for n, h := range e.hashes {
+			if _, ok := seen[h]; !ok {
+				seen[h] = struct{}{}
+				if n < e.numChar {
 					charDF[h]++
-				}
-			})
-		}
-		if cfg.wordMax > 0 {
-			forEachWordNgram(text, cfg.wordMax, func(h uint64) {
-				if _, ok := seen[h]; !ok {
-					seen[h] = struct{}{}
+				} else {
 					wordDF[h]++
 				}
-			})
+			}
 		}
 	}
 	sorted := func(df map[uint64]int32) []uint64 {
@@ -286,83 +350,211 @@ func fitVectorizer(texts [][]byte, cfg featureConfig, minDF int) *vectorizer {
 		v.idf[i] = float32(math.Log((1+n)/(1+float64(df))) + 1)
 	}
 	v.index = newHashIndex(v.keys)
+	v.index.setIDF(v.idf)
 	return v
 }
 
 // numFeatures returns the number of features.
 func (v *vectorizer) numFeatures() int { return len(v.keys) }
 
-// sparseScratch accumulates one sparse vector: dense holds the value of
-// every feature touched so far, touched their indices in order of first
-// touch (so that sums run in a deterministic order).
-type sparseScratch struct {
-	dense   []float64
-	touched []int32
+// textCounts are what vectorize counts of a text, for Prediction's
+// statistics.
+type textCounts struct {
+	words, ngrams, known, features int
 }
 
-func (s *sparseScratch) add(i int32) {
-	if s.dense[i] == 0 {
-		s.touched = append(s.touched, i)
+// vectorScratch holds the buffers of one vectorisation; one goroutine uses
+// it at a time.
+type vectorScratch struct {
+	extraction
+	// seen maps the features of the current text to their entry in
+	// touched: an open-addressing table with linear probing, sized to at
+	// least twice the number of n-grams, so that it stays small (in the
+	// first-level cache for a typical text) whatever the vocabulary size.
+	// Its entries are cleared after each text.
+	seen []seenSlot
+	// touched are the features of the text, in order of first occurrence
+	// (so that sums run in a deterministic order), with their idf and
+	// count.
+	touched []touchedFeature
+	// values are the TF-IDF values of touched, aligned with it.
+	values []float64
+}
+
+type touchedFeature struct {
+	idx   int32
+	idf   float32
+	count uint32
+	slot  uint32 // its slot in seen
+}
+
+type seenSlot struct {
+	key      uint32 // 1 + the feature index; 0: empty
+	position uint32 // its entry in touched
+}
+
+func newVectorScratch() *vectorScratch {
+	return &vectorScratch{
+		extraction: extraction{padded: make([]byte, 0, 256), hashes: make([]uint64, 0, 2048)},
+		seen:       make([]seenSlot, 1024),
+		touched:    make([]touchedFeature, 0, 512),
+		values:     make([]float64, 0, 512),
 	}
-	s.dense[i]++
 }
 
-// transform appends the TF-IDF vector of a cleaned text to idx and val and
-// returns them; entries are in order of first occurrence. Each block
-// (char, word) is weighted and L2-normalised on its own, as the rows of
-// scikit-learn's TfidfVectorizer(norm="l2") and then a FeatureUnion of the
-// two would be:
+// maxRetained bounds the buffers a scratch keeps for the next text, so
+// that one huge text does not pin its buffers in a pool for good.
+const maxRetained = 1 << 16
+
+func (s *vectorScratch) shrink() {
+	if cap(s.padded) > maxRetained {
+		s.padded = nil
+	}
+	if cap(s.hashes) > maxRetained {
+		s.hashes = nil
+	}
+	if cap(s.touched) > maxRetained {
+		s.touched, s.values = nil, nil
+	}
+	if len(s.seen) > 2*maxRetained {
+		s.seen = nil
+	}
+}
+
+// vectorize computes the TF-IDF vector of a cleaned text into s.touched and
+// s.values, in order of first occurrence. Each block (char, word) is
+// weighted and L2-normalised on its own, as the rows of scikit-learn's
+// TfidfVectorizer(norm="l2") and then a FeatureUnion of the two would be:
 //
 //	x(t) = tf(t) * idf(t) / sqrt(sum over t' in the block of (tf(t') * idf(t'))^2)
 //
 // with tf(t) the count of t in the text, or 1 + ln(count) with sublinear tf;
 // the word block is then multiplied by cfg.wordWeight. N-grams outside the
-// vocabulary are ignored. scratch.dense must be all zero on entry and is
-// all zero again on return.
-func (v *vectorizer) transform(text []byte, s *sparseScratch, idx []int32, val []float64) ([]int32, []float64) {
-	s.touched = s.touched[:0]
-	count := func(h uint64) {
-		if i, ok := v.index.lookup(h); ok {
-			s.add(i)
+// vocabulary are ignored.
+func (v *vectorizer) vectorize(text []byte, s *vectorScratch) textCounts {
+	n := v.countFeatures(text, s)
+	normChar, normWord := v.weigh(s)
+	for i, t := range s.touched {
+		if t.idx < int32(v.numChar) {
+			s.values[i] *= normChar
+		} else {
+			s.values[i] *= normWord
 		}
 	}
-	if v.cfg.charMax > 0 {
-		forEachCharNgram(text, v.cfg.charMin, v.cfg.charMax, count)
+	return n
+}
+
+// countFeatures extracts the n-grams of text and counts its features in
+// s.touched.
+func (v *vectorizer) countFeatures(text []byte, s *vectorScratch) textCounts {
+	v.cfg.extract(text, &s.extraction)
+	ngrams := len(s.hashes)
+	known := v.count(s) // overwrites s.hashes
+	return textCounts{words: s.words, ngrams: ngrams, known: known, features: len(s.touched)}
+}
+
+// count looks every n-gram of s.hashes up and counts the features found in
+// s.touched; it returns the number of n-grams found. It works in two tight
+// loops (few live variables, no spills): the lookups, which overwrite
+// s.hashes with the features found, then the counting.
+func (v *vectorizer) count(s *vectorScratch) int {
+	found := v.lookupAll(s.hashes)
+	bits := uint(6)
+	for 1<<bits < 2*len(found) {
+		bits++
 	}
-	if v.cfg.wordMax > 0 {
-		forEachWordNgram(text, v.cfg.wordMax, count)
+	if len(s.seen) < 1<<bits {
+		s.seen = make([]seenSlot, 1<<bits)
 	}
+	seen := s.seen[:1<<bits]
+	seenMask, seenShift := uint32(len(seen)-1), (32-bits)&31
+	touched := slices.Grow(s.touched[:0], len(found))[:len(found)]
+	distinct := 0
+	for _, f := range found {
+		key := uint32(f) + 1 // 1 + the feature index
+		j := (key * fibonacci32) >> seenShift
+		for {
+			e := &seen[j&seenMask]
+			if e.key == key {
+				touched[e.position].count++
+				break
+			}
+			if e.key == 0 {
+				*e = seenSlot{key: key, position: uint32(distinct)}
+				touched[distinct] = touchedFeature{idx: int32(uint32(f)), idf: math.Float32frombits(uint32(f >> 32)), count: 1, slot: j & seenMask}
+				distinct++
+				break
+			}
+			j++
+		}
+	}
+	s.touched = touched[:distinct]
+	return len(found)
+}
+
+// lookupAll looks every hash of hashes up and writes, in its place, the
+// feature found (the index in the low 32 bits, the idf's bits in the high
+// ones); it returns the prefix of hashes so overwritten.
+func (v *vectorizer) lookupAll(hashes []uint64) []uint64 {
+	slots, shift := v.index.slots, v.index.shift&63
+	mask := uint64(len(slots) - 1)
+	m := 0
+	for _, k := range hashes {
+		for i := (k * fibonacci64) >> shift; ; i++ {
+			slot := &slots[i&mask]
+			if slot.key == k {
+				hashes[m] = uint64(uint32(slot.idx)) | uint64(math.Float32bits(slot.idf))<<32
+				m++
+				break
+			}
+			if slot.key == 0 {
+				break
+			}
+		}
+	}
+	return hashes[:m]
+}
+
+// weigh writes the TF-IDF values of s.touched, before normalisation, to
+// s.values, clears s.seen, and returns the factors that normalise the char
+// block and the word block.
+func (v *vectorizer) weigh(s *vectorScratch) (normChar, normWord float64) {
+	seen, touched := s.seen, s.touched
+	values := slices.Grow(s.values[:0], len(touched))[:len(touched)]
+	numChar, sublinearTF := int32(v.numChar), v.cfg.sublinearTF
 	var sumChar, sumWord float64
-	for _, i := range s.touched {
-		tf := s.dense[i]
-		if v.cfg.sublinearTF {
-			tf = sublinear(tf)
+	for n := range touched {
+		t := &touched[n]
+		seen[t.slot] = seenSlot{}
+		tf := float64(t.count)
+		if sublinearTF {
+			tf = sublinear(int(t.count))
 		}
-		x := tf * float64(v.idf[i])
-		s.dense[i] = x
-		if int(i) < v.numChar {
+		x := tf * float64(t.idf)
+		values[n] = x
+		if t.idx < numChar {
 			sumChar += x * x
 		} else {
 			sumWord += x * x
 		}
 	}
-	normChar, normWord := 0.0, 0.0
+	s.values = values
 	if sumChar > 0 {
 		normChar = 1 / math.Sqrt(sumChar)
 	}
 	if sumWord > 0 {
 		normWord = v.cfg.wordWeight / math.Sqrt(sumWord)
 	}
-	for _, i := range s.touched {
-		x := s.dense[i]
-		s.dense[i] = 0
-		if int(i) < v.numChar {
-			x *= normChar
-		} else {
-			x *= normWord
-		}
-		idx = append(idx, i)
-		val = append(val, x)
+	return normChar, normWord
+}
+
+// transform appends the TF-IDF vector of a cleaned text (see vectorize) to
+// idx and val and returns them.
+func (v *vectorizer) transform(text []byte, s *vectorScratch, idx []int32, val []float64) ([]int32, []float64) {
+	v.vectorize(text, s)
+	for n, t := range s.touched {
+		idx = append(idx, t.idx)
+		val = append(val, s.values[n])
 	}
 	return idx, val
 }
@@ -376,9 +568,9 @@ var logTable = func() (t [64]float64) {
 }()
 
 // sublinear returns 1 + ln(count).
-func sublinear(count float64) float64 {
-	if n := int(count); n < len(logTable) && float64(n) == count {
-		return logTable[n]
+func sublinear(count int) float64 {
+	if count < len(logTable) {
+		return logTable[count]
 	}
-	return 1 + math.Log(count)
+	return 1 + math.Log(float64(count))
 }

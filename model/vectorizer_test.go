@@ -65,8 +65,7 @@ func toBytes(texts []string) [][]byte {
 
 // vector returns the transform of text as a map from feature index.
 func vector(v *vectorizer, text string) map[int32]float64 {
-	s := sparseScratch{dense: make([]float64, v.numFeatures())}
-	idx, val := v.transform([]byte(text), &s, nil, nil)
+	idx, val := v.transform([]byte(text), newVectorScratch(), nil, nil)
 	out := map[int32]float64{}
 	for n, i := range idx {
 		out[i] = val[n]
@@ -108,9 +107,10 @@ func TestVectorizerCharWBMatchesScikitLearn(t *testing.T) {
 
 func TestCharNgrams(t *testing.T) {
 	collect := func(text string, minN, maxN int) []uint64 {
-		var got []uint64
-		forEachCharNgram([]byte(text), minN, maxN, func(h uint64) { got = append(got, h) })
-		return got
+		var e extraction
+		cfg := featureConfig{charMin: minN, charMax: maxN}
+		cfg.extract([]byte(text), &e)
+		return e.hashes
 	}
 	hashes := func(ngrams ...string) []uint64 {
 		out := make([]uint64, len(ngrams))
@@ -168,9 +168,10 @@ func TestVectorizerWordSublinearMatchesScikitLearn(t *testing.T) {
 		})
 	}
 	t.Run("one-letter words are not tokens", func(t *testing.T) {
-		var n int
-		forEachWordNgram([]byte("a b cnn"), 2, func(uint64) { n++ })
-		assert.Equal(t, 1, n)
+		var e extraction
+		cfg := featureConfig{wordMax: 2}
+		cfg.extract([]byte("a b cnn"), &e)
+		assert.Equal(t, []uint64{wordNgramHash("cnn")}, e.hashes)
 	})
 }
 
@@ -191,10 +192,12 @@ func TestVectorizerBlocksNormalisedSeparately(t *testing.T) {
 func TestHashIndex(t *testing.T) {
 	keys := []uint64{5, 1 << 63, 42, 7}
 	x := newHashIndex(keys)
+	x.setIDF([]float32{1, 2, 3, 4})
 	for i, k := range keys {
 		got, ok := x.lookup(k)
 		require.True(t, ok)
 		assert.Equal(t, int32(i), got)
+		assert.Equal(t, float32(i+1), x.slots[x.slot(k)].idf, "the idf of a key without collision is in its home slot")
 	}
 	_, ok := x.lookup(6)
 	assert.False(t, ok)

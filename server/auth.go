@@ -14,6 +14,7 @@ import (
 	oapimiddleware "github.com/oapi-codegen/echo-middleware"
 
 	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // requiredRoleExtension names, in openapi.yaml, the least role an operation
@@ -94,6 +95,10 @@ func authenticate(auth Authenticator, requireAuth bool) openapi3filter.Authentic
 	}
 }
 
+// maxRoutingKey bounds the X-Routing-Key header that names an anonymous
+// caller; a longer one is ignored.
+const maxRoutingKey = 128
+
 // echoUserKey is where authenticate leaves the user in Echo's context.
 const echoUserKey = "tagifai.user"
 
@@ -118,7 +123,7 @@ func withUser(next echo.HandlerFunc) echo.HandlerFunc {
 			caller = "addr:" + c.RealIP()
 		}
 		ctx = registry.WithActor(ctx, actor)
-		ctx = context.WithValue(ctx, callerKey{}, caller)
+		ctx = serving.WithCaller(ctx, caller)
 		c.SetRequest(r.WithContext(ctx))
 		return next(c)
 	}

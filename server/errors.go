@@ -14,6 +14,7 @@ import (
 
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // Problem types: the machine-readable `type` of a gen.Problem. openapi.yaml
@@ -42,6 +43,11 @@ const (
 	typeInternal             = "internal"
 	typeNotReady             = "not_ready"
 	typePreconditionFailed   = "precondition_failed"
+	// Refused by the HTTP layer before routing (see transport.go).
+	typeMalformedRequest            = "malformed_request"
+	typeHeadersTooLarge             = "headers_too_large"
+	typeUnsupportedTransferEncoding = "unsupported_transfer_encoding"
+	typeUnsupportedHTTPVersion      = "unsupported_http_version"
 )
 
 // Error is an error a client can act on: an HTTP status and the problems that
@@ -89,6 +95,9 @@ func toError(c echo.Context, err error) (apiErr *Error, internal bool) {
 	var regErr *registry.Error
 	if errors.As(err, &regErr) {
 		return fromRegistry(regErr), false
+	}
+	if errors.Is(err, serving.ErrNotReady) {
+		return errNotReady, false
 	}
 	var httpErr *echo.HTTPError
 	if errors.As(err, &httpErr) {
@@ -331,11 +340,18 @@ func schemaProblem(root []string, se *openapi3.SchemaError) gen.Problem {
 
 // patternMessage says in words what the schema's pattern demands.
 func patternMessage(s *openapi3.Schema) string {
-	if s.Pattern == `\S` {
+	switch s.Pattern {
+	case `\S`:
 		return "must contain a character that is not white space"
+	case itemIDPattern:
+		return `must not contain control characters, nor be "." or ".."`
 	}
 	return "must match the pattern " + strconv.Quote(s.Pattern)
 }
+
+// itemIDPattern is the pattern of the spec's ItemId: no control
+// characters, and not a dot segment ("." or "..").
+const itemIDPattern = `^(?:[^\u0000-\u001F\u007F-\u009F]*[^.\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*|\.{3,})$`
 
 // quotedName returns the first double-quoted name in a validator reason such
 // as `property "text" is missing`.

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -14,11 +16,14 @@ import (
 
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // metrics are the server's Prometheus metrics. Every label has a bounded
-// set of values: route templates, not raw paths; model versions that were
-// loaded; the model's classes.
+// set of values, none taken as it is from a request: route templates, not
+// raw paths; the methods the router serves, any other being unservedMethod;
+// the status codes the server writes; model versions that were loaded; the
+// model's classes; fixed job and cache outcomes.
 type metrics struct {
 	registry         *prometheus.Registry
 	requestDuration  *prometheus.HistogramVec
@@ -40,7 +45,15 @@ type metrics struct {
 	rolloutShadowAgreed    *prometheus.CounterVec
 	rolloutShadowAgreement *prometheus.GaugeVec
 	rolloutShadowDropped   *prometheus.CounterVec
+	// methods are the methods some route serves, read from the router on
+	// the first request, when every route is registered.
+	methodsOnce sync.Once
+	methods     map[string]bool
 }
+
+// unservedMethod is the method label of requests whose method no route
+// serves: a client sending made-up methods adds no label values.
+const unservedMethod = "OTHER"
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -133,14 +146,36 @@ func (m *metrics) instrument(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" || route == "/*" {
 			route = "unmatched"
 		}
-		m.requestDuration.WithLabelValues(route, c.Request().Method, strconv.Itoa(c.Response().Status)).
+		m.requestDuration.WithLabelValues(route, m.methodLabel(c), strconv.Itoa(c.Response().Status)).
 			Observe(time.Since(start).Seconds())
 		return nil
 	}
 }
 
+// methodLabel is the method label of c's request: its method when a route
+// serves that method, unservedMethod otherwise.
+func (m *metrics) methodLabel(c echo.Context) string {
+	m.methodsOnce.Do(func() { m.methods = routeMethods(c.Echo()) })
+	if method := requestMethod(c); m.methods[method] {
+		return method
+	}
+	return unservedMethod
+}
+
+// routeMethods returns the methods that e's routes serve, HEAD included
+// (served on every GET route).
+func routeMethods(e *echo.Echo) map[string]bool {
+	out := map[string]bool{http.MethodHead: true}
+	for _, r := range e.Routes() {
+		if r.Method != echo.RouteNotFound {
+			out[r.Method] = true
+		}
+	}
+	return out
+}
+
 // observePredictions counts predictions by tag and records their confidence.
-func (m *metrics) observePredictions(s *Serving, preds []model.Prediction) {
+func (m *metrics) observePredictions(s *serving.Version, preds []model.Prediction) {
 	m.textsPerRequest.Observe(float64(len(preds)))
 	version := strconv.Itoa(s.Version)
 	conf := m.confidence.WithLabelValues(s.Name, version)

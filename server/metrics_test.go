@@ -1,6 +1,8 @@
 package server
 
 import (
+	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 )
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t, true)
 	rec := do(s, request{method: "POST", path: "/predict", contentType: jsonCT,
 		body: `{"texts":[{"text":"a CNN"},{"text":"another CNN"},{"text":"deploy it"}]}`})
@@ -37,4 +40,84 @@ func TestMetrics(t *testing.T) {
 	}
 	assert.NotContains(t, body, "12345", "raw paths must not become label values")
 	assert.True(t, strings.Contains(body, `route="unmatched"`), "unknown routes share one label value")
+}
+
+// TestMetricsStayBounded: no request can add label values. After a first
+// round of random requests has met each route, method class and status
+// once, 10,000 more requests (same seed, so the test is deterministic) with random methods, paths, headers and query
+// strings leave /metrics the same size, within a few lines.
+func TestMetricsStayBounded(t *testing.T) {
+	t.Parallel()
+	// A server that logs nothing: 15,000 access-log lines would only fill
+	// the test's output.
+	s := newTestServer(t, true, func(c *testConfig) { c.Logger = slog.New(slog.DiscardHandler) })
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!$&'*+"
+	word := func(n int) string {
+		b := make([]byte, 1+rng.IntN(n))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	methods := []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "MADE-UP"}
+	bodies := []string{"", "{}", "x", `{"texts":[]}`, `{"texts":[{"text":"a CNN"}]}`}
+	paths := []string{"/", "/predict", "/args", "/args/", "/metrics", "/performance", "/health/ready",
+		"/models", "/models/", "/batch-jobs", "/predictions/", "/users/", "/docs", "/docs/"}
+	random := func() request {
+		method := methods[rng.IntN(len(methods))]
+		if rng.IntN(2) == 0 {
+			method = strings.ToUpper(word(40)) // a made-up method
+		}
+		path := paths[rng.IntN(len(paths))]
+		if rng.IntN(2) == 0 {
+			path += word(30)
+		}
+		if rng.IntN(2) == 0 {
+			path += "?" + word(10) + "=" + word(20)
+		}
+		h := http.Header{}
+		for range rng.IntN(4) {
+			h.Set("X-"+word(10), word(30))
+		}
+		return request{method: method, path: path, header: h, body: bodies[rng.IntN(len(bodies))], contentType: jsonCT}
+	}
+	series := func() map[string]bool {
+		rec := do(s, request{method: "GET", path: "/metrics"})
+		require.Equal(t, http.StatusOK, rec.Code)
+		out := map[string]bool{}
+		for _, l := range strings.Split(rec.Body.String(), "\n") {
+			if strings.HasPrefix(l, "tagifai_http_request_duration_seconds_count") {
+				out[l[:strings.LastIndexByte(l, ' ')]] = true
+			}
+		}
+		return out
+	}
+	lines := func() int {
+		rec := do(s, request{method: "GET", path: "/metrics"})
+		require.Equal(t, http.StatusOK, rec.Code)
+		return strings.Count(rec.Body.String(), "\n")
+	}
+	// Meet every route, method and status once.
+	for _, method := range methods {
+		for _, path := range paths {
+			for _, suffix := range []string{"", "x"} {
+				for _, body := range bodies {
+					do(s, request{method: method, path: path + suffix, body: body, contentType: jsonCT})
+				}
+			}
+		}
+	}
+	before, beforeSeries := lines(), series()
+	for range 10000 {
+		do(s, random())
+	}
+	after := lines()
+	for k := range series() {
+		assert.True(t, beforeSeries[k], "new series %s", k)
+	}
+	t.Logf("/metrics: %d lines after the first round, %d after 10,000 more requests", before, after)
+	assert.InDelta(t, before, after, 5, "/metrics grew from %d to %d lines", before, after)
+	rec := do(s, request{method: "GET", path: "/metrics"})
+	assert.Contains(t, rec.Body.String(), `method="OTHER"`, "made-up methods share one label value")
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -69,6 +70,9 @@ func (s *Server) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
 		c.SetRequest(r.WithContext(context.WithValue(r.Context(), requestKey{}, r)))
+		if err := rejectAmbiguous(c); err != nil {
+			return err
+		}
 		return next(c)
 	}
 }
@@ -108,8 +112,8 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		s.log.LogAttrs(req.Context(), level, "request",
 			slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
-			slog.String("method", req.Method),
-			slog.String("path", req.URL.Path),
+			slog.String("method", truncate(requestMethod(c), maxLoggedMethod)),
+			slog.String("path", truncate(req.URL.Path, maxLoggedPath)),
 			slog.String("route", c.Path()),
 			slog.Int("status", res.Status),
 			slog.Int64("bytes", res.Size),
@@ -118,6 +122,56 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		)
 		return nil
 	}
+}
+
+// Bounds on what a log line quotes of a request: a client must not be able
+// to make every line of the log as large as its headers.
+const (
+	maxLoggedMethod = 32
+	maxLoggedPath   = 1024
+)
+
+// truncate returns s cut to at most n bytes, marked with "..." when cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "..."
+}
+
+// headKey marks, in a request's context, a HEAD request being answered as
+// a GET.
+type headKey struct{}
+
+// serveHEADAsGET answers a HEAD request on every route that serves GET as
+// a GET without its body (RFC 9110, section 9.3.2): h sees a GET, so the
+// request is routed, authenticated and validated as a GET would be, and
+// the body it writes is dropped. Other requests go to h as they are.
+func serveHEADAsGET(h http.Handler, w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodHead {
+		h.ServeHTTP(w, r)
+		return
+	}
+	get := r.WithContext(context.WithValue(r.Context(), headKey{}, true))
+	get.Method = http.MethodGet
+	h.ServeHTTP(headWriter{w}, get)
+}
+
+// headWriter drops the body of a response to a HEAD request.
+type headWriter struct{ http.ResponseWriter }
+
+func (w headWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w headWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// requestMethod is the method c's request arrived with: HEAD for a HEAD
+// request answered as a GET.
+func requestMethod(c echo.Context) string {
+	if head, _ := c.Request().Context().Value(headKey{}).(bool); head {
+		return http.MethodHead
+	}
+	return c.Request().Method
 }
 
 // recoverPanic turns a panic in a handler into an internal error, logged
@@ -214,29 +268,80 @@ func (s *Server) handleError(err error, c echo.Context) {
 			slog.String("error", err.Error()))
 		return
 	}
+	if loc, ok := trailingSlashRedirect(c, err); ok {
+		if err := c.Redirect(http.StatusMovedPermanently, loc); err != nil {
+			s.log.LogAttrs(c.Request().Context(), slog.LevelWarn, "write redirect",
+				slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+				slog.String("error", err.Error()))
+		}
+		return
+	}
 	if isOIPPath(c.Request().URL.Path) {
 		s.handleOIPError(err, c)
 		return
 	}
 	env, internal := errorEnvelope(c, err)
-	if env.StatusCode == http.StatusUnauthorized {
+	switch env.StatusCode {
+	case http.StatusUnauthorized:
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, "Bearer")
+	case http.StatusMethodNotAllowed:
+		allowHEAD(c.Response().Header())
 	}
 	if internal {
 		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "internal error",
 			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
-			slog.String("method", c.Request().Method),
-			slog.String("path", c.Request().URL.Path),
+			slog.String("method", truncate(requestMethod(c), maxLoggedMethod)),
+			slog.String("path", truncate(c.Request().URL.Path, maxLoggedPath)),
 			slog.String("error", err.Error()))
 	}
-	if c.Request().Method == http.MethodHead {
-		err = c.NoContent(env.StatusCode)
-	} else {
-		err = c.JSON(env.StatusCode, env)
-	}
-	if err != nil {
+	if err := c.JSON(env.StatusCode, env); err != nil {
 		s.log.LogAttrs(c.Request().Context(), slog.LevelWarn, "write error response",
 			slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			slog.String("error", err.Error()))
+	}
+}
+
+// trailingSlashRedirect returns where to send a GET (or HEAD) that found no
+// route only because its path ends in '/' (/docs/ for /docs): the same
+// path without the trailing slashes, when a route serves that.
+func trailingSlashRedirect(c echo.Context, err error) (string, bool) {
+	var he *echo.HTTPError
+	r := c.Request()
+	if !errors.As(err, &he) || he.Code != http.StatusNotFound || r.Method != http.MethodGet {
+		return "", false
+	}
+	p := r.URL.EscapedPath()
+	trimmed := strings.TrimRight(p, "/")
+	// "//host" (or "/\host", to some browsers) would send the client to
+	// another host.
+	if trimmed == p || trimmed == "" || strings.HasPrefix(trimmed, "//") || strings.HasPrefix(trimmed, "/\\") {
+		return "", false
+	}
+	probe := c.Echo().NewContext(r, nil)
+	c.Echo().Router().Find(http.MethodGet, trimmed, probe)
+	if route := probe.Path(); route == "" || route == "/*" {
+		return "", false
+	}
+	if r.URL.RawQuery != "" {
+		trimmed += "?" + r.URL.RawQuery
+	}
+	return trimmed, true
+}
+
+// allowHEAD adds HEAD to the Allow header of a 405 when it lists GET:
+// every GET route answers HEAD too.
+func allowHEAD(h http.Header) {
+	allow := h.Get(echo.HeaderAllow)
+	methods := strings.Split(allow, ", ")
+	for _, m := range methods {
+		if m == http.MethodHead {
+			return
+		}
+	}
+	for _, m := range methods {
+		if m == http.MethodGet {
+			h.Set(echo.HeaderAllow, allow+", "+http.MethodHead)
+			return
+		}
 	}
 }

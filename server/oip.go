@@ -179,9 +179,10 @@ func (s *Server) oipInfer(ctx context.Context, name, version string, jsonBody *g
 	if err != nil {
 		return nil, err
 	}
-	var lr *liveRollout
-	if version == "" {
-		m, lr = s.route(ctx, m)
+	if version == "" { // the serving version's traffic: a canary may answer
+		if routed, err := s.serving.Route(ctx); err == nil && routed.Name == m.Name {
+			m = routed
+		}
 	}
 	start := time.Now()
 	if call.timeout > 0 {
@@ -196,13 +197,13 @@ func (s *Server) oipInfer(ctx context.Context, name, version string, jsonBody *g
 	if err != nil {
 		return nil, err
 	}
-	if lr != nil {
+	if version == "" {
 		took := time.Since(start)
 		tags := make([]string, len(preds))
 		for i, p := range preds {
 			tags[i] = p.Tag
 		}
-		s.observeRollout(lr, m, call.texts, tags, took)
+		s.serving.ReportRouted(m, call.texts, tags, took)
 	}
 	return call.respond(m, preds)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // etag is the ETag of a model at revision: the same on every replica.
@@ -38,11 +39,7 @@ func withIfMatch(ctx context.Context, header *string) context.Context {
 
 // GetRollout implements GET /models/{model-name}/rollout.
 func (s *Server) GetRollout(ctx context.Context, req gen.GetRolloutRequestObject) (gen.GetRolloutResponseObject, error) {
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
-	ro, err := r.Store().Rollout(ctx, req.ModelName)
+	ro, err := s.store.Rollout(ctx, req.ModelName)
 	if err != nil {
 		return nil, err
 	}
@@ -57,10 +54,6 @@ func (s *Server) GetRollout(ctx context.Context, req gen.GetRolloutRequestObject
 
 // StartRollout implements PUT /models/{model-name}/rollout.
 func (s *Server) StartRollout(ctx context.Context, req gen.StartRolloutRequestObject) (gen.StartRolloutResponseObject, error) {
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
 	b := req.Body
 	ro := registry.Rollout{Model: req.ModelName, Candidate: b.Candidate, Mode: string(b.Mode), Percent: 100}
 	if b.Percent != nil {
@@ -78,10 +71,10 @@ func (s *Server) StartRollout(ctx context.Context, req gen.StartRolloutRequestOb
 		}
 	}
 	// The candidate must load before any replica is told to run it.
-	if _, err := r.Store().Model(ctx, req.ModelName); err != nil {
+	if _, err := s.store.Model(ctx, req.ModelName); err != nil {
 		return nil, err
 	}
-	if _, err := s.versionFor(ctx, req.ModelName, b.Candidate); err != nil {
+	if _, err := s.serving.Named(ctx, req.ModelName, b.Candidate); err != nil {
 		if code := registry.ErrorCode(err); code == registry.ENOTFOUND {
 			return nil, problemError(http.StatusNotFound, typeNotFound, fmt.Sprintf("model %s has no version %d to roll out", req.ModelName, b.Candidate), "body", "candidate")
 		}
@@ -89,12 +82,12 @@ func (s *Server) StartRollout(ctx context.Context, req gen.StartRolloutRequestOb
 		return nil, problemError(http.StatusUnprocessableEntity, typeInvalid,
 			fmt.Sprintf("version %d of %s cannot be loaded; the server log says why", b.Candidate, req.ModelName), "body", "candidate")
 	}
-	out, changed, err := r.Store().StartRollout(withIfMatch(ctx, req.Params.IfMatch), ro)
+	out, changed, err := s.store.StartRollout(withIfMatch(ctx, req.Params.IfMatch), ro)
 	if err != nil {
 		return nil, err
 	}
 	s.log.Info("rollout set", slog.String("model", out.Model), slog.String("rollout", out.String()), slog.Bool("changed", changed), slog.String("by", userFrom(ctx)))
-	if err := s.syncRollout(ctx); err != nil {
+	if err := s.serving.SyncRollout(ctx); err != nil {
 		s.log.Error("apply the rollout on this replica", slog.String("error", err.Error()))
 	}
 	view, err := s.rolloutView(ctx, out)
@@ -108,17 +101,13 @@ func (s *Server) StartRollout(ctx context.Context, req gen.StartRolloutRequestOb
 
 // AbortRollout implements DELETE /models/{model-name}/rollout.
 func (s *Server) AbortRollout(ctx context.Context, req gen.AbortRolloutRequestObject) (gen.AbortRolloutResponseObject, error) {
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
 	reason := "aborted by " + registry.ActorFrom(ctx).User
-	out, err := r.Store().EndRollout(withIfMatch(ctx, req.Params.IfMatch), req.ModelName, reason, false)
+	out, err := s.store.EndRollout(withIfMatch(ctx, req.Params.IfMatch), req.ModelName, reason, false)
 	if err != nil {
 		return nil, err
 	}
 	s.log.Info("rollout aborted", slog.String("model", out.Model), slog.String("rollout", out.String()), slog.String("by", userFrom(ctx)))
-	if err := s.syncRollout(ctx); err != nil {
+	if err := s.serving.SyncRollout(ctx); err != nil {
 		s.log.Error("apply the end of the rollout on this replica", slog.String("error", err.Error()))
 	}
 	view, err := s.rolloutView(ctx, out)
@@ -132,7 +121,7 @@ func (s *Server) AbortRollout(ctx context.Context, req gen.AbortRolloutRequestOb
 
 // rolloutView describes r with the figures this replica has of it.
 func (s *Server) rolloutView(ctx context.Context, r registry.Rollout) (gen.Rollout, error) {
-	m, err := s.registry.Store().Model(ctx, r.Model)
+	m, err := s.store.Model(ctx, r.Model)
 	if err != nil {
 		return gen.Rollout{}, err
 	}
@@ -148,61 +137,50 @@ func (s *Server) rolloutView(ctx context.Context, r registry.Rollout) (gen.Rollo
 		n := r.MinSamples
 		out.Guard = &gen.RolloutGuard{MinAgreement: *r.MinAgreement, MinSamples: &n}
 	}
-	if run := s.lastRun.Load(); run != nil && run.model == r.Model && run.started.Equal(r.StartedAt) && run.candidate.Version == r.Candidate {
-		out.Stats = s.rolloutStats(run, r.Mode)
+	if st := s.serving.RolloutStats(r); st != nil {
+		out.Stats = s.rolloutStats(r.Model, st)
 	}
 	return out, nil
 }
 
-func (s *Server) rolloutStats(run *rolloutRun, mode string) *gen.RolloutStats {
-	st := &gen.RolloutStats{
-		Scope: gen.Replica, Replica: s.replicaID, Since: run.since,
-		Serving: sideView(run.serving), Candidate: sideView(run.cand),
+func (s *Server) rolloutStats(model string, st *serving.RolloutStats) *gen.RolloutStats {
+	out := &gen.RolloutStats{
+		Scope: gen.Replica, Replica: s.replicaID, Since: st.Since,
+		Serving: sideView(st.Serving), Candidate: sideView(st.Candidate),
 	}
 	if s.liveF1 != nil {
-		if f1, ok := s.liveF1(run.model, run.serving.version, run.since); ok {
-			st.Serving.LiveF1 = &f1
+		if f1, ok := s.liveF1(model, st.Serving.Version, st.Since); ok {
+			out.Serving.LiveF1 = &f1
 		}
-		if f1, ok := s.liveF1(run.model, run.cand.version, run.since); ok {
-			st.Candidate.LiveF1 = &f1
+		if f1, ok := s.liveF1(model, st.Candidate.Version, st.Since); ok {
+			out.Candidate.LiveF1 = &f1
 		}
 	}
-	sh := &run.shadow
-	if mode == registry.ModeShadow || sh.sampled.Load() > 0 {
-		n := len(sh.labels)
-		matrix := make([][]int, n)
-		for i := range matrix {
-			matrix[i] = make([]int, n)
-			for j := range matrix[i] {
-				matrix[i][j] = int(sh.confusion[i*n+j].Load())
+	if sh := st.Shadow; sh != nil {
+		matrix := make([][]int, len(sh.Matrix))
+		for i, row := range sh.Matrix {
+			matrix[i] = make([]int, len(row))
+			for j, n := range row {
+				matrix[i][j] = int(n)
 			}
 		}
-		view := &gen.ShadowStats{
-			Sampled: int(sh.sampled.Load()), Dropped: int(sh.dropped.Load()), QueueCapacity: cap(run.queue),
-			Compared: int(sh.compared.Load()), Agreed: int(sh.agreed.Load()),
-			Confusion: gen.ShadowConfusion{Labels: sh.labels, Matrix: matrix},
+		out.Shadow = &gen.ShadowStats{
+			Sampled: int(sh.Sampled), Dropped: int(sh.Dropped), QueueCapacity: sh.QueueCapacity,
+			Compared: int(sh.Compared), Agreed: int(sh.Agreed), AgreementRate: sh.AgreementRate,
+			Confusion: gen.ShadowConfusion{Labels: sh.Labels, Matrix: matrix},
 		}
-		if rate, _, ok := sh.agreement(); ok {
-			view.AgreementRate = &rate
-		}
-		st.Shadow = view
 	}
-	return st
+	return out
 }
 
-func sideView(s *sideStats) gen.RolloutSide {
-	tags := make(map[string]int, len(s.classes))
-	for i, c := range s.classes {
-		if n := s.tags[i].Load(); n > 0 {
-			tags[c] = int(n)
-		}
-	}
-	if n := s.tags[len(s.classes)].Load(); n > 0 {
-		tags["(unknown)"] = int(n)
+func sideView(s serving.SideStats) gen.RolloutSide {
+	tags := make(map[string]int, len(s.Tags))
+	for k, n := range s.Tags {
+		tags[k] = int(n)
 	}
 	return gen.RolloutSide{
-		Version: s.version, Requests: int(s.requests.Load()), Predictions: int(s.predictions.Load()), Tags: tags,
-		Latency: gen.LatencySummary{MeanMs: s.latency.meanMS(), P50Ms: s.latency.quantileMS(0.5), P95Ms: s.latency.quantileMS(0.95), P99Ms: s.latency.quantileMS(0.99)},
+		Version: s.Version, Requests: int(s.Requests), Predictions: int(s.Predictions), Tags: tags,
+		Latency: gen.LatencySummary{MeanMs: s.MeanMS, P50Ms: s.P50MS, P95Ms: s.P95MS, P99Ms: s.P99MS},
 	}
 }
 
@@ -214,10 +192,6 @@ type LiveF1Func func(model string, version int, since time.Time) (f1 float64, ok
 
 // ListAuditEvents implements GET /audit-events.
 func (s *Server) ListAuditEvents(ctx context.Context, req gen.ListAuditEventsRequestObject) (gen.ListAuditEventsResponseObject, error) {
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
 	f := registry.AuditFilter{Limit: 100}
 	p := req.Params
 	if p.Resource != nil {
@@ -236,7 +210,7 @@ func (s *Server) ListAuditEvents(ctx context.Context, req gen.ListAuditEventsReq
 		}
 		f.Before = n
 	}
-	events, err := r.Store().AuditEvents(ctx, f)
+	events, err := s.store.AuditEvents(ctx, f)
 	if err != nil {
 		return nil, err
 	}

@@ -364,7 +364,7 @@ func TestRolloutGuard(t *testing.T) {
 	events := r.data()["events"].([]any)
 	require.Len(t, events, 1)
 	assert.Equal(t, "rollout.guard_abort", events[0].(map[string]any)["action"])
-	assert.Nil(t, s.rollout.Load(), "the replica stopped applying it")
+	assert.False(t, s.serving.RolloutRunning(), "the replica stopped applying it")
 }
 
 // TestConditionalChanges: the ETag of a model moves with each change and
@@ -420,7 +420,7 @@ func TestConditionalChanges(t *testing.T) {
 // fakeOrCommittedRun is the run id of the committed model.
 func fakeOrCommittedRun(t *testing.T, s *Server) string {
 	t.Helper()
-	return s.serving.Load().RunID
+	return s.serving.Current().RunID
 }
 
 // TestRolloutFaults: the bad inputs and faults of a rollout each get a
@@ -431,14 +431,14 @@ func TestRolloutFaults(t *testing.T) {
 	s, reg, k := newRegistryServer(t, false)
 	ctx := context.Background()
 	// Version 3 is recorded, but its bytes do not match its checksum.
-	require.NoError(t, reg.Store().CreateVersion(ctx, registry.Version{Model: DefaultModelName, Version: 3, Checksum: strings.Repeat("0", 64),
+	require.NoError(t, reg.SQLStore.CreateVersion(ctx, registry.Version{Model: DefaultModelName, Version: 3, Checksum: strings.Repeat("0", 64),
 		Size: 7, RunID: "broken", Classes: []string{"a"}, Args: json.RawMessage(`{}`), Performance: json.RawMessage(`{}`), CreatedAt: time.Now(), UploadedBy: "test"},
 		[]byte("garbage")))
 
 	r := doResult(s, request{method: "PUT", path: "/models/tagifai/rollout", body: `{"candidate":3,"mode":"shadow"}`, contentType: jsonCT, header: k.as("admin")})
 	assert.Equal(t, http.StatusUnprocessableEntity, r.status, r.body)
 	assert.Contains(t, r.body, "version 3 of tagifai cannot be loaded")
-	_, err := reg.Store().Rollout(ctx, DefaultModelName)
+	_, err := reg.SQLStore.Rollout(ctx, DefaultModelName)
 	assert.Equal(t, registry.ENOTFOUND, registry.ErrorCode(err), "nothing was started")
 	assert.True(t, strings.HasPrefix(servedRun(t, s), "1/"))
 }
@@ -477,14 +477,19 @@ func TestReplicasFollowRollout(t *testing.T) {
 
 				set("PUT", `{"candidate":2,"mode":"shadow","percent":100}`)
 				require.Eventually(t, func() bool { return answers(b) == 1 }, 10*time.Second, 10*time.Millisecond, "b follows the change")
+				shadow := func(s http.Handler) map[string]any {
+					r := doResult(s, request{method: "GET", path: "/models/tagifai/rollout", header: admin})
+					require.Equal(t, http.StatusOK, r.status, r.body)
+					return r.data()["stats"].(map[string]any)["shadow"].(map[string]any)
+				}
 				require.Eventually(t, func() bool {
-					lr := b.rollout.Load()
-					return lr != nil && lr.run.shadow.compared.Load() > 0
+					answers(b)
+					return shadow(b)["compared"].(float64) > 0
 				}, 10*time.Second, 10*time.Millisecond, "b shadows its own traffic")
-				assert.Zero(t, a.rollout.Load().run.shadow.sampled.Load(), "a counts only what a saw")
+				assert.Zero(t, shadow(a)["sampled"], "a counts only what a saw")
 
 				set("DELETE", "")
-				require.Eventually(t, func() bool { return b.rollout.Load() == nil }, 10*time.Second, 10*time.Millisecond, "b follows the abort")
+				require.Eventually(t, func() bool { return !b.serving.RolloutRunning() }, 10*time.Second, 10*time.Millisecond, "b follows the abort")
 				assert.EqualValues(t, 1, answers(b))
 			})
 		}
@@ -503,7 +508,7 @@ func BenchmarkRolloutPredict(b *testing.B) {
 		{"canary-20", `{"candidate":2,"mode":"canary","percent":20}`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			s, reg, k := newRegistryServer(b, false, func(c *Config) { c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil)) })
+			s, reg, k := newRegistryServer(b, false, func(c *testConfig) { c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil)) })
 			v1, _ := artifacts(b)
 			if _, _, err := reg.Upload(context.Background(), DefaultModelName, 2, v1, "bench"); err != nil {
 				b.Fatal(err)
@@ -530,8 +535,11 @@ func BenchmarkRolloutPredict(b *testing.B) {
 				}
 			})
 			b.StopTimer()
-			if lr := s.rollout.Load(); lr != nil {
-				b.ReportMetric(float64(lr.run.shadow.dropped.Load())/float64(b.N), "dropped/op")
+			if bc.rollout != "" {
+				r := doResult(s, request{method: "GET", path: "/models/tagifai/rollout", header: k.as("admin")})
+				if sh, ok := r.data()["stats"].(map[string]any)["shadow"].(map[string]any); ok {
+					b.ReportMetric(sh["dropped"].(float64)/float64(b.N), "dropped/op")
+				}
 			}
 		})
 	}

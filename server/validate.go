@@ -3,13 +3,21 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/labstack/echo/v4"
 	oapimiddleware "github.com/oapi-codegen/echo-middleware"
+
+	"github.com/tagifai/tagifai/gen"
+	"github.com/tagifai/tagifai/registry"
 )
 
 // operations maps "METHOD /echo/:path" to the spec's operation, so that
@@ -44,8 +52,17 @@ func (ops operations) find(c echo.Context) *openapi3.Operation {
 // newValidator returns the middleware that validates every API request
 // against spec (whose servers must be cleared) with kin-openapi. Requests that are not API operations pass
 // through to Echo's router, which answers 404 or 405.
+//
+// Path parameters are validated as the handlers see them, percent-decoded:
+// kin-openapi's router hands them over as they are in the URL, so that a
+// length would count "%2F" as three characters, not one. Path and query
+// parameters must also be valid UTF-8 once decoded.
 func newValidator(spec *openapi3.T, ops operations, auth openapi3filter.AuthenticationFunc) (echo.MiddlewareFunc, error) {
-	return oapimiddleware.OapiRequestValidatorWithOptions(spec, &oapimiddleware.Options{
+	router, err := gorillamux.NewRouter(spec)
+	if err != nil {
+		return nil, fmt.Errorf("server: spec router: %w", err)
+	}
+	opts := &oapimiddleware.Options{
 		Options: openapi3filter.Options{
 			MultiError:         true,
 			AuthenticationFunc: auth,
@@ -56,17 +73,77 @@ func newValidator(spec *openapi3.T, ops operations, auth openapi3filter.Authenti
 			// into the query would change the URL the envelope reports.
 			SkipSettingDefaults: true,
 		},
-		Skipper: func(c echo.Context) bool { return ops.find(c) == nil },
 		MultiErrorHandler: func(me openapi3.MultiError) *echo.HTTPError {
 			return &echo.HTTPError{Code: http.StatusUnprocessableEntity, Internal: me}
 		},
-		ErrorHandler: func(_ echo.Context, he *echo.HTTPError) error {
-			if he.Internal == nil {
-				return he
+	}
+	decoded := decodedPathRouter{router}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			op := ops.find(c)
+			if op == nil {
+				return next(c)
 			}
-			return fromValidation(he.Internal)
-		},
-	}), nil
+			if err := checkParamsUTF8(c, op); err != nil {
+				return err
+			}
+			if he := oapimiddleware.ValidateRequestFromContext(c, decoded, opts); he != nil {
+				if he.Internal == nil {
+					return he
+				}
+				return fromValidation(he.Internal)
+			}
+			return next(c)
+		}
+	}, nil
+}
+
+// decodedPathRouter is a kin-openapi router whose path parameters are
+// percent-decoded, as Echo's handlers get them.
+type decodedPathRouter struct{ routers.Router }
+
+func (r decodedPathRouter) FindRoute(req *http.Request) (*routers.Route, map[string]string, error) {
+	route, params, err := r.Router.FindRoute(req)
+	for name, v := range params {
+		if d, err := url.PathUnescape(v); err == nil {
+			params[name] = d
+		}
+	}
+	return route, params, err
+}
+
+// checkParamsUTF8 refuses path parameters, and the query parameters that
+// op takes, that are not valid UTF-8 once percent-decoded (%FF): no store
+// can look such a value up, and PostgreSQL refuses it outright.
+func checkParamsUTF8(c echo.Context, op *openapi3.Operation) error {
+	bad := func(in, name string) error {
+		return problemError(http.StatusUnprocessableEntity, typeInvalid,
+			fmt.Sprintf("%s parameter %q is not valid UTF-8", in, name), in, name)
+	}
+	for i, name := range c.ParamNames() {
+		v := c.ParamValues()[i]
+		if c.Request().URL.RawPath != "" {
+			// Echo routed on the escaped path.
+			if d, err := url.PathUnescape(v); err == nil {
+				v = d
+			}
+		}
+		if !utf8.ValidString(v) {
+			return bad(openapi3.ParameterInPath, name)
+		}
+	}
+	query := c.QueryParams()
+	for _, p := range op.Parameters {
+		if p.Value == nil || p.Value.In != openapi3.ParameterInQuery {
+			continue
+		}
+		for _, v := range query[p.Value.Name] {
+			if !utf8.ValidString(v) {
+				return bad(openapi3.ParameterInQuery, p.Value.Name)
+			}
+		}
+	}
+	return nil
 }
 
 // checkTexts holds the rules on texts to tag that the schema cannot express:
@@ -91,6 +168,74 @@ func checkTexts(texts []string) error {
 		return nil
 	}
 	return problems
+}
+
+// itemIDSchema is the spec's rule for item ids, the ItemId schema.
+func itemIDSchema() (*openapi3.Schema, error) {
+	spec, err := loadEmbeddedSpec()
+	if err != nil {
+		return nil, err
+	}
+	ref := spec.doc.Components.Schemas["ItemId"]
+	if ref == nil || ref.Value == nil {
+		return nil, fmt.Errorf("server: the spec has no ItemId schema")
+	}
+	return ref.Value, nil
+}
+
+// itemIDProblem describes what is wrong with id, at location; ok is false
+// when nothing is.
+func itemIDProblem(schema *openapi3.Schema, id string, location []string) (p gen.Problem, ok bool) {
+	err := schema.VisitJSON(id, openapi3.MultiErrors())
+	if err == nil {
+		return gen.Problem{}, false
+	}
+	var schemaErrs []*openapi3.SchemaError
+	collectSchemaErrors(err, &schemaErrs)
+	if len(schemaErrs) == 0 {
+		return gen.Problem{Location: location, Message: "is not a valid id", Type: typeInvalid}, true
+	}
+	return schemaProblem(location, schemaErrs[0]), true
+}
+
+// CheckItemID applies the spec's rule for item ids (the ItemId schema) to
+// an id read outside the API, as tagifai batch reads a CSV file, so that
+// every stored id can be looked up with GET /predictions/{item-id}.
+func CheckItemID(id string) error {
+	schema, err := itemIDSchema()
+	if err != nil {
+		return err
+	}
+	if p, bad := itemIDProblem(schema, id, nil); bad {
+		return fmt.Errorf("server: item id %s", p.Message)
+	}
+	return nil
+}
+
+// checkItemIDs applies the spec's rule for item ids to ids that did not
+// pass the validator: those of a CSV body, which the spec describes as a
+// string. It names at most maxProblems offenders.
+func checkItemIDs(items []registry.Item) error {
+	schema, err := itemIDSchema()
+	if err != nil {
+		return err
+	}
+	const maxProblems = 20
+	var problems []gen.Problem
+	for i, it := range items {
+		p, bad := itemIDProblem(schema, it.ID, []string{"body", "items", strconv.Itoa(i), "id"})
+		if !bad {
+			continue
+		}
+		p.Message = fmt.Sprintf("item %q: id %s", truncate(it.ID, 128), p.Message)
+		if problems = append(problems, p); len(problems) == maxProblems {
+			break
+		}
+	}
+	if problems == nil {
+		return nil
+	}
+	return &Error{Status: http.StatusUnprocessableEntity, Problems: problems}
 }
 
 func init() {

@@ -3,7 +3,7 @@
 -- the model, its versions, its serving version or its rollout moves on (the
 -- ETag of the API); and each model's rollout, the running one or the last.
 CREATE TABLE audit_events (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         INTEGER PRIMARY KEY,
     at         BIGINT NOT NULL,
     actor      TEXT   NOT NULL,
     action     TEXT   NOT NULL,

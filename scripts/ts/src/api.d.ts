@@ -56,7 +56,10 @@ export interface paths {
         /**
          * Readiness probe
          * @description Answers 200 once a model is loaded and the server can answer predictions,
-         *     503 before that. A load balancer sends traffic only to ready servers.
+         *     503 before that, and 503 while the registry's database does not answer or
+         *     cannot be written (its files cannot be opened for writing, or a PostgreSQL
+         *     session is read-only; checked at most once a second). A load balancer sends
+         *     traffic only to ready servers.
          */
         get: operations["readiness"];
         put?: never;
@@ -531,10 +534,10 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The item's id, as given to the batch job or `tagifai batch`.
+                 * @description The item's id, as given to the batch job or `tagifai batch`, percent-encoded (`a/b` is `a%2Fb`).
                  * @example 6
                  */
-                "item-id": string;
+                "item-id": components["schemas"]["ItemId"];
             };
             cookie?: never;
         };
@@ -965,17 +968,24 @@ export interface components {
         };
         /** @description One item to predict. */
         BatchItem: {
-            /**
-             * @description The item's id; `GET /predictions/{item-id}` finds it by this.
-             * @example 6
-             */
-            id: string;
+            id: components["schemas"]["ItemId"];
             /**
              * @description The project's title and description joined by a space.
              * @example Comparison between YOLO and RCNN on real world videos
              */
             text: string;
         };
+        /**
+         * @description An item's id; `GET /predictions/{item-id}` finds the item's prediction by it. One rule
+         *     holds wherever an id is given (a JSON or CSV batch, the path of a lookup): 1 to 128
+         *     characters (Unicode code points of the id itself, not of its percent-encoded form in a
+         *     URL), no control character (U+0000 to U+001F, U+007F to U+009F), and neither `.` nor
+         *     `..`, which URL clients remove as path segments. Any other character may be used, `/`,
+         *     `?`, `#`, `%` and spaces included: percent-encode the id in the path
+         *     (`/predictions/a%2Fb` for `a/b`).
+         * @example 6
+         */
+        ItemId: string;
         /** @description A batch job. */
         BatchJob: {
             /**
@@ -2011,8 +2021,9 @@ export interface components {
              *     `too_short`, `too_long`, `too_few`, `too_many`, `pattern`, `enum`,
              *     `extra_field`, `invalid`, `not_found`, `route_not_found`,
              *     `method_not_allowed`, `body_too_large`, `unsupported_media_type`,
-             *     `unauthorized`, `forbidden`, `conflict`, `precondition_failed`, `internal`
-             *     or `not_ready`.
+             *     `unauthorized`, `forbidden`, `conflict`, `precondition_failed`, `internal`,
+             *     `not_ready`, `malformed_request`, `headers_too_large`,
+             *     `unsupported_transfer_encoding` or `unsupported_http_version`.
              * @example missing
              */
             type: string;
@@ -3773,10 +3784,10 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The item's id, as given to the batch job or `tagifai batch`.
+                 * @description The item's id, as given to the batch job or `tagifai batch`, percent-encoded (`a/b` is `a%2Fb`).
                  * @example 6
                  */
-                "item-id": string;
+                "item-id": components["schemas"]["ItemId"];
             };
             cookie?: never;
         };
