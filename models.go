@@ -37,7 +37,7 @@ var modelsCommands = map[string]subcommand{
 // runModels handles `tagifai models list|show|upload|deploy|rollback|delete`,
 // which talk to a running server through the generated client.
 func runModels(ctx context.Context, args []string, e env) error {
-	return dispatch(ctx, "models", modelsCommands, []string{"list", "show", "upload", "deploy", "rollback", "delete"}, args, e)
+	return dispatch(ctx, "models", modelsCommands, []string{"list", "show", "upload", "deploy", "rollback", "delete", "rollout"}, args, e)
 }
 
 // modelsCmd is what every models subcommand parses: the server, the model,
