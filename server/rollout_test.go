@@ -544,3 +544,47 @@ func BenchmarkRolloutPredict(b *testing.B) {
 		})
 	}
 }
+
+// TestAuditTrailOverHTTP: the management actions made through the API are
+// in the audit trail under the key's user (anonymous without one) with the
+// request's id, filtered by resource and by user; keys never appear.
+func TestAuditTrailOverHTTP(t *testing.T) {
+	t.Parallel()
+	s, _, k := newRegistryServer(t, false)
+	call := func(caller, method, path, body, requestID string) *requestResult {
+		t.Helper()
+		h := k.as(caller)
+		h.Set("X-Request-ID", requestID)
+		r := doResult(s, request{method: method, path: path, body: body, contentType: jsonCT, header: h})
+		require.Less(t, r.status, 300, r.body)
+		return r
+	}
+	job := call("predictor", "POST", "/batch-jobs", `{"items":[{"id":"1","text":"YOLO"}]}`, "job-create")
+	id := job.data()["id"].(string)
+	call("predictor", "DELETE", "/batch-jobs/"+id, "", "job-cancel")
+	call("anonymous", "POST", "/batch-jobs", `{"items":[{"id":"2","text":"BERT"}]}`, "job-anon")
+	created := call("admin", "POST", "/users", `{"name":"ci-bot","role":"predictor"}`, "user-create")
+	call("admin", "DELETE", "/users/ci-bot", "", "user-revoke")
+
+	events := func(query string) []string {
+		t.Helper()
+		r := call("admin", "GET", "/audit-events"+query, "", "read")
+		for who := range k {
+			assert.NotContains(t, r.body, k[who])
+		}
+		assert.NotContains(t, r.body, created.data()["api_key"])
+		var out []string
+		for _, e := range r.data()["events"].([]any) {
+			e := e.(map[string]any)
+			out = append(out, fmt.Sprintf("%s %s by %s (%s)", e["action"], e["resource"], e["user"], e["request_id"]))
+		}
+		return out
+	}
+	jobs := events("?resource=batch-jobs")
+	require.Len(t, jobs, 3)
+	assert.Contains(t, jobs[0], "batch_job.create batch-jobs/")
+	assert.Contains(t, jobs[0], "by anonymous (job-anon)")
+	assert.Equal(t, []string{"batch_job.cancel batch-jobs/" + id + " by predictor-user (job-cancel)", "batch_job.create batch-jobs/" + id + " by predictor-user (job-create)"}, jobs[1:])
+	assert.Equal(t, []string{"user.revoke users/ci-bot by admin-user (user-revoke)", "user.create users/ci-bot by admin-user (user-create)"}, events("?user=admin-user"))
+	assert.Equal(t, []string{"user.revoke users/ci-bot by admin-user (user-revoke)"}, events("?user=admin-user&limit=1"))
+}
