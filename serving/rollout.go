@@ -547,6 +547,6 @@ func (m *Manager) RolloutRunning() bool { return m.rollout.Load() != nil }
 
 type nopRolloutObserver struct{}
 
-func (nopRolloutObserver) RolloutRequest(string, int, string)      {}
+func (nopRolloutObserver) RolloutRequest(string, int, string)       {}
 func (nopRolloutObserver) ShadowCompared(string, int, int, float64) {}
 func (nopRolloutObserver) ShadowDropped(string)                     {}
