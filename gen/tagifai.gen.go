@@ -205,6 +205,78 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for RolloutMode.
+const (
+	RolloutModeCanary RolloutMode = "canary"
+	RolloutModeShadow RolloutMode = "shadow"
+)
+
+// Valid indicates whether the value is a known member of the RolloutMode enum.
+func (e RolloutMode) Valid() bool {
+	switch e {
+	case RolloutModeCanary:
+		return true
+	case RolloutModeShadow:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutStatus.
+const (
+	Aborted  RolloutStatus = "aborted"
+	Active   RolloutStatus = "active"
+	Promoted RolloutStatus = "promoted"
+)
+
+// Valid indicates whether the value is a known member of the RolloutStatus enum.
+func (e RolloutStatus) Valid() bool {
+	switch e {
+	case Aborted:
+		return true
+	case Active:
+		return true
+	case Promoted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutRequestMode.
+const (
+	RolloutRequestModeCanary RolloutRequestMode = "canary"
+	RolloutRequestModeShadow RolloutRequestMode = "shadow"
+)
+
+// Valid indicates whether the value is a known member of the RolloutRequestMode enum.
+func (e RolloutRequestMode) Valid() bool {
+	switch e {
+	case RolloutRequestModeCanary:
+		return true
+	case RolloutRequestModeShadow:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutStatsScope.
+const (
+	Replica RolloutStatsScope = "replica"
+)
+
+// Valid indicates whether the value is a known member of the RolloutStatsScope enum.
+func (e RolloutStatsScope) Valid() bool {
+	switch e {
+	case Replica:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OipContentEncoding.
 const (
 	OipContentEncodingDeflate  OipContentEncoding = "deflate"
@@ -329,6 +401,92 @@ type ArgsEnvelope struct {
 	Data struct {
 		// Args Every training argument by name.
 		Args map[string]interface{} `json:"args"`
+	} `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// AuditEvent One management action.
+type AuditEvent struct {
+	// Action What was done: `version.upload`, `version.delete`, `serving.deploy`,
+	// `serving.rollback`, `rollout.start`, `rollout.change`, `rollout.abort`,
+	// `rollout.guard_abort`, `rollout.promote`, `user.create`, `user.revoke`,
+	// `batch_job.create` or `batch_job.cancel`.
+	//
+	//
+	// Example: serving.deploy
+	Action string `json:"action"`
+
+	// At When the action was made.
+	//
+	// Example: 2026-11-24T16:20:00Z
+	At time.Time `json:"at"`
+
+	// From What the resource was before, in a few words; empty when it did not exist.
+	//
+	// Example: 2
+	From string `json:"from"`
+
+	// Id The event's id; later events have larger ones.
+	//
+	// Example: 42
+	Id string `json:"id"`
+
+	// RequestId The `X-Request-ID` of the request that made it; empty outside of a request, `-` for the guard.
+	//
+	// Example: 7d1c2e9a5b3f4e21
+	RequestId string `json:"request_id"`
+
+	// Resource What it was done to.
+	//
+	// Example: models/tagifai
+	Resource string `json:"resource"`
+
+	// To What it is after; empty when it is gone.
+	//
+	// Example: 3
+	To string `json:"to"`
+
+	// User Who made it (`anonymous` without a key, `cli` from the command line, `guard` for a rollout's guard); never a key.
+	//
+	// Example: admin
+	User string `json:"user"`
+}
+
+// AuditEventsEnvelope A page of the audit trail.
+type AuditEventsEnvelope struct {
+	// Data The events, newest first.
+	Data struct {
+		// Events The events.
+		Events []AuditEvent `json:"events"`
+
+		// NextCursor Pass as `cursor` for the next page; absent on the last.
+		//
+		// Example: 41
+		NextCursor *string `json:"next_cursor,omitempty"`
 	} `json:"data"`
 
 	// Message The HTTP reason phrase of the status code.
@@ -924,6 +1082,29 @@ type HealthEnvelope struct {
 //
 // Example: 6
 type ItemId = string
+
+// LatencySummary Time the model took to tag the texts of a request (not the HTTP round trip), in milliseconds; percentiles are bucket upper bounds.
+type LatencySummary struct {
+	// MeanMs The mean.
+	//
+	// Example: 0.021
+	MeanMs float64 `json:"mean_ms"`
+
+	// P50Ms The median.
+	//
+	// Example: 0.016
+	P50Ms float64 `json:"p50_ms"`
+
+	// P95Ms The 95th percentile.
+	//
+	// Example: 0.064
+	P95Ms float64 `json:"p95_ms"`
+
+	// P99Ms The 99th percentile.
+	//
+	// Example: 0.128
+	P99Ms float64 `json:"p99_ms"`
+}
 
 // LivePerformance Precision, recall and F1 from feedback, overall (weighted by support) and per class.
 type LivePerformance struct {
@@ -1657,9 +1838,9 @@ type Problem struct {
 	// `too_short`, `too_long`, `too_few`, `too_many`, `pattern`, `enum`,
 	// `extra_field`, `invalid`, `not_found`, `route_not_found`,
 	// `method_not_allowed`, `body_too_large`, `unsupported_media_type`,
-	// `unauthorized`, `forbidden`, `conflict`, `internal`, `not_ready`,
-	// `malformed_request`, `headers_too_large`, `unsupported_transfer_encoding`
-	// or `unsupported_http_version`.
+	// `unauthorized`, `forbidden`, `conflict`, `precondition_failed`, `internal`,
+	// `not_ready`, `malformed_request`, `headers_too_large`,
+	// `unsupported_transfer_encoding` or `unsupported_http_version`.
 	//
 	//
 	// Example: missing
@@ -1669,12 +1850,268 @@ type Problem struct {
 // Role What a user may do; each role may do all that the roles before it may.
 type Role string
 
+// Rollout A candidate version tried beside the serving version, and what was seen of it.
+type Rollout struct {
+	// Candidate The version tried.
+	//
+	// Example: 3
+	Candidate int `json:"candidate"`
+
+	// EndedAt When it ended; absent while it runs.
+	//
+	// Example: 2026-11-24T17:00:00Z
+	EndedAt *time.Time `json:"ended_at,omitempty"`
+
+	// Guard Abort a shadow rollout when the candidate agrees too little with the serving version.
+	Guard *RolloutGuard `json:"guard,omitempty"`
+
+	// Mode How the candidate is tried.
+	//
+	// Example: shadow
+	Mode RolloutMode `json:"mode"`
+
+	// Model The model's name.
+	//
+	// Example: tagifai
+	Model string `json:"model"`
+
+	// Percent The share of requests shadowed, or of callers the candidate answers.
+	//
+	// Example: 100
+	Percent float64 `json:"percent"`
+
+	// Reason What ended the rollout (the guard's finding, an admin's abort, the promotion); absent while it runs.
+	//
+	// Example: guard: agreement 0.812 < 0.9 after 200 compared predictions
+	Reason *string `json:"reason,omitempty"`
+
+	// ServingVersion The version serving now.
+	//
+	// Example: 2
+	ServingVersion int `json:"serving_version"`
+
+	// StartedAt When it started.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	StartedAt time.Time `json:"started_at"`
+
+	// StartedBy Who started it.
+	//
+	// Example: admin
+	StartedBy string `json:"started_by"`
+
+	// Stats What this replica saw of the rollout since it started (or since this replica started, if later). Absent when this replica saw none of it.
+	Stats *RolloutStats `json:"stats,omitempty"`
+
+	// Status `active` while it runs; `aborted` by `DELETE` or by the guard; `promoted` when the candidate was made to serve.
+	//
+	// Example: active
+	Status RolloutStatus `json:"status"`
+
+	// UpdatedAt When it last changed.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// RolloutMode How the candidate is tried.
+//
+// Example: shadow
+type RolloutMode string
+
+// RolloutStatus `active` while it runs; `aborted` by `DELETE` or by the guard; `promoted` when the candidate was made to serve.
+//
+// Example: active
+type RolloutStatus string
+
+// RolloutEnvelope A rollout's envelope.
+type RolloutEnvelope struct {
+	// Data A candidate version tried beside the serving version, and what was seen of it.
+	Data Rollout `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// RolloutGuard Abort a shadow rollout when the candidate agrees too little with the serving version.
+type RolloutGuard struct {
+	// MinAgreement The least agreement rate; below it, the rollout is aborted.
+	//
+	// Example: 0.9
+	MinAgreement float64 `json:"min_agreement"`
+
+	// MinSamples How many predictions must be compared before the guard judges.
+	//
+	// Example: 200
+	MinSamples *int `json:"min_samples,omitempty"`
+}
+
+// RolloutRequest A rollout to start, or the new settings of the running one.
+type RolloutRequest struct {
+	// Candidate The version to try; not the serving one.
+	//
+	// Example: 3
+	Candidate int `json:"candidate"`
+
+	// Guard Abort a shadow rollout when the candidate agrees too little with the serving version.
+	Guard *RolloutGuard `json:"guard,omitempty"`
+
+	// Mode `shadow`: the candidate predicts a copy of the traffic; `canary`: it answers a share of the callers.
+	//
+	// Example: shadow
+	Mode RolloutRequestMode `json:"mode"`
+
+	// Percent The share of requests shadowed, or of callers the candidate answers; default 100 for shadow, required for canary.
+	//
+	// Example: 100
+	Percent *float64 `json:"percent,omitempty"`
+}
+
+// RolloutRequestMode `shadow`: the candidate predicts a copy of the traffic; `canary`: it answers a share of the callers.
+//
+// Example: shadow
+type RolloutRequestMode string
+
+// RolloutSide What one side of a rollout did.
+type RolloutSide struct {
+	// Latency Time the model took to tag the texts of a request (not the HTTP round trip), in milliseconds; percentiles are bucket upper bounds.
+	Latency LatencySummary `json:"latency"`
+
+	// LiveF1 Macro F1 against the feedback received on this side's predictions; absent until there is feedback.
+	//
+	// Example: 0.87
+	LiveF1 *float64 `json:"live_f1,omitempty"`
+
+	// Predictions Texts this side tagged.
+	//
+	// Example: 1500
+	Predictions int `json:"predictions"`
+
+	// Requests Requests this side predicted (answered, or shadowed for the candidate of a shadow rollout).
+	//
+	// Example: 1200
+	Requests int `json:"requests"`
+
+	// Tags How many of its predictions gave each tag.
+	//
+	// Example: {"computer-vision":300,"mlops":200,"natural-language-processing":700,"other":300}
+	Tags map[string]int `json:"tags"`
+
+	// Version The version of this side.
+	//
+	// Example: 2
+	Version int `json:"version"`
+}
+
+// RolloutStats What this replica saw of the rollout since it started (or since this replica started, if later). Absent when this replica saw none of it.
+type RolloutStats struct {
+	// Candidate What one side of a rollout did.
+	Candidate RolloutSide `json:"candidate"`
+
+	// Replica The replica that counted.
+	//
+	// Example: tagifai-7d9f-x2k4q
+	Replica string `json:"replica"`
+
+	// Scope The figures are this replica's; replicas sharing a database each keep their own.
+	//
+	// Example: replica
+	Scope RolloutStatsScope `json:"scope"`
+
+	// Serving What one side of a rollout did.
+	Serving RolloutSide `json:"serving"`
+
+	// Shadow How the shadow candidate compared with the serving version.
+	Shadow *ShadowStats `json:"shadow,omitempty"`
+
+	// Since When this replica began counting.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Since time.Time `json:"since"`
+}
+
+// RolloutStatsScope The figures are this replica's; replicas sharing a database each keep their own.
+//
+// Example: replica
+type RolloutStatsScope string
+
 // ServingVersionRequest Which version to serve.
 type ServingVersionRequest struct {
 	// Version The version number.
 	//
 	// Example: 1
 	Version int `json:"version"`
+}
+
+// ShadowConfusion `matrix[i][j]` counts the texts the serving version tagged `labels[i]` and the candidate `labels[j]`.
+type ShadowConfusion struct {
+	// Labels The tags, in the order of the rows and of the columns.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Matrix One row per serving tag, one count per candidate tag.
+	//
+	// Example: [[290,2,3,2],[5,180,6,6],[10,4,670,10],[5,4,11,280]]
+	Matrix [][]int `json:"matrix"`
+}
+
+// ShadowStats How the shadow candidate compared with the serving version.
+type ShadowStats struct {
+	// Agreed Of those, how many gave the same tag.
+	//
+	// Example: 1421
+	Agreed int `json:"agreed"`
+
+	// AgreementRate agreed / compared; absent before the first comparison.
+	//
+	// Example: 0.955
+	AgreementRate *float64 `json:"agreement_rate,omitempty"`
+
+	// Compared Predictions of both versions compared.
+	//
+	// Example: 1488
+	Compared int `json:"compared"`
+
+	// Confusion `matrix[i][j]` counts the texts the serving version tagged `labels[i]` and the candidate `labels[j]`.
+	Confusion ShadowConfusion `json:"confusion"`
+
+	// Dropped Of those, how many were dropped because the queue was full (the candidate fell behind).
+	//
+	// Example: 10
+	Dropped int `json:"dropped"`
+
+	// QueueCapacity How many requests the shadow queue holds.
+	//
+	// Example: 1024
+	QueueCapacity int `json:"queue_capacity"`
+
+	// Sampled Requests chosen for shadowing.
+	//
+	// Example: 1200
+	Sampled int `json:"sampled"`
 }
 
 // SignalSummary Summaries of the monitored signals over a set of predictions.
@@ -2116,6 +2553,9 @@ type VersionsEnvelope struct {
 	Url string `json:"url"`
 }
 
+// IfMatch defines model for IfMatch.
+type IfMatch = string
+
 // JobID defines model for JobID.
 type JobID = string
 
@@ -2203,6 +2643,9 @@ type OipUnsupportedMediaType = OipError
 // PayloadTooLarge An error's envelope.
 type PayloadTooLarge = ErrorEnvelope
 
+// PreconditionFailed An error's envelope.
+type PreconditionFailed = ErrorEnvelope
+
 // Unauthorized An error's envelope.
 type Unauthorized = ErrorEnvelope
 
@@ -2211,6 +2654,21 @@ type UnsupportedMediaType = ErrorEnvelope
 
 // ValidationError An error's envelope.
 type ValidationError = ErrorEnvelope
+
+// ListAuditEventsParams defines parameters for ListAuditEvents.
+type ListAuditEventsParams struct {
+	// Resource Only the events of this resource and of those under it (`models/tagifai` includes `models/tagifai/versions/2`).
+	Resource *string `form:"resource,omitempty" json:"resource,omitempty"`
+
+	// User Only the events of this user.
+	User *string `form:"user,omitempty" json:"user,omitempty"`
+
+	// Cursor Where to continue, from a previous page's `next_cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit The most events on one page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
 
 // ListBatchJobsParams defines parameters for ListBatchJobs.
 type ListBatchJobsParams struct {
@@ -2234,6 +2692,38 @@ type ListBatchJobPredictionsParams struct {
 
 	// Limit The most predictions on one page.
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// AbortRolloutParams defines parameters for AbortRollout.
+type AbortRolloutParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// StartRolloutParams defines parameters for StartRollout.
+type StartRolloutParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// SetServingVersionParams defines parameters for SetServingVersion.
+type SetServingVersionParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// DeleteVersionParams defines parameters for DeleteVersion.
+type DeleteVersionParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
 // GetMonitoringParams defines parameters for GetMonitoring.
@@ -2284,6 +2774,9 @@ type CreateBatchJobJSONRequestBody = BatchJobRequest
 
 // SendFeedbackJSONRequestBody defines body for SendFeedback for application/json ContentType.
 type SendFeedbackJSONRequestBody = FeedbackRequest
+
+// StartRolloutJSONRequestBody defines body for StartRollout for application/json ContentType.
+type StartRolloutJSONRequestBody = RolloutRequest
 
 // SetServingVersionJSONRequestBody defines body for SetServingVersion for application/json ContentType.
 type SetServingVersionJSONRequestBody = ServingVersionRequest
@@ -2398,6 +2891,19 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArg(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListAuditEvents The audit trail
+	//
+	// Management actions, newest first: uploads and deletions of versions,
+	// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+	// the guard) and promotions, creations and revocations of users, creations and
+	// cancellations of batch jobs. Each is recorded in the same database
+	// transaction as the action itself, so an action and its event are both stored
+	// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+	// for the command line, `guard` for a rollout's guard), never a key.
+	//
+	// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+	ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListBatchJobs List batch jobs
 	//
@@ -2575,10 +3081,87 @@ type ClientInterface interface {
 
 	// GetModel One model
 	//
-	// A model's serving version and how many versions it has.
+	// A model's serving version and how many versions it has. The `ETag` header is
+	// the model's revision, for `If-Match` on changes of the model.
 	//
 	// Corresponds with GET /models/{model-name} (the `GetModel` operationId).
 	GetModel(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AbortRollout Abort the rollout
+	//
+	// Ends the running rollout: every request goes to the serving version again and
+	// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+	// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+	// at that revision.
+	//
+	// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+	AbortRollout(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRollout The model's rollout and its evidence
+	//
+	// The running rollout, or the last one and what ended it (`status`, `reason`),
+	// with what this replica saw since it started: requests and predictions on each
+	// side, the tags each side gave and its prediction latency; for a shadow
+	// rollout, how often the candidate agreed with the serving version, the
+	// confusion between their tags and how many shadow requests were dropped because
+	// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+	// the replicas' figures for the whole deployment. The `ETag` header is the
+	// model's revision, for `If-Match`.
+	//
+	// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+	GetRollout(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartRolloutWithBody Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for; its work is kept to a tenth of the server's CPUs); only the
+	// serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRolloutWithBody(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartRollout Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for; its work is kept to a tenth of the server's CPUs); only the
+	// serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRollout(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetServingVersionWithBody Serve a version (deploy or roll back)
 	//
@@ -2586,11 +3169,14 @@ type ClientInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersionWithBody(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SetServingVersionWithBody(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetServingVersion Serve a version (deploy or roll back)
 	//
@@ -2598,11 +3184,14 @@ type ClientInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersion(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SetServingVersion(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListVersions List a model's versions
 	//
@@ -2613,10 +3202,10 @@ type ClientInterface interface {
 
 	// DeleteVersion Delete a version
 	//
-	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 	//
 	// Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-	DeleteVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteVersion(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetVersion One version
 	//
@@ -2710,7 +3299,11 @@ type ClientInterface interface {
 	// Each prediction has a `prediction_id`: send it with the true tag to
 	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2728,7 +3321,11 @@ type ClientInterface interface {
 	// Each prediction has a `prediction_id`: send it with the true tag to
 	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2845,6 +3442,8 @@ type ClientInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2874,6 +3473,8 @@ type ClientInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2969,6 +3570,29 @@ func (c *Client) GetArgs(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 // Corresponds with GET /args/{arg} (the `GetArg` operationId).
 func (c *Client) GetArg(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetArgRequest(c.Server, arg)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListAuditEvents The audit trail
+//
+// Management actions, newest first: uploads and deletions of versions,
+// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+// the guard) and promotions, creations and revocations of users, creations and
+// cancellations of batch jobs. Each is recorded in the same database
+// transaction as the action itself, so an action and its event are both stored
+// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+// for the command line, `guard` for a rollout's guard), never a key.
+//
+// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+func (c *Client) ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAuditEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3275,11 +3899,128 @@ func (c *Client) ListModels(ctx context.Context, reqEditors ...RequestEditorFn) 
 
 // GetModel One model
 //
-// A model's serving version and how many versions it has.
+// A model's serving version and how many versions it has. The `ETag` header is
+// the model's revision, for `If-Match` on changes of the model.
 //
 // Corresponds with GET /models/{model-name} (the `GetModel` operationId).
 func (c *Client) GetModel(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetModelRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AbortRollout Abort the rollout
+//
+// Ends the running rollout: every request goes to the serving version again and
+// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+// at that revision.
+//
+// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+func (c *Client) AbortRollout(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAbortRolloutRequest(c.Server, modelName, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRollout The model's rollout and its evidence
+//
+// The running rollout, or the last one and what ended it (`status`, `reason`),
+// with what this replica saw since it started: requests and predictions on each
+// side, the tags each side gave and its prediction latency; for a shadow
+// rollout, how often the candidate agreed with the serving version, the
+// confusion between their tags and how many shadow requests were dropped because
+// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+// the replicas' figures for the whole deployment. The `ETag` header is the
+// model's revision, for `If-Match`.
+//
+// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+func (c *Client) GetRollout(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRolloutRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartRolloutWithBody Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for; its work is kept to a tenth of the server's CPUs); only the
+// serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *Client) StartRolloutWithBody(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartRolloutRequestWithBody(c.Server, modelName, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartRollout Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for; its work is kept to a tenth of the server's CPUs); only the
+// serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *Client) StartRollout(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartRolloutRequest(c.Server, modelName, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3296,12 +4037,15 @@ func (c *Client) GetModel(ctx context.Context, modelName ModelName, reqEditors .
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *Client) SetServingVersionWithBody(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSetServingVersionRequestWithBody(c.Server, modelName, contentType, body)
+func (c *Client) SetServingVersionWithBody(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetServingVersionRequestWithBody(c.Server, modelName, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3318,12 +4062,15 @@ func (c *Client) SetServingVersionWithBody(ctx context.Context, modelName ModelN
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *Client) SetServingVersion(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSetServingVersionRequest(c.Server, modelName, body)
+func (c *Client) SetServingVersion(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetServingVersionRequest(c.Server, modelName, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3353,11 +4100,11 @@ func (c *Client) ListVersions(ctx context.Context, modelName ModelName, reqEdito
 
 // DeleteVersion Delete a version
 //
-// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 //
 // Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-func (c *Client) DeleteVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeleteVersionRequest(c.Server, modelName, version)
+func (c *Client) DeleteVersion(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteVersionRequest(c.Server, modelName, version, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3520,7 +4267,11 @@ func (c *Client) GetPerformance(ctx context.Context, params *GetPerformanceParam
 // Each prediction has a `prediction_id`: send it with the true tag to
 // `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3548,7 +4299,11 @@ func (c *Client) PredictWithBody(ctx context.Context, contentType string, body i
 // Each prediction has a `prediction_id`: send it with the true tag to
 // `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3775,6 +4530,8 @@ func (c *Client) OipModelConfig(ctx context.Context, modelName ModelName, reqEdi
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3814,6 +4571,8 @@ func (c *Client) OipInferWithBody(ctx context.Context, modelName ModelName, para
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4014,6 +4773,96 @@ func NewGetArgRequest(server string, arg string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListAuditEventsRequest constructs an http.Request for the ListAuditEvents method
+func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/audit-events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Resource != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "resource", *params.Resource, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.User != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user", *params.User, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -4465,19 +5314,164 @@ func NewGetModelRequest(server string, modelName ModelName) (*http.Request, erro
 	return req, nil
 }
 
-// NewSetServingVersionRequest calls the generic SetServingVersion builder with application/json body
-func NewSetServingVersionRequest(server string, modelName ModelName, body SetServingVersionJSONRequestBody) (*http.Request, error) {
+// NewAbortRolloutRequest constructs an http.Request for the AbortRollout method
+func NewAbortRolloutRequest(server string, modelName ModelName, params *AbortRolloutParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/rollout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetRolloutRequest constructs an http.Request for the GetRollout method
+func NewGetRolloutRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/rollout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStartRolloutRequest calls the generic StartRollout builder with application/json body
+func NewStartRolloutRequest(server string, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewSetServingVersionRequestWithBody(server, modelName, "application/json", bodyReader)
+	return NewStartRolloutRequestWithBody(server, modelName, params, "application/json", bodyReader)
+}
+
+// NewStartRolloutRequestWithBody constructs an http.Request for the StartRollout method, with any body, and a specified content type
+func NewStartRolloutRequestWithBody(server string, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/rollout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewSetServingVersionRequest calls the generic SetServingVersion builder with application/json body
+func NewSetServingVersionRequest(server string, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSetServingVersionRequestWithBody(server, modelName, params, "application/json", bodyReader)
 }
 
 // NewSetServingVersionRequestWithBody constructs an http.Request for the SetServingVersion method, with any body, and a specified content type
-func NewSetServingVersionRequestWithBody(server string, modelName ModelName, contentType string, body io.Reader) (*http.Request, error) {
+func NewSetServingVersionRequestWithBody(server string, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -4508,6 +5502,21 @@ func NewSetServingVersionRequestWithBody(server string, modelName ModelName, con
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -4547,7 +5556,7 @@ func NewListVersionsRequest(server string, modelName ModelName) (*http.Request, 
 }
 
 // NewDeleteVersionRequest constructs an http.Request for the DeleteVersion method
-func NewDeleteVersionRequest(server string, modelName ModelName, version Version) (*http.Request, error) {
+func NewDeleteVersionRequest(server string, modelName ModelName, version Version, params *DeleteVersionParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -4582,6 +5591,21 @@ func NewDeleteVersionRequest(server string, modelName ModelName, version Version
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -5551,6 +6575,21 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArgWithResponse(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*GetArgResponse, error)
 
+	// ListAuditEventsWithResponse The audit trail
+	//
+	// Management actions, newest first: uploads and deletions of versions,
+	// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+	// the guard) and promotions, creations and revocations of users, creations and
+	// cancellations of batch jobs. Each is recorded in the same database
+	// transaction as the action itself, so an action and its event are both stored
+	// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+	// for the command line, `guard` for a rollout's guard), never a key.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+	ListAuditEventsWithResponse(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*ListAuditEventsResponse, error)
+
 	// ListBatchJobsWithResponse List batch jobs
 	//
 	// The batch jobs, newest first, `limit` at a time, optionally only those with one
@@ -5743,12 +6782,93 @@ type ClientWithResponsesInterface interface {
 
 	// GetModelWithResponse One model
 	//
-	// A model's serving version and how many versions it has.
+	// A model's serving version and how many versions it has. The `ETag` header is
+	// the model's revision, for `If-Match` on changes of the model.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /models/{model-name} (the `GetModel` operationId).
 	GetModelWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetModelResponse, error)
+
+	// AbortRolloutWithResponse Abort the rollout
+	//
+	// Ends the running rollout: every request goes to the serving version again and
+	// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+	// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+	// at that revision.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+	AbortRolloutWithResponse(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*AbortRolloutResponse, error)
+
+	// GetRolloutWithResponse The model's rollout and its evidence
+	//
+	// The running rollout, or the last one and what ended it (`status`, `reason`),
+	// with what this replica saw since it started: requests and predictions on each
+	// side, the tags each side gave and its prediction latency; for a shadow
+	// rollout, how often the candidate agreed with the serving version, the
+	// confusion between their tags and how many shadow requests were dropped because
+	// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+	// the replicas' figures for the whole deployment. The `ETag` header is the
+	// model's revision, for `If-Match`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+	GetRolloutWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetRolloutResponse, error)
+
+	// StartRolloutWithBodyWithResponse Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for; its work is kept to a tenth of the server's CPUs); only the
+	// serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRolloutWithBodyWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error)
+
+	// StartRolloutWithResponse Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for; its work is kept to a tenth of the server's CPUs); only the
+	// serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRolloutWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error)
 
 	// SetServingVersionWithBodyWithResponse Serve a version (deploy or roll back)
 	//
@@ -5756,11 +6876,14 @@ type ClientWithResponsesInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
+	SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
 
 	// SetServingVersionWithResponse Serve a version (deploy or roll back)
 	//
@@ -5768,11 +6891,14 @@ type ClientWithResponsesInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersionWithResponse(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
+	SetServingVersionWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
 
 	// ListVersionsWithResponse List a model's versions
 	//
@@ -5785,12 +6911,12 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteVersionWithResponse Delete a version
 	//
-	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-	DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error)
+	DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error)
 
 	// GetVersionWithResponse One version
 	//
@@ -5890,7 +7016,11 @@ type ClientWithResponsesInterface interface {
 	// Each prediction has a `prediction_id`: send it with the true tag to
 	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5908,7 +7038,11 @@ type ClientWithResponsesInterface interface {
 	// Each prediction has a `prediction_id`: send it with the true tag to
 	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6041,6 +7175,8 @@ type ClientWithResponsesInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6070,6 +7206,8 @@ type ClientWithResponsesInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6346,6 +7484,96 @@ func (r GetArgResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetArgResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListAuditEventsResponse401Headers the declared response headers of an HTTP 401 response for ListAuditEvents
+type ListAuditEventsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListAuditEventsResponse405Headers the declared response headers of an HTTP 405 response for ListAuditEvents
+type ListAuditEventsResponse405Headers struct {
+	Allow *string
+}
+
+type ListAuditEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditEventsEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListAuditEventsResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListAuditEventsResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAuditEventsResponse) GetJSON200() *AuditEventsEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListAuditEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListAuditEventsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListAuditEventsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListAuditEventsResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListAuditEventsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAuditEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAuditEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAuditEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAuditEventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7238,6 +8466,11 @@ func (r ListModelsResponse) ContentType() string {
 	return ""
 }
 
+// GetModelResponse200Headers the declared response headers of an HTTP 200 response for GetModel
+type GetModelResponse200Headers struct {
+	ETag string
+}
+
 // GetModelResponse401Headers the declared response headers of an HTTP 401 response for GetModel
 type GetModelResponse401Headers struct {
 	WWWAuthenticate *string
@@ -7263,6 +8496,8 @@ type GetModelResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetModelResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetModelResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
@@ -7328,6 +8563,358 @@ func (r GetModelResponse) ContentType() string {
 	return ""
 }
 
+// AbortRolloutResponse200Headers the declared response headers of an HTTP 200 response for AbortRollout
+type AbortRolloutResponse200Headers struct {
+	ETag string
+}
+
+// AbortRolloutResponse401Headers the declared response headers of an HTTP 401 response for AbortRollout
+type AbortRolloutResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// AbortRolloutResponse405Headers the declared response headers of an HTTP 405 response for AbortRollout
+type AbortRolloutResponse405Headers struct {
+	Allow *string
+}
+
+type AbortRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *AbortRolloutResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AbortRolloutResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *AbortRolloutResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AbortRolloutResponse) GetJSON200() *RolloutEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AbortRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AbortRolloutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AbortRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r AbortRolloutResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r AbortRolloutResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r AbortRolloutResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AbortRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AbortRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AbortRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AbortRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AbortRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetRolloutResponse200Headers the declared response headers of an HTTP 200 response for GetRollout
+type GetRolloutResponse200Headers struct {
+	ETag string
+}
+
+// GetRolloutResponse401Headers the declared response headers of an HTTP 401 response for GetRollout
+type GetRolloutResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetRolloutResponse405Headers the declared response headers of an HTTP 405 response for GetRollout
+type GetRolloutResponse405Headers struct {
+	Allow *string
+}
+
+type GetRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetRolloutResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetRolloutResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetRolloutResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRolloutResponse) GetJSON200() *RolloutEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetRolloutResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetRolloutResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StartRolloutResponse200Headers the declared response headers of an HTTP 200 response for StartRollout
+type StartRolloutResponse200Headers struct {
+	ETag string
+}
+
+// StartRolloutResponse401Headers the declared response headers of an HTTP 401 response for StartRollout
+type StartRolloutResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// StartRolloutResponse405Headers the declared response headers of an HTTP 405 response for StartRollout
+type StartRolloutResponse405Headers struct {
+	Allow *string
+}
+
+type StartRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *StartRolloutResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *StartRolloutResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *StartRolloutResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StartRolloutResponse) GetJSON200() *RolloutEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r StartRolloutResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StartRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StartRolloutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StartRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r StartRolloutResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r StartRolloutResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r StartRolloutResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r StartRolloutResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r StartRolloutResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StartRolloutResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StartRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r StartRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StartRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StartRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StartRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetServingVersionResponse200Headers the declared response headers of an HTTP 200 response for SetServingVersion
+type SetServingVersionResponse200Headers struct {
+	ETag string
+}
+
 // SetServingVersionResponse401Headers the declared response headers of an HTTP 401 response for SetServingVersion
 type SetServingVersionResponse401Headers struct {
 	WWWAuthenticate *string
@@ -7353,6 +8940,10 @@ type SetServingVersionResponse struct {
 	JSON404 *NotFound
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *MethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -7361,6 +8952,8 @@ type SetServingVersionResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *SetServingVersionResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SetServingVersionResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
@@ -7395,6 +8988,16 @@ func (r SetServingVersionResponse) GetJSON404() *NotFound {
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
 func (r SetServingVersionResponse) GetJSON405() *MethodNotAllowed {
 	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SetServingVersionResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r SetServingVersionResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -7561,6 +9164,8 @@ type DeleteVersionResponse struct {
 	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -7599,6 +9204,11 @@ func (r DeleteVersionResponse) GetJSON405() *MethodNotAllowed {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r DeleteVersionResponse) GetJSON409() *Conflict {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r DeleteVersionResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
@@ -9646,6 +11256,27 @@ func (c *ClientWithResponses) GetArgWithResponse(ctx context.Context, arg string
 	return ParseGetArgResponse(rsp)
 }
 
+// ListAuditEventsWithResponse The audit trail
+//
+// Management actions, newest first: uploads and deletions of versions,
+// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+// the guard) and promotions, creations and revocations of users, creations and
+// cancellations of batch jobs. Each is recorded in the same database
+// transaction as the action itself, so an action and its event are both stored
+// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+// for the command line, `guard` for a rollout's guard), never a key.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+func (c *ClientWithResponses) ListAuditEventsWithResponse(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*ListAuditEventsResponse, error) {
+	rsp, err := c.ListAuditEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAuditEventsResponse(rsp)
+}
+
 // ListBatchJobsWithResponse List batch jobs
 //
 // The batch jobs, newest first, `limit` at a time, optionally only those with one
@@ -9910,7 +11541,8 @@ func (c *ClientWithResponses) ListModelsWithResponse(ctx context.Context, reqEdi
 
 // GetModelWithResponse One model
 //
-// A model's serving version and how many versions it has.
+// A model's serving version and how many versions it has. The `ETag` header is
+// the model's revision, for `If-Match` on changes of the model.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -9923,18 +11555,125 @@ func (c *ClientWithResponses) GetModelWithResponse(ctx context.Context, modelNam
 	return ParseGetModelResponse(rsp)
 }
 
+// AbortRolloutWithResponse Abort the rollout
+//
+// Ends the running rollout: every request goes to the serving version again and
+// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+// at that revision.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+func (c *ClientWithResponses) AbortRolloutWithResponse(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*AbortRolloutResponse, error) {
+	rsp, err := c.AbortRollout(ctx, modelName, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAbortRolloutResponse(rsp)
+}
+
+// GetRolloutWithResponse The model's rollout and its evidence
+//
+// The running rollout, or the last one and what ended it (`status`, `reason`),
+// with what this replica saw since it started: requests and predictions on each
+// side, the tags each side gave and its prediction latency; for a shadow
+// rollout, how often the candidate agreed with the serving version, the
+// confusion between their tags and how many shadow requests were dropped because
+// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+// the replicas' figures for the whole deployment. The `ETag` header is the
+// model's revision, for `If-Match`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+func (c *ClientWithResponses) GetRolloutWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetRolloutResponse, error) {
+	rsp, err := c.GetRollout(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRolloutResponse(rsp)
+}
+
+// StartRolloutWithBodyWithResponse Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for; its work is kept to a tenth of the server's CPUs); only the
+// serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *ClientWithResponses) StartRolloutWithBodyWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error) {
+	rsp, err := c.StartRolloutWithBody(ctx, modelName, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartRolloutResponse(rsp)
+}
+
+// StartRolloutWithResponse Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for; its work is kept to a tenth of the server's CPUs); only the
+// serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *ClientWithResponses) StartRolloutWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error) {
+	rsp, err := c.StartRollout(ctx, modelName, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartRolloutResponse(rsp)
+}
+
 // SetServingVersionWithBodyWithResponse Serve a version (deploy or roll back)
 //
 // Makes a version the one that answers `POST /predict` and that `/performance`
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *ClientWithResponses) SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
-	rsp, err := c.SetServingVersionWithBody(ctx, modelName, contentType, body, reqEditors...)
+func (c *ClientWithResponses) SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
+	rsp, err := c.SetServingVersionWithBody(ctx, modelName, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -9947,12 +11686,15 @@ func (c *ClientWithResponses) SetServingVersionWithBodyWithResponse(ctx context.
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *ClientWithResponses) SetServingVersionWithResponse(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
-	rsp, err := c.SetServingVersion(ctx, modelName, body, reqEditors...)
+func (c *ClientWithResponses) SetServingVersionWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
+	rsp, err := c.SetServingVersion(ctx, modelName, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -9976,13 +11718,13 @@ func (c *ClientWithResponses) ListVersionsWithResponse(ctx context.Context, mode
 
 // DeleteVersionWithResponse Delete a version
 //
-// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-func (c *ClientWithResponses) DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error) {
-	rsp, err := c.DeleteVersion(ctx, modelName, version, reqEditors...)
+func (c *ClientWithResponses) DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error) {
+	rsp, err := c.DeleteVersion(ctx, modelName, version, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -10123,7 +11865,11 @@ func (c *ClientWithResponses) GetPerformanceWithResponse(ctx context.Context, pa
 // Each prediction has a `prediction_id`: send it with the true tag to
 // `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10147,7 +11893,11 @@ func (c *ClientWithResponses) PredictWithBodyWithResponse(ctx context.Context, c
 // Each prediction has a `prediction_id`: send it with the true tag to
 // `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10346,6 +12096,8 @@ func (c *ClientWithResponses) OipModelConfigWithResponse(ctx context.Context, mo
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10381,6 +12133,8 @@ func (c *ClientWithResponses) OipInferWithBodyWithResponse(ctx context.Context, 
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10664,6 +12418,90 @@ func ParseGetArgResponse(rsp *http.Response) (*GetArgResponse, error) {
 	switch {
 	case rsp.StatusCode == 405:
 		var headers GetArgResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListAuditEventsResponse parses an HTTP response from a ListAuditEventsWithResponse call
+func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAuditEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditEventsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListAuditEventsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListAuditEventsResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -11556,6 +13394,16 @@ func ParseGetModelResponse(rsp *http.Response) (*GetModelResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers GetModelResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetModelResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -11568,6 +13416,344 @@ func ParseGetModelResponse(rsp *http.Response) (*GetModelResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode == 405:
 		var headers GetModelResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAbortRolloutResponse parses an HTTP response from a AbortRolloutWithResponse call
+func ParseAbortRolloutResponse(rsp *http.Response) (*AbortRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AbortRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers AbortRolloutResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers AbortRolloutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers AbortRolloutResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetRolloutResponse parses an HTTP response from a GetRolloutWithResponse call
+func ParseGetRolloutResponse(rsp *http.Response) (*GetRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetRolloutResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetRolloutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetRolloutResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStartRolloutResponse parses an HTTP response from a StartRolloutWithResponse call
+func ParseStartRolloutResponse(rsp *http.Response) (*StartRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StartRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers StartRolloutResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers StartRolloutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers StartRolloutResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -11637,6 +13823,20 @@ func ParseSetServingVersionResponse(rsp *http.Response) (*SetServingVersionRespo
 		}
 		response.JSON405 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11668,6 +13868,16 @@ func ParseSetServingVersionResponse(rsp *http.Response) (*SetServingVersionRespo
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers SetServingVersionResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers SetServingVersionResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -11832,6 +14042,13 @@ func ParseDeleteVersionResponse(rsp *http.Response) (*DeleteVersionResponse, err
 			return nil, err
 		}
 		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ValidationError
@@ -13702,6 +15919,9 @@ type ServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx echo.Context, arg string) error
+	// ListAuditEvents The audit trail
+	// (GET /audit-events)
+	ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error
 	// ListBatchJobs List batch jobs
 	// (GET /batch-jobs)
 	ListBatchJobs(ctx echo.Context, params ListBatchJobsParams) error
@@ -13735,15 +15955,24 @@ type ServerInterface interface {
 	// GetModel One model
 	// (GET /models/{model-name})
 	GetModel(ctx echo.Context, modelName ModelName) error
+	// AbortRollout Abort the rollout
+	// (DELETE /models/{model-name}/rollout)
+	AbortRollout(ctx echo.Context, modelName ModelName, params AbortRolloutParams) error
+	// GetRollout The model's rollout and its evidence
+	// (GET /models/{model-name}/rollout)
+	GetRollout(ctx echo.Context, modelName ModelName) error
+	// StartRollout Start or change a rollout
+	// (PUT /models/{model-name}/rollout)
+	StartRollout(ctx echo.Context, modelName ModelName, params StartRolloutParams) error
 	// SetServingVersion Serve a version (deploy or roll back)
 	// (PUT /models/{model-name}/serving-version)
-	SetServingVersion(ctx echo.Context, modelName ModelName) error
+	SetServingVersion(ctx echo.Context, modelName ModelName, params SetServingVersionParams) error
 	// ListVersions List a model's versions
 	// (GET /models/{model-name}/versions)
 	ListVersions(ctx echo.Context, modelName ModelName) error
 	// DeleteVersion Delete a version
 	// (DELETE /models/{model-name}/versions/{version})
-	DeleteVersion(ctx echo.Context, modelName ModelName, version Version) error
+	DeleteVersion(ctx echo.Context, modelName ModelName, version Version, params DeleteVersionParams) error
 	// GetVersion One version
 	// (GET /models/{model-name}/versions/{version})
 	GetVersion(ctx echo.Context, modelName ModelName, version Version) error
@@ -13845,6 +16074,45 @@ func (w *ServerInterfaceWrapper) GetArg(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetArg(ctx, arg)
+	return err
+}
+
+// ListAuditEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListAuditEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAuditEventsParams
+	// ------------- Optional query parameter "resource" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "resource", ctx.QueryParams(), &params.Resource, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter resource: %s", err))
+	}
+
+	// ------------- Optional query parameter "user" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "user", ctx.QueryParams(), &params.User, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter user: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListAuditEvents(ctx, params)
 	return err
 }
 
@@ -14014,6 +16282,94 @@ func (w *ServerInterfaceWrapper) GetModel(ctx echo.Context) error {
 	return err
 }
 
+// AbortRollout converts echo context to params.
+func (w *ServerInterfaceWrapper) AbortRollout(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AbortRolloutParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AbortRollout(ctx, modelName, params)
+	return err
+}
+
+// GetRollout converts echo context to params.
+func (w *ServerInterfaceWrapper) GetRollout(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetRollout(ctx, modelName)
+	return err
+}
+
+// StartRollout converts echo context to params.
+func (w *ServerInterfaceWrapper) StartRollout(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StartRolloutParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.StartRollout(ctx, modelName, params)
+	return err
+}
+
 // SetServingVersion converts echo context to params.
 func (w *ServerInterfaceWrapper) SetServingVersion(ctx echo.Context) error {
 	var err error
@@ -14025,8 +16381,28 @@ func (w *ServerInterfaceWrapper) SetServingVersion(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SetServingVersionParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SetServingVersion(ctx, modelName)
+	err = w.Handler.SetServingVersion(ctx, modelName, params)
 	return err
 }
 
@@ -14065,8 +16441,28 @@ func (w *ServerInterfaceWrapper) DeleteVersion(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteVersionParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.DeleteVersion(ctx, modelName, version)
+	err = w.Handler.DeleteVersion(ctx, modelName, version, params)
 	return err
 }
 
@@ -14559,6 +16955,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/models", wrapper.ListModels, options.OperationMiddlewares["listModels"]...)
 	router.GET(options.BaseURL+"/models/:model-name", wrapper.GetModel, options.OperationMiddlewares["getModel"]...)
 	router.PUT(options.BaseURL+"/models/:model-name/serving-version", wrapper.SetServingVersion, options.OperationMiddlewares["setServingVersion"]...)
+	router.DELETE(options.BaseURL+"/models/:model-name/rollout", wrapper.AbortRollout, options.OperationMiddlewares["abortRollout"]...)
+	router.GET(options.BaseURL+"/models/:model-name/rollout", wrapper.GetRollout, options.OperationMiddlewares["getRollout"]...)
+	router.PUT(options.BaseURL+"/models/:model-name/rollout", wrapper.StartRollout, options.OperationMiddlewares["startRollout"]...)
 	router.GET(options.BaseURL+"/models/:model-name/versions", wrapper.ListVersions, options.OperationMiddlewares["listVersions"]...)
 	router.DELETE(options.BaseURL+"/models/:model-name/versions/:version", wrapper.DeleteVersion, options.OperationMiddlewares["deleteVersion"]...)
 	router.GET(options.BaseURL+"/models/:model-name/versions/:version", wrapper.GetVersion, options.OperationMiddlewares["getVersion"]...)
@@ -14575,6 +16974,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/users", wrapper.ListUsers, options.OperationMiddlewares["listUsers"]...)
 	router.POST(options.BaseURL+"/users", wrapper.CreateUser, options.OperationMiddlewares["createUser"]...)
 	router.DELETE(options.BaseURL+"/users/:user-name", wrapper.RevokeUser, options.OperationMiddlewares["revokeUser"]...)
+	router.GET(options.BaseURL+"/audit-events", wrapper.ListAuditEvents, options.OperationMiddlewares["listAuditEvents"]...)
 	router.GET(options.BaseURL+"/v2", wrapper.OipServerMetadata, options.OperationMiddlewares["oipServerMetadata"]...)
 	router.GET(options.BaseURL+"/v2/health/live", wrapper.OipServerLive, options.OperationMiddlewares["oipServerLive"]...)
 	router.GET(options.BaseURL+"/v2/health/ready", wrapper.OipServerReady, options.OperationMiddlewares["oipServerReady"]...)
@@ -14658,6 +17058,8 @@ type OipUnauthorizedJSONResponse struct {
 type OipUnsupportedMediaTypeJSONResponse OipError
 
 type PayloadTooLargeJSONResponse ErrorEnvelope
+
+type PreconditionFailedJSONResponse ErrorEnvelope
 
 type UnauthorizedResponseHeaders struct {
 	WWWAuthenticate *string
@@ -14895,6 +17297,104 @@ func (response GetArg503JSONResponse) VisitGetArgResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEventsRequestObject struct {
+	Params ListAuditEventsParams
+}
+
+type ListAuditEventsResponseObject interface {
+	VisitListAuditEventsResponse(w http.ResponseWriter) error
+}
+
+type ListAuditEvents200JSONResponse AuditEventsEnvelope
+
+func (response ListAuditEvents200JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListAuditEvents401JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListAuditEvents403JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response ListAuditEvents405JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ListAuditEvents422JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListAuditEvents500JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -15901,15 +18401,23 @@ type GetModelResponseObject interface {
 	VisitGetModelResponse(w http.ResponseWriter) error
 }
 
-type GetModel200JSONResponse ModelEnvelope
+type GetModel200ResponseHeaders struct {
+	ETag string
+}
+
+type GetModel200JSONResponse struct {
+	Body    ModelEnvelope
+	Headers GetModel200ResponseHeaders
+}
 
 func (response GetModel200JSONResponse) VisitGetModelResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -15991,8 +18499,444 @@ func (response GetModel500JSONResponse) VisitGetModelResponse(w http.ResponseWri
 	return err
 }
 
+type AbortRolloutRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Params    AbortRolloutParams
+}
+
+type AbortRolloutResponseObject interface {
+	VisitAbortRolloutResponse(w http.ResponseWriter) error
+}
+
+type AbortRollout200ResponseHeaders struct {
+	ETag string
+}
+
+type AbortRollout200JSONResponse struct {
+	Body    RolloutEnvelope
+	Headers AbortRollout200ResponseHeaders
+}
+
+func (response AbortRollout200JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AbortRollout401JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AbortRollout403JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response AbortRollout404JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response AbortRollout405JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response AbortRollout412JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response AbortRollout422JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response AbortRollout500JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRolloutRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type GetRolloutResponseObject interface {
+	VisitGetRolloutResponse(w http.ResponseWriter) error
+}
+
+type GetRollout200ResponseHeaders struct {
+	ETag string
+}
+
+type GetRollout200JSONResponse struct {
+	Body    RolloutEnvelope
+	Headers GetRollout200ResponseHeaders
+}
+
+func (response GetRollout200JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetRollout401JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetRollout404JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response GetRollout405JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetRollout422JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetRollout500JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRolloutRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Params    StartRolloutParams
+	Body      *StartRolloutJSONRequestBody
+}
+
+type StartRolloutResponseObject interface {
+	VisitStartRolloutResponse(w http.ResponseWriter) error
+}
+
+type StartRollout200ResponseHeaders struct {
+	ETag string
+}
+
+type StartRollout200JSONResponse struct {
+	Body    RolloutEnvelope
+	Headers StartRollout200ResponseHeaders
+}
+
+func (response StartRollout200JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response StartRollout400JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response StartRollout401JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response StartRollout403JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response StartRollout404JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response StartRollout405JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout409JSONResponse struct{ ConflictJSONResponse }
+
+func (response StartRollout409JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response StartRollout412JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response StartRollout413JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response StartRollout415JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response StartRollout422JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response StartRollout500JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SetServingVersionRequestObject struct {
 	ModelName ModelName `json:"model-name"`
+	Params    SetServingVersionParams
 	Body      *SetServingVersionJSONRequestBody
 }
 
@@ -16000,15 +18944,23 @@ type SetServingVersionResponseObject interface {
 	VisitSetServingVersionResponse(w http.ResponseWriter) error
 }
 
-type SetServingVersion200JSONResponse ModelEnvelope
+type SetServingVersion200ResponseHeaders struct {
+	ETag string
+}
+
+type SetServingVersion200JSONResponse struct {
+	Body    ModelEnvelope
+	Headers SetServingVersion200ResponseHeaders
+}
 
 func (response SetServingVersion200JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -16086,6 +19038,34 @@ func (response SetServingVersion405JSONResponse) VisitSetServingVersionResponse(
 		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
 	}
 	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion409JSONResponse struct{ ConflictJSONResponse }
+
+func (response SetServingVersion409JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response SetServingVersion412JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -16249,6 +19229,7 @@ func (response ListVersions500JSONResponse) VisitListVersionsResponse(w http.Res
 type DeleteVersionRequestObject struct {
 	ModelName ModelName `json:"model-name"`
 	Version   Version   `json:"version"`
+	Params    DeleteVersionParams
 }
 
 type DeleteVersionResponseObject interface {
@@ -16341,6 +19322,20 @@ func (response DeleteVersion409JSONResponse) VisitDeleteVersionResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVersion412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response DeleteVersion412JSONResponse) VisitDeleteVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -18763,6 +21758,9 @@ type StrictServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx context.Context, request GetArgRequestObject) (GetArgResponseObject, error)
+	// ListAuditEvents The audit trail
+	// (GET /audit-events)
+	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
 	// ListBatchJobs List batch jobs
 	// (GET /batch-jobs)
 	ListBatchJobs(ctx context.Context, request ListBatchJobsRequestObject) (ListBatchJobsResponseObject, error)
@@ -18796,6 +21794,15 @@ type StrictServerInterface interface {
 	// GetModel One model
 	// (GET /models/{model-name})
 	GetModel(ctx context.Context, request GetModelRequestObject) (GetModelResponseObject, error)
+	// AbortRollout Abort the rollout
+	// (DELETE /models/{model-name}/rollout)
+	AbortRollout(ctx context.Context, request AbortRolloutRequestObject) (AbortRolloutResponseObject, error)
+	// GetRollout The model's rollout and its evidence
+	// (GET /models/{model-name}/rollout)
+	GetRollout(ctx context.Context, request GetRolloutRequestObject) (GetRolloutResponseObject, error)
+	// StartRollout Start or change a rollout
+	// (PUT /models/{model-name}/rollout)
+	StartRollout(ctx context.Context, request StartRolloutRequestObject) (StartRolloutResponseObject, error)
 	// SetServingVersion Serve a version (deploy or roll back)
 	// (PUT /models/{model-name}/serving-version)
 	SetServingVersion(ctx context.Context, request SetServingVersionRequestObject) (SetServingVersionResponseObject, error)
@@ -18947,6 +21954,31 @@ func (sh *strictHandler) GetArg(ctx echo.Context, arg string) error {
 		return err
 	} else if validResponse, ok := response.(GetArgResponseObject); ok {
 		return validResponse.VisitGetArgResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListAuditEvents operation middleware
+func (sh *strictHandler) ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error {
+	var request ListAuditEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAuditEvents(ctx.Request().Context(), request.(ListAuditEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAuditEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListAuditEventsResponseObject); ok {
+		return validResponse.VisitListAuditEventsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -19269,11 +22301,112 @@ func (sh *strictHandler) GetModel(ctx echo.Context, modelName ModelName) error {
 	return nil
 }
 
+// AbortRollout operation middleware
+func (sh *strictHandler) AbortRollout(ctx echo.Context, modelName ModelName, params AbortRolloutParams) error {
+	var request AbortRolloutRequestObject
+
+	request.ModelName = modelName
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AbortRollout(ctx.Request().Context(), request.(AbortRolloutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AbortRollout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AbortRolloutResponseObject); ok {
+		return validResponse.VisitAbortRolloutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetRollout operation middleware
+func (sh *strictHandler) GetRollout(ctx echo.Context, modelName ModelName) error {
+	var request GetRolloutRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetRollout(ctx.Request().Context(), request.(GetRolloutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetRollout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetRolloutResponseObject); ok {
+		return validResponse.VisitGetRolloutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// StartRollout operation middleware
+func (sh *strictHandler) StartRollout(ctx echo.Context, modelName ModelName, params StartRolloutParams) error {
+	var request StartRolloutRequestObject
+
+	request.ModelName = modelName
+	request.Params = params
+
+	var body StartRolloutJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.StartRollout(ctx.Request().Context(), request.(StartRolloutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StartRollout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(StartRolloutResponseObject); ok {
+		return validResponse.VisitStartRolloutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // SetServingVersion operation middleware
-func (sh *strictHandler) SetServingVersion(ctx echo.Context, modelName ModelName) error {
+func (sh *strictHandler) SetServingVersion(ctx echo.Context, modelName ModelName, params SetServingVersionParams) error {
 	var request SetServingVersionRequestObject
 
 	request.ModelName = modelName
+	request.Params = params
 
 	var body SetServingVersionJSONRequestBody
 	var err error
@@ -19343,11 +22476,12 @@ func (sh *strictHandler) ListVersions(ctx echo.Context, modelName ModelName) err
 }
 
 // DeleteVersion operation middleware
-func (sh *strictHandler) DeleteVersion(ctx echo.Context, modelName ModelName, version Version) error {
+func (sh *strictHandler) DeleteVersion(ctx echo.Context, modelName ModelName, version Version, params DeleteVersionParams) error {
 	var request DeleteVersionRequestObject
 
 	request.ModelName = modelName
 	request.Version = version
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.DeleteVersion(ctx.Request().Context(), request.(DeleteVersionRequestObject))
@@ -20022,390 +23156,475 @@ func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelN
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L2Lchs3tij6KyjOOWXpnibVJCVZompql+LYE08cy2Mryck2tdVgN0h21ASYRlMU49FP3U+4X3YLawFo",
-	"9IsPSXaSvT01FYtkNx4LC+v9+NQKxWwuOOOZbA0+teY0pTOWsRQ+/VOMXn+r/oiYDNN4nsWCtwatyykj",
-	"v4rRM0niqNPyWuyOzuYJaw1aR2M/PKXPWW/UjQ7D/knLa8XqjTnNpi2vxelMPfWrGLXjqOW1UvbbIk5Z",
-	"1Bpk6YJ5LRlO2YziOrKMperV//rot09pe3z1qXt8/79aXitbzdUgMktjPmnd33utH0TEkrcwdt1SZ+rn",
-	"Z5Ko2YvLzegkHtO4fpXwWhs+bLtS2v7db59e6X/bV59877jXsOiLeP5C8Izx7CUPRaS+rqz+O7Ek2ZSR",
-	"kYhWJJZEnVXKpGTRWf59Es/ijND5PImZJJmAXyKWP0tGq4zJ4s4nv8dzs+0poxFL843rZbXtutztMr6Y",
-	"tQYfzQARGyc0UxCKI8azOFu1rhp2+x1M84bxSTatbvWbmNN0RTLGpUhJRDNK2J36FAs+gC0l8CaJOe6H",
-	"iDF8/c8PF28JboFkU5oNucxomkkLIARVSpd6cEnGIknEksRZh/hkxijHh5dTkeSwzqZsyAVnhCVsxnhm",
-	"5ov5fJGRIGN3WdAZcheq3W6vAaSv+ZiljIesjVBoGxhrcLgQHot0RrPWoBXz7Piw5bVmMY9nCuq+hWzM",
-	"MzZhqQHtTyyVAMY69L/FHz1CcZsXc8aJXRB5l4pMhCIhyzRWYI0zskcJHt3+GaGcLPgNF0tOFDBiSSg5",
-	"9A+L2NStv0F65rXXZ0bvDEr0e7BX87Fbh0fb7JTwxWzE0sISu49ZIEK/1z18fnjSPz587hxJt+ZI7nE4",
-	"JrNvRBQzoKQX8dyC/D3+qL4OEQ3Un3CBQ6q2c/CrxC3q5cMI5ju5mM1oulJbXgqi0FCqk1XXwCOZmLd7",
-	"JEyolPFYj6YQd56KER3FSZyp9XitW5osgFrGUWugVts+7MEZzheKD3z81FI3UN3zy5RyOWYpSRhNecwn",
-	"ZBlnU5LB1yKdMbhPKSykNLE6gIvRryzMSMQyFsJi4O0Xb9/KjiIUahYNv29+uXz5IT8aNZ66FlOqfv3Y",
-	"u7q/8lpikdkFmufopHXv2Y/ljRb5WXF9rUHv/v4Kzis/7v+VsnFr0PrbQc4XD/BXeVB3iOpt9+hEmLGs",
-	"LbOU0ZlzhK1B69NQw3eo1j+EFQ9bgyFsddjyhhYa8C3AA74GGKiXulfe0NnRsDX4NGyNgHBeq3evZfy7",
-	"erAL+xoOF77vn+A/fvGfXy7eXKhTKBCe6oVyaeueGJNgAx0LkDTve4rQ8CEvE96YAwUSqRrQpacSSDeZ",
-	"0ls25EG+xU55d5rkWhqJv9cw2HuvtJ9zTmJL9PT9HOhrI1KyN1rDgDxA2yHfuP99QgtAQ04DLNgFBG6i",
-	"SHOQbMi54BIv/Dc02plSwDHCzf3UYmkqUrwriTAY/7Gl+Ju6ejMmJZ0omBmOx0VGbmkSR7CFAVlwdjdn",
-	"YcYiwnikzgu2BgeWQ1yt4Drm8GLr/ureHfkbGhGzB/V9NhWK3ry7+HCpMC+j2UK2QxGx1uDQV9wtnjGZ",
-	"0dm8NWj1/N5xu9tt9w4vu8cD3x/4/n+2vNYiTRR/zbL54OBA7SuZCpkNTnzfP5inLIrDrLX1hX6pQPSS",
-	"37JEzFkd0lw6wpcCz5IlSRvIHgKpo+Z6Ifg4UfM+5TFpRmU4VOHADJ/rwh1CGVatULL0NuaTMzKjN4xQ",
-	"LrIpSy1XVL8yMo5T6ZxeaNZeOjm7J+fYvn355uXly+rBnT764EDUlgd6Kwd6xfKg+8RHqa89MbuWyI6W",
-	"ivYo+GUiZRGc6SuRjuIoYvxJD9WKheeLbCrS+Hf8pXC42VThGmMRSms0msWcpCJhKMfesBWZaknuNmZL",
-	"lsKP+YmO7cpLR5pvyb2KP9bcxP5nO9DeEx/o+bvXCiLPJACBzOgKrmmklKBYwkm+5ko9owmM95SnWTi1",
-	"WM9C4NkzIhmDI4JLl5JETEBKMgj4POqGPXZKWwXxUQ1QPjWzfPIBR8JtbCCmR39aYqrhMaZxwqIOAfUc",
-	"96ou4IRxlsbhmZIXaZxIQlNGBE9WRnLA159JBVCPLDgqffnFjvH2/gDAeSuyc2S/T3qJNeQLx4/fkX+8",
-	"vDScgmrGLzixoLSHjY9fc5Fd6+fKx447IG9FRswenDP/x8uaW3v0Jz1yxckIu4tlJj0yWmTISEGJUKQO",
-	"N6V0BaSOIPvAnhusOfA8EkAYmoYhm2cl+4a5FXYbFfnw3mu9FdkrseDR52DcNJ0UUYQLpTTFoELRdLIA",
-	"m4LSASIybHFxLRfh9Jqmk2ErxxOFIGNYYQk9FF7g0jdhxeGjsYKmE3ngLPAJ0eOtIGpUkopFptQCkjIp",
-	"FmnI4Ba/Fdl7RqPVZyPaXKBtUN3ZRNCIRWTFsiL4U1hBCfyKFschIz9yekvjhI6AAa87iKMnYKpPC/ia",
-	"nZ+RLF0ROqExJwnNWArHcBHPH6qKMOS5qPeSZ0rRfTYgoM+Sj/0rEgmG1HJGs3BKesbWBsY9OMhddHNk",
-	"jRtEP0VxaKJFeKXomSWM4wxoCsJlr8lKBlvaN4B5oJho4AIEUMxZioaaXOrTlFikNZIfSn1PB5lm+Wlb",
-	"KDhGEdRfd4NG0QYF8L/OrTvaQI9fG3UITY6uOcjYqzjNFilN2gnlkwWdsPY8FSGTEu3YCjyLjKXt29io",
-	"VWtMUHRStEB5+TR+5/TI931/0Busn9Hv+D140B+UJ1c/nnTX/NjFN/sDUOTWL3ZXw5ezMa93BfTtIUYw",
-	"fd47WcHyE0bzF54xmLoKpwy/duF7fdIVyxmdPK3h7DQ3nI1rDWfVY9rSfoYmMeuK0BvqPMyWpcbWIxAq",
-	"b1iklAsP7bCOHRxsapTLJVNqLXnNiTZyqSnRweEaq2K5rYGPJEJJMTwy+xlysxzrW/EIo+FUEfK19jzt",
-	"nAKDmCMAbnKY1IJbe4hqHENiTKjZvDGyFQTGnn9SMPqvc7ncG6r3YMUy54s7aY1l7yrtjnphPzp8Ol5Q",
-	"UM/OtCexqorFGWhg2/KHx6ljBlhax0IrVJ2addt7OkBspbRs3v/TKjVarlyr01zE84epNRbMIP8801T5",
-	"GYgcXFia8uz02dNA2cj+OJ9Icz+lSNWEjmKwJZo9TF8w+25QBp5qr9uI29tu9B1dqVEuhXhD0wl72H6N",
-	"WTtRQ4DrnJPD7ulh3z9Emvx0l0lN5RVCErzyzEXjDkQ0bAmMHznVxtSHEhbKjR1Rrcp4ZQZEMq5084Kt",
-	"dkC+YTRlKVHiQD+8YSv4gw1bT4Ypei1wDwQvMASrrNxwsdyR+vz8889ttRXGMwWThlgZWCMjmSDUeRYo",
-	"X5EWIRi2IUc/crmYz0WasegHFsX0Eh57yEHpNwjTgSlk2Bqlw5bhBXaaM7KQjEx+j+eg4ekQlSdF52eS",
-	"lMNkzDLUvJ6ZVS3ARMZshdGPutsPdv01EwEr/6hHrzMhruHZskVEmwfIS9zppRAE17/J7dft/8ndfvVU",
-	"KmfQ917r4SToCfxFT0S97Dkv3M2UTrmw0U2Wx+4TeZE+kw9QyzXbU1uB8WVkSRWYb8UNi/4cNPbxBHZb",
-	"NDQkD2YoYKEhzWp9BENaDuYJjXkjea4sycFA++j1TG3oGn6o4KJ9isC2CaxqI705+guEGQRl4ARAZ36i",
-	"SRzBl0/uzETe4MHBKaLv67+LpzyOWRK5ZMZxacVo8aqckraG0VHCNHfYeEa93p/0jBwjshsJovTDUcro",
-	"DSpwOGSnlQeWofqXTuz46riS5GIMx7B2WXZF3qfWPBVzlmY6pNAcKI2iWK2RJu+Kv1eWb9xOzySBAEBA",
-	"qs2PeYpAYgyTUvxNGPWM3rkTdiEqsvSNRg4BUYAtExmJQU8fcQdXlaeuyou6UHS57Dt7JgnTwIF9nKcT",
-	"+VngWwVQZS2gpxffpulEPvnpvLxl6arGjTha2VNZD3FY1dVTnUs9LJ4Vz+UbmoXT1xmbNUNjTBPJ6g49",
-	"zthM8Ul9m6tQjqNN91rN/DpSCwFyVgv5eSrUDp9JksVZwsCw6TxFfhUxR/ynRM5pWMoieCFmc5rGUnAy",
-	"YtmSMU4gvlIN8/7F27dEcJIympClSJOI3MYRExIvkI119n3fL0c/55kFw+GH2hwC99AgocKQ7NLJ6VP4",
-	"pxhVAXBORuB8+1WMqvANExrPrtndPE6ZvKY18PvZWrUZsJ9nksBLJKFzySRZ8IRJiCqH6Cppw9LC6YLf",
-	"YDjamf1SDwKOKLSX0xuUyX4VIyLANpmKGRogqdSDRjhY8VQqTKN/+p+utT2iGWsrLlOFrNcKU0aV+LF2",
-	"x2pJShjUD2+YHnnWdtNHgrP6bJAZ5Su4FhKCZclIYduU8ihhEdnT94RFgHsIG5Bs5U08n6uvJaEJuLT1",
-	"r/uFVR8hGpYt3p7RwKugWFlI6JCeAhCM0bDvBioqkEUsYZkrPuR7x3E27j4UiyQCYWlk3aWl6Wt3Mo55",
-	"LKfbHK15ctO57oBWcfTIZKrKiKAirUl7QpVFwwfFE4BfUx5UZYJ5KiYpkw08a5zS0OQYGKwEXCweROfI",
-	"hZBY6HgJk1nRrc1xwSyOFpA5oAr1SzAkY0/RhKDd1p/bcRTsm6hyTZMY+qsW3BytAvwZoSOpmOhSHT5k",
-	"/Eyp7JAP7JalNDHjSyKnNAVGB5EJIyoZSRccvVxAnTBDBr1Ps1oAt59Hp+OT8Hh01L7r3Z3e1AEcspe2",
-	"wU/9oFqEYsBPSH5QGq9OH/y2YAsWBR4J9KTqT7kIQ8YiFgWK0gR4fwOyB96SAChHgGRGp47hKC2vpQdR",
-	"8r8Zo2UJwJW7nfzJymIzkdFkI7kwQFNHW8gL8ptI3u02mUbb3K5ubdZWhXVroJsr7TnJSbhFzRYsgJy7",
-	"WWBY69j/ZxGQ171u5Y6HypiOeFKW+M3YTmjSDvLla8QLK1yaENMRDW8mqVjwqEbcVO/UYwT8pH3egPmU",
-	"kzhCuiiJWEI2lH1/I8hAYL4HGvkaXzKYOou5+cZCj6YpXW2PtPme1UrPrM1LUTfzEFBDpIxlbN49I66E",
-	"7rD8dWj6pRS5OZ2w6in/KkaykU9Lj3C2ZDJD0XW3U4WLUD01zu6y63CRyjoZS82Lv5nABvU4LN2yLoGo",
-	"CxKx2ZOTnfn89Oiof+w7/2tvli1KhwZAeTLN8RyWqTZkb7e0uTQLhYA/0CyN79bQdaaUZIybM2mSajy4",
-	"gFm6UNAYsYQsWerIh0oAhifgx8GQBzOY52N89fHXq0BJlVwTcndQZ7wA/pEf46ugMOyQm1/UOHupWEp4",
-	"zSOhSBYzLvOn9zvkHM9tLFIU0yTq0UrJZGORMp06x+YiVfJLROIMQ2SKmIozNgTDwG9eHtOImplUShmg",
-	"rlebjgcLp5jupT7r1Rcw6mOrGgY1S8RcQjjaumg4G8hm70yVn5cux6wBES44LJbMWeqcjwcyGBwj/JIf",
-	"Efxc3MbHI9/rej2vf+V99L0ufLjyPnY933vue4dX3see1/X63mH3yl1yzf1EtBFjdCE4qxmt6pZgh1oX",
-	"Z1QFRfFz6eppXLAAq6OvL0BK+FGy9GE881zRPrKQmFxdxEXeWH9BPa/LL3ikq9jPcZ8kYsnSdqik6IRl",
-	"GUulR6J4opglmF+onJZrFoRxeySylvewkgteC/KkNpDp9+qZMmhNDQj1Wx1Yv03jcfaeyUWS1eNppB4g",
-	"meIaEIkm4wmnibliy5hHYomBIDLTQohkScxrmFPEJilj8lqMr8cpY5GYNaDkNG7L3xY0VUoPk9kzpXTD",
-	"q2pa/WoBvv06FISV16njP08ZWGzUajNkhzzSabzOprRDI0rpkqPpxt2eWlSsDmi0MAnjdjkaAa33WSSM",
-	"crBFcLGYTNevSM8+FUmkhEb1grmHseCS7B35+zZcEpafCTJO6ASPqrAQLAhQXcf82mbR10gWbfjRcmg1",
-	"FyXZNGVSLaqkHh+e1unHNXqwjhyA0MnqxD+pKWUuyOY4lItvp926Y0aEbHBXIrIqKGm9XutxGB8dCj6O",
-	"I7Uq0FRuGFdESIjb65RmrKjG4RvFi+m17tpqxPYtTdVFk2pouFEfYOJLeMf54oU7ofugmdv57uLip/ew",
-	"Cr1HCIFWb647NJ1XtpzGSpQwCDKlkujbsOWp+kdbnapS/GKZxWF1Ue8YTaXgzyT5v//f/0v2wml8re80",
-	"pthjcILM4BapfVkDNCx7KQrXi4wX3OD/jUhmYiJScXstZ3HKxe0+GArzy/NMQmkUsme3V7QV9jqHW20v",
-	"02ymxnXAUH42+ORsr+W1qitUo5u1FPGq+Oa2+HXJZPZiGn+wL9pvv7dzf7BT2x8v8zXcuyuq17kAoehI",
-	"3DKNUA6+rEcsEM2QojFZCgX1O/2tgI9H2UAu3jkEUdMMfL7IFnx/o0anyYc+bBeli0uokDBLzXNOU8dg",
-	"XXWwxggZMyDz4Bwz0d3G0lPkntYxXTfOd5eX70jKqBSczKepEk00h0bbDAlFVFKtLr6vNcpq73bjJDp8",
-	"2IjcKIvVxfo2mOa0o7xxfGe9ntIiwDaUs1/9c4U59OotYY4rfo33R4N9SSWZUTXv+1cvSL/fP1W49ePl",
-	"iye0T4Ljv27zP75/sxaoDXl1m3RfgzX2ZIvn4EIIF1eLw4UAg89n1/jZxCgtU4FW4eJbJv6jwRE6SthM",
-	"Ekg69QjNSMKokloRU7aydLzDQeAiNNuqSiDWq3o6AwPHoMqyzfDlHUQlPVD9kTdY7IhywtRA3BZYAqNC",
-	"LmFixbIxU8owk2RvKdIIFZtwSlMaZiwdct6epHRmC5mFSrAEaf0u056LUHDk3iwiM4FSKkaYiJQ56gOP",
-	"+WTIQbvXOfU22jzmjKYekUIbNfJVx5KwOxpmA1y8nUv/BulBegfPJLl81X797SvNzwDf9aKplGTJ4sk0",
-	"82xGkDsW7I8mCQ4IKaAyh8w8WWi7Oc9YGrJ5RmgUkcXcbBUngA13iD69mE9IKGQmh3ymAAGxmQb4fHIG",
-	"Zk2xyEjA8IXAU1rIVAfpauNFVGdRMQvD+zGmoNJ1fa/JCmU3kgmSsmyRctfsAOkM2VQgJzHCWgHS1oqY",
-	"O2EdC+uRv9GyWiU0+Rk3e2w10rjgjXQdFCVNRp7agrYtJiu0BruFFjDrLBNDbmGMmOcMqLHIOVp72lsj",
-	"yBkJzJ+BVudcubcwDhi01HYZh3hssGvVHTKssUFthuXrLbEIpWzt1pvGk6maFDZ3pgAVF7J1FUDoxEQ8",
-	"gASeS3qLlGv3Y44bCjKCBCDkBUVOtd6MVnWaF9C2IiAZJG1Cwupdq4Wlet99b2uW8AoX8MJ5t+jcOPKr",
-	"1i6LNutOyj7kFQkjxYJ0hhAYCBSA3PY73ecn2+loatx168CJ9wA3geRam2vEQrCRWu1rX9t4FQKNWCgU",
-	"KaVOhb5VUWHvPPe73S0WWWKUiONm5S40HWypk1PqzqrWqKVHMWwI4K0YgKEiNIpkHRWvXse1U7kcx/CZ",
-	"pbEymTWsmcvVmQ793lbHrYdde5tMOU1ktZJB6cwBoUTx+jqeTvZym2fkDbnM2GwGVFfTVj0SOhKlIIHO",
-	"2g5A5hiWkriHLdTY6ZBbmYKgSGEM0WolHpnTKFLTgFMS49eUYAdMn+WGfvXwkO8FJEtpsF+qbNqy9R7r",
-	"qM9NzGu0nUCNGGgbCQBlT6T4By5z3yOBWvo1V5/Mk+XNuBYC9XLLa+UvFc0A+ueq0jSnXNYqLymze5cF",
-	"hArpjKHCRNVN5SSAGhbXUPZ1QD5C8IWn4Lc/5GI8liwDJfpHHiudAFQvMhcxz5AtIS8iL2fzLOemKxJS",
-	"rkOYIpbGt0YmcVwUvb7XP1rjfjgvrIWklKNfzVnADh6HnCL3XOm9t8kX4VQUbbwwZSFSmxwURMvm0H5/",
-	"S/MG0IN1dBmfMDiuV1Ka7vnJ0QMIrKERGv0NBOyivCJdM1hYT3JZNKLhzRePzjATo+9CPioQeKzHeiZ1",
-	"yYFyILCZ7AGxwBhorNgAnRjilotRVY6S/3a9OUI4N4O9/hYwm06awr7zFRQFuWeyisYbRLhi8O/mwsfu",
-	"sRS3hyteh1cP03Yv9XYlFhC2tkIwC4A22vU93/d3CpNxnTBaW4xTC1m5g0TpIFM1TmYX00NzOErxejSY",
-	"WkYMeIXGSjVYDUB4xO6a44aeKdYRsTtDEutsV763iXQ3mTaNygfB9EuKDrmUhYolRZ7munOWypIDrgX1",
-	"FQrqSoTVD3R+XCzloj6GNw8g3OYMP+DTlXMBoNnBNh+Q3HhCIPPUHxHmc24ReAwBJQZ8ZLRCkNQdWXfT",
-	"kaVNy4bYBvgRrAlqYpAijPaN0sSud0Wj8aZAAguJfIHrYP+hIVi0BHrKEQH3JGMkeHfx4ZIcGJZRDA91",
-	"5tex6tcG3NrdqAvTRgtMeEP1BgoQIz3UBeuv8whKzGBwf9M0M8d2Z9oKPn/HaJJNG/boZIzmNXiBuKmr",
-	"NRVLrJYTo6cHAvYX8xrXRHMkN9cwdOP04PGto7jTheGENQHUCxOpuGH8/rhHT8NudDR6zg7psV9rmp8r",
-	"Te1aslDwqAYrPuAPRMY8LCTb6mjmwoyHvc52LtS1YY+lyMYdY3Or0bgalpW91l0SRJwvLtdpfH2MODeF",
-	"IUg4ZSDSFSQ5nVNV1UW4ZWfRGQn+8fLS1j6F6r+f1K/tOLoPbLSIZYAOm4E8ww4BIrhI2JCj3W+p1DVI",
-	"vQd8jSWZxLeMkz1dcl2k5MWHnzCg0Msr6YAxKBHiZjHfH2D4Ubd34ijNkuzVaG22PH1E4kyyZAwmZBPP",
-	"O2dpyHjWhkoUWH5rpgg0HfIf37/ZV8+ipUwkjkK79+P/UcKJWoL6q/vKg3+fvzLfnL7aRyM6ZzF4foNO",
-	"QLhIhzzodAJPe5B/fP+GhEkMdRJTNhO3YIuAzUo2wXxEcs5XxCRamflndKVUzQUUYAkOAm/Ig/8IPBL8",
-	"Tf3nfweYNTSnIQSRhMkiYtGgtFcLFG5BPOR7QeGc6f/uvRqhPh/Qg1HVmnBcEoB7J825b/+19x+Dj/+l",
-	"y6+14d/uK/jn+Sv8ePrq6v/5+F+dDY9sHuPfw2HnU9+736+NHnsT37J3LAVqVBtB8i7Vlj5PiQc0SQCc",
-	"r7poRjC8zoMsNvXrHiqKKEToXPZ9eEfxfHTmNJuum/JK15GFH1iWxqGs5pXqH6yIBLNA8CJq0YoBnZGA",
-	"L2bXEqNiA2P7xrBDvC2KGSpJ3q69Qg9DE957nYd1rltxORz43lsb82qAbFY1YtNYu6TG8aRiAO72NkrV",
-	"+rC2hmxTUKYZx9MnWMcszCDbY1YdCiGdJFKnL5mQXzRj3YrkVif9lfxe3eq0r7pIRqc0nQkehxgPhMqg",
-	"tmmrdeCSSjaV00clfDmItkYe10+g7VRjsNqm8e+RMrM/3SiR252tOYTyTruPzG0LNX4Vp3v/1FCt2hDC",
-	"2DY/ChE3x91WEfi1aKokoi8u0sCsH3Tvo4enHRivTEGeKYxdY2HV3nSjnE9imaWrGtq8TdKwWQD4ffNs",
-	"GyrJYo6l4RoCZfxL/3TXQBn+qJ54VbUeJenr7VPjQLh3hTt5Rnwn0zISJZLcW5OKdw1h9msIgmkz4XhT",
-	"yvl+vY0Cvw72Lu+1vIqNKXeAVF8qkQmTSBqUSrnuHc8tHrGVOaF4EzcYE/QCnrTkBI75rHyHeZyJtLaN",
-	"Ir5kfjeSvcUWW0G3Cj/zzFaapUmrsYV+bT86OoOSh2NT52BrWOt2d87mNgHcrrgeJ804fwD9zrfwqLO3",
-	"x4jZUVVabh74GQJP609O5weIsZJeGM8KdmnAD7DpgX2phtDTOQ3jbNWEabI4XiUhYc8m6wnO5H4lIbk+",
-	"EUPM53XmyXfNKycJG2dELEBtdSA3YiFdSAhAyMso3DA2J4s52VPypcGi/d1s0Iw32JgUgyqmuyjeg3mU",
-	"OaiKqfgYX8Nm81JERCl29Oh0cHSyPUuc0btrOlljoVLcRCRRyfLthkdrPboYJX1cf2xiBCxwy3MzBMO8",
-	"Zc1k7pli/dg4q0Zprz+cHYPACa8LBN8wRUbTbAcMEEn0FBiwi1BUDpMxV7mKGRpizhnmt7COuL5lyx8l",
-	"S78Qx19IsIQZD9oNqxFI6Ty+vmGrtVl5uv5hh7zGFmhTseQENEihUA+NUWB1m9C45CDKJuPr/m+99vPl",
-	"v+5ufvNHx7PeP+9Oku78p+j0938cyl+ml0fhW5++X7yMvxnXVrtQq9jEOhRUKwcHL3p2i0+YmWxSHB3O",
-	"4pnS3xbUtoHzOJ5cQlPHOsVBN5MEE+RlGmeCa7EUkqYmi5TW+6+hPH62akp4wGGfSTMmNKtUjxeP5/KX",
-	"dy+vP1y+f/32H7VFhuImJ60dHzu1mCA6TCrLwimJ4hk2xizm03bdMJVKG+PN+a3N6opdUY2+go1i119z",
-	"LdTncNXbr7vHtvxvnX0bgsrxQIOD217QWNN3P+/r0iE/8iTWdaxSTALFBO/zd689PY6OmbB2VT2MOQSv",
-	"cAo5XmpWPuRxJq1ReC8DvMCPaMP5HtrH6Sf2ScpoZGqzOGmZIlrVxcs2Vn+iGVkCtU4Fn6xzJeui8lzM",
-	"2TNFZrQXbuO54cwNp1TXUHlzz9cOuQCz+IzNRmD8h0LzVJIg70tiTe0V0EFZXbmP5rQJx36R9VXpqkuJ",
-	"8vRYmy/DwmlZB8574VQLSOkGzbWRBNBkSXeYPbPltjJ6w6QSND3TtHxb5eMinmvIvoaWrzU31nbg+bSm",
-	"Q4kNjT+DMG9dIKlcYWTHJV3A4HVrKna+2TDau/zhavwBbG0z8uU9j9ZiX951ZDO2OMVGawqDNeOH2zxp",
-	"Q00w2xdmW+tPqQPTRttP/QTduqG3QaPdcASB/fmRxAF4vo0GlHkT39Yci/qWszpfT1L7/HmypCusLZKH",
-	"Dpui5MhEtkhfL/sp1FQNywZ7D0o6tcZRpRHQZCf5ZkTDm0ZdUf+ISJQuXHPe1riKPaqbyaT0Nkk126Ja",
-	"QQSsLV9ydw3DNyThWosBdvIXPM+xUWpmSNN0tZWB4IltvYjLa2/kF4PhPKEZxJ431SCcsaVIbx6BMfXi",
-	"op3XsxhbOVCDaxZi627RDyyj9SqdcTJoCgrJ9/hsXTRhM7E0Z43P7HIICH67wp3E80dg2IZ9PID4b97I",
-	"TsQfDs7lAF8CH70NlmfH00EzE9eBzWSdwIxS0SbFenu7FF/aeCs0Jm7kfGUYNgTSaYnVJPNQiwXNd2Fd",
-	"NIB2fds6V1jKKk9lCwo9E4M/rsTVljJVnANCl6celTWH7kbSlvuzNOgajqx4WvXRJihalO2JuqdNfsnI",
-	"XlBp++cR97vSx2tEJ/VtMedJfZPFMybgR6hSpqAtjbrmaGVFy/WnVnV4XP99/fZtI7GyV55GsZLW3HBJ",
-	"hU3aJmDv+La1sVzKaRRo811qJts+zLN+1ZcpVCJyFuvoAbEJCKfRylohjvz+7kIkzn7VBFBHk6xXlXL1",
-	"td4iVg9B0zLYI+OEZtA8DioVQby0WLZn9Fd1OurSF63L69tSShCyp2xlOlqWWkqWqMUF7JVELGPoMQCD",
-	"4Yu3b2UHysTkjVvXmresJe9MK+vqeKChaakzjG7+uoPHH+C7gwXtETqS7S272bj4lAbEBkc+LMU5gfUI",
-	"etEg955zLYvk5oxd7jm+Wwv+cufepzuHOoA07r6gMa/b/oNv6MYbmVlAKbTHO7mBKzsIU8NYd711j75k",
-	"hWP2CLWJITV2lq9XDgyrabNSdOk2hWyWAdldhjpnc1Ub3WbPPljIPMC4yXKJU80SEHbAGUzwZt5Heycp",
-	"rxlr7B530p82Jj3AkEZ83NP+hmcln36r2/E7/rYasZtRY4HecLolPayZ5yti4NIWI1uBkHJG2l1FDWhu",
-	"WsB0ohVRjLqeDn3RO7+zb+rBd7X9OS6rhZdZVt1xrg18hzuWP6ADczrkZ6w4MI6TjKUeFpLBgvk0BQqv",
-	"S8z8maLcP1fU+q5x5F5LJnHIPiMQOMEZzG1z6mlLlgFY4AEAy4AEcipSXf9gyPe0tXJMxmxpumOeYB0F",
-	"zGEIeDK/DjkPyN4afXnIde8lY8lgHFagBGdFF0LBb0WC5X10FknVzb8OW79QNIZG+WoievHerE1Ddx6t",
-	"BGs7vz1pKGX12pbj6ZxlvYKLXGe7hAttsuKrlMBJ7iznQVg8v6ohkzo26YHp67q2BNaFoXWV8LDK08bO",
-	"gMWScfemSWID+c5ndBPlMU1+KxPmJbvLHa7FvPZd0tpxkbXE3IZbNewhL7JgqhrUAC6vMLYRePpR45e5",
-	"bu7EhkWEoF3YkkpS6T7RuoQ6NCwlCaMpVDDDyBxTnoalWKEPBipKa5369ka6dNd1UQ1bQ3YfkexRX3FR",
-	"l33akH0Ftgi5gH543ZJxq6wVDfyO3zMGS/Whu95qOfA7p0fGdAkv15HVHFaNJTIKldDOTGmzXLszZefc",
-	"bWsDFNbIdVMk6usq71oa7RG1QOoCAq61TFcERjMilRew/kK+/rYK17d0hgEcbkAq5FaWsugHurI8FOa7",
-	"YdoNH9I0jZmu5wig9dzgdK+mgp0p4+jGbLoVDaGYJM2GPJZyEWNu+zKNM2yXPI35pEMu5vS3BTQ51lFJ",
-	"ZwQy9GHlNk9Pfej7JKIrWc4RPf/XyxfLi9nvvXM6lfLdj98sz/X/vvF/+Tma/+fs1XxF26/SX/vihl++",
-	"+3H6/N33vfB0cV5MLu0dHW+oruIewPZlS1wb6oxiYuzswWn9NYO5k+7Qrm3NTi6qOITtUtgddgMx+tgu",
-	"1SUcblKj9G5feGAnCGxTimArr8oDJn9UzQD3fNaTAvnFUzTcW/AooTIfp5Sk8y4Voy8lkisyzNAAUt87",
-	"trHLHU3iW4bN7MClERSqk0CojFdxdjTYTRqL1zy8cZLeVwWwCZs1XXn40VQAdErVlHypth14c6U8M1Ys",
-	"vTxuVCwyGUeMxPwMo/Xd8H3F29fUNVrbeXyHLkHN1Y/Qx7UxRHVNb/PytNvNkYpJSmcDEvwqFevHAjWB",
-	"RwLdKl39yRdJAk7N1ZxBOYZMiGvQtOFbIa4TgU+qv8dsaf6cUb5Sf+s6CepPhaEwBrvLUnoN+1HfOzNz",
-	"kV1DaW9o4SgWGbt2vhryAOubw5c0ScQSmz2qE7qGxdB0Ar7b+hb9MMSC00U2FWn8O748FukojiIGazTV",
-	"e3BdauU0MQvDuwaroAl2Vr/WGKMeQbebbF5HplWDayhUoQA85OoOu89Ms2xuQhiDssRhWthvutP2nnhO",
-	"ZfhGO/d73XWoBmUoZnHM6IpE4gx5cSoSpr/RRZFNxLBImHRKx87oyqVLtzFbQkaEpr4CsiOiWcxrVesP",
-	"mLqo8wsfpmH/DD53p6sgGJ0bkyjXM2JUkp661aCZuu5gsENMY9o3/hDnBjKdQAdZWepNif2oKZEsK5XI",
-	"q61xa5rWbODCTmbtpnznJglli0wtINPYoafefzClurQvGDSAdXBhy6Nqgn4rQjpaJGU3nb9dkV2aJEoJ",
-	"2GYVhXRKOpmwyOqWo1Wp1LYZ9wFLmtF0stkg5JyQbXO0/SsZnVzDvnY0MmxhTLDgcrsRoE632WDQd+wF",
-	"m80Fh461oNZYoDtBbQuXclqezrF3gFXqNKWPqq7lVAG7y3hWSwngWq8zi527epPuOT9aEYpRrw8sBeEM",
-	"CcauTKSbu413d+g2nrFZo/JlC3V1KpWZHthkvEZx2lVt/dOb4TZfo1PX7NbbeI/8vmt2O3oKs1upaWIl",
-	"jPEpLWQoqqsr2js6rl/blN2RD9+dt3tHx4VS8ZnpU1PfvL/VC3vHo8Pj0fHJeByq/5yejg6P+mE36vuH",
-	"3b76f68XPfePD0/6ozH1x6cn9IidnBz3jo/Zc8oebBLYCpm363KMOn9NQ28HaLuYEh2yso1dsUzXvrhF",
-	"oUJYH672aqJbqLlcUIHLc/2xPaQ/d0tn39/Z+lcyzdS3/8U267aJ/VYWwOopb3BNrTeCPbqldAVVsLV0",
-	"o6QPfIxRbi27XT+beuTIhy7uETlVf+gqiLHuCG16uNa1mKO8eY5tCnpV+NW869eP2C2urFzXfrvBj/ym",
-	"5UYxrVC9bUY8bRjxdM1yH1CBHyCN0MFt4NR1lDD3qe6m4mrzGcT2NrmRm72Z+s1nkmRxlmAxBecp8qvA",
-	"lt8r05fjrFRaPa/dqZOtCh3ZCvHby2mcMRzlST2mxTr11Ur1eaHO4fDDRtOJMexVDuhHWRdZ8EHMGDQy",
-	"mQpdOodyW7HiYUI3WFyU2KGfbpC3u09abc3pgN3Q0romlP9W3GyzmWdSQQO2pN9xgmrjhGkzLA2z+JY1",
-	"7Lb3gN0+STftjVXUPltFlZ0LjmzPh0rFQzpmH/ILloapMUHB12ve2L0SHMJpA7PHaZ80agmGLLmWtCXz",
-	"i+OKnvc1H4tHoEye9lm3KRi8xibhODEbU49oOlmrRlehS9PJYsa4YlvQ0qZTrzJnqe7EaJ6XZC/mRCm2",
-	"CWubpZmyBxh1XI2snLLwRi5mW6uONM3iMQ0zMi4LEK3T8clx5J90T04Ow+fR8dEp7Y0ZpX54dEQjv3tE",
-	"+6Px4bg76o380UmvF0bdo+g47B6N/LHvU/+kjsjpFMK1+YWOA1mLnPKPSyXcigd+5qqjm8xFuwa6PzSI",
-	"cn30gcXfdKF1/nkqokWouzQaRNs97kBXhayFP7bzdku9VSukbpF4h6XJrkerrAk31e+b78xR77B3cuLa",
-	"xptjyQ2iXI/WFBQDSc08Wa5Rp91RD7XL1HuIdg7FMMfjBGVYKlSAa377S4YXFxJ1Mku1aGd9kUGe7y0S",
-	"EOJFkvgWMHM8jsOa1IY0HjeoGvATNoq3VjY6kR7JjeYeRoVhANPFxU8kpRnTVgCamXws7b/XhR0oGVHJ",
-	"TKPwrYQC6JPf1Gomb/PeeDsoXzm7gZ4pgX6pmKKtFbbq3ZhSeW2Wve4WMoft2jui5qM5cTDj5D2FUfFi",
-	"KYNsYy5c0G91ddUZX88f30mghtdvTjAodzGAgvoyu+4dTnd+tVLrXo/jwULqbsYmzrBrJeqtTtd0KjC8",
-	"Z10/mGZyCx7fJlqr3cFudUuPjBgExWBtFMSiZ7KuFk6OqWutbAV39b3XWtr6tju8VjozPUbdWW1DkzcR",
-	"420XWSnauwsZL1z3nMDYufPT0z+2au7gGjr+pdQ2U9Nj1yrU5lfPlFO1LcV3KTGNCszDi0s/Qp0zoxY0",
-	"Orjk4SKNs9UHtVJ9WRhNWXq+qGvGdW5NQx4kDkBNv3Mdi0SxK/838D4ZLny/H96wFfzBgg75nq108wjk",
-	"9EDuhzwwNUlA5dQ/YmggBl/D97pxDpROFTxkHfKShtO8AOQzOeTBXdvAp52KhAUgA+seKmDRg8ifOCOc",
-	"sUgOSIARPYFeLAlsYE/+FQhUOo4JzhPIFuwxp5rTLJu37u8h+wL1yFDwjIZZnrFuSC2Z0ZhnNOY6p7h0",
-	"VnTyenz+GntCUjKj4TTmrG3titrc6em+THHWYPf0CFUAWaP7YKhYQWmCwDmlNSH0dc/0IR/yv/2NmPs2",
-	"5C9vWbqyWqdH5CIMoVxHiqU7PcwlxYZRWLPBlHYlks7y0poDiIaD6K4Ak2e/u7x8R1JGpeBkPk2pZPtq",
-	"TRAxp1aHoZ7tUETM1CmRGZ3NgyHfe//qBen3+6ce+fHyhXptkSZ62B/fv8l9oTZbXCfRQXEUu0u1ATnk",
-	"pgzpM4kPdOATtuShJImlDkeCSE3poTdbB38GJnhNrQo7xRSDMwck+DiEmMxhyyNDDMvEP/38m2HrSu3x",
-	"47D124Kl+lFM9ISfhlz9Bs2h4CeaTtT3+x6hZLqYUd5OGY3oKGEkh7LacY5W+QMQWtgZcuC1AGTsZzNQ",
-	"cPm3/or8G4NO/62+arfbRP9XfTz0ffJvW+HUWsxZkrQxzhDxYU+ueEbvPJKlC45QUuIxpi38ePmqfeJB",
-	"bRGF65kQJGJsvm9m6JJ/K2HQUiCRGknR5JmDjA+V1rlYkr3g559/bivyxHgGXQwNdQrsmH296hu2eibz",
-	"yEA1RiRQjdRPHuLsUMoU4jphAfYbJsUiDRnZg5B/ZNiEclOGtWrLsUs40kuA7mLsLlb6xWiRIQDx4mBZ",
-	"oqmIEJ+D8yQRy0CXSQF0tC16piKSduhTPbQpd2diQ3W02VI7N7Q3b49aec7ql1CSGp/GVmeguHkkYgnD",
-	"U6o2aTDTd/sllICYUp3JmrkZ9Ek8izPz1lENIgV0jo0oY8EPfpWCB/rpXq+0xVgWsE4BcpQyeqPrEQBH",
-	"Jns6DtUjfJEkUK0nluoORARietWNBiUN0zYUJkI0INxUdcEwvEII6DvpuecMlxWtehoOR/ZqaCwd0zhh",
-	"0Zk+MbiZ0GqPcZbGoXWRRiyjcYIsExK74zLUxMTM0Efk1F10pKlgv2KZ7gYKjQKx4eABRgHD6ob8g5hZ",
-	"4OFcKRsvpOm7qmlyQlfq7DEyVkHCMl41WzgVknGPQLeq1ZArTNbZdApGFN7BSqVmE4YHkD3AreCF4BzL",
-	"+gxImAjJFCFT2uBkSrgY8nw+i+2zjmUNSMmB4ENnEAhSBOzG5gsjhuWYtfqgtzvkSp4le/hiLitYAKvz",
-	"pFGUMil100AklFi5aGk4CsSklymlerCJYJbJZk00dgmrYaEQ867vvKII5iXMLwu+E+o953eD4ymbo8Cl",
-	"8Dx/SaSFKaBzqtBnkTGetdEFqYFrfJztlyb0mwDLPe12e0oYxCC7407X3P6+Itc1IeV1O1Mz6CcBW1xC",
-	"cXxIvo+/MYgOg64PSSf/Vky4Zr1Cq62UkyCcLvgNiwIz7lF53EIYuxqS402wDoF8sG7Hhx10O128U+dI",
-	"u+xFsgHlKH/QiOwddvueYmke6XQ6+5gTQSMU42IZUmwcvZiTTCgI/BB/M+Qwh0908wSbI0ioKZyt+0Hx",
-	"SIJkuJwqdgZL0UvAcmcTIpnJVsR7eVY7RvDybs7CbEC6vt9WAm3MFywgE6a5Db5rxlbvYKJiZ8iD716e",
-	"f4vSkrn4ghMGkiPwOad8sQTqFJRKnYpopVYFP6mdSIZ0BfCUC2TBSBdNrxXw0Sg+m8AeEyqnZC84iEQo",
-	"DwIN4yhOGUTx7fX97j7JBFaJh5HN/LCDspxrkzwV9vzftg7nb7/+1ly5AUb6aIEkL2WeeXhxOQN7pJE0",
-	"G2raowhmqZ0kC66uMxawl3NGb2D4hrfJnq6k/lPP09WC9xFvqE4uUutjdyHD6IhMFIjxQLdfsB4l+1pe",
-	"K3/IUaaXntMaA6VjeDr4NMSS8sPWgAxbnU5n2LoPUILQxFERvT1KRjQyVMAbcmyGCrETWiqhwN1ZIhkI",
-	"0fv6vhz6cHMOyZ5huTrj1t7MdMgBO+CNI4/gXeseecCKRQr8cs9W5Ns3R/IzGykJSYqEDTlyTP0xwMcp",
-	"d/ieaShz/u71vnExULLMx4CQjzkT80QBNl056cHAKXNlTnFo3fLW1nWwDUoBzDaTeEa5EhfcLnnqTPJG",
-	"WzwCbwuWCv5VjCRaNCl58eEn04GEzUYsinJmjAzPA6nB5hfDe0Nu4Q9DhzRJpCkzU8DTSIQg1rIIWpug",
-	"wpzEIdN127UW/MPry5bXWqSJ1prl4OBAzBlH6bkj0smBfkkeqGfvvRYouLlu7JioTGWle6+lxqDzuDVo",
-	"9Tt+p9+CqJkpGDQO1H8mLKsrNQlVqfIEoLzH+GIO+8Wal1qsMr32OuQ8r+FIFjyLE0LNyVrhCyFgIfQ6",
-	"UjsGAezFlIU32Podr5laWc/3jd2AYUZKWeTFshB5y05xAymWJuTO5Bsp+Cjp07WEaaOwY+41brs6d1u5",
-	"wTj2CLdA77q5gK2L7yFHS4lhrUHrHy/V8TpqemvQg1raRlOvDbgHx2eOE4ODA6VCJ1Mhs8GJ7/sHaFtB",
-	"4X27xty5efC+Po+jfNK2qbwxk997rUP/qGk2e3YHP8De34rsHLP51ItHeJjrX3ytk/OwEwq81d/81luR",
-	"YeFU13zXGny88hxU+M7pLI4pHrI1+Nj6h9IwaNK6Uu8emLCF2quBzM/oqtW29SDKgE6rDXmdCrJPWHau",
-	"png0opuF5vs7T5I8JqIO4W1IRjKfUoj79/2u1zJ2NJ1Q5He6h8enEG53PU7Zb63B8yOvxScpnV3P6N11",
-	"SrnC8ZP7L4/xsIEdsF5BehPO14ST2HCkvzK2X1b35ZQOtijrXAQolu1cg4NPNJ3cN14GsKArFLM1e8oz",
-	"KpZgTQD21qAQ4x823Y1WsRrlx00VLCrTQvlLpRCjuo4yi9pQ0Y1bwnuvFavRFYNsmZBKdWNarn8B3XQ5",
-	"8jlBqseHG6p93F89+s6bFb/XmX/5aZf3Urn7tZf8j7nBB8W17HafN13nchCZR27YChFBCZPOvT7c6qK9",
-	"EgsePYoQHPZ6m1/8iSZxBAfvkII/loBc1F3pXWgISNttJW2vpSG5UO6Zzpy6n20AFtCAgDavEM8jYo6x",
-	"hMnKyNtCMm2J5UpBQYwNOuSd0hLABOSkxASoDkPCBpUkMN9mQinweUaM4Fj4ashtHoxWsTnrkHMMfDbu",
-	"G9dBhr40Cb40JQMU++QMOTRlQONe2/jl2nSRTYM6yVgRsW8UeP6pgLiBLl4Y/QP0m9xGjhApNXJaQDks",
-	"Q/TAPJtTPV07xL2VJtv/twVbgI87HwE8XWq3kPIaJ4UulXk4fkNpD0GMDcUzOtk8ZbexWEgA+zNZPMBS",
-	"OtLz06Oj/rHv/K99NPbDU/qc9Ubd6DDsnzRsUudIraHmeYbBf33026dXn7pe9/S+rf6m7fHVp+7x/f9q",
-	"bbFT22kHDkYpyZxVU6t6fv064Q4UlhmxMV0kGb6S554Wcu/rAtQez3/mutJJkUhoVFDb88hMgGG+mFxW",
-	"x5CQLnwsZk80sZRIcNYaHGEeiEaygQKYuiU1B15V7aAqCpOQHnukG8ZumNTU6XFwPRMZTXRCil/Q/q68",
-	"Yurddqj55Az4aBMDzonyfwBm/b27CwO2xGgdG84T4tQ0mtt2N3OlH50CLvjSFqzslany8pfh0UWWWwwt",
-	"+Xh1X+DBb2KZOQzSYbRwEorQlsI7oK6/KcRy77Xmoq4/5b8UGdfplooGj9xUbm3/GtHwZpIq8cc4vcpt",
-	"5/dEiobiQr/5kl8fAwrQmZpb51Eod4KPDz6pxbTj6D4w9nf0Z5GEZiy1ZmhDbPLGRuQD4+hI1zblFx9+",
-	"gohjHXow5Nr7k4rlgARx5EEtYevq+YFGDEtG//BGt+qR8JghTIJ7YG3z3FCSjE6gHHFtfh1Nmc6x28/N",
-	"Yj2/pyQZ6G5sZYdfxQjejjM55MEbEyPRIeqSEblIb+NbBrWzgGINCOUE6heli7k6K/V+yuRixiTRURWZ",
-	"AvZ8ziIPjdxcwDk7Lu1sGYcMlDP4gSbYgyXHAHPeSsvKgxmHnIvMeQobM385aQjPw5AgrZcxmX0jsPfM",
-	"DowsW4oiH7tcCmN5LphOdCTbR+yWiVUqIO2y9ULM5jSNpeBkxLIlY5z8cvHmAk7z/Yu3bwkkodCELEWa",
-	"ROQ2jpiQEJcHIz3PR3pUouT91QPIty0prOsoHITy1gGRkhrwlgz5sfegjQ75c+8x+8ojy2p71pWuOMlv",
-	"uJffcIjX2uYe1xTorVcuLb3UON6pGAfuKzJWb0fU1BJ2ATv/ZaTuihS1vfD0BIKTIxJZPUBLRL1GU/h5",
-	"GLI5xsVa2ebdxYca4ab3aOuCo3E+4FZsMi0oWhtLgltXR6+d82r8N5tKGAq3ndOvYlTUY5yVH9ScSr6P",
-	"CpqC1LOFEPINjZxC4l9MHvtiRpbuFmt7R1eJoNGlEG9oOmH43tE2gLARED+wKKaXqzn7i1l21ouZH5Rs",
-	"YYpKKezcWdAs2nsOPv0qRkqWw+uQsLo6a9/C97IsBiGR9VCI0TWewR5E4rFOKccbqMi7lgYHQ05dNRRe",
-	"dmoWSlRFIbwll4M6pFxhOYaAnyHXcpLM6MojMlYSG8RtGcd/nr7jvg2mMSGZ2QHlkfGY1wu6ZKKzr1De",
-	"1WLtLBcZLWjU0oYcwqqUDIUgjZTsZcSzkIJ0NmLmxzwJf0olmh4s3EDyUsA6c0MW1dLhuYTBMZDRVrau",
-	"Ia8X78hu0h0uuyDdPcpWEVIesqTMSc+L1gotKZMpTcbtJV09jsX+me0TzYaGb1++eXn58vPaGqpM7fPw",
-	"Z8/p4VC4Kf89md6f1GrxAq6e1ooV/B/FWrxm1wEWjUK89QjUbpQeMVcJFlDobl3rcnw6kmPuYYHifEeT",
-	"MQH68D+Qtnx2I+aXIixfCciXJCCvUFV6HNUoOcvqFps/cvBPMXr9bev+qkGQPShVuNtIksqV4CpF7xxR",
-	"t+Ln7Az5k7gvoYrfkJfcl9DHiRRteSuW6bTyTIdObPJHuk0bNngmn8bVB5UHd/fk9XtVT97/2c1vVxDy",
-	"G9x34H7b0X+HLjvHgfdHePDOGz10JX9WqYnIFq47KBlsiwGD8bSOOTVW4P0cVW5LRW1rSuSUqtK2zv/1",
-	"8tztB/TivNoP6Lvv/dvDdJl0//kvcZf80n/3y+/tbFkquPokpWVdl+OfivG6FPIhrsXmMqprXYzlYptf",
-	"efQX4tHvMOI+hWQ0qvnevMAUvhzHNqVJgMTVejzfs1CkkdQRgwvbbLBQmBYSltGJqV1gQYEaBEq3DOmM",
-	"DTnYNfaAjemMfP1k4BFabyDS7kkr01g5Ycidp/bRLJXnMUDH4BGVjNwwNseGbGrxc5aWm6MZMAw51CHI",
-	"BGQlpgx4AuQkKhUJ0o5CdqadsDNbAyMg2SJFM1jMMwFFgWBttUVhMB1IQQy8iBM0Gun8QEyCijkJUqjI",
-	"IwMo+GPy20wPdkh3gdc5A4/gGJI7QVBSZDvPp3FTWSnp+T4EeQo+0Rq/znAlmMdXzjucMQpGn38byaw5",
-	"+TCg2mFhcvIUrCFLSiGQepWsmDTPouv02vyI78TusZMpjWzlrRW2udMO1z1KUpalq33MUw2nlE+YHtk2",
-	"rGkYkXKda5ePh7lWaCu1je6Wsc5/kRldyZqJogVKDDYHMY4Inc8ZTSVhNE1iPEdYgz6DM515m0ljmVUn",
-	"iOo3zoBD6xR2uDj/JjpXKNbQsLkGcsGigZuCSZMMc+NSrIa+mLuD6nhiNwsx26KIOuZMA8aYDeWXzB2f",
-	"3c0VgTLjFkeA6CZIb9TNA4lIIrJnoQ31ThF93BaD+3UbyOikhGIKQup26xjLnIiYgn88r0BhRxzyDzrH",
-	"0HbY0vnpCsh0zAY6wxCDALIckXWUxZBX0bhDzov1gNHzqUiO6aU15A92/OeW4SEvm4bPnIRDdflXCiAz",
-	"uoJMyrwEVY1yoh54ZfjAZwgOcHrLGQbSECpQI0E+vKMkiqnr5Fys9fOUQitMiXL2TvEFBvx5fEFDyoUG",
-	"3zb+8101nFl8Vzb6Q5CiRm0PbphOQq5NkjH+aqWBaeaFASA8YndFL7h9FsI68PeuK5QDzSvQkDrq59rb",
-	"cprZWivg17vQ10v4R1u40K0k9YBjXyexQ9+xEQt14gYzcoMW2v+8HuyvDunH6woQoedK3rIkehcyCGz1",
-	"ym2czrp6BzTHbLLL5RF4vvaK6uxtqNAUUl0MFUsZ0IzQJPG04wCK2UAi05CLNJwymaU0E6kJyHNrYxg2",
-	"F0soZiLrLWi3jDP5FPl/ZstuAiC2CK3QtJxgwRNfPu3HPaUdCEuxbWsDNzHnqGSvBErNf+m0vTVJNG/0",
-	"eWP31MasU7cGzVZoDFGktFLaxihLGiFDalUxVw8d8iO/b6IjlMCMWpb6Mr8edQqorSSlBxXpkOeBB8s0",
-	"zjLGyR4qBgmTTlSCmDOuhWL1HJRgAXX4nZDZJGUf/vVGaa3SFM5UoGgrNeMME3bV5rRIqveOmdj7HXIO",
-	"uycjmlAeshTrdAy5rmar84QEljXQkKm9m1gH5Ekupz3IHBMwLGfd5cSX/rDLqad/4tuZp5Qj/CHg09QZ",
-	"/ivn17432LLhas9YlsbheqeRra2kHzb66btUqMNnC4lBsuxuLmRseqjPaEb2tJI45H7H7xzuD6wOGC1M",
-	"EYrRSteFydhsnkDtZV03TdsFsoUkCp28Ibc1r2JOxkk8mWZewf0xWpULiwDJoRPPlKDlMZ8MeV1fO9dY",
-	"hd09HX3SK5TKhQsNGX8Yw/4PoXRGTAE09F59P1rESURijtCwgcMVH/8P+hA2XmyIhp4nNObFeOi/ke9e",
-	"vnlHtNvi2gHJNfjFiWO4BvOD1wCqYse8If8bufzl3cs1A6PJLh3yxkc+wTR/HxqnyrDlZXTy9yFqcMOW",
-	"p+f/+7DVHbbuSX9tcPVmnANM2zpmWqP0n4orO3ucWcxouL4KtpsqQmg2XDQq6cZJihmWE2egspdppmur",
-	"1GCoXqfW6/oDLuPx5VF4TQKfLXJcWyFlnauv2KWhWNM1r5V8bZ1WeZj4te4x3PsMbqyNHE/vawdeh/Df",
-	"xOxwXK9UQOJBiuofdlG2SEibGWQ0V+a9Rvl6jU13CHeu0wGSrLYCUnOBifOmyuk73h9F/zWGP/L2GMwu",
-	"WgfRgItljJtu0ue7Pn/Q5Tkwy9z1Em11hx5zc/6nO2Zdir7bBd3VAwvn+VZhLXphay73gcbhtlPV/+GT",
-	"eC3dSbGINj/QGygzl/uAWN6m0JZTLHpptapMMxIcOBXmApQ3A6wXo5M6Rwx9sk5fB0ffNuppXtAylkQu",
-	"6XzOoiGP+RmpCtVkHPNYTk2ivLPwFdHhmSA9oGLOhRXM0bKkhHtbZnhJ5x3ygWUQxU85FONP3bVSkgrd",
-	"mb7WbZLpGmk/2R4HD/edmJlKuq9IEsgnVnq4WVnXpZNOWMsOISOFdW9wOlgYC1S3PofvQe2eRd9U9v+T",
-	"2bKulff5OER3Jw7x7scvwCEqJOCpOYbNPhdLU4uw9TUt7qsXouqFSCGX3pYviNg8ESvIIzMEan9rpok9",
-	"xZqE2gO3dcoazbHaSbHYTcVRImcso9B1oVZBND1jnkDIrXN/3+bDVyhXvlWlJ9rGik/RF9G2QXyCXobb",
-	"ENjdSoLaZlC6LJzTGs82uCt0r7ON6D5rFOeu9Nme3w6EudKiaD1tll8F+kfq3NQqw85V/OPFe7OYg0/6",
-	"r61SfmleujnOnB54xn1VsDjTLJwym1IxFilEBuVl3rE+DN4zXRjcFi/B1o1Eu2qBlGIOxGW1nI2n+8DY",
-	"JqXqaadidCXr2KtJut079E/3Ow3Jra6A/SgSrWerFzJ7ZjG1UmZOno/9vt+nrNcbnZ6enBx3RyHrj3on",
-	"436fsbA7Ys+PTmiv2w9PjsPTfug/P45G7HR8dHQSdrvh86PeFyHPRaK2hjyfhN2xz3r0dNSPDsOj5y55",
-	"1g0bH0Kfe58jcfahBPqg9wASva30vKTSIM4ZBjHEupsH5tP+N42u9083v/hCx+L+mZnEtybRNu9UuJMc",
-	"6zXZYPMoVCOAItGuqZtsKjg49pRaa+yT0cGKN+OnOtvC2vLXhV7g/z1E1lKLV3HLUt2gddzVOVR8MbuW",
-	"Bo7d0y5kPYV5lhWEPobwlt85vb//AnLwn0UKPuh+PiL7VQp+nFl7V9r2BJKvt/FhQ80azdOQ2QYtcqyg",
-	"iw3r0NWhETDAgmZokjb+JCCyAURMMblPqCTUtjUp2AyAUhTqIublcjhbdsjriM3mQhHWQS4ewyUdckwX",
-	"0DFdPd8/c7vagcRNOfbgKzjhUgaF3E9RmjZ7G3LofYY28T0MGfCIobH7Trs0bKhiy/GcYW1D7HooOOQP",
-	"0CE/7PW0mZ3yCbONWDrkR6AoaggbljajN4UCPdrSW2P1RnK0q8VbhBnL2jJLGZ0V40PgQBFe6lg0LORB",
-	"4Yj314RdXBber8UNxUttv/xRzCmkGW8VhFHoxA9FUqooJjKmG+c/tVkc8KtBWfFKXRW/Ki2fV2l5gMn/",
-	"6E+mseSkiyyhBZNOp9MWAiptup3luT3kubuUj8KTbVKxca6vyPrUyPpCg30Txnb/sjq2rj33l8hh2Vk5",
-	"/upuyokFyicP18i3N7mWi9N8KWG3NtH+TXzDqinxuk5vVXQt1gyHjpMxlxmj0ZCXeo0IzgYgjYZYkTiX",
-	"RWXebtM+6pYuxCrlD0lQ3ap0oR735zibPkUMRcKk/nZzfWqIo4ZTfpJi0p4dB6NgM6g+Hikw0zSmCeEs",
-	"W4r0BkJZoC/uu9WlSMMpiOiXjEuRvkrEcse61Dp4elPaKMSMZwIipz+DmKqRqdsMea8+eKW5oWC5YE7M",
-	"54vs+imOasfCOXnZnA01c7p5wZyaajnrJY0nTELGhFoHWI/Fx93g1d0aXv5aeG1VXeihueFQDmqNWW4r",
-	"49pD8ogfZV0rMKvdacQmp/MFL9RsUPcHkk+wZ33MCWAVFiD5Gib0NUyoKrdd0okl+EZumcS3jNcIcjlS",
-	"bpWsnJfaaQwLeqW7kpRD3rUshDLTnhVVIhs0lGqbUaCb8o9FOuSBrZICEg7aA3Ez4OzGIjIDk7sViaWa",
-	"KGUh48Wyd0qjHnJTSQjqq+jAJF01ScYTTiFWHwFJRkzGugqLdRWNqGRJzNkz6WF3tSiNxxnJmDSdsxNF",
-	"4N2Oz1BhySn7ga3A9VqnItElnaBNWxDSOQ3jbBUU1g6r1QImFkQMZvTumk5sN98Ayz1BkiLucA9nwO7d",
-	"mKYGP5zhbvWnZ3LIA5PhF0CqVJpXQdrvFLLCUl3zgIjxuFDRSAm9Z+aAbELtDWNzspgX0+/UahI2zohY",
-	"YLSEKegUcxJEKRSzDgBK3xYgC6nRo7gdsYyF2TM5IO8YTSUWl5nGbfnbgkJnGCjONCZTMRMTxhmk73E8",
-	"q0LmmjrApWijD4l8L5KZmIhU3LY/zOKUi1uc2cQ3h4KP4wiasu/VpQhijyD9MIg7CVRvhFMTN4xLE5yR",
-	"TVMm1bGbp2eM8iEXi6wtxu1bEdLRIlHol9KMkT2DcPAY+T/E73QhYRj2OaVSAS0eQ7EnDX855PM2tjWN",
-	"lVqRiCUJFHKD7MVDFpA9v+Mf7dv+QTA0HYlbjexmhUbpyYY8YQo9j/y6gqCIaB1iIqps/2Ct0pgtSLTA",
-	"s2jIp/SWkWBK5bX5MSBogSFc2BfsTdRNgJy7BhjypnzVZAh+CigiZQoaFQPUi/XMhnxP63nm8QBcFLrk",
-	"vRNU7w6tQCMW2YBU6oph6P2rrldq875k8WSq2xJpVuLlZYd0iI8Yk4SOWKLObBrzaMjhuo3jySJlZyRQ",
-	"F/+6dzgNTJ2qdRSC9A7JVCxS6ZGAJkkw5FhCyREsijWaTA9561kRXFddsgSl3Jy+VNXNhfp+UxZrzj62",
-	"6JEL3OCM6GqjNiminAdhIqbdWqu5AlNX0dQkl+Rym1tflbZ/99unV/rf9tUn3zvubdco8bye20Huvjp1",
-	"Ai2IFFuRZcNAsZVi/bpz9l0oFIvlVnvdw+eHJ/3jw+efvQartZqWs8hKPH9jrC3caH36k5QxeS3G1+OU",
-	"sUjMWoO+19LEzTjmGReLydR8ml/r0budHmsfH6p9jVmqqPS1jH9nOjAAGTsiRQs/GlKIRVVReYhlFoet",
-	"Qd/vdnpeS1EZpf5M42vNWlpeCymdHrvv+4AAZoXagtywRL/z/Pmm9eVMZvMy/Y5/bFd5Y7nXtUTu9djF",
-	"nm6EJTC1rdZ59NTrXL8yIW5ND+nCOnpduw7L4dSdtn8P/E6/ZjlXFSx0+Zb5Tol916W4FR2zAnygVknX",
-	"8SylaBa/GMviBLLcW6X+AW+uNQKYyJqTSmhNzy+H1riRNSen99Z8sPOa7r0Wcjw9TSXO5wGrgTGRUX6F",
-	"/ZeG/X2d+60SW6XuKYAxv0OfXNqnmBqjOEPPa827PpDPQ681P/KBpc1PfbQJ6QwxIABsNs9Wpjm81xpT",
-	"zOPLv5nRdIJefDP8yXM7/NFRzfCWlDjv5CvqdvUrfqd7qt/yO/17UK6v5ZSmjUXAe4Uq4Ccbq4Af9pwq",
-	"4D21NE1/7cK6h50jvbLnZid9vajeoToZJGxrYN3PYX3SDOu+7z8M1id2+ONtQd3NYd2zsO7loO5uAesH",
-	"2o1r4NtrhG8fUN9NYXSArTV6Ux5f67iwHsajim3y6HRwdAKO7KKG3xr0j9X7YoRmE30Slk/prijV8dDW",
-	"ef+kaTrPtzWhWnF/p5RJ89a2uTnPSD7T1wjFL9h27zuxzD2YkVDqDdi/dH2sHYoiuiU2SmJUrZXxZ6NS",
-	"NxX3JiXfq66GCBYSwpSgC7AlkmXekGv2V1bc1e9JHDJpRoP0RRKM4yRjqVI9EzCyYkONNDvDsuq2+G+S",
-	"wNdo9kpZtkh5fV+SCcveObveQjlW45pVaeUS1Ew1R1EXNqy9XqfErbS2dmLkq3yFbz6FQjleoOhR1CaX",
-	"U5GYzdWpkiU82SjrdU4PSzLN0XFZpDkqxI33K1Jf56RflouOSmOcHBfkom3FPzV1YeDnp+XFHRYWd1wR",
-	"/0CgKYxxWA6MP3leWNzJPXB2Pl5Axv2MZml8By58LRw+QdSWGfTjx6Oe53tdr3/lffS9bs/rer0r72PX",
-	"63rPj73ulfcRvvL6x1eKWVXD/nub4/57BRD1FDGDCwztYJL5dcgtPnRLo/ULYzkJBErMkFORGleuhfZJ",
-	"aYSTMrBPysC+//JZAu4tuS+CNb9uSAX+npOKTZftKXIy/lBY/Edpy7s4cvNRNpZ2dazTSMis1d0Q8DjT",
-	"IfOGqSjC/Mhqc38hAaNY1s4BVx3/LggU6jOWuNOm4ObeKZd0InMvem56LwyOWQDwADYpQxcqidEfBp3X",
-	"sSWuMzj5VaCvY0UokXMasqLPLBQzhoVjyu3TwCUFEUHaAWlXVS49CWZ44G4d8rOJ89JeKPz+mSwWrNSt",
-	"GHKfjkm9dnw7TtsG3ZGhM+Q/Q8QYu4MCkoFXLntJaCIFkXQlyXIaqzVDSxqd3ZDSMGMp4e1JSmcSot8A",
-	"cAqitqFFYd3qE9mTjJHgpZqTAzoG+x3dl6XQMkQSWu5mM8CmCrFzpLY1TiaGvOzdIXvquZjnbS0yQWaM",
-	"ykXKKp7bL94gwvTkbw7Qe1RUnj7VavVEjege0U8gOsPRiTnpkzFTjL5Y9McZzP48ANvH08bzwQX/Gk/4",
-	"x8QT7oAxD4smZPmldyT4DYJljm8fcTdpPFpkWsg48pXQpR9Rc6vD81o3MZhaFLlScsWcwgI+Hvre4eHV",
-	"lV273zns9/teCx22rUG3031+2FVIUJ6nf+j3CvMYdGqerNf3+kdrJvM7z0+Oaifr+afH7mQaS9fs68g7",
-	"Oi1Oddp/7k512Ds8UopbrJh5yOZZa9D2O93nJwpDRQpOted+V4m+/+NCPv9bhjMaDrIrPf0LhAZDH83c",
-	"nN7daE5XqnbeVLP3PzhM2O+cdHdsSOrCrtv7GjJce8e+BgV/bUj05zLVu0HBD4//dWj+wac4Y7N2HN2v",
-	"7QzhYK1TAIty7Oanm5RWClkZDUkXqkJlWWvpP7uqlhthbBqEY6gajL9UXykFOm9b4EHTF+ipopR23YVS",
-	"j7GPerHp/imhPsAhGmhytXdQaIk25DAONFJ0itbitDrGGZTXcJGmjEOHxAYfQLmF8OMLzOg03wKrx1nU",
-	"7tcmA/1P6Y39iM6Gn7E39hfvjO1e7ePH9L3emP2O6JfP97Xt9Z+ac5xXT+zxrbGraKFIyTNJ4gii/THF",
-	"IxNAjm0NQ0gSMXU/4NsAXLYh41mbcXUZIrIX0INRAHZN+r97r0bBftEfemw8oXOaTXNHqOZmFTPKttfg",
-	"dcZmryMdaHGwkLDTtaVz1TMeSdmtuIGO1kxJ92GyiFjUId+zFbqNNR+ZQldqrHMzzliqC+agulStpvsj",
-	"zP95Suku9NgVjqE3vVuzFVNPoVTNrWmMbt0YYdweCbSOAjBL7/QK71Sx8w+oYIug2oHKwoFuIq0w6l+i",
-	"MsMXKTlrENXQKrwU64sI1juQsKqHEuLUmCapDnwAmNbD2ZKcv3tNbtgK/Ug3DNwweeNx3BSmiHCxnLKU",
-	"EZZINnDdBqZBvm5OPqVyWicq4tVQ23mUR0DdmWL/TZSpQ13FS1+Rwl2v3LiqnrA1Tr+w29hg6FbQVYDf",
-	"xsj9JHVycHsktMVcqrUY5/H1DVPPZpPxdf+3Xvv58l93N7/5o+NZ7593J0l3/lN0+vs/DuUv08uj8K1P",
-	"3y9ext+MbxRhkBi0sU09my3gvan8TK21o/vlSdhbtlRnvQ0Ry9Oj4hTu1H9Xm8bXAjWPIPKI7Joo70Tn",
-	"rYh28En9k/fxair8/R4EC8zaUm88k0DhKTZzRZKPHdqJzOhKemRGUyXWaYmkU9OsVf1gafgju7XCJLU0",
-	"zPy2tYb/EAmrSDXq5P8vX4Maz1cvfEdJaxONMkI7MqWv6uuXu/N4ER9y57fQQfXNxtaHrs5o0b9GcbQE",
-	"ZK3q+LAMU9Alb3vb9d5Vayi1tcVookyEIiHsLmPcNhrUlB5yoLEU53UGbqRrRR0CjwRFr1yw3yFQGQvD",
-	"kYKD215ALEXzhjzOO5UxdawSMqk/DVvwadgakGGr0+kMW/eBB9FJOiCK6atWJ+eKeA49b9IfdOXuR5FK",
-	"/NMAQSFNdeOmYqHdt0KpStcqa6drdTt+x29tTVsuKhta23X6mds0Z9vbfBHPH6xxXcTz7ZvQ4k7sCsne",
-	"xZxx8prr7EzyTmOe25Ko4REdyHfbKzTaX+9XME2UEee+u7x8p6VGkVr/ATXdGBsx642a6LFYhavV+sjW",
-	"mABTb+w6rsb+8x6+Wh30EH/Kw7fN59d1VS01MWzq+K/xA4yKWFEGiju4MwVn5MjvY8noZSzXUyLTBf9x",
-	"CKN3uCvGvM873G9sVP9H4cyWtuiLeL5VSLDGs9Q2q38SRNuli++lEz+LbnZIDVpk6k9kHVgNKE+FAuvJ",
-	"jK7IiNnykFjCUYkOWAom5iTIBZIAy8xAUKwuA7KHhWeSxYzbqOEhDwqOtGDfIn/VhwoRuoY+mhaeeYaS",
-	"LWbZgO8QYf1kjBcgp+UumlEt6Hzzy+XLD05fSIzWk1Oqfv3Y7oLwV2G/CPuNg2G5B2csr/D4q3f9Xv50",
-	"0T/pvucdlt8sTaRzZfJ3DmHZrrT5pAk1jvQBUm1CM4g8rJFQYMJuy2v1Wle7EJri2Tc3xkfGXwrVL/aK",
-	"2I6IlM02h9tSkN00nT81qQOgP5U49dheafVE8gByxyfreHPM4xlNyGUaZ4JrVo1vLbSuoClTJkQiiVwo",
-	"IoUtd64pp8nqd5YOuaL3poAUNhVmPLJEbGCbqokxWcxJJkjX932i0ykEZwRVqCGfs1T7D1nCZoxn66jd",
-	"C9zdY2ndiIY3mNvt1iGC1hqaYl1rSnL5y7uX1x8u379++4+W14rimTqr7lWRIN5fYTY4bMPUPIFk8gbK",
-	"uPs0dNIyNK7wjqaR+o3DqwZyCeSuSoZ2pjga/g30poBFX4nOUxKdImj38PL+oYQmVnM9utl6czZYZvMn",
-	"NCIBU9cCXqB+CcgeMHQSfORXgaf+8UhX/SVSEny8ClCUAmqjact+NbXM1le7QKFlAAEMAdnD+WDsfa8i",
-	"15E9dfVwzu/VnCgIykoaWYCCBQqCQ24+5uN/fxXsn9nUJWwbbz5hVFaAnXCSmEqkqLBC3Ue+uKwO+VlL",
-	"j4EWwgJMc8+mKWPFNHdyzrWUbJu/66bwJv8RD61saRqQm8CKrXBMYk5uiG4kMeRUkmCIWQqDmEfsbgB7",
-	"HrYCTfSlR+zBeeTmCutJfgO2Hi2wg344yBczZVTBM7AY3v4Ovmm/QKLffgPlHAfkbYBy/EhEK4wP/OeH",
-	"i7fmfTEmb23TIbzpZLQiKV0aRYHsUR2sq7HH0QE62hwFVFiR+eBMY6VGL4lxhIdtNcWQJ3GWJazNeBRT",
-	"bgpOGnUAVrGP50Xekr8TH9PvIKferF6X1BtyPQEevsJ9i69OBiOVBFeYZ7vpcx1y5zTdXeD5BybnFT8+",
-	"k4WHIFRHacJnGOZpaJj6xElI0zRmTmFCBHWHnOvatkirPNS58EewL+I5mfO7XM2ZRyIWQu29qVgS9xRB",
-	"2tjLYKQwiRUklLwhCRdDXhwiCBdpQtpRQChR7I4odrk/QDRwE/sMqLDIbGfIvxGR2ohWCxX5SpmULBry",
-	"vcDM8ZKHIor5ZEAmv8dzgFsQsXFCM6ZuMZR3jGdxRkACYRJjgYY8YmY8oDWXheKs9mSyeMaEOo69WRym",
-	"QleW2Scjxc4kAkw940YkyDkAQhTOu0GGgtvT2pUhXMRzvGx4x7Zp4nARzzXEDMAwMaAYCVHPIM0jseGu",
-	"+sY7kkCd9LcFm7YD4bePkUS6W731IH/SRTzf3aX0hGLPVh7si3j+UCc2wKXej/2HSVzrXVq5WPUolW+L",
-	"8P0GWWu9vdXav3QOdjnsHo2waENdTuOEkTjTsfhZp1HVeho7akUB+hyGVWtudu2qXzWM3TSMpzLgfiZ1",
-	"o74NfO19wP5A4EWoHyzwMMfF3pBKh6Dma6GLaH81u/6Zza69P5XZ9avl4zF0ydzRP97supXYm7cv24mY",
-	"bbLbbqRpeoAnIG1fbax/ORvrVwrzFBTmj7Gxflaq8ngj7Y7L26Zn4zqDcuD03diNhOk1fDVxfDVxfDVx",
-	"PMLEUdeP7I+ye9RQtM2mEEvOKTd1AoxbmuyZhv5xRuKx7lbGRWYC1VYs298oIP2FLCNOuYOvtpHHSwh/",
-	"AhvJruLCPTZ4aA6p124ErKABnZowITIS4QLCMWwWxwEwOL278lDfQbym6/THbECN5lg1KWlVWzJ9p109",
-	"xTrgS5q3KaM8AofQkiWJurK6BKR0hsdio9XBq50WK1N5Jhy5TPSc4Z2CH9U5XnM5h1p72Ibew83DqlOR",
-	"JOias5GHYozTuqu3zbqrg+uZyYzyFWTgWwezGnaSqpuGbQ2FuIFIm7oCDu5kWA+gOhPkZxjvZJyaZFn3",
-	"VUzhqL76Zm1LRYymxN5wYlyoP48P1jZwLBxu3qXAq0PhhotG9r6H4FTyU8/TXsh9suDgRz647WlVGcM6",
-	"Y/Te8mjIjQ6no0TlnNEbhXYF9yPGk+rxzVc/vMFgWK8YLLXfGfLXWZ5iLD2TgGGqCXjgmDcSrl7+M4le",
-	"8jXJGBpATYTm/ur+/w8AAP//",
+	"7P0Nc9s4kj+OvxWU9ntl+46SKcnyg1xbV55MspPdmUk2cWZuz/KJEAlJjClAQ1BWNFm/qf9L+L+yX6Eb",
+	"AEGK1IPtZGbv5upqJ5YoEGg0Gv346c+NUMzmgjOeyUb/c4N9orN5wuDf76c0Est3IknEIlMfyMVsRtNV",
+	"o9/4iaUyFpx0iYSHJLnXn3QaXuOeJgumfhDRjKr/hpRHcUQz1uh3vcZkQdNIfTyL+ZBOUsZmjGeNvt+6",
+	"8OAzaebQ8f0HrzETEWv0G/imBv6dNPqNjE7iMY0bXmPO0hCGaPu+15AsvY/5ZKin1Oh3vIbMaJqxaEiz",
+	"Rr/R8TunzXa72Tm5bp/2fb/v+//dyJ8ZqRXSaBZz/BAp46zhcyOhGePhChbBKB/OpJq+3znxGvOeb/5s",
+	"n3qN+UXP/Hmqvr240H+2O+cPXmOesigOs1hw2ei3T87PvUbKflkwqV7abl/4nlomTkDM5ouMpc37GJfV",
+	"bfteY5aIuXpUPclptkhp0kwonyzohDXnqQiZlDGfNPqn6gmRTVna6Hcu1LstfboP6q3zJA5pTtbmWXQx",
+	"bn7q3J38osgQirnaBPOYpfImarSfRo2e2kyHGh1/IzX8nBrw5EZqnPk5NbrAZTm3PHiG1/qfG8Cfkdob",
+	"tRzLrcMUOMFvXfR6HkyGpviY2sJQ8PECR1PUGbFENvo3a3M28908VzPPW68xo1kaf2r0b246F77X8bpe",
+	"59a76Xntc9879U5vvZu27514p2e+1/bhmxOv3fY65/7t7YPXiFIxn8Msfa/xy4It2DCkcxrG2Up9prgX",
+	"j16E1FaEiHnI6o7MAx6PhVTnJczie9bwGou5OiSbTpo60kxKOlEDv/mbIgPLpiJq9Bt/eXndMIM2Qzj3",
+	"uOvxjMmMzuZrY7bN6V2kSiZMs2zePz5OREiTqZBZ/9z3/WOQGPJYc/ZxqkXaw8OD15gyGrEUeOrlNQV+",
+	"jpgM03iewQY2rqeMwAAHkqQMt84jy2kcTgm7Z+mKhFPKJ4yIMcnMsx6JMysUJfw14PrIWFkpUnhKT4fM",
+	"xD2TRPBLGEbSGSOC61foc9ci7xmPSJwN+IiGdyTmJHg9bv5As3AakEzYqfBkRZZTmpGVWBBJl62BYjct",
+	"3Rv9xqBxNmg08HjFwLlZumDqnE/ZDGR2toIDL7NUMSGQak5TOmOZptbrMbx2nWAvnDnEDk1ILInM4iQh",
+	"NCPZNM7J2YeHAkX/QJEx+MvL6wE32/YZ/tvkdMYeAkU0MS7Q7TCA1QRHHpGKWjQhkqm5ZiwioxUJxWxG",
+	"pTfgIiXBvwdkLFJC+apF3qhztYwlg9dTLpcsVZM8aXcI5RHhIpuq/UKiyjoaxmrRyEZwlGfqS7MrDZem",
+	"M/rpe8Yn2bTR7/ROvTUae42/itHrb6t58KMYHUgSR63CJHpjP7ygZ6wzakcnYffczGdOs2k+m49i1Iyj",
+	"jfs9p1nGUvXT/7nxmxe0Ob793D59+H+Nqmn+oHbkRxh703FRby9ON7+zK2aZ7/POM6XNX/3mxa3+b/P2",
+	"s++ddmom/SaevxA8Yzx7yUMR6curOPvvxBKYYSSilWIFJbJTJiWLLvPPk3gWZ4TO50nMpDp16puI5c+S",
+	"0Spjsrjyya/xvI5Z9LSadl7uchlfzNTtoQeI2Fjdt2qoiPFMye7bmtV+B68xHFde6jcxp+mKZIxLkRKl",
+	"qhH2Sf1lD2QCv1RCBtZjBNxf37/5keASSDal2YCD5iQtgZBUKV3qwSUZq6O6JHHWIj5ROgI+vJyKJKd1",
+	"NmUDLjgjLIE71rwv5vNFRoKMfcqC0hlstzt154+PWcp4yJpIhaahsSaHS+GxSGdwXcU8Oz1pgBIazxTV",
+	"fUvZmGdswlJD2p+MtlDF/lq+e4TiMt/MGSd2QuRtKjIRioQs01iRNc7IISW4dUeXhHKy4HdcLDlRxIgl",
+	"oeTEPylyU7v6BBklZtPxcYRQtwNrNX+2q/hol5USvpiNWFqYYvspE0Tqd9onZyfn3dOTM2dL2hVb8mD1",
+	"xG9EFKP18iaeW5K/wy9RbwQ2ANVuDneqWs7xR4lLdO0f81lu9lwvBVFsKNXOqmPgkUzMmx0SJlTKeKxH",
+	"U4w7T8WIjuIkztR8HJsojkCN/qV50oE9nC+UcntjjKWbxnVKuRyzlCSMplzdP8s4m5IMPhbpjMF5SmEi",
+	"pRerDXgz+sjCjEQsY6BJ469f/PijbClBod6i6ffNP65fvs+3Ro3XANVXfXvTuX249RpikdkJmufopPHg",
+	"2T/LCy0qCcX5KeX64Rb2K9/u/5eycaPf+NNxboke47fyuGoT1a/drRNhxrKmzFJGZ84WNvqNzwNN34Ga",
+	"/wBmPGj0B7DUQcMbWGrAp0AP+BhooH7UvvUGzooGjf7nQWMEgnOofjuU8a/qwTasazBY+L5/jv/xi//5",
+	"x5vv36hdKAie9QPlytZDpQltkWMBiuYjTwkaPuBlwRtzkEAiVQO68lSC6CZTes8GPMiX2CqvTotcKyPx",
+	"+4oLVhkYhfVccRJboafPZ18fG5GSw9GGC8gDth3wres/IrRANLxpUPFzCIGLKMocFBtyLrjEA/8NjfaW",
+	"FK6bg6WpSPGsKAMEyXDTUPcbWG/W6DE3HhcZuadJHMES+mTB2ac5C5XeqtR8McalwYblFFczGMYcfth4",
+	"uC2YU9/QiJg1OHbV2zfv1wyrk82Glb+LYaUN9sbOB/qlItFLfs8SMWdVTHPtKF+KPEuWJE0Qe0iklnrX",
+	"C8HHiXrvc26TvqjMDVXYMHPPteEMoQ4L5gxadJdkRu+UBQGWur0V1beMjONUOrsXmrmXds6uydm2b19+",
+	"//L65frGXTx540oWsTFUj9vPvJX62BOzaonXEZimYA6KlEWwp69EOoqjiPFn3VSrFl4tsqlI41/xm8Lm",
+	"ginKGYtQWwPPnzIuGeqxd2xFplqTu4+ZshHVl/mOju3MS1uaL8k9ih8qTmL3i21o55k39Orta0WRAzC/",
+	"GZnRFRzTSIBFDzv5mivzjCYw3nPuZmHXYv0WAs9eEsnQjIdDl5JETEBLMgx4FrXDDrugjYL6qAYo75qZ",
+	"PnmPI+EytgjT3u9WmGp6jGmcsKhFwDzHtaoDOGGcpXF4qfRFGieS0NR4brhDzgOpCOqRBUejLz/YMZ7e",
+	"H4A4P4rsCq/fZz3EmvKF7cfPyF9eXpubguqLX3BiSWk3Gx8fcpEN9XPlbccVkB9FRswaNjsmT/ze73TL",
+	"1U1G2KdYZtIjo0WGFykYEUrU4aKUreD4PmHNNd4ceB4FIAxNw5DNs5J/w5yKegfig9f4UWSvxIJHX+Li",
+	"pumkyCJcKKMpBhOKppMF+BSUDRCRQYOLoVyE0yFNJ+DE07NVDDKGGZbYQ/EFTn0bV5w8mStoOpHHzgSf",
+	"kT1+FESNSlKxyJRZQFImxSINGZziH0X2jtFo9cWENhe5KzgRNGIRWbGsSP4UZlAiv5LFccjIB07vaZzQ",
+	"EVzAmzai9wyX6vMSvmLllyRLV4ROaMxJQjOWwja8ieePNUUY3rlo95IDZege9AnYs+Sme0siwVBazmgW",
+	"TknH+NrAuQcbuY9tjlfjFtVPSRyaaBVeGXpmCuM4c4IDh3VeMljSkSHMI9VEQxcQgGLOUnTU5FqflsQi",
+	"rdD8UOt7PsrU60+7UsFxiqD9uh81ij4ooP8w9+5oBz1+bMOi4HJ03UHGX7U5dlmOeW52QdFJ0QPl5a/x",
+	"Wxc93/f9fqe/+Y1+y+/Ag35/PeDqt87bG75s4y+7fRtyrZ/svo4vZ2Fe5xbk22OcYHq/9/KC5TuM7i/c",
+	"Y3B1FXYZvm3D53qn1zxndPK8jrOL3HE2rnScrW/Tjv4zdInZUIReUOtxviw1th6BUHnHImVceOiHdfzg",
+	"4FPDQKJStl9zop1c6pUY4HCdVbHc1cFHEqG0GB6Z9Qy4mY6NrXiE0XAK8dNN/jwdnAKHmKMAbguYVJJb",
+	"R4gqAkNiTKhZvHGyFRTGjn9ecPpvCrk8GKn3aMMyvxf3shrL0VXaHnXCbnTyfHdBwTy71JHEdVMszsAC",
+	"2/V+eJo5ZoilbSz0QlWZWfed5yPETkbL9vU/r1Gj9cqNNs2beP44s8aSGfSfAy2VD0Dl4MLKlIOLg+eh",
+	"stH98X0izeOUIlUvdAyDHdnscfaCWXeNMfBca91F3d51oW/pSo1yLcT3NJ2wx63XuLUTNQSEzjk5aV+c",
+	"dP0TlMnPd5jUq7xCSoJXfnPRuQMZDTsS4wOn2pn6WMFCufEjEsgCwqhMn0jGlW1e8NX2yTeMpiwlSh3o",
+	"hndsBf9gg8azcYqeC5wDwQsXgjVW7rhY7il9fv7556ZaCuOZoklNrgzMkZFMEOo8C5KvKIuQDLuIow9c",
+	"LuZzkWYs+oFFMb2Gxx6zUfoXhOnEFDJojNJBw9wF9jWXZCEZmfwaz8HC0ykqz8rOB5KU02TMNNR7PfNW",
+	"yKrTmTE7cfSTzvajQ3/1QsDqP+rRYSbEEJ4te0S0e4C8xJVeC0Fw/tvCfu3u7zzsVy2l8gta7VnKQsGj",
+	"WP36FahOXyZqZLP4ir5nuFlMGBCzAyMCqbIkzsiSKplGI3Jofg5exzzdkZx66rlYEpqRs6NLfDrO9M2k",
+	"tPyUZa5hMnfWO0RdscwPLkmIpsmWsFO789xhJx0PbRqvwfMyCNK9SG+MRWi6onO3kBR7WcrijFrkXTW1",
+	"gbEef7c9QyDyma5FyzULdzEldiksdJtLu/1MfPKFgstaYd79GheYuKhP6r24Y9Hv4/J++s29KxuauxTe",
+	"UOBCc+er+RHMlTqeJzTmtff+2pQcDrSPDmdqQUP4Yo0X7VMElk1gVlsvst6/QP5KUCZOAHLmJ5rEEXz4",
+	"7FFyVDo82DilTfj638VdHscsiVwx48RKY3Slru2SdrPSUcK02rF1jzqd3+keOdEJN8VotMjIKGX0Dj0D",
+	"OGSrkWcsol8hndjx1XYlyZsxbMPGadkZeZ8b81TMWZrpXFWzoTTC+5smb4vfr03fxDMPJIHMUmCq7Y95",
+	"SkBiclyc5fn5M/rJfWEb0m1Ln2jmEJBe2jApt5hNd4MruF176rY8qTdKLpeDsgeSME0cWMdVOpFfhL7r",
+	"BFqbCziAir+mKZacPevuvISynvX49Ghld2UzxWFWt8+1L9W0OCjtyyKKs5f3Wkitb+yMcjrB1H0amnzk",
+	"Ei3DrDKZ/GdzHUeCsz4JtALZWsyVbRZ4+ScRS1jG1Cda2WxFbJ6IVeANuP0oFUkyouGdekyXCbWgSMH9",
+	"ABVC9xM6EuqRAbefQK3qUH+ePzhPxUzgLBaSpa0wZdT5E3UKGGiktNDhRzEyzyjtxP2U8pAl5bqGRnFt",
+	"6xEKr0GzKirqgAfVqd9UkhmNSjU4RRncMTLYRkUimrGmEtpVrx2nYlazfaiKYzoBvHrExiJlnlLIKRmz",
+	"JVmKNJKXhM3m2Yos1WTjjEQxVFqh77c006oZxFH1oWP3eOLi6FI79+ATCTnOxqgUvFyXc1L5En09DOte",
+	"FvxXUxvgzdffBiYAYi4VUC4V4UmcmeWKRSbjiGFgRD/okaAZ2CAS8FpxciZrrTfqjk9Yp109VSR5za7E",
+	"+bkimSgOX7TeqgbPRP2wyn4dZywtb2gsyUTwEtN1q0ZXh6VqfGGIRw4DygVfzcRCBqBWi0VGKKr5QZjE",
+	"AVEMCeSDMj8ekSTmzCMBUFMX+5lSwQOJRD66JJyBT0GNVJyoKfxer4Rx5SoU09GsodfgGcHmbIc+K0DD",
+	"AkOti2NXtH6tmw8Ph0c4WyqWhSzldXmNT20aQf0mzthMblPLnNvjwVKApildqb85+5QNw0UqRQVHvKUS",
+	"Sm4CfCA/MupXZE4n7JLQkYSaMRSACS3LkpP21k3Vi322S/UKpmaEA1Xrh0s2gdv0G3UHvM7YrF63GNNE",
+	"sioVShFcWZ1aN17fN5Rbm7ZDvfl1BFuhjIPKHZ6nQi3tQJIszhIGvhLnKfJRxBy1SUrknIalM/8CyuJj",
+	"KTgZsWzJGCdQBqOGeffixx/VZqWMJupeSCJyH0dMSFRHbUma70Ndf6FILS8AHQze73ZUjQG0dvBgF/4q",
+	"RusEuCJwSxN1S6/RN0xoPBuyT/M4ZXK48S7WpdsHksCPSELnkkmy4AmTUPwHSfDSVg+E0wW/w/N4aT/U",
+	"g0C+EKY10Dv0cHwUIyIghKwEIcSJqdSDRjjYpuvf9/vdi92vf1Rios0rVlNSd45+eMvr99E+1C1WXbQ7",
+	"o3wFx0Lf9yPFbVPKo4RF5FCfExYB7yFtwE8k7+L5XH0sCU0g81B/e1SYdQ/ZsJyY4JlAyTopVpYSOvO6",
+	"QIR7i5/i1JPANQ3abVSpeVk/98bVh2KRoEI1slltpddXrmQc81hOd9la8+S2fd2DrerUrJ1r3tdG1CAx",
+	"tdXpqKNp+qCxD/SrK1dfe8E8FZOUyZq7cZxqFRywCpArgReLG9HquRQSC53Wagpg25WlyFhs23BBWz5X",
+	"ejhQZBwqmRA0m/rvZhwFR6b4T8skhmlFC262VhHeXqmg10Fh9pTKFnmvMRb0eJLIKU3BbIQE0hGVjKQL",
+	"jslIIJ2wkBmvwVklgQFs5jw8HfWanzqfLu6qCO5C+GzkT/2gmoQyZ59R/Bi0k/LrAwBTATNVvxTs00UY",
+	"MhaxCG0+PL8BOYSklgAkR4BiRlf44yhKWcRBGl7DjtGwAuDWXU7+ZIXqntFkq7gwRFNbWyjf9utE3v0u",
+	"BeG7nK52ZXH92tWtiW6OtOfUkOMS9bVgCeSczcKFten6/yJK96afW73j8cqlVU/K/jMztpNBvod++Rr5",
+	"wiqXphJoRMO7SSoWPKpQN40BsM4R8JVOTQTOp5zEkcFwEUu+swGRK8wPICNf448Mp85ibj5ZNy92Y9p8",
+	"zWqmlzaC5IL2gDREyVjm5v2BC0rsDtPfxKZfyzhUdsv6Ln8UI1l7T1eYkrvvKhyEPY1C9V78zlhYG61B",
+	"uyYHROPsotfrnvrO/zW36xalTQOifAGT0Z5uaUueAVLsB40BVivX2T1NFljeYNAs1HhwALN0oagxYglZ",
+	"stTRD5UCDE/Al/0BDxBr7Ca+vfl4GyitkmtB7g7qjBcgztlNfBsUhh1w840a5zAVSwk/80goksWMy/zp",
+	"oxa5wn1T9j06p9ArrYxMcCZqhAM2F6nSXyISZ+g6LXKqwVyrzFmG77y89AQtM6mMMmBdrxI1ASZOsSof",
+	"3U0w+wJHPQPEmz0z6/d56XDMahjhDYfJkjlLnf3xQAeDbYRv8i2Cr4vLuOn5XtvreN1b78b32vDHrXfT",
+	"9nzvzPdObr2bjtf2ut5J+9adcsX5RLYRYwzIO7MZraqmYIfalA6+Tori36Wjp3nBEqxKvr4ALeGDZOnj",
+	"7swrJfsI+P7XeJHXwmSp5zVKlkfa6vo57ZJELFnaDJUWnbAsY6n0SBRP1GUJ7hcqp2UXdhg3RyJreI9D",
+	"xvIaUM6+RUy/U8+USWugutR3VWT9No3H2TsmF0lNxChSD5BM3RrgF5fxhNPEHLFlzCOxxDwdmWklRLIk",
+	"5hWXU8QmKWNyKMbDccpYVBWmAJacxk35y4KmyuhhMjtQRjf8VL1W/7RA324VC8LMq8zxn6cMPDZqthle",
+	"hzzSaCvOonR6QJTSJc992GZ5alKx2qDRwsTR7HQ0A9okQZEwCplWjIvFZLp5RvrtU5FESmlUPyAO6iY5",
+	"7PlH1rsK088EGSd0gltVmAjiNq3PYz7MAWDXNYsmfGlvaPTPZ9OUSTWpknl8clFlH1fYwTrBEypc1l/8",
+	"k3qlzBXZnIdy9e2iXbXNyJA1yT/IrIpK2q7XdhyWsYWCj+NIzQoslTvGlRAS4h6xQ29LZvDawfQan5pq",
+	"xOY9TSF/UA0NJ+o9vPgafuN88MJ9ofugebfz2Zs3P72DWeg1QqUaDzdvmi7/R+hLyyBTKok+DTvuqt/b",
+	"aVeV4RfLLA4rAgKMplLwA0n+6////yOH4TQe6jONSEgY7pMZnCK1LuuAhmkvReF4kfGCG/6/E8lMTEQq",
+	"7odyFqdc3B+BozA/PAcSEOzIoV1e0VfYaZ3stLxMXzMVgXimgxean5zlNbzG+gzV6GYuRb4q/nJX/rpm",
+	"Mnsxjd/bH9pP/2bf/d6+2n55nc/hwZ1Rtc0FDEVH4p5phnL4ZTNjgWqGEo3JUsWO3+ruRHzcyhpx8dYR",
+	"iFpm4PPFa8H3t1p0WnzozXZZujiFNRFmpXl+01RdsK45WOGEjBmIeY0gi0V4xtNTvD1tmlfVON9dX78l",
+	"KaNScDKfpko10Tc0+mZIKMo5BgDru+6U1blitS/RVV7FcHpVSVaNa06nndWO78zXU1YE+Iby61d/vXY5",
+	"dKo9YU5i24bojya7ycXwyLtXL0i3271QvPXh+sUz+ichja5q8R/efb+RqDXwB9tsX8M1dmeL++BSCCdX",
+	"ycOFdL0v59ewKUbLVKBXuBTq1tmUNYHQUcJmkgA2iEdoRhJGldaKnLKTp+MtDgIHod5XVY5J46yez8HA",
+	"sfal7DN8+QlyfB9p/sg7qWGVCVMDcYuDCU6FXMNEYNkxU8Ywk+QQMoLAsAmnNKVhxtIB581JSmcWbzZU",
+	"iiVo658yHbkIBcfbm0VkJlBLxXxNkTLHfOAxnww4WPca+sgWBcac0dQjUminRj7rWBL2iYZZHydv36W/",
+	"gypuvYIDSa5fNV9/+0rfZ8DvetJUSrJk8WSaebZw2x0L1keTBAcEpA6ZU2aeLLTfnGcsDdk8IzSKyGJu",
+	"loovgAW3iN49KHMQMpMDPlOEgBIaQ3w+ubQZNAHDHwSeLY/QYMeKpFUeFTMxPB9jCiZd2/fqvFB2IZkg",
+	"KcsWKXfdDlB1mk0F3iRGWStQ2noR8yCs42Ht+Vs9q+uCJt/j+oitZhqXvJGGq4NUNU8tQfsWE53z5KZ+",
+	"IThAJgbc0hg5zxlQc5GztXa3d2aQSxKYfwbanHP13sI44NBSy2UcyubAr1W1yTDHGrMZpq+XxCLUsnVY",
+	"bxpPpuqlsLhLnQLmgKoogtCJyXgADTzX9BYp1+HHnDcUZQQJQMkLijfVZjfaetC8wLZrCpJh0jomXD9r",
+	"lbRUv3d/t/OV8Aon8ML5bTG40fPXvV2WbTbtlH3IKwpGirjBRhAYChSI3PRb7bPz3Ww0Ne6meeCLD4E3",
+	"QeRan2vEQqzaMtbXkfbxKgYasVAoUUodIOViol67dea32ztMsnRRIo+bmbvUdLilSk+p2qtKp5YexVxD",
+	"QG91ARgpQqNIVknx9eO48VXujWPumaXxMpk5bHiXazOd+J2dtlsPu/E0GdRzvGolA4TzPqGQ/Vt1p5PD",
+	"3OcZeQMuMzabgdTVslWPhIFEKUigwXUwD3BQwtoZNNBipwNudQqCKoVxRKuZeGROo0i9BoKSmL+mFDu4",
+	"9Fnu6FcPD/hhQLKUBkflRG0Ly10lfe5iXmHtBGpEk5kKRDkUKf4Dp3nkkUBNfcjVX+bJ8mJcD4H6ccNr",
+	"5D8qugH01+tG05xyWWm8pMyuXRYYKqQzhgYTVSeVkwCgxoaAzt8nN5B84Sn6HQ24GI8ly8CI/sBjZROA",
+	"6UXmIobc05jru4i8zDOIsylbkZByncIUsTS+NzqJE6LodL1ub0P44aowF5KaFi3OBPaIOOQSueNq751t",
+	"sQi3GVbdgSkrkdrloChadod2uzu6N0AebJLL+IThcT2T0uvOznuPELBGRmj2NxSwk/KKcs1wYbXIZdGI",
+	"hndfPTvDvBhjF/JJZTVjPdaB1MhQ5bIa87JH5AJj2Y66BujECLdcjVq/UfLvhtszhHM32OtvgbPruiO5",
+	"MygqcgdynY23qHDF5N/t/SncbSkuD2e8ia8eZ+1e6+VK7PNgfYXgFgBrtO17vu/vlSbjBmG0tRinlrJy",
+	"D43SYab1PJl9XA/16SjF41HjahkxuCs0V6rBKgjCI/apPm/oQF0dEftkRGKV78r3tonuOtemMfkgmX5J",
+	"MSCXslBdSZGnb905S2UpANcAGKyCuRIhSJWuNo+lXFTn8OYJhLvs4Xt8em1fgGh2sO0bJLfuEOg81VuE",
+	"sBs7JB5DQokhHxmtTIuv9S1rb9uytG7akNsAX4I3Qb0YtAhjfaM2se9Z0Wy8LZHAUiKf4Cbav69JFi2R",
+	"nnJkwEPJGAnevnl/TY7NlVFMD3Xer3PVh4bcOtyo+wdECywfR/MG+kSgPNR9hYZ5BiVWMLjfaZnpFETl",
+	"r13j5+8YTbLphnpAeyJsHp0SbupoTcUSQQ1jjPRAwv5iXhGaqM/k5pqGbp4ePL5zFne64LU1funCZCpu",
+	"Gb877tCLsB31RmfshJ76la75ubLUhhJAWiq44j1+4aCaaNLpbObCG086rd1CqBvTHkuZjXvm5q5n42pa",
+	"rq216pAg43x1vU7z61PUuSkMQcIpA5WuoMnpmqp1W4Tb6yy6hO6GFqIemjR8Vt824+ghsNki9gJ0rhmo",
+	"2m8REIKLhA04+v2WylyDakbg11iSSXzPODnUnXFESl68/wkTCr0c8BCcQYkQd4v5UR/Tj9qdc8doluSw",
+	"wmqzXYQiEmeSJWNwIZt8Xt2JtwmAYYiSOoP63wH/8O77I/UsespE4hi0hx/+QyknagrqX+1XHvz37JX5",
+	"5OLVETrROYsh8hu0AsJFOuBBqxWYbpwf3n1PwiSGot+UzcQ9+CJgsZJNsLqfXPEVMYVW5v0zulKm5gJw",
+	"8oJjKNz+z8AjwZ/U//xbgFVDcxpCEkmYLCIW9UtrtUThlsQDfhgU9pn+W+fVCO35gB6P1r0JpyUFuHNe",
+	"X/v2P4f/2b/5H42S24T/tl/Bf85e4Z8Xr27//eZ/Wlse2T7GPweD1ueu93BUmT32PXb/fW+6pK2JmnjG",
+	"HDdOJsQdeKToxJq5slAVTQ4VQ2U28CwWSh9O4/kR3PWzOEliLVsuzSbECUPA1NEivGMZWcyVfjBSP62M",
+	"dusuxdXIoJSXE1Y67Z3Erel2XD1sFK8P3D7dbWDdN7lq4IteNnXIUH7D6cmOb7iof8PFpjcAk+7rJDA7",
+	"YGlm12inUnVtfB/fs7cshbdVZiu9TbVX2VOqKE0SOLqv2uiyMnqVBxWT6ttDdEqgwqpRiI7gN4p/MHBY",
+	"HyapQwTZdAX9wLI0DuU6Ioj+wqrj8BZIlEWPjVJ2LknAFzPTID0wcRZMcUXJrBQvZTXaua8R0XanHuYp",
+	"xJtmXE49f/A25lcbIptZjdg01uHPcTxZCza0O1stOL1ZO1O2LgHYjOPpHaziMDPI7pxVxUJ4J9t2xCa9",
+	"HF2m9yK51wWmpRhre/21r9p4ZU9pOhM8DjH3DB0POn6CCHZqSqWTefGk4kKH0TbYfvoJFPCag9UyTSyZ",
+	"lBXLi63Wn13Zhk0or7T9xDrKUPNX8XXvnpuq6/6qMLb9UEPkzXG7USR+JZuqu/Srq8/wVnPRP77ExUQA",
+	"C7pzYewKb77O3DCOoEksAbNxTTbvUqBuJgA5BnllF5UE8YZqa5v9a/9i36Qs/qQ22esuJLTahruXYYIh",
+	"6RoS8pL4TlVvJEoiubOh7HMIJR0bBILpPOeofOXa0s5W41IXFpTXWp7F1vJOYKqvVTSHBUs1Dgy56Tee",
+	"C/u1k+uqeBK3OK70BJ4VLAzHPCifYR5nIq3srI4/Mt8bK9Jyi22qsU4/88xOXgxTwmV7f9gW1XQGKOhj",
+	"g6mxM611B2xncdsIbmdczZNmnN9AfudLeNLe223ESrx1WW4e+BmSnKt3TteiiLHSXhjPCjEQ4A/wH4Mv",
+	"s0LQ0zkN42xVx2myON5a8cuhLQwVnMmjteL36qIfMZ9XucLf1s+cJGycEbEAF4lDuREL6UJCsksO2XHH",
+	"2Jws5uRQ6ZeGi472i3cwXuPPVBdUsbRK3T1Ys5uTqgj7gLlcgO+1KU+5d9Hvne9+Jc7opyGdbPCGqttE",
+	"JFEpyuKm4mufTTEj/7R628QIrsAd980IDPMr65J19xRbSsTZekXA5s3Zs+CA8Kqigy2vyGia7cEBIome",
+	"gwP2UYrKKVnmKK9zhqaYs4f5KawSrj+y5QfJ0q904y8keF1NtFZjyZXiZ/N4eMdWGytANXJ1i7zGrshT",
+	"seQELEihWA8dn+DhndC4FIzMJuNh95dO82z59093v/ij01nnr5/Ok/b8p+ji17+cyH9Mr3vhjz59t3gZ",
+	"fzO+2wTDt4k+iqprG2ew7/QSn7EK3pTTOjeLZ7oBWVJjtwsoe5tcQ5/3KsNB95cHD+N1GmeCGyB5+OEC",
+	"WwFWFJTSTMNV1xRpqWEPpBkT+terx4vbc/2Pty+H76/fvf7xL5WAVnGd082Oj80bTcImFjBm4ZRE8Qx7",
+	"5Rdrt9tuSpQ9jDHPTk8au9RS15srdkYV9gr7lG095lqpz+mql191jm1HkKpYChQw4IYGx/edoLbNx1He",
+	"6rFFPvAkvjMNA6DgGMEErt6+9vQ4Oj/H+vD1MGYTvMIu5Hypr/IBjzNpAxCHGfAF/ok+nL9BR2n9xBF2",
+	"fdA4QE4JsIhWVbnZtUhjNCNLkNap4JNNaQu6zxQXc3agxIyO+G6HRYQ31+yS05nQ5tKsB7/szph0APIG",
+	"QjAzNhtBoAl6T1FJgrxVoQ3rrJEOGiLII3SnTTi2kK9GQFyfSpSXYtvaLBZOyzZw3h5zHayMYw/MyqwV",
+	"6LuKJ0VeWmi3jN4xqRRNjwSQKbmz8fEmnmvKvlZDV51Y25Tz84amhbYM4xJKCjQYVxnNZs8pvYHBq+ZU",
+	"bIa5ZbS3+cPruS6wtO3Ml7dB3ch9eSPC7dziwMRXgNDV84fbT3UL/pxtFbmr96fUlHWr76f6BZU4wruw",
+	"0X48gsT+8kziEDxfRg3LfB/fV2yL+pSzqlhPUvn8VbKkK8SxydPUTZ8ivER2gEooxynUq2qmDf4e1HQq",
+	"naPKIqDJXvrNiIZ3tbai/hKZKF247rydeRXO7gYxKb1tWs2urFZQASuhcj4NEXK92v6yHgMdjOZ5PZcy",
+	"M0OapqudHATP7OtFXt54Ir8aDecJzaDOoQ7vcsaWIr17AsdUq4v2vZ7l2LUNNbxmKbbpFP3AMlpt0pkg",
+	"g5agAPSAz1ZlrtYLS7PX+Mw+m4DktzPcSz1/AodtWccjhP/2hewl/GHj3Bvga/Cjt8Xz7EQ6aGZyiGwL",
+	"MpMEVAIIU1dvZx+gr62nQnPi1puvTMOapE2tsZrCMWq5oP4sbMoG0KFvi6mGsGl52WRQaKMe/HZwajvq",
+	"VHFOCA2FPipbDtuB5vN4liZdzZYVd6s62wRVi7I/Ube5zA8ZOQzWOoF7xP2s9OcQ2SnwbLmdrq9Tn2Tx",
+	"jAn4EhDxFLWlMdccq6zouf7cWB8e5/9QvXzbW7gcladRrLQ1NzVXcZP2CdgzvisOmys5jQFtPkvNy3ZP",
+	"Ka6e9XUKqFfOZB07IDbFBzRaWS9Ez+/ur0Ti22/rCOpYktWmUm6+VnvEalpBJND2R3pknNAM+kkDKhbk",
+	"5otlc0Y/qt1Rh77oXd7cqV6Ckj1lK9PkvtRlviQt3sBaScQypvvfxNmUvPjxR9kCSCI18g4OPevJu9TG",
+	"utqeb/5x/fJ9qaef+mi/iD/Qdw8P2hNsJK8BPqtdnIvP6UCsCeTDVJwd2Mygb2r03iuudZHcnbHPOcff",
+	"VpK/cAs96z5UEaR29QWLedPyH31Ct57IzBJKsT2eyS23ssMwFRfrvqfuyYessM0eobYIqcLP8seRA8dq",
+	"Wm8UXbt94ut1QPYpQ5uzHkFJd962DxaqXDBvsgynq68EpB3cDCZ506oj+2l59Vxj17iX/bS1wAaGNOrj",
+	"oY43HJRi+o12y2/5u1rEbvWWJXrN7pbssPo7XwkDV7YY3QqUlEvSbEO7r9y1gKVrK6Iu6mo59FXP/N6x",
+	"qUef1eaXOKyWXmZaVdu5MfEdzlj+gE7MaZGfEd1iHCcZSz0ELcLmDDQFCa/hjH5PWe5fKmt93zxyryGT",
+	"OGRfkAic4BvMaXOw2yXLgCzwAJClTwI5FanG2hjwQ1s6M2ZL0zD/HDE7sIYh4Ml8GHIekMMN9vKA6z5f",
+	"xpPBOMxAKc5KLoSC34sEoaR0xdJ6mH8Tt36lbAzN8uugB8VzsxHywHl0LVnb+e5ZUynXj205n86Z1is4",
+	"yFW+SzjQBoFhXRI4hcTlOgjL57cVYlLnJj0SKsEWeGHFV5XeAIhiW3s6F+EJH0x76xrxnb/RBWVASIad",
+	"XJjX7FMecC1iKOwDoYCTrBTmNt2qZg05oIdB0KggXI5mt5V4+lETlxnWd/1DwCppOoeudTppXAPmEUtJ",
+	"wmgKaHmYmWOgkFiKaJAwUFFba1W30tIwccOiGbZB7D6h2KMa3VNDjG2pvgJfhFxA78V2yblVtoqgbtA4",
+	"LKHWb7PXsu+3LnrGdQk/rhKrOa1q4VgKqHuXBkYvt+4MxKG7bO2AQjxmt0SiGsN7Xxi+J+DOVCUEDLVO",
+	"VyRGPSOVJ7D5QL7+dp2uP9IZJnC4CalQx1tCbOjrLgYAAnnHdBg+pGkaM40dCqT13OR0rwIt0UCGujmb",
+	"LnomAJfSbMBjKRcx4igs0zhj0kB6tsibOf1lwRSz6qykSwJoEDBzW6en/uj6JKIrWa5Hvvr7yxfLN7Nf",
+	"O1d0KuXbD98sr/T/feP/4+do/t+zV/MVbb5KP3bFHb9++2F69vZvnfBicVUsZO70Trcg+bgbsDtEjutD",
+	"hZbBpsPcoyAkKgZzX7pHa8ANK3mzzkPYmod9ws4zxh7bB8nEuU0qjN7dQS72osAusBc7RVUe8fIn4VO4",
+	"+7NZFMivXqLhnoInKZX5OKUinbepGH0tlVyJYYYOkOo+xbUdFWkS3+tm+RDSCApIOJAq460FO2r8JrVA",
+	"SY9v0qXXtUbYhM3qjjx8adAmHVikUixVhLUIxQaV0YwVSy/PGzX95WNe0Y9d3e0bMLRuGiMRrRpGqfYa",
+	"vtMyeY+OVPVIWxjj2pqiCh0LiIaNitNq0KFqx1L1O1IxSemsT4KPUl39CIYUeCSYxaCsqH/yRZJAUHM1",
+	"ZwD9kQkxBEsbPhVimAh8Uv17zJbmnzPKV+rfGpND/VNxKIzBPmUpHcJ61OfOm7nIhgAjD+1CxSJjQ+ej",
+	"AQ8QSx8+pEkilthYVO3QECZD0wnEbhdce01ZNAR0iaFdwYLTRTYVafwr/ngs0lEcRQzmaJCiYOopFFqA",
+	"jj3UHUphumpBNIHB1ETwDCq60QRU/GioGUl9iNE46U4PJpHPL9MmwxDAUhTh4Wi7j0yzbG4yG4OyIqK3",
+	"a6uL1B4fz2lOUOv+fqcbX1VwEsXijhldkUhc4hWdioTpTzQut0kkFgmTDnrxjK5ccXUfsyUUSmihLKBo",
+	"IprFvNLifieSRFTGf0hIeRRHNHMyEtIYmuPB2a/oV+nl0MNozDHdk7iqok4PviUHQr1xe4MsxqNNZdhx",
+	"RuAJJ/gUJ0C8dFFWNNxKo7N9y68nC5pGO3Q3UyT/Czyr02yrq9Igh8XuQiwdcujdllMaiWXDU/Sk6aoI",
+	"pma/3Lth9b6RCY3XUhOZmFIEqNaHGDzdkRI1nk6jCGmSKDu+uN6q3FZA6dypSReV1fca1bxgzpLaCoyV",
+	"wOZBoT6grStmJnBwDqSyVdPMWE5iJgBCfBd2gkH7hE5SBjFR4rfO2x0yWPh+NyR+64LQccZS0vF9gLGA",
+	"VnGuzvjUqnxzRMvFfZ3acr4tJ6kKI+7Jna7hraNV1VuF7bFdqoDUUq0G+VLueAzfw7Ob+m3TMAP1sLDL",
+	"lyQAnmBRQEYrEnz78vuX1y/hohkh0ifs/CXknM0EPGedIjmPm0Y9ymyGCF4RgzFD1VO/CYUoDFZGTdQP",
+	"ViABRnTbhkJdcjilfPKMu1pjIOVivwpwYYaNfIw0cdpxOyxS4NLCCmtuXbXLX920Mvfq49V+LZvKin/h",
+	"9tizc45iI0K1+LXCr4ItKfaozIQgSZxlCbPlkFVAjiX/R8yHVtzVdMWFdka5TExpxi7JiCViSWItZs3s",
+	"Yi18WfSsgENqlgXAIdtlpr7NjOsTmi0kIMZbma0VMnvyycdFNCljnYBD307Rz5uJ79q1u0jcDQz/2Nay",
+	"huyZFru2HyFnSyJZlsV8YiOI6QKdu6KqR+quGp4gWbq6JAaGz/CXKLVF6z6i5fmzKmQBHpugXzormisk",
+	"oSQU85XtxJHS8TgOL0mAqlnQh3YcOt2S5loRjgYK0DNodl9SE7sk+piQtu+D0Ys/96wFDR/ihHdR29yj",
+	"sA+UlXuLwGZtOAjv46jO7BKcETBlEBBSc34UR1VZ54A7uY2TSvCUDx7UWQ2rsNZ+oGEqyKt2oeOwdZOn",
+	"LGTxPSCaabTvOGIHJVwlrX0ueBZD3yZs9mTGKInL87PdoBk3OsYx1mnmQzI6KesM7Z5fg7KNHFeVYa15",
+	"MR83D04cmppCYFDDrbYzZ86i2NG5cLEdlaH/qvsq0snG4F8FMEv17WBAaZ1LYkLvmXa4Yzh6UwQP0TYw",
+	"gAdz3Ri/O1NP6PBd1/erone7u8M13ffEzXKc3WZzi/yjievZ07PpmBqVvRLb20FDkXSZd8nHE4uYKblp",
+	"Ai1uKoBU9NeAy6SmlB61yFUhG7X0Hq57jm11YOxiZyg5BBSE8WuzSuDluu/ggmc15brNs+hi3PzUuTv5",
+	"pdIACjf0aQVYTKiccBd8IC/NP+FaANwgCllzIyo1GwNkEIJiiCV3ryuzrNti2TJ+WG/D7kk8fe9t+dF7",
+	"eCo37OLKJLaf17Z8xCaUI9ljPvlSphDujecQByeY08Q1k6qOzHt8TkOFPU7T+xnKZxwlzFqflXhom4UI",
+	"Xh9rbRf2Vddq5EslCWCLbdpdhbaGiXs38e3Nx9sAN1U6GNAVpoy+zkiAdVI38W2Q99K0F4359uNtsF9x",
+	"mpKFtjLNlqShHFtikNlog1C2Jn+78rQ86bGiI4ZYAlyxIR6kPSk5CSRGJGNLrPK1d3PTufC9jtf1Orfe",
+	"Tc9rn/veqXd66920fe/EOz3zvbYP35x47bbXOfc3NN2Cij/cV528VJjTaLU+kTIJNkDTbEy1sii/mlL1",
+	"LFpzrxnvrtZY8olae3J3gxvswYqI+5sxdj31oP0F6CigkMCgdLa+O+2TTqURZQ3OYVppzuEEyLGdvFVN",
+	"HaMY4U/xiViug+r2dmsyYV6xFV5tJLJpXjVrflZa7/l51XpDV6xsv2hyKbQJta9iN6CJjf6BhehTtPpl",
+	"wRboGxwvkgS90zmLjFmSaKDrMpJg1WpgsGE9gqFVYNNcEbeMiTMBEMPSqzonlQ5k+D7aoOWHigjcsR7L",
+	"V221ol6+RPV7coKvLdThFc+cEXdvK88stNCvBQbGL+I8hVpDLAJun/qlBKx3KLzMSg27KjtujuOI7ZAp",
+	"7NiT2xBx63JYdsDyg0B+zREveA/wBgUBxYVt1qhvtnsR0tEiKXsAdgvbjGmSKNt1l1kUADf1za2zD7UH",
+	"Pm/8a8Z9xJRmNJ1sTxl2dkiIezv9HX+S0ckQ1rVnGuoO6aaWXG5vdMz6255S2nUySrcnlJ44+aSV6aSQ",
+	"oyh3pkvZ6aNRmB1iee4ZsltlX+TsRYG7y3xWKQngWG9KnL5yM+skSoHRilDERXkkWLgzJETQM5FuD8q0",
+	"dw+1KQWoNj3Ptg1qrfWJ2TuCXJtat29i4+8+UXv7MbpwE7M7W8+R33UTs3vPkZhdJPq6JfGcOdSYzKWO",
+	"aKd3Wj23KftE3n931ez0TguNqzOTOWInX2L9sHM6OjkdnZ6Px6H6n4uL0UmvG7ajrn/S7qr/73SiM//0",
+	"5Lw7GlN/fHFOe+z8/LRzesrOKHt00uhOzLzdojWnz6tIGHWJtk+yuSNWdsk8L8u1rx4YXROsj4+QaqFb",
+	"6ABbiJWW3/W1wPnndFLhSuFqh8NFWgkdC8YsfGdOhHocRrLWlODE4oibVzhlvb6/d354KXm32j3xUYzU",
+	"raBM551zxNd3eYtFvTlN+vG5sxQbca+xikQGqe0jpntzWQdQ28+mHun52RQ+uvALXap0TzE0AqpbgO3c",
+	"/+titzhN268ese1v6p91tmtrsZ37iu3YrOyiZsSLDdNtP67VVwOpg8vAV1dJwrzqbj/PqU6wBvSXukLD",
+	"+no3/csDSbI4SxBu23mKfBQxN4okNAG8LDV6zjsJajg+9T0mVED9noPws5zGGcNRnrWmrtg1e71vdt42",
+	"cDB4v9UfblK/1zbog6yqPX0vZkwtdDkVurkC5RbT/HFKNyTfKrVDP12jb7eftR+PBhxfT7MM4+ZIZNVg",
+	"T/fibpfFHEhFDViS/s16qmIsCaaN1ay284jVpjrFeUtEh9UhE8Dvt/bZ+WKY+3tD0u9+D5Xg5VtmHfIr",
+	"Ng+ocEHBxxt+sX+vIKTTlsseX/usde0wZKn4SAfIvjqv6Pe+5mPxBJbJgUGrFgWDV/gknLh+LTgdTTen",
+	"PKxTl6aTxYxxdW3d02SBM6kIcaU0huvEPC/JYcyJMmwT1jRTM8DYiEuzjr0xZeGdXMx2Nh1pmsVjGmZk",
+	"XFYgGhfj89PIP2+fn5+EZ9Fp74J2xoxSP+z1aOS3e7Q7Gp+M26POyB+ddzph1O5Fp2G7N/LHvk/98yoh",
+	"p0EmNyJQOiWGJj3st4vm7XQHfuG+dF+g4OBRMBub61Mt/6YLbfPPUxEtQl0tYBht/8pUJ9thjf7Qm6DQ",
+	"DGi9h94O0IzYvGY4WmV1vKm+335mep2Tzvm56xuvRxsyjFKZuW971ihNzTy5ew7/ExIP9i7WzRMvbNmu",
+	"lUIFuuanv+R4cSlRpbOst3WrbkPF87VFAkAASBLf22zSCvCrNB7XmBrwFckg6ma8bJCDkDvNPcQNwOyD",
+	"N29+gkxs7QWgmUHs0xWeGvqbkhGVLIn57krBt2om75hcJJXQ/DDRqqChOR2Ur5zVkCmVJNA/KoL4aoNt",
+	"/WxMqRyaaW86hcy5du0ZUe+juXAw41xakqDhxVIGWVVcuKTf6ehCluj86b2mK+767RBU5T7X0HJZZsPO",
+	"yXTvn67lSehxPJhI1cnYdjPs26t0p901vazN3VORY7GDuIWIb52s1eFgt/+Z55ZOGi46kFXdEnJO3ehl",
+	"K4SrH7zG0nZA3ONnpT3TY9w+MqN0mzDedZJrbR33EeOF454LGPvufPf0l42KM7hBjn8ts83kr+zbp9R8",
+	"65mGe5B9s28TUjRgHt9+9AnmnBm1YNHBIQ8XaZyt3quZ6sPCaMrSq0U2rUSc1K4hD6CloOvTla5WB39W",
+	"n3wDv9cVmXdsBf9gQYv8ja10e3G86UHcD3hgUOvB5NRfYoU5wvPA55g6iM31BA9Zi7yk4TRvEXYgBzz4",
+	"1DT0aaYiYQHowLrLPnj0oAg8zghnLJJ9EmBxd2DKRwNb451/BAqVLmmH/QSxBWvMpeY0y+aNhwfA50I7",
+	"MhQ8o2GWYxobUUtmNOYZjblGnS3tFZ28Hl+9BsVCGZw0nMacNa1fUbs7PTKJ76HasMbv6RGqCLLB9kEw",
+	"gYLRBBABympC6mPyR2vAB/xPfyLmvA34y3uWrqzV6RG5CEMAdE+xuZuHaKMA9Y1M6STf0VnefK0PeAlQ",
+	"6B9gUtZ319dvCdYak/k0pZIdqTkBpoKaHdYvNkMRMYNkLzM6mwcDfvju1QvS7XYvPPLh+oX62SJN9LAf",
+	"3n2fx0ItnrCGWQT4fLtKtQA54KZR3YHEB1rwlwxwaUksdToSYHlID6PZGh4kMDgGalZLLCMpwHf0SXAz",
+	"ANSOQcMjAwTuwH/6+SeDxq1a482g8cuCpfpRhAKFrwZcfTen2RS/oulEfX7kEUqmixnlzZTRiI4SRnIq",
+	"qxXnbJU/AOATrQGHuxaIjCntfUWXf+qPyD8xr/+f6qNms0n0/6o/T3yf/NP2wLMec5YkTYScQH44lCue",
+	"0U8eydIFRyop9RiBrT5cv2qee4A+D1mnQpCIsfmReUOb/FMpg1YCidRoigaJGHR86MXLxZIcBj///HNT",
+	"iSfGszikGTPSKbBjdvWs79jqQOYgEWqMSKAZqZ88wbdDsztA/oAJ2E+YFIs0ZOQQQKHwwiaUm0Z9674c",
+	"O4WenoLaSsI+xcq+GC0yJCAeHGxcMRUR8nNwlSRiGWggfWBHrX/BQ9IOfaGHNg2RDHqIzjZb6uCGjuYd",
+	"UqvPWfsSqqnwaZAHBAw3j0QsYbhL6ym15vXtDvknCV6Pmz/QLJwaaUxJylDeVGBHAd+QRPAJS0m4SFPG",
+	"sz6ROkbBEslMZTXUp0BNykossB1jnJkXd0u8CLgmGmQ1c8Gdk3iW/6pXwcEBnUNZgeLU449S8EA/3emU",
+	"aBvLArurHRyljN7p/E9QBcihxkLxCF8kCTSSiKU6fBEBuBklSsA6REQxdQQgDRFEhDrZmNchkEaey2Ag",
+	"JdCdqDegZ8+kPh6IEXOpWQVEgpr2hHGWxqGNzUYso3GCdzVgDsdlqomJeUMXTwVuoaI0ss2KZeRQMkaC",
+	"v7y8JsdTRpNseoxANDC7AX8vZizPkVXvStl4ITFYZy+DhK4U02HeM5SFmRtfvQ2TXz1l1lO+GnB1hDTQ",
+	"o6IRTZltomcWYS4fcghMHbwQnGPHiT4JEyGZkqDKDJ1MCRcDnr/PHrNZy95JeIXATQNN6yE7cqmrjZKI",
+	"jBiypqlMwOUOuFKkySH+MFdSLIHVftIoSpmURwgCgxIam2pYQBiASyqLaPVgnaQuy+sKRKASV8NEAY5J",
+	"CxslisyPsLI8+E6o3znfGx5P2Rw1PcXn+Y90saF5xZRKzC5Xe5ExnjUx9qmJa4KrzZcWfQju+ot2u6O0",
+	"UMzuO221jdjpqnuiAtaoamXqDfpJ4BZXUJyekL/F3xhGh0G3oCL9U93+FfMV2l6mnAThdMHvWBSYcXvl",
+	"cQtQSmpIjifBRiLywdotH1bQbrXxTF2h7LIHyYIaoeJDI3J40u566i71SKvVOkK4Lhqh/hjLkKaR2qLF",
+	"nGRCUeCH+JsBh3f4RPf1tvCVhJqervAXNHYFlXQ5VfcoTEVPATvxTIhkBkgTz+Vl5RjBy09zFmZ90vb9",
+	"ptKkY75gAZkwfc3hb83Y6jeIodka8OC7l1ffoppmDr7ghIHKChes01lTgnQKSl34RLRSs4Kv1EokQ7kC",
+	"fMoF3v0oF02NAQSH1AWfwBoTKqfkMDiORCiPA03jKE4ZluB2/fYRyQQ2MIaRzfthBWUF2+KPKu75r6ZO",
+	"/G++/tYcOSygN5pQ3mUXsQYoIA0IzoyKW9NuGXU/K+0kWXB1nLG3spwzegfD1/yaHOomvz91PN3I8gj5",
+	"hup6Fbi/P4UM0zIyURDGfV0EaUNZ9md5G+cBR2NCek7XdlTL4eng8wC7HQ8afTJotFqtQeMhQNVFC0cl",
+	"9A4pGdHISAFvwGMeJgtgIKMOUbjdlbIB2vuRPi8nPpycE3JorlwNBmtPZjrgwB3wi55H8Ky1ex5cxSKF",
+	"+/LQNos6MlvyMxsp1UyKhA043pj6zwAfp9y590yJ8dXb10cmtkHJMh8Dck3mTMwTRdh05SDXwk2ZW5Hq",
+	"hoYiawdyHCrOIBtXkdkikc0oV+oCStBJLLN0pfbEVgSph9MF110sP4qRRFcqJS/e/2Sa47PZiEVRfhnj",
+	"heeB1mChb+F3A27pD0OHNEmk6YBQ4NNIhKBPswi67qOlnsQh0y2Ftfn9w+vrhtdYpIk212X/+FjMGUe1",
+	"vSXSybH+kTxWzz54DbCsc6Pc8Y2Zph8PXkONQedxo9/otvxWtwHpOlPwpByr/5mwrKp6Bxqm5CB0WkGL",
+	"pZK8CPoWh1OjVmV6m1vkKm8vpnEKqNlZq3whBSyFXkdqxaCAvZiy8A5KZfUxUzPr+L5xWGigi7LKi4jl",
+	"ObiLuAP0T5PrZ+pnFX2U9um64LQ32vEzm3hhVZxvMVcW/VDfM43+SafVc4jedmEqG2/+BjiBSg1r9Bt/",
+	"eXlt8Y3AP6CL/q2LoL7mOOeJ/vGxst2TqZBZ/9z3/WN06qDyvs3L9x3QOPdLPlQXkJR32hhPNr3gwWuc",
+	"+L26t9m9O/4B1v6jyK4QaFL9sIebufmHrzVAJDbph191t//qR5FhTz/Xb9jo39x6DisgDUioGQ3BIG4a",
+	"f1EWBk0at+q3xyZfovJo4OVnjOSCeYl8rlQZMKa1B7G1xuwTll2lAJTwREY3E83Xd5UkeTJGFcPbXJBk",
+	"PqVQcOD7ba9hHHi6kslvtU9OLxA1aZyyXxr9s57X4JOUzoYz+mmYKhO30T9/+PocDwvYg+sVpbfxfEUe",
+	"i82D+lfm9uv1dTldLS3LOgcB+rg6x+D4M00nD7WHAVz3isVsO4nyG9WVYF0A9tSgEuOf1J2NRrFR2s02",
+	"cPW110JnNmUQo7mOOotaUDF+XOJ7rxGr0dUF2TC5nOrENNzABsYHc+ZzsmNPT7YA0T/cPvnMmxm/0yWH",
+	"+W6X17J29isP+W9zgo+Lc9nvPG87zuXsNY/csRUyglImnXN9stNBeyUWPHqSIDjpdLb/8CeaxBFsvCMK",
+	"flsB8qbqSO8lQxZRnDXZPVxHdVLkB1DdYWhqClM4W9o4Zl+7e6WOIiXMVv3bwOeAR2yeiBVKOVD2BdZ8",
+	"Si8HDspoquwzdNEqQ20Eau7haGXBXxHRE41fQJPDMIxFgVU/TxnNO0Wk7F7HU2BGOo+28MyAh8p0SZL8",
+	"sdwM0ZFCMMJDkbrWh5JwBpBnwMGhgwRS0g0cDfhXnEmWjMHvoZahH+ERsDsQHyxQcGKhL33AoY1uDL6a",
+	"WLZIoOYdmDwJJ1mdHAaUC76aiYUMnKQgiHAEYRIHA27hucRspl6bxJx5JADyBRotPYe3RKqqLcba+Tu2",
+	"qjIJlPS+Uuzz8l4rMxuvhDfG9EJms1aoDXxYwBUhmXYexBk5DIB95bG2AAKC9jaTpPTNseG1405Q6rBY",
+	"fNBcI+Dwzu8RM5FGzeUBojUvpfifG9r81W9e3Or/Hjdv//3/VRVX7EoItafVuXhVs1VPF2ZaP7Pm7Wff",
+	"O+087DQ73WhAEOM284wZPk/ZfSwWEmq4DiQJnPq50q190q6Zta62q5t3W01azfyz77XPdpswJibJzJKT",
+	"Y6eecj0eQBpWzQlCOIUpFcFHbclybys26NO1h1xIluwGKyMt4nCFAmHk+M3nBtVV8iYJp4UjN7wG5JAW",
+	"1YKOTR5OxUx9q7ZPnfGTTo4mh1b3WdQOO+yC9kbd8QnrtNFIwoNTcdAyoSx1pXBA8ZBmabWLdoJ6YS29",
+	"sN1miJiWzg1DuoRmpOP/m516+ylTP9azMkvI34KelLUV3XrFelL1/mdV3bo7qW7Odf6fZnF/Li5tsPD9",
+	"zilw/Z87e2l2ubDfpOHlRZ44D63KtberPB+cxhX4ox30pFemu8W/jAJY1OeKCVM3tw9FC1EpEYruGB5w",
+	"tLgPpmanlLSUs6TS70CNaSo1ZqONmGs7Rc3OIwEwSkAgWqO40yNijkUqycr4U9WNjSF+zgZcZ9kELfKW",
+	"StRXCncFhjuASagkgfk0E2TCsrzUWnDsuTfgtsBah1A4a5ErrKgzeUFu5hUmaUlI0mJRDqeNnrMBTxdc",
+	"5y8ETUO7puK8oE7N+UaR56+KiLsqOeC/zpMvkCLFS1KDNdfclDnSuj2bBtoRcJUidIXqESCFSq0WsFTi",
+	"hEWVjZG+yGXfPrvo9bqnvvN/zd7YDy/oGeuM2tFJ2D3fXR0oWeuudgCKQdtrXzw01b9pc3z7uX26p5YA",
+	"G1OnI3T2VxE6fi1s8pfREOa6yVLRCDTI3x/FyCMzAYkXRdSCKn0B5cJNsSy3zmUQCc5ACQLsaGSyvq9v",
+	"24oNX3fdQ0MmJgF3pVdsblH3UtMEwuH1TGQ0MWjtBe/+2h28E2s+u4Olt+2WzoXyf+I13N7nGrbCaLdL",
+	"GEzYP67gx1/B38cycy5I5wqGnai+gvNmTw9eYy5kxb37dyXGNY6HksEjFyNIexhGNLybpGLBbVJTGSP1",
+	"UKToC7ElWHSW/17rv+giQc9Cnn2BTlenqu34s5pMM44eApNfgflKiM5snQtG2NjcuxZ5zzhmaOqcgRfv",
+	"f4JSNp3TOuA6uycVyz4J4siDNuY2lecHGjHsVv/D9wZuFR4zgklwD6KpnpujnNEJdEKvBG6gKdPgDUd5",
+	"2LPjdwgAzYdOB42PYmScMQMefG+Sb1tEHTIiF+l9fM8g7RAkVp9QTqBHWrqYq71Sv0+ZXMyYJDpdN1PE",
+	"ns9Z5GESAxewz06uZLaMQwbOd/iCJhDRdzjA7DeduVUyA85F5jwF6ZVfURvC/TAiKLewvhHRas+LLFuK",
+	"4j12vRQms6AQGtMlEjef8ao5Ne0J+40XFr2UjFi2ZIyTf7z5/g3s5rsXP/5IoLqZJmQp0iQi93HEhATr",
+	"Ew3CfKQnIXA83D5CfNtu5hqg6ziU9w6JlNaAp2TAT71HLXTAz7ynrCsvWaBVle2lI07yE+7lJxwKAXY5",
+	"xxW9wauDB1Zeah5vrQV/HtZ0rM6erKk17AJ3/t1o3Wta1O7K0zMoTo5KZO0ArRF1alMdrsKQzdFnZHWb",
+	"t2/eVyg3nSdHjxyL8xGnYlvoSMnaWCIMLtTD6+RLNf7327qnCjIWSt8wUr9oxzgzP67YlXwda2wKWs8O",
+	"Ssg3NLKn/ivqY18tiNbeYW5v6SoRNLoW4nuaThj+rrcLIWyG6w8siun1as7+xSJ3m9XM90q3MGilijv3",
+	"VjSL/p7jzx/FSOlyeBwSVgXg+y18LstqEApZD5UY3V4e8cLjscYqwhOoxLvWBvsDTl0zFH7s9EWVaIpC",
+	"+nKuB7VIubl7DAndA671JJnRlWebh7CVTezM68LnRaBxdEfpFUBwb5OiSya6rB/1Xa3WznKV0ZJGTW3A",
+	"IW1e6VBI0kjpXkY9CyloZyNmvszRnaZUouvB0g00L0WsS7cWRk0dnksYbAMZ7eTrGvBq9Y7sp93htAva",
+	"3ZN8FRhVLd+kV0VvhdaUyZQm4+aSrp52xf6e/RP1jgbsVvllfQ3rl9qXuZ89PCpk7aT877z0fqdeixdw",
+	"9PKEDPakq8WrDx0gGinyraf7f3jEHCWYAOZdOngEayllzydyzDksSJzvaDImIB/+D8qWL+7E/FqC5Q8B",
+	"8jUFyCs0lZ4mNUrBsqrJ5o8c/1WMXn/beLitUWSPS9DJW0VSGWJ4DU3ZUXXX4pytAX+W8CXAQw94KXz5",
+	"GrwYRV/eimUaryjTqbHb4pFvC839NkYmnyfUB5DW+0fyup31SN5/7Be3Kyj5XyzFp+3/JhG8q9oIXSme",
+	"VWrouEPoDnpR2C4T4DytupxqWzt8ifYJpW4JFdiLpXYHjau/v7xavpn92rmiUynffnhxZf7vG/8fP0fz",
+	"/569mn/3N//+JF0m7b/+XXxK/tF9+49fm9myhOT/LD0L3JDj7+ridSXkY0KL9fj8G0OMZRT3P+7or3RH",
+	"v8WKyhTABqi+9yo6vn6VG9tg3oGIq4x4voP8ad31MV0A/GGJfzQSDgYxdQgsKEiDQNmWIZ2xAQe/xiFc",
+	"YxrqST8ZeIRWO4h0eNLqNFZPGHDnqSN0S+V1qnnb1TvG5hJLaegEal3z30Fo1ZBhwAHgKhMEe7lhS9NY",
+	"mjayEIS81EHYmQVXC0i2SNENFvNMANokzK0SbRDLvSE9PWMzLHBXSg0U82CRe8xJkALUowwASdLgF2gw",
+	"SSxnhp9DwveAjwG8AxQlJbbzemkXqoSSju9DEY/gE23xawQTgjgNZVyJGaPg9Pmn0czqwSUCqgMWBnNB",
+	"0dpNwP8nWTFpnsXQ6dB8ib+J3W0nUxpZSNcVjGYCroeUpCxLV0eIQ4KVB3pkg3ZTNyLlGkshH6/v9Fa0",
+	"zcOXsS5FkBldyYoXRQvUGCzGRBwROp8zmkrCaJrEuI86Xx724FIjq2TSeGbVDur2m/AGHFpjI8HB+SfR",
+	"teCxpoatJZULFvVdiA2aZIh9kGKbncXcHVTXi7koE9kO3XmK6Dw2RQEPmTs++zRXAsqMWxxhhh0sKSdd",
+	"n0SKoCKJyKGlNgDpI/tAaFM/dVS1gIxOSiymKKS7TBe9zAZJmufQZnbEAX+vMSSoPSMIfKSITMesrxEk",
+	"MAkgyxlZZ1kM+Dobt8hVsdEERj6VyNHvaA34owP/uWd4wMuu4UsHUEId/pUiyIyuACkjxzatME7UA6/M",
+	"PfAFkgOshD6wF0hNqkCFBvnC1SC/Wa5rkCvafJV+7Io7fv32w/Ts7d864cXiCi/RRn+jnosgks+ptMIr",
+	"Uc/eK7/AkD/PL6gpqdXk2yV+vq+FM4s/lZ3+kKSoWRv7E2uQmcoiaBOvVhaYvrwwAYRH7FMxCm6fhbQO",
+	"/L7tKuUg8woypEr6uf62XGY2Nir41SH0zRp+b4cQutWkHrHtmzR2aN4/YqEuzGVGb9BK++83gv1HQPrp",
+	"tgJk6Lmatyyp3oUKUQuLvkvQWaOzKVW11i+XZ+D5Oiqq0XkA+jOkGmUfoapoRmiSeDpwACiJUKg+4CIN",
+	"p0xmKc1EahLyXOwzc83FEsDqZLUH7Z5xJp8D38Es2QV4UB9VyLRcYMETX7+s292lPQTL21SM2DbvvNlH",
+	"pXsl0MPoa8MybCiS/l7vN8CtslpUERdjcCc2hixSugZdaIwlzZAhtaaYa4cOeM/v5v3YaYZWlvowPx5V",
+	"BqiFKNWDihSql3XiwTKNs4xxcoiGQcKkk5Ug5oxrpVg9BxB7YA6/FTKbpOz9379XVqs0iOyKFE1lZlwi",
+	"IItanFZJ9doRaeeoRa5g9WREE8pDliIOG5REj8dxqOuEBMJWacpUnk3EeXuWw2k3MucETMvZdDjxR7/Z",
+	"4dSvf+bTmUMGIf0h4dM0sPhXxk95Z7hly9GesSyNw81BI4udqR829unbVKjNZwuJSbLs01xIaNNEsCML",
+	"OdRG4oD7Lb91ctS3NmC0MCBjo5XG/cvYbJ5AUw8NyKv9AtlCEsVO3oBbTNOYk3EST6aZVwh/jFZl4DgQ",
+	"OXTimd4GPOaTAa9qmOw6q7BtvGNPeoUeDHCgoeIPc9j/IpTNiCWARt6rz0eLOIlIzJEaNnF4Lcb/g96E",
+	"rQcbsqHnCY15MR/6T+S7l9+/JTpsMXRIMoS4OHEc1+B+8GpIVWzFPOB/Itf/ePtyw8DosksHvPaRz/Ca",
+	"Pw9MUGXQ8DI6+fMALbhBw9Pv//Og0R40Hkh3Y3L1dp4DTts5Z1qz9O/qVnbWOLOcUXN8oX55C+KXvoaL",
+	"TiXdkVNdhuXCGUBuFUuER7YohJiq16qMuv6A03g6/B2vKOCz3TMqEfA2hfqK7b+KzQLyJhxDG7TK08SH",
+	"2MK/3/kCYaytN55e1x53HdJ/22WH43olgLBHGaq/2UHZoSBtZpjRHJl3muWrLTZsVNFwjtMxiqymIlI9",
+	"gNhVXUuezecHwifBy2s6cXCdsU7NjGdA3D1QRxyUd8EN/k8B373uVtHn5oln0pyXos8R3cLYdaPufH65",
+	"Q/kbHUmL3rHv0dzpZJZqNhSL1A2uHzuGZ3SVxaPO8f/1MLF7v+wnLvaNBwMf/Ki4HWPCFaLGIqtsKEt4",
+	"yXWU2CSK69+YMIrRryF3X0NBr8kniL9A/j98PaWRWGL6vbKEohSyzot5/gZjB8OZjIOv2moQ43iySJky",
+	"W9+VgMAchI4WlrHm8syCmGG8zu1YAVUQcZIMONXw5UYoVgk7GOadhaXZb2Nej2E2jWdIX4J5oHu/6qXm",
+	"0eP3QHEz4d1lif7FNmmi90qTd60Y7KsIlt9zLdYOouhtCu4bMCxeYVLz71iKXal9do/pztLMgE7VG/8l",
+	"OWPr0hPTxh8htakWCghMp2FuPBJgx6ngyNM5KUuE5QaHC+Z9SLrURUyxhjlkUd/pXsKjcoajMtcHXMbK",
+	"jDWtQtGGh5aFE3rPbLmWE9xKaMZ4uLrUqH4o9gbcLkypbGKc6VhwSHmk9pEROkmZBkSuEqceIvGEgo8X",
+	"IF5NGTLC6GO7MVcj1PLWrnDJUmaErul7gJI5n8OYJQkZsWnMoxZ5hdJW13vlpDyQmvSyJUMxZ8HRJaFR",
+	"RBZzHE4/Jg+MvCYG/RC7SuQIa9VaqgN2v0FLrdFGc/H8RCGL5PudyNg/dLbfBvjLMqFRSyxiKHYL/qrq",
+	"nNeYL6qkJ7YWcU6xUcCc3qpGmGDqOycBsncAK9SSJZdEibSpHjCymIP/MpizNGQ8C/6t1A0J7MRSAiC6",
+	"LPWH951KRTTmY5YGHhHjwnDQUsXL0yoHfKS4jEVaeTzENh+ZCazcMTYni7nWE61miV0nMNfPM6l1Sxrr",
+	"tKRLbHQjUkhYumNzTBUkSkBMXQRf8Em/ePtBHl3a9hUDvm6NgxaL1EVwxJy6+ebksC7r1AxpkrBUYgab",
+	"nCeY0KdzMPFL7B6n++cdyAFfSJZ62FYN0o/+q/lOLLKYT5p/YysjVJ0HsLnMgXSaU02pnCIqjZLf2BQI",
+	"X0aTJV1J2/KnCIVim/JoeX+Jd6M5ewOuO13F4bREJFN0nHNcMXZnQl3YonXAB/xncynmPzEcWNYb4KYy",
+	"7gu1w2oPPKKJDcE6gNe9tMmD+ZgY9xOI5oWxVNtwr0WuLF6vtifogJtLVssHm+IFlzngNadwr0LvkxFL",
+	"xJIEs5gP7fcBBPIGHD6VeKkEBU0E7u0Q4EdM57ccKdgoPti7zPYWG/BxDGR+CQJL1x9jjWtADmH+R4jj",
+	"bEVDkbyHwdsP1wNeeWz1L5om+dDDhjSI/nzUIpXGGYQiK60z62tSZ8tEc8EsI7tYZaDLPY9V9thcOTzu",
+	"RdfVTzkqqo1Yw0nXp9z1ZFmyN/pdrA6xAKtqRci6jX7HhwvMKiZOagmyIU0SE1bELbegqdpI0yx44f9b",
+	"zqH1EwFux2wyh2NNAUrOr+D7erAT1xN0Jt72/Ye9VaMt6XN2qnnMLA/8T6Hx4TiPsT5/ht3vSj8EefVE",
+	"JfEP+JQT/2L7D1/o++CpNv4fmXFl5BWRmpx8+lgHQ53Hs3RjYQ3gM+vhP9A70MPzHHzT0s9tV1hUkrXE",
+	"ohkJjp0ObkZ5xn4sGlRvxFBryqHoqnSmvGFkLIlcUqUID3jML8l6UgMZxzyWUwNU6kx8ZTwkcI1gYhQX",
+	"NjECM/tItEht/+AlnbfIe5YBigrl0GU/dedKbbuJ1oD/DIoWLYgvL6+nyNWQGV2RkVbDob2x1TM8VC0H",
+	"nFlXNQ52dIldZkG3K0wgV+W+sobCMt1gTSsFv5GaYjaglJIlkgRgLpX5Y+jVdrUCp9pyj0rGwoq3XOaW",
+	"9QRu9Ze4sNXqWfTN2vqNotbOgeW/UIixvVeI8e2HrxBiXJOMzx1ytKCoYmlaIP6hpvyhpvyLJvCnAENr",
+	"kX/Rkw0QbEaIHj2XymISOrYkXVlvzNhcTB7cvXn/ABs9nbGMKoFWnVv1k3nf0zM5qirH7vPh16RrvtSb",
+	"zw1QZORi1ug3Lsbnp5F/3j4/PwnPotPeBe2MGaV+2OvRyG/3aHc0Phm3R52RPzrvdMKo3YtOw3Zv5I99",
+	"n/rnDa+hawbVbqxjHGBt12b4BIOccOvtdAns1y1VC1/bMS/+lQ1Hq0zNt9c56Zyf+14DG3uxaDhaOQ2J",
+	"vigAwr53iN2/PS4Pw2473h9PgjX4vx7JgHQ1aoMZzlH87XNRbMuwz/pfO6Fl0jwqqiQbTbN4TMPMOoAK",
+	"ydpKc2YWjWgsUiiqzTvgI7Q6njPd9sw6u/liNmKpbouHohThg66rIrTQLd2KZHjaaaa9BtjpVeBVHp74",
+	"F0ce1Div+btp2dtdY8jU5sFEmnz1iTDr9kwNROXzWDJP7NQFJKvW5juGopXqfH7HnPpdv0tZpzO6uDg/",
+	"P22PQtYddc7H3S5jYXvEznrntNPuhuen4UU39M9OoxG7GPd652G7HZ71Ol/ljilK5g13zHnYHvusQy9G",
+	"3egk7J25d8yYJvKRl0znSwBnPvaWOe484p7Z1UxZUmkY5xJDSTFGVDSeZusPi+J/aXLTtwaj895KtufI",
+	"bbpyACyMAo6XVkVLbZtNlLsCK8E6c+H73IUQP1X5fzZ2Rn/w/tep7A75gUj3LKVJov45buvoF1/M8uhX",
+	"+6INgGlhDtAGqAkh/MpvXShG/OJ2wO/FCjhufzn5/IcV8LQc9H1l2zNo/t7Wh400q42sACiehMbNRtGH",
+	"NBhsP9yyfYnHWLVNMxKYohEQsgEUWzN5RCgkbVT5TLAbtdtSKUfa52zZIq8jNpsLJVj7uXkAh3TATaY7",
+	"lIN3fP9SRx/ga8wD5YR9imVWyBhKGfT4v0BrwqxtwCGBBcM5h1ht6BEjY49MhIfyVTaFzgDGtLnEtkiA",
+	"nAKRpxhWe9Lp6AgRBjG4gN+1yAeQKGoIW9E+o3cFbH/tja+IaaA4ci+iXaISIsxY1pRZyuisWFoKG4r0",
+	"UtuiaSGPC1t8tKFi87rw+0reUHcp0rPRb4xinV6xU/2mZTw1DuCrr7OYyBiJsy8RugD+qrFzPGJuBiy4",
+	"+MPe+bL2ziPCMr3fmbGTiy5MLjNIfNpDAp3zY1m4czt45+6TE4U7W2ed47v+YNbnZtYXmuzbOLb9L2ue",
+	"67Y1/xLwV/vb1X+E26ywQP3k8Rb57i7nMq7911J2KzF6v4/v2Dqarm7xt666FtuNzmk2JTGXGaPRgDtJ",
+	"7Dr5vw/aKGYTO7qo7RJVqBPIoS2xsOcx2JY7dT3S4/4cZ9N9NcqqqydhUn+6vbUlQLDALj9LH0rPjoMA",
+	"Ghk0Lo0UmWka04Rwli1FegdZWCORTcnb1bVIwymo6NeMS5G+SsRyz5aWGndlG+IkwM1kAkBXvoCaqpmp",
+	"XU95rzrBqIC0UYWLb6PDMZ8vsuFzbNWemPs54v4WuP12jrVfAbS/WdN4RvxSxOJ0iPVUftyPXu2d6eVv",
+	"pNdOjQkeCysLMagNbrmdnGuPgSB9knetcFntLyO2Bd3f8ALcszo/UNej2AjQy4GrELv8dw9b+kfjzd+i",
+	"cJJOrMA3esskvme8QpHLmXInnNMcpb82LeqVjpyX6/NcJBt0H+qkYpM0lWqfUXCEgfyxSAc8sADroOGg",
+	"PxAXA8F+LCHrG9i3CGq7Scqg1szNQlAW9YCbYnSAZteJWZ6pKZ9wCjA/SEi3etOGikZUsiTm7EDqcvAo",
+	"jccZyZjMdJOARAl4J4CBPYYcxPABv87nOhWJTp6GOvsgpHMaxtmqWIEGs9UKJvZSCmb005BO2BDhJ2WA",
+	"VYpOuf0hvgGrxxHhrlglqEvJBzww4IABoKyleQOFo1YBUC7VcMmV5aKXZoMsFqeuCi0i96nZJGycEVPN",
+	"a3pBxJwEum40ACp9W6AsoKqO4mbEMhZmB7JP3jKaSsSln8ZN+cuCQlN56OswJlMxExPGGSD/cdyrAuid",
+	"2sClaGIMifxNJDMxEam4b76fxSkX9/hmk5ofCj7GimMg7Bq64BGsRT8M6k4CjZ9g18Qd49Ikp2TTlEm1",
+	"7ebpGaN8wMUia4px816EdLRIFPtB3eKhYTh4jPwH8VttwBqFdU6pVESLx9AnQtNfDvi8CZodFK9iyaNi",
+	"btC9eMgCcui3/N6RhXiAoelI3GtmNzM0Rk824AlT7Nnzq3qJIaO1iMkow9OSl0KYJUj0wLNowKf0npFg",
+	"SuXQfBkQ9MAQLuwP7EnE6gfinDXgkO/LR02GEKeA/hOmF0KxtqLYCmXAD7WdZx4PIEShu+U69SDu0Io0",
+	"gMSz1pIEq0ZetaHaFRVehM1g8WSaYTsXfZV4Oc6ETnESY5LQEYMy1WnMowGH44YQDpckUAd/2DmZBqbF",
+	"xSYJQTonZCoWqfRIQJMkGHAsFXYUi2J7hxZ5nWnoB3RPlquLUWTncLwDXmoI41L9qBaqzF4fW5q12eL/",
+	"S6Ibldl6nnIJT57VnkczcgOmqhmaQYLK9Ta3NRtt/uo3L271f5u3n33vtPOwU6+2q+rbDmB/1a4TCwog",
+	"11AB3Pl3quedX9+FHnPYqa3TPjk7Oe+enpx98fZt1mtahoor3flbc43hROvdn6SMyaEYD8cpY5GYQQWs",
+	"Fm4mMM+4WEym5q/5UI/ebnVY8/RErWvMUiWlhzL+lenEALzYkSka+KcRhdiPDY2HWGZx2Oh3/Xar4zWU",
+	"lFHmzzQe6qul4TVQ0umxu74PDGBmqD3INVP0W2dn2+aXXzLbp+m3/FM7yzt7ew0l3l5PnezFVlrCpbbT",
+	"PHvPPc/NMxPifqjuzkZpHp22nYe94dSZtv/u+61uxXRu17jQvbfMZ0rtG5byVnTOCtwDlUa6zmcpZbP4",
+	"xVwWJ5HlwRr1j/jlRieAyaw5X0ut6fjl1Bo3s+b84sG6D/ae04PXwBtPv2Ytz+cRs4Ex8aL8g/Zfm/YP",
+	"VeG3tdwqdU6BjPkZ+uzKPnWpMYpv6HiNedsH8XniNeY9H660+YWPPiFdxQcCgM3m2QpPfh9aVGOtZf7J",
+	"jKYTjOKb4c/P7PC9XsXwVpQ4v8ln1G7rn/it9oX+ld/qPoBxPQQIhLr+oZ1CA9HzrQ1ETzpOA9GOmpqW",
+	"v3Zi7ZNWT8/szKykqyfVOVE7g4JtA627Oa3P62nd9f3H0frcDn+6K6nbOa07ltadnNTtHWj9SL9xBX07",
+	"tfTtAuu7ZaYOsbVFbzrrahsX5sN4tOab7F30e+cQyC5a+I1+91T9XozQbaJ3wt5TuqH6+njo63x41jKl",
+	"s11dqFbd36us1fxq19qkA5K/6Y8MxWdtNrHZ0/idWOYRzEgo8wb8Xxr2ZY9+Si46d0mNqvQy/mxM6rq+",
+	"oKQUe9WNlLiGj6PJAmhLJMu8AdfXX9lwV98ncZjjcEP5JgnGcZKxVJmeCThZsRd3ml0i+qXtG5gk8DG6",
+	"vVKWLVJe3dJ8wrK3zqp3MI7ngNhh/HBgXIKZqd5RtIXN1V5tU+JSGjsHMfJZvsJfPodBOV6g6lG0JhGt",
+	"EhdXZUqW+GSrrte6OCnpNL3TskrTK+SNd9e0vtZ5t6wX9UpjnJ8W9KJd1T/16sLAZxflyZ0UJne6pv6B",
+	"QlMY46ScGH9+Vpjc+QPc7BrSdDijWRp/ghC+Vg6fIWvLDHpz0+t4vtf2urfeje+1O17b69x6N22v7Z2d",
+	"eu1b7wY+8rqnt+qyWk/772zP++8USNRRwgwOMHSST+bDkFt+aJdG6xbGcgoI2gD6JVITyrXUPi+NcF4m",
+	"9nmZ2A9fv0rAPSUPRbLmxw2lwJ9zUbHtsD1HTcZvSov/LC15n0BuPsrWrnCOdxoFmfW6GwEe64JPe6ko",
+	"wfzERjX/QgpGsSOOQ66q+7ugUKi/sTuOdgXXt12/tsjREJtZg3jGXHVicnQwu0uHUEmM8bAszhKGaPrO",
+	"4OSj+P/Yu/betm0t/lUIAxe1AcWx5UcSF/ePdrdbu3ZJ75btYqiCSLbomIhNeZIcNyv63S94ziFFWfIr",
+	"dpq2MzCsSWyRInl4eHgevx/GOu5ZwJJpMOD5mNkgmnAE9yHvPMTtaXCehIwgCkCat1pkrQI3PJxudfY/",
+	"nedFUSj8+7Mkz3VFLM5ZTEeXnluxHYvxmcic64Tz6fOPwD3lO4uMWYhMa+GKzoHNnqob4mCQ8pjJo5s4",
+	"mCSQ/QYTp2bUcGHn3lv9xqoJ58x/pfqUII5+rU6U7jm28YQFi0T4PeRjFtaSGlb9NPLkYnSHVdX3hMwY",
+	"sdOITXiQzGJeiNx+cW5par3O/oO4XgApDKFArDaHcNXvwJW/lFPCry2imhPwWWCBMiLaMKBgOhpj1gr8",
+	"cEDAjRKejRzAbtksAbZFxwwgUB84lJxYinzLqrOpmuSme4oZ788N+XnCxI2MYh4CEKoGyPXkIkJunflg",
+	"dptMgFW4tsuTG3fKaKQdUSStIiXhMPoGqgIQ+2jKWmzIlZGUB7WyGjMf98BvtN9cSFCOh1zMp8nF3EJi",
+	"HpaJyTOFad1+1hjlmbx9wNHEoj9LyUDrNJTBSl9RfavFcyq3AtxUStUrm2wawAt8aDecdvvqyrx7o95u",
+	"tVpOBYPdlV6z3jxpN5UQLPbTajfcXD9anJZ35racVmdFZ436yWmntDO3cda1OyMpXTGujtM5y3d11jqx",
+	"u2q77Y669AplCA34NK30jhr15smpktAohoDkSaOprg3/uHTZ7zIVVJ8g2+rTbyCtuq62YhaKaK4NRZx1",
+	"rFBEw/0Hp1g36qdNe+7ctXPXsOeu6R7SrUv32CGh+hEK4b73/OhHDXPYCdUPz522dP7xJ5HyyZEIP68k",
+	"5Lak1gJPCyRTT2tekgIImr6caayyjM3Jch8sZmer67VUF1FI84P25+pP/C5j7eehA/QdgF7Wvzf8HdRG",
+	"DX0KhMIAgM/tRhudW9mVrQeeFT0uT0I7LBqHNlQ0dkv54XDxH8ziGOhDJF8SPwGQitBak93T3LBEOk/0",
+	"gOvQv19dSLWmUrmptKGaZNTF3XIUnK3OorMtj6KWfYx3vvRRhHfd62QUuJ2umqKB2+23u/3u6XA4UP87",
+	"O+u3O61BM2w12s2W+s91w5NGt33a6g+DxvDsNOjw09Ou2+3yk4A/LhJPZ8PDC7Z2d5sjbFFo1yIHoPhl",
+	"/X2neGjfy8nxorhi1gHyEpAY150dGwSDlSp5ljARQqUElscQKazBv4QCG42Z0idASmKIOeJSbYaQVf3g",
+	"uO+DTzj4l/tj36/lY8ldHUWeBukoCyLTaVZwo2y6Dd6kfPImpCSV41lC0OQrYJeRdivmd9EtB7AdZd0P",
+	"xrOQh3X2lt9jyJ3OkVE0N2y4w5THBDZUBq45Fkn6e4L0QI8BwzxLFqiH9IlBg96O415jUSwg4S1ro1nW",
+	"xkAc9SP0jsJkLjzj5p4pSucToB/jVG2hZWFB16lWaPWbQLX4InDFWlC1rsJNsRqAsTz4hogoyoiD+AEV",
+	"JEL8BEuiJJ9rRj2Mwd1yCGFBxAxK2jSjHRYCzUc85hAw6NkhFyxDMRwmoyAZlZmKuDXUcHaKCKg9k9vd",
+	"L9CmHhACmqZvtPd6YccV7wkby/QPZhhrHN1qdtXEb+Lk3gvGEA6PDQwQThHHciqub7n6bnozvG795R6d",
+	"zP/78favRr87cX/+eDpuTv8Iz/7+qZ38ObrsDM4bwa+zV+Ll8FYphgQTXjbBAtpgvtdB95R6O5pfXoWd",
+	"87la602UWFZaJmLYU9+rT+MA7rODkkdhJ6W8lZ43JtrxJ/UPxp9Xgcb/CoYFhpjVE88S0PBBCtSbqPJj",
+	"wFFnSRrcJw6bBLEy68giKVpp+IHR4bvREmEnpTpMf7bxDf8hFlZea5TZ/18e+hvXl158S0trLWUiGe14",
+	"KB2ur19uz+NGfMie3+AOSjtbyXz+zmjEv+TiaBTIyqvjw6pz4S555670sBp6afUOjpVOomksojQaRGPG",
+	"P6ZcYpq7SHUNN9SPI4zpdQphpGulHXyH+fmonF+rM0AVw1Qu//jO9ZnRaI4nRUZQyNWyJlCF/smrwG9e",
+	"pce8Sr1e9yqffQcyuyiZjNNWK7NzIzEFvqT4F0I930lV4o96EpTQFAeu0R7NuJVIFVjZjJ+u0qw36o3K",
+	"xrrlojCgZU4yvagZ4dKmu/lCTB9847oQ05V7s0hlFZs3ZNWLKZfsjaTKVvaeJM+ms1ryFUqCvHOPRzwY",
+	"p6Pjsbjja+IK4Ao2Mvf68vI9WY1RbCV3YdBguWS9Ux3tKlX4tnQf2VgSoOuV6w/8nOKOf72Lr95OqnXY",
+	"5+IDkuzS1X+R0c1Y3KV5ZAdmgB1IPsCpiGg8AIxh9+Q/Z51GC+G25yJZrYnQgbqrwNAIt5UY7b1dIzLQ",
+	"+lPJzIa+6Asx3SidmuRMDUnsT9BKsk9Xahude4xhdiirmqXqRzw6EEkpKyMD7wnRzmpoTcwwVaYDwugI",
+	"yfzMIPEx5RUSiglCpYqgPePZRJqMa0/6uUCaX8v4ygsxVMgu1fpRM/dm1V0GCHSJvEN2+t4OXpg5sruC",
+	"NCBD5+Wfl69+s3hPMVsvGQXq0w9HTTD+Cscvzv3axhAqw2rLyX39x/ctN/t2Pj5pP+e0F59c6IjqjLJn",
+	"2vDatrW512Iky/oAq3YcpJB5WGKhQIfNilNxK1fbKJr82i9ROObgXyhzyPNsbKZEFt027U01yHY3na9a",
+	"1cGk78uc2pVnr1xJHkPd/c2qs1lIMQnG7DIWaSTpqManZnRXIM2URtE4YclMKSmkK7oOZDC+/5vHnlT6",
+	"XoNvIZc4l6FRYj1DyBcNGSXnNxoNRqUokeQMr1CenPKY4od8zCdcpqu03Q84ul11XT8Y3GJdvI3hBLQk",
+	"pLGuSZNc/vn+1fVvl7++Of+p4lRCMVFr1bzKK8TPV1hJD8PQeDFQiL9EM27fTXBT0Tou9wzpSHqifbVE",
+	"XYK6K6qhrTUOzf8SfZOTooPS2afSyU9tFTfvkyoaofraCUd9KTg6VNKlpn6CBAkOdTLwfPWJz6pwoDP/",
+	"g7zyHfWPw5rqpyhm/ocrH00p0DakW2rFsjyDTXeBRksPEhh8VsX+oO2aU7DrWFVtPezzreoTDcGkUILn",
+	"o2GBhqAn9a9Z+2+v/NpzU/blg72of8OsLB9ZhMYiSFCjwhtipHLhtZAPVFmPPhlhPkIEpKOY8zxEAHsh",
+	"yUpW6hy2GQ+tCkG9aIueph679Y3ZCssUTdktIxIOTwYJ8z2sUugJGfKPPRizV/FJ6ScOMwvnsNsrxOJ8",
+	"Cb4eMtjhftjLXoYKvXwj4Uev4S9HP6DSP3oHUJg9du6jHd+PwnvMD/z5t4tz/Xw0ZOeGsAl3OuvfsziY",
+	"64sCqwaUrEvSY90B6uSOAi2s1Lz/nKSSxCvBPML2kerCk2ORpmN+xGUoAqnBOvV1AN6iRvyt5+zfrIGl",
+	"i4BHoN+e4Ag9SR3g4ivZN/JqVX8GCcM3zCoFaV09aa2mPQpcf1/XC+Ovz5LclyBVR92En2Oap9Zh6jfJ",
+	"BkEcC27V9uFU19kLwgVGXeXgnQs/BP8irpNev8v7KXdYyAeAWziK5sxeRbA2qim0hKV7YG8kTEaezDfh",
+	"D2bxmB2FPguYOu6YOi5rPRQDuyhSTxUC9NY9+TIK1UDoWqjUV8yThIeerPq6j1dyEIVC3vTYzd9iCvPm",
+	"h3w4DlKudjFAY4qJSBlYIDzBXCBPhly3B7rmMgdsa1YmFRMeqeWoTsQgjgiVp8b66jhLcMLUd+yMhGQK",
+	"ExHl1rvuSVPfSUWbDuY5IHdEwuJoBkzEfZ3mtFhaGcW6NrKGmiYZBSFsGLW/F+AxRbLEaoP9ujV/8IWY",
+	"4vbGXb0J5caFmNIa6SUi9uFc7kX5kay/IvR5TjrGsj3K7M0NDAPTEP51F9unudFTD4pgXYjp9kGsPRpa",
+	"G8XML8T0oWFzmJfyyPmT2Xirg2iZIbfTJXODgoEl1t1qD6/xuFHF/GKiP7p90Ws7H4kxZyKl7P+0vvRy",
+	"tx/PbeHK9RiuXOPgtj25hzvNdneafbmMH+mCU2SQWrofkM0J4hbljfkOVtWYHVLgc1q+LQjy/ODo/Zod",
+	"ve5X5eg9+Fp20Ut6jz69o3cjszcjm9tKma3zFK/VadTAHlTbwav7zXl1DxpmHxrmaby6j6pVdncLb/l6",
+	"mzBsrnJh+xZLynYqjN7h4OI4uDgOLo4dXBxl7HFP5fco0WjrXSFGnQcaJM4EwllVLaeQN8AqNyRuORml",
+	"OjXunqe1tQbSN+QZsQAWDr6R3S2Er8BHsq258BnpOJYn8VPgAjE7gFcLQxNhNJhBAoipGzmGA45Gt9jU",
+	"a8gQtdMMsP6QxBxxmsaVIoHWawou5VHb50FGKhfIEEJQcz4eqy1LgJ2J1TxCwxYbL/JiFrpydAL0otKz",
+	"mrcgRop9vJHJFND9ZkCe7uDg4a3jaDzGYKDJdYyG2K399oZavdg49cwmgbyHmn8T0lbN3sRqpyEJZRTd",
+	"Qm5PGWSE3RkiEBR7gooQHQ8VsS7PtR/FopHio+9WEmBi/iYy+UXDHFsAfrGUbjO3uBmnhFMmwks2Gqu+",
+	"hXRY9ofrUNyzxmYSItfHdy5dlTGRVGC8WIae1Hc4yktNpjy4VWKXC3hiBiu1r//0yztMv3Xy6Vm1uiff",
+	"pFlRc+Lokg+NX+BAKoC2cOn1nyUYl19R/kETtEzRfL76/P8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

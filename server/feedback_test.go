@@ -285,6 +285,11 @@ func TestReplicasLiveF1MatchesEvaluate(t *testing.T) {
 			}
 			check(a)
 			check(b)
+			f1, ok := a.liveF1(DefaultModelName, 1, time.Time{})
+			assert.True(t, ok)
+			assert.InDelta(t, want.Overall.F1, f1, 1e-9, "a rollout's live F1 is the same")
+			_, ok = a.liveF1(DefaultModelName, 1, time.Now().Add(time.Hour))
+			assert.False(t, ok, "no feedback on predictions of the next hour")
 			rec := do(b, request{method: "GET", path: "/metrics"})
 			require.Equal(t, http.StatusOK, rec.Code)
 			assert.Contains(t, rec.Body.String(), fmt.Sprintf(`tagifai_feedback_labels{model="tagifai",version="1",window="24h"} %d`, len(examples)))

@@ -284,3 +284,25 @@ func (s *Server) cachedLivePerformance(m *serving.Version) (last, all model.Perf
 	c.key, c.at, c.last, c.all = key, now, last, all
 	return last, all, true
 }
+
+// feedbackF1 is the LiveF1Func of the feedback in the registry's
+// database: the weighted F1 of the feedback on predictions of model's
+// version made since since; false without feedback, or when the database
+// does not answer within a second.
+func (s *Server) feedbackF1(model string, version int, since time.Time) (float64, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	rv, err := s.store.Version(ctx, model, version)
+	if err != nil {
+		return 0, false
+	}
+	counts, err := s.store.FeedbackCounts(ctx, model, version, since)
+	if err != nil || len(counts) == 0 {
+		return 0, false
+	}
+	fc := make([]feedback.Count, len(counts))
+	for i, c := range counts {
+		fc[i] = feedback.Count{Predicted: c.PredictedTag, True: c.Tag, N: c.N}
+	}
+	return feedback.Score(rv.Classes, fc).Overall.F1, true
+}

@@ -61,6 +61,8 @@ type Store interface {
 	PredictionVersions(ctx context.Context, model, item string) ([]int, error)
 	registry.FeedbackStore
 	Ping(ctx context.Context) error
+	registry.RolloutStore
+	AuditEvents(ctx context.Context, f registry.AuditFilter) ([]registry.AuditEvent, error)
 }
 
 // Registry is what the handlers need of the registry beyond its database:
@@ -105,6 +107,11 @@ type Config struct {
 	// MaxUploadBytes bounds uploaded artifacts and CSV files; default:
 	// registry.MaxArtifactBytes.
 	MaxUploadBytes int64
+	// ReplicaID names this replica in a rollout's figures.
+	ReplicaID string
+	// LiveF1 gives a rollout's sides their live F1; default: from the
+	// feedback in the registry's database (POST /feedback).
+	LiveF1 LiveF1Func
 	// PredictionIDKey signs prediction ids; default: the key kept in the
 	// registry's database, made by the first server that needs one, so
 	// that replicas sharing the database accept each other's ids.
@@ -131,7 +138,9 @@ type Server struct {
 	batch     BatchQueue
 	modelName string
 	// writable caches the registry's write check for readiness.
-	writable writableCache
+	writable  writableCache
+	replicaID string
+	liveF1    LiveF1Func
 	// ids issues and checks prediction ids.
 	ids *feedback.Signer
 	// liveCache keeps live performance figures for a short while, so that
@@ -165,9 +174,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{log: cfg.Logger, started: time.Now(), metrics: cfg.Metrics.m,
-		store: cfg.Store, registry: cfg.Registry, serving: cfg.Serving, batch: cfg.Batch, modelName: cfg.Serving.Model()}
+		store: cfg.Store, registry: cfg.Registry, serving: cfg.Serving, batch: cfg.Batch, modelName: cfg.Serving.Model(),
+		replicaID: cfg.ReplicaID, liveF1: cfg.LiveF1}
 	if s.ids, err = newSigner(cfg); err != nil {
 		return nil, err
+	}
+	if s.liveF1 == nil {
+		s.liveF1 = s.feedbackF1
 	}
 	s.metrics.registry.MustRegister(monitoringCollector{s})
 
