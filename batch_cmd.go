@@ -67,16 +67,16 @@ func runBatch(ctx context.Context, args []string, e env) error {
 		return err != nil
 	})
 
-	reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	store, reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
-	defer reg.Store().Close()
+	defer store.Close()
 	if _, err := reg.ImportIfEmpty(ctx, *name, *artifacts, "tagifai-batch"); err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
 	if *version == 0 {
-		m, err := reg.Store().Model(ctx, *name)
+		m, err := store.Model(ctx, *name)
 		if err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}
@@ -103,7 +103,7 @@ func runBatch(ctx context.Context, args []string, e env) error {
 		// once: the insert keeps the stored row, which costs less than
 		// asking first.
 		preds := predictParallel(art.Classifier, *name, *version, chunk)
-		n, err := reg.Store().SavePredictions(context.WithoutCancel(ctx), preds)
+		n, err := store.SavePredictions(context.WithoutCancel(ctx), preds)
 		if err != nil {
 			return fmt.Errorf("batch: %w", err)
 		}

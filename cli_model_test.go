@@ -20,7 +20,6 @@ import (
 
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
-	"github.com/tagifai/tagifai/server"
 )
 
 // runCLI runs the tagifai command line in-process.
@@ -50,6 +49,7 @@ func writeFixtureArgs(t *testing.T) string {
 }
 
 func TestCLITrainEvaluatePredict(t *testing.T) {
+	t.Parallel()
 	argsPath := writeFixtureArgs(t)
 	out := filepath.Join(t.TempDir(), "artifacts")
 	environ := map[string]string{"SOURCE_DATE_EPOCH": "1700000000"}
@@ -130,6 +130,7 @@ func mustRead(t *testing.T, path string) []model.Example {
 }
 
 func TestCLIUsageErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		args   []string
@@ -157,6 +158,7 @@ func TestCLIUsageErrors(t *testing.T) {
 }
 
 func TestCLIErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -193,13 +195,13 @@ func serveCommittedModel(t *testing.T, requireAuth bool) (baseURL, key string) {
 	require.NoError(t, err)
 	_, key, err = reg.CreateUser(ctx, "cli-test", registry.RolePredictor)
 	require.NoError(t, err)
-	srv, err := server.New(server.Config{Logger: log, Registry: reg, RequireAuth: requireAuth})
+	svc, err := wire(serveConfig{modelName: "tagifai", requireAuth: requireAuth, batchWorkers: 1, replicaID: "test"}, store, reg, log)
 	require.NoError(t, err)
-	require.NoError(t, srv.LoadServing(ctx))
+	require.NoError(t, svc.serving.LoadServing(ctx))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
+	go func() { done <- svc.run(ctx, ln, 5*time.Second) }()
 	t.Cleanup(func() {
 		cancel()
 		assert.NoError(t, <-done)
@@ -212,6 +214,7 @@ func serveCommittedModel(t *testing.T, requireAuth bool) (baseURL, key string) {
 // with the same model's artifacts prints, and turns an error response into
 // an error that carries the server's problems.
 func TestCLIPredictRemote(t *testing.T) {
+	t.Parallel()
 	texts := []string{
 		"Transfer learning with transformers for text classification.",
 		"Generative adversarial networks in both PyTorch and TensorFlow.",

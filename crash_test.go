@@ -115,6 +115,7 @@ func secondArtifact(t *testing.T) []byte {
 // upload; after a restart it serves the previous version and the registry
 // is intact. A completed upload survives a SIGKILL right after it.
 func TestCrashDuringUpload(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	key := createAdmin(t, dataDir)
 	v2 := secondArtifact(t)
@@ -169,7 +170,7 @@ func TestCrashDuringUpload(t *testing.T) {
 	assert.Equal(t, 2.0, health["data"].(map[string]any)["version"], "the serving pointer survived SIGKILL")
 	assert.Equal(t, "second-run", health["data"].(map[string]any)["run_id"])
 
-	leftovers, err := filepath.Glob(filepath.Join(dataDir, "artifacts", "tagifai", ".upload-*"))
+	leftovers, err := filepath.Glob(filepath.Join(dataDir, "artifacts", "tagifai", ".*"))
 	require.NoError(t, err)
 	assert.Empty(t, leftovers, "temporary files of interrupted uploads are cleaned up at start")
 }
@@ -178,6 +179,7 @@ func TestCrashDuringUpload(t *testing.T) {
 // runs; after a restart the job resumes and ends with every item stored
 // exactly once.
 func TestCrashDuringBatchJob(t *testing.T) {
+	t.Parallel()
 	const n = 12000
 	dataDir := t.TempDir()
 	p := startServe(t, dataDir)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tagifai/tagifai/registry"
 	"github.com/tagifai/tagifai/server"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // openapiYAML is the contract, served as written at /openapi.yaml.
@@ -59,8 +60,8 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long requests in flight may take to finish on SIGTERM")
 	fs.IntVar(&cfg.batchWorkers, "batch-workers", 1, "batch jobs that run at once")
 	fs.StringVar(&cfg.replicaID, "replica-id", "", "this server's name among replicas sharing a database, unique to each; batch jobs are claimed under it (default: the host name)")
-	fs.DurationVar(&cfg.servingPoll, "serving-poll-interval", server.DefaultServingPollInterval, "how often to read the serving version from the database, to follow deployments and rollbacks made through other replicas; 0 turns following off")
-	fs.IntVar(&cfg.storedCache, "stored-prediction-cache", server.DefaultStoredCacheItems, "stored predictions of the serving version kept in memory for GET /predictions/{item-id}; 0 turns the cache off")
+	fs.DurationVar(&cfg.servingPoll, "serving-poll-interval", serving.DefaultPollInterval, "how often to read the serving version from the database, to follow deployments and rollbacks made through other replicas; 0 turns following off")
+	fs.IntVar(&cfg.storedCache, "stored-prediction-cache", serving.DefaultStoredCacheItems, "stored predictions of the serving version kept in memory for GET /predictions/{item-id}; 0 turns the cache off")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	fs.BoolVar(&cfg.noValidation, "no-validation", false, "turn request validation off (only to measure its cost)")
 	if err := setFromEnv(fs, e); err != nil {
@@ -139,11 +140,11 @@ func runServe(ctx context.Context, args []string, e env) error {
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 
 	start := time.Now()
-	reg, err := openRegistry(ctx, cfg.dataDir, cfg.databaseURL, log)
+	store, reg, err := openRegistry(ctx, cfg.dataDir, cfg.databaseURL, log)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	defer reg.Store().Close()
+	defer store.Close()
 	imported, err := reg.ImportIfEmpty(ctx, cfg.modelName, cfg.artifacts, "tagifai-serve")
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -159,26 +160,11 @@ func runServe(ctx context.Context, args []string, e env) error {
 		log.Error("artifact fails its checksum; it cannot be served", slog.String("version", version), slog.String("error", problem.Error()))
 	}
 
-	srv, err := server.New(server.Config{
-		Logger:              log,
-		MaxBodyBytes:        cfg.maxBodyBytes,
-		SpecYAML:            openapiYAML,
-		DisableValidation:   cfg.noValidation,
-		Registry:            reg,
-		ModelName:           cfg.modelName,
-		RequireAuth:         cfg.requireAuth,
-		BatchWorkers:        cfg.batchWorkers,
-		StoredCacheItems:    storedCacheItems(cfg.storedCache),
-		ServingPollInterval: servingPollInterval(cfg.servingPoll),
-		ReplicaID:           cfg.replicaID,
-	})
+	svc, err := wire(cfg, store, reg, log)
 	if err != nil {
 		return err
 	}
-	if err := srv.LoadServing(ctx); err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	if err := srv.Start(ctx); err != nil {
+	if err := svc.serving.LoadServing(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("model loaded", slog.String("model", cfg.modelName), slog.Duration("duration", time.Since(start)))
@@ -194,7 +180,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("listening", slog.String("addr", ln.Addr().String()))
-	if err := srv.Serve(ctx, ln, cfg.shutdownTimeout); err != nil {
+	if err := svc.run(ctx, ln, cfg.shutdownTimeout); err != nil {
 		return err
 	}
 	log.Info("stopped")
@@ -204,9 +190,9 @@ func runServe(ctx context.Context, args []string, e env) error {
 // openRegistry opens the registry: its artifact files under dataDir/artifacts,
 // its metadata in PostgreSQL when databaseURL is a postgres:// URL, else in
 // dataDir/registry.db (SQLite).
-func openRegistry(ctx context.Context, dataDir, databaseURL string, log *slog.Logger) (*registry.Registry, error) {
+func openRegistry(ctx context.Context, dataDir, databaseURL string, log *slog.Logger) (*registry.SQLStore, *registry.Registry, error) {
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var store *registry.SQLStore
 	var err error
@@ -219,30 +205,12 @@ func openRegistry(ctx context.Context, dataDir, databaseURL string, log *slog.Lo
 		err = fmt.Errorf("--database-url must be a postgres:// URL")
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	reg, err := registry.New(store, filepath.Join(dataDir, "artifacts"), log)
 	if err != nil {
 		store.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return reg, nil
-}
-
-// storedCacheItems maps the flag, where 0 means off, to
-// server.Config.StoredCacheItems, where 0 means the default.
-func storedCacheItems(flagValue int) int {
-	if flagValue == 0 {
-		return -1
-	}
-	return flagValue
-}
-
-// servingPollInterval maps the flag, where 0 means off, to
-// server.Config.ServingPollInterval, where 0 means the default.
-func servingPollInterval(flagValue time.Duration) time.Duration {
-	if flagValue == 0 {
-		return -1
-	}
-	return flagValue
+	return store, reg, nil
 }

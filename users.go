@@ -32,11 +32,11 @@ func runUsers(ctx context.Context, args []string, e env) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	store, reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return fmt.Errorf("users: %w", err)
 	}
-	defer reg.Store().Close()
+	defer store.Close()
 
 	switch sub {
 	case "create":
@@ -47,13 +47,13 @@ func runUsers(ctx context.Context, args []string, e env) error {
 		fmt.Fprintf(e.stderr, "created %s with role %s; the key below is shown once\n", u.Name, u.Role)
 		fmt.Fprintln(e.stdout, key)
 	case "revoke":
-		u, err := reg.Store().RevokeUser(ctx, *name)
+		u, err := store.RevokeUser(ctx, *name)
 		if err != nil {
 			return fmt.Errorf("users: %w", err)
 		}
 		fmt.Fprintf(e.stderr, "revoked %s\n", u.Name)
 	case "list":
-		users, err := reg.Store().Users(ctx)
+		users, err := store.Users(ctx)
 		if err != nil {
 			return fmt.Errorf("users: %w", err)
 		}

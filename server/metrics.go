@@ -16,6 +16,7 @@ import (
 
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // metrics are the server's Prometheus metrics. Every label has a bounded
@@ -173,7 +174,7 @@ func (m *metrics) durationObserver(route, method string, code int) prometheus.Ob
 
 // versionMetrics returns the prediction metrics of s's model version,
 // resolved once.
-func (m *metrics) versionMetrics(s *Serving) *versionMetrics {
+func (m *metrics) versionMetrics(s *serving.Version) *versionMetrics {
 	k := versionKey{name: s.Name, version: s.Version}
 	m.resolvedMu.RLock()
 	vm, ok := m.versions[k]
@@ -217,7 +218,7 @@ func routeMethods(e *echo.Echo) map[string]bool {
 }
 
 // observePredictions counts predictions by tag and records their confidence.
-func (m *metrics) observePredictions(s *Serving, preds []model.Prediction) {
+func (m *metrics) observePredictions(s *serving.Version, preds []model.Prediction) {
 	m.textsPerRequest.Observe(float64(len(preds)))
 	vm := m.versionMetrics(s)
 	for _, p := range preds {
