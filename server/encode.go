@@ -29,10 +29,14 @@ type healthResponse struct {
 
 // VisitHealthCheckResponse implements gen.HealthCheckResponseObject.
 func (r *healthResponse) VisitHealthCheckResponse(w http.ResponseWriter) error {
-	return writeJSON(w, r.st, func(b []byte) ([]byte, bool) {
-		return appendHealthEnvelope(b, (*gen.HealthEnvelope)(&r.HealthCheck200JSONResponse))
-	}, r.HealthCheck200JSONResponse)
+	return writeJSON(w, r.st, r)
 }
+
+func (r *healthResponse) appendJSON(b []byte) ([]byte, bool) {
+	return appendHealthEnvelope(b, (*gen.HealthEnvelope)(&r.HealthCheck200JSONResponse))
+}
+
+func (r *healthResponse) marshal() ([]byte, error) { return json.Marshal(r.HealthCheck200JSONResponse) }
 
 // predictResponse is the 200 answer of POST /predict.
 type predictResponse struct {
@@ -42,9 +46,20 @@ type predictResponse struct {
 
 // VisitPredictResponse implements gen.PredictResponseObject.
 func (r *predictResponse) VisitPredictResponse(w http.ResponseWriter) error {
-	return writeJSON(w, r.st, func(b []byte) ([]byte, bool) {
-		return appendPredictionsEnvelope(b, (*gen.PredictionsEnvelope)(&r.Predict200JSONResponse))
-	}, r.Predict200JSONResponse)
+	return writeJSON(w, r.st, r)
+}
+
+func (r *predictResponse) appendJSON(b []byte) ([]byte, bool) {
+	return appendPredictionsEnvelope(b, (*gen.PredictionsEnvelope)(&r.Predict200JSONResponse))
+}
+
+func (r *predictResponse) marshal() ([]byte, error) { return json.Marshal(r.Predict200JSONResponse) }
+
+// handEncoded is an answer that the hand encoder writes (appendJSON),
+// unless it cannot (ok false): then encoding/json does (marshal).
+type handEncoded interface {
+	appendJSON(b []byte) (_ []byte, ok bool)
+	marshal() ([]byte, error)
 }
 
 // jsonBuffers holds response buffers between requests.
@@ -54,13 +69,12 @@ var jsonBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); retur
 // answer does not stay in memory.
 const maxPooledBuffer = 256 << 10
 
-// writeJSON answers 200 with the JSON that appendBody writes, or, when it
-// cannot, with v encoded by encoding/json, as the generated handlers do.
-func writeJSON(w http.ResponseWriter, st *requestState, appendBody func([]byte) ([]byte, bool), v any) error {
+// writeJSON answers 200 with v's JSON, as the generated handlers do.
+func writeJSON(w http.ResponseWriter, st *requestState, v handEncoded) error {
 	bp := jsonBuffers.Get().(*[]byte)
-	b, ok := appendBody((*bp)[:0])
+	b, ok := v.appendJSON((*bp)[:0])
 	if !ok {
-		raw, err := json.Marshal(v)
+		raw, err := v.marshal()
 		if err != nil {
 			jsonBuffers.Put(bp)
 			return err

@@ -26,7 +26,7 @@ func encodingJSON(t testing.TB, v any) string {
 }
 
 // handEncoded is what the hot handlers write for v, through writeJSON.
-func handEncoded(t testing.TB, visit func(*httptest.ResponseRecorder) error) (string, error) {
+func recordHandEncoded(t testing.TB, visit func(*httptest.ResponseRecorder) error) (string, error) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	err := visit(rec)
@@ -43,11 +43,11 @@ func assertSameAsEncodingJSON(t *testing.T, v any) {
 	var err error
 	switch v := v.(type) {
 	case gen.HealthCheck200JSONResponse:
-		got, err = handEncoded(t, func(rec *httptest.ResponseRecorder) error {
+		got, err = recordHandEncoded(t, func(rec *httptest.ResponseRecorder) error {
 			return (&healthResponse{HealthCheck200JSONResponse: v}).VisitHealthCheckResponse(rec)
 		})
 	case gen.Predict200JSONResponse:
-		got, err = handEncoded(t, func(rec *httptest.ResponseRecorder) error {
+		got, err = recordHandEncoded(t, func(rec *httptest.ResponseRecorder) error {
 			return (&predictResponse{Predict200JSONResponse: v}).VisitPredictResponse(rec)
 		})
 	default:
