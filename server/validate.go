@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -83,6 +84,10 @@ func newValidator(spec *openapi3.T, ops operations, auth openapi3filter.Authenti
 			return &echo.HTTPError{Code: http.StatusUnprocessableEntity, Internal: me}
 		},
 	}
+	// authenticatedOpts are opts for a request whose credentials the fast
+	// path has accepted already.
+	authenticatedOpts := *opts
+	authenticatedOpts.Options.AuthenticationFunc = func(context.Context, *openapi3filter.AuthenticationInput) error { return nil }
 	decoded := decodedPathRouter{router}
 	trivial := trivialOperations(spec)
 	fast := map[*openapi3.Operation]*predictFastPath{}
@@ -99,19 +104,24 @@ func newValidator(spec *openapi3.T, ops operations, auth openapi3filter.Authenti
 			if op == nil || trivial[op] {
 				return next(c)
 			}
+			validateOpts := opts
 			if fp := fast[op]; fp != nil {
-				ok, err := fp.validate(c, stateFrom(c.Request().Context()))
+				valid, authenticated, err := fp.validate(c, stateFrom(c.Request().Context()))
 				if err != nil {
 					return err
 				}
-				if ok {
+				if valid {
 					return next(c)
+				}
+				if authenticated {
+					// The key was checked already: do not look it up twice.
+					validateOpts = &authenticatedOpts
 				}
 			}
 			if err := checkParamsUTF8(c, op); err != nil {
 				return err
 			}
-			if he := oapimiddleware.ValidateRequestFromContext(c, decoded, opts); he != nil {
+			if he := oapimiddleware.ValidateRequestFromContext(c, decoded, validateOpts); he != nil {
 				if he.Internal == nil {
 					return he
 				}

@@ -214,24 +214,24 @@ func schemaKeywords(s *openapi3.Schema) (map[string]any, error) {
 	return m, nil
 }
 
-// validate checks c's request. It returns (true, nil) when the request is
-// valid, (false, err) when authentication refuses it (err is what the
-// full validator would answer), and (false, nil) when the full validator
-// must decide.
-func (fp *predictFastPath) validate(c echo.Context, st *requestState) (bool, error) {
+// validate checks c's request: valid when it is, with err nil. err is
+// set when authentication refuses the request (it is what the full
+// validator would answer); otherwise the full validator must decide, and
+// authenticated tells whether the credentials have been accepted already.
+func (fp *predictFastPath) validate(c echo.Context, st *requestState) (valid, authenticated bool, err error) {
 	r := c.Request()
 	if st == nil || st.body == nil || r.Header.Get(echo.HeaderContentType) != fp.contentType {
-		return false, nil
+		return false, false, nil
 	}
 	if err := fp.authenticate(c); err != nil {
-		return false, fromValidation(openapi3.MultiError{err})
+		return false, false, fromValidation(openapi3.MultiError{err})
 	}
 	body, ok := fp.body.decode(st.body)
 	if !ok {
-		return false, nil
+		return false, true, nil
 	}
 	st.predict = body
-	return true, nil
+	return true, true, nil
 }
 
 // authenticate checks the operation's security requirements as
