@@ -53,10 +53,17 @@ func startServe(t *testing.T, dataDir string) *process {
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		listening := ""
 		for sc.Scan() {
 			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				addr <- line.Addr
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
+			}
+			switch line.Msg {
+			case "listening":
+				listening = line.Addr
+			case "ready":
+				addr <- listening
 			}
 		}
 	}()
@@ -64,7 +71,7 @@ func startServe(t *testing.T, dataDir string) *process {
 	case a := <-addr:
 		return &process{cmd: cmd, url: "http://" + a}
 	case <-time.After(30 * time.Second):
-		t.Fatal("tagifai serve did not start listening")
+		t.Fatal("tagifai serve did not become ready")
 		return nil
 	}
 }
