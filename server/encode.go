@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -21,6 +23,36 @@ import (
 // Whatever the hand encoder does not cover (an explanation, a float that
 // JSON cannot hold, a year beyond 9999) goes to encoding/json.
 
+// The fields the hand encoder writes, by type, in order. A field added to
+// a generated type turns the hand encoder off for the answers holding it
+// (they go to encoding/json, right but slower) until it is taught the
+// field; TestHandEncoderCoversEveryField fails meanwhile.
+var (
+	healthEncoded = knowsFields(map[reflect.Type][]string{
+		reflect.TypeFor[gen.HealthEnvelope](): {"data", "message", "method", "status-code", "timestamp", "url"},
+		reflect.TypeFor[gen.Health]():         {"model", "run_id", "uptime_seconds", "version"},
+	})
+	predictEncoded = knowsFields(map[reflect.Type][]string{
+		reflect.TypeFor[gen.PredictionsEnvelope](): {"data", "message", "method", "status-code", "timestamp", "url"},
+		reflect.TypeFor[gen.Predictions]():         {"model", "predictions", "run_id", "version"},
+		reflect.TypeFor[gen.Prediction]():          {"explanation,omitempty", "input_text", "predicted_probabilities", "predicted_tag"},
+	})
+)
+
+// knowsFields reports whether each type's JSON fields are the ones listed.
+func knowsFields(types map[reflect.Type][]string) bool {
+	for t, want := range types {
+		var got []string
+		for f := range t.Fields() {
+			got = append(got, f.Tag.Get("json"))
+		}
+		if !slices.Equal(got, want) {
+			return false
+		}
+	}
+	return true
+}
+
 // healthResponse is the 200 answer of GET /.
 type healthResponse struct {
 	gen.HealthCheck200JSONResponse
@@ -33,6 +65,9 @@ func (r *healthResponse) VisitHealthCheckResponse(w http.ResponseWriter) error {
 }
 
 func (r *healthResponse) appendJSON(b []byte) ([]byte, bool) {
+	if !healthEncoded {
+		return b, false
+	}
 	return appendHealthEnvelope(b, (*gen.HealthEnvelope)(&r.HealthCheck200JSONResponse))
 }
 
@@ -50,6 +85,9 @@ func (r *predictResponse) VisitPredictResponse(w http.ResponseWriter) error {
 }
 
 func (r *predictResponse) appendJSON(b []byte) ([]byte, bool) {
+	if !predictEncoded {
+		return b, false
+	}
 	return appendPredictionsEnvelope(b, (*gen.PredictionsEnvelope)(&r.Predict200JSONResponse))
 }
 

@@ -108,6 +108,8 @@ func fill(v reflect.Value, name string) {
 // gains a field the hand encoder does not write.
 func TestHandEncoderCoversEveryField(t *testing.T) {
 	t.Parallel()
+	assert.True(t, healthEncoded, "gen.HealthEnvelope has fields the hand encoder does not write: teach appendHealthEnvelope")
+	assert.True(t, predictEncoded, "gen.PredictionsEnvelope has fields the hand encoder does not write: teach appendPredictionsEnvelope")
 	var health gen.HealthCheck200JSONResponse
 	fill(reflect.ValueOf(&health).Elem(), "health")
 	assertSameAsEncodingJSON(t, health)
