@@ -128,15 +128,19 @@ const DefaultMaxBodyBytes = 4 << 20
 // Server is the TagIfAI HTTP API: handlers, error mapping, middleware,
 // authentication, docs and metrics. It starts no goroutines of its own.
 type Server struct {
-	echo      *echo.Echo
-	log       *slog.Logger
-	started   time.Time
-	metrics   *metrics
-	store     Store
-	registry  Registry
-	serving   *serving.Manager
-	batch     BatchQueue
-	modelName string
+	echo *echo.Echo
+	// middleware is the middleware chain, outermost first, and chain
+	// the same composed once (see enterChain).
+	middleware []echo.MiddlewareFunc
+	chain      echo.HandlerFunc
+	log        *slog.Logger
+	started    time.Time
+	metrics    *metrics
+	store      Store
+	registry   Registry
+	serving    *serving.Manager
+	batch      BatchQueue
+	modelName  string
 	// writable caches the registry's write check for readiness.
 	writable  writableCache
 	replicaID string
@@ -193,21 +197,24 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.Pre(s.requestContext)
-	e.Use(s.metrics.instrument, s.accessLog, s.recoverPanic)
-	e.Use(oipBody(cfg.MaxBodyBytes)) // /v2 bodies: decompress, frame, bound
-	e.Use(bodyGuard(ops, cfg.MaxBodyBytes, cfg.MaxUploadBytes))
+	// The middleware chain, composed once (see enterChain), outermost first.
+	mws := []echo.MiddlewareFunc{s.metrics.instrument, s.accessLog, s.recoverPanic,
+		oipBody(cfg.MaxBodyBytes), // /v2 bodies: decompress, frame, bound
+		bodyGuard(ops, cfg.MaxBodyBytes, cfg.MaxUploadBytes)}
 	authFn := authenticate(cfg.Registry, cfg.RequireAuth)
 	if cfg.DisableValidation {
-		e.Use(authOnly(ops, authFn), withUser)
+		mws = append(mws, authOnly(ops, authFn), withUser)
 	} else {
 		validator, err := newValidator(spec.doc, ops, authFn)
 		if err != nil {
 			return nil, err
 		}
-		e.Use(validator, withUser)
+		mws = append(mws, validator, withUser)
 	}
-	gen.RegisterHandlers(e, gen.NewStrictHandler(s, nil))
+	s.middleware = mws
+	s.chain = compose(callNext, mws...)
+	e.Use(s.enterChain)
+	gen.RegisterHandlers(e, fastRoutes{ServerInterface: gen.NewStrictHandler(s, nil), s: s})
 	if err := registerDocs(e, spec.json, cfg.SpecYAML); err != nil {
 		return nil, err
 	}
@@ -221,7 +228,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Ready() bool { return s.serving.Current() != nil }
 
 // ServeHTTP makes Server an http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { serveHEADAsGET(s.echo, w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
 
 // Timeouts of the http.Server that Serve runs.
 const (
