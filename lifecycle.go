@@ -29,7 +29,7 @@ func wire(cfg serveConfig, store *registry.SQLStore, reg *registry.Registry, log
 	metrics := server.NewMetrics()
 	mgr := serving.New(serving.Config{
 		Model: cfg.modelName, Store: store, Artifacts: reg, Observer: metrics.Serving(), Logger: log,
-		StoredCacheItems: cfg.storedCache, PollInterval: cfg.servingPoll,
+		StoredCacheItems: cfg.storedCache, PollInterval: cfg.servingPoll, MonitoringCPU: monitoringCPU(cfg.monitoring),
 	})
 	replicaID := cfg.replicaID
 	if replicaID == "" {
@@ -43,11 +43,21 @@ func wire(cfg serveConfig, store *registry.SQLStore, reg *registry.Registry, log
 	api, err := server.New(server.Config{
 		Logger: log, MaxBodyBytes: cfg.maxBodyBytes, SpecYAML: openapiYAML, DisableValidation: cfg.noValidation,
 		Store: store, Registry: reg, Serving: mgr, Batch: queue, Metrics: metrics, RequireAuth: cfg.requireAuth,
+		ReplicaID: replicaID,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &services{api: api, serving: mgr, batch: queue}, nil
+}
+
+// monitoringCPU is the share of a core monitoring may take: its default,
+// or none when it is off.
+func monitoringCPU(on bool) float64 {
+	if on {
+		return serving.DefaultMonitoringCPU
+	}
+	return 0
 }
 
 // batchLoader gives the batch runner its versions from the same cache as

@@ -46,6 +46,51 @@ func (e BatchJobStatus) Valid() bool {
 	}
 }
 
+// Defines values for DriftResultSignal.
+const (
+	DriftSignalConfidence DriftResultSignal = "confidence"
+	DriftSignalOOVRate    DriftResultSignal = "oov_rate"
+	DriftSignalTag        DriftResultSignal = "tag"
+	DriftSignalTokens     DriftResultSignal = "tokens"
+)
+
+// Valid indicates whether the value is a known member of the DriftResultSignal enum.
+func (e DriftResultSignal) Valid() bool {
+	switch e {
+	case DriftSignalConfidence:
+		return true
+	case DriftSignalOOVRate:
+		return true
+	case DriftSignalTag:
+		return true
+	case DriftSignalTokens:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DriftResultTest.
+const (
+	DriftTestChiSquared        DriftResultTest = "chi_squared"
+	DriftTestKolmogorovSmirnov DriftResultTest = "kolmogorov_smirnov"
+	DriftTestThreshold         DriftResultTest = "threshold"
+)
+
+// Valid indicates whether the value is a known member of the DriftResultTest enum.
+func (e DriftResultTest) Valid() bool {
+	switch e {
+	case DriftTestChiSquared:
+		return true
+	case DriftTestKolmogorovSmirnov:
+		return true
+	case DriftTestThreshold:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for FeatureContributionKind.
 const (
 	CharNgram FeatureContributionKind = "char_ngram"
@@ -58,6 +103,42 @@ func (e FeatureContributionKind) Valid() bool {
 	case CharNgram:
 		return true
 	case Word:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for FeedbackStatus.
+const (
+	FeedbackStatusAccepted        FeedbackStatus = "accepted"
+	FeedbackStatusAlreadyRecorded FeedbackStatus = "already_recorded"
+	FeedbackStatusConflict        FeedbackStatus = "conflict"
+	FeedbackStatusDuplicate       FeedbackStatus = "duplicate"
+	FeedbackStatusExpired         FeedbackStatus = "expired"
+	FeedbackStatusInvalidId       FeedbackStatus = "invalid_id"
+	FeedbackStatusUnknownTag      FeedbackStatus = "unknown_tag"
+	FeedbackStatusUnknownVersion  FeedbackStatus = "unknown_version"
+)
+
+// Valid indicates whether the value is a known member of the FeedbackStatus enum.
+func (e FeedbackStatus) Valid() bool {
+	switch e {
+	case FeedbackStatusAccepted:
+		return true
+	case FeedbackStatusAlreadyRecorded:
+		return true
+	case FeedbackStatusConflict:
+		return true
+	case FeedbackStatusDuplicate:
+		return true
+	case FeedbackStatusExpired:
+		return true
+	case FeedbackStatusInvalidId:
+		return true
+	case FeedbackStatusUnknownTag:
+		return true
+	case FeedbackStatusUnknownVersion:
 		return true
 	default:
 		return false
@@ -118,6 +199,78 @@ func (e Role) Valid() bool {
 	case Predictor:
 		return true
 	case Viewer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutMode.
+const (
+	RolloutModeCanary RolloutMode = "canary"
+	RolloutModeShadow RolloutMode = "shadow"
+)
+
+// Valid indicates whether the value is a known member of the RolloutMode enum.
+func (e RolloutMode) Valid() bool {
+	switch e {
+	case RolloutModeCanary:
+		return true
+	case RolloutModeShadow:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutStatus.
+const (
+	Aborted  RolloutStatus = "aborted"
+	Active   RolloutStatus = "active"
+	Promoted RolloutStatus = "promoted"
+)
+
+// Valid indicates whether the value is a known member of the RolloutStatus enum.
+func (e RolloutStatus) Valid() bool {
+	switch e {
+	case Aborted:
+		return true
+	case Active:
+		return true
+	case Promoted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutRequestMode.
+const (
+	RolloutRequestModeCanary RolloutRequestMode = "canary"
+	RolloutRequestModeShadow RolloutRequestMode = "shadow"
+)
+
+// Valid indicates whether the value is a known member of the RolloutRequestMode enum.
+func (e RolloutRequestMode) Valid() bool {
+	switch e {
+	case RolloutRequestModeCanary:
+		return true
+	case RolloutRequestModeShadow:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutStatsScope.
+const (
+	Replica RolloutStatsScope = "replica"
+)
+
+// Valid indicates whether the value is a known member of the RolloutStatsScope enum.
+func (e RolloutStatsScope) Valid() bool {
+	switch e {
+	case Replica:
 		return true
 	default:
 		return false
@@ -248,6 +401,92 @@ type ArgsEnvelope struct {
 	Data struct {
 		// Args Every training argument by name.
 		Args map[string]interface{} `json:"args"`
+	} `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// AuditEvent One management action.
+type AuditEvent struct {
+	// Action What was done: `version.upload`, `version.delete`, `serving.deploy`,
+	// `serving.rollback`, `rollout.start`, `rollout.change`, `rollout.abort`,
+	// `rollout.guard_abort`, `rollout.promote`, `user.create`, `user.revoke`,
+	// `batch_job.create` or `batch_job.cancel`.
+	//
+	//
+	// Example: serving.deploy
+	Action string `json:"action"`
+
+	// At When the action was made.
+	//
+	// Example: 2026-11-24T16:20:00Z
+	At time.Time `json:"at"`
+
+	// From What the resource was before, in a few words; empty when it did not exist.
+	//
+	// Example: 2
+	From string `json:"from"`
+
+	// Id The event's id; later events have larger ones.
+	//
+	// Example: 42
+	Id string `json:"id"`
+
+	// RequestId The `X-Request-ID` of the request that made it; empty outside of a request, `-` for the guard.
+	//
+	// Example: 7d1c2e9a5b3f4e21
+	RequestId string `json:"request_id"`
+
+	// Resource What it was done to.
+	//
+	// Example: models/tagifai
+	Resource string `json:"resource"`
+
+	// To What it is after; empty when it is gone.
+	//
+	// Example: 3
+	To string `json:"to"`
+
+	// User Who made it (`anonymous` without a key, `cli` from the command line, `guard` for a rollout's guard); never a key.
+	//
+	// Example: admin
+	User string `json:"user"`
+}
+
+// AuditEventsEnvelope A page of the audit trail.
+type AuditEventsEnvelope struct {
+	// Data The events, newest first.
+	Data struct {
+		// Events The events.
+		Events []AuditEvent `json:"events"`
+
+		// NextCursor Pass as `cursor` for the next page; absent on the last.
+		//
+		// Example: 41
+		NextCursor *string `json:"next_cursor,omitempty"`
 	} `json:"data"`
 
 	// Message The HTTP reason phrase of the status code.
@@ -475,6 +714,74 @@ type CreateUserRequest struct {
 	Role Role `json:"role"`
 }
 
+// DriftResult One drift test of a signal of the window against the baseline.
+type DriftResult struct {
+	// DegreesOfFreedom The chi-squared test's degrees of freedom.
+	//
+	// Example: 3
+	DegreesOfFreedom *int `json:"degrees_of_freedom,omitempty"`
+
+	// Drifted Whether the test finds that the window is not drawn from the baseline's distribution.
+	//
+	// Example: false
+	Drifted bool `json:"drifted"`
+
+	// Enough Whether the window holds enough predictions (50) for the test to flag drift.
+	//
+	// Example: true
+	Enough bool `json:"enough"`
+
+	// PValue The p-value; absent for a threshold.
+	//
+	// Example: 0.49
+	PValue *float64 `json:"p_value,omitempty"`
+
+	// ReferenceSize Values in the baseline.
+	//
+	// Example: 191
+	ReferenceSize int `json:"reference_size"`
+
+	// Signal The signal tested.
+	//
+	// Example: tag
+	Signal DriftResultSignal `json:"signal"`
+
+	// Significance The p-value under which the test has drifted; absent for a threshold.
+	//
+	// Example: 0.05
+	Significance *float64 `json:"significance,omitempty"`
+
+	// Statistic Pearson's X² (chi_squared), the largest distance between the two distribution functions (kolmogorov_smirnov), or the window's mean (threshold).
+	//
+	// Example: 2.4
+	Statistic float64 `json:"statistic"`
+
+	// Test The test.
+	//
+	// Example: chi_squared
+	Test DriftResultTest `json:"test"`
+
+	// Threshold The value above which a threshold test has drifted; absent for the other tests.
+	//
+	// Example: 0.3
+	Threshold *float64 `json:"threshold,omitempty"`
+
+	// WindowSize Predictions in the window.
+	//
+	// Example: 300
+	WindowSize int `json:"window_size"`
+}
+
+// DriftResultSignal The signal tested.
+//
+// Example: tag
+type DriftResultSignal string
+
+// DriftResultTest The test.
+//
+// Example: chi_squared
+type DriftResultTest string
+
 // Envelope The fields every response has.
 type Envelope struct {
 	// Message The HTTP reason phrase of the status code.
@@ -617,6 +924,93 @@ type FeatureContribution struct {
 // Example: word
 type FeatureContributionKind string
 
+// FeedbackEnvelope The feedback's answers' envelope.
+type FeedbackEnvelope struct {
+	// Data What became of each item.
+	Data FeedbackResults `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// FeedbackItem The true tag of one prediction.
+type FeedbackItem struct {
+	// PredictionId Names one prediction for `POST /feedback`: a signed token that carries the
+	// model, the version, the predicted tag and the time of the prediction, so that
+	// issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+	//
+	//
+	// Example: AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+	PredictionId PredictionID `json:"prediction_id"`
+
+	// Tag The true tag of the prediction's text.
+	//
+	// Example: natural-language-processing
+	Tag string `json:"tag"`
+}
+
+// FeedbackRequest True tags of predictions, at most 10,000.
+type FeedbackRequest struct {
+	// Items The predictions and their true tags.
+	Items []FeedbackItem `json:"items"`
+}
+
+// FeedbackResult What became of one item.
+type FeedbackResult struct {
+	// Index The item's index in the request.
+	//
+	// Example: 0
+	Index int `json:"index"`
+
+	// Message Why the item was not recorded, for a person.
+	//
+	// Example: not a prediction id this server issued
+	Message *string `json:"message,omitempty"`
+
+	// Status What became of an item (see `POST /feedback`).
+	//
+	// Example: accepted
+	Status FeedbackStatus `json:"status"`
+}
+
+// FeedbackResults What became of each item.
+type FeedbackResults struct {
+	// Accepted How many items were recorded by this request.
+	//
+	// Example: 1
+	Accepted int `json:"accepted"`
+
+	// Results One result per item, in request order.
+	Results []FeedbackResult `json:"results"`
+}
+
+// FeedbackStatus What became of an item (see `POST /feedback`).
+//
+// Example: accepted
+type FeedbackStatus string
+
 // Health What the server is serving and for how long it has been up.
 type Health struct {
 	// Model The name of the serving model.
@@ -681,6 +1075,49 @@ type HealthEnvelope struct {
 //
 // Example: 6
 type ItemId = string
+
+// LatencySummary Time the model took to tag the texts of a request (not the HTTP round trip), in milliseconds; percentiles are bucket upper bounds.
+type LatencySummary struct {
+	// MeanMs The mean.
+	//
+	// Example: 0.021
+	MeanMs float64 `json:"mean_ms"`
+
+	// P50Ms The median.
+	//
+	// Example: 0.016
+	P50Ms float64 `json:"p50_ms"`
+
+	// P95Ms The 95th percentile.
+	//
+	// Example: 0.064
+	P95Ms float64 `json:"p95_ms"`
+
+	// P99Ms The 99th percentile.
+	//
+	// Example: 0.128
+	P99Ms float64 `json:"p99_ms"`
+}
+
+// LivePerformance Precision, recall and F1 from feedback, overall (weighted by support) and per class.
+type LivePerformance struct {
+	// Class Metrics of each class, by class name; `num_samples` is the labels of that true class.
+	Class map[string]Metrics `json:"class"`
+
+	// ConfusionMatrix How many evaluation examples of each true label were predicted as each label:
+	// `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+	// `labels[j]` (rows true, columns predicted). Absent for models trained before
+	// the report had it.
+	ConfusionMatrix *ConfusionMatrix `json:"confusion_matrix,omitempty"`
+
+	// Labels The feedback labels behind the figures.
+	//
+	// Example: 120
+	Labels int `json:"labels"`
+
+	// Overall Precision, recall and F1 (weighted by support where several classes are involved).
+	Overall Metrics `json:"overall"`
+}
 
 // Metrics Precision, recall and F1 (weighted by support where several classes are involved).
 type Metrics struct {
@@ -791,6 +1228,81 @@ type ModelsEnvelope struct {
 	//
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
+}
+
+// Monitoring The monitoring of the versions asked for.
+type Monitoring struct {
+	// Versions The serving version first, then the version named, if another.
+	Versions []VersionMonitoring `json:"versions"`
+}
+
+// MonitoringEnvelope The monitoring report's envelope.
+type MonitoringEnvelope struct {
+	// Data The monitoring of the versions asked for.
+	Data Monitoring `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// MonitoringWindow The window of recent predictions of this replica.
+type MonitoringWindow struct {
+	// Capacity The most predictions the window holds (the last ones).
+	//
+	// Example: 1000
+	Capacity int `json:"capacity"`
+
+	// Dropped Predictions of this replica left out of monitoring because it could not keep up (all versions).
+	//
+	// Example: 0
+	Dropped int `json:"dropped"`
+
+	// End The time of the window's newest prediction; absent when it is empty.
+	//
+	// Example: 2026-11-24T16:59:58Z
+	End *time.Time `json:"end,omitempty"`
+
+	// MaxAgeSeconds How old a prediction in the window may be.
+	//
+	// Example: 3600
+	MaxAgeSeconds int `json:"max_age_seconds"`
+
+	// Observed Predictions of this version observed since this replica loaded it.
+	//
+	// Example: 300
+	Observed int `json:"observed"`
+
+	// Size Predictions in the window now.
+	//
+	// Example: 300
+	Size int `json:"size"`
+
+	// Start The time of the window's oldest prediction; absent when it is empty.
+	//
+	// Example: 2026-11-24T16:50:00Z
+	Start *time.Time `json:"start,omitempty"`
 }
 
 // NewUserEnvelope A new user's envelope, with their key.
@@ -1197,7 +1709,22 @@ type Prediction struct {
 	//
 	// Example: natural-language-processing
 	PredictedTag string `json:"predicted_tag"`
+
+	// PredictionId Names one prediction for `POST /feedback`: a signed token that carries the
+	// model, the version, the predicted tag and the time of the prediction, so that
+	// issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+	//
+	//
+	// Example: AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+	PredictionId PredictionID `json:"prediction_id"`
 }
+
+// PredictionID Names one prediction for `POST /feedback`: a signed token that carries the
+// model, the version, the predicted tag and the time of the prediction, so that
+// issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+//
+// Example: AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+type PredictionID = string
 
 // Predictions The predictions and the model that made them.
 type Predictions struct {
@@ -1304,9 +1831,9 @@ type Problem struct {
 	// `too_short`, `too_long`, `too_few`, `too_many`, `pattern`, `enum`,
 	// `extra_field`, `invalid`, `not_found`, `route_not_found`,
 	// `method_not_allowed`, `body_too_large`, `unsupported_media_type`,
-	// `unauthorized`, `forbidden`, `conflict`, `internal`, `not_ready`,
-	// `malformed_request`, `headers_too_large`, `unsupported_transfer_encoding`
-	// or `unsupported_http_version`.
+	// `unauthorized`, `forbidden`, `conflict`, `precondition_failed`, `internal`,
+	// `not_ready`, `malformed_request`, `headers_too_large`,
+	// `unsupported_transfer_encoding` or `unsupported_http_version`.
 	//
 	//
 	// Example: missing
@@ -1329,12 +1856,303 @@ type ReplicaCount struct {
 // Role What a user may do; each role may do all that the roles before it may.
 type Role string
 
+// Rollout A candidate version tried beside the serving version, and what was seen of it.
+type Rollout struct {
+	// Candidate The version tried.
+	//
+	// Example: 3
+	Candidate int `json:"candidate"`
+
+	// EndedAt When it ended; absent while it runs.
+	//
+	// Example: 2026-11-24T17:00:00Z
+	EndedAt *time.Time `json:"ended_at,omitempty"`
+
+	// Guard Abort a shadow rollout when the candidate agrees too little with the serving version.
+	Guard *RolloutGuard `json:"guard,omitempty"`
+
+	// Mode How the candidate is tried.
+	//
+	// Example: shadow
+	Mode RolloutMode `json:"mode"`
+
+	// Model The model's name.
+	//
+	// Example: tagifai
+	Model string `json:"model"`
+
+	// Percent The share of requests shadowed, or of callers the candidate answers.
+	//
+	// Example: 100
+	Percent float64 `json:"percent"`
+
+	// Reason What ended the rollout (the guard's finding, an admin's abort, the promotion); absent while it runs.
+	//
+	// Example: guard: agreement 0.812 < 0.9 after 200 compared predictions
+	Reason *string `json:"reason,omitempty"`
+
+	// ServingVersion The version serving now.
+	//
+	// Example: 2
+	ServingVersion int `json:"serving_version"`
+
+	// StartedAt When it started.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	StartedAt time.Time `json:"started_at"`
+
+	// StartedBy Who started it.
+	//
+	// Example: admin
+	StartedBy string `json:"started_by"`
+
+	// Stats What this replica saw of the rollout since it started (or since this replica started, if later). Absent when this replica saw none of it.
+	Stats *RolloutStats `json:"stats,omitempty"`
+
+	// Status `active` while it runs; `aborted` by `DELETE` or by the guard; `promoted` when the candidate was made to serve.
+	//
+	// Example: active
+	Status RolloutStatus `json:"status"`
+
+	// UpdatedAt When it last changed.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// RolloutMode How the candidate is tried.
+//
+// Example: shadow
+type RolloutMode string
+
+// RolloutStatus `active` while it runs; `aborted` by `DELETE` or by the guard; `promoted` when the candidate was made to serve.
+//
+// Example: active
+type RolloutStatus string
+
+// RolloutEnvelope A rollout's envelope.
+type RolloutEnvelope struct {
+	// Data A candidate version tried beside the serving version, and what was seen of it.
+	Data Rollout `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// RolloutGuard Abort a shadow rollout when the candidate agrees too little with the serving version.
+type RolloutGuard struct {
+	// MinAgreement The least agreement rate; below it, the rollout is aborted.
+	//
+	// Example: 0.9
+	MinAgreement float64 `json:"min_agreement"`
+
+	// MinSamples How many predictions must be compared before the guard judges.
+	//
+	// Example: 200
+	MinSamples *int `json:"min_samples,omitempty"`
+}
+
+// RolloutRequest A rollout to start, or the new settings of the running one.
+type RolloutRequest struct {
+	// Candidate The version to try; not the serving one.
+	//
+	// Example: 3
+	Candidate int `json:"candidate"`
+
+	// Guard Abort a shadow rollout when the candidate agrees too little with the serving version.
+	Guard *RolloutGuard `json:"guard,omitempty"`
+
+	// Mode `shadow`: the candidate predicts a copy of the traffic; `canary`: it answers a share of the callers.
+	//
+	// Example: shadow
+	Mode RolloutRequestMode `json:"mode"`
+
+	// Percent The share of requests shadowed, or of callers the candidate answers; default 100 for shadow, required for canary.
+	//
+	// Example: 100
+	Percent *float64 `json:"percent,omitempty"`
+}
+
+// RolloutRequestMode `shadow`: the candidate predicts a copy of the traffic; `canary`: it answers a share of the callers.
+//
+// Example: shadow
+type RolloutRequestMode string
+
+// RolloutSide What one side of a rollout did.
+type RolloutSide struct {
+	// Latency Time the model took to tag the texts of a request (not the HTTP round trip), in milliseconds; percentiles are bucket upper bounds.
+	Latency LatencySummary `json:"latency"`
+
+	// LiveF1 Macro F1 against the feedback received on this side's predictions; absent until there is feedback.
+	//
+	// Example: 0.87
+	LiveF1 *float64 `json:"live_f1,omitempty"`
+
+	// Predictions Texts this side tagged.
+	//
+	// Example: 1500
+	Predictions int `json:"predictions"`
+
+	// Requests Requests this side predicted (answered, or shadowed for the candidate of a shadow rollout).
+	//
+	// Example: 1200
+	Requests int `json:"requests"`
+
+	// Tags How many of its predictions gave each tag.
+	//
+	// Example: {"computer-vision":300,"mlops":200,"natural-language-processing":700,"other":300}
+	Tags map[string]int `json:"tags"`
+
+	// Version The version of this side.
+	//
+	// Example: 2
+	Version int `json:"version"`
+}
+
+// RolloutStats What this replica saw of the rollout since it started (or since this replica started, if later). Absent when this replica saw none of it.
+type RolloutStats struct {
+	// Candidate What one side of a rollout did.
+	Candidate RolloutSide `json:"candidate"`
+
+	// Replica The replica that counted.
+	//
+	// Example: tagifai-7d9f-x2k4q
+	Replica string `json:"replica"`
+
+	// Scope The figures are this replica's; replicas sharing a database each keep their own.
+	//
+	// Example: replica
+	Scope RolloutStatsScope `json:"scope"`
+
+	// Serving What one side of a rollout did.
+	Serving RolloutSide `json:"serving"`
+
+	// Shadow How the shadow candidate compared with the serving version.
+	Shadow *ShadowStats `json:"shadow,omitempty"`
+
+	// Since When this replica began counting.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Since time.Time `json:"since"`
+}
+
+// RolloutStatsScope The figures are this replica's; replicas sharing a database each keep their own.
+//
+// Example: replica
+type RolloutStatsScope string
+
 // ServingVersionRequest Which version to serve.
 type ServingVersionRequest struct {
 	// Version The version number.
 	//
 	// Example: 1
 	Version int `json:"version"`
+}
+
+// ShadowConfusion `matrix[i][j]` counts the texts the serving version tagged `labels[i]` and the candidate `labels[j]`.
+type ShadowConfusion struct {
+	// Labels The tags, in the order of the rows and of the columns.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Matrix One row per serving tag, one count per candidate tag.
+	//
+	// Example: [[290,2,3,2],[5,180,6,6],[10,4,670,10],[5,4,11,280]]
+	Matrix [][]int `json:"matrix"`
+}
+
+// ShadowStats How the shadow candidate compared with the serving version.
+type ShadowStats struct {
+	// Agreed Of those, how many gave the same tag.
+	//
+	// Example: 1421
+	Agreed int `json:"agreed"`
+
+	// AgreementRate agreed / compared; absent before the first comparison.
+	//
+	// Example: 0.955
+	AgreementRate *float64 `json:"agreement_rate,omitempty"`
+
+	// Compared Predictions of both versions compared.
+	//
+	// Example: 1488
+	Compared int `json:"compared"`
+
+	// Confusion `matrix[i][j]` counts the texts the serving version tagged `labels[i]` and the candidate `labels[j]`.
+	Confusion ShadowConfusion `json:"confusion"`
+
+	// Dropped Of those, how many were dropped because the queue was full (the candidate fell behind).
+	//
+	// Example: 10
+	Dropped int `json:"dropped"`
+
+	// QueueCapacity How many requests the shadow queue holds.
+	//
+	// Example: 1024
+	QueueCapacity int `json:"queue_capacity"`
+
+	// Sampled Requests chosen for shadowing.
+	//
+	// Example: 1200
+	Sampled int `json:"sampled"`
+}
+
+// SignalSummary Summaries of the monitored signals over a set of predictions.
+type SignalSummary struct {
+	// Confidence The mean and the 10th, 50th and 90th percentiles of a signal.
+	Confidence Summary `json:"confidence"`
+
+	// Count How many predictions.
+	//
+	// Example: 300
+	Count int `json:"count"`
+
+	// EmptyRate The share of texts with no feature in the vocabulary.
+	//
+	// Example: 0
+	EmptyRate float64 `json:"empty_rate"`
+
+	// FallbackRate The share of predictions tagged `other` by the threshold fallback.
+	//
+	// Example: 0
+	FallbackRate float64 `json:"fallback_rate"`
+
+	// Margin The mean and the 10th, 50th and 90th percentiles of a signal.
+	Margin Summary `json:"margin"`
+
+	// OovRate The mean and the 10th, 50th and 90th percentiles of a signal.
+	OovRate Summary `json:"oov_rate"`
+
+	// TagShares The share of each predicted tag.
+	//
+	// Example: {"computer-vision":0.3,"mlops":0.1,"natural-language-processing":0.4,"other":0.2}
+	TagShares map[string]float64 `json:"tag_shares"`
+
+	// Tokens The mean and the 10th, 50th and 90th percentiles of a signal.
+	Tokens Summary `json:"tokens"`
 }
 
 // StoredPrediction A prediction stored by a batch.
@@ -1363,6 +2181,14 @@ type StoredPrediction struct {
 	//
 	// Example: computer-vision
 	PredictedTag string `json:"predicted_tag"`
+
+	// PredictionId Names one prediction for `POST /feedback`: a signed token that carries the
+	// model, the version, the predicted tag and the time of the prediction, so that
+	// issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+	//
+	//
+	// Example: AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+	PredictionId PredictionID `json:"prediction_id"`
 
 	// TextSha256 The hex SHA-256 of the text that was predicted.
 	//
@@ -1443,6 +2269,29 @@ type StoredPredictionsEnvelope struct {
 	//
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
+}
+
+// Summary The mean and the 10th, 50th and 90th percentiles of a signal.
+type Summary struct {
+	// Mean The mean.
+	//
+	// Example: 0.9
+	Mean float64 `json:"mean"`
+
+	// P10 The 10th percentile.
+	//
+	// Example: 0.7
+	P10 float64 `json:"p10"`
+
+	// P50 The median.
+	//
+	// Example: 1
+	P50 float64 `json:"p50"`
+
+	// P90 The 90th percentile.
+	//
+	// Example: 1
+	P90 float64 `json:"p90"`
 }
 
 // TextInput One project to tag.
@@ -1624,6 +2473,58 @@ type VersionInfo struct {
 	Version int `json:"version"`
 }
 
+// VersionMonitoring How one version does on live traffic.
+type VersionMonitoring struct {
+	// Drift The drift tests of the tags, confidence, tokens and OOV rate, in that order; empty without a baseline.
+	Drift []DriftResult `json:"drift"`
+
+	// Drifted Whether any drift test has `drifted`.
+	//
+	// Example: false
+	Drifted bool `json:"drifted"`
+
+	// HasBaseline Whether the version's artifact has a training baseline; without one there are no drift tests.
+	//
+	// Example: true
+	HasBaseline bool `json:"has_baseline"`
+
+	// LivePerformance Precision, recall and F1 from feedback.
+	LivePerformance struct {
+		// All Precision, recall and F1 from feedback, overall (weighted by support) and per class.
+		All LivePerformance `json:"all"`
+
+		// Last24h Precision, recall and F1 from feedback, overall (weighted by support) and per class.
+		Last24h LivePerformance `json:"last_24h"`
+	} `json:"live_performance"`
+
+	// Model The model.
+	//
+	// Example: tagifai
+	Model string `json:"model"`
+
+	// Serving Whether the version is the model's serving version.
+	//
+	// Example: true
+	Serving bool `json:"serving"`
+
+	// Signals The signals of the window, beside the baseline's.
+	Signals struct {
+		// Baseline Summaries of the monitored signals over a set of predictions.
+		Baseline *SignalSummary `json:"baseline,omitempty"`
+
+		// Window Summaries of the monitored signals over a set of predictions.
+		Window SignalSummary `json:"window"`
+	} `json:"signals"`
+
+	// Version The version.
+	//
+	// Example: 1
+	Version int `json:"version"`
+
+	// Window The window of recent predictions of this replica.
+	Window MonitoringWindow `json:"window"`
+}
+
 // VersionsEnvelope The versions' envelope.
 type VersionsEnvelope struct {
 	// Data The versions.
@@ -1657,6 +2558,9 @@ type VersionsEnvelope struct {
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
 }
+
+// IfMatch defines model for IfMatch.
+type IfMatch = string
 
 // JobID defines model for JobID.
 type JobID = string
@@ -1745,6 +2649,9 @@ type OipUnsupportedMediaType = OipError
 // PayloadTooLarge An error's envelope.
 type PayloadTooLarge = ErrorEnvelope
 
+// PreconditionFailed An error's envelope.
+type PreconditionFailed = ErrorEnvelope
+
 // Unauthorized An error's envelope.
 type Unauthorized = ErrorEnvelope
 
@@ -1753,6 +2660,21 @@ type UnsupportedMediaType = ErrorEnvelope
 
 // ValidationError An error's envelope.
 type ValidationError = ErrorEnvelope
+
+// ListAuditEventsParams defines parameters for ListAuditEvents.
+type ListAuditEventsParams struct {
+	// Resource Only the events of this resource and of those under it (`models/tagifai` includes `models/tagifai/versions/2`).
+	Resource *string `form:"resource,omitempty" json:"resource,omitempty"`
+
+	// User Only the events of this user.
+	User *string `form:"user,omitempty" json:"user,omitempty"`
+
+	// Cursor Where to continue, from a previous page's `next_cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit The most events on one page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
 
 // ListBatchJobsParams defines parameters for ListBatchJobs.
 type ListBatchJobsParams struct {
@@ -1782,6 +2704,47 @@ type ListBatchJobPredictionsParams struct {
 
 	// Limit The most predictions on one page.
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// AbortRolloutParams defines parameters for AbortRollout.
+type AbortRolloutParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// StartRolloutParams defines parameters for StartRollout.
+type StartRolloutParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// SetServingVersionParams defines parameters for SetServingVersion.
+type SetServingVersionParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// DeleteVersionParams defines parameters for DeleteVersion.
+type DeleteVersionParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// GetMonitoringParams defines parameters for GetMonitoring.
+type GetMonitoringParams struct {
+	// Model The model; default the one `POST /predict` serves.
+	Model *string `form:"model,omitempty" json:"model,omitempty"`
+
+	// Version A version of the model to report on besides the serving one.
+	Version *int `form:"version,omitempty" json:"version,omitempty"`
 }
 
 // GetPerformanceParams defines parameters for GetPerformance.
@@ -1820,6 +2783,12 @@ type OipVersionInferParamsContentEncoding string
 
 // CreateBatchJobJSONRequestBody defines body for CreateBatchJob for application/json ContentType.
 type CreateBatchJobJSONRequestBody = BatchJobRequest
+
+// SendFeedbackJSONRequestBody defines body for SendFeedback for application/json ContentType.
+type SendFeedbackJSONRequestBody = FeedbackRequest
+
+// StartRolloutJSONRequestBody defines body for StartRollout for application/json ContentType.
+type StartRolloutJSONRequestBody = RolloutRequest
 
 // SetServingVersionJSONRequestBody defines body for SetServingVersion for application/json ContentType.
 type SetServingVersionJSONRequestBody = ServingVersionRequest
@@ -1935,6 +2904,19 @@ type ClientInterface interface {
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArg(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListAuditEvents The audit trail
+	//
+	// Management actions, newest first: uploads and deletions of versions,
+	// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+	// the guard) and promotions, creations and revocations of users, creations and
+	// cancellations of batch jobs. Each is recorded in the same database
+	// transaction as the action itself, so an action and its event are both stored
+	// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+	// for the command line, `guard` for a rollout's guard), never a key.
+	//
+	// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+	ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListBatchJobs List batch jobs
 	//
 	// The batch jobs, newest first, `limit` at a time, optionally only those with one
@@ -2028,6 +3010,70 @@ type ClientInterface interface {
 	// Corresponds with GET /batch-jobs/{job-id}/predictions (the `ListBatchJobPredictions` operationId).
 	ListBatchJobPredictions(ctx context.Context, jobId JobID, params *ListBatchJobPredictionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SendFeedbackWithBody Send the true tags of predictions
+	//
+	// Records the true tag of predictions, each named by the `prediction_id` it came
+	// with (from `POST /predict`, a version's predictions, or a batch job's stored
+	// predictions). The registry's database keeps one tag per prediction, so feedback
+	// sent to any replica is counted once; `GET /monitoring` turns it into live
+	// precision, recall and F1.
+	//
+	// Each item gets its own answer in `results`, in request order; a bad item never
+	// fails the others, and the request is a 200 as long as it is well formed:
+	//
+	// | status | meaning | stored |
+	// | --- | --- | --- |
+	// | `accepted` | the tag is recorded | yes |
+	// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+	// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+	// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+	// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+	// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+	// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+	// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+	//
+	// Sending a request again is safe: every item it recorded answers
+	// `already_recorded`. At most 10,000 items per request.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may send feedback.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendFeedback Send the true tags of predictions
+	//
+	// Records the true tag of predictions, each named by the `prediction_id` it came
+	// with (from `POST /predict`, a version's predictions, or a batch job's stored
+	// predictions). The registry's database keeps one tag per prediction, so feedback
+	// sent to any replica is counted once; `GET /monitoring` turns it into live
+	// precision, recall and F1.
+	//
+	// Each item gets its own answer in `results`, in request order; a bad item never
+	// fails the others, and the request is a 200 as long as it is well formed:
+	//
+	// | status | meaning | stored |
+	// | --- | --- | --- |
+	// | `accepted` | the tag is recorded | yes |
+	// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+	// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+	// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+	// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+	// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+	// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+	// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+	//
+	// Sending a request again is safe: every item it recorded answers
+	// `already_recorded`. At most 10,000 items per request.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may send feedback.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedback(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Liveness Liveness probe
 	//
 	// Answers 200 while the process can serve HTTP at all, model or not. An
@@ -2067,10 +3113,87 @@ type ClientInterface interface {
 
 	// GetModel One model
 	//
-	// A model's serving version and how many versions it has.
+	// A model's serving version and how many versions it has. The `ETag` header is
+	// the model's revision, for `If-Match` on changes of the model.
 	//
 	// Corresponds with GET /models/{model-name} (the `GetModel` operationId).
 	GetModel(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AbortRollout Abort the rollout
+	//
+	// Ends the running rollout: every request goes to the serving version again and
+	// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+	// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+	// at that revision.
+	//
+	// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+	AbortRollout(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRollout The model's rollout and its evidence
+	//
+	// The running rollout, or the last one and what ended it (`status`, `reason`),
+	// with what this replica saw since it started: requests and predictions on each
+	// side, the tags each side gave and its prediction latency; for a shadow
+	// rollout, how often the candidate agreed with the serving version, the
+	// confusion between their tags and how many shadow requests were dropped because
+	// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+	// the replicas' figures for the whole deployment. The `ETag` header is the
+	// model's revision, for `If-Match`.
+	//
+	// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+	GetRollout(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartRolloutWithBody Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for; its work is kept to a tenth of the server's CPUs); only the
+	// serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRolloutWithBody(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartRollout Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for; its work is kept to a tenth of the server's CPUs); only the
+	// serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRollout(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetServingVersionWithBody Serve a version (deploy or roll back)
 	//
@@ -2078,11 +3201,14 @@ type ClientInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersionWithBody(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SetServingVersionWithBody(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetServingVersion Serve a version (deploy or roll back)
 	//
@@ -2090,11 +3216,14 @@ type ClientInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersion(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SetServingVersion(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListVersions List a model's versions
 	//
@@ -2105,10 +3234,10 @@ type ClientInterface interface {
 
 	// DeleteVersion Delete a version
 	//
-	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 	//
 	// Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-	DeleteVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteVersion(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetVersion One version
 	//
@@ -2152,6 +3281,36 @@ type ClientInterface interface {
 	// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
 	PredictWithVersion(ctx context.Context, modelName ModelName, version Version, body PredictWithVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetMonitoring How versions do on live traffic
+	//
+	// For the serving version of the model (the served model, or `model`), and for
+	// `version` when it is given and another: the window of recent predictions this
+	// replica made with it, each signal's summary beside the training baseline's, the
+	// drift tests, and live performance from feedback.
+	//
+	// The window holds the last `capacity` predictions made in the last
+	// `max_age_seconds` by this replica (windows are per replica; each replica's
+	// `/metrics` exports its own). Predictions reach it off the request path; when it
+	// cannot keep up, predictions are left out and counted in `dropped`.
+	//
+	// Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+	// predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+	// probability) and on the text length in tokens, and a threshold on the mean
+	// out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+	// p-value is below `significance` (0.05), or the mean above the threshold, with at
+	// least 50 predictions in the window. Versions trained before baselines existed
+	// have `has_baseline` false, no baseline summary and no drift tests.
+	//
+	// Live performance scores the feedback on the version's predictions
+	// (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+	// and F1, per class and weighted by support, with the number of labels behind
+	// each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+	// every prediction of the version. It is the same on every replica (the registry's
+	// database keeps the feedback).
+	//
+	// Corresponds with GET /monitoring (the `GetMonitoring` operationId).
+	GetMonitoring(ctx context.Context, params *GetMonitoringParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetPerformance Performance of the serving model
 	//
 	// Weighted precision, recall and F1 of the serving model on its evaluation set,
@@ -2169,8 +3328,14 @@ type ClientInterface interface {
 	// probability is not above the model's threshold, the tag is `other`.
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
+	// Each prediction has a `prediction_id`: send it with the true tag to
+	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2185,8 +3350,14 @@ type ClientInterface interface {
 	// probability is not above the model's threshold, the tag is `other`.
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
+	// Each prediction has a `prediction_id`: send it with the true tag to
+	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2303,6 +3474,8 @@ type ClientInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2332,6 +3505,8 @@ type ClientInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2427,6 +3602,29 @@ func (c *Client) GetArgs(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 // Corresponds with GET /args/{arg} (the `GetArg` operationId).
 func (c *Client) GetArg(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetArgRequest(c.Server, arg)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListAuditEvents The audit trail
+//
+// Management actions, newest first: uploads and deletions of versions,
+// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+// the guard) and promotions, creations and revocations of users, creations and
+// cancellations of batch jobs. Each is recorded in the same database
+// transaction as the action itself, so an action and its event are both stored
+// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+// for the command line, `guard` for a rollout's guard), never a key.
+//
+// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+func (c *Client) ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAuditEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2590,6 +3788,90 @@ func (c *Client) ListBatchJobPredictions(ctx context.Context, jobId JobID, param
 	return c.Client.Do(req)
 }
 
+// SendFeedbackWithBody Send the true tags of predictions
+//
+// Records the true tag of predictions, each named by the `prediction_id` it came
+// with (from `POST /predict`, a version's predictions, or a batch job's stored
+// predictions). The registry's database keeps one tag per prediction, so feedback
+// sent to any replica is counted once; `GET /monitoring` turns it into live
+// precision, recall and F1.
+//
+// Each item gets its own answer in `results`, in request order; a bad item never
+// fails the others, and the request is a 200 as long as it is well formed:
+//
+// | status | meaning | stored |
+// | --- | --- | --- |
+// | `accepted` | the tag is recorded | yes |
+// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+//
+// Sending a request again is safe: every item it recorded answers
+// `already_recorded`. At most 10,000 items per request.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may send feedback.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *Client) SendFeedbackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendFeedbackRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendFeedback Send the true tags of predictions
+//
+// Records the true tag of predictions, each named by the `prediction_id` it came
+// with (from `POST /predict`, a version's predictions, or a batch job's stored
+// predictions). The registry's database keeps one tag per prediction, so feedback
+// sent to any replica is counted once; `GET /monitoring` turns it into live
+// precision, recall and F1.
+//
+// Each item gets its own answer in `results`, in request order; a bad item never
+// fails the others, and the request is a 200 as long as it is well formed:
+//
+// | status | meaning | stored |
+// | --- | --- | --- |
+// | `accepted` | the tag is recorded | yes |
+// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+//
+// Sending a request again is safe: every item it recorded answers
+// `already_recorded`. At most 10,000 items per request.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may send feedback.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *Client) SendFeedback(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendFeedbackRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // Liveness Liveness probe
 //
 // Answers 200 while the process can serve HTTP at all, model or not. An
@@ -2669,11 +3951,128 @@ func (c *Client) ListModels(ctx context.Context, reqEditors ...RequestEditorFn) 
 
 // GetModel One model
 //
-// A model's serving version and how many versions it has.
+// A model's serving version and how many versions it has. The `ETag` header is
+// the model's revision, for `If-Match` on changes of the model.
 //
 // Corresponds with GET /models/{model-name} (the `GetModel` operationId).
 func (c *Client) GetModel(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetModelRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AbortRollout Abort the rollout
+//
+// Ends the running rollout: every request goes to the serving version again and
+// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+// at that revision.
+//
+// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+func (c *Client) AbortRollout(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAbortRolloutRequest(c.Server, modelName, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRollout The model's rollout and its evidence
+//
+// The running rollout, or the last one and what ended it (`status`, `reason`),
+// with what this replica saw since it started: requests and predictions on each
+// side, the tags each side gave and its prediction latency; for a shadow
+// rollout, how often the candidate agreed with the serving version, the
+// confusion between their tags and how many shadow requests were dropped because
+// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+// the replicas' figures for the whole deployment. The `ETag` header is the
+// model's revision, for `If-Match`.
+//
+// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+func (c *Client) GetRollout(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRolloutRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartRolloutWithBody Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for; its work is kept to a tenth of the server's CPUs); only the
+// serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *Client) StartRolloutWithBody(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartRolloutRequestWithBody(c.Server, modelName, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartRollout Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for; its work is kept to a tenth of the server's CPUs); only the
+// serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *Client) StartRollout(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartRolloutRequest(c.Server, modelName, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2690,12 +4089,15 @@ func (c *Client) GetModel(ctx context.Context, modelName ModelName, reqEditors .
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *Client) SetServingVersionWithBody(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSetServingVersionRequestWithBody(c.Server, modelName, contentType, body)
+func (c *Client) SetServingVersionWithBody(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetServingVersionRequestWithBody(c.Server, modelName, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2712,12 +4114,15 @@ func (c *Client) SetServingVersionWithBody(ctx context.Context, modelName ModelN
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *Client) SetServingVersion(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSetServingVersionRequest(c.Server, modelName, body)
+func (c *Client) SetServingVersion(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetServingVersionRequest(c.Server, modelName, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2747,11 +4152,11 @@ func (c *Client) ListVersions(ctx context.Context, modelName ModelName, reqEdito
 
 // DeleteVersion Delete a version
 //
-// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 //
 // Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-func (c *Client) DeleteVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeleteVersionRequest(c.Server, modelName, version)
+func (c *Client) DeleteVersion(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteVersionRequest(c.Server, modelName, version, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2844,6 +4249,46 @@ func (c *Client) PredictWithVersion(ctx context.Context, modelName ModelName, ve
 	return c.Client.Do(req)
 }
 
+// GetMonitoring How versions do on live traffic
+//
+// For the serving version of the model (the served model, or `model`), and for
+// `version` when it is given and another: the window of recent predictions this
+// replica made with it, each signal's summary beside the training baseline's, the
+// drift tests, and live performance from feedback.
+//
+// The window holds the last `capacity` predictions made in the last
+// `max_age_seconds` by this replica (windows are per replica; each replica's
+// `/metrics` exports its own). Predictions reach it off the request path; when it
+// cannot keep up, predictions are left out and counted in `dropped`.
+//
+// Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+// predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+// probability) and on the text length in tokens, and a threshold on the mean
+// out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+// p-value is below `significance` (0.05), or the mean above the threshold, with at
+// least 50 predictions in the window. Versions trained before baselines existed
+// have `has_baseline` false, no baseline summary and no drift tests.
+//
+// Live performance scores the feedback on the version's predictions
+// (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+// and F1, per class and weighted by support, with the number of labels behind
+// each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+// every prediction of the version. It is the same on every replica (the registry's
+// database keeps the feedback).
+//
+// Corresponds with GET /monitoring (the `GetMonitoring` operationId).
+func (c *Client) GetMonitoring(ctx context.Context, params *GetMonitoringParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMonitoringRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetPerformance Performance of the serving model
 //
 // Weighted precision, recall and F1 of the serving model on its evaluation set,
@@ -2871,8 +4316,14 @@ func (c *Client) GetPerformance(ctx context.Context, params *GetPerformanceParam
 // probability is not above the model's threshold, the tag is `other`.
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
+// Each prediction has a `prediction_id`: send it with the true tag to
+// `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2897,8 +4348,14 @@ func (c *Client) PredictWithBody(ctx context.Context, contentType string, body i
 // probability is not above the model's threshold, the tag is `other`.
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
+// Each prediction has a `prediction_id`: send it with the true tag to
+// `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3125,6 +4582,8 @@ func (c *Client) OipModelConfig(ctx context.Context, modelName ModelName, reqEdi
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3164,6 +4623,8 @@ func (c *Client) OipInferWithBody(ctx context.Context, modelName ModelName, para
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3364,6 +4825,96 @@ func NewGetArgRequest(server string, arg string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListAuditEventsRequest constructs an http.Request for the ListAuditEvents method
+func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/audit-events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Resource != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "resource", *params.Resource, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.User != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user", *params.User, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3648,6 +5199,46 @@ func NewListBatchJobPredictionsRequest(server string, jobId JobID, params *ListB
 	return req, nil
 }
 
+// NewSendFeedbackRequest calls the generic SendFeedback builder with application/json body
+func NewSendFeedbackRequest(server string, body SendFeedbackJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSendFeedbackRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSendFeedbackRequestWithBody constructs an http.Request for the SendFeedback method, with any body, and a specified content type
+func NewSendFeedbackRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/feedback")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewLivenessRequest constructs an http.Request for the Liveness method
 func NewLivenessRequest(server string) (*http.Request, error) {
 	var err error
@@ -3790,19 +5381,164 @@ func NewGetModelRequest(server string, modelName ModelName) (*http.Request, erro
 	return req, nil
 }
 
-// NewSetServingVersionRequest calls the generic SetServingVersion builder with application/json body
-func NewSetServingVersionRequest(server string, modelName ModelName, body SetServingVersionJSONRequestBody) (*http.Request, error) {
+// NewAbortRolloutRequest constructs an http.Request for the AbortRollout method
+func NewAbortRolloutRequest(server string, modelName ModelName, params *AbortRolloutParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/rollout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetRolloutRequest constructs an http.Request for the GetRollout method
+func NewGetRolloutRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/rollout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStartRolloutRequest calls the generic StartRollout builder with application/json body
+func NewStartRolloutRequest(server string, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewSetServingVersionRequestWithBody(server, modelName, "application/json", bodyReader)
+	return NewStartRolloutRequestWithBody(server, modelName, params, "application/json", bodyReader)
+}
+
+// NewStartRolloutRequestWithBody constructs an http.Request for the StartRollout method, with any body, and a specified content type
+func NewStartRolloutRequestWithBody(server string, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/rollout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewSetServingVersionRequest calls the generic SetServingVersion builder with application/json body
+func NewSetServingVersionRequest(server string, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSetServingVersionRequestWithBody(server, modelName, params, "application/json", bodyReader)
 }
 
 // NewSetServingVersionRequestWithBody constructs an http.Request for the SetServingVersion method, with any body, and a specified content type
-func NewSetServingVersionRequestWithBody(server string, modelName ModelName, contentType string, body io.Reader) (*http.Request, error) {
+func NewSetServingVersionRequestWithBody(server string, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3833,6 +5569,21 @@ func NewSetServingVersionRequestWithBody(server string, modelName ModelName, con
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -3872,7 +5623,7 @@ func NewListVersionsRequest(server string, modelName ModelName) (*http.Request, 
 }
 
 // NewDeleteVersionRequest constructs an http.Request for the DeleteVersion method
-func NewDeleteVersionRequest(server string, modelName ModelName, version Version) (*http.Request, error) {
+func NewDeleteVersionRequest(server string, modelName ModelName, version Version, params *DeleteVersionParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3907,6 +5658,21 @@ func NewDeleteVersionRequest(server string, modelName ModelName, version Version
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -4046,6 +5812,72 @@ func NewPredictWithVersionRequestWithBody(server string, modelName ModelName, ve
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetMonitoringRequest constructs an http.Request for the GetMonitoring method
+func NewGetMonitoringRequest(server string, params *GetMonitoringParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/monitoring")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Model != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "model", *params.Model, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Version != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "version", *params.Version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -4810,6 +6642,21 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArgWithResponse(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*GetArgResponse, error)
 
+	// ListAuditEventsWithResponse The audit trail
+	//
+	// Management actions, newest first: uploads and deletions of versions,
+	// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+	// the guard) and promotions, creations and revocations of users, creations and
+	// cancellations of batch jobs. Each is recorded in the same database
+	// transaction as the action itself, so an action and its event are both stored
+	// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+	// for the command line, `guard` for a rollout's guard), never a key.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+	ListAuditEventsWithResponse(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*ListAuditEventsResponse, error)
+
 	// ListBatchJobsWithResponse List batch jobs
 	//
 	// The batch jobs, newest first, `limit` at a time, optionally only those with one
@@ -4911,6 +6758,70 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /batch-jobs/{job-id}/predictions (the `ListBatchJobPredictions` operationId).
 	ListBatchJobPredictionsWithResponse(ctx context.Context, jobId JobID, params *ListBatchJobPredictionsParams, reqEditors ...RequestEditorFn) (*ListBatchJobPredictionsResponse, error)
 
+	// SendFeedbackWithBodyWithResponse Send the true tags of predictions
+	//
+	// Records the true tag of predictions, each named by the `prediction_id` it came
+	// with (from `POST /predict`, a version's predictions, or a batch job's stored
+	// predictions). The registry's database keeps one tag per prediction, so feedback
+	// sent to any replica is counted once; `GET /monitoring` turns it into live
+	// precision, recall and F1.
+	//
+	// Each item gets its own answer in `results`, in request order; a bad item never
+	// fails the others, and the request is a 200 as long as it is well formed:
+	//
+	// | status | meaning | stored |
+	// | --- | --- | --- |
+	// | `accepted` | the tag is recorded | yes |
+	// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+	// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+	// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+	// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+	// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+	// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+	// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+	//
+	// Sending a request again is safe: every item it recorded answers
+	// `already_recorded`. At most 10,000 items per request.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may send feedback.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error)
+
+	// SendFeedbackWithResponse Send the true tags of predictions
+	//
+	// Records the true tag of predictions, each named by the `prediction_id` it came
+	// with (from `POST /predict`, a version's predictions, or a batch job's stored
+	// predictions). The registry's database keeps one tag per prediction, so feedback
+	// sent to any replica is counted once; `GET /monitoring` turns it into live
+	// precision, recall and F1.
+	//
+	// Each item gets its own answer in `results`, in request order; a bad item never
+	// fails the others, and the request is a 200 as long as it is well formed:
+	//
+	// | status | meaning | stored |
+	// | --- | --- | --- |
+	// | `accepted` | the tag is recorded | yes |
+	// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+	// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+	// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+	// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+	// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+	// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+	// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+	//
+	// Sending a request again is safe: every item it recorded answers
+	// `already_recorded`. At most 10,000 items per request.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may send feedback.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithResponse(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error)
+
 	// LivenessWithResponse Liveness probe
 	//
 	// Answers 200 while the process can serve HTTP at all, model or not. An
@@ -4958,12 +6869,93 @@ type ClientWithResponsesInterface interface {
 
 	// GetModelWithResponse One model
 	//
-	// A model's serving version and how many versions it has.
+	// A model's serving version and how many versions it has. The `ETag` header is
+	// the model's revision, for `If-Match` on changes of the model.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /models/{model-name} (the `GetModel` operationId).
 	GetModelWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetModelResponse, error)
+
+	// AbortRolloutWithResponse Abort the rollout
+	//
+	// Ends the running rollout: every request goes to the serving version again and
+	// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+	// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+	// at that revision.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+	AbortRolloutWithResponse(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*AbortRolloutResponse, error)
+
+	// GetRolloutWithResponse The model's rollout and its evidence
+	//
+	// The running rollout, or the last one and what ended it (`status`, `reason`),
+	// with what this replica saw since it started: requests and predictions on each
+	// side, the tags each side gave and its prediction latency; for a shadow
+	// rollout, how often the candidate agreed with the serving version, the
+	// confusion between their tags and how many shadow requests were dropped because
+	// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+	// the replicas' figures for the whole deployment. The `ETag` header is the
+	// model's revision, for `If-Match`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+	GetRolloutWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetRolloutResponse, error)
+
+	// StartRolloutWithBodyWithResponse Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for; its work is kept to a tenth of the server's CPUs); only the
+	// serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRolloutWithBodyWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error)
+
+	// StartRolloutWithResponse Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for; its work is kept to a tenth of the server's CPUs); only the
+	// serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRolloutWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error)
 
 	// SetServingVersionWithBodyWithResponse Serve a version (deploy or roll back)
 	//
@@ -4971,11 +6963,14 @@ type ClientWithResponsesInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
+	SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
 
 	// SetServingVersionWithResponse Serve a version (deploy or roll back)
 	//
@@ -4983,11 +6978,14 @@ type ClientWithResponsesInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersionWithResponse(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
+	SetServingVersionWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
 
 	// ListVersionsWithResponse List a model's versions
 	//
@@ -5000,12 +6998,12 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteVersionWithResponse Delete a version
 	//
-	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-	DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error)
+	DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error)
 
 	// GetVersionWithResponse One version
 	//
@@ -5051,6 +7049,38 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
 	PredictWithVersionWithResponse(ctx context.Context, modelName ModelName, version Version, body PredictWithVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*PredictWithVersionResponse, error)
 
+	// GetMonitoringWithResponse How versions do on live traffic
+	//
+	// For the serving version of the model (the served model, or `model`), and for
+	// `version` when it is given and another: the window of recent predictions this
+	// replica made with it, each signal's summary beside the training baseline's, the
+	// drift tests, and live performance from feedback.
+	//
+	// The window holds the last `capacity` predictions made in the last
+	// `max_age_seconds` by this replica (windows are per replica; each replica's
+	// `/metrics` exports its own). Predictions reach it off the request path; when it
+	// cannot keep up, predictions are left out and counted in `dropped`.
+	//
+	// Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+	// predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+	// probability) and on the text length in tokens, and a threshold on the mean
+	// out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+	// p-value is below `significance` (0.05), or the mean above the threshold, with at
+	// least 50 predictions in the window. Versions trained before baselines existed
+	// have `has_baseline` false, no baseline summary and no drift tests.
+	//
+	// Live performance scores the feedback on the version's predictions
+	// (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+	// and F1, per class and weighted by support, with the number of labels behind
+	// each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+	// every prediction of the version. It is the same on every replica (the registry's
+	// database keeps the feedback).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /monitoring (the `GetMonitoring` operationId).
+	GetMonitoringWithResponse(ctx context.Context, params *GetMonitoringParams, reqEditors ...RequestEditorFn) (*GetMonitoringResponse, error)
+
 	// GetPerformanceWithResponse Performance of the serving model
 	//
 	// Weighted precision, recall and F1 of the serving model on its evaluation set,
@@ -5070,8 +7100,14 @@ type ClientWithResponsesInterface interface {
 	// probability is not above the model's threshold, the tag is `other`.
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
+	// Each prediction has a `prediction_id`: send it with the true tag to
+	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5086,8 +7122,14 @@ type ClientWithResponsesInterface interface {
 	// probability is not above the model's threshold, the tag is `other`.
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
+	// Each prediction has a `prediction_id`: send it with the true tag to
+	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5220,6 +7262,8 @@ type ClientWithResponsesInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5249,6 +7293,8 @@ type ClientWithResponsesInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5525,6 +7571,96 @@ func (r GetArgResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetArgResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListAuditEventsResponse401Headers the declared response headers of an HTTP 401 response for ListAuditEvents
+type ListAuditEventsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListAuditEventsResponse405Headers the declared response headers of an HTTP 405 response for ListAuditEvents
+type ListAuditEventsResponse405Headers struct {
+	Allow *string
+}
+
+type ListAuditEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditEventsEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListAuditEventsResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListAuditEventsResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAuditEventsResponse) GetJSON200() *AuditEventsEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListAuditEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListAuditEventsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListAuditEventsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListAuditEventsResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListAuditEventsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAuditEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAuditEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAuditEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAuditEventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6052,6 +8188,117 @@ func (r ListBatchJobPredictionsResponse) ContentType() string {
 	return ""
 }
 
+// SendFeedbackResponse401Headers the declared response headers of an HTTP 401 response for SendFeedback
+type SendFeedbackResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SendFeedbackResponse405Headers the declared response headers of an HTTP 405 response for SendFeedback
+type SendFeedbackResponse405Headers struct {
+	Allow *string
+}
+
+type SendFeedbackResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FeedbackEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SendFeedbackResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *SendFeedbackResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SendFeedbackResponse) GetJSON200() *FeedbackEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SendFeedbackResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SendFeedbackResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SendFeedbackResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r SendFeedbackResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SendFeedbackResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r SendFeedbackResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SendFeedbackResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SendFeedbackResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r SendFeedbackResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SendFeedbackResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SendFeedbackResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SendFeedbackResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // LivenessResponse405Headers the declared response headers of an HTTP 405 response for Liveness
 type LivenessResponse405Headers struct {
 	Allow *string
@@ -6314,6 +8561,11 @@ func (r ListModelsResponse) ContentType() string {
 	return ""
 }
 
+// GetModelResponse200Headers the declared response headers of an HTTP 200 response for GetModel
+type GetModelResponse200Headers struct {
+	ETag string
+}
+
 // GetModelResponse401Headers the declared response headers of an HTTP 401 response for GetModel
 type GetModelResponse401Headers struct {
 	WWWAuthenticate *string
@@ -6339,6 +8591,8 @@ type GetModelResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetModelResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetModelResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
@@ -6404,6 +8658,358 @@ func (r GetModelResponse) ContentType() string {
 	return ""
 }
 
+// AbortRolloutResponse200Headers the declared response headers of an HTTP 200 response for AbortRollout
+type AbortRolloutResponse200Headers struct {
+	ETag string
+}
+
+// AbortRolloutResponse401Headers the declared response headers of an HTTP 401 response for AbortRollout
+type AbortRolloutResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// AbortRolloutResponse405Headers the declared response headers of an HTTP 405 response for AbortRollout
+type AbortRolloutResponse405Headers struct {
+	Allow *string
+}
+
+type AbortRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *AbortRolloutResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AbortRolloutResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *AbortRolloutResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AbortRolloutResponse) GetJSON200() *RolloutEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AbortRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AbortRolloutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AbortRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r AbortRolloutResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r AbortRolloutResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r AbortRolloutResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AbortRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AbortRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AbortRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AbortRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AbortRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetRolloutResponse200Headers the declared response headers of an HTTP 200 response for GetRollout
+type GetRolloutResponse200Headers struct {
+	ETag string
+}
+
+// GetRolloutResponse401Headers the declared response headers of an HTTP 401 response for GetRollout
+type GetRolloutResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetRolloutResponse405Headers the declared response headers of an HTTP 405 response for GetRollout
+type GetRolloutResponse405Headers struct {
+	Allow *string
+}
+
+type GetRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetRolloutResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetRolloutResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetRolloutResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRolloutResponse) GetJSON200() *RolloutEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetRolloutResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetRolloutResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StartRolloutResponse200Headers the declared response headers of an HTTP 200 response for StartRollout
+type StartRolloutResponse200Headers struct {
+	ETag string
+}
+
+// StartRolloutResponse401Headers the declared response headers of an HTTP 401 response for StartRollout
+type StartRolloutResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// StartRolloutResponse405Headers the declared response headers of an HTTP 405 response for StartRollout
+type StartRolloutResponse405Headers struct {
+	Allow *string
+}
+
+type StartRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *StartRolloutResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *StartRolloutResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *StartRolloutResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StartRolloutResponse) GetJSON200() *RolloutEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r StartRolloutResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StartRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StartRolloutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StartRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r StartRolloutResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r StartRolloutResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r StartRolloutResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r StartRolloutResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r StartRolloutResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StartRolloutResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StartRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r StartRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StartRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StartRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StartRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetServingVersionResponse200Headers the declared response headers of an HTTP 200 response for SetServingVersion
+type SetServingVersionResponse200Headers struct {
+	ETag string
+}
+
 // SetServingVersionResponse401Headers the declared response headers of an HTTP 401 response for SetServingVersion
 type SetServingVersionResponse401Headers struct {
 	WWWAuthenticate *string
@@ -6429,6 +9035,10 @@ type SetServingVersionResponse struct {
 	JSON404 *NotFound
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *MethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -6437,6 +9047,8 @@ type SetServingVersionResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *SetServingVersionResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SetServingVersionResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
@@ -6471,6 +9083,16 @@ func (r SetServingVersionResponse) GetJSON404() *NotFound {
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
 func (r SetServingVersionResponse) GetJSON405() *MethodNotAllowed {
 	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SetServingVersionResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r SetServingVersionResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -6637,6 +9259,8 @@ type DeleteVersionResponse struct {
 	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -6675,6 +9299,11 @@ func (r DeleteVersionResponse) GetJSON405() *MethodNotAllowed {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r DeleteVersionResponse) GetJSON409() *Conflict {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r DeleteVersionResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
@@ -7036,6 +9665,103 @@ func (r PredictWithVersionResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PredictWithVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetMonitoringResponse401Headers the declared response headers of an HTTP 401 response for GetMonitoring
+type GetMonitoringResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetMonitoringResponse405Headers the declared response headers of an HTTP 405 response for GetMonitoring
+type GetMonitoringResponse405Headers struct {
+	Allow *string
+}
+
+type GetMonitoringResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MonitoringEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetMonitoringResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetMonitoringResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMonitoringResponse) GetJSON200() *MonitoringEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetMonitoringResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetMonitoringResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetMonitoringResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetMonitoringResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetMonitoringResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetMonitoringResponse) GetJSON503() *NotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMonitoringResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMonitoringResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMonitoringResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMonitoringResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8625,6 +11351,27 @@ func (c *ClientWithResponses) GetArgWithResponse(ctx context.Context, arg string
 	return ParseGetArgResponse(rsp)
 }
 
+// ListAuditEventsWithResponse The audit trail
+//
+// Management actions, newest first: uploads and deletions of versions,
+// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+// the guard) and promotions, creations and revocations of users, creations and
+// cancellations of batch jobs. Each is recorded in the same database
+// transaction as the action itself, so an action and its event are both stored
+// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+// for the command line, `guard` for a rollout's guard), never a key.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+func (c *ClientWithResponses) ListAuditEventsWithResponse(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*ListAuditEventsResponse, error) {
+	rsp, err := c.ListAuditEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAuditEventsResponse(rsp)
+}
+
 // ListBatchJobsWithResponse List batch jobs
 //
 // The batch jobs, newest first, `limit` at a time, optionally only those with one
@@ -8762,6 +11509,82 @@ func (c *ClientWithResponses) ListBatchJobPredictionsWithResponse(ctx context.Co
 	return ParseListBatchJobPredictionsResponse(rsp)
 }
 
+// SendFeedbackWithBodyWithResponse Send the true tags of predictions
+//
+// Records the true tag of predictions, each named by the `prediction_id` it came
+// with (from `POST /predict`, a version's predictions, or a batch job's stored
+// predictions). The registry's database keeps one tag per prediction, so feedback
+// sent to any replica is counted once; `GET /monitoring` turns it into live
+// precision, recall and F1.
+//
+// Each item gets its own answer in `results`, in request order; a bad item never
+// fails the others, and the request is a 200 as long as it is well formed:
+//
+// | status | meaning | stored |
+// | --- | --- | --- |
+// | `accepted` | the tag is recorded | yes |
+// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+//
+// Sending a request again is safe: every item it recorded answers
+// `already_recorded`. At most 10,000 items per request.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may send feedback.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *ClientWithResponses) SendFeedbackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error) {
+	rsp, err := c.SendFeedbackWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendFeedbackResponse(rsp)
+}
+
+// SendFeedbackWithResponse Send the true tags of predictions
+//
+// Records the true tag of predictions, each named by the `prediction_id` it came
+// with (from `POST /predict`, a version's predictions, or a batch job's stored
+// predictions). The registry's database keeps one tag per prediction, so feedback
+// sent to any replica is counted once; `GET /monitoring` turns it into live
+// precision, recall and F1.
+//
+// Each item gets its own answer in `results`, in request order; a bad item never
+// fails the others, and the request is a 200 as long as it is well formed:
+//
+// | status | meaning | stored |
+// | --- | --- | --- |
+// | `accepted` | the tag is recorded | yes |
+// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+//
+// Sending a request again is safe: every item it recorded answers
+// `already_recorded`. At most 10,000 items per request.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may send feedback.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *ClientWithResponses) SendFeedbackWithResponse(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error) {
+	rsp, err := c.SendFeedback(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendFeedbackResponse(rsp)
+}
+
 // LivenessWithResponse Liveness probe
 //
 // Answers 200 while the process can serve HTTP at all, model or not. An
@@ -8833,7 +11656,8 @@ func (c *ClientWithResponses) ListModelsWithResponse(ctx context.Context, reqEdi
 
 // GetModelWithResponse One model
 //
-// A model's serving version and how many versions it has.
+// A model's serving version and how many versions it has. The `ETag` header is
+// the model's revision, for `If-Match` on changes of the model.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -8846,18 +11670,125 @@ func (c *ClientWithResponses) GetModelWithResponse(ctx context.Context, modelNam
 	return ParseGetModelResponse(rsp)
 }
 
+// AbortRolloutWithResponse Abort the rollout
+//
+// Ends the running rollout: every request goes to the serving version again and
+// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+// at that revision.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+func (c *ClientWithResponses) AbortRolloutWithResponse(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*AbortRolloutResponse, error) {
+	rsp, err := c.AbortRollout(ctx, modelName, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAbortRolloutResponse(rsp)
+}
+
+// GetRolloutWithResponse The model's rollout and its evidence
+//
+// The running rollout, or the last one and what ended it (`status`, `reason`),
+// with what this replica saw since it started: requests and predictions on each
+// side, the tags each side gave and its prediction latency; for a shadow
+// rollout, how often the candidate agreed with the serving version, the
+// confusion between their tags and how many shadow requests were dropped because
+// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+// the replicas' figures for the whole deployment. The `ETag` header is the
+// model's revision, for `If-Match`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+func (c *ClientWithResponses) GetRolloutWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetRolloutResponse, error) {
+	rsp, err := c.GetRollout(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRolloutResponse(rsp)
+}
+
+// StartRolloutWithBodyWithResponse Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for; its work is kept to a tenth of the server's CPUs); only the
+// serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *ClientWithResponses) StartRolloutWithBodyWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error) {
+	rsp, err := c.StartRolloutWithBody(ctx, modelName, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartRolloutResponse(rsp)
+}
+
+// StartRolloutWithResponse Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for; its work is kept to a tenth of the server's CPUs); only the
+// serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *ClientWithResponses) StartRolloutWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error) {
+	rsp, err := c.StartRollout(ctx, modelName, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartRolloutResponse(rsp)
+}
+
 // SetServingVersionWithBodyWithResponse Serve a version (deploy or roll back)
 //
 // Makes a version the one that answers `POST /predict` and that `/performance`
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *ClientWithResponses) SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
-	rsp, err := c.SetServingVersionWithBody(ctx, modelName, contentType, body, reqEditors...)
+func (c *ClientWithResponses) SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
+	rsp, err := c.SetServingVersionWithBody(ctx, modelName, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -8870,12 +11801,15 @@ func (c *ClientWithResponses) SetServingVersionWithBodyWithResponse(ctx context.
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *ClientWithResponses) SetServingVersionWithResponse(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
-	rsp, err := c.SetServingVersion(ctx, modelName, body, reqEditors...)
+func (c *ClientWithResponses) SetServingVersionWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
+	rsp, err := c.SetServingVersion(ctx, modelName, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -8899,13 +11833,13 @@ func (c *ClientWithResponses) ListVersionsWithResponse(ctx context.Context, mode
 
 // DeleteVersionWithResponse Delete a version
 //
-// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-func (c *ClientWithResponses) DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error) {
-	rsp, err := c.DeleteVersion(ctx, modelName, version, reqEditors...)
+func (c *ClientWithResponses) DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error) {
+	rsp, err := c.DeleteVersion(ctx, modelName, version, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -8980,6 +11914,44 @@ func (c *ClientWithResponses) PredictWithVersionWithResponse(ctx context.Context
 	return ParsePredictWithVersionResponse(rsp)
 }
 
+// GetMonitoringWithResponse How versions do on live traffic
+//
+// For the serving version of the model (the served model, or `model`), and for
+// `version` when it is given and another: the window of recent predictions this
+// replica made with it, each signal's summary beside the training baseline's, the
+// drift tests, and live performance from feedback.
+//
+// The window holds the last `capacity` predictions made in the last
+// `max_age_seconds` by this replica (windows are per replica; each replica's
+// `/metrics` exports its own). Predictions reach it off the request path; when it
+// cannot keep up, predictions are left out and counted in `dropped`.
+//
+// Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+// predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+// probability) and on the text length in tokens, and a threshold on the mean
+// out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+// p-value is below `significance` (0.05), or the mean above the threshold, with at
+// least 50 predictions in the window. Versions trained before baselines existed
+// have `has_baseline` false, no baseline summary and no drift tests.
+//
+// Live performance scores the feedback on the version's predictions
+// (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+// and F1, per class and weighted by support, with the number of labels behind
+// each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+// every prediction of the version. It is the same on every replica (the registry's
+// database keeps the feedback).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /monitoring (the `GetMonitoring` operationId).
+func (c *ClientWithResponses) GetMonitoringWithResponse(ctx context.Context, params *GetMonitoringParams, reqEditors ...RequestEditorFn) (*GetMonitoringResponse, error) {
+	rsp, err := c.GetMonitoring(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMonitoringResponse(rsp)
+}
+
 // GetPerformanceWithResponse Performance of the serving model
 //
 // Weighted precision, recall and F1 of the serving model on its evaluation set,
@@ -9005,8 +11977,14 @@ func (c *ClientWithResponses) GetPerformanceWithResponse(ctx context.Context, pa
 // probability is not above the model's threshold, the tag is `other`.
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
+// Each prediction has a `prediction_id`: send it with the true tag to
+// `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9027,8 +12005,14 @@ func (c *ClientWithResponses) PredictWithBodyWithResponse(ctx context.Context, c
 // probability is not above the model's threshold, the tag is `other`.
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
+// Each prediction has a `prediction_id`: send it with the true tag to
+// `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9227,6 +12211,8 @@ func (c *ClientWithResponses) OipModelConfigWithResponse(ctx context.Context, mo
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9262,6 +12248,8 @@ func (c *ClientWithResponses) OipInferWithBodyWithResponse(ctx context.Context, 
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9545,6 +12533,90 @@ func ParseGetArgResponse(rsp *http.Response) (*GetArgResponse, error) {
 	switch {
 	case rsp.StatusCode == 405:
 		var headers GetArgResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListAuditEventsResponse parses an HTTP response from a ListAuditEventsWithResponse call
+func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAuditEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditEventsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListAuditEventsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListAuditEventsResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -10058,6 +13130,111 @@ func ParseListBatchJobPredictionsResponse(rsp *http.Response) (*ListBatchJobPred
 	return response, nil
 }
 
+// ParseSendFeedbackResponse parses an HTTP response from a SendFeedbackWithResponse call
+func ParseSendFeedbackResponse(rsp *http.Response) (*SendFeedbackResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SendFeedbackResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FeedbackEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SendFeedbackResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers SendFeedbackResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseLivenessResponse parses an HTTP response from a LivenessWithResponse call
 func ParseLivenessResponse(rsp *http.Response) (*LivenessResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10346,6 +13523,16 @@ func ParseGetModelResponse(rsp *http.Response) (*GetModelResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers GetModelResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetModelResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -10358,6 +13545,344 @@ func ParseGetModelResponse(rsp *http.Response) (*GetModelResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode == 405:
 		var headers GetModelResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAbortRolloutResponse parses an HTTP response from a AbortRolloutWithResponse call
+func ParseAbortRolloutResponse(rsp *http.Response) (*AbortRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AbortRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers AbortRolloutResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers AbortRolloutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers AbortRolloutResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetRolloutResponse parses an HTTP response from a GetRolloutWithResponse call
+func ParseGetRolloutResponse(rsp *http.Response) (*GetRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetRolloutResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetRolloutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetRolloutResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStartRolloutResponse parses an HTTP response from a StartRolloutWithResponse call
+func ParseStartRolloutResponse(rsp *http.Response) (*StartRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StartRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers StartRolloutResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers StartRolloutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers StartRolloutResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -10427,6 +13952,20 @@ func ParseSetServingVersionResponse(rsp *http.Response) (*SetServingVersionRespo
 		}
 		response.JSON405 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10458,6 +13997,16 @@ func ParseSetServingVersionResponse(rsp *http.Response) (*SetServingVersionRespo
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers SetServingVersionResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers SetServingVersionResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -10622,6 +14171,13 @@ func ParseDeleteVersionResponse(rsp *http.Response) (*DeleteVersionResponse, err
 			return nil, err
 		}
 		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ValidationError
@@ -10960,6 +14516,97 @@ func ParsePredictWithVersionResponse(rsp *http.Response) (*PredictWithVersionRes
 		response.Headers401 = &headers
 	case rsp.StatusCode == 405:
 		var headers PredictWithVersionResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMonitoringResponse parses an HTTP response from a GetMonitoringWithResponse call
+func ParseGetMonitoringResponse(rsp *http.Response) (*GetMonitoringResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMonitoringResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MonitoringEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetMonitoringResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetMonitoringResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -12401,6 +16048,9 @@ type ServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx echo.Context, arg string) error
+	// ListAuditEvents The audit trail
+	// (GET /audit-events)
+	ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error
 	// ListBatchJobs List batch jobs
 	// (GET /batch-jobs)
 	ListBatchJobs(ctx echo.Context, params ListBatchJobsParams) error
@@ -12416,6 +16066,9 @@ type ServerInterface interface {
 	// ListBatchJobPredictions Page through a job's predictions
 	// (GET /batch-jobs/{job-id}/predictions)
 	ListBatchJobPredictions(ctx echo.Context, jobId JobID, params ListBatchJobPredictionsParams) error
+	// SendFeedback Send the true tags of predictions
+	// (POST /feedback)
+	SendFeedback(ctx echo.Context) error
 	// Liveness Liveness probe
 	// (GET /health/live)
 	Liveness(ctx echo.Context) error
@@ -12431,15 +16084,24 @@ type ServerInterface interface {
 	// GetModel One model
 	// (GET /models/{model-name})
 	GetModel(ctx echo.Context, modelName ModelName) error
+	// AbortRollout Abort the rollout
+	// (DELETE /models/{model-name}/rollout)
+	AbortRollout(ctx echo.Context, modelName ModelName, params AbortRolloutParams) error
+	// GetRollout The model's rollout and its evidence
+	// (GET /models/{model-name}/rollout)
+	GetRollout(ctx echo.Context, modelName ModelName) error
+	// StartRollout Start or change a rollout
+	// (PUT /models/{model-name}/rollout)
+	StartRollout(ctx echo.Context, modelName ModelName, params StartRolloutParams) error
 	// SetServingVersion Serve a version (deploy or roll back)
 	// (PUT /models/{model-name}/serving-version)
-	SetServingVersion(ctx echo.Context, modelName ModelName) error
+	SetServingVersion(ctx echo.Context, modelName ModelName, params SetServingVersionParams) error
 	// ListVersions List a model's versions
 	// (GET /models/{model-name}/versions)
 	ListVersions(ctx echo.Context, modelName ModelName) error
 	// DeleteVersion Delete a version
 	// (DELETE /models/{model-name}/versions/{version})
-	DeleteVersion(ctx echo.Context, modelName ModelName, version Version) error
+	DeleteVersion(ctx echo.Context, modelName ModelName, version Version, params DeleteVersionParams) error
 	// GetVersion One version
 	// (GET /models/{model-name}/versions/{version})
 	GetVersion(ctx echo.Context, modelName ModelName, version Version) error
@@ -12449,6 +16111,9 @@ type ServerInterface interface {
 	// PredictWithVersion Tag projects with a given version
 	// (POST /models/{model-name}/versions/{version}/predictions)
 	PredictWithVersion(ctx echo.Context, modelName ModelName, version Version) error
+	// GetMonitoring How versions do on live traffic
+	// (GET /monitoring)
+	GetMonitoring(ctx echo.Context, params GetMonitoringParams) error
 	// GetPerformance Performance of the serving model
 	// (GET /performance)
 	GetPerformance(ctx echo.Context, params GetPerformanceParams) error
@@ -12538,6 +16203,45 @@ func (w *ServerInterfaceWrapper) GetArg(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetArg(ctx, arg)
+	return err
+}
+
+// ListAuditEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListAuditEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAuditEventsParams
+	// ------------- Optional query parameter "resource" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "resource", ctx.QueryParams(), &params.Resource, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter resource: %s", err))
+	}
+
+	// ------------- Optional query parameter "user" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "user", ctx.QueryParams(), &params.User, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter user: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListAuditEvents(ctx, params)
 	return err
 }
 
@@ -12666,6 +16370,15 @@ func (w *ServerInterfaceWrapper) ListBatchJobPredictions(ctx echo.Context) error
 	return err
 }
 
+// SendFeedback converts echo context to params.
+func (w *ServerInterfaceWrapper) SendFeedback(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SendFeedback(ctx)
+	return err
+}
+
 // Liveness converts echo context to params.
 func (w *ServerInterfaceWrapper) Liveness(ctx echo.Context) error {
 	var err error
@@ -12718,6 +16431,94 @@ func (w *ServerInterfaceWrapper) GetModel(ctx echo.Context) error {
 	return err
 }
 
+// AbortRollout converts echo context to params.
+func (w *ServerInterfaceWrapper) AbortRollout(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AbortRolloutParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AbortRollout(ctx, modelName, params)
+	return err
+}
+
+// GetRollout converts echo context to params.
+func (w *ServerInterfaceWrapper) GetRollout(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetRollout(ctx, modelName)
+	return err
+}
+
+// StartRollout converts echo context to params.
+func (w *ServerInterfaceWrapper) StartRollout(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StartRolloutParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.StartRollout(ctx, modelName, params)
+	return err
+}
+
 // SetServingVersion converts echo context to params.
 func (w *ServerInterfaceWrapper) SetServingVersion(ctx echo.Context) error {
 	var err error
@@ -12729,8 +16530,28 @@ func (w *ServerInterfaceWrapper) SetServingVersion(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SetServingVersionParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SetServingVersion(ctx, modelName)
+	err = w.Handler.SetServingVersion(ctx, modelName, params)
 	return err
 }
 
@@ -12769,8 +16590,28 @@ func (w *ServerInterfaceWrapper) DeleteVersion(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteVersionParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.DeleteVersion(ctx, modelName, version)
+	err = w.Handler.DeleteVersion(ctx, modelName, version, params)
 	return err
 }
 
@@ -12843,6 +16684,31 @@ func (w *ServerInterfaceWrapper) PredictWithVersion(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.PredictWithVersion(ctx, modelName, version)
+	return err
+}
+
+// GetMonitoring converts echo context to params.
+func (w *ServerInterfaceWrapper) GetMonitoring(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetMonitoringParams
+	// ------------- Optional query parameter "model" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "model", ctx.QueryParams(), &params.Model, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model: %s", err))
+	}
+
+	// ------------- Optional query parameter "version" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "version", ctx.QueryParams(), &params.Version, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetMonitoring(ctx, params)
 	return err
 }
 
@@ -13238,6 +17104,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/models", wrapper.ListModels, options.OperationMiddlewares["listModels"]...)
 	router.GET(options.BaseURL+"/models/:model-name", wrapper.GetModel, options.OperationMiddlewares["getModel"]...)
 	router.PUT(options.BaseURL+"/models/:model-name/serving-version", wrapper.SetServingVersion, options.OperationMiddlewares["setServingVersion"]...)
+	router.DELETE(options.BaseURL+"/models/:model-name/rollout", wrapper.AbortRollout, options.OperationMiddlewares["abortRollout"]...)
+	router.GET(options.BaseURL+"/models/:model-name/rollout", wrapper.GetRollout, options.OperationMiddlewares["getRollout"]...)
+	router.PUT(options.BaseURL+"/models/:model-name/rollout", wrapper.StartRollout, options.OperationMiddlewares["startRollout"]...)
 	router.GET(options.BaseURL+"/models/:model-name/versions", wrapper.ListVersions, options.OperationMiddlewares["listVersions"]...)
 	router.DELETE(options.BaseURL+"/models/:model-name/versions/:version", wrapper.DeleteVersion, options.OperationMiddlewares["deleteVersion"]...)
 	router.GET(options.BaseURL+"/models/:model-name/versions/:version", wrapper.GetVersion, options.OperationMiddlewares["getVersion"]...)
@@ -13249,9 +17118,12 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/batch-jobs/:job-id", wrapper.GetBatchJob, options.OperationMiddlewares["getBatchJob"]...)
 	router.GET(options.BaseURL+"/batch-jobs/:job-id/predictions", wrapper.ListBatchJobPredictions, options.OperationMiddlewares["listBatchJobPredictions"]...)
 	router.GET(options.BaseURL+"/predictions/:item-id", wrapper.GetStoredPrediction, options.OperationMiddlewares["getStoredPrediction"]...)
+	router.POST(options.BaseURL+"/feedback", wrapper.SendFeedback, options.OperationMiddlewares["sendFeedback"]...)
+	router.GET(options.BaseURL+"/monitoring", wrapper.GetMonitoring, options.OperationMiddlewares["getMonitoring"]...)
 	router.GET(options.BaseURL+"/users", wrapper.ListUsers, options.OperationMiddlewares["listUsers"]...)
 	router.POST(options.BaseURL+"/users", wrapper.CreateUser, options.OperationMiddlewares["createUser"]...)
 	router.DELETE(options.BaseURL+"/users/:user-name", wrapper.RevokeUser, options.OperationMiddlewares["revokeUser"]...)
+	router.GET(options.BaseURL+"/audit-events", wrapper.ListAuditEvents, options.OperationMiddlewares["listAuditEvents"]...)
 	router.GET(options.BaseURL+"/v2", wrapper.OipServerMetadata, options.OperationMiddlewares["oipServerMetadata"]...)
 	router.GET(options.BaseURL+"/v2/health/live", wrapper.OipServerLive, options.OperationMiddlewares["oipServerLive"]...)
 	router.GET(options.BaseURL+"/v2/health/ready", wrapper.OipServerReady, options.OperationMiddlewares["oipServerReady"]...)
@@ -13335,6 +17207,8 @@ type OipUnauthorizedJSONResponse struct {
 type OipUnsupportedMediaTypeJSONResponse OipError
 
 type PayloadTooLargeJSONResponse ErrorEnvelope
+
+type PreconditionFailedJSONResponse ErrorEnvelope
 
 type UnauthorizedResponseHeaders struct {
 	WWWAuthenticate *string
@@ -13572,6 +17446,104 @@ func (response GetArg503JSONResponse) VisitGetArgResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEventsRequestObject struct {
+	Params ListAuditEventsParams
+}
+
+type ListAuditEventsResponseObject interface {
+	VisitListAuditEventsResponse(w http.ResponseWriter) error
+}
+
+type ListAuditEvents200JSONResponse AuditEventsEnvelope
+
+func (response ListAuditEvents200JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListAuditEvents401JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListAuditEvents403JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response ListAuditEvents405JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ListAuditEvents422JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListAuditEvents500JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -14211,6 +18183,148 @@ func (response ListBatchJobPredictions500JSONResponse) VisitListBatchJobPredicti
 	return err
 }
 
+type SendFeedbackRequestObject struct {
+	Body *SendFeedbackJSONRequestBody
+}
+
+type SendFeedbackResponseObject interface {
+	VisitSendFeedbackResponse(w http.ResponseWriter) error
+}
+
+type SendFeedback200JSONResponse FeedbackEnvelope
+
+func (response SendFeedback200JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SendFeedback400JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SendFeedback401JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response SendFeedback403JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response SendFeedback405JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SendFeedback413JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SendFeedback415JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response SendFeedback422JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response SendFeedback500JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LivenessRequestObject struct {
 }
 
@@ -14455,15 +18569,23 @@ type GetModelResponseObject interface {
 	VisitGetModelResponse(w http.ResponseWriter) error
 }
 
-type GetModel200JSONResponse ModelEnvelope
+type GetModel200ResponseHeaders struct {
+	ETag string
+}
+
+type GetModel200JSONResponse struct {
+	Body    ModelEnvelope
+	Headers GetModel200ResponseHeaders
+}
 
 func (response GetModel200JSONResponse) VisitGetModelResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -14545,8 +18667,444 @@ func (response GetModel500JSONResponse) VisitGetModelResponse(w http.ResponseWri
 	return err
 }
 
+type AbortRolloutRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Params    AbortRolloutParams
+}
+
+type AbortRolloutResponseObject interface {
+	VisitAbortRolloutResponse(w http.ResponseWriter) error
+}
+
+type AbortRollout200ResponseHeaders struct {
+	ETag string
+}
+
+type AbortRollout200JSONResponse struct {
+	Body    RolloutEnvelope
+	Headers AbortRollout200ResponseHeaders
+}
+
+func (response AbortRollout200JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AbortRollout401JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AbortRollout403JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response AbortRollout404JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response AbortRollout405JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response AbortRollout412JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response AbortRollout422JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response AbortRollout500JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRolloutRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type GetRolloutResponseObject interface {
+	VisitGetRolloutResponse(w http.ResponseWriter) error
+}
+
+type GetRollout200ResponseHeaders struct {
+	ETag string
+}
+
+type GetRollout200JSONResponse struct {
+	Body    RolloutEnvelope
+	Headers GetRollout200ResponseHeaders
+}
+
+func (response GetRollout200JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetRollout401JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetRollout404JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response GetRollout405JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetRollout422JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetRollout500JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRolloutRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Params    StartRolloutParams
+	Body      *StartRolloutJSONRequestBody
+}
+
+type StartRolloutResponseObject interface {
+	VisitStartRolloutResponse(w http.ResponseWriter) error
+}
+
+type StartRollout200ResponseHeaders struct {
+	ETag string
+}
+
+type StartRollout200JSONResponse struct {
+	Body    RolloutEnvelope
+	Headers StartRollout200ResponseHeaders
+}
+
+func (response StartRollout200JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response StartRollout400JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response StartRollout401JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response StartRollout403JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response StartRollout404JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response StartRollout405JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout409JSONResponse struct{ ConflictJSONResponse }
+
+func (response StartRollout409JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response StartRollout412JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response StartRollout413JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response StartRollout415JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response StartRollout422JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response StartRollout500JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SetServingVersionRequestObject struct {
 	ModelName ModelName `json:"model-name"`
+	Params    SetServingVersionParams
 	Body      *SetServingVersionJSONRequestBody
 }
 
@@ -14554,15 +19112,23 @@ type SetServingVersionResponseObject interface {
 	VisitSetServingVersionResponse(w http.ResponseWriter) error
 }
 
-type SetServingVersion200JSONResponse ModelEnvelope
+type SetServingVersion200ResponseHeaders struct {
+	ETag string
+}
+
+type SetServingVersion200JSONResponse struct {
+	Body    ModelEnvelope
+	Headers SetServingVersion200ResponseHeaders
+}
 
 func (response SetServingVersion200JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -14640,6 +19206,34 @@ func (response SetServingVersion405JSONResponse) VisitSetServingVersionResponse(
 		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
 	}
 	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion409JSONResponse struct{ ConflictJSONResponse }
+
+func (response SetServingVersion409JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response SetServingVersion412JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -14803,6 +19397,7 @@ func (response ListVersions500JSONResponse) VisitListVersionsResponse(w http.Res
 type DeleteVersionRequestObject struct {
 	ModelName ModelName `json:"model-name"`
 	Version   Version   `json:"version"`
+	Params    DeleteVersionParams
 }
 
 type DeleteVersionResponseObject interface {
@@ -14895,6 +19490,20 @@ func (response DeleteVersion409JSONResponse) VisitDeleteVersionResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVersion412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response DeleteVersion412JSONResponse) VisitDeleteVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -15338,6 +19947,118 @@ func (response PredictWithVersion500JSONResponse) VisitPredictWithVersionRespons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoringRequestObject struct {
+	Params GetMonitoringParams
+}
+
+type GetMonitoringResponseObject interface {
+	VisitGetMonitoringResponse(w http.ResponseWriter) error
+}
+
+type GetMonitoring200JSONResponse MonitoringEnvelope
+
+func (response GetMonitoring200JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetMonitoring401JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetMonitoring404JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response GetMonitoring405JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetMonitoring422JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetMonitoring500JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response GetMonitoring503JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -17205,6 +21926,9 @@ type StrictServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx context.Context, request GetArgRequestObject) (GetArgResponseObject, error)
+	// ListAuditEvents The audit trail
+	// (GET /audit-events)
+	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
 	// ListBatchJobs List batch jobs
 	// (GET /batch-jobs)
 	ListBatchJobs(ctx context.Context, request ListBatchJobsRequestObject) (ListBatchJobsResponseObject, error)
@@ -17220,6 +21944,9 @@ type StrictServerInterface interface {
 	// ListBatchJobPredictions Page through a job's predictions
 	// (GET /batch-jobs/{job-id}/predictions)
 	ListBatchJobPredictions(ctx context.Context, request ListBatchJobPredictionsRequestObject) (ListBatchJobPredictionsResponseObject, error)
+	// SendFeedback Send the true tags of predictions
+	// (POST /feedback)
+	SendFeedback(ctx context.Context, request SendFeedbackRequestObject) (SendFeedbackResponseObject, error)
 	// Liveness Liveness probe
 	// (GET /health/live)
 	Liveness(ctx context.Context, request LivenessRequestObject) (LivenessResponseObject, error)
@@ -17235,6 +21962,15 @@ type StrictServerInterface interface {
 	// GetModel One model
 	// (GET /models/{model-name})
 	GetModel(ctx context.Context, request GetModelRequestObject) (GetModelResponseObject, error)
+	// AbortRollout Abort the rollout
+	// (DELETE /models/{model-name}/rollout)
+	AbortRollout(ctx context.Context, request AbortRolloutRequestObject) (AbortRolloutResponseObject, error)
+	// GetRollout The model's rollout and its evidence
+	// (GET /models/{model-name}/rollout)
+	GetRollout(ctx context.Context, request GetRolloutRequestObject) (GetRolloutResponseObject, error)
+	// StartRollout Start or change a rollout
+	// (PUT /models/{model-name}/rollout)
+	StartRollout(ctx context.Context, request StartRolloutRequestObject) (StartRolloutResponseObject, error)
 	// SetServingVersion Serve a version (deploy or roll back)
 	// (PUT /models/{model-name}/serving-version)
 	SetServingVersion(ctx context.Context, request SetServingVersionRequestObject) (SetServingVersionResponseObject, error)
@@ -17253,6 +21989,9 @@ type StrictServerInterface interface {
 	// PredictWithVersion Tag projects with a given version
 	// (POST /models/{model-name}/versions/{version}/predictions)
 	PredictWithVersion(ctx context.Context, request PredictWithVersionRequestObject) (PredictWithVersionResponseObject, error)
+	// GetMonitoring How versions do on live traffic
+	// (GET /monitoring)
+	GetMonitoring(ctx context.Context, request GetMonitoringRequestObject) (GetMonitoringResponseObject, error)
 	// GetPerformance Performance of the serving model
 	// (GET /performance)
 	GetPerformance(ctx context.Context, request GetPerformanceRequestObject) (GetPerformanceResponseObject, error)
@@ -17383,6 +22122,31 @@ func (sh *strictHandler) GetArg(ctx echo.Context, arg string) error {
 		return err
 	} else if validResponse, ok := response.(GetArgResponseObject); ok {
 		return validResponse.VisitGetArgResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListAuditEvents operation middleware
+func (sh *strictHandler) ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error {
+	var request ListAuditEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAuditEvents(ctx.Request().Context(), request.(ListAuditEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAuditEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListAuditEventsResponseObject); ok {
+		return validResponse.VisitListAuditEventsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -17543,6 +22307,52 @@ func (sh *strictHandler) ListBatchJobPredictions(ctx echo.Context, jobId JobID, 
 	return nil
 }
 
+// SendFeedback operation middleware
+func (sh *strictHandler) SendFeedback(ctx echo.Context) error {
+	var request SendFeedbackRequestObject
+
+	var body SendFeedbackJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SendFeedback(ctx.Request().Context(), request.(SendFeedbackRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SendFeedback")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SendFeedbackResponseObject); ok {
+		return validResponse.VisitSendFeedbackResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Liveness operation middleware
 func (sh *strictHandler) Liveness(ctx echo.Context) error {
 	var request LivenessRequestObject
@@ -17660,11 +22470,112 @@ func (sh *strictHandler) GetModel(ctx echo.Context, modelName ModelName) error {
 	return nil
 }
 
+// AbortRollout operation middleware
+func (sh *strictHandler) AbortRollout(ctx echo.Context, modelName ModelName, params AbortRolloutParams) error {
+	var request AbortRolloutRequestObject
+
+	request.ModelName = modelName
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AbortRollout(ctx.Request().Context(), request.(AbortRolloutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AbortRollout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AbortRolloutResponseObject); ok {
+		return validResponse.VisitAbortRolloutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetRollout operation middleware
+func (sh *strictHandler) GetRollout(ctx echo.Context, modelName ModelName) error {
+	var request GetRolloutRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetRollout(ctx.Request().Context(), request.(GetRolloutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetRollout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetRolloutResponseObject); ok {
+		return validResponse.VisitGetRolloutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// StartRollout operation middleware
+func (sh *strictHandler) StartRollout(ctx echo.Context, modelName ModelName, params StartRolloutParams) error {
+	var request StartRolloutRequestObject
+
+	request.ModelName = modelName
+	request.Params = params
+
+	var body StartRolloutJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.StartRollout(ctx.Request().Context(), request.(StartRolloutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StartRollout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(StartRolloutResponseObject); ok {
+		return validResponse.VisitStartRolloutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // SetServingVersion operation middleware
-func (sh *strictHandler) SetServingVersion(ctx echo.Context, modelName ModelName) error {
+func (sh *strictHandler) SetServingVersion(ctx echo.Context, modelName ModelName, params SetServingVersionParams) error {
 	var request SetServingVersionRequestObject
 
 	request.ModelName = modelName
+	request.Params = params
 
 	var body SetServingVersionJSONRequestBody
 	var err error
@@ -17734,11 +22645,12 @@ func (sh *strictHandler) ListVersions(ctx echo.Context, modelName ModelName) err
 }
 
 // DeleteVersion operation middleware
-func (sh *strictHandler) DeleteVersion(ctx echo.Context, modelName ModelName, version Version) error {
+func (sh *strictHandler) DeleteVersion(ctx echo.Context, modelName ModelName, version Version, params DeleteVersionParams) error {
 	var request DeleteVersionRequestObject
 
 	request.ModelName = modelName
 	request.Version = version
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.DeleteVersion(ctx.Request().Context(), request.(DeleteVersionRequestObject))
@@ -17856,6 +22768,31 @@ func (sh *strictHandler) PredictWithVersion(ctx echo.Context, modelName ModelNam
 		return err
 	} else if validResponse, ok := response.(PredictWithVersionResponseObject); ok {
 		return validResponse.VisitPredictWithVersionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetMonitoring operation middleware
+func (sh *strictHandler) GetMonitoring(ctx echo.Context, params GetMonitoringParams) error {
+	var request GetMonitoringRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMonitoring(ctx.Request().Context(), request.(GetMonitoringRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMonitoring")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetMonitoringResponseObject); ok {
+		return validResponse.VisitGetMonitoringResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -18388,328 +23325,484 @@ func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelN
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s4kgD8V1Dau4r9HSVTD7/k2rpyMslOdjNxNnEm336mz4RISOKYAjQEZVmT9X//Ct0ACVKkHrby",
-	"mLtsbU0sicSj0d3od39uBGIyFZzxVDb6nxtTmtAJS1kCn/4uBq9/Un+ETAZJNE0jwRv9xuWYkd/E4Jkk",
-	"UdhqOA12TyfTmDX6jcOhG5zSY9YZtMNe0D1pOI1IvTGl6bjhNDidqKd+E4NmFDacRsJ+n0UJCxv9NJkx",
-	"pyGDMZtQXEeaskS9+j9XbvOUNofXn9tHD//RcBrpYqoGkWkS8VHj4cFp/CJCFr+FsauWOlE/P5NEzV5c",
-	"bkpH0ZBG1auE15rwYdOV0uYfbvP0Wv/bvP7sOkedmkVfRNMXgqeMpy95IEL19dLqfxZzko4ZGYhwQSJJ",
-	"1FklTEoWnuXfx9EkSgmdTuOISZIK+CVk+bNksEiZLO589Ec0NdseMxqyJN+4XlYzW5e9XcZnk0b/ygwQ",
-	"smFMUwWhKGQ8jdJF47pmtz/DNG8YH6Xj5a0+jzhNFiRlXIqEhDSlhN2rT5HgfdhSDG+SiON+iBjC13//",
-	"cPGW4BZIOqapx2VKk1RmAEJQJXSuB5dkKOJYzEmUtohLJoxyfHg+FnEO63TMPC44IyxmE8ZTM1/Ep7OU",
-	"+Cm7T/2Wx22ottudGpC+5kOWMB6wJkKhaWCswWFDeCiSCU0b/UbE06New2lMIh5NFNTdDLIRT9mIJQa0",
-	"v7JEAhir0P8Of3QIxW1eTBkn2YLIu0SkIhAxmSeRAmuUkj1K8Oj2zwjlZMZvuZhzooARSUJJz+0Vsald",
-	"TUF65pXkM6H3BiW6Hdir+diuwqNNdkr4bDJgSWGJ7acsEKHfafeOeyfdo96xdSTtiiN5wOGYTJ+LMGLA",
-	"SS+iaQby9/ij+jpANFB/AgEHVG3n4DeJW9TLhxHMd3I2mdBkobY8F0ShoVQnq8jAIamYNjskiKmU0VCP",
-	"phB3mogBHURxlKr1OI07Gs+AW0Zho69W2+x14AynM3UPXH1uKApUdH6ZUC6HLCExowmP+IjMo3RMUvha",
-	"JBMG9JTAQkoTqwO4GPzGgpSELGUBLAbefvH2rWwpRqFm0fB7/q/Llx/yo1HjKbIYU/XrVef64dppiFma",
-	"LdA8R0eNByf7WN5o8T4rrq/R7zw8XMN55cf9HwkbNvqNvxzk9+IB/ioPqg5RvW0fnQhSljZlmjA6sY6w",
-	"0W989jR8PbV+D1bsNfoebNVrOF4GDfgW4AFfAwzUS+1rx7N25DX6n73GABjnjXr3RkZ/qAfbsC/Pm7mu",
-	"e4L/uMV//nXx5kKdQoHxLBOUzVv3xJD4a/iYj6x531GMhnu8zHgjDhxIJGpAm59KYN1kTO+Yx/18i63y",
-	"7jTLzXgk/l5xwT44pf2ccxJlTE/TZ1+TjUjI3mDFBeQA2np87f73CS0ADW8auIJtQOAmijwH2YacCi6R",
-	"4J/TcGtOAccIlPu5wZJEJEgrsTAYf9VQ95sivQmTko4UzMyNx0VK7mgchbCFPplxdj9lQcpCwniozgu2",
-	"BgeWQ1yt4Cbi8GLj4frBHvk5DYnZg/o+HQvFb95dfLhUmJfSdCabgQhZo99z1e0WTZhM6WTa6Dc6bueo",
-	"2W43O73L9lHfdfuu+/81nMYsidX9mqbT/sGB2lc8FjLtn7iuezBNWBgFaWNjgn6pQPSS37FYTFkV0lxa",
-	"wpcCz5zFcRPYHgKppeZ6IfgwVvPu8pj0RWVuqMKBmXuuDTSEMqxaoWTJXcRHZ2RCbxmhXKRjlmS3ovqV",
-	"kWGUSOv0ArP20slle7KO7aeXb15evlw+uNMnHxyI2vJAb+VAr1getHd8lJrsidm1xOtorniPgl8qEhbC",
-	"mb4SySAKQ8Z3eqiZWHg+S8ciif7AXwqHm44VrjEWorRGw0nESSJihnLsLVuQsZbk7iI2Zwn8mJ/oMFt5",
-	"6UjzLdmk+LGCErtf7EA7Oz7Q83evFUSeSQACmdAFkGmolKBIwkm+5ko9ozGMt8vTLJxapGch8OwZkYzB",
-	"EQHRJSQWI5CSDAIeh+2gw05poyA+qgHKp2aWTz7gSLiNNcz08LtlphoeQxrFLGwRUM9xr4oAR4yzJArO",
-	"lLxIo1gSmjAieLwwkgO+/kwqgDpkxlHpywk7Qur9BYDzVqTneP3ulIg15AvHj9+Rv728NDcF1Re/4CQD",
-	"ZXbY+PgNF+mNfq587LgD8lakxOzBOvO/vayg2sPv9MjVTUbYfSRT6ZDBLMWLFJQIxepwU0pXQO4Isg/s",
-	"ucaaA88jA4ShaRCwaVqybxiqyLaxJB8+OI23In0lZjz8Ehc3TUZFFOFCKU0RqFA0Gc3ApqB0gJB4DS5u",
-	"5CwY39Bk5DVyPFEIMoQVltBD4QUufR1W9J6MFTQZyQNrgTtEj7eCqFFJImapUgtIwqSYJQEDKn4r0veM",
-	"hosvxrS5QNugotlY0JCFZMHSIvgTWEEJ/IoXRwEjHzm9o1FMB3ABrzqIwx1cqrsFfMXOz0iaLAgd0YiT",
-	"mKYsgWO4iKaPVUUY3rmo95JnStF91iegz5Kr7jUJBUNuOaFpMCYdY2sD4x4c5Da6OV6Na0Q/xXForEV4",
-	"peiZJQyjFHgKwmWvzkoGW9o3gHmkmGjgAgxQTFmChppc6tOcWCQVkh9KfbuDTL38tCkULKMI6q/bQaNo",
-	"gwL43+TWHW2gx6+NOoQmR9scZOxVnKazhMbNmPLRjI5Yc5qIgEmJdmwFnlnKkuZdZNSqFSYoOipaoJx8",
-	"Grd1eui6rtvv9FfP6LbcDjzo9suTqx9P2it+bOOb3T4ocqsXu63hy9qY07kG/vYYI5g+762sYPkJo/kL",
-	"zxhMXYVThl/b8L0+6SXLGR3t1nB2mhvOhpWGs+Vj2tB+hiaxzBWhN9R6nC1Lja1HIFTeslApFw7aYS07",
-	"ONjUKJdzptRa8poTbeRSU6KDwzZWRXJTAx+JhZJieGj243GznMy34hBGg7Fi5Cvtedo5BQYxSwBc5zCp",
-	"BLf2EFU4hsSQULN5Y2QrCIwd96Rg9F/lcnkwXO/RimV+L26lNZa9q7Q96ATdsLe7u6Cgnp1pT+KyKhal",
-	"oIFtej88TR0zwNI6FlqhqtSsu87uALGR0rJ+/7tVarRcuVKnuYimj1NrMjCD/PNMc+VnIHJwkfGUZ6fP",
-	"dgNlI/vjfCLJ/ZQiURNaisGGaPY4fcHsu0YZ2NVeNxG3N93oO7pQo1wK8YYmI/a4/RqzdqyGANc5J732",
-	"aa/r9pAn746Y1FROISTBKc9cNO5ARMOGwPjIqTamPpaxUG7siGpVxivTJ5JxpZsXbLV98pzRhCVEiQPd",
-	"4JYt4A/mNXaGKXotQAeCFy6ETFm55WK+Jff59OlTU22F8VTBpCZWBtbISCoItZ4FzlfkRQiGTdjRRy5n",
-	"06lIUhb+wsKIXsJjjzko/QZhOjCFeI1B4jXMXZBNc0ZmkpHRH9EUNDwdorJTdH4mSTlMxixDzeuYWdUC",
-	"TGTMRhj9JNp+tOuvnglk8o969CYV4gaeLVtEtHmAvMSdXgpBcP3r3H7t7nfu9qvmUvkF/eA0Hs+CduAv",
-	"2hH3ys55Zm+mdMqFja6zPLZ35EX6Qj5ALddszm0FxpeROVVgvhO3LPw+eOzTGeymaGhYHsxQwELDmtX6",
-	"CIa0HExjGvFa9ry0JAsDs0dvJmpDN/DDEi5mTxHYNoFVreU3h3+CMAO/DBwf+MyvNI5C+HLnzky8Gxw4",
-	"OMX0Xf138ZSHEYtDm81YLq0ILV5Lp6StYXQQM307rD2jTuc7PSPLiGxHgij9cJAweosKHA7ZauSBZaj+",
-	"JaNsfHVccXwxhGNYuaxsRc7nxjQRU5akOqTQHCgNw0itkcbvir8vLd+4nZ5JAgGAgFTrH3MUg8QYJqX4",
-	"mzDqCb23J2xDVGTpG40cAqIAGyYyEoOernAH10tPXZcXdaH4ctl39kwSpoED+zhPRvKLwHcZQEtrAT29",
-	"+DZNRnLnp/PyjiWLCjfiYJGdymqIw6qud3Uu1bB4VjyX5zQNxq9TNqmHxpDGklUdepSyibonNTUvQzkK",
-	"19G1mvl1qBYC7KwS8tNEqB0+kySN0piBYdN6ivwmIo74T4mc0qCURfBCTKY0iaTgZMDSOWOcQHylGub9",
-	"i7dvieAkYTQmc5HEIbmLQiYkElAW6+y6rluOfs4zCzzvQ2UOgX1okFBhWHbp5PQp/F0MlgFwTgbgfPtN",
-	"DJbhGySMqmuYVkDuk7Fn/yYGIBTph4vAqeHdmdE7pClrKma/vEGnEQrOqrMiJpQvAD0kBI2SgYL6mPIw",
-	"ZiHZ0/jCQjgDDOsCCU/eRtOp+loSGoNrV/+6X1j1IR5H2fLrGE10GRSLDBI6tKUABGM869oBewpkIYtZ",
-	"al+j+d5xnLW7D8QsDkFoGGRuw9L0lTsZRjyS402O1jy57lxPNz/XKHxiUtHSiKAqrEj/QdFdwwevaYBf",
-	"XT7Q0gTTRIwSJmt49zChgYm1N1gJuFg8iNahDSEx03EDJsOgXZnrgdkMDSB3kPDkWqQAz4t+muzpe9tv",
-	"NvVXzSj0gRwUGJTMBLfHPqhEVaRzZsaSRI5pAtwe3PMDKhl8xQjVhxeMZ/xWtsgFjxfE/9vLS3IA/KX5",
-	"mxjIg8+Y+vXgw+i+kv7s3301kUhSEgGvh82sY/DvcWkvxIwDp5vQ+9f4XtsmYpokdAHiYEqTjViafpAk",
-	"M64uuB2yNZR2l6f3f5+xGVNn4+tJ1Z9yFgSMhSz01ZH5yBd8sgfeCB84ko/sS6dm4SgNp6EHUfK1GaOR",
-	"MZZrezv5k0uLTUVK47UYZ4A2pkWSgoutkgHdbZLJswnVtiuzopauRg10wyocK/kHt6ivmwxAFs079kW4",
-	"6nr9IgLoqteze/2xMpx1/ZclajO2Ffqzhfz2GvEiE95MCOeABrejRMx4WCHOGYJfxgj4SfuUAfMpJ1GI",
-	"/FYSMecbM4xcIF3iFloGM98sM4/NkDbfs1rpWWZTUozTPDRXrIYOJONpGZu3zzgroTssfxWafi1FaUpH",
-	"bPmUFaevvf+lQzibKyUbMhW2O1UghOVT4+w+vQlmiayS3dS8+JsJHFCPw9LP9AERgagbU5lme7KyH49P",
-	"Dw+7R671v+Z6maV0aACUnWlm57BMtaGMumWWqzJTCPgLTZPofgVfZ0oJxbg0k4aoxgMCTJOZgsaAxWTO",
-	"EmYLDVr4gB/7HvcnMM9VdH3127WvpFWuGbk9qDWeD//Iq+jaLwzrcfOLGmcvEXMJrzkkEPFswi3JZb9F",
-	"zvHchiJB8U+inqqUODYUCdOpaShsjGmoBA4IQSliKs5YE2wCvzl5zKASfmIqJZOIuk5luhssnGI6lfqs",
-	"V1/AqKvGcpjRJBZTCeFeq6LNskCxjGaW7/MScUxqEEHp34mYkylLrPNxwEgOxwi/5EcEPxe3cXXoOm2n",
-	"43SvnSvXacOHa+eq7bjOsev0rp2rjtN2uk6vfW0vuYI+EW3EEE301moGi6olZEOtiuNZBkXxc4n0NC5k",
-	"AKviry9ASvgoWfK4O/Nc8T4yk5i8XMRFXlvfQD2vyxs4pK2un6MuicWcJc1ACegxS1OWSIeE0UhdlmDe",
-	"oHJcrgkQRM2BSBvO40oaOA3IQ1onratnyqA1NRbUb1VgtW+rCt0rYnEoCQPbmAnuMoJoEYaZXbpqnJ8v",
-	"L9+RhFEpOJmOEwU5TaMoOpJAhCXOf/GPSl1UG7drJ9HRQ4YjIKpUhfrUaA7aTl47vrVeRzE5EF3JMBET",
-	"eztxxMsxcNVUklvia/WlDOxzKsmEqnnfv3pBut3uqeKCHy9f7FB9Art/1eY/vn+zEqg1YfXrrmaDNdnJ",
-	"Fs/BhhAurhKHC/6FLyd2fTIuynkiUGktvmXcPzV20EGspHbIOXEITUnMlMwjEFM2EsTe4SBACPWidAnE",
-	"elW7k384xlSUVZqX9+CUfCR3lrdY64AqkWgaU57VVwCZR19EWcGSIVN3NZNkby6SEPluMKYJDVKWeJw3",
-	"RwmdZHVMgphRJaCk7D7dR8U3EDxNosFMUe9EyNQUd5GBSDLmNI9Adfc4CB86pS4LNos4o4lDpNAyV77q",
-	"SCoRLEj7uPhsLv0bRAfrHTyT5PJV8/VPr9AxQQDf9aKplGTOotE4dbKAYHss2B+NYxwQMkBkDplpPNNq",
-	"PU9ZErBpSmgYktnUbBUngA23iD49pUYFQqbS4xMFCAjNMMDnozPQusQsJT7DF3yHcJGOdYyOlq3CKoHP",
-	"LAzpY0hncao0Q6dOSM42kgqSsHSWcFsqgmjGdCzwJoFAEpkWIZ0pObnt2VIAD921it8yo8nPuN5QrZHG",
-	"Bm+o06BTEkaho7agVZ94gcqqnWeJQeep8HgGY8Q8a0CNRdbRZqe9MYKcEd/86ZOxiHWIbBUoJcjbaruM",
-	"QzgWiN1VhwxrrBE0Yfl6SyxE6V7JnGJIxtForCaFzZ0pQEWFZB0FEDoiMx4ziT+k44RJtWqiMIOF9tNA",
-	"ZjwVxAeZ3S/eVKul/GVfQQFtlwQkg6R1SLhMa5WwVO/b7218JbzCBbyw3i3aXg4r7LQZ2qw6qewhp8gY",
-	"KdajMYzAQKAA5Kbbah+fVBnklwzvMO6qdeDEe4CbwHIzlTBkAahwZDjjcOr7WgVVCDRggVCslFoFehZF",
-	"c1Dr2G23N1hk6aJEHDcrt6FpYUuVnFJ1VpW6oR7FXEMAb3UBGC5Cw1BWcfFlclw5lX3jmHsGprBu2FVz",
-	"Wc6Xbs/tbHTcetiV1GSqaeFVKxlUzuoTStRdX3Wnk71cJQsdj8uUTSbAdTVv1SOhnVMK4uukLR9kDq+U",
-	"w+U19sGFQz2eyRQERQqjJ6uVOGRKw1BNAzZTdF8rwQ4ufZbbIdTDHt/zSZpQf79U2KyRlXuq4j63Ea/Q",
-	"dnw1Iq5dA2VPJPgHLnPfIb5a+g1Xn8yT5c3Yjg31csNp5C8VnRj652WlaUq5rFReEpbtXRYQKqAThgoT",
-	"VZTKiQ8prDdQ9a1PrsA35Cj47XtcDIeSpVDd6COPlE4AqheZioineC3hXUReTqZpfpsuSEC59tyGLInu",
-	"jExiWVA6Xad7uMI6cl5YC0koR7OftYAtDCI5R+7Y0ntnnanEKihWSzBlIVIbxxRES3Ta63a7G9Ep8oNV",
-	"fBmfMDiuV1Ka7vjk8BEM1vAIjf4GAtminCJfM1hYxXJ/ZjSuSmn7ZNicjkfNK/wAo1X0MhZzzMWLMKAV",
-	"wiBm0wrLR71/nCtcN5YOPT48vrFvPJnxmzqXfjIzfpo143eHHXoatMPDwTHr0SO3UvOfqovgRrJA8LCC",
-	"Gj7gD0RGPCiE8mpfbmHGXqfaHb+EZiudPiW/zpaeyWVfpIbl0l7rEeer+xw1vj4lamwMQ5BgzILbso6u",
-	"I7aWWR0HJyAEiJzp0IJcmJYHn9WvGFwwjHiYu4ufSVvohmiIFgHz9ixmHke1Yq5uAwjsB3yNJBlFd4yT",
-	"PV3QTSTkxYdf0Z3i5Hl6IGvGQtzOpvt9NL62OyfWnSzJXsWlkBW/C0mUShYPQUM13sypEtV42oQ8F0zu",
-	"nSh+ST3+8f2bffUsCuIitu7LvY//5bquq5ag/mq/cuDf41fmm9NX+6ijcxZBZTC/5RMuEo/7rZavxKoo",
-	"GIMRLYgjqMKQsIm4A1EHNivZCKMdyTlfEKwuls8/oQt1k80gvcs/8B2P+//tO8T/i/rPf2LIB8gf6qoM",
-	"4lnIwn5prxlQeAZiJZQUzpn+Z+fVAMUFnx4MloWVo1JsXeekPrLuf/b+u3/1Pzq5uwn/tl/BP8ev8OPp",
-	"q+v/5+p/WmseWT/Gvz2v9bnrPOxX2s5/YWkSBRUs7V2iFQiHJCxQerIC46s22cOLBuMSdSg8YjGRCpFp",
-	"nLmjUIa5E/GdDnQrGT3ay9O+aiOSj2kyETwKoEwuVhI1Co1aBy6pdKGePinIic8mNzIve1pjeNFPoOCM",
-	"sINtGuMOKbPi07azRvjJdrbiEMo7bT8xnktBb3m697uGaolT5zvN1uAoLCgCv+rGgUrbX/3CgVk/6Lq3",
-	"j3eJG5W8cNsUxq4Qr7Up1Zi/RpFMk8UjA2XNAsDol0eCUElmU0wLrvGSuJfu6bZeEv6keujLShTKOTeb",
-	"h22B6GVfvfKMuKj8QF3tUJQMMp0VYWI34AJewRBMiUFLlS7HonXWimPaEVnea3kVa8PBAKm+VpANBjjU",
-	"iPxy1TuOnTiwkSWvSIlrnDp6ATtNN8AxSykGb9n8o2TJV4L3TIKUCNbcKCG3rIId0Gl0c8sWK/31OvOw",
-	"RV5j8dGxmHMC97dQ2gsKaiCRjmjES4Q6Gt50f+80j+f/vL/93R0cTTp/vz+J29Nfw9M//taT/xpfHgZv",
-	"Xfp+9jJ6Pryt1KUkS9Ydt4Lq0nHBi062xR3GLJngB4tHO6boRgbqrHXCMBpdQjnlKratyziDeH6ZRKng",
-	"mikE8OIsySqULx87phtWZ/7AsM+kGRPKRKvHi8dz+a93L28+XL5//fZvlWkNUV2gSzY+1kgz9muMm0yD",
-	"MQmjCZakLkbatG0L0VIDgfWRL/WXRbaiitsCS7Svdp5rlprDVW+/im1mifdVuh/4c/FA/YO7jl+bTb+f",
-	"V1RrkY88jm6ZiVFQGhaGfp2/e+3ocbBAUlacfKqHMYfgFE4hx8sBC+hMMo8rjc0oTHsp4AV+RAn6H1C4",
-	"VT+xTxJGQxO1nYdkDES4qHJV1eab0JTMGU/Ry+9o2+mUJbKEGaacCxdT9kyxGd3MYe254cw1p1TVymB9",
-	"tfUWuQCVccKUVCrJHpR4oZL4eUWwTA1dAh0ktMt9VGZGHCs1V+eDLS8lRJGkEKrCgnFZAsmr0C2nrOjW",
-	"CJWxyVDeUNd2P8sSfFJ6yyQRnDmmXcim1+xFNNWQfQ3F1isoNqt993lFbbDMK30GHlY0OkzKscdbLukC",
-	"Bq9aU7Hm3JrR3uUPLwUwI6zXI19ebXAl9uX1vtZji5XmW5GKVI8fdtnCNVlIWUW2TWXvUu3DtZJ39QTt",
-	"qqE3QaPtcASB/eWRxAJ4vo0alHkT3VUci/qWM1khOseVz5/Hc7rAqOPca2fKgeAlUoA4dpLJyqeImFG+",
-	"HFaqpqpZNkjbKOlUqqZK4afxVvLNgAa3jNfgvf4RkSiZ2crUxriK3SHq2aR01kk1m6JaQQSsDGy+v4Hh",
-	"odBgHVXKVPfQUSqpCW+Z0AUJaJIslnKZqoSpHWvaiMsrKfKrwXAa0xTcvnVZjxM2F8ntEzCmWlzM5nUy",
-	"jF06UINrGcRWUdEvLKXVKp0x8WgO+gyK+8GzFRfGCiHAnDU+s80hIPizFW4lnj8Bw9bs4xHMf/1GtmL+",
-	"cHD2DfA18DGz9ciVF61uWKR9HljG3XJalNI51NXb2SYtYy1VaExce/OVYVjjZNYSq4mjoRkW1NPCqtwY",
-	"7XjIMmAwySWPIvML1Yr9b5f8sqFMFeWA0IUhBmXNob2WteXWRA26miMrnlZ1fDKKFmUnha4mlxMZ2fOX",
-	"Cu46xP6u9PEG0Ul9Www3Ut+k0YQJ+BHylxS0pVHXLK2sWErhc2N5eN3wqnr7WQnPsk+EhpGS1uxQAoVN",
-	"2iaQ0fimWTM25zQKtPkuMZNtHgJRverLZMbOCLUWa+kButgTlqEwVohDt7u9EImzX9cB1NIkq1WlXH2t",
-	"tohVQ9AU63fIMKYplG1lMkVGmIh5c0J/U6ejiD7LpAS5eXVBaAlC9pgtTC3pUjHnErdY2WHwwS6ZvtK8",
-	"lVnyzrSyro4HSomXarLpsutb+FsAvltY0J6gI2VV3dcbF3dpQKxxo8BSrBNYjaAXNXLvOdeySG7O2IbO",
-	"8d1K8Jdr5u/uHKoAUrv7gsa8avuPptC1FJlmgFJojzS55la2EKbiYt2W6p5MZIVjhl63WpmrsLP8IDls",
-	"JlavFF3a5ZjrZcCsQWZ9QpkucJs9WIjKw6iVcvKzvhIQdnAzNJxyB4utpLx6rMn2uJX+tDYgEIY04uOe",
-	"9jc8k/slkbHlttxNNeJcerSAXnO6JT2s/s5XzMDmLUa2AiHljDTb2O85My2AqMUXRF3U1Xzoq9L81r6p",
-	"R9Nq80sQawYvs6yq43zHEpiOBzXLnuYP6IIGLfIJg/2HUZyyxMEcLiylQxPg8Dq7q1WfG1VXt3BldIAO",
-	"YluqW6h/yDIlYRaIPsAw7ZrihRBDjeUqbvIyBatWUC5v8eA0BMTCxVusXcZRwL4gEDjBGQy1WZU2JEsB",
-	"LPAAgKVPfDkWiU498PietlYOyRCaf0Ly4wmmMOxjVS0eT28Czn2yt0Jf9riuemgsGYzDCpTgrPhCIPid",
-	"iDGzTkdYLrv5V2HrV4rG0Ci/hMjTIt2szFi2Hl0KlbN+22kgyzLZliPTrGW9AkKusl0CQWs8quAEVvKM",
-	"oQMnzw1DPL+uYJPvMGjrcXnSlzqtA1OyaFUSOiZYrq3JW8zWfjDliWvYdz4jpK6Dbb/tuu7GJsxLdp87",
-	"XMt15DZPZsdFVjLzLBauZg90lBU50XkxFYDLk3vXAk8/avwyN/U1UDF/T5IIqwcs1aVqXEIKGEtIzGgC",
-	"ycMYmWMyw1iCyfEwUFFaa1UXVNRZszdFNWwF231CqG11sQOdcbnyXjpDW4ScQSXadsm4VdaK+m7L7RiD",
-	"pfrQXm217Lut00NjuoSXq9hqDiulvdSI2lYS8pnJKs61O5PxbW/b9FAaiDtWCFDNEpefkJVc5dO/0WJZ",
-	"cT/1uLCahuRKSICyYSoSWFa3CcU0g8mjk6QqBrMn3aKk6IqdXPBCqriiLCy9xe6xspSR4LVFbMPaHBn/",
-	"qVCTNk/j2goCmyR2bWSHf8TkT8rAss9nDSZ+9ZB4mwqeJIbk45SCat8lYvC1hDhF9QxV5uo637UVU2kc",
-	"3TEsjApGcN8WeeDHhrNkHq9hUXqSXRbh0/taAmzMJnUkDz+adG2rjFHJ+5a1bqhPazZjRdLJIw3FLJVR",
-	"yEjEzwjL05GjzB0R8doCSiu7RGxRca6uCtcn7RVZG9S4og9FedrN5kjEKKGTPvF/k4LfRPyOxlAj2ddt",
-	"LdSffBbH4AZbTBkkt6VC3IBuBt8KcRMLfFL9PWRz8+eE8oX6W2edqT8VhsIY7D5N6A3sR31vzZz1/oZy",
-	"wGKWshvrK4/7y03kwZlXaNOkvqlupwJD2L1+1KND084YHICCD+MoSHFd2KjSLAxpDVZhminfaIxRj+iW",
-	"OPXrSLUweWNaefkeVzRsPzNO06kJevPLOX6m3cg6ms7oxLHKeNVaRgu1pOtzTcDhqGuVQ5VbjB3CctuF",
-	"GuwblbfFSrlRWll7e7O69HryWhVZ/bjKytk8Dk+HJ8HR4LB537k/vV0LVzOhs6La7HtdD7CCAClmUUzo",
-	"goTiTNcrNx2oQ6HrAZmIXREzaVVNmdCFzeV1P+zsvhaQnRBOIl6p2n7A5J5fEbEep+F+Ap+3Ve8XjL7L",
-	"B76RWINKyq6LAJupqw7mA2DWKmX03JY9ERGx/QXEXz0y/c0aElTMZfyuqAvY3qKrQMomtQJsljreWsoV",
-	"fmQzgQrhc1vR/7tXftdru6e2sttZq+y6XVvZPdyFslsqYroUPLQsGLD79EaOaefwqHr4MbsnH34+b3YO",
-	"jwrljbL2b9V9NhqdoHM06B0Njk6Gw0D95/R00DvsBu2w6/baXfX/Tic8do96J93BkLrD0xN6yE5OjjpH",
-	"R+yYskdrRhvh42aFw1H1qaiRbwFtcwV+baZkmRV9dUVqiRc+XtrXfDIHf1nyL8/1bcuwf+mq6K67tdGj",
-	"pJFWV9C2BK+NDR/Lp7zGhrta939yVfYlVMHq7LkBevteWdqdU2tz32H7qzPLvO64rpsXAdGR6YXKsYVg",
-	"t/k4SllVE60nmpd320urto3WR1nlhvkgJgwKro2FLlKZN2V9pKwE4vH6plrtnRYGsAqJ11QGr4h7hEao",
-	"6zfzTEKLWqt5qhWBFMVMWyBokEZ3rGa3nUfsdidFyddeY18s/Xzr7OzNeVEp07pl9iG/Yh59Re4VfL3i",
-	"je2LFiCc1jB8nHanLl4YsmRV1WrnV8cVPe9rPhRPQJk8R6ZqUzB4hSpp2e9r47S/SLvM6v6UZC/iROkj",
-	"MWuapZkcUQzRWg5DGbPgVs4mG6sLNEmjIQ1SMoziEjc7HZ4che5J++SkFxyHR4entDNklLrB4SEN3fYh",
-	"7Q6GvWF70Bm4g5NOJwjbh+FR0D4cuEPXpW5l9zudb7EyGcPynZiGWt8u72KjO/ALF8hZp+VvGxX42IiT",
-	"1Y63DH+TWdYOTYSzQFeTNoi2vctNF7mphD+k6UPaizmD5WI+G2QpOA0Z/cFuBou0DjfV7+tp5rDT65yc",
-	"uM4mgXcGUW4GK6qvgKRmntTNBnPooe3wsbp4tTlvay+kOR7LH5lxoQJcc+ovkFURElUyi+baX+u6N4lz",
-	"tVbSNQl3DhFxuH1fsMLFt0YGyBayUzHAjFqQBIAAg1kSpYsPaqU6Oxsa/p/PqqrBnmcqhQPROVA441y7",
-	"byh2nXgO7xNv5rrd4JYt4A/mt8g/2ELXx0MMAeXK475J/ANRRf+I3lRszQnf68qNUJ9I8IC1yEsajPMq",
-	"K8+kx/37poFPU4nMPvBOXa0fNEEw70cp4YyFsk98NNv7erHEz6z3+VdAiNr1A+cJ3AX2mJPnOE2n2K89",
-	"0vJHIHhKgzRPCzFcm0xoxFMacR24XzorOno9PH+ttGepBBUajCPOmpk+qtVkRxcGjdIafdnBbmUr7kz0",
-	"rhUuW/A1qtsWoa97Anjc43/5CzH05vGXhSZHDoG+nhICNqFgi4MB21ixFBOjTP0kIukkr18DrdnQIeZj",
-	"hPpy+6N9tSZwMkIb0rzljUkGhJ43vsf3TK8fh3y8fKFemyWxHvbj+ze53TRLydCRqpCBmO0SesB43Ord",
-	"Ag+0sDmMj1uLI6jik/WqKbSEJL7x96lVYTHMoj+7T/wrD9zYXsMhHnqy8U83/8ZrXKs9XnmN32cs0Y9i",
-	"NDX85HH1G1QnhZ9oMlLf7zuEkvFsQnkzYTSkg5iRHMpqxzla5Q+AN7bl8cusNROW7OwruPzbdGv6N/rp",
-	"/62+ajabRP9Xfey5Lvl3VkYos7SwOG6iaxbxYU8ueErvHZImM45Qcoh2OJOPl6+aJw4k8ClcT4UgIWPT",
-	"fTNDm/ybcJFzIJFo006WzBEKhhPfcjEne/6nT5+aij0xnkYBTZnhTn42Zlev+pYtnsnc/afGCAWKH/rJ",
-	"Hs4O9YLAFQ4LyL5hUsySgJE9iJLCW5dQbmodLesA2RIO9RKgvC27j2QqyWCWIgCRcDD3dyxCxGf/PI7F",
-	"3Ne5iICOWRXSsQhlNvSpHtrUlDDudIkDz7VRTFsC92gmQGRyCdR9w6ex1i5c+A42DYdTWq4/baZvd0so",
-	"AW54HS6e2mkqcTSJUvPWYQUi+XQKvl6FMAe/ScF9/XSnU9piJAtYpwA5SBi91Uk/cCOTPe26dwifxTGk",
-	"xEZS0UCoO7k5Oi4FI90UJoLTHSjVMZ091NcxRHBY5wzEitqghsNhRhoaS7G375k+MaBMqPXMOEuiIIsX",
-	"DFlKoxivTMieiMpQEyMzQxeRM++5hKe3YCnZk4zpStVY8foAAydgdR7/ICYZ8HCuhA1nEm2tGU+O6UKd",
-	"Pbq/IfzAXLzQzWgsJOMOgYK8C48rTNYhqwpG0JpblwMymzB3gGkh/UJwznTfqiAWkilGlo7FbDQmXHg8",
-	"ny/D9kkruxqQkwPDV8QOBlDEbmxNP2BY86zYmM3jccQZ2cMXc1khA7A6TxqGCZNSV61GRonpwfNCl7My",
-	"p1QP1jHMMtusCGApYTUsFMKENM0rjmBewhpv/s9CvWf9bnA8676n8Dx/SfdeN1NA6X6hzyJlPG2i6VoD",
-	"19jGmy9NtAyBK/e03e4oYRB96kettqH+rmLXFVE4VTtTM+gnAVtsRnHUI/+InhtEh0FXR/GQf6tLuGK9",
-	"QquUlBMfWsSz0DfjHpbHLUT+qCE5UkJmSMoHa7dc2EG71UaaOkfelRFSFjWC8gcNyV6v3XXUleaQVqu1",
-	"j2FkFGNuwkgGNAnVEWEPsqMe+SV67nGYwyW6Gr9uqAaBLLo6nS55y0MJkuF8rK4zWIpeAtYUGGGrGOh1",
-	"hXR5VjmG//J+yoK0T9qu21QCbcRnzCcjpm8bfNeMLXWbJuhi6//88vwnlJYM4Quu22PCPWfVCJPAnfxS",
-	"PSERLtSq4Ce1E8mQrwCecoFXMPJFXQVR91xKaBTDHmMqx2TPPwhFIA98DeMwShg47fe6bnsfuodld6+Z",
-	"H3ZQlnOhFlPEwK3i/79NHbPTfP2TIbl+1qcLu+6YeoEptsiBwqKCMyNp1hSORBEs43aSzLgiZ6wSKaeM",
-	"3sLwNW+TPV2u8NeOo0ty7SPeUB2PqdbH7gM2tZtuZQK5rnGaWSKz1/KClB5HmV46Vv1ZlI7haf+zh3Ub",
-	"vUafeI1Wq+U1HnyUIDRzVExvj5IBDQ0XcDyO1fjB56alEgq3O4slAyF6X9NLzwXK6ZE9c+XCrefklJl4",
-	"HLAD3jh0CNJa+9CBq1gkcF/uZWUv9s2RfGIDJSFJETOP442pP/r4OOXWvQd3SQQldPeNaYqSeT4GuAqn",
-	"TExjBdhkgQSHV7S6KXNlTt3QuudCljw1ZYmOgVFg1ntzlBiixAW7ELg6k6wiEBTEn3Gr5bZuIURefPjV",
-	"lPllkwGDhkwFicIBqUFmbQrVex7P4I+tI2kcS5PLWcDTUAQg1rIQ6gejwhxHAdPFEbUW/MvrS92gFLVm",
-	"2T84EFPGUXpuiWR0oF+SB+pZ6P2aoncWdWPLQmXSlx+chhqDTqNGv9Ftua0uNhAeg0HjQP1nxNKqei6Q",
-	"+p1H+eVNbmZT3UgsCsZGrDLlxFvkPC+UQmY8jWJCzclmwhdCIIPQ61DtGASwF2MW3EJIuCYztbKO6xq7",
-	"AcPAz7LIi7lXeVcCcQtR6aZsvAkqbNiNkLQlTJuZLcuxMfdWmWnLHW6wSU0G9LYdPo3th023Yd0yuNAh",
-	"GDv65v176/ru5jhR0R4XbCsovG/WGSY3Dz5UumSWTjrramS8Qw9Oo+ce1s2Wnd3BL7D3tyI9xwBo9eIh",
-	"HubqF1/reGYsNwxvdde/9VakWJ3INt81+lfXjoUKP1utbRqOOnbZ6F81/qY0DBo3rtW7B8bdVUkaePkZ",
-	"XXW5bxKIMqafvWLurSVkH7H0XE3xZEQ3C833dx7HuS+tCuEzV148HVMI83PdttMwdrSbhKbQ0KLdOzqF",
-	"MI2bYcJ+b/SPD50GdHW7mdD7G+hk1uifPHx9jIcNbIH1CtLrcL7CDZm5sf/M2H65vK+qVl8WIUBFOosM",
-	"Dj7TZPRQSwxgQYeGcVn3/9KM6krITAAZ1aAQ4/bqaKNRLPlytS7pb2laqDGjFGJU11FmURsqtXIt4r3T",
-	"iNTo6oJsmFAcRTEN27+A3rQc+azgpqNeObKpHMl0/WSaNyt+D4Rq0355L0u0X0nk34aCD4pr2Y6e15Fz",
-	"OfjAIbdsgYighEmLrnsbEdorMePhkxhBr9NZ/+KvNI5COHiLFXxbBnJRRdLb8BCQtptK2l7JQ3Kh3FHq",
-	"YOZIdIgPFlCfgDavEM8hYooxKPHCyNtCMm2J5UpBQYz1W+Qd1b2efSuc1kd1GII9qSS++TYVSoHPo2kF",
-	"x+xyj2cxtFrF5qxFzjFgzrhvbAcZ+tIk+NLsFrIoWXkcKp+ica9p/HJNOkvHfpVkrJjYcwWevysgruGL",
-	"F0b/AP0mt5EjRErV0meQc26YHphnc66n0y1tqjQpPb/P2AyS+vIRwNOldttwGmjErUzorMmGxH55EVeU",
-	"qnWyacLuIjGTAPZnsniApVDm49PDw+6Ra/2veTh0g1N6zDqDdtgLuic1m9Tx1Su4udWL7sptnl5/bjvt",
-	"04em+ps2h9ef20cP/9HYYKdZOWs4GKUkc7Yclt1xq9cJNFBYZtb+Xr2Sp5q461rSP/3+merk0CKT0Kig",
-	"tucQ6Puv48+zwPSqCwn5wlUx6rbuSgkFz5PsNJL1FcAUlVQc+LJqB4mkTEI2zCFcbMm6SU1qs4XrqUhp",
-	"rAOZ3YL2d+0Uw/Y3Q82dX8CH6y7gnCn/N2DWX9vbXMAZM1p1DefB9Goafdu2199KH62cV3xpg6vslUmM",
-	"/dPc0cUrtxhacnX9ULiD30QytS5I66KFk1CMthTeAcUzTbblg9OYiqomMP9UbNzkyKaCDOzMLW3/GtDg",
-	"dpQo8cc4vUoeTbInEjQUZxFWdrVtbcXct1Jmc+v8qiaxxv6O/iwS05QlmRnaMJu8ejj5wDg60rVN+cWH",
-	"XyFSTYceeFx7fxIx7xM/Ch0o2JW5en6hIcO6bL+80fWwJTxmGJPgDljbHDuUJKUjqPlVmZdBE6ZzM/aV",
-	"tPCbGID0YJU+guQMBH/ECXZ99ThG0fWX9gBMNRFzieZ6dKDAL71Oh5iW+9C7MBFzMlUyC0ovisQdy0WJ",
-	"RszMu61WByEI4A8xfWLBv9LtkF+i5469ltnU45nnJbf3ddxOLgypvSpwKGHbf2NiPrBxWvl32L/HFbTM",
-	"ci71I2qF0zhKSaRmBL+UZZGci+RWzSyG2nuik549Lsc0MeihbpoBlQza/QDqmfar+nFJhhGPJIiOMGsq",
-	"RhBh2SKKx3lczpK76I5BuQe4MRDBgoTKcR9a4s/4LYEU/GQ21fqmGiySRF1ZGCigW/sKj6sNW6EFUMxt",
-	"BtbhdB4FDPRleIbGWHs6J0pDgkrxNeQWSQ+61FvZ6dCQ7osJqB4HWqOc+K9DNpmKlPFg0fwHW/i6BHCy",
-	"IJIOWbzo5zUyTAiQWhNIpBDoKRlPPY6YmXlNcH9aIiF7SCCWqR8czjVYBwiPRKBAr6kXh8YPmRX/zI7d",
-	"MLNFueut5562yLnH1bAmLk8fgKayPK4COwFiVTd1AhiaYZKDKoR6/MncpJtYO9BtpqOeMddqHGUxWw6Z",
-	"8ej3GcjSag8TofFfp5FkYQx7lHz8+PonNMCMhAhJMBZRwPbPsD125/CQTJOIpxD9dP7hxevXVv5YOY75",
-	"KOjQU9Y8Cdu9Zm9wTJunQ5c1D4NO2B4c0yPWc43gjew3l2hLqFMngncOD1d0h77yvPtOu+l598cvr/+r",
-	"Sg6/RsMNk+lzgRXgt5B007koCrqXc2FcUwXbqg51vcKeVZi1Dvl8jRdiMqVJJAUnA5bOGePkXxdvLgAf",
-	"3794+5ZAdgONFTeLQ3IXhUxICNyFkY7zkZ6Ugfdw/Qj5Livsp5OyDwJ5Z4FIqRV4jXr8yHnURj1+7Dxl",
-	"X3noaWXnmJIMQHIRwMlFAAjo3OSiryiTV219ygQqzXFbS9bDhyUlrLMlamoVvICd/zRq+ZKatbl2tQPN",
-	"ytKZMkOBVpk6tb6y8yBg6u60lZ93Fx8qtJ/Ok82PlknqEVSxzvaoBRfcupKOTRUjvBgxaCG75ZauUMe+",
-	"ykoXTX6byawi1BxSonSEkNpDNmDafM+mMV2witQVX2GhVX7QzJDFQ1FOGE3iiGEg6bpVW/draO7XUmZO",
-	"MmOVxiT4obL415t1RbSE3YLiNzEozmid80EFDucrWSJqUCI30Ome09AqfvrV1NuvZrN2T9e/+ELHzcIL",
-	"7Q02844uYkHDSyHe0GTE8L3DTSCXRaD9wsKIXi6m7E9mWV+t5n8A3YLmmn61oj+h902lqDV13la3e3jY",
-	"63U7a4wARVv8weffxEDp2UhbMUsrcs5/gu9ltcbmKP1lOsWwNs2noqFmS5r5icRo6n2PU9tECC9bRaMk",
-	"mgm1KiULmqBdMDSCYEyPa91JpnThEBlpvXKRBWXlmbD22+C2EJKZHVAemmimaiMEGQloEat1Aq1TTnKt",
-	"NwONWprHIeRV8VQEKWjWRk8LKKhpA2Z+zBPrx1SiWTiDG6hgHJQUK5xcLR2eixkcAxls5IfweLWeR7bz",
-	"Q+CyLZXliXbkgPKAxWUh5rxoSQYkYyEZ03jYnNPF06Sb79l2XG8E/unlm5eXL7+sHXj5hvwyopFjFbEu",
-	"UMr/zhv0O7UovwDS0xZLBf/1185K+3KtWxeLASHeOmjnkg4xpAQLKLT3REPN2FRyRE0Kyw9W1W9cihzZ",
-	"HXcyJFtgTj/TeAg2ve+GDRkjJhof0AzR6cHwWdHJiiqSSe+2M0Uzg37naO07WHkSEOnr8b4v7gD7Wozv",
-	"B4P7mgzuFeqFT+NqJZNs1WLzRw7+Lgavf2o8XNcI2gelymprWWa5AtlSsTVLFF+KkWl5fCehL1A9zuOl",
-	"0BesiFt0OixYCtK3+hbD7tbFstg10tfYv3cTJuK6j4oCUapVOQrkv7aL+SgoITWhHxC6sWXsB4Z7WMEf",
-	"3yL647w2uqMUC1Gq2b9B2AdUl83qxoJdvepGrC3W+iUKopbqn1ZVNLULmO6i6qgdYfJd3ZU2U3tMJEl9",
-	"xc2VESXluow/rtWvdK2+wwSrBHKPTY31aYGPf71LVqdsQxOJugs1j05wtblFp+xBWY6A6spJmL+qbs84",
-	"drRGAhUMIHrd4yIJxkymCU1FYqIACq0ytWUlkpDBLquvvjvGmdxF0ofZsp31ga00llhwJobjS18/1ts+",
-	"pS04Q7G9SY1Ybc4xkgS29/VzNVZETr/R541dRmpTjezCAxuhMQTR0KV6BlnsBCKkQm2dhGxX7PX4ods1",
-	"Ztd0TFNUuNWXOXnk2ZN59ExWPkQPKhKP5xbNeRKlKeNkT8mkwyhm0jJ3iinjLAQnmHoO8u7BIfZOyHSU",
-	"sA//fOMp2OpoFsg8bQoeL84wS0ttTsdM6b1j+h1EVandkwGNKQ8wnCSUHk8TOhxGgQ4OF7qFO0Kmkjaz",
-	"hvI7sBuYg8wxAX0Bq4gTX/pmxKmn3zF15nmECH9w4uPJ/LmTqt4bbFlD2hPdanSVtmd3cYb2o1rLe5cI",
-	"dfhsJjHwgd1PhYxMr7EJTcmelgo97rbcVm+/nzlxw5nJPB4sdDGAlE2mMU2ZY4rlYDgm5JwrdHI8nkUI",
-	"RZwM42g0Tp2C3jJYlLPJgeXQkWM3sIO+pUu9C/JxHN0IcgrhUjp0ye5tBwQNaR6Ynf83QZIZx7wPw+/V",
-	"94NZFIck0tGSWTDIkkXQ9HtdS9gQ4ZL1vczVxr+Qn1++eUe0vnFjgeQGDFrEEl+hyL9TA6piVwSP/4Vc",
-	"/uvdyxUDY1hg4vHaRz7DNH/1jDbkNZyUjv7qoYrjNRw9/1+9RttrPJDuyoCZ9TgHmLZxHIxG6e/qVrb2",
-	"OMkwo4Z8FWzXpQHra5gXLk5dZV1dhuVo6YJ5OytNgD7AVqW55BdcxtNz4nlF1kZW2LIyLX6Vjl4s6Vos",
-	"5JfXx7zJVNc89OcmwP5NnS+gzK698fS+trjrEP7rLjsc1yllDT9KLf1mhLJBFsLEIKMhmfca5as1Pd37",
-	"ySKnA2RZTQWk+qzi8+w6eBr9KP6vMfyJ1GMwuxgOij2BsXZlHSV9OfL5RsRzYJa5LRFtRENPoZz/6+YZ",
-	"m6NvR6Db2mHgPN8qrEVbTAVxH2gcblplmR8/idPQbVdKTfvpLdQWyjstsbynSVZDC4vlaunJ16oyTYl/",
-	"YJUV8lHe9LFIgM7kGTCMQcqTLWx926ineRWzSBI5p9MpCz0e8TOyLFTn2SaFIurYxBr9qiA95PkiRqwH",
-	"y5IS7rPaknM6bZEPLIXwIMqhAnNir5WSRMTxgAa3VdKxZGmx217jKcHyZqaS7iviGJLIlB5uVta2+aRl",
-	"3N7CcFzZJbCGr1Q1AlwXj+0+YvcsfL60/1/NlnWBpC93Q7S3uiHeffwKN8QSC9j1jZGlHIq5KUDV+BG8",
-	"G/6fiMXdKrQWjPz5NbEXsmksFhCgahjU/saXJjYgqBNqD+x6+Ss0x+W2K8US+pYSOWEphVLblQqiaRSw",
-	"AyG3Kt/pLh9+iXPlW1V6YtaFZRdNVLKeKTtofLIJg92uDlzWnUPXArL6aGTdMAqtLrKuFV/Ul7stf87O",
-	"bwvGvNSXYjVvlj8E+ifq3DRThi1S/PbivVnMwWf910a5BDSP9IygqLZuKmPcVwWLM02DMctioYYiIVFq",
-	"1/bFogBIZ+UUJezzQrSrFlgpBi9dLtcwcHTx/6yjkXraKhO6lM7gVETz7/Xc0/1WTdS8LWA/iUXr2aqF",
-	"zI5ZTKWUmbPnI7frdinrdAanpycnR+1BwLqDzsmw22UsaA/Y8eEJ7bS7wclRcNoN3OOjcMBOh4eHJ0G7",
-	"HRwfdr4Key4ytRXs+SRoD13WoaeDbtgLDo9t9qzbcT6GP3e+RET+Yxn0QecRLHpT6XlOpUGcMwxiiHQJ",
-	"dwzUb/3IbvueL4mfTAS/1Q16GznWqbPB5klURgBFpl1RLNOkhln2lEpr7M744JI349cq28LKmqeFxoH/",
-	"O0TWUo87AYVOoInesK2DH/lsciMNHNunbQhoDPLwyLY6mgDeclunDw9fQQ7+XqTgg/aXY7I/pOCnmbW3",
-	"5W07kHydtQ8bblZrnob4VuiLkAm62KUIXR0aAX0sUoEmaeNPAibrQ8QUk/uESkKzWvYFmwFwikIxrDwP",
-	"l7N5i+QFAfq5eAxE6nHsYaRjujque2a3MsK6BRwbLxWccAmD6r2nKE2bvXkcGt6gTXwPQwYcYnjsfn0B",
-	"qjM1i2l1pSsnUY9DWSsws1M+yuv2tMhH4ChqiCwsbUJvC5m/2tJbYfVGdrStxVsEKUubMk0YnRTjQ+BA",
-	"EV7qWDQs5EHhiPdXhF1cFt6vxI2W3TV1EHEK+QEbBWEU2nZC9uUyiomU6S6buzaLA37VKCtOqZXWD6Xl",
-	"yyotjzD5H35nGkvOusgc+m7oCmnaQkBloSsu3LkdvHO3yUvHk61TsXGuH8i6a2R9ocG+DmPbf1odWxe1",
-	"+FOUQv1R+uUJAivKJ4/XyDc3uZazSr+WsFtZT/ZNdMvKwRaOqb22LLoWC8VCm7GIy5TR0OOlAvOCsz5I",
-	"owFWmctlUZn3WMsetWuiYGnazWtfblkTRY/7KUrHu4ihiJnU366vOQhx1HDKOykQ6GTjYBRsCiVPQwVm",
-	"mkQ0Jpylc5HcQigLNEN8t7gUSTAGEf2ScSmSV7GYb1lrUAdPr4ngwJjxVEDk9BcQUzUytesh71QHr9R3",
-	"kSpnukZ8OktvdnFUW2a85vmua5Jd23mma0Wa66pXoY6Evb+notB2W2xvvEV35RbLA0O29Arj10YmrOoi",
-	"hl/QhlW4EranxHWu3QtuO+kASyHFA9sBR0qPn85SrFLwIxjnRzDOsnR0SbNm/dJIB9izf1lcypFybSqx",
-	"EppK9u9Kv8YnFo3GKdbWQLu3Q9DiDWzoVbuyuw0RHBwcTLF+7HIpWep4XNvYnVJXSvV7HAUs67cF8TvE",
-	"xy71PpEshv1jKYgkPfN43mPVIWo1U/BcY9vpdJbw6ooaI5a+s3a9QSHpKZQwN+2eFeLost2zhBcrZhj/",
-	"QXVdCtxKY2P+kq/yFb65i3IUwxn6N4pB+djeFzdXdV2X8ASOrfJqyRwnvZLn5PCo7Dg5LDhOug/ZpWTG",
-	"OOmWvS+HpTFOjuwxTh7W3GbZ4g5LAx+flhfXKyzu6CG7B7PFHZfG6JU9Q+oJa3HQ+S8QfDiDkNMJTZPo",
-	"HmRYOsDMoaebLcygV1eHHcd12k732rlynXbHaTuda+eq7bSd4yOnfe1cwVdO9+j6Wu1tye/VWe/46hRA",
-	"1FEcDQgYCpnE05uAZ/jQLo3WLYxledCUYCDHIjGCUQbtk9IIJ2Vgn5SB/Q0aLdpU8lAEa05uyAX+mrOK",
-	"dcS2C6fkN4XFf5e2vI2MlY+ytraB1fAYGVnWq8Qw8Ei3JM8uFejT3/o/2afOguw23em0/ABoWmnTuKQj",
-	"mQu4eZnVwuDoBoMHsLwWSjckwmbzWXsYj9v9YbA3DBksCCVySgPWKqQSB2KC7XeWCn9BjwtQiR1cWraq",
-	"cu41BBrD7dYin4yhQ2dq4/fPZDFjO9JVHgbijhXystNxwuRYxCGma6cU/Hc+8Gq/5XHoneOze8ig9p1y",
-	"3jehsRRE0oXUjaPnIgmlce9hdwnCm6OETiSYfwBwCqITGrLldatPZE8yBq34Y8qxxcx+y+OP7nuS2348",
-	"Xjb+nJGCeMYXSnCb0Kw5ywrj0JMsQhqgy5m7WYd0/UTe3TIVU9IlQ6bu2GLCiTVY9nO/q7s77NCWBLT1",
-	"w5b1bWxZW2DM4yxZLKc3S3heI9Pl+HaFu0miwSzV9/uhq+Qd/YiaWx2e07iNuCIjxSnUlT6lsICrnuv0",
-	"etfX2drdVq/b7TqNOSh2jX671T7utRUSlOfp9txOYR6DTvWTdbpO93DFZG7r+OSwcrKOe3pkT6axdMW+",
-	"Dp3D0+JUp91je6pep3eodCboNRWwadroN91W+/hEYahQs7Rbx25bSZ3/q82N37NdzjD9bVngn8CSDPUS",
-	"8+KJ7bXFE5VimhdP7Py5rMpu66S9Za1Ie7vtzp/dwpxj8g8b8hfwsP/olfKEXim2DfkJ5uKqph8ry3VZ",
-	"WGtlJVHdsLG6Q6pT1bbU41pz/GTrIHaQpSm3jBGjMP6cmk6DGWNxoBIfFLpTiiTH8M28UaJ6V4d3Qj2A",
-	"nttDo0GuivUJtfblcRiHiDi0KwngtKAnQZwVJcEsSaAXPGc1dulyddenR/3r2KvChYqzqN2v9ND+qDS8",
-	"ZaXhr15n2KbGo6dUEV4bRViurf6jiPB3zezPl0/s6YWGq9s2PpMkwv566JFUajp0wda5oNAs0sRPw7c+",
-	"eP4CxtMm44oYQrLn04OBD+Yx+p+dVwN/v+hWOzIOtSlNx7k/TV9ASyaBTcngdcomr8PGA6bszqTuB7ii",
-	"BIF6xiEJuxO3DALvlQwdxLOQhS3yD7ZA76Nm/WMx50TnCwxTlujEA9QjlqsSfIT5v0xJgpkee4nJ601v",
-	"V7TOxKWWsuLqxmhXjRFEzYFASx8As/ROp/DOMnZ+g0oACKotuCwc6DrWCqP+KSJcv0rqvkFUw6uQKFYn",
-	"Y1b7IV7o3tUU+2brsAmwZ2PuOmdzcv7uNbllC3RH3DKw5kfc9InGTWGVKy7m0FKDxZL1bRP4LWNTiYWT",
-	"o1QqIXRc375abedJ1m1FM6VeEiAGBzobSpNIgdaXKG5ZtN8Yp19k21hjtFXQVYDfxGC7k3wD3J5pqVqZ",
-	"0zqNbm6ZejYdDW+6v3eax/N/3t/+7g6OJp2/35/E7emv4ekff+vJf40vD4O3Ln0/exk9H94qxiDR979J",
-	"XsAG8F4Xxl9poGh/fRb2ls3VWW/CxJzMgRQlQFP/W80QPwL9n9JHD5BdM+Wt+Hwmoh18Vv/k9VDrCqi8",
-	"B8FC2j39FYenWBQfWX7CApFgV1TpkAlNlFinJZJWRdF79UPGw59Y9R4mqeRh5reNlfLHSFhFrlEl/3/9",
-	"Wh54vnrhW0pa63iUEdrxUvqhvn49mkdCfAzNb6CDasrGEtK2zpihf4XimDGQlaqj3cKMNv9wm6fX+t/m",
-	"9WfXOeo8VPU0A13yrrNZDwO1hlJ7AAxKSUUgYsLuU8azgs2a00uP7/mY0nyTgrPmRnEH3yF+0V3l77cI",
-	"ZBhhVIt/cNfxScbRHI9HecVXpo5VQrLzZ68Bn7xGn3iNVqvlNR58B4JcdFwN06RWJeeKaAq1A5NfdAWU",
-	"J7FK/NMAQSHN8sZN5me2b4VSS9U/Mztdo91yW25jY95ysbShld07ntnFBzel5oto+miN6yKabl7MH3eS",
-	"rZDsXUwZJ6/5kCWMB9BEAzDPLu1Y84iOB7vrbNRWym4+ZHDu58vLd1pqFElm8qemqnUtZr3Bzk1Pwypc",
-	"rdZHNsaEN1lTplXdW7brrPS1D9+01drp4a/pxlTbfKmqc5LGDzAqDkViGs7bM/ln0IEJrP/zSK7mRKab",
-	"0NMQRu9wW4x5n3cKWtvw51vhzIa26ItoulFkqcazrEXUbhBtm24Il1YYJnrGIcNklqo/8eqQjl38RKL1",
-	"ZEIXZMCyNFtMhVWiA9Y7jDjxc4HEhwEwthJD+NHxGIh4NuFZ8KnH/YLvy98vdB4ruj0h0NPwR1MKPU90",
-	"yZKCa/AdAnV3dvEC5LTcRVOqBZ3n/7p8+cGqr42RZ3JM1a9XzTYIf0vXL8J+7WB0VBrLKTz+6l23kz9d",
-	"dCna7zm98puliXTKRf5OD5ZtS5s7zcuwpA+QamOaQhRdhYQCE7YbTqPTuN6G0RTPvr7BEF78pYjvYs2t",
-	"zZhI2WzT25SDbKfpfNesDoC+K3HqqTVnq5nkQSD4MBqtupsjHk1oTC6TKBVcX9X4lu6LZjhTKkQsiZwp",
-	"JoWlC28op/HiD5Z4XPH7vFEiW0BvwYyJ9bPitGJIZlOSCtJ2XZfoqHzBGUEVyuNTlmj/IYvZhPF0Fbd7",
-	"gbt7Kq8b0OCWQZBpTpDA/zKOdaM5yeW/3r28+XD5/vXbvzWcRhhN1Fm1r4sM8QFyse5vYBs3MvqDmWbT",
-	"NZxx+2koxvstvaN5pH6jd13DLoHdLbOhrTmOhn8Nvylg0Q+ms0umUwTtHhLvN2U0kZrryU1r6pOK0iwX",
-	"QCMSXOpawPPVLz7Zgwud+Ff82nfUPw5pq79EQvyrax9FKeA2mrfsL2coGbwkFyi09CGAwSd7OB+Mve8s",
-	"yXVkT5EezvkPNScKgnIpG8lHwQIFQY+bj/n4/7j298+yNBxsv2M+YSCVjxUF44hK5KiwQt2Pp7isFvmk",
-	"pUdfC2E+Zkun44SxYrY0OedaSs6a6OjmOiaNDg+tbGnqk1s/E1vhmMSU3BJdkMvjVBLfw4j7fsRDdt+H",
-	"PXsNXzN96ZDs4Bxye+23PO7x52Dr0QI76If9fDFjRhU8/QzDmz/DN80XyPSbbxgfpeM+eeujHD8Q4QJD",
-	"+v7+4eKteV8MyduseCNSOjQBpXOjKJA9quNrNfZYOkBLm6OACys2759prNToJTH0r9dUU3g8jtI0Zk3G",
-	"w4hyEsMKM3UAVrGP50Xekr8SF7O4IDXbrF73a/K4ngAPX+F+hq9WIhyVBFeYZ27pc/W4dZr2LvD8fZM6",
-	"iR+fycJDEKqjNOEzjMw0PEx94iSgSRJpxwvUn0NQt8i5rl6AvMpBnQt/BPsinpM5v8vFlDkkZEEUMgkt",
-	"7OxTBGljL4WRgjhSkIBextAAqjiEH8ySmDRDn1Boy0nUdbnfRzSwk9QMqLCLSMvjz0WoNqLVQsW+EiYl",
-	"Cz2+55s5XvJAhBEf9cnoj2gKcPNDNoxpyhQVqzVDn38CEgiTGAvk8ZCZ8YDXXOZHY9NZGk2YUMexN4mC",
-	"RGAfZ7lPBuo6kwgw9YwdkSCnAAhROO8aGQqop7HthXARTZHYkMY2KYZ1EU01xAzAMJa/GAlRfUGaRyJz",
-	"u2qKtySBKulvg2s6Gwi/fYok0t7orUf5ky6i6fYupR2KPRt5sC+i6WOd2ACXaj/2N5O4Vru0crHqSSrf",
-	"BhH3NbLWantrZv+CmHi6FCmPRtgzq4s99gNVTLhVq2rtxo66pAB9CcNqZm627ao/NIztNIxdGXC/kLpR",
-	"3U6nkh6wziJ4EaoH8x1MS8n745UrLdaThS5j+MPs+j2bXTvfldn1h+XjKXzJ0Oi3N7tuJPbmZWC3Ymbr",
-	"7LZreZoeYAes7YeN9U9nY/3BYXbBYb6NjfWLcpWnG2m3XN4mta9XGZT9PLB8Sxam1/DDxPHDxPHDxPEE",
-	"E0dVxdlvZfeo4GjrTSEZO6dZ5ybjliZ7pjFSlFpdoERqAtUWLN1fKyD9iSwjVoWCH7aRp0sI34GNZFtx",
-	"4QF70dSH1Gs3Aha9UH/rJkGhCKB5ZSvL4jiAC07vrjzUzxCvaTv9MRtQoznWJopRwC6+qF09xXLSc6r7",
-	"aOro0bGYkzmLY0WyuvSntIbHmpXLgy/X0l6ayjHhyGWmZw1v1ehYnuM1l1OoG4ftfBzcPKw6a56fRx6K",
-	"IU5rrz5rerI8uJ6ZTChfQAZ+5mBWw44SRWkwVSzELUTaVBVwsCfDegDLM0F+hvFORolJlrVfxRSOCiiP",
-	"GalBdrL3DwgQJb92HO0J3NetqCFDAdVVDK2MTKtUjxs9Skdqyimjt+roCy5AjOnU45uvfnmDAalOMWBp",
-	"v+Xx12me5isdkwRhMvodcI4bKVMv/5lET/WKhAgNmzpif7h++P8DAAD//w==",
+	"7P2Ndts4kjcO3wqO9tkT+1lKpr78IZ89e9zpZCYz3Z1M4nTvbOQRIRKS2KYANUFZVmd8U+8lvFf2P6gC",
+	"QJAi9WE76Z59es+e6ViiQKBQqC9U/epzIxTzheCMZ7Ix+Nxg93S+SBj8+8OMRmL1XiSJWGbqA7mcz2m6",
+	"bgwaP7JUxoKTLpHwkCR3+pNOw2vc0WTJ1A8imlH135DyKI5oxhqDrteYLmkaqY/nMR/RacrYnPGsMfBb",
+	"Fx58Js0cOr7/4DXmImKNQQPf1MC/k8agkdFpPKFxw2ssWBrCEG3f9xqSpXcxn470lBqDjteQGU0zFo1o",
+	"1hg0On7ntNluNzu96/bpwPcHvv8/jfyZsVohjeYxxw+RMs4aPjcSmjEermERjPLRXKrp+52e11j0ffNn",
+	"+9RrLC765s9T9e3Fhf6z3Tl/8BqLlEVxmMWCy8ag3Ts/9xop+2XJpHppu33he2qZOAExXywzljbvYlxW",
+	"t+17jXkiFupR9SSn2TKlSTOhfLqkU9ZcpCJkUsZ82hicqidENmNpY9C5UO+29Ok+qLcukjikOVmbZ9HF",
+	"pHnfue39osgQioXaBPOYpfI2arSfRo2+2kyHGh1/KzX8nBrw5FZqnPk5NbrAZTm3PHiG1wafG8Cfkdob",
+	"tRzLraMUOMFvXfT7HkyGpviY2sJQ8MkSR1PUGbNENgafNuZs5rt9rmaeN15jTrM0vm8MPn3qXPhex+t6",
+	"nRvvU99rn/veqXd6431q+17POz3zvbYP3/S8dtvrnPs3Nw9eI0rFYgGz9L3GL0u2ZKOQLmgYZ2v1meJe",
+	"PHoRUlsRIuYhqzsyD3g8llKdlzCL71jDaywX6pBsO2nqSDMp6VQN/Pavigwsm4moMWj86dV1wwzaDOHc",
+	"467HcyYzOl9sjNk2p3eZKpkwy7LF4OQkESFNZkJmg3Pf909AYsgTzdknqRZpDw8PXmPGaMRS4KlX1xT4",
+	"OWIyTONFBhvYuJ4xAgO8kCRluHUeWc3icEbYHUvXJJxRPmVETEhmnvVInFmhKOGvIddHxspKkcJTejpk",
+	"Lu6YJIJfwjCSzhkRXL9Cn7sW+cB4ROJsyMc0vCUxJ8GbSfN7moWzgGTCToUna7Ka0YysxZJIumoNFbtp",
+	"6d4YNIaNs2GjgccrBs7N0iVT53zG5iCzszUceJmligmBVAua0jnLNLXeTOC1mwR76cwhdmhCYklkFicJ",
+	"oRnJZnFOzgE8FCj6B4qMwZ9eXQ+52bbP8N8mp3P2ECiiiUmBbkcBrCY49ohU1KIJkUzNNWMRGa9JKOZz",
+	"Kr0hFykJ/m9AJiIllK9b5K06V6tYMng95XLFUjXJXrtDKI8IF9lM7RcSVdbRMFaLRjaCozxXX5pdabg0",
+	"ndP77xifZrPGoNM/9TZo7DX+IsZvvq3mwZ/F+IUkcdQqTKI/8cMLesY643bUC7vnZj4Lms3y2fwsxs04",
+	"2rrfC5plLFU//ccnv3lBm5Obz+3Th//TqJrm92pHfoCxtx0X9fbidHOdXTHLfJ/3nilt/uo3L270f5s3",
+	"n33vtFMz6bfx4qXgGePZKx6KSCuv4uz/LFbADGMRrRUrKJGdMilZdJl/nsTzOCN0sUhiJtWpU99ELH+W",
+	"jNcZk8WVT3+NF3XMoqfVtPNyl8v4cq60hx4gYhOlb9VQEeOZkt03Nav9M7zGcFx5qd/EnKZrkjEuRUqU",
+	"qUbYvfrLHsgEfqmEDKzHCLi/fHj7A8ElkGxGsyEHy0laAiGpUrrSg0syUUd1ReKsRXyibAR8eDUTSU7r",
+	"bMaGXHBGWAI61rwv5otlRoKM3WdB6Qy2252688cnLGU8ZE2kQtPQWJPDpfBEpHNQVzHPTnsNMELjuaK6",
+	"bykb84xNWWpI+6OxFqrYX8t3j1Bc5tsF48ROiLxLRSZCkZBVGiuyxhk5ogS37viSUE6W/JaLFSeKGLEk",
+	"lPT8XpGb2tUnyBgx246PI4S6HVir+bNdxUf7rJTw5XzM0sIU20+ZIFK/0+6d9c67p70zZ0vaFVvyYO3E",
+	"b0QUo/fyNl5Ykr/HL9FuBDYA024BOlUt5+RniUt0/R/zWe72XK8EUWwo1c6qY+CRTCyaHRImVMp4okdT",
+	"jLtIxZiO4yTO1HwcnyiOwIz+pdnrwB4ulsq4/WScpU+N65RyOWEpSRhNudI/qzibkQw+FumcwXlKYSKl",
+	"F6sNeDv+mYUZiVjGwJLGX7/84QfZUoJCvUXT75u/X7/6kG+NGq8Bpq/69lPn5uHGa4hlZidonqPTxoNn",
+	"/ywvtGgkFOenjOuHG9ivfLv/T8omjUHj305yT/QEv5UnVZuofu1unQgzljVlljI6d7awMWh8Hmr6DtX8",
+	"hzDjYWMwhKUOG97QUgM+BXrAx0AD9aP2jTd0VjRsDD4PG2MQnCP125GMf1UPtmFdw+HS9/1z/I9f/M/f",
+	"3373Vu1CQfBsHihXth4pS2iHHAtQNB97StDwIS8L3piDBBKpGtCVpxJEN5nROzbkQb7EVnl1WuRaGYnf",
+	"VyhY5WAU1nPFSWyFnj6fA31sREqOxlsUkAdsO+Q7139MaIFoqGnQ8HMIgYsoyhwUG3IhuMQD/w2NDpYU",
+	"bpiDpalI8awoBwTJ8Kmh9Bt4b9bpMRqPi4zc0SSOYAkDsuTsfsFCZbcqM19McGmwYTnF1QxGMYcfNh5u",
+	"Cu7UNzQiZg2OX/Xu7YcNx6q33bHy93GstMPe2PtAv1IkesXvWCIWrIpprh3jS5FnxZKkCWIPidRS73op",
+	"+CRR733ObdKKymiowoYZPdeGM4Q2LLgz6NFdkjm9VR4EeOpWK6pvGZnEqXR2LzRzL+2cXZOzbd+++u7V",
+	"9avNjbt48saVPGLjqJ60n3kr9bEnZtUS1RG4puAOipRFsKevRTqOo4jxZ91UaxZeLbOZSONf8ZvC5oIr",
+	"yhmL0FqDyJ9yLhnasbdsTWbakruLmfIR1Zf5jk7szEtbmi/JPYofK05i94ttaOeZN/Tq3RtFkRfgfjMy",
+	"p2s4ppEAjx528g1X7hlNYLzn3M3CrsX6LQSevSSSoRsPhy4liZiClWQY8Cxqhx12QRsF81ENUN41M33y",
+	"AUfCZewQpv3frTDV9JjQOGFRi4B7jmtVB3DKOEvj8FLZizROJKGpidxwh5wvpCKoR5Ycnb78YMd4er8H",
+	"4vwgsitUv896iDXlC9uPn5E/vbo2moJqxS84saS0m42Pj7jIRvq58rbjCsgPIiNmDdsDkz2//zvdcqXJ",
+	"CLuPZSY9Ml5mqEjBiVCiDhelfAUn9glrronmwPMoAGFoGoZskZXiG+ZU1AcQH7zGDyJ7LZY8+hKKm6bT",
+	"IotwoZymGFwomk6XEFNQPkBEhg0uRnIZzkY0nUIQT89WMcgEZlhiD8UXOPVdXNF7MlfQdCpPnAk+I3v8",
+	"IIgalaRimSm3gKRMimUaMjjFP4jsPaPR+osJbS7yUHAiaMQismZZkfwpzKBEfiWL45CRj5ze0TihY1DA",
+	"2zai/wxK9XkJX7HyS5Kla0KnNOYkoRlLYRvexovHuiIMdS76veSFcnRfDAj4s+RT94ZEgqG0nNMsnJGO",
+	"ibVBcA828hDfHFXjDtNPSRyaaBNeOXpmCpM4cy4HjuqiZLCkY0OYR5qJhi4gAMWCpRioya0+LYlFWmH5",
+	"odX3fJSpt5/2pYITFEH/9TBqFGNQQP9RHt3RAXr82F6LQsjRDQeZeNX2u8vynef2EBSdFiNQXv4av3XR",
+	"933fH3QG29/ot/wOPOgPNi9c/dZ5e8uXbfxld2CvXOsne2jgy1mY17kB+faYIJje74OiYPkOY/gL9xhC",
+	"XYVdhm/b8Lne6Y3IGZ0+b+DsIg+cTSoDZ5vbtGf8DENi9ipCL6j1uFiWGluPQKi8ZZFyLjyMwzpxcIip",
+	"4UWiMrbfcKKDXOqVeMHhBqtiuW+AjyRCWTE8MusZcjMde7fiEUbDGdyfbovn6cspCIg5BuCuC5NKcusb",
+	"ooqLITEh1CzeBNkKBmPHPy8E/bdduTwYqfdoxzLXiwd5jeXbVdoed8Ju1Hs+XVBwzy71TeKmKxZn4IHt",
+	"qx+e5o4ZYmkfC6NQVW7WXef5CLGX07J7/c/r1Gi7cqtP8zZePM6tsWQG++eFlsovwOTgwsqUFxcvnofK",
+	"xvbH94k0v6cUqXqh4xjsyWaP8xfMumucgeda6z7m9r4LfUfXapRrIb6j6ZQ9br0mrJ2oIeDqnJNe+6LX",
+	"9Xsok5/vMKlXeYWUBK/85mJwBzIa9iTGR051MPWxgoVyE0ckkAWEtzIDIhlXvnkhVjsg3zCaspQoc6Ab",
+	"3rI1/IMNG8/GKXoucA4ELygE66zccrE6UPr89NNPTbUUxjNFk5pcGZgjI5kg1HkWJF9RFiEZ9hFHH7lc",
+	"LhYizVj0PYtieg2PPWaj9C8I04kpZNgYp8OG0QX2NZdkKRmZ/hovwMPTKSrPys4vJCmnyZhpqPd65q2Q",
+	"VaczY/bi6Ced7Udf/dULAWv/qEdHmRAjeLYcEdHhAfIKV3otBMH577r2a3d/59d+1VIqV9Bqz1IWCh7F",
+	"6tevwXT6MrdGNouvGHsGzWKuATE7MCKQKkvijKyokmk0Ikfm5xB1zNMdyamnnosloRk5O77Ep+NMayZl",
+	"5acscx2ThbPeEdqKZX5wSUI0TXZcO7U7z33tpO9DmyZq8LwMgnQv0hvvIjRdMbhbSIq9LGVxRi3yvpra",
+	"wFiP123PcBH5TGrRcs3SXUyJXQoL3RXSbj8Tn3yhy2VtMO+vxgUmLuqTeiduWfT7UN5P19z7sqHRpfCG",
+	"Ahcana/mRzBX6mSR0JjX6v2NKTkcaB8dzdWCRvDFBi/apwgsm8Csdiqy/r9A/kpQJk4AcuZHmsQRfPjs",
+	"t+RodHiwccqa8PW/i7s8iVkSuWLGuSuNMZS6sUs6zErHCdNmx8496nR+p3vk3E64KUbjZUbGKaO3GBnA",
+	"IVuNPGMR4wrp1I6vtitJ3k5gG7ZOy87I+9xYpGLB0kznqpoNpRHqb5q8K36/MX1zn/lCEsgsBaba/Zin",
+	"BCQmx8VZnp8/p/fuC9uQblv6RDOHgPTShkm5xWy6T7iCm42nbsqTeqvkcvlS9oUkTBMH1nGVTuUXoe8m",
+	"gTbmAgGg4q9piiVnz7o7r6CsZ/N+ery2u7Kd4jCrm+fal2pavCjtyzKKs1d3WkhtbuyccjrF1H0amnzk",
+	"Ei3DrDKZ/CejjiPB2YAE2oBsLRfKNwu8/JOIJSxj6hNtbLYitkjEOvCG3H6UiiQZ0/BWPabLhFpQpOB+",
+	"gAah+wkdC/XIkNtPoFZ1pD/PH1ykYi5wFkvJ0laYMur8iTYFDDRWVujoZzE2zyjrxP2U8pAl5bqGRnFt",
+	"mzcUXoNmVVTUFx5Up35TSeY0KtXgFGVwx8hgeysS0Yw1ldCueu0kFfOa7UNTHNMJ4NVjNhEp85RBTsmE",
+	"rchKpJG8JGy+yNZkpSYbZySKodIKY7+lmVbNII6qDx27wxMXR5c6uAefSMhxNk6l4OW6nF7lS7R6GNW9",
+	"LPjvpnbAm2++DcwFiFEqYFwqwpM4M8sVy0zGEcOLEf2gR4JmYC+RgNeKkzNZa/1xd9JjnXb1VJHkNbsS",
+	"5+eKZKI4fNF7qxo8E/XDKv91krG0vKGxJFPBS0zXrRpdHZaq8YUhHjkKKBd8PRdLGYBZLZYZoWjmB2ES",
+	"B0QxJJAPyvx4RJKYM48EQE1d7GdKBV9IJPLxJeEMYgpqpOJETeH3ZiWMK1ehmI5mDb0Gzwg2Zzv0WQEa",
+	"FhhqUxy7ovVraT48HB7hbKVYFrKUN+U1PrVtBPWbOGNzucssc7THg6UATVO6Vn9zdp+NwmUqRQVHvKMS",
+	"Sm4CfCA/MupXZEGn7JLQsYSaMRSACS3Lkl5756bqxT6bUr2CqRnhQNX6QckmoE2/UTrgTcbm9bbFhCaS",
+	"VZlQiuDK69S28ea+odzath3qzW8i2ArlHFTu8CIVamkvJMniLGEQK3GeIj+LmKM1SYlc0LB05l9CWXws",
+	"BSdjlq0Y4wTKYNQw71/+8IParJTRROmFJCJ3ccSERHPUlqT5PtT1F4rU8gLQ4fDDfkfVOEAbBw924S9i",
+	"vEmAKwJamigtvUFfVOZY5V6rhX8WY5C9+uFtWtg/TAsraV5dvDqnfA3sofXeWFF9RnmUsIgcaX5hEewB",
+	"Zt9DvETexouF+lgSmkAGnv72uDDrPm5H+YLeMxcGm6RYW0roDOQCEe4sjohTVwHqCqy8qNICsfHerasP",
+	"xTJBw2Jss7tKr69cySTmsZzts7XmyV37erH/vtaZG3vXfm+MqMFSaqu00VbR9EGnF+hXV7a98YJFKqYp",
+	"kzU6YpJqUxRq9pErgReLG9HquxQSS53eaQpB25UluVh02sjBS+ROpoAEGf00OdJecNBs6o+asXI1tG6Z",
+	"CYnpwscQYKw6OpdmLEnkjKbgO0EW5ZhKBh8xQvXmhbMlv5Ut8pYnawA4ICcgX5o/i7E8+YwV+g8BjB68",
+	"e/uh8H2gXiRSZXbtrW/f49ReiiVq3Dm9f4O/a7uH2GpgFyJnK9/rB0m65MpdfEaxZtBEyq8PAKwE3ED9",
+	"UvD/lmHIWMQi9KlQLgTkCJJGApBIAYovXUGPoyhjDAdpeA07RsMKlht3OfmTFaZxRpOdHGeINqPFIwWK",
+	"rVIA3e1TcL3PqW1XFq9vqEZNdCMqPKdGG5eo1Y0lkHPmPVcRblOvX8So3fZzq9cfb7xZ9V+OT5mxnQzt",
+	"A+y3N8gX1ngzlTZjGt5OU7HkUYU5Zw78JkfAVzr1DzifchJHBiNFrPjeAiM3SDekhbbBzCebwmM/ps3X",
+	"rGZ6aW9oXFAc8CLRmC9z8+HAACV2h+lvY9Ov5Xwpv2Bzl5Wkr9X/Fa7a/rsKB+FAp0u9F78zHsxWb8uu",
+	"yQGpOLvo97unvvN/zd02S2nTgChfwCWzp1vakmKA7PpeY2zVynV2R5Mllg8YtAg1HhzALF0qaoxZQlYs",
+	"Za7RoI0P+HIw5AFieX2Kbz79fBMoa5VrQe4O6owXII7Yp/gmKAw75OYbNc5RKlYSfuaRUCTLOXcsl+MW",
+	"ucJ9U/4zBn8w6qucOAjWaQQBNDZmcE+OockipxpMs8qcYPjOy0s7lPGTUCmZRNb1KlEJYOIUq94xnAOz",
+	"L3DUM0Co2TOzqc9Lh2NewwjK/07FiixY6uyPB1fOsI3wTb5F8HVxGZ/6vtf2Ol73xvvke23448b71PZ8",
+	"78z3ejfep47X9rper33jTrnifCLbiAleeDuzGa+rpmCH2pZuvUmK4t+lo6d5wRKsSr6+BCvho2Tp43Tm",
+	"lZJ9BGLrG7zIa2Go1PMahcojbaV+TrskESuWNkNloCcsy1gqPRLFU6UsIbxB5awcIg7j5lhkDe9xyFNe",
+	"A8rFd1nr6pkyaQ0UlvquiqzfpvEke8/kMqm5kYnUAyRTWgPizjKecpqYI7aKeSRWmAcjM22ESJbEvEI5",
+	"RWyaMiZHYjKapIxFVdcAwJKzuCl/WdKURfDiF8qZh5+q1+qfFujbrWJBmHmVm//TjAHIgppthuqQRxrN",
+	"xFmUvn6PUrrieYzYLE9NKlYbNF6aeyo7Hc2ANglPJIxCJhPjYjmdbZ+RfvtMJJEyGtUPiINqSY76/rGN",
+	"XsL0M0EmCZ3iVhUmgrhIm/NYjHKA1U3LoglfWg2N8e9sljKpJlVyu3sXVX53hX+tEyihgmTzxT+qV8rc",
+	"kM15KDffLtpV24wMWZNcg8yqqKTjBdqPwzKxUPBJHKlZgadyy7gSQkLcITbnTSl+sXEwvcZ9U43YvKMp",
+	"5OepoeFEfYAXX8NvnA9eui90HzTvdj57+/bH9zALvUaoBOPh9k3T5fUILWkZZEYl0adhz131+3vtqnL8",
+	"YpnFYUXAndFUCv5Ckv/+////yFE4i0f6TCPSEF6nyQxOkVqXDfDCtFeicLzIZMkN/9+KZC6mIhV3IzmP",
+	"Uy7ujm3EBQ/PCwkIceTILq8Yg+y0enstL9NqpuKim+nLAc1PzvIaXmNzhmp0M5ciXxV/uS9/XTOZvZzF",
+	"H+wP7ad/te/+YF9tv7zO5/Dgzqja5wKGomNxxzRDOfyynbHANEOJxmSpIsZvdfciPm5ljbh45whELTPw",
+	"+aJa8P2dHp0WH3qzXZYuTmFDhFlpnmuaKgXruoMVwc2YgZjXCK1Y5GYiPUXtadOoqsb58/X1O5IyKgUn",
+	"i1mqTBOtoTE2Q0JRvsMH2NzNYK/Oxap9ia6iKl5XV5U81YTmdFpX7fjOfD3lRUBsKFe/+usN5dCpjoQ5",
+	"iWO1AUlLdpPr4JH3r1+Sbrd7oXjr4/XLZ4xPQppa1eI/vv9uK1Fr4AV2+b6Ga+zOFvfBpRBOrpKHC+lw",
+	"Xy6uYVN4VqnAqHDpKllnK9ZcNI4TNpcEsDc8QjOSMKqsVuSUvSId73AQOAj1sarynS/O6vkCDBxrS8ox",
+	"w1f3kEP7SPdH3koNW0yYGohbnEkIKuQWJgK3TphyhpkkR5BxA45NOKMpDTOWDjlvTlM6t3iuoTIswVq/",
+	"z47RkA4FR+3NIjIXaKViPqRImeM+8JhPhxy8ew0tZIvuYs5o6hEpdFAjn3UsCbunYTbAydt36e+gSlqv",
+	"4IUk16+bb759rfUZ8LueNJWSrFg8nWWeLYx2x4L10STBAQEJQ+aUWSRLHTfnGUtDtsgIjSKyXJil4gtg",
+	"wS2idw/KCITM5JDPFSGgRMUQn08vbYZKwPAHgWfLDzSYsCJpVUTFTAzPx4SCS9f2vboolF1IJkjKsmXK",
+	"3bADVHVmM4GaxBhrBUrbKGJ+uetEWPv+zsjqpqDJ97j+JlgzjUveSMPBQSqYp5agY4uJzilyU6uw+D4T",
+	"Q25pjJznDKi5yNlau9t7M8glCcw/A+3OuXZvYRwIaKnlMg5laRDXqtpkmGON2wzT10tiEVrZgsP+zeLp",
+	"TL0UFnepU6wc0BJFEDolS54wiV84lt4yhbOdPw3HjGeCBGDkBUVNtT2MtnkZX2DbDQPJMGkdE26etUpa",
+	"qt+7v9tbJbzGCbx0flu83OhXXIRattm2U/YhrygYKeLyGkFgKFAgctNvtc/O9/PR1Ljb5oEvPgLeBJFr",
+	"Y64RC7EqynhfxzrGqxhozEKhRCl1gIqLiXDt1pnfbu8xyZKiRB43M3ep6XBLlZ1StVeVQS09ilFDQG+l",
+	"AIwUoVEkq6T45nHc+ipX4xg9szJRJjOHLe9yfaae39lru/WwW0+TQRVHVSsZIIgPCIXs2iqdTo7ymGfk",
+	"DbnM2HwOUlfLVj0SXiRKQQINXoN5dsMSls2wgR47HXJrUxA0KUwgWs3EIwsaReo1cCmJ+WHKsAOlz/JA",
+	"v3p4yI8CkqU0OC4nQlvY6yrpcxvzCm8nUCOazE8gypFI8R84zWOPBGrqI67+Mk+WF+NGCNSPG14j/1Ex",
+	"DKC/3nSaFpTLSuclZXbtssBQIZ0zdJioOqmcBADlNQL0+wH5BMkXnqLf8ZCLyUSyDJzojzxWPgG4XmQh",
+	"YsjtjLnWReRVnqGbzdiahJTr1KiIpfGdsUmcK4pO1+v2t1w/XBXmQlLTAsWZwAE3DrlE7rjWe2fXXYTb",
+	"bKruwJSNSB1yUBQth0O73T3DGyAPtsllfMLwuJ5J6XVn5/1HCFgjIzT7GwrYSXlFuWa4sFrksmhMw9uv",
+	"np1hXox3F/JJZSsTPdYLqZGXymUr5mWPyLXFshilBujUCLfcjNrUKPl3o90ZuHkY7M23wNl13YfcGRQN",
+	"uRdyk413mHDF5Nrd/R/cbSkuD2e8ja8e5+1e6+VK7KNgY4UQFgBvtO17vu8flCbjXsJobzFOLWXlARal",
+	"w0ybeTKHhB7q01GKx6Mm1DJmoCs0V6rBKgjCI3Zfnzf0QqmOiN0bkVgVu/K9XaK7LrRpXD5IVl9RvJBL",
+	"WahUUuRprbtgqSxdwDUAZqrgrkQIAqWruWMpl9W5wXkC4T57+AGf3tgXIJodbPcGyZ07BDZP9RYhrMUe",
+	"Cc2QUGLIR8Zr00Jrc8vau7YsrZs25DbAlxBNUC8GK8J432hNHHpWNBvvSiSwlMgnuI32H2qSRUukpxwZ",
+	"8EgyZhJrjcoopoc679c58CNDbn3dqPH5oyWWZ6N7A30YUB7qvj2jPIOS3S90cbX5TstMp+Aof+0GP/+Z",
+	"0SSbbam3syfC5tEp4aaO1kysEDQwxpseKARYLiquJuozxLmmoZunB4/vnR2eLnltDV26NJmKO8bvTjr0",
+	"ImxH/fEZ69FTvzI0v1Ce2kgCCEoFV3zALxzUEE06nc1ceGOv09rvCnVr2mMps/HA3NzNbFxNy421Vh0S",
+	"ZJyvbtdpfn2KOTeDIUg4Y2DSFSw5XbO06Ytwq86iS51c7yj8k8/qW0yvN9kiVgE6agbqAVoEhOAyYUOO",
+	"cb+VctegWhD4NZZkGt8xTo505xmRkpcffsSEQi8HFIRgUCLE7XJxPMD0o3bn3HGaJTmq8Npsl56IxJlk",
+	"yQRCyCafV3e6bQIgF6KQzqG+dsg/vv/uWD2LkTKROA7t0cf/UMaJmoL6V/u1B/89e20+uXh9jEF0zmK4",
+	"+Q1aAeEiHfKg1QpMt8uP778jYRJDUW3K5uIOYhGwWMmmWD1Prvha3x7n75/TtXI1l4BDF5xAYfR/BR4J",
+	"/k39z79j0QMECJRBEibLiEWD0lotUbgl8ZAfBYV9pv/eeT1Gfz6gJ+PNaMJpyQDunNfXlv3j6L8Gn/6h",
+	"UWib8N/2a/jP2Wv88+L1zf/99I/Wjkd2j/HP4bD1ues9HFdmj32H3XU/mC5kG6ImnjMnjJMJcQsRKTq1",
+	"bq4sVB2TI8VQmb14FktlD6fx4hh0/TxOkljLlkuzCXHCEJB0vAxvWUaWC2UfjNVPK2+7dRfgauRNyssJ",
+	"K532XuLWdBOuHjaKNwdun+43sO5LXDXwRT+bOWQov+G0t+cbLurfcLHtDcCkhwYJzA5Ymtk12qlUqY3v",
+	"4jv2jqXwtspspXepjip7yhSlSQJH93UbQ1bGrvKIgD6sCTnCoAQarBrl5xh+o/gHLw7rr0nqEDe2qaDv",
+	"WZbGodxE3NBfWHMc3gKJshixUcbOJQn4cm4akAfmngVTXFEyK8NLeY127htEtN2fR3kK8bYZl1PPH7yt",
+	"+dWGyGZWYzaL9fXnJJ5uXDa0Ozs9OL1Ze1O2LgHYjOPpHaziMDPI/pxVxUKok227X5NejiHTO5Hc6cLV",
+	"0h1re/O1r9uosmc0nQseh5h7hoEHfX+CCHFqSqWTefGkokWH0bb4fvoJFPCag9UyzV0yKRuWFzu9P7uy",
+	"LZtQXmn7ifWZoeav4uvePzdVN+NVYWz7jYbIm5N2o0j8SjZVuvSrm8/wVqPoH1/iYm4AC7ZzYeyKaL7O",
+	"3DCBoGksARPxUYXvZgKQY5BXdlFJEM+ntmbav/YvDk3K4k9qQ70ZQkKvbbR/GSY4kq4jIS+Jj3ct0M44",
+	"EiWR3NlS9jmCko4tAsF0dnNMvnJtaWenc6kLC8prLc9iZ3knMNXXKprDgqWaAIbc9hvPhdXaK3RVPIk7",
+	"Ald6As8KxoVjviifYR5nIq3sXI4/Mt8bL9Jyi21asUk/88xeUQxTwmV7a9gW0HQOKOMT0wZzb1rrDtPO",
+	"4nYR3M64mifNOL+B/M6X8KS9t9uIlXibstw88BMkOVfvnK5FERNlvTCeFe5AgD8gfgyxzApBTxc0jLN1",
+	"HafJ4ngbxS9HtjBUcCaPN4rfq4t+xGJRFQp/Vz9zkrBJRsQSQiQO5cYspEsJyS45FMgtYwuyXJAjZV8a",
+	"Ljo+7L6D8Zp4plJQxdIqpXuwZjcnlU21d+CyAD9rW55y/2LQP99fJc7p/YhOt0RDlTYRSVS6ZXFT8XXM",
+	"ppiRf1q9bWIMKnDPfTMCw/zKhmTdPcWWDXG2WRGwfXMOLDggvKroYMcrMppmB3CASKLn4IBDjKJySpY5",
+	"ypucoSnm7GF+CquE6w9s9VGy9Ctp/KWEqKu5rdVYbaX7s0U8umXrrRWgGhm6Rd5g1+GZWHECHqRQrIeB",
+	"T4jwTmlcuozMppNR95dO82z1t/vbX/zx6bzzl/vzpL34Mbr49U89+ffZdT/8wafvl6/ibya322DuttFH",
+	"UXVj4wy2nF7iM1bBm3JaR7N4ptuOJTV2k4Cyt+k19FGvchx0/3aIMF6ncSa4AWqHHy6x1V5FQSnNNBx0",
+	"TZGWGvaFNGNCf3j1eHF7rv/+7tXow/X7Nz/8qRIoK64LutnxsTmiSdjEAsYsnJEonmMv+mLtdttNibKH",
+	"MebZaa+xTy11vbtiZ1Thr7D7bOcx10Z9Tle9/KpzbDtuVN2lQAEDbmhwctcJattoHOetFFvkI0/iWwPI",
+	"DwXHCCZw9e6Np8fR+Tk2hq+HMZvgFXYh50utyoc8zqS9gDjKgC/wT4zh/BU6NusnjrGrgsYBckqARbSu",
+	"ys2uRTCjGVmBtE4Fn25LW9B9nLhYsBdKzOgb392wg/Dmml1yOv/ZXJrNyy+7MyYdgLyFK5g5m4/hogl6",
+	"O1FJgrwVoL3W2SAdNByQxxhOm3Js0V6NMLg5lSgvxba1WSyclX3gvP3kJggaxx6TlVkr0NcUT4q8tJBx",
+	"Gb1lUhmaHgkgU3Jv5+NtvNCUfaOGrjqxtunl5y1NAW0ZxiWUFKARMC+j2Rw4pbcweNWcis0md4z2Ln94",
+	"M9cFlrab+fI2o1u5L2/0t5tbHBj2CnC7ev5w+5XuwLWzrRj3jf6Ump7ujP1Uv6ASp3cfNjqMR5DYX55J",
+	"HILny6hhme/iu4ptUZ9yVnXXk1Q+f5Ws6BpxbPI0ddMHCJXIHlAJ5XsK9aqaaUO8By2dyuCo8ghocpB9",
+	"M6bhba2vqL9EJkqXbjhvb16Fs7tFTEpvl1WzL6sVTMBKqJz7EUKaV/tfNmKgL6N5Xs+l3MyQpul6rwDB",
+	"M8d6kZe3nsivRsNFQjOoc6jD0ZyzlUhvn8Ax1eaifa9nOXZjQw2vWYptO0Xfs4xWu3TmkkFLUAB6wGer",
+	"MlfrhaXZa3zmkE1A8tsZHmSeP4HDdqzjEcJ/90IOEv6wca4G+Br86O2IPDs3HTQzOUS2xZdJAioBhCnV",
+	"2zkE6GvnqdCcuFPzlWlYk7SpLVZTOEYtF9SfhW3ZAPrq22KqIWxaXjYZFNqUB78dnNqeNlWcE0JDjY/L",
+	"nsNuIPf8PkuTrmbLirtVnW2CpkU5nqjbSOaHjBwFG522PeJ+VvpzhOwUeLbcTtfXqU+yeM4EfAmIeIra",
+	"0rhrjldWjFx/bmwOj/N/qF6+7d1bvpWnUaysNTc1V3GTjgnYM74vDpsrOY0DbT5Lzcv2TymunvV1CqhX",
+	"zmQdPyA2xQc0WtsoRN/vHm5E4ttv6gjqeJLVrlLuvlZHxGpaLSTQVkd6ZJLQDPo1AyoW5OaLVXNOf1a7",
+	"ow59Mbq8vRO8BCN7xtamiXypi3tJWryFtZKIZUz3l4mzGXn5ww+yBZBEauQ9Ano2knepnXW1Pd/8/frV",
+	"h1LPPPXRYTf+QN8DImhP8JG8BsSs9gkuPmcAseYiH6bi7MB2Bn1bY/decW2L5OGMQ845/raS/AUt9Kz7",
+	"UEWQ2tUXPOZty3/0Cd15IjNLKMX2eCZ3aGWHYSoU66Gn7smHrLDNHqG2CKkizvLHkYPAalrvFF27fdjr",
+	"bUB2n6HPWY+gpDtb2wcLVS6YN1mG09UqAWkHmsEkb1pz5DArr55r7BoP8p92FtjAkMZ8PNL3DS9Kd/qN",
+	"dstv+ft6xG71liV6ze6W/LB6na+EgStbjG0FRsolabahnVYeWsDStTVRirpaDn3VM3/w3dSjz2rzSxxW",
+	"Sy8zrart3Jr4Dmcsf0An5rTIT4huMYmTjKUeghZhcwaagoTXcEa/pyz3L5W1fmgeudeQSRyyL0gETvAN",
+	"5rQ52O2SZUAWeADIMiCBnIlUY20M+ZEtnZmwlWlIf46YHVjDEPBkMQo5D8jRFn95yHUfLRPJYBxmoAxn",
+	"JRdCwe9EglBSumJp85p/G7d+pWwMzfKboAfFc7MV8sB5dCNZ2/nuWVMpN49tOZ/OmdZrOMhVsUs40AaB",
+	"YVMSOIXE5ToIy+c3FWJS5yY9EirBFnhhxVeV3QCIYjt7JhfhCR9M++ga8Z2/0QVlQEiGvUKY1+w+v3At",
+	"dybaH0IBJ1kpzG26Vc0ackAPg6BRQbgczW4n8fSj5l5mVN9VDwGrpOnMudHppHENmEcsJQmjKaDlYWaO",
+	"gUJiKaJBwkBFa61V3aJLw8SNim7YFrH7hGKPanRPDTG2o/oKYhFyCb0N26XgVtkrgrpBE7CEWr/tUcuB",
+	"37rom9Al/LhKrOa0qoVjKaDuXRoYvdy7MxCH7rJ1AArxmN0SiWoM70Nh+J6AO1OVEDDSNl2RGPWMVJ7A",
+	"9gP55ttNuv5A55jA4SakQh1vCbFhoLsYAAjkLdPX8CFN05hp7FAgrecmp3sVaIkGMtTN2XTRMwG4lGZD",
+	"Hku5jBFHYZXGGZMG0rNF3i7oL0ummFVnJV0SQIOAmds6PfVH1ycRXctyPfLV3169XL2d/9q5ojMp3338",
+	"ZnWl/+8b/+8/RYv/mb9erGnzdfpzV9zy63cfZ2fv/toJL5ZXxULmTv90B5KPuwH7Q+S4MVRoyZvNqjBM",
+	"9oSQqBjMfekBLQe3rOTtJg9hax52j51njD92CJKJo00qnN79QS4OosA+sBd73ao84uVPwqdw92e7KJBf",
+	"vUTDPQVPMirzcUpFOu9SMf5aJrkSwwwDINV9gGs7KtIkvtPN6OFKIygg4UCqjLdx2VETN6kFSnp8ky69",
+	"rg3CJmxed+ThS4M26cAile5SRViLUGxQGc1YsfTyvFHTvz3mFf3OlW7fgqH1qTEW0bphjGqv4TstiQ/o",
+	"SFWPtIV3XDtTVKFjAdGwUXFaDTpUHViqfkcqpimdD0jws1SqH8GQAo8E8xiMFfVPvkwSuNRcLxhAf2RC",
+	"jMDThk+FGCUCn1T/nrCV+eec8rX6t8bkUP9UHApjsPsspSNYj/rceTMX2Qhg5KFdqFhmbOR8NOQBYunD",
+	"hzRJxAobi6odGsFkaDqFu9sl11FTFo0AXWJkV7DkdJnNRBr/ij+eiHQcRxGDORqkKJh6CoUWYGOPdIdS",
+	"mK5aEE1gMDURPIOKbjQBEz8aaUZSH+JtnHSnB5PI55dpl2EEYCmK8HC03UdmWbYwmY1B2RDR27UzRGqP",
+	"j+c0J6gNfxda0NaXtMKtsm5xDFBnmCCGpUCF1s17wf1hg804q2zZu187a/3y2jiI+nJbKLt5Fl1MzsPT",
+	"cb9537m/uN1JV/NCbwsq4HvdRqziXFIslZnTNYnEpW5zLBKmP9Eo5yYtWyRMOljQc7p2hf9dzFZQdqLJ",
+	"J6AEJZrHvDJ+8V4kiai8TSMh5VEc0czJ70hjaDUIkrSi+6eXAzmja8x05+iq+kQ9+I6MEvXG3e3GGI+2",
+	"FbXHGYEnnKu8OAHipcuy2ebWbZ0dWsw+XdI02qNXnCL5n+BZnbRcfbwgI8juQiwdcujdljMaiVXDU/Sk",
+	"6boITWe/PLit+KH3PBr9puaeBxppQx0riES4N4iU4PZ0UkpIk4SlsrTeqkxhwDzdq+UZldVWAtW8YM6S",
+	"2gq8eYLNA9gDwK5XzEzg4LyQyvNPM+OHirkAQPZ92AkGHRA6TRncMBO/dd7ukOHS97sh8VsXhE4ylpKO",
+	"7wMoCDTecy3wp2IcmCNaLpXs1BZH7jhJVYh7T+4bDm8dr6veKmzH8lI9qZZqNTiics9j+AGe3da9nIYZ",
+	"GNuFXb4kAfAEiwIyXpPg21ffvbp+BWp7jLipsPOXkME3F/CcDTHlPG7aHpFM4H1oEdEyQ0NevwmFKAxW",
+	"xqDUD1bgKkZ014ZClXc4o3z6jLta427mYr8KvmKObZGMNHGamzssUuDSwgprtK7a5a/uqBq9+ngnSsum",
+	"shtV0B4H9iFSbESoFr9W+FWwJcWOn5kQJImzLGG2uLQKFrMUTYr5yIq7mh7D0Bwql4kpzdglGbNErEis",
+	"xayZXayFL4ueFb5JzbIA32R79tQ37XEjbPOlBPx9K7O1QWZPPvl5GU3LyDFwPWKn6Oet2fftgV4k7haG",
+	"f2yjXkP2TItd292RsxWRLMtiPrX3sekSQ+WiquPsvhaeIFm6viQG1NDwlyg1mes+ooH8sxpkAR6bYFA6",
+	"K5orJKEkFIu17WuS0skkDi9JgKZZMIDmJjp5leZWEY4GBtAzWHZf0hK7JPqYkLbvQwgBf+7ZeAR8iBPe",
+	"x2xzj8IhwGCuFoHN2nIQPsRRndul/FRwZRBeU3N+FEdVOfyA4rmLk0pgnw8eVK2NqpDrvqdhKsjrdqF/",
+	"s710SFnI4jvAh9PY6XHEXpRQqrT1ueRZDF2wsHWWGaMkLs/P9gO63HrNgDfHZj4ko9OyzdDu17nkyHFV",
+	"+eqaF/Nxc8//yFRoAoMabrV9TnMWxf7YBcV2XAZSrO5SSadbr1IrYG5qwyAA8esoiSm9Y/r6Ai/3t92H",
+	"InYJXofCXLfehp6pJ/RlaNf3q+5C979c0HQ/EIXMuTowm1vkH01cz56ebcfUmOyVSOkOtoykK6t+9IlF",
+	"BJrcNYGGQRWwNPprQLlSU0qPW+SqkNtbeg/XHdx2BjD28TOUHNozNmW6OC55VlP8DBGq5n3ntvdLpQMU",
+	"bul6CyCjUIfiLviFvDT/BLUAKEwUchDHVGo2BgAmhBgRK+6qK7Osm2IRuAmL1fmwBxJP670dP/oAT+WO",
+	"XVyZEvjTxpaP2ZRyJHvMp1/KFcK98Rzi4ARzmrhuUtWR+YDPaeC1x1l6P0ExkmOEWe+zEl1uuxBB9bHR",
+	"xOJQc61GvlSSALbYJjFWWGuYBvkpvvn0802AmyodRO0KV0arMxJg1dmn+CbIO5NaRWO+/fkmOKzUT8lC",
+	"W+dnC/xQjq3wyt5Yg1AEKH+7Yr88hbSiv4hYAfizIR4kkSk5CSRGXGhLrLLa+/Spc+F7Ha/rdW68T32v",
+	"fe57p97pjfep7Xs97/TM99o+fNPz2m2vc+5vaWEG9ZO4rzoVrDCn8XpzImUSbAH62Zq4ZjGTNaXqWbRG",
+	"r5norrZY8olaf3J/hxv8wYr8hbcT7CHrQTMRsFHAIIFB6Xxzd9q9TqUTZR3OUVrpzuEEyImdvDVNHacY",
+	"wWTxiVhuQhT392vZYV6xE6xuLLJZXoNsflZa7/l51XpDV6zsVjS5FNqGgVixG9ASSP/AAh4qWv2yZEuM",
+	"DU6WSYLR6ZxFJixJNGx4GZexajUw2KgeD9IasGluiFvGxJkAJGTpVZ1eZQAZvo+2WPmhIgJ3vMeyqq02",
+	"1MtKVL8nJ/jGQh1e8cwZcfe28szGU07rYZbxizhPSNeAlYCCqH4pATkfylizUvuzyv6lkzhie+RdO/7k",
+	"LnzhuoygPZARIS2i5ogXogeoQUFAcWFbX2rNdidCOl4m5QjAftc2E5okynfdZxYF+FKtuXUup47A522U",
+	"zbiPmNKcptPdCdjODglxZ6e/508yOh3Bug5M6t0jedeSy+00jzmUuxN0u05+7u703J6TnVuZnAsZn3Jv",
+	"upSDPhrT2iGW554hu1X2Rc5eFLi7zGeVkgCO9bY09Cs3TxGzExTjUUSZeST0ujMk3KBvJj1UeCLt/a/a",
+	"lAFUm+xomzC1NrruHHyDXJuoeGia6O8+7X33Mbpw09w7O8+R33XT3PvPkeZeJPqmJ/GcGemYGqeOaKd/",
+	"Wj23GbsnH/581ez0TwttwDOTOVLIGnJYP+ycjnun49PzySRU/3NxMe71u2E76vq9dlf9f6cTnfmnvfPu",
+	"eEL9ycU57bPz89PO6Sk7o+zRKbh7MfNuj9acPq8i/dYl2iGp+45Y2SePvyzXvvrF6IZgffwNqRa6hX66",
+	"hbvS8ru+VquDBZ1WhFK42uFwmVYC8YIzC9+ZE6Eeh5GsNyU4sajs5hVOkbTvH5xtX0qFrg5POKl9e2fc",
+	"b+7yDo96e9L54zORKbY132AViQxS25VNdzqzAaC2n8080vezGXx04Rd6fukObegEVDdU27ub2sV+9zRt",
+	"v3rEtr+tG9nZvo3a9u7Stmfrt4uaES+2TLf9uMZpDaQOLgNfXSUJ8xrGwyKnOl0dsHTqyjbrqwf1L19I",
+	"ksVZguDlzlPkZxFzY0hCS8XLUtvsvC+jBjdU32NCBVRDOnhJq1mcMRzlWSsUiz3IN7uQ500Yh8MPO+Ph",
+	"JpF+Y4M+yqpK3g9iztRCVzOhW1VQbhHiH2d0Q/KtMjv00zX2dvtZuxtp+PbNNMswbo5FVg2ddSdu91nM",
+	"C6moAUvSv9lMVYwlwbSxmtV2HrHaVKc477jRYXU4D/D7nV2LvlgHg4MB/vfXQyWw/pZZh/yKrRgqQlDw",
+	"8ZZfHN55Cem0Q9nja58VJQCGLJVy6Quyr84r+r1v+EQ8gWVymNWqRcHgFTEJ516/FuqPpttTHjapS9Pp",
+	"cs64Ult3NFniTCquuFIagzoxz0tyFHOiHNuENc3UDMw4ovxsIpnMWHgrl/O9XUeaZvGEhhmZlA2IxsXk",
+	"/DTyz9vn573wLDrtX9DOhFHqh/0+jfx2n3bHk96kPe6M/fF5pxNG7X50Grb7Y3/i+9Q/rxJyGrJzK56n",
+	"U7Bp0sN+u9u8vXTgF+7y9wUKDh4FWrK92tfyb7rUPv8iFdEy1NUChtEOr/N1sh026A+dHgqtlTY7Eu4B",
+	"dImtgEbjdVbHm+r73Wem3+l1zs/d2Hg9dpNhlMrMfdsBSFlq5sn9c/ifkHhwcOlznnhhi6CtFCrQNT/9",
+	"pcCLS4kqm2WzSV51Uy+ery0SAKlAkvjOZpNWQIml8aTG1YCvSAa3bibKBjkIedDcQxQGzD54+/ZHyMTW",
+	"UQCaGfxDXS+rgdQpGVPJkpjvbxR8q2bynsllUtnoACZadWloTgfla2c1ZEYlCfSPipDI2mHbPBszKkdm",
+	"2ttOIXPUrj0j6n00Fw5mnEtLEnS8WMogq4oLl/R7HV3IEl08vXN3ha7fDehV7hoODaxlNur0Zgf/dCNP",
+	"Qo/jwUSqTsYuzXBo59e9dtd0Bje6pyLHYg9xCze+dbJWXwe73eQ8t3TScNELWdV7IufUrVG2wnX1g9dY",
+	"2X6SB/ystGd6jJtHZpTuEsb7TnKjSeYhYrxw3HMBY9+d757+slFxBrfI8a/ltpn8lUO7vppvPdO+ELJv",
+	"Dm3pig7M45u5PsGdM6MWPDo45OEyjbP1BzVTfVgYTVl6tcxmlfidOjTkAVAX9NC60rX/EM8akG/g97oi",
+	"85at4R8saJG/srVu1o6aHsT9kAemBwC4nPpLrNdHsCP4HFMHsVWh4CFrkVc0nOUN117IIQ/um4Y+zVQk",
+	"LAAbGCUTRvSgCDzOCGcskgMSYHF3YMpHA1vjnX8EBpUGCID9BLEFa8yl5izLFo2HB0A7Qz8yFDyjYZYj",
+	"RBtRS+Y05hmNucbwLe0Vnb6ZXL0Bw0I5nDScxZw1bVxRhzs9Mo3voNqwJu7pEaoIssX3QWiGgtMEgAvK",
+	"a0LqY/JHa8iH/N/+jZjzNuSv7li6tl6nR+QyDAEeP8VWeR5itwJwOjKlk3xH53kruwGgTwBsQoBJWX++",
+	"vn5HsNaYLGYplexYzQkQKtTssH6xGYqImb4AMqPzRTDkR+9fvyTdbvfCIx+vX6qfLdNED/vx/Xf5XahF",
+	"Z9agldCMwK5SLUAOuWn790LiAy34Swa4tCSWOh0JkFGkh7fZGmwlMKgQalYrLCMpgKEMSPBpCBgow4ZH",
+	"hgiDgv/080+GjRu1xk/Dxi9LlupHEVgVvhpy9d2CZjP8iqZT9fmxRyiZLeeUN1NGIzpOGMmprFacs1X+",
+	"AEB5tIYcdC0QGVPaB4ou/9QfkX9iXv8/1UfNZpPo/1V/9nyf/NN2FLQRc5YkTQTwQH44kmue0XuPZOmS",
+	"I5WUeYwwYR+vXzfPPcDyh6xTIUjE2OLYvKFN/qmMQSuBRGosRYPrDDY+dDbmYkWOgp9++qmpxBPjWRzS",
+	"jBnpFNgxu3rWt2z9QuYgEWqMSKAbqZ/s4duhdSDgqMAE7CdMimUaMnIEEFuosAnlpu3hZizHTqGvp6C2",
+	"krD7WPkX42WGBMSDg21AZiJCfg6ukkSsAt2WANhR21/wkLRDX+ihTXspg8Wis81W+nJD3+YdUWvPWf8S",
+	"qqnwaZAHBBw3j0QsYbhLmym15vXtDvknCd5Mmt/TLJwZaUxJylDeVCBxAd+QRPApS0m4TFPGswGR+o6C",
+	"JZKZymqoT4GalLVYYnPLODMv7pZ4EVBiNGRt5kJlJ/E8/1W/goMDuoCyAsWpJz9LwQP9dKdTom0sC+yu",
+	"dnCcMnqr8z/BFCBHGlnGI3yZJNCWI5bq8EUEwHuUKAHvEPHZ1BGANEQQEepkY16HQBp5LoOBlMBwot6A",
+	"vj2T+ngg4s6lZhUQCWraU8ZZGof2bjZiGY0T1NWA4ByXqSam5g1dPBW4hYrSyDZrlpEjyRgJ/vTqmpzM",
+	"GE2y2QnC+sDshvyDmLM8R1a9K2WTpcTLOqsMErpWTId5z1AWZjS+ehsmv3rKrad8PeTqCGnYTEUjmjLb",
+	"ktAswigfcgRMHbwUnGP/jgEJEyGZkqDKDZ3OCBdDnr/PHrN5y+okVCGgaZSUgRs0PFbYZX3MkDVNZQIu",
+	"d8iVIU2O8Ie5kWIJrPaTRlHKpDxGEBiU0NiixALCAPhUWUSrB+skdVleV+ArlbgaJgrgVlrYKFFkfoSV",
+	"5cGfhfqd873h8ZQt0NJTfJ7/SBcbmlfMqMTscrUXGeNZE+8+NXHN5WrzlcVyAl1/0W53lBWK2X2nrbYR",
+	"O12lJypAoqpWpt6gnwRucQXFaY/8Nf7GMDoMugNj6p9K+1fMV2h/mXIShLMlv2VRYMbtl8ctAFOpITme",
+	"BHsTkQ/WbvmwgnarjWfqCmWXPUgW1AgNHxqRo1676yld6pFWq3WM4GcUIaGiWIY0jdQWLRckE4oC38ff",
+	"DDm8wye6S7oFAyXUdMiFv6BNLpikq5nSozAVPQXsazQlkhlYUjyXl5VjBK/uFyzMBqTt+01lScd8yQIy",
+	"ZVrN4W/N2Oo3iEjaGvLgz6+uvkUzzRx8wQkDkxUUrNOnVIJ0Cko9DUW0VrOCr9RKJEO5AnzKBep+lIum",
+	"xgAuh5SCT2CNCZUzchScRCKUJ4GmcRSnDEtwu377mGQC20HDyOb9sIKygW3RXBX3/HdTJ/4333xrjhwW",
+	"0BtLKO9ZjFgDFJAGBGfGxK1pXo22n5V2kiy5Os7YqVouGL2F4Wt+TY50y+QfO55uC3qMfEN1vQro7/uQ",
+	"YVpGJgrCeKCLIO1Vlv1Z3hR7yNGZkJ7TAx/Ncng6+DzE3tHDxoAMG61Wa9h4CNB00cJRCb0jSsY0MlLA",
+	"G/KYh8kSGMiYQxS0uzI2wHo/1uel58PJ6ZEjo3I1tK49memQA3fAL/oewbPW7nugikUK+vLItt46Nlvy",
+	"Exsr00yKhA05akz9Z4CPU+7oPVNifPXuzbG526BklY8BuSYLJhaJImy6dnCAQVPmXqTS0FBk7QC4Q8UZ",
+	"ZOMqMlsksjnlylxACTqNZZau1Z7YiiD1cLrkuifoz2IsMZRKycsPP7bIG6Asm49ZFOXKGBWeB1aDBRKG",
+	"3w25pT8MHdIkkaafRIFPIxGCPc2UJE8ZeupJHDLdoFm739+/uW54jWWaaHddDk5OxIJxNNtbIp2e6B/J",
+	"E/Xsg9cAzzp3yp3YmGmh8uA11Bh0ETcGjW7Lb3UbkK4zg0jKifqfKcuqqneg/UwOQqcNtFgqyYugb3E4",
+	"M2ZVpre5Ra7yZm0ap4CanbXGF1LAUuhNpFYMBtjLGQtvoVRWHzM1s47vm4CFBroom7yI/56Du4hbwFI1",
+	"uX6mflbRR1mfbghOR6OdOLO5L6y651sulEc/0nqmMeh1Wn2H6G0X9LPx9q+AuqjMsMag8adX1xbfCOID",
+	"uujfhgjqa45znhicnCjfPZkJmQ3Ofd8/waAOGu+7onx/BhrnccmH6gKS8k4b58mmFzx4jZ7fr3ub3buT",
+	"72HtP4jsCmE71Q/7uJnbf/hGw21CsAN/1d39qx9Ehh0S3bhhY/DpxnNYAWlAQs1oCAbxqfEn5WHQpHGj",
+	"fnti8iUqjwYqP+MkF9xL5HNlyoAzrSOIrQ1mn7LsKgWghCcyuplovr6rJMmTMaoY3uaCJIsZhYID3297",
+	"DRPA05VMfqvdO71A1KRJyn5pDM76XoNPUzofzen9KFUubmNw/vD1OR4WcADXK0rv4vmKPBabB/WvzO3X",
+	"m+tyeoRalnUOAnTFdY7ByWeaTh9qDwOE7hWL2eYc5TcqlWBDAPbUoBHj9+rORqPYdu7TLqj6jddCnzvl",
+	"EKO7jjaLWlDx/rjE914jVqMrBdkwuZzqxDTciw28H8yZz8mOPe3tgPV/uHnymTczfq9LDvPdLq9l4+xX",
+	"HvLf5gSfFOdy2HnedZzL2WseuWVrZARlTDrnurfXQXstljx6kiDodTq7f/gjTeIINt4RBb+tAHlbdaQP",
+	"kiHLKM6a7A7UUZ0U+R5MdxiamsIUzlb2HnOgw71S3yIlzFb924vPIY/YIhFrlHJg7Aus+ZReDhyU0VT5",
+	"ZxiiVY7aGMzco/Hagr8ioic6v4Amh9cwFgVW/TxlNO+7kbI7fZ8CM9J5tIVnhjxUrkuS5I/lboi+KQQn",
+	"PBSp630oCWcAeYYcAjpIICXdINCAf8WZZMkE4h5qGfoRHgG7A/HBA4UgFsbShxyaEscQq4lliwRq3oHJ",
+	"k3CS1clRQLng67lYysBJCoIbjiBM4mDILTyXmM/Va5OYM48EQL5AY8/n8JZIVbXFWDt/y9ZVLoGS3leK",
+	"fV7daWNmq0p4a1wvZDbrhdqLDwu4IiTTwYM4I0cBsK880R5AQNDfZpKUvjkxvHbSCUr9KosPGjUCAe9c",
+	"j5iJNGqUB4jWvJTiH59o81e/eXGj/3vSvPm//6equGJfQqg9rc7Fq5qterow0/qZNW8++95p52Gv2em2",
+	"DYKYsJln3PBFyu5isZRQw/VCksCpnytp7V67Zta62q5u3m01aTXzz77XPttvwpiYJDNLTo59j8r1eABp",
+	"WDUnuMIpTKkIPmpLlvs7sUGfbj3kQrLkN1gZaRGHKwwII8c/fW5QXSVvknBaOHLDa0AOadEs6Njk4VTM",
+	"1bdq+9QZ73VyNDn0us+idthhF7Q/7k56rNNGJwkPTsVBy4Ty1JXBAcVDmqXVLtoJ6oW19ML2myFiWjoa",
+	"hnQJzUjH/3c79fZTpn6iZ2WWkL8FIykbK7rxivWk6v3Parp19zLdHHX+X2Zx/1lc2nDp+51T4Pr/7Bxk",
+	"2eXCfpuFlxd54jy0KdfebfJ8dNqA4I/2sJNem14h/zIGYNGeKyZMfbp5KHqIyohQdMfrAceK+2hqdkpJ",
+	"SzlLKvsOzJimMmO2+oi5tVO07DwSAKMEBG5rFHd6RCywSCVZm3iq0th4xc/ZkOssm6BF3lGJ9kpBV+B1",
+	"BzAJlSQwn2aCTFmWl1oLjh0Mh9wWWOsrFM5a5Aor6kxekJt5hUlaEpK0WJTDaWPkbMjTJdf5C0HT0K6p",
+	"OC+oM3O+UeT5iyLivkYOxK/z5AukSFFJarDmGk2ZI63bs2mgHQFXKcJQqB4BUqjUagFLJU5YVNlm6oso",
+	"+/bZRb/fPfWd/2v2J354Qc9YZ9yOemH3fH9zoOStu9YBGAZtr33x0FT/ps3Jzef26YFWAmxMnY3QOdxE",
+	"6Pi1sMlfxkJY6JZVRSfQIH//LMYemQtIvCiiFlTZCygXPhXLcutCBpHgeY8fzWQDX2vbig3fDN1Deysm",
+	"AXelX2xuUfdS0wTC4fVMZDQxaO2F6P6GDt6LNZ89wNLfpaVzofxfqIbbh6hhK4z2U8Lgwv6hgh+vgr+L",
+	"ZeYoSEcFw05Uq+C82dOD11gIWaF3/6bEuGnRlQkydjGCdIRhTMPbaSqW3CY1lTFSj0SKsRBbgkXn+e+1",
+	"/XvsdOzKsy8w6OpUtZ18VpNpxtFDYPIrMF8J0ZltcMEIG5t71yIfGMcMTZ0z8PLDj1DKpnNah1xn96Ri",
+	"NSBBHHnQFN6m8nxPI4a9/7//zsCtwmNGMAnuwW2q5+YoZ3QKfeUrgRtoyjR4w7GyFn4WY6wbyttrA3oD",
+	"kj/mBGMtECuZ02ywsQYQqoAMC0ELTJCBb3qdDtHXsAiqCZCsFCHkhxyOuOekoOEltU2bVLOD3FbId5nT",
+	"teIEzJ/pdsj38TeeO5flYshtZk1+n9vxO7kxpNZqokvBdyaZGNLeN76H9Q+5opaZzrV+RM1wkcQZidUb",
+	"Ie/IuXFeifRWvRntfMg3AcU15AasGlIBDVx1Rm8ZsJ5k0M49x7aexDyWYDrCWzMxhfKgFlEybsjlMr2L",
+	"7xikfYLGQAYLUypnapdgXgQ6AKbLhb5PUIPFkiiVhRmomPPBxZCrBTs5qyI1uN4kW8Uhg/sQeIYmkGTh",
+	"HEpzBOncLVwaci4KzfHU+76cgTrkcNYoJ8GbiM0XAqDcm39lazChU5alayLphCXrQd650+SWqznZaBMk",
+	"+Qw5cqbNisH1aYuEHOEBcVI5IKGwhuuA4fEQAAQxnl4cGv+wWRqXblKweZvTkaPnX7TI1ZCrYU3Bh94A",
+	"fcryvFmMVKYMM+AIxdRbgx5SYdTjV0aT7nObhWlRJuaKAdXYFgN4ZMlj3btarWEuNP/rQK1NUz2i5OPH",
+	"N9/iBdtUiIiEMxGH7PiStNWPO/0+WaQxzyCt/urDyzdvHICZcqHzadihF6x5HrV7zd74jDYvJj5r9sNO",
+	"1B6f0VPW843hjeI3t2hLrFMb8+z368Fk/vFpOLzvtJvD4f3Zq5v/qLLDb2wI5hsRrQ+0dLOVKBq61yth",
+	"Uo8Kd+e6hurTZ7RFT0032EHjpYU3JmOWrRjj5O9vv3sL/Pj+5Q8/EIA/oImSZklE7uKICQnhKYwY5SM9",
+	"CaLn4eYR9p3BkX/QCH4nobxzSKTcClSjQ37qPWqhQ37mPWVdeU0TrYK+KNkAJDcBvNwEgEqhfRR9q4K9",
+	"Km8XrUGlJW5r43b4YcMJ6xzImtoFL3Dn34xbvuFm7e9dPYNn5fhMNlCgXaZObS7UVRiyBQaVrfPz7u2H",
+	"Cu+n8+TrZSck9YhTsetuWRsuuHRlHZveyqgY8V7JarkNFeq5qqykaHJtJm2f6hXcNOkMcLUGO2DWfM8W",
+	"CV1X1dEHigud/oPmDTbfnXLCaJrEDCuUds3a0a+R0a+lOu10ySqDSfBFZUvy73a19hZkIpT7ZkhWfKOz",
+	"zycVPJzPZONQgxO5h0/3DY2sjPyK7u1Xy0nwL3b/8KUuyIIftPdYzDu6TgSNroX4jqZThr/r70M5W2Hw",
+	"PYtier1esH+xzIntbv4H8C1o7ulXO/pzet9UjlpTA7t0u/1+r9ft7AgCFGPxJ59/FmPlZ+PZSlgVuPq3",
+	"8Lms9tg85b8sFli2oOVUPNFiSQs/kRpPfTDk1A0Rwo+dntUSw4TalZIFT9CFdY+h2GbIte8kM7r2bGMn",
+	"trZJ9zlmx6LYBAKvCvQKIPFiWxCCTDXkCvoE2qec516vJY2a2pBDSZOSqUhS8KyNnxZScNPGzHyZI+/N",
+	"qMSwsKUbuGAcnBSnTlFNHZ5LGGwDGe91DzHk1X4eOeweAqftuCxPjCNjxkvZiLkqRpKByVhEZjSZNFd0",
+	"/TTr5vccO64PAmMn4S8bB97UkF/GNDK2y8ZJ+d+pQX+nEeWXcPTyZDm2W+1sjS/XXusiUjTyrad7M3nE",
+	"HCWYAObE2yodqGc0vUvQkwJoAtOSrQAEv5EZ/HzSyRzZgnD6M00mENP73YghE8TE4AOGITo9GN72FSy0",
+	"CDwPT8f9Ztq77SwwzKB/c7rzN/ed+4tbyDP5irLvi1+AfS3B94eA+5oC7jX6hU+TaqWQbNVk80dO/iLG",
+	"b75tPNzUGNonJdj9nSKzDE+/gcTvmOIbOTKtIX+W1BdoLTDkpdSXNyCWi5cOa5ZprLtMl1XsymV5V2gM",
+	"uzX+/TxpIr7/qCwQ5VqVs0D+47Ccj4IT8sXSQ9v+b5L9cVWb3VHKhSg1A94j7QP6GNkORRBXr9KItW2B",
+	"vkTrnVKnnQrc3lKrnMbV315drd7Of+1c0ZmU7z6+vDL/943/95+ixf/MXy/+/Ff/rpeukvZf/ibuk793",
+	"3/3912a2KnWBeZZ+N266yu9K8boS8jFpKfW9Xbamp5Q7gPyho7+Sjn6H1fgpANVQrfcquoV/FY1t8FJB",
+	"xFVmy7yH2hvdMThdAnRuiX80ihomwOir4qAgDQLl+4Z0zoYc4i5HoMY0TKB+MvAIrQ5g6dQWa9NYO2HI",
+	"naeOMWyWYxzkORC3jC0klmHSKeAk5L+D3AhDhiEHcMRMEOwDir5XLG2qguAhu9QJPHMLzBmQbJlimA5S",
+	"NpL4jsHcKpFqESoESpsyNkdwFGXUQCEoAqTEnAQpwATLAFCIzUWFBiJGKAz4OVzBD/kEgJ/AUFJiO8fa",
+	"cK/rKen4PhSACj7Nb1NWLEkIYvyUMYnmjEJQ6p/GMqsHJgqovssyeD2K1m7x1j/JmknzLOZ4jMyX+JvY",
+	"3XYyo5GFA1/DaCYz5EjfKh0jhhVWremRDVJa3YiUaxyefLyBc+dkOIGsYl3GJjO6lhUvipZoMVh8ojgi",
+	"dLFgNJX2DinmhWyFS43KlUkTOVY7qFs3wxtwaI2rBwfnn0TjiMSaGhaHQC5ZNHDhmWiSsdSANkWQy+QM",
+	"qmuNXYSibI/ObkVkN5vehofMHZ/dL5SAMuMWR5hj92PKSdcnkSKoSCJyZKkNTViQfeDaUD91XLWAjE5L",
+	"LKYopE63rr/MhYjpQsBzWEw7IubzIICDOSMImqeITCdsoPOrMHEpyxlZZ8oM+SYbt8hVsUkRhnIWkCUD",
+	"72gN+aMzlPLI9ZCXQ9eXDhiROvxrRZA5XQPKUo6LXeGcqAdeGz3wBfJGrIR+YRVITRZJhQX50rUgv1lt",
+	"WpBr2nyd/twVt/z63cfZ2bu/dsKL5RUq0cZgq52LAMTPabTCK9HOPij1xJA/Tz2pgWPQ5NsnteJQD2ce",
+	"35cvJSDBXbM29rbX+ZeVABomlUF5YFp5YXiOR+y+mCBhn4VQHH7fdo1ykHkFGVIl/dx4Wy4zG1sN/Ors",
+	"iu0Wfn+P7AprST1i27dZ7D8puTxmoQZ1YMZu0Eb77/e6/rFm+//2y/SD7saZNuLsyS+Z3gV0AdtS42aP",
+	"S3GN7KlM1dq4XJ7k7OtbW43sBrDRIdUdWhDmkGaEJomnLzYAYRdAToZcpOGMySylmUhNMrGLm2nUXCwB",
+	"6FRWR9DuGGfyObCBzJJdcCD1UYVMywUWPPH1IUHcXTpAsLxLxZjtis6bfVS2VwL97742pM8WgI3v9H4D",
+	"VDerRaRy8Wn3YmPIxacbsLc2BRsZMqTWFXP90CHv+12TvaEMZvSy1If58ahyQC28tR5UpIB8oRMjVmmc",
+	"ZYyTI3QMEiadrAmxYFwbxeo5gGcFd/idkNk0ZR/+9p3yWqXp5qFI0VRuxiWCeanFaZNUrx1R2qA4Q62e",
+	"jGlCeYhZ6ZEEOI3JJA51jalAyENNmcqziRihz3I47UbmnIApRdsOJ/7oNzuc+vXPfDpzuDmkP+QCm+ZH",
+	"/8rYW+8Nt+w42nOWpXG4/dLI4i7rh41/+i4VavPZUmL+NLtfCAkt/giWGZEj7SQOud/yW73jgfUBo6UB",
+	"qByvNWZsxuaLBBpCaTB3HRfIlpIodvKG3BYaxJxMkng6y7zC9cd4XQYdBZFDp57pi8NjPh3yqmb7brAK",
+	"8MRdf9Ir9O+BAw3V4gji+iehfEYsHzfyXn0+XsZJRGJddGVzyjcSC77Xm7DzYEOi/CKhMS+myv8b+fOr",
+	"794RfW0xckgygntx4gSuIfzg1ZCq2MZ/yP+NXP/93astA2PILh3y2kc+w2v+c2guVYYNL6PT/xyiBzds",
+	"ePr9/zlstIeNB9Ldmne/m+eA0/ZOp9cs/bvSys4a55Yzao4vYF/sQIvUargYVNLdnJUyLBddFrJkLIIt",
+	"phK2Km9dv8dpPB06lVcUf9vOS5Xoqduu+oqtI4uNZvIGTiN7aZVXEIyArxuDzhe4xtqp8fS6DtB1SP9d",
+	"yg7H9Urgko9yVH+zg7JHMfPcMKM5Mu81y1d7bNjkqOEcpxMUWU1FpHrwyau6dm7bzw9cnwSvrunU6QmA",
+	"Nc5mPNMABGs7nA4hghvsuEJvkDqtos/NE8+kOS/FmCOGhbFjU935/HKH8jc6khb56dCjudfJLJXaKBap",
+	"G1w/dgLP6JKSR53j/9eviV39cpi4OPQ+GPjgB8XteCdcIWosKteWsolXXN8Sm0R2/ZuBLVNH+xpqC3Qb",
+	"gQ35BPcvUJ8AX89oJFZYHgBl5SlkxRfrEAw+G15nMg6xamtBTOLpMmXKbX1fApF00J1aCIGQyzMLgIn3",
+	"dW63I6jSiJNkyKlufWGEYpWwg2HeW0izwzbmzQRm03iG9CWYB4b3q15qHj35ABQ3E95fluhf7JImeq80",
+	"eTGZ+WsLlt9xxkp7D1H0LoXwDTgWrzGT+ncsxa7UPrvHdG9pZgAL653/kpyxmCaAWiZ0jyBoDQJCAUFN",
+	"NUSaRwLsVhgcezonZYUAGxBwwbwPSVe6yCrWELksGjidr3hUznBU7vqQy1i5sabNNPrw0O52Su+YLSdz",
+	"LrcSCiWll7piFsXekNuFKZNNTDJ9FxxSHql9ZIROU2bAUCrEqYewEKHgkyWIV1Ohji1YsFWlaxFqeWtX",
+	"uGIpM0LX9MxByZzPYcKShIzZLOZRi7xGaavr0XJSvpCa9LIlQ7FgwfEloVGEoCrg+mE6/wsjr4lBzsWO",
+	"RDk6Z7WV6jRK2WKl1lijuXh+opBF8v1OZOwfNttvAxppmdCYJRZtGjvNf1VzzmssllXSE9tSOafYGGBO",
+	"X24jTDD1nZMA2TuAFWrJkkuiRNpUDxhZLCB+GSxYGjKeBf9e6qQHfmIpARBDlvrDu06lIRrzCUsDj4hJ",
+	"YThox+XlaZVDPlZcxiJtPB5hi6jMXKzcMrYgy4W2E61lifX8mOvnmdS6FY11WtIlNkkTKSQs3bIFpgoS",
+	"JSBmLvo7xKRfvvsojy9t66Mh3/TGwYpF6iKwbk7dfHNySLBNaoY0SVgqMYNNg0ZJk4OJX2LnUd179YUc",
+	"8qVkqYctOSH96L+b78Uyi/kUIQ1QGjgPWASevLHhjMoZIpop+Y0N5fBlNFnRtbTt4oqYTbahm5b3l6bG",
+	"Dc/ekOsuiXE4KxHJFEXnHFe8uzNXXdjee8iH/CejFPOfGA4s2w2gqUz4Qu2w2gOPaGLDZR1As1/a5MF8",
+	"TLz3E4gEiXeptllri1xZrHftTyBKFyhZLR9sihcoc8D6T0GvQt+sMUvEigTzmI/s9wgoNuTwqUSlEhQs",
+	"EdDbISDTmK6hOcq8MXyw76XtSwnwUYrMr0Bg6fporMENyBHM/xh7AFjRUCTvUfDu4/WQVx5b/YumST70",
+	"sJkZdg44bpFK5wyuIiu9MxtrUmfL3OaCW0b28crAlnser+yxuXJ43Iuhqx9zRG17Yw0nXZ9yN5Jlyd4Y",
+	"dLE6xIJzqxUh6zYGHR8UmDVMnNQSZEOaJOZaEbfcAm5rJ02z4IX/7zmH1k8EuB2zyRyONQUoOb9C7OvB",
+	"TlxP0Jl42/cfDjaNdqTP2anmd2b5xf8MmuZO8jvW58+w+13ZhyCvnmgk/oEV8wismMf7+H9kxpVRY0Rq",
+	"cvLpYwMMdRHPksbCGsBntsO/p7dgh+c5+KYdrNvqtmgka4lFMxKcON0/jfGMvbw0IOuYodWUY2ZW2Ux5",
+	"s+FYErmiyhAe8phfks2khhw0tFQ8wNYmQgJqJIf9NAY6FqhES4tQqt7UIh9YBigvlBORKGfemSu1rYpa",
+	"Q/4TGFq0IL68vJ4iN0M0kCuY4dAa39oZHpqWQ85sqBoHO77EDuVg2xUmkJtyX9lCYZluzqmNgt/ITDEb",
+	"UErJEkkCEMnK/TH0artWgVNteUAlY2HFO5S5ZT2BW/0lFLZaPYu+2Vi/MdTaeVOSL3TF2D7oivHdx69w",
+	"xbghGZ/7ytECaouVaZ/7h5nyh5nyL5rAnwKEtkWNx0g2QMQZIXr8XCaLSejYkXRlozETo5g80L157xl7",
+	"ezpnGVUCrTq36kfzvqdnclRVjt3lw29I13ypnz43wJCRy3lj0LiYnJ9G/nn7/LwXnkWn/QvamTBK/bDf",
+	"p5Hf7tPueNKbtMedsT8+73TCqN2PTsN2f+xPfJ/65w2voWsG1W5sYhxgbdd2+ASDnHDj7aUEDuu0rYWv",
+	"7bYa/8pGGhGx3+l1zs99r4FNIVk0Gq+dZnZfFADhUB1i9+8A5WHYbU/98SRYg//XbzIgXY3aywznKP72",
+	"uSi23eRn/a+90DxpfiuqJBtNs3hCw8wGgArJ2spyZhaNaCJSKKo1/TuobsuB56wMEsyX8zFLdUtVFKUI",
+	"H3RddUOrXp+rB3g6b3myCSjqVeBpHvX8i2MPapw34t20HO2ucWRq82AiTb76RJhNf6YGQvN5PJkndnkE",
+	"klVb8x1D0UpzPtcxp37X71LW6YwvLs7PT9vjkHXHnfNJt8tY2B6zs/457bS74flpeNEN/bPTaMwuJv3+",
+	"edhuh2f9zlfRMUXJvEXHnIftic869GLcjXph/8zVMROayEcqmc6XAPZ8rJY56TxCz+zrpqyoNIxziVdJ",
+	"Md6oaLzP1h8exf/S5KZvDYbonZVsz5HbdOUAWBgDHJXWRsdxmWcT5aHASoTQXPg+dyHEj1XxHwsKkE51",
+	"0e1iRgFLzPfbD97/OpPdIT8QCVotJeqfk7a+/eLLeX771b5oA2BamAO0AWpCCL/yWxeKEb+4H/B78QJO",
+	"2l9OPv/hBTwtB/1Q2fYMlr+382EjzWpvVgAUT0LTf2PoQxoMtq5v2Z72E6zaphkJTNEICNkAiq2ZPCYU",
+	"kjaqYiYgKQrt+PJOAJytWiRvSTLI3QM4pENuMt2hHLzj+5f69gG+xjxQTth9LLNCxlCq1A106IIGxXpt",
+	"Qw4JLHidc4TVhh4xMva4vgXeJQBLIXKK6d1Ghxwa68ENEV5imM4m5CNIFDWErWif09tC7wEdja+400Bx",
+	"5CqifW4lRJixrCmzlNF5sbQUNhTppbZF00KeFLb4eEvF5nXh95W8oXQp0rMxaIxjnV6xV/2mZTw1DuC/",
+	"b7KYyBiJsy9xdQH8VePneMRoBiy4+MPf+bL+ziOuZfq/M2cnF12YXGaQ+HSEhEqL1Gd1bgd17iE5Ubiz",
+	"dd45vusPZn1uZn2pyb6LY9v/su65bqvzLwF/9UfzqScYrGifPN4j3z/kXMa1/1rGbiVG73fxLdtE09Xd",
+	"HzdN12Kr6gXNZiTmMmM0GnIniV0n/w/AGsVsYscWtV2sCnUCObQlFvY8Bttyr65Metyf4mx2qEVZpXoS",
+	"JvWnu7ueAgQL7PKztCj17DgIoJFB0+VIkZmmMU0IZ9lKpLeQhTUW2Yy8W1+LNJyBiX7NuBTp60SsDux2",
+	"qnFXdiFOAtxMJgB05QuYqZqZ2vWU96oTjApIG1W4+PZ2OOaLZTZ6jq06EHM/R9zfAbffzrH2K4D2t1sa",
+	"z4hfilicDrGeyo+H0au9N738rfTaqzHBY2Fl4Q5qS1hur+DaYyBInxRdKyirw2XErkv3t7wA96zOD9T1",
+	"KDYC9HLgKsQu/93Dln69Yu8/7LZc4NOpFfjGbpnGd4xXGHI5U+6Fc5qj9NemRb3WN+fl+jwXyQbDhzqp",
+	"2CRNpTpmFBzjRf5EpEMeWIB1sHAwHoiLgct+LCEbGNi3CGq7Scqg1szNQlAe9ZCbYnSAZteJWZ6pKZ9y",
+	"CjA/SEi3etNeFY2pZEnM2Qupy8GjNJ5kJGMy000CEiXgnQsM7DHkIIYP+XU+15lIdPI01NkHIV3QMM7W",
+	"xQo0mK02MLGXUjCn9yM6ZSOEn5QBVik65fZH+AasHkeEu2KVoC4lH/LAgAMGgLKW5g0UjlsFQLlUwyVX",
+	"lotemg2yWJy6KrSI3Kdmk7BJRkw1r+kFEXMS6LrRAKj0bYGygKo6jpsRy1iYvZAD8o7RVCIu/Sxuyl+W",
+	"NGURPK84YCbmYso4A+Q/jntVAL1TG7gSTbxDIn8VyVxMRSrumh/mccrFHb7ZpOaHgk+w4hgIu4EueAxr",
+	"0Q+DuZNA4yfYNXHLuDTJKdksZVJtu3l6zigfcrHMmmLSvBMhHS8TxX5Qt3hkGA4eI/9B/FYbsEZhnTMq",
+	"FdHiCfSJ0PSXQ75ogmUHxatY8qiYG2wvHrKAHPktv39sIR5gaDoWd5rZzQyN05MNecIUe/b9ql5iyGgt",
+	"YjLK8LTkpRBmCRIj8Cwa8hm9YySYUTkyXwYEIzCEC/sDexKx+oE4Zw045LvyUZMh3FNA/wnTC6FYW1Fs",
+	"hTLkR9rPM48HcEWhu/k69SDu0Io0gMSz0ZIEq0Zet6HaFQ1ehM1g8XSWYTsXrUq8HGdCpziJCUnomEGZ",
+	"6izm0ZDDcUMIh0sSqIM/6vRmgWlxsU1CkE6PzMQylR4JaJIEQ46lwo5hUWzv0CJvMg39gOHJcnUxiuwc",
+	"jnfISw1hXKof10KVWfWxo1mbLf6/JLpRma3nKZfw5FntTqN468BUNUMzSFC53ea2ZqPNX/3mxY3+b/Pm",
+	"s++ddh726tV2Va3tAPZX7TqxoAByAxXAnX+net65+i70mMNObZ1276x33j3tnX3x9m02alqGiivp/J25",
+	"xnCi9e5PU8bkSExGk5SxSMyhAlYLN3Mxz7hYTmfmr8VIj95udVjztKfWNWGpktIjGf/KdGIAKnZkigb+",
+	"aUQh9mND5yGWWRw2Bl2/3ep4DSVllPszi0datTS8Bko6PXbX94EBzAx1BLlmin7r7GzX/HIls3uafss/",
+	"tbO8tdprJFF7PXWyFztpCUptr3n2n3ue22cmxN1I6c5GaR6dtp2H1XDqTNt/D/xWt2I6Nxtc6Oot85ky",
+	"+0alvBWdswJ6oNJJ1/kspWwWv5jL4iSyPFin/hG/3BoEMJk15xupNR2/nFrjZtacXzzY8MHBc3rwGqjx",
+	"9Gs28nweMRsYExXlH7T/2rR/qLp+28itUucUyJifoc+u7FNKjVF8Q8drLNo+iM+e11j0fVBpiwsfY0K6",
+	"ig8EAJsvsjWe/AH0xcZay/yTOU2neItvhj8/s8P3+xXDW1Hi/CafUbutf+K32hf6V36r+wDO9QggEOr6",
+	"h3YKDUTPdzYQ7XWcBqIdNTUtf+3E2r1WX8/szKykqyfV6amdQcG2hdbdnNbn9bTu+v7jaH1uhz/dl9Tt",
+	"nNYdS+tOTur2HrR+ZNy4gr6dWvp2gfXdMlOH2Nqj///Yuxbeto1l/VcWAi4iAbQsUQ/LCoqLpDdt0qRx",
+	"buu2KCzBpMSVzWNqqZKUHbfwfz/Ymdnl8iGJspQ4SQUcnMaSuMt9zc7z+xSzLtm48D5ceAXfZO902BtA",
+	"IDtr4deGnb58Ppyg24RWQt9TRKhebA99nQ97LVM6qepC1er+VmWt6qmqtUnPWNrTIUNxr2QT6z2Nr8O7",
+	"NILphdK8Af8Xwb5swadkonPn1KhSL+MfyqRexQvKcrFXIlISBB/nBkuYWxbzxBoJuv7yhrv8PvCnKQ43",
+	"lG8yZ+YHCY+k6RmAkxW5uKPkOaJfat7AIICP0e0V8WQZiXJK8yuefDBGXcE4XgBih/LDgXEJZqbsI2sL",
+	"q6u93KbEodQqBzHSt/wBn9yHQTlbouqRtSYRrRIHV2ZK5vbJRl2vedrN6TS9fl6l6WXyxjsFra856OT1",
+	"ol6ujUE/oxdVVf9k15mGT07zL9fNvFy/oP6BQpNpo5tPjB+cZF5u8AA3O0GaXs7dJPI/QgiflMM9ZG2p",
+	"Ri8uerbVstpWZ2xdtKy2bbUte2xdtK22ddK32mPrAj6yOv2xvKyKaf/25rx/OzNFthRmcICBST5YXE6F",
+	"3g/tXGudTFtGAUEbQL/CSIVy9WwPci0M8pM9yE/2w+evEjBPyUN2WtPjhlLgu1RUbDps+6jJeNK5+N/c",
+	"kLcJ5KatbGSFM7zTKMi0110JcJ8KPvWlIgXzjkQ1X5GCkWXEMaar7P7OKBTyb2THIVfwatr1c40cDbGZ",
+	"AsQz5qozlaOD2V0UQmU+xsMSPwk4oukbjbP/hBjruGcuixfulGdjZtNwzhHch7zzELenwY0EZARRAFK/",
+	"VZ61CtzwcLs12R8qz4uiUPj5szjLdUUszmlMR5WeG7Edg/GZyJybhPPp8I/APeVYecYsRKY1cEXvgM2e",
+	"qhsid5rwiImjq8idx5D9BhMnZ1RzYWfeW/7F6jHnzHkl+xSwHZ1GkyjdM2zjMXPzRPhD5GP2jSXVrPpJ",
+	"OBL56A6ry9/5ImXETkI25268jHghcvvZuaWp9Sb7P8T1AkhhCAVitTmEq34DrvyVnBJOI49qTsBnrgHK",
+	"iGjDgIJpKYxZI/DDAQE3jHk6cgC7ZcsY2BYtPQBXfmFRcmIp8i2rLxdyktv2ADPen2vy85j5VyKMuAdA",
+	"qAogdyTyCLlN5oDarTMB1uHark5u3CmjkU5EkbSKhITF6BcoCmDbhwvWYTMulaQsqJXRmP56CH6j/eZC",
+	"gnA85GI+TS7mFjvmcZmYPBWYhvWzQSlP99sFjibyJ8uEFLReSyqs9BPZt1w8q3bjg5tKinqpky1ceIGL",
+	"bsvqdsdj/e6tZrfT6Vg1DHbXhu1m+6Tblpsg30+n27Iz/ajttLozu2N1ems6azVPBr3SzuzWad/sjHbp",
+	"mnH1rN5ptqvTzonZVdfu9qTR60tFaMoXSW141Gq2TwZyh4YRBCRPWm1pNvzr0mW/yVRQdYNsK0+/grTq",
+	"pjyKaSiivTEUcdozQhEt+1+cYt1qDtrm3Nkb565lzl3bPqRbl56xQ0L1JyiE+9bzoz9pmMNMqH587rQh",
+	"84//8RM+P/K9h7WE3MauNcDTXMHk04qXpACCpowzhVWWsjkZ7oN8drY0r4U0RCHND9q/kx/x25S1n3sW",
+	"0HcAetnkXvN3UBsN9CkQCgMAPndbXXRupSbbEDwralwjAe2wMPBMqGjslvLDwfCfLqMI6EMEXxE/AZAK",
+	"z1iT3dPcsEQ6S/SA6zC5X19ItaFSuS2loZxklMX9chScre6i0y2voo55jfc+91WEtu5lfO3avb6coqnd",
+	"n3T7k/5gNpvK/zs9nXR7nWnb67S67Y78n217J61+d9CZzNzW7HTg9vhg0Lf7fX7i8k+LxNOreHnB0e5v",
+	"c4XlN+1G5ADcfml/3yge2rdyc7worphxgbwEJMZNd0eFYLAUJc9i5ntQKYHlMUQKq/EvocBGYaZMCJCS",
+	"GGKOuJCHwWN1xz2eOOATdv/H/mHiNLKx5L6KIi/c5DoNItNtVnCjVD0GbxI+f+NRksrxMiZo8jWwy0i7",
+	"FfHb8IYD2I7U7qfB0uNek73l9xhyp3vkOrzTbLizhEcENlQGrhn4cfJbjPRAnwKGeRnnqIfUjUGD3o7j",
+	"XmFR5JDwVrXRLmtj6h9NQvSOwmTmnrEzzxR35xOgH+NUbSFlYUE3iVZo9atAtfgscMVqoypZhYdiPQBj",
+	"efANEVGkEgfxAypIhPgJlkQJfqcY9TAGd8MhhAURMyhpU4x2WAh0d80jDgGDoRlywTIUzWFy7cbXZaoi",
+	"Hg05nJ0iAvLMZE73C9Spp4SApugbzbNeOHFFO6Hynv5eD2ODo1vOrpz4Kk7uvWAM4fDYVAPhFHEsF/7l",
+	"DZe/Ta5ml52/7KOTu///ePNXa9Kf2z99HATtxe/e6d8/duM/r8970/ct95flK//l7EYKhhgTXqpgAVWY",
+	"703QPaXejvbnF2Hv+Z1c6ypCLC0t8yM4U9+qT+MA7rODkMfNTkJ5KzmvVbTjf+R/MP68DjT+F1AsMMQs",
+	"n3gWg4R3E6DeRJEfAY46ixP3PrbY3I2kWkcaSVFLwy+0DN+Nlgg7KZVh6rvKFv5jNKys1CjT/z8/9Deu",
+	"L734lprWRspEUtrxUjqYr5/vzONBfMyZr2CD0smWez5rM+rtX2I4agGy1nR8XHUu2JK39loPq6aXlu9g",
+	"GekkisYiTMJpGDD+MeEC09z9RNVwQ/04wpheJhBGupTSwbGYk43KOY0mA1QxTOVyjm9th2mJZo2EnxIU",
+	"crmsMVSh/zOqwV+j2pCNas1mc1R7cCzI7KJkMk5HrUzPDf0F8CVFPxPq+U6iEv+pJkFumuLAFdqjHrfc",
+	"UgVWNu2nq7WbrWarVlm2nBUGtMpJphY1JVyqeprP/MWjLa4zf7H2bBaprCL9hqx+tuCCvRFU2co+0M4z",
+	"6axW/ISSIG/t42vuBsn1ceDf8g1xBXAF6z33+vz8A2mNYWQkd2HQYPXOeic72nVX4duSPVJ5J0DXa9cf",
+	"+Dn9W/7lLr58OyHXYZ+LD0iyK1f/RUo3Y3CXZpEdmAZ2oP0BTkVE4wFgDLMn5znrtToIt33nx+slETpQ",
+	"d90wNMJtd4zy3m7YMtD6U+2Zir7oM39RKZ2a9pkckr+/jVaSfbpW2qjcYwyzQ1nVMpH/xKsDkZTSMjLw",
+	"nhDtrILWxAxTqTogjI4vmJMqJA6mvEJCMUGo1BG0J1jOhc64HgknE0hzGilfeSGGCtmlSj4q5t60uksD",
+	"ga7Y75CdvreLF2aO9C43cUnRefnn+atfDd5TzNaLr1357cVRG5S/wvWLc7+xMYTKMNqyMj//4UPHTn+d",
+	"jU+az1nd/JO5jqjOKH2mC69tapt7LUYytA/QagM3gczDEg0FOmzXrJpdG28jaLJrv0Lg6Is/V+aQ5dmo",
+	"JkTybptuVQmynaXzRYs6mPR9qVO78uyVC8ljqLu/Wnc3+8KfuwE7j/wkFHRV41NLshVIMiVhGMQsXkoh",
+	"hXRFl65wg/u/eTQSUt4r8C3kEufC00JsqAn5whmj5PxWq8WoFCUUnKEJNRILHlH8kAd8zkWyTtp9j6Pb",
+	"VdZN3OkN1sWbGE5AS0IS65IkyfmfH15d/nr+y5v3P9asmufP5Vq1x1mB+DDGSnoYhsKLgUL8FZJx+27c",
+	"q5qScZlnSEbSE93xCnEJ4q4ohraWODT/K+RNZhcdhM4+hU52aut4eJ9U0Piyr51w1FeCo0MlXaLrJ2gj",
+	"waVOCp4jv3FYHS505lyIsWPJ/1isLf8VRsy5GDuoSoG0IdnSKJblaWy6M1RahpDA4LA69gdtN6yCXsfq",
+	"8uhhn29ln6gIxoUSPAcVC1QER0L9mbb/duw0nuuyLwf0RfUXZmU5yCIU+G6MEhXeECOVuddCPlCpPTqk",
+	"hDkIEZBcR5xnIQLYC0FashTncMy4Z1QIqkXLe5qG7MbRaissU7hgN4xIOEbCjZkzwiqFoS88/nEIYx7V",
+	"HBL6scX0wlnsZoxYnC/B10MKO9iHw/RlqNDL0Tv86DV8cvQ9Cv2jdwCFOWTvHdTjJ6F3j/mBP/169l49",
+	"H87Ye03YhCedTe5Z5N4pQ4HVXUrWpd1j2ABNckeBFJZi3nlOu5K2V4x5hN0j2cVIBH6SBPyIC893hQLr",
+	"VOYAvEWD+Fvfs+9YC0sXAY9AvT3BEY4EdYCLL/e+3q9G9acbM3zDtFKQ1nUkjNU0R4Hr76h6YfzzWZz5",
+	"EaTqSEv4OaZ5Khkm/xJs6kaRz43aPpzqJntBuMAoqyy0ufBL8C/iOqn1O79fcIt5fAq4hdfhHTNXEbSN",
+	"egItYeke6BsxE+FIZJtwpssoYEeew1wmrzsmr8vGELeBWRSppgoBepsj8TL05EDILJTiK+JxzL2RqDuq",
+	"j1diGnq+uBqyq7/9Bcyb4/FZ4CZcnmKAxvTnfsJAA+Ex5gKNhMdVeyBrzjPAtnplEn/OQ7kc9bk/jUJC",
+	"5WmwibzOYpww+RszIyFewESEmfVujoSu76SiTQvzHJA7ImZRuAQm4olKc8qXVoaRqo1soKSJr10PDow8",
+	"3zl4TD9eobXBed2aP/jMX+DxxlNdhXLjzF/QGqklIvbhTO5F+ZWsfuKr+5xkjKF7lOmbFRQD3RB+uovu",
+	"06701KMiWGf+Yvsg1h4VrUox8zN/8diwOcxLeeT8yXS89UG0VJHbycisUDCwQrtb7+HVHjeqmM8n+qPb",
+	"F722d9d+wJmfUPZ/0lxp3O3Hc1swuT6FK1c7uE1P7sGm2c6m2ZfL+BMZOEUGqZXnAdmcIG5R3phjYVWN",
+	"PiEFPqfVx4Igzw+O3i/Z0Wt/UY7eg69lF7mkzujTO3orqb0p2dxWwmyTp3ijTKMG9iDaDl7dr86re5Aw",
+	"+5AwT+PV/aRSZXe38JavV4Vhc50L2zFYUrYTYfQOBxfHwcVxcHHs4OIoY497Kr9HiUTb7ArR4txVIHE6",
+	"EM7qcjl9cQWscjPilhNholLj7nnS2KggfUWeEQNg4eAb2V1D+AJ8JNuqCw9Ix7E6iZ8CF4jZAbxaGJrw",
+	"wukSEkB03cgxXHA0unxTryFD1EwzwPpD2uaI0xTUigRarym4lEVtv3NTUjlXeBCCuuNBII8sAXbGRvMI",
+	"DVtsvMiLWejKUgnQeaFnNG9AjBT7eCPiBaD7LYE83cLBw1tHYRBgMFDnOoYz7NZ8e02tXmycemZzV9xD",
+	"zb8OactmryJ50pCEMgxvILenDDLC7AwRCIo9QUWIiof6kSrPNR/FopHio+/WEmBi/iYy+YWzDFsA/rCU",
+	"bjOzuCmnhFW2hVccNFZ/C+mw7Hfborhngy0FRK6Pb20ylTGR1Md4sfBGQtlwlJcaL7h7I7ddJuCJGazU",
+	"vvro53eYfmtl07MazZF4k6RFzbGlSj4UfoEFqQBKw6XXfxZjXH5N+QdN0CpB8zB++G8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -181,7 +181,10 @@ func (s *SQLStore) CreateJob(ctx context.Context, j Job, items []Item, enqueue E
 		if _, err := tx.ExecContext(ctx, `UPDATE batch_jobs SET received = 1, chunked = 1 WHERE id = $1`, j.ID); err != nil {
 			return err
 		}
-		return enqueue(ctx, tx, j)
+		if err := enqueue(ctx, tx, j); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, ActionBatchJobCreate, JobResource(j.ID), "", fmt.Sprintf("%s version %d, %d items", j.Model, j.Version, j.Total))
 	})
 	if err != nil {
 		// The commit may have happened all the same (a connection lost
@@ -252,7 +255,7 @@ func jobByKey(ctx context.Context, tx *sql.Tx, creator, key string) (Job, bool, 
 }
 
 // itemsPerRow is how many items of a job one row of batch_chunks keeps
-// (migration 006 assumes 1000).
+// (migration 008 assumes 1000).
 const itemsPerRow = 1000
 
 // insertItems stores items as the job's items from index from on (a
@@ -519,7 +522,7 @@ func (s *SQLStore) DeleteJob(ctx context.Context, id string, dequeue Dequeue) (J
 				return fmt.Errorf("registry: delete job: %w", err)
 			}
 		}
-		return nil
+		return s.audit(ctx, tx, ActionBatchJobCancel, JobResource(id), j.Status, "deleted")
 	})
 	return j, err
 }

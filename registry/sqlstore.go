@@ -157,11 +157,18 @@ func (s *SQLStore) migrate(ctx context.Context) error {
 		return fmt.Errorf("registry: migrations: %w", err)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	numbered := map[int]string{}
 	for _, e := range entries {
 		num, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
 		if err != nil {
 			return fmt.Errorf("registry: migration %s: name must start with its number", e.Name())
 		}
+		if other, dup := numbered[num]; dup {
+			// The second would be skipped as applied: a silent hole in
+			// the schema.
+			return fmt.Errorf("registry: migrations %s and %s share a number", other, e.Name())
+		}
+		numbered[num] = e.Name()
 		body, err := fs.ReadFile(migrations, path.Join(dir, e.Name()))
 		if err != nil {
 			return fmt.Errorf("registry: migration %s: %w", e.Name(), err)
@@ -265,12 +272,12 @@ func (s *SQLStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx
 // Close implements Store.
 func (s *SQLStore) Close() error { return s.db.Close() }
 
-const modelColumns = `m.name, COALESCE(m.serving_version, 0), m.created_at, (SELECT COUNT(*) FROM versions v WHERE v.model = m.name)`
+const modelColumns = `m.name, COALESCE(m.serving_version, 0), m.created_at, (SELECT COUNT(*) FROM versions v WHERE v.model = m.name), m.revision`
 
 func scanModel(row scanner) (Model, error) {
 	var m Model
 	var created int64
-	if err := row.Scan(&m.Name, &m.ServingVersion, &created, &m.VersionCount); err != nil {
+	if err := row.Scan(&m.Name, &m.ServingVersion, &created, &m.VersionCount, &m.Revision); err != nil {
 		return Model{}, err
 	}
 	m.CreatedAt = time.Unix(0, created).UTC()
@@ -361,7 +368,10 @@ func (s *SQLStore) CreateVersion(ctx context.Context, v Version, artifact []byte
 			ON CONFLICT (model, version) DO UPDATE SET data = excluded.data`, v.Model, v.Version, artifact); err != nil {
 			return fmt.Errorf("registry: store artifact: %w", err)
 		}
-		return nil
+		if err := bumpRevision(ctx, tx, v.Model); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, ActionVersionUpload, VersionResource(v.Model, v.Version), "", "sha256 "+v.Checksum)
 	})
 }
 
@@ -408,16 +418,21 @@ func (s *SQLStore) PutArtifact(ctx context.Context, name string, version int, ar
 // DeleteVersion implements Store.
 func (s *SQLStore) DeleteVersion(ctx context.Context, name string, version int) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var serving sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT serving_version FROM models WHERE name = $1`, name).Scan(&serving)
-		if errors.Is(err, sql.ErrNoRows) {
-			return Errorf(ENOTFOUND, "no model named %q", name)
-		}
+		st, err := lockModel(ctx, tx, name)
 		if err != nil {
-			return fmt.Errorf("registry: delete version: %w", err)
+			return err
 		}
-		if serving.Valid && int(serving.Int64) == version {
+		if st.serving == version {
 			return Errorf(ECONFLICT, "version %d of %s is serving; make another version serve first", version, name)
+		}
+		if r, err := readRollout(ctx, tx, name); err == nil && r.Active() && r.Candidate == version {
+			return Errorf(ECONFLICT, "version %d of %s is the candidate of the running rollout; abort the rollout (DELETE /models/%s/rollout) first", version, name, name)
+		}
+		var checksum string
+		if err := tx.QueryRowContext(ctx, `SELECT checksum FROM versions WHERE model = $1 AND version = $2`, name, version).Scan(&checksum); errors.Is(err, sql.ErrNoRows) {
+			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
+		} else if err != nil {
+			return fmt.Errorf("registry: delete version: %w", err)
 		}
 		var jobs int
 		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM batch_jobs WHERE model = $1 AND version = $2 AND status IN ('queued', 'running')`, name, version).Scan(&jobs)
@@ -434,21 +449,28 @@ func (s *SQLStore) DeleteVersion(ctx context.Context, name string, version int) 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
 		}
-		// Its artifact and stored predictions go with it: a later upload
-		// under the same number is another model, whose answers these are
-		// not.
-		for _, table := range []string{"artifacts", "predictions"} {
+		// Its artifact, stored predictions and feedback go with it: a
+		// later upload under the same number is another model, whose
+		// answers these are not.
+		for _, table := range []string{"artifacts", "predictions", "feedback"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE model = $1 AND version = $2`, name, version); err != nil {
 				return fmt.Errorf("registry: delete version: %w", err)
 			}
 		}
-		return nil
+		if err := bumpRevision(ctx, tx, name); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, ActionVersionDelete, VersionResource(name, version), "sha256 "+checksum, "")
 	})
 }
 
 // SetServing implements Store.
 func (s *SQLStore) SetServing(ctx context.Context, name string, version int) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		st, err := lockModel(ctx, tx, name)
+		if err != nil {
+			return err
+		}
 		exists, err := versionExists(ctx, tx, name, version)
 		if err != nil {
 			return fmt.Errorf("registry: set serving: %w", err)
@@ -456,9 +478,39 @@ func (s *SQLStore) SetServing(ctx context.Context, name string, version int) err
 		if !exists {
 			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE models SET serving_version = $1 WHERE name = $2`, version, name)
-		if err != nil {
+		if r, err := readRollout(ctx, tx, name); err == nil && r.Active() {
+			switch version {
+			case r.Candidate:
+				// Serving the candidate promotes it and ends the rollout.
+				if err := endRollout(ctx, tx, name, RolloutPromoted, fmt.Sprintf("version %d promoted to serving", version)); err != nil {
+					return err
+				}
+				if err := s.audit(ctx, tx, ActionRolloutPromote, RolloutResource(name), r.String(), fmt.Sprintf("version %d serves", version)); err != nil {
+					return err
+				}
+			case st.serving:
+			default:
+				return Errorf(ECONFLICT, "a rollout of version %d of %s runs; promote it (serve version %d) or abort it (DELETE /models/%s/rollout) before serving version %d",
+					r.Candidate, name, r.Candidate, name, version)
+			}
+		} else if err != nil && ErrorCode(err) != ENOTFOUND {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE models SET serving_version = $1 WHERE name = $2`, version, name); err != nil {
 			return fmt.Errorf("registry: set serving: %w", err)
+		}
+		if err := bumpRevision(ctx, tx, name); err != nil {
+			return err
+		}
+		action, from := ActionDeploy, ""
+		if st.serving != 0 {
+			from = strconv.Itoa(st.serving)
+		}
+		if st.serving > version {
+			action = ActionRollback
+		}
+		if err := s.audit(ctx, tx, action, ModelResource(name), from, strconv.Itoa(version)); err != nil {
+			return err
 		}
 		return s.announceServing(ctx, tx, name)
 	})
@@ -496,7 +548,7 @@ func (s *SQLStore) CreateUser(ctx context.Context, u User, keyHash string) (User
 		if err != nil {
 			return fmt.Errorf("registry: create user: %w", err)
 		}
-		return nil
+		return s.audit(ctx, tx, ActionUserCreate, UserResource(u.Name), "", "role "+string(u.Role))
 	})
 	if err != nil {
 		return User{}, err
@@ -543,7 +595,7 @@ func (s *SQLStore) RevokeUser(ctx context.Context, name string) (User, error) {
 			return fmt.Errorf("registry: revoke user: %w", err)
 		}
 		u.RevokedAt, u.keyHash = &now, ""
-		return nil
+		return s.audit(ctx, tx, ActionUserRevoke, UserResource(name), "role "+string(u.Role), "revoked")
 	})
 	return u, err
 }

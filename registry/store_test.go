@@ -606,7 +606,7 @@ func TestSQLConcurrentOpen(t *testing.T) {
 var dialectPorts = strings.NewReplacer(
 	"BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "INTEGER PRIMARY KEY", // SQLite's rowid
 	"BYTEA", "BLOB",
-	// JSON aggregation in order, in migration 006.
+	// JSON aggregation in order, in migration 008.
 	"json_agg(json_build_array(item_id, text) ORDER BY idx)::text FROM batch_items",
 	"json_group_array(json_array(item_id, text)) FROM (SELECT job_id, idx, item_id, text FROM batch_items ORDER BY job_id, idx)",
 )

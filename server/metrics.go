@@ -36,10 +36,44 @@ type metrics struct {
 	// predictions answered from memory and from the database.
 	storedCacheHits   prometheus.Counter
 	storedCacheMisses prometheus.Counter
+	// Rollouts: requests by version and role (serving, canary, shadow);
+	// the shadow candidate's comparisons, agreement and dropped requests.
+	rolloutRequests        *prometheus.CounterVec
+	rolloutShadowCompared  *prometheus.CounterVec
+	rolloutShadowAgreed    *prometheus.CounterVec
+	rolloutShadowAgreement *prometheus.GaugeVec
+	rolloutShadowDropped   *prometheus.CounterVec
 	// methods are the methods some route serves, read from the router on
 	// the first request, when every route is registered.
 	methodsOnce sync.Once
 	methods     map[string]bool
+
+	// Metrics resolved by their label values once, not on every request:
+	// the request-duration observer of each route, method and status, and
+	// the prediction metrics of each model version. Their keys are as
+	// bounded as the labels.
+	resolvedMu sync.RWMutex
+	durations  map[durationKey]prometheus.Observer
+	versions   map[versionKey]*versionMetrics
+}
+
+type durationKey struct {
+	route, method string
+	code          int
+}
+
+type versionKey struct {
+	name    string
+	version int
+}
+
+// versionMetrics are the prediction metrics of one model version.
+type versionMetrics struct {
+	confidence prometheus.Observer
+	// predictions counts by tag, for the predictor's classes, each
+	// resolved on its first prediction (so that /metrics shows only tags
+	// predicted); other tags are resolved on each use.
+	predictions map[string]func() prometheus.Counter
 }
 
 // unservedMethod is the method label of requests whose method no route
@@ -48,7 +82,9 @@ const unservedMethod = "OTHER"
 
 func newMetrics() *metrics {
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
+		registry:  prometheus.NewRegistry(),
+		durations: map[durationKey]prometheus.Observer{},
+		versions:  map[versionKey]*versionMetrics{},
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tagifai_http_request_duration_seconds",
 			Help:    "Time to answer an HTTP request, by route template, method and status code.",
@@ -83,7 +119,28 @@ func newMetrics() *metrics {
 	}, []string{"result"})
 	m.storedCacheHits = storedCache.WithLabelValues("hit")
 	m.storedCacheMisses = storedCache.WithLabelValues("miss")
+	m.rolloutRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tagifai_rollout_requests_total",
+		Help: "Requests seen during rollouts, by model, version and role: serving (answered by the serving version), canary (answered by the candidate), shadow (copied to the candidate).",
+	}, []string{"model", "version", "role"})
+	m.rolloutShadowCompared = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tagifai_rollout_shadow_compared_total",
+		Help: "Predictions of a shadow candidate compared with the serving version's, by model.",
+	}, []string{"model"})
+	m.rolloutShadowAgreed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tagifai_rollout_shadow_agreed_total",
+		Help: "Of the compared predictions, those where the shadow candidate gave the serving version's tag, by model.",
+	}, []string{"model"})
+	m.rolloutShadowAgreement = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tagifai_rollout_shadow_agreement",
+		Help: "Agreement rate of the running shadow rollout since it started on this replica, by model.",
+	}, []string{"model"})
+	m.rolloutShadowDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tagifai_rollout_shadow_dropped_total",
+		Help: "Requests not shadowed because the shadow queue was full, by model.",
+	}, []string{"model"})
 	m.registry.MustRegister(
+		m.rolloutRequests, m.rolloutShadowCompared, m.rolloutShadowAgreed, m.rolloutShadowAgreement, m.rolloutShadowDropped,
 		m.requestDuration, m.inFlight, m.predictions, m.confidence, m.textsPerRequest, m.modelLoadSeconds,
 		storedCache,
 		collectors.NewGoCollector(),
@@ -98,6 +155,9 @@ func (m *metrics) instrument(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		m.inFlight.Inc()
 		start := time.Now()
+		if st := stateFrom(c.Request().Context()); st != nil {
+			start = st.start
+		}
 		err := next(c)
 		if err != nil {
 			// Write the error response now, so its status is the one recorded.
@@ -108,10 +168,49 @@ func (m *metrics) instrument(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" || route == "/*" {
 			route = "unmatched"
 		}
-		m.requestDuration.WithLabelValues(route, m.methodLabel(c), strconv.Itoa(c.Response().Status)).
-			Observe(time.Since(start).Seconds())
+		m.durationObserver(route, m.methodLabel(c), c.Response().Status).Observe(time.Since(start).Seconds())
 		return nil
 	}
+}
+
+// durationObserver returns the request-duration observer of route, method
+// and status code, resolved once.
+func (m *metrics) durationObserver(route, method string, code int) prometheus.Observer {
+	k := durationKey{route: route, method: method, code: code}
+	m.resolvedMu.RLock()
+	o, ok := m.durations[k]
+	m.resolvedMu.RUnlock()
+	if ok {
+		return o
+	}
+	o = m.requestDuration.WithLabelValues(route, method, strconv.Itoa(code))
+	m.resolvedMu.Lock()
+	m.durations[k] = o
+	m.resolvedMu.Unlock()
+	return o
+}
+
+// versionMetrics returns the prediction metrics of s's model version,
+// resolved once.
+func (m *metrics) versionMetrics(s *serving.Version) *versionMetrics {
+	k := versionKey{name: s.Name, version: s.Version}
+	m.resolvedMu.RLock()
+	vm, ok := m.versions[k]
+	m.resolvedMu.RUnlock()
+	if ok {
+		return vm
+	}
+	version := strconv.Itoa(s.Version)
+	vm = &versionMetrics{confidence: m.confidence.WithLabelValues(s.Name, version), predictions: map[string]func() prometheus.Counter{}}
+	for _, tag := range s.Predictor.Classes() {
+		vm.predictions[tag] = sync.OnceValue(func() prometheus.Counter {
+			return m.predictions.WithLabelValues(s.Name, version, tag)
+		})
+	}
+	m.resolvedMu.Lock()
+	m.versions[k] = vm
+	m.resolvedMu.Unlock()
+	return vm
 }
 
 // methodLabel is the method label of c's request: its method when a route
@@ -139,15 +238,18 @@ func routeMethods(e *echo.Echo) map[string]bool {
 // observePredictions counts predictions by tag and records their confidence.
 func (m *metrics) observePredictions(s *serving.Version, preds []model.Prediction) {
 	m.textsPerRequest.Observe(float64(len(preds)))
-	version := strconv.Itoa(s.Version)
-	conf := m.confidence.WithLabelValues(s.Name, version)
+	vm := m.versionMetrics(s)
 	for _, p := range preds {
 		best := 0.0
 		for _, v := range p.Probabilities {
 			best = max(best, v)
 		}
-		conf.Observe(best)
-		m.predictions.WithLabelValues(s.Name, version, p.Tag).Inc()
+		vm.confidence.Observe(best)
+		if c, ok := vm.predictions[p.Tag]; ok {
+			c().Inc()
+		} else {
+			m.predictions.WithLabelValues(s.Name, strconv.Itoa(s.Version), p.Tag).Inc()
+		}
 	}
 }
 

@@ -51,6 +51,27 @@ func (o servingObserver) StoredLookup(hit bool) {
 	}
 }
 
+// RolloutRequest implements serving.RolloutObserver.
+func (o servingObserver) RolloutRequest(model string, version int, role string) {
+	o.m.rolloutRequests.WithLabelValues(model, strconv.Itoa(version), role).Inc()
+}
+
+// ShadowCompared implements serving.RolloutObserver.
+func (o servingObserver) ShadowCompared(model string, compared, agreed int, rate float64) {
+	if compared > 0 {
+		o.m.rolloutShadowCompared.WithLabelValues(model).Add(float64(compared))
+		o.m.rolloutShadowAgreed.WithLabelValues(model).Add(float64(agreed))
+	}
+	o.m.rolloutShadowAgreement.WithLabelValues(model).Set(rate)
+}
+
+// ShadowDropped implements serving.RolloutObserver.
+func (o servingObserver) ShadowDropped(model string) {
+	o.m.rolloutShadowDropped.WithLabelValues(model).Inc()
+}
+
+var _ serving.RolloutObserver = servingObserver{}
+
 // batchObserver is the batch queue's figures: jobs finished and items
 // predicted here, and River's own: its chunk tasks by state (queue depth,
 // counted at each scrape) and how long this replica's ran and waited, by

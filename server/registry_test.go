@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tagifai/tagifai/batch"
+	"github.com/tagifai/tagifai/feedback"
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
 )
@@ -143,6 +144,10 @@ func buildTemplate() (dir string, k apiKeys, err error) {
 	}, Replica: "template"}); err != nil {
 		return "", nil, err
 	}
+	// The key of prediction ids, which the first server would make.
+	if _, err := store.SigningKey(ctx, predictionIDKey, feedback.NewKey()); err != nil {
+		return "", nil, err
+	}
 	return dir, k, store.Close()
 }
 
@@ -221,8 +226,15 @@ func sampleRequests(v2 []byte) map[string]request {
 		"listBatchJobPredictions": {method: "GET", path: "/batch-jobs/" + sampleJobID + "/predictions?limit=1"},
 		"getStoredPrediction":     {method: "GET", path: "/predictions/" + sampleItemID},
 
+		"sendFeedback":    {method: "POST", path: "/feedback", body: `{"items":[{"prediction_id":"not-an-id","tag":"mlops"}]}`, contentType: jsonCT},
+		"getMonitoring":   {method: "GET", path: "/monitoring"},
 		"oipInfer":        {method: "POST", path: "/v2/models/tagifai/infer", body: oipTextInput("[1]", `["YOLO for object detection"]`), contentType: jsonCT},
 		"oipVersionInfer": {method: "POST", path: "/v2/models/tagifai/versions/1/infer", body: oipTextInput("[1]", `["YOLO for object detection"]`), contentType: jsonCT},
+
+		"getRollout":      {method: "GET", path: "/models/tagifai/rollout"},
+		"startRollout":    {method: "PUT", path: "/models/tagifai/rollout", body: `{"candidate":2,"mode":"shadow","percent":100,"guard":{"min_agreement":0.5}}`, contentType: jsonCT},
+		"abortRollout":    {method: "DELETE", path: "/models/tagifai/rollout"},
+		"listAuditEvents": {method: "GET", path: "/audit-events?resource=models/tagifai&limit=2"},
 	}
 }
 
@@ -239,8 +251,13 @@ func prepareSample(t testing.TB, reg testRegistry, op string, v2 []byte) {
 	t.Helper()
 	ctx := context.Background()
 	switch op {
-	case "deleteVersion":
+	case "deleteVersion", "startRollout":
 		_, _, err := reg.Upload(ctx, DefaultModelName, 2, v2, "test")
+		require.NoError(t, err)
+	case "getRollout", "abortRollout":
+		_, _, err := reg.Upload(ctx, DefaultModelName, 2, v2, "test")
+		require.NoError(t, err)
+		_, _, err = reg.SQLStore.StartRollout(ctx, registry.Rollout{Model: DefaultModelName, Candidate: 2, Mode: registry.ModeShadow, Percent: 100})
 		require.NoError(t, err)
 	case "getBatchJob", "listBatchJobs", "deleteBatchJob", "listBatchJobPredictions", "getStoredPrediction":
 		if _, err := reg.Job(ctx, sampleJobID); err == nil {

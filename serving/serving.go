@@ -2,13 +2,15 @@
 // loads and checks a version off the request path, swaps it in atomically
 // (one swap at a time), follows the database's serving pointer (polling,
 // and LISTEN/NOTIFY where the database announces changes), keeps the few
-// versions asked for by name loaded, and keeps the serving version's
-// stored predictions in memory. Its background work runs in Run, started
-// and stopped by main; it returns domain errors and knows nothing of HTTP.
+// versions asked for by name loaded, keeps the serving version's stored
+// predictions in memory, and keeps online statistics of each loaded
+// version's predictions (monitoring.go). Its background work runs in Run,
+// started and stopped by main; it returns domain errors and knows nothing
+// of HTTP.
 //
 // The HTTP layer asks Route for the version that answers a request and
-// tells Report what it predicted: that is where per-version monitoring and
-// shadow or canary rollouts belong.
+// tells Report what it predicted: that is where per-version monitoring is
+// fed, and where shadow or canary rollouts belong.
 package serving
 
 import (
@@ -89,6 +91,10 @@ type Config struct {
 	// PollInterval is how often Run reads the serving version from the
 	// database; 0: Run does not follow it.
 	PollInterval time.Duration
+	// MonitoringCPU is the share of one core that monitoring may take to
+	// observe the predictions Report is told of (DefaultMonitoringCPU);
+	// beyond, it drops them and counts them. 0: no monitoring.
+	MonitoringCPU float64
 }
 
 // Manager owns the serving version of one model and the versions loaded
@@ -109,6 +115,18 @@ type Manager struct {
 	// database's serving pointer and the one in memory agree.
 	swapMu sync.Mutex
 	named  *versionCache
+
+	// rollout is the running rollout of the model, nil for none; lastRun
+	// is the run whose figures RolloutStats gives; rolloutMu serialises
+	// changes of both; runs hands each new run to Run's shadow worker.
+	rollout   atomic.Pointer[liveRollout]
+	lastRun   atomic.Pointer[rolloutRun]
+	rolloutMu sync.Mutex
+	runs      chan *rolloutRun
+	robs      RolloutObserver
+	// recorder feeds reported predictions to their version's monitor;
+	// nil when monitoring is off.
+	recorder *recorder
 }
 
 // New returns a manager that serves nothing until LoadServing, Deploy or
@@ -122,8 +140,16 @@ func New(cfg Config) *Manager {
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	return &Manager{cfg: cfg, log: log, store: cfg.Store, obs: obs,
-		warm: make(chan *storedCache, 1), named: newVersionCache(namedVersions)}
+	robs, ok := obs.(RolloutObserver)
+	if !ok {
+		robs = nopRolloutObserver{}
+	}
+	m := &Manager{cfg: cfg, log: log, store: cfg.Store, obs: obs, robs: robs,
+		warm: make(chan *storedCache, 1), named: newVersionCache(namedVersions), runs: make(chan *rolloutRun, 1)}
+	if cfg.MonitoringCPU > 0 {
+		m.recorder = newRecorder(cfg.MonitoringCPU)
+	}
+	return m
 }
 
 // Model returns the name of the model the manager serves.
@@ -150,19 +176,26 @@ func (e *LoadError) Unwrap() error { return e.Err }
 func (m *Manager) Current() *Version { return m.serving.Load() }
 
 // Route returns the version that answers a prediction request for the
-// served model: today always the serving version. A shadow or canary
-// rollout would choose here, per request.
-func (m *Manager) Route(context.Context) (*Version, error) {
+// served model: the serving version, or, during a canary rollout, the
+// candidate for the callers in its share (WithCaller). Report the answer
+// with ReportRouted.
+func (m *Manager) Route(ctx context.Context) (*Version, error) {
 	v := m.serving.Load()
 	if v == nil {
 		return nil, ErrNotReady
 	}
-	return v, nil
+	return m.route(ctx, v), nil
 }
 
-// Report tells serving what v predicted for one request: per-version
-// monitoring statistics are kept from here.
-func (m *Manager) Report(v *Version, preds []model.Prediction) { m.obs.Predicted(v, preds) }
+// Report tells serving what v predicted for one request: the observer
+// hears of it, and v's monitor gets it off the request path (see
+// Monitoring). The caller must not change preds afterwards.
+func (m *Manager) Report(v *Version, preds []model.Prediction) {
+	m.obs.Predicted(v, preds)
+	if m.recorder != nil {
+		m.recorder.record(v.monitor, preds)
+	}
+}
 
 // Set makes v the serving version. Requests already running finish on the
 // version they started with.
@@ -202,7 +235,18 @@ func (m *Manager) LoadServing(ctx context.Context) error {
 	if mod.ServingVersion == 0 {
 		return fmt.Errorf("serving: model %s has no serving version", m.cfg.Model)
 	}
-	return m.Deploy(ctx, m.cfg.Model, mod.ServingVersion)
+	// The database names this version already: loading it moves nothing
+	// there (and records no deployment).
+	m.swapMu.Lock()
+	err = m.loadAndServe(ctx, m.cfg.Model, mod.ServingVersion, false)
+	m.swapMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := m.SyncRollout(ctx); err != nil {
+		m.log.Error("apply the model's rollout", slog.String("error", err.Error()))
+	}
+	return nil
 }
 
 // Deploy makes version of model name the serving one: it loads and checks
@@ -305,12 +349,17 @@ func (m *Manager) StoredPrediction(ctx context.Context, cur *Version, item strin
 
 // Run does serving's background work until ctx is done: it follows the
 // database's serving version (every PollInterval, and at once on the
-// database's announcements), and fills each new serving version's
-// stored-prediction cache. It returns nil once ctx is done and all of it
-// has stopped.
+// database's announcements), fills each new serving version's
+// stored-prediction cache, and feeds reported predictions to their
+// version's monitor. It returns nil once ctx is done and all of it has
+// stopped.
 func (m *Manager) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { m.runWarmer(ctx); return nil })
+	g.Go(func() error { m.runShadow(ctx); return nil })
+	if m.recorder != nil {
+		g.Go(func() error { m.recorder.run(ctx); return nil })
+	}
 	if m.cfg.PollInterval > 0 {
 		g.Go(func() error { m.follow(ctx, m.cfg.PollInterval); return nil })
 		if w, ok := m.store.(watcher); ok {
@@ -349,6 +398,9 @@ func (m *Manager) follow(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		err := m.Sync(ctx)
+		if err == nil {
+			err = m.SyncRollout(ctx)
+		}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return
@@ -382,6 +434,9 @@ func (m *Manager) watch(ctx context.Context, w watcher) {
 			if err := m.Sync(ctx); err != nil && ctx.Err() == nil {
 				m.log.Warn("serving the version the database announced failed; serving the version in memory",
 					slog.String("error", err.Error()))
+			}
+			if err := m.SyncRollout(ctx); err != nil && ctx.Err() == nil {
+				m.log.Warn("applying the rollout the database announced failed", slog.String("error", err.Error()))
 			}
 		})
 		switch {

@@ -173,8 +173,14 @@ export interface paths {
          *     probability is not above the model's threshold, the tag is `other`.
          *     With `explain`, each prediction also says which words and character n-grams
          *     of its text made the winning class win (see `Explanation`).
+         *     Each prediction has a `prediction_id`: send it with the true tag to
+         *     `POST /feedback` (within 30 days) to measure live performance.
          *     A key with the `predictor` role is needed when the server runs with
-         *     `--require-auth`; without it, anyone may predict.
+         *     `--require-auth`; without it, anyone may predict. During a canary rollout
+         *     (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+         *     callers, always the same ones: those with the key's user or, without a key,
+         *     the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+         *     client's address. `data.version` says which version answered.
          */
         post: operations["predict"];
         delete?: never;
@@ -218,7 +224,8 @@ export interface paths {
         };
         /**
          * One model
-         * @description A model's serving version and how many versions it has.
+         * @description A model's serving version and how many versions it has. The `ETag` header is
+         *     the model's revision, for `If-Match` on changes of the model.
          */
         get: operations["getModel"];
         put?: never;
@@ -249,10 +256,74 @@ export interface paths {
          *     and `/args` describe. The version is loaded and checked before it is swapped
          *     in; requests in flight finish on the version they started with, and no
          *     request fails during the swap. Setting an older version is a rollback.
+         *     While a rollout runs, only its candidate may be served (a promotion, which
+         *     ends the rollout); any other version is a conflict. Recorded in the audit
+         *     trail. With `If-Match`, changes only a model still at that revision.
          */
         put: operations["setServingVersion"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{model-name}/rollout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The model's rollout and its evidence
+         * @description The running rollout, or the last one and what ended it (`status`, `reason`),
+         *     with what this replica saw since it started: requests and predictions on each
+         *     side, the tags each side gave and its prediction latency; for a shadow
+         *     rollout, how often the candidate agreed with the serving version, the
+         *     confusion between their tags and how many shadow requests were dropped because
+         *     the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+         *     the replicas' figures for the whole deployment. The `ETag` header is the
+         *     model's revision, for `If-Match`.
+         */
+        get: operations["getRollout"];
+        /**
+         * Start or change a rollout
+         * @description Tries a candidate version beside the serving one. In `shadow` mode the
+         *     candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+         *     and `POST /v2/models/{model-name}/infer`, off the request path, through a
+         *     bounded queue (what it cannot keep up with is dropped and counted, never
+         *     waited for; its work is kept to a tenth of the server's CPUs); only the
+         *     serving version answers. In `canary` mode the candidate
+         *     answers `percent`% of the callers: the split is by the caller (the API key's
+         *     user, else the `X-Routing-Key` header, else the client's address), hashed, so
+         *     that a caller always sees the same version on every replica; each response
+         *     says which version answered. The candidate is loaded and checked first.
+         *
+         *     With the candidate of the running rollout, this changes its mode, percent or
+         *     guard; another candidate while one runs is a conflict. A `guard` aborts a
+         *     shadow rollout when the agreement rate falls below `min_agreement` once
+         *     `min_samples` predictions were compared; the rollout's `reason` then says what
+         *     fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+         *     /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+         *     trail. With `If-Match`, changes only a model still at that revision.
+         */
+        put: operations["startRollout"];
+        post?: never;
+        /**
+         * Abort the rollout
+         * @description Ends the running rollout: every request goes to the serving version again and
+         *     the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+         *     Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+         *     at that revision.
+         */
+        delete: operations["abortRollout"];
         options?: never;
         head?: never;
         patch?: never;
@@ -319,7 +390,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a version
-         * @description Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+         * @description Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
          */
         delete: operations["deleteVersion"];
         options?: never;
@@ -498,6 +569,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send the true tags of predictions
+         * @description Records the true tag of predictions, each named by the `prediction_id` it came
+         *     with (from `POST /predict`, a version's predictions, or a batch job's stored
+         *     predictions). The registry's database keeps one tag per prediction, so feedback
+         *     sent to any replica is counted once; `GET /monitoring` turns it into live
+         *     precision, recall and F1.
+         *
+         *     Each item gets its own answer in `results`, in request order; a bad item never
+         *     fails the others, and the request is a 200 as long as it is well formed:
+         *
+         *     | status | meaning | stored |
+         *     | --- | --- | --- |
+         *     | `accepted` | the tag is recorded | yes |
+         *     | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+         *     | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+         *     | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+         *     | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+         *     | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+         *     | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+         *     | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+         *
+         *     Sending a request again is safe: every item it recorded answers
+         *     `already_recorded`. At most 10,000 items per request.
+         *     A key with the `predictor` role is needed when the server runs with
+         *     `--require-auth`; without it, anyone may send feedback.
+         */
+        post: operations["sendFeedback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/monitoring": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How versions do on live traffic
+         * @description For the serving version of the model (the served model, or `model`), and for
+         *     `version` when it is given and another: the window of recent predictions this
+         *     replica made with it, each signal's summary beside the training baseline's, the
+         *     drift tests, and live performance from feedback.
+         *
+         *     The window holds the last `capacity` predictions made in the last
+         *     `max_age_seconds` by this replica (windows are per replica; each replica's
+         *     `/metrics` exports its own). Predictions reach it off the request path; when it
+         *     cannot keep up, predictions are left out and counted in `dropped`.
+         *
+         *     Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+         *     predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+         *     probability) and on the text length in tokens, and a threshold on the mean
+         *     out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+         *     p-value is below `significance` (0.05), or the mean above the threshold, with at
+         *     least 50 predictions in the window. Versions trained before baselines existed
+         *     have `has_baseline` false, no baseline summary and no drift tests.
+         *
+         *     Live performance scores the feedback on the version's predictions
+         *     (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+         *     and F1, per class and weighted by support, with the number of labels behind
+         *     each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+         *     every prediction of the version. It is the same on every replica (the registry's
+         *     database keeps the feedback).
+         */
+        get: operations["getMonitoring"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users": {
         parameters: {
             query?: never;
@@ -544,6 +701,32 @@ export interface paths {
          * @description Revokes the user's key at once. The record stays, marked revoked.
          */
         delete: operations["revokeUser"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit trail
+         * @description Management actions, newest first: uploads and deletions of versions,
+         *     deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+         *     the guard) and promotions, creations and revocations of users, creations and
+         *     cancellations of batch jobs. Each is recorded in the same database
+         *     transaction as the action itself, so an action and its event are both stored
+         *     or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+         *     for the command line, `guard` for a rollout's guard), never a key.
+         */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -826,6 +1009,8 @@ export interface paths {
          *     (`Content-Encoding: gzip` or `deflate`); the limit applies after
          *     decompression. The request parameter `timeout` (microseconds) bounds
          *     the time the server spends on the request.
+         *     During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+         *     and shadowed as `POST /predict` is.
          */
         post: operations["oipInfer"];
         delete?: never;
@@ -1001,6 +1186,7 @@ export interface components {
         };
         /** @description A prediction stored by a batch. */
         StoredPrediction: {
+            prediction_id: components["schemas"]["PredictionID"];
             /**
              * @description The item's id.
              * @example 6
@@ -1177,6 +1363,337 @@ export interface components {
              * @example 1
              */
             version: number;
+        };
+        /** @description A rollout to start, or the new settings of the running one. */
+        RolloutRequest: {
+            /**
+             * @description The version to try; not the serving one.
+             * @example 3
+             */
+            candidate: number;
+            /**
+             * @description `shadow`: the candidate predicts a copy of the traffic; `canary`: it answers a share of the callers.
+             * @example shadow
+             * @enum {string}
+             */
+            mode: "shadow" | "canary";
+            /**
+             * Format: double
+             * @description The share of requests shadowed, or of callers the candidate answers; default 100 for shadow, required for canary.
+             * @example 100
+             */
+            percent?: number;
+            guard?: components["schemas"]["RolloutGuard"];
+        };
+        /** @description Abort a shadow rollout when the candidate agrees too little with the serving version. */
+        RolloutGuard: {
+            /**
+             * Format: double
+             * @description The least agreement rate; below it, the rollout is aborted.
+             * @example 0.9
+             */
+            min_agreement: number;
+            /**
+             * @description How many predictions must be compared before the guard judges.
+             * @default 100
+             * @example 200
+             */
+            min_samples: number;
+        };
+        /** @description A candidate version tried beside the serving version, and what was seen of it. */
+        Rollout: {
+            /**
+             * @description The model's name.
+             * @example tagifai
+             */
+            model: string;
+            /**
+             * @description The version tried.
+             * @example 3
+             */
+            candidate: number;
+            /**
+             * @description The version serving now.
+             * @example 2
+             */
+            serving_version: number;
+            /**
+             * @description How the candidate is tried.
+             * @example shadow
+             * @enum {string}
+             */
+            mode: "shadow" | "canary";
+            /**
+             * Format: double
+             * @description The share of requests shadowed, or of callers the candidate answers.
+             * @example 100
+             */
+            percent: number;
+            /**
+             * @description `active` while it runs; `aborted` by `DELETE` or by the guard; `promoted` when the candidate was made to serve.
+             * @example active
+             * @enum {string}
+             */
+            status: "active" | "aborted" | "promoted";
+            /**
+             * @description What ended the rollout (the guard's finding, an admin's abort, the promotion); absent while it runs.
+             * @example guard: agreement 0.812 < 0.9 after 200 compared predictions
+             */
+            reason?: string;
+            guard?: components["schemas"]["RolloutGuard"];
+            /**
+             * @description Who started it.
+             * @example admin
+             */
+            started_by: string;
+            /**
+             * Format: date-time
+             * @description When it started.
+             * @example 2026-11-24T16:00:00Z
+             */
+            started_at: string;
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             * @example 2026-11-24T16:00:00Z
+             */
+            updated_at: string;
+            /**
+             * Format: date-time
+             * @description When it ended; absent while it runs.
+             * @example 2026-11-24T17:00:00Z
+             */
+            ended_at?: string;
+            stats?: components["schemas"]["RolloutStats"];
+        };
+        /** @description What this replica saw of the rollout since it started (or since this replica started, if later). Absent when this replica saw none of it. */
+        RolloutStats: {
+            /**
+             * @description The figures are this replica's; replicas sharing a database each keep their own.
+             * @example replica
+             * @enum {string}
+             */
+            scope: "replica";
+            /**
+             * @description The replica that counted.
+             * @example tagifai-7d9f-x2k4q
+             */
+            replica: string;
+            /**
+             * Format: date-time
+             * @description When this replica began counting.
+             * @example 2026-11-24T16:00:00Z
+             */
+            since: string;
+            serving: components["schemas"]["RolloutSide"];
+            candidate: components["schemas"]["RolloutSide"];
+            shadow?: components["schemas"]["ShadowStats"];
+        };
+        /** @description What one side of a rollout did. */
+        RolloutSide: {
+            /**
+             * @description The version of this side.
+             * @example 2
+             */
+            version: number;
+            /**
+             * @description Requests this side predicted (answered, or shadowed for the candidate of a shadow rollout).
+             * @example 1200
+             */
+            requests: number;
+            /**
+             * @description Texts this side tagged.
+             * @example 1500
+             */
+            predictions: number;
+            /**
+             * @description How many of its predictions gave each tag.
+             * @example {
+             *       "computer-vision": 300,
+             *       "mlops": 200,
+             *       "natural-language-processing": 700,
+             *       "other": 300
+             *     }
+             */
+            tags: {
+                [key: string]: number;
+            };
+            latency: components["schemas"]["LatencySummary"];
+            /**
+             * Format: double
+             * @description Macro F1 against the feedback received on this side's predictions; absent until there is feedback.
+             * @example 0.87
+             */
+            live_f1?: number;
+        };
+        /** @description Time the model took to tag the texts of a request (not the HTTP round trip), in milliseconds; percentiles are bucket upper bounds. */
+        LatencySummary: {
+            /**
+             * Format: double
+             * @description The mean.
+             * @example 0.021
+             */
+            mean_ms: number;
+            /**
+             * Format: double
+             * @description The median.
+             * @example 0.016
+             */
+            p50_ms: number;
+            /**
+             * Format: double
+             * @description The 95th percentile.
+             * @example 0.064
+             */
+            p95_ms: number;
+            /**
+             * Format: double
+             * @description The 99th percentile.
+             * @example 0.128
+             */
+            p99_ms: number;
+        };
+        /** @description How the shadow candidate compared with the serving version. */
+        ShadowStats: {
+            /**
+             * @description Requests chosen for shadowing.
+             * @example 1200
+             */
+            sampled: number;
+            /**
+             * @description Of those, how many were dropped because the queue was full (the candidate fell behind).
+             * @example 10
+             */
+            dropped: number;
+            /**
+             * @description How many requests the shadow queue holds.
+             * @example 1024
+             */
+            queue_capacity: number;
+            /**
+             * @description Predictions of both versions compared.
+             * @example 1488
+             */
+            compared: number;
+            /**
+             * @description Of those, how many gave the same tag.
+             * @example 1421
+             */
+            agreed: number;
+            /**
+             * Format: double
+             * @description agreed / compared; absent before the first comparison.
+             * @example 0.955
+             */
+            agreement_rate?: number;
+            confusion: components["schemas"]["ShadowConfusion"];
+        };
+        /** @description `matrix[i][j]` counts the texts the serving version tagged `labels[i]` and the candidate `labels[j]`. */
+        ShadowConfusion: {
+            /**
+             * @description The tags, in the order of the rows and of the columns.
+             * @example [
+             *       "computer-vision",
+             *       "mlops",
+             *       "natural-language-processing",
+             *       "other"
+             *     ]
+             */
+            labels: string[];
+            /**
+             * @description One row per serving tag, one count per candidate tag.
+             * @example [
+             *       [
+             *         290,
+             *         2,
+             *         3,
+             *         2
+             *       ],
+             *       [
+             *         5,
+             *         180,
+             *         6,
+             *         6
+             *       ],
+             *       [
+             *         10,
+             *         4,
+             *         670,
+             *         10
+             *       ],
+             *       [
+             *         5,
+             *         4,
+             *         11,
+             *         280
+             *       ]
+             *     ]
+             */
+            matrix: number[][];
+        };
+        /** @description A rollout's envelope. */
+        RolloutEnvelope: components["schemas"]["Envelope"] & {
+            data: components["schemas"]["Rollout"];
+        };
+        /** @description One management action. */
+        AuditEvent: {
+            /**
+             * @description The event's id; later events have larger ones.
+             * @example 42
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When the action was made.
+             * @example 2026-11-24T16:20:00Z
+             */
+            at: string;
+            /**
+             * @description Who made it (`anonymous` without a key, `cli` from the command line, `guard` for a rollout's guard); never a key.
+             * @example admin
+             */
+            user: string;
+            /**
+             * @description What was done: `version.upload`, `version.delete`, `serving.deploy`,
+             *     `serving.rollback`, `rollout.start`, `rollout.change`, `rollout.abort`,
+             *     `rollout.guard_abort`, `rollout.promote`, `user.create`, `user.revoke`,
+             *     `batch_job.create` or `batch_job.cancel`.
+             * @example serving.deploy
+             */
+            action: string;
+            /**
+             * @description What it was done to.
+             * @example models/tagifai
+             */
+            resource: string;
+            /**
+             * @description What the resource was before, in a few words; empty when it did not exist.
+             * @example 2
+             */
+            from: string;
+            /**
+             * @description What it is after; empty when it is gone.
+             * @example 3
+             */
+            to: string;
+            /**
+             * @description The `X-Request-ID` of the request that made it; empty outside of a request, `-` for the guard.
+             * @example 7d1c2e9a5b3f4e21
+             */
+            request_id: string;
+        };
+        /** @description A page of the audit trail. */
+        AuditEventsEnvelope: components["schemas"]["Envelope"] & {
+            /** @description The events, newest first. */
+            data: {
+                /** @description The events. */
+                events: components["schemas"]["AuditEvent"][];
+                /**
+                 * @description Pass as `cursor` for the next page; absent on the last.
+                 * @example 41
+                 */
+                next_cursor?: string;
+            };
         };
         /** @description Someone who holds an API key. */
         User: {
@@ -1481,6 +1998,7 @@ export interface components {
         };
         /** @description The tag of one text. */
         Prediction: {
+            prediction_id: components["schemas"]["PredictionID"];
             /**
              * @description The text as it was sent.
              * @example Transfer learning with transformers for text classification.
@@ -1607,12 +2125,298 @@ export interface components {
              *     `too_short`, `too_long`, `too_few`, `too_many`, `pattern`, `enum`,
              *     `extra_field`, `invalid`, `not_found`, `route_not_found`,
              *     `method_not_allowed`, `body_too_large`, `unsupported_media_type`,
-             *     `unauthorized`, `forbidden`, `conflict`, `internal`, `not_ready`,
-             *     `malformed_request`, `headers_too_large`, `unsupported_transfer_encoding`
-             *     or `unsupported_http_version`.
+             *     `unauthorized`, `forbidden`, `conflict`, `precondition_failed`, `internal`,
+             *     `not_ready`, `malformed_request`, `headers_too_large`,
+             *     `unsupported_transfer_encoding` or `unsupported_http_version`.
              * @example missing
              */
             type: string;
+        };
+        /**
+         * @description Names one prediction for `POST /feedback`: a signed token that carries the
+         *     model, the version, the predicted tag and the time of the prediction, so that
+         *     issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+         * @example AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+         */
+        PredictionID: string;
+        /** @description True tags of predictions, at most 10,000. */
+        FeedbackRequest: {
+            /** @description The predictions and their true tags. */
+            items: components["schemas"]["FeedbackItem"][];
+        };
+        /** @description The true tag of one prediction. */
+        FeedbackItem: {
+            prediction_id: components["schemas"]["PredictionID"];
+            /**
+             * @description The true tag of the prediction's text.
+             * @example natural-language-processing
+             */
+            tag: string;
+        };
+        /** @description The feedback's answers' envelope. */
+        FeedbackEnvelope: components["schemas"]["Envelope"] & {
+            data: components["schemas"]["FeedbackResults"];
+        };
+        /** @description What became of each item. */
+        FeedbackResults: {
+            /**
+             * @description How many items were recorded by this request.
+             * @example 1
+             */
+            accepted: number;
+            /** @description One result per item, in request order. */
+            results: components["schemas"]["FeedbackResult"][];
+        };
+        /** @description What became of one item. */
+        FeedbackResult: {
+            /**
+             * @description The item's index in the request.
+             * @example 0
+             */
+            index: number;
+            status: components["schemas"]["FeedbackStatus"];
+            /**
+             * @description Why the item was not recorded, for a person.
+             * @example not a prediction id this server issued
+             */
+            message?: string;
+        };
+        /**
+         * @description What became of an item (see `POST /feedback`).
+         * @example accepted
+         * @enum {string}
+         */
+        FeedbackStatus: "accepted" | "already_recorded" | "conflict" | "duplicate" | "invalid_id" | "unknown_version" | "expired" | "unknown_tag";
+        /** @description The monitoring report's envelope. */
+        MonitoringEnvelope: components["schemas"]["Envelope"] & {
+            data: components["schemas"]["Monitoring"];
+        };
+        /** @description The monitoring of the versions asked for. */
+        Monitoring: {
+            /** @description The serving version first, then the version named, if another. */
+            versions: components["schemas"]["VersionMonitoring"][];
+        };
+        /** @description How one version does on live traffic. */
+        VersionMonitoring: {
+            /**
+             * @description The model.
+             * @example tagifai
+             */
+            model: string;
+            /**
+             * @description The version.
+             * @example 1
+             */
+            version: number;
+            /**
+             * @description Whether the version is the model's serving version.
+             * @example true
+             */
+            serving: boolean;
+            /**
+             * @description Whether the version's artifact has a training baseline; without one there are no drift tests.
+             * @example true
+             */
+            has_baseline: boolean;
+            /**
+             * @description Whether any drift test has `drifted`.
+             * @example false
+             */
+            drifted: boolean;
+            window: components["schemas"]["MonitoringWindow"];
+            /** @description The signals of the window, beside the baseline's. */
+            signals: {
+                window: components["schemas"]["SignalSummary"];
+                baseline?: components["schemas"]["SignalSummary"];
+            };
+            /** @description The drift tests of the tags, confidence, tokens and OOV rate, in that order; empty without a baseline. */
+            drift: components["schemas"]["DriftResult"][];
+            /** @description Precision, recall and F1 from feedback. */
+            live_performance: {
+                last_24h: components["schemas"]["LivePerformance"];
+                all: components["schemas"]["LivePerformance"];
+            };
+        };
+        /** @description The window of recent predictions of this replica. */
+        MonitoringWindow: {
+            /**
+             * @description The most predictions the window holds (the last ones).
+             * @example 1000
+             */
+            capacity: number;
+            /**
+             * @description How old a prediction in the window may be.
+             * @example 3600
+             */
+            max_age_seconds: number;
+            /**
+             * @description Predictions in the window now.
+             * @example 300
+             */
+            size: number;
+            /**
+             * @description Predictions of this version observed since this replica loaded it.
+             * @example 300
+             */
+            observed: number;
+            /**
+             * @description Predictions of this replica left out of monitoring because it could not keep up (all versions).
+             * @example 0
+             */
+            dropped: number;
+            /**
+             * Format: date-time
+             * @description The time of the window's oldest prediction; absent when it is empty.
+             * @example 2026-11-24T16:50:00Z
+             */
+            start?: string;
+            /**
+             * Format: date-time
+             * @description The time of the window's newest prediction; absent when it is empty.
+             * @example 2026-11-24T16:59:58Z
+             */
+            end?: string;
+        };
+        /** @description Summaries of the monitored signals over a set of predictions. */
+        SignalSummary: {
+            /**
+             * @description How many predictions.
+             * @example 300
+             */
+            count: number;
+            /**
+             * @description The share of each predicted tag.
+             * @example {
+             *       "computer-vision": 0.3,
+             *       "mlops": 0.1,
+             *       "natural-language-processing": 0.4,
+             *       "other": 0.2
+             *     }
+             */
+            tag_shares: {
+                [key: string]: number;
+            };
+            confidence: components["schemas"]["Summary"];
+            margin: components["schemas"]["Summary"];
+            tokens: components["schemas"]["Summary"];
+            oov_rate: components["schemas"]["Summary"];
+            /**
+             * Format: double
+             * @description The share of texts with no feature in the vocabulary.
+             * @example 0
+             */
+            empty_rate: number;
+            /**
+             * Format: double
+             * @description The share of predictions tagged `other` by the threshold fallback.
+             * @example 0
+             */
+            fallback_rate: number;
+        };
+        /** @description The mean and the 10th, 50th and 90th percentiles of a signal. */
+        Summary: {
+            /**
+             * Format: double
+             * @description The mean.
+             * @example 0.9
+             */
+            mean: number;
+            /**
+             * Format: double
+             * @description The 10th percentile.
+             * @example 0.7
+             */
+            p10: number;
+            /**
+             * Format: double
+             * @description The median.
+             * @example 1
+             */
+            p50: number;
+            /**
+             * Format: double
+             * @description The 90th percentile.
+             * @example 1
+             */
+            p90: number;
+        };
+        /** @description One drift test of a signal of the window against the baseline. */
+        DriftResult: {
+            /**
+             * @description The signal tested.
+             * @example tag
+             * @enum {string}
+             */
+            signal: "tag" | "confidence" | "tokens" | "oov_rate";
+            /**
+             * @description The test.
+             * @example chi_squared
+             * @enum {string}
+             */
+            test: "chi_squared" | "kolmogorov_smirnov" | "threshold";
+            /**
+             * Format: double
+             * @description Pearson's X² (chi_squared), the largest distance between the two distribution functions (kolmogorov_smirnov), or the window's mean (threshold).
+             * @example 2.4
+             */
+            statistic: number;
+            /**
+             * Format: double
+             * @description The p-value; absent for a threshold.
+             * @example 0.49
+             */
+            p_value?: number;
+            /**
+             * @description The chi-squared test's degrees of freedom.
+             * @example 3
+             */
+            degrees_of_freedom?: number;
+            /**
+             * Format: double
+             * @description The p-value under which the test has drifted; absent for a threshold.
+             * @example 0.05
+             */
+            significance?: number;
+            /**
+             * Format: double
+             * @description The value above which a threshold test has drifted; absent for the other tests.
+             * @example 0.3
+             */
+            threshold?: number;
+            /**
+             * @description Predictions in the window.
+             * @example 300
+             */
+            window_size: number;
+            /**
+             * @description Values in the baseline.
+             * @example 191
+             */
+            reference_size: number;
+            /**
+             * @description Whether the window holds enough predictions (50) for the test to flag drift.
+             * @example true
+             */
+            enough: boolean;
+            /**
+             * @description Whether the test finds that the window is not drawn from the baseline's distribution.
+             * @example false
+             */
+            drifted: boolean;
+        };
+        /** @description Precision, recall and F1 from feedback, overall (weighted by support) and per class. */
+        LivePerformance: {
+            /**
+             * @description The feedback labels behind the figures.
+             * @example 120
+             */
+            labels: number;
+            overall: components["schemas"]["Metrics"];
+            /** @description Metrics of each class, by class name; `num_samples` is the labels of that true class. */
+            class: {
+                [key: string]: components["schemas"]["Metrics"];
+            };
+            confusion_matrix?: components["schemas"]["ConfusionMatrix"];
         };
         /**
          * @description An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
@@ -1976,6 +2780,36 @@ export interface components {
                  *             ],
                  *             "message": "version 1 of tagifai is serving; make another version serve first",
                  *             "type": "conflict"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The model changed since the revision named in `If-Match`; nothing changed. Read it again and retry. */
+        PreconditionFailed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "message": "Precondition Failed",
+                 *       "method": "PUT",
+                 *       "status-code": 412,
+                 *       "timestamp": "2026-11-24T16:00:00Z",
+                 *       "url": "http://localhost:8000/models/tagifai/serving-version",
+                 *       "data": {
+                 *         "errors": [
+                 *           {
+                 *             "location": [
+                 *               "header",
+                 *               "If-Match"
+                 *             ],
+                 *             "message": "model tagifai changed since it was read (If-Match names revision 6, it is at 7); read it again and retry",
+                 *             "type": "precondition_failed"
                  *           }
                  *         ]
                  *       }
@@ -2433,6 +3267,13 @@ export interface components {
          */
         Version: number;
         /**
+         * @description Change only if the model is still at this revision: the `ETag` of `GET
+         *     /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+         *     or `*` for any. Otherwise the answer is 412 and nothing changes.
+         * @example "7"
+         */
+        IfMatch: string;
+        /**
          * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
          * @example 1
          */
@@ -2463,7 +3304,15 @@ export interface components {
             };
         };
     };
-    headers: never;
+    headers: {
+        /**
+         * @description The model's revision, which every change of the model, its versions, its
+         *     serving version or its rollout moves on; the same on every replica. Send it
+         *     back in `If-Match` to change only what you saw.
+         * @example "7"
+         */
+        ETag: string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -2722,6 +3571,7 @@ export interface operations {
             /** @description The model. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2738,7 +3588,15 @@ export interface operations {
     setServingVersion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Change only if the model is still at this revision: the `ETag` of `GET
+                 *     /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+                 *     or `*` for any. Otherwise the answer is 412 and nothing changes.
+                 * @example "7"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The model's name.
@@ -2758,6 +3616,7 @@ export interface operations {
             /** @description The version now serves. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2769,8 +3628,135 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getRollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rollout. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RolloutEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    startRollout: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Change only if the model is still at this revision: the `ETag` of `GET
+                 *     /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+                 *     or `*` for any. Otherwise the answer is 412 and nothing changes.
+                 * @example "7"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        /** @description The candidate, the mode and the share of traffic. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RolloutRequest"];
+            };
+        };
+        responses: {
+            /** @description The rollout runs. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RolloutEnvelope"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    abortRollout: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Change only if the model is still at this revision: the `ETag` of `GET
+                 *     /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+                 *     or `*` for any. Otherwise the answer is 412 and nothing changes.
+                 * @example "7"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rollout, aborted. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RolloutEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalError"];
         };
@@ -2899,7 +3885,15 @@ export interface operations {
     deleteVersion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Change only if the model is still at this revision: the `ETag` of `GET
+                 *     /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+                 *     or `*` for any. Otherwise the answer is 412 and nothing changes.
+                 * @example "7"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The model's name.
@@ -2930,6 +3924,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalError"];
         };
@@ -3218,6 +4213,76 @@ export interface operations {
             503: components["responses"]["NotReady"];
         };
     };
+    sendFeedback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The true tags. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FeedbackRequest"];
+            };
+        };
+        responses: {
+            /** @description What became of each item. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackEnvelope"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getMonitoring: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The model; default the one `POST /predict` serves.
+                 * @example tagifai
+                 */
+                model?: string;
+                /**
+                 * @description A version of the model to report on besides the serving one.
+                 * @example 2
+                 */
+                version?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The versions' monitoring. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MonitoringEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["NotReady"];
+        };
+    };
     listUsers: {
         parameters: {
             query?: never;
@@ -3303,6 +4368,52 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only the events of this resource and of those under it (`models/tagifai` includes `models/tagifai/versions/2`).
+                 * @example models/tagifai
+                 */
+                resource?: string;
+                /**
+                 * @description Only the events of this user.
+                 * @example admin
+                 */
+                user?: string;
+                /**
+                 * @description Where to continue, from a previous page's `next_cursor`.
+                 * @example 41
+                 */
+                cursor?: string;
+                /**
+                 * @description The most events on one page.
+                 * @example 100
+                 */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventsEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalError"];
