@@ -16,18 +16,22 @@ NPM_CI    := cd scripts && npm ci --no-audit --no-fund --loglevel=error
 FUZZ_SERVER ?= 5000x
 FUZZ_MODEL  ?= 50000x
 
-.PHONY: help build run test test-postgres fuzz-smoke soak fault sdk-check browser-test console-test train evaluate bench generate check-generated lint-spec node-deps ci clean
+.PHONY: help deps build run test readme-check test-postgres fuzz-smoke soak fault sdk-check browser-test console-test train evaluate bench generate check-generated lint-spec node-deps ci clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+deps: ## download every Go module up front (both modules: the root and deploy/)
+	$(GO) mod download
+	cd deploy && $(GO) mod download
+
 build: ## compile the tagifai binary into ./bin/tagifai
-	$(GO) build -trimpath -o bin/tagifai .
+	$(GO) build -trimpath -buildvcs=auto -o bin/tagifai .   # -buildvcs: the commit for --version, whatever GOFLAGS says
 
 run: build ## serve the committed model on $(ADDR)
 	./bin/tagifai serve --artifacts $(ARTIFACTS) --addr $(ADDR)
 
-test: ## vet and run every Go test with the race detector, and the manifests' test module
+test: deps ## vet and run every Go test with the race detector, and the manifests' test module
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
@@ -88,7 +92,10 @@ console-test: ## the web console (/console) in Debian's Chromium; screenshots in
 lint-spec: node-deps ## lint openapi.yaml with Redocly's recommended-strict rules
 	cd scripts && npx --no-install redocly lint --config redocly.yaml ../openapi.yaml
 
-ci: check-generated lint-spec test sdk-check browser-test console-test ## the checks of .ci/run that need no system packages beyond Chromium
+readme-check: ## run README's walk-through blocks as written against a real server (needs curl, jq and $(DATA))
+	DATA=$(DATA) scripts/readme-walkthrough.sh
+
+ci: check-generated lint-spec test sdk-check browser-test console-test readme-check ## the checks of .ci/run that need no system packages beyond Chromium
 
 clean:
 	rm -rf bin

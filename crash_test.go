@@ -53,10 +53,17 @@ func startServe(t *testing.T, dataDir string) *process {
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		listening := ""
 		for sc.Scan() {
 			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				addr <- line.Addr
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
+			}
+			switch line.Msg {
+			case "listening":
+				listening = line.Addr
+			case "ready":
+				addr <- listening
 			}
 		}
 	}()
@@ -64,7 +71,7 @@ func startServe(t *testing.T, dataDir string) *process {
 	case a := <-addr:
 		return &process{cmd: cmd, url: "http://" + a}
 	case <-time.After(30 * time.Second):
-		t.Fatal("tagifai serve did not start listening")
+		t.Fatal("tagifai serve did not become ready")
 		return nil
 	}
 }
@@ -115,6 +122,7 @@ func secondArtifact(t *testing.T) []byte {
 // upload; after a restart it serves the previous version and the registry
 // is intact. A completed upload survives a SIGKILL right after it.
 func TestCrashDuringUpload(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	key := createAdmin(t, dataDir)
 	v2 := secondArtifact(t)
@@ -169,7 +177,7 @@ func TestCrashDuringUpload(t *testing.T) {
 	assert.Equal(t, 2.0, health["data"].(map[string]any)["version"], "the serving pointer survived SIGKILL")
 	assert.Equal(t, "second-run", health["data"].(map[string]any)["run_id"])
 
-	leftovers, err := filepath.Glob(filepath.Join(dataDir, "artifacts", "tagifai", ".upload-*"))
+	leftovers, err := filepath.Glob(filepath.Join(dataDir, "artifacts", "tagifai", ".*"))
 	require.NoError(t, err)
 	assert.Empty(t, leftovers, "temporary files of interrupted uploads are cleaned up at start")
 }
@@ -178,6 +186,7 @@ func TestCrashDuringUpload(t *testing.T) {
 // runs; after a restart the job resumes and ends with every item stored
 // exactly once.
 func TestCrashDuringBatchJob(t *testing.T) {
+	t.Parallel()
 	const n = 12000
 	dataDir := t.TempDir()
 	p := startServe(t, dataDir)

@@ -2,23 +2,20 @@
 // which tags a machine-learning project (title + description) as
 // natural-language-processing, computer-vision, mlops or other.
 //
-// Usage:
-//
-//	tagifai serve    --addr HOST:PORT --data-dir DIR --artifacts DIR [--require-auth]
-//	tagifai train    --data CSV --holdout CSV --out DIR [--args JSON] [--seed N]
-//	tagifai evaluate --artifacts DIR --data CSV [--no-fallback]
-//	tagifai predict  --artifacts DIR TEXT...
-//	tagifai cv       --data CSV [--args JSON] [--seed N] [--folds K]
-//	tagifai users    create --name NAME --role ROLE | revoke --name NAME | list
+// Every command follows the same conventions (cli.go): each flag can be set
+// by a TAGIFAI_* variable, -h prints the command's flags and exits 0, a
+// usage error exits 2 and a failure 1, and errors read
+// "tagifai COMMAND: message". Run `tagifai -h` for the commands.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"syscall"
 )
@@ -37,40 +34,38 @@ type env struct {
 	stderr io.Writer
 }
 
-// commands is the table of subcommands.
+// commands is the table of subcommands; each file registers its own.
 var commands = map[string]command{}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], env{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr})
 	stop()
-	if err != nil {
-		if !errors.Is(err, errUsage) {
-			fmt.Fprintln(os.Stderr, "tagifai:", err)
-		}
-		os.Exit(2)
-	}
+	os.Exit(exitCode(err, os.Stderr))
 }
 
-// errUsage reports a usage error whose message has already been printed.
-var errUsage = errors.New("usage")
-
-// run dispatches args[0] to its subcommand.
+// run dispatches args[0] to its subcommand. The error it returns says how
+// the process exits (exitCode).
 func run(ctx context.Context, args []string, e env) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(e.stderr)
-		if len(args) == 0 {
-			return errUsage
+	if len(args) == 0 {
+		return &usageError{msg: "missing COMMAND"}
+	}
+	switch args[0] {
+	case "-h", "--help", "-help", "help":
+		usage(e.stdout)
+		return errHelp
+	case "--version", "-version", "version":
+		if len(args) > 1 {
+			return &usageError{cmd: "version", msg: fmt.Sprintf("unexpected arguments %q", args[1:])}
 		}
+		fmt.Fprintln(e.stdout, versionLine())
 		return nil
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(e.stderr, "tagifai: unknown command %q\n\n", args[0])
-		usage(e.stderr)
-		return errUsage
+		return &usageError{msg: fmt.Sprintf("unknown command %q", args[0])}
 	}
-	return cmd.run(ctx, args[1:], e)
+	return inCommand(args[0], cmd.run(ctx, args[1:], e))
 }
 
 func usage(w io.Writer) {
@@ -83,5 +78,29 @@ func usage(w io.Writer) {
 	for _, name := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'tagifai COMMAND -h' for the flags of a command.")
+	fmt.Fprintln(w, "\nRun 'tagifai COMMAND -h' for the flags of a command, 'tagifai --version' for the build.")
+}
+
+// versionLine is what --version prints: the module version, the commit it
+// was built from (with "+dirty" for uncommitted changes) and the Go
+// version, from the build information the Go toolchain embeds.
+func versionLine() string {
+	version, commit, modified := "unknown", "unknown", false
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v := info.Main.Version; v != "" && v != "(devel)" {
+			version = v
+		}
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if modified {
+		commit += "+dirty"
+	}
+	return fmt.Sprintf("tagifai %s (commit %s) %s %s/%s", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

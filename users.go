@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
-	"log/slog"
+	"text/tabwriter"
+	"time"
 
 	"github.com/tagifai/tagifai/registry"
 )
@@ -15,57 +14,116 @@ func init() {
 	commands["users"] = command{summary: "create, revoke and list API users", run: runUsers}
 }
 
-// runUsers handles `tagifai users create|revoke|list`. A new key is printed
-// once, on stdout; the registry keeps only its hash.
-func runUsers(ctx context.Context, args []string, e env) error {
-	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "usage: tagifai users create --name NAME --role admin|predictor|viewer\n       tagifai users revoke --name NAME\n       tagifai users list")
-		return errUsage
-	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	dataDir := fs.String("data-dir", envOr(e, "TAGIFAI_DATA_DIR", "data"), "directory of the registry (env TAGIFAI_DATA_DIR)")
-	databaseURL := fs.String("database-url", envOr(e, "TAGIFAI_DATABASE_URL", ""), "postgres:// URL of the registry's database; default: SQLite under --data-dir (env TAGIFAI_DATABASE_URL)")
-	name := fs.String("name", "", "the user's name")
-	role := fs.String("role", "", "admin, predictor or viewer")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		return fmt.Errorf("users: %w", err)
-	}
-	defer reg.Store().Close()
+// usersCommands are the subcommands of `tagifai users`.
+var usersCommands = map[string]subcommand{
+	"create": {"create a user and print its API key once", runUsersCreate},
+	"revoke": {"revoke a user's API key", runUsersRevoke},
+	"list":   {"list the users and their roles", runUsersList},
+}
 
-	switch sub {
-	case "create":
-		u, key, err := reg.CreateUser(ctx, *name, registry.Role(*role))
-		if err != nil {
-			return fmt.Errorf("users: %w", err)
-		}
-		fmt.Fprintf(e.stderr, "created %s with role %s; the key below is shown once\n", u.Name, u.Role)
-		fmt.Fprintln(e.stdout, key)
-	case "revoke":
-		u, err := reg.Store().RevokeUser(ctx, *name)
-		if err != nil {
-			return fmt.Errorf("users: %w", err)
-		}
-		fmt.Fprintf(e.stderr, "revoked %s\n", u.Name)
-	case "list":
-		users, err := reg.Store().Users(ctx)
-		if err != nil {
-			return fmt.Errorf("users: %w", err)
-		}
+// runUsers handles `tagifai users create|revoke|list`.
+func runUsers(ctx context.Context, args []string, e env) error {
+	return dispatch(ctx, "users", usersCommands, []string{"create", "revoke", "list"}, args, e)
+}
+
+// runUsersCreate creates a user; its new key is printed once, on stdout,
+// and the registry keeps only its hash. It creates the registry if there
+// is none yet, as serve would.
+func runUsersCreate(ctx context.Context, args []string, e env) error {
+	f := newFlags(e, "users create", "", "Create a user with a role and print its API key once, on stdout.")
+	loc := addRegistryFlags(f)
+	name := f.String("name", "", "the user's name (required)")
+	role := f.String("role", "", "admin, predictor or viewer (required)")
+	if err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if *name == "" || *role == "" {
+		return f.usagef("--name and --role are required")
+	}
+	if !registry.Role(*role).Valid() {
+		return f.usagef("--role %q must be admin, predictor or viewer", *role)
+	}
+	store, reg, err := openRegistryFor(ctx, loc, true, e)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	u, key, err := reg.CreateUser(ctx, *name, registry.Role(*role))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "created %s with role %s; the key below is shown once\n", u.Name, u.Role)
+	fmt.Fprintln(e.stdout, key)
+	return nil
+}
+
+// runUsersRevoke revokes a user's key.
+func runUsersRevoke(ctx context.Context, args []string, e env) error {
+	f := newFlags(e, "users revoke", "", "Revoke a user's API key; requests with it are refused from now on.")
+	loc := addRegistryFlags(f)
+	name := f.String("name", "", "the user's name (required)")
+	if err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if *name == "" {
+		return f.usagef("--name is required")
+	}
+	store, _, err := openRegistryFor(ctx, loc, false, e)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	u, err := store.RevokeUser(ctx, *name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "revoked %s\n", u.Name)
+	return nil
+}
+
+// userJSON is one line of `users list --json`.
+type userJSON struct {
+	Name      string     `json:"name"`
+	Role      string     `json:"role"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+}
+
+// runUsersList lists the users: a table, or one JSON object per line with
+// --json. It never creates a registry.
+func runUsersList(ctx context.Context, args []string, e env) error {
+	f := newFlags(e, "users list", "", "List the users, their roles and whether their keys are revoked.")
+	loc := addRegistryFlags(f)
+	asJSON := f.Bool("json", false, "print one JSON object per user and line")
+	if err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	store, _, err := openRegistryFor(ctx, loc, false, e)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	users, err := store.Users(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		for _, u := range users {
-			if err := enc.Encode(map[string]any{"name": u.Name, "role": u.Role, "created_at": u.CreatedAt, "revoked_at": u.RevokedAt}); err != nil {
+			if err := enc.Encode(userJSON{Name: u.Name, Role: string(u.Role), CreatedAt: u.CreatedAt, RevokedAt: u.RevokedAt}); err != nil {
 				return err
 			}
 		}
-	default:
-		fmt.Fprintf(e.stderr, "users: unknown subcommand %q (create, revoke, list)\n", sub)
-		return errUsage
+		return nil
 	}
-	return nil
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tREVOKED")
+	for _, u := range users {
+		revoked := "-"
+		if u.RevokedAt != nil {
+			revoked = u.RevokedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, u.Role, u.CreatedAt.UTC().Format(time.RFC3339), revoked)
+	}
+	return tw.Flush()
 }

@@ -57,8 +57,16 @@ func TestReadItems(t *testing.T) {
 	}
 }
 
+// testReg is a registry and its store.
+type testReg struct {
+	*registry.Registry
+	store *registry.SQLStore
+}
+
+func (r testReg) Store() *registry.SQLStore { return r.store }
+
 // testRegistry opens a registry holding the committed model as version 1.
-func testRegistry(t *testing.T) (*registry.Registry, *model.Classifier) {
+func testRegistry(t *testing.T) (testReg, *model.Classifier) {
 	t.Helper()
 	ctx := context.Background()
 	store, err := registry.OpenSQLite(ctx, filepath.Join(t.TempDir(), "registry.db"))
@@ -70,7 +78,7 @@ func testRegistry(t *testing.T) (*registry.Registry, *model.Classifier) {
 	require.NoError(t, err)
 	art, _, err := reg.Open(ctx, "tagifai", 1)
 	require.NoError(t, err)
-	return reg, art.Classifier
+	return testReg{reg, store}, art.Classifier
 }
 
 func loaderOf(c *model.Classifier) Loader {
@@ -78,7 +86,7 @@ func loaderOf(c *model.Classifier) Loader {
 }
 
 // waitFor polls a job until it finishes.
-func waitFor(t *testing.T, store registry.Store, id string) registry.Job {
+func waitFor(t *testing.T, store *registry.SQLStore, id string) registry.Job {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -94,7 +102,7 @@ func waitFor(t *testing.T, store registry.Store, id string) registry.Job {
 }
 
 // allPredictions pages through a job's predictions.
-func allPredictions(t *testing.T, store registry.Store, id string) []registry.StoredPrediction {
+func allPredictions(t *testing.T, store *registry.SQLStore, id string) []registry.StoredPrediction {
 	t.Helper()
 	var out []registry.StoredPrediction
 	from := 0

@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/google/renameio/v2"
 )
 
 // FormatVersion is the version of the artifact file format this package
@@ -297,35 +299,12 @@ func Save(dir string, a *Artifact) error {
 	return nil
 }
 
-func writeFileAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
+// writeFileAtomic replaces path with data so that a crash leaves the old
+// file or the new one, never a part of it (renameio: a temporary file in
+// the same directory, fsync, rename).
+func writeFileAtomic(path string, data []byte) error {
+	if err := renameio.WriteFile(path, data, 0o644, renameio.WithTempDir(filepath.Dir(path))); err != nil {
 		return fmt.Errorf("model: save: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("model: save: %w", err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("model: save: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("model: save: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("model: save: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("model: save: %w", err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync() // make the rename durable; best effort
-		d.Close()
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 // TestPostgresRetryable: only the failures that running the transaction
 // again may cure are retried.
 func TestPostgresRetryable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		err  error
@@ -36,6 +37,7 @@ func TestPostgresRetryable(t *testing.T) {
 // TestPostgresOpenErrors: a bad URL or an unreachable server is an error
 // at once, and the error does not repeat the password.
 func TestPostgresOpenErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		url  string

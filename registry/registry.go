@@ -17,7 +17,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/google/renameio/v2"
 
 	"github.com/tagifai/tagifai/model"
 )
@@ -86,14 +90,25 @@ func ValidName(name string) bool { return namePattern.MatchString(name) }
 // MaxArtifactBytes bounds an uploaded artifact.
 const MaxArtifactBytes = 64 << 20
 
-// Registry stores model versions: metadata in a Store, artifact files under
-// a directory, written atomically so that a crash at any moment leaves either
-// the old state or the new one.
+// Registry stores model versions: metadata and each artifact's bytes in a
+// Store, and a local copy of each artifact as a file under a directory.
+//
+// The files always match the database. A file is written to a temporary
+// name first and renamed into place only after the database has committed
+// its version, so neither a crash nor a lost race for a version leaves a
+// file the database does not vouch for; files replaced, written or removed
+// on this replica are changed one at a time (files), each after checking
+// the database; and at start-up (Verify) files of versions the database
+// no longer has are removed. A file is a cache: when it is missing or
+// stale, the bytes come from the database.
 type Registry struct {
 	store Store
 	dir   string
 	log   *slog.Logger
 	now   func() time.Time
+	// files serialises changes of artifact files with the database
+	// changes they follow.
+	files sync.Mutex
 }
 
 // New returns a registry over store that keeps artifact files under dir.
@@ -104,8 +119,8 @@ func New(store Store, dir string, log *slog.Logger) (*Registry, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	// Temporary files of uploads that a crash interrupted are garbage.
-	leftovers, err := filepath.Glob(filepath.Join(dir, "*", tempPrefix+"*"))
+	// Temporary files of writes that a crash interrupted are garbage.
+	leftovers, err := filepath.Glob(filepath.Join(dir, "*", ".*"))
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
@@ -118,14 +133,11 @@ func New(store Store, dir string, log *slog.Logger) (*Registry, error) {
 	return &Registry{store: store, dir: dir, log: log, now: time.Now}, nil
 }
 
-// tempPrefix starts the names of files being written.
-const tempPrefix = ".upload-"
-
-// Store returns the metadata store.
-func (r *Registry) Store() Store { return r.store }
+// artifactExt ends the names of artifact files.
+const artifactExt = ".tagifai"
 
 func (r *Registry) path(name string, version int) string {
-	return filepath.Join(r.dir, name, strconv.Itoa(version)+".tagifai")
+	return filepath.Join(r.dir, name, strconv.Itoa(version)+artifactExt)
 }
 
 // Upload stores data as version of model name, creating the model if it is
@@ -162,23 +174,66 @@ func (r *Registry) Upload(ctx context.Context, name string, version int, data []
 	v.CreatedAt = r.now().UTC()
 	v.UploadedBy = uploadedBy
 
-	path := r.path(name, version)
-	if err := writeFileAtomic(path, data); err != nil {
+	// The bytes go to a temporary file first, and to the file's name only
+	// once the database has the version: a crash before then leaves only
+	// a temporary file (removed by New), and a lost race none at all.
+	f, err := r.pendingFile(name, version, data)
+	if err != nil {
 		return Version{}, false, fmt.Errorf("registry: store artifact: %w", err)
 	}
+	defer f.Cleanup() // no-op once renamed
+	r.files.Lock()
+	defer r.files.Unlock()
 	if err := r.store.CreateVersion(ctx, v, data); err != nil {
-		// Another upload may have won the race for this version; its file
-		// is the one on disk only if its bytes were the same.
+		// Another upload may have won the race for this version with the
+		// same bytes.
 		if ErrorCode(err) == ECONFLICT {
 			if other, gerr := r.store.Version(ctx, name, version); gerr == nil && other.Checksum == sum {
 				return other, false, nil
 			}
-		} else {
-			_ = os.Remove(path)
 		}
 		return Version{}, false, err
 	}
+	if err := f.CloseAtomicallyReplace(); err != nil {
+		r.log.Warn("keep a local copy of an artifact", slog.String("model", name), slog.Int("version", version), slog.String("error", err.Error()))
+	}
 	return v, true, nil
+}
+
+// pendingFile writes data to a temporary file beside version's file, to
+// be renamed into place with CloseAtomicallyReplace.
+func (r *Registry) pendingFile(name string, version int, data []byte) (*renameio.PendingFile, error) {
+	path := r.path(name, version)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, err
+	}
+	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)), renameio.WithPermissions(0o640))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Cleanup()
+		return nil, err
+	}
+	return f, nil
+}
+
+// keepFile makes data, checked against v.Checksum, the local file of v,
+// unless the database has meanwhile deleted v or recorded other bytes for
+// it.
+func (r *Registry) keepFile(ctx context.Context, v Version, data []byte) error {
+	f, err := r.pendingFile(v.Model, v.Version, data)
+	if err != nil {
+		return err
+	}
+	defer f.Cleanup()
+	r.files.Lock()
+	defer r.files.Unlock()
+	cur, err := r.store.Version(ctx, v.Model, v.Version)
+	if err != nil || cur.Checksum != v.Checksum {
+		return err
+	}
+	return f.CloseAtomicallyReplace()
 }
 
 // describe builds the metadata of an artifact.
@@ -243,7 +298,7 @@ func (r *Registry) artifactBytes(ctx context.Context, v Version) ([]byte, error)
 	if got := checksum(data); got != v.Checksum {
 		return nil, fmt.Errorf("registry: artifact of %s version %d is corrupt: sha256 %s in the database, recorded %s", v.Model, v.Version, got, v.Checksum)
 	}
-	if err := writeFileAtomic(path, data); err != nil {
+	if err := r.keepFile(ctx, v, data); err != nil {
 		r.log.Warn("keep a local copy of an artifact", slog.String("model", v.Model), slog.Int("version", v.Version), slog.String("error", err.Error()))
 	}
 	return data, nil
@@ -254,8 +309,10 @@ func checksum(data []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Delete removes a version that is not serving.
+// Delete removes a version that is not serving, and its file.
 func (r *Registry) Delete(ctx context.Context, name string, version int) error {
+	r.files.Lock()
+	defer r.files.Unlock()
 	if err := r.store.DeleteVersion(ctx, name, version); err != nil {
 		return err
 	}
@@ -291,19 +348,23 @@ func (r *Registry) ImportIfEmpty(ctx context.Context, name, dir, uploadedBy stri
 // Verify checks that every version's artifact can be had with its
 // recorded checksum, from the local file or the database, and returns the
 // versions that fail, with the reason. A version recorded before the
-// database kept artifacts gets its bytes from a matching local file.
+// database kept artifacts gets its bytes from a matching local file. Files
+// of versions the database does not have (left by a crash between a
+// deletion and the removal of its file) are removed.
 func (r *Registry) Verify(ctx context.Context) (map[string]error, error) {
 	models, err := r.store.Models(ctx)
 	if err != nil {
 		return nil, err
 	}
 	bad := map[string]error{}
+	known := map[string]bool{}
 	for _, m := range models {
 		versions, err := r.store.Versions(ctx, m.Name)
 		if err != nil {
 			return nil, err
 		}
 		for _, v := range versions {
+			known[r.path(v.Model, v.Version)] = true
 			data, err := r.artifactBytes(ctx, v)
 			if err == nil {
 				err = r.backfill(ctx, v, data)
@@ -313,7 +374,36 @@ func (r *Registry) Verify(ctx context.Context) (map[string]error, error) {
 			}
 		}
 	}
-	return bad, nil
+	return bad, r.removeOrphans(ctx, known)
+}
+
+// removeOrphans removes the artifact files that are not among known, the
+// files of the versions the database has, unless the database has gained
+// their version since it was read.
+func (r *Registry) removeOrphans(ctx context.Context, known map[string]bool) error {
+	files, err := filepath.Glob(filepath.Join(r.dir, "*", "*"+artifactExt))
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	r.files.Lock()
+	defer r.files.Unlock()
+	for _, f := range files {
+		if known[f] {
+			continue
+		}
+		name := filepath.Base(filepath.Dir(f))
+		version, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(f), artifactExt))
+		if err == nil && f == r.path(name, version) {
+			if _, err := r.store.Version(ctx, name, version); ErrorCode(err) != ENOTFOUND {
+				continue // the database has it (or cannot say)
+			}
+		}
+		if err := os.Remove(f); err != nil {
+			return fmt.Errorf("registry: remove orphan artifact file: %w", err)
+		}
+		r.log.Warn("removed an artifact file of no version", slog.String("file", f))
+	}
+	return nil
 }
 
 // backfill gives the database the bytes of v's artifact, data, if it has
@@ -326,40 +416,4 @@ func (r *Registry) backfill(ctx context.Context, v Version, data []byte) error {
 	}
 	r.log.Info("storing an artifact in the database", slog.String("model", v.Model), slog.Int("version", v.Version))
 	return r.store.PutArtifact(ctx, v.Model, v.Version, data)
-}
-
-// writeFileAtomic writes data to path so that path holds either its old
-// content or all of data, whatever happens: a temporary file in the same
-// directory, fsync, rename, fsync of the directory.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, tempPrefix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -47,6 +47,7 @@ func replicas(t *testing.T) (a, b *Registry, store *SQLStore, v1 Version, data [
 // loads on another that never saw the file; a replica whose local copy is
 // missing or damaged loads the database's and repairs its copy.
 func TestArtifactsReachEveryReplica(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, b, _, v, data := replicas(t)
 
@@ -79,6 +80,7 @@ func TestArtifactsReachEveryReplica(t *testing.T) {
 // artifacts gets its bytes from a matching local file at start; one with
 // neither is reported.
 func TestVerifyKeepsOldVersions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, b, store, _, data := replicas(t)
 	_, err := store.db.ExecContext(ctx, `DELETE FROM artifacts`) // as a database from before migration 003

@@ -229,7 +229,7 @@ func (s *SQLStore) Close() error { return s.db.Close() }
 
 const modelColumns = `m.name, COALESCE(m.serving_version, 0), m.created_at, (SELECT COUNT(*) FROM versions v WHERE v.model = m.name)`
 
-func scanModel(row interface{ Scan(...any) error }) (Model, error) {
+func scanModel(row scanner) (Model, error) {
 	var m Model
 	var created int64
 	if err := row.Scan(&m.Name, &m.ServingVersion, &created, &m.VersionCount); err != nil {
@@ -241,20 +241,7 @@ func scanModel(row interface{ Scan(...any) error }) (Model, error) {
 
 // Models implements Store.
 func (s *SQLStore) Models(ctx context.Context) ([]Model, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+modelColumns+` FROM models m ORDER BY m.name`)
-	if err != nil {
-		return nil, fmt.Errorf("registry: list models: %w", err)
-	}
-	defer rows.Close()
-	var out []Model
-	for rows.Next() {
-		m, err := scanModel(rows)
-		if err != nil {
-			return nil, fmt.Errorf("registry: list models: %w", err)
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, "list models", scanModel, `SELECT `+modelColumns+` FROM models m ORDER BY m.name`)
 }
 
 // Model implements Store.
@@ -272,7 +259,7 @@ func (s *SQLStore) Model(ctx context.Context, name string) (Model, error) {
 const versionColumns = `v.model, v.version, v.checksum, v.size, v.run_id, v.classes, v.args, v.performance, v.created_at, v.uploaded_by,
 	COALESCE((SELECT m.serving_version FROM models m WHERE m.name = v.model), 0) = v.version`
 
-func scanVersion(row interface{ Scan(...any) error }) (Version, error) {
+func scanVersion(row scanner) (Version, error) {
 	var v Version
 	var classes, args, perf string
 	var created int64
@@ -292,20 +279,8 @@ func (s *SQLStore) Versions(ctx context.Context, name string) ([]Version, error)
 	if _, err := s.Model(ctx, name); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+versionColumns+` FROM versions v WHERE v.model = $1 ORDER BY v.version`, name)
-	if err != nil {
-		return nil, fmt.Errorf("registry: list versions: %w", err)
-	}
-	defer rows.Close()
-	var out []Version
-	for rows.Next() {
-		v, err := scanVersion(rows)
-		if err != nil {
-			return nil, fmt.Errorf("registry: list versions: %w", err)
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, "list versions", scanVersion,
+		`SELECT `+versionColumns+` FROM versions v WHERE v.model = $1 ORDER BY v.version`, name)
 }
 
 // Version implements Store.
@@ -327,18 +302,18 @@ func (s *SQLStore) CreateVersion(ctx context.Context, v Version, artifact []byte
 		return fmt.Errorf("registry: encode classes: %w", err)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM versions WHERE model = $1 AND version = $2`, v.Model, v.Version).Scan(&n); err != nil {
+		exists, err := versionExists(ctx, tx, v.Model, v.Version)
+		if err != nil {
 			return fmt.Errorf("registry: create version: %w", err)
 		}
-		if n > 0 {
+		if exists {
 			return Errorf(ECONFLICT, "version %d of %s exists", v.Version, v.Model)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO models (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
 			v.Model, v.CreatedAt.UnixNano()); err != nil {
 			return fmt.Errorf("registry: create model: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO versions (model, version, checksum, size, run_id, classes, args, performance, created_at, uploaded_by)
+		_, err = tx.ExecContext(ctx, `INSERT INTO versions (model, version, checksum, size, run_id, classes, args, performance, created_at, uploaded_by)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			v.Model, v.Version, v.Checksum, v.Size, v.RunID, string(classes), string(v.Args), string(v.Performance), v.CreatedAt.UnixNano(), v.UploadedBy)
 		if err != nil {
@@ -377,11 +352,11 @@ func (s *SQLStore) HasArtifact(ctx context.Context, name string, version int) (b
 // PutArtifact implements Store.
 func (s *SQLStore) PutArtifact(ctx context.Context, name string, version int, artifact []byte) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM versions WHERE model = $1 AND version = $2`, name, version).Scan(&n); err != nil {
+		exists, err := versionExists(ctx, tx, name, version)
+		if err != nil {
 			return fmt.Errorf("registry: store artifact: %w", err)
 		}
-		if n == 0 {
+		if !exists {
 			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO artifacts (model, version, data) VALUES ($1, $2, $3)
@@ -436,14 +411,14 @@ func (s *SQLStore) DeleteVersion(ctx context.Context, name string, version int) 
 // SetServing implements Store.
 func (s *SQLStore) SetServing(ctx context.Context, name string, version int) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM versions WHERE model = $1 AND version = $2`, name, version).Scan(&n); err != nil {
+		exists, err := versionExists(ctx, tx, name, version)
+		if err != nil {
 			return fmt.Errorf("registry: set serving: %w", err)
 		}
-		if n == 0 {
+		if !exists {
 			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE models SET serving_version = $1 WHERE name = $2`, version, name)
+		_, err = tx.ExecContext(ctx, `UPDATE models SET serving_version = $1 WHERE name = $2`, version, name)
 		if err != nil {
 			return fmt.Errorf("registry: set serving: %w", err)
 		}
@@ -453,7 +428,7 @@ func (s *SQLStore) SetServing(ctx context.Context, name string, version int) err
 
 const userColumns = `name, role, created_at, revoked_at, key_hash`
 
-func scanUser(row interface{ Scan(...any) error }) (User, error) {
+func scanUser(row scanner) (User, error) {
 	var u User
 	var created int64
 	var revoked sql.NullInt64
@@ -494,21 +469,11 @@ func (s *SQLStore) CreateUser(ctx context.Context, u User, keyHash string) (User
 
 // Users implements Store.
 func (s *SQLStore) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name, created_at`)
-	if err != nil {
-		return nil, fmt.Errorf("registry: list users: %w", err)
+	users, err := queryAll(ctx, s.db, "list users", scanUser, `SELECT `+userColumns+` FROM users ORDER BY name, created_at`)
+	for i := range users {
+		users[i].keyHash = ""
 	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("registry: list users: %w", err)
-		}
-		u.keyHash = ""
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return users, err
 }
 
 // UserByKeyHash implements Store.

@@ -5,9 +5,12 @@ import (
 	"time"
 )
 
-// Store keeps the registry's metadata. Every method is one transaction.
-// SQLStore implements it on SQLite; the same SQL is written to run on
-// PostgreSQL.
+// Store is what a Registry needs of its database: the metadata of models,
+// versions and users, and a copy of each artifact's bytes. Every method is
+// one transaction. SQLStore implements it on SQLite and PostgreSQL; it
+// also keeps batch jobs and stored predictions, which their own consumers
+// (the batch runner, the server, the serving lifecycle) reach through
+// interfaces of their own.
 type Store interface {
 	// Models lists the models by name.
 	Models(ctx context.Context) ([]Model, error)
@@ -36,27 +39,15 @@ type Store interface {
 	DeleteVersion(ctx context.Context, name string, version int) error
 	// SetServing makes version the serving version of model name.
 	SetServing(ctx context.Context, name string, version int) error
-
 	// CreateUser records a user with the hash of their key; ECONFLICT when
 	// an active user has the name.
 	CreateUser(ctx context.Context, u User, keyHash string) (User, error)
-	// Users lists the users, revoked ones included.
-	Users(ctx context.Context) ([]User, error)
 	// UserByKeyHash returns the active user whose key hashes to keyHash;
 	// ENOTFOUND when there is none.
 	UserByKeyHash(ctx context.Context, keyHash string) (User, error)
-	// RevokeUser revokes the active user called name; ENOTFOUND when there
-	// is none.
-	RevokeUser(ctx context.Context, name string) (User, error)
-
-	// BatchStore keeps batch jobs and stored predictions.
-	BatchStore
-
-	// Ping checks that the database answers.
-	Ping(ctx context.Context) error
-	// Close releases the database.
-	Close() error
 }
+
+var _ Store = (*SQLStore)(nil)
 
 // User is someone who holds an API key.
 type User struct {
@@ -67,7 +58,7 @@ type User struct {
 	keyHash   string // set by the store on lookups by key
 }
 
-// ServingWatcher is a Store that announces changes of serving versions as
+// ServingWatcher is a database that announces changes of serving versions as
 // they are made, so that replicas sharing its database follow a deployment
 // or a rollback at once rather than at their next look.
 type ServingWatcher interface {

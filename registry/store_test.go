@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,10 +45,10 @@ func databaseFactories(t *testing.T) map[string]func(t *testing.T) func(context.
 
 // storeFactories are the Store implementations the suite runs against; each
 // returns an empty store, closed when the test ends.
-func storeFactories(t *testing.T) map[string]func(t *testing.T) Store {
-	f := map[string]func(t *testing.T) Store{}
+func storeFactories(t *testing.T) map[string]func(t *testing.T) *SQLStore {
+	f := map[string]func(t *testing.T) *SQLStore{}
 	for name, newDatabase := range databaseFactories(t) {
-		f[name] = func(t *testing.T) Store {
+		f[name] = func(t *testing.T) *SQLStore {
 			s, err := newDatabase(t)(context.Background())
 			require.NoError(t, err)
 			t.Cleanup(func() { s.Close() })
@@ -105,6 +109,7 @@ func testArtifact(name string, version int, checksum string) []byte {
 
 // TestStore is the one suite every Store implementation must pass.
 func TestStore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for name, open := range storeFactories(t) {
 		t.Run(name, func(t *testing.T) {
@@ -430,9 +435,9 @@ func TestStore(t *testing.T) {
 					name string
 					// run makes n concurrent calls on a new store and checks
 					// what they did.
-					run func(t *testing.T, s Store)
+					run func(t *testing.T, s *SQLStore)
 				}{
-					{"the same version: one creates it, the rest conflict", func(t *testing.T, s Store) {
+					{"the same version: one creates it, the rest conflict", func(t *testing.T, s *SQLStore) {
 						for round := range n {
 							name := fmt.Sprintf("m%d", round)
 							errs := concurrently(n, func(i int) error {
@@ -446,7 +451,7 @@ func TestStore(t *testing.T) {
 							assert.Equal(t, 1, m.VersionCount, "round %d", round)
 						}
 					}},
-					{"distinct versions of a new model: all created", func(t *testing.T, s Store) {
+					{"distinct versions of a new model: all created", func(t *testing.T, s *SQLStore) {
 						for round := range n {
 							name := fmt.Sprintf("m%d", round)
 							errs := concurrently(n, func(i int) error {
@@ -459,7 +464,7 @@ func TestStore(t *testing.T) {
 							assert.Equal(t, n, m.VersionCount, "round %d", round)
 						}
 					}},
-					{"the same user name: one creates it, the rest conflict", func(t *testing.T, s Store) {
+					{"the same user name: one creates it, the rest conflict", func(t *testing.T, s *SQLStore) {
 						for round := range n {
 							name := fmt.Sprintf("user%d", round)
 							errs := concurrently(n, func(i int) error {
@@ -474,7 +479,7 @@ func TestStore(t *testing.T) {
 						require.NoError(t, err)
 						assert.Len(t, users, n)
 					}},
-					{"delete against set serving: never a serving version that is gone", func(t *testing.T, s Store) {
+					{"delete against set serving: never a serving version that is gone", func(t *testing.T, s *SQLStore) {
 						for round := range n {
 							name := fmt.Sprintf("m%d", round)
 							require.NoError(t, s.CreateVersion(ctx, testVersion(name, 1, "aaa"), testArtifact(name, 1, "aaa")))
@@ -517,6 +522,7 @@ func TestStore(t *testing.T) {
 // TestSQLiteReopen: data and migrations survive closing and reopening, in
 // a directory whose name would end a URL early.
 func TestSQLiteReopen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "a#b?c")
 	require.NoError(t, os.Mkdir(dir, 0o700))
@@ -538,6 +544,7 @@ func TestSQLiteReopen(t *testing.T) {
 // TestSQLiteSeparatePaths: two databases whose paths differ only after a
 // '#' are two databases.
 func TestSQLiteSeparatePaths(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	base := t.TempDir()
 	for _, name := range []string{"x#1", "x#2"} {
@@ -557,6 +564,7 @@ func TestSQLiteSeparatePaths(t *testing.T) {
 // TestSQLConcurrentOpen: replicas that start at once against one new
 // database all open it, and each migration is applied exactly once.
 func TestSQLConcurrentOpen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for name, newDatabase := range databaseFactories(t) {
 		t.Run(name, func(t *testing.T) {
@@ -586,23 +594,46 @@ func TestSQLConcurrentOpen(t *testing.T) {
 	}
 }
 
+// dialectPorts are the only ways a PostgreSQL migration may differ from
+// SQLite's, besides comments and white space: each PostgreSQL phrase and
+// the SQLite phrase it ports.
+var dialectPorts = strings.NewReplacer(
+	"BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "INTEGER PRIMARY KEY", // SQLite's rowid
+	"BYTEA", "BLOB",
+)
+
+// sqlComment is an SQL comment to the end of its line.
+var sqlComment = regexp.MustCompile(`--[^\n]*`)
+
 // TestSQLMigrationsMatch: every dialect has the same migrations, by number
-// and name, so that a schema change is never made for one database only.
+// and name and by content (but for dialectPorts), so that a schema change
+// is never made for one database only.
 func TestSQLMigrationsMatch(t *testing.T) {
-	names := func(dialect string) []string {
+	t.Parallel()
+	read := func(dialect string) map[string]string {
 		entries, err := fs.ReadDir(migrations, path.Join("migrations", dialect))
 		require.NoError(t, err)
-		var out []string
+		out := map[string]string{}
 		for _, e := range entries {
-			out = append(out, e.Name())
+			data, err := fs.ReadFile(migrations, path.Join("migrations", dialect, e.Name()))
+			require.NoError(t, err)
+			text := strings.Join(strings.Fields(sqlComment.ReplaceAllString(string(data), "")), " ")
+			if dialect != "sqlite" {
+				text = dialectPorts.Replace(text)
+			}
+			out[e.Name()] = text
 		}
 		return out
 	}
-	sqlite := names("sqlite")
+	sqlite := read("sqlite")
 	require.NotEmpty(t, sqlite)
 	for _, dialect := range []string{"postgres"} {
 		t.Run(dialect, func(t *testing.T) {
-			assert.Equal(t, sqlite, names(dialect))
+			other := read(dialect)
+			assert.ElementsMatch(t, slices.Collect(maps.Keys(sqlite)), slices.Collect(maps.Keys(other)), "the same migrations by name")
+			for name, want := range sqlite {
+				assert.Equal(t, want, other[name], "%s/%s says what sqlite/%s says", dialect, name, name)
+			}
 		})
 	}
 }
@@ -610,6 +641,7 @@ func TestSQLMigrationsMatch(t *testing.T) {
 // TestLookupWaitsForItsTurn: a lookup that finds every connection taken
 // waits for one, and gives up when its request does.
 func TestLookupWaitsForItsTurn(t *testing.T) {
+	t.Parallel()
 	for name, newDatabase := range databaseFactories(t) {
 		t.Run(name, func(t *testing.T) {
 			s, err := newDatabase(t)(context.Background())
@@ -635,6 +667,7 @@ func TestLookupWaitsForItsTurn(t *testing.T) {
 // serving version, and nothing of a change that failed or of one in
 // another schema; SQLite says it cannot.
 func TestServingAnnouncements(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for name, newDatabase := range databaseFactories(t) {
 		t.Run(name, func(t *testing.T) {

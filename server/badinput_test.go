@@ -105,6 +105,7 @@ func hostileCases() []hostileCase {
 // that it gets its documented 4xx in the documented shape, and that the
 // server keeps serving afterwards.
 func TestHostileInput(t *testing.T) {
+	t.Parallel()
 	doc := loadSpec(t)
 	routes := specRoutes(doc)
 	s := newTestServer(t, true)
@@ -163,6 +164,7 @@ func TestHostileInput(t *testing.T) {
 // TestTruncatedBody sends fewer bytes than Content-Length promises and closes
 // its side: the server answers 400 instead of waiting or failing.
 func TestTruncatedBody(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t, true)
 	ts := httptest.NewServer(s)
 	defer ts.Close()

@@ -17,22 +17,6 @@ import (
 	"github.com/tagifai/tagifai/registry"
 )
 
-// batchObserver counts batch work in the server's metrics.
-type batchObserver struct{ m *metrics }
-
-func (o batchObserver) JobFinished(status string) { o.m.batchJobs.WithLabelValues(status).Inc() }
-func (o batchObserver) ItemsPredicted(n int)      { o.m.batchItems.Add(float64(n)) }
-
-// loadClassifier is the batch runner's Loader: versions come from the same
-// cache as named-version predictions.
-func (s *Server) loadClassifier(ctx context.Context, name string, version int) (batch.Classifier, error) {
-	m, err := s.versionFor(ctx, name, version)
-	if err != nil {
-		return nil, err
-	}
-	return m.Predictor, nil
-}
-
 func toBatchJob(j registry.Job) gen.BatchJob {
 	out := gen.BatchJob{
 		Id: j.ID, Status: gen.BatchJobStatus(j.Status), Model: j.Model, Version: j.Version,
@@ -66,9 +50,6 @@ func newJobID() string {
 
 // CreateBatchJob implements POST /batch-jobs.
 func (s *Server) CreateBatchJob(ctx context.Context, req gen.CreateBatchJobRequestObject) (gen.CreateBatchJobResponseObject, error) {
-	if s.batch == nil {
-		return nil, errNoRegistry
-	}
 	var items []registry.Item
 	var version *int
 	if req.JSONBody != nil {
@@ -106,10 +87,10 @@ func (s *Server) CreateBatchJob(ctx context.Context, req gen.CreateBatchJobReque
 	v := 0
 	if version != nil {
 		v = *version
-		if _, err := s.registry.Store().Version(ctx, s.modelName, v); err != nil {
+		if _, err := s.store.Version(ctx, s.modelName, v); err != nil {
 			return nil, err
 		}
-	} else if cur := s.serving.Load(); cur != nil {
+	} else if cur := s.serving.Current(); cur != nil {
 		v = cur.Version
 	} else {
 		return nil, errNotReady
@@ -133,11 +114,7 @@ func (s *Server) CreateBatchJob(ctx context.Context, req gen.CreateBatchJobReque
 
 // GetBatchJob implements GET /batch-jobs/{job-id}.
 func (s *Server) GetBatchJob(ctx context.Context, req gen.GetBatchJobRequestObject) (gen.GetBatchJobResponseObject, error) {
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
-	j, err := r.Store().Job(ctx, req.JobId)
+	j, err := s.store.Job(ctx, req.JobId)
 	if err != nil {
 		return nil, err
 	}
@@ -149,11 +126,8 @@ func (s *Server) GetBatchJob(ctx context.Context, req gen.GetBatchJobRequestObje
 // time, the cursor being the last job's creation time (Unix nanoseconds)
 // and id.
 func (s *Server) ListBatchJobs(ctx context.Context, req gen.ListBatchJobsRequestObject) (gen.ListBatchJobsResponseObject, error) {
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
 	var after registry.JobKey
+	var err error
 	if req.Params.Cursor != nil {
 		if after, err = parseJobCursor(*req.Params.Cursor); err != nil {
 			return nil, problemError(http.StatusUnprocessableEntity, typeInvalid, "cursor is not one this server gave", "query", "cursor")
@@ -166,7 +140,7 @@ func (s *Server) ListBatchJobs(ctx context.Context, req gen.ListBatchJobsRequest
 	if req.Params.Limit != nil {
 		limit = *req.Params.Limit
 	}
-	jobs, err := r.Store().Jobs(ctx, status, after, limit+1)
+	jobs, err := s.store.Jobs(ctx, status, after, limit+1)
 	if err != nil {
 		return nil, err
 	}
@@ -204,11 +178,7 @@ func parseJobCursor(c string) (registry.JobKey, error) {
 
 // DeleteBatchJob implements DELETE /batch-jobs/{job-id}.
 func (s *Server) DeleteBatchJob(ctx context.Context, req gen.DeleteBatchJobRequestObject) (gen.DeleteBatchJobResponseObject, error) {
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
-	j, err := r.Store().DeleteJob(ctx, req.JobId)
+	j, err := s.store.DeleteJob(ctx, req.JobId)
 	if err != nil {
 		return nil, err
 	}
@@ -220,11 +190,8 @@ func (s *Server) DeleteBatchJob(ctx context.Context, req gen.DeleteBatchJobReque
 
 // ListBatchJobPredictions implements GET /batch-jobs/{job-id}/predictions.
 func (s *Server) ListBatchJobPredictions(ctx context.Context, req gen.ListBatchJobPredictionsRequestObject) (gen.ListBatchJobPredictionsResponseObject, error) {
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
 	from, limit := 0, 100
+	var err error
 	if req.Params.Cursor != nil {
 		if from, err = strconv.Atoi(*req.Params.Cursor); err != nil {
 			return nil, problemError(http.StatusUnprocessableEntity, typeInvalid, "cursor is not one this server gave", "query", "cursor")
@@ -233,7 +200,7 @@ func (s *Server) ListBatchJobPredictions(ctx context.Context, req gen.ListBatchJ
 	if req.Params.Limit != nil {
 		limit = *req.Params.Limit
 	}
-	preds, next, err := r.Store().JobPredictions(ctx, req.JobId, from, limit)
+	preds, next, err := s.store.JobPredictions(ctx, req.JobId, from, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -254,29 +221,14 @@ func (s *Server) ListBatchJobPredictions(ctx context.Context, req gen.ListBatchJ
 // GetStoredPrediction implements GET /predictions/{item-id}: only the
 // serving version's prediction is an answer.
 func (s *Server) GetStoredPrediction(ctx context.Context, req gen.GetStoredPredictionRequestObject) (gen.GetStoredPredictionResponseObject, error) {
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
-	cur := s.serving.Load()
+	cur := s.serving.Current()
 	if cur == nil {
 		return nil, errNotReady
 	}
-	cache := s.stored.Load()
-	if cache != nil && cache.owner != cur {
-		cache = nil // a swap is under way: this request keeps to the database
-	}
-	if cache != nil {
-		if p, ok := cache.get(req.ItemId); ok {
-			s.metrics.storedCacheHits.Inc()
-			return storedPredictionResponse(ctx, p), nil
-		}
-		s.metrics.storedCacheMisses.Inc()
-	}
-	p, err := r.Store().Prediction(ctx, cur.Name, cur.Version, req.ItemId)
+	p, err := s.serving.StoredPrediction(ctx, cur, req.ItemId)
 	if registry.ErrorCode(err) == registry.ENOTFOUND {
 		msg := fmt.Sprintf("no stored prediction for item %q by %s version %d, the serving version", req.ItemId, cur.Name, cur.Version)
-		if others, oerr := r.Store().PredictionVersions(ctx, cur.Name, req.ItemId); oerr == nil && len(others) > 0 {
+		if others, oerr := s.store.PredictionVersions(ctx, cur.Name, req.ItemId); oerr == nil && len(others) > 0 {
 			vs := make([]string, len(others))
 			for i, v := range others {
 				vs[i] = strconv.Itoa(v)
@@ -287,9 +239,6 @@ func (s *Server) GetStoredPrediction(ctx context.Context, req gen.GetStoredPredi
 	}
 	if err != nil {
 		return nil, err
-	}
-	if cache != nil {
-		cache.put(p)
 	}
 	return storedPredictionResponse(ctx, p), nil
 }

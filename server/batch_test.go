@@ -17,6 +17,7 @@ import (
 // predictions page in order; lookups answer from the store for the serving
 // version only.
 func TestBatchJobOverHTTP(t *testing.T) {
+	t.Parallel()
 	s, _, k := newRegistryServer(t, false)
 	_, v2 := artifacts(t)
 	var b strings.Builder
@@ -84,6 +85,7 @@ func TestBatchJobOverHTTP(t *testing.T) {
 // deleting one stops and forgets it but keeps its predictions, and lets
 // its version be deleted.
 func TestBatchJobListAndDelete(t *testing.T) {
+	t.Parallel()
 	s, reg, k := newRegistryServer(t, false)
 	_, v2 := artifacts(t)
 	create := func(body string) string {
@@ -137,9 +139,9 @@ func TestBatchJobListAndDelete(t *testing.T) {
 	const long = "00000000000000bb"
 	ctx := context.Background()
 	now := time.Now()
-	require.NoError(t, reg.Store().CreateJob(ctx, registry.Job{ID: long, Model: DefaultModelName, Version: 2,
+	require.NoError(t, reg.CreateJob(ctx, registry.Job{ID: long, Model: DefaultModelName, Version: 2,
 		Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, []registry.Item{{ID: "v2-item", Text: "Kubernetes"}}))
-	_, err := reg.Store().ClaimJob(ctx, long, "elsewhere", now, now.Add(time.Hour))
+	_, err := reg.ClaimJob(ctx, long, "elsewhere", now, now.Add(time.Hour))
 	require.NoError(t, err)
 	r = doResult(s, request{method: "DELETE", path: "/models/tagifai/versions/2", header: admin})
 	require.Equal(t, http.StatusConflict, r.status, r.body)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // benchText is a 120-character project text.
@@ -35,15 +36,10 @@ func BenchmarkHandler(b *testing.B) {
 		{"predict-100-no-validation", "POST", "/predict", batch, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			s, err := New(Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), DisableValidation: !bc.validation})
-			if err != nil {
-				b.Fatal(err)
-			}
-			m, err := NewServing(ModelInfo{Name: "tagifai", Version: 1, RunID: fakeRunID, Args: fakeArgs{}, Performance: fakePerformance}, fakePredictor{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			s.SetServing(m)
+			s := newTestServer(b, true, func(c *testConfig) {
+				c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+				c.DisableValidation = !bc.validation
+			})
 			body := []byte(bc.body)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -65,17 +61,17 @@ func BenchmarkStoredLookup(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
 		items int
-	}{{"cache", 0}, {"no-cache", -1}} {
+	}{{"cache", serving.DefaultStoredCacheItems}, {"no-cache", 0}} {
 		b.Run(bc.name, func(b *testing.B) {
-			s, reg, _ := newRegistryServer(b, false, func(c *Config) {
+			s, reg, _ := newRegistryServer(b, false, func(c *testConfig) {
 				c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
-				c.StoredCacheItems = bc.items
+				c.Serving.StoredCacheItems = bc.items
 			})
 			var preds []registry.StoredPrediction
 			for i := range 1000 {
 				preds = append(preds, storedPred(1, fmt.Sprintf("p%d", i), "mlops"))
 			}
-			if _, err := reg.Store().SavePredictions(context.Background(), preds); err != nil {
+			if _, err := reg.SavePredictions(context.Background(), preds); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()

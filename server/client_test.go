@@ -40,8 +40,10 @@ func serveOnLoopback(t *testing.T, s *Server) (url string, stop func() error) {
 // TestGeneratedClient drives every operation through the generated Go
 // client against a real listener.
 func TestGeneratedClient(t *testing.T) {
+	t.Parallel()
 	url, stop := serveOnLoopback(t, newTestServer(t, true))
-	c, err := gen.NewClientWithResponses(url)
+	transport := &http.Transport{}
+	c, err := gen.NewClientWithResponses(url, gen.WithHTTPClient(&http.Client{Transport: transport}))
 	require.NoError(t, err)
 	ctx := context.Background()
 
@@ -90,6 +92,7 @@ func TestGeneratedClient(t *testing.T) {
 	require.NotNil(t, invalid.JSON422, "status %d: %s", invalid.StatusCode(), invalid.Body)
 	assert.Equal(t, []string{"body", "texts"}, invalid.JSON422.Data.Errors[0].Location)
 
+	transport.CloseIdleConnections() // done: a lame-duck server need not wait for it
 	require.NoError(t, stop())
 	_, err = c.HealthCheckWithResponse(ctx)
 	assert.Error(t, err, "the server still answers after shutdown")
@@ -111,11 +114,10 @@ func (b blockingPredictor) PredictBatch(texts []string) []model.Prediction {
 // TestGracefulShutdown: a request in flight when shutdown starts finishes
 // with its 200, and Serve returns nil once it has.
 func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t, false)
 	bp := blockingPredictor{started: make(chan struct{}, 1), release: make(chan struct{})}
-	m, err := NewServing(ModelInfo{Name: "tagifai", Version: 1, RunID: "slow", Args: fakeArgs{}, Performance: fakePerformance}, bp)
-	require.NoError(t, err)
-	s.SetServing(m)
+	s.serving.Set(fakeVersion(t, "slow", bp))
 	url, stop := serveOnLoopback(t, s)
 
 	type result struct {
@@ -150,6 +152,7 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 func TestRequestID(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t, true)
 	tests := []struct {
 		name string
@@ -187,10 +190,9 @@ func (panickingPredictor) PredictBatch([]string) []model.Prediction {
 }
 
 func TestPredictorPanicIsA500(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t, false)
-	m, err := NewServing(ModelInfo{Name: "tagifai", Version: 1, RunID: "broken", Args: fakeArgs{}, Performance: fakePerformance}, panickingPredictor{})
-	require.NoError(t, err)
-	s.SetServing(m)
+	s.serving.Set(fakeVersion(t, "broken", panickingPredictor{}))
 
 	rec := do(s, request{method: "POST", path: "/predict", body: `{"texts":[{"text":"x"}]}`, contentType: jsonCT})
 	require.Equal(t, http.StatusInternalServerError, rec.Code)
@@ -202,9 +204,9 @@ func TestPredictorPanicIsA500(t *testing.T) {
 }
 
 func TestDocs(t *testing.T) {
+	t.Parallel()
 	yamlSpec := []byte("openapi: 3.0.3\n# as written\n")
-	s, err := New(Config{SpecYAML: yamlSpec})
-	require.NoError(t, err)
+	s := newTestServer(t, false, func(c *testConfig) { c.SpecYAML = yamlSpec })
 
 	tests := []struct {
 		path, contentType, contains string

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,11 +35,13 @@ func loadSpec(t testing.TB) *openapi3.T {
 }
 
 func TestSpecIsValid(t *testing.T) {
+	t.Parallel()
 	doc := loadSpec(t)
 	require.NoError(t, doc.Validate(context.Background(), openapi3.EnableExamplesValidation()))
 }
 
 func TestEmbeddedSpecMatchesFile(t *testing.T) {
+	t.Parallel()
 	embedded, err := gen.GetSpec()
 	require.NoError(t, err)
 	want, err := json.Marshal(loadSpec(t))
@@ -65,7 +68,7 @@ type contractCase struct {
 	registry     bool
 	caller       string
 	requireAuth  bool
-	prepare      func(*testing.T, *registry.Registry)
+	prepare      func(*testing.T, testRegistry)
 	smallUploads bool // a server that takes uploads of at most 1 KiB
 }
 
@@ -190,49 +193,54 @@ func contractCases() []contractCase {
 // case's response must match the spec, and every status the spec documents
 // for an operation must have a case.
 func TestContract(t *testing.T) {
+	t.Parallel()
 	doc := loadSpec(t)
 	routes := specRoutes(doc)
 	covered := map[string]map[int]bool{}
 
-	for _, tc := range append(append(contractCases(), registryContractCases(t, doc)...), oipContractCases()...) {
-		t.Run(tc.name, func(t *testing.T) {
-			route, ok := routes[tc.op]
-			require.True(t, ok, "no operation %q in the spec", tc.op)
-			var s *Server
-			req := tc.req
-			if tc.registry {
-				var reg *registry.Registry
-				var k apiKeys
-				s, reg, k = newRegistryServer(t, tc.requireAuth, func(c *Config) {
-					if tc.smallUploads {
-						c.MaxUploadBytes = 1 << 10
+	var mu sync.Mutex
+	t.Run("cases", func(t *testing.T) {
+		for _, tc := range append(append(contractCases(), registryContractCases(t, doc)...), oipContractCases()...) {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				route, ok := routes[tc.op]
+				require.True(t, ok, "no operation %q in the spec", tc.op)
+				var s *Server
+				req := tc.req
+				if tc.registry {
+					var reg testRegistry
+					var k apiKeys
+					s, reg, k = newRegistryServer(t, tc.requireAuth, func(c *testConfig) {
+						if tc.smallUploads {
+							c.MaxUploadBytes = 1 << 10
+						}
+						c.notServing = tc.notReady // as before the first model loads
+					})
+					if tc.prepare != nil {
+						tc.prepare(t, reg)
 					}
-				})
-				if tc.prepare != nil {
-					tc.prepare(t, reg)
+					req = req.withHeader(k.as(tc.caller))
+				} else {
+					s = newTestServer(t, !tc.notReady)
 				}
-				if tc.notReady {
-					s.serving.Store(nil) // as before the first model loads
+				if tc.breakIt != nil {
+					tc.breakIt(s)
 				}
-				req = req.withHeader(k.as(tc.caller))
-			} else {
-				s = newTestServer(t, !tc.notReady)
-			}
-			if tc.breakIt != nil {
-				tc.breakIt(s)
-			}
-			rec := do(s, req)
-			require.Equal(t, tc.status, rec.Code, "body: %s", rec.Body.String())
-			body := validateResponse(t, route, tc.req, rec.Code, rec.Header(), rec.Body.Bytes())
-			if tc.check != nil {
-				tc.check(t, body)
-			}
-			if covered[tc.op] == nil {
-				covered[tc.op] = map[int]bool{}
-			}
-			covered[tc.op][tc.status] = true
-		})
-	}
+				rec := do(s, req)
+				require.Equal(t, tc.status, rec.Code, "body: %s", rec.Body.String())
+				body := validateResponse(t, route, tc.req, rec.Code, rec.Header(), rec.Body.Bytes())
+				if tc.check != nil {
+					tc.check(t, body)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if covered[tc.op] == nil {
+					covered[tc.op] = map[int]bool{}
+				}
+				covered[tc.op][tc.status] = true
+			})
+		}
+	})
 
 	for op, route := range routes {
 		for code := range route.Operation.Responses.Map() {
@@ -357,7 +365,7 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 	reg := func(name, op string, r request, status int, caller string) contractCase {
 		return contractCase{name: name, op: op, req: r, status: status, registry: true, caller: caller}
 	}
-	uploadV2 := func(t *testing.T, r *registry.Registry) {
+	uploadV2 := func(t *testing.T, r testRegistry) {
 		_, _, err := r.Upload(context.Background(), "tagifai", 2, v2, "test")
 		require.NoError(t, err)
 	}
@@ -373,8 +381,8 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 	del := func(path string) request { return request{method: "DELETE", path: path} }
 	const serving, versioned = "/models/tagifai/serving-version", "/models/tagifai/versions/1/predictions"
 
-	prepared := func(op string) func(*testing.T, *registry.Registry) {
-		return func(t *testing.T, r *registry.Registry) { prepareSample(t, r, op, v2) }
+	prepared := func(op string) func(*testing.T, testRegistry) {
+		return func(t *testing.T, r testRegistry) { prepareSample(t, r, op, v2) }
 	}
 	for i := range cases {
 		cases[i].prepare = prepared(cases[i].op)
@@ -394,12 +402,12 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		contractCase{name: "batch job before a model loads", op: "createBatchJob", req: samples["createBatchJob"], status: 503, registry: true, caller: "predictor", notReady: true},
 		contractCase{name: "get batch job", op: "getBatchJob", req: samples["getBatchJob"], status: 200, registry: true, caller: "predictor", prepare: prepared("getBatchJob")},
 		contractCase{name: "get batch job that another replica runs", op: "getBatchJob", req: get(jobs + "/00000000000000aa"), status: 200, registry: true, caller: "predictor",
-			prepare: func(t *testing.T, r *registry.Registry) {
+			prepare: func(t *testing.T, r testRegistry) {
 				ctx := context.Background()
 				now := time.Now()
-				require.NoError(t, r.Store().CreateJob(ctx, registry.Job{ID: "00000000000000aa", Model: DefaultModelName, Version: 1,
+				require.NoError(t, r.CreateJob(ctx, registry.Job{ID: "00000000000000aa", Model: DefaultModelName, Version: 1,
 					Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, []registry.Item{{ID: "1", Text: "x"}}))
-				_, err := r.Store().ClaimJob(ctx, "00000000000000aa", "replica-x", now, time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+				_, err := r.ClaimJob(ctx, "00000000000000aa", "replica-x", now, time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 				require.NoError(t, err)
 			},
 			check: func(t *testing.T, body map[string]any) {

@@ -3,13 +3,10 @@ package server
 import (
 	"embed"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 )
 
 // docsFS holds the Swagger UI and ReDoc pages and the bundles they load, so
@@ -24,11 +21,8 @@ var docsFS embed.FS
 const docsCSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; " +
 	"font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
 
-// docsAssets are the files the docs pages load.
-var docsAssets = map[string]bool{
-	"swagger-ui-bundle.js": true, "swagger-ui.css": true, "swagger-init.js": true,
-	"redoc.standalone.js": true, "redoc-init.js": true,
-}
+// docsAssetNames are the files the docs pages load.
+var docsAssetNames = []string{"swagger-ui-bundle.js", "swagger-ui.css", "swagger-init.js", "redoc.standalone.js", "redoc-init.js"}
 
 // registerDocs serves the spec (/openapi.json, /openapi.yaml) and its
 // renderings (/docs, /redoc). specYAML, when nil, is derived from specJSON.
@@ -37,11 +31,16 @@ func registerDocs(e *echo.Echo, specJSON, specYAML []byte) error {
 	if err != nil {
 		return fmt.Errorf("server: docs assets: %w", err)
 	}
+	assets, err := loadDocsAssets(sub, docsAssetNames)
+	if err != nil {
+		return err
+	}
 	page := func(name string) (echo.HandlerFunc, error) {
 		b, err := fs.ReadFile(sub, name)
 		if err != nil {
 			return nil, fmt.Errorf("server: docs page: %w", err)
 		}
+		b = versionDocsPage(b, assets)
 		return func(c echo.Context) error {
 			c.Response().Header().Set("Content-Security-Policy", docsCSP)
 			return c.HTMLBlob(http.StatusOK, b)
@@ -58,19 +57,13 @@ func registerDocs(e *echo.Echo, specJSON, specYAML []byte) error {
 	e.GET("/docs", swagger)
 	e.GET("/redoc", redoc)
 	e.GET("/docs/:asset", func(c echo.Context) error {
-		name := c.Param("asset")
-		if !docsAssets[name] {
+		a, ok := assets[c.Param("asset")]
+		if !ok {
 			return echo.ErrNotFound
 		}
-		f, err := sub.Open(name)
-		if err != nil {
-			return fmt.Errorf("server: open docs asset %s: %w", name, err)
-		}
-		defer f.Close()
-		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
-		http.ServeContent(c.Response(), c.Request(), name, time.Time{}, f.(io.ReadSeeker))
+		a.serve(c.Response(), c.Request())
 		return nil
-	}, middleware.Gzip())
+	})
 	e.GET("/openapi.json", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON)
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // Problem types: the machine-readable `type` of a gen.Problem. openapi.yaml
@@ -93,6 +94,9 @@ func toError(c echo.Context, err error) (apiErr *Error, internal bool) {
 	var regErr *registry.Error
 	if errors.As(err, &regErr) {
 		return fromRegistry(regErr), false
+	}
+	if errors.Is(err, serving.ErrNotReady) {
+		return errNotReady, false
 	}
 	var httpErr *echo.HTTPError
 	if errors.As(err, &httpErr) {

@@ -5,21 +5,26 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/tagifai/tagifai/batch"
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/registry"
 	"github.com/tagifai/tagifai/server"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // startExampleServer serves the committed model (../artifacts) the way
 // `tagifai serve` does, on a real listener on a free loopback port, through
 // the exported API only: a SQLite registry in a scratch directory, the
-// model imported as version 1, server.New, LoadServing and Serve. It
+// model imported as version 1, the serving lifecycle and a batch runner
+// (neither started: the examples need neither's background work),
+// server.New, LoadServing and Serve. It
 // returns the server's base URL and a function that shuts it down and
 // removes the scratch directory.
 func startExampleServer() (baseURL string, stop func()) {
@@ -40,11 +45,20 @@ func startExampleServer() (baseURL string, stop func()) {
 	if _, err := reg.ImportIfEmpty(ctx, "tagifai", "../artifacts", "example"); err != nil {
 		panic(err)
 	}
-	srv, err := server.New(server.Config{Logger: log, Registry: reg})
+	metrics := server.NewMetrics()
+	mgr := serving.New(serving.Config{Model: "tagifai", Store: store, Artifacts: reg, Observer: metrics.Serving(), Logger: log})
+	runner := batch.NewRunner(store, func(ctx context.Context, name string, version int) (batch.Classifier, error) {
+		v, err := mgr.Named(ctx, name, version)
+		if err != nil {
+			return nil, err
+		}
+		return v.Predictor, nil
+	}, log, metrics.Batch(), 1, "example")
+	srv, err := server.New(server.Config{Logger: log, Store: store, Registry: reg, Serving: mgr, Batch: runner, Metrics: metrics})
 	if err != nil {
 		panic(err)
 	}
-	if err := srv.LoadServing(ctx); err != nil {
+	if err := mgr.LoadServing(ctx); err != nil {
 		panic(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -54,6 +68,9 @@ func startExampleServer() (baseURL string, stop func()) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
 	return "http://" + ln.Addr().String(), func() {
+		// The examples' clients are done: a server shutting down as a lame
+		// duck need not wait for their idle connections.
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		cancel()
 		if err := <-done; err != nil {
 			panic(err)

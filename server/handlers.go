@@ -9,11 +9,12 @@ import (
 
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // HealthCheck implements GET /.
 func (s *Server) HealthCheck(ctx context.Context, _ gen.HealthCheckRequestObject) (gen.HealthCheckResponseObject, error) {
-	m := s.serving.Load()
+	m := s.serving.Current()
 	if m == nil {
 		return nil, errNotReady
 	}
@@ -26,11 +27,11 @@ func (s *Server) HealthCheck(ctx context.Context, _ gen.HealthCheckRequestObject
 
 // GetPerformance implements GET /performance.
 func (s *Server) GetPerformance(ctx context.Context, req gen.GetPerformanceRequestObject) (gen.GetPerformanceResponseObject, error) {
-	m := s.serving.Load()
+	m := s.serving.Current()
 	if m == nil {
 		return nil, errNotReady
 	}
-	perf := m.performance
+	perf := toPerformance(m.Performance)
 	if f := req.Params.Filter; f != nil {
 		switch *f {
 		case gen.Overall:
@@ -49,23 +50,23 @@ func (s *Server) GetPerformance(ctx context.Context, req gen.GetPerformanceReque
 
 // GetArgs implements GET /args.
 func (s *Server) GetArgs(ctx context.Context, _ gen.GetArgsRequestObject) (gen.GetArgsResponseObject, error) {
-	m := s.serving.Load()
+	m := s.serving.Current()
 	if m == nil {
 		return nil, errNotReady
 	}
 	e := metaFrom(ctx, http.StatusOK)
 	resp := gen.GetArgs200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url}
-	resp.Data.Args = m.args
+	resp.Data.Args = m.Args
 	return resp, nil
 }
 
 // GetArg implements GET /args/{arg}.
 func (s *Server) GetArg(ctx context.Context, req gen.GetArgRequestObject) (gen.GetArgResponseObject, error) {
-	m := s.serving.Load()
+	m := s.serving.Current()
 	if m == nil {
 		return nil, errNotReady
 	}
-	v, ok := m.args[req.Arg]
+	v, ok := m.Args[req.Arg]
 	if !ok {
 		return nil, problemError(http.StatusNotFound, typeNotFound,
 			fmt.Sprintf("no training argument named %q; GET /args lists them", req.Arg), "path", "arg")
@@ -79,9 +80,9 @@ func (s *Server) GetArg(ctx context.Context, req gen.GetArgRequestObject) (gen.G
 
 // Predict implements POST /predict.
 func (s *Server) Predict(ctx context.Context, req gen.PredictRequestObject) (gen.PredictResponseObject, error) {
-	m := s.serving.Load()
-	if m == nil {
-		return nil, errNotReady
+	m, err := s.serving.Route(ctx)
+	if err != nil {
+		return nil, err
 	}
 	texts, err := textsOf(req.Body.Texts)
 	if err != nil {
@@ -107,7 +108,7 @@ type explainer interface {
 // explained adds to each prediction of texts its explanation when the
 // request asked for one and m's predictor can explain; otherwise it
 // returns preds as they are.
-func explained(m *Serving, texts []string, preds []gen.Prediction, req *gen.ExplainRequest) []gen.Prediction {
+func explained(m *serving.Version, texts []string, preds []gen.Prediction, req *gen.ExplainRequest) []gen.Prediction {
 	ex, ok := m.Predictor.(explainer)
 	if req == nil || !ok {
 		return preds
@@ -146,19 +147,15 @@ func textsOf(in []gen.TextInput) ([]string, error) {
 	return texts, nil
 }
 
-// predict runs m on texts, records metrics, and shapes the result for the
-// API.
-func (s *Server) predict(m *Serving, texts []string) []gen.Prediction {
+// predict runs m on texts, reports the predictions to the serving
+// lifecycle, and shapes the result for the API.
+func (s *Server) predict(m *serving.Version, texts []string) []gen.Prediction {
 	classes := m.Predictor.Classes()
 	preds := m.Predictor.PredictBatch(texts)
-	s.metrics.observePredictions(m, preds)
+	s.serving.Report(m, preds)
 	out := make([]gen.Prediction, len(preds))
 	for i, pr := range preds {
-		probs := make(map[string]float64, len(classes))
-		for j, c := range classes {
-			probs[c] = pr.Probabilities[j]
-		}
-		out[i] = gen.Prediction{InputText: texts[i], PredictedTag: pr.Tag, PredictedProbabilities: probs}
+		out[i] = gen.Prediction{InputText: texts[i], PredictedTag: pr.Tag, PredictedProbabilities: model.ProbabilitiesByClass(classes, pr.Probabilities)}
 	}
 	return out
 }
@@ -177,17 +174,15 @@ func (s *Server) Readiness(ctx context.Context, _ gen.ReadinessRequestObject) (g
 	if !s.Ready() {
 		return nil, errNotReady
 	}
-	if s.registry != nil {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		if err := s.registry.Store().Ping(pctx); err != nil {
-			s.log.Error("readiness: database does not answer", slog.String("error", err.Error()))
-			return nil, problemError(http.StatusServiceUnavailable, typeNotReady, "the registry's database does not answer")
-		}
-		if err := s.writable.check(pctx, s.registry.Store()); err != nil {
-			s.log.Error("readiness: registry cannot write", slog.String("error", err.Error()))
-			return nil, problemError(http.StatusServiceUnavailable, typeNotReady, "the registry's database cannot be written")
-		}
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := s.store.Ping(pctx); err != nil {
+		s.log.Error("readiness: database does not answer", slog.String("error", err.Error()))
+		return nil, problemError(http.StatusServiceUnavailable, typeNotReady, "the registry's database does not answer")
+	}
+	if err := s.writable.check(pctx, s.store); err != nil {
+		s.log.Error("readiness: registry cannot write", slog.String("error", err.Error()))
+		return nil, problemError(http.StatusServiceUnavailable, typeNotReady, "the registry's database cannot be written")
 	}
 	e := metaFrom(ctx, http.StatusOK)
 	resp := gen.Readiness200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url}

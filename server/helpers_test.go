@@ -2,16 +2,22 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tagifai/tagifai/batch"
 	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // fakePredictor tags a text by keywords, so that tests know the answer:
@@ -61,16 +67,118 @@ var fakePerformance = model.Performance{
 
 const fakeRunID = "run-test-1"
 
-// newTestServer returns a server serving fakePredictor, or none when ready
-// is false. Its logs go to t.Log.
-func newTestServer(t testing.TB, ready bool) *Server {
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if template.dir != "" {
+		os.RemoveAll(template.dir)
+	}
+	os.Exit(code)
+}
+
+// testConfig is what a test may set of a server wired as main wires it.
+type testConfig struct {
+	Config
+	// Serving holds the serving lifecycle's settings; Model, Store,
+	// Artifacts, Observer and Logger are filled in.
+	Serving serving.Config
+	// BatchWorkers and ReplicaID are the batch runner's; default 1 and
+	// "test".
+	BatchWorkers int
+	ReplicaID    string
+	// notServing leaves a registry server serving nothing, as before its
+	// first version loads.
+	notServing bool
+}
+
+// testStore is what a test server's parts need of the registry's
+// database; *registry.SQLStore is one.
+type testStore interface {
+	Store
+	serving.Store
+	registry.BatchStore
+}
+
+// wireServer builds a server over store and reg as main does, with the
+// serving lifecycle and the batch runner. With run, both run until the
+// test ends, stopped as main stops them: the runner, then serving.
+func wireServer(t testing.TB, store testStore, reg *registry.Registry, run bool, tc testConfig) *Server {
 	t.Helper()
-	s, err := New(Config{Logger: slog.New(slog.NewJSONHandler(testWriter{t}, nil))})
+	if tc.Logger == nil {
+		tc.Logger = slog.New(slog.NewJSONHandler(testWriter{t}, nil))
+	}
+	if tc.BatchWorkers == 0 {
+		tc.BatchWorkers = 1
+	}
+	if tc.ReplicaID == "" {
+		tc.ReplicaID = "test"
+	}
+	metrics := NewMetrics()
+	scfg := tc.Serving
+	if scfg.Model == "" {
+		scfg.Model = DefaultModelName
+	}
+	scfg.Store, scfg.Artifacts, scfg.Observer, scfg.Logger = store, reg, metrics.Serving(), tc.Logger
+	mgr := serving.New(scfg)
+	runner := batch.NewRunner(store, func(ctx context.Context, name string, version int) (batch.Classifier, error) {
+		v, err := mgr.Named(ctx, name, version)
+		if err != nil {
+			return nil, err
+		}
+		return v.Predictor, nil
+	}, tc.Logger, metrics.Batch(), tc.BatchWorkers, tc.ReplicaID)
+	cfg := tc.Config
+	cfg.Store, cfg.Registry, cfg.Serving, cfg.Batch, cfg.Metrics = store, reg, mgr, runner, metrics
+	s, err := New(cfg)
 	require.NoError(t, err)
+	if run {
+		ctx, stop := context.WithCancel(context.Background())
+		require.NoError(t, runner.Start(ctx))
+		servingDone := make(chan error, 1)
+		go func() { servingDone <- mgr.Run(ctx) }()
+		t.Cleanup(func() {
+			stop()
+			runner.Wait()
+			require.NoError(t, <-servingDone)
+		})
+	}
+	return s
+}
+
+// openTestRegistry opens an empty SQLite registry in a temporary
+// directory, closed when the test ends.
+func openTestRegistry(t testing.TB, log *slog.Logger) (*registry.SQLStore, *registry.Registry) {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := registry.OpenSQLite(context.Background(), filepath.Join(dir, "registry.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	reg, err := registry.New(store, filepath.Join(dir, "artifacts"), log)
+	require.NoError(t, err)
+	return store, reg
+}
+
+// fakeVersion is fakePredictor as version 1 of the default model.
+func fakeVersion(t testing.TB, runID string, p serving.Predictor) *serving.Version {
+	t.Helper()
+	m, err := serving.NewVersion(serving.Info{Name: DefaultModelName, Version: 1, RunID: runID,
+		Args: fakeArgs{Alpha: 1e-4, LearningRate: 0.1, NgramMaxRange: 8}, Performance: fakePerformance}, p)
+	require.NoError(t, err)
+	return m
+}
+
+// newTestServer returns a server over an empty registry serving
+// fakePredictor, or nothing when ready is false. Its logs go to t.Log.
+func newTestServer(t testing.TB, ready bool, configure ...func(*testConfig)) *Server {
+	t.Helper()
+	var tc testConfig
+	tc.Logger = slog.New(slog.NewJSONHandler(testWriter{t}, nil))
+	for _, c := range configure {
+		c(&tc)
+	}
+	store, reg := openTestRegistry(t, tc.Logger)
+	s := wireServer(t, store, reg, false, tc)
 	if ready {
-		m, err := NewServing(ModelInfo{Name: "tagifai", Version: 1, RunID: fakeRunID, Args: fakeArgs{Alpha: 1e-4, LearningRate: 0.1, NgramMaxRange: 8}, Performance: fakePerformance}, fakePredictor{})
-		require.NoError(t, err)
-		s.SetServing(m)
+		s.serving.Set(fakeVersion(t, fakeRunID, fakePredictor{}))
 	}
 	return s
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // metrics are the server's Prometheus metrics. Every label has a bounded
@@ -146,7 +147,7 @@ func routeMethods(e *echo.Echo) map[string]bool {
 }
 
 // observePredictions counts predictions by tag and records their confidence.
-func (m *metrics) observePredictions(s *Serving, preds []model.Prediction) {
+func (m *metrics) observePredictions(s *serving.Version, preds []model.Prediction) {
 	m.textsPerRequest.Observe(float64(len(preds)))
 	version := strconv.Itoa(s.Version)
 	conf := m.confidence.WithLabelValues(s.Name, version)

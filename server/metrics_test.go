@@ -12,6 +12,7 @@ import (
 )
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	s := newTestServer(t, true)
 	rec := do(s, request{method: "POST", path: "/predict", contentType: jsonCT,
 		body: `{"texts":[{"text":"a CNN"},{"text":"another CNN"},{"text":"deploy it"}]}`})
@@ -49,11 +50,7 @@ func TestMetricsStayBounded(t *testing.T) {
 	t.Parallel()
 	// A server that logs nothing: 15,000 access-log lines would only fill
 	// the test's output.
-	s, err := New(Config{Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	m, err := NewServing(ModelInfo{Name: "tagifai", Version: 1, RunID: fakeRunID, Args: fakeArgs{}, Performance: fakePerformance}, fakePredictor{})
-	require.NoError(t, err)
-	s.SetServing(m)
+	s := newTestServer(t, true, func(c *testConfig) { c.Logger = slog.New(slog.DiscardHandler) })
 	rng := rand.New(rand.NewPCG(1, 2))
 	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!$&'*+"
 	word := func(n int) string {

@@ -41,15 +41,7 @@ func BenchmarkOIPInfer(b *testing.B) {
 		{"binary-100", bin100, bin100Len},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			s, err := New(Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-			if err != nil {
-				b.Fatal(err)
-			}
-			m, err := NewServing(ModelInfo{Name: "tagifai", Version: 1, RunID: fakeRunID, Args: fakeArgs{}}, fakePredictor{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			s.SetServing(m)
+			s := newTestServer(b, true, func(c *testConfig) { c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil)) })
 			body := []byte(bc.body)
 			b.ReportAllocs()
 			for b.Loop() {

@@ -440,9 +440,7 @@ func (p slowPredictor) PredictBatch(texts []string) []model.Prediction {
 func TestOIPTimeoutParameter(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, false)
-	m, err := NewServing(ModelInfo{Name: "tagifai", Version: 1, RunID: fakeRunID, Args: fakeArgs{}}, slowPredictor{})
-	require.NoError(t, err)
-	s.SetServing(m)
+	s.serving.Set(fakeVersion(t, fakeRunID, slowPredictor{}))
 	many := make([]string, 2*oipPredictChunk)
 	for i := range many {
 		many[i] = "a cnn"

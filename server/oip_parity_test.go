@@ -20,11 +20,7 @@ import (
 func TestOIPSharesThePredictPipeline(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
-	s, err := New(Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
-	require.NoError(t, err)
-	m, err := NewServing(ModelInfo{Name: "tagifai", Version: 1, RunID: fakeRunID, Args: fakeArgs{}}, fakePredictor{})
-	require.NoError(t, err)
-	s.SetServing(m)
+	s := newTestServer(t, true, func(c *testConfig) { c.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
 
 	rec := do(s, request{method: "POST", path: "/v2/models/tagifai/infer", contentType: jsonCT,
 		body: oipTextInput("[3]", `["a CNN", "another CNN", "deploy it"]`), header: http.Header{"X-Request-Id": {"oip-req-1"}}})
@@ -108,7 +104,7 @@ func TestOIPVersions(t *testing.T) {
 	assert.Equal(t, []any{"1", "2"}, md["versions"])
 	assert.Equal(t, "2", md["parameters"].(map[string]any)["version"])
 
-	require.NoError(t, s.ServeVersion(t.Context(), "tagifai", 2))
+	require.NoError(t, s.serving.Deploy(t.Context(), "tagifai", 2))
 	assert.Equal(t, "2", infer("/v2/models/tagifai/infer")["model_version"], "the versionless path follows the serving version")
 	_, md, _ = getJSON(t, s, "/v2/models/tagifai")
 	assert.Equal(t, "2", md["parameters"].(map[string]any)["version"])

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // This file is the Open Inference Protocol's only link to the serving
@@ -17,9 +19,10 @@ import (
 
 // oipModel returns the model version that answers a /v2 request for name:
 // the serving version when version is "", else the version named (loaded
-// from the registry on first use, as for named-version predictions).
-func (s *Server) oipModel(ctx context.Context, name, version string) (*Serving, error) {
-	cur := s.serving.Load()
+// from the registry on first use, as for named-version predictions). A
+// server that serves no version yet is not ready for either.
+func (s *Server) oipModel(ctx context.Context, name, version string) (*serving.Version, error) {
+	cur := s.serving.Current()
 	if version == "" {
 		if name != s.modelName {
 			return nil, oipErrorf(http.StatusNotFound, "model '%s' is unknown; this server serves '%s'", name, s.modelName)
@@ -33,31 +36,26 @@ func (s *Server) oipModel(ctx context.Context, name, version string) (*Serving, 
 	if err != nil || v < 1 || strconv.Itoa(v) != version {
 		return nil, oipErrorf(http.StatusNotFound, "model '%s' has no version '%s'", name, version)
 	}
-	if cur != nil && cur.Name == name && cur.Version == v {
-		return cur, nil
+	if cur == nil {
+		return nil, oipErrorf(http.StatusServiceUnavailable, "no model is loaded yet")
 	}
-	if s.registry == nil {
-		if cur == nil {
-			return nil, oipErrorf(http.StatusServiceUnavailable, "no model is loaded yet")
-		}
-		if name != cur.Name {
-			return nil, oipErrorf(http.StatusNotFound, "model '%s' is unknown; this server serves '%s'", name, cur.Name)
-		}
-		return nil, oipErrorf(http.StatusNotFound, "model '%s' has no version '%s'; this server has only version %d", name, version, cur.Version)
+	m, err := s.serving.Named(ctx, name, v)
+	if registry.ErrorCode(err) == registry.ENOTFOUND {
+		return nil, oipErrorf(http.StatusNotFound, "model '%s' has no version '%s'", name, version)
 	}
-	return s.versionFor(ctx, name, v)
+	return m, err
 }
 
-// oipVersions lists the versions of m's model that a /v2 path may name.
-func (s *Server) oipVersions(ctx context.Context, m *Serving) ([]string, error) {
+// oipVersions lists the versions of m's model that a /v2 path may name:
+// the registry's, and m's own in any case.
+func (s *Server) oipVersions(ctx context.Context, m *serving.Version) ([]string, error) {
+	versions, err := s.store.Versions(ctx, m.Name)
+	if err != nil && registry.ErrorCode(err) != registry.ENOTFOUND {
+		return nil, err
+	}
 	nums := []int{m.Version}
-	if s.registry != nil {
-		versions, err := s.registry.Store().Versions(ctx, m.Name)
-		if err != nil {
-			return nil, err
-		}
-		nums = nums[:0]
-		for _, v := range versions {
+	for _, v := range versions {
+		if v.Version != m.Version {
 			nums = append(nums, v.Version)
 		}
 	}
@@ -73,13 +71,13 @@ func (s *Server) oipVersions(ctx context.Context, m *Serving) ([]string, error) 
 // request's deadline.
 const oipPredictChunk = 64
 
-// oipPredict tags texts with m, recording the same metrics as POST
-// /predict. When ctx has a deadline (the request's `timeout`), it tags the
+// oipPredict tags texts with m, reporting the predictions to the serving
+// lifecycle as POST /predict does. When ctx has a deadline (the request's `timeout`), it tags the
 // texts in chunks and stops between two once ctx is done.
-func (s *Server) oipPredict(ctx context.Context, m *Serving, texts []string) ([]model.Prediction, error) {
+func (s *Server) oipPredict(ctx context.Context, m *serving.Version, texts []string) ([]model.Prediction, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		preds := m.Predictor.PredictBatch(texts)
-		s.metrics.observePredictions(m, preds)
+		s.serving.Report(m, preds)
 		return preds, nil
 	}
 	preds := make([]model.Prediction, 0, len(texts))
@@ -89,6 +87,6 @@ func (s *Server) oipPredict(ctx context.Context, m *Serving, texts []string) ([]
 		}
 		preds = append(preds, m.Predictor.PredictBatch(texts[start:min(start+oipPredictChunk, len(texts))])...)
 	}
-	s.metrics.observePredictions(m, preds)
+	s.serving.Report(m, preds)
 	return preds, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // Tensor names and data types of the model as the protocol sees it.
@@ -332,7 +333,7 @@ func checkOipTexts(texts []string) ([]string, error) {
 }
 
 // respond shapes the predictions as the outputs asked for.
-func (c *oipCall) respond(m *Serving, preds []model.Prediction) (*oipInferResponse, error) {
+func (c *oipCall) respond(m *serving.Version, preds []model.Prediction) (*oipInferResponse, error) {
 	labels := m.Predictor.Classes()
 	n, k := int64(len(preds)), int64(len(labels))
 	version := strconv.Itoa(m.Version)

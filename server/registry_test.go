@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,43 +51,95 @@ var callers = []string{"anonymous", "garbage", "revoked", "viewer", "predictor",
 
 // newRegistryServer returns a server whose registry holds the committed
 // model as version 1 (serving) and a user for each role.
-func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*Config)) (*Server, *registry.Registry, apiKeys) {
+func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*testConfig)) (*Server, testRegistry, apiKeys) {
 	t.Helper()
 	ctx := context.Background()
+	log := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
 	dir := t.TempDir()
+	template, k := registryTemplate(t)
+	require.NoError(t, os.CopyFS(dir, os.DirFS(template)))
 	store, err := registry.OpenSQLite(ctx, filepath.Join(dir, "registry.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
-	log := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
 	reg, err := registry.New(store, filepath.Join(dir, "artifacts"), log)
 	require.NoError(t, err)
-	imported, err := reg.ImportIfEmpty(ctx, DefaultModelName, committedArtifactDir, "test")
-	require.NoError(t, err)
-	require.True(t, imported)
 
-	k := apiKeys{"garbage": "tgf_not-a-real-key"}
+	tc := testConfig{Config: Config{Logger: log, RequireAuth: requireAuth}}
+	for _, c := range configure {
+		c(&tc)
+	}
+	s := wireServer(t, store, reg, true, tc)
+	if !tc.notServing {
+		require.NoError(t, s.serving.LoadServing(ctx))
+	}
+	return s, testRegistry{store, reg}, k
+}
+
+// template is a registry built once for the whole test binary, which each
+// registry test copies: the committed model as version 1 (serving) and a
+// user for each role. Building it costs a few synchronous writes each test
+// would otherwise repeat.
+var template struct {
+	once sync.Once
+	dir  string
+	keys apiKeys
+	err  error
+}
+
+// registryTemplate returns the template's directory, to copy and never to
+// change, and its users' keys.
+func registryTemplate(t testing.TB) (string, apiKeys) {
+	t.Helper()
+	template.once.Do(func() { template.dir, template.keys, template.err = buildTemplate() })
+	require.NoError(t, template.err)
+	out := apiKeys{}
+	for who, key := range template.keys {
+		out[who] = key
+	}
+	return template.dir, out
+}
+
+func buildTemplate() (dir string, k apiKeys, err error) {
+	ctx := context.Background()
+	dir, err = os.MkdirTemp("", "tagifai-registry-template-")
+	if err != nil {
+		return "", nil, err
+	}
+	store, err := registry.OpenSQLite(ctx, filepath.Join(dir, "registry.db"))
+	if err != nil {
+		return "", nil, err
+	}
+	defer store.Close()
+	reg, err := registry.New(store, filepath.Join(dir, "artifacts"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return "", nil, err
+	}
+	if imported, err := reg.ImportIfEmpty(ctx, DefaultModelName, committedArtifactDir, "test"); err != nil || !imported {
+		return "", nil, fmt.Errorf("import: %v (imported %v)", err, imported)
+	}
+	k = apiKeys{"garbage": "tgf_not-a-real-key"}
 	for _, role := range []registry.Role{registry.RoleViewer, registry.RolePredictor, registry.RoleAdmin} {
 		_, key, err := reg.CreateUser(ctx, string(role)+"-user", role)
-		require.NoError(t, err)
+		if err != nil {
+			return "", nil, err
+		}
 		k[string(role)] = key
 	}
 	_, key, err := reg.CreateUser(ctx, "former", registry.RoleAdmin)
-	require.NoError(t, err)
-	_, err = store.RevokeUser(ctx, "former")
-	require.NoError(t, err)
-	k["revoked"] = key
-
-	cfg := Config{Logger: log, Registry: reg, RequireAuth: requireAuth}
-	for _, c := range configure {
-		c(&cfg)
+	if err != nil {
+		return "", nil, err
 	}
-	s, err := New(cfg)
-	require.NoError(t, err)
-	require.NoError(t, s.LoadServing(ctx))
-	bctx, stop := context.WithCancel(ctx)
-	require.NoError(t, s.Start(bctx))
-	t.Cleanup(func() { stop(); s.Wait() })
-	return s, reg, k
+	if _, err := store.RevokeUser(ctx, "former"); err != nil {
+		return "", nil, err
+	}
+	k["revoked"] = key
+	return dir, k, store.Close()
+}
+
+// testRegistry is a test's registry: its database and its files.
+type testRegistry struct {
+	*registry.SQLStore
+	*registry.Registry
 }
 
 // putVersion uploads data as version of the default model through s,
@@ -155,7 +208,7 @@ const (
 // prepareSample makes what op's sample request needs to succeed: a second
 // version to delete, a finished job (unless there is one), a stored
 // prediction.
-func prepareSample(t testing.TB, reg *registry.Registry, op string, v2 []byte) {
+func prepareSample(t testing.TB, reg testRegistry, op string, v2 []byte) {
 	t.Helper()
 	ctx := context.Background()
 	switch op {
@@ -163,20 +216,20 @@ func prepareSample(t testing.TB, reg *registry.Registry, op string, v2 []byte) {
 		_, _, err := reg.Upload(ctx, DefaultModelName, 2, v2, "test")
 		require.NoError(t, err)
 	case "getBatchJob", "listBatchJobs", "deleteBatchJob", "listBatchJobPredictions", "getStoredPrediction":
-		if _, err := reg.Store().Job(ctx, sampleJobID); err == nil {
+		if _, err := reg.Job(ctx, sampleJobID); err == nil {
 			return // prepared already
 		}
 		now := time.Now().UTC()
 		items := []registry.Item{{ID: sampleItemID, Text: "Transfer learning with transformers"}}
 		// A job that a replica other than the test server's ran to its end.
-		require.NoError(t, reg.Store().CreateJob(ctx, registry.Job{ID: sampleJobID, Model: DefaultModelName, Version: 1,
+		require.NoError(t, reg.CreateJob(ctx, registry.Job{ID: sampleJobID, Model: DefaultModelName, Version: 1,
 			Status: registry.JobQueued, Total: 1, CreatedBy: "test", CreatedAt: now}, items))
-		_, err := reg.Store().ClaimJob(ctx, sampleJobID, "elsewhere", now, now.Add(time.Hour))
+		_, err := reg.ClaimJob(ctx, sampleJobID, "elsewhere", now, now.Add(time.Hour))
 		require.NoError(t, err)
-		require.NoError(t, reg.Store().SaveChunk(ctx, sampleJobID, "elsewhere", now.Add(time.Hour), registry.Chunk{Done: 1, Predictions: []registry.StoredPrediction{{
+		require.NoError(t, reg.SaveChunk(ctx, sampleJobID, "elsewhere", now.Add(time.Hour), registry.Chunk{Done: 1, Predictions: []registry.StoredPrediction{{
 			Model: DefaultModelName, Version: 1, ItemID: sampleItemID, TextSHA256: "00", Tag: "natural-language-processing",
 			Probabilities: map[string]float64{"natural-language-processing": 0.9, "other": 0.1}, CreatedAt: now}}}))
-		require.NoError(t, reg.Store().FinishJob(ctx, sampleJobID, "elsewhere", registry.JobSucceeded, "", now))
+		require.NoError(t, reg.FinishJob(ctx, sampleJobID, "elsewhere", registry.JobSucceeded, "", now))
 	}
 }
 
@@ -198,6 +251,7 @@ func (r request) withHeader(h http.Header) request {
 // --require-auth: 401 without a valid key, 403 with too low a role, and no
 // refusal with enough privilege.
 func TestRoleMatrix(t *testing.T) {
+	t.Parallel()
 	doc := loadSpec(t)
 	_, v2 := artifacts(t)
 	samples := sampleRequests(v2)
@@ -220,41 +274,43 @@ func TestRoleMatrix(t *testing.T) {
 			require.NoError(t, err)
 			sample, ok := samples[op.OperationID]
 			require.True(t, ok, "operation %s needs a role but has no sample request", op.OperationID)
-			// One server per operation: callers go from least to most
-			// privileged, so only the last of them can change anything.
-			s, reg, k := newRegistryServer(t, requireAuth)
-			prepareSample(t, reg, op.OperationID, v2)
-			for _, caller := range callers {
-				name := fmt.Sprintf("require-auth=%v/%s/%s", requireAuth, op.OperationID, caller)
-				t.Run(name, func(t *testing.T) {
-					if op.OperationID == "deleteBatchJob" {
-						// Open to anonymous callers without --require-auth,
-						// so not only the last caller may succeed.
-						prepareSample(t, reg, op.OperationID, v2)
-					}
-					rec := do(s, sample.withHeader(k.as(caller)))
-					var want int
-					switch {
-					case caller == "anonymous" && !requireAuth && optionalAuth[need]:
-						want = 0 // open to anyone
-					case rank[caller] == 0:
-						want = http.StatusUnauthorized
-					case rank[caller] < rank[string(need)]:
-						want = http.StatusForbidden
-					}
-					if want == 0 {
-						assert.Less(t, rec.Code, 300, "body: %s", rec.Body)
-						return
-					}
-					require.Equal(t, want, rec.Code, "body: %s", rec.Body)
-					if want == http.StatusUnauthorized {
-						assert.Equal(t, "Bearer", rec.Header().Get("WWW-Authenticate"))
-					}
-					for _, key := range k {
-						assert.NotContains(t, rec.Body.String(), key, "a key was echoed")
-					}
-				})
-			}
+			t.Run(fmt.Sprintf("require-auth=%v/%s", requireAuth, op.OperationID), func(t *testing.T) {
+				t.Parallel()
+				// One server per operation: callers go from least to most
+				// privileged, so only the last of them can change anything.
+				s, reg, k := newRegistryServer(t, requireAuth)
+				prepareSample(t, reg, op.OperationID, v2)
+				for _, caller := range callers {
+					t.Run(caller, func(t *testing.T) {
+						if op.OperationID == "deleteBatchJob" {
+							// Open to anonymous callers without --require-auth,
+							// so not only the last caller may succeed.
+							prepareSample(t, reg, op.OperationID, v2)
+						}
+						rec := do(s, sample.withHeader(k.as(caller)))
+						var want int
+						switch {
+						case caller == "anonymous" && !requireAuth && optionalAuth[need]:
+							want = 0 // open to anyone
+						case rank[caller] == 0:
+							want = http.StatusUnauthorized
+						case rank[caller] < rank[string(need)]:
+							want = http.StatusForbidden
+						}
+						if want == 0 {
+							assert.Less(t, rec.Code, 300, "body: %s", rec.Body)
+							return
+						}
+						require.Equal(t, want, rec.Code, "body: %s", rec.Body)
+						if want == http.StatusUnauthorized {
+							assert.Equal(t, "Bearer", rec.Header().Get("WWW-Authenticate"))
+						}
+						for _, key := range k {
+							assert.NotContains(t, rec.Body.String(), key, "a key was echoed")
+						}
+					})
+				}
+			})
 		}
 	}
 }
@@ -262,6 +318,7 @@ func TestRoleMatrix(t *testing.T) {
 // TestRegistryLifecycle walks through what an operator does: upload,
 // upload again, conflicting upload, serve, roll back, delete.
 func TestRegistryLifecycle(t *testing.T) {
+	t.Parallel()
 	s, _, k := newRegistryServer(t, false)
 	v1, v2 := artifacts(t)
 	admin := k.as("admin")
@@ -309,6 +366,7 @@ func TestRegistryLifecycle(t *testing.T) {
 }
 
 func TestUploadRefusesBadArtifacts(t *testing.T) {
+	t.Parallel()
 	_, v2 := artifacts(t)
 	tests := []struct {
 		name string
@@ -382,9 +440,10 @@ func (r *requestResult) problemMessage() string {
 // TestReadinessNeedsDatabase: a server whose database stops answering is
 // not ready, though its model is loaded; it stays alive.
 func TestReadinessNeedsDatabase(t *testing.T) {
+	t.Parallel()
 	s, reg, _ := newRegistryServer(t, false)
 	assert.Equal(t, http.StatusOK, do(s, request{method: "GET", path: "/health/ready"}).Code)
-	require.NoError(t, reg.Store().Close())
+	require.NoError(t, reg.Close())
 	r := doResult(s, request{method: "GET", path: "/health/ready"})
 	assert.Equal(t, http.StatusServiceUnavailable, r.status)
 	assert.Contains(t, r.problemMessage(), "database")
@@ -393,7 +452,7 @@ func TestReadinessNeedsDatabase(t *testing.T) {
 
 // unwritableStore is a store whose write check fails while broken is set.
 type unwritableStore struct {
-	registry.Store
+	*registry.SQLStore
 	broken atomic.Bool
 }
 
@@ -413,15 +472,14 @@ func TestReadinessNeedsWritableRegistry(t *testing.T) {
 	sqlStore, err := registry.OpenSQLite(ctx, filepath.Join(dir, "registry.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { sqlStore.Close() })
-	store := &unwritableStore{Store: sqlStore}
+	store := &unwritableStore{SQLStore: sqlStore}
 	log := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
 	reg, err := registry.New(store, filepath.Join(dir, "artifacts"), log)
 	require.NoError(t, err)
 	_, err = reg.ImportIfEmpty(ctx, DefaultModelName, committedArtifactDir, "test")
 	require.NoError(t, err)
-	s, err := New(Config{Logger: log, Registry: reg})
-	require.NoError(t, err)
-	require.NoError(t, s.LoadServing(ctx))
+	s := wireServer(t, store, reg, false, testConfig{Config: Config{Logger: log}})
+	require.NoError(t, s.serving.LoadServing(ctx))
 
 	ready := func() int { return do(s, request{method: "GET", path: "/health/ready"}).Code }
 	require.Equal(t, http.StatusOK, ready())

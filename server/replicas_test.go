@@ -17,24 +17,25 @@ import (
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
 	"github.com/tagifai/tagifai/registry/registrytest"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // sharedDatabases are the databases replicas share in tests: a SQLite file,
 // and a PostgreSQL schema when TAGIFAI_TEST_POSTGRES_URL names a database
 // (`make test-postgres`). Each returns a function that opens a new store on
 // one new database.
-func sharedDatabases(t *testing.T) map[string]func(t *testing.T) func() (registry.Store, error) {
+func sharedDatabases(t *testing.T) map[string]func(t *testing.T) func() (*registry.SQLStore, error) {
 	ctx := context.Background()
-	dbs := map[string]func(t *testing.T) func() (registry.Store, error){
-		"sqlite": func(t *testing.T) func() (registry.Store, error) {
+	dbs := map[string]func(t *testing.T) func() (*registry.SQLStore, error){
+		"sqlite": func(t *testing.T) func() (*registry.SQLStore, error) {
 			path := filepath.Join(t.TempDir(), "registry.db")
-			return func() (registry.Store, error) { return registry.OpenSQLite(ctx, path) }
+			return func() (*registry.SQLStore, error) { return registry.OpenSQLite(ctx, path) }
 		},
 	}
 	if base := registrytest.PostgresURL(); base != "" {
-		dbs["postgres"] = func(t *testing.T) func() (registry.Store, error) {
+		dbs["postgres"] = func(t *testing.T) func() (*registry.SQLStore, error) {
 			u := registrytest.PostgresSchema(t, base)
-			return func() (registry.Store, error) { return registry.OpenPostgres(ctx, u) }
+			return func() (*registry.SQLStore, error) { return registry.OpenPostgres(ctx, u) }
 		}
 	}
 	return dbs
@@ -43,7 +44,7 @@ func sharedDatabases(t *testing.T) map[string]func(t *testing.T) func() (registr
 // newReplica returns a started server over a store that open opens, with
 // an artifact directory of its own, as one of several replicas sharing a
 // database, that reads the serving version every poll.
-func newReplica(t *testing.T, open func() (registry.Store, error), poll time.Duration) *Server {
+func newReplica(t *testing.T, open func() (*registry.SQLStore, error), poll time.Duration) *Server {
 	t.Helper()
 	ctx := context.Background()
 	store, err := open()
@@ -54,12 +55,8 @@ func newReplica(t *testing.T, open func() (registry.Store, error), poll time.Dur
 	require.NoError(t, err)
 	_, err = reg.ImportIfEmpty(ctx, DefaultModelName, committedArtifactDir, "test")
 	require.NoError(t, err)
-	s, err := New(Config{Logger: log, Registry: reg, ServingPollInterval: poll})
-	require.NoError(t, err)
-	require.NoError(t, s.LoadServing(ctx))
-	bctx, stop := context.WithCancel(ctx)
-	require.NoError(t, s.Start(bctx))
-	t.Cleanup(func() { stop(); s.Wait() })
+	s := wireServer(t, store, reg, true, testConfig{Config: Config{Logger: log}, Serving: serving.Config{PollInterval: poll}})
+	require.NoError(t, s.serving.LoadServing(ctx))
 	return s
 }
 
@@ -78,8 +75,9 @@ func servedRun(t *testing.T, s http.Handler) string {
 //
 // With polling every 10 ms on each database, and on PostgreSQL also with
 // polling every hour, where replica b can only follow in time through the
-// database's announcements (see Server.watchServing).
+// database's announcements (see serving.Manager.watch).
 func TestReplicasFollowServingVersion(t *testing.T) {
+	t.Parallel()
 	polls := map[string][]time.Duration{"sqlite": {10 * time.Millisecond}, "postgres": {10 * time.Millisecond, time.Hour}}
 	for name, newDatabase := range sharedDatabases(t) {
 		for _, poll := range polls[name] {

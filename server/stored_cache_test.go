@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // storedPred is a stored prediction of item by version of the committed
@@ -44,21 +44,22 @@ func metricValue(t *testing.T, s http.Handler, sample string) string {
 // first, and never another version's, through swaps, rollbacks and a
 // version deleted and uploaded again.
 func TestStoredPredictionLookups(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
-		items int // Config.StoredCacheItems
+		items int // serving.Config.StoredCacheItems
 	}{
-		{name: "cache on", items: 0},
-		{name: "cache off", items: -1},
+		{name: "cache on", items: serving.DefaultStoredCacheItems},
+		{name: "cache off", items: 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			s, reg, k := newRegistryServer(t, false, func(c *Config) { c.StoredCacheItems = tc.items })
+			s, reg, k := newRegistryServer(t, false, func(c *testConfig) { c.Serving.StoredCacheItems = tc.items })
 			_, v2 := artifacts(t)
 			admin := k.as("admin")
 			putVersion(t, s, admin, 2, v2)
-			_, err := reg.Store().SavePredictions(ctx, []registry.StoredPrediction{
+			_, err := reg.SavePredictions(ctx, []registry.StoredPrediction{
 				storedPred(1, "a", "mlops"), storedPred(1, "b", "other"), storedPred(2, "a", "computer-vision"),
 			})
 			require.NoError(t, err)
@@ -106,7 +107,7 @@ func TestStoredPredictionLookups(t *testing.T) {
 			assert.Contains(t, r.problemMessage(), "version 1 has one")
 
 			// A prediction stored after a miss is found by the next lookup.
-			_, err = reg.Store().SavePredictions(ctx, []registry.StoredPrediction{storedPred(2, "a", "other")})
+			_, err = reg.SavePredictions(ctx, []registry.StoredPrediction{storedPred(2, "a", "other")})
 			require.NoError(t, err)
 			r = lookup("a")
 			require.Equal(t, http.StatusOK, r.status, r.body)
@@ -119,7 +120,7 @@ func TestStoredPredictionLookups(t *testing.T) {
 			require.NoError(t, err)
 			misses, err := strconv.Atoi(metricValue(t, s, `tagifai_stored_prediction_cache_lookups_total{result="miss"}`))
 			require.NoError(t, err)
-			if tc.items < 0 {
+			if tc.items == 0 {
 				assert.Equal(t, [2]int{0, 0}, [2]int{hits, misses})
 			} else {
 				assert.Equal(t, 8, hits+misses)
@@ -127,136 +128,4 @@ func TestStoredPredictionLookups(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestStoredCacheWarming: a version that starts serving gets its stored
-// predictions read into its cache, up to the cache's size, and lookups of
-// them are answered from memory.
-func TestStoredCacheWarming(t *testing.T) {
-	tests := []struct {
-		name     string
-		stored   int
-		capacity int
-		want     int
-	}{
-		{name: "all fit", stored: 2500, capacity: 10_000, want: 2500},
-		{name: "bounded", stored: 2500, capacity: 1200, want: 1200},
-		{name: "none stored", stored: 0, capacity: 100, want: 0},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			s, reg, k := newRegistryServer(t, false, func(c *Config) { c.StoredCacheItems = tc.capacity })
-			_, v2 := artifacts(t)
-			admin := k.as("admin")
-			putVersion(t, s, admin, 2, v2)
-			var preds []registry.StoredPrediction
-			for i := range tc.stored {
-				preds = append(preds, storedPred(2, fmt.Sprintf("item%05d", i), "mlops"))
-			}
-			if len(preds) > 0 {
-				_, err := reg.Store().SavePredictions(ctx, preds)
-				require.NoError(t, err)
-			}
-			serveVersion(t, s, admin, 2)
-
-			cache := s.stored.Load()
-			require.NotNil(t, cache)
-			require.Equal(t, 2, cache.owner.Version)
-			require.Eventually(t, func() bool { return cache.len() == tc.want }, 30*time.Second, 5*time.Millisecond)
-			time.Sleep(20 * time.Millisecond)
-			assert.Equal(t, tc.want, cache.len(), "warming stops at the cache's size")
-
-			cached := ""
-			for i := range tc.stored {
-				id := fmt.Sprintf("item%05d", i)
-				if got, ok := cache.get(id); ok {
-					assert.Equal(t, storedPred(2, id, "mlops"), got)
-					cached = id
-				}
-			}
-			if cached == "" {
-				return
-			}
-			before := metricValue(t, s, `tagifai_stored_prediction_cache_lookups_total{result="hit"}`)
-			r := doResult(s, request{method: "GET", path: "/predictions/" + cached})
-			require.Equal(t, http.StatusOK, r.status, r.body)
-			assert.Equal(t, 2.0, r.data()["version"])
-			after := metricValue(t, s, `tagifai_stored_prediction_cache_lookups_total{result="hit"}`)
-			assert.NotEqual(t, before, after, "answered from memory")
-		})
-	}
-}
-
-// fixedClasses is a Predictor with classes only.
-type fixedClasses []string
-
-func (c fixedClasses) Classes() []string                        { return c }
-func (c fixedClasses) PredictBatch([]string) []model.Prediction { return nil }
-
-func TestStoredCache(t *testing.T) {
-	owner := &Serving{ModelInfo: ModelInfo{Name: DefaultModelName, Version: 1},
-		Predictor: fixedClasses{"computer-vision", "mlops", "natural-language-processing", "other"}}
-
-	t.Run("round trip", func(t *testing.T) {
-		c := newStoredCache(owner, 10)
-		p := storedPred(1, "x", "natural-language-processing")
-		c.put(p)
-		got, ok := c.get("x")
-		require.True(t, ok)
-		assert.Equal(t, p, got)
-		_, ok = c.get("y")
-		assert.False(t, ok)
-	})
-
-	t.Run("bounded", func(t *testing.T) {
-		c := newStoredCache(owner, 3)
-		for i := range 10 {
-			c.put(storedPred(1, fmt.Sprintf("item%d", i), "mlops"))
-		}
-		assert.Equal(t, 3, c.len())
-		c.put(storedPred(1, "item9", "mlops"))
-		assert.Equal(t, 3, c.len(), "an entry put again takes no more room")
-		found := 0
-		for i := range 10 {
-			id := fmt.Sprintf("item%d", i)
-			if got, ok := c.get(id); ok {
-				found++
-				assert.Equal(t, storedPred(1, id, "mlops"), got)
-			}
-		}
-		assert.Equal(t, 3, found)
-	})
-
-	// Rows the compact form cannot give back exactly are not kept.
-	odd := []struct {
-		name   string
-		mutate func(*registry.StoredPrediction)
-	}{
-		{"other version", func(p *registry.StoredPrediction) { p.Version = 2 }},
-		{"other model", func(p *registry.StoredPrediction) { p.Model = "other-model" }},
-		{"upper-case hash", func(p *registry.StoredPrediction) { p.TextSHA256 = strings.ToUpper(p.TextSHA256) }},
-		{"short hash", func(p *registry.StoredPrediction) { p.TextSHA256 = "00" }},
-		{"tag not a class", func(p *registry.StoredPrediction) { p.Tag = "robotics" }},
-		{"class missing", func(p *registry.StoredPrediction) { delete(p.Probabilities, "other") }},
-		{"class unknown", func(p *registry.StoredPrediction) {
-			delete(p.Probabilities, "other")
-			p.Probabilities["robotics"] = 0.125
-		}},
-	}
-	for _, tc := range odd {
-		t.Run(tc.name, func(t *testing.T) {
-			c := newStoredCache(owner, 10)
-			p := storedPred(1, "x", "mlops")
-			tc.mutate(&p)
-			c.put(p)
-			_, ok := c.get("x")
-			assert.False(t, ok)
-		})
-	}
-
-	t.Run("off", func(t *testing.T) {
-		assert.Nil(t, newStoredCache(owner, 0))
-		assert.Nil(t, newStoredCache(owner, -1))
-	})
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -29,12 +28,7 @@ func serveAddr(t *testing.T, s *Server) string {
 // 64 KiB.
 func newSmallBodyServer(t *testing.T) *Server {
 	t.Helper()
-	s, err := New(Config{Logger: slog.New(slog.NewJSONHandler(testWriter{t}, nil)), MaxBodyBytes: 64 << 10})
-	require.NoError(t, err)
-	m, err := NewServing(ModelInfo{Name: "tagifai", Version: 1, RunID: fakeRunID, Args: fakeArgs{}, Performance: fakePerformance}, fakePredictor{})
-	require.NoError(t, err)
-	s.SetServing(m)
-	return s
+	return newTestServer(t, true, func(c *testConfig) { c.MaxBodyBytes = 64 << 10 })
 }
 
 // exchange writes payload on a new connection to addr, as a client that

@@ -15,11 +15,7 @@ func toUser(u registry.User) gen.User {
 
 // ListUsers implements GET /users.
 func (s *Server) ListUsers(ctx context.Context, _ gen.ListUsersRequestObject) (gen.ListUsersResponseObject, error) {
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
-	users, err := r.Store().Users(ctx)
+	users, err := s.store.Users(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -36,11 +32,7 @@ func (s *Server) ListUsers(ctx context.Context, _ gen.ListUsersRequestObject) (g
 // CreateUser implements POST /users. The key is in the response and never
 // in a log.
 func (s *Server) CreateUser(ctx context.Context, req gen.CreateUserRequestObject) (gen.CreateUserResponseObject, error) {
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
-	u, key, err := r.CreateUser(ctx, req.Body.Name, registry.Role(req.Body.Role))
+	u, key, err := s.registry.CreateUser(ctx, req.Body.Name, registry.Role(req.Body.Role))
 	if err != nil {
 		return nil, err
 	}
@@ -53,11 +45,7 @@ func (s *Server) CreateUser(ctx context.Context, req gen.CreateUserRequestObject
 
 // RevokeUser implements DELETE /users/{user-name}.
 func (s *Server) RevokeUser(ctx context.Context, req gen.RevokeUserRequestObject) (gen.RevokeUserResponseObject, error) {
-	r, err := s.reg()
-	if err != nil {
-		return nil, err
-	}
-	u, err := r.Store().RevokeUser(ctx, req.UserName)
+	u, err := s.store.RevokeUser(ctx, req.UserName)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ type writableCache struct {
 
 // check returns store's write check, asked again when the last answer is
 // older than writableTTL; nil when the store cannot tell.
-func (c *writableCache) check(ctx context.Context, store registry.Store) error {
+func (c *writableCache) check(ctx context.Context, store Store) error {
 	wc, ok := store.(registry.WriteChecker)
 	if !ok {
 		return nil

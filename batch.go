@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime"
 	"slices"
@@ -30,30 +28,27 @@ const batchChunk = 5000
 // the predictions in the registry's database, skipping rows that version
 // has already stored, so that an interrupted run can simply be run again.
 func runBatch(ctx context.Context, args []string, e env) error {
-	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	input := fs.String("input", "", "CSV file: id,text or id,created_on,title,description,tag (required)")
-	dataDir := fs.String("data-dir", envOr(e, "TAGIFAI_DATA_DIR", "data"), "directory of the registry (env TAGIFAI_DATA_DIR)")
-	databaseURL := fs.String("database-url", envOr(e, "TAGIFAI_DATABASE_URL", ""), "postgres:// URL of the registry's database; default: SQLite under --data-dir (env TAGIFAI_DATABASE_URL)")
-	name := fs.String("model", envOr(e, "TAGIFAI_MODEL", server.DefaultModelName), "model to predict with")
-	version := fs.Int("version", 0, "version to predict with; default: the serving version")
-	artifacts := fs.String("artifacts", envOr(e, "TAGIFAI_ARTIFACTS", "artifacts"), "model imported as version 1 when the registry is empty (env TAGIFAI_ARTIFACTS)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	fl := newFlags(e, "batch", "", "Predict every row of a CSV file with the serving version (or --version) and store the predictions in the registry; run again to resume.")
+	input := fl.String("input", "", "CSV file: id,text or id,created_on,title,description,tag (required)")
+	loc := addRegistryFlags(fl)
+	name := fl.String("model", server.DefaultModelName, "model to predict with")
+	version := fl.Int("version", 0, "version to predict with; default: the serving version")
+	artifacts := fl.String("artifacts", "artifacts", "model imported as version 1 when the registry is empty")
+	if err := fl.parse(args, 0, 0); err != nil {
+		return err
 	}
-	if *input == "" || fs.NArg() > 0 {
-		fmt.Fprintln(e.stderr, "usage: tagifai batch --input CSV [--model NAME] [--version V] [--data-dir DIR]")
-		return errUsage
+	if *input == "" {
+		return fl.usagef("--input is required")
 	}
 
 	f, err := os.Open(*input)
 	if err != nil {
-		return fmt.Errorf("batch: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	items, bad, err := batch.ReadItems(f)
 	f.Close()
 	if err != nil {
-		return fmt.Errorf("batch: %s: %w", *input, err)
+		return fmt.Errorf("%s: %w", *input, err)
 	}
 	for _, b := range bad {
 		fmt.Fprintf(e.stderr, "%s:%v (skipped)\n", *input, b)
@@ -67,27 +62,27 @@ func runBatch(ctx context.Context, args []string, e env) error {
 		return err != nil
 	})
 
-	reg, err := openRegistry(ctx, *dataDir, *databaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	store, reg, err := openRegistryFor(ctx, loc, true, e)
 	if err != nil {
-		return fmt.Errorf("batch: %w", err)
+		return err
 	}
-	defer reg.Store().Close()
+	defer store.Close()
 	if _, err := reg.ImportIfEmpty(ctx, *name, *artifacts, "tagifai-batch"); err != nil {
-		return fmt.Errorf("batch: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	if *version == 0 {
-		m, err := reg.Store().Model(ctx, *name)
+		m, err := store.Model(ctx, *name)
 		if err != nil {
-			return fmt.Errorf("batch: %w", err)
+			return fmt.Errorf("%w", err)
 		}
 		if m.ServingVersion == 0 {
-			return fmt.Errorf("batch: model %s has no serving version; pass --version", *name)
+			return fmt.Errorf("model %s has no serving version; pass --version", *name)
 		}
 		*version = m.ServingVersion
 	}
 	art, _, err := reg.Open(ctx, *name, *version)
 	if err != nil {
-		return fmt.Errorf("batch: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 
 	start := time.Now()
@@ -96,16 +91,16 @@ func runBatch(ctx context.Context, args []string, e env) error {
 	for from := 0; from < len(items); from += batchChunk {
 		if ctx.Err() != nil {
 			bar.finish()
-			return fmt.Errorf("batch: interrupted after %d rows; run again to resume", from)
+			return fmt.Errorf("interrupted after %d rows; run again to resume", from)
 		}
 		chunk := items[from:min(from+batchChunk, len(items))]
 		// Rows the version has stored already are predicted again but kept
 		// once: the insert keeps the stored row, which costs less than
 		// asking first.
 		preds := predictParallel(art.Classifier, *name, *version, chunk)
-		n, err := reg.Store().SavePredictions(context.WithoutCancel(ctx), preds)
+		n, err := store.SavePredictions(context.WithoutCancel(ctx), preds)
 		if err != nil {
-			return fmt.Errorf("batch: %w", err)
+			return fmt.Errorf("%w", err)
 		}
 		skipped += len(chunk) - n
 		added += n

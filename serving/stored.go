@@ -1,4 +1,4 @@
-package server
+package serving
 
 import (
 	"context"
@@ -7,13 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
 )
-
-// DefaultStoredCacheItems is how many stored predictions of the serving
-// version GET /predictions/{item-id} keeps in memory by default: about
-// 15 MB.
-const DefaultStoredCacheItems = 100_000
 
 // storedCache keeps stored predictions of one serving version in memory,
 // so that GET /predictions/{item-id} answers most lookups without the
@@ -32,12 +28,12 @@ const DefaultStoredCacheItems = 100_000
 // bookkeeping on hits; lookups of stored predictions rarely have the
 // recency that would make LRU worth it.
 //
-// Once the server has started, a new serving version's cache is filled
-// from the database in the background (warm), so that lookups are fast
-// from the first minutes of a deployment, not only once each item has been
-// asked for.
+// While the lifecycle runs (Manager.Run), a new serving version's cache is
+// filled from the database in the background (warming), so that lookups
+// are fast from the first minutes of a deployment, not only once each item
+// has been asked for.
 type storedCache struct {
-	owner   *Serving // the serving version whose predictions these are
+	owner   *Version // the serving version whose predictions these are
 	classes []string
 	max     int
 
@@ -55,7 +51,7 @@ type storedEntry struct {
 // newStoredCache returns an empty cache for owner's predictions that holds
 // at most max entries; nil when max is 0 or the classes do not fit in an
 // entry.
-func newStoredCache(owner *Serving, max int) *storedCache {
+func newStoredCache(owner *Version, max int) *storedCache {
 	classes := owner.Predictor.Classes()
 	if max <= 0 || len(classes) == 0 || len(classes) > 256 {
 		return nil
@@ -71,14 +67,10 @@ func (c *storedCache) get(item string) (registry.StoredPrediction, bool) {
 	if !ok {
 		return registry.StoredPrediction{}, false
 	}
-	probs := make(map[string]float64, len(c.classes))
-	for i, class := range c.classes {
-		probs[class] = e.probs[i]
-	}
 	return registry.StoredPrediction{
 		Model: c.owner.Name, Version: c.owner.Version, ItemID: item,
 		TextSHA256: hex.EncodeToString(e.textSHA256[:]), Tag: c.classes[e.tag],
-		Probabilities: probs, CreatedAt: time.Unix(0, e.createdAt).UTC(),
+		Probabilities: model.ProbabilitiesByClass(c.classes, e.probs), CreatedAt: time.Unix(0, e.createdAt).UTC(),
 	}, true
 }
 
@@ -144,37 +136,17 @@ func (c *storedCache) len() int {
 // warmPage is how many stored predictions warming reads at a time.
 const warmPage = 1000
 
-// warm fills c from the database in the background, if the server has
-// started and not stopped.
-func (s *Server) warm(c *storedCache) {
-	if c == nil || s.registry == nil {
-		return
-	}
-	s.bgMu.Lock()
-	defer s.bgMu.Unlock()
-	if s.bgCtx == nil || s.bgStopped || s.bgCtx.Err() != nil {
-		return
-	}
-	ctx := s.bgCtx
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		s.warmStored(ctx, c)
-	}()
-}
-
 // warmStored reads c's version's stored predictions into c, a page at a
 // time in item order, until the cache is full, the predictions run out,
 // another version serves, or ctx is done.
-func (s *Server) warmStored(ctx context.Context, c *storedCache) {
+func (m *Manager) warmStored(ctx context.Context, c *storedCache) {
 	start := time.Now()
-	store := s.registry.Store()
 	after := ""
-	for !c.full() && s.stored.Load() == c {
-		page, err := store.VersionPredictions(ctx, c.owner.Name, c.owner.Version, after, warmPage)
+	for !c.full() && m.stored.Load() == c {
+		page, err := m.store.VersionPredictions(ctx, c.owner.Name, c.owner.Version, after, warmPage)
 		if err != nil {
 			if ctx.Err() == nil {
-				s.log.Warn("filling the stored-prediction cache failed; lookups ask the database", slog.String("error", err.Error()))
+				m.log.Warn("filling the stored-prediction cache failed; lookups ask the database", slog.String("error", err.Error()))
 			}
 			return
 		}
@@ -189,6 +161,6 @@ func (s *Server) warmStored(ctx context.Context, c *storedCache) {
 		}
 		after = page[len(page)-1].ItemID
 	}
-	s.log.Info("stored-prediction cache filled", slog.String("model", c.owner.Name), slog.Int("version", c.owner.Version),
+	m.log.Info("stored-prediction cache filled", slog.String("model", c.owner.Name), slog.Int("version", c.owner.Version),
 		slog.Int("predictions", c.len()), slog.Duration("duration", time.Since(start)))
 }
