@@ -248,3 +248,82 @@ func TestCrashDuringBatchJob(t *testing.T) {
 	}
 	assert.Len(t, seen, n, "every item stored exactly once")
 }
+
+// TestCrashAfterDeployment kills the server with SIGKILL right after a
+// deployment returns, and at moments during others: after each restart,
+// the serving version and the deployment's audit event are both there or
+// neither is, since they commit in one transaction.
+func TestCrashAfterDeployment(t *testing.T) {
+	dataDir := t.TempDir()
+	key := createAdmin(t, dataDir)
+	p := startServe(t, dataDir)
+	req, err := http.NewRequest("PUT", p.url+"/models/tagifai/versions/2", bytes.NewReader(secondArtifact(t)))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusCreated, res.StatusCode)
+
+	deploy := func(p *process, version int, requestID string) <-chan int {
+		done := make(chan int, 1)
+		req, err := http.NewRequest("PUT", p.url+"/models/tagifai/serving-version", strings.NewReader(fmt.Sprintf(`{"version":%d}`, version)))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Request-ID", requestID)
+		go func() {
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			res.Body.Close()
+			done <- res.StatusCode
+		}()
+		return done
+	}
+	// state reads the serving version and whether the audit trail has
+	// the deployment made under requestID.
+	state := func(p *process, requestID string) (serving float64, recorded bool) {
+		code, m := getJSON(t, p.url+"/models/tagifai", key)
+		require.Equal(t, 200, code, "%v", m)
+		code, events := getJSON(t, p.url+"/audit-events?resource=models/tagifai&limit=500", key)
+		require.Equal(t, 200, code, "%v", events)
+		for _, e := range events["data"].(map[string]any)["events"].([]any) {
+			if e.(map[string]any)["request_id"] == requestID {
+				assert.Equal(t, "ops", e.(map[string]any)["user"])
+				recorded = true
+			}
+		}
+		return m["data"].(map[string]any)["serving_version"].(float64), recorded
+	}
+
+	// Right after a deployment returns: both survive.
+	require.Equal(t, http.StatusOK, <-deploy(p, 2, "deploy-returned"))
+	p.kill9(t)
+	p = startServe(t, dataDir)
+	serving, recorded := state(p, "deploy-returned")
+	assert.Equal(t, 2.0, serving, "the deployment survived SIGKILL")
+	assert.True(t, recorded, "its audit event survived SIGKILL")
+
+	// During deployments: both or neither.
+	from := 2.0
+	for i, delay := range []time.Duration{0, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond} {
+		to := 3 - from
+		id := fmt.Sprintf("deploy-%d", i)
+		done := deploy(p, int(to), id)
+		time.Sleep(delay)
+		p.kill9(t)
+		<-done
+		p = startServe(t, dataDir)
+		serving, recorded := state(p, id)
+		if recorded {
+			assert.Equal(t, to, serving, "%s: the event is there, so the deployment must be", id)
+		} else {
+			assert.Equal(t, from, serving, "%s: no event, so no deployment", id)
+		}
+		from = serving
+	}
+}

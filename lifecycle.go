@@ -39,6 +39,7 @@ func wire(cfg serveConfig, store *registry.SQLStore, reg *registry.Registry, log
 	api, err := server.New(server.Config{
 		Logger: log, MaxBodyBytes: cfg.maxBodyBytes, SpecYAML: openapiYAML, DisableValidation: cfg.noValidation,
 		Store: store, Registry: reg, Serving: mgr, Batch: runner, Metrics: metrics, RequireAuth: cfg.requireAuth,
+		ReplicaID: replicaID,
 	})
 	if err != nil {
 		return nil, err

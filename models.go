@@ -37,7 +37,7 @@ var modelsCommands = map[string]subcommand{
 // runModels handles `tagifai models list|show|upload|deploy|rollback|delete`,
 // which talk to a running server through the generated client.
 func runModels(ctx context.Context, args []string, e env) error {
-	return dispatch(ctx, "models", modelsCommands, []string{"list", "show", "upload", "deploy", "rollback", "delete"}, args, e)
+	return dispatch(ctx, "models", modelsCommands, []string{"list", "show", "upload", "deploy", "rollback", "delete", "rollout"}, args, e)
 }
 
 // modelsCmd is what every models subcommand parses: the server, the model,
@@ -268,7 +268,7 @@ func (m *modelsCmd) serving(ctx context.Context) (gen.ModelSummary, error) {
 
 // setServing makes version the serving one and says what changed.
 func (m *modelsCmd) setServing(ctx context.Context, e env, version, was int) error {
-	resp, err := m.client.SetServingVersionWithResponse(ctx, m.model, gen.ServingVersionRequest{Version: version})
+	resp, err := m.client.SetServingVersionWithResponse(ctx, m.model, nil, gen.ServingVersionRequest{Version: version})
 	if err != nil {
 		return err
 	}
@@ -344,7 +344,7 @@ func runModelsDelete(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	resp, err := m.client.DeleteVersionWithResponse(ctx, m.model, version)
+	resp, err := m.client.DeleteVersionWithResponse(ctx, m.model, version, nil)
 	if err != nil {
 		return err
 	}

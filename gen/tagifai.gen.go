@@ -124,6 +124,78 @@ func (e Role) Valid() bool {
 	}
 }
 
+// Defines values for RolloutMode.
+const (
+	RolloutModeCanary RolloutMode = "canary"
+	RolloutModeShadow RolloutMode = "shadow"
+)
+
+// Valid indicates whether the value is a known member of the RolloutMode enum.
+func (e RolloutMode) Valid() bool {
+	switch e {
+	case RolloutModeCanary:
+		return true
+	case RolloutModeShadow:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutStatus.
+const (
+	Aborted  RolloutStatus = "aborted"
+	Active   RolloutStatus = "active"
+	Promoted RolloutStatus = "promoted"
+)
+
+// Valid indicates whether the value is a known member of the RolloutStatus enum.
+func (e RolloutStatus) Valid() bool {
+	switch e {
+	case Aborted:
+		return true
+	case Active:
+		return true
+	case Promoted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutRequestMode.
+const (
+	RolloutRequestModeCanary RolloutRequestMode = "canary"
+	RolloutRequestModeShadow RolloutRequestMode = "shadow"
+)
+
+// Valid indicates whether the value is a known member of the RolloutRequestMode enum.
+func (e RolloutRequestMode) Valid() bool {
+	switch e {
+	case RolloutRequestModeCanary:
+		return true
+	case RolloutRequestModeShadow:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutStatsScope.
+const (
+	Replica RolloutStatsScope = "replica"
+)
+
+// Valid indicates whether the value is a known member of the RolloutStatsScope enum.
+func (e RolloutStatsScope) Valid() bool {
+	switch e {
+	case Replica:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OipContentEncoding.
 const (
 	OipContentEncodingDeflate  OipContentEncoding = "deflate"
@@ -248,6 +320,92 @@ type ArgsEnvelope struct {
 	Data struct {
 		// Args Every training argument by name.
 		Args map[string]interface{} `json:"args"`
+	} `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// AuditEvent One management action.
+type AuditEvent struct {
+	// Action What was done: `version.upload`, `version.delete`, `serving.deploy`,
+	// `serving.rollback`, `rollout.start`, `rollout.change`, `rollout.abort`,
+	// `rollout.guard_abort`, `rollout.promote`, `user.create`, `user.revoke`,
+	// `batch_job.create` or `batch_job.cancel`.
+	//
+	//
+	// Example: serving.deploy
+	Action string `json:"action"`
+
+	// At When the action was made.
+	//
+	// Example: 2026-11-24T16:20:00Z
+	At time.Time `json:"at"`
+
+	// From What the resource was before, in a few words; empty when it did not exist.
+	//
+	// Example: 2
+	From string `json:"from"`
+
+	// Id The event's id; later events have larger ones.
+	//
+	// Example: 42
+	Id string `json:"id"`
+
+	// RequestId The `X-Request-ID` of the request that made it; empty outside of a request, `-` for the guard.
+	//
+	// Example: 7d1c2e9a5b3f4e21
+	RequestId string `json:"request_id"`
+
+	// Resource What it was done to.
+	//
+	// Example: models/tagifai
+	Resource string `json:"resource"`
+
+	// To What it is after; empty when it is gone.
+	//
+	// Example: 3
+	To string `json:"to"`
+
+	// User Who made it (`anonymous` without a key, `cli` from the command line, `guard` for a rollout's guard); never a key.
+	//
+	// Example: admin
+	User string `json:"user"`
+}
+
+// AuditEventsEnvelope A page of the audit trail.
+type AuditEventsEnvelope struct {
+	// Data The events, newest first.
+	Data struct {
+		// Events The events.
+		Events []AuditEvent `json:"events"`
+
+		// NextCursor Pass as `cursor` for the next page; absent on the last.
+		//
+		// Example: 41
+		NextCursor *string `json:"next_cursor,omitempty"`
 	} `json:"data"`
 
 	// Message The HTTP reason phrase of the status code.
@@ -688,6 +846,29 @@ type HealthEnvelope struct {
 //
 // Example: 6
 type ItemId = string
+
+// LatencySummary Time the model took to tag the texts of a request (not the HTTP round trip), in milliseconds; percentiles are bucket upper bounds.
+type LatencySummary struct {
+	// MeanMs The mean.
+	//
+	// Example: 0.021
+	MeanMs float64 `json:"mean_ms"`
+
+	// P50Ms The median.
+	//
+	// Example: 0.016
+	P50Ms float64 `json:"p50_ms"`
+
+	// P95Ms The 95th percentile.
+	//
+	// Example: 0.064
+	P95Ms float64 `json:"p95_ms"`
+
+	// P99Ms The 99th percentile.
+	//
+	// Example: 0.128
+	P99Ms float64 `json:"p99_ms"`
+}
 
 // Metrics Precision, recall and F1 (weighted by support where several classes are involved).
 type Metrics struct {
@@ -1311,9 +1492,9 @@ type Problem struct {
 	// `too_short`, `too_long`, `too_few`, `too_many`, `pattern`, `enum`,
 	// `extra_field`, `invalid`, `not_found`, `route_not_found`,
 	// `method_not_allowed`, `body_too_large`, `unsupported_media_type`,
-	// `unauthorized`, `forbidden`, `conflict`, `internal`, `not_ready`,
-	// `malformed_request`, `headers_too_large`, `unsupported_transfer_encoding`
-	// or `unsupported_http_version`.
+	// `unauthorized`, `forbidden`, `conflict`, `precondition_failed`, `internal`,
+	// `not_ready`, `malformed_request`, `headers_too_large`,
+	// `unsupported_transfer_encoding` or `unsupported_http_version`.
 	//
 	//
 	// Example: missing
@@ -1323,12 +1504,268 @@ type Problem struct {
 // Role What a user may do; each role may do all that the roles before it may.
 type Role string
 
+// Rollout A candidate version tried beside the serving version, and what was seen of it.
+type Rollout struct {
+	// Candidate The version tried.
+	//
+	// Example: 3
+	Candidate int `json:"candidate"`
+
+	// EndedAt When it ended; absent while it runs.
+	//
+	// Example: 2026-11-24T17:00:00Z
+	EndedAt *time.Time `json:"ended_at,omitempty"`
+
+	// Guard Abort a shadow rollout when the candidate agrees too little with the serving version.
+	Guard *RolloutGuard `json:"guard,omitempty"`
+
+	// Mode How the candidate is tried.
+	//
+	// Example: shadow
+	Mode RolloutMode `json:"mode"`
+
+	// Model The model's name.
+	//
+	// Example: tagifai
+	Model string `json:"model"`
+
+	// Percent The share of requests shadowed, or of callers the candidate answers.
+	//
+	// Example: 100
+	Percent float64 `json:"percent"`
+
+	// Reason What ended the rollout (the guard's finding, an admin's abort, the promotion); absent while it runs.
+	//
+	// Example: guard: agreement 0.812 < 0.9 after 200 compared predictions
+	Reason *string `json:"reason,omitempty"`
+
+	// ServingVersion The version serving now.
+	//
+	// Example: 2
+	ServingVersion int `json:"serving_version"`
+
+	// StartedAt When it started.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	StartedAt time.Time `json:"started_at"`
+
+	// StartedBy Who started it.
+	//
+	// Example: admin
+	StartedBy string `json:"started_by"`
+
+	// Stats What this replica saw of the rollout since it started (or since this replica started, if later). Absent when this replica saw none of it.
+	Stats *RolloutStats `json:"stats,omitempty"`
+
+	// Status `active` while it runs; `aborted` by `DELETE` or by the guard; `promoted` when the candidate was made to serve.
+	//
+	// Example: active
+	Status RolloutStatus `json:"status"`
+
+	// UpdatedAt When it last changed.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// RolloutMode How the candidate is tried.
+//
+// Example: shadow
+type RolloutMode string
+
+// RolloutStatus `active` while it runs; `aborted` by `DELETE` or by the guard; `promoted` when the candidate was made to serve.
+//
+// Example: active
+type RolloutStatus string
+
+// RolloutEnvelope A rollout's envelope.
+type RolloutEnvelope struct {
+	// Data A candidate version tried beside the serving version, and what was seen of it.
+	Data Rollout `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// RolloutGuard Abort a shadow rollout when the candidate agrees too little with the serving version.
+type RolloutGuard struct {
+	// MinAgreement The least agreement rate; below it, the rollout is aborted.
+	//
+	// Example: 0.9
+	MinAgreement float64 `json:"min_agreement"`
+
+	// MinSamples How many predictions must be compared before the guard judges.
+	//
+	// Example: 200
+	MinSamples *int `json:"min_samples,omitempty"`
+}
+
+// RolloutRequest A rollout to start, or the new settings of the running one.
+type RolloutRequest struct {
+	// Candidate The version to try; not the serving one.
+	//
+	// Example: 3
+	Candidate int `json:"candidate"`
+
+	// Guard Abort a shadow rollout when the candidate agrees too little with the serving version.
+	Guard *RolloutGuard `json:"guard,omitempty"`
+
+	// Mode `shadow`: the candidate predicts a copy of the traffic; `canary`: it answers a share of the callers.
+	//
+	// Example: shadow
+	Mode RolloutRequestMode `json:"mode"`
+
+	// Percent The share of requests shadowed, or of callers the candidate answers; default 100 for shadow, required for canary.
+	//
+	// Example: 100
+	Percent *float64 `json:"percent,omitempty"`
+}
+
+// RolloutRequestMode `shadow`: the candidate predicts a copy of the traffic; `canary`: it answers a share of the callers.
+//
+// Example: shadow
+type RolloutRequestMode string
+
+// RolloutSide What one side of a rollout did.
+type RolloutSide struct {
+	// Latency Time the model took to tag the texts of a request (not the HTTP round trip), in milliseconds; percentiles are bucket upper bounds.
+	Latency LatencySummary `json:"latency"`
+
+	// LiveF1 Macro F1 against the feedback received on this side's predictions; absent until there is feedback.
+	//
+	// Example: 0.87
+	LiveF1 *float64 `json:"live_f1,omitempty"`
+
+	// Predictions Texts this side tagged.
+	//
+	// Example: 1500
+	Predictions int `json:"predictions"`
+
+	// Requests Requests this side predicted (answered, or shadowed for the candidate of a shadow rollout).
+	//
+	// Example: 1200
+	Requests int `json:"requests"`
+
+	// Tags How many of its predictions gave each tag.
+	//
+	// Example: {"computer-vision":300,"mlops":200,"natural-language-processing":700,"other":300}
+	Tags map[string]int `json:"tags"`
+
+	// Version The version of this side.
+	//
+	// Example: 2
+	Version int `json:"version"`
+}
+
+// RolloutStats What this replica saw of the rollout since it started (or since this replica started, if later). Absent when this replica saw none of it.
+type RolloutStats struct {
+	// Candidate What one side of a rollout did.
+	Candidate RolloutSide `json:"candidate"`
+
+	// Replica The replica that counted.
+	//
+	// Example: tagifai-7d9f-x2k4q
+	Replica string `json:"replica"`
+
+	// Scope The figures are this replica's; replicas sharing a database each keep their own.
+	//
+	// Example: replica
+	Scope RolloutStatsScope `json:"scope"`
+
+	// Serving What one side of a rollout did.
+	Serving RolloutSide `json:"serving"`
+
+	// Shadow How the shadow candidate compared with the serving version.
+	Shadow *ShadowStats `json:"shadow,omitempty"`
+
+	// Since When this replica began counting.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Since time.Time `json:"since"`
+}
+
+// RolloutStatsScope The figures are this replica's; replicas sharing a database each keep their own.
+//
+// Example: replica
+type RolloutStatsScope string
+
 // ServingVersionRequest Which version to serve.
 type ServingVersionRequest struct {
 	// Version The version number.
 	//
 	// Example: 1
 	Version int `json:"version"`
+}
+
+// ShadowConfusion `matrix[i][j]` counts the texts the serving version tagged `labels[i]` and the candidate `labels[j]`.
+type ShadowConfusion struct {
+	// Labels The tags, in the order of the rows and of the columns.
+	//
+	// Example: ["computer-vision","mlops","natural-language-processing","other"]
+	Labels []string `json:"labels"`
+
+	// Matrix One row per serving tag, one count per candidate tag.
+	//
+	// Example: [[290,2,3,2],[5,180,6,6],[10,4,670,10],[5,4,11,280]]
+	Matrix [][]int `json:"matrix"`
+}
+
+// ShadowStats How the shadow candidate compared with the serving version.
+type ShadowStats struct {
+	// Agreed Of those, how many gave the same tag.
+	//
+	// Example: 1421
+	Agreed int `json:"agreed"`
+
+	// AgreementRate agreed / compared; absent before the first comparison.
+	//
+	// Example: 0.955
+	AgreementRate *float64 `json:"agreement_rate,omitempty"`
+
+	// Compared Predictions of both versions compared.
+	//
+	// Example: 1488
+	Compared int `json:"compared"`
+
+	// Confusion `matrix[i][j]` counts the texts the serving version tagged `labels[i]` and the candidate `labels[j]`.
+	Confusion ShadowConfusion `json:"confusion"`
+
+	// Dropped Of those, how many were dropped because the queue was full (the candidate fell behind).
+	//
+	// Example: 10
+	Dropped int `json:"dropped"`
+
+	// QueueCapacity How many requests the shadow queue holds.
+	//
+	// Example: 1024
+	QueueCapacity int `json:"queue_capacity"`
+
+	// Sampled Requests chosen for shadowing.
+	//
+	// Example: 1200
+	Sampled int `json:"sampled"`
 }
 
 // StoredPrediction A prediction stored by a batch.
@@ -1652,6 +2089,9 @@ type VersionsEnvelope struct {
 	Url string `json:"url"`
 }
 
+// IfMatch defines model for IfMatch.
+type IfMatch = string
+
 // JobID defines model for JobID.
 type JobID = string
 
@@ -1739,6 +2179,9 @@ type OipUnsupportedMediaType = OipError
 // PayloadTooLarge An error's envelope.
 type PayloadTooLarge = ErrorEnvelope
 
+// PreconditionFailed An error's envelope.
+type PreconditionFailed = ErrorEnvelope
+
 // Unauthorized An error's envelope.
 type Unauthorized = ErrorEnvelope
 
@@ -1747,6 +2190,21 @@ type UnsupportedMediaType = ErrorEnvelope
 
 // ValidationError An error's envelope.
 type ValidationError = ErrorEnvelope
+
+// ListAuditEventsParams defines parameters for ListAuditEvents.
+type ListAuditEventsParams struct {
+	// Resource Only the events of this resource and of those under it (`models/tagifai` includes `models/tagifai/versions/2`).
+	Resource *string `form:"resource,omitempty" json:"resource,omitempty"`
+
+	// User Only the events of this user.
+	User *string `form:"user,omitempty" json:"user,omitempty"`
+
+	// Cursor Where to continue, from a previous page's `next_cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit The most events on one page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
 
 // ListBatchJobsParams defines parameters for ListBatchJobs.
 type ListBatchJobsParams struct {
@@ -1770,6 +2228,38 @@ type ListBatchJobPredictionsParams struct {
 
 	// Limit The most predictions on one page.
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// AbortRolloutParams defines parameters for AbortRollout.
+type AbortRolloutParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// StartRolloutParams defines parameters for StartRollout.
+type StartRolloutParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// SetServingVersionParams defines parameters for SetServingVersion.
+type SetServingVersionParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// DeleteVersionParams defines parameters for DeleteVersion.
+type DeleteVersionParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
 // GetPerformanceParams defines parameters for GetPerformance.
@@ -1808,6 +2298,9 @@ type OipVersionInferParamsContentEncoding string
 
 // CreateBatchJobJSONRequestBody defines body for CreateBatchJob for application/json ContentType.
 type CreateBatchJobJSONRequestBody = BatchJobRequest
+
+// StartRolloutJSONRequestBody defines body for StartRollout for application/json ContentType.
+type StartRolloutJSONRequestBody = RolloutRequest
 
 // SetServingVersionJSONRequestBody defines body for SetServingVersion for application/json ContentType.
 type SetServingVersionJSONRequestBody = ServingVersionRequest
@@ -1923,6 +2416,19 @@ type ClientInterface interface {
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArg(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListAuditEvents The audit trail
+	//
+	// Management actions, newest first: uploads and deletions of versions,
+	// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+	// the guard) and promotions, creations and revocations of users, creations and
+	// cancellations of batch jobs. Each is recorded in the same database
+	// transaction as the action itself, so an action and its event are both stored
+	// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+	// for the command line, `guard` for a rollout's guard), never a key.
+	//
+	// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+	ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListBatchJobs List batch jobs
 	//
 	// The batch jobs, newest first, `limit` at a time, optionally only those with one
@@ -2035,10 +2541,87 @@ type ClientInterface interface {
 
 	// GetModel One model
 	//
-	// A model's serving version and how many versions it has.
+	// A model's serving version and how many versions it has. The `ETag` header is
+	// the model's revision, for `If-Match` on changes of the model.
 	//
 	// Corresponds with GET /models/{model-name} (the `GetModel` operationId).
 	GetModel(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AbortRollout Abort the rollout
+	//
+	// Ends the running rollout: every request goes to the serving version again and
+	// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+	// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+	// at that revision.
+	//
+	// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+	AbortRollout(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRollout The model's rollout and its evidence
+	//
+	// The running rollout, or the last one and what ended it (`status`, `reason`),
+	// with what this replica saw since it started: requests and predictions on each
+	// side, the tags each side gave and its prediction latency; for a shadow
+	// rollout, how often the candidate agreed with the serving version, the
+	// confusion between their tags and how many shadow requests were dropped because
+	// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+	// the replicas' figures for the whole deployment. The `ETag` header is the
+	// model's revision, for `If-Match`.
+	//
+	// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+	GetRollout(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartRolloutWithBody Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for; its work is kept to a tenth of the server's CPUs); only the
+	// serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRolloutWithBody(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StartRollout Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for; its work is kept to a tenth of the server's CPUs); only the
+	// serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRollout(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetServingVersionWithBody Serve a version (deploy or roll back)
 	//
@@ -2046,11 +2629,14 @@ type ClientInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersionWithBody(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SetServingVersionWithBody(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SetServingVersion Serve a version (deploy or roll back)
 	//
@@ -2058,11 +2644,14 @@ type ClientInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersion(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SetServingVersion(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListVersions List a model's versions
 	//
@@ -2073,10 +2662,10 @@ type ClientInterface interface {
 
 	// DeleteVersion Delete a version
 	//
-	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 	//
 	// Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-	DeleteVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteVersion(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetVersion One version
 	//
@@ -2138,7 +2727,11 @@ type ClientInterface interface {
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2154,7 +2747,11 @@ type ClientInterface interface {
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2271,6 +2868,8 @@ type ClientInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2300,6 +2899,8 @@ type ClientInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2395,6 +2996,29 @@ func (c *Client) GetArgs(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 // Corresponds with GET /args/{arg} (the `GetArg` operationId).
 func (c *Client) GetArg(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetArgRequest(c.Server, arg)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListAuditEvents The audit trail
+//
+// Management actions, newest first: uploads and deletions of versions,
+// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+// the guard) and promotions, creations and revocations of users, creations and
+// cancellations of batch jobs. Each is recorded in the same database
+// transaction as the action itself, so an action and its event are both stored
+// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+// for the command line, `guard` for a rollout's guard), never a key.
+//
+// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+func (c *Client) ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAuditEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2617,11 +3241,128 @@ func (c *Client) ListModels(ctx context.Context, reqEditors ...RequestEditorFn) 
 
 // GetModel One model
 //
-// A model's serving version and how many versions it has.
+// A model's serving version and how many versions it has. The `ETag` header is
+// the model's revision, for `If-Match` on changes of the model.
 //
 // Corresponds with GET /models/{model-name} (the `GetModel` operationId).
 func (c *Client) GetModel(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetModelRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AbortRollout Abort the rollout
+//
+// Ends the running rollout: every request goes to the serving version again and
+// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+// at that revision.
+//
+// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+func (c *Client) AbortRollout(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAbortRolloutRequest(c.Server, modelName, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRollout The model's rollout and its evidence
+//
+// The running rollout, or the last one and what ended it (`status`, `reason`),
+// with what this replica saw since it started: requests and predictions on each
+// side, the tags each side gave and its prediction latency; for a shadow
+// rollout, how often the candidate agreed with the serving version, the
+// confusion between their tags and how many shadow requests were dropped because
+// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+// the replicas' figures for the whole deployment. The `ETag` header is the
+// model's revision, for `If-Match`.
+//
+// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+func (c *Client) GetRollout(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRolloutRequest(c.Server, modelName)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartRolloutWithBody Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for; its work is kept to a tenth of the server's CPUs); only the
+// serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *Client) StartRolloutWithBody(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartRolloutRequestWithBody(c.Server, modelName, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StartRollout Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for; its work is kept to a tenth of the server's CPUs); only the
+// serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *Client) StartRollout(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStartRolloutRequest(c.Server, modelName, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2638,12 +3379,15 @@ func (c *Client) GetModel(ctx context.Context, modelName ModelName, reqEditors .
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *Client) SetServingVersionWithBody(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSetServingVersionRequestWithBody(c.Server, modelName, contentType, body)
+func (c *Client) SetServingVersionWithBody(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetServingVersionRequestWithBody(c.Server, modelName, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2660,12 +3404,15 @@ func (c *Client) SetServingVersionWithBody(ctx context.Context, modelName ModelN
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *Client) SetServingVersion(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSetServingVersionRequest(c.Server, modelName, body)
+func (c *Client) SetServingVersion(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSetServingVersionRequest(c.Server, modelName, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2695,11 +3442,11 @@ func (c *Client) ListVersions(ctx context.Context, modelName ModelName, reqEdito
 
 // DeleteVersion Delete a version
 //
-// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 //
 // Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-func (c *Client) DeleteVersion(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeleteVersionRequest(c.Server, modelName, version)
+func (c *Client) DeleteVersion(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteVersionRequest(c.Server, modelName, version, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2820,7 +3567,11 @@ func (c *Client) GetPerformance(ctx context.Context, params *GetPerformanceParam
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2846,7 +3597,11 @@ func (c *Client) PredictWithBody(ctx context.Context, contentType string, body i
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3073,6 +3828,8 @@ func (c *Client) OipModelConfig(ctx context.Context, modelName ModelName, reqEdi
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3112,6 +3869,8 @@ func (c *Client) OipInferWithBody(ctx context.Context, modelName ModelName, para
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3312,6 +4071,96 @@ func NewGetArgRequest(server string, arg string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListAuditEventsRequest constructs an http.Request for the ListAuditEvents method
+func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/audit-events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Resource != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "resource", *params.Resource, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.User != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user", *params.User, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3723,19 +4572,164 @@ func NewGetModelRequest(server string, modelName ModelName) (*http.Request, erro
 	return req, nil
 }
 
-// NewSetServingVersionRequest calls the generic SetServingVersion builder with application/json body
-func NewSetServingVersionRequest(server string, modelName ModelName, body SetServingVersionJSONRequestBody) (*http.Request, error) {
+// NewAbortRolloutRequest constructs an http.Request for the AbortRollout method
+func NewAbortRolloutRequest(server string, modelName ModelName, params *AbortRolloutParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/rollout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetRolloutRequest constructs an http.Request for the GetRollout method
+func NewGetRolloutRequest(server string, modelName ModelName) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/rollout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStartRolloutRequest calls the generic StartRollout builder with application/json body
+func NewStartRolloutRequest(server string, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewSetServingVersionRequestWithBody(server, modelName, "application/json", bodyReader)
+	return NewStartRolloutRequestWithBody(server, modelName, params, "application/json", bodyReader)
+}
+
+// NewStartRolloutRequestWithBody constructs an http.Request for the StartRollout method, with any body, and a specified content type
+func NewStartRolloutRequestWithBody(server string, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "model-name", modelName, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/models/%s/rollout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewSetServingVersionRequest calls the generic SetServingVersion builder with application/json body
+func NewSetServingVersionRequest(server string, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSetServingVersionRequestWithBody(server, modelName, params, "application/json", bodyReader)
 }
 
 // NewSetServingVersionRequestWithBody constructs an http.Request for the SetServingVersion method, with any body, and a specified content type
-func NewSetServingVersionRequestWithBody(server string, modelName ModelName, contentType string, body io.Reader) (*http.Request, error) {
+func NewSetServingVersionRequestWithBody(server string, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3766,6 +4760,21 @@ func NewSetServingVersionRequestWithBody(server string, modelName ModelName, con
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -3805,7 +4814,7 @@ func NewListVersionsRequest(server string, modelName ModelName) (*http.Request, 
 }
 
 // NewDeleteVersionRequest constructs an http.Request for the DeleteVersion method
-func NewDeleteVersionRequest(server string, modelName ModelName, version Version) (*http.Request, error) {
+func NewDeleteVersionRequest(server string, modelName ModelName, version Version, params *DeleteVersionParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3840,6 +4849,21 @@ func NewDeleteVersionRequest(server string, modelName ModelName, version Version
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -4743,6 +5767,21 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /args/{arg} (the `GetArg` operationId).
 	GetArgWithResponse(ctx context.Context, arg string, reqEditors ...RequestEditorFn) (*GetArgResponse, error)
 
+	// ListAuditEventsWithResponse The audit trail
+	//
+	// Management actions, newest first: uploads and deletions of versions,
+	// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+	// the guard) and promotions, creations and revocations of users, creations and
+	// cancellations of batch jobs. Each is recorded in the same database
+	// transaction as the action itself, so an action and its event are both stored
+	// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+	// for the command line, `guard` for a rollout's guard), never a key.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+	ListAuditEventsWithResponse(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*ListAuditEventsResponse, error)
+
 	// ListBatchJobsWithResponse List batch jobs
 	//
 	// The batch jobs, newest first, `limit` at a time, optionally only those with one
@@ -4871,12 +5910,93 @@ type ClientWithResponsesInterface interface {
 
 	// GetModelWithResponse One model
 	//
-	// A model's serving version and how many versions it has.
+	// A model's serving version and how many versions it has. The `ETag` header is
+	// the model's revision, for `If-Match` on changes of the model.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /models/{model-name} (the `GetModel` operationId).
 	GetModelWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetModelResponse, error)
+
+	// AbortRolloutWithResponse Abort the rollout
+	//
+	// Ends the running rollout: every request goes to the serving version again and
+	// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+	// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+	// at that revision.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+	AbortRolloutWithResponse(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*AbortRolloutResponse, error)
+
+	// GetRolloutWithResponse The model's rollout and its evidence
+	//
+	// The running rollout, or the last one and what ended it (`status`, `reason`),
+	// with what this replica saw since it started: requests and predictions on each
+	// side, the tags each side gave and its prediction latency; for a shadow
+	// rollout, how often the candidate agreed with the serving version, the
+	// confusion between their tags and how many shadow requests were dropped because
+	// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+	// the replicas' figures for the whole deployment. The `ETag` header is the
+	// model's revision, for `If-Match`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+	GetRolloutWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetRolloutResponse, error)
+
+	// StartRolloutWithBodyWithResponse Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for; its work is kept to a tenth of the server's CPUs); only the
+	// serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRolloutWithBodyWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error)
+
+	// StartRolloutWithResponse Start or change a rollout
+	//
+	// Tries a candidate version beside the serving one. In `shadow` mode the
+	// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+	// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+	// bounded queue (what it cannot keep up with is dropped and counted, never
+	// waited for; its work is kept to a tenth of the server's CPUs); only the
+	// serving version answers. In `canary` mode the candidate
+	// answers `percent`% of the callers: the split is by the caller (the API key's
+	// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+	// that a caller always sees the same version on every replica; each response
+	// says which version answered. The candidate is loaded and checked first.
+	//
+	// With the candidate of the running rollout, this changes its mode, percent or
+	// guard; another candidate while one runs is a conflict. A `guard` aborts a
+	// shadow rollout when the agreement rate falls below `min_agreement` once
+	// `min_samples` predictions were compared; the rollout's `reason` then says what
+	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+	StartRolloutWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error)
 
 	// SetServingVersionWithBodyWithResponse Serve a version (deploy or roll back)
 	//
@@ -4884,11 +6004,14 @@ type ClientWithResponsesInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
+	SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
 
 	// SetServingVersionWithResponse Serve a version (deploy or roll back)
 	//
@@ -4896,11 +6019,14 @@ type ClientWithResponsesInterface interface {
 	// and `/args` describe. The version is loaded and checked before it is swapped
 	// in; requests in flight finish on the version they started with, and no
 	// request fails during the swap. Setting an older version is a rollback.
+	// While a rollout runs, only its candidate may be served (a promotion, which
+	// ends the rollout); any other version is a conflict. Recorded in the audit
+	// trail. With `If-Match`, changes only a model still at that revision.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-	SetServingVersionWithResponse(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
+	SetServingVersionWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error)
 
 	// ListVersionsWithResponse List a model's versions
 	//
@@ -4913,12 +6039,12 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteVersionWithResponse Delete a version
 	//
-	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+	// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-	DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error)
+	DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error)
 
 	// GetVersionWithResponse One version
 	//
@@ -4984,7 +6110,11 @@ type ClientWithResponsesInterface interface {
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5000,7 +6130,11 @@ type ClientWithResponsesInterface interface {
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
 	// A key with the `predictor` role is needed when the server runs with
-	// `--require-auth`; without it, anyone may predict.
+	// `--require-auth`; without it, anyone may predict. During a canary rollout
+	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+	// callers, always the same ones: those with the key's user or, without a key,
+	// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+	// client's address. `data.version` says which version answered.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5133,6 +6267,8 @@ type ClientWithResponsesInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5162,6 +6298,8 @@ type ClientWithResponsesInterface interface {
 	// (`Content-Encoding: gzip` or `deflate`); the limit applies after
 	// decompression. The request parameter `timeout` (microseconds) bounds
 	// the time the server spends on the request.
+	// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+	// and shadowed as `POST /predict` is.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5438,6 +6576,96 @@ func (r GetArgResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetArgResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListAuditEventsResponse401Headers the declared response headers of an HTTP 401 response for ListAuditEvents
+type ListAuditEventsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListAuditEventsResponse405Headers the declared response headers of an HTTP 405 response for ListAuditEvents
+type ListAuditEventsResponse405Headers struct {
+	Allow *string
+}
+
+type ListAuditEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditEventsEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListAuditEventsResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *ListAuditEventsResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAuditEventsResponse) GetJSON200() *AuditEventsEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListAuditEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListAuditEventsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r ListAuditEventsResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListAuditEventsResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListAuditEventsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAuditEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAuditEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAuditEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAuditEventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6219,6 +7447,11 @@ func (r ListModelsResponse) ContentType() string {
 	return ""
 }
 
+// GetModelResponse200Headers the declared response headers of an HTTP 200 response for GetModel
+type GetModelResponse200Headers struct {
+	ETag string
+}
+
 // GetModelResponse401Headers the declared response headers of an HTTP 401 response for GetModel
 type GetModelResponse401Headers struct {
 	WWWAuthenticate *string
@@ -6244,6 +7477,8 @@ type GetModelResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetModelResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetModelResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
@@ -6309,6 +7544,358 @@ func (r GetModelResponse) ContentType() string {
 	return ""
 }
 
+// AbortRolloutResponse200Headers the declared response headers of an HTTP 200 response for AbortRollout
+type AbortRolloutResponse200Headers struct {
+	ETag string
+}
+
+// AbortRolloutResponse401Headers the declared response headers of an HTTP 401 response for AbortRollout
+type AbortRolloutResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// AbortRolloutResponse405Headers the declared response headers of an HTTP 405 response for AbortRollout
+type AbortRolloutResponse405Headers struct {
+	Allow *string
+}
+
+type AbortRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *AbortRolloutResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AbortRolloutResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *AbortRolloutResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AbortRolloutResponse) GetJSON200() *RolloutEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AbortRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AbortRolloutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AbortRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r AbortRolloutResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r AbortRolloutResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r AbortRolloutResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AbortRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AbortRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AbortRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AbortRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AbortRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetRolloutResponse200Headers the declared response headers of an HTTP 200 response for GetRollout
+type GetRolloutResponse200Headers struct {
+	ETag string
+}
+
+// GetRolloutResponse401Headers the declared response headers of an HTTP 401 response for GetRollout
+type GetRolloutResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetRolloutResponse405Headers the declared response headers of an HTTP 405 response for GetRollout
+type GetRolloutResponse405Headers struct {
+	Allow *string
+}
+
+type GetRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetRolloutResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetRolloutResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetRolloutResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRolloutResponse) GetJSON200() *RolloutEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetRolloutResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetRolloutResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StartRolloutResponse200Headers the declared response headers of an HTTP 200 response for StartRollout
+type StartRolloutResponse200Headers struct {
+	ETag string
+}
+
+// StartRolloutResponse401Headers the declared response headers of an HTTP 401 response for StartRollout
+type StartRolloutResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// StartRolloutResponse405Headers the declared response headers of an HTTP 405 response for StartRollout
+type StartRolloutResponse405Headers struct {
+	Allow *string
+}
+
+type StartRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *StartRolloutResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *StartRolloutResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *StartRolloutResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StartRolloutResponse) GetJSON200() *RolloutEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r StartRolloutResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StartRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StartRolloutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StartRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r StartRolloutResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r StartRolloutResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r StartRolloutResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r StartRolloutResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r StartRolloutResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r StartRolloutResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StartRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r StartRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StartRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StartRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StartRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SetServingVersionResponse200Headers the declared response headers of an HTTP 200 response for SetServingVersion
+type SetServingVersionResponse200Headers struct {
+	ETag string
+}
+
 // SetServingVersionResponse401Headers the declared response headers of an HTTP 401 response for SetServingVersion
 type SetServingVersionResponse401Headers struct {
 	WWWAuthenticate *string
@@ -6334,6 +7921,10 @@ type SetServingVersionResponse struct {
 	JSON404 *NotFound
 	// JSON405 the response for an HTTP 405 `application/json` response
 	JSON405 *MethodNotAllowed
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -6342,6 +7933,8 @@ type SetServingVersionResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *SetServingVersionResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SetServingVersionResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
@@ -6376,6 +7969,16 @@ func (r SetServingVersionResponse) GetJSON404() *NotFound {
 // GetJSON405 returns the response for an HTTP 405 `application/json` response
 func (r SetServingVersionResponse) GetJSON405() *MethodNotAllowed {
 	return r.JSON405
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SetServingVersionResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r SetServingVersionResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -6542,6 +8145,8 @@ type DeleteVersionResponse struct {
 	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON422 the response for an HTTP 422 `application/json` response
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -6580,6 +8185,11 @@ func (r DeleteVersionResponse) GetJSON405() *MethodNotAllowed {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r DeleteVersionResponse) GetJSON409() *Conflict {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r DeleteVersionResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON422 returns the response for an HTTP 422 `application/json` response
@@ -8530,6 +10140,27 @@ func (c *ClientWithResponses) GetArgWithResponse(ctx context.Context, arg string
 	return ParseGetArgResponse(rsp)
 }
 
+// ListAuditEventsWithResponse The audit trail
+//
+// Management actions, newest first: uploads and deletions of versions,
+// deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+// the guard) and promotions, creations and revocations of users, creations and
+// cancellations of batch jobs. Each is recorded in the same database
+// transaction as the action itself, so an action and its event are both stored
+// or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+// for the command line, `guard` for a rollout's guard), never a key.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /audit-events (the `ListAuditEvents` operationId).
+func (c *ClientWithResponses) ListAuditEventsWithResponse(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*ListAuditEventsResponse, error) {
+	rsp, err := c.ListAuditEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAuditEventsResponse(rsp)
+}
+
 // ListBatchJobsWithResponse List batch jobs
 //
 // The batch jobs, newest first, `limit` at a time, optionally only those with one
@@ -8718,7 +10349,8 @@ func (c *ClientWithResponses) ListModelsWithResponse(ctx context.Context, reqEdi
 
 // GetModelWithResponse One model
 //
-// A model's serving version and how many versions it has.
+// A model's serving version and how many versions it has. The `ETag` header is
+// the model's revision, for `If-Match` on changes of the model.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -8731,18 +10363,125 @@ func (c *ClientWithResponses) GetModelWithResponse(ctx context.Context, modelNam
 	return ParseGetModelResponse(rsp)
 }
 
+// AbortRolloutWithResponse Abort the rollout
+//
+// Ends the running rollout: every request goes to the serving version again and
+// the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+// Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+// at that revision.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /models/{model-name}/rollout (the `AbortRollout` operationId).
+func (c *ClientWithResponses) AbortRolloutWithResponse(ctx context.Context, modelName ModelName, params *AbortRolloutParams, reqEditors ...RequestEditorFn) (*AbortRolloutResponse, error) {
+	rsp, err := c.AbortRollout(ctx, modelName, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAbortRolloutResponse(rsp)
+}
+
+// GetRolloutWithResponse The model's rollout and its evidence
+//
+// The running rollout, or the last one and what ended it (`status`, `reason`),
+// with what this replica saw since it started: requests and predictions on each
+// side, the tags each side gave and its prediction latency; for a shadow
+// rollout, how often the candidate agreed with the serving version, the
+// confusion between their tags and how many shadow requests were dropped because
+// the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+// the replicas' figures for the whole deployment. The `ETag` header is the
+// model's revision, for `If-Match`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /models/{model-name}/rollout (the `GetRollout` operationId).
+func (c *ClientWithResponses) GetRolloutWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*GetRolloutResponse, error) {
+	rsp, err := c.GetRollout(ctx, modelName, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRolloutResponse(rsp)
+}
+
+// StartRolloutWithBodyWithResponse Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for; its work is kept to a tenth of the server's CPUs); only the
+// serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *ClientWithResponses) StartRolloutWithBodyWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error) {
+	rsp, err := c.StartRolloutWithBody(ctx, modelName, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartRolloutResponse(rsp)
+}
+
+// StartRolloutWithResponse Start or change a rollout
+//
+// Tries a candidate version beside the serving one. In `shadow` mode the
+// candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+// and `POST /v2/models/{model-name}/infer`, off the request path, through a
+// bounded queue (what it cannot keep up with is dropped and counted, never
+// waited for; its work is kept to a tenth of the server's CPUs); only the
+// serving version answers. In `canary` mode the candidate
+// answers `percent`% of the callers: the split is by the caller (the API key's
+// user, else the `X-Routing-Key` header, else the client's address), hashed, so
+// that a caller always sees the same version on every replica; each response
+// says which version answered. The candidate is loaded and checked first.
+//
+// With the candidate of the running rollout, this changes its mode, percent or
+// guard; another candidate while one runs is a conflict. A `guard` aborts a
+// shadow rollout when the agreement rate falls below `min_agreement` once
+// `min_samples` predictions were compared; the rollout's `reason` then says what
+// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /models/{model-name}/rollout (the `StartRollout` operationId).
+func (c *ClientWithResponses) StartRolloutWithResponse(ctx context.Context, modelName ModelName, params *StartRolloutParams, body StartRolloutJSONRequestBody, reqEditors ...RequestEditorFn) (*StartRolloutResponse, error) {
+	rsp, err := c.StartRollout(ctx, modelName, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStartRolloutResponse(rsp)
+}
+
 // SetServingVersionWithBodyWithResponse Serve a version (deploy or roll back)
 //
 // Makes a version the one that answers `POST /predict` and that `/performance`
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *ClientWithResponses) SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
-	rsp, err := c.SetServingVersionWithBody(ctx, modelName, contentType, body, reqEditors...)
+func (c *ClientWithResponses) SetServingVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
+	rsp, err := c.SetServingVersionWithBody(ctx, modelName, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -8755,12 +10494,15 @@ func (c *ClientWithResponses) SetServingVersionWithBodyWithResponse(ctx context.
 // and `/args` describe. The version is loaded and checked before it is swapped
 // in; requests in flight finish on the version they started with, and no
 // request fails during the swap. Setting an older version is a rollback.
+// While a rollout runs, only its candidate may be served (a promotion, which
+// ends the rollout); any other version is a conflict. Recorded in the audit
+// trail. With `If-Match`, changes only a model still at that revision.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /models/{model-name}/serving-version (the `SetServingVersion` operationId).
-func (c *ClientWithResponses) SetServingVersionWithResponse(ctx context.Context, modelName ModelName, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
-	rsp, err := c.SetServingVersion(ctx, modelName, body, reqEditors...)
+func (c *ClientWithResponses) SetServingVersionWithResponse(ctx context.Context, modelName ModelName, params *SetServingVersionParams, body SetServingVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*SetServingVersionResponse, error) {
+	rsp, err := c.SetServingVersion(ctx, modelName, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -8784,13 +10526,13 @@ func (c *ClientWithResponses) ListVersionsWithResponse(ctx context.Context, mode
 
 // DeleteVersionWithResponse Delete a version
 //
-// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+// Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /models/{model-name}/versions/{version} (the `DeleteVersion` operationId).
-func (c *ClientWithResponses) DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error) {
-	rsp, err := c.DeleteVersion(ctx, modelName, version, reqEditors...)
+func (c *ClientWithResponses) DeleteVersionWithResponse(ctx context.Context, modelName ModelName, version Version, params *DeleteVersionParams, reqEditors ...RequestEditorFn) (*DeleteVersionResponse, error) {
+	rsp, err := c.DeleteVersion(ctx, modelName, version, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -8891,7 +10633,11 @@ func (c *ClientWithResponses) GetPerformanceWithResponse(ctx context.Context, pa
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8913,7 +10659,11 @@ func (c *ClientWithResponses) PredictWithBodyWithResponse(ctx context.Context, c
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
 // A key with the `predictor` role is needed when the server runs with
-// `--require-auth`; without it, anyone may predict.
+// `--require-auth`; without it, anyone may predict. During a canary rollout
+// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+// callers, always the same ones: those with the key's user or, without a key,
+// the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+// client's address. `data.version` says which version answered.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9112,6 +10862,8 @@ func (c *ClientWithResponses) OipModelConfigWithResponse(ctx context.Context, mo
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9147,6 +10899,8 @@ func (c *ClientWithResponses) OipInferWithBodyWithResponse(ctx context.Context, 
 // (`Content-Encoding: gzip` or `deflate`); the limit applies after
 // decompression. The request parameter `timeout` (microseconds) bounds
 // the time the server spends on the request.
+// During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+// and shadowed as `POST /predict` is.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9430,6 +11184,90 @@ func ParseGetArgResponse(rsp *http.Response) (*GetArgResponse, error) {
 	switch {
 	case rsp.StatusCode == 405:
 		var headers GetArgResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListAuditEventsResponse parses an HTTP response from a ListAuditEventsWithResponse call
+func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAuditEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditEventsEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListAuditEventsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers ListAuditEventsResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -10217,6 +12055,16 @@ func ParseGetModelResponse(rsp *http.Response) (*GetModelResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers GetModelResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers GetModelResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -10229,6 +12077,344 @@ func ParseGetModelResponse(rsp *http.Response) (*GetModelResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode == 405:
 		var headers GetModelResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAbortRolloutResponse parses an HTTP response from a AbortRolloutWithResponse call
+func ParseAbortRolloutResponse(rsp *http.Response) (*AbortRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AbortRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers AbortRolloutResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers AbortRolloutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers AbortRolloutResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetRolloutResponse parses an HTTP response from a GetRolloutWithResponse call
+func ParseGetRolloutResponse(rsp *http.Response) (*GetRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetRolloutResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetRolloutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetRolloutResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStartRolloutResponse parses an HTTP response from a StartRolloutWithResponse call
+func ParseStartRolloutResponse(rsp *http.Response) (*StartRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StartRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers StartRolloutResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers StartRolloutResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers StartRolloutResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -10298,6 +12484,20 @@ func ParseSetServingVersionResponse(rsp *http.Response) (*SetServingVersionRespo
 		}
 		response.JSON405 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10329,6 +12529,16 @@ func ParseSetServingVersionResponse(rsp *http.Response) (*SetServingVersionRespo
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers SetServingVersionResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers SetServingVersionResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -10493,6 +12703,13 @@ func ParseDeleteVersionResponse(rsp *http.Response) (*DeleteVersionResponse, err
 			return nil, err
 		}
 		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ValidationError
@@ -12272,6 +14489,9 @@ type ServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx echo.Context, arg string) error
+	// ListAuditEvents The audit trail
+	// (GET /audit-events)
+	ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error
 	// ListBatchJobs List batch jobs
 	// (GET /batch-jobs)
 	ListBatchJobs(ctx echo.Context, params ListBatchJobsParams) error
@@ -12302,15 +14522,24 @@ type ServerInterface interface {
 	// GetModel One model
 	// (GET /models/{model-name})
 	GetModel(ctx echo.Context, modelName ModelName) error
+	// AbortRollout Abort the rollout
+	// (DELETE /models/{model-name}/rollout)
+	AbortRollout(ctx echo.Context, modelName ModelName, params AbortRolloutParams) error
+	// GetRollout The model's rollout and its evidence
+	// (GET /models/{model-name}/rollout)
+	GetRollout(ctx echo.Context, modelName ModelName) error
+	// StartRollout Start or change a rollout
+	// (PUT /models/{model-name}/rollout)
+	StartRollout(ctx echo.Context, modelName ModelName, params StartRolloutParams) error
 	// SetServingVersion Serve a version (deploy or roll back)
 	// (PUT /models/{model-name}/serving-version)
-	SetServingVersion(ctx echo.Context, modelName ModelName) error
+	SetServingVersion(ctx echo.Context, modelName ModelName, params SetServingVersionParams) error
 	// ListVersions List a model's versions
 	// (GET /models/{model-name}/versions)
 	ListVersions(ctx echo.Context, modelName ModelName) error
 	// DeleteVersion Delete a version
 	// (DELETE /models/{model-name}/versions/{version})
-	DeleteVersion(ctx echo.Context, modelName ModelName, version Version) error
+	DeleteVersion(ctx echo.Context, modelName ModelName, version Version, params DeleteVersionParams) error
 	// GetVersion One version
 	// (GET /models/{model-name}/versions/{version})
 	GetVersion(ctx echo.Context, modelName ModelName, version Version) error
@@ -12409,6 +14638,45 @@ func (w *ServerInterfaceWrapper) GetArg(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetArg(ctx, arg)
+	return err
+}
+
+// ListAuditEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListAuditEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAuditEventsParams
+	// ------------- Optional query parameter "resource" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "resource", ctx.QueryParams(), &params.Resource, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter resource: %s", err))
+	}
+
+	// ------------- Optional query parameter "user" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "user", ctx.QueryParams(), &params.User, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter user: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListAuditEvents(ctx, params)
 	return err
 }
 
@@ -12569,6 +14837,94 @@ func (w *ServerInterfaceWrapper) GetModel(ctx echo.Context) error {
 	return err
 }
 
+// AbortRollout converts echo context to params.
+func (w *ServerInterfaceWrapper) AbortRollout(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AbortRolloutParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AbortRollout(ctx, modelName, params)
+	return err
+}
+
+// GetRollout converts echo context to params.
+func (w *ServerInterfaceWrapper) GetRollout(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetRollout(ctx, modelName)
+	return err
+}
+
+// StartRollout converts echo context to params.
+func (w *ServerInterfaceWrapper) StartRollout(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "model-name" -------------
+	var modelName ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StartRolloutParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.StartRollout(ctx, modelName, params)
+	return err
+}
+
 // SetServingVersion converts echo context to params.
 func (w *ServerInterfaceWrapper) SetServingVersion(ctx echo.Context) error {
 	var err error
@@ -12580,8 +14936,28 @@ func (w *ServerInterfaceWrapper) SetServingVersion(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model-name: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SetServingVersionParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.SetServingVersion(ctx, modelName)
+	err = w.Handler.SetServingVersion(ctx, modelName, params)
 	return err
 }
 
@@ -12620,8 +14996,28 @@ func (w *ServerInterfaceWrapper) DeleteVersion(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteVersionParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.DeleteVersion(ctx, modelName, version)
+	err = w.Handler.DeleteVersion(ctx, modelName, version, params)
 	return err
 }
 
@@ -13089,6 +15485,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/models", wrapper.ListModels, options.OperationMiddlewares["listModels"]...)
 	router.GET(options.BaseURL+"/models/:model-name", wrapper.GetModel, options.OperationMiddlewares["getModel"]...)
 	router.PUT(options.BaseURL+"/models/:model-name/serving-version", wrapper.SetServingVersion, options.OperationMiddlewares["setServingVersion"]...)
+	router.DELETE(options.BaseURL+"/models/:model-name/rollout", wrapper.AbortRollout, options.OperationMiddlewares["abortRollout"]...)
+	router.GET(options.BaseURL+"/models/:model-name/rollout", wrapper.GetRollout, options.OperationMiddlewares["getRollout"]...)
+	router.PUT(options.BaseURL+"/models/:model-name/rollout", wrapper.StartRollout, options.OperationMiddlewares["startRollout"]...)
 	router.GET(options.BaseURL+"/models/:model-name/versions", wrapper.ListVersions, options.OperationMiddlewares["listVersions"]...)
 	router.DELETE(options.BaseURL+"/models/:model-name/versions/:version", wrapper.DeleteVersion, options.OperationMiddlewares["deleteVersion"]...)
 	router.GET(options.BaseURL+"/models/:model-name/versions/:version", wrapper.GetVersion, options.OperationMiddlewares["getVersion"]...)
@@ -13103,6 +15502,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/users", wrapper.ListUsers, options.OperationMiddlewares["listUsers"]...)
 	router.POST(options.BaseURL+"/users", wrapper.CreateUser, options.OperationMiddlewares["createUser"]...)
 	router.DELETE(options.BaseURL+"/users/:user-name", wrapper.RevokeUser, options.OperationMiddlewares["revokeUser"]...)
+	router.GET(options.BaseURL+"/audit-events", wrapper.ListAuditEvents, options.OperationMiddlewares["listAuditEvents"]...)
 	router.GET(options.BaseURL+"/v2", wrapper.OipServerMetadata, options.OperationMiddlewares["oipServerMetadata"]...)
 	router.GET(options.BaseURL+"/v2/health/live", wrapper.OipServerLive, options.OperationMiddlewares["oipServerLive"]...)
 	router.GET(options.BaseURL+"/v2/health/ready", wrapper.OipServerReady, options.OperationMiddlewares["oipServerReady"]...)
@@ -13186,6 +15586,8 @@ type OipUnauthorizedJSONResponse struct {
 type OipUnsupportedMediaTypeJSONResponse OipError
 
 type PayloadTooLargeJSONResponse ErrorEnvelope
+
+type PreconditionFailedJSONResponse ErrorEnvelope
 
 type UnauthorizedResponseHeaders struct {
 	WWWAuthenticate *string
@@ -13423,6 +15825,104 @@ func (response GetArg503JSONResponse) VisitGetArgResponse(w http.ResponseWriter)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEventsRequestObject struct {
+	Params ListAuditEventsParams
+}
+
+type ListAuditEventsResponseObject interface {
+	VisitListAuditEventsResponse(w http.ResponseWriter) error
+}
+
+type ListAuditEvents200JSONResponse AuditEventsEnvelope
+
+func (response ListAuditEvents200JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListAuditEvents401JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListAuditEvents403JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response ListAuditEvents405JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response ListAuditEvents422JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListAuditEvents500JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -14287,15 +16787,23 @@ type GetModelResponseObject interface {
 	VisitGetModelResponse(w http.ResponseWriter) error
 }
 
-type GetModel200JSONResponse ModelEnvelope
+type GetModel200ResponseHeaders struct {
+	ETag string
+}
+
+type GetModel200JSONResponse struct {
+	Body    ModelEnvelope
+	Headers GetModel200ResponseHeaders
+}
 
 func (response GetModel200JSONResponse) VisitGetModelResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -14377,8 +16885,444 @@ func (response GetModel500JSONResponse) VisitGetModelResponse(w http.ResponseWri
 	return err
 }
 
+type AbortRolloutRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Params    AbortRolloutParams
+}
+
+type AbortRolloutResponseObject interface {
+	VisitAbortRolloutResponse(w http.ResponseWriter) error
+}
+
+type AbortRollout200ResponseHeaders struct {
+	ETag string
+}
+
+type AbortRollout200JSONResponse struct {
+	Body    RolloutEnvelope
+	Headers AbortRollout200ResponseHeaders
+}
+
+func (response AbortRollout200JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response AbortRollout401JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response AbortRollout403JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response AbortRollout404JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response AbortRollout405JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response AbortRollout412JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response AbortRollout422JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AbortRollout500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response AbortRollout500JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRolloutRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+}
+
+type GetRolloutResponseObject interface {
+	VisitGetRolloutResponse(w http.ResponseWriter) error
+}
+
+type GetRollout200ResponseHeaders struct {
+	ETag string
+}
+
+type GetRollout200JSONResponse struct {
+	Body    RolloutEnvelope
+	Headers GetRollout200ResponseHeaders
+}
+
+func (response GetRollout200JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetRollout401JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetRollout404JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response GetRollout405JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetRollout422JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetRollout500JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRolloutRequestObject struct {
+	ModelName ModelName `json:"model-name"`
+	Params    StartRolloutParams
+	Body      *StartRolloutJSONRequestBody
+}
+
+type StartRolloutResponseObject interface {
+	VisitStartRolloutResponse(w http.ResponseWriter) error
+}
+
+type StartRollout200ResponseHeaders struct {
+	ETag string
+}
+
+type StartRollout200JSONResponse struct {
+	Body    RolloutEnvelope
+	Headers StartRollout200ResponseHeaders
+}
+
+func (response StartRollout200JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response StartRollout400JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response StartRollout401JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response StartRollout403JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response StartRollout404JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response StartRollout405JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout409JSONResponse struct{ ConflictJSONResponse }
+
+func (response StartRollout409JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response StartRollout412JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response StartRollout413JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response StartRollout415JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response StartRollout422JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartRollout500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response StartRollout500JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SetServingVersionRequestObject struct {
 	ModelName ModelName `json:"model-name"`
+	Params    SetServingVersionParams
 	Body      *SetServingVersionJSONRequestBody
 }
 
@@ -14386,15 +17330,23 @@ type SetServingVersionResponseObject interface {
 	VisitSetServingVersionResponse(w http.ResponseWriter) error
 }
 
-type SetServingVersion200JSONResponse ModelEnvelope
+type SetServingVersion200ResponseHeaders struct {
+	ETag string
+}
+
+type SetServingVersion200JSONResponse struct {
+	Body    ModelEnvelope
+	Headers SetServingVersion200ResponseHeaders
+}
 
 func (response SetServingVersion200JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", fmt.Sprint(response.Headers.ETag))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -14472,6 +17424,34 @@ func (response SetServingVersion405JSONResponse) VisitSetServingVersionResponse(
 		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
 	}
 	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion409JSONResponse struct{ ConflictJSONResponse }
+
+func (response SetServingVersion409JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SetServingVersion412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response SetServingVersion412JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -14635,6 +17615,7 @@ func (response ListVersions500JSONResponse) VisitListVersionsResponse(w http.Res
 type DeleteVersionRequestObject struct {
 	ModelName ModelName `json:"model-name"`
 	Version   Version   `json:"version"`
+	Params    DeleteVersionParams
 }
 
 type DeleteVersionResponseObject interface {
@@ -14727,6 +17708,20 @@ func (response DeleteVersion409JSONResponse) VisitDeleteVersionResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVersion412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response DeleteVersion412JSONResponse) VisitDeleteVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -17037,6 +20032,9 @@ type StrictServerInterface interface {
 	// GetArg One training argument of the serving model
 	// (GET /args/{arg})
 	GetArg(ctx context.Context, request GetArgRequestObject) (GetArgResponseObject, error)
+	// ListAuditEvents The audit trail
+	// (GET /audit-events)
+	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
 	// ListBatchJobs List batch jobs
 	// (GET /batch-jobs)
 	ListBatchJobs(ctx context.Context, request ListBatchJobsRequestObject) (ListBatchJobsResponseObject, error)
@@ -17067,6 +20065,15 @@ type StrictServerInterface interface {
 	// GetModel One model
 	// (GET /models/{model-name})
 	GetModel(ctx context.Context, request GetModelRequestObject) (GetModelResponseObject, error)
+	// AbortRollout Abort the rollout
+	// (DELETE /models/{model-name}/rollout)
+	AbortRollout(ctx context.Context, request AbortRolloutRequestObject) (AbortRolloutResponseObject, error)
+	// GetRollout The model's rollout and its evidence
+	// (GET /models/{model-name}/rollout)
+	GetRollout(ctx context.Context, request GetRolloutRequestObject) (GetRolloutResponseObject, error)
+	// StartRollout Start or change a rollout
+	// (PUT /models/{model-name}/rollout)
+	StartRollout(ctx context.Context, request StartRolloutRequestObject) (StartRolloutResponseObject, error)
 	// SetServingVersion Serve a version (deploy or roll back)
 	// (PUT /models/{model-name}/serving-version)
 	SetServingVersion(ctx context.Context, request SetServingVersionRequestObject) (SetServingVersionResponseObject, error)
@@ -17215,6 +20222,31 @@ func (sh *strictHandler) GetArg(ctx echo.Context, arg string) error {
 		return err
 	} else if validResponse, ok := response.(GetArgResponseObject); ok {
 		return validResponse.VisitGetArgResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListAuditEvents operation middleware
+func (sh *strictHandler) ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error {
+	var request ListAuditEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAuditEvents(ctx.Request().Context(), request.(ListAuditEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAuditEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListAuditEventsResponseObject); ok {
+		return validResponse.VisitListAuditEventsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -17491,11 +20523,112 @@ func (sh *strictHandler) GetModel(ctx echo.Context, modelName ModelName) error {
 	return nil
 }
 
+// AbortRollout operation middleware
+func (sh *strictHandler) AbortRollout(ctx echo.Context, modelName ModelName, params AbortRolloutParams) error {
+	var request AbortRolloutRequestObject
+
+	request.ModelName = modelName
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AbortRollout(ctx.Request().Context(), request.(AbortRolloutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AbortRollout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AbortRolloutResponseObject); ok {
+		return validResponse.VisitAbortRolloutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetRollout operation middleware
+func (sh *strictHandler) GetRollout(ctx echo.Context, modelName ModelName) error {
+	var request GetRolloutRequestObject
+
+	request.ModelName = modelName
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetRollout(ctx.Request().Context(), request.(GetRolloutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetRollout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetRolloutResponseObject); ok {
+		return validResponse.VisitGetRolloutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// StartRollout operation middleware
+func (sh *strictHandler) StartRollout(ctx echo.Context, modelName ModelName, params StartRolloutParams) error {
+	var request StartRolloutRequestObject
+
+	request.ModelName = modelName
+	request.Params = params
+
+	var body StartRolloutJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.StartRollout(ctx.Request().Context(), request.(StartRolloutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StartRollout")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(StartRolloutResponseObject); ok {
+		return validResponse.VisitStartRolloutResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // SetServingVersion operation middleware
-func (sh *strictHandler) SetServingVersion(ctx echo.Context, modelName ModelName) error {
+func (sh *strictHandler) SetServingVersion(ctx echo.Context, modelName ModelName, params SetServingVersionParams) error {
 	var request SetServingVersionRequestObject
 
 	request.ModelName = modelName
+	request.Params = params
 
 	var body SetServingVersionJSONRequestBody
 	var err error
@@ -17565,11 +20698,12 @@ func (sh *strictHandler) ListVersions(ctx echo.Context, modelName ModelName) err
 }
 
 // DeleteVersion operation middleware
-func (sh *strictHandler) DeleteVersion(ctx echo.Context, modelName ModelName, version Version) error {
+func (sh *strictHandler) DeleteVersion(ctx echo.Context, modelName ModelName, version Version, params DeleteVersionParams) error {
 	var request DeleteVersionRequestObject
 
 	request.ModelName = modelName
 	request.Version = version
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.DeleteVersion(ctx.Request().Context(), request.(DeleteVersionRequestObject))
@@ -18219,319 +21353,401 @@ func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelN
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s4sij8V1Dacyr2dymZkmzHlmvrlCeb7GQ3E+ckzuTba/qYEAlJHFOAlqAsa7L+77fQDZDgSw9b",
-	"ecyebG1NLInEo9Hd6Hd/bgViOhOc8VS2Bp9bM5rQKUtZAp/+Joav/6L+CJkMkmiWRoK3Bq3LCSO/ieEz",
-	"SaKw03Ja7J5OZzFrDVpHIzc4pc9Zb9gND4P+SctpReqNGU0nLafF6VQ99ZsYtqOw5bQS9s95lLCwNUiT",
-	"OXNaMpiwKcV1pClL1Kv/c+W2T2l7dP25e/zwHy2nlS5nahCZJhEftx4enNYvImTxWxi7bqlT9fMzSdTs",
-	"xeWmdByNaFS/SnitDR82XSlt/+62T6/1v+3rz65z3GtY9EU0eyF4ynj6kgciVF9XVv+zWJB0wshQhEsS",
-	"SaLOKmFSsvAs/z6OplFK6GwWR0ySVMAvIcufJcNlymRx5+Pfo5nZ9oTRkCX5xvWy2tm67O0yPp+2Bldm",
-	"gJCNYpoqCEUh42mULlvXDbv9GaZ5w/g4nVS3+lPEabIkKeNSJCSkKSXsXn2KBB/AlmJ4k0Qc90PECL7+",
-	"24eLtwS3QNIJTT0uU5qkMgMQgiqhCz24JCMRx2JBorRDXDJllOPDi4mIc1inE+ZxwRlhMZsynpr5Ij6b",
-	"p8RP2X3qdzxuQ7Xb7TWA9DUfsYTxgLURCm0DYw0OG8IjkUxp2hq0Ip4eH7ac1jTi0VRB3c0gG/GUjVli",
-	"QPsrSySAsQ797/BHh1Dc5sWMcZItiLxLRCoCEZNFEimwRinZowSPbv+MUE7m/JaLBScKGJEklBy6h0Vs",
-	"6tZTkJ55JflM6b1BiX4P9mo+duvwaJOdEj6fDllSWGL3KQtE6Pe6h88PT/rHh8+tI+nWHMkDDsdk+pMI",
-	"Iwac9CKaZSB/jz+qrwNEA/UnEHBA1XYOfpO4Rb18GMF8J+fTKU2WassLQRQaSnWyigwckopZu0eCmEoZ",
-	"jfRoCnFniRjSYRRHqVqP07qj8Ry4ZRS2Bmq17cMenOFsru6Bq88tRYGKzi8TyuWIJSRmNOERH5NFlE5I",
-	"Cl+LZMqAnhJYSGlidQAXw99YkJKQpSyAxcDbL96+lR3FKNQsGn4//ePy5Yf8aNR4iiwmVP161bt+uHZa",
-	"Yp5mCzTP0XHrwck+ljdavM+K62sNeg8P13Be+XH/R8JGrUHrTwf5vXiAv8qDukNUb9tHJ4KUpW2ZJoxO",
-	"rSNsDVqfPQ1fT63fgxV7rYEHW/VajpdBA74FeMDXAAP1Uvfa8awdea3BZ681BMZ5o969kdHv6sEu7Mvz",
-	"5q7rnuA/bvGff1y8uVCnUGA8VYKyeeueGBF/DR/zkTXvO4rRcI+XGW/EgQOJRA1o81MJrJtM6B3zuJ9v",
-	"sVPenWa5GY/E32su2AentJ9zTqKM6Wn6HGiyEQnZG664gBxAW4+v3f8+oQWg4U0DV7ANCNxEkecg25Az",
-	"wSUS/E803JpTwDEC5X5usSQRCdJKLAzGX7XU/aZIb8qkpGMFM3PjcZGSOxpHIWxhQOac3c9YkLKQMB6q",
-	"84KtwYHlEFcruIk4vNh6uH6wR/6JhsTsQX2fToTiN+8uPlwqzEtpOpftQISsNTh01e0WTZlM6XTWGrR6",
-	"bu+43e22e4eX3eOB6w5c9/+2nNY8idX9mqazwcGB2lc8ETIdnLiuezBLWBgFaWtjgn6pQPSS37FYzFgd",
-	"0lxawpcCz4LFcRvYHgKpo+Z6IfgoVvPu8pj0RWVuqMKBmXuuCzSEMqxaoWTJXcTHZ2RKbxmhXKQTlmS3",
-	"ovqVkVGUSOv0ArP20slle7KO7S8v37y8fFk9uNMnHxyI2vJAb+VAr1gedHd8lJrsidm1xOtooXiPgl8q",
-	"EhbCmb4SyTAKQ8Z3eqiZWHg+TyciiX7HXwqHm04UrjEWorRGw2nESSJihnLsLVuSiZbk7iK2YAn8mJ/o",
-	"KFt56UjzLdmk+LGGEvtf7EB7Oz7Q83evFUSeSQACmdIlkGmolKBIwkm+5ko9ozGMt8vTLJxapGch8OwZ",
-	"kYzBEQHRJSQWY5CSDAI+D7tBj53SVkF8VAOUT80sn3zAkXAba5jp0XfLTDU8RjSKWdghoJ7jXhUBjhln",
-	"SRScKXmRRrEkNGFE8HhpJAd8/ZlUAHXInKPSlxN2hNT7CwDnrUjP8frdKRFryBeOH78jf315aW4Kqi9+",
-	"wUkGyuyw8fEbLtIb/Vz52HEH5K1IidmDdeZ/fVlDtUff6ZGrm4yw+0im0iHDeYoXKSgRitXhppSugNwR",
-	"ZB/Yc4M1B55HBghD0yBgs7Rk3zBUkW2jIh8+OK23In0l5jz8Ehc3TcZFFOFCKU0RqFA0Gc/BpqB0gJB4",
-	"LS5u5DyY3NBk7LVyPFEIMoIVltBD4QUufR1WHD4ZK2gylgfWAneIHm8FUaOSRMxTpRaQhEkxTwIGVPxW",
-	"pO8ZDZdfjGlzgbZBRbOxoCELyZKlRfAnsIIS+BUvjgJGPnJ6R6OYDuECXnUQRzu4VHcL+Jqdn5E0WRI6",
-	"phEnMU1ZAsdwEc0eq4owvHNR7yXPlKL7bEBAnyVX/WsSCobcckrTYEJ6xtYGxj04yG10c7wa14h+iuPQ",
-	"WIvwStEzSxhFKfAUhMtek5UMtrRvAPNIMdHABRigmLEEDTW51Kc5sUhqJD+U+nYHmWb5aVMoWEYR1F+3",
-	"g0bRBgXwv8mtO9pAj18bdQhNjrY5yNirOE3nCY3bMeXjOR2z9iwRAZMS7dgKPPOUJe27yKhVK0xQdFy0",
-	"QDn5NG7n9Mh1XXfQG6ye0e24PXjQHZQnVz+edFf82MU3+wNQ5FYvdlvDl7Uxp3cN/O0xRjB93ltZwfIT",
-	"RvMXnjGYugqnDL924Xt90hXLGR3v1nB2mhvORrWGs+oxbWg/Q5NY5orQG+o8zpalxtYjECpvWaiUCwft",
-	"sJYdHGxqlMsFU2otec2JNnKpKdHBYRurIrmpgY/EQkkxPDT78bhZTuZbcQijwUQx8pX2PO2cAoOYJQCu",
-	"c5jUglt7iGocQ2JEqNm8MbIVBMaee1Iw+q9yuTwYrvdoxTK/F7fSGsveVdod9oJ+eLi7u6Cgnp1pT2JV",
-	"FYtS0MA2vR+epo4ZYGkdC61QdWrWXW93gNhIaVm//90qNVquXKnTXESzx6k1GZhB/nmmufIzEDm4yHjK",
-	"s9Nnu4Gykf1xPpHkfkqRqAktxWBDNHucvmD23aAM7Gqvm4jbm270HV2qUS6FeEOTMXvcfo1ZO1ZDgOuc",
-	"k8Pu6WHfPUSevDtiUlM5hZAEpzxz0bgDEQ0bAuMjp9qY+ljGQrmxI6pVGa/MgEjGlW5esNUOyE+MJiwh",
-	"ShzoB7dsCX8wr7UzTNFrAToQvHAhZMrKLReLLbnPp0+f2morjKcKJg2xMrBGRlJBqPUscL4iL0IwbMKO",
-	"PnI5n81EkrLwFxZG9BIee8xB6TcI04EpxGsNE69l7oJsmjMyl4yMf49moOHpEJWdovMzScphMmYZal7H",
-	"zKoWYCJjNsLoJ9H2o11/zUwgk3/UozepEDfwbNkios0D5CXu9FIIgutf5/br9r9zt189l8ov6Aen9XgW",
-	"tAN/0Y64V3bOc3szpVMubHSd5bG7Iy/SF/IBarlmc24rML6MLKgC8524ZeH3wWOfzmA3RUPD8mCGAhYa",
-	"1qzWRzCk5WAW04g3sufKkiwMzB69maoN3cAPFVzMniKwbQKrWstvjv4AYQZ+GTg+8JlfaRyF8OXOnZl4",
-	"NzhwcIrpu/rv4imPIhaHNpuxXFoRWrwqp6StYXQYM307rD2jXu87PSPLiGxHgij9cJgweosKHA7ZaeWB",
-	"Zaj+JeNsfHVccXwxgmNYuaxsRc7n1iwRM5akOqTQHCgNw0itkcbvir9Xlm/cTs8kgQBAQKr1jzmKQWIM",
-	"k1L8TRj1lN7bE3YhKrL0jUYOAVGALRMZiUFPV7iD68pT1+VFXSi+XPadPZOEaeDAPs6Tsfwi8K0CqLIW",
-	"0NOLb9NkLHd+Oi/vWLKscSMOl9mprIY4rOp6V+dSD4tnxXP5iabB5HXKps3QGNFYsrpDj1I2VfekpuYq",
-	"lKNwHV2rmV+HaiHAzmohP0uE2uEzSdIojRkYNq2nyG8i4oj/lMgZDUpZBC/EdEaTSApOhixdMMYJxFeq",
-	"Yd6/ePuWCE4SRmOyEEkckrsoZEIiAWWxzq7ruuXo5zyzwPM+1OYQ2IcGCRWGZZdOTp/C38SwCoBzMgTn",
-	"229iWIVvENNoesPuZ1HC5A2tgd+nzKrN4Pp5Jgm8RGI6k0ySOY+ZhKhyiK6SWVhaMJnzWwxHO8u+1IOA",
-	"Iwrt5fQWZbLfxJAIsE0mYooGSCr1oCEOVjyVyqXRP/2/trU9pClrq1umClmnFSSMKvFj5Y7VkpQwqB9e",
-	"Mz3eWZtNHwrO6rNBppQvgSwkBMuSocK2CeVhzEKyp+mEhYB7CBuQbOVtNJupryWhMbi09a/7hVUfIRqW",
-	"Ld6O0cCroFhmkNAhPQUgGKNh3w5UVCALWcxSW3zI947jrN19IOZxCMLSMHOXlqav3cko4pGcbHK05sl1",
-	"57oFWkXhE5OpKiOCirQi7QlVFg0fFE8Afk15UJUJZokYJ0w23FmjhAYmx8BgJeBi8SA6RzaExFzHS5jM",
-	"im5tjgtmcbSAzQFXqF+CYRl7iif47bb+3I5Cf99ElWuexNBfNefmaBXgzwgdSnWJLtThQ8bPhMoO+cDu",
-	"WEJjM74kckITuOggMmFIJSPJnKOXC7gTZsig92laC+D28/B0dBIcD4/a973709s6gEP20ib4qR9Ui1AX",
-	"8A7ZD0rj1en9f87ZnIW+Q3w9qfpTzoOAsZCFvuI0PtKvT/bAW+ID5/CRzejUMRyl5bT0IEr+N2O0MgZw",
-	"bW8nf7Ky2FSkNF7LLgzQ1NEW8oLcJpZ3t0mm0SbU1a3N2qpc3RrohqQdKzkJt6ivhQxAFm0WLqxV1/8X",
-	"EZBXvZ7JHY+VMS3xpCzxm7Gt0KQt5MvXiBeZcGlCTIc0uB0nYs7DGnFTvVOPEfCT9nkD5lNOohD5oiRi",
-	"AdlQ2ftrQQYC8wPwyNf4ksHUacTNNxn0aJLQ5eZIm+9ZrfQss3kp7mYeAm6InLGMzdtnxJXQHZa/Ck2/",
-	"liI3o2NWPeXfxFA23tPSIZwtmExRdN3uVIEQqqfG2X16E8wTWSdjqXnxNxPYoB6HpWdXl0DUBYnY7MnK",
-	"znx+enTUP3at/7XXyxalQwOg7ExzPIdlqg1l1C2zXJq5QsBfaJpE9yv4OlNKMsbNmTRJNR4QYJrMFTSG",
-	"LCYLlljyoRKA4Qn4ceBxfwrzXEXXV79d+0qq5JqR24Na4/nwj7yKrv3CsB43v6hx9hKxkPCaQwIRz6dc",
-	"5k/vd8g5nttIJCimSdSjlZLJRiJhOnWOzUSi5JeQRCmGyBQxFWdsCIaB35w8phE1M6mUMkBdpzYdDxZO",
-	"Md1LfdarL2DUVasaBjWNxUxCONqqaLgskC2jmep9XiKOaQMiXHBYLJmxxDofB2QwOEb4JT8i+Lm4jasj",
-	"1+k6Pad/7Vy5Thc+XDtXXcd1nrvO4bVz1XO6Tt857F7bS66hT0QbMUIXgrWa4bJuCdlQq+KMqqAofi6R",
-	"nsaFDGB1/PUFSAkfJUsed2eeK95H5hKTq4u4yBvrL6jndfkFh3TV9XPcJ7FYsKQdKCk6ZmnKEumQMBqr",
-	"yxLML1ROyjULgqg9FGnLeVzJBacFeVJr2PR79UwZtKYGhPqtDqz2bVWjI0UsDiVhYLszwWdGEC3CMLOb",
-	"143z8+XlO5IwKgUns0miIKdpFEVHEoiwxPkv/l6rM2rje+MkOrrJcARElbpQpAbNQdvxG8e31usoJgei",
-	"Kxp2rO3EES/H6NVTSe4pWGGc0mBfUEmmVM37/tUL0u/3TxUX/Hj5YofqE/gl6jb/8f2blUBtCPtfdzUb",
-	"rMlOtngONoRwcbU4XPB/fDmx65NxoS4SgUpr8S3jnmqw0w5jJbVDToxDaEpipmQegZiykSD2DgcBQmgW",
-	"pUsg1qvanfzDMeajrNK8vAen6SO5s7zFWgxUiUSzmPKs/gPIPPoiygqqjJi6q5kkewuRhMh3gwlNaJCy",
-	"xOO8PU7oNKuzEsSMKgElZfepNqwEgqdJNJwr6p0KmZriMzIQScacFhGo7h4H4UOn/GXBcBFnNHGIFFrm",
-	"ylcdSSWCBekAF5/NpX+D6GW9g2eSXL5qv/7LK3ScEMB3vWgqJVmwaDxJnSxg2R4L9kfjGAeEDBWZQ2YW",
-	"z7Vaz1OWBGyWEhqGZD4zW8UJYMMdok9PqVGBkKn0+FQBAkJHDPD5+Ay0LjFPic/wBd8hXKQTHUOkZauw",
-	"TuAzC0P6GNF5nCrN0GkSkrONpIIkLJ0n3JaKINoynQi8SSDQRaZFSGdKTm4jthTAI3et4ldlNPkZNxuU",
-	"NdLY4A11mnZKwih01Ba06hMvUVm180AxKD4VHs9gjJhnDaixyDra7LQ3RpAz4ps/fTIRsQ7hrQOlBHlb",
-	"bZdxCBcDsbvukGGNDYImLF9viYUo3Wur4yQaT9SksLkzBaiokEykAELHxiGjfkgnCZNq1URhhraO5rih",
-	"ICOIDzK7X7ypVkv5VZt+AW0rApJB0iYkrNJaLSzV+/Z7G18Jr3ABL6x3i7aXI7cqjGdos+qksoecImOk",
-	"WC/HMAIDgQKQ226n+/ykznBeMZDDuKvWgRPvAW4Cy81UwpAFoMKR0ZzDqe9rFVQh0JAFQrFSahUQWhbN",
-	"QZ3nbre7wSJLFyXiuFm5DU0LW+rklLqzqtUN9SjmGgJ4qwvAcBEahrKOi1fJceVU9o1j7hmYwrphV81l",
-	"OUn6h25vo+PWw66kJlPtC69ayaCy14BQou76ujud7OUqWeh4XKZsOgWuq3mrHgntnFIQXyeV+SBzeKUc",
-	"M6+1D55H6vFMpiAoUhg9Wa3EITMahmoasJmie10JdnDps9wOoR72+J5P0oT6+6XCa62sHFUd97mNeI22",
-	"46sRce0aKHsiwT9wmfsO8dXSb7j6ZJ4sb8Z2bKiXW04rf6noxNA/V5WmGeWyVnlJWLZ3WUCogE4ZKkxU",
-	"USonPqTY3kBVugG5At+Qo+C373ExGkmWQvWljzxSOgGoXmQmIp7itYR3EXk5naX5bbokAeXawxqyJLoz",
-	"MollQen1nf7RCuvIeWEtJKEczX7WArYwiOQcuWdL7711phKr4FkjwZSFSG0cUxAt0elhv9/fiE6RH6zi",
-	"y/iEwXG9ktJ0z0+OHsFgDY/Q6G8gkC3KKfI1g4V1LPdnRuO6lLtPhs3peNm8AhEwWkUvE7HAXMEI3bAQ",
-	"rjCf1Vg+mv3YXOG6sXTo8eHxjX3YyZzfNLnek7nx06wZvz/q0dOgGx4Nn7NDeuzWav4zdRHcSBYIHtZQ",
-	"wwf8gciIB4VQY+3LLcx42Kt3m1fQbKXTp+TX2dIzWfVFalhW9tqMOF/d56jx9SlRbRMYggQTFtyWdXQd",
-	"UVZldRycgBDIcUb8v768zCq/QO2jz+rXdhQ++GQU8TB3Fz+TttANUZYdAubtecw8jmrFQt0GkHgA+BpJ",
-	"Mo7uGCd7uuCcSMiLD7+iO8XJ8whB1oyFuJ3P9gdofO32Tqw7WZK9mkshK84XkiiVLB6Bhmq8mTMlqvG0",
-	"DXk4mHw8VfySevzj+zf76lkUxEVs3Zd7H/+P67quWoL6q/vKgX+fvzLfnL7aRx2dswiiwfyOT7hIPO53",
-	"Or4Sq6JgAka0II6gSkTCpuIORB3YrGRjjMYk53xJTJiZmX9Kl+omm0P6mX/gOx73/8t3iP8n9Z//9DFm",
-	"Sskf6qoM4nnIwkFprxlQeAZiJZQUzpn+Z+/VEMUFnx4Mq8LKcSn2r3fSHPn3P3v/Nbj6H5183oZ/u6/g",
-	"n+ev8OPpq+v/7+p/OmseWT/Gvzyv87nvPOzX2s5/YWkSBTUs7V2iFQiHJCxQerIC46su2cOLBuMmdag+",
-	"YjGROrTGuKNQhrkT8Z0OSCsZPbrVaV91EcknNJkKHgVQxhcrnRqFRq0Dl1S6UE+fFIzE59MbmZdlbTC8",
-	"6CdQcEbYwTaNcYeUWfFp11kj/GQ7W3EI5Z12nxh3paBXne79rqFa4tT5TrM1OAoLisCvu3GgEvhXv3Bg",
-	"1g+6Lu/jXeJGJS/cNoWxa8RrbUo15q9xJNNkWaPEbhLQahYARr88EoRKMp9h2nKDl8S9dE+39ZLwJ9Vr",
-	"rypRKOfcbB62BaKXffXKM+JaUYChKBlkeivCxG7ABbyCIZgSiJYqXY5F660Vx7QjsrzX8irWhoMBUn2t",
-	"IBsMcGgQ+eWqdxw7sWEjS16REtc4dfQCdpoOgWOWUiDessVHyZKvBO+5BCkRrLlRQm5ZDTugs+jmli1X",
-	"+ut1ZmSHvMbiqBOx4ATub6G0FxTUQCId04iXCHU8uun/s9d+vvjv+9t/usPjae9v9ydxd/ZrePr7Xw/l",
-	"PyaXR8Fbl76fv4x+GtXGwapVrDtuBdXKccGLTrbFHcYsmeAHi0c7pihIBuqstcMoGl9Cuec6tq3LTIN4",
-	"fplEqeCaKQTw4jzJKqhXjx3TIeszk2DYZ9KMCWWs1ePF47n8x7uXNx8u379++9fa9IOoKdAlGx9ruBn7",
-	"NcZNpsGEhNEUS2YXI226toWo0uBgfeRL82WRrajmtsAS8qud55ql5nDV269jm1lhgDrdD/y5eKD+wV3P",
-	"b8z2388rvnXIRx5HOsMlYVJpWBj6df7utaPHwQJOWfH0mR7GHIJTOIUcL4csoHPJPK40NqMw7aWAF/gR",
-	"Jei/Q2FZ/cQ+SRgNTdR2HpIxFOGyzlXVmBdCU7KAoPpE8LGjbaczlsgSZphyM1zM2DPFZnSzibXnhjM3",
-	"nFJdq4X11eA75AJUxilTUqkke1CChkri5xXLMjW0AjpIuJf7qMyMOVaSrs9Xqy4lRJGkEKrCgklZAsmr",
-	"5FVTS3TrhtrYZCi/qGvPn2WJOCm9ZZIIzhzTzmTTa/YimmnIvoZi8DUUm9Xm+7yidlnmlT4DD6tOnSjH",
-	"Hm+5pAsYvG5NxZp4a0Z7lz9cCWBGWK9Hvrwa4krsy+uRrccWKw25JmWoGT/ssoprsoWyinGbyt6l2oxr",
-	"Je/6Cbp1Q2+CRtvhCAL7yyOJBfB8Gw0o8ya6qzkW9S1nskZ0jmufP48XdIlRx7nXzpQrwUukAHHsdJOV",
-	"dxExo7waVqqmalg2SNso6dSqpkrhp/FW8s2QBreMN+C9/hGRKJnbytTGuIrdK5rZpHTWSTWbolpBBKwN",
-	"bL6/geGhEGITVcpU9/hRKqkJb5nSJQlokiwruUx1wtSONW3E5ZUU+dVgOItpCm7fpuzEKVuI5PYJGFMv",
-	"LmbzOhnGVg7U4FoGsVVU9AtLab1KZ0w8moM+g+KD8GzNhbFCCDBnjc9scwgI/myFW4nnT8CwNft4BPNf",
-	"v5GtmD8cnH0DfA18zGw9cuVFqxsqaZ8Hlpm3nBaldA519fa2SctYSxUaE9fefGUYNjiZtcRq4mhohgXN",
-	"tLAqN0Y7HrIMGExyyaPI/EI1Zf/bJb9sKFNFOSB04YphWXPormVtuTVRg67hyIqnVR+fjKJF2Umhq93l",
-	"REb2/EpBYIfY35U+3iA6qW+L4UbqmzSaMgE/Qv6SgrY06pqllRVLHnxuVYfXDbnqt5+VGC37RGgYKWnN",
-	"DiVQ2KRtAhmNb5o1Y3NOo0Cb7xIz2eYhEPWrvkzm7IxQa7GWHqCLUWG5CGOFOHL72wuROPt1E0AtTbJe",
-	"VcrV13qLWD0ETTMBh4ximkJZWSZTZISJWLSn9Dd1Ooroi0UAVhesliBkT9jS1LouFZsucYuVHRAf7JLu",
-	"K81bmSXvTCvr6nig1HmpZpwuC7+FvwXgu4UF7Qk6UlZ1fr1xcZcGxAY3CizFOoHVCHrRIPeecy2L5OaM",
-	"begc360Ff7mm/+7OoQ4gjbsvaMyrtv9oCl1LkWkGKIX2SJNrbmULYWou1m2p7slEVjhm6MWrlbkaO8sP",
-	"ksNmZ81K0aVdLrpZBswaeDYnlOkCvNmDhag8jFopJz/rKwFhBzdDyyl32NhKymvGmmyPW+lPawMCYUgj",
-	"Pu5pf8MzuV8SGTtux91UI86lRwvoDadb0sOa73zFDGzeYmQrEFLOSLuL/agz0wKIWnxJ1EVdz4e+Ks1v",
-	"7Zt6NK22vwSxZvAyy6o7zncsgel40LDsWf6ALmjQIZ8w2H8UxSlLHMzhwlI6NAEOr7O7Os25UU11FVdG",
-	"B+ggtkpdRf1DlikJs0D0AYZpNxRXhBhqLFdxk5cpWLWCcnmLB6clIBYu3mLtMo4C9gWBwAnOYKjNqrQh",
-	"WQpggQcALAPiy4lIdOqBx/e0tXJERtCcFJIfTzCFYR8UM5/Hs5uAc5/srdCXPa6rMhpLBuOwAiU4K74Q",
-	"CH4nYsys0xGWVTf/Kmz9StEYGuUriDwr0s3KjGXr0UqonPXbTgNZqmRbjkyzlvUKCLnOdgkErfGohhNY",
-	"yTOGDpw8Nwzx/LqGTb7DoK3H5Ulf6rQOTMmidUnomGC5tmZwMVv7wZRPbmDf+YyQug62/a7ruhubMC/Z",
-	"fe5wLVaG2iaZHRdZy8yzWLiGPdBxVuRE58XUAC5P7l0LPP2o8cvcNNdoxfw9KCS6oJJU6lK1LiEFjCUk",
-	"ZjSB5GGMzDGZYSzB5HgYqCitdeoLH+qs2ZuiGraC7T4h1La+2IHOuFx5L52hLULOoVJut2TcKmtFA7fj",
-	"9ozBUn3orrZaDtzO6ZExXcLLdWw1h5XSXhpEbSsJ+cxkFefancn4trdtejwNxR0rBKhmictPyEqu8+nf",
-	"aLGsuJ9mXFhNQ3IlJEDZMBUJLKvblGKawfTRSVI1g9mTblH6c8VOLnghVVxRFpbeYvdYWcpI8NoitmFt",
-	"joz/1KhJm6dxbQWBTRK7NrLDP2LyJ2Vg2eezBhO/eki8TQVPEkPycUpBte8SMfxaQpyieoYqc30d8saK",
-	"qTSO7hgWRgUjuG+LPPBjy6mYxxtYlJ5kl0X49L4qgI3ZtInk4UeTrm2VMSp537LWEs1pzWasSDp5pKGY",
-	"pzIKGYn4GWF5OnKUuSMi3lhAaWUXiy0qzjVV4fqkvSJrgxpX9MkoT7vZHIkYJ3Q6IP5vUvCbiN/ROII6",
-	"vLrthvqTz+MY3GDLGYPktlSIG9DN4FshbmKBT6q/R2xh/pxSvlR/66wz9afCUBiD3acJvYH9qO+tmbPe",
-	"5FAOWMxTdmN95XG/2uQenHmFNlLqm/p2LzCE3YtIPToy7ZbBASj4KI6CFNeFjTTNwpDWYBWm2fONxhj1",
-	"iG7Z07yOVAuTN6bVmO9xRcP2M5M0nZmgN7+c42faoayj6YxOHKuMV6Nl9L2uYFeDMhTj/qd0SUJxhndx",
-	"1tM5FLqCjYkxFTGTVp2PKV3afEl3mM5uGAHx9OE04rXK2AdMR/kVQfE4newTeGmtCrVgpqzylY0uYhSr",
-	"d1221kxddzAfoJj+KvXp3JaWdNcCaCgBEUOPTNiyhgSlKBXJ+nr13S3q1ads2ihyZcnOnUp26yPL1NeI",
-	"S9sKq9+9urZePzu11bPeWvXM7dvq2dEu1LNS2c1KuEv1KmP36Y2c0N7Rcf3wE3ZPPvx83u4dHRcK8mQN",
-	"1eo7OLR6Qe94eHg8PD4ZjQL1n9PT4eFRP+iGffew21f/7/XC5+7x4Ul/OKLu6PSEHrGTk+Pe8TF7Ttmj",
-	"ZfmN8HGzUtcorNdUdbeAtrnKuTa3r8yKvrroX+GFj5dPNZ/MwV+WVctzfdvC4V+6jrfrbq2ml3So+prP",
-	"uv2I6VywkapePeU1VsfV2uqT64hXUAXriecm0+27T2kHRKOVeIcNpc4sg7Djum5etkLHUhdqnRbCsxaT",
-	"KGV1bameaBDdbXeqxsZUH2Wd4+CDmDIoETYRuqxi3ub0kbISiMfr2zV1d5rKbpW+bqhlXROpB61F12/m",
-	"mYSmr1Y7UitmJoqZ1plpkEZ3rGG3vUfsdidltNdeY18sYXrrfOLNeVEpN7hj9iG/YuZ3TbYQfL3ije3T",
-	"7BFOaxg+TrtTpyQMWbIDarXzq+OKnvc1H4knoEye1VG3KRi8RpW0LM6NkcVfpAFlfcdHshdxovSRmLXN",
-	"0kxWIwYVVQMnJiy4lfPpxuoCTdJoRIOUjKK4xM1ORyfHoXvSPTk5DJ6Hx0entDdilLrB0REN3e4R7Q9H",
-	"h6PusDd0hye9XhB2j8LjoHs0dEeuS93avmo6Q2Bl+oBl7TctoL5dpsBGd+AXLumyTsvfNo7tsTESq11F",
-	"Gf4m86yBlwjnga5/bBBteyeRLstSC39ILIdEDXMG1fIzG8TVOy0Z/c5usDV/fXhf9DtbTzNHvcPeyYnr",
-	"bBIqZhDlZriiXghIauZJEpWgh7bDx+ri9ea8rf1m5ngsD1rGhQpwzam/QFZFSNTJLJprf63r3qR6NVpJ",
-	"16SIOUTE4fadrAoX3xoZIFvITsUAM2pBEgACDOZJlC4/QIN9zCeGFvrn87r6pec87/4PYjOVxD/XDgeK",
-	"fRKwBT/x5q7bD27ZEv5gfof8nS11RTfEEFCuPO6bVDUQVfSP6P97d/HhkhzA97rWIFTUETxgHfKSBpO8",
-	"Lsgz6XH/vm3g01Yisw+8U9eXB00QzPtRSjhjoRwQH832vl4s8TPrff4VEKJ2VsB5AneBPebkOUnTGXZA",
-	"j7T8EQie0iDNExkM1yZTGvGURlyHmpfOio5fj85fK+1ZKkGFBpOIs3amj2o12dGlLKO0QV92sL/WijsT",
-	"/UGFyxa8Y+q2RejrKvYe9/if/kQMvXn8ZaEtj0OgE6WEEEMoMeJgiDHW2MRUHlPxh0g6zSuuQDMxdOH4",
-	"GFNdbdizr9YEbjFonJk3aTHpa9Clxff4nulO45CPly/Ua/Mk1sN+fP8mt5tmSQQ6thJy5rJdQtcSj1vd",
-	"RuCBDrYz8XFrcQR1Z7LuKoUmhsQ3Hiq1KizfWPTADoh/5YHj1Ws5xEPfK/7p5t94rWu1xyuv9c85S/Sj",
-	"GP8LP3lc/Qb1NOEnmozV9/sOoWQyn1LeThgN6TBmJIey2nGOVvkD4D/sePwyayaERSYHCi7/Mv2F/oWe",
-	"5X+pr9rtNtH/VR8PXZf8Kyt8k1larJb/gA97cslTeu+QNJlzhJJDtIuUfLx81T5xIOVM4XoqBAkZm+2b",
-	"GbrkX4SLnAOJRJt2svSDUDCc+JaLBdnzP3361FbsifE0CmjKDHfyszH7etW3bPlM5u4/NUYoUPzQTx7i",
-	"7FDhBpy3sIDsGybFPAkY2YO4Hrx1CeWmOk9VB8iWcKSXAAVZ2X0kU0mG8xQBiISD2aoTESI+++dxLBa+",
-	"zp4DdMzqZk5EKLOhT/XQpgqCcQBLHHihjWLaErhHMwEik0ugUhk+jdVh4cJ3sB01nFK1YrKZvtsvoQQ4",
-	"jnWAc2onVsTRNErNW0c1iOTTGfQUVghz8JsU3NdP93qlLUaygHUKkMOE0VudpgI3MtnTzmaH8HkcQxJn",
-	"JBUNhLr3mKMjKTA2S2EilCQESnVMLwr1dQwxB9Y5A7GiNqjhcJSRhsZS7EZ7pk8MKBOqEzPOkijIItxC",
-	"ltIoxisT4v2jMtTE2MzQR+TMuwTh6S1ZSvYkY7q2MtZoPkBXP6zO4x/ENAMezpWw0VyirTXjyTFdqrNH",
-	"97eCRHbxQv+diZCMOwRKyC49rjBZB1kqGFF4BwvYmE2YO8A0PX4hOGe601IQC8kUI0snYj6eEC48ns+X",
-	"Yfu0k10NyMmB4UMPfOjQssCGS/M4JEOGVbqKrcQ8HkeckT18MZcVMgCr86RhmDApdZ1lZJSY0Loo9OUq",
-	"c0r1YBPDLLPNmpCLElbDQiGwRdO84gjmJaxK5v8s1HvW7wbHs35xCs/zl0RSmAKKzQt9FinjaRtN1xq4",
-	"xjbefmniOwhcuafdbk8Jg+hTP+50DfX3FbuuiRup25maQT8J2GIziuND8vfoJ4PoMOjquBPyL3UJ16xX",
-	"aJWScuIHkzm/ZaFvxj0qj1uIVVFDcqSEzJCUD9btuLCDbqeLNHWOvCsjpCxqBOUPGpK9w27fUVeaQzqd",
-	"zj4GPtEQxbhIBjQJ1RFh16zjQ/JL9JPHYQ6X6PrxugUYBLLoemq6SCsPJUiGi4m6zmApegmYBT/G5ibQ",
-	"nQnp8qx2DP/l/YwF6YB0XbetBNqIz5lPxkzfNviuGVvqxkLQd9X/+eX5X1BaMoQvuG7oCPecVdVKAnfy",
-	"SxVwRLhUq4Kf1E4kQ74CeMoFXsHIF3XdPt0lKKFRDHuMqZyQPf8gFIE88DWMwyhh4LTf67vdfeh3ld29",
-	"Zn7YQVnOhepBEQO3iv//t3XMTvv1XwzJDbLOUtgnxlS4S7GpC5TCFJwZSbOh1CGKYBm3k2TOFTljXUM5",
-	"Y/QWhm94m+zpAnu/9hxdRGof8YbqCEK1PnYfsJndJioTyHVVzswSmb2Wl1D0OMr00rEqpqJ0DE/7nz2s",
-	"NOi1BsRrdTodr/XgowShmaNienuUDGlouIDjcawfDz43LZVQuN1ZLBkI0fuaXg5doJxDsmeuXLj1nJwy",
-	"E48DdsAbRw5BWuseOXAViwTuy72sUMO+OZJPbKgkJCli5nG8MfVHHx+n3Lr34C6JoOjrvjFNUbLIxwBX",
-	"4YyJWawAmyyR4PCKVjdlrsypG1p3CcjSfWYs0TEwCsx6b44SQ5S4YJeuVmeS1bCBEu5zbjWJ1k1vyIsP",
-	"v5rCtGw6ZNBCqCBROCA1yKyxnnrP4xn8sdkhjWNpsg8LeBqKAMRaFkLFW1SY4yhgupyf1oJ/eX2pW2qi",
-	"1iwHBwdixjhKzx2RjA/0S/JAPQvdSlP0zqJubFmoTMLtg9NSY9BZ1Bq0+h2308eWtxMwaByo/4xZWleB",
-	"BJKV8yi/vC3LfKZbX0XBxIhVpgB2h5znpT3InKdRTKg52Uz4QghkEHodqh2DAPZiwoJbCGLWZKZW1nNd",
-	"YzdgWBa7LPJitlBeR1/cQhy1KXRuggpbdusebQnTZmbLcmzMvXVm2nJPFmyrkgG9awf8YsNc0x9XN7kt",
-	"9LTFHrR5x9mmTrE5TtQ0dAXbCgrvm/Uyyc2DD7UumcpJZ314jHfowWkdukdNs2Vnd/AL7P2tSM8xZFe9",
-	"eISHufrF1zoCFwvkwlv99W+9FSnW07HNd63B1bVjocLPVjOWlqOOXbYGV62/Kg2Dxq1r9e6BcXfVkgZe",
-	"fkZXrXb6AVHGdGBXzL1TQfYxS8/VFE9GdLPQfH/ncZz70uoQPnPlxbMJhTA/1+06LWNHu0loCi0YuofH",
-	"pxCmcTNK2D9bg+dHTgv6kN1M6f0N9N5qDU4evj7Gwwa2wHoF6XU4X+OGzNzYf2Rsv6zuq645lUUIUEPN",
-	"IoODzzQZPzQSA1jQocVZ1q++NKO6EjITQEY1KMS4h0200SoWKblal6ZWmRaqoiiFGNV1lFnUhkrNR4t4",
-	"77QiNbq6IFsmFEdRTMv2L6A3LUc+K7jp+LAc2VSOZLp+Ms2bFb8HQrVpv7yXCu3XEvm3oeCD4lq2o+d1",
-	"5FwOPnDILVsiIihh0qLrw40I7ZWY8/BJjOCw11v/4q80jkI4eIsVfFsGclFH0tvwEJC220raXslDcqHc",
-	"Uepg5kh0iA8WUJ+ANq8QzyFihjEo8dLI20IybYnlSkFBjPU75B3V3Yl9K5zWR3UYgj2pJL75NhVKgc+j",
-	"aQXHfGiPZzG0WsXmrEPOMWDOuG9sBxn60iT40uympyhZeRxqdaJxr238cm06Tyd+nWSsmNhPCjx/U0Bc",
-	"wxcvjP4B+k1uI0eIlOp7zyFL2jA9MM/mXE8nCNpUaVJ6/jlnc0hDy0cAT5fabctpoRG3NgWxIX8PO7xF",
-	"XFGq1slmCbuLxFwC2J/J4gGWQpmfnx4d9Y9d63/to5EbnNLnrDfshodB/6Rhkzq+egU3t7qnXbnt0+vP",
-	"Xad7+tBWf9P26Ppz9/jhP1ob7DQrwAwHo5Rkzqph2T23fp1AA4VlZg3b1St5qom7ron60++fmU5nLDIJ",
-	"jQpqew6BTvU6/jwLTK+7kJAvXBWjbpuulFBw1hocYfywRrKBApiikpoDr6p2kPrIJGTDHMHFlqyb1CTj",
-	"WrieipTGOpDZLWh/104xbH8z1Nz5BXy07gLOmfJ/AWb9ubvNBZwxo1XXcB5Mr6bRt213/a300crSxJc2",
-	"uMpemVTOP8wdXbxyi6ElV9cPhTv4TSRT64K0Llo4CcVoS+EdUO7RZFs+OK2ZqGtb8t+KjetUDcWDh3bm",
-	"lrZ/DWlwO06U+GOcXiWPJtkTCRqKswgruz60tmJiQAE6U3Pr/Kq2psb+jv4sEtOUJZkZ2jCbvN41+cA4",
-	"OtK1TfnFh18hUk2HHnhce38SsRgQPwodKDGVuXp+oSHDSmK/vNEVnCU8ZhiT4A5Y2xw7lCSlY6hSVZuX",
-	"QROmczP2c7NYz+0pSQaaXmWyw29iCG9HqfS4/8bESHSIIjIi58lddMcgQR441gDatip8SuYzdVbq/YTJ",
-	"ObSNx6iKVAF7NoPm69BcS8A5Wy7tdBEFDJQz+IHGWJo3xwBz3krLMmcbSQ+aeOdPYb+urycN4XkYFqT1",
-	"MibTnwSWJN7iIksXoniPXS6EsTwXTCc6ku0Km6hgUiqk67ReiOmMJpEUnAxZumCMk39cvLmA03z/4u1b",
-	"AsHLNCYLkcQhuYtCJiTE5cFIz/ORnpRg83D9CPadVZrSOZcHgbyzQKSkBqQSjx87j9qox587T9lXHllW",
-	"28qgROIkp3Anp3CI19qEjmvqNtUrlxm/1DjeqRgHHioyVm9L1NQSdgE7/9tI3RUpanPhaQeCkyUSZXqA",
-	"loh6jabw8yBgilXZss27iw81wk3vydYFS+N8BFWsMy0oXhtJgltXR6+d82r8N+vqlAi7yvdvYljUY6yV",
-	"H9ScSr6PCpqC1LOBEPITDa36cl9NHvtqRpbuBmt7R5exoOGlEG9oMmb43tEmgMgiIH5hYUQvlzP2B7Ps",
-	"rBYzPyjZwtSQUNi5taBZtPccfP5NDJUsh+QQs7Qmr/Ev8L0si0HIZB0UYjB0QjcSjkY6FREpULF3LQ0O",
-	"PE5tNRRetgqTSFRFIbwll4M6pFxGLYKAH49rOUmmdOkQGSmJDeK2jOM/z7ay3wbTmJDM7IDy0HjMG/r3",
-	"jwU0ztMhH1qsneYiYwYatTSPQ1iVkqEQpKGSvYx4FlCQzobM/Jgnb06oRNNDBjeQvBSwzuyQRbV0eC5m",
-	"cAxkuJGty+P14h3ZTrrDZRekuyfZKgLKAxaXb9LzorVCS8pkQuNRe0GXT7tiv2f7RLOh4S8v37y8fPll",
-	"bQ3VS+3L3M+OVdqzQCn/npfed2q1eAGkp7ViBf8nXS1Os+sAC04g3joEmpZLhxhSggUUmp7Vuhx3x3IM",
-	"HRY4zs80HhHgD/8LecsXN2J+Lcbyg4F8TQbyClWlp3GNkrOsbrH5Iwd/E8PXf2k9XDcIsgel6jhrWVK5",
-	"ikylYI4l6lb8nB2P78R9CRWAPF5yX0J5b1K05S1ZCtKt+hZDJ9b5I+3KrGs8k7tx9UHVou09ef1e1ZP3",
-	"f7bz2xWE/Ab3HbjftvTfocvOcuB9Cw/eeaOHruTPKlUK3sB1BxUCs9p/YDytu5waC+59iaJ2pRp2dVXp",
-	"7CJ0u6gcZ3sJv6u70mZqj/EGNldNW+kVLNfW+nGtfqVr9R0GySeQP0b1VTUr8PGvd8nqtDvTgrz2Qs1d",
-	"Z642Z+i0C0itDqiufoE5SOr2jGNHS/yQhQoRiB4XSTBhMk1oKhLjSSs06NKWi0hCFqKsv/qwifoOAnfN",
-	"lu3IXSzgXWHBmRiOL339eD37lLbgDMWi6g1itTnHSBLY3tePt10R/Waa5mNt88ZwcTt5dCM0BvcvreSk",
-	"mvRWjZAKtXUimV110eNHbt+YNdMJTTHdSH2Zk0eeAQMtyIZUsjwFXA8qEo/nFsNFEqUp42RPyaSjKGbS",
-	"MieKGeMsBEedeg5yJ8HN/k7IdJywD//9xlOw1U5iyB5qCx4vzzDSXm1O1yTUe8cUiv0OOYfdkyGNKQ9Y",
-	"ggl2Hk8TOhpFgQ7wE7pxLEKmljazNrY7UOHNQeaYgPb0VcSJL30z4tTT75g681wQhD94avFk/tiB8XmH",
-	"5dWkPdUNzlZpe3bvSGh6prW8d4lQh8/mEr3b7H4mZGQ6nExpSva0VOhxt+N2DvcHWe5vODfZY8OlTuhM",
-	"2XQW05Q5puABhtRA3qBCJ8fjWbJ6xMkojsaT1CnoLcNlOSMQWA4dO3bbHOiWVqk/nY/j6PZTM5ZkWYqF",
-	"jjpA0BCqi8EnfxUkmXOM3TX8Xn0/nEdxSCKO0Mg8/hXjnOkyt5awIYwh67aVq41/Ij+/fPPOdH6/sUBy",
-	"AwYtYomvUKjZaQBVsbK1x/9ELv/x7uWKgcEcyRKPNz7yGab5s2e0Ia/lpHT8Zw9VHK/l6Pn/7LW6XuuB",
-	"9FdGRazHOcC0jYMdNEp/V7eytcdphhkN5Ktguy6VS1/DvHBx6kq56jIsR7xBSr5YYN2LLL0UfWydWnPJ",
-	"L7iMp+c18prI26w4WW1q4yodvViWr1iMKa9xdpOprnl8xw3gdWvQ+wLK7NobT+9ri7sO4b/ussNxnVLm",
-	"16PU0m9GKBtEkk4NMhqSea9Rvl7T0/07LHI6QJbVVkBqzgw7z66Dp9GP4v8aw59IPQazizF/2IkQ6481",
-	"UdKXI59vRDwHZpnbEtFGNPQUyvnfbp6xOfp2BLqtHQbO863CWrTF1BD3gcbhtlVa8/GTOK3anv+/0Fuo",
-	"D5F3y2B5XfqsDgoWPNTSk69VZZoS/8AqDeGjvOljoqeOxh4yjPHJY5htfduop3klmkgSuaCzGQs9HvEz",
-	"UhWqySjikZyYDBdr4Uui/aogPaBizkUmmKNlSQn3WX2wBZ11yAeWQvgN5VBFM7HXSkki4nhIg9s66Viy",
-	"tNgx6UkR0Wamku4r4hgSAZQeblbWtfmkZdzewnBc2+mpga/UNXNaF3TrPmL3LPypsv9fzZZ1kYsvd0N0",
-	"t7oh3n38CjdEhQXs+sbI0kbEwhQRaf2IZ/3fEc+6VXgqGPnza2IvZLNYLCEA1DCo/Y0vTSwi3STUHtg1",
-	"j1dojtXS+cUyyJYSOWUphXKptQqiKfa8AyG3LqnlLh++wrnyrSo9Maukv4tC+Fnd+x0Ur9+EwW5Xyyer",
-	"sK7rOVi10LOK5oVy5Vnl8S/qy92WP2fntwVjrtQWX82b5Q+B/ok6N82UYYsUv714bxZz8Fn/tVGsPs1r",
-	"rkVQGFU3BjDuq4LFmabBhGWxUCORkCi16zNiYifSma7ol2UdYq1+ol21wEoxeOmymofq6ALOWVcK9bRV",
-	"6q2SLuDURMvvHbqn+52GqHRbwH4Si9az1QuZPbOYWikzZ8/Hbt/tU9brDU9PT06Ou8OA9Ye9k1G/z1jQ",
-	"HbLnRye01+0HJ8fBaT9wnx+HQ3Y6Ojo6Cbrd4PlR76uw5yJTW8GeT4LuyGU9ejrsh4fB0XObPeuWao/h",
-	"z70vEfH+WAZ90HsEi95Uel5QaRDnDIMYIl2GFwPh/01jbNzT9S++0JW9v+dL4i8mQt7q6LmNHOs02WDz",
-	"JCUjgCLTril4ZlKvLHtKrTV2Z3yw4s34tc62sLJuXaH507+HyFrqUyTuWEJjaIQ06urgRz6f3kgDx+5p",
-	"FwIagzw8squOJoC33M7pw8NXkIO/Fyn4oPvlmOwPKfhpZu1tedsOJF9n7cOGmzWapyG+FWpbZ4IudppA",
-	"V4dGQB8rEaBJ2viTgMn6EDHF5D6hktCsHnHBZgCcolDQJM9z5WzRIa9DNp0JxVgHuXgMROpx7EOhY7p6",
-	"rntmt6MAiZtybJ5RcMIlDCownqI0bfbmcWhagDbxPQwZcIjhsftWnwOshJzl0Z5hURJsVyI4VPygHj/s",
-	"9bSZnfIxyyood8hH4ChqiCwsbUpvC5m12tJbY/VGdrStxVsEKUvbMk0YnRbjQ+BAEV7qWDQs5EHhiPdX",
-	"hF1cFt6vxY2O3fluGHEK+QEbBWEUWq9BdmMVxUTKdKe0XZvFAb8alBWn1A7lh9LyZZWWR5j8j74zjSVn",
-	"XWQBtdN14SFtIaCy0NkQ7twe3rnb5H3jyTap2DjXD2TdNbK+0GBfh7HdP6yOrYtG/CHK2W2tHP9wN+XM",
-	"AuWTx2vkm5tcy1mlX0vYra0J+Ca6ZeVgC8cU2KqKrsVif9AqJuIyZTT0eKlIsOBsANJogKXEcllU5n1y",
-	"skftmiNYXnDzknJb1hzR436K0skuYihiJvW36wvLQRw1nPJOqsA52TgYBZtC2cBQgZkmEY0JZ+lCJLcQ",
-	"ygINrd4tL0USTEBEv2RciuRVLBZbFpTTwdNrIjgwZjwVEDn9BcRUjUzdZsg79cErzZ1AypmuEZ/N05td",
-	"HNWWGa95vuuaZNdunulak+a66lWoSWjv76kotN0Wuxtv0V25xfLAkC29wvi1kQmrvlLdF7RhFa6E7Slx",
-	"nWv3gttOOsBSSPHAlo6R0uNn8xSrFPwIxvkRjFOVji5p1nBZGukA+y5XxaUcKTcqIFeyf9f6NT6xaDxJ",
-	"sbYG2r0dghZvYEOvurUdCojAttBMsX7sVCZZ6nhc29idUmcx9XscBSzrmQLxO8THTsM+kSyG/WMpiCQ9",
-	"83jeJ88hajUz8Fxj69B0nvD6ihpjlr6zdr1B6xM1bt6yUyEO5kiqOYoVM4z/oL4uBW6ltTF/yVf5Ct/c",
-	"RTmK0Rz9G8WgfGzRiJuru65LeALHVnu1ZI6Tw5Ln5Oi47Dg5KjhO+g/ZpWTGOOmXvS9HpTFOju0xTh7W",
-	"3GbZ4o5KAz8/LS/usLC444fsHswW97w0xmHZM6SesBYH3ZsCwUdzCDmd0jSJ7kGGpUPMHHq62cIMenV1",
-	"1HNcp+v0r50r1+n2nK7Tu3auuk7XeX7sdK+dK/jK6R9fX6u9VfxevfWOr14BRD3F0YCAoZBJPLsJeIYP",
-	"3dJo/cJYlgdNCQZyIhIjGGXQPimNcFIG9kkZ2N+gWZZNJQ9FsObkhlzgzzmrWEdsu3BKflNY/Fdpy9vI",
-	"WPkoa2sbWE0rkZFl9eYNA490W9nsUoFey53/lb2GLMhu02FIyw+AprU2jUs6lrmAm5cxLQyObjB4AMtr",
-	"oXRDImwYnJX497hd4x/r+5PhklAiZzRgnUIqcSCm2EKhUvgL2grpnumwtGxV5dxrCDSG261DPhlDh87U",
-	"xu+fyWLGtm4MT4fijhXystNJwuRExLotdkrBf+cDr/Y7Hof+Bz67hwxq3ynnfRMaS2EafEdqzSIJpXHv",
-	"JTRIWUJ4e5zQqQTzDwBOQXRKQ1Zdt/qke7C/VHNybHuw3/H4o9sJ5LYfj5eNP2ekIJ7xpRLcpjTrebDC",
-	"OPQki5AGaDVzN+tyq5/IO5SlYkb6ZMTUHVtMOLEGy34e9HUJ/x3akoC2ftiyvo0tawuMeZwli+X0ZgnP",
-	"a2S6HN+ucDdJNJyn+n4/cpW8ox9Rc6vDc1q3EVdkpDiFutJnFBZwdeg6h4fX19na3c5hv993WgtQ7FqD",
-	"bqf7/LCrkKA8T//Q7RXmMejUPFmv7/SPVkzmdp6fHNVO1nNPj+3JNJau2NeRc3RanOq0/9ye6rB3eKR0",
-	"JujfErBZ2hq03U73+YnCUKFm6Xaeu10ldf5bmxu/Z7ucYfrbssA/gCUZ6iXmxRO7a4snKsU0L57Y+2NZ",
-	"ld3OSXfLWpH2dru9P7qFOcfkHzbkL+Bh/9Fv5An9Rmwb8hPMxXVNNVaW67Kw1spKoroPWn2XO6eu9ZzH",
-	"teb4ydZB7CBLU24ZI0Zh/IX6Sil1eS0pByrxQaE7pUhyDN/UY+yjrqbDO03bbDQa5KrYAMso6315HMYh",
-	"Ig7tSgI4LehJEGdFSTBPEujny1mDXbpc3fXpUf869qpwoeIsavcrPbQ/Kg1vWWn4q9cZtqnx+ClVhNdG",
-	"EZZrq/8oIvxdM/vz6ok9vdBwfW++Z5JEIURJo0dSqel2h3HoCGjip+FbHzx/AeNpm3FFDCHZ8+nB0Afz",
-	"GP3P3quhv190qx0bh9qMppPcn6YvoIpJYFMyeJ2y6euw9YApu3OpG8utKEGgnnFIwu7ELYPAeyVDB/E8",
-	"ZGGH/J0t0fuoWf9ELDjR+QKjlCU68aCuJ0ocyfQjzP9lShLM9dgVJq83vV3ROhOXWsqKaxqjWzdGELWH",
-	"Ai19AMzSO73CO1Xs/AaVABBUW3BZONB1rBVG/UNEuH6V1H2DqIZXIVGsTsas90NgdLSSu9SYJmwC7NmY",
-	"u87Zgpy/e01u2RLdEbcMrPmRrktuNmVa+mKvXxZLNrBN4LeMzSQWTo5SqYTQSXMnXbWdJ1m3Fc2UekmA",
-	"GBzobChNIgVar1BcVbTfGKdfZNtYY7RV0FWA38Rgu5N8A9weCbKg+GpO6yy6uWXq2XQ8uun/s9d+vvjv",
-	"+9t/usPjae9v9ydxd/ZrePr7Xw/lPyaXR8Fbl76fv4x+Gt0qxiDR979JXsAG8F4Xxl9roOh+fRb2li3U",
-	"WW/CxJzMgRQlQFP/rmaIH4H+T+lTB8iumfJWfD4T0Q4+q3/yeqhNBVTeg2CBTSfUG88kcHjdDx5ZfsIC",
-	"kWDXUemQKU2UWKclkk5N0Xv1Q8bDn1j1Hiap5WHmt42V8sdIWEWuUSf/f/1aHni+euFbSlrreJQR2vFS",
-	"+qG+fj2aR0J8DM1voINqysYS0rbOmKF/jeKYMZCVqqPdwoy2f3fbp9f63/b1Z9c57j3U9TQDXfKut1kP",
-	"A7WGUnsADEpJRSBiwu5TxrOCzZrTS4/v+ZjSfJOCs+ZGcQffIX7RXeXvdwhkGGFUi39w1/NJxtEcj0d5",
-	"xVemjlVCsvNnrwWfvNaAeK1Op+O1HnwHglx0XA3TpFYn54poBrUDk190BZQnsUr80wBBIU114ybzM9u3",
-	"QqlK9c/MTtfqdtyO29qYt1xUNrSye8czu/jgptR8Ec0erXFdRLPNi/njTrIVkr2LGePkNR+xhPEAmmgA",
-	"5tmlHRse0fFgd72N2krZzYcMzv18eflOS40iyUz+1FS1bsSsN9i56WlYhavV+sjGmPAma8q0qnvLdp2V",
-	"vvbhm7ZaOz38Nd2YGpsv1XVO0vgBRsWRSExDd3sm/ww6MIH1fxHJ1ZzIdBN6GsLoHW6LMe/zTkFrG/58",
-	"K5zZ0BZ9Ec02iizVeJa1iNoNom3TDeHSCsNEzzhkmMxT9SdeHdKxi59ItJ5M6ZIMWZZmi6mwSnTAeocR",
-	"J34ukPgwAMZWYgg/Oh4DEc+nPAs+9bhf8H35+4XOY0W3JwR6Gv5oSqHniS5ZUnADvkOg7s4uXoCclrto",
-	"SrWg89M/Ll9+sOprY+SZnFD161W7C8Jf5fpF2K8djI5LYzmFx1+96/fyp4suRfs957D8ZmkinXKRv3MI",
-	"y7alzZ3mZVjSB0i1MU0hiq5GQoEJuy2n1Wtdb8Noimff3GAIL/5SxHex5tZmTKRstjnclINsp+l816wO",
-	"gL4rceqpNWfrmeRBIPgoGq+6myMeTWlMLpMoFVxf1fiW7otmOFMqRCyJnCsmhaULbyin8fJ3lnhc8fu8",
-	"USJbQm/BjIkNsuK0YkTmM5IK0nVdl+iofMEZQRXK4zOWaP8hi9mU8XQVt3uBu3sqrxvS4JZBkGlOkMD/",
-	"Mo51oznJ5T/evbz5cPn+9du/tpxWGE3VWXWviwzxAXKx7m9gGzcy+p2ZZtMNnHH7aSjG+1Xe0TxSv3F4",
-	"3cAugd1V2dDWHEfDv4HfFLDoB9PZJdMpgnYPifebMppIzfXkpjXNSUVplgugEQkudS3g+eoXn+zBhU78",
-	"K37tO+ofh3TVXyIh/tW1j6IUcBvNW/arGUoGL8kFCi0DCGDwyR7OB2PvOxW5juwp0sM5/67mREFQVrKR",
-	"fBQsUBD0uPmYj//3a3//LEvDwfY75hMGUvlYUTCOqESOCivU/XiKy+qQT1p69LUQ5mO2dDpJGCtmS5Nz",
-	"rqXkrImObq5j0ujw0MqWpgG59TOxFY5JzMgt0QW5PE4l8T2MuB9EPGT3A9iz1/I105cOyQ7OIbfXfsfj",
-	"Hv8JbD1aYAf9cJAvZsKogqefYXj7Z/im/QKZfvsN4+N0MiBvfZTjhyJcYkjf3z5cvDXvixF5mxVvREqH",
-	"JqB0YRQFskd1fK3GHksH6GhzFHBhxeb9M42VGr0khv4dttUUHo+jNI1Zm/EwopzEsMJMHYBV7ON5kbfk",
-	"z8TFLC5IzTar1/2aPK4nwMNXuJ/hq5UIRyXBFeaZW/pcPW6dpr0LPH/fpE7ix2ey8BCE6ihN+AwjMw0P",
-	"U584CWiSRNrxAvXnENQdcq6rFyCvclDnwh/BvojnZM7vcjljDglZEIVMQgs7+xRB2thLYaQgjhQkoJcx",
-	"NIAqDuEH8yQm7dAnFNpyEnVd7g8QDewkNQMq7CLS8fhPIlQb0WqhYl8Jk5KFHt/zzRwveSDCiI8HZPx7",
-	"NAO4+SEbxTRliorVmqHPPwEJhEmMBfJ4yMx4wGsu86Ox6SyNpkyo49ibRkEisI+z3CdDdZ1JBJh6xo5I",
-	"kDMAhCicd4MMBdTT2vZCuIhmSGxIY5sUw7qIZhpiBmAYy1+MhKi/IM0jkbldNcVbkkCd9LfBNZ0NhN8+",
-	"RRLpbvTWo/xJF9Fse5fSDsWejTzYF9HssU5sgEu9H/ubSVyrXVq5WPUklW+DiPsGWWu1vTWzf0FMPK1E",
-	"yqMR9szqYo/9QBUT7jSqWruxo1YUoC9hWM3MzbZd9YeGsZ2GsSsD7hdSN+rb6dTSA9ZZBC9C/WC+g2kp",
-	"eX+8cqXFZrLQZQx/mF2/Z7Nr77syu/6wfDyFLxka/fZm143E3rwM7FbMbJ3ddi1P0wPsgLX9sLH+4Wys",
-	"PzjMLjjMt7GxflGu8nQj7ZbL26T29SqDsp8Hlm/JwvQafpg4fpg4fpg4nmDiqKs4+63sHjUcbb0pJGPn",
-	"NOvcZNzSZM80RopSqwuUSE2g2pKl+2sFpD+QZcSqUPDDNvJ0CeE7sJFsKy48YC+a5pB67UbAohfqb90k",
-	"KBQBNK/sZFkcB3DB6d2Vh/oZ4jVtpz9mA2o0x9pEMQrYxRe1q6dYTnpBdR9NHT06EQuyYHGsSFaX/pTW",
-	"8Fizsjp4tZZ2ZSrHhCOXmZ41vFWjozrHay5nUDcO2/k4uHlYddY8P488FCOc1l591vSkOriemUwpX0IG",
-	"fuZgVsOOE0VpMFUsxC1E2tQVcLAnw3oA1ZkgP8N4J6PEJMvar2IKRw2UJ4w0IDvZ+zsEiJJfe472BO7r",
-	"VtSQoYDqKoZWRqZVqseNHqUjNeWM0Vt19AUXIMZ06vHNV7+8wYBUpxiwtN/x+Os0T/OVjkmCMBn9DjjH",
-	"jZSpl/9Moqd6RUKEhk0TsT9cP/y/AAAA//8=",
+	"7L0Nc9s4kjf+VVDa27L9PJRMSn6Va+sqk01msptJcokz8+zf8poQCUkcU4CWoOxosv7u/0I3AIIUqRdb",
+	"yczs5epqJ5YoEGg0Gv3668+tSExngjOey1b/c4t9otNZyuDfHyY0FvfvRZqKea4+kPPplGaLVr/1E8tk",
+	"IjjpEQkPSXKnP+m2vNYdTedM/SCmOVX/jSiPk5jmrNXvea3xnGax+nia8Bs6zhibMp63+n7n3IPPpJlD",
+	"1/cfvNZUxKzVb+GbWvh32uq3cjpORjRpea0ZyyIYIvB9ryVZdpfw8Y2eUqvf9Voyp1nO4huat/qtrt89",
+	"aQdBu3t0GZz0fb/v+/9fq3hmqFZI42nC8UOkjLOGz62U5oxHC1gEo/xmKtX0/e6R15od++bP4MRrzc6P",
+	"zZ8n6tvzc/1n0D178FqzjMVJlCeCy1Y/ODo781oZ+9ecSfXSIDj3PbVMnICYzuY5y9p3CS6rF/hea5qK",
+	"mXpUPclpPs9o2k4pH8/pmLVnmYiYlAkft/on6gmRT1jW6nfP1bstfXoP6q2zNIloQdb2aXw+an/q3h79",
+	"S5EhEjO1CeYxS+VV1AieRo1jtZkONbr+Smr4BTXgyZXUOPULavSAywpuefAMr/U/t4A/Y7U3ajmWW28y",
+	"4AS/c3587MFkaIaPqS2MBB/NcTRFnSFLZat/tTRnM9/VczXzvPZaU5pnyadW/+qqe+57Xa/nda+9q2Mv",
+	"OPO9E+/k2rsKfO/IOzn1vcCHb468IPC6Z/719YPXijMxm8Esfa/1rzmbs5uIzmiU5Av1meJePHoxUlsR",
+	"IuERazoyD3g85lKdlyhP7ljLa81n6pCsOmnqSDMp6VgN/Pbvigwsn4i41W99/+KyZQZtR3DucdeTKZM5",
+	"nc6WxgzM6Z1nSiZM8nzWPzxMRUTTiZB5/8z3/UOQGPJQc/ZhpkXaw8OD15owGrMMeOrFJQV+jpmMsmSW",
+	"wwa2LieMwAB7kmQMt84j95MkmhB2x7IFiSaUjxkRI5KbZz2S5FYoSvhrwPWRsbJSZPCUng6ZijsmieAX",
+	"MIykU0YE16/Q565DPjAekyQf8CGNbknCSfhq1P6R5tEkJLmwU+HpgtxPaE4WYk4kve8MFLtp6d7qtwat",
+	"00GrhccrAc7NszlT53zCpiCz8wUceJlnigmBVDOa0SnLNbVejeC1ywR77swhcWhCEklknqQpoTnJJ0lB",
+	"zj48FCr6h4qM4fcvLgfcbNtn+G+b0yl7CBXRxKhEt/0QVhMeeEQqatGUSKbmmrOYDBckEtMpld6Ai4yE",
+	"/yckI5ERyhcd8ladq/tEMng95fKeZWqSR0GXUB4TLvKJ2i8kqmyiYaIWjWwER3mqvjS70nJpOqWfXjM+",
+	"zietfvf4xFuisdf6mxi++ms9D/4ihnuSJHGnNInjkR+d01PWHQbxUdQ7M/OZ0XxSzOYXMWwn8cr9ntE8",
+	"Z5n66T+v/PY5bY+uPwcnD//Vqpvmj2pH3sDYq46Lent5usWdXTPLYp83nilt/+q3z6/1f9vXn33vpNsw",
+	"6bfJ7LngOeP5Cx6JWF9e5dn/IO6BGYYiXihWUCI7Y1Ky+KL4PE2mSU7obJYmTKpTp76JWfEsGS5yJssr",
+	"H/+azJqYRU+rbeflLpfx+VTdHnqAmI3UfauGihnPley+bljtD/Aaw3HVpX6XcJotSM64FBlRqhphn9Rf",
+	"9kCm8EslZGA9RsD97cPbNwSXQPIJzQccNCdpCYSkyui9HlySkTqq9yTJO8QnSkfAh+8nIi1onU/YgAvO",
+	"CEvhjjXvS/hsnpMwZ5/ysHIGg6DbdP74iGWMR6yNVGgbGmtyuBQeiWwK11XC85OjFiihyVRR3beUTXjO",
+	"xiwzpP3JaAt17K/lu0coLvPtjHFiJ0TeZSIXkUjJfZYosiY52acEt+7gglBO5vyWi3tOFDESSSg58o/K",
+	"3BTUnyCjxKw6Po4Q6nVhrebPoI6PNlkp4fPpkGWlKQZPmSBSvxscnR6d9U6OTp0tCWq25MHqid+JOEHr",
+	"5W0ysyR/j1+i3ghsAKrdDO5UtZzDXyQu0bV/zGeF2XN5L4hiQ6l2Vh0Dj+Ri1u6SKKVSJiM9mmLcWSaG",
+	"dJikSa7m49hESQxq9L/aR13Yw9lcKbdXxli6al1mlMsRy0jKaMbV/XOf5BOSw8cimzI4TxlMpPJitQFv",
+	"h7+wKCcxyxlo0vjr52/eyI4SFOotmn7f/ePyxYdia9R4LVB91bdX3euHa68l5rmdoHmOjlsPnv2zutCy",
+	"klCen1KuH65hv4rt/q+MjVr91p8OC0v0EL+Vh3WbqH7tbp2Icpa3ZZ4xOnW2sNVvfR5o+g7U/Acw40Gr",
+	"P4ClDlrewFIDPgV6wMdAA/Wj4NobOCsatPqfB60hCM4b9dsbmfyqHgxgXYPB3Pf9M/yPX/7PP96+fqt2",
+	"oSR4lg+UK1v3lSa0Ro6FKJoPPCVo+IBXBW/CQQKJTA3oylMJoptM6B0b8LBYYqe6Oi1yrYzE72suWGVg",
+	"lNbzjJPECj19Pvv62IiM7A9XXEAesO2Ar13/AaElouFNg4qfQwhcRFnmoNiQM8ElHvjvaLy1pHDdHCzL",
+	"RIZnRRkgSIarlrrfwHqzRo+58bjIyR1NkxiW0Cdzzj7NWKT0VqXmixEuDTasoLiawU3C4Yeth+uSOfUd",
+	"jYlZg2NXvXv7YcmwOlptWPmbGFbaYG9tfKBfKBK94HcsFTNWxzSXjvKlyHPP0rQNYg+J1FHvei74KFXv",
+	"3eU26YvK3FClDTP3XABnCHVYMGfQorsgU3qrLAiw1O2tqL5lZJRk0tm9yMy9snN2Tc62/fXF6xeXL5Y3",
+	"7vzJG1exiI2hehjseCv1sSdm1RKvIzBNwRwUGYthT1+KbJjEMeM73VSrFj6b5xORJb/iN6XNBVOUMxaj",
+	"tgaeP2VcMtRjb9mCTLQmd5cwZSOqL4sdHdmZV7a0WJJ7FD/WnMTeF9vQ7o439Nm7V4oie2B+MzKlCzim",
+	"sQCLHnbyFVfmGU1hvF3uZmnXEv0WAs9eEMnQjIdDl5FUjEFLMgx4GgdRl53TVkl9VANUd81Mn3zAkXAZ",
+	"a4Tp8e9WmGp6jGiSsrhDwDzHtaoDOGacZUl0ofRFmqSS0Mx4brhDzj2pCOqROUejrzjYCZ7eH4E4b0T+",
+	"DK/fnR5iTfnS9uNn5PsXl+amoPriF5xYUtrNxsdvuMhv9HPVbccVkDciJ2YNqx2TR/7x73TL1U1G2KdE",
+	"5tIjw3mOFykYEUrU4aKUreD4PmHNDd4ceB4FIAxNo4jN8op/w5yKZgfig9d6I/KXYs7jL3Fx02xcZhEu",
+	"lNGUgAlFs/EcfArKBojJoMXFjZxHkxuajcGJp2erGGQEM6ywh+ILnPo6rjh6MlfQbCwPnQnukD3eCKJG",
+	"JZmY58osIBmTYp5FDE7xG5G/ZzRefDGhzUXhCk4FjVlMFiwvkz+DGVTIr2RxEjHykdM7mqR0CBfwqo04",
+	"3sGlulvC16z8guTZgtAxTThJac4y2Ia3yeyxpgjDOxftXrKnDN29PgF7llz1rkksGErLKc2jCekaXxs4",
+	"92Ajt7HN8Wpco/opiUNTrcIrQ89MYZTkTnBgv8lLBks6MIR5pJpo6AICUMxYho6aQuvTklhkNZofan27",
+	"o0yz/rQpFRynCNqv21Gj7IMC+t8U3h3toMePbVgUXI6uO8j4q1bHLqsxz9UuKDoue6C84jV+5/zY932/",
+	"3+2vfqPf8bvwoN9fDrj6nbNgxZcB/rLXtyHX5slu6/hyFuZ1r0G+PcYJpvd7Ky9YscPo/sI9BldXaZfh",
+	"2wA+1zu95Dmj4906zs4Lx9mo1nG2vE0b+s/QJWZDEXpBncf5stTYegRC5S2LlXHhoR/W8YODTw0DiUrZ",
+	"fsWJdnKpV2KAw3VWJXJTBx9JhdJieGzWM+BmOja24hFGownET1f583RwChxijgK4LmBSS24dIaoJDIkR",
+	"oWbxxslWUhi7/lnJ6b8q5PJgpN6jDcviXtzKaqxGV2kw7Ea9+Gh3d0HJPLvQkcRlUyzJwQLb9H54mjlm",
+	"iKVtLPRC1ZlZd93dEWIjo2X9+ndr1Gi9cqVN8zaZPc6ssWQG/WdPS+U9UDm4sDJl73xvN1Q2uj++T2RF",
+	"nFJk6oWOYbAhmz3OXjDrbjAGdrXWTdTtTRf6ji7UKJdCvKbZmD1uvcatnaohIHTOyVFwftTzj1Am7+4w",
+	"qVd5pZQEr/rmsnMHMho2JMZHTrUz9bGChXLjRySQBYRRmT6RjCvbvOSr7ZPvGM1YRpQ60Itu2QL+wQat",
+	"nXGKngucA8FLF4I1Vm65uN9S+vz8889ttRTGc0WThlwZmCMjuSDUeRYkX1kWIRk2EUcfuZzPZiLLWfwj",
+	"ixN6CY89ZqP0LwjTiSlk0Bpmg5a5C+xrLshcMjL+NZmBhadTVHbKznuSVNNkzDTUez3zVsiq05kxG3H0",
+	"k872o0N/zULA6j/q0ZtciBt4tuoR0e4B8gJXeikEwfmvC/sFvd952K9eShUXtNqzjEWCx4n69UtQnb5M",
+	"1Mhm8ZV9z3CzmDAgZgfGBFJlSZKTe6pkGo3Jvvk5eB2LdEdy4qnnEkloTk4PLvDpJNc3k9LyM5a7hsnM",
+	"We8N6opVfnBJQjRN1oSdgu6uw046Hto2XoPdMgjSvUxvjEVouqJzt5QUe1HJ4ow75H09tYGxHn+37SAQ",
+	"uaNr0XLN3F1MhV1KC13n0g52xCdfKLisFebNr3GBiYv6pN6JWxb/Pi7vp9/cm7KhuUvhDSUuNHe+mh/B",
+	"XKnDWUoT3njvL03J4UD76M1ULegGvljiRfsUgWUTmNXai+z4D5C/ElaJE4Kc+YmmSQwf7jxKjkqHBxun",
+	"tAlf/7u8y6OEpbErZpxYaYKu1KVd0m5WOkyZVjvW7lG3+zvdIyc64aYYDec5GWaM3qJnAIfstIqMRfQr",
+	"ZGM7vtquNH07gm1YOS07I+9za5aJGctynatqNpTGeH/T9F35+6Xpm3jmniSQWQpMtf4xTwlITI5L8iI/",
+	"f0o/uS8MIN228olmDgHppS2TcovZdFe4guulp66rk3qr5HI1KLsnCdPEgXU8y8byi9B3mUBLcwEHUPnX",
+	"NMOSs53uzgso61mOTw8XdldWUxxmdb2rfamnxV5lX+Zxkr+400JqeWOnlNMxpu7TyOQjV2gZ5bXJ5D+b",
+	"6zgWnPVJqBXIznymbLPQKz6JWcpypj7RymYnZrNULEJvwO1HmUjTIY1u1WO6TKgDRQruB6gQup/QoVCP",
+	"DLj9BGpVb/TnxYOzTEwFzmIuWdaJMkadP1GngIGGSgu9+UUMzTNKO3E/pTxiabWuoVVe23KEwmvRvI6K",
+	"OuBBdeo3lWRK40oNTlkGd40MtlGRmOasrYR23WtHmZg2bB+q4phOAK8espHImKcUckpG7J7ciyyWF4RN",
+	"Z/mC3KvJJjmJE6i0Qt9vZaZ1M0ji+kPH7vDEJfGFdu7BJxJynI1RKXi1Lueo9iX6erhpeln4/9raAG+/",
+	"+mtoAiDmUgHlUhGeJLlZrpjnMokZBkb0gx4J26ENIgGvlSdnstaOh73REesG9VNFkjfsSlKcK5KL8vBl",
+	"661u8Fw0D6vs11HOsuqGJpKMBa8wXa9udHVY6sYXhnhkP6Rc8MVUzGUIarWY54Simh9GaRISxZBAPijz",
+	"4zFJE848EgI1dbGfKRXck0jkgwvCGfgU1EjliZrC7+VKGFeuQjEdzVt6DZ4RbM526LMCNCwx1LI4dkXr",
+	"17r58HB4hLN7xbKQpbwsr/GpVSOo3yQ5m8p1aplzezxYCtAsowv1N2ef8ptonklRwxHvqISSmxAfKI6M",
+	"+hWZ0TG7IHQooWYMBWBKq7LkKFi7qXqxO7tUn8HUjHCgav1wyaZwm36n7oBXOZs26xYjmkpWp0Ipgiur",
+	"U+vGy/uGcmvVdqg3v4phK5RxULvDs0yope1Jkid5ysBX4jxFfhEJR22SEjmjUeXMP4ey+EQKToYsv2eM",
+	"EyiDUcO8f/7mjdqsjNFU3QtpTO6SmAmJ6qgtSfN9qOsvFakVBaCDwYfNjqoxgJYOHuzC38RwmQDPCNzS",
+	"RN3SS/SNUppMb9inWZIxebPyLtal23uSwI9ISmeSSTLnKZNQ/AdJ8NJWD0STOb/F83hhP9SDQL4QpjXQ",
+	"W/Rw/CKGREAIWQlCiBNTqQeNcbBV17/v93vnm1//qMTEq1espqTuHP3wmtdvo32oW6y+aHdK+QKOhb7v",
+	"h4rbJpTHKYvJvj4nLAbeQ9qAn0jeJrOZ+lgSmkLmof72oDTrY2TDamKCZwIly6RYWErozOsSEe4sfopT",
+	"TwLXNGi3ca3mZf3cK1cfiXmKCtXQZrVVXl+7klHCEznZZGvNk+v2dQu2alKzNq55XxpRg8Q0Vqejjqbp",
+	"g8Y+0K+pXH3pBbNMjDMmG+7GUaZVcMAqQK4EXixvROfYpZCY67RWUwAb1JYiY7FtywVt+Vzr4UCRsa9k",
+	"Qthu67/bSRwemOI/LZMYphXNudlaRXh7pYJeB4XZEyo75IPGWNDjSSInNAOzERJIh1Qyks05JiOBdMJC",
+	"ZrwGp7UEBrCZs+hkeNz+1P10fltHcBfCZyV/6gfVJJQ5u0PxY9BOqq8PAUwFzFT9UrBP51HEWMxitPnw",
+	"/IZkH5JaQpAcIYoZXeGPoyhlEQdpeS07RssKgGt3OcWTNap7TtO14sIQTW1tqXzbbxJ5d5sUhG9yuoLa",
+	"4vqlq1sT3Rxpz6khxyXqa8ESyDmbpQtr1fX/RZTuVT+3esfjlUurnlT9Z2ZsJ4N8C/3yFfKFVS5NJdCQ",
+	"RrfjTMx5XKNuGgNgmSPgK52aCJxPOUlig+Ei7vnGBkShMD+AjHyFPzKcOk24+WTZvNiMaYs1q5le2AiS",
+	"C9oD0hAlY5WbtwcuqLA7TH8Vm34t41DZLcu7/IsYysZ7usaU3HxX4SBsaRSq9+J3xsJaaQ3aNTkgGqfn",
+	"x8e9E9/5v/Z63aKyaUCUL2Ay2tMtbckzQIr9qDHAGuU6u6PpHMsbDJqFGg8OYJ7NFTWGLCX3LHP0Q6UA",
+	"wxPwZX/AQ8Qau0qur365DpVWybUgdwd1xgsR5+wquQ5Lww64+UaNs5+Jewk/80gk0vmUy+Lpgw55hvum",
+	"7Ht0TqFXWhmZ4EzUCAdsJjKlv8QkydF1WuZUg7lWm7MM33lF6QlaZlIZZcC6Xi1qAkycYlU+uptg9iWO",
+	"2gHEmz0zy/d55XBMGxjhLYfJkhnLnP3xQAeDbYRvii2Cr8vLuDr2vcDrer1r78r3Avjj2rsKPN879b2j",
+	"a++q6wVezzsKrt0p15xPZBsxwoC8M5vhom4KdqhV6eDLpCj/XTl6mhcswerk63PQEj5Klj3uznymZB8B",
+	"3/8SL/JGmCz1vEbJ8kigrp+THknFPcvakdKiU5bnLJMeiZOxuizB/ULlpOrCjpL2UOQt73HIWF4LytnX",
+	"iOn36pkqaQ1Ul/qujqzubVVjIyUsjaUFuMMaAaOIlmloo9B14/xwefmOZIxKwclskinK6TOKqiOJRDUE",
+	"AqiDyzajDmU3vkQnoZe9/XUZ4w2Wg46KN47vzNdTQg5U18LDrb9OE14tpag/JUXcfYVzSpPdhIo88v7l",
+	"c9Lr9c6VFPx4+XyH5hNE+esW//H965VEbajOXHc1G66xO1veB5dCOLlaHi5lE3w5tctGQO8zgUZrxROv",
+	"kz0a/LTDVGntULrsEZqTlCmdR4dhNlLE3uEgcBCaVemqyxxntTv9h2NqbtWkefEJUpAeKZ3lrdSoj4Sp",
+	"gbiF6QKdp4CdRdy7EVN3NZNkHwKWIHejCc1olLNswHl7nNGphcOLUkaVgpKzT7l2rESC51kynKvTOxUy",
+	"NxiBMhKZFU73CZjuAw7Kh0ZmsDULCWc084gUWucqZp1IpYJFeR8nb9+lv4MiM72CPUkuX7Zf/fUlpiEQ",
+	"4Hc9aSoluWfJeJJ7tq7MHQvWR9MUB4RCYllQZpbOtVnPc5ZFbJYTGsdkPjNLxRfAgjtE7x5kYQqZywGf",
+	"KkJAhq8hPh9f2ABfyPAHoWezNzUWoyJpncJnJobnY0TnaY4wtw1Ksl1ILkjG8nnGXa0IimLyicCbBELH",
+	"Mi9T2ho5hY/YMQCP/bWG37KgKfa42aGsmcYlb6zRdCCS7qklaNMn1SFZNzKNtYu5GHBLY+Q8Z0DNRc7W",
+	"2t3emEEuSGj+GZKJSHWlVR0pJejbarmMQ1Y/qN11mwxzbFA0Yfp6SSxG7V57HSfJeKJeCou70BFqp+Zb",
+	"EYSOTUBGfZFPMibVrIniDO0dLXhDUUaQEHT2sHxTrdbyl336JbZdUpAMkzYx4fJZq6Wl+r37u42vhJc4",
+	"gefOb8u+l2N/WRm3bLNqp+xDXlkwUoQ1NILAUKBE5LbfCU7P6hznSw5yGHfVPPDF+8CbIHKtSRizCJPK",
+	"R3MOu36gTVDFQEMWCSVKqYPzWM4jCDqnfhBsMMnKRYk8bmbuUtPhljo9pW6vam1DPYq5hoDe6gIwUoTG",
+	"sayT4svHceWr3BvH3DP3Jk3IzGHFu5wgSe/I72603XrYlafJgLLiVSsZALD2CYXkpLo7newXJlnsDbjM",
+	"2XQKUlfLVj0S+jmlIKGu/cc0hUEFCmDQOoDIIx1wq1MQVCmMnaxm4pEZjWP1GvCZYnhdKXZw6bPCD6Ee",
+	"HvD9kOQZDQ+qeWQWNbRO+twmvMbaCdWIJnEGiLIvMvwHTvPAI6Ga+g1Xf5knq4txAxvqxy2vVfyoHMTQ",
+	"Xy8bTTPKZa3xkjG7dlliqIhOGRpMVJ1UTkJAQrkB8OA+uYLYkKfodzDgYjSSLAeQzI88UTYBmF5kJhJI",
+	"jUm4vovIiyLBKZ+wBYko1xHWmGXJndFJHA9Kt+f1jld4R56V5kIygyDvTGALh0ghkbuu9t5d5ypxe3U0",
+	"HZiqEqmdY4qilXN61Ov1NjqnKA9WyWV8wvC4nknldadnx48QsEZGaPY3FLCT8spyzXBhncj9gdG0DhnB",
+	"ZkPq6pMCKBIErTovE3GPkA4JhmEhXWE+q/F8NMexOXQIGJWiFPD4xjHsbM4bMxyzuYnTrBm/N+rS8yiI",
+	"j4en7Iie+LWW/0xdBDcSStRqTsMH/MKp6dKk07Hc0huPuvVh8yU2Wxn0qcR1toxMLsciNS2X1trMOF89",
+	"5qj59Sk54hMYgkQTFt1WbXSdUbYs6jgEAXVqbvj9i0sL0AcQlZ/Vt+0kfgjJKOFxES7ek67SDTULHQLu",
+	"7XnKBhzNint1G0AuJ/BrIsk4uWOc7GtcYJGR5x9+wnCKV8A9gK6ZCnE7nx300fkadM+cO1mS/ZpLwWIo",
+	"xyTJJUtHYKGaaKbuQ9SGcmnEiJlC9vOAf3z/+kA9i4q4SJ37cv/j//V931dTUP8KXnrw39OX5pPzlwdo",
+	"o3OWQDZY2AkJF9mAh51OaHqRfHz/mkRpAinPGZuKO1B1YLGSjbG2gTzjC2LSzMz7p3ShbrI5oASEh5C2",
+	"/t+hR8I/qf/5c4g5U0r/UFdllM5jFvcra7VE4ZbESikp7TP9c/flENWFkB4Ol5WVk0ruX/esOfPvn/v/",
+	"3b/6p8YIasN/g5fwn9OX+Of5y+v/c/XPzppH1o/x78Gg87nnPRzU+s5fY++jDwYjfknUJFPmaIm5ELeg",
+	"8NKxvUVlKSec7CuGyq1fW8x5TPIsmR2AQjJN0jTRsuXCbEKSMoSLGc6jW5aT+WzGMjJUP611puseTfW4",
+	"KJRX7llo5LSBuDW9nuqHjZPlgYOTzQbWXaPqBj4/zicOGapvODna8A3nzW84X/UGYNJtdRCzA5Zmdo12",
+	"KnXXxo8sz5KoZprvMm2seiRjEU1TOLIvA7KPSg3m6OoiS5SYtlWOCX2ivnwn0jud/FhxsAXLr30ZoECd",
+	"0GwqeBIB82DzA2M8Y3W1mlKFbudPSnzj82nRJa4xEq6fwOOHtINlGkciqV7754G3RtG2K1uxCdWVBk/M",
+	"8VPUW37d+11TtcKjxUrtHDzFBWXi17KpknRfXbmBtxox/Pj0C+P+KWk2pbFrTDnttjeu1nEiAU9gyWGy",
+	"SfK0mQA4mIusIyoJ1sI15t36l/75thE5/qQWTssGe7Xz4toUQVDzXTVPXhDfyTiNRcX5112RkngD6QYr",
+	"BIJBRXcu5GreY3et6q+D3tW1VmexNvUQmOprJXRhMk2DeSlX/cZzS1I38hqXT+KaAKKewE4LWXHMSvHq",
+	"G3b/UbLsK9F7LsEigchBkpkqs0ot7Cy5uWWLlbkhGtOiQ15hv4SJuOcE7m+hLGU0CsD6GdOEVw7qeHTT",
+	"+1e3fXr/P59u/+UPT6bdv306S4PZT/H5r98fyX9MLo+jNz59P3+RfDe6XVWgt4o+iqpL22Wq4vQSd5gf",
+	"ZxJtHBntGZxAS2rb7W2UjC+hA0yd2NadZ0D7vsySXHADMQM/nGe0vogZsDTzRVNeCw67J82Y0NlGPV7e",
+	"nst/vHtx8+Hy/as339eWuiRNCqkdH2GdTawEc3TzaELiZIpddMpZXYHrjVzqebY+y6r5srAzqrktsKvU",
+	"6kQNLVILuurl14lNixVW52eA3AHc0PDwrhs2AoAdFCDQHfKRp8mtgRKSyprHNMNn7155ehzEdLX9lGZ6",
+	"GLMJXmkXCr4csojOJRvwJJfWON/PgS/wT9Sg/w69JvQTB4gHpSsEivSfoYgXdWHRxhokmpN7KODIBB97",
+	"2k8/Y5mscIZBoORixvaUmNH959YXTMKbG3aprvva+gZRuisnmTKllUqyD6iUVJKwADG2Lo8l0gFUkjxA",
+	"Y2bMsblMfW3k8lRiVElKaVEsmlQ1kAI4e7mMSXdzq82DB0R23Y7qwhZ95fQWmr4yz3Q43PSafZvMNGVf",
+	"QX+omhNr4bo/r4AzthkQFxDN12U61Tz3Laf0Fgavm1MZJnvNaO+Kh5eS5ZHW65mvAEhfyX0FRPF6bnEA",
+	"ZGrK05r5w0VaX1OZZkGkN9W9K3DtazXv+hfUIgxswkbb8QgS+8sziUPwYhkNLPM6uavZFvUpZ7JGdU5r",
+	"n3+W3tMFZrgXEWKDYIiXSIni2PzSIj6KlFG+nMKsXtUwbdC2UdOpNU2VwU/TrfSbIY1uGW/ge/0lMlE2",
+	"d42pjXkVG9o1i0nprdNqNmW1kgpYm0T/6QbBWGTya+OplLlx1PIilWpKFySiWbZYqpurU6Z2bGkjL688",
+	"kV+NhrOU5pBi0FQJO2X3Irt9AsfUq4v2vZ7l2KUNNbxmKbbqFP3Iclpv0hkXj5age4BHDs/WXBgrlACz",
+	"1/jMNpuA5Lcz3Eo9fwKHrVnHI4T/+oVsJfxh49wb4Gvwo/X1yJUXrTRAQBBfs+CkJkBWKR1SV293mxKg",
+	"tadCc+Lam69Kw4aEBq2xmpwtarmg+SysqsPSgQdbbYUFVUXGYlhqsBL+doVWG+pUSUEIDZIyrFoO6yFo",
+	"Cm+iJl3DlpV3qz4XHlWLapBCA2AXh4zsh0s9Qjziflb58wbZKfRspptObVOf5MmUCfgSauUUtaUx1xyr",
+	"rAyv8bm1PLzu0Vu/fNt1oBoToXGitDU3bUVxk/YJ2DO+aYWWKzmNAW0+y8zLNk+3qZ/1ZTZnF4Q6k3Xs",
+	"AA0jitAkxgtx7Pe2VyLx7ddNBHUsyXpTqTBf6z1iDSBRur+YR0YpzaHTBJM5CsJM3Len9Be1O+rQlwEn",
+	"VvewkaBkT9jCtL+p9J+pSIuVTdEf3C5PK91b1pN3oY11tT3Q/aiC9qs7RW0RbwH6buFBe4KNZBtRrXcu",
+	"7tKB2BBGgak4O7CaQd826L3PuNZFCnfGNuccf1tL/mqbr93tQx1BGldfsphXLf/RJ3TticwtoRTb45lc",
+	"cys7DFNzsW576p58yErb7BEqjTFX42f5duSw/3GzUXTpdpBp1gFtT//m4kXdk8M+WMoAxayVaqG9vhKQ",
+	"dnAztLxq072ttLxmrrFr3Mp+Wpt8CkMa9XFfxxv25EFFZez4HX9Ti7jQHh2iN+xuxQ5rvvOVMHBli9Gt",
+	"QEm5IO0AgEAL1wKoWnxB1EVdL4e+6pnfOjb16LPa/hKH1dLLTKtuO9+xDF7Ho4Zpz4oHNHhGh/yMhSWj",
+	"JM1Z5mG9IMI20QwkvK4k7DTX4TUhYq/MDtBJbEuI2PoLW5ULb4HsAywJaIDFhnx9hEa5KSAxVs2gCqXy",
+	"4LUE5MKlW8xdpknEviAROME3mNPmoLpIlgNZ4AEgS5+EciIyXeYy4Ps2rXTE7k0rnTMslzkAwyzk6ewm",
+	"4jwk+yvs5QHXCKDGk8E4zEApzkouRILfiRSrOHU273KYfxW3fqVsDM3yS4w8K5+bldXxzqNLqXLOdztN",
+	"ZFk+ttXMNGdaL+Eg1/ku4UBrPqqRBE6hljkHXlGHiHx+XSMm32HS1uNq8i9t8jNmQ9fpDVDMu7bbQxkZ",
+	"4ME0vmgQ38UbASYBfPuB7/sbuzAv2aci4FpGIdsGOAEnWSvMbS5cwxro2ALq6BqsGsIVheRriacfNXGZ",
+	"m2Y8YKwVlQZTfAkDrXUJ5YYsIymjGRSqY2aOqUJkGQIxwEBlba1TD7KpK7RvymbYCrH7hFTbemANXd27",
+	"8l66QF+EnAMqc1BxblWtIsipNw5LyINf7bXs+53zY+O6hB/XidWCVsp6aVC1nYL3C1PBXlh3Bl3AXbZp",
+	"+zoUd6yUoGqL5J9QAV8X07/Rall5Pc28sPoMyZWUAGPDoF84XjeAnzdopY8qyKsZzH3pFjCzK1bylpdg",
+	"CdTJQpg39glRzIwGrz1iG+LAWPlTYyZtXjK4FQU2KSLcyA//iJc/qdrP3Z81nPjVU+LdU/AkNaQYp5JU",
+	"+y4Tw6+lxKlTz9Bkrse8b0TnpWlypxuvgBM8dFUe+LLlLbnHG0SUfskuAR/1upYIm7Jp05GHLw00gAOZ",
+	"VYm+2aZgzSX0ZqxEekWmoelVkvCa3h7qNkh4I1jXyv5jW6AbNiG+/ayjImuTGld0OKu+drN3ZGKc0Wmf",
+	"hL9IwW8SfkfTBDCfdcM09U8+T1MIgy1m2P8nF+IGbDP4VIibVOCT6t8jdm/+OaV8of6tKxzVPxWHwhjs",
+	"U57RG1iP+tx5Mxf5DWB+YXOiec5unI8GPETgM/hQN26HYF6psyy0Lapt1AdDuF0k1aMjkQ2TOGYwR2V7",
+	"p0kEq6tpUorTxZb7MJiaCJ5BRTeaYtu1G81I6kPdg9GdHkyimF+ulcwb05UYj7b7yCTPZyYXbqm3kulv",
+	"t+6o2+PjOUhyjQ7T9xpEsYaTKJYDTOmCxOICr+hMpEx/okGUTOqpSJl0oGamdOGKq7tEWfTFxSMgzR56",
+	"1tTZaO+x8U2dVRhRHicxzZ0YdpYA0Cqc/RrsY6/AiUH1n2l8+xoXkRl8TdRcvbF0bHu1XRZ4vKpsKskJ",
+	"POGEK5IUiJfNq4qGC2B4um25FDQP2gApU5H8e3hWJ2bW1yRB1oPdhUQ65NC7LSc0FvfKHKecZosybIr9",
+	"cuvmB9v6snX1a4Mve0IRTUgfYvCNxkrUeDrwHtE0VZZfeb112ZCBMqI3qNdFtM+G4wa8YM6S2gr0rsPm",
+	"QWEdQGMpZiZwcPYkgQZvnrkQpwLwnjZhJxi0T+g4Y9j4zu+cBV3dlJf4nXNskUW6vg9lpzRjsatPPbmK",
+	"zhxRLu7X18mtbaEA3WiWETee3DUB3jpc1Pf6Mv0aknyjTlwI4ik3PIYf4NlVvRtolIN6WNrlCxICT7A4",
+	"VJZ++NcXr19cvoCLZrgourVdQJbSVMBz1owueNygqpJcYMynpHnCi5X4xjehEIXBygfdPliDqxLTdRsK",
+	"4Oem+fWudrXBQCrEfl2B5BRRV400cVo7OCxS4tLSChtuXbXLX920Mvfq49X+oiVdSfEv3R5bwpwqNiJU",
+	"i18r/GrYEsSVJLkQJE3yPGW2gK4OFqfi/0j4jRV3DQjrgD1byMSM5uyCDFkq7kmixayZXaKF71JnnKcB",
+	"BKhZlgACLCRoMyao6xOaziXAe1mZrRUye/LJL/N4XK1NBhewnaJfNKbYtANEmbgrGP6xMOWG7LkWu3BF",
+	"Y++EeyJZnid8bGNOurmMQRF+nIYnSJ4toAt/ib+qDSJ7j2ifsVOFLMRjE/YrZ8U2saEkErOFhU3M6GiU",
+	"RBckRNUs7AN2ok7Qo4VWhKOBArQDze5LamIXRB8TEvg+GL34c89a0PAhTngTtc09CttAT7i3CGzWioPw",
+	"IYmbzC7BGXFarmrOj5O4Lk8ZUHzWcVIF7OfBg8qcmzpslB9plAnyMsDCbGlgL1k8pNEtyVjEkjtAIMHM",
+	"YTXPvQoOgtY+5zxPAGQXkXnNGBVxeXa6GdDNSsc4RsfMfEhOx1WdITiuL28xHFeXk6t5sRi3CEPsmyo0",
+	"bManudW29yxYFLawfLGVE2WCJhB8urp59/IvGm4HA/HlXBJjese0w52O18V8enAGMOQDc10Z8TlVT+iA",
+	"T8/36+I9m7vDNd23xLlwnN1mc8v8o4nr2dOz6pgalb0WKRGcdNitTtL7ouMKnlgEBSxME8AjNUiB7k/x",
+	"a48kI2wAXfST0TpQ5T1cA0SvdWBsYmcoObRpSz4NEj/neUOBJ/TDa3/q3h79q9YAilY01RgDZDTNytTZ",
+	"kxcrO/YBG98yNtMwCroxl7muzLLKzef0h8027JbE0/femh99gKcKwy7h9c2vq1s+ZGPKkey7bAtYDRDA",
+	"3ngOcXCCBU1cM6nuyHzA537C8/c4Te9nKLhwlDBrfZbZfCMhgtfHrrudmVfXkgC22CZq1Whrje2pdIpH",
+	"Tec2vM5Kjaps4wN70TjNqrYrZ1Ky8D+oc5QhHiTKlFtHFcSqXntXV91z3+t6PWgXdewFZ7534p1ce1eB",
+	"7x15J6e+F/jwzZEXBF73zN+qf1RpTsPF8kSqJPiSLaNcKdTo3dUaSzFRa09ubnCDPVgTcX87whYVHoAJ",
+	"g44CCgkMSqfLuxMcdWuNKGtw3mS15hxOgBzayVvV1DGKEa4ssh2/q9b88WaQveYVtfB6VvESIzIU+aSo",
+	"szQ/q6z37KxuvZErVtZfNIUUUsphJmazDXcDOuzpHxgkGKAV9HkF3+BonqbonS5YZMTSlAzZJOGVKrmg",
+	"VsGFwW4iOqNRki9WgJ9lhSJuGRNnAkC6lVd1j2odyPB9vELLjxQRuGM9Vq/aekW9eonq9xQEX1qowyue",
+	"OSPu3taeWWjtvSrB7pmbT6N7qEN7e6gpfySknzMkxM1yka13xQZbdM/O2bQxKcdCL3eWsHYf2TS7JqFm",
+	"23Sm331C3/oMvnM3ga+7NoHP77kJfMe7SOCrNAFc0h+W9QD2Kb+RE9o9PqkffsI+kQ8/PGt3j09K7UFy",
+	"E/Kt7yff6kbdk+HRyfDkbDSK1P+cnw+PjntREPf8o6Cn/r/bjU/9k6Oz3nBE/dH5GT1mZ2cn3ZMTdkrZ",
+	"o7O9NuLHzRrvYjpXTY9ph2ibJyWuRX+siqKvHsFYkoWPD2VoOVmQvxrUqL7rt21j/KW7Cvv+1omclSy7",
+	"ejsCO33bPuobJXMu7/Ia1Xd1PuOTuxovsQp2Ny6S6rczc3U2HBR3N9URNKez61/uSZIneYpoms5T5BeB",
+	"nYcXpv/OhVMy4Pm+X4Doa7SdUufFUgH//STJGY6y05R5Fy/fhptqEfMHgw9rnRcmT29JXH2UdaUlH8SU",
+	"QcOiidBN3ii3kKWP05UgU0pdNfrpBjUp2CnYsdOIt6Gzbg2Ww5243WQxe1JRA5akf7OcV5JIgjH+htV2",
+	"H7HanTT1XXuNfTFI3a0RZzeXRRX02I5Zh/yK2MA1eHLw8YpfbA/EjHRaI/DxtTstW4MhK5ni2pv51XlF",
+	"v/cVH4knsEyB+1W3KBi8xpR0gjCN2DM0Wx2fWqYuzcbzKePq2oLWVZ16Swf65oOTXz8vyX7CibJHUtY2",
+	"UzO4l1h2vlxaO2HRrZxPNzYXaJYnIxrlZFRtldE6H52dxP5ZcHZ2FJ3GJ8fntDtilPrR8TGN/eCY9oaj",
+	"o1Ew7A794Vm3G8XBcXwSBcdDf+T71D+rE3IaQ2olwJRTD2Ji+b+d63WjO/ALg/5/gezQR1XRri4msvyb",
+	"zbWdN8tEPI90aqdhtO3LiJzQ1BL9AXoYgkZufmW5QcEGyEteSya/spvhIm/iTfX9+jNz3D3qnp25uRXN",
+	"YAKGUWrTLC0kvdLUzJObJ1w+IUq0dWVVESWzNVZWCpXoWpz+0rEqU6JOZ9FS+2td98ZJ3Rh8WwMi6BGR",
+	"xkzmRcvpjS7/0sW3RgewE9mpGmBGLWkCcACjeZbkiw9qphpxltGMZc/mdd0Un1mTwoOKYwADf6ZLUih2",
+	"bf8Ofq/Trm/ZAv7Bwg75O1vonj/IIWBcDXhowAxBVdFfYhnJu7cfLskhfK47n0HPBcEj1iEvaDQpkOP3",
+	"5ICHn9qGPm2lMocgO3W3a7AEodIjyQlnLJZ9EmIFR2hyxENbyFF8BAdR163AfoJ0gTUWx3OS57PWwwOU",
+	"baP+EQme0ygvoK6M1CZTmvCcJlyDEVX2io5fjZ69ggimUlRoNEk4a1t7VJvJnm6sl+QN9rJHqCLIijsT",
+	"K4ZKly3UAanbFqmve2oP+ID/6U/EnLcBf3HHsoXVVjwi51EEOH8ZYv57CEKDHf8Q7K2IsNFpgcnfh6Io",
+	"qOYJMfKCbdagoIDMJhmV7EDNCQqn1OwwSbkdiZgZgEOZ0+ksHPD99y+fk16vd+6Rj5fP1c/mWaqH/fj+",
+	"deE3tTBTGn0DUBXtKtUC5ICb/gV7Eh/owF8yxKWlCXQmMAV70kPnta4BDE2xkpoVNvgq1+j1SXg1gNK8",
+	"QcsjA6zOw3/6xSeD1rVa49Wg9a85y/SjiBADXw24+g66+8FXNBurzw88QslkPqW8nTEa02HKSEFlteKC",
+	"rYoHoMKsM+BwHwKRMW+lr+jyb/0R+Tcm7/xbfdRut4n+X/Xnke+Tf9vWCNbTwtK0jXVlyA/7csFz+skj",
+	"eTbnSCWP6CI68vHyZfvMA1BCCC0LQWLGZgfmDQH5N+GikEAi064dC1AVC4YvvuXinuyHP//8c1uJJ8bz",
+	"JKI5M9IptGP29Kxv2WJPFpVgaoxYoPqhnzzCt0MPBCjvgwnYT5gU8yxiZB8qv/HWJZSb/g3LNoCdwrGe",
+	"ArSHZJ8SmUsynOdIQDw4iGc6ETHyc/gsTcV9qPEVgR1tZ7WJiKUd+lwPbXCyTYmgxIHvtVNMewL3qVUg",
+	"rF4CKZP4NPaqhAvfIzFLGe7SctzcvD7okn+T8NWo/SPNo4mRxpRkDOVNTYE48A1042UZieZZxnjeJ1L7",
+	"tlgqmSmfgCQ0SDxbiDl26Uhy8+JehReheFFj7+Qu5leaTItfHddwcEhnkDukOPXwFyl4qJ/udiu0TWSJ",
+	"3dUODjNGb3WQF1QBsq8LHj3C52kK+KKJVIcvJlBTqkQJFPkibIA6AhAwBhHhmZb8UCwgdN2UYTCQEmiG",
+	"6g04tmdSHw8sBL3QrAIiAZq0Ms6yJLIZODHLaZLiXQ1QVEmVamJs3tDDU6G7rqmvgG0WLCf7kjHdYhZb",
+	"1R5itSnMbsA/iCkrAuHqXRkbzSU6ee1lkNKFYjpMboDcT3Pjq7dhhNsj0N1wMeDqCGn8D0UjmjHbW8Es",
+	"wlw+ZB+YOnwuOEcg0j6JUiGZkqD5RMzHE8LFgBfvs8ds2rF3El4hcNMoKQOeVzxWkZinMRkyZE2TfoTL",
+	"HfA04Yzs4w8LJcUSWO0njeOMSanbzaKERqxVW/UJNdFVEa0ebJLUVXldU/Zb4WqYKNRca2GjRJH5EZaP",
+	"hD8I9Tvne8PjGZuhpqf4vPiRzig2r4Ce20LvRc543kafuSauccq3X9gSY7jrz4Ogq7RQDOafdAIjdnrq",
+	"nqipXa5bmXqDfhK4xRUUJ0fk78l3htFh0DWlz/9Wt3/NfIW2ZSknYTSZ81sWh2bc4+q4pXppNSTHk2A9",
+	"WMVgQceHFQSdAM/UM5Rd9iDZymVUfGhM9o+CnqfuUo90Op0DrMmnMeqPiYxoFqstms9ILhQFfky+G3B4",
+	"h090q1uPSKH7lphWP7p/II8lqKT3E3WPwlT0FBCgeUwkQ1ZXY6pzeVE7Rvji04xFeZ8Evt9WmnTC5ywk",
+	"Y6avOfytGVv9JoH27Z0BD3948eyvqKaZgy84YaCywgXrNFyRIJ3CSnMGES/UrOArtRLJUK4An3KBdz/K",
+	"RZNIBE5FdcGnsMaUygnZDw9jEcnDUNM4TjKGefY9PzggucC+VjCyeT+soKpgQ2OLhEE8J/x/bZ3d0371",
+	"V3PksErGaEJF8yUsKKJQTiQ4MypuQxcu1P2stJNkztVxxpZbcsboLQzf8Guyr3s//dT1dH+TA+QbqpPS",
+	"4P7+FDEM5+WiJIz7OtPZukDtz4ruXgOOxoT0nGZ+qJbD0+HnATbBGrT6ZNDqdDqD1kOIqosWjkro7VMy",
+	"pLGRAt6AYxttCPZpDYTC7a6UDdDeD/R5OfLh5ByRfXPlwq3nFSczG3DgDvjFsUfwrAXHHlzFIoP7ct9i",
+	"iB+YLfmZDZVqJkXKBhxvTP1niI9T7tx7po7g2btXB8YnRsl9MQbEKGdMzFJF2GyBBw6vaHVTFlakuqF1",
+	"s3SLRAdppZB8o8hs4QamlCt1we2qqvbEpv1Bd+E5181NfhFDiRgmlDz/8JPpmcimQxbHxWWMF54HWgPo",
+	"WxO1D+p3A27pD0NHNE2lAcYs8WksItCnWQzNGNFST5OI6U5T2vz+8dVly2vNs1Sb67J/eChmjKPa3hHZ",
+	"+FD/SB6qZx+8FljWhVHuuMYMFuyD11Jj0FnS6rd6Hb/Ta0GYdwKelEP1P2OW16XoAY5ugTShFbREKsmL",
+	"yA5JNDFqlenN2iHPCtR5XYxEzc5a5QspYCn0KlYrBgXs+YRFt5APr4+ZmlnX943DQlezVVVeBLIrKjjF",
+	"LUD8mB68Jkle0Udpn64LTvu3HZe18TPX+YfnM2XR3+h7ptU/6naOHaIHLhZN6+3fAQxEqWGtfuv7F5e2",
+	"iBn8A7qyx7oImgsLCp7oHx4q2z2dCJn3z3zfP0SnDirv67x8PwCNC7/kQ20saGmnjfFkw1IPXuvIP256",
+	"m927wx9h7W9E/gzRZNQPj3EzV//wlUaBwd6N8Kve+l+9ETm2enD9hq3+1bXnsALSgESa0bDi66r1vbIw",
+	"aNq6Vr89NHG22qOBl58xkkvmJfK5UmXAmNYexM4Ss49Z/iyDaqgnMrqZaLG+Z2laBPHqGN7GENPZhEJ+",
+	"oe8HXss48HRat98Jjk7OsTR6lLF/tfqnx16LjzM6vZnSTzeZMnFb/bOHr8/xsIAtuF5Reh3P18Q/bfz8",
+	"j8ztl8vrcpqdWJZ1DgK093GOweFnmo0fGg8DuO4Vi1mU0eob1ZVgXQD21KAS4x81nY1WGT//ah2C4tJr",
+	"AbBfGcRorqPOohZU7g1U4XuvlajR1QXZMjlA6sS03MAGhvEK5nOyqk6OqilV1RSq6yefeTPj97r+otjt",
+	"6lqWzn7tIf9tTvBheS7bned1x7ma9eCRW7ZARlDKpHOujzY6aC/FnMdPEgRH3e76H/5E0ySGjXdEwW8r",
+	"QN7WHemtZMg8TvI2u4PrqEmK/AiqOwxNTVIrZ/c2jtnX7l6po0gps6U9NvA54DGbpWKBUg6UfZGmQxrd",
+	"Sq+oDs5ppuwzdNEqQ20Iau7+cGERnhC2B41fgIzAMIyFelI/zxgt4GAzdqfjKTAjnX9VembAI2W6pGnx",
+	"WGGG6EghGOGRyFzrQ0k4U3U74ODQQQIp6QaOBvwrySVLR+D3UMvQj/AY2B2IDxYoOLHQlz7g0F0pAV9N",
+	"IjskVPMGv0ReTnIk+yHlgi+mYi5D6wmgGOEIozQJB9zW4IvpVL02TaBHMZAv1JCIBYYNUtUzzeghAbTG",
+	"JFDS+5linxd3WplZeSW8NaYXMpu1Qm3gw1ZVCsm08yDJyT72ipaH2gIICdrbzHSRtt8cGl477IYHNT2x",
+	"7YPmGgGHd3GPmIm0Gi4PEK1FCu4/r2j7V799fq3/e9i+/j//VZeUuykh1J7W53DUzVY35S9m2jyz9vVn",
+	"3zvpPmw0O40mKohxm3nGDJ9l7C4Rcwn533uShE7ufeXWPgoaZq0z9ZvmHahJq5l/9r3gdLMJ266uhpwc",
+	"FJ2lXH7ALambE4RwSlMqIwzZCqXjtQBAT9ceCiFZsRusjLSwYjUKhJHjV59bVBfFmRycDo7c8lqQe1RW",
+	"C7o26SwTU/Wt2j51xqH1tXZ1odV9GgdRl53T42FvdMS6ARpJeHBqDloulKWuFA5IOtcsrXbRTlAvrKMX",
+	"ttkMEbjGuWFIj9CcdP0/26kHT5n6oZ6VWULxFvSkLK3o2ivXoqj371R1622kujnX+X+bxf2lvLTB3Pe7",
+	"J8D1f+lupdkVwn6VhlcUiOA8tCoXrFd5PjrotPijDfSklwbC9g+jAJb1uXLC1NX1Q9lCVEqEojuGBxwt",
+	"7qPJ9a4kLRUsqfQ7UGPaSo1ZaSMW2k5Zs/NICIwSEojWKO70iJhhcnO6MP5UdWNjiJ+zAddZNmGHvKMS",
+	"9ZXSXYHhDmASKkloPs0FGbO8KNMSHFsxDLgtztIhFM465BlWYpi8IDfzCpO0JCRpsbjauX3AoU0wBm/b",
+	"hnZtxXlhk5rznSLP3xQRN1VywH9dJF8gRcqXpEZka7gpCzhFezYNfgsUT8foCtUjQAqVWq2SkBCkr0U/",
+	"/yKXfXB6fnzcO/Gd/2sfj/zonJ6y7jCIj6Le2ebqQMVad7UDUAwCLzh/aKt/0/bo+nNwsqWWABvTpCN0",
+	"t1cRun4jNtqX0RBmGkm9bAQaeL9fxNAjUwGJF+WKxzp9AeXCVbmcq8llEAvOQAkCgDhksr6vb9uaDV92",
+	"3QPqOpNQZn1cRrBteqlBenV4PRc5TQ0kY8m7v3QHb8SaO3ewHK+7pQuh/N94DQfbXMNWGG12CYMJ++0K",
+	"fvwV/DqRuXNBOlcw7ET9FVwguj94rZmQNffu/ygxrmuAlQweupAA2sMwpNHtOBNzbpOaqkBI+yJDX4hN",
+	"3Xdb02v9F10k6Fkosi/Q6epUQxx+VpNpJ/FDaPIrMF8JIdisc8EIm6LVPvnAOGZo6pyB5x9+ghIIndM6",
+	"4Dq7JxP3fRImsQfd7Wwqz480ZtjE8MfXBlMJHjOCSXAPoqmem6Oc0zE0yKst+KUZ00W/B0XYs+t3CaBJ",
+	"Rg5M7i9iaJwxAx6+Nsm3HaIOGZHz7C65Y5B2CBKrTygn0Aghm8/UXqnfZ0zOp0wSna6bK2LPZiz2MImB",
+	"C9hnJ1cyv08iBs53+IKm2BW84ACz33Ra7G0iB5yL3HkK0iu/ojaE+2FEUGFhfSewG/oWF1l+L8r32OW9",
+	"MJkFpdCYLpG4+oxXzYnpQdJvPbcQRWTI8nvGOPnH29dvYTffP3/zhkBVHE3JvcjSmNwlMRMSrE80CIuR",
+	"nlS5/XD9CPFtm9xpMI/DSN45JFJaA56SAT/xHrXQAT/1nrKuomShrqVs9YiT4oR7xQmHQoBNznFNy7j6",
+	"4IGVl5rHO0vBn4clHau7JWtqDbvEnf9jtO4lLWpz5WkHipOjElk7QGtE3cZUh2dRxGboM7K6zbu3H2qU",
+	"m+6To0eOxfmIU7EudKRkbSIR6wrqKHXypRr/9boWSYKMhNI3jNQv2zHOzA9rdqVYxxKbgtazgRLyHY2d",
+	"1pZfTR/7akG0YIO5vaOLVND4UojXNBsz/N3xJoSwGa4/sjihl4sZ+4NF7larmR+UbmHAyRR3bq1olv09",
+	"h59/EUOly+FxSFkdHOBf4XNZVYNQyHqoxGBqrAYFTEYa4wJPoBLvWhvsDzh1zVD4sdP8SKIpCunLhR7U",
+	"IdUOjgkkdA+41pNkTheeRQhmC5vYWZTxz8poguiO0iuA4N4qRZeMBZOY/69URK3WTguV0ZJGTW3AIW1e",
+	"6VBI0ljpXkY9iyhoZ0NmvixQQSZUouvB0g00L0WsC7cWRk0dnksZbAMZbuTrGvB69Y5sp93htEva3ZN8",
+	"FRhVrd6kz8reCq0pkwlNR+17unjaFft79k80OxqwJc2X9TUsX2pf5n72nK7CpZPyn3np/U69Fs/h6BUJ",
+	"GexJV4vXHDpAJDPkW0+D/HrEHCWYAOZdOqC4SylluxM55hyWJM4PNB0RkA//C2XLF3difi3B8k2AfE0B",
+	"8hJNpadJjUqwrG6yxSOHfxPDV39tPVw3KLKHFdjFtSKpCk+4hMToqLpLcc7OgO8kfAnQkgNeCV++Ai9G",
+	"2Ze3YJgGpj7F1Nh18ch3pQ4eKyOTuwn1ARzm9pG8Xnc5kvd/t4vblZT8L5biE/i/SQTvWWOErhLPqnRt",
+	"2SB0B9DTFlQanKd1l1MjkvOXQEuugCPXwR276Ma7gCR2o4S/q7vSFWqPiQY2w/GujApWQVu/Xatf6Vp9",
+	"h0WQGeADUH1V1XRi+iqXrIZVgK75TRdqETrztTtDl9UCZk9ENawa1pir2zNNPa3xA7wJVJgMuMiiCZN5",
+	"RnORmUiaC1rgtHVS+rWsv/ruGFc69NMLs8yS3cos7Mu6JIKtGo4/+vr1GO4ubSEZ3mViyNap1WYfE0lg",
+	"eV+/nmpFdcNrvd+Ak8QaywFdcJCN2BjCv3QJc8TAl2iGVKytgQJcOO8BP/Z7RbcUmmM5ufqwOB5FhXPR",
+	"lctiC+lBRQZlB9pjeJ8lec442Vc66ShJmXTciWLGuG6lp54DbAwIs78TMh9n7MP/vB4o2uogMVSHtwVP",
+	"FxdYSakWp8Gu9dqxRPagQ57B6smQppRH0CuIxxJqGUajJNIJfgLrzTVlas8mAjTs5HDajSw4Af3pqw4n",
+	"/ug3O5z69Ts+nUWtL9IfIrW4M3/swsf3hlvWHO0py7MkWm3tWdAb/bCx8t5lQm0+m0uMbrNPMyEBl5cg",
+	"BCfZ11rhgPsdv3N00LfYLvHcoAMMFxqwI2fTWUpz5hkkLUypAVwIxU7egFswooSTUZqMJ7lXsluGiyri",
+	"A4gcOkYcnPsE3DwDXtfYpBjH023RZiyzKBRFKs4eijNM1cXkk+8FyeYcc3eNvFefD+dJGpOEIzVsxH/J",
+	"Ofej3oS1BxvSGGYpTXg5keFP5IcXr98RbW/cOCS5AYcWcftBTWnMvAZSlVumDPifyOU/3r1YMTD2ZcwG",
+	"vPGRz/CavwyMNTRoeTkd/2WAJs6g5en3/2XQCgatB9JbmRWxnueA0zZOdtAs/bu6lZ01Ti1nNBxfKDxY",
+	"U6qvr2Feujh1CwZ1GVYz3gByyTTCsvAhGGPr1LpLfsRpPB23gtdk3lrU21roilU2ehnvuYzyWdNz38nv",
+	"uAG+bvW7X8CYXXvj6XVtcdch/ddddjiuV6nsf5RZ+psdlA0ySaeGGc2Rea9Zvt7SQ4TZlnOcDlFktRWR",
+	"miv/n9nrYKvzA+H48MUlHTuAbJhgasYz6IseqCMOPKPgpnC3BMzYdKvoc/PEM2nOSzmTEHt4Ilxu0/n8",
+	"cofyNzqStuxu26O50cmsJFspFmkaXD92CM/o9KhHneP/7c4i937ZTlxs6xUCPnijuB09QzWixpZErsgn",
+	"esFjdOqYDA/9m75G0DP6NSTdaAy3JfkEiLGQuLPU3TKRpglnOUHHFMdi5gHjgEFoNQjdR7sz4O8rFfxO",
+	"aV0H888LeWbRBxDC1IWahfSlJE0HnGrcQSMU64QdDPPe1pNutzGvRjCb1g7iDjAPTMape6l5VLdKNRPe",
+	"XJboX6yTJnqvNHmXsji/imD5PSdRbiCK3mXgvgHD4iVmI/yOpdgztc/uMd1Ymplq8WbjvyJnbEFJavq2",
+	"IRYe1UIBESV0fapHQoSKDw+8AS8ArUuN5iW919mHicYnYXHfgR3mcTU0qcz1AZeJMmNz3UwcbXj1GfZ1",
+	"NnmWTjfZlOaMR4sLDceBYm/A7cKUyiZGuU7vK1oM647OTT2oPSyhtb10bf0A4l9inwBXI9Ty1q6wrvMx",
+	"SubaNscd8hKlrU7ULEi5JzXpZQf66ocHF4TGMZnPcDj9mNwz8poY2BKEgy2gEeq1VAelcoWW2qCNFuL5",
+	"iUIWyfc7kbHfdLbfpmLfMqFRSyzUTxIzHrGvqs55rdm8TnoiJrBzio0CNmQgqFxhgjkrnITI3iGsUEuW",
+	"QhKl0lblwMhiBv7LcMayiPE8/HMFxhzsRN2kRf8uRJel/vCuW6uIJnzEstAjYlQaDrCQvSK4OuBDxWUs",
+	"1srjPuLz5iawcsvYjMxnWk+0miXCxYLjMNYgSAN+T5McIzAXiFAtMshiv2Uz6FZKiRIQExd6C3zSz999",
+	"lAcXFnd2wJetcdBikbqIalJQt9icoh5zmZoRTVOWSYRxlrMUE/R1/SB+iW0fdOOLPTngc8kyD/shQILT",
+	"/2u/F/M84eP239nCCFXnAUSF3pMOqvyEygmWkyr5jWje+DKa3tOFtFjd5RpGi6at5f0F3o3m7A24hqhP",
+	"okmFSKZaoOC4cuzOhLqwt9KAD/jP5lIsfmI4sKo3wE1l3Bdqh9UeeEQTG4J1gIt1QShHBPViTIz7CSzD",
+	"x1iq7ZTRIc8s0Ja2J+iAm0tWywebtQ+XOQCtZXCvAmjxkKXinoTThN/Y70MI5A04fIod9mVY0kTg3jZt",
+	"9S9c9WtPWsUHmw7YpgADPkqAzC9AYOnCAUxOD8k+zP8AAdisaCiTdz989/FywGuPrf6F6VeoDKwCtu2g",
+	"Q2qNMwhF1lpn1tekzpaJ5oJZRjaxykCX241V9tgKWDzuZdfVTwWckY1Yw0nXp9z1ZFmyt/o9TOuyyEgt",
+	"aOUXwUS6PlxgVjFxao6QDWmamrAibrlFO9JGmmbBc//PBYc2TwS4HTzgLseazLGCX8H39WAnrifoTDzw",
+	"/YetVaOirrZWM7JTLWJmReB/Ah1LRkWMdX1p6R9aPwR59UQl8Vvd45F/vv6Hz/V98FQb/z+9xnL7kkmR",
+	"6augALHc1sHQ5PGs3FiYvLtjPfxHegt6uJG5RS8Ot89IWUnWEovmJDx0Wi8Y5RmBlDUaxpCh1lRgSNTp",
+	"TEWnl0QSeU+VIjzgCb8gy0kNZJTwRE4MwpAz8YXxkMA1golRXNjECMzsI/E8s42/7umsQz6wHMofKYf2",
+	"mJk7V2pxYjsD/jMoWrQkvjztn82lo4ZM6YIMtRoOfcmsnuGhajngzLqqcbCDC2wPBbpdaQKFKveVNRSW",
+	"684IP9mOqr+FmmI2oJKSJdIU8GmU+WPoFbhagZNzvUU+c2nFay5zy3oCt/pLXNhq9Sz+bmn9RlELCkTI",
+	"LxRiDLYKMb77+BVCjEuScdchR4tmJO5N75Jvaso3NeWPqaZAfnxxw++jJxuwE4wQPdiVyuL2oV6RdGW9",
+	"MSNzMZVbUzvR0ynLKbSwrc2tMg24d5DJUYcHdVcMvyRdi6VefS76ivdb56Ozk9g/C87OjqLT+OT4nHZH",
+	"jFI/Oj6msR8c095wdDQKht2hPzzrdqM4OI5PouB46I98n/pnTjfy/lVNcRIWP62uezIlT9feRpfAdm2O",
+	"bNd73erC6U9vu8yXWshbJPEvWga17R1i92+Ly2Op3/vq++NJxU3/2yMZkK5GbTDDOYq/fS6Kxfr/rP+1",
+	"EcwNLaKiCfSMzZMRjXLrAColayvNmdky4pHISJK7rSsRExHPme5XYJ3dfD4dskz3s0BRinW/l3URWmyq",
+	"bUQyPO10wVtC2vFqgGb2j/zzA49w0+jB9XfTqre7wZBpzIOJNfmaE2GW7ZkGbJndWDJPhNgHktVr811D",
+	"0Vp1vrhjTvye36Os2x2en5+dnQTDiPWG3bNRr8dYFAzZ6fEZ7Qa96OwkOu9F/ulJPGTno+PjsygIotPj",
+	"7le5Y8qSecUdcxYFI5916fmwFx9Fx6fuHTOiqXzkJdP9Eog3j71lDruPuGc2NVPuqTSMc4GhpES3WUYg",
+	"nM43i+I/NLnprwZc585Ktl3kNj1z8M2MAo6XVk0vPJtNVLgCa1F2CuG760KIn+r8PytbGj54/3Equ0N+",
+	"INIdy2iaqn+OAh394vNpEf0KzgPAQogKZIVAbU0Ev/I754oRv7gd8HuxAg6DLyefv1kBT8tB31a27UDz",
+	"99Y+bKRZY2QFoDGg7blV9CENBvuGdWxDsRFWbdOchKZoBIRsCMXWTB4QCkkbdT4TbCPnYqEXEJmc3XfI",
+	"q5hNZ0IJ1n5hHsAhHXCT6Q7l4F3fv9DRB/ga80A5YZ8SmZcyhjIGzTnP0ZowaxtwSGDBcM4+Vht6xMjY",
+	"AxPhoXyBTbItBOcF4pnfKdaCyFMCqz3qdnWECIMYurl2h3wEiaKGsBXtU3pbAuXU3viamAaKI/ci2iQq",
+	"IaKc5W2ZZ4xOy6WlsKFIL7UtmhbysLTFBysqNi9Lv6/lDXWXIj1b/dYw0ekVG9VvWsZT4wAw4jKLiZyR",
+	"JP8SoQvgrwY7xyPmZsCCi2/2zpe1dx4Rljn+nRk7hejC5DLTs0B7SKDlZSJLd24X79xtcqJwZ5usc3zX",
+	"N2bdNbM+12Rfx7HBH9Y813jTf4hOONvb1d/CbVZYoH7yeIt8c5dzFZDyaym7te2EXie3rJon5JneHMuq",
+	"a7lP0IzmE5JwmTMaD3ilf7TgrA/aKGYTO7qohXcv1QkUcOVY2LN5N5ot4cr1uD8n+WRbjbK+c7vUn67v",
+	"SQMQLLDLO2kg49lxEEAjh45DsSIzzRKaEs7ye5HdQhYWtIl+t7gUWTQBFf2ScSmyl6m437IXjcZdWZNl",
+	"g3AzuQDQlS+gpmpmCpop79UnGJWQNuoALW10OOGzeX6zi63aEiyzgMpcg5MZFCCZNQiZq34K7Yzc9T2V",
+	"hbZbYrDxEv2VS6wODJGeFc6vjVxY9U1uvqAPq3QlbH8S14W233I3SAlcCtUzauc9tbHACAhwrFWdb4lP",
+	"37QjV6zSsRWrRjsYJ3eM16hLBVNu1Hum4v+ujWv8zJLxJEdY7kgX6KLHG8TQy4BUlA+NJMp1/SRN50Av",
+	"IlnuDbj2sUOdFopqGEZ9nyZRAUQD+UskHCVpzrKQSJbC+hFFOssvsPxbzHOI8avZzCByTzNGMpbPM14P",
+	"xj1m+Ttn1WswuAFwE1LWTd3iDCrjhX5HGWzbxA/qIa1xKa2N5Usxy5f4y10gWY/mGN8oV79iuTYuru66",
+	"rvAJbFvt1WIDJ0eVyMnxSTVwclwKnPQe7KVkxjjrVaMvx5Uxzk7cMc4e1txmdnLHlYFPz6uTOypN7uTB",
+	"3oN2cqeVMY6qkSH1hDO5M3XgbE3/zZTmWfIJdFg6RNCxp7stzKBXV8ddz/cCr3ftXfle0PUCr3vtXQVe",
+	"4J2eeMG1dwUfeb2T62u1tqW4V3d94KtbIlFXSTQ4wICBns5uIm75IaiM1iuN5UTQAqh6E5lRjCy1zyoj",
+	"nFWJfVYl9sPXD5O5p+ShTNbiuKEU+EshKtYdtl0EJX9TWvx3Zcnb6FjFKGthkYtHtSCzyCJGgCc648le",
+	"KkowPxGp8Q/UzK4MCemQq+7+dnQKhH1DeEitPwCb1vo0Li10CthiSxgnuvmwMVJ1Zw7UbkiCddy2O/CA",
+	"u+2BsTUwGS4IJXJGI9YpoZBGYordl5d6hkAVP5jEHk7NzqoK2wqJ1nC7dcjPxtGhQV7x8z1ZBntNNED0",
+	"UNyxEqRrPsmYnIg0tpAy6tkQZHXY0YXuIfsE4KuhV4WMRWgGp7D+XmSxNOG9jEY5ywhvjzM6leD+AcIp",
+	"ik6pRiIozVv9RfYlYyR8od7JsWPyQWfAH92JuPD9DHjV+XNBSuoZXyjFbUptu+QO+SvWlAGcBc0WJtNx",
+	"wKEgnazCMwsPqog6uuiOOgXBiHQBFdiewTew4VzBGaAvCOl0lQagBTKXgPTt2QVQ9YWnHWO1qAtkfz5T",
+	"OmHQPcNoywVJBR8jxk0y5iJjMRThG3CGAa+iM3RICBqvqbQnqzAVmh1rT/KmaWZcBkzV59Mj+gk8hcBx",
+	"YkZ6ZMSUflIuqHIGs1/3e7pz8g79cCCXvvkBfxs/4BYc8zgvICtklWN4rNGHC367wtVkyXCea93o2Fe6",
+	"on5EvVttnte6Tbg6RkrKKnVoRmECV0e+d3R0fW3n7neOer2e17oHo7jVDzrB6VGgmKD6nt6R3y29x7BT",
+	"88u6Pa93vOJlfuf07Lj2ZV3//MR9mebSFes69o7Py6867526rzrqHh0rexPa5kdslrf6bb8TnJ4pDhXq",
+	"LUHn1A+Uxv4f7ar9Pfs0jdDfVgT+Abzw0Kaq6FkVrO1ZpYz6omdV94/lkfc7Z8GWLbrc5QbdP7p3vuDk",
+	"b/73L5Cd8K3N+xPavLv+9ye42ut6ma/skuJwrVPRRjn0vzRgcUuVacZqMQVkBcSmY9JWIe1Ml0vMtoXx",
+	"79VHyiAuWnh4gKkGJWXKCOcl4I0DtHN1aiygcBz5R+hwKWyZPnav1OsacBiHiDR28TvwtRoJhAKexzzL",
+	"ANONswaffrWp3g5gQTFvrYy+hfswXKyObn9r8Lhlg8ev3t7RPY0nT2neuDYDs9rS9lvvxt+1sH+2vGNP",
+	"7++4zBbq9O9JksSQYY7RXA2ub+uIiciK3POhLuzVSHttxtVhiMl+SA+HIbgW6Z+7L4fhQTkkeWKCkTOa",
+	"T4pYpL6AllwCmx6DVzmbvopbD1juPZca4mUFfAXCl2bsTtwyKFpQOnSUzmMWd8jf2QIjt1r0T8S97Sow",
+	"ylmmizbqipTTROYfJcIsfgk4i7msQDgaIa8XvV2vIJPTW6kobBojqBsjStpDgZ4+IGblN93Sb5a58zdA",
+	"kUBSbSFlYUPXiVYY9Q+RHfxVYB8MoxpZhYdidSFrfQwHM8uV3gW+cJ1yArEAxD3g7N4gE2Mo55ZBJCTh",
+	"Bj7eIAMjnNw9dDJnqWR9N3xwy9hMFlhwEyonddodHg21nCd5t9WZqbTwBjU40pVkBgbbPetLJ25Ztd+Y",
+	"p5/bZaxx2irqKsJv4rDdSa0GLo9EtqBguR54ltzcMvVsPh7d9P7VbZ/e/8+n23/5w5Np92+fztJg9lN8",
+	"/uv3R/Ifk8vj6I1P389fJN+NbpVgkJg3sUlNxQb0XlcCUeugCL6+CHvD7tVebyLEPBuCSjI4U/+pbohv",
+	"RRJPEPLI7FoobyXnrYp2+Fn9p2hD1wS+8x4UCwyXql/sSZDwFHsRo8jPAI+GyJwupEemNFNqndZIOjW9",
+	"htUXVoY/sdkwvKRWhpnvNjbKH6NhlaVGnf7/9SFUcH/1xLfUtNZCT2ulHS+lb+br1zvzeBAfc+Y3sEH1",
+	"ycbOna7NaNm/xnC0AmSl6TijuVpzq9/65xVt/+q3z6/1f9vXn33vpPvwXzX12GBL3nU3ax2t5lDpyowJ",
+	"PbmIRErYp5xx2ydTS3o54PshloPf5BCsuVHSIfRIWA5XhQcdAtVZmBEUHt51Q2IlmjfgSQH0zNS2SigU",
+	"/zxowV+DVp8MWp1OZ9B6CD1IENI5SUwftTo9VyQzwJ3MftToMU8SlfhPQwTFNMsLN1Wzdt2KpZbQba2f",
+	"rhV0/I7f2li2vF1a0Mqm6XsucOWmp/ltMnu0xfU2mW3eQxlXYmdI9t/OGCev+IhljEfQuxw4z4UFbXhE",
+	"59LddU0r+jS5Y2tCAaYHOPLcD5eX77TWKDInUcm2/WzgrNfqRU/lKpyttkc25gR49dqm+Wrs3+/mq9lB",
+	"C/xdbj5U5K9rClzBgHf7bu9JqJUYUmnz4MCpOBLZgIffv7gkpTeFF+TY7yFsyX0iV0sidKA+lWH0Crfl",
+	"GOO9XcMyMPpvxTMb+qLfJrONsnI1n6klJbtjtG2aULu90DAyDtU581z9E68O6bnAMRK9Jxq+35QoY7Yk",
+	"dvcCrDNOwkIhCXWDKiolwfIHDDxGIp1PuU3cHfCwFPsKD4q+L0thT8iUNPLRdEAoioRsQXUDv0OS884u",
+	"XqCc1rtoTrWi890/Ll98cPDjMfNMTqj69qodgPK3dP0i7dcORseVsbzS4y/f9brF0+WQovs776j6y8qL",
+	"dLlK8ZsjmLarbe60psXRPkCrTWkOWXQ1Ggq8MGh5rW7rehtBU977po7a5uKvZMuX8co2EyJVt83RphJk",
+	"O0vndy3qgOi7Uqeeilfc0LUwEnyUjFfdzQlPpjQll1mSC66vavzVXNsKWjLlQqSSyLkSUgj7eEM5TRe/",
+	"smzAlbw3uAzYk4Xx2AqxvgU2FiOiE8193ye6okFwRtCEGvAZy3T8kKXQwmuVtHuOq3uqrBvS6JZBkmlx",
+	"IEH+WYl1oyXJ5T/evbj5cPn+1ZvvW14rTqZqr4LrskB8gDq2TzewjBuZ/Mqgq5jfKBm3fw3FfL+l32gZ",
+	"qX9xdN0gLkHcLYuhrSWOpn9T1zOXi74JnV0KnTJp9/Hw/qaCBtqjPrlXVXNBVm5rATQjwaWuFbxQfROS",
+	"fbjQSXjFr0NP/ccjgfqXyEh4dR3qdttK2mjZctDYwbpD3qLS0ocEhpDs4/tg7ANvSa8j++ro4Tv/rt6J",
+	"iqBcquQKUbFARXDAzZ/F+H+/Dg8ubAkTdt0yf2EiVYhojGlCJUpUmKFuw1WeFuKqK+0x1EpYiJXm+SRj",
+	"rFxpTp5xrSXb3llui2+7aVVPU5/chlZthW0SM3JLNJjZgFNJwgFm3PcTHrNPfVjzoBVqoS89YjfOI7fX",
+	"IbRR/Q58PVphB/uwX0xGFy2FlsPbP8An7eco9NuvGR/nkz55E6IePxTxAlP6/vbh7RvzezEibyzwJZ50",
+	"MlyQjN4bQ4HsU51fq7nHsQE62h0FUliJ+fBCc6VmL4mpf0dt9YoBT5M8T1mb8TihnKQwQ2sOwCwONA7+",
+	"G/IX4jtdyM3sdZu2AdcvwM1XvG/51SkipJLgDIuqN72vA+7sprsK3P/QlJ3in3uy9BCk6ihL+AIzM40M",
+	"w7auEc2gx7OtU0NSd8gzjfyAsspDm8u0/OUix30y+3e5mDGPxCxKYiahT7y7i6Bt7OcwEpahgb4hoe9b",
+	"eYgwmmcpacchoURdd0Rdlwd9ZAO3wM+QCjvQdAb8OxGrhWizUImvjEnJ4gHfD807XvBIxAkf98n412QG",
+	"dAtjNkppDp3m1ZzTZJrkBDQQJjEXaMBjZsYDWXNZ6idtdyZPpkyo7difJlEmJECUywMCHaYlEkw942Yk",
+	"yBkQQpT2uzPgtlax3HwYMbgkycQcOjoMTZpTtUxQZLYLM0oa7CmK6a3VToGJbNDa4Lxu3YfhbTLD442n",
+	"ehPosrfJTO+R2aK6fnT1V7J5JDH3uZYxju5Rp29uoBjYgfDTp+g+wUa/elQE620y2z6ItUNFa6OY+dtk",
+	"9tiwOdClPnL+m+l4q4NohSL3JCNzgxz/Bu1utYfXetwgC58u5eaj2xe9tti2PMl1wn7eaTTuduO5XTK5",
+	"voQr1zq4XU/uN5tmO5tmVy7jL2Tg1Dd/qj0PiIoJcYv6wUIPC2GKjpNVXMzmY6FBJ785en/Pjt7u78rR",
+	"+83X8hS5ZM7ob+/o3UjtLUB7txJm6zzFa2WaHmAHou2bV/cP59X9JmF2IWF+G6/uF5UqT3cLbzm9TZDK",
+	"V7mwwyKVfUsRpufwzcXxzcXxzcXxBBdHHT7wb+X3qJFo610hVpxT22fLBMLJvmljleROzy6Rm9S4BcsP",
+	"1ipIfyDPiIOJ8M038nQN4XfgI9lWXXjAzkHNSfw6cIEwG+rfuqVTLCJoNdqxdSOHcMHp1VWH+gEyRN00",
+	"A6w/1GyOaEgpKtjlH+rgUhn8+57qrqc6X3Ui7sk9S1N1ZDVQq3SGR4TR5cGXkc+XXuWZBOiq0HOGd1BB",
+	"lt/xissZINVh8yUPFw+zzkSaYjDQ5jqKEb7Wnb1tUbM8uH4zmVK+gJp/G9JWw44zddLgVakQt5DbUwcZ",
+	"4b4MEQiW3wQVISYemmSmPNf9KRaN1FB5wkgDs5P9v0NKKvmp6+nY44FunA41EWiuYjJnYhrbDrixo3Ru",
+	"qJwxequ2vhR0xCxSPb756MfXmALrlVOkDjoD/iovCoulZ8ouDIaAB+F4o2Xq6e9JjI2vKMHQtGk67A/X",
+	"D/9/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -137,7 +137,7 @@ func (s *SQLStore) CreateJob(ctx context.Context, j Job, items []Item) error {
 				return fmt.Errorf("registry: create job item %d: %w", i, err)
 			}
 		}
-		return nil
+		return s.audit(ctx, tx, ActionBatchJobCreate, JobResource(j.ID), "", fmt.Sprintf("%s version %d, %d items", j.Model, j.Version, j.Total))
 	})
 }
 
@@ -249,7 +249,7 @@ func (s *SQLStore) DeleteJob(ctx context.Context, id string) (Job, error) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM batch_jobs WHERE id = $1`, id); err != nil {
 			return fmt.Errorf("registry: delete job: %w", err)
 		}
-		return nil
+		return s.audit(ctx, tx, ActionBatchJobCancel, JobResource(id), j.Status, "deleted")
 	})
 	return j, err
 }

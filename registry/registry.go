@@ -63,6 +63,9 @@ type Model struct {
 	ServingVersion int
 	VersionCount   int
 	CreatedAt      time.Time
+	// Revision moves on with every change of the model, its versions, its
+	// serving version or its rollout; the API's ETag.
+	Revision int64
 }
 
 // Version is one uploaded artifact of a model.

@@ -227,12 +227,12 @@ func (s *SQLStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx
 // Close implements Store.
 func (s *SQLStore) Close() error { return s.db.Close() }
 
-const modelColumns = `m.name, COALESCE(m.serving_version, 0), m.created_at, (SELECT COUNT(*) FROM versions v WHERE v.model = m.name)`
+const modelColumns = `m.name, COALESCE(m.serving_version, 0), m.created_at, (SELECT COUNT(*) FROM versions v WHERE v.model = m.name), m.revision`
 
 func scanModel(row scanner) (Model, error) {
 	var m Model
 	var created int64
-	if err := row.Scan(&m.Name, &m.ServingVersion, &created, &m.VersionCount); err != nil {
+	if err := row.Scan(&m.Name, &m.ServingVersion, &created, &m.VersionCount, &m.Revision); err != nil {
 		return Model{}, err
 	}
 	m.CreatedAt = time.Unix(0, created).UTC()
@@ -323,7 +323,10 @@ func (s *SQLStore) CreateVersion(ctx context.Context, v Version, artifact []byte
 			ON CONFLICT (model, version) DO UPDATE SET data = excluded.data`, v.Model, v.Version, artifact); err != nil {
 			return fmt.Errorf("registry: store artifact: %w", err)
 		}
-		return nil
+		if err := bumpRevision(ctx, tx, v.Model); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, ActionVersionUpload, VersionResource(v.Model, v.Version), "", "sha256 "+v.Checksum)
 	})
 }
 
@@ -370,16 +373,21 @@ func (s *SQLStore) PutArtifact(ctx context.Context, name string, version int, ar
 // DeleteVersion implements Store.
 func (s *SQLStore) DeleteVersion(ctx context.Context, name string, version int) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var serving sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT serving_version FROM models WHERE name = $1`, name).Scan(&serving)
-		if errors.Is(err, sql.ErrNoRows) {
-			return Errorf(ENOTFOUND, "no model named %q", name)
-		}
+		st, err := lockModel(ctx, tx, name)
 		if err != nil {
-			return fmt.Errorf("registry: delete version: %w", err)
+			return err
 		}
-		if serving.Valid && int(serving.Int64) == version {
+		if st.serving == version {
 			return Errorf(ECONFLICT, "version %d of %s is serving; make another version serve first", version, name)
+		}
+		if r, err := readRollout(ctx, tx, name); err == nil && r.Active() && r.Candidate == version {
+			return Errorf(ECONFLICT, "version %d of %s is the candidate of the running rollout; abort the rollout (DELETE /models/%s/rollout) first", version, name, name)
+		}
+		var checksum string
+		if err := tx.QueryRowContext(ctx, `SELECT checksum FROM versions WHERE model = $1 AND version = $2`, name, version).Scan(&checksum); errors.Is(err, sql.ErrNoRows) {
+			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
+		} else if err != nil {
+			return fmt.Errorf("registry: delete version: %w", err)
 		}
 		var jobs int
 		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM batch_jobs WHERE model = $1 AND version = $2 AND status IN ('queued', 'running')`, name, version).Scan(&jobs)
@@ -404,13 +412,20 @@ func (s *SQLStore) DeleteVersion(ctx context.Context, name string, version int) 
 				return fmt.Errorf("registry: delete version: %w", err)
 			}
 		}
-		return nil
+		if err := bumpRevision(ctx, tx, name); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, ActionVersionDelete, VersionResource(name, version), "sha256 "+checksum, "")
 	})
 }
 
 // SetServing implements Store.
 func (s *SQLStore) SetServing(ctx context.Context, name string, version int) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		st, err := lockModel(ctx, tx, name)
+		if err != nil {
+			return err
+		}
 		exists, err := versionExists(ctx, tx, name, version)
 		if err != nil {
 			return fmt.Errorf("registry: set serving: %w", err)
@@ -418,9 +433,39 @@ func (s *SQLStore) SetServing(ctx context.Context, name string, version int) err
 		if !exists {
 			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE models SET serving_version = $1 WHERE name = $2`, version, name)
-		if err != nil {
+		if r, err := readRollout(ctx, tx, name); err == nil && r.Active() {
+			switch version {
+			case r.Candidate:
+				// Serving the candidate promotes it and ends the rollout.
+				if err := endRollout(ctx, tx, name, RolloutPromoted, fmt.Sprintf("version %d promoted to serving", version)); err != nil {
+					return err
+				}
+				if err := s.audit(ctx, tx, ActionRolloutPromote, RolloutResource(name), r.String(), fmt.Sprintf("version %d serves", version)); err != nil {
+					return err
+				}
+			case st.serving:
+			default:
+				return Errorf(ECONFLICT, "a rollout of version %d of %s runs; promote it (serve version %d) or abort it (DELETE /models/%s/rollout) before serving version %d",
+					r.Candidate, name, r.Candidate, name, version)
+			}
+		} else if err != nil && ErrorCode(err) != ENOTFOUND {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE models SET serving_version = $1 WHERE name = $2`, version, name); err != nil {
 			return fmt.Errorf("registry: set serving: %w", err)
+		}
+		if err := bumpRevision(ctx, tx, name); err != nil {
+			return err
+		}
+		action, from := ActionDeploy, ""
+		if st.serving != 0 {
+			from = strconv.Itoa(st.serving)
+		}
+		if st.serving > version {
+			action = ActionRollback
+		}
+		if err := s.audit(ctx, tx, action, ModelResource(name), from, strconv.Itoa(version)); err != nil {
+			return err
 		}
 		return s.announceServing(ctx, tx, name)
 	})
@@ -458,7 +503,7 @@ func (s *SQLStore) CreateUser(ctx context.Context, u User, keyHash string) (User
 		if err != nil {
 			return fmt.Errorf("registry: create user: %w", err)
 		}
-		return nil
+		return s.audit(ctx, tx, ActionUserCreate, UserResource(u.Name), "", "role "+string(u.Role))
 	})
 	if err != nil {
 		return User{}, err
@@ -505,7 +550,7 @@ func (s *SQLStore) RevokeUser(ctx context.Context, name string) (User, error) {
 			return fmt.Errorf("registry: revoke user: %w", err)
 		}
 		u.RevokedAt, u.keyHash = &now, ""
-		return nil
+		return s.audit(ctx, tx, ActionUserRevoke, UserResource(name), "role "+string(u.Role), "revoked")
 	})
 	return u, err
 }

@@ -14,6 +14,7 @@ import (
 	oapimiddleware "github.com/oapi-codegen/echo-middleware"
 
 	"github.com/tagifai/tagifai/registry"
+	"github.com/tagifai/tagifai/serving"
 )
 
 // requiredRoleExtension names, in openapi.yaml, the least role an operation
@@ -94,18 +95,36 @@ func authenticate(auth Authenticator, requireAuth bool) openapi3filter.Authentic
 	}
 }
 
+// maxRoutingKey bounds the X-Routing-Key header that names an anonymous
+// caller; a longer one is ignored.
+const maxRoutingKey = 128
+
 // echoUserKey is where authenticate leaves the user in Echo's context.
 const echoUserKey = "tagifai.user"
 
 // withUser moves the authenticated user from Echo's context into the
-// request's, where the strict handlers can see it. It runs after the
-// validator, which may still replace the request's body while it works.
+// request's, where the strict handlers can see it, with the actor the
+// registry records in its audit trail ("anonymous" without a key) and the
+// caller a canary routes by (the user, else the X-Routing-Key header, else
+// the client's address). It runs after the validator, which may still
+// replace the request's body while it works.
 func withUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		r := c.Request()
+		ctx := r.Context()
+		actor := registry.Actor{User: "anonymous", RequestID: c.Response().Header().Get(echo.HeaderXRequestID)}
+		caller := ""
 		if u, ok := c.Get(echoUserKey).(registry.User); ok {
-			r := c.Request()
-			c.SetRequest(r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
+			ctx = context.WithValue(ctx, userKey{}, u)
+			actor.User, caller = u.Name, "user:"+u.Name
+		} else if k := r.Header.Get("X-Routing-Key"); k != "" && len(k) <= maxRoutingKey {
+			caller = "key:" + k
+		} else {
+			caller = "addr:" + c.RealIP()
 		}
+		ctx = registry.WithActor(ctx, actor)
+		ctx = serving.WithCaller(ctx, caller)
+		c.SetRequest(r.WithContext(ctx))
 		return next(c)
 	}
 }

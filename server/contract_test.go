@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tagifai/tagifai/gen"
+	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
 )
 
@@ -521,7 +522,116 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		reg("revoke unknown user", "revokeUser", del("/users/nobody"), 404, "admin"),
 		reg("revoke user with a bad name", "revokeUser", del("/users/No!"), 422, "admin"),
 	)
+	cases = append(cases, rolloutContractCases(samples, v2)...)
 	return cases
+}
+
+// rolloutContractCases cover rollouts, conditional changes and the audit
+// trail.
+func rolloutContractCases(samples map[string]request, v2 []byte) []contractCase {
+	const rollout = "/models/tagifai/rollout"
+	withV2 := func(t *testing.T, r testRegistry) {
+		_, _, err := r.Upload(context.Background(), "tagifai", 2, v2, "test")
+		require.NoError(t, err)
+	}
+	running := func(t *testing.T, r testRegistry) { prepareSample(t, r, "getRollout", v2) }
+	// withThird: a rollout of version 2 runs beside version 1, and a
+	// version 3 exists.
+	withThird := func(t *testing.T, r testRegistry) {
+		running(t, r)
+		art, err := model.Decode(bytes.NewReader(v2))
+		require.NoError(t, err)
+		art.RunID = "third-run"
+		var buf bytes.Buffer
+		require.NoError(t, model.Encode(&buf, art))
+		_, _, err = r.Upload(context.Background(), "tagifai", 3, buf.Bytes(), "test")
+		require.NoError(t, err)
+	}
+	c := func(name, op string, req request, status int, caller string, prepare func(*testing.T, testRegistry), check func(*testing.T, map[string]any)) contractCase {
+		return contractCase{name: name, op: op, req: req, status: status, registry: true, caller: caller, prepare: prepare, check: check}
+	}
+	put := func(path, body string, h ...string) request {
+		r := request{method: "PUT", path: path, body: body, contentType: jsonCT, header: http.Header{}}
+		for i := 0; i+1 < len(h); i += 2 {
+			r.header.Set(h[i], h[i+1])
+		}
+		return r
+	}
+	stale := []string{"If-Match", `"1"`}
+	return []contractCase{
+		c("get rollout", "getRollout", samples["getRollout"], 200, "viewer", running, func(t *testing.T, body map[string]any) {
+			data := body["data"].(map[string]any)
+			assert.Equal(t, "active", data["status"])
+			assert.EqualValues(t, 2, data["candidate"])
+			assert.EqualValues(t, 1, data["serving_version"])
+		}),
+		c("get rollout of a model that never had one", "getRollout", samples["getRollout"], 404, "viewer", nil, expectProblem("path", "not_found", "has no rollout")),
+		c("get rollout, bad model name", "getRollout", request{method: "GET", path: "/models/No!/rollout"}, 422, "viewer", nil, nil),
+
+		c("start rollout", "startRollout", samples["startRollout"], 200, "admin", withV2, func(t *testing.T, body map[string]any) {
+			data := body["data"].(map[string]any)
+			assert.Equal(t, "shadow", data["mode"])
+			assert.Equal(t, "admin-user", data["started_by"])
+			assert.Equal(t, "replica", data["stats"].(map[string]any)["scope"])
+		}),
+		c("start rollout as a predictor", "startRollout", samples["startRollout"], 403, "predictor", withV2, nil),
+		c("start rollout, malformed", "startRollout", put(rollout, `{"candidate":`), 400, "admin", withV2, nil),
+		c("start rollout of a missing candidate", "startRollout", put(rollout, `{"candidate":9,"mode":"shadow"}`), 404, "admin", nil,
+			expectProblem("body.candidate", "not_found", "has no version 9")),
+		c("start rollout of an unknown model", "startRollout", put("/models/nope/rollout", `{"candidate":2,"mode":"shadow"}`), 404, "admin", nil,
+			expectProblem("path", "not_found", "no model named")),
+		c("start a second rollout", "startRollout", put(rollout, `{"candidate":3,"mode":"canary","percent":5}`), 409, "admin", withThird,
+			expectProblem("path", "conflict", "a rollout of version 2 of tagifai runs")),
+		c("start rollout, stale If-Match", "startRollout", put(rollout, `{"candidate":2,"mode":"shadow"}`, stale...), 412, "admin", withV2,
+			expectProblem("header.If-Match", "precondition_failed", "changed since it was read")),
+		c("start rollout, huge", "startRollout", put(rollout, `{"candidate":2,"mode":"shadow","pad":"`+strings.Repeat("x", DefaultMaxBodyBytes)+`"}`), 413, "admin", withV2, nil),
+		c("start rollout as text", "startRollout", request{method: "PUT", path: rollout, body: `{"candidate":2,"mode":"shadow"}`, contentType: "text/plain"}, 415, "admin", withV2, nil),
+		c("start rollout, percent over 100", "startRollout", put(rollout, `{"candidate":2,"mode":"canary","percent":101}`), 422, "admin", withV2,
+			expectProblem("body.percent", "invalid", "100")),
+		c("start rollout, negative percent", "startRollout", put(rollout, `{"candidate":2,"mode":"canary","percent":-1}`), 422, "admin", withV2, nil),
+		c("start canary without a percent", "startRollout", put(rollout, `{"candidate":2,"mode":"canary"}`), 422, "admin", withV2,
+			expectProblem("body.percent", "missing", "percent of callers")),
+		c("start rollout of the serving version", "startRollout", put(rollout, `{"candidate":1,"mode":"shadow"}`), 422, "admin", withV2,
+			expectProblem("body", "invalid", "already serves")),
+		c("start rollout, unknown mode", "startRollout", put(rollout, `{"candidate":2,"mode":"blue-green","percent":5}`), 422, "admin", withV2, nil),
+		c("start rollout with a guard on a canary", "startRollout", put(rollout, `{"candidate":2,"mode":"canary","percent":5,"guard":{"min_agreement":0.9}}`), 422, "admin", withV2,
+			expectProblem("body.guard", "invalid", "shadow")),
+
+		c("abort rollout", "abortRollout", samples["abortRollout"], 200, "admin", running, func(t *testing.T, body map[string]any) {
+			data := body["data"].(map[string]any)
+			assert.Equal(t, "aborted", data["status"])
+			assert.Equal(t, "aborted by admin-user", data["reason"])
+			assert.Contains(t, data, "ended_at")
+		}),
+		c("abort rollout as a viewer", "abortRollout", samples["abortRollout"], 403, "viewer", running, nil),
+		c("abort when none runs", "abortRollout", samples["abortRollout"], 404, "admin", nil, nil),
+		c("abort rollout, stale If-Match", "abortRollout", request{method: "DELETE", path: rollout, header: http.Header{"If-Match": {`"1"`}}}, 412, "admin", running, nil),
+		c("abort rollout, bad model name", "abortRollout", request{method: "DELETE", path: "/models/No!/rollout"}, 422, "admin", nil, nil),
+
+		c("serve another version during a rollout", "setServingVersion", put("/models/tagifai/serving-version", `{"version":1}`), 200, "admin", running, nil),
+		c("serve, stale If-Match", "setServingVersion", put("/models/tagifai/serving-version", `{"version":2}`, stale...), 412, "admin", withV2,
+			expectProblem("header.If-Match", "precondition_failed", "read it again")),
+		c("serve a third version during a rollout", "setServingVersion", put("/models/tagifai/serving-version", `{"version":3}`), 409, "admin", withThird,
+			expectProblem("path", "conflict", "promote it (serve version 2) or abort it")),
+		c("delete version, stale If-Match", "deleteVersion", request{method: "DELETE", path: "/models/tagifai/versions/2", header: http.Header{"If-Match": {`"1", W/"2"`}}}, 412, "admin", withV2, nil),
+		c("delete the candidate of a rollout", "deleteVersion", request{method: "DELETE", path: "/models/tagifai/versions/2"}, 409, "admin", running,
+			expectProblem("path", "conflict", "candidate of the running rollout")),
+
+		c("audit events", "listAuditEvents", samples["listAuditEvents"], 200, "admin", withV2, func(t *testing.T, body map[string]any) {
+			data := body["data"].(map[string]any)
+			events := data["events"].([]any)
+			require.Len(t, events, 2)
+			first := events[0].(map[string]any)
+			assert.Equal(t, "version.upload", first["action"])
+			assert.Equal(t, "models/tagifai/versions/2", first["resource"])
+			assert.Equal(t, "cli", first["user"])
+			assert.Contains(t, data, "next_cursor")
+		}),
+		c("audit events as a predictor", "listAuditEvents", samples["listAuditEvents"], 403, "predictor", nil, nil),
+		c("audit events, limit 501", "listAuditEvents", request{method: "GET", path: "/audit-events?limit=501"}, 422, "admin", nil, nil),
+		c("audit events, a cursor of letters", "listAuditEvents", request{method: "GET", path: "/audit-events?cursor=abc"}, 422, "admin", nil, nil),
+		c("audit events, a wildcard resource", "listAuditEvents", request{method: "GET", path: "/audit-events?resource=models/%25"}, 422, "admin", nil, nil),
+	}
 }
 
 // otherMethod returns a method that path does not take.

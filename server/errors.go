@@ -42,6 +42,7 @@ const (
 	typeConflict             = "conflict"
 	typeInternal             = "internal"
 	typeNotReady             = "not_ready"
+	typePreconditionFailed   = "precondition_failed"
 	// Refused by the HTTP layer before routing (see transport.go).
 	typeMalformedRequest            = "malformed_request"
 	typeHeadersTooLarge             = "headers_too_large"
@@ -112,6 +113,8 @@ func fromRegistry(e *registry.Error) *Error {
 		return problemError(http.StatusNotFound, typeNotFound, e.Message, "path")
 	case registry.ECONFLICT:
 		return problemError(http.StatusConflict, typeConflict, e.Message, "path")
+	case registry.EPRECONDITION:
+		return problemError(http.StatusPreconditionFailed, typePreconditionFailed, e.Message, "header", "If-Match")
 	default:
 		return problemError(http.StatusUnprocessableEntity, typeInvalid, e.Message, "body")
 	}

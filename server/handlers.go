@@ -88,10 +88,18 @@ func (s *Server) Predict(ctx context.Context, req gen.PredictRequestObject) (gen
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	preds := s.predict(m, texts)
+	took := time.Since(start)
+	tags := make([]string, len(preds))
+	for i, p := range preds {
+		tags[i] = p.PredictedTag
+	}
+	s.serving.ReportRouted(m, texts, tags, took)
 	e := metaFrom(ctx, http.StatusOK)
 	return gen.Predict200JSONResponse{
 		Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
-		Data: gen.Predictions{Model: m.Name, Version: m.Version, RunId: m.RunID, Predictions: explained(m, texts, s.predict(m, texts), req.Body.Explain)},
+		Data: gen.Predictions{Model: m.Name, Version: m.Version, RunId: m.RunID, Predictions: explained(m, texts, preds, req.Body.Explain)},
 	}, nil
 }
 

@@ -38,6 +38,13 @@ type metrics struct {
 	// predictions answered from memory and from the database.
 	storedCacheHits   prometheus.Counter
 	storedCacheMisses prometheus.Counter
+	// Rollouts: requests by version and role (serving, canary, shadow);
+	// the shadow candidate's comparisons, agreement and dropped requests.
+	rolloutRequests        *prometheus.CounterVec
+	rolloutShadowCompared  *prometheus.CounterVec
+	rolloutShadowAgreed    *prometheus.CounterVec
+	rolloutShadowAgreement *prometheus.GaugeVec
+	rolloutShadowDropped   *prometheus.CounterVec
 	// methods are the methods some route serves, read from the router on
 	// the first request, when every route is registered.
 	methodsOnce sync.Once
@@ -93,7 +100,28 @@ func newMetrics() *metrics {
 	}, []string{"result"})
 	m.storedCacheHits = storedCache.WithLabelValues("hit")
 	m.storedCacheMisses = storedCache.WithLabelValues("miss")
+	m.rolloutRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tagifai_rollout_requests_total",
+		Help: "Requests seen during rollouts, by model, version and role: serving (answered by the serving version), canary (answered by the candidate), shadow (copied to the candidate).",
+	}, []string{"model", "version", "role"})
+	m.rolloutShadowCompared = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tagifai_rollout_shadow_compared_total",
+		Help: "Predictions of a shadow candidate compared with the serving version's, by model.",
+	}, []string{"model"})
+	m.rolloutShadowAgreed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tagifai_rollout_shadow_agreed_total",
+		Help: "Of the compared predictions, those where the shadow candidate gave the serving version's tag, by model.",
+	}, []string{"model"})
+	m.rolloutShadowAgreement = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tagifai_rollout_shadow_agreement",
+		Help: "Agreement rate of the running shadow rollout since it started on this replica, by model.",
+	}, []string{"model"})
+	m.rolloutShadowDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tagifai_rollout_shadow_dropped_total",
+		Help: "Requests not shadowed because the shadow queue was full, by model.",
+	}, []string{"model"})
 	m.registry.MustRegister(
+		m.rolloutRequests, m.rolloutShadowCompared, m.rolloutShadowAgreed, m.rolloutShadowAgreement, m.rolloutShadowDropped,
 		m.requestDuration, m.inFlight, m.predictions, m.confidence, m.textsPerRequest, m.modelLoadSeconds,
 		m.batchJobs, m.batchItems, storedCache,
 		collectors.NewGoCollector(),

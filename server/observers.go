@@ -41,6 +41,27 @@ func (o servingObserver) StoredLookup(hit bool) {
 	}
 }
 
+// RolloutRequest implements serving.RolloutObserver.
+func (o servingObserver) RolloutRequest(model string, version int, role string) {
+	o.m.rolloutRequests.WithLabelValues(model, strconv.Itoa(version), role).Inc()
+}
+
+// ShadowCompared implements serving.RolloutObserver.
+func (o servingObserver) ShadowCompared(model string, compared, agreed int, rate float64) {
+	if compared > 0 {
+		o.m.rolloutShadowCompared.WithLabelValues(model).Add(float64(compared))
+		o.m.rolloutShadowAgreed.WithLabelValues(model).Add(float64(agreed))
+	}
+	o.m.rolloutShadowAgreement.WithLabelValues(model).Set(rate)
+}
+
+// ShadowDropped implements serving.RolloutObserver.
+func (o servingObserver) ShadowDropped(model string) {
+	o.m.rolloutShadowDropped.WithLabelValues(model).Inc()
+}
+
+var _ serving.RolloutObserver = servingObserver{}
+
 // batchObserver counts batch work.
 type batchObserver struct{ m *metrics }
 

@@ -179,6 +179,12 @@ func (s *Server) oipInfer(ctx context.Context, name, version string, jsonBody *g
 	if err != nil {
 		return nil, err
 	}
+	if version == "" { // the serving version's traffic: a canary may answer
+		if routed, err := s.serving.Route(ctx); err == nil && routed.Name == m.Name {
+			m = routed
+		}
+	}
+	start := time.Now()
 	if call.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, call.timeout)
@@ -190,6 +196,14 @@ func (s *Server) oipInfer(ctx context.Context, name, version string, jsonBody *g
 	}
 	if err != nil {
 		return nil, err
+	}
+	if version == "" {
+		took := time.Since(start)
+		tags := make([]string, len(preds))
+		for i, p := range preds {
+			tags[i] = p.Tag
+		}
+		s.serving.ReportRouted(m, call.texts, tags, took)
 	}
 	return call.respond(m, preds)
 }

@@ -67,8 +67,9 @@ func (s *Server) GetModel(ctx context.Context, req gen.GetModelRequestObject) (g
 		return nil, err
 	}
 	e := metaFrom(ctx, http.StatusOK)
-	return gen.GetModel200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
-		Data: toModelSummary(m)}, nil
+	return gen.GetModel200JSONResponse{Headers: gen.GetModel200ResponseHeaders{ETag: etag(m.Revision)},
+		Body: gen.ModelEnvelope{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
+			Data: toModelSummary(m)}}, nil
 }
 
 // ListVersions implements GET /models/{model-name}/versions.
@@ -133,7 +134,7 @@ func (s *Server) DeleteVersion(ctx context.Context, req gen.DeleteVersionRequest
 	if err != nil {
 		return nil, err
 	}
-	if err := s.registry.Delete(ctx, req.ModelName, req.Version); err != nil {
+	if err := s.registry.Delete(withIfMatch(ctx, req.Params.IfMatch), req.ModelName, req.Version); err != nil {
 		return nil, err
 	}
 	s.serving.Forget(req.ModelName, req.Version)
@@ -148,7 +149,7 @@ func (s *Server) DeleteVersion(ctx context.Context, req gen.DeleteVersionRequest
 
 // SetServingVersion implements PUT /models/{model-name}/serving-version.
 func (s *Server) SetServingVersion(ctx context.Context, req gen.SetServingVersionRequestObject) (gen.SetServingVersionResponseObject, error) {
-	if err := s.serving.Deploy(ctx, req.ModelName, req.Body.Version); err != nil {
+	if err := s.serving.Deploy(withIfMatch(ctx, req.Params.IfMatch), req.ModelName, req.Body.Version); err != nil {
 		var loadErr *serving.LoadError
 		if errors.As(err, &loadErr) {
 			s.log.Error("load version", slog.String("model", req.ModelName), slog.Int("version", req.Body.Version), slog.String("error", err.Error()))
@@ -158,13 +159,17 @@ func (s *Server) SetServingVersion(ctx context.Context, req gen.SetServingVersio
 		return nil, err
 	}
 	s.log.Info("serving version set", slog.String("model", req.ModelName), slog.Int("version", req.Body.Version), slog.String("by", userFrom(ctx)))
+	if err := s.serving.SyncRollout(ctx); err != nil { // a promotion ends the rollout
+		s.log.Error("apply the rollout on this replica", slog.String("error", err.Error()))
+	}
 	m, err := s.store.Model(ctx, req.ModelName)
 	if err != nil {
 		return nil, err
 	}
 	e := metaFrom(ctx, http.StatusOK)
-	return gen.SetServingVersion200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
-		Data: toModelSummary(m)}, nil
+	return gen.SetServingVersion200JSONResponse{Headers: gen.SetServingVersion200ResponseHeaders{ETag: etag(m.Revision)},
+		Body: gen.ModelEnvelope{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
+			Data: toModelSummary(m)}}, nil
 }
 
 // PredictWithVersion implements POST /models/{model-name}/versions/{version}/predictions.

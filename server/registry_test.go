@@ -196,6 +196,11 @@ func sampleRequests(v2 []byte) map[string]request {
 
 		"oipInfer":        {method: "POST", path: "/v2/models/tagifai/infer", body: oipTextInput("[1]", `["YOLO for object detection"]`), contentType: jsonCT},
 		"oipVersionInfer": {method: "POST", path: "/v2/models/tagifai/versions/1/infer", body: oipTextInput("[1]", `["YOLO for object detection"]`), contentType: jsonCT},
+
+		"getRollout":      {method: "GET", path: "/models/tagifai/rollout"},
+		"startRollout":    {method: "PUT", path: "/models/tagifai/rollout", body: `{"candidate":2,"mode":"shadow","percent":100,"guard":{"min_agreement":0.5}}`, contentType: jsonCT},
+		"abortRollout":    {method: "DELETE", path: "/models/tagifai/rollout"},
+		"listAuditEvents": {method: "GET", path: "/audit-events?resource=models/tagifai&limit=2"},
 	}
 }
 
@@ -212,8 +217,13 @@ func prepareSample(t testing.TB, reg testRegistry, op string, v2 []byte) {
 	t.Helper()
 	ctx := context.Background()
 	switch op {
-	case "deleteVersion":
+	case "deleteVersion", "startRollout":
 		_, _, err := reg.Upload(ctx, DefaultModelName, 2, v2, "test")
+		require.NoError(t, err)
+	case "getRollout", "abortRollout":
+		_, _, err := reg.Upload(ctx, DefaultModelName, 2, v2, "test")
+		require.NoError(t, err)
+		_, _, err = reg.SQLStore.StartRollout(ctx, registry.Rollout{Model: DefaultModelName, Candidate: 2, Mode: registry.ModeShadow, Percent: 100})
 		require.NoError(t, err)
 	case "getBatchJob", "listBatchJobs", "deleteBatchJob", "listBatchJobPredictions", "getStoredPrediction":
 		if _, err := reg.Job(ctx, sampleJobID); err == nil {

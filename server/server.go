@@ -59,6 +59,8 @@ type Store interface {
 	JobPredictions(ctx context.Context, id string, from, limit int) ([]registry.StoredPrediction, int, error)
 	PredictionVersions(ctx context.Context, model, item string) ([]int, error)
 	Ping(ctx context.Context) error
+	registry.RolloutStore
+	AuditEvents(ctx context.Context, f registry.AuditFilter) ([]registry.AuditEvent, error)
 }
 
 // Registry is what the handlers need of the registry beyond its database:
@@ -103,6 +105,11 @@ type Config struct {
 	// MaxUploadBytes bounds uploaded artifacts and CSV files; default:
 	// registry.MaxArtifactBytes.
 	MaxUploadBytes int64
+	// ReplicaID names this replica in a rollout's figures.
+	ReplicaID string
+	// LiveF1 gives a rollout's sides their live F1 from feedback; nil
+	// while the server collects none.
+	LiveF1 LiveF1Func
 }
 
 // DefaultModelName names the model that POST /predict serves by default.
@@ -125,7 +132,9 @@ type Server struct {
 	batch     BatchQueue
 	modelName string
 	// writable caches the registry's write check for readiness.
-	writable writableCache
+	writable  writableCache
+	replicaID string
+	liveF1    LiveF1Func
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -154,7 +163,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{log: cfg.Logger, started: time.Now(), metrics: cfg.Metrics.m,
-		store: cfg.Store, registry: cfg.Registry, serving: cfg.Serving, batch: cfg.Batch, modelName: cfg.Serving.Model()}
+		store: cfg.Store, registry: cfg.Registry, serving: cfg.Serving, batch: cfg.Batch, modelName: cfg.Serving.Model(),
+		replicaID: cfg.ReplicaID, liveF1: cfg.LiveF1}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -109,6 +109,15 @@ type Manager struct {
 	// database's serving pointer and the one in memory agree.
 	swapMu sync.Mutex
 	named  *versionCache
+
+	// rollout is the running rollout of the model, nil for none; lastRun
+	// is the run whose figures RolloutStats gives; rolloutMu serialises
+	// changes of both; runs hands each new run to Run's shadow worker.
+	rollout   atomic.Pointer[liveRollout]
+	lastRun   atomic.Pointer[rolloutRun]
+	rolloutMu sync.Mutex
+	runs      chan *rolloutRun
+	robs      RolloutObserver
 }
 
 // New returns a manager that serves nothing until LoadServing, Deploy or
@@ -122,8 +131,12 @@ func New(cfg Config) *Manager {
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	return &Manager{cfg: cfg, log: log, store: cfg.Store, obs: obs,
-		warm: make(chan *storedCache, 1), named: newVersionCache(namedVersions)}
+	robs, ok := obs.(RolloutObserver)
+	if !ok {
+		robs = nopRolloutObserver{}
+	}
+	return &Manager{cfg: cfg, log: log, store: cfg.Store, obs: obs, robs: robs,
+		warm: make(chan *storedCache, 1), named: newVersionCache(namedVersions), runs: make(chan *rolloutRun, 1)}
 }
 
 // Model returns the name of the model the manager serves.
@@ -150,14 +163,15 @@ func (e *LoadError) Unwrap() error { return e.Err }
 func (m *Manager) Current() *Version { return m.serving.Load() }
 
 // Route returns the version that answers a prediction request for the
-// served model: today always the serving version. A shadow or canary
-// rollout would choose here, per request.
-func (m *Manager) Route(context.Context) (*Version, error) {
+// served model: the serving version, or, during a canary rollout, the
+// candidate for the callers in its share (WithCaller). Report the answer
+// with ReportRouted.
+func (m *Manager) Route(ctx context.Context) (*Version, error) {
 	v := m.serving.Load()
 	if v == nil {
 		return nil, ErrNotReady
 	}
-	return v, nil
+	return m.route(ctx, v), nil
 }
 
 // Report tells serving what v predicted for one request: per-version
@@ -202,7 +216,18 @@ func (m *Manager) LoadServing(ctx context.Context) error {
 	if mod.ServingVersion == 0 {
 		return fmt.Errorf("serving: model %s has no serving version", m.cfg.Model)
 	}
-	return m.Deploy(ctx, m.cfg.Model, mod.ServingVersion)
+	// The database names this version already: loading it moves nothing
+	// there (and records no deployment).
+	m.swapMu.Lock()
+	err = m.loadAndServe(ctx, m.cfg.Model, mod.ServingVersion, false)
+	m.swapMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := m.SyncRollout(ctx); err != nil {
+		m.log.Error("apply the model's rollout", slog.String("error", err.Error()))
+	}
+	return nil
 }
 
 // Deploy makes version of model name the serving one: it loads and checks
@@ -311,6 +336,7 @@ func (m *Manager) StoredPrediction(ctx context.Context, cur *Version, item strin
 func (m *Manager) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { m.runWarmer(ctx); return nil })
+	g.Go(func() error { m.runShadow(ctx); return nil })
 	if m.cfg.PollInterval > 0 {
 		g.Go(func() error { m.follow(ctx, m.cfg.PollInterval); return nil })
 		if w, ok := m.store.(watcher); ok {
@@ -349,6 +375,9 @@ func (m *Manager) follow(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		err := m.Sync(ctx)
+		if err == nil {
+			err = m.SyncRollout(ctx)
+		}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return
@@ -382,6 +411,9 @@ func (m *Manager) watch(ctx context.Context, w watcher) {
 			if err := m.Sync(ctx); err != nil && ctx.Err() == nil {
 				m.log.Warn("serving the version the database announced failed; serving the version in memory",
 					slog.String("error", err.Error()))
+			}
+			if err := m.SyncRollout(ctx); err != nil && ctx.Err() == nil {
+				m.log.Warn("applying the rollout the database announced failed", slog.String("error", err.Error()))
 			}
 		})
 		switch {

@@ -174,7 +174,11 @@ export interface paths {
          *     With `explain`, each prediction also says which words and character n-grams
          *     of its text made the winning class win (see `Explanation`).
          *     A key with the `predictor` role is needed when the server runs with
-         *     `--require-auth`; without it, anyone may predict.
+         *     `--require-auth`; without it, anyone may predict. During a canary rollout
+         *     (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
+         *     callers, always the same ones: those with the key's user or, without a key,
+         *     the `X-Routing-Key` header (up to 128 bytes; longer is ignored) or else the
+         *     client's address. `data.version` says which version answered.
          */
         post: operations["predict"];
         delete?: never;
@@ -218,7 +222,8 @@ export interface paths {
         };
         /**
          * One model
-         * @description A model's serving version and how many versions it has.
+         * @description A model's serving version and how many versions it has. The `ETag` header is
+         *     the model's revision, for `If-Match` on changes of the model.
          */
         get: operations["getModel"];
         put?: never;
@@ -249,10 +254,74 @@ export interface paths {
          *     and `/args` describe. The version is loaded and checked before it is swapped
          *     in; requests in flight finish on the version they started with, and no
          *     request fails during the swap. Setting an older version is a rollback.
+         *     While a rollout runs, only its candidate may be served (a promotion, which
+         *     ends the rollout); any other version is a conflict. Recorded in the audit
+         *     trail. With `If-Match`, changes only a model still at that revision.
          */
         put: operations["setServingVersion"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{model-name}/rollout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The model's rollout and its evidence
+         * @description The running rollout, or the last one and what ended it (`status`, `reason`),
+         *     with what this replica saw since it started: requests and predictions on each
+         *     side, the tags each side gave and its prediction latency; for a shadow
+         *     rollout, how often the candidate agreed with the serving version, the
+         *     confusion between their tags and how many shadow requests were dropped because
+         *     the candidate fell behind. Figures are this replica's (`stats.scope`); add up
+         *     the replicas' figures for the whole deployment. The `ETag` header is the
+         *     model's revision, for `If-Match`.
+         */
+        get: operations["getRollout"];
+        /**
+         * Start or change a rollout
+         * @description Tries a candidate version beside the serving one. In `shadow` mode the
+         *     candidate also predicts a copy of `percent`% of the requests of `POST /predict`
+         *     and `POST /v2/models/{model-name}/infer`, off the request path, through a
+         *     bounded queue (what it cannot keep up with is dropped and counted, never
+         *     waited for; its work is kept to a tenth of the server's CPUs); only the
+         *     serving version answers. In `canary` mode the candidate
+         *     answers `percent`% of the callers: the split is by the caller (the API key's
+         *     user, else the `X-Routing-Key` header, else the client's address), hashed, so
+         *     that a caller always sees the same version on every replica; each response
+         *     says which version answered. The candidate is loaded and checked first.
+         *
+         *     With the candidate of the running rollout, this changes its mode, percent or
+         *     guard; another candidate while one runs is a conflict. A `guard` aborts a
+         *     shadow rollout when the agreement rate falls below `min_agreement` once
+         *     `min_samples` predictions were compared; the rollout's `reason` then says what
+         *     fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+         *     /models/{model-name}/serving-version`, a promotion). Recorded in the audit
+         *     trail. With `If-Match`, changes only a model still at that revision.
+         */
+        put: operations["startRollout"];
+        post?: never;
+        /**
+         * Abort the rollout
+         * @description Ends the running rollout: every request goes to the serving version again and
+         *     the shadow queue is dropped. Answers the rollout as it ended, with its figures.
+         *     Recorded in the audit trail. With `If-Match`, aborts only if the model is still
+         *     at that revision.
+         */
+        delete: operations["abortRollout"];
         options?: never;
         head?: never;
         patch?: never;
@@ -319,7 +388,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a version
-         * @description Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409).
+         * @description Deletes a version, its artifact and the predictions batches stored for it, so that a later upload under the same number starts with none. The serving version, and a version with batch jobs queued or running, cannot be deleted (409), nor the candidate of a running rollout. Recorded in the audit trail. With `If-Match`, deletes only if the model is still at that revision.
          */
         delete: operations["deleteVersion"];
         options?: never;
@@ -534,6 +603,32 @@ export interface paths {
          * @description Revokes the user's key at once. The record stays, marked revoked.
          */
         delete: operations["revokeUser"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit trail
+         * @description Management actions, newest first: uploads and deletions of versions,
+         *     deployments and rollbacks, rollout starts, changes, aborts (by an admin or by
+         *     the guard) and promotions, creations and revocations of users, creations and
+         *     cancellations of batch jobs. Each is recorded in the same database
+         *     transaction as the action itself, so an action and its event are both stored
+         *     or neither is. `user` is the user's name (`anonymous` without a key, `cli`
+         *     for the command line, `guard` for a rollout's guard), never a key.
+         */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -816,6 +911,8 @@ export interface paths {
          *     (`Content-Encoding: gzip` or `deflate`); the limit applies after
          *     decompression. The request parameter `timeout` (microseconds) bounds
          *     the time the server spends on the request.
+         *     During a rollout, this path is routed (by user, `X-Routing-Key` or address)
+         *     and shadowed as `POST /predict` is.
          */
         post: operations["oipInfer"];
         delete?: never;
@@ -1163,6 +1260,337 @@ export interface components {
              * @example 1
              */
             version: number;
+        };
+        /** @description A rollout to start, or the new settings of the running one. */
+        RolloutRequest: {
+            /**
+             * @description The version to try; not the serving one.
+             * @example 3
+             */
+            candidate: number;
+            /**
+             * @description `shadow`: the candidate predicts a copy of the traffic; `canary`: it answers a share of the callers.
+             * @example shadow
+             * @enum {string}
+             */
+            mode: "shadow" | "canary";
+            /**
+             * Format: double
+             * @description The share of requests shadowed, or of callers the candidate answers; default 100 for shadow, required for canary.
+             * @example 100
+             */
+            percent?: number;
+            guard?: components["schemas"]["RolloutGuard"];
+        };
+        /** @description Abort a shadow rollout when the candidate agrees too little with the serving version. */
+        RolloutGuard: {
+            /**
+             * Format: double
+             * @description The least agreement rate; below it, the rollout is aborted.
+             * @example 0.9
+             */
+            min_agreement: number;
+            /**
+             * @description How many predictions must be compared before the guard judges.
+             * @default 100
+             * @example 200
+             */
+            min_samples: number;
+        };
+        /** @description A candidate version tried beside the serving version, and what was seen of it. */
+        Rollout: {
+            /**
+             * @description The model's name.
+             * @example tagifai
+             */
+            model: string;
+            /**
+             * @description The version tried.
+             * @example 3
+             */
+            candidate: number;
+            /**
+             * @description The version serving now.
+             * @example 2
+             */
+            serving_version: number;
+            /**
+             * @description How the candidate is tried.
+             * @example shadow
+             * @enum {string}
+             */
+            mode: "shadow" | "canary";
+            /**
+             * Format: double
+             * @description The share of requests shadowed, or of callers the candidate answers.
+             * @example 100
+             */
+            percent: number;
+            /**
+             * @description `active` while it runs; `aborted` by `DELETE` or by the guard; `promoted` when the candidate was made to serve.
+             * @example active
+             * @enum {string}
+             */
+            status: "active" | "aborted" | "promoted";
+            /**
+             * @description What ended the rollout (the guard's finding, an admin's abort, the promotion); absent while it runs.
+             * @example guard: agreement 0.812 < 0.9 after 200 compared predictions
+             */
+            reason?: string;
+            guard?: components["schemas"]["RolloutGuard"];
+            /**
+             * @description Who started it.
+             * @example admin
+             */
+            started_by: string;
+            /**
+             * Format: date-time
+             * @description When it started.
+             * @example 2026-11-24T16:00:00Z
+             */
+            started_at: string;
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             * @example 2026-11-24T16:00:00Z
+             */
+            updated_at: string;
+            /**
+             * Format: date-time
+             * @description When it ended; absent while it runs.
+             * @example 2026-11-24T17:00:00Z
+             */
+            ended_at?: string;
+            stats?: components["schemas"]["RolloutStats"];
+        };
+        /** @description What this replica saw of the rollout since it started (or since this replica started, if later). Absent when this replica saw none of it. */
+        RolloutStats: {
+            /**
+             * @description The figures are this replica's; replicas sharing a database each keep their own.
+             * @example replica
+             * @enum {string}
+             */
+            scope: "replica";
+            /**
+             * @description The replica that counted.
+             * @example tagifai-7d9f-x2k4q
+             */
+            replica: string;
+            /**
+             * Format: date-time
+             * @description When this replica began counting.
+             * @example 2026-11-24T16:00:00Z
+             */
+            since: string;
+            serving: components["schemas"]["RolloutSide"];
+            candidate: components["schemas"]["RolloutSide"];
+            shadow?: components["schemas"]["ShadowStats"];
+        };
+        /** @description What one side of a rollout did. */
+        RolloutSide: {
+            /**
+             * @description The version of this side.
+             * @example 2
+             */
+            version: number;
+            /**
+             * @description Requests this side predicted (answered, or shadowed for the candidate of a shadow rollout).
+             * @example 1200
+             */
+            requests: number;
+            /**
+             * @description Texts this side tagged.
+             * @example 1500
+             */
+            predictions: number;
+            /**
+             * @description How many of its predictions gave each tag.
+             * @example {
+             *       "computer-vision": 300,
+             *       "mlops": 200,
+             *       "natural-language-processing": 700,
+             *       "other": 300
+             *     }
+             */
+            tags: {
+                [key: string]: number;
+            };
+            latency: components["schemas"]["LatencySummary"];
+            /**
+             * Format: double
+             * @description Macro F1 against the feedback received on this side's predictions; absent until there is feedback.
+             * @example 0.87
+             */
+            live_f1?: number;
+        };
+        /** @description Time the model took to tag the texts of a request (not the HTTP round trip), in milliseconds; percentiles are bucket upper bounds. */
+        LatencySummary: {
+            /**
+             * Format: double
+             * @description The mean.
+             * @example 0.021
+             */
+            mean_ms: number;
+            /**
+             * Format: double
+             * @description The median.
+             * @example 0.016
+             */
+            p50_ms: number;
+            /**
+             * Format: double
+             * @description The 95th percentile.
+             * @example 0.064
+             */
+            p95_ms: number;
+            /**
+             * Format: double
+             * @description The 99th percentile.
+             * @example 0.128
+             */
+            p99_ms: number;
+        };
+        /** @description How the shadow candidate compared with the serving version. */
+        ShadowStats: {
+            /**
+             * @description Requests chosen for shadowing.
+             * @example 1200
+             */
+            sampled: number;
+            /**
+             * @description Of those, how many were dropped because the queue was full (the candidate fell behind).
+             * @example 10
+             */
+            dropped: number;
+            /**
+             * @description How many requests the shadow queue holds.
+             * @example 1024
+             */
+            queue_capacity: number;
+            /**
+             * @description Predictions of both versions compared.
+             * @example 1488
+             */
+            compared: number;
+            /**
+             * @description Of those, how many gave the same tag.
+             * @example 1421
+             */
+            agreed: number;
+            /**
+             * Format: double
+             * @description agreed / compared; absent before the first comparison.
+             * @example 0.955
+             */
+            agreement_rate?: number;
+            confusion: components["schemas"]["ShadowConfusion"];
+        };
+        /** @description `matrix[i][j]` counts the texts the serving version tagged `labels[i]` and the candidate `labels[j]`. */
+        ShadowConfusion: {
+            /**
+             * @description The tags, in the order of the rows and of the columns.
+             * @example [
+             *       "computer-vision",
+             *       "mlops",
+             *       "natural-language-processing",
+             *       "other"
+             *     ]
+             */
+            labels: string[];
+            /**
+             * @description One row per serving tag, one count per candidate tag.
+             * @example [
+             *       [
+             *         290,
+             *         2,
+             *         3,
+             *         2
+             *       ],
+             *       [
+             *         5,
+             *         180,
+             *         6,
+             *         6
+             *       ],
+             *       [
+             *         10,
+             *         4,
+             *         670,
+             *         10
+             *       ],
+             *       [
+             *         5,
+             *         4,
+             *         11,
+             *         280
+             *       ]
+             *     ]
+             */
+            matrix: number[][];
+        };
+        /** @description A rollout's envelope. */
+        RolloutEnvelope: components["schemas"]["Envelope"] & {
+            data: components["schemas"]["Rollout"];
+        };
+        /** @description One management action. */
+        AuditEvent: {
+            /**
+             * @description The event's id; later events have larger ones.
+             * @example 42
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When the action was made.
+             * @example 2026-11-24T16:20:00Z
+             */
+            at: string;
+            /**
+             * @description Who made it (`anonymous` without a key, `cli` from the command line, `guard` for a rollout's guard); never a key.
+             * @example admin
+             */
+            user: string;
+            /**
+             * @description What was done: `version.upload`, `version.delete`, `serving.deploy`,
+             *     `serving.rollback`, `rollout.start`, `rollout.change`, `rollout.abort`,
+             *     `rollout.guard_abort`, `rollout.promote`, `user.create`, `user.revoke`,
+             *     `batch_job.create` or `batch_job.cancel`.
+             * @example serving.deploy
+             */
+            action: string;
+            /**
+             * @description What it was done to.
+             * @example models/tagifai
+             */
+            resource: string;
+            /**
+             * @description What the resource was before, in a few words; empty when it did not exist.
+             * @example 2
+             */
+            from: string;
+            /**
+             * @description What it is after; empty when it is gone.
+             * @example 3
+             */
+            to: string;
+            /**
+             * @description The `X-Request-ID` of the request that made it; empty outside of a request, `-` for the guard.
+             * @example 7d1c2e9a5b3f4e21
+             */
+            request_id: string;
+        };
+        /** @description A page of the audit trail. */
+        AuditEventsEnvelope: components["schemas"]["Envelope"] & {
+            /** @description The events, newest first. */
+            data: {
+                /** @description The events. */
+                events: components["schemas"]["AuditEvent"][];
+                /**
+                 * @description Pass as `cursor` for the next page; absent on the last.
+                 * @example 41
+                 */
+                next_cursor?: string;
+            };
         };
         /** @description Someone who holds an API key. */
         User: {
@@ -1593,9 +2021,9 @@ export interface components {
              *     `too_short`, `too_long`, `too_few`, `too_many`, `pattern`, `enum`,
              *     `extra_field`, `invalid`, `not_found`, `route_not_found`,
              *     `method_not_allowed`, `body_too_large`, `unsupported_media_type`,
-             *     `unauthorized`, `forbidden`, `conflict`, `internal`, `not_ready`,
-             *     `malformed_request`, `headers_too_large`, `unsupported_transfer_encoding`
-             *     or `unsupported_http_version`.
+             *     `unauthorized`, `forbidden`, `conflict`, `precondition_failed`, `internal`,
+             *     `not_ready`, `malformed_request`, `headers_too_large`,
+             *     `unsupported_transfer_encoding` or `unsupported_http_version`.
              * @example missing
              */
             type: string;
@@ -1962,6 +2390,36 @@ export interface components {
                  *             ],
                  *             "message": "version 1 of tagifai is serving; make another version serve first",
                  *             "type": "conflict"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["ErrorEnvelope"];
+            };
+        };
+        /** @description The model changed since the revision named in `If-Match`; nothing changed. Read it again and retry. */
+        PreconditionFailed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "message": "Precondition Failed",
+                 *       "method": "PUT",
+                 *       "status-code": 412,
+                 *       "timestamp": "2026-11-24T16:00:00Z",
+                 *       "url": "http://localhost:8000/models/tagifai/serving-version",
+                 *       "data": {
+                 *         "errors": [
+                 *           {
+                 *             "location": [
+                 *               "header",
+                 *               "If-Match"
+                 *             ],
+                 *             "message": "model tagifai changed since it was read (If-Match names revision 6, it is at 7); read it again and retry",
+                 *             "type": "precondition_failed"
                  *           }
                  *         ]
                  *       }
@@ -2419,6 +2877,13 @@ export interface components {
          */
         Version: number;
         /**
+         * @description Change only if the model is still at this revision: the `ETag` of `GET
+         *     /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+         *     or `*` for any. Otherwise the answer is 412 and nothing changes.
+         * @example "7"
+         */
+        IfMatch: string;
+        /**
          * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
          * @example 1
          */
@@ -2449,7 +2914,15 @@ export interface components {
             };
         };
     };
-    headers: never;
+    headers: {
+        /**
+         * @description The model's revision, which every change of the model, its versions, its
+         *     serving version or its rollout moves on; the same on every replica. Send it
+         *     back in `If-Match` to change only what you saw.
+         * @example "7"
+         */
+        ETag: string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -2708,6 +3181,7 @@ export interface operations {
             /** @description The model. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2724,7 +3198,15 @@ export interface operations {
     setServingVersion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Change only if the model is still at this revision: the `ETag` of `GET
+                 *     /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+                 *     or `*` for any. Otherwise the answer is 412 and nothing changes.
+                 * @example "7"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The model's name.
@@ -2744,6 +3226,7 @@ export interface operations {
             /** @description The version now serves. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2755,8 +3238,135 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getRollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rollout. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RolloutEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    startRollout: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Change only if the model is still at this revision: the `ETag` of `GET
+                 *     /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+                 *     or `*` for any. Otherwise the answer is 412 and nothing changes.
+                 * @example "7"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        /** @description The candidate, the mode and the share of traffic. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RolloutRequest"];
+            };
+        };
+        responses: {
+            /** @description The rollout runs. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RolloutEnvelope"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    abortRollout: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Change only if the model is still at this revision: the `ETag` of `GET
+                 *     /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+                 *     or `*` for any. Otherwise the answer is 412 and nothing changes.
+                 * @example "7"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The model's name.
+                 * @example tagifai
+                 */
+                "model-name": components["parameters"]["ModelName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rollout, aborted. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RolloutEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalError"];
         };
@@ -2885,7 +3495,15 @@ export interface operations {
     deleteVersion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Change only if the model is still at this revision: the `ETag` of `GET
+                 *     /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+                 *     or `*` for any. Otherwise the answer is 412 and nothing changes.
+                 * @example "7"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The model's name.
@@ -2916,6 +3534,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalError"];
         };
@@ -3277,6 +3896,52 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only the events of this resource and of those under it (`models/tagifai` includes `models/tagifai/versions/2`).
+                 * @example models/tagifai
+                 */
+                resource?: string;
+                /**
+                 * @description Only the events of this user.
+                 * @example admin
+                 */
+                user?: string;
+                /**
+                 * @description Where to continue, from a previous page's `next_cursor`.
+                 * @example 41
+                 */
+                cursor?: string;
+                /**
+                 * @description The most events on one page.
+                 * @example 100
+                 */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventsEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationError"];
             500: components["responses"]["InternalError"];
