@@ -29,7 +29,7 @@ func wire(cfg serveConfig, store *registry.SQLStore, reg *registry.Registry, log
 	metrics := server.NewMetrics()
 	mgr := serving.New(serving.Config{
 		Model: cfg.modelName, Store: store, Artifacts: reg, Observer: metrics.Serving(), Logger: log,
-		StoredCacheItems: cfg.storedCache, PollInterval: cfg.servingPoll,
+		StoredCacheItems: cfg.storedCache, PollInterval: cfg.servingPoll, MonitoringCPU: monitoringCPU(cfg.monitoring),
 	})
 	replicaID := cfg.replicaID
 	if replicaID == "" {
@@ -45,6 +45,15 @@ func wire(cfg serveConfig, store *registry.SQLStore, reg *registry.Registry, log
 		return nil, err
 	}
 	return &services{api: api, serving: mgr, batch: runner}, nil
+}
+
+// monitoringCPU is the share of a core monitoring may take: its default,
+// or none when it is off.
+func monitoringCPU(on bool) float64 {
+	if on {
+		return serving.DefaultMonitoringCPU
+	}
+	return 0
 }
 
 // batchLoader gives the batch runner its versions from the same cache as

@@ -45,6 +45,7 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
 	noValidation    bool
+	monitoring      bool
 }
 
 // parseServeFlags reads serve's flags and their TAGIFAI_* variables.
@@ -67,6 +68,7 @@ func parseServeFlags(args []string, e env) (serveConfig, error) {
 	f.IntVar(&cfg.storedCache, "stored-prediction-cache", serving.DefaultStoredCacheItems, "stored predictions of the serving version kept in memory for GET /predictions/{item-id}; 0 turns the cache off")
 	f.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	f.BoolVar(&cfg.noValidation, "no-validation", false, "turn request validation off (only to measure its cost)")
+	f.BoolVar(&cfg.monitoring, "monitoring", true, "keep online statistics of predictions for GET /monitoring and the drift metrics; false only to measure their cost")
 	if err := f.parse(args, 0, 0); err != nil {
 		return cfg, err
 	}
@@ -190,6 +192,9 @@ func startServing(ctx context.Context, cfg serveConfig, log *slog.Logger) (svc *
 	}
 	if err := svc.serving.LoadServing(ctx); err != nil {
 		return nil, nil, err
+	}
+	if !cfg.monitoring {
+		log.Warn("monitoring is off")
 	}
 	if cfg.noValidation {
 		log.Warn("request validation is off")

@@ -46,6 +46,51 @@ func (e BatchJobStatus) Valid() bool {
 	}
 }
 
+// Defines values for DriftResultSignal.
+const (
+	DriftSignalConfidence DriftResultSignal = "confidence"
+	DriftSignalOOVRate    DriftResultSignal = "oov_rate"
+	DriftSignalTag        DriftResultSignal = "tag"
+	DriftSignalTokens     DriftResultSignal = "tokens"
+)
+
+// Valid indicates whether the value is a known member of the DriftResultSignal enum.
+func (e DriftResultSignal) Valid() bool {
+	switch e {
+	case DriftSignalConfidence:
+		return true
+	case DriftSignalOOVRate:
+		return true
+	case DriftSignalTag:
+		return true
+	case DriftSignalTokens:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DriftResultTest.
+const (
+	DriftTestChiSquared        DriftResultTest = "chi_squared"
+	DriftTestKolmogorovSmirnov DriftResultTest = "kolmogorov_smirnov"
+	DriftTestThreshold         DriftResultTest = "threshold"
+)
+
+// Valid indicates whether the value is a known member of the DriftResultTest enum.
+func (e DriftResultTest) Valid() bool {
+	switch e {
+	case DriftTestChiSquared:
+		return true
+	case DriftTestKolmogorovSmirnov:
+		return true
+	case DriftTestThreshold:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for FeatureContributionKind.
 const (
 	CharNgram FeatureContributionKind = "char_ngram"
@@ -58,6 +103,42 @@ func (e FeatureContributionKind) Valid() bool {
 	case CharNgram:
 		return true
 	case Word:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for FeedbackStatus.
+const (
+	FeedbackStatusAccepted        FeedbackStatus = "accepted"
+	FeedbackStatusAlreadyRecorded FeedbackStatus = "already_recorded"
+	FeedbackStatusConflict        FeedbackStatus = "conflict"
+	FeedbackStatusDuplicate       FeedbackStatus = "duplicate"
+	FeedbackStatusExpired         FeedbackStatus = "expired"
+	FeedbackStatusInvalidId       FeedbackStatus = "invalid_id"
+	FeedbackStatusUnknownTag      FeedbackStatus = "unknown_tag"
+	FeedbackStatusUnknownVersion  FeedbackStatus = "unknown_version"
+)
+
+// Valid indicates whether the value is a known member of the FeedbackStatus enum.
+func (e FeedbackStatus) Valid() bool {
+	switch e {
+	case FeedbackStatusAccepted:
+		return true
+	case FeedbackStatusAlreadyRecorded:
+		return true
+	case FeedbackStatusConflict:
+		return true
+	case FeedbackStatusDuplicate:
+		return true
+	case FeedbackStatusExpired:
+		return true
+	case FeedbackStatusInvalidId:
+		return true
+	case FeedbackStatusUnknownTag:
+		return true
+	case FeedbackStatusUnknownVersion:
 		return true
 	default:
 		return false
@@ -640,6 +721,74 @@ type CreateUserRequest struct {
 	Role Role `json:"role"`
 }
 
+// DriftResult One drift test of a signal of the window against the baseline.
+type DriftResult struct {
+	// DegreesOfFreedom The chi-squared test's degrees of freedom.
+	//
+	// Example: 3
+	DegreesOfFreedom *int `json:"degrees_of_freedom,omitempty"`
+
+	// Drifted Whether the test finds that the window is not drawn from the baseline's distribution.
+	//
+	// Example: false
+	Drifted bool `json:"drifted"`
+
+	// Enough Whether the window holds enough predictions (50) for the test to flag drift.
+	//
+	// Example: true
+	Enough bool `json:"enough"`
+
+	// PValue The p-value; absent for a threshold.
+	//
+	// Example: 0.49
+	PValue *float64 `json:"p_value,omitempty"`
+
+	// ReferenceSize Values in the baseline.
+	//
+	// Example: 191
+	ReferenceSize int `json:"reference_size"`
+
+	// Signal The signal tested.
+	//
+	// Example: tag
+	Signal DriftResultSignal `json:"signal"`
+
+	// Significance The p-value under which the test has drifted; absent for a threshold.
+	//
+	// Example: 0.05
+	Significance *float64 `json:"significance,omitempty"`
+
+	// Statistic Pearson's X² (chi_squared), the largest distance between the two distribution functions (kolmogorov_smirnov), or the window's mean (threshold).
+	//
+	// Example: 2.4
+	Statistic float64 `json:"statistic"`
+
+	// Test The test.
+	//
+	// Example: chi_squared
+	Test DriftResultTest `json:"test"`
+
+	// Threshold The value above which a threshold test has drifted; absent for the other tests.
+	//
+	// Example: 0.3
+	Threshold *float64 `json:"threshold,omitempty"`
+
+	// WindowSize Predictions in the window.
+	//
+	// Example: 300
+	WindowSize int `json:"window_size"`
+}
+
+// DriftResultSignal The signal tested.
+//
+// Example: tag
+type DriftResultSignal string
+
+// DriftResultTest The test.
+//
+// Example: chi_squared
+type DriftResultTest string
+
 // Envelope The fields every response has.
 type Envelope struct {
 	// Message The HTTP reason phrase of the status code.
@@ -782,6 +931,93 @@ type FeatureContribution struct {
 // Example: word
 type FeatureContributionKind string
 
+// FeedbackEnvelope The feedback's answers' envelope.
+type FeedbackEnvelope struct {
+	// Data What became of each item.
+	Data FeedbackResults `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// FeedbackItem The true tag of one prediction.
+type FeedbackItem struct {
+	// PredictionId Names one prediction for `POST /feedback`: a signed token that carries the
+	// model, the version, the predicted tag and the time of the prediction, so that
+	// issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+	//
+	//
+	// Example: AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+	PredictionId PredictionID `json:"prediction_id"`
+
+	// Tag The true tag of the prediction's text.
+	//
+	// Example: natural-language-processing
+	Tag string `json:"tag"`
+}
+
+// FeedbackRequest True tags of predictions, at most 10,000.
+type FeedbackRequest struct {
+	// Items The predictions and their true tags.
+	Items []FeedbackItem `json:"items"`
+}
+
+// FeedbackResult What became of one item.
+type FeedbackResult struct {
+	// Index The item's index in the request.
+	//
+	// Example: 0
+	Index int `json:"index"`
+
+	// Message Why the item was not recorded, for a person.
+	//
+	// Example: not a prediction id this server issued
+	Message *string `json:"message,omitempty"`
+
+	// Status What became of an item (see `POST /feedback`).
+	//
+	// Example: accepted
+	Status FeedbackStatus `json:"status"`
+}
+
+// FeedbackResults What became of each item.
+type FeedbackResults struct {
+	// Accepted How many items were recorded by this request.
+	//
+	// Example: 1
+	Accepted int `json:"accepted"`
+
+	// Results One result per item, in request order.
+	Results []FeedbackResult `json:"results"`
+}
+
+// FeedbackStatus What became of an item (see `POST /feedback`).
+//
+// Example: accepted
+type FeedbackStatus string
+
 // Health What the server is serving and for how long it has been up.
 type Health struct {
 	// Model The name of the serving model.
@@ -868,6 +1104,26 @@ type LatencySummary struct {
 	//
 	// Example: 0.128
 	P99Ms float64 `json:"p99_ms"`
+}
+
+// LivePerformance Precision, recall and F1 from feedback, overall (weighted by support) and per class.
+type LivePerformance struct {
+	// Class Metrics of each class, by class name; `num_samples` is the labels of that true class.
+	Class map[string]Metrics `json:"class"`
+
+	// ConfusionMatrix How many evaluation examples of each true label were predicted as each label:
+	// `matrix[i][j]` counts the examples of true label `labels[i]` predicted as
+	// `labels[j]` (rows true, columns predicted). Absent for models trained before
+	// the report had it.
+	ConfusionMatrix *ConfusionMatrix `json:"confusion_matrix,omitempty"`
+
+	// Labels The feedback labels behind the figures.
+	//
+	// Example: 120
+	Labels int `json:"labels"`
+
+	// Overall Precision, recall and F1 (weighted by support where several classes are involved).
+	Overall Metrics `json:"overall"`
 }
 
 // Metrics Precision, recall and F1 (weighted by support where several classes are involved).
@@ -979,6 +1235,81 @@ type ModelsEnvelope struct {
 	//
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
+}
+
+// Monitoring The monitoring of the versions asked for.
+type Monitoring struct {
+	// Versions The serving version first, then the version named, if another.
+	Versions []VersionMonitoring `json:"versions"`
+}
+
+// MonitoringEnvelope The monitoring report's envelope.
+type MonitoringEnvelope struct {
+	// Data The monitoring of the versions asked for.
+	Data Monitoring `json:"data"`
+
+	// Message The HTTP reason phrase of the status code.
+	//
+	// Example: OK
+	Message string `json:"message"`
+
+	// Method The HTTP method of the request.
+	//
+	// Example: GET
+	Method string `json:"method"`
+
+	// StatusCode The HTTP status code, repeated from the status line.
+	//
+	// Example: 200
+	StatusCode int `json:"status-code"`
+
+	// Timestamp When the response was made, RFC 3339 in UTC.
+	//
+	// Example: 2026-11-24T16:00:00Z
+	Timestamp time.Time `json:"timestamp"`
+
+	// Url The URL of the request.
+	//
+	// Example: http://localhost:8000/
+	Url string `json:"url"`
+}
+
+// MonitoringWindow The window of recent predictions of this replica.
+type MonitoringWindow struct {
+	// Capacity The most predictions the window holds (the last ones).
+	//
+	// Example: 1000
+	Capacity int `json:"capacity"`
+
+	// Dropped Predictions of this replica left out of monitoring because it could not keep up (all versions).
+	//
+	// Example: 0
+	Dropped int `json:"dropped"`
+
+	// End The time of the window's newest prediction; absent when it is empty.
+	//
+	// Example: 2026-11-24T16:59:58Z
+	End *time.Time `json:"end,omitempty"`
+
+	// MaxAgeSeconds How old a prediction in the window may be.
+	//
+	// Example: 3600
+	MaxAgeSeconds int `json:"max_age_seconds"`
+
+	// Observed Predictions of this version observed since this replica loaded it.
+	//
+	// Example: 300
+	Observed int `json:"observed"`
+
+	// Size Predictions in the window now.
+	//
+	// Example: 300
+	Size int `json:"size"`
+
+	// Start The time of the window's oldest prediction; absent when it is empty.
+	//
+	// Example: 2026-11-24T16:50:00Z
+	Start *time.Time `json:"start,omitempty"`
 }
 
 // NewUserEnvelope A new user's envelope, with their key.
@@ -1385,7 +1716,22 @@ type Prediction struct {
 	//
 	// Example: natural-language-processing
 	PredictedTag string `json:"predicted_tag"`
+
+	// PredictionId Names one prediction for `POST /feedback`: a signed token that carries the
+	// model, the version, the predicted tag and the time of the prediction, so that
+	// issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+	//
+	//
+	// Example: AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+	PredictionId PredictionID `json:"prediction_id"`
 }
+
+// PredictionID Names one prediction for `POST /feedback`: a signed token that carries the
+// model, the version, the predicted tag and the time of the prediction, so that
+// issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+//
+// Example: AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+type PredictionID = string
 
 // Predictions The predictions and the model that made them.
 type Predictions struct {
@@ -1768,6 +2114,41 @@ type ShadowStats struct {
 	Sampled int `json:"sampled"`
 }
 
+// SignalSummary Summaries of the monitored signals over a set of predictions.
+type SignalSummary struct {
+	// Confidence The mean and the 10th, 50th and 90th percentiles of a signal.
+	Confidence Summary `json:"confidence"`
+
+	// Count How many predictions.
+	//
+	// Example: 300
+	Count int `json:"count"`
+
+	// EmptyRate The share of texts with no feature in the vocabulary.
+	//
+	// Example: 0
+	EmptyRate float64 `json:"empty_rate"`
+
+	// FallbackRate The share of predictions tagged `other` by the threshold fallback.
+	//
+	// Example: 0
+	FallbackRate float64 `json:"fallback_rate"`
+
+	// Margin The mean and the 10th, 50th and 90th percentiles of a signal.
+	Margin Summary `json:"margin"`
+
+	// OovRate The mean and the 10th, 50th and 90th percentiles of a signal.
+	OovRate Summary `json:"oov_rate"`
+
+	// TagShares The share of each predicted tag.
+	//
+	// Example: {"computer-vision":0.3,"mlops":0.1,"natural-language-processing":0.4,"other":0.2}
+	TagShares map[string]float64 `json:"tag_shares"`
+
+	// Tokens The mean and the 10th, 50th and 90th percentiles of a signal.
+	Tokens Summary `json:"tokens"`
+}
+
 // StoredPrediction A prediction stored by a batch.
 type StoredPrediction struct {
 	// CreatedAt When the prediction was stored.
@@ -1794,6 +2175,14 @@ type StoredPrediction struct {
 	//
 	// Example: computer-vision
 	PredictedTag string `json:"predicted_tag"`
+
+	// PredictionId Names one prediction for `POST /feedback`: a signed token that carries the
+	// model, the version, the predicted tag and the time of the prediction, so that
+	// issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+	//
+	//
+	// Example: AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+	PredictionId PredictionID `json:"prediction_id"`
 
 	// TextSha256 The hex SHA-256 of the text that was predicted.
 	//
@@ -1874,6 +2263,29 @@ type StoredPredictionsEnvelope struct {
 	//
 	// Example: http://localhost:8000/
 	Url string `json:"url"`
+}
+
+// Summary The mean and the 10th, 50th and 90th percentiles of a signal.
+type Summary struct {
+	// Mean The mean.
+	//
+	// Example: 0.9
+	Mean float64 `json:"mean"`
+
+	// P10 The 10th percentile.
+	//
+	// Example: 0.7
+	P10 float64 `json:"p10"`
+
+	// P50 The median.
+	//
+	// Example: 1
+	P50 float64 `json:"p50"`
+
+	// P90 The 90th percentile.
+	//
+	// Example: 1
+	P90 float64 `json:"p90"`
 }
 
 // TextInput One project to tag.
@@ -2053,6 +2465,58 @@ type VersionInfo struct {
 	//
 	// Example: 1
 	Version int `json:"version"`
+}
+
+// VersionMonitoring How one version does on live traffic.
+type VersionMonitoring struct {
+	// Drift The drift tests of the tags, confidence, tokens and OOV rate, in that order; empty without a baseline.
+	Drift []DriftResult `json:"drift"`
+
+	// Drifted Whether any drift test has `drifted`.
+	//
+	// Example: false
+	Drifted bool `json:"drifted"`
+
+	// HasBaseline Whether the version's artifact has a training baseline; without one there are no drift tests.
+	//
+	// Example: true
+	HasBaseline bool `json:"has_baseline"`
+
+	// LivePerformance Precision, recall and F1 from feedback.
+	LivePerformance struct {
+		// All Precision, recall and F1 from feedback, overall (weighted by support) and per class.
+		All LivePerformance `json:"all"`
+
+		// Last24h Precision, recall and F1 from feedback, overall (weighted by support) and per class.
+		Last24h LivePerformance `json:"last_24h"`
+	} `json:"live_performance"`
+
+	// Model The model.
+	//
+	// Example: tagifai
+	Model string `json:"model"`
+
+	// Serving Whether the version is the model's serving version.
+	//
+	// Example: true
+	Serving bool `json:"serving"`
+
+	// Signals The signals of the window, beside the baseline's.
+	Signals struct {
+		// Baseline Summaries of the monitored signals over a set of predictions.
+		Baseline *SignalSummary `json:"baseline,omitempty"`
+
+		// Window Summaries of the monitored signals over a set of predictions.
+		Window SignalSummary `json:"window"`
+	} `json:"signals"`
+
+	// Version The version.
+	//
+	// Example: 1
+	Version int `json:"version"`
+
+	// Window The window of recent predictions of this replica.
+	Window MonitoringWindow `json:"window"`
 }
 
 // VersionsEnvelope The versions' envelope.
@@ -2262,6 +2726,15 @@ type DeleteVersionParams struct {
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
+// GetMonitoringParams defines parameters for GetMonitoring.
+type GetMonitoringParams struct {
+	// Model The model; default the one `POST /predict` serves.
+	Model *string `form:"model,omitempty" json:"model,omitempty"`
+
+	// Version A version of the model to report on besides the serving one.
+	Version *int `form:"version,omitempty" json:"version,omitempty"`
+}
+
 // GetPerformanceParams defines parameters for GetPerformance.
 type GetPerformanceParams struct {
 	// Filter The part of the report to return.
@@ -2298,6 +2771,9 @@ type OipVersionInferParamsContentEncoding string
 
 // CreateBatchJobJSONRequestBody defines body for CreateBatchJob for application/json ContentType.
 type CreateBatchJobJSONRequestBody = BatchJobRequest
+
+// SendFeedbackJSONRequestBody defines body for SendFeedback for application/json ContentType.
+type SendFeedbackJSONRequestBody = FeedbackRequest
 
 // StartRolloutJSONRequestBody defines body for StartRollout for application/json ContentType.
 type StartRolloutJSONRequestBody = RolloutRequest
@@ -2501,6 +2977,70 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /batch-jobs/{job-id}/predictions (the `ListBatchJobPredictions` operationId).
 	ListBatchJobPredictions(ctx context.Context, jobId JobID, params *ListBatchJobPredictionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendFeedbackWithBody Send the true tags of predictions
+	//
+	// Records the true tag of predictions, each named by the `prediction_id` it came
+	// with (from `POST /predict`, a version's predictions, or a batch job's stored
+	// predictions). The registry's database keeps one tag per prediction, so feedback
+	// sent to any replica is counted once; `GET /monitoring` turns it into live
+	// precision, recall and F1.
+	//
+	// Each item gets its own answer in `results`, in request order; a bad item never
+	// fails the others, and the request is a 200 as long as it is well formed:
+	//
+	// | status | meaning | stored |
+	// | --- | --- | --- |
+	// | `accepted` | the tag is recorded | yes |
+	// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+	// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+	// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+	// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+	// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+	// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+	// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+	//
+	// Sending a request again is safe: every item it recorded answers
+	// `already_recorded`. At most 10,000 items per request.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may send feedback.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendFeedback Send the true tags of predictions
+	//
+	// Records the true tag of predictions, each named by the `prediction_id` it came
+	// with (from `POST /predict`, a version's predictions, or a batch job's stored
+	// predictions). The registry's database keeps one tag per prediction, so feedback
+	// sent to any replica is counted once; `GET /monitoring` turns it into live
+	// precision, recall and F1.
+	//
+	// Each item gets its own answer in `results`, in request order; a bad item never
+	// fails the others, and the request is a 200 as long as it is well formed:
+	//
+	// | status | meaning | stored |
+	// | --- | --- | --- |
+	// | `accepted` | the tag is recorded | yes |
+	// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+	// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+	// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+	// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+	// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+	// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+	// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+	//
+	// Sending a request again is safe: every item it recorded answers
+	// `already_recorded`. At most 10,000 items per request.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may send feedback.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedback(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// Liveness Liveness probe
 	//
@@ -2709,6 +3249,36 @@ type ClientInterface interface {
 	// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
 	PredictWithVersion(ctx context.Context, modelName ModelName, version Version, body PredictWithVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetMonitoring How versions do on live traffic
+	//
+	// For the serving version of the model (the served model, or `model`), and for
+	// `version` when it is given and another: the window of recent predictions this
+	// replica made with it, each signal's summary beside the training baseline's, the
+	// drift tests, and live performance from feedback.
+	//
+	// The window holds the last `capacity` predictions made in the last
+	// `max_age_seconds` by this replica (windows are per replica; each replica's
+	// `/metrics` exports its own). Predictions reach it off the request path; when it
+	// cannot keep up, predictions are left out and counted in `dropped`.
+	//
+	// Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+	// predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+	// probability) and on the text length in tokens, and a threshold on the mean
+	// out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+	// p-value is below `significance` (0.05), or the mean above the threshold, with at
+	// least 50 predictions in the window. Versions trained before baselines existed
+	// have `has_baseline` false, no baseline summary and no drift tests.
+	//
+	// Live performance scores the feedback on the version's predictions
+	// (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+	// and F1, per class and weighted by support, with the number of labels behind
+	// each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+	// every prediction of the version. It is the same on every replica (the registry's
+	// database keeps the feedback).
+	//
+	// Corresponds with GET /monitoring (the `GetMonitoring` operationId).
+	GetMonitoring(ctx context.Context, params *GetMonitoringParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetPerformance Performance of the serving model
 	//
 	// Weighted precision, recall and F1 of the serving model on its evaluation set,
@@ -2726,6 +3296,8 @@ type ClientInterface interface {
 	// probability is not above the model's threshold, the tag is `other`.
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
+	// Each prediction has a `prediction_id`: send it with the true tag to
+	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict. During a canary rollout
 	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
@@ -2746,6 +3318,8 @@ type ClientInterface interface {
 	// probability is not above the model's threshold, the tag is `other`.
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
+	// Each prediction has a `prediction_id`: send it with the true tag to
+	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict. During a canary rollout
 	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
@@ -3162,6 +3736,90 @@ func (c *Client) ListBatchJobPredictions(ctx context.Context, jobId JobID, param
 	return c.Client.Do(req)
 }
 
+// SendFeedbackWithBody Send the true tags of predictions
+//
+// Records the true tag of predictions, each named by the `prediction_id` it came
+// with (from `POST /predict`, a version's predictions, or a batch job's stored
+// predictions). The registry's database keeps one tag per prediction, so feedback
+// sent to any replica is counted once; `GET /monitoring` turns it into live
+// precision, recall and F1.
+//
+// Each item gets its own answer in `results`, in request order; a bad item never
+// fails the others, and the request is a 200 as long as it is well formed:
+//
+// | status | meaning | stored |
+// | --- | --- | --- |
+// | `accepted` | the tag is recorded | yes |
+// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+//
+// Sending a request again is safe: every item it recorded answers
+// `already_recorded`. At most 10,000 items per request.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may send feedback.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *Client) SendFeedbackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendFeedbackRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendFeedback Send the true tags of predictions
+//
+// Records the true tag of predictions, each named by the `prediction_id` it came
+// with (from `POST /predict`, a version's predictions, or a batch job's stored
+// predictions). The registry's database keeps one tag per prediction, so feedback
+// sent to any replica is counted once; `GET /monitoring` turns it into live
+// precision, recall and F1.
+//
+// Each item gets its own answer in `results`, in request order; a bad item never
+// fails the others, and the request is a 200 as long as it is well formed:
+//
+// | status | meaning | stored |
+// | --- | --- | --- |
+// | `accepted` | the tag is recorded | yes |
+// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+//
+// Sending a request again is safe: every item it recorded answers
+// `already_recorded`. At most 10,000 items per request.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may send feedback.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *Client) SendFeedback(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendFeedbackRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // Liveness Liveness probe
 //
 // Answers 200 while the process can serve HTTP at all, model or not. An
@@ -3539,6 +4197,46 @@ func (c *Client) PredictWithVersion(ctx context.Context, modelName ModelName, ve
 	return c.Client.Do(req)
 }
 
+// GetMonitoring How versions do on live traffic
+//
+// For the serving version of the model (the served model, or `model`), and for
+// `version` when it is given and another: the window of recent predictions this
+// replica made with it, each signal's summary beside the training baseline's, the
+// drift tests, and live performance from feedback.
+//
+// The window holds the last `capacity` predictions made in the last
+// `max_age_seconds` by this replica (windows are per replica; each replica's
+// `/metrics` exports its own). Predictions reach it off the request path; when it
+// cannot keep up, predictions are left out and counted in `dropped`.
+//
+// Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+// predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+// probability) and on the text length in tokens, and a threshold on the mean
+// out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+// p-value is below `significance` (0.05), or the mean above the threshold, with at
+// least 50 predictions in the window. Versions trained before baselines existed
+// have `has_baseline` false, no baseline summary and no drift tests.
+//
+// Live performance scores the feedback on the version's predictions
+// (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+// and F1, per class and weighted by support, with the number of labels behind
+// each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+// every prediction of the version. It is the same on every replica (the registry's
+// database keeps the feedback).
+//
+// Corresponds with GET /monitoring (the `GetMonitoring` operationId).
+func (c *Client) GetMonitoring(ctx context.Context, params *GetMonitoringParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMonitoringRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetPerformance Performance of the serving model
 //
 // Weighted precision, recall and F1 of the serving model on its evaluation set,
@@ -3566,6 +4264,8 @@ func (c *Client) GetPerformance(ctx context.Context, params *GetPerformanceParam
 // probability is not above the model's threshold, the tag is `other`.
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
+// Each prediction has a `prediction_id`: send it with the true tag to
+// `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict. During a canary rollout
 // (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
@@ -3596,6 +4296,8 @@ func (c *Client) PredictWithBody(ctx context.Context, contentType string, body i
 // probability is not above the model's threshold, the tag is `other`.
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
+// Each prediction has a `prediction_id`: send it with the true tag to
+// `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict. During a canary rollout
 // (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
@@ -4430,6 +5132,46 @@ func NewListBatchJobPredictionsRequest(server string, jobId JobID, params *ListB
 	return req, nil
 }
 
+// NewSendFeedbackRequest calls the generic SendFeedback builder with application/json body
+func NewSendFeedbackRequest(server string, body SendFeedbackJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSendFeedbackRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSendFeedbackRequestWithBody constructs an http.Request for the SendFeedback method, with any body, and a specified content type
+func NewSendFeedbackRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/feedback")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewLivenessRequest constructs an http.Request for the Liveness method
 func NewLivenessRequest(server string) (*http.Request, error) {
 	var err error
@@ -5003,6 +5745,72 @@ func NewPredictWithVersionRequestWithBody(server string, modelName ModelName, ve
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetMonitoringRequest constructs an http.Request for the GetMonitoring method
+func NewGetMonitoringRequest(server string, params *GetMonitoringParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/monitoring")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Model != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "model", *params.Model, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Version != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "version", *params.Version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -5863,6 +6671,70 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /batch-jobs/{job-id}/predictions (the `ListBatchJobPredictions` operationId).
 	ListBatchJobPredictionsWithResponse(ctx context.Context, jobId JobID, params *ListBatchJobPredictionsParams, reqEditors ...RequestEditorFn) (*ListBatchJobPredictionsResponse, error)
 
+	// SendFeedbackWithBodyWithResponse Send the true tags of predictions
+	//
+	// Records the true tag of predictions, each named by the `prediction_id` it came
+	// with (from `POST /predict`, a version's predictions, or a batch job's stored
+	// predictions). The registry's database keeps one tag per prediction, so feedback
+	// sent to any replica is counted once; `GET /monitoring` turns it into live
+	// precision, recall and F1.
+	//
+	// Each item gets its own answer in `results`, in request order; a bad item never
+	// fails the others, and the request is a 200 as long as it is well formed:
+	//
+	// | status | meaning | stored |
+	// | --- | --- | --- |
+	// | `accepted` | the tag is recorded | yes |
+	// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+	// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+	// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+	// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+	// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+	// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+	// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+	//
+	// Sending a request again is safe: every item it recorded answers
+	// `already_recorded`. At most 10,000 items per request.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may send feedback.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error)
+
+	// SendFeedbackWithResponse Send the true tags of predictions
+	//
+	// Records the true tag of predictions, each named by the `prediction_id` it came
+	// with (from `POST /predict`, a version's predictions, or a batch job's stored
+	// predictions). The registry's database keeps one tag per prediction, so feedback
+	// sent to any replica is counted once; `GET /monitoring` turns it into live
+	// precision, recall and F1.
+	//
+	// Each item gets its own answer in `results`, in request order; a bad item never
+	// fails the others, and the request is a 200 as long as it is well formed:
+	//
+	// | status | meaning | stored |
+	// | --- | --- | --- |
+	// | `accepted` | the tag is recorded | yes |
+	// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+	// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+	// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+	// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+	// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+	// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+	// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+	//
+	// Sending a request again is safe: every item it recorded answers
+	// `already_recorded`. At most 10,000 items per request.
+	// A key with the `predictor` role is needed when the server runs with
+	// `--require-auth`; without it, anyone may send feedback.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithResponse(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error)
+
 	// LivenessWithResponse Liveness probe
 	//
 	// Answers 200 while the process can serve HTTP at all, model or not. An
@@ -6090,6 +6962,38 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /models/{model-name}/versions/{version}/predictions (the `PredictWithVersion` operationId).
 	PredictWithVersionWithResponse(ctx context.Context, modelName ModelName, version Version, body PredictWithVersionJSONRequestBody, reqEditors ...RequestEditorFn) (*PredictWithVersionResponse, error)
 
+	// GetMonitoringWithResponse How versions do on live traffic
+	//
+	// For the serving version of the model (the served model, or `model`), and for
+	// `version` when it is given and another: the window of recent predictions this
+	// replica made with it, each signal's summary beside the training baseline's, the
+	// drift tests, and live performance from feedback.
+	//
+	// The window holds the last `capacity` predictions made in the last
+	// `max_age_seconds` by this replica (windows are per replica; each replica's
+	// `/metrics` exports its own). Predictions reach it off the request path; when it
+	// cannot keep up, predictions are left out and counted in `dropped`.
+	//
+	// Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+	// predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+	// probability) and on the text length in tokens, and a threshold on the mean
+	// out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+	// p-value is below `significance` (0.05), or the mean above the threshold, with at
+	// least 50 predictions in the window. Versions trained before baselines existed
+	// have `has_baseline` false, no baseline summary and no drift tests.
+	//
+	// Live performance scores the feedback on the version's predictions
+	// (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+	// and F1, per class and weighted by support, with the number of labels behind
+	// each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+	// every prediction of the version. It is the same on every replica (the registry's
+	// database keeps the feedback).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /monitoring (the `GetMonitoring` operationId).
+	GetMonitoringWithResponse(ctx context.Context, params *GetMonitoringParams, reqEditors ...RequestEditorFn) (*GetMonitoringResponse, error)
+
 	// GetPerformanceWithResponse Performance of the serving model
 	//
 	// Weighted precision, recall and F1 of the serving model on its evaluation set,
@@ -6109,6 +7013,8 @@ type ClientWithResponsesInterface interface {
 	// probability is not above the model's threshold, the tag is `other`.
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
+	// Each prediction has a `prediction_id`: send it with the true tag to
+	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict. During a canary rollout
 	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
@@ -6129,6 +7035,8 @@ type ClientWithResponsesInterface interface {
 	// probability is not above the model's threshold, the tag is `other`.
 	// With `explain`, each prediction also says which words and character n-grams
 	// of its text made the winning class win (see `Explanation`).
+	// Each prediction has a `prediction_id`: send it with the true tag to
+	// `POST /feedback` (within 30 days) to measure live performance.
 	// A key with the `predictor` role is needed when the server runs with
 	// `--require-auth`; without it, anyone may predict. During a canary rollout
 	// (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
@@ -7179,6 +8087,117 @@ func (r ListBatchJobPredictionsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListBatchJobPredictionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SendFeedbackResponse401Headers the declared response headers of an HTTP 401 response for SendFeedback
+type SendFeedbackResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// SendFeedbackResponse405Headers the declared response headers of an HTTP 405 response for SendFeedback
+type SendFeedbackResponse405Headers struct {
+	Allow *string
+}
+
+type SendFeedbackResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *FeedbackEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SendFeedbackResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *SendFeedbackResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SendFeedbackResponse) GetJSON200() *FeedbackEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SendFeedbackResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SendFeedbackResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SendFeedbackResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r SendFeedbackResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SendFeedbackResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r SendFeedbackResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SendFeedbackResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SendFeedbackResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r SendFeedbackResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SendFeedbackResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SendFeedbackResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SendFeedbackResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8551,6 +9570,103 @@ func (r PredictWithVersionResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PredictWithVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetMonitoringResponse401Headers the declared response headers of an HTTP 401 response for GetMonitoring
+type GetMonitoringResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetMonitoringResponse405Headers the declared response headers of an HTTP 405 response for GetMonitoring
+type GetMonitoringResponse405Headers struct {
+	Allow *string
+}
+
+type GetMonitoringResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MonitoringEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON405 the response for an HTTP 405 `application/json` response
+	JSON405 *MethodNotAllowed
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationError
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetMonitoringResponse401Headers
+	// Headers405 the parsed response headers for an HTTP 405 response
+	Headers405 *GetMonitoringResponse405Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMonitoringResponse) GetJSON200() *MonitoringEnvelope {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetMonitoringResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetMonitoringResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON405 returns the response for an HTTP 405 `application/json` response
+func (r GetMonitoringResponse) GetJSON405() *MethodNotAllowed {
+	return r.JSON405
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r GetMonitoringResponse) GetJSON422() *ValidationError {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetMonitoringResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetMonitoringResponse) GetJSON503() *NotReady {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMonitoringResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMonitoringResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMonitoringResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMonitoringResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -10278,6 +11394,82 @@ func (c *ClientWithResponses) ListBatchJobPredictionsWithResponse(ctx context.Co
 	return ParseListBatchJobPredictionsResponse(rsp)
 }
 
+// SendFeedbackWithBodyWithResponse Send the true tags of predictions
+//
+// Records the true tag of predictions, each named by the `prediction_id` it came
+// with (from `POST /predict`, a version's predictions, or a batch job's stored
+// predictions). The registry's database keeps one tag per prediction, so feedback
+// sent to any replica is counted once; `GET /monitoring` turns it into live
+// precision, recall and F1.
+//
+// Each item gets its own answer in `results`, in request order; a bad item never
+// fails the others, and the request is a 200 as long as it is well formed:
+//
+// | status | meaning | stored |
+// | --- | --- | --- |
+// | `accepted` | the tag is recorded | yes |
+// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+//
+// Sending a request again is safe: every item it recorded answers
+// `already_recorded`. At most 10,000 items per request.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may send feedback.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *ClientWithResponses) SendFeedbackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error) {
+	rsp, err := c.SendFeedbackWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendFeedbackResponse(rsp)
+}
+
+// SendFeedbackWithResponse Send the true tags of predictions
+//
+// Records the true tag of predictions, each named by the `prediction_id` it came
+// with (from `POST /predict`, a version's predictions, or a batch job's stored
+// predictions). The registry's database keeps one tag per prediction, so feedback
+// sent to any replica is counted once; `GET /monitoring` turns it into live
+// precision, recall and F1.
+//
+// Each item gets its own answer in `results`, in request order; a bad item never
+// fails the others, and the request is a 200 as long as it is well formed:
+//
+// | status | meaning | stored |
+// | --- | --- | --- |
+// | `accepted` | the tag is recorded | yes |
+// | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+// | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+// | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+// | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+// | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+// | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+// | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+//
+// Sending a request again is safe: every item it recorded answers
+// `already_recorded`. At most 10,000 items per request.
+// A key with the `predictor` role is needed when the server runs with
+// `--require-auth`; without it, anyone may send feedback.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *ClientWithResponses) SendFeedbackWithResponse(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error) {
+	rsp, err := c.SendFeedback(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendFeedbackResponse(rsp)
+}
+
 // LivenessWithResponse Liveness probe
 //
 // Answers 200 while the process can serve HTTP at all, model or not. An
@@ -10607,6 +11799,44 @@ func (c *ClientWithResponses) PredictWithVersionWithResponse(ctx context.Context
 	return ParsePredictWithVersionResponse(rsp)
 }
 
+// GetMonitoringWithResponse How versions do on live traffic
+//
+// For the serving version of the model (the served model, or `model`), and for
+// `version` when it is given and another: the window of recent predictions this
+// replica made with it, each signal's summary beside the training baseline's, the
+// drift tests, and live performance from feedback.
+//
+// The window holds the last `capacity` predictions made in the last
+// `max_age_seconds` by this replica (windows are per replica; each replica's
+// `/metrics` exports its own). Predictions reach it off the request path; when it
+// cannot keep up, predictions are left out and counted in `dropped`.
+//
+// Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+// predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+// probability) and on the text length in tokens, and a threshold on the mean
+// out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+// p-value is below `significance` (0.05), or the mean above the threshold, with at
+// least 50 predictions in the window. Versions trained before baselines existed
+// have `has_baseline` false, no baseline summary and no drift tests.
+//
+// Live performance scores the feedback on the version's predictions
+// (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+// and F1, per class and weighted by support, with the number of labels behind
+// each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+// every prediction of the version. It is the same on every replica (the registry's
+// database keeps the feedback).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /monitoring (the `GetMonitoring` operationId).
+func (c *ClientWithResponses) GetMonitoringWithResponse(ctx context.Context, params *GetMonitoringParams, reqEditors ...RequestEditorFn) (*GetMonitoringResponse, error) {
+	rsp, err := c.GetMonitoring(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMonitoringResponse(rsp)
+}
+
 // GetPerformanceWithResponse Performance of the serving model
 //
 // Weighted precision, recall and F1 of the serving model on its evaluation set,
@@ -10632,6 +11862,8 @@ func (c *ClientWithResponses) GetPerformanceWithResponse(ctx context.Context, pa
 // probability is not above the model's threshold, the tag is `other`.
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
+// Each prediction has a `prediction_id`: send it with the true tag to
+// `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict. During a canary rollout
 // (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
@@ -10658,6 +11890,8 @@ func (c *ClientWithResponses) PredictWithBodyWithResponse(ctx context.Context, c
 // probability is not above the model's threshold, the tag is `other`.
 // With `explain`, each prediction also says which words and character n-grams
 // of its text made the winning class win (see `Explanation`).
+// Each prediction has a `prediction_id`: send it with the true tag to
+// `POST /feedback` (within 30 days) to measure live performance.
 // A key with the `predictor` role is needed when the server runs with
 // `--require-auth`; without it, anyone may predict. During a canary rollout
 // (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
@@ -11754,6 +12988,111 @@ func ParseListBatchJobPredictionsResponse(rsp *http.Response) (*ListBatchJobPred
 		response.Headers401 = &headers
 	case rsp.StatusCode == 405:
 		var headers ListBatchJobPredictionsResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSendFeedbackResponse parses an HTTP response from a SendFeedbackWithResponse call
+func ParseSendFeedbackResponse(rsp *http.Response) (*SendFeedbackResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SendFeedbackResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest FeedbackEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers SendFeedbackResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers SendFeedbackResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -13048,6 +14387,97 @@ func ParsePredictWithVersionResponse(rsp *http.Response) (*PredictWithVersionRes
 		response.Headers401 = &headers
 	case rsp.StatusCode == 405:
 		var headers PredictWithVersionResponse405Headers
+		if values := rsp.Header.Values("Allow"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Allow = &value
+		}
+		response.Headers405 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMonitoringResponse parses an HTTP response from a GetMonitoringWithResponse call
+func ParseGetMonitoringResponse(rsp *http.Response) (*GetMonitoringResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMonitoringResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MonitoringEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 405:
+		var dest MethodNotAllowed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON405 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetMonitoringResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 405:
+		var headers GetMonitoringResponse405Headers
 		if values := rsp.Header.Values("Allow"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Allow", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -14507,6 +15937,9 @@ type ServerInterface interface {
 	// ListBatchJobPredictions Page through a job's predictions
 	// (GET /batch-jobs/{job-id}/predictions)
 	ListBatchJobPredictions(ctx echo.Context, jobId JobID, params ListBatchJobPredictionsParams) error
+	// SendFeedback Send the true tags of predictions
+	// (POST /feedback)
+	SendFeedback(ctx echo.Context) error
 	// Liveness Liveness probe
 	// (GET /health/live)
 	Liveness(ctx echo.Context) error
@@ -14549,6 +15982,9 @@ type ServerInterface interface {
 	// PredictWithVersion Tag projects with a given version
 	// (POST /models/{model-name}/versions/{version}/predictions)
 	PredictWithVersion(ctx echo.Context, modelName ModelName, version Version) error
+	// GetMonitoring How versions do on live traffic
+	// (GET /monitoring)
+	GetMonitoring(ctx echo.Context, params GetMonitoringParams) error
 	// GetPerformance Performance of the serving model
 	// (GET /performance)
 	GetPerformance(ctx echo.Context, params GetPerformanceParams) error
@@ -14782,6 +16218,15 @@ func (w *ServerInterfaceWrapper) ListBatchJobPredictions(ctx echo.Context) error
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListBatchJobPredictions(ctx, jobId, params)
+	return err
+}
+
+// SendFeedback converts echo context to params.
+func (w *ServerInterfaceWrapper) SendFeedback(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SendFeedback(ctx)
 	return err
 }
 
@@ -15090,6 +16535,31 @@ func (w *ServerInterfaceWrapper) PredictWithVersion(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.PredictWithVersion(ctx, modelName, version)
+	return err
+}
+
+// GetMonitoring converts echo context to params.
+func (w *ServerInterfaceWrapper) GetMonitoring(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetMonitoringParams
+	// ------------- Optional query parameter "model" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "model", ctx.QueryParams(), &params.Model, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter model: %s", err))
+	}
+
+	// ------------- Optional query parameter "version" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "version", ctx.QueryParams(), &params.Version, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetMonitoring(ctx, params)
 	return err
 }
 
@@ -15499,6 +16969,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/batch-jobs/:job-id", wrapper.GetBatchJob, options.OperationMiddlewares["getBatchJob"]...)
 	router.GET(options.BaseURL+"/batch-jobs/:job-id/predictions", wrapper.ListBatchJobPredictions, options.OperationMiddlewares["listBatchJobPredictions"]...)
 	router.GET(options.BaseURL+"/predictions/:item-id", wrapper.GetStoredPrediction, options.OperationMiddlewares["getStoredPrediction"]...)
+	router.POST(options.BaseURL+"/feedback", wrapper.SendFeedback, options.OperationMiddlewares["sendFeedback"]...)
+	router.GET(options.BaseURL+"/monitoring", wrapper.GetMonitoring, options.OperationMiddlewares["getMonitoring"]...)
 	router.GET(options.BaseURL+"/users", wrapper.ListUsers, options.OperationMiddlewares["listUsers"]...)
 	router.POST(options.BaseURL+"/users", wrapper.CreateUser, options.OperationMiddlewares["createUser"]...)
 	router.DELETE(options.BaseURL+"/users/:user-name", wrapper.RevokeUser, options.OperationMiddlewares["revokeUser"]...)
@@ -16532,6 +18004,148 @@ func (response ListBatchJobPredictions422JSONResponse) VisitListBatchJobPredicti
 type ListBatchJobPredictions500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListBatchJobPredictions500JSONResponse) VisitListBatchJobPredictionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedbackRequestObject struct {
+	Body *SendFeedbackJSONRequestBody
+}
+
+type SendFeedbackResponseObject interface {
+	VisitSendFeedbackResponse(w http.ResponseWriter) error
+}
+
+type SendFeedback200JSONResponse FeedbackEnvelope
+
+func (response SendFeedback200JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response SendFeedback400JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SendFeedback401JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response SendFeedback403JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response SendFeedback405JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response SendFeedback413JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response SendFeedback415JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response SendFeedback422JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response SendFeedback500JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -18165,6 +19779,118 @@ func (response PredictWithVersion500JSONResponse) VisitPredictWithVersionRespons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoringRequestObject struct {
+	Params GetMonitoringParams
+}
+
+type GetMonitoringResponseObject interface {
+	VisitGetMonitoringResponse(w http.ResponseWriter) error
+}
+
+type GetMonitoring200JSONResponse MonitoringEnvelope
+
+func (response GetMonitoring200JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetMonitoring401JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetMonitoring404JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring405JSONResponse struct{ MethodNotAllowedJSONResponse }
+
+func (response GetMonitoring405JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Allow != nil {
+		w.Header().Set("Allow", fmt.Sprint(*response.Headers.Allow))
+	}
+	w.WriteHeader(405)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring422JSONResponse struct{ ValidationErrorJSONResponse }
+
+func (response GetMonitoring422JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetMonitoring500JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMonitoring503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response GetMonitoring503JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -20050,6 +21776,9 @@ type StrictServerInterface interface {
 	// ListBatchJobPredictions Page through a job's predictions
 	// (GET /batch-jobs/{job-id}/predictions)
 	ListBatchJobPredictions(ctx context.Context, request ListBatchJobPredictionsRequestObject) (ListBatchJobPredictionsResponseObject, error)
+	// SendFeedback Send the true tags of predictions
+	// (POST /feedback)
+	SendFeedback(ctx context.Context, request SendFeedbackRequestObject) (SendFeedbackResponseObject, error)
 	// Liveness Liveness probe
 	// (GET /health/live)
 	Liveness(ctx context.Context, request LivenessRequestObject) (LivenessResponseObject, error)
@@ -20092,6 +21821,9 @@ type StrictServerInterface interface {
 	// PredictWithVersion Tag projects with a given version
 	// (POST /models/{model-name}/versions/{version}/predictions)
 	PredictWithVersion(ctx context.Context, request PredictWithVersionRequestObject) (PredictWithVersionResponseObject, error)
+	// GetMonitoring How versions do on live traffic
+	// (GET /monitoring)
+	GetMonitoring(ctx context.Context, request GetMonitoringRequestObject) (GetMonitoringResponseObject, error)
 	// GetPerformance Performance of the serving model
 	// (GET /performance)
 	GetPerformance(ctx context.Context, request GetPerformanceRequestObject) (GetPerformanceResponseObject, error)
@@ -20400,6 +22132,52 @@ func (sh *strictHandler) ListBatchJobPredictions(ctx echo.Context, jobId JobID, 
 		return err
 	} else if validResponse, ok := response.(ListBatchJobPredictionsResponseObject); ok {
 		return validResponse.VisitListBatchJobPredictionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// SendFeedback operation middleware
+func (sh *strictHandler) SendFeedback(ctx echo.Context) error {
+	var request SendFeedbackRequestObject
+
+	var body SendFeedbackJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SendFeedback(ctx.Request().Context(), request.(SendFeedbackRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SendFeedback")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SendFeedbackResponseObject); ok {
+		return validResponse.VisitSendFeedbackResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -20821,6 +22599,31 @@ func (sh *strictHandler) PredictWithVersion(ctx echo.Context, modelName ModelNam
 		return err
 	} else if validResponse, ok := response.(PredictWithVersionResponseObject); ok {
 		return validResponse.VisitPredictWithVersionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetMonitoring operation middleware
+func (sh *strictHandler) GetMonitoring(ctx echo.Context, params GetMonitoringParams) error {
+	var request GetMonitoringRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMonitoring(ctx.Request().Context(), request.(GetMonitoringRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMonitoring")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetMonitoringResponseObject); ok {
+		return validResponse.VisitGetMonitoringResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -21353,401 +23156,475 @@ func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelN
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Nc9s4kjf+VVDa27L9PJRMSn6Va+sqk01msptJcokz8+zf8poQCUkcU4CWoOxosv7u/0I3AIIUqRdb",
-	"yczs5epqJ5YoEGg0Gv3668+tSExngjOey1b/c4t9otNZyuDfHyY0FvfvRZqKea4+kPPplGaLVr/1E8tk",
-	"IjjpEQkPSXKnP+m2vNYdTedM/SCmOVX/jSiPk5jmrNXvea3xnGax+nia8Bs6zhibMp63+n7n3IPPpJlD",
-	"1/cfvNZUxKzVb+GbWvh32uq3cjpORjRpea0ZyyIYIvB9ryVZdpfw8Y2eUqvf9Voyp1nO4huat/qtrt89",
-	"aQdBu3t0GZz0fb/v+/9fq3hmqFZI42nC8UOkjLOGz62U5oxHC1gEo/xmKtX0/e6R15od++bP4MRrzc6P",
-	"zZ8n6tvzc/1n0D178FqzjMVJlCeCy1Y/ODo781oZ+9ecSfXSIDj3PbVMnICYzuY5y9p3CS6rF/hea5qK",
-	"mXpUPclpPs9o2k4pH8/pmLVnmYiYlAkft/on6gmRT1jW6nfP1bstfXoP6q2zNIloQdb2aXw+an/q3h79",
-	"S5EhEjO1CeYxS+VV1AieRo1jtZkONbr+Smr4BTXgyZXUOPULavSAywpuefAMr/U/t4A/Y7U3ajmWW28y",
-	"4AS/c3587MFkaIaPqS2MBB/NcTRFnSFLZat/tTRnM9/VczXzvPZaU5pnyadW/+qqe+57Xa/nda+9q2Mv",
-	"OPO9E+/k2rsKfO/IOzn1vcCHb468IPC6Z/719YPXijMxm8Esfa/1rzmbs5uIzmiU5Av1meJePHoxUlsR",
-	"IuERazoyD3g85lKdlyhP7ljLa81n6pCsOmnqSDMp6VgN/Pbvigwsn4i41W99/+KyZQZtR3DucdeTKZM5",
-	"nc6WxgzM6Z1nSiZM8nzWPzxMRUTTiZB5/8z3/UOQGPJQc/ZhpkXaw8OD15owGrMMeOrFJQV+jpmMsmSW",
-	"wwa2LieMwAB7kmQMt84j95MkmhB2x7IFiSaUjxkRI5KbZz2S5FYoSvhrwPWRsbJSZPCUng6ZijsmieAX",
-	"MIykU0YE16/Q565DPjAekyQf8CGNbknCSfhq1P6R5tEkJLmwU+HpgtxPaE4WYk4kve8MFLtp6d7qtwat",
-	"00GrhccrAc7NszlT53zCpiCz8wUceJlnigmBVDOa0SnLNbVejeC1ywR77swhcWhCEklknqQpoTnJJ0lB",
-	"zj48FCr6h4qM4fcvLgfcbNtn+G+b0yl7CBXRxKhEt/0QVhMeeEQqatGUSKbmmrOYDBckEtMpld6Ai4yE",
-	"/yckI5ERyhcd8ladq/tEMng95fKeZWqSR0GXUB4TLvKJ2i8kqmyiYaIWjWwER3mqvjS70nJpOqWfXjM+",
-	"zietfvf4xFuisdf6mxi++ms9D/4ihnuSJHGnNInjkR+d01PWHQbxUdQ7M/OZ0XxSzOYXMWwn8cr9ntE8",
-	"Z5n66T+v/PY5bY+uPwcnD//Vqpvmj2pH3sDYq46Lent5usWdXTPLYp83nilt/+q3z6/1f9vXn33vpNsw",
-	"6bfJ7LngOeP5Cx6JWF9e5dn/IO6BGYYiXihWUCI7Y1Ky+KL4PE2mSU7obJYmTKpTp76JWfEsGS5yJssr",
-	"H/+azJqYRU+rbeflLpfx+VTdHnqAmI3UfauGihnPley+bljtD/Aaw3HVpX6XcJotSM64FBlRqhphn9Rf",
-	"9kCm8EslZGA9RsD97cPbNwSXQPIJzQccNCdpCYSkyui9HlySkTqq9yTJO8QnSkfAh+8nIi1onU/YgAvO",
-	"CEvhjjXvS/hsnpMwZ5/ysHIGg6DbdP74iGWMR6yNVGgbGmtyuBQeiWwK11XC85OjFiihyVRR3beUTXjO",
-	"xiwzpP3JaAt17K/lu0coLvPtjHFiJ0TeZSIXkUjJfZYosiY52acEt+7gglBO5vyWi3tOFDESSSg58o/K",
-	"3BTUnyCjxKw6Po4Q6nVhrebPoI6PNlkp4fPpkGWlKQZPmSBSvxscnR6d9U6OTp0tCWq25MHqid+JOEHr",
-	"5W0ysyR/j1+i3ghsAKrdDO5UtZzDXyQu0bV/zGeF2XN5L4hiQ6l2Vh0Dj+Ri1u6SKKVSJiM9mmLcWSaG",
-	"dJikSa7m49hESQxq9L/aR13Yw9lcKbdXxli6al1mlMsRy0jKaMbV/XOf5BOSw8cimzI4TxlMpPJitQFv",
-	"h7+wKCcxyxlo0vjr52/eyI4SFOotmn7f/ePyxYdia9R4LVB91bdX3euHa68l5rmdoHmOjlsPnv2zutCy",
-	"klCen1KuH65hv4rt/q+MjVr91p8OC0v0EL+Vh3WbqH7tbp2Icpa3ZZ4xOnW2sNVvfR5o+g7U/Acw40Gr",
-	"P4ClDlrewFIDPgV6wMdAA/Wj4NobOCsatPqfB60hCM4b9dsbmfyqHgxgXYPB3Pf9M/yPX/7PP96+fqt2",
-	"oSR4lg+UK1v3lSa0Ro6FKJoPPCVo+IBXBW/CQQKJTA3oylMJoptM6B0b8LBYYqe6Oi1yrYzE72suWGVg",
-	"lNbzjJPECj19Pvv62IiM7A9XXEAesO2Ar13/AaElouFNg4qfQwhcRFnmoNiQM8ElHvjvaLy1pHDdHCzL",
-	"RIZnRRkgSIarlrrfwHqzRo+58bjIyR1NkxiW0Cdzzj7NWKT0VqXmixEuDTasoLiawU3C4Yeth+uSOfUd",
-	"jYlZg2NXvXv7YcmwOlptWPmbGFbaYG9tfKBfKBK94HcsFTNWxzSXjvKlyHPP0rQNYg+J1FHvei74KFXv",
-	"3eU26YvK3FClDTP3XABnCHVYMGfQorsgU3qrLAiw1O2tqL5lZJRk0tm9yMy9snN2Tc62/fXF6xeXL5Y3",
-	"7vzJG1exiI2hehjseCv1sSdm1RKvIzBNwRwUGYthT1+KbJjEMeM73VSrFj6b5xORJb/iN6XNBVOUMxaj",
-	"tgaeP2VcMtRjb9mCTLQmd5cwZSOqL4sdHdmZV7a0WJJ7FD/WnMTeF9vQ7o439Nm7V4oie2B+MzKlCzim",
-	"sQCLHnbyFVfmGU1hvF3uZmnXEv0WAs9eEMnQjIdDl5FUjEFLMgx4GgdRl53TVkl9VANUd81Mn3zAkXAZ",
-	"a4Tp8e9WmGp6jGiSsrhDwDzHtaoDOGacZUl0ofRFmqSS0Mx4brhDzj2pCOqROUejrzjYCZ7eH4E4b0T+",
-	"DK/fnR5iTfnS9uNn5PsXl+amoPriF5xYUtrNxsdvuMhv9HPVbccVkDciJ2YNqx2TR/7x73TL1U1G2KdE",
-	"5tIjw3mOFykYEUrU4aKUreD4PmHNDd4ceB4FIAxNo4jN8op/w5yKZgfig9d6I/KXYs7jL3Fx02xcZhEu",
-	"lNGUgAlFs/EcfArKBojJoMXFjZxHkxuajcGJp2erGGQEM6ywh+ILnPo6rjh6MlfQbCwPnQnukD3eCKJG",
-	"JZmY58osIBmTYp5FDE7xG5G/ZzRefDGhzUXhCk4FjVlMFiwvkz+DGVTIr2RxEjHykdM7mqR0CBfwqo04",
-	"3sGlulvC16z8guTZgtAxTThJac4y2Ia3yeyxpgjDOxftXrKnDN29PgF7llz1rkksGErLKc2jCekaXxs4",
-	"92Ajt7HN8Wpco/opiUNTrcIrQ89MYZTkTnBgv8lLBks6MIR5pJpo6AICUMxYho6aQuvTklhkNZofan27",
-	"o0yz/rQpFRynCNqv21Gj7IMC+t8U3h3toMePbVgUXI6uO8j4q1bHLqsxz9UuKDoue6C84jV+5/zY932/",
-	"3+2vfqPf8bvwoN9fDrj6nbNgxZcB/rLXtyHX5slu6/hyFuZ1r0G+PcYJpvd7Ky9YscPo/sI9BldXaZfh",
-	"2wA+1zu95Dmj4906zs4Lx9mo1nG2vE0b+s/QJWZDEXpBncf5stTYegRC5S2LlXHhoR/W8YODTw0DiUrZ",
-	"fsWJdnKpV2KAw3VWJXJTBx9JhdJieGzWM+BmOja24hFGownET1f583RwChxijgK4LmBSS24dIaoJDIkR",
-	"oWbxxslWUhi7/lnJ6b8q5PJgpN6jDcviXtzKaqxGV2kw7Ea9+Gh3d0HJPLvQkcRlUyzJwQLb9H54mjlm",
-	"iKVtLPRC1ZlZd93dEWIjo2X9+ndr1Gi9cqVN8zaZPc6ssWQG/WdPS+U9UDm4sDJl73xvN1Q2uj++T2RF",
-	"nFJk6oWOYbAhmz3OXjDrbjAGdrXWTdTtTRf6ji7UKJdCvKbZmD1uvcatnaohIHTOyVFwftTzj1Am7+4w",
-	"qVd5pZQEr/rmsnMHMho2JMZHTrUz9bGChXLjRySQBYRRmT6RjCvbvOSr7ZPvGM1YRpQ60Itu2QL+wQat",
-	"nXGKngucA8FLF4I1Vm65uN9S+vz8889ttRTGc0WThlwZmCMjuSDUeRYkX1kWIRk2EUcfuZzPZiLLWfwj",
-	"ixN6CY89ZqP0LwjTiSlk0Bpmg5a5C+xrLshcMjL+NZmBhadTVHbKznuSVNNkzDTUez3zVsiq05kxG3H0",
-	"k872o0N/zULA6j/q0ZtciBt4tuoR0e4B8gJXeikEwfmvC/sFvd952K9eShUXtNqzjEWCx4n69UtQnb5M",
-	"1Mhm8ZV9z3CzmDAgZgfGBFJlSZKTe6pkGo3Jvvk5eB2LdEdy4qnnEkloTk4PLvDpJNc3k9LyM5a7hsnM",
-	"We8N6opVfnBJQjRN1oSdgu6uw046Hto2XoPdMgjSvUxvjEVouqJzt5QUe1HJ4ow75H09tYGxHn+37SAQ",
-	"uaNr0XLN3F1MhV1KC13n0g52xCdfKLisFebNr3GBiYv6pN6JWxb/Pi7vp9/cm7KhuUvhDSUuNHe+mh/B",
-	"XKnDWUoT3njvL03J4UD76M1ULegGvljiRfsUgWUTmNXai+z4D5C/ElaJE4Kc+YmmSQwf7jxKjkqHBxun",
-	"tAlf/7u8y6OEpbErZpxYaYKu1KVd0m5WOkyZVjvW7lG3+zvdIyc64aYYDec5GWaM3qJnAIfstIqMRfQr",
-	"ZGM7vtquNH07gm1YOS07I+9za5aJGctynatqNpTGeH/T9F35+6Xpm3jmniSQWQpMtf4xTwlITI5L8iI/",
-	"f0o/uS8MIN228olmDgHppS2TcovZdFe4guulp66rk3qr5HI1KLsnCdPEgXU8y8byi9B3mUBLcwEHUPnX",
-	"NMOSs53uzgso61mOTw8XdldWUxxmdb2rfamnxV5lX+Zxkr+400JqeWOnlNMxpu7TyOQjV2gZ5bXJ5D+b",
-	"6zgWnPVJqBXIznymbLPQKz6JWcpypj7RymYnZrNULEJvwO1HmUjTIY1u1WO6TKgDRQruB6gQup/QoVCP",
-	"DLj9BGpVb/TnxYOzTEwFzmIuWdaJMkadP1GngIGGSgu9+UUMzTNKO3E/pTxiabWuoVVe23KEwmvRvI6K",
-	"OuBBdeo3lWRK40oNTlkGd40MtlGRmOasrYR23WtHmZg2bB+q4phOAK8espHImKcUckpG7J7ciyyWF4RN",
-	"Z/mC3KvJJjmJE6i0Qt9vZaZ1M0ji+kPH7vDEJfGFdu7BJxJynI1RKXi1Lueo9iX6erhpeln4/9raAG+/",
-	"+mtoAiDmUgHlUhGeJLlZrpjnMokZBkb0gx4J26ENIgGvlSdnstaOh73REesG9VNFkjfsSlKcK5KL8vBl",
-	"661u8Fw0D6vs11HOsuqGJpKMBa8wXa9udHVY6sYXhnhkP6Rc8MVUzGUIarWY54Simh9GaRISxZBAPijz",
-	"4zFJE848EgI1dbGfKRXck0jkgwvCGfgU1EjliZrC7+VKGFeuQjEdzVt6DZ4RbM526LMCNCwx1LI4dkXr",
-	"17r58HB4hLN7xbKQpbwsr/GpVSOo3yQ5m8p1aplzezxYCtAsowv1N2ef8ptonklRwxHvqISSmxAfKI6M",
-	"+hWZ0TG7IHQooWYMBWBKq7LkKFi7qXqxO7tUn8HUjHCgav1wyaZwm36n7oBXOZs26xYjmkpWp0Ipgiur",
-	"U+vGy/uGcmvVdqg3v4phK5RxULvDs0yope1Jkid5ysBX4jxFfhEJR22SEjmjUeXMP4ey+EQKToYsv2eM",
-	"EyiDUcO8f/7mjdqsjNFU3QtpTO6SmAmJ6qgtSfN9qOsvFakVBaCDwYfNjqoxgJYOHuzC38RwmQDPCNzS",
-	"RN3SS/SNUppMb9inWZIxebPyLtal23uSwI9ISmeSSTLnKZNQ/AdJ8NJWD0STOb/F83hhP9SDQL4QpjXQ",
-	"W/Rw/CKGREAIWQlCiBNTqQeNcbBV17/v93vnm1//qMTEq1espqTuHP3wmtdvo32oW6y+aHdK+QKOhb7v",
-	"h4rbJpTHKYvJvj4nLAbeQ9qAn0jeJrOZ+lgSmkLmof72oDTrY2TDamKCZwIly6RYWErozOsSEe4sfopT",
-	"TwLXNGi3ca3mZf3cK1cfiXmKCtXQZrVVXl+7klHCEznZZGvNk+v2dQu2alKzNq55XxpRg8Q0Vqejjqbp",
-	"g8Y+0K+pXH3pBbNMjDMmG+7GUaZVcMAqQK4EXixvROfYpZCY67RWUwAb1JYiY7FtywVt+Vzr4UCRsa9k",
-	"Qthu67/bSRwemOI/LZMYphXNudlaRXh7pYJeB4XZEyo75IPGWNDjSSInNAOzERJIh1Qyks05JiOBdMJC",
-	"ZrwGp7UEBrCZs+hkeNz+1P10fltHcBfCZyV/6gfVJJQ5u0PxY9BOqq8PAUwFzFT9UrBP51HEWMxitPnw",
-	"/IZkH5JaQpAcIYoZXeGPoyhlEQdpeS07RssKgGt3OcWTNap7TtO14sIQTW1tqXzbbxJ5d5sUhG9yuoLa",
-	"4vqlq1sT3Rxpz6khxyXqa8ESyDmbpQtr1fX/RZTuVT+3esfjlUurnlT9Z2ZsJ4N8C/3yFfKFVS5NJdCQ",
-	"RrfjTMx5XKNuGgNgmSPgK52aCJxPOUlig+Ei7vnGBkShMD+AjHyFPzKcOk24+WTZvNiMaYs1q5le2AiS",
-	"C9oD0hAlY5WbtwcuqLA7TH8Vm34t41DZLcu7/IsYysZ7usaU3HxX4SBsaRSq9+J3xsJaaQ3aNTkgGqfn",
-	"x8e9E9/5v/Z63aKyaUCUL2Ay2tMtbckzQIr9qDHAGuU6u6PpHMsbDJqFGg8OYJ7NFTWGLCX3LHP0Q6UA",
-	"wxPwZX/AQ8Qau0qur365DpVWybUgdwd1xgsR5+wquQ5Lww64+UaNs5+Jewk/80gk0vmUy+Lpgw55hvum",
-	"7Ht0TqFXWhmZ4EzUCAdsJjKlv8QkydF1WuZUg7lWm7MM33lF6QlaZlIZZcC6Xi1qAkycYlU+uptg9iWO",
-	"2gHEmz0zy/d55XBMGxjhLYfJkhnLnP3xQAeDbYRvii2Cr8vLuDr2vcDrer1r78r3Avjj2rsKPN879b2j",
-	"a++q6wVezzsKrt0p15xPZBsxwoC8M5vhom4KdqhV6eDLpCj/XTl6mhcswerk63PQEj5Klj3uznymZB8B",
-	"3/8SL/JGmCz1vEbJ8kigrp+THknFPcvakdKiU5bnLJMeiZOxuizB/ULlpOrCjpL2UOQt73HIWF4LytnX",
-	"iOn36pkqaQ1Ul/qujqzubVVjIyUsjaUFuMMaAaOIlmloo9B14/xwefmOZIxKwclskinK6TOKqiOJRDUE",
-	"AqiDyzajDmU3vkQnoZe9/XUZ4w2Wg46KN47vzNdTQg5U18LDrb9OE14tpag/JUXcfYVzSpPdhIo88v7l",
-	"c9Lr9c6VFPx4+XyH5hNE+esW//H965VEbajOXHc1G66xO1veB5dCOLlaHi5lE3w5tctGQO8zgUZrxROv",
-	"kz0a/LTDVGntULrsEZqTlCmdR4dhNlLE3uEgcBCaVemqyxxntTv9h2NqbtWkefEJUpAeKZ3lrdSoj4Sp",
-	"gbiF6QKdp4CdRdy7EVN3NZNkHwKWIHejCc1olLNswHl7nNGphcOLUkaVgpKzT7l2rESC51kynKvTOxUy",
-	"NxiBMhKZFU73CZjuAw7Kh0ZmsDULCWc084gUWucqZp1IpYJFeR8nb9+lv4MiM72CPUkuX7Zf/fUlpiEQ",
-	"4Hc9aSoluWfJeJJ7tq7MHQvWR9MUB4RCYllQZpbOtVnPc5ZFbJYTGsdkPjNLxRfAgjtE7x5kYQqZywGf",
-	"KkJAhq8hPh9f2ABfyPAHoWezNzUWoyJpncJnJobnY0TnaY4wtw1Ksl1ILkjG8nnGXa0IimLyicCbBELH",
-	"Mi9T2ho5hY/YMQCP/bWG37KgKfa42aGsmcYlb6zRdCCS7qklaNMn1SFZNzKNtYu5GHBLY+Q8Z0DNRc7W",
-	"2t3emEEuSGj+GZKJSHWlVR0pJejbarmMQ1Y/qN11mwxzbFA0Yfp6SSxG7V57HSfJeKJeCou70BFqp+Zb",
-	"EYSOTUBGfZFPMibVrIniDO0dLXhDUUaQEHT2sHxTrdbyl336JbZdUpAMkzYx4fJZq6Wl+r37u42vhJc4",
-	"gefOb8u+l2N/WRm3bLNqp+xDXlkwUoQ1NILAUKBE5LbfCU7P6hznSw5yGHfVPPDF+8CbIHKtSRizCJPK",
-	"R3MOu36gTVDFQEMWCSVKqYPzWM4jCDqnfhBsMMnKRYk8bmbuUtPhljo9pW6vam1DPYq5hoDe6gIwUoTG",
-	"sayT4svHceWr3BvH3DP3Jk3IzGHFu5wgSe/I72603XrYlafJgLLiVSsZALD2CYXkpLo7newXJlnsDbjM",
-	"2XQKUlfLVj0S+jmlIKGu/cc0hUEFCmDQOoDIIx1wq1MQVCmMnaxm4pEZjWP1GvCZYnhdKXZw6bPCD6Ee",
-	"HvD9kOQZDQ+qeWQWNbRO+twmvMbaCdWIJnEGiLIvMvwHTvPAI6Ga+g1Xf5knq4txAxvqxy2vVfyoHMTQ",
-	"Xy8bTTPKZa3xkjG7dlliqIhOGRpMVJ1UTkJAQrkB8OA+uYLYkKfodzDgYjSSLAeQzI88UTYBmF5kJhJI",
-	"jUm4vovIiyLBKZ+wBYko1xHWmGXJndFJHA9Kt+f1jld4R56V5kIygyDvTGALh0ghkbuu9t5d5ypxe3U0",
-	"HZiqEqmdY4qilXN61Ov1NjqnKA9WyWV8wvC4nknldadnx48QsEZGaPY3FLCT8spyzXBhncj9gdG0DhnB",
-	"ZkPq6pMCKBIErTovE3GPkA4JhmEhXWE+q/F8NMexOXQIGJWiFPD4xjHsbM4bMxyzuYnTrBm/N+rS8yiI",
-	"j4en7Iie+LWW/0xdBDcSStRqTsMH/MKp6dKk07Hc0huPuvVh8yU2Wxn0qcR1toxMLsciNS2X1trMOF89",
-	"5qj59Sk54hMYgkQTFt1WbXSdUbYs6jgEAXVqbvj9i0sL0AcQlZ/Vt+0kfgjJKOFxES7ek67SDTULHQLu",
-	"7XnKBhzNint1G0AuJ/BrIsk4uWOc7GtcYJGR5x9+wnCKV8A9gK6ZCnE7nx300fkadM+cO1mS/ZpLwWIo",
-	"xyTJJUtHYKGaaKbuQ9SGcmnEiJlC9vOAf3z/+kA9i4q4SJ37cv/j//V931dTUP8KXnrw39OX5pPzlwdo",
-	"o3OWQDZY2AkJF9mAh51OaHqRfHz/mkRpAinPGZuKO1B1YLGSjbG2gTzjC2LSzMz7p3ShbrI5oASEh5C2",
-	"/t+hR8I/qf/5c4g5U0r/UFdllM5jFvcra7VE4ZbESikp7TP9c/flENWFkB4Ol5WVk0ruX/esOfPvn/v/",
-	"3b/6p8YIasN/g5fwn9OX+Of5y+v/c/XPzppH1o/x78Gg87nnPRzU+s5fY++jDwYjfknUJFPmaIm5ELeg",
-	"8NKxvUVlKSec7CuGyq1fW8x5TPIsmR2AQjJN0jTRsuXCbEKSMoSLGc6jW5aT+WzGMjJUP611puseTfW4",
-	"KJRX7llo5LSBuDW9nuqHjZPlgYOTzQbWXaPqBj4/zicOGapvODna8A3nzW84X/UGYNJtdRCzA5Zmdo12",
-	"KnXXxo8sz5KoZprvMm2seiRjEU1TOLIvA7KPSg3m6OoiS5SYtlWOCX2ivnwn0jud/FhxsAXLr30ZoECd",
-	"0GwqeBIB82DzA2M8Y3W1mlKFbudPSnzj82nRJa4xEq6fwOOHtINlGkciqV7754G3RtG2K1uxCdWVBk/M",
-	"8VPUW37d+11TtcKjxUrtHDzFBWXi17KpknRfXbmBtxox/Pj0C+P+KWk2pbFrTDnttjeu1nEiAU9gyWGy",
-	"SfK0mQA4mIusIyoJ1sI15t36l/75thE5/qQWTssGe7Xz4toUQVDzXTVPXhDfyTiNRcX5112RkngD6QYr",
-	"BIJBRXcu5GreY3et6q+D3tW1VmexNvUQmOprJXRhMk2DeSlX/cZzS1I38hqXT+KaAKKewE4LWXHMSvHq",
-	"G3b/UbLsK9F7LsEigchBkpkqs0ot7Cy5uWWLlbkhGtOiQ15hv4SJuOcE7m+hLGU0CsD6GdOEVw7qeHTT",
-	"+1e3fXr/P59u/+UPT6bdv306S4PZT/H5r98fyX9MLo+jNz59P3+RfDe6XVWgt4o+iqpL22Wq4vQSd5gf",
-	"ZxJtHBntGZxAS2rb7W2UjC+hA0yd2NadZ0D7vsySXHADMQM/nGe0vogZsDTzRVNeCw67J82Y0NlGPV7e",
-	"nst/vHtx8+Hy/as339eWuiRNCqkdH2GdTawEc3TzaELiZIpddMpZXYHrjVzqebY+y6r5srAzqrktsKvU",
-	"6kQNLVILuurl14lNixVW52eA3AHc0PDwrhs2AoAdFCDQHfKRp8mtgRKSyprHNMNn7155ehzEdLX9lGZ6",
-	"GLMJXmkXCr4csojOJRvwJJfWON/PgS/wT9Sg/w69JvQTB4gHpSsEivSfoYgXdWHRxhokmpN7KODIBB97",
-	"2k8/Y5mscIZBoORixvaUmNH959YXTMKbG3aprvva+gZRuisnmTKllUqyD6iUVJKwADG2Lo8l0gFUkjxA",
-	"Y2bMsblMfW3k8lRiVElKaVEsmlQ1kAI4e7mMSXdzq82DB0R23Y7qwhZ95fQWmr4yz3Q43PSafZvMNGVf",
-	"QX+omhNr4bo/r4AzthkQFxDN12U61Tz3Laf0Fgavm1MZJnvNaO+Kh5eS5ZHW65mvAEhfyX0FRPF6bnEA",
-	"ZGrK05r5w0VaX1OZZkGkN9W9K3DtazXv+hfUIgxswkbb8QgS+8sziUPwYhkNLPM6uavZFvUpZ7JGdU5r",
-	"n3+W3tMFZrgXEWKDYIiXSIni2PzSIj6KlFG+nMKsXtUwbdC2UdOpNU2VwU/TrfSbIY1uGW/ge/0lMlE2",
-	"d42pjXkVG9o1i0nprdNqNmW1kgpYm0T/6QbBWGTya+OplLlx1PIilWpKFySiWbZYqpurU6Z2bGkjL688",
-	"kV+NhrOU5pBi0FQJO2X3Irt9AsfUq4v2vZ7l2KUNNbxmKbbqFP3Iclpv0hkXj5age4BHDs/WXBgrlACz",
-	"1/jMNpuA5Lcz3Eo9fwKHrVnHI4T/+oVsJfxh49wb4Gvwo/X1yJUXrTRAQBBfs+CkJkBWKR1SV293mxKg",
-	"tadCc+Lam69Kw4aEBq2xmpwtarmg+SysqsPSgQdbbYUFVUXGYlhqsBL+doVWG+pUSUEIDZIyrFoO6yFo",
-	"Cm+iJl3DlpV3qz4XHlWLapBCA2AXh4zsh0s9Qjziflb58wbZKfRspptObVOf5MmUCfgSauUUtaUx1xyr",
-	"rAyv8bm1PLzu0Vu/fNt1oBoToXGitDU3bUVxk/YJ2DO+aYWWKzmNAW0+y8zLNk+3qZ/1ZTZnF4Q6k3Xs",
-	"AA0jitAkxgtx7Pe2VyLx7ddNBHUsyXpTqTBf6z1iDSBRur+YR0YpzaHTBJM5CsJM3Len9Be1O+rQlwEn",
-	"VvewkaBkT9jCtL+p9J+pSIuVTdEf3C5PK91b1pN3oY11tT3Q/aiC9qs7RW0RbwH6buFBe4KNZBtRrXcu",
-	"7tKB2BBGgak4O7CaQd826L3PuNZFCnfGNuccf1tL/mqbr93tQx1BGldfsphXLf/RJ3TticwtoRTb45lc",
-	"cys7DFNzsW576p58yErb7BEqjTFX42f5duSw/3GzUXTpdpBp1gFtT//m4kXdk8M+WMoAxayVaqG9vhKQ",
-	"dnAztLxq072ttLxmrrFr3Mp+Wpt8CkMa9XFfxxv25EFFZez4HX9Ti7jQHh2iN+xuxQ5rvvOVMHBli9Gt",
-	"QEm5IO0AgEAL1wKoWnxB1EVdL4e+6pnfOjb16LPa/hKH1dLLTKtuO9+xDF7Ho4Zpz4oHNHhGh/yMhSWj",
-	"JM1Z5mG9IMI20QwkvK4k7DTX4TUhYq/MDtBJbEuI2PoLW5ULb4HsAywJaIDFhnx9hEa5KSAxVs2gCqXy",
-	"4LUE5MKlW8xdpknEviAROME3mNPmoLpIlgNZ4AEgS5+EciIyXeYy4Ps2rXTE7k0rnTMslzkAwyzk6ewm",
-	"4jwk+yvs5QHXCKDGk8E4zEApzkouRILfiRSrOHU273KYfxW3fqVsDM3yS4w8K5+bldXxzqNLqXLOdztN",
-	"ZFk+ttXMNGdaL+Eg1/ku4UBrPqqRBE6hljkHXlGHiHx+XSMm32HS1uNq8i9t8jNmQ9fpDVDMu7bbQxkZ",
-	"4ME0vmgQ38UbASYBfPuB7/sbuzAv2aci4FpGIdsGOAEnWSvMbS5cwxro2ALq6BqsGsIVheRriacfNXGZ",
-	"m2Y8YKwVlQZTfAkDrXUJ5YYsIymjGRSqY2aOqUJkGQIxwEBlba1TD7KpK7RvymbYCrH7hFTbemANXd27",
-	"8l66QF+EnAMqc1BxblWtIsipNw5LyINf7bXs+53zY+O6hB/XidWCVsp6aVC1nYL3C1PBXlh3Bl3AXbZp",
-	"+zoUd6yUoGqL5J9QAV8X07/Rall5Pc28sPoMyZWUAGPDoF84XjeAnzdopY8qyKsZzH3pFjCzK1bylpdg",
-	"CdTJQpg39glRzIwGrz1iG+LAWPlTYyZtXjK4FQU2KSLcyA//iJc/qdrP3Z81nPjVU+LdU/AkNaQYp5JU",
-	"+y4Tw6+lxKlTz9Bkrse8b0TnpWlypxuvgBM8dFUe+LLlLbnHG0SUfskuAR/1upYIm7Jp05GHLw00gAOZ",
-	"VYm+2aZgzSX0ZqxEekWmoelVkvCa3h7qNkh4I1jXyv5jW6AbNiG+/ayjImuTGld0OKu+drN3ZGKc0Wmf",
-	"hL9IwW8SfkfTBDCfdcM09U8+T1MIgy1m2P8nF+IGbDP4VIibVOCT6t8jdm/+OaV8of6tKxzVPxWHwhjs",
-	"U57RG1iP+tx5Mxf5DWB+YXOiec5unI8GPETgM/hQN26HYF6psyy0Lapt1AdDuF0k1aMjkQ2TOGYwR2V7",
-	"p0kEq6tpUorTxZb7MJiaCJ5BRTeaYtu1G81I6kPdg9GdHkyimF+ulcwb05UYj7b7yCTPZyYXbqm3kulv",
-	"t+6o2+PjOUhyjQ7T9xpEsYaTKJYDTOmCxOICr+hMpEx/okGUTOqpSJl0oGamdOGKq7tEWfTFxSMgzR56",
-	"1tTZaO+x8U2dVRhRHicxzZ0YdpYA0Cqc/RrsY6/AiUH1n2l8+xoXkRl8TdRcvbF0bHu1XRZ4vKpsKskJ",
-	"POGEK5IUiJfNq4qGC2B4um25FDQP2gApU5H8e3hWJ2bW1yRB1oPdhUQ65NC7LSc0FvfKHKecZosybIr9",
-	"cuvmB9v6snX1a4Mve0IRTUgfYvCNxkrUeDrwHtE0VZZfeb112ZCBMqI3qNdFtM+G4wa8YM6S2gr0rsPm",
-	"QWEdQGMpZiZwcPYkgQZvnrkQpwLwnjZhJxi0T+g4Y9j4zu+cBV3dlJf4nXNskUW6vg9lpzRjsatPPbmK",
-	"zhxRLu7X18mtbaEA3WiWETee3DUB3jpc1Pf6Mv0aknyjTlwI4ik3PIYf4NlVvRtolIN6WNrlCxICT7A4",
-	"VJZ++NcXr19cvoCLZrgourVdQJbSVMBz1owueNygqpJcYMynpHnCi5X4xjehEIXBygfdPliDqxLTdRsK",
-	"4Oem+fWudrXBQCrEfl2B5BRRV400cVo7OCxS4tLSChtuXbXLX920Mvfq49X+oiVdSfEv3R5bwpwqNiJU",
-	"i18r/GrYEsSVJLkQJE3yPGW2gK4OFqfi/0j4jRV3DQjrgD1byMSM5uyCDFkq7kmixayZXaKF71JnnKcB",
-	"BKhZlgACLCRoMyao6xOaziXAe1mZrRUye/LJL/N4XK1NBhewnaJfNKbYtANEmbgrGP6xMOWG7LkWu3BF",
-	"Y++EeyJZnid8bGNOurmMQRF+nIYnSJ4toAt/ib+qDSJ7j2ifsVOFLMRjE/YrZ8U2saEkErOFhU3M6GiU",
-	"RBckRNUs7AN2ok7Qo4VWhKOBArQDze5LamIXRB8TEvg+GL34c89a0PAhTngTtc09CttAT7i3CGzWioPw",
-	"IYmbzC7BGXFarmrOj5O4Lk8ZUHzWcVIF7OfBg8qcmzpslB9plAnyMsDCbGlgL1k8pNEtyVjEkjtAIMHM",
-	"YTXPvQoOgtY+5zxPAGQXkXnNGBVxeXa6GdDNSsc4RsfMfEhOx1WdITiuL28xHFeXk6t5sRi3CEPsmyo0",
-	"bManudW29yxYFLawfLGVE2WCJhB8urp59/IvGm4HA/HlXBJjese0w52O18V8enAGMOQDc10Z8TlVT+iA",
-	"T8/36+I9m7vDNd23xLlwnN1mc8v8o4nr2dOz6pgalb0WKRGcdNitTtL7ouMKnlgEBSxME8AjNUiB7k/x",
-	"a48kI2wAXfST0TpQ5T1cA0SvdWBsYmcoObRpSz4NEj/neUOBJ/TDa3/q3h79q9YAilY01RgDZDTNytTZ",
-	"kxcrO/YBG98yNtMwCroxl7muzLLKzef0h8027JbE0/femh99gKcKwy7h9c2vq1s+ZGPKkey7bAtYDRDA",
-	"3ngOcXCCBU1cM6nuyHzA537C8/c4Te9nKLhwlDBrfZbZfCMhgtfHrrudmVfXkgC22CZq1Whrje2pdIpH",
-	"Tec2vM5Kjaps4wN70TjNqrYrZ1Ky8D+oc5QhHiTKlFtHFcSqXntXV91z3+t6PWgXdewFZ7534p1ce1eB",
-	"7x15J6e+F/jwzZEXBF73zN+qf1RpTsPF8kSqJPiSLaNcKdTo3dUaSzFRa09ubnCDPVgTcX87whYVHoAJ",
-	"g44CCgkMSqfLuxMcdWuNKGtw3mS15hxOgBzayVvV1DGKEa4ssh2/q9b88WaQveYVtfB6VvESIzIU+aSo",
-	"szQ/q6z37KxuvZErVtZfNIUUUsphJmazDXcDOuzpHxgkGKAV9HkF3+BonqbonS5YZMTSlAzZJOGVKrmg",
-	"VsGFwW4iOqNRki9WgJ9lhSJuGRNnAkC6lVd1j2odyPB9vELLjxQRuGM9Vq/aekW9eonq9xQEX1qowyue",
-	"OSPu3taeWWjtvSrB7pmbT6N7qEN7e6gpfySknzMkxM1yka13xQZbdM/O2bQxKcdCL3eWsHYf2TS7JqFm",
-	"23Sm331C3/oMvnM3ga+7NoHP77kJfMe7SOCrNAFc0h+W9QD2Kb+RE9o9PqkffsI+kQ8/PGt3j09K7UFy",
-	"E/Kt7yff6kbdk+HRyfDkbDSK1P+cnw+PjntREPf8o6Cn/r/bjU/9k6Oz3nBE/dH5GT1mZ2cn3ZMTdkrZ",
-	"o7O9NuLHzRrvYjpXTY9ph2ibJyWuRX+siqKvHsFYkoWPD2VoOVmQvxrUqL7rt21j/KW7Cvv+1omclSy7",
-	"ejsCO33bPuobJXMu7/Ia1Xd1PuOTuxovsQp2Ny6S6rczc3U2HBR3N9URNKez61/uSZIneYpoms5T5BeB",
-	"nYcXpv/OhVMy4Pm+X4Doa7SdUufFUgH//STJGY6y05R5Fy/fhptqEfMHgw9rnRcmT29JXH2UdaUlH8SU",
-	"QcOiidBN3ii3kKWP05UgU0pdNfrpBjUp2CnYsdOIt6Gzbg2Ww5243WQxe1JRA5akf7OcV5JIgjH+htV2",
-	"H7HanTT1XXuNfTFI3a0RZzeXRRX02I5Zh/yK2MA1eHLw8YpfbA/EjHRaI/DxtTstW4MhK5ni2pv51XlF",
-	"v/cVH4knsEyB+1W3KBi8xpR0gjCN2DM0Wx2fWqYuzcbzKePq2oLWVZ16Swf65oOTXz8vyX7CibJHUtY2",
-	"UzO4l1h2vlxaO2HRrZxPNzYXaJYnIxrlZFRtldE6H52dxP5ZcHZ2FJ3GJ8fntDtilPrR8TGN/eCY9oaj",
-	"o1Ew7A794Vm3G8XBcXwSBcdDf+T71D+rE3IaQ2olwJRTD2Ji+b+d63WjO/ALg/5/gezQR1XRri4msvyb",
-	"zbWdN8tEPI90aqdhtO3LiJzQ1BL9AXoYgkZufmW5QcEGyEteSya/spvhIm/iTfX9+jNz3D3qnp25uRXN",
-	"YAKGUWrTLC0kvdLUzJObJ1w+IUq0dWVVESWzNVZWCpXoWpz+0rEqU6JOZ9FS+2td98ZJ3Rh8WwMi6BGR",
-	"xkzmRcvpjS7/0sW3RgewE9mpGmBGLWkCcACjeZbkiw9qphpxltGMZc/mdd0Un1mTwoOKYwADf6ZLUih2",
-	"bf8Ofq/Trm/ZAv7Bwg75O1vonj/IIWBcDXhowAxBVdFfYhnJu7cfLskhfK47n0HPBcEj1iEvaDQpkOP3",
-	"5ICHn9qGPm2lMocgO3W3a7AEodIjyQlnLJZ9EmIFR2hyxENbyFF8BAdR163AfoJ0gTUWx3OS57PWwwOU",
-	"baP+EQme0ygvoK6M1CZTmvCcJlyDEVX2io5fjZ69ggimUlRoNEk4a1t7VJvJnm6sl+QN9rJHqCLIijsT",
-	"K4ZKly3UAanbFqmve2oP+ID/6U/EnLcBf3HHsoXVVjwi51EEOH8ZYv57CEKDHf8Q7K2IsNFpgcnfh6Io",
-	"qOYJMfKCbdagoIDMJhmV7EDNCQqn1OwwSbkdiZgZgEOZ0+ksHPD99y+fk16vd+6Rj5fP1c/mWaqH/fj+",
-	"deE3tTBTGn0DUBXtKtUC5ICb/gV7Eh/owF8yxKWlCXQmMAV70kPnta4BDE2xkpoVNvgq1+j1SXg1gNK8",
-	"QcsjA6zOw3/6xSeD1rVa49Wg9a85y/SjiBADXw24+g66+8FXNBurzw88QslkPqW8nTEa02HKSEFlteKC",
-	"rYoHoMKsM+BwHwKRMW+lr+jyb/0R+Tcm7/xbfdRut4n+X/Xnke+Tf9vWCNbTwtK0jXVlyA/7csFz+skj",
-	"eTbnSCWP6CI68vHyZfvMA1BCCC0LQWLGZgfmDQH5N+GikEAi064dC1AVC4YvvuXinuyHP//8c1uJJ8bz",
-	"JKI5M9IptGP29Kxv2WJPFpVgaoxYoPqhnzzCt0MPBCjvgwnYT5gU8yxiZB8qv/HWJZSb/g3LNoCdwrGe",
-	"ArSHZJ8SmUsynOdIQDw4iGc6ETHyc/gsTcV9qPEVgR1tZ7WJiKUd+lwPbXCyTYmgxIHvtVNMewL3qVUg",
-	"rF4CKZP4NPaqhAvfIzFLGe7SctzcvD7okn+T8NWo/SPNo4mRxpRkDOVNTYE48A1042UZieZZxnjeJ1L7",
-	"tlgqmSmfgCQ0SDxbiDl26Uhy8+JehReheFFj7+Qu5leaTItfHddwcEhnkDukOPXwFyl4qJ/udiu0TWSJ",
-	"3dUODjNGb3WQF1QBsq8LHj3C52kK+KKJVIcvJlBTqkQJFPkibIA6AhAwBhHhmZb8UCwgdN2UYTCQEmiG",
-	"6g04tmdSHw8sBL3QrAIiAZq0Ms6yJLIZODHLaZLiXQ1QVEmVamJs3tDDU6G7rqmvgG0WLCf7kjHdYhZb",
-	"1R5itSnMbsA/iCkrAuHqXRkbzSU6ee1lkNKFYjpMboDcT3Pjq7dhhNsj0N1wMeDqCGn8D0UjmjHbW8Es",
-	"wlw+ZB+YOnwuOEcg0j6JUiGZkqD5RMzHE8LFgBfvs8ds2rF3El4hcNMoKQOeVzxWkZinMRkyZE2TfoTL",
-	"HfA04Yzs4w8LJcUSWO0njeOMSanbzaKERqxVW/UJNdFVEa0ebJLUVXldU/Zb4WqYKNRca2GjRJH5EZaP",
-	"hD8I9Tvne8PjGZuhpqf4vPiRzig2r4Ce20LvRc543kafuSauccq3X9gSY7jrz4Ogq7RQDOafdAIjdnrq",
-	"nqipXa5bmXqDfhK4xRUUJ0fk78l3htFh0DWlz/9Wt3/NfIW2ZSknYTSZ81sWh2bc4+q4pXppNSTHk2A9",
-	"WMVgQceHFQSdAM/UM5Rd9iDZymVUfGhM9o+CnqfuUo90Op0DrMmnMeqPiYxoFqstms9ILhQFfky+G3B4",
-	"h090q1uPSKH7lphWP7p/II8lqKT3E3WPwlT0FBCgeUwkQ1ZXY6pzeVE7Rvji04xFeZ8Evt9WmnTC5ywk",
-	"Y6avOfytGVv9JoH27Z0BD3948eyvqKaZgy84YaCywgXrNFyRIJ3CSnMGES/UrOArtRLJUK4An3KBdz/K",
-	"RZNIBE5FdcGnsMaUygnZDw9jEcnDUNM4TjKGefY9PzggucC+VjCyeT+soKpgQ2OLhEE8J/x/bZ3d0371",
-	"V3PksErGaEJF8yUsKKJQTiQ4MypuQxcu1P2stJNkztVxxpZbcsboLQzf8Guyr3s//dT1dH+TA+QbqpPS",
-	"4P7+FDEM5+WiJIz7OtPZukDtz4ruXgOOxoT0nGZ+qJbD0+HnATbBGrT6ZNDqdDqD1kOIqosWjkro7VMy",
-	"pLGRAt6AYxttCPZpDYTC7a6UDdDeD/R5OfLh5ByRfXPlwq3nFSczG3DgDvjFsUfwrAXHHlzFIoP7ct9i",
-	"iB+YLfmZDZVqJkXKBhxvTP1niI9T7tx7po7g2btXB8YnRsl9MQbEKGdMzFJF2GyBBw6vaHVTFlakuqF1",
-	"s3SLRAdppZB8o8hs4QamlCt1we2qqvbEpv1Bd+E5181NfhFDiRgmlDz/8JPpmcimQxbHxWWMF54HWgPo",
-	"WxO1D+p3A27pD0NHNE2lAcYs8WksItCnWQzNGNFST5OI6U5T2vz+8dVly2vNs1Sb67J/eChmjKPa3hHZ",
-	"+FD/SB6qZx+8FljWhVHuuMYMFuyD11Jj0FnS6rd6Hb/Ta0GYdwKelEP1P2OW16XoAY5ugTShFbREKsmL",
-	"yA5JNDFqlenN2iHPCtR5XYxEzc5a5QspYCn0KlYrBgXs+YRFt5APr4+ZmlnX943DQlezVVVeBLIrKjjF",
-	"LUD8mB68Jkle0Udpn64LTvu3HZe18TPX+YfnM2XR3+h7ptU/6naOHaIHLhZN6+3fAQxEqWGtfuv7F5e2",
-	"iBn8A7qyx7oImgsLCp7oHx4q2z2dCJn3z3zfP0SnDirv67x8PwCNC7/kQ20saGmnjfFkw1IPXuvIP256",
-	"m927wx9h7W9E/gzRZNQPj3EzV//wlUaBwd6N8Kve+l+9ETm2enD9hq3+1bXnsALSgESa0bDi66r1vbIw",
-	"aNq6Vr89NHG22qOBl58xkkvmJfK5UmXAmNYexM4Ss49Z/iyDaqgnMrqZaLG+Z2laBPHqGN7GENPZhEJ+",
-	"oe8HXss48HRat98Jjk7OsTR6lLF/tfqnx16LjzM6vZnSTzeZMnFb/bOHr8/xsIAtuF5Reh3P18Q/bfz8",
-	"j8ztl8vrcpqdWJZ1DgK093GOweFnmo0fGg8DuO4Vi1mU0eob1ZVgXQD21KAS4x81nY1WGT//ah2C4tJr",
-	"AbBfGcRorqPOohZU7g1U4XuvlajR1QXZMjlA6sS03MAGhvEK5nOyqk6OqilV1RSq6yefeTPj97r+otjt",
-	"6lqWzn7tIf9tTvBheS7bned1x7ma9eCRW7ZARlDKpHOujzY6aC/FnMdPEgRH3e76H/5E0ySGjXdEwW8r",
-	"QN7WHemtZMg8TvI2u4PrqEmK/AiqOwxNTVIrZ/c2jtnX7l6po0gps6U9NvA54DGbpWKBUg6UfZGmQxrd",
-	"Sq+oDs5ppuwzdNEqQ20Iau7+cGERnhC2B41fgIzAMIyFelI/zxgt4GAzdqfjKTAjnX9VembAI2W6pGnx",
-	"WGGG6EghGOGRyFzrQ0k4U3U74ODQQQIp6QaOBvwrySVLR+D3UMvQj/AY2B2IDxYoOLHQlz7g0F0pAV9N",
-	"IjskVPMGv0ReTnIk+yHlgi+mYi5D6wmgGOEIozQJB9zW4IvpVL02TaBHMZAv1JCIBYYNUtUzzeghAbTG",
-	"JFDS+5linxd3WplZeSW8NaYXMpu1Qm3gw1ZVCsm08yDJyT72ipaH2gIICdrbzHSRtt8cGl477IYHNT2x",
-	"7YPmGgGHd3GPmIm0Gi4PEK1FCu4/r2j7V799fq3/e9i+/j//VZeUuykh1J7W53DUzVY35S9m2jyz9vVn",
-	"3zvpPmw0O40mKohxm3nGDJ9l7C4Rcwn533uShE7ufeXWPgoaZq0z9ZvmHahJq5l/9r3gdLMJ266uhpwc",
-	"FJ2lXH7ALambE4RwSlMqIwzZCqXjtQBAT9ceCiFZsRusjLSwYjUKhJHjV59bVBfFmRycDo7c8lqQe1RW",
-	"C7o26SwTU/Wt2j51xqH1tXZ1odV9GgdRl53T42FvdMS6ARpJeHBqDloulKWuFA5IOtcsrXbRTlAvrKMX",
-	"ttkMEbjGuWFIj9CcdP0/26kHT5n6oZ6VWULxFvSkLK3o2ivXoqj371R1622kujnX+X+bxf2lvLTB3Pe7",
-	"J8D1f+lupdkVwn6VhlcUiOA8tCoXrFd5PjrotPijDfSklwbC9g+jAJb1uXLC1NX1Q9lCVEqEojuGBxwt",
-	"7qPJ9a4kLRUsqfQ7UGPaSo1ZaSMW2k5Zs/NICIwSEojWKO70iJhhcnO6MP5UdWNjiJ+zAddZNmGHvKMS",
-	"9ZXSXYHhDmASKkloPs0FGbO8KNMSHFsxDLgtztIhFM465BlWYpi8IDfzCpO0JCRpsbjauX3AoU0wBm/b",
-	"hnZtxXlhk5rznSLP3xQRN1VywH9dJF8gRcqXpEZka7gpCzhFezYNfgsUT8foCtUjQAqVWq2SkBCkr0U/",
-	"/yKXfXB6fnzcO/Gd/2sfj/zonJ6y7jCIj6Le2ebqQMVad7UDUAwCLzh/aKt/0/bo+nNwsqWWABvTpCN0",
-	"t1cRun4jNtqX0RBmGkm9bAQaeL9fxNAjUwGJF+WKxzp9AeXCVbmcq8llEAvOQAkCgDhksr6vb9uaDV92",
-	"3QPqOpNQZn1cRrBteqlBenV4PRc5TQ0kY8m7v3QHb8SaO3ewHK+7pQuh/N94DQfbXMNWGG12CYMJ++0K",
-	"fvwV/DqRuXNBOlcw7ET9FVwguj94rZmQNffu/ygxrmuAlQweupAA2sMwpNHtOBNzbpOaqkBI+yJDX4hN",
-	"3Xdb02v9F10k6Fkosi/Q6epUQxx+VpNpJ/FDaPIrMF8JIdisc8EIm6LVPvnAOGZo6pyB5x9+ghIIndM6",
-	"4Dq7JxP3fRImsQfd7Wwqz480ZtjE8MfXBlMJHjOCSXAPoqmem6Oc0zE0yKst+KUZ00W/B0XYs+t3CaBJ",
-	"Rg5M7i9iaJwxAx6+Nsm3HaIOGZHz7C65Y5B2CBKrTygn0Aghm8/UXqnfZ0zOp0wSna6bK2LPZiz2MImB",
-	"C9hnJ1cyv08iBs53+IKm2BW84ACz33Ra7G0iB5yL3HkK0iu/ojaE+2FEUGFhfSewG/oWF1l+L8r32OW9",
-	"MJkFpdCYLpG4+oxXzYnpQdJvPbcQRWTI8nvGOPnH29dvYTffP3/zhkBVHE3JvcjSmNwlMRMSrE80CIuR",
-	"nlS5/XD9CPFtm9xpMI/DSN45JFJaA56SAT/xHrXQAT/1nrKuomShrqVs9YiT4oR7xQmHQoBNznFNy7j6",
-	"4IGVl5rHO0vBn4clHau7JWtqDbvEnf9jtO4lLWpz5WkHipOjElk7QGtE3cZUh2dRxGboM7K6zbu3H2qU",
-	"m+6To0eOxfmIU7EudKRkbSIR6wrqKHXypRr/9boWSYKMhNI3jNQv2zHOzA9rdqVYxxKbgtazgRLyHY2d",
-	"1pZfTR/7akG0YIO5vaOLVND4UojXNBsz/N3xJoSwGa4/sjihl4sZ+4NF7larmR+UbmHAyRR3bq1olv09",
-	"h59/EUOly+FxSFkdHOBf4XNZVYNQyHqoxGBqrAYFTEYa4wJPoBLvWhvsDzh1zVD4sdP8SKIpCunLhR7U",
-	"IdUOjgkkdA+41pNkTheeRQhmC5vYWZTxz8poguiO0iuA4N4qRZeMBZOY/69URK3WTguV0ZJGTW3AIW1e",
-	"6VBI0ljpXkY9iyhoZ0NmvixQQSZUouvB0g00L0WsC7cWRk0dnksZbAMZbuTrGvB69Y5sp93htEva3ZN8",
-	"FRhVrd6kz8reCq0pkwlNR+17unjaFft79k80OxqwJc2X9TUsX2pf5n72nK7CpZPyn3np/U69Fs/h6BUJ",
-	"GexJV4vXHDpAJDPkW0+D/HrEHCWYAOZdOqC4SylluxM55hyWJM4PNB0RkA//C2XLF3difi3B8k2AfE0B",
-	"8hJNpadJjUqwrG6yxSOHfxPDV39tPVw3KLKHFdjFtSKpCk+4hMToqLpLcc7OgO8kfAnQkgNeCV++Ai9G",
-	"2Ze3YJgGpj7F1Nh18ch3pQ4eKyOTuwn1ARzm9pG8Xnc5kvd/t4vblZT8L5biE/i/SQTvWWOErhLPqnRt",
-	"2SB0B9DTFlQanKd1l1MjkvOXQEuugCPXwR276Ma7gCR2o4S/q7vSFWqPiQY2w/GujApWQVu/Xatf6Vp9",
-	"h0WQGeADUH1V1XRi+iqXrIZVgK75TRdqETrztTtDl9UCZk9ENawa1pir2zNNPa3xA7wJVJgMuMiiCZN5",
-	"RnORmUiaC1rgtHVS+rWsv/ruGFc69NMLs8yS3cos7Mu6JIKtGo4/+vr1GO4ubSEZ3mViyNap1WYfE0lg",
-	"eV+/nmpFdcNrvd+Ak8QaywFdcJCN2BjCv3QJc8TAl2iGVKytgQJcOO8BP/Z7RbcUmmM5ufqwOB5FhXPR",
-	"lctiC+lBRQZlB9pjeJ8lec442Vc66ShJmXTciWLGuG6lp54DbAwIs78TMh9n7MP/vB4o2uogMVSHtwVP",
-	"FxdYSakWp8Gu9dqxRPagQ57B6smQppRH0CuIxxJqGUajJNIJfgLrzTVlas8mAjTs5HDajSw4Af3pqw4n",
-	"/ug3O5z69Ts+nUWtL9IfIrW4M3/swsf3hlvWHO0py7MkWm3tWdAb/bCx8t5lQm0+m0uMbrNPMyEBl5cg",
-	"BCfZ11rhgPsdv3N00LfYLvHcoAMMFxqwI2fTWUpz5hkkLUypAVwIxU7egFswooSTUZqMJ7lXsluGiyri",
-	"A4gcOkYcnPsE3DwDXtfYpBjH023RZiyzKBRFKs4eijNM1cXkk+8FyeYcc3eNvFefD+dJGpOEIzVsxH/J",
-	"Ofej3oS1BxvSGGYpTXg5keFP5IcXr98RbW/cOCS5AYcWcftBTWnMvAZSlVumDPifyOU/3r1YMTD2ZcwG",
-	"vPGRz/CavwyMNTRoeTkd/2WAJs6g5en3/2XQCgatB9JbmRWxnueA0zZOdtAs/bu6lZ01Ti1nNBxfKDxY",
-	"U6qvr2Feujh1CwZ1GVYz3gByyTTCsvAhGGPr1LpLfsRpPB23gtdk3lrU21roilU2ehnvuYzyWdNz38nv",
-	"uAG+bvW7X8CYXXvj6XVtcdch/ddddjiuV6nsf5RZ+psdlA0ySaeGGc2Rea9Zvt7SQ4TZlnOcDlFktRWR",
-	"miv/n9nrYKvzA+H48MUlHTuAbJhgasYz6IseqCMOPKPgpnC3BMzYdKvoc/PEM2nOSzmTEHt4Ilxu0/n8",
-	"cofyNzqStuxu26O50cmsJFspFmkaXD92CM/o9KhHneP/7c4i937ZTlxs6xUCPnijuB09QzWixpZErsgn",
-	"esFjdOqYDA/9m75G0DP6NSTdaAy3JfkEiLGQuLPU3TKRpglnOUHHFMdi5gHjgEFoNQjdR7sz4O8rFfxO",
-	"aV0H888LeWbRBxDC1IWahfSlJE0HnGrcQSMU64QdDPPe1pNutzGvRjCb1g7iDjAPTMape6l5VLdKNRPe",
-	"XJboX6yTJnqvNHmXsji/imD5PSdRbiCK3mXgvgHD4iVmI/yOpdgztc/uMd1Ymplq8WbjvyJnbEFJavq2",
-	"IRYe1UIBESV0fapHQoSKDw+8AS8ArUuN5iW919mHicYnYXHfgR3mcTU0qcz1AZeJMmNz3UwcbXj1GfZ1",
-	"NnmWTjfZlOaMR4sLDceBYm/A7cKUyiZGuU7vK1oM647OTT2oPSyhtb10bf0A4l9inwBXI9Ty1q6wrvMx",
-	"SubaNscd8hKlrU7ULEi5JzXpZQf66ocHF4TGMZnPcDj9mNwz8poY2BKEgy2gEeq1VAelcoWW2qCNFuL5",
-	"iUIWyfc7kbHfdLbfpmLfMqFRSyzUTxIzHrGvqs55rdm8TnoiJrBzio0CNmQgqFxhgjkrnITI3iGsUEuW",
-	"QhKl0lblwMhiBv7LcMayiPE8/HMFxhzsRN2kRf8uRJel/vCuW6uIJnzEstAjYlQaDrCQvSK4OuBDxWUs",
-	"1srjPuLz5iawcsvYjMxnWk+0miXCxYLjMNYgSAN+T5McIzAXiFAtMshiv2Uz6FZKiRIQExd6C3zSz999",
-	"lAcXFnd2wJetcdBikbqIalJQt9icoh5zmZoRTVOWSYRxlrMUE/R1/SB+iW0fdOOLPTngc8kyD/shQILT",
-	"/2u/F/M84eP239nCCFXnAUSF3pMOqvyEygmWkyr5jWje+DKa3tOFtFjd5RpGi6at5f0F3o3m7A24hqhP",
-	"okmFSKZaoOC4cuzOhLqwt9KAD/jP5lIsfmI4sKo3wE1l3Bdqh9UeeEQTG4J1gIt1QShHBPViTIz7CSzD",
-	"x1iq7ZTRIc8s0Ja2J+iAm0tWywebtQ+XOQCtZXCvAmjxkKXinoTThN/Y70MI5A04fIod9mVY0kTg3jZt",
-	"9S9c9WtPWsUHmw7YpgADPkqAzC9AYOnCAUxOD8k+zP8AAdisaCiTdz989/FywGuPrf6F6VeoDKwCtu2g",
-	"Q2qNMwhF1lpn1tekzpaJ5oJZRjaxykCX241V9tgKWDzuZdfVTwWckY1Yw0nXp9z1ZFmyt/o9TOuyyEgt",
-	"aOUXwUS6PlxgVjFxao6QDWmamrAibrlFO9JGmmbBc//PBYc2TwS4HTzgLseazLGCX8H39WAnrifoTDzw",
-	"/YetVaOirrZWM7JTLWJmReB/Ah1LRkWMdX1p6R9aPwR59UQl8Vvd45F/vv6Hz/V98FQb/z+9xnL7kkmR",
-	"6augALHc1sHQ5PGs3FiYvLtjPfxHegt6uJG5RS8Ot89IWUnWEovmJDx0Wi8Y5RmBlDUaxpCh1lRgSNTp",
-	"TEWnl0QSeU+VIjzgCb8gy0kNZJTwRE4MwpAz8YXxkMA1golRXNjECMzsI/E8s42/7umsQz6wHMofKYf2",
-	"mJk7V2pxYjsD/jMoWrQkvjztn82lo4ZM6YIMtRoOfcmsnuGhajngzLqqcbCDC2wPBbpdaQKFKveVNRSW",
-	"684IP9mOqr+FmmI2oJKSJdIU8GmU+WPoFbhagZNzvUU+c2nFay5zy3oCt/pLXNhq9Sz+bmn9RlELCkTI",
-	"LxRiDLYKMb77+BVCjEuScdchR4tmJO5N75Jvaso3NeWPqaZAfnxxw++jJxuwE4wQPdiVyuL2oV6RdGW9",
-	"MSNzMZVbUzvR0ynLKbSwrc2tMg24d5DJUYcHdVcMvyRdi6VefS76ivdb56Ozk9g/C87OjqLT+OT4nHZH",
-	"jFI/Oj6msR8c095wdDQKht2hPzzrdqM4OI5PouB46I98n/pnTjfy/lVNcRIWP62uezIlT9feRpfAdm2O",
-	"bNd73erC6U9vu8yXWshbJPEvWga17R1i92+Ly2Op3/vq++NJxU3/2yMZkK5GbTDDOYq/fS6Kxfr/rP+1",
-	"EcwNLaKiCfSMzZMRjXLrAColayvNmdky4pHISJK7rSsRExHPme5XYJ3dfD4dskz3s0BRinW/l3URWmyq",
-	"bUQyPO10wVtC2vFqgGb2j/zzA49w0+jB9XfTqre7wZBpzIOJNfmaE2GW7ZkGbJndWDJPhNgHktVr811D",
-	"0Vp1vrhjTvye36Os2x2en5+dnQTDiPWG3bNRr8dYFAzZ6fEZ7Qa96OwkOu9F/ulJPGTno+PjsygIotPj",
-	"7le5Y8qSecUdcxYFI5916fmwFx9Fx6fuHTOiqXzkJdP9Eog3j71lDruPuGc2NVPuqTSMc4GhpES3WUYg",
-	"nM43i+I/NLnprwZc585Ktl3kNj1z8M2MAo6XVk0vPJtNVLgCa1F2CuG760KIn+r8PytbGj54/3Equ0N+",
-	"INIdy2iaqn+OAh394vNpEf0KzgPAQogKZIVAbU0Ev/I754oRv7gd8HuxAg6DLyefv1kBT8tB31a27UDz",
-	"99Y+bKRZY2QFoDGg7blV9CENBvuGdWxDsRFWbdOchKZoBIRsCMXWTB4QCkkbdT4TbCPnYqEXEJmc3XfI",
-	"q5hNZ0IJ1n5hHsAhHXCT6Q7l4F3fv9DRB/ga80A5YZ8SmZcyhjIGzTnP0ZowaxtwSGDBcM4+Vht6xMjY",
-	"AxPhoXyBTbItBOcF4pnfKdaCyFMCqz3qdnWECIMYurl2h3wEiaKGsBXtU3pbAuXU3viamAaKI/ci2iQq",
-	"IaKc5W2ZZ4xOy6WlsKFIL7UtmhbysLTFBysqNi9Lv6/lDXWXIj1b/dYw0ekVG9VvWsZT4wAw4jKLiZyR",
-	"JP8SoQvgrwY7xyPmZsCCi2/2zpe1dx4Rljn+nRk7hejC5DLTs0B7SKDlZSJLd24X79xtcqJwZ5usc3zX",
-	"N2bdNbM+12Rfx7HBH9Y813jTf4hOONvb1d/CbVZYoH7yeIt8c5dzFZDyaym7te2EXie3rJon5JneHMuq",
-	"a7lP0IzmE5JwmTMaD3ilf7TgrA/aKGYTO7qohXcv1QkUcOVY2LN5N5ot4cr1uD8n+WRbjbK+c7vUn67v",
-	"SQMQLLDLO2kg49lxEEAjh45DsSIzzRKaEs7ye5HdQhYWtIl+t7gUWTQBFf2ScSmyl6m437IXjcZdWZNl",
-	"g3AzuQDQlS+gpmpmCpop79UnGJWQNuoALW10OOGzeX6zi63aEiyzgMpcg5MZFCCZNQiZq34K7Yzc9T2V",
-	"hbZbYrDxEv2VS6wODJGeFc6vjVxY9U1uvqAPq3QlbH8S14W233I3SAlcCtUzauc9tbHACAhwrFWdb4lP",
-	"37QjV6zSsRWrRjsYJ3eM16hLBVNu1Hum4v+ujWv8zJLxJEdY7kgX6KLHG8TQy4BUlA+NJMp1/SRN50Av",
-	"IlnuDbj2sUOdFopqGEZ9nyZRAUQD+UskHCVpzrKQSJbC+hFFOssvsPxbzHOI8avZzCByTzNGMpbPM14P",
-	"xj1m+Ttn1WswuAFwE1LWTd3iDCrjhX5HGWzbxA/qIa1xKa2N5Usxy5f4y10gWY/mGN8oV79iuTYuru66",
-	"rvAJbFvt1WIDJ0eVyMnxSTVwclwKnPQe7KVkxjjrVaMvx5Uxzk7cMc4e1txmdnLHlYFPz6uTOypN7uTB",
-	"3oN2cqeVMY6qkSH1hDO5M3XgbE3/zZTmWfIJdFg6RNCxp7stzKBXV8ddz/cCr3ftXfle0PUCr3vtXQVe",
-	"4J2eeMG1dwUfeb2T62u1tqW4V3d94KtbIlFXSTQ4wICBns5uIm75IaiM1iuN5UTQAqh6E5lRjCy1zyoj",
-	"nFWJfVYl9sPXD5O5p+ShTNbiuKEU+EshKtYdtl0EJX9TWvx3Zcnb6FjFKGthkYtHtSCzyCJGgCc648le",
-	"KkowPxGp8Q/UzK4MCemQq+7+dnQKhH1DeEitPwCb1vo0Li10CthiSxgnuvmwMVJ1Zw7UbkiCddy2O/CA",
-	"u+2BsTUwGS4IJXJGI9YpoZBGYordl5d6hkAVP5jEHk7NzqoK2wqJ1nC7dcjPxtGhQV7x8z1ZBntNNED0",
-	"UNyxEqRrPsmYnIg0tpAy6tkQZHXY0YXuIfsE4KuhV4WMRWgGp7D+XmSxNOG9jEY5ywhvjzM6leD+AcIp",
-	"ik6pRiIozVv9RfYlYyR8od7JsWPyQWfAH92JuPD9DHjV+XNBSuoZXyjFbUptu+QO+SvWlAGcBc0WJtNx",
-	"wKEgnazCMwsPqog6uuiOOgXBiHQBFdiewTew4VzBGaAvCOl0lQagBTKXgPTt2QVQ9YWnHWO1qAtkfz5T",
-	"OmHQPcNoywVJBR8jxk0y5iJjMRThG3CGAa+iM3RICBqvqbQnqzAVmh1rT/KmaWZcBkzV59Mj+gk8hcBx",
-	"YkZ6ZMSUflIuqHIGs1/3e7pz8g79cCCXvvkBfxs/4BYc8zgvICtklWN4rNGHC367wtVkyXCea93o2Fe6",
-	"on5EvVttnte6Tbg6RkrKKnVoRmECV0e+d3R0fW3n7neOer2e17oHo7jVDzrB6VGgmKD6nt6R3y29x7BT",
-	"88u6Pa93vOJlfuf07Lj2ZV3//MR9mebSFes69o7Py6867526rzrqHh0rexPa5kdslrf6bb8TnJ4pDhXq",
-	"LUHn1A+Uxv4f7ar9Pfs0jdDfVgT+Abzw0Kaq6FkVrO1ZpYz6omdV94/lkfc7Z8GWLbrc5QbdP7p3vuDk",
-	"b/73L5Cd8K3N+xPavLv+9ye42ut6ma/skuJwrVPRRjn0vzRgcUuVacZqMQVkBcSmY9JWIe1Ml0vMtoXx",
-	"79VHyiAuWnh4gKkGJWXKCOcl4I0DtHN1aiygcBz5R+hwKWyZPnav1OsacBiHiDR28TvwtRoJhAKexzzL",
-	"ANONswaffrWp3g5gQTFvrYy+hfswXKyObn9r8Lhlg8ev3t7RPY0nT2neuDYDs9rS9lvvxt+1sH+2vGNP",
-	"7++4zBbq9O9JksSQYY7RXA2ub+uIiciK3POhLuzVSHttxtVhiMl+SA+HIbgW6Z+7L4fhQTkkeWKCkTOa",
-	"T4pYpL6AllwCmx6DVzmbvopbD1juPZca4mUFfAXCl2bsTtwyKFpQOnSUzmMWd8jf2QIjt1r0T8S97Sow",
-	"ylmmizbqipTTROYfJcIsfgk4i7msQDgaIa8XvV2vIJPTW6kobBojqBsjStpDgZ4+IGblN93Sb5a58zdA",
-	"kUBSbSFlYUPXiVYY9Q+RHfxVYB8MoxpZhYdidSFrfQwHM8uV3gW+cJ1yArEAxD3g7N4gE2Mo55ZBJCTh",
-	"Bj7eIAMjnNw9dDJnqWR9N3xwy9hMFlhwEyonddodHg21nCd5t9WZqbTwBjU40pVkBgbbPetLJ25Ztd+Y",
-	"p5/bZaxx2irqKsJv4rDdSa0GLo9EtqBguR54ltzcMvVsPh7d9P7VbZ/e/8+n23/5w5Np92+fztJg9lN8",
-	"/uv3R/Ifk8vj6I1P389fJN+NbpVgkJg3sUlNxQb0XlcCUeugCL6+CHvD7tVebyLEPBuCSjI4U/+pbohv",
-	"RRJPEPLI7FoobyXnrYp2+Fn9p2hD1wS+8x4UCwyXql/sSZDwFHsRo8jPAI+GyJwupEemNFNqndZIOjW9",
-	"htUXVoY/sdkwvKRWhpnvNjbKH6NhlaVGnf7/9SFUcH/1xLfUtNZCT2ulHS+lb+br1zvzeBAfc+Y3sEH1",
-	"ycbOna7NaNm/xnC0AmSl6TijuVpzq9/65xVt/+q3z6/1f9vXn33vpPvwXzX12GBL3nU3ax2t5lDpyowJ",
-	"PbmIRErYp5xx2ydTS3o54PshloPf5BCsuVHSIfRIWA5XhQcdAtVZmBEUHt51Q2IlmjfgSQH0zNS2SigU",
-	"/zxowV+DVp8MWp1OZ9B6CD1IENI5SUwftTo9VyQzwJ3MftToMU8SlfhPQwTFNMsLN1Wzdt2KpZbQba2f",
-	"rhV0/I7f2li2vF1a0Mqm6XsucOWmp/ltMnu0xfU2mW3eQxlXYmdI9t/OGCev+IhljEfQuxw4z4UFbXhE",
-	"59LddU0r+jS5Y2tCAaYHOPLcD5eX77TWKDInUcm2/WzgrNfqRU/lKpyttkc25gR49dqm+Wrs3+/mq9lB",
-	"C/xdbj5U5K9rClzBgHf7bu9JqJUYUmnz4MCpOBLZgIffv7gkpTeFF+TY7yFsyX0iV0sidKA+lWH0Crfl",
-	"GOO9XcMyMPpvxTMb+qLfJrONsnI1n6klJbtjtG2aULu90DAyDtU581z9E68O6bnAMRK9Jxq+35QoY7Yk",
-	"dvcCrDNOwkIhCXWDKiolwfIHDDxGIp1PuU3cHfCwFPsKD4q+L0thT8iUNPLRdEAoioRsQXUDv0OS884u",
-	"XqCc1rtoTrWi890/Ll98cPDjMfNMTqj69qodgPK3dP0i7dcORseVsbzS4y/f9brF0+WQovs776j6y8qL",
-	"dLlK8ZsjmLarbe60psXRPkCrTWkOWXQ1Ggq8MGh5rW7rehtBU977po7a5uKvZMuX8co2EyJVt83RphJk",
-	"O0vndy3qgOi7Uqeeilfc0LUwEnyUjFfdzQlPpjQll1mSC66vavzVXNsKWjLlQqSSyLkSUgj7eEM5TRe/",
-	"smzAlbw3uAzYk4Xx2AqxvgU2FiOiE8193ye6okFwRtCEGvAZy3T8kKXQwmuVtHuOq3uqrBvS6JZBkmlx",
-	"IEH+WYl1oyXJ5T/evbj5cPn+1ZvvW14rTqZqr4LrskB8gDq2TzewjBuZ/Mqgq5jfKBm3fw3FfL+l32gZ",
-	"qX9xdN0gLkHcLYuhrSWOpn9T1zOXi74JnV0KnTJp9/Hw/qaCBtqjPrlXVXNBVm5rATQjwaWuFbxQfROS",
-	"fbjQSXjFr0NP/ccjgfqXyEh4dR3qdttK2mjZctDYwbpD3qLS0ocEhpDs4/tg7ANvSa8j++ro4Tv/rt6J",
-	"iqBcquQKUbFARXDAzZ/F+H+/Dg8ubAkTdt0yf2EiVYhojGlCJUpUmKFuw1WeFuKqK+0x1EpYiJXm+SRj",
-	"rFxpTp5xrSXb3llui2+7aVVPU5/chlZthW0SM3JLNJjZgFNJwgFm3PcTHrNPfVjzoBVqoS89YjfOI7fX",
-	"IbRR/Q58PVphB/uwX0xGFy2FlsPbP8An7eco9NuvGR/nkz55E6IePxTxAlP6/vbh7RvzezEibyzwJZ50",
-	"MlyQjN4bQ4HsU51fq7nHsQE62h0FUliJ+fBCc6VmL4mpf0dt9YoBT5M8T1mb8TihnKQwQ2sOwCwONA7+",
-	"G/IX4jtdyM3sdZu2AdcvwM1XvG/51SkipJLgDIuqN72vA+7sprsK3P/QlJ3in3uy9BCk6ihL+AIzM40M",
-	"w7auEc2gx7OtU0NSd8gzjfyAsspDm8u0/OUix30y+3e5mDGPxCxKYiahT7y7i6Bt7OcwEpahgb4hoe9b",
-	"eYgwmmcpacchoURdd0Rdlwd9ZAO3wM+QCjvQdAb8OxGrhWizUImvjEnJ4gHfD807XvBIxAkf98n412QG",
-	"dAtjNkppDp3m1ZzTZJrkBDQQJjEXaMBjZsYDWXNZ6idtdyZPpkyo7difJlEmJECUywMCHaYlEkw942Yk",
-	"yBkQQpT2uzPgtlax3HwYMbgkycQcOjoMTZpTtUxQZLYLM0oa7CmK6a3VToGJbNDa4Lxu3YfhbTLD442n",
-	"ehPosrfJTO+R2aK6fnT1V7J5JDH3uZYxju5Rp29uoBjYgfDTp+g+wUa/elQE620y2z6ItUNFa6OY+dtk",
-	"9tiwOdClPnL+m+l4q4NohSL3JCNzgxz/Bu1utYfXetwgC58u5eaj2xe9tti2PMl1wn7eaTTuduO5XTK5",
-	"voQr1zq4XU/uN5tmO5tmVy7jL2Tg1Dd/qj0PiIoJcYv6wUIPC2GKjpNVXMzmY6FBJ785en/Pjt7u78rR",
-	"+83X8hS5ZM7ob+/o3UjtLUB7txJm6zzFa2WaHmAHou2bV/cP59X9JmF2IWF+G6/uF5UqT3cLbzm9TZDK",
-	"V7mwwyKVfUsRpufwzcXxzcXxzcXxBBdHHT7wb+X3qJFo610hVpxT22fLBMLJvmljleROzy6Rm9S4BcsP",
-	"1ipIfyDPiIOJ8M038nQN4XfgI9lWXXjAzkHNSfw6cIEwG+rfuqVTLCJoNdqxdSOHcMHp1VWH+gEyRN00",
-	"A6w/1GyOaEgpKtjlH+rgUhn8+57qrqc6X3Ui7sk9S1N1ZDVQq3SGR4TR5cGXkc+XXuWZBOiq0HOGd1BB",
-	"lt/xissZINVh8yUPFw+zzkSaYjDQ5jqKEb7Wnb1tUbM8uH4zmVK+gJp/G9JWw44zddLgVakQt5DbUwcZ",
-	"4b4MEQiW3wQVISYemmSmPNf9KRaN1FB5wkgDs5P9v0NKKvmp6+nY44FunA41EWiuYjJnYhrbDrixo3Ru",
-	"qJwxequ2vhR0xCxSPb756MfXmALrlVOkDjoD/iovCoulZ8ouDIaAB+F4o2Xq6e9JjI2vKMHQtGk67A/X",
-	"D/9/AAAA//8=",
+	"7P0Nc9s4kj+OvxWU9ntl+46SKcnyg1xbV55MspPdmUk2cWZuz/KJEAlJjClAQ1BWNFm/qf9L+L+yX6Eb",
+	"AEGK1IPtZGbv5upqJ5YoEGg0Gv346c+NUMzmgjOeyUb/c4N9orN5wuDf76c0Est3IknEIlMfyMVsRtNV",
+	"o9/4iaUyFpx0iYSHJLnXn3QaXuOeJgumfhDRjKr/hpRHcUQz1uh3vcZkQdNIfTyL+ZBOUsZmjGeNvt+6",
+	"8OAzaebQ8f0HrzETEWv0G/imBv6dNPqNjE7iMY0bXmPO0hCGaPu+15AsvY/5ZKin1Oh3vIbMaJqxaEiz",
+	"Rr/R8TunzXa72Tm5bp/2fb/v+//dyJ8ZqRXSaBZz/BAp46zhcyOhGePhChbBKB/OpJq+3znxGvOeb/5s",
+	"n3qN+UXP/Hmqvr240H+2O+cPXmOesigOs1hw2ei3T87PvUbKflkwqV7abl/4nlomTkDM5ouMpc37GJfV",
+	"bfteY5aIuXpUPclptkhp0kwonyzohDXnqQiZlDGfNPqn6gmRTVna6Hcu1LstfboP6q3zJA5pTtbmWXQx",
+	"bn7q3J38osgQirnaBPOYpfImarSfRo2e2kyHGh1/IzX8nBrw5EZqnPk5NbrAZTm3PHiG1/qfG8Cfkdob",
+	"tRzLrcMUOMFvXfR6HkyGpviY2sJQ8PECR1PUGbFENvo3a3M28908VzPPW68xo1kaf2r0b246F77X8bpe",
+	"59a76Xntc9879U5vvZu27514p2e+1/bhmxOv3fY65/7t7YPXiFIxn8Msfa/xy4It2DCkcxrG2Up9prgX",
+	"j16E1FaEiHnI6o7MAx6PhVTnJczie9bwGou5OiSbTpo60kxKOlEDv/mbIgPLpiJq9Bt/eXndMIM2Qzj3",
+	"uOvxjMmMzuZrY7bN6V2kSiZMs2zePz5OREiTqZBZ/9z3/WOQGPJYc/ZxqkXaw8OD15gyGrEUeOrlNQV+",
+	"jpgM03iewQY2rqeMwAAHkqQMt84jy2kcTgm7Z+mKhFPKJ4yIMcnMsx6JMysUJfw14PrIWFkpUnhKT4fM",
+	"xD2TRPBLGEbSGSOC61foc9ci7xmPSJwN+IiGdyTmJHg9bv5As3AakEzYqfBkRZZTmpGVWBBJl62BYjct",
+	"3Rv9xqBxNmg08HjFwLlZumDqnE/ZDGR2toIDL7NUMSGQak5TOmOZptbrMbx2nWAvnDnEDk1ILInM4iQh",
+	"NCPZNM7J2YeHAkX/QJEx+MvL6wE32/YZ/tvkdMYeAkU0MS7Q7TCA1QRHHpGKWjQhkqm5ZiwioxUJxWxG",
+	"pTfgIiXBvwdkLFJC+apF3qhztYwlg9dTLpcsVZM8aXcI5RHhIpuq/UKiyjoaxmrRyEZwlGfqS7MrDZem",
+	"M/rpe8Yn2bTR7/ROvTUae42/itHrb6t58KMYHUgSR63CJHpjP7ygZ6wzakcnYffczGdOs2k+m49i1Iyj",
+	"jfs9p1nGUvXT/7nxmxe0Ob793D59+H+Nqmn+oHbkRxh703FRby9ON7+zK2aZ7/POM6XNX/3mxa3+b/P2",
+	"s++ddmom/SaevxA8Yzx7yUMR6curOPvvxBKYYSSilWIFJbJTJiWLLvPPk3gWZ4TO50nMpDp16puI5c+S",
+	"0Spjsrjyya/xvI5Z9LSadl7uchlfzNTtoQeI2Fjdt2qoiPFMye7bmtV+B68xHFde6jcxp+mKZIxLkRKl",
+	"qhH2Sf1lD2QCv1RCBtZjBNxf37/5keASSDal2YCD5iQtgZBUKV3qwSUZq6O6JHHWIj5ROgI+vJyKJKd1",
+	"NmUDLjgjLIE71rwv5vNFRoKMfcqC0hlstzt154+PWcp4yJpIhaahsSaHS+GxSGdwXcU8Oz1pgBIazxTV",
+	"fUvZmGdswlJD2p+MtlDF/lq+e4TiMt/MGSd2QuRtKjIRioQs01iRNc7IISW4dUeXhHKy4HdcLDlRxIgl",
+	"oeTEPylyU7v6BBklZtPxcYRQtwNrNX+2q/hol5USvpiNWFqYYvspE0Tqd9onZyfn3dOTM2dL2hVb8mD1",
+	"xG9EFKP18iaeW5K/wy9RbwQ2ANVuDneqWs7xR4lLdO0f81lu9lwvBVFsKNXOqmPgkUzMmx0SJlTKeKxH",
+	"U4w7T8WIjuIkztR8HJsojkCN/qV50oE9nC+UcntjjKWbxnVKuRyzlCSMplzdP8s4m5IMPhbpjMF5SmEi",
+	"pRerDXgz+sjCjEQsY6BJ469f/PijbClBod6i6ffNP65fvs+3Ro3XANVXfXvTuX249RpikdkJmufopPHg",
+	"2T/LCy0qCcX5KeX64Rb2K9/u/5eycaPf+NNxboke47fyuGoT1a/drRNhxrKmzFJGZ84WNvqNzwNN34Ga",
+	"/wBmPGj0B7DUQcMbWGrAp0AP+BhooH7UvvUGzooGjf7nQWMEgnOofjuU8a/qwTasazBY+L5/jv/xi//5",
+	"x5vv36hdKAie9QPlytZDpQltkWMBiuYjTwkaPuBlwRtzkEAiVQO68lSC6CZTes8GPMiX2CqvTotcKyPx",
+	"+4oLVhkYhfVccRJboafPZ18fG5GSw9GGC8gDth3wres/IrRANLxpUPFzCIGLKMocFBtyLrjEA/8NjfaW",
+	"FK6bg6WpSPGsKAMEyXDTUPcbWG/W6DE3HhcZuadJHMES+mTB2ac5C5XeqtR8McalwYblFFczGMYcfth4",
+	"uC2YU9/QiJg1OHbV2zfv1wyrk82Glb+LYaUN9sbOB/qlItFLfs8SMWdVTHPtKF+KPEuWJE0Qe0iklnrX",
+	"C8HHiXrvc26TvqjMDVXYMHPPteEMoQ4L5gxadJdkRu+UBQGWur0V1beMjONUOrsXmrmXds6uydm2b19+",
+	"//L65frGXTx540oWsTFUj9vPvJX62BOzaonXEZimYA6KlEWwp69EOoqjiPFn3VSrFl4tsqlI41/xm8Lm",
+	"ginKGYtQWwPPnzIuGeqxd2xFplqTu4+ZshHVl/mOju3MS1uaL8k9ih8qTmL3i21o55k39Orta0WRAzC/",
+	"GZnRFRzTSIBFDzv5mivzjCYw3nPuZmHXYv0WAs9eEsnQjIdDl5JETEBLMgx4FrXDDrugjYL6qAYo75qZ",
+	"PnmPI+EytgjT3u9WmGp6jGmcsKhFwDzHtaoDOGGcpXF4qfRFGieS0NR4brhDzgOpCOqRBUejLz/YMZ7e",
+	"H4A4P4rsCq/fZz3EmvKF7cfPyF9eXpubguqLX3BiSWk3Gx8fcpEN9XPlbccVkB9FRswaNjsmT/ze73TL",
+	"1U1G2KdYZtIjo0WGFykYEUrU4aKUreD4PmHNNd4ceB4FIAxNw5DNs5J/w5yKegfig9f4UWSvxIJHX+Li",
+	"pumkyCJcKKMpBhOKppMF+BSUDRCRQYOLoVyE0yFNJ+DE07NVDDKGGZbYQ/EFTn0bV5w8mStoOpHHzgSf",
+	"kT1+FESNSlKxyJRZQFImxSINGZziH0X2jtFo9cWENhe5KzgRNGIRWbGsSP4UZlAiv5LFccjIB07vaZzQ",
+	"EVzAmzai9wyX6vMSvmLllyRLV4ROaMxJQjOWwja8ieePNUUY3rlo95IDZege9AnYs+Sme0siwVBazmgW",
+	"TknH+NrAuQcbuY9tjlfjFtVPSRyaaBVeGXpmCuM4c4IDh3VeMljSkSHMI9VEQxcQgGLOUnTU5FqflsQi",
+	"rdD8UOt7PsrU60+7UsFxiqD9uh81ij4ooP8w9+5oBz1+bMOi4HJ03UHGX7U5dlmOeW52QdFJ0QPl5a/x",
+	"Wxc93/f9fqe/+Y1+y+/Ag35/PeDqt87bG75s4y+7fRtyrZ/svo4vZ2Fe5xbk22OcYHq/9/KC5TuM7i/c",
+	"Y3B1FXYZvm3D53qn1zxndPK8jrOL3HE2rnScrW/Tjv4zdInZUIReUOtxviw1th6BUHnHImVceOiHdfzg",
+	"4FPDQKJStl9zop1c6pUY4HCdVbHc1cFHEqG0GB6Z9Qy4mY6NrXiE0XAK8dNN/jwdnAKHmKMAbguYVJJb",
+	"R4gqAkNiTKhZvHGyFRTGjn9ecPpvCrk8GKn3aMMyvxf3shrL0VXaHnXCbnTyfHdBwTy71JHEdVMszsAC",
+	"2/V+eJo5ZoilbSz0QlWZWfed5yPETkbL9vU/r1Gj9cqNNs2beP44s8aSGfSfAy2VD0Dl4MLKlIOLg+eh",
+	"stH98X0izeOUIlUvdAyDHdnscfaCWXeNMfBca91F3d51oW/pSo1yLcT3NJ2wx63XuLUTNQSEzjk5aV+c",
+	"dP0TlMnPd5jUq7xCSoJXfnPRuQMZDTsS4wOn2pn6WMFCufEjEsgCwqhMn0jGlW1e8NX2yTeMpiwlSh3o",
+	"hndsBf9gg8azcYqeC5wDwQsXgjVW7rhY7il9fv7556ZaCuOZoklNrgzMkZFMEOo8C5KvKIuQDLuIow9c",
+	"LuZzkWYs+oFFMb2Gxx6zUfoXhOnEFDJojNJBw9wF9jWXZCEZmfwaz8HC0ykqz8rOB5KU02TMNNR7PfNW",
+	"yKrTmTE7cfSTzvajQ3/1QsDqP+rRYSbEEJ4te0S0e4C8xJVeC0Fw/tvCfu3u7zzsVy2l8gta7VnKQsGj",
+	"WP36FahOXyZqZLP4ir5nuFlMGBCzAyMCqbIkzsiSKplGI3Jofg5exzzdkZx66rlYEpqRs6NLfDrO9M2k",
+	"tPyUZa5hMnfWO0RdscwPLkmIpsmWsFO789xhJx0PbRqvwfMyCNK9SG+MRWi6onO3kBR7WcrijFrkXTW1",
+	"gbEef7c9QyDyma5FyzULdzEldiksdJtLu/1MfPKFgstaYd79GheYuKhP6r24Y9Hv4/J++s29KxuauxTe",
+	"UOBCc+er+RHMlTqeJzTmtff+2pQcDrSPDmdqQUP4Yo0X7VMElk1gVlsvst6/QP5KUCZOAHLmJ5rEEXz4",
+	"7FFyVDo82DilTfj638VdHscsiVwx48RKY3Slru2SdrPSUcK02rF1jzqd3+keOdEJN8VotMjIKGX0Dj0D",
+	"OGSrkWcsol8hndjx1XYlyZsxbMPGadkZeZ8b81TMWZrpXFWzoTTC+5smb4vfr03fxDMPJIHMUmCq7Y95",
+	"SkBiclyc5fn5M/rJfWEb0m1Ln2jmEJBe2jApt5hNd4MruF176rY8qTdKLpeDsgeSME0cWMdVOpFfhL7r",
+	"BFqbCziAir+mKZacPevuvISynvX49Ghld2UzxWFWt8+1L9W0OCjtyyKKs5f3Wkitb+yMcjrB1H0amnzk",
+	"Ei3DrDKZ/GdzHUeCsz4JtALZWsyVbRZ4+ScRS1jG1Cda2WxFbJ6IVeANuP0oFUkyouGdekyXCbWgSMH9",
+	"ABVC9xM6EuqRAbefQK3qUH+ePzhPxUzgLBaSpa0wZdT5E3UKGGiktNDhRzEyzyjtxP2U8pAl5bqGRnFt",
+	"6xEKr0GzKirqgAfVqd9UkhmNSjU4RRncMTLYRkUimrGmEtpVrx2nYlazfaiKYzoBvHrExiJlnlLIKRmz",
+	"JVmKNJKXhM3m2Yos1WTjjEQxVFqh77c006oZxFH1oWP3eOLi6FI79+ATCTnOxqgUvFyXc1L5En09DOte",
+	"FvxXUxvgzdffBiYAYi4VUC4V4UmcmeWKRSbjiGFgRD/okaAZ2CAS8FpxciZrrTfqjk9Yp109VSR5za7E",
+	"+bkimSgOX7TeqgbPRP2wyn4dZywtb2gsyUTwEtN1q0ZXh6VqfGGIRw4DygVfzcRCBqBWi0VGKKr5QZjE",
+	"AVEMCeSDMj8ekSTmzCMBUFMX+5lSwQOJRD66JJyBT0GNVJyoKfxer4Rx5SoU09GsodfgGcHmbIc+K0DD",
+	"AkOti2NXtH6tmw8Ph0c4WyqWhSzldXmNT20aQf0mzthMblPLnNvjwVKApildqb85+5QNw0UqRQVHvKUS",
+	"Sm4CfCA/MupXZE4n7JLQkYSaMRSACS3LkpP21k3Vi322S/UKpmaEA1Xrh0s2gdv0G3UHvM7YrF63GNNE",
+	"sioVShFcWZ1aN17fN5Rbm7ZDvfl1BFuhjIPKHZ6nQi3tQJIszhIGvhLnKfJRxBy1SUrknIalM/8CyuJj",
+	"KTgZsWzJGCdQBqOGeffixx/VZqWMJupeSCJyH0dMSFRHbUma70Ndf6FILS8AHQze73ZUjQG0dvBgF/4q",
+	"RusEuCJwSxN1S6/RN0xoPBuyT/M4ZXK48S7WpdsHksCPSELnkkmy4AmTUPwHSfDSVg+E0wW/w/N4aT/U",
+	"g0C+EKY10Dv0cHwUIyIghKwEIcSJqdSDRjjYpuvf9/vdi92vf1Rios0rVlNSd45+eMvr99E+1C1WXbQ7",
+	"o3wFx0Lf9yPFbVPKo4RF5FCfExYB7yFtwE8k7+L5XH0sCU0g81B/e1SYdQ/ZsJyY4JlAyTopVpYSOvO6",
+	"QIR7i5/i1JPANQ3abVSpeVk/98bVh2KRoEI1slltpddXrmQc81hOd9la8+S2fd2DrerUrJ1r3tdG1CAx",
+	"tdXpqKNp+qCxD/SrK1dfe8E8FZOUyZq7cZxqFRywCpArgReLG9HquRQSC53Wagpg25WlyFhs23BBWz5X",
+	"ejhQZBwqmRA0m/rvZhwFR6b4T8skhmlFC262VhHeXqmg10Fh9pTKFnmvMRb0eJLIKU3BbIQE0hGVjKQL",
+	"jslIIJ2wkBmvwVklgQFs5jw8HfWanzqfLu6qCO5C+GzkT/2gmoQyZ59R/Bi0k/LrAwBTATNVvxTs00UY",
+	"MhaxCG0+PL8BOYSklgAkR4BiRlf44yhKWcRBGl7DjtGwAuDWXU7+ZIXqntFkq7gwRFNbWyjf9utE3v0u",
+	"BeG7nK52ZXH92tWtiW6OtOfUkOMS9bVgCeSczcKFten6/yJK96afW73j8cqlVU/K/jMztpNBvod++Rr5",
+	"wiqXphJoRMO7SSoWPKpQN40BsM4R8JVOTQTOp5zEkcFwEUu+swGRK8wPICNf448Mp85ibj5ZNy92Y9p8",
+	"zWqmlzaC5IL2gDREyVjm5v2BC0rsDtPfxKZfyzhUdsv6Ln8UI1l7T1eYkrvvKhyEPY1C9V78zlhYG61B",
+	"uyYHROPsotfrnvrO/zW36xalTQOifAGT0Z5uaUueAVLsB40BVivX2T1NFljeYNAs1HhwALN0oagxYglZ",
+	"stTRD5UCDE/Al/0BDxBr7Ca+vfl4GyitkmtB7g7qjBcgztlNfBsUhh1w840a5zAVSwk/80goksWMy/zp",
+	"oxa5wn1T9j06p9ArrYxMcCZqhAM2F6nSXyISZ+g6LXKqwVyrzFmG77y89AQtM6mMMmBdrxI1ASZOsSof",
+	"3U0w+wJHPQPEmz0z6/d56XDMahjhDYfJkjlLnf3xQAeDbYRv8i2Cr4vLuOn5XtvreN1b78b32vDHrXfT",
+	"9nzvzPdObr2bjtf2ut5J+9adcsX5RLYRYwzIO7MZraqmYIfalA6+Tori36Wjp3nBEqxKvr4ALeGDZOnj",
+	"7swrJfsI+P7XeJHXwmSp5zVKlkfa6vo57ZJELFnaDJUWnbAsY6n0SBRP1GUJ7hcqp2UXdhg3RyJreI9D",
+	"xvIaUM6+RUy/U8+USWugutR3VWT9No3H2TsmF0lNxChSD5BM3RrgF5fxhNPEHLFlzCOxxDwdmWklRLIk",
+	"5hWXU8QmKWNyKMbDccpYVBWmAJacxk35y4KmyuhhMjtQRjf8VL1W/7RA324VC8LMq8zxn6cMPDZqthle",
+	"hzzSaCvOonR6QJTSJc992GZ5alKx2qDRwsTR7HQ0A9okQZEwCplWjIvFZLp5RvrtU5FESmlUPyAO6iY5",
+	"7PlH1rsK088EGSd0gltVmAjiNq3PYz7MAWDXNYsmfGlvaPTPZ9OUSTWpknl8clFlH1fYwTrBEypc1l/8",
+	"k3qlzBXZnIdy9e2iXbXNyJA1yT/IrIpK2q7XdhyWsYWCj+NIzQoslTvGlRAS4h6xQ29LZvDawfQan5pq",
+	"xOY9TSF/UA0NJ+o9vPgafuN88MJ9ofugebfz2Zs3P72DWeg1QqUaDzdvmi7/R+hLyyBTKok+DTvuqt/b",
+	"aVeV4RfLLA4rAgKMplLwA0n+6////yOH4TQe6jONSEgY7pMZnCK1LuuAhmkvReF4kfGCG/6/E8lMTEQq",
+	"7odyFqdc3B+BozA/PAcSEOzIoV1e0VfYaZ3stLxMXzMVgXimgxean5zlNbzG+gzV6GYuRb4q/nJX/rpm",
+	"Mnsxjd/bH9pP/2bf/d6+2n55nc/hwZ1Rtc0FDEVH4p5phnL4ZTNjgWqGEo3JUsWO3+ruRHzcyhpx8dYR",
+	"iFpm4PPFa8H3t1p0WnzozXZZujiFNRFmpXl+01RdsK45WOGEjBmIeY0gi0V4xtNTvD1tmlfVON9dX78l",
+	"KaNScDKfpko10Tc0+mZIKMo5BgDru+6U1blitS/RVV7FcHpVSVaNa06nndWO78zXU1YE+Iby61d/vXY5",
+	"dKo9YU5i24bojya7ycXwyLtXL0i3271QvPXh+sUz+ichja5q8R/efb+RqDXwB9tsX8M1dmeL++BSCCdX",
+	"ycOFdL0v59ewKUbLVKBXuBTq1tmUNYHQUcJmkgA2iEdoRhJGldaKnLKTp+MtDgIHod5XVY5J46yez8HA",
+	"sfal7DN8+QlyfB9p/sg7qWGVCVMDcYuDCU6FXMNEYNkxU8Ywk+QQMoLAsAmnNKVhxtIB581JSmcWbzZU",
+	"iiVo658yHbkIBcfbm0VkJlBLxXxNkTLHfOAxnww4WPca+sgWBcac0dQjUminRj7rWBL2iYZZHydv36W/",
+	"gypuvYIDSa5fNV9/+0rfZ8DvetJUSrJk8WSaebZw2x0L1keTBAcEpA6ZU2aeLLTfnGcsDdk8IzSKyGJu",
+	"loovgAW3iN49KHMQMpMDPlOEgBIaQ3w+ubQZNAHDHwSeLY/QYMeKpFUeFTMxPB9jCiZd2/fqvFB2IZkg",
+	"KcsWKXfdDlB1mk0F3iRGWStQ2noR8yCs42Ht+Vs9q+uCJt/j+oitZhqXvJGGq4NUNU8tQfsWE53z5KZ+",
+	"IThAJgbc0hg5zxlQc5GztXa3d2aQSxKYfwbanHP13sI44NBSy2UcyubAr1W1yTDHGrMZpq+XxCLUsnVY",
+	"bxpPpuqlsLhLnQLmgKoogtCJyXgADTzX9BYp1+HHnDcUZQQJQMkLijfVZjfaetC8wLZrCpJh0jomXD9r",
+	"lbRUv3d/t/OV8Aon8ML5bTG40fPXvV2WbTbtlH3IKwpGirjBRhAYChSI3PRb7bPz3Ww0Ne6meeCLD4E3",
+	"QeRan2vEQqzaMtbXkfbxKgYasVAoUUodIOViol67dea32ztMsnRRIo+bmbvUdLilSk+p2qtKp5YexVxD",
+	"QG91ARgpQqNIVknx9eO48VXujWPumaXxMpk5bHiXazOd+J2dtlsPu/E0GdRzvGolA4TzPqGQ/Vt1p5PD",
+	"3OcZeQMuMzabgdTVslWPhIFEKUigwXUwD3BQwtoZNNBipwNudQqCKoVxRKuZeGROo0i9BoKSmL+mFDu4",
+	"9Fnu6FcPD/hhQLKUBkflRG0Ly10lfe5iXmHtBGpEk5kKRDkUKf4Dp3nkkUBNfcjVX+bJ8mJcD4H6ccNr",
+	"5D8qugH01+tG05xyWWm8pMyuXRYYKqQzhgYTVSeVkwCgxoaAzt8nN5B84Sn6HQ24GI8ly8CI/sBjZROA",
+	"6UXmIobc05jru4i8zDOIsylbkZByncIUsTS+NzqJE6LodL1ub0P44aowF5KaFi3OBPaIOOQSueNq751t",
+	"sQi3GVbdgSkrkdrloChadod2uzu6N0AebJLL+IThcT2T0uvOznuPELBGRmj2NxSwk/KKcs1wYbXIZdGI",
+	"hndfPTvDvBhjF/JJZTVjPdaB1MhQ5bIa87JH5AJj2Y66BujECLdcjVq/UfLvhtszhHM32OtvgbPruiO5",
+	"MygqcgdynY23qHDF5N/t/SncbSkuD2e8ia8eZ+1e6+VK7PNgfYXgFgBrtO17vu/vlSbjBmG0tRinlrJy",
+	"D43SYab1PJl9XA/16SjF41HjahkxuCs0V6rBKgjCI/apPm/oQF0dEftkRGKV78r3tonuOtemMfkgmX5J",
+	"MSCXslBdSZGnb905S2UpANcAGKyCuRIhSJWuNo+lXFTn8OYJhLvs4Xt8em1fgGh2sO0bJLfuEOg81VuE",
+	"sBs7JB5DQokhHxmtTIuv9S1rb9uytG7akNsAX4I3Qb0YtAhjfaM2se9Z0Wy8LZHAUiKf4Cbav69JFi2R",
+	"nnJkwEPJGAnevnl/TY7NlVFMD3Xer3PVh4bcOtyo+wdECywfR/MG+kSgPNR9hYZ5BiVWMLjfaZnpFETl",
+	"r13j5+8YTbLphnpAeyJsHp0SbupoTcUSQQ1jjPRAwv5iXhGaqM/k5pqGbp4ePL5zFne64LU1funCZCpu",
+	"Gb877tCLsB31RmfshJ76la75ubLUhhJAWiq44j1+4aCaaNLpbObCG086rd1CqBvTHkuZjXvm5q5n42pa",
+	"rq216pAg43x1vU7z61PUuSkMQcIpA5WuoMnpmqp1W4Tb6yy6hO6GFqIemjR8Vt824+ghsNki9gJ0rhmo",
+	"2m8REIKLhA04+v2WylyDakbg11iSSXzPODnUnXFESl68/wkTCr0c8BCcQYkQd4v5UR/Tj9qdc8doluSw",
+	"wmqzXYQiEmeSJWNwIZt8Xt2JtwmAYYiSOoP63wH/8O77I/UsespE4hi0hx/+QyknagrqX+1XHvz37JX5",
+	"5OLVETrROYsh8hu0AsJFOuBBqxWYbpwf3n1PwiSGot+UzcQ9+CJgsZJNsLqfXPEVMYVW5v0zulKm5gJw",
+	"8oJjKNz+z8AjwZ/U//xbgFVDcxpCEkmYLCIW9UtrtUThlsQDfhgU9pn+W+fVCO35gB6P1r0JpyUFuHNe",
+	"X/v2P4f/2b/5H42S24T/tl/Bf85e4Z8Xr27//eZ/Wlse2T7GPweD1ueu93BUmT32PXb/fW+6pK2JmnjG",
+	"HDdOJsQdeKToxJq5slAVTQ4VQ2U28CwWSh9O4/kR3PWzOEliLVsuzSbECUPA1NEivGMZWcyVfjBSP62M",
+	"dusuxdXIoJSXE1Y67Z3Erel2XD1sFK8P3D7dbWDdN7lq4IteNnXIUH7D6cmOb7iof8PFpjcAk+7rJDA7",
+	"YGlm12inUnVtfB/fs7cshbdVZiu9TbVX2VOqKE0SOLqv2uiyMnqVBxWT6ttDdEqgwqpRiI7gN4p/MHBY",
+	"HyapQwTZdAX9wLI0DuU6Ioj+wqrj8BZIlEWPjVJ2LknAFzPTID0wcRZMcUXJrBQvZTXaua8R0XanHuYp",
+	"xJtmXE49f/A25lcbIptZjdg01uHPcTxZCza0O1stOL1ZO1O2LgHYjOPpHaziMDPI7pxVxUJ4J9t2xCa9",
+	"HF2m9yK51wWmpRhre/21r9p4ZU9pOhM8DjH3DB0POn6CCHZqSqWTefGk4kKH0TbYfvoJFPCag9UyTSyZ",
+	"lBXLi63Wn13Zhk0or7T9xDrKUPNX8XXvnpuq6/6qMLb9UEPkzXG7USR+JZuqu/Srq8/wVnPRP77ExUQA",
+	"C7pzYewKb77O3DCOoEksAbNxTTbvUqBuJgA5BnllF5UE8YZqa5v9a/9i36Qs/qQ22esuJLTahruXYYIh",
+	"6RoS8pL4TlVvJEoiubOh7HMIJR0bBILpPOeofOXa0s5W41IXFpTXWp7F1vJOYKqvVTSHBUs1Dgy56Tee",
+	"C/u1k+uqeBK3OK70BJ4VLAzHPCifYR5nIq3srI4/Mt8bK9Jyi22qsU4/88xOXgxTwmV7f9gW1XQGKOhj",
+	"g6mxM611B2xncdsIbmdczZNmnN9AfudLeNLe223ESrx1WW4e+BmSnKt3TteiiLHSXhjPCjEQ4A/wH4Mv",
+	"s0LQ0zkN42xVx2myON5a8cuhLQwVnMmjteL36qIfMZ9XucLf1s+cJGycEbEAF4lDuREL6UJCsksO2XHH",
+	"2Jws5uRQ6ZeGi472i3cwXuPPVBdUsbRK3T1Ys5uTqgj7gLlcgO+1KU+5d9Hvne9+Jc7opyGdbPCGqttE",
+	"JFEpyuKm4mufTTEj/7R628QIrsAd980IDPMr65J19xRbSsTZekXA5s3Zs+CA8Kqigy2vyGia7cEBIome",
+	"gwP2UYrKKVnmKK9zhqaYs4f5KawSrj+y5QfJ0q904y8keF1NtFZjyZXiZ/N4eMdWGytANXJ1i7zGrshT",
+	"seQELEihWA8dn+DhndC4FIzMJuNh95dO82z59093v/ij01nnr5/Ok/b8p+ji17+cyH9Mr3vhjz59t3gZ",
+	"fzO+2wTDt4k+iqprG2ew7/QSn7EK3pTTOjeLZ7oBWVJjtwsoe5tcQ5/3KsNB95cHD+N1GmeCGyB5+OEC",
+	"WwFWFJTSTMNV1xRpqWEPpBkT+terx4vbc/2Pty+H76/fvf7xL5WAVnGd082Oj80bTcImFjBm4ZRE8Qx7",
+	"5Rdrt9tuSpQ9jDHPTk8au9RS15srdkYV9gr7lG095lqpz+mql191jm1HkKpYChQw4IYGx/edoLbNx1He",
+	"6rFFPvAkvjMNA6DgGMEErt6+9vQ4Oj/H+vD1MGYTvMIu5Hypr/IBjzNpAxCHGfAF/ok+nL9BR2n9xBF2",
+	"fdA4QE4JsIhWVbnZtUhjNCNLkNap4JNNaQu6zxQXc3agxIyO+G6HRYQ31+yS05nQ5tKsB7/szph0APIG",
+	"QjAzNhtBoAl6T1FJgrxVoQ3rrJEOGiLII3SnTTi2kK9GQFyfSpSXYtvaLBZOyzZw3h5zHayMYw/MyqwV",
+	"6LuKJ0VeWmi3jN4xqRRNjwSQKbmz8fEmnmvKvlZDV51Y25Tz84amhbYM4xJKCjQYVxnNZs8pvYHBq+ZU",
+	"bIa5ZbS3+cPruS6wtO3Ml7dB3ch9eSPC7dziwMRXgNDV84fbT3UL/pxtFbmr96fUlHWr76f6BZU4wruw",
+	"0X48gsT+8kziEDxfRg3LfB/fV2yL+pSzqlhPUvn8VbKkK8SxydPUTZ8ivER2gEooxynUq2qmDf4e1HQq",
+	"naPKIqDJXvrNiIZ3tbai/hKZKF247rydeRXO7gYxKb1tWs2urFZQASuhcj4NEXK92v6yHgMdjOZ5PZcy",
+	"M0OapqudHATP7OtFXt54Ir8aDecJzaDOoQ7vcsaWIr17AsdUq4v2vZ7l2LUNNbxmKbbpFP3AMlpt0pkg",
+	"g5agAPSAz1ZlrtYLS7PX+Mw+m4DktzPcSz1/AodtWccjhP/2hewl/GHj3Bvga/Cjt8Xz7EQ6aGZyiGwL",
+	"MpMEVAIIU1dvZx+gr62nQnPi1puvTMOapE2tsZrCMWq5oP4sbMoG0KFvi6mGsGl52WRQaKMe/HZwajvq",
+	"VHFOCA2FPipbDtuB5vN4liZdzZYVd6s62wRVi7I/Ube5zA8ZOQzWOoF7xP2s9OcQ2SnwbLmdrq9Tn2Tx",
+	"jAn4EhDxFLWlMdccq6zouf7cWB8e5/9QvXzbW7gcladRrLQ1NzVXcZP2CdgzvisOmys5jQFtPkvNy3ZP",
+	"Ka6e9XUKqFfOZB07IDbFBzRaWS9Ez+/ur0Ti22/rCOpYktWmUm6+VnvEalpBJND2R3pknNAM+kkDKhbk",
+	"5otlc0Y/qt1Rh77oXd7cqV6Ckj1lK9PkvtRlviQt3sBaScQypvvfxNmUvPjxR9kCSCI18g4OPevJu9TG",
+	"utqeb/5x/fJ9qaef+mi/iD/Qdw8P2hNsJK8BPqtdnIvP6UCsCeTDVJwd2Mygb2r03iuudZHcnbHPOcff",
+	"VpK/cAs96z5UEaR29QWLedPyH31Ct57IzBJKsT2eyS23ssMwFRfrvqfuyYessM0eobYIqcLP8seRA8dq",
+	"Wm8UXbt94ut1QPYpQ5uzHkFJd962DxaqXDBvsgynq68EpB3cDCZ506oj+2l59Vxj17iX/bS1wAaGNOrj",
+	"oY43HJRi+o12y2/5u1rEbvWWJXrN7pbssPo7XwkDV7YY3QqUlEvSbEO7r9y1gKVrK6Iu6mo59FXP/N6x",
+	"qUef1eaXOKyWXmZaVdu5MfEdzlj+gE7MaZGfEd1iHCcZSz0ELcLmDDQFCa/hjH5PWe5fKmt93zxyryGT",
+	"OGRfkAic4BvMaXOw2yXLgCzwAJClTwI5FanG2hjwQ1s6M2ZL0zD/HDE7sIYh4Ml8GHIekMMN9vKA6z5f",
+	"xpPBOMxAKc5KLoSC34sEoaR0xdJ6mH8Tt36lbAzN8uugB8VzsxHywHl0LVnb+e5ZUynXj205n86Z1is4",
+	"yFW+SzjQBoFhXRI4hcTlOgjL57cVYlLnJj0SKsEWeGHFV5XeAIhiW3s6F+EJH0x76xrxnb/RBWVASIad",
+	"XJjX7FMecC1iKOwDoYCTrBTmNt2qZg05oIdB0KggXI5mt5V4+lETlxnWd/1DwCppOoeudTppXAPmEUtJ",
+	"wmgKaHmYmWOgkFiKaJAwUFFba1W30tIwccOiGbZB7D6h2KMa3VNDjG2pvgJfhFxA78V2yblVtoqgbtA4",
+	"LKHWb7PXsu+3LnrGdQk/rhKrOa1q4VgKqHuXBkYvt+4MxKG7bO2AQjxmt0SiGsN7Xxi+J+DOVCUEDLVO",
+	"VyRGPSOVJ7D5QL7+dp2uP9IZJnC4CalQx1tCbOjrLgYAAnnHdBg+pGkaM40dCqT13OR0rwIt0UCGujmb",
+	"LnomAJfSbMBjKRcx4igs0zhj0kB6tsibOf1lwRSz6qykSwJoEDBzW6en/uj6JKIrWa5Hvvr7yxfLN7Nf",
+	"O1d0KuXbD98sr/T/feP/4+do/t+zV/MVbb5KP3bFHb9++2F69vZvnfBicVUsZO70Trcg+bgbsDtEjutD",
+	"hZbBpsPcoyAkKgZzX7pHa8ANK3mzzkPYmod9ws4zxh7bB8nEuU0qjN7dQS72osAusBc7RVUe8fIn4VO4",
+	"+7NZFMivXqLhnoInKZX5OKUinbepGH0tlVyJYYYOkOo+xbUdFWkS3+tm+RDSCApIOJAq460FO2r8JrVA",
+	"SY9v0qXXtUbYhM3qjjx8adAmHVikUixVhLUIxQaV0YwVSy/PGzX95WNe0Y9d3e0bMLRuGiMRrRpGqfYa",
+	"vtMyeY+OVPVIWxjj2pqiCh0LiIaNitNq0KFqx1L1O1IxSemsT4KPUl39CIYUeCSYxaCsqH/yRZJAUHM1",
+	"ZwD9kQkxBEsbPhVimAh8Uv17zJbmnzPKV+rfGpND/VNxKIzBPmUpHcJ61OfOm7nIhgAjD+1CxSJjQ+ej",
+	"AQ8QSx8+pEkilthYVO3QECZD0wnEbhdce01ZNAR0iaFdwYLTRTYVafwr/ngs0lEcRQzmaJCiYOopFFqA",
+	"jj3UHUphumpBNIHB1ETwDCq60QRU/GioGUl9iNE46U4PJpHPL9MmwxDAUhTh4Wi7j0yzbG4yG4OyIqK3",
+	"a6uL1B4fz2lOUOv+fqcbX1VwEsXijhldkUhc4hWdioTpTzQut0kkFgmTDnrxjK5ccXUfsyUUSmihLKBo",
+	"IprFvNLifieSRFTGf0hIeRRHNHMyEtIYmuPB2a/oV+nl0MNozDHdk7iqok4PviUHQr1xe4MsxqNNZdhx",
+	"RuAJJ/gUJ0C8dFFWNNxKo7N9y68nC5pGO3Q3UyT/Czyr02yrq9Igh8XuQiwdcujdllMaiWXDU/Sk6aoI",
+	"pma/3Lth9b6RCY3XUhOZmFIEqNaHGDzdkRI1nk6jCGmSKDu+uN6q3FZA6dypSReV1fca1bxgzpLaCoyV",
+	"wOZBoT6grStmJnBwDqSyVdPMWE5iJgBCfBd2gkH7hE5SBjFR4rfO2x0yWPh+NyR+64LQccZS0vF9gLGA",
+	"VnGuzvjUqnxzRMvFfZ3acr4tJ6kKI+7Jna7hraNV1VuF7bFdqoDUUq0G+VLueAzfw7Ob+m3TMAP1sLDL",
+	"lyQAnmBRQEYrEnz78vuX1y/hohkh0ifs/CXknM0EPGedIjmPm0Y9ymyGCF4RgzFD1VO/CYUoDFZGTdQP",
+	"ViABRnTbhkJdcjilfPKMu1pjIOVivwpwYYaNfIw0cdpxOyxS4NLCCmtuXbXLX920Mvfq49V+LZvKin/h",
+	"9tizc45iI0K1+LXCr4ItKfaozIQgSZxlCbPlkFVAjiX/R8yHVtzVdMWFdka5TExpxi7JiCViSWItZs3s",
+	"Yi18WfSsgENqlgXAIdtlpr7NjOsTmi0kIMZbma0VMnvyycdFNCljnYBD307Rz5uJ79q1u0jcDQz/2Nay",
+	"huyZFru2HyFnSyJZlsV8YiOI6QKdu6KqR+quGp4gWbq6JAaGz/CXKLVF6z6i5fmzKmQBHpugXzormisk",
+	"oSQU85XtxJHS8TgOL0mAqlnQh3YcOt2S5loRjgYK0DNodl9SE7sk+piQtu+D0Ys/96wFDR/ihHdR29yj",
+	"sA+UlXuLwGZtOAjv46jO7BKcETBlEBBSc34UR1VZ54A7uY2TSvCUDx7UWQ2rsNZ+oGEqyKt2oeOwdZOn",
+	"LGTxPSCaabTvOGIHJVwlrX0ueBZD3yZs9mTGKInL87PdoBk3OsYx1mnmQzI6KesM7Z5fg7KNHFeVYa15",
+	"MR83D04cmppCYFDDrbYzZ86i2NG5cLEdlaH/qvsq0snG4F8FMEv17WBAaZ1LYkLvmXa4Yzh6UwQP0TYw",
+	"gAdz3Ri/O1NP6PBd1/erone7u8M13ffEzXKc3WZzi/yjievZ07PpmBqVvRLb20FDkXSZd8nHE4uYKblp",
+	"Ai1uKoBU9NeAy6SmlB61yFUhG7X0Hq57jm11YOxiZyg5BBSE8WuzSuDluu/ggmc15brNs+hi3PzUuTv5",
+	"pdIACjf0aQVYTKiccBd8IC/NP+FaANwgCllzIyo1GwNkEIJiiCV3ryuzrNti2TJ+WG/D7kk8fe9t+dF7",
+	"eCo37OLKJLaf17Z8xCaUI9ljPvlSphDujecQByeY08Q1k6qOzHt8TkOFPU7T+xnKZxwlzFqflXhom4UI",
+	"Xh9rbRf2Vddq5EslCWCLbdpdhbaGiXs38e3Nx9sAN1U6GNAVpoy+zkiAdVI38W2Q99K0F4359uNtsF9x",
+	"mpKFtjLNlqShHFtikNlog1C2Jn+78rQ86bGiI4ZYAlyxIR6kPSk5CSRGJGNLrPK1d3PTufC9jtf1Orfe",
+	"Tc9rn/veqXd66920fe/EOz3zvbYP35x47bbXOfc3NN2Cij/cV528VJjTaLU+kTIJNkDTbEy1sii/mlL1",
+	"LFpzrxnvrtZY8olae3J3gxvswYqI+5sxdj31oP0F6CigkMCgdLa+O+2TTqURZQ3OYVppzuEEyLGdvFVN",
+	"HaMY4U/xiViug+r2dmsyYV6xFV5tJLJpXjVrflZa7/l51XpDV6xsv2hyKbQJta9iN6CJjf6BhehTtPpl",
+	"wRboGxwvkgS90zmLjFmSaKDrMpJg1WpgsGE9gqFVYNNcEbeMiTMBEMPSqzonlQ5k+D7aoOWHigjcsR7L",
+	"V221ol6+RPV7coKvLdThFc+cEXdvK88stNCvBQbGL+I8hVpDLAJun/qlBKx3KLzMSg27KjtujuOI7ZAp",
+	"7NiT2xBx63JYdsDyg0B+zREveA/wBgUBxYVt1qhvtnsR0tEiKXsAdgvbjGmSKNt1l1kUADf1za2zD7UH",
+	"Pm/8a8Z9xJRmNJ1sTxl2dkiIezv9HX+S0ckQ1rVnGuoO6aaWXG5vdMz6255S2nUySrcnlJ44+aSV6aSQ",
+	"oyh3pkvZ6aNRmB1iee4ZsltlX+TsRYG7y3xWKQngWG9KnL5yM+skSoHRilDERXkkWLgzJETQM5FuD8q0",
+	"dw+1KQWoNj3Ptg1qrfWJ2TuCXJtat29i4+8+UXv7MbpwE7M7W8+R33UTs3vPkZhdJPq6JfGcOdSYzKWO",
+	"aKd3Wj23KftE3n931ez0TguNqzOTOWInX2L9sHM6OjkdnZ6Px6H6n4uL0UmvG7ajrn/S7qr/73SiM//0",
+	"5Lw7GlN/fHFOe+z8/LRzesrOKHt00uhOzLzdojWnz6tIGHWJtk+yuSNWdsk8L8u1rx4YXROsj4+QaqFb",
+	"6ABbiJWW3/W1wPnndFLhSuFqh8NFWgkdC8YsfGdOhHocRrLWlODE4oibVzhlvb6/d354KXm32j3xUYzU",
+	"raBM551zxNd3eYtFvTlN+vG5sxQbca+xikQGqe0jpntzWQdQ28+mHun52RQ+uvALXap0TzE0AqpbgO3c",
+	"/+titzhN268ese1v6p91tmtrsZ37iu3YrOyiZsSLDdNtP67VVwOpg8vAV1dJwrzqbj/PqU6wBvSXukLD",
+	"+no3/csDSbI4SxBu23mKfBQxN4okNAG8LDV6zjsJajg+9T0mVED9noPws5zGGcNRnrWmrtg1e71vdt42",
+	"cDB4v9UfblK/1zbog6yqPX0vZkwtdDkVurkC5RbT/HFKNyTfKrVDP12jb7eftR+PBhxfT7MM4+ZIZNVg",
+	"T/fibpfFHEhFDViS/s16qmIsCaaN1ay284jVpjrFeUtEh9UhE8Dvt/bZ+WKY+3tD0u9+D5Xg5VtmHfIr",
+	"Ng+ocEHBxxt+sX+vIKTTlsseX/usde0wZKn4SAfIvjqv6Pe+5mPxBJbJgUGrFgWDV/gknLh+LTgdTTen",
+	"PKxTl6aTxYxxdW3d02SBM6kIcaU0huvEPC/JYcyJMmwT1jRTM8DYiEuzjr0xZeGdXMx2Nh1pmsVjGmZk",
+	"XFYgGhfj89PIP2+fn5+EZ9Fp74J2xoxSP+z1aOS3e7Q7Gp+M26POyB+ddzph1O5Fp2G7N/LHvk/98yoh",
+	"p0EmNyJQOiWGJj3st4vm7XQHfuG+dF+g4OBRMBub61Mt/6YLbfPPUxEtQl0tYBht/8pUJ9thjf7Qm6DQ",
+	"DGi9h94O0IzYvGY4WmV1vKm+335mep2Tzvm56xuvRxsyjFKZuW971ihNzTy5ew7/ExIP9i7WzRMvbNmu",
+	"lUIFuuanv+R4cSlRpbOst3WrbkPF87VFAkAASBLf22zSCvCrNB7XmBrwFckg6ma8bJCDkDvNPcQNwOyD",
+	"N29+gkxs7QWgmUHs0xWeGvqbkhGVLIn57krBt2om75hcJJXQ/DDRqqChOR2Ur5zVkCmVJNA/KoL4aoNt",
+	"/WxMqRyaaW86hcy5du0ZUe+juXAw41xakqDhxVIGWVVcuKTf6ehCluj86b2mK+767RBU5T7X0HJZZsPO",
+	"yXTvn67lSehxPJhI1cnYdjPs26t0p901vazN3VORY7GDuIWIb52s1eFgt/+Z55ZOGi46kFXdEnJO3ehl",
+	"K4SrH7zG0nZA3ONnpT3TY9w+MqN0mzDedZJrbR33EeOF454LGPvufPf0l42KM7hBjn8ts83kr+zbp9R8",
+	"65mGe5B9s28TUjRgHt9+9AnmnBm1YNHBIQ8XaZyt3quZ6sPCaMrSq0U2rUSc1K4hD6CloOvTla5WB39W",
+	"n3wDv9cVmXdsBf9gQYv8ja10e3G86UHcD3hgUOvB5NRfYoU5wvPA55g6iM31BA9Zi7yk4TRvEXYgBzz4",
+	"1DT0aaYiYQHowLrLPnj0oAg8zghnLJJ9EmBxd2DKRwNb451/BAqVLmmH/QSxBWvMpeY0y+aNhwfA50I7",
+	"MhQ8o2GWYxobUUtmNOYZjblGnS3tFZ28Hl+9BsVCGZw0nMacNa1fUbs7PTKJ76HasMbv6RGqCLLB9kEw",
+	"gYLRBBABympC6mPyR2vAB/xPfyLmvA34y3uWrqzV6RG5CEMAdE+xuZuHaKMA9Y1M6STf0VnefK0PeAlQ",
+	"6B9gUtZ319dvCdYak/k0pZIdqTkBpoKaHdYvNkMRMYNkLzM6mwcDfvju1QvS7XYvPPLh+oX62SJN9LAf",
+	"3n2fx0ItnrCGWQT4fLtKtQA54KZR3YHEB1rwlwxwaUksdToSYHlID6PZGh4kMDgGalZLLCMpwHf0SXAz",
+	"ANSOQcMjAwTuwH/6+SeDxq1a482g8cuCpfpRhAKFrwZcfTen2RS/oulEfX7kEUqmixnlzZTRiI4SRnIq",
+	"qxXnbJU/AOATrQGHuxaIjCntfUWXf+qPyD8xr/+f6qNms0n0/6o/T3yf/NP2wLMec5YkTYScQH44lCue",
+	"0U8eydIFRyop9RiBrT5cv2qee4A+D1mnQpCIsfmReUOb/FMpg1YCidRoigaJGHR86MXLxZIcBj///HNT",
+	"iSfGszikGTPSKbBjdvWs79jqQOYgEWqMSKAZqZ88wbdDsztA/oAJ2E+YFIs0ZOQQQKHwwiaUm0Z9674c",
+	"O4WenoLaSsI+xcq+GC0yJCAeHGxcMRUR8nNwlSRiGWggfWBHrX/BQ9IOfaGHNg2RDHqIzjZb6uCGjuYd",
+	"UqvPWfsSqqnwaZAHBAw3j0QsYbhL6ym15vXtDvknCV6Pmz/QLJwaaUxJylDeVGBHAd+QRPAJS0m4SFPG",
+	"sz6ROkbBEslMZTXUp0BNykossB1jnJkXd0u8CLgmGmQ1c8Gdk3iW/6pXwcEBnUNZgeLU449S8EA/3emU",
+	"aBvLArurHRyljN7p/E9QBcihxkLxCF8kCTSSiKU6fBEBuBklSsA6REQxdQQgDRFEhDrZmNchkEaey2Ag",
+	"JdCdqDegZ8+kPh6IEXOpWQVEgpr2hHGWxqGNzUYso3GCdzVgDsdlqomJeUMXTwVuoaI0ss2KZeRQMkaC",
+	"v7y8JsdTRpNseoxANDC7AX8vZizPkVXvStl4ITFYZy+DhK4U02HeM5SFmRtfvQ2TXz1l1lO+GnB1hDTQ",
+	"o6IRTZltomcWYS4fcghMHbwQnGPHiT4JEyGZkqDKDJ1MCRcDnr/PHrNZy95JeIXATQNN6yE7cqmrjZKI",
+	"jBiypqlMwOUOuFKkySH+MFdSLIHVftIoSpmURwgCgxIam2pYQBiASyqLaPVgnaQuy+sKRKASV8NEAY5J",
+	"CxslisyPsLI8+E6o3znfGx5P2Rw1PcXn+Y90saF5xZRKzC5Xe5ExnjUx9qmJa4KrzZcWfQju+ot2u6O0",
+	"UMzuO221jdjpqnuiAtaoamXqDfpJ4BZXUJyekL/F3xhGh0G3oCL9U93+FfMV2l6mnAThdMHvWBSYcXvl",
+	"cQtQSmpIjifBRiLywdotH1bQbrXxTF2h7LIHyYIaoeJDI3J40u566i71SKvVOkK4Lhqh/hjLkKaR2qLF",
+	"nGRCUeCH+JsBh3f4RPf1tvCVhJqervAXNHYFlXQ5VfcoTEVPATvxTIhkBkgTz+Vl5RjBy09zFmZ90vb9",
+	"ptKkY75gAZkwfc3hb83Y6jeIodka8OC7l1ffoppmDr7ghIHKChes01lTgnQKSl34RLRSs4Kv1EokQ7kC",
+	"fMoF3v0oF02NAQSH1AWfwBoTKqfkMDiORCiPA03jKE4ZluB2/fYRyQQ2MIaRzfthBWUF2+KPKu75r6ZO",
+	"/G++/tYcOSygN5pQ3mUXsQYoIA0IzoyKW9NuGXU/K+0kWXB1nLG3spwzegfD1/yaHOomvz91PN3I8gj5",
+	"hup6Fbi/P4UM0zIyURDGfV0EaUNZ9md5G+cBR2NCek7XdlTL4eng8wC7HQ8afTJotFqtQeMhQNVFC0cl",
+	"9A4pGdHISAFvwGMeJgtgIKMOUbjdlbIB2vuRPi8nPpycE3JorlwNBmtPZjrgwB3wi55H8Ky1ex5cxSKF",
+	"+/LQNos6MlvyMxsp1UyKhA043pj6zwAfp9y590yJ8dXb10cmtkHJMh8Dck3mTMwTRdh05SDXwk2ZW5Hq",
+	"hoYiawdyHCrOIBtXkdkikc0oV+oCStBJLLN0pfbEVgSph9MF110sP4qRRFcqJS/e/2Sa47PZiEVRfhnj",
+	"heeB1mChb+F3A27pD0OHNEmk6YBQ4NNIhKBPswi67qOlnsQh0y2Ftfn9w+vrhtdYpIk212X/+FjMGUe1",
+	"vSXSybH+kTxWzz54DbCsc6Pc8Y2Zph8PXkONQedxo9/otvxWtwHpOlPwpByr/5mwrKp6Bxqm5CB0WkGL",
+	"pZK8CPoWh1OjVmV6m1vkKm8vpnEKqNlZq3whBSyFXkdqxaCAvZiy8A5KZfUxUzPr+L5xWGigi7LKi4jl",
+	"ObiLuAP0T5PrZ+pnFX2U9um64LQ32vEzm3hhVZxvMVcW/VDfM43+SafVc4jedmEqG2/+BjiBSg1r9Bt/",
+	"eXlt8Y3AP6CL/q2LoL7mOOeJ/vGxst2TqZBZ/9z3/WN06qDyvs3L9x3QOPdLPlQXkJR32hhPNr3gwWuc",
+	"+L26t9m9O/4B1v6jyK4QaFL9sIebufmHrzVAJDbph191t//qR5FhTz/Xb9jo39x6DisgDUioGQ3BIG4a",
+	"f1EWBk0at+q3xyZfovJo4OVnjOSCeYl8rlQZMKa1B7G1xuwTll2lAJTwREY3E83Xd5UkeTJGFcPbXJBk",
+	"PqVQcOD7ba9hHHi6kslvtU9OLxA1aZyyXxr9s57X4JOUzoYz+mmYKhO30T9/+PocDwvYg+sVpbfxfEUe",
+	"i82D+lfm9uv1dTldLS3LOgcB+rg6x+D4M00nD7WHAVz3isVsO4nyG9WVYF0A9tSgEuOf1J2NRrFR2s02",
+	"cPW110JnNmUQo7mOOotaUDF+XOJ7rxGr0dUF2TC5nOrENNzABsYHc+ZzsmNPT7YA0T/cPvnMmxm/0yWH",
+	"+W6X17J29isP+W9zgo+Lc9nvPG87zuXsNY/csRUyglImnXN9stNBeyUWPHqSIDjpdLb/8CeaxBFsvCMK",
+	"flsB8qbqSO8lQxZRnDXZPVxHdVLkB1DdYWhqClM4W9o4Zl+7e6WOIiXMVv3bwOeAR2yeiBVKOVD2BdZ8",
+	"Si8HDspoquwzdNEqQ20Eau7haGXBXxHRE41fQJPDMIxFgVU/TxnNO0Wk7F7HU2BGOo+28MyAh8p0SZL8",
+	"sdwM0ZFCMMJDkbrWh5JwBpBnwMGhgwRS0g0cDfhXnEmWjMHvoZahH+ERsDsQHyxQcGKhL33AoY1uDL6a",
+	"WLZIoOYdmDwJJ1mdHAaUC76aiYUMnKQgiHAEYRIHA27hucRspl6bxJx5JADyBRotPYe3RKqqLcba+Tu2",
+	"qjIJlPS+Uuzz8l4rMxuvhDfG9EJms1aoDXxYwBUhmXYexBk5DIB95bG2AAKC9jaTpPTNseG1405Q6rBY",
+	"fNBcI+Dwzu8RM5FGzeUBojUvpfifG9r81W9e3Or/Hjdv//3/VRVX7EoItafVuXhVs1VPF2ZaP7Pm7Wff",
+	"O+087DQ73WhAEOM284wZPk/ZfSwWEmq4DiQJnPq50q190q6Zta62q5t3W01azfyz77XPdpswJibJzJKT",
+	"Y6eecj0eQBpWzQlCOIUpFcFHbclybys26NO1h1xIluwGKyMt4nCFAmHk+M3nBtVV8iYJp4UjN7wG5JAW",
+	"1YKOTR5OxUx9q7ZPnfGTTo4mh1b3WdQOO+yC9kbd8QnrtNFIwoNTcdAyoSx1pXBA8ZBmabWLdoJ6YS29",
+	"sN1miJiWzg1DuoRmpOP/m516+ylTP9azMkvI34KelLUV3XrFelL1/mdV3bo7qW7Odf6fZnF/Li5tsPD9",
+	"zilw/Z87e2l2ubDfpOHlRZ44D63KtberPB+cxhX4ox30pFemu8W/jAJY1OeKCVM3tw9FC1EpEYruGB5w",
+	"tLgPpmanlLSUs6TS70CNaSo1ZqONmGs7Rc3OIwEwSkAgWqO40yNijkUqycr4U9WNjSF+zgZcZ9kELfKW",
+	"StRXCncFhjuASagkgfk0E2TCsrzUWnDsuTfgtsBah1A4a5ErrKgzeUFu5hUmaUlI0mJRDqeNnrMBTxdc",
+	"5y8ETUO7puK8oE7N+UaR56+KiLsqOeC/zpMvkCLFS1KDNdfclDnSuj2bBtoRcJUidIXqESCFSq0WsFTi",
+	"hEWVjZG+yGXfPrvo9bqnvvN/zd7YDy/oGeuM2tFJ2D3fXR0oWeuudgCKQdtrXzw01b9pc3z7uX26p5YA",
+	"G1OnI3T2VxE6fi1s8pfREOa6yVLRCDTI3x/FyCMzAYkXRdSCKn0B5cJNsSy3zmUQCc5ACQLsaGSyvq9v",
+	"24oNX3fdQ0MmJgF3pVdsblH3UtMEwuH1TGQ0MWjtBe/+2h28E2s+u4Olt+2WzoXyf+I13N7nGrbCaLdL",
+	"GEzYP67gx1/B38cycy5I5wqGnai+gvNmTw9eYy5kxb37dyXGNY6HksEjFyNIexhGNLybpGLBbVJTGSP1",
+	"UKToC7ElWHSW/17rv+giQc9Cnn2BTlenqu34s5pMM44eApNfgflKiM5snQtG2NjcuxZ5zzhmaOqcgRfv",
+	"f4JSNp3TOuA6uycVyz4J4siDNuY2lecHGjHsVv/D9wZuFR4zgklwD6KpnpujnNEJdEKvBG6gKdPgDUd5",
+	"2LPjdwgAzYdOB42PYmScMQMefG+Sb1tEHTIiF+l9fM8g7RAkVp9QTqBHWrqYq71Sv0+ZXMyYJDpdN1PE",
+	"ns9Z5GESAxewz06uZLaMQwbOd/iCJhDRdzjA7DeduVUyA85F5jwF6ZVfURvC/TAiKLewvhHRas+LLFuK",
+	"4j12vRQms6AQGtMlEjef8ao5Ne0J+40XFr2UjFi2ZIyTf7z5/g3s5rsXP/5IoLqZJmQp0iQi93HEhATr",
+	"Ew3CfKQnIXA83D5CfNtu5hqg6ziU9w6JlNaAp2TAT71HLXTAz7ynrCsvWaBVle2lI07yE+7lJxwKAXY5",
+	"xxW9wauDB1Zeah5vrQV/HtZ0rM6erKk17AJ3/t1o3Wta1O7K0zMoTo5KZO0ArRF1alMdrsKQzdFnZHWb",
+	"t2/eVyg3nSdHjxyL8xGnYlvoSMnaWCIMLtTD6+RLNf7327qnCjIWSt8wUr9oxzgzP67YlXwda2wKWs8O",
+	"Ssg3NLKn/ivqY18tiNbeYW5v6SoRNLoW4nuaThj+rrcLIWyG6w8siun1as7+xSJ3m9XM90q3MGilijv3",
+	"VjSL/p7jzx/FSOlyeBwSVgXg+y18LstqEApZD5UY3V4e8cLjscYqwhOoxLvWBvsDTl0zFH7s9EWVaIpC",
+	"+nKuB7VIubl7DAndA671JJnRlWebh7CVTezM68LnRaBxdEfpFUBwb5OiSya6rB/1Xa3WznKV0ZJGTW3A",
+	"IW1e6VBI0kjpXkY9CyloZyNmvszRnaZUouvB0g00L0WsS7cWRk0dnksYbAMZ7eTrGvBq9Y7sp93htAva",
+	"3ZN8FRhVLd+kV0VvhdaUyZQm4+aSrp52xf6e/RP1jgbsVvllfQ3rl9qXuZ89PCpk7aT877z0fqdeixdw",
+	"9PKEDPakq8WrDx0gGinyraf7f3jEHCWYAOZdOngEayllzydyzDksSJzvaDImIB/+D8qWL+7E/FqC5Q8B",
+	"8jUFyCs0lZ4mNUrBsqrJ5o8c/1WMXn/beLitUWSPS9DJW0VSGWJ4DU3ZUXXX4pytAX+W8CXAQw94KXz5",
+	"GrwYRV/eimUaryjTqbHb4pFvC839NkYmnyfUB5DW+0fyup31SN5/7Be3Kyj5XyzFp+3/JhG8q9oIXSme",
+	"VWrouEPoDnpR2C4T4DytupxqWzt8ifYJpW4JFdiLpXYHjau/v7xavpn92rmiUynffnhxZf7vG/8fP0fz",
+	"/569mn/3N//+JF0m7b/+XXxK/tF9+49fm9myhOT/LD0L3JDj7+ridSXkY0KL9fj8G0OMZRT3P+7or3RH",
+	"v8WKyhTABqi+9yo6vn6VG9tg3oGIq4x4voP8ad31MV0A/GGJfzQSDgYxdQgsKEiDQNmWIZ2xAQe/xiFc",
+	"YxrqST8ZeIRWO4h0eNLqNFZPGHDnqSN0S+V1qnnb1TvG5hJLaegEal3z30Fo1ZBhwAHgKhMEe7lhS9NY",
+	"mjayEIS81EHYmQVXC0i2SNENFvNMANokzK0SbRDLvSE9PWMzLHBXSg0U82CRe8xJkALUowwASdLgF2gw",
+	"SSxnhp9DwveAjwG8AxQlJbbzemkXqoSSju9DEY/gE23xawQTgjgNZVyJGaPg9Pmn0czqwSUCqgMWBnNB",
+	"0dpNwP8nWTFpnsXQ6dB8ib+J3W0nUxpZSNcVjGYCroeUpCxLV0eIQ4KVB3pkg3ZTNyLlGkshH6/v9Fa0",
+	"zcOXsS5FkBldyYoXRQvUGCzGRBwROp8zmkrCaJrEuI86Xx724FIjq2TSeGbVDur2m/AGHFpjI8HB+SfR",
+	"teCxpoatJZULFvVdiA2aZIh9kGKbncXcHVTXi7koE9kO3XmK6Dw2RQEPmTs++zRXAsqMWxxhhh0sKSdd",
+	"n0SKoCKJyKGlNgDpI/tAaFM/dVS1gIxOSiymKKS7TBe9zAZJmufQZnbEAX+vMSSoPSMIfKSITMesrxEk",
+	"MAkgyxlZZ1kM+Dobt8hVsdEERj6VyNHvaA34owP/uWd4wMuu4UsHUEId/pUiyIyuACkjxzatME7UA6/M",
+	"PfAFkgOshD6wF0hNqkCFBvnC1SC/Wa5rkCvafJV+7Io7fv32w/Ts7d864cXiCi/RRn+jnosgks+ptMIr",
+	"Uc/eK7/AkD/PL6gpqdXk2yV+vq+FM4s/lZ3+kKSoWRv7E2uQmcoiaBOvVhaYvrwwAYRH7FMxCm6fhbQO",
+	"/L7tKuUg8woypEr6uf62XGY2Nir41SH0zRp+b4cQutWkHrHtmzR2aN4/YqEuzGVGb9BK++83gv1HQPrp",
+	"tgJk6Lmatyyp3oUKUQuLvkvQWaOzKVW11i+XZ+D5Oiqq0XkA+jOkGmUfoapoRmiSeDpwACiJUKg+4CIN",
+	"p0xmKc1EahLyXOwzc83FEsDqZLUH7Z5xJp8D38Es2QV4UB9VyLRcYMETX7+s292lPQTL21SM2DbvvNlH",
+	"pXsl0MPoa8MybCiS/l7vN8CtslpUERdjcCc2hixSugZdaIwlzZAhtaaYa4cOeM/v5v3YaYZWlvowPx5V",
+	"BqiFKNWDihSql3XiwTKNs4xxcoiGQcKkk5Ug5oxrpVg9BxB7YA6/FTKbpOz9379XVqs0iOyKFE1lZlwi",
+	"IItanFZJ9doRaeeoRa5g9WREE8pDliIOG5REj8dxqOuEBMJWacpUnk3EeXuWw2k3MucETMvZdDjxR7/Z",
+	"4dSvf+bTmUMGIf0h4dM0sPhXxk95Z7hly9GesSyNw81BI4udqR829unbVKjNZwuJSbLs01xIaNNEsCML",
+	"OdRG4oD7Lb91ctS3NmC0MCBjo5XG/cvYbJ5AUw8NyKv9AtlCEsVO3oBbTNOYk3EST6aZVwh/jFZl4DgQ",
+	"OXTimd4GPOaTAa9qmOw6q7BtvGNPeoUeDHCgoeIPc9j/IpTNiCWARt6rz0eLOIlIzJEaNnF4Lcb/g96E",
+	"rQcbsqHnCY15MR/6T+S7l9+/JTpsMXRIMoS4OHEc1+B+8GpIVWzFPOB/Itf/ePtyw8DosksHvPaRz/Ca",
+	"Pw9MUGXQ8DI6+fMALbhBw9Pv//Og0R40Hkh3Y3L1dp4DTts5Z1qz9O/qVnbWOLOcUXN8oX55C+KXvoaL",
+	"TiXdkVNdhuXCGUBuFUuER7YohJiq16qMuv6A03g6/B2vKOCz3TMqEfA2hfqK7b+KzQLyJhxDG7TK08SH",
+	"2MK/3/kCYaytN55e1x53HdJ/22WH43olgLBHGaq/2UHZoSBtZpjRHJl3muWrLTZsVNFwjtMxiqymIlI9",
+	"gNhVXUuezecHwifBy2s6cXCdsU7NjGdA3D1QRxyUd8EN/k8B373uVtHn5oln0pyXos8R3cLYdaPufH65",
+	"Q/kbHUmL3rHv0dzpZJZqNhSL1A2uHzuGZ3SVxaPO8f/1MLF7v+wnLvaNBwMf/Ki4HWPCFaLGIqtsKEt4",
+	"yXWU2CSK69+YMIrRryF3X0NBr8kniL9A/j98PaWRWGL6vbKEohSyzot5/gZjB8OZjIOv2moQ43iySJky",
+	"W9+VgMAchI4WlrHm8syCmGG8zu1YAVUQcZIMONXw5UYoVgk7GOadhaXZb2Nej2E2jWdIX4J5oHu/6qXm",
+	"0eP3QHEz4d1lif7FNmmi90qTd60Y7KsIlt9zLdYOouhtCu4bMCxeYVLz71iKXal9do/pztLMgE7VG/8l",
+	"OWPr0hPTxh8htakWCghMp2FuPBJgx6ngyNM5KUuE5QaHC+Z9SLrURUyxhjlkUd/pXsKjcoajMtcHXMbK",
+	"jDWtQtGGh5aFE3rPbLmWE9xKaMZ4uLrUqH4o9gbcLkypbGKc6VhwSHmk9pEROkmZBkSuEqceIvGEgo8X",
+	"IF5NGTLC6GO7MVcj1PLWrnDJUmaErul7gJI5n8OYJQkZsWnMoxZ5hdJW13vlpDyQmvSyJUMxZ8HRJaFR",
+	"RBZzHE4/Jg+MvCYG/RC7SuQIa9VaqgN2v0FLrdFGc/H8RCGL5PudyNg/dLbfBvjLMqFRSyxiKHYL/qrq",
+	"nNeYL6qkJ7YWcU6xUcCc3qpGmGDqOycBsncAK9SSJZdEibSpHjCymIP/MpizNGQ8C/6t1A0J7MRSAiC6",
+	"LPWH951KRTTmY5YGHhHjwnDQUsXL0yoHfKS4jEVaeTzENh+ZCazcMTYni7nWE61miV0nMNfPM6l1Sxrr",
+	"tKRLbHQjUkhYumNzTBUkSkBMXQRf8Em/ePtBHl3a9hUDvm6NgxaL1EVwxJy6+ebksC7r1AxpkrBUYgab",
+	"nCeY0KdzMPFL7B6n++cdyAFfSJZ62FYN0o/+q/lOLLKYT5p/YysjVJ0HsLnMgXSaU02pnCIqjZLf2BQI",
+	"X0aTJV1J2/KnCIVim/JoeX+Jd6M5ewOuO13F4bREJFN0nHNcMXZnQl3YonXAB/xncynmPzEcWNYb4KYy",
+	"7gu1w2oPPKKJDcE6gNe9tMmD+ZgY9xOI5oWxVNtwr0WuLF6vtifogJtLVssHm+IFlzngNadwr0LvkxFL",
+	"xJIEs5gP7fcBBPIGHD6VeKkEBU0E7u0Q4EdM57ccKdgoPti7zPYWG/BxDGR+CQJL1x9jjWtADmH+R4jj",
+	"bEVDkbyHwdsP1wNeeWz1L5om+dDDhjSI/nzUIpXGGYQiK60z62tSZ8tEc8EsI7tYZaDLPY9V9thcOTzu",
+	"RdfVTzkqqo1Yw0nXp9z1ZFmyN/pdrA6xAKtqRci6jX7HhwvMKiZOagmyIU0SE1bELbegqdpI0yx44f9b",
+	"zqH1EwFux2wyh2NNAUrOr+D7erAT1xN0Jt72/Ye9VaMt6XN2qnnMLA/8T6Hx4TiPsT5/ht3vSj8EefVE",
+	"JfEP+JQT/2L7D1/o++CpNv4fmXFl5BWRmpx8+lgHQ53Hs3RjYQ3gM+vhP9A70MPzHHzT0s9tV1hUkrXE",
+	"ohkJjp0ObkZ5xn4sGlRvxFBryqHoqnSmvGFkLIlcUqUID3jML8l6UgMZxzyWUwNU6kx8ZTwkcI1gYhQX",
+	"NjECM/tItEht/+AlnbfIe5YBigrl0GU/dedKbbuJ1oD/DIoWLYgvL6+nyNWQGV2RkVbDob2x1TM8VC0H",
+	"nFlXNQ52dIldZkG3K0wgV+W+sobCMt1gTSsFv5GaYjaglJIlkgRgLpX5Y+jVdrUCp9pyj0rGwoq3XOaW",
+	"9QRu9Ze4sNXqWfTN2vqNotbOgeW/UIixvVeI8e2HrxBiXJOMzx1ytKCoYmlaIP6hpvyhpvyLJvCnAENr",
+	"kX/Rkw0QbEaIHj2XymISOrYkXVlvzNhcTB7cvXn/ABs9nbGMKoFWnVv1k3nf0zM5qirH7vPh16RrvtSb",
+	"zw1QZORi1ug3Lsbnp5F/3j4/PwnPotPeBe2MGaV+2OvRyG/3aHc0Phm3R52RPzrvdMKo3YtOw3Zv5I99",
+	"n/rnDa+hawbVbqxjHGBt12b4BIOccOvtdAns1y1VC1/bMS/+lQ1Hq0zNt9c56Zyf+14DG3uxaDhaOQ2J",
+	"vigAwr53iN2/PS4Pw2473h9PgjX4vx7JgHQ1aoMZzlH87XNRbMuwz/pfO6Fl0jwqqiQbTbN4TMPMOoAK",
+	"ydpKc2YWjWgsUiiqzTvgI7Q6njPd9sw6u/liNmKpbouHohThg66rIrTQLd2KZHjaaaa9BtjpVeBVHp74",
+	"F0ce1Div+btp2dtdY8jU5sFEmnz1iTDr9kwNROXzWDJP7NQFJKvW5juGopXqfH7HnPpdv0tZpzO6uDg/",
+	"P22PQtYddc7H3S5jYXvEznrntNPuhuen4UU39M9OoxG7GPd652G7HZ71Ol/ljilK5g13zHnYHvusQy9G",
+	"3egk7J25d8yYJvKRl0znSwBnPvaWOe484p7Z1UxZUmkY5xJDSTFGVDSeZusPi+J/aXLTtwaj895KtufI",
+	"bbpyACyMAo6XVkVLbZtNlLsCK8E6c+H73IUQP1X5fzZ2Rn/w/tep7A75gUj3LKVJov45buvoF1/M8uhX",
+	"+6INgGlhDtAGqAkh/MpvXShG/OJ2wO/FCjhufzn5/IcV8LQc9H1l2zNo/t7Wh400q42sACiehMbNRtGH",
+	"NBhsP9yyfYnHWLVNMxKYohEQsgEUWzN5RCgkbVT5TLAbtdtSKUfa52zZIq8jNpsLJVj7uXkAh3TATaY7",
+	"lIN3fP9SRx/ga8wD5YR9imVWyBhKGfT4v0BrwqxtwCGBBcM5h1ht6BEjY49MhIfyVTaFzgDGtLnEtkiA",
+	"nAKRpxhWe9Lp6AgRBjG4gN+1yAeQKGoIW9E+o3cFbH/tja+IaaA4ci+iXaISIsxY1pRZyuisWFoKG4r0",
+	"UtuiaSGPC1t8tKFi87rw+0reUHcp0rPRb4xinV6xU/2mZTw1DuCrr7OYyBiJsy8RugD+qrFzPGJuBiy4",
+	"+MPe+bL2ziPCMr3fmbGTiy5MLjNIfNpDAp3zY1m4czt45+6TE4U7W2ed47v+YNbnZtYXmuzbOLb9L2ue",
+	"67Y1/xLwV/vb1X+E26ywQP3k8Rb57i7nMq7911J2KzF6v4/v2Dqarm7xt666FtuNzmk2JTGXGaPRgDtJ",
+	"7Dr5vw/aKGYTO7qo7RJVqBPIoS2xsOcx2JY7dT3S4/4cZ9N9NcqqqydhUn+6vbUlQLDALj9LH0rPjoMA",
+	"Ghk0Lo0UmWka04Rwli1FegdZWCORTcnb1bVIwymo6NeMS5G+SsRyz5aWGndlG+IkwM1kAkBXvoCaqpmp",
+	"XU95rzrBqIC0UYWLb6PDMZ8vsuFzbNWemPs54v4WuP12jrVfAbS/WdN4RvxSxOJ0iPVUftyPXu2d6eVv",
+	"pNdOjQkeCysLMagNbrmdnGuPgSB9knetcFntLyO2Bd3f8ALcszo/UNej2AjQy4GrELv8dw9b+kfjzd+i",
+	"cJJOrMA3esskvme8QpHLmXInnNMcpb82LeqVjpyX6/NcJBt0H+qkYpM0lWqfUXCEgfyxSAc8sADroOGg",
+	"PxAXA8F+LCHrG9i3CGq7Scqg1szNQlAW9YCbYnSAZteJWZ6pKZ9wCjA/SEi3etOGikZUsiTm7EDqcvAo",
+	"jccZyZjMdJOARAl4J4CBPYYcxPABv87nOhWJTp6GOvsgpHMaxtmqWIEGs9UKJvZSCmb005BO2BDhJ2WA",
+	"VYpOuf0hvgGrxxHhrlglqEvJBzww4IABoKyleQOFo1YBUC7VcMmV5aKXZoMsFqeuCi0i96nZJGycEVPN",
+	"a3pBxJwEum40ACp9W6AsoKqO4mbEMhZmB7JP3jKaSsSln8ZN+cuCQlN56OswJlMxExPGGSD/cdyrAuid",
+	"2sClaGIMifxNJDMxEam4b76fxSkX9/hmk5ofCj7GimMg7Bq64BGsRT8M6k4CjZ9g18Qd49Ikp2TTlEm1",
+	"7ebpGaN8wMUia4px816EdLRIFPtB3eKhYTh4jPwH8VttwBqFdU6pVESLx9AnQtNfDvi8CZodFK9iyaNi",
+	"btC9eMgCcui3/N6RhXiAoelI3GtmNzM0Rk824AlT7Nnzq3qJIaO1iMkow9OSl0KYJUj0wLNowKf0npFg",
+	"SuXQfBkQ9MAQLuwP7EnE6gfinDXgkO/LR02GEKeA/hOmF0KxtqLYCmXAD7WdZx4PIEShu+U69SDu0Io0",
+	"gMSz1pIEq0ZetaHaFRVehM1g8WSaYTsXfZV4Oc6ETnESY5LQEYMy1WnMowGH44YQDpckUAd/2DmZBqbF",
+	"xSYJQTonZCoWqfRIQJMkGHAsFXYUi2J7hxZ5nWnoB3RPlquLUWTncLwDXmoI41L9qBaqzF4fW5q12eL/",
+	"S6Ibldl6nnIJT57VnkczcgOmqhmaQYLK9Ta3NRtt/uo3L271f5u3n33vtPOwU6+2q+rbDmB/1a4TCwog",
+	"11AB3Pl3quedX9+FHnPYqa3TPjk7Oe+enpx98fZt1mtahoor3flbc43hROvdn6SMyaEYD8cpY5GYQQWs",
+	"Fm4mMM+4WEym5q/5UI/ebnVY8/RErWvMUiWlhzL+lenEALzYkSka+KcRhdiPDY2HWGZx2Oh3/Xar4zWU",
+	"lFHmzzQe6qul4TVQ0umxu74PDGBmqD3INVP0W2dn2+aXXzLbp+m3/FM7yzt7ew0l3l5PnezFVlrCpbbT",
+	"PHvPPc/NMxPifqjuzkZpHp22nYe94dSZtv/u+61uxXRu17jQvbfMZ0rtG5byVnTOCtwDlUa6zmcpZbP4",
+	"xVwWJ5HlwRr1j/jlRieAyaw5X0ut6fjl1Bo3s+b84sG6D/ae04PXwBtPv2Ytz+cRs4Ex8aL8g/Zfm/YP",
+	"VeG3tdwqdU6BjPkZ+uzKPnWpMYpv6HiNedsH8XniNeY9H660+YWPPiFdxQcCgM3m2QpPfh9aVGOtZf7J",
+	"jKYTjOKb4c/P7PC9XsXwVpQ4v8ln1G7rn/it9oX+ld/qPoBxPQQIhLr+oZ1CA9HzrQ1ETzpOA9GOmpqW",
+	"v3Zi7ZNWT8/szKykqyfVOVE7g4JtA627Oa3P62nd9f3H0frcDn+6K6nbOa07ltadnNTtHWj9SL9xBX07",
+	"tfTtAuu7ZaYOsbVFbzrrahsX5sN4tOab7F30e+cQyC5a+I1+91T9XozQbaJ3wt5TuqH6+njo63x41jKl",
+	"s11dqFbd36us1fxq19qkA5K/6Y8MxWdtNrHZ0/idWOYRzEgo8wb8Xxr2ZY9+Si46d0mNqvQy/mxM6rq+",
+	"oKQUe9WNlLiGj6PJAmhLJMu8AdfXX9lwV98ncZjjcEP5JgnGcZKxVJmeCThZsRd3ml0i+qXtG5gk8DG6",
+	"vVKWLVJe3dJ8wrK3zqp3MI7ngNhh/HBgXIKZqd5RtIXN1V5tU+JSGjsHMfJZvsJfPodBOV6g6lG0JhGt",
+	"EhdXZUqW+GSrrte6OCnpNL3TskrTK+SNd9e0vtZ5t6wX9UpjnJ8W9KJd1T/16sLAZxflyZ0UJne6pv6B",
+	"QlMY46ScGH9+Vpjc+QPc7BrSdDijWRp/ghC+Vg6fIWvLDHpz0+t4vtf2urfeje+1O17b69x6N22v7Z2d",
+	"eu1b7wY+8rqnt+qyWk/772zP++8USNRRwgwOMHSST+bDkFt+aJdG6xbGcgoI2gD6JVITyrXUPi+NcF4m",
+	"9nmZ2A9fv0rAPSUPRbLmxw2lwJ9zUbHtsD1HTcZvSov/LC15n0BuPsrWrnCOdxoFmfW6GwEe64JPe6ko",
+	"wfzERjX/QgpGsSOOQ66q+7ugUKi/sTuOdgXXt12/tsjREJtZg3jGXHVicnQwu0uHUEmM8bAszhKGaPrO",
+	"4OSj+P/Yu/betm0t/lUIAxe1AcWx5UcSF/ePdrdbu3ZJ75btYqiCSLbomIhNeZIcNyv63S94ziFFWfIr",
+	"dpq2MzCsSWyRInl4eHgevx/GOu5ZwJJpMOD5mNkgmnAE9yHvPMTtaXCehIwgCkCat1pkrQI3PJxudfY/",
+	"nedFUSj8+7Mkz3VFLM5ZTEeXnluxHYvxmcic64Tz6fOPwD3lO4uMWYhMa+GKzoHNnqob4mCQ8pjJo5s4",
+	"mCSQ/QYTp2bUcGHn3lv9xqoJ58x/pfqUII5+rU6U7jm28YQFi0T4PeRjFtaSGlb9NPLkYnSHVdX3hMwY",
+	"sdOITXiQzGJeiNx+cW5par3O/oO4XgApDKFArDaHcNXvwJW/lFPCry2imhPwWWCBMiLaMKBgOhpj1gr8",
+	"cEDAjRKejRzAbtksAbZFxwwgUB84lJxYinzLqrOpmuSme4oZ788N+XnCxI2MYh4CEKoGyPXkIkJunflg",
+	"dptMgFW4tsuTG3fKaKQdUSStIiXhMPoGqgIQ+2jKWmzIlZGUB7WyGjMf98BvtN9cSFCOh1zMp8nF3EJi",
+	"HpaJyTOFad1+1hjlmbx9wNHEoj9LyUDrNJTBSl9RfavFcyq3AtxUStUrm2wawAt8aDecdvvqyrx7o95u",
+	"tVpOBYPdlV6z3jxpN5UQLPbTajfcXD9anJZ35racVmdFZ436yWmntDO3cda1OyMpXTGujtM5y3d11jqx",
+	"u2q77Y669AplCA34NK30jhr15smpktAohoDkSaOprg3/uHTZ7zIVVJ8g2+rTbyCtuq62YhaKaK4NRZx1",
+	"rFBEw/0Hp1g36qdNe+7ctXPXsOeu6R7SrUv32CGh+hEK4b73/OhHDXPYCdUPz522dP7xJ5HyyZEIP68k",
+	"5Lak1gJPCyRTT2tekgIImr6caayyjM3Jch8sZmer67VUF1FI84P25+pP/C5j7eehA/QdgF7Wvzf8HdRG",
+	"DX0KhMIAgM/tRhudW9mVrQeeFT0uT0I7LBqHNlQ0dkv54XDxH8ziGOhDJF8SPwGQitBak93T3LBEOk/0",
+	"gOvQv19dSLWmUrmptKGaZNTF3XIUnK3OorMtj6KWfYx3vvRRhHfd62QUuJ2umqKB2+23u/3u6XA4UP87",
+	"O+u3O61BM2w12s2W+s91w5NGt33a6g+DxvDsNOjw09Ou2+3yk4A/LhJPZ8PDC7Z2d5sjbFFo1yIHoPhl",
+	"/X2neGjfy8nxorhi1gHyEpAY150dGwSDlSp5ljARQqUElscQKazBv4QCG42Z0idASmKIOeJSbYaQVf3g",
+	"uO+DTzj4l/tj36/lY8ldHUWeBukoCyLTaVZwo2y6Dd6kfPImpCSV41lC0OQrYJeRdivmd9EtB7AdZd0P",
+	"xrOQh3X2lt9jyJ3OkVE0N2y4w5THBDZUBq45Fkn6e4L0QI8BwzxLFqiH9IlBg96O415jUSwg4S1ro1nW",
+	"xkAc9SP0jsJkLjzj5p4pSucToB/jVG2hZWFB16lWaPWbQLX4InDFWlC1rsJNsRqAsTz4hogoyoiD+AEV",
+	"JEL8BEuiJJ9rRj2Mwd1yCGFBxAxK2jSjHRYCzUc85hAw6NkhFyxDMRwmoyAZlZmKuDXUcHaKCKg9k9vd",
+	"L9CmHhACmqZvtPd6YccV7wkby/QPZhhrHN1qdtXEb+Lk3gvGEA6PDQwQThHHciqub7n6bnozvG795R6d",
+	"zP/78favRr87cX/+eDpuTv8Iz/7+qZ38ObrsDM4bwa+zV+Ll8FYphgQTXjbBAtpgvtdB95R6O5pfXoWd",
+	"87la602UWFZaJmLYU9+rT+MA7rODkkdhJ6W8lZ43JtrxJ/UPxp9Xgcb/CoYFhpjVE88S0PBBCtSbqPJj",
+	"wFFnSRrcJw6bBLEy68giKVpp+IHR4bvREmEnpTpMf7bxDf8hFlZea5TZ/18e+hvXl158S0trLWUiGe14",
+	"KB2ur19uz+NGfMie3+AOSjtbyXz+zmjEv+TiaBTIyqvjw6pz4S555670sBp6afUOjpVOomksojQaRGPG",
+	"P6ZcYpq7SHUNN9SPI4zpdQphpGulHXyH+fmonF+rM0AVw1Qu//jO9ZnRaI4nRUZQyNWyJlCF/smrwG9e",
+	"pce8Sr1e9yqffQcyuyiZjNNWK7NzIzEFvqT4F0I930lV4o96EpTQFAeu0R7NuJVIFVjZjJ+u0qw36o3K",
+	"xrrlojCgZU4yvagZ4dKmu/lCTB9847oQ05V7s0hlFZs3ZNWLKZfsjaTKVvaeJM+ms1ryFUqCvHOPRzwY",
+	"p6Pjsbjja+IK4Ao2Mvf68vI9WY1RbCV3YdBguWS9Ux3tKlX4tnQf2VgSoOuV6w/8nOKOf72Lr95OqnXY",
+	"5+IDkuzS1X+R0c1Y3KV5ZAdmgB1IPsCpiGg8AIxh9+Q/Z51GC+G25yJZrYnQgbqrwNAIt5UY7b1dIzLQ",
+	"+lPJzIa+6Asx3SidmuRMDUnsT9BKsk9Xahude4xhdiirmqXqRzw6EEkpKyMD7wnRzmpoTcwwVaYDwugI",
+	"yfzMIPEx5RUSiglCpYqgPePZRJqMa0/6uUCaX8v4ygsxVMgu1fpRM/dm1V0GCHSJvEN2+t4OXpg5sruC",
+	"NCBD5+Wfl69+s3hPMVsvGQXq0w9HTTD+Cscvzv3axhAqw2rLyX39x/ctN/t2Pj5pP+e0F59c6IjqjLJn",
+	"2vDatrW512Iky/oAq3YcpJB5WGKhQIfNilNxK1fbKJr82i9ROObgXyhzyPNsbKZEFt027U01yHY3na9a",
+	"1cGk78uc2pVnr1xJHkPd/c2qs1lIMQnG7DIWaSTpqManZnRXIM2URtE4YclMKSmkK7oOZDC+/5vHnlT6",
+	"XoNvIZc4l6FRYj1DyBcNGSXnNxoNRqUokeQMr1CenPKY4od8zCdcpqu03Q84ul11XT8Y3GJdvI3hBLQk",
+	"pLGuSZNc/vn+1fVvl7++Of+p4lRCMVFr1bzKK8TPV1hJD8PQeDFQiL9EM27fTXBT0Tou9wzpSHqifbVE",
+	"XYK6K6qhrTUOzf8SfZOTooPS2afSyU9tFTfvkyoaofraCUd9KTg6VNKlpn6CBAkOdTLwfPWJz6pwoDP/",
+	"g7zyHfWPw5rqpyhm/ocrH00p0DakW2rFsjyDTXeBRksPEhh8VsX+oO2aU7DrWFVtPezzreoTDcGkUILn",
+	"o2GBhqAn9a9Z+2+v/NpzU/blg72of8OsLB9ZhMYiSFCjwhtipHLhtZAPVFmPPhlhPkIEpKOY8zxEAHsh",
+	"yUpW6hy2GQ+tCkG9aIueph679Y3ZCssUTdktIxIOTwYJ8z2sUugJGfKPPRizV/FJ6ScOMwvnsNsrxOJ8",
+	"Cb4eMtjhftjLXoYKvXwj4Uev4S9HP6DSP3oHUJg9du6jHd+PwnvMD/z5t4tz/Xw0ZOeGsAl3OuvfsziY",
+	"64sCqwaUrEvSY90B6uSOAi2s1Lz/nKSSxCvBPML2kerCk2ORpmN+xGUoAqnBOvV1AN6iRvyt5+zfrIGl",
+	"i4BHoN+e4Ag9SR3g4ivZN/JqVX8GCcM3zCoFaV09aa2mPQpcf1/XC+Ovz5LclyBVR92En2Oap9Zh6jfJ",
+	"BkEcC27V9uFU19kLwgVGXeXgnQs/BP8irpNev8v7KXdYyAeAWziK5sxeRbA2qim0hKV7YG8kTEaezDfh",
+	"D2bxmB2FPguYOu6YOi5rPRQDuyhSTxUC9NY9+TIK1UDoWqjUV8yThIeerPq6j1dyEIVC3vTYzd9iCvPm",
+	"h3w4DlKudjFAY4qJSBlYIDzBXCBPhly3B7rmMgdsa1YmFRMeqeWoTsQgjgiVp8b66jhLcMLUd+yMhGQK",
+	"ExHl1rvuSVPfSUWbDuY5IHdEwuJoBkzEfZ3mtFhaGcW6NrKGmiYZBSFsGLW/F+AxRbLEaoP9ujV/8IWY",
+	"4vbGXb0J5caFmNIa6SUi9uFc7kX5kay/IvR5TjrGsj3K7M0NDAPTEP51F9unudFTD4pgXYjp9kGsPRpa",
+	"G8XML8T0oWFzmJfyyPmT2Xirg2iZIbfTJXODgoEl1t1qD6/xuFHF/GKiP7p90Ws7H4kxZyKl7P+0vvRy",
+	"tx/PbeHK9RiuXOPgtj25hzvNdneafbmMH+mCU2SQWrofkM0J4hbljfkOVtWYHVLgc1q+LQjy/ODo/Zod",
+	"ve5X5eg9+Fp20Ut6jz69o3cjszcjm9tKma3zFK/VadTAHlTbwav7zXl1DxpmHxrmaby6j6pVdncLb/l6",
+	"mzBsrnJh+xZLynYqjN7h4OI4uDgOLo4dXBxl7HFP5fco0WjrXSFGnQcaJM4EwllVLaeQN8AqNyRuORml",
+	"OjXunqe1tQbSN+QZsQAWDr6R3S2Er8BHsq258BnpOJYn8VPgAjE7gFcLQxNhNJhBAoipGzmGA45Gt9jU",
+	"a8gQtdMMsP6QxBxxmsaVIoHWawou5VHb50FGKhfIEEJQcz4eqy1LgJ2J1TxCwxYbL/JiFrpydAL0otKz",
+	"mrcgRop9vJHJFND9ZkCe7uDg4a3jaDzGYKDJdYyG2K399oZavdg49cwmgbyHmn8T0lbN3sRqpyEJZRTd",
+	"Qm5PGWSE3RkiEBR7gooQHQ8VsS7PtR/FopHio+9WEmBi/iYy+UXDHFsAfrGUbjO3uBmnhFMmwks2Gqu+",
+	"hXRY9ofrUNyzxmYSItfHdy5dlTGRVGC8WIae1Hc4yktNpjy4VWKXC3hiBiu1r//0yztMv3Xy6Vm1uiff",
+	"pFlRc+Lokg+NX+BAKoC2cOn1nyUYl19R/kETtEzRfL76/P8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -153,11 +153,18 @@ func (s *SQLStore) migrate(ctx context.Context) error {
 		return fmt.Errorf("registry: migrations: %w", err)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	numbered := map[int]string{}
 	for _, e := range entries {
 		num, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
 		if err != nil {
 			return fmt.Errorf("registry: migration %s: name must start with its number", e.Name())
 		}
+		if other, dup := numbered[num]; dup {
+			// The second would be skipped as applied: a silent hole in
+			// the schema.
+			return fmt.Errorf("registry: migrations %s and %s share a number", other, e.Name())
+		}
+		numbered[num] = e.Name()
 		body, err := fs.ReadFile(migrations, path.Join(dir, e.Name()))
 		if err != nil {
 			return fmt.Errorf("registry: migration %s: %w", e.Name(), err)
@@ -404,10 +411,10 @@ func (s *SQLStore) DeleteVersion(ctx context.Context, name string, version int) 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return Errorf(ENOTFOUND, "model %q has no version %d", name, version)
 		}
-		// Its artifact and stored predictions go with it: a later upload
-		// under the same number is another model, whose answers these are
-		// not.
-		for _, table := range []string{"artifacts", "predictions"} {
+		// Its artifact, stored predictions and feedback go with it: a
+		// later upload under the same number is another model, whose
+		// answers these are not.
+		for _, table := range []string{"artifacts", "predictions", "feedback"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE model = $1 AND version = $2`, name, version); err != nil {
 				return fmt.Errorf("registry: delete version: %w", err)
 			}

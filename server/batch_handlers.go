@@ -35,10 +35,13 @@ func toBatchJob(j registry.Job) gen.BatchJob {
 	return out
 }
 
-func toStoredPrediction(p registry.StoredPrediction) gen.StoredPrediction {
+// toStoredPrediction shapes p, made by a version whose artifact has
+// checksum, for the API.
+func (s *Server) toStoredPrediction(p registry.StoredPrediction, checksum string) gen.StoredPrediction {
 	return gen.StoredPrediction{
 		ItemId: p.ItemID, Model: p.Model, Version: p.Version, TextSha256: p.TextSHA256,
 		PredictedTag: p.Tag, PredictedProbabilities: p.Probabilities, CreatedAt: p.CreatedAt,
+		PredictionId: s.storedPredictionID(p, checksum),
 	}
 }
 
@@ -205,8 +208,20 @@ func (s *Server) ListBatchJobPredictions(ctx context.Context, req gen.ListBatchJ
 		return nil, err
 	}
 	out := make([]gen.StoredPrediction, len(preds))
+	checksums := map[int]string{} // by version: a job's predictions are all of one model
 	for i, p := range preds {
-		out[i] = toStoredPrediction(p)
+		sum, ok := checksums[p.Version]
+		if !ok {
+			// A deleted version's predictions are deleted with it; a
+			// checksum of "" makes ids that feedback refuses.
+			if v, err := s.store.Version(ctx, p.Model, p.Version); err == nil {
+				sum = v.Checksum
+			} else if registry.ErrorCode(err) != registry.ENOTFOUND {
+				return nil, err
+			}
+			checksums[p.Version] = sum
+		}
+		out[i] = s.toStoredPrediction(p, sum)
 	}
 	e := metaFrom(ctx, http.StatusOK)
 	resp := gen.ListBatchJobPredictions200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url}
@@ -240,11 +255,7 @@ func (s *Server) GetStoredPrediction(ctx context.Context, req gen.GetStoredPredi
 	if err != nil {
 		return nil, err
 	}
-	return storedPredictionResponse(ctx, p), nil
-}
-
-func storedPredictionResponse(ctx context.Context, p registry.StoredPrediction) gen.GetStoredPrediction200JSONResponse {
 	e := metaFrom(ctx, http.StatusOK)
 	return gen.GetStoredPrediction200JSONResponse{Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
-		Data: toStoredPrediction(p)}
+		Data: s.toStoredPrediction(p, cur.Checksum)}, nil
 }

@@ -201,7 +201,8 @@ func TestContract(t *testing.T) {
 
 	var mu sync.Mutex
 	t.Run("cases", func(t *testing.T) {
-		for _, tc := range append(append(contractCases(), registryContractCases(t, doc)...), oipContractCases()...) {
+		cases := append(append(contractCases(), registryContractCases(t, doc)...), oipContractCases()...)
+		for _, tc := range append(cases, feedbackContractCases()...) {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
 				route, ok := routes[tc.op]

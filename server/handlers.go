@@ -19,10 +19,10 @@ func (s *Server) HealthCheck(ctx context.Context, _ gen.HealthCheckRequestObject
 		return nil, errNotReady
 	}
 	e := metaFrom(ctx, http.StatusOK)
-	return gen.HealthCheck200JSONResponse{
+	return &healthResponse{st: stateFrom(ctx), HealthCheck200JSONResponse: gen.HealthCheck200JSONResponse{
 		Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
 		Data: gen.Health{Model: m.Name, Version: m.Version, RunId: m.RunID, UptimeSeconds: time.Since(s.started).Seconds()},
-	}, nil
+	}}, nil
 }
 
 // GetPerformance implements GET /performance.
@@ -97,10 +97,10 @@ func (s *Server) Predict(ctx context.Context, req gen.PredictRequestObject) (gen
 	}
 	s.serving.ReportRouted(m, texts, tags, took)
 	e := metaFrom(ctx, http.StatusOK)
-	return gen.Predict200JSONResponse{
+	return &predictResponse{st: stateFrom(ctx), Predict200JSONResponse: gen.Predict200JSONResponse{
 		Message: e.message, Method: e.method, StatusCode: e.status, Timestamp: e.timestamp, Url: e.url,
 		Data: gen.Predictions{Model: m.Name, Version: m.Version, RunId: m.RunID, Predictions: explained(m, texts, preds, req.Body.Explain)},
-	}, nil
+	}}, nil
 }
 
 // DefaultExplainFeatures is how many features an explanation shows when
@@ -156,14 +156,17 @@ func textsOf(in []gen.TextInput) ([]string, error) {
 }
 
 // predict runs m on texts, reports the predictions to the serving
-// lifecycle, and shapes the result for the API.
+// lifecycle (metrics, monitoring), and shapes the result for the API, each
+// prediction with its id.
 func (s *Server) predict(m *serving.Version, texts []string) []gen.Prediction {
 	classes := m.Predictor.Classes()
 	preds := m.Predictor.PredictBatch(texts)
 	s.serving.Report(m, preds)
+	ids := s.predictionIDs(m, classes, preds, time.Now())
 	out := make([]gen.Prediction, len(preds))
 	for i, pr := range preds {
-		out[i] = gen.Prediction{InputText: texts[i], PredictedTag: pr.Tag, PredictedProbabilities: model.ProbabilitiesByClass(classes, pr.Probabilities)}
+		out[i] = gen.Prediction{InputText: texts[i], PredictedTag: pr.Tag, PredictedProbabilities: model.ProbabilitiesByClass(classes, pr.Probabilities),
+			PredictionId: ids[i]}
 	}
 	return out
 }

@@ -49,6 +49,33 @@ type metrics struct {
 	// the first request, when every route is registered.
 	methodsOnce sync.Once
 	methods     map[string]bool
+
+	// Metrics resolved by their label values once, not on every request:
+	// the request-duration observer of each route, method and status, and
+	// the prediction metrics of each model version. Their keys are as
+	// bounded as the labels.
+	resolvedMu sync.RWMutex
+	durations  map[durationKey]prometheus.Observer
+	versions   map[versionKey]*versionMetrics
+}
+
+type durationKey struct {
+	route, method string
+	code          int
+}
+
+type versionKey struct {
+	name    string
+	version int
+}
+
+// versionMetrics are the prediction metrics of one model version.
+type versionMetrics struct {
+	confidence prometheus.Observer
+	// predictions counts by tag, for the predictor's classes, each
+	// resolved on its first prediction (so that /metrics shows only tags
+	// predicted); other tags are resolved on each use.
+	predictions map[string]func() prometheus.Counter
 }
 
 // unservedMethod is the method label of requests whose method no route
@@ -57,7 +84,9 @@ const unservedMethod = "OTHER"
 
 func newMetrics() *metrics {
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
+		registry:  prometheus.NewRegistry(),
+		durations: map[durationKey]prometheus.Observer{},
+		versions:  map[versionKey]*versionMetrics{},
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tagifai_http_request_duration_seconds",
 			Help:    "Time to answer an HTTP request, by route template, method and status code.",
@@ -136,6 +165,9 @@ func (m *metrics) instrument(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		m.inFlight.Inc()
 		start := time.Now()
+		if st := stateFrom(c.Request().Context()); st != nil {
+			start = st.start
+		}
 		err := next(c)
 		if err != nil {
 			// Write the error response now, so its status is the one recorded.
@@ -146,10 +178,49 @@ func (m *metrics) instrument(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" || route == "/*" {
 			route = "unmatched"
 		}
-		m.requestDuration.WithLabelValues(route, m.methodLabel(c), strconv.Itoa(c.Response().Status)).
-			Observe(time.Since(start).Seconds())
+		m.durationObserver(route, m.methodLabel(c), c.Response().Status).Observe(time.Since(start).Seconds())
 		return nil
 	}
+}
+
+// durationObserver returns the request-duration observer of route, method
+// and status code, resolved once.
+func (m *metrics) durationObserver(route, method string, code int) prometheus.Observer {
+	k := durationKey{route: route, method: method, code: code}
+	m.resolvedMu.RLock()
+	o, ok := m.durations[k]
+	m.resolvedMu.RUnlock()
+	if ok {
+		return o
+	}
+	o = m.requestDuration.WithLabelValues(route, method, strconv.Itoa(code))
+	m.resolvedMu.Lock()
+	m.durations[k] = o
+	m.resolvedMu.Unlock()
+	return o
+}
+
+// versionMetrics returns the prediction metrics of s's model version,
+// resolved once.
+func (m *metrics) versionMetrics(s *serving.Version) *versionMetrics {
+	k := versionKey{name: s.Name, version: s.Version}
+	m.resolvedMu.RLock()
+	vm, ok := m.versions[k]
+	m.resolvedMu.RUnlock()
+	if ok {
+		return vm
+	}
+	version := strconv.Itoa(s.Version)
+	vm = &versionMetrics{confidence: m.confidence.WithLabelValues(s.Name, version), predictions: map[string]func() prometheus.Counter{}}
+	for _, tag := range s.Predictor.Classes() {
+		vm.predictions[tag] = sync.OnceValue(func() prometheus.Counter {
+			return m.predictions.WithLabelValues(s.Name, version, tag)
+		})
+	}
+	m.resolvedMu.Lock()
+	m.versions[k] = vm
+	m.resolvedMu.Unlock()
+	return vm
 }
 
 // methodLabel is the method label of c's request: its method when a route
@@ -177,15 +248,18 @@ func routeMethods(e *echo.Echo) map[string]bool {
 // observePredictions counts predictions by tag and records their confidence.
 func (m *metrics) observePredictions(s *serving.Version, preds []model.Prediction) {
 	m.textsPerRequest.Observe(float64(len(preds)))
-	version := strconv.Itoa(s.Version)
-	conf := m.confidence.WithLabelValues(s.Name, version)
+	vm := m.versionMetrics(s)
 	for _, p := range preds {
 		best := 0.0
 		for _, v := range p.Probabilities {
 			best = max(best, v)
 		}
-		conf.Observe(best)
-		m.predictions.WithLabelValues(s.Name, version, p.Tag).Inc()
+		vm.confidence.Observe(best)
+		if c, ok := vm.predictions[p.Tag]; ok {
+			c().Inc()
+		} else {
+			m.predictions.WithLabelValues(s.Name, strconv.Itoa(s.Version), p.Tag).Inc()
+		}
 	}
 }
 

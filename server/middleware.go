@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,25 +56,6 @@ func metaFrom(ctx context.Context, status int) meta {
 	return newMeta(r, status)
 }
 
-// requestContext gives each request an id (the client's X-Request-ID when it
-// is sane, a new one otherwise), echoes it in the response, and stores the
-// request in its context so handlers can fill in the envelope.
-func (s *Server) requestContext(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		id := r.Header.Get(echo.HeaderXRequestID)
-		if !validRequestID(id) {
-			id = newRequestID()
-		}
-		c.Response().Header().Set(echo.HeaderXRequestID, id)
-		c.SetRequest(r.WithContext(context.WithValue(r.Context(), requestKey{}, r)))
-		if err := rejectAmbiguous(c); err != nil {
-			return err
-		}
-		return next(c)
-	}
-}
-
 // validRequestID accepts ids of 1 to 128 visible ASCII characters, so that a
 // client's id can be logged and echoed safely.
 func validRequestID(id string) bool {
@@ -91,33 +70,28 @@ func validRequestID(id string) bool {
 	return true
 }
 
-func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
-}
-
 // accessLog writes one structured log line per request, after the response
 // (errors included) has been written.
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		start := time.Now()
+		req := c.Request()
+		st := stateFrom(req.Context())
 		if err := next(c); err != nil {
 			c.Error(err)
 		}
-		req, res := c.Request(), c.Response()
+		res := c.Response()
 		level := slog.LevelInfo
 		if res.Status >= 500 {
 			level = slog.LevelError
 		}
 		s.log.LogAttrs(req.Context(), level, "request",
-			slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
+			slog.String("request_id", st.id),
 			slog.String("method", truncate(requestMethod(c), maxLoggedMethod)),
 			slog.String("path", truncate(req.URL.Path, maxLoggedPath)),
 			slog.String("route", c.Path()),
 			slog.Int("status", res.Status),
 			slog.Int64("bytes", res.Size),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", time.Since(st.start)),
 			slog.String("remote", c.RealIP()),
 		)
 		return nil
@@ -142,20 +116,6 @@ func truncate(s string, n int) string {
 // headKey marks, in a request's context, a HEAD request being answered as
 // a GET.
 type headKey struct{}
-
-// serveHEADAsGET answers a HEAD request on every route that serves GET as
-// a GET without its body (RFC 9110, section 9.3.2): h sees a GET, so the
-// request is routed, authenticated and validated as a GET would be, and
-// the body it writes is dropped. Other requests go to h as they are.
-func serveHEADAsGET(h http.Handler, w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodHead {
-		h.ServeHTTP(w, r)
-		return
-	}
-	get := r.WithContext(context.WithValue(r.Context(), headKey{}, true))
-	get.Method = http.MethodGet
-	h.ServeHTTP(headWriter{w}, get)
-}
 
 // headWriter drops the body of a response to a HEAD request.
 type headWriter struct{ http.ResponseWriter }
@@ -205,8 +165,19 @@ func bodyGuard(ops operations, maxJSON, maxUpload int64) echo.MiddlewareFunc {
 			r := c.Request()
 			content := op.RequestBody.Value.Content
 			ct := r.Header.Get(echo.HeaderContentType)
-			mt, params, err := mime.ParseMediaType(ct)
-			if err != nil || content.Get(mt) == nil || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+			// A Content-Type that is exactly one of the operation's media
+			// types needs no parsing.
+			mt, charset := ct, ""
+			if _, exact := content[ct]; !exact {
+				var params map[string]string
+				var err error
+				mt, params, err = mime.ParseMediaType(ct)
+				if err != nil {
+					mt = ""
+				}
+				charset = params["charset"]
+			}
+			if mt == "" || content.Get(mt) == nil || (charset != "" && !strings.EqualFold(charset, "utf-8")) {
 				want := strings.Join(mediaTypes(content), " or ")
 				msg := "content type is missing; use " + want
 				if ct != "" {
@@ -219,17 +190,19 @@ func bodyGuard(ops operations, maxJSON, maxUpload int64) echo.MiddlewareFunc {
 			if isJSON {
 				limit = maxJSON
 			}
-			tooLarge := problemError(http.StatusRequestEntityTooLarge, typeBodyTooLarge,
-				fmt.Sprintf("body is larger than %d bytes", limit), "body")
-			if r.ContentLength > limit {
-				return tooLarge
+			tooLarge := func() error {
+				return problemError(http.StatusRequestEntityTooLarge, typeBodyTooLarge,
+					fmt.Sprintf("body is larger than %d bytes", limit), "body")
 			}
-			body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+			if r.ContentLength > limit {
+				return tooLarge()
+			}
+			body, err := readBody(r.Body, r.ContentLength, limit)
 			if err != nil {
 				return problemError(http.StatusBadRequest, typeJSONInvalid, "body could not be read", "body")
 			}
 			if int64(len(body)) > limit {
-				return tooLarge
+				return tooLarge()
 			}
 			if isJSON && !utf8.Valid(body) {
 				return problemError(http.StatusBadRequest, typeJSONInvalid, "body is not valid UTF-8", "body")
@@ -241,12 +214,51 @@ func bodyGuard(ops operations, maxJSON, maxUpload int64) echo.MiddlewareFunc {
 				var v any
 				return problemError(http.StatusBadRequest, typeJSONInvalid, jsonErrorMessage(json.Unmarshal(body, &v)), "body")
 			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+			if st := stateFrom(r.Context()); st != nil {
+				st.body = body
+				st.bodyReader.Reset(body)
+				r.Body = &st.bodyReader
+			} else {
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
 			r.ContentLength = int64(len(body))
 			return next(c)
 		}
 	}
 }
+
+// readBody reads r to its end, or to limit+1 bytes; size is the length
+// the request declared (-1 for unknown), so that a body of known length is
+// read into one buffer of the right size.
+func readBody(r io.Reader, size, limit int64) ([]byte, error) {
+	capacity := int64(512)
+	if size >= 0 {
+		capacity = min(size, limit) + 1 // +1: room to see the end
+	}
+	b := make([]byte, 0, capacity)
+	for {
+		if int64(len(b)) > limit {
+			return b, nil
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):min(int64(cap(b)), limit+1)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// readerCloser is a request body read into memory.
+type readerCloser struct{ bytes.Reader }
+
+// Close implements io.Closer.
+func (*readerCloser) Close() error { return nil }
 
 // mediaTypes lists the media types of content, sorted.
 func mediaTypes(content openapi3.Content) []string {

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tagifai/tagifai/feedback"
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
 )
@@ -133,6 +134,10 @@ func buildTemplate() (dir string, k apiKeys, err error) {
 		return "", nil, err
 	}
 	k["revoked"] = key
+	// The key of prediction ids, which the first server would make.
+	if _, err := store.SigningKey(ctx, predictionIDKey, feedback.NewKey()); err != nil {
+		return "", nil, err
+	}
 	return dir, k, store.Close()
 }
 
@@ -194,6 +199,8 @@ func sampleRequests(v2 []byte) map[string]request {
 		"listBatchJobPredictions": {method: "GET", path: "/batch-jobs/" + sampleJobID + "/predictions?limit=1"},
 		"getStoredPrediction":     {method: "GET", path: "/predictions/" + sampleItemID},
 
+		"sendFeedback":    {method: "POST", path: "/feedback", body: `{"items":[{"prediction_id":"not-an-id","tag":"mlops"}]}`, contentType: jsonCT},
+		"getMonitoring":   {method: "GET", path: "/monitoring"},
 		"oipInfer":        {method: "POST", path: "/v2/models/tagifai/infer", body: oipTextInput("[1]", `["YOLO for object detection"]`), contentType: jsonCT},
 		"oipVersionInfer": {method: "POST", path: "/v2/models/tagifai/versions/1/infer", body: oipTextInput("[1]", `["YOLO for object detection"]`), contentType: jsonCT},
 

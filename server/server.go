@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tagifai/tagifai/feedback"
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
@@ -58,6 +59,7 @@ type Store interface {
 	DeleteJob(ctx context.Context, id string) (registry.Job, error)
 	JobPredictions(ctx context.Context, id string, from, limit int) ([]registry.StoredPrediction, int, error)
 	PredictionVersions(ctx context.Context, model, item string) ([]int, error)
+	registry.FeedbackStore
 	Ping(ctx context.Context) error
 	registry.RolloutStore
 	AuditEvents(ctx context.Context, f registry.AuditFilter) ([]registry.AuditEvent, error)
@@ -107,9 +109,13 @@ type Config struct {
 	MaxUploadBytes int64
 	// ReplicaID names this replica in a rollout's figures.
 	ReplicaID string
-	// LiveF1 gives a rollout's sides their live F1 from feedback; nil
-	// while the server collects none.
+	// LiveF1 gives a rollout's sides their live F1; default: from the
+	// feedback in the registry's database (POST /feedback).
 	LiveF1 LiveF1Func
+	// PredictionIDKey signs prediction ids; default: the key kept in the
+	// registry's database, made by the first server that needs one, so
+	// that replicas sharing the database accept each other's ids.
+	PredictionIDKey []byte
 }
 
 // DefaultModelName names the model that POST /predict serves by default.
@@ -122,19 +128,28 @@ const DefaultMaxBodyBytes = 4 << 20
 // Server is the TagIfAI HTTP API: handlers, error mapping, middleware,
 // authentication, docs and metrics. It starts no goroutines of its own.
 type Server struct {
-	echo      *echo.Echo
-	log       *slog.Logger
-	started   time.Time
-	metrics   *metrics
-	store     Store
-	registry  Registry
-	serving   *serving.Manager
-	batch     BatchQueue
-	modelName string
+	echo *echo.Echo
+	// middleware is the middleware chain, outermost first, and chain
+	// the same composed once (see enterChain).
+	middleware []echo.MiddlewareFunc
+	chain      echo.HandlerFunc
+	log        *slog.Logger
+	started    time.Time
+	metrics    *metrics
+	store      Store
+	registry   Registry
+	serving    *serving.Manager
+	batch      BatchQueue
+	modelName  string
 	// writable caches the registry's write check for readiness.
 	writable  writableCache
 	replicaID string
 	liveF1    LiveF1Func
+	// ids issues and checks prediction ids.
+	ids *feedback.Signer
+	// liveCache keeps live performance figures for a short while, so that
+	// scrapes do not query the database each time.
+	liveCache liveCache
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -165,6 +180,13 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{log: cfg.Logger, started: time.Now(), metrics: cfg.Metrics.m,
 		store: cfg.Store, registry: cfg.Registry, serving: cfg.Serving, batch: cfg.Batch, modelName: cfg.Serving.Model(),
 		replicaID: cfg.ReplicaID, liveF1: cfg.LiveF1}
+	if s.ids, err = newSigner(cfg); err != nil {
+		return nil, err
+	}
+	if s.liveF1 == nil {
+		s.liveF1 = s.feedbackF1
+	}
+	s.metrics.registry.MustRegister(monitoringCollector{s})
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -175,21 +197,24 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.Pre(s.requestContext)
-	e.Use(s.metrics.instrument, s.accessLog, s.recoverPanic)
-	e.Use(oipBody(cfg.MaxBodyBytes)) // /v2 bodies: decompress, frame, bound
-	e.Use(bodyGuard(ops, cfg.MaxBodyBytes, cfg.MaxUploadBytes))
+	// The middleware chain, composed once (see enterChain), outermost first.
+	mws := []echo.MiddlewareFunc{s.metrics.instrument, s.accessLog, s.recoverPanic,
+		oipBody(cfg.MaxBodyBytes), // /v2 bodies: decompress, frame, bound
+		bodyGuard(ops, cfg.MaxBodyBytes, cfg.MaxUploadBytes)}
 	authFn := authenticate(cfg.Registry, cfg.RequireAuth)
 	if cfg.DisableValidation {
-		e.Use(authOnly(ops, authFn), withUser)
+		mws = append(mws, authOnly(ops, authFn), withUser)
 	} else {
 		validator, err := newValidator(spec.doc, ops, authFn)
 		if err != nil {
 			return nil, err
 		}
-		e.Use(validator, withUser)
+		mws = append(mws, validator, withUser)
 	}
-	gen.RegisterHandlers(e, gen.NewStrictHandler(s, nil))
+	s.middleware = mws
+	s.chain = compose(callNext, mws...)
+	e.Use(s.enterChain)
+	gen.RegisterHandlers(e, fastRoutes{ServerInterface: gen.NewStrictHandler(s, nil), s: s})
 	if err := registerDocs(e, spec.json, cfg.SpecYAML); err != nil {
 		return nil, err
 	}
@@ -203,7 +228,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Ready() bool { return s.serving.Current() != nil }
 
 // ServeHTTP makes Server an http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { serveHEADAsGET(s.echo, w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
 
 // Timeouts of the http.Server that Serve runs.
 const (

@@ -74,11 +74,17 @@ func TestStoredPredictionLookups(t *testing.T) {
 				"predicted_probabilities": map[string]any{"computer-vision": 0.125, "mlops": 0.625, "natural-language-processing": 0.125, "other": 0.125},
 			}
 			var r *requestResult
+			ids := map[any]bool{}
 			for range 2 { // from the database, then (cache on) from memory
 				r = lookup("a")
 				require.Equal(t, http.StatusOK, r.status, r.body)
-				assert.Equal(t, want, r.data())
+				got := r.data()
+				ids[got["prediction_id"]] = true
+				delete(got, "prediction_id")
+				assert.Equal(t, want, got)
 			}
+			assert.Len(t, ids, 1, "a stored prediction has one id, however it is read")
+			assert.NotContains(t, ids, nil)
 
 			serveVersion(t, s, admin, 2)
 			r = lookup("a")
@@ -90,11 +96,14 @@ func TestStoredPredictionLookups(t *testing.T) {
 			assert.Contains(t, r.problemMessage(), "version 1 has one")
 
 			serveVersion(t, s, admin, 1) // roll back
-			r = lookup("a")
-			require.Equal(t, http.StatusOK, r.status, r.body)
-			assert.Equal(t, want, r.data())
-			r = lookup("a")
-			assert.Equal(t, want, r.data())
+			for range 2 {
+				r = lookup("a")
+				require.Equal(t, http.StatusOK, r.status, r.body)
+				got := r.data()
+				assert.Contains(t, ids, got["prediction_id"], "the same id after a rollback")
+				delete(got, "prediction_id")
+				assert.Equal(t, want, got)
+			}
 
 			// Version 2 deleted and uploaded again: its old predictions are
 			// gone with it.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -20,15 +21,21 @@ import (
 	"github.com/tagifai/tagifai/registry"
 )
 
-// operations maps "METHOD /echo/:path" to the spec's operation, so that
-// middleware knows which requests are API operations and what they take.
-type operations map[string]*openapi3.Operation
+// operations maps an Echo route path (/args/:arg) and a method to the
+// spec's operation, so that middleware knows which requests are API
+// operations and what they take. It is keyed by path, then method, so
+// that finding an operation builds no string.
+type operations map[string]map[string]*openapi3.Operation
 
 func newOperations(spec *openapi3.T) (operations, error) {
 	ops := operations{}
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
-			ops[method+" "+echoPath(path)] = op
+			p := echoPath(path)
+			if ops[p] == nil {
+				ops[p] = map[string]*openapi3.Operation{}
+			}
+			ops[p][method] = op
 		}
 	}
 	if len(ops) == 0 {
@@ -46,7 +53,7 @@ func echoPath(p string) string {
 // find returns the operation Echo routed c to, or nil when c is not an API
 // operation (docs, an unknown route, a method the path does not take).
 func (ops operations) find(c echo.Context) *openapi3.Operation {
-	return ops[c.Request().Method+" "+c.Path()]
+	return ops[c.Path()][c.Request().Method]
 }
 
 // newValidator returns the middleware that validates every API request
@@ -77,17 +84,44 @@ func newValidator(spec *openapi3.T, ops operations, auth openapi3filter.Authenti
 			return &echo.HTTPError{Code: http.StatusUnprocessableEntity, Internal: me}
 		},
 	}
+	// authenticatedOpts are opts for a request whose credentials the fast
+	// path has accepted already.
+	authenticatedOpts := *opts
+	authenticatedOpts.Options.AuthenticationFunc = func(context.Context, *openapi3filter.AuthenticationInput) error { return nil }
 	decoded := decodedPathRouter{router}
+	trivial := trivialOperations(spec)
+	fast := map[*openapi3.Operation]*predictFastPath{}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			if fp := newPredictFastPath(spec, path, method, op, auth, &opts.Options); fp != nil {
+				fast[op] = fp
+			}
+		}
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			op := ops.find(c)
-			if op == nil {
+			if op == nil || trivial[op] {
 				return next(c)
+			}
+			validateOpts := opts
+			if fp := fast[op]; fp != nil {
+				valid, authenticated, err := fp.validate(c, stateFrom(c.Request().Context()))
+				if err != nil {
+					return err
+				}
+				if valid {
+					return next(c)
+				}
+				if authenticated {
+					// The key was checked already: do not look it up twice.
+					validateOpts = &authenticatedOpts
+				}
 			}
 			if err := checkParamsUTF8(c, op); err != nil {
 				return err
 			}
-			if he := oapimiddleware.ValidateRequestFromContext(c, decoded, opts); he != nil {
+			if he := oapimiddleware.ValidateRequestFromContext(c, decoded, validateOpts); he != nil {
 				if he.Internal == nil {
 					return he
 				}
@@ -96,6 +130,31 @@ func newValidator(spec *openapi3.T, ops operations, auth openapi3filter.Authenti
 			return next(c)
 		}
 	}, nil
+}
+
+// trivialOperations returns the operations of spec that kin-openapi has
+// nothing to validate in: no parameters (of the operation or its path), no
+// request body, and no security requirement (their own, or the spec's
+// when they have none). For those, openapi3filter.ValidateRequest only
+// finds the route, which Echo's router has already found on the same
+// literal path.
+func trivialOperations(spec *openapi3.T) map[*openapi3.Operation]bool {
+	out := map[*openapi3.Operation]bool{}
+	for path, item := range spec.Paths.Map() {
+		if len(item.Parameters) > 0 || strings.Contains(path, "{") {
+			continue
+		}
+		for _, op := range item.Operations() {
+			security := op.Security
+			if security == nil {
+				security = &spec.Security
+			}
+			if len(op.Parameters) == 0 && op.RequestBody == nil && len(*security) == 0 {
+				out[op] = true
+			}
+		}
+	}
+	return out
 }
 
 // decodedPathRouter is a kin-openapi router whose path parameters are

@@ -2,13 +2,15 @@
 // loads and checks a version off the request path, swaps it in atomically
 // (one swap at a time), follows the database's serving pointer (polling,
 // and LISTEN/NOTIFY where the database announces changes), keeps the few
-// versions asked for by name loaded, and keeps the serving version's
-// stored predictions in memory. Its background work runs in Run, started
-// and stopped by main; it returns domain errors and knows nothing of HTTP.
+// versions asked for by name loaded, keeps the serving version's stored
+// predictions in memory, and keeps online statistics of each loaded
+// version's predictions (monitoring.go). Its background work runs in Run,
+// started and stopped by main; it returns domain errors and knows nothing
+// of HTTP.
 //
 // The HTTP layer asks Route for the version that answers a request and
-// tells Report what it predicted: that is where per-version monitoring and
-// shadow or canary rollouts belong.
+// tells Report what it predicted: that is where per-version monitoring is
+// fed, and where shadow or canary rollouts belong.
 package serving
 
 import (
@@ -89,6 +91,10 @@ type Config struct {
 	// PollInterval is how often Run reads the serving version from the
 	// database; 0: Run does not follow it.
 	PollInterval time.Duration
+	// MonitoringCPU is the share of one core that monitoring may take to
+	// observe the predictions Report is told of (DefaultMonitoringCPU);
+	// beyond, it drops them and counts them. 0: no monitoring.
+	MonitoringCPU float64
 }
 
 // Manager owns the serving version of one model and the versions loaded
@@ -118,6 +124,9 @@ type Manager struct {
 	rolloutMu sync.Mutex
 	runs      chan *rolloutRun
 	robs      RolloutObserver
+	// recorder feeds reported predictions to their version's monitor;
+	// nil when monitoring is off.
+	recorder *recorder
 }
 
 // New returns a manager that serves nothing until LoadServing, Deploy or
@@ -135,8 +144,12 @@ func New(cfg Config) *Manager {
 	if !ok {
 		robs = nopRolloutObserver{}
 	}
-	return &Manager{cfg: cfg, log: log, store: cfg.Store, obs: obs, robs: robs,
+	m := &Manager{cfg: cfg, log: log, store: cfg.Store, obs: obs, robs: robs,
 		warm: make(chan *storedCache, 1), named: newVersionCache(namedVersions), runs: make(chan *rolloutRun, 1)}
+	if cfg.MonitoringCPU > 0 {
+		m.recorder = newRecorder(cfg.MonitoringCPU)
+	}
+	return m
 }
 
 // Model returns the name of the model the manager serves.
@@ -174,9 +187,15 @@ func (m *Manager) Route(ctx context.Context) (*Version, error) {
 	return m.route(ctx, v), nil
 }
 
-// Report tells serving what v predicted for one request: per-version
-// monitoring statistics are kept from here.
-func (m *Manager) Report(v *Version, preds []model.Prediction) { m.obs.Predicted(v, preds) }
+// Report tells serving what v predicted for one request: the observer
+// hears of it, and v's monitor gets it off the request path (see
+// Monitoring). The caller must not change preds afterwards.
+func (m *Manager) Report(v *Version, preds []model.Prediction) {
+	m.obs.Predicted(v, preds)
+	if m.recorder != nil {
+		m.recorder.record(v.monitor, preds)
+	}
+}
 
 // Set makes v the serving version. Requests already running finish on the
 // version they started with.
@@ -330,13 +349,17 @@ func (m *Manager) StoredPrediction(ctx context.Context, cur *Version, item strin
 
 // Run does serving's background work until ctx is done: it follows the
 // database's serving version (every PollInterval, and at once on the
-// database's announcements), and fills each new serving version's
-// stored-prediction cache. It returns nil once ctx is done and all of it
-// has stopped.
+// database's announcements), fills each new serving version's
+// stored-prediction cache, and feeds reported predictions to their
+// version's monitor. It returns nil once ctx is done and all of it has
+// stopped.
 func (m *Manager) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { m.runWarmer(ctx); return nil })
 	g.Go(func() error { m.runShadow(ctx); return nil })
+	if m.recorder != nil {
+		g.Go(func() error { m.recorder.run(ctx); return nil })
+	}
 	if m.cfg.PollInterval > 0 {
 		g.Go(func() error { m.follow(ctx, m.cfg.PollInterval); return nil })
 		if w, ok := m.store.(watcher); ok {

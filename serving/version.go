@@ -43,6 +43,8 @@ type Version struct {
 	Predictor Predictor
 	// Args is Info.Args decoded as a JSON object.
 	Args map[string]any
+	// monitor keeps the version's online statistics (see Monitoring).
+	monitor *versionMonitor
 }
 
 // NewVersion makes predictor servable with info.
@@ -55,13 +57,18 @@ func NewVersion(info Info, predictor Predictor) (*Version, error) {
 	if err := json.Unmarshal(raw, &args); err != nil {
 		return nil, fmt.Errorf("serving: args must encode to a JSON object: %w", err)
 	}
-	return &Version{Info: info, Predictor: predictor, Args: args}, nil
+	return &Version{Info: info, Predictor: predictor, Args: args, monitor: newVersionMonitor(predictor, nil)}, nil
 }
 
 // fromArtifact makes a trained artifact servable under name and version.
 func fromArtifact(name string, version int, checksum string, a *model.Artifact, loadDuration time.Duration) (*Version, error) {
-	return NewVersion(Info{
+	v, err := NewVersion(Info{
 		Name: name, Version: version, RunID: a.RunID, Checksum: checksum,
 		Args: a.Args, Performance: a.Performance, LoadDuration: loadDuration,
 	}, a.Classifier)
+	if err != nil {
+		return nil, err
+	}
+	v.monitor = newVersionMonitor(a.Classifier, a.Baseline)
+	return v, nil
 }

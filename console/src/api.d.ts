@@ -173,6 +173,8 @@ export interface paths {
          *     probability is not above the model's threshold, the tag is `other`.
          *     With `explain`, each prediction also says which words and character n-grams
          *     of its text made the winning class win (see `Explanation`).
+         *     Each prediction has a `prediction_id`: send it with the true tag to
+         *     `POST /feedback` (within 30 days) to measure live performance.
          *     A key with the `predictor` role is needed when the server runs with
          *     `--require-auth`; without it, anyone may predict. During a canary rollout
          *     (`PUT /models/{model-name}/rollout`) the candidate answers a share of the
@@ -549,6 +551,92 @@ export interface paths {
          *     by an old version is never served as a current one.
          */
         get: operations["getStoredPrediction"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send the true tags of predictions
+         * @description Records the true tag of predictions, each named by the `prediction_id` it came
+         *     with (from `POST /predict`, a version's predictions, or a batch job's stored
+         *     predictions). The registry's database keeps one tag per prediction, so feedback
+         *     sent to any replica is counted once; `GET /monitoring` turns it into live
+         *     precision, recall and F1.
+         *
+         *     Each item gets its own answer in `results`, in request order; a bad item never
+         *     fails the others, and the request is a 200 as long as it is well formed:
+         *
+         *     | status | meaning | stored |
+         *     | --- | --- | --- |
+         *     | `accepted` | the tag is recorded | yes |
+         *     | `already_recorded` | this prediction had this very tag already (a retry) | no change |
+         *     | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
+         *     | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+         *     | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
+         *     | `unknown_version` | the version that made the prediction is no longer in the registry | no |
+         *     | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
+         *     | `unknown_tag` | the tag is not one of the version's classes nor `other` | no |
+         *
+         *     Sending a request again is safe: every item it recorded answers
+         *     `already_recorded`. At most 10,000 items per request.
+         *     A key with the `predictor` role is needed when the server runs with
+         *     `--require-auth`; without it, anyone may send feedback.
+         */
+        post: operations["sendFeedback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/monitoring": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How versions do on live traffic
+         * @description For the serving version of the model (the served model, or `model`), and for
+         *     `version` when it is given and another: the window of recent predictions this
+         *     replica made with it, each signal's summary beside the training baseline's, the
+         *     drift tests, and live performance from feedback.
+         *
+         *     The window holds the last `capacity` predictions made in the last
+         *     `max_age_seconds` by this replica (windows are per replica; each replica's
+         *     `/metrics` exports its own). Predictions reach it off the request path; when it
+         *     cannot keep up, predictions are left out and counted in `dropped`.
+         *
+         *     Drift tests, as alibi-detect's: Pearson's chi-squared test of homogeneity on the
+         *     predicted tags, two-sample Kolmogorov-Smirnov tests on the confidence (winning
+         *     probability) and on the text length in tokens, and a threshold on the mean
+         *     out-of-vocabulary rate (baseline mean + 0.1). A test has `drifted` when its
+         *     p-value is below `significance` (0.05), or the mean above the threshold, with at
+         *     least 50 predictions in the window. Versions trained before baselines existed
+         *     have `has_baseline` false, no baseline summary and no drift tests.
+         *
+         *     Live performance scores the feedback on the version's predictions
+         *     (`POST /feedback`) as `GET /performance` scores the holdout: precision, recall
+         *     and F1, per class and weighted by support, with the number of labels behind
+         *     each figure; `last_24h` counts predictions made in the last 24 hours, `all`
+         *     every prediction of the version. It is the same on every replica (the registry's
+         *     database keeps the feedback).
+         */
+        get: operations["getMonitoring"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1084,6 +1172,7 @@ export interface components {
         };
         /** @description A prediction stored by a batch. */
         StoredPrediction: {
+            prediction_id: components["schemas"]["PredictionID"];
             /**
              * @description The item's id.
              * @example 6
@@ -1895,6 +1984,7 @@ export interface components {
         };
         /** @description The tag of one text. */
         Prediction: {
+            prediction_id: components["schemas"]["PredictionID"];
             /**
              * @description The text as it was sent.
              * @example Transfer learning with transformers for text classification.
@@ -2027,6 +2117,292 @@ export interface components {
              * @example missing
              */
             type: string;
+        };
+        /**
+         * @description Names one prediction for `POST /feedback`: a signed token that carries the
+         *     model, the version, the predicted tag and the time of the prediction, so that
+         *     issuing it writes nothing. Opaque to clients; valid for feedback for 30 days.
+         * @example AQECwOmz2AahssPUBwAAAAAAAAB0YWdpZmFpya-Frj3oknTPUh7PK2c9uA
+         */
+        PredictionID: string;
+        /** @description True tags of predictions, at most 10,000. */
+        FeedbackRequest: {
+            /** @description The predictions and their true tags. */
+            items: components["schemas"]["FeedbackItem"][];
+        };
+        /** @description The true tag of one prediction. */
+        FeedbackItem: {
+            prediction_id: components["schemas"]["PredictionID"];
+            /**
+             * @description The true tag of the prediction's text.
+             * @example natural-language-processing
+             */
+            tag: string;
+        };
+        /** @description The feedback's answers' envelope. */
+        FeedbackEnvelope: components["schemas"]["Envelope"] & {
+            data: components["schemas"]["FeedbackResults"];
+        };
+        /** @description What became of each item. */
+        FeedbackResults: {
+            /**
+             * @description How many items were recorded by this request.
+             * @example 1
+             */
+            accepted: number;
+            /** @description One result per item, in request order. */
+            results: components["schemas"]["FeedbackResult"][];
+        };
+        /** @description What became of one item. */
+        FeedbackResult: {
+            /**
+             * @description The item's index in the request.
+             * @example 0
+             */
+            index: number;
+            status: components["schemas"]["FeedbackStatus"];
+            /**
+             * @description Why the item was not recorded, for a person.
+             * @example not a prediction id this server issued
+             */
+            message?: string;
+        };
+        /**
+         * @description What became of an item (see `POST /feedback`).
+         * @example accepted
+         * @enum {string}
+         */
+        FeedbackStatus: "accepted" | "already_recorded" | "conflict" | "duplicate" | "invalid_id" | "unknown_version" | "expired" | "unknown_tag";
+        /** @description The monitoring report's envelope. */
+        MonitoringEnvelope: components["schemas"]["Envelope"] & {
+            data: components["schemas"]["Monitoring"];
+        };
+        /** @description The monitoring of the versions asked for. */
+        Monitoring: {
+            /** @description The serving version first, then the version named, if another. */
+            versions: components["schemas"]["VersionMonitoring"][];
+        };
+        /** @description How one version does on live traffic. */
+        VersionMonitoring: {
+            /**
+             * @description The model.
+             * @example tagifai
+             */
+            model: string;
+            /**
+             * @description The version.
+             * @example 1
+             */
+            version: number;
+            /**
+             * @description Whether the version is the model's serving version.
+             * @example true
+             */
+            serving: boolean;
+            /**
+             * @description Whether the version's artifact has a training baseline; without one there are no drift tests.
+             * @example true
+             */
+            has_baseline: boolean;
+            /**
+             * @description Whether any drift test has `drifted`.
+             * @example false
+             */
+            drifted: boolean;
+            window: components["schemas"]["MonitoringWindow"];
+            /** @description The signals of the window, beside the baseline's. */
+            signals: {
+                window: components["schemas"]["SignalSummary"];
+                baseline?: components["schemas"]["SignalSummary"];
+            };
+            /** @description The drift tests of the tags, confidence, tokens and OOV rate, in that order; empty without a baseline. */
+            drift: components["schemas"]["DriftResult"][];
+            /** @description Precision, recall and F1 from feedback. */
+            live_performance: {
+                last_24h: components["schemas"]["LivePerformance"];
+                all: components["schemas"]["LivePerformance"];
+            };
+        };
+        /** @description The window of recent predictions of this replica. */
+        MonitoringWindow: {
+            /**
+             * @description The most predictions the window holds (the last ones).
+             * @example 1000
+             */
+            capacity: number;
+            /**
+             * @description How old a prediction in the window may be.
+             * @example 3600
+             */
+            max_age_seconds: number;
+            /**
+             * @description Predictions in the window now.
+             * @example 300
+             */
+            size: number;
+            /**
+             * @description Predictions of this version observed since this replica loaded it.
+             * @example 300
+             */
+            observed: number;
+            /**
+             * @description Predictions of this replica left out of monitoring because it could not keep up (all versions).
+             * @example 0
+             */
+            dropped: number;
+            /**
+             * Format: date-time
+             * @description The time of the window's oldest prediction; absent when it is empty.
+             * @example 2026-11-24T16:50:00Z
+             */
+            start?: string;
+            /**
+             * Format: date-time
+             * @description The time of the window's newest prediction; absent when it is empty.
+             * @example 2026-11-24T16:59:58Z
+             */
+            end?: string;
+        };
+        /** @description Summaries of the monitored signals over a set of predictions. */
+        SignalSummary: {
+            /**
+             * @description How many predictions.
+             * @example 300
+             */
+            count: number;
+            /**
+             * @description The share of each predicted tag.
+             * @example {
+             *       "computer-vision": 0.3,
+             *       "mlops": 0.1,
+             *       "natural-language-processing": 0.4,
+             *       "other": 0.2
+             *     }
+             */
+            tag_shares: {
+                [key: string]: number;
+            };
+            confidence: components["schemas"]["Summary"];
+            margin: components["schemas"]["Summary"];
+            tokens: components["schemas"]["Summary"];
+            oov_rate: components["schemas"]["Summary"];
+            /**
+             * Format: double
+             * @description The share of texts with no feature in the vocabulary.
+             * @example 0
+             */
+            empty_rate: number;
+            /**
+             * Format: double
+             * @description The share of predictions tagged `other` by the threshold fallback.
+             * @example 0
+             */
+            fallback_rate: number;
+        };
+        /** @description The mean and the 10th, 50th and 90th percentiles of a signal. */
+        Summary: {
+            /**
+             * Format: double
+             * @description The mean.
+             * @example 0.9
+             */
+            mean: number;
+            /**
+             * Format: double
+             * @description The 10th percentile.
+             * @example 0.7
+             */
+            p10: number;
+            /**
+             * Format: double
+             * @description The median.
+             * @example 1
+             */
+            p50: number;
+            /**
+             * Format: double
+             * @description The 90th percentile.
+             * @example 1
+             */
+            p90: number;
+        };
+        /** @description One drift test of a signal of the window against the baseline. */
+        DriftResult: {
+            /**
+             * @description The signal tested.
+             * @example tag
+             * @enum {string}
+             */
+            signal: "tag" | "confidence" | "tokens" | "oov_rate";
+            /**
+             * @description The test.
+             * @example chi_squared
+             * @enum {string}
+             */
+            test: "chi_squared" | "kolmogorov_smirnov" | "threshold";
+            /**
+             * Format: double
+             * @description Pearson's X² (chi_squared), the largest distance between the two distribution functions (kolmogorov_smirnov), or the window's mean (threshold).
+             * @example 2.4
+             */
+            statistic: number;
+            /**
+             * Format: double
+             * @description The p-value; absent for a threshold.
+             * @example 0.49
+             */
+            p_value?: number;
+            /**
+             * @description The chi-squared test's degrees of freedom.
+             * @example 3
+             */
+            degrees_of_freedom?: number;
+            /**
+             * Format: double
+             * @description The p-value under which the test has drifted; absent for a threshold.
+             * @example 0.05
+             */
+            significance?: number;
+            /**
+             * Format: double
+             * @description The value above which a threshold test has drifted; absent for the other tests.
+             * @example 0.3
+             */
+            threshold?: number;
+            /**
+             * @description Predictions in the window.
+             * @example 300
+             */
+            window_size: number;
+            /**
+             * @description Values in the baseline.
+             * @example 191
+             */
+            reference_size: number;
+            /**
+             * @description Whether the window holds enough predictions (50) for the test to flag drift.
+             * @example true
+             */
+            enough: boolean;
+            /**
+             * @description Whether the test finds that the window is not drawn from the baseline's distribution.
+             * @example false
+             */
+            drifted: boolean;
+        };
+        /** @description Precision, recall and F1 from feedback, overall (weighted by support) and per class. */
+        LivePerformance: {
+            /**
+             * @description The feedback labels behind the figures.
+             * @example 120
+             */
+            labels: number;
+            overall: components["schemas"]["Metrics"];
+            /** @description Metrics of each class, by class name; `num_samples` is the labels of that true class. */
+            class: {
+                [key: string]: components["schemas"]["Metrics"];
+            };
+            confusion_matrix?: components["schemas"]["ConfusionMatrix"];
         };
         /**
          * @description An error of a `/v2` (Open Inference Protocol) operation. Unlike the rest of
@@ -3804,6 +4180,76 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["NotReady"];
+        };
+    };
+    sendFeedback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The true tags. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FeedbackRequest"];
+            };
+        };
+        responses: {
+            /** @description What became of each item. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackEnvelope"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getMonitoring: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The model; default the one `POST /predict` serves.
+                 * @example tagifai
+                 */
+                model?: string;
+                /**
+                 * @description A version of the model to report on besides the serving one.
+                 * @example 2
+                 */
+                version?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The versions' monitoring. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MonitoringEnvelope"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             405: components["responses"]["MethodNotAllowed"];
             422: components["responses"]["ValidationError"];
