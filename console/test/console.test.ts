@@ -12,6 +12,11 @@
 //     it, and rolling back makes version 1 answer again, all through the page;
 //   - Batch: a CSV job runs to the end, its progress bar full, and its
 //     predictions download as CSV with the API's tags;
+//   - Live: before any feedback it says there is none; after predictions of
+//     the fixture's projects and their true tags (one sent through Try's
+//     "Was this right?"), it shows the tag and confidence charts against the
+//     baseline, the four drift tests, and live precision, recall and F1 with
+//     the number of labels, the API's own figures;
 //   - Registry, rollouts: an admin starts a guarded shadow rollout of
 //     version 2, sees its figures after a few predictions (the agreement
 //     rate equal to a direct comparison of both versions' predictions), is
@@ -372,6 +377,7 @@ async function main(): Promise<void> {
     }
     await writeFile(join(outDir, "console-batch-download.csv"), lines.join("\n") + "\n");
 
+    await checkLive(page);
     await checkRollouts(page);
     await checkAudit(page);
     await context.close();
@@ -394,8 +400,74 @@ async function main(): Promise<void> {
     console.log(`console-test: FAIL: ${failures.length} problems; ${figures}; screenshots in ${outDir}`);
     process.exit(1);
   }
-  console.log(`console-test: ok: Try, Performance, Registry (upload, deploy, roll back), Batch, rollouts (shadow, 412, abort, canary, promotion, guard) and the audit trail through the page, ` +
+  console.log(`console-test: ok: Try, Performance, Registry (upload, deploy, roll back), Batch, Live, rollouts (shadow, 412, abort, canary, promotion, guard) and the audit trail through the page, ` +
     `${requests.length} requests all to ${origin}; ${figures}; screenshots in ${outDir}`);
+}
+
+/** refreshUntil clicks the Live page's "Refresh now" until ok holds, for up to 30 s. */
+async function refreshUntil(page: Page, what: string, ok: () => Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 60; i++) {
+    if (await ok()) return true;
+    await page.getByTestId("refresh").click();
+    await page.waitForTimeout(500);
+  }
+  check(false, `Live: ${what}`);
+  return false;
+}
+
+/** checkLive: the Live page before feedback, then with predictions and feedback. */
+async function checkLive(page: Page): Promise<void> {
+  await goTo(page, "Live");
+  const serving = page.locator("[data-testid=version-live][data-version='1']");
+  await serving.waitFor();
+  await serving.getByTestId("no-feedback").waitFor();
+  check(await serving.getByTestId("drift").locator("tbody tr").count() === 4, "Live: want four drift tests (tags, confidence, length, OOV rate)");
+
+  // The fixture's projects, twice, and the true tags of the first round.
+  const projects = await readFixture();
+  const first = await predictAll(projects.map((p) => p.text));
+  await predictAll(projects.map((p) => p.text));
+  check(first.version === 1, `Live: the fixture was predicted by version ${first.version}, want 1`);
+  const fb = await apiCall("POST", "/feedback", { items: first.predictions.map((p, i) => ({ prediction_id: p.prediction_id, tag: projects[i]?.tag ?? "" })) });
+  check(fb.status === 200 && fb.body.data.accepted === projects.length, `Live: feedback: ${fb.status}, ${fb.body.data?.accepted} accepted, want ${projects.length}`);
+
+  // One more true tag, through Try's "Was this right?".
+  await goTo(page, "Try");
+  await waitForNewResult(page, () => page.getByRole("button", { name: lessonTexts[0] ?? "" }).click());
+  await page.getByLabel("The true tag").selectOption("natural-language-processing");
+  await page.getByRole("button", { name: "Send the true tag" }).click();
+  await page.getByTestId("feedback-said").filter({ hasText: "the true tag is recorded" }).waitFor();
+  const labels = projects.length + 1;
+
+  await goTo(page, "Live");
+  const window = 2 * projects.length + 1;
+  await refreshUntil(page, `the window never showed ${window} predictions`, async () => {
+    const text = (await serving.getByTestId("window").textContent()) ?? "";
+    return Number(/the last (\d+) of/.exec(text)?.[1] ?? 0) >= window;
+  });
+  await refreshUntil(page, `the live performance never showed ${labels} labels`, async () =>
+    (await serving.getByTestId("labels").count()) > 0 && ((await serving.getByTestId("labels").textContent()) ?? "").includes(`${labels} since it serves`));
+  // The page's figures are the API's.
+  const mon = await apiCall("GET", "/monitoring");
+  const v1 = mon.body.data.versions[0];
+  const overall = (await serving.getByTestId("live-overall").locator("td").allTextContents()).map((t) => t.trim());
+  check(overall[6] === v1.live_performance.all.overall.f1.toFixed(3), `Live: overall F1 since serving shows ${overall[6]}, the API says ${v1.live_performance.all.overall.f1}`);
+  check(overall[7] === String(labels), `Live: overall labels since serving shows ${overall[7]}, want ${labels}`);
+  const verdicts = await serving.getByTestId("drift-verdict").allTextContents();
+  check(verdicts.length === 4 && verdicts.every((v) => v === "drifted" || v === "no drift"), `Live: with ${window} predictions every drift test should judge: ${verdicts.join(", ")}`);
+  const drifted = v1.drift.map((d: { drifted: boolean }) => (d.drifted ? "drifted" : "no drift"));
+  check(JSON.stringify(verdicts) === JSON.stringify(drifted), `Live: drift verdicts ${verdicts.join(", ")}, the API says ${drifted.join(", ")}`);
+  check(await serving.locator("canvas").count() === 3, `Live: ${await serving.locator("canvas").count()} charts, want 3 (tags, confidence, live F1)`);
+  await serving.locator("[data-testid=verdict], [data-testid=too-little]").first().waitFor();
+  await shot(page, "live");
+  await runAxe(page, "Live");
+
+  // Another version beside the serving one.
+  await page.getByLabel("Also show").selectOption("2");
+  await page.locator("[data-testid=version-live][data-version='2']").waitFor();
+  check(await page.getByTestId("version-live").count() === 2, "Live: version 2 is not shown beside the serving version");
+  await page.getByLabel("Also show").selectOption("none");
+  await page.locator("[data-testid=version-live][data-version='2']").waitFor({ state: "detached" });
 }
 
 /** rolloutStatus waits until the page shows the rollout in this status (and mode). */

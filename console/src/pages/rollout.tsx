@@ -114,7 +114,7 @@ export function RolloutSection({ versions, etag, busy, act, reload, onEnded }: {
           </p>
           {rollout.guard && (
             <p class="meta" data-testid="guard">
-              Guard: abort when the agreement falls below {pct(rollout.guard.min_agreement)} once {rollout.guard.min_samples ?? 100} predictions were compared.
+              Guard: abort when the agreement falls below {pct(rollout.guard.min_agreement)} once {rollout.guard.min_samples ?? 100} prediction{(rollout.guard.min_samples ?? 100) === 1 ? " was" : "s were"} compared.
             </p>
           )}
           {rollout.status === "aborted" && rollout.reason?.startsWith("guard") && (
