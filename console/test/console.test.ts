@@ -25,7 +25,9 @@
 //     says it did, and promotes it; a guarded shadow rollout is aborted by
 //     its guard on texts where the versions disagree, and the page says so;
 //   - Registry, audit trail: those actions newest first, by the admin's
-//     user, filtered by resource and by user, a page at a time;
+//     user, filtered by resource and by user, a page at a time; with a
+//     viewer's key, the rollout shows and the audit trail says it needs the
+//     admin role, without asking for another key;
 //   - on every page: axe-core finds no serious or critical violation, no
 //     console error (a Content-Security-Policy violation included), and no
 //     request leaves the server.
@@ -380,6 +382,7 @@ async function main(): Promise<void> {
     await checkLive(page);
     await checkRollouts(page);
     await checkAudit(page);
+    await checkViewer(page);
     await context.close();
   } finally {
     await browser.close();
@@ -639,6 +642,21 @@ async function checkAudit(page: Page): Promise<void> {
   await runAxe(page, "Registry (audit trail)");
   await audit.getByRole("button", { name: "Newest" }).click();
   await audit.getByTestId("audit-page").filter({ hasText: "Page 1" }).waitFor();
+}
+
+/** checkViewer: a viewer's key sees the rollout, and is told in place that the audit trail needs the admin role. */
+async function checkViewer(page: Page): Promise<void> {
+  const created = await apiCall("POST", "/users", { name: "console-viewer", role: "viewer" });
+  check(created.status === 201, `Viewer: creating a viewer: ${created.status}`);
+  await page.getByRole("button", { name: "Forget the key" }).click();
+  await page.getByLabel("API key", { exact: true }).fill(String(created.body.data?.api_key ?? ""));
+  expectedErrors = /status of 403/;
+  await page.getByRole("button", { name: "Use this key" }).click();
+  await page.getByTestId("audit-forbidden").waitFor();
+  await page.getByTestId("rollout-status").waitFor();
+  check(await page.getByLabel("API key", { exact: true }).count() === 0, "Viewer: the audit trail's 403 asks for another key instead of saying so in place");
+  await runAxe(page, "Registry (viewer)");
+  expectedErrors = undefined;
 }
 
 await main();
