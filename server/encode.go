@@ -35,7 +35,7 @@ var (
 	predictEncoded = knowsFields(map[reflect.Type][]string{
 		reflect.TypeFor[gen.PredictionsEnvelope](): {"data", "message", "method", "status-code", "timestamp", "url"},
 		reflect.TypeFor[gen.Predictions]():         {"model", "predictions", "run_id", "version"},
-		reflect.TypeFor[gen.Prediction]():          {"explanation,omitempty", "input_text", "predicted_probabilities", "predicted_tag"},
+		reflect.TypeFor[gen.Prediction]():          {"explanation,omitempty", "input_text", "predicted_probabilities", "predicted_tag", "prediction_id"},
 	})
 )
 
@@ -216,6 +216,8 @@ func appendPrediction(b []byte, p *gen.Prediction) ([]byte, bool) {
 	}
 	b = append(b, `,"predicted_tag":`...)
 	b = appendJSONString(b, p.PredictedTag)
+	b = append(b, `,"prediction_id":`...)
+	b = appendJSONString(b, p.PredictionId)
 	return append(b, '}'), true
 }
 
