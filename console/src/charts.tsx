@@ -45,11 +45,21 @@ export function barChart(labels: string[], series: Array<{ label: string; values
   };
 }
 
+/** What a heat map's rows and columns are, and what its cells count. */
+export interface HeatMapAxes {
+  rows: string;
+  columns: string;
+  counts: string;
+}
+
+/** The axes of a confusion matrix of a holdout set. */
+const holdoutAxes: HeatMapAxes = { rows: "true", columns: "predicted", counts: "Holdout samples" };
+
 /**
  * heatMap is a confusion matrix as a heat map: rows are true classes, columns
- * predicted ones; a cell's shade is its share of its row.
+ * predicted ones (or as `axes` says); a cell's shade is its share of its row.
  */
-export function heatMap(labels: string[], matrix: number[][]): ChartConfiguration {
+export function heatMap(labels: string[], matrix: number[][], axes: HeatMapAxes = holdoutAxes): ChartConfiguration {
   const cells: Array<{ x: string; y: string; v: number; share: number }> = [];
   matrix.forEach((row, i) => {
     const total = row.reduce((a, b) => a + b, 0);
@@ -60,7 +70,7 @@ export function heatMap(labels: string[], matrix: number[][]): ChartConfiguratio
     type: "matrix",
     data: {
       datasets: [{
-        label: "Holdout samples",
+        label: axes.counts,
         data: cells,
         backgroundColor: (ctx: ScriptableContext<"matrix">) => {
           const c = ctx.raw as { share: number } | undefined;
@@ -80,14 +90,14 @@ export function heatMap(labels: string[], matrix: number[][]): ChartConfiguratio
             title: () => "",
             label: (ctx) => {
               const c = ctx.raw as { x: string; y: string; v: number };
-              return `true ${c.y}, predicted ${c.x}: ${c.v}`;
+              return `${axes.rows} ${c.y}, ${axes.columns} ${c.x}: ${c.v}`;
             },
           },
         },
       },
       scales: {
-        x: { type: "category", labels, offset: true, position: "top", title: { display: true, text: "predicted" }, grid: { display: false }, ticks: { autoSkip: false, maxRotation: 20 } },
-        y: { type: "category", labels, offset: true, reverse: false, title: { display: true, text: "true" }, grid: { display: false } },
+        x: { type: "category", labels, offset: true, position: "top", title: { display: true, text: axes.columns }, grid: { display: false }, ticks: { autoSkip: false, maxRotation: 20 } },
+        y: { type: "category", labels, offset: true, reverse: false, title: { display: true, text: axes.rows }, grid: { display: false } },
       },
     },
   } as ChartConfiguration;

@@ -105,9 +105,10 @@ api.use(auth);
 
 /**
  * must returns a call's data, or throws an ApiError that says what went
- * wrong; a 401 or 403 also asks for a key.
+ * wrong; a 401 or 403 also asks for a key, unless opts.prompt is false
+ * (for a page that only says in place what needs another role).
  */
-export async function must<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+export async function must<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>, opts: { prompt?: boolean } = {}): Promise<T> {
   let result: { data?: T; error?: unknown; response: Response };
   try {
     result = await call;
@@ -117,8 +118,38 @@ export async function must<T>(call: Promise<{ data?: T; error?: unknown; respons
   const { data, error, response } = result;
   if (response.ok && data !== undefined) return data;
   const err = new ApiError(response.status, problemsOf(error));
-  if (response.status === 401 || response.status === 403) session.need(err.message);
+  if ((response.status === 401 || response.status === 403) && opts.prompt !== false) session.need(err.message);
   throw err;
+}
+
+/** Tagged is a call's data and the `ETag` it came with ("" when none). */
+export interface Tagged<T> {
+  data: T;
+  etag: string;
+}
+
+/**
+ * mustTagged is must that also returns the response's `ETag`, the model's
+ * revision, to send back in `If-Match` so that a change applies only to
+ * what the page showed.
+ */
+export async function mustTagged<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<Tagged<T>> {
+  let etag = "";
+  const data = await must(call.then((r) => {
+    etag = r.response.headers.get("ETag") ?? "";
+    return r;
+  }));
+  return { data, etag };
+}
+
+/** ifMatch is the `If-Match` header for an ETag, or none without one. */
+export function ifMatch(etag: string): { "If-Match"?: string } {
+  return etag === "" ? {} : { "If-Match": etag };
+}
+
+/** isStale tells whether err is a 412: the model changed since the page read it. */
+export function isStale(err: unknown): boolean {
+  return err instanceof ApiError && err.status === 412;
 }
 
 /** The model the console works on. */

@@ -1,6 +1,6 @@
 // The tagifai console: a single-page app over the public API. Pages are
-// chosen by the URL's hash (#/try, #/performance, #/registry, #/batch), so
-// the server serves one page, GET /console.
+// chosen by the URL's hash (#/try, #/performance, #/live, #/registry,
+// #/batch), so the server serves one page, GET /console.
 
 import "./style.css";
 
@@ -10,6 +10,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, must } from "./client";
 import { KeyPrompt, KeyStatus } from "./key";
 import { BatchPage } from "./pages/batch";
+import { LivePage } from "./pages/live";
 import { PerformancePage } from "./pages/performance";
 import { RegistryPage } from "./pages/registry";
 import { TryPage } from "./pages/try";
@@ -18,6 +19,7 @@ import { useSession } from "./ui";
 const pages = {
   try: { title: "Try", component: TryPage },
   performance: { title: "Performance", component: PerformancePage },
+  live: { title: "Live", component: LivePage },
   registry: { title: "Registry", component: RegistryPage },
   batch: { title: "Batch", component: BatchPage },
 } as const;

@@ -11,10 +11,23 @@ export function useSession(): typeof session {
   return session;
 }
 
-/** ErrorBox says what went wrong, in words; nothing when there is no error. */
-export function ErrorBox({ error }: { error: unknown }) {
+/**
+ * ErrorBox says what went wrong, in words; nothing when there is no error.
+ * A 412 (the model changed since the page read it) says so, with a button to
+ * reload when `onReload` is given.
+ */
+export function ErrorBox({ error, onReload }: { error: unknown; onReload?: () => void }) {
   if (error === undefined || error === null) return null;
   let text: string;
+  if (error instanceof ApiError && error.status === 412) {
+    return (
+      <div class="error" role="alert" data-testid="stale">
+        <strong>Someone else changed this model since this page read it; reload to see it as it is now, then try again.</strong>{" "}
+        Nothing was changed.
+        {onReload && <> <button type="button" class="secondary" onClick={onReload}>Reload</button></>}
+      </div>
+    );
+  }
   if (error instanceof ApiError) {
     text = error.problems.length > 0 ? "" : error.message;
     return (
@@ -58,4 +71,27 @@ export function when(t: string | undefined): string {
 /** bytes formats a size in KB or MB. */
 export function bytes(n: number): string {
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} KB`;
+}
+
+/** ms formats a duration in milliseconds, with µs precision below 1 ms. */
+export function ms(x: number): string {
+  return x < 1 ? `${(x * 1000).toFixed(0)} µs` : `${x.toFixed(2)} ms`;
+}
+
+/** clock formats an RFC 3339 time as the browser's local time of day. */
+export function clock(t: Date): string {
+  return t.toLocaleTimeString();
+}
+
+/**
+ * useEvery calls fn now and then every `seconds` while `on`, and again
+ * whenever `deps` change; it stops when the page goes away.
+ */
+export function useEvery(fn: () => void, seconds: number, on: boolean, deps: unknown[]): void {
+  useEffect(() => {
+    fn();
+    if (!on) return undefined;
+    const id = setInterval(fn, seconds * 1000);
+    return () => clearInterval(id);
+  }, [on, ...deps]);
 }

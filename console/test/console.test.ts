@@ -12,6 +12,22 @@
 //     it, and rolling back makes version 1 answer again, all through the page;
 //   - Batch: a CSV job runs to the end, its progress bar full, and its
 //     predictions download as CSV with the API's tags;
+//   - Live: before any feedback it says there is none; after predictions of
+//     the fixture's projects and their true tags (one sent through Try's
+//     "Was this right?"), it shows the tag and confidence charts against the
+//     baseline, the four drift tests, and live precision, recall and F1 with
+//     the number of labels, the API's own figures;
+//   - Registry, rollouts: an admin starts a guarded shadow rollout of
+//     version 2, sees its figures after a few predictions (the agreement
+//     rate equal to a direct comparison of both versions' predictions), is
+//     told in words when someone else changed the model meanwhile (412),
+//     reloads and aborts it; starts a canary that answers the callers the API
+//     says it did, and promotes it; a guarded shadow rollout is aborted by
+//     its guard on texts where the versions disagree, and the page says so;
+//   - Registry, audit trail: those actions newest first, by the admin's
+//     user, filtered by resource and by user, a page at a time; with a
+//     viewer's key, the rollout shows and the audit trail says it needs the
+//     admin role, without asking for another key;
 //   - on every page: axe-core finds no serious or critical violation, no
 //     console error (a Content-Security-Policy violation included), and no
 //     request leaves the server.
@@ -43,6 +59,7 @@ const env = (name: string, fallback?: string): string => {
 const baseURL = env("BASE_URL");
 const adminKey = env("ADMIN_KEY");
 const artifact = env("ARTIFACT");
+const fixturePath = env("FIXTURE", "console/test/projects.csv");
 const bundleDir = env("BUNDLE", "server/console");
 const outDir = env("OUT", "console/out");
 const origin = new URL(baseURL).origin;
@@ -68,6 +85,51 @@ async function apiPredict(text: string): Promise<{ tag: string; version: number 
   return { tag: body.data.predictions[0]?.predicted_tag ?? "", version: body.data.version };
 }
 
+/** The admin's user name (scripts/sdkserver.sh creates it). */
+const adminUser = env("ADMIN_USER", "sdk-check");
+
+/** A project of the fixture: its text and its true tag. */
+interface Project {
+  text: string;
+  tag: string;
+}
+
+/** readFixture reads the fixture's projects (id,created_on,title,description,tag; no quoted fields). */
+async function readFixture(): Promise<Project[]> {
+  const lines = (await readFile(fixturePath, "utf8")).trim().split(/\r?\n/).slice(1);
+  return lines.map((l) => {
+    const f = l.split(",");
+    return { text: `${f[2] ?? ""} ${f.slice(3, -1).join(",")}`.trim(), tag: f[f.length - 1] ?? "" };
+  });
+}
+
+/** A prediction as the API gives it. */
+interface ApiPrediction {
+  predicted_tag: string;
+  prediction_id: string;
+}
+
+/** apiCall sends a JSON request to the API as the admin (or as `key`), and returns its status and body. */
+async function apiCall(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  const r = await fetch(`${origin}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${adminKey}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+/** predictAll asks the serving model (anonymously, as `caller` when given) for the tags of texts. */
+async function predictAll(texts: string[], caller?: string): Promise<{ version: number; predictions: ApiPrediction[] }> {
+  const r = await fetch(`${origin}/predict`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...(caller ? { "X-Routing-Key": caller } : {}) },
+    body: JSON.stringify({ texts: texts.map((text) => ({ text })) }),
+  });
+  const body = (await r.json()) as { data: { version: number; predictions: ApiPrediction[] } };
+  return body.data;
+}
+
 /** Every request the page made, and every error it logged. */
 const requests: string[] = [];
 const pageErrors: string[] = [];
@@ -83,6 +145,9 @@ function watch(page: Page): void {
   page.on("console", (m) => {
     if (m.type() !== "error") return;
     if (expectedErrors?.test(m.text())) return;
+    // The documented answer of a model that never had a rollout; the
+    // browser logs every 4xx of a fetch.
+    if (/status of 404/.test(m.text()) && m.location().url.endsWith("/models/tagifai/rollout")) return;
     pageErrors.push(`console: ${m.text()}${m.location().url ? ` (${m.location().url})` : ""}`);
   });
   page.on("pageerror", (e) => pageErrors.push(`uncaught: ${e.message}`));
@@ -313,6 +378,11 @@ async function main(): Promise<void> {
       check(line?.startsWith(`${id},${want.tag},tagifai,1,`) ?? false, `Batch: ${id}: the download says ${line}, the API's tag is ${want.tag} by version 1`);
     }
     await writeFile(join(outDir, "console-batch-download.csv"), lines.join("\n") + "\n");
+
+    await checkLive(page);
+    await checkRollouts(page);
+    await checkAudit(page);
+    await checkViewer(page);
     await context.close();
   } finally {
     await browser.close();
@@ -333,8 +403,260 @@ async function main(): Promise<void> {
     console.log(`console-test: FAIL: ${failures.length} problems; ${figures}; screenshots in ${outDir}`);
     process.exit(1);
   }
-  console.log(`console-test: ok: Try, Performance, Registry (upload, deploy, roll back) and Batch through the page, ` +
+  console.log(`console-test: ok: Try, Performance, Registry (upload, deploy, roll back), Batch, Live, rollouts (shadow, 412, abort, canary, promotion, guard) and the audit trail through the page, ` +
     `${requests.length} requests all to ${origin}; ${figures}; screenshots in ${outDir}`);
+}
+
+/** refreshUntil clicks the Live page's "Refresh now" until ok holds, for up to 30 s. */
+async function refreshUntil(page: Page, what: string, ok: () => Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 60; i++) {
+    if (await ok()) return true;
+    await page.getByTestId("refresh").click();
+    await page.waitForTimeout(500);
+  }
+  check(false, `Live: ${what}`);
+  return false;
+}
+
+/** checkLive: the Live page before feedback, then with predictions and feedback. */
+async function checkLive(page: Page): Promise<void> {
+  await goTo(page, "Live");
+  const serving = page.locator("[data-testid=version-live][data-version='1']");
+  await serving.waitFor();
+  await serving.getByTestId("no-feedback").waitFor();
+  check(await serving.getByTestId("drift").locator("tbody tr").count() === 4, "Live: want four drift tests (tags, confidence, length, OOV rate)");
+
+  // The fixture's projects, twice, and the true tags of the first round.
+  const projects = await readFixture();
+  const first = await predictAll(projects.map((p) => p.text));
+  await predictAll(projects.map((p) => p.text));
+  check(first.version === 1, `Live: the fixture was predicted by version ${first.version}, want 1`);
+  const fb = await apiCall("POST", "/feedback", { items: first.predictions.map((p, i) => ({ prediction_id: p.prediction_id, tag: projects[i]?.tag ?? "" })) });
+  check(fb.status === 200 && fb.body.data.accepted === projects.length, `Live: feedback: ${fb.status}, ${fb.body.data?.accepted} accepted, want ${projects.length}`);
+
+  // One more true tag, through Try's "Was this right?".
+  await goTo(page, "Try");
+  await waitForNewResult(page, () => page.getByRole("button", { name: lessonTexts[0] ?? "" }).click());
+  await page.getByLabel("The true tag").selectOption("natural-language-processing");
+  await page.getByRole("button", { name: "Send the true tag" }).click();
+  await page.getByTestId("feedback-said").filter({ hasText: "the true tag is recorded" }).waitFor();
+  const labels = projects.length + 1;
+
+  await goTo(page, "Live");
+  const window = 2 * projects.length + 1;
+  await refreshUntil(page, `the window never showed ${window} predictions`, async () => {
+    const text = (await serving.getByTestId("window").textContent()) ?? "";
+    return Number(/the last (\d+) of/.exec(text)?.[1] ?? 0) >= window;
+  });
+  await refreshUntil(page, `the live performance never showed ${labels} labels`, async () =>
+    (await serving.getByTestId("labels").count()) > 0 && ((await serving.getByTestId("labels").textContent()) ?? "").includes(`${labels} since it serves`));
+  // The page's figures are the API's.
+  const mon = await apiCall("GET", "/monitoring");
+  const v1 = mon.body.data.versions[0];
+  const overall = (await serving.getByTestId("live-overall").locator("td").allTextContents()).map((t) => t.trim());
+  check(overall[6] === v1.live_performance.all.overall.f1.toFixed(3), `Live: overall F1 since serving shows ${overall[6]}, the API says ${v1.live_performance.all.overall.f1}`);
+  check(overall[7] === String(labels), `Live: overall labels since serving shows ${overall[7]}, want ${labels}`);
+  const verdicts = await serving.getByTestId("drift-verdict").allTextContents();
+  check(verdicts.length === 4 && verdicts.every((v) => v === "drifted" || v === "no drift"), `Live: with ${window} predictions every drift test should judge: ${verdicts.join(", ")}`);
+  const drifted = v1.drift.map((d: { drifted: boolean }) => (d.drifted ? "drifted" : "no drift"));
+  check(JSON.stringify(verdicts) === JSON.stringify(drifted), `Live: drift verdicts ${verdicts.join(", ")}, the API says ${drifted.join(", ")}`);
+  check(await serving.locator("canvas").count() === 3, `Live: ${await serving.locator("canvas").count()} charts, want 3 (tags, confidence, live F1)`);
+  await serving.locator("[data-testid=verdict], [data-testid=too-little]").first().waitFor();
+  await shot(page, "live");
+  await runAxe(page, "Live");
+
+  // Another version beside the serving one.
+  await page.getByLabel("Also show").selectOption("2");
+  await page.locator("[data-testid=version-live][data-version='2']").waitFor();
+  check(await page.getByTestId("version-live").count() === 2, "Live: version 2 is not shown beside the serving version");
+  await page.getByLabel("Also show").selectOption("none");
+  await page.locator("[data-testid=version-live][data-version='2']").waitFor({ state: "detached" });
+}
+
+/** rolloutStatus waits until the page shows the rollout in this status (and mode). */
+async function rolloutStatus(page: Page, status: string, mode?: string): Promise<void> {
+  await page.locator(`[data-testid=rollout-status][data-status=${status}]${mode ? `[data-mode=${mode}]` : ""}`).waitFor();
+}
+
+/** checkRollouts: a guarded shadow rollout with its figures, a 412, an abort; a canary promoted. */
+async function checkRollouts(page: Page): Promise<void> {
+  await goTo(page, "Registry");
+  const rollout = page.getByTestId("rollout");
+  await rollout.getByTestId("no-rollout").waitFor();
+
+  // Shadow, with a guard that cannot fire on so few predictions.
+  await page.getByLabel("Candidate version").selectOption("2");
+  await page.getByRole("radio", { name: /shadow/ }).check();
+  await page.getByLabel("Share of requests shadowed (%)").fill("100");
+  await page.getByRole("checkbox", { name: /Abort on its own/ }).check();
+  await page.getByLabel("Least agreement (%)").fill("50");
+  await page.getByLabel("Predictions to compare before judging").fill("1000");
+  await page.getByRole("button", { name: "Start the rollout" }).click();
+  await page.getByTestId("notice").filter({ hasText: "Started a shadow rollout" }).waitFor();
+  await rolloutStatus(page, "active", "shadow");
+  check(((await rollout.getByTestId("guard").textContent()) ?? "").includes("below 50.0% once 1000"), "Rollout: the guard is not shown");
+
+  // A few predictions; the agreement is what both versions' own answers give.
+  const texts = (await readFixture()).slice(0, 20).map((p) => p.text);
+  await predictAll(texts);
+  const tagsOf = async (version: number) =>
+    ((await apiCall("POST", `/models/tagifai/versions/${version}/predictions`, { texts: texts.map((text) => ({ text })) })).body.data.predictions as ApiPrediction[]).map((p) => p.predicted_tag);
+  const [t1, t2] = [await tagsOf(1), await tagsOf(2)];
+  const agreed = t1.filter((t, i) => t === t2[i]).length;
+  const agreement = rollout.getByTestId("agreement");
+  await agreement.filter({ hasText: `of ${texts.length} predictions compared` }).waitFor();
+  const shown = (await agreement.textContent()) ?? "";
+  check(shown.includes(`${agreed} of ${texts.length} predictions compared`) && shown.includes(`${((agreed / texts.length) * 100).toFixed(1)}%`),
+    `Rollout: shadow agreement shows "${shown}", a direct comparison gives ${agreed} of ${texts.length}`);
+  check((await rollout.locator("tr[data-side=candidate] [data-testid=requests]").textContent()) === "1", "Rollout: the shadow candidate did not count the one request");
+  check(await rollout.getByTestId("shadow-confusion").locator("tbody tr").count() === 4, "Rollout: no confusion between the versions' tags");
+  check(await rollout.locator("canvas").count() === 2, "Rollout: want two charts, tags by version and the confusion");
+  await shot(page, "rollout-shadow");
+  await runAxe(page, "Registry (shadow rollout)");
+
+  // Someone else changes the rollout: the page's abort is refused in words, nothing changes.
+  const changed = await apiCall("PUT", "/models/tagifai/rollout", { candidate: 2, mode: "shadow", percent: 50 });
+  check(changed.status === 200, `Rollout: changing it through the API: ${changed.status}`);
+  expectedErrors = /status of 412/;
+  await page.getByRole("button", { name: "Abort the rollout" }).click();
+  await page.getByTestId("stale").filter({ hasText: "Someone else changed this model" }).waitFor();
+  expectedErrors = undefined;
+  const still = await apiCall("GET", "/models/tagifai/rollout");
+  check(still.body.data.status === "active", `Rollout: a refused abort ended the rollout (${still.body.data.status})`);
+  await page.getByTestId("stale").getByRole("button", { name: "Reload" }).click();
+  await rollout.getByText("copy of 50% of the requests").waitFor();
+  await page.getByRole("button", { name: "Abort the rollout" }).click();
+  await page.getByTestId("notice").filter({ hasText: "Aborted the rollout of version 2" }).waitFor();
+  await rolloutStatus(page, "aborted");
+
+  // A canary for a fifth of the callers: the page counts what the callers saw.
+  await page.getByRole("radio", { name: /canary/ }).check();
+  await page.getByLabel("Share of callers answered by the candidate (%)").fill("20");
+  await page.getByRole("button", { name: "Start the rollout" }).click();
+  await page.getByTestId("notice").filter({ hasText: "Started a canary rollout" }).waitFor();
+  await rolloutStatus(page, "active", "canary");
+  let byCandidate = 0;
+  const callers = 40;
+  for (let i = 0; i < callers; i++) {
+    if ((await predictAll([texts[i % texts.length] ?? ""], `caller-${i}`)).version === 2) byCandidate++;
+  }
+  check(byCandidate > 0 && byCandidate < callers, `Rollout: the canary answered ${byCandidate} of ${callers} callers`);
+  await rollout.locator("tr[data-side=candidate] [data-testid=requests]").filter({ hasText: new RegExp(`^${byCandidate}$`) }).waitFor();
+  await rollout.locator("tr[data-side=serving] [data-testid=requests]").filter({ hasText: new RegExp(`^${callers - byCandidate}$`) }).waitFor();
+  await shot(page, "rollout-canary");
+  await runAxe(page, "Registry (canary rollout)");
+
+  // Promote it: version 2 serves, the rollout has ended.
+  await page.getByRole("button", { name: "Promote version 2" }).click();
+  await page.getByTestId("notice").filter({ hasText: "Promoted version 2" }).waitFor();
+  await page.getByTestId("serving").filter({ hasText: "version 2" }).waitFor();
+  await rolloutStatus(page, "promoted");
+  check((await predictAll([texts[0] ?? ""], "caller-0")).version === 2, "Rollout: after the promotion, version 2 does not answer");
+
+  // A guard that fires: version 1 shadows version 2, which must agree on
+  // every text; the page says what fired.
+  const pool = [...lessonTexts, "Comparison between YOLO and RCNN on real world videos", "MLflow, Kubeflow and feature stores: shipping models, monitoring drift",
+    "A recipe blog about sourdough bread", "Reinforcement learning agents play Atari games", "Speech recognition with wav2vec", "Time series forecasting of sales with ARIMA",
+    "Docker images for Jupyter notebooks", "Image captioning with attention", "Weekly newsletter of machine learning papers", "Recommender systems with matrix factorization"];
+  const tagsBy = async (version: number) =>
+    ((await apiCall("POST", `/models/tagifai/versions/${version}/predictions`, { texts: pool.map((text) => ({ text })) })).body.data.predictions as ApiPrediction[]).map((p) => p.predicted_tag);
+  const [p1, p2] = [await tagsBy(1), await tagsBy(2)];
+  const differing = pool.filter((_, i) => p1[i] !== p2[i]);
+  check(differing.length > 0, "Rollout: versions 1 and 2 agree on every text of the pool; the guard cannot be shown firing");
+  if (differing.length > 0) {
+    await page.getByLabel("Candidate version").selectOption("1");
+    await page.getByRole("radio", { name: /shadow/ }).check();
+    await page.getByRole("checkbox", { name: /Abort on its own/ }).check();
+    await page.getByLabel("Least agreement (%)").fill("99");
+    await page.getByLabel("Predictions to compare before judging").fill("1");
+    await page.getByRole("button", { name: "Start the rollout" }).click();
+    await page.getByTestId("notice").filter({ hasText: "Started a shadow rollout" }).waitFor();
+    await rolloutStatus(page, "active", "shadow");
+    await predictAll(differing);
+    await rolloutStatus(page, "aborted");
+    await page.getByTestId("guard-fired").waitFor();
+    check(((await page.getByTestId("guard-fired").textContent()) ?? "").includes("agreement"), "Rollout: the page does not say what the guard found");
+    // The page follows: the audit trail shows the guard's abort without a reload.
+    await page.locator("[data-testid=audit-events] tr[data-action='rollout.guard_abort']").waitFor();
+    await shot(page, "rollout-guard");
+  }
+}
+
+/** checkAudit: the audit trail of the page's actions, newest first, filtered and paged. */
+async function checkAudit(page: Page): Promise<void> {
+  const audit = page.getByTestId("audit");
+  const rows = audit.getByTestId("audit-events").locator("tbody tr");
+  const read = async () => ({
+    ids: (await rows.evaluateAll((trs) => trs.map((tr) => Number(tr.getAttribute("data-event"))))),
+    actions: (await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-action") ?? ""))),
+    cells: (await rows.evaluateAll((trs) => trs.map((tr) => Array.from(tr.children).map((c) => c.textContent ?? "")))),
+  });
+  await audit.getByLabel("Per page").selectOption("100");
+  await audit.getByTestId("audit-page").filter({ hasText: "Page 1" }).waitFor();
+  await rows.filter({ has: page.locator("code", { hasText: "rollout.promote" }) }).first().waitFor();
+  const all = await read();
+  check(all.ids.every((id, i) => i === 0 || id < (all.ids[i - 1] ?? 0)), `Audit: events are not newest first: ${all.ids.join(", ")}`);
+  // The page's actions, newest first (other events may come between).
+  const want = ["rollout.guard_abort", "rollout.start", "rollout.promote", "rollout.start", "rollout.abort", "rollout.change", "rollout.start", "batch_job.create", "serving.rollback", "serving.deploy", "version.upload"];
+  let at = 0;
+  for (const a of all.actions) if (a === want[at]) at++;
+  check(at === want.length, `Audit: want ${want.join(", ")} in this order, newest first; got ${all.actions.join(", ")}`);
+  const promote = all.cells[all.actions.indexOf("rollout.promote")] ?? [];
+  check(promote[1] === adminUser, `Audit: the promotion was by ${promote[1]}, want ${adminUser}`);
+  const guarded = all.cells[all.actions.indexOf("rollout.guard_abort")] ?? [];
+  check(guarded[1] === "guard", `Audit: the guard's abort was by ${guarded[1]}, want guard`);
+
+  // Filtered by resource, then by user.
+  await audit.getByLabel("Resource").fill("models/tagifai/rollout");
+  await audit.getByRole("button", { name: "Filter" }).click();
+  await audit.getByTestId("audit-events").locator("caption", { hasText: "on models/tagifai/rollout" }).waitFor();
+  const rolloutOnly = await read();
+  check(rolloutOnly.cells.length === 7 && rolloutOnly.cells.every((c) => c[3] === "models/tagifai/rollout"),
+    `Audit: the rollout's events are ${rolloutOnly.cells.map((c) => `${c[3]} ${c[2]}`).join("; ")}`);
+  await audit.getByLabel("Resource").fill("");
+  await audit.getByLabel("User").fill("nobody-at-all");
+  await audit.getByRole("button", { name: "Filter" }).click();
+  await audit.getByTestId("audit-empty").waitFor();
+  await audit.getByLabel("User").fill(adminUser);
+  await audit.getByRole("button", { name: "Filter" }).click();
+  await audit.getByTestId("audit-events").locator("caption", { hasText: `by ${adminUser}` }).waitFor();
+  const mine = await read();
+  check(mine.cells.length >= want.length - 1 && mine.cells.every((c) => c[1] === adminUser), `Audit: the admin's events: ${mine.cells.map((c) => c[1]).join(", ")}`);
+
+  // A page at a time.
+  await audit.getByLabel("User").fill("");
+  await audit.getByRole("button", { name: "Filter" }).click();
+  await audit.getByLabel("Per page").selectOption("10");
+  await audit.getByTestId("audit-page").filter({ hasText: "Page 1" }).waitFor();
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=audit-events] tbody tr").length === 10);
+  const page1 = await read();
+  await audit.getByRole("button", { name: "Older" }).click();
+  await audit.getByTestId("audit-page").filter({ hasText: "Page 2" }).waitFor();
+  await page.waitForFunction((last) => {
+    const first = document.querySelector("[data-testid=audit-events] tbody tr");
+    return first !== null && Number(first.getAttribute("data-event")) < last;
+  }, page1.ids[page1.ids.length - 1] ?? 0);
+  const page2 = await read();
+  check(page2.ids.length > 0 && page2.ids.every((id) => id < Math.min(...page1.ids)), `Audit: page 2 (${page2.ids.join(", ")}) is not older than page 1 (${page1.ids.join(", ")})`);
+  await shot(page, "audit");
+  await runAxe(page, "Registry (audit trail)");
+  await audit.getByRole("button", { name: "Newest" }).click();
+  await audit.getByTestId("audit-page").filter({ hasText: "Page 1" }).waitFor();
+}
+
+/** checkViewer: a viewer's key sees the rollout, and is told in place that the audit trail needs the admin role. */
+async function checkViewer(page: Page): Promise<void> {
+  const created = await apiCall("POST", "/users", { name: "console-viewer", role: "viewer" });
+  check(created.status === 201, `Viewer: creating a viewer: ${created.status}`);
+  await page.getByRole("button", { name: "Forget the key" }).click();
+  await page.getByLabel("API key", { exact: true }).fill(String(created.body.data?.api_key ?? ""));
+  expectedErrors = /status of 403/;
+  await page.getByRole("button", { name: "Use this key" }).click();
+  await page.getByTestId("audit-forbidden").waitFor();
+  await page.getByTestId("rollout-status").waitFor();
+  check(await page.getByLabel("API key", { exact: true }).count() === 0, "Viewer: the audit trail's 403 asks for another key instead of saying so in place");
+  await runAxe(page, "Registry (viewer)");
+  expectedErrors = undefined;
 }
 
 await main();

@@ -1,11 +1,16 @@
-// Registry: the versions with their metrics and which one serves; with an
-// admin key, upload, deploy and roll back.
+// Registry: the versions with their metrics and which one serves, the
+// rollout and the audit trail; with an admin key, upload, deploy, roll back,
+// and start, abort or promote a rollout. Changes carry the model's revision
+// as the page read it (If-Match): a change made meanwhile by someone else is
+// refused (412) and the page says so.
 
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 
 import type { components } from "../api";
-import { api, modelName, must, session } from "../client";
+import { api, ifMatch, modelName, must, mustTagged, session } from "../client";
 import { bytes, ErrorBox, num3, when } from "../ui";
+import { AuditTrail } from "./audit";
+import { RolloutSection } from "./rollout";
 
 type VersionInfo = components["schemas"]["VersionInfo"];
 
@@ -17,6 +22,11 @@ export function RegistryPage({ onServingChange }: { onServingChange: () => void 
   const [notice, setNotice] = useState("");
   const [busy, setBusy] = useState(false);
   const [reload, setReload] = useState(0);
+  // The model's revision when the page read it, sent back in If-Match.
+  const [etag, setEtag] = useState("");
+  // Where the outcome of an action shows, scrolled into view when it changes.
+  const outcome = useRef<HTMLDivElement>(null);
+  useEffect(() => outcome.current?.scrollIntoView({ block: "nearest" }), [error, notice]);
 
   useEffect(() => {
     if (session.key === "") {
@@ -24,6 +34,8 @@ export function RegistryPage({ onServingChange }: { onServingChange: () => void 
       return;
     }
     (async () => {
+      const model = await mustTagged(api.GET("/models/{model-name}", { params: { path } }));
+      setEtag(model.etag);
       const list = await must(api.GET("/models/{model-name}/versions", { params: { path } }));
       // The list has no performance; each version's own answer does.
       const full = await Promise.all(
@@ -53,7 +65,7 @@ export function RegistryPage({ onServingChange }: { onServingChange: () => void 
 
   function serve(version: number): Promise<void> {
     return act(async () => {
-      await must(api.PUT("/models/{model-name}/serving-version", { params: { path }, body: { version } }));
+      await must(api.PUT("/models/{model-name}/serving-version", { params: { path, header: ifMatch(etag) }, body: { version } }));
       return version < serving ? `Rolled back: version ${version} serves.` : `Deployed: version ${version} serves.`;
     });
   }
@@ -61,8 +73,10 @@ export function RegistryPage({ onServingChange }: { onServingChange: () => void 
   return (
     <div class="registry">
       <p class="lead">The versions of the <code>{modelName}</code> model. Looking needs a key with the viewer role; uploading, deploying and rolling back need the admin role.</p>
-      <ErrorBox error={error} />
-      {notice !== "" && <p class="notice" role="status" data-testid="notice">{notice}</p>}
+      <div ref={outcome} class="outcome">
+        <ErrorBox error={error} onReload={() => { setError(undefined); setNotice(""); setReload((r) => r + 1); }} />
+        {notice !== "" && <p class="notice" role="status" data-testid="notice">{notice}</p>}
+      </div>
       {versions && (
         <table class="numbers versions" data-testid="versions">
           <caption>Versions, oldest first</caption>
@@ -105,7 +119,8 @@ export function RegistryPage({ onServingChange }: { onServingChange: () => void 
         }));
         return `Uploaded version ${r.data.version} (run ${r.data.run_id}); it does not serve until deployed.`;
       })} />}
-      <p class="hint">The audit trail and shadow or canary rollouts will appear here when the API offers them.</p>
+      {versions && <RolloutSection versions={versions} etag={etag} busy={busy} act={act} reload={reload} onEnded={() => setReload((r) => r + 1)} />}
+      {versions && <AuditTrail reload={reload} />}
     </div>
   );
 }

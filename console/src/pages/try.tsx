@@ -130,6 +130,7 @@ function ResultView({ result }: { result: Result }) {
           )}
         </div>
       </div>
+      <Feedback key={p.prediction_id} prediction={p} classes={classes} />
     </section>
   );
 }
@@ -189,5 +190,54 @@ function ExplanationView({ text, explanation }: { text: string; explanation: Exp
         </tbody>
       </table>
     </>
+  );
+}
+
+/** What became of feedback, in words. */
+const feedbackWords: Record<components["schemas"]["FeedbackStatus"], string> = {
+  accepted: "Thank you: the true tag is recorded; the Live page counts it in this version's live precision, recall and F1.",
+  already_recorded: "This prediction already had this true tag.",
+  conflict: "This prediction already had another true tag; the first one stays.",
+  duplicate: "The tag was sent twice in one request; only the first counts.",
+  invalid_id: "The server did not recognise this prediction.",
+  unknown_version: "The version that made this prediction is no longer in the registry.",
+  expired: "This prediction is too old for feedback (30 days).",
+  unknown_tag: "That tag is not one of the model's classes.",
+};
+
+/** Feedback sends the true tag of a prediction (POST /feedback). */
+function Feedback({ prediction, classes }: { prediction: Prediction; classes: string[] }) {
+  const [tag, setTag] = useState(prediction.predicted_tag);
+  const [said, setSaid] = useState("");
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  return (
+    <form
+      class="card feedback"
+      aria-labelledby="feedback-title"
+      onSubmit={(e) => {
+        e.preventDefault();
+        setBusy(true);
+        setError(undefined);
+        must(api.POST("/feedback", { body: { items: [{ prediction_id: prediction.prediction_id, tag }] } }))
+          .then((r) => {
+            const res = r.data.results[0];
+            setSaid(res ? feedbackWords[res.status] : "The server said nothing of this feedback.");
+          })
+          .catch(setError)
+          .finally(() => setBusy(false));
+      }}
+    >
+      <h3 id="feedback-title">Was this right?</h3>
+      <div class="pickers">
+        <label for="feedback-tag">The true tag</label>
+        <select id="feedback-tag" value={tag} onChange={(e) => setTag(e.currentTarget.value)}>
+          {classes.map((c) => <option key={c} value={c}>{c}{c === prediction.predicted_tag ? " (as predicted)" : ""}</option>)}
+        </select>
+        <button type="submit" disabled={busy}>Send the true tag</button>
+      </div>
+      {said !== "" && <p class="notice" role="status" data-testid="feedback-said">{said}</p>}
+      <ErrorBox error={error} />
+    </form>
   );
 }
