@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -156,16 +157,41 @@ func wireServer(t testing.TB, store testStore, reg *registry.Registry, run bool,
 }
 
 // openTestRegistry opens an empty SQLite registry in a temporary
-// directory, closed when the test ends.
+// directory, closed when the test ends. It copies a registry migrated
+// once per test binary: migrating costs far more than copying, above all
+// under the race detector, and the package makes hundreds of registries.
 func openTestRegistry(t testing.TB, log *slog.Logger) (*registry.SQLStore, *registry.Registry) {
 	t.Helper()
+	emptyTemplate.once.Do(func() { emptyTemplate.dir, emptyTemplate.err = buildEmptyTemplate() })
+	require.NoError(t, emptyTemplate.err)
 	dir := t.TempDir()
+	require.NoError(t, os.CopyFS(dir, os.DirFS(emptyTemplate.dir)))
 	store, err := registry.OpenSQLite(context.Background(), filepath.Join(dir, "registry.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	reg, err := registry.New(store, filepath.Join(dir, "artifacts"), log)
 	require.NoError(t, err)
 	return store, reg
+}
+
+// emptyTemplate is an empty, migrated registry built once for the test
+// binary, which openTestRegistry copies and never changes.
+var emptyTemplate struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func buildEmptyTemplate() (string, error) {
+	dir, err := os.MkdirTemp("", "tagifai-empty-registry-")
+	if err != nil {
+		return "", err
+	}
+	store, err := registry.OpenSQLite(context.Background(), filepath.Join(dir, "registry.db"))
+	if err != nil {
+		return "", err
+	}
+	return dir, store.Close()
 }
 
 // fakeVersion is fakePredictor as version 1 of the default model.
