@@ -31,7 +31,7 @@ func registerDocs(e *echo.Echo, specJSON, specYAML []byte) error {
 	if err != nil {
 		return fmt.Errorf("server: docs assets: %w", err)
 	}
-	assets, err := loadDocsAssets(sub, docsAssetNames)
+	assets, err := embeddedDocsAssets()
 	if err != nil {
 		return err
 	}

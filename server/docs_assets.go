@@ -10,17 +10,51 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
-// docsAsset is one file the docs pages load, compressed once when the
-// server is built rather than on every request.
+// docsAsset is one file the docs pages load. It is compressed once per
+// process, when a client first accepts gzip, rather than on every request
+// or for every server built: compressing the bundles at their best level
+// takes about 100 ms, which start-up and tests need not pay.
 type docsAsset struct {
-	name    string
-	raw     []byte
-	gzipped []byte
-	hash    string // first 16 hex digits of the SHA-256 of raw: the pages ask for name?v=hash
+	name string
+	raw  []byte
+	hash string // first 16 hex digits of the SHA-256 of raw: the pages ask for name?v=hash
+
+	zipOnce sync.Once
+	zipped  []byte // raw gzipped, or nil when compressing failed
 }
+
+// gzipped returns the asset compressed with gzip, or nil if that failed.
+func (a *docsAsset) gzipped() []byte {
+	a.zipOnce.Do(func() {
+		var buf bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		if err != nil {
+			return
+		}
+		if _, err := zw.Write(a.raw); err != nil {
+			return
+		}
+		if err := zw.Close(); err != nil {
+			return
+		}
+		a.zipped = buf.Bytes()
+	})
+	return a.zipped
+}
+
+// embeddedDocsAssets are the docs assets embedded in the binary, read and
+// hashed once per process and shared by every server.
+var embeddedDocsAssets = sync.OnceValues(func() (map[string]*docsAsset, error) {
+	sub, err := fs.Sub(docsFS, "docs")
+	if err != nil {
+		return nil, fmt.Errorf("server: docs assets: %w", err)
+	}
+	return loadDocsAssets(sub, docsAssetNames)
+})
 
 // docsImmutable is the caching of an asset asked for by its current hash:
 // its URL changes whenever its content does, so a browser keeps it a year.
@@ -31,7 +65,7 @@ const (
 	docsRevalidated = "public, max-age=3600"
 )
 
-// loadDocsAssets reads and gzips each of names from sub.
+// loadDocsAssets reads and hashes each of names from sub.
 func loadDocsAssets(sub fs.FS, names []string) (map[string]*docsAsset, error) {
 	assets := make(map[string]*docsAsset, len(names))
 	for _, name := range names {
@@ -39,19 +73,8 @@ func loadDocsAssets(sub fs.FS, names []string) (map[string]*docsAsset, error) {
 		if err != nil {
 			return nil, fmt.Errorf("server: docs asset: %w", err)
 		}
-		var buf bytes.Buffer
-		zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-		if err != nil {
-			return nil, fmt.Errorf("server: gzip docs asset %s: %w", name, err)
-		}
-		if _, err := zw.Write(raw); err != nil {
-			return nil, fmt.Errorf("server: gzip docs asset %s: %w", name, err)
-		}
-		if err := zw.Close(); err != nil {
-			return nil, fmt.Errorf("server: gzip docs asset %s: %w", name, err)
-		}
 		sum := sha256.Sum256(raw)
-		assets[name] = &docsAsset{name: name, raw: raw, gzipped: buf.Bytes(), hash: hex.EncodeToString(sum[:8])}
+		assets[name] = &docsAsset{name: name, raw: raw, hash: hex.EncodeToString(sum[:8])}
 	}
 	return assets, nil
 }
@@ -78,8 +101,10 @@ func (a *docsAsset) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	body, etag := a.raw, `"`+a.hash+`"`
 	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		body, etag = a.gzipped, `"`+a.hash+`-gzip"`
-		h.Set("Content-Encoding", "gzip")
+		if zipped := a.gzipped(); zipped != nil {
+			body, etag = zipped, `"`+a.hash+`-gzip"`
+			h.Set("Content-Encoding", "gzip")
+		}
 	}
 	h.Set("ETag", etag)
 	http.ServeContent(w, r, a.name, time.Time{}, bytes.NewReader(body))
