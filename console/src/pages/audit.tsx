@@ -41,7 +41,10 @@ export function AuditTrail({ reload }: { reload: number }) {
   const [draft, setDraft] = useState({ resource: "", user: "" });
   // The cursors of the pages before this one, and this one's ("" for the newest).
   const [cursors, setCursors] = useState<string[]>([""]);
-  const [events, setEvents] = useState<AuditEvent[]>();
+  // The events on show and the filter they were read with: the caption speaks
+  // of what is shown, not of a filter whose answer has not come yet.
+  const [shown, setShown] = useState<{ events: AuditEvent[]; filter: Filter }>();
+  const events = shown?.events;
   const [next, setNext] = useState<string>();
   const [error, setError] = useState<unknown>();
   const [forbidden, setForbidden] = useState(false);
@@ -54,17 +57,22 @@ export function AuditTrail({ reload }: { reload: number }) {
       ...(filter.user !== "" ? { user: filter.user } : {}),
       ...(cursor !== "" ? { cursor } : {}),
     };
+    // An answer that comes after the filter changed again is dropped.
+    let current = true;
     must(api.GET("/audit-events", { params: { query } }), { prompt: false })
       .then((r) => {
-        setEvents(r.data.events);
+        if (!current) return;
+        setShown({ events: r.data.events, filter });
         setNext(r.data.next_cursor);
         setError(undefined);
         setForbidden(false);
       })
       .catch((err: unknown) => {
+        if (!current) return;
         if (err instanceof ApiError && (err.status === 401 || err.status === 403)) setForbidden(true);
         else setError(err);
       });
+    return () => { current = false; };
   }, [filter, cursor, reload]);
 
   const first = cursors.length === 1;
@@ -100,10 +108,10 @@ export function AuditTrail({ reload }: { reload: number }) {
             <button type="submit">Filter</button>
           </form>
           <ErrorBox error={error} />
-          {events && events.length === 0 && <p class="hint" data-testid="audit-empty">No events{filter.resource || filter.user ? " match the filter" : ""}.</p>}
+          {events && events.length === 0 && <p class="hint" data-testid="audit-empty">No events{shown?.filter.resource || shown?.filter.user ? " match the filter" : ""}.</p>}
           {events && events.length > 0 && (
             <table class="numbers" data-testid="audit-events">
-              <caption>Management actions, newest first{filter.resource ? ` on ${filter.resource}` : ""}{filter.user ? ` by ${filter.user}` : ""}</caption>
+              <caption>Management actions, newest first{shown?.filter.resource ? ` on ${shown.filter.resource}` : ""}{shown?.filter.user ? ` by ${shown.filter.user}` : ""}</caption>
               <thead><tr><th scope="col">when</th><th scope="col">who</th><th scope="col">what</th><th scope="col">resource</th><th scope="col">from</th><th scope="col">to</th><th scope="col">request</th></tr></thead>
               <tbody>
                 {events.map((ev) => (
