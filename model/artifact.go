@@ -165,30 +165,9 @@ var (
 // (fewer bytes than the header announces) or ErrCorrupted (a checksum
 // mismatch, trailing bytes or an inconsistent payload).
 func Decode(r io.Reader) (*Artifact, error) {
-	header := make([]byte, headerSize)
-	n, err := io.ReadFull(r, header)
-	if n < len(artifactMagic) || string(header[:len(artifactMagic)]) != artifactMagic {
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("model: decode: %w", err)
-		}
-		return nil, fmt.Errorf("%w: the file does not start with the artifact magic bytes", ErrNotArtifact)
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrTruncated, n, headerSize)
-	}
+	header, size, err := readHeader(r)
 	if err != nil {
-		return nil, fmt.Errorf("model: decode: %w", err)
-	}
-	version := binary.LittleEndian.Uint32(header[8:])
-	if version > FormatVersion {
-		return nil, fmt.Errorf("%w: format version %d, this program reads up to %d; upgrade tagifai", ErrNewerVersion, version, FormatVersion)
-	}
-	if version == 0 {
-		return nil, fmt.Errorf("%w: format version 0", ErrCorrupted)
-	}
-	size := binary.LittleEndian.Uint64(header[12:])
-	if size > MaxPayloadBytes {
-		return nil, fmt.Errorf("%w: payload length %d exceeds %d bytes", ErrCorrupted, size, MaxPayloadBytes)
+		return nil, err
 	}
 	// Read what is there rather than allocate what the header claims: a
 	// short file with a huge length must not cost a gigabyte.
@@ -196,11 +175,65 @@ func Decode(r io.Reader) (*Artifact, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: decode: %w", err)
 	}
+	var extra [1]byte
+	n, _ := io.ReadFull(r, extra[:])
+	return decodeChecked(header, payload, size, n > 0)
+}
+
+// DecodeBytes is Decode of an artifact already in memory: it reads the
+// payload where it is instead of copying it, and keeps no reference to
+// data.
+func DecodeBytes(data []byte) (*Artifact, error) {
+	header, size, err := readHeader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	payload := data[headerSize:]
+	trailing := uint64(len(payload)) > size
+	if trailing {
+		payload = payload[:size]
+	}
+	return decodeChecked(header, payload, size, trailing)
+}
+
+// readHeader reads and checks the fixed header, and returns it with the
+// payload length it announces.
+func readHeader(r io.Reader) ([]byte, uint64, error) {
+	header := make([]byte, headerSize)
+	n, err := io.ReadFull(r, header)
+	if n < len(artifactMagic) || string(header[:len(artifactMagic)]) != artifactMagic {
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, 0, fmt.Errorf("model: decode: %w", err)
+		}
+		return nil, 0, fmt.Errorf("%w: the file does not start with the artifact magic bytes", ErrNotArtifact)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, 0, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrTruncated, n, headerSize)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("model: decode: %w", err)
+	}
+	version := binary.LittleEndian.Uint32(header[8:])
+	if version > FormatVersion {
+		return nil, 0, fmt.Errorf("%w: format version %d, this program reads up to %d; upgrade tagifai", ErrNewerVersion, version, FormatVersion)
+	}
+	if version == 0 {
+		return nil, 0, fmt.Errorf("%w: format version 0", ErrCorrupted)
+	}
+	size := binary.LittleEndian.Uint64(header[12:])
+	if size > MaxPayloadBytes {
+		return nil, 0, fmt.Errorf("%w: payload length %d exceeds %d bytes", ErrCorrupted, size, MaxPayloadBytes)
+	}
+	return header, size, nil
+}
+
+// decodeChecked checks the payload read after header (at most size bytes,
+// trailing when more followed) against the header and decodes it.
+func decodeChecked(header, payload []byte, size uint64, trailing bool) (*Artifact, error) {
 	if uint64(len(payload)) < size {
 		return nil, fmt.Errorf("%w: payload has %d of %d bytes", ErrTruncated, len(payload), size)
 	}
-	var extra [1]byte
-	if n, _ := io.ReadFull(r, extra[:]); n > 0 {
+	if trailing {
 		return nil, fmt.Errorf("%w: bytes after the payload", ErrCorrupted)
 	}
 	sum := sha256.Sum256(payload)
@@ -211,7 +244,7 @@ func Decode(r io.Reader) (*Artifact, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupted, err)
 	}
-	a.FormatVersion = int(version)
+	a.FormatVersion = int(binary.LittleEndian.Uint32(header[8:]))
 	a.Checksum = hex.EncodeToString(sum[:])
 	a.Size = int64(headerSize) + int64(size)
 	return a, nil

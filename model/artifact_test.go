@@ -84,9 +84,13 @@ func TestDecodeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := Decode(bytes.NewReader(tt.data))
 			require.ErrorIs(t, err, tt.err)
 			assert.Contains(t, err.Error(), tt.msg)
+			_, errBytes := DecodeBytes(tt.data)
+			require.Error(t, errBytes, "DecodeBytes")
+			assert.Equal(t, err.Error(), errBytes.Error(), "DecodeBytes and Decode disagree")
 		})
 	}
 }

@@ -169,6 +169,14 @@ func FuzzDecode(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, err := Decode(bytes.NewReader(data))
+		b, errBytes := DecodeBytes(data)
+		if err != nil {
+			require.Error(t, errBytes, "DecodeBytes accepts what Decode refuses: %v", err)
+			assert.Equal(t, err.Error(), errBytes.Error(), "DecodeBytes and Decode disagree")
+		} else {
+			require.NoError(t, errBytes, "DecodeBytes refuses what Decode accepts")
+			assert.Equal(t, fuzzEncode(t, a), fuzzEncode(t, b), "DecodeBytes and Decode decode differently")
+		}
 		if err != nil {
 			assert.True(t, errors.Is(err, ErrNotArtifact) || errors.Is(err, ErrTruncated) ||
 				errors.Is(err, ErrCorrupted) || errors.Is(err, ErrNewerVersion), "error %v wraps none of Decode's errors", err)

@@ -5,7 +5,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -166,7 +165,7 @@ func (r *Registry) Upload(ctx context.Context, name string, version int, data []
 		return Version{}, false, err
 	}
 
-	art, err := model.Decode(bytes.NewReader(data))
+	art, err := model.DecodeBytes(data)
 	if err != nil {
 		return Version{}, false, Errorf(EINVALID, "not a valid model artifact: %v", err)
 	}
@@ -269,7 +268,7 @@ func (r *Registry) Open(ctx context.Context, name string, version int) (*model.A
 	if err != nil {
 		return nil, Version{}, err
 	}
-	art, err := model.Decode(bytes.NewReader(data))
+	art, err := model.DecodeBytes(data)
 	if err != nil {
 		return nil, Version{}, fmt.Errorf("registry: decode artifact of %s version %d: %w", name, version, err)
 	}
