@@ -105,6 +105,42 @@ type Queue struct {
 	obs      Observer
 }
 
+// Migrate applies River's migrations to the store's database, under the
+// registry's migration lock. NewQueue does it too; Migrate is for a
+// database made ready ahead of its first queue.
+func Migrate(ctx context.Context, store *registry.SQLStore, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	var driver riverdriver.Driver[*sql.Tx]
+	switch store.Dialect() {
+	case "sqlite":
+		driver = riversqlite.New(store.DB())
+	default:
+		driver = riverdatabasesql.New(store.DB())
+	}
+	return migrate(ctx, store, driver, logger)
+}
+
+func migrate(ctx context.Context, store *registry.SQLStore, driver riverdriver.Driver[*sql.Tx], logger *slog.Logger) error {
+	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: quiet(logger)})
+	if err != nil {
+		return fmt.Errorf("batch: %w", err)
+	}
+	err = store.Migrating(ctx, func(tx *sql.Tx) error {
+		if tx == nil {
+			_, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+			return err
+		}
+		_, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("batch: river migrations: %w", err)
+	}
+	return nil
+}
+
 // NewQueue applies River's migrations to the store's database and returns
 // a queue that can take jobs at once and works them once Run runs.
 func NewQueue(ctx context.Context, cfg Config) (*Queue, error) {
@@ -139,20 +175,8 @@ func NewQueue(ctx context.Context, cfg Config) (*Queue, error) {
 			return err
 		}
 	}
-	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: quiet(cfg.Logger)})
-	if err != nil {
-		return nil, fmt.Errorf("batch: %w", err)
-	}
-	err = cfg.Store.Migrating(ctx, func(tx *sql.Tx) error {
-		if tx == nil {
-			_, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
-			return err
-		}
-		_, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("batch: river migrations: %w", err)
+	if err := migrate(ctx, cfg.Store, driver, cfg.Logger); err != nil {
+		return nil, err
 	}
 
 	workers := river.NewWorkers()
@@ -164,6 +188,7 @@ func NewQueue(ctx context.Context, cfg Config) (*Queue, error) {
 		}
 		return err
 	}))
+	var err error
 	q.client, err = river.NewClient(driver, &river.Config{
 		ID:                          cfg.Replica,
 		Logger:                      quiet(cfg.Logger),

@@ -174,7 +174,8 @@ func openTestRegistry(t testing.TB, log *slog.Logger) (*registry.SQLStore, *regi
 	return store, reg
 }
 
-// emptyTemplate is an empty, migrated registry built once for the test
+// emptyTemplate is an empty registry, its migrations and the batch
+// queue's applied, built once for the test
 // binary, which openTestRegistry copies and never changes.
 var emptyTemplate struct {
 	once sync.Once
@@ -189,6 +190,10 @@ func buildEmptyTemplate() (string, error) {
 	}
 	store, err := registry.OpenSQLite(context.Background(), filepath.Join(dir, "registry.db"))
 	if err != nil {
+		return "", err
+	}
+	if err := batch.Migrate(context.Background(), store, slog.New(slog.DiscardHandler)); err != nil {
+		store.Close()
 		return "", err
 	}
 	return dir, store.Close()
