@@ -1,8 +1,13 @@
 package server
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"io/fs"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -46,11 +51,48 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
-	t.Run("gzip", func(t *testing.T) {
+	t.Run("gzip and revalidation", func(t *testing.T) {
 		t.Parallel()
-		rec := do(s, request{method: "GET", path: "/console/console.js", header: http.Header{"Accept-Encoding": {"gzip"}}})
-		require.Equal(t, http.StatusOK, rec.Code)
-		assert.Equal(t, "gzip", rec.Header().Get("Content-Encoding"))
+		// The page and each asset, gzipped for a client that accepts it,
+		// with a strong ETag per encoding that a conditional request
+		// revalidates; browsers revalidate on each load (no-cache).
+		sub, err := fs.Sub(consoleFS, "console")
+		require.NoError(t, err)
+		for path, file := range map[string]string{
+			"/console": "index.html", "/console/console.js": "console.js",
+			"/console/console.css": "console.css", "/console/console.js.LEGAL.txt": "console.js.LEGAL.txt",
+		} {
+			raw, err := fs.ReadFile(sub, file)
+			require.NoError(t, err)
+
+			plain := do(s, request{method: "GET", path: path})
+			require.Equal(t, http.StatusOK, plain.Code, path)
+			assert.Empty(t, plain.Header().Get("Content-Encoding"), "%s: no Accept-Encoding: the file as it is", path)
+			assert.True(t, bytes.Equal(raw, plain.Body.Bytes()), "%s: the embedded file", path)
+			assert.Equal(t, "no-cache", plain.Header().Get("Cache-Control"), path)
+			assert.Contains(t, plain.Header().Values("Vary"), "Accept-Encoding", path)
+			etag := plain.Header().Get("ETag")
+			assert.Regexp(t, `^"[0-9a-f]{16}"$`, etag, path)
+
+			zipped := do(s, request{method: "GET", path: path, header: http.Header{"Accept-Encoding": {"gzip, br"}}})
+			require.Equal(t, http.StatusOK, zipped.Code, path)
+			assert.Equal(t, "gzip", zipped.Header().Get("Content-Encoding"), path)
+			assert.Equal(t, plain.Header().Get("Content-Type"), zipped.Header().Get("Content-Type"), path)
+			assert.Equal(t, consoleCSP, zipped.Header().Get("Content-Security-Policy"), path)
+			zetag := zipped.Header().Get("ETag")
+			assert.Equal(t, strings.TrimSuffix(etag, `"`)+`-gzip"`, zetag, "%s: an ETag per encoding", path)
+			zr, err := gzip.NewReader(zipped.Body)
+			require.NoError(t, err, path)
+			got, err := io.ReadAll(zr)
+			require.NoError(t, err, path)
+			assert.True(t, bytes.Equal(raw, got), "%s: gunzipped, the embedded file", path)
+
+			again := do(s, request{method: "GET", path: path, header: http.Header{"Accept-Encoding": {"gzip"}, "If-None-Match": {zetag}}})
+			assert.Equal(t, http.StatusNotModified, again.Code, path)
+			assert.Empty(t, again.Body.Bytes(), path)
+			other := do(s, request{method: "GET", path: path, header: http.Header{"If-None-Match": {zetag}}})
+			assert.Equal(t, http.StatusOK, other.Code, "%s: the gzip ETag does not validate the plain file", path)
+		}
 	})
 
 	t.Run("revalidation", func(t *testing.T) {

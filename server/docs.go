@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 )
@@ -21,8 +22,14 @@ var docsFS embed.FS
 const docsCSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; " +
 	"font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
 
-// docsAssetNames are the files the docs pages load.
-var docsAssetNames = []string{"swagger-ui-bundle.js", "swagger-ui.css", "swagger-init.js", "redoc.standalone.js", "redoc-init.js"}
+// docsAssetTypes are the files the docs pages load, and their types.
+var docsAssetTypes = map[string]string{
+	"swagger-ui-bundle.js": contentTypeJS,
+	"swagger-ui.css":       contentTypeCSS,
+	"swagger-init.js":      contentTypeJS,
+	"redoc.standalone.js":  contentTypeJS,
+	"redoc-init.js":        contentTypeJS,
+}
 
 // registerDocs serves the spec (/openapi.json, /openapi.yaml) and its
 // renderings (/docs, /redoc). specYAML, when nil, is derived from specJSON.
@@ -35,13 +42,24 @@ func registerDocs(e *echo.Echo, specJSON, specYAML []byte) error {
 	if err != nil {
 		return err
 	}
+	// A page asks for the assets by hash: it is made on first request, so
+	// that no asset is read at start-up.
 	page := func(name string) (echo.HandlerFunc, error) {
-		b, err := fs.ReadFile(sub, name)
-		if err != nil {
+		if _, err := fs.Stat(sub, name); err != nil {
 			return nil, fmt.Errorf("server: docs page: %w", err)
 		}
-		b = versionDocsPage(b, assets)
+		versioned := sync.OnceValues(func() ([]byte, error) {
+			b, err := fs.ReadFile(sub, name)
+			if err != nil {
+				return nil, fmt.Errorf("server: docs page: %w", err)
+			}
+			return versionDocsPage(b, assets)
+		})
 		return func(c echo.Context) error {
+			b, err := versioned()
+			if err != nil {
+				return err
+			}
 			c.Response().Header().Set("Content-Security-Policy", docsCSP)
 			return c.HTMLBlob(http.StatusOK, b)
 		}, nil
@@ -61,8 +79,7 @@ func registerDocs(e *echo.Echo, specJSON, specYAML []byte) error {
 		if !ok {
 			return echo.ErrNotFound
 		}
-		a.serve(c.Response(), c.Request())
-		return nil
+		return a.serve(c.Response(), c.Request())
 	})
 	e.GET("/openapi.json", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, specJSON)
