@@ -1,7 +1,7 @@
 package server
 
 import (
-	"context"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -12,30 +12,36 @@ import (
 	"github.com/tagifai/tagifai/gen"
 )
 
-// embeddedSpec is the spec compiled into gen, decoded and checked once per
-// process: every Server shares it, and none changes it.
+// embeddedSpec is the spec compiled into gen, decoded once per process:
+// every Server shares it, and none changes it.
 type embeddedSpec struct {
-	// doc is the spec for routing and validation. Its servers are cleared:
-	// with them, the validator would also match the Host header and reject
+	// doc is the part of the spec that routing, request validation and
+	// authentication read (requestSpec). Its servers are cleared: with
+	// them, the validator would also match the Host header and reject
 	// valid requests.
 	doc *openapi3.T
-	// json is the spec as written, servers included, for /openapi.json.
+	// json is the spec as written, servers included, for /openapi.json:
+	// the bytes gen embeds.
 	json []byte
 }
 
+// loadEmbeddedSpec decodes the embedded spec. It does not check it: the
+// spec compiled into the binary cannot change, and TestSpecIsValid and
+// TestEmbeddedSpecMatchesFile check it, examples included, for every build.
 var loadEmbeddedSpec = sync.OnceValues(func() (*embeddedSpec, error) {
-	doc, err := gen.GetSpec()
+	const name = "openapi.json"
+	raw, err := gen.PathToRawSpec(name)[name]()
 	if err != nil {
 		return nil, fmt.Errorf("server: load embedded spec: %w", err)
 	}
-	if err := doc.Validate(context.Background()); err != nil {
-		return nil, fmt.Errorf("server: invalid embedded spec: %w", err)
-	}
-	raw, err := json.Marshal(doc)
+	req, err := requestSpec(raw)
 	if err != nil {
-		return nil, fmt.Errorf("server: encode spec: %w", err)
+		return nil, fmt.Errorf("server: load embedded spec: %w", err)
 	}
-	doc.Servers = nil
+	doc, err := openapi3.NewLoader().LoadFromData(req)
+	if err != nil {
+		return nil, fmt.Errorf("server: load embedded spec: %w", err)
+	}
 	return &embeddedSpec{doc: doc, json: raw}, nil
 })
 
@@ -48,3 +54,119 @@ var embeddedSpecYAML = sync.OnceValues(func() ([]byte, error) {
 	}
 	return yaml.JSONToYAML(spec.json)
 })
+
+// requestSpec returns the part of spec, an OpenAPI 3.0 document in JSON,
+// that routing, request validation and authentication read: the spec
+// without the operations' responses and the components only responses
+// use (responses, headers, examples, links, callbacks), and without the
+// prose and examples of what is left (info, tags, summaries,
+// descriptions, examples). Everything else, extensions included, is kept
+// as it is. Decoding the whole spec costs about four times as much, most
+// of every start-up, for nothing the server reads.
+func requestSpec(spec []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(spec))
+	dec.UseNumber() // numbers are written back as they were
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	deleteKeys(doc, "info", "servers", "tags", "externalDocs")
+	if c, ok := doc["components"].(map[string]any); ok {
+		deleteKeys(c, "responses", "headers", "examples", "links", "callbacks")
+		forEachValue(c["schemas"], pruneSchema)
+		forEachValue(c["parameters"], pruneParameter)
+		forEachValue(c["requestBodies"], pruneRequestBody)
+	}
+	forEachValue(doc["paths"], func(item any) {
+		m, ok := item.(map[string]any)
+		if !ok {
+			return
+		}
+		deleteKeys(m, "summary", "description")
+		forEachElement(m["parameters"], pruneParameter)
+		for _, method := range []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"} {
+			pruneOperation(m[method])
+		}
+	})
+	return json.Marshal(doc)
+}
+
+func pruneOperation(v any) {
+	op, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	deleteKeys(op, "summary", "description", "tags", "externalDocs", "responses", "callbacks")
+	forEachElement(op["parameters"], pruneParameter)
+	pruneRequestBody(op["requestBody"])
+}
+
+func pruneParameter(v any) {
+	p, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	deleteKeys(p, "description", "example", "examples")
+	pruneSchema(p["schema"])
+	forEachValue(p["content"], pruneMediaType)
+}
+
+func pruneRequestBody(v any) {
+	b, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	deleteKeys(b, "description")
+	forEachValue(b["content"], pruneMediaType)
+}
+
+func pruneMediaType(v any) {
+	mt, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	deleteKeys(mt, "example", "examples")
+	pruneSchema(mt["schema"])
+}
+
+// pruneSchema removes a schema's description and example, and those of the
+// schemas it holds: the property names of "properties" are names, not
+// keywords, and stay.
+func pruneSchema(v any) {
+	s, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	deleteKeys(s, "description", "example", "externalDocs")
+	forEachValue(s["properties"], pruneSchema)
+	for _, k := range []string{"items", "additionalProperties", "not"} {
+		pruneSchema(s[k])
+	}
+	for _, k := range []string{"allOf", "anyOf", "oneOf"} {
+		forEachElement(s[k], pruneSchema)
+	}
+}
+
+func deleteKeys(m map[string]any, keys ...string) {
+	for _, k := range keys {
+		delete(m, k)
+	}
+}
+
+// forEachValue calls f with each value of v, when v is an object.
+func forEachValue(v any, f func(any)) {
+	if m, ok := v.(map[string]any); ok {
+		for _, e := range m {
+			f(e)
+		}
+	}
+}
+
+// forEachElement calls f with each element of v, when v is an array.
+func forEachElement(v any, f func(any)) {
+	if a, ok := v.([]any); ok {
+		for _, e := range a {
+			f(e)
+		}
+	}
+}
