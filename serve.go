@@ -107,6 +107,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 
 	start := time.Now()
+	go server.PrepareSpec() // while the registry opens and the model loads
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {

@@ -45,6 +45,12 @@ var loadEmbeddedSpec = sync.OnceValues(func() (*embeddedSpec, error) {
 	return &embeddedSpec{doc: doc, json: raw}, nil
 })
 
+// PrepareSpec decodes the embedded spec, the larger part of what New
+// costs, so that a caller can have it done while it does other start-up
+// work (opening the registry, loading the model) on another core. New
+// decodes it itself when it has not been done, and never twice.
+func PrepareSpec() { _, _ = loadEmbeddedSpec() }
+
 // embeddedSpecYAML is /openapi.yaml for a server not given the spec as
 // written: the embedded spec converted, on first use.
 var embeddedSpecYAML = sync.OnceValues(func() ([]byte, error) {
