@@ -78,22 +78,16 @@ func requestSpec(spec []byte) ([]byte, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return nil, err
 	}
-	deleteKeys(doc, "info", "servers", "tags", "externalDocs")
-	if c, ok := doc["components"].(map[string]any); ok {
-		deleteKeys(c, "responses", "headers", "examples", "links", "callbacks")
-		forEachValue(c["schemas"], pruneSchema)
-		forEachValue(c["parameters"], pruneParameter)
-		forEachValue(c["requestBodies"], pruneRequestBody)
-	}
-	forEachValue(doc["paths"], func(item any) {
-		m, ok := item.(map[string]any)
-		if !ok {
-			return
-		}
-		deleteKeys(m, "summary", "description")
-		forEachElement(m["parameters"], pruneParameter)
+	prune(doc, "info", "servers", "tags", "externalDocs")
+	c := prune(doc["components"], "responses", "headers", "examples", "links", "callbacks")
+	forEachValue(c["schemas"], pruneSchema)
+	forEachValue(c["parameters"], pruneParameter)
+	forEachValue(c["requestBodies"], pruneRequestBody)
+	forEachValue(doc["paths"], func(v any) {
+		item := prune(v, "summary", "description")
+		forEachElement(item["parameters"], pruneParameter)
 		for _, method := range []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"} {
-			pruneOperation(m[method])
+			pruneOperation(item[method])
 		}
 	})
 	dropUnreferencedSchemas(doc)
@@ -151,52 +145,33 @@ func dropUnreferencedSchemas(doc map[string]any) {
 }
 
 func pruneOperation(v any) {
-	op, ok := v.(map[string]any)
-	if !ok {
-		return
-	}
-	deleteKeys(op, "summary", "description", "tags", "externalDocs", "responses", "callbacks")
+	op := prune(v, "summary", "description", "tags", "externalDocs", "responses", "callbacks")
 	forEachElement(op["parameters"], pruneParameter)
 	pruneRequestBody(op["requestBody"])
 }
 
 func pruneParameter(v any) {
-	p, ok := v.(map[string]any)
-	if !ok {
-		return
-	}
-	deleteKeys(p, "description", "example", "examples")
+	p := prune(v, "description", "example", "examples")
 	pruneSchema(p["schema"])
 	forEachValue(p["content"], pruneMediaType)
 }
 
 func pruneRequestBody(v any) {
-	b, ok := v.(map[string]any)
-	if !ok {
-		return
-	}
-	deleteKeys(b, "description")
-	forEachValue(b["content"], pruneMediaType)
+	forEachValue(prune(v, "description")["content"], pruneMediaType)
 }
 
 func pruneMediaType(v any) {
-	mt, ok := v.(map[string]any)
-	if !ok {
-		return
-	}
-	deleteKeys(mt, "example", "examples")
-	pruneSchema(mt["schema"])
+	pruneSchema(prune(v, "example", "examples")["schema"])
 }
 
 // pruneSchema removes a schema's description and example, and those of the
 // schemas it holds: the property names of "properties" are names, not
 // keywords, and stay.
 func pruneSchema(v any) {
-	s, ok := v.(map[string]any)
-	if !ok {
+	s := prune(v, "description", "example", "externalDocs")
+	if s == nil {
 		return
 	}
-	deleteKeys(s, "description", "example", "externalDocs")
 	forEachValue(s["properties"], pruneSchema)
 	for _, k := range []string{"items", "additionalProperties", "not"} {
 		pruneSchema(s[k])
@@ -206,10 +181,14 @@ func pruneSchema(v any) {
 	}
 }
 
-func deleteKeys(m map[string]any, keys ...string) {
+// prune removes keys from v when v is an object, and returns it (nil,
+// which reads as empty, otherwise).
+func prune(v any, keys ...string) map[string]any {
+	m, _ := v.(map[string]any)
 	for _, k := range keys {
 		delete(m, k)
 	}
+	return m
 }
 
 // forEachValue calls f with each value of v, when v is an object.
