@@ -5,8 +5,6 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/stretchr/testify/require"
 )
 
 // The reference implementations below are the straightforward versions
@@ -124,13 +122,17 @@ func referenceMeasure(w []byte) int {
 
 func TestAppendCleanMatchesReference(t *testing.T) {
 	t.Parallel()
-	texts := append(goldenTexts(), fuzzTexts...)
+	// 3,000 generated texts, as the other reference tests take; the golden
+	// test runs the cleaning the committed model uses over all 10,000.
+	texts := append(goldenTexts()[:3000:3000], fuzzTexts...)
 	for _, lower := range []bool{false, true} {
 		for _, stopwords := range []bool{false, true} {
 			for _, stem := range []bool{false, true} {
 				opts := CleanOptions{Lower: lower, Stem: stem, Stopwords: stopwords}
 				for _, text := range texts {
-					require.Equal(t, string(referenceAppendClean(nil, text, opts)), string(AppendClean(nil, text, opts)), "%+v %q", opts, text)
+					if want, got := string(referenceAppendClean(nil, text, opts)), string(AppendClean(nil, text, opts)); got != want {
+						t.Fatalf("%+v %q: got %q, want %q", opts, text, got, want)
+					}
 				}
 			}
 		}
@@ -145,7 +147,9 @@ func TestMeasureMatchesReference(t *testing.T) {
 		words = append(words, strings.Fields(Clean(text, CleanOptions{Lower: true}))...)
 	}
 	for _, w := range words {
-		require.Equal(t, referenceMeasure([]byte(w)), measure([]byte(w)), "%q", w)
+		if want, got := referenceMeasure([]byte(w)), measure([]byte(w)); got != want {
+			t.Fatalf("measure(%q) = %d, want %d", w, got, want)
+		}
 	}
 }
 
@@ -157,7 +161,9 @@ func TestIsStopwordMatchesReference(t *testing.T) {
 	}
 	for _, w := range words {
 		for _, lower := range []bool{false, true} {
-			require.Equal(t, referenceIsStopword(w, lower), isStopword(w, lower), "%q lower=%v", w, lower)
+			if want, got := referenceIsStopword(w, lower), isStopword(w, lower); got != want {
+				t.Fatalf("isStopword(%q, %v) = %v, want %v", w, lower, got, want)
+			}
 		}
 	}
 }

@@ -254,17 +254,9 @@ func describe(name string, version int, art *model.Artifact, checksum string, si
 	}, nil
 }
 
-// Open loads version of model name and checks its bytes against the
-// checksum recorded at upload. The bytes come from the local file, or, when
-// this replica has none or a stale one (the version was uploaded through
-// another replica, or deleted and uploaded again there), from the database,
-// and are then kept as the local file.
+// Open loads version of model name (see ReadArtifact) and decodes it.
 func (r *Registry) Open(ctx context.Context, name string, version int) (*model.Artifact, Version, error) {
-	v, err := r.store.Version(ctx, name, version)
-	if err != nil {
-		return nil, Version{}, err
-	}
-	data, err := r.artifactBytes(ctx, v)
+	data, v, err := r.ReadArtifact(ctx, name, version)
 	if err != nil {
 		return nil, Version{}, err
 	}
@@ -273,6 +265,24 @@ func (r *Registry) Open(ctx context.Context, name string, version int) (*model.A
 		return nil, Version{}, fmt.Errorf("registry: decode artifact of %s version %d: %w", name, version, err)
 	}
 	return art, v, nil
+}
+
+// ReadArtifact returns the bytes of version of model name, checked against
+// the checksum recorded at upload, and the version's record. The bytes
+// come from the local file, or, when this replica has none or a stale one
+// (the version was uploaded through another replica, or deleted and
+// uploaded again there), from the database, and are then kept as the
+// local file.
+func (r *Registry) ReadArtifact(ctx context.Context, name string, version int) ([]byte, Version, error) {
+	v, err := r.store.Version(ctx, name, version)
+	if err != nil {
+		return nil, Version{}, err
+	}
+	data, err := r.artifactBytes(ctx, v)
+	if err != nil {
+		return nil, Version{}, err
+	}
+	return data, v, nil
 }
 
 // artifactBytes returns v's artifact, checked against v.Checksum: the

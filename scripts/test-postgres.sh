@@ -6,8 +6,10 @@
 # The tests run are those named TestStore*, TestSQL*, TestPostgres*,
 # TestReplicas*, TestServingAnnouncements and TestLookupWaitsForItsTurn in
 # ./registry/ and in every other package whose tests
-# mention TAGIFAI_TEST_POSTGRES_URL. GOTESTFLAGS are go test's flags: -race unless
-# set (GOTESTFLAGS= for none, GOTESTFLAGS='-race -v' to list the tests).
+# mention TAGIFAI_TEST_POSTGRES_URL. GOTESTFLAGS are go test's flags, quoted
+# as for the shell; `make test-postgres` passes make test's race flags (RACE
+# in the Makefile), the default is -race (GOTESTFLAGS= for none,
+# GOTESTFLAGS='-race -v' to list the tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,6 @@ done < <(grep -rl --include='*_test.go' --exclude-dir=node_modules --exclude-dir
 	xargs -r -n1 dirname | sed 's|^\./||' | sort -u)
 
 echo "== go test against PostgreSQL: ${pkgs[*]}"
-# shellcheck disable=SC2086
-go test -count=1 ${GOTESTFLAGS--race} -run 'TestStore|TestSQL|TestPostgres|TestReplicas|TestServingAnnouncements|TestLookupWaitsForItsTurn' "${pkgs[@]}"
+eval "flags=(${GOTESTFLAGS--race})"
+go test -count=1 "${flags[@]}" -run 'TestStore|TestSQL|TestPostgres|TestReplicas|TestServingAnnouncements|TestLookupWaitsForItsTurn' "${pkgs[@]}"
 echo "== test-postgres took $((($(date +%s%N) - started) / 1000000)) ms"

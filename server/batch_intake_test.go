@@ -58,6 +58,7 @@ func countJobs(t *testing.T, reg testRegistry) int {
 // stored (issue 11, defect 2: CSV had none), and a JSON job at the limit,
 // of typical texts, fits the body limit (it used to get 413).
 func TestBatchJobItemLimit(t *testing.T) {
+	t.Parallel()
 	s, reg, _ := newRegistryServer(t, false)
 	csv, js := typicalItems(batch.MaxItems)
 	extra := csv + "p999999,one item too many\n"
@@ -87,6 +88,7 @@ func TestBatchJobItemLimit(t *testing.T) {
 // U+0001), and a JSON item's is reported at the item's own location (it
 // was body.texts.0.text).
 func TestBatchJobControlCharacters(t *testing.T) {
+	t.Parallel()
 	s, reg, _ := newRegistryServer(t, false)
 	r := doResult(s, request{method: "POST", path: "/batch-jobs", contentType: jsonCT,
 		body: `{"items":[{"id":"a","text":"fine"},{"id":"b","text":"also fine"},{"id":"c","text":"nul\u0000inside"},{"id":"d","text":"\u0001ok"}]}`})
@@ -106,6 +108,7 @@ func TestBatchJobControlCharacters(t *testing.T) {
 // the job the first request created, and creates nothing; another request
 // under that key is refused with 409 (issue 11, defect 4).
 func TestBatchJobIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	s, reg, _ := newRegistryServer(t, false)
 	key := http.Header{"Idempotency-Key": {"3f6c2a9e-8d14-4b7a-9f0e-5c2d1b7a6e40"}}
 	body := `{"items":[{"id":"k1","text":"Transfer learning with transformers"}]}`
@@ -140,6 +143,7 @@ func TestBatchJobIdempotencyKey(t *testing.T) {
 // answered 202 with its id, and every 202 names a stored job (issue 11,
 // defect 4: some stored jobs were answered 503).
 func TestBatchJobBurst(t *testing.T) {
+	t.Parallel()
 	s, reg, _ := newRegistryServer(t, false)
 	const n = 40
 	ids := make([]string, n)

@@ -237,6 +237,7 @@ func TestMonitoringDrift(t *testing.T) {
 // `tagifai evaluate` reports for the same version and texts; the feedback
 // is counted once, and survives a restart.
 func TestReplicasLiveF1MatchesEvaluate(t *testing.T) {
+	t.Parallel()
 	artifactDir, examples, c := labelledCorpus(t)
 	want := model.Evaluate(c, examples)
 	for name, newDatabase := range sharedDatabases(t) {

@@ -118,7 +118,7 @@ func wireServer(t testing.TB, store testStore, reg *registry.Registry, run bool,
 	if scfg.Model == "" {
 		scfg.Model = DefaultModelName
 	}
-	scfg.Store, scfg.Artifacts, scfg.Observer, scfg.Logger = store, reg, metrics.Serving(), tc.Logger
+	scfg.Store, scfg.Artifacts, scfg.Observer, scfg.Logger = store, decodeOnce{reg}, metrics.Serving(), tc.Logger
 	mgr := serving.New(scfg)
 	var sqlStore *registry.SQLStore
 	switch st := store.(type) {
@@ -154,6 +154,31 @@ func wireServer(t testing.TB, store testStore, reg *registry.Registry, run bool,
 		})
 	}
 	return s
+}
+
+// decodeOnce is a registry's Artifacts that decodes the bytes of each
+// checksum once per test binary: the tests make hundreds of servers that
+// load the same committed artifact, and decoding it is most of what a
+// server costs to start under the race detector. The bytes are still read
+// and checked for every load, as Open reads and checks them; decoding is a
+// function of the bytes, and a decoded artifact is only read.
+type decodeOnce struct{ *registry.Registry }
+
+var decoded sync.Map // checksum -> *model.Artifact
+
+func (a decodeOnce) Open(ctx context.Context, name string, version int) (*model.Artifact, registry.Version, error) {
+	_, v, err := a.ReadArtifact(ctx, name, version)
+	if err != nil {
+		return nil, registry.Version{}, err
+	}
+	if art, ok := decoded.Load(v.Checksum); ok {
+		return art.(*model.Artifact), v, nil
+	}
+	art, v, err := a.Registry.Open(ctx, name, version)
+	if err == nil {
+		decoded.Store(v.Checksum, art)
+	}
+	return art, v, err
 }
 
 // openTestRegistry opens an empty SQLite registry in a temporary

@@ -449,6 +449,7 @@ func TestRolloutFaults(t *testing.T) {
 // announcements alone (polling every hour). Each replica counts its own
 // figures.
 func TestReplicasFollowRollout(t *testing.T) {
+	t.Parallel()
 	polls := map[string][]time.Duration{"sqlite": {10 * time.Millisecond}, "postgres": {10 * time.Millisecond, time.Hour}}
 	for name, newDatabase := range sharedDatabases(t) {
 		for _, poll := range polls[name] {
