@@ -122,3 +122,31 @@ func stripContent(c openapi3.Content, seen map[*openapi3.Schema]bool) {
 		stripSchema(mt.Schema, seen)
 	}
 }
+
+// BenchmarkSpecDecode: what decoding the embedded spec costs a start-up,
+// the whole of it (as New did) and the request side only (as New does).
+func BenchmarkSpecDecode(b *testing.B) {
+	const name = "openapi.json"
+	raw, err := gen.PathToRawSpec(name)[name]()
+	require.NoError(b, err)
+	b.Run("whole", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := openapi3.NewLoader().LoadFromData(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("request", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			req, err := requestSpec(raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := openapi3.NewLoader().LoadFromData(req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
