@@ -103,21 +103,22 @@ func dropUnreferencedSchemas(doc map[string]any) {
 	if !ok {
 		return
 	}
+	// Anything that names a schema keeps it: a $ref, and also a
+	// discriminator's mapping.
 	used := map[string]bool{}
 	var visit func(v any)
 	visit = func(v any) {
 		switch x := v.(type) {
-		case map[string]any:
-			if ref, ok := x["$ref"].(string); ok {
-				if name, ok := strings.CutPrefix(ref, "#/components/schemas/"); ok {
-					name, _, _ = strings.Cut(name, "/") // a pointer into the schema
-					name = strings.NewReplacer("~1", "/", "~0", "~").Replace(name)
-					if !used[name] {
-						used[name] = true
-						visit(schemas[name])
-					}
+		case string:
+			if name, ok := strings.CutPrefix(x, "#/components/schemas/"); ok {
+				name, _, _ = strings.Cut(name, "/") // a pointer into the schema
+				name = strings.NewReplacer("~1", "/", "~0", "~").Replace(name)
+				if !used[name] {
+					used[name] = true
+					visit(schemas[name])
 				}
 			}
+		case map[string]any:
 			for _, e := range x {
 				visit(e)
 			}

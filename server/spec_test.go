@@ -150,3 +150,33 @@ func BenchmarkSpecDecode(b *testing.B) {
 		}
 	})
 }
+
+// TestRequestSpecKeepsNamesAndNumbers: on a small spec, the cases the
+// embedded spec may not hold: a property called "description" is a name,
+// not prose; a schema named only by a discriminator's mapping stays;
+// numbers are written back as they were written.
+func TestRequestSpecKeepsNamesAndNumbers(t *testing.T) {
+	t.Parallel()
+	spec := `{"openapi":"3.0.3","info":{"title":"t","version":"1"},
+	"paths":{"/p":{"post":{"summary":"s","requestBody":{"content":{"application/json":{
+		"schema":{"$ref":"#/components/schemas/In"},"example":{"description":"x"}}}},
+		"responses":{"200":{"description":"ok","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Out"}}}}}}}},
+	"components":{"schemas":{
+		"In":{"type":"object","description":"prose","properties":{
+			"description":{"type":"string","maxLength":10,"description":"prose"},
+			"ratio":{"type":"number","maximum":1.50,"minimum":1e-7},
+			"pet":{"oneOf":[{"$ref":"#/components/schemas/Cat"}],"discriminator":{"propertyName":"kind","mapping":{"dog":"#/components/schemas/Dog"}}}}},
+		"Cat":{"type":"object"},"Dog":{"type":"object"},"Out":{"type":"object"}}}}`
+	got, err := requestSpec([]byte(spec))
+	require.NoError(t, err)
+	want := `{"openapi":"3.0.3",
+	"paths":{"/p":{"post":{"requestBody":{"content":{"application/json":{"schema":{"$ref":"#/components/schemas/In"}}}}}}},
+	"components":{"schemas":{
+		"In":{"type":"object","properties":{
+			"description":{"type":"string","maxLength":10},
+			"ratio":{"type":"number","maximum":1.50,"minimum":1e-7},
+			"pet":{"oneOf":[{"$ref":"#/components/schemas/Cat"}],"discriminator":{"propertyName":"kind","mapping":{"dog":"#/components/schemas/Dog"}}}}},
+		"Cat":{"type":"object"},"Dog":{"type":"object"}}}}`
+	assert.JSONEq(t, want, string(got))
+	assert.Contains(t, string(got), `"maximum":1.50,"minimum":1e-7`, "numbers as written")
+}
