@@ -307,10 +307,12 @@ export interface paths {
          *     says which version answered. The candidate is loaded and checked first.
          *
          *     With the candidate of the running rollout, this changes its mode, percent or
-         *     guard; another candidate while one runs is a conflict. A `guard` aborts a
-         *     shadow rollout when the agreement rate falls below `min_agreement` once
-         *     `min_samples` predictions were compared; the rollout's `reason` then says what
-         *     fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+         *     guard; another candidate while one runs is a conflict. A `guard` aborts the
+         *     rollout on its own: a shadow rollout when the agreement rate falls below
+         *     `min_agreement` once `min_samples` predictions were compared; a canary when
+         *     the candidate's live F1 (from the feedback on its answers since the rollout
+         *     started, over every replica) falls below `min_live_f1` once `min_labels`
+         *     labels came back. The rollout's `reason` then says what fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
          *     /models/{model-name}/serving-version`, a promotion). Recorded in the audit
          *     trail. With `If-Match`, changes only a model still at that revision.
          */
@@ -1385,20 +1387,31 @@ export interface components {
             percent?: number;
             guard?: components["schemas"]["RolloutGuard"];
         };
-        /** @description Abort a shadow rollout when the candidate agrees too little with the serving version. */
+        /** @description Abort the rollout on its own when the candidate does too badly: a shadow rollout by its agreement with the serving version (`min_agreement`, required in shadow mode), a canary by the live F1 of its answers (`min_live_f1`, required in canary mode: a shadow candidate answers no caller, so no feedback reaches it). Each mode takes only its own threshold. */
         RolloutGuard: {
             /**
              * Format: double
-             * @description The least agreement rate; below it, the rollout is aborted.
+             * @description Shadow mode; the least agreement rate, below which the rollout is aborted.
              * @example 0.9
              */
-            min_agreement: number;
+            min_agreement?: number;
             /**
-             * @description How many predictions must be compared before the guard judges.
+             * @description Shadow mode; how many predictions must be compared before the guard judges.
              * @default 100
              * @example 200
              */
             min_samples: number;
+            /**
+             * Format: double
+             * @description Canary mode; the least live F1 of the candidate (overall, weighted by support, from the feedback on the predictions it answered since the rollout started), below which the rollout is aborted.
+             * @example 0.8
+             */
+            min_live_f1?: number;
+            /**
+             * @description Canary mode; how many feedback labels on the candidate's answers must have come back before the guard judges (50 when absent).
+             * @example 50
+             */
+            min_labels?: number;
         };
         /** @description A candidate version tried beside the serving version, and what was seen of it. */
         Rollout: {
