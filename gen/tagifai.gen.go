@@ -2748,6 +2748,14 @@ type DeleteVersionParams struct {
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
+// UploadVersionParams defines parameters for UploadVersion.
+type UploadVersionParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
 // GetMonitoringParams defines parameters for GetMonitoring.
 type GetMonitoringParams struct {
 	// Model The model; default the one `POST /predict` serves.
@@ -3266,12 +3274,14 @@ type ClientInterface interface {
 	// version of a model, creating the model if it is new. Idempotent: the same bytes
 	// again answer 200; other bytes for an existing version are a 409. The artifact
 	// is checked (format, checksum) before anything is stored; an invalid one is a
-	// 422 and changes nothing. Uploading does not make the version serve.
+	// 422 and changes nothing. Uploading does not make the version serve. With
+	// `If-Match` (the model's `ETag`), stores a new version only while the model is
+	// still at that revision (412 otherwise, and for a model that does not exist yet).
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /models/{model-name}/versions/{version} (the `UploadVersion` operationId).
-	UploadVersionWithBody(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UploadVersionWithBody(ctx context.Context, modelName ModelName, version Version, params *UploadVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PredictWithVersionWithBody Tag projects with a given version
 	//
@@ -4208,13 +4218,15 @@ func (c *Client) GetVersion(ctx context.Context, modelName ModelName, version Ve
 // version of a model, creating the model if it is new. Idempotent: the same bytes
 // again answer 200; other bytes for an existing version are a 409. The artifact
 // is checked (format, checksum) before anything is stored; an invalid one is a
-// 422 and changes nothing. Uploading does not make the version serve.
+// 422 and changes nothing. Uploading does not make the version serve. With
+// `If-Match` (the model's `ETag`), stores a new version only while the model is
+// still at that revision (412 otherwise, and for a model that does not exist yet).
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /models/{model-name}/versions/{version} (the `UploadVersion` operationId).
-func (c *Client) UploadVersionWithBody(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUploadVersionRequestWithBody(c.Server, modelName, version, contentType, body)
+func (c *Client) UploadVersionWithBody(ctx context.Context, modelName ModelName, version Version, params *UploadVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUploadVersionRequestWithBody(c.Server, modelName, version, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5738,7 +5750,7 @@ func NewGetVersionRequest(server string, modelName ModelName, version Version) (
 }
 
 // NewUploadVersionRequestWithBody constructs an http.Request for the UploadVersion method, with any body, and a specified content type
-func NewUploadVersionRequestWithBody(server string, modelName ModelName, version Version, contentType string, body io.Reader) (*http.Request, error) {
+func NewUploadVersionRequestWithBody(server string, modelName ModelName, version Version, params *UploadVersionParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -5776,6 +5788,21 @@ func NewUploadVersionRequestWithBody(server string, modelName ModelName, version
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -7042,12 +7069,14 @@ type ClientWithResponsesInterface interface {
 	// version of a model, creating the model if it is new. Idempotent: the same bytes
 	// again answer 200; other bytes for an existing version are a 409. The artifact
 	// is checked (format, checksum) before anything is stored; an invalid one is a
-	// 422 and changes nothing. Uploading does not make the version serve.
+	// 422 and changes nothing. Uploading does not make the version serve. With
+	// `If-Match` (the model's `ETag`), stores a new version only while the model is
+	// still at that revision (412 otherwise, and for a model that does not exist yet).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /models/{model-name}/versions/{version} (the `UploadVersion` operationId).
-	UploadVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadVersionResponse, error)
+	UploadVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, version Version, params *UploadVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadVersionResponse, error)
 
 	// PredictWithVersionWithBodyWithResponse Tag projects with a given version
 	//
@@ -9482,6 +9511,8 @@ type UploadVersionResponse struct {
 	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -9524,6 +9555,11 @@ func (r UploadVersionResponse) GetJSON405() *MethodNotAllowed {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r UploadVersionResponse) GetJSON409() *Conflict {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r UploadVersionResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -11893,13 +11929,15 @@ func (c *ClientWithResponses) GetVersionWithResponse(ctx context.Context, modelN
 // version of a model, creating the model if it is new. Idempotent: the same bytes
 // again answer 200; other bytes for an existing version are a 409. The artifact
 // is checked (format, checksum) before anything is stored; an invalid one is a
-// 422 and changes nothing. Uploading does not make the version serve.
+// 422 and changes nothing. Uploading does not make the version serve. With
+// `If-Match` (the model's `ETag`), stores a new version only while the model is
+// still at that revision (412 otherwise, and for a model that does not exist yet).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /models/{model-name}/versions/{version} (the `UploadVersion` operationId).
-func (c *ClientWithResponses) UploadVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadVersionResponse, error) {
-	rsp, err := c.UploadVersionWithBody(ctx, modelName, version, contentType, body, reqEditors...)
+func (c *ClientWithResponses) UploadVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, version Version, params *UploadVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadVersionResponse, error) {
+	rsp, err := c.UploadVersionWithBody(ctx, modelName, version, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -14387,6 +14425,13 @@ func ParseUploadVersionResponse(rsp *http.Response) (*UploadVersionResponse, err
 		}
 		response.JSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -16133,7 +16178,7 @@ type ServerInterface interface {
 	GetVersion(ctx echo.Context, modelName ModelName, version Version) error
 	// UploadVersion Upload a version
 	// (PUT /models/{model-name}/versions/{version})
-	UploadVersion(ctx echo.Context, modelName ModelName, version Version) error
+	UploadVersion(ctx echo.Context, modelName ModelName, version Version, params UploadVersionParams) error
 	// PredictWithVersion Tag projects with a given version
 	// (POST /models/{model-name}/versions/{version}/predictions)
 	PredictWithVersion(ctx echo.Context, modelName ModelName, version Version) error
@@ -16684,8 +16729,28 @@ func (w *ServerInterfaceWrapper) UploadVersion(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UploadVersionParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.UploadVersion(ctx, modelName, version)
+	err = w.Handler.UploadVersion(ctx, modelName, version, params)
 	return err
 }
 
@@ -19664,6 +19729,7 @@ func (response GetVersion500JSONResponse) VisitGetVersionResponse(w http.Respons
 type UploadVersionRequestObject struct {
 	ModelName ModelName `json:"model-name"`
 	Version   Version   `json:"version"`
+	Params    UploadVersionParams
 	Body      io.Reader
 }
 
@@ -19757,6 +19823,20 @@ func (response UploadVersion409JSONResponse) VisitUploadVersionResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadVersion412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response UploadVersion412JSONResponse) VisitUploadVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -22724,11 +22804,12 @@ func (sh *strictHandler) GetVersion(ctx echo.Context, modelName ModelName, versi
 }
 
 // UploadVersion operation middleware
-func (sh *strictHandler) UploadVersion(ctx echo.Context, modelName ModelName, version Version) error {
+func (sh *strictHandler) UploadVersion(ctx echo.Context, modelName ModelName, version Version, params UploadVersionParams) error {
 	var request UploadVersionRequestObject
 
 	request.ModelName = modelName
 	request.Version = version
+	request.Params = params
 
 	request.Body = ctx.Request().Body
 
@@ -23351,489 +23432,490 @@ func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelN
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P0Nc9s4kj+OvxWU9q5i31EyJUt+kOvqypNJdrKbSbKJM3N7kVeESEhiTAEagrKsyfpN/V/C/5X9Ct0A",
-	"CFKkHmwnM3vfubraiSUKBBqNfkL3p780QjGbC854Jhv9Lw12R2fzhMG/P0xpJJbvRZKIRaY+kIvZjKar",
-	"Rr/xE0tlLDg5JhIekuRWf9JpeI1bmiyY+kFEM6r+G1IexRHNWKN/7DUmC5pG6uNZzId0kjI2Yzxr9P3W",
-	"uQefSTOHju/fe42ZiFij38A3NfDvpNFvZHQSj2nc8BpzloYwRNv3vYZk6W3MJ0M9pUa/4zVkRtOMRUOa",
-	"NfqNjt85abbbzU73qn3S9/2+7/9vI39mpFZIo1nM8UOkjLOGL42EZoyHK1gEo3w4k2r6fqfrNeY93/zZ",
-	"PvEa8/Oe+fNEfXt+rv9sd87uvcY8ZVEcZrHgstFvd8/OvEbKflkwqV7abp/7nlomTkDM5ouMpc3bGJd1",
-	"3Pa9xiwRc/WoepLTbJHSpJlQPlnQCWvOUxEyKWM+afRP1BMim7K00e+cq3db+hzfq7fOkzikOVmbp9H5",
-	"uHnXuen+osgQirnaBPOYpfImarQfR42e2kyHGh1/IzX8nBrw5EZqnPo5NY6By3JuufcMr/W/NIA/I7U3",
-	"ajmWW4cpcILfOu/1PJgMTfExtYWh4OMFjqaoM2KJbPQ/rc3ZzHfzXM08r73GjGZpfNfof/rUOfe9jnfs",
-	"da69Tz2vfeZ7J97Jtfep7Xtd7+TU99o+fNP12m2vc+ZfX997jSgV8znM0vcavyzYgg1DOqdhnK3UZ4p7",
-	"8ehFSG1FiJiHrO7I3OPxWEh1XsIsvmUNr7GYq0Oy6aSpI82kpBM18Nu/KjKwbCqiRr/x5xdXDTNoM4Rz",
-	"j7sez5jM6Gy+NmbbnN5FqmTCNMvm/aOjRIQ0mQqZ9c983z8CiSGPNGcfpVqk3d/fe40poxFLgadeXFHg",
-	"54jJMI3nGWxg42rKCAzwTJKU4dZ5ZDmNwylhtyxdkXBK+YQRMSaZedYjcWaFooS/BlwfGSsrRQpP6emQ",
-	"mbhlkgh+AcNIOmNEcP0Kfe5a5APjEYmzAR/R8IbEnASvxs0faRZOA5IJOxWerMhySjOyEgsi6bI1UOym",
-	"pXuj3xg0TgeNBh6vGDg3SxdMnfMpm4HMzlZw4GWWKiYEUs1pSmcs09R6NYbXrhPsuTOH2KEJiSWRWZwk",
-	"hGYkm8Y5OfvwUKDoHygyBn9+cTXgZtu+wH+bnM7YfaCIJsYFuh0EsJrg0CNSUYsmRDI114xFZLQioZjN",
-	"qPQGXKQk+I+AjEVKKF+1yFt1rpaxZPB6yuWSpWqS3XaHUB4RLrKp2i8kqqyjYawWjWwER3mmvjS70nBp",
-	"OqN3rxmfZNNGv9M78dZo7DX+Ikavvq/mwc9i9EySOGoVJtEb++E5PWWdUTvqhsdnZj5zmk3z2XwWo2Yc",
-	"bdzvOc0ylqqf/uOT3zynzfH1l/bJ/b81qqb5o9qRNzD2puOi3l6cbq6zK2aZ7/POM6XNX/3m+bX+b/P6",
-	"i++ddGom/TaePxc8Yzx7wUMRaeVVnP0PYgnMMBLRSrGCEtkpk5JFF/nnSTyLM0Ln8yRmUp069U3E8mfJ",
-	"aJUxWVz55Nd4XscselpNOy93uYwvZkp76AEiNlb6Vg0VMZ4p2X1ds9of4DWG48pL/S7mNF2RjHEpUqJM",
-	"NcLu1F/2QCbwSyVkYD1GwP3lw9s3BJdAsinNBhwsJ2kJhKRK6VIPLslYHdUlibMW8YmyEfDh5VQkOa2z",
-	"KRtwwRlhCehY876YzxcZCTJ2lwWlM9hud+rOHx+zlPGQNZEKTUNjTQ6XwmORzkBdxTw76TbACI1niuq+",
-	"pWzMMzZhqSHtT8ZaqGJ/Ld89QnGZb+eMEzsh8i4VmQhFQpZprMgaZ+SAEty6wwtCOVnwGy6WnChixJJQ",
-	"0vW7RW5qV58gY8RsOj6OEDruwFrNn+0qPtplpYQvZiOWFqbYfswEkfqddve0e3Z80j11tqRdsSX31k78",
-	"TkQxei9v47kl+Xv8Eu1GYAMw7eagU9Vyjj5LXKLr/5jPcrfnaimIYkOpdlYdA49kYt7skDChUsZjPZpi",
-	"3HkqRnQUJ3Gm5uP4RHEEZvQvzW4H9nC+UMbtJ+MsfWpcpZTLMUtJwmjKlf5ZxtmUZPCxSGcMzlMKEym9",
-	"WG3A29FnFmYkYhkDSxp//fzNG9lSgkK9RdPvu79fvfiQb40arwGmr/r2U+f6/tpriEVmJ2ieo5PGvWf/",
-	"LC+0aCQU56eM6/tr2K98u/8tZeNGv/Gno9wTPcJv5VHVJqpfu1snwoxlTZmljM6cLWz0G18Gmr4DNf8B",
-	"zHjQ6A9gqYOGN7DUgE+BHvAx0ED9qH3tDZwVDRr9L4PGCATnUP12KONf1YNtWNdgsPB9/wz/4xf/8/e3",
-	"r9+qXSgInvUD5crWA2UJbZFjAYrmQ08JGj7gZcEbc5BAIlUDuvJUgugmU3rLBjzIl9gqr06LXCsj8fsK",
-	"BascjMJ6LjmJrdDT57Ovj41IycFogwLygG0HfOv6DwktEA01DRp+DiFwEUWZg2JDzgWXeOC/o9HeksIN",
-	"c7A0FSmeFeWAIBk+NZR+A+/NOj1G43GRkVuaxBEsoU8WnN3NWajsVmXmizEuDTYsp7iawTDm8MPG/XXB",
-	"nfqORsSswfGr3r39sOZYdTc7Vv4ujpV22Bs7H+gXikQv+C1LxJxVMc2VY3wp8ixZkjRB7CGRWupdzwUf",
-	"J+q9T7lNWlEZDVXYMKPn2nCG0IYFdwY9ugsyozfKgwBP3WpF9S0j4ziVzu6FZu6lnbNrcrbt+xevX1y9",
-	"WN+480dvXMkjNo7qUfuJt1Ife2JWLVEdgWsK7qBIWQR7+lKkoziKGH/STbVm4eUim4o0/hW/KWwuuKKc",
-	"sQitNYj8KeeSoR17w1Zkqi2525gpH1F9me/o2M68tKX5ktyj+LHiJB5/tQ3tPPGGXr57pSjyDNxvRmZ0",
-	"Bcc0EuDRw06+4so9owmM95S7Wdi1WL+FwLMXRDJ04+HQpSQRE7CSDAOeRu2ww85po2A+qgHKu2amTz7g",
-	"SLiMLcK097sVppoeYxonLGoRcM9xreoAThhnaRxeKHuRxokkNDWRG+6Q85lUBPXIgqPTlx/sGE/vj0Cc",
-	"NyK7RPX7pIdYU76w/fgZ+fOLK6MpqFb8ghNLSrvZ+PiQi2yonytvO66AvBEZMWvYHJjs+r3f6ZYrTUbY",
-	"XSwz6ZHRIkNFCk6EEnW4KOUrOLFPWHNNNAeeRwEIQ9MwZPOsFN8wp6I+gHjvNd6I7KVY8OhrKG6aToos",
-	"woVymmJwoWg6WUBMQfkAERk0uBjKRTgd0nQCQTw9W8UgY5hhiT0UX+DUt3FF99FcQdOJPHIm+ITs8UYQ",
-	"NSpJxSJTbgFJmRSLNGRwit+I7D2j0eqrCW0u8lBwImjEIrJiWZH8KcygRH4li+OQkY+c3tI4oSNQwJs2",
-	"ovcESvVpCV+x8guSpStCJzTmJKEZS2Eb3sbzh7oiDHUu+r3kmXJ0n/UJ+LPk0/E1iQRDaTmjWTglHRNr",
-	"g+AebOQ+vjmqxi2mn5I4NNEmvHL0zBTGceZcDhzURclgSYeGMA80Ew1dQACKOUsxUJNbfVoSi7TC8kOr",
-	"7+koU28/7UoFJyiC/ut+1CjGoID+wzy6owP0+LG9FoWQoxsOMvGqzXeX5TvPzSEoOilGoLz8NX7rvOf7",
-	"vt/v9De/0W/5HXjQ769fuPqts/aGL9v4y+O+vXKtn+y+gS9nYV7nGuTbQ4Jger/3ioLlO4zhL9xjCHUV",
-	"dhm+bcPneqfXImd08rSBs/M8cDauDJytb9OO8TMMidmrCL2g1sNiWWpsPQKh8oZFyrnwMA7rxMEhpoYX",
-	"icrYfsWJDnKpV+IFhxusiuWuAT6SCGXF8MisZ8DNdOzdikcYDadwf7opnqcvpyAg5hiA2y5MKsmtb4gq",
-	"LobEmFCzeBNkKxiMHf+sEPTfdOVyb6Tegx3LXC/u5TWWb1dpe9QJj6Pu0+mCgnt2oW8S112xOAMPbFf9",
-	"8Dh3zBBL+1gYhapys247T0eInZyW7et/WqdG25UbfZq38fxhbo0lM9g/z7RUfgYmBxdWpjw7f/Y0VDa2",
-	"P75PpPk9pUjVCx3HYEc2e5i/YNZd4ww81Vp3Mbd3Xeg7ulKjXAnxmqYT9rD1mrB2ooaAq3NOuu3z7rHf",
-	"RZn8dIdJvcorpCR45TcXgzuQ0bAjMT5yqoOpDxUslJs4IoEsILyV6RPJuPLNC7HaPvmO0ZSlRJkDx+EN",
-	"W8E/2KDxZJyi5wLnQPCCQrDOyg0Xyz2lz88//9xUS2E8UzSpyZWBOTKSCUKdZ0HyFWURkmEXcfSRy8V8",
-	"LtKMRT+yKKZX8NhDNkr/gjCdmEIGjVE6aBhdYF9zQRaSkcmv8Rw8PJ2i8qTs/EyScpqMmYZ6r2feCll1",
-	"OjNmJ45+1Nl+8NVfvRCw9o96dJgJMYRnyxERHR4gL3ClV0IQnP+2a7/28e/82q9aSuUKWu1ZykLBo1j9",
-	"+iWYTl/n1shm8RVjz6BZzDUgZgdGBFJlSZyRJVUyjUbkwPwcoo55uiM58dRzsSQ0I6eHF/h0nGnNpKz8",
-	"lGWuYzJ31jtEW7HMDy5JiKbJlmunduepr530fWjTRA2elkGQ7kV6412EpisGdwtJsRelLM6oRd5XUxsY",
-	"6+G67QkuIp9ILVquWbiLKbFLYaHbQtrtJ+KTr3S5rA3m3dW4wMRFfVJvxQ2Lfh/K+/Gae1c2NLoU3lDg",
-	"QqPz1fwI5kodzRMa81q9vzYlhwPto8OZWtAQvljjRfsUgWUTmNVWRdb7F8hfCcrECUDO/ESTOIIPn/yW",
-	"HI0ODzZOWRO+/ndxl8cxSyJXzDh3pTGGUtd2SYdZ6Shh2uzYukedzu90j5zbCTfFaLTIyChl9AYjAzhk",
-	"q5FnLGJcIZ3Y8dV2JcnbMWzDxmnZGXlfGvNUzFma6VxVs6E0Qv1Nk3fF79emb+4zn0kCmaXAVNsf85SA",
-	"xOS4OMvz82f0zn1hG9JtS59o5hCQXtowKbeYTfcJV3C99tR1eVJvlVwuX8o+k4Rp4sA6LtOJ/Cr0XSfQ",
-	"2lwgAFT8NU2x5OxJd+cFlPWs30+PVnZXNlMcZnX9VPtSTYtnpX1ZRHH24lYLqfWNnVFOJ5i6T0OTj1yi",
-	"ZZhVJpP/bNRxJDjrk0AbkK3FXPlmgZd/ErGEZUx9oo3NVsTmiVgF3oDbj1KRJCMa3qjHdJlQC4oU3A/Q",
-	"IHQ/oSOhHhlw+wnUqg715/mD81TMBM5iIVnaClNGnT/RpoCBRsoKHX4WI/OMsk7cTykPWVKua2gU17Z+",
-	"Q+E1aFZFRX3hQXXqN5VkRqNSDU5RBneMDLa3IhHNWFMJ7arXjlMxq9k+NMUxnQBePWJjkTJPGeSUjNmS",
-	"LEUayQvCZvNsRZZqsnFGohgqrTD2W5pp1QziqPrQsVs8cXF0oYN78ImEHGfjVApersvpVr5Eq4dh3cuC",
-	"/2lqB7z56vvAXIAYpQLGpSI8iTOzXLHIZBwxvBjRD3okaAb2Egl4rTg5k7XWGx2Pu6zTrp4qkrxmV+L8",
-	"XJFMFIcvem9Vg2eifljlv44zlpY3NJZkIniJ6Y6rRleHpWp8YYhHDgLKBV/NxEIGYFaLRUYomvlBmMQB",
-	"UQwJ5IMyPx6RJObMIwFQUxf7mVLBZxKJfHhBOIOYghqpOFFT+L1eCePKVSimo1lDr8Ezgs3ZDn1WgIYF",
-	"hloXx65o/VaaDw+HRzhbKpaFLOV1eY1PbRpB/SbO2ExuM8sc7XFvKUDTlK7U35zdZcNwkUpRwRHvqISS",
-	"mwAfyI+M+hWZ0wm7IHQkoWYMBWBCy7Kk2966qXqxT6ZUL2FqRjhQtX5Qsglo0++UDniVsVm9bTGmiWRV",
-	"JpQiuPI6tW28vm8otzZth3rzqwi2QjkHlTs8T4Va2jNJsjhLGMRKnKfIZxFztCYpkXMals78cyiLj6Xg",
-	"ZMSyJWOcQBmMGub98zdv1GaljCZKLyQRuY0jJiSao7Ykzfehrr9QpJYXgA4GH3Y7qsYBWjt4sAt/EaN1",
-	"AlwS0NJEaek1+qIyxyr3Wi38WYxA9uqHN2lhfz8trKR5dfHqjPIVsIfWeyNF9SnlUcIicqD5hUWwB5h9",
-	"D/ESeRPP5+pjSWgCGXj628PCrHu4HeULes9cGKyTYmUpoTOQC0S4tTgiTl0FqCuw8qJKC8TGezeuPhSL",
-	"BA2Lkc3uKr2+ciXjmMdyusvWmie37ev57vtaZ27sXPu9NqIGS6mt0kZbRdMHnV6gX13Z9toL5qmYpEzW",
-	"6Ihxqk1RqNlHrgReLG5Eq+dSSCx0eqcpBG1XluRi0WkjBy+RW5kCEmT00+RAe8FBs6k/asbK1dC6ZSok",
-	"pgsfQoCx6uhcmLEkkVOagu8EWZQjKhl8xAjVmxdOF/xGtshbnqwA4IAcgXxpfhYjefQFK/TvAxg9ePf2",
-	"Q+H7QL1IpMrs2lnfvsepPRcL1LgzevcKf9d2D7HVwC5Ezka+1w+SdMGVu/iEYs2giZRfHwBYCbiB+qXg",
-	"/y3CkLGIRehToVwIyAEkjQQgkQIUX7qCHkdRxhgO0vAadoyGFSzX7nLyJytM44wmWznOEG1Ki0cKFFul",
-	"ALrdpeB6l1PbrixeX1ONmuhGVHhOjTYuUasbSyDnzHuuItykXr+KUbvp51avP9x4s+q/HJ8yYzsZ2nvY",
-	"b6+QL6zxZiptRjS8maRiwaMKc84c+HWOgK906h9wPuUkjgxGiljynQVGbpCuSQttg5lP1oXHbkybr1nN",
-	"9MLe0LigOOBFojFf5ub9gQFK7A7T38Sm38r5Un7B+i4rSV+r/ytctd13FQ7Cnk6Xei9+ZzyYjd6WXZMD",
-	"UnF63usdn/jO/zW32yylTQOifAWXzJ5uaUuKAbLrR42xVSvX2S1NFlg+YNAi1HhwALN0oagxYglZspS5",
-	"RoM2PuDL/oAHiOX1Kb7+9Pk6UNYq14LcHdQZL0AcsU/xdVAYdsDNN2qcg1QsJfzMI6FIFjPuWC6HLXKJ",
+	"7P0Nc9s4kj+OvxWU9q5i31Ey9eQHua6uPJlkJ7uZJJs4M7cXeU2IhCTGFKAhKMuarN/U/yX8X9mv0A2A",
+	"IEXqwXYys/edq6udWKJAoNHoJ3R/+ksjFLO54IxnsjH40mB3dDZPGPz7w5RGYvleJIlYZOoDuZjNaLpq",
+	"DBo/sVTGgpMukfCQJLf6k07Da9zSZMHUDyKaUfXfkPIojmjGGoOu15gsaBqpj2cxv6aTlLEZ41lj4LfO",
+	"PPhMmjl0fP/ea8xExBqDBr6pgX8njUEjo5N4TOOG15izNIQh2r7vNSRLb2M+udZTagw6XkNmNM1YdE2z",
+	"xqDR8TvHzXa72eldto8Hvj/w/f9t5M+M1AppNIs5foiUcdbwpZHQjPFwBYtglF/PpJq+3+l5jXnfN3+2",
+	"j73G/Kxv/jxW356d6T/bndN7rzFPWRSHWSy4bAzavdNTr5GyXxZMqpe222e+p5aJExCz+SJjafM2xmV1",
+	"277XmCVirh5VT3KaLVKaNBPKJws6Yc15KkImZcwnjcGxekJkU5Y2Bp0z9W5Ln+69eus8iUOak7V5Ep2N",
+	"m3edm94vigyhmKtNMI9ZKm+iRvtx1OirzXSo0fE3UsPPqQFPbqTGiZ9TowtclnPLvWd4bfClAfwZqb1R",
+	"y7Hcep0CJ/its37fg8nQFB9TWxgKPl7gaIo6I5bIxuDT2pzNfDfP1czzymvMaJbGd43Bp0+dM9/reF2v",
+	"c+V96nvtU9879o6vvE9t3+t5xye+1/bhm57XbnudU//q6t5rRKmYz2GWvtf4ZcEW7DqkcxrG2Up9prgX",
+	"j16E1FaEiHnI6o7MPR6PhVTnJcziW9bwGou5OiSbTpo60kxKOlEDv/2rIgPLpiJqDBp/fnHZMIM2Qzj3",
+	"uOvxjMmMzuZrY7bN6V2kSiZMs2w+ODpKREiTqZDZ4NT3/SOQGPJIc/ZRqkXa/f2915gyGrEUeOrFJQV+",
+	"jpgM03iewQY2LqeMwADPJEkZbp1HltM4nBJ2y9IVCaeUTxgRY5KZZz0SZ1YoSvhryPWRsbJSpPCUng6Z",
+	"iVsmieDnMIykM0YE16/Q565FPjAekTgb8hENb0jMSfBq3PyRZuE0IJmwU+HJiiynNCMrsSCSLltDxW5a",
+	"ujcGjWHjZNho4PGKgXOzdMHUOZ+yGcjsbAUHXmapYkIg1ZymdMYyTa1XY3jtOsGeO3OIHZqQWBKZxUlC",
+	"aEayaZyTcwAPBYr+gSJj8OcXl0Nutu0L/LfJ6YzdB4poYlyg20EAqwkOPSIVtWhCJFNzzVhERisSitmM",
+	"Sm/IRUqC/wjIWKSE8lWLvFXnahlLBq+nXC5ZqibZa3cI5RHhIpuq/UKiyjoaxmrRyEZwlGfqS7MrDZem",
+	"M3r3mvFJNm0MOv1jb43GXuMvYvTq+2oe/CxGzySJo1ZhEv2xH57RE9YZtaNe2D0185nTbJrP5rMYNeNo",
+	"437PaZaxVP30H5/85hltjq++tI/v/61RNc0f1Y68gbE3HRf19uJ0c51dMct8n3eeKW3+6jfPrvR/m1df",
+	"fO+4UzPpt/H8ueAZ49kLHopIK6/i7H8QS2CGkYhWihWUyE6ZlCw6zz9P4lmcETqfJzGT6tSpbyKWP0tG",
+	"q4zJ4sonv8bzOmbR02raebnLZXwxU9pDDxCxsdK3aqiI8UzJ7qua1f4ArzEcV17qdzGn6YpkjEuREmWq",
+	"EXan/rIHMoFfKiED6zEC7i8f3r4huASSTWk25GA5SUsgJFVKl3pwScbqqC5JnLWIT5SNgA8vpyLJaZ1N",
+	"2ZALzghLQMea98V8vshIkLG7LCidwXa7U3f++JiljIesiVRoGhprcrgUHot0Buoq5tlxrwFGaDxTVPct",
+	"ZWOesQlLDWl/MtZCFftr+e4Rist8O2ec2AmRd6nIRCgSskxjRdY4IweU4NYdnhPKyYLfcLHkRBEjloSS",
+	"nt8rclO7+gQZI2bT8XGEULcDazV/tqv4aJeVEr6YjVhamGL7MRNE6nfavZPeafe4d+JsSbtiS+6tnfid",
+	"iGL0Xt7Gc0vy9/gl2o3ABmDazUGnquUcfZa4RNf/MZ/lbs/lUhDFhlLtrDoGHsnEvNkhYUKljMd6NMW4",
+	"81SM6ChO4kzNx/GJ4gjM6F+avQ7s4XyhjNtPxln61LhMKZdjlpKE0ZQr/bOMsynJ4GORzhicpxQmUnqx",
+	"2oC3o88szEjEMgaWNP76+Zs3sqUEhXqLpt93f7988SHfGjVeA0xf9e2nztX9ldcQi8xO0DxHJ417z/5Z",
+	"XmjRSCjOTxnX91ewX/l2/1vKxo1B409HuSd6hN/Ko6pNVL92t06EGcuaMksZnTlb2Bg0vgw1fYdq/kOY",
+	"8bAxGMJShw1vaKkBnwI94GOggfpR+8obOisaNgZfho0RCM5r9dtrGf+qHmzDuobDhe/7p/gfv/ifv799",
+	"/VbtQkHwrB8oV7YeKEtoixwLUDQfekrQ8CEvC96YgwQSqRrQlacSRDeZ0ls25EG+xFZ5dVrkWhmJ31co",
+	"WOVgFNZzwUlshZ4+nwN9bERKDkYbFJAHbDvkW9d/SGiBaKhp0PBzCIGLKMocFBtyLrjEA/8djfaWFG6Y",
+	"g6WpSPGsKAcEyfCpofQbeG/W6TEaj4uM3NIkjmAJA7Lg7G7OQmW3KjNfjHFpsGE5xdUMrmMOP2zcXxXc",
+	"qe9oRMwaHL/q3dsPa45Vb7Nj5e/iWGmHvbHzgX6hSPSC37JEzFkV01w6xpciz5IlSRPEHhKppd71XPBx",
+	"ot77lNukFZXRUIUNM3quDWcIbVhwZ9CjOyczeqM8CPDUrVZU3zIyjlPp7F5o5l7aObsmZ9u+f/H6xeWL",
+	"9Y07e/TGlTxi46getZ94K/WxJ2bVEtURuKbgDoqURbCnL0U6iqOI8SfdVGsWXiyyqUjjX/GbwuaCK8oZ",
+	"i9Bag8ifci4Z2rE3bEWm2pK7jZnyEdWX+Y6O7cxLW5ovyT2KHytOYverbWjniTf04t0rRZFn4H4zMqMr",
+	"OKaRAI8edvIVV+4ZTWC8p9zNwq7F+i0Enj0nkqEbD4cuJYmYgJVkGPAkaocddkYbBfNRDVDeNTN98gFH",
+	"wmVsEab9360w1fQY0zhhUYuAe45rVQdwwjhL4/Bc2Ys0TiShqYnccIecz6QiqEcWHJ2+/GDHeHp/BOK8",
+	"EdkFqt8nPcSa8oXtx8/In19cGk1BteIXnFhS2s3Gx6+5yK71c+VtxxWQNyIjZg2bA5M9v/873XKlyQi7",
+	"i2UmPTJaZKhIwYlQog4XpXwFJ/YJa66J5sDzKABhaBqGbJ6V4hvmVNQHEO+9xhuRvRQLHn0NxU3TSZFF",
+	"uFBOUwwuFE0nC4gpKB8gIsMGF9dyEU6vaTqBIJ6erWKQMcywxB6KL3Dq27ii92iuoOlEHjkTfEL2eCOI",
+	"GpWkYpEpt4CkTIpFGjI4xW9E9p7RaPXVhDYXeSg4ETRiEVmxrEj+FGZQIr+SxXHIyEdOb2mc0BEo4E0b",
+	"0X8Cpfq0hK9Y+TnJ0hWhExpzktCMpbANb+P5Q10RhjoX/V7yTDm6zwYE/FnyqXtFIsFQWs5oFk5Jx8Ta",
+	"ILgHG7mPb46qcYvppyQOTbQJrxw9M4VxnDmXAwd1UTJY0qEhzAPNREMXEIBizlIM1ORWn5bEIq2w/NDq",
+	"ezrK1NtPu1LBCYqg/7ofNYoxKKD/dR7d0QF6/Nhei0LI0Q0HmXjV5rvL8p3n5hAUnRQjUF7+Gr911vd9",
+	"3x90Bpvf6Lf8DjzoD9YvXP3WaXvDl238ZXdgr1zrJ7tv4MtZmNe5Avn2kCCY3u+9omD5DmP4C/cYQl2F",
+	"XYZv2/C53um1yBmdPG3g7CwPnI0rA2fr27Rj/AxDYvYqQi+o9bBYlhpbj0CovGGRci48jMM6cXCIqeFF",
+	"ojK2X3Gig1zqlXjB4QarYrlrgI8kQlkxPDLrGXIzHXu34hFGwyncn26K5+nLKQiIOQbgtguTSnLrG6KK",
+	"iyExJtQs3gTZCgZjxz8tBP03XbncG6n3YMcy14t7eY3l21XaHnXCbtR7Ol1QcM/O9U3iuisWZ+CB7aof",
+	"HueOGWJpHwujUFVu1m3n6Qixk9Oyff1P69Rou3KjT/M2nj/MrbFkBvvnmZbKz8Dk4MLKlGdnz56Gysb2",
+	"x/eJNL+nFKl6oeMY7MhmD/MXzLprnIGnWusu5vauC31HV2qUSyFe03TCHrZeE9ZO1BBwdc5Jr33W6/o9",
+	"lMlPd5jUq7xCSoJXfnMxuAMZDTsS4yOnOpj6UMFCuYkjEsgCwluZAZGMK9+8EKsdkO8YTVlKlDnQDW/Y",
+	"Cv7Bho0n4xQ9FzgHghcUgnVWbrhY7il9fv7556ZaCuOZoklNrgzMkZFMEOo8C5KvKIuQDLuIo49cLuZz",
+	"kWYs+pFFMb2Exx6yUfoXhOnEFDJsjNJhw+gC+5pzspCMTH6N5+Dh6RSVJ2XnZ5KU02TMNNR7PfNWyKrT",
+	"mTE7cfSjzvaDr/7qhYC1f9Sj15kQ1/BsOSKiwwPkBa70UgiC89927dfu/s6v/aqlVK6g1Z6lLBQ8itWv",
+	"X4Lp9HVujWwWXzH2DJrFXANidmBEIFWWxBlZUiXTaEQOzM8h6pinO5JjTz0XS0IzcnJ4jk/HmdZMyspP",
+	"WeY6JnNnvddoK5b5wSUJ0TTZcu3U7jz1tZO+D22aqMHTMgjSvUhvvIvQdMXgbiEp9ryUxRm1yPtqagNj",
+	"PVy3PcFF5BOpRcs1C3cxJXYpLHRbSLv9RHzylS6XtcG8uxoXmLioT+qtuGHR70N5P15z78qGRpfCGwpc",
+	"aHS+mh/BXKmjeUJjXqv316bkcKB99HqmFnQNX6zxon2KwLIJzGqrIuv/C+SvBGXiBCBnfqJJHMGHT35L",
+	"jkaHBxunrAlf/7u4y+OYJZErZpy70hhDqWu7pMOsdJQwbXZs3aNO53e6R87thJtiNFpkZJQyeoORARyy",
+	"1cgzFjGukE7s+Gq7kuTtGLZh47TsjLwvjXkq5izNdK6q2VAaof6mybvi92vTN/eZzySBzFJgqu2PeUpA",
+	"YnJcnOX5+TN6576wDem2pU80cwhIL22YlFvMpvuEK7hae+qqPKm3Si6XL2WfScI0cWAdF+lEfhX6rhNo",
+	"bS4QACr+mqZYcvaku/MCynrW76dHK7srmykOs7p6qn2ppsWz0r4sojh7cauF1PrGziinE0zdp6HJRy7R",
+	"Mswqk8l/Nuo4EpwNSKANyNZirnyzwMs/iVjCMqY+0cZmK2LzRKwCb8jtR6lIkhENb9RjukyoBUUK7gdo",
+	"ELqf0JFQjwy5/QRqVa/15/mD81TMBM5iIVnaClNGnT/RpoCBRsoKvf4sRuYZZZ24n1IesqRc19Aorm39",
+	"hsJr0KyKivrCg+rUbyrJjEalGpyiDO4YGWxvRSKasaYS2lWvHadiVrN9aIpjOgG8esTGImWeMsgpGbMl",
+	"WYo0kueEzebZiizVZOOMRDFUWmHstzTTqhnEUfWhY7d44uLoXAf34BMJOc7GqRS8XJfTq3yJVg/XdS8L",
+	"/qepHfDmq+8DcwFilAoYl4rwJM7McsUik3HE8GJEP+iRoBnYSyTgteLkTNZaf9Qd91inXT1VJHnNrsT5",
+	"uSKZKA5f9N6qBs9E/bDKfx1nLC1vaCzJRPAS03WrRleHpWp8YYhHDgLKBV/NxEIGYFaLRUYomvlBmMQB",
+	"UQwJ5IMyPx6RJObMIwFQUxf7mVLBZxKJfHhOOIOYghqpOFFT+L1eCePKVSimo1lDr8Ezgs3ZDn1WgIYF",
+	"hloXx65o/VaaDw+HRzhbKpaFLOV1eY1PbRpB/SbO2ExuM8sc7XFvKUDTlK7U35zdZdfhIpWigiPeUQkl",
+	"NwE+kB8Z9SsypxN2TuhIQs0YCsCElmVJr711U/Vin0ypXsDUjHCgav2gZBPQpt8pHfAqY7N622JME8mq",
+	"TChFcOV1att4fd9Qbm3aDvXmVxFshXIOKnd4ngq1tGeSZHGWMIiVOE+RzyLmaE1SIuc0LJ3551AWH0vB",
+	"yYhlS8Y4gTIYNcz752/eqM1KGU2UXkgichtHTEg0R21Jmu9DXX+hSC0vAB0OP+x2VI0DtHbwYBf+Ikbr",
+	"BLggoKWJ0tJr9EVljlXutVr4sxiB7NUPb9LC/n5aWEnz6uLVGeUrYA+t90aK6lPKo4RF5EDzC4tgDzD7",
+	"HuIl8iaez9XHktAEMvD0t4eFWfdxO8oX9J65MFgnxcpSQmcgF4hwa3FEnLoKUFdg5UWVFoiN925cfSgW",
+	"CRoWI5vdVXp95UrGMY/ldJetNU9u29ez3fe1ztzYufZ7bUQNllJbpY22iqYPOr1Av7qy7bUXzFMxSZms",
+	"0RHjVJuiULOPXAm8WNyIVt+lkFjo9E5TCNquLMnFotNGDl4itzIFJMjop8mB9oKDZlN/1IyVq6F1y1RI",
+	"TBc+hABj1dE5N2NJIqc0Bd8JsihHVDL4iBGqNy+cLviNbJG3PFkBwAE5AvnS/CxG8ugLVujfBzB68O7t",
+	"h8L3gXqRSJXZtbO+fY9Tey4WqHFn9O4V/q7tHmKrgV2InI18rx8k6YIrd/EJxZpBEym/PgCwEnAD9UvB",
+	"/1uEIWMRi9CnQrkQkANIGglAIgUovnQFPY6ijDEcpOE17BgNK1iu3OXkT1aYxhlNtnKcIdqUFo8UKLZK",
+	"AXS7S8H1Lqe2XVm8vqYaNdGNqPCcGm1colY3lkDOmfdcRbhJvX4Vo3bTz61ef7jxZtV/OT5lxnYytPew",
+	"314hX1jjzVTajGh4M0nFgkcV5pw58OscAV/p1D/gfMpJHBmMFLHkOwuM3CBdkxbaBjOfrAuP3Zg2X7Oa",
+	"6bm9oXFBccCLRGO+zM37AwOU2B2mv4lNv5XzpfyC9V1Wkr5W/1e4arvvKhyEPZ0u9V78zngwG70tuyYH",
+	"pOLkrN/vHvvO/zW32yylTQOifAWXzJ5uaUuKAbLrR42xVSvX2S1NFlg+YNAi1HhwALN0oagxYglZspS5",
+	"RoM2PuDLwZAHiOX1Kb769PkqUNYq14LcHdQZL0AcsU/xVVAYdsjNN2qcg1QsJfzMI6FIFjPuWC6HLXKB",
 	"+6b8Zwz+YNRXOXEQrNMIAmhsTOGeHEOTRU41mGaVOcHwnZeXdijjJ6FSMoms61WiEsDEKVa9YzgHZl/g",
-	"qCeAULNnZl2flw7HrIYRlP+diiWZs9TZHw+unGEb4Zt8i+Dr4jI+9Xyv7XW842vvk++14Y9r71Pb871T",
-	"3+tee586Xts79rrta3fKFecT2UaM8cLbmc1oVTUFO9SmdOt1UhT/Lh09zQuWYFXy9TlYCR8lSx+mMy+V",
-	"7CMQW1/jRV4LQ6We1yhUHmkr9XNyTBKxZGkzVAZ6wrKMpdIjUTxRyhLCG1ROyyHiMG6ORNbwHoY85TWg",
-	"XHybta6eKZPWQGGp76rI+n0aj7P3TC6SmhuZSD1AMqU1IO4s4wmniTliy5hHYol5MDLTRohkScwrlFPE",
-	"JiljcijGw3HKWFR1DQAsOY2b8pcFTVkEL36mnHn4qXqt/mmBvsdVLAgzr3Lzf54yAFlQs81QHfJIo5k4",
-	"i9LX71FKlzyPEZvlqUnFaoNGC3NPZaejGdAm4YmEUchkYlwsJtPNM9Jvn4okUkaj+gFxUC3JQc8/tNFL",
-	"mH4myDihE9yqwkQQF2l9HvNhDrC6blk04UuroTH+nU1TJtWkSm5397zK767wr3UCJVSQrL/4J/VKmRuy",
-	"OQ/l5tt5u2qbkSFrkmuQWRWVdLxA+3FYJhYKPo4jNSvwVG4YV0JIiFvE5rwuxS/WDqbXuGuqEZu3NIX8",
-	"PDU0nKgP8OIr+I3zwXP3he6D5t3OZ2/f/vQeZqHXCJVgPNy8abq8HqElLYNMqST6NOy4q35vp11Vjl8s",
-	"szisCLgzmkrBn0nyP////x85CKfxUJ9pRBrC6zSZwSlS67IBXpj2UhSOFxkvuOH/G5HMxESk4nYoZ3HK",
-	"xe2hjbjg4XkmASGOHNjlFWOQnVZ3p+VlWs1UXHQzfTmg+clZXsNrrM9QjW7mUuSr4i935a8rJrPn0/iD",
-	"/aH99K/23R/sq+2XV/kc7t0ZVftcwFB0JG6ZZiiHXzYzFphmKNGYLFXE+K3jnYiPW1kjLt45AlHLDHy+",
-	"qBZ8f6tHp8WH3myXpYtTWBNhVprnmqZKwbruYEVwM2Yg5jVCKxa5mUhPUXvaNKqqcX64unpHUkal4GQ+",
+	"qCeAULNnZl2flw7HrIYRlP+diiWZs9TZHw+unGEb4Zt8i+Dr4jI+9X2v7XW87pX3yffa8MeV96nt+d6J",
+	"7/WuvE8dr+11vV77yp1yxflEthFjvPB2ZjNaVU3BDrUp3XqdFMW/S0dP84IlWJV8fQ5WwkfJ0ofpzAsl",
+	"+wjE1td4kdfCUKnnNQqVR9pK/Rx3SSKWLG2GykBPWJaxVHokiidKWUJ4g8ppOUQcxs2RyBrew5CnvAaU",
+	"i2+z1tUzZdIaKCz1XRVZv0/jcfaeyUVScyMTqQdIprQGxJ1lPOE0MUdsGfNILDEPRmbaCJEsiXmFcorY",
+	"JGVMXovx9ThlLKq6BgCWnMZN+cuCpiyCFz9Tzjz8VL1W/7RA324VC8LMq9z8n6cMQBbUbDNUhzzSaCbO",
+	"ovT1e5TSJc9jxGZ5alKx2qDRwtxT2eloBrRJeCJhFDKZGBeLyXTzjPTbpyKJlNGofkAcVEty0PcPbfQS",
+	"pp8JMk7oBLeqMBHERVqfx/w6B1hdtyya8KXV0Bj/zqYpk2pSJbe7d1bld1f41zqBEipI1l/8k3qlzA3Z",
+	"nIdy8+2sXbXNyJA1yTXIrIpKOl6g/TgsEwsFH8eRmhV4KjeMKyEkxC1ic16V4hdrB9Nr3DXViM1bmkJ+",
+	"nhoaTtQHePEl/Mb54Ln7QvdB827ns7dvf3oPs9BrhEowHm7eNF1ej9CSlkGmVBJ9GnbcVb+/064qxy+W",
+	"WRxWBNwZTaXgzyT5n////48chNP4Wp9pRBrC6zSZwSlS67IBXpj2UhSOFxkvuOH/G5HMxESk4vZazuKU",
+	"i9tDG3HBw/NMAkIcObDLK8YgO63eTsvLtJqpuOhm+nJA85OzvIbXWJ+hGt3MpchXxV/uyl+XTGbPp/EH",
+	"+0P76V/tuz/YV9svL/M53Lszqva5gKHoSNwyzVAOv2xmLDDNUKIxWaqI8VvdnYiPW1kjLt45AlHLDHy+",
+	"qBZ8f6tHp8WH3myXpYtTWBNhVprnmqZKwbruYEVwM2Yg5jVCKxa5mUhPUXvaNKqqcX64vHxHUkal4GQ+",
 	"TZVpojU0xmZIKMp3+ACbux7s1blYtS/RVVTF6+qqkqea0JxO66od35mvp7wIiA3l6ld/vaYcOtWRMCdx",
-	"rDYgacluch088v7lc3J8fHyueOvj1fMnjE9CmlrV4j++f72RqDXwAtt8X8M1dmeL++BSCCdXycOFdLiv",
-	"F9ewKTzLVGBUuHSVrLMVay4aRwmbSQLYGx6hGUkYVVYrcspOkY53OAgchPpYVfnOF2f1dAEGjrUl5Zjh",
-	"izvIoX2g+yNvpIYtJkwNxC3OJAQVcgsTgVvHTDnDTJIDyLgBxyac0pSGGUsHnDcnKZ1ZPNdQGZZgrd9l",
-	"h2hIh4Kj9mYRmQm0UjEfUqTMcR94zCcDDt69hhayRXcxZzT1iBQ6qJHPOpaE3dEw6+Pk7bv0d1AlrVfw",
-	"TJKrl81X37/U+gz4XU+aSkmWLJ5MM88WRrtjwfpokuCAgIQhc8rMk4WOm/OMpSGbZ4RGEVnMzVLxBbDg",
-	"FtG7B2UEQmZywGeKEFCiYojPJxc2QyVg+IPAs+UHGkxYkbQqomImhudjTMGla/teXRTKLiQTJGXZIuVu",
-	"2AGqOrOpQE1ijLUCpW0UMb/cdSKsPX9rZHVd0OR7XH8TrJnGJW+k4eAgFcxTS9CxxUTnFLmpVVh8n4kB",
-	"tzRGznMG1FzkbK3d7Z0Z5IIE5p+Bdudcu7cwDgS01HIZh7I0iGtVbTLMscZthunrJbEIrWzBYf+m8WSq",
-	"XgqLu9ApVg5oiSIInZAFT5jELxxLb5HC2c6fhmPGM0ECMPKCoqbaHEZbv4wvsO2agWSYtI4J189aJS3V",
-	"793f7awSXuIEnju/LV5u9CouQi3bbNop+5BXFIwUcXmNIDAUKBC56bfap2e7+Whq3E3zwBcfAG+CyLUx",
-	"14iFWBVlvK9DHeNVDDRioVCilDpAxcVEuHbr1G+3d5hkSVEij5uZu9R0uKXKTqnaq8qglh7FqCGgt1IA",
-	"RorQKJJVUnz9OG58latxjJ5ZmiiTmcOGd7k+U9fv7LTdetiNp8mgiqOqlQwQxPuEQnZtlU4nB3nMM/IG",
-	"XGZsNgOpq2WrHgkvEqUggQavwTy7QQnLZtBAj50OuLUpCJoUJhCtZuKROY0i9Rq4lMT8MGXYgdJneaBf",
-	"PTzgBwHJUhoclhOhLex1lfS5iXmFtxOoEU3mJxDlQKT4D5zmoUcCNfUhV3+ZJ8uLcSME6scNr5H/qBgG",
-	"0F+vO01zymWl85Iyu3ZZYKiQzhg6TFSdVE4CgPIaAvp9n3yC5AtP0e9wwMV4LFkGTvRHHiufAFwvMhcx",
-	"5HbGXOsi8iLP0M2mbEVCynVqVMTS+NbYJM4VRefYO+5tuH64LMyFpKYFijOBPW4cconcca33zra7CLfZ",
-	"VN2BKRuROuSgKFoOhx4f7xjeAHmwSS7jE4bH9UxKrzs96z1AwBoZodnfUMBOyivKNcOF1SKXRSMa3nzz",
-	"7AzzYry7kI8qWxnrsZ5JjbxULlsxL3tAri2WxSg1QCdGuOVm1LpGyb8bbs/AzcNgr74Hzq7rPuTOoGjI",
-	"PZPrbLzFhCsm127v/+BuS3F5OONNfPUwb/dKL1diHwUbK4SwAHijbd/zfX+vNBn3EkZ7i3FqKSv3sCgd",
-	"ZlrPk9kn9FCfjlI8HjWhlhEDXaG5Ug1WQRAesbv6vKFnSnVE7M6IxKrYle9tE911oU3j8kGy+pLihVzK",
-	"QqWSIk9r3TlLZekCrgEwUwV3JUIQKF3NHUu5qM4NzhMId9nDD/j02r4A0exg2zdIbt0hsHmqtwhhLXZI",
-	"aIaEEkM+MlqZFlrrW9betmVp3bQhtwG+hGiCejFYEcb7Rmti37Oi2XhbIoGlRD7BTbT/UJMsWiI95ciA",
-	"B5Ixk1hrVEYxPdR5v86BHxpy6+tGjc8fLbA8G90b6MOA8lD37RnmGZTsbq6Lq813WmY6BUf5a9f4+QdG",
-	"k2y6od7OngibR6eEmzpaU7FE0MAYb3qgEGAxr7iaqM8Q55qGbp4ePL5zdni64LU1dOnCZCpuGf943KHn",
-	"YTvqjU5Zl574laH5ufLUhhJAUCq44gN+4aCGaNLpbObCG7ud1m5XqBvTHkuZjXvm5q5n42parq216pAg",
-	"43xzu07z62PMuSkMQcIpA5OuYMnpmqV1X4RbdRZd6OR6R+EffVHfYnq9yRaxCtBRM1AP0CIgBBcJG3CM",
-	"+y2VuwbVgsCvsSST+JZxcqA7z4iUPP/wEyYUejmgIASDEiFuFvPDPqYftTtnjtMsyUGF12a79EQkziRL",
-	"xhBCNvm8utNtEwC5EIV0BvW1A/7x/etD9SxGykTiOLQHH/9TGSdqCupf7Zce/Pf0pfnk/OUhBtE5i+Hm",
-	"N2gFhIt0wINWKzDdLj++f03CJIai2pTNxC3EImCxkk2wep5c8pW+Pc7fP6Mr5WouAIcuOILC6P8OPBL8",
-	"Sf3Pv2PRAwQIlEESJouIRf3SWi1RuCXxgB8EhX2m/955OUJ/PqBHo/VowknJAO6c1deW/ePgv/uf/qFR",
-	"aJvw3/ZL+M/pS/zz/OX1f3z6R2vLI9vH+Odg0Ppy7N0fVmaPvcbuuh9MF7I1URPPmBPGyYS4gYgUnVg3",
-	"VxaqjsmBYqjMXjyLhbKH03h+CLp+FidJrGXLhdmEOGEISDpahDcsI4u5sg9G6qeVt926C3A18ibl5YSV",
-	"TnsncWu6CVcPG8XrA7dPdhtY9yWuGvi8l00dMpTfcNLd8Q3n9W843/QGYNJ9gwRmByzN7BrtVKrUxuv4",
-	"lr1jKbytMlvpXaqjyp4yRWmSwNF92caQlbGrPCKgD2tCDjAogQarRvk5hN8o/sGLw/prkjrEjU0q6EeW",
-	"pXEo1xE39BfWHIe3QKIsRmyUsXNBAr6YmQbkgblnwRRXlMzK8FJeo537GhFt9+dhnkK8acbl1PN7b2N+",
-	"tSGymdWITWN9/TmOJ2uXDe3OVg9Ob9bOlK1LADbjeHoHqzjMDLI7Z1WxEOpk2+7XpJdjyPRWJLe6cLV0",
-	"x9pef+3LNqrsKU1ngsch5p5h4EHfnyBCnJpS6WSeP6po0WG0Db6ffgIFvOZgtUxzl0zKhuX5Vu/PrmzD",
-	"JpRX2n5kfWao+av4uvdPTdX1eFUY236jIfLmuN0oEr+STZUu/ebmM7zVKPqHl7iYG8CC7VwYuyKarzM3",
-	"TCBoEkvARHxQ4buZAOQY5JVdVBLE86mtmfav/PN9k7L4o9pQr4eQ0Gsb7l6GCY6k60jIC+LjXQu0M45E",
-	"SSR3NpR9DqGkY4NAMJ3dHJOvXFva2epc6sKC8lrLs9ha3glM9a2K5rBgqSaAITf9xnNhtXYKXRVP4pbA",
+	"rDYgacluch088v7lc9Ltds8Ub328fP6E8UlIU6ta/Mf3rzcStQZeYJvva7jG7mxxH1wK4eQqebiQDvf1",
+	"4ho2hWeZCowKl66SdbZizUXjKGEzSQB7wyM0IwmjympFTtkp0vEOB4GDUB+rKt/54qyeLsDAsbakHDN8",
+	"cQc5tA90f+SN1LDFhKmBuMWZhKBCbmEicOuYKWeYSXIAGTfg2IRTmtIwY+mQ8+YkpTOL5xoqwxKs9bvs",
+	"EA3pUHDU3iwiM4FWKuZDipQ57gOP+WTIwbvX0EK26C7mjKYekUIHNfJZx5KwOxpmA5y8fZf+Dqqk9Qqe",
+	"SXL5svnq+5danwG/60lTKcmSxZNp5tnCaHcsWB9NEhwQkDBkTpl5stBxc56xNGTzjNAoIou5WSq+ABbc",
+	"Inr3oIxAyEwO+UwRAkpUDPH55NxmqAQMfxB4tvxAgwkrklZFVMzE8HyMKbh0bd+ri0LZhWSCpCxbpNwN",
+	"O0BVZzYVqEmMsVagtI0i5pe7ToS172+NrK4LmnyP62+CNdO45I00HBykgnlqCTq2mOicIje1CovvMzHk",
+	"lsbIec6AmoucrbW7vTODnJPA/DPQ7pxr9xbGgYCWWi7jUJYGca2qTYY51rjNMH29JBahlS047N80nkzV",
+	"S2Fx5zrFygEtUQShE7LgCZP4hWPpLVI42/nTcMx4JkgARl5Q1FSbw2jrl/EFtl0zkAyT1jHh+lmrpKX6",
+	"vfu7nVXCS5zAc+e3xcuNfsVFqGWbTTtlH/KKgpEiLq8RBIYCBSI3/Vb75HQ3H02Nu2ke+OID4E0QuTbm",
+	"GrEQq6KM93WoY7yKgUYsFEqUUgeouJgI126d+O32DpMsKUrkcTNzl5oOt1TZKVV7VRnU0qMYNQT0VgrA",
+	"SBEaRbJKiq8fx42vcjWO0TNLE2Uyc9jwLtdn6vmdnbZbD7vxNBlUcVS1kgGC+IBQyK6t0unkII95Rt6Q",
+	"y4zNZiB1tWzVI+FFohQk0OA1mGc3LGHZDBvosdMhtzYFQZPCBKLVTDwyp1GkXgOXkpgfpgw7UPosD/Sr",
+	"h4f8ICBZSoPDciK0hb2ukj43Ma/wdgI1osn8BKIciBT/gdM89Eigpn7N1V/myfJi3AiB+nHDa+Q/KoYB",
+	"9NfrTtOcclnpvKTMrl0WGCqkM4YOE1UnlZMAoLyuAf1+QD5B8oWn6Hc45GI8liwDJ/ojj5VPAK4XmYsY",
+	"cjtjrnUReZFn6GZTtiIh5To1KmJpfGtsEueKotP1uv0N1w8XhbmQ1LRAcSawx41DLpE7rvXe2XYX4Tab",
+	"qjswZSNShxwURcvh0G53x/AGyINNchmfMDyuZ1J63clp/wEC1sgIzf6GAnZSXlGuGS6sFrksGtHw5ptn",
+	"Z5gX492FfFTZyliP9Uxq5KVy2Yp52QNybbEsRqkBOjHCLTej1jVK/t319gzcPAz26nvg7LruQ+4Miobc",
+	"M7nOxltMuGJy7fb+D+62FJeHM97EVw/zdi/1ciX2UbCxQggLgDfa9j3f9/dKk3EvYbS3GKeWsnIPi9Jh",
+	"pvU8mX1CD/XpKMXjURNqGTHQFZor1WAVBOERu6vPG3qmVEfE7oxIrIpd+d420V0X2jQuHySrLyleyKUs",
+	"VCop8rTWnbNUli7gGgAzVXBXIgSB0tXcsZSL6tzgPIFwlz38gE+v7QsQzQ62fYPk1h0Cm6d6ixDWYoeE",
+	"ZkgoMeQjo5VpobW+Ze1tW5bWTRtyG+BLiCaoF4MVYbxvtCb2PSuajbclElhK5BPcRPsPNcmiJdJTjgx4",
+	"IBkzibVGZRTTQ5336xz4a0Nufd2o8fmjBZZno3sDfRhQHuq+Pdd5BiW7m+viavOdlplOwVH+2jV+/oHR",
+	"JJtuqLezJ8Lm0Snhpo7WVCwRNDDGmx4oBFjMK64m6jPEuaahm6cHj++cHZ4ueG0NXbowmYpbxu+OO/Qs",
+	"bEf90Qnr0WO/MjQ/V57atQQQlAqu+IBfOKghmnQ6m7nwxl6ntdsV6sa0x1Jm4565uevZuJqWa2utOiTI",
+	"ON/crtP8+hhzbgpDkHDKwKQrWHK6ZmndF+FWnUXnOrneUfhHX9S3mF5vskWsAnTUDNQDtAgIwUXChhzj",
+	"fkvlrkG1IPBrLMkkvmWcHOjOMyIlzz/8hAmFXg4oCMGgRIibxfxwgOlH7c6p4zRLclDhtdkuPRGJM8mS",
+	"MYSQTT6v7nTbBEAuRCGdQX3tkH98//pQPYuRMpE4Du3Bx/9UxomagvpX+6UH/z15aT45e3mIQXTOYrj5",
+	"DVoB4SId8qDVCky3y4/vX5MwiaGoNmUzcQuxCFisZBOsnicXfKVvj/P3z+hKuZoLwKELjqAw+r8DjwR/",
+	"Uv/z71j0AAECZZCEySJi0aC0VksUbkk85AdBYZ/pv3dejtCfD+jRaD2acFwygDun9bVl/zj478Gnf2gU",
+	"2ib8t/0S/nPyEv88e3n1H5/+0dryyPYx/jkctr50vfvDyuyx19hd94PpQrYmauIZc8I4mRA3EJGiE+vm",
+	"ykLVMTlQDJXZi2exUPZwGs8PQdfP4iSJtWw5N5sQJwwBSUeL8IZlZDFX9sFI/bTytlt3Aa5G3qS8nLDS",
+	"ae8kbk034epho3h94PbxbgPrvsRVA5/1s6lDhvIbjns7vuGs/g1nm94ATLpvkMDsgKWZXaOdSpXaeB3f",
+	"sncshbdVZiu9S3VU2VOmKE0SOLov2xiyMnaVRwT0YU3IAQYl0GDVKD+H8BvFP3hxWH9NUoe4sUkF/ciy",
+	"NA7lOuKG/sKa4/AWSJTFiI0yds5JwBcz04A8MPcsmOKKklkZXsprtHNfI6Lt/nydpxBvmnE59fze25hf",
+	"bYhsZjVi01hff47jydplQ7uz1YPTm7UzZesSgM04nt7BKg4zg+zOWVUshDrZtvs16eUYMr0Vya0uXC3d",
+	"sbbXX/uyjSp7StOZ4HGIuWcYeND3J4gQp6ZUOplnjypadBhtg++nn0ABrzlYLdPcJZOyYXm21fuzK9uw",
+	"CeWVth9Znxlq/iq+7v1TU3U9XhXGtt9oiLw5bjeKxK9kU6VLv7n5DG81iv7hJS7mBrBgOxfGrojm68wN",
+	"EwiaxBIwER9U+G4mADkGeWUXlQTxfGprpv1L/2zfpCz+qDbU6yEk9Nqudy/DBEfSdSTkOfHxrgXaGUei",
+	"JJI7G8o+r6GkY4NAMJ3dHJOvXFva2epc6sKC8lrLs9ha3glM9a2K5rBgqSaAITf9xnNhtXYKXRVP4pbA",
 	"lZ7Ak4Jx4ZjPymeYx5lIKzuX44/M98aLtNxim1as0888s1MUw5Rw2d4atgU0nQHK+Ni0wdyZ1rrDtLO4",
 	"bQS3M67mSTPObyC/8yU8au/tNmIl3rosNw/8DEnO1Tuna1HEWFkvjGeFOxDgD4gfQyyzQtDTOQ3jbFXH",
 	"abI43lrxy4EtDBWcycO14vfqoh8xn1eFwt/Vz5wkbJwRsYAQiUO5EQvpQkKySw4FcsPYnCzm5EDZl4aL",
-	"Dve772C8Jp6pFFSxtErpHqzZzUllU+0duCzAz9qUp9w77/fOdleJM3o3pJMN0VClTUQSlW5Z3FR8HbMp",
-	"ZuSfVG+bGIEK3HHfjMAwv7IhWXdPsWVDnK1XBGzenD0LDgivKjrY8oqMptkeHCCS6Ck4YB+jqJySZY7y",
-	"Omdoijl7mJ/CKuH6hi0/SpZ+I42/kBB1Nbe1GqutdH82j4c3bLWxAlQjQ7fIK+w6PBVLTsCDFIr1MPAJ",
-	"Ed4JjUuXkdlkPDz+pdM8Xf7t7uYXf3Qy6/zl7ixpz3+Kzn/9c1f+fXrVC9/49P3iRfzd+GYTzN0m+iiq",
-	"rm2cwZbTS3zCKnhTTutoFs9027Gkxm4SUPY2uYI+6lWOg+7fDhHGqzTOBDdA7fDDBbbaqygopZmGg64p",
-	"0lLDPpNmTOgPrx4vbs/V39+9GH64ev/qzZ8rgbLiuqCbHR+bI5qETSxgzMIpieIZ9qIv1m633ZQoexhj",
-	"np10G7vUUte7K3ZGFf4Ku8u2HnNt1Od01cuvOse240bVXQoUMOCGBke3naC2jcZh3kqxRT7yJL4xgPxQ",
-	"cIxgApfvXnl6HJ2fY2P4ehizCV5hF3K+1Kp8wONM2guIgwz4Av/EGM5foWOzfuIQuypoHCCnBFhEq6rc",
-	"7FoEM5qRJUjrVPDJprQF3ceJizl7psSMvvHdDjsIb67ZJafzn82lWb/8sjtj0gHIW7iCmbHZCC6aoLcT",
-	"lSTIWwHaa5010kHDAXmI4bQJxxbt1QiD61OJ8lJsW5vFwmnZB87bT66DoHHsMVmZtQJ9TfGkyAsLGZfR",
-	"GyaVoemRADIld3Y+3sZzTdlXauiqE2ubXn7Z0BTQlmFcQEkBGgGzMprNnlN6C4NXzanYbHLLaO/yh9dz",
-	"XWBp25kvbzO6kfvyRn/bucWBYa8At6vnD7df6RZcO9uKcdfoT6np6dbYT/ULKnF6d2Gj/XgEif31mcQh",
-	"eL6MGpZ5Hd9WbIv6lLOqu56k8vnLZElXiGOTp6mbPkCoRHaASijfU6hX1Uwb4j1o6VQGR5VHQJO97JsR",
-	"DW9qfUX9JTJRunDDeTvzKpzdDWJSetusml1ZrWACVkLl3A0R0rza/7IRA30ZzfN6LuVmhjRNVzsFCJ44",
-	"1ou8vPFEfjMazhOaQZ1DHY7mjC1FevMIjqk2F+17PcuxaxtqeM1SbNMp+pFltNqlM5cMWoIC0AM+W5W5",
-	"Wi8szV7jM/tsApLfznAv8/wRHLZlHQ8Q/tsXspfwh41zNcC34EdvS+TZuemgmckhsi2+TBJQCSBMqd7O",
-	"PkBfW0+F5sStmq9Mw5qkTW2xmsIxarmg/ixsygbQV98WUw1h0/KyyaDQpjz47eDUdrSp4pwQGmp8VPYc",
-	"tgO55/dZmnQ1W1bcrepsEzQtyvFE3UYyP2TkIFjrtO0R97PSn0Nkp8Cz5Xa6vk59ksUzJuBLQMRT1JbG",
-	"XXO8smLk+ktjfXic/3318m3v3vKtPI1iZa25qbmKm3RMwJ7xXXHYXMlpHGjzWWpetntKcfWsr1JAvXIm",
-	"6/gBsSk+oNHKRiF6/vH+RiS+/bqOoI4nWe0q5e5rdUSsptVCAm11pEfGCc2gXzOgYkFuvlg2Z/Sz2h11",
-	"6IvR5c2d4CUY2VO2Mk3kS13cS9LiLayVRCxjur9MnE3J8zdvZAsgidTIOwT0bCTvQjvranu++/vViw+l",
-	"nnnqo/1u/IG+e0TQHuEjeQ2IWe0SXHzKAGLNRT5MxdmBzQz6tsbuveTaFsnDGfucc/xtJfkLWuhJ96GK",
-	"ILWrL3jMm5b/4BO69URmllCK7fFMbtHKDsNUKNZ9T92jD1lhmz1CbRFSRZzljyMHgdW03im6cvuw19uA",
-	"7C5Dn7MeQUl3trYPFqpcMG+yDKerVQLSDjSDSd605sh+Vl4919g17uU/bS2wgSGN+Xig7xuele70G+2W",
-	"3/J39Yjd6i1L9JrdLflh9TpfCQNXthjbCoyUC9JsQzutPLSApWsrohR1tRz6pmd+77upB5/V5tc4rJZe",
-	"ZlpV27kx8R3OWP6ATsxpkZ8R3WIcJxlLPQQtwuYMNAUJr+GMfk9Z7l8ra33fPHKvIZM4ZF+RCJzgG8xp",
-	"c7DbJcuALPAAkKVPAjkVqcbaGPADWzozZkvTkP4MMTuwhiHgyXwYch6Qgw3+8oDrPlomksE4zEAZzkou",
-	"hILfigShpHTF0vo1/yZu/UbZGJrl10EPiudmI+SB8+hasrbz3ZOmUq4f23I+nTOtl3CQq2KXcKANAsO6",
-	"JHAKict1EJbPryvEpM5NeiBUgi3wwoqvKrsBEMW29kwuwhPem/bRNeI7f6MLyoCQDDuFMK/YXX7hWu5M",
-	"tDuEAk6yUpjbdKuaNeSAHgZBo4JwOZrdVuLpR829zLC+qx4CVknTmXOt00njCjCPWEoSRlNAy8PMHAOF",
-	"xFJEg4SBitZaq7pFl4aJGxbdsA1i9xHFHtXonhpibEv1FcQi5AJ6G7ZLwa2yVwR1gyZgCbV+m6OWfb91",
-	"3jOhS/hxlVjNaVULx1JA3bswMHq5d2cgDt1l6wAU4jG7JRLVGN77wvA9AnemKiFgqG26IjHqGak8gc0H",
-	"8tX363R9Q2eYwOEmpEIdbwmxoa+7GAAI5A3T1/AhTdOYaexQIK3nJqd7FWiJBjLUzdl00TMBuJRmAx5L",
-	"uYgRR2GZxhmTBtKzRd7O6S8LpphVZyVdEECDgJnbOj31x7FPIrqS5Xrky7+9eL58O/u1c0mnUr77+N3y",
-	"Uv/fd/7ff47m/zt7OV/R5sv087G44VfvPk5P3/21E54vLouFzJ3eyRYkH3cDdofIcWOo0JI3m1ZhmOwI",
-	"IVExmPvSPVoObljJ23UewtY87A47zxh/bB8kE0ebVDi9u4Nc7EWBXWAvdrpVecDLH4VP4e7PZlEgv3mJ",
-	"hnsKHmVU5uOUinTepWL0rUxyJYYZBkCq+wDXdlSkSXyrm9HDlUZQQMKBVBlv7bKjJm5SC5T08CZdel1r",
-	"hE3YrO7Iw5cGbdKBRSrdpYqwFqHYoDKasWLp5Xmjpn97zCv6nSvdvgFD61NjJKJVwxjVXsN3WhLv0ZGq",
-	"HmkL77i2pqhCxwKiYaPitBp0qDqwVP2OVExSOuuT4LNUqh/BkAKPBLMYjBX1T75IErjUXM0ZQH9kQgzB",
-	"04ZPhRgmAp9U/x6zpfnnjPKV+rfG5FD/VBwKY7C7LKVDWI/63HkzF9kQYOShXahYZGzofDTgAWLpw4c0",
-	"ScQSG4uqHRrCZGg6gbvbBddRUxYNAV1iaFew4HSRTUUa/4o/Hot0FEcRgzkapCiYegqFFmBjD3WHUpiu",
-	"WhBNYDA1ETyDim40ARM/GmpGUh/ibZx0pweTyOeXaZdhCGApivBwtN1Hplk2N5mNQdkQ0du1NURqj4/n",
-	"NCeoDX8XWtDWl7TCrbJucQxQZ5gghqVAhdbNO8H9YYPNOKts2btbO2v98to4iPpyUyi7eRqdj8/Ck1Gv",
-	"ede5O7/ZSlfzQm8DKuB73Uas4lxSLJWZ0RWJxIVucywSpj/RKOcmLVskTDpY0DO6coX/bcyWUHaiySeg",
-	"BCWaxbwyfvFeJImovE0jIeVRHNHMye9IY2g1CJK0ovunlwM5o2vMdOfoqvpEPfiWjBL1xu3txhiPNhW1",
-	"xxmBJ5yrvDgB4qWLstnm1m2d7lvMPlnQNNqhV5wi+Z/hWZ20XH28ICPI7kIsHXLo3ZZTGollw1P0pOmq",
-	"CE1nv9y7rfi+9zwa/abmngcaaUMdK4hEuDeIlOD2dFJKSJOEpbK03qpMYcA83anlGZXVVgLVvGDOktoK",
-	"vHmCzQPYA8CuV8xM4OA8k8rzTzPjh4qZAED2XdgJBu0TOkkZ3DATv3XW7pDBwvePQ+K3zgkdZywlHd8H",
-	"UBBovOda4I/FODBHtFwq2aktjtxykqoQ9x7dNxzeOlpVvVXYjuWlelIt1WpwROWOx/ADPLupezkNMzC2",
-	"C7t8QQLgCRYFZLQiwfcvXr+4egFqe4S4qbDzF5DBNxPwnA0x5Txu2h6RTOB9aBHRMkNDXr8JhSgMVsag",
-	"1A9W4CpGdNuGQpV3OKV88oS7WuNu5mK/Cr5ihm2RjDRxmps7LFLg0sIKa7Su2uVv7qgavfpwJ0rLprIb",
-	"VdAee/YhUmxUkHuCmzbjVcwZCWhQI8iIRskKQncguO3PAXFROsLNlKCuwU4cBLOYD+2DgWddGOV46WHV",
-	"9h96hBJUZuYgKW+WvGwbDEWT/4dDqi+H43ZpQD2AGtCZ9ppqAbhF0D0QMOQij/qlygiD3gyHLfJCGWQz",
-	"QDHUlWrJyhKuEAIuBdbcNVeAmubLxmbq2DQrJ2dKM6ifTMTSKfYz1I+1WmLRkwJbAVVrUpaf53S9AIha",
-	"3cyoCGkmSoyUQ7uT2QI6F94CAhbW0RhT1spM8nkRTRg0W3UL8A5Ltr+7JD9vcl/b80ivDPlly9LyzXCY",
-	"r3g4DvQ1oUcqAM6cwIMljuDlkB10O9EVaA6yrdlfLeYOH8ABZ4/mgAK0me1ntdbQqsDCliHcNcKOj1hu",
-	"3NRs93pHwf22975e+D+0abUhc6ZNENvplLMlkSzLYj6xuQnpAq+NRFX35V29HUGydHVBDMCnkaKi1HDx",
-	"2CFOp9097Z4dn3RPt7H/EzonAUrUoF86FHrjpZLhYr6yPX5SOh7H4QUJUDAH/Zz1JcrnvCGQdgaewMv5",
-	"ml7JBdHHgrR9H8Jp+HNHD6kPccK7uDAut+8DkudaVLBZG6ygD3FUF4IQnBFw6xFqVnN+FEdV9SyAaLuN",
-	"k0rAt/deo1b2/kjDVCgp6/Yyd1RxyOJbwErUfQTiiD0rIbZpT2zBsxg6wmEbOTNGWTye7gb6uvHKDbMo",
-	"zHxIRidl+7ndqwtPIcdV1W5oXszHzaNgB0ZXAIMabrU9f3MWxV7xBVPtsAwqWt2xlU42phVUQD7VhgQB",
-	"7trRAxOl9PEqDxNdNuUGII4PpgbAXDdmBpyqJ3RiwLHvV2mC3S/aNN33RORzrtHM5hb5RxPXs6dn0zE1",
-	"7mtl1wAHZ0nSpVU/xmgAMyJ306F5VgVEk/4aEN/UlNLDFrks5LmX3sN1N8OtwbxdfG4lh3aM05qOpgue",
-	"1QABQLS2ede56f5SGQwIN3SABsBdqMlyF/xMXph/gloARDIK+bgjKjUbAxgZwu2IJXfVlVnWdREQwYSI",
-	"6+I5exJP670tP0IDLQ9yxJXpsT+vbfmITShHssd88rXCArg3nkMcnGBOEzdkUHVkPuBzGoTwYZbez2BY",
-	"O0aYjcRUIi1uFiKoPtYauuxrrtXIl0oSwBbbhN4Kaw1Tgj/F158+Xwe4qdJBl69y2FGdkQBduk/xdZB3",
-	"6bWKxnz7+TrYr+xVyUJb82qLXVGOLTF9xViDUBArf7vC1zyduqLXjlgCELohHiRUKjkJJEaMdEusstr7",
-	"9Klz7nsd79jrXHufel77zPdOvJNr71Pb97reyanvtX34puu1217nzN/Qzg9qiXFfdVpkYU6j1fpEyiTY",
-	"AHq1MYnT4odrStWzaI1eMzcda1Ea6zLWhZUq4OQmKatCMnw7xn7KXu6kgkECg9LZ+u60u51KJ8oGZ4Zp",
-	"pTuHEyBHdvLWNHX8XgRWxidiuQ7X3dutfY15xVbgxpHIpnk9vvlZab1nZ1XrDV2xsl3R5FJoEx5oxW5A",
-	"eyz9Awv+qWj1y4ItME4+XiQJ3tTkLDJmSaIh9MsYpVWrgcGG9dio1oBNc0PcMibOBOBRS6/qdCsvU+D7",
-	"aIOVHyoicMd7LKvaakO9rET1e3KCry3U4RXPnBF3byvPbDzhtB5yHL+I8+IMDd4KoSz1SwldJKCkOyu1",
-	"Aqzs5TuOI7ZDDYLjT27D2q7LjtsBJRRShGqOeCF6gBoUBBSEj7ENrNZstyKko0VSjgDsdoU5pkmifNdd",
-	"ZlGA8tWaW+c16yB63lLcjPuAKc1oOtlejODskBC3dvo7/iSjkyGsa88E9x0S2S25wH4v5BNvT1Y/dnLV",
-	"t6eqd51M9cpEdch+ljvTpRz00fjuDrE89wzZrbIvcvaiwN1lPquUBHCsN5VkXLo5u5ipoxiPIuLSA9sQ",
-	"OENCNsl6AlCFJ9Le/dpZGUC1ib+2IVlrrQPV3tkUtUm7+6ZM/+5LQLYfo3O35KOz9Rz5x27JR+8pSj6K",
-	"RF/3JJ6yOgPTRNUR7fROquc2ZXfkww+XzU7vpNASPzNZVIUMOof1w87JqHsyOjkbj0P1P+fno27vOGxH",
-	"x363faz+v9OJTv2T7tnxaEz98fkZ7bGzs5POyQk7pezB6eg7MfN2j9acPq8iFd0l2j5lLI5Y2aWmpSzX",
-	"vnmSwJpgfXi2gBa6hd7ShbyB8ru+VduPOZ1UhFK42uFwkVaCUoMzC9+ZE6Eeh5GsN6VvUyF3xbzCAQzw",
-	"/b0rT0plAdXhCSfNdefqk/Vd3uJRby7AeHhWPsUW/2usIpFBajsU6q5/NgDU9rOpR3p+NoWPzv1C/zvd",
-	"rRCdgOrmgjt3Fjzf7Z6m7VeP2PY3deY73bVp4c4dC3dsg3heM+L5hum2H9ZEsIHUwWXgq6skYV7Pu1/k",
-	"VJduAK5UXQlzfSWt/uUzSbI4SxDI33mKfBYxN4YktBe9KLWQz3uUaqBP9T3mbUBlsIMdtpzGGcNRnrRa",
-	"t9iPf70jf96QdDD4sDUebopK1jboo6yqav8gZkwtdDkVum0L5bZbwsOMbkhEV2aHfrrG3m4/aacv3cpg",
-	"PeU4jJsjkVXDyN2Km10W80wqasCS9G/W03ZjSTCFsma1nQesNtXp/ltudFgd5gn8fmsHr6/WzWPvZhe7",
-	"66FS44qWWYf8hm1JKkJQ8PGGX+zfhQzptEXZ42ufFDEDhiyVNeoLsm/OK/q9r/hYPIJlcsjhqkXB4BUx",
-	"Cedevxb2kqabUx7WqUvTyWLGuFJbtzRZ4EwqrrhSGoM6Mc9LchBzohzbhDXN1AzkPiJeraP6TFl4Ixez",
-	"nV1HmmbxmIYZGZcNiMb5+Owk8s/aZ2fd8DQ66Z3TzphR6oe9Ho38do8ej8bdcXvUGfmjs04njNq96CRs",
-	"90b+2Pepf1Yl5DR87UZsW6d42aSH/Xa3eTvpwK/c8fIrFN88CMBnc+W75d90oX3+eSqiRagrZwyj7V/z",
-	"7mQ7rNEfup4U2oytd+fcAfQV22INR6usjjfV99vPTK/T7ZydubHxehwzwyiVVSy2G5ay1MyTu9ezPCLx",
-	"YG8YgDzxwgICWClUoGt++kuBF5cSVTbLesPI6gZ3PF8bVCIIjtnYOpu0AlYvjcc1rgZ8RTK4dTNRNshB",
-	"yIPmHiKSYPbB27c/6ez7WHO/xgLVteO6qQAlIypZEvPdjYLv1UzeM7lIKpt+wESrLg3N6aB85ayGTKkk",
-	"gf5RER5cO2zrZ2NK5dBMe9MpZI7atWdEvY/mwsGMc2FJgo4XSxlkVXHhkn6nowtZovPHd7Gv0PXbwe3K",
-	"HfShmbvMhp3udO+fruVJ6HE8mEjVydimGfbtgrzT7pou+Ub3VORY7CBu4ca3Ttbq62C3s6LnlhEbLnom",
-	"q/qw5Jy6McpWuK6+9xpL21t1j5+V9kyPcf3AjNJtwnjXSa41jN1HjBeOey5g7Lvz3dNfNirO4AY5/q3c",
-	"NpO/sm8HZPOtZ1p5QvbNvu2N0YF5eGPjR7hzZtSCRweHPFykcbb6oGaqDwujKUsvF9m0EstWh4Y8AK2D",
-	"fnKXGgcD4ll98h38Xlcn37AV/IMFLfJXtsI0Wa3pQdwPeGD6YYDLqb9E7AoE/oLPMXUQ23YKHjJdUGeb",
-	"Dz6TAx7cNQ19mqlIWAA2sHQqsQAQIc4IZyySfRIg0EFgSqkDi3eQfwQGlQbLgP0EsQVrzKXmNMvmjft7",
-	"QP5DPzIUPKNhlqOlG1FLZjTmGY25xrMu7RWdvBpfvgLDQjmcNJzGnDVtXFGHOz0yiW8ZFl5Wxj09QhVB",
-	"Nvg+CFNScJoAfER5TUh9TP5oDfiA/+lPxJy3AX9xy9KV9To9IhdhCK0iUmwb6SGOMTQRQKZ0ku/oLG/r",
-	"2AckFoAQCTAp64erq3cE6+7JfJpSyQ7VnACtRc0Oa3mboYiY6ZEhMzqbBwN+8P7lc3J8fHzukY9Xz9XP",
-	"Fmmih/34/nV+F2qRyjWAKzTmsKtUC5ADblpgPpP4QAv+kgEuLYmlTkcClCDp4W22Bh4KDEKKmtUSy0gK",
-	"wEB9EnwaAB7QoOGRAUIC4T/9/JNB41qt8dOg8cuCpfpRBBmGrwZcfTen2RS/oulEfQ7Fr9PFjPJmymhE",
-	"RwkjOZXVinO2yh8AWJvWgIOuBSJjSntf0eWf+iPyT8zr/6f6qNlsEv2/6s+u75N/2u6aNmLOkqSJYDbI",
-	"DwdyxTN655EsXXCkkjKPETLv49XL5pkHfS0g61QIEjE2PzRvaJN/KmPQSiCRGkvRYJyDjQ9dvrlYkoPg",
-	"559/birxxHgWhzRjRjoFdsxjPesbtnomc8AUNUYk0I3UT3bx7dBGEzCFYAL2EybFIg0ZOQC4OVTYhHLT",
-	"AnQ9lmOn0NNTUFtJ2F2s/IvRIkMC4sHBljhTESE/B5dJIpaBbtEB7KjtL3hI2qHP9dCm1ZrBJdLZZkt9",
-	"uaFv8w6oteesfwnVVPg0yAMCjptHIpYw3KX1lFrz+naH/JMEr8bNH2kWTo00piRlKG8qUOmAb0gi+ISl",
-	"JFykKeNZn0h9R8ESyQzKANSnQE3KSiyw0WucmRcfl3gREJM0fHPmwsYn8Sz/Va+CgwM6h7ICxalHn6Xg",
-	"gX660ynRNpYFdlc7OEoZvdH5n2AKkAONsuQRvkgSaFETS3X4IgJAVkqUgHeIWIXqCEAaIogIdbIxr0Mg",
-	"jTyXwUBKYDhRb0DPnkl9PBB96kKzCogENe0J4yyNQ3s3G7GMxgnqaixTL1NNTMwbjvFU4BYqSiPbrFhG",
-	"DiRjJPjziytyNGU0yaZHCHEFsxvwD2LG8hxZ9a6UjRcSL+usMkjoSjEd5j1DWZjR+OptmPzqKbee8tWA",
-	"qyOkIWQVjWjK8uJovQijfMgBMHXwXHCOvWz6JEyEZEqCKjd0MiVcDHj+PnvMZi2rk1CFgKZRUgZu0PBY",
-	"hWKRRGTEkDVNZQIud8CVIU0O8Ie5kWIJrPaTRlHKpDxEQCSU0Niux4IjARBbWUSrB+skdVleV2CNlbga",
-	"JgpAb1rYKFFkfoRgNsEPQv3O+d7weMrmaOkpPs9/pIsNzSumVGJ2udqLjPGsiXefmrjmcrX5wuKaga4/",
-	"b7c7ygrF7L6TVtuInWOlJyoA06pWpt6gnwRucQXFSZf8Nf7OMDoMugVv7Z9K+1fMV2h/mXIShNMFv2FR",
-	"YMbtlcctgLSpITmeBHsTkQ/WbvmwgnarjWfqEmWXPUgW4AsNHxqRg2772FO61COtVusQgQApwqNFsQxp",
-	"GqktWsxJJhQFfoy/G3B4h69oLbgSURoYl1DTLRr+gpbRYJIup0qPwlT0FLDH14RIZiB68VxeVI4RvLib",
-	"szDrk7bvN5UlHfMFC8iEaTWHvzVjq98gOm9rwIMfXlx+j2aaOfiCEwYmKyhYp2evBOkUlPp7imilZgVf",
-	"qZVIhnIF+JQL1P0oF02NAVwOKQWfwBoTKqfkIDiKRCiPAk3jKE4ZluAe++1DkglsjQ4jm/fDCsoGtkU2",
-	"VtzzP02d+N989b05clhAbyyhvH83Yg1QQBoQnBkTt6aRO9p+VtpJsuDqOGPXdjln9AaGr/k1OdDtw3/q",
-	"eLpF7iHyDdX1KqC/70KGaRmZKAjjvi6CtFdZ9md5g/gBR2dCekZRxdrhwKeDLwPsoz5o9Mmg0Wq1Bo37",
-	"AE0XLRyV0DugZEQjIwW8AY95mCyAgYw5REG7K2MDrPdDfV66PpycLjkwKlfDTNuTmQ44cAf8oucRPGvt",
-	"ngeqWKSgLw9sG7pDsyU/s5EyzaRI2ICjxtR/Bvg45Y7eMyXGl+9eHZq7DUqW+RiQazJnYp4owqYrBxMb",
-	"NGXuRSoNDUXWTjMDqDiDbFxFZovKN6NcmQsoQSexzNKV2hNbEaQeThdc98f9LEYSQ6mUPP/wU4u8Asqy",
-	"2YhFUa6MUeF5YDVYUG343YBb+sPQIU0SaXqrFPg0EiHY00xJ8pShp57EIdPNyrX7/eOrq4bXWKSJdtdl",
-	"/+hIzBlHs70l0smR/pE8Us/eew3wrHOn3ImNmXZC915DjUHncaPfOG75reMGpOtMIZJypP5nwrKq6h1o",
-	"xZQDMmoDLZZK8iIAYqzxghKwdGGbW+Qyb1yocQqo2VlrfCEFLIVeRWrFYIA9n7LwBkpl9TFTM+v4vglY",
-	"aKCLssmLvRByMBdxA7jCJtfP1M8q+ijr0w3B6Wi0E2c294VV93yLufLoh1rPNPrdTqvnEL3tAuA23v4V",
-	"EEiVGdboN/784spifUF8QBf92xBBfc1xzhP9oyPluydTIbP+me/7RxjUQeN9W5TvB6BxHpe8ry4gKe+0",
-	"cZ5sesG91+j6vbq32b07+hHW/kZklwhhq37Yw83c/MNXGnoWgh34q+Ptv3ojMuwW6sYNG/1P157DCkgD",
-	"EmpGQzCIT40/Kw+DJo1r9dsjky9ReTRQ+RknueBeIp8rUwacaR1BbK0x+4RllykAJTyS0c1E8/VdJkme",
-	"jFHF8DYXJJlPKRQc+H7ba5gAnq5k8lvt7sk5oiSNU/ZLo3/a8xp8ktLZcEbvhqlycRv9s/tvz/GwgD24",
-	"XlF6G89X5LHYPKh/ZW6/Wl+X0y/XsqxzEKBDtHMMjr7QdHJfexggdK9YzDaqKb9RqQQbArCnBo0Yv1t3",
-	"NhrFFoyftrVtWHst9HxUDjG662izqAUV749LfO81YjW6UpANk8upTkzDvdjA+8Gc+Zzs2JPulhYX99eP",
-	"PvNmxu91yWG+2+W1rJ39ykP+25zgo+Jc9jvP245zOXvNIzdshYygjEnnXHd3OmgvxYJHjxIE3U5n+w9/",
-	"okkcwcY7ouC3FSBvq470XjJkEcVZk92COqqTIj+C6Q5DU1OYwtnS3mP2dbhX6lukhNmqf3vxOeARmydi",
-	"hVIOjH2BNZ/SK6INSk+HaJWjNgIz92C0skDIiG6Lzi+gyeE1jEVEVj9PGc170KTsVt+nwIx0Hm3hmQEP",
-	"leuSJPljuRuibwrBCQ9F6nofSsIZQJ4Bh4AOEkhJNwg04F9xJlkyhriHWoZ+hEfA7kB88EAhiIWx9AGH",
-	"Bt0xxGpi2SKBmndg8iScZHVyEFAu+GomFjJwkoLghiMIkzgYcAvPJWYz9dok5swjAZAv0H0YcqhXpKra",
-	"Yqydv2GrKpdASe9LxT4vbrUxs1ElvDWuFzKb9ULtxYcFXBGS6eBBnJGDANhXHmkPICDobzNJSt8cGV47",
-	"6gSl3q3FB40agYB3rkfMRBo1ygNEa15K8Y9PtPmr3zy/1v89al7/x79VFVfsSgi1p9W5eFWzVU8XZlo/",
-	"s+b1F9876dzvNDvdwkQQEzbzjBs+T9ltLBYSarieSRI49XMlrd1t18xaV9vVzbutJq1m/sX32qe7TRgT",
-	"k2RmycmxB1i5Hg8gDavmBFc4hSkVwUZtyXJvK/zn462HXEiW/AYrIy36doUBYeT4py8NqqvkTRJOC0du",
-	"eA3IIS2aBR2bPJyKmfpWbZ86491OjiaHXvdp1A477Jz2RsfjLuu00UnCg1Nx0DKhPHVlcEDxkGZptYt2",
-	"gnphLb2w3WaowZVzDUOOCc1Ix/93O/X2Y6Z+pGdllpC/BSMpayu69or1pOr9T2q6He9kujnq/L/N4v6r",
-	"uLTBwvc7J8D1/9XZy7LLhf0mCy8v8sR5aFOuvd3k+ei0xMEf7WAnvTR9c/5lDMCiPVdMmPp0fV/0EJUR",
-	"oeiO1wOOFffR1OyUkpZyllT2HZgxTWXGbPQRc2unaNl5JABGCQjc1iju9IiYY5FKsjLxVKWx8YqfswHX",
-	"WTZBi7yjEu2Vgq7A6w5gEipJYD7NBJmwLC+1FhxBsAfcFljrKxTOWuQSK+pMXpCbeYVJWhKStFiUg8pj",
-	"5GzA0wXX+QtB09CuqTgvqDNzvlPk+Ysi4q5GDsSv8+QLpEhRSWqw5hpNmXcdsGfTQDsCrlKEoVA9AqRQ",
-	"qdUClkqcsKiy5dpXUfbt0/Ne7/jEd/6v2Rv74Tk9ZZ1RO+qGx2e7mwMlb921DsAwaHvt8/um+jdtjq+/",
-	"tE/2tBJgY+pshM7+JkLHr4VN/joWwly3bys6gQb5+7MYeWQmIPGiiFpQZS+gXPhULMutCxlEguf9rjST",
-	"9X2tbSs2fD10D63emATclV6x0UvdS01DFIfXM5HRxACyF6L7azp4J9Z88gBLb5uWzoXyf6Mabu+jhq0w",
-	"2k0Jgwv7hwp+uAp+HcvMUZCOCoadqFbBeeOze68xF7JC7/5NiXHTri4TZORiBOkIw4iGN5NULLhNalpr",
-	"aiJSjIXYEiw6y3+v7d9Dp3tdnn2BQVenqu3oi5pMM47uA5NfgflKiM5sgwtG2Njcuxb5wDhmaOqcgecf",
-	"foJSNp3TOuA6uycVyz4J4sjL2F0W2FSeH2nEyM/q0R9fG7hVeMwIJsE9uE313BzljE6CAT+oBm6gKdPg",
-	"DYfKWvgsRlg3lLeaB/QGJH/MCcZaIFYyo1l/bQ0gVAEZFoIWmCAD33Q7HaKvYRFUEyBZKULIDzgccc9J",
-	"QcNLaps2qWYHua2Q7zKjK8UJmD9z3CE/xt957lwW8wG3mTX5fW7H7+TGkFqriS4Fr00yMaS9r30P6x9w",
-	"RS0znSv9iJrhPIkzEqs3Qt6Rc+O8FOmNejPa+ZBvAoprwA1YNaQCGrjqjN4wYD3JoGdJjm09jnkswXSE",
-	"t2ZiAuVBLaJk3IDLRXob3zJI+wSNgQwWplRO1S7BvAh0w0wXc32foAaLJVEqCzNQMeeDiwFXC3ZyVkVq",
-	"cL1JtoxDBvch8AxNIMnCOZTmCNKZW7g04FwUGkWq9309A3XA4axRToJXEZvNBUC5N//KVmBCpyxLV0TS",
-	"McNuSSZbTeeWqznZaBMk+Qw4cqbNisH1aYuEHOABcVI5IKGwhuuA4fEQAAQxnl4cGv+wWRoXblKweZvT",
-	"kaPrn7fI5YCrYU3Bh94AfcryvFmMVKYMM+AIxdRbgx5SYdTjV0aT7nKbhWlRJuaKAdXYFgN4ZMFj3cdd",
-	"rWEmNP/rQK1NUz2g5OPHV9/jBdtEiIiEUxGH7PCCtNWPO70emacxzyCt/vLD81evHICZcqHzSdih56x5",
-	"FrW7ze7olDbPxz5r9sJO1B6d0hPW9Y3hjeI3t2hLrFMb8+z16sFk/vFpMLjrtJuDwd3pi+v/rLLDr20I",
-	"5jsRrfa0dLOlKBq6V0thUo8Kd+e6hurTF7RFT0xn5H7juYU3JiOWLRnj5O9vX78Ffnz//M0bAvAHNFHS",
-	"LInIbRwxISE8hRGjfKRHQfTcXz/AvjM48vcawe8olLcOiZRbgWp0wE+8By10wE+9x6wrr2miVdAXJRuA",
-	"5CaAl5sAUCm0i6JvVbBX5e2iNai0xG2t3Q7frzlhnT1ZU7vgBe78m3HL19ys3b2rJ/CsHJ/JBgq0y9Sp",
-	"zYW6DEM2x6CydX7evf1Q4f10Hn297ISkHnAqtt0ta8MFl66sY9NnHBUj3itZLbemQj1XlZUUTa7NpO3Z",
-	"voSbJp0BrtZgB8ya79k8oauqOvpAcaHTi9O8wea7U04YTZOYYYXStlk7+jUy+rVUp50uWGUwCb6obM//",
-	"elube0HGQrlvhmTFNzr7fFTBw/lM1g41OJE7+HTf0cjKyG/o3n6znAT/fPsPn+uCLPhBe4fFvKOrRNDo",
-	"SojXNJ0w/F1vF8rZCoMfWRTTq9Wc/YtlTmx28z+Ab0FzT7/a0Z/Ru6Zy1Joa2OX4uNfrdo87W4IAxVj8",
-	"0ZfPYqT8bDxbCasCV/8ePpfVHpun/Jf5HMsWtJyKx1osaeEnUuOp9wecuiFC+LHTv11imFC7UrLgCZZ6",
-	"RU6p8sk0xn5GV17eNHJlk+5zzI55sQkEXhXoFUDixaYgBJloyBX0CbRPOcu9XksaNbUBh5ImJVORpOBZ",
-	"Gz8tpOCmjZj5Mkfem1KJYWFLN3DBODgpTp2imjo8lzDYBjLa6R5iwKv9PLLfPQRO23FZHhlHxoyXshFz",
-	"WYwkA5OxiExpMm4u6epx1s3vOXZcHwTGrtpfNw68riG/jmlkbJe1k/J/U4P+TiPKz+Ho5clybLva2Rhf",
-	"rr3WRaRo5FtP92byiDlKMAHMibdVOlDPaHqXoCcF0ASmJVsBCH4tM/jppJM5sgXh9ANNxhDT+92IIRPE",
-	"xOADhiE6XRje9hUstAg8C09GvWbavenMMcygf3Oy9Td3nbvzG8gz+Yay76tfgH0rwfeHgPuWAu4l+oWP",
-	"k2qlkGzVZPNHjv4iRq++b9xf1xjaRyXY/a0iswxPv4bE75jiazkyrQF/ktQXaC0w4KXUl1cglouXDiuW",
-	"aay7TJdVbMtleVdoDLsx/v00aSK+/6AsEOValbNA/nO/nI+CE/LV0kPb/m+S/XFZm91RyoUoNQPeIe0D",
-	"+hjZDkUQV6/SiLVtgb5G651Sp50K3N5Sq5zG5d9eXC7fzn7tXNKplO8+Pr80//ed//efo/n/zl7Of/ir",
-	"f9tNl0n7L38Td8nfj9/9/ddmtix1gXmSfjduusrvSvG6EvIhaSn1vV02pqeUO4D8oaO/kY5+h9X4KQDV",
-	"UK33KrqFfxONbfBSQcRVZsu8h9ob3TE4XQB0bol/NIoaJsDoq+KgIA0C5fuGdMYGHOIuB6DGNEygfjLw",
-	"CK0OYOnUFmvTWDthwJ2nDjFslmMc5DkQN4zNJZZh0gngJOS/g9wIQ4YBB3DETBDsA4q+VyxtqoLgIbvQ",
-	"CTwzC8wZkGyRYpgOUjaS+JbB3CqRahEqBEqbMjZDcBRl1EAhKAKkxJwEKcAEywBQiM1FhQYiRigM+Dlc",
-	"wQ/4GICfwFBSYjvH2nCv6ynp+D4UgAo+yW9TlixJCGL8lDGJZoxCUOqfxjKrByYKqL7LMng9itZu8dY/",
-	"yYpJ8yzmeAzNl/ib2N12MqWRhQNfwWgmM+RA3yodIoYVVq3pkQ1SWt2IlGscnny8vnPnZDiBLGNdxiYz",
-	"upIVL4oWaDFYfKI4InQ+ZzSV9g4p5oVshQuNypVJEzlWO6hbN8MbcGiNqwcH559E44jEmhoWh0AuWNR3",
-	"4ZlokrHUgDZFkMvkDKprjV2EomyHzm5FZDeb3oaHzB2f3c2VgDLjFkeYYfdjysmxTyJFUJFE5MBSG5qw",
-	"IPvAtaF+6rBqARmdlFhMUUidbl1/mQsR04WA57CYdkTM50EAB3NGEDRPEZmOWV/nV2HiUpYzss6UGfB1",
-	"Nm6Ry2KTIgzlzCFLBt7RGvAHZyjlkesBL4euLxwwInX4V4ogM7oClKUcF7vCOVEPvDR64CvkjVgJ/cwq",
-	"kJoskgoL8rlrQX63XLcgV7T5Mv18LG741buP09N3f+2E54tLVKKN/kY7FwGIn9JohVeinb1X6okhf556",
-	"UgPHoMm3S2rFvh7OLL4rX0pAgrtmbextr/MvKwE0TCqD8sC08sLwHI/YXTFBwj4LoTj8vu0a5SDzCjKk",
-	"Svq58bZcZjY2GvjV2RWbLfzeDtkV1pJ6wLZvsth/VnJ5xEIN6sCM3aCN9t/vdf1Dzfb/65fpe92NM23E",
-	"2ZNfMr0L6AK2pcb1DpfiGtlTmaq1cbk8ydnXt7Ya2Q1go0OqO7QgzCHNCE0ST19sAMIugJwMuEjDKZNZ",
-	"SjORmmRiFzfTqLlYAtCprI6g3TLO5FNgA5klu+BA6qMKmZYLLHji20OCuLu0h2B5l4oR2xadN/uobK8E",
-	"+t99a0ifDQAbr/V+A1Q3q0WkcvFpd2JjyMWna7C3NgUbGTKk1hVz/dAB7/nHJntDGczoZakP8+NR5YBa",
-	"eGs9qEgB+UInRizTOMsYJwfoGCRMOlkTYs64NorVcwDPCu7wOyGzSco+/O218lql6eahSNFUbsYFgnmp",
-	"xWmTVK8dUdqgOEOtnoxoQnmIWemRBDiN8TgOdY2pQMhDTZnKs4kYoU9yOO1G5pyAKUWbDif+6Dc7nPr1",
-	"T3w6c7g5pD/kApvmR//K2FvvDbdsOdozlqVxuPnSyOIu64eNf/ouFWrz2UJi/jS7mwsJLf4IlhmRA+0k",
-	"Drjf8lvdw771AaOFAagcrTRmbMZm8wQaQmkwdx0XyBaSKHbyBtwWGsScjJN4Ms28wvXHaFUGHQWRQyee",
-	"6YvDYz4Z8Kpm+26wCvDEXX/SK/TvgQMN1eII4vpnoXxGLB838l59PlrESURiXXRlc8rXEgt+1Juw9WBD",
-	"ovw8oTEvpsr/ifzw4vU7oq8thg5JhnAvTpzANYQfvBpSFdv4D/ifyNXf373YMDCG7NIBr33kC7zmvwbm",
-	"UmXQ8DI6+a8BenCDhqff/1+DRnvQuCfHG/Put/MccNrO6fSapX9XWtlZ48xyRs3xBeyLLWiRWg0Xg0q6",
-	"m7NShuWiy0KWjEWwxVTCVuWt6484jcdDp/KK4m/beakSPXXTVV+xdWSx0UzewGloL63yCoIh8HWj3/kK",
-	"11hbNZ5e1x66Dum/TdnhuF4JXPJBjupvdlB2KGaeGWY0R+a9Zvlqjw2bHDWc43SEIqupiFQPPnlZ185t",
-	"8/mB65PgxRWdOD0BsMbZjGcagGBth9MhRHCDHVfoDVKnVfS5eeSZNOelGHPEsDB2bKo7n1/vUP5GR9Ii",
-	"P+17NHc6maVSG8UidYPrx47gGV1S8qBz/P/6NbGrX/YTF/veBwMfvFHcjnfCFaLGonJtKJt4wfUtsUlk",
-	"17/p2zJ1tK+htkC3EViTT3D/AvUJ8PWURmKJ5QFQVp5CVnyxDsHgs+F1JuMQq7YWxDieLFKm3Nb3JRBJ",
-	"B92phRAIuTyzAJh4X+d2O4IqjThJBpzq1hdGKFYJOxjmvYU0229jXo1hNo0nSF+CeWB4v+ql5tGjD0Bx",
-	"M+HdZYn+xTZpovdKkxeTmb+1YPkdZ6y0dxBF71II34Bj8RIzqX/HUuxS7bN7THeWZgawsN75L8kZi2kC",
-	"qGVC9wiC1iAgFBDUVEOkeSTAboXBoadzUpYIsAEBF8z7kHSpi6xiDZHLor7T+YpH5QxH5a4PuIyVG2va",
-	"TKMPD+1uJ/SW2XIy53IroVBSeqErZlHsDbhdmDLZxDjTd8Eh5ZHaR0boJGUGDKVCnHoICxEKPl6AeDUV",
-	"6tiCBVtVuhahlrd2hUuWMiN0Tc8clMz5HMYsSciITWMetchLlLa6Hi0n5TOpSS9bMhRzFhxeEBpFCKoC",
-	"rh+m8z8z8poY5FzsSJSjc1ZbqU6jlA1Wao01movnRwpZJN/vRMb+YbP9NqCRlgmNWWLRprHT/Dc157zG",
-	"fFElPbEtlXOKjQHm9OU2wgRT3zkJkL0DWKGWLLkkSqRN9YCRxRzil8GcpSHjWfDvpU564CeWEgAxZKk/",
-	"vO1UGqIxH7M08IgYF4aDdlxenlY54CPFZSzSxuMBtojKzMXKDWNzsphrO9FalljPj7l+nkmtW9JYpyVd",
-	"YJM0kULC0g2bY6ogUQJi6qK/Q0z6+buP8vDCtj4a8HVvHKxYpC4C6+bUzTcnhwRbp2ZIk4SlEjPYNGiU",
-	"NDmY+CV2HtW9V5/JAV9IlnrYkhPSj/6n+V4ssphPENIApYHzgEXgyRsbTqmcIqKZkt/YUA5fRpMlXUnb",
-	"Lq6I2WQbuml5f2Fq3PDsDbjukhiH0xKRTFF0znHFuztz1YXtvQd8wH82SjH/ieHAst0AmsqEL9QOqz3w",
-	"iCY2XNYBNPuFTR7Mx8R7P4FIkHiXapu1tsilxXrX/gTwgRENCFBPxJL3rda3csOmfoGShx4AKehb6Kc1",
-	"YomyEIJZzIf2AY00Bh9KVDZBwUIBfR4CYg2LLlAA0HQF7yrpdWixesvIy7ZO1oUUSZOup2du+NJWopvZ",
-	"D7g2lzwiblla3PVDdw04W2g5P267C0joiCUyGHD8B2QPAyyfTvO1qPnGkMM+nnmfzXEMXPMC5K8u98aS",
-	"4oAcwHYcYksDK+mK3HIQvPt4NeCVUkj/omlyKT3szYaNEA5bpNLXhJvVSmfThs6UqDCX0+Blkl2cTKD1",
-	"0ziZD039Q0YqRuJ+ygHC7QU8CC4ttNzAnCV7o3+MxS4Wa1ytCE9io9/xlT6GI8Wi5kNeql1PzXzUMrkY",
-	"E791Vj8leCemyRnebPR7WHdk2LfR91tn91unn5uJTqIPHn6aJOaSFznWwp8X533u/3suF3acdP68LgfK",
-	"pQREIvOJ6wk6E2/7/v3ehuqWZEY71fwGM0/DmEIL43F+4/30+Y6/K2sdtMcjTfY/kHsegNzz8IjLH3mK",
-	"ZQwfkZoKCfrQcE9d/LmkcLEi84m9oh/pDXhFeUWEac7rNh4uuixaYtGMBEdOL1bjymBnNQ2PO2JouuQI",
-	"plUWbN76OZZELqlySwY85hdkPcUkh3AtlXKwlYlXgRrJQViNu4TlQtHC4sWqN7XIB5YB5g7lRCQRS925",
-	"Uts4qjXgP4PZSwviy8urW3IrSsPqglMUkQPHTPLQ0B9wZi8OcLDDC+wXD5Z2YQK5Yf2NDSyW6Vap2rz4",
-	"jawsswGlBDmRJGAZK2fU0KvtWgVO7esedaWFFW9R5pb1BG7111DYavUs+m5t/cbka+ctYr7ShW97rwvf",
-	"dx+/wYXvmmR86gtgC28ulqaZ8R9myh9myr9oOUUKgOYWwx/vFQCwzwjRw6cyWUx6zZYUOBsbGxvF5IHu",
-	"zTsB2bvsGcuoEmjVmW4/mfc9Pq+mqo7vNh9+TbrmS/30pQGGjFzMGv3G+fjsJPLP2mdn3fA0Oumd086Y",
-	"UeqHvR6N/HaPHo/G3XF71Bn5o7NOJ4zavegkbPdG/tj3qa/ccV3BqXZjHXECK+02g1kYHItrbyclsF/f",
-	"cy18be/b+Fc21PiUvU63c3bmew1s0cmi4WjltBb8qnAU++oQu397KA/Dbjvqj0eBTPy/fq8EyYPUXi05",
-	"R/G3zwyyzT+/6H/thK1K8ztqCCSnWTymYWYDQIXUeWU5M4sNNRYplDibbipUN0nBc1aGbOaL2YilusEt",
-	"ilIEc7qqui9Xr8/VAzydN6BZh3f1KtBND7r++aEHFedrtw+0fPdQ48jUZiVFmnz1aUnr/kwNoOnTeDKP",
-	"7LkJJKu25juGopXmfK5jTvxj/5iyTmd0fn52dtIehex41DkbHx8zFrZH7LR3Rjvt4/DsJDw/Dv3Tk2jE",
-	"zse93lnYboenvc430TFFybxBx5yF7bHPOvR8dBx1w96pq2PGNJEPVDKdrwGz+lAtc9R5gJ7Z1U1ZUmkY",
-	"5wIv9mJ9H4Toq60/PIr/o6lm3xtE11sr2Z4i0+zSgRMxBjgqrbX+7zLP7cpDgZV4rbnwfeqylJ+q4j8W",
-	"oiGd6BLo+ZQCspvvt++9/3Mmu0N+IBI0vkrUP/GS7txr8MUsv/1qn7cBvi7M4fIAwyKEX/mtc8WIX90P",
-	"+L14AUftryef//ACHlcRsK9sewLL39v6sJFmtTcrAFGopGNu6ENSUoDVJZoBA2xahLcppoQHhGwApe9M",
-	"HhIqCR3wqpgJSIpCc8S8LwNnyxbJG8T0c/cADumAm7oDKM7v+P6Fvn2ArzErlxN2F8uskL+VKnUD/dKg",
-	"XbRe24BDOhFe5xxg7adHjIw9rG9IeAEwX4hjYzrp0QGHNodwQ4SXGKbPDPkIEkUNYfEFZvSm0AlCR+Mr",
-	"7jRQHLmKaJdbCRFmLGvKLGV0Viz0hQ1Feqlt0bSQR4UtPtxQP3tV+H0lbyhdivRs9BujWKdX7FRNaxlP",
-	"jQNo/OssJjJG4uxrXF0Af9X4OR4xmgHLX/7wd76uv/OAa5ne78zZyUUXpvQZXEQdIaHS4iZandtBnbtP",
-	"ShfubJ13ju/6g1mfmlmfa7Jv49j2v6x7rpsc/UuAkf3RCuwRBivaJw/3yHcPOZe7DHwrY7cSMfl1fMPW",
-	"sY11L85107XYOHxOsymJucwYjQbcKSnQpRh9sEYxh9uxRW1PsULVRg40itndD0Ea3alHlh735zib7mtR",
-	"VqmehEn96fYetACIA7v8JA1jPTsOwplk0AI7UmSmaUwTwlm2FOkNZGGNRDYl71ZXIg2nYKJfMS5F+jIR",
-	"yz17z2oUnG34nwD+kwmAwPkKZqpmpnY95b3qBKMC7klVlwJ7Oxzz+SIbPsVW7dkBIe9/sKX5QTvvfFDR",
-	"9mCzpfGEaLKIjOoQ67H8uB+92jvTy99Ir53aRDwU5BfuoDaE5XYKrj0EEPZR0bWCstpfRmy7dH/LC+Db",
-	"6vxAlZViI8CSB65CJPnfPYjstyu9/8NuywU+nViBb+yWSXzLeIUhlzPlTqizec+E2rSol/rmvFwt6eIK",
-	"YfhQJxWbpKlUx4yCQ7zIH4t0wAMLdw8WDsYDcTFw2Y8FfX0DwhdBpT1JGVT+uVkIyqMecAMNAED5OjHL",
-	"MxX+E04BdAkJ6dbS2quiEZUsiTl7JnVxfpTG44xkTGa6ZQMUJDkXGNjxycFvH/CrfK5TkejkaUA9CEI6",
-	"p2GcrYp1fzBbbWBiZ6tgRu+GdMKGCAYqA6wZdcAPDvANWMuPeIPFmk1d2D/ggYFqDADzLs3bWRy2CvB+",
-	"qQavrizevTAbZJFRdY1uEUdRzSZh44yY2mrTmSPmJNBVvAFQ6fsCZQHjdhQ3I5axMHsm++Qdo6nELgHT",
-	"uCl/WdCURfC84oCpmIkJ4wxwGDnuVQGCUG3gUjTxDon8VSQzMRGpuG1+mMUpF7f4ZpOaHwo+xvpvIOwa",
-	"1uMhrEU/DOZOAm24YNfEDePSJKdk05RJte3m6RmjfMDFImuKcfNWhHS0SBT7QbXogWE4eIz8J/FbbUB+",
-	"hXVOqVREi8fQtUPTXw74vAmWHZQSY5GmYm6wvXjIAnLgt/zeoQXcgKHpSNxqZjczNE5PNuAJU+zZ86s6",
-	"uyGjtYjJKMPTkpdCmCVIjMCzaMCn9JaRYErl0HwZEIzAEC7sD+xJxOoH4pw14JDX5aMmQ7inKJe61nZW",
-	"HvAD7eeZxwO4otC9lZ16EHdoRRrARVprEINVIy/bUHuMBi+CmLB4Ms2wuY5WJV6O+qFTnMSY6FJZROMY",
-	"cDhuCKhxQQJ18Ied7jQwDUc2SQjS6ZKpWKTSIwFNkmDAsYTXMSyKzTZa5FWmgTgwPFmu9UaRnYMjD3ip",
-	"PY9L9cNa4DirPra0zrNQDBdEt42z9TzlEp48q91p228dmKrWdAaXK7fb3EZ5tPmr3zy/1v9tXn/xvZPO",
-	"/U6d8y6rtR2AMKtdJxaiQa5hNLjz71TPO1ffhY5/2Dev0+6eds+OT7qnX72Zno2aloH7Sjp/a64xnGi9",
-	"+5OUMTkU4+E4ZSwSM6iA1cLNXMwzLhaTqflrPtSjt1sd1jzpqnWNWaqk9FDGvzKdGICKHZmigX8aUYjd",
-	"8dB5iGUWh43+sd9udbyGkjLK/ZnGQ61aGl4DJZ0e+9j3gQHMDHUEuWaKfuv0dNv8ciWzfZp+yz+xs7yx",
-	"2msoUXs9drLnW2kJSm2nefaeep6bZybE7VDpzkZpHp22nYfVcOpM23/3/dZxxXT+P/auhbdtY0v/lYGA",
-	"RSSAlknqYVlBsUi6aZMmjbOtt0VhCSYljmyuKVIlqThu4P9+MeecGQ4fkihLsZNUwMVtLIkzw3mcOc/v",
-	"G5d2oX5vyc+ghLyQt0I5K3APVBrplM9SyGYx87ksWiLLvTLqH/DkWieAzKwZlFJrbLOYWqNn1gxO75X7",
-	"YOsx3RsNWYkP3ZTyfB4wGmgTL8rD3D/23N9Xhd9KuVXinMI0Zmfosy77xKXGXezBNhoLywTx2TUai54J",
-	"V9ri1ESfEFXxgQDg80V6hyd/CCzlWGuZfTJ34yuM4svmByeq+V6vonklSrRnshFZFj1itq1Tespsd+7B",
-	"uL4ECIRVbK52js51sJHOtWtrdK62GBrJXzUwq9vu0chO5Jt0aFB2V6wMCrY1c93J5nqweq47pvmwuR6o",
-	"5vt1p9rK5tpWc21nU23VmOsH+o0r5tdeOb8d2Pp6mak22WTRS55jsnFhPDz0Sr7J3umwN4BAdt7Cbww7",
-	"ffF8NEG3Ca2EuqeI3r7cHvo67/dapnRS14Wq1P2tylrlU3Vrk56xrKdDhuJeqT/WexpfR7dZBNOLhHkD",
-	"/i+CfdmC3UrHSi+oUZVexj+lSb2KpZUVYq9EaxUSmJ8bLGFuWcJTYxTS9Vc03MX3gT/NUNGhfJM5Mz9I",
-	"eSxMzwCcrMiMHqfPEYtUsTgGAXyMbq+Yp8s4rCaYv+LpB+2taxjHC0DskH44MC7BzBR95G1hebVX25T4",
-	"Ko3aQYxslD/hk/swKGdLVD3y1iRih+LLVZmShX2yUddrn3YLOk2vX1Rperm88U5J62sPOkW9qFdoY9DP",
-	"6UV11T/Rda7hk9Pi4Lq5wfVL6h8oNLk2usXE+MFJbnCDe7jZCWD2cu6msf8JQvikHO4ha0s2enHRsw3T",
-	"sIzO2LgwDcs2LMMeGxeWYRknfcMaGxfwkdHpj8VlVU77tzfn/du5KbKFMIMDDLz+weJyGqr9YBVa6+Ta",
-	"0goILAD9imIZylWzPSi0MChO9qA42fePXyWgn5L7/LRmxw2lwA+ZqNh02PZRk/Gkc/HfhVfeJpCbtbKR",
-	"o0/zTqMgU153KcB9KvhUl4oQzDvSBn1DCkaen0ibrqr7O6dQiL+Rq4hcwatJ8M8VjjfEZkqA25irzmSO",
-	"DmZ3UQiV+RgPS/004MhtoDXO/j/CWMcdc1mycKc8HzObRgR7Kb3zELenlxuFkBFEAUg1qiKHGLjh4XZr",
-	"sz9lnhdFofDzZ0meeYw4tbOYjiw912I7Gv82UWu3CXXV4Z+ACcwxivxliBOsobzeRrGXyOqG2J2mPGbh",
-	"0VXszhPIfoOJEzOqmMlz4xZ/sWbCOXNeiT5D2I5Oq00E+znu94S5KgMOs0+cIbJj+9qSSqZVlkajsBjd",
-	"YU3xOz/M+MnTiM25myxjXorcPjrTN7XeZv+DuF4K31WhsgKmKVvH8OG0ihjzBHzmaqCMiP0s8TQR8VcL",
-	"/HDAI44Snr05QA+zZQLcl4Z6AVd8YVByYiUOMWsuF2KSLXuAGe/PFRV9wvyrMIq5BziuEq54FBbxitvM",
-	"AbVbZQKsQxlendy4U0YjnYgyhRgJCYPRL1AUwLaPFqzDZlwoSXlQK60x9fUQ/Eb7zYUE4XjIxXyaXMwt",
-	"dszDMjF5JjA162eDUp7ttwt8m9ifLFNS0HqmUFjpJ6JvsXhG48YHN5UQ9UInW7gwgIuuaXS747Eau9nu",
-	"djodo4HB7sbQalsnXUtsgmI/na5p5/qR22l1Z3bH6PTWdGa2Twa9ys5s87Svd0a7dM179Yzeab6r086J",
-	"3lXX7vaE0esLRWjKF2ljeGS2rZOB2KFRDAHJE9MSZsO/Ll32u0wFlTfItvL0G0irboujmIUirI2hiNOe",
-	"Foow7X9xirXZHlj63Nkb587U586yD+nWlWfskFD9BQrhvvf86C8a5tATqh+eO63J/OPPfsrnR753v5Ye",
-	"Xdu1GniaGzLxtGSJKYGgSeNMYpVl3Fqa+6CYnS3M61AYopDmB+3fio+4MGaVlDKATAXQyyZ3ik2F2mih",
-	"T4FQGADwuWt20bmVmWxD8KzI9xqF0A6LAk+HisZuKT8cDP/pMo6BzCXkK+InAFLhaWuye5oblkjniR5w",
-	"HSZ36wupNlQqW0IaiklGWdyvRsHZ6i463fIq6ujXeO+xryK0dS+Ta9fu9cUUTe3+pNuf9Aez2VT83+np",
-	"pNvrTC2vY3atjvifbXsnZr876Exmrjk7Hbg9Phj07X6fn7j8yyLx9GpeXnC0+9tcYcVNuxE5ALdf1t93",
-	"iof2vdwcL8orpl0gLwGJcdPdUSMYLETJs4T5HlRKYHkMUfQq/EsosJGYKRMCpCSGmCMeisPgsabjHk8c",
-	"8Am7/2X/NHFa+VhyX0aRF256nQWR6TYruVHqHoM3KZ+/8ShJ5XiZEDT5GthlJEGL+cfohgPYjtDup8HS",
-	"416bveV3GHKne+Q6ulXcxLOUxwQ2VAWuGfhJ+n8Jsht9CRjmZVJgTpI3Br30xVZY9xKLooCEt6oNq6qN",
-	"qX80idA7CpNZeMbOPVPenU+AfoxTtYWUhQXdJFqh1W8C1eJR4IrlRpWyCg/FegDG6uAbIqIIJQ7iB1SQ",
-	"CPETLIkK+a3kN8QY3A2HEBZEzKCkTfILYiHQ7TWPOQQMhnrIBctQFIfJtZtcV6mKeDTE6+wUERBnJne6",
-	"X6BOPSUENEmmqZ/10okr2wm19/SP6jU2OLrF7IqJr+Pk3gvGEL4emyognDKO5cK/vOHit+nV7LLzt310",
-	"cvu/n27+Nif9uf3Lp0FgLf7wTv/5uZv8dX3em7433d+Wr/yXsxshGBJMeKmDBVRjvjdB91R6O6zHF2Hv",
-	"+a1Y6zpCLCst82M4U9+rT+MA7rODkMfNTkJ5KzmvVLTjz+I/GH9eBxr/GygWGGIWTzxLQMK7KdCFEh8o",
-	"4KizJHXvEoPN3ViodaSRlLU0/ELJ8N1oibCTShkmv6tt4T9Ew8pLjSr9//Ghv3F9aeBbalobKRNJacdL",
-	"6WC+Pt6Zx4P4kDNfwwalky32fN5mVNu/wnBUAmSt6fiw6lywJT/aaz2siuxbjMHQ0kkkjUWURtMoYPxT",
-	"ykNMc/dTWcMN9eMIY3qZQhjpUkgHx2BOPirntNoMUMUwlcs5/mg7TEk0YxT6GUEhF8uaQBX651ED/ho1",
-	"hmzUaLfbo8a9Y0BmFyWTcTpqVXpu5C+ALyn+lVDPdxKV+E85CWLTlF9coj2q9xZbqsTKpvx0Dattts1G",
-	"bdlyVnqhVU4yuagZ4VLd03zmLx5scZ35i7Vns0xlFasRsubZgofsTUiVrewD7TydzmrFTygJ8qN9fM3d",
-	"IL0+DvyPfENcAVzBas+9Pj//QFpjFGvJXRg0WL2z3omOdt1VOFqyR2rvBOh67foDP6f/kX+9iy9GF4p1",
-	"2OfiA5LsytV/kdHNaNyleWQHpoAdaH+AUxHReAAYQ+/Jec56Zgfhtm/9ZL0kQgfqrhuG3nDbHSO9txu2",
-	"DLT+VHumpi/6zF/USqemfSZeyd/fRqvIPl0rbWTuMYbZoaxqmYp/4tWBSEpZGRl4T4h2VkJrYoapUB0Q",
-	"RscPmZMpJA6mvEJCMUGoNBG0J1jOQ5VxPQqdXCDNaWV85aUYKmSXSvkomXuz6i4FBLpiv0N2+t4uXpg5",
-	"0rvc1CVF5+Vf569+13hPMVsvuXbFtxdHFih/pesX535jYwiVobVl5H7+04eOnf06H5/UnzO6xScLHVGd",
-	"UfZMF4ata5t7LUbStA/QagM3hczDCg0FOrQaRsNujLcRNPm1XyFw1MVfKHPI82zUEyJFt023rgTZztL5",
-	"qkUdTPq+1KldefaqheQx1N1frbub/dCfuwE7j/00CumqxqeWZCuQZEqjKEhYshRCCumKLt3QDe7+4fEo",
-	"FPJegm8hlzgPPSXEhoqQL5oxSs43TZNRKUoUcoYm1Chc8Jjihzzgcx6m66Tdj/h2u8q6iTu9wbp4HcMJ",
-	"aElIYl2SJDn/68Ory9/Pf3vz/ueG0fD8uVgra5wXiPdjrKSH15B4MVCIv0Iybt+Ne9WQMi73DMlIeqI7",
-	"XiEuQdyVxdDWEofmf4W8ye2ig9DZp9DJT20TD++TChpf9LUTjvpKcHSopEtV/QRtJLjUScFzxDcOa8KF",
-	"zpyLcOwY4j8Gs8S/opg5F2MHVSmQNiRbWuWyPIVNd4ZKyxASGBzWxP6g7ZZR0utYUxw97POt6BMVwaRU",
-	"guegYoGK4CiUf2btvx07reeq7MsBfVH+hVlZDrIIBb6boESFEWKksjAs5AMV2qNDSpiDEAHpdcx5HiKA",
-	"vQhJSxbiHI4Z97QKQbloRU/TkN04Sm2FZYoW7IYRCccodBPmjLBKYeiHHv80hHceNRwS+onB1MIZ7GaM",
-	"WJwvwddDCjvYh8NsMFTo5agdfvQaPjn6EYX+0TuAwhyy9w7q8ZPIu8P8wF9+P3svn49m7L0ibMKTziZ3",
-	"LHZvpaHAmi4l69Lu0WyANrmjQAoLMe88p11J2yvBPMLukehiFAZ+mgb8iIee74YSrFOaAzCKFvG3vmc/",
-	"MBNLFwGPQI6e4AhHIXWAiy/2vtqvWvWnmzAcYVYpSOs6CrXV1N8C19+R9cL457Mk9yNI1RGW8HNM85Qy",
-	"TPwVsqkbxz7XavtwqtvsBeECo6wy0ObCL8G/iOsk1+/8bsEN5vEp4BZeR7dMX0XQNpoptISle6BvJCyM",
-	"RmG+CWe6jAN25DnMZeK6Y+K6bA1xG+hFkXKqEKC3PQpfRp54ETILhfiKeZJwbxQ2HdnHq3AaeX54NWRX",
-	"//gLmDfH47PATbk4xQCN6c/9lIEGwhPMBRqFHpftgaw5zwHbqpVJ/TmPxHI05/40jgiVp8Um4jpLcMLE",
-	"b/SMhGQBExHl1rs9ClV9JxVtGpjngNwRCYujJTART2SaU7G0MoplbWQLJU1y7XpwYMT5LsBj+skKrQ3O",
-	"69b8wWf+Ao83nuo6lBtn/oLWSC4RsQ/nci+qr2T5E1/e5yRjNN2jSt+soRiohvDTXXQfq9ZTD4pgnfmL",
-	"7YNYe1S0asXMz/zFQ8PmMC/VkfMn0/HWB9EyRW4nI7NGwcAK7W69h1d53Khivpjoj25f9NreXvsBZ35K",
-	"2f9pe6Vxtx/Pbcnk+hKuXOXg1j25B5tmO5tmXy7jL2TglBmkVp4HZHOCuEV1Y46BVTXqhJT4nFYfC4I8",
-	"Pzh6v2ZHr/1VOXoPvpZd5JI8o0/v6K2l9mZkc1sJs02e4o0yjRrYg2g7eHW/Oa/uQcLsQ8I8jVf3i0qV",
-	"3d3CWw6vDsPmOhe2o7GkbCfCaAwHF8fBxXFwcezg4qhij3sqv0eFRNvsClHi3JUgcSoQzppiOf3wCljl",
-	"ZsQtF0apTI2742lro4L0DXlGNICFg29kdw3hK/CRbKsu3CMdx+okfgpcIGYH8GphaMKLpktIAFF1I8dw",
-	"wdHbFZt6DRmiepoB1h/SNkecpqBRJtB6TcGlPGr7rZuRyrmhByGoWx4E4sgSYGeiNY/QsOXGy7yYpa4M",
-	"mQBdFHpa8xrESLmPN2GyAHS/JZCnG/jyMOo4CgIMBqpcx2iG3eqjV9Tq5capZzZ3wzuo+VchbdHsVSxO",
-	"GpJQRtEN5PZUQUbonSECQbknqAiR8VA/luW5+qNYNFJ+9N1aAkzM30Qmv2iWYwvAH1bSbeYWN+OUMKq2",
-	"8IqDxppvIR2W/WEbFPdssWUIkevjjzaZyphI6mO8OPRGobThKC81WXD3Rmy7XMATM1ipffnRr+8w/dbI",
-	"p2e12qPwTZoVNSeGLPmQ+AUGpAJIDZeG/yzBuPya8g+aoFWC5n58/58AAAD//w==",
+	"Dve772C8Jp6pFFSxtErpHqzZzUllU+0duCzAz9qUp9w/G/RPd1eJM3p3TScboqFKm4gkKt2yuKn4OmZT",
+	"zMg/rt42MQIVuOO+GYFhfmVDsu6eYsuGOFuvCNi8OXsWHBBeVXSw5RUZTbM9OEAk0VNwwD5GUTklyxzl",
+	"dc7QFHP2MD+FVcL1DVt+lCz9Rhp/ISHqam5rNVZb6f5sHl/fsNXGClCNDN0ir7Dr8FQsOQEPUijWw8An",
+	"RHgnNC5dRmaT8XX3l07zZPm3u5tf/NHxrPOXu9OkPf8pOvv1zz359+llP3zj0/eLF/F345tNMHeb6KOo",
+	"urZxBltOL/EJq+BNOa2jWTzTbceSGrtJQNnb5BL6qFc5Drp/O0QYL9M4E9wAtcMPF9hqr6KglGYaDrqm",
+	"SEsN+0yaMaE/vHq8uD2Xf3/34vrD5ftXb/5cCZQV1wXd7PjYHNEkbGIBYxZOSRTPsBd9sXa77aZE2cMY",
+	"8+y419illrreXbEzqvBX2F229Zhroz6nq15+1Tm2HTeq7lKggAE3NDi67QS1bTQO81aKLfKRJ/GNAeSH",
+	"gmMEE7h498rT4+j8HBvD18OYTfAKu5DzpVblQx5n0l5AHGTAF/gnxnD+Ch2b9ROH2FVB4wA5JcAiWlXl",
+	"ZtcimNGMLEFap4JPNqUt6D5OXMzZMyVm9I3vdthBeHPNLjmd/2wuzfrll90Zkw5A3sIVzIzNRnDRBL2d",
+	"qCRB3grQXuuskQ4aDshDDKdNOLZor0YYXJ9KlJdi29osFk7LPnDefnIdBI1jj8nKrBXoa4onRZ5byLiM",
+	"3jCpDE2PBJApubPz8Taea8q+UkNXnVjb9PLLhqaAtgzjHEoK0AiYldFs9pzSWxi8ak7FZpNbRnuXP7ye",
+	"6wJL2858eZvRjdyXN/rbzi0ODHsFuF09f7j9Srfg2tlWjLtGf0pNT7fGfqpfUInTuwsb7ccjSOyvzyQO",
+	"wfNl1LDM6/i2YlvUp5xV3fUklc9fJEu6QhybPE3d9AFCJbIDVEL5nkK9qmbaEO9BS6cyOKo8AprsZd+M",
+	"aHhT6yvqL5GJ0oUbztuZV+HsbhCT0ttm1ezKagUTsBIq5+4aIc2r/S8bMdCX0Tyv51JuZkjTdLVTgOCJ",
+	"Y73IyxtP5Dej4TyhGdQ51OFozthSpDeP4Jhqc9G+17Mcu7ahhtcsxTadoh9ZRqtdOnPJoCUoAD3gs1WZ",
+	"q/XC0uw1PrPPJiD57Qz3Ms8fwWFb1vEA4b99IXsJf9g4VwN8C370tkSenZsOmpkcItviyyQBlQDClOrt",
+	"7AP0tfVUaE7cqvnKNKxJ2tQWqykco5YL6s/CpmwAffVtMdUQNi0vmwwKbcqD3w5ObUebKs4JoaHGR2XP",
+	"YTuQe36fpUlXs2XF3arONkHTohxP1G0k80NGDoK1TtsecT8r/XmN7BR4ttxO19epT7J4xgR8CYh4itrS",
+	"uGuOV1aMXH9prA+P87+vXr7t3Vu+ladRrKw1NzVXcZOOCdgzvisOmys5jQNtPkvNy3ZPKa6e9WUKqFfO",
+	"ZB0/IDbFBzRa2ShE3+/ub0Ti26/qCOp4ktWuUu6+VkfEalotJNBWR3pknNAM+jUDKhbk5otlc0Y/q91R",
+	"h74YXd7cCV6CkT1lK9NEvtTFvSQt3sJaScQypvvLxNmUPH/zRrYAkkiNvENAz0byzrWzrrbnu79fvvhQ",
+	"6pmnPtrvxh/ou0cE7RE+kteAmNUuwcWnDCDWXOTDVJwd2Mygb2vs3guubZE8nLHPOcffVpK/oIWedB+q",
+	"CFK7+oLHvGn5Dz6hW09kZgml2B7P5Bat7DBMhWLd99Q9+pAVttkj1BYhVcRZ/jhyEFhN652iS7cPe70N",
+	"yO4y9DnrEZR0Z2v7YKHKBfMmy3C6WiUg7UAzmORNa47sZ+XVc41d417+09YCGxjSmI8H+r7hWelOv9Fu",
+	"+S1/V4/Yrd6yRK/Z3ZIfVq/zlTBwZYuxrcBIOSfNNrTTykMLWLq2IkpRV8uhb3rm976bevBZbX6Nw2rp",
+	"ZaZVtZ0bE9/hjOUP6MScFvkZ0S3GcZKx1EPQImzOQFOQ8BrO6PeU5f61stb3zSP3GjKJQ/YVicAJvsGc",
+	"Nge7XbIMyAIPAFkGJJBTkWqsjSE/sKUzY7Y0DelPEbMDaxgCnsyvQ84DcrDBXx5y3UfLRDIYhxkow1nJ",
+	"hVDwW5EglJSuWFq/5t/Erd8oG0Oz/DroQfHcbIQ8cB5dS9Z2vnvSVMr1Y1vOp3Om9RIOclXsEg60QWBY",
+	"lwROIXG5DsLy+VWFmNS5SQ+ESrAFXljxVWU3AKLY1p7JRXjCe9M+ukZ85290QRkQkmGnEOYlu8svXMud",
+	"iXaHUMBJVgpzm25Vs4Yc0MMgaFQQLkez20o8/ai5l7mu76qHgFXSdOZc63TSuATMI5aShNEU0PIwM8dA",
+	"IbEU0SBhoKK11qpu0aVh4q6LbtgGsfuIYo9qdE8NMbal+gpiEXIBvQ3bpeBW2SuCukETsIRav81Ry4Hf",
+	"Ouub0CX8uEqs5rSqhWMpoO6dGxi93LszEIfusnUACvGY3RKJagzvfWH4HoE7U5UQcK1tuiIx6hmpPIHN",
+	"B/LV9+t0fUNnmMDhJqRCHW8JsWGguxgACOQN09fwIU3TmGnsUCCt5yanexVoiQYy1M3ZdNEzAbiUZkMe",
+	"S7mIEUdhmcYZkwbSs0XezukvC6aYVWclnRNAg4CZ2zo99UfXJxFdyXI98sXfXjxfvp392rmgUynfffxu",
+	"eaH/7zv/7z9H8/+dvZyvaPNl+rkrbvjlu4/Tk3d/7YRni4tiIXOnf7wFycfdgN0hctwYKrTkzaZVGCY7",
+	"QkhUDOa+dI+WgxtW8nadh7A1D7vDzjPGH9sHycTRJhVO7+4gF3tRYBfYi51uVR7w8kfhU7j7s1kUyG9e",
+	"ouGegkcZlfk4pSKdd6kYfSuTXIlhhgGQ6j7AtR0VaRLf6mb0cKURFJBwIFXGW7vsqImb1AIlPbxJl17X",
+	"GmETNqs78vClQZt0YJFKd6kirEUoNqiMZqxYenneqOnfHvOKfudKt2/A0PrUGIlo1TBGtdfwnZbEe3Sk",
+	"qkfawjuurSmq0LGAaNioOK0GHaoOLFW/IxWTlM4GJPgslepHMKTAI8EsBmNF/ZMvkgQuNVdzBtAfmRDX",
+	"4GnDp0JcJwKfVP8es6X554zylfq3xuRQ/1QcCmOwuyyl17Ae9bnzZi6ya4CRh3ahYpGxa+ejIQ8QSx8+",
+	"pEkilthYVO3QNUyGphO4u11wHTVl0TWgS1zbFSw4XWRTkca/4o/HIh3FUcRgjgYpCqaeQqEF2NjXukMp",
+	"TFctiCYwmJoInkFFN5qAiR9da0ZSH+JtnHSnB5PI55dpl+EawFIU4eFou49Ms2xuMhuDsiGit2triNQe",
+	"H89pTlAb/i60oK0vaYVbZd3iGKDOMEEMS4EKrZt3gvvDBptxVtmyd7d21vrltXEQ9eWmUHbzJDobn4bH",
+	"o37zrnN3drOVruaF3gZUwPe6jVjFuaRYKjOjKxKJc93mWCRMf6JRzk1atkiYdLCgZ3TlCv/bmC2h7EST",
+	"T0AJSjSLeWX84r1IElF5m0ZCyqM4opmT35HG0GoQJGlF908vB3JG15jpztFV9Yl68C0ZJeqN29uNMR5t",
+	"KmqPMwJPOFd5cQLESxdls82t2zrZt5h9sqBptEOvOEXyP8OzOmm5+nhBRpDdhVg65NC7Lac0EsuGp+hJ",
+	"01URms5+uXdb8X3veTT6Tc09DzTShjpWEIlwbxApwe3ppJSQJglLZWm9VZnCgHm6U8szKqutBKp5wZwl",
+	"tRV48wSbB7AHgF2vmJnAwXkmleefZsYPFTMBgOy7sBMMOiB0kjK4YSZ+67TdIcOF73dD4rfOCB1nLCUd",
+	"3wdQEGi851rgj8U4MEe0XCrZqS2O3HKSqhD3Ht03HN46WlW9VdiO5aV6Ui3VanBE5Y7H8AM8u6l7OQ0z",
+	"MLYLu3xOAuAJFgVktCLB9y9ev7h8AWp7hLipsPPnkME3E/CcDTHlPG7aHpFM4H1oEdEyQ0NevwmFKAxW",
+	"xqDUD1bgKkZ024ZClXc4pXzyhLta427mYr8KvmKGbZGMNHGamzssUuDSwgprtK7a5W/uqBq9+nAnSsum",
+	"shtV0B579iFSbFSQe4KbNuNVzBkJaFAjyIhGyQpCdyC47c8BcVE6ws2UoK7BThwEs5hf2wcDz7owyvHS",
+	"w6rtP/QIJajMzEFS3ix52TYYiib/D4dUX16P26UB9QBqQGfaa6oF4BZB90DAkIs86pcqIwx6Mxy2yAtl",
+	"kM0AxVBXqiUrS7hCCLgUWHPXXAFqmi8bm6lj06ycnCnNoH4yEUun2M9QP9ZqiUVPCmwFVK1JWX6e0/Uc",
+	"IGp1M6MipJkoMVIO7U5mC+hceAsIWFhHY0xZKzPJ50U0YdBs1S3AOyzZ/u6S/LzJfW3PI70y5JctS8s3",
+	"w2G+4uE40NeEHqkAOHMCD5Y4gpdDdtDtRFegOci2Zn+1mDt8AAecPpoDCtBmtp/VWkOrAgtbhnDXCDs+",
+	"YrlxU7Pd6x0F99ve+3rh/9Cm1YbMmTZBbKdTzpZEsiyL+cTmJqQLvDYSVd2Xd/V2BMnS1TkxAJ9GiopS",
+	"w8WuQ5xOu3fSO+0e9062sf8TOicBStRgUDoUeuOlkuFivrI9flI6HsfhOQlQMAeDnPUlyue8IZB2Bp7A",
+	"y/maXsk50ceCtH0fwmn4c0cPqQ9xwru4MC637wOS51pUsFkbrKAPcVQXghCcEXDrEWpWc34UR1X1LIBo",
+	"u42TSsC3916jVvb+SMNUKCnr9jJ3VHHI4lvAStR9BOKIPSshtmlPbMGzGDrCYRs5M0ZZPJ7sBvq68coN",
+	"syjMfEhGJ2X7ud2vC08hx1XVbmhezMfNo2AHRlcAgxputT1/cxbFXvEFU+2wDCpa3bGVTjamFVRAPtWG",
+	"BAHu2tEDE6X08SoPE1025QYgjg+mBsBcN2YGnKgndGJA1/erNMHuF22a7nsi8jnXaGZzi/yjievZ07Pp",
+	"mBr3tbJrgIOzJOnSqh9jNIAZkbvp0DyrAqJJfw2Ib2pK6WGLXBTy3Evv4bqb4dZg3i4+t5JDO8ZpTUfT",
+	"Bc9qgAAgWtu869z0fqkMBoQbOkAD4C7UZLkLfibPzT9BLQAiGYV83BGVmo0BjAzhdsSSu+rKLOuqCIhg",
+	"QsR18Zw9iaf13pYfoYGWBzniyvTYn9e2fMQmlCPZYz75WmEB3BvPIQ5OMKeJGzKoOjIf8DkNQvgwS+9n",
+	"MKwdI8xGYiqRFjcLEVQfaw1d9jXXauRLJQlgi21Cb4W1hinBn+KrT5+vAtxU6aDLVznsqM5IgC7dp/gq",
+	"yLv0WkVjvv18FexX9qpkoa15tcWuKMeWmL5irEEoiJW/XeFrnk5d0WtHLAEI3RAPEiqVnAQSI0a6JVZZ",
+	"7X361DnzvY7X9TpX3qe+1z71vWPv+Mr71Pa9nnd84nttH77pee221zn1N7Tzg1pi3FedFlmY02i1PpEy",
+	"CTaAXm1M4rT44ZpS9Sxao9fMTcdalMa6jHVhpQo4uUnKqpAM346xn7KXO6lgkMCgdLa+O+1ep9KJssGZ",
+	"67TSncMJkCM7eWuaOn4vAivjE7Fch+vu79a+xrxiK3DjSGTTvB7f/Ky03tPTqvWGrljZrmhyKbQJD7Ri",
+	"N6A9lv6BBf9UtPplwRYYJx8vkgRvanIWGbMk0RD6ZYzSqtXAYNf12KjWgE1zQ9wyJs4E4FFLr+r0Ki9T",
+	"4Ptog5UfKiJwx3ssq9pqQ72sRPV7coKvLdThFc+cEXdvK89sPOG0HnIcv4jz4gwN3gqhLPVLCV0koKQ7",
+	"K7UCrOzlO44jtkMNguNPbsParsuO2wElFFKEao54IXqAGhQEFISPsQ2s1my3IqSjRVKOAOx2hTmmSaJ8",
+	"111mUYDy1Zpb5zXrIHreUtyM+4ApzWg62V6M4OyQELd2+jv+JKOTa1jXngnuOySyW3KB/V7IJ96erN51",
+	"ctW3p6r3nEz1ykR1yH6WO9OlHPTR+O4OsTz3DNmtsi9y9qLA3WU+q5QEcKw3lWRcuDm7mKmjGI8i4tID",
+	"2xA4Q0I2yXoCUIUn0t792lkZQLWJv7YhWWutA9Xe2RS1Sbv7pkz/7ktAth+jM7fko7P1HPldt+Sj/xQl",
+	"H0Wir3sST1mdgWmi6oh2+sfVc5uyO/Lhh4tmp39caImfmSyqQgadw/ph53jUOx4dn47Hofqfs7NRr98N",
+	"21HX77W76v87nejEP+6ddkdj6o/PTmmfnZ4ed46P2QllD05H34mZt3u05vR5FanoLtH2KWNxxMouNS1l",
+	"ufbNkwTWBOvDswW00C30li7kDZTf9a3afszppCKUwtUOh4u0EpQanFn4zpwI9TiMZL0pfZsKuSvmFQ5g",
+	"gO/vXXlSKguoDk84aa47V5+s7/IWj3pzAcbDs/IptvhfYxWJDFLboVB3/bMBoLafTT3S97MpfHTmF/rf",
+	"6W6F6ARUNxfcubPg2W73NG2/esS2v6kz38muTQt37li4YxvEs5oRzzZMt/2wJoINpA4uA19dJQnzet79",
+	"Iqe6dANwpepKmOsrafUvn0mSxVmCQP7OU+SziLkxJKG96HmphXzeo1QDfarvMW8DKoMd7LDlNM4YjvKk",
+	"1brFfvzrHfnzhqTD4Yet8XBTVLK2QR9lVVX7BzFjaqHLqdBtWyi33RIeZnRDIroyO/TTNfZ2+0k7felW",
+	"Buspx2HcHImsGkbuVtzssphnUlEDlqR/s562G0uCKZQ1q+08YLWpTvffcqPD6jBP4PdbO3h9tW4eeze7",
+	"2F0PlRpXtMw65DdsS1IRgoKPN/xi/y5kSKctyh5f+6SIGTBkqaxRX5B9c17R733Fx+IRLJNDDlctCgav",
+	"iEk49/q1sJc03ZzysE5dmk4WM8aV2rqlyQJnUnHFldIY1Il5XpKDmBPl2CasaaZmIPcR8Wod1WfKwhu5",
+	"mO3sOtI0i8c0zMi4bEA0zsanx5F/2j497YUn0XH/jHbGjFI/7Pdp5Lf7tDsa98btUWfkj047nTBq96Pj",
+	"sN0f+WPfp/5plZDT8LUbsW2d4mWTHvbb3ebtpAO/csfLr1B88yAAn82V75Z/04X2+eepiBahrpwxjLZ/",
+	"zbuT7bBGf+h6Umgztt6dcwfQV2yLdT1aZXW8qb7ffmb6nV7n9NSNjdfjmBlGqaxisd2wlKVmnty9nuUR",
+	"iQd7wwDkiRcWEMBKoQJd89NfCry4lKiyWdYbRlY3uOP52qASQXDMxtbZpBWwemk8rnE14CuSwa2bibJB",
+	"DkIeNPcQkQSzD96+/Uln38ea+zUWqK4d100FKBlRyZKY724UfK9m8p7JRVLZ9AMmWnVpaE4H5StnNWRK",
+	"JQn0j4rw4NphWz8bUyqvzbQ3nULmqF17RtT7aC4czDjnliToeLGUQVYVFy7pdzq6kCU6f3wX+wpdvx3c",
+	"rtxBH5q5y+y605vu/dO1PAk9jgcTqToZ2zTDvl2Qd9pd0yXf6J6KHIsdxC3c+NbJWn0d7HZW9NwyYsNF",
+	"z2RVH5acUzdG2QrX1fdeY2l7q+7xs9Ke6TGuHphRuk0Y7zrJtYax+4jxwnHPBYx9d757+stGxRncIMe/",
+	"ldtm8lf27YBsvvVMK0/Ivtm3vTE6MA9vbPwId86MWvDo4JCHizTOVh/UTPVhYTRl6cUim1Zi2erQkAeg",
+	"ddBP7kLjYEA8a0C+g9/r6uQbtoJ/sKBF/spWmCarNT2I+yEPTD8McDn1l4hdgcBf8DmmDmLbTsFDpgvq",
+	"bPPBZ3LIg7umoU8zFQkLwAaWTiUWACLEGeGMRXJAAgQ6CEwpdWDxDvKPwKDSYBmwnyC2YI251Jxm2bxx",
+	"fw/If+hHhoJnNMxytHQjasmMxjyjMdd41qW9opNX44tXYFgoh5OG05izpo0r6nCnRybxLcPCy8q4p0eo",
+	"IsgG3wdhSgpOE4CPKK8JqY/JH60hH/I//YmY8zbkL25ZurJep0fkIgyhVUSKbSM9xDGGJgLIlE7yHZ3l",
+	"bR0HgMQCECIBJmX9cHn5jmDdPZlPUyrZoZoToLWo2WEtbzMUETM9MmRGZ/NgyA/ev3xOut3umUc+Xj5X",
+	"P1ukiR724/vX+V2oRSrXAK7QmMOuUi1ADrlpgflM4gMt+EsGuLQkljodCVCCpIe32Rp4KDAIKWpWSywj",
+	"KQADDUjwaQh4QMOGR4YICYT/9PNPho0rtcZPw8YvC5bqRxFkGL4acvXdnGZT/IqmE/U5FL9OFzPKmymj",
+	"ER0ljORUVivO2Sp/AGBtWkMOuhaIjCntA0WXf+qPyD8xr/+f6qNms0n0/6o/e75P/mm7a9qIOUuSJoLZ",
+	"ID8cyBXP6J1HsnTBkUrKPEbIvI+XL5unHvS1gKxTIUjE2PzQvKFN/qmMQSuBRGosRYNxDjY+dPnmYkkO",
+	"gp9//rmpxBPjWRzSjBnpFNgxu3rWN2z1TOaAKWqMSKAbqZ/s4duhjSZgCsEE7CdMikUaMnIAcHOosAnl",
+	"pgXoeizHTqGvp6C2krC7WPkXo0WGBMSDgy1xpiJCfg4ukkQsA92iA9hR21/wkLRDn+mhTas1g0uks82W",
+	"+nJD3+YdUGvPWf8SqqnwaZAHBBw3j0QsYbhL6ym15vXtDvknCV6Nmz/SLJwaaUxJylDeVKDSAd+QRPAJ",
+	"S0m4SFPGswGR+o6CJZIZlAGoT4GalJVYYKPXODMv7pZ4ERCTNHxz5sLGJ/Es/1W/goMDOoeyAsWpR5+l",
+	"4IF+utMp0TaWBXZXOzhKGb3R+Z9gCpADjbLkEb5IEmhRE0t1+CICQFZKlIB3iFiF6ghAGiKICHWyMa9D",
+	"II08l8FASmA4UW9A355JfTwQfepcswqIBDXtCeMsjUN7NxuxjMYJ6mosUy9TTUzMG7p4KnALFaWRbVYs",
+	"IweSMRL8+cUlOZoymmTTI4S4gtkN+QcxY3mOrHpXysYLiZd1VhkkdKWYDvOeoSzMaHz1Nkx+9ZRbT/lq",
+	"yNUR0hCyikY0ZXlxtF6EUT7kAJg6eC44x142AxImQjIlQZUbOpkSLoY8f589ZrOW1UmoQkDTKCkDN2h4",
+	"rEKxSCIyYsiapjIBlzvkypAmB/jD3EixBFb7SaMoZVIeIiASSmhs12PBkQCIrSyi1YN1krosryuwxkpc",
+	"DRMFoDctbJQoMj9CMJvgB6F+53xveDxlc7T0FJ/nP9LFhuYVUyoxu1ztRcZ41sS7T01cc7nafGFxzUDX",
+	"n7XbHWWFYnbfcattxE5X6YkKwLSqlak36CeBW1xBcdwjf42/M4wOg27BW/un0v4V8xXaX6acBOF0wW9Y",
+	"FJhx++VxCyBtakiOJ8HeROSDtVs+rKDdauOZukDZZQ+SBfhCw4dG5KDX7npKl3qk1WodIhAgRXi0KJYh",
+	"TSO1RYs5yYSiwI/xd0MO7/AVrQVXIkoD4xJqukXDX9AyGkzS5VTpUZiKngL2+JoQyQxEL57L88oxghd3",
+	"cxZmA9L2/aaypGO+YAGZMK3m8LdmbPUbROdtDXnww4uL79FMMwdfcMLAZAUF6/TslSCdglJ/TxGt1Kzg",
+	"K7USyVCuAJ9ygbof5aKpMYDLIaXgE1hjQuWUHARHkQjlUaBpHMUpwxLcrt8+JJnA1ugwsnk/rKBsYFtk",
+	"Y8U9/9PUif/NV9+bI4cF9MYSyvt3I9YABaQBwZkxcWsauaPtZ6WdJAuujjN2bZdzRm9g+JpfkwPdPvyn",
+	"jqdb5B4i31BdrwL6+y5kmJaRiYIwHugiSHuVZX+WN4gfcnQmpGcUVawdDnw6+DLEPurDxoAMG61Wa9i4",
+	"D9B00cJRCb0DSkY0MlLAG/KYh8kCGMiYQxS0uzI2wHo/1Oel58PJ6ZEDo3I1zLQ9memQA3fAL/oewbPW",
+	"7nugikUK+vLAtqE7NFvyMxsp00yKhA05akz9Z4CPU+7oPVNifPHu1aG526BkmY8BuSZzJuaJImy6cjCx",
+	"QVPmXqTS0FBk7TQzgIozyMZVZLaofDPKlbmAEnQSyyxdqT2xFUHq4XTBdX/cz2IkMZRKyfMPP7XIK6As",
+	"m41YFOXKGBWeB1aDBdWG3w25pT8MHdIkkaa3SoFPIxGCPc2UJE8ZeupJHDLdrFy73z++umx4jUWaaHdd",
+	"Do6OxJxxNNtbIp0c6R/JI/XsvdcAzzp3yp3YmGkndO811Bh0HjcGjW7Lb3UbkK4zhUjKkfqfCcuqqneg",
+	"FVMOyKgNtFgqyYsAiLHGC0rA0oVtbpGLvHGhximgZmet8YUUsBR6FakVgwH2fMrCGyiV1cdMzazj+yZg",
+	"oYEuyiYv9kLIwVzEDeAKm1w/Uz+r6KOsTzcEp6PRTpzZ3BdW3fMt5sqjv9Z6pjHodVp9h+htFwC38fav",
+	"gECqzLDGoPHnF5cW6wviA7ro34YI6muOc54YHB0p3z2ZCpkNTn3fP8KgDhrv26J8PwCN87jkfXUBSXmn",
+	"jfNk0wvuvUbP79e9ze7d0Y+w9jciu0AIW/XDPm7m5h++0tCzEOzAX3W3/+qNyLBbqBs3bAw+XXkOKyAN",
+	"SKgZDcEgPjX+rDwMmjSu1G+PTL5E5dFA5Wec5IJ7iXyuTBlwpnUEsbXG7BOWXaQAlPBIRjcTzdd3kSR5",
+	"MkYVw9tckGQ+pVBw4Pttr2ECeLqSyW+1e8dniJI0TtkvjcFJ32vwSUpn1zN6d50qF7cxOL3/9hwPC9iD",
+	"6xWlt/F8RR6LzYP6V+b2y/V1Of1yLcs6BwE6RDvH4OgLTSf3tYcBQveKxWyjmvIblUqwIQB7atCI8Xt1",
+	"Z6NRbMH4aVvbhrXXQs9H5RCju442i1pQ8f64xPdeI1ajKwXZMLmc6sQ03IsNvB/Mmc/Jjj3ubWlxcX/1",
+	"6DNvZvxelxzmu11ey9rZrzzkv80JPirOZb/zvO04l7PXPHLDVsgIyph0znVvp4P2Uix49ChB0Ot0tv/w",
+	"J5rEEWy8Iwp+WwHytupI7yVDFlGcNdktqKM6KfIjmO4wNDWFKZwt7T3mQId7pb5FSpit+rcXn0MesXki",
+	"VijlwNgXWPMpvSLaoPR0iFY5aiMwcw9GKwuEjOi26PwCmhxew1hEZPXzlNG8B03KbvV9CsxI59EWnhny",
+	"ULkuSZI/lrsh+qYQnPBQpK73oSScAeQZcgjoIIGUdINAA/4VZ5IlY4h7qGXoR3gE7A7EBw8UglgYSx9y",
+	"aNAdQ6wmli0SqHkHJk/CSVYnBwHlgq9mYiEDJykIbjiCMImDIbfwXGI2U69NYs48EgD5At2HIYd6Raqq",
+	"Lcba+Ru2qnIJlPS+UOzz4lYbMxtVwlvjeiGzWS/UXnxYwBUhmQ4exBk5CIB95ZH2AAKC/jaTpPTNkeG1",
+	"o05Q6t1afNCoEQh453rETKRRozxAtOalFP/4RJu/+s2zK/3fo+bVf/xbVXHFroRQe1qdi1c1W/V0Yab1",
+	"M2teffG94879TrPTLUwEMWEzz7jh85TdxmIhoYbrmSSBUz9X0tq9ds2sdbVd3bzbatJq5l98r32y24Qx",
+	"MUlmlpwce4CV6/EA0rBqTnCFU5hSEWzUliz3t8J/Pt56yIVkyW+wMtKib1cYEEaOf/rSoLpK3iThtHDk",
+	"hteAHNKiWdCxycOpmKlv1fapM97r5Ghy6HWfRO2ww85of9Qd91injU4SHpyKg5YJ5akrgwOKhzRLq120",
+	"E9QLa+mF7TZDDa6caxjSJTQjHf/f7dTbj5n6kZ6VWUL+FoykrK3oyivWk6r3P6np1t3JdHPU+X+bxf1X",
+	"cWnDhe93joHr/6uzl2WXC/tNFl5e5Inz0KZce7vJ89FpiYM/2sFOemn65vzLGIBFe66YMPXp6r7oISoj",
+	"QtEdrwccK+6jqdkpJS3lLKnsOzBjmsqM2egj5tZO0bLzSACMEhC4rVHc6RExxyKVZGXiqUpj4xU/Z0Ou",
+	"s2yCFnlHJdorBV2B1x3AJFSSwHyaCTJhWV5qLTiCYA+5LbDWVyictcgFVtSZvCA38wqTtCQkabEoB5XH",
+	"yNmQpwuu8xeCpqFdU3FeUGfmfKfI8xdFxF2NHIhf58kXSJGiktRgzTWaMu86YM+mgXYEXKUIQ6F6BEih",
+	"UqsFLJU4YVFly7WvouzbJ2f9fvfYd/6v2R/74Rk9YZ1RO+qF3dPdzYGSt+5aB2AYtL322X1T/Zs2x1df",
+	"2sd7WgmwMXU2Qmd/E6Hj18Imfx0LYa7btxWdQIP8/VmMPDITkHhRRC2oshdQLnwqluXWhQwiwfN+V5rJ",
+	"Br7WthUbvh66h1ZvTALuSr/Y6KXupaYhisPrmchoYgDZC9H9NR28E2s+eYClv01L50L5v1ENt/dRw1YY",
+	"7aaEwYX9QwU/XAW/jmXmKEhHBcNOVKvgvPHZvdeYC1mhd/+mxLhpV5cJMnIxgnSEYUTDm0kqFtwmNa01",
+	"NREpxkJsCRad5b/X9u+h070uz77AoKtT1Xb0RU2mGUf3gcmvwHwlRGe2wQUjbGzuXYt8YBwzNHXOwPMP",
+	"P0Epm85pHXKd3ZOK5YAEceRl7C4LbCrPjzRi5Gf16I+vDdwqPGYEk+Ae3KZ6bo5yRifBkB9UAzfQlGnw",
+	"hkNlLXwWI6wbylvNA3oDkj/mBGMtECuZ0WywtgYQqoAMC0ELTJCBb3qdDtHXsAiqCZCsFCHkhxyOuOek",
+	"oOEltU2bVLOD3FbId5nRleIEzJ/pdsiP8XeeO5fFfMhtZk1+n9vxO7kxpNZqokvBa5NMDGnva9/D+odc",
+	"UctM51I/omY4T+KMxOqNkHfk3DgvRXqj3ox2PuSbgOIacgNWDamABq46ozcMWE8y6FmSY1uPYx5LMB3h",
+	"rZmYQHlQiygZN+Rykd7GtwzSPkFjIIOFKZVTtUswLwLdMNPFXN8nqMFiSZTKwgxUzPngYsjVgp2cVZEa",
+	"XG+SLeOQwX0IPEMTSLJwDqU5gnTmFi4NOReFRpHqfV/PQB1yOGuUk+BVxGZzAVDuzb+yFZjQKcvSFZF0",
+	"zLBbkslW07nlak422gRJPkOOnGmzYnB92iIhB3hAnFQOSCis4TpgeDwEAEGMpxeHxj9slsa5mxRs3uZ0",
+	"5Oj5Zy1yMeRqWFPwoTdAn7I8bxYjlSnDDDhCMfXWoIdUGPX4ldGku9xmYVqUibliQDW2xQAeWfBY93FX",
+	"a5gJzf86UGvTVA8o+fjx1fd4wTYRIiLhVMQhOzwnbfXjTr9P5mnMM0irv/jw/NUrB2CmXOh8HHboGWue",
+	"Ru1eszc6oc2zsc+a/bATtUcn9Jj1fGN4o/jNLdoS69TGPPv9ejCZf3waDu867eZweHfy4uo/q+zwKxuC",
+	"+U5Eqz0t3Wwpiobu5VKY1KPC3bmuofr0BW3RY9MZedB4buGNyYhlS8Y4+fvb12+BH98/f/OGAPwBTZQ0",
+	"SyJyG0dMSAhPYcQoH+lRED33Vw+w7wyO/L1G8DsK5a1DIuVWoBod8mPvQQsd8hPvMevKa5poFfRFyQYg",
+	"uQng5SYAVArtouhbFexVebtoDSotcVtrt8P3a05YZ0/W1C54gTv/ZtzyNTdrd+/qCTwrx2eygQLtMnVq",
+	"c6EuwpDNMahsnZ93bz9UeD+dR18vOyGpB5yKbXfL2nDBpSvr2PQZR8WI90pWy62pUM9VZSVFk2szaXu2",
+	"L+GmSWeAqzXYAbPmezZP6Kqqjj5QXOj04jRvsPnulBNG0yRmWKG0bdaOfo2Mfi3VaacLVhlMgi8q2/O/",
+	"3tbmXpCxUO6bIVnxjc4+H1XwcD6TtUMNTuQOPt13NLIy8hu6t98sJ8E/2/7D57ogC37Q3mEx7+gqETS6",
+	"FOI1TScMf9ffhXK2wuBHFsX0cjVn/2KZE5vd/A/gW9Dc06929Gf0rqkctaYGdul2+/1er9vZEgQoxuKP",
+	"vnwWI+Vn49lKWBW4+vfwuaz22Dzlv8znWLag5VQ81mJJCz+RGk99MOTUDRHCj53+7RLDhNqVkgVPsNQr",
+	"ckqVT6Yx9jO68vKmkSubdJ9jdsyLTSDwqkCvABIvNgUhyERDrqBPoH3KWe71WtKoqQ05lDQpmYokBc/a",
+	"+GkhBTdtxMyXOfLelEoMC1u6gQvGwUlx6hTV1OG5hME2kNFO9xBDXu3nkf3uIXDajsvyyDgyZryUjZiL",
+	"YiQZmIxFZEqTcXNJV4+zbn7PseP6IDB21f66ceB1Dfl1TCNju6ydlP+bGvR3GlF+DkcvT5Zj29XOxvhy",
+	"7bUuIkUj33q6N5NHzFGCCWBOvK3SgXpG07sEPSmAJjAt2QpA8GuZwU8nncyRLQinH2gyhpje70YMmSAm",
+	"Bh8wDNHpwfC2r2ChReBpeDzqN9PeTWeOYQb9m+Otv7nr3J3dQJ7JN5R9X/0C7FsJvj8E3LcUcC/RL3yc",
+	"VCuFZKsmmz9y9BcxevV94/6qxtA+KsHubxWZZXj6NSR+xxRfy5FpDfmTpL5Aa4EhL6W+vAKxXLx0WLFM",
+	"Y91luqxiWy7Lu0Jj2I3x76dJE/H9B2WBKNeqnAXyn/vlfBSckK+WHtr2f5Psj4va7I5SLkSpGfAOaR/Q",
+	"x8h2KIK4epVGrG0L9DVa75Q67VTg9pZa5TQu/vbiYvl29mvngk6lfPfx+YX5v+/8v/8czf939nL+w1/9",
+	"2166TNp/+Zu4S/7efff3X5vZstQF5kn63bjpKr8rxetKyIekpdT3dtmYnlLuAPKHjv5GOvodVuOnAFRD",
+	"td6r6Bb+TTS2wUsFEVeZLfMeam90x+B0AdC5Jf7RKGqYAKOvioOCNAiU7xvSGRtyiLscgBrTMIH6ycAj",
+	"tDqApVNbrE1j7YQhd546xLBZjnGQ50DcMDaXWIZJJ4CTkP8OciMMGYYcwBEzQbAPKPpesbSpCoKH7Fwn",
+	"8MwsMGdAskWKYTpI2UjiWwZzq0SqRagQKG3K2AzBUZRRA4WgCJAScxKkABMsA0AhNhcVGogYoTDg53AF",
+	"P+RjAH4CQ0mJ7Rxrw72up6Tj+1AAKvgkv01ZsiQhiPFTxiSaMQpBqX8ay6wemCig+i7L4PUoWrvFW/8k",
+	"KybNs5jjcW2+xN/E7raTKY0sHPgKRjOZIQf6VukQMaywak2PbJDS6kakXOPw5OMNnDsnwwlkGesyNpnR",
+	"lax4UbRAi8HiE8URofM5o6m0d0gxL2QrnGtUrkyayLHaQd26Gd6AQ2tcPTg4/yQaRyTW1LA4BHLBooEL",
+	"z0STjKUGtCmCXCZnUF1r7CIUZTt0disiu9n0Njxk7vjsbq4ElBm3OMIMux9TTro+iRRBRRKRA0ttaMKC",
+	"7APXhvqpw6oFZHRSYjFFIXW6df1lLkRMFwKew2LaETGfBwEczBlB0DxFZDpmA51fhYlLWc7IOlNmyNfZ",
+	"uEUuik2KMJQzhywZeEdryB+coZRHroe8HLo+d8CI1OFfKYLM6ApQlnJc7ArnRD3w0uiBr5A3YiX0M6tA",
+	"arJIKizI564F+d1y3YJc0ebL9HNX3PDLdx+nJ+/+2gnPFheoRBuDjXYuAhA/pdEKr0Q7e6/UE0P+PPWk",
+	"Bo5Bk2+X1Ip9PZxZfFe+lIAEd83a2Nte519WAmiYVAblgWnlheE5HrG7YoKEfRZCcfh92zXKQeYVZEiV",
+	"9HPjbbnMbGw08KuzKzZb+P0dsiusJfWAbd9ksf+s5PKIhRrUgRm7QRvtv9/r+oea7f/XL9P3uhtn2oiz",
+	"J79kehfQBWxLjasdLsU1sqcyVWvjcnmSs69vbTWyG8BGh1R3aEGYQ5oRmiSevtgAhF0AORlykYZTJrOU",
+	"ZiI1ycQubqZRc7EEoFNZHUG7ZZzJp8AGMkt2wYHURxUyLRdY8MS3hwRxd2kPwfIuFSO2LTpv9lHZXgn0",
+	"v/vWkD4bADZe6/0GqG5Wi0jl4tPuxMaQi0/XYG9tCjYyZEitK+b6oUPe97sme0MZzOhlqQ/z41HlgFp4",
+	"az2oSAH5QidGLNM4yxgnB+gYJEw6WRNizrg2itVzAM8K7vA7IbNJyj787bXyWqXp5qFI0VRuxjmCeanF",
+	"aZNUrx1R2qA4Q62ejGhCeYhZ6ZEEOI3xOA51jalAyENNmcqziRihT3I47UbmnIApRZsOJ/7oNzuc+vVP",
+	"fDpzuDmkP+QCm+ZH/8rYW+8Nt2w52jOWpXG4+dLI4i7rh41/+i4VavPZQmL+NLubCwkt/giWGZED7SQO",
+	"ud/yW73DgfUBo4UBqBytNGZsxmbzBBpCaTB3HRfIFpIodvKG3BYaxJyMk3gyzbzC9cdoVQYdBZFDJ57p",
+	"i8NjPhnyqmb7brAK8MRdf9Ir9O+BAw3V4gji+mehfEYsHzfyXn0+WsRJRGJddGVzytcSC37Um7D1YEOi",
+	"/DyhMS+myv+J/PDi9Tuiry2uHZJcw704cQLXEH7wakhVbOM/5H8il39/92LDwBiyS4e89pEv8Jr/GppL",
+	"lWHDy+jkv4bowQ0bnn7/fw0b7WHjnnQ35t1v5zngtJ3T6TVL/660srPGmeWMmuML2Bdb0CK1Gi4GlXQ3",
+	"Z6UMy0WXhSwZi2CLqYStylvXH3Eaj4dO5RXF37bzUiV66qarvmLryGKjmbyB07W9tMorCK6BrxuDzle4",
+	"xtqq8fS69tB1SP9tyg7H9Urgkg9yVH+zg7JDMfPMMKM5Mu81y1d7bNjkqOEcpyMUWU1FpHrwyYu6dm6b",
+	"zw9cnwQvLunE6QmANc5mPNMABGs7nA4hghvsuEJvkDqtos/NI8+kOS/FmCOGhbFjU935/HqH8jc6khb5",
+	"ad+judPJLJXaKBapG1w/dgTP6JKSB53j/9eviV39sp+42Pc+GPjgjeJ2vBOuEDUWlWtD2cQLrm+JTSK7",
+	"/s3AlqmjfQ21BbqNwJp8gvsXqE+Ar6c0EkssD4Cy8hSy4ot1CAafDa8zGYdYtbUgxvFkkTLltr4vgUg6",
+	"6E4thEDI5ZkFwMT7OrfbEVRpxEky5FS3vjBCsUrYwTDvLaTZfhvzagyzaTxB+hLMA8P7VS81jx59AIqb",
+	"Ce8uS/QvtkkTvVeavJjM/K0Fy+84Y6W9gyh6l0L4BhyLl5hJ/TuWYhdqn91jurM0M4CF9c5/Sc5YTBNA",
+	"LRO6RxC0BgGhgKCmGiLNIwF2KwwOPZ2TskSADQi4YN6HpEtdZBVriFwWDZzOVzwqZzgqd33IZazcWNNm",
+	"Gn14aHc7obfMlpM5l1sJhZLSc10xi2JvyO3ClMkmxpm+Cw4pj9Q+MkInKTNgKBXi1ENYiFDw8QLEq6lQ",
+	"xxYs2KrStQi1vLUrXLKUGaFreuagZM7nMGZJQkZsGvOoRV6itNX1aDkpn0lNetmSoZiz4PCc0ChCUBVw",
+	"/TCd/5mR18Qg52JHohyds9pKdRqlbLBSa6zRXDw/Usgi+X4nMvYPm+23AY20TGjMEos2jZ3mv6k55zXm",
+	"iyrpiW2pnFNsDDCnL7cRJpj6zkmA7B3ACrVkySVRIm2qB4ws5hC/DOYsDRnPgn8vddIDP7GUAIghS/3h",
+	"bafSEI35mKWBR8S4MBy04/LytMohHykuY5E2Hg+wRVRmLlZuGJuTxVzbidayxHp+zPXzTGrdksY6Lekc",
+	"m6SJFBKWbtgcUwWJEhBTF/0dYtLP332Uh+e29dGQr3vjYMUidRFYN6duvjk5JNg6NUOaJCyVmMGmQaOk",
+	"ycHEL7HzqO69+kwO+UKy1MOWnJB+9D/N92KRxXyCkAYoDZwHLAJP3thwSuUUEc2U/MaGcvgymizpStp2",
+	"cUXMJtvQTcv7c1PjhmdvyHWXxDiclohkiqJzjive3ZmrLmzvPeRD/rNRivlPDAeW7QbQVCZ8oXZY7YFH",
+	"NLHhsg6g2c9t8mA+Jt77CUSCxLtU26y1RS4s1rv2J4APjGhAgHoilnxgtb6VGzb1C5Q89ABIQd9CP60R",
+	"S5SFEMxifm0f0Ehj8KFEZRMULBTQ5yEg1rDoHAUATVfwrpJehxart4y8bOtkXUiRNOl6euaGL20lupn9",
+	"kGtzySPilqXFXT9014CzhZbz47a7gISOWCKDIcd/QPYwwPLpNF+Lmm8MOezjmffZHMfANS9A/upybywp",
+	"DsgBbMchtjSwkq7ILQfBu4+XQ14phfQvmiaX0sPebNgI4bBFKn1NuFmtdDZt6EyJCnM5DV4m2cXJBFo/",
+	"jZP50NQ/ZKRiJO6nHCDcXsCD4NJCyw3MWbI3Bl0sdrFY42pFeBIbg46v9DEcKRY1H/JS7Xpq5qOWycWY",
+	"+K3T+inBOzFNzvBmY9DHuiPDvo2B3zq93zr93Ex0En3w8NMkMZe8yLEW/rw47zP/33O5sOOk8+d1OVAu",
+	"JSASmU9cT9CZeNv37/c2VLckM9qp5jeYeRrGFFoYj/Mb76fPd/xdWeugPR5psv+B3PMA5J6HR1z+yFMs",
+	"Y/iI1FRI0IeGe+rizyWFixWZT+wV/UhvwCvKKyJMc1638XDRZdESi2YkOHJ6sRpXBjuraXjcEUPTJUcw",
+	"rbJg89bPsSRySZVbMuQxPyfrKSY5hGuplIOtTLwK1EgOwmrcJSwXihYWL1a9qUU+sAwwdygnIolY6s6V",
+	"2sZRrSH/GcxeWhBfXl7dkltRGlYXnKKIHDhmkoeG/pAze3GAgx2eY794sLQLE8gN629sYLFMt0rV5sVv",
+	"ZGWZDSglyIkkActYOaOGXm3XKnBqX/eoKy2seIsyt6wncKu/hsJWq2fRd2vrNyZfO28R85UufNt7Xfi+",
+	"+/gNLnzXJONTXwBbeHOxNM2M/zBT/jBT/kXLKVIANLcY/nivAIB9RogePpXJYtJrtqTA2djY2CgmD3Rv",
+	"3gnI3mXPWEaVQKvOdPvJvO/xeTVVdXy3+fBr0jVf6qcvDTBk5GLWGDTOxqfHkX/aPj3thSfRcf+MdsaM",
+	"Uj/s92nkt/u0Oxr3xu1RZ+SPTjudMGr3o+Ow3R/5Y9+nvnLHdQWn2o11xAmstNsMZmFwLK68nZTAfn3P",
+	"tfC1vW/jX9m1xqfsd3qd01Pfa2CLThZdj1ZOa8GvCkexrw6x+7eH8jDstqP+eBTIxP/r90qQPEjt1ZJz",
+	"FH/7zCDb/POL/tdO2Ko0v6OGQHKaxWMaZjYAVEidV5Yzs9hQY5FCibPppkJ1kxQ8Z2XIZr6YjViqG9yi",
+	"KEUwp8uq+3L1+lw9wNN5A5p1eFevAt30oOefHXpQcb52+0DLdw81jkxtVlKkyVeflrTuz9QAmj6NJ/PI",
+	"nptAsmprvmMoWmnO5zrm2O/6Xco6ndHZ2enpcXsUsu6oczrudhkL2yN20j+lnXY3PD0Oz7qhf3IcjdjZ",
+	"uN8/Ddvt8KTf+SY6piiZN+iY07A99lmHno26US/sn7g6ZkwT+UAl0/kaMKsP1TJHnQfomV3dlCWVhnHO",
+	"8WIv1vdBiL7a+sOj+D+aava9QXS9tZLtKTLNLhw4EWOAo9Ja6/8u89yuPBRYideaC9+nLkv5qSr+YyEa",
+	"0okugZ5PKSC7+X773vs/Z7I75AciQeOrRP0TL+nOvAZfzPLbr/ZZG+DrwhwuDzAsQviV3zpTjPjV/YDf",
+	"ixdw1P568vkPL+BxFQH7yrYnsPy9rQ8baVZ7swIQhUo65oY+JCUFWF2iGTDApkV4m2JKeEDIBlD6zuQh",
+	"oZLQIa+KmYCkKDRHzPsycLZskbxBzCB3D+CQDrmpO4Di/I7vn+vbB/gas3I5YXexzAr5W6lSN9AvDdpF",
+	"67UNOaQT4XXOAdZ+esTI2MP6hoTnAPOFODamkx4dcmhzCDdEeIlh+syQjyBR1BAWX2BGbwqdIHQ0HjyJ",
+	"IXcKtg7csi5Mpz30cB7KO+Ns6WRtJSsH38D4G0Ne7XCQg167g/RbxlK3t8PEZvwpPG1nDFQlK5YdVt28",
+	"oND8drcuIsxY1pRZyuisWMgMBEN+UGyn91oeFVj4cEN98GXh95W8r2wF5JfGoDGKdfrITtXC9mCpcaDb",
+	"wPoREhkjcfY1rmbg/NT4cR4xmg/Le/7w576uP/eAa6f+78yZy0Uzpiwa3EcdAaLS4kJam6KDNsU+KWu4",
+	"s3XRB3zXH8z61Mz6XJN9G8e2/2XDD7qJ078E2NofN5G/jS2PptvDgxW7R+PLDRi+lR9QCSb9Or5h67DP",
+	"uk3pulVf7Kk+p9mUxFxmjEZD7lRb6CqVAViZmN7umOm23VqhoCXHYMXE94eAsO7UPkyPqwxwN+rz0BSg",
+	"hEn96fb2vIAVBLv8JL10PTsOIr1k0B08UmSmaUwTwlm2FOkNJKiNRDYl71aXIg2n4AFcMi5F+jIRyz3b",
+	"8mqAoG3QqICLlAlAB/oKFq5mpnY95b3q3KsCJExVAwd7cR7z+SK7foqt2rM5RN4aYktfiHbeFKKiI8Rm",
+	"I+UJgXYRNNYh1mP5cT96tXeml7+RXjt10Hgo/jG4vBsiljvFHR+ClfuowGNBWe0vI7blI7zlBVxydX6g",
+	"AE2xEcDsA1chyP7vHl/326ES/GG35QKfTqzAN3bLJL5lvMKQy5lyJ0DevJ1EbcbYS51UUC4kdSGXMLKn",
+	"861NPlmqw03BoQ3HDXlgOwGAhYOhUlwM5EFgrePA4BNGAEJAUgZFkW6ChnLGh9ygJkAPAZ2z5hnwgwmn",
+	"gEeFhHTLjO0t2ohKlsScPZMatyBK43FGMiYz3c0CarWcux1shuVA2w/5ZT7XqUh0XjkAQgQhndMwzlbF",
+	"kkiYrTYwselXMKN313TCrhEnVQZYTuvgQhzgGxDmAKEYi+WsGvNgyAODYhkAHGCad/o4bBWQD1ON611Z",
+	"13xuNsiCxury5SLEpJpNwsYZMWXnpmlJzEmgC5wDoNL3BcoC/O8obkYsY2H2TA7IO0ZTiQ0UpnFT/rKg",
+	"KYvgecUBUzETE8YZQFRy3KsCOqPawKVo4vUa+atIZmIiUnHb/DCLUy5u8c2maiEUfIyl8UDYNRjMQ1iL",
+	"fhjMnQQ6lMGuiRvGpcnbyaYpk2rbzdMzRvmQi0XWFOPmrQjpaJEo9oNC2gPDcPAY+U/it9oAigvrnFKp",
+	"iBaPoaGJpr8c8nkTLDuossb6VcXcYHvxkAXkwG/5/UOLRQJD05G41cxuZmicnmzIE6bYs+9XNb1DRmsR",
+	"k2yHpyWvEjFLkBhGZ9GQT+ktI8GUymvzZUAweEO4sD+wJxELQ4hz1oBDXpePmgzhZqBcBVzbdHrID7Sf",
+	"Zx4P4PZGt512SmXcoRVpADJqrXcOFtS8bENZNhq8iO/C4sk0w75DWpV4OSCKzv4SY6KriBGoZMjhuCHW",
+	"yDkJ1MG/7vSmgenFsklCkE6PTMUilR4JaJIEQ47VzY5hUexD0iKvMo1RgpHNchk8iuwcN3rIS52LXKof",
+	"1mLqWfWxpaugRak4J7qjni11Klc35Qn/+UVI7sBUde0zkGW53eb2EKTNX/3m2ZX+b/Pqi+8dd+53aip4",
+	"Ua3tAJ9a7Tqx6BVyDb7CnX+net65+i40Q8SWgp1276R32j3unXz1PoM24FrGNCzp/K1p2HCi9e5PUsbk",
+	"tRhfj1PGIjGD4mAt3EzOAuNiMZmav+bXevR2q8Oaxz21rjFLlZS+lvGvTOdMoGJHpmjgn0YUYuNAdB5i",
+	"mcVhY9D1262O11BSRrk/0/haq5aG10BJp8fu+j4wgJmhDj7XTNFvnZxsm1+uZLZP0///2LsW3rZxbP1X",
+	"CAMXjQHFkeRHbBeLi3ZuZ9ud2aZ3JncXg9iIZItOdGNTXkluminy3xc855CiHrbl2G3aroHFTmNbJMXH",
+	"4Xl+X8vu6VHe6dvrOsHba9/BDrbOJVxqtcbZPfQ4N48sij5ey7uzURiH6+hx6BtOnmn976HdalcMZ1za",
+	"hea9pT6D6vpCSg+l88A9UGmkU6pPIdHHzqf5GDk+j9qof8KTG50AKumoX8o6cu1i1pGZdNQfPGr3wc5j",
+	"erQaCqQAuimlQD1hNNAmXpTHuf/ac/9YFbkrpZ3JcwrTmJ2hz6bsk5ca97EH12osHRvEZ8dqLLs2XGnL",
+	"gY0+ISpwBAHAF8v0AU/+EAjcsQw1+2ThxzeYAKCa75/r5rvdiua1KDGeyUbkOPSI3XIG9JTdaj+CcX0N",
+	"6BDriG7dHNNtfyvTbcc1mG5dOTSSv3pgTqfVpZGdqzdp06DcjlwZFGwb5rqdzXV//Vy3bftpc93Xzffq",
+	"TrWTzbWr59rNptqpMddP9BtXzK+7dn7bsPXNClxjssmiVxTQZOPCeLgISr7J7mDY7UMMPG/hN4btnnw+",
+	"mqDbhFZC31PE/F9uD32djwet4Dqv60LV6v5OFb/qqbplWy9Y1tMxefOgrCibPY1vo/ssghlE0rwB/xch",
+	"4uxA/GXCyBfUqEov4z+VSb2OwJYVYq/E+CUI59Cfr2BuWcJTayTo+isa7vL7eTjNAOOhspV5s3Ce8lia",
+	"nnNwsiJpfJy+RJhWTXA5n8PH6PaKebqKRTX3/g1PPxhvXcM4XgKYifLDgXEJZqbsI28Lq6u92qbEV2nU",
+	"DmJko/wZnzyEQTlboeqRtyYRVhVfrsqULOyTrbpea9Ap6DTdXlGl6eZS6tslra/Vbxf1om6hjX4vpxfV",
+	"Vf9k17mGzwfFwXVyg+uV1D9QaHJtdIo1A/3z3OD6j3CzE/bu9cJP4/AThPBJOTxAwpdq9Oqq61q25Vjt",
+	"sXVlW45rOZY7tq4cy7HOe5Yztq7gI6vdG8vLqlwR4W4viXBzU+RKYQYHWLYi5svrqdD7wSm01s61ZdRW",
+	"OICHFsUqlKtnu19ooV+c7H5xsh+/fgGFeUoe89OaHTeUAn/JRMW2w3aIcpVnnYv/LrzyLoHcrJWt9IWG",
+	"dxoFmfa6KwEeUmq6vlSkYN6TUek7UjDy1E3GdFXd3zmFQv6NNE7kCoZtWpnSdakhziE2U8IixzR3pnJ0",
+	"MLuLQqgsxHhYGqZzjrQPRuPs/yOMdTwwnyVLf8rzMbNpRIigyjsPcXt6uZGAjCAKQOpRFenVwA0Pt1uL",
+	"/VPleVEUCj9/keRJ2YhuPIvpqCIKI7ZjUJMT63iLAGk9/glI0jyrSO2GEMoGAO59FAeJKvyI/WnKYyZO",
+	"b2J/kUD2G0ycnFFN2p4bt/yLnSScM++N7FPAdvSarZF4U+j51k+YrzPgMPvEGyJxeGgsqSKhZWk0EsXo",
+	"DjuRvwtFRt2eRmzB/WQV81Lk9quToFPrLfY/CHmmoW81YC3AvbJN5Cdeswi/T5hwvoFXibDYCmoUwZCN",
+	"wA8HqOYo4dmbAyozWyVAC2rpF/DlFxYlJ1ZCNLOT1VJOsuP2MVn+pWbpT1h4I6KYBwBxq5CcR6II5dxi",
+	"HqjdOhNgEwDz+uTGvTIa6USU2dVISFiMfoGiALZ9tGRtNuNSScrjfRmN6a+H4Dc6bC4kCMdjLubz5GLu",
+	"sGOelonJM4FpWD9blPJsv13h28ThZJWSgta1pcJKP5F9y8WzGnchuKmkqJc62dKHAVx1bKvTGY/12O1W",
+	"p91uWw0MdjeGTss57zhyExT7aXdsN9eP2k7rO3PbVru7oTO7dd7vVnbm2oOe2Rnt0g3v1bW6g3xXg/a5",
+	"2VXH7XSl0RtKRWjKl2ljeGq3nPO+3KFRDAHJc9uRZsN/XLrsD5kKqm6QXeXpd5BW3ZJHMQtFOFtDEYOu",
+	"EYqw3f/gFGu71XfMuXO3zp1tzp3jHtOtK8/YMaH6C9TQ/ej50V80zGEmVD89d9qQ+Wefw5QvTsPgcSNz",
+	"vLFrDVw5XzD5tCLQKeHDKeNMwbhltGOG+6CYnS3NayENUUjzg/bv5UdcGrNaSlnAMwNYC5MHTTRDbTTR",
+	"p0AAFYCF3bE76NzKTLYheFbUe40EtMOieWCiaGO3lB8Ohv90FcfAcyP4mvgJ4HcExprsn+aG1dV5Dgxc",
+	"h8nD5kKqLUXOjpSGcpJRFveqAYJ2uosGO15FbfMa737tqwht3evk1ne7PTlFU7c36fQmvf5sNpX/NxhM",
+	"Ot321Anadsdpy/+5bnBu9zr99mTm27NB3+/yfr/n9nr83OdfFqSoW/PygqPd2+UKK27araADuP2y/n5Q",
+	"qLgf5eZ4VV4x4wJ5DcAv2+6OGsFgKUpeJCwMoFICy2OIvVhDg0KBjYJbmRBWJ5HnnHIhD0PATjz/bOKB",
+	"T9j/L/fnidfMx5J7Koq89NPbLIhMt1nJjVL3GLxL+eJdQEkqZ6uEUNs3IFIjP1zMP0Z3HHCIpHY/na8C",
+	"HrTYL/wBQ+50j9xG95q2eZbymHCYqnBH52GS/l+CxE9fAqF6lRRIpdSNQS99tRMNgIKxKIAErmvDqWpj",
+	"Gp5OIvSOwmQWnnFzz5R35zMAQ+NU7SBlYUG3iVZo9bsAxPgqSM5qoypZhYdiMzZldfANwVSkEgfxAypI",
+	"hPgJlkQJfq+oHzEGd8chhAURMyhpU9SLWAh0f8tjDgGDoRlywTIUTe9y6ye3VaoiHg35OntFBOSZyZ3u",
+	"V6hTTwkcTvGMmme9dOLKdkLtPf2Tfo0tjm45u3Li6zi5DwJPhK/HphpDpwzxuQyv77j8bXozu27/yz09",
+	"v//fT3f/sie9hfu3T/25s/xHMPjzr53kj9vL7vS97f+2ehO+nt1JwZBgwksdGKEa870N9afS2+F8fRH2",
+	"nt/Lta4jxLLSsjCGM/Wj+jR2xwU6FonrU4qbnYTyTnJeq2hnn+V/MP68CU//N1AsMMQsn3iRgIT3U2BS",
+	"JapUgJhnSeo/JBZb+LFU60gjKWtp+IWW4fsxNmEnlTJMfVfbwn+KhpWXGlX6/9dHRcf1pYHvqGltZZMk",
+	"pR0vpaP5+vXOPB7Ep5z5GjYonWy55/M2o97+FYajFiAbTcenVeeCLfnR3ehh1TzocgyWkU6iGD6iNJpG",
+	"c8Y/pVxgmnuYqhpuqB9HBNTrFMJI11I6eBbz8lE5r9ligCqGqVze2UfXY1qiWSMRZtyNXC5rAlXon0cN",
+	"+GvUGLJRo9VqjRqPngWZXZRMxumoVem5UbgEKqn47wQIv5eoxH+qSZCbpvziCihSv7fcUiXCOu2nazgt",
+	"u2U3asuWi9ILrXOSqUXNuKjqnuaLcPlki+siXG48m2WWr1iPkJ1cLLlg7wRVtrIPtPNMpq81P6EkyI/u",
+	"2S335+nt2Tz8yLfEFcAVrPfc28vLD6Q1RrGR3IVBg/U761fZ0b67CkdL9kjtnQBdb1x/oC4NP/Jvd/Hl",
+	"6IRch0MuPoDQrl39VxkTj0Hrmkd2YBrYgfYHOBURjQeAMcyevJesa7czJO2NkggdqPtuGHrDXXeM8t5u",
+	"2TLQ+nPtmZq+6ItwWSudmvaZfKXwcButIvt0o7RRuccYZoeyqlUq/4lXByIpZWVk4D0hRl4FrYkZplJ1",
+	"QBidUDAvU0g8THmFhGKCUDlB0J75aiF0xvVIeLlAmtfMqNxLMVTILlXyUZEaZ9VdGgh0zX6H7PSDXbww",
+	"c6R3+alPis7rPy7f/G5QwmK2XnLry2+vTh1Q/krXL8791sYQKsNoy8r9/OcPbTf7dT4+aT5ndYpPFjqi",
+	"OqPsmQ4M29Q2D1qMZGgfoNXO/RQyDys0FOjQaVgNtzHeRdDk136NwNEXf6HMIU9BUk+IFN02nboSZDdL",
+	"55sWdTDph1Kn9qUgrBaSZ1B3f7Ppbg5FuPDn7DIO00jQVY1PrchWIMmURtE8YclKCilkcrr2hT9/+JPH",
+	"IyHlvQLfQpp1LgItxIaaqzCaMUrOt22bUSlKJDhDE2okljym+CGf8wUX6SZp9xO+3b6ybuJP77Au3sRw",
+	"AsYWkljXJEku//jw5vr3y9/evf9rw2oE4UKulTPOC8THMVbSw2sovBgoxF8jGXfvxr9pKBmXe4ZkJD3R",
+	"Ga8RlyDuymJoZ4lD879G3uR20VHoHFLo5Kf2BA/vswqaUPa1F476WnB0qKRLdf0EbSS41EnB8+Q3HjuB",
+	"C515V2LsWfI/FnPkv6KYeVdjD1UpkDYkW5rlsjyNTXeBSssQEhg8doL9QdtNq6TXsRN59LDPX2SfqAgm",
+	"pRI8DxULVARHQv2Ztf/L2Gu+1GVfHuiL6i/MyvKQYGke+glKVBghRioLw0KCI6k9eqSEeQgRkN7GnOch",
+	"AtgrQVqyFOdwzHhgVAiqRSt6mobsztNqKyxTtGR3jPg7RsJPmDfCKoVhKAL+aQjvPGp4JPQTi+mFs9jd",
+	"GLE4X4OvhxR2sA+H2WCo0MvTO/z0LXxy+hMK/dNfAQpzyN57qMdPouAB8wP/9vvFe/V8NGPvNZcVnnQ2",
+	"eWCxf68MBXbiU7Iu7R7DBmiROwqksBTz3kvalbS9Eswj7JzKLkZiHqbpnJ9yEYS+UGCdyhyAUTSJ2vY9",
+	"+wuzsXQR8AjU6AmOcCSoA1x8uff1fjWqP/2E4QizSkFa15EwVtN8C1x/T9UL458vktyPIFVHWsIvMc1T",
+	"yTD5l2BTP45DbtT24VS32CvCBUZZZaHNhV+CfxHXSa3f5cOSWyzgU8AtvI3umbmKoG2cpNASlu6BvpEw",
+	"EY1Evglvuorn7DTwmM/kdcfkddkc4jYwiyLVVCFAb2skXkeBfBEyC6X4inmS8GAkTjzVxxsxjYJQ3AzZ",
+	"zZ/hEubNC/hs7qdcnmKAxgwXYcpAA+EJ5gKNRMBVeyBrLnPAtnpl0nDBI7kcJ4twGkeEytNkE3mdJThh",
+	"8jdmRkKyhImIcuvdGgld30lFmxbmOSB3RMLiaAUkzROV5lQsrYxiVRvZREmT3PoBHBh5vgvwmGGyRmuD",
+	"87ozXdlFuMTjjae6DuXGRbikNVJLVEV2Vn0lq5+E6j4nGWPoHlX6Zg3FQDeEn+6j+zi1nnpSBOsiXO4e",
+	"xDqgolUrZn4RLp8aNod5qY6cP5uOtzmIlilyexmZNQoG1mh3mz282uNGFfPFRH90+6LXFvkSw5Sy/9PW",
+	"WuPuMJ7bksn1JVy52sFtenKPNs1uNs2hXMZfyMApM0itPQ/I5gRxi+rGPIuIP9UJKfE5rT8WBHl+dPR+",
+	"y45e95ty9B59LfvIJXVGn9/RW0vtzcjmdhJm2zzFW2UaNXAA0Xb06n53Xt2jhDmEhHker+4XlSr7u4V3",
+	"HF4dhs1NLmzPYEnZTYTRGI4ujqOL4+ji2MPFUcUe91x+jwqJtt0VosW5r0DidCCcncjlDMUNsMrNiFtO",
+	"RKlKjXvgaXOrgvQdeUYMgIWjb2R/DeEb8JHsqi48Ih3H+iR+ClwgZgfwamFoIoimK0gA0XUjZ3DB0dsV",
+	"m3oLGaJmmgHWH9I2R5ymeaNMoPWWgkt51PZ7PyOV80UAIah7Pp/LI0uAnYnRPELDlhsv82KWurJUAnRR",
+	"6BnNGxAj5T7eiWQJ6H4rIE+38OVh1HE0n2MwUOc6RjPs1hy9plYvN049s4UvHqDmX4e0ZbM3sTxpSEIZ",
+	"RXeQ21MFGWF2hggE5Z6gIkTFQ8NYleeaj2LRSPnRXzcSYGL+JjL5RbMcWwD+sJJuM7e4GaeEVbWF1xw0",
+	"dvILpMOyf7gWxT2bbCUgcn320SVTGRNJQ4wXi2AklA1HeanJkvt3ctvlAp6YwUrtq4/+/ium31r59Kxm",
+	"ayTepVlRc2Kpkg+FX2BBKoDScGn4LxKMy28o/6AJWidoHseP/w4AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -491,6 +491,37 @@ func TestConditionalChanges(t *testing.T) {
 	assert.True(t, strings.HasPrefix(servedRun(t, s), "2/"))
 }
 
+// TestUploadIfMatch: an upload with the model's current ETag stores the
+// version and moves the ETag on; one with an older ETag is refused with 412
+// and stores nothing.
+func TestUploadIfMatch(t *testing.T) {
+	t.Parallel()
+	s, _, k := newRegistryServer(t, false)
+	cand, _ := trainedCandidate(t)
+	upload := func(version int, ifMatch string) *requestResult {
+		h := k.as("admin")
+		h.Set("If-Match", ifMatch)
+		return doResult(s, request{method: "PUT", path: fmt.Sprintf("/models/tagifai/versions/%d", version), body: string(cand), contentType: "application/octet-stream", header: h})
+	}
+	etag := func() string {
+		r := doResult(s, request{method: "GET", path: "/models/tagifai", header: k.as("viewer")})
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		return r.header.Get("ETag")
+	}
+	e1 := etag()
+	r := upload(2, e1)
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	e2 := etag()
+	assert.NotEqual(t, e1, e2, "an upload moves the model's revision on")
+
+	r = upload(3, e1)
+	assert.Equal(t, http.StatusPreconditionFailed, r.status, r.body)
+	assert.Contains(t, r.body, "changed since it was read")
+	r = doResult(s, request{method: "GET", path: "/models/tagifai/versions/3", header: k.as("viewer")})
+	assert.Equal(t, http.StatusNotFound, r.status, "nothing stored: %s", r.body)
+	assert.Equal(t, e2, etag())
+}
+
 // fakeOrCommittedRun is the run id of the committed model.
 func fakeOrCommittedRun(t *testing.T, s *Server) string {
 	t.Helper()

@@ -386,7 +386,9 @@ export interface paths {
          *     version of a model, creating the model if it is new. Idempotent: the same bytes
          *     again answer 200; other bytes for an existing version are a 409. The artifact
          *     is checked (format, checksum) before anything is stored; an invalid one is a
-         *     422 and changes nothing. Uploading does not make the version serve.
+         *     422 and changes nothing. Uploading does not make the version serve. With
+         *     `If-Match` (the model's `ETag`), stores a new version only while the model is
+         *     still at that revision (412 otherwise, and for a model that does not exist yet).
          */
         put: operations["uploadVersion"];
         post?: never;
@@ -3844,7 +3846,15 @@ export interface operations {
     uploadVersion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Change only if the model is still at this revision: the `ETag` of `GET
+                 *     /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+                 *     or `*` for any. Otherwise the answer is 412 and nothing changes.
+                 * @example "7"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The model's name.
@@ -3889,6 +3899,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
