@@ -209,7 +209,7 @@ func runModelsUpload(ctx context.Context, args []string, e env) error {
 	} else if version, err = m.nextVersion(ctx); err != nil {
 		return err
 	}
-	resp, err := m.client.UploadVersionWithBodyWithResponse(ctx, m.model, version, "application/octet-stream", bytes.NewReader(data))
+	resp, err := m.client.UploadVersionWithBodyWithResponse(ctx, m.model, version, nil, "application/octet-stream", bytes.NewReader(data))
 	if err != nil {
 		return err
 	}

@@ -1868,7 +1868,7 @@ type Rollout struct {
 	// Example: 2026-11-24T17:00:00Z
 	EndedAt *time.Time `json:"ended_at,omitempty"`
 
-	// Guard Abort a shadow rollout when the candidate agrees too little with the serving version.
+	// Guard Abort the rollout on its own when the candidate does too badly: a shadow rollout by its agreement with the serving version (`min_agreement`, required in shadow mode), a canary by the live F1 of its answers (`min_live_f1`, required in canary mode: a shadow candidate answers no caller, so no feedback reaches it). Each mode takes only its own threshold.
 	Guard *RolloutGuard `json:"guard,omitempty"`
 
 	// Mode How the candidate is tried.
@@ -1961,14 +1961,24 @@ type RolloutEnvelope struct {
 	Url string `json:"url"`
 }
 
-// RolloutGuard Abort a shadow rollout when the candidate agrees too little with the serving version.
+// RolloutGuard Abort the rollout on its own when the candidate does too badly: a shadow rollout by its agreement with the serving version (`min_agreement`, required in shadow mode), a canary by the live F1 of its answers (`min_live_f1`, required in canary mode: a shadow candidate answers no caller, so no feedback reaches it). Each mode takes only its own threshold.
 type RolloutGuard struct {
-	// MinAgreement The least agreement rate; below it, the rollout is aborted.
+	// MinAgreement Shadow mode; the least agreement rate, below which the rollout is aborted.
 	//
 	// Example: 0.9
-	MinAgreement float64 `json:"min_agreement"`
+	MinAgreement *float64 `json:"min_agreement,omitempty"`
 
-	// MinSamples How many predictions must be compared before the guard judges.
+	// MinLabels Canary mode; how many feedback labels on the candidate's answers must have come back before the guard judges (50 when absent).
+	//
+	// Example: 50
+	MinLabels *int `json:"min_labels,omitempty"`
+
+	// MinLiveF1 Canary mode; the least live F1 of the candidate (overall, weighted by support, from the feedback on the predictions it answered since the rollout started), below which the rollout is aborted.
+	//
+	// Example: 0.8
+	MinLiveF1 *float64 `json:"min_live_f1,omitempty"`
+
+	// MinSamples Shadow mode; how many predictions must be compared before the guard judges.
 	//
 	// Example: 200
 	MinSamples *int `json:"min_samples,omitempty"`
@@ -1981,7 +1991,7 @@ type RolloutRequest struct {
 	// Example: 3
 	Candidate int `json:"candidate"`
 
-	// Guard Abort a shadow rollout when the candidate agrees too little with the serving version.
+	// Guard Abort the rollout on its own when the candidate does too badly: a shadow rollout by its agreement with the serving version (`min_agreement`, required in shadow mode), a canary by the live F1 of its answers (`min_live_f1`, required in canary mode: a shadow candidate answers no caller, so no feedback reaches it). Each mode takes only its own threshold.
 	Guard *RolloutGuard `json:"guard,omitempty"`
 
 	// Mode `shadow`: the candidate predicts a copy of the traffic; `canary`: it answers a share of the callers.
@@ -2738,6 +2748,14 @@ type DeleteVersionParams struct {
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
+// UploadVersionParams defines parameters for UploadVersion.
+type UploadVersionParams struct {
+	// IfMatch Change only if the model is still at this revision: the `ETag` of `GET
+	// /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+	// or `*` for any. Otherwise the answer is 412 and nothing changes.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
 // GetMonitoringParams defines parameters for GetMonitoring.
 type GetMonitoringParams struct {
 	// Model The model; default the one `POST /predict` serves.
@@ -3157,10 +3175,12 @@ type ClientInterface interface {
 	// says which version answered. The candidate is loaded and checked first.
 	//
 	// With the candidate of the running rollout, this changes its mode, percent or
-	// guard; another candidate while one runs is a conflict. A `guard` aborts a
-	// shadow rollout when the agreement rate falls below `min_agreement` once
-	// `min_samples` predictions were compared; the rollout's `reason` then says what
-	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// guard; another candidate while one runs is a conflict. A `guard` aborts the
+	// rollout on its own: a shadow rollout when the agreement rate falls below
+	// `min_agreement` once `min_samples` predictions were compared; a canary when
+	// the candidate's live F1 (from the feedback on its answers since the rollout
+	// started, over every replica) falls below `min_live_f1` once `min_labels`
+	// labels came back. The rollout's `reason` then says what fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
 	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
 	// trail. With `If-Match`, changes only a model still at that revision.
 	//
@@ -3183,10 +3203,12 @@ type ClientInterface interface {
 	// says which version answered. The candidate is loaded and checked first.
 	//
 	// With the candidate of the running rollout, this changes its mode, percent or
-	// guard; another candidate while one runs is a conflict. A `guard` aborts a
-	// shadow rollout when the agreement rate falls below `min_agreement` once
-	// `min_samples` predictions were compared; the rollout's `reason` then says what
-	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// guard; another candidate while one runs is a conflict. A `guard` aborts the
+	// rollout on its own: a shadow rollout when the agreement rate falls below
+	// `min_agreement` once `min_samples` predictions were compared; a canary when
+	// the candidate's live F1 (from the feedback on its answers since the rollout
+	// started, over every replica) falls below `min_live_f1` once `min_labels`
+	// labels came back. The rollout's `reason` then says what fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
 	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
 	// trail. With `If-Match`, changes only a model still at that revision.
 	//
@@ -3252,12 +3274,14 @@ type ClientInterface interface {
 	// version of a model, creating the model if it is new. Idempotent: the same bytes
 	// again answer 200; other bytes for an existing version are a 409. The artifact
 	// is checked (format, checksum) before anything is stored; an invalid one is a
-	// 422 and changes nothing. Uploading does not make the version serve.
+	// 422 and changes nothing. Uploading does not make the version serve. With
+	// `If-Match` (the model's `ETag`), stores a new version only while the model is
+	// still at that revision (412 otherwise, and for a model that does not exist yet).
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /models/{model-name}/versions/{version} (the `UploadVersion` operationId).
-	UploadVersionWithBody(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	UploadVersionWithBody(ctx context.Context, modelName ModelName, version Version, params *UploadVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PredictWithVersionWithBody Tag projects with a given version
 	//
@@ -4025,10 +4049,12 @@ func (c *Client) GetRollout(ctx context.Context, modelName ModelName, reqEditors
 // says which version answered. The candidate is loaded and checked first.
 //
 // With the candidate of the running rollout, this changes its mode, percent or
-// guard; another candidate while one runs is a conflict. A `guard` aborts a
-// shadow rollout when the agreement rate falls below `min_agreement` once
-// `min_samples` predictions were compared; the rollout's `reason` then says what
-// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// guard; another candidate while one runs is a conflict. A `guard` aborts the
+// rollout on its own: a shadow rollout when the agreement rate falls below
+// `min_agreement` once `min_samples` predictions were compared; a canary when
+// the candidate's live F1 (from the feedback on its answers since the rollout
+// started, over every replica) falls below `min_live_f1` once `min_labels`
+// labels came back. The rollout's `reason` then says what fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
 // /models/{model-name}/serving-version`, a promotion). Recorded in the audit
 // trail. With `If-Match`, changes only a model still at that revision.
 //
@@ -4061,10 +4087,12 @@ func (c *Client) StartRolloutWithBody(ctx context.Context, modelName ModelName, 
 // says which version answered. The candidate is loaded and checked first.
 //
 // With the candidate of the running rollout, this changes its mode, percent or
-// guard; another candidate while one runs is a conflict. A `guard` aborts a
-// shadow rollout when the agreement rate falls below `min_agreement` once
-// `min_samples` predictions were compared; the rollout's `reason` then says what
-// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// guard; another candidate while one runs is a conflict. A `guard` aborts the
+// rollout on its own: a shadow rollout when the agreement rate falls below
+// `min_agreement` once `min_samples` predictions were compared; a canary when
+// the candidate's live F1 (from the feedback on its answers since the rollout
+// started, over every replica) falls below `min_live_f1` once `min_labels`
+// labels came back. The rollout's `reason` then says what fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
 // /models/{model-name}/serving-version`, a promotion). Recorded in the audit
 // trail. With `If-Match`, changes only a model still at that revision.
 //
@@ -4190,13 +4218,15 @@ func (c *Client) GetVersion(ctx context.Context, modelName ModelName, version Ve
 // version of a model, creating the model if it is new. Idempotent: the same bytes
 // again answer 200; other bytes for an existing version are a 409. The artifact
 // is checked (format, checksum) before anything is stored; an invalid one is a
-// 422 and changes nothing. Uploading does not make the version serve.
+// 422 and changes nothing. Uploading does not make the version serve. With
+// `If-Match` (the model's `ETag`), stores a new version only while the model is
+// still at that revision (412 otherwise, and for a model that does not exist yet).
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /models/{model-name}/versions/{version} (the `UploadVersion` operationId).
-func (c *Client) UploadVersionWithBody(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewUploadVersionRequestWithBody(c.Server, modelName, version, contentType, body)
+func (c *Client) UploadVersionWithBody(ctx context.Context, modelName ModelName, version Version, params *UploadVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUploadVersionRequestWithBody(c.Server, modelName, version, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5720,7 +5750,7 @@ func NewGetVersionRequest(server string, modelName ModelName, version Version) (
 }
 
 // NewUploadVersionRequestWithBody constructs an http.Request for the UploadVersion method, with any body, and a specified content type
-func NewUploadVersionRequestWithBody(server string, modelName ModelName, version Version, contentType string, body io.Reader) (*http.Request, error) {
+func NewUploadVersionRequestWithBody(server string, modelName ModelName, version Version, params *UploadVersionParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -5758,6 +5788,21 @@ func NewUploadVersionRequestWithBody(server string, modelName ModelName, version
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -6919,10 +6964,12 @@ type ClientWithResponsesInterface interface {
 	// says which version answered. The candidate is loaded and checked first.
 	//
 	// With the candidate of the running rollout, this changes its mode, percent or
-	// guard; another candidate while one runs is a conflict. A `guard` aborts a
-	// shadow rollout when the agreement rate falls below `min_agreement` once
-	// `min_samples` predictions were compared; the rollout's `reason` then says what
-	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// guard; another candidate while one runs is a conflict. A `guard` aborts the
+	// rollout on its own: a shadow rollout when the agreement rate falls below
+	// `min_agreement` once `min_samples` predictions were compared; a canary when
+	// the candidate's live F1 (from the feedback on its answers since the rollout
+	// started, over every replica) falls below `min_live_f1` once `min_labels`
+	// labels came back. The rollout's `reason` then says what fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
 	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
 	// trail. With `If-Match`, changes only a model still at that revision.
 	//
@@ -6945,10 +6992,12 @@ type ClientWithResponsesInterface interface {
 	// says which version answered. The candidate is loaded and checked first.
 	//
 	// With the candidate of the running rollout, this changes its mode, percent or
-	// guard; another candidate while one runs is a conflict. A `guard` aborts a
-	// shadow rollout when the agreement rate falls below `min_agreement` once
-	// `min_samples` predictions were compared; the rollout's `reason` then says what
-	// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+	// guard; another candidate while one runs is a conflict. A `guard` aborts the
+	// rollout on its own: a shadow rollout when the agreement rate falls below
+	// `min_agreement` once `min_samples` predictions were compared; a canary when
+	// the candidate's live F1 (from the feedback on its answers since the rollout
+	// started, over every replica) falls below `min_live_f1` once `min_labels`
+	// labels came back. The rollout's `reason` then says what fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
 	// /models/{model-name}/serving-version`, a promotion). Recorded in the audit
 	// trail. With `If-Match`, changes only a model still at that revision.
 	//
@@ -7020,12 +7069,14 @@ type ClientWithResponsesInterface interface {
 	// version of a model, creating the model if it is new. Idempotent: the same bytes
 	// again answer 200; other bytes for an existing version are a 409. The artifact
 	// is checked (format, checksum) before anything is stored; an invalid one is a
-	// 422 and changes nothing. Uploading does not make the version serve.
+	// 422 and changes nothing. Uploading does not make the version serve. With
+	// `If-Match` (the model's `ETag`), stores a new version only while the model is
+	// still at that revision (412 otherwise, and for a model that does not exist yet).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /models/{model-name}/versions/{version} (the `UploadVersion` operationId).
-	UploadVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadVersionResponse, error)
+	UploadVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, version Version, params *UploadVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadVersionResponse, error)
 
 	// PredictWithVersionWithBodyWithResponse Tag projects with a given version
 	//
@@ -9460,6 +9511,8 @@ type UploadVersionResponse struct {
 	JSON405 *MethodNotAllowed
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -9502,6 +9555,11 @@ func (r UploadVersionResponse) GetJSON405() *MethodNotAllowed {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r UploadVersionResponse) GetJSON409() *Conflict {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r UploadVersionResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -11724,10 +11782,12 @@ func (c *ClientWithResponses) GetRolloutWithResponse(ctx context.Context, modelN
 // says which version answered. The candidate is loaded and checked first.
 //
 // With the candidate of the running rollout, this changes its mode, percent or
-// guard; another candidate while one runs is a conflict. A `guard` aborts a
-// shadow rollout when the agreement rate falls below `min_agreement` once
-// `min_samples` predictions were compared; the rollout's `reason` then says what
-// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// guard; another candidate while one runs is a conflict. A `guard` aborts the
+// rollout on its own: a shadow rollout when the agreement rate falls below
+// `min_agreement` once `min_samples` predictions were compared; a canary when
+// the candidate's live F1 (from the feedback on its answers since the rollout
+// started, over every replica) falls below `min_live_f1` once `min_labels`
+// labels came back. The rollout's `reason` then says what fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
 // /models/{model-name}/serving-version`, a promotion). Recorded in the audit
 // trail. With `If-Match`, changes only a model still at that revision.
 //
@@ -11756,10 +11816,12 @@ func (c *ClientWithResponses) StartRolloutWithBodyWithResponse(ctx context.Conte
 // says which version answered. The candidate is loaded and checked first.
 //
 // With the candidate of the running rollout, this changes its mode, percent or
-// guard; another candidate while one runs is a conflict. A `guard` aborts a
-// shadow rollout when the agreement rate falls below `min_agreement` once
-// `min_samples` predictions were compared; the rollout's `reason` then says what
-// fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+// guard; another candidate while one runs is a conflict. A `guard` aborts the
+// rollout on its own: a shadow rollout when the agreement rate falls below
+// `min_agreement` once `min_samples` predictions were compared; a canary when
+// the candidate's live F1 (from the feedback on its answers since the rollout
+// started, over every replica) falls below `min_live_f1` once `min_labels`
+// labels came back. The rollout's `reason` then says what fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
 // /models/{model-name}/serving-version`, a promotion). Recorded in the audit
 // trail. With `If-Match`, changes only a model still at that revision.
 //
@@ -11867,13 +11929,15 @@ func (c *ClientWithResponses) GetVersionWithResponse(ctx context.Context, modelN
 // version of a model, creating the model if it is new. Idempotent: the same bytes
 // again answer 200; other bytes for an existing version are a 409. The artifact
 // is checked (format, checksum) before anything is stored; an invalid one is a
-// 422 and changes nothing. Uploading does not make the version serve.
+// 422 and changes nothing. Uploading does not make the version serve. With
+// `If-Match` (the model's `ETag`), stores a new version only while the model is
+// still at that revision (412 otherwise, and for a model that does not exist yet).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /models/{model-name}/versions/{version} (the `UploadVersion` operationId).
-func (c *ClientWithResponses) UploadVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, version Version, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadVersionResponse, error) {
-	rsp, err := c.UploadVersionWithBody(ctx, modelName, version, contentType, body, reqEditors...)
+func (c *ClientWithResponses) UploadVersionWithBodyWithResponse(ctx context.Context, modelName ModelName, version Version, params *UploadVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UploadVersionResponse, error) {
+	rsp, err := c.UploadVersionWithBody(ctx, modelName, version, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -14361,6 +14425,13 @@ func ParseUploadVersionResponse(rsp *http.Response) (*UploadVersionResponse, err
 		}
 		response.JSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -16107,7 +16178,7 @@ type ServerInterface interface {
 	GetVersion(ctx echo.Context, modelName ModelName, version Version) error
 	// UploadVersion Upload a version
 	// (PUT /models/{model-name}/versions/{version})
-	UploadVersion(ctx echo.Context, modelName ModelName, version Version) error
+	UploadVersion(ctx echo.Context, modelName ModelName, version Version, params UploadVersionParams) error
 	// PredictWithVersion Tag projects with a given version
 	// (POST /models/{model-name}/versions/{version}/predictions)
 	PredictWithVersion(ctx echo.Context, modelName ModelName, version Version) error
@@ -16658,8 +16729,28 @@ func (w *ServerInterfaceWrapper) UploadVersion(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params UploadVersionParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.UploadVersion(ctx, modelName, version)
+	err = w.Handler.UploadVersion(ctx, modelName, version, params)
 	return err
 }
 
@@ -19638,6 +19729,7 @@ func (response GetVersion500JSONResponse) VisitGetVersionResponse(w http.Respons
 type UploadVersionRequestObject struct {
 	ModelName ModelName `json:"model-name"`
 	Version   Version   `json:"version"`
+	Params    UploadVersionParams
 	Body      io.Reader
 }
 
@@ -19731,6 +19823,20 @@ func (response UploadVersion409JSONResponse) VisitUploadVersionResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UploadVersion412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response UploadVersion412JSONResponse) VisitUploadVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -22698,11 +22804,12 @@ func (sh *strictHandler) GetVersion(ctx echo.Context, modelName ModelName, versi
 }
 
 // UploadVersion operation middleware
-func (sh *strictHandler) UploadVersion(ctx echo.Context, modelName ModelName, version Version) error {
+func (sh *strictHandler) UploadVersion(ctx echo.Context, modelName ModelName, version Version, params UploadVersionParams) error {
 	var request UploadVersionRequestObject
 
 	request.ModelName = modelName
 	request.Version = version
+	request.Params = params
 
 	request.Body = ctx.Request().Body
 
@@ -23325,484 +23432,490 @@ func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelN
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P2Ndts4kjcO3wqO9tkT+1lKpr78IZ89e9zpZCYz3Z1M4nTvbOQRIRKS2KYANUFZVmd8U+8lvFf2P6gC",
-	"QJAi9WE76Z59es+e6ViiQKBQqC9U/epzIxTzheCMZ7Ix+Nxg93S+SBj8+8OMRmL1XiSJWGbqA7mcz2m6",
-	"bgwaP7JUxoKTLpHwkCR3+pNOw2vc0WTJ1A8imlH135DyKI5oxhqDrteYLmkaqY/nMR/RacrYnPGsMfBb",
-	"Fx58Js0cOr7/4DXmImKNQQPf1MC/k8agkdFpPKFxw2ssWBrCEG3f9xqSpXcxn470lBqDjteQGU0zFo1o",
-	"1hg0On7ntNluNzu96/bpwPcHvv8/jfyZsVohjeYxxw+RMs4aPjcSmjEermERjPLRXKrp+52e11j0ffNn",
-	"+9RrLC765s9T9e3Fhf6z3Tl/8BqLlEVxmMWCy8ag3Ts/9xop+2XJpHppu33he2qZOAExXywzljbvYlxW",
-	"t+17jXkiFupR9SSn2TKlSTOhfLqkU9ZcpCJkUsZ82hicqidENmNpY9C5UO+29Ok+qLcukjikOVmbZ9HF",
-	"pHnfue39osgQioXaBPOYpfI2arSfRo2+2kyHGh1/KzX8nBrw5FZqnPk5NbrAZTm3PHiG1wafG8Cfkdob",
-	"tRzLraMUOMFvXfT7HkyGpviY2sJQ8MkSR1PUGbNENgafNuZs5rt9rmaeN15jTrM0vm8MPn3qXPhex+t6",
-	"nRvvU99rn/veqXd6431q+17POz3zvbYP3/S8dtvrnPs3Nw9eI0rFYgGz9L3GL0u2ZKOQLmgYZ2v1meJe",
-	"PHoRUlsRIuYhqzsyD3g8llKdlzCL71jDaywX6pBsO2nqSDMp6VQN/Pavigwsm4moMWj86dV1wwzaDOHc",
-	"467HcyYzOl9sjNk2p3eZKpkwy7LF4OQkESFNZkJmg3Pf909AYsgTzdknqRZpDw8PXmPGaMRS4KlX1xT4",
-	"OWIyTONFBhvYuJ4xAgO8kCRluHUeWc3icEbYHUvXJJxRPmVETEhmnvVInFmhKOGvIddHxspKkcJTejpk",
-	"Lu6YJIJfwjCSzhkRXL9Cn7sW+cB4ROJsyMc0vCUxJ8GbSfN7moWzgGTCToUna7Ka0YysxZJIumoNFbtp",
-	"6d4YNIaNs2GjgccrBs7N0iVT53zG5iCzszUceJmligmBVAua0jnLNLXeTOC1mwR76cwhdmhCYklkFicJ",
-	"oRnJZnFOzgE8FCj6B4qMwZ9eXQ+52bbP8N8mp3P2ECiiiUmBbkcBrCY49ohU1KIJkUzNNWMRGa9JKOZz",
-	"Kr0hFykJ/m9AJiIllK9b5K06V6tYMng95XLFUjXJXrtDKI8IF9lM7RcSVdbRMFaLRjaCozxXX5pdabg0",
-	"ndP77xifZrPGoNM/9TZo7DX+IsZvvq3mwZ/F+IUkcdQqTKI/8cMLesY643bUC7vnZj4Lms3y2fwsxs04",
-	"2rrfC5plLFU//ccnv3lBm5Obz+3Th//TqJrm92pHfoCxtx0X9fbidHOdXTHLfJ/3nilt/uo3L270f5s3",
-	"n33vtFMz6bfx4qXgGePZKx6KSCuv4uz/LFbADGMRrRUrKJGdMilZdJl/nsTzOCN0sUhiJtWpU99ELH+W",
-	"jNcZk8WVT3+NF3XMoqfVtPNyl8v4cq60hx4gYhOlb9VQEeOZkt03Nav9M7zGcFx5qd/EnKZrkjEuRUqU",
-	"qUbYvfrLHsgEfqmEDKzHCLi/fHj7A8ElkGxGsyEHy0laAiGpUrrSg0syUUd1ReKsRXyibAR8eDUTSU7r",
-	"bMaGXHBGWAI61rwv5otlRoKM3WdB6Qy2252688cnLGU8ZE2kQtPQWJPDpfBEpHNQVzHPTnsNMELjuaK6",
-	"bykb84xNWWpI+6OxFqrYX8t3j1Bc5tsF48ROiLxLRSZCkZBVGiuyxhk5ogS37viSUE6W/JaLFSeKGLEk",
-	"lPT8XpGb2tUnyBgx246PI4S6HVir+bNdxUf7rJTw5XzM0sIU20+ZIFK/0+6d9c67p70zZ0vaFVvyYO3E",
-	"b0QUo/fyNl5Ykr/HL9FuBDYA024BOlUt5+RniUt0/R/zWe72XK8EUWwo1c6qY+CRTCyaHRImVMp4okdT",
-	"jLtIxZiO4yTO1HwcnyiOwIz+pdnrwB4ulsq4/WScpU+N65RyOWEpSRhNudI/qzibkQw+FumcwXlKYSKl",
-	"F6sNeDv+mYUZiVjGwJLGX7/84QfZUoJCvUXT75u/X7/6kG+NGq8Bpq/69lPn5uHGa4hlZidonqPTxoNn",
-	"/ywvtGgkFOenjOuHG9ivfLv/T8omjUHj305yT/QEv5UnVZuofu1unQgzljVlljI6d7awMWh8Hmr6DtX8",
-	"hzDjYWMwhKUOG97QUgM+BXrAx0AD9aP2jTd0VjRsDD4PG2MQnCP125GMf1UPtmFdw+HS9/1z/I9f/M/f",
-	"3373Vu1CQfBsHihXth4pS2iHHAtQNB97StDwIS8L3piDBBKpGtCVpxJEN5nROzbkQb7EVnl1WuRaGYnf",
-	"VyhY5WAU1nPFSWyFnj6fA31sREqOxlsUkAdsO+Q7139MaIFoqGnQ8HMIgYsoyhwUG3IhuMQD/w2NDpYU",
-	"bpiDpalI8awoBwTJ8Kmh9Bt4b9bpMRqPi4zc0SSOYAkDsuTsfsFCZbcqM19McGmwYTnF1QxGMYcfNh5u",
-	"Cu7UNzQiZg2OX/Xu7YcNx6q33bHy93GstMPe2PtAv1IkesXvWCIWrIpprh3jS5FnxZKkCWIPidRS73op",
-	"+CRR733ObdKKymiowoYZPdeGM4Q2LLgz6NFdkjm9VR4EeOpWK6pvGZnEqXR2LzRzL+2cXZOzbd+++u7V",
-	"9avNjbt48saVPGLjqJ60n3kr9bEnZtUS1RG4puAOipRFsKevRTqOo4jxZ91UaxZeLbOZSONf8ZvC5oIr",
-	"yhmL0FqDyJ9yLhnasbdsTWbakruLmfIR1Zf5jk7szEtbmi/JPYofK05i94ttaOeZN/Tq3RtFkRfgfjMy",
-	"p2s4ppEAjx528g1X7hlNYLzn3M3CrsX6LQSevSSSoRsPhy4liZiClWQY8Cxqhx12QRsF81ENUN41M33y",
-	"AUfCZewQpv3frTDV9JjQOGFRi4B7jmtVB3DKOEvj8FLZizROJKGpidxwh5wvpCKoR5Ycnb78YMd4er8H",
-	"4vwgsitUv896iDXlC9uPn5E/vbo2moJqxS84saS0m42Pj7jIRvq58rbjCsgPIiNmDdsDkz2//zvdcqXJ",
-	"CLuPZSY9Ml5mqEjBiVCiDhelfAUn9glrronmwPMoAGFoGoZskZXiG+ZU1AcQH7zGDyJ7LZY8+hKKm6bT",
-	"IotwoZymGFwomk6XEFNQPkBEhg0uRnIZzkY0nUIQT89WMcgEZlhiD8UXOPVdXNF7MlfQdCpPnAk+I3v8",
-	"IIgalaRimSm3gKRMimUaMjjFP4jsPaPR+osJbS7yUHAiaMQismZZkfwpzKBEfiWL45CRj5ze0TihY1DA",
-	"2zai/wxK9XkJX7HyS5Kla0KnNOYkoRlLYRvexovHuiIMdS76veSFcnRfDAj4s+RT94ZEgqG0nNMsnJGO",
-	"ibVBcA828hDfHFXjDtNPSRyaaBNeOXpmCpM4cy4HjuqiZLCkY0OYR5qJhi4gAMWCpRioya0+LYlFWmH5",
-	"odX3fJSpt5/2pYITFEH/9TBqFGNQQP9RHt3RAXr82F6LQsjRDQeZeNX2u8vynef2EBSdFiNQXv4av3XR",
-	"933fH3QG29/ot/wOPOgPNi9c/dZ5e8uXbfxld2CvXOsne2jgy1mY17kB+faYIJje74OiYPkOY/gL9xhC",
-	"XYVdhm/b8Lne6Y3IGZ0+b+DsIg+cTSoDZ5vbtGf8DENi9ipCL6j1uFiWGluPQKi8ZZFyLjyMwzpxcIip",
-	"4UWiMrbfcKKDXOqVeMHhBqtiuW+AjyRCWTE8MusZcjMde7fiEUbDGdyfbovn6cspCIg5BuCuC5NKcusb",
-	"ooqLITEh1CzeBNkKBmPHPy8E/bdduTwYqfdoxzLXiwd5jeXbVdoed8Ju1Hs+XVBwzy71TeKmKxZn4IHt",
-	"qx+e5o4ZYmkfC6NQVW7WXef5CLGX07J7/c/r1Gi7cqtP8zZePM6tsWQG++eFlsovwOTgwsqUFxcvnofK",
-	"xvbH94k0v6cUqXqh4xjsyWaP8xfMumucgeda6z7m9r4LfUfXapRrIb6j6ZQ9br0mrJ2oIeDqnJNe+6LX",
-	"9Xsok5/vMKlXeYWUBK/85mJwBzIa9iTGR051MPWxgoVyE0ckkAWEtzIDIhlXvnkhVjsg3zCaspQoc6Ab",
-	"3rI1/IMNG8/GKXoucA4ELygE66zccrE6UPr89NNPTbUUxjNFk5pcGZgjI5kg1HkWJF9RFiEZ9hFHH7lc",
-	"LhYizVj0PYtieg2PPWaj9C8I04kpZNgYp8OG0QX2NZdkKRmZ/hovwMPTKSrPys4vJCmnyZhpqPd65q2Q",
-	"VaczY/bi6Ced7Udf/dULAWv/qEdHmRAjeLYcEdHhAfIKV3otBMH577r2a3d/59d+1VIqV9Bqz1IWCh7F",
-	"6tevwXT6MrdGNouvGHsGzWKuATE7MCKQKkvijKyokmk0Ikfm5xB1zNMdyamnnosloRk5O77Ep+NMayZl",
-	"5acscx2ThbPeEdqKZX5wSUI0TXZcO7U7z33tpO9DmyZq8LwMgnQv0hvvIjRdMbhbSIq9LGVxRi3yvpra",
-	"wFiP123PcBH5TGrRcs3SXUyJXQoL3RXSbj8Tn3yhy2VtMO+vxgUmLuqTeiduWfT7UN5P19z7sqHRpfCG",
-	"Ahcana/mRzBX6mSR0JjX6v2NKTkcaB8dzdWCRvDFBi/apwgsm8Csdiqy/r9A/kpQJk4AcuZHmsQRfPjs",
-	"t+RodHiwccqa8PW/i7s8iVkSuWLGuSuNMZS6sUs6zErHCdNmx8496nR+p3vk3E64KUbjZUbGKaO3GBnA",
-	"IVuNPGMR4wrp1I6vtitJ3k5gG7ZOy87I+9xYpGLB0kznqpoNpRHqb5q8K36/MX1zn/lCEsgsBaba/Zin",
-	"BCQmx8VZnp8/p/fuC9uQblv6RDOHgPTShkm5xWy6T7iCm42nbsqTeqvkcvlS9oUkTBMH1nGVTuUXoe8m",
-	"gTbmAgGg4q9piiVnz7o7r6CsZ/N+ery2u7Kd4jCrm+fal2pavCjtyzKKs1d3WkhtbuyccjrF1H0amnzk",
-	"Ei3DrDKZ/CejjiPB2YAE2oBsLRfKNwu8/JOIJSxj6hNtbLYitkjEOvCG3H6UiiQZ0/BWPabLhFpQpOB+",
-	"gAah+wkdC/XIkNtPoFZ1pD/PH1ykYi5wFkvJ0laYMur8iTYFDDRWVujoZzE2zyjrxP2U8pAl5bqGRnFt",
-	"mzcUXoNmVVTUFx5Up35TSeY0KtXgFGVwx8hgeysS0Yw1ldCueu0kFfOa7UNTHNMJ4NVjNhEp85RBTsmE",
-	"rchKpJG8JGy+yNZkpSYbZySKodIKY7+lmVbNII6qDx27wxMXR5c6uAefSMhxNk6l4OW6nF7lS7R6GNW9",
-	"LPjvpnbAm2++DcwFiFEqYFwqwpM4M8sVy0zGEcOLEf2gR4JmYC+RgNeKkzNZa/1xd9JjnXb1VJHkNbsS",
-	"5+eKZKI4fNF7qxo8E/XDKv91krG0vKGxJFPBS0zXrRpdHZaq8YUhHjkKKBd8PRdLGYBZLZYZoWjmB2ES",
-	"B0QxJJAPyvx4RJKYM48EQE1d7GdKBV9IJPLxJeEMYgpqpOJETeH3ZiWMK1ehmI5mDb0Gzwg2Zzv0WQEa",
-	"FhhqUxy7ovVraT48HB7hbKVYFrKUN+U1PrVtBPWbOGNzucssc7THg6UATVO6Vn9zdp+NwmUqRQVHvKMS",
-	"Sm4CfCA/MupXZEGn7JLQsYSaMRSACS3Lkl5756bqxT6bUr2CqRnhQNX6QckmoE2/UTrgTcbm9bbFhCaS",
-	"VZlQiuDK69S28ea+odzath3qzW8i2ArlHFTu8CIVamkvJMniLGEQK3GeIj+LmKM1SYlc0LB05l9CWXws",
-	"BSdjlq0Y4wTKYNQw71/+8IParJTRROmFJCJ3ccSERHPUlqT5PtT1F4rU8gLQ4fDDfkfVOEAbBw924S9i",
-	"vEmAKwJamigtvUFfVOZY5V6rhX8WY5C9+uFtWtg/TAsraV5dvDqnfA3sofXeWFF9RnmUsIgcaX5hEewB",
-	"Zt9DvETexouF+lgSmkAGnv72uDDrPm5H+YLeMxcGm6RYW0roDOQCEe4sjohTVwHqCqy8qNICsfHerasP",
-	"xTJBw2Jss7tKr69cySTmsZzts7XmyV37erH/vtaZG3vXfm+MqMFSaqu00VbR9EGnF+hXV7a98YJFKqYp",
-	"kzU6YpJqUxRq9pErgReLG9HquxQSS53eaQpB25UluVh02sjBS+ROpoAEGf00OdJecNBs6o+asXI1tG6Z",
-	"CYnpwscQYKw6OpdmLEnkjKbgO0EW5ZhKBh8xQvXmhbMlv5Ut8pYnawA4ICcgX5o/i7E8+YwV+g8BjB68",
-	"e/uh8H2gXiRSZXbtrW/f49ReiiVq3Dm9f4O/a7uH2GpgFyJnK9/rB0m65MpdfEaxZtBEyq8PAKwE3ED9",
-	"UvD/lmHIWMQi9KlQLgTkCJJGApBIAYovXUGPoyhjDAdpeA07RsMKlht3OfmTFaZxRpOdHGeINqPFIwWK",
-	"rVIA3e1TcL3PqW1XFq9vqEZNdCMqPKdGG5eo1Y0lkHPmPVcRblOvX8So3fZzq9cfb7xZ9V+OT5mxnQzt",
-	"A+y3N8gX1ngzlTZjGt5OU7HkUYU5Zw78JkfAVzr1DzifchJHBiNFrPjeAiM3SDekhbbBzCebwmM/ps3X",
-	"rGZ6aW9oXFAc8CLRmC9z8+HAACV2h+lvY9Ov5Xwpv2Bzl5Wkr9X/Fa7a/rsKB+FAp0u9F78zHsxWb8uu",
-	"yQGpOLvo97unvvN/zd02S2nTgChfwCWzp1vakmKA7PpeY2zVynV2R5Mllg8YtAg1HhzALF0qaoxZQlYs",
-	"Za7RoI0P+HIw5AFieX2Kbz79fBMoa5VrQe4O6owXII7Yp/gmKAw75OYbNc5RKlYSfuaRUCTLOXcsl+MW",
-	"ucJ9U/4zBn8w6qucOAjWaQQBNDZmcE+OockipxpMs8qcYPjOy0s7lPGTUCmZRNb1KlEJYOIUq94xnAOz",
-	"L3DUM0Co2TOzqc9Lh2NewwjK/07FiixY6uyPB1fOsI3wTb5F8HVxGZ/6vtf2Ol73xvvke23448b71PZ8",
-	"78z3ejfep47X9rper33jTrnifCLbiAleeDuzGa+rpmCH2pZuvUmK4t+lo6d5wRKsSr6+BCvho2Tp43Tm",
-	"lZJ9BGLrG7zIa2Go1PMahcojbaV+TrskESuWNkNloCcsy1gqPRLFU6UsIbxB5awcIg7j5lhkDe9xyFNe",
-	"A8rFd1nr6pkyaQ0UlvquiqzfpvEke8/kMqm5kYnUAyRTWgPizjKecpqYI7aKeSRWmAcjM22ESJbEvEI5",
-	"RWyaMiZHYjKapIxFVdcAwJKzuCl/WdKURfDiF8qZh5+q1+qfFujbrWJBmHmVm//TjAHIgppthuqQRxrN",
-	"xFmUvn6PUrrieYzYLE9NKlYbNF6aeyo7Hc2ANglPJIxCJhPjYjmdbZ+RfvtMJJEyGtUPiINqSY76/rGN",
-	"XsL0M0EmCZ3iVhUmgrhIm/NYjHKA1U3LoglfWg2N8e9sljKpJlVyu3sXVX53hX+tEyihgmTzxT+qV8rc",
-	"kM15KDffLtpV24wMWZNcg8yqqKTjBdqPwzKxUPBJHKlZgadyy7gSQkLcITbnTSl+sXEwvcZ9U43YvKMp",
-	"5OepoeFEfYAXX8NvnA9eui90HzTvdj57+/bH9zALvUaoBOPh9k3T5fUILWkZZEYl0adhz131+3vtqnL8",
-	"YpnFYUXAndFUCv5Ckv/+////yFE4i0f6TCPSEF6nyQxOkVqXDfDCtFeicLzIZMkN/9+KZC6mIhV3IzmP",
-	"Uy7ujm3EBQ/PCwkIceTILq8Yg+y0enstL9NqpuKim+nLAc1PzvIaXmNzhmp0M5ciXxV/uS9/XTOZvZzF",
-	"H+wP7ad/te/+YF9tv7zO5/Dgzqja5wKGomNxxzRDOfyynbHANEOJxmSpIsZvdfciPm5ljbh45whELTPw",
-	"+aJa8P2dHp0WH3qzXZYuTmFDhFlpnmuaKgXruoMVwc2YgZjXCK1Y5GYiPUXtadOoqsb58/X1O5IyKgUn",
-	"i1mqTBOtoTE2Q0JRvsMH2NzNYK/Oxap9ia6iKl5XV5U81YTmdFpX7fjOfD3lRUBsKFe/+usN5dCpjoQ5",
-	"iWO1AUlLdpPr4JH3r1+Sbrd7oXjr4/XLZ4xPQppa1eI/vv9uK1Fr4AV2+b6Ga+zOFvfBpRBOrpKHC+lw",
-	"Xy6uYVN4VqnAqHDpKllnK9ZcNI4TNpcEsDc8QjOSMKqsVuSUvSId73AQOAj1sarynS/O6vkCDBxrS8ox",
-	"w1f3kEP7SPdH3koNW0yYGohbnEkIKuQWJgK3TphyhpkkR5BxA45NOKMpDTOWDjlvTlM6t3iuoTIswVq/",
-	"z47RkA4FR+3NIjIXaKViPqRImeM+8JhPhxy8ew0tZIvuYs5o6hEpdFAjn3UsCbunYTbAydt36e+gSlqv",
-	"4IUk16+bb759rfUZ8LueNJWSrFg8nWWeLYx2x4L10STBAQEJQ+aUWSRLHTfnGUtDtsgIjSKyXJil4gtg",
-	"wS2idw/KCITM5JDPFSGgRMUQn08vbYZKwPAHgWfLDzSYsCJpVUTFTAzPx4SCS9f2vboolF1IJkjKsmXK",
-	"3bADVHVmM4GaxBhrBUrbKGJ+uetEWPv+zsjqpqDJ97j+JlgzjUveSMPBQSqYp5agY4uJzilyU6uw+D4T",
-	"Q25pjJznDKi5yNlau9t7M8glCcw/A+3OuXZvYRwIaKnlMg5laRDXqtpkmGON2wzT10tiEVrZgsP+zeLp",
-	"TL0UFnepU6wc0BJFEDolS54wiV84lt4yhbOdPw3HjGeCBGDkBUVNtT2MtnkZX2DbDQPJMGkdE26etUpa",
-	"qt+7v9tbJbzGCbx0flu83OhXXIRattm2U/YhrygYKeLyGkFgKFAgctNvtc/O9/PR1Ljb5oEvPgLeBJFr",
-	"Y64RC7EqynhfxzrGqxhozEKhRCl1gIqLiXDt1pnfbu8xyZKiRB43M3ep6XBLlZ1StVeVQS09ilFDQG+l",
-	"AIwUoVEkq6T45nHc+ipX4xg9szJRJjOHLe9yfaae39lru/WwW0+TQRVHVSsZIIgPCIXs2iqdTo7ymGfk",
-	"DbnM2HwOUlfLVj0SXiRKQQINXoN5dsMSls2wgR47HXJrUxA0KUwgWs3EIwsaReo1cCmJ+WHKsAOlz/JA",
-	"v3p4yI8CkqU0OC4nQlvY6yrpcxvzCm8nUCOazE8gypFI8R84zWOPBGrqI67+Mk+WF+NGCNSPG14j/1Ex",
-	"DKC/3nSaFpTLSuclZXbtssBQIZ0zdJioOqmcBADlNQL0+wH5BMkXnqLf8ZCLyUSyDJzojzxWPgG4XmQh",
-	"YsjtjLnWReRVnqGbzdiahJTr1KiIpfGdsUmcK4pO1+v2t1w/XBXmQlLTAsWZwAE3DrlE7rjWe2fXXYTb",
-	"bKruwJSNSB1yUBQth0O73T3DGyAPtsllfMLwuJ5J6XVn5/1HCFgjIzT7GwrYSXlFuWa4sFrksmhMw9uv",
-	"np1hXox3F/JJZSsTPdYLqZGXymUr5mWPyLXFshilBujUCLfcjNrUKPl3o90ZuHkY7M23wNl13YfcGRQN",
-	"uRdyk413mHDF5Nrd/R/cbSkuD2e8ja8e5+1e6+VK7KNgY4UQFgBvtO17vu8flCbjXsJobzFOLWXlARal",
-	"w0ybeTKHhB7q01GKx6Mm1DJmoCs0V6rBKgjCI3Zfnzf0QqmOiN0bkVgVu/K9XaK7LrRpXD5IVl9RvJBL",
-	"WahUUuRprbtgqSxdwDUAZqrgrkQIAqWruWMpl9W5wXkC4T57+AGf3tgXIJodbPcGyZ07BDZP9RYhrMUe",
-	"Cc2QUGLIR8Zr00Jrc8vau7YsrZs25DbAlxBNUC8GK8J432hNHHpWNBvvSiSwlMgnuI32H2qSRUukpxwZ",
-	"8EgyZhJrjcoopoc679c58CNDbn3dqPH5oyWWZ6N7A30YUB7qvj2jPIOS3S90cbX5TstMp+Aof+0GP/+Z",
-	"0SSbbam3syfC5tEp4aaO1kysEDQwxpseKARYLiquJuozxLmmoZunB4/vnR2eLnltDV26NJmKO8bvTjr0",
-	"ImxH/fEZ69FTvzI0v1Ce2kgCCEoFV3zALxzUEE06nc1ceGOv09rvCnVr2mMps/HA3NzNbFxNy421Vh0S",
-	"ZJyvbtdpfn2KOTeDIUg4Y2DSFSw5XbO06Ytwq86iS51c7yj8k8/qW0yvN9kiVgE6agbqAVoEhOAyYUOO",
-	"cb+VctegWhD4NZZkGt8xTo505xmRkpcffsSEQi8HFIRgUCLE7XJxPMD0o3bn3HGaJTmq8Npsl56IxJlk",
-	"yQRCyCafV3e6bQIgF6KQzqG+dsg/vv/uWD2LkTKROA7t0cf/UMaJmoL6V/u1B/89e20+uXh9jEF0zmK4",
-	"+Q1aAeEiHfKg1QpMt8uP778jYRJDUW3K5uIOYhGwWMmmWD1Prvha3x7n75/TtXI1l4BDF5xAYfR/BR4J",
-	"/k39z79j0QMECJRBEibLiEWD0lotUbgl8ZAfBYV9pv/eeT1Gfz6gJ+PNaMJpyQDunNfXlv3j6L8Gn/6h",
-	"UWib8N/2a/jP2Wv88+L1zf/99I/Wjkd2j/HP4bD1ues9HFdmj32H3XU/mC5kG6ImnjMnjJMJcQsRKTq1",
-	"bq4sVB2TI8VQmb14FktlD6fx4hh0/TxOkljLlkuzCXHCEJB0vAxvWUaWC2UfjNVPK2+7dRfgauRNyssJ",
-	"K532XuLWdBOuHjaKNwdun+43sO5LXDXwRT+bOWQov+G0t+cbLurfcLHtDcCkhwYJzA5Ymtk12qlUqY3v",
-	"4jv2jqXwtspspXepjip7yhSlSQJH93UbQ1bGrvKIgD6sCTnCoAQarBrl5xh+o/gHLw7rr0nqEDe2qaDv",
-	"WZbGodxE3NBfWHMc3gKJshixUcbOJQn4cm4akAfmngVTXFEyK8NLeY127htEtN2fR3kK8bYZl1PPH7yt",
-	"+dWGyGZWYzaL9fXnJJ5uXDa0Ozs9OL1Ze1O2LgHYjOPpHaziMDPI/pxVxUKok227X5NejiHTO5Hc6cLV",
-	"0h1re/O1r9uosmc0nQseh5h7hoEHfX+CCHFqSqWTefGkokWH0bb4fvoJFPCag9UyzV0yKRuWFzu9P7uy",
-	"LZtQXmn7ifWZoeav4uvePzdVN+NVYWz7jYbIm5N2o0j8SjZVuvSrm8/wVqPoH1/iYm4AC7ZzYeyKaL7O",
-	"3DCBoGksARPxUYXvZgKQY5BXdlFJEM+ntmbav/YvDk3K4k9qQ70ZQkKvbbR/GSY4kq4jIS+Jj3ct0M44",
-	"EiWR3NlS9jmCko4tAsF0dnNMvnJtaWenc6kLC8prLc9iZ3knMNXXKprDgqWaAIbc9hvPhdXaK3RVPIk7",
-	"Ald6As8KxoVjviifYR5nIq3sXI4/Mt8bL9Jyi21asUk/88xeUQxTwmV7a9gW0HQOKOMT0wZzb1rrDtPO",
-	"4nYR3M64mifNOL+B/M6X8KS9t9uIlXibstw88BMkOVfvnK5FERNlvTCeFe5AgD8gfgyxzApBTxc0jLN1",
-	"HafJ4ngbxS9HtjBUcCaPN4rfq4t+xGJRFQp/Vz9zkrBJRsQSQiQO5cYspEsJyS45FMgtYwuyXJAjZV8a",
-	"Ljo+7L6D8Zp4plJQxdIqpXuwZjcnlU21d+CyAD9rW55y/2LQP99fJc7p/YhOt0RDlTYRSVS6ZXFT8XXM",
-	"ppiRf1q9bWIMKnDPfTMCw/zKhmTdPcWWDXG2WRGwfXMOLDggvKroYMcrMppmB3CASKLn4IBDjKJySpY5",
-	"ypucoSnm7GF+CquE6w9s9VGy9Ctp/KWEqKu5rdVYbaX7s0U8umXrrRWgGhm6Rd5g1+GZWHECHqRQrIeB",
-	"T4jwTmlcuozMppNR95dO82z1t/vbX/zx6bzzl/vzpL34Mbr49U89+ffZdT/8wafvl6/ibya322DuttFH",
-	"UXVj4wy2nF7iM1bBm3JaR7N4ptuOJTV2k4Cyt+k19FGvchx0/3aIMF6ncSa4AWqHHy6x1V5FQSnNNBx0",
-	"TZGWGvaFNGNCf3j1eHF7rv/+7tXow/X7Nz/8qRIoK64LutnxsTmiSdjEAsYsnJEonmMv+mLtdttNibKH",
-	"MebZaa+xTy11vbtiZ1Thr7D7bOcx10Z9Tle9/KpzbDtuVN2lQAEDbmhwctcJattoHOetFFvkI0/iWwPI",
-	"DwXHCCZw9e6Np8fR+Tk2hq+HMZvgFXYh50utyoc8zqS9gDjKgC/wT4zh/BU6NusnjrGrgsYBckqARbSu",
-	"ys2uRTCjGVmBtE4Fn25LW9B9nLhYsBdKzOgb392wg/Dmml1yOv/ZXJrNyy+7MyYdgLyFK5g5m4/hogl6",
-	"O1FJgrwVoL3W2SAdNByQxxhOm3Js0V6NMLg5lSgvxba1WSyclX3gvP3kJggaxx6TlVkr0NcUT4q8tJBx",
-	"Gb1lUhmaHgkgU3Jv5+NtvNCUfaOGrjqxtunl5y1NAW0ZxiWUFKARMC+j2Rw4pbcweNWcis0md4z2Ln94",
-	"M9cFlrab+fI2o1u5L2/0t5tbHBj2CnC7ev5w+5XuwLWzrRj3jf6Ump7ujP1Uv6ASp3cfNjqMR5DYX55J",
-	"HILny6hhme/iu4ptUZ9yVnXXk1Q+f5Ws6BpxbPI0ddMHCJXIHlAJ5XsK9aqaaUO8By2dyuCo8ghocpB9",
-	"M6bhba2vqL9EJkqXbjhvb16Fs7tFTEpvl1WzL6sVTMBKqJz7EUKaV/tfNmKgL6N5Xs+l3MyQpul6rwDB",
-	"M8d6kZe3nsivRsNFQjOoc6jD0ZyzlUhvn8Ax1eaifa9nOXZjQw2vWYptO0Xfs4xWu3TmkkFLUAB6wGer",
-	"MlfrhaXZa3zmkE1A8tsZHmSeP4HDdqzjEcJ/90IOEv6wca4G+Br86O2IPDs3HTQzOUS2xZdJAioBhCnV",
-	"2zkE6GvnqdCcuFPzlWlYk7SpLVZTOEYtF9SfhW3ZAPrq22KqIWxaXjYZFNqUB78dnNqeNlWcE0JDjY/L",
-	"nsNuIPf8PkuTrmbLirtVnW2CpkU5nqjbSOaHjBwFG522PeJ+VvpzhOwUeLbcTtfXqU+yeM4EfAmIeIra",
-	"0rhrjldWjFx/bmwOj/N/qF6+7d1bvpWnUaysNTc1V3GTjgnYM74vDpsrOY0DbT5Lzcv2TymunvV1CqhX",
-	"zmQdPyA2xQc0WtsoRN/vHm5E4ttv6gjqeJLVrlLuvlZHxGpaLSTQVkd6ZJLQDPo1AyoW5OaLVXNOf1a7",
-	"ow59Mbq8vRO8BCN7xtamiXypi3tJWryFtZKIZUz3l4mzGXn5ww+yBZBEauQ9Ano2knepnXW1Pd/8/frV",
-	"h1LPPPXRYTf+QN8DImhP8JG8BsSs9gkuPmcAseYiH6bi7MB2Bn1bY/decW2L5OGMQ845/raS/AUt9Kz7",
-	"UEWQ2tUXPOZty3/0Cd15IjNLKMX2eCZ3aGWHYSoU66Gn7smHrLDNHqG2CKkizvLHkYPAalrvFF27fdjr",
-	"bUB2n6HPWY+gpDtb2wcLVS6YN1mG09UqAWkHmsEkb1pz5DArr55r7BoP8p92FtjAkMZ8PNL3DS9Kd/qN",
-	"dstv+ft6xG71liV6ze6W/LB6na+EgStbjG0FRsolabahnVYeWsDStTVRirpaDn3VM3/w3dSjz2rzSxxW",
-	"Sy8zrart3Jr4Dmcsf0An5rTIT4huMYmTjKUeghZhcwaagoTXcEa/pyz3L5W1fmgeudeQSRyyL0gETvAN",
-	"5rQ52O2SZUAWeADIMiCBnIlUY20M+ZEtnZmwlWlIf46YHVjDEPBkMQo5D8jRFn95yHUfLRPJYBxmoAxn",
-	"JRdCwe9EglBSumJp85p/G7d+pWwMzfKboAfFc7MV8sB5dCNZ2/nuWVMpN49tOZ/OmdZrOMhVsUs40AaB",
-	"YVMSOIXE5ToIy+c3FWJS5yY9EirBFnhhxVeV3QCIYjt7JhfhCR9M++ga8Z2/0QVlQEiGvUKY1+w+v3At",
-	"dybaH0IBJ1kpzG26Vc0ackAPg6BRQbgczW4n8fSj5l5mVN9VDwGrpOnMudHppHENmEcsJQmjKaDlYWaO",
-	"gUJiKaJBwkBFa61V3aJLw8SNim7YFrH7hGKPanRPDTG2o/oKYhFyCb0N26XgVtkrgrpBE7CEWr/tUcuB",
-	"37rom9Al/LhKrOa0qoVjKaDuXRoYvdy7MxCH7rJ1AArxmN0SiWoM70Nh+J6AO1OVEDDSNl2RGPWMVJ7A",
-	"9gP55ttNuv5A55jA4SakQh1vCbFhoLsYAAjkLdPX8CFN05hp7FAgrecmp3sVaIkGMtTN2XTRMwG4lGZD",
-	"Hku5jBFHYZXGGZMG0rNF3i7oL0ummFVnJV0SQIOAmds6PfVH1ycRXctyPfLV3169XL2d/9q5ojMp3338",
-	"ZnWl/+8b/+8/RYv/mb9erGnzdfpzV9zy63cfZ2fv/toJL5ZXxULmTv90B5KPuwH7Q+S4MVRoyZvNqjBM",
-	"9oSQqBjMfekBLQe3rOTtJg9hax52j51njD92CJKJo00qnN79QS4OosA+sBd73ao84uVPwqdw92e7KJBf",
-	"vUTDPQVPMirzcUpFOu9SMf5aJrkSwwwDINV9gGs7KtIkvtPN6OFKIygg4UCqjLdx2VETN6kFSnp8ky69",
-	"rg3CJmxed+ThS4M26cAile5SRViLUGxQGc1YsfTyvFHTvz3mFf3OlW7fgqH1qTEW0bphjGqv4TstiQ/o",
-	"SFWPtIV3XDtTVKFjAdGwUXFaDTpUHViqfkcqpimdD0jws1SqH8GQAo8E8xiMFfVPvkwSuNRcLxhAf2RC",
-	"jMDThk+FGCUCn1T/nrCV+eec8rX6t8bkUP9UHApjsPsspSNYj/rceTMX2Qhg5KFdqFhmbOR8NOQBYunD",
-	"hzRJxAobi6odGsFkaDqFu9sl11FTFo0AXWJkV7DkdJnNRBr/ij+eiHQcRxGDORqkKJh6CoUWYGOPdIdS",
-	"mK5aEE1gMDURPIOKbjQBEz8aaUZSH+JtnHSnB5PI55dpl2EEYCmK8HC03UdmWbYwmY1B2RDR27UzRGqP",
-	"j+c0J6gNfxda0NaXtMKtsm5xDFBnmCCGpUCF1s17wf1hg804q2zZu187a/3y2jiI+nJbKLt5Fl1MzsPT",
-	"cb9537m/uN1JV/NCbwsq4HvdRqziXFIslZnTNYnEpW5zLBKmP9Eo5yYtWyRMOljQc7p2hf9dzFZQdqLJ",
-	"J6AEJZrHvDJ+8V4kiai8TSMh5VEc0czJ70hjaDUIkrSi+6eXAzmja8x05+iq+kQ9+I6MEvXG3e3GGI+2",
-	"FbXHGYEnnKu8OAHipcuy2ebWbZ0dWsw+XdI02qNXnCL5n+BZnbRcfbwgI8juQiwdcujdljMaiVXDU/Sk",
-	"6boITWe/PLit+KH3PBr9puaeBxppQx0riES4N4iU4PZ0UkpIk4SlsrTeqkxhwDzdq+UZldVWAtW8YM6S",
-	"2gq8eYLNA9gDwK5XzEzg4LyQyvNPM+OHirkAQPZ92AkGHRA6TRncMBO/dd7ukOHS97sh8VsXhE4ylpKO",
-	"7wMoCDTecy3wp2IcmCNaLpXs1BZH7jhJVYh7T+4bDm8dr6veKmzH8lI9qZZqNTiics9j+AGe3da9nIYZ",
-	"GNuFXb4kAfAEiwIyXpPg21ffvbp+BWp7jLipsPOXkME3F/CcDTHlPG7aHpFM4H1oEdEyQ0NevwmFKAxW",
-	"xqDUD1bgKkZ014ZClXc4o3z6jLta427mYr8KvmKObZGMNHGamzssUuDSwgprtK7a5a/uqBq9+ngnSsum",
-	"shtV0B4H9iFSbESoFr9W+FWwJcWOn5kQJImzLGG2uLQKFrMUTYr5yIq7mh7D0Bwql4kpzdglGbNErEis",
-	"xayZXayFL4ueFb5JzbIA32R79tQ37XEjbPOlBPx9K7O1QWZPPvl5GU3LyDFwPWKn6Oet2fftgV4k7haG",
-	"f2yjXkP2TItd292RsxWRLMtiPrX3sekSQ+WiquPsvhaeIFm6viQG1NDwlyg1mes+ooH8sxpkAR6bYFA6",
-	"K5orJKEkFIu17WuS0skkDi9JgKZZMIDmJjp5leZWEY4GBtAzWHZf0hK7JPqYkLbvQwgBf+7ZeAR8iBPe",
-	"x2xzj8IhwGCuFoHN2nIQPsRRndul/FRwZRBeU3N+FEdVOfyA4rmLk0pgnw8eVK2NqpDrvqdhKsjrdqF/",
-	"s710SFnI4jvAh9PY6XHEXpRQqrT1ueRZDF2wsHWWGaMkLs/P9gO63HrNgDfHZj4ko9OyzdDu17nkyHFV",
-	"+eqaF/Nxc8//yFRoAoMabrV9TnMWxf7YBcV2XAZSrO5SSadbr1IrYG5qwyAA8esoiSm9Y/r6Ai/3t92H",
-	"InYJXofCXLfehp6pJ/RlaNf3q+5C979c0HQ/EIXMuTowm1vkH01cz56ebcfUmOyVSOkOtoykK6t+9IlF",
-	"BJrcNYGGQRWwNPprQLlSU0qPW+SqkNtbeg/XHdx2BjD28TOUHNozNmW6OC55VlP8DBGq5n3ntvdLpQMU",
-	"bul6CyCjUIfiLviFvDT/BLUAKEwUchDHVGo2BgAmhBgRK+6qK7Osm2IRuAmL1fmwBxJP670dP/oAT+WO",
-	"XVyZEvjTxpaP2ZRyJHvMp1/KFcK98Rzi4ARzmrhuUtWR+YDPaeC1x1l6P0ExkmOEWe+zEl1uuxBB9bHR",
-	"xOJQc61GvlSSALbYJjFWWGuYBvkpvvn0802AmyodRO0KV0arMxJg1dmn+CbIO5NaRWO+/fkmOKzUT8lC",
-	"W+dnC/xQjq3wyt5Yg1AEKH+7Yr88hbSiv4hYAfizIR4kkSk5CSRGXGhLrLLa+/Spc+F7Ha/rdW68T32v",
-	"fe57p97pjfep7Xs97/TM99o+fNPz2m2vc+5vaWEG9ZO4rzoVrDCn8XpzImUSbAH62Zq4ZjGTNaXqWbRG",
-	"r5norrZY8olaf3J/hxv8wYr8hbcT7CHrQTMRsFHAIIFB6Xxzd9q9TqUTZR3OUVrpzuEEyImdvDVNHacY",
-	"wWTxiVhuQhT392vZYV6xE6xuLLJZXoNsflZa7/l51XpDV6zsVjS5FNqGgVixG9ASSP/AAh4qWv2yZEuM",
-	"DU6WSYLR6ZxFJixJNGx4GZexajUw2KgeD9IasGluiFvGxJkAJGTpVZ1eZQAZvo+2WPmhIgJ3vMeyqq02",
-	"1MtKVL8nJ/jGQh1e8cwZcfe28szGU07rYZbxizhPSNeAlYCCqH4pATkfylizUvuzyv6lkzhie+RdO/7k",
-	"LnzhuoygPZARIS2i5ogXogeoQUFAcWFbX2rNdidCOl4m5QjAftc2E5okynfdZxYF+FKtuXUup47A522U",
-	"zbiPmNKcptPdCdjODglxZ6e/508yOh3Bug5M6t0jedeSy+00jzmUuxN0u05+7u703J6TnVuZnAsZn3Jv",
-	"upSDPhrT2iGW554hu1X2Rc5eFLi7zGeVkgCO9bY09Cs3TxGzExTjUUSZeST0ujMk3KBvJj1UeCLt/a/a",
-	"lAFUm+xomzC1NrruHHyDXJuoeGia6O8+7X33Mbpw09w7O8+R33XT3PvPkeZeJPqmJ/GcGemYGqeOaKd/",
-	"Wj23GbsnH/581ez0TwttwDOTOVLIGnJYP+ycjnun49PzySRU/3NxMe71u2E76vq9dlf9f6cTnfmnvfPu",
-	"eEL9ycU57bPz89PO6Sk7o+zRKbh7MfNuj9acPq8i/dYl2iGp+45Y2SePvyzXvvrF6IZgffwNqRa6hX66",
-	"hbvS8ru+VquDBZ1WhFK42uFwmVYC8YIzC9+ZE6Eeh5GsNyU4sajs5hVOkbTvH5xtX0qFrg5POKl9e2fc",
-	"b+7yDo96e9L54zORKbY132AViQxS25VNdzqzAaC2n8080vezGXx04Rd6fukObegEVDdU27ub2sV+9zRt",
-	"v3rEtr+tG9nZvo3a9u7Stmfrt4uaES+2TLf9uMZpDaQOLgNfXSUJ8xrGwyKnOl0dsHTqyjbrqwf1L19I",
-	"ksVZguDlzlPkZxFzY0hCS8XLUtvsvC+jBjdU32NCBVRDOnhJq1mcMRzlWSsUiz3IN7uQ500Yh8MPO+Ph",
-	"JpF+Y4M+yqpK3g9iztRCVzOhW1VQbhHiH2d0Q/KtMjv00zX2dvtZuxtp+PbNNMswbo5FVg2ddSdu91nM",
-	"C6moAUvSv9lMVYwlwbSxmtV2HrHaVKc477jRYXU4D/D7nV2LvlgHg4MB/vfXQyWw/pZZh/yKrRgqQlDw",
-	"8ZZfHN55Cem0Q9nja58VJQCGLJVy6Quyr84r+r1v+EQ8gWVymNWqRcHgFTEJ516/FuqPpttTHjapS9Pp",
-	"cs64Ult3NFniTCquuFIagzoxz0tyFHOiHNuENc3UDMw4ovxsIpnMWHgrl/O9XUeaZvGEhhmZlA2IxsXk",
-	"/DTyz9vn573wLDrtX9DOhFHqh/0+jfx2n3bHk96kPe6M/fF5pxNG7X50Grb7Y3/i+9Q/rxJyGrJzK56n",
-	"U7Bp0sN+u9u8vXTgF+7y9wUKDh4FWrK92tfyb7rUPv8iFdEy1NUChtEOr/N1sh026A+dHgqtlTY7Eu4B",
-	"dImtgEbjdVbHm+r73Wem3+l1zs/d2Hg9dpNhlMrMfdsBSFlq5sn9c/ifkHhwcOlznnhhi6CtFCrQNT/9",
-	"pcCLS4kqm2WzSV51Uy+ery0SAKlAkvjOZpNWQIml8aTG1YCvSAa3bibKBjkIedDcQxQGzD54+/ZHyMTW",
-	"UQCaGfxDXS+rgdQpGVPJkpjvbxR8q2bynsllUtnoACZadWloTgfla2c1ZEYlCfSPipDI2mHbPBszKkdm",
-	"2ttOIXPUrj0j6n00Fw5mnEtLEnS8WMogq4oLl/R7HV3IEl08vXN3ha7fDehV7hoODaxlNur0Zgf/dCNP",
-	"Qo/jwUSqTsYuzXBo59e9dtd0Bje6pyLHYg9xCze+dbJWXwe73eQ8t3TScNELWdV7IufUrVG2wnX1g9dY",
-	"2X6SB/ystGd6jJtHZpTuEsb7TnKjSeYhYrxw3HMBY9+d757+slFxBrfI8a/ltpn8lUO7vppvPdO+ELJv",
-	"Dm3pig7M45u5PsGdM6MWPDo45OEyjbP1BzVTfVgYTVl6tcxmlfidOjTkAVAX9NC60rX/EM8akG/g97oi",
-	"85at4R8saJG/srVu1o6aHsT9kAemBwC4nPpLrNdHsCP4HFMHsVWh4CFrkVc0nOUN117IIQ/um4Y+zVQk",
-	"LAAbGCUTRvSgCDzOCGcskgMSYHF3YMpHA1vjnX8EBpUGCID9BLEFa8yl5izLFo2HB0A7Qz8yFDyjYZYj",
-	"RBtRS+Y05hmNucbwLe0Vnb6ZXL0Bw0I5nDScxZw1bVxRhzs9Mo3voNqwJu7pEaoIssX3QWiGgtMEgAvK",
-	"a0LqY/JHa8iH/N/+jZjzNuSv7li6tl6nR+QyDAEeP8VWeR5itwJwOjKlk3xH53kruwGgTwBsQoBJWX++",
-	"vn5HsNaYLGYplexYzQkQKtTssH6xGYqImb4AMqPzRTDkR+9fvyTdbvfCIx+vX6qfLdNED/vx/Xf5XahF",
-	"Z9agldCMwK5SLUAOuWn790LiAy34Swa4tCSWOh0JkFGkh7fZGmwlMKgQalYrLCMpgKEMSPBpCBgow4ZH",
-	"hgiDgv/080+GjRu1xk/Dxi9LlupHEVgVvhpy9d2CZjP8iqZT9fmxRyiZLeeUN1NGIzpOGMmprFacs1X+",
-	"AEB5tIYcdC0QGVPaB4ou/9QfkX9iXv8/1UfNZpPo/1V/9nyf/NN2FLQRc5YkTQTwQH44kmue0XuPZOmS",
-	"I5WUeYwwYR+vXzfPPcDyh6xTIUjE2OLYvKFN/qmMQSuBRGosRYPrDDY+dDbmYkWOgp9++qmpxBPjWRzS",
-	"jBnpFNgxu3rWt2z9QuYgEWqMSKAbqZ/s4duhdSDgqMAE7CdMimUaMnIEEFuosAnlpu3hZizHTqGvp6C2",
-	"krD7WPkX42WGBMSDg21AZiJCfg6ukkSsAt2WANhR21/wkLRDX+ihTXspg8Wis81W+nJD3+YdUWvPWf8S",
-	"qqnwaZAHBBw3j0QsYbhLmym15vXtDvknCd5Mmt/TLJwZaUxJylDeVCBxAd+QRPApS0m4TFPGswGR+o6C",
-	"JZKZymqoT4GalLVYYnPLODMv7pZ4EVBiNGRt5kJlJ/E8/1W/goMDuoCyAsWpJz9LwQP9dKdTom0sC+yu",
-	"dnCcMnqr8z/BFCBHGlnGI3yZJNCWI5bq8EUEwHuUKAHvEPHZ1BGANEQQEepkY16HQBp5LoOBlMBwot6A",
-	"vj2T+ngg4s6lZhUQCWraU8ZZGof2bjZiGY0T1NWA4ByXqSam5g1dPBW4hYrSyDZrlpEjyRgJ/vTqmpzM",
-	"GE2y2QnC+sDshvyDmLM8R1a9K2WTpcTLOqsMErpWTId5z1AWZjS+ehsmv3rKrad8PeTqCGnYTEUjmjLb",
-	"ktAswigfcgRMHbwUnGP/jgEJEyGZkqDKDZ3OCBdDnr/PHrN5y+okVCGgaZSUgRs0PFbYZX3MkDVNZQIu",
-	"d8iVIU2O8Ie5kWIJrPaTRlHKpDxGEBiU0NiixALCAPhUWUSrB+skdVleV+ArlbgaJgrgVlrYKFFkfoSV",
-	"5cGfhfqd873h8ZQt0NJTfJ7/SBcbmlfMqMTscrUXGeNZE+8+NXHN5WrzlcVyAl1/0W53lBWK2X2nrbYR",
-	"O12lJypAoqpWpt6gnwRucQXFaY/8Nf7GMDoMugNj6p9K+1fMV2h/mXIShLMlv2VRYMbtl8ctAFOpITme",
-	"BHsTkQ/WbvmwgnarjWfqCmWXPUgW1AgNHxqRo1676yld6pFWq3WM4GcUIaGiWIY0jdQWLRckE4oC38ff",
-	"DDm8wye6S7oFAyXUdMiFv6BNLpikq5nSozAVPQXsazQlkhlYUjyXl5VjBK/uFyzMBqTt+01lScd8yQIy",
-	"ZVrN4W/N2Oo3iEjaGvLgz6+uvkUzzRx8wQkDkxUUrNOnVIJ0Cko9DUW0VrOCr9RKJEO5AnzKBep+lIum",
-	"xgAuh5SCT2CNCZUzchScRCKUJ4GmcRSnDEtwu377mGQC20HDyOb9sIKygW3RXBX3/HdTJ/4333xrjhwW",
-	"0BtLKO9ZjFgDFJAGBGfGxK1pXo22n5V2kiy5Os7YqVouGL2F4Wt+TY50y+QfO55uC3qMfEN1vQro7/uQ",
-	"YVpGJgrCeKCLIO1Vlv1Z3hR7yNGZkJ7TAx/Ncng6+DzE3tHDxoAMG61Wa9h4CNB00cJRCb0jSsY0MlLA",
-	"G/KYh8kSGMiYQxS0uzI2wHo/1uel58PJ6ZEjo3I1tK49memQA3fAL/oewbPW7nugikUK+vLItt46Nlvy",
-	"Exsr00yKhA05akz9Z4CPU+7oPVNifPXuzbG526BklY8BuSYLJhaJImy6dnCAQVPmXqTS0FBk7QC4Q8UZ",
-	"ZOMqMlsksjnlylxACTqNZZau1Z7YiiD1cLrkuifoz2IsMZRKycsPP7bIG6Asm49ZFOXKGBWeB1aDBRKG",
-	"3w25pT8MHdIkkaafRIFPIxGCPc2UJE8ZeupJHDLdoFm739+/uW54jWWaaHddDk5OxIJxNNtbIp2e6B/J",
-	"E/Xsg9cAzzp3yp3YmGmh8uA11Bh0ETcGjW7Lb3UbkK4zg0jKifqfKcuqqneg/UwOQqcNtFgqyYugb3E4",
-	"M2ZVpre5Ra7yZm0ap4CanbXGF1LAUuhNpFYMBtjLGQtvoVRWHzM1s47vm4CFBroom7yI/56Du4hbwFI1",
-	"uX6mflbRR1mfbghOR6OdOLO5L6y651sulEc/0nqmMeh1Wn2H6G0X9LPx9q+AuqjMsMag8adX1xbfCOID",
-	"uujfhgjqa45znhicnCjfPZkJmQ3Ofd8/waAOGu+7onx/BhrnccmH6gKS8k4b58mmFzx4jZ7fr3ub3buT",
-	"72HtP4jsCmE71Q/7uJnbf/hGw21CsAN/1d39qx9Ehh0S3bhhY/DpxnNYAWlAQs1oCAbxqfEn5WHQpHGj",
-	"fnti8iUqjwYqP+MkF9xL5HNlyoAzrSOIrQ1mn7LsKgWghCcyuplovr6rJMmTMaoY3uaCJIsZhYID3297",
-	"DRPA05VMfqvdO71A1KRJyn5pDM76XoNPUzofzen9KFUubmNw/vD1OR4WcADXK0rv4vmKPBabB/WvzO3X",
-	"m+tyeoRalnUOAnTFdY7ByWeaTh9qDwOE7hWL2eYc5TcqlWBDAPbUoBHj9+rORqPYdu7TLqj6jddCnzvl",
-	"EKO7jjaLWlDx/rjE914jVqMrBdkwuZzqxDTciw28H8yZz8mOPe3tgPV/uHnymTczfq9LDvPdLq9l4+xX",
-	"HvLf5gSfFOdy2HnedZzL2WseuWVrZARlTDrnurfXQXstljx6kiDodTq7f/gjTeIINt4RBb+tAHlbdaQP",
-	"kiHLKM6a7A7UUZ0U+R5MdxiamsIUzlb2HnOgw71S3yIlzFb924vPIY/YIhFrlHJg7Aus+ZReDhyU0VT5",
-	"ZxiiVY7aGMzco/Hagr8ioic6v4Amh9cwFgVW/TxlNO+7kbI7fZ8CM9J5tIVnhjxUrkuS5I/lboi+KQQn",
-	"PBSp630oCWcAeYYcAjpIICXdINCAf8WZZMkE4h5qGfoRHgG7A/HBA4UgFsbShxyaEscQq4lliwRq3oHJ",
-	"k3CS1clRQLng67lYysBJCoIbjiBM4mDILTyXmM/Va5OYM48EQL5AY8/n8JZIVbXFWDt/y9ZVLoGS3leK",
-	"fV7daWNmq0p4a1wvZDbrhdqLDwu4IiTTwYM4I0cBsK880R5AQNDfZpKUvjkxvHbSCUr9KosPGjUCAe9c",
-	"j5iJNGqUB4jWvJTiH59o81e/eXGj/3vSvPm//6equGJfQqg9rc7Fq5qterow0/qZNW8++95p52Gv2em2",
-	"DYKYsJln3PBFyu5isZRQw/VCksCpnytp7V67Zta62q5u3m01aTXzz77XPttvwpiYJDNLTo59j8r1eABp",
-	"WDUnuMIpTKkIPmpLlvs7sUGfbj3kQrLkN1gZaRGHKwwII8c/fW5QXSVvknBaOHLDa0AOadEs6Njk4VTM",
-	"1bdq+9QZ73VyNDn0us+idthhF7Q/7k56rNNGJwkPTsVBy4Ty1JXBAcVDmqXVLtoJ6oW19ML2myFiWjoa",
-	"hnQJzUjH/3c79fZTpn6iZ2WWkL8FIykbK7rxivWk6v3Parp19zLdHHX+X2Zx/1lc2nDp+51T4Pr/7Bxk",
-	"2eXCfpuFlxd54jy0KdfebfJ8dNqA4I/2sJNem14h/zIGYNGeKyZMfbp5KHqIyohQdMfrAceK+2hqdkpJ",
-	"SzlLKvsOzJimMmO2+oi5tVO07DwSAKMEBG5rFHd6RCywSCVZm3iq0th4xc/ZkOssm6BF3lGJ9kpBV+B1",
-	"BzAJlSQwn2aCTFmWl1oLjh0Mh9wWWOsrFM5a5Aor6kxekJt5hUlaEpK0WJTDaWPkbMjTJdf5C0HT0K6p",
-	"OC+oM3O+UeT5iyLivkYOxK/z5AukSFFJarDmGk2ZI63bs2mgHQFXKcJQqB4BUqjUagFLJU5YVNlm6oso",
-	"+/bZRb/fPfWd/2v2J354Qc9YZ9yOemH3fH9zoOStu9YBGAZtr33x0FT/ps3Jzef26YFWAmxMnY3QOdxE",
-	"6Pi1sMlfxkJY6JZVRSfQIH//LMYemQtIvCiiFlTZCygXPhXLcutCBpHgeY8fzWQDX2vbig3fDN1Deysm",
-	"AXelX2xuUfdS0wTC4fVMZDQxaO2F6P6GDt6LNZ89wNLfpaVzofxfqIbbh6hhK4z2U8Lgwv6hgh+vgr+L",
-	"ZeYoSEcFw05Uq+C82dOD11gIWaF3/6bEuGnRlQkydjGCdIRhTMPbaSqW3CY1lTFSj0SKsRBbgkXn+e+1",
-	"/XvsdOzKsy8w6OpUtZ18VpNpxtFDYPIrMF8J0ZltcMEIG5t71yIfGMcMTZ0z8PLDj1DKpnNah1xn96Ri",
-	"NSBBHHnQFN6m8nxPI4a9/7//zsCtwmNGMAnuwW2q5+YoZ3QKfeUrgRtoyjR4w7GyFn4WY6wbyttrA3oD",
-	"kj/mBGMtECuZ02ywsQYQqoAMC0ELTJCBb3qdDtHXsAiqCZCsFCHkhxyOuOekoOEltU2bVLOD3FbId5nT",
-	"teIEzJ/pdsj38TeeO5flYshtZk1+n9vxO7kxpNZqokvBdyaZGNLeN76H9Q+5opaZzrV+RM1wkcQZidUb",
-	"Ie/IuXFeifRWvRntfMg3AcU15AasGlIBDVx1Rm8ZsJ5k0M49x7aexDyWYDrCWzMxhfKgFlEybsjlMr2L",
-	"7xikfYLGQAYLUypnapdgXgQ6AKbLhb5PUIPFkiiVhRmomPPBxZCrBTs5qyI1uN4kW8Uhg/sQeIYmkGTh",
-	"HEpzBOncLVwaci4KzfHU+76cgTrkcNYoJ8GbiM0XAqDcm39lazChU5alayLphCXrQd650+SWqznZaBMk",
-	"+Qw5cqbNisH1aYuEHOEBcVI5IKGwhuuA4fEQAAQxnl4cGv+wWRqXblKweZvTkaPnX7TI1ZCrYU3Bh94A",
-	"fcryvFmMVKYMM+AIxdRbgx5SYdTjV0aT7nObhWlRJuaKAdXYFgN4ZMlj3btarWEuNP/rQK1NUz2i5OPH",
-	"N9/iBdtUiIiEMxGH7PiStNWPO/0+WaQxzyCt/urDyzdvHICZcqHzadihF6x5HrV7zd74jDYvJj5r9sNO",
-	"1B6f0VPW843hjeI3t2hLrFMb8+z368Fk/vFpOLzvtJvD4f3Zq5v/qLLDb2wI5hsRrQ+0dLOVKBq61yth",
-	"Uo8Kd+e6hurTZ7RFT0032EHjpYU3JmOWrRjj5O9vv3sL/Pj+5Q8/EIA/oImSZklE7uKICQnhKYwY5SM9",
-	"CaLn4eYR9p3BkX/QCH4nobxzSKTcClSjQ37qPWqhQ37mPWVdeU0TrYK+KNkAJDcBvNwEgEqhfRR9q4K9",
-	"Km8XrUGlJW5r43b4YcMJ6xzImtoFL3Dn34xbvuFm7e9dPYNn5fhMNlCgXaZObS7UVRiyBQaVrfPz7u2H",
-	"Cu+n8+TrZSck9YhTsetuWRsuuHRlHZveyqgY8V7JarkNFeq5qqykaHJtJm2f6hXcNOkMcLUGO2DWfM8W",
-	"CV1X1dEHigud/oPmDTbfnXLCaJrEDCuUds3a0a+R0a+lOu10ySqDSfBFZUvy73a19hZkIpT7ZkhWfKOz",
-	"zycVPJzPZONQgxO5h0/3DY2sjPyK7u1Xy0nwL3b/8KUuyIIftPdYzDu6TgSNroX4jqZThr/r70M5W2Hw",
-	"PYtier1esH+xzIntbv4H8C1o7ulXO/pzet9UjlpTA7t0u/1+r9ft7AgCFGPxJ59/FmPlZ+PZSlgVuPq3",
-	"8Lms9tg85b8sFli2oOVUPNFiSQs/kRpPfTDk1A0Rwo+dntUSw4TalZIFT9CFdY+h2GbIte8kM7r2bGMn",
-	"trZJ9zlmx6LYBAKvCvQKIPFiWxCCTDXkCvoE2qec516vJY2a2pBDSZOSqUhS8KyNnxZScNPGzHyZI+/N",
-	"qMSwsKUbuGAcnBSnTlFNHZ5LGGwDGe91DzHk1X4eOeweAqftuCxPjCNjxkvZiLkqRpKByVhEZjSZNFd0",
-	"/TTr5vccO64PAmMn4S8bB97UkF/GNDK2y8ZJ+d+pQX+nEeWXcPTyZDm2W+1sjS/XXusiUjTyrad7M3nE",
-	"HCWYAObE2yodqGc0vUvQkwJoAtOSrQAEv5EZ/HzSyRzZgnD6M00mENP73YghE8TE4AOGITo9GN72FSy0",
-	"CDwPT8f9Ztq77SwwzKB/c7rzN/ed+4tbyDP5irLvi1+AfS3B94eA+5oC7jX6hU+TaqWQbNVk80dO/iLG",
-	"b75tPNzUGNonJdj9nSKzDE+/gcTvmOIbOTKtIX+W1BdoLTDkpdSXNyCWi5cOa5ZprLtMl1XsymV5V2gM",
-	"uzX+/TxpIr7/qCwQ5VqVs0D+47Ccj4IT8sXSQ9v+b5L9cVWb3VHKhSg1A94j7QP6GNkORRBXr9KItW2B",
-	"vkTrnVKnnQrc3lKrnMbV315drd7Of+1c0ZmU7z6+vDL/943/95+ixf/MXy/+/Ff/rpeukvZf/ibuk793",
-	"3/3912a2KnWBeZZ+N266yu9K8boS8jFpKfW9Xbamp5Q7gPyho7+Sjn6H1fgpANVQrfcquoV/FY1t8FJB",
-	"xFVmy7yH2hvdMThdAnRuiX80ihomwOir4qAgDQLl+4Z0zoYc4i5HoMY0TKB+MvAIrQ5g6dQWa9NYO2HI",
-	"naeOMWyWYxzkORC3jC0klmHSKeAk5L+D3AhDhiEHcMRMEOwDir5XLG2qguAhu9QJPHMLzBmQbJlimA5S",
-	"NpL4jsHcKpFqESoESpsyNkdwFGXUQCEoAqTEnAQpwATLAFCIzUWFBiJGKAz4OVzBD/kEgJ/AUFJiO8fa",
-	"cK/rKen4PhSACj7Nb1NWLEkIYvyUMYnmjEJQ6p/GMqsHJgqovssyeD2K1m7x1j/JmknzLOZ4jMyX+JvY",
-	"3XYyo5GFA1/DaCYz5EjfKh0jhhVWremRDVJa3YiUaxyefLyBc+dkOIGsYl3GJjO6lhUvipZoMVh8ojgi",
-	"dLFgNJX2DinmhWyFS43KlUkTOVY7qFs3wxtwaI2rBwfnn0TjiMSaGhaHQC5ZNHDhmWiSsdSANkWQy+QM",
-	"qmuNXYSibI/ObkVkN5vehofMHZ/dL5SAMuMWR5hj92PKSdcnkSKoSCJyZKkNTViQfeDaUD91XLWAjE5L",
-	"LKYopE63rr/MhYjpQsBzWEw7IubzIICDOSMImqeITCdsoPOrMHEpyxlZZ8oM+SYbt8hVsUkRhnIWkCUD",
-	"72gN+aMzlPLI9ZCXQ9eXDhiROvxrRZA5XQPKUo6LXeGcqAdeGz3wBfJGrIR+YRVITRZJhQX50rUgv1lt",
-	"WpBr2nyd/twVt/z63cfZ2bu/dsKL5RUq0cZgq52LAMTPabTCK9HOPij1xJA/Tz2pgWPQ5NsnteJQD2ce",
-	"35cvJSDBXbM29rbX+ZeVABomlUF5YFp5YXiOR+y+mCBhn4VQHH7fdo1ykHkFGVIl/dx4Wy4zG1sN/Ors",
-	"iu0Wfn+P7AprST1i27dZ7D8puTxmoQZ1YMZu0Eb77/e6/rFm+//2y/SD7saZNuLsyS+Z3gV0AdtS42aP",
-	"S3GN7KlM1dq4XJ7k7OtbW43sBrDRIdUdWhDmkGaEJomnLzYAYRdAToZcpOGMySylmUhNMrGLm2nUXCwB",
-	"6FRWR9DuGGfyObCBzJJdcCD1UYVMywUWPPH1IUHcXTpAsLxLxZjtis6bfVS2VwL97742pM8WgI3v9H4D",
-	"VDerRaRy8Wn3YmPIxacbsLc2BRsZMqTWFXP90CHv+12TvaEMZvSy1If58ahyQC28tR5UpIB8oRMjVmmc",
-	"ZYyTI3QMEiadrAmxYFwbxeo5gGcFd/idkNk0ZR/+9p3yWqXp5qFI0VRuxiWCeanFaZNUrx1R2qA4Q62e",
-	"jGlCeYhZ6ZEEOI3JJA51jalAyENNmcqziRihz3I47UbmnIApRdsOJ/7oNzuc+vXPfDpzuDmkP+QCm+ZH",
-	"/8rYW+8Nt+w42nOWpXG4/dLI4i7rh41/+i4VavPZUmL+NLtfCAkt/giWGZEj7SQOud/yW73jgfUBo6UB",
-	"qByvNWZsxuaLBBpCaTB3HRfIlpIodvKG3BYaxJxMkng6y7zC9cd4XQYdBZFDp57pi8NjPh3yqmb7brAK",
-	"8MRdf9Ir9O+BAw3V4gji+iehfEYsHzfyXn0+XsZJRGJddGVzyjcSC77Xm7DzYEOi/CKhMS+myv8b+fOr",
-	"794RfW0xckgygntx4gSuIfzg1ZCq2MZ/yP+NXP/93astA2PILh3y2kc+w2v+c2guVYYNL6PT/xyiBzds",
-	"ePr9/zlstIeNB9Ldmne/m+eA0/ZOp9cs/bvSys4a55Yzao4vYF/sQIvUargYVNLdnJUyLBddFrJkLIIt",
-	"phK2Km9dv8dpPB06lVcUf9vOS5Xoqduu+oqtI4uNZvIGTiN7aZVXEIyArxuDzhe4xtqp8fS6DtB1SP9d",
-	"yg7H9Urgko9yVH+zg7JHMfPcMKM5Mu81y1d7bNjkqOEcpxMUWU1FpHrwyau6dm7bzw9cnwSvrunU6QmA",
-	"Nc5mPNMABGs7nA4hghvsuEJvkDqtos/NE8+kOS/FmCOGhbFjU935/HKH8jc6khb56dCjudfJLJXaKBap",
-	"G1w/dgLP6JKSR53j/9eviV39cpi4OPQ+GPjgB8XteCdcIWosKteWsolXXN8Sm0R2/ZuBLVNH+xpqC3Qb",
-	"gQ35BPcvUJ8AX89oJFZYHgBl5SlkxRfrEAw+G15nMg6xamtBTOLpMmXKbX1fApF00J1aCIGQyzMLgIn3",
-	"dW63I6jSiJNkyKlufWGEYpWwg2HeW0izwzbmzQRm03iG9CWYB4b3q15qHj35ABQ3E95fluhf7JImeq80",
-	"eTGZ+WsLlt9xxkp7D1H0LoXwDTgWrzGT+ncsxa7UPrvHdG9pZgAL653/kpyxmCaAWiZ0jyBoDQJCAUFN",
-	"NUSaRwLsVhgcezonZYUAGxBwwbwPSVe6yCrWELksGjidr3hUznBU7vqQy1i5sabNNPrw0O52Su+YLSdz",
-	"LrcSCiWll7piFsXekNuFKZNNTDJ9FxxSHql9ZIROU2bAUCrEqYewEKHgkyWIV1Ohji1YsFWlaxFqeWtX",
-	"uGIpM0LX9MxByZzPYcKShIzZLOZRi7xGaavr0XJSvpCa9LIlQ7FgwfEloVGEoCrg+mE6/wsjr4lBzsWO",
-	"RDk6Z7WV6jRK2WKl1lijuXh+opBF8v1OZOwfNttvAxppmdCYJRZtGjvNf1VzzmssllXSE9tSOafYGGBO",
-	"X24jTDD1nZMA2TuAFWrJkkuiRNpUDxhZLCB+GSxYGjKeBf9e6qQHfmIpARBDlvrDu06lIRrzCUsDj4hJ",
-	"YThox+XlaZVDPlZcxiJtPB5hi6jMXKzcMrYgy4W2E61lifX8mOvnmdS6FY11WtIlNkkTKSQs3bIFpgoS",
-	"JSBmLvo7xKRfvvsojy9t66Mh3/TGwYpF6iKwbk7dfHNySLBNaoY0SVgqMYNNg0ZJk4OJX2LnUd179YUc",
-	"8qVkqYctOSH96L+b78Uyi/kUIQ1QGjgPWASevLHhjMoZIpop+Y0N5fBlNFnRtbTt4oqYTbahm5b3l6bG",
-	"Dc/ekOsuiXE4KxHJFEXnHFe8uzNXXdjee8iH/CejFPOfGA4s2w2gqUz4Qu2w2gOPaGLDZR1As1/a5MF8",
-	"TLz3E4gEiXeptllri1xZrHftTyBKFyhZLR9sihcoc8D6T0GvQt+sMUvEigTzmI/s9wgoNuTwqUSlEhQs",
-	"EdDbISDTmK6hOcq8MXyw76XtSwnwUYrMr0Bg6fporMENyBHM/xh7AFjRUCTvUfDu4/WQVx5b/YumST70",
-	"sJkZdg44bpFK5wyuIiu9MxtrUmfL3OaCW0b28crAlnser+yxuXJ43Iuhqx9zRG17Yw0nXZ9yN5Jlyd4Y",
-	"dLE6xIJzqxUh6zYGHR8UmDVMnNQSZEOaJOZaEbfcAm5rJ02z4IX/7zmH1k8EuB2zyRyONQUoOb9C7OvB",
-	"TlxP0Jl42/cfDjaNdqTP2anmd2b5xf8MmuZO8jvW58+w+13ZhyCvnmgk/oEV8wismMf7+H9kxpVRY0Rq",
-	"cvLpYwMMdRHPksbCGsBntsO/p7dgh+c5+KYdrNvqtmgka4lFMxKcON0/jfGMvbw0IOuYodWUY2ZW2Ux5",
-	"s+FYErmiyhAe8phfks2khhw0tFQ8wNYmQgJqJIf9NAY6FqhES4tQqt7UIh9YBigvlBORKGfemSu1rYpa",
-	"Q/4TGFq0IL68vJ4iN0M0kCuY4dAa39oZHpqWQ85sqBoHO77EDuVg2xUmkJtyX9lCYZluzqmNgt/ITDEb",
-	"UErJEkkCEMnK/TH0artWgVNteUAlY2HFO5S5ZT2BW/0lFLZaPYu+2Vi/MdTaeVOSL3TF2D7oivHdx69w",
-	"xbghGZ/7ytECaouVaZ/7h5nyh5nyL5rAnwKEtkWNx0g2QMQZIXr8XCaLSejYkXRlozETo5g80L157xl7",
-	"ezpnGVUCrTq36kfzvqdnclRVjt3lw29I13ypnz43wJCRy3lj0LiYnJ9G/nn7/LwXnkWn/QvamTBK/bDf",
-	"p5Hf7tPueNKbtMedsT8+73TCqN2PTsN2f+xPfJ/65w2voWsG1W5sYhxgbdd2+ASDnHDj7aUEDuu0rYWv",
-	"7bYa/8pGGhGx3+l1zs99r4FNIVk0Gq+dZnZfFADhUB1i9+8A5WHYbU/98SRYg//XbzIgXY3aywznKP72",
-	"uSi23eRn/a+90DxpfiuqJBtNs3hCw8wGgArJ2spyZhaNaCJSKKo1/TuobsuB56wMEsyX8zFLdUtVFKUI",
-	"H3RddUOrXp+rB3g6b3myCSjqVeBpHvX8i2MPapw34t20HO2ucWRq82AiTb76RJhNf6YGQvN5PJkndnkE",
-	"klVb8x1D0UpzPtcxp37X71LW6YwvLs7PT9vjkHXHnfNJt8tY2B6zs/457bS74flpeNEN/bPTaMwuJv3+",
-	"edhuh2f9zlfRMUXJvEXHnIftic869GLcjXph/8zVMROayEcqmc6XAPZ8rJY56TxCz+zrpqyoNIxziVdJ",
-	"Md6oaLzP1h8exf/S5KZvDYbonZVsz5HbdOUAWBgDHJXWRsdxmWcT5aHASoTQXPg+dyHEj1XxHwsKkE51",
-	"0e1iRgFLzPfbD97/OpPdIT8QCVotJeqfk7a+/eLLeX771b5oA2BamAO0AWpCCL/yWxeKEb+4H/B78QJO",
-	"2l9OPv/hBTwtB/1Q2fYMlr+382EjzWpvVgAUT0LTf2PoQxoMtq5v2Z72E6zaphkJTNEICNkAiq2ZPCYU",
-	"kjaqYiYgKQrt+PJOAJytWiRvSTLI3QM4pENuMt2hHLzj+5f69gG+xjxQTth9LLNCxlCq1A106IIGxXpt",
-	"Qw4JLHidc4TVhh4xMva4vgXeJQBLIXKK6d1Ghxwa68ENEV5imM4m5CNIFDWErWif09tC7wEdja+400Bx",
-	"5CqifW4lRJixrCmzlNF5sbQUNhTppbZF00KeFLb4eEvF5nXh95W8oXQp0rMxaIxjnV6xV/2mZTw1DuC/",
-	"b7KYyBiJsy9xdQH8VePneMRoBiy4+MPf+bL+ziOuZfq/M2cnF12YXGaQ+HSEhEqL1Gd1bgd17iE5Ubiz",
-	"dd45vusPZn1uZn2pyb6LY9v/su65bqvzLwF/9UfzqScYrGifPN4j3z/kXMa1/1rGbiVG73fxLdtE09Xd",
-	"HzdN12Kr6gXNZiTmMmM0GnIniV0n/w/AGsVsYscWtV2sCnUCObQlFvY8Bttyr65Metyf4mx2qEVZpXoS",
-	"JvWnu7ueAgQL7PKztCj17DgIoJFB0+VIkZmmMU0IZ9lKpLeQhTUW2Yy8W1+LNJyBiX7NuBTp60SsDux2",
-	"qnFXdiFOAtxMJgB05QuYqZqZ2vWU96oTjApIG1W4+PZ2OOaLZTZ6jq06EHM/R9zfAbffzrH2K4D2t1sa",
-	"z4hfilicDrGeyo+H0au9N738rfTaqzHBY2Fl4Q5qS1hur+DaYyBInxRdKyirw2XErkv3t7wA96zOD9T1",
-	"KDYC9HLgKsQu/93Dln69Yu8/7LZc4NOpFfjGbpnGd4xXGHI5U+6Fc5qj9NemRb3WN+fl+jwXyQbDhzqp",
-	"2CRNpTpmFBzjRf5EpEMeWIB1sHAwHoiLgct+LCEbGNi3CGq7Scqg1szNQlAe9ZCbYnSAZteJWZ6pKZ9y",
-	"CjA/SEi3etNeFY2pZEnM2Qupy8GjNJ5kJGMy000CEiXgnQsM7DHkIIYP+XU+15lIdPI01NkHIV3QMM7W",
-	"xQo0mK02MLGXUjCn9yM6ZSOEn5QBVik65fZH+AasHkeEu2KVoC4lH/LAgAMGgLKW5g0UjlsFQLlUwyVX",
-	"lotemg2yWJy6KrSI3Kdmk7BJRkw1r+kFEXMS6LrRAKj0bYGygKo6jpsRy1iYvZAD8o7RVCIu/Sxuyl+W",
-	"NGURPK84YCbmYso4A+Q/jntVAL1TG7gSTbxDIn8VyVxMRSrumh/mccrFHb7ZpOaHgk+w4hgIu4EueAxr",
-	"0Q+DuZNA4yfYNXHLuDTJKdksZVJtu3l6zigfcrHMmmLSvBMhHS8TxX5Qt3hkGA4eI/9B/FYbsEZhnTMq",
-	"FdHiCfSJ0PSXQ75ogmUHxatY8qiYG2wvHrKAHPktv39sIR5gaDoWd5rZzQyN05MNecIUe/b9ql5iyGgt",
-	"YjLK8LTkpRBmCRIj8Cwa8hm9YySYUTkyXwYEIzCEC/sDexKx+oE4Zw045LvyUZMh3FNA/wnTC6FYW1Fs",
-	"hTLkR9rPM48HcEWhu/k69SDu0Io0gMSz0ZIEq0Zet6HaFQ1ehM1g8XSWYTsXrUq8HGdCpziJCUnomEGZ",
-	"6izm0ZDDcUMIh0sSqIM/6vRmgWlxsU1CkE6PzMQylR4JaJIEQ46lwo5hUWzv0CJvMg39gOHJcnUxiuwc",
-	"jnfISw1hXKof10KVWfWxo1mbLf6/JLpRma3nKZfw5FntTqN468BUNUMzSFC53ea2ZqPNX/3mxY3+b/Pm",
-	"s++ddh726tV2Va3tAPZX7TqxoAByAxXAnX+net65+i70mMNObZ1276x33j3tnX3x9m02alqGiivp/J25",
-	"xnCi9e5PU8bkSExGk5SxSMyhAlYLN3Mxz7hYTmfmr8VIj95udVjztKfWNWGpktIjGf/KdGIAKnZkigb+",
-	"aUQh9mND5yGWWRw2Bl2/3ep4DSVllPszi0datTS8Bko6PXbX94EBzAx1BLlmin7r7GzX/HIls3uafss/",
-	"tbO8tdprJFF7PXWyFztpCUptr3n2n3ue22cmxN1I6c5GaR6dtp2H1XDqTNt/D/xWt2I6Nxtc6Oot85ky",
-	"+0alvBWdswJ6oNJJ1/kspWwWv5jL4iSyPFin/hG/3BoEMJk15xupNR2/nFrjZtacXzzY8MHBc3rwGqjx",
-	"9Gs28nweMRsYExXlH7T/2rR/qLp+28itUucUyJifoc+u7FNKjVF8Q8drLNo+iM+e11j0fVBpiwsfY0K6",
-	"ig8EAJsvsjWe/AH0xcZay/yTOU2neItvhj8/s8P3+xXDW1Hi/CafUbutf+K32hf6V36r+wDO9QggEOr6",
-	"h3YKDUTPdzYQ7XWcBqIdNTUtf+3E2r1WX8/szKykqyfV6amdQcG2hdbdnNbn9bTu+v7jaH1uhz/dl9Tt",
-	"nNYdS+tOTur2HrR+ZNy4gr6dWvp2gfXdMlOH2Nqj///Yuxbeto1l/VcWAi4iAbQsUQ/LCoqLpDdt0qRx",
-	"buu2KCzBpMSVzWNqqZKUHbfwfz/Ymdnl8iGJspQ4SQUcnMaSuMt9zc7z+xSzLtm48D5ceAXfZO902BtA",
-	"IDtr4deGnb58Ppyg24RWQt9TRKhebA99nQ97LVM6qepC1er+VmWt6qmqtUnPWNrTIUNxr2QT6z2Nr8O7",
-	"NILphdK8Af8Xwb5swadkonPn1KhSL+MfyqRexQvKcrFXIlISBB/nBkuYWxbzxBoJuv7yhrv8PvCnKQ43",
-	"lG8yZ+YHCY+k6RmAkxW5uKPkOaJfat7AIICP0e0V8WQZiXJK8yuefDBGXcE4XgBih/LDgXEJZqbsI2sL",
-	"q6u93KbEodQqBzHSt/wBn9yHQTlbouqRtSYRrRIHV2ZK5vbJRl2vedrN6TS9fl6l6WXyxjsFra856OT1",
-	"ol6ujUE/oxdVVf9k15mGT07zL9fNvFy/oP6BQpNpo5tPjB+cZF5u8AA3O0GaXs7dJPI/QgiflMM9ZG2p",
-	"Ri8uerbVstpWZ2xdtKy2bbUte2xdtK22ddK32mPrAj6yOv2xvKyKaf/25rx/OzNFthRmcICBST5YXE6F",
-	"3g/tXGudTFtGAUEbQL/CSIVy9WwPci0M8pM9yE/2w+evEjBPyUN2WtPjhlLgu1RUbDps+6jJeNK5+N/c",
-	"kLcJ5KatbGSFM7zTKMi0110JcJ8KPvWlIgXzjkQ1X5GCkWXEMaar7P7OKBTyb2THIVfwatr1c40cDbGZ",
-	"AsQz5qozlaOD2V0UQmU+xsMSPwk4oukbjbP/hBjruGcuixfulGdjZtNwzhHch7zzELenwY0EZARRAFK/",
-	"VZ61CtzwcLs12R8qz4uiUPj5szjLdUUszmlMR5WeG7Edg/GZyJybhPPp8I/APeVYecYsRKY1cEXvgM2e",
-	"qhsid5rwiImjq8idx5D9BhMnZ1RzYWfeW/7F6jHnzHkl+xSwHZ1GkyjdM2zjMXPzRPhD5GP2jSXVrPpJ",
-	"OBL56A6ry9/5ImXETkI25268jHghcvvZuaWp9Sb7P8T1AkhhCAVitTmEq34DrvyVnBJOI49qTsBnrgHK",
-	"iGjDgIJpKYxZI/DDAQE3jHk6cgC7ZcsY2BYtPQBXfmFRcmIp8i2rLxdyktv2ADPen2vy85j5VyKMuAdA",
-	"qAogdyTyCLlN5oDarTMB1uHark5u3CmjkU5EkbSKhITF6BcoCmDbhwvWYTMulaQsqJXRmP56CH6j/eZC",
-	"gnA85GI+TS7mFjvmcZmYPBWYhvWzQSlP99sFjibyJ8uEFLReSyqs9BPZt1w8q3bjg5tKinqpky1ceIGL",
-	"bsvqdsdj/e6tZrfT6Vg1DHbXhu1m+6Tblpsg30+n27Iz/ajttLozu2N1ems6azVPBr3SzuzWad/sjHbp",
-	"mnH1rN5ptqvTzonZVdfu9qTR60tFaMoXSW141Gq2TwZyh4YRBCRPWm1pNvzr0mW/yVRQdYNsK0+/grTq",
-	"pjyKaSiivTEUcdozQhEt+1+cYt1qDtrm3Nkb565lzl3bPqRbl56xQ0L1JyiE+9bzoz9pmMNMqH587rQh",
-	"84//8RM+P/K9h7WE3MauNcDTXMHk04qXpACCpowzhVWWsjkZ7oN8drY0r4U0RCHND9q/kx/x25S1n3sW",
-	"0HcAetnkXvN3UBsN9CkQCgMAPndbXXRupSbbEDwralwjAe2wMPBMqGjslvLDwfCfLqMI6EMEXxE/AZAK",
-	"z1iT3dPcsEQ6S/SA6zC5X19ItaFSuS2loZxklMX9chScre6i0y2voo55jfc+91WEtu5lfO3avb6coqnd",
-	"n3T7k/5gNpvK/zs9nXR7nWnb67S67Y78n217J61+d9CZzNzW7HTg9vhg0Lf7fX7i8k+LxNOreHnB0e5v",
-	"c4XlN+1G5ADcfml/3yge2rdyc7worphxgbwEJMZNd0eFYLAUJc9i5ntQKYHlMUQKq/EvocBGYaZMCJCS",
-	"GGKOuJCHwWN1xz2eOOATdv/H/mHiNLKx5L6KIi/c5DoNItNtVnCjVD0GbxI+f+NRksrxMiZo8jWwy0i7",
-	"FfHb8IYD2I7U7qfB0uNek73l9xhyp3vkOrzTbLizhEcENlQGrhn4cfJbjPRAnwKGeRnnqIfUjUGD3o7j",
-	"XmFR5JDwVrXRLmtj6h9NQvSOwmTmnrEzzxR35xOgH+NUbSFlYUE3iVZo9atAtfgscMVqoypZhYdiPQBj",
-	"efANEVGkEgfxAypIhPgJlkQJfqcY9TAGd8MhhAURMyhpU4x2WAh0d80jDgGDoRlywTIUzWFy7cbXZaoi",
-	"Hg05nJ0iAvLMZE73C9Spp4SApugbzbNeOHFFO6Hynv5eD2ODo1vOrpz4Kk7uvWAM4fDYVAPhFHEsF/7l",
-	"DZe/Ta5ml52/7KOTu///ePNXa9Kf2z99HATtxe/e6d8/duM/r8970/ct95flK//l7EYKhhgTXqpgAVWY",
-	"703QPaXejvbnF2Hv+Z1c6ypCLC0t8yM4U9+qT+MA7rODkMfNTkJ5KzmvVbTjf+R/MP68DjT+F1AsMMQs",
-	"n3gWg4R3E6DeRJEfAY46ixP3PrbY3I2kWkcaSVFLwy+0DN+Nlgg7KZVh6rvKFv5jNKys1CjT/z8/9Deu",
-	"L734lprWRspEUtrxUjqYr5/vzONBfMyZr2CD0smWez5rM+rtX2I4agGy1nR8XHUu2JK39loPq6aXlu9g",
-	"GekkisYiTMJpGDD+MeEC09z9RNVwQ/04wpheJhBGupTSwbGYk43KOY0mA1QxTOVyjm9th2mJZo2EnxIU",
-	"crmsMVSh/zOqwV+j2pCNas1mc1R7cCzI7KJkMk5HrUzPDf0F8CVFPxPq+U6iEv+pJkFumuLAFdqjHrfc",
-	"UgVWNu2nq7WbrWarVlm2nBUGtMpJphY1JVyqeprP/MWjLa4zf7H2bBaprCL9hqx+tuCCvRFU2co+0M4z",
-	"6axW/ISSIG/t42vuBsn1ceDf8g1xBXAF6z33+vz8A2mNYWQkd2HQYPXOeic72nVX4duSPVJ5J0DXa9cf",
-	"+Dn9W/7lLr58OyHXYZ+LD0iyK1f/RUo3Y3CXZpEdmAZ2oP0BTkVE4wFgDLMn5znrtToIt33nx+slETpQ",
-	"d90wNMJtd4zy3m7YMtD6U+2Zir7oM39RKZ2a9pkckr+/jVaSfbpW2qjcYwyzQ1nVMpH/xKsDkZTSMjLw",
-	"nhDtrILWxAxTqTogjI4vmJMqJA6mvEJCMUGo1BG0J1jOhc64HgknE0hzGilfeSGGCtmlSj4q5t60uksD",
-	"ga7Y75CdvreLF2aO9C43cUnRefnn+atfDd5TzNaLr1357cVRG5S/wvWLc7+xMYTKMNqyMj//4UPHTn+d",
-	"jU+az1nd/JO5jqjOKH2mC69tapt7LUYytA/QagM3gczDEg0FOmzXrJpdG28jaLJrv0Lg6Is/V+aQ5dmo",
-	"JkTybptuVQmynaXzRYs6mPR9qVO78uyVC8ljqLu/Wnc3+8KfuwE7j/wkFHRV41NLshVIMiVhGMQsXkoh",
-	"hXRFl65wg/u/eTQSUt4r8C3kEufC00JsqAn5whmj5PxWq8WoFCUUnKEJNRILHlH8kAd8zkWyTtp9j6Pb",
-	"VdZN3OkN1sWbGE5AS0IS65IkyfmfH15d/nr+y5v3P9asmufP5Vq1x1mB+DDGSnoYhsKLgUL8FZJx+27c",
-	"q5qScZlnSEbSE93xCnEJ4q4ohraWODT/K+RNZhcdhM4+hU52aut4eJ9U0Piyr51w1FeCo0MlXaLrJ2gj",
-	"waVOCp4jv3FYHS505lyIsWPJ/1isLf8VRsy5GDuoSoG0IdnSKJblaWy6M1RahpDA4LA69gdtN6yCXsfq",
-	"8uhhn29ln6gIxoUSPAcVC1QER0L9mbb/duw0nuuyLwf0RfUXZmU5yCIU+G6MEhXeECOVuddCPlCpPTqk",
-	"hDkIEZBcR5xnIQLYC0FashTncMy4Z1QIqkXLe5qG7MbRaissU7hgN4xIOEbCjZkzwiqFoS88/nEIYx7V",
-	"HBL6scX0wlnsZoxYnC/B10MKO9iHw/RlqNDL0Tv86DV8cvQ9Cv2jdwCFOWTvHdTjJ6F3j/mBP/169l49",
-	"H87Ye03YhCedTe5Z5N4pQ4HVXUrWpd1j2ABNckeBFJZi3nlOu5K2V4x5hN0j2cVIBH6SBPyIC893hQLr",
-	"VOYAvEWD+Fvfs+9YC0sXAY9AvT3BEY4EdYCLL/e+3q9G9acbM3zDtFKQ1nUkjNU0R4Hr76h6YfzzWZz5",
-	"EaTqSEv4OaZ5Khkm/xJs6kaRz43aPpzqJntBuMAoqyy0ufBL8C/iOqn1O79fcIt5fAq4hdfhHTNXEbSN",
-	"egItYeke6BsxE+FIZJtwpssoYEeew1wmrzsmr8vGELeBWRSppgoBepsj8TL05EDILJTiK+JxzL2RqDuq",
-	"j1diGnq+uBqyq7/9Bcyb4/FZ4CZcnmKAxvTnfsJAA+Ex5gKNhMdVeyBrzjPAtnplEn/OQ7kc9bk/jUJC",
-	"5WmwibzOYpww+RszIyFewESEmfVujoSu76SiTQvzHJA7ImZRuAQm4olKc8qXVoaRqo1soKSJr10PDow8",
-	"3zl4TD9eobXBed2aP/jMX+DxxlNdhXLjzF/QGqklIvbhTO5F+ZWsfuKr+5xkjKF7lOmbFRQD3RB+uovu",
-	"06701KMiWGf+Yvsg1h4VrUox8zN/8diwOcxLeeT8yXS89UG0VJHbycisUDCwQrtb7+HVHjeqmM8n+qPb",
-	"F722d9d+wJmfUPZ/0lxp3O3Hc1swuT6FK1c7uE1P7sGm2c6m2ZfL+BMZOEUGqZXnAdmcIG5R3phjYVWN",
-	"PiEFPqfVx4Igzw+O3i/Z0Wt/UY7eg69lF7mkzujTO3orqb0p2dxWwmyTp3ijTKMG9iDaDl7dr86re5Aw",
-	"+5AwT+PV/aRSZXe38JavV4Vhc50L2zFYUrYTYfQOBxfHwcVxcHHs4OIoY497Kr9HiUTb7ArR4txVIHE6",
-	"EM7qcjl9cQWscjPilhNholLj7nnS2KggfUWeEQNg4eAb2V1D+AJ8JNuqCw9Ix7E6iZ8CF4jZAbxaGJrw",
-	"wukSEkB03cgxXHA0unxTryFD1EwzwPpD2uaI0xTUigRarym4lEVtv3NTUjlXeBCCuuNBII8sAXbGRvMI",
-	"DVtsvMiLWejKUgnQeaFnNG9AjBT7eCPiBaD7LYE83cLBw1tHYRBgMFDnOoYz7NZ8e02tXmycemZzV9xD",
-	"zb8OactmryJ50pCEMgxvILenDDLC7AwRCIo9QUWIiof6kSrPNR/FopHio+/WEmBi/iYy+YWzDFsA/rCU",
-	"bjOzuCmnhFW2hVccNFZ/C+mw7Hfborhngy0FRK6Pb20ylTGR1Md4sfBGQtlwlJcaL7h7I7ddJuCJGazU",
-	"vvro53eYfmtl07MazZF4k6RFzbGlSj4UfoEFqQBKw6XXfxZjXH5N+QdN0CpB8zB++G8AAAD//w==",
+	"7P0Nc9s4kj+OvxWU9q5i31Ey9eQHua6uPJlkJ7uZJJs4M7cXeU2IhCTGFKAhKMuarN/U/yX8X9mv0A2A",
+	"IEXqwXYys/edq6udWKJAoNHoJ3R/+ksjFLO54IxnsjH40mB3dDZPGPz7w5RGYvleJIlYZOoDuZjNaLpq",
+	"DBo/sVTGgpMukfCQJLf6k07Da9zSZMHUDyKaUfXfkPIojmjGGoOu15gsaBqpj2cxv6aTlLEZ41lj4LfO",
+	"PPhMmjl0fP/ea8xExBqDBr6pgX8njUEjo5N4TOOG15izNIQh2r7vNSRLb2M+udZTagw6XkNmNM1YdE2z",
+	"xqDR8TvHzXa72eldto8Hvj/w/f9t5M+M1AppNIs5foiUcdbwpZHQjPFwBYtglF/PpJq+3+l5jXnfN3+2",
+	"j73G/Kxv/jxW356d6T/bndN7rzFPWRSHWSy4bAzavdNTr5GyXxZMqpe222e+p5aJExCz+SJjafM2xmV1",
+	"277XmCVirh5VT3KaLVKaNBPKJws6Yc15KkImZcwnjcGxekJkU5Y2Bp0z9W5Ln+69eus8iUOak7V5Ep2N",
+	"m3edm94vigyhmKtNMI9ZKm+iRvtx1OirzXSo0fE3UsPPqQFPbqTGiZ9TowtclnPLvWd4bfClAfwZqb1R",
+	"y7Hcep0CJ/its37fg8nQFB9TWxgKPl7gaIo6I5bIxuDT2pzNfDfP1czzymvMaJbGd43Bp0+dM9/reF2v",
+	"c+V96nvtU9879o6vvE9t3+t5xye+1/bhm57XbnudU//q6t5rRKmYz2GWvtf4ZcEW7DqkcxrG2Up9prgX",
+	"j16E1FaEiHnI6o7MPR6PhVTnJcziW9bwGou5OiSbTpo60kxKOlEDv/2rIgPLpiJqDBp/fnHZMIM2Qzj3",
+	"uOvxjMmMzuZrY7bN6V2kSiZMs2w+ODpKREiTqZDZ4NT3/SOQGPJIc/ZRqkXa/f2915gyGrEUeOrFJQV+",
+	"jpgM03iewQY2LqeMwADPJEkZbp1HltM4nBJ2y9IVCaeUTxgRY5KZZz0SZ1YoSvhryPWRsbJSpPCUng6Z",
+	"iVsmieDnMIykM0YE16/Q565FPjAekTgb8hENb0jMSfBq3PyRZuE0IJmwU+HJiiynNCMrsSCSLltDxW5a",
+	"ujcGjWHjZNho4PGKgXOzdMHUOZ+yGcjsbAUHXmapYkIg1ZymdMYyTa1XY3jtOsGeO3OIHZqQWBKZxUlC",
+	"aEayaZyTcwAPBYr+gSJj8OcXl0Nutu0L/LfJ6YzdB4poYlyg20EAqwkOPSIVtWhCJFNzzVhERisSitmM",
+	"Sm/IRUqC/wjIWKSE8lWLvFXnahlLBq+nXC5ZqibZa3cI5RHhIpuq/UKiyjoaxmrRyEZwlGfqS7MrDZem",
+	"M3r3mvFJNm0MOv1jb43GXuMvYvTq+2oe/CxGzySJo1ZhEv2xH57RE9YZtaNe2D0185nTbJrP5rMYNeNo",
+	"437PaZaxVP30H5/85hltjq++tI/v/61RNc0f1Y68gbE3HRf19uJ0c51dMct8n3eeKW3+6jfPrvR/m1df",
+	"fO+4UzPpt/H8ueAZ49kLHopIK6/i7H8QS2CGkYhWihWUyE6ZlCw6zz9P4lmcETqfJzGT6tSpbyKWP0tG",
+	"q4zJ4sonv8bzOmbR02raebnLZXwxU9pDDxCxsdK3aqiI8UzJ7qua1f4ArzEcV17qdzGn6YpkjEuREmWq",
+	"EXan/rIHMoFfKiED6zEC7i8f3r4huASSTWk25GA5SUsgJFVKl3pwScbqqC5JnLWIT5SNgA8vpyLJaZ1N",
+	"2ZALzghLQMea98V8vshIkLG7LCidwXa7U3f++JiljIesiVRoGhprcrgUHot0Buoq5tlxrwFGaDxTVPct",
+	"ZWOesQlLDWl/MtZCFftr+e4Rist8O2ec2AmRd6nIRCgSskxjRdY4IweU4NYdnhPKyYLfcLHkRBEjloSS",
+	"nt8rclO7+gQZI2bT8XGEULcDazV/tqv4aJeVEr6YjVhamGL7MRNE6nfavZPeafe4d+JsSbtiS+6tnfid",
+	"iGL0Xt7Gc0vy9/gl2o3ABmDazUGnquUcfZa4RNf/MZ/lbs/lUhDFhlLtrDoGHsnEvNkhYUKljMd6NMW4",
+	"81SM6ChO4kzNx/GJ4gjM6F+avQ7s4XyhjNtPxln61LhMKZdjlpKE0ZQr/bOMsynJ4GORzhicpxQmUnqx",
+	"2oC3o88szEjEMgaWNP76+Zs3sqUEhXqLpt93f7988SHfGjVeA0xf9e2nztX9ldcQi8xO0DxHJ417z/5Z",
+	"XmjRSCjOTxnX91ewX/l2/1vKxo1B409HuSd6hN/Ko6pNVL92t06EGcuaMksZnTlb2Bg0vgw1fYdq/kOY",
+	"8bAxGMJShw1vaKkBnwI94GOggfpR+8obOisaNgZfho0RCM5r9dtrGf+qHmzDuobDhe/7p/gfv/ifv799",
+	"/VbtQkHwrB8oV7YeKEtoixwLUDQfekrQ8CEvC96YgwQSqRrQlacSRDeZ0ls25EG+xFZ5dVrkWhmJ31co",
+	"WOVgFNZzwUlshZ4+nwN9bERKDkYbFJAHbDvkW9d/SGiBaKhp0PBzCIGLKMocFBtyLrjEA/8djfaWFG6Y",
+	"g6WpSPGsKAcEyfCpofQbeG/W6TEaj4uM3NIkjmAJA7Lg7G7OQmW3KjNfjHFpsGE5xdUMrmMOP2zcXxXc",
+	"qe9oRMwaHL/q3dsPa45Vb7Nj5e/iWGmHvbHzgX6hSPSC37JEzFkV01w6xpciz5IlSRPEHhKppd71XPBx",
+	"ot77lNukFZXRUIUNM3quDWcIbVhwZ9CjOyczeqM8CPDUrVZU3zIyjlPp7F5o5l7aObsmZ9u+f/H6xeWL",
+	"9Y07e/TGlTxi46getZ94K/WxJ2bVEtURuKbgDoqURbCnL0U6iqOI8SfdVGsWXiyyqUjjX/GbwuaCK8oZ",
+	"i9Bag8ifci4Z2rE3bEWm2pK7jZnyEdWX+Y6O7cxLW5ovyT2KHytOYverbWjniTf04t0rRZFn4H4zMqMr",
+	"OKaRAI8edvIVV+4ZTWC8p9zNwq7F+i0Enj0nkqEbD4cuJYmYgJVkGPAkaocddkYbBfNRDVDeNTN98gFH",
+	"wmVsEab9360w1fQY0zhhUYuAe45rVQdwwjhL4/Bc2Ys0TiShqYnccIecz6QiqEcWHJ2+/GDHeHp/BOK8",
+	"EdkFqt8nPcSa8oXtx8/In19cGk1BteIXnFhS2s3Gx6+5yK71c+VtxxWQNyIjZg2bA5M9v/873XKlyQi7",
+	"i2UmPTJaZKhIwYlQog4XpXwFJ/YJa66J5sDzKABhaBqGbJ6V4hvmVNQHEO+9xhuRvRQLHn0NxU3TSZFF",
+	"uFBOUwwuFE0nC4gpKB8gIsMGF9dyEU6vaTqBIJ6erWKQMcywxB6KL3Dq27ii92iuoOlEHjkTfEL2eCOI",
+	"GpWkYpEpt4CkTIpFGjI4xW9E9p7RaPXVhDYXeSg4ETRiEVmxrEj+FGZQIr+SxXHIyEdOb2mc0BEo4E0b",
+	"0X8Cpfq0hK9Y+TnJ0hWhExpzktCMpbANb+P5Q10RhjoX/V7yTDm6zwYE/FnyqXtFIsFQWs5oFk5Jx8Ta",
+	"ILgHG7mPb46qcYvppyQOTbQJrxw9M4VxnDmXAwd1UTJY0qEhzAPNREMXEIBizlIM1ORWn5bEIq2w/NDq",
+	"ezrK1NtPu1LBCYqg/7ofNYoxKKD/dR7d0QF6/Nhei0LI0Q0HmXjV5rvL8p3n5hAUnRQjUF7+Gr911vd9",
+	"3x90Bpvf6Lf8DjzoD9YvXP3WaXvDl238ZXdgr1zrJ7tv4MtZmNe5Avn2kCCY3u+9omD5DmP4C/cYQl2F",
+	"XYZv2/C53um1yBmdPG3g7CwPnI0rA2fr27Rj/AxDYvYqQi+o9bBYlhpbj0CovGGRci48jMM6cXCIqeFF",
+	"ojK2X3Gig1zqlXjB4QarYrlrgI8kQlkxPDLrGXIzHXu34hFGwyncn26K5+nLKQiIOQbgtguTSnLrG6KK",
+	"iyExJtQs3gTZCgZjxz8tBP03XbncG6n3YMcy14t7eY3l21XaHnXCbtR7Ol1QcM/O9U3iuisWZ+CB7aof",
+	"HueOGWJpHwujUFVu1m3n6Qixk9Oyff1P69Rou3KjT/M2nj/MrbFkBvvnmZbKz8Dk4MLKlGdnz56Gysb2",
+	"x/eJNL+nFKl6oeMY7MhmD/MXzLprnIGnWusu5vauC31HV2qUSyFe03TCHrZeE9ZO1BBwdc5Jr33W6/o9",
+	"lMlPd5jUq7xCSoJXfnMxuAMZDTsS4yOnOpj6UMFCuYkjEsgCwluZAZGMK9+8EKsdkO8YTVlKlDnQDW/Y",
+	"Cv7Bho0n4xQ9FzgHghcUgnVWbrhY7il9fv7556ZaCuOZoklNrgzMkZFMEOo8C5KvKIuQDLuIo49cLuZz",
+	"kWYs+pFFMb2Exx6yUfoXhOnEFDJsjNJhw+gC+5pzspCMTH6N5+Dh6RSVJ2XnZ5KU02TMNNR7PfNWyKrT",
+	"mTE7cfSjzvaDr/7qhYC1f9Sj15kQ1/BsOSKiwwPkBa70UgiC89927dfu/s6v/aqlVK6g1Z6lLBQ8itWv",
+	"X4Lp9HVujWwWXzH2DJrFXANidmBEIFWWxBlZUiXTaEQOzM8h6pinO5JjTz0XS0IzcnJ4jk/HmdZMyspP",
+	"WeY6JnNnvddoK5b5wSUJ0TTZcu3U7jz1tZO+D22aqMHTMgjSvUhvvIvQdMXgbiEp9ryUxRm1yPtqagNj",
+	"PVy3PcFF5BOpRcs1C3cxJXYpLHRbSLv9RHzylS6XtcG8uxoXmLioT+qtuGHR70N5P15z78qGRpfCGwpc",
+	"aHS+mh/BXKmjeUJjXqv316bkcKB99HqmFnQNX6zxon2KwLIJzGqrIuv/C+SvBGXiBCBnfqJJHMGHT35L",
+	"jkaHBxunrAlf/7u4y+OYJZErZpy70hhDqWu7pMOsdJQwbXZs3aNO53e6R87thJtiNFpkZJQyeoORARyy",
+	"1cgzFjGukE7s+Gq7kuTtGLZh47TsjLwvjXkq5izNdK6q2VAaof6mybvi92vTN/eZzySBzFJgqu2PeUpA",
+	"YnJcnOX5+TN6576wDem2pU80cwhIL22YlFvMpvuEK7hae+qqPKm3Si6XL2WfScI0cWAdF+lEfhX6rhNo",
+	"bS4QACr+mqZYcvaku/MCynrW76dHK7srmykOs7p6qn2ppsWz0r4sojh7cauF1PrGziinE0zdp6HJRy7R",
+	"Mswqk8l/Nuo4EpwNSKANyNZirnyzwMs/iVjCMqY+0cZmK2LzRKwCb8jtR6lIkhENb9RjukyoBUUK7gdo",
+	"ELqf0JFQjwy5/QRqVa/15/mD81TMBM5iIVnaClNGnT/RpoCBRsoKvf4sRuYZZZ24n1IesqRc19Aorm39",
+	"hsJr0KyKivrCg+rUbyrJjEalGpyiDO4YGWxvRSKasaYS2lWvHadiVrN9aIpjOgG8esTGImWeMsgpGbMl",
+	"WYo0kueEzebZiizVZOOMRDFUWmHstzTTqhnEUfWhY7d44uLoXAf34BMJOc7GqRS8XJfTq3yJVg/XdS8L",
+	"/qepHfDmq+8DcwFilAoYl4rwJM7McsUik3HE8GJEP+iRoBnYSyTgteLkTNZaf9Qd91inXT1VJHnNrsT5",
+	"uSKZKA5f9N6qBs9E/bDKfx1nLC1vaCzJRPAS03WrRleHpWp8YYhHDgLKBV/NxEIGYFaLRUYomvlBmMQB",
+	"UQwJ5IMyPx6RJObMIwFQUxf7mVLBZxKJfHhOOIOYghqpOFFT+L1eCePKVSimo1lDr8Ezgs3ZDn1WgIYF",
+	"hloXx65o/VaaDw+HRzhbKpaFLOV1eY1PbRpB/SbO2ExuM8sc7XFvKUDTlK7U35zdZdfhIpWigiPeUQkl",
+	"NwE+kB8Z9SsypxN2TuhIQs0YCsCElmVJr711U/Vin0ypXsDUjHCgav2gZBPQpt8pHfAqY7N622JME8mq",
+	"TChFcOV1att4fd9Qbm3aDvXmVxFshXIOKnd4ngq1tGeSZHGWMIiVOE+RzyLmaE1SIuc0LJ3551AWH0vB",
+	"yYhlS8Y4gTIYNcz752/eqM1KGU2UXkgichtHTEg0R21Jmu9DXX+hSC0vAB0OP+x2VI0DtHbwYBf+Ikbr",
+	"BLggoKWJ0tJr9EVljlXutVr4sxiB7NUPb9LC/n5aWEnz6uLVGeUrYA+t90aK6lPKo4RF5EDzC4tgDzD7",
+	"HuIl8iaez9XHktAEMvD0t4eFWfdxO8oX9J65MFgnxcpSQmcgF4hwa3FEnLoKUFdg5UWVFoiN925cfSgW",
+	"CRoWI5vdVXp95UrGMY/ldJetNU9u29ez3fe1ztzYufZ7bUQNllJbpY22iqYPOr1Av7qy7bUXzFMxSZms",
+	"0RHjVJuiULOPXAm8WNyIVt+lkFjo9E5TCNquLMnFotNGDl4itzIFJMjop8mB9oKDZlN/1IyVq6F1y1RI",
+	"TBc+hABj1dE5N2NJIqc0Bd8JsihHVDL4iBGqNy+cLviNbJG3PFkBwAE5AvnS/CxG8ugLVujfBzB68O7t",
+	"h8L3gXqRSJXZtbO+fY9Tey4WqHFn9O4V/q7tHmKrgV2InI18rx8k6YIrd/EJxZpBEym/PgCwEnAD9UvB",
+	"/1uEIWMRi9CnQrkQkANIGglAIgUovnQFPY6ijDEcpOE17BgNK1iu3OXkT1aYxhlNtnKcIdqUFo8UKLZK",
+	"AXS7S8H1Lqe2XVm8vqYaNdGNqPCcGm1colY3lkDOmfdcRbhJvX4Vo3bTz61ef7jxZtV/OT5lxnYytPew",
+	"314hX1jjzVTajGh4M0nFgkcV5pw58OscAV/p1D/gfMpJHBmMFLHkOwuM3CBdkxbaBjOfrAuP3Zg2X7Oa",
+	"6bm9oXFBccCLRGO+zM37AwOU2B2mv4lNv5XzpfyC9V1Wkr5W/1e4arvvKhyEPZ0u9V78zngwG70tuyYH",
+	"pOLkrN/vHvvO/zW32yylTQOifAWXzJ5uaUuKAbLrR42xVSvX2S1NFlg+YNAi1HhwALN0oagxYglZspS5",
+	"RoM2PuDLwZAHiOX1Kb769PkqUNYq14LcHdQZL0AcsU/xVVAYdsjNN2qcg1QsJfzMI6FIFjPuWC6HLXKB",
+	"+6b8Zwz+YNRXOXEQrNMIAmhsTOGeHEOTRU41mGaVOcHwnZeXdijjJ6FSMoms61WiEsDEKVa9YzgHZl/g",
+	"qCeAULNnZl2flw7HrIYRlP+diiWZs9TZHw+unGEb4Zt8i+Dr4jI+9X2v7XW87pX3yffa8MeV96nt+d6J",
+	"7/WuvE8dr+11vV77yp1yxflEthFjvPB2ZjNaVU3BDrUp3XqdFMW/S0dP84IlWJV8fQ5WwkfJ0ofpzAsl",
+	"+wjE1td4kdfCUKnnNQqVR9pK/Rx3SSKWLG2GykBPWJaxVHokiidKWUJ4g8ppOUQcxs2RyBrew5CnvAaU",
+	"i2+z1tUzZdIaKCz1XRVZv0/jcfaeyUVScyMTqQdIprQGxJ1lPOE0MUdsGfNILDEPRmbaCJEsiXmFcorY",
+	"JGVMXovx9ThlLKq6BgCWnMZN+cuCpiyCFz9Tzjz8VL1W/7RA324VC8LMq9z8n6cMQBbUbDNUhzzSaCbO",
+	"ovT1e5TSJc9jxGZ5alKx2qDRwtxT2eloBrRJeCJhFDKZGBeLyXTzjPTbpyKJlNGofkAcVEty0PcPbfQS",
+	"pp8JMk7oBLeqMBHERVqfx/w6B1hdtyya8KXV0Bj/zqYpk2pSJbe7d1bld1f41zqBEipI1l/8k3qlzA3Z",
+	"nIdy8+2sXbXNyJA1yTXIrIpKOl6g/TgsEwsFH8eRmhV4KjeMKyEkxC1ic16V4hdrB9Nr3DXViM1bmkJ+",
+	"nhoaTtQHePEl/Mb54Ln7QvdB827ns7dvf3oPs9BrhEowHm7eNF1ej9CSlkGmVBJ9GnbcVb+/064qxy+W",
+	"WRxWBNwZTaXgzyT5n////48chNP4Wp9pRBrC6zSZwSlS67IBXpj2UhSOFxkvuOH/G5HMxESk4vZazuKU",
+	"i9tDG3HBw/NMAkIcObDLK8YgO63eTsvLtJqpuOhm+nJA85OzvIbXWJ+hGt3MpchXxV/uyl+XTGbPp/EH",
+	"+0P76V/tuz/YV9svL/M53Lszqva5gKHoSNwyzVAOv2xmLDDNUKIxWaqI8VvdnYiPW1kjLt45AlHLDHy+",
+	"qBZ8f6tHp8WH3myXpYtTWBNhVprnmqZKwbruYEVwM2Yg5jVCKxa5mUhPUXvaNKqqcX64vHxHUkal4GQ+",
+	"TZVpojU0xmZIKMp3+ACbux7s1blYtS/RVVTF6+qqkqea0JxO66od35mvp7wIiA3l6ld/vaYcOtWRMCdx",
+	"rDYgacluch088v7lc9Ltds8Ub328fP6E8UlIU6ta/Mf3rzcStQZeYJvva7jG7mxxH1wK4eQqebiQDvf1",
+	"4ho2hWeZCowKl66SdbZizUXjKGEzSQB7wyM0IwmjympFTtkp0vEOB4GDUB+rKt/54qyeLsDAsbakHDN8",
+	"cQc5tA90f+SN1LDFhKmBuMWZhKBCbmEicOuYKWeYSXIAGTfg2IRTmtIwY+mQ8+YkpTOL5xoqwxKs9bvs",
+	"EA3pUHDU3iwiM4FWKuZDipQ57gOP+WTIwbvX0EK26C7mjKYekUIHNfJZx5KwOxpmA5y8fZf+Dqqk9Qqe",
+	"SXL5svnq+5danwG/60lTKcmSxZNp5tnCaHcsWB9NEhwQkDBkTpl5stBxc56xNGTzjNAoIou5WSq+ABbc",
+	"Inr3oIxAyEwO+UwRAkpUDPH55NxmqAQMfxB4tvxAgwkrklZFVMzE8HyMKbh0bd+ri0LZhWSCpCxbpNwN",
+	"O0BVZzYVqEmMsVagtI0i5pe7ToS172+NrK4LmnyP62+CNdO45I00HBykgnlqCTq2mOicIje1CovvMzHk",
+	"lsbIec6AmoucrbW7vTODnJPA/DPQ7pxr9xbGgYCWWi7jUJYGca2qTYY51rjNMH29JBahlS047N80nkzV",
+	"S2Fx5zrFygEtUQShE7LgCZP4hWPpLVI42/nTcMx4JkgARl5Q1FSbw2jrl/EFtl0zkAyT1jHh+lmrpKX6",
+	"vfu7nVXCS5zAc+e3xcuNfsVFqGWbTTtlH/KKgpEiLq8RBIYCBSI3/Vb75HQ3H02Nu2ke+OID4E0QuTbm",
+	"GrEQq6KM93WoY7yKgUYsFEqUUgeouJgI126d+O32DpMsKUrkcTNzl5oOt1TZKVV7VRnU0qMYNQT0VgrA",
+	"SBEaRbJKiq8fx42vcjWO0TNLE2Uyc9jwLtdn6vmdnbZbD7vxNBlUcVS1kgGC+IBQyK6t0unkII95Rt6Q",
+	"y4zNZiB1tWzVI+FFohQk0OA1mGc3LGHZDBvosdMhtzYFQZPCBKLVTDwyp1GkXgOXkpgfpgw7UPosD/Sr",
+	"h4f8ICBZSoPDciK0hb2ukj43Ma/wdgI1osn8BKIciBT/gdM89Eigpn7N1V/myfJi3AiB+nHDa+Q/KoYB",
+	"9NfrTtOcclnpvKTMrl0WGCqkM4YOE1UnlZMAoLyuAf1+QD5B8oWn6Hc45GI8liwDJ/ojj5VPAK4XmYsY",
+	"cjtjrnUReZFn6GZTtiIh5To1KmJpfGtsEueKotP1uv0N1w8XhbmQ1LRAcSawx41DLpE7rvXe2XYX4Tab",
+	"qjswZSNShxwURcvh0G53x/AGyINNchmfMDyuZ1J63clp/wEC1sgIzf6GAnZSXlGuGS6sFrksGtHw5ptn",
+	"Z5gX492FfFTZyliP9Uxq5KVy2Yp52QNybbEsRqkBOjHCLTej1jVK/t319gzcPAz26nvg7LruQ+4Miobc",
+	"M7nOxltMuGJy7fb+D+62FJeHM97EVw/zdi/1ciX2UbCxQggLgDfa9j3f9/dKk3EvYbS3GKeWsnIPi9Jh",
+	"pvU8mX1CD/XpKMXjURNqGTHQFZor1WAVBOERu6vPG3qmVEfE7oxIrIpd+d420V0X2jQuHySrLyleyKUs",
+	"VCop8rTWnbNUli7gGgAzVXBXIgSB0tXcsZSL6tzgPIFwlz38gE+v7QsQzQ62fYPk1h0Cm6d6ixDWYoeE",
+	"ZkgoMeQjo5VpobW+Ze1tW5bWTRtyG+BLiCaoF4MVYbxvtCb2PSuajbclElhK5BPcRPsPNcmiJdJTjgx4",
+	"IBkzibVGZRTTQ5336xz4a0Nufd2o8fmjBZZno3sDfRhQHuq+Pdd5BiW7m+viavOdlplOwVH+2jV+/oHR",
+	"JJtuqLezJ8Lm0Snhpo7WVCwRNDDGmx4oBFjMK64m6jPEuaahm6cHj++cHZ4ueG0NXbowmYpbxu+OO/Qs",
+	"bEf90Qnr0WO/MjQ/V57atQQQlAqu+IBfOKghmnQ6m7nwxl6ntdsV6sa0x1Jm4565uevZuJqWa2utOiTI",
+	"ON/crtP8+hhzbgpDkHDKwKQrWHK6ZmndF+FWnUXnOrneUfhHX9S3mF5vskWsAnTUDNQDtAgIwUXChhzj",
+	"fkvlrkG1IPBrLMkkvmWcHOjOMyIlzz/8hAmFXg4oCMGgRIibxfxwgOlH7c6p4zRLclDhtdkuPRGJM8mS",
+	"MYSQTT6v7nTbBEAuRCGdQX3tkH98//pQPYuRMpE4Du3Bx/9UxomagvpX+6UH/z15aT45e3mIQXTOYrj5",
+	"DVoB4SId8qDVCky3y4/vX5MwiaGoNmUzcQuxCFisZBOsnicXfKVvj/P3z+hKuZoLwKELjqAw+r8DjwR/",
+	"Uv/z71j0AAECZZCEySJi0aC0VksUbkk85AdBYZ/pv3dejtCfD+jRaD2acFwygDun9bVl/zj478Gnf2gU",
+	"2ib8t/0S/nPyEv88e3n1H5/+0dryyPYx/jkctr50vfvDyuyx19hd94PpQrYmauIZc8I4mRA3EJGiE+vm",
+	"ykLVMTlQDJXZi2exUPZwGs8PQdfP4iSJtWw5N5sQJwwBSUeL8IZlZDFX9sFI/bTytlt3Aa5G3qS8nLDS",
+	"ae8kbk034epho3h94PbxbgPrvsRVA5/1s6lDhvIbjns7vuGs/g1nm94ATLpvkMDsgKWZXaOdSpXaeB3f",
+	"sncshbdVZiu9S3VU2VOmKE0SOLov2xiyMnaVRwT0YU3IAQYl0GDVKD+H8BvFP3hxWH9NUoe4sUkF/ciy",
+	"NA7lOuKG/sKa4/AWSJTFiI0yds5JwBcz04A8MPcsmOKKklkZXsprtHNfI6Lt/nydpxBvmnE59fze25hf",
+	"bYhsZjVi01hff47jydplQ7uz1YPTm7UzZesSgM04nt7BKg4zg+zOWVUshDrZtvs16eUYMr0Vya0uXC3d",
+	"sbbXX/uyjSp7StOZ4HGIuWcYeND3J4gQp6ZUOplnjypadBhtg++nn0ABrzlYLdPcJZOyYXm21fuzK9uw",
+	"CeWVth9Znxlq/iq+7v1TU3U9XhXGtt9oiLw5bjeKxK9kU6VLv7n5DG81iv7hJS7mBrBgOxfGrojm68wN",
+	"EwiaxBIwER9U+G4mADkGeWUXlQTxfGprpv1L/2zfpCz+qDbU6yEk9Nqudy/DBEfSdSTkOfHxrgXaGUei",
+	"JJI7G8o+r6GkY4NAMJ3dHJOvXFva2epc6sKC8lrLs9ha3glM9a2K5rBgqSaAITf9xnNhtXYKXRVP4pbA",
+	"lZ7Ak4Jx4ZjPymeYx5lIKzuX44/M98aLtNxim1as0888s1MUw5Rw2d4atgU0nQHK+Ni0wdyZ1rrDtLO4",
+	"bQS3M67mSTPObyC/8yU8au/tNmIl3rosNw/8DEnO1Tuna1HEWFkvjGeFOxDgD4gfQyyzQtDTOQ3jbFXH",
+	"abI43lrxy4EtDBWcycO14vfqoh8xn1eFwt/Vz5wkbJwRsYAQiUO5EQvpQkKySw4FcsPYnCzm5EDZl4aL",
+	"Dve772C8Jp6pFFSxtErpHqzZzUllU+0duCzAz9qUp9w/G/RPd1eJM3p3TScboqFKm4gkKt2yuKn4OmZT",
+	"zMg/rt42MQIVuOO+GYFhfmVDsu6eYsuGOFuvCNi8OXsWHBBeVXSw5RUZTbM9OEAk0VNwwD5GUTklyxzl",
+	"dc7QFHP2MD+FVcL1DVt+lCz9Rhp/ISHqam5rNVZb6f5sHl/fsNXGClCNDN0ir7Dr8FQsOQEPUijWw8An",
+	"RHgnNC5dRmaT8XX3l07zZPm3u5tf/NHxrPOXu9OkPf8pOvv1zz359+llP3zj0/eLF/F345tNMHeb6KOo",
+	"urZxBltOL/EJq+BNOa2jWTzTbceSGrtJQNnb5BL6qFc5Drp/O0QYL9M4E9wAtcMPF9hqr6KglGYaDrqm",
+	"SEsN+0yaMaE/vHq8uD2Xf3/34vrD5ftXb/5cCZQV1wXd7PjYHNEkbGIBYxZOSRTPsBd9sXa77aZE2cMY",
+	"8+y419illrreXbEzqvBX2F229Zhroz6nq15+1Tm2HTeq7lKggAE3NDi67QS1bTQO81aKLfKRJ/GNAeSH",
+	"gmMEE7h498rT4+j8HBvD18OYTfAKu5DzpVblQx5n0l5AHGTAF/gnxnD+Ch2b9ROH2FVB4wA5JcAiWlXl",
+	"ZtcimNGMLEFap4JPNqUt6D5OXMzZMyVm9I3vdthBeHPNLjmd/2wuzfrll90Zkw5A3sIVzIzNRnDRBL2d",
+	"qCRB3grQXuuskQ4aDshDDKdNOLZor0YYXJ9KlJdi29osFk7LPnDefnIdBI1jj8nKrBXoa4onRZ5byLiM",
+	"3jCpDE2PBJApubPz8Taea8q+UkNXnVjb9PLLhqaAtgzjHEoK0AiYldFs9pzSWxi8ak7FZpNbRnuXP7ye",
+	"6wJL2858eZvRjdyXN/rbzi0ODHsFuF09f7j9Srfg2tlWjLtGf0pNT7fGfqpfUInTuwsb7ccjSOyvzyQO",
+	"wfNl1LDM6/i2YlvUp5xV3fUklc9fJEu6QhybPE3d9AFCJbIDVEL5nkK9qmbaEO9BS6cyOKo8AprsZd+M",
+	"aHhT6yvqL5GJ0oUbztuZV+HsbhCT0ttm1ezKagUTsBIq5+4aIc2r/S8bMdCX0Tyv51JuZkjTdLVTgOCJ",
+	"Y73IyxtP5Dej4TyhGdQ51OFozthSpDeP4Jhqc9G+17Mcu7ahhtcsxTadoh9ZRqtdOnPJoCUoAD3gs1WZ",
+	"q/XC0uw1PrPPJiD57Qz3Ms8fwWFb1vEA4b99IXsJf9g4VwN8C370tkSenZsOmpkcItviyyQBlQDClOrt",
+	"7AP0tfVUaE7cqvnKNKxJ2tQWqykco5YL6s/CpmwAffVtMdUQNi0vmwwKbcqD3w5ObUebKs4JoaHGR2XP",
+	"YTuQe36fpUlXs2XF3arONkHTohxP1G0k80NGDoK1TtsecT8r/XmN7BR4ttxO19epT7J4xgR8CYh4itrS",
+	"uGuOV1aMXH9prA+P87+vXr7t3Vu+ladRrKw1NzVXcZOOCdgzvisOmys5jQNtPkvNy3ZPKa6e9WUKqFfO",
+	"ZB0/IDbFBzRa2ShE3+/ub0Ti26/qCOp4ktWuUu6+VkfEalotJNBWR3pknNAM+jUDKhbk5otlc0Y/q91R",
+	"h74YXd7cCV6CkT1lK9NEvtTFvSQt3sJaScQypvvLxNmUPH/zRrYAkkiNvENAz0byzrWzrrbnu79fvvhQ",
+	"6pmnPtrvxh/ou0cE7RE+kteAmNUuwcWnDCDWXOTDVJwd2Mygb2vs3guubZE8nLHPOcffVpK/oIWedB+q",
+	"CFK7+oLHvGn5Dz6hW09kZgml2B7P5Bat7DBMhWLd99Q9+pAVttkj1BYhVcRZ/jhyEFhN652iS7cPe70N",
+	"yO4y9DnrEZR0Z2v7YKHKBfMmy3C6WiUg7UAzmORNa47sZ+XVc41d417+09YCGxjSmI8H+r7hWelOv9Fu",
+	"+S1/V4/Yrd6yRK/Z3ZIfVq/zlTBwZYuxrcBIOSfNNrTTykMLWLq2IkpRV8uhb3rm976bevBZbX6Nw2rp",
+	"ZaZVtZ0bE9/hjOUP6MScFvkZ0S3GcZKx1EPQImzOQFOQ8BrO6PeU5f61stb3zSP3GjKJQ/YVicAJvsGc",
+	"Nge7XbIMyAIPAFkGJJBTkWqsjSE/sKUzY7Y0DelPEbMDaxgCnsyvQ84DcrDBXx5y3UfLRDIYhxkow1nJ",
+	"hVDwW5EglJSuWFq/5t/Erd8oG0Oz/DroQfHcbIQ8cB5dS9Z2vnvSVMr1Y1vOp3Om9RIOclXsEg60QWBY",
+	"lwROIXG5DsLy+VWFmNS5SQ+ESrAFXljxVWU3AKLY1p7JRXjCe9M+ukZ85290QRkQkmGnEOYlu8svXMud",
+	"iXaHUMBJVgpzm25Vs4Yc0MMgaFQQLkez20o8/ai5l7mu76qHgFXSdOZc63TSuATMI5aShNEU0PIwM8dA",
+	"IbEU0SBhoKK11qpu0aVh4q6LbtgGsfuIYo9qdE8NMbal+gpiEXIBvQ3bpeBW2SuCukETsIRav81Ry4Hf",
+	"Ouub0CX8uEqs5rSqhWMpoO6dGxi93LszEIfusnUACvGY3RKJagzvfWH4HoE7U5UQcK1tuiIx6hmpPIHN",
+	"B/LV9+t0fUNnmMDhJqRCHW8JsWGguxgACOQN09fwIU3TmGnsUCCt5yanexVoiQYy1M3ZdNEzAbiUZkMe",
+	"S7mIEUdhmcYZkwbSs0XezukvC6aYVWclnRNAg4CZ2zo99UfXJxFdyXI98sXfXjxfvp392rmgUynfffxu",
+	"eaH/7zv/7z9H8/+dvZyvaPNl+rkrbvjlu4/Tk3d/7YRni4tiIXOnf7wFycfdgN0hctwYKrTkzaZVGCY7",
+	"QkhUDOa+dI+WgxtW8nadh7A1D7vDzjPGH9sHycTRJhVO7+4gF3tRYBfYi51uVR7w8kfhU7j7s1kUyG9e",
+	"ouGegkcZlfk4pSKdd6kYfSuTXIlhhgGQ6j7AtR0VaRLf6mb0cKURFJBwIFXGW7vsqImb1AIlPbxJl17X",
+	"GmETNqs78vClQZt0YJFKd6kirEUoNqiMZqxYenneqOnfHvOKfudKt2/A0PrUGIlo1TBGtdfwnZbEe3Sk",
+	"qkfawjuurSmq0LGAaNioOK0GHaoOLFW/IxWTlM4GJPgslepHMKTAI8EsBmNF/ZMvkgQuNVdzBtAfmRDX",
+	"4GnDp0JcJwKfVP8es6X554zylfq3xuRQ/1QcCmOwuyyl17Ae9bnzZi6ya4CRh3ahYpGxa+ejIQ8QSx8+",
+	"pEkilthYVO3QNUyGphO4u11wHTVl0TWgS1zbFSw4XWRTkca/4o/HIh3FUcRgjgYpCqaeQqEF2NjXukMp",
+	"TFctiCYwmJoInkFFN5qAiR9da0ZSH+JtnHSnB5PI55dpl+EawFIU4eFou49Ms2xuMhuDsiGit2triNQe",
+	"H89pTlAb/i60oK0vaYVbZd3iGKDOMEEMS4EKrZt3gvvDBptxVtmyd7d21vrltXEQ9eWmUHbzJDobn4bH",
+	"o37zrnN3drOVruaF3gZUwPe6jVjFuaRYKjOjKxKJc93mWCRMf6JRzk1atkiYdLCgZ3TlCv/bmC2h7EST",
+	"T0AJSjSLeWX84r1IElF5m0ZCyqM4opmT35HG0GoQJGlF908vB3JG15jpztFV9Yl68C0ZJeqN29uNMR5t",
+	"KmqPMwJPOFd5cQLESxdls82t2zrZt5h9sqBptEOvOEXyP8OzOmm5+nhBRpDdhVg65NC7Lac0EsuGp+hJ",
+	"01URms5+uXdb8X3veTT6Tc09DzTShjpWEIlwbxApwe3ppJSQJglLZWm9VZnCgHm6U8szKqutBKp5wZwl",
+	"tRV48wSbB7AHgF2vmJnAwXkmleefZsYPFTMBgOy7sBMMOiB0kjK4YSZ+67TdIcOF73dD4rfOCB1nLCUd",
+	"3wdQEGi851rgj8U4MEe0XCrZqS2O3HKSqhD3Ht03HN46WlW9VdiO5aV6Ui3VanBE5Y7H8AM8u6l7OQ0z",
+	"MLYLu3xOAuAJFgVktCLB9y9ev7h8AWp7hLipsPPnkME3E/CcDTHlPG7aHpFM4H1oEdEyQ0NevwmFKAxW",
+	"xqDUD1bgKkZ024ZClXc4pXzyhLta427mYr8KvmKGbZGMNHGamzssUuDSwgprtK7a5W/uqBq9+nAnSsum",
+	"shtV0B579iFSbFSQe4KbNuNVzBkJaFAjyIhGyQpCdyC47c8BcVE6ws2UoK7BThwEs5hf2wcDz7owyvHS",
+	"w6rtP/QIJajMzEFS3ix52TYYiib/D4dUX16P26UB9QBqQGfaa6oF4BZB90DAkIs86pcqIwx6Mxy2yAtl",
+	"kM0AxVBXqiUrS7hCCLgUWHPXXAFqmi8bm6lj06ycnCnNoH4yEUun2M9QP9ZqiUVPCmwFVK1JWX6e0/Uc",
+	"IGp1M6MipJkoMVIO7U5mC+hceAsIWFhHY0xZKzPJ50U0YdBs1S3AOyzZ/u6S/LzJfW3PI70y5JctS8s3",
+	"w2G+4uE40NeEHqkAOHMCD5Y4gpdDdtDtRFegOci2Zn+1mDt8AAecPpoDCtBmtp/VWkOrAgtbhnDXCDs+",
+	"YrlxU7Pd6x0F99ve+3rh/9Cm1YbMmTZBbKdTzpZEsiyL+cTmJqQLvDYSVd2Xd/V2BMnS1TkxAJ9GiopS",
+	"w8WuQ5xOu3fSO+0e9062sf8TOicBStRgUDoUeuOlkuFivrI9flI6HsfhOQlQMAeDnPUlyue8IZB2Bp7A",
+	"y/maXsk50ceCtH0fwmn4c0cPqQ9xwru4MC637wOS51pUsFkbrKAPcVQXghCcEXDrEWpWc34UR1X1LIBo",
+	"u42TSsC3916jVvb+SMNUKCnr9jJ3VHHI4lvAStR9BOKIPSshtmlPbMGzGDrCYRs5M0ZZPJ7sBvq68coN",
+	"syjMfEhGJ2X7ud2vC08hx1XVbmhezMfNo2AHRlcAgxputT1/cxbFXvEFU+2wDCpa3bGVTjamFVRAPtWG",
+	"BAHu2tEDE6X08SoPE1025QYgjg+mBsBcN2YGnKgndGJA1/erNMHuF22a7nsi8jnXaGZzi/yjievZ07Pp",
+	"mBr3tbJrgIOzJOnSqh9jNIAZkbvp0DyrAqJJfw2Ib2pK6WGLXBTy3Evv4bqb4dZg3i4+t5JDO8ZpTUfT",
+	"Bc9qgAAgWtu869z0fqkMBoQbOkAD4C7UZLkLfibPzT9BLQAiGYV83BGVmo0BjAzhdsSSu+rKLOuqCIhg",
+	"QsR18Zw9iaf13pYfoYGWBzniyvTYn9e2fMQmlCPZYz75WmEB3BvPIQ5OMKeJGzKoOjIf8DkNQvgwS+9n",
+	"MKwdI8xGYiqRFjcLEVQfaw1d9jXXauRLJQlgi21Cb4W1hinBn+KrT5+vAtxU6aDLVznsqM5IgC7dp/gq",
+	"yLv0WkVjvv18FexX9qpkoa15tcWuKMeWmL5irEEoiJW/XeFrnk5d0WtHLAEI3RAPEiqVnAQSI0a6JVZZ",
+	"7X361DnzvY7X9TpX3qe+1z71vWPv+Mr71Pa9nnd84nttH77pee221zn1N7Tzg1pi3FedFlmY02i1PpEy",
+	"CTaAXm1M4rT44ZpS9Sxao9fMTcdalMa6jHVhpQo4uUnKqpAM346xn7KXO6lgkMCgdLa+O+1ep9KJssGZ",
+	"67TSncMJkCM7eWuaOn4vAivjE7Fch+vu79a+xrxiK3DjSGTTvB7f/Ky03tPTqvWGrljZrmhyKbQJD7Ri",
+	"N6A9lv6BBf9UtPplwRYYJx8vkgRvanIWGbMk0RD6ZYzSqtXAYNf12KjWgE1zQ9wyJs4E4FFLr+r0Ki9T",
+	"4Ptog5UfKiJwx3ssq9pqQ72sRPV7coKvLdThFc+cEXdvK89sPOG0HnIcv4jz4gwN3gqhLPVLCV0koKQ7",
+	"K7UCrOzlO44jtkMNguNPbsParsuO2wElFFKEao54IXqAGhQEFISPsQ2s1my3IqSjRVKOAOx2hTmmSaJ8",
+	"111mUYDy1Zpb5zXrIHreUtyM+4ApzWg62V6M4OyQELd2+jv+JKOTa1jXngnuOySyW3KB/V7IJ96erN51",
+	"ctW3p6r3nEz1ykR1yH6WO9OlHPTR+O4OsTz3DNmtsi9y9qLA3WU+q5QEcKw3lWRcuDm7mKmjGI8i4tID",
+	"2xA4Q0I2yXoCUIUn0t792lkZQLWJv7YhWWutA9Xe2RS1Sbv7pkz/7ktAth+jM7fko7P1HPldt+Sj/xQl",
+	"H0Wir3sST1mdgWmi6oh2+sfVc5uyO/Lhh4tmp39caImfmSyqQgadw/ph53jUOx4dn47Hofqfs7NRr98N",
+	"21HX77W76v87nejEP+6ddkdj6o/PTmmfnZ4ed46P2QllD05H34mZt3u05vR5FanoLtH2KWNxxMouNS1l",
+	"ufbNkwTWBOvDswW00C30li7kDZTf9a3afszppCKUwtUOh4u0EpQanFn4zpwI9TiMZL0pfZsKuSvmFQ5g",
+	"gO/vXXlSKguoDk84aa47V5+s7/IWj3pzAcbDs/IptvhfYxWJDFLboVB3/bMBoLafTT3S97MpfHTmF/rf",
+	"6W6F6ARUNxfcubPg2W73NG2/esS2v6kz38muTQt37li4YxvEs5oRzzZMt/2wJoINpA4uA19dJQnzet79",
+	"Iqe6dANwpepKmOsrafUvn0mSxVmCQP7OU+SziLkxJKG96HmphXzeo1QDfarvMW8DKoMd7LDlNM4YjvKk",
+	"1brFfvzrHfnzhqTD4Yet8XBTVLK2QR9lVVX7BzFjaqHLqdBtWyi33RIeZnRDIroyO/TTNfZ2+0k7felW",
+	"Buspx2HcHImsGkbuVtzssphnUlEDlqR/s562G0uCKZQ1q+08YLWpTvffcqPD6jBP4PdbO3h9tW4eeze7",
+	"2F0PlRpXtMw65DdsS1IRgoKPN/xi/y5kSKctyh5f+6SIGTBkqaxRX5B9c17R733Fx+IRLJNDDlctCgav",
+	"iEk49/q1sJc03ZzysE5dmk4WM8aV2rqlyQJnUnHFldIY1Il5XpKDmBPl2CasaaZmIPcR8Wod1WfKwhu5",
+	"mO3sOtI0i8c0zMi4bEA0zsanx5F/2j497YUn0XH/jHbGjFI/7Pdp5Lf7tDsa98btUWfkj047nTBq96Pj",
+	"sN0f+WPfp/5plZDT8LUbsW2d4mWTHvbb3ebtpAO/csfLr1B88yAAn82V75Z/04X2+eepiBahrpwxjLZ/",
+	"zbuT7bBGf+h6Umgztt6dcwfQV2yLdT1aZXW8qb7ffmb6nV7n9NSNjdfjmBlGqaxisd2wlKVmnty9nuUR",
+	"iQd7wwDkiRcWEMBKoQJd89NfCry4lKiyWdYbRlY3uOP52qASQXDMxtbZpBWwemk8rnE14CuSwa2bibJB",
+	"DkIeNPcQkQSzD96+/Uln38ea+zUWqK4d100FKBlRyZKY724UfK9m8p7JRVLZ9AMmWnVpaE4H5StnNWRK",
+	"JQn0j4rw4NphWz8bUyqvzbQ3nULmqF17RtT7aC4czDjnliToeLGUQVYVFy7pdzq6kCU6f3wX+wpdvx3c",
+	"rtxBH5q5y+y605vu/dO1PAk9jgcTqToZ2zTDvl2Qd9pd0yXf6J6KHIsdxC3c+NbJWn0d7HZW9NwyYsNF",
+	"z2RVH5acUzdG2QrX1fdeY2l7q+7xs9Ke6TGuHphRuk0Y7zrJtYax+4jxwnHPBYx9d757+stGxRncIMe/",
+	"ldtm8lf27YBsvvVMK0/Ivtm3vTE6MA9vbPwId86MWvDo4JCHizTOVh/UTPVhYTRl6cUim1Zi2erQkAeg",
+	"ddBP7kLjYEA8a0C+g9/r6uQbtoJ/sKBF/spWmCarNT2I+yEPTD8McDn1l4hdgcBf8DmmDmLbTsFDpgvq",
+	"bPPBZ3LIg7umoU8zFQkLwAaWTiUWACLEGeGMRXJAAgQ6CEwpdWDxDvKPwKDSYBmwnyC2YI251Jxm2bxx",
+	"fw/If+hHhoJnNMxytHQjasmMxjyjMdd41qW9opNX44tXYFgoh5OG05izpo0r6nCnRybxLcPCy8q4p0eo",
+	"IsgG3wdhSgpOE4CPKK8JqY/JH60hH/I//YmY8zbkL25ZurJep0fkIgyhVUSKbSM9xDGGJgLIlE7yHZ3l",
+	"bR0HgMQCECIBJmX9cHn5jmDdPZlPUyrZoZoToLWo2WEtbzMUETM9MmRGZ/NgyA/ev3xOut3umUc+Xj5X",
+	"P1ukiR724/vX+V2oRSrXAK7QmMOuUi1ADrlpgflM4gMt+EsGuLQkljodCVCCpIe32Rp4KDAIKWpWSywj",
+	"KQADDUjwaQh4QMOGR4YICYT/9PNPho0rtcZPw8YvC5bqRxFkGL4acvXdnGZT/IqmE/U5FL9OFzPKmymj",
+	"ER0ljORUVivO2Sp/AGBtWkMOuhaIjCntA0WXf+qPyD8xr/+f6qNms0n0/6o/e75P/mm7a9qIOUuSJoLZ",
+	"ID8cyBXP6J1HsnTBkUrKPEbIvI+XL5unHvS1gKxTIUjE2PzQvKFN/qmMQSuBRGosRYNxDjY+dPnmYkkO",
+	"gp9//rmpxBPjWRzSjBnpFNgxu3rWN2z1TOaAKWqMSKAbqZ/s4duhjSZgCsEE7CdMikUaMnIAcHOosAnl",
+	"pgXoeizHTqGvp6C2krC7WPkXo0WGBMSDgy1xpiJCfg4ukkQsA92iA9hR21/wkLRDn+mhTas1g0uks82W",
+	"+nJD3+YdUGvPWf8SqqnwaZAHBBw3j0QsYbhL6ym15vXtDvknCV6Nmz/SLJwaaUxJylDeVKDSAd+QRPAJ",
+	"S0m4SFPGswGR+o6CJZIZlAGoT4GalJVYYKPXODMv7pZ4ERCTNHxz5sLGJ/Es/1W/goMDOoeyAsWpR5+l",
+	"4IF+utMp0TaWBXZXOzhKGb3R+Z9gCpADjbLkEb5IEmhRE0t1+CICQFZKlIB3iFiF6ghAGiKICHWyMa9D",
+	"II08l8FASmA4UW9A355JfTwQfepcswqIBDXtCeMsjUN7NxuxjMYJ6mosUy9TTUzMG7p4KnALFaWRbVYs",
+	"IweSMRL8+cUlOZoymmTTI4S4gtkN+QcxY3mOrHpXysYLiZd1VhkkdKWYDvOeoSzMaHz1Nkx+9ZRbT/lq",
+	"yNUR0hCyikY0ZXlxtF6EUT7kAJg6eC44x142AxImQjIlQZUbOpkSLoY8f589ZrOW1UmoQkDTKCkDN2h4",
+	"rEKxSCIyYsiapjIBlzvkypAmB/jD3EixBFb7SaMoZVIeIiASSmhs12PBkQCIrSyi1YN1krosryuwxkpc",
+	"DRMFoDctbJQoMj9CMJvgB6F+53xveDxlc7T0FJ/nP9LFhuYVUyoxu1ztRcZ41sS7T01cc7nafGFxzUDX",
+	"n7XbHWWFYnbfcattxE5X6YkKwLSqlak36CeBW1xBcdwjf42/M4wOg27BW/un0v4V8xXaX6acBOF0wW9Y",
+	"FJhx++VxCyBtakiOJ8HeROSDtVs+rKDdauOZukDZZQ+SBfhCw4dG5KDX7npKl3qk1WodIhAgRXi0KJYh",
+	"TSO1RYs5yYSiwI/xd0MO7/AVrQVXIkoD4xJqukXDX9AyGkzS5VTpUZiKngL2+JoQyQxEL57L88oxghd3",
+	"cxZmA9L2/aaypGO+YAGZMK3m8LdmbPUbROdtDXnww4uL79FMMwdfcMLAZAUF6/TslSCdglJ/TxGt1Kzg",
+	"K7USyVCuAJ9ygbof5aKpMYDLIaXgE1hjQuWUHARHkQjlUaBpHMUpwxLcrt8+JJnA1ugwsnk/rKBsYFtk",
+	"Y8U9/9PUif/NV9+bI4cF9MYSyvt3I9YABaQBwZkxcWsauaPtZ6WdJAuujjN2bZdzRm9g+JpfkwPdPvyn",
+	"jqdb5B4i31BdrwL6+y5kmJaRiYIwHugiSHuVZX+WN4gfcnQmpGcUVawdDnw6+DLEPurDxoAMG61Wa9i4",
+	"D9B00cJRCb0DSkY0MlLAG/KYh8kCGMiYQxS0uzI2wHo/1Oel58PJ6ZEDo3I1zLQ9memQA3fAL/oewbPW",
+	"7nugikUK+vLAtqE7NFvyMxsp00yKhA05akz9Z4CPU+7oPVNifPHu1aG526BkmY8BuSZzJuaJImy6cjCx",
+	"QVPmXqTS0FBk7TQzgIozyMZVZLaofDPKlbmAEnQSyyxdqT2xFUHq4XTBdX/cz2IkMZRKyfMPP7XIK6As",
+	"m41YFOXKGBWeB1aDBdWG3w25pT8MHdIkkaa3SoFPIxGCPc2UJE8ZeupJHDLdrFy73z++umx4jUWaaHdd",
+	"Do6OxJxxNNtbIp0c6R/JI/XsvdcAzzp3yp3YmGkndO811Bh0HjcGjW7Lb3UbkK4zhUjKkfqfCcuqqneg",
+	"FVMOyKgNtFgqyYsAiLHGC0rA0oVtbpGLvHGhximgZmet8YUUsBR6FakVgwH2fMrCGyiV1cdMzazj+yZg",
+	"oYEuyiYv9kLIwVzEDeAKm1w/Uz+r6KOsTzcEp6PRTpzZ3BdW3fMt5sqjv9Z6pjHodVp9h+htFwC38fav",
+	"gECqzLDGoPHnF5cW6wviA7ro34YI6muOc54YHB0p3z2ZCpkNTn3fP8KgDhrv26J8PwCN87jkfXUBSXmn",
+	"jfNk0wvuvUbP79e9ze7d0Y+w9jciu0AIW/XDPm7m5h++0tCzEOzAX3W3/+qNyLBbqBs3bAw+XXkOKyAN",
+	"SKgZDcEgPjX+rDwMmjSu1G+PTL5E5dFA5Wec5IJ7iXyuTBlwpnUEsbXG7BOWXaQAlPBIRjcTzdd3kSR5",
+	"MkYVw9tckGQ+pVBw4Pttr2ECeLqSyW+1e8dniJI0TtkvjcFJ32vwSUpn1zN6d50qF7cxOL3/9hwPC9iD",
+	"6xWlt/F8RR6LzYP6V+b2y/V1Of1yLcs6BwE6RDvH4OgLTSf3tYcBQveKxWyjmvIblUqwIQB7atCI8Xt1",
+	"Z6NRbMH4aVvbhrXXQs9H5RCju442i1pQ8f64xPdeI1ajKwXZMLmc6sQ03IsNvB/Mmc/Jjj3ubWlxcX/1",
+	"6DNvZvxelxzmu11ey9rZrzzkv80JPirOZb/zvO04l7PXPHLDVsgIyph0znVvp4P2Uix49ChB0Ot0tv/w",
+	"J5rEEWy8Iwp+WwHytupI7yVDFlGcNdktqKM6KfIjmO4wNDWFKZwt7T3mQId7pb5FSpit+rcXn0MesXki",
+	"VijlwNgXWPMpvSLaoPR0iFY5aiMwcw9GKwuEjOi26PwCmhxew1hEZPXzlNG8B03KbvV9CsxI59EWnhny",
+	"ULkuSZI/lrsh+qYQnPBQpK73oSScAeQZcgjoIIGUdINAA/4VZ5IlY4h7qGXoR3gE7A7EBw8UglgYSx9y",
+	"aNAdQ6wmli0SqHkHJk/CSVYnBwHlgq9mYiEDJykIbjiCMImDIbfwXGI2U69NYs48EgD5At2HIYd6Raqq",
+	"Lcba+Ru2qnIJlPS+UOzz4lYbMxtVwlvjeiGzWS/UXnxYwBUhmQ4exBk5CIB95ZH2AAKC/jaTpPTNkeG1",
+	"o05Q6t1afNCoEQh453rETKRRozxAtOalFP/4RJu/+s2zK/3fo+bVf/xbVXHFroRQe1qdi1c1W/V0Yab1",
+	"M2teffG94879TrPTLUwEMWEzz7jh85TdxmIhoYbrmSSBUz9X0tq9ds2sdbVd3bzbatJq5l98r32y24Qx",
+	"MUlmlpwce4CV6/EA0rBqTnCFU5hSEWzUliz3t8J/Pt56yIVkyW+wMtKib1cYEEaOf/rSoLpK3iThtHDk",
+	"hteAHNKiWdCxycOpmKlv1fapM97r5Ghy6HWfRO2ww85of9Qd91injU4SHpyKg5YJ5akrgwOKhzRLq120",
+	"E9QLa+mF7TZDDa6caxjSJTQjHf/f7dTbj5n6kZ6VWUL+FoykrK3oyivWk6r3P6np1t3JdHPU+X+bxf1X",
+	"cWnDhe93joHr/6uzl2WXC/tNFl5e5Inz0KZce7vJ89FpiYM/2sFOemn65vzLGIBFe66YMPXp6r7oISoj",
+	"QtEdrwccK+6jqdkpJS3lLKnsOzBjmsqM2egj5tZO0bLzSACMEhC4rVHc6RExxyKVZGXiqUpj4xU/Z0Ou",
+	"s2yCFnlHJdorBV2B1x3AJFSSwHyaCTJhWV5qLTiCYA+5LbDWVyictcgFVtSZvCA38wqTtCQkabEoB5XH",
+	"yNmQpwuu8xeCpqFdU3FeUGfmfKfI8xdFxF2NHIhf58kXSJGiktRgzTWaMu86YM+mgXYEXKUIQ6F6BEih",
+	"UqsFLJU4YVFly7WvouzbJ2f9fvfYd/6v2R/74Rk9YZ1RO+qF3dPdzYGSt+5aB2AYtL322X1T/Zs2x1df",
+	"2sd7WgmwMXU2Qmd/E6Hj18Imfx0LYa7btxWdQIP8/VmMPDITkHhRRC2oshdQLnwqluXWhQwiwfN+V5rJ",
+	"Br7WthUbvh66h1ZvTALuSr/Y6KXupaYhisPrmchoYgDZC9H9NR28E2s+eYClv01L50L5v1ENt/dRw1YY",
+	"7aaEwYX9QwU/XAW/jmXmKEhHBcNOVKvgvPHZvdeYC1mhd/+mxLhpV5cJMnIxgnSEYUTDm0kqFtwmNa01",
+	"NREpxkJsCRad5b/X9u+h070uz77AoKtT1Xb0RU2mGUf3gcmvwHwlRGe2wQUjbGzuXYt8YBwzNHXOwPMP",
+	"P0Epm85pHXKd3ZOK5YAEceRl7C4LbCrPjzRi5Gf16I+vDdwqPGYEk+Ae3KZ6bo5yRifBkB9UAzfQlGnw",
+	"hkNlLXwWI6wbylvNA3oDkj/mBGMtECuZ0WywtgYQqoAMC0ELTJCBb3qdDtHXsAiqCZCsFCHkhxyOuOek",
+	"oOEltU2bVLOD3FbId5nRleIEzJ/pdsiP8XeeO5fFfMhtZk1+n9vxO7kxpNZqokvBa5NMDGnva9/D+odc",
+	"UctM51I/omY4T+KMxOqNkHfk3DgvRXqj3ox2PuSbgOIacgNWDamABq46ozcMWE8y6FmSY1uPYx5LMB3h",
+	"rZmYQHlQiygZN+Rykd7GtwzSPkFjIIOFKZVTtUswLwLdMNPFXN8nqMFiSZTKwgxUzPngYsjVgp2cVZEa",
+	"XG+SLeOQwX0IPEMTSLJwDqU5gnTmFi4NOReFRpHqfV/PQB1yOGuUk+BVxGZzAVDuzb+yFZjQKcvSFZF0",
+	"zLBbkslW07nlak422gRJPkOOnGmzYnB92iIhB3hAnFQOSCis4TpgeDwEAEGMpxeHxj9slsa5mxRs3uZ0",
+	"5Oj5Zy1yMeRqWFPwoTdAn7I8bxYjlSnDDDhCMfXWoIdUGPX4ldGku9xmYVqUibliQDW2xQAeWfBY93FX",
+	"a5gJzf86UGvTVA8o+fjx1fd4wTYRIiLhVMQhOzwnbfXjTr9P5mnMM0irv/jw/NUrB2CmXOh8HHboGWue",
+	"Ru1eszc6oc2zsc+a/bATtUcn9Jj1fGN4o/jNLdoS69TGPPv9ejCZf3waDu867eZweHfy4uo/q+zwKxuC",
+	"+U5Eqz0t3Wwpiobu5VKY1KPC3bmuofr0BW3RY9MZedB4buGNyYhlS8Y4+fvb12+BH98/f/OGAPwBTZQ0",
+	"SyJyG0dMSAhPYcQoH+lRED33Vw+w7wyO/L1G8DsK5a1DIuVWoBod8mPvQQsd8hPvMevKa5poFfRFyQYg",
+	"uQng5SYAVArtouhbFexVebtoDSotcVtrt8P3a05YZ0/W1C54gTv/ZtzyNTdrd+/qCTwrx2eygQLtMnVq",
+	"c6EuwpDNMahsnZ93bz9UeD+dR18vOyGpB5yKbXfL2nDBpSvr2PQZR8WI90pWy62pUM9VZSVFk2szaXu2",
+	"L+GmSWeAqzXYAbPmezZP6Kqqjj5QXOj04jRvsPnulBNG0yRmWKG0bdaOfo2Mfi3VaacLVhlMgi8q2/O/",
+	"3tbmXpCxUO6bIVnxjc4+H1XwcD6TtUMNTuQOPt13NLIy8hu6t98sJ8E/2/7D57ogC37Q3mEx7+gqETS6",
+	"FOI1TScMf9ffhXK2wuBHFsX0cjVn/2KZE5vd/A/gW9Dc06929Gf0rqkctaYGdul2+/1er9vZEgQoxuKP",
+	"vnwWI+Vn49lKWBW4+vfwuaz22Dzlv8znWLag5VQ81mJJCz+RGk99MOTUDRHCj53+7RLDhNqVkgVPsNQr",
+	"ckqVT6Yx9jO68vKmkSubdJ9jdsyLTSDwqkCvABIvNgUhyERDrqBPoH3KWe71WtKoqQ05lDQpmYokBc/a",
+	"+GkhBTdtxMyXOfLelEoMC1u6gQvGwUlx6hTV1OG5hME2kNFO9xBDXu3nkf3uIXDajsvyyDgyZryUjZiL",
+	"YiQZmIxFZEqTcXNJV4+zbn7PseP6IDB21f66ceB1Dfl1TCNju6ydlP+bGvR3GlF+DkcvT5Zj29XOxvhy",
+	"7bUuIkUj33q6N5NHzFGCCWBOvK3SgXpG07sEPSmAJjAt2QpA8GuZwU8nncyRLQinH2gyhpje70YMmSAm",
+	"Bh8wDNHpwfC2r2ChReBpeDzqN9PeTWeOYQb9m+Otv7nr3J3dQJ7JN5R9X/0C7FsJvj8E3LcUcC/RL3yc",
+	"VCuFZKsmmz9y9BcxevV94/6qxtA+KsHubxWZZXj6NSR+xxRfy5FpDfmTpL5Aa4EhL6W+vAKxXLx0WLFM",
+	"Y91luqxiWy7Lu0Jj2I3x76dJE/H9B2WBKNeqnAXyn/vlfBSckK+WHtr2f5Psj4va7I5SLkSpGfAOaR/Q",
+	"x8h2KIK4epVGrG0L9DVa75Q67VTg9pZa5TQu/vbiYvl29mvngk6lfPfx+YX5v+/8v/8czf939nL+w1/9",
+	"2166TNp/+Zu4S/7efff3X5vZstQF5kn63bjpKr8rxetKyIekpdT3dtmYnlLuAPKHjv5GOvodVuOnAFRD",
+	"td6r6Bb+TTS2wUsFEVeZLfMeam90x+B0AdC5Jf7RKGqYAKOvioOCNAiU7xvSGRtyiLscgBrTMIH6ycAj",
+	"tDqApVNbrE1j7YQhd546xLBZjnGQ50DcMDaXWIZJJ4CTkP8OciMMGYYcwBEzQbAPKPpesbSpCoKH7Fwn",
+	"8MwsMGdAskWKYTpI2UjiWwZzq0SqRagQKG3K2AzBUZRRA4WgCJAScxKkABMsA0AhNhcVGogYoTDg53AF",
+	"P+RjAH4CQ0mJ7Rxrw72up6Tj+1AAKvgkv01ZsiQhiPFTxiSaMQpBqX8ay6wemCig+i7L4PUoWrvFW/8k",
+	"KybNs5jjcW2+xN/E7raTKY0sHPgKRjOZIQf6VukQMaywak2PbJDS6kakXOPw5OMNnDsnwwlkGesyNpnR",
+	"lax4UbRAi8HiE8URofM5o6m0d0gxL2QrnGtUrkyayLHaQd26Gd6AQ2tcPTg4/yQaRyTW1LA4BHLBooEL",
+	"z0STjKUGtCmCXCZnUF1r7CIUZTt0disiu9n0Njxk7vjsbq4ElBm3OMIMux9TTro+iRRBRRKRA0ttaMKC",
+	"7APXhvqpw6oFZHRSYjFFIXW6df1lLkRMFwKew2LaETGfBwEczBlB0DxFZDpmA51fhYlLWc7IOlNmyNfZ",
+	"uEUuik2KMJQzhywZeEdryB+coZRHroe8HLo+d8CI1OFfKYLM6ApQlnJc7ArnRD3w0uiBr5A3YiX0M6tA",
+	"arJIKizI564F+d1y3YJc0ebL9HNX3PDLdx+nJ+/+2gnPFheoRBuDjXYuAhA/pdEKr0Q7e6/UE0P+PPWk",
+	"Bo5Bk2+X1Ip9PZxZfFe+lIAEd83a2Nte519WAmiYVAblgWnlheE5HrG7YoKEfRZCcfh92zXKQeYVZEiV",
+	"9HPjbbnMbGw08KuzKzZb+P0dsiusJfWAbd9ksf+s5PKIhRrUgRm7QRvtv9/r+oea7f/XL9P3uhtn2oiz",
+	"J79kehfQBWxLjasdLsU1sqcyVWvjcnmSs69vbTWyG8BGh1R3aEGYQ5oRmiSevtgAhF0AORlykYZTJrOU",
+	"ZiI1ycQubqZRc7EEoFNZHUG7ZZzJp8AGMkt2wYHURxUyLRdY8MS3hwRxd2kPwfIuFSO2LTpv9lHZXgn0",
+	"v/vWkD4bADZe6/0GqG5Wi0jl4tPuxMaQi0/XYG9tCjYyZEitK+b6oUPe97sme0MZzOhlqQ/z41HlgFp4",
+	"az2oSAH5QidGLNM4yxgnB+gYJEw6WRNizrg2itVzAM8K7vA7IbNJyj787bXyWqXp5qFI0VRuxjmCeanF",
+	"aZNUrx1R2qA4Q62ejGhCeYhZ6ZEEOI3xOA51jalAyENNmcqziRihT3I47UbmnIApRZsOJ/7oNzuc+vVP",
+	"fDpzuDmkP+QCm+ZH/8rYW+8Nt2w52jOWpXG4+dLI4i7rh41/+i4VavPZQmL+NLubCwkt/giWGZED7SQO",
+	"ud/yW73DgfUBo4UBqBytNGZsxmbzBBpCaTB3HRfIFpIodvKG3BYaxJyMk3gyzbzC9cdoVQYdBZFDJ57p",
+	"i8NjPhnyqmb7brAK8MRdf9Ir9O+BAw3V4gji+mehfEYsHzfyXn0+WsRJRGJddGVzytcSC37Um7D1YEOi",
+	"/DyhMS+myv+J/PDi9Tuiry2uHZJcw704cQLXEH7wakhVbOM/5H8il39/92LDwBiyS4e89pEv8Jr/GppL",
+	"lWHDy+jkv4bowQ0bnn7/fw0b7WHjnnQ35t1v5zngtJ3T6TVL/660srPGmeWMmuML2Bdb0CK1Gi4GlXQ3",
+	"Z6UMy0WXhSwZi2CLqYStylvXH3Eaj4dO5RXF37bzUiV66qarvmLryGKjmbyB07W9tMorCK6BrxuDzle4",
+	"xtqq8fS69tB1SP9tyg7H9Urgkg9yVH+zg7JDMfPMMKM5Mu81y1d7bNjkqOEcpyMUWU1FpHrwyYu6dm6b",
+	"zw9cnwQvLunE6QmANc5mPNMABGs7nA4hghvsuEJvkDqtos/NI8+kOS/FmCOGhbFjU935/HqH8jc6khb5",
+	"ad+judPJLJXaKBapG1w/dgTP6JKSB53j/9eviV39sp+42Pc+GPjgjeJ2vBOuEDUWlWtD2cQLrm+JTSK7",
+	"/s3AlqmjfQ21BbqNwJp8gvsXqE+Ar6c0EkssD4Cy8hSy4ot1CAafDa8zGYdYtbUgxvFkkTLltr4vgUg6",
+	"6E4thEDI5ZkFwMT7OrfbEVRpxEky5FS3vjBCsUrYwTDvLaTZfhvzagyzaTxB+hLMA8P7VS81jx59AIqb",
+	"Ce8uS/QvtkkTvVeavJjM/K0Fy+84Y6W9gyh6l0L4BhyLl5hJ/TuWYhdqn91jurM0M4CF9c5/Sc5YTBNA",
+	"LRO6RxC0BgGhgKCmGiLNIwF2KwwOPZ2TskSADQi4YN6HpEtdZBVriFwWDZzOVzwqZzgqd33IZazcWNNm",
+	"Gn14aHc7obfMlpM5l1sJhZLSc10xi2JvyO3ClMkmxpm+Cw4pj9Q+MkInKTNgKBXi1ENYiFDw8QLEq6lQ",
+	"xxYs2KrStQi1vLUrXLKUGaFreuagZM7nMGZJQkZsGvOoRV6itNX1aDkpn0lNetmSoZiz4PCc0ChCUBVw",
+	"/TCd/5mR18Qg52JHohyds9pKdRqlbLBSa6zRXDw/Usgi+X4nMvYPm+23AY20TGjMEos2jZ3mv6k55zXm",
+	"iyrpiW2pnFNsDDCnL7cRJpj6zkmA7B3ACrVkySVRIm2qB4ws5hC/DOYsDRnPgn8vddIDP7GUAIghS/3h",
+	"bafSEI35mKWBR8S4MBy04/LytMohHykuY5E2Hg+wRVRmLlZuGJuTxVzbidayxHp+zPXzTGrdksY6Lekc",
+	"m6SJFBKWbtgcUwWJEhBTF/0dYtLP332Uh+e29dGQr3vjYMUidRFYN6duvjk5JNg6NUOaJCyVmMGmQaOk",
+	"ycHEL7HzqO69+kwO+UKy1MOWnJB+9D/N92KRxXyCkAYoDZwHLAJP3thwSuUUEc2U/MaGcvgymizpStp2",
+	"cUXMJtvQTcv7c1PjhmdvyHWXxDiclohkiqJzjive3ZmrLmzvPeRD/rNRivlPDAeW7QbQVCZ8oXZY7YFH",
+	"NLHhsg6g2c9t8mA+Jt77CUSCxLtU26y1RS4s1rv2J4APjGhAgHoilnxgtb6VGzb1C5Q89ABIQd9CP60R",
+	"S5SFEMxifm0f0Ehj8KFEZRMULBTQ5yEg1rDoHAUATVfwrpJehxart4y8bOtkXUiRNOl6euaGL20lupn9",
+	"kGtzySPilqXFXT9014CzhZbz47a7gISOWCKDIcd/QPYwwPLpNF+Lmm8MOezjmffZHMfANS9A/upybywp",
+	"DsgBbMchtjSwkq7ILQfBu4+XQ14phfQvmiaX0sPebNgI4bBFKn1NuFmtdDZt6EyJCnM5DV4m2cXJBFo/",
+	"jZP50NQ/ZKRiJO6nHCDcXsCD4NJCyw3MWbI3Bl0sdrFY42pFeBIbg46v9DEcKRY1H/JS7Xpq5qOWycWY",
+	"+K3T+inBOzFNzvBmY9DHuiPDvo2B3zq93zr93Ex0En3w8NMkMZe8yLEW/rw47zP/33O5sOOk8+d1OVAu",
+	"JSASmU9cT9CZeNv37/c2VLckM9qp5jeYeRrGFFoYj/Mb76fPd/xdWeugPR5psv+B3PMA5J6HR1z+yFMs",
+	"Y/iI1FRI0IeGe+rizyWFixWZT+wV/UhvwCvKKyJMc1638XDRZdESi2YkOHJ6sRpXBjuraXjcEUPTJUcw",
+	"rbJg89bPsSRySZVbMuQxPyfrKSY5hGuplIOtTLwK1EgOwmrcJSwXihYWL1a9qUU+sAwwdygnIolY6s6V",
+	"2sZRrSH/GcxeWhBfXl7dkltRGlYXnKKIHDhmkoeG/pAze3GAgx2eY794sLQLE8gN629sYLFMt0rV5sVv",
+	"ZGWZDSglyIkkActYOaOGXm3XKnBqX/eoKy2seIsyt6wncKu/hsJWq2fRd2vrNyZfO28R85UufNt7Xfi+",
+	"+/gNLnzXJONTXwBbeHOxNM2M/zBT/jBT/kXLKVIANLcY/nivAIB9RogePpXJYtJrtqTA2djY2CgmD3Rv",
+	"3gnI3mXPWEaVQKvOdPvJvO/xeTVVdXy3+fBr0jVf6qcvDTBk5GLWGDTOxqfHkX/aPj3thSfRcf+MdsaM",
+	"Uj/s92nkt/u0Oxr3xu1RZ+SPTjudMGr3o+Ow3R/5Y9+nvnLHdQWn2o11xAmstNsMZmFwLK68nZTAfn3P",
+	"tfC1vW/jX9m1xqfsd3qd01Pfa2CLThZdj1ZOa8GvCkexrw6x+7eH8jDstqP+eBTIxP/r90qQPEjt1ZJz",
+	"FH/7zCDb/POL/tdO2Ko0v6OGQHKaxWMaZjYAVEidV5Yzs9hQY5FCibPppkJ1kxQ8Z2XIZr6YjViqG9yi",
+	"KEUwp8uq+3L1+lw9wNN5A5p1eFevAt30oOefHXpQcb52+0DLdw81jkxtVlKkyVeflrTuz9QAmj6NJ/PI",
+	"nptAsmprvmMoWmnO5zrm2O/6Xco6ndHZ2enpcXsUsu6oczrudhkL2yN20j+lnXY3PD0Oz7qhf3IcjdjZ",
+	"uN8/Ddvt8KTf+SY6piiZN+iY07A99lmHno26US/sn7g6ZkwT+UAl0/kaMKsP1TJHnQfomV3dlCWVhnHO",
+	"8WIv1vdBiL7a+sOj+D+aava9QXS9tZLtKTLNLhw4EWOAo9Ja6/8u89yuPBRYideaC9+nLkv5qSr+YyEa",
+	"0okugZ5PKSC7+X773vs/Z7I75AciQeOrRP0TL+nOvAZfzPLbr/ZZG+DrwhwuDzAsQviV3zpTjPjV/YDf",
+	"ixdw1P568vkPL+BxFQH7yrYnsPy9rQ8baVZ7swIQhUo65oY+JCUFWF2iGTDApkV4m2JKeEDIBlD6zuQh",
+	"oZLQIa+KmYCkKDRHzPsycLZskbxBzCB3D+CQDrmpO4Di/I7vn+vbB/gas3I5YXexzAr5W6lSN9AvDdpF",
+	"67UNOaQT4XXOAdZ+esTI2MP6hoTnAPOFODamkx4dcmhzCDdEeIlh+syQjyBR1BAWX2BGbwqdIHQ0HjyJ",
+	"IXcKtg7csi5Mpz30cB7KO+Ns6WRtJSsH38D4G0Ne7XCQg167g/RbxlK3t8PEZvwpPG1nDFQlK5YdVt28",
+	"oND8drcuIsxY1pRZyuisWMgMBEN+UGyn91oeFVj4cEN98GXh95W8r2wF5JfGoDGKdfrITtXC9mCpcaDb",
+	"wPoREhkjcfY1rmbg/NT4cR4xmg/Le/7w576uP/eAa6f+78yZy0Uzpiwa3EcdAaLS4kJam6KDNsU+KWu4",
+	"s3XRB3zXH8z61Mz6XJN9G8e2/2XDD7qJ078E2NofN5G/jS2PptvDgxW7R+PLDRi+lR9QCSb9Or5h67DP",
+	"uk3pulVf7Kk+p9mUxFxmjEZD7lRb6CqVAViZmN7umOm23VqhoCXHYMXE94eAsO7UPkyPqwxwN+rz0BSg",
+	"hEn96fb2vIAVBLv8JL10PTsOIr1k0B08UmSmaUwTwlm2FOkNJKiNRDYl71aXIg2n4AFcMi5F+jIRyz3b",
+	"8mqAoG3QqICLlAlAB/oKFq5mpnY95b3q3KsCJExVAwd7cR7z+SK7foqt2rM5RN4aYktfiHbeFKKiI8Rm",
+	"I+UJgXYRNNYh1mP5cT96tXeml7+RXjt10Hgo/jG4vBsiljvFHR+ClfuowGNBWe0vI7blI7zlBVxydX6g",
+	"AE2xEcDsA1chyP7vHl/326ES/GG35QKfTqzAN3bLJL5lvMKQy5lyJ0DevJ1EbcbYS51UUC4kdSGXMLKn",
+	"861NPlmqw03BoQ3HDXlgOwGAhYOhUlwM5EFgrePA4BNGAEJAUgZFkW6ChnLGh9ygJkAPAZ2z5hnwgwmn",
+	"gEeFhHTLjO0t2ohKlsScPZMatyBK43FGMiYz3c0CarWcux1shuVA2w/5ZT7XqUh0XjkAQgQhndMwzlbF",
+	"kkiYrTYwselXMKN313TCrhEnVQZYTuvgQhzgGxDmAKEYi+WsGvNgyAODYhkAHGCad/o4bBWQD1ON611Z",
+	"13xuNsiCxury5SLEpJpNwsYZMWXnpmlJzEmgC5wDoNL3BcoC/O8obkYsY2H2TA7IO0ZTiQ0UpnFT/rKg",
+	"KYvgecUBUzETE8YZQFRy3KsCOqPawKVo4vUa+atIZmIiUnHb/DCLUy5u8c2maiEUfIyl8UDYNRjMQ1iL",
+	"fhjMnQQ6lMGuiRvGpcnbyaYpk2rbzdMzRvmQi0XWFOPmrQjpaJEo9oNC2gPDcPAY+U/it9oAigvrnFKp",
+	"iBaPoaGJpr8c8nkTLDuossb6VcXcYHvxkAXkwG/5/UOLRQJD05G41cxuZmicnmzIE6bYs+9XNb1DRmsR",
+	"k2yHpyWvEjFLkBhGZ9GQT+ktI8GUymvzZUAweEO4sD+wJxELQ4hz1oBDXpePmgzhZqBcBVzbdHrID7Sf",
+	"Zx4P4PZGt512SmXcoRVpADJqrXcOFtS8bENZNhq8iO/C4sk0w75DWpV4OSCKzv4SY6KriBGoZMjhuCHW",
+	"yDkJ1MG/7vSmgenFsklCkE6PTMUilR4JaJIEQ47VzY5hUexD0iKvMo1RgpHNchk8iuwcN3rIS52LXKof",
+	"1mLqWfWxpaugRak4J7qjni11Klc35Qn/+UVI7sBUde0zkGW53eb2EKTNX/3m2ZX+b/Pqi+8dd+53aip4",
+	"Ua3tAJ9a7Tqx6BVyDb7CnX+net65+i40Q8SWgp1276R32j3unXz1PoM24FrGNCzp/K1p2HCi9e5PUsbk",
+	"tRhfj1PGIjGD4mAt3EzOAuNiMZmav+bXevR2q8Oaxz21rjFLlZS+lvGvTOdMoGJHpmjgn0YUYuNAdB5i",
+	"mcVhY9D1262O11BSRrk/0/haq5aG10BJp8fu+j4wgJmhDj7XTNFvnZxsm1+uZLZP0///2LsW3rZxbP1X",
+	"CAMXjQHFkeRHbBeLi3ZuZ9ud2aZ3JncXg9iIZItOdGNTXkluminy3xc855CiHrbl2G3aroHFTmNbJMXH",
+	"4Xl+X8vu6VHe6dvrOsHba9/BDrbOJVxqtcbZPfQ4N48sij5ey7uzURiH6+hx6BtOnmn976HdalcMZ1za",
+	"hea9pT6D6vpCSg+l88A9UGmkU6pPIdHHzqf5GDk+j9qof8KTG50AKumoX8o6cu1i1pGZdNQfPGr3wc5j",
+	"erQaCqQAuimlQD1hNNAmXpTHuf/ac/9YFbkrpZ3JcwrTmJ2hz6bsk5ca97EH12osHRvEZ8dqLLs2XGnL",
+	"gY0+ISpwBAHAF8v0AU/+EAjcsQw1+2ThxzeYAKCa75/r5rvdiua1KDGeyUbkOPSI3XIG9JTdaj+CcX0N",
+	"6BDriG7dHNNtfyvTbcc1mG5dOTSSv3pgTqfVpZGdqzdp06DcjlwZFGwb5rqdzXV//Vy3bftpc93Xzffq",
+	"TrWTzbWr59rNptqpMddP9BtXzK+7dn7bsPXNClxjssmiVxTQZOPCeLgISr7J7mDY7UMMPG/hN4btnnw+",
+	"mqDbhFZC31PE/F9uD32djwet4Dqv60LV6v5OFb/qqbplWy9Y1tMxefOgrCibPY1vo/ssghlE0rwB/xch",
+	"4uxA/GXCyBfUqEov4z+VSb2OwJYVYq/E+CUI59Cfr2BuWcJTayTo+isa7vL7eTjNAOOhspV5s3Ce8lia",
+	"nnNwsiJpfJy+RJhWTXA5n8PH6PaKebqKRTX3/g1PPxhvXcM4XgKYifLDgXEJZqbsI28Lq6u92qbEV2nU",
+	"DmJko/wZnzyEQTlboeqRtyYRVhVfrsqULOyTrbpea9Ap6DTdXlGl6eZS6tslra/Vbxf1om6hjX4vpxfV",
+	"Vf9k17mGzwfFwXVyg+uV1D9QaHJtdIo1A/3z3OD6j3CzE/bu9cJP4/AThPBJOTxAwpdq9Oqq61q25Vjt",
+	"sXVlW45rOZY7tq4cy7HOe5Yztq7gI6vdG8vLqlwR4W4viXBzU+RKYQYHWLYi5svrqdD7wSm01s61ZdRW",
+	"OICHFsUqlKtnu19ooV+c7H5xsh+/fgGFeUoe89OaHTeUAn/JRMW2w3aIcpVnnYv/LrzyLoHcrJWt9IWG",
+	"dxoFmfa6KwEeUmq6vlSkYN6TUek7UjDy1E3GdFXd3zmFQv6NNE7kCoZtWpnSdakhziE2U8IixzR3pnJ0",
+	"MLuLQqgsxHhYGqZzjrQPRuPs/yOMdTwwnyVLf8rzMbNpRIigyjsPcXt6uZGAjCAKQOpRFenVwA0Pt1uL",
+	"/VPleVEUCj9/keRJ2YhuPIvpqCIKI7ZjUJMT63iLAGk9/glI0jyrSO2GEMoGAO59FAeJKvyI/WnKYyZO",
+	"b2J/kUD2G0ycnFFN2p4bt/yLnSScM++N7FPAdvSarZF4U+j51k+YrzPgMPvEGyJxeGgsqSKhZWk0EsXo",
+	"DjuRvwtFRt2eRmzB/WQV81Lk9quToFPrLfY/CHmmoW81YC3AvbJN5Cdeswi/T5hwvoFXibDYCmoUwZCN",
+	"wA8HqOYo4dmbAyozWyVAC2rpF/DlFxYlJ1ZCNLOT1VJOsuP2MVn+pWbpT1h4I6KYBwBxq5CcR6II5dxi",
+	"HqjdOhNgEwDz+uTGvTIa6USU2dVISFiMfoGiALZ9tGRtNuNSScrjfRmN6a+H4Dc6bC4kCMdjLubz5GLu",
+	"sGOelonJM4FpWD9blPJsv13h28ThZJWSgta1pcJKP5F9y8WzGnchuKmkqJc62dKHAVx1bKvTGY/12O1W",
+	"p91uWw0MdjeGTss57zhyExT7aXdsN9eP2k7rO3PbVru7oTO7dd7vVnbm2oOe2Rnt0g3v1bW6g3xXg/a5",
+	"2VXH7XSl0RtKRWjKl2ljeGq3nPO+3KFRDAHJc9uRZsN/XLrsD5kKqm6QXeXpd5BW3ZJHMQtFOFtDEYOu",
+	"EYqw3f/gFGu71XfMuXO3zp1tzp3jHtOtK8/YMaH6C9TQ/ej50V80zGEmVD89d9qQ+Wefw5QvTsPgcSNz",
+	"vLFrDVw5XzD5tCLQKeHDKeNMwbhltGOG+6CYnS3NayENUUjzg/bv5UdcGrNaSlnAMwNYC5MHTTRDbTTR",
+	"p0AAFYCF3bE76NzKTLYheFbUe40EtMOieWCiaGO3lB8Ohv90FcfAcyP4mvgJ4HcExprsn+aG1dV5Dgxc",
+	"h8nD5kKqLUXOjpSGcpJRFveqAYJ2uosGO15FbfMa737tqwht3evk1ne7PTlFU7c36fQmvf5sNpX/NxhM",
+	"Ot321Anadsdpy/+5bnBu9zr99mTm27NB3+/yfr/n9nr83OdfFqSoW/PygqPd2+UKK27araADuP2y/n5Q",
+	"qLgf5eZ4VV4x4wJ5DcAv2+6OGsFgKUpeJCwMoFICy2OIvVhDg0KBjYJbmRBWJ5HnnHIhD0PATjz/bOKB",
+	"T9j/L/fnidfMx5J7Koq89NPbLIhMt1nJjVL3GLxL+eJdQEkqZ6uEUNs3IFIjP1zMP0Z3HHCIpHY/na8C",
+	"HrTYL/wBQ+50j9xG95q2eZbymHCYqnBH52GS/l+CxE9fAqF6lRRIpdSNQS99tRMNgIKxKIAErmvDqWpj",
+	"Gp5OIvSOwmQWnnFzz5R35zMAQ+NU7SBlYUG3iVZo9bsAxPgqSM5qoypZhYdiMzZldfANwVSkEgfxAypI",
+	"hPgJlkQJfq+oHzEGd8chhAURMyhpU9SLWAh0f8tjDgGDoRlywTIUTe9y6ye3VaoiHg35OntFBOSZyZ3u",
+	"V6hTTwkcTvGMmme9dOLKdkLtPf2Tfo0tjm45u3Li6zi5DwJPhK/HphpDpwzxuQyv77j8bXozu27/yz09",
+	"v//fT3f/sie9hfu3T/25s/xHMPjzr53kj9vL7vS97f+2ehO+nt1JwZBgwksdGKEa870N9afS2+F8fRH2",
+	"nt/Lta4jxLLSsjCGM/Wj+jR2xwU6FonrU4qbnYTyTnJeq2hnn+V/MP68CU//N1AsMMQsn3iRgIT3U2BS",
+	"JapUgJhnSeo/JBZb+LFU60gjKWtp+IWW4fsxNmEnlTJMfVfbwn+KhpWXGlX6/9dHRcf1pYHvqGltZZMk",
+	"pR0vpaP5+vXOPB7Ep5z5GjYonWy55/M2o97+FYajFiAbTcenVeeCLfnR3ehh1TzocgyWkU6iGD6iNJpG",
+	"c8Y/pVxgmnuYqhpuqB9HBNTrFMJI11I6eBbz8lE5r9ligCqGqVze2UfXY1qiWSMRZtyNXC5rAlXon0cN",
+	"+GvUGLJRo9VqjRqPngWZXZRMxumoVem5UbgEKqn47wQIv5eoxH+qSZCbpvziCihSv7fcUiXCOu2nazgt",
+	"u2U3asuWi9ILrXOSqUXNuKjqnuaLcPlki+siXG48m2WWr1iPkJ1cLLlg7wRVtrIPtPNMpq81P6EkyI/u",
+	"2S335+nt2Tz8yLfEFcAVrPfc28vLD6Q1RrGR3IVBg/U761fZ0b67CkdL9kjtnQBdb1x/oC4NP/Jvd/Hl",
+	"6IRch0MuPoDQrl39VxkTj0Hrmkd2YBrYgfYHOBURjQeAMcyevJesa7czJO2NkggdqPtuGHrDXXeM8t5u",
+	"2TLQ+nPtmZq+6ItwWSudmvaZfKXwcButIvt0o7RRuccYZoeyqlUq/4lXByIpZWVk4D0hRl4FrYkZplJ1",
+	"QBidUDAvU0g8THmFhGKCUDlB0J75aiF0xvVIeLlAmtfMqNxLMVTILlXyUZEaZ9VdGgh0zX6H7PSDXbww",
+	"c6R3+alPis7rPy7f/G5QwmK2XnLry2+vTh1Q/krXL8791sYQKsNoy8r9/OcPbTf7dT4+aT5ndYpPFjqi",
+	"OqPsmQ4M29Q2D1qMZGgfoNXO/RQyDys0FOjQaVgNtzHeRdDk136NwNEXf6HMIU9BUk+IFN02nboSZDdL",
+	"55sWdTDph1Kn9qUgrBaSZ1B3f7Ppbg5FuPDn7DIO00jQVY1PrchWIMmURtE8YclKCilkcrr2hT9/+JPH",
+	"IyHlvQLfQpp1LgItxIaaqzCaMUrOt22bUSlKJDhDE2okljym+CGf8wUX6SZp9xO+3b6ybuJP77Au3sRw",
+	"AsYWkljXJEku//jw5vr3y9/evf9rw2oE4UKulTPOC8THMVbSw2sovBgoxF8jGXfvxr9pKBmXe4ZkJD3R",
+	"Ga8RlyDuymJoZ4lD879G3uR20VHoHFLo5Kf2BA/vswqaUPa1F476WnB0qKRLdf0EbSS41EnB8+Q3HjuB",
+	"C515V2LsWfI/FnPkv6KYeVdjD1UpkDYkW5rlsjyNTXeBSssQEhg8doL9QdtNq6TXsRN59LDPX2SfqAgm",
+	"pRI8DxULVARHQv2Ztf/L2Gu+1GVfHuiL6i/MyvKQYGke+glKVBghRioLw0KCI6k9eqSEeQgRkN7GnOch",
+	"AtgrQVqyFOdwzHhgVAiqRSt6mobsztNqKyxTtGR3jPg7RsJPmDfCKoVhKAL+aQjvPGp4JPQTi+mFs9jd",
+	"GLE4X4OvhxR2sA+H2WCo0MvTO/z0LXxy+hMK/dNfAQpzyN57qMdPouAB8wP/9vvFe/V8NGPvNZcVnnQ2",
+	"eWCxf68MBXbiU7Iu7R7DBmiROwqksBTz3kvalbS9Eswj7JzKLkZiHqbpnJ9yEYS+UGCdyhyAUTSJ2vY9",
+	"+wuzsXQR8AjU6AmOcCSoA1x8uff1fjWqP/2E4QizSkFa15EwVtN8C1x/T9UL458vktyPIFVHWsIvMc1T",
+	"yTD5l2BTP45DbtT24VS32CvCBUZZZaHNhV+CfxHXSa3f5cOSWyzgU8AtvI3umbmKoG2cpNASlu6BvpEw",
+	"EY1Evglvuorn7DTwmM/kdcfkddkc4jYwiyLVVCFAb2skXkeBfBEyC6X4inmS8GAkTjzVxxsxjYJQ3AzZ",
+	"zZ/hEubNC/hs7qdcnmKAxgwXYcpAA+EJ5gKNRMBVeyBrLnPAtnpl0nDBI7kcJ4twGkeEytNkE3mdJThh",
+	"8jdmRkKyhImIcuvdGgld30lFmxbmOSB3RMLiaAUkzROV5lQsrYxiVRvZREmT3PoBHBh5vgvwmGGyRmuD",
+	"87ozXdlFuMTjjae6DuXGRbikNVJLVEV2Vn0lq5+E6j4nGWPoHlX6Zg3FQDeEn+6j+zi1nnpSBOsiXO4e",
+	"xDqgolUrZn4RLp8aNod5qY6cP5uOtzmIlilyexmZNQoG1mh3mz282uNGFfPFRH90+6LXFvkSw5Sy/9PW",
+	"WuPuMJ7bksn1JVy52sFtenKPNs1uNs2hXMZfyMApM0itPQ/I5gRxi+rGPIuIP9UJKfE5rT8WBHl+dPR+",
+	"y45e95ty9B59LfvIJXVGn9/RW0vtzcjmdhJm2zzFW2UaNXAA0Xb06n53Xt2jhDmEhHker+4XlSr7u4V3",
+	"HF4dhs1NLmzPYEnZTYTRGI4ujqOL4+ji2MPFUcUe91x+jwqJtt0VosW5r0DidCCcncjlDMUNsMrNiFtO",
+	"RKlKjXvgaXOrgvQdeUYMgIWjb2R/DeEb8JHsqi48Ih3H+iR+ClwgZgfwamFoIoimK0gA0XUjZ3DB0dsV",
+	"m3oLGaJmmgHWH9I2R5ymeaNMoPWWgkt51PZ7PyOV80UAIah7Pp/LI0uAnYnRPELDlhsv82KWurJUAnRR",
+	"6BnNGxAj5T7eiWQJ6H4rIE+38OVh1HE0n2MwUOc6RjPs1hy9plYvN049s4UvHqDmX4e0ZbM3sTxpSEIZ",
+	"RXeQ21MFGWF2hggE5Z6gIkTFQ8NYleeaj2LRSPnRXzcSYGL+JjL5RbMcWwD+sJJuM7e4GaeEVbWF1xw0",
+	"dvILpMOyf7gWxT2bbCUgcn320SVTGRNJQ4wXi2AklA1HeanJkvt3ctvlAp6YwUrtq4/+/ium31r59Kxm",
+	"ayTepVlRc2Kpkg+FX2BBKoDScGn4LxKMy28o/6AJWidoHseP/w4AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -151,11 +151,16 @@ func TestStoreRollouts(t *testing.T) {
 			stale := WithIfMatch(ctx, r.Revision)
 			cur, err := s.Rollout(ctx, "tagifai")
 			require.NoError(t, err)
-			r2, changed, err := s.StartRollout(WithIfMatch(ctx, cur.Revision), Rollout{Model: "tagifai", Candidate: 2, Mode: ModeCanary, Percent: 20})
+			liveF1 := 0.8
+			r2, changed, err := s.StartRollout(WithIfMatch(ctx, cur.Revision), Rollout{Model: "tagifai", Candidate: 2, Mode: ModeCanary, Percent: 20, MinLiveF1: &liveF1})
 			require.NoError(t, err)
 			assert.True(t, changed)
 			assert.Equal(t, ModeCanary, r2.Mode)
 			assert.Nil(t, r2.MinAgreement)
+			require.NotNil(t, r2.MinLiveF1)
+			assert.Equal(t, 0.8, *r2.MinLiveF1)
+			assert.Equal(t, DefaultGuardMinLabels, r2.MinLabels)
+			assert.Equal(t, "canary of version 2 at 20%, guard: live F1 >= 0.8", r2.String())
 			assert.Equal(t, r.StartedAt, r2.StartedAt)
 			_, err = s.EndRollout(WithIfMatch(ctx, cur.Revision), "tagifai", "stop", false)
 			assert.Equal(t, EPRECONDITION, ErrorCode(err), "a stale If-Match")
@@ -195,7 +200,7 @@ func TestStoreRollouts(t *testing.T) {
 				ActionRolloutAbort, ActionRolloutChange, ActionRolloutStart}, actions(events))
 			assert.Equal(t, "guard", events[2].Actor)
 			assert.Equal(t, "shadow of version 2 at 100%, guard: agreement >= 0.9", events[5].From)
-			assert.Equal(t, "canary of version 2 at 20%", events[5].To)
+			assert.Equal(t, "canary of version 2 at 20%, guard: live F1 >= 0.8", events[5].To)
 		})
 	}
 }

@@ -62,7 +62,9 @@ type FeedbackStore interface {
 	// (aligned with fb). The ids in fb must be distinct.
 	SaveFeedback(ctx context.Context, fb []Feedback) ([]FeedbackOutcome, error)
 	// FeedbackCounts counts the feedback on predictions of model's version
-	// made at or after since, by predicted and true tag.
+	// made at or after since, by predicted and true tag. A prediction's time
+	// is known to the second (its id says no more), so since counts from
+	// the start of its second.
 	FeedbackCounts(ctx context.Context, model string, version int, since time.Time) ([]FeedbackCount, error)
 }
 
@@ -223,7 +225,7 @@ func (s *SQLStore) insertFeedback(ctx context.Context, tx *sql.Tx, fb []Feedback
 func (s *SQLStore) FeedbackCounts(ctx context.Context, model string, version int, since time.Time) ([]FeedbackCount, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT predicted_tag, tag, COUNT(*) FROM feedback
 		WHERE model = $1 AND version = $2 AND predicted_at >= $3 GROUP BY predicted_tag, tag ORDER BY predicted_tag, tag`,
-		model, version, since.UnixNano())
+		model, version, since.Truncate(time.Second).UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("registry: count feedback: %w", err)
 	}

@@ -65,6 +65,11 @@ func TestStoreFeedback(t *testing.T) {
 				counts, err = s.FeedbackCounts(ctx, "tagifai", 1, t0.Add(2*time.Hour))
 				require.NoError(t, err)
 				assert.Equal(t, []FeedbackCount{{"b", "a", 1}, {"b", "b", 1}}, counts)
+				// Prediction times are known to the second: a since within
+				// a second counts the predictions of that second.
+				counts, err = s.FeedbackCounts(ctx, "tagifai", 1, t0.Add(2*time.Hour+999*time.Millisecond))
+				require.NoError(t, err)
+				assert.Equal(t, []FeedbackCount{{"b", "a", 1}, {"b", "b", 1}}, counts)
 				counts, err = s.FeedbackCounts(ctx, "tagifai", 3, time.Time{})
 				require.NoError(t, err)
 				assert.Empty(t, counts)

@@ -30,9 +30,13 @@ const (
 	RolloutPromoted = "promoted"
 )
 
-// DefaultGuardMinSamples is how many comparisons a rollout's guard waits
-// for before it judges the agreement rate.
+// DefaultGuardMinSamples is how many comparisons a shadow rollout's guard
+// waits for before it judges the agreement rate.
 const DefaultGuardMinSamples = 100
+
+// DefaultGuardMinLabels is how many feedback labels on the candidate's
+// answers a canary's guard waits for before it judges the live F1.
+const DefaultGuardMinLabels = 50
 
 // Rollout is a candidate version tried beside a model's serving version:
 // the running one, or the last one and how it ended.
@@ -47,7 +51,12 @@ type Rollout struct {
 	// falls below it once MinSamples predictions were compared.
 	MinAgreement *float64
 	MinSamples   int
-	Status       string
+	// MinLiveF1, when set, aborts a canary whose candidate's live F1 (from
+	// the feedback on its answers since the rollout started) falls below
+	// it once MinLabels labels came back.
+	MinLiveF1 *float64
+	MinLabels int
+	Status    string
 	// Reason says why the rollout ended; "" while it runs.
 	Reason    string
 	StartedBy string
@@ -66,6 +75,9 @@ func (r Rollout) String() string {
 	s := fmt.Sprintf("%s of version %d at %s%%", r.Mode, r.Candidate, strconv.FormatFloat(r.Percent, 'f', -1, 64))
 	if r.MinAgreement != nil {
 		s += fmt.Sprintf(", guard: agreement >= %s", strconv.FormatFloat(*r.MinAgreement, 'f', -1, 64))
+	}
+	if r.MinLiveF1 != nil {
+		s += fmt.Sprintf(", guard: live F1 >= %s", strconv.FormatFloat(*r.MinLiveF1, 'f', -1, 64))
 	}
 	return s
 }
@@ -150,20 +162,23 @@ func bumpRevision(ctx context.Context, tx *sql.Tx, name string) error {
 	return nil
 }
 
-const rolloutColumns = `r.model, r.candidate, r.mode, r.percent, r.min_agreement, r.min_samples, r.status, r.reason,
+const rolloutColumns = `r.model, r.candidate, r.mode, r.percent, r.min_agreement, r.min_samples, r.min_live_f1, r.min_labels, r.status, r.reason,
 	r.started_by, r.started_at, r.updated_at, r.ended_at, m.revision`
 
 func scanRollout(row interface{ Scan(...any) error }) (Rollout, error) {
 	var r Rollout
-	var minAgreement sql.NullFloat64
+	var minAgreement, minLiveF1 sql.NullFloat64
 	var started, updated int64
 	var ended sql.NullInt64
-	if err := row.Scan(&r.Model, &r.Candidate, &r.Mode, &r.Percent, &minAgreement, &r.MinSamples, &r.Status, &r.Reason,
+	if err := row.Scan(&r.Model, &r.Candidate, &r.Mode, &r.Percent, &minAgreement, &r.MinSamples, &minLiveF1, &r.MinLabels, &r.Status, &r.Reason,
 		&r.StartedBy, &started, &updated, &ended, &r.Revision); err != nil {
 		return Rollout{}, err
 	}
 	if minAgreement.Valid {
 		r.MinAgreement = &minAgreement.Float64
+	}
+	if minLiveF1.Valid {
+		r.MinLiveF1 = &minLiveF1.Float64
 	}
 	r.StartedAt, r.UpdatedAt = time.Unix(0, started).UTC(), time.Unix(0, updated).UTC()
 	if ended.Valid {
@@ -221,29 +236,35 @@ func (s *SQLStore) StartRollout(ctx context.Context, r Rollout) (Rollout, bool, 
 		}
 		now := time.Now().UTC()
 		actor := ActorFrom(ctx).User
-		var minAgreement sql.NullFloat64
+		var minAgreement, minLiveF1 sql.NullFloat64
 		if r.MinAgreement != nil {
 			minAgreement = sql.NullFloat64{Float64: *r.MinAgreement, Valid: true}
 		}
+		if r.MinLiveF1 != nil {
+			minLiveF1 = sql.NullFloat64{Float64: *r.MinLiveF1, Valid: true}
+		}
 		if r.MinSamples <= 0 {
 			r.MinSamples = DefaultGuardMinSamples
+		}
+		if r.MinLabels <= 0 {
+			r.MinLabels = DefaultGuardMinLabels
 		}
 		if old.Active() {
 			if old.Candidate != r.Candidate {
 				return Errorf(ECONFLICT, "a rollout of version %d of %s runs; abort it (DELETE the rollout) or promote it before starting another", old.Candidate, r.Model)
 			}
 			changed = true
-			if _, err := tx.ExecContext(ctx, `UPDATE rollouts SET mode = $1, percent = $2, min_agreement = $3, min_samples = $4, updated_at = $5 WHERE model = $6`,
-				r.Mode, r.Percent, minAgreement, r.MinSamples, now.UnixNano(), r.Model); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE rollouts SET mode = $1, percent = $2, min_agreement = $3, min_samples = $4, min_live_f1 = $5, min_labels = $6, updated_at = $7 WHERE model = $8`,
+				r.Mode, r.Percent, minAgreement, r.MinSamples, minLiveF1, r.MinLabels, now.UnixNano(), r.Model); err != nil {
 				return fmt.Errorf("registry: change rollout: %w", err)
 			}
 		} else {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM rollouts WHERE model = $1`, r.Model); err != nil {
 				return fmt.Errorf("registry: start rollout: %w", err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO rollouts (model, candidate, mode, percent, min_agreement, min_samples, status, reason, started_by, started_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, '', $8, $9, $9)`,
-				r.Model, r.Candidate, r.Mode, r.Percent, minAgreement, r.MinSamples, RolloutActive, actor, now.UnixNano()); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO rollouts (model, candidate, mode, percent, min_agreement, min_samples, min_live_f1, min_labels, status, reason, started_by, started_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $11, $11)`,
+				r.Model, r.Candidate, r.Mode, r.Percent, minAgreement, r.MinSamples, minLiveF1, r.MinLabels, RolloutActive, actor, now.UnixNano()); err != nil {
 				return fmt.Errorf("registry: start rollout: %w", err)
 			}
 		}

@@ -354,6 +354,15 @@ func (s *SQLStore) CreateVersion(ctx context.Context, v Version, artifact []byte
 		if exists {
 			return Errorf(ECONFLICT, "version %d of %s exists", v.Version, v.Model)
 		}
+		if _, ok := ctx.Value(ifMatchKey{}).([]int64); ok {
+			// If-Match names a revision of a model that exists.
+			if _, err := lockModel(ctx, tx, v.Model); err != nil {
+				if ErrorCode(err) == ENOTFOUND {
+					return Errorf(EPRECONDITION, "model %s does not exist yet, so no revision of it matches If-Match; upload without If-Match to create it", v.Model)
+				}
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO models (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
 			v.Model, v.CreatedAt.UnixNano()); err != nil {
 			return fmt.Errorf("registry: create model: %w", err)

@@ -22,7 +22,9 @@ type Store interface {
 	// Version returns one version; ENOTFOUND when there is none.
 	Version(ctx context.Context, name string, version int) (Version, error)
 	// CreateVersion records a new version and the bytes of its artifact,
-	// creating its model if needed; ECONFLICT when the version exists.
+	// creating its model if needed; ECONFLICT when the version exists;
+	// with an If-Match in ctx (WithIfMatch), EPRECONDITION unless the model
+	// exists at one of its revisions.
 	CreateVersion(ctx context.Context, v Version, artifact []byte) error
 	// Artifact returns the bytes of a version's artifact; ENOTFOUND when
 	// the store has none (a version recorded before it kept them).

@@ -497,6 +497,10 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		reg("upload the same bytes again", "uploadVersion", put("/models/tagifai/versions/1", string(v1), octet), 200, "admin"),
 		reg("upload as a predictor", "uploadVersion", samples["uploadVersion"], 403, "predictor"),
 		reg("upload other bytes", "uploadVersion", put("/models/tagifai/versions/1", string(v2), octet), 409, "admin"),
+		contractCase{name: "upload, stale If-Match", op: "uploadVersion", req: samples["uploadVersion"].withHeader(http.Header{"If-Match": {`"99999"`}}), status: 412, registry: true, caller: "admin",
+			check: expectProblem("header.If-Match", "precondition_failed", "changed since it was read")},
+		contractCase{name: "upload a new model with If-Match", op: "uploadVersion", req: put("/models/other/versions/1", string(v1), octet).withHeader(http.Header{"If-Match": {`"1"`}}), status: 412, registry: true, caller: "admin",
+			check: expectProblem("header.If-Match", "precondition_failed", "does not exist yet")},
 		reg("upload JSON", "uploadVersion", put("/models/tagifai/versions/2", `{}`, jsonCT), 415, "admin"),
 		reg("upload garbage", "uploadVersion", put("/models/tagifai/versions/2", "garbage", octet), 422, "admin"),
 		contractCase{name: "upload too large", op: "uploadVersion", req: samples["uploadVersion"], status: 413, registry: true, caller: "admin", smallUploads: true},
@@ -623,8 +627,18 @@ func rolloutContractCases(samples map[string]request, v2 []byte) []contractCase 
 		c("start rollout of the serving version", "startRollout", put(rollout, `{"candidate":1,"mode":"shadow"}`), 422, "admin", withV2,
 			expectProblem("body", "invalid", "already serves")),
 		c("start rollout, unknown mode", "startRollout", put(rollout, `{"candidate":2,"mode":"blue-green","percent":5}`), 422, "admin", withV2, nil),
-		c("start rollout with a guard on a canary", "startRollout", put(rollout, `{"candidate":2,"mode":"canary","percent":5,"guard":{"min_agreement":0.9}}`), 422, "admin", withV2,
-			expectProblem("body.guard", "invalid", "shadow")),
+		c("start rollout with an agreement guard on a canary", "startRollout", put(rollout, `{"candidate":2,"mode":"canary","percent":5,"guard":{"min_agreement":0.9}}`), 422, "admin", withV2,
+			expectProblem("body.guard", "invalid", "live F1")),
+		c("start rollout with a live-F1 guard on a shadow", "startRollout", put(rollout, `{"candidate":2,"mode":"shadow","guard":{"min_live_f1":0.8}}`), 422, "admin", withV2,
+			expectProblem("body.guard", "invalid", "no feedback reaches it")),
+		c("start canary with a guard without min_live_f1", "startRollout", put(rollout, `{"candidate":2,"mode":"canary","percent":5,"guard":{"min_labels":10}}`), 422, "admin", withV2,
+			expectProblem("body.guard.min_live_f1", "missing", "least live F1")),
+		c("start shadow with a guard without min_agreement", "startRollout", put(rollout, `{"candidate":2,"mode":"shadow","guard":{"min_samples":10}}`), 422, "admin", withV2,
+			expectProblem("body.guard.min_agreement", "missing", "least agreement")),
+		c("start rollout, live F1 over 1", "startRollout", put(rollout, `{"candidate":2,"mode":"canary","percent":5,"guard":{"min_live_f1":1.5}}`), 422, "admin", withV2, nil),
+		c("start a canary with a live-F1 guard", "startRollout", put(rollout, `{"candidate":2,"mode":"canary","percent":5,"guard":{"min_live_f1":0.8}}`), 200, "admin", withV2, func(t *testing.T, body map[string]any) {
+			assert.Equal(t, map[string]any{"min_live_f1": 0.8, "min_labels": float64(50)}, body["data"].(map[string]any)["guard"])
+		}),
 
 		c("abort rollout", "abortRollout", samples["abortRollout"], 200, "admin", running, func(t *testing.T, body map[string]any) {
 			data := body["data"].(map[string]any)

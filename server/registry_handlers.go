@@ -110,7 +110,7 @@ func (s *Server) UploadVersion(ctx context.Context, req gen.UploadVersionRequest
 	if err != nil {
 		return nil, problemError(http.StatusBadRequest, typeInvalid, "body could not be read", "body")
 	}
-	v, created, err := s.registry.Upload(ctx, req.ModelName, req.Version, data, userFrom(ctx))
+	v, created, err := s.registry.Upload(withIfMatch(ctx, req.Params.IfMatch), req.ModelName, req.Version, data, userFrom(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -62,12 +62,25 @@ func (s *Server) StartRollout(ctx context.Context, req gen.StartRolloutRequestOb
 		return nil, problemError(http.StatusUnprocessableEntity, typeMissing, "a canary needs the percent of callers the candidate answers", "body", "percent")
 	}
 	if g := b.Guard; g != nil {
-		if ro.Mode != registry.ModeShadow {
-			return nil, problemError(http.StatusUnprocessableEntity, typeInvalid, "the guard judges the agreement of a shadow rollout; a canary has none", "body", "guard")
+		// Each mode's guard judges what the mode measures: a shadow
+		// candidate's agreement (it answers no caller, so no feedback
+		// reaches it), a canary's live F1 (it is not compared).
+		switch {
+		case ro.Mode == registry.ModeShadow && (g.MinLiveF1 != nil || g.MinLabels != nil):
+			return nil, problemError(http.StatusUnprocessableEntity, typeInvalid, "a shadow candidate answers no caller, so no feedback reaches it: its guard judges the agreement (min_agreement, min_samples)", "body", "guard")
+		case ro.Mode == registry.ModeShadow && g.MinAgreement == nil:
+			return nil, problemError(http.StatusUnprocessableEntity, typeMissing, "a shadow rollout's guard needs min_agreement, the least agreement rate", "body", "guard", "min_agreement")
+		case ro.Mode == registry.ModeCanary && (g.MinAgreement != nil || g.MinSamples != nil):
+			return nil, problemError(http.StatusUnprocessableEntity, typeInvalid, "a canary is not compared with the serving version: its guard judges the candidate's live F1 (min_live_f1, min_labels)", "body", "guard")
+		case ro.Mode == registry.ModeCanary && g.MinLiveF1 == nil:
+			return nil, problemError(http.StatusUnprocessableEntity, typeMissing, "a canary's guard needs min_live_f1, the candidate's least live F1", "body", "guard", "min_live_f1")
 		}
-		ro.MinAgreement = &g.MinAgreement
+		ro.MinAgreement, ro.MinLiveF1 = g.MinAgreement, g.MinLiveF1
 		if g.MinSamples != nil {
 			ro.MinSamples = *g.MinSamples
+		}
+		if g.MinLabels != nil {
+			ro.MinLabels = *g.MinLabels
 		}
 	}
 	// The candidate must load before any replica is told to run it.
@@ -133,9 +146,13 @@ func (s *Server) rolloutView(ctx context.Context, r registry.Rollout) (gen.Rollo
 	if r.Reason != "" {
 		out.Reason = &r.Reason
 	}
-	if r.MinAgreement != nil {
+	switch {
+	case r.MinAgreement != nil:
 		n := r.MinSamples
-		out.Guard = &gen.RolloutGuard{MinAgreement: *r.MinAgreement, MinSamples: &n}
+		out.Guard = &gen.RolloutGuard{MinAgreement: r.MinAgreement, MinSamples: &n}
+	case r.MinLiveF1 != nil:
+		n := r.MinLabels
+		out.Guard = &gen.RolloutGuard{MinLiveF1: r.MinLiveF1, MinLabels: &n}
 	}
 	if st := s.serving.RolloutStats(r); st != nil {
 		out.Stats = s.rolloutStats(r.Model, st)

@@ -367,6 +367,80 @@ func TestRolloutGuard(t *testing.T) {
 	assert.False(t, s.serving.RolloutRunning(), "the replica stopped applying it")
 }
 
+// TestCanaryGuard: a canary whose candidate's live F1 (from the feedback
+// on the answers it gave) falls below the guard's least is aborted by the
+// guard once enough labels came back, not before, and not while the F1
+// holds; the audit trail names the guard.
+func TestCanaryGuard(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	texts := []string{"Transfer learning with transformers for text classification.", "Object detection with YOLO.",
+		"Serving models with Kubernetes.", "A survey of graph neural networks."}
+	// answer predicts texts as the callers of a 100% canary and returns the
+	// candidate's answers.
+	answer := func(t *testing.T, s http.Handler, k apiKeys) []map[string]any {
+		t.Helper()
+		r := doResult(s, request{method: "POST", path: "/predict", body: textsBody(texts...), contentType: jsonCT, header: k.as("predictor")})
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		require.EqualValues(t, 2, r.data()["version"], "the candidate answers every caller")
+		var preds []map[string]any
+		for _, p := range r.data()["predictions"].([]any) {
+			preds = append(preds, p.(map[string]any))
+		}
+		return preds
+	}
+	// label sends feedback on preds: the predicted tag (right) or another.
+	label := func(t *testing.T, s http.Handler, k apiKeys, preds []map[string]any, right bool) {
+		t.Helper()
+		var items []string
+		for _, p := range preds {
+			tag := p["predicted_tag"].(string)
+			if !right {
+				tag = map[bool]string{true: "mlops", false: "other"}[tag == "other"]
+			}
+			items = append(items, fmt.Sprintf(`{"prediction_id":%q,"tag":%q}`, p["prediction_id"], tag))
+		}
+		r := doResult(s, request{method: "POST", path: "/feedback", body: `{"items":[` + strings.Join(items, ",") + `]}`, contentType: jsonCT, header: k.as("predictor")})
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		require.EqualValues(t, len(items), r.data()["accepted"], r.body)
+	}
+	const guard = `{"candidate":2,"mode":"canary","percent":100,"guard":{"min_live_f1":0.9,"min_labels":8}}`
+
+	t.Run("wrong answers", func(t *testing.T) {
+		t.Parallel()
+		s, k := rolloutServer(t)
+		ro := startRollout(t, s, k, guard).data()
+		assert.Equal(t, map[string]any{"min_live_f1": 0.9, "min_labels": float64(8)}, ro["guard"])
+		label(t, s, k, answer(t, s, k), false)
+		s.serving.CheckCanaryGuard(ctx)
+		assert.Equal(t, "active", getRollout(t, s, k)["status"], "4 labels of the 8 the guard waits for")
+
+		label(t, s, k, answer(t, s, k), false)
+		s.serving.CheckCanaryGuard(ctx)
+		ro = getRollout(t, s, k)
+		assert.Equal(t, "aborted", ro["status"])
+		assert.Equal(t, "guard: live F1 0.000 < 0.9 after 8 labels", ro["reason"])
+		r := doResult(s, request{method: "GET", path: "/audit-events?user=guard", header: k.as("admin")})
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		events := r.data()["events"].([]any)
+		require.Len(t, events, 1)
+		assert.Equal(t, "rollout.guard_abort", events[0].(map[string]any)["action"])
+		assert.False(t, s.serving.RolloutRunning(), "the replica stopped applying it")
+		r = doResult(s, request{method: "POST", path: "/predict", body: textsBody(texts[0]), contentType: jsonCT, header: k.as("predictor")})
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		assert.EqualValues(t, 1, r.data()["version"], "the serving version answers again")
+	})
+	t.Run("right answers", func(t *testing.T) {
+		t.Parallel()
+		s, k := rolloutServer(t)
+		startRollout(t, s, k, guard)
+		label(t, s, k, answer(t, s, k), true)
+		label(t, s, k, answer(t, s, k), true)
+		s.serving.CheckCanaryGuard(ctx)
+		assert.Equal(t, "active", getRollout(t, s, k)["status"], "live F1 1 holds")
+	})
+}
+
 // TestConditionalChanges: the ETag of a model moves with each change and
 // is the same in GET /models/{name}, the rollout and the change's answer;
 // If-Match with the current one succeeds, with an old one is refused with
@@ -415,6 +489,37 @@ func TestConditionalChanges(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.status, r.body)
 	assert.NotEqual(t, e2, r.header.Get("ETag"))
 	assert.True(t, strings.HasPrefix(servedRun(t, s), "2/"))
+}
+
+// TestUploadIfMatch: an upload with the model's current ETag stores the
+// version and moves the ETag on; one with an older ETag is refused with 412
+// and stores nothing.
+func TestUploadIfMatch(t *testing.T) {
+	t.Parallel()
+	s, _, k := newRegistryServer(t, false)
+	cand, _ := trainedCandidate(t)
+	upload := func(version int, ifMatch string) *requestResult {
+		h := k.as("admin")
+		h.Set("If-Match", ifMatch)
+		return doResult(s, request{method: "PUT", path: fmt.Sprintf("/models/tagifai/versions/%d", version), body: string(cand), contentType: "application/octet-stream", header: h})
+	}
+	etag := func() string {
+		r := doResult(s, request{method: "GET", path: "/models/tagifai", header: k.as("viewer")})
+		require.Equal(t, http.StatusOK, r.status, r.body)
+		return r.header.Get("ETag")
+	}
+	e1 := etag()
+	r := upload(2, e1)
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	e2 := etag()
+	assert.NotEqual(t, e1, e2, "an upload moves the model's revision on")
+
+	r = upload(3, e1)
+	assert.Equal(t, http.StatusPreconditionFailed, r.status, r.body)
+	assert.Contains(t, r.body, "changed since it was read")
+	r = doResult(s, request{method: "GET", path: "/models/tagifai/versions/3", header: k.as("viewer")})
+	assert.Equal(t, http.StatusNotFound, r.status, "nothing stored: %s", r.body)
+	assert.Equal(t, e2, etag())
 }
 
 // fakeOrCommittedRun is the run id of the committed model.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/tagifai/tagifai/feedback"
 	"github.com/tagifai/tagifai/registry"
 )
 
@@ -435,7 +436,8 @@ func (m *Manager) shadowOne(run *rolloutRun, job shadowJob) {
 	m.robs.ShadowCompared(run.model, len(preds), agreed, rate)
 }
 
-// checkGuard aborts the rollout, once, when its guard's condition holds.
+// checkGuard aborts a shadow rollout, once, when its candidate's agreement
+// with the serving version has fallen below the guard's least.
 func (m *Manager) checkGuard(ctx context.Context, run *rolloutRun) {
 	lr := m.rollout.Load()
 	if lr == nil || lr.run != run || lr.cfg.MinAgreement == nil {
@@ -445,6 +447,70 @@ func (m *Manager) checkGuard(ctx context.Context, run *rolloutRun) {
 	if !ok || n < int64(lr.cfg.MinSamples) || rate >= *lr.cfg.MinAgreement {
 		return
 	}
+	m.guardAbort(ctx, run, fmt.Sprintf("guard: agreement %.3f < %s after %d compared predictions", rate, strconv.FormatFloat(*lr.cfg.MinAgreement, 'f', -1, 64), n))
+}
+
+// FeedbackCounter counts the feedback on a version's predictions (a
+// canary guard's live F1); *registry.SQLStore is one. A Store without it
+// runs no live-F1 guard.
+type FeedbackCounter interface {
+	FeedbackCounts(ctx context.Context, model string, version int, since time.Time) ([]registry.FeedbackCount, error)
+}
+
+// DefaultGuardInterval is how often a canary's guard reads the feedback on
+// its candidate's answers.
+const DefaultGuardInterval = 5 * time.Second
+
+// runCanaryGuard judges the running canary's live F1 every interval until
+// ctx is done.
+func (m *Manager) runCanaryGuard(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.CheckCanaryGuard(ctx)
+		}
+	}
+}
+
+// CheckCanaryGuard aborts the running canary, once, when its candidate's
+// live F1 (over every replica's feedback on the predictions it made since
+// the rollout started) has fallen below the guard's least once enough
+// labels came back. Run calls it every GuardInterval.
+func (m *Manager) CheckCanaryGuard(ctx context.Context) {
+	lr := m.rollout.Load()
+	fc, ok := m.store.(FeedbackCounter)
+	if lr == nil || !ok || lr.cfg.Mode != registry.ModeCanary || lr.cfg.MinLiveF1 == nil || lr.run.guardFired.Load() {
+		return
+	}
+	counts, err := fc.FeedbackCounts(ctx, lr.run.model, lr.run.candidate.Version, lr.run.started)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("the canary's guard could not read the feedback", slog.String("model", lr.run.model), slog.String("error", err.Error()))
+		}
+		return
+	}
+	labels := 0
+	fb := make([]feedback.Count, len(counts))
+	for i, c := range counts {
+		fb[i] = feedback.Count{Predicted: c.PredictedTag, True: c.Tag, N: c.N}
+		labels += c.N
+	}
+	if labels < lr.cfg.MinLabels {
+		return
+	}
+	f1 := feedback.Score(lr.run.candidate.Predictor.Classes(), fb).Overall.F1
+	if f1 >= *lr.cfg.MinLiveF1 {
+		return
+	}
+	m.guardAbort(ctx, lr.run, fmt.Sprintf("guard: live F1 %.3f < %s after %d labels", f1, strconv.FormatFloat(*lr.cfg.MinLiveF1, 'f', -1, 64), labels))
+}
+
+// guardAbort ends run's rollout for its guard, once, saying why.
+func (m *Manager) guardAbort(ctx context.Context, run *rolloutRun, reason string) {
 	if !run.guardFired.CompareAndSwap(false, true) {
 		return
 	}
@@ -452,7 +518,6 @@ func (m *Manager) checkGuard(ctx context.Context, run *rolloutRun) {
 	if !ok {
 		return
 	}
-	reason := fmt.Sprintf("guard: agreement %.3f < %s after %d compared predictions", rate, strconv.FormatFloat(*lr.cfg.MinAgreement, 'f', -1, 64), n)
 	actx := registry.WithActor(ctx, registry.Actor{User: "guard", RequestID: "-"})
 	if _, err := rs.EndRollout(actx, run.model, reason, true); err != nil && registry.ErrorCode(err) != registry.ENOTFOUND {
 		m.log.Error("the rollout's guard could not abort it", slog.String("model", run.model), slog.String("error", err.Error()))

@@ -95,6 +95,9 @@ type Config struct {
 	// observe the predictions Report is told of (DefaultMonitoringCPU);
 	// beyond, it drops them and counts them. 0: no monitoring.
 	MonitoringCPU float64
+	// GuardInterval is how often a canary's guard judges its candidate's
+	// live F1; 0: DefaultGuardInterval.
+	GuardInterval time.Duration
 }
 
 // Manager owns the serving version of one model and the versions loaded
@@ -143,6 +146,9 @@ func New(cfg Config) *Manager {
 	robs, ok := obs.(RolloutObserver)
 	if !ok {
 		robs = nopRolloutObserver{}
+	}
+	if cfg.GuardInterval <= 0 {
+		cfg.GuardInterval = DefaultGuardInterval
 	}
 	m := &Manager{cfg: cfg, log: log, store: cfg.Store, obs: obs, robs: robs,
 		warm: make(chan *storedCache, 1), named: newVersionCache(namedVersions), runs: make(chan *rolloutRun, 1)}
@@ -357,6 +363,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { m.runWarmer(ctx); return nil })
 	g.Go(func() error { m.runShadow(ctx); return nil })
+	g.Go(func() error { m.runCanaryGuard(ctx, m.cfg.GuardInterval); return nil })
 	if m.recorder != nil {
 		g.Go(func() error { m.recorder.run(ctx); return nil })
 	}

@@ -307,10 +307,12 @@ export interface paths {
          *     says which version answered. The candidate is loaded and checked first.
          *
          *     With the candidate of the running rollout, this changes its mode, percent or
-         *     guard; another candidate while one runs is a conflict. A `guard` aborts a
-         *     shadow rollout when the agreement rate falls below `min_agreement` once
-         *     `min_samples` predictions were compared; the rollout's `reason` then says what
-         *     fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
+         *     guard; another candidate while one runs is a conflict. A `guard` aborts the
+         *     rollout on its own: a shadow rollout when the agreement rate falls below
+         *     `min_agreement` once `min_samples` predictions were compared; a canary when
+         *     the candidate's live F1 (from the feedback on its answers since the rollout
+         *     started, over every replica) falls below `min_live_f1` once `min_labels`
+         *     labels came back. The rollout's `reason` then says what fired. End it with `DELETE` (abort) or by serving the candidate (`PUT
          *     /models/{model-name}/serving-version`, a promotion). Recorded in the audit
          *     trail. With `If-Match`, changes only a model still at that revision.
          */
@@ -384,7 +386,9 @@ export interface paths {
          *     version of a model, creating the model if it is new. Idempotent: the same bytes
          *     again answer 200; other bytes for an existing version are a 409. The artifact
          *     is checked (format, checksum) before anything is stored; an invalid one is a
-         *     422 and changes nothing. Uploading does not make the version serve.
+         *     422 and changes nothing. Uploading does not make the version serve. With
+         *     `If-Match` (the model's `ETag`), stores a new version only while the model is
+         *     still at that revision (412 otherwise, and for a model that does not exist yet).
          */
         put: operations["uploadVersion"];
         post?: never;
@@ -1385,20 +1389,31 @@ export interface components {
             percent?: number;
             guard?: components["schemas"]["RolloutGuard"];
         };
-        /** @description Abort a shadow rollout when the candidate agrees too little with the serving version. */
+        /** @description Abort the rollout on its own when the candidate does too badly: a shadow rollout by its agreement with the serving version (`min_agreement`, required in shadow mode), a canary by the live F1 of its answers (`min_live_f1`, required in canary mode: a shadow candidate answers no caller, so no feedback reaches it). Each mode takes only its own threshold. */
         RolloutGuard: {
             /**
              * Format: double
-             * @description The least agreement rate; below it, the rollout is aborted.
+             * @description Shadow mode; the least agreement rate, below which the rollout is aborted.
              * @example 0.9
              */
-            min_agreement: number;
+            min_agreement?: number;
             /**
-             * @description How many predictions must be compared before the guard judges.
+             * @description Shadow mode; how many predictions must be compared before the guard judges.
              * @default 100
              * @example 200
              */
             min_samples: number;
+            /**
+             * Format: double
+             * @description Canary mode; the least live F1 of the candidate (overall, weighted by support, from the feedback on the predictions it answered since the rollout started), below which the rollout is aborted.
+             * @example 0.8
+             */
+            min_live_f1?: number;
+            /**
+             * @description Canary mode; how many feedback labels on the candidate's answers must have come back before the guard judges (50 when absent).
+             * @example 50
+             */
+            min_labels?: number;
         };
         /** @description A candidate version tried beside the serving version, and what was seen of it. */
         Rollout: {
@@ -3831,7 +3846,15 @@ export interface operations {
     uploadVersion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Change only if the model is still at this revision: the `ETag` of `GET
+                 *     /models/{model-name}` or of its rollout (`"7"`), several separated by commas,
+                 *     or `*` for any. Otherwise the answer is 412 and nothing changes.
+                 * @example "7"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The model's name.
@@ -3876,6 +3899,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];

@@ -112,9 +112,14 @@ export function RolloutSection({ versions, etag, busy, act, reload, onEnded }: {
               </>
             )}
           </p>
-          {rollout.guard && (
+          {rollout.guard?.min_agreement !== undefined && (
             <p class="meta" data-testid="guard">
               Guard: abort when the agreement falls below {pct(rollout.guard.min_agreement)} once {rollout.guard.min_samples ?? 100} prediction{(rollout.guard.min_samples ?? 100) === 1 ? " was" : "s were"} compared.
+            </p>
+          )}
+          {rollout.guard?.min_live_f1 !== undefined && (
+            <p class="meta" data-testid="guard">
+              Guard: abort when the candidate's live F1 falls below {rollout.guard.min_live_f1.toFixed(2)} once {rollout.guard.min_labels ?? 50} label{(rollout.guard.min_labels ?? 50) === 1 ? " has" : "s have"} come back.
             </p>
           )}
           {rollout.status === "aborted" && rollout.reason?.startsWith("guard") && (
@@ -262,7 +267,7 @@ function RolloutForm({ versions, serving, current, busy, onSubmit }: {
   const [mode, setMode] = useState<RolloutRequest["mode"]>(current?.mode ?? "shadow");
   const [percent, setPercent] = useState(String(current?.percent ?? 100));
   const [guarded, setGuarded] = useState(current?.guard !== undefined);
-  const [minAgreement, setMinAgreement] = useState(String(current?.guard ? current.guard.min_agreement * 100 : 90));
+  const [minAgreement, setMinAgreement] = useState(String(current?.guard?.min_agreement !== undefined ? current.guard.min_agreement * 100 : 90));
   const [minSamples, setMinSamples] = useState(String(current?.guard?.min_samples ?? 100));
   const [problem, setProblem] = useState("");
 
