@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -53,4 +54,21 @@ func TestStaticAssetsMissingFile(t *testing.T) {
 	t.Parallel()
 	_, err := newStaticAssets(fstest.MapFS{}, cacheRevalidate, map[string]string{"app.js": contentTypeJS})
 	assert.Error(t, err)
+}
+
+// BenchmarkStaticAsset serves the largest docs bundle and the console's
+// bundle, gzipped.
+func BenchmarkStaticAsset(b *testing.B) {
+	s := newTestServer(b, false, func(c *testConfig) { c.Logger = slog.New(slog.DiscardHandler) })
+	for _, path := range []string{"/docs/swagger-ui-bundle.js", "/console/console.js"} {
+		b.Run(path, func(b *testing.B) {
+			r := request{method: "GET", path: path, header: http.Header{"Accept-Encoding": {"gzip"}}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if rec := do(s, r); rec.Code != http.StatusOK {
+					b.Fatal(rec.Code)
+				}
+			}
+		})
+	}
 }

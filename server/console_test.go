@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -117,16 +116,4 @@ func TestConsole(t *testing.T) {
 			assert.Contains(t, rec.Body.String(), `"errors"`, "%s: the documented error envelope", path)
 		}
 	})
-}
-
-// BenchmarkConsoleAsset serves the console's bundle gzipped.
-func BenchmarkConsoleAsset(b *testing.B) {
-	s := newTestServer(b, false, func(c *testConfig) { c.Logger = slog.New(slog.DiscardHandler) })
-	r := request{method: "GET", path: "/console/console.js", header: http.Header{"Accept-Encoding": {"gzip"}}}
-	b.ReportAllocs()
-	for b.Loop() {
-		if rec := do(s, r); rec.Code != http.StatusOK {
-			b.Fatal(rec.Code)
-		}
-	}
 }

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"regexp"
 	"testing"
@@ -77,17 +76,5 @@ func TestAcceptsGzip(t *testing.T) {
 		"*": true, "br": false, "identity": false, "x-gzip": true, "gzip; q=0.0": false,
 	} {
 		assert.Equal(t, want, acceptsGzip(header), "%q", header)
-	}
-}
-
-// BenchmarkDocsAsset serves the largest docs asset gzipped.
-func BenchmarkDocsAsset(b *testing.B) {
-	s := newTestServer(b, false, func(c *testConfig) { c.Logger = slog.New(slog.DiscardHandler) })
-	r := request{method: "GET", path: "/docs/swagger-ui-bundle.js", header: http.Header{"Accept-Encoding": {"gzip"}}}
-	b.ReportAllocs()
-	for b.Loop() {
-		if rec := do(s, r); rec.Code != http.StatusOK {
-			b.Fatal(rec.Code)
-		}
 	}
 }
