@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tagifai/tagifai/feedback"
 	"github.com/tagifai/tagifai/gen"
 	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/monitor"
@@ -122,15 +121,7 @@ func (s *Server) versionMonitoring(ctx context.Context, m *serving.Version, serv
 func (s *Server) livePerformance(ctx context.Context, m *serving.Version, now time.Time) (last, all model.Performance, err error) {
 	classes := m.Predictor.Classes()
 	score := func(since time.Time) (model.Performance, error) {
-		counts, err := s.store.FeedbackCounts(ctx, m.Name, m.Version, since)
-		if err != nil {
-			return model.Performance{}, err
-		}
-		fc := make([]feedback.Count, len(counts))
-		for i, c := range counts {
-			fc[i] = feedback.Count{Predicted: c.PredictedTag, True: c.Tag, N: c.N}
-		}
-		return feedback.Score(classes, fc), nil
+		return serving.LivePerformance(ctx, s.store, m.Name, m.Version, classes, since)
 	}
 	if last, err = score(now.Add(-liveWindow)); err != nil {
 		return
@@ -296,13 +287,9 @@ func (s *Server) feedbackF1(model string, version int, since time.Time) (float64
 	if err != nil {
 		return 0, false
 	}
-	counts, err := s.store.FeedbackCounts(ctx, model, version, since)
-	if err != nil || len(counts) == 0 {
+	perf, err := serving.LivePerformance(ctx, s.store, model, version, rv.Classes, since)
+	if err != nil || perf.Overall.NumSamples == 0 {
 		return 0, false
 	}
-	fc := make([]feedback.Count, len(counts))
-	for i, c := range counts {
-		fc[i] = feedback.Count{Predicted: c.PredictedTag, True: c.Tag, N: c.N}
-	}
-	return feedback.Score(rv.Classes, fc).Overall.F1, true
+	return perf.Overall.F1, true
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/tagifai/tagifai/feedback"
+	"github.com/tagifai/tagifai/model"
 	"github.com/tagifai/tagifai/registry"
 )
 
@@ -457,6 +458,22 @@ type FeedbackCounter interface {
 	FeedbackCounts(ctx context.Context, model string, version int, since time.Time) ([]registry.FeedbackCount, error)
 }
 
+// LivePerformance scores the predictions of version of model name made
+// at or after since from the feedback on them (feedback.Score over
+// classes): by class and overall, Overall.NumSamples being how many labels
+// came back.
+func LivePerformance(ctx context.Context, fc FeedbackCounter, name string, version int, classes []string, since time.Time) (model.Performance, error) {
+	counts, err := fc.FeedbackCounts(ctx, name, version, since)
+	if err != nil {
+		return model.Performance{}, err
+	}
+	fb := make([]feedback.Count, len(counts))
+	for i, c := range counts {
+		fb[i] = feedback.Count{Predicted: c.PredictedTag, True: c.Tag, N: c.N}
+	}
+	return feedback.Score(classes, fb), nil
+}
+
 // DefaultGuardInterval is how often a canary's guard reads the feedback on
 // its candidate's answers.
 const DefaultGuardInterval = 5 * time.Second
@@ -486,24 +503,15 @@ func (m *Manager) CheckCanaryGuard(ctx context.Context) {
 	if lr == nil || !ok || lr.cfg.Mode != registry.ModeCanary || lr.cfg.MinLiveF1 == nil || lr.run.guardFired.Load() {
 		return
 	}
-	counts, err := fc.FeedbackCounts(ctx, lr.run.model, lr.run.candidate.Version, lr.run.started)
+	perf, err := LivePerformance(ctx, fc, lr.run.model, lr.run.candidate.Version, lr.run.candidate.Predictor.Classes(), lr.run.started)
 	if err != nil {
 		if ctx.Err() == nil {
 			m.log.Warn("the canary's guard could not read the feedback", slog.String("model", lr.run.model), slog.String("error", err.Error()))
 		}
 		return
 	}
-	labels := 0
-	fb := make([]feedback.Count, len(counts))
-	for i, c := range counts {
-		fb[i] = feedback.Count{Predicted: c.PredictedTag, True: c.Tag, N: c.N}
-		labels += c.N
-	}
-	if labels < lr.cfg.MinLabels {
-		return
-	}
-	f1 := feedback.Score(lr.run.candidate.Predictor.Classes(), fb).Overall.F1
-	if f1 >= *lr.cfg.MinLiveF1 {
+	labels, f1 := perf.Overall.NumSamples, perf.Overall.F1
+	if labels < lr.cfg.MinLabels || f1 >= *lr.cfg.MinLiveF1 {
 		return
 	}
 	m.guardAbort(ctx, lr.run, fmt.Sprintf("guard: live F1 %.3f < %s after %d labels", f1, strconv.FormatFloat(*lr.cfg.MinLiveF1, 'f', -1, 64), labels))
