@@ -75,7 +75,7 @@ node-deps: scripts/node_modules/.package-lock.json
 scripts/node_modules/.package-lock.json: scripts/package-lock.json
 	$(NPM_CI)
 
-GENERATED := gen server/docs scripts/ts/src/api.d.ts server/console console/src/api.d.ts
+GENERATED := gen server/docs sdk/typescript/src/api.d.ts server/console console/src/api.d.ts
 
 generate: node-deps ## regenerate gen/, the docs bundles, the TypeScript types and the web console from openapi.yaml and the npm lockfiles
 	$(GO) generate ./gen/
@@ -88,10 +88,10 @@ check-generated: generate ## fail if generated files are stale or missing
 	@untracked=$$(git status --porcelain --untracked-files=all -- $(GENERATED)); \
 	  if [ -n "$$untracked" ]; then echo "generated files are not committed:"; echo "$$untracked"; exit 1; fi
 
-sdk-check: node-deps ## the TypeScript SDK (openapi-fetch) against a live server
+sdk-check: ## the TypeScript SDK (openapi-fetch) against a live server
 	scripts/ts-check.sh
 
-browser-test: node-deps ## /docs and /redoc in Debian's Chromium; screenshots in scripts/browser/out
+browser-test: ## /docs and /redoc in Debian's Chromium; screenshots in tests/browser/out
 	scripts/browser-test.sh
 
 console-test: ## the web console (/console) in Debian's Chromium; screenshots in console/out

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # The docs browser test: builds tagifai, starts it on a scratch loopback port
-# with a scratch data directory, and runs scripts/browser/src/docs.test.ts in
+# with a scratch data directory, and runs tests/browser/src/docs.test.ts in
 # Debian's Chromium (/usr/bin/chromium, `apt-get install chromium`; no
-# browser is downloaded). Screenshots land in scripts/browser/out/.
+# browser is downloaded). Screenshots land in tests/browser/out/.
 # Prints the test's one summary line; exits non-zero on any failure.
 set -euo pipefail
 . "$(dirname "$0")/sdkserver.sh"
 chromium=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$chromium" ] || { echo "$0: no $chromium: apt-get install -y chromium" >&2; exit 1; }
-node_deps
-rm -rf scripts/browser/out/js
-(cd scripts && npx --no-install tsc -p browser)
+node_deps tests/browser
+rm -rf tests/browser/out/js
+(cd tests/browser && npx --no-install tsc -p .)
 start_sdk_server
-if ! SPEC=openapi.yaml OUT=scripts/browser/out CHROMIUM=$chromium node scripts/browser/out/js/docs.test.js \
+if ! SPEC=openapi.yaml OUT=tests/browser/out CHROMIUM=$chromium node tests/browser/out/js/docs.test.js \
     >"$work/summary" 2>"$work/test.log"; then
   cat "$work/test.log" >&2
   echo "--- server log (last 20 lines)" >&2

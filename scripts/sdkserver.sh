@@ -22,9 +22,10 @@ stop_sdk_server() {
 trap stop_sdk_server EXIT
 
 # node_deps runs npm ci when node_modules is older than the lockfile.
+# node_deps DIR: the Node packages pinned in DIR/package-lock.json.
 node_deps() {
-  if [ ! scripts/node_modules/.package-lock.json -nt scripts/package-lock.json ]; then
-    (cd scripts && npm ci --no-audit --no-fund --loglevel=error)
+  if [ ! "$1/node_modules/.package-lock.json" -nt "$1/package-lock.json" ]; then
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 }
 

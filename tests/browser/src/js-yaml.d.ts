@@ -1,4 +1,4 @@
-// The one function of js-yaml (pinned in ../../package.json) this test uses.
+// The one function of js-yaml (pinned in ../package.json) this test uses.
 declare module "js-yaml" {
   /** load parses one YAML document. */
   export function load(input: string): unknown;
