@@ -120,7 +120,7 @@ func referenceMeasure(w []byte) int {
 	return m
 }
 
-func TestAppendCleanMatchesReference(t *testing.T) {
+func TestBulkAppendCleanMatchesReference(t *testing.T) {
 	t.Parallel()
 	// 3,000 generated texts, as the other reference tests take; the golden
 	// test runs the cleaning the committed model uses over all 10,000.

@@ -23,10 +23,10 @@ var featureConfigs = []featureConfig{
 	{charMin: -2, charMax: 2, wordMax: -1},
 }
 
-// TestExtractMatchesTerms: the hot path's incremental hashes are, n-gram by
+// TestBulkExtractMatchesTerms: the hot path's incremental hashes are, n-gram by
 // n-gram, the hashes of the n-grams eachTerm spells out, for the generated
 // texts of the golden test cleaned as the committed model cleans them.
-func TestExtractMatchesTerms(t *testing.T) {
+func TestBulkExtractMatchesTerms(t *testing.T) {
 	t.Parallel()
 	texts := goldenTexts()[:2000]
 	for _, cfg := range featureConfigs {
@@ -133,9 +133,9 @@ func TestPredictionCounts(t *testing.T) {
 	})
 }
 
-// TestAppendFeaturesIsThePredictionsVector: the class scores summed from
+// TestBulkAppendFeaturesIsThePredictionsVector: the class scores summed from
 // AppendFeatures give Predict's probabilities bit for bit.
-func TestAppendFeaturesIsThePredictionsVector(t *testing.T) {
+func TestBulkAppendFeaturesIsThePredictionsVector(t *testing.T) {
 	t.Parallel()
 	c := loadCommitted(t).Classifier
 	k := len(c.classes)

@@ -26,7 +26,7 @@ import (
 // made from artifacts/model.tagifai; rewrite it only when the committed
 // model itself changes (retraining), with
 //
-//	go test ./model -run '^TestGoldenPredictions$' -update-golden
+//	go test ./model -run '^TestBulkGoldenPredictions$' -update-golden
 //
 // (with ../shared/data/holdout.csv present, so that the holdout part is
 // written too).
@@ -278,11 +278,11 @@ func goldenHoldoutTexts(t *testing.T) []string {
 	return texts
 }
 
-// TestGoldenPredictions checks that the committed model gives, on 10,000
+// TestBulkGoldenPredictions checks that the committed model gives, on 10,000
 // generated texts and on the holdout set (when ../shared/data/holdout.csv
 // is present), the tags and probabilities (within 1e-6) recorded in
 // testdata/golden_predictions.txt.gz, through Predict and PredictBatch.
-func TestGoldenPredictions(t *testing.T) {
+func TestBulkGoldenPredictions(t *testing.T) {
 	c := loadCommitted(t).Classifier
 	sections := map[string][]string{"generated": goldenTexts()}
 	if holdout := goldenHoldoutTexts(t); holdout != nil {

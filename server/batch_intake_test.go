@@ -57,11 +57,11 @@ func countJobs(t *testing.T, reg testRegistry) int {
 	return len(jobs)
 }
 
-// TestBatchJobItemLimit: JSON and CSV share one item limit; a CSV file past
+// TestBulkBatchJobItemLimit: JSON and CSV share one item limit; a CSV file past
 // it is refused with 422 at the first row past it, before anything is
 // stored (issue 11, defect 2: CSV had none), and a JSON job at the limit,
 // of typical texts, fits the body limit (it used to get 413).
-func TestBatchJobItemLimit(t *testing.T) {
+func TestBulkBatchJobItemLimit(t *testing.T) {
 	t.Parallel()
 	s, reg, _ := newRegistryServer(t, false)
 	csv, js := typicalItems(batch.MaxItems)

@@ -42,11 +42,11 @@ func TestMetrics(t *testing.T) {
 	assert.True(t, strings.Contains(body, `route="unmatched"`), "unknown routes share one label value")
 }
 
-// TestMetricsStayBounded: no request can add label values. After a first
+// TestBulkMetricsStayBounded: no request can add label values. After a first
 // round of random requests has met each route, method class and status
 // once, 10,000 more requests (same seed, so the test is deterministic) with random methods, paths, headers and query
 // strings leave /metrics the same size, within a few lines.
-func TestMetricsStayBounded(t *testing.T) {
+func TestBulkMetricsStayBounded(t *testing.T) {
 	t.Parallel()
 	// A server that logs nothing: 15,000 access-log lines would only fill
 	// the test's output.
