@@ -20,6 +20,11 @@ NPM_CI    := cd scripts && npm ci --no-audit --no-fund --loglevel=error
 # every SQL statement about twice as slow and was the largest share of the
 # suite's time. The race detector itself instruments everything.
 RACE := -race -gcflags='modernc.org/...=-d=checkptr=0'
+# A program built with the race detector sleeps a second when it exits, so
+# that other threads can still report; the tests wait for it in every test
+# binary and every server a test starts and stops. A race is reported when
+# it happens and fails its test either way.
+export GORACE ?= atexit_sleep_ms=0
 
 FUZZ_SERVER ?= 5000x
 FUZZ_MODEL  ?= 50000x

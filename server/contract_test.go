@@ -83,6 +83,61 @@ type contractCase struct {
 	smallUploads bool // a server that takes uploads of at most 1 KiB
 }
 
+// serverKind is what a case needs of its server: cases that change
+// nothing and need the same kind share one server.
+type serverKind struct{ registry, requireAuth, smallUploads, notReady bool }
+
+func (tc contractCase) serverKind() serverKind {
+	return serverKind{tc.registry, tc.requireAuth, tc.smallUploads, tc.notReady}
+}
+
+// changesNothing reports whether tc leaves its server as it found it, so
+// that other cases can use the same server at the same time: it prepares
+// and breaks nothing, and its request reads or is refused.
+func (tc contractCase) changesNothing() bool {
+	if tc.prepare != nil || tc.breakIt != nil {
+		return false
+	}
+	return tc.req.method == "GET" || tc.req.method == "HEAD" || tc.status >= 400
+}
+
+// sharedServer is a server the cases that change nothing use together,
+// with its users' keys.
+type sharedServer struct {
+	server *Server
+	keys   apiKeys
+}
+
+// sharedServers builds one server of each kind that two or more cases that
+// change nothing need: a server costs far more to build than a request.
+// They live until every case has run.
+func sharedServers(t *testing.T, cases []contractCase) map[serverKind]sharedServer {
+	need := map[serverKind]int{}
+	for _, tc := range cases {
+		if tc.changesNothing() {
+			need[tc.serverKind()]++
+		}
+	}
+	out := map[serverKind]sharedServer{}
+	for kind, n := range need {
+		if n < 2 {
+			continue
+		}
+		if !kind.registry {
+			out[kind] = sharedServer{server: newTestServer(t, !kind.notReady)}
+			continue
+		}
+		s, _, k := newRegistryServer(t, kind.requireAuth, func(c *testConfig) {
+			if kind.smallUploads {
+				c.MaxUploadBytes = 1 << 10
+			}
+			c.notServing = kind.notReady
+		})
+		out[kind] = sharedServer{server: s, keys: k}
+	}
+	return out
+}
+
 // failEveryRequest makes every routed request panic just before its
 // handler, to exercise the 500 path of every operation.
 func failEveryRequest(s *Server) {
@@ -212,14 +267,19 @@ func TestContract(t *testing.T) {
 	var mu sync.Mutex
 	t.Run("cases", func(t *testing.T) {
 		cases := append(append(contractCases(), registryContractCases(t, doc)...), oipContractCases()...)
-		for _, tc := range append(cases, feedbackContractCases()...) {
+		cases = append(cases, feedbackContractCases()...)
+		shared := sharedServers(t, cases)
+		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
 				route, ok := routes[tc.op]
 				require.True(t, ok, "no operation %q in the spec", tc.op)
 				var s *Server
 				req := tc.req
-				if tc.registry {
+				if sh, ok := shared[tc.serverKind()]; ok && tc.changesNothing() {
+					s = sh.server
+					req = req.withHeader(sh.keys.as(tc.caller))
+				} else if tc.registry {
 					var reg testRegistry
 					var k apiKeys
 					s, reg, k = newRegistryServer(t, tc.requireAuth, func(c *testConfig) {

@@ -143,12 +143,22 @@ func newMetrics() *metrics {
 		m.rolloutRequests, m.rolloutShadowCompared, m.rolloutShadowAgreed, m.rolloutShadowAgreement, m.rolloutShadowDropped,
 		m.requestDuration, m.inFlight, m.predictions, m.confidence, m.textsPerRequest, m.modelLoadSeconds,
 		storedCache,
+	)
+	m.registry.MustRegister(processCollectors()...)
+	return m
+}
+
+// processCollectors are the Go runtime's, the process's and the build's
+// metrics, made once per process and registered by every server: they
+// have no state of their own, and making the Go collector matches every
+// runtime metric's name against its rules.
+var processCollectors = sync.OnceValue(func() []prometheus.Collector {
+	return []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),
-	)
-	return m
-}
+	}
+})
 
 // instrument records the duration and status of every request.
 func (m *metrics) instrument(next echo.HandlerFunc) echo.HandlerFunc {

@@ -209,7 +209,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DisableValidation {
 		mws = append(mws, authOnly(ops, authFn), withUser)
 	} else {
-		validator, err := newValidator(spec.doc, ops, authFn)
+		validator, err := newValidator(spec.doc, spec.router, ops, authFn)
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/oasdiff/yaml"
 
 	"github.com/tagifai/tagifai/gen"
@@ -24,6 +26,9 @@ type embeddedSpec struct {
 	// json is the spec as written, servers included, for /openapi.json:
 	// the bytes gen embeds.
 	json []byte
+	// router finds doc's operation for a request, for the validator. A
+	// router is only read once built, and building it walks every path.
+	router routers.Router
 }
 
 // loadEmbeddedSpec decodes the embedded spec. It does not check it: the
@@ -43,7 +48,11 @@ var loadEmbeddedSpec = sync.OnceValues(func() (*embeddedSpec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: load embedded spec: %w", err)
 	}
-	return &embeddedSpec{doc: doc, json: raw}, nil
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		return nil, fmt.Errorf("server: spec router: %w", err)
+	}
+	return &embeddedSpec{doc: doc, json: raw, router: router}, nil
 })
 
 // PrepareSpec decodes the embedded spec, the larger part of what New

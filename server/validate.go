@@ -13,7 +13,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/labstack/echo/v4"
 	oapimiddleware "github.com/oapi-codegen/echo-middleware"
 
@@ -57,18 +56,16 @@ func (ops operations) find(c echo.Context) *openapi3.Operation {
 }
 
 // newValidator returns the middleware that validates every API request
-// against spec (whose servers must be cleared) with kin-openapi. Requests that are not API operations pass
-// through to Echo's router, which answers 404 or 405.
+// against spec (whose servers must be cleared) with kin-openapi, finding
+// each request's operation with router (built from spec). Requests that
+// are not API operations pass through to Echo's router, which answers 404
+// or 405.
 //
 // Path parameters are validated as the handlers see them, percent-decoded:
 // kin-openapi's router hands them over as they are in the URL, so that a
 // length would count "%2F" as three characters, not one. Path and query
 // parameters must also be valid UTF-8 once decoded.
-func newValidator(spec *openapi3.T, ops operations, auth openapi3filter.AuthenticationFunc) (echo.MiddlewareFunc, error) {
-	router, err := gorillamux.NewRouter(spec)
-	if err != nil {
-		return nil, fmt.Errorf("server: spec router: %w", err)
-	}
+func newValidator(spec *openapi3.T, router routers.Router, ops operations, auth openapi3filter.AuthenticationFunc) (echo.MiddlewareFunc, error) {
 	opts := &oapimiddleware.Options{
 		Options: openapi3filter.Options{
 			MultiError:         true,
