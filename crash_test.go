@@ -233,8 +233,8 @@ func crashDuringBatchJob(t *testing.T, serveFlags ...string) {
 	}
 	p.kill9(t)
 
-	// Chunks that were running are redone once River rescues them: at
-	// most RescueAfter plus River's 30 s between looks.
+	// Chunks that were running are redone: the server, starting again
+	// under the same replica name, queues them again before it works.
 	p = startServe(t, dataDir, serveFlags...)
 	deadline = time.Now().Add(2 * time.Minute)
 	var job map[string]any

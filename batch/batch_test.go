@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -423,5 +424,56 @@ func TestQueueStopsWhenStoreHangs(t *testing.T) {
 		assert.NoError(t, err)
 	case <-time.After(time.Minute):
 		t.Fatal("Run did not return while a store call hung")
+	}
+}
+
+// TestReplicasReclaimTheirOwnRunningTasks: a replica that starts again after
+// being killed queues at once the chunk tasks it left running, on SQLite
+// and PostgreSQL; tasks another replica is running stay as they are.
+func TestReplicasReclaimTheirOwnRunningTasks(t *testing.T) {
+	t.Parallel()
+	for name, database := range testDatabases() {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			store, err := database(t)(ctx)
+			require.NoError(t, err)
+			t.Cleanup(func() { store.Close() })
+			cfg := Config{Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Replica: "replica-a",
+				Load: func(context.Context, string, int) (Classifier, error) { return nil, errors.New("not in this test") }}
+			before, err := NewQueue(ctx, cfg)
+			require.NoError(t, err)
+			in := items(3*ChunkSize, "r")
+			_, _, err = before.Submit(ctx, newJob("0000000000000009", len(in)), in)
+			require.NoError(t, err)
+
+			// What a crash leaves: replica-a was running one chunk, and
+			// replica-b, alive, is running another.
+			exec := before.client.Driver().GetExecutor()
+			claim := func(replica string) int64 {
+				res, err := exec.JobGetAvailable(ctx, &riverdriver.JobGetAvailableParams{ClientID: replica, MaxToLock: 1, MaxAttemptedBy: 100, Queue: QueueName})
+				require.NoError(t, err)
+				require.Len(t, res.Jobs, 1)
+				return res.Jobs[0].ID
+			}
+			mine, theirs := claim("replica-a"), claim("replica-b")
+
+			after, err := NewQueue(ctx, cfg)
+			require.NoError(t, err)
+			n, err := after.reclaim(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, 1, n)
+			got, err := after.client.JobGet(ctx, mine)
+			require.NoError(t, err)
+			assert.Equal(t, rivertype.JobStateAvailable, got.State, "the task replica-a left running is queued again")
+			require.NotEmpty(t, got.Errors)
+			assert.Contains(t, got.Errors[len(got.Errors)-1].Error, "replica replica-a restarted")
+			other, err := after.client.JobGet(ctx, theirs)
+			require.NoError(t, err)
+			assert.Equal(t, rivertype.JobStateRunning, other.State, "replica-b's task is replica-b's")
+
+			n, err = after.reclaim(ctx)
+			require.NoError(t, err)
+			assert.Zero(t, n, "nothing left to take back")
+		})
 	}
 }

@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,7 +31,8 @@ const QueueName = "tagifai_batch"
 // for ChunkTimeout is cancelled and retried with River's backoff, and one
 // left running by a replica that died (kill -9, a lost node) is rescued by
 // River, on whichever replica leads its maintenance, RescueAfter after it
-// started (River looks every 30 s, so 15 to 45 s after the crash).
+// started (River looks every 30 s, so 15 to 45 s after the crash), or at
+// once by the replica itself when it starts again (see reclaim).
 const (
 	ChunkTimeout = 10 * time.Second
 	RescueAfter  = 15 * time.Second
@@ -299,6 +301,12 @@ func (q *Queue) Run(ctx context.Context) error {
 	} else if n > 0 {
 		q.cfg.Logger.Info("batch jobs of an earlier version queued as chunk tasks", slog.Int("jobs", n))
 	}
+	if n, err := q.reclaim(ctx); err != nil && ctx.Err() == nil {
+		// River's rescuer takes them back later, as it does for any replica.
+		q.cfg.Logger.Warn("taking back chunk tasks left running by this replica failed", slog.String("error", err.Error()))
+	} else if n > 0 {
+		q.cfg.Logger.Info("chunk tasks left running by this replica when it stopped are queued again", slog.Int("tasks", n))
+	}
 	events, unsubscribe := q.client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled)
 	defer unsubscribe()
 	if err := q.client.Start(context.WithoutCancel(ctx)); err != nil {
@@ -326,6 +334,66 @@ func (q *Queue) Run(ctx context.Context) error {
 		return fmt.Errorf("batch: stop: %w", err)
 	}
 	return nil
+}
+
+// reclaim queues again, to run at once, the chunk tasks that this replica
+// left running when it last stopped without finishing them (it was killed,
+// or lost its node and came back under the same name): it runs before the
+// queue's River client starts, and a replica's ID is unique among the
+// replicas running, so nobody works them. River's rescuer would take them
+// back too, but only RescueAfter after they started and at its next look,
+// 15 to 45 s after a restart. Tasks out of attempts, or whose cancellation
+// was asked for, are left to the rescuer, which decides their fate as for
+// any other replica. It returns how many tasks it queued.
+func (q *Queue) reclaim(ctx context.Context) (int, error) {
+	const page = 1000
+	exec := q.client.Driver().GetExecutor()
+	now := time.Now().UTC()
+	reason, err := json.Marshal(rivertype.AttemptError{At: now, Error: "replica " + q.cfg.Replica + " restarted while the chunk ran"})
+	if err != nil {
+		return 0, err
+	}
+	rescue := riverdriver.JobRescueManyParams{StuckHorizon: now}
+	for after := int64(0); ; {
+		stuck, err := exec.JobGetStuck(ctx, &riverdriver.JobGetStuckParams{AfterID: after, Max: page, StuckHorizon: now})
+		if err != nil {
+			return 0, err
+		}
+		for _, task := range stuck {
+			after = task.ID
+			if task.Queue != QueueName || len(task.AttemptedBy) == 0 || task.AttemptedBy[len(task.AttemptedBy)-1] != q.cfg.Replica ||
+				task.Attempt >= task.MaxAttempts || cancelAsked(task) {
+				continue
+			}
+			rescue.ID = append(rescue.ID, task.ID)
+			rescue.Error = append(rescue.Error, reason)
+			rescue.FinalizedAt = append(rescue.FinalizedAt, nil)
+			rescue.ScheduledAt = append(rescue.ScheduledAt, now)
+			rescue.State = append(rescue.State, string(rivertype.JobStateAvailable))
+		}
+		if len(stuck) < page {
+			break
+		}
+	}
+	if len(rescue.ID) == 0 {
+		return 0, nil
+	}
+	if _, err := exec.JobRescueMany(ctx, &rescue); err != nil {
+		return 0, err
+	}
+	return len(rescue.ID), nil
+}
+
+// cancelAsked reports whether River was asked to cancel task while it ran
+// (or its metadata cannot be read, which only River's rescuer should judge).
+func cancelAsked(task *rivertype.JobRow) bool {
+	if len(task.Metadata) == 0 {
+		return false
+	}
+	var meta struct {
+		CancelAttemptedAt *time.Time `json:"cancel_attempted_at"`
+	}
+	return json.Unmarshal(task.Metadata, &meta) != nil || meta.CancelAttemptedAt != nil
 }
 
 // chunkWorker predicts and stores one chunk task.
