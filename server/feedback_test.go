@@ -390,20 +390,6 @@ func TestFeedbackBadInput(t *testing.T) {
 		[]gen.FeedbackStatus{got.Results[0].Status, got.Results[1].Status, got.Results[2].Status})
 	assert.Equal(t, 5, s.monitoring(t).LivePerformance.All.Labels, "each prediction counted once")
 
-	// 10,000 items, the most a request takes: an answer for each.
-	many := make([]gen.FeedbackItem, 10_000)
-	for i := range many {
-		many[i] = gen.FeedbackItem{PredictionId: sign(func(c *feedback.Claims) { c.Nonce = uint64(1000 + i%9_000) }), Tag: "mlops"}
-	}
-	got = s.sendFeedback(t, many)
-	assert.Equal(t, 9_000, got.Accepted)
-	for i, r := range got.Results {
-		if i >= 9_000 {
-			require.Equal(t, gen.FeedbackStatusDuplicate, r.Status, "item %d", i)
-		}
-	}
-	assert.Equal(t, 9_005, s.monitoring(t).LivePerformance.All.Labels)
-
 	// A stored batch prediction's id: the same every time it is read, and
 	// accepted once.
 	prepareSample(t, testRegistry{s.store, s.reg}, "getStoredPrediction", nil)
@@ -428,5 +414,38 @@ func TestFeedbackBadInput(t *testing.T) {
 		rec := do(s, request{method: "POST", path: "/feedback", body: body, contentType: jsonCT}.withHeader(s.keys.as("predictor")))
 		assert.True(t, rec.Code >= 400 && rec.Code < 500, "%d for %q: %s", rec.Code, body, rec.Body.String())
 	}
-	assert.Equal(t, 9_006, s.monitoring(t).LivePerformance.All.Labels)
+	assert.Equal(t, 6, s.monitoring(t).LivePerformance.All.Labels)
+}
+
+// TestBulkFeedbackLimit: a request of 10,000 items, the most one takes,
+// gets an answer for each, in order.
+func TestBulkFeedbackLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "registry.db")
+	s := newMonitoredReplica(t, func() (*registry.SQLStore, error) { return registry.OpenSQLite(ctx, path) }, committedArtifactDir)
+	key, err := s.store.SigningKey(ctx, predictionIDKey, feedback.NewKey()) // the stored one wins
+	require.NoError(t, err)
+	signer, err := feedback.NewSigner(key)
+	require.NoError(t, err)
+	v1, err := s.store.Version(ctx, DefaultModelName, 1)
+	require.NoError(t, err)
+
+	many := make([]gen.FeedbackItem, 10_000)
+	for i := range many {
+		c := feedback.Claims{Model: DefaultModelName, Version: 1, Tag: 2, Time: time.Now(), Checksum: feedback.ChecksumPrefix(v1.Checksum), Nonce: uint64(1000 + i%9_000)}
+		many[i] = gen.FeedbackItem{PredictionId: signer.Issue(c), Tag: "mlops"}
+	}
+	got := s.sendFeedback(t, many)
+	assert.Equal(t, 9_000, got.Accepted)
+	require.Len(t, got.Results, len(many))
+	for i, r := range got.Results {
+		require.Equal(t, i, r.Index)
+		if i >= 9_000 {
+			require.Equal(t, gen.FeedbackStatusDuplicate, r.Status, "item %d", i)
+		} else {
+			require.Equal(t, gen.FeedbackStatusAccepted, r.Status, "item %d", i)
+		}
+	}
+	assert.Equal(t, 9_000, s.monitoring(t).LivePerformance.All.Labels)
 }
