@@ -529,12 +529,21 @@ async function checkRollouts(page: Page): Promise<void> {
   await page.getByTestId("notice").filter({ hasText: "Aborted the rollout of version 2" }).waitFor();
   await rolloutStatus(page, "aborted");
 
-  // A canary for a fifth of the callers: the page counts what the callers saw.
+  // A canary for a fifth of the callers, guarded by its live F1 (on more
+  // labels than come back here): the page counts what the callers saw.
   await page.getByRole("radio", { name: /canary/ }).check();
   await page.getByLabel("Share of callers answered by the candidate (%)").fill("20");
+  const guardBox = page.getByRole("checkbox", { name: /live F1 falls too low/ });
+  if (!(await guardBox.isChecked())) await guardBox.check();
+  await page.getByLabel("Least live F1 (0 to 1)").fill("0.75");
+  await page.getByLabel("Feedback labels to collect before judging").fill("500");
   await page.getByRole("button", { name: "Start the rollout" }).click();
   await page.getByTestId("notice").filter({ hasText: "Started a canary rollout" }).waitFor();
   await rolloutStatus(page, "active", "canary");
+  const canaryGuard = await apiCall("GET", "/models/tagifai/rollout");
+  check(canaryGuard.body.data.guard?.min_live_f1 === 0.75 && canaryGuard.body.data.guard?.min_labels === 500,
+    `Rollout: the canary's guard is ${JSON.stringify(canaryGuard.body.data.guard)}, want min_live_f1 0.75 and min_labels 500`);
+  check(((await rollout.getByTestId("guard").textContent()) ?? "").includes("live F1 falls below 0.75 once 500"), "Rollout: the canary's guard is not shown");
   let byCandidate = 0;
   const callers = 40;
   for (let i = 0; i < callers; i++) {

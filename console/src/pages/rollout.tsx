@@ -13,6 +13,7 @@ import { ErrorBox, ms, num3, pct, useEvery, when } from "../ui";
 
 type Rollout = components["schemas"]["Rollout"];
 type RolloutRequest = components["schemas"]["RolloutRequest"];
+type Guard = components["schemas"]["RolloutGuard"];
 type RolloutSide = components["schemas"]["RolloutSide"];
 type ShadowStats = components["schemas"]["ShadowStats"];
 type VersionInfo = components["schemas"]["VersionInfo"];
@@ -269,6 +270,8 @@ function RolloutForm({ versions, serving, current, busy, onSubmit }: {
   const [guarded, setGuarded] = useState(current?.guard !== undefined);
   const [minAgreement, setMinAgreement] = useState(String(current?.guard?.min_agreement !== undefined ? current.guard.min_agreement * 100 : 90));
   const [minSamples, setMinSamples] = useState(String(current?.guard?.min_samples ?? 100));
+  const [minLiveF1, setMinLiveF1] = useState(String(current?.guard?.min_live_f1 ?? 0.8));
+  const [minLabels, setMinLabels] = useState(String(current?.guard?.min_labels ?? 50));
   const [problem, setProblem] = useState("");
 
   if (candidates.length === 0) {
@@ -293,6 +296,16 @@ function RolloutForm({ versions, serving, current, busy, onSubmit }: {
           if (!Number.isInteger(n) || n < 1) return setProblem("The predictions to compare first must be a whole number from 1.");
           req.guard = { min_agreement: a / 100, min_samples: n };
         }
+        if (mode === "canary" && guarded) {
+          const f = Number(minLiveF1);
+          const n = Number(minLabels);
+          if (minLiveF1.trim() === "" || !(f >= 0 && f <= 1)) return setProblem("The least live F1 must be a number from 0 to 1.");
+          if (!Number.isInteger(n) || n < 1) return setProblem("The labels to collect first must be a whole number from 1.");
+          // min_samples has a default, so the generated type asks for it;
+          // it is a shadow setting, which a canary's guard must not carry.
+          const guard: Omit<Guard, "min_samples"> = { min_live_f1: f, min_labels: n };
+          req.guard = guard as Guard;
+        }
         setProblem("");
         void onSubmit(req);
       }}
@@ -314,18 +327,25 @@ function RolloutForm({ versions, serving, current, busy, onSubmit }: {
         </div>
         <label for="rollout-percent">{mode === "shadow" ? "Share of requests shadowed (%)" : "Share of callers answered by the candidate (%)"}</label>
         <input id="rollout-percent" type="number" min={0} max={100} step="any" value={percent} onInput={(e) => setPercent(e.currentTarget.value)} />
-        {mode === "shadow" && (
+        <span class="label">Guard</span>
+        <label class="inline">
+          <input type="checkbox" checked={guarded} onChange={(e) => setGuarded(e.currentTarget.checked)} />{" "}
+          {mode === "shadow" ? "Abort on its own when the candidate agrees too little" : "Abort on its own when the candidate's live F1 falls too low"}
+        </label>
+        {guarded && mode === "shadow" && (
           <>
-            <span class="label">Guard</span>
-            <label class="inline"><input type="checkbox" checked={guarded} onChange={(e) => setGuarded(e.currentTarget.checked)} /> Abort on its own when the candidate agrees too little</label>
-            {guarded && (
-              <>
-                <label for="rollout-min-agreement">Least agreement (%)</label>
-                <input id="rollout-min-agreement" type="number" min={0} max={100} step="any" value={minAgreement} onInput={(e) => setMinAgreement(e.currentTarget.value)} />
-                <label for="rollout-min-samples">Predictions to compare before judging</label>
-                <input id="rollout-min-samples" type="number" min={1} step={1} value={minSamples} onInput={(e) => setMinSamples(e.currentTarget.value)} />
-              </>
-            )}
+            <label for="rollout-min-agreement">Least agreement (%)</label>
+            <input id="rollout-min-agreement" type="number" min={0} max={100} step="any" value={minAgreement} onInput={(e) => setMinAgreement(e.currentTarget.value)} />
+            <label for="rollout-min-samples">Predictions to compare before judging</label>
+            <input id="rollout-min-samples" type="number" min={1} step={1} value={minSamples} onInput={(e) => setMinSamples(e.currentTarget.value)} />
+          </>
+        )}
+        {guarded && mode === "canary" && (
+          <>
+            <label for="rollout-min-live-f1">Least live F1 (0 to 1)</label>
+            <input id="rollout-min-live-f1" type="number" min={0} max={1} step="any" value={minLiveF1} onInput={(e) => setMinLiveF1(e.currentTarget.value)} />
+            <label for="rollout-min-labels">Feedback labels to collect before judging</label>
+            <input id="rollout-min-labels" type="number" min={1} step={1} value={minLabels} onInput={(e) => setMinLabels(e.currentTarget.value)} />
           </>
         )}
       </div>
