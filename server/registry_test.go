@@ -60,14 +60,14 @@ func newRegistryServer(t testing.TB, requireAuth bool, configure ...func(*testCo
 	log := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
 	dir := t.TempDir()
 	template, k := registryTemplate(t)
-	require.NoError(t, os.CopyFS(dir, os.DirFS(template)))
+	require.NoError(t, copyTemplate(dir, template))
 	store, err := registry.OpenSQLite(ctx, filepath.Join(dir, "registry.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	reg, err := registry.New(store, filepath.Join(dir, "artifacts"), log)
 	require.NoError(t, err)
 
-	tc := testConfig{Config: Config{Logger: log, RequireAuth: requireAuth}}
+	tc := testConfig{Config: Config{Logger: log, RequireAuth: requireAuth}, registryDir: dir}
 	for _, c := range configure {
 		c(&tc)
 	}
@@ -120,6 +120,16 @@ func buildTemplate() (dir string, k apiKeys, err error) {
 	if imported, err := reg.ImportIfEmpty(ctx, DefaultModelName, committedArtifactDir, "test"); err != nil || !imported {
 		return "", nil, fmt.Errorf("import: %v (imported %v)", err, imported)
 	}
+	// Its file, read and checked here: test registries link it.
+	_, v1, err := reg.ReadArtifact(ctx, DefaultModelName, 1)
+	if err != nil {
+		return "", nil, err
+	}
+	file, err := os.Stat(filepath.Join(dir, "artifacts", DefaultModelName, "1.tagifai"))
+	if err != nil {
+		return "", nil, err
+	}
+	templateFiles.Store(v1.Checksum, file)
 	k = apiKeys{"garbage": "tgf_not-a-real-key"}
 	for _, role := range []registry.Role{registry.RoleViewer, registry.RolePredictor, registry.RoleAdmin} {
 		_, key, err := reg.CreateUser(ctx, string(role)+"-user", role)
