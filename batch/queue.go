@@ -129,6 +129,11 @@ func migrate(ctx context.Context, store *registry.SQLStore, driver riverdriver.D
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
+	// Up to date, as at every start but the first after an upgrade: no
+	// need to wait for the migration lock (a failed look migrates).
+	if res, err := migrator.Validate(ctx, nil); err == nil && res.OK {
+		return nil
+	}
 	err = store.Migrating(ctx, func(tx *sql.Tx) error {
 		if tx == nil {
 			_, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)

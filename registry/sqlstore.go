@@ -141,7 +141,15 @@ func (s *SQLStore) migrate(ctx context.Context) error {
 		_, err := tx.ExecContext(ctx, s.migrationLock, migrationLockKey)
 		return err
 	}
-	err := s.txOnce(ctx, nil, func(tx *sql.Tx) error {
+	dir := path.Join("migrations", s.dialect)
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		return fmt.Errorf("registry: migrations: %w", err)
+	}
+	if s.upToDate(ctx, len(entries)) {
+		return nil
+	}
+	err = s.txOnce(ctx, nil, func(tx *sql.Tx) error {
 		if err := lock(tx); err != nil {
 			return err
 		}
@@ -150,11 +158,6 @@ func (s *SQLStore) migrate(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("registry: migrations table: %w", err)
-	}
-	dir := path.Join("migrations", s.dialect)
-	entries, err := fs.ReadDir(migrations, dir)
-	if err != nil {
-		return fmt.Errorf("registry: migrations: %w", err)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	numbered := map[int]string{}
@@ -192,6 +195,17 @@ func (s *SQLStore) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// upToDate reports whether the database records as many migrations as
+// there are, numbered 1 to n: then migrate need not take the migration
+// lock, nor open a transaction per migration, as at every start but the
+// first after an upgrade. Any doubt (no table yet, an error, a gap) says
+// no, and migrate looks at each migration under the lock.
+func (s *SQLStore) upToDate(ctx context.Context, n int) bool {
+	var count, highest int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&count, &highest)
+	return err == nil && count == n && highest == n
 }
 
 // Migrating runs the migrations of another schema kept in the same

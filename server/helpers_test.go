@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -84,8 +86,10 @@ type testConfig struct {
 	// Serving holds the serving lifecycle's settings; Model, Store,
 	// Artifacts, Observer and Logger are filled in.
 	Serving serving.Config
-	// BatchWorkers and ReplicaID are the batch runner's; default 1 and
-	// "test".
+	// BatchWorkers and ReplicaID are the batch runner's; default 1 and a
+	// name of its own ("test-N"): replicas sharing a database have names
+	// of their own, and a replica takes back, as it starts, the tasks that
+	// its name left running.
 	BatchWorkers int
 	ReplicaID    string
 	// notServing leaves a registry server serving nothing, as before its
@@ -95,6 +99,9 @@ type testConfig struct {
 	// (copyTemplate), whose artifact files are the template's own.
 	registryDir string
 }
+
+// replicaNames numbers the test servers' replica names.
+var replicaNames atomic.Int64
 
 // testStore is what a test server's parts need of the registry's
 // database; *registry.SQLStore is one.
@@ -116,7 +123,7 @@ func wireServer(t testing.TB, store testStore, reg *registry.Registry, run bool,
 		tc.BatchWorkers = 1
 	}
 	if tc.ReplicaID == "" {
-		tc.ReplicaID = "test"
+		tc.ReplicaID = fmt.Sprintf("test-%d", replicaNames.Add(1))
 	}
 	metrics := NewMetrics()
 	scfg := tc.Serving
