@@ -87,32 +87,42 @@ func TestStoreFeedback(t *testing.T) {
 				assert.Empty(t, counts)
 			})
 
-			t.Run("many at once", func(t *testing.T) {
-				s := open(t)
-				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa"), testArtifact("tagifai", 1, "aaa")))
-				const n = 10_000
-				fb := make([]Feedback, n)
-				for i := range fb {
-					fb[i] = testFeedback(fmt.Sprintf("id%05d", i), 1, "a", []string{"a", "b"}[i%2], t0)
+		})
+	}
+}
+
+// TestBulkStoreFeedback: 10,000 labels in one call, half of them stored
+// before, on each database: an outcome for each, in order, and counts that
+// include each once.
+func TestBulkStoreFeedback(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	for name, open := range storeFactories(t) {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa"), testArtifact("tagifai", 1, "aaa")))
+			const n = 10_000
+			fb := make([]Feedback, n)
+			for i := range fb {
+				fb[i] = testFeedback(fmt.Sprintf("id%05d", i), 1, "a", []string{"a", "b"}[i%2], t0)
+			}
+			got, err := s.SaveFeedback(ctx, fb[:n/2])
+			require.NoError(t, err)
+			for _, o := range got {
+				require.Equal(t, FeedbackAdded, o)
+			}
+			got, err = s.SaveFeedback(ctx, fb)
+			require.NoError(t, err)
+			for i, o := range got {
+				want := FeedbackAdded
+				if i < n/2 {
+					want = FeedbackRepeated
 				}
-				got, err := s.SaveFeedback(ctx, fb[:n/2])
-				require.NoError(t, err)
-				for _, o := range got {
-					require.Equal(t, FeedbackAdded, o)
-				}
-				got, err = s.SaveFeedback(ctx, fb)
-				require.NoError(t, err)
-				for i, o := range got {
-					want := FeedbackAdded
-					if i < n/2 {
-						want = FeedbackRepeated
-					}
-					require.Equal(t, want, o, "item %d", i)
-				}
-				counts, err := s.FeedbackCounts(ctx, "tagifai", 1, time.Time{})
-				require.NoError(t, err)
-				assert.Equal(t, []FeedbackCount{{"a", "a", n / 2}, {"a", "b", n / 2}}, counts)
-			})
+				require.Equal(t, want, o, "item %d", i)
+			}
+			counts, err := s.FeedbackCounts(ctx, "tagifai", 1, time.Time{})
+			require.NoError(t, err)
+			assert.Equal(t, []FeedbackCount{{"a", "a", n / 2}, {"a", "b", n / 2}}, counts)
 		})
 	}
 }

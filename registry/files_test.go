@@ -20,13 +20,21 @@ import (
 // bytes that differ from committedArtifact's.
 func otherArtifact(t *testing.T, runID string) []byte {
 	t.Helper()
+	if data, ok := otherArtifacts.Load(runID); ok {
+		return data.([]byte)
+	}
 	art, err := model.Decode(bytes.NewReader(committedArtifact(t)))
 	require.NoError(t, err)
 	art.RunID = runID
 	var buf bytes.Buffer
 	require.NoError(t, model.Encode(&buf, art))
+	otherArtifacts.Store(runID, buf.Bytes())
 	return buf.Bytes()
 }
+
+// otherArtifacts holds otherArtifact's results by run id: the same bytes
+// each time, made once per test binary. Callers only read them.
+var otherArtifacts sync.Map
 
 // filesMatchDatabase requires that every artifact file under dir holds the
 // bytes the database records for its version.

@@ -30,5 +30,5 @@ done < <(grep -rl --include='*_test.go' --exclude-dir=node_modules --exclude-dir
 
 echo "== go test against PostgreSQL: ${pkgs[*]}"
 eval "flags=(${GOTESTFLAGS--race})"
-go test -count=1 "${flags[@]}" -run 'TestStore|TestSQL|TestPostgres|TestReplicas|TestServingAnnouncements|TestLookupWaitsForItsTurn' "${pkgs[@]}"
+go test -count=1 "${flags[@]}" -run 'TestStore|TestBulkStore|TestSQL|TestPostgres|TestReplicas|TestServingAnnouncements|TestLookupWaitsForItsTurn' "${pkgs[@]}"
 echo "== test-postgres took $((($(date +%s%N) - started) / 1000000)) ms"
