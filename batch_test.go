@@ -19,6 +19,7 @@ import (
 // same command again finds the same job rather than predicting again, and
 // --shard (or TAGIFAI_SHARD) splits a file between processes.
 func TestCLIBatch(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	input := filepath.Join(t.TempDir(), "items.csv")
 	var b strings.Builder

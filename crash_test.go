@@ -278,6 +278,7 @@ func crashDuringBatchJob(t *testing.T, serveFlags ...string) {
 // the serving version and the deployment's audit event are both there or
 // neither is, since they commit in one transaction.
 func TestCrashAfterDeployment(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	key := createAdmin(t, dataDir)
 	p := startServe(t, dataDir)
