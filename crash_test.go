@@ -203,7 +203,9 @@ func TestPostgresCrashDuringBatchJob(t *testing.T) {
 }
 
 func crashDuringBatchJob(t *testing.T, serveFlags ...string) {
-	const n = 12000
+	// Four chunks: the kill comes as soon as the first is done, while
+	// others are still to do.
+	const n = 4000
 	dataDir := t.TempDir()
 	p := startServe(t, dataDir, serveFlags...)
 
