@@ -179,7 +179,7 @@ func (m *monitoredReplica) waitObserved(t *testing.T, n int) gen.VersionMonitori
 func TestMonitoringDrift(t *testing.T) {
 	t.Parallel()
 	artifactDir, examples, _ := labelledCorpus(t)
-	path := filepath.Join(t.TempDir(), "registry.db")
+	path := emptyDatabase(t)
 	s := newMonitoredReplica(t, func() (*registry.SQLStore, error) { return registry.OpenSQLite(context.Background(), path) }, artifactDir)
 	texts := model.Texts(examples)
 
@@ -320,7 +320,7 @@ func contains(s []string, x string) bool {
 func TestFeedbackBadInput(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "registry.db")
+	path := emptyDatabase(t)
 	s := newMonitoredReplica(t, func() (*registry.SQLStore, error) { return registry.OpenSQLite(ctx, path) }, committedArtifactDir)
 	preds := s.predict(t, "/predict", []string{
 		"Transfer learning with transformers for text classification.",
@@ -422,7 +422,7 @@ func TestFeedbackBadInput(t *testing.T) {
 func TestBulkFeedbackLimit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "registry.db")
+	path := emptyDatabase(t)
 	s := newMonitoredReplica(t, func() (*registry.SQLStore, error) { return registry.OpenSQLite(ctx, path) }, committedArtifactDir)
 	key, err := s.store.SigningKey(ctx, predictionIDKey, feedback.NewKey()) // the stored one wins
 	require.NoError(t, err)

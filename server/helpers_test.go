@@ -278,16 +278,24 @@ func copyFile(dst, src string) error {
 // under the race detector, and the package makes hundreds of registries.
 func openTestRegistry(t testing.TB, log *slog.Logger) (*registry.SQLStore, *registry.Registry) {
 	t.Helper()
+	path := emptyDatabase(t)
+	store, err := registry.OpenSQLite(context.Background(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	reg, err := registry.New(store, filepath.Join(filepath.Dir(path), "artifacts"), log)
+	require.NoError(t, err)
+	return store, reg
+}
+
+// emptyDatabase returns the path of a new empty SQLite registry database,
+// in a temporary directory of its own: a copy of emptyTemplate.
+func emptyDatabase(t testing.TB) string {
+	t.Helper()
 	emptyTemplate.once.Do(func() { emptyTemplate.dir, emptyTemplate.err = buildEmptyTemplate() })
 	require.NoError(t, emptyTemplate.err)
 	dir := t.TempDir()
 	require.NoError(t, os.CopyFS(dir, os.DirFS(emptyTemplate.dir)))
-	store, err := registry.OpenSQLite(context.Background(), filepath.Join(dir, "registry.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { store.Close() })
-	reg, err := registry.New(store, filepath.Join(dir, "artifacts"), log)
-	require.NoError(t, err)
-	return store, reg
+	return filepath.Join(dir, "registry.db")
 }
 
 // emptyTemplate is an empty registry, its migrations and the batch

@@ -23,7 +23,7 @@ import (
 func TestMonitoringWithoutBaseline(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "registry.db")
+	path := emptyDatabase(t)
 	s := newMonitoredReplica(t, func() (*registry.SQLStore, error) { return registry.OpenSQLite(ctx, path) }, committedArtifactDir)
 	old, err := os.ReadFile(filepath.Join("..", "model", "testdata", "format1.tagifai"))
 	require.NoError(t, err)

@@ -28,7 +28,7 @@ func sharedDatabases(t *testing.T) map[string]func(t *testing.T) func() (*regist
 	ctx := context.Background()
 	dbs := map[string]func(t *testing.T) func() (*registry.SQLStore, error){
 		"sqlite": func(t *testing.T) func() (*registry.SQLStore, error) {
-			path := filepath.Join(t.TempDir(), "registry.db")
+			path := emptyDatabase(t)
 			return func() (*registry.SQLStore, error) { return registry.OpenSQLite(ctx, path) }
 		},
 	}
