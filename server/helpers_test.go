@@ -74,8 +74,10 @@ const fakeRunID = "run-test-1"
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if template.dir != "" {
-		os.RemoveAll(template.dir)
+	for _, dir := range []string{template.dir, emptyTemplate.dir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }
