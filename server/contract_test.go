@@ -69,8 +69,8 @@ type contractCase struct {
 	op       string // operationId whose responses describe this one
 	req      request
 	status   int
-	notReady bool          // serve without a model
-	breakIt  func(*Server) // make the server fail
+	notReady bool // serve without a model
+	failing  bool // every routed request panics just before its handler (failEveryRequest)
 	check    func(*testing.T, map[string]any)
 
 	// With registry, the server has a registry holding the committed model
@@ -85,17 +85,18 @@ type contractCase struct {
 
 // serverKind is what a case needs of its server: cases that change
 // nothing and need the same kind share one server.
-type serverKind struct{ registry, requireAuth, smallUploads, notReady bool }
+type serverKind struct{ registry, requireAuth, smallUploads, notReady, failing bool }
 
 func (tc contractCase) serverKind() serverKind {
-	return serverKind{tc.registry, tc.requireAuth, tc.smallUploads, tc.notReady}
+	return serverKind{tc.registry, tc.requireAuth, tc.smallUploads, tc.notReady, tc.failing}
 }
 
 // changesNothing reports whether tc leaves its server as it found it, so
 // that other cases can use the same server at the same time: it prepares
-// and breaks nothing, and its request reads or is refused.
+// nothing, and its request reads or is refused (a failing server refuses
+// everything).
 func (tc contractCase) changesNothing() bool {
-	if tc.prepare != nil || tc.breakIt != nil {
+	if tc.prepare != nil {
 		return false
 	}
 	return tc.req.method == "GET" || tc.req.method == "HEAD" || tc.status >= 400
@@ -123,17 +124,21 @@ func sharedServers(t *testing.T, cases []contractCase) map[serverKind]sharedServ
 		if n < 2 {
 			continue
 		}
-		if !kind.registry {
-			out[kind] = sharedServer{server: newTestServer(t, !kind.notReady)}
-			continue
+		var sh sharedServer
+		if kind.registry {
+			sh.server, _, sh.keys = newRegistryServer(t, kind.requireAuth, func(c *testConfig) {
+				if kind.smallUploads {
+					c.MaxUploadBytes = 1 << 10
+				}
+				c.notServing = kind.notReady
+			})
+		} else {
+			sh.server = newTestServer(t, !kind.notReady)
 		}
-		s, _, k := newRegistryServer(t, kind.requireAuth, func(c *testConfig) {
-			if kind.smallUploads {
-				c.MaxUploadBytes = 1 << 10
-			}
-			c.notServing = kind.notReady
-		})
-		out[kind] = sharedServer{server: s, keys: k}
+		if kind.failing {
+			failEveryRequest(sh.server)
+		}
+		out[kind] = sh
 	}
 	return out
 }
@@ -158,7 +163,7 @@ func contractCases() []contractCase {
 				assert.GreaterOrEqual(t, data["uptime_seconds"], 0.0)
 			}},
 		{name: "health wrong method", op: "healthCheck", req: request{method: "DELETE", path: "/"}, status: 405},
-		{name: "health failure", op: "healthCheck", req: request{method: "GET", path: "/"}, status: 500, breakIt: failEveryRequest},
+		{name: "health failure", op: "healthCheck", req: request{method: "GET", path: "/"}, status: 500, failing: true},
 		{name: "health not ready", op: "healthCheck", req: request{method: "GET", path: "/"}, status: 503, notReady: true},
 
 		{name: "live", op: "liveness", req: request{method: "GET", path: "/health/live"}, status: 200,
@@ -167,18 +172,18 @@ func contractCases() []contractCase {
 			}},
 		{name: "live without a model", op: "liveness", req: request{method: "GET", path: "/health/live"}, status: 200, notReady: true},
 		{name: "live wrong method", op: "liveness", req: request{method: "POST", path: "/health/live"}, status: 405},
-		{name: "live failure", op: "liveness", req: request{method: "GET", path: "/health/live"}, status: 500, breakIt: failEveryRequest},
+		{name: "live failure", op: "liveness", req: request{method: "GET", path: "/health/live"}, status: 500, failing: true},
 		{name: "ready", op: "readiness", req: request{method: "GET", path: "/health/ready"}, status: 200,
 			check: func(t *testing.T, body map[string]any) {
 				assert.Equal(t, "ready", body["data"].(map[string]any)["status"])
 			}},
 		{name: "ready wrong method", op: "readiness", req: request{method: "PUT", path: "/health/ready"}, status: 405},
-		{name: "ready failure", op: "readiness", req: request{method: "GET", path: "/health/ready"}, status: 500, breakIt: failEveryRequest},
+		{name: "ready failure", op: "readiness", req: request{method: "GET", path: "/health/ready"}, status: 500, failing: true},
 		{name: "ready without a model", op: "readiness", req: request{method: "GET", path: "/health/ready"}, status: 503, notReady: true},
 
 		{name: "metrics", op: "getMetrics", req: request{method: "GET", path: "/metrics"}, status: 200},
 		{name: "metrics wrong method", op: "getMetrics", req: request{method: "POST", path: "/metrics"}, status: 405},
-		{name: "metrics failure", op: "getMetrics", req: request{method: "GET", path: "/metrics"}, status: 500, breakIt: failEveryRequest},
+		{name: "metrics failure", op: "getMetrics", req: request{method: "GET", path: "/metrics"}, status: 500, failing: true},
 
 		{name: "performance all", op: "getPerformance", req: request{method: "GET", path: "/performance"}, status: 200,
 			check: func(t *testing.T, body map[string]any) {
@@ -203,7 +208,7 @@ func contractCases() []contractCase {
 		{name: "performance unknown filter", op: "getPerformance", req: request{method: "GET", path: "/performance?filter=everything"}, status: 422,
 			check: expectProblem("query.filter", "enum", "overall, class, slices")},
 		{name: "performance wrong method", op: "getPerformance", req: request{method: "POST", path: "/performance"}, status: 405},
-		{name: "performance failure", op: "getPerformance", req: request{method: "GET", path: "/performance"}, status: 500, breakIt: failEveryRequest},
+		{name: "performance failure", op: "getPerformance", req: request{method: "GET", path: "/performance"}, status: 500, failing: true},
 		{name: "performance not ready", op: "getPerformance", req: request{method: "GET", path: "/performance"}, status: 503, notReady: true},
 
 		{name: "args", op: "getArgs", req: request{method: "GET", path: "/args"}, status: 200,
@@ -213,7 +218,7 @@ func contractCases() []contractCase {
 				assert.Equal(t, false, args["stem"])
 			}},
 		{name: "args wrong method", op: "getArgs", req: request{method: "PUT", path: "/args"}, status: 405},
-		{name: "args failure", op: "getArgs", req: request{method: "GET", path: "/args"}, status: 500, breakIt: failEveryRequest},
+		{name: "args failure", op: "getArgs", req: request{method: "GET", path: "/args"}, status: 500, failing: true},
 		{name: "args not ready", op: "getArgs", req: request{method: "GET", path: "/args"}, status: 503, notReady: true},
 
 		{name: "arg", op: "getArg", req: request{method: "GET", path: "/args/learning_rate"}, status: 200,
@@ -225,7 +230,7 @@ func contractCases() []contractCase {
 		{name: "arg name too long", op: "getArg", req: request{method: "GET", path: "/args/" + strings.Repeat("a", 65)}, status: 422,
 			check: expectProblem("path.arg", "too_long", "64")},
 		{name: "arg wrong method", op: "getArg", req: request{method: "POST", path: "/args/alpha"}, status: 405},
-		{name: "arg failure", op: "getArg", req: request{method: "GET", path: "/args/alpha"}, status: 500, breakIt: failEveryRequest},
+		{name: "arg failure", op: "getArg", req: request{method: "GET", path: "/args/alpha"}, status: 500, failing: true},
 		{name: "arg not ready", op: "getArg", req: request{method: "GET", path: "/args/alpha"}, status: 503, notReady: true},
 
 		{name: "predict", op: "predict", req: request{method: "POST", path: "/predict", body: predictBody, contentType: jsonCT}, status: 200,
@@ -250,7 +255,7 @@ func contractCases() []contractCase {
 			check: expectProblem("header.Content-Type", "unsupported_media_type", "application/json")},
 		{name: "predict missing text", op: "predict", req: request{method: "POST", path: "/predict", body: `{"texts":[{}]}`, contentType: jsonCT}, status: 422,
 			check: expectProblem("body.texts.0.text", "missing", "required")},
-		{name: "predict failure", op: "predict", req: request{method: "POST", path: "/predict", body: predictBody, contentType: jsonCT}, status: 500, breakIt: failEveryRequest},
+		{name: "predict failure", op: "predict", req: request{method: "POST", path: "/predict", body: predictBody, contentType: jsonCT}, status: 500, failing: true},
 		{name: "predict not ready", op: "predict", req: request{method: "POST", path: "/predict", body: predictBody, contentType: jsonCT}, status: 503, notReady: true},
 	}
 }
@@ -276,7 +281,9 @@ func TestContract(t *testing.T) {
 				require.True(t, ok, "no operation %q in the spec", tc.op)
 				var s *Server
 				req := tc.req
-				if sh, ok := shared[tc.serverKind()]; ok && tc.changesNothing() {
+				sh, isShared := shared[tc.serverKind()]
+				isShared = isShared && tc.changesNothing()
+				if isShared {
 					s = sh.server
 					req = req.withHeader(sh.keys.as(tc.caller))
 				} else if tc.registry {
@@ -295,8 +302,8 @@ func TestContract(t *testing.T) {
 				} else {
 					s = newTestServer(t, !tc.notReady)
 				}
-				if tc.breakIt != nil {
-					tc.breakIt(s)
+				if tc.failing && !isShared {
+					failEveryRequest(s)
 				}
 				rec := do(s, req)
 				require.Equal(t, tc.status, rec.Code, "body: %s", rec.Body.String())
@@ -430,7 +437,7 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 	for op, r := range samples {
 		cases = append(cases,
 			contractCase{name: op + " without a key", op: op, req: r, status: 401, registry: true, caller: "anonymous", requireAuth: true},
-			contractCase{name: op + " failure", op: op, req: r, status: 500, registry: true, caller: "admin", breakIt: failEveryRequest},
+			contractCase{name: op + " failure", op: op, req: r, status: 500, registry: true, caller: "admin", failing: true},
 			contractCase{name: op + " wrong method", op: op, req: request{method: otherMethod(doc, r.path), path: r.path}, status: 405, registry: true, caller: "admin"},
 		)
 	}

@@ -60,7 +60,7 @@ func oipContractCases() []contractCase {
 	}
 	failing := func(name, op string, r request) contractCase {
 		tc := c(name+" failure", op, r, 500, expectOIPError("internal error"))
-		tc.breakIt = failEveryRequest
+		tc.failing = true
 		return tc
 	}
 	notReady := func(name, op string, r request) contractCase {
