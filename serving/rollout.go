@@ -576,27 +576,31 @@ func (m *Manager) RolloutStats(r registry.Rollout) *RolloutStats {
 	if run == nil || run.model != r.Model || !run.started.Equal(r.StartedAt) || run.candidate.Version != r.Candidate {
 		return nil
 	}
-	out := &RolloutStats{Since: run.since, Serving: run.serving.view(), Candidate: run.cand.view()}
+	// The shadow's counts are read first: a comparison is counted after
+	// the candidate's side and the confusion matrix hear of it, so what is
+	// read after them includes at least every comparison they count.
+	var view *ShadowStats
 	sh := &run.shadow
 	if r.Mode == registry.ModeShadow || sh.sampled.Load() > 0 {
-		n := len(sh.labels)
-		matrix := make([][]int64, n)
-		for i := range matrix {
-			matrix[i] = make([]int64, n)
-			for j := range matrix[i] {
-				matrix[i][j] = sh.confusion[i*n+j].Load()
-			}
-		}
-		view := &ShadowStats{
-			Sampled: sh.sampled.Load(), Dropped: sh.dropped.Load(), Compared: sh.compared.Load(), Agreed: sh.agreed.Load(),
-			QueueCapacity: cap(run.queue), Labels: sh.labels, Matrix: matrix,
-		}
-		if rate, _, ok := sh.agreement(); ok {
+		view = &ShadowStats{Compared: sh.compared.Load(), Agreed: sh.agreed.Load(), Sampled: sh.sampled.Load(), Dropped: sh.dropped.Load(),
+			QueueCapacity: cap(run.queue), Labels: sh.labels}
+		// Agreements are counted just before their comparisons: one read
+		// between the two waits for the next read.
+		view.Agreed = min(view.Agreed, view.Compared)
+		if view.Compared > 0 {
+			rate := float64(view.Agreed) / float64(view.Compared)
 			view.AgreementRate = &rate
 		}
-		out.Shadow = view
+		n := len(sh.labels)
+		view.Matrix = make([][]int64, n)
+		for i := range view.Matrix {
+			view.Matrix[i] = make([]int64, n)
+			for j := range view.Matrix[i] {
+				view.Matrix[i][j] = sh.confusion[i*n+j].Load()
+			}
+		}
 	}
-	return out
+	return &RolloutStats{Since: run.since, Serving: run.serving.view(), Candidate: run.cand.view(), Shadow: view}
 }
 
 func (s *sideStats) view() SideStats {
