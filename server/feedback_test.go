@@ -431,9 +431,11 @@ func TestBulkFeedbackLimit(t *testing.T) {
 	v1, err := s.store.Version(ctx, DefaultModelName, 1)
 	require.NoError(t, err)
 
+	// One prediction time for all: items i and i+9,000 must be the same id.
+	made := time.Now()
 	many := make([]gen.FeedbackItem, 10_000)
 	for i := range many {
-		c := feedback.Claims{Model: DefaultModelName, Version: 1, Tag: 2, Time: time.Now(), Checksum: feedback.ChecksumPrefix(v1.Checksum), Nonce: uint64(1000 + i%9_000)}
+		c := feedback.Claims{Model: DefaultModelName, Version: 1, Tag: 2, Time: made, Checksum: feedback.ChecksumPrefix(v1.Checksum), Nonce: uint64(1000 + i%9_000)}
 		many[i] = gen.FeedbackItem{PredictionId: signer.Issue(c), Tag: "mlops"}
 	}
 	got := s.sendFeedback(t, many)
