@@ -60,7 +60,8 @@ run: build ## serve the committed model on $(ADDR)
 BULK := ^TestBulk
 BULK_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell grep -rl --include='*_test.go' --exclude-dir=node_modules --exclude-dir=.git '^func TestBulk' . | sed 's|^\./||'))))
 
-# make test's three parts run at once (their output one part at a time):
+# make test's three parts run at once (their output one part at a time,
+# with a GNU make that can: 4.0 or later):
 # the race pass keeps both cores busy but for its last seconds, which the
 # other two fill. In the race pass, the server package starts first (it
 # takes longest), up to 4 tests of a package run at once (the command-line
@@ -71,7 +72,7 @@ BULK_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell grep -rl --include='*_test.go
 # links took about 8 CPU seconds of every run.
 test: deps ## vet and run every Go test (the race detector on all but the bulk tests), and the manifests' test module
 	$(GO) vet ./...
-	@$(MAKE) --no-print-directory -j3 --output-sync=target test-race test-bulk test-deploy
+	@$(MAKE) --no-print-directory -j3 $(if $(filter output-sync,$(.FEATURES)),--output-sync=target) test-race test-bulk test-deploy
 
 .PHONY: test-race test-bulk test-deploy
 test-race:
