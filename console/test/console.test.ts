@@ -135,11 +135,13 @@ const requests: string[] = [];
 const pageErrors: string[] = [];
 /** Console errors the current step expects (the browser logs a 401 it was meant to get). */
 let expectedErrors: RegExp | undefined;
+/** Set once the test's steps are done: closing the page aborts what it still has in flight. */
+let closing = false;
 
 function watch(page: Page): void {
   page.on("request", (r) => requests.push(r.url()));
   page.on("requestfailed", (r) => {
-    if (r.failure()?.errorText === "net::ERR_ABORTED" && r.url().startsWith("blob:")) return; // a download
+    if (r.failure()?.errorText === "net::ERR_ABORTED" && (closing || r.url().startsWith("blob:"))) return; // a download, or the page closing
     pageErrors.push(`request failed: ${r.url()}: ${r.failure()?.errorText ?? ""}`);
   });
   page.on("console", (m) => {
@@ -383,6 +385,7 @@ async function main(): Promise<void> {
     await checkRollouts(page);
     await checkAudit(page);
     await checkViewer(page);
+    closing = true;
     await context.close();
   } finally {
     await browser.close();
