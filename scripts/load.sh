@@ -44,14 +44,21 @@ run() {
   local name=$1 path=$2 script=${3:-}
   local args=(-t1 -c"$CONNS" -d"$DURATION" --latency)
   [ -n "$script" ] && args+=(-s "$script")
+  local cpu0 cpu1
+  cpu0=$(cpu_s)
   wrk "${args[@]}" "$URL$path" > "$work/wrk.out"
-  local rps p50 p99 errors sockerr
+  cpu1=$(cpu_s)
+  local rps p50 p99 errors sockerr requests cpu
   rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.out")
   p50=$(awk '$1 == "50%" {print $2}' "$work/wrk.out")
   p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.out")
   errors=$(awk '/Non-2xx/ {print $5}' "$work/wrk.out"); errors=${errors:-0}
   sockerr=$(awk '/Socket errors/ {print $0}' "$work/wrk.out")
-  printf '%-34s %10s req/s   p50 %8s   p99 %8s   non-2xx %s %s\n' "$name" "$rps" "$p50" "$p99" "$errors" "$sockerr"
+  # The server's user + system CPU per request: what a request costs it,
+  # whatever share of the two cores wrk takes.
+  requests=$(awk '/ requests in / {print $1}' "$work/wrk.out")
+  cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v n="${requests:-0}" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / n * 1e6; else print "-" }')
+  printf '%-34s %10s req/s   p50 %8s   p99 %8s   server CPU %6s us/req   non-2xx %s %s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$errors" "$sockerr"
 }
 
 echo "wrk -t1 -c$CONNS -d$DURATION --latency on $(nproc) cores, $(date -u +%Y-%m-%d)"
