@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // sqliteConnector opens the connections of a SQLite store, each one
@@ -88,20 +91,25 @@ var _ WriteChecker = (*SQLStore)(nil)
 var ErrReadOnly = errors.New("registry: the database cannot be written")
 
 // CheckWritable implements WriteChecker without writing: SQLite's files
-// (the database, its write-ahead log and shared memory) must open for
-// writing, and a PostgreSQL session must not be read-only (a standby, or
+// (the database, its write-ahead log and shared memory, or the directory
+// where they will be made) must be writable by this process, and a
+// PostgreSQL session must not be read-only (a standby, or
 // default_transaction_read_only).
+//
+// The SQLite files are asked about with access(2), never opened: closing
+// any descriptor of a file drops every POSIX lock this process holds on
+// it, SQLite's included, and another process would then take the database
+// for unused and delete its write-ahead log under the server.
 func (s *SQLStore) CheckWritable(ctx context.Context) error {
 	if s.dialect == "sqlite" {
 		for _, suffix := range []string{"", "-wal", "-shm"} {
-			f, err := os.OpenFile(s.path+suffix, os.O_RDWR, 0)
+			err := writable(s.path + suffix)
 			if errors.Is(err, os.ErrNotExist) && suffix != "" {
-				continue // made on the next write
+				err = writable(filepath.Dir(s.path)) // made on the next write
 			}
 			if err != nil {
 				return fmt.Errorf("%w: %w", ErrReadOnly, err)
 			}
-			f.Close()
 		}
 		return nil
 	}
@@ -113,6 +121,16 @@ func (s *SQLStore) CheckWritable(ctx context.Context) error {
 	}
 	if strings.EqualFold(ro, "on") {
 		return fmt.Errorf("%w: transaction_read_only is on", ErrReadOnly)
+	}
+	return nil
+}
+
+// writable reports, without opening it, whether this process may write
+// path: permissions for its effective user, and a file system mounted
+// read-write.
+func writable(path string) error {
+	if err := unix.Faccessat(unix.AT_FDCWD, path, unix.W_OK, unix.AT_EACCESS); err != nil {
+		return &os.PathError{Op: "access", Path: path, Err: err}
 	}
 	return nil
 }
