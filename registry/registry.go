@@ -113,6 +113,10 @@ type Registry struct {
 	files sync.Mutex
 }
 
+// LeftoverAge is how old the temporary file of an upload must be for New
+// to take it for the remains of a crash and remove it.
+const LeftoverAge = 10 * time.Minute
+
 // New returns a registry over store that keeps artifact files under dir.
 func New(store Store, dir string, log *slog.Logger) (*Registry, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -121,12 +125,18 @@ func New(store Store, dir string, log *slog.Logger) (*Registry, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	// Temporary files of writes that a crash interrupted are garbage.
+	// Temporary files of writes that a crash interrupted are garbage; a
+	// recent one may be the upload of a server running beside this
+	// process (`tagifai users create` while `tagifai serve` runs), whose
+	// file lives from its write to its rename after the database commits.
 	leftovers, err := filepath.Glob(filepath.Join(dir, "*", ".*"))
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	for _, f := range leftovers {
+		if st, err := os.Lstat(f); err != nil || time.Since(st.ModTime()) < LeftoverAge {
+			continue
+		}
 		if err := os.Remove(f); err != nil {
 			return nil, fmt.Errorf("registry: remove interrupted upload: %w", err)
 		}
