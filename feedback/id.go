@@ -10,6 +10,7 @@ import (
 	"errors"
 	"hash"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,6 +155,11 @@ func (s *Signer) sign(payload []byte) []byte {
 // it is not shaped like an id, ErrForged when its signature is wrong.
 func (s *Signer) Parse(id string) (Claims, error) {
 	if len(id) > MaxIDLength || len(id) < (minPayload+macSize)*4/3 {
+		return Claims{}, ErrMalformed
+	}
+	// The decoder skips CR and LF, so "id\n" would decode as id: one
+	// prediction would have many ids, and many first labels.
+	if strings.ContainsAny(id, "\r\n") {
 		return Claims{}, ErrMalformed
 	}
 	var buf [MaxIDLength]byte

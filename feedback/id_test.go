@@ -63,6 +63,12 @@ func TestParseRefuses(t *testing.T) {
 		{"other key", other.Issue(c), ErrForged},
 		{"random bytes", base64.RawURLEncoding.EncodeToString(make([]byte, 40)), ErrForged},
 		{"a uuid", "3f2504e0-4f89-11d3-9a0c-0305e82c3301", ErrMalformed},
+		// The base64 decoder skips CR and LF: each would be another id of
+		// the same prediction.
+		{"a newline after", id + "\n", ErrMalformed},
+		{"CR LF after", id + "\r\n", ErrMalformed},
+		{"a newline inside", id[:10] + "\n" + id[10:], ErrMalformed},
+		{"a CR inside", id[:5] + "\r" + id[5:], ErrMalformed},
 	}
 	for i := range raw { // every byte flipped
 		b := append([]byte(nil), raw...)
