@@ -70,6 +70,11 @@ func hostileCases() []hostileCase {
 		p("text a number", `{"texts":[{"text":123}]}`, 422, typeType),
 		p("text a list", `{"texts":[{"text":["a"]}]}`, 422, typeType),
 		p("text an object", `{"texts":[{"text":{"a":1}}]}`, 422, typeType),
+		// JSON Schema takes 1.0 for an integer; Go's decoder does not:
+		// answered as 1.5 is, never as JSON that is not JSON.
+		p("integer written 2.0", `{"texts":[{"text":"a"}],"explain":{"features":2.0}}`, 422, typeType),
+		p("integer written 2e0", `{"texts":[{"text":"a"}],"explain":{"features":2e0}}`, 422, typeType),
+		p("integer written 2.5", `{"texts":[{"text":"a"}],"explain":{"features":2.5}}`, 422, typeType),
 		p("no texts", `{"texts":[]}`, 422, typeTooFew),
 		p("empty text", `{"texts":[{"text":""}]}`, 422, typeTooShort),
 		p("blank text", `{"texts":[{"text":" \n\t "}]}`, 422, typePattern),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -161,7 +162,14 @@ func fromHTTPError(c echo.Context, he *echo.HTTPError) (*Error, bool) {
 			}
 		}
 		// Echo's binder: the body could not be decoded. The validator runs
-		// first on every API route, so this is a last line of defence.
+		// first on every API route, so this is a last line of defence, but
+		// for one case: JSON Schema takes 1.0 for an integer, Go does not.
+		// That body is JSON; its field is answered as 1.5 would be.
+		var ute *json.UnmarshalTypeError
+		if errors.As(he.Internal, &ute) && ute.Field != "" && isIntegerKind(ute.Type) {
+			return problemError(http.StatusUnprocessableEntity, typeType, "must be of type integer",
+				append([]string{"body"}, strings.Split(ute.Field, ".")...)...), false
+		}
 		return problemError(http.StatusBadRequest, typeJSONInvalid, "body is not valid JSON", "body"), false
 	case http.StatusServiceUnavailable:
 		return errNotReady, false
@@ -404,4 +412,20 @@ func jsonErrorMessage(err error) string {
 		return "body is not valid JSON: unexpected end of input"
 	}
 	return "body is not valid JSON"
+}
+
+// isIntegerKind reports whether t (or what it points to) is an integer type.
+func isIntegerKind(t reflect.Type) bool {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
 }
