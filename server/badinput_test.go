@@ -78,6 +78,10 @@ func hostileCases() []hostileCase {
 		p("no texts", `{"texts":[]}`, 422, typeTooFew),
 		p("empty text", `{"texts":[{"text":""}]}`, 422, typeTooShort),
 		p("blank text", `{"texts":[{"text":" \n\t "}]}`, 422, typePattern),
+		// White space as JavaScript's \s has it, which the spec's pattern
+		// follows: Unicode's spaces too.
+		p("no-break spaces", `{"texts":[{"text":"\u00a0\u00a0"}]}`, 422, typePattern),
+		p("Unicode spaces", `{"texts":[{"text":"\u2003\u3000\ufeff\u2028\u000b"}]}`, 422, typePattern),
 		p("escaped NUL in text", `{"texts":[{"text":"a\u0000b"}]}`, 422, typeInvalid),
 		p("unknown field in text", `{"texts":[{"text":"a","lang":"en"}]}`, 422, typeExtraField),
 		p("unknown top-level field", `{"texts":[{"text":"a"}],"model":"x"}`, 422, typeExtraField),

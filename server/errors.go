@@ -349,13 +349,18 @@ func schemaProblem(root []string, se *openapi3.SchemaError) gen.Problem {
 // patternMessage says in words what the schema's pattern demands.
 func patternMessage(s *openapi3.Schema) string {
 	switch s.Pattern {
-	case `\S`:
+	case textPattern:
 		return "must contain a character that is not white space"
 	case itemIDPattern:
 		return `must not contain control characters, nor be "." or ".."`
 	}
 	return "must match the pattern " + strconv.Quote(s.Pattern)
 }
+
+// textPattern is the pattern of a text to tag: a character that is not
+// white space as JavaScript's \s has it (ASCII white space, vertical tab
+// and Unicode's spaces), written for both JavaScript and Go.
+const textPattern = `[^\s\u000B\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\uFEFF]`
 
 // itemIDPattern is the pattern of the spec's ItemId: no control
 // characters, and not a dot segment ("." or "..").

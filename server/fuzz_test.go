@@ -114,8 +114,10 @@ func FuzzPredictBody(f *testing.F) {
 	})
 }
 
-// notSpace is the schema's pattern for a text, as Go's regexp reads it.
-var notSpace = regexp.MustCompile(`\S`)
+// notSpace is the schema's pattern for a text: a character that is not
+// white space as JavaScript's \s has it (ECMA-262's WhiteSpace and
+// LineTerminator).
+var notSpace = regexp.MustCompile(`[^\t\n\v\f\r \x{00A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}]`)
 
 // predictOracle reads body as openapi.yaml and the README describe POST
 // /predict, independently of the server's code: it returns the status the

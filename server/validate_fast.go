@@ -120,7 +120,7 @@ func compilePredictSchema(s *openapi3.Schema) (predictSchema, bool) {
 	}
 	t, f := texts.Value, features.Value
 	if t.MaxItems == nil || text.Value.MaxLength == nil || f.Min == nil || f.Max == nil || f.ExclusiveMin.IsSet() || f.ExclusiveMax.IsSet() ||
-		*f.Min != float64(int64(*f.Min)) || *f.Max != float64(int64(*f.Max)) || strings.Contains(text.Value.Pattern, `\u`) {
+		*f.Min != float64(int64(*f.Min)) || *f.Max != float64(int64(*f.Max)) {
 		return out, false
 	}
 	out = predictSchema{
@@ -129,17 +129,14 @@ func compilePredictSchema(s *openapi3.Schema) (predictSchema, bool) {
 		minFeatures: int64(*f.Min), maxFeatures: int64(*f.Max),
 	}
 	if p := text.Value.Pattern; p != "" {
-		re, err := regexp.Compile(p) // as kin-openapi compiles it
+		re, err := regexp.Compile(goPattern(p)) // as kin-openapi compiles it
 		if err != nil {
 			return out, false
 		}
 		out.pattern = re
 	}
 	// Everything else the schema says must be what the scanner assumes.
-	pattern := ""
-	if out.pattern != nil {
-		pattern = out.pattern.String()
-	}
+	pattern := text.Value.Pattern // compiled above
 	want := map[string]any{
 		"type": "object", "required": []any{"texts"}, "additionalProperties": false,
 		"properties": map[string]any{
@@ -497,3 +494,10 @@ func (f fastRoutes) Predict(c echo.Context) error {
 	}
 	return resp.VisitPredictResponse(c.Response())
 }
+
+// ecmaCodePoint is a JavaScript \uXXXX escape as kin-openapi rewrites it
+// for Go (upper-case hex digits only).
+var ecmaCodePoint = regexp.MustCompile(`\\u([0-9A-F]{4})`)
+
+// goPattern is a schema pattern as kin-openapi hands it to Go's regexp.
+func goPattern(p string) string { return ecmaCodePoint.ReplaceAllString(p, `\x{$1}`) }

@@ -123,7 +123,9 @@ func TestPredictFastPathAgreesWithKinOpenAPI(t *testing.T) {
 		{"empty text", `{"texts":[{"text":""}]}`, false},
 		{"blank text", `{"texts":[{"text":" \t\n"}]}`, false},
 		{"vertical tab", `{"texts":[{"text":"\u000b"}]}`, false},
-		{"no-break space", `{"texts":[{"text":"\u00a0"}]}`, true},
+		{"no-break space", `{"texts":[{"text":"\u00a0"}]}`, false},
+		{"Unicode spaces", `{"texts":[{"text":"\u2003\u3000\ufeff\u2028"}]}`, false},
+		{"a word between no-break spaces", `{"texts":[{"text":"\u00a0a\u00a0"}]}`, true},
 		{"longest text", `{"texts":[{"text":"` + strings.Repeat("é", 10000) + `"}]}`, true},
 		{"too long text", `{"texts":[{"text":"` + strings.Repeat("é", 10001) + `"}]}`, false},
 		{"emoji length", `{"texts":[{"text":"` + strings.Repeat("🙂", 10000) + `"}]}`, true},
@@ -181,7 +183,8 @@ func TestPredictFastPathRefusesOtherSchemas(t *testing.T) {
 			return strings.Replace(s, "      required: [texts]\n", "      required: [texts]\n      minProperties: 1\n", 1)
 		}},
 		{"format on text", func(s string) string {
-			return strings.Replace(s, "          pattern: \\S\n          example: Transfer", "          pattern: \\S\n          format: email\n          example: Transfer", 1)
+			pattern := "          pattern: '" + textPattern + "'\n"
+			return strings.Replace(s, pattern+"          example: Transfer", pattern+"          format: email\n          example: Transfer", 1)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1982,7 +1982,7 @@ export interface components {
         /** @description One project to tag. */
         TextInput: {
             /**
-             * @description The project's title and description joined by a space; at most 10,000 characters, with at least one that is not white space.
+             * @description The project's title and description joined by a space; at most 10,000 characters, with at least one that is not white space (white space as JavaScript's `\s` has it, Unicode's spaces such as U+00A0 and U+3000 included).
              * @example Transfer learning with transformers for text classification.
              */
             text: string;
