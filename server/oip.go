@@ -283,5 +283,16 @@ func (r *oipInferResponse) write(w http.ResponseWriter) error {
 	return nil
 }
 
-// timeoutOf converts the protocol's `timeout` parameter, in microseconds.
-func timeoutOf(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
+// oipMaxTimeout bounds the protocol's `timeout` parameter: the server's
+// write timeout cuts every response off by then in any case.
+const oipMaxTimeout = writeTimeout
+
+// timeoutOf converts the protocol's `timeout` parameter, a non-negative
+// number of microseconds, clamped to oipMaxTimeout (so that no value
+// overflows time.Duration's nanoseconds).
+func timeoutOf(us int64) time.Duration {
+	if us > oipMaxTimeout.Microseconds() {
+		return oipMaxTimeout
+	}
+	return time.Duration(us) * time.Microsecond
+}
