@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/tagifai/tagifai/gen"
@@ -327,8 +328,13 @@ func checkOipTexts(texts []string) ([]string, error) {
 			return nil, oipErrorf(http.StatusBadRequest, "input '%s': element %d is longer than %d characters", oipInputText, i, oipMaxTextChars)
 		}
 	}
-	if err := checkTexts(texts); err != nil {
-		return nil, err
+	for i, t := range texts {
+		for j, r := range t {
+			// POST /predict's rule (checkTexts), in the protocol's terms.
+			if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
+				return nil, oipErrorf(http.StatusBadRequest, "input '%s': element %d must not contain control character %U (at byte %d)", oipInputText, i, r, j)
+			}
+		}
 	}
 	return texts, nil
 }
