@@ -9,7 +9,11 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/tagifai/tagifai/gen"
 )
@@ -231,15 +235,85 @@ func parseOipBinary(raw io.Reader, headerLength *int64) (*oipCall, error) {
 		// one element of the one input.
 		return rawOipCall(body)
 	}
-	var req gen.OipInferenceRequest
+	var value any
 	dec := json.NewDecoder(bytes.NewReader(body[:n]))
-	if err := dec.Decode(&req); err != nil {
+	dec.UseNumber()
+	if err := dec.Decode(&value); err != nil {
 		return nil, oipErrorf(http.StatusBadRequest, "the JSON header is not a valid inference request: %s", jsonErrorMessage(err))
 	}
 	if dec.More() {
 		return nil, oipErrorf(http.StatusBadRequest, "the JSON header has data after its object")
 	}
-	return parseOipRequest(&req, body[n:])
+	req, err := checkOipHeader(value, body[:n])
+	if err != nil {
+		return nil, err
+	}
+	return parseOipRequest(req, body[n:])
+}
+
+// oipRequestSchema is the spec's OipInferenceRequest, which a JSON body is
+// validated against before any handler runs.
+var oipRequestSchema = sync.OnceValues(func() (*openapi3.Schema, error) {
+	spec, err := loadEmbeddedSpec()
+	if err != nil {
+		return nil, err
+	}
+	ref := spec.doc.Components.Schemas["OipInferenceRequest"]
+	if ref == nil || ref.Value == nil {
+		return nil, fmt.Errorf("server: the spec has no OipInferenceRequest schema")
+	}
+	return ref.Value, nil
+})
+
+// checkOipHeader applies to the JSON header of a binary request what the
+// validator applies to a JSON body: the OipInferenceRequest schema, its
+// errors in the same words ("body.inputs.0.shape: field is required").
+// value is the header decoded, raw its bytes.
+func checkOipHeader(value any, raw []byte) (*gen.OipInferenceRequest, error) {
+	schema, err := oipRequestSchema()
+	if err != nil {
+		return nil, err
+	}
+	if err := schema.VisitJSON(value, openapi3.MultiErrors()); err != nil {
+		var schemaErrs []*openapi3.SchemaError
+		collectSchemaErrors(err, &schemaErrs)
+		if len(schemaErrs) == 0 {
+			return nil, oipErrorf(http.StatusBadRequest, "body: does not match the schema of an inference request")
+		}
+		msgs := make([]string, 0, len(schemaErrs))
+		seen := map[string]bool{}
+		for _, se := range schemaErrs {
+			// One problem per location, as for a JSON body (requestProblems).
+			p := schemaProblem([]string{"body"}, se)
+			if where := strings.Join(p.Location, "."); !seen[where] {
+				seen[where] = true
+				msgs = append(msgs, where+": "+p.Message)
+			}
+		}
+		return nil, oipErrorf(http.StatusBadRequest, "%s", strings.Join(msgs, "; "))
+	}
+	var req gen.OipInferenceRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		// Valid against the schema, so only an integer written as 1.0 or
+		// 1e0, which JSON Schema takes and Go does not.
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return nil, oipIntegerError(ute)
+		}
+		return nil, oipErrorf(http.StatusBadRequest, "the JSON header is not a valid inference request")
+	}
+	return &req, nil
+}
+
+// oipIntegerError answers a JSON value that Go could not decode into the
+// request once the schema had taken it: an integer written with a fraction
+// or an exponent (1.0, 1e0), which JSON Schema calls an integer.
+func oipIntegerError(ute *json.UnmarshalTypeError) *oipError {
+	where := "body"
+	if ute.Field != "" {
+		where += "." + ute.Field
+	}
+	return oipErrorf(http.StatusBadRequest, "%s: must hold integers written without a fraction or exponent (1, not 1.0 or 1e0)", where)
 }
 
 // oipInferResponse is an inference response, written as JSON or, when an
@@ -283,5 +357,16 @@ func (r *oipInferResponse) write(w http.ResponseWriter) error {
 	return nil
 }
 
-// timeoutOf converts the protocol's `timeout` parameter, in microseconds.
-func timeoutOf(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
+// oipMaxTimeout bounds the protocol's `timeout` parameter: the server's
+// write timeout cuts every response off by then in any case.
+const oipMaxTimeout = writeTimeout
+
+// timeoutOf converts the protocol's `timeout` parameter, a non-negative
+// number of microseconds, clamped to oipMaxTimeout (so that no value
+// overflows time.Duration's nanoseconds).
+func timeoutOf(us int64) time.Duration {
+	if us > oipMaxTimeout.Microseconds() {
+		return oipMaxTimeout
+	}
+	return time.Duration(us) * time.Microsecond
+}

@@ -130,6 +130,61 @@ func TestOIPBadInput(t *testing.T) {
 	}
 }
 
+// TestOIPBinaryHeaderSchema: the JSON header of a binary request is held to
+// the schema of a JSON body, and refused in the same words; no answer
+// names Go's types or calls valid JSON invalid.
+func TestOIPBinaryHeaderSchema(t *testing.T) {
+	t.Parallel()
+	const infer = "/v2/models/tagifai/infer"
+	s := newTestServer(t, true)
+	routes := specRoutes(loadSpec(t))
+	tensor := bytesTensor("Object detection with YOLO")
+	input := func(fields string) string {
+		return `{"inputs":[{"name":"text","datatype":"BYTES"` + fields + `,"parameters":{"binary_data_size":30}}]}`
+	}
+	for _, tc := range []struct{ name, header, msg string }{
+		{"no shape", input(``), "body.inputs.0.shape: field is required"},
+		{"null shape", input(`,"shape":null`), "body.inputs.0.shape: must not be null"},
+		{"null parameters", `{"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":30}}],"parameters":null}`, "body.parameters: must not be null"},
+		{"id a number", `{"id":5,"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":30}}]}`, "body.id: must be of type string"},
+		{"fractional shape", input(`,"shape":[2.5]`), "body.inputs.0.shape.0: must be of type integer"},
+		{"header not an object", `[1]`, "body: must be of type object"},
+		{"shape 1.0", input(`,"shape":[1.0]`), "body.inputs.shape: must hold integers written without a fraction or exponent (1, not 1.0 or 1e0)"},
+		{"shape 1e0", input(`,"shape":[1e0]`), "body.inputs.shape: must hold integers written without a fraction or exponent (1, not 1.0 or 1e0)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for name, req := range map[string]request{
+				"binary": oipBinaryRequest(infer, tc.header, tensor),
+				"JSON":   {method: "POST", path: infer, body: tc.header, contentType: jsonCT},
+			} {
+				rec := do(s, req)
+				require.Equal(t, http.StatusBadRequest, rec.Code, "%s: %s", name, rec.Body.String())
+				body := validateResponse(t, routes["oipInfer"], req, rec.Code, rec.Header(), rec.Body.Bytes())
+				assert.Equal(t, tc.msg, body["error"], name)
+				for _, leak := range []string{"Go ", "gen.", "struct", "not valid JSON"} {
+					assert.NotContains(t, body["error"], leak, name)
+				}
+			}
+		})
+	}
+}
+
+// TestOIPControlCharacter: a control character in a text is named in the
+// protocol's terms, the input and its element, not POST /predict's field.
+func TestOIPControlCharacter(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, true)
+	for _, req := range []request{
+		{method: "POST", path: "/v2/models/tagifai/infer", body: oipTextInput("[2]", `["fine", "a\u0001b"]`), contentType: jsonCT},
+		oipBinaryRequest("/v2/models/tagifai/infer", `{"inputs":[{"name":"text","datatype":"BYTES","shape":[2],"parameters":{"binary_data_size":15}}]}`, bytesTensor("fine", "a\x01b")),
+	} {
+		rec := do(s, req)
+		require.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
+		assert.JSONEq(t, `{"error":"input 'text': element 1 must not contain control character U+0001 (at byte 1)"}`, rec.Body.String())
+	}
+}
+
 // TestOIPWithinLimits checks the valid neighbours of the bad inputs: the
 // shapes the protocol's clients send, and nesting within the limit.
 func TestOIPWithinLimits(t *testing.T) {

@@ -459,3 +459,55 @@ func TestOIPTimeoutParameter(t *testing.T) {
 		assert.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	}
 }
+
+// TestOIPTimeoutValues: any non-negative integer is a valid `timeout`,
+// however written and however large, in a JSON body or a binary request's
+// header; a huge one is clamped, never wrapped to a small or negative
+// duration (18446744073709552 µs wrapped to 384 ns), nor refused.
+func TestOIPTimeoutValues(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, false)
+	s.serving.Set(fakeVersion(t, fakeRunID, slowPredictor{}))
+	many := make([]string, 2*oipPredictChunk)
+	for i := range many {
+		many[i] = "a cnn"
+	}
+	texts, _ := json.Marshal(many)
+	input := `{"name":"text","datatype":"BYTES","shape":[` + strconv.Itoa(len(many)) + `]`
+	jsonReq := func(timeout string) request {
+		return request{method: "POST", path: "/v2/models/tagifai/infer", contentType: jsonCT,
+			body: `{"inputs":[` + input + `,"data":` + string(texts) + `}],"parameters":{"timeout":` + timeout + `}}`}
+	}
+	binaryReq := func(timeout string) request {
+		tensor := bytesTensor(many...)
+		header := `{"inputs":[` + input + `,"parameters":{"binary_data_size":` + strconv.Itoa(len(tensor)) + `}}],"parameters":{"timeout":` + timeout + `}}`
+		return oipBinaryRequest("/v2/models/tagifai/infer", header, tensor)
+	}
+	for _, tc := range []struct {
+		timeout string
+		status  int
+		msg     string
+	}{
+		{"60000000", 200, ""},
+		{"60000000.0", 200, ""},
+		{"6e7", 200, ""},
+		{"18446744073709552", 200, ""},   // ×1000 wraps to 384 ns
+		{"9223372036854775807", 200, ""}, // 2**63-1
+		{"9223372036854775808", 200, ""},
+		{"1", 503, "request timeout of 1 microseconds expired"},
+		{"1.5", 400, "parameter 'timeout' must be an integer"},
+		{"-1", 400, "must not be negative"},
+		{"-18446744073709552000", 400, "must not be negative"}, // wrapped to positive before
+		{`"5"`, 400, "must be an integer"},
+	} {
+		for name, r := range map[string]request{"JSON": jsonReq(tc.timeout), "binary": binaryReq(tc.timeout)} {
+			rec := do(s, r)
+			assert.Equal(t, tc.status, rec.Code, "%s timeout %s: %s", name, tc.timeout, rec.Body.String())
+			if tc.msg != "" {
+				assert.Contains(t, rec.Body.String(), tc.msg, "%s timeout %s", name, tc.timeout)
+			}
+		}
+	}
+	assert.Equal(t, writeTimeout, timeoutOf(math.MaxInt64))
+	assert.Equal(t, 5*time.Millisecond, timeoutOf(5000))
+}

@@ -6,6 +6,7 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -167,9 +168,16 @@ func jsonDepthExceeds(b []byte, limit int) bool {
 func (s *Server) handleOIPError(err error, c echo.Context) {
 	status, msg := http.StatusInternalServerError, ""
 	var oe *oipError
-	if errors.As(err, &oe) {
+	var ute *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &oe):
 		status, msg = oe.status, oe.msg
-	} else {
+	case errors.As(err, &ute):
+		// Echo's binder, after the validator took the body: 1.0 for an
+		// integer.
+		oe = oipIntegerError(ute)
+		status, msg = oe.status, oe.msg
+	default:
 		apiErr, internal := toError(c, err)
 		if internal {
 			s.log.LogAttrs(c.Request().Context(), slog.LevelError, "internal error",

@@ -115,6 +115,33 @@ func TestOIPVersions(t *testing.T) {
 	}
 }
 
+// TestOIPOneModel checks that /v2 knows one model, the server's own: a
+// model that is only in the registry is unknown on every path, with a
+// version or without, and gets the same answer on each.
+func TestOIPOneModel(t *testing.T) {
+	t.Parallel()
+	s, reg, k := newRegistryServer(t, false)
+	v1, _ := artifacts(t)
+	_, _, err := reg.Upload(t.Context(), "other", 1, v1, "test")
+	require.NoError(t, err)
+	body := oipTextInput("[1]", `["Object detection with CNNs"]`)
+	for _, r := range []request{
+		{method: "GET", path: "/v2/models/other"},
+		{method: "GET", path: "/v2/models/other/ready"},
+		{method: "GET", path: "/v2/models/other/config"},
+		{method: "POST", path: "/v2/models/other/infer", body: body, contentType: jsonCT},
+		{method: "GET", path: "/v2/models/other/versions/1"},
+		{method: "GET", path: "/v2/models/other/versions/1/ready"},
+		{method: "GET", path: "/v2/models/other/versions/1/config"},
+		{method: "POST", path: "/v2/models/other/versions/1/infer", body: body, contentType: jsonCT},
+		{method: "GET", path: "/v2/models/other/versions/9/ready"},
+	} {
+		rec := do(s, r.withHeader(k.as("predictor")))
+		assert.Equal(t, http.StatusNotFound, rec.Code, "%s %s: %s", r.method, r.path, rec.Body.String())
+		assert.JSONEq(t, `{"error":"model 'other' is unknown; this server serves 'tagifai'"}`, rec.Body.String(), "%s %s", r.method, r.path)
+	}
+}
+
 func getJSON(t *testing.T, s *Server, path string) (int, map[string]any, http.Header) {
 	t.Helper()
 	rec := do(s, request{method: "GET", path: path})

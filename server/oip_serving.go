@@ -19,14 +19,16 @@ import (
 
 // oipModel returns the model version that answers a /v2 request for name:
 // the serving version when version is "", else the version named (loaded
-// from the registry on first use, as for named-version predictions). A
-// server that serves no version yet is not ready for either.
+// from the registry on first use, as for named-version predictions). The
+// server knows one model, its own, whichever path names it: any other name
+// is unknown, with or without a version. A server that serves no version
+// yet is not ready for either.
 func (s *Server) oipModel(ctx context.Context, name, version string) (*serving.Version, error) {
+	if name != s.modelName {
+		return nil, oipErrorf(http.StatusNotFound, "model '%s' is unknown; this server serves '%s'", name, s.modelName)
+	}
 	cur := s.serving.Current()
 	if version == "" {
-		if name != s.modelName {
-			return nil, oipErrorf(http.StatusNotFound, "model '%s' is unknown; this server serves '%s'", name, s.modelName)
-		}
 		if cur == nil {
 			return nil, oipErrorf(http.StatusServiceUnavailable, "no model is loaded yet")
 		}

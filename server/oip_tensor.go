@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/big"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/tagifai/tagifai/gen"
@@ -326,8 +328,13 @@ func checkOipTexts(texts []string) ([]string, error) {
 			return nil, oipErrorf(http.StatusBadRequest, "input '%s': element %d is longer than %d characters", oipInputText, i, oipMaxTextChars)
 		}
 	}
-	if err := checkTexts(texts); err != nil {
-		return nil, err
+	for i, t := range texts {
+		for j, r := range t {
+			// POST /predict's rule (checkTexts), in the protocol's terms.
+			if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
+				return nil, oipErrorf(http.StatusBadRequest, "input '%s': element %d must not contain control character %U (at byte %d)", oipInputText, i, r, j)
+			}
+		}
 	}
 	return texts, nil
 }
@@ -438,7 +445,9 @@ func optBoolParam(p *gen.OipParameters, name, where string) (value, given bool, 
 	return b, true, nil
 }
 
-// intParam reads an optional integer parameter.
+// intParam reads an optional integer parameter: any integral JSON number
+// (7, 7.0, 7e0), read exactly, those beyond int64 saturating at its
+// bounds, so that a huge value is huge rather than refused or wrapped.
 func intParam(p *gen.OipParameters, name, where string) (int64, bool, error) {
 	if p == nil {
 		return 0, false, nil
@@ -447,25 +456,51 @@ func intParam(p *gen.OipParameters, name, where string) (int64, bool, error) {
 	if !ok {
 		return 0, false, nil
 	}
-	bad := oipErrorf(http.StatusBadRequest, "%s: parameter '%s' must be an integer", where, name)
-	switch v := v.(type) {
-	case float64:
-		if v != math.Trunc(v) || math.Abs(v) >= 1<<63 {
-			return 0, false, bad
-		}
-		return int64(v), true, nil
-	case json.Number:
-		i, err := v.Int64()
-		if err != nil {
-			return 0, false, bad
-		}
+	if i, ok := jsonInt(v); ok {
 		return i, true, nil
-	case int64:
-		return v, true, nil
-	case int:
-		return int64(v), true, nil
 	}
-	return 0, false, bad
+	return 0, false, oipErrorf(http.StatusBadRequest, "%s: parameter '%s' must be an integer", where, name)
+}
+
+// jsonInt reads a decoded JSON number that is an integer, saturating at
+// the bounds of int64; ok is false for anything else.
+func jsonInt(v any) (int64, bool) {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i, true
+		}
+		// Beyond int64, or written with a fraction or an exponent: exact
+		// arithmetic says whether it is an integer.
+		r, ok := new(big.Rat).SetString(string(v))
+		if !ok || !r.IsInt() {
+			return 0, false
+		}
+		return saturate(r.Num()), true
+	case float64:
+		if math.IsInf(v, 0) || math.IsNaN(v) || v != math.Trunc(v) {
+			return 0, false
+		}
+		i, _ := big.NewFloat(v).Int(nil)
+		return saturate(i), true
+	case int64:
+		return v, true
+	case int:
+		return int64(v), true
+	}
+	return 0, false
+}
+
+// saturate bounds i to int64.
+func saturate(i *big.Int) int64 {
+	switch {
+	case i.IsInt64():
+		return i.Int64()
+	case i.Sign() > 0:
+		return math.MaxInt64
+	default:
+		return math.MinInt64
+	}
 }
 
 // clip bounds a client's string quoted in an error message.

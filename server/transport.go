@@ -35,7 +35,8 @@ import (
 //     no body, and none is waited for.
 //   - The errors net/http writes itself before any handler runs (431, 400
 //     for a malformed request or Host, 501, 505) are rewritten into the
-//     documented envelope.
+//     documented envelope, or for a request to /v2 into the Open Inference
+//     Protocol's {"error": "..."}.
 
 // Bounds on reading a body that no handler wanted.
 const (
@@ -164,7 +165,8 @@ func (c *framingConn) rewriteError(p []byte) ([]byte, bool) {
 	c.lingerOnClose = true
 	c.mu.Unlock()
 	method, target := "", ""
-	if fields := strings.Fields(line); len(fields) == 3 {
+	fields := strings.Fields(line)
+	if len(fields) == 3 {
 		method, target = truncate(fields[0], maxLoggedMethod), truncate(fields[1], maxLoggedPath)
 	}
 	url := "http://" + c.LocalAddr().String()
@@ -172,10 +174,21 @@ func (c *framingConn) rewriteError(p []byte) ([]byte, bool) {
 		url += target
 	}
 	typ, location := transportProblem(status, text)
-	env := gen.ErrorEnvelope{Message: http.StatusText(status), Method: method, StatusCode: status,
-		Timestamp: time.Now().UTC(), Url: url}
-	env.Data.Errors = []gen.Problem{{Location: location, Message: transportMessage(status, text), Type: typ}}
-	body, err := json.Marshal(env)
+	msg := transportMessage(status, text)
+	var body []byte
+	if len(fields) >= 2 && isOIPTarget(fields[1]) {
+		// The Open Inference Protocol's clients read {"error": "..."}, as
+		// every other /v2 error is (handleOIPError).
+		if len(location) > 0 && !strings.Contains(msg, location[0]) {
+			msg = strings.Join(location, ".") + ": " + msg
+		}
+		body, err = json.Marshal(map[string]string{"error": msg})
+	} else {
+		env := gen.ErrorEnvelope{Message: http.StatusText(status), Method: method, StatusCode: status,
+			Timestamp: time.Now().UTC(), Url: url}
+		env.Data.Errors = []gen.Problem{{Location: location, Message: msg, Type: typ}}
+		body, err = json.Marshal(env)
+	}
 	if err != nil {
 		return nil, false
 	}
@@ -185,6 +198,24 @@ func (c *framingConn) rewriteError(p []byte) ([]byte, bool) {
 	b.WriteString("Content-Type: application/json\r\nX-Request-Id: " + newRequestID() + "\r\n\r\n")
 	b.Write(body)
 	return b.Bytes(), true
+}
+
+// isOIPTarget reports whether the request target of a request line, in
+// origin form (/v2/...) or absolute form (http://host/v2/...), names a path
+// of the Open Inference Protocol. It reads the target as it is, so that a
+// target that is not a valid URL (/v2/models/%ZZ) is still recognised.
+func isOIPTarget(target string) bool {
+	if _, rest, ok := strings.Cut(target, "://"); ok {
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			return false
+		}
+		target = rest[i:]
+	}
+	if i := strings.IndexAny(target, "?#"); i >= 0 {
+		target = target[:i]
+	}
+	return isOIPPath(target)
 }
 
 // transportProblem is the problem type and location of an error that

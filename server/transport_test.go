@@ -220,6 +220,49 @@ func TestNetHTTPErrorsInEnvelope(t *testing.T) {
 	}
 }
 
+// TestNetHTTPErrorsOnOIP: what net/http refuses before any handler runs is
+// answered {"error": "..."} on a /v2 path, as the protocol's clients parse
+// it (tritonclient reads body["error"]), like every other /v2 error.
+func TestNetHTTPErrorsOnOIP(t *testing.T) {
+	t.Parallel()
+	addr := serveAddr(t, newTestServer(t, true))
+	for _, tc := range []struct {
+		name, request string
+		status        int
+		msg           string
+	}{
+		{"headers too large", "GET /v2/health/ready HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 80<<10) + "\r\n\r\n",
+			http.StatusRequestHeaderFieldsTooLarge, "the request line and headers are larger than the server takes"},
+		{"unknown transfer encoding", "POST /v2/models/tagifai/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+			http.StatusNotImplemented, "header.Transfer-Encoding: the only transfer encoding this server takes is chunked"},
+		{"HTTP/2.5", "GET /v2/health/ready HTTP/2.5\r\nHost: x\r\n\r\n", http.StatusHTTPVersionNotSupported, "this server speaks HTTP/1.0 and HTTP/1.1"},
+		{"malformed target", "GET /v2/models/%ZZ HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusBadRequest, "the request is malformed"},
+		{"absolute form", "GET http://x/v2?a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", http.StatusBadRequest, "the request is malformed"},
+		{"no Host", "GET /v2 HTTP/1.1\r\n\r\n", http.StatusBadRequest, "the request is malformed: missing required Host header"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := exchange(t, addr, []byte(tc.request))
+			require.Len(t, res, 1)
+			assert.Equal(t, tc.status, res[0].StatusCode)
+			assert.True(t, res[0].Close)
+			assert.Equal(t, "application/json", res[0].Header.Get("Content-Type"))
+			assert.NotEmpty(t, res[0].Header.Get("X-Request-Id"))
+			body, err := io.ReadAll(res[0].Body)
+			require.NoError(t, err)
+			var got map[string]any
+			require.NoError(t, json.Unmarshal(body, &got), "body: %s", body)
+			assert.Equal(t, []string{"error"}, keys(got), "body: %s", body)
+			assert.Contains(t, got["error"], tc.msg)
+		})
+	}
+	// A path that only starts like /v2 is the rest of the API's.
+	res := exchange(t, addr, []byte("GET /v2x HTTP/2.5\r\nHost: x\r\n\r\n"))
+	require.Len(t, res, 1)
+	typ, _ := problemOf(t, res[0])
+	assert.Equal(t, "unsupported_http_version", typ)
+}
+
 // TestFramingFollowsKeepAlive: requests of every framing, pipelined on one
 // connection, are all served and none closes it: the framing reader keeps
 // step with net/http (else it would close the connection to be safe).
