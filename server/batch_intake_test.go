@@ -172,3 +172,31 @@ func TestBatchJobBurst(t *testing.T) {
 	}
 	assert.ElementsMatch(t, ids, stored)
 }
+
+// TestBatchJobMediaTypeCase: media types are case-insensitive (RFC 9110),
+// so a batch job sent as APPLICATION/JSON or Text/Csv, with or without a
+// charset, is taken as its lower-case form (it was a 500: the generated
+// handler matched neither type and the handler read a nil CSV body).
+func TestBatchJobMediaTypeCase(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newRegistryServer(t, false)
+	const js, csv = `{"items":[{"id":"a","text":"Object detection"}]}`, "id,text\na,Object detection\n"
+	for _, tc := range []struct{ contentType, body string }{
+		{"application/json", js},
+		{"APPLICATION/JSON", js},
+		{"application/Json", js},
+		{"Application/JSON; charset=UTF-8", js},
+		{"text/csv", csv},
+		{"Text/Csv", csv},
+		{"TEXT/CSV;charset=utf-8", csv},
+	} {
+		t.Run(tc.contentType, func(t *testing.T) {
+			t.Parallel()
+			r := doResult(s, request{method: "POST", path: "/batch-jobs", body: tc.body, contentType: tc.contentType})
+			require.Equal(t, http.StatusAccepted, r.status, r.body)
+			assert.Equal(t, float64(1), r.data()["total"])
+		})
+	}
+	r := doResult(s, request{method: "POST", path: "/batch-jobs", body: csv, contentType: "Text/Plain"})
+	assert.Equal(t, http.StatusUnsupportedMediaType, r.status, r.body)
+}
