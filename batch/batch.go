@@ -64,7 +64,8 @@ func ControlChar(s string) (r rune, at int, ok bool) {
 // title and description are joined by a space. A malformed row becomes a
 // RowError in bad and does not stop the rest; err is for a file that cannot
 // be read at all, or a *TooManyItemsError when it has more than maxItems
-// rows (good or bad), found at the first row past them.
+// rows (good or bad), found at the first row past them. An id is taken as
+// it is, white space included.
 func ReadItems(r io.Reader, maxItems int) (items []registry.Item, bad []*RowError, err error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -108,8 +109,10 @@ func ReadItems(r io.Reader, maxItems int) (items []registry.Item, bad []*RowErro
 			}
 			return rec[i], true
 		}
+		// The id is the cell as it is, as in JSON: trimming white space
+		// would change an id (U+0085 and U+2028 are white space too)
+		// after it has passed the rule for ids.
 		id, ok := get(idCol)
-		id = strings.TrimSpace(id)
 		if !ok || id == "" {
 			bad = append(bad, &RowError{Line: line, Err: errors.New("no id")})
 			continue

@@ -1084,7 +1084,8 @@ export interface components {
          *     URL), no control character (U+0000 to U+001F, U+007F to U+009F), and neither `.` nor
          *     `..`, which URL clients remove as path segments. Any other character may be used, `/`,
          *     `?`, `#`, `%` and spaces included: percent-encode the id in the path
-         *     (`/predictions/a%2Fb` for `a/b`).
+         *     (`/predictions/a%2Fb` for `a/b`). An id is taken as it is given, in a CSV file too:
+         *     white space around it is part of it, not trimmed.
          * @example 6
          */
         ItemId: string;
