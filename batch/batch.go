@@ -65,7 +65,8 @@ func ControlChar(s string) (r rune, at int, ok bool) {
 // RowError in bad and does not stop the rest; err is for a file that cannot
 // be read at all, or a *TooManyItemsError when it has more than maxItems
 // rows (good or bad), found at the first row past them. An id is taken as
-// it is, white space included.
+// it is, white space included; a row whose id an earlier good row has is a
+// RowError.
 func ReadItems(r io.Reader, maxItems int) (items []registry.Item, bad []*RowError, err error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -85,6 +86,11 @@ func ReadItems(r io.Reader, maxItems int) (items []registry.Item, bad []*RowErro
 	if !hasID || !(hasText || hasTitle && hasDesc) {
 		return nil, nil, fmt.Errorf("batch: header %q needs the columns id,text or id,title,description", strings.Join(header, ","))
 	}
+	// The line of each id taken: an id given again is a bad row, since a
+	// job stores one prediction per id and the second item would never be
+	// predicted. Its keys share the items' strings, so it costs little
+	// beyond the items themselves (bounded by maxItems).
+	seen := map[string]int{}
 	for rows := 0; ; rows++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -147,7 +153,10 @@ func ReadItems(r io.Reader, maxItems int) (items []registry.Item, bad []*RowErro
 			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: text longer than %d characters", id, MaxTextLen)})
 		case utf8.RuneCountInString(id) > 128:
 			bad = append(bad, &RowError{Line: line, Err: errors.New("id longer than 128 characters")})
+		case seen[id] > 0:
+			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: id repeats line %d; ids must be unique within a job", id, seen[id])})
 		default:
+			seen[id] = line
 			items = append(items, registry.Item{ID: id, Text: text})
 		}
 	}

@@ -459,7 +459,9 @@ export interface paths {
          *     header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
          *     (title and description are joined). A job has at most 100,000 items in either
          *     format: a CSV file with more rows is refused with 422 at the first row past the
-         *     limit, before anything is stored. A JSON body may be up to 32 MiB, a CSV file up
+         *     limit, before anything is stored. Item ids are unique within a job: an id given
+         *     again is refused with 422 at each repeat (`body.items.N.id` in JSON, `body.line.N`
+         *     in CSV), before anything is stored. A JSON body may be up to 32 MiB, a CSV file up
          *     to 64 MiB. Answers 202 with the job and its `Location` once the job and its items
          *     are stored. The job is split into chunks that the workers of every replica
          *     sharing the database take, so several replicas finish one job together. Jobs
