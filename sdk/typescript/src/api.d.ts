@@ -677,7 +677,9 @@ export interface paths {
         /**
          * Create a user
          * @description Creates a user with a role and a new API key. The key is in this response
-         *     and nowhere else: the server keeps only its hash.
+         *     and nowhere else: the server keeps only its hash. The names the audit trail
+         *     records for changes no user made (`anonymous`, `cli`, `guard`, `tagifai-serve`,
+         *     `tagifai-batch`) are reserved, in any case, and refused with 422 at `body.name`.
          */
         post: operations["createUser"];
         delete?: never;
@@ -1742,7 +1744,7 @@ export interface components {
         /** @description A new user. */
         CreateUserRequest: {
             /**
-             * @description The user's name, 1 to 63 lower-case letters, digits and dashes.
+             * @description The user's name, 1 to 63 lower-case letters, digits and dashes; not one of the reserved actor names `anonymous`, `cli`, `guard`, `tagifai-serve` and `tagifai-batch`.
              * @example ci-bot
              */
             name: string;
