@@ -26,7 +26,7 @@ func init() {
 }
 
 // batchCreator is who creates the jobs of `tagifai batch` in the registry.
-const batchCreator = "tagifai-batch"
+const batchCreator = registry.ActorBatch
 
 // runBatch implements `tagifai batch --input CSV [--shard I/N] [--model NAME] [--version V]`:
 // it submits the rows (of its shard) as a batch job, the same kind of job as

@@ -128,6 +128,10 @@ func TestTopLevel(t *testing.T) {
 		{[]string{"batch"}, 2, "", "tagifai batch: --input is required"},
 		{[]string{"users", "create", "--name", "ops"}, 2, "", "--name and --role are required"},
 		{[]string{"users", "create", "--name", "ops", "--role", "emperor"}, 2, "", `--role "emperor" must be admin, predictor or viewer`},
+		{[]string{"users", "create", "--name", "guard", "--role", "admin"}, 2, "", `--name "guard" is reserved`},
+		{[]string{"users", "create", "--name", "anonymous", "--role", "viewer"}, 2, "", `--name "anonymous" is reserved`},
+		{[]string{"users", "create", "--name", "CLI", "--role", "admin"}, 2, "", `--name "CLI" is reserved`},
+		{[]string{"users", "create", "--name", "tagifai-serve", "--role", "admin"}, 2, "", `--name "tagifai-serve" is reserved`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

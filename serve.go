@@ -170,7 +170,7 @@ func startServing(ctx context.Context, cfg serveConfig, log *slog.Logger) (svc *
 			}
 		}
 	}()
-	imported, err := reg.ImportIfEmpty(ctx, cfg.modelName, cfg.artifacts, "tagifai-serve")
+	imported, err := reg.ImportIfEmpty(ctx, cfg.modelName, cfg.artifacts, registry.ActorServe)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -235,7 +235,7 @@ func checkArtifacts(ctx context.Context, cfg serveConfig, store *registry.SQLSto
 		if err != nil {
 			return err
 		}
-		if _, _, err := reg.Upload(ctx, cfg.modelName, next, data, "tagifai-serve"); err != nil {
+		if _, _, err := reg.Upload(ctx, cfg.modelName, next, data, registry.ActorServe); err != nil {
 			return fmt.Errorf("import %s: %w", path, err)
 		}
 		log.Warn("imported --artifacts as a new version; it does not serve until deployed",

@@ -40,6 +40,9 @@ func runUsersCreate(ctx context.Context, args []string, e env) error {
 	if *name == "" || *role == "" {
 		return f.usagef("--name and --role are required")
 	}
+	if registry.ReservedUserName(*name) {
+		return f.usagef("--name %q is reserved: the audit trail records changes no user made under it", *name)
+	}
 	if !registry.Role(*role).Valid() {
 		return f.usagef("--role %q must be admin, predictor or viewer", *role)
 	}

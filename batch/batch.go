@@ -64,7 +64,9 @@ func ControlChar(s string) (r rune, at int, ok bool) {
 // title and description are joined by a space. A malformed row becomes a
 // RowError in bad and does not stop the rest; err is for a file that cannot
 // be read at all, or a *TooManyItemsError when it has more than maxItems
-// rows (good or bad), found at the first row past them.
+// rows (good or bad), found at the first row past them. An id is taken as
+// it is, white space included; a row whose id an earlier good row has is a
+// RowError.
 func ReadItems(r io.Reader, maxItems int) (items []registry.Item, bad []*RowError, err error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -84,6 +86,11 @@ func ReadItems(r io.Reader, maxItems int) (items []registry.Item, bad []*RowErro
 	if !hasID || !(hasText || hasTitle && hasDesc) {
 		return nil, nil, fmt.Errorf("batch: header %q needs the columns id,text or id,title,description", strings.Join(header, ","))
 	}
+	// The line of each id taken: an id given again is a bad row, since a
+	// job stores one prediction per id and the second item would never be
+	// predicted. Its keys share the items' strings, so it costs little
+	// beyond the items themselves (bounded by maxItems).
+	seen := map[string]int{}
 	for rows := 0; ; rows++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -108,8 +115,10 @@ func ReadItems(r io.Reader, maxItems int) (items []registry.Item, bad []*RowErro
 			}
 			return rec[i], true
 		}
+		// The id is the cell as it is, as in JSON: trimming white space
+		// would change an id (U+0085 and U+2028 are white space too)
+		// after it has passed the rule for ids.
 		id, ok := get(idCol)
-		id = strings.TrimSpace(id)
 		if !ok || id == "" {
 			bad = append(bad, &RowError{Line: line, Err: errors.New("no id")})
 			continue
@@ -144,7 +153,10 @@ func ReadItems(r io.Reader, maxItems int) (items []registry.Item, bad []*RowErro
 			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: text longer than %d characters", id, MaxTextLen)})
 		case utf8.RuneCountInString(id) > 128:
 			bad = append(bad, &RowError{Line: line, Err: errors.New("id longer than 128 characters")})
+		case seen[id] > 0:
+			bad = append(bad, &RowError{Line: line, Err: fmt.Errorf("item %q: id repeats line %d; ids must be unique within a job", id, seen[id])})
 		default:
+			seen[id] = line
 			items = append(items, registry.Item{ID: id, Text: text})
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,9 +25,38 @@ const (
 	ActionBatchJobCreate   = "batch_job.create"
 	ActionBatchJobCancel   = "batch_job.cancel"
 	maxAuditFieldBytes     = 256
-	defaultActor           = "cli"
+	defaultActor           = ActorCLI
 	maxAuditEventsPerQuery = 500
 )
+
+// Actors the server and the command line write into the audit trail, a
+// version's uploader and the logs for changes that no user made. No user
+// may have one of these names (see ReservedUserName), so that none of them
+// is ever a person.
+const (
+	// ActorAnonymous makes the changes of a request without a key.
+	ActorAnonymous = "anonymous"
+	// ActorCLI makes the changes of the command line.
+	ActorCLI = "cli"
+	// ActorGuard aborts a rollout for its guard.
+	ActorGuard = "guard"
+	// ActorServe uploads the versions `tagifai serve` imports.
+	ActorServe = "tagifai-serve"
+	// ActorBatch uploads the version `tagifai batch` imports and creates
+	// its jobs.
+	ActorBatch = "tagifai-batch"
+)
+
+// ReservedUserName reports whether name, in any case, is one of the
+// actors above, which no user may be named.
+func ReservedUserName(name string) bool {
+	for _, a := range []string{ActorAnonymous, ActorCLI, ActorGuard, ActorServe, ActorBatch} {
+		if strings.EqualFold(name, a) {
+			return true
+		}
+	}
+	return false
+}
 
 // AuditEvent is one management action, as the audit trail records it.
 type AuditEvent struct {

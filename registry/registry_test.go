@@ -102,3 +102,36 @@ func TestVerifyKeepsOldVersions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, bad, "and now replica b can have it")
 }
+
+// TestReservedUserNames: the actors the audit trail records for changes no
+// user made (anonymous, cli, guard, and the uploaders tagifai-serve and
+// tagifai-batch) cannot be taken by a user, in any case, so that an admin
+// named guard cannot pass for a rollout's guard.
+func TestReservedUserNames(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "registry.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	reg, err := New(store, t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name     string
+		reserved bool
+	}{
+		{ActorAnonymous, true}, {ActorCLI, true}, {ActorGuard, true}, {ActorServe, true}, {ActorBatch, true},
+		{"Guard", true}, {"ANONYMOUS", true}, {"Cli", true}, {"TAGIFAI-SERVE", true},
+		{"guards", false}, {"cli-bot", false}, {"ops", false},
+	} {
+		assert.Equal(t, tc.reserved, ReservedUserName(tc.name), tc.name)
+		if !ValidName(tc.name) {
+			continue // refused by the name pattern already
+		}
+		_, _, err := reg.CreateUser(ctx, tc.name, RoleAdmin)
+		if tc.reserved {
+			assert.Equal(t, EINVALID, ErrorCode(err), "%s: %v", tc.name, err)
+		} else {
+			assert.NoError(t, err, tc.name)
+		}
+	}
+}

@@ -309,7 +309,7 @@ func (s *SQLStore) EndRollout(ctx context.Context, model, reason string, guard b
 		action := ActionRolloutAbort
 		ev := AuditEvent{Action: action, Resource: RolloutResource(model), From: old.String(), To: "aborted: " + reason}
 		if guard {
-			ev.Action, ev.Actor, ev.RequestID = ActionRolloutGuard, "guard", "-"
+			ev.Action, ev.Actor, ev.RequestID = ActionRolloutGuard, ActorGuard, "-"
 		}
 		if err := s.RecordAudit(ctx, tx, ev); err != nil {
 			return err

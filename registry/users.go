@@ -54,6 +54,9 @@ func (r *Registry) CreateUser(ctx context.Context, name string, role Role) (User
 	if !ValidName(name) {
 		return User{}, "", Errorf(EINVALID, "user name %q must be 1 to 63 lower-case letters, digits and dashes", name)
 	}
+	if ReservedUserName(name) {
+		return User{}, "", Errorf(EINVALID, "user name %q is reserved: the audit trail records changes no user made under it", name)
+	}
 	if !role.Valid() {
 		return User{}, "", Errorf(EINVALID, "role %q must be admin, predictor or viewer", role)
 	}

@@ -112,7 +112,7 @@ func withUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		ctx := r.Context()
-		actor := registry.Actor{User: "anonymous", RequestID: c.Response().Header().Get(echo.HeaderXRequestID)}
+		actor := registry.Actor{User: registry.ActorAnonymous, RequestID: c.Response().Header().Get(echo.HeaderXRequestID)}
 		caller := ""
 		if u, ok := c.Get(echoUserKey).(registry.User); ok {
 			ctx = context.WithValue(ctx, userKey{}, u)

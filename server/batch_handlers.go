@@ -65,17 +65,29 @@ func (s *Server) CreateBatchJob(ctx context.Context, req gen.CreateBatchJobReque
 	if req.JSONBody != nil {
 		items = make([]registry.Item, len(req.JSONBody.Items))
 		var problems *Error
+		addProblem := func(msg string, location ...string) {
+			if problems == nil {
+				problems = &Error{Status: http.StatusUnprocessableEntity}
+			}
+			if len(problems.Problems) < maxItemProblems {
+				problems.Problems = append(problems.Problems, problemError(0, typeInvalid, msg, location...).Problems...)
+			}
+		}
+		// A job stores one prediction per id: an id given again would
+		// never be predicted. first bounds with the items (the schema's
+		// maxItems) and shares their strings.
+		first := make(map[string]int, len(req.JSONBody.Items))
 		for i, it := range req.JSONBody.Items {
 			items[i] = registry.Item{ID: it.Id, Text: it.Text}
+			if j, ok := first[it.Id]; ok {
+				addProblem(fmt.Sprintf("id %q repeats item %d; ids must be unique within a job", truncate(it.Id, 128), j),
+					"body", "items", strconv.Itoa(i), "id")
+			} else {
+				first[it.Id] = i
+			}
 			for _, f := range []struct{ name, value string }{{"id", it.Id}, {"text", it.Text}} {
 				if c, at, ok := batch.ControlChar(f.value); ok {
-					if problems == nil {
-						problems = &Error{Status: http.StatusUnprocessableEntity}
-					}
-					if len(problems.Problems) < maxItemProblems {
-						problems.Problems = append(problems.Problems, problemError(0, typeInvalid,
-							fmt.Sprintf("must not contain control character %U (at byte %d)", c, at), "body", "items", strconv.Itoa(i), f.name).Problems...)
-					}
+					addProblem(fmt.Sprintf("must not contain control character %U (at byte %d)", c, at), "body", "items", strconv.Itoa(i), f.name)
 				}
 			}
 		}

@@ -172,3 +172,67 @@ func TestBatchJobBurst(t *testing.T) {
 	}
 	assert.ElementsMatch(t, ids, stored)
 }
+
+// TestBatchJobMediaTypeCase: media types are case-insensitive (RFC 9110),
+// so a batch job sent as APPLICATION/JSON or Text/Csv, with or without a
+// charset, is taken as its lower-case form (it was a 500: the generated
+// handler matched neither type and the handler read a nil CSV body).
+func TestBatchJobMediaTypeCase(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newRegistryServer(t, false)
+	const js, csv = `{"items":[{"id":"a","text":"Object detection"}]}`, "id,text\na,Object detection\n"
+	for _, tc := range []struct{ contentType, body string }{
+		{"application/json", js},
+		{"APPLICATION/JSON", js},
+		{"application/Json", js},
+		{"Application/JSON; charset=UTF-8", js},
+		{"text/csv", csv},
+		{"Text/Csv", csv},
+		{"TEXT/CSV;charset=utf-8", csv},
+	} {
+		t.Run(tc.contentType, func(t *testing.T) {
+			t.Parallel()
+			r := doResult(s, request{method: "POST", path: "/batch-jobs", body: tc.body, contentType: tc.contentType})
+			require.Equal(t, http.StatusAccepted, r.status, r.body)
+			assert.Equal(t, float64(1), r.data()["total"])
+		})
+	}
+	r := doResult(s, request{method: "POST", path: "/batch-jobs", body: csv, contentType: "Text/Plain"})
+	assert.Equal(t, http.StatusUnsupportedMediaType, r.status, r.body)
+}
+
+// TestBatchJobDuplicateIDs: a job stores one prediction per item id, so a
+// job that gives an id twice is refused with 422 at each repeat, before
+// anything is stored (audit F5: it was taken, and the second item was
+// never predicted while the job counted it done). Ids that differ only in
+// case or white space are different ids.
+func TestBatchJobDuplicateIDs(t *testing.T) {
+	t.Parallel()
+	s, reg, _ := newRegistryServer(t, false)
+	for _, tc := range []struct {
+		name, body, contentType string
+		locations               []string
+		message                 string
+	}{
+		{"JSON", `{"items":[{"id":"jd","text":"object detection"},{"id":"other","text":"x"},{"id":"jd","text":"bert nlp transformers"},{"id":"jd","text":"again"}]}`, jsonCT,
+			[]string{"body.items.2.id", "body.items.3.id"}, `id "jd" repeats item 0`},
+		{"CSV", "id,text\nd1,hello\nd2,there\nd1,world\n", "text/csv",
+			[]string{"body.line.4"}, `item "d1": id repeats line 2`},
+		{"CSV, Made With ML columns", "id,created_on,title,description,tag\n6,2020,YOLO,detection,cv\n6,2020,BERT,NER,nlp\n", "text/csv",
+			[]string{"body.line.3"}, `item "6": id repeats line 2`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := doResult(s, request{method: "POST", path: "/batch-jobs", body: tc.body, contentType: tc.contentType})
+			require.Equal(t, http.StatusUnprocessableEntity, r.status, r.body)
+			assert.Equal(t, typeInvalid, r.problemType())
+			assert.Equal(t, tc.locations, r.problemLocations())
+			assert.Contains(t, r.problemMessage(), tc.message)
+		})
+	}
+	assert.Zero(t, countJobs(t, reg), "nothing is stored")
+
+	r := doResult(s, request{method: "POST", path: "/batch-jobs", contentType: jsonCT,
+		body: `{"items":[{"id":"jd","text":"a"},{"id":"JD","text":"b"},{"id":"jd ","text":"c"}]}`})
+	require.Equal(t, http.StatusAccepted, r.status, r.body)
+	assert.Equal(t, float64(3), r.data()["total"])
+}

@@ -617,6 +617,7 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		reg("create user, huge", "createUser", post("/users", big, jsonCT), 413, "admin"),
 		reg("create user as form", "createUser", post("/users", "name=x", "application/x-www-form-urlencoded"), 415, "admin"),
 		reg("create user with no such role", "createUser", post("/users", `{"name":"x","role":"king"}`, jsonCT), 422, "admin"),
+		reg("create user with a reserved name", "createUser", post("/users", `{"name":"guard","role":"admin"}`, jsonCT), 422, "admin"),
 		reg("revoke user", "revokeUser", samples["revokeUser"], 200, "admin"),
 		reg("revoke user as a predictor", "revokeUser", samples["revokeUser"], 403, "predictor"),
 		reg("revoke unknown user", "revokeUser", del("/users/nobody"), 404, "admin"),

@@ -132,3 +132,74 @@ func TestCheckItemID(t *testing.T) {
 		assert.Equal(t, ok, err == nil, "id %q: %v", id, err)
 	}
 }
+
+// TestItemIDRuleParity: a JSON batch, a CSV batch and a lookup apply one
+// rule to an id, and an id a batch takes is stored as it was given. A CSV
+// id ending in U+0085 was trimmed to another id and taken, while JSON and
+// the lookup refuse it.
+func TestItemIDRuleParity(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newRegistryServer(t, false)
+	workBatchJobs(t, s)
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	client, err := gen.NewClientWithResponses(ts.URL)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name, id string
+		ok       bool
+	}{
+		{"plain", "parity", true},
+		{"C0 start of heading", "x\x01", false},
+		{"C0 tab", "x\ty", false},
+		{"C0 line feed", "x\ny", false},
+		{"trailing carriage return", "x\r", false},
+		{"DEL", "x\x7f", false},
+		{"C1 first", "x\u0080", false},
+		{"C1 NEL at the end", "x\u0085", false},
+		{"C1 NEL at the start", "\u0085x", false},
+		{"C1 last", "x\u009f", false},
+		{"no-break space at the end", "nbsp\u00a0", true},
+		{"line separator at the end", "ls\u2028", true},
+		{"paragraph separator", "p\u2029s", true},
+		{"spaces around", " spaced ", true},
+		{"only spaces", "   ", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			js, err := json.Marshal(gen.BatchJobRequest{Items: []gen.BatchItem{{Id: tc.id, Text: "Object detection with YOLO"}}})
+			require.NoError(t, err)
+			var csvBody strings.Builder
+			w := csv.NewWriter(&csvBody)
+			require.NoError(t, w.WriteAll([][]string{{"id", "text"}, {tc.id, "Object detection with YOLO"}}))
+			for _, in := range []struct{ format, body, contentType string }{
+				{"JSON", string(js), jsonCT},
+				{"CSV", csvBody.String(), "text/csv"},
+			} {
+				r := doResult(s, request{method: "POST", path: "/batch-jobs", body: in.body, contentType: in.contentType})
+				if !tc.ok {
+					assert.Equal(t, http.StatusUnprocessableEntity, r.status, "%s intake of %q: %s", in.format, tc.id, r.body)
+					continue
+				}
+				require.Equal(t, http.StatusAccepted, r.status, "%s intake of %q: %s", in.format, tc.id, r.body)
+				waitForJob(t, s, r.header.Get("Location"))
+				page := doResult(s, request{method: "GET", path: r.header.Get("Location") + "/predictions"})
+				require.Equal(t, http.StatusOK, page.status, page.body)
+				preds, _ := page.data()["predictions"].([]any)
+				require.Len(t, preds, 1, page.body)
+				assert.Equal(t, tc.id, preds[0].(map[string]any)["item_id"], "%s stores the id as given", in.format)
+			}
+			res, err := client.GetStoredPredictionWithResponse(context.Background(), tc.id)
+			require.NoError(t, err)
+			want := http.StatusOK
+			if !tc.ok {
+				want = http.StatusUnprocessableEntity
+			}
+			assert.Equal(t, want, res.StatusCode(), "lookup of %q: %s", tc.id, res.Body)
+			if tc.ok && res.JSON200 != nil {
+				assert.Equal(t, tc.id, res.JSON200.Data.ItemId)
+			}
+			assert.Equal(t, tc.ok, CheckItemID(tc.id) == nil, "CheckItemID(%q)", tc.id)
+		})
+	}
+}

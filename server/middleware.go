@@ -200,6 +200,14 @@ func bodyGuard(ops operations, maxJSON, maxUpload int64) echo.MiddlewareFunc {
 				}
 				return problemError(http.StatusUnsupportedMediaType, typeUnsupportedMediaType, msg, "header", echo.HeaderContentType)
 			}
+			if ct != mt {
+				// Media types are case-insensitive (RFC 9110): the
+				// validator and the generated handlers, which match
+				// Content-Type by prefix, see the lower-case form
+				// (mime.ParseMediaType lowers it). The charset, utf-8 at
+				// most, is checked already.
+				r.Header.Set(echo.HeaderContentType, mt)
+			}
 			isJSON := mt == echo.MIMEApplicationJSON
 			limit := maxUpload
 			if isJSON {

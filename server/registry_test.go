@@ -548,3 +548,35 @@ func TestReadinessNeedsWritableRegistry(t *testing.T) {
 	store.broken.Store(false)
 	require.Eventually(t, func() bool { return ready() == http.StatusOK }, 10*time.Second, 50*time.Millisecond)
 }
+
+// TestReservedUserNames: POST /users refuses the names the audit trail
+// records for changes no user made (audit F7: an admin named guard made
+// their aborts read as the automatic guard's), at body.name, in any case.
+func TestReservedUserNames(t *testing.T) {
+	t.Parallel()
+	s, _, keys := newRegistryServer(t, true)
+	for _, tc := range []struct {
+		name   string
+		status int
+		typ    string
+	}{
+		{"guard", http.StatusUnprocessableEntity, typeInvalid},
+		{"anonymous", http.StatusUnprocessableEntity, typeInvalid},
+		{"cli", http.StatusUnprocessableEntity, typeInvalid},
+		{"tagifai-serve", http.StatusUnprocessableEntity, typeInvalid},
+		{"tagifai-batch", http.StatusUnprocessableEntity, typeInvalid},
+		{"GUARD", http.StatusUnprocessableEntity, typePattern}, // not a user name at all
+		{"guardian", http.StatusCreated, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := doResult(s, request{method: "POST", path: "/users", contentType: jsonCT, header: keys.as("admin"),
+				body: fmt.Sprintf(`{"name":%q,"role":"admin"}`, tc.name)})
+			require.Equal(t, tc.status, r.status, r.body)
+			if tc.status != http.StatusCreated {
+				assert.Equal(t, tc.typ, r.problemType())
+				assert.Equal(t, []string{"body.name"}, r.problemLocations())
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -32,6 +33,10 @@ func (s *Server) ListUsers(ctx context.Context, _ gen.ListUsersRequestObject) (g
 // CreateUser implements POST /users. The key is in the response and never
 // in a log.
 func (s *Server) CreateUser(ctx context.Context, req gen.CreateUserRequestObject) (gen.CreateUserResponseObject, error) {
+	if registry.ReservedUserName(req.Body.Name) {
+		return nil, problemError(http.StatusUnprocessableEntity, typeInvalid,
+			fmt.Sprintf("user name %q is reserved: the audit trail records changes no user made under it", req.Body.Name), "body", "name")
+	}
 	u, key, err := s.registry.CreateUser(ctx, req.Body.Name, registry.Role(req.Body.Role))
 	if err != nil {
 		return nil, err

@@ -526,7 +526,7 @@ func (m *Manager) guardAbort(ctx context.Context, run *rolloutRun, reason string
 	if !ok {
 		return
 	}
-	actx := registry.WithActor(ctx, registry.Actor{User: "guard", RequestID: "-"})
+	actx := registry.WithActor(ctx, registry.Actor{User: registry.ActorGuard, RequestID: "-"})
 	if _, err := rs.EndRollout(actx, run.model, reason, true); err != nil && registry.ErrorCode(err) != registry.ENOTFOUND {
 		m.log.Error("the rollout's guard could not abort it", slog.String("model", run.model), slog.String("error", err.Error()))
 		run.guardFired.Store(false)

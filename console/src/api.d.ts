@@ -459,7 +459,9 @@ export interface paths {
          *     header row: `id,text`, or the Made With ML columns `id,created_on,title,description,tag`
          *     (title and description are joined). A job has at most 100,000 items in either
          *     format: a CSV file with more rows is refused with 422 at the first row past the
-         *     limit, before anything is stored. A JSON body may be up to 32 MiB, a CSV file up
+         *     limit, before anything is stored. Item ids are unique within a job: an id given
+         *     again is refused with 422 at each repeat (`body.items.N.id` in JSON, `body.line.N`
+         *     in CSV), before anything is stored. A JSON body may be up to 32 MiB, a CSV file up
          *     to 64 MiB. Answers 202 with the job and its `Location` once the job and its items
          *     are stored. The job is split into chunks that the workers of every replica
          *     sharing the database take, so several replicas finish one job together. Jobs
@@ -675,7 +677,9 @@ export interface paths {
         /**
          * Create a user
          * @description Creates a user with a role and a new API key. The key is in this response
-         *     and nowhere else: the server keeps only its hash.
+         *     and nowhere else: the server keeps only its hash. The names the audit trail
+         *     records for changes no user made (`anonymous`, `cli`, `guard`, `tagifai-serve`,
+         *     `tagifai-batch`) are reserved, in any case, and refused with 422 at `body.name`.
          */
         post: operations["createUser"];
         delete?: never;
@@ -1084,7 +1088,8 @@ export interface components {
          *     URL), no control character (U+0000 to U+001F, U+007F to U+009F), and neither `.` nor
          *     `..`, which URL clients remove as path segments. Any other character may be used, `/`,
          *     `?`, `#`, `%` and spaces included: percent-encode the id in the path
-         *     (`/predictions/a%2Fb` for `a/b`).
+         *     (`/predictions/a%2Fb` for `a/b`). An id is taken as it is given, in a CSV file too:
+         *     white space around it is part of it, not trimmed.
          * @example 6
          */
         ItemId: string;
@@ -1739,7 +1744,7 @@ export interface components {
         /** @description A new user. */
         CreateUserRequest: {
             /**
-             * @description The user's name, 1 to 63 lower-case letters, digits and dashes.
+             * @description The user's name, 1 to 63 lower-case letters, digits and dashes; not one of the reserved actor names `anonymous`, `cli`, `guard`, `tagifai-serve` and `tagifai-batch`.
              * @example ci-bot
              */
             name: string;
