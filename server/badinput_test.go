@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -88,6 +89,8 @@ func hostileCases() []hostileCase {
 		{name: "text too long", method: "POST", path: "/predict", contentType: jsonCT, body: texts(1, strings.Repeat("é", 10_001)), status: 422, problemType: typeTooLong, op: "predict"},
 		{name: "1,001 texts", method: "POST", path: "/predict", contentType: jsonCT, body: texts(1001, "a"), status: 422, problemType: typeTooMany, op: "predict"},
 		{name: "100,000 texts", method: "POST", path: "/predict", contentType: jsonCT, body: texts(100_000, "a"), status: 422, problemType: typeTooMany, op: "predict"},
+		{name: "1,000 null texts", method: "POST", path: "/predict", contentType: jsonCT, body: []byte(`{"texts":[` + strings.TrimSuffix(strings.Repeat("null,", 1000), ",") + `]}`), status: 422, problemType: typeNull, op: "predict"},
+		{name: "a field named by 100,000 characters", method: "POST", path: "/predict", contentType: jsonCT, body: []byte(`{"texts":[{"text":"a"}],"` + strings.Repeat("k", 100_000) + `":1}`), status: 422, problemType: typeExtraField, op: "predict"},
 		{name: "10 MB body", method: "POST", path: "/predict", contentType: jsonCT, body: texts(1, strings.Repeat("a", 10<<20)), status: 413, problemType: typeBodyTooLarge, op: "predict"},
 		p("empty body", ``, 422, typeMissing),
 		{name: "no content type", method: "POST", path: "/predict", contentType: "-", body: texts(1, "a"), status: 415, problemType: typeUnsupportedMediaType, op: "predict"},
@@ -168,6 +171,57 @@ func TestHostileInput(t *testing.T) {
 		require.Len(t, body.Data.Predictions, 1)
 		assert.Equal(t, "computer-vision", body.Data.Predictions[0].PredictedTag)
 	})
+}
+
+// TestErrorBodyIsBounded: however many problems a request has, and however
+// long the names it sends, an error lists at most maxProblems problems, the
+// last saying how many more there were, with no location element or
+// message over maxProblemText bytes.
+func TestErrorBodyIsBounded(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	routes := specRoutes(doc)
+	ts := httptest.NewServer(newTestServer(t, true))
+	t.Cleanup(ts.Close)
+	for _, tc := range []struct {
+		name     string
+		body     string
+		problems int // listed
+		more     string
+	}{
+		{"99 problems are all listed", `{"texts":[` + strings.TrimSuffix(strings.Repeat("null,", 99), ",") + `]}`, 99, ""},
+		{"100 problems are all listed", `{"texts":[` + strings.TrimSuffix(strings.Repeat("null,", 100), ",") + `]}`, 100, ""},
+		{"1,000 problems", `{"texts":[` + strings.TrimSuffix(strings.Repeat("null,", 1000), ",") + `]}`, maxProblems, "and 901 more problems, not listed"},
+		{"a long field name", `{"texts":[{"text":"a"}],"` + strings.Repeat("é", 50_000) + `":1}`, 1, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res, err := ts.Client().Post(ts.URL+"/predict", jsonCT, strings.NewReader(tc.body))
+			require.NoError(t, err)
+			body, err := io.ReadAll(res.Body)
+			require.NoError(t, err)
+			res.Body.Close()
+			require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+			got := validateResponse(t, routes["predict"], request{method: "POST", path: "/predict"}, res.StatusCode, res.Header, body)
+			problems := got["data"].(map[string]any)["errors"].([]any)
+			require.Len(t, problems, tc.problems)
+			last := problems[len(problems)-1].(map[string]any)
+			if tc.more != "" {
+				assert.Equal(t, typeMoreProblems, last["type"])
+				assert.Equal(t, tc.more, last["message"])
+			} else {
+				assert.NotEqual(t, typeMoreProblems, last["type"])
+			}
+			for _, p := range problems {
+				p := p.(map[string]any)
+				assert.LessOrEqual(t, len(p["message"].(string)), maxProblemText)
+				for _, l := range p["location"].([]any) {
+					assert.LessOrEqual(t, len(l.(string)), maxProblemText)
+					assert.True(t, utf8.ValidString(l.(string)), "a cut location element is still UTF-8")
+				}
+			}
+		})
+	}
 }
 
 // TestTruncatedBody sends fewer bytes than Content-Length promises and closes

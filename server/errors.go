@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -44,6 +45,7 @@ const (
 	typeInternal             = "internal"
 	typeNotReady             = "not_ready"
 	typePreconditionFailed   = "precondition_failed"
+	typeMoreProblems         = "more_problems"
 	// Refused by the HTTP layer before routing (see transport.go).
 	typeMalformedRequest            = "malformed_request"
 	typeHeadersTooLarge             = "headers_too_large"
@@ -83,8 +85,63 @@ func errorEnvelope(c echo.Context, err error) (gen.ErrorEnvelope, bool) {
 	apiErr, internal := toError(c, err)
 	m := newMeta(c.Request(), apiErr.Status)
 	env := gen.ErrorEnvelope{Message: m.message, Method: m.method, StatusCode: m.status, Timestamp: m.timestamp, Url: m.url}
-	env.Data.Errors = apiErr.Problems
+	env.Data.Errors = boundProblems(apiErr.Problems)
 	return env, internal
+}
+
+// Bounds of an error body: what a client sends (100,000 bad batch items,
+// an unknown field's 100,000-character name) must not make it megabytes.
+const (
+	// maxProblems is the most problems an error lists; the last one then
+	// says how many more there were.
+	maxProblems = 100
+	// maxProblemText is the longest location element or message, in bytes.
+	maxProblemText = 1024
+)
+
+// boundProblems returns problems within maxProblems and maxProblemText.
+func boundProblems(problems []gen.Problem) []gen.Problem {
+	long := len(problems) > maxProblems
+	for _, p := range problems {
+		if len(p.Message) > maxProblemText {
+			long = true
+		}
+		for _, l := range p.Location {
+			if len(l) > maxProblemText {
+				long = true
+			}
+		}
+	}
+	if !long {
+		return problems
+	}
+	out := make([]gen.Problem, 0, min(len(problems), maxProblems))
+	for i, p := range problems {
+		if i == maxProblems-1 && len(problems) > maxProblems {
+			out = append(out, gen.Problem{Location: []string{}, Type: typeMoreProblems,
+				Message: fmt.Sprintf("and %d more problems, not listed", len(problems)-i)})
+			break
+		}
+		loc := make([]string, len(p.Location))
+		for j, l := range p.Location {
+			loc[j] = truncateText(l)
+		}
+		out = append(out, gen.Problem{Location: loc, Message: truncateText(p.Message), Type: p.Type})
+	}
+	return out
+}
+
+// truncateText cuts s to at most maxProblemText bytes, on a character
+// boundary, marking the cut with an ellipsis.
+func truncateText(s string) string {
+	if len(s) <= maxProblemText {
+		return s
+	}
+	cut := maxProblemText - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // toError maps any error to an *Error. internal reports that err was not

@@ -2147,7 +2147,10 @@ export interface components {
              *     `method_not_allowed`, `body_too_large`, `unsupported_media_type`,
              *     `unauthorized`, `forbidden`, `conflict`, `precondition_failed`, `internal`,
              *     `not_ready`, `malformed_request`, `headers_too_large`,
-             *     `unsupported_transfer_encoding` or `unsupported_http_version`.
+             *     `unsupported_transfer_encoding`, `unsupported_http_version` or
+             *     `more_problems` (an error lists at most 100 problems: the last then says
+             *     how many more there were; a location element or message longer than
+             *     1,024 bytes is cut, ending with `…`).
              * @example missing
              */
             type: string;
