@@ -2589,6 +2589,9 @@ type OipContentEncoding string
 // OipHeaderLength defines model for OipHeaderLength.
 type OipHeaderLength = int64
 
+// OipModelName defines model for OipModelName.
+type OipModelName = string
+
 // OipVersion defines model for OipVersion.
 type OipVersion = string
 
@@ -3477,7 +3480,7 @@ type ClientInterface interface {
 	// without a version.
 	//
 	// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
-	OipModelMetadata(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OipModelMetadata(ctx context.Context, modelName OipModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OipModelConfig Model configuration (Triton)
 	//
@@ -3486,7 +3489,7 @@ type ClientInterface interface {
 	// per batch element.
 	//
 	// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
-	OipModelConfig(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OipModelConfig(ctx context.Context, modelName OipModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OipInferWithBody Inference (Open Inference Protocol)
 	//
@@ -3517,7 +3520,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
-	OipInferWithBody(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OipInferWithBody(ctx context.Context, modelName OipModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OipInfer Inference (Open Inference Protocol)
 	//
@@ -3548,28 +3551,28 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
-	OipInfer(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OipInfer(ctx context.Context, modelName OipModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OipModelReady Model readiness (Open Inference Protocol)
 	//
 	// The model has a serving version loaded; 503 while it has not.
 	//
 	// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
-	OipModelReady(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OipModelReady(ctx context.Context, modelName OipModelName, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
 	//
 	// Like `GET /v2/models/{model-name}`, for a version named in the path.
 	//
 	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
-	OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OipModelVersionMetadata(ctx context.Context, modelName OipModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OipModelVersionConfig Model version configuration (Triton)
 	//
 	// Like `GET /v2/models/{model-name}/config`, for a version named in the path.
 	//
 	// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
-	OipModelVersionConfig(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OipModelVersionConfig(ctx context.Context, modelName OipModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OipVersionInferWithBody Inference with a given version (Open Inference Protocol)
 	//
@@ -3578,7 +3581,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
-	OipVersionInferWithBody(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OipVersionInferWithBody(ctx context.Context, modelName OipModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OipVersionInfer Inference with a given version (Open Inference Protocol)
 	//
@@ -3587,14 +3590,14 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
-	OipVersionInfer(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OipVersionInfer(ctx context.Context, modelName OipModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OipModelVersionReady Model version readiness (Open Inference Protocol)
 	//
 	// The version can answer requests (loading it if it is not loaded yet).
 	//
 	// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
-	OipModelVersionReady(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
+	OipModelVersionReady(ctx context.Context, modelName OipModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // HealthCheck Health check
@@ -4579,7 +4582,7 @@ func (c *Client) OipServerReady(ctx context.Context, reqEditors ...RequestEditor
 // without a version.
 //
 // Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
-func (c *Client) OipModelMetadata(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) OipModelMetadata(ctx context.Context, modelName OipModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOipModelMetadataRequest(c.Server, modelName)
 	if err != nil {
 		return nil, err
@@ -4598,7 +4601,7 @@ func (c *Client) OipModelMetadata(ctx context.Context, modelName ModelName, reqE
 // per batch element.
 //
 // Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
-func (c *Client) OipModelConfig(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) OipModelConfig(ctx context.Context, modelName OipModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOipModelConfigRequest(c.Server, modelName)
 	if err != nil {
 		return nil, err
@@ -4639,7 +4642,7 @@ func (c *Client) OipModelConfig(ctx context.Context, modelName ModelName, reqEdi
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
-func (c *Client) OipInferWithBody(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) OipInferWithBody(ctx context.Context, modelName OipModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOipInferRequestWithBody(c.Server, modelName, params, contentType, body)
 	if err != nil {
 		return nil, err
@@ -4680,7 +4683,7 @@ func (c *Client) OipInferWithBody(ctx context.Context, modelName ModelName, para
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
-func (c *Client) OipInfer(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) OipInfer(ctx context.Context, modelName OipModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOipInferRequest(c.Server, modelName, params, body)
 	if err != nil {
 		return nil, err
@@ -4697,7 +4700,7 @@ func (c *Client) OipInfer(ctx context.Context, modelName ModelName, params *OipI
 // The model has a serving version loaded; 503 while it has not.
 //
 // Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
-func (c *Client) OipModelReady(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) OipModelReady(ctx context.Context, modelName OipModelName, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOipModelReadyRequest(c.Server, modelName)
 	if err != nil {
 		return nil, err
@@ -4714,7 +4717,7 @@ func (c *Client) OipModelReady(ctx context.Context, modelName ModelName, reqEdit
 // Like `GET /v2/models/{model-name}`, for a version named in the path.
 //
 // Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
-func (c *Client) OipModelVersionMetadata(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) OipModelVersionMetadata(ctx context.Context, modelName OipModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOipModelVersionMetadataRequest(c.Server, modelName, version)
 	if err != nil {
 		return nil, err
@@ -4731,7 +4734,7 @@ func (c *Client) OipModelVersionMetadata(ctx context.Context, modelName ModelNam
 // Like `GET /v2/models/{model-name}/config`, for a version named in the path.
 //
 // Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
-func (c *Client) OipModelVersionConfig(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) OipModelVersionConfig(ctx context.Context, modelName OipModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOipModelVersionConfigRequest(c.Server, modelName, version)
 	if err != nil {
 		return nil, err
@@ -4750,7 +4753,7 @@ func (c *Client) OipModelVersionConfig(ctx context.Context, modelName ModelName,
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
-func (c *Client) OipVersionInferWithBody(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) OipVersionInferWithBody(ctx context.Context, modelName OipModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOipVersionInferRequestWithBody(c.Server, modelName, version, params, contentType, body)
 	if err != nil {
 		return nil, err
@@ -4769,7 +4772,7 @@ func (c *Client) OipVersionInferWithBody(ctx context.Context, modelName ModelNam
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
-func (c *Client) OipVersionInfer(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) OipVersionInfer(ctx context.Context, modelName OipModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOipVersionInferRequest(c.Server, modelName, version, params, body)
 	if err != nil {
 		return nil, err
@@ -4786,7 +4789,7 @@ func (c *Client) OipVersionInfer(ctx context.Context, modelName ModelName, versi
 // The version can answer requests (loading it if it is not loaded yet).
 //
 // Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
-func (c *Client) OipModelVersionReady(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) OipModelVersionReady(ctx context.Context, modelName OipModelName, version OipVersion, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOipModelVersionReadyRequest(c.Server, modelName, version)
 	if err != nil {
 		return nil, err
@@ -6259,7 +6262,7 @@ func NewOipServerReadyRequest(server string) (*http.Request, error) {
 }
 
 // NewOipModelMetadataRequest constructs an http.Request for the OipModelMetadata method
-func NewOipModelMetadataRequest(server string, modelName ModelName) (*http.Request, error) {
+func NewOipModelMetadataRequest(server string, modelName OipModelName) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -6293,7 +6296,7 @@ func NewOipModelMetadataRequest(server string, modelName ModelName) (*http.Reque
 }
 
 // NewOipModelConfigRequest constructs an http.Request for the OipModelConfig method
-func NewOipModelConfigRequest(server string, modelName ModelName) (*http.Request, error) {
+func NewOipModelConfigRequest(server string, modelName OipModelName) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -6327,7 +6330,7 @@ func NewOipModelConfigRequest(server string, modelName ModelName) (*http.Request
 }
 
 // NewOipInferRequest calls the generic OipInfer builder with application/json body
-func NewOipInferRequest(server string, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody) (*http.Request, error) {
+func NewOipInferRequest(server string, modelName OipModelName, params *OipInferParams, body OipInferJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
@@ -6338,7 +6341,7 @@ func NewOipInferRequest(server string, modelName ModelName, params *OipInferPara
 }
 
 // NewOipInferRequestWithBody constructs an http.Request for the OipInfer method, with any body, and a specified content type
-func NewOipInferRequestWithBody(server string, modelName ModelName, params *OipInferParams, contentType string, body io.Reader) (*http.Request, error) {
+func NewOipInferRequestWithBody(server string, modelName OipModelName, params *OipInferParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -6400,7 +6403,7 @@ func NewOipInferRequestWithBody(server string, modelName ModelName, params *OipI
 }
 
 // NewOipModelReadyRequest constructs an http.Request for the OipModelReady method
-func NewOipModelReadyRequest(server string, modelName ModelName) (*http.Request, error) {
+func NewOipModelReadyRequest(server string, modelName OipModelName) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -6434,7 +6437,7 @@ func NewOipModelReadyRequest(server string, modelName ModelName) (*http.Request,
 }
 
 // NewOipModelVersionMetadataRequest constructs an http.Request for the OipModelVersionMetadata method
-func NewOipModelVersionMetadataRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+func NewOipModelVersionMetadataRequest(server string, modelName OipModelName, version OipVersion) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -6475,7 +6478,7 @@ func NewOipModelVersionMetadataRequest(server string, modelName ModelName, versi
 }
 
 // NewOipModelVersionConfigRequest constructs an http.Request for the OipModelVersionConfig method
-func NewOipModelVersionConfigRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+func NewOipModelVersionConfigRequest(server string, modelName OipModelName, version OipVersion) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -6516,7 +6519,7 @@ func NewOipModelVersionConfigRequest(server string, modelName ModelName, version
 }
 
 // NewOipVersionInferRequest calls the generic OipVersionInfer builder with application/json body
-func NewOipVersionInferRequest(server string, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody) (*http.Request, error) {
+func NewOipVersionInferRequest(server string, modelName OipModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
@@ -6527,7 +6530,7 @@ func NewOipVersionInferRequest(server string, modelName ModelName, version OipVe
 }
 
 // NewOipVersionInferRequestWithBody constructs an http.Request for the OipVersionInfer method, with any body, and a specified content type
-func NewOipVersionInferRequestWithBody(server string, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader) (*http.Request, error) {
+func NewOipVersionInferRequestWithBody(server string, modelName OipModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -6596,7 +6599,7 @@ func NewOipVersionInferRequestWithBody(server string, modelName ModelName, versi
 }
 
 // NewOipModelVersionReadyRequest constructs an http.Request for the OipModelVersionReady method
-func NewOipModelVersionReadyRequest(server string, modelName ModelName, version OipVersion) (*http.Request, error) {
+func NewOipModelVersionReadyRequest(server string, modelName OipModelName, version OipVersion) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7306,7 +7309,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
-	OipModelMetadataWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error)
+	OipModelMetadataWithResponse(ctx context.Context, modelName OipModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error)
 
 	// OipModelConfigWithResponse Model configuration (Triton)
 	//
@@ -7317,7 +7320,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
-	OipModelConfigWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error)
+	OipModelConfigWithResponse(ctx context.Context, modelName OipModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error)
 
 	// OipInferWithBodyWithResponse Inference (Open Inference Protocol)
 	//
@@ -7348,7 +7351,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
-	OipInferWithBodyWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
+	OipInferWithBodyWithResponse(ctx context.Context, modelName OipModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
 
 	// OipInferWithResponse Inference (Open Inference Protocol)
 	//
@@ -7379,7 +7382,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
-	OipInferWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
+	OipInferWithResponse(ctx context.Context, modelName OipModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error)
 
 	// OipModelReadyWithResponse Model readiness (Open Inference Protocol)
 	//
@@ -7388,7 +7391,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
-	OipModelReadyWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error)
+	OipModelReadyWithResponse(ctx context.Context, modelName OipModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error)
 
 	// OipModelVersionMetadataWithResponse Model version metadata (Open Inference Protocol)
 	//
@@ -7397,7 +7400,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
-	OipModelVersionMetadataWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error)
+	OipModelVersionMetadataWithResponse(ctx context.Context, modelName OipModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error)
 
 	// OipModelVersionConfigWithResponse Model version configuration (Triton)
 	//
@@ -7406,7 +7409,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
-	OipModelVersionConfigWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error)
+	OipModelVersionConfigWithResponse(ctx context.Context, modelName OipModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error)
 
 	// OipVersionInferWithBodyWithResponse Inference with a given version (Open Inference Protocol)
 	//
@@ -7415,7 +7418,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
-	OipVersionInferWithBodyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
+	OipVersionInferWithBodyWithResponse(ctx context.Context, modelName OipModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
 
 	// OipVersionInferWithResponse Inference with a given version (Open Inference Protocol)
 	//
@@ -7424,7 +7427,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
-	OipVersionInferWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
+	OipVersionInferWithResponse(ctx context.Context, modelName OipModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error)
 
 	// OipModelVersionReadyWithResponse Model version readiness (Open Inference Protocol)
 	//
@@ -7433,7 +7436,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
-	OipModelVersionReadyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error)
+	OipModelVersionReadyWithResponse(ctx context.Context, modelName OipModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error)
 }
 
 // HealthCheckResponse405Headers the declared response headers of an HTTP 405 response for HealthCheck
@@ -12264,7 +12267,7 @@ func (c *ClientWithResponses) OipServerReadyWithResponse(ctx context.Context, re
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v2/models/{model-name} (the `OipModelMetadata` operationId).
-func (c *ClientWithResponses) OipModelMetadataWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error) {
+func (c *ClientWithResponses) OipModelMetadataWithResponse(ctx context.Context, modelName OipModelName, reqEditors ...RequestEditorFn) (*OipModelMetadataResponse, error) {
 	rsp, err := c.OipModelMetadata(ctx, modelName, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -12281,7 +12284,7 @@ func (c *ClientWithResponses) OipModelMetadataWithResponse(ctx context.Context, 
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v2/models/{model-name}/config (the `OipModelConfig` operationId).
-func (c *ClientWithResponses) OipModelConfigWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error) {
+func (c *ClientWithResponses) OipModelConfigWithResponse(ctx context.Context, modelName OipModelName, reqEditors ...RequestEditorFn) (*OipModelConfigResponse, error) {
 	rsp, err := c.OipModelConfig(ctx, modelName, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -12318,7 +12321,7 @@ func (c *ClientWithResponses) OipModelConfigWithResponse(ctx context.Context, mo
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
-func (c *ClientWithResponses) OipInferWithBodyWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
+func (c *ClientWithResponses) OipInferWithBodyWithResponse(ctx context.Context, modelName OipModelName, params *OipInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
 	rsp, err := c.OipInferWithBody(ctx, modelName, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -12355,7 +12358,7 @@ func (c *ClientWithResponses) OipInferWithBodyWithResponse(ctx context.Context, 
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v2/models/{model-name}/infer (the `OipInfer` operationId).
-func (c *ClientWithResponses) OipInferWithResponse(ctx context.Context, modelName ModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
+func (c *ClientWithResponses) OipInferWithResponse(ctx context.Context, modelName OipModelName, params *OipInferParams, body OipInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipInferResponse, error) {
 	rsp, err := c.OipInfer(ctx, modelName, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -12370,7 +12373,7 @@ func (c *ClientWithResponses) OipInferWithResponse(ctx context.Context, modelNam
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v2/models/{model-name}/ready (the `OipModelReady` operationId).
-func (c *ClientWithResponses) OipModelReadyWithResponse(ctx context.Context, modelName ModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error) {
+func (c *ClientWithResponses) OipModelReadyWithResponse(ctx context.Context, modelName OipModelName, reqEditors ...RequestEditorFn) (*OipModelReadyResponse, error) {
 	rsp, err := c.OipModelReady(ctx, modelName, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -12385,7 +12388,7 @@ func (c *ClientWithResponses) OipModelReadyWithResponse(ctx context.Context, mod
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v2/models/{model-name}/versions/{version} (the `OipModelVersionMetadata` operationId).
-func (c *ClientWithResponses) OipModelVersionMetadataWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error) {
+func (c *ClientWithResponses) OipModelVersionMetadataWithResponse(ctx context.Context, modelName OipModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionMetadataResponse, error) {
 	rsp, err := c.OipModelVersionMetadata(ctx, modelName, version, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -12400,7 +12403,7 @@ func (c *ClientWithResponses) OipModelVersionMetadataWithResponse(ctx context.Co
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v2/models/{model-name}/versions/{version}/config (the `OipModelVersionConfig` operationId).
-func (c *ClientWithResponses) OipModelVersionConfigWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error) {
+func (c *ClientWithResponses) OipModelVersionConfigWithResponse(ctx context.Context, modelName OipModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionConfigResponse, error) {
 	rsp, err := c.OipModelVersionConfig(ctx, modelName, version, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -12415,7 +12418,7 @@ func (c *ClientWithResponses) OipModelVersionConfigWithResponse(ctx context.Cont
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
-func (c *ClientWithResponses) OipVersionInferWithBodyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
+func (c *ClientWithResponses) OipVersionInferWithBodyWithResponse(ctx context.Context, modelName OipModelName, version OipVersion, params *OipVersionInferParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
 	rsp, err := c.OipVersionInferWithBody(ctx, modelName, version, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -12430,7 +12433,7 @@ func (c *ClientWithResponses) OipVersionInferWithBodyWithResponse(ctx context.Co
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v2/models/{model-name}/versions/{version}/infer (the `OipVersionInfer` operationId).
-func (c *ClientWithResponses) OipVersionInferWithResponse(ctx context.Context, modelName ModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
+func (c *ClientWithResponses) OipVersionInferWithResponse(ctx context.Context, modelName OipModelName, version OipVersion, params *OipVersionInferParams, body OipVersionInferJSONRequestBody, reqEditors ...RequestEditorFn) (*OipVersionInferResponse, error) {
 	rsp, err := c.OipVersionInfer(ctx, modelName, version, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -12445,7 +12448,7 @@ func (c *ClientWithResponses) OipVersionInferWithResponse(ctx context.Context, m
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v2/models/{model-name}/versions/{version}/ready (the `OipModelVersionReady` operationId).
-func (c *ClientWithResponses) OipModelVersionReadyWithResponse(ctx context.Context, modelName ModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error) {
+func (c *ClientWithResponses) OipModelVersionReadyWithResponse(ctx context.Context, modelName OipModelName, version OipVersion, reqEditors ...RequestEditorFn) (*OipModelVersionReadyResponse, error) {
 	rsp, err := c.OipModelVersionReady(ctx, modelName, version, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -16251,28 +16254,28 @@ type ServerInterface interface {
 	OipServerReady(ctx echo.Context) error
 	// OipModelMetadata Model metadata (Open Inference Protocol)
 	// (GET /v2/models/{model-name})
-	OipModelMetadata(ctx echo.Context, modelName ModelName) error
+	OipModelMetadata(ctx echo.Context, modelName OipModelName) error
 	// OipModelConfig Model configuration (Triton)
 	// (GET /v2/models/{model-name}/config)
-	OipModelConfig(ctx echo.Context, modelName ModelName) error
+	OipModelConfig(ctx echo.Context, modelName OipModelName) error
 	// OipInfer Inference (Open Inference Protocol)
 	// (POST /v2/models/{model-name}/infer)
-	OipInfer(ctx echo.Context, modelName ModelName, params OipInferParams) error
+	OipInfer(ctx echo.Context, modelName OipModelName, params OipInferParams) error
 	// OipModelReady Model readiness (Open Inference Protocol)
 	// (GET /v2/models/{model-name}/ready)
-	OipModelReady(ctx echo.Context, modelName ModelName) error
+	OipModelReady(ctx echo.Context, modelName OipModelName) error
 	// OipModelVersionMetadata Model version metadata (Open Inference Protocol)
 	// (GET /v2/models/{model-name}/versions/{version})
-	OipModelVersionMetadata(ctx echo.Context, modelName ModelName, version OipVersion) error
+	OipModelVersionMetadata(ctx echo.Context, modelName OipModelName, version OipVersion) error
 	// OipModelVersionConfig Model version configuration (Triton)
 	// (GET /v2/models/{model-name}/versions/{version}/config)
-	OipModelVersionConfig(ctx echo.Context, modelName ModelName, version OipVersion) error
+	OipModelVersionConfig(ctx echo.Context, modelName OipModelName, version OipVersion) error
 	// OipVersionInfer Inference with a given version (Open Inference Protocol)
 	// (POST /v2/models/{model-name}/versions/{version}/infer)
-	OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error
+	OipVersionInfer(ctx echo.Context, modelName OipModelName, version OipVersion, params OipVersionInferParams) error
 	// OipModelVersionReady Model version readiness (Open Inference Protocol)
 	// (GET /v2/models/{model-name}/versions/{version}/ready)
-	OipModelVersionReady(ctx echo.Context, modelName ModelName, version OipVersion) error
+	OipModelVersionReady(ctx echo.Context, modelName OipModelName, version OipVersion) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -16948,7 +16951,7 @@ func (w *ServerInterfaceWrapper) OipServerReady(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) OipModelMetadata(ctx echo.Context) error {
 	var err error
 	// ------------- Path parameter "model-name" -------------
-	var modelName ModelName
+	var modelName OipModelName
 
 	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
 	if err != nil {
@@ -16964,7 +16967,7 @@ func (w *ServerInterfaceWrapper) OipModelMetadata(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) OipModelConfig(ctx echo.Context) error {
 	var err error
 	// ------------- Path parameter "model-name" -------------
-	var modelName ModelName
+	var modelName OipModelName
 
 	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
 	if err != nil {
@@ -16980,7 +16983,7 @@ func (w *ServerInterfaceWrapper) OipModelConfig(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) OipInfer(ctx echo.Context) error {
 	var err error
 	// ------------- Path parameter "model-name" -------------
-	var modelName ModelName
+	var modelName OipModelName
 
 	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
 	if err != nil {
@@ -17031,7 +17034,7 @@ func (w *ServerInterfaceWrapper) OipInfer(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) OipModelReady(ctx echo.Context) error {
 	var err error
 	// ------------- Path parameter "model-name" -------------
-	var modelName ModelName
+	var modelName OipModelName
 
 	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
 	if err != nil {
@@ -17047,7 +17050,7 @@ func (w *ServerInterfaceWrapper) OipModelReady(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) OipModelVersionMetadata(ctx echo.Context) error {
 	var err error
 	// ------------- Path parameter "model-name" -------------
-	var modelName ModelName
+	var modelName OipModelName
 
 	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
 	if err != nil {
@@ -17071,7 +17074,7 @@ func (w *ServerInterfaceWrapper) OipModelVersionMetadata(ctx echo.Context) error
 func (w *ServerInterfaceWrapper) OipModelVersionConfig(ctx echo.Context) error {
 	var err error
 	// ------------- Path parameter "model-name" -------------
-	var modelName ModelName
+	var modelName OipModelName
 
 	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
 	if err != nil {
@@ -17095,7 +17098,7 @@ func (w *ServerInterfaceWrapper) OipModelVersionConfig(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) OipVersionInfer(ctx echo.Context) error {
 	var err error
 	// ------------- Path parameter "model-name" -------------
-	var modelName ModelName
+	var modelName OipModelName
 
 	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
 	if err != nil {
@@ -17154,7 +17157,7 @@ func (w *ServerInterfaceWrapper) OipVersionInfer(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) OipModelVersionReady(ctx echo.Context) error {
 	var err error
 	// ------------- Path parameter "model-name" -------------
-	var modelName ModelName
+	var modelName OipModelName
 
 	err = runtime.BindStyledParameterWithOptions("simple", "model-name", ctx.Param("model-name"), &modelName, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
 	if err != nil {
@@ -21097,7 +21100,7 @@ func (response OipServerReady503JSONResponse) VisitOipServerReadyResponse(w http
 }
 
 type OipModelMetadataRequestObject struct {
-	ModelName ModelName `json:"model-name"`
+	ModelName OipModelName `json:"model-name"`
 }
 
 type OipModelMetadataResponseObject interface {
@@ -21194,7 +21197,7 @@ func (response OipModelMetadata503JSONResponse) VisitOipModelMetadataResponse(w 
 }
 
 type OipModelConfigRequestObject struct {
-	ModelName ModelName `json:"model-name"`
+	ModelName OipModelName `json:"model-name"`
 }
 
 type OipModelConfigResponseObject interface {
@@ -21291,7 +21294,7 @@ func (response OipModelConfig503JSONResponse) VisitOipModelConfigResponse(w http
 }
 
 type OipInferRequestObject struct {
-	ModelName ModelName `json:"model-name"`
+	ModelName OipModelName `json:"model-name"`
 	Params    OipInferParams
 	JSONBody  *OipInferJSONRequestBody
 	Body      io.Reader
@@ -21479,7 +21482,7 @@ func (response OipInfer503JSONResponse) VisitOipInferResponse(w http.ResponseWri
 }
 
 type OipModelReadyRequestObject struct {
-	ModelName ModelName `json:"model-name"`
+	ModelName OipModelName `json:"model-name"`
 }
 
 type OipModelReadyResponseObject interface {
@@ -21576,8 +21579,8 @@ func (response OipModelReady503JSONResponse) VisitOipModelReadyResponse(w http.R
 }
 
 type OipModelVersionMetadataRequestObject struct {
-	ModelName ModelName  `json:"model-name"`
-	Version   OipVersion `json:"version"`
+	ModelName OipModelName `json:"model-name"`
+	Version   OipVersion   `json:"version"`
 }
 
 type OipModelVersionMetadataResponseObject interface {
@@ -21674,8 +21677,8 @@ func (response OipModelVersionMetadata503JSONResponse) VisitOipModelVersionMetad
 }
 
 type OipModelVersionConfigRequestObject struct {
-	ModelName ModelName  `json:"model-name"`
-	Version   OipVersion `json:"version"`
+	ModelName OipModelName `json:"model-name"`
+	Version   OipVersion   `json:"version"`
 }
 
 type OipModelVersionConfigResponseObject interface {
@@ -21772,8 +21775,8 @@ func (response OipModelVersionConfig503JSONResponse) VisitOipModelVersionConfigR
 }
 
 type OipVersionInferRequestObject struct {
-	ModelName ModelName  `json:"model-name"`
-	Version   OipVersion `json:"version"`
+	ModelName OipModelName `json:"model-name"`
+	Version   OipVersion   `json:"version"`
 	Params    OipVersionInferParams
 	JSONBody  *OipVersionInferJSONRequestBody
 	Body      io.Reader
@@ -21961,8 +21964,8 @@ func (response OipVersionInfer503JSONResponse) VisitOipVersionInferResponse(w ht
 }
 
 type OipModelVersionReadyRequestObject struct {
-	ModelName ModelName  `json:"model-name"`
-	Version   OipVersion `json:"version"`
+	ModelName OipModelName `json:"model-name"`
+	Version   OipVersion   `json:"version"`
 }
 
 type OipModelVersionReadyResponseObject interface {
@@ -23203,7 +23206,7 @@ func (sh *strictHandler) OipServerReady(ctx echo.Context) error {
 }
 
 // OipModelMetadata operation middleware
-func (sh *strictHandler) OipModelMetadata(ctx echo.Context, modelName ModelName) error {
+func (sh *strictHandler) OipModelMetadata(ctx echo.Context, modelName OipModelName) error {
 	var request OipModelMetadataRequestObject
 
 	request.ModelName = modelName
@@ -23228,7 +23231,7 @@ func (sh *strictHandler) OipModelMetadata(ctx echo.Context, modelName ModelName)
 }
 
 // OipModelConfig operation middleware
-func (sh *strictHandler) OipModelConfig(ctx echo.Context, modelName ModelName) error {
+func (sh *strictHandler) OipModelConfig(ctx echo.Context, modelName OipModelName) error {
 	var request OipModelConfigRequestObject
 
 	request.ModelName = modelName
@@ -23253,7 +23256,7 @@ func (sh *strictHandler) OipModelConfig(ctx echo.Context, modelName ModelName) e
 }
 
 // OipInfer operation middleware
-func (sh *strictHandler) OipInfer(ctx echo.Context, modelName ModelName, params OipInferParams) error {
+func (sh *strictHandler) OipInfer(ctx echo.Context, modelName OipModelName, params OipInferParams) error {
 	var request OipInferRequestObject
 
 	request.ModelName = modelName
@@ -23307,7 +23310,7 @@ func (sh *strictHandler) OipInfer(ctx echo.Context, modelName ModelName, params 
 }
 
 // OipModelReady operation middleware
-func (sh *strictHandler) OipModelReady(ctx echo.Context, modelName ModelName) error {
+func (sh *strictHandler) OipModelReady(ctx echo.Context, modelName OipModelName) error {
 	var request OipModelReadyRequestObject
 
 	request.ModelName = modelName
@@ -23332,7 +23335,7 @@ func (sh *strictHandler) OipModelReady(ctx echo.Context, modelName ModelName) er
 }
 
 // OipModelVersionMetadata operation middleware
-func (sh *strictHandler) OipModelVersionMetadata(ctx echo.Context, modelName ModelName, version OipVersion) error {
+func (sh *strictHandler) OipModelVersionMetadata(ctx echo.Context, modelName OipModelName, version OipVersion) error {
 	var request OipModelVersionMetadataRequestObject
 
 	request.ModelName = modelName
@@ -23358,7 +23361,7 @@ func (sh *strictHandler) OipModelVersionMetadata(ctx echo.Context, modelName Mod
 }
 
 // OipModelVersionConfig operation middleware
-func (sh *strictHandler) OipModelVersionConfig(ctx echo.Context, modelName ModelName, version OipVersion) error {
+func (sh *strictHandler) OipModelVersionConfig(ctx echo.Context, modelName OipModelName, version OipVersion) error {
 	var request OipModelVersionConfigRequestObject
 
 	request.ModelName = modelName
@@ -23384,7 +23387,7 @@ func (sh *strictHandler) OipModelVersionConfig(ctx echo.Context, modelName Model
 }
 
 // OipVersionInfer operation middleware
-func (sh *strictHandler) OipVersionInfer(ctx echo.Context, modelName ModelName, version OipVersion, params OipVersionInferParams) error {
+func (sh *strictHandler) OipVersionInfer(ctx echo.Context, modelName OipModelName, version OipVersion, params OipVersionInferParams) error {
 	var request OipVersionInferRequestObject
 
 	request.ModelName = modelName
@@ -23439,7 +23442,7 @@ func (sh *strictHandler) OipVersionInfer(ctx echo.Context, modelName ModelName, 
 }
 
 // OipModelVersionReady operation middleware
-func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelName, version OipVersion) error {
+func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName OipModelName, version OipVersion) error {
 	var request OipModelVersionReadyRequestObject
 
 	request.ModelName = modelName
@@ -23469,499 +23472,500 @@ func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName ModelN
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L2Ncts4sj/6KijtORX7LCVTsuUPuU6dcjLJTnZnkmzizJw9odeESEjimAI0BGVZk3HVfZr7APcR7qPc",
-	"J7mFbgAEKVIftpOZPf+ZmopticRHo9HobnT/+nMrEtOZ4IznsjX43GJ3dDpLGfz+YUJjsXgv0lTMc/WB",
-	"nE+nNFu2Bq0fWCYTwckhkfCQJLf6k17La93SdM7UCzHNqfoZUR4nMc1Za3DotcZzmsXq42nCr+k4Y2zK",
-	"eN4a+J0zDz6TZgw937/3WlMRs9aghT218O+0NWjldJyMaNLyWjOWRdBE1/e9lmTZbcLH13pIrUHPa8mc",
-	"ZjmLr2neGrR6fu+43e22e0eX3eOB7w98/39axTNDNUMaTxOOHyJlnDl8bqU0ZzxawiQY5ddTqYbv9468",
-	"1qzvmz+7x15rdtY3fx6rb8/O9J/d3um915plLE6iPBFctgbdo9NTr5Wxn+dMqk673TPfU9PEAYjpbJ6z",
-	"rH2b4LQOu77XmqZiph5VT3KazzOatlPKx3M6Zu1ZJiImZcLHrcGxekLkE5a1Br0z1belz+G96nWWJhEt",
-	"yNo+ic9G7bvezdHPigyRmKlFMI9ZKq+jRvdx1OirxXSo0fPXUsMvqAFPrqXGiV9Q4xC4rOCWe8/w2uBz",
-	"C/gzVmujpmO59ToDTvA7Z/2+B4OhGT6mljASfDTH1hR1hiyVrcGnlTGb8a4fqxnnldea0jxL7lqDT596",
-	"Z77X8w693pX3qe91T33v2Du+8j51fe/IOz7xva4P3xx53a7XO/Wvru69VpyJ2QxG6Xutn+dszq4jOqNR",
-	"ki/VZ4p7cevFSG1FiIRHrGnL3OP2mEu1X6I8uWUtrzWfqU2ybqepLc2kpGPV8Nu/KTKwfCLi1qD1l5eX",
-	"LdNoO4J9j6ueTJnM6XS20mbX7N55pmTCJM9ng4ODVEQ0nQiZD0593z8AiSEPNGcfZFqk3d/fe60JozHL",
-	"gKdeXlLg55jJKEtmOSxg63LCCDTwTJKM4dJ5ZDFJoglhtyxbkmhC+ZgRMSK5edYjSW6FooS/Aq63jJWV",
-	"IoOn9HDIVNwySQQ/h2YknTIiuO5C77sO+cB4TJI84EMa3ZCEk/D1qP09zaNJSHJhh8LTJVlMaE6WYk4k",
-	"XXQCxW5aurcGraB1ErRauL0S4Nw8mzO1zydsCjI7X8KGl3mmmBBINaMZnbJcU+v1CLpdJdgLZwyJQxOS",
-	"SCLzJE0JzUk+SQpyDuChUNE/VGQM//LyMuBm2T7DzzanU3YfKqKJUYlueyHMJtz3iFTUoimRTI01ZzEZ",
-	"LkkkplMqvYCLjIT/EZKRyAjlyw55q/bVIpEMuqdcLlimBnnU7RHKY8JFPlHrhUSVTTRM1KSRjWArT9WX",
-	"ZlVaLk2n9O47xsf5pDXo9Y+9FRp7rb+K4etv6nnwJzF8JkkSd0qD6I/86IyesN6wGx9Fh6dmPDOaT4rR",
-	"/CSG7SReu94zmucsU6/+85PfPqPt0dXn7vH9v7Xqhvm9WpE30Pa67aJ6Lw+3OLNrRlms89Yjpe1f/PbZ",
-	"lf7Zvvrse8e9hkG/TWYvBM8Zz1/ySMT68CqP/luxAGYYinipWEGJ7IxJyeLz4vM0mSY5obNZmjCpdp36",
-	"JmbFs2S4zJksz3z8SzJrYhY9rLYdlztdxudTdXroBmI2UuetaipmPFey+6phtt9CN4bjqlN9nnCaLUnO",
-	"uBQZUaoaYXfqL7shU3hTCRmYjxFwf/3w9g3BKZB8QvOAg+YkLYGQVBld6MYlGamtuiBJ3iE+UToCPryY",
-	"iLSgdT5hARecEZbCGWv6S/hsnpMwZ3d5WNmD3W6vaf/xEcsYj1gbqdA2NNbkcCk8EtkUjquE58dHLVBC",
-	"k6mium8pm/CcjVlmSPuD0Rbq2F/Ld49QnObbGePEDoi8y0QuIpGSRZYosiY52aMEl27/nFBO5vyGiwUn",
-	"ihiJJJQc+UdlburW7yCjxKzbPo4QOuzBXM2f3To+2mamhM+nQ5aVhth9zACR+r3u0cnR6eHx0YmzJN2a",
-	"Jbm3euJzESdovbxNZpbk7/FL1BuBDUC1m8GZqqZz8JPEKbr2j/msMHsuF4IoNpRqZdU28EguZu0eiVIq",
-	"ZTLSrSnGnWViSIdJmuRqPI5NlMSgRv/cPurBGs7mSrn9ZIylT63LjHI5YhlJGc24On8WST4hOXwssimD",
-	"/ZTBQCodqwV4O/yJRTmJWc5Ak8a3X7x5IztKUKheNP2e/+Py5YdiaVR7LVB91befelf3V15LzHM7QPMc",
-	"HbfuPftndaJlJaE8PqVc31/BehXL/W8ZG7UGrT8dFJboAX4rD+oWUb3tLp2Icpa3ZZ4xOnWWsDVofQ40",
-	"fQM1/gBGHLQGAUw1aHmBpQZ8CvSAj4EG6qXulRc4Mwpag89BawiC81q9ey2TX9SDXZhXEMx93z/FH375",
-	"xz/efvdWrUJJ8KxuKFe27ilNaIMcC1E073tK0PCAVwVvwkECiUw16MpTCaKbTOgtC3hYTLFTnZ0WuVZG",
-	"4vc1B6wyMErzueAksUJP78+B3jYiI3vDNQeQB2wb8I3z3ye0RDQ8aVDxcwiBkyjLHBQbcia4xA3/nMY7",
-	"SwrXzcGyTGS4V5QBgmT41FLnG1hv1ugxJx4XObmlaRLDFAZkztndjEVKb1Vqvhjh1GDBCoqrEVwnHF5s",
-	"3V+VzKnnNCZmDo5d9e7thxXD6mi9YeVvY1hpg7219YZ+qUj0kt+yVMxYHdNcOsqXIs+CpWkbxB4SqaP6",
-	"eiH4KFX9PuUy6YPKnFClBTPnXBf2EOqwYM6gRXdOpvRGWRBgqdtTUX3LyCjJpLN6kRl7ZeXsnJxl++bl",
-	"dy8vX64u3NmjF65iERtD9aD7xEuptz0xs5Z4HIFpCuagyFgMa/pKZMMkjhl/0kW1auHFPJ+ILPkFvykt",
-	"LpiinLEYtTXw/CnjkqEee8OWZKI1uduEKRtRfVms6MiOvLKkxZTcrfixZicefrEF7T3xgl68e60o8gzM",
-	"b0amdAnbNBZg0cNKvubKPKMptPeUq1latUT3QuDZcyIZmvGw6TKSijFoSYYBT+Ju1GNntFVSH1UD1VUz",
-	"wycfsCWcxgZh2v/dClNNjxFNUhZ3CJjnOFe1AceMsyyJzpW+SJNUEpoZzw13yPlMKoJ6ZM7R6Cs2doK7",
-	"93sgzhuRX+Dx+6SbWFO+tPz4GfnLy0tzUlB98AtOLCntYuPj11zk1/q56rLjDMgbkRMzh/WOySO//ztd",
-	"cnWSEXaXyFx6ZDjP8SAFI0KJOpyUshUc3yfMucGbA8+jAISmaRSxWV7xb5hd0exAvPdab0T+Ssx5/CUO",
-	"bpqNyyzChTKaEjChaDaeg09B2QAxCVpcXMt5NLmm2RiceHq0ikFGMMIKeyi+wKFv4oqjR3MFzcbywBng",
-	"E7LHG0FUqyQT81yZBSRjUsyziMEufiPy94zGyy8mtLkoXMGpoDGLyZLlZfJnMIIK+ZUsTiJGPnJ6S5OU",
-	"DuEAXrcQ/Sc4VJ+W8DUzPyd5tiR0TBNOUpqzDJbhbTJ7qCnC8MxFu5c8U4buswEBe5Z8OrwisWAoLac0",
-	"jyakZ3xt4NyDhdzFNsejcYPqpyQOTbUKrww9M4RRkjuXA3tNXjKY0r4hzAPVREMXEIBixjJ01BRan5bE",
-	"IqvR/FDrezrKNOtP21LBcYqg/bobNco+KKD/deHd0Q56/Nhei4LL0XUHGX/V+rvL6p3nehcUHZc9UF7R",
-	"jd856/u+7w96g/U9+h2/Bw/6g9ULV79z2l3zZRffPBzYK9fmwe7q+HIm5vWuQL49xAmm13snL1ixwuj+",
-	"wjUGV1dpleHbLnyuV3rFc0bHT+s4OyscZ6Nax9nqMm3pP0OXmL2K0BPqPMyXpdrWLRAqb1isjAsP/bCO",
-	"Hxx8aniRqJTt15xoJ5fqEi84XGdVIrd18JFUKC2Gx2Y+ATfDsXcrHmE0msD96Tp/nr6cAoeYowBuujCp",
-	"Jbe+Iaq5GBIjQs3kjZOtpDD2/NOS03/dlcu9kXoPNiyLc3Enq7F6u0q7w150GB893VlQMs/O9U3iqimW",
-	"5GCBbXs+PM4cM8TSNhZ6oerMrNve0xFiK6Nl8/yf1qjReuVam+ZtMnuYWWPJDPrPMy2Vn4HKwYWVKc/O",
-	"nj0NlY3uj/2JrLinFJnq0DEMtmSzh9kLZt4NxsBTzXUbdXvbib6jS9XKpRDf0WzMHjZf49ZOVRNwdc7J",
-	"Uffs6NA/Qpn8dJtJdeWVQhK8as9l5w5ENGxJjI+camfqQwUL5caPSCAKCG9lBkQyrmzzkq92QJ4zmrGM",
-	"KHXgMLphS/iFBa0n4xQ9FtgHgpcOBGus3HCx2FH6/Pjjj201FcZzRZOGWBkYIyO5INR5FiRfWRYhGbYR",
-	"Rx+5nM9mIstZ/D2LE3oJjz1kofQbhOnAFBK0hlnQMmeB7eaczCUj41+SGVh4OkTlSdn5mSTVMBkzDNWv",
-	"Z3qFqDodGbMVRz9qbz/46q9ZCFj9Rz16nQtxDc9WPSLaPUBe4kwvhSA4/k3Xft3D3/m1X72UKg5otWYZ",
-	"iwSPE/X2K1CdvsytkY3iK/ue4WQx14AYHRgTCJUlSU4WVMk0GpM98zp4HYtwR3LsqecSSWhOTvbP8ekk",
-	"1yeT0vIzlruGycyZ7zXqilV+cElCNE02XDt1e0997aTvQ9vGa/C0DIJ0L9Mb7yI0XdG5WwqKPa9EccYd",
-	"8r6e2sBYDz/bnuAi8omORcs1c3cyFXYpTXSTS7v7RHzyhS6XtcK8/TEuMHBR79RbccPi38fh/fiTe1s2",
-	"NGcp9FDiQnPmq/ERjJU6mKU04Y3n/sqQHA60j15P1YSu4YsVXrRPEZg2gVFtPMj6/wLxK2GVOCHImR9o",
-	"msTw4ZPfkqPS4cHCKW3C17+XV3mUsDR2xYxzV5qgK3VllbSblQ5TptWOjWvU6/1O18i5nXBDjIbznAwz",
-	"Rm/QM4BNdlpFxCL6FbKxbV8tV5q+HcEyrB2WHZH3uTXLxIxluY5VNQtKYzy/afqu/P3K8M195jNJILIU",
-	"mGrzY54SkBgcl+RFfP6U3rkddiHctvKJZg4B4aUtE3KL0XSfcAZXK09dVQf1Vsnl6qXsM0mYJg7M4yIb",
-	"yy9C31UCrYwFHEDlt2mGKWdPujovIa1n9X56uLSrsp7iMKqrp1qXelo8q6zLPE7yl7daSK0u7JRyOsbQ",
-	"fRqZeOQKLaO8Npj8R3Mcx4KzAQm1AtmZz5RtFnrFJzFLWc7UJ1rZ7MRslopl6AXcfpSJNB3S6EY9ptOE",
-	"OpCk4H6ACqH7CR0K9UjA7SeQq3qtPy8enGViKnAUc8myTpQx6vyJOgU0NFRa6PVPYmieUdqJ+ynlEUur",
-	"eQ2t8txWbyi8Fs3rqKgvPKgO/aaSTGlcycEpy+CekcH2ViSmOWsroV3X7SgT04blQ1Ucwwmg6yEbiYx5",
-	"SiGnZMQWZCGyWJ4TNp3lS7JQg01yEieQaYW+38pI60aQxPWbjt3ijkvic+3cg08kxDgbo1Lwal7OUW0n",
-	"+ni4buos/O+2NsDbr78JzQWIOVRAuVSEJ0lupivmuUxihhcj+kGPhO3QXiIBr5UHZ6LW+sPD0RHrdeuH",
-	"iiRvWJWk2FckF+Xmy9ZbXeO5aG5W2a+jnGXVBU0kGQteYbrDutbVZqlrXxjikb2QcsGXUzGXIajVYp4T",
-	"imp+GKVJSBRDAvkgzY/HJE0480gI1NTJfiZV8JlEIu+fE87Ap6BaKg/UJH6vZsK4chWS6Wje0nPwjGBz",
-	"lkPvFaBhiaFWxbErWr/WyYebwyOcLRTLQpTyqrzGp9a1oN5JcjaVm9Qy5/S4txSgWUaX6m/O7vLraJ5J",
-	"UcMR76iElJsQHyi2jHqLzOiYnRM6lJAzhgIwpVVZctTduKh6sk92qF7A0IxwoGr+cMimcJo+V2fA65xN",
-	"m3WLEU0lq1OhFMGV1al149V1Q7m1bjlUz69jWAplHNSu8CwTamrPJMmTPGXgK3GeIj+JhKM2SYmc0aiy",
-	"519AWnwiBSdDli8Y4wTSYFQz71+8eaMWK2M0VedCGpPbJGZCojpqU9J8H/L6S0lqRQLop38GgcRAgefw",
-	"48IPgnn3+FT96Pm+38afF/Cjd4o/zvDHK/jRVz8OMd7g1ctXr6622/vGolrZybCsfxXDVYpeEDj2iTr2",
-	"VxYMtQNMm2881n8SQxDm+uF1x7q/27Gujof6bNgp5UvgN32QDtUyTiiPUxaTPc2ALIZFxXB+cMDIm2Q2",
-	"Ux9LQlMI6dPf7pdG3cf1rd74e+YGYpUUS0sJHdJcIsKtBSZxEjXg/AO1Ma5VaawDee3sIzFPUVMZ2nCx",
-	"Sve1MxklPJGTbZbWPLlpXc+2X9cm/WXrZPKVFjX6SmPaNyo/mj5oRQP9mvLAVzqYZWKcMdlw6IwyrdsC",
-	"CAByJfBieSE6fZdCYq7jRU1mabc2xxezWFsFGorcyBQQcaOfJnvarA7bbf1RO1G2iz6sJkJi/PE+eCzr",
-	"ts65aUsSOaEZGGMQljmkksFHjFC9eNFkzm9kh7zl6RIQE8gByJf2T2IoDz5jyv99CK2H795+KH0fqo5E",
-	"pvS4rQ/w9zi0F2KOR/iU3r3G97ruJrZHuou5s5bv9YMkm3Nlfz6hWDPwJNXuQ0A/AbtSdwoG5TyKGItZ",
-	"jEYayoWQ7EEUSggSKUTxpVPysRWl3WEjLa9l22hZwXLlTqd4skbXzmm6keMM0Sa0vKXgpKwVQLfbZHBv",
-	"s2u7tdnwK0ejJroRFZ6T9I1T1MeNJZCz5z33IFx3vH4RLXnd6/Zcf7g2aI//qsPLtO2EfO+gEL5GvrDa",
-	"oEndGdLoZpyJOY9r9EOz4Vc5Ar7SsYTA+ZSTJDagK2LBtxYYhYa7Ii20Umc+WRUe2zFtMWc10nN75eOi",
-	"7IBZitZBlZt3RxqosDsMfx2bfi1rThkaq6usJH3j+V9j+22/qrARdrTiVL/4nTGJ1ppvdk4O6sXJWb9/",
-	"eOw7/7U36yyVRQOifAEbz+5uaXOUAQPsew3a1SjX2S1N55iPYOAnVHuwAfNsrqgxZClZsIy5SoNWPuDL",
-	"QcBDBAf7lFx9+ukqVNoq14LcbdRpL0Rgsk/JVVhqNuDmG9XOXiYWEl7zSCTS+ZQ7mst+h1zguimDHL1J",
-	"6EZWViF4/zQkASobE7h4R19nmVMNSFptkDF85xW5Ikr5SamUTCLrerUwBzBwimn06B+C0Zc46gkw2eye",
-	"WT3PK5tj2sAIyqDPxILMWOasjwd32LCM8E2xRPB1eRqf+r7X9Xre4ZX3yfe68MeV96nr+d6J7x1deZ96",
-	"Xtc79I66V+6Qa/Ynso0Y4Q26M5rhsm4Itql18durpCj/Xdl6mhcswerk6wvQEj5Klj3szLxQso+As36F",
-	"F3kjrpV6XsNaeaSrjp/jQ5KKBcvakVLQU5bnLJMeiZOxOizBX0LlhEkIQwGaWlcxhCbEhELSEQYIOc5O",
-	"7d60jkyPhAaYEV7Uer35DIRPWJaWUdIeirzlPQwwy2tBlvsmm0A9U11Ag+ClvqtbvG+yZJS/Z3KeNlwk",
-	"xeoBkquzCdzlMhlzmhrSLRIeiwWG78hcqzqSpQmvOQJjNs4Yk9didD3KGIvrbi+A8SdJW/48pxmLoeNn",
-	"kuhXVbf61RJ9D+sYHUZe50z4ccIAG0KNNsdDl8cahMWZlI4aiDO64IVr20xPDSpRCzScm+s1OxzN5jZ2",
-	"UKSMQgAW42I+nqwfke59ItJYqabqBeKAcZK9vr9vna4w/FyQUUrHuFSlgSCc0+o4ZtcFLuyq/tKGL60e",
-	"gG77fJIxqQZVMe6Pzuqs+xorXsd9QuLLasc/qC5loS4XPFQoiWfdumVGhmyICUJmVVTSXgltLWJ2WyT4",
-	"KInVqMAeumFciTohbhFS9KriJVnZmF7rrq1abN/SDKSGahp21Afo+BLecT544XboPmj6dj57+/aH9zAK",
-	"PUdIYOPR+kXTqACIiGkZZEIl0bthy1X1+1utqjIvE5knUc09AaOZFPyZJP/9//4/ZC+aJNd6TyNAEt4C",
-	"yhx2kZqX9UvDsBeitL3IaM4N/9+IdCrGIhO313KaZFzc7lu/Dm6eZxKA7cienV7Z09nrHG01vVwfZjX3",
-	"80zfaWh+cqbX8lqrI1Stm7GU+ar85rb8dclk/mKSfLAv2k//Zvv+YLu2X14WY7h3R1Rv2QFD0aG4ZZqh",
-	"HH5Zz1igAKJEY7KSyON3DrciPi5lg7h45whELTPw+fKx4Psb7UYtPvRiuyxdHsKKCLPSvDhp6g5Y1+is",
-	"caEmDMS8BpbF3DzjTyqfnjb6q66dby8v35GMUSk4mU0ypQDpExo9QCQS1dADQPtddSnrELLGTnTyV/mW",
-	"vS5Tq8EBqKPRGtt3xuspWwU8UMXxq79eORx69f42J96t0e1pyW5CNDzy/tULcnh4eKZ46+Pliyf0gkJ0",
-	"Xd3kP77/bi1RG1ARNlnYhmvsypbXwaUQDq6Wh0tRfF/Oe2IjjxaZQN9z5QZcB1k23I8OUzaVBCBDPEJz",
-	"kjIqQdHf2p/yDhuBjdDsEateVeOons6NwTElpuqZfHkHob8PNLLkjdRoy4SphriFxwTXRaFhIt7siCmT",
-	"m0myB4FCYOFEE5rRKGdZwHl7nNGphaGNlGIJ2vpdvo+KdCQ4nt4sJlOBWiqGcYqMOeYDT/g44OBD0IhI",
-	"Nlcw4YxmHpFCu06KUSeSsDsa5QMcvO1LfwfJ3XoGzyS5fNV+/c0rfZ4Bv+tBUynJgiXjSe7ZfG63LZgf",
-	"TVNsEAA8ZEGZWTrX3nmesyxis5zQOCbzmZkqdgAT7hC9epD9IGQuAz5VhIDMGkN8Pj63gTUhwxdCz2ZN",
-	"aAxkRdI6v40ZGO6PEQWTrut7Tb4uO5FckIzl84y7zg1IRs0nAk8So6yVKG19lcUVsuPH7fsb/bergqZY",
-	"4+b7Zs00LnljjWIHEWyemoL2YKY6FMqNCEPMgFwE3NIYOc9pUHORs7R2tbdmkHMSml9Dbc65em+pHXCb",
-	"qekyDtl04D2rW2QYY4PZDMPXU2IxatnazTFJxhPVKUzuXEeGOVgriiB0TOY8ZRK/cDS9eQZ7u3gathnP",
-	"BQlByav4OtY761av/Etsu6IgGSZtYsLVvVZLS/W++97WR8IrHMAL593yFUq/5rrVss26lbIPeWXBSBFO",
-	"2AgCQ4ESkdt+p3tyup2NptpdNw7seA94E0Su9ezGLMJkLmN97WtPsmKgIYuEEqXUwVcux+91Oyd+t7vF",
-	"ICsHJfK4GblLTYdb6vSUurWqdWrpVswxBPRWB4CRIjSOZZ0UX92Oa7tyTxxzziyMl8mMYU1frs105Pe2",
-	"Wm7d7NrdZMDQ8aiVDIDPB4RCUHDdmU72Cs9q7AVc5mw6BamrZatuCa8rpSChxtzB8MCgAsETtNBipwG3",
-	"OgVBlcK4u9VIPDKjcay6gatPDGtTih0c+qy4TlAPB3wvJHlGw/1q/LZF666TPjcJr7F2QtWiCVgFouyJ",
-	"DH/BYe57JFRDv+bqL/NkdTKuh0C93PJaxUtlN4D+etVomlEua42XjNm5yxJDRXTK0GCiaqdyEgIC2TWA",
-	"9g/IJwjx8BT99gMuRiPJcjCiP/JE2QRgepGZSCAkNeH6LCIvi8DifMKWJKJcB2DFLEtujU7iXIT0Dr3D",
-	"/ppLjovSWEhmKrc4A9jhXqOQyD1Xe+9tuvFwa2Q1bZiqEqldDoqiVXfo4eGW7g2QB+vkMj5heFyPpNLd",
-	"yWn/AQLWyAjN/oYCdlBeWa4ZLqwXuSwe0ujmq8eAmI7x7kI+KttmpNt6JjVgVDXbxnT2gBBhzOZRxwAd",
-	"G+FWqFGrJ0rx3fXmwOHCDfb6G+DspqJJ7gjKitwzucrGG1S4ckzw5rIV7rKUp4cjXsdXD7N2L/V0JZZ/",
-	"sL5CcAuANdr1Pd/3dwrGcS9htLWYZJaycgeN0mGm1WicXVwPzUEv5e3R4GoZMjgrNFeqxmoIwmN21xyd",
-	"9EwdHTG7MyKxznfle5tEd5Nr05h8EGO/oHghl7FIHUmxp0/dGctk5QKuBehYJXMlRuwqnYSeSDmvj0Au",
-	"whS3WcMP+PTKugDRbGObF0huXCHQeeqXCNE4tgibhrAVQz4yXJrKX6tL1t20ZFnTsCGCAr4Eb4LqGLQI",
-	"Y32jNrHrXtFsvClcwVKiGOA62n9oCEmtkJ5yZMA9yZgJ3zVHRjkI1elfR9pfG3Lr60ZdViCeY1Y5mjdQ",
-	"PgLloS43dF3EabK7mc4JN99pmenkSRXdrvDzt4ym+WRNmqDdETZaTwk3tbUmYoFYhwne9EC6wXxWczXR",
-	"HIfONQ3daEB4fOsY9GzOG1P/srmJh9zQ/uGoR8+ibtwfnrAjeuzXuuZnylK7loDdUsMVH/ALB+xEk07H",
-	"TJd6POp1trtCXRtcWYmf3DECeDXmV9NyZa51mwQZ56vrdZpfH6POTaAJEk0YqHQlTU6nWq3aItweZ/G5",
-	"DuF3DvyDz+pbDOI30SL2AHSOGcg66BAQgvOUBRz9fgtlrkGSI/BrIsk4uWWc7OmCOSIjLz78gGGLXoGD",
-	"CM6gVIib+Wx/gEFO3d6pYzRLsldjtdniQjFJcsnSkYcRTxg1rAv0tgFHDMFTp5AWHPCP77/bV8+ip0yk",
-	"jkG79/HPSjlRQ1C/dV958PPklfnk7NU+OtE5S+DmN+yEhIss4GGnE5oinR/ff0eiNIFc4IxNxS34ImCy",
-	"ko0x6Z9c8KW+PS76n9KlMjXnAJ8XHkA+93+FHgn/pP75dwzBAgeBUkiidB6zeFCZqyUKtyQO+F5YWmf6",
-	"771XQ7TnQ3owDPfVcPSa5fSGcTVenVirllBnVKvVGyUpI7kQg4AvJknOjL8Cwr71OzOa6YXANcmzZDpd",
-	"MZ1bxxUtu3fanHf3z73/Gnz6p0bobcPP7iv4cfIK/zx7dfUfn/7Z2fDI5jZ+DYLO50Pvfr82RO07rDz8",
-	"wVRoW5FnyZQ5vqJciBtwe9GxtaVlKSOb7AGF7O02kDHPktk+EH2apGmiBdi5WekkZQjWOpxHNywn85lS",
-	"Qobq1dordV0huR6VlPJqVEyvu5VMN5WW65uNk9WGu8fbNaxrNtc1fNbPJw4Zqj0cH23Zw1lzD2fregAm",
-	"3dUTYVbA0szO0Q6l7mz6Lrll71gGvdWGRL3LtOvaU/ouTVOQD6+66BczyptHBNSoTckeej5QK9YISPvw",
-	"juIfvJ1svotpQiNZd859z/IsieQqGon+wur80AvE/KJbSGlU5yTk86kpzh6ayxyM1kXxr7Q7ZZrasa8Q",
-	"0VbGvi6iodeNuBpFf++tDRU3RDajGrJJou9YR8l45Uaj29toJurF2pqyTbHMph1Pr2Adh5lGtuesOhbC",
-	"g9+WQjaR8uiXvRXprc7BrVzkdle7fdVFvWBCs6ngSYQBbujd0Jc0iJ6nhlTZmWePyr90GG2NgamfQAGv",
-	"OVhN01xYk6r2erbRxLQzW7MI1Zl2H5lqGmn+Knf3/qmpuuoUixJbizVC3hx1W2Xi17KpOku/uo4OvZqD",
-	"/uHZOuaasaSgl9quuTLQ4SHG2zROJOBFPiiH3wwAAhmKJDUqCWIdNaZ/+5f+2a6RX/xRJbpX/VRoGl5v",
-	"n1EK1qprrchz4uOFDpR6jkVFJPfWZLBeQ3bKGoFgqt45Kl81Tba30YLV2QvVuVZHsTFTFZjqa+X/Ye5V",
-	"g5dErnvHcyHHtvKPlXfiBu+YHsCTApVhm8+qe5gnuchqq7rjS+Z7Y6pabrEFPVbpZ57ZylVistFs3RFb",
-	"HptOAYF9ZEqEbk1rXX3bmdwmgtsR1/Okaec3kN/FFB619nYZMalwVZabB36ESOr6ldMJL2KktBfG89JF",
-	"C/AHOKnBYVoj6OmMRkm+bOI0WW5vJcNmz+a4Cs7k/koef31mkZjN6vzt75pHTlI2yomYg/nvUG7IIjqX",
-	"EFFToJrcMDYj8xnZU/ql4aL93S5VGG9wmqoDqpy/pc4eTD8uSGXj+R0oMcAWWxcM3T8b9E+3PxKn9O6a",
-	"jte4XNVpItK4cpXjxvtrx1A57P+4ftnEEPP8tls3IzDMW9bv664plrNI8tW0g/WLs2NWA+F1mQ0bushp",
-	"lu/AASKNn4IDdlGKqnFfZiuvcoammLOGxS6sE65v2OKjZNlXOvHnEly75kpY49hVLulmyfUNW65NZtWo",
-	"2R3yGisyT8SCE7AghWI99K6CG3lMk8qNZz4eXR/+3GufLP5+d/OzPzye9v56d5p2Zz/EZ7/85Uj+Y3LZ",
-	"j9749P38ZfJ8dLMOAnAdfRRVVxbO4O7pKT5hQr/JDHZOFs9UIrKkxkobkFs3voQa83WGg65tDx7GyyzJ",
-	"BTcg9vDiHMsQ1mSt0lxDZTdkgqlmn0nTJtTOV4+Xl+fyH+9eXn+4fP/6zV9qMb+SJqebbR8LR5qoUMyS",
-	"zKMJiZMp1ukvp6F33bgruxkTnh8ftbZJC282V+yIauwVdpdv3OZaqS/oqqdft49tNZK6CxvIksAFDQ9u",
-	"e2FjiZH9osxkh3zkaXJjihVAVjPiIly8e+3pdnQQkL0o0M2YRfBKq1DwpT7KA57k0t5y7OXAF/gn+nD+",
-	"BtWs9RP7WHFCQxo5ecYiXtYFgDeCsdGcLEBaZ4KP18VG6BpXXMzYMyVm9LXyZkhG6LlhlZyqiDZgZ/WG",
-	"za6MiTkgb+GeZ8qmQ7jNgrpXVJKwKJNo745WSAfFGOQ+utPGHMvX16Mvrg4lLvK9bQIYiyZVG7gozbmK",
-	"58ax/mZtaAzUfMWdIs8t+l1Ob5hUiqZHQgjH3Nr4eJvMNGVfq6brdqwtCPp5TcFEm+txDnkLqARMq8A8",
-	"Ow7pLTReN6ZyIc4Nrb0rHl4NqIGpbWa+ogTrWu4riiBu5hYHor4Gp6+ZP9xarhsg+myZym29P5WCsBt9",
-	"P/Ud1GIYb8NGu/EIEvvLM4lD8GIaDSzzXXJbsyzqU87q7nrS2ucv0gVdIiRPEQtvaiThIbIFHkP1nkJ1",
-	"1TBs8PegplPrHFUWAU130m+GNLpptBX1l8hE2dx1523Nq7B314hJ6W3SarZltZIKWIv6c3eNcO/19pf1",
-	"GOjLaF4kjSkzM6JZttzKQfDEvl7k5bU78qvRcJbSHJIpmiBBp2whsptHcEy9umj79SzHriyo4TVLsXW7",
-	"6HuW03qTzlwyaAkKaBL4bF14bLOwNGuNz+yyCEh+O8Kd1PNHcNiGeTxA+G+eyE7CHxbOPQG+Bj96GzzP",
-	"zk0HzU2gki1/ZiKNKlhn6ujt7YJZtnFXaE7cePJVadgQGao1VpOdRi0XNO+FddEA+urbwsMhAlyRmxmW",
-	"SriHvx0y3JY6VVIQQsOwD6uWw2aQ++I+S5OuYcnKq1UfbYKqRdWfqEtsFpuM7IUrVcg94n5W+fMa2QlB",
-	"0NwkPoBBS6ZMwJcA7qeoLY255lhlZc/159Zq8zj++/rp27rG1Vt5GidKW3PjfxU3aZ+A3ePbQsq5ktMY",
-	"0OazzHS2fdxy/agvM4DWcgbr2AGJyXCg8dJ6Ifr+4e5KJPZ+1URQx5KsN5UK87XeI9ZQhiKFkkPSI6OU",
-	"5lDLGqC3IAFALNpT+pNaHbXpy97l9VXyJSjZE7Y0BfYrFe4r0uItzJXELGe69k6ST8iLN29kB3CPVMtb",
-	"OPSsJ+9cG+tqeZ7/4/Llh0o9QfXRbjf+QN8dPGiPsJG8FvistnEuPqUDseEiH4birMB6Bn3boPdecK2L",
-	"FO6MXfY5vltL/tIp9KTrUEeQxtmXLOZ103/wDt24I3NLKMX2uCc3nMoOw9QcrLvuukdvstIye4TaTKca",
-	"P8sfWw4cq1mzUXTp1qhv1gHZXY42ZzNMk676bR8spdJg3GQVGVgfCUg7OBlM8KZVR3bT8pq5xs5xJ/tp",
-	"YxYPNGnUxz193/Cscqff6nb8jr+tReymiFmiN6xuxQ5rPvOVMHBli9GtQEk5J+0ulBorXAuYH7ck6qCu",
-	"l0Nfdc/vfDf14L3a/hKb1dLLDKtuOdcGvsMeKx7QgTkd8iNCaIySNGeZh8hIWGeCZpiZgphJv6co9y8V",
-	"tb5rHLnXkmkSsS9IBE6wB7PbHBh6yXIgCzwAZBmQUE5EpgE9Ar5nU2dGbGGK9Z8iMAjmMIQ8nV1HnIdk",
-	"b429HHBdY8x4MhiHESjFWcmFSPBbkSJelQZZWb3mX8etXykaQ7P8KrJCed+sxVVwHl0J1na+e9JQytVt",
-	"W42nc4b1CjZyne/SpJjl9ZLAyVau5kFYPr+qEZM6NumBeAw2wQszvur0BoAt21hPuoyBeG9KazeI76JH",
-	"F/kBcR+2cmFesrviwrVaZGl7nAYcZK0wt+FWDXMoUEMMTEcN4QrIvI3E04+ae5nr5oqDiIolTdXSlaIt",
-	"rUsAVmIZSRnNAJIPI3MM3hLLEHISGipra536amMai+66bIatEbuPSPaohxDVOGYbsq/AFyHnUPexW3Fu",
-	"Va0iyBs0DkvI9VvvtRz4nbO+cV3Cy3VitaBVI+ZLCdrv3GD1FdadwVF0p60dUAj67KZI1AOF74r19whw",
-	"m7qAgGut05WJ0cxI1QGs35Cvv1ml6xuoDVHG8MFk4QosxECXSgCkyRumr+EjmmUJ0wClQFrPDU73aiAZ",
-	"DS6pG7PpQnQCOirNA55IOU8QrGGRJTmTBje0Q97O6M9zpphVRyWdE4CcgJHbPD31x6FPYrqU1Xzki7+/",
-	"fLF4O/2ld0EnUr77+Hxxof977v/jx3j2P9NXsyVtv8p+OhQ3/PLdx8nJu7/1orP5RTmRudc/3gAX5C7A",
-	"9jg8rg8VyhXnkzqglC1xKmoaczvdoXrimpm8XeUhrDLE7rCIjrHHdoFLcU6TGqN3eySNnSiwDbbGVrcq",
-	"D+j8USAY7vqsFwXyq6douLvgUUpl0U4lSeddJoZfSyVXYpihA6S+RnJjcUiaJre6UD9caYQluB0IlfFW",
-	"Ljsa/CaNaEwPrzem57VC2JRNm7Y8fGkgLR3spcpdqogaYZAN9KNpK5FeETdqatsnvKYWvDrb1wB1fWoN",
-	"RbxsGaXaa/lOdeUdims1w3nhHdfGEFUoi0A0NlWS1SMb1TuW6vvIxDij0wEJf5Lq6EfEpdAj4TQBZUX9",
-	"yudpCpeayxkDfJFciGuwtOFTIa5TgU+q30dsYX6dUr5Uv2tMDvWr4lBog93lGb2G+ajPnZ65yK8Bqx4q",
-	"n4p5zq6djwIeImA/fEjTVCywRqpaoWsYDM3GcHc759pryuJrQJe4tjOYczrPJyJLfsGXRyIbJnHMYIwG",
-	"jgqGnkGiBejY17rYKgxXTYim0JgaCO5BRTeagoofX2tGUh/ibZx0hweDKMaXa5PhGhBZNOHdByZ5PjNx",
-	"jWrbKzqIjF0beP+Q7FET+Z0mMpeuXWeLAAyKyoWQACjpUgZ8YnJTNfK62kcLlsF1rNlv5oIELmaRjwED",
-	"S/tVAt71/N4RGS6VgpVIEs0RvtRaP+H/93/936sYtJrNNrp27bb3nMoNjW77UhXg5lRcuA3XVaYBBw4D",
-	"2zCFqVQ9eyssRKxxmuS1VZO3qyiuO2/036gv17ng2yfx2eg0Oh7223e9u7ObjXQ1HXprIBPf6xprNfKE",
-	"YorPlC5JLM51pWmRMv2JhoA34eQiZdIByp7SpXto3SZsAekymnwCUmfiacJr/S7vRZqK2ltAElEeJzHN",
-	"nbiULIFqj3AC1BRg9QqUazTpmS7eXZdXqRvfEAmjetxci43xeF0yfpITeMK5gkxSIF42r6qbbr7Zya5J",
-	"+FDAb4tCeorkf4FndbB1/faCSCa7Col0yKFXW05oLBYtT9GTZssybp/9cufK7rveT2nUnob7KahlDvm3",
-	"IMrhviNWB46ng2kimqYsk5X51kU4AyDsVvXgqKzXbqjmBbOX1FLgjRksHsA1gLxVzExg4zyThA5Flhv7",
-	"WUwFoNVvw07Q6IDQccZQ8Pud026PBHPfP4yI3zkjdJSzjPR8H8BMoCqhazk8FpvBbNFqimevMalzw06q",
-	"gyN8dOl26HW4rOtV2KLxlTxYLdUaQFblltvwAzy7roA8jXIwEkqrfE5C4AkWh2S4JOE3L797efkSLIkh",
-	"gsrCyp9D5OFUwHPWNVbwuKkJRXKB97hluM8cDRDdEwpRaKwK0KkfrAGdjOmmBQU9JppQPn7CVW0wkwux",
-	"Xwe7McWaUUaaOPXlHRYpcWlphg2nrlrlr25gm3P14caflk1V8690euxYpEmxUUnuCW4qvdcxZyygeo8g",
-	"QxqnS3A5guC2rwMcpXSEm0mdXYHL2AunCb+2D4aeNb2UwaibVcu/7xFK8DAzG0lZ4eRV1wBMmrhFbFJ9",
-	"eT3qVhrUDagGnWGvHC2ARQlnDzg6uSi8lZlSwqBwxX6HvFQK2RQgHnWGXbq0hCu5risOQXfONYivxbSx",
-	"nj1WFCvImdEc8j5TsXCSFA31E30ssfhJAbmAqg2h1i8Kup6TSVHpqQzFJiqMVODek+kcyjreAnIX5v8Y",
-	"VdbKTPLTPB4zqETrJg7uV3R/d0pYIH59QSg9M+SXDVMrFsNhvvLm2NPXmx6pAWZzHCaWOIJXXY1QCkZn",
-	"zjmwv2Z9tZjbfwAHnD6aA0qQbLbY10q1rxILW4Zw5wgrPmSFctOw3KvlFndb3vtm4f/QuuGGzLlWQWwZ",
-	"WM4WRLI8T/jYxlRkc7zuEnWlqbe1dgTJsyUWEHelqKhUozx0iNPrHp0cnR4eH51sYv8nNE5ClKjhoLIp",
-	"9MJLJcPFbGkLIGV0NEqicxKiYA4HBetLlM9FtSRtDDyBlfMlrZJzorcFOIZGItOvO+eQ+hAHvI0J43L7",
-	"LuB+rkYFi7VGC/qQxE0uCMEZAbMeIXI158dJXJeHA0i8mzipAth777UaZe/3NMqEkrJuoXfnKI5YcgsY",
-	"j7rIQhKzZxWkOW2JzXmepNr3lkjbRlU8nmwHVrv2qhCjP8x4SE7HVf25229yTyHH1eWcaF4s2i28YHvm",
-	"rAAGNdxqCyIXLIqF9Euq2n4VDLW+nC0drw2HqIGqanQJAha4cw6M1aGPV5AYoLMupgHxhzCkAca6NqLh",
-	"RD2hAxoOfb/uJNj+glDTfUckQef6zyxumX80cT27e9ZtU2O+1pZUcPChJF3Y48coDaBGFGY6VBargZbS",
-	"XwNSnRpStt8hF6X4/Eo/XJd63OjM28bmVnJoSz+tKfc653kDgAF4a9t3vZujn2udAdGa8tgAFAy5ZO6E",
-	"n8lz8yscC4CkRiGOeEilZmMAUUOYILHg7nFlpnVVBnIwLuImf86OxNPn3oaXUEErnBxJbVjvjytLPmRj",
-	"ypHsCR9/KbcAro3nEAcHWNDEdRnUbZkP+JwGT3yYpvcjKNaOEmY9MbUIkeuFCB4fK9VudlXXGuRLLQlg",
-	"iW0gco22hqHMn5KrTz9dhbio0kHFrzPY8TgjIZp0n5KrsChhbA8a8+1PV+Fu6bpKFtpcXZuki3JsgWE3",
-	"RhuERF752yXsFmHgNYWIxAIA3A3xIBBUyUkgMWK7W2JVj71Pn3pnvtfzDr3elfep73VPfe/YO77yPnV9",
-	"78g7PvG9rg/fHHndrtc79dfUOoQcaFxXHc5ZGtNwuTqQKgnWgHWtDT61uOeaUs0s2nCumZuOFS+NNRmb",
-	"3Eo1MHjjjNUhML4dYbFprzBSQSGBRul0dXW6R71aI8o6Z66zWnMOB0AO7OCtaurYvQgIjU8kchVmvL9d",
-	"bR/TxUbAyaHIJwWOgHmtMt/T07r5Rq5Y2XzQFFJoHY5pzWpA7TD9ggUtVbT6ec7m6CcfzdMUb2oKFhmx",
-	"NNXQ/1Vs1brZQGPXzZiuVoHNCkXcMiaOBGBdK131jmovU+D7eI2WHykicMd6rB619Yp69RDV/RQEX5mo",
-	"wyue2SPu2tbu2WTMaTNUOn6RFEklGnQWXFnqTQnVLyAVPa/USawtdDxKYrZF7oRjT27CCG+K6tsC3RRC",
-	"mxq2eMl7gCcoCChwH2ONXH2y3YqIDudp1QOw3RXmiKapsl23GUUJglif3DoeWzvRi3rrpt0HDGlKs/Hm",
-	"JApnhYS4tcPf8pWcjq9hXjsG5m8RgG/JBfp7KQ56c5D9oRNjvznE/siJsK8NsIeobbk1XapOH41L7xDL",
-	"c/eQXSrbkbMWJe6u8lmtJIBtvS6V5MKNNcZIHcV4FJGiHlg+wWkSoklWA4BqLJHu9tfOSgFqDFi21do6",
-	"K5Wzdo6maAw23jXU+3efurJ5G525qSq9jfvIP3RTVfpPkapSJvqqJfGUWSUY3qq2aK9/XD+2CbsjH769",
-	"aPf6x9Zdzu5y5BnF96UIOof1o97x8Oh4eHw6GkXqn7Oz4VH/MOrGh/5R91D93+vFJ/7x0enhcET90dkp",
-	"7bPT0+Pe8TE7oezBYfRbMfNmi9bsPq8mhN4l2i7pN45Y2SYXpyrXvnqQwIpgfXi0gBa6pcLbpbiBal9f",
-	"q1zJjI5rXClcrXA0z2rBtMGYhe/MjlCPQ0vWmtK3qRC7YrpwgA58f+eMmUo6Q717wglz3TprZnWVN1jU",
-	"6xNHHp5NQMeg/aywikQGaaysqKsVWgdQ188nHun7+QQ+OvNLdft0lUU0AuqLIm5dEfFsu3uarl/fYtdf",
-	"V1HwZNtii1tXWtyyfONZQ4tna4bbfVjxwxZSB6eBXddJwiIPeTfPqU45ATysptTr5gxg/eYzSfIkT7EA",
-	"gfMU+Ukk3CiSUOz0vFJfvyjgqgFK1fcYtwEZzQ7mmVsyda9UP1WSv9Jb+gF6fSZJGAQyhHrUSe4RXf72",
-	"mTTFXw2C+Mc/+/6FD0P++OdDNRZTFnb/SbOY3TKtNgiitlDrp38GgcQaq8/hx4UfBPPu8an60dOFV3u+",
-	"fwE/eqf44wx/vIIfffVDTSYI5q9evnp1tdGBb7J3Vjjqo6yDD/ggpkytzGIidH0cym1ZiodZCRA5r/Qk",
-	"/XSDgdB90pJqumbEaox0lLSHIq/H67sVN9tM5plU1IAp6XdW44wTSTDms2G2vQfMNtP5CRuuoFgTuAy8",
-	"v7FU2hcrm7JzVZHtD85KhZCOmYf8ivVfanxm8PGaN3Yv94Z02qCdYLdPCk0CTVbyR/WN3lfnFd3vaz4S",
-	"j2CZAtu5blLQeI0TxQlEaMQXpdn6GI1V6tJsPJ8yrg63W5rOcSQ1d3IZTeB8Ms9LspdwoizxlLXN0Ext",
-	"A4QWW4VPmrDoRs6nW9u6NMuTEY1yKG9elmZno9Pj2D/tnp4eRSfxcf+M9kaMUj/q92nsd/v0cDg6GnWH",
-	"vaE/PO31orjbj4+jbn/oj3yf+qd1Qk7jBK8FEXayxE082293/bjVGfiFS4t+gWyhByElrYcYsPybzbWT",
-	"YpaJeB7pVB/DaLuDCzjhGSv0h/IypXpuq2VQt0DXxfpj15D22eDqT35hm/dMv3fUOz11nfnNgHGGUWrT",
-	"bmzZMaWpmSe3T8B5RKTEzngLRaSIRV6wUqhE12L3VzxFLiXqdJbVypz1lQR5MTdInRAcw8d1+GsNfmGW",
-	"jBpsI/iK5HBNaNyCEDRRePk9hH7BcIm3b3/Q6QKJ5n4NuqqT9HX1BkqGVLI04dsrBd+okbxncp7WVleB",
-	"gdbdcprdQfnSmQ1YVqF+qYzDri3M1b0xofLaDHvdLmTOsWv3iOqPFsLBtHNuSYKWIssYhIFx4ZJ+q60L",
-	"Ya2zdaiJjUXdIUvADVKtnPWbUQS/S25ZRUimVObXvaPJzq+uBHbodjwYSN3O2HQy7FpueqvVhURY5+yp",
-	"CQrZQtzCFXWTrNX3124JS8/NezZc9EzWFbwpOHWtW7B0v37vtRa2iO0Or1XWTLdx9cAQ2E3CeNtBrlTm",
-	"3UWMl7Z7IWBs38Xq6S9bNXtwjRz/WmabCbjZtdS0+dYzNVMhXGjXOtJowDy8gvQjzDnTasmig00ezbMk",
-	"X35QI9WbhdGMZRfzfFILGqxdQx6gA0LhvgsNOAIOsgF5Du/rdOobtoRfWNghf2NLjOvVJz2I+4CHpvAI",
-	"mJz6S8T/QYQ1+BxjHbE+quAR0xmAtsrjMxnw8K5t6NPORMpC0IGlkzoGCA5JTjhjsRyQEJEZQpP7HVqA",
-	"huIjUKhCRPeA9QSxBXMspOYkz2et+3uAWEQ7MhI8p1FewNIbUUumNOE5TbgGDq+sFR2/Hl28BsVCGZw0",
-	"miScta2jUvtnPTJObhlmitY6aj1CFUHW2D6IB1MymgDlRVlNSH2MVukEPOB/+hMx+y3gL29ZtrRWp0fk",
-	"PIqgJkeGKC0eAkZDtQZkSidakE6L+pkDgLwBzJMQo8i+vbx8RxAogMwmGZVsX40JYHHU6DD5uB2JmJli",
-	"JDKn01kY8L33r16Qw8PDM498vHyhXptnqW724/vvistbCwmvkXKhAoqdpZqADLipNfpM4gMd+EuGOLU0",
-	"kTp+CsFnPLx+1whPoYF0UaNaYN5LCYFpQMJPAQAvBS2PBIi9hL/6xSdB60rN8VPQ+nnOMv0oojnDVwFX",
-	"381oPsGvaDZWn0O27mQ+pbydMRrTYcpIQWU144KtigcAP6gTcDhrgcgYgz9QdPlVf0R+xUSEX9VH7Xab",
-	"6H/Vn0e+T361ZUyti5+laRtRg5Af9uSS5/TOI3k250glpR4jNuHHy1ftUw8KiECYrBAkZmy2b3rokl+V",
-	"MmglkMiMpmjA5EHHh3LqXCzIXvjjjz+2lXhiPE8imjMjnULb5qEe9Q1bPpMFwotqIxZoRuonj7B3uG0A",
-	"8CYYgP2ESTHPIkb2ANcPD2xCuam1uurLsUPo6yGopSTsDiCOhvMcCYgbB2sPTUSM/BxepKlYhLoWikZF",
-	"Av0LHpK26TPdtKlpZwCgdHjcQt/G6OvHPWr1OWtfQvoXPg3yAHGQPBKzlOEqrcYAm+67PfIrCV+P2t/T",
-	"PJoYaUxJxlDe1MD/Ad8Y+KVonmWM5wMi9R0FSyUzsAiQUANJNEsxx4q6SW46PqzwIkBTaZzs3MXnT5Np",
-	"8Va/hoNDOoM8CMWpBz9JwUP9dK9XoW0iS+yuVnCYMXqjA1ZBFSB7GhbKI3yepgA5lUi1+WICiGFKlIB1",
-	"iKCQagtA3CSICLWzMRBFII08l8FASqA7US9A3+5JvT0Q5utcswpCXSWSjBlnWRLZy+SY5TRJ8azGvPoq",
-	"1cTY9HCIuwKXUFEa2WbJcrInGSPhX15ekoMJo2k+OUAsMRhdwD+IKSuCelVfGRvNJd4u2sMgpUvFdBio",
-	"DXls5sQHLC6I1vWUWU/5MuBqC2msXkUjmrEim1tPwhw+ZA/Bu14IzrFo0IBEqZBMSVBlho4nhIuAF/3Z",
-	"bTYle3OuNh7UjvZqikaHnwMsnhy0BiRodTqdoHUfkoTLnNF4v2PPNDyC4KQC2DIIB13o9Ko0JkOGrG1S",
-	"MZBcAVeKONnDFwslxy6Q4gcaxxmTch8RoFDCY10liwYFiHlVEa8ebJL0VXlfAwpX2RUwUEDk08JKiTLz",
-	"EqL3hN8K9Z7zvdkjGZuhpqj2SfGSzq40XUyoxHB6tZY543kbL2M1cc1tb/ulAaAjoCucdbs9pcViOONx",
-	"p2vE1qE6Z2qQ7epmpnrQTwK3uYLm+Ij8LXluNgo0uh4Yj/yqtIea8Qptb1NOwmgy5zcsDk27/Wq7ZTy9",
-	"X5WIgJ1kbzKKxrodvC7vdrq4Jy9Q9tmNaBHNUHGiMdk76h566iz2SKfT2UfERop4cHEiI5rFaonmM5IL",
-	"RYHvk+cBhz58RWvBlYjTCMaEmrLe8BfU9gaVdjFR5zAMRQ8Bi7GNiWQGSxn39XltG+HLuxmL8gHp+n5b",
-	"aeIJn7OQjJk+JvFd07bUYH5J3gl4+O3Li29QzTOCQ3DCQOWFA9oprixBuoWVQqwiXqpRwVdqJpKhXAI+",
-	"5QJ1B5SrJqkCLpeUgpDCHFMqJ2QvPIhFJA9CTeM4yRjmHB/63X2SC6xhDy2b/mEGVQXdQlAr7vnvts50",
-	"aL/+xmw5RAwwmlRRaB3BFShAKwjOjIrcUHEfdUcrLSVxRCSRM0ZvoPmGt8mervP+Q8/TtYz3kW+oTtCB",
-	"8/8uYhiHkouSMB/orE97FWZfK4RywNEYkZ456BJtsODTDTIbTgktHJXQ26NkSGMjBbyAY5AJRJFoDYaC",
-	"dqCUFdD+9/V+OfJh5xyp0wOPbI0HbndmFnDgDnij7xHca92+B0e5yOC83bP1Avc7BLNyR3PpOMeKczPg",
-	"e0e+7ymRppqAf/oeYr3va1gBLc2AUUmuxBfMwV29nN4UaVkBx9I4mht+ZEOlVUqRsoDjYa//DHGklDtH",
-	"tknnvnj3et9cy1CyKNqAuJsZE7NUrWm2dHDT4ZAvDGClXEBCu1PwArL7IPJZrbBFQJxSrjQdFN7jRObZ",
-	"UrGDzb5SD2dzrmso/ySGEr3AlLz48EOHvAaCsOmQxXGhR+BZ64HCY4HX4b2A26WHpiOaptLU3yltkVhE",
-	"YAowdYhkDJ0MaRIxXdBeew6+f33Z8lrzLNWeBjk4OBAzxtHi6IhsfKBfkgfq2XuvBU6Bwp/guPVMyal7",
-	"r6XaoLOkNWgddvzOYQtClybgBDpQ/4xZXpcpBeW6CvBLrVsqnplpsMlEYzOloKTDMnfIRVHcUmNCULOy",
-	"Vm9EClgKvY7VjEF3fDFh0Q2kJesdrkbW833ja9GgIlVtHetlFMA54gawp01cpclVVvRRirPrPdSOdMdF",
-	"bq46664o57M8mbJrfcS1Bke9Tt8hetcFSW69/RugvSoNsDVo/eXlpcVVA9eGBliw3o3m/O6CJwYHB6mI",
-	"aDoRMh+c+r5/gP4otDs2OSi/BRoXLtX7+mSd6kobu89GRtx7rSO/39SbXbuD72Hub0R+gTDH6sU+Lub6",
-	"F19reGLw0+Bbh5vfeiNyrCjrujxbg09XnsMKSAMSaUZD4I1Prb8o44imrSv17oEJ9ajdGnjuGvu+ZBkj",
-	"nystCvwA2vnZWWH2McsvMgCleCSjm4EW87tI0yKOpI7hbRhLOptQSO7w/a7XMr5HnTXmd7pHx2eISDXK",
-	"2M+twUnfa/FxRqfXU3p3nSnrvDU4vf/6HA8T2IHrFaU38XxNCI4N4fpX5vbL1Xk5NZUtyzobAaqIO9vg",
-	"4DPNxveNmwFuHRSL2WJG1R7VkWC9F3bXoP7kHzXtjVa5TOenTaU9VrqFuqDKlkdPA+osakLlq+8K33ut",
-	"RLWuDsiWCUNVO6bl3sng1WbBfE6k8PHRhjIo91eP3vNmxO91emex2tW5rOz92k3+2+zgg/JYdtvPm7Zz",
-	"NfDOIzdsiYyglElnXx9ttdFeiTmPHyUIjnq9zS/+QNMkhoV3RMFvK0De1m3pnWTIPE7yNruF46hJinwP",
-	"qjs0TU0SEGcLewU70J5qqS/AUmYRFuydbcBjNkvFEqUcKPsC82ulV0Z2lJ72LksPURwl2RsuLeg0Igmj",
-	"3Q3IfXiDZNGn1esZo0Wdoozd6qsgGJEOAS49E/BImS5pWjxWmCH6khPs/0hkrvWhJJwBPwo4+JKQQEq6",
-	"gY8D/0pyydIRuFzUNPQjPAZ2B+KD8Qv+M7wGCDgUcU/ATZTIDgnVuEMT4uHE2ZO9kHLBl1Mxl6ETzwSX",
-	"M2GUJmHALRSamE5Vt2nCmUdCIF+oa3UUsLpIVbXEiFNww5Z1JoGS3heKfV7eamVm7ZHw1pheyGzWCrV3",
-	"NhbcRtnAaPkmOdkLgX3lgbYAQpNPIknlmwPDawe9sJJrUn7QHCPgqy/OETOQVsPhAaK1SCv55yfa/sVv",
-	"n13pnwftq//4t7q8kG0Joda0PoywbrTq6dJIm0fWvvrse8e9+61Gp8vcCGI8dp4xw2cZu03EXEK+3DNJ",
-	"QidXsXJqH3UbRq0zG5vG3VWDViP/7Hvdk+0GjDFVMrfk5Fgnrpr7CPCRdWOC26fSkMrArjY9vL8RavXx",
-	"2kMhJCt2g5WRFum8RoEwcvzT5xbViAQmfqiDLbe8FoS/ltWCno17zsRUfauWT+3xo16B3IdW90ncjXrs",
-	"jPaHh6Mj1uuikYQbp2aj5UJZ6krhgLwnzdJqFe0A9cQ6emLbjVADWRcnDDkkNCc9/9/t0LuPGfqBHpWZ",
-	"QtELelJWZnTllXN3Vf9PqrodbqW6Ocf5f5nJ/Wd5asHc93vHwPX/2dtJsyuE/ToNr0ioxXFoVa67WeX5",
-	"6JRNwpe20JNemdpK/zIKYFmfK8d6fbq6L1uISolQdMebCUeL+2jSjSrxVgVLKv0O1Ji2UmPW2oiFtlPW",
-	"7DwSAqOEBC6KFHd6RMwwvyZdGn+qOrExOoGzgOsAobBD3lGJ+krprECfNzAJlSQ0n+aCjFlepLULjoDj",
-	"AbfJ7Pr2hrMOucBkQBPS5AaNYXyZhPgyFhcA/ug5C3g25zr0Imwb2rUV54VNas5zRZ6/KiJuq+SA/7qI",
-	"G0GKlA9JDYzdcFIWFR7s3jQwmoBhFaMrVLcA0V9qtoBbk6Qsri3L90UO++7JWb9/eOw7/7X7Iz86oyes",
-	"N+zGR9Hh6fbqQMVad7UDUAy6Xvfsvq1+p+3R1efu8Y5aAixMk47Q211F6PmNENVfRkOY6RJ/ZSPQoKz/",
-	"JIYe1lnTQBAWIaJOX0C58KmcUdzkMogFL2qLaSYb+Pq0rVnwVdc9lANkEjBu+uWiOk2dmuIzDq/nIqep",
-	"Ab8vefdXzuCtWPPJHSz9Tad0IZT/C4/h7i7HsBVG2x3CYML+cQQ//Aj+LpG5c0A6RzCsRP0RXBSZu/da",
-	"MyFrzt2/KzFuSgPmggxdPCbtYRjS6GaciTm38VgrBWREhr4Qmz1Gp8X7Wv/ddyoFFoEf6HR1EvIOPqvB",
-	"tJP4PjShHTrUCpCwrXPBCBsbNtghHxjH4FIdrvDiww+QhafDcQOuA4sysRiQMIm9nN3loY0i+p7GjPyo",
-	"Hv3+OwNtC48ZwSS4B7epnhtendNxGPC9epAMmjENlLGvtIWfxBBTnoqylYCUgeRPOEFfC/hKpjQfrMwB",
-	"hCqg8ILTAmNz4JujXo/oa1gEMAX4W10EM+CwxT0neg4vqW3EZ4e8ztmUJDFGQMx58vMc+0w4FpAcEApV",
-	"oiHcPOAYDdowCqyRCCFbZA+qlnYQledNJ4lDNVFcJfwKEt7ehAFPuJru/tphXmD0MEQETelSMSxGGB32",
-	"yPfJc88l2XwWcBt7VFw79/xeobOpJTFOsPA7E64NiQUr38McAq4IZIZzqR9RI5ylSU4S1SNEZjkX4wuR",
-	"3aie0RyBiBw4XyGCIjNcbBHMc3rDYIdIBmVsCrjzUcITCRou9JqLMSRgdYgSxQGX8+w2uWUQzAEHG+6D",
-	"KKNyopgJxkWgsGs2n+lrD9VYIok6WTHGF6NiuAh4Ajxho4JFZqDeSb5IIgbXNvAMTSEMxZEdRlLQqZsa",
-	"FnAuSrVDVX9fTo8OOIgEykn4OmbTmQB0//bf2BI0/Yzl2ZJIOmJYQMtGwGD0vhqTdYpBGFTAkTNt3BDO",
-	"TytOZA/3sRNxAiGXDVwH+xL3KqBSo5DBpvEPG0xy7oZdm96cIi1H/lmHXARcNWtSavQCaGFQRCajQzVj",
-	"GCNIKAY3G3yWGtsDvzIH/jaXbhg4ZlzD6PdNbLqFZ6RLLmAOU6H5X/uTbSDwHiUfP77+Bu8Bx0LEJJqI",
-	"JGL756SrXu71+2SWJTyHxIWLDy9ev3Ywh6qp5MdRj56x9mncPWofDU9o+2zks3Y/6sXd4Qk9Zke+sQ/w",
-	"lCgU7wrrNLpm+/1m/J9/fgqCu163HQR3Jy+v/lxnLlxZT9FzES93VMjzhSjr45cLYSKkSlf8Okvt02dU",
-	"mY9Nke9B64VFvCZDli8Y4+Qfb797C/z4/sWbNwQAJmiqpFkak9skZkKCFw0dW0VLj0JVur96gBpqSgvc",
-	"a1DHg0jeOiRS1g+e9gE/9h400YCfeI+ZV5E1RuvARSqqCik0Fa/QVCAXaxt9pFPDXrWXoFbv0xK3s3KJ",
-	"fb9iK/Z2ZE3tKShx59+N92DFGtzeCHwCA9Ax7aw/Q1t2vcaQrYsoYjP0fVsb7d3bDzVGWu/Rt+CO5+wB",
-	"u2LTFbhWXHDqSok3JfPxYMTrL3vKrRyhnnuUVQ6a4jSTGhKLiwVciOkYeTUH22Defs9mKV3WIRWEigud",
-	"8qymB5sRQDlhNEsThjlgm0btnK+xOV8rmfDZnNX6vOCLOpdWyyiOtSny6N0aCWVlGpKVe3TW+aCGh4uR",
-	"rGxqsHW3MD2f09jKyK9ohX+10An/bPOLL3TKG7zQ3WIy7+gyFTS+FOI7mo0ZvtffhnI2B+N7Fif0cjlj",
-	"/2IBHuu9ER/AtqCFQ6LeHzGld21lqLU1dM7hYb9/dHTY2+CrKF8ZHHz+SQzbSXyPeytldXj738Dnst5i",
-	"85T9MpthYoeWU8lIiyUt/ERmHAqDgFPXkwkvOyX9JXoztSklS5ZgpXzohCqbTJddyOnSK+qILm1aQoGK",
-	"MivXBcEbDT0DiA9Z5yshYw1qgzaBtimnhdVrSaOGFnBI+lIyFUkKlrWx0yIKZtqQmS8LbMMJlei9tnQD",
-	"E4yDkeJkgqqhw3Mpg2Ugw62uSwJeb+eR3a5LcNiOyfJIdzcG5lSVmIuywxuYjMVkQtNRe0GXj9Nufs8u",
-	"7mZfNRZa/7Lu6tUT8suoRkZ3Wdkp/ztP0N+p4/sFbL0ipo9tPnbWusEbb58RPBz51tPlujxithIMAEP3",
-	"bTIRZHyacjZoSRnHJ1TpK9UGWAlgfjrpZLZsSTh9S9MR+PR+N2LIODHR+YBuiN4RNG9LTZaqRp5Gx8N+",
-	"Ozu66c3QzaDfOd74zl3v7uwGwmG+ouz74vd0X0vw/SHgvqaAe4V24eOkWsUlWzfY4pGDv4rh629a91cN",
-	"ivZBpRLDRpFZrViwUpzBUcVXQnk6AX+SCB2oNhHwSoTOaxDL5UuHJcs1mmCusz82hdy8K9UKXuv/fppo",
-	"Ft9/ULCKMq2qwSp/3i00pWSEfLEo1q7/mwSpXDQGoVRCNir1obeIToHSVrZoFfjV607ExkpRX6IaU6X4",
-	"Ug0ycqV6Uuvi7y8vFm+nv/Qu6ETKdx9fXJj/nvv/+DGe/c/01ezbv/m3R9ki7f717+Iu/cfhu3/80s4X",
-	"lcJAT1ICyY2q+V0dvK6EfEj0THO5n7VRNNWiMH+c0V/pjH6HoAEZQAFRfe7VFJD/Kie2QaQFEVcb1PMe",
-	"UoR0EelsDuDEFf7ROHUYp6OvisOSNAiV7RsBzAP4XfbgGNNAjPrJ0CO03oGlI3CsTmP1hIA7T1nYCgPF",
-	"UMRA3DA2k5gtSscA51C8B7ERhgwBB/jJXBAsDYu2VyJtqILgETvXcUZTC30aknyeoZsOQjbS5JbB2Gqx",
-	"gBFMBTKwcjZF+Bil1EC+KkLIJJyEGQAxSwSCMhcVGuoZwULgdbiCD/gIoLVAUVJiu0Ajca/rKen5PuSp",
-	"Cj4ublMWLE0JoiBVUZumjIJT6lejmTVDN4VU32UZRCNFazfH7FeyZNI8izEe1+ZLfCdxl51MaGwB15fQ",
-	"mokM2dO3SvuIEobJdbplg0XX1CLlGqmoaG/g3DkZTiCLRGfbyZwuZU1H8Rw1BovglMSEzmaMZtLeISW8",
-	"FK1wrnHPcmk8x2oFdTVv6AGb1siFsHF+JRruJNHUsHAJcs7igQtgRdOcZQbWKoZYJqdRnRLtYjjlWxT7",
-	"K2Pn2Sg83GRu++xupgSUabfcwhQLYlNODn0SK4KKNCZ7ltpQ5gbZB64N9VP7dRPI6bjCYopCanfrNNFC",
-	"iJg6D7wAHrUtYjwP4kyYPWID0SQdsYGOr8LApbxgZB0pE/BVNu6Qi3LdKnTlzCBKBvroBPzBEUqF5zrg",
-	"Vdf1uQPXpDb/UhFkSpeAQ1Ugj9cYJ+qBV+Yc+AJxI1ZCP7MHSEMUSY0G+cLVIJ8vVjXIJW2/yn46FDf8",
-	"8t3Hycm7v/Wis/kFHqKtwVo9FyGen1JphS5Rz94p9MSQvwg9aUCN0OTbJrRiVwtnmtxVLyUgDl+ztgc7",
-	"TAdo1uJ8mFAGZYHpwwvdczxmd+UACfssuOLw+66rlIPMK8mQOunn+tsKmdlaq+DXR1es1/D7W0RXWE3q",
-	"Acu+TmP/UcnlIYs09gQzeoNW2n+/1/UPVdv/t1+m73Q3zrQSZ3d+RfUugSDYoiVXW1yKa+xUpao2+uWK",
-	"IGdf39pq7DsA5o6oroGD0HA0JzRNPX2xARjGgMUScJFFEybzjOYiM8HELrKoOeYSCVCyst6Ddss4k08B",
-	"YWSm7GIYqY9qZFohsOCJr49c4q7SDoLlXSaGbJN33qyj0r1SqDD4tZGH1uCAfKfXG8DQWSNwlosAvBUb",
-	"Qyw+XQEWtiHYyJARtaaYa4cGvO8fmugNpTCjlaU+LLZHnQFqAcR1oyIDgA4dGLHIkjxnnOyhYZAy6URN",
-	"iBnjWilWzwGALZjD74TMxxn78PfvlNUqTb0URYq2MjPOEXNMTU6rpHruCCYHOSRq9mRIU8ojjEqPJaB+",
-	"jEZJpFNhBYJCasrU7k1EUX2SzWkXsuAEDClatznxpd9sc+run3h3Fqh4SH+IBTblpf6VIcLeG27ZsLWn",
-	"LM+SaP2lkUWm1g8b+/RdJtTis7nE+Gl2NxMSiigSzIYie9pIDLjf8TtH+wNrA8Zzg6M5XGpU3ZxNZymU",
-	"3NJw+dovkM8lUezkBdwmGiScjNJkPMm90vXHcFmFZQWRQ8eeqTzEEz4OeOHLX1p1z3VWAWK7a096pQpJ",
-	"sKEhqR1hbv8ilM2IWe5G3qvPh/MkjUmic8NsTPlKYMH3ehE2bmwIlJ+lNOHlUPk/kW9ffveO6GuLa4ck",
-	"13AvThzHNbgfvAZSFVduOR13Av4ncvmPdy/XNIwuuyzgjY98hm7+MzCXKkHLy+n4PwO04IKWp/v/z6DV",
-	"DVr35HBt3P1mngNO2zqcXrP07+pUduY4tZzRsH0BomMDqKU+hstOJV3gWx2G1dzQUpSMBdrFUMJO7a3r",
-	"9ziMxyO88pocdVvbqhbkdd1VX7k4Z7mUT1Ei69peWhUZBNfA161B7wtcY2088fS8djjrkP6bDjts16tg",
-	"YD7IUP3NNsoWOddTw4xmy7zXLF9vsWEZqZaznQ5QZLUVkZoxMi+aCuat3z9wfRK+vKRjp2oCpmKb9kyJ",
-	"FcztcGqwCG4g7krVV5pOFb1vHrknzX4p+xzRLYw1sZr255fblL/RlrQAVbtuza12ZiXVRrFIU+P6sQN4",
-	"RqeUPGgf/59+TeyeL7uJi13vg4EP3ihuxzvhGlFjwcPWpE285PqW2ASy63cGNk0d9WvILdCFFlbkE9y/",
-	"QH4CfD2hsVhgegCklWcQFV/OQzAwcnidyTj4qq0GMUrG84wps/V9BevSAaHqIFJDIc8sTife17n1pCBL",
-	"I0nTgFNdHMQIxTphB828t8hruy3M6xGMpvUE4UswDnTv13VqHj34ABQ3A95elug3NkkTvVaavBjM/LUF",
-	"y+84YqW7hSh6l4H7BgyLVxhJ/TuWYhdqnd1turU0M7iKzcZ/Rc5Y6BUAVxO6ihIUTwGhgNirGsnNIyHW",
-	"gwz3PR2TskCADXC4YNyHpAudZJVoJF8WD5zaYjyuRjgqcz3gMlFmrCnkjTY8FBQe01tm08mcy62UQkrp",
-	"uc6YRbEXcDsxpbKJUa7vgiPKY7WOjNBxxgxaSo049RAWIhJ8NAfxajLUsUgNFgN1NUItb+0MFyxjRuia",
-	"qkIomYsxjFiakiGbJDzukFcobXU+WkHKZ1KTXnZkJGYs3D8nNI4RVAVMPwznf2bkNTEAv1izqQARrddS",
-	"nXoua7TUBm20EM+PFLJIvt+JjP1DZ/ttsC0tExq1xIJiYy3/r6rOea3ZvE56YuEuZxcbBcypfG6ECYa+",
-	"cxIie4cwQy1ZCkmUShvqAS2LGfgvwxnLIsbz8N8rtQbBTqwEAKLLUn9426tVRBM+YlnoETEqNQcFy7wi",
-	"rDLgQ8VlLNbK4x4W0crNxcoNYzMyn2k90WqWmM+PsX6eCa1b0ESHJZ1jGTmRQcDSDZthqCBRAmLigtSD",
-	"T/rFu49y/9xWaAr4qjUOWixSF/F/C+oWi1Mgl61SM6JpyjKJEWwaNEqaGEz8Emu76uq2z2TA55JlHhY9",
-	"hfCj/26/F/M84WOENEBp4DxgEXiK0o8TKicIvKbkN5bcw85ouqBLaQvqlTGbbMk7Le/PTY4b7r2A6zqS",
-	"STSpEMkkRRccV767M1ddWEA94AH/0RyKxSuGA6t6A5xUxn2hVlitgUc0seGyDhDkz23wYNEm3vsJBKzE",
-	"u1RbDrdDLiwkvbYngA+MaEAcfSIWfGBPfSs3bOgXHPJQqiCD8xbKfg1ZqjSEcJrwa/uARhqDDyUeNmFJ",
-	"Q4HzPALEGhafowCg2RL6qpzrUMT2lpFXXR2sCyGSJlxPj9zwpc1EN6MPuFaXPCJuWVZe9X13DjhaKOo/",
-	"6roTSOmQpTIMOP4C0cOAHqjDfC24v1HksNJpUYl0lADXvAT5q9O9MaU4JHuwHPtYecFKujK37IXvPl4G",
-	"vFYK6TfaJpbSwxJyWK9hv0NqbU24Wa01Nq3rTIkKczkNVibZxsgEWj+NkfnQ0D9kpLIn7ocCx9xewIPg",
-	"0kLLdcxZsrcGh5jsYiHR1YxwJ7YGPV+dx7ClWNx+SKfa9NTMRy2TixHxO6fNQ4I+MUzO8GZr0Me8I8O+",
-	"rYHfOb3fOPxCTXQCfXDz0zQ1l7zIsRalvTzuM//fC7mw5aCL53U6UCElwBNZDFwP0Bl41/fvd1ZUNwQz",
-	"2qEWN5hFGMYEikSPihvvp493/F1p63B6PFJl/wO55wHIPQ/3uPwRp1jF8BGZyZCgD3X3NPmfKwcuZmQ+",
-	"sVX0Pb0Bq6jIiDDli93SzGWTRUssmpPwwCkZa0wZLACnUXyHDFWXAsG0ToMtimMnksgFVWZJwBN+TlZD",
-	"TAoI10oqB1safxUcIwUIqzGXMF0onlu8WNVTh3xgOWDuUE5EGrPMHSu19a06Af8R1F5aEl9ekd1SaFEa",
-	"VheMopjsOWqSh4p+wJm9OMDG9s+xIj9o2qUBFIr1V1awWK4rumr14jfSsswCVALkRJqCZqyMUUOvrqsV",
-	"OLmvO+SVlma84TC3rCdwqb/Ega1mz+LnK/M3Kl+3qGTzhS58uztd+L77+BUufFck41NfAFsUdrEwNZf/",
-	"UFP+UFP+RdMpMgA0t6UG8F4BAPuMEN1/KpXFhNdsCIGzvrGROZg8OHuLgkX2LnvKcqoEWn2k2w+mv8fH",
-	"1dTl8d0Wza9I12Kqnz63QJGR82lr0DobnR7H/mn39PQoOomP+2e0N2KU+lG/T2O/26eHw9HRqDvsDf3h",
-	"aa8Xxd1+fBx1+0N/5PvUV+a4zuBUq7GKOIGZduvBLAyOxZW31SGwW3l2LXxtid7kF3at8Sn7vaPe6anv",
-	"tbCSKIuvh0unAuIXhaPY9Qyx67fD4WHYbcvz41EgE/+n3ytB8CC1V0vOVvztI4NsjdLP+retsFVpcUcN",
-	"juQsT0Y0yq0DqBQ6rzRnZrGhRiKDFGdT9IXqWi64z6qQzXw+HbJM1+FFUYpgTpd19+Wq++J4gKeLOjmr",
-	"8K5eDbrp3pF/tu9BxvnK7QOt3j00GDKNUUmxJl9zWNKqPdMAaPo0lswjS4MCyeq1+Z6haK06X5wxx/6h",
-	"f0hZrzc8Ozs9Pe4OI3Y47J2ODg8Zi7pDdtI/pb3uYXR6HJ0dRv7JcTxkZ6N+/zTqdqOTfu+rnDFlybzm",
-	"jDmNuiOf9ejZ8DA+ivon7hkzoql84CHT+xIwqw89ZQ56DzhntjVTFlQaxjnHi71E3wch+mrnD4vif2mo",
-	"2TcG0fXWSraniDS7cOBEjAKOh9ZKmXpZxHYVrsBavNZC+D51WsoPdf4fC9GQjXUK9GxCAdnN97v33v86",
-	"ld0hPxAJCl+l6le8pDvzWnw+LW6/umddgK+LCrg8wLCI4C2/c6YY8YvbAb8XK+Cg++Xk8x9WwOMyAnaV",
-	"bU+g+XsbHzbSrPFmBSAKlXQsFH0ISgoxu0QzYIhFi/A2xaTwgJANIfWdyX1CJaEBr/OZgKQo1XAs6jJw",
-	"tuiQokDMoDAPYJOaAoQ6Ob/n++f69gG+xqhcTthdIvNS/FamjhuolwZVrfXcAg7hRHids4e5nx4xMna/",
-	"uSDhOcB8IY6NqaRHAw51EOGGCC8xTJ0Z8hEkimrC4gtM6U2pEoT2xoMlEXAnYWvPTevCcNp9D8ehrDPO",
-	"Fk7UVrp08A2MvRHweoOD7B11e0i/RSJ1eTsMbMZX4Wk7YqAqWbJ8v+7mBYXm17t1EVHO8rbMM0an5URm",
-	"IBjyg2I7vdbyoMTC+2vygy9L79fyvtIVkF9ag9Yw0eEjW2UL242l2oFqA6tbSOSMJPmXuJqB/dNgx3nE",
-	"nHyY3vOHPfdl7bkHXDv1f2fGXCGaMWTR4D5qDxCVFhfS6hQ91Cl2CVnDlW3yPmBffzDrUzPrC032TRzb",
-	"/Zd1P+giTv8SYGt/3ET+Nro8qm4Pd1Zs742vFmD4WnZALZj0d8kNW4V91mVKV7X6cun3Gc0nJOEyZzQO",
-	"uJNtobNUBqBlYni7o6bbcmulhJYCgxUD3x8CwrpV+TDdrlLAXa/PQ0OAUib1p5vL8wJWEKzyk9TS9Ww7",
-	"iPSSQ3XwWJGZZglNCWf5QmQ3EKA2FPmEvFteiiyagAVwybgU2atULHYsy6sBgjZBowIuUi4AHegLaLia",
-	"mbrNlPfqY69KkDB1BRzsxXnCZ/P8+imWasfiEEVpiA11IbpFUYiaihDrlZQnBNpF0FiHWI/lx93o1d2a",
-	"Xv5aem1VQeOh+Mdg8q7xWG7ld3wIVu6jHI+lw2p3GbEpHuEtL+GSq/0DCWiKjQBmH7gKQfZ/9/i6Xw+V",
-	"4A+9rRD4dGwFvtFbxskt4zWKXMGUWwHyFuUkGiPGXumggmoiqQu5hJ49HW9t4sky7W4K9607LuChrQQA",
-	"Gg66SnEyEAeBuY4Dg08YAwgByRgkRboBGsoYD7hBTYAaAjpmzTPgB2NOAY8KCemmGdtbtCGVLE04eyY1",
-	"bkGcJaOc5EzmupoF5Go5dztYDMuBtg/4ZTHWiUh1XDkAQoQRndEoyZfllEgYrVYwsehXOKV313TMrhEn",
-	"VYaYTuvgQuxhDwhzgFCM5XRWjXkQ8NCgWIYAB5gVlT72OyXkw0zjetfmNZ+bBbKgsTp9uQwxqUaTslFO",
-	"TNq5KVqScBLqBOcQqPRNibIA/ztM2jHLWZQ/kwPyjtFMYgGFSdKWP89pxmJ4XnHAREzFmHEGEJUc16qE",
-	"zqgWcCHaeL1G/ibSqRiLTNy2P0yTjItb7NlkLUSCjzA1Hgi7AoO5D3PRD4O6k0KFMlg1ccO4NHE7+SRj",
-	"Ui27eXrKKA+4mOdtMWrfiogO56liP0ik3TMMB4+RPxO/0wVQ3P+fvWvhbRvH1n+FMHBRG5AVSX7EcbG4",
-	"6Mzt7HSn2/TO5O5iEAWWbNOxbmzKK8lJ0yL/fcFzDinq4VfiPjfAYJo4FknxcXie3wfvOQ9TOWnRDAhN",
-	"aP5TX6zaoNlBlTXWr8rNDbqXmPCANR3b6bU0Fgk0HY7jW9rsaoTK6Ml8seBye/acOtI73Gg2U8l2eFry",
-	"KhH1Cim60fnUF/PwlrNgHqYj9ceAofOGiVg/oE8iFoYw46zBDnlbPmrpBCID5SrgjaTTvmiSnae+HkD0",
-	"hminjVIZs2k5NQAZVeHOwYKaX1woy0aFF/FdeHQ9z5B3iK4SKwdEoeyveMaoihiBSnwBxw2xRl6yQB78",
-	"kdedB4qLZZuEYF6XzeN1klosCBeLwBdY3WwoFkUeEpu9yQijBD2b5TJ4FNk5brQvSsxF5qy3NmLq6etj",
-	"B6ugRql4yYhRT5c6laub8oT/PBCSGzB1rH0KsizX20wOwbD90WmfXdG/7atPjtX3HvYiFXxVf9sBPrVc",
-	"dabRK9IKfIU5fq9+3Pn1XSBDREpBz+2edgedfvf0s/MMaodrGdOwdOfvTMOGE02rf51wno7i2WiWcD6N",
-	"l1AcTMJN5SxwEa+v5+q31Yhad22Pt/td+V4znkgpPUqjj5xyJvBix03RwF+VKETiQDQeojSLJo1hx3Ft",
-	"z2pIKSPNn3k0oqulYTVQ0lHbHceBDaBGSM7nDUN07NPTXePLL5ndw3Rsp69HeaNvr1GKt9dTB3u2cy7h",
-	"UttrnL1jj3P7yOL4diTvzkZpHJ6rx6FvOHmm9c9Dx+7UDOeqsgvNe0t9BtX1pZQeSueBe6DWSKdUn1Ki",
-	"j1NM8zFyfB60Uf+IJ7c6AVTS0aCSdeQ55awjM+locPag3QcHj+nBaiiQAuimkgL1iNFAm3hRPs/9l577",
-	"h7rIXSXtTJ5TmMb8DH0yZZ+81HiIPXhWY+U6ID67VmPVc+BKW5056BOiAkcQAHy5yu7x5A+BwB3LUPNP",
-	"lmFyjQkAqvnBqW6+16tpXosS45l8RK5Ljzi2e0ZPOXbnAYzrEaBDbCK69QpMt4OdTLddz2C69eTQSP7q",
-	"gbldu0cjO1Vv0qFBeV25MijYtsx1J5/rwea57jjO4+Z6oJvv7zvVbj7Xnp5rL59qd4+5fqTfuGZ+vY3z",
-	"24Gtb1bgGpNNFr2igCYbF8bDxbTim+ydDXsDiIEXLfzGsNOXz8djdJvQSuh7ipj/q+2hr/PhqBVcp/u6",
-	"ULW6f1DFr3pq37KtFyzv6Tl586isKNs9jb/Gd3kEcxpL8wb8X4SIcwDxlwkjX1Kjar2M/1Qm9SYCW1aK",
-	"vRLjlyCcw3CxhrllKc8sX9D1Vzbc5d8X0SQHjIfKVhbMokXGE2l6LsDJiqTxSfYSYVo1weViAR+j2yvh",
-	"2ToR9dz71zx7b7z1HsbxCsBMlB8OjEswM2UfRVtYXe31NiW+SmPvIEY+yl/wyWMYlLM1qh5FaxJhVfHl",
-	"6kzJ0j7ZqevZZ92STtPrl1WaXiGlvlPR+uxBp6wX9UptDPoFvWhf9U92XWj49Kw8uG5hcP2K+gcKTaGN",
-	"brlmYHBaGNzgAW52wt4dLcMsiT5ACJ+UwyMkfKlGLy97nuVYrtW5si4dy/Us1/KurEvXcq3TvuVeWZfw",
-	"kdXpX8nLqloR4e0uifAKU+RJYQYHWLYiFqvRROj94JZa6xTaMmorXMBDixMVytWzPSi1MChP9qA82Q9f",
-	"voDCPCUPxWnNjxtKgb/komLXYTtGucpXnYv/Lr3yIYHcvJWd9IWGdxoFmfa6KwEeUWq6vlSkYH4io9J3",
-	"pGAUqZuM6aq7vwsKhfwdaZzIFQzbtDal60JDnENspoJFjmnuTOXoYHYXhVBZhPGwLMoWHGkfjMbZ/8cY",
-	"67hnIUtX4YQXY2aTmBBBlXce4vb0cr6AjCAKQOpRlenVwA0Pt5vN/qnyvCgKhZ+/SIukbEQ3nsd0VBGF",
-	"EdsxqMmJddwmQNqAfwCStMAqU7shhLIBgHsXJ9NUFX4k4STjCRPt6yRcppD9BhMnZ1STthfGLX9jzZRz",
-	"FryWfQrYjkHL9sXrUs/zMGWhzoDD7JNgiMThkbGkioSWZbEvytEd1pTfi0RO3Z7FbMnDdJ3wSuT2i5Og",
-	"U+s2+x+EPNPQtxqwFuBe2Tbyk6BVht8nTLjQwKtEWGwFNYpgyEbghwNUc5zy/M0BlZmtU6AFtfQLhPIP",
-	"FiUn1kI0s+Z6JSfZ9QaYLP9Ss/SnLLoWccKnAHGrkJx9UYZytlkAarfOBNgGwLw5ufFJGY10IqrsaiQk",
-	"LEbfQFEA2z5esQ6bcakkFfG+jMb0n4fgNzpuLiQIx+dczK+Ti3nAjnlcJibPBaZh/exQyvP9dolvk0Tj",
-	"dUYKWs+RCit9RfYtF89q3ETgppKiXupkqxAGcNl1rG736kqP3bG7nU7HamCwuzF0bfe068pNUO6n03W8",
-	"Qj9qO23uzOtYnd6Wzhz7dNCr7cxzzvpmZ7RLt7xXz+qdFbs665yaXXW9bk8avZFUhCZ8lTWGbcd2Twdy",
-	"h8YJBCRPHVeaDf9x6bI/ZCqoukEOlaffQVq1LY9iHopwd4YiznpGKMLx/oNTrB174Jpz5+2cO8ecO9d7",
-	"TreuPWPPCdWfoYbuR8+P/qxhDjOh+vG504bMP/kUZXzZjqYPW5njjV1r4MqFgsmnFYFOBR9OGWcKxi2n",
-	"HTPcB+XsbGleC2mIQpoftH8nP+LSmNVSygKeGcBaGN9rohlqo4U+BQKoACzsrtNF51Zusg3Bs6LeyxfQ",
-	"DosXUxNFG7ul/HAw/CfrJAGeG8E3xE8Av2NqrMnT09ywurrIgYHrML7fXki1o8jZldJQTjLK4n49QNBB",
-	"d9HZgVdRx7zGe1/6KkJbd5TOQ6/Xl1M08frjbn/cH8xmE/m/s7Nxt9eZuNOO03U78j/Pm546/e6gM56F",
-	"zuxsEPb4YND3+n1+GvLPC1LU2/PygqPdP+QKK2/anaADuP3y/n5QqLgf5eZ4VV0x4wL5CYBfdt0dewSD",
-	"pSh5kbJoCpUSWB5D7MUaGhQKbBTcypiwOok8p82FPAxT1gzCk3EAPuHwv7xfxkGrGEvuqyjyKszmeRCZ",
-	"brOKG2XfY/Am48s3U0pSOVmnhNq+BZEa+eESfhvfcMAhktr9ZLGe8qnNfuP3GHKne2Qe32na5lnGE8Jh",
-	"qsMdXURp9n8pEj99DoTqdVoilVI3Br305UE0AArGogQSuKkNt66NSdQex+gdhcksPeMVnqnuzq8ADI1T",
-	"dYCUhQXdJVqh1e8CEOOLIDmrjapkFR6K7diU9cE3BFORShzED6ggEeInWBIl+J2ifsQY3A2HEBZEzKCk",
-	"TVEvYiHQ3ZwnHAIGQzPkgmUomt5lHqZzbA4CqmXgYl8kgGqMrpQctgwHCeGqZhCKWNwvY+Riniwi+Q9y",
-	"JVpalrah+8Dyhf4EpWuLsn5QjQVLMxT3bBIqvLGEz9apokYGALWMBeN4em/LEdcCNeC5lmvxpHCGPPAF",
-	"0fQKDYIJIdspklRTUFXERdXI2ftA/qxfY4eXXm4NuSD7eOiPgq2Er8cmGgCoik+6ikY3XH43u56NOv/y",
-	"2qd3//vh5l/OuL/0/vZhsHBX/5ieffxrN/1zftGbvHPC39evo59mN1KqpZitsw8G0h7zvQuyqNZV4355",
-	"+fuO38m13kcC53VxUQIC4Ud1yBwOavRc4a5PKW52ulEOuqS0fnnySf6DwfNtZAC/g1aE14d84kUK11OY",
-	"AQ0s8bzCTcLSLLxPLbYME6mTkjpVVTHxD1qGP41uCjuplWHqb3u7Jx6jHhalRp3x8uUh3XF9aeAHqok7",
-	"qTDJ4sBL6dn2/nJnHg/iY878HgY0nWy554sGr97+NVavFiBb7d7HlRaDIXzrbXUPaxJ3OQbLyIVR9CRx",
-	"Fk/iBeMfMi4wRz/KVAE6FL8jfOsogxjYSEoHVHTNkGLQshlAomEeWnBy6wVMSzTLF1FOPMnlsqZQQv/J",
-	"b8BvfmPI/IZt237jIbAgLY0y4TgdtTo9N45WwIOV/J3Q7J8kKvFHNQly01RfXKFc6veWW6rCtqedjA3X",
-	"dmynsbdsOa+80CYPn1rUnEhr39N8Hq0ebS6eR6utZ7NKUZboEbLm+YoL9kZQWS57TzvPpCnb8BXK4Lz1",
-	"TuY8XGTzk0V0y3cERcCPrffcrxcX70lrjBMjMw0jHpt31lvZ0VN3FY6W7JG9dwJ0vXX9gXc1uuXf7uLL",
-	"0Qm5DsdcfEDQ3bj6r3IaIYOTtghLwTQqBe0P8IgilBCgepg9BS9Zz+nkMOBbJRF6f5+6YegND90xyvW8",
-	"Y8tA619rz+zpSD+PVnvlgtM+k68UHW+j1aTObpU2KnEacwSgJmydyR/x6kAYqLwGDrwnRCescEExPVaq",
-	"Duj2iQQLcoUkwHxdyIYm/JcmIg4t1kuh08V9ERSigEEr56GvBIAhNVbJR8XInJemaRTTDfsdUuuPdvHC",
-	"zJHeFWYhKTo//Xnx+g+DzxZTDdN5KP962XZB+atcvzj3OxtDnA+jLavw9V/ed7z828Xgqvmc1S0/WeqI",
-	"iqTyZ7owbFPbPGollaF9gFa7CDNIm6zRUKBDt2E1vMbVIYKmuPYbBI6++Es1GkX+lP2ESNlt091Xghxm",
-	"6XzTog4m/Vjq1FP5E+uF5AmABlxvu5sjES3DBbtIoiwWdFXjU2uyFUgyZXG8SFm6lkIKaahGoQgX9x95",
-	"4gsp7xVyGHLEc3CVoxAbaqLFeMaossBxHEZ1NLHgDE0oX6x4QsFPvuBLLrJt0u5nfLunyrpxOLnBon4T",
-	"gAroZkhijUiSXPz5/vXoj4vf37z7a8NqTKOlXCv3qigQH64QBgBeQ4HdAIrABsl4eDfhdUPJuMIzJCPp",
-	"ie7VBnEJ4q4qhg6WODT/G+RNYRc9C51jCp3i1Dbx8H5VQRPJvp4EAr8R2R3KADNd/EEbCS51UvAC+ZeA",
-	"NeFCZ8GluAos+Y/FXPlTnLDg8ipAVQqkDcmWVrWmUAPrnaPSMoSIYcCa2B+03bIqeh1ryqOHff4m+0RF",
-	"MK3UDwaoWKAi6Av1a97+b1dB66WuWQtAX1S/YUpZgOxQiyhMUaLCCDHMWhoWsjNJ7TEgJSxAfINsnnBe",
-	"xDdgrwRpyVKcwzFTUU4qfMVFK3uahuwm0GorLFO8YjeMyEd8EaYs8LHEYhiJKf8whHf2GwEJ/dRieuEs",
-	"dnOFQKI/ga+HFHawD4f5YKhKLdA7vP0rfNL+GYV++y3geA7ZuwD1+HE8vcfkxr/9cf5OPR/P2DtNxIUn",
-	"nY3vWRLeKUOBNUPKNKbdY9gANrmjQApLMR+8pF1J2yvFJMhuW3bhi0WUZQve5mIahUIhjSpzAEbRIl7e",
-	"d+wvzMG6SwBTUKMnLEVfUAe4+HLv6/1qlK6GKcMR5mWOtK6+MFbTfAtc/0AVO+OvL9LClyDPSFrCLzFH",
-	"Vckw+ZtgkzBJIm4UJuJU2+wVgRqjrLLQ5sI/gn8R10mt38X9iltsyicAujiP75i5iqBtNDNoCesOQd9I",
-	"mYh9UWwimKyTBWtPAxYyed0xeV22hrgNzIpONVWILmz74qd4Kl+EzEIpvhKepnzqi2ag+ngtJvE0EtdD",
-	"dv0xWsG8BVM+W4QZl6cYcD2jZZQx0EB4iolMvphy1R7ImosCKq9emSxa8lguR3MZTZKYIIVabCyvsxQn",
-	"TH7HTKdIVzARcWG9bV/o4lSqOLUwSQOJL1KWxGtgmB6rHK1yXWicqMLOFkqadB5O4cDI813C9ozSDVob",
-	"nNeDudbOoxUebzzV+/CFnEcrWiO1RHVMbfVXsvpKpO5zkjGG7lGnb+6hGOiG8NOn6D7uXk89KoJ1Hq0O",
-	"D2IdUdHaK2Z+Hq0eGzaHeamPnH81HW97EC1X5J5kZO5R7bBBu9vu4dUeNyr3L1cpoNsXvbZI9hhlVLqQ",
-	"2RuNu+N4bism1+dw5WoHt+nJfbZpDrNpjuUy/kwGTpX+auN5QCoqiFvUNxZYxFqqTkiFjGrzsSC89mdH",
-	"77fs6PW+KUfvs6/lKXJJndGv7+jdS+3NmfIOEma7PMU7ZRo1cATR9uzV/e68us8S5hgS5ut4dT+rVHm6",
-	"W/jA4e1DD7rNhR0YFC+HiTAaw7OL49nF8ezieIKLo4767mv5PWok2m5XiBbnoUK404Fw1pTLGYlroMSb",
-	"ETGeiDOVGnfPs9ZOBek78owY6BDPvpGnawjfgI/kUHXhAblENifxU+ACAUeAFAxDE9N4soYEEF03cgIX",
-	"HL1dualfIUPUTDPA+kPa5ggytWhU2b9+peBSEXL+LswZ8UIxhRDUHV8s5JEltNHUaB5xbauNV0k9K11Z",
-	"KgG6LPSM5g18lGofb0S6AmjCNTC/W/jyWKsaLxYYDNS5jvEMuzVHr3nhq41Tz2wZinsALNAhbdnsdSJP",
-	"GjJoxvEN5PbU4V2YnSF8QrUnqAhR8dAoUbXF5qNYNFJ99O1W9k7M30QawnhWoDrAL9ZyhRYWNyfEsOq2",
-	"8IaDxpq/QTos+4dnUdyzxdYCItcntx6ZyphIGmG8WEx9oWw4yktNVzy8kduuEPDEDFZqX33097eYfmsV",
-	"07Nati/eZHlFdmqpkg8FvmBBKoDScGn4L1KMy28p/6AJ2iRoHq4e/h0AAP//",
+	"7L2NctvGkj/6KlM8/y1L/wUpkBL1QdXWluzYJz4nsX1sOdmsoSMMgSGJCJxhMKAoxlHVfZr7APcR7qPc",
+	"J7k13TODAQjwQ5KdnP0nlbIkEpiPnp6e7p7uX39uRWI6E5zxXLYGn1vsjk5nKYPfP0xoLBbvRZqKea4+",
+	"kPPplGbL1qD1A8tkIjg5JBIekuRWf9Jrea1bms6ZeiGmOVU/I8rjJKY5aw0OvdZ4TrNYfTxN+DUdZ4xN",
+	"Gc9bA79z5sFn0oyh5/v3XmsqYtYatLCnFv6dtgatnI6TEU1aXmvGsgia6Pq+15Isu034+FoPqTXoeS2Z",
+	"0yxn8TXNW4NWz+8dt7vddu/osns88P2B7/93q3hmqGZI42nC8UOkjDOHz62U5oxHS5gEo/x6KtXw/d6R",
+	"15r1ffNn99hrzc765s9j9e3Zmf6z2zu991qzjMVJlCeCy9age3R66rUy9sucSdVpt3vme2qaOAAxnc1z",
+	"lrVvE5zWYdf3WtNUzNSj6klO83lG03ZK+XhOx6w9y0TEpEz4uDU4Vk+IfMKy1qB3pvq29Dm8V73O0iSi",
+	"BVnbJ/HZqH3Xuzn6RZEhEjO1COYxS+V11Og+jhp9tZgONXr+Wmr4BTXgybXUOPELahwClxXccu8ZXht8",
+	"bgF/xmpt1HQst15nwAl+56zf92AwNMPH1BJGgo/m2JqizpClsjX4tDJmM971YzXjvPJaU5pnyV1r8OlT",
+	"78z3et6h17vyPvW97qnvHXvHV96nru8deccnvtf14Zsjr9v1eqf+1dW914ozMZvBKH2v9cuczdl1RGc0",
+	"SvKl+kxxL269GKmtCJHwiDVtmXvcHnOp9kuUJ7es5bXmM7VJ1u00taWZlHSsGn77d0UGlk9E3Bq0/vry",
+	"smUabUew73HVkymTOZ3OVtrsmt07z5RMmOT5bHBwkIqIphMh88Gp7/sHIDHkgebsg0yLtPv7e681YTRm",
+	"GfDUy0sK/BwzGWXJLIcFbF1OGIEGnkmSMVw6jywmSTQh7JZlSxJNKB8zIkYkN896JMmtUJTwV8D1lrGy",
+	"UmTwlB4OmYpbJong59CMpFNGBNdd6H3XIR8Yj0mSB3xIoxuScBK+HrW/p3k0CUku7FB4uiSLCc3JUsyJ",
+	"pItOoNhNS/fWoBW0ToJWC7dXApybZ3Om9vmETUFm50vY8DLPFBMCqWY0o1OWa2q9HkG3qwR74YwhcWhC",
+	"EklknqQpoTnJJ0lBzgE8FCr6h4qM4V9fXgbcLNtn+NnmdMruQ0U0MSrRbS+E2YT7HpGKWjQlkqmx5iwm",
+	"wyWJxHRKpRdwkZHwf4dkJDJC+bJD3qp9tUgkg+4plwuWqUEedXuE8phwkU/UeiFRZRMNEzVpZCPYylP1",
+	"pVmVlkvTKb37jvFxPmkNev1jb4XGXutvYvj6m3oe/FkMn0mSxJ3SIPojPzqjJ6w37MZH0eGpGc+M5pNi",
+	"ND+LYTuJ1673jOY5y9Sr//zkt89oe3T1uXt8/79adcP8Xq3IG2h73XZRvZeHW5zZNaMs1nnrkdL2r377",
+	"7Er/bF999r3jXsOg3yazF4LnjOcveSRifXiVR/+tWAAzDEW8VKygRHbGpGTxefF5mkyTnNDZLE2YVLtO",
+	"fROz4lkyXOZMlmc+/jWZNTGLHlbbjsudLuPzqTo9dAMxG6nzVjUVM54r2X3VMNtvoRvDcdWpPk84zZYk",
+	"Z1yKjChVjbA79ZfdkCm8qYQMzMcIuL99ePuG4BRIPqF5wEFzkpZASKqMLnTjkozUVl2QJO8QnygdAR9e",
+	"TERa0DqfsIALzghL4Yw1/SV8Ns9JmLO7PKzswW6317T/+IhljEesjVRoGxprcrgUHolsCsdVwvPjoxYo",
+	"oclUUd23lE14zsYsM6TdYQN4hOJs384YJ3Zc5F0mchGJlCyyRFE3ycke5UuCa7h/Tii8TuD0V4TmeC6w",
+	"7JbFtodEEkqO/KOn32ZVYTVNuPm728BwPxgdqo4m+tTbiRwOMTiZ8xsuFpwoFqmfdrd+wka1e8rZbjNV",
+	"wufTIctKY+w+ZoTIlL3u0cnR6eHx0YnDqd0aTr236vNzESdo1L1NZpbm7/FLVKdhd4DGOwNVQ03n4GeJ",
+	"U3TNQvNZYQ1eLgRRu1OqpVXSwSO5mLV7JEqplMlIt6b28ywTQzpM0iRX43FMxSQG6+KX9lEPFnE2Vzr/",
+	"J2NDfmpdZpTLEctIymjG1bG8SPIJyeFjkU0ZiJkMBlLpWC3A2+HPLMpJzHIGBga+/eLNG9lR8lP1oun3",
+	"/KfLlx+KpVHttcAiUN9+6l3dX3ktMc/tAM1zdNy69+yf1YmWdafy+JTNcX8F61Us9//K2Kg1aP3loDDQ",
+	"D/BbeVC3iOptd+lElLO8LfOM0amzhK1B63Og6Ruo8Qcw4qA1CGCqQcsLLDXgU6AHfAw0UC91r7zAmVHQ",
+	"GnwOWkM4T67Vu9cy+VU92IV5BcHc9/1T/OGXf/z09ru3ahVK8nh1Q7lHzp5SEDeI9xBPrH1PSRoe8Op5",
+	"lKAsFZlq0D1mJJxoZEJvWcDDYoqd6uz0SWSPDvy+Ru9QdldpPhecJFbq6f050NtGZGRvuOZc9oBtA75x",
+	"/vuEloiGBzDqww4hcBJlmYNiQ84El7jhn9N4Z0nhen9YlokM94qyy5AMn1rq2Aej1tqCRhHgIie3NE1i",
+	"mMKAzDm7m7FIqfPK+hEjnBosWEFxNYLrhMOLrfurkpX5nMbEzMExN9+9/bBibx6ttzf9bexN7cdobb2h",
+	"XyoSveS3LBUzVsc0l45OqsizYGnaBrGHROqovl4IPkpVv0+5TPqgMidUacHMOdeFPYQ6B1h5aOiekym9",
+	"UYYVqjDmadBgyCjJpLN6kRl7ZeXsnJxl++bldy8vX64u3NmjF67iKDD2+0H3iZdSb3tiZi3xOAKLHaxk",
+	"kbEY1vSVyIZJHDP+pItqteWLeT4RWfIrflNaXLDQOWMxqmvgEFU2N0P1/oYtyUSrcrcJU6az+rJY0ZEd",
+	"eWVJiym5W/FjzU48/GIL2nviBb1491pR5Bl4JRiZ0iVs01iAowNW8jVXVitNob2nXM3SqiW6FwLPnhPJ",
+	"WGE2ZCQVY9CSDAOexN2ox85oq6Q+qgaqq2aGTz5gSziNDcK0/4cVppoeI5qkLO4QMNpwrmoDjhlnWRKd",
+	"K32RJqkkNDMOLccKy55JRVCPzDnawsXGTnD3fg/EeSPyCzx+n3QTa8qXlh8/I399eWlOCqoPfsGJJaVd",
+	"bHz8mov8Wj9XXXacAXkjcmLmsN5fe+T3/6BLrk4ywu4SmUuPDOc5HqRgRChRh5NStoLjEoY5N9j48DwK",
+	"QGiaRhGb5RW3j9kVzX7Ve6/1RuSvxJzHX+Lgptm4zCJcKKMpAROKZuM5uFqUDRCToMXFtZxHk2uajcG3",
+	"qUerGGQEI6ywh+ILHPomrjh6NFfQbCwPnAE+IXu8EUS1SjIxz5VZQDImxTyLGOziNyJ/z2i8/GJCm4vC",
+	"Q54KGrOYLFleJn8GI6iQX8niJGLkI6e3NEnpEA7gdQvRf4JD9WkJXzPzc5JnS0LHNOEkpTnLYBneJrOH",
+	"miIMz1y0e8kzZeg+GxCwZ8mnwysSC4bSckrzaEJ6xgUJPk9YyF1sczwaN6h+SuLQVKvwytAzQxgluXNn",
+	"stfkJoMp7RvCPFBNNHQBAShmLENHTaH1aUksshrND7W+p6NMs/60LRUcpwjar7tRo+yDAvpfF94d7VDF",
+	"j+1tMfgcXXeQ8Vetv9KtXgWvd0HRcdkD5RXd+J2zvu/7/qA3WN+j3/F78KA/WL2H9jun3TVfdvHNw4G9",
+	"iW4e7K6OL2diXu8K5NtDnGB6vXfyghUrjO4vXGNwdZVWGb7twud6pVc8Z3T8tI6zs8JxNqp1nK0u05b+",
+	"M3SJ2RsaPaHOw3xZqm3dAqHyhsXKuPDQD+v4wcGnhverStl+zYl2cqku8d7HdVYlclsHH0mF0mJ4bOYT",
+	"cDMce+XkEUajCVwrr/Pn6Ts7cIg5CuCme6RacuuLs5r7MjEi1EzeONlKCmPPPy05/dfdRN0bqfdgw7I4",
+	"F3eyGquXzrQ77EWH8dHTnQUl8+xcX7CummJJDhbYtufD48wxQyxtY6EXqs7Muu09HSG2Mlo2z/9pjRqt",
+	"V661ad4ms4eZNZbMoP8801L5GagcXFiZ8uzs2dNQ2ej+2J/IiotKkakOHcNgSzZ7mL1g5t1gDDzVXLdR",
+	"t7ed6Du6VK1cCvEdzcbsYfM1bu1UNaEvuo+6Z0eH/hHK5KfbTKorrxSp4VV7Ljt3INBjS2J85FQ7Ux8q",
+	"WCg3fkQCwVF4KzMgknFlm5d8tQPynNGMZUSpA4fRDVvCLyxoPRmn6LHAPhC8dCBYY+WGi8WO0ufHH39s",
+	"q6kwniuaNERQwBgZyQWhzrMg+cqyCMmwjTj6yOV8NhNZzuLvWZzQS3jsIQul3yBMx+uQoDXMgpY5C2w3",
+	"52QuGRn/mszAwtORO0/Kzs8kqUYPmWGofj3TKwQb6oChrTj6UXv7wVd/zULA6j/q0etciGt4tuoR0e4B",
+	"8hJneikEwfFvuvbrHv7Br/3qpVRxQKs1y1gkeJyot1+B6vRlbo1scGPZ9wwni7kGxKDJmEAEMUlysqBK",
+	"ptGY7JnXwetYRIGSY089l0hCc3Kyf45PJ7k+mZSWn7HcNUxmznyvUVes8oNLEqJpsuHaqdt76msnfR/a",
+	"Nl6Dp2UQpHuZ3ngXoemKzt1SrPB5Jbg17pD39dQGxnr42fYEF5FPdCxarpm7k6mwS2mim1za3Sfiky90",
+	"uawV5u2PcYHxnHqn3oobFv8xDu/Hn9zbsqE5S6GHEheaM1+Nj2Cs1MEspQlvPPdXhuRwoH30eqomdA1f",
+	"rPCifYrAtAmMauNB1v8XiF8Jq8QJQc78QNMkhg+f/JYclQ4PFk5pE77+vbzKo4SlsStmnLvSBF2pK6uk",
+	"3ax0mDKtdmxco17vD7pGzu2EG2I0nOdkmDF6g54BbLLTKiIW0a+QjW37arnS9O0IlmHtsOyIvM+tWSZm",
+	"LMt1rKpZUBrj+U3Td+XvV4Zv7jOfSQKRpcBUmx/zlIDE4LgkL9IWpvTO7bAL4baVTzRzCAgvbZmQW4ym",
+	"+4QzuFp56qo6qLdKLlcvZZ9JwjRxYB4X2Vh+EfquEmhlLOAAKr9NM8zEe9LVeQnZTqv308OlXZX1FIdR",
+	"XT3VutTT4lllXeZxkr+81UJqdWGnlNMxZjTQyMQjV2gZ5bXB5D+a4zgWnA1IqBXIznymbLPQKz6JWcpy",
+	"pj7RymYnZrNULEMv4PajTKTpkEY36jGdPdWB3A33A1QI3U/oUKhHAm4/gRTea/158eAsE1OBo5hLlnWi",
+	"jFHnT9QpoKGh0kKvfxZD84zSTtxPKY9YWk33aJXntnpD4bVoXkdFfeFBdeg3lWRK40pqUlkG94wMtrci",
+	"Mc1ZWwntum5HmZg2LB+q4hhOAF0P2UhkzFMKOSUjtiALkcXynLDpLF+ShRpskpM4gQQ09P1WRlo3giSu",
+	"33TsFndcEp9r5x58IiHG2RiVglfTlY5qO9HHw3VTZ+F/tbUB3n79TWguQMyhAsqlIjxJcjNdMc9lEjO8",
+	"GNEPeiRsh/YSCXitPDgTtdYfHo6OWK9bP1QkecOqJMW+IrkoN1+23uoaz0Vzs8p+HeUsqy5oIslY8ArT",
+	"Hda1rjZLXfvCEI/shZQLvpyKuQxBrRbznFBU88MoTUKiGBLIB9mPPCZpwplHQqCmzoE0GZTPJBJ5/5xw",
+	"Bj4F1VJ5oCYffjUTxpWrkGNI85aeg2cEm7Mceq8ADUsMtSqOXdH6tU4+3Bwe4WyhWBailFflNT61rgX1",
+	"TpKzqdykljmnx72lAM0yulR/c3aXX0fzTIoajnhHJaTchPhAsWXUW2RGx+yc0KGEVDoUgCmtypKj7sZF",
+	"1ZN9skP1AoZmhANV84dDNoXT9Lk6A17nbNqsW4xoKlmdCqUIrqxOrRuvrhvKrXXLoXp+HcNSKOOgdoVn",
+	"mVBTeyZJnuQpA1+J8xT5WSQctUlK5IxGlT3/AtACEik4GbJ8wRgnkAajmnn/4s0btVgZo6k6F9KY3CYx",
+	"ExLVUZuS5vsAd1BKUivyYj/9MwgkBgo8hx8XfhDMu8en6kfP9/02/ryAH71T/HGGP17Bj776cYjxBq9e",
+	"vnp1td3eNxbVyk6GZf2bGK5S9ILAsU/Usb+yYKgdIJpA47H+sxiCMNcPrzvW/d2OdXU81CcJTylfAr/p",
+	"g3SolnFCeZyymOxpBmQxLCqG84MDRt4ks5n6WBKaQkif/na/NOo+rm/1xt8zNxCrpFhaSuiQ5hIRbi1e",
+	"i5OoAecfqI1xrUpjHchrZx+JeYqaytCGi1W6r53JKOGJnGyztObJTet6tv26NukvW+fYr7SoQWkak4FR",
+	"+dH0QSsa6NeUt7vSwSwT44zJhkNnlGndFrARkCuBF8sL0em7FBJzHS9qMku7tanPmMXaKkBi5EamgIgb",
+	"/TTZ02Z12G7rj9qJsl30YTUREuOP98FjWbd1zk1bksgJzcAYg7DMIZUMPmKE6sWLJnN+IzvkLU+XACRB",
+	"DkC+tH8WQ3nwGZEQ7kNoPXz39kPp+1B1JDKlx219gL/Hob0QczzCp/TuNb7XdTexPdJdKKK1fK8fJNmc",
+	"K/vzCcWaQW2pdh8CKAzYlbpTMCjnUcRYzGI00lAuhGQPolBCkEghii+NVICtKO0OG2l5LdtGywqWK3c6",
+	"xZM1unZO040cZ4g2oeUtBSdlrQC63SaDe5td260FCVg5GjXRjajwnKRvnKI+biyBnD3vuQfhuuP1i2jJ",
+	"61635/rDtUF7/FcdXqZtJ+R7B4XwNfKF1QZN6s6QRjfjTMx5XKMfmg2/yhHwlY4lBM6nnCSxwaIRC761",
+	"wCg03BVpoZU688mq8NiOaYs5q5Ge2ysfF3wIzFK0DqrcvDvSQIXdYfjr2PRrWXPK0FhdZSXpG8//Gttv",
+	"+1WFjbCjFaf6xe+MSbTWfLNzcmAvTs76/cNj3/mvvVlnqSwaEOUL2Hh2d0ubowzQaN9rLLNGuc5uaTrH",
+	"fAQDP6Hagw2YZ3NFjSFLyYJlzFUatPIBXw4CHiJm2qfk6tPPV6HSVrkW5G6jTnsh4rV9Sq7CUrMBN9+o",
+	"dvYysZDwmkcikc6n3NFc9jvkAtdNGeToTUI3srIKwfunIQlQ2ZjAxTv6OsucarDjaoOM4TuvyBVRyk9K",
+	"pWQSWderhTmAgVNMo0f/EIy+xFFPAFVn98zqeV7ZHNMGRlAGfSYWZMYyZ308uMOGZYRviiWCr8vT+NT3",
+	"va7X8w6vvE++14U/rrxPXc/3Tnzv6Mr71PO63qF31L1yh1yzP5FtxAhv0J3RDJd1Q7BNrYvfXiVF+e/K",
+	"1tO8YAlWJ19fgJbwUbLsYWfmhZJ9BJz1K7zIG9GO1PMW7Kirjp/jQ5KKBcvakVLQU5bnLJMeiZOxOizB",
+	"X0LlhEkIQwGaWlexxjeikHSEAUKOs1O7N60j0yOhwauEF7Vebz4D4ROWpWWUtIcib3kPwxHzWpDlvskm",
+	"UM9UF9AgLqnv6hbvmywZ5e+ZnKcNF0mxeoDk6mwCd7lMxpymhnSLhMdigeE7MteqjmRpwmuOwJiNM8bk",
+	"tRhdjzLG4rrbC2D8SdKWv8xpxmLo+Jkk+lXVrX61RN/DOkaHkdc5E36cMA1vxXBio4THGoTFmZSOGogz",
+	"uuCFa9tMTw0qUQs0nJvrNTsczeY2dlCkjEIAFuNiPp6sH5HufSLSWKmm6gXiYJSSvb6/b52uMPxckFFK",
+	"x7hUpYEgnNPqOGbXBVzuqv7Shi+tHoBu+3ySMakGVTHuj87qrPsaK17HfULiy2rHP6guZaEuFzxUKIln",
+	"3bplRoZsiAlCZlVU0l4JbS1idlsk+CiJ1ajAHrphXIk6IW4RafWq4iVZ2Zhe666tWmzf0gykhmoadtQH",
+	"6PgS3nE+eOF26D5o+nY+e/v2h/cwCj1HSGDj0fpF06gACBRqGWRCJdG7YctV9ftbraoyLxOZJ1HNPQGj",
+	"mRT8mST/9f/+P2QvmiTXek8jQBLeAsocdpGal/VLw7AXorS9yGjODf/fiHQqxiITt9dymmRc3O5bvw5u",
+	"nmcS8P7Inp1e2dPZ6xxtNb1cH2Y19/NM32lofnKm1/JaqyNUrZuxlPmq/Oa2/HXJZP5iknywL9pP/277",
+	"/mC7tl9eFmO4d0dUb9kBQ9GhuGWaoRx+Wc9YoACiRGOyksjjdw63Ij4uZYO4eOcIRC0z8PnyseD7G+1G",
+	"LT70YrssXR7Cigiz0rw4aeoOWNforHGhJgzEvMbbxdw8408qn542+quunW8vL9+RjFEpOJlNMqUA6RMa",
+	"PUAkEtXQAwBBXnUp6xCyxk508lf5lr0uU6vBAaij0Rrbd8brKVsFPFDF8au/XjkcevX+NiferdHtaclu",
+	"QjQ88v7VC3J4eHimeOvj5Ysn9IJCdF3d5D++/24tURtQETZZ2IZr7MqW18GlEA6ulodLUXxfzntiI48W",
+	"mUDfc+UGXAdZNtyPDlM2lQQgQzxCc5IyKkHR39qf8g4bgY3Q7BGrXlXjqJ7OjcExJabqmXx5B6G/DzSy",
+	"5I3UINSEqYa4hccE10WhYSIM74gpk5tJsgeBQmDhRBOa0ShnWcB5e5zRqUXnjZRiCdr6Xb6PinQkOJ7e",
+	"gBuLWiqGcYqMOeYDT/g44OBD0IhINlcw4YxmHpFCu06KUSeSsDsa5QMcvO1LfwfJ3XoGzyS5fNV+/c0r",
+	"fZ4Bv+tBUynJgiXjSe7ZfG63LZgfTVNsEAA8ZEGZWTrX3nmesyxis5zQOCbzmZkqdgAT7hC9epD9IGQu",
+	"Az5VhIDMGkN8Pj63gTUhwxdCz2ZNaGhoRdI6v40ZGO6PEQWTrut7Tb4uO5FckIzl84y7zg1IRs0nAk8S",
+	"o6yVKG19lcUVsuPH7fsb/bergqZY4+b7Zs00LnljjWIHEWyemoL2YKY6FMqNCEPMgFwE3NIYOc9pUHOR",
+	"s7R2tbdmkHMSml9Dbc65em+pHXCbqekyDtl04D2rW2QYY4PZDMPXU2IxatnazTFJxhPVKUzuXEeGOVgr",
+	"iiB0TOY8ZRK/cDS9eQZ7u3gathnPBQlByav4OtY761av/Etsu6IgGSZtYsLVvVZLS/W++97WR8IrHMAL",
+	"593yFUq/5rrVss26lbIPeWXBSBFO2AgCQ4ESkdt+p3tyup2NptpdNw7seA94E0Su9ezGLMJkLmN97WtP",
+	"smKgIYuEEqXUwVcux+91Oyd+t7vFICsHJfK4GblLTYdb6vSUurWqdWrpVswxBPRWB4CRIjSOZZ0UX92O",
+	"a7tyTxxzziyMl8mMYU1frs105Pe2Wm7d7NrdZNDQ8aiVDJDPB4RCUHDdmU72Cs9q7AVc5mw6BamrZatu",
+	"Ca8rpSChxtzB8MCgAsETtNBipwG3OgVBlcK4u9VIPDKjcay6gatPDGtTih0c+qy4TlAPB3wvJHlGw/1q",
+	"/LZF666TPjcJr7F2QtWiCVgFouyJDH/BYe57JFRDv+bqL/NkdTKuh0C93PJaxUtlN4D+etVomlEua42X",
+	"jNm5yxJDRXTK0GCiaqdyEgIC2TXUMhiQTxDi4Sn67QdcjEaS5WBEf+SJsgnA9CIzkUBIasL1WUReFoHF",
+	"+YQtSUS5DsCKWZbcGp3EuQjpHXqH/TWXHBelsZDMFLRxBrDDvUYhkXuu9t7bdOPhlg5r2jBVJVK7HBRF",
+	"q+7Qw8Mt3RsgD9bJZXzC8LgeSaW7k9P+AwSskRGa/Q0F7KC8slwzXFgvclk8pNHNV48BMR3j3YV8VLbN",
+	"SLf1TGrAqGq2jensASHCmM2jjgE6NsKtUKNWT5Tiu+vNgcOFG+z1N8DZTbWk3BGUFblncpWNN6hw5Zjg",
+	"zWUr3GUpTw9HvI6vHmbtXurpSiz/YH2F4BYAa7Tre77v7xSM417CaGsxySxl5Q4apcNMq9E4u7gemoNe",
+	"ytujwdUyZHBWaK5UjdUQhMfsrjk66Zk6OmJ2Z0Rine/K9zaJ7ibXpjH5IMZ+QfFCLmOROpJiT5+6M5bJ",
+	"ygVcC9CxSuZKjNhVOgk9kXJeH4FchClus4Yf8OmVdQGi2cY2L5DcuEKg89QvEaJxbBE2DWErhnxkuDQF",
+	"0VaXrLtpybKmYUMEBXwJ3gTVMWgRxvpGbWLXvaLZeFO4gqVEMcB1tP/QEJJaIT3lyIB7kjETvmuOjHIQ",
+	"qtO/jrS/NuTW1426rEA8x6xyNG+gfATKQ11v6LqI02R3M50Tbr7TMtPJkyq6XeHnbxlN88maNEG7I2y0",
+	"nhJuamtNxAKxDhO86YF0g/ms5mqiOQ6daxq60YDw+NYx6NmcN6b+ZXMTD7mh/cNRj55F3bg/PGFH9Niv",
+	"dc3PlKV2LQG7pYYrPuAXDtiJJp2OmS71eNTrbHeFuja4shI/uWME8GrMr6blylzrNgkyzlfX6zS/Pkad",
+	"m0ATJJowUOlKmpxOtVq1Rbg9zuJzHcLvHPgHn9W3GMRvokXsAegcM5B10CEgBOcpCzj6/RbKXIMkR+DX",
+	"RJJxcss42dMFc0RGXnz4AcMWvQIHEZxBqRA389n+AIOcur1Tx2iWZK/GarPFhWKS5JKlIw8jnjBqWNct",
+	"bgOOGIKnTiEtOOAf33+3r55FT5lIHYN27+O/K+VEDUH91n3lwc+TV+aTs1f76ETnLIGb37ATEi6ygIed",
+	"Tmhql358/x2J0gRygTM2Fbfgi4DJSjbGpH9ywZf69rjof0qXytScA3xeeAD53P8ZeiT8i/rn3zAECxwE",
+	"SiGJ0nnM4kFlrpYo3JI44HthaZ3pv/VeDdGeD+nBMNxXw9FrltMbxtV4dWKtWkKdUa1Wb5SkjORCDAK+",
+	"mCQ5M/4KCPvW78xophcC1yTPkul0xXRuHVe07N5pc97dP/f+c/Dpnxqhtw0/u6/gx8kr/PPs1dX//vTP",
+	"zoZHNrfxWxB0Ph969/u1IWrfYUHmD6ZC24o8S6bM8RXlQtyA24uOrS0tSxnZZA8oZG+3gYx5lsz2gejT",
+	"JE0TLcDOzUonKUOw1uE8umE5mc+UEjJUr9ZeqevC0fWopJRXo2J63a1kuilAXd9snKw23D3ermFdyrqu",
+	"4bN+PnHIUO3h+GjLHs6aezhb1wMw6a6eCLMClmZ2jnYodWfTd8kte8cy6K02JOpdpl3XntJ3aZqCfHjV",
+	"Rb+YUd48IqB0b0r20POBWrFGQNqHdxT/4O1k811MExrJunPue5ZnSSRX0Uj0F1bnh14g5hfdQkqjOich",
+	"n09NzfrQXOZgtC6Kf6XdKdPUjn2FiLZg+HURDb1uxNUo+ntvbai4IbIZ1ZBNEn3HOkrGKzca3d5GM1Ev",
+	"1taUbYplNu14egXrOMw0sj1n1bEQHvy2QrSJlEe/7K1Ib3UObuUit7va7asu6gUTmk0FTyIMcEPvhr6k",
+	"QfQ8NaTKzjx7VP6lw2hrDEz9BAp4zcFqmubCmlS117ONJqad2ZpFqM60+8hU00jzV7m7909N1VWnWJTY",
+	"WqwR8uao2yoTv5ZN1Vn61XV06NUc9A/P1jHXjCUFvdR2zZWBDg8x3qZxIgEv8kE5/GYAEMhQJKlRSRDr",
+	"qDH927/0z3aN/OKPqly+6qdC0/B6+4xSsFZda0WeEx8vdKACdiwqIrm3JoP1GrJT1ggEU/XOUfmqabK9",
+	"jRaszl6ozrU6io2ZqsBUXyv/D3OvGrwkct07ngs5tpV/rLwTN3jH9ACeFKgM23xW3cM8yUVWW+weXzLf",
+	"G1PVcost6LFKP/PMVq4Sk41m647Y8th0CgjsI1MidGta6+rbzuQ2EdyOuJ4nTTu/g/wupvCotbfLiEmF",
+	"q7LcPPAjRFLXr5xOeBEjpb0wnpcuWoA/wEkNDtMaQU9nNEryZROnyXJ7Kxk2ezbHVXAm91fy+Oszi8Rs",
+	"Vudvf9c8cpKyUU7EHMx/h3JDFtG5hIiaAtXkhrEZmc/IntIvDRft73apwniD01QdUOX8LXX2YPpxQSob",
+	"z+9AiQG22Lpg6P7ZoH+6/ZE4pXfXdLzG5apOE5HGlascN95fO4bKYf/H9csmhpjnt926GYFh3rJ+X3dN",
+	"sZxFkq+mHaxfnB2zGgivy2zY0EVOs3wHDhBp/BQcsItSVI37Mlt5lTM0xZw1LHZhnXB9wxYfJcu+0ok/",
+	"l+DaNVfCGseuckk3S65v2HJtMqtGze6Q11iReSIWnIAFKRTroXcV3MhjmlRuPPPx6Prwl177ZPGPu5tf",
+	"/OHxtPe3u9O0O/shPvv1r0fyp8llP3rj0/fzl8nz0c06CMB19FFUXVk4g7unp/iECf0mM9g5WTxTiciS",
+	"GittQG7d+BJqzNcZDrq2PXgYL7MkF9yA2MOLcyxDWJO1SnMNld2QCaaafSZNm1A7Xz1eXp7Ln969vP5w",
+	"+f71m7/WYn4lTU432z4WjjRRoZglmUcTEidTrNNfTkPvunFXdjMmPD8+am2TFt5srtgR1dgr7C7fuM21",
+	"Ul/QVU+/bh/baiR1FzaQJYELGh7c9sLGEiP7RZnJDvnI0+TGFCuArGbERbh499rT7eggIHtRoJsxi+CV",
+	"VqHgS32UBzzJpb3l2MuBL/BP9OH8HapZ6yf2seKEhjRy8oxFvKwLAG8EY6M5WYC0zgQfr4uN0DWuuJix",
+	"Z0rM6GvlzZCM0HPDKjlVEW3AzuoNm10ZE3NA3sI9z5RNh3CbBXWvqCRhUSbR3h2tkA6KMch9dKeNOZav",
+	"r0dfXB1KXOR72wQwFk2qNnBRmnMVz41j/c3a0Bio+Yo7RZ5b9Luc3jCpFE2PhBCOubXx8TaZacq+Vk3X",
+	"7VhbEPTzmoKJNtfjHPIWUAmYVoF5dhzSW2i8bkzlQpwbWntXPLwaUANT28x8RQnWtdxXFEHczC0ORH0N",
+	"Tl8zf7i1XDdA9Nkyldt6fyoFYTf6fuo7qMUw3oaNduMRJPaXZxKH4MU0Gljmu+S2ZlnUp5zV3fWktc9f",
+	"pAu6REieIhbe1EjCQ2QLPIbqPYXqqmHY4O9BTafWOaosAprupN8MaXTTaCvqL5GJsrnrztuaV2HvrhGT",
+	"0tuk1WzLaiUVsBb15+4a4d7r7S/rMdCX0bxIGlNmZkSzbLmVg+CJfb3Iy2t35Fej4SylOSRTNEGCTtlC",
+	"ZDeP4Jh6ddH261mOXVlQw2uWYut20fcsp/Umnblk0BIU0CTw2brw2GZhadYan9llEZD8doQ7qeeP4LAN",
+	"83iA8N88kZ2EPyycewJ8DX70NnienZsOmptAJVv+zEQaVbDO1NHb2wWzbOOu0Jy48eSr0rAhMlRrrCY7",
+	"jVouaN4L66IB9NW3hYdDBLgiNzMslXAPfz9kuC11qqQghIZhH1Yth80g98V9liZdw5KVV6s+2gRVi6o/",
+	"UZfYLDYZ2QtXqpB7xP2s8uc1shOCoLlJfACDlkyZgC8B3E9RWxpzzbHKyp7rz63V5nH89/XTt3WNq7fy",
+	"NE6UtubG/ypu0j4Bu8e3hZRzJacxoM1nmels+7jl+lFfZgCt5QzWsQMSk+FA46X1QvT9w92VSOz9qomg",
+	"jiVZbyoV5mu9R6yhDEUKJYekR0YpzaGWNUBvQQKAWLSn9Ge1OmrTl73L66vkS1CyJ2xpCuxXKtxXpMVb",
+	"mCuJWc507Z0kn5AXb97IDuAeqZa3cOhZT965NtbV8jz/6fLlh0o9QfXRbjf+QN8dPGiPsJG8FvistnEu",
+	"PqUDseEiH4birMB6Bn3boPdecK2LFO6MXfY5vltL/tIp9KTrUEeQxtmXLOZ103/wDt24I3NLKMX2uCc3",
+	"nMoOw9QcrLvuukdvstIye4TaTKcaP8ufWw4cq1mzUXTp1qhv1gHZXY42ZzNMk676bR8spdJg3GQVGVgf",
+	"CUg7OBlM8KZVR3bT8pq5xs5xJ/tpYxYPNGnUxz193/Cscqff6nb8jr+tReymiFmiN6xuxQ5rPvOVMHBl",
+	"i9GtQEk5J+0ulBorXAuYH7ck6qCul0Nfdc/vfDf14L3a/hKb1dLLDKtuOdcGvsMeKx7QgTkd8iNCaIyS",
+	"NGeZh8hIWGeCZpiZgphJf6Qo9y8Vtb5rHLnXkmkSsS9IBE6wB7PbHBh6yXIgCzwAZBmQUE5EpgE9Ar5n",
+	"U2dGbGGK9Z8iMAjmMIQ8nV1HnIdkb429HHBdY8x4MhiHESjFWcmFSPBbkSJelQZZWb3mX8etXykaQ7P8",
+	"KrJCed+sxVVwHl0J1na+e9JQytVtW42nc4b1CjZyne/SpJjl9ZLAyVau5kFYPr+qEZM6NumBeAw2wQsz",
+	"vur0BoAt21hPuoyBeG9KazeI76JHF/kBcR+2cmFesrviwrVaZGl7nAYcZK0wt+FWDXMoUEMMTEcN4QrI",
+	"vI3E04+ae5nr5oqDiIolTdXSlaItrUsAVmIZSRnNAJIPI3MM3hLLEHISGipra536amMai+66bIatEbuP",
+	"SPaohxDVOGYbsq/AFyHnUPexW3FuVa0iyBs0DkvI9VvvtRz4nbO+cV3Cy3VitaBVI+ZLCdrv3GD1Fdad",
+	"wVF0p60dUAj67KZI1AOF74r19whwm7qAgGut05WJ0cxI1QGs35Cvv1ml6xuoDVHG8MFk4QosxECXSgCk",
+	"yRumr+EjmmUJ0wClQFrPDU73aiAZDS6pG7PpQnQCOirNA55IOU8QrGGRJTmTBje0Q97O6C9zpphVRyWd",
+	"E4CcgJHbPD31x6FPYrqU1Xzki3+8fLF4O/21d0EnUr77+Hxxof977v/0Yzz77+mr2ZK2X2U/H4obfvnu",
+	"4+Tk3d970dn8opzI3Osfb4ALchdgexwe14cK5YrzSR1QypY4FTWNuZ3uUD1xzUzervIQVhlid1hEx9hj",
+	"u8ClOKdJjdG7PZLGThTYBltjq1uVB3T+KBAMd33WiwL51VM03F3wKKWyaKeSpPMuE8OvpZIrMczQAVJf",
+	"I7mxOCRNk1tdqB+uNMIS3A6Eyngrlx0NfpNGNKaH1xvT81ohbMqmTVsevjSQlg72UuUuVUSNMMgG+tG0",
+	"lUiviBs1te0TXlMLXp3ta4C6PrWGIl62jFLttXynuvIOxbWa4bzwjmtjiCqURSAamyrJ6pGN6h1L9X1k",
+	"YpzR6YCEP0t19CPiUuiRcJqAsqJ+5fM0hUvN5YwBvkguxDVY2vCpENepwCfV7yO2ML9OKV+q3zUmh/pV",
+	"cSi0we7yjF7DfNTnTs9c5NeAVQ+VT8U8Z9fORwEPEbAfPqRpKhZYI1Wt0DUMhmZjuLudc+01ZfE1oEtc",
+	"2xnMOZ3nE5Elv+LLI5ENkzhmMEYDRwVDzyDRAnTsa11sFYarJkRTaEwNBPegohtNQcWPrzUjqQ/xNk66",
+	"w4NBFOPLtclwDYgsmvDuA5M8n5m4RrXtFR1Exq4NvH9I9qiJ/E4TmUvXrrNFAAZF5UJIAJR0KQM+Mbmp",
+	"Gnld7aMFy+A61uw3c0ECF7PIx4CBpf0qAe96fu+IDJdKwUokieYIX2qtn/D/+7/+71UMWs1mG127dtt7",
+	"TuWGRrd9qQpwcyou3IbrKtOAA4eBbZjCVKqevRUWItY4TfLaqsnbVRTXnTf6b9SX61zw7ZP4bHQaHQ/7",
+	"7bve3dnNRrqaDr01kInvdY21GnlCMcVnSpckFue60rRImf5EQ8CbcHKRMukAZU/p0j20bhO2gHQZTT4B",
+	"qTPxNOG1fpf3Ik1F7S0giSiPk5jmTlxKlkC1RzgBagqwegXKNZr0TBfvrsur1I1viIRRPW6uxcZ4vC4Z",
+	"P8kJPOFcQSYpEC+bV9VNN9/sZNckfCjgt0UhPUXyv8KzOti6fntBJJNdhUQ65NCrLSc0FouWp+hJs2UZ",
+	"t89+uXNl913vpzRqT8P9FNQyh/xbEOVw3xGrA8fTwTQRTVOWycp86yKcARB2q3pwVNZrN1TzgtlLainw",
+	"xgwWD+AaQN4qZiawcZ5JQociy439LKYC0Oq3YSdodEDoOGMo+P3OabdHgrnvH0bE75wROspZRnq+D2Am",
+	"UJXQtRwei81gtmg1xbPXmNS5YSfVwRE+unQ79Dpc1vUqbNH4Sh6slmoNIKtyy234AZ5dV0CeRjkYCaVV",
+	"Pich8ASLQzJckvCbl9+9vHwJlsQQQWVh5c8h8nAq4DnrGit43NSEIrnAe9wy3GeOBojuCYUoNFYF6NQP",
+	"1oBOxnTTgoIeE00oHz/hqjaYyYXYr4PdmGLNKCNNnPryDouUuLQ0w4ZTV63yVzewzbn6cONPy6aq+Vc6",
+	"PXYs0qTYqCT3BDeV3uuYMxZQvUeQIY3TJbgcQXDb1wGOUjrCzaTOrsBl7IXThF/bB0PPml7KYNTNquXf",
+	"9wgleJiZjaSscPKqawAmTdwiNqm+vB51Kw3qBlSDzrBXjhbAooSzBxydXBTeykwpYVC4Yr9DXiqFbAoQ",
+	"jzrDLl1awpVc1xWHoDvnGsTXYtpYzx4rihXkzGgOeZ+pWDhJiob6iT6WWPykgFxA1YZQ6xcFXc/JpKj0",
+	"VIZiExVGKnDvyXQOZR1vAbkL83+MKmtlJvl5Ho8ZVKJ1Ewf3K7q/OyUsEL++IJSeGfLLhqkVi+EwX3lz",
+	"7OnrTY/UALM5DhNLHMGrrkYoBaMz5xzYX7O+WsztP4ADTh/NASVINlvsa6XaV4mFLUO4c4QVH7JCuWlY",
+	"7tVyi7st732z8H9o3XBD5lyrILYMLGcLIlmeJ3xsYyqyOV53ibrS1NtaO4Lk2RILiLtSVFSqUR46xOl1",
+	"j06OTg+Pj042sf8TGichStRwUNkUeuGlkuFitrQFkDI6GiXROQlRMIeDgvUlyueiWpI2Bp7AyvmSVsk5",
+	"0dsCHEMjkenXnXNIfYgD3saEcbl9F3A/V6OCxVqjBX1I4iYXhOCMgFmPELma8+MkrsvDASTeTZxUAey9",
+	"91qNsvd7GmVCSVm30LtzFEcsuQWMR11kIYnZswrSnLbE5jxPUu17S6RtoyoeT7YDq117VYjRH2Y8JKfj",
+	"qv7c7Te5p5Dj6nJONC8W7RZesD1zVgCDGm61BZELFsVC+iVVbb8KhlpfzpaO14ZD1EBVNboEAQvcOQfG",
+	"6tDHK0gM0FkX04D4QxjSAGNdG9Fwop7QAQ2Hvl93Emx/QajpviOSoHP9Zxa3zD+auJ7dPeu2qTFfa0sq",
+	"OPhQki7s8WOUBlAjCjMdKovVQEvprwGpTg0p2++Qi1J8fqUfrks9bnTmbWNzKzm0pZ/WlHud87wBwAC8",
+	"te273s3RL7XOgGhNeWwACoZcMnfCz+S5+RWOBUBSoxBHPKRSszGAqCFMkFhw97gy07oqAzkYF3GTP2dH",
+	"4ulzb8NLqKAVTo6kNqz3x5UlH7Ix5Uj2hI+/lFsA18ZziIMDLGjiugzqtswHfE6DJz5M0/sRFGtHCbOe",
+	"mFqEyPVCBI+PlWo3u6prDfKllgSwxDYQuUZbw1DmT8nVp5+vQlxU6aDi1xnseJyREE26T8lVWJQwtgeN",
+	"+fbnq3C3dF0lC22urk3SRTm2wLAbow1CIq/8/RJ2izDwmkJEYgEA7oZ4EAiq5CSQGLHdLbGqx96nT70z",
+	"3+t5h17vyvvU97qnvnfsHV95n7q+d+Qdn/he14dvjrxu1+ud+mtqHUIONK6rDucsjWm4XB1IlQRrwLrW",
+	"Bp9a3HNNqWYWbTjXzE3HipfGmoxNbqUaGLxxxuoQGN+OsNi0VxipoJBAo3S6ujrdo16tEWWdM9dZrTmH",
+	"AyAHdvBWNXXsXgSExicSuQoz3t+uto/pYiPg5FDkkwJHwLxWme/pad18I1esbD5oCim0Dse0ZjWgdph+",
+	"wYKWKlr9Mmdz9JOP5mmKNzUFi4xYmmro/yq2at1soLHrZkxXq8BmhSJuGRNHArCula56R7WXKfB9vEbL",
+	"jxQRuGM9Vo/aekW9eojqfgqCr0zU4RXP7BF3bWv3bDLmtBkqHb9IiqQSDToLriz1poTqF5CKnlfqJNYW",
+	"Oh4lMdsid8KxJzdhhDdF9W2BbgqhTQ1bvOQ9wBMUBBS4j7FGrj7ZbkVEh/O06gHY7gpzRNNU2a7bjKIE",
+	"QaxPbh2PrZ3oRb110+4DhjSl2XhzEoWzQkLc2uFv+UpOx9cwrx0D87cIwLfkAv29FAe9Ocj+0Imx3xxi",
+	"f+RE2NcG2EPUttyaLlWnj8ald4jluXvILpXtyFmLEndX+axWEsC2XpdKcuHGGmOkjmI8ikhRDyyf4DQJ",
+	"0SSrAUA1lkh3+2tnpQA1Bizbam2dlcpZO0dTNAYb7xrq/YdPXdm8jc7cVJXexn3kH7qpKv2nSFUpE33V",
+	"knjKrBIMb1VbtNc/rh/bhN2RD99etHv9Y+suZ3c58ozi+1IEncP6Ue94eHQ8PD4djSL1z9nZ8Kh/GHXj",
+	"Q/+oe6j+7/XiE//46PRwOKL+6OyU9tnp6XHv+JidUPbgMPqtmHmzRWt2n1cTQu8SbZf0G0esbJOLU5Vr",
+	"Xz1IYEWwPjxaQAvdUuHtUtxAta+vVa5kRsc1rhSuVjiaZ7Vg2mDMwndmR6jHoSVrTenbVIhdMV04QAe+",
+	"v3PGTCWdod494YS5bp01s7rKGyzq9YkjD88moGPQflZYRSKDNFZW1NUKrQOo6+cTj/T9fAIfnfmlun26",
+	"yiIaAfVFEbeuiHi23T1N169vseuvqyh4sm2xxa0rLW5ZvvGsocWzNcPtPqz4YQupg9PAruskYZGHvJvn",
+	"VKecAB5WU+p1cwawfvOZJHmSp1iAwHmK/CwSbhRJKHZ6XqmvXxRw1QCl6nuM24CMZgfzzC2ZuleqnyrJ",
+	"3+gt/QC9PpMkDAIZQj3qJPeILn/7TJrirwZB/OO/+/6FD0P++O+HaiymLOz+k2Yxu2VabRBEbaHWT/8M",
+	"Aok1Vp/Djws/CObd41P1o6cLr/Z8/wJ+9E7xxxn+eAU/+uqHmkwQzF+9fPXqaqMD32TvrHDUR1kHH/BB",
+	"TJlamcVE6Po4lNuyFA+zEiByXulJ+ukGA6H7pCXVdM2I1RjpKGkPRV6P13crbraZzDOpqAFT0u+sxhkn",
+	"kmDMZ8Nsew+YbabzEzZcQbEmcBl4f2OptC9WNmXnqiLbH5yVCiEdMw/5Feu/1PjM4OM1b+xe7g3ptEE7",
+	"wW6fFJoEmqzkj+obva/OK7rf13wkHsEyBbZz3aSg8RonihOI0IgvSrP1MRqr1KXZeD5lXB1utzSd40hq",
+	"7uQymsD5ZJ6XZC/hRFniKWuboZnaBggttgqfNGHRjZxPt7Z1aZYnIxrlUN68LM3ORqfHsX/aPT09ik7i",
+	"4/4Z7Y0YpX7U79PY7/bp4XB0NOoOe0N/eNrrRXG3Hx9H3f7QH/k+9U/rhJzGCV4LIuxkiZt4tt/v+nGr",
+	"M/ALlxb9AtlCD0JKWg8xYPk3m2snxSwT8TzSqT6G0XYHF3DCM1boD+VlSvXcVsugboGui/XHriHts8HV",
+	"n/zKNu+Zfu+od3rqOvObAeMMo9Sm3diyY0pTM09un4DziEiJnfEWikgRi7xgpVCJrsXur3iKXErU6Syr",
+	"lTnrKwnyYm6QOiE4ho/r8Nca/MIsGTXYRvAVyeGa0LgFIWii8PJ7CP2C4RJv3/6g0wUSzf0adFUn6evq",
+	"DZQMqWRpwrdXCr5RI3nP5Dytra4CA6275TS7g/KlMxuwrEL9UhmHXVuYq3tjQuW1Gfa6XcicY9fuEdUf",
+	"LYSDaefckgQtRZYxCAPjwiX9VlsXwlpn61ATG4u6Q5aAG6RaOes3owh+l9yyipBMqcyve0eTnV9dCezQ",
+	"7XgwkLqdselk2LXc9FarC4mwztlTExSyhbiFK+omWavvr90Slp6b92y46JmsK3hTcOpat2Dpfv3eay1s",
+	"EdsdXqusmW7j6oEhsJuE8baDXKnMu4sYL233QsDYvovV01+2avbgGjn+tcw2E3Cza6lp861naqZCuNCu",
+	"daTRgHl4BelHmHOm1ZJFB5s8mmdJvvygRqo3C6MZyy7m+aQWNFi7hjxAB4TCfRcacAQcZAPyHN7X6dQ3",
+	"bAm/sLBD/s6WGNerT3oQ9wEPTeERMDn1l4j/gwhr8DnGOmJ9VMEjpjMAbZXHZzLg4V3b0KediZSFoANL",
+	"J3UMEBySnHDGYjkgISIzhCb3O7QADcVHoFCFiO4B6wliC+ZYSM1Jns9a9/cAsYh2ZCR4TqO8gKU3opZM",
+	"acJzmnANHF5ZKzp+Pbp4DYqFMjhpNEk4a1tHpfbPemSc3DLMFK111HqEKoKssX0QD6ZkNAHKi7KakPoY",
+	"rdIJeMD/8hdi9lvAX96ybGmtTo/IeRRBTY4MUVo8BIyGag3IlE60IJ0W9TMHAHkDmCchRpF9e3n5jiBQ",
+	"AJlNMirZvhoTwOKo0WHycTsSMTPFSGROp7Mw4HvvX70gh4eHZx75ePlCvTbPUt3sx/ffFZe3FhJeI+VC",
+	"BRQ7SzUBGXBTa/SZxAc68JcMcWppInX8FILPeHj9rhGeQgPpoka1wLyXEgLTgISfAgBeCloeCRB7CX/1",
+	"i0+C1pWa46eg9cucZfpRRHOGrwKuvpvRfIJf0WysPods3cl8Snk7YzSmw5SRgspqxgVbFQ8AflAn4HDW",
+	"ApExBn+g6PKb/oj8hokIv6mP2u020f+qP498n/xmy5haFz9L0zaiBiE/7Mklz+mdR/JszpFKSj1GbMKP",
+	"l6/apx4UEIEwWSFIzNhs3/TQJb8pZdBKIJEZTdGAyYOOD+XUuViQvfDHH39sK/HEeJ5ENGdGOoW2zUM9",
+	"6hu2fCYLhBfVRizQjNRPHmHvcNsA4E0wAPsJk2KeRYzsAa4fHtiEclNrddWXY4fQ10NQS0nYHUAcDec5",
+	"EhA3DtYemogY+Tm8SFOxCHUtFI2KBPoXPCRt02e6aVPTzgBA6fC4hb6N0dePe9Tqc9a+hPQvfBrkAeIg",
+	"eSRmKcNVWo0BNt13e+Q3Er4etb+neTQx0piSjKG8qYH/A74x8EvRPMsYzwdE6jsKlkpmYBEgoQaSaJZi",
+	"jhV1k9x0fFjhRYCm0jjZuYvPnybT4q1+DQeHdAZ5EIpTD36Wgof66V6vQttElthdreAwY/RGB6yCKkD2",
+	"NCyUR/g8TQFyKpFq88UEEMOUKAHrEEEh1RaAuEkQEWpnYyCKQBp5LoOBlEB3ol6Avt2TensgzNe5ZhWE",
+	"ukokGTPOsiSyl8kxy2mS4lmNefVVqomx6eEQdwUuoaI0ss2S5WRPMkbCv768JAcTRtN8coBYYjC6gH8Q",
+	"U1YE9aq+MjaaS7xdtIdBSpeK6TBQG/LYzIkPWFwQresps57yZcDVFtJYvYpGNGNFNreehDl8yB6Cd70Q",
+	"nGPRoAGJUiGZkqDKDB1PCBcBL/qz22xK9uZcbTyoHe3VFI0OPwdYPDloDUjQ6nQ6Qes+JAmXOaPxfsee",
+	"aXgEwUkFsGUQDrrQ6VVpTIYMWdukYiC5Aq4UcbKHLxZKjl0gxQ80jjMm5T4iQKGEx7pKFg0KEPOqIl49",
+	"2CTpq/K+BhSusitgoIDIp4WVEmXmJUTvCb8V6j3ne7NHMjZDTVHtk+IlnV1puphQieH0ai1zxvM2XsZq",
+	"4prb3vZLA0BHQFc463Z7SovFcMbjTteIrUN1ztQg29XNTPWgnwRucwXN8RH5e/LcbBRodD0wHvlNaQ81",
+	"4xXa3qachNFkzm9YHJp2+9V2y3h6vykRATvJ3mQUjXU7eF3e7XRxT16g7LMb0SKaoeJEY7J31D301Fns",
+	"kU6ns4+IjRTx4OJERjSL1RLNZyQXigLfJ88DDn34itaCKxGnEYwJNWW94S+o7Q0q7WKizmEYih4CFmMb",
+	"E8kMljLu6/PaNsKXdzMW5QPS9f220sQTPmchGTN9TOK7pm2pwfySvBPw8NuXF9+gmmcEh+CEgcoLB7RT",
+	"XFmCdAsrhVhFvFSjgq/UTCRDuQR8ygXqDihXTVIFXC4pBSGFOaZUTsheeBCLSB6EmsZxkjHMOT70u/sk",
+	"F1jDHlo2/cMMqgq6haBW3PNfbZ3p0H79jdlyiBhgNKmi0DqCK1CAVhCcGRW5oeI+6o5WWkriiEgiZ4ze",
+	"QPMNb5M9Xef9h56naxnvI99QnaAD5/9dxDAOJRclYT7QWZ/2Ksy+VgjlgKMxIj1z0CXaYMGnG2Q2nBJa",
+	"OCqht0fJkMZGCngBxyATiCLRGgwF7UApK6D97+v9cuTDzjlSpwce2RoP3O7MLODAHfBG3yO417p9D45y",
+	"kcF5u2frBe53CGbljubScY4V52bA945831MiTTUB//Q9xHrf17ACWpoBo5JciS+Yg7t6Ob0p0rICjqVx",
+	"NDf8yIZKq5QiZQHHw17/GeJIKXeObJPOffHu9b65lqFkUbQBcTczJmapWtNs6eCmwyFfGMBKuYCEdqfg",
+	"BWT3QeSzWmGLgDilXGk6KLzHicyzpWIHm32lHs7mXNdQ/lkMJXqBKXnx4YcOeQ0EYdMhi+NCj8Cz1gOF",
+	"xwKvw3sBt0sPTUc0TaWpv1PaIrGIwBRg6hDJGDoZ0iRiuqC99hx8//qy5bXmWao9DXJwcCBmjKPF0RHZ",
+	"+EC/JA/Us/deC5wChT/BceuZklP3Xku1QWdJa9A67PidwxaELk3ACXSg/hmzvC5TCsp1FeCXWrdUPDPT",
+	"YJOJxmZKQUmHZe6Qi6K4pcaEoGZlrd6IFLAUeh2rGYPu+GLCohtIS9Y7XI2s5/vG16JBRaraOtbLKIBz",
+	"xA1gT5u4SpOrrOijFGfXe6gd6Y6L3Fx11l1Rzmd5MmXX+ohrDY56nb5D9K4Lktx6+3dAe1UaYGvQ+uvL",
+	"S4urBq4NDbBgvRvN+d0FTwwODlIR0XQiZD449X3/AP1RaHdsclB+CzQuXKr39ck61ZU2dp+NjLj3Wkd+",
+	"v6k3u3YH38Pc34j8AmGO1Yt9XMz1L77W8MTgp8G3Dje/9UbkWFHWdXm2Bp+uPIcVkAYk0oyGwBufWn9V",
+	"xhFNW1fq3QMT6lG7NfDcNfZ9yTJGPldaFPgBtPOzs8LsY5ZfZABK8UhGNwMt5neRpkUcSR3D2zCWdDah",
+	"kNzh+12vZXyPOmvM73SPjs8QkWqUsV9ag5O+1+LjjE6vp/TuOlPWeWtwev/1OR4msAPXK0pv4vmaEBwb",
+	"wvWvzO2Xq/NyaipblnU2AlQRd7bBwWeaje8bNwPcOigWs8WMqj2qI8F6L+yuQf3JP2raG61ymc5Pm0p7",
+	"rHQLdUGVLY+eBtRZ1ITKV98VvvdaiWpdHZAtE4aqdkzLvZPBq82C+ZxI4eOjDWVQ7q8evefNiN/r9M5i",
+	"tatzWdn7tZv899nBB+Wx7LafN23nauCdR27YEhlBKZPOvj7aaqO9EnMeP0oQHPV6m1/8gaZJDAvviILf",
+	"V4C8rdvSO8mQeZzkbXYLx1GTFPkeVHdompokIM4W9gp2oD3VUl+ApcwiLNg724DHbJaKJUo5UPYF5tdK",
+	"r4zsKD3tXZYeojhKsjdcWtBpRBJGuxuQ+/AGyaJPq9czRos6RRm71VdBMCIdAlx6JuCRMl3StHisMEP0",
+	"JSfY/5HIXOtDSTgDfhRw8CUhgZR0Ax8H/pXkkqUjcLmoaehHeAzsDsQH4xf8Z3gNEHAo4p6AmyiRHRKq",
+	"cYcmxMOJsyd7IeWCL6diLkMnngkuZ8IoTcKAWyg0MZ2qbtOEM4+EQL5Q1+ooYHWRqmqJEafghi3rTAIl",
+	"vS8U+7y81crM2iPhrTG9kNmsFWrvbCy4jbKB0fJNcrIXAvvKA20BhCafRJLKNweG1w56YSXXpPygOUbA",
+	"V1+cI2YgrYbDA0RrkVbyz0+0/avfPrvSPw/aV//7f9XlhWxLCLWm9WGEdaNVT5dG2jyy9tVn3zvu3W81",
+	"Ol3mRhDjsfOMGT7L2G0i5hLy5Z5JEjq5ipVT+6jbMGqd2dg07q4atBr5Z9/rnmw3YIypkrklJ8c6cdXc",
+	"R4CPrBsT3D6VhlQGdrXp4f2NUKuP1x4KIVmxG6yMtEjnNQqEkeOfPreoRiQw8UMdbLnltSD8tawW9Gzc",
+	"cyam6lu1fGqPH/UK5D60uk/ibtRjZ7Q/PBwdsV4XjSTcODUbLRfKUlcKB+Q9aZZWq2gHqCfW0RPbboQa",
+	"yLo4YcghoTnp+f9mh959zNAP9KjMFIpe0JOyMqMrr5y7q/p/UtXtcCvVzTnO/9NM7j/KUwvmvt87Bq7/",
+	"j95Oml0h7NdpeEVCLY5Dq3LdzSrPR6dsEr60hZ70ytRW+pdRAMv6XDnW69PVfdlCVEqEojveTDha3EeT",
+	"blSJtypYUul3oMa0lRqz1kYstJ2yZueREBglJHBRpLjTI2KG+TXp0vhT1YmN0QmcBVwHCIUd8o5K1FdK",
+	"ZwX6vIFJqCSh+TQXZMzyIq1dcAQcD7hNZte3N5x1yAUmA5qQJjdoDOPLJMSXsbgA8EfPWcCzOdehF2Hb",
+	"0K6tOC9sUnOeK/L8TRFxWyUH/NdF3AhSpHxIamDshpOyqPBg96aB0QQMqxhdoboFiP5SswXcmiRlcW1Z",
+	"vi9y2HdPzvr9w2Pf+a/dH/nRGT1hvWE3PooOT7dXByrWuqsdgGLQ9bpn9231O22Prj53j3fUEmBhmnSE",
+	"3u4qQs9vhKj+MhrCTJf4KxuBBmX9ZzH0sM6aBoKwCBF1+gLKhU/ljOIml0EseFFbTDPZwNenbc2Cr7ru",
+	"oRwgk4Bx0y8X1Wnq1BSfcXg9FzlNDfh9ybu/cgZvxZpP7mDpbzqlC6H8n3gMd3c5hq0w2u4QBhP2zyP4",
+	"4Ufwd4nMnQPSOYJhJeqP4KLI3L3XmglZc+7+Q4lxUxowF2To4jFpD8OQRjfjTMy5jcdaKSAjMvSF2Owx",
+	"Oi3e1/rvvlMpsAj8QKerk5B38FkNpp3E96EJ7dChVoCEbZ0LRtjYsMEO+cA4BpfqcIUXH36ALDwdjhtw",
+	"HViUicWAhEns5ewuD20U0fc0ZuRH9ej33xloW3jMCCbBPbhN9dzw6pyOw4Dv1YNk0IxpoIx9pS38LIaY",
+	"8lSUrQSkDCR/wgn6WsBXMqX5YGUOIFQBhRecFhibA98c9XpEX8MigCnA3+oimAGHLe450XN4SW0jPjvk",
+	"dc6mJIkxAmLOk1/m2GfCsYDkgFCoEg3h5gHHaNCGUWCNRAjZIntQtbSDqDxvOkkcqoniKuFXkPD2Jgx4",
+	"wtV099cO8wKjhyEiaEqXimExwuiwR75PnnsuyeazgNvYo+Lauef3Cp1NLYlxgoXfmXBtSCxY+R7mEHBF",
+	"IDOcS/2IGuEsTXKSqB4hMsu5GF+I7Eb1jOYIROTA+QoRFJnhYotgntMbBjtEMihjU8CdjxKeSNBwoddc",
+	"jCEBq0OUKA64nGe3yS2DYA442HAfRBmVE8VMMC4ChV2z+Uxfe6jGEknUyYoxvhgVw0XAE+AJGxUsMgP1",
+	"TvJFEjG4toFnaAphKI7sMJKCTt3UsIBzUaodqvr7cnp0wEEkUE7C1zGbzgSg+7f/zpag6Wcsz5ZE0hHD",
+	"Alo2Agaj99WYrFMMwqACjpxp44ZwflpxInu4j52IEwi5bOA62Je4VwGVGoUMNo1/2GCSczfs2vTmFGk5",
+	"8s865CLgqlmTUqMXQAuDIjIZHaoZwxhBQjG42eCz1Nge+JU58Le5dMPAMeMaRr9vYtMtPCNdcgFzmArN",
+	"/9qfbAOB9yj5+PH1N3gPOBYiJtFEJBHbPydd9XKv3yezLOE5JC5cfHjx+rWDOVRNJT+OevSMtU/j7lH7",
+	"aHhC22cjn7X7US/uDk/oMTvyjX2Ap0SheFdYp9E12+834//881MQ3PW67SC4O3l59e915sKV9RQ9F/Fy",
+	"R4U8X4iyPn65ECZCqnTFr7PUPn1GlfnYFPketF5YxGsyZPmCMU5+evvdW+DH9y/evCEAMEFTJc3SmNwm",
+	"MRMSvGjo2CpaehSq0v3VA9RQU1rgXoM6HkTy1iGRsn7wtA/4sfegiQb8xHvMvIqsMVoHLlJRVUihqXiF",
+	"pgK5WNvoI50a9qq9BLV6n5a4nZVL7PsVW7G3I2tqT0GJO/9hvAcr1uD2RuATGICOaWf9Gdqy6zWGbF1E",
+	"EZuh79vaaO/efqgx0nqPvgV3PGcP2BWbrsC14oJTV0q8KZmPByNef9lTbuUI9dyjrHLQFKeZ1JBYXCzg",
+	"QkzHyKs52Abz9ns2S+myDqkgVFzolGc1PdiMAMoJo1maMMwB2zRq53yNzflayYTP5qzW5wVf1Lm0WkZx",
+	"rE2RR+/WSCgr05Cs3KOzzgc1PFyMZGVTg627hen5nMZWRn5FK/yrhU74Z5tffKFT3uCF7haTeUeXqaDx",
+	"pRDf0WzM8L3+NpSzORjfszihl8sZ+xcL8FjvjfgAtgUtHBL1/ogpvWsrQ62toXMOD/v9o6PD3gZfRfnK",
+	"4ODzz2LYTuJ73Fspq8Pb/wY+l/UWm6fsl9kMEzu0nEpGWixp4Scy41AYBJy6nkx42SnpL9GbqU0pWbIE",
+	"K+VDJ1TZZLrsQk6XXlFHdGnTEgpUlFm5LgjeaOgZQHzIOl8JGWtQG7QJtE05LaxeSxo1tIBD0peSqUhS",
+	"sKyNnRZRMNOGzHxZYBtOqETvtaUbmGAcjBQnE1QNHZ5LGSwDGW51XRLwejuP7HZdgsN2TJZHursxMKeq",
+	"xFyUHd7AZCwmE5qO2gu6fJx280d2cTf7qrHQ+pd1V6+ekF9GNTK6y8pO+Z95gv5BHd8vYOsVMX1s87Gz",
+	"1g3eePuM4OHIt54u1+URs5VgABi6b5OJIOPTlLNBS8o4PqFKX6k2wEoA89NJJ7NlS8LpW5qOwKf3hxFD",
+	"xomJzgd0Q/SOoHlbarJUNfI0Oh7229nRTW+Gbgb9zvHGd+56d2c3EA7zFWXfF7+n+1qC708B9zUF3Cu0",
+	"Cx8n1Sou2brBFo8c/E0MX3/Tur9qULQPKpUYNorMasWCleIMjiq+EsrTCfiTROhAtYmAVyJ0XoNYLl86",
+	"LFmu0QRznf2xKeTmXalW8Fr/99NEs/j+g4JVlGlVDVb5991CU0pGyBeLYu36v0uQykVjEEolZKNSH3qL",
+	"6BQobWWLVoFfve5EbKwU9SWqMVWKL9UgI1eqJ7Uu/vHyYvF2+mvvgk6kfPfxxYX577n/04/x7L+nr2bf",
+	"/t2/PcoWafdv/xB36U+H7376tZ0vKoWBnqQEkhtV84c6eF0J+ZDomeZyP2ujaKpFYf48o7/SGf0OQQMy",
+	"gAKi+tyrKSD/VU5sg0gLIq42qOc9pAjpItLZHMCJK/yjceowTkdfFYclaRAq2zcCmAfwu+zBMaaBGPWT",
+	"oUdovQNLR+BYncbqCQF3nrKwFQaKoYiBuGFsJjFblI4BzqF4D2IjDBkCDvCTuSBYGhZtr0TaUAXBI3au",
+	"44ymFvo0JPk8QzcdhGykyS2DsdViASOYCmRg5WyK8DFKqYF8VYSQSTgJMwBilggEZS4qNNQzgoXA63AF",
+	"H/ARQGuBoqTEdoFG4l7XU9LzfchTFXxc3KYsWJoSREGqojZNGQWn1G9GM2uGbgqpvssyiEaK1m6O2W9k",
+	"yaR5FmM8rs2X+E7iLjuZ0NgCri+hNRMZsqdvlfYRJQyT63TLBouuqUXKNVJR0d7AuXMynEAWic62kzld",
+	"ypqO4jlqDBbBKYkJnc0YzaS9Q0p4KVrhXOOe5dJ4jtUK6mre0AM2rZELYeP8RjTcSaKpYeES5JzFAxfA",
+	"iqY5ywysVQyxTE6jOiXaxXDKtyj2V8bOs1F4uMnc9tndTAko0265hSkWxKacHPokVgQVaUz2LLWhzA2y",
+	"D1wb6qf26yaQ03GFxRSF1O7WaaKFEDF1HngBPGpbxHgexJkwe8QGokk6YgMdX4WBS3nByDpSJuCrbNwh",
+	"F+W6VejKmUGUDPTRCfiDI5QKz3XAq67rcweuSW3+pSLIlC4Bh6pAHq8xTtQDr8w58AXiRqyEfmYPkIYo",
+	"khoN8oWrQT5frGqQS9p+lf18KG745buPk5N3f+9FZ/MLPERbg7V6LkI8P6XSCl2inr1T6IkhfxF60oAa",
+	"ocm3TWjFrhbONLmrXkpAHL5mbQ92mA7QrMX5MKEMygLThxe653jM7soBEvZZcMXh911XKQeZV5IhddLP",
+	"9bcVMrO1VsGvj65Yr+H3t4iusJrUA5Z9ncb+o5LLQxZp7Alm9AattP9xr+sfqrb/T79M3+lunGklzu78",
+	"iupdAkGwRUuutrgU19ipSlVt9MsVQc6+vrXV2HcAzB1RXQMHoeFoTmiaevpiAzCMAYsl4CKLJkzmGc1F",
+	"ZoKJXWRRc8wlEqBkZb0H7ZZxJp8CwshM2cUwUh/VyLRCYMETXx+5xF2lHQTLu0wM2SbvvFlHpXulUGHw",
+	"ayMPrcEB+U6vN4Chs0bgLBcBeCs2hlh8ugIsbEOwkSEjak0x1w4NeN8/NNEbSmFGK0t9WGyPOgPUAojr",
+	"RkUGAB06MGKRJXnOONlDwyBl0omaEDPGtVKsngMAWzCH3wmZjzP24R/fKatVmnopihRtZWacI+aYmpxW",
+	"SfXcEUwOckjU7MmQppRHGJUeS0D9GI2SSKfCCgSF1JSp3ZuIovokm9MuZMEJGFK0bnPiS7/b5tTdP/Hu",
+	"LFDxkP4QC2zKS/0rQ4S9N9yyYWtPWZ4l0fpLI4tMrR829um7TKjFZ3OJ8dPsbiYkFFEkmA1F9rSRGHC/",
+	"43eO9gfWBoznBkdzuNSoujmbzlIouaXh8rVfIJ9LotjJC7hNNEg4GaXJeJJ7peuP4bIKywoih449U3mI",
+	"J3wc8MKXv7TqnuusAsR21570ShWSYENDUjvC3P5VKJsRs9yNvFefD+dJGpNE54bZmPKVwILv9SJs3NgQ",
+	"KD9LacLLofJ/Id++/O4d0dcW1w5JruFenDiOa3A/eA2kKq7ccjruBPwv5PKndy/XNIwuuyzgjY98hm7+",
+	"IzCXKkHLy+n4PwK04IKWp/v/j6DVDVr35HBt3P1mngNO2zqcXrP0H+pUduY4tZzRsH0BomMDqKU+hstO",
+	"JV3gWx2G1dzQUpSMBdrFUMJO7a3r9ziMxyO88pocdVvbqhbkdd1VX7k4Z7mUT1Ei69peWhUZBNfA161B",
+	"7wtcY2088fS8djjrkP6bDjts16tgYD7IUP3dNsoWOddTw4xmy7zXLF9vsWEZqZaznQ5QZLUVkZoxMi+a",
+	"Cuat3z9wfRK+vKRjp2oCpmKb9kyJFcztcGqwCG4g7krVV5pOFb1vHrknzX4p+xzRLYw1sZr255fblL/T",
+	"lrQAVbtuza12ZiXVRrFIU+P6sQN4RqeUPGgf/59+TeyeL7uJi13vg4EP3ihuxzvhGlFjwcPWpE285PqW",
+	"2ASy63cGNk0d9WvILdCFFlbkE9y/QH4CfD2hsVhgegCklWcQFV/OQzAwcnidyTj4qq0GMUrG84wps/V9",
+	"BevSAaHqIFJDIc8sTife17n1pCBLI0nTgFNdHMQIxTphB828t8hruy3M6xGMpvUE4UswDnTv13VqHj34",
+	"ABQ3A95elug3NkkTvVaavBjM/LUFyx84YqW7hSh6l4H7BgyLVxhJ/QeWYhdqnd1turU0M7iKzcZ/Rc5Y",
+	"6BUAVxO6ihIUTwGhgNirGsnNIyHWgwz3PR2TskCADXC4YNyHpAudZJVoJF8WD5zaYjyuRjgqcz3gMlFm",
+	"rCnkjTY8FBQe01tm08mcy62UQkrpuc6YRbEXcDsxpbKJUa7vgiPKY7WOjNBxxgxaSo049RAWIhJ8NAfx",
+	"ajLUsUgNFgN1NUItb+0MFyxjRuiaqkIomYsxjFiakiGbJDzukFcobXU+WkHKZ1KTXnZkJGYs3D8nNI4R",
+	"VAVMPwznf2bkNTEAv1izqQARrddSnXoua7TUBm20EM+PFLJIvj+IjP1TZ/t9sC0tExq1xIJiYy3/r6rO",
+	"ea3ZvE56YuEuZxcbBcypfG6ECYa+cxIie4cwQy1ZCkmUShvqAS2LGfgvwxnLIsbz8N8qtQbBTqwEAKLL",
+	"Un9426tVRBM+YlnoETEqNQcFy7wirDLgQ8VlLNbK4x4W0crNxcoNYzMyn2k90WqWmM+PsX6eCa1b0ESH",
+	"JZ1jGTmRQcDSDZthqCBRAmLigtSDT/rFu49y/9xWaAr4qjUOWixSF/F/C+oWi1Mgl61SM6JpyjKJEWwa",
+	"NEqaGEz8Emu76uq2z2TA55JlHhY9hfCj/2q/F/M84WOENEBp4DxgEXiK0o8TKicIvKbkN5bcw85ouqBL",
+	"aQvqlTGbbMk7Le/PTY4b7r2A6zqSSTSpEMkkRRccV767M1ddWEA94AH/0RyKxSuGA6t6A5xUxn2hVlit",
+	"gUc0seGyDhDkz23wYNEm3vsJBKzEu1RbDrdDLiwkvbYngA+MaEAcfSIWfGBPfSs3bOgXHPJQqiCD8xbK",
+	"fg1ZqjSEcJrwa/uARhqDDyUeNmFJQ4HzPALEGhafowCg2RL6qpzrUMT2lpFXXR2sCyGSJlxPj9zwpc1E",
+	"N6MPuFaXPCJuWVZe9X13DjhaKOo/6roTSOmQpTIMOP4C0cOAHqjDfC24v1HksNJpUYl0lADXvAT5q9O9",
+	"MaU4JHuwHPtYecFKujK37IXvPl4GvFYK6TfaJpbSwxJyWK9hv0NqbU24Wa01Nq3rTIkKczkNVibZxsgE",
+	"Wj+NkfnQ0D9kpLIn7ocCx9xewIPg0kLLdcxZsrcGh5jsYiHR1YxwJ7YGPV+dx7ClWNx+SKfa9NTMRy2T",
+	"ixHxO6fNQ4I+MUzO8GZr0Me8I8O+rYHfOb3fOPxCTXQCfXDz0zQ1l7zIsRalvTzuM//fCrmw5aCL53U6",
+	"UCElwBNZDFwP0Bl41/fvd1ZUNwQz2qEWN5hFGMYEikSPihvvp493/ENp63B6PFJl/xO55wHIPQ/3uPwZ",
+	"p1jF8BGZyZCgD3X3NPmfKwcuZmQ+sVX0Pb0Bq6jIiDDli93SzGWTRUssmpPwwCkZa0wZLACnUXyHDFWX",
+	"AsG0ToMtimMnksgFVWZJwBN+TlZDTAoI10oqB1safxUcIwUIqzGXMF0onlu8WNVTh3xgOWDuUE5EGrPM",
+	"HSu19a06Af8R1F5aEl9ekd1SaFEaVheMopjsOWqSh4p+wJm9OMDG9s+xIj9o2qUBFIr1V1awWK4rumr1",
+	"4nfSsswCVALkRJqCZqyMUUOvrqsVOLmvO+SVlma84TC3rCdwqb/Ega1mz+LnK/M3Kl+3qGTzhS58uztd",
+	"+L77+BUufFck41NfAFsUdrEwNZf/VFP+VFP+RdMpMgA0t6UG8F4BAPuMEN1/KpXFhNdsCIGzvrGROZg8",
+	"OHuLgkX2LnvKcqoEWn2k2w+mv8fH1dTl8d0Wza9I12Kqnz63QJGR82lr0DobnR7H/mn39PQoOomP+2e0",
+	"N2KU+lG/T2O/26eHw9HRqDvsDf3haa8Xxd1+fBx1+0N/5PvUV+a4zuBUq7GKOIGZduvBLAyOxZW31SGw",
+	"W3l2LXxtid7kV3at8Sn7vaPe6anvtbCSKIuvh0unAuIXhaPY9Qyx67fD4WHYbcvz41EgE/+n3ytB8CC1",
+	"V0vOVvz9I4NsjdLP+retsFVpcUcNjuQsT0Y0yq0DqBQ6rzRnZrGhRiKDFGdT9IXqWi64z6qQzXw+HbJM",
+	"1+FFUYpgTpd19+Wq++J4gKeLOjmr8K5eDbrp3pF/tu9BxvnK7QOt3j00GDKNUUmxJl9zWNKqPdMAaPo0",
+	"lswjS4MCyeq1+Z6haK06X5wxx/6hf0hZrzc8Ozs9Pe4OI3Y47J2ODg8Zi7pDdtI/pb3uYXR6HJ0dRv7J",
+	"cTxkZ6N+/zTqdqOTfu+rnDFlybzmjDmNuiOf9ejZ8DA+ivon7hkzoql84CHT+xIwqw89ZQ56DzhntjVT",
+	"FlQaxjnHi71E3wch+mrnT4vif2io2TcG0fXWSraniDS7cOBEjAKOh9ZKmXpZxHYVrsBavNZC+D51WsoP",
+	"df4fC9GQjXUK9GxCAdnN97v33v84ld0hPxAJCl+l6le8pDvzWnw+LW6/umddgK+LCrg8wLCI4C2/c6YY",
+	"8YvbAX8UK+Cg++Xk859WwOMyAnaVbU+g+XsbHzbSrPFmBSAKlXQsFH0ISgoxu0QzYIhFi/A2xaTwgJAN",
+	"IfWdyX1CJaEBr/OZgKQo1XAs6jJwtuiQokDMoDAPYJOaAoQ6Ob/n++f69gG+xqhcTthdIvNS/Famjhuo",
+	"lwZVrfXcAg7hRHids4e5nx4xMna/uSDhOcB8IY6NqaRHAw51EOGGCC8xTJ0Z8hEkimrC4gtM6U2pEoT2",
+	"xoMlEXAnYWvPTevCcNp9D8ehrDPOFk7UVrp08A2MvRHweoOD7B11e0i/RSJ1eTsMbMZX4Wk7YqAqWbJ8",
+	"v+7mBYXm17t1EVHO8rbMM0an5URmIBjyg2I7vdbyoMTC+2vygy9L79fyvtIVkF9ag9Yw0eEjW2UL242l",
+	"2oFqA6tbSOSMJPmXuJqB/dNgx3nEnHyY3vOnPfdl7bkHXDv1/2DGXCGaMWTR4D5qDxCVFhfS6hQ91Cl2",
+	"CVnDlW3yPmBffzLrUzPrC032TRzb/Zd1P+giTv8SYGt/3kT+Pro8qm4Pd1Zs742vFmD4WnZALZj0d8kN",
+	"W4V91mVKV7X6cun3Gc0nJOEyZzQOuJNtobNUBqBlYni7o6bbcmulhJYCgxUD3x8CwrpV+TDdrlLAXa/P",
+	"Q0OAUib1p5vL8wJWEKzyk9TS9Ww7iPSSQ3XwWJGZZglNCWf5QmQ3EKA2FPmEvFteiiyagAVwybgU2atU",
+	"LHYsy6sBgjZBowIuUi4AHegLaLiambrNlPfqY69KkDB1BRzsxXnCZ/P8+imWasfiEEVpiA11IbpFUYia",
+	"ihDrlZQnBNpF0FiHWI/lx93o1d2aXv5aem1VQeOh+Mdg8q7xWG7ld3wIVu6jHI+lw2p3GbEpHuEtL+GS",
+	"q/0DCWiKjQBmH7gKQfb/8Pi6Xw+V4E+9rRD4dGwFvtFbxskt4zWKXMGUWwHyFuUkGiPGXumggmoiqQu5",
+	"hJ49HW9t4sky7W4K9607LuChrQQAGg66SnEyEAeBuY4Dg08YAwgByRgkRboBGsoYD7hBTYAaAjpmzTPg",
+	"B2NOAY8KCemmGdtbtCGVLE04eyY1bkGcJaOc5EzmupoF5Go5dztYDMuBtg/4ZTHWiUh1XDkAQoQRndEo",
+	"yZfllEgYrVYwsehXOKV313TMrhEnVYaYTuvgQuxhDwhzgFCM5XRWjXkQ8NCgWIYAB5gVlT72OyXkw0zj",
+	"etfmNZ+bBbKgsTp9uQwxqUaTslFOTNq5KVqScBLqBOcQqPRNibIA/ztM2jHLWZQ/kwPyjtFMYgGFSdKW",
+	"v8xpxmJ4XnHAREzFmHEGEJUc16qEzqgWcCHaeL1G/i7SqRiLTNy2P0yTjItb7NlkLUSCjzA1Hgi7AoO5",
+	"D3PRD4O6k0KFMlg1ccO4NHE7+SRjUi27eXrKKA+4mOdtMWrfiogO56liP0ik3TMMB4/9/+xdCW/bSJb+",
+	"KwUBi0hYiiapw7KCwSLdm57OdCbOdntn0DANkZJKFtdSUUNSdpzA/31R770qFg9dtnKOgUbHlsWqYh2v",
+	"3vl97D+ZY7sAigvvOQ9TOWnRDAhNaP5TX6zaoNlBlTXWr8rNDbqXmPCANR3b6bU0Fgk0HY7jW9rsaoTK",
+	"6Ml8seBye/acOtI73Gg2U8l2eFryKhH1Cim60fnUF/PwlrNgHqYj9ceAofOGiVg/oE8iFoYw46zBDnlb",
+	"PmrpBCID5SrgjaTTvmiSnae+HkD0hminjVIZs2k5NQAZVeHOwYKaX1woy0aFF/FdeHQ9z5B3iK4SKwdE",
+	"oeyveMaoihiBSnwBxw2xRl6yQB78kdedB4qLZZuEYF6XzeN1klosCBeLwBdY3WwoFkUeEpu9yQijBD2b",
+	"5TJ4FNk5brQvSsxF5qy3NmLq6etjB6ugRql4yYhRT5c6laub8oT/PBCSGzB1rH0KsizX20wOwbD90Wmf",
+	"XdG/7atPjtX3HvYiFXxVf9sBPrVcdabRK9IKfIU5fq9+3Pn1XSBDREpBz+2edgedfvf0s/MMaodrGdOw",
+	"dOfvTMOGE02rf51wno7i2WiWcD6Nl1AcTMJN5SxwEa+v5+q31Yhad22Pt/td+V4znkgpPUqjj5xyJvBi",
+	"x03RwF+VKETiQDQeojSLJo1hx3Ftz2pIKSPNn3k0oqulYTVQ0lHbHceBDaBGSM7nDUN07NPTXePLL5nd",
+	"w3Rsp69HeaNvr1GKt9dTB3u2cy7hUttrnL1jj3P7yOL4diTvzkZpHJ6rx6FvOHmm9c9Dx+7UDOeqsgvN",
+	"e0t9BtX1pZQeSueBe6DWSKdUn1Kij1NM8zFyfB60Uf+IJ7c6AVTS0aCSdeQ55awjM+locPag3QcHj+nB",
+	"aiiQAuimkgL1iNFAm3hRPs/9l577h7rIXSXtTJ5TmMb8DH0yZZ+81HiIPXhWY+U6ID67VmPVc+BKW505",
+	"6BOiAkcQAHy5yu7x5A+BwB3LUPNPlmFyjQkAqvnBqW6+16tpXosS45l8RK5Ljzi2e0ZPOXbnAYzrEaBD",
+	"bCK69QpMt4OdTLddz2C69eTQSP7qgbldu0cjO1Vv0qFBeV25MijYtsx1J5/rwea57jjO4+Z6oJvv7zvV",
+	"bj7Xnp5rL59qd4+5fqTfuGZ+vY3z24Gtb1bgGpNNFr2igCYbF8bDxbTim+ydDXsDiIEXLfzGsNOXz8dj",
+	"dJvQSuh7ipj/q+2hr/PhqBVcp/u6ULW6f1DFr3pq37KtFyzv6Tl586isKNs9jb/Gd3kEcxpL8wb8X4SI",
+	"cwDxlwkjX1Kjar2M/1Qm9SYCW1aKvRLjlyCcw3CxhrllKc8sX9D1Vzbc5d8X0SQHjIfKVhbMokXGE2l6",
+	"LsDJiqTxSfYSYVo1weViAR+j2yvh2ToR9dz71zx7b7z1HsbxCsBMlB8OjEswM2UfRVtYXe31NiW+SmPv",
+	"IEY+yl/wyWMYlLM1qh5FaxJhVfHl6kzJ0j7ZqevZZ92STtPrl1WaXiGlvlPR+uxBp6wX9UptDPoFvWhf",
+	"9U92XWj49Kw8uG5hcP2K+gcKTaGNbrlmYHBaGNzgAW52wt4dLcMsiT5ACJ+UwyMkfKlGLy97nuVYrtW5",
+	"si4dy/Us1/KurEvXcq3TvuVeWZfwkdXpX8nLqloR4e0uifAKU+RJYQYHWLYiFqvRROj94JZa6xTaMmor",
+	"XMBDixMVytWzPSi1MChP9qA82Q9fvoDCPCUPxWnNjxtKgb/komLXYTtGucpXnYv/Kr3yIYHcvJWd9IWG",
+	"dxoFmfa6KwEeUWq6vlSkYH4io9J3pGAUqZuM6aq7vwsKhfwdaZzIFQzbtDal60JDnENspoJFjmnuTOXo",
+	"YHYXhVBZhPGwLMoWHGkfjMbZ/8UY67hnIUtX4YQXY2aTmBBBlXce4vb0cr6AjCAKQOpRlenVwA0Pt5vN",
+	"/qnyvCgKhZ+/SIukbEQ3nsd0VBGFEdsxqMmJddwmQNqAfwCStMAqU7shhLIBgHsXJ9NUFX4k4STjCRPt",
+	"6yRcppD9BhMnZ1STthfGLX9jzZRzFryWfQrYjkHL9sXrUs/zMGWhzoDD7JNgiMThkbGkioSWZbEvytEd",
+	"1pTfi0RO3Z7FbMnDdJ3wSuT2i5OgU+s2+2+EPNPQtxqwFuBe2Tbyk6BVht8nTLjQwKtEWGwFNYpgyEbg",
+	"hwNUc5zy/M0BlZmtU6AFtfQLhPIPFiUn1kI0s+Z6JSfZ9QaYLP9Ss/SnLLoWccKnAHGrkJx9UYZytlkA",
+	"arfOBNgGwLw5ufFJGY10IqrsaiQkLEbfQFEA2z5esQ6bcakkFfG+jMb0n4fgNzpuLiQIx+dczK+Ti3nA",
+	"jnlcJibPBaZh/exQyvP9dolvk0TjdUYKWs+RCit9RfYtF89q3ETgppKiXupkqxAGcNl1rG736kqP3bG7",
+	"nU7HamCwuzF0bfe068pNUO6n03W8Qj9qO23uzOtYnd6Wzhz7dNCr7cxzzvpmZ7RLt7xXz+qdFbs665ya",
+	"XXW9bk8avZFUhCZ8lTWGbcd2Twdyh8YJBCRPHVeaDf926bI/ZCqoukEOlaffQVq1LY9iHopwd4YiznpG",
+	"KMLx/o1TrB174Jpz5+2cO8ecO9d7TreuPWPPCdWfoYbuR8+P/qxhDjOh+vG504bMP/kUZXzZjqYPW5nj",
+	"jV1r4MqFgsmnFYFOBR9OGWcKxi2nHTPcB+XsbGleC2mIQpoftH8nP+LSmNVSygKeGcBaGN9rohlqo4U+",
+	"BQKoACzsrtNF51Zusg3Bs6LeyxfQDosXUxNFG7ul/HAw/CfrJAGeG8E3xE8Av2NqrMnT09ywurrIgYHr",
+	"ML7fXki1o8jZldJQTjLK4n49QNBBd9HZgVdRx7zGe1/6KkJbd5TOQ6/Xl1M08frjbn/cH8xmE/m/s7Nx",
+	"t9eZuNOO03U78j/Pm546/e6gM56FzuxsEPb4YND3+n1+GvLPC1LU2/PygqPdP+QKK2/anaADuP3y/n5Q",
+	"qLgf5eZ4VV0x4wL5CYBfdt0dewSDpSh5kbJoCpUSWB5D7MUaGhQKbBTcypiwOok8p82FPAxT1gzCk3EA",
+	"PuHwP7xfxkGrGEvuqyjyKszmeRCZbrOKG2XfY/Am48s3U0pSOVmnhNq+BZEa+eESfhvfcMAhktr9ZLGe",
+	"8qnNfuP3GHKne2Qe32na5lnGE8JhqsMdXURp9r8pEj99DoTqdVoilVI3Br305UE0AArGogQSuKkNt66N",
+	"SdQex+gdhcksPeMVnqnuzq8ADI1TdYCUhQXdJVqh1e8CEOOLIDmrjapkFR6K7diU9cE3BFORShzED6gg",
+	"EeInWBIl+J2ifsQY3A2HEBZEzKCkTVEvYiHQ3ZwnHAIGQzPkgmUomt5lHqZzbA4CqmXgYl8kgGqMrpQc",
+	"tgwHCeGqZhCKWNwvY+Riniwi+Q9yJVpalrah+8Dyhf4EpWuLsn5QjQVLMxT3bBIqvLGEz9apokYGALWM",
+	"BeN4em/LEdcCNeC5lmvxpHCGPPAF0fQKDYIJIdspklRTUFXERdXI2ftA/qxfY4eXXm4NuSD7eOiPgq2E",
+	"r8cmGgCoik+6ikY3XH43u56NOv/y2qd3//Ph5l/OuL/0/vZhsHBX/5ieffxrN/1zftGbvHPC39evo59m",
+	"N1KqpZitsw8G0h7zvQuyqNZV4355+fuO38m13kcC53VxUQIC4Ud1yBwOavRc4a5PKW52ulEOuqS0fnny",
+	"Sf6DwfNtZAC/g1aE14d84kUK11OYAQ0s8bzCTcLSLLxPLbYME6mTkjpVVTHxD1qGP41uCjuplWHqb3u7",
+	"Jx6jHhalRp3x8uUh3XF9aeAHqok7qTDJ4sBL6dn2/nJnHg/iY878HgY0nWy554sGr97+NVavFiBb7d7H",
+	"lRaDIXzrbXUPaxJ3OQbLyIVR9CRxFk/iBeMfMi4wRz/KVAE6FL8jfOsogxjYSEoHVHTNkGLQshlAomEe",
+	"WnBy6wVMSzTLF1FOPMnlsqZQQv/Jb8BvfmPI/IZt237jIbAgLY0y4TgdtTo9N45WwIOV/J3Q7J8kKvFH",
+	"NQly01RfXKFc6veWW6rCtqedjA3XdmynsbdsOa+80CYPn1rUnEhr39N8Hq0ebS6eR6utZ7NKUZboEbLm",
+	"+YoL9kZQWS57TzvPpCnb8BXK4Lz1TuY8XGTzk0V0y3cERcCPrffcrxcX70lrjBMjMw0jHpt31lvZ0VN3",
+	"FY6W7JG9dwJ0vXX9gXc1uuXf7uLL0Qm5DsdcfEDQ3bj6r3IaIYOTtghLwTQqBe0P8IgilBCgepg9BS9Z",
+	"z+nkMOBbJRF6f5+6YegND90xyvW8Y8tA619rz+zpSD+PVnvlgtM+k68UHW+j1aTObpU2KnEacwSgJmyd",
+	"yR/x6kAYqLwGDrwnRCescEExPVaqDuj2iQQLcoUkwHxdyIYm/JcmIg4t1kuh08V9ERSigEEr56GvBIAh",
+	"NVbJR8XInJemaRTTDfsdUuuPdvHCzJHeFWYhKTo//Xnx+g+DzxZTDdN5KP962XZB+atcvzj3OxtDnA+j",
+	"Lavw9V/ed7z828Xgqvmc1S0/WeqIiqTyZ7owbFPbPGollaF9gFa7CDNIm6zRUKBDt2E1vMbVIYKmuPYb",
+	"BI6++Es1GkX+lP2ESNlt091Xghxm6XzTog4m/Vjq1KH8E2rRDQrFejl5ArgB19uu50hEy3DBLpIoiwXd",
+	"1vjUmswFEk5ZHC9Slq6lnEImqlEowsX9R574Qop8BR6GNPEcvOUox4aaazGeMSoucByHUSlNLDhDK8oX",
+	"K55Q/JMv+JKLbJvA+xnf7qnibhxObrCu38SgAsYZElojEiYXf75/Pfrj4vc37/7asBrTaCmXy70qysSH",
+	"K0QCgNdQeDcAJLBBOB7eTXjdUGKu8AyJSXqie7VBYoLEq0qig4UOzf8GkVPYRc9y55hypzi1TTy8X1vW",
+	"RLK7w6HgSx1Y2+oBM10FQtsJbnfS9AL5l4A14WZnwaW4Ciz5j8Vc+VOcsODyKkCdCmQOSZhWtbhQI+yd",
+	"o/YyhNBhwJrYH7TdsioKHmvKA4h9/ib7RI0wrRQSBqhhoEboC/Vr3v5vV0HrpS5eC0BxVL9hblmANFGL",
+	"KExRrsIIMd5aGhbSNEk1MiBtLECgg2yecF4EOmCvBKnLUqjDYVPhTqqAxXUru5yG7CbQ+issU7xiN4xY",
+	"SHwRpizwsdZiGIkp/zCEd/YbAYn+1GJ64Sx2c4WIoj+B04c0dzAUh/lgqFwt0Pu8/St80v4ZRX/7LQB6",
+	"Dtm7ABX6cTy9xyzHv/1x/k49H8/YO83Iheedje9ZEt4pi4E1Q0o5pt1jGAM2+aVAFkthH7ykXUnbK8Vs",
+	"yG5bduGLRZRlC97mYhqFQkGOKrsARtEigt537C/MwQJMQFVQoydQRV9QB7j4cu/r/WrUsIYpwxHm9Y60",
+	"rr4wVtN8C1z/QFU9468v0sKXIOFImsQvMVlVSTL5m2CTMEkiblQo4lTb7BWhG6PEstD4wj+CoxHXSa3f",
+	"xf2KW2zKJ4C+OI/vmLmKoHM0M2gJCxBB60iZiH1RbCKYrJMFa08DFjJ56TF5abaGuA3M0k41VQgzbPvi",
+	"p3gqX4TsQynBEp6mfOqLZqD6eC0m8TQS10N2/TFawbwFUz5bhBmXpxgAPqNllDHQQ3iKGU2+mHLVHsia",
+	"iwI8r16ZLFryWC5HcxlNkpiwhVpsLC+1FCdMfsfMq0hXMBFxYb1tX+gqVSo9tTBbAxkwUpbEa6CaHqtk",
+	"rXKBaJyoCs8WSpp0Hk7hwMjzXQL5jNINuhuc18YjLiI83niq9yEOOY9WtEZqieoo2+ovZvWVSN3qJGMM",
+	"DaRO69xDPdAN4adP0YDcvZ56VCjrPFodHs06orq1V/D8PFo9Nn4O81IfQv9qmt72aFquzj3J2tyj7GGD",
+	"grfd1atdb1T3Xy5XQP8vum+R9THKqIYhszeaeMdx4VYMr8/h09WebtOl+2zZHGbZHMt3/PnMnCoV1sYj",
+	"gbRUEMOobyywiMFUHZIKMdXmk0HY7c9O32/Z6et9U07fZ6fLU0STOqPfhNN3L+U3J847SJ7t8hrvFGvU",
+	"wBGk27OH97vz8D4LmWMIma/m4f2sguUoLuIDR7gPZ+g2j3Zg8L4cJshoDM/ujmd3x7O74wnujjo+vK/l",
+	"A6kRarvdIlqohwr2TofGWVMuZySugSdvRmx5Is5Uvtw9z1o71aTvyEtiQEY8+0merid8G/6SQ5WGB+QY",
+	"2ZzcT3EMBCIBsjCMVEzjyRqyQnQ9yQnccfSC5aZ+hcxRM/cA6xJppyP41KJRZQX7lWJNRSj6uzBnygvF",
+	"FCJSd3yxkKeWUEhTo3nEu602XiX7rHRlqcTostwzmjdwU6p9vBHpCiAL18AIb+HLYw1rvFhgbFDnQMYz",
+	"7NYcveaLrzZOPbNlKO4ByEBHuGWz14k8bMisGcc3kPBTh4NhdoawCtWeoFJEhUejRNUcm49iMUn10bdb",
+	"WT0xrxPpCeNZgQIBv1jLIVpY3Jwow6rbwhvOGmv+Bmmy7B+eRWHQFlsLCGSf3HpkM2OCaYThYzH1hTLm",
+	"KF81XfHwRm67QvwTM1upffXR399iWq5VzNlq2b54k+WV2qmlSkEUKIMFmQFKyaXhv0gxTL+lLIQmaJOs",
+	"ebh6+P8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

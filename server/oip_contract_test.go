@@ -118,7 +118,10 @@ func oipContractCases() []contractCase {
 		}
 		cases = append(cases,
 			c(p.op, p.op, get(path("tagifai")), 200, check),
-			c(p.op+" bad name", p.op, get(path("Not_A_Name")), 400, expectOIPError("path.model-name")),
+			// Any name is a model the server might serve: one it does not
+			// is a 404, whatever its spelling; only an absurd length is a 400.
+			c(p.op+" other spelling", p.op, get(path("Not_A_Name")), 404, expectOIPError("'Not_A_Name' is unknown")),
+			c(p.op+" name too long", p.op, get(path(strings.Repeat("m", 257))), 400, expectOIPError("path.model-name")),
 			c(p.op+" unknown model", p.op, get(path("nope")), 404, expectOIPError("'nope'")),
 			c(p.op+" wrong method", p.op, request{method: "PATCH", path: path("tagifai")}, 405, expectOIPError("not allowed")),
 			failing(p.op, p.op, get(path("tagifai"))),
@@ -128,6 +131,8 @@ func oipContractCases() []contractCase {
 	cases = append(cases,
 		c("version metadata unknown version", "oipModelVersionMetadata", get("/v2/models/tagifai/versions/9"), 404, expectOIPError("version '9'")),
 		c("version ready unknown version", "oipModelVersionReady", get("/v2/models/tagifai/versions/latest/ready"), 404, expectOIPError("version 'latest'")),
+		c("version ready version of 40 characters", "oipModelVersionReady", get("/v2/models/tagifai/versions/"+strings.Repeat("9", 40)+"/ready"), 404, expectOIPError("version '99")),
+		c("version ready version too long", "oipModelVersionReady", get("/v2/models/tagifai/versions/"+strings.Repeat("9", 257)+"/ready"), 400, expectOIPError("path.version")),
 	)
 	for _, p := range []struct{ op, path string }{{"oipInfer", infer}, {"oipVersionInfer", vinfer}} {
 		cases = append(cases,

@@ -809,10 +809,10 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
             };
             cookie?: never;
         };
@@ -838,10 +838,10 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
                 /**
                  * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
                  * @example 1
@@ -869,10 +869,10 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
             };
             cookie?: never;
         };
@@ -895,10 +895,10 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
                 /**
                  * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
                  * @example 1
@@ -926,10 +926,10 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
             };
             cookie?: never;
         };
@@ -954,10 +954,10 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
                 /**
                  * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
                  * @example 1
@@ -985,10 +985,10 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
             };
             cookie?: never;
         };
@@ -1033,10 +1033,10 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
                 /**
                  * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
                  * @example 1
@@ -3297,6 +3297,11 @@ export interface components {
          */
         IfMatch: string;
         /**
+         * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
+         * @example tagifai
+         */
+        OipModelName: string;
+        /**
          * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
          * @example 1
          */
@@ -4544,10 +4549,10 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
             };
             cookie?: never;
         };
@@ -4627,10 +4632,10 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
                 /**
                  * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
                  * @example 1
@@ -4715,10 +4720,10 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
             };
             cookie?: never;
         };
@@ -4752,10 +4757,10 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
                 /**
                  * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
                  * @example 1
@@ -4794,10 +4799,10 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
             };
             cookie?: never;
         };
@@ -4858,10 +4863,10 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
                 /**
                  * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
                  * @example 1
@@ -4940,10 +4945,10 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
             };
             cookie?: never;
         };
@@ -4980,10 +4985,10 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The model's name.
+                 * @description The model's name, as the Open Inference Protocol writes it (any string); a name other than the served model's is a 404.
                  * @example tagifai
                  */
-                "model-name": components["parameters"]["ModelName"];
+                "model-name": components["parameters"]["OipModelName"];
                 /**
                  * @description The version, as the Open Inference Protocol writes it (a string); an unknown one is a 404.
                  * @example 1
