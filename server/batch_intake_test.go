@@ -139,6 +139,11 @@ func TestBatchJobIdempotencyKey(t *testing.T) {
 	for _, bad := range []string{"", strings.Repeat("k", 256), "with space"} {
 		r := doResult(s, request{method: "POST", path: "/batch-jobs", body: body, contentType: jsonCT, header: http.Header{"Idempotency-Key": {bad}}})
 		assert.Equal(t, http.StatusUnprocessableEntity, r.status, "%q: %s", bad, r.body)
+		if bad == "with space" {
+			errs := r.data()["errors"].([]any)
+			require.Len(t, errs, 1)
+			assert.Equal(t, "must be printable ASCII without spaces", errs[0].(map[string]any)["message"])
+		}
 	}
 	assert.Equal(t, 1, countJobs(t, reg))
 }

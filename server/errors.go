@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -410,14 +409,19 @@ func patternMessage(s *openapi3.Schema) string {
 		return "must contain a character that is not white space"
 	case itemIDPattern:
 		return `must not contain control characters, nor be "." or ".."`
+	case printableASCIIPattern:
+		return "must be printable ASCII without spaces"
 	}
-	return "must match the pattern " + strconv.Quote(s.Pattern)
+	return "must match the pattern " + s.Pattern // as the spec writes it, not escaped again
 }
 
 // textPattern is the pattern of a text to tag: a character that is not
 // white space as JavaScript's \s has it (ASCII white space, vertical tab
 // and Unicode's spaces), written for both JavaScript and Go.
 const textPattern = `[^\s\u000B\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\uFEFF]`
+
+// printableASCIIPattern is the pattern of an Idempotency-Key.
+const printableASCIIPattern = `^[\x21-\x7E]+$`
 
 // itemIDPattern is the pattern of the spec's ItemId: no control
 // characters, and not a dot segment ("." or "..").
