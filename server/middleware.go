@@ -217,15 +217,36 @@ func bodyGuard(ops operations, maxJSON, maxUpload int64) echo.MiddlewareFunc {
 				return problemError(http.StatusRequestEntityTooLarge, typeBodyTooLarge,
 					fmt.Sprintf("body is larger than %d bytes", limit), "body")
 			}
-			if r.ContentLength > limit {
+			// A compressed body is decoded here, once, for everything
+			// after; the limit is on what it decodes to.
+			in, encoded, err := decodedBody(r)
+			var ce *contentError
+			if errors.As(err, &ce) {
+				typ := typeJSONInvalid
+				if ce.Status == http.StatusUnsupportedMediaType {
+					typ = typeUnsupportedMediaType
+				}
+				return problemError(ce.Status, typ, ce.Message, "header", echo.HeaderContentEncoding)
+			}
+			size := r.ContentLength
+			if encoded {
+				size = -1
+			} else if size > limit {
 				return tooLarge()
 			}
-			body, err := readBody(r.Body, r.ContentLength, limit)
+			body, err := readBody(in, size, limit)
 			if err != nil {
-				return problemError(http.StatusBadRequest, typeJSONInvalid, "body could not be read", "body")
+				msg := "body could not be read"
+				if encoded {
+					msg = "body could not be read or decompressed"
+				}
+				return problemError(http.StatusBadRequest, typeJSONInvalid, msg, "body")
 			}
 			if int64(len(body)) > limit {
 				return tooLarge()
+			}
+			if encoded {
+				r.Header.Del(echo.HeaderContentEncoding)
 			}
 			if isJSON && !utf8.Valid(body) {
 				return problemError(http.StatusBadRequest, typeJSONInvalid, "body is not valid UTF-8", "body")

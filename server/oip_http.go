@@ -1,11 +1,7 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
-	"compress/zlib"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,37 +82,13 @@ func oipBody(maxBody int64) echo.MiddlewareFunc {
 // maxBody bytes.
 func readOIPBody(r *http.Request, maxBody int64) ([]byte, error) {
 	tooLarge := oipErrorf(http.StatusRequestEntityTooLarge, "body is larger than %d bytes", maxBody)
-	var in io.Reader = r.Body
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get(echo.HeaderContentEncoding))); enc {
-	case "", "identity":
-		if r.ContentLength > maxBody {
-			return nil, tooLarge
-		}
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			return nil, oipErrorf(http.StatusBadRequest, "the body is not gzip data")
-		}
-		defer zr.Close()
-		in = zr
-	case "deflate":
-		// Content-Encoding: deflate is zlib data (RFC 9110); some clients
-		// send raw deflate data instead.
-		br := bufio.NewReader(r.Body)
-		if head, err := br.Peek(2); err == nil && head[0]&0x0f == 8 && (uint16(head[0])<<8|uint16(head[1]))%31 == 0 {
-			zr, err := zlib.NewReader(br)
-			if err != nil {
-				return nil, oipErrorf(http.StatusBadRequest, "the body is not deflate data")
-			}
-			defer zr.Close()
-			in = zr
-		} else {
-			fr := flate.NewReader(br)
-			defer fr.Close()
-			in = fr
-		}
-	default:
-		return nil, oipErrorf(http.StatusUnsupportedMediaType, "content encoding %q is not supported; use gzip or deflate", clip(enc))
+	in, encoded, err := decodedBody(r)
+	var ce *contentError
+	if errors.As(err, &ce) {
+		return nil, oipErrorf(ce.Status, "%s", ce.Message)
+	}
+	if !encoded && r.ContentLength > maxBody {
+		return nil, tooLarge
 	}
 	body, err := io.ReadAll(io.LimitReader(in, maxBody+1))
 	if err != nil {
