@@ -125,7 +125,7 @@ func (s *Server) CreateBatchJob(ctx context.Context, req gen.CreateBatchJobReque
 	if version != nil {
 		v = *version
 		if _, err := s.store.Version(ctx, s.modelName, v); err != nil {
-			return nil, err
+			return nil, at(err, "body", "version")
 		}
 	} else if cur := s.serving.Current(); cur != nil {
 		v = cur.Version

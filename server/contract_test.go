@@ -87,6 +87,12 @@ type contractCase struct {
 // nothing and need the same kind share one server.
 type serverKind struct{ registry, requireAuth, smallUploads, notReady, failing bool }
 
+// withCheck returns tc with check run on its answer.
+func (tc contractCase) withCheck(check func(*testing.T, map[string]any)) contractCase {
+	tc.check = check
+	return tc
+}
+
 func (tc contractCase) serverKind() serverKind {
 	return serverKind{tc.registry, tc.requireAuth, tc.smallUploads, tc.notReady, tc.failing}
 }
@@ -473,7 +479,8 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		reg("batch job from CSV", "createBatchJob", post(jobs, csvBody, "text/csv"), 202, "predictor"),
 		reg("batch job, malformed", "createBatchJob", post(jobs, `{"items":[`, jsonCT), 400, "predictor"),
 		reg("batch job as a viewer", "createBatchJob", samples["createBatchJob"], 403, "viewer"),
-		reg("batch job, unknown version", "createBatchJob", post(jobs, `{"items":[{"id":"1","text":"x"}],"version":9}`, jsonCT), 404, "predictor"),
+		reg("batch job, unknown version", "createBatchJob", post(jobs, `{"items":[{"id":"1","text":"x"}],"version":9}`, jsonCT), 404, "predictor").
+			withCheck(expectProblem("body.version", "not_found", "9")),
 		contractCase{name: "batch job, CSV too large", op: "createBatchJob", req: post(jobs, "id,text\n1,"+strings.Repeat("x", 2<<10)+"\n", "text/csv"),
 			status: 413, registry: true, caller: "predictor", smallUploads: true},
 		contractCase{name: "batch job, key used for another request", op: "createBatchJob", status: 409, registry: true, caller: "predictor",
@@ -613,7 +620,8 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		reg("create user", "createUser", samples["createUser"], 201, "admin"),
 		reg("create user as a viewer", "createUser", samples["createUser"], 403, "viewer"),
 		reg("create user, malformed", "createUser", post("/users", `{"name":`, jsonCT), 400, "admin"),
-		reg("create user who exists", "createUser", post("/users", `{"name":"admin-user","role":"viewer"}`, jsonCT), 409, "admin"),
+		reg("create user who exists", "createUser", post("/users", `{"name":"admin-user","role":"viewer"}`, jsonCT), 409, "admin").
+			withCheck(expectProblem("body.name", "conflict", "admin-user")),
 		reg("create user, huge", "createUser", post("/users", big, jsonCT), 413, "admin"),
 		reg("create user as form", "createUser", post("/users", "name=x", "application/x-www-form-urlencoded"), 415, "admin"),
 		reg("create user with no such role", "createUser", post("/users", `{"name":"x","role":"king"}`, jsonCT), 422, "admin"),

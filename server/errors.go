@@ -177,6 +177,21 @@ func fromRegistry(e *registry.Error) *Error {
 	}
 }
 
+// at returns err with its problem located at location when err is a
+// registry error, which knows what failed but not where the client said it
+// (a version named in the body, a user's name); other errors as they are.
+func at(err error, location ...string) error {
+	var regErr *registry.Error
+	if !errors.As(err, &regErr) {
+		return err
+	}
+	e := fromRegistry(regErr)
+	if e.Status == http.StatusPreconditionFailed {
+		return e // the If-Match header, wherever the change came from
+	}
+	return problemError(e.Status, e.Problems[0].Type, e.Problems[0].Message, location...)
+}
+
 // internalError is what a client sees of a failure: a generic message with
 // the request id to quote. The detail is only in the server's log.
 func internalError(c echo.Context) *Error {

@@ -39,7 +39,7 @@ func (s *Server) CreateUser(ctx context.Context, req gen.CreateUserRequestObject
 	}
 	u, key, err := s.registry.CreateUser(ctx, req.Body.Name, registry.Role(req.Body.Role))
 	if err != nil {
-		return nil, err
+		return nil, at(err, "body", "name")
 	}
 	s.log.Info("user created", slog.String("user", u.Name), slog.String("role", string(u.Role)), slog.String("by", userFrom(ctx)))
 	e := metaFrom(ctx, http.StatusCreated)
