@@ -112,6 +112,31 @@ func runBatch(ctx context.Context, args []string, e env) error {
 	if _, err := store.Version(ctx, *name, *version); err != nil {
 		return fmt.Errorf("%w", err)
 	}
+	// As the API refuses them: an id the version has a prediction for, of
+	// another text, would get that prediction back.
+	changed, err := store.ChangedItems(ctx, *name, *version, items)
+	if err != nil {
+		return fmt.Errorf("%w", err)
+	}
+	if len(changed) > 0 {
+		skip := make(map[int]bool, len(changed))
+		for _, i := range changed {
+			skip[i] = true
+			fmt.Fprintf(e.stderr, "%s: item %q: version %d has a stored prediction of another text under this id; give the new text a new id (skipped)\n",
+				*input, items[i].ID, *version)
+		}
+		kept := make([]registry.Item, 0, len(items)-len(changed))
+		for i, it := range items {
+			if !skip[i] {
+				kept = append(kept, it)
+			}
+		}
+		items = kept
+		if len(items) == 0 {
+			fmt.Fprintf(e.stdout, "every row of shard %d/%d of %s was skipped: nothing to do\n", shard, shards, *input)
+			return nil
+		}
+	}
 
 	replica := fmt.Sprintf("%s-batch-%d", defaultReplicaID(), os.Getpid())
 	queue, err := batch.NewQueue(ctx, batch.Config{Store: store, Load: batch.RegistryLoader(store, reg), Logger: log,

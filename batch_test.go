@@ -64,6 +64,22 @@ func TestCLIBatch(t *testing.T) {
 		assert.NoError(t, err, id)
 	}
 
+	// An edited record under an id already predicted: skipped, said, and
+	// the stored prediction stays the first text's.
+	kept, err := store.Prediction(ctx, "tagifai", 1, "row-0001")
+	require.NoError(t, err)
+	edited := filepath.Join(t.TempDir(), "edited.csv")
+	require.NoError(t, os.WriteFile(edited, []byte("id,text\nrow-0001,Object detection with YOLO\nrow-9000,BERT for sentiment\n"), 0o644))
+	code, stdout, stderr = runMain(t, nil, "batch", "--input", edited, "--data-dir", dataDir, "--artifacts", "artifacts")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, `item "row-0001": version 1 has a stored prediction of another text under this id`)
+	assert.Contains(t, stdout, "succeeded")
+	now, err := store.Prediction(ctx, "tagifai", 1, "row-0001")
+	require.NoError(t, err)
+	assert.Equal(t, kept, now)
+	_, err = store.Prediction(ctx, "tagifai", 1, "row-9000")
+	assert.NoError(t, err, "the other row is predicted")
+
 	for _, bad := range []string{"2/2", "x", "1/0", "-1/2"} {
 		code, _, stderr := runMain(t, nil, append(args, "--shard", bad)...)
 		assert.Equal(t, 2, code, bad)

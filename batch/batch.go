@@ -6,9 +6,7 @@ package batch
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -181,9 +179,8 @@ func Predict(c Classifier, name string, version int, items []registry.Item, at t
 		for j, cl := range classes {
 			probs[cl] = p.Probabilities[j]
 		}
-		sum := sha256.Sum256([]byte(items[i].Text))
 		out[i] = registry.StoredPrediction{
-			Model: name, Version: version, ItemID: items[i].ID, TextSHA256: hex.EncodeToString(sum[:]),
+			Model: name, Version: version, ItemID: items[i].ID, TextSHA256: registry.TextSHA256(items[i].Text),
 			Tag: p.Tag, Probabilities: probs, CreatedAt: at,
 		}
 	}

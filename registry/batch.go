@@ -2,11 +2,14 @@ package registry
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -119,6 +122,10 @@ type BatchStore interface {
 	// SavePredictions stores predictions, keeping any already stored, and
 	// returns how many it added.
 	SavePredictions(ctx context.Context, preds []StoredPrediction) (int, error)
+	// ChangedItems returns, in order, the indexes of the items that model's
+	// version has a stored prediction for under the same id but of another
+	// text: a job would keep that prediction, not predict the new text.
+	ChangedItems(ctx context.Context, model string, version int, items []Item) ([]int, error)
 	// Prediction returns the prediction of item by model's version;
 	// ENOTFOUND when there is none.
 	Prediction(ctx context.Context, model string, version int, item string) (StoredPrediction, error)
@@ -751,6 +758,62 @@ func (s *SQLStore) Prediction(ctx context.Context, model string, version int, it
 		return StoredPrediction{}, fmt.Errorf("registry: get prediction: %w", err)
 	}
 	return p, nil
+}
+
+// TextSHA256 is the hex SHA-256 of a text, as StoredPrediction keeps it.
+func TextSHA256(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
+}
+
+// changedItemsGroup is how many item ids one query of ChangedItems asks
+// about (SQLite allows 32,766 parameters, PostgreSQL 65,535).
+const changedItemsGroup = 500
+
+// ChangedItems implements BatchStore.
+func (s *SQLStore) ChangedItems(ctx context.Context, model string, version int, items []Item) ([]int, error) {
+	index := make(map[string]int, len(items))
+	for i, it := range items {
+		index[it.ID] = i
+	}
+	var changed []int
+	for start := 0; start < len(items); start += changedItemsGroup {
+		part := items[start:min(start+changedItemsGroup, len(items))]
+		args := make([]any, 0, len(part)+2)
+		args = append(args, model, version)
+		var q strings.Builder
+		q.WriteString(`SELECT item_id, text_sha256 FROM predictions WHERE model = $1 AND version = $2 AND item_id IN (`)
+		for i, it := range part {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "$%d", i+3)
+			args = append(args, it.ID)
+		}
+		q.WriteString(")")
+		rows, err := s.db.QueryContext(ctx, q.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("registry: changed items: %w", err)
+		}
+		for rows.Next() {
+			var id, sum string
+			if err := rows.Scan(&id, &sum); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("registry: changed items: %w", err)
+			}
+			if i, ok := index[id]; ok && TextSHA256(items[i].Text) != sum {
+				changed = append(changed, i)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("registry: changed items: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("registry: changed items: %w", err)
+		}
+	}
+	slices.Sort(changed)
+	return changed, nil
 }
 
 // VersionPredictions implements BatchStore.

@@ -235,6 +235,39 @@ func TestStore(t *testing.T) {
 				assert.Empty(t, users[0].keyHash, "hashes do not leave the store in listings")
 			})
 
+			t.Run("items of another text", func(t *testing.T) {
+				s := open(t)
+				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 1, "aaa"), testArtifact("tagifai", 1, "aaa")))
+				require.NoError(t, s.CreateVersion(ctx, testVersion("tagifai", 2, "bbb"), testArtifact("tagifai", 2, "bbb")))
+				var preds []StoredPrediction
+				for i := range 1200 { // more than one query's group of ids
+					id := fmt.Sprintf("i%d", i)
+					preds = append(preds, StoredPrediction{Model: "tagifai", Version: 1, ItemID: id, TextSHA256: TextSHA256("text " + id),
+						Tag: "mlops", Probabilities: map[string]float64{"mlops": 1}, CreatedAt: time.Unix(1700000000, 0).UTC()})
+				}
+				_, err := s.SavePredictions(ctx, preds)
+				require.NoError(t, err)
+				var items []Item
+				var want []int
+				for i := range 1500 {
+					id := fmt.Sprintf("i%d", i)
+					text := "text " + id
+					if i%250 == 7 {
+						text += " changed"
+						if i < 1200 {
+							want = append(want, i) // stored, of another text
+						}
+					}
+					items = append(items, Item{ID: id, Text: text})
+				}
+				got, err := s.ChangedItems(ctx, "tagifai", 1, items)
+				require.NoError(t, err)
+				assert.Equal(t, want, got)
+				got, err = s.ChangedItems(ctx, "tagifai", 2, items)
+				require.NoError(t, err)
+				assert.Empty(t, got, "version 2 has predicted nothing")
+			})
+
 			t.Run("batch jobs and stored predictions", func(t *testing.T) {
 				s := open(t)
 				at := func(sec int64) time.Time { return time.Unix(1700000000+sec, 0).UTC() }

@@ -132,6 +132,22 @@ func (s *Server) CreateBatchJob(ctx context.Context, req gen.CreateBatchJobReque
 	} else {
 		return nil, errNotReady
 	}
+	// An id the version has a prediction for, of another text, would get
+	// that prediction back: stored predictions are not replaced.
+	changed, err := s.store.ChangedItems(ctx, s.modelName, v, items)
+	if err != nil {
+		return nil, err
+	}
+	if len(changed) > 0 {
+		problems := &Error{Status: http.StatusConflict}
+		for _, i := range changed[:min(len(changed), maxItemProblems)] {
+			problems.Problems = append(problems.Problems, problemError(0, typeConflict,
+				fmt.Sprintf("item id %q has a stored prediction by version %d of another text; stored predictions are not replaced: give the new text a new id",
+					truncate(items[i].ID, 128), v),
+				"body", "items", strconv.Itoa(i), "id").Problems...)
+		}
+		return nil, problems
+	}
 	job := registry.Job{
 		ID: newJobID(), Model: s.modelName, Version: v, Status: registry.JobQueued, Total: len(items),
 		CreatedBy: userFrom(ctx), CreatedAt: time.Now().UTC(),

@@ -151,3 +151,46 @@ func TestBatchJobListAndDelete(t *testing.T) {
 	r = doResult(s, request{method: "DELETE", path: "/models/tagifai/versions/2", header: admin})
 	require.Equal(t, http.StatusOK, r.status, r.body)
 }
+
+// TestBatchJobIDOfAnotherText: a job that names an id the version has a
+// stored prediction for, of another text, is refused with 409 at that item
+// before anything is stored (it would have got the old text's prediction
+// back); the same id with the same text is taken, as a retry is.
+func TestBatchJobIDOfAnotherText(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newRegistryServer(t, false)
+	workBatchJobs(t, s)
+	first := `{"items":[{"id":"row-7","text":"Diffusion models for vector graphics"},{"id":"row-8","text":"BERT for sentiment"}]}`
+	r := doResult(s, request{method: "POST", path: "/batch-jobs", body: first, contentType: jsonCT})
+	require.Equal(t, http.StatusAccepted, r.status, r.body)
+	waitForJob(t, s, r.header.Get("Location"))
+	before := doResult(s, request{method: "GET", path: "/predictions/row-7"})
+	require.Equal(t, http.StatusOK, before.status, before.body)
+
+	for _, tc := range []struct {
+		name, body, contentType string
+		status                  int
+		locations               []string
+	}{
+		{"JSON, other text", `{"items":[{"id":"new-1","text":"a"},{"id":"row-7","text":"Real-time object detection with YOLO"}]}`, jsonCT,
+			http.StatusConflict, []string{"body.items.1.id"}},
+		{"CSV, other text", "id,text\nrow-8,Kubernetes for model serving\nnew-2,b\n", "text/csv",
+			http.StatusConflict, []string{"body.items.0.id"}},
+		{"both, other texts", `{"items":[{"id":"row-8","text":"x"},{"id":"row-7","text":"y"}]}`, jsonCT,
+			http.StatusConflict, []string{"body.items.0.id", "body.items.1.id"}},
+		{"the same text again", `{"items":[{"id":"row-7","text":"Diffusion models for vector graphics"}]}`, jsonCT,
+			http.StatusAccepted, nil},
+	} {
+		r := doResult(s, request{method: "POST", path: "/batch-jobs", body: tc.body, contentType: tc.contentType})
+		require.Equal(t, tc.status, r.status, "%s: %s", tc.name, r.body)
+		if tc.locations != nil {
+			assert.Equal(t, tc.locations, r.problemLocations(), tc.name)
+		}
+	}
+	after := doResult(s, request{method: "GET", path: "/predictions/row-7"})
+	require.Equal(t, http.StatusOK, after.status, after.body)
+	assert.Equal(t, before.data(), after.data(), "the stored prediction is the first text's, unchanged")
+	jobs := doResult(s, request{method: "GET", path: "/batch-jobs"})
+	require.Equal(t, http.StatusOK, jobs.status)
+	assert.Len(t, jobs.data()["jobs"], 2, "only the first job and the retry were stored")
+}

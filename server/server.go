@@ -58,6 +58,7 @@ type Store interface {
 	Jobs(ctx context.Context, status string, after registry.JobKey, limit int) ([]registry.Job, error)
 	JobPredictions(ctx context.Context, id string, from, limit int) ([]registry.StoredPrediction, int, error)
 	PredictionVersions(ctx context.Context, model, item string) ([]int, error)
+	ChangedItems(ctx context.Context, model string, version int, items []registry.Item) ([]int, error)
 	registry.FeedbackStore
 	Ping(ctx context.Context) error
 	registry.RolloutStore

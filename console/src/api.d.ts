@@ -467,7 +467,9 @@ export interface paths {
          *     sharing the database take, so several replicas finish one job together. Jobs
          *     survive a restart or a crash: a chunk interrupted by one is done again, and no
          *     item is stored or counted twice. An item already predicted by the same version is
-         *     not predicted again. A key with the `predictor` role is needed when the server
+         *     not predicted again, and a stored prediction is never replaced: an id the version
+         *     has a prediction for, of another text, is refused with 409 at that item
+         *     (`body.items.N.id`), before anything is stored. A key with the `predictor` role is needed when the server
          *     runs with `--require-auth`.
          *
          *     Send an `Idempotency-Key` to retry safely: a request with a key this user sent
