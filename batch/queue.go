@@ -445,7 +445,7 @@ func (w *chunkWorker) Work(ctx context.Context, task *river.Job[chunkArgs]) erro
 	}
 	now := time.Now().UTC()
 	preds := Predict(c, j.Model, j.Version, items, now)
-	status, err := q.store.SaveChunk(ctx, a.JobID, registry.Chunk{Replica: q.cfg.Replica, Items: len(items), At: now, Predictions: preds},
+	status, err := q.store.SaveChunk(ctx, a.JobID, registry.Chunk{Replica: q.cfg.Replica, First: a.From, Items: len(items), At: now, Predictions: preds},
 		func(tx *sql.Tx) error { return q.complete(ctx, tx, task) })
 	switch {
 	case registry.ErrorCode(err) == registry.ENOTFOUND:

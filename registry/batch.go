@@ -105,7 +105,8 @@ type BatchStore interface {
 	// for the same model, version and item), adds them to the job's
 	// progress and to c.Replica's count, marks the job succeeded with its
 	// last items, and calls within, all in one transaction: a crash leaves
-	// either all or nothing. It returns the job's status after the chunk.
+	// either all or nothing. A chunk saved already (the same job and
+	// c.First) changes nothing more: within is still called. It returns the job's status after the chunk.
 	// ENOTFOUND, and nothing stored, when the job was deleted; a job that
 	// has failed stores nothing more, but within is still called.
 	SaveChunk(ctx context.Context, id string, c Chunk, within func(*sql.Tx) error) (status string, err error)
@@ -341,6 +342,7 @@ func (s *SQLStore) abandonIntake(ctx context.Context, id string) {
 func deleteJobRows(ctx context.Context, tx *sql.Tx, id string) error {
 	for _, q := range []string{
 		`DELETE FROM batch_chunks WHERE job_id = $1`,
+		`DELETE FROM batch_chunks_saved WHERE job_id = $1`,
 		`DELETE FROM batch_job_replicas WHERE job_id = $1`,
 		`DELETE FROM batch_jobs WHERE id = $1`,
 	} {
@@ -643,10 +645,12 @@ func insertPredictionsSQL(rows int) string {
 	return q.String()
 }
 
-// Chunk is the work of one chunk task of a job: Items of its items were
-// predicted by Replica at At, giving Predictions.
+// Chunk is the work of one chunk task of a job: Items of its items, from
+// the one at index First on, were predicted by Replica at At, giving
+// Predictions.
 type Chunk struct {
 	Replica     string
+	First       int
 	Items       int
 	At          time.Time
 	Predictions []StoredPrediction
@@ -665,6 +669,17 @@ func (s *SQLStore) SaveChunk(ctx context.Context, id string, c Chunk, within fun
 			return err
 		}
 		if status = j.Status; j.Finished() {
+			return within(tx)
+		}
+		// A chunk is saved and counted once, however many times it ran.
+		res, err := tx.ExecContext(ctx, `INSERT INTO batch_chunks_saved (job_id, first_item) VALUES ($1, $2)
+			ON CONFLICT (job_id, first_item) DO NOTHING`, id, c.First)
+		if err != nil {
+			return fmt.Errorf("registry: save chunk: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("registry: save chunk: %w", err)
+		} else if n == 0 {
 			return within(tx)
 		}
 		if _, err := s.insertPredictions(ctx, tx, c.Predictions); err != nil {

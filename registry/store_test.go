@@ -297,7 +297,7 @@ func TestStore(t *testing.T) {
 				assert.Equal(t, ECONFLICT, ErrorCode(s.DeleteVersion(ctx, "tagifai", 1)), "a version with a queued job")
 				// A chunk whose transaction fails stores nothing.
 				failing := errors.New("the task could not be completed")
-				_, err = s.SaveChunk(ctx, "job1", Chunk{Replica: "replica-a", Items: 1, At: at(1), Predictions: []StoredPrediction{pred(1, "b")}},
+				_, err = s.SaveChunk(ctx, "job1", Chunk{Replica: "replica-a", First: 1, Items: 1, At: at(1), Predictions: []StoredPrediction{pred(1, "b")}},
 					func(*sql.Tx) error { return failing })
 				assert.ErrorIs(t, err, failing)
 				_, err = s.Prediction(ctx, "tagifai", 1, "b")
@@ -307,7 +307,7 @@ func TestStore(t *testing.T) {
 				assert.Equal(t, job, got, "nor moves the job")
 
 				// Chunks from two replicas, in any order.
-				status, err := s.SaveChunk(ctx, "job1", Chunk{Replica: "replica-b", Items: 1, At: at(1), Predictions: []StoredPrediction{pred(1, "b")}}, withinNothing)
+				status, err := s.SaveChunk(ctx, "job1", Chunk{Replica: "replica-b", First: 1, Items: 1, At: at(1), Predictions: []StoredPrediction{pred(1, "b")}}, withinNothing)
 				require.NoError(t, err)
 				assert.Equal(t, JobRunning, status)
 				status, err = s.SaveChunk(ctx, "job1", Chunk{Replica: "replica-a", Items: 1, At: at(2), Predictions: []StoredPrediction{pred(1, "a")}}, withinNothing)
@@ -321,6 +321,20 @@ func TestStore(t *testing.T) {
 				assert.Equal(t, at(1), *got.StartedAt, "the first chunk starts the job")
 				assert.Nil(t, got.FinishedAt)
 				assert.Equal(t, []ReplicaCount{{"replica-a", 1}, {"replica-b", 1}}, got.Replicas)
+
+				// The same chunk run again (a replica restarted under the
+				// name of one still running it, a slow replica's chunk
+				// rescued): its task completes, nothing is counted twice.
+				completedAgain := false
+				status, err = s.SaveChunk(ctx, "job1", Chunk{Replica: "replica-c", First: 1, Items: 1, At: at(2), Predictions: []StoredPrediction{pred(1, "b")}},
+					func(*sql.Tx) error { completedAgain = true; return nil })
+				require.NoError(t, err)
+				assert.Equal(t, JobRunning, status)
+				assert.True(t, completedAgain, "a chunk saved already completes its task")
+				again, err := s.Job(ctx, "job1")
+				require.NoError(t, err)
+				assert.Equal(t, 2, again.Done, "a chunk saved already is not counted again")
+				assert.Equal(t, got.Replicas, again.Replicas)
 
 				added, err := s.SavePredictions(ctx, []StoredPrediction{pred(1, "c"), pred(1, "a"), pred(2, "a")})
 				require.NoError(t, err)
@@ -357,7 +371,7 @@ func TestStore(t *testing.T) {
 				// The last chunk ends the job, and its task's completion
 				// (within) commits with it.
 				completed := false
-				status, err = s.SaveChunk(ctx, "job1", Chunk{Replica: "replica-a", Items: 1, At: at(3), Predictions: []StoredPrediction{pred(1, "c")}},
+				status, err = s.SaveChunk(ctx, "job1", Chunk{Replica: "replica-a", First: 2, Items: 1, At: at(3), Predictions: []StoredPrediction{pred(1, "c")}},
 					func(*sql.Tx) error { completed = true; return nil })
 				require.NoError(t, err)
 				assert.True(t, completed)

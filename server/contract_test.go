@@ -509,8 +509,8 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 					Status: registry.JobQueued, Total: 3, CreatedBy: "test", CreatedAt: now},
 					[]registry.Item{{ID: "1", Text: "x"}, {ID: "2", Text: "y"}, {ID: "3", Text: "z"}}, enqueueNothing)
 				require.NoError(t, err)
-				for _, replica := range []string{"replica-x", "replica-y"} {
-					_, err = r.SaveChunk(ctx, "00000000000000aa", registry.Chunk{Replica: replica, Items: 1, At: now}, withinNothing)
+				for i, replica := range []string{"replica-x", "replica-y"} {
+					_, err = r.SaveChunk(ctx, "00000000000000aa", registry.Chunk{Replica: replica, First: i, Items: 1, At: now}, withinNothing)
 					require.NoError(t, err)
 				}
 			},
