@@ -2,7 +2,9 @@ package serving
 
 import (
 	"context"
+	"math"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -220,4 +222,61 @@ func (m *Manager) Monitoring(v *Version) Monitoring {
 		out.Snapshot = v.monitor.mon.Snapshot()
 	}
 	return out
+}
+
+// maxMonitors is how many versions' monitors a manager keeps.
+const maxMonitors = 16
+
+// monitorSet keeps the monitor of each version loaded, so that loading a
+// version again (deployed again, rolled back to, named by a request after
+// it left the cache) goes on with the window it had: a deployment must not
+// wipe the evidence of drift that may have prompted it. A version is the
+// same only with the same bytes (checksum); the least recently loaded of
+// more than maxMonitors is forgotten.
+type monitorSet struct {
+	mu   sync.Mutex
+	tick uint64
+	byID map[monitorID]*keptMonitor
+}
+
+type monitorID struct {
+	name     string
+	version  int
+	checksum string
+}
+
+type keptMonitor struct {
+	vm   *versionMonitor
+	used uint64
+}
+
+// keep returns the monitor v must use: the one kept for its version and
+// bytes, else v's own, kept from now on.
+func (s *monitorSet) keep(v *Version) *versionMonitor {
+	if v.monitor == nil {
+		return nil // no monitoring for this version's classes
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tick++
+	id := monitorID{v.Name, v.Version, v.Checksum}
+	if k, ok := s.byID[id]; ok {
+		k.used = s.tick
+		return k.vm
+	}
+	if s.byID == nil {
+		s.byID = make(map[monitorID]*keptMonitor)
+	}
+	if len(s.byID) >= maxMonitors {
+		var oldest monitorID
+		var least uint64 = math.MaxUint64
+		for id, k := range s.byID {
+			if k.used < least {
+				oldest, least = id, k.used
+			}
+		}
+		delete(s.byID, oldest)
+	}
+	s.byID[id] = &keptMonitor{vm: v.monitor, used: s.tick}
+	return v.monitor
 }

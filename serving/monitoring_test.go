@@ -1,7 +1,13 @@
 package serving
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -57,4 +63,60 @@ func TestRecorderBounds(t *testing.T) {
 
 	r.record(nil, preds[:1]) // a version without monitor
 	assert.Zero(t, r.pending.Load())
+}
+
+// TestDeploymentsKeepMonitoringWindows: deploying another version, and
+// deploying the serving version again, keep each version's window of
+// predictions (a rollback must not wipe the drift that prompted it); a
+// version uploaded again with other bytes starts afresh.
+func TestDeploymentsKeepMonitoringWindows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, reg := testRegistry(t)
+	m := New(Config{Model: modelName, Store: store, Artifacts: reg, MonitoringCPU: 1})
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(rctx) }()
+	defer func() { stop(); require.NoError(t, <-done) }()
+
+	window := func(v *Version) int { return m.Monitoring(v).Snapshot.Size }
+	predict := func(n int) *Version {
+		v := m.Current()
+		texts := make([]string, n)
+		for i := range texts {
+			texts[i] = fmt.Sprintf("Object detection with YOLO, part %d", i)
+		}
+		m.Report(v, v.Predictor.PredictBatch(texts))
+		return v
+	}
+	require.NoError(t, m.LoadServing(ctx))
+	v1 := predict(30)
+	require.Eventually(t, func() bool { return window(v1) == 30 }, 10*time.Second, time.Millisecond)
+
+	require.NoError(t, m.Deploy(ctx, modelName, 2))
+	v2 := predict(5)
+	require.Eventually(t, func() bool { return window(v2) == 5 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, m.Deploy(ctx, modelName, 2)) // the serving version again
+	assert.Equal(t, 5, window(m.Current()), "deploying the serving version again keeps its window")
+	require.NoError(t, m.Deploy(ctx, modelName, 1)) // a rollback
+	assert.Equal(t, 30, window(m.Current()), "rolling back goes on with the version's window")
+	named, err := m.Named(ctx, modelName, 2)
+	require.NoError(t, err)
+	assert.Equal(t, 5, window(named), "a version named by a request has its window")
+
+	// Version 2 deleted and uploaded again with other bytes: another model.
+	require.NoError(t, reg.Delete(ctx, modelName, 2))
+	m.Forget(modelName, 2)
+	data, err := os.ReadFile(filepath.Join("../artifacts", model.ArtifactFile))
+	require.NoError(t, err)
+	art, err := model.Decode(bytes.NewReader(data))
+	require.NoError(t, err)
+	art.RunID = "third-run"
+	var other bytes.Buffer
+	require.NoError(t, model.Encode(&other, art))
+	_, _, err = reg.Upload(ctx, modelName, 2, other.Bytes(), "test")
+	require.NoError(t, err)
+	require.NoError(t, m.Deploy(ctx, modelName, 2))
+	assert.Equal(t, "third-run", m.Current().RunID)
+	assert.Equal(t, 0, window(m.Current()), "other bytes under the same number start afresh")
 }

@@ -130,6 +130,8 @@ type Manager struct {
 	// recorder feeds reported predictions to their version's monitor;
 	// nil when monitoring is off.
 	recorder *recorder
+	// monitors keeps versions' monitors across loads of the same bytes.
+	monitors monitorSet
 }
 
 // New returns a manager that serves nothing until LoadServing, Deploy or
@@ -299,6 +301,7 @@ func (m *Manager) load(ctx context.Context, name string, version int) (*Version,
 	if err != nil {
 		return nil, &LoadError{Model: name, Version: version, Err: err}
 	}
+	v.monitor = m.monitors.keep(v)
 	return v, nil
 }
 
