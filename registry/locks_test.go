@@ -84,3 +84,22 @@ func TestOtherProcessOpensAndCloses(t *testing.T) {
 	require.Len(t, users, 1)
 	require.NoError(t, s.Close())
 }
+
+// TestNewerDatabaseIsRefused: a registry a newer tagifai migrated is not
+// opened (it may hold what this version would break), and the error says
+// what to do.
+func TestNewerDatabaseIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "registry.db")
+	s, err := OpenSQLite(ctx, path)
+	require.NoError(t, err)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)`)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	_, err = OpenSQLite(ctx, path)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "migrated by a newer tagifai (migration 99")
+	assert.Contains(t, err.Error(), "run that version or a later one")
+}

@@ -159,6 +159,22 @@ func (s *SQLStore) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("registry: migrations table: %w", err)
 	}
+	// A database a newer tagifai migrated has tables and meanings this one
+	// does not know: writing to it could break it for that version.
+	known := 0
+	for _, e := range entries {
+		if num, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0]); err == nil {
+			known = max(known, num)
+		}
+	}
+	var highest int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&highest); err != nil {
+		return fmt.Errorf("registry: migrations: %w", err)
+	}
+	if highest > known {
+		return fmt.Errorf("registry: the database was migrated by a newer tagifai (migration %d; this one knows up to %d): "+
+			"run that version or a later one, or restore a backup made before it ran", highest, known)
+	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	numbered := map[int]string{}
 	for _, e := range entries {
