@@ -7456,6 +7456,11 @@ type HealthCheckResponse405Headers struct {
 	Allow *string
 }
 
+// HealthCheckResponse503Headers the declared response headers of an HTTP 503 response for HealthCheck
+type HealthCheckResponse503Headers struct {
+	RetryAfter *int
+}
+
 type HealthCheckResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7469,6 +7474,8 @@ type HealthCheckResponse struct {
 	JSON503 *NotReady
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *HealthCheckResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *HealthCheckResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7525,6 +7532,11 @@ type GetArgsResponse405Headers struct {
 	Allow *string
 }
 
+// GetArgsResponse503Headers the declared response headers of an HTTP 503 response for GetArgs
+type GetArgsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetArgsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7538,6 +7550,8 @@ type GetArgsResponse struct {
 	JSON503 *NotReady
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetArgsResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetArgsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7594,6 +7608,11 @@ type GetArgResponse405Headers struct {
 	Allow *string
 }
 
+// GetArgResponse503Headers the declared response headers of an HTTP 503 response for GetArg
+type GetArgResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetArgResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7611,6 +7630,8 @@ type GetArgResponse struct {
 	JSON503 *NotReady
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetArgResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetArgResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7682,6 +7703,11 @@ type ListAuditEventsResponse405Headers struct {
 	Allow *string
 }
 
+// ListAuditEventsResponse503Headers the declared response headers of an HTTP 503 response for ListAuditEvents
+type ListAuditEventsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListAuditEventsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7697,10 +7723,14 @@ type ListAuditEventsResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListAuditEventsResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *ListAuditEventsResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListAuditEventsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7731,6 +7761,11 @@ func (r ListAuditEventsResponse) GetJSON422() *ValidationError {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListAuditEventsResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListAuditEventsResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -7772,6 +7807,11 @@ type ListBatchJobsResponse405Headers struct {
 	Allow *string
 }
 
+// ListBatchJobsResponse503Headers the declared response headers of an HTTP 503 response for ListBatchJobs
+type ListBatchJobsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListBatchJobsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7787,10 +7827,14 @@ type ListBatchJobsResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListBatchJobsResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *ListBatchJobsResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListBatchJobsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7821,6 +7865,11 @@ func (r ListBatchJobsResponse) GetJSON422() *ValidationError {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListBatchJobsResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListBatchJobsResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -7868,6 +7917,11 @@ type CreateBatchJobResponse405Headers struct {
 	Allow *string
 }
 
+// CreateBatchJobResponse503Headers the declared response headers of an HTTP 503 response for CreateBatchJob
+type CreateBatchJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateBatchJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7901,6 +7955,8 @@ type CreateBatchJobResponse struct {
 	Headers401 *CreateBatchJobResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *CreateBatchJobResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateBatchJobResponse503Headers
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
@@ -8002,6 +8058,11 @@ type DeleteBatchJobResponse405Headers struct {
 	Allow *string
 }
 
+// DeleteBatchJobResponse503Headers the declared response headers of an HTTP 503 response for DeleteBatchJob
+type DeleteBatchJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteBatchJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8019,10 +8080,14 @@ type DeleteBatchJobResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteBatchJobResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *DeleteBatchJobResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteBatchJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8058,6 +8123,11 @@ func (r DeleteBatchJobResponse) GetJSON422() *ValidationError {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r DeleteBatchJobResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteBatchJobResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -8099,6 +8169,11 @@ type GetBatchJobResponse405Headers struct {
 	Allow *string
 }
 
+// GetBatchJobResponse503Headers the declared response headers of an HTTP 503 response for GetBatchJob
+type GetBatchJobResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetBatchJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8116,10 +8191,14 @@ type GetBatchJobResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetBatchJobResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetBatchJobResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetBatchJobResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8155,6 +8234,11 @@ func (r GetBatchJobResponse) GetJSON422() *ValidationError {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r GetBatchJobResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetBatchJobResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -8196,6 +8280,11 @@ type ListBatchJobPredictionsResponse405Headers struct {
 	Allow *string
 }
 
+// ListBatchJobPredictionsResponse503Headers the declared response headers of an HTTP 503 response for ListBatchJobPredictions
+type ListBatchJobPredictionsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListBatchJobPredictionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8213,10 +8302,14 @@ type ListBatchJobPredictionsResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListBatchJobPredictionsResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *ListBatchJobPredictionsResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListBatchJobPredictionsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8252,6 +8345,11 @@ func (r ListBatchJobPredictionsResponse) GetJSON422() *ValidationError {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListBatchJobPredictionsResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListBatchJobPredictionsResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -8293,6 +8391,11 @@ type SendFeedbackResponse405Headers struct {
 	Allow *string
 }
 
+// SendFeedbackResponse503Headers the declared response headers of an HTTP 503 response for SendFeedback
+type SendFeedbackResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SendFeedbackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8314,10 +8417,14 @@ type SendFeedbackResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SendFeedbackResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *SendFeedbackResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SendFeedbackResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8363,6 +8470,11 @@ func (r SendFeedbackResponse) GetJSON422() *ValidationError {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r SendFeedbackResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SendFeedbackResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -8461,6 +8573,11 @@ type ReadinessResponse405Headers struct {
 	Allow *string
 }
 
+// ReadinessResponse503Headers the declared response headers of an HTTP 503 response for Readiness
+type ReadinessResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ReadinessResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8474,6 +8591,8 @@ type ReadinessResponse struct {
 	JSON503 *NotReady
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *ReadinessResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReadinessResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8590,6 +8709,11 @@ type ListModelsResponse405Headers struct {
 	Allow *string
 }
 
+// ListModelsResponse503Headers the declared response headers of an HTTP 503 response for ListModels
+type ListModelsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListModelsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8601,10 +8725,14 @@ type ListModelsResponse struct {
 	JSON405 *MethodNotAllowed
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListModelsResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *ListModelsResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListModelsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8625,6 +8753,11 @@ func (r ListModelsResponse) GetJSON405() *MethodNotAllowed {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListModelsResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListModelsResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -8671,6 +8804,11 @@ type GetModelResponse405Headers struct {
 	Allow *string
 }
 
+// GetModelResponse503Headers the declared response headers of an HTTP 503 response for GetModel
+type GetModelResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetModelResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8686,12 +8824,16 @@ type GetModelResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetModelResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetModelResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetModelResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetModelResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8722,6 +8864,11 @@ func (r GetModelResponse) GetJSON422() *ValidationError {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r GetModelResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetModelResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -8768,6 +8915,11 @@ type AbortRolloutResponse405Headers struct {
 	Allow *string
 }
 
+// AbortRolloutResponse503Headers the declared response headers of an HTTP 503 response for AbortRollout
+type AbortRolloutResponse503Headers struct {
+	RetryAfter *int
+}
+
 type AbortRolloutResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8787,12 +8939,16 @@ type AbortRolloutResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *AbortRolloutResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *AbortRolloutResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *AbortRolloutResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AbortRolloutResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8833,6 +8989,11 @@ func (r AbortRolloutResponse) GetJSON422() *ValidationError {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r AbortRolloutResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AbortRolloutResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -8879,6 +9040,11 @@ type GetRolloutResponse405Headers struct {
 	Allow *string
 }
 
+// GetRolloutResponse503Headers the declared response headers of an HTTP 503 response for GetRollout
+type GetRolloutResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetRolloutResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -8894,12 +9060,16 @@ type GetRolloutResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetRolloutResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetRolloutResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetRolloutResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetRolloutResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -8930,6 +9100,11 @@ func (r GetRolloutResponse) GetJSON422() *ValidationError {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r GetRolloutResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetRolloutResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -8976,6 +9151,11 @@ type StartRolloutResponse405Headers struct {
 	Allow *string
 }
 
+// StartRolloutResponse503Headers the declared response headers of an HTTP 503 response for StartRollout
+type StartRolloutResponse503Headers struct {
+	RetryAfter *int
+}
+
 type StartRolloutResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9003,12 +9183,16 @@ type StartRolloutResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *StartRolloutResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *StartRolloutResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *StartRolloutResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *StartRolloutResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9071,6 +9255,11 @@ func (r StartRolloutResponse) GetJSON500() *InternalError {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StartRolloutResponse) GetJSON503() *NotReady {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r StartRolloutResponse) GetBody() []byte {
 	return r.Body
@@ -9115,6 +9304,11 @@ type SetServingVersionResponse405Headers struct {
 	Allow *string
 }
 
+// SetServingVersionResponse503Headers the declared response headers of an HTTP 503 response for SetServingVersion
+type SetServingVersionResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SetServingVersionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9142,12 +9336,16 @@ type SetServingVersionResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *SetServingVersionResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SetServingVersionResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *SetServingVersionResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SetServingVersionResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9210,6 +9408,11 @@ func (r SetServingVersionResponse) GetJSON500() *InternalError {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SetServingVersionResponse) GetJSON503() *NotReady {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r SetServingVersionResponse) GetBody() []byte {
 	return r.Body
@@ -9249,6 +9452,11 @@ type ListVersionsResponse405Headers struct {
 	Allow *string
 }
 
+// ListVersionsResponse503Headers the declared response headers of an HTTP 503 response for ListVersions
+type ListVersionsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListVersionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9264,10 +9472,14 @@ type ListVersionsResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListVersionsResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *ListVersionsResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListVersionsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9298,6 +9510,11 @@ func (r ListVersionsResponse) GetJSON422() *ValidationError {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListVersionsResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListVersionsResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -9339,6 +9556,11 @@ type DeleteVersionResponse405Headers struct {
 	Allow *string
 }
 
+// DeleteVersionResponse503Headers the declared response headers of an HTTP 503 response for DeleteVersion
+type DeleteVersionResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteVersionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9360,10 +9582,14 @@ type DeleteVersionResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteVersionResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *DeleteVersionResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteVersionResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9411,6 +9637,11 @@ func (r DeleteVersionResponse) GetJSON500() *InternalError {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteVersionResponse) GetJSON503() *NotReady {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r DeleteVersionResponse) GetBody() []byte {
 	return r.Body
@@ -9450,6 +9681,11 @@ type GetVersionResponse405Headers struct {
 	Allow *string
 }
 
+// GetVersionResponse503Headers the declared response headers of an HTTP 503 response for GetVersion
+type GetVersionResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetVersionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9465,10 +9701,14 @@ type GetVersionResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetVersionResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetVersionResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetVersionResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9499,6 +9739,11 @@ func (r GetVersionResponse) GetJSON422() *ValidationError {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r GetVersionResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetVersionResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -9540,6 +9785,11 @@ type UploadVersionResponse405Headers struct {
 	Allow *string
 }
 
+// UploadVersionResponse503Headers the declared response headers of an HTTP 503 response for UploadVersion
+type UploadVersionResponse503Headers struct {
+	RetryAfter *int
+}
+
 type UploadVersionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9565,10 +9815,14 @@ type UploadVersionResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UploadVersionResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *UploadVersionResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UploadVersionResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9626,6 +9880,11 @@ func (r UploadVersionResponse) GetJSON500() *InternalError {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UploadVersionResponse) GetJSON503() *NotReady {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r UploadVersionResponse) GetBody() []byte {
 	return r.Body
@@ -9665,6 +9924,11 @@ type PredictWithVersionResponse405Headers struct {
 	Allow *string
 }
 
+// PredictWithVersionResponse503Headers the declared response headers of an HTTP 503 response for PredictWithVersion
+type PredictWithVersionResponse503Headers struct {
+	RetryAfter *int
+}
+
 type PredictWithVersionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9688,10 +9952,14 @@ type PredictWithVersionResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *PredictWithVersionResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *PredictWithVersionResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PredictWithVersionResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9744,6 +10012,11 @@ func (r PredictWithVersionResponse) GetJSON500() *InternalError {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PredictWithVersionResponse) GetJSON503() *NotReady {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r PredictWithVersionResponse) GetBody() []byte {
 	return r.Body
@@ -9783,6 +10056,11 @@ type GetMonitoringResponse405Headers struct {
 	Allow *string
 }
 
+// GetMonitoringResponse503Headers the declared response headers of an HTTP 503 response for GetMonitoring
+type GetMonitoringResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetMonitoringResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9804,6 +10082,8 @@ type GetMonitoringResponse struct {
 	Headers401 *GetMonitoringResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetMonitoringResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetMonitoringResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9875,6 +10155,11 @@ type GetPerformanceResponse405Headers struct {
 	Allow *string
 }
 
+// GetPerformanceResponse503Headers the declared response headers of an HTTP 503 response for GetPerformance
+type GetPerformanceResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetPerformanceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9890,6 +10175,8 @@ type GetPerformanceResponse struct {
 	JSON503 *NotReady
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetPerformanceResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetPerformanceResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9956,6 +10243,11 @@ type PredictResponse405Headers struct {
 	Allow *string
 }
 
+// PredictResponse503Headers the declared response headers of an HTTP 503 response for Predict
+type PredictResponse503Headers struct {
+	RetryAfter *int
+}
+
 type PredictResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -9983,6 +10275,8 @@ type PredictResponse struct {
 	Headers401 *PredictResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *PredictResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PredictResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -10074,6 +10368,11 @@ type GetStoredPredictionResponse405Headers struct {
 	Allow *string
 }
 
+// GetStoredPredictionResponse503Headers the declared response headers of an HTTP 503 response for GetStoredPrediction
+type GetStoredPredictionResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetStoredPredictionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -10097,6 +10396,8 @@ type GetStoredPredictionResponse struct {
 	Headers401 *GetStoredPredictionResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *GetStoredPredictionResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetStoredPredictionResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -10178,6 +10479,11 @@ type ListUsersResponse405Headers struct {
 	Allow *string
 }
 
+// ListUsersResponse503Headers the declared response headers of an HTTP 503 response for ListUsers
+type ListUsersResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListUsersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -10191,10 +10497,14 @@ type ListUsersResponse struct {
 	JSON405 *MethodNotAllowed
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListUsersResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *ListUsersResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListUsersResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -10220,6 +10530,11 @@ func (r ListUsersResponse) GetJSON405() *MethodNotAllowed {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListUsersResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListUsersResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -10261,6 +10576,11 @@ type CreateUserResponse405Headers struct {
 	Allow *string
 }
 
+// CreateUserResponse503Headers the declared response headers of an HTTP 503 response for CreateUser
+type CreateUserResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateUserResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -10284,10 +10604,14 @@ type CreateUserResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateUserResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *CreateUserResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateUserResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -10340,6 +10664,11 @@ func (r CreateUserResponse) GetJSON500() *InternalError {
 	return r.JSON500
 }
 
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateUserResponse) GetJSON503() *NotReady {
+	return r.JSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r CreateUserResponse) GetBody() []byte {
 	return r.Body
@@ -10379,6 +10708,11 @@ type RevokeUserResponse405Headers struct {
 	Allow *string
 }
 
+// RevokeUserResponse503Headers the declared response headers of an HTTP 503 response for RevokeUser
+type RevokeUserResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RevokeUserResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -10396,10 +10730,14 @@ type RevokeUserResponse struct {
 	JSON422 *ValidationError
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *NotReady
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RevokeUserResponse401Headers
 	// Headers405 the parsed response headers for an HTTP 405 response
 	Headers405 *RevokeUserResponse405Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RevokeUserResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -10435,6 +10773,11 @@ func (r RevokeUserResponse) GetJSON422() *ValidationError {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r RevokeUserResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RevokeUserResponse) GetJSON503() *NotReady {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -12527,6 +12870,16 @@ func ParseHealthCheckResponse(rsp *http.Response) (*HealthCheckResponse, error) 
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers HealthCheckResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12587,6 +12940,16 @@ func ParseGetArgsResponse(rsp *http.Response) (*GetArgsResponse, error) {
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetArgsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12661,6 +13024,16 @@ func ParseGetArgResponse(rsp *http.Response) (*GetArgResponse, error) {
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetArgResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12722,6 +13095,13 @@ func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse,
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -12745,6 +13125,16 @@ func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse,
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListAuditEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12806,6 +13196,13 @@ func ParseListBatchJobsResponse(rsp *http.Response) (*ListBatchJobsResponse, err
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -12829,6 +13226,16 @@ func ParseListBatchJobsResponse(rsp *http.Response) (*ListBatchJobsResponse, err
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListBatchJobsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -12972,6 +13379,16 @@ func ParseCreateBatchJobResponse(rsp *http.Response) (*CreateBatchJobResponse, e
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateBatchJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13040,6 +13457,13 @@ func ParseDeleteBatchJobResponse(rsp *http.Response) (*DeleteBatchJobResponse, e
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -13063,6 +13487,16 @@ func ParseDeleteBatchJobResponse(rsp *http.Response) (*DeleteBatchJobResponse, e
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteBatchJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13131,6 +13565,13 @@ func ParseGetBatchJobResponse(rsp *http.Response) (*GetBatchJobResponse, error) 
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -13154,6 +13595,16 @@ func ParseGetBatchJobResponse(rsp *http.Response) (*GetBatchJobResponse, error) 
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetBatchJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13222,6 +13673,13 @@ func ParseListBatchJobPredictionsResponse(rsp *http.Response) (*ListBatchJobPred
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -13245,6 +13703,16 @@ func ParseListBatchJobPredictionsResponse(rsp *http.Response) (*ListBatchJobPred
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListBatchJobPredictionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13327,6 +13795,13 @@ func ParseSendFeedbackResponse(rsp *http.Response) (*SendFeedbackResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -13350,6 +13825,16 @@ func ParseSendFeedbackResponse(rsp *http.Response) (*SendFeedbackResponse, error
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers SendFeedbackResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13463,6 +13948,16 @@ func ParseReadinessResponse(rsp *http.Response) (*ReadinessResponse, error) {
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReadinessResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13556,6 +14051,13 @@ func ParseListModelsResponse(rsp *http.Response) (*ListModelsResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -13579,6 +14081,16 @@ func ParseListModelsResponse(rsp *http.Response) (*ListModelsResponse, error) {
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListModelsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13640,6 +14152,13 @@ func ParseGetModelResponse(rsp *http.Response) (*GetModelResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -13673,6 +14192,16 @@ func ParseGetModelResponse(rsp *http.Response) (*GetModelResponse, error) {
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetModelResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13748,6 +14277,13 @@ func ParseAbortRolloutResponse(rsp *http.Response) (*AbortRolloutResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -13781,6 +14317,16 @@ func ParseAbortRolloutResponse(rsp *http.Response) (*AbortRolloutResponse, error
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers AbortRolloutResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13842,6 +14388,13 @@ func ParseGetRolloutResponse(rsp *http.Response) (*GetRolloutResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -13875,6 +14428,16 @@ func ParseGetRolloutResponse(rsp *http.Response) (*GetRolloutResponse, error) {
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetRolloutResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -13978,6 +14541,13 @@ func ParseStartRolloutResponse(rsp *http.Response) (*StartRolloutResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -14011,6 +14581,16 @@ func ParseStartRolloutResponse(rsp *http.Response) (*StartRolloutResponse, error
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers StartRolloutResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14114,6 +14694,13 @@ func ParseSetServingVersionResponse(rsp *http.Response) (*SetServingVersionRespo
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -14147,6 +14734,16 @@ func ParseSetServingVersionResponse(rsp *http.Response) (*SetServingVersionRespo
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers SetServingVersionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14208,6 +14805,13 @@ func ParseListVersionsResponse(rsp *http.Response) (*ListVersionsResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -14231,6 +14835,16 @@ func ParseListVersionsResponse(rsp *http.Response) (*ListVersionsResponse, error
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListVersionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14313,6 +14927,13 @@ func ParseDeleteVersionResponse(rsp *http.Response) (*DeleteVersionResponse, err
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -14336,6 +14957,16 @@ func ParseDeleteVersionResponse(rsp *http.Response) (*DeleteVersionResponse, err
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteVersionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14397,6 +15028,13 @@ func ParseGetVersionResponse(rsp *http.Response) (*GetVersionResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -14420,6 +15058,16 @@ func ParseGetVersionResponse(rsp *http.Response) (*GetVersionResponse, error) {
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetVersionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14516,6 +15164,13 @@ func ParseUploadVersionResponse(rsp *http.Response) (*UploadVersionResponse, err
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -14539,6 +15194,16 @@ func ParseUploadVersionResponse(rsp *http.Response) (*UploadVersionResponse, err
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers UploadVersionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14628,6 +15293,13 @@ func ParsePredictWithVersionResponse(rsp *http.Response) (*PredictWithVersionRes
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -14651,6 +15323,16 @@ func ParsePredictWithVersionResponse(rsp *http.Response) (*PredictWithVersionRes
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers PredictWithVersionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14742,6 +15424,16 @@ func ParseGetMonitoringResponse(rsp *http.Response) (*GetMonitoringResponse, err
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetMonitoringResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14809,6 +15501,16 @@ func ParseGetPerformanceResponse(rsp *http.Response) (*GetPerformanceResponse, e
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetPerformanceResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -14921,6 +15623,16 @@ func ParsePredictResponse(rsp *http.Response) (*PredictResponse, error) {
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers PredictResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -15019,6 +15731,16 @@ func ParseGetStoredPredictionResponse(rsp *http.Response) (*GetStoredPredictionR
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetStoredPredictionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -15073,6 +15795,13 @@ func ParseListUsersResponse(rsp *http.Response) (*ListUsersResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -15096,6 +15825,16 @@ func ParseListUsersResponse(rsp *http.Response) (*ListUsersResponse, error) {
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListUsersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -15185,6 +15924,13 @@ func ParseCreateUserResponse(rsp *http.Response) (*CreateUserResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -15208,6 +15954,16 @@ func ParseCreateUserResponse(rsp *http.Response) (*CreateUserResponse, error) {
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateUserResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -15276,6 +16032,13 @@ func ParseRevokeUserResponse(rsp *http.Response) (*RevokeUserResponse, error) {
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest NotReady
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -15299,6 +16062,16 @@ func ParseRevokeUserResponse(rsp *http.Response) (*RevokeUserResponse, error) {
 			headers.Allow = &value
 		}
 		response.Headers405 = &headers
+	case rsp.StatusCode == 503:
+		var headers RevokeUserResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -17304,7 +18077,14 @@ type MethodNotAllowedJSONResponse struct {
 
 type NotFoundJSONResponse ErrorEnvelope
 
-type NotReadyJSONResponse ErrorEnvelope
+type NotReadyResponseHeaders struct {
+	RetryAfter *int
+}
+type NotReadyJSONResponse struct {
+	Body ErrorEnvelope
+
+	Headers NotReadyResponseHeaders
+}
 
 type OipBadRequestJSONResponse OipError
 
@@ -17427,10 +18207,13 @@ type HealthCheck503JSONResponse struct{ NotReadyJSONResponse }
 func (response HealthCheck503JSONResponse) VisitHealthCheckResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -17493,10 +18276,13 @@ type GetArgs503JSONResponse struct{ NotReadyJSONResponse }
 func (response GetArgs503JSONResponse) VisitGetArgsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -17588,10 +18374,13 @@ type GetArg503JSONResponse struct{ NotReadyJSONResponse }
 func (response GetArg503JSONResponse) VisitGetArgResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -17695,6 +18484,23 @@ func (response ListAuditEvents500JSONResponse) VisitListAuditEventsResponse(w ht
 	return err
 }
 
+type ListAuditEvents503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response ListAuditEvents503JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListBatchJobsRequestObject struct {
 	Params ListBatchJobsParams
 }
@@ -17789,6 +18595,23 @@ func (response ListBatchJobs500JSONResponse) VisitListBatchJobsResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobs503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response ListBatchJobs503JSONResponse) VisitListBatchJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -17984,10 +18807,13 @@ type CreateBatchJob503JSONResponse struct{ NotReadyJSONResponse }
 func (response CreateBatchJob503JSONResponse) VisitCreateBatchJobResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -18105,6 +18931,23 @@ func (response DeleteBatchJob500JSONResponse) VisitDeleteBatchJobResponse(w http
 	return err
 }
 
+type DeleteBatchJob503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response DeleteBatchJob503JSONResponse) VisitDeleteBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetBatchJobRequestObject struct {
 	JobId JobID `json:"job-id"`
 }
@@ -18213,6 +19056,23 @@ func (response GetBatchJob500JSONResponse) VisitGetBatchJobResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBatchJob503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response GetBatchJob503JSONResponse) VisitGetBatchJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -18326,6 +19186,23 @@ func (response ListBatchJobPredictions500JSONResponse) VisitListBatchJobPredicti
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListBatchJobPredictions503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response ListBatchJobPredictions503JSONResponse) VisitListBatchJobPredictionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -18472,6 +19349,23 @@ func (response SendFeedback500JSONResponse) VisitSendFeedbackResponse(w http.Res
 	return err
 }
 
+type SendFeedback503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response SendFeedback503JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LivenessRequestObject struct {
 }
 
@@ -18581,10 +19475,13 @@ type Readiness503JSONResponse struct{ NotReadyJSONResponse }
 func (response Readiness503JSONResponse) VisitReadinessResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -18708,6 +19605,23 @@ func (response ListModels500JSONResponse) VisitListModelsResponse(w http.Respons
 	return err
 }
 
+type ListModels503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response ListModels503JSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetModelRequestObject struct {
 	ModelName ModelName `json:"model-name"`
 }
@@ -18810,6 +19724,23 @@ func (response GetModel500JSONResponse) VisitGetModelResponse(w http.ResponseWri
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetModel503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response GetModel503JSONResponse) VisitGetModelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -18949,6 +19880,23 @@ func (response AbortRollout500JSONResponse) VisitAbortRolloutResponse(w http.Res
 	return err
 }
 
+type AbortRollout503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response AbortRollout503JSONResponse) VisitAbortRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetRolloutRequestObject struct {
 	ModelName ModelName `json:"model-name"`
 }
@@ -19051,6 +19999,23 @@ func (response GetRollout500JSONResponse) VisitGetRolloutResponse(w http.Respons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRollout503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response GetRollout503JSONResponse) VisitGetRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -19249,6 +20214,23 @@ func (response StartRollout500JSONResponse) VisitStartRolloutResponse(w http.Res
 	return err
 }
 
+type StartRollout503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response StartRollout503JSONResponse) VisitStartRolloutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SetServingVersionRequestObject struct {
 	ModelName ModelName `json:"model-name"`
 	Params    SetServingVersionParams
@@ -19443,6 +20425,23 @@ func (response SetServingVersion500JSONResponse) VisitSetServingVersionResponse(
 	return err
 }
 
+type SetServingVersion503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response SetServingVersion503JSONResponse) VisitSetServingVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListVersionsRequestObject struct {
 	ModelName ModelName `json:"model-name"`
 }
@@ -19537,6 +20536,23 @@ func (response ListVersions500JSONResponse) VisitListVersionsResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListVersions503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response ListVersions503JSONResponse) VisitListVersionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -19683,6 +20699,23 @@ func (response DeleteVersion500JSONResponse) VisitDeleteVersionResponse(w http.R
 	return err
 }
 
+type DeleteVersion503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response DeleteVersion503JSONResponse) VisitDeleteVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetVersionRequestObject struct {
 	ModelName ModelName `json:"model-name"`
 	Version   Version   `json:"version"`
@@ -19778,6 +20811,23 @@ func (response GetVersion500JSONResponse) VisitGetVersionResponse(w http.Respons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVersion503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response GetVersion503JSONResponse) VisitGetVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -19955,6 +21005,23 @@ func (response UploadVersion500JSONResponse) VisitUploadVersionResponse(w http.R
 	return err
 }
 
+type UploadVersion503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response UploadVersion503JSONResponse) VisitUploadVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PredictWithVersionRequestObject struct {
 	ModelName ModelName `json:"model-name"`
 	Version   Version   `json:"version"`
@@ -20113,6 +21180,23 @@ func (response PredictWithVersion500JSONResponse) VisitPredictWithVersionRespons
 	return err
 }
 
+type PredictWithVersion503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response PredictWithVersion503JSONResponse) VisitPredictWithVersionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMonitoringRequestObject struct {
 	Params GetMonitoringParams
 }
@@ -20216,10 +21300,13 @@ type GetMonitoring503JSONResponse struct{ NotReadyJSONResponse }
 func (response GetMonitoring503JSONResponse) VisitGetMonitoringResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -20297,10 +21384,13 @@ type GetPerformance503JSONResponse struct{ NotReadyJSONResponse }
 func (response GetPerformance503JSONResponse) VisitGetPerformanceResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -20453,10 +21543,13 @@ type Predict503JSONResponse struct{ NotReadyJSONResponse }
 func (response Predict503JSONResponse) VisitPredictResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -20579,10 +21672,13 @@ type GetStoredPrediction503JSONResponse struct{ NotReadyJSONResponse }
 func (response GetStoredPrediction503JSONResponse) VisitGetStoredPredictionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -20667,6 +21763,23 @@ func (response ListUsers500JSONResponse) VisitListUsersResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListUsers503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response ListUsers503JSONResponse) VisitListUsersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -20827,6 +21940,23 @@ func (response CreateUser500JSONResponse) VisitCreateUserResponse(w http.Respons
 	return err
 }
 
+type CreateUser503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response CreateUser503JSONResponse) VisitCreateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeUserRequestObject struct {
 	UserName string `json:"user-name"`
 }
@@ -20935,6 +22065,23 @@ func (response RevokeUser500JSONResponse) VisitRevokeUserResponse(w http.Respons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeUser503JSONResponse struct{ NotReadyJSONResponse }
+
+func (response RevokeUser503JSONResponse) VisitRevokeUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -23488,502 +24635,504 @@ func (sh *strictHandler) OipModelVersionReady(ctx echo.Context, modelName OipMod
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L2NctvGkj/6KlM8/y1L/wUpkBL1QdXWluzYJz4nsX1sOdmsoSMMgSGJCJxhMKAoxlHVfZr7APcR7qPc",
-	"J7k13TODAQjwQ5KdnP0nlbIkEpiPnp6e7p7uX39uRWI6E5zxXLYGn1vsjk5nKYPfP0xoLBbvRZqKea4+",
-	"kPPplGbL1qD1A8tkIjg5JBIekuRWf9Jrea1bms6ZeiGmOVU/I8rjJKY5aw0OvdZ4TrNYfTxN+DUdZ4xN",
-	"Gc9bA79z5sFn0oyh5/v3XmsqYtYatLCnFv6dtgatnI6TEU1aXmvGsgia6Pq+15Isu034+FoPqTXoeS2Z",
-	"0yxn8TXNW4NWz+8dt7vddu/osns88P2B7/93q3hmqGZI42nC8UOkjDOHz62U5oxHS5gEo/x6KtXw/d6R",
-	"15r1ffNn99hrzc765s9j9e3Zmf6z2zu991qzjMVJlCeCy9age3R66rUy9sucSdVpt3vme2qaOAAxnc1z",
-	"lrVvE5zWYdf3WtNUzNSj6klO83lG03ZK+XhOx6w9y0TEpEz4uDU4Vk+IfMKy1qB3pvq29Dm8V73O0iSi",
-	"BVnbJ/HZqH3Xuzn6RZEhEjO1COYxS+V11Og+jhp9tZgONXr+Wmr4BTXgybXUOPELahwClxXccu8ZXht8",
-	"bgF/xmpt1HQst15nwAl+56zf92AwNMPH1BJGgo/m2JqizpClsjX4tDJmM971YzXjvPJaU5pnyV1r8OlT",
-	"78z3et6h17vyPvW97qnvHXvHV96nru8deccnvtf14Zsjr9v1eqf+1dW914ozMZvBKH2v9cuczdl1RGc0",
-	"SvKl+kxxL269GKmtCJHwiDVtmXvcHnOp9kuUJ7es5bXmM7VJ1u00taWZlHSsGn77d0UGlk9E3Bq0/vry",
-	"smUabUew73HVkymTOZ3OVtrsmt07z5RMmOT5bHBwkIqIphMh88Gp7/sHIDHkgebsg0yLtPv7e681YTRm",
-	"GfDUy0sK/BwzGWXJLIcFbF1OGIEGnkmSMVw6jywmSTQh7JZlSxJNKB8zIkYkN896JMmtUJTwV8D1lrGy",
-	"UmTwlB4OmYpbJong59CMpFNGBNdd6H3XIR8Yj0mSB3xIoxuScBK+HrW/p3k0CUku7FB4uiSLCc3JUsyJ",
-	"pItOoNhNS/fWoBW0ToJWC7dXApybZ3Om9vmETUFm50vY8DLPFBMCqWY0o1OWa2q9HkG3qwR74YwhcWhC",
-	"EklknqQpoTnJJ0lBzgE8FCr6h4qM4V9fXgbcLNtn+NnmdMruQ0U0MSrRbS+E2YT7HpGKWjQlkqmx5iwm",
-	"wyWJxHRKpRdwkZHwf4dkJDJC+bJD3qp9tUgkg+4plwuWqUEedXuE8phwkU/UeiFRZRMNEzVpZCPYylP1",
-	"pVmVlkvTKb37jvFxPmkNev1jb4XGXutvYvj6m3oe/FkMn0mSxJ3SIPojPzqjJ6w37MZH0eGpGc+M5pNi",
-	"ND+LYTuJ1673jOY5y9Sr//zkt89oe3T1uXt8/79adcP8Xq3IG2h73XZRvZeHW5zZNaMs1nnrkdL2r377",
-	"7Er/bF999r3jXsOg3yazF4LnjOcveSRifXiVR/+tWAAzDEW8VKygRHbGpGTxefF5mkyTnNDZLE2YVLtO",
-	"fROz4lkyXOZMlmc+/jWZNTGLHlbbjsudLuPzqTo9dAMxG6nzVjUVM54r2X3VMNtvoRvDcdWpPk84zZYk",
-	"Z1yKjChVjbA79ZfdkCm8qYQMzMcIuL99ePuG4BRIPqF5wEFzkpZASKqMLnTjkozUVl2QJO8QnygdAR9e",
-	"TERa0DqfsIALzghL4Yw1/SV8Ns9JmLO7PKzswW6317T/+IhljEesjVRoGxprcrgUHolsCsdVwvPjoxYo",
-	"oclUUd23lE14zsYsM6TdYQN4hOJs384YJ3Zc5F0mchGJlCyyRFE3ycke5UuCa7h/Tii8TuD0V4TmeC6w",
-	"7JbFtodEEkqO/KOn32ZVYTVNuPm728BwPxgdqo4m+tTbiRwOMTiZ8xsuFpwoFqmfdrd+wka1e8rZbjNV",
-	"wufTIctKY+w+ZoTIlL3u0cnR6eHx0YnDqd0aTr236vNzESdo1L1NZpbm7/FLVKdhd4DGOwNVQ03n4GeJ",
-	"U3TNQvNZYQ1eLgRRu1OqpVXSwSO5mLV7JEqplMlIt6b28ywTQzpM0iRX43FMxSQG6+KX9lEPFnE2Vzr/",
-	"J2NDfmpdZpTLEctIymjG1bG8SPIJyeFjkU0ZiJkMBlLpWC3A2+HPLMpJzHIGBga+/eLNG9lR8lP1oun3",
-	"/KfLlx+KpVHttcAiUN9+6l3dX3ktMc/tAM1zdNy69+yf1YmWdafy+JTNcX8F61Us9//K2Kg1aP3loDDQ",
-	"D/BbeVC3iOptd+lElLO8LfOM0amzhK1B63Og6Ruo8Qcw4qA1CGCqQcsLLDXgU6AHfAw0UC91r7zAmVHQ",
-	"GnwOWkM4T67Vu9cy+VU92IV5BcHc9/1T/OGXf/z09ru3ahVK8nh1Q7lHzp5SEDeI9xBPrH1PSRoe8Op5",
-	"lKAsFZlq0D1mJJxoZEJvWcDDYoqd6uz0SWSPDvy+Ru9QdldpPhecJFbq6f050NtGZGRvuOZc9oBtA75x",
-	"/vuEloiGBzDqww4hcBJlmYNiQ84El7jhn9N4Z0nhen9YlokM94qyy5AMn1rq2Aej1tqCRhHgIie3NE1i",
-	"mMKAzDm7m7FIqfPK+hEjnBosWEFxNYLrhMOLrfurkpX5nMbEzMExN9+9/bBibx6ttzf9bexN7cdobb2h",
-	"XyoSveS3LBUzVsc0l45OqsizYGnaBrGHROqovl4IPkpVv0+5TPqgMidUacHMOdeFPYQ6B1h5aOiekym9",
-	"UYYVqjDmadBgyCjJpLN6kRl7ZeXsnJxl++bldy8vX64u3NmjF67iKDD2+0H3iZdSb3tiZi3xOAKLHaxk",
-	"kbEY1vSVyIZJHDP+pItqteWLeT4RWfIrflNaXLDQOWMxqmvgEFU2N0P1/oYtyUSrcrcJU6az+rJY0ZEd",
-	"eWVJiym5W/FjzU48/GIL2nviBb1491pR5Bl4JRiZ0iVs01iAowNW8jVXVitNob2nXM3SqiW6FwLPnhPJ",
-	"WGE2ZCQVY9CSDAOexN2ox85oq6Q+qgaqq2aGTz5gSziNDcK0/4cVppoeI5qkLO4QMNpwrmoDjhlnWRKd",
-	"K32RJqkkNDMOLccKy55JRVCPzDnawsXGTnD3fg/EeSPyCzx+n3QTa8qXlh8/I399eWlOCqoPfsGJJaVd",
-	"bHz8mov8Wj9XXXacAXkjcmLmsN5fe+T3/6BLrk4ywu4SmUuPDOc5HqRgRChRh5NStoLjEoY5N9j48DwK",
-	"QGiaRhGb5RW3j9kVzX7Ve6/1RuSvxJzHX+Lgptm4zCJcKKMpAROKZuM5uFqUDRCToMXFtZxHk2uajcG3",
-	"qUerGGQEI6ywh+ILHPomrjh6NFfQbCwPnAE+IXu8EUS1SjIxz5VZQDImxTyLGOziNyJ/z2i8/GJCm4vC",
-	"Q54KGrOYLFleJn8GI6iQX8niJGLkI6e3NEnpEA7gdQvRf4JD9WkJXzPzc5JnS0LHNOEkpTnLYBneJrOH",
-	"miIMz1y0e8kzZeg+GxCwZ8mnwysSC4bSckrzaEJ6xgUJPk9YyF1sczwaN6h+SuLQVKvwytAzQxgluXNn",
-	"stfkJoMp7RvCPFBNNHQBAShmLENHTaH1aUksshrND7W+p6NMs/60LRUcpwjar7tRo+yDAvpfF94d7VDF",
-	"j+1tMfgcXXeQ8Vetv9KtXgWvd0HRcdkD5RXd+J2zvu/7/qA3WN+j3/F78KA/WL2H9jun3TVfdvHNw4G9",
-	"iW4e7K6OL2diXu8K5NtDnGB6vXfyghUrjO4vXGNwdZVWGb7twud6pVc8Z3T8tI6zs8JxNqp1nK0u05b+",
-	"M3SJ2RsaPaHOw3xZqm3dAqHyhsXKuPDQD+v4wcGnhverStl+zYl2cqku8d7HdVYlclsHH0mF0mJ4bOYT",
-	"cDMce+XkEUajCVwrr/Pn6Ts7cIg5CuCme6RacuuLs5r7MjEi1EzeONlKCmPPPy05/dfdRN0bqfdgw7I4",
-	"F3eyGquXzrQ77EWH8dHTnQUl8+xcX7CummJJDhbYtufD48wxQyxtY6EXqs7Muu09HSG2Mlo2z/9pjRqt",
-	"V661ad4ms4eZNZbMoP8801L5GagcXFiZ8uzs2dNQ2ej+2J/IiotKkakOHcNgSzZ7mL1g5t1gDDzVXLdR",
-	"t7ed6Du6VK1cCvEdzcbsYfM1bu1UNaEvuo+6Z0eH/hHK5KfbTKorrxSp4VV7Ljt3INBjS2J85FQ7Ux8q",
-	"WCg3fkQCwVF4KzMgknFlm5d8tQPynNGMZUSpA4fRDVvCLyxoPRmn6LHAPhC8dCBYY+WGi8WO0ufHH39s",
-	"q6kwniuaNERQwBgZyQWhzrMg+cqyCMmwjTj6yOV8NhNZzuLvWZzQS3jsIQul3yBMx+uQoDXMgpY5C2w3",
-	"52QuGRn/mszAwtORO0/Kzs8kqUYPmWGofj3TKwQb6oChrTj6UXv7wVd/zULA6j/q0etciGt4tuoR0e4B",
-	"8hJneikEwfFvuvbrHv7Br/3qpVRxQKs1y1gkeJyot1+B6vRlbo1scGPZ9wwni7kGxKDJmEAEMUlysqBK",
-	"ptGY7JnXwetYRIGSY089l0hCc3Kyf45PJ7k+mZSWn7HcNUxmznyvUVes8oNLEqJpsuHaqdt76msnfR/a",
-	"Nl6Dp2UQpHuZ3ngXoemKzt1SrPB5Jbg17pD39dQGxnr42fYEF5FPdCxarpm7k6mwS2mim1za3Sfiky90",
-	"uawV5u2PcYHxnHqn3oobFv8xDu/Hn9zbsqE5S6GHEheaM1+Nj2Cs1MEspQlvPPdXhuRwoH30eqomdA1f",
-	"rPCifYrAtAmMauNB1v8XiF8Jq8QJQc78QNMkhg+f/JYclQ4PFk5pE77+vbzKo4SlsStmnLvSBF2pK6uk",
-	"3ax0mDKtdmxco17vD7pGzu2EG2I0nOdkmDF6g54BbLLTKiIW0a+QjW37arnS9O0IlmHtsOyIvM+tWSZm",
-	"LMt1rKpZUBrj+U3Td+XvV4Zv7jOfSQKRpcBUmx/zlIDE4LgkL9IWpvTO7bAL4baVTzRzCAgvbZmQW4ym",
-	"+4QzuFp56qo6qLdKLlcvZZ9JwjRxYB4X2Vh+EfquEmhlLOAAKr9NM8zEe9LVeQnZTqv308OlXZX1FIdR",
-	"XT3VutTT4lllXeZxkr+81UJqdWGnlNMxZjTQyMQjV2gZ5bXB5D+a4zgWnA1IqBXIznymbLPQKz6JWcpy",
-	"pj7RymYnZrNULEMv4PajTKTpkEY36jGdPdWB3A33A1QI3U/oUKhHAm4/gRTea/158eAsE1OBo5hLlnWi",
-	"jFHnT9QpoKGh0kKvfxZD84zSTtxPKY9YWk33aJXntnpD4bVoXkdFfeFBdeg3lWRK40pqUlkG94wMtrci",
-	"Mc1ZWwntum5HmZg2LB+q4hhOAF0P2UhkzFMKOSUjtiALkcXynLDpLF+ShRpskpM4gQQ09P1WRlo3giSu",
-	"33TsFndcEp9r5x58IiHG2RiVglfTlY5qO9HHw3VTZ+F/tbUB3n79TWguQMyhAsqlIjxJcjNdMc9lEjO8",
-	"GNEPeiRsh/YSCXitPDgTtdYfHo6OWK9bP1QkecOqJMW+IrkoN1+23uoaz0Vzs8p+HeUsqy5oIslY8ArT",
-	"Hda1rjZLXfvCEI/shZQLvpyKuQxBrRbznFBU88MoTUKiGBLIB9mPPCZpwplHQqCmzoE0GZTPJBJ5/5xw",
-	"Bj4F1VJ5oCYffjUTxpWrkGNI85aeg2cEm7Mceq8ADUsMtSqOXdH6tU4+3Bwe4WyhWBailFflNT61rgX1",
-	"TpKzqdykljmnx72lAM0yulR/c3aXX0fzTIoajnhHJaTchPhAsWXUW2RGx+yc0KGEVDoUgCmtypKj7sZF",
-	"1ZN9skP1AoZmhANV84dDNoXT9Lk6A17nbNqsW4xoKlmdCqUIrqxOrRuvrhvKrXXLoXp+HcNSKOOgdoVn",
-	"mVBTeyZJnuQpA1+J8xT5WSQctUlK5IxGlT3/AtACEik4GbJ8wRgnkAajmnn/4s0btVgZo6k6F9KY3CYx",
-	"ExLVUZuS5vsAd1BKUivyYj/9MwgkBgo8hx8XfhDMu8en6kfP9/02/ryAH71T/HGGP17Bj776cYjxBq9e",
-	"vnp1td3eNxbVyk6GZf2bGK5S9ILAsU/Usb+yYKgdIJpA47H+sxiCMNcPrzvW/d2OdXU81CcJTylfAr/p",
-	"g3SolnFCeZyymOxpBmQxLCqG84MDRt4ks5n6WBKaQkif/na/NOo+rm/1xt8zNxCrpFhaSuiQ5hIRbi1e",
-	"i5OoAecfqI1xrUpjHchrZx+JeYqaytCGi1W6r53JKOGJnGyztObJTet6tv26NukvW+fYr7SoQWkak4FR",
-	"+dH0QSsa6NeUt7vSwSwT44zJhkNnlGndFrARkCuBF8sL0em7FBJzHS9qMku7tanPmMXaKkBi5EamgIgb",
-	"/TTZ02Z12G7rj9qJsl30YTUREuOP98FjWbd1zk1bksgJzcAYg7DMIZUMPmKE6sWLJnN+IzvkLU+XACRB",
-	"DkC+tH8WQ3nwGZEQ7kNoPXz39kPp+1B1JDKlx219gL/Hob0QczzCp/TuNb7XdTexPdJdKKK1fK8fJNmc",
-	"K/vzCcWaQW2pdh8CKAzYlbpTMCjnUcRYzGI00lAuhGQPolBCkEghii+NVICtKO0OG2l5LdtGywqWK3c6",
-	"xZM1unZO040cZ4g2oeUtBSdlrQC63SaDe5td260FCVg5GjXRjajwnKRvnKI+biyBnD3vuQfhuuP1i2jJ",
-	"61635/rDtUF7/FcdXqZtJ+R7B4XwNfKF1QZN6s6QRjfjTMx5XKMfmg2/yhHwlY4lBM6nnCSxwaIRC761",
-	"wCg03BVpoZU688mq8NiOaYs5q5Ge2ysfF3wIzFK0DqrcvDvSQIXdYfjr2PRrWXPK0FhdZSXpG8//Gttv",
-	"+1WFjbCjFaf6xe+MSbTWfLNzcmAvTs76/cNj3/mvvVlnqSwaEOUL2Hh2d0ubowzQaN9rLLNGuc5uaTrH",
-	"fAQDP6Hagw2YZ3NFjSFLyYJlzFUatPIBXw4CHiJm2qfk6tPPV6HSVrkW5G6jTnsh4rV9Sq7CUrMBN9+o",
-	"dvYysZDwmkcikc6n3NFc9jvkAtdNGeToTUI3srIKwfunIQlQ2ZjAxTv6OsucarDjaoOM4TuvyBVRyk9K",
-	"pWQSWderhTmAgVNMo0f/EIy+xFFPAFVn98zqeV7ZHNMGRlAGfSYWZMYyZ308uMOGZYRviiWCr8vT+NT3",
-	"va7X8w6vvE++14U/rrxPXc/3Tnzv6Mr71PO63qF31L1yh1yzP5FtxAhv0J3RDJd1Q7BNrYvfXiVF+e/K",
-	"1tO8YAlWJ19fgJbwUbLsYWfmhZJ9BJz1K7zIG9GO1PMW7Kirjp/jQ5KKBcvakVLQU5bnLJMeiZOxOizB",
-	"X0LlhEkIQwGaWlexxjeikHSEAUKOs1O7N60j0yOhwauEF7Vebz4D4ROWpWWUtIcib3kPwxHzWpDlvskm",
-	"UM9UF9AgLqnv6hbvmywZ5e+ZnKcNF0mxeoDk6mwCd7lMxpymhnSLhMdigeE7MteqjmRpwmuOwJiNM8bk",
-	"tRhdjzLG4rrbC2D8SdKWv8xpxmLo+Jkk+lXVrX61RN/DOkaHkdc5E36cMA1vxXBio4THGoTFmZSOGogz",
-	"uuCFa9tMTw0qUQs0nJvrNTsczeY2dlCkjEIAFuNiPp6sH5HufSLSWKmm6gXiYJSSvb6/b52uMPxckFFK",
-	"x7hUpYEgnNPqOGbXBVzuqv7Shi+tHoBu+3ySMakGVTHuj87qrPsaK17HfULiy2rHP6guZaEuFzxUKIln",
-	"3bplRoZsiAlCZlVU0l4JbS1idlsk+CiJ1ajAHrphXIk6IW4RafWq4iVZ2Zhe666tWmzf0gykhmoadtQH",
-	"6PgS3nE+eOF26D5o+nY+e/v2h/cwCj1HSGDj0fpF06gACBRqGWRCJdG7YctV9ftbraoyLxOZJ1HNPQGj",
-	"mRT8mST/9f/+P2QvmiTXek8jQBLeAsocdpGal/VLw7AXorS9yGjODf/fiHQqxiITt9dymmRc3O5bvw5u",
-	"nmcS8P7Inp1e2dPZ6xxtNb1cH2Y19/NM32lofnKm1/JaqyNUrZuxlPmq/Oa2/HXJZP5iknywL9pP/277",
-	"/mC7tl9eFmO4d0dUb9kBQ9GhuGWaoRx+Wc9YoACiRGOyksjjdw63Ij4uZYO4eOcIRC0z8PnyseD7G+1G",
-	"LT70YrssXR7Cigiz0rw4aeoOWNforHGhJgzEvMbbxdw8408qn542+quunW8vL9+RjFEpOJlNMqUA6RMa",
-	"PUAkEtXQAwBBXnUp6xCyxk508lf5lr0uU6vBAaij0Rrbd8brKVsFPFDF8au/XjkcevX+NiferdHtaclu",
-	"QjQ88v7VC3J4eHimeOvj5Ysn9IJCdF3d5D++/24tURtQETZZ2IZr7MqW18GlEA6ulodLUXxfzntiI48W",
-	"mUDfc+UGXAdZNtyPDlM2lQQgQzxCc5IyKkHR39qf8g4bgY3Q7BGrXlXjqJ7OjcExJabqmXx5B6G/DzSy",
-	"5I3UINSEqYa4hccE10WhYSIM74gpk5tJsgeBQmDhRBOa0ShnWcB5e5zRqUXnjZRiCdr6Xb6PinQkOJ7e",
-	"gBuLWiqGcYqMOeYDT/g44OBD0IhINlcw4YxmHpFCu06KUSeSsDsa5QMcvO1LfwfJ3XoGzyS5fNV+/c0r",
-	"fZ4Bv+tBUynJgiXjSe7ZfG63LZgfTVNsEAA8ZEGZWTrX3nmesyxis5zQOCbzmZkqdgAT7hC9epD9IGQu",
-	"Az5VhIDMGkN8Pj63gTUhwxdCz2ZNaGhoRdI6v40ZGO6PEQWTrut7Tb4uO5FckIzl84y7zg1IRs0nAk8S",
-	"o6yVKG19lcUVsuPH7fsb/bergqZY4+b7Zs00LnljjWIHEWyemoL2YKY6FMqNCEPMgFwE3NIYOc9pUHOR",
-	"s7R2tbdmkHMSml9Dbc65em+pHXCbqekyDtl04D2rW2QYY4PZDMPXU2IxatnazTFJxhPVKUzuXEeGOVgr",
-	"iiB0TOY8ZRK/cDS9eQZ7u3gathnPBQlByav4OtY761av/Etsu6IgGSZtYsLVvVZLS/W++97WR8IrHMAL",
-	"593yFUq/5rrVss26lbIPeWXBSBFO2AgCQ4ESkdt+p3tyup2NptpdNw7seA94E0Su9ezGLMJkLmN97WtP",
-	"smKgIYuEEqXUwVcux+91Oyd+t7vFICsHJfK4GblLTYdb6vSUurWqdWrpVswxBPRWB4CRIjSOZZ0UX92O",
-	"a7tyTxxzziyMl8mMYU1frs105Pe2Wm7d7NrdZNDQ8aiVDJDPB4RCUHDdmU72Cs9q7AVc5mw6BamrZatu",
-	"Ca8rpSChxtzB8MCgAsETtNBipwG3OgVBlcK4u9VIPDKjcay6gatPDGtTih0c+qy4TlAPB3wvJHlGw/1q",
-	"/LZF666TPjcJr7F2QtWiCVgFouyJDH/BYe57JFRDv+bqL/NkdTKuh0C93PJaxUtlN4D+etVomlEua42X",
-	"jNm5yxJDRXTK0GCiaqdyEgIC2TXUMhiQTxDi4Sn67QdcjEaS5WBEf+SJsgnA9CIzkUBIasL1WUReFoHF",
-	"+YQtSUS5DsCKWZbcGp3EuQjpHXqH/TWXHBelsZDMFLRxBrDDvUYhkXuu9t7bdOPhlg5r2jBVJVK7HBRF",
-	"q+7Qw8Mt3RsgD9bJZXzC8LgeSaW7k9P+AwSskRGa/Q0F7KC8slwzXFgvclk8pNHNV48BMR3j3YV8VLbN",
-	"SLf1TGrAqGq2jensASHCmM2jjgE6NsKtUKNWT5Tiu+vNgcOFG+z1N8DZTbWk3BGUFblncpWNN6hw5Zjg",
-	"zWUr3GUpTw9HvI6vHmbtXurpSiz/YH2F4BYAa7Tre77v7xSM417CaGsxySxl5Q4apcNMq9E4u7gemoNe",
-	"ytujwdUyZHBWaK5UjdUQhMfsrjk66Zk6OmJ2Z0Rine/K9zaJ7ibXpjH5IMZ+QfFCLmOROpJiT5+6M5bJ",
-	"ygVcC9CxSuZKjNhVOgk9kXJeH4FchClus4Yf8OmVdQGi2cY2L5DcuEKg89QvEaJxbBE2DWErhnxkuDQF",
-	"0VaXrLtpybKmYUMEBXwJ3gTVMWgRxvpGbWLXvaLZeFO4gqVEMcB1tP/QEJJaIT3lyIB7kjETvmuOjHIQ",
-	"qtO/jrS/NuTW1426rEA8x6xyNG+gfATKQ11v6LqI02R3M50Tbr7TMtPJkyq6XeHnbxlN88maNEG7I2y0",
-	"nhJuamtNxAKxDhO86YF0g/ms5mqiOQ6daxq60YDw+NYx6NmcN6b+ZXMTD7mh/cNRj55F3bg/PGFH9Niv",
-	"dc3PlKV2LQG7pYYrPuAXDtiJJp2OmS71eNTrbHeFuja4shI/uWME8GrMr6blylzrNgkyzlfX6zS/Pkad",
-	"m0ATJJowUOlKmpxOtVq1Rbg9zuJzHcLvHPgHn9W3GMRvokXsAegcM5B10CEgBOcpCzj6/RbKXIMkR+DX",
-	"RJJxcss42dMFc0RGXnz4AcMWvQIHEZxBqRA389n+AIOcur1Tx2iWZK/GarPFhWKS5JKlIw8jnjBqWNct",
-	"bgOOGIKnTiEtOOAf33+3r55FT5lIHYN27+O/K+VEDUH91n3lwc+TV+aTs1f76ETnLIGb37ATEi6ygIed",
-	"Tmhql358/x2J0gRygTM2Fbfgi4DJSjbGpH9ywZf69rjof0qXytScA3xeeAD53P8ZeiT8i/rn3zAECxwE",
-	"SiGJ0nnM4kFlrpYo3JI44HthaZ3pv/VeDdGeD+nBMNxXw9FrltMbxtV4dWKtWkKdUa1Wb5SkjORCDAK+",
-	"mCQ5M/4KCPvW78xophcC1yTPkul0xXRuHVe07N5pc97dP/f+c/Dpnxqhtw0/u6/gx8kr/PPs1dX//vTP",
-	"zoZHNrfxWxB0Ph969/u1IWrfYUHmD6ZC24o8S6bM8RXlQtyA24uOrS0tSxnZZA8oZG+3gYx5lsz2gejT",
-	"JE0TLcDOzUonKUOw1uE8umE5mc+UEjJUr9ZeqevC0fWopJRXo2J63a1kuilAXd9snKw23D3ermFdyrqu",
-	"4bN+PnHIUO3h+GjLHs6aezhb1wMw6a6eCLMClmZ2jnYodWfTd8kte8cy6K02JOpdpl3XntJ3aZqCfHjV",
-	"Rb+YUd48IqB0b0r20POBWrFGQNqHdxT/4O1k811MExrJunPue5ZnSSRX0Uj0F1bnh14g5hfdQkqjOich",
-	"n09NzfrQXOZgtC6Kf6XdKdPUjn2FiLZg+HURDb1uxNUo+ntvbai4IbIZ1ZBNEn3HOkrGKzca3d5GM1Ev",
-	"1taUbYplNu14egXrOMw0sj1n1bEQHvy2QrSJlEe/7K1Ib3UObuUit7va7asu6gUTmk0FTyIMcEPvhr6k",
-	"QfQ8NaTKzjx7VP6lw2hrDEz9BAp4zcFqmubCmlS117ONJqad2ZpFqM60+8hU00jzV7m7909N1VWnWJTY",
-	"WqwR8uao2yoTv5ZN1Vn61XV06NUc9A/P1jHXjCUFvdR2zZWBDg8x3qZxIgEv8kE5/GYAEMhQJKlRSRDr",
-	"qDH927/0z3aN/OKPqly+6qdC0/B6+4xSsFZda0WeEx8vdKACdiwqIrm3JoP1GrJT1ggEU/XOUfmqabK9",
-	"jRaszl6ozrU6io2ZqsBUXyv/D3OvGrwkct07ngs5tpV/rLwTN3jH9ACeFKgM23xW3cM8yUVWW+weXzLf",
-	"G1PVcost6LFKP/PMVq4Sk41m647Y8th0CgjsI1MidGta6+rbzuQ2EdyOuJ4nTTu/g/wupvCotbfLiEmF",
-	"q7LcPPAjRFLXr5xOeBEjpb0wnpcuWoA/wEkNDtMaQU9nNEryZROnyXJ7Kxk2ezbHVXAm91fy+Oszi8Rs",
-	"Vudvf9c8cpKyUU7EHMx/h3JDFtG5hIiaAtXkhrEZmc/IntIvDRft73apwniD01QdUOX8LXX2YPpxQSob",
-	"z+9AiQG22Lpg6P7ZoH+6/ZE4pXfXdLzG5apOE5HGlascN95fO4bKYf/H9csmhpjnt926GYFh3rJ+X3dN",
-	"sZxFkq+mHaxfnB2zGgivy2zY0EVOs3wHDhBp/BQcsItSVI37Mlt5lTM0xZw1LHZhnXB9wxYfJcu+0ok/",
-	"l+DaNVfCGseuckk3S65v2HJtMqtGze6Q11iReSIWnIAFKRTroXcV3MhjmlRuPPPx6Prwl177ZPGPu5tf",
-	"/OHxtPe3u9O0O/shPvv1r0fyp8llP3rj0/fzl8nz0c06CMB19FFUXVk4g7unp/iECf0mM9g5WTxTiciS",
-	"GittQG7d+BJqzNcZDrq2PXgYL7MkF9yA2MOLcyxDWJO1SnMNld2QCaaafSZNm1A7Xz1eXp7Ln969vP5w",
-	"+f71m7/WYn4lTU432z4WjjRRoZglmUcTEidTrNNfTkPvunFXdjMmPD8+am2TFt5srtgR1dgr7C7fuM21",
-	"Ul/QVU+/bh/baiR1FzaQJYELGh7c9sLGEiP7RZnJDvnI0+TGFCuArGbERbh499rT7eggIHtRoJsxi+CV",
-	"VqHgS32UBzzJpb3l2MuBL/BP9OH8HapZ6yf2seKEhjRy8oxFvKwLAG8EY6M5WYC0zgQfr4uN0DWuuJix",
-	"Z0rM6GvlzZCM0HPDKjlVEW3AzuoNm10ZE3NA3sI9z5RNh3CbBXWvqCRhUSbR3h2tkA6KMch9dKeNOZav",
-	"r0dfXB1KXOR72wQwFk2qNnBRmnMVz41j/c3a0Bio+Yo7RZ5b9Luc3jCpFE2PhBCOubXx8TaZacq+Vk3X",
-	"7VhbEPTzmoKJNtfjHPIWUAmYVoF5dhzSW2i8bkzlQpwbWntXPLwaUANT28x8RQnWtdxXFEHczC0ORH0N",
-	"Tl8zf7i1XDdA9Nkyldt6fyoFYTf6fuo7qMUw3oaNduMRJPaXZxKH4MU0Gljmu+S2ZlnUp5zV3fWktc9f",
-	"pAu6REieIhbe1EjCQ2QLPIbqPYXqqmHY4O9BTafWOaosAprupN8MaXTTaCvqL5GJsrnrztuaV2HvrhGT",
-	"0tuk1WzLaiUVsBb15+4a4d7r7S/rMdCX0bxIGlNmZkSzbLmVg+CJfb3Iy2t35Fej4SylOSRTNEGCTtlC",
-	"ZDeP4Jh6ddH261mOXVlQw2uWYut20fcsp/Umnblk0BIU0CTw2brw2GZhadYan9llEZD8doQ7qeeP4LAN",
-	"83iA8N88kZ2EPyycewJ8DX70NnienZsOmptAJVv+zEQaVbDO1NHb2wWzbOOu0Jy48eSr0rAhMlRrrCY7",
-	"jVouaN4L66IB9NW3hYdDBLgiNzMslXAPfz9kuC11qqQghIZhH1Yth80g98V9liZdw5KVV6s+2gRVi6o/",
-	"UZfYLDYZ2QtXqpB7xP2s8uc1shOCoLlJfACDlkyZgC8B3E9RWxpzzbHKyp7rz63V5nH89/XTt3WNq7fy",
-	"NE6UtubG/ypu0j4Bu8e3hZRzJacxoM1nmels+7jl+lFfZgCt5QzWsQMSk+FA46X1QvT9w92VSOz9qomg",
-	"jiVZbyoV5mu9R6yhDEUKJYekR0YpzaGWNUBvQQKAWLSn9Ge1OmrTl73L66vkS1CyJ2xpCuxXKtxXpMVb",
-	"mCuJWc507Z0kn5AXb97IDuAeqZa3cOhZT965NtbV8jz/6fLlh0o9QfXRbjf+QN8dPGiPsJG8FvistnEu",
-	"PqUDseEiH4birMB6Bn3boPdecK2LFO6MXfY5vltL/tIp9KTrUEeQxtmXLOZ103/wDt24I3NLKMX2uCc3",
-	"nMoOw9QcrLvuukdvstIye4TaTKcaP8ufWw4cq1mzUXTp1qhv1gHZXY42ZzNMk676bR8spdJg3GQVGVgf",
-	"CUg7OBlM8KZVR3bT8pq5xs5xJ/tpYxYPNGnUxz193/Cscqff6nb8jr+tReymiFmiN6xuxQ5rPvOVMHBl",
-	"i9GtQEk5J+0ulBorXAuYH7ck6qCul0Nfdc/vfDf14L3a/hKb1dLLDKtuOdcGvsMeKx7QgTkd8iNCaIyS",
-	"NGeZh8hIWGeCZpiZgphJf6Qo9y8Vtb5rHLnXkmkSsS9IBE6wB7PbHBh6yXIgCzwAZBmQUE5EpgE9Ar5n",
-	"U2dGbGGK9Z8iMAjmMIQ8nV1HnIdkb429HHBdY8x4MhiHESjFWcmFSPBbkSJelQZZWb3mX8etXykaQ7P8",
-	"KrJCed+sxVVwHl0J1na+e9JQytVtW42nc4b1CjZyne/SpJjl9ZLAyVau5kFYPr+qEZM6NumBeAw2wQsz",
-	"vur0BoAt21hPuoyBeG9KazeI76JHF/kBcR+2cmFesrviwrVaZGl7nAYcZK0wt+FWDXMoUEMMTEcN4QrI",
-	"vI3E04+ae5nr5oqDiIolTdXSlaItrUsAVmIZSRnNAJIPI3MM3hLLEHISGipra536amMai+66bIatEbuP",
-	"SPaohxDVOGYbsq/AFyHnUPexW3FuVa0iyBs0DkvI9VvvtRz4nbO+cV3Cy3VitaBVI+ZLCdrv3GD1Fdad",
-	"wVF0p60dUAj67KZI1AOF74r19whwm7qAgGut05WJ0cxI1QGs35Cvv1ml6xuoDVHG8MFk4QosxECXSgCk",
-	"yRumr+EjmmUJ0wClQFrPDU73aiAZDS6pG7PpQnQCOirNA55IOU8QrGGRJTmTBje0Q97O6C9zpphVRyWd",
-	"E4CcgJHbPD31x6FPYrqU1Xzki3+8fLF4O/21d0EnUr77+Hxxof977v/0Yzz77+mr2ZK2X2U/H4obfvnu",
-	"4+Tk3d970dn8opzI3Osfb4ALchdgexwe14cK5YrzSR1QypY4FTWNuZ3uUD1xzUzervIQVhlid1hEx9hj",
-	"u8ClOKdJjdG7PZLGThTYBltjq1uVB3T+KBAMd33WiwL51VM03F3wKKWyaKeSpPMuE8OvpZIrMczQAVJf",
-	"I7mxOCRNk1tdqB+uNMIS3A6Eyngrlx0NfpNGNKaH1xvT81ohbMqmTVsevjSQlg72UuUuVUSNMMgG+tG0",
-	"lUiviBs1te0TXlMLXp3ta4C6PrWGIl62jFLttXynuvIOxbWa4bzwjmtjiCqURSAamyrJ6pGN6h1L9X1k",
-	"YpzR6YCEP0t19CPiUuiRcJqAsqJ+5fM0hUvN5YwBvkguxDVY2vCpENepwCfV7yO2ML9OKV+q3zUmh/pV",
-	"cSi0we7yjF7DfNTnTs9c5NeAVQ+VT8U8Z9fORwEPEbAfPqRpKhZYI1Wt0DUMhmZjuLudc+01ZfE1oEtc",
-	"2xnMOZ3nE5Elv+LLI5ENkzhmMEYDRwVDzyDRAnTsa11sFYarJkRTaEwNBPegohtNQcWPrzUjqQ/xNk66",
-	"w4NBFOPLtclwDYgsmvDuA5M8n5m4RrXtFR1Exq4NvH9I9qiJ/E4TmUvXrrNFAAZF5UJIAJR0KQM+Mbmp",
-	"Gnld7aMFy+A61uw3c0ECF7PIx4CBpf0qAe96fu+IDJdKwUokieYIX2qtn/D/+7/+71UMWs1mG127dtt7",
-	"TuWGRrd9qQpwcyou3IbrKtOAA4eBbZjCVKqevRUWItY4TfLaqsnbVRTXnTf6b9SX61zw7ZP4bHQaHQ/7",
-	"7bve3dnNRrqaDr01kInvdY21GnlCMcVnSpckFue60rRImf5EQ8CbcHKRMukAZU/p0j20bhO2gHQZTT4B",
-	"qTPxNOG1fpf3Ik1F7S0giSiPk5jmTlxKlkC1RzgBagqwegXKNZr0TBfvrsur1I1viIRRPW6uxcZ4vC4Z",
-	"P8kJPOFcQSYpEC+bV9VNN9/sZNckfCjgt0UhPUXyv8KzOti6fntBJJNdhUQ65NCrLSc0FouWp+hJs2UZ",
-	"t89+uXNl913vpzRqT8P9FNQyh/xbEOVw3xGrA8fTwTQRTVOWycp86yKcARB2q3pwVNZrN1TzgtlLainw",
-	"xgwWD+AaQN4qZiawcZ5JQociy439LKYC0Oq3YSdodEDoOGMo+P3OabdHgrnvH0bE75wROspZRnq+D2Am",
-	"UJXQtRwei81gtmg1xbPXmNS5YSfVwRE+unQ79Dpc1vUqbNH4Sh6slmoNIKtyy234AZ5dV0CeRjkYCaVV",
-	"Pich8ASLQzJckvCbl9+9vHwJlsQQQWVh5c8h8nAq4DnrGit43NSEIrnAe9wy3GeOBojuCYUoNFYF6NQP",
-	"1oBOxnTTgoIeE00oHz/hqjaYyYXYr4PdmGLNKCNNnPryDouUuLQ0w4ZTV63yVzewzbn6cONPy6aq+Vc6",
-	"PXYs0qTYqCT3BDeV3uuYMxZQvUeQIY3TJbgcQXDb1wGOUjrCzaTOrsBl7IXThF/bB0PPml7KYNTNquXf",
-	"9wgleJiZjaSscPKqawAmTdwiNqm+vB51Kw3qBlSDzrBXjhbAooSzBxydXBTeykwpYVC4Yr9DXiqFbAoQ",
-	"jzrDLl1awpVc1xWHoDvnGsTXYtpYzx4rihXkzGgOeZ+pWDhJiob6iT6WWPykgFxA1YZQ6xcFXc/JpKj0",
-	"VIZiExVGKnDvyXQOZR1vAbkL83+MKmtlJvl5Ho8ZVKJ1Ewf3K7q/OyUsEL++IJSeGfLLhqkVi+EwX3lz",
-	"7OnrTY/UALM5DhNLHMGrrkYoBaMz5xzYX7O+WsztP4ADTh/NASVINlvsa6XaV4mFLUO4c4QVH7JCuWlY",
-	"7tVyi7st732z8H9o3XBD5lyrILYMLGcLIlmeJ3xsYyqyOV53ibrS1NtaO4Lk2RILiLtSVFSqUR46xOl1",
-	"j06OTg+Pj042sf8TGichStRwUNkUeuGlkuFitrQFkDI6GiXROQlRMIeDgvUlyueiWpI2Bp7AyvmSVsk5",
-	"0dsCHEMjkenXnXNIfYgD3saEcbl9F3A/V6OCxVqjBX1I4iYXhOCMgFmPELma8+MkrsvDASTeTZxUAey9",
-	"91qNsvd7GmVCSVm30LtzFEcsuQWMR11kIYnZswrSnLbE5jxPUu17S6RtoyoeT7YDq117VYjRH2Y8JKfj",
-	"qv7c7Te5p5Dj6nJONC8W7RZesD1zVgCDGm61BZELFsVC+iVVbb8KhlpfzpaO14ZD1EBVNboEAQvcOQfG",
-	"6tDHK0gM0FkX04D4QxjSAGNdG9Fwop7QAQ2Hvl93Emx/QajpviOSoHP9Zxa3zD+auJ7dPeu2qTFfa0sq",
-	"OPhQki7s8WOUBlAjCjMdKovVQEvprwGpTg0p2++Qi1J8fqUfrks9bnTmbWNzKzm0pZ/WlHud87wBwAC8",
-	"te273s3RL7XOgGhNeWwACoZcMnfCz+S5+RWOBUBSoxBHPKRSszGAqCFMkFhw97gy07oqAzkYF3GTP2dH",
-	"4ulzb8NLqKAVTo6kNqz3x5UlH7Ix5Uj2hI+/lFsA18ZziIMDLGjiugzqtswHfE6DJz5M0/sRFGtHCbOe",
-	"mFqEyPVCBI+PlWo3u6prDfKllgSwxDYQuUZbw1DmT8nVp5+vQlxU6aDi1xnseJyREE26T8lVWJQwtgeN",
-	"+fbnq3C3dF0lC22urk3SRTm2wLAbow1CIq/8/RJ2izDwmkJEYgEA7oZ4EAiq5CSQGLHdLbGqx96nT70z",
-	"3+t5h17vyvvU97qnvnfsHV95n7q+d+Qdn/he14dvjrxu1+ud+mtqHUIONK6rDucsjWm4XB1IlQRrwLrW",
-	"Bp9a3HNNqWYWbTjXzE3HipfGmoxNbqUaGLxxxuoQGN+OsNi0VxipoJBAo3S6ujrdo16tEWWdM9dZrTmH",
-	"AyAHdvBWNXXsXgSExicSuQoz3t+uto/pYiPg5FDkkwJHwLxWme/pad18I1esbD5oCim0Dse0ZjWgdph+",
-	"wYKWKlr9Mmdz9JOP5mmKNzUFi4xYmmro/yq2at1soLHrZkxXq8BmhSJuGRNHArCula56R7WXKfB9vEbL",
-	"jxQRuGM9Vo/aekW9eojqfgqCr0zU4RXP7BF3bWv3bDLmtBkqHb9IiqQSDToLriz1poTqF5CKnlfqJNYW",
-	"Oh4lMdsid8KxJzdhhDdF9W2BbgqhTQ1bvOQ9wBMUBBS4j7FGrj7ZbkVEh/O06gHY7gpzRNNU2a7bjKIE",
-	"QaxPbh2PrZ3oRb110+4DhjSl2XhzEoWzQkLc2uFv+UpOx9cwrx0D87cIwLfkAv29FAe9Ocj+0Imx3xxi",
-	"f+RE2NcG2EPUttyaLlWnj8ald4jluXvILpXtyFmLEndX+axWEsC2XpdKcuHGGmOkjmI8ikhRDyyf4DQJ",
-	"0SSrAUA1lkh3+2tnpQA1Bizbam2dlcpZO0dTNAYb7xrq/YdPXdm8jc7cVJXexn3kH7qpKv2nSFUpE33V",
-	"knjKrBIMb1VbtNc/rh/bhN2RD99etHv9Y+suZ3c58ozi+1IEncP6Ue94eHQ8PD4djSL1z9nZ8Kh/GHXj",
-	"Q/+oe6j+7/XiE//46PRwOKL+6OyU9tnp6XHv+JidUPbgMPqtmHmzRWt2n1cTQu8SbZf0G0esbJOLU5Vr",
-	"Xz1IYEWwPjxaQAvdUuHtUtxAta+vVa5kRsc1rhSuVjiaZ7Vg2mDMwndmR6jHoSVrTenbVIhdMV04QAe+",
-	"v3PGTCWdod494YS5bp01s7rKGyzq9YkjD88moGPQflZYRSKDNFZW1NUKrQOo6+cTj/T9fAIfnfmlun26",
-	"yiIaAfVFEbeuiHi23T1N169vseuvqyh4sm2xxa0rLW5ZvvGsocWzNcPtPqz4YQupg9PAruskYZGHvJvn",
-	"VKecAB5WU+p1cwawfvOZJHmSp1iAwHmK/CwSbhRJKHZ6XqmvXxRw1QCl6nuM24CMZgfzzC2ZuleqnyrJ",
-	"3+gt/QC9PpMkDAIZQj3qJPeILn/7TJrirwZB/OO/+/6FD0P++O+HaiymLOz+k2Yxu2VabRBEbaHWT/8M",
-	"Aok1Vp/Djws/CObd41P1o6cLr/Z8/wJ+9E7xxxn+eAU/+uqHmkwQzF+9fPXqaqMD32TvrHDUR1kHH/BB",
-	"TJlamcVE6Po4lNuyFA+zEiByXulJ+ukGA6H7pCXVdM2I1RjpKGkPRV6P13crbraZzDOpqAFT0u+sxhkn",
-	"kmDMZ8Nsew+YbabzEzZcQbEmcBl4f2OptC9WNmXnqiLbH5yVCiEdMw/5Feu/1PjM4OM1b+xe7g3ptEE7",
-	"wW6fFJoEmqzkj+obva/OK7rf13wkHsEyBbZz3aSg8RonihOI0IgvSrP1MRqr1KXZeD5lXB1utzSd40hq",
-	"7uQymsD5ZJ6XZC/hRFniKWuboZnaBggttgqfNGHRjZxPt7Z1aZYnIxrlUN68LM3ORqfHsX/aPT09ik7i",
-	"4/4Z7Y0YpX7U79PY7/bp4XB0NOoOe0N/eNrrRXG3Hx9H3f7QH/k+9U/rhJzGCV4LIuxkiZt4tt/v+nGr",
-	"M/ALlxb9AtlCD0JKWg8xYPk3m2snxSwT8TzSqT6G0XYHF3DCM1boD+VlSvXcVsugboGui/XHriHts8HV",
-	"n/zKNu+Zfu+od3rqOvObAeMMo9Sm3diyY0pTM09un4DziEiJnfEWikgRi7xgpVCJrsXur3iKXErU6Syr",
-	"lTnrKwnyYm6QOiE4ho/r8Nca/MIsGTXYRvAVyeGa0LgFIWii8PJ7CP2C4RJv3/6g0wUSzf0adFUn6evq",
-	"DZQMqWRpwrdXCr5RI3nP5Dytra4CA6275TS7g/KlMxuwrEL9UhmHXVuYq3tjQuW1Gfa6XcicY9fuEdUf",
-	"LYSDaefckgQtRZYxCAPjwiX9VlsXwlpn61ATG4u6Q5aAG6RaOes3owh+l9yyipBMqcyve0eTnV9dCezQ",
-	"7XgwkLqdselk2LXc9FarC4mwztlTExSyhbiFK+omWavvr90Slp6b92y46JmsK3hTcOpat2Dpfv3eay1s",
-	"EdsdXqusmW7j6oEhsJuE8baDXKnMu4sYL233QsDYvovV01+2avbgGjn+tcw2E3Cza6lp861naqZCuNCu",
-	"daTRgHl4BelHmHOm1ZJFB5s8mmdJvvygRqo3C6MZyy7m+aQWNFi7hjxAB4TCfRcacAQcZAPyHN7X6dQ3",
-	"bAm/sLBD/s6WGNerT3oQ9wEPTeERMDn1l4j/gwhr8DnGOmJ9VMEjpjMAbZXHZzLg4V3b0KediZSFoANL",
-	"J3UMEBySnHDGYjkgISIzhCb3O7QADcVHoFCFiO4B6wliC+ZYSM1Jns9a9/cAsYh2ZCR4TqO8gKU3opZM",
-	"acJzmnANHF5ZKzp+Pbp4DYqFMjhpNEk4a1tHpfbPemSc3DLMFK111HqEKoKssX0QD6ZkNAHKi7KakPoY",
-	"rdIJeMD/8hdi9lvAX96ybGmtTo/IeRRBTY4MUVo8BIyGag3IlE60IJ0W9TMHAHkDmCchRpF9e3n5jiBQ",
-	"AJlNMirZvhoTwOKo0WHycTsSMTPFSGROp7Mw4HvvX70gh4eHZx75ePlCvTbPUt3sx/ffFZe3FhJeI+VC",
-	"BRQ7SzUBGXBTa/SZxAc68JcMcWppInX8FILPeHj9rhGeQgPpoka1wLyXEgLTgISfAgBeCloeCRB7CX/1",
-	"i0+C1pWa46eg9cucZfpRRHOGrwKuvpvRfIJf0WysPods3cl8Snk7YzSmw5SRgspqxgVbFQ8AflAn4HDW",
-	"ApExBn+g6PKb/oj8hokIv6mP2u020f+qP498n/xmy5haFz9L0zaiBiE/7Mklz+mdR/JszpFKSj1GbMKP",
-	"l6/apx4UEIEwWSFIzNhs3/TQJb8pZdBKIJEZTdGAyYOOD+XUuViQvfDHH39sK/HEeJ5ENGdGOoW2zUM9",
-	"6hu2fCYLhBfVRizQjNRPHmHvcNsA4E0wAPsJk2KeRYzsAa4fHtiEclNrddWXY4fQ10NQS0nYHUAcDec5",
-	"EhA3DtYemogY+Tm8SFOxCHUtFI2KBPoXPCRt02e6aVPTzgBA6fC4hb6N0dePe9Tqc9a+hPQvfBrkAeIg",
-	"eSRmKcNVWo0BNt13e+Q3Er4etb+neTQx0piSjKG8qYH/A74x8EvRPMsYzwdE6jsKlkpmYBEgoQaSaJZi",
-	"jhV1k9x0fFjhRYCm0jjZuYvPnybT4q1+DQeHdAZ5EIpTD36WgoeQvkO50GVs4wSB7PFi2hxHuCb7wCJK",
-	"SIcvBM8Zz9svDQqW7WD8azJTGz1mo9ScfJDZs0chLjhjUrLYDipmSvrFqIHotGg1Cakj3NVv5hlYK7Ma",
-	"vV6FGRJZ2p+K5YYZozc6whZ0F7Kncaw8wudpChhZiVTzVSNgaaxkH5iziGKp9iwEeoJMU6III2cELqrn",
-	"7ggQa+j/1GPsWyGi9zPikp1r3kZsrkSSMeMsSyJ7+x2znCYpKhcIBFBdZjE2PRziNkaeU6yBfL5kOdmT",
-	"jJHwry8vycGE0TSfHCD4GYwu4B/ElBVRyKqvjI3mEq9D7emV0qXaJRhZDol3licSE17sEcHVdwFXe16D",
-	"Cysa0YwV6ed6Eua0JHuINvZCcI5VjgYkSoVkSuQru3k8IVwEvMKDWO13b86VpIBi115Nlevwc4DVnoPW",
-	"gAStTqcTtO5DknCZMxrvd+whjGcmHK2AswbxqwudD5bGZMhwL5rcESRXwJXlQPbwxUIrswuk+IHGseL1",
-	"fYSswiMJC0FZ+CqA+KueSbD7Go6m6gFVg2JX2RUwUIAQ1NJVyV7zEsINhd8K9Z7zvdkjGZuhaqv2SfGS",
-	"Tgc1XUyoxPh/KxXw9lgT11xPO7IClJuzbren1G6MvzzudM3OPlQHYw0UX93MVA/6SeA2VzIeH5G/J8/N",
-	"RoFG1yP5kd+UulMzXqEdBJSTMJrM+Q2LQ9Nuv9puGQDwNyUiYCfZq5eisW4H7/e7nS7uyQuUi3YjWgg2",
-	"1PRoTPaOuoeeUh480ul09hFikiKAXZzIiGaxWqL5jORCUeD75HnAoQ9f0VpwJeI05DKhpg45/AXFyEHg",
-	"LiZKcYCh6CFg9bgxkcyAP+O+Pq9tI3x5N2NRPiBd328r0yHhcxaSMdPnOr5r2pYafTDJOwEPv3158Q3q",
-	"pUZwCE4Y6OigUTjVoCVIt7BSOVbESzUq+ErNRDKUS8CnXKCyg3LVZIHAbZjSaFKYY0rlhOyFB7GI5EGo",
-	"aRwnGcMk6UO/u09ygUX3oWXTP8ygalFYzGzFPf/V1qkZ7dffmC2HEAdG9SsqwyMaBAUsCMGZ0enfzhgn",
-	"tmA4MSUSUdm10lISR0QSOWP0BppveJvs6cL0P/Q8XXx5H/mG6owiUFjuIoaBM7koCfOBTlO1d3f2tUIo",
-	"BxytJ+mZgy7RFhY+3SCz4ZTQwlEJvT1KhjQ2UsALOEbFQNiLVrkoaAdKuwJzZV/vlyMfds6ROj3wyNYA",
-	"5nZnZgEH7oA3+h7Bvdbte3CUiwzO2z1b4HC/QzCNeDSXjjevODcDvnfk+54SaaoJ+KfvITj9vsZB0NIM",
-	"GJXkSnzBHNzVy+lNkUcWcKzlo7nhRzZUarAUKQs4Hvb6zxBHSrlzZJv884t3r/fNPRIli6INCBSaMTFL",
-	"1ZpmSwfoHQ75wmJXygVk4DsVOiAdEUK11QpbyMYp5UrTQeE9TmSeLRU72HQx9XA257ro889iKNFtTcmL",
-	"Dz90yGsgCJsOWRwXegSetR4oPBYpHt4LuF16aDqiaSpNwaDSFolFBLYLU4dIxtArkiYR0xX4tavj+9eX",
-	"La81z1LtGpGDgwMxYxxNpI7Ixgf6JXmgnr33WuDFKBwgjh/S1Mi691qqDTpLWoPWYcfvHLYg1moCXqsD",
-	"9c+Y5XWpXVBfrEDr1Lql4pmZRsdMNJhUClYFLHOHXBTVODWIBTUra/VGpICl0OtYzRh0xxcTFt1AHrXe",
-	"4WpkPd83ziGNglI1L7DAR4H0I24ALNsEgprkakUfpTi77k7t+Xd8+uZutu5OdT7Lkym71kdca3DU6/Qd",
-	"onddVOfW278DPK3SAFuD1l9fXlogOPDFaEQI645pTkgveGJwcJCKiKYTIfPBqe/7B+hAQ7tjk0f1W6Bx",
-	"4QO+r88uqq60MVRtKMe91zry+0292bU7+B7m/kbkF4jLrF7s42Kuf/G1xlMGxxK+dbj5rTcixxK4ro+2",
-	"Nfh05TmsgDQgkWY0RAr51PqrMo5o2rpS7x6Y2JTarYHnrnFIlEx55HOlRYHjQntrOyvMPmb5RQYoGo9k",
-	"dDPQYn4XaVoEvtQxvI27SWcTCtkovt/1WsZZqtPc/E736PgMIbRGGfulNTjpey0+zuj0ekrvrjPKFY+f",
-	"3n99jocJ7MD1itKbeL4mZsjGnP0rc/vl6rycItCWZZ2NAGXPnW1w8Jlm4/vGzQDXJIrFbPWlao/qSLDe",
-	"C7trUH/yj5r2RqtcV/TTplokK91CIVNly6OnAXUWNaHyXX2F771WolpXB2TLxM2qHdNyL5HwLrZgPie0",
-	"+fhoQ92W+6tH73kz4vc6H7VY7epcVvZ+7Sb/fXbwQXksu+3nTdu5GinokRu2REZQyqSzr4+22mivxJzH",
-	"jxIER73e5hd/oGkSw8I7ouD3FSBv67b0TjJkHid5m93CcdQkRb4H1R2apiZribOFvTMeaNe61Dd2KbOQ",
-	"EPaSOeAxm6ViiVIOlH2BCcHSK0NRSk+7w6WHsJOS7A2XFiUboY/R7gaoQbzysnDZ6vWM0aKwUsZu9d0V",
-	"jEjHLJeeCXikTJc0LR4rzBB9Kwv2fyQy1/pQEs6gNQUcfElIICXdwMeBfyW5ZOkIXC5qGvoRHgO7A/HB",
-	"+AX/Gd5bBByqzifgJkpkh4Rq3KGJSXESA8heSLngy6mYy9AJwILbpDBKkzDgFrtNTKeq2zThzCMhkC/U",
-	"xUUKHGCkqlpiBFa4Ycs6k0BJ7wvFPi9vtTKz9kh4a0wvZDZrhdpLJovGo2xgtHyTnOyFwL7yQFsAoUmA",
-	"kaTyzYHhtYNeWEmOKT9ojhHw1RfniBlIq+HwANFa5MH88xNt/+q3z670z4P21f/+X3WJLNsSQq1pfdxj",
-	"3WjV06WRNo+sffXZ945791uNTtflEcR47Dxjhs8ydpuIuYQEv2eShE5yZeXUPuo2jFqnYjaNu6sGrUb+",
-	"2fe6J9sNGIPAZG7JybGwXTVZE/Au68YEN02lIZWRaG0+e38jNuzjtYdCSFbsBisjLTR7jQJh5Pinzy2q",
-	"IRRMwFMHW255LYjXLasFPRuonYmp+lYtn9rjR70CahCt7pO4G/XYGe0PD0dHrNdFIwk3Ts1Gy4Wy1JXC",
-	"AYlamqXVKtoB6ol19MS2G6FG3i5OGHJIaE56/r/ZoXcfM/QDPSozhaIX9KSszOjKKycbq/6fVHU73Ep1",
-	"c47z/zST+4/y1IK57/eOgev/o7eTZlcI+3UaXpEBjOPQqlx3s8rz0anzhC9toSe9MsWg/mUUwLI+Vw5O",
-	"+3R1X7YQlRKh6I43E44W99HkR1UCxAqWVPodqDFtpcastRELbaes2XkkBEYJCVwUKe70iJhhQlC6NP5U",
-	"dWJjOAVnAdcRTWGHvKMS9ZXSWYE+b2ASKkloPs0FGbO8yMMXHBHSA26z7/XtDWcdcoHZiyYGy41yw4A4",
-	"CQFxLC4qDqDnLODZnOtYkbBtaNdWnBc2qTnPFXn+poi4rZID/usi0AUpUj4kNZJ3w0lZlKSwe9PgfgLo",
-	"VoyuUN0ChKup2QLQTpKyuLaO4Bc57LsnZ/3+4bHv/Nfuj/zojJ6w3rAbH0WHp9urAxVr3dUOQDHoet2z",
-	"+7b6nbZHV5+7xztqCbAwTTpCb3cVoec3Ymp/GQ1hpmsSlo1AAwv/sxh6WBhOI1dYSIs6fQHlwqdyCnST",
-	"yyAWvCiGppls4OvTtmbBV133UL+QSQDl6ZerADV1aqrlOLyei5ymBq2/5N1fOYO3Ys0nd7D0N53ShVD+",
-	"TzyGu7scw1YYbXcIgwn75xH88CP4u0TmzgHpHMGwEvVHcFEV795rzYSsOXf/ocS4qWWYCzJ0AaS0h2FI",
-	"o5txJubcxmOtVLwRGfpCbLobnRbva/133yltWAR+oNPVySA8+KwG007i+9CEduhQK4Duts4FI2xsnGOH",
-	"fGAco2F1uMKLDz9A2qCOHw64DizKxGJAwiT2cnaXhzaK6HsaM/KjevT77wwWLzxmBJPgHtymem48eE7H",
-	"YcD36lE9aMY0sse+0hZ+FkPM0SrqbAK0B5I/4QR9LeArmdJ8sDIHEKoAGwxOC4zNgW+Oej2ir2ERcRXw",
-	"enXVzoDDFvec6Dm8pLYhqh3yOmdTksQYATHnyS9z7DPhWPFyQCiUtYb4+IBj+GrDKLCoI4RskT0os9pB",
-	"GKE3nSQO1URxlfAryNB7EwY84Wq6+2uHeYHhzhARNKVLxbAYYXTYI98nzz2XZPNZwG3sUXHt3PN7hc6m",
-	"lsQ4wcLvTHw5ZEKsfA9zCLgikBnOpX5EjXCWJjlJVI8QmeVcjC9EdqN6RnMEInLgfIUIisxwsYVcz+kN",
-	"gx0iGdTdKfDZRwlPJGi40GsuxpAx1iFKFAdczrPb5JZBMAccbLgPoozKiWImGBeBSrTZfKavPVRjiSTq",
-	"ZMWgZIyK4SLgCfCEDWMWmcGmJ/kiiRhc28AzNIUwFEd2GElBp24uW8C5KBU7Lfqjq1hNqD/fqh3LZimN",
-	"WGyY0JE1Acesx3IBeA/0ex1LrOvAV3nVP8MdQ3OYRMBXWXUTL34Z9T/gIMkoJ+HrmE1nAqootP/OlmCg",
-	"ZCzPlkTSEcNCZTZwB7Mk1JisLw+itwKOk7DhTrgsWt8jeyh+nEAZiBRt2CwgTlDEAPo3ykZsGv+wMTDn",
-	"bni76c0phnPkn3XIRcBVsyZ1SfONlmFFQLXlAwhtJBRjvA0OTo3JhF8ZPWWbu0KMdzMebXRXJzatxTNC",
-	"MRcwh6nQ21a7wW388h4lHz++/gavL8dCxCSaiCRi++ekq17u9ftkliU8hwSRiw8vXr92sJ2qKfvHUY+e",
-	"sfZp3D1qHw1PaPts5LN2P+rF3eEJPWZHvjFr8HAr7IUK6zR6lPv9Zpylf34Kgrtetx0Edycvr/69zsq5",
-	"sg6u5yJe7mhH5AtRNiMuF8IEdpUiE3Q24KfPqOkfm2Lqg9YLiyxOhixfMMbJT2+/ewv8+P7FmzcEgDxo",
-	"qoRwGpPbJGZCgvMP/XFFS49Cr7q/eoD2bEo43GvwzINI3jokUkYbKikBP/YeNNGAn3iPmVeRnUfrQFwq",
-	"GhYpFCyvULAg520bNapTw161d7dWXdUSt7Ny936/YuL2dmRN7eAocec/jNNjxYjd3nZ9ArvVsUitG0Yb",
-	"pL3GSLOLKGIzdNlb0/Ld2w81tmXv0Zf3jsPvAbti08291rdw6sr28MztIRyMeGtnT7mVI9Rzj7LKQVOc",
-	"ZlJDj3GxgHs8Hdqv5mAbzNvvlV6yrEOECBUXOmVwTQ82kYFywmiWJgxz7TaN2jlfY3O+VhAHsjmrddXB",
-	"F3WeuJbRd2uhCNApNxLKODYkK/forPNBDQ8XI1nZ1GCib2ExP6exlZFf0Xnw1SI+/LPNL77QqYXwQneL",
-	"ybyjy1TQ+FKI72g2ZvhefxvK2dSR71mc0MvljP2LxaWsd6J8AJOIFn6UejfKlN61lSHQ1hBFh4f9/tHR",
-	"YW+Di6V803Hw+WcxbCfxPe6tlNXVNfgGPpf1hqan7IzZDPNRtJxKRlosaeEnMuMHGQScug5YeFkWeTsS",
-	"nbDaApQlA7ZSpnVClSmpy1vkdOkV9VqXNpuiQJ+Zleuv4EWMngGEtaxz8ZCxBg9Cm0CbwtPCWLekUUML",
-	"OOSqKZmKJAUjzJiXEQXrcsjMlwWGpDIRwelu6QYmGAcjxcm4VUOH51IGy0CGW93yBLzeziO73fLgsB2T",
-	"5ZFeeownqioxF2U/PTAZi8mEpqP2gi4fp938kT3zzS52LGj/Zb3sqyfkl1GNjO6yslP+Z56gf1B//QvY",
-	"ekUoItt87Kz13jdemiNIO/Ktp8uiecRsJRgAZhzYHChIVDVlg9CSMv5aqIZYqsGwEnf9dNLJbNmScPqW",
-	"piNwRf5hxJDxvaLzAd0QvSNo3pb0LFXnPI2Oh/12dnTTm6GbQb9zvPGdu97d2Q1E8XxF2ffFrxe/luD7",
-	"U8B9TQH3Cu3Cx0m1iku2brDFIwd/E8PX37TurxoU7YNKxYuNIrNaGWKlCIajiq9EIHUC/iSBRVDVI+CV",
-	"wKLXIJbLdyVLlmvUxlwnrWyKFHpXqsm81v/9NEE4vv+gGBtlWlVjbP59t4iakhHyxYJvu/7vEltz0Rg7",
-	"U4k0qdTh3iKoBkqI2eJg4FevOxEbK3J9iapXlSJXNQjUlSpVrYt/vLxYvJ3+2rugEynffXxxYf577v/0",
-	"Yzz77+mr2bd/92+PskXa/ds/xF360+G7n35t54tKAaYnKTXlBgP9oQ5eV0I+JOinuazS2uCfavGdP8/o",
-	"r3RGv0OsgwwQjKg+92oK9X+VE9sg/4KIq41Feg+ZTbpYdzYHEOgK/2g8QAwv0lfFYUkahMr2jQCdAvwu",
-	"e3CMacBL/WToEVrvwNKBQ1ansXpCwJ2nLNqGQZAoQjduGJtJTHKlY0ChKN6DkA5DhoADzGcuCJbgRdsr",
-	"kTbCQvCInevwqKmFmA1JPs/QTQeRJmlyy2BstZjLiAEDiWM5myLqjVJqIM0WkW8STsIMAK8l4leZiwoN",
-	"qY0YJ/A6XMEHfASIYKAoKbFdgKi41/WU9Hwf0msFHxe3KQuWpgTBm6pgU1NGwSn1m9HMmhGnQqrvsgwQ",
-	"k6K1mxr3G1kyaZ7F0JRr8yW+k7jLTiY0tsD2S2jNBLTs6VulfQQ3w5xA3bLB/Gtq0YafFO0NnDsnwwlk",
-	"kegkQZnTpazpKJ6jxmCBp5KY0NmM0UzaOyTQXYtohXMN15ZL4zlWK6irpkMP2LRGiISN8xvRKC2JpoZF",
-	"eZBzFg9c3C2a5iwzaFwxhGA5jepMbhd6Kt+iqGIZo9AGD+Imc9tndzMloEy75RamWHiccnLok1gRVKQx",
-	"2bPUhnJCyD5wbaif2q+bQE7HFRZTFFK7W2e3FkLE1NPgBcCrbRHjeRAew+wRGz8n6YgNdFgYxlvlBSPr",
-	"SJmAr7Jxh1yU64OhK2cGUTLQRyfgD45QKjzXAa+6rs8dlCm1+ZeKIFO6BPisAuG9xjhRD7wy58AXiBux",
-	"EvqZPUAaokhqNMgXrgb5fLGqQS5p+1X286G44ZfvPk5O3v29F53NL/AQbQ3W6rkIpf2USit0iXr2TqEn",
-	"hvxF6EkD2IUm3zahFbtaONPkrnopAekDmrU92GE6Vq8WnsSEMigLTB9e6J7jMbsrB0jYZ8EVh993XaUc",
-	"ZF5JhtRJP9ffVsjM1loFvz66Yr2G398iusJqUg9Y9nUa+49KLg9ZpCEzmNEbtNL+x72uf6ja/j/9Mn2n",
-	"u3GmlTi78yuqdwm7wRaHudriUlxDvipVtdEvV8Rm+/rWVkP2AQB6RHWtIUS0ozmhaerpiw1A9QUImYCL",
-	"LJowmWc0F5mJgXYBUc0xl0hAwJX1HrRbxpl8CuQlM2UXekl9VCPTCoEFT3x9wBV3lXYQLO8yMWSbvPNm",
-	"HZXulUIlx68NmLQGvuQ7vd4AOs8a8b5c4OKt2BhSCOgKHrINwUaGjKg1xVw7NOB9/9BEbyiFGa0s9WGx",
-	"PeoMUAvUrhsVGeCK6MCIRZbkOeNkDw2DlEknakLMGNdKsXoOcHfBHH4nZD7O2Id/fKesVmnq0ihStJWZ",
-	"cY5QaWpyWiXVc0cMPEh9UbMnQ5pSHmFUeiwBrGQ0SiKdwSsQy1JTpnZvIvjrk2xOu5AFJ2BI0brNiS/9",
-	"bptTd//Eu7MA80P6QyywKeP1r4xs9t5wy4atPWV5lkTrL40soLZ+2Nin7zKhFp/NJcZPs7uZkIlJQ5nS",
-	"nOzZRBW/43eO9gfWBoznBv5zuNRgwDmbzlIobabLEmi/QD6XRLGTF3CbaJBwMkqT8ST3Stcfw2UVTRZE",
-	"Dh17psITT/g44IUvf2nVPddZBUDzrj3plSpRwYaGXHxE5/2rUDYjJucbea8+H86TNCaJTmmzMeUrgQXf",
-	"60XYuLEhUH6W0oSXQ+X/Qr59+d07oq8trh2SXMO9OHEc1+B+8BpIVVy55XTcCfhfyOVP716uaRhddlnA",
-	"Gx/5DN38R2AuVYKWl9PxfwRowQUtT/f/H0GrG7TuyeHauPvNPAectnU4vWbpP9Sp7MxxajmjYfsCssgG",
-	"LE59DJedSrqQujoMqymtpSgZiw+MoYSd2lvX73EYjwem5TWp9baGWC027bqrvnIR1HLJpKIU2bW9tCoy",
-	"CK6Br1uD3he4xtp44ul57XDWIf03HXbYrleB7nyQofq7bZQtUsWnhhnNlnmvWb7eYsNyXS1nOx2gyGor",
-	"IjVDe140FSZcv3/g+iR8eUnHTrEHzCA37ZlSNpjb4dS6Edwg85Wq3DSdKnrfPHJPmv1S9jmiWxhrjzXt",
-	"zy+3KX+nLWlxtXbdmlvtzEqqjWKRpsb1YwfwjE4pedA+/j/9mtg9X3YTF7veBwMfvFHcjnfCNaLGYp6t",
-	"SZt4yfUtsQlk1+8MbHY96teQW6DrQ6zIJ7h/gfwE+HpCY7HA9ADIhs8gKr6ch2DQ7/A6k3HwVVsNYpSM",
-	"5xlTZuv7CkSng53VQYCJQp5ZeFG8r3PrdkGWRpKmATdp6kYo1gk7aOa9BYzbbWFej2A0rScIX4JxoHu/",
-	"rlPz6MEHoLgZ8PayRL+xSZrotdLkxWDmry1Y/sARK90tRNG7DNw3YFi8wkjqP7AUu1Dr7G7TraWZgYNs",
-	"Nv4rcsYixgAmnNDFn6DmCwgFhIzVAHQeCbHuZrjv6ZiUBeKCgMMF4z4kXegkq0QDELN44JRE43E1wlGZ",
-	"6wGXiTJjTcF0tOGhcPOY3jKbTuZcbqUUUkrPdcYsir2A24kplU2Mcn0XHFEeq3VkhI4zZoAzasSph7AQ",
-	"keCjOYhXk6GOtXWw6KqrEWp5a2e4YBkzQtcUQ0LJXIxhxNKUDNkk4XGHvEJpq/PRClI+k5r0siMjMWPh",
-	"/jmhcYxYMGD6YTj/MyOvicElxlJTBfZpvZbqlKFZo6U2aKOFeH6kkEXy/UFk7J862+8DyWmZ0KglFss7",
-	"iRmP2FdV57zWbF4nPbHemLOLjQLmVJg3wgRD3zkJkb1DmKGWLIUkSqUN9YCWxQz8l+GMZRHjefhvlRKJ",
-	"YCdWAgDRZak/vO3VKqIJH7Es9IgYlZqDOmteEVYZ8KHiMhZr5XEPa3/l5mLlhrEZmc+0nmg1S8znx1g/",
-	"z4TWLWiiw5LOsfqdyCBg6YbNMFSQKAExcbH1wSf94t1HuX9uC0sFfNUaBy0WqYuwxQV1i8UpANdWqRnR",
-	"NGWZxAg2jXUlTQwmfok1dHUV4Wcy4HPJMg+Ly0L40X+134t5nvAxQhqgNHAesAg8RcXKCZUTxItT8hsr",
-	"BWJnNF3QpbR1AMtQU7ZSn5b35ybHDfdewHX5yySaVIhkkqILjivf3ZmrLixUH/CA/2gOxeIVw4FVvQFO",
-	"KuO+UCus1sAjmthwWQfA9+c2eLBoE+/9BOJs4l2qLTvcIRcWSV/bE8AHRjQg/D8RCz6wp76VGzb0Cw55",
-	"qLCQwXkL1cqGLFUaQjhN+LV9QAOkwYcSD5uwpKHAeR4BYg2Lz1EA0GwJfVXOdSgWfMvIq64O1oUQSROu",
-	"p0du+NJmopvRB1yrSx4Rtywrr/q+OwccrerqetR1J5DSIUtlGHD8BaKHAfRQh/namgRGkcMCrUUB1VEC",
-	"XPMS5K9O98aU4pDswXLsY8EIK+nK3LIXvvt4GfBaKaTfaJtYSg8r32GZif0OqbU14Wa11ti0rjMlKszl",
-	"NFiZZBsjE2j9NEbmQ0P/kJHKnrgfCvh1ewEPgksLLdcxZ8neGhxisotFclczwp3YGvR8dR7DlmJx+yGd",
-	"atNTMx+1TC5GxO+cNg8J+sQwOcObrUEf844M+7YGfuf0fuPwCzXRCfTBzU/T1FzyIsdacPnyuM/8fyvk",
-	"wpaDLp7X6UCFlABPZDFwPUBn4F3fv99ZUd0QzGiHWtxgFmEYE6htPSpuvJ8+3vEPpa3D6fFIlf1P5J4H",
-	"IPc83OPyZ5xiFcNHZCZDgj7U3dPkf64cuJiR+cRW0ff0BqyiIiPCVF12K0qXTRYtsWhOwgOn0q0xZbBu",
-	"nQYfHjJUXQrg1ToNtqjpnUgiF1SZJQFP+DlZDTEpkGcrqRxsafxVcIwU2LHGXMJ0oXhuYW5VTx3ygeWA",
-	"uUM5EWnMMnes1Jbl6gT8R1B7aUl8eUV2S6FFaTRgMIpisueoSR4q+gFn9uIAG9s/h+wr1LRLAygU66+s",
-	"YLFcF6LV6sXvpGWZBagEyIk0Bc1YGaOGXl1XK3ByX3fIKy3NeMNhbllP4FJ/iQNbzZ7Fz1fmb1S+blGA",
-	"5wtd+HZ3uvB99/ErXPiuSManvgC24PFiYUpF/6mm/Kmm/IumU2SAw24rJOC9AgD2GSG6/1Qqiwmv2RAC",
-	"Z31jI3MweXD2FnWW7F32lOVUCbT6SLcfTH+Pj6upy+O7LZpfka7FVD99boEiI+fT1qB1Njo9jv3T7unp",
-	"UXQSH/fPaG/EKPWjfp/GfrdPD4ejo1F32Bv6w9NeL4q7/fg46vaH/sj3qa/McZ3BqVZjFXECM+3Wg1kY",
-	"HIsrb6tDYLeq8lr42srCya/sWuNT9ntHvdNT32thAVQWXw+XTuHGLwpHsesZYtdvh8PDsNuW58ejQCb+",
-	"T79XguBBaq+WnK34+0cG2dKqn/VvW2Gr0uKOGhzJWZ6MaJRbB1ApdF5pzsxiQ41EBinOplYN1SVocJ9V",
-	"IZv5fDpkmS4fjKIUwZwu6+7LseSFEcnwdFHeZxXe1atBN9078s/2Pcg4X7l9oNW7hwZDpjEqKdbkaw5L",
-	"WrVnGgBNn8aSeWRFUyBZvTbfMxStVeeLM+bYP/QPKev1hmdnp6fH3WHEDoe909HhIWNRd8hO+qe01z2M",
-	"To+js8PIPzmOh+xs1O+fRt1udNLvfZUzpiyZ15wxp1F35LMePRsexkdR/8Q9Y0Y0lQ88ZHpfAmb1oafM",
-	"Qe8B58y2ZsqCSsM453ixl+j7IERf7fxpUfwPDTX7xiC63lrJ9hSRZhcOnIhRwPHQWqmuL4vYrsIVWIvX",
-	"Wgjfp05L+aHO/2MhGrKxToGeTSggu/l+9977H6eyO+QHIkG9rlT9ipd0Z16Lz6fF7Vf3rAvwdVEBlwcY",
-	"FhG85XfOFCN+cTvgj2IFHHS/nHz+0wp4XEbArrLtCTR/b+PDRpo13qwARKGSjoWiD0FJIWaXaAYMsWgR",
-	"3qaYFB4QsiGkvjO5T6gkNOB1PhOQFKXSk0VdBs4WHVIUiBkU5gFsUlM3USfn93z/XN8+wNcYlcsJu0tk",
-	"XorfytRxA/XSoBi3nlvAIZwIr3P2MPfTI0bG7jfXrjsHmC/EsTEFAGnAoXwj3BDhJYapM0M+gkRRTVh8",
-	"gSm9KVWC0N54sCQC7iRs7blpXRhOu+/hOJR1xtnCidpKlw6+gbE3Al5vcJC9o24P6bdIpC5vh4HN+Co8",
-	"bUcMVCVLlu/X3byg0Px6ty4iylnelnnG6LScyAwEQ35QbKfXWh6UWHh/TX7wZen9Wt5XugLyS2vQGiY6",
-	"fGSrbGG7sVQ7UG1gdQuJnJEk/xJXM7B/Guw4j5iTD9N7/rTnvqw994Brp/4fzJgrRDOGLBrcR+0BotLi",
-	"Qlqdooc6xS4ha7iyTd4H7OtPZn1qZn2hyb6JY7v/su4HXcTpXwJs7c+byN9Hl0fV7eHOiu298dUCDF/L",
-	"DqgFk/4uuWGrsM+6TOmqVl+uWD+j+YQkXOaMxgF3si10lsoAtEwMb3fUdFturZTQUmCwYuD7Q0BYtyof",
-	"pttVCrjr9XloCFDKpP50c3lewAqCVX6SWrqebQeRXnIoah4rMtMsoSnhLF+I7AYC1IYin5B3y0uRRROw",
-	"AC4ZlyJ7lYrFjmV5NUDQJmhUwEXKBaADfQENVzNTt5nyXn3sVQkSpq6Ag704T/hsnl8/xVLtWByiKA2x",
-	"oS5EtygKUVMRYr2S8oRAuwga6xDrsfy4G726W9PLX0uvrSpoPBT/GEzeNR7LrfyOD8HKfZTjsXRY7S4j",
-	"NsUjvOUlXHK1fyABTbERwOwDVyHI/h8eX/froRL8qbcVAp+OrcA3ess4uWW8RpErmHIrQN6inERjxNgr",
-	"HVRQTSR1IZfQs6fjrU08WabdTeG+dccFPLSVAEDDQVcpTgbiIDDXcWDwCWMAISAZg6RIN0BDGeMBN6gJ",
-	"UENAx6x5BvxgzCngUSEh3TRje4s2pJKlCWfPpMYtiLNklJOcyVxXs4BcLeduB4thOdD2Ab8sxjoRqY4r",
-	"B0CIMKIzGiX5spwSCaPVCiYW/Qqn9O6ajtk14qTKENNpHVyIPewBYQ4QirGczqoxDwIeGhTLEOAAs6LS",
-	"x36nhHyYaVzv2rzmc7NAFjRWpy+XISbVaFI2yolJOzdFSxJOQp3gHAKVvilRFuB/h0k7ZjmL8mdyQN4x",
-	"mkksoDBJ2vKXOc1YDM8rDpiIqRiz/5+9K+FtG8nSf6UgYBEJS9EkdVhWMFike9PTmc7E2W7vDBqWIVJS",
-	"yeKaKmpIyo4T+L8v6r1XxeKhy1bOMdDo2LJYVazj1Tu/T3CAqBS4VgV0RrmAd3Ebw2vstzhaxtdxEt+2",
-	"/1iGiYhvsWdVtTCNxRxL42FiKzCYLXgX+jKoOxEwlMGqxTdcpCpvJ1skPJXLrr695IEYiXidteN5+zae",
-	"BpN1JLcfFNI21YaDr7H/ZI7tAiguvOciSOWkhXMgNKH5T0di1QbNDqqssX5Vbm7QvcSU+6zp2E6vpbFI",
-	"oOlgEt/SZlcjVEZPNhIRl9uz59SR3uFGs5lKtsPTkleJqFdI0Y3OZyOxCG458xdBOlZ/9Bk6b5iI9QP6",
-	"JGJhCDPOGuyQt+Wjlk4hMlCuAt5IOj0STbLz1Nd9iN4Q7bRRKmM2LacGIKMq3DlYUPOLC2XZqPAivgsP",
-	"rxcZ8g7RVWLlgCiU/RXPGVURI1DJSMBxQ6yRl8yXB3/sdRe+4mLZJiGY12WLeJ2kFvODKPJHAqubDcWi",
-	"yENiszcZYZSgZ7NcBo8iO8eNHokSc5E5662NmHr6+tjBKqhRKl4yYtTTpU7l6qY84T8PhOQGTB1rn4Is",
-	"y/U2k0MwaH902mdX9G/76pNj9b2HvUgFX9XfdoBPLVedafSKtAJfYY7fqx93fn0XyBCRUtBzu6fdQaff",
-	"Pf3sPIPa4VrGNCzd+TvTsOFE0+pfJ5yn43g+niecz+IlFAeTcFM5C1zE6+uF+m01ptZd2+Ptfle+15wn",
-	"UkqP0/Ajp5wJvNhxUzTwVyUKkTgQjYcwzcJpY9hxXNuzGlLKSPNnEY7pamlYDZR01HbHcWADqBGS83nD",
-	"EB379HTX+PJLZvcwHdvp61He6NtrnOLt9dTBnu2cS7jU9hpn79jj3D6yOL4dy7uzURqH5+px6BtOnmn9",
-	"89CxOzXDuarsQvPeUp9BdX0ppYfSeeAeqDXSKdWnlOjjFNN8jByfB23UP+LJrU4AlXQ0qGQdeU4568hM",
-	"OhqcPWj3wcFjerAaCqQAuqmkQD1iNNAmXpTPc/+l5/6hLnJXSTuT5xSmMT9Dn0zZJy81HmAPntVYuQ6I",
-	"z67VWPUcuNJWZw76hKjAEQQAX66yezz5QyBwxzLU/JNlkFxjAoBqfnCqm+/1aprXosR4Jh+R69Ijju2e",
-	"0VOO3XkA43oM6BCbiG69AtPtYCfTbdczmG49OTSSv3pgbtfu0chO1Zt0aFBeV64MCrYtc93J53qwea47",
-	"jvO4uR7o5vv7TrWbz7Wn59rLp9rdY64f6TeumV9v4/x2YOubFbjGZJNFryigycaF8XAxq/gme2fD3gBi",
-	"4EULvzHs9OXz8QTdJrQS+p4i5v9qe+jrfDhqBdfpvi5Ure4fVPGrntq3bOsFy3t6Tt48KivKdk/jr/Fd",
-	"HsGcxdK8Af8XIeIcQPxlwsiX1KhaL+M/lUm9icCWlWKvxPglCOcwiNYwtyzlmTUSdP2VDXf59yic5oDx",
-	"UNnK/HkYZTyRpmcETlYkjU+ylwjTqgkuowg+RrdXwrN1Iuq596959t546z2M4xWAmSg/HBiXYGbKPoq2",
-	"sLra621KfJXG3kGMfJS/4JPHMCjna1Q9itYkwqriy9WZkqV9slPXs8+6JZ2m1y+rNL1CSn2novXZg05Z",
-	"L+qV2hj0C3rRvuqf7LrQ8OlZeXDdwuD6FfUPFJpCG91yzcDgtDC4wQPc7IS9O14GWRJ+gBA+KYdHSPhS",
-	"jV5e9jzLsVyrc2VdOpbrWa7lXVmXruVap33LvbIu4SOr07+Sl1W1IsLbXRLhFabIk8IMDrBsRUSr8VTo",
-	"/eCWWusU2jJqK1zAQ4sTFcrVsz0otTAoT/agPNkPX76AwjwlD8VpzY8bSoG/5KJi12E7RrnKV52L/yq9",
-	"8iGB3LyVnfSFhncaBZn2uisBHlJqur5UpGB+IqPSd6RgFKmbjOmqu78LCoX8HWmcyBUM27Q2petCQ5xD",
-	"bKaCRY5p7kzl6GB2F4VQWYjxsCzMIo60D0bj7P9ijHXcs4Clq2DKizGzaUyIoMo7D3F7ermRgIwgCkDq",
-	"UZXp1cAND7ebzf6p8rwoCoWfv0iLpGxEN57HdFQRhRHbMajJiXXcJkBan38AkjTfKlO7IYSyAYB7Fyez",
-	"VBV+JME04wkT7eskWKaQ/QYTJ2dUk7YXxi1/Y82Uc+a/ln0K2I5+yx6J16WeF0HKAp0Bh9kn/hCJw0Nj",
-	"SRUJLcvikShHd1hTfi8UOXV7FrMlD9J1wiuR2y9Ogk6t2+y/EfJMQ99qwFqAe2XbyE/8Vhl+nzDhAgOv",
-	"EmGxFdQogiEbgR8OUM1xyvM3B1Rmtk6BFtTSLxDIP1iUnFgL0cya65WcZNcbYLL8S83Sn7LwWsQJnwHE",
-	"rUJyHokylLPNfFC7dSbANgDmzcmNT8popBNRZVcjIWEx+gaKAtj28Yp12JxLJamI92U0pv88BL/RcXMh",
-	"QTg+52J+nVzMA3bM4zIxeS4wDetnh1Ke77dLfJsknKwzUtB6jlRY6Suyb7l4VuMmBDeVFPVSJ1sFMIDL",
-	"rmN1u1dXeuyO3e10OlYDg92NoWu7p11XboJyP52u4xX6Udtpc2dex+r0tnTm2KeDXm1nnnPWNzujXbrl",
-	"vXpW76zY1Vnn1Oyq63V70ugNpSI05ausMWw7tns6kDs0TiAgeeq40mz4t0uX/SFTQdUNcqg8/Q7Sqm15",
-	"FPNQhLszFHHWM0IRjvdvnGLt2APXnDtv59w55ty53nO6de0Ze06o/gw1dD96fvRnDXOYCdWPz502ZP7J",
-	"pzDjy3Y4e9jKHG/sWgNXLhBMPq0IdCr4cMo4UzBuOe2Y4T4oZ2dL81pIQxTS/KD9O/kRl8asllIW8MwA",
-	"1sLkXhPNUBst9CkQQAVgYXedLjq3cpNtCJ4V9V4jAe2wOJqZKNrYLeWHg+E/XScJ8NwIviF+AvgdM2NN",
-	"np7mhtXVRQ4MXIfJ/fZCqh1Fzq6UhnKSURb36wGCDrqLzg68ijrmNd770lcR2rrjdBF4vb6coqnXn3T7",
-	"k/5gPp/K/52dTbq9ztSddZyu25H/ed7s1Ol3B53JPHDmZ4OgxweDvtfv89OAf16Qot6elxcc7f4hV1h5",
-	"0+4EHcDtl/f3g0LF/Sg3x6vqihkXyE8A/LLr7tgjGCxFyYuUhTOolMDyGGIv1tCgUGCj4FYmhNVJ5Dlt",
-	"LuRhmLGmH5xMfPAJB//h/TLxW8VYcl9FkVdBtsiDyHSbVdwo+x6DNxlfvplRksrJOiXU9i2I1MgPl/Db",
-	"+IYDDpHU7qfResZnNvuN32PIne6RRXynaZvnGU8Ih6kOdzQK0+x/UyR++hwI1eu0RCqlbgx66cuDaAAU",
-	"jEUJJHBTG25dG9OwPYnROwqTWXrGKzxT3Z1fARgap+oAKQsLuku0QqvfBSDGF0FyVhtVySo8FNuxKeuD",
-	"bwimIpU4iB9QQSLET7AkSvA7Rf2IMbgbDiEsiJhBSZuiXsRCoLsFTzgEDIZmyAXLUDS9yyJIF9gcBFTL",
-	"wMUjkQCqMbpSctgyHCSEq5p+IGJxv4yRi3kahfIf5Eq0tCxtQ/e+NRL6E5SuLcr6QTUWLM1A3LNpoPDG",
-	"Ej5fp4oaGQDUMuZP4tm9LUdcC9SA51quxZPCGfLAF0TTKzQIpoRsp0hSTUFVERdVI2fvA/mzfo0dXnq5",
-	"NeSC7OOhPwq2Er4em2oAoCo+6Soc33D53ex6Pu78y2uf3v3Ph5t/OZP+0vvbh0Hkrv4xO/v412765+Ki",
-	"N33nBL+vX4c/zW+kVEsxW2cfDKQ95nsXZFGtq8b98vL3Hb+Ta72PBM7r4sIEBMKP6pA5HNToucJdn1Lc",
-	"7HSjHHRJaf3y5JP8B4Pn28gAfgetCK8P+cSLFK6nIAMaWOJ5hZuEpVlwn1psGSRSJyV1qqpi4h+0DH8a",
-	"3RR2UivD1N/2dk88Rj0sSo064+XLQ7rj+tLAD1QTd1JhksWBl9Kz7f3lzjwexMec+T0MaDrZcs8XDV69",
-	"/WusXi1Attq9jystBkP41tvqHtYk7nIMlpELo+hJ4iyexhHjHzIuMEc/zFQBOhS/I3zrOIMY2FhKB1R0",
-	"zZCi37IZQKJhHpp/cuv5TEs0ayTCnHiSy2VNoYT+06gBv40aQzZq2LY9ajz4FqSlUSYcp6NWp+fG4Qp4",
-	"sJK/E5r9k0Ql/qgmQW6a6osrlEv93nJLVdj2tJOx4dqO7TT2li3nlRfa5OFTi5oTae17ms/D1aPNxfNw",
-	"tfVsVinKEj1C1jxfccHeCCrLZe9p55k0ZRu+Qhmct97JggdRtjiJwlu+IygCfmy95369uHhPWmOcGJlp",
-	"GPHYvLPeyo6euqtwtGSP7L0ToOut6w+8q+Et/3YXX45OyHU45uIDgu7G1X+V0wgZnLRFWAqmUSlof4BH",
-	"FKGEANXD7Ml/yXpOJ4cB3yqJ0Pv71A1Db3jojlGu5x1bBlr/WntmT0f6ebjaKxec9pl8pfB4G60mdXar",
-	"tFGJ05gjADVh60z+iFcHwkDlNXDgPSE6YYULiumxUnVAt08omJ8rJD7m60I2NOG/NBFxKFovhU4XHwm/",
-	"EAX0WzkPfSUADKmxSj4qRua8NE2jmG7Y75Baf7SLF2aO9K4gC0jR+enPi9d/GHy2mGqYLgL518u2C8pf",
-	"5frFud/ZGOJ8GG1Zha//8r7j5d8uBlfN56xu+clSR1QklT/ThWGb2uZRK6kM7QO02ijIIG2yRkOBDt2G",
-	"1fAaV4cImuLabxA4+uIv1WgU+VP2EyJlt013XwlymKXzTYs6mPRjqVOH8k+oRTcoFOvl5AngBlxvu55D",
-	"ES6DiF0kYRYLuq3xqTWZCyScsjiOUpaupZxCJqpxIILo/iNPRkKKfAUehjTxHLzlKMeGmmsxnjMqLnAc",
-	"h1EpTSw4QytqJFY8ofgnj/iSi2ybwPsZ3+6p4m4STG+wrt/EoALGGRJaYxImF3++fz3+4+L3N+/+2rAa",
-	"s3Apl8u9KsrEhytEAoDXUHg3ACSwQTge3k1w3VBirvAMiUl6onu1QWKCxKtKooOFDs3/BpFT2EXPcueY",
-	"cqc4tU08vF9b1oSyu8Oh4EsdWNvqATNdBULbCW530vR8+RefNeFmZ/6luPIt+Y/FXPlTnDD/8spHnQpk",
-	"DkmYVrW4UCPsnaP2MoTQoc+a2B+03bIqCh5rygOIff4m+0SNMK0UEvqoYaBGOBLq17z936781ktdvOaD",
-	"4qh+w9wyH2miojBIUa7CCDHeWhoW0jRJNdInbcxHoINskXBeBDpgrwSpy1Kow2FT4U6qgMV1K7uchuzG",
-	"1/orLFO8YjeMWEhGIkiZP8Jai2EoZvzDEN551PBJ9KcW0wtnsZsrRBT9CZw+pLmDoTjMB0Plar7e5+1f",
-	"4ZP2zyj6228B0HPI3vmo0E/i2T1mOf7tj/N36vl4zt5pRi4872xyz5LgTlkMrBlQyjHtHsMYsMkvBbJY",
-	"Cnv/Je1K2l4pZkN227KLkYjCLIt4m4tZGAgFOarsAhhFiwh637G/MAcLMAFVQY2eQBVHgjrAxZd7X+9X",
-	"o4Y1SBmOMK93pHUdCWM1zbfA9fdV1TP++iItfAkSjqRJ/BKTVZUkk78JNg2SJORGhSJOtc1eEboxSiwL",
-	"jS/8IzgacZ3U+l3cr7jFZnwK6IuL+I6Zqwg6RzODlrAAEbSOlIl4JIpN+NN1ErH2zGcBk5cek5dma4jb",
-	"wCztVFOFMMP2SPwUz+SLkH0oJVjC05TPRqLpqz5ei2k8C8X1kF1/DFcwb/6Mz6Mg4/IUA8BnuAwzBnoI",
-	"TzGjaSRmXLUHsuaiAM+rVyYLlzyWy9FchtMkJmyhFpvISy3FCZPfMfMq0hVMRFxYb3skdJUqlZ5amK2B",
-	"DBgpS+I1UE1PVLJWuUA0TlSFZwslTboIZnBg5PkugXyG6QbdDc5r4xEXER5vPNX7EIechytaI7VEdZRt",
-	"9Rez+kqobnWSMYYGUqd17qEe6Ibw06doQO5eTz0qlHUerg6PZh1R3doreH4erh4bP4d5qQ+hfzVNb3s0",
-	"LVfnnmRt7lH2sEHB2+7q1a43qvsvlyug/xfdt8j6GGZUw5DZG02847hwK4bX5/Dpak+36dJ9tmwOs2yO",
-	"5Tv+fGZOlQpr45FAWiqIYdQ35lvEYKoOSYWYavPJIOz2Z6fvt+z09b4pp++z0+Upokmd0W/C6buX8psT",
-	"5x0kz3Z5jXeKNWrgCNLt2cP73Xl4n4XMMYTMV/PwflbBchQX8YEj3IczdJtH2zd4Xw4TZDSGZ3fHs7vj",
-	"2d3xBHdHHR/e1/KB1Ai13W4RLdQDBXunQ+OsKZczFNfAkzcntjwRZypf7p5nrZ1q0nfkJTEgI579JE/X",
-	"E74Nf8mhSsMDcoxsTu6nOAYCkQBZGEYqZvF0DVkhup7kBO44esFyU79C5qiZe4B1ibTTEXwqalRZwX6l",
-	"WFMRiv4uyJnyAjGDiNQdjyJ5agmFNDWaR7zbauNVss9KV5ZKjC7LPaN5Azel2scbka4AsnANjPAWvjzW",
-	"sMZRhLFBnQMZz7Fbc/SaL77aOPXMloG4ByADHeGWzV4n8rAhs2Yc30DCTx0OhtkZwipUe4JKERUeDRNV",
-	"c2w+isUk1UffbmX1xLxOpCeM5wUKBPxiLYdoYXFzogyrbgtvOGus+RukybJ/eBaFQVtsLSCQfXLrkc2M",
-	"CaYhho/FbCSUMUf5qumKBzdy2xXin5jZSu2rj/7+FtNyrWLOVsseiTdZXqmdWqoURIEyWJAZoJRcGv6L",
-	"FMP0W8pCaII2yZqHq4f/DwAA//8=",
+	"7L2Ncts4sj/6Kijt/1Ts/6FkSrb8IdepU04m2cluJskmzszZE3pNiIQkjilAQ1CWNRlX3ae5D3Af4T7K",
+	"fZJb6AZAkCL1YTvZ2fOfra1JIlEg0Gj0F7p//aUVielMcMZz2Rp8abE7Op2lDP7+cUJjsfgg0lTMc/WB",
+	"nE+nNFu2Bq0fWSYTwckhkfCQJLf6k17La93SdM7UD2KaU/VnRHmcxDRnrcGh1xrPaRarj6cJv6bjjLEp",
+	"43lr4HfOPPhMmjn0fP/ea01FzFqDFr6phf9OW4NWTsfJiCYtrzVjWQRDdH3fa0mW3SZ8fK2n1Br0vJbM",
+	"aZaz+JrmrUGr5/eO291uu3d02T0e+P7A9/+7VTwzVCuk8TTh+CFSxlnDl1ZKc8ajJSyCUX49lWr6fu/I",
+	"a836vvln99hrzc765p/H6tuzM/3Pbu/03mvNMhYnUZ4ILluD7tHpqdfK2C9zJtVLu90z31PLxAmI6Wye",
+	"s6x9m+CyDru+15qmYqYeVU9yms8zmrZTysdzOmbtWSYiJmXCx63BsXpC5BOWtQa9M/VuS5/De/XWWZpE",
+	"tCBr+yQ+G7XvejdHvygyRGKmNsE8Zqm8jhrdx1GjrzbToUbPX0sNv6AGPLmWGid+QY1D4LKCW+49w2uD",
+	"Ly3gz1jtjVqO5dbrDDjB75z1+x5Mhmb4mNrCSPDRHEdT1BmyVLYGn1fmbOa7fq5mnldea0rzLLlrDT5/",
+	"7p35Xs879HpX3ue+1z31vWPv+Mr73PW9I+/4xPe6Pnxz5HW7Xu/Uv7q691pxJmYzmKXvtX6Zszm7juiM",
+	"Rkm+VJ8p7sWjFyO1FSESHrGmI3OPx2Mu1XmJ8uSWtbzWfKYOybqTpo40k5KO1cDv/qrIwPKJiFuD1p9f",
+	"XrbMoO0Izj3uejJlMqfT2cqYXXN655mSCZM8nw0ODlIR0XQiZD449X3/ACSGPNCcfZBpkXZ/f++1JozG",
+	"LAOeenlJgZ9jJqMsmeWwga3LCSMwwDNJMoZb55HFJIkmhN2ybEmiCeVjRsSI5OZZjyS5FYoS/hVwfWSs",
+	"rBQZPKWnQ6bilkki+DkMI+mUEcH1K/S565CPjMckyQM+pNENSTgJX4/aP9A8moQkF3YqPF2SxYTmZCnm",
+	"RNJFJ1DspqV7a9AKWidBq4XHKwHOzbM5U+d8wqYgs/MlHHiZZ4oJgVQzmtEpyzW1Xo/gtasEe+HMIXFo",
+	"QhJJZJ6kKaE5ySdJQc4BPBQq+oeKjOGfX14G3GzbF/izzemU3YeKaGJUotteCKsJ9z0iFbVoSiRTc81Z",
+	"TIZLEonplEov4CIj4f8OyUhkhPJlh7xT52qRSAavp1wuWKYmedTtEcpjwkU+UfuFRJVNNEzUopGN4ChP",
+	"1ZdmV1ouTaf07g3j43zSGvT6x94Kjb3WX8Tw9Xf1PPizGD6TJIk7pUn0R350Rk9Yb9iNj6LDUzOfGc0n",
+	"xWx+FsN2Eq/d7xnNc5apn/7js98+o+3R1Zfu8f3/atVN8we1I29h7HXHRb29PN1CZ9fMstjnrWdK27/6",
+	"7bMr/Wf76ovvHfcaJv0umb0QPGc8f8kjEWvlVZ7992IBzDAU8VKxghLZGZOSxefF52kyTXJCZ7M0YVKd",
+	"OvVNzIpnyXCZM1le+fjXZNbELHpabTsvd7mMz6dKe+gBYjZS+lYNFTOeK9l91bDa7+E1huOqS32ecJot",
+	"Sc64FBlRphphd+pf9kCm8EslZGA9RsD95eO7twSXQPIJzQMOlpO0BEJSZXShB5dkpI7qgiR5h/hE2Qj4",
+	"8GIi0oLW+YQFXHBGWAo61rwv4bN5TsKc3eVh5Qx2u72m88dHLGM8Ym2kQtvQWJPDpfBIZFNQVwnPj49a",
+	"YIQmU0V131I24Tkbs8yQdocD4BGKq303Y5zYeZH3mchFJFKyyBJF3SQne5QvCe7h/jmh8HMC2l8RmqNe",
+	"YNkti+0bEkkoOfKPnv6YVYXVNOHm390GhvvR2FB1NNFabydyOMTgZM5vuFhwolikftnd+gUb0+4pV7vN",
+	"UgmfT4csK82x+5gZIlP2ukcnR6eHx0cnDqd2azj13prPz0WcoFP3LplZmn/AL9GchtMBFu8MTA21nIOf",
+	"JS7RdQvNZ4U3eLkQRJ1OqbZWSQeP5GLW7pEopVImIz2aOs+zTAzpMEmTXM3HcRWTGLyLX9pHPdjE2VzZ",
+	"/J+ND/m5dZlRLkcsIymjGVdqeZHkE5LDxyKbMhAzGUyk8mK1Ae+GP7MoJzHLGTgY+OsXb9/KjpKf6i2a",
+	"fs//fvnyY7E1arwWeATq28+9q/srryXmuZ2geY6OW/ee/Wd1oWXbqTw/5XPcX8F+Fdv9vzI2ag1afzoo",
+	"HPQD/FYe1G2i+rW7dSLKWd6Wecbo1NnC1qD1JdD0DdT8A5hx0BoEsNSg5QWWGvAp0AM+BhqoH3WvvMBZ",
+	"UdAafAlaQ9An1+q31zL5VT3YhXUFwdz3/VP8wy//8fd3b96pXSjJ49UD5aqcPWUgbhDvIWqsfU9JGh7w",
+	"qj5KUJaKTA3oqhkJGo1M6C0LeFgssVNdndZEVnXg9zV2h/K7Suu54CSxUk+fz4E+NiIje8M1etkDtg34",
+	"xvXvE1oiGipgtIcdQuAiyjIHxYacCS7xwD+n8c6Swo3+sCwTGZ4V5ZchGT63lNoHp9b6gsYQ4CIntzRN",
+	"YljCgMw5u5uxSJnzyvsRI1wabFhBcTWD64TDD1v3VyUv8zmNiVmD426+f/dxxd88Wu9v+tv4mzqO0dr6",
+	"QL9UJHrJb1kqZqyOaS4dm1SRZ8HStA1iD4nUUe96IfgoVe99ym3SispoqNKGGT3XhTOENgd4eejonpMp",
+	"vVGOFZow5mmwYMgoyaSze5GZe2Xn7Jqcbfvu5ZuXly9XN+7s0RtXCRQY//2g+8RbqY89MauWqI7AYwcv",
+	"WWQshj19JbJhEseMP+mmWmv5Yp5PRJb8it+UNhc8dM5YjOYaBESVz83QvL9hSzLRptxtwpTrrL4sdnRk",
+	"Z17Z0mJJ7lH8VHMSD7/ahvaeeEMv3r9WFHkGUQlGpnQJxzQWEOiAnXzNlddKUxjvKXeztGuJfguBZ8+J",
+	"ZKxwGzKSijFYSYYBT+Ju1GNntFUyH9UA1V0z0ycfcSRcxgZh2v/dClNNjxFNUhZ3CDhtuFZ1AMeMsyyJ",
+	"zpW9SJNUEpqZgJbjhWXPpCKoR+YcfeHiYCd4en8A4rwV+QWq3yc9xJrype3Hz8ifX14aTUG14hecWFLa",
+	"zcbHr7nIr/Vz1W3HFZC3IidmDevjtUd+/3e65UqTEXaXyFx6ZDjPUZGCE6FEHS5K+QpOSBjW3ODjw/Mo",
+	"AGFoGkVsllfCPuZUNMdV773WW5G/EnMefw3FTbNxmUW4UE5TAi4UzcZzCLUoHyAmQYuLazmPJtc0G0Ns",
+	"U89WMcgIZlhhD8UXOPVNXHH0aK6g2VgeOBN8QvZ4K4galWRiniu3gGRMinkWMTjFb0X+gdF4+dWENhdF",
+	"hDwVNGYxWbK8TP4MZlAhv5LFScTIJ05vaZLSISjgdRvRfwKl+rSEr1k5OEIoTseJzDOlVxU5h1QyEgum",
+	"JRsG7LlYkD0a8FSgQcXRwfcIJe+FzMcZ+/i3N0TmlMfDpd7bnGa5emA4l/CRUgPqPHz825skZwEfJSnb",
+	"Pyd5tiR0TBNOUpor1zP8wPJs2b4Y5SwLPaUMJIsEj+U+elKO5HCeXJUfH/FXJBdkQZOcDNlIZEy9D06l",
+	"emU1auQEgtZFJ3Uk7qE+G0PjBAME5FnO7vJnAwKOP/l8eFUQf0rzaEJ6JlYLwWHg+F2CGGhDbLCRlWim",
+	"qfZ1lEdspjBKcudyaa8pnghL2oeD/C6ZPdCeNnQBTSFmLMOIVmEea5UlshoTGc3jp6NMs6G5LRWc6BE6",
+	"+rtRoxysA/pfF2EwHXnGj+21OgRn3biZCeytv/uu3pmvj9XRcTlU5xWv8Ttnfd/3/UFvsP6NfsfvwYP+",
+	"YPXC3u+cdtd82cVfHg7slX3zZHeNEDoL83pXoAgeEi3U+71TuLDYYYwT4h5DTLC0y/BtFz7XO70SYqTj",
+	"p40wnhURxlFthHF1m7YMNGLs0F5l6QV1Hhb0U2PrEQiVNyxWXpiHAWvnwgCCj6jXlFfymhMdDVSvxAsy",
+	"N6qXyG0joSQVSrHw2Kwn4GY69m7OI4xGE7h/Xxf41JebVX236cKtltz6hrHmYlGMlHrGxZtoZEkl9vzT",
+	"XZXiIzzwQi/u5F5Xb+dpd9iLDuOjp9MFJT/2XN9Er/qsSQ6u6rb64XF+qyGWdkYxXFfnj972no4QW3l3",
+	"m9f/tN6fNsDXOn/vktnD/D9LZrB/nmmp/AxMDi6sTHl29uxpqGycJHyfyIobXaGscNeD2pLNHuZYmXU3",
+	"eE1PtdaasWs8gu0W+p4u1SiXQryh2Zg9bL0m/p+qIXRGwFH37OjQP0KZ/HSHSb3KK6W0eNU3l6NgkBGz",
+	"JTE+caqjzg8VLJSbgCuBLDK8vhoQyXhMgnJQe0CeM5qxjChz4DC6YUv4CwtaT8Ypei5wDgQvKQTrrNyA",
+	"m7qT9Pnpp5/aaimM54omDakmMEemPEnqPAuSryyLkAzbiKNPXM5nM5HlLP6BxQm9hMceslH6F4TpxCYS",
+	"tIZZ0DK6wL7mnMwlI+Nfkxl4eDrF6UnZ+Zkk1TQrMw31Xs+8FbIydWbVVhz9qLP94DvSZiFg7R/16HUu",
+	"xDU8Ww0d6fAAeYkrvRSC4Pw33Y92D3/n96P1UqpQ0GrPMgjAJOrXr8B0+jrXazYLtBykB81i7ksxuzQm",
+	"kGpNkpwsqJJpNCZ75ucQni3SZcmxp55LJKE5Odk/x6eTXGsmZeVnLHcdk5mz3mu0Fav84JKEaJpsuJ/r",
+	"9p76fk5fHLdN1OBpGQTpXqY3Rhk1XTEKXkqqPq9kAccd8qGe2sBYD9dtT3Bj+0Rq0XLN3F1MhV1KC90U",
+	"++8+EZ98pVt4bTBvr8YFJr7qk3orblj8+1Dej9fc27Kh0aXwhhIXGp2v5kcwqexgltKEN+r9lSk5HGgf",
+	"vZ6qBV3DFyu8aJ8isGwCs9qoyPr/Aok+YZU4IciZH2maxPDhk6cToNHhwcYpa8LXfy/v8ihhaeyKGedS",
+	"OcFQ6sou6TArHaZMmx0b96jX+53ukXM74eZiDec5GWaM3mBkAIfstIrUTowrZGM7vtquNH03gm1YOy07",
+	"I+9La5aJGctyndRrNpTGqL9p+r78/cr0zcXvM0kgBReYavNjnhKQmEWY5EV9x5TeuS/sQl5y5RPNHALy",
+	"cFsmNxnTDj/jCq5WnrqqTuqdksvV2+tnkjBNHFjHRTaWX4W+qwRamQsEgMq/phmWLD7p7ryEsrDVi/zh",
+	"0u7KeorDrK6eal/qafGssi/zOMlf3mohtbqxU8rpGEs/aGQStyu0jPLarPufjDqOBWcDEmoDsjOfKd8s",
+	"9IpPYpaynKlPtLHZidksFcvQC7j9KBNpOqTRjXpMl5l14NLY/QANQvcTOhTqkYDbT6DW+Vp/Xjw4y8RU",
+	"4CzmkmWdKGPU+SfaFDDQUFmh1z+LoXlGWSfup5RHLK3WxbTKa1u9ofBaNK+jor7woDpHnkoypXGlhqss",
+	"g3tGBttbkZjmrK2Edt1rR5mYNmwfmuKYdwGvxltxuGanZMQWZCGyWJ4TNp3lS7JQk01yEidQqYex38pM",
+	"62aQxPWHjt3iiUvicx3cg08kJIMbp1Lwal3XUe1LtHq4bnpZ+F9t7YC3X38XmgsQo1TAuFSEJ0lulivm",
+	"uUxihhcj+kGPhO3QXiIBr5UnZ9L7+sPD0RHrdeuniiRv2JWkOFckF+Xhy95b3eC5aB5W+a+jnGXVDU0k",
+	"GQteYbrDutHVYakbXxjikb2QcsGXUzGXIZjVYp4TimZ+GKVJSBRDAvmgTJTHJE0480gI1NTFoqbU9JlE",
+	"Iu+fE84gpqBGKk/UAAeslgy5chWKMWne0mvwjGBztkOfFaBhiaFWxbErWr+V5sPD4RHOFoplIZ17VV7j",
+	"U+tGUL9JcjaVm8wyR3vcWwrQLKNL9W/O7vLraJ5JUcMR76mE2qQQHyiOjPoVmdExOyd0KKHmEAVgSquy",
+	"5Ki7cVP1Yp9MqV7A1IxwoGr9oGRT0KbPlQ54nbNps20xoqlkdSaUIrjyOrVtvLpvKLfWbYd68+sYtkI5",
+	"B7U7PMuEWtozSfIkTxnESpynyM8i4WhNUiJnNKqc+RcAq5BIwcmQ5QvGOIF6ITXMhxdv36rNyhhNlV5I",
+	"Y3KbxExINEdt7Z7vAy5EqZqvKCD+/I8gkJgo8Bz+uPCDYN49PlV/9Hzfb+OfF/BH7xT/OMM/XsEfffXH",
+	"IeYbvHr56tXVdmffeFQrJxm29S9iuErRCwJqnyi1v7JhaB0g7EKjWv9ZDEGY64fXqXV/N7Wu1EN9NfWU",
+	"8iXwm1akQ7WNE8rjlMVkTzMgi2FTse4BAjDyJpnN1MeS0BRyH/W3+6VZ93F/qzf+nrmBWCXF0lJC536X",
+	"iHBrgW2cihbQf2A2xrUmjQ0gr119JOYpWipDmy5WeX3tSkYJT+Rkm601T27a17Pt97XJftkajGBlRI3e",
+	"01g1jcaPpg960UC/pgLnlRfMMjHOmGxQOqNM27YAIoFcCbxY3ohO36WQmOvEWlOC262tEcdy31aBpiM3",
+	"MgVk3OinyZ52q8N2W3/UTpTvopXVREhM1N6HiGXd0Tk3Y0kiJzQDZ6zInFUfMUL15kWTOb+RHfKOp0tA",
+	"3CAHIF/aP4uhPPiCkBH3IYwevn/3sfR9qF4kMmXHba3AP+DUXog5qvApvXuNv+u6h9iqdBezaS3f6wdJ",
+	"NufK/3xCsWbgbaqvDwE9B/xK/VJwKOdRxFjMYnTSUC6EZA+yUEKQSCGKLw3pgKMo6w4HaXktO0bLCpYr",
+	"dznFkzW2dk7TjRxniDah5SMFmrJWAN1uU+q+zant1qIprKhGTXQjKjynOh6XqNWNJZBz5j1XEa5Tr1/F",
+	"Sl73c6vXH24NWvVfDXiZsZ2U7x0MwtfIF9YaNDVOQxrdjDMx53GNfWgO/CpHwFc6lxA4n3KSxAa0Ryz4",
+	"1gKjsHBXpIU26swnq8JjO6Yt1qxmem6vfFyUJnBL0TuocvPukAwVdofpr2PTb+XNKUdjdZeVpG/U/zW+",
+	"3/a7CgdhRy9OvRe/My7RWvfNrsnBBzk56/cPj33nf+3NNktl04AoX8HHs6db2mJuwJD7QYO+Ncp1dkvT",
+	"OdYjGJwONR4cwDybK2oMWUoWLGOu0aCND/hyEPAQweU+J1eff74KlbXKtSB3B3XGCxHY7nNyFZaGDbj5",
+	"Ro2zl4mFhJ95JBLpfMody2W/Qy5w35RDjtEkDCMrrxCifxq7AY2NCVy8Y6yzzKkGZK82yRi+84paEWX8",
+	"pFRKJpF1vVo8CJg4RbwBjA/B7Esc9QSYfvbMrOrzyuGYNjCCcugzsSAzljn748EdNmwjfFNsEXxdXsbn",
+	"vu91vZ53eOV99r0u/OPK+9z1fO/E946uvM89r+sdekfdK3fKNecT2UaM8Abdmc1wWTcFO9S6/O1VUpT/",
+	"XTl6mhcswerk6wuwEj5Jlj1MZ14o2UcgWL/Ci7wRFko9b1Ghukr9HB+SVCxY1o6UgZ6yPGeZ9EicjJWy",
+	"hHgJlRMmIQ0FaGpDxRoIikLRESYIOcFOHd60gUyPhAbYE36o7XrzGQifsCwto6Q9FHnLexjgmtcCOIBN",
+	"PoF6prqBBppKfVe3ed9lySj/wOQ8bbhIitUDJFe6CcLlMhlzmhrSLRIeiwWm78hcmzqSpQmvUYExG2eM",
+	"yWsxuh5ljMV1txfA+JOkLX+Z04zF8OJnkuifqtfqn5boe1jH6DDzumDCTxOmccAYLmyUQAGhuTjRi9JZ",
+	"A3FGF7wIbZvlqUklaoOGc3O9Zqej2dzmDoqUUUjAYlzMx5P1M9Jvn4g0Vqap+gFxwFzJXt/ft0FXmH4u",
+	"yCilY9yq0kQQ92p1HrPrAld41X5pw5fWDsCwfT7JmFSTqjj3R2d13n2NF6/zPqHwZfXFP6pXysJcLnio",
+	"MBLPunXbjAzZkBOEzKqopKMS2lvE6rZI8FESq1mBP3TDuBJ1QtwiJO1VJUqycjC91l1bjdi+pRlIDTU0",
+	"nKiP8OJL+I3zwQv3he6D5t3OZ+/e/fgBZqHXCAVsPFq/aRo+ARFVLYNMqCT6NGy5q35/q11V7mUi8ySq",
+	"uSdgNJOCP5Pkv/7f/4fsRZPkWp9pRJLCW0CZwylS67JxaZj2QpSOFxnNueH/G5FOxVhk4vZaTpOMi9t9",
+	"G9fBw/NMAjAi2bPLK0c6e52jrZaXa2VWcz/P9J2G5idneS2vtTpDNbqZS5mvyr/clr8umcxfTJKP9of2",
+	"07/ad3+0r7ZfXhZzuHdnVO/ZAUPRobhlmqEcflnPWGAAokRjslLI43cOtyI+bmWDuHjvCEQtM/D5slrw",
+	"/Y1+oxYferNdli5PYUWEWWleaJo6Bes6nTUh1ISBmNfAxFibZ+JJZe1ps7/qxvn+8vI9yRiVgpPZJFMG",
+	"kNbQGAEikaimHgBa9GpIWaeQNb5EF3+Vb9nrKrUaAoA6G61xfGe+nvJVIAJVqF/99Ypy6NXH25x8t8aw",
+	"pyW7SdHwyIdXL8jh4eGZ4q1Ply+eMAoK2XV1i//04c1aojbAR2zysA3X2J0t74NLIZxcLQ+Xsvi+XvTE",
+	"Zh4tMoGx58oNuE6ybLgfHaZsKglgq3iE5iRlVIKhv3U85T0OAgehOSJWvarGWT1dGINjSUw1MvnyDlJ/",
+	"H+hkyRup0boJUwNxiyMKoYvCwkS84hFTLjeTZA8ShcDDiSY0o1HOsoDz9jijUwtjHCnDEqz1u3wfDelI",
+	"cNTeALCLViqmcYqMOe4DT/g44BBD0NBRtlYw4YxmHpFCh06KWSeSsDsa5QOcvH2X/g6Ku/UKnkly+ar9",
+	"+rtXWp8Bv+tJUynJgiXjSe7Zem53LFgfTVMcEAA8ZEGZWTrX0Xmesyxis5zQOCbzmVkqvgAW3CF696D6",
+	"QchcBnwKMCUTyi3x+fjcJtaEDH8QerZqQmNoK5LWxW3MxPB8jCi4dF3fa4p12YXkgmQsn2fcDW5AMWo+",
+	"EahJjLFWorSNVRZXyE4ct+9vjN+uCppij5vvmzXTuOSNNdwfZLB5agk6gpnqVCg3IwwxA3IRcEtj5Dxn",
+	"QM1Fztba3d6aQc5JaP4aanfOtXtL40DYTC2Xcaimg+hZ3SbDHBvcZpi+XhKL0crWYY5JMp6ol8LiznVm",
+	"mIO1oghCx2TOUybxC8fSm2dwtoun4ZjxXJAQjLxKrGN9sG71yr/EtisGkmHSJiZcPWu1tFS/d3+3tUp4",
+	"hRN44fy2fIXSr7lutWyzbqfsQ15ZMFLEXTaCwFCgROS23+menG7no6lx180DX7wHvAki10Z2YxZhMZfx",
+	"vvYNuhLgLEVCiVLqAFGX8/e6nRO/291ikhVFiTxuZu5S0+GWOjulbq9qg1p6FKOGgN5KARgpQuNY1knx",
+	"1eO49lWuxjF6ZmGiTGYOa97l+kxHfm+r7dbDrj1NBjYeVa1kABE/IBSSgut0OtkrIquxF3CZs+kUpK6W",
+	"rXokvK6UgoQacwfTA4MKBE/QQo+dBtzaFARNChPuVjPxyIzGsXoNXH1iWpsy7EDps+I6QT0c8L2Q5BkN",
+	"96v52xbWvE763CS8xtsJ1YgmYRWIsicy/AtOc98joZr6NVf/Mk9WF+NGCNSPW16r+FE5DKC/XnWaZpTL",
+	"WuclY3btssRQEZ0ydJioOqmchIBAdg1NHwbks0ZsYzzeD7gYjSTLwYn+xBPlE4DrRWYigZTUhGtdRF4W",
+	"icX5hC1JRLlOwIpZltwam8S5COkdeof9NZccF6W5kMx0/nEmsMO9RiGRe6713tt04+H2WGs6MFUjUocc",
+	"FEWr4dDDwy3DGyAP1sllfMLwuJ5J5XUnp/0HCFgjIzT7GwrYSXlluWa4sF7ksnhIo5tvngNiXox3F/JR",
+	"1TYjPdYzqQGjqtU25mUPSBHGah6lBujYCLfCjFrVKMV315sTh4sw2OvvgLObmm65Mygbcs/kKhtvMOHK",
+	"OcGb+3u421JeHs54HV89zNu91MuV2CfDxgohLADeaNf3fN/fKRnHvYTR3mKSWcrKHSxKh5lWs3F2CT00",
+	"J72Uj0dDqGXIQFdorlSD1RCEx+yuOTvpmVIdMbszIrEuduV7m0R3U2jTuHyQY7+geCGXsUippNjTWnfG",
+	"Mlm5gGsBOlbJXYkRu0oXoSdSzuszkIs0xW328CM+vbIvQDQ72OYNkht3CGye+i1CNI4t0qYhbcWQjwyX",
+	"pnPc6pZ1N21Z1jRtyKCALyGaoF4MVoTxvtGa2PWsaDbelK5gKVFMcB3tPzakpFZITzky4J5kzKTvGpVR",
+	"TkJ13q8z7a8NufV1o+6/EM+xqhzdG+izgfJQN2a6LvI02d1M14Sb77TMdOqkiteu8PP3jKb5ZE2ZoD0R",
+	"NltPCTd1tCZigViHCd70QLnBfFZzNdGch841Dd1sQHh86xz0bM4bS/+yucmH3DD+4ahHz6Ju3B+esCN6",
+	"7NeG5mfKU7vWKMTNQMMF2Ikmnc6ZLr3xqNfZ7gp1bXJlJX9yxwzg1ZxfTcuVtdYdEmScb27XaX59jDk3",
+	"gSFINGFg0pUsOV1qteqLcKvO4nOdwu8o/IMv6ltM4jfZIlYBOmoGqg46BITgPGUBx7jfQrlrUOQI/JpI",
+	"Mk5uGSd7urOQyMiLjz9i2qJX4CBCMCgV4mY+2x9gklO3d+o4zZLs1XhttgtTTJJcsnTkYcYTZg3rBs9t",
+	"wBFD8NQplAUH/NOHN/vqWYyUidRxaPc+/bsyTtQU1N+6rzz48+SV+eTs1T4G0TlL4OY37ISEiyzgYacT",
+	"miavnz68IVGaQC1wxqbiFmIRsFjJxlj0Ty74Ut8eF++f0qVyNecAnxceQD33f4YeCf+k/vNvmIIFAQJl",
+	"kETpPGbxoLJWSxRuSRzwvbC0z/Tfeq+G6M+H9GAY7qvp6D3L6Q3jar66sFZtoa6oVrs3SlJGciEGAV9M",
+	"kpyZeAWkfevfzGimNwL3JM+S6XTFdW4dV6zs3mlz3d0/9v5z8PkfGqG3DX92X8EfJ6/wn2evrv735390",
+	"NjyyeYzfgqDz5dC7369NUXuDnas/mlZ2K/IsmTInVpQLcQNhLzq2vrQsVWSTPaCQvd0GMuZZMtsHok+T",
+	"NE20ADs3O52kDMFah/PohuVkPlNGyFD9tPZKXXfYrkclpbyaFdPrbiXTTafu+mHjZHXg7vF2A+ue33UD",
+	"n/XziUOG6huOj7Z8w1nzG87WvQGYdNdIhNkBSzO7RjuVOt30Jrll71kGb6tNiXqf6dC1p+xdmqYgH151",
+	"MS5mjDePCOhxnJI9jHygVawRkPbhN4p/8Hay+S6mCY1knZ77geVZEslVNBL9hbX54S2Q84thIWVRnZOQ",
+	"z6emuX9oLnMwWxfFv7LulGtq575CRNtZ/brIhl4342oW/b23NlXcENnMasgmib5jHSXjlRuNbm+jm6g3",
+	"a2vKNuUym3E8vYN1HGYG2Z6z6lgIFb9tpW0y5TEueyvSW12DW7nI7a6+9lUX7YIJzaaCJxEmuGF0Q1/S",
+	"IHqemlLlZJ49qv7SYbQ1DqZ+AgW85mC1THNhTarW69lGF9OubM0mVFfafWSpaaT5q/y6D09N1dWgWJTY",
+	"prUR8uao2yoTv5ZNlS795jY6vNUo+odX65hrxpKBXhq75spAp4fwUk+bB9bwmwlAIkNRpEYlQayjxvJv",
+	"/9I/2zXziz+qxftqnApdw+vtK0rBW3W9FXlOfLzQgVbhsaiI5N6aCtZrqE5ZIxBMe0DH5KuWyfY2erC6",
+	"eqG61uosNlaqAlN9q/o/rL1qiJLIdb/xXMixreJj5ZO4ITqmJ/CkQGU45rPqGeZJLoBTG1ZrvjeuquUW",
+	"29BjlX7mma1CJaYazfYdsX3E6RQQ2Eeml+rWtNZtyp3FbSK4nXE9T5px/gnyu1jCo/bebiMWFa7KcvPA",
+	"T5BJXb9zuuBFjJT1wnheumgB/oAgNQRMawQ9ndEoyZdNnCbL461U2OzZGlfBmdxfqeOvrywSs1ldvP19",
+	"88xJykY5EXNw/x3KDVlE5xIyagpUkxvGZmQ+I3vKvjRctL/bpQrjDUFTpaDK9VtK92D5cUEqm8/vQIkB",
+	"tti6ZOj+2aB/ur1KnNK7azpeE3JV2kSkceUqx83314Ghctr/cf22iSHW+W23b0ZgmF/ZuK+7p9jOIslX",
+	"yw7Wb86OVQ2E11U2bHhFTrN8Bw4QafwUHLCLUVTN+zJHeZUzNMWcPSxOYZ1wfcsWnyTLvpHGn0sI7Zor",
+	"YY1jV7mkmyXXN2y5tphVo2Z3yGtsXT0RC07AgxSK9TC6CmHkla6GrXw8uj78pdc+Wfzt7uYXf3g87f3l",
+	"7jTtzn6Mz37985H8++SyH7316Yf5y+T56GYdBOA6+iiqrmycwd3TS3zCgn5TGexoFs90IrKkxk4bUFs3",
+	"voRm/HWOA7bpxwjjZZbkghsQe/jhHNsQ1lSt0lxDZTdUgqlhn0kzpnoc8LrL23P59/cvrz9efnj99s+1",
+	"mF9JU9DNjo+NI01WKFZJ5tGExMmU8RVf+HPXzbuyhzHh+fFRa5uy8GZ3xc6oxl9hd/nGY66N+oKuevl1",
+	"59h2I6m7sIEqCdzQ8OC2Fza2GNkv2kx2yCeeJjemWQFUNSMuwsX7154eRycB2YsCPYzZBK+0CwVfalUe",
+	"8CSX9pZjLwe+wH9iDOev0PZbP7GPHSc0pJFTZyziZV0CeCMYG83JAqR1Jvh4XW6E7nHFxYw9U2JGXytv",
+	"hmSENzfsktMV0SbsrN6w2Z0xOQfkHdzzTNl0CLdZ0PeKShIWbRLt3dEK6aAZg9zHcNqYY5//evTF1anE",
+	"Rb23LQBj0aTqAxetOVfx3Dj236xNjYGer3hS5LlFv8vpDZPK0PRICOmYWzsf75KZpuxrNXTdibUNQb+s",
+	"aZhoaz3OoW4BjYBpFZhnxym9g8Hr5lRuxLlhtPfFw6sJNbC0zcxXtGBdy31FE8TN3OJA1Nfg9DXzh9vL",
+	"dQNEn21TuW30p9IQdmPsp/4FtRjG27DRbjyCxP76TOIQvFhGA8u8SW5rtkV9ylndXU9a+/xFuqBLhOQp",
+	"cuFNjyRUIlvgMVTvKdSrGqYN8R60dGqDo8ojoOlO9s2QRjeNvqL+Epkom7vhvK15Fc7uGjEpvU1Wzbas",
+	"VjIBa1F/7q4R7r3e/7IRA30ZzYuiMeVmRjTLllsFCJ441ou8vPZEfjMazlKaQzFFEyTolC1EdvMIjqk3",
+	"F+17PcuxKxtqeM1SbN0p+oHltN6lM5cMWoICmgQ+W5ce2ywszV7jM7tsApLfznAn8/wRHLZhHQ8Q/psX",
+	"spPwh41zNcC34EdvQ+TZuemguUlUsu3PTKZRBetMqd7eLphlG0+F5sSNmq9Kw4bMUG2xmuo0armg+Sys",
+	"ywbQV98WHg4R4IrazLDUwj385yHDbWlTJQUhNAz7sOo5bAa5L+6zNOkatqy8W/XZJmhaVOOJusVmccjI",
+	"XrjShdwj7meVf14jOyEImlvEBzBoyZQJ+BLA/RS1pXHXHK+sHLn+0lodHud/X79829e4eitP40RZa27+",
+	"r+ImHROwZ3xbSDlXchoH2nyWmZdtn7dcP+vLDKC1nMk6fkBiKhxovLRRiL5/uLsRiW+/aiKo40nWu0qF",
+	"+1ofEWtoQ5FCyyHpkVFKc+hlDdBbUAAgFu0p/Vntjjr05ejy+i75EozsCVuaBvuVDvcVafEO1kpiljPd",
+	"eyfJJ+TF27eyA7hHauQtAno2kneunXW1Pc//fvnyY6WfoPpotxt/oO8OEbRH+EheC2JW2wQXnzKA2HCR",
+	"D1NxdmA9g75rsHsvuLZFinDGLuccf1tL/pIWetJ9qCNI4+pLHvO65T/4hG48kbkllGJ7PJMbtLLDMDWK",
+	"dddT9+hDVtpmj1Bb6VQTZ/njyEFgNWt2ii7dHvXNNiC7y9HnbIZp0l2/7YOlUhrMm6wiA2uVgLQDzWCS",
+	"N605spuV18w1do07+U8bq3hgSGM+7un7hmeVO/1Wt+N3/G09YrdEzBK9YXcrflizzlfCwJUtxrYCI+Wc",
+	"tLvQaqwILWB93JIoRV0vh77pmd/5burBZ7X9NQ6rpZeZVt12rk18hzNWPKATczrkJ4TQGCVpzjIPkZGw",
+	"zwTNsDIFMZN+T1nuXytrfdc8cq8l0yRiX5EInOAbzGlzYOgly4Es8ACQZUBCORGZBvQI+J4tnRmxhWnW",
+	"f4rAIFjDEPJ0dh1xHpK9Nf5ywHWPMRPJYBxmoAxnJRciwW9FinhVGmRl9Zp/Hbd+o2wMzfKryArlc7MW",
+	"V8F5dCVZ2/nuSVMpV49tNZ/OmdYrOMh1sUtTYpbXSwKnWrlaB2H5/KpGTOrcpAfiMdgCL6z4qrMbALZs",
+	"Yz/pMgbivWmt3SC+ize6yA+I+7BVCPOS3RUXrtUmS9vjNOAka4W5TbdqWEOBGmJgOmoIV0DmbSSeftTc",
+	"y1w3dxxEVCxpupauNG1pXQKwEstIymgGkHyYmWPwlliGkJMwUNla69R3G9NYdNdlN2yN2H1EsUc9hKjG",
+	"MdtQfQWxCDmHvo/dSnCr6hVB3aAJWEKt3/qo5cDvnPVN6BJ+XCdWC1o1Yr6UoP3ODVZf4d0ZHEV32ToA",
+	"haDPbolEPVD4rlh/jwC3qUsIuNY2XZkYzYxUncD6A/n6u1W6voXeEGUMHywWrsBCDHSrBECavGH6Gj6i",
+	"WZYwDVAKpPXc5HSvBpLR4JK6OZsuRCego9I84ImU8wTBGhZZkjNpcEM75N2M/jJnill1VtI5AcgJmLmt",
+	"01P/OPRJTJeyWo988beXLxbvpr/2LuhEyvefni8u9P+e+3//KZ799/TVbEnbr7KfD8UNv3z/aXLy/q+9",
+	"6Gx+US5k7vWPN8AFuRuwPQ6PG0OFdsX5pA4oZUuciprB3Jfu0D1xzUrerfIQdhlid9hEx/hju8ClONqk",
+	"xundHkljJwpsg62x1a3KA17+KBAMd3/WiwL5zUs03FPwKKOyGKdSpPM+E8NvZZIrMcwwAFLfI7mxOSRN",
+	"k1vdqB+uNMIS3A6kyngrlx0NcZNGNKaH9xvT61ohbMqmTUcevjSQlg72UuUuVUSNMMgG+tGMlUivyBs1",
+	"ve0TXtMLXun2NUBdn1tDES9bxqj2Wr7TXXmH5lrNcF54x7UxRRXaIhCNTZVk9chG9YGl+ndkYpzR6YCE",
+	"P0ul+hFxKfRIOE3AWFF/5fM0hUvN5YwBvkguxDV42vCpENepwCfV30dsYf46pXyp/q4xOdRfFYfCGOwu",
+	"z+g1rEd97ryZi/wasOqh86mY5+za+SjgIQL2w4c0TcUCe6SqHbqGydBsDHe3c66jpiy+BnSJa7uCOafz",
+	"fCKy5Ff88UhkwySOGczRwFHB1DMotAAb+1o3W4XpqgXRFAZTE8EzqOhGUzDx42vNSOpDvI2T7vRgEsX8",
+	"cu0yXAMiiya8+8Akz2cmr1Ede0UHkbFrA+8fkj1qMr/TRObS9etsE4BB0bkQCgAlXcqAT0xtqkZeV+do",
+	"wTK4jjXnzVyQwMUs8jFgYOm4SsC7nt87IsOlMrASSaI5wpda7yf8//6v/3sVg1az2cbQrj32ntO5oTFs",
+	"X+oC3FyKC7fhuss04MBhYhuWMJW6Z2+FhYg9TpO8tmvydh3F9csb4zfqy3Uh+PZJfDY6jY6H/fZd7+7s",
+	"ZiNdzQu9NZCJH3SPtRp5QrHEZ0qXJBbnutO0SJn+REPAm3RykTLpAGVP6dJVWrcJW0C5jCafgNKZeJrw",
+	"2rjLB5GmovYWkESUx0lMcycvJUug2yNogJoGrF6Bco0uPdPNu+vqKvXgGzJh1Bs392JjPF5XjJ/kBJ5w",
+	"riCTFIiXzavmpltvdrJrET408NuikZ4i+Z/hWZ1sXX+8IJPJ7kIiHXLo3ZYTGotFy1P0pNmyjNtnv9y5",
+	"s/uu91Matafhfgp6mUP9LYhyuO+IlcLxdDJNRNOUZbKy3roMZwCE3aofHJX11g3VvGDOktoKvDGDzQO4",
+	"BpC3ipkJHJxnktChyHLjP4upALT6bdgJBh0QOs4YCn6/c9rtkWDu+4cR8TtnhI5ylpGe7wOYCXQldD2H",
+	"x2IzmCNaLfHsNRZ1bjhJdXCEj27dDm8dLuveKmzT+EodrJZqDSCrcstj+BGeXddAnkY5OAmlXT4nIfAE",
+	"i0MyXJLwu5dvXl6+BE9iiKCysPPnkHk4FfCcDY0VPG56QpFc4D1uGe4zRwdEvwmFKAxWBejUD9aATsZ0",
+	"04aCHRNNKB8/4a42uMmF2K+D3ZhizygjTZz+8g6LlLi0tMIGrat2+Zs72EavPtz507Kp6v6VtMeOTZoU",
+	"G5XknuCm03sdc8YCuvcIMqRxuoSQIwhu+3OAo5SOcDOlsytwGXvhNOHX9sHQs66Xchj1sGr79z1CCSoz",
+	"c5CUF05edQ3ApMlbxCHVl9ejbmVAPYAa0Jn2imoBLErQPRDo5KKIVmbKCIPGFfsd8lIZZFOAeNQVdunS",
+	"Eq4Uuq4EBN011yC+FsvGfvbYUawgZ0ZzqPtMxcIpUjTUT7RaYvGTAnIBVRtSrV8UdD0nk6LTUxmKTVQY",
+	"qcC9J9M5tHW8BeQurP8xpqyVmeTneTxm0InWLRzcr9j+7pKwQfz6hlB6ZcgvG5ZWbIbDfOXDsaevNz1S",
+	"A8zmBEwscQSvhhqhFYyunHNgf83+ajG3/wAOOH00B5Qg2Wyzr5VuXyUWtgzhrhF2fMgK46Zhu1fbLe62",
+	"vffNwv+hfcMNmXNtgtg2sJwtiGR5nvCxzanI5njdJepaU2/r7QiSZ0tsIO5KUVHpRnnoEKfXPTo5Oj08",
+	"PjrZxP5P6JyEKFHDQeVQ6I2XSoaL2dI2QMroaJRE5yREwRwOCtaXKJ+LbknaGXgCL+dreiXnRB8LCAyN",
+	"RKZ/7ugh9SFOeBsXxuX2XcD9XIsKNmuNFfQxiZtCEIIzAm49QuRqzo+TuK4OB5B4N3FSBbD33ms1yt4f",
+	"aJQJJWXdRu+OKo5YcgsYj7rJQhKzZxWkOe2JzXmepDr2lkg7RlU8nmwHVrv2qhCzP8x8SE7HVfu5228K",
+	"TyHH1dWcaF4sxi2iYHtGVwCDGm61DZELFsVG+iVTbb8KhlrfzpaO16ZD1EBVNYYEAQvc0QNjpfTxChIT",
+	"dNblNCD+EKY0wFzXZjScqCd0QsOh79dpgu0vCDXdd0QSdK7/zOaW+UcT17OnZ90xNe5rbUsFBx9K0oVV",
+	"P8ZoADOicNOhs1gNtJT+GpDq1JSy/Q65KOXnV97DdavHjcG8bXxuJYe2jNOadq9znjcAGEC0tn3Xuzn6",
+	"pTYYEK1pjw1AwVBL5i74mTw3fwW1AEhqFPKIh1RqNgYQNYQJEgvuqiuzrKsykIMJETfFc3YkntZ7G36E",
+	"BloR5Ehq03p/WtnyIRtTjmRP+PhrhQVwbzyHODjBgiZuyKDuyHzE5zR44sMsvZ/AsHaMMBuJqUWIXC9E",
+	"UH2sdLvZ1VxrkC+1JIAttonINdYapjJ/Tq4+/3wV4qZKBxW/zmFHdUZCdOk+J1dh0cLYKhrz7c9X4W7l",
+	"ukoW2lpdW6SLcmyBaTfGGoRCXvnPK9gt0sBrGhGJBQC4G+JBIqiSk0BixHa3xKqqvc+fe2e+1/MOvd6V",
+	"97nvdU9979g7vvI+d33vyDs+8b2uD98ced2u1zv11/Q6hBpo3Fedzlma03C5OpEqCdaAda1NPrW455pS",
+	"zSzaoNfMTcdKlMa6jE1hpRoYvHHG6hAY342w2bRXOKlgkMCgdLq6O92jXq0TZYMz11mtO4cTIAd28tY0",
+	"dfxeBITGJxK5CjPe3663j3nFRsDJocgnBY6A+VllvaendeuNXLGyWdEUUmgdjmnNbkDvMP0DC1qqaPXL",
+	"nM0xTj6apyne1BQsMmJpqqH/q9iqdauBwa6bMV2tAZsVhrhlTJwJwLpWXtU7qr1Mge/jNVZ+pIjAHe+x",
+	"qmrrDfWqEtXvKQi+slCHVzxzRty9rT2zyZjTZqh0/CIpiko06CyEstQvJXS/gFL0vNInsbbR8SiJ2Ra1",
+	"E44/uQkjvCmrbwt0U0htajjipegBalAQUBA+xh65WrPdiogO52k1ArDdFeaIpqnyXbeZRQmCWGtunY+t",
+	"g+hFv3Uz7gOmNKXZeHMRhbNDQtza6W/5k5yOr2FdOybmb5GAb8kF9nspD3pzkv2hk2O/OcX+yMmwr02w",
+	"h6xtuTVdqkEfjUvvEMtzz5DdKvsiZy9K3F3ls1pJAMd6XSnJhZtrjJk6ivEoIkU9sH2CMyRkk6wmANV4",
+	"It3tr52VAdSYsGy7tXVWOmftnE3RmGy8a6r37750ZfMxOnNLVXobz5F/6Jaq9J+iVKVM9FVP4imrSjC9",
+	"VR3RXv+4fm4Tdkc+fn/R7vWPbbic3eXIM4rvSxl0DutHvePh0fHw+HQ0itR/zs6GR/3DqBsf+kfdQ/X/",
+	"Xi8+8Y+PTg+HI+qPzk5pn52eHveOj9kJZQ9Oo9+KmTd7tOb0eTUp9C7Rdim/ccTKNrU4Vbn2zZMEVgTr",
+	"w7MFtNAtNd4u5Q1U3/Wt2pXM6LgmlMLVDkfzrBZMG5xZ+M6cCPU4jGS9KX2bCrkr5hUO0IHv71wxUyln",
+	"qA9POGmuW1fNrO7yBo96feHIw6sJ6BisnxVWkcggjZ0VdbdCGwDq+vnEI30/n8BHZ36pb5/usohOQH1T",
+	"xK07Ip5td0/T9etH7PrrOgqebNtscetOi1u2bzxrGPFszXS7D2t+2ELq4DLw1XWSsKhD3i1yqktOAA+r",
+	"qfS6uQJY//KZJHmSp9iAwHmK/CwSbgxJaHZ6XumvXzRw1QCl6nvM24CKZgfzzG2ZulfqnyrJX+gt/Qhv",
+	"fSZJGAQyhH7USe4R3f72mTTNXw2C+Kd/9/0LH6b86d8P1VxMW9j9J61idtu02iSI2katn/8RBBJ7rD6H",
+	"Py78IJh3j0/VHz3deLXn+xfwR+8U/zjDP17BH331h1pMEMxfvXz16mpjAN9U76xw1CdZBx/wUUyZ2pnF",
+	"ROj+OJTbthQP8xIgc17ZSfrpBgeh+6Qt1XTPiNUc6ShpD0Vej9d3K262WcwzqagBS9K/Wc0zTiTBnM+G",
+	"1fYesNpM1ydsuIJiTeAy8PuNrdK+WtuUnbuKbK84Kx1COmYd8hv2f6mJmcHHa36xe7s3pNMG6wRf+6TQ",
+	"JDBkpX5U3+h9c17R733NR+IRLFNgO9ctCgavCaI4iQiN+KI0W5+jsUpdmo3nU8aVcrul6RxnUnMnl9EE",
+	"9JN5XpK9hBPliaesbaZmehsgtNgqfNKERTdyPt3a16VZnoxolEN787I0OxudHsf+aff09Cg6iY/7Z7Q3",
+	"YpT6Ub9PY7/bp4fD0dGoO+wN/eFprxfF3X58HHX7Q3/k+9Q/rRNyGid4LYiwUyVu8tn+edePW+nAr9xa",
+	"9CtUCz0IKWk9xIDl32yugxSzTMTzSJf6GEbbHVzASc9YoT+0lyn1c1ttg7oFui72H7uGss+GUH/yK9t8",
+	"Zvq9o97pqRvMbwaMM4xSW3Zj244pS808uX0BziMyJXbGWygyRSzygpVCJboWp78SKXIpUWezrHbmrO8k",
+	"yIu1QemE4Jg+rtNfa/ALs2TU4BvBVySHa0ITFoSkiSLK7yH0C6ZLvHv3oy4XSDT3a9BVXaSvuzdQMqSS",
+	"pQnf3ij4Ts3kA5PztLa7Cky07pbTnA7Kl85qwLMK9Y/KOOzaw1w9GxMqr820151C5qhde0bU+2ghHMw4",
+	"55Yk6CmyjEEaGBcu6bc6upDWOluHmtjY1B2qBNwk1Yqu34wi+Ca5ZRUhmVKZX/eOJjv/dCWxQ4/jwUTq",
+	"TsYmzbBru+mtdhcKYR3dU5MUsoW4hSvqJlmr76/dFpaeW/dsuOiZrGt4U3Dq2rBg6X793mstbBPbHX5W",
+	"2TM9xtUDU2A3CeNtJ7nSmXcXMV467oWAse8udk9/2ao5g2vk+Ldy20zCza6tps23numZCulCu/aRRgfm",
+	"4R2kH+HOmVFLHh0c8mieJfnyo5qpPiyMZiy7mOeTWtBgHRryAB0QGvddaMARCJANyHP4vS6nvmFL+AsL",
+	"O+SvbIl5vVrTg7gPeGgaj4DLqb9E/B9EWIPPMdcR+6MKHjFdAWi7PD6TAQ/v2oY+7UykLAQbWDqlY4Dg",
+	"kOSEMxbLAQkRmSE0td+hBWgoPgKDKkR0D9hPEFuwxkJqTvJ81rq/B4hF9CMjwXMa5QUsvRG1ZEoTntOE",
+	"a+Dwyl7R8evRxWswLJTDSaNJwlnbBip1fNYj4+SWYaVobaDWI1QRZI3vg3gwJacJUF6U14TUx2yVTsAD",
+	"/qc/EXPeAv7ylmVL63V6RM6jCHpyZIjS4iFgNHRrQKZ0sgXptOifOQDIG8A8CTGL7PvLy/cEgQLIbJJR",
+	"yfbVnAAWR80Oi4/bkYiZaUYiczqdhQHf+/DqBTk8PDzzyKfLF+pn8yzVw3768Ka4vLWQ8BopFzqg2FWq",
+	"BciAm16jzyQ+0IF/yRCXliZS508h+IyH1+8a4Sk0kC5qVguseykhMA1I+DkA4KWg5ZEAsZfwr37xSdC6",
+	"Umv8HLR+mbNMP4pozvBVwNV3M5pP8CuajdXnUK07mU8pb2eMxnSYMlJQWa24YKviAcAP6gQcdC0QGXPw",
+	"B4ouv+mPyG9YiPCb+qjdbhP9X/XPI98nv9k2pjbEz9K0jahByA97cslzeueRPJtzpJIyjxGb8NPlq/ap",
+	"Bw1EIE1WCBIzNts3b+iS35QxaCWQyIylaMDkwcaHdupcLMhe+NNPP7WVeGI8TyKaMyOdQjvmoZ71DVs+",
+	"kwXCixojFuhG6ieP8O1w2wDgTTAB+wmTYp5FjOwBrh8qbEK56bW6GsuxU+jrKaitJOwOII6G8xwJiAcH",
+	"ew9NRIz8HF6kqViEuheKRkUC+wseknboMz206WlnAKB0etxC38bo68c9au05619C+Rc+DfIAcZA8ErOU",
+	"4S6t5gCb13d75DcSvh61f6B5NDHSmJKMobypgf8DvjHwS9E8yxjPB0TqOwqWSmZgEaCgBopolmKOHXWT",
+	"3Lz4sMKLAE2lcbJzF58/TabFr/o1HBzSGdRBKE49+FkKHkL5DuVCt7GNEwSyx4tpo45wT/aBRZSQDl8I",
+	"njOet18aFCz7gvGvyUwd9JiNUqP5oLJnj0JecMakZLGdVMyU9IvRAtFl0WoRUme4q7+ZZ2CvzG70ehVm",
+	"SGTpfCqWG2aM3ugMW7BdyJ7GsfIIn6cpYGQlUq1XzYClsZJ94M4iiqU6s5DoCTJNiSLMnBG4qZ57IkCs",
+	"YfxTz7FvhYg+z4hLdq55G7G5EknGjLMsieztd8xymqRoXCAQQHWbxdi84RCPMfKcYg3k8yXLyZ5kjIR/",
+	"fnlJDiaMpvnkAMHPYHYB/yimrMhCVu/K2Ggu8TrUaq+ULtUpwcxyKLyzPJGY9GKPCK6+C7g68xpcWNGI",
+	"ZqwoP9eLMNqS7CHa2AvBOXY5GpAoFZIpka/85vGEcBHwCg9it9+9OVeSAppdezVdrsMvAXZ7DloDErQ6",
+	"nU7Qug9JwmXOaLzfsUoYdSaoVsBZg/zVha4HS2MyZHgWTe0IkivgynMge/jDwiqzG6T4gcax4vV9hKxC",
+	"lYSNoCx8FUD8VXUSnL4G1VRVUDUodpVTARMFCEEtXZXsNT9CuKHwe6F+53xvzkjGZmjaqnNS/EiXg5pX",
+	"TKjE/H8rFfD2WBPXXE87sgKMm7Nut6fMbsy/PO50zck+VIqxBoqvbmXqDfpJ4DZXMh4fkb8mz81BgUHX",
+	"I/mR35S5UzNfoQMElJMwmsz5DYtDM26/Om4ZAPA3JSLgJNmrl2Kwbgfv97udLp7JC5SL9iBaCDa09GhM",
+	"9o66h54yHjzS6XT2EWKSIoBdnMiIZrHaovmM5EJR4IfkecDhHb6iteBKxGnIZUJNH3L4FzQjB4G7mCjD",
+	"Aaaip4Dd48ZEMgP+jOf6vHaM8OXdjEX5gHR9v61ch4TPWUjGTOt1/K0ZW2r0wSTvBDz8/uXFd2iXGsEh",
+	"OGFgo4NF4XSDliDdwkrnWBEv1azgK7USyVAuAZ9ygcYOylVTBQK3YcqiSWGNKZUTshcexCKSB6GmcZxk",
+	"DIukD/3uPskFNt2Hkc37YQVVj8JiZivu+a+2Ls1ov/7OHDmEODCmX9EZHtEgKGBBCM6MTf9uxjixDcOJ",
+	"aZGIxq6VlpI4IpLIGaM3MHzDr8mebkz/Y8/TzZf3kW+origCg+UuYpg4k4uSMB/oMlV7d2d/VgjlgKP3",
+	"JD2j6BLtYeHTDTIbtIQWjkro7VEypLGRAl7AMSsG0l60yUXBOlDWFbgr+/q8HPlwco6U9kCVrQHM7cnM",
+	"Ag7cAb/oewTPWrfvgSoXGejbPdvgcL9DsIx4NJdONK/QmwHfO/J9T4k0NQT8p+8hOP2+xkHQ0gwYleRK",
+	"fMEa3N3L6U1RRxZw7OWjueEnNlRmsBQpCzgqe/3PEGdKuaOyTf35xfvX++YeiZJFMQYkCs2YmKVqT7Ol",
+	"A/QOSr7w2JVxARX4TocOKEeEVG21wxaycUq5snRQeI8TmWdLxQ62XEw9nM25bvr8sxhKDFtT8uLjjx3y",
+	"GgjCpkMWx4UdgbrWA4PHIsXD7wJutx6GjmiaStMwqHREYhGB78KUEskYRkXSJGK6A78Odfzw+rLlteZZ",
+	"qkMjcnBwIGaMo4vUEdn4QP9IHqhn770WRDGKAIgThzQ9su69lhqDzpLWoHXY8TuHLci1mkDU6kD9Z8zy",
+	"utIu6C9WoHVq21LxzEyjYyYaTCoFrwK2uUMuim6cGsSCmp21diNSwFLodaxWDLbjiwmLbqCOWp9wNbOe",
+	"75vgkEZBqboX2OCjQPoRNwCWbRJBTXG1oo8ynN1wp478OzF9czdbd6c6n+XJlF1rFdcaHPU6fYfoXRfV",
+	"ufXurwBPqyzA1qD155eXFggOYjEaEcKGY5oL0gueGBwcpCKi6UTIfHDq+/4BBtDQ79gUUf0eaFzEgO/r",
+	"q4uqO20cVZvKce+1jvx+09vs3h38AGt/K/ILxGVWP+zjZq7/4WuNpwyBJfzV4eZfvRU5tsB1Y7Stwecr",
+	"z2EFpAGJNKMhUsjn1p+Vc0TT1pX67YHJTak9Gqh3TUCi5MojnysrCgIXOlrbWWH2McsvMkDReCSjm4kW",
+	"67tI0yLxpY7hbd5NOptQqEbx/a7XMsFSXebmd7pHx2cIoTXK2C+twUnfa/FxRqfXU3p3nVGuePz0/ttz",
+	"PCxgB65XlN7E8zU5Qzbn7F+Z2y9X1+U0gbYs6xwEaHvuHIODLzQb3zceBrgmUSxmuy9V36hUgo1e2FOD",
+	"9pN/1HQ2WuW+op839SJZeS00MlW+PEYa0GZRCyrf1Vf43mslanSlIFsmb1admJZ7iYR3sQXzOanNx0cb",
+	"+rbcXz36zJsZf9D1qMVuV9eycvZrD/k/5wQflOey23nedJyrmYIeuWFLZARlTDrn+mirg/ZKzHn8KEFw",
+	"1Ott/uGPNE1i2HhHFPxzBci7uiO9kwyZx0neZregjpqkyA9gusPQ1FQtcbawd8YDHVqX+sYuZRYSwl4y",
+	"Bzxms1QsUcqBsS+wIFh6ZShK6elwuPQQdlKSveHSomQj9DH63QA1iFdeFi5b/TxjtGislLFbfXcFM9I5",
+	"y6VnAh4p1yVNi8cKN0TfyoL/H4nM9T6UhDNoTQGHWBISSEk3iHHgv5JcsnQEIRe1DP0Ij4Hdgfjg/EL8",
+	"DO8tAg5d5xMIEyWyQ0I179DkpDiFAWQvpFzw5VTMZegkYMFtUhilSRhwi90mplP12jThzCMhkC/UzUUK",
+	"HGCkqtpiBFa4Ycs6l0BJ7wvFPi9vtTGzViW8M64XMpv1Qu0lk0XjUT4wer5JTvZCYF95oD2A0BTASFL5",
+	"5sDw2kEvrBTHlB80agRi9YUeMRNpNSgPEK1FHcw/PtP2r3777Er/edC++t//q66QZVtCqD2tz3usm616",
+	"ujTT5pm1r7743nHvfqvZ6b48gpiInWfc8FnGbhMxl1Dg90yS0CmurGjto27DrHUpZtO8u2rSauZffK97",
+	"st2EMQlM5pacHBvbVYs1Ae+ybk5w01SaUhmJ1taz9zdiwz7eeiiEZMVvsDLSQrPXGBBGjn/+0qIaQsEk",
+	"PHVw5JbXgnzdslnQs4namZiqb9X2qTN+1CugBtHrPom7UY+d0f7wcHTEel10kvDg1By0XChPXRkcUKil",
+	"WVrtop2gXlhHL2y7GWrk7ULDkENCc9Lz/81OvfuYqR/oWZklFG/BSMrKiq68crGxev+Tmm6HW5lujjr/",
+	"T7O4/ygvLZj7fu8YuP4/ejtZdoWwX2fhFRXAOA9tynU3mzyfnD5P+KMt7KRXphnU/ykGYDmb7fPVfdml",
+	"VFaH2ii8ynDMvk+moKqSUVbwsDIIwe5pK7tnrVNZmEdlU9AjIXBWSOBmSbGzR8QMK4jSpQnAKhWP+Rec",
+	"BVynQIUd8p5KNHBKygWD5MBVVJLQfJoLMmZ5UbgvOEKqB9yW6+vrHs465ALLHU3SlpsWhxl0EjLoWFy0",
+	"KMBQW8CzOdfJJWHb0K6tWDVssoueK/L8RRFxW6sIAt5FZgxSpKxVNfR3g2oteljYw2yAQgGlK8bYqR4B",
+	"8tvUagGZJ0lZXNt48KtYB92Ts37/8Nh3/tfuj/zojJ6w3rAbH0WHp9vbDxX33jUnwJLoet2z+7b6O22P",
+	"rr50j3c0K2BjmoyK3u42Rc9vBOH+OibFTDcxLHuNBkf+ZzH0sJOchrqwGBh1BgbKhc/lmummGEMseNE9",
+	"TTPZwNfquWbDV2P90PCQSUDx6ZfbBjW91LTXcXg9FzlNDbx/6TpgRWlvxZpPHpHpb1LrhVD+T9Tb3V30",
+	"thVG22lt8Hn/0NnfUGe/SWTuaFRHZ8PW1evsou/evdeaCVmjqP+m5L7plpgLMnQhqnQMY0ijm3Em5txm",
+	"fK301BEZRltsQR2dFr/XFva+0zyxSC3BsK5To3jwRU2mncT3oUke0clcAA5uwxdGOtlMyg75yDjm2+qE",
+	"iBcff4TCRJ2hHHCdupSJxYCESezl7C4PbZ7SDzRm5Cf16A9vDNovPGYkmeAe3Nd6bsZ5TsdhwPfqcUNo",
+	"xjR2yL4yL34WQ6wCKzp5AngIkj/hBKM5EI2Z0nywsgaQwgBMDGERzP6Bb456PaIvehHTFRCBdV/QgINM",
+	"8Jz8PLwGt0mwHfI6Z1OSxJhjMefJL3N8Z8Kxp+aAUGicDRn4AccE2YZZYNtISAoje9DItYNARW87SRyq",
+	"heIu4VdQA/g2DHjC1XL3107zAhOqIedoSpeKYTGH6bBHfkieey7J5rOA2+ym4mK75/cKI09tiQmzhW9M",
+	"BjvUWqx8D2sIuCKQmc6lfkTNcJYmOUnUGyH3y7l6X4jsRr0ZHR7I+QGFDDkameFiC+qe0xsGJ0Qy6OxT",
+	"IMCPEp5IMInhrbkYQ01ahyjZHXA5z26TWwbpIqAJ8RxEGZUTxUwwLwK9brP5TF+sqMESSZQqxrRnzLvh",
+	"IuAJ8IRNlBaZQb8n+SKJGFwMwTM0hUQXR3YYSUGnbrVcwLkotVMt3kdX0aDQ4L5VJ5bNUhqx2DChI2sC",
+	"jnWV5RbzHjgEOltZd5qv8qp/hieG5rCIgK+y6iZe/Dr+QsBBklFOwtcxm84E9Glo/5UtwaPJWJ4tiaQj",
+	"hq3QbGoQ1mGoOdloIeSHBRwXYROqcFu0gUj2UPw4qTiQi9pwWECcoIgBfHGUjTg0/sNm2Zy7CfTmbU67",
+	"nSP/rEMuAq6GNcVRmm+0DCtSti0fQPIkoZhFbpB2anws/MoYNtvcRmJGnYmZY0A8sYUznhGKuYA1TIU+",
+	"tjrQbjOk9yj59On1d3hBOhYiJtFEJBHbPydd9eNev09mWcJzKEG5+Pji9WsHPaoKCnAc9egZa5/G3aP2",
+	"0fCEts9GPmv3o17cHZ7QY3bkGz8IlVvhYFRYpzFm3e83Izn943MQ3PW67SC4O3l59e91btGVDaE9F/Fy",
+	"R8cjX4iy33G5ECZ1rJT7oOsNP39B1+DYtGsftF5Y7HIyZPmCMU7+/u7NO+DHDy/eviUAFUJTJYTTmNwm",
+	"MRMSwosY8StGehQ+1v3VA8xt0yTiXsNzHkTy1iGR8vLQSAn4sfeghQb8xHvMuor6P1oHE1OxsEhhYHmF",
+	"gQVVdduYUZ0a9qq9Hbbmqpa4nZXb/fsVn7i3I2vqiEiJO/9moiQrXu/2zu4TOLqOC2vjNtqD7TXmsl1E",
+	"EZvhpYD1Rd+/+1jjjPYenR7gRAgfcCo25QZoewuXrnwPz9xPgmLEe0Gr5VZUqOeqsoqiKbSZ1OBmXCzg",
+	"plAXD6g12AHz9gdllyzrMCdCxYVOo13zBlsqQTlhNEsThtV8m2bt6NfY6NcKpkE2Z7WxPfiiLnTXMvZu",
+	"LdgBRvFGQnnThmTlNzr7fFDDw8VMVg41+PRbuNjPaWxl5DeMNnyznBL/bPMPX+jiRfhBd4vFvKfLVND4",
+	"Uog3NBsz/F1/G8rZ4pQfWJzQy+WM/Y8KonwEl4gWcZT6MMqU3rWVI9DWIEiHh/3+0dFhb0OIpXw1cvDl",
+	"ZzFsJ/E9nq2U1XVO+A4+l/WOpqf8jNkMK160nEpGWixp4ScyEwcZBJy6EVv4sSwqgyRGbbUHKEsObKUR",
+	"7IQqV1I30Mjp0is6wi5tvUaBbzMrd3jBmxu9AkicWRfiIWMNT4Q+gXaFp4WzbkmjphZwqIZTMhVJCk6Y",
+	"cS8jCt7lkJkvC5RK5SJClN7SDVwwDk6KU9Orpg7PpQy2gQy3uhYKeL2fR3a7FsJpOy7LI8P6mLFUNWIu",
+	"yoF9YDIWkwlNR+0FXT7Ouvk9h/KbY/LYMv/rhuVXNeTXMY2M7bJyUv5natD/KbrpBZzVIjuSbdZTa8P9",
+	"jdfyiBuPjO7pTm0eMWcPJoBFELYsC2pnTScjdL1MgBcaNJbaQqykgj+dODNnvCTNvqfpCGKXvxu5ZYK1",
+	"GK3AuEXvCIa3XUZLDUNPo+Nhv50d3fRmGJfQvzne+Ju73t3ZDSQWfUNh+dUvML+VpPxDIv6uJeIr9Dwf",
+	"JwYrQd+6eRaPHPxFDF9/17q/ajDlDypdOzbK2Gp3i5VGHo6xv5IU1Qn4k+Q6QWeSgFdynV6DHC/fxixZ",
+	"rpEnc114syl56X2pr/TaCPvT5AX5/oPSfpTzVk37+ffdknxKbs5XSyDu+v+UdJ+LxnSeSvJLpZf4Fnk+",
+	"0AbNNjiDyH2dCm3sKvY1OndVGnXVoGhXOm21Lv728mLxbvpr74JOpHz/6cWF+d9z/+8/xbP/nr6aff9X",
+	"//YoW6Tdv/xN3KV/P3z/91/b+aLSROpJ2mW5+Um/K03tSsiH5CE1t4Zam49UbSD0h1L/vSr19wjwkAFs",
+	"E9WKclbSIt9OxRu4Y5CJtelRH6CcS3coz+aAfF1hOA2CiBlP+vY6LImPULnjEUByQChoD/SeRvnUT4Ye",
+	"ofUxNZ3LZI0ga1gE3HnKQowY2Iwim+SGsZnEyl46BuiN4neQZWLIEHDANs0Fwb7D6N0l0iZ9CB6xc52x",
+	"NbW4uiHJ5xlGDiH5JU1uGcytFmgagW+gWi5nU4T6UVYQ1BYj3E/CSZgByrdE0C5zd6JxxBHYBX4OWQEB",
+	"HwEMGlhWSs4XyDFuBgElPd+HmmLBx8UFz4KlKUHEqirC1pRRiJP9Zky5ZpitkOrrNYM+pWjt1gP+RpZM",
+	"mmcxW+bafIm/SdxtJxMaWzT/JYxmcmz29EXXPiK6YSGkHtkAHTaNaDNiivEGzjWY4QSySHRlpMzpUta8",
+	"KJ6jiWHRtpKY0NmM0Uzaay0wdosEinONUZdLE8xWO6hbxcMbcGgNiwkH5zeioWkSTQ0LbSHnLB64YGM0",
+	"zVlmIMhiyApzBtXl6y7eVr5FJ8kyMKPNZ8RD5o7P7mZKQJlxyyNMsds65eTQJ7EiqEhjsmepDT2UkH3g",
+	"JlM/tV+3gJyOKyymKKROty7pLYSIaSLCC1RbOyKmGCEmiDkjNqVP0hEb6Ew1TAHLC0bWyTsBX2XjDrko",
+	"N0XDYNEMEnfgHZ2APzhpqgimB7waTT93oLXU4V8qgkzpEjDDClj7Gm9GPfDK6IGvkMpiJfQzq0AaEltq",
+	"TM4Xrsn5fLFqci5p+1X286G44ZfvP01O3v+1F53NL1CJtgZrDWPED39KKxdeiYb5TtkwhvxFNkwDwocm",
+	"3zbZHru6RNPkrnpPAiUQmrU9OGE6fbAWk8VkVyiXTSsvDADymN2VczbssxDsw++7rhUPMq8kQ+qknxvR",
+	"K2Rma61HUJ/wsd4l6G+R8GEtqQds+zoT/ycll4cs0jghzNgN2sr//WYQPNTO/+N+/zH3+0xbfVZUVGz1",
+	"EsKFbaFztcXFvgbGVbZtY+SvyC/39c2zBjYEmPiI6o5MiPtHc0LT1NN3LYB9DEA7ARdZNGEyz2guMpPH",
+	"7cLGGr2YSMAJlvUxulvGmXwKfCqzZBegSn1UIwQLCQdPfHtYGneXdpBE7zMxZJsuDMw+KmMthX6X3xpW",
+	"ag3Iyxu93wDNzxpR0Vx4563YGMog6ApqtE0jR4aMqPXdXMc14H3/0GSgKAsb3TL1YXE86jxWC2evBxUZ",
+	"oK/o5I5FluQ542QPPYmUSSfzQ8wY11a0eg7QicF/fi9kPs7Yx7+9UW6uNN17FCnayi85R0A5tThtw+q1",
+	"I1IglO+o1ZMhTSmPMLM+lgDpMholkS5bFoj4qSlTezYRIvdJDqfdyIITUGyuO5z4o3/a4dSvf+LTWUAe",
+	"Iv0hn9k0O/tXxn/7YLhlw9GesjxLovXXUhZ2XD9sHNr3mVCbz+YSc8DZ3UzIxJTSTGlO9myxjd/xO0f7",
+	"A+s0xnMDkjpcasjknE1nKTSA080bdCAhn0ui2MkLuC2WSDgZpcl4knulC5bhsoq5CyKHjj3TB4snfBzw",
+	"4rZgae1DN7oFcPyuA+qV+nXBgQYAAsQw/rNQTiYiEhh5rz4fzpM0Jokuy7N58Su5Dj/oTdh4sCHZf5bS",
+	"hJfT/f9Evn/55j3RFyPXDkmu4aqeOKFxiFd4DaQqLvVyOu4E/E/k8u/vX64ZGGN8WcAbH/kCr/mPwFzb",
+	"BC0vp+P/CNDlC1qefv9/BK1u0Lonh2trBzbzHHDa1iUBmqV/V1rZWePUckbD8QX8lQ2IpVoNl6NQut28",
+	"UobVstxS4o5FUcZ0yE7tve4POI3Hw/fyGjwB22mtFsF33WViuVVsubFU0bDt2l6LFVUQ18DXrUHvK1yU",
+	"bdR4el076Dqk/yZlh+N6FYDTB3m2/zpacYv6+KnhXnPGPugzUu/iYRe0lnP+DlDGtRVVmxFTL5r6Pa4/",
+	"cHBBE768pGOnhwaWzZvxTIcgLGhxWggJbgAPS82DmtSQPmiPPMTmgJWjmhh4xpZuTQf6653if9IZtnBl",
+	"u57lrY5ypb5IsUjT4PqxA3hG19E86OD/cXO9o4RxNdhu8mXXK2pgnLfqeOA1dY1ssthza4pLXnJ9cW3S",
+	"/fVvBhaDAC14qMDQfTpWBBpcCUEVB3w9obFYYBEFYAZkUDtQrtYwKIR4w8o4hM+tjTJKxvOMKcf4QwUq",
+	"1YEk6yAMRyEALcwrXiG6/dOgliVJ04CbYn4jReukIwzzwQL37bYxr0cwm9YTpGDBPPDGoe6l5tGDj0Bx",
+	"M+HthY/+xSbxo/dKkxczuL+1JPodZ910t5Bd7zMIEIHr8grTx/8nib0LxRjuud5a/Bkcz+Z4REUwWSAe",
+	"wOYTumsXNOsBKYJYvxoI0CMhNkwN9z2dV7NAuBWIAWHuiqQLXbuWaORoFg+cXnY8rqZ1MhpNAi4T5Vmb",
+	"TvcYVoCO22N6y2yVnnNBl1Ko1D3XhcgoJwNuF6aMQjHK9X12RHmsNp4ROs6YwSOpkb8eom1Ego/mII9N",
+	"4T82RcJuua7NqQW0XeGCZcxIadPFCkV5MYcRS1MyZJOExx3yCsWzLvMrSPlMatLLjozEjIX754TGMULs",
+	"gDeKRQ/PjIAnBlAae4QVoLX1drDTP2iNHdxg7xby/JFSGcn3OxHKf1iF/yJYqpZrjeFjUduTmPGIfVOD",
+	"0WvN5nXiFjvLOcfemHhDBpLNlT5YIMBJiOchhBVqUVSIrlTa/BYYWcwgBhvOWBYxnof/VmmGCa5rJesR",
+	"w676w9teramb8BHLQo+IUWk46KjnFbmkAR8qtmSxNk/3sMtbbi6HbhibkflMW6LWdkVcBUxw9Ew+4YIm",
+	"OhfrHPscigyytG7YDPMjiZIoE7eLAsTVX7z/JPfPbQuxgK8GCMBORuoiQHVB3WJzCuC7VWpGNE1ZJjFt",
+	"T2OOSZN4il9it2TdL/qZDPhcsszDNsKQc/Vf7Q9inid8jNASKD6cBywSUtGbdELlBHH7lMDHnpD4Mpou",
+	"6FLajo9lyC/bk1EriHNTOojHLuC60WkSTSpEMsXpBceV7x/NdR3kEkJW6U9GixY/MRxYNTRAtZmIitph",
+	"tQce0cSGC0docXBuMyaLMfHuUiBAKt4H2wbTHXJheyZojwX4wIgGbPRAxIIPrJlg5YbNdwOrAHppZKCg",
+	"oS/dkKXKpAinCb+2D2igOvhQonYKSyYNGAARIAex+BwFAM2W8K6KIQBtoW8ZedXVGcqQF2pyFPXMDV9a",
+	"RAAz+4Br+8oj4pZl5V3fd9eAs1Wvuh513QWkdMhSGQYc/wIp0wA+qXObbfcJY/lhK96iVe4oAa55CfJX",
+	"l91jaXdI9mA79rE1iJV0ZW7ZC99/ugx4rRTSv2ibBFIPexxiQ5H9Dqn1ZuF2uNadtdE8JSrMBTv4sWQb",
+	"NxZo/TRu7EPzHZGRysHBHwugfZtEAIJLCy03VmjJ3hocYkmQxexXK8KT2Br0fKWP4UixuP2Ql2rnVjMf",
+	"tUwuRsTvnDZPCd6JuYGGN1uDPlZnGfZtDfzO6f3G6Rd2pZOshIefpqm5qEaOtW0EyvM+8/+tkAtbTrp4",
+	"XhdNFVICgqPFxPUEnYl3ff9+Z8t2QwannWpxC1ukkkygi/mouLV/+iTP35V5D9rjkTb+HwhKD0BQenhM",
+	"54/kzEeDL4nM1JHQhwaUmkLiFQ2Nha5P7Eb9QG/AjSrqRkxDbrfZeNnH0SKO5iQ8cJogG98HWxpq1Ogh",
+	"Q1unQMytM3mLdu+JJHJBlR8T8ISfk9W8mgIyuFLwwpYmIgZ6pwD9Nf4VFlXFc4tPrN7UIR9ZDmBJlBOR",
+	"xixz50ptx7ZOwH8CO5mW5J1X1AAVZpeGcQYvKiZ7jl3loWcQcGbvMnCw/XOoUUPTvDSBwhL/xhYZy3WP",
+	"Ym2P/JPMMrMBlaxAkaZgSivv1dCr65oRTknxDuW6pRVv0P6W9QRu9dfQ8Gr1LH6+sn5jI3aL3kxf6dK6",
+	"u9Ol9ftP3+DSekUyPvUltkX9FwvTRfwPu+YPu+b/lKKTDBD3bS8MvOoAaEYjdfefysYxOUUbEgVt9G1k",
+	"NJkHyrpowWXv46csp0oC1ucD/mje9/hkorryyNti+BVxXCz185cWWD5yPm0NWmej0+PYP+2enh5FJ/Fx",
+	"/4z2RoxSP+r3aex3+/RwODoadYe9oT887fWiuNuPj6Nuf+iPfJ/6yuHXhbFqN1aRP7CAcT2oiMETufK2",
+	"0hqreCfZXFdcHo569Czqxv3hCTuix36hUmyX6uRXdq2RSPu9o97pqe+1sJkui6+HS6cJ6FeFBdlV6dj9",
+	"20HbGHbbUuE8Cuzjj6uuh6RYUnvb5Zzdf346lO3r+0X/bSvYXVrcs0NsO8uTEY1yG5MqVSQo25xZUK+R",
+	"yKDU3LQxoro7ER7MKpo3n0+HLNO9q1H2IgrXZd2dP3ZDMTIcni46P60i/3o1wLd7R/7ZvgeV/ysXIrR6",
+	"HdLgKjWmYsWafM25WKseUwPW7dP4So9spwskq/cXeoaitQ5DoZSO/UP/kLJeb3h2dnp63B1G7HDYOx0d",
+	"HjIWdYfspH9Ke93D6PQ4OjuM/JPjeMjORv3+adTtRif93jdRSmVRvkYpnUbdkc969Gx4GB9F/RNXKY1o",
+	"Kh+olXpfA4H3oWrpoPcAxbStI7Sg0jDOOd41JvqKCoF5O3/4LH/k16Gk+c6A/d5aUfgU6XUXDg6MMfFR",
+	"yympDtKfZuP5FPqh24S2IjpZC+VbSOunLg/6sS4kZbE1srEuRZ9NKGD4+X733vsf5xQ45AciQe+3VP0V",
+	"LxrPvBafT4sbvO5ZF4AKowIYEcBHIviV3zlTjPjVPY3fi59x0P16Av0PP+MbF1rsKgyfwLfwNj5sxF/j",
+	"7RCgVypxWrgSkIkVYpWP5tgQO2bhjZAppQKpHAJmAZP7hEpCA14XxgHRUup7WjQF4WzRIUV3okHhgMCp",
+	"Nk07NapCz/fP9Q0KfI25y5ywu0TmpaS1TOknaNYHreP12gIOOVR4JbWHRbseMUJ5v7lx4jkAuiFikek+",
+	"SQMOvUPhlgsvYkyTI/IJRJAawgJDTOlNqQ2JvlEAXyXgTuHcnlteh0nH+x7OQ/l/nC2cVLV06QBTGI8m",
+	"4PUuDdk76vaQfotE6t6KmP6NP4Wn7YyBqmTJ8v262yOUst/u5khEOcvbMs8YnZYr0IFgyA+K7fRey4MS",
+	"C++vKey+LP2+lveVcYH80hq0honOmdmqzNseLDUOtLpYPUIiZyTJv8b1EpyfBk/RI0ZVYtXUHx7j1/UY",
+	"H3B11v+duYuFaMY8TYPwqWNMVFoEUGuE9NAI2SVPD3e2Kb6B7/qDWZ+aWV9osm/i2O6/bIBDdxD7l4DV",
+	"++M29V/E+Edb7+HhkO0vCKrNPL6V41CLM/4muWGriOC6qe6qG6DRxnW0fkbzCUm4zBmNA+7UpOhangGY",
+	"pVgE4Nj1tjlgqeyngOfF8oCH4PNu1exOj6ssdjeu9NC8p5RJ/enmZtKACgW7/CSdnz07DmL65NCCP1Zk",
+	"pllCU8JZvhDZDWTlDUU+Ie+XlyKLJuAyXDIuRfYqFYsdm0hrKKhNqLmAgJULwIH6CiaxZqZuM+W9+oSz",
+	"EvhPXTMQe/mf8Nk8v36Krdqx0UjRZmRDj5Fu0WCkprvIeqvmCTGYEU/YIdZj+XE3enW3ppe/ll5bdWN5",
+	"KDQ2+MhrYqJbRTYfAqP8qNBmSVntLiM25VS84yXIenV+oExPsRF0YACuwv4Lv3vo5W+HDvGHofeIwmk6",
+	"thrCGDrj5JbxGsuv4OKtsJqL1iSNaXKvdGJEtT7XBdfC2KHOSjdJdJkOaIX7NuAX8NB2lQCTCIOxuBjI",
+	"5cAS0oGBrowBDIJkDGpN3SQT5e4H3KBXQD8KnajnGRCKMaeAPIaEdKu37cXekEqWJpw9kxo/Is6S0f/P",
+	"3pXwNm5k6b9SELBoCUuxSeqwrMZgkWQ6k55kunsT7wwC0xApqWRxTRUVkrLbCfzfB/Xeq2Lx0GWrr4yB",
+	"IG1JZN316tU7vi9nOc9yYkaBFDjD3YRMbAZNgi8uirYuk5ii7wGYI5iF63AW5fflTFNoLWmkyDgXrMIP",
+	"k/CaTxBCNwswS9nA52hjDQg3gSid5Sxhwp7wRaAATgNAikwL1piOXQLFTAkjvjFd/JWaII0nTFnhZfRR",
+	"2ZqYL3KmsvkVAU4kWEB54wGM0l9LIwvI0NOoO+c5n+UvsjF7z8M0QzKOZdTNftuEKZ/D83IFLJNVcs0F",
+	"B/RSgXNVAu6UE3iXdNHjx35M4lVynaTJbfeXVZSK5BZrVrkds0QsEHEABraGkNqBvtDDoB/FQI8Hs5bc",
+	"cJGp2KN8mfJMTrt6esVD4Ytkk3eTRfc2mYXTTSyXH+Qnt9WCg8fYfzPHdgEvGfq5DDM5aNECyHFo/DNf",
+	"rLugCkLyOqYFy8UNypqY8YC1HdsZdDQmDBQdTpNbWuyqheqWlPsi5nJ5DpwmxkVcaDZTEYa4W4pcGtWF",
+	"DA31fO6LZXjLWbAMs4n6MWBoHmIi0S/onYjpM8zYa7BCfqputWwGvodqcvVWTnVftOliqB4PwD9ErOpG",
+	"QpFZtBwawPqq8TBh2tH3LmS7o4aMODs8ul7myGFFZ49VANNQBFuyYJScjYAxvoDthpgvr1ggN/7E6y8D",
+	"xeuzS0Iwr8+WySbNLBaEcRz4ApPGDU2kzGljszc5YcWg7bSKLoAiu4AU90WFBcsc9c5W9ER9fOyhtNTg",
+	"H68Y0TnqhLBqDliRFlG4WoobTxNlpMKaKxQ9k8Ay7P7udM+v6N/u1R+ONfQeDmK0/Kb5tAPocjnrTIOC",
+	"ZDVUELP9XnO7i+O7xMSJfJae2z/rj3rD/tlHJ7nUJt0qemXlzN8bew47mmb/OuU8mySLySLlfJ6sIOea",
+	"hJsKo+Ai2Vwv1af1hEp3bY93h33ZrwVPpZSeZNHvnMI48GDHRdHCj0oUImsl3jaiLI9mrXHPcW3Pakkp",
+	"I+9Ly2hCR0vLaqGko7J7jgMLQLWQzNtbmujYZ2f72lccMvub6djOULfyRp9ekwxPr6c29nzvWMKhdlA7",
+	"B6du5+6WJcntRJ6drUo7PFe3Q59wck/rv8eO3WtozlVtFZrnlvoOQAsqUUYUYQTnQOOtnqKPKrFHTjny",
+	"yAg7etBWgEe8udNqoOKgRrVAKM+pBkKZcVCj8wdtbzi6TQ9WS2E/QDW1qKxHtAbKxIPyeew/9dg/NPkG",
+	"a5Fwcp/CMBZ76A9T9slDjYdYg2e11q4D4rNvtdYDB4609bmDRiRKAwUBwFfr/B53vuzqIsRk3eKbVZhe",
+	"Y4iBKn50posfDBqK16LEeKdokevSK47tntNbjt17gMv1BEA3trEseyWa5dFemuW+Z9Ase7JpJH91w9y+",
+	"PaCWname9KhRXl/ODAq2HWPdK8Z6tH2se47zuLEe6eKHhw61W4y1p8faK4baPWCsH2lobhhfb+v49mDp",
+	"m3nKxmDTjV7xj9MdF9rDxbxmzBycjwcj8LKXb/itcW8o30+maDahmdDnlIXARfXy0Dj6cNK0tbNDba5a",
+	"3T8qL1q9dWiu2gtW1PQcT/oJLY0/JHeFy3OeyOsN2L8IaOgITjiTMKCiRjVaGf+lrtTbyJBZxVlLZHCC",
+	"4CPDeANjyzKeW76g4696cZe/x9GsoAaAdF4WLKI456m8esZgZJXX0nWY5q8QLleTpcYxfI1mr5Tnm1Tw",
+	"+Za78Xuj1wdcjtcA+aLscHC5hGumrKN8F1ZHe/OdErvSOtjrUbTye3zzFBfKxQZVj/JtEuFtsXNNV8nK",
+	"Otmr69nn/YpOMxhWVZpBKcq/V9P67FGvqhcNKmWMhiW96FD1T1ZdKvjsvNq4fqlxw5r6BwpNqYx+NY1h",
+	"dFZq3OgBTnbCQJ6swjyNPoDPn5TDE4SUqUIvLwee5Viu1buyLh3L9SzX8q6sS9dyrbOh5V5Zl/CV1Rte",
+	"ycOqnqTh7c/S8EpD5ElhBhtYliLi9WQm9HpwK6X1SmUZ6R4uwMwlqfL96tEeVUoYVQd7VB3sh0+f02Hu",
+	"kofysBbbDaXAXwpRsW+znSKD5rOOxf9UunyM57coZS+zpWGdRkGmre5KgEcU/K4PFSmYn0i29RUpGGVW",
+	"L2O4ms7vkkIhPyPDF5mCYZk2xoBdaKh58M3UMOExkJ6poB4MByMXKovQH5ZHecyRr8MonP1/gr6Oexay",
+	"bB3OeNlnNksIaFVZ58HRT53zBYQQkQNSt6rKvAdmeDjdbPYvFRhGXij8/kVW5usj6vrCp6PSNAzfjkFz",
+	"Twz2NuH8BvwD8OcFVpX1D5GpDVzhuySdZyq1JA1nOU+Z6F6n4SqDcDkYODmi4KCotVt+Yu2Mcxa8lnUK",
+	"WI5Bx/bF60rNyzBjoQ6Zw3CVYIwk9JExpYqfmOWJL6reHdaWz0WC9Rw2D++zjtSZVjzMNimveW4/OaE+",
+	"lW6zvyIwnEYU1jjAgKLLdrHWBJ0qDQIh54UGDCiijSsEV8SYNhw/HBCwk4wXPQewa7bJgDHW0h0I5Q8W",
+	"RTM2Il+z9mYtB9n1RhiO/4rFibhGYoLoWiQpnwNysALI9kUVIdtmAajdOhJgF6719mjIJ4VA0o6oE++R",
+	"kLAYPYGiAJZ9smY9tuBSSSqjohmF6Z/HYDc6bfAkCMfn4M3PE7x5xIp5XOgmLwSmcfvZo5QX6+0Se5NG",
+	"001OCtrAkQorPSLrlpNntW4iMFNJUS91snUIDbjsO1a/f3Wl2+7Y/V6vZ7XQ2d0au7Z71nflIqjW0+s7",
+	"XqketZy2V+b1rN5gR2WOfTYaNFbmOedDszJapTv6NbAG5+WqzntnZlV9rz+Ql95IKkIzvs5b465ju2cj",
+	"uUKTFBySZ44rrw3/cfG1f8rYUXWCHCtPv4I4bFtuxcIV4e51RZwPDFeE4/0Hx2Q79sg1x87bO3aOOXau",
+	"9xyf3bjHniOwP0KW3nNA9YkCqh8fO23I/Jd/RDlfdaP5dibkixJInomNFwom31a8RDWMO3U5U1B0Bf2b",
+	"YT6oRmfL67WQF1EI84Py7+RXXF5mtZSygL4H0Bym95q/h8rooE2BIDAAMbzv9NG4VVzZxmBZUf3yBZTD",
+	"knhuYo1jtRQfDhf/2SZNgT5I8C3+E0AImRtz8vQwN8zfLlOL4DxM73dnXu1Jo3alNJSDjLJ42IxZdNRZ",
+	"dH7kUdQzj/HBpz6K8K47yZahNxjKIZp5w2l/OB2OFouZ/N/5+bQ/6M3cec/puz35n+fNz5xhf9SbLkJn",
+	"cT4KB3w0GnrDIT8L+cfFTRoceHjB1h4ec4RVF+1eWANcfkV9f1K4uz8NxWt9xowD5FuAltl3dhzgDJai",
+	"5EXGojlkSmB6DNFOa3hTSLBRgC5TwhslTqIuF3IzzFk7CF9OA7AJh//lfT8NOmVf8lB5kddhviycyHSa",
+	"1cwoh26DNzlfvZlTkMrLTUbY9jtguJF2L+W3yQ0HpCOp3c/izZzPbfYjv0eXO50jy+RO820vcp4S0lMT",
+	"dmocZfn/Zcin9TFguTdZhatLnRjU6cujyBIUUEYFt3BbGW5TGbOoO03QOgqDWXnHK71TX52fAQ0bh+oI",
+	"KQsTuk+0QqlfBeTGlwlfrVa2Em64i3bjazZ76xDfRWp94HCgDEZwuGAOleB3ioITnXY3HHxe4GKDHDhF",
+	"gYmZQ3dLnnLwMIxNHw3mrWjWnGWYLbE48MBW0Zp9kQKUM9peCiQ1bCT4t9pBKBJxv0qQRHsWR/If5Ky0",
+	"tPDtQvWB5Qv9DYrjDoUJod4LV9NQ3LNZqCDQUr7YZIrTGjDdchZMk/m9LVvcCAWBgkDOxZP8H1JClGTZ",
+	"N3iDmBHYniKrNSVbTb7Ub0UH7+DvdDf2mPXl0pATcohJ/yRwT9g9NtOYRHWM1XU0ueHy2fx6Men95nXP",
+	"7v73w81vznS48v7+YRS763/Oz3//Wz/7dXkxmL11wp83r6NvFzdSDGYY3nMILNMB470PRanRtuN+eoH9",
+	"lt/JuT5EZBeJdFEKAuHPasE5Hmfp2eTz+CMNdwcdQUedalqDffmH/Afd87soE34GvQvPG/nGiwzOszAH",
+	"/l4i6IWjh2V5eJ9ZbBWmUuslha2uxOIPWug/jfYLK2kUeuq3gw0gj1FAy2Km6Xr06YHvcX6p4Ucqons5",
+	"TOlOg6fY8+3+CxYSuHMfIyQOuNOTKJCbpHwH1/ul4SKuJc7Oq/jjsp3hbn7r7bRYa7p+2QbLCM9RrC9J",
+	"nsySmPEPOReYNhDlKice8vERs3aSg1tuIsUJqtKmlzPo2Axg3TA0Lnh56wVMi0DLF1HBGMrlOsggq/8P",
+	"vwWf/NaY+S3btv3WQ2BBpBwF53Ham02adBKtgY8s/Qdh/j9JtuKfahDkoql3XEF76n7LJVWjSdR2z5Zr",
+	"O7bTOlgYvat1aJvRUU1qQWh26PZ/F60ffYN9F60rm3lH5Cj2RLeQtd+tuWBvBGUKs/e08ky6uC2PUFDp",
+	"rfdyycM4X76Mo1u+x08DpnW95n64uHhPemmSGsFy6ITZvrJ+khU9dVVha+nGc/BKgKp3zj8Q5ka3/Mud",
+	"fNk6IefhlJMPsMFbZ/+bgp3JIBMuI2UwDZRB6wOMtIhuBEAjZk3BKzZwegX2+U5JhEfWUxcM9fDYFaPO",
+	"yz1LBkr/XGvmwNP/XbQ+KDyd1pnsUnS6hdYQzbtT2qhYbgxbgDS1TS7/xKMDkamKtDywzxAPtMI2xYhd",
+	"qTqgYSkSLCgUkgBDiCFAmyBp2giCFG9WQkew+yIoOSaDjl78dZ80ROsq+aiotItsOY3EumW9Q7T/yQ5e",
+	"GDnSu8I8JEXn218vXv9iEBFj9GO2DOWvl10XlL/a8Ytjv7cwhB4xyrJKj3//vucVT5f9veZ7Vr/6ZqUi",
+	"ytsq3ulDs01t86TJXYb2AVptHOYQydmgoUCFbstqea2rYwRNee63CBx98FfSRsosM4cJkaphqH+oBDnu",
+	"avRFizoY9FOpU8eSbqhJN5gpm+XkS4AyuN51PEciWoUxu0ijPBF0WuNbG7oukHDKkyTOWLaRcgr5uiah",
+	"COP733nqCynyFZ4Z8vtzsMejHBtrCstkwSjfwXEcRtk9ieAMb1G+WPOUXLI85isu8l0C7zvs3VPF3TSc",
+	"3SDUgAmLBTQ7JLQmJEwufn3/evLLxc9v3v6tZbXm0UpOl3tVlokPVwhOAN1QEDyAbbBFOB5fTXjdUmKu",
+	"9A6JSXqjf7VFYoLEq0uio4UOjf8WkVNaRc9y55Rypzy0bdy8n1vWRLK64+HsKxVYu1IUc52YQssJTnfS",
+	"9AL5S8DacLKz4FJcBZb8x2Ku/CtJWXB5FaBOBTKHJEynnu+oQf/eofYyBudkwNpYH5TdsWoKHmvLDYh1",
+	"/ijrRI0wq+U2BqhhoEboC/WxKP/Hq6DzSufTBaA4qk8Y7hYgN1YchRnKVWghenQrzUJuKqlGBqSNBYi9",
+	"kC9TzsvYC+wbQeqyFOqw2ZRDlZJycd6qJqcxuwm0/grTlKzZDSPqFV+EGQt8TP8YR2LOP4yhz34rINGf",
+	"WUxPnMVurhDk9Fsw+pDmDhfFcdEYyqAL9Drv/gDfdL9D0d/9CTBGx+xtgAr9NJnfY+Dl339591a9nyzY",
+	"W01DhvudTe9ZGt6pGwNrhxQFTavHuAzYZJcCWSyFffCKViUtrwwDNPtdWYUv4ijPY97lYh6FQqGgqnsB",
+	"tKJDvMdv2V+YgzmhAPSgWk84j76gCnDy5drX69VIqw0zhi0sUjBpXn1hzKbZC5z/QCVi48cXWekhiIGS",
+	"V+JXGD+rJJn8JNgsTNOIG0mTONQ2+4YAl1FiWXj5wh/B0IjzpObv4n7NLTbnMwCEXCZ3zJxF0DnaOZSE",
+	"OZGgdWRMJL4oFxHMNmnMuvOAhUweekwemp0xLgMz21QNFSIf2774NpnLjtD9UEqwlGcZn/uiHag6XotZ",
+	"Mo/E9Zhd/x6tYdyCOV/EYc7lLgbM0WgV5Qz0EJ5hkJUv5lyVB7LmooQYrGcmj1Y8kdPRXkWzNCG4ow6b",
+	"ykMtwwGTz5iRG9kaBiIpzbftC504S9mwFsaDIItHxtJkAwzeUxU/Vs1ZTVKVdNpBSZMtwzlsGLm/K7ij",
+	"UbZFd4P92nrEQYTbG3f1IeQn76I1zZGaoiaeuuaDWT0SqVOdZIyhgTRpnQeoB7og/PYpGpB70FuP8n29",
+	"i9bHu79OqG4d5J5/F60f66GHcWl20n82TW+3N61Q55502zwgE2OLgrfb1KtNbwRFUM2gQPsvmm+R6jLK",
+	"Ka0it7de8U5jwq1dvD6GTVdbuk2T7vPN5ribzalsxx/vmlOn89q6JZBaC3wYzYUFFtG2qk1SI9favjMI",
+	"Tv7Z6PslG329L8ro+2x0eYpoUnv0izD6HqT8FuR/R8mzfVbjvWKNCjiBdHu28H51Ft5nIXMKIfPZLLwf",
+	"VbCcxER8ZAsP4T3dZdEODCqa4wQZteHZ3PFs7ng2dzzB3NFE0fe5bCANQm2/WUQL9VAh8WnXOGvL6YzE",
+	"NVD3LYjATyS5ipe753lnr5r0FVlJDBSLZzvJ0/WEL8NecqzS8IC0J9uD+8mPgdgowF+Gnop5MttAVIhO",
+	"QHkJZxx1sFrUDxA5asYeYOYjrXTEw4pbdaKyH8jXVEbHvwsL8r5QzMEjdcfjWO5aAkbNjOIRgrdeeJ1/",
+	"tFaVpQKjq3LPKN6AcqnX8UZka0BR3ACrvYWdxyzZJI7RN6hjIJMFVmu2XnPe1wunmtkqFPeAraA93LLY",
+	"61RuNiT7TJIbCPhpguYwK0Okh3pNkCmi3KNRqrKazVcxmaT+6k87iUYxrhMZE5NFiZUBH2ykNS1NbsHd",
+	"YTUt4S17jbV/hDBZ9k/PIjdoh20EOLJf3np0Z8YA0wjdx2LuC3WZo3jVbM3DG7nsSv5PjGyl8tVX//gJ",
+	"w3KtcsxWx/bFm7zIBc8slQqicCIsiAxQSi41/0WGbvodaSE0QNtkzcPVw78DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -71,7 +71,10 @@ type contractCase struct {
 	status   int
 	notReady bool // serve without a model
 	failing  bool // every routed request panics just before its handler (failEveryRequest)
-	check    func(*testing.T, map[string]any)
+	// databaseDown closes the registry's database before the request, as
+	// when it stops answering (a registry server only).
+	databaseDown bool
+	check        func(*testing.T, map[string]any)
 
 	// With registry, the server has a registry holding the committed model
 	// as version 1, and a user for each role; caller names whose key the
@@ -85,7 +88,7 @@ type contractCase struct {
 
 // serverKind is what a case needs of its server: cases that change
 // nothing and need the same kind share one server.
-type serverKind struct{ registry, requireAuth, smallUploads, notReady, failing bool }
+type serverKind struct{ registry, requireAuth, smallUploads, notReady, failing, databaseDown bool }
 
 // withCheck returns tc with check run on its answer.
 func (tc contractCase) withCheck(check func(*testing.T, map[string]any)) contractCase {
@@ -94,7 +97,7 @@ func (tc contractCase) withCheck(check func(*testing.T, map[string]any)) contrac
 }
 
 func (tc contractCase) serverKind() serverKind {
-	return serverKind{tc.registry, tc.requireAuth, tc.smallUploads, tc.notReady, tc.failing}
+	return serverKind{tc.registry, tc.requireAuth, tc.smallUploads, tc.notReady, tc.failing, tc.databaseDown}
 }
 
 // changesNothing reports whether tc leaves its server as it found it, so
@@ -132,12 +135,16 @@ func sharedServers(t *testing.T, cases []contractCase) map[serverKind]sharedServ
 		}
 		var sh sharedServer
 		if kind.registry {
-			sh.server, _, sh.keys = newRegistryServer(t, kind.requireAuth, func(c *testConfig) {
+			var reg testRegistry
+			sh.server, reg, sh.keys = newRegistryServer(t, kind.requireAuth, func(c *testConfig) {
 				if kind.smallUploads {
 					c.MaxUploadBytes = 1 << 10
 				}
 				c.notServing = kind.notReady
 			})
+			if kind.databaseDown {
+				require.NoError(t, reg.SQLStore.Close())
+			}
 		} else {
 			sh.server = newTestServer(t, !kind.notReady)
 		}
@@ -304,6 +311,9 @@ func TestContract(t *testing.T) {
 					if tc.prepare != nil {
 						tc.prepare(t, reg)
 					}
+					if tc.databaseDown {
+						require.NoError(t, reg.SQLStore.Close())
+					}
 					req = req.withHeader(k.as(tc.caller))
 				} else {
 					s = newTestServer(t, !tc.notReady)
@@ -441,9 +451,14 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 	samples := sampleRequests(v2)
 	var cases []contractCase
 	for op, r := range samples {
+		down := expectProblem("", typeNotReady, "database does not answer")
+		if strings.HasPrefix(op, "oip") {
+			down = expectOIPError("database does not answer")
+		}
 		cases = append(cases,
 			contractCase{name: op + " without a key", op: op, req: r, status: 401, registry: true, caller: "anonymous", requireAuth: true},
 			contractCase{name: op + " failure", op: op, req: r, status: 500, registry: true, caller: "admin", failing: true},
+			contractCase{name: op + " database down", op: op, req: r, status: 503, registry: true, caller: "admin", databaseDown: true, check: down},
 			contractCase{name: op + " wrong method", op: op, req: request{method: otherMethod(doc, r.path), path: r.path}, status: 405, registry: true, caller: "admin"},
 		)
 	}

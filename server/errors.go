@@ -75,6 +75,11 @@ func problemError(status int, typ, message string, location ...string) *Error {
 	return &Error{Status: status, Problems: []gen.Problem{{Location: location, Message: message, Type: typ}}}
 }
 
+// errUnavailable answers a request the registry's database could not
+// serve now (see registry.Unavailable): the client may retry.
+var errUnavailable = problemError(http.StatusServiceUnavailable, typeNotReady,
+	"the registry's database does not answer now; retry shortly")
+
 // errNotReady is returned while no model is loaded.
 var errNotReady = problemError(http.StatusServiceUnavailable, typeNotReady, "no model is loaded yet")
 
@@ -155,6 +160,9 @@ func toError(c echo.Context, err error) (apiErr *Error, internal bool) {
 	}
 	if errors.Is(err, serving.ErrNotReady) {
 		return errNotReady, false
+	}
+	if registry.Unavailable(err) {
+		return errUnavailable, true // logged: an operator wants the cause
 	}
 	var httpErr *echo.HTTPError
 	if errors.As(err, &httpErr) {

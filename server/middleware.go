@@ -342,6 +342,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, "Bearer")
 	case http.StatusMethodNotAllowed:
 		allowHEAD(c.Response().Header())
+	case http.StatusServiceUnavailable:
+		c.Response().Header().Set("Retry-After", "1")
 	}
 	if internal {
 		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "internal error",
