@@ -271,6 +271,17 @@ func defaultDataDir(e env) string {
 // isPostgres reports whether the registry is in PostgreSQL.
 func (r *registryFlags) isPostgres() bool { return r.databaseURL != "" }
 
+// commandFlags are the flags that make another command open this
+// registry, for commands printed for a person to run: the data directory,
+// shell-quoted, or the PostgreSQL URL by its variable (it may hold a
+// password, which is not printed).
+func (r *registryFlags) commandFlags() string {
+	if r.isPostgres() {
+		return ` --database-url "$TAGIFAI_DATABASE_URL"`
+	}
+	return " --data-dir '" + strings.ReplaceAll(r.dataDir, "'", `'\''`) + "'"
+}
+
 // describe names the registry for people: the SQLite file, or the
 // PostgreSQL URL without its password.
 func (r *registryFlags) describe() string {

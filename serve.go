@@ -248,7 +248,7 @@ func checkArtifacts(ctx context.Context, cfg serveConfig, store *registry.SQLSto
 		slog.String("upload", fmt.Sprintf("tagifai models upload %s --url %s --api-key ADMIN_KEY (becomes version %d)", cfg.artifacts, cfg.url, next)),
 		slog.String("deploy", fmt.Sprintf("tagifai models deploy %d --url %s --api-key ADMIN_KEY", next, cfg.url)),
 		slog.String("or", "restart with --import-artifacts, then deploy"),
-		slog.String("admin_key", "ADMIN_KEY=$(tagifai users create --name NAME --role admin)"))
+		slog.String("admin_key", "ADMIN_KEY=$(tagifai users create --name NAME --role admin"+cfg.registry.commandFlags()+")"))
 	return nil
 }
 

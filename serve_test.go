@@ -245,6 +245,8 @@ func TestServeArtifactsTheRegistryLacks(t *testing.T) {
 	assert.Regexp(t, `tagifai models upload `+retrained+` --url http://127\.0\.0\.1:\d+ --api-key ADMIN_KEY \(becomes version 2\)`, log)
 	assert.Regexp(t, `tagifai models deploy 2 --url http://127\.0\.0\.1:\d+ --api-key ADMIN_KEY`, log)
 	assert.Contains(t, log, `"msg":"serving model","model":"tagifai","version":1`)
+	assert.Contains(t, log, `ADMIN_KEY=$(tagifai users create --name NAME --role admin --data-dir '`+environ["TAGIFAI_DATA_DIR"]+`')`,
+		"the command to make a key opens the registry this server uses")
 
 	log, err = serveUntilReady(t, environ, "--artifacts", retrained, "--import-artifacts")
 	require.NoError(t, err, log)
