@@ -32,6 +32,10 @@ type metrics struct {
 	confidence       *prometheus.HistogramVec
 	textsPerRequest  prometheus.Histogram
 	modelLoadSeconds *prometheus.GaugeVec
+	// servingVersion and servingChanges say which version this replica
+	// serves and how often that changed (deployments followed).
+	servingVersion *prometheus.GaugeVec
+	servingChanges *prometheus.CounterVec
 	// storedCacheHits and storedCacheMisses count lookups of stored
 	// predictions answered from memory and from the database.
 	storedCacheHits   prometheus.Counter
@@ -113,6 +117,14 @@ func newMetrics() *metrics {
 			Help: "Time it took to load a model, by model and version.",
 		}, []string{"model", "version"}),
 	}
+	m.servingVersion = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tagifai_serving_version",
+		Help: "The version of the model this replica serves, by model: a replica that stopped following deployments shows another number than its peers.",
+	}, []string{"model"})
+	m.servingChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tagifai_serving_changes_total",
+		Help: "Times a version started to serve on this replica (the first load, each deployment or rollback followed), by model.",
+	}, []string{"model"})
 	storedCache := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tagifai_stored_prediction_cache_lookups_total",
 		Help: "Lookups of stored predictions of the serving version, by result: hit (answered from memory) or miss (asked the database).",
@@ -142,7 +154,7 @@ func newMetrics() *metrics {
 	m.registry.MustRegister(
 		m.rolloutRequests, m.rolloutShadowCompared, m.rolloutShadowAgreed, m.rolloutShadowAgreement, m.rolloutShadowDropped,
 		m.requestDuration, m.inFlight, m.predictions, m.confidence, m.textsPerRequest, m.modelLoadSeconds,
-		storedCache,
+		m.servingVersion, m.servingChanges, storedCache,
 	)
 	m.registry.MustRegister(processCollectors()...)
 	return m

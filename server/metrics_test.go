@@ -33,6 +33,14 @@ func TestMetrics(t *testing.T) {
 		`tagifai_http_request_duration_seconds_count{code="404",method="GET",route="/args/:arg"} 1`,
 		`tagifai_http_requests_in_flight 1`, // this request
 		`tagifai_model_load_duration_seconds{model="tagifai",version="1"}`,
+		// Which version serves, and the series that exist before their
+		// first event, at 0.
+		`tagifai_serving_version{model="tagifai"} 1`,
+		`tagifai_serving_changes_total{model="tagifai"} 1`,
+		`tagifai_rollout_shadow_dropped_total{model="tagifai"} 0`,
+		`tagifai_rollout_shadow_compared_total{model="tagifai"} 0`,
+		`tagifai_batch_jobs_total{status="succeeded"} 0`,
+		`tagifai_batch_jobs_total{status="failed"} 0`,
 		`go_build_info{`,
 		`process_resident_memory_bytes`,
 	} {
@@ -40,6 +48,25 @@ func TestMetrics(t *testing.T) {
 	}
 	assert.NotContains(t, body, "12345", "raw paths must not become label values")
 	assert.True(t, strings.Contains(body, `route="unmatched"`), "unknown routes share one label value")
+}
+
+// TestMetricsFollowDeployments: /metrics says which version serves and
+// how many times that changed, so that a replica that stopped following
+// deployments stands out among its peers.
+func TestMetricsFollowDeployments(t *testing.T) {
+	t.Parallel()
+	s, _, k := newRegistryServer(t, false)
+	_, v2 := artifacts(t)
+	admin := k.as("admin")
+	r := doResult(s, request{method: "PUT", path: "/models/tagifai/versions/2", body: string(v2), contentType: "application/octet-stream", header: admin})
+	require.Equal(t, http.StatusCreated, r.status, r.body)
+	for _, v := range []string{"2", "1"} {
+		r = doResult(s, request{method: "PUT", path: "/models/tagifai/serving-version", body: `{"version":` + v + `}`, contentType: jsonCT, header: admin})
+		require.Equal(t, http.StatusOK, r.status, r.body)
+	}
+	body := do(s, request{method: "GET", path: "/metrics"}).Body.String()
+	assert.Contains(t, body, `tagifai_serving_version{model="tagifai"} 1`)
+	assert.Contains(t, body, `tagifai_serving_changes_total{model="tagifai"} 3`, "the first load, a deployment and a rollback")
 }
 
 // TestBulkMetricsStayBounded: no request can add label values. After a first

@@ -10,6 +10,7 @@ import (
 	"github.com/tagifai/tagifai/batch"
 
 	"github.com/tagifai/tagifai/model"
+	"github.com/tagifai/tagifai/registry"
 	"github.com/tagifai/tagifai/serving"
 )
 
@@ -37,6 +38,13 @@ type servingObserver struct{ m *metrics }
 
 func (o servingObserver) Served(v *serving.Version) {
 	o.m.modelLoadSeconds.WithLabelValues(v.Name, strconv.Itoa(v.Version)).Set(v.LoadDuration.Seconds())
+	o.m.servingVersion.WithLabelValues(v.Name).Set(float64(v.Version))
+	o.m.servingChanges.WithLabelValues(v.Name).Inc()
+	// The model's rollout counters exist from the start, at 0, so that a
+	// rate or an alert on them has a series before the first event.
+	o.m.rolloutShadowCompared.WithLabelValues(v.Name)
+	o.m.rolloutShadowAgreed.WithLabelValues(v.Name)
+	o.m.rolloutShadowDropped.WithLabelValues(v.Name)
 }
 
 func (o servingObserver) Predicted(v *serving.Version, preds []model.Prediction) {
@@ -86,7 +94,7 @@ type batchObserver struct {
 }
 
 func newBatchObserver(depth func(context.Context) (map[string]int, error)) *batchObserver {
-	return &batchObserver{
+	o := &batchObserver{
 		jobsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tagifai_batch_jobs_total",
 			Help: "Batch jobs finished by this replica's workers, by status (succeeded, failed).",
@@ -109,6 +117,11 @@ func newBatchObserver(depth func(context.Context) (map[string]int, error)) *batc
 			"River chunk tasks in the database, by state: the queue's depth, shared by every replica.", []string{"state"}, nil),
 		depth: depth,
 	}
+	// Every status's series exists from the start, at 0.
+	for _, status := range []string{registry.JobSucceeded, registry.JobFailed} {
+		o.jobsFinished.WithLabelValues(status)
+	}
+	return o
 }
 
 func (o *batchObserver) JobFinished(status string) { o.jobsFinished.WithLabelValues(status).Inc() }
