@@ -115,10 +115,9 @@ func (s *Server) SendFeedback(ctx context.Context, req gen.SendFeedbackRequestOb
 	for i, it := range items {
 		results[i].Index = i
 		if _, dup := seen[it.PredictionId]; dup {
-			refuse(i, gen.FeedbackStatusDuplicate, "this prediction id appears earlier in the request; only its first item counts")
+			refuse(i, gen.FeedbackStatusDuplicate, "this prediction id appears earlier in the request; only its first valid item counts")
 			continue
 		}
-		seen[it.PredictionId] = struct{}{}
 		c, err := s.ids.Parse(it.PredictionId)
 		if err != nil {
 			refuse(i, gen.FeedbackStatusInvalidId, "not a prediction id this server issued")
@@ -142,8 +141,12 @@ func (s *Server) SendFeedback(ctx context.Context, req gen.SendFeedbackRequestOb
 			}
 			versions[key] = v
 		}
-		if !v.exists || v.checksum != c.Checksum {
+		if !v.exists {
 			refuse(i, gen.FeedbackStatusUnknownVersion, fmt.Sprintf("version %d of %s, which made the prediction, is no longer in the registry", c.Version, c.Model))
+			continue
+		}
+		if v.checksum != c.Checksum {
+			refuse(i, gen.FeedbackStatusUnknownVersion, fmt.Sprintf("version %d of %s, which made the prediction, was deleted and uploaded again with other bytes", c.Version, c.Model))
 			continue
 		}
 		predicted, ok := tagAt(v.classes, c.Tag)
@@ -155,6 +158,9 @@ func (s *Server) SendFeedback(ctx context.Context, req gen.SendFeedbackRequestOb
 			refuse(i, gen.FeedbackStatusUnknownTag, "the tag must be one of "+strings.Join(v.tags(), ", "))
 			continue
 		}
+		// Only an item that counts takes its id: a later item may correct
+		// one refused (an unknown tag, say).
+		seen[it.PredictionId] = struct{}{}
 		fb = append(fb, registry.Feedback{
 			PredictionID: it.PredictionId, Model: c.Model, Version: c.Version, PredictedTag: predicted,
 			PredictedAt: c.Time, Tag: it.Tag, ReceivedAt: now,

@@ -364,15 +364,17 @@ func TestFeedbackBadInput(t *testing.T) {
 		{PredictionId: named[0].PredictionId, Tag: "natural-language-processing"},                                      // 11
 		{PredictionId: sign(func(c *feedback.Claims) { c.Time = time.Now().Add(-29 * 24 * time.Hour) }), Tag: "other"}, // 12
 		{PredictionId: sign(func(c *feedback.Claims) { c.Tag = 4; c.Nonce = 100 }), Tag: "other"},                      // 13: "other" is a class here
+		{PredictionId: preds[1].PredictionId, Tag: "computer-vision"},                                                  // 14: corrects 9, which took no id
 	}
 	got := s.sendFeedback(t, items)
 	want := []gen.FeedbackStatus{
 		gen.FeedbackStatusAccepted, gen.FeedbackStatusDuplicate, gen.FeedbackStatusInvalidId, gen.FeedbackStatusInvalidId,
 		gen.FeedbackStatusInvalidId, gen.FeedbackStatusExpired, gen.FeedbackStatusUnknownVersion, gen.FeedbackStatusUnknownVersion,
 		gen.FeedbackStatusInvalidId, gen.FeedbackStatusUnknownTag, gen.FeedbackStatusAccepted, gen.FeedbackStatusAccepted,
-		gen.FeedbackStatusAccepted, gen.FeedbackStatusInvalidId,
+		gen.FeedbackStatusAccepted, gen.FeedbackStatusInvalidId, gen.FeedbackStatusAccepted,
 	}
 	assert.Equal(t, "the tag must be one of computer-vision, mlops, natural-language-processing, other", *got.Results[9].Message)
+	assert.Contains(t, *got.Results[7].Message, "uploaded again with other bytes")
 	for i, r := range got.Results {
 		assert.Equal(t, i, r.Index)
 		assert.Equal(t, want[i], r.Status, "item %d", i)
@@ -381,14 +383,14 @@ func TestFeedbackBadInput(t *testing.T) {
 			assert.NotContains(t, *r.Message, "registry:", "no internal detail")
 		}
 	}
-	assert.Equal(t, 4, got.Accepted)
+	assert.Equal(t, 5, got.Accepted)
 
 	// Across requests: the same tag again is a retry, another tag loses to
 	// the first.
 	got = s.sendFeedback(t, []gen.FeedbackItem{items[0], {PredictionId: preds[2].PredictionId, Tag: "other"}, {PredictionId: preds[3].PredictionId, Tag: "other"}})
 	assert.Equal(t, []gen.FeedbackStatus{gen.FeedbackStatusAlreadyRecorded, gen.FeedbackStatusConflict, gen.FeedbackStatusAccepted},
 		[]gen.FeedbackStatus{got.Results[0].Status, got.Results[1].Status, got.Results[2].Status})
-	assert.Equal(t, 5, s.monitoring(t).LivePerformance.All.Labels, "each prediction counted once")
+	assert.Equal(t, 6, s.monitoring(t).LivePerformance.All.Labels, "each prediction counted once")
 
 	// A stored batch prediction's id: the same every time it is read, and
 	// accepted once.
@@ -414,7 +416,7 @@ func TestFeedbackBadInput(t *testing.T) {
 		rec := do(s, request{method: "POST", path: "/feedback", body: body, contentType: jsonCT}.withHeader(s.keys.as("predictor")))
 		assert.True(t, rec.Code >= 400 && rec.Code < 500, "%d for %q: %s", rec.Code, body, rec.Body.String())
 	}
-	assert.Equal(t, 6, s.monitoring(t).LivePerformance.All.Labels)
+	assert.Equal(t, 7, s.monitoring(t).LivePerformance.All.Labels)
 }
 
 // TestBulkFeedbackLimit: a request of 10,000 items, the most one takes,

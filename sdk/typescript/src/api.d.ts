@@ -602,7 +602,7 @@ export interface paths {
          *     | `accepted` | the tag is recorded | yes |
          *     | `already_recorded` | this prediction had this very tag already (a retry) | no change |
          *     | `conflict` | this prediction had another tag already: the first feedback wins and stays | no change |
-         *     | `duplicate` | the id appears earlier in this request; only its first item counts | no |
+         *     | `duplicate` | the id appears earlier in this request in an item that counts; only that one does (an item refused for another reason, an unknown tag say, leaves the id to a later one) | no |
          *     | `invalid_id` | not an id this server issued: malformed, altered or made up | no |
          *     | `unknown_version` | the version that made the prediction is no longer in the registry | no |
          *     | `expired` | the prediction is more than 30 days old (feedback is accepted for 30 days) | no |
