@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"time"
 )
@@ -781,53 +780,18 @@ func TextSHA256(text string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// changedItemsGroup is how many item ids one query of ChangedItems asks
-// about (SQLite allows 32,766 parameters, PostgreSQL 65,535).
-const changedItemsGroup = 500
-
 // ChangedItems implements BatchStore.
 func (s *SQLStore) ChangedItems(ctx context.Context, model string, version int, items []Item) ([]int, error) {
-	index := make(map[string]int, len(items))
-	for i, it := range items {
-		index[it.ID] = i
+	found, err := s.predictionsOf(ctx, model, version, items)
+	if err != nil {
+		return nil, fmt.Errorf("registry: changed items: %w", err)
 	}
 	var changed []int
-	for start := 0; start < len(items); start += changedItemsGroup {
-		part := items[start:min(start+changedItemsGroup, len(items))]
-		args := make([]any, 0, len(part)+2)
-		args = append(args, model, version)
-		var q strings.Builder
-		q.WriteString(`SELECT item_id, text_sha256 FROM predictions WHERE model = $1 AND version = $2 AND item_id IN (`)
-		for i, it := range part {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			fmt.Fprintf(&q, "$%d", i+3)
-			args = append(args, it.ID)
-		}
-		q.WriteString(")")
-		rows, err := s.db.QueryContext(ctx, q.String(), args...)
-		if err != nil {
-			return nil, fmt.Errorf("registry: changed items: %w", err)
-		}
-		for rows.Next() {
-			var id, sum string
-			if err := rows.Scan(&id, &sum); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("registry: changed items: %w", err)
-			}
-			if i, ok := index[id]; ok && TextSHA256(items[i].Text) != sum {
-				changed = append(changed, i)
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("registry: changed items: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("registry: changed items: %w", err)
+	for i, it := range items {
+		if p, ok := found[it.ID]; ok && p.TextSHA256 != TextSHA256(it.Text) {
+			changed = append(changed, i)
 		}
 	}
-	slices.Sort(changed)
 	return changed, nil
 }
 

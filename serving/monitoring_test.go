@@ -1,11 +1,8 @@
 package serving
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -107,14 +104,7 @@ func TestDeploymentsKeepMonitoringWindows(t *testing.T) {
 	// Version 2 deleted and uploaded again with other bytes: another model.
 	require.NoError(t, reg.Delete(ctx, modelName, 2))
 	m.Forget(modelName, 2)
-	data, err := os.ReadFile(filepath.Join("../artifacts", model.ArtifactFile))
-	require.NoError(t, err)
-	art, err := model.Decode(bytes.NewReader(data))
-	require.NoError(t, err)
-	art.RunID = "third-run"
-	var other bytes.Buffer
-	require.NoError(t, model.Encode(&other, art))
-	_, _, err = reg.Upload(ctx, modelName, 2, other.Bytes(), "test")
+	_, _, err = reg.Upload(ctx, modelName, 2, committedAs(t, "third-run"), "test")
 	require.NoError(t, err)
 	require.NoError(t, m.Deploy(ctx, modelName, 2))
 	assert.Equal(t, "third-run", m.Current().RunID)

@@ -35,16 +35,23 @@ func testRegistry(t *testing.T) (*registry.SQLStore, *registry.Registry) {
 	_, err = reg.ImportIfEmpty(ctx, modelName, "../artifacts", "test")
 	require.NoError(t, err)
 
-	v1, err := os.ReadFile(filepath.Join("../artifacts", model.ArtifactFile))
-	require.NoError(t, err)
-	art, err := model.Decode(bytes.NewReader(v1))
-	require.NoError(t, err)
-	art.RunID = "second-run"
-	var v2 bytes.Buffer
-	require.NoError(t, model.Encode(&v2, art))
-	_, _, err = reg.Upload(ctx, modelName, 2, v2.Bytes(), "test")
+	_, _, err = reg.Upload(ctx, modelName, 2, committedAs(t, "second-run"), "test")
 	require.NoError(t, err)
 	return store, reg
+}
+
+// committedAs returns the committed model's artifact under another run id:
+// the same model, other bytes.
+func committedAs(t *testing.T, runID string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("../artifacts", model.ArtifactFile))
+	require.NoError(t, err)
+	art, err := model.Decode(bytes.NewReader(data))
+	require.NoError(t, err)
+	art.RunID = runID
+	var out bytes.Buffer
+	require.NoError(t, model.Encode(&out, art))
+	return out.Bytes()
 }
 
 // storedPred is a stored prediction of item by version, with a
