@@ -437,15 +437,23 @@ func (p slowPredictor) PredictBatch(texts []string) []model.Prediction {
 	return p.fakePredictor.PredictBatch(texts)
 }
 
-func TestOIPTimeoutParameter(t *testing.T) {
-	t.Parallel()
-	s := newTestServer(t, false)
+// slowInferServer returns a server whose model takes 5 ms a call, and
+// texts enough for two of its calls, as a list and as JSON.
+func slowInferServer(t *testing.T) (s *Server, many []string, texts []byte) {
+	t.Helper()
+	s = newTestServer(t, false)
 	s.serving.Set(fakeVersion(t, fakeRunID, slowPredictor{}))
-	many := make([]string, 2*oipPredictChunk)
+	many = make([]string, 2*oipPredictChunk)
 	for i := range many {
 		many[i] = "a cnn"
 	}
-	texts, _ := json.Marshal(many)
+	texts, _ = json.Marshal(many)
+	return s, many, texts
+}
+
+func TestOIPTimeoutParameter(t *testing.T) {
+	t.Parallel()
+	s, many, texts := slowInferServer(t)
 	body := func(timeout string) string {
 		return `{"inputs":[{"name":"text","datatype":"BYTES","shape":[` + strconv.Itoa(len(many)) + `],"data":` + string(texts) + `}],"parameters":{"timeout":` + timeout + `}}`
 	}
@@ -466,13 +474,7 @@ func TestOIPTimeoutParameter(t *testing.T) {
 // duration (18446744073709552 µs wrapped to 384 ns), nor refused.
 func TestOIPTimeoutValues(t *testing.T) {
 	t.Parallel()
-	s := newTestServer(t, false)
-	s.serving.Set(fakeVersion(t, fakeRunID, slowPredictor{}))
-	many := make([]string, 2*oipPredictChunk)
-	for i := range many {
-		many[i] = "a cnn"
-	}
-	texts, _ := json.Marshal(many)
+	s, many, texts := slowInferServer(t)
 	input := `{"name":"text","datatype":"BYTES","shape":[` + strconv.Itoa(len(many)) + `]`
 	jsonReq := func(timeout string) request {
 		return request{method: "POST", path: "/v2/models/tagifai/infer", contentType: jsonCT,
