@@ -6,11 +6,13 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -468,6 +470,45 @@ func TestOIPTimeoutParameter(t *testing.T) {
 	}
 }
 
+// TestJSONInt: integers however written, exactly, saturating beyond
+// int64; numbers too long or with exponents too large to read exactly
+// cheaply (a body may hold a number of millions of digits) are decided
+// without big arithmetic.
+func TestJSONInt(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   any
+		want int64
+		ok   bool
+	}{
+		{json.Number("7"), 7, true},
+		{json.Number("7.0"), 7, true},
+		{json.Number("70e-1"), 7, true},
+		{json.Number("7.5"), 0, false},
+		{json.Number("9223372036854775808"), math.MaxInt64, true},
+		{json.Number("-9223372036854775809"), math.MinInt64, true},
+		{json.Number("1e99999"), math.MaxInt64, true},
+		{json.Number("-2.5e99999"), math.MinInt64, true},
+		{json.Number("0e99999"), 0, true},
+		{json.Number("0.0e-99999"), 0, true},
+		{json.Number("5e-99999"), 0, false},
+		{json.Number("1" + strings.Repeat("0", 4<<20) + ".5"), 0, false}, // not parsed digit by digit
+		{float64(7), 7, true},
+		{1e300, math.MaxInt64, true},
+		{7.5, 0, false},
+		{math.Inf(1), 0, false},
+		{"7", 0, false},
+	} {
+		got, ok := jsonInt(tc.in)
+		name := fmt.Sprint(tc.in)
+		if len(name) > 40 {
+			name = name[:40] + "…"
+		}
+		assert.Equal(t, tc.ok, ok, name)
+		assert.Equal(t, tc.want, got, name)
+	}
+}
+
 // TestOIPTimeoutValues: any non-negative integer is a valid `timeout`,
 // however written and however large, in a JSON body or a binary request's
 // header; a huge one is clamped, never wrapped to a small or negative
@@ -498,6 +539,8 @@ func TestOIPTimeoutValues(t *testing.T) {
 		{"9223372036854775808", 200, ""},
 		{"1", 503, "request timeout of 1 microseconds expired"},
 		{"1.5", 400, "parameter 'timeout' must be an integer"},
+		{"1e300", 200, ""},                        // huge: clamped
+		{"1" + strings.Repeat("0", 100), 200, ""}, // a 101-digit integer: clamped
 		{"-1", 400, "must not be negative"},
 		{"-18446744073709552000", 400, "must not be negative"}, // wrapped to positive before
 		{`"5"`, 400, "must be an integer"},

@@ -471,7 +471,25 @@ func jsonInt(v any) (int64, bool) {
 			return i, true
 		}
 		// Beyond int64, or written with a fraction or an exponent: exact
-		// arithmetic says whether it is an integer.
+		// arithmetic says whether it is an integer, on a number of bounded
+		// size (the cost of big.Rat grows with the digits and the exponent,
+		// and a body may hold millions of them).
+		if len(v) > maxJSONIntChars {
+			return 0, false
+		}
+		mantissa, exp, _ := strings.Cut(strings.ToLower(string(v)), "e")
+		if e, err := strconv.Atoi(exp); exp != "" && (err != nil || e > maxJSONIntExp || e < -maxJSONIntExp) {
+			if strings.Trim(mantissa, "-+0.") == "" {
+				return 0, true // zero, whatever its exponent
+			}
+			if err != nil || e < 0 {
+				return 0, false // far below 1: no integer but 0
+			}
+			if strings.HasPrefix(mantissa, "-") { // far beyond int64
+				return math.MinInt64, true
+			}
+			return math.MaxInt64, true
+		}
 		r, ok := new(big.Rat).SetString(string(v))
 		if !ok || !r.IsInt() {
 			return 0, false
@@ -490,6 +508,12 @@ func jsonInt(v any) (int64, bool) {
 	}
 	return 0, false
 }
+
+// Bounds of a JSON number jsonInt reads exactly.
+const (
+	maxJSONIntChars = 64
+	maxJSONIntExp   = 64
+)
 
 // saturate bounds i to int64.
 func saturate(i *big.Int) int64 {
