@@ -85,7 +85,9 @@ func authenticate(auth Authenticator, requireAuth bool) openapi3filter.Authentic
 		if err != nil {
 			return fmt.Errorf("server: authenticate: %w", err)
 		}
-		if need != "" && !user.Role.Allows(need) {
+		// Without --require-auth, an operation open to anyone is open to
+		// any key too: a key of a lesser role is never worse than none.
+		if need != "" && !user.Role.Allows(need) && (requireAuth || !optionalAuth[need]) {
 			return authError(http.StatusForbidden, typeForbidden, fmt.Sprintf("this needs the %s role; the key has the %s role", need, user.Role))
 		}
 		if c := oapimiddleware.GetEchoContext(ctx); c != nil {

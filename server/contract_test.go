@@ -90,6 +90,12 @@ type contractCase struct {
 // nothing and need the same kind share one server.
 type serverKind struct{ registry, requireAuth, smallUploads, notReady, failing, databaseDown bool }
 
+// withRequireAuth returns tc run on a server started with --require-auth.
+func (tc contractCase) withRequireAuth() contractCase {
+	tc.requireAuth = true
+	return tc
+}
+
 // withCheck returns tc with check run on its answer.
 func (tc contractCase) withCheck(check func(*testing.T, map[string]any)) contractCase {
 	tc.check = check
@@ -493,7 +499,7 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		reg("batch job", "createBatchJob", samples["createBatchJob"], 202, "predictor"),
 		reg("batch job from CSV", "createBatchJob", post(jobs, csvBody, "text/csv"), 202, "predictor"),
 		reg("batch job, malformed", "createBatchJob", post(jobs, `{"items":[`, jsonCT), 400, "predictor"),
-		reg("batch job as a viewer", "createBatchJob", samples["createBatchJob"], 403, "viewer"),
+		reg("batch job as a viewer", "createBatchJob", samples["createBatchJob"], 403, "viewer").withRequireAuth(), // without it, anyone may
 		reg("batch job, unknown version", "createBatchJob", post(jobs, `{"items":[{"id":"1","text":"x"}],"version":9}`, jsonCT), 404, "predictor").
 			withCheck(expectProblem("body.version", "not_found", "9")),
 		contractCase{name: "batch job, CSV too large", op: "createBatchJob", req: post(jobs, "id,text\n1,"+strings.Repeat("x", 2<<10)+"\n", "text/csv"),
@@ -535,7 +541,7 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 				assert.Equal(t, 2.0, data["done"])
 				assert.Equal(t, []any{map[string]any{"replica": "replica-x", "items": 1.0}, map[string]any{"replica": "replica-y", "items": 1.0}}, data["replicas"])
 			}},
-		reg("get batch job as a viewer", "getBatchJob", samples["getBatchJob"], 403, "viewer"),
+		reg("get batch job as a viewer", "getBatchJob", samples["getBatchJob"], 403, "viewer").withRequireAuth(), // without it, anyone may
 		reg("get unknown batch job", "getBatchJob", get(jobs+"/ffffffffffffffff"), 404, "predictor"),
 		reg("get batch job, bad id", "getBatchJob", get(jobs+"/not-an-id"), 422, "predictor"),
 		contractCase{name: "list batch jobs", op: "listBatchJobs", req: samples["listBatchJobs"], status: 200, registry: true, caller: "predictor", prepare: prepared("listBatchJobs"),
@@ -546,7 +552,7 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 				assert.Equal(t, sampleJobID, jobs[0].(map[string]any)["id"])
 				assert.NotContains(t, data, "next_cursor", "the only job")
 			}},
-		reg("list batch jobs as a viewer", "listBatchJobs", samples["listBatchJobs"], 403, "viewer"),
+		reg("list batch jobs as a viewer", "listBatchJobs", samples["listBatchJobs"], 403, "viewer").withRequireAuth(), // without it, anyone may
 		reg("list batch jobs, unknown status", "listBatchJobs", get(jobs+"?status=paused"), 422, "predictor"),
 		reg("list batch jobs, limit 101", "listBatchJobs", get(jobs+"?limit=101"), 422, "predictor"),
 		reg("list batch jobs, made-up cursor", "listBatchJobs", get(jobs+"?cursor=x"), 422, "predictor"),
@@ -557,21 +563,21 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 				assert.Equal(t, sampleJobID, data["id"])
 				assert.Equal(t, "succeeded", data["status"], "the job as it was")
 			}},
-		reg("delete batch job as a viewer", "deleteBatchJob", samples["deleteBatchJob"], 403, "viewer"),
+		reg("delete batch job as a viewer", "deleteBatchJob", samples["deleteBatchJob"], 403, "viewer").withRequireAuth(), // without it, anyone may
 		reg("delete unknown batch job", "deleteBatchJob", request{method: "DELETE", path: jobs + "/ffffffffffffffff"}, 404, "predictor"),
 		reg("delete batch job, bad id", "deleteBatchJob", request{method: "DELETE", path: jobs + "/not-an-id"}, 422, "predictor"),
 		contractCase{name: "batch predictions", op: "listBatchJobPredictions", req: samples["listBatchJobPredictions"], status: 200, registry: true, caller: "predictor", prepare: prepared("listBatchJobPredictions")},
-		reg("batch predictions as a viewer", "listBatchJobPredictions", samples["listBatchJobPredictions"], 403, "viewer"),
+		reg("batch predictions as a viewer", "listBatchJobPredictions", samples["listBatchJobPredictions"], 403, "viewer").withRequireAuth(), // without it, anyone may
 		reg("batch predictions of unknown job", "listBatchJobPredictions", get(jobs+"/ffffffffffffffff/predictions"), 404, "predictor"),
 		reg("batch predictions, limit 0", "listBatchJobPredictions", get(jobs+"/ffffffffffffffff/predictions?limit=0"), 422, "predictor"),
 		contractCase{name: "stored prediction", op: "getStoredPrediction", req: samples["getStoredPrediction"], status: 200, registry: true, caller: "predictor", prepare: prepared("getStoredPrediction")},
-		reg("stored prediction as a viewer", "getStoredPrediction", samples["getStoredPrediction"], 403, "viewer"),
+		reg("stored prediction as a viewer", "getStoredPrediction", samples["getStoredPrediction"], 403, "viewer").withRequireAuth(), // without it, anyone may
 		reg("no stored prediction", "getStoredPrediction", get("/predictions/never-seen"), 404, "predictor"),
 		reg("stored prediction, id too long", "getStoredPrediction", get("/predictions/"+strings.Repeat("x", 129)), 422, "predictor"),
 		contractCase{name: "stored prediction before a model loads", op: "getStoredPrediction", req: samples["getStoredPrediction"], status: 503, registry: true, caller: "predictor", notReady: true},
 	)
 	cases = append(cases,
-		reg("predict with a viewer key", "predict", samples["predict"], 403, "viewer"),
+		reg("predict with a viewer key", "predict", samples["predict"], 403, "viewer").withRequireAuth(), // without it, anyone may
 		reg("list models", "listModels", samples["listModels"], 200, "viewer"),
 		reg("get model", "getModel", samples["getModel"], 200, "viewer"),
 		reg("get unknown model", "getModel", get("/models/nope"), 404, "viewer"),
@@ -606,7 +612,7 @@ func registryContractCases(t *testing.T, doc *openapi3.T) []contractCase {
 		reg("serve as text", "setServingVersion", put(serving, `{"version":1}`, "text/plain"), 415, "admin"),
 		reg("serve version zero", "setServingVersion", put(serving, `{"version":0}`, jsonCT), 422, "admin"),
 		reg("predict with version", "predictWithVersion", samples["predictWithVersion"], 200, "predictor"),
-		reg("predict with version as a viewer", "predictWithVersion", samples["predictWithVersion"], 403, "viewer"),
+		reg("predict with version as a viewer", "predictWithVersion", samples["predictWithVersion"], 403, "viewer").withRequireAuth(), // without it, anyone may
 		reg("predict with version, malformed", "predictWithVersion", post(versioned, `{`, jsonCT), 400, "predictor"),
 		reg("predict with unknown version", "predictWithVersion", post("/models/tagifai/versions/9/predictions", samples["predict"].body, jsonCT), 404, "predictor"),
 		reg("predict with version, huge", "predictWithVersion", post(versioned, big, jsonCT), 413, "predictor"),

@@ -31,7 +31,7 @@ func feedbackContractCases() []contractCase {
 			assert.Equal(t, "invalid_id", results[0].(map[string]any)["status"])
 		}),
 		withCheck(reg("feedback, malformed", "sendFeedback", post(`{"items":[`, jsonCT), 400, "predictor"), expectProblem("body", "json_invalid", "JSON")),
-		reg("feedback as a viewer", "sendFeedback", samples["sendFeedback"], 403, "viewer"),
+		reg("feedback as a viewer", "sendFeedback", samples["sendFeedback"], 403, "viewer").withRequireAuth(), // without it, anyone may
 		reg("feedback, huge", "sendFeedback", post(`{"items":[],"pad":"`+strings.Repeat("x", DefaultMaxBodyBytes)+`"}`, jsonCT), 413, "predictor"),
 		reg("feedback as text", "sendFeedback", post("x,mlops", "text/plain"), 415, "predictor"),
 		withCheck(reg("feedback, no items", "sendFeedback", post(`{"items":[]}`, jsonCT), 422, "predictor"), expectProblem("body.items", "too_few", "at least 1")),

@@ -148,7 +148,7 @@ func oipContractCases() []contractCase {
 			c(p.op+" malformed JSON", p.op, post(p.path, `{"inputs":[`, jsonCT), 400, expectOIPError("not valid JSON")),
 			c(p.op+" breaks the schema", p.op, post(p.path, `{"inputs":[{"name":"text"}]}`, jsonCT), 400, expectOIPError("body.inputs.0")),
 			withRegistry(c(p.op+" without a key", p.op, post(p.path, jsonInfer, jsonCT), 401, expectOIPError("API key")), "anonymous", true),
-			withRegistry(c(p.op+" as a viewer", p.op, post(p.path, jsonInfer, jsonCT), 403, nil), "viewer", false),
+			withRegistry(c(p.op+" as a viewer", p.op, post(p.path, jsonInfer, jsonCT), 403, nil), "viewer", true), // without --require-auth, anyone may
 			c(p.op+" unknown model", p.op, post(strings.Replace(p.path, "tagifai", "nope", 1), jsonInfer, jsonCT), 404, expectOIPError("'nope'")),
 			c(p.op+" wrong method", p.op, get(p.path), 405, expectOIPError("not allowed")),
 			c(p.op+" body too large", p.op, post(p.path, huge, jsonCT), 413, expectOIPError("larger than")),
