@@ -82,7 +82,11 @@ func runModelsRollout(ctx context.Context, args []string, e env) error {
 	}
 	return m.print(e, data, func() {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "rollout\t%s of version %d at %g%%, beside version %d\n", data.Mode, data.Candidate, data.Percent, data.ServingVersion)
+		if data.Status == gen.Active {
+			fmt.Fprintf(tw, "rollout\t%s of version %d at %g%%, beside version %d\n", data.Mode, data.Candidate, data.Percent, data.ServingVersion)
+		} else { // ended: what serves now may be neither side
+			fmt.Fprintf(tw, "rollout\t%s of version %d at %g%%, ended; version %d serves now\n", data.Mode, data.Candidate, data.Percent, data.ServingVersion)
+		}
 		status := string(data.Status)
 		if data.Reason != nil {
 			status += ": " + *data.Reason

@@ -47,6 +47,7 @@ func TestModelsRolloutCommand(t *testing.T) {
 
 	stdout, _ = models(t, 0, "rollout", "abort")
 	assert.Regexp(t, `(?m)^status\s+aborted: aborted by ops$`, stdout)
+	assert.Contains(t, stdout, "shadow of version 2 at 100%, ended; version 1 serves now", "an ended rollout is beside nothing")
 
 	_, stderr := models(t, 2, "rollout", "canary", "2")
 	assert.Contains(t, stderr, "canary needs VERSION and PERCENT")
