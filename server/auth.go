@@ -59,6 +59,9 @@ var optionalAuth = map[registry.Role]bool{registry.RolePredictor: true}
 // Keys are never logged or echoed.
 func authenticate(auth Authenticator, requireAuth bool) openapi3filter.AuthenticationFunc {
 	return func(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+		if c := oapimiddleware.GetEchoContext(ctx); c != nil && c.Get(echoUserKey) != nil {
+			return nil // authenticated already, before the body was read (authOnly)
+		}
 		op := in.RequestValidationInput.Route.Operation
 		need, err := requiredRole(op)
 		if err != nil {

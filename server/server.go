@@ -203,12 +203,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	// The middleware chain, composed once (see enterChain), outermost first.
+	// The key is checked before any body is read: a caller without one
+	// gets its 401 (or 403) before sending a body it announced with
+	// Expect: 100-continue, and costs nothing to decode or validate.
+	authFn := authenticate(cfg.Registry, cfg.RequireAuth)
 	mws := []echo.MiddlewareFunc{s.metrics.instrument, s.accessLog, s.recoverPanic,
+		authOnly(ops, authFn),
 		oipBody(cfg.MaxBodyBytes), // /v2 bodies: decompress, frame, bound
 		bodyGuard(ops, cfg.MaxBodyBytes, cfg.MaxUploadBytes)}
-	authFn := authenticate(cfg.Registry, cfg.RequireAuth)
 	if cfg.DisableValidation {
-		mws = append(mws, authOnly(ops, authFn), withUser)
+		mws = append(mws, withUser)
 	} else {
 		validator, err := newValidator(spec.doc, spec.router, ops, authFn)
 		if err != nil {

@@ -322,3 +322,38 @@ func FuzzFraming(f *testing.F) {
 		assert.Equal(t, whole.state, bytewise.state)
 	})
 }
+
+// TestKeyCheckedBeforeBody: with --require-auth, a request without a valid
+// key is refused before its body is read: a client that announced its body
+// with Expect: 100-continue gets the 401 (or 403) instead of 100 Continue,
+// and a body is never decompressed or decoded for a caller who may not
+// send it.
+func TestKeyCheckedBeforeBody(t *testing.T) {
+	t.Parallel()
+	s, _, k := newRegistryServer(t, true)
+	addr := serveAddr(t, s)
+	for _, tc := range []struct {
+		name, path, auth string
+		status           int
+	}{
+		{"no key, batch job", "/batch-jobs", "", http.StatusUnauthorized},
+		{"no key, feedback", "/feedback", "", http.StatusUnauthorized},
+		{"no key, /v2", "/v2/models/tagifai/infer", "", http.StatusUnauthorized},
+		{"unknown key, predict", "/predict", "Authorization: Bearer tgf_nope\r\n", http.StatusUnauthorized},
+		{"a viewer's key, batch job", "/batch-jobs", "Authorization: Bearer " + k["viewer"] + "\r\n", http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			conn, err := net.Dial("tcp", addr)
+			require.NoError(t, err)
+			defer conn.Close()
+			_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n%sContent-Length: %d\r\nExpect: 100-continue\r\n\r\n",
+				tc.path, tc.auth, 1<<20)
+			require.NoError(t, err)
+			require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+			line, err := bufio.NewReader(conn).ReadString('\n')
+			require.NoError(t, err)
+			assert.Equal(t, fmt.Sprintf("HTTP/1.1 %d %s\r\n", tc.status, http.StatusText(tc.status)), line, "the answer, not 100 Continue")
+		})
+	}
+}
