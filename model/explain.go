@@ -36,9 +36,13 @@ type Contribution struct {
 	// Contribution is Value·Weight.
 	Contribution float64
 	// Spans are the words of the original text the feature came from, in
-	// order; empty when they cannot be derived.
+	// order, the first MaxSpans of them; empty when they cannot be derived.
 	Spans []Span
 }
+
+// MaxSpans is the most spans a Contribution lists: a word repeated through
+// a long text would otherwise list thousands, for every feature.
+const MaxSpans = 10
 
 // Explanation is the exact decomposition of a class score of a linear
 // model: Score = Intercept + sum over the text's features j of x_j·w_jk.
@@ -134,6 +138,9 @@ func (c *Classifier) Explain(text string, top int) (Prediction, Explanation) {
 		if spans != nil {
 			slices.Sort(f.words)
 			for _, wi := range slices.Compact(f.words) {
+				if len(cont.Spans) == MaxSpans {
+					break
+				}
 				cont.Spans = append(cont.Spans, spans[wi])
 			}
 		}

@@ -97,6 +97,22 @@ func TestExplainTopFeatures(t *testing.T) {
 	assert.Equal(t, "transformers", spanText(ex.Features[1].Spans[0]))
 }
 
+// TestExplainSpansAreBounded: a word repeated through a text gives its
+// features the first MaxSpans of its places, in order, not one per time.
+func TestExplainSpansAreBounded(t *testing.T) {
+	t.Parallel()
+	c := loadCommitted(t).Classifier
+	text := strings.Repeat("transformers ", 300)
+	_, ex := c.Explain(text, 50)
+	require.NotEmpty(t, ex.Features)
+	for _, f := range ex.Features {
+		require.Len(t, f.Spans, MaxSpans, f.Feature)
+		for i, sp := range f.Spans {
+			assert.Equal(t, Span{Start: 13 * i, End: 13*i + 12}, sp, "%s span %d", f.Feature, i)
+		}
+	}
+}
+
 // TestCleanWordsSpans: the words cleanWords finds are Clean's, and their
 // spans, in code points, cover the original letters, whatever the
 // non-ASCII letters, links and stop words around them.

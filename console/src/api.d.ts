@@ -2107,7 +2107,9 @@ export interface components {
             contribution: number;
             /**
              * @description Where the words the feature came from are in `input_text`: [start, end)
-             *     offsets in Unicode code points, in order. Empty when they cannot be derived.
+             *     offsets in Unicode code points, in order, the first 10 of them (a word
+             *     repeated through a long text would otherwise make an answer of megabytes).
+             *     Empty when they cannot be derived.
              * @example [
              *       [
              *         23,
