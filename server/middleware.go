@@ -171,6 +171,7 @@ func opMaxBodyBytes(op *openapi3.Operation) int64 {
 }
 
 func bodyGuard(ops operations, maxJSON, maxUpload int64) echo.MiddlewareFunc {
+	bounds := arrayBounds(ops)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			op := ops.find(c)
@@ -257,6 +258,13 @@ func bodyGuard(ops operations, maxJSON, maxUpload int64) echo.MiddlewareFunc {
 				// let through.
 				var v any
 				return problemError(http.StatusBadRequest, typeJSONInvalid, jsonErrorMessage(json.Unmarshal(body, &v)), "body")
+			}
+			// Far beyond the schema's longest array (twice it): refused
+			// here at once; a nearer miss gets the validator's precise
+			// answer, which costs little.
+			if bound := bounds[op]; isJSON && bound > 0 && arrayLongerThan(body, 2*bound) {
+				return problemError(http.StatusUnprocessableEntity, typeTooMany,
+					fmt.Sprintf("an array in the body has more than %d elements; this operation takes at most %d in any array", 2*bound, bound), "body")
 			}
 			if st := stateFrom(r.Context()); st != nil {
 				st.body = body

@@ -1,0 +1,69 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestArrayBounds: the bounds read from the spec are the longest arrays
+// each operation's schema allows, and operations whose bodies may hold an
+// array of any length (the Open Inference Protocol's tensors) have none.
+func TestArrayBounds(t *testing.T) {
+	t.Parallel()
+	spec, err := loadEmbeddedSpec()
+	require.NoError(t, err)
+	ops, err := newOperations(spec.doc)
+	require.NoError(t, err)
+	byID := map[string]int{}
+	for op, bound := range arrayBounds(ops) {
+		byID[op.OperationID] = bound
+	}
+	assert.Equal(t, 1000, byID["predict"])
+	assert.Equal(t, 1000, byID["predictWithVersion"])
+	assert.Equal(t, 100_000, byID["createBatchJob"])
+	assert.Equal(t, 10_000, byID["sendFeedback"])
+	assert.NotContains(t, byID, "oipInfer", "a tensor's data may be any JSON")
+	assert.NotContains(t, byID, "setServingVersion", "no arrays at all")
+}
+
+// TestArrayLongerThan reads arrays, not the brackets and commas of strings.
+func TestArrayLongerThan(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		json  string
+		bound int
+		want  bool
+	}{
+		{`[1,2,3]`, 3, false},
+		{`[1,2,3,4]`, 3, true},
+		{`[]`, 0, false},
+		{`{"a":[1,2],"b":{"c":[1,2,3]}}`, 2, true},
+		{`{"a":[1,2],"b":{"c":[1,2]},"d":3,"e":4,"f":5}`, 2, false},
+		{`["a,b,c,d", "[1,2,3]", "\"],[,"]`, 3, false},
+		{`[[1,2],[3,4],[5]]`, 3, false},
+		{`[[1,2,3,4]]`, 3, true},
+	} {
+		assert.Equal(t, tc.want, arrayLongerThan([]byte(tc.json), tc.bound), tc.json)
+	}
+}
+
+// TestFarTooLongArraysAreRefusedAtOnce: an array of two million numbers, far
+// over the schema's 1,000 texts, is a 422 too_many from the body guard;
+// the validator would check each element first.
+func TestFarTooLongArraysAreRefusedAtOnce(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, true)
+	routes := specRoutes(loadSpec(t))
+	body := `{"texts":[` + strings.TrimSuffix(strings.Repeat("1,", 2_000_000), ",") + `]}`
+	r := request{method: "POST", path: "/predict", body: body, contentType: jsonCT}
+	rec := do(s, r)
+	require.Equal(t, http.StatusUnprocessableEntity, rec.Code, "%.300s", rec.Body)
+	got := validateResponse(t, routes["predict"], r, rec.Code, rec.Header(), rec.Body.Bytes())
+	problems := got["data"].(map[string]any)["errors"].([]any)
+	require.Len(t, problems, 1)
+	assert.Equal(t, typeTooMany, problems[0].(map[string]any)["type"])
+}
