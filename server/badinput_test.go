@@ -247,3 +247,30 @@ func TestTruncatedBody(t *testing.T) {
 	require.NoError(t, err)
 	validateErrorBody(t, loadSpec(t), body)
 }
+
+// TestAnswersAreNotSniffedNorStored: every answer says not to sniff its type,
+// and API answers, which may hold an API key (POST /users) or predictions,
+// not to be stored; the docs' assets keep their own caching.
+func TestAnswersAreNotSniffedNorStored(t *testing.T) {
+	t.Parallel()
+	s, _, k := newRegistryServer(t, false)
+	for _, tc := range []struct {
+		name  string
+		req   request
+		cache string
+	}{
+		{"a new user's key", request{method: "POST", path: "/users", body: `{"name":"ci-bot","role":"predictor"}`, contentType: jsonCT, header: k.as("admin")}, "no-store"},
+		{"a prediction", request{method: "POST", path: "/predict", body: `{"texts":[{"text":"a CNN"}]}`, contentType: jsonCT}, "no-store"},
+		{"an error", request{method: "GET", path: "/no/such/route"}, "no-store"},
+		{"a docs asset", request{method: "GET", path: "/docs/redoc-init.js"}, ""},
+	} {
+		rec := do(s, tc.req)
+		require.Less(t, rec.Code, 500, tc.name)
+		assert.Equal(t, "nosniff", rec.Header().Get("X-Content-Type-Options"), tc.name)
+		if tc.cache != "" {
+			assert.Equal(t, tc.cache, rec.Header().Get("Cache-Control"), tc.name)
+		} else {
+			assert.NotEqual(t, "no-store", rec.Header().Get("Cache-Control"), "%s keeps its own caching", tc.name)
+		}
+	}
+}

@@ -76,7 +76,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		st.id = newRequestID()
 	}
 	st.idHeader[0] = st.id
-	w.Header()["X-Request-Id"] = st.idHeader[:]
+	h := w.Header()
+	h["X-Request-Id"] = st.idHeader[:]
+	// No answer is to be sniffed for another type, nor kept by a cache
+	// unless its handler says so (the docs' and console's assets do): an
+	// API answer may hold an API key (POST /users) or predictions.
+	h["X-Content-Type-Options"] = nosniff
+	h["Cache-Control"] = noStore
 	if r.Method == http.MethodHead {
 		st.head = true
 		w = headWriter{w}
@@ -88,6 +94,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	st.req = req
 	s.echo.ServeHTTP(w, req)
 }
+
+// Header values every answer starts with; shared, never changed.
+var (
+	nosniff = []string{"nosniff"}
+	noStore = []string{"no-store"}
+)
 
 // enterChain is the one middleware installed in Echo: it runs the server's
 // middleware chain, composed once in New, and then next, the route's
