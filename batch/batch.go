@@ -5,6 +5,7 @@
 package batch
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -66,12 +67,15 @@ func ControlChar(s string) (r rune, at int, ok bool) {
 // it is, white space included; a row whose id an earlier good row has is a
 // RowError.
 func ReadItems(r io.Reader, maxItems int) (items []registry.Item, bad []*RowError, err error) {
-	cr := csv.NewReader(r)
+	cr := csv.NewReader(&lineLimiter{r: r, max: MaxLineBytes})
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err != nil {
 		return nil, nil, fmt.Errorf("batch: read header: %w", err)
+	}
+	if len(header) > MaxColumns {
+		return nil, nil, fmt.Errorf("batch: the header has %d columns; at most %d are read", len(header), MaxColumns)
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -158,6 +162,47 @@ func ReadItems(r io.Reader, maxItems int) (items []registry.Item, bad []*RowErro
 			items = append(items, registry.Item{ID: id, Text: text})
 		}
 	}
+}
+
+// Bounds of a CSV file's shape, whatever its size: encoding/csv reads a
+// line, and a field, whole before the rules on items see it.
+const (
+	// MaxLineBytes is the longest line read: far above any valid row (a
+	// text of 10,000 characters is at most 40 KB, 80 KB with its quotes
+	// doubled).
+	MaxLineBytes = 1 << 20
+	// MaxColumns is the most columns a header may have.
+	MaxColumns = 64
+)
+
+// ErrLineTooLong is returned by ReadItems for a line over MaxLineBytes.
+var ErrLineTooLong = fmt.Errorf("a line is longer than %d bytes", MaxLineBytes)
+
+// lineLimiter reads r, failing with ErrLineTooLong once a line (bytes
+// between line feeds) exceeds max bytes.
+type lineLimiter struct {
+	r    io.Reader
+	max  int
+	line int // bytes of the current line so far
+}
+
+func (l *lineLimiter) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for b := p[:n]; ; {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			l.line += len(b)
+			break
+		}
+		if l.line+i > l.max {
+			return 0, ErrLineTooLong
+		}
+		l.line, b = 0, b[i+1:]
+	}
+	if l.line > l.max {
+		return 0, ErrLineTooLong
+	}
+	return n, err
 }
 
 func hasControl(s string) bool {

@@ -55,6 +55,12 @@ func TestReadItems(t *testing.T) {
 		{name: "a row past the limit, good or bad", max: 3, csv: "id,text\n1,a\n,bad\n3,c\n4,d\n5,e\n", err: "more than 3 items (line 5 is item 4)"},
 		{name: "no usable header", csv: "name,body\nx,y\n", err: "needs the columns"},
 		{name: "empty file", csv: "", err: "read header"},
+		// Shapes no valid file has, refused before they are read whole.
+		{name: "a header of too many columns", csv: "id,text" + strings.Repeat(",x", MaxColumns) + "\n1,a\n", err: "columns; at most 64"},
+		{name: "a field over a line's bound", csv: "id,text\n1," + strings.Repeat("a", MaxLineBytes+1) + "\n", err: "a line is longer than"},
+		{name: "a header over a line's bound", csv: strings.Repeat(",", MaxLineBytes+1) + "\n", err: "a line is longer than"},
+		{name: "long lines that are allowed", csv: "id,text\n1,\"" + strings.Repeat("é", MaxTextLen) + "\"\n",
+			want: []registry.Item{{ID: "1", Text: strings.Repeat("é", MaxTextLen)}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
