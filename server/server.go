@@ -13,9 +13,11 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/net/netutil"
 
 	"github.com/tagifai/tagifai/feedback"
 	"github.com/tagifai/tagifai/gen"
@@ -114,6 +116,9 @@ type Config struct {
 	MaxUploadBytes int64
 	// ReplicaID names this replica in a rollout's figures.
 	ReplicaID string
+	// MaxConnections bounds the connections Serve keeps open at once;
+	// default: the process's limit on open files less 256, at least 64.
+	MaxConnections int
 	// LiveF1 gives a rollout's sides their live F1; default: from the
 	// feedback in the registry's database (POST /feedback).
 	LiveF1 LiveF1Func
@@ -139,6 +144,7 @@ type Server struct {
 	middleware []echo.MiddlewareFunc
 	chain      echo.HandlerFunc
 	log        *slog.Logger
+	maxConns   int
 	started    time.Time
 	metrics    *metrics
 	store      Store
@@ -172,6 +178,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = connectionLimit()
+	}
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = registry.MaxArtifactBytes
 	}
@@ -184,7 +193,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{log: cfg.Logger, started: time.Now(), metrics: cfg.Metrics.m,
 		store: cfg.Store, registry: cfg.Registry, serving: cfg.Serving, batch: cfg.Batch, modelName: cfg.Serving.Model(),
-		replicaID: cfg.ReplicaID, liveF1: cfg.LiveF1}
+		replicaID: cfg.ReplicaID, liveF1: cfg.LiveF1, maxConns: cfg.MaxConnections}
 	if s.ids, err = newSigner(cfg); err != nil {
 		return nil, err
 	}
@@ -239,6 +248,17 @@ func (s *Server) Ready() bool { return s.serving.Current() != nil }
 // ServeHTTP makes Server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
 
+// connectionLimit is how many connections Serve keeps open at most: the
+// process's soft limit on open files less 256 for the database, the
+// artifacts and the rest, and at least 64.
+func connectionLimit() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<20 {
+		return 1 << 16
+	}
+	return max(int(rl.Cur)-256, 64)
+}
+
 // Timeouts of the http.Server that Serve runs.
 const (
 	readHeaderTimeout = 5 * time.Second
@@ -286,7 +306,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	ln = &closeOnceListener{Listener: framingListener{ln}}
+	// At most s.maxConns connections at once: more wait in the
+	// kernel's queue rather than take the descriptors the registry's
+	// database needs (20,000 idle connections from one host used them all).
+	ln = &closeOnceListener{Listener: framingListener{netutil.LimitListener(ln, s.maxConns)}}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 

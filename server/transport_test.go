@@ -357,3 +357,47 @@ func TestKeyCheckedBeforeBody(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectionLimit: past MaxConnections, a new connection waits in the
+// kernel's queue and is served once another closes, rather than take the
+// descriptors the registry's database needs.
+func TestConnectionLimit(t *testing.T) {
+	t.Parallel()
+	addr := serveAddr(t, newTestServer(t, true, func(c *testConfig) { c.MaxConnections = 2 }))
+	get := "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+	var held []net.Conn
+	for range 2 {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer conn.Close()
+		res := exchangeOn(t, conn, get)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		held = append(held, conn) // kept open and idle
+	}
+	third, err := net.Dial("tcp", addr) // the kernel takes it; the server does not yet
+	require.NoError(t, err)
+	defer third.Close()
+	_, err = third.Write([]byte(get))
+	require.NoError(t, err)
+	require.NoError(t, third.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+	_, err = third.Read(make([]byte, 1))
+	require.Error(t, err, "a third connection is not served while two are open")
+	require.NoError(t, held[0].Close())
+	require.NoError(t, third.SetReadDeadline(time.Now().Add(10*time.Second)))
+	res, err := http.ReadResponse(bufio.NewReader(third), nil)
+	require.NoError(t, err, "served once one closed")
+	res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+}
+
+// exchangeOn sends one request on conn and reads its response.
+func exchangeOn(t *testing.T, conn net.Conn, request string) *http.Response {
+	t.Helper()
+	_, err := conn.Write([]byte(request))
+	require.NoError(t, err)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res
+}
