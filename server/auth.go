@@ -67,6 +67,9 @@ func authenticate(auth Authenticator, requireAuth bool) openapi3filter.Authentic
 		if err != nil {
 			return err
 		}
+		if len(in.RequestValidationInput.Request.Header.Values(echo.HeaderAuthorization)) > 1 {
+			return authError(http.StatusUnauthorized, typeUnauthorized, "send one Authorization header, not several")
+		}
 		header := in.RequestValidationInput.Request.Header.Get(echo.HeaderAuthorization)
 		if header == "" && !requireAuth && optionalAuth[need] {
 			return nil

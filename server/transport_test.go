@@ -341,6 +341,7 @@ func TestKeyCheckedBeforeBody(t *testing.T) {
 		{"no key, /v2", "/v2/models/tagifai/infer", "", http.StatusUnauthorized},
 		{"unknown key, predict", "/predict", "Authorization: Bearer tgf_nope\r\n", http.StatusUnauthorized},
 		{"a viewer's key, batch job", "/batch-jobs", "Authorization: Bearer " + k["viewer"] + "\r\n", http.StatusForbidden},
+		{"two keys, the first an admin's", "/batch-jobs", "Authorization: Bearer " + k["admin"] + "\r\nAuthorization: Bearer tgf_nope\r\n", http.StatusUnauthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
