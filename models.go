@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -206,8 +208,19 @@ func runModelsUpload(ctx context.Context, args []string, e env) error {
 		if version, err = m.versionArg(1); err != nil {
 			return err
 		}
-	} else if version, err = m.nextVersion(ctx); err != nil {
-		return err
+	} else {
+		sum := sha256.Sum256(data)
+		next, same, err := m.nextVersion(ctx, hex.EncodeToString(sum[:]))
+		if err != nil {
+			return err
+		}
+		if same != nil { // the next version would be a copy of this one
+			return m.print(e, same, func() {
+				fmt.Fprintf(e.stdout, "already had these bytes as %s version %d: %d bytes, checksum (SHA-256) %s; nothing uploaded\n",
+					same.Model, same.Version, same.SizeBytes, same.Checksum)
+			})
+		}
+		version = next
 	}
 	resp, err := m.client.UploadVersionWithBodyWithResponse(ctx, m.model, version, nil, "application/octet-stream", bytes.NewReader(data))
 	if err != nil {
@@ -235,23 +248,27 @@ func runModelsUpload(ctx context.Context, args []string, e env) error {
 }
 
 // nextVersion is one more than the highest version of the model, or 1
-// when it has none.
-func (m *modelsCmd) nextVersion(ctx context.Context) (int, error) {
+// when it has none; same is the version whose artifact has checksum, if
+// one has.
+func (m *modelsCmd) nextVersion(ctx context.Context, checksum string) (next int, same *gen.VersionInfo, err error) {
 	resp, err := m.client.ListVersionsWithResponse(ctx, m.model)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if resp.StatusCode() == http.StatusNotFound {
-		return 1, nil
+		return 1, nil, nil
 	}
 	if resp.JSON200 == nil {
-		return 0, remoteError(resp.HTTPResponse, resp.Body)
+		return 0, nil, remoteError(resp.HTTPResponse, resp.Body)
 	}
 	highest := 0
-	for _, v := range resp.JSON200.Data.Versions {
+	for i, v := range resp.JSON200.Data.Versions {
 		highest = max(highest, v.Version)
+		if v.Checksum == checksum && same == nil {
+			same = &resp.JSON200.Data.Versions[i]
+		}
 	}
-	return highest + 1, nil
+	return highest + 1, same, nil
 }
 
 // serving returns the model's summary: its serving version and versions.

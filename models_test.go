@@ -93,6 +93,12 @@ func TestModelsCommands(t *testing.T) {
 
 	stdout, _ = models(t, "upload", filepath.Join(v2, "model.tagifai"), "2")
 	assert.Contains(t, stdout, "already had these bytes as tagifai version 2")
+	// Without a version, the same bytes again are not a version 3.
+	stdout, _ = models(t, "upload", v2)
+	assert.Contains(t, stdout, "already had these bytes as tagifai version 2")
+	assert.Contains(t, stdout, "nothing uploaded")
+	stdout, _ = models(t, "list")
+	assert.NotRegexp(t, `(?m)^tagifai\s+3\s`, stdout, "no copy uploaded")
 
 	stdout, _ = models(t, "deploy", "2")
 	assert.Equal(t, "tagifai serves version 2 (was 1)\n", stdout)
