@@ -29,6 +29,12 @@ func arrayBounds(ops operations) map[*openapi3.Operation]int {
 			}
 			if bound, ok := schemaArrayBound(mt.Schema.Value, map[*openapi3.Schema]bool{}); ok && bound > 0 {
 				out[op] = bound
+			} else if isOIPInfer(op) {
+				// Its tensors' data is free-form in the schema, but no
+				// array of an inference request may be longer than a
+				// batch: the inputs, outputs and shapes are fewer, the
+				// data at most a batch of texts.
+				out[op] = oipMaxTexts
 			}
 		}
 	}
@@ -119,4 +125,10 @@ func arrayLongerThan(b []byte, bound int) bool {
 		}
 	}
 	return false
+}
+
+// isOIPInfer reports whether op is one of the Open Inference Protocol's
+// inference operations.
+func isOIPInfer(op *openapi3.Operation) bool {
+	return op.OperationID == "oipInfer" || op.OperationID == "oipVersionInfer"
 }

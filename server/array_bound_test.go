@@ -10,8 +10,8 @@ import (
 )
 
 // TestArrayBounds: the bounds read from the spec are the longest arrays
-// each operation's schema allows, and operations whose bodies may hold an
-// array of any length (the Open Inference Protocol's tensors) have none.
+// each operation's schema allows; the Open Inference Protocol's inference,
+// whose tensors are free-form in the schema, has a batch's.
 func TestArrayBounds(t *testing.T) {
 	t.Parallel()
 	spec, err := loadEmbeddedSpec()
@@ -26,7 +26,8 @@ func TestArrayBounds(t *testing.T) {
 	assert.Equal(t, 1000, byID["predictWithVersion"])
 	assert.Equal(t, 100_000, byID["createBatchJob"])
 	assert.Equal(t, 10_000, byID["sendFeedback"])
-	assert.NotContains(t, byID, "oipInfer", "a tensor's data may be any JSON")
+	assert.Equal(t, oipMaxTexts, byID["oipInfer"], "free-form tensors, but at most a batch of texts")
+	assert.Equal(t, oipMaxTexts, byID["oipVersionInfer"])
 	assert.NotContains(t, byID, "setServingVersion", "no arrays at all")
 }
 
@@ -66,4 +67,30 @@ func TestFarTooLongArraysAreRefusedAtOnce(t *testing.T) {
 	problems := got["data"].(map[string]any)["errors"].([]any)
 	require.Len(t, problems, 1)
 	assert.Equal(t, typeTooMany, problems[0].(map[string]any)["type"])
+}
+
+// TestFarTooLongArraysOnOIP: on /v2 too, a JSON body or a binary request's
+// JSON header with an array far over a batch is refused at once, in the
+// protocol's shape, and an error never lists more than 100 problems.
+func TestFarTooLongArraysOnOIP(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, true)
+	many := `[` + strings.TrimSuffix(strings.Repeat("1,", 2_000_000), ",") + `]`
+	for _, tc := range []struct {
+		name string
+		req  request
+		msg  string
+	}{
+		{"JSON body", request{method: "POST", path: "/v2/models/tagifai/infer", body: `{"inputs":` + many + `}`, contentType: jsonCT}, "more than 2000 elements"},
+		{"binary header", oipBinaryRequest("/v2/models/tagifai/infer", `{"inputs":`+many+`}`, nil), "more than 2000 elements"},
+		{"300 bad inputs", request{method: "POST", path: "/v2/models/tagifai/infer", body: `{"inputs":[` + strings.TrimSuffix(strings.Repeat(`{"name":1},`, 300), ",") + `]}`, contentType: jsonCT}, "more problems, not listed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rec := do(s, tc.req)
+			require.Equal(t, http.StatusBadRequest, rec.Code, "%.300s", rec.Body)
+			assert.Less(t, rec.Body.Len(), 64<<10, "the error is not a list of every element")
+			assert.Contains(t, rec.Body.String(), tc.msg)
+		})
+	}
 }

@@ -235,6 +235,11 @@ func parseOipBinary(raw io.Reader, headerLength *int64) (*oipCall, error) {
 		// one element of the one input.
 		return rawOipCall(body)
 	}
+	// As the body guard does for a JSON body: an array far over a batch
+	// is refused before the schema walks each of its elements.
+	if arrayLongerThan(body[:n], 2*oipMaxTexts) {
+		return nil, oipErrorf(http.StatusBadRequest, "an array in the JSON header has more than %d elements; an inference request has at most %d texts", 2*oipMaxTexts, oipMaxTexts)
+	}
 	var value any
 	dec := json.NewDecoder(bytes.NewReader(body[:n]))
 	dec.UseNumber()

@@ -162,8 +162,9 @@ func (s *Server) handleOIPError(err error, c echo.Context) {
 		if status == http.StatusUnprocessableEntity {
 			status = http.StatusBadRequest
 		}
-		msgs := make([]string, len(apiErr.Problems))
-		for i, p := range apiErr.Problems {
+		problems := boundProblems(apiErr.Problems) // as in the envelope: 100 at most, each cut at 1 KiB
+		msgs := make([]string, len(problems))
+		for i, p := range problems {
 			msgs[i] = p.Message
 			if len(p.Location) > 0 && p.Type != typeRouteNotFound && p.Type != typeMethodNotAllowed && !strings.Contains(p.Message, p.Location[0]) {
 				msgs[i] = strings.Join(p.Location, ".") + ": " + p.Message
