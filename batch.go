@@ -192,8 +192,12 @@ func runBatch(ctx context.Context, args []string, e env) error {
 		return fmt.Errorf("job %s failed: %s", job.ID, job.Error)
 	}
 	elapsed := time.Since(start)
-	fmt.Fprintf(e.stdout, "%d rows: job %s succeeded with %s version %d, %d malformed rows skipped; %.0f rows/s\n",
-		len(items), job.ID, *name, *version, len(bad), float64(job.Done-startDone)/elapsed.Seconds())
+	skipped := fmt.Sprintf("%d malformed rows skipped", len(bad))
+	if len(changed) > 0 {
+		skipped += fmt.Sprintf(", %d rows of ids predicted for another text skipped", len(changed))
+	}
+	fmt.Fprintf(e.stdout, "%d rows: job %s succeeded with %s version %d, %s; %.0f rows/s\n",
+		len(items), job.ID, *name, *version, skipped, float64(job.Done-startDone)/elapsed.Seconds())
 	return nil
 }
 

@@ -73,7 +73,7 @@ func TestCLIBatch(t *testing.T) {
 	code, stdout, stderr = runMain(t, nil, "batch", "--input", edited, "--data-dir", dataDir, "--artifacts", "artifacts")
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stderr, `item "row-0001": version 1 has a stored prediction of another text under this id`)
-	assert.Contains(t, stdout, "succeeded")
+	assert.Contains(t, stdout, "succeeded with tagifai version 1, 0 malformed rows skipped, 1 rows of ids predicted for another text skipped")
 	now, err := store.Prediction(ctx, "tagifai", 1, "row-0001")
 	require.NoError(t, err)
 	assert.Equal(t, kept, now)
