@@ -258,17 +258,7 @@ func parseOipBinary(raw io.Reader, headerLength *int64) (*oipCall, error) {
 
 // oipRequestSchema is the spec's OipInferenceRequest, which a JSON body is
 // validated against before any handler runs.
-var oipRequestSchema = sync.OnceValues(func() (*openapi3.Schema, error) {
-	spec, err := loadEmbeddedSpec()
-	if err != nil {
-		return nil, err
-	}
-	ref := spec.doc.Components.Schemas["OipInferenceRequest"]
-	if ref == nil || ref.Value == nil {
-		return nil, fmt.Errorf("server: the spec has no OipInferenceRequest schema")
-	}
-	return ref.Value, nil
-})
+var oipRequestSchema = sync.OnceValues(func() (*openapi3.Schema, error) { return componentSchema("OipInferenceRequest") })
 
 // checkOipHeader applies to the JSON header of a binary request what the
 // validator applies to a JSON body: the OipInferenceRequest schema, its

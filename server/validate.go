@@ -227,14 +227,17 @@ func checkTexts(texts []string) error {
 }
 
 // itemIDSchema is the spec's rule for item ids, the ItemId schema.
-func itemIDSchema() (*openapi3.Schema, error) {
+func itemIDSchema() (*openapi3.Schema, error) { return componentSchema("ItemId") }
+
+// componentSchema is the embedded spec's schema of that name.
+func componentSchema(name string) (*openapi3.Schema, error) {
 	spec, err := loadEmbeddedSpec()
 	if err != nil {
 		return nil, err
 	}
-	ref := spec.doc.Components.Schemas["ItemId"]
+	ref := spec.doc.Components.Schemas[name]
 	if ref == nil || ref.Value == nil {
-		return nil, fmt.Errorf("server: the spec has no ItemId schema")
+		return nil, fmt.Errorf("server: the spec has no %s schema", name)
 	}
 	return ref.Value, nil
 }
