@@ -89,8 +89,10 @@ func schemaArrayBound(s *openapi3.Schema, seen map[*openapi3.Schema]bool) (int, 
 	return bound, true
 }
 
-// arrayLongerThan reports whether the JSON text b, valid JSON, holds an
-// array of more than bound elements.
+// arrayLongerThan reports whether the JSON text b holds an array of more
+// than bound elements. b need not be valid JSON (a binary request's header
+// is scanned before it is decoded): brackets and commas outside any array
+// or object are passed over.
 func arrayLongerThan(b []byte, bound int) bool {
 	var commas []int // per open container: commas so far in an array, -1 in an object
 	inString, escaped := false, false
@@ -114,9 +116,11 @@ func arrayLongerThan(b []byte, bound int) bool {
 		case '{':
 			commas = append(commas, -1)
 		case ']', '}':
-			commas = commas[:len(commas)-1]
+			if len(commas) > 0 {
+				commas = commas[:len(commas)-1]
+			}
 		case ',':
-			if top := len(commas) - 1; commas[top] >= 0 {
+			if top := len(commas) - 1; top >= 0 && commas[top] >= 0 {
 				commas[top]++
 				if commas[top] >= bound { // bound+1 elements at least
 					return true

@@ -31,7 +31,8 @@ func TestArrayBounds(t *testing.T) {
 	assert.NotContains(t, byID, "setServingVersion", "no arrays at all")
 }
 
-// TestArrayLongerThan reads arrays, not the brackets and commas of strings.
+// TestArrayLongerThan reads arrays, not the brackets and commas of strings,
+// and takes text that is not JSON without failing.
 func TestArrayLongerThan(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -47,6 +48,10 @@ func TestArrayLongerThan(t *testing.T) {
 		{`["a,b,c,d", "[1,2,3]", "\"],[,"]`, 3, false},
 		{`[[1,2],[3,4],[5]]`, 3, false},
 		{`[[1,2,3,4]]`, 3, true},
+		// Not JSON (a binary request's header is scanned before decoding).
+		{`,0000000000000000000000000000000000000000000000000000`, 3, false},
+		{`]]],,,}}[1,2]`, 1, true},
+		{`"unterminated [1,2,3`, 1, false},
 	} {
 		assert.Equal(t, tc.want, arrayLongerThan([]byte(tc.json), tc.bound), tc.json)
 	}
